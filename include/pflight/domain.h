@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pflight/domain.h: create, open (attach), close (detach) and destroy a host domain.
+ *
+ * A domain is one shared-memory segment, /dev/shm/pflight-<name>, holding the member
+ * table, the capability directory, the VNode table, the pending queue, the checkpoint
+ * arena and the VNode inboxes, all sized once at creation from struct pf_domain_opts.
+ * Every process that uses the domain maps it; nothing else has to run (embedded mode).
+ *
+ * Handles: struct pf_domain is process-local and not shared across fork(); open the
+ * domain again in the child. One handle may be used by several threads at once.
+ */
+#ifndef PFLIGHT_DOMAIN_H
+#define PFLIGHT_DOMAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pflight/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pf_domain;
+
+/* Creation flags. */
+#define PF_DOMAIN_REPLACE 0x1u /* unlink a segment of the same name first */
+
+/* Checksum algorithms for checkpoints (recorded in the domain). */
+#define PF_CHECKSUM_XXH3 1u   /* default: fastest measured here */
+#define PF_CHECKSUM_CRC32C 2u /* SSE4.2 instruction when present */
+
+/*
+ * Limits and policy of a domain, fixed at creation. Initialise with
+ * pf_domain_opts_init(), then change what you need; `size` lets older callers pass a
+ * shorter struct (missing fields take their defaults).
+ */
+struct pf_domain_opts {
+	uint32_t size;             /* sizeof(struct pf_domain_opts) */
+	uint32_t flags;            /* PF_DOMAIN_* */
+	uint32_t members_max;      /* 1..PF_MEMBERS_MAX, default 64 */
+	uint32_t vnodes_max;       /* 1..PF_VNODES_MAX, default 1024 */
+	uint32_t caps_max;         /* 1..PF_CAPS_MAX, default 128 */
+	uint32_t inbox_slots;      /* per VNode, a power of two 2..PF_INBOX_SLOTS_MAX, default 64 */
+	uint32_t msg_bytes_max;    /* 1..PF_MSG_BYTES_MAX, default 240 */
+	uint32_t state_bytes_max;  /* per checkpoint, 1..PF_STATE_BYTES_MAX, default 4096 */
+	uint32_t mode;             /* permission bits of the segment, default 0600 */
+	int32_t gid;               /* group allowed to attach (mode gets g+rw), -1: none */
+	uint64_t heartbeat_interval_ns; /* how often members beat, default 10 ms */
+	uint32_t heartbeat_misses; /* beats missed before a member is declared hung, default 3 */
+	uint32_t checksum;         /* PF_CHECKSUM_*, default PF_CHECKSUM_XXH3 */
+	uint64_t slot_grace_ns;    /* a dead member's slot stays unused this long, default 100 ms */
+	uint64_t reserved[4];      /* must be zero */
+};
+
+/* Fill opts with the defaults above and opts->size. */
+PF_API void pf_domain_opts_init(struct pf_domain_opts *opts);
+
+/*
+ * Create the domain `name` (1..PF_DOMAIN_NAME_MAX bytes of [A-Za-z0-9._-], not starting
+ * with '.') and open it. opts may be NULL for the defaults. The segment header is
+ * published last, so nobody attaches to a half-built domain.
+ * Returns 0 and writes *ret_domain, or:
+ *   -EINVAL    bad name, opts->size too large with non-zero excess, a limit of 0 or out
+ *              of range, inbox_slots not a power of two, unknown flags or checksum
+ *   -ENAMETOOLONG  name longer than PF_DOMAIN_NAME_MAX
+ *   -EEXIST    a domain of that name exists (see PF_DOMAIN_REPLACE)
+ *   -EFBIG     the limits need a segment larger than the address space allows
+ *   -EPERM/-EACCES  the group cannot be given to the segment
+ *   -ENOMEM, -ENOSPC, -EMFILE  no resources
+ * Blocking; any thread; not async-signal-safe.
+ */
+PF_API int pf_domain_create(const char *name, const struct pf_domain_opts *opts,
+			    struct pf_domain **ret_domain);
+
+/*
+ * Attach to an existing domain. The whole header, region table and limits are
+ * validated before any offset is used. Returns 0, or:
+ *   -EINVAL, -ENAMETOOLONG  bad name
+ *   -ENOENT    no such domain
+ *   -EACCES    the segment's permissions refuse this process
+ *   -EAGAIN    the creator has not published it yet: retry
+ *   -EBADMSG   not a PhoenixFlight segment (wrong magic)
+ *   -EPROTONOSUPPORT  another layout major version
+ *   -EPROTO    header size, a reserved field or a limit is inconsistent
+ *   -EOVERFLOW the segment is shorter than its header says (truncated)
+ *   -ERANGE    an offset or region lies outside the segment or overlaps another
+ *   -ENOMEM    no memory for the handle or the mapping
+ */
+PF_API int pf_domain_open(const char *name, struct pf_domain **ret_domain);
+
+/* Detach: unmap and free the handle. Members joined through it must have left or be
+ * abandoned (they are then repaired like dead ones). Accepts NULL. */
+PF_API void pf_domain_close(struct pf_domain *domain);
+
+/* Remove the domain's name, then close the handle. Processes still attached keep
+ * working on their mapping; nobody new can attach. Returns 0, -ENOENT, -EACCES. */
+PF_API int pf_domain_destroy(struct pf_domain *domain);
+
+/* Remove a domain by name without opening it (cleanup tools). 0, -ENOENT, -EACCES,
+ * -EINVAL. */
+PF_API int pf_domain_unlink(const char *name);
+
+/* What a domain holds, read from shared memory without stopping anyone. */
+struct pf_domain_info {
+	uint32_t size;            /* set by the caller: sizeof(struct pf_domain_info) */
+	uint32_t members_max;
+	uint32_t vnodes_max;
+	uint32_t caps_max;
+	uint32_t inbox_slots;
+	uint32_t msg_bytes_max;
+	uint32_t state_bytes_max;
+	uint32_t checksum;
+	uint64_t segment_bytes;
+	uint64_t table_bytes_per_vnode; /* VNode table cost, state and inboxes apart */
+	uint64_t heartbeat_interval_ns;
+	uint32_t heartbeat_misses;
+	uint32_t members_active;  /* ACTIVE or DRAINING now */
+	uint32_t caps_count;      /* capability names interned */
+	uint32_t membership_version; /* bumped on every join, leave and death */
+	uint32_t vnodes_pending;  /* counted by a scan: costs O(vnodes_max) */
+	uint32_t vnodes_active;   /* counted by the same scan */
+	uint64_t reserved[4];
+};
+
+/* Fill *info (info->size must be set). 0 or -EINVAL. Wait-free reads; any thread. */
+PF_API int pf_domain_info(struct pf_domain *domain, struct pf_domain_info *info);
+
+/*
+ * Wait until the membership version differs from `seen` (a join, leave or death was
+ * published) or timeout_ns passes (0: do not wait, UINT64_MAX: forever). Waiters spin
+ * briefly, then sleep on a futex in the segment: no polling. Read the current version
+ * with pf_domain_info(). Returns 0 when it changed, -ETIMEDOUT, -EINTR. Blocking.
+ */
+PF_API int pf_domain_wait_membership(struct pf_domain *domain, uint32_t seen,
+				     uint64_t timeout_ns);
+
+/* Domain-wide counters (a copy), for `pflight stat`-like inspection. */
+enum pf_counter {
+	PF_COUNTER_JOINS,
+	PF_COUNTER_LEAVES,
+	PF_COUNTER_JOIN_REFUSED,
+	PF_COUNTER_DEATHS,          /* members found dead (futex or pid) */
+	PF_COUNTER_HUNG,            /* members declared dead by heartbeat timeout */
+	PF_COUNTER_REPAIRS,         /* dead members whose VNodes were put back */
+	PF_COUNTER_VNODES_REPAIRED, /* VNodes returned to PENDING by repair */
+	PF_COUNTER_SLOTS_FREED,     /* member slots recycled after their grace period */
+	PF_COUNTER_CLAIM_RACES,     /* claims that lost a CAS to another claimer */
+	PF_COUNTER_STALE_REFUSED,   /* writes refused for a stale epoch */
+	PF_COUNTER_CKPT_CORRUPT,    /* checkpoints refused by checksum or header */
+	PF_COUNTER_INBOX_FULL,      /* sends refused because an inbox was full */
+	PF_COUNTER_INBOX_SKIPS,     /* inbox slots skipped past a stalled or dead sender */
+	PF_COUNTER_PENDING_REQUEUED, /* pending VNodes put back in the queue by a sweep */
+	PF_COUNTER_SHM_INVALID,     /* values from shared memory refused by validation */
+	PF_COUNTER_COUNT
+};
+
+/* Copy up to `count` counters into values (indexed by enum pf_counter); returns the
+ * number copied. Relaxed reads: a snapshot, not a consistent cut. */
+PF_API int pf_domain_counters(struct pf_domain *domain, uint64_t *values, uint32_t count);
+
+/* Stable name of a counter ("deaths"), or NULL for an unknown index. */
+PF_API const char *pf_counter_name(uint32_t counter);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PFLIGHT_DOMAIN_H */

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pflight/member.h: joining a domain as a member, heartbeats, and leaving.
+ *
+ * pf_member_join() is Algorithm 1 of the design, step by step: validate the identity
+ * (pid, process start time, uid); ask the can-register policy; intern the declared
+ * capabilities; add the member to the registry; set it ACTIVE; publish the membership
+ * change (waiters wake on a futex, nobody polls); return. A step that refuses returns
+ * its own errno and leaves nothing half-registered.
+ *
+ * Liveness: the joining thread holds a robust futex in the member's slot for as long as
+ * it is a member. When the thread or its process dies, the kernel releases that futex
+ * before it tears the process down, so supervisors learn of the death within
+ * microseconds whatever the process's size. Keep the joining thread alive while the
+ * member exists; its exit counts as the member's death. A member that is alive but
+ * stops calling pf_member_heartbeat() is declared hung after the domain's heartbeat
+ * misses and killed (SIGKILL through a pidfd) before its VNodes are placed again.
+ */
+#ifndef PFLIGHT_MEMBER_H
+#define PFLIGHT_MEMBER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pflight/common.h"
+#include "pflight/domain.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pf_member;
+
+/* Who is asking to join: what the can-register hook sees. */
+struct pf_member_identity {
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	uint32_t reserved;
+	uint64_t start_time; /* process start, clock ticks since boot (/proc/<pid>/stat) */
+};
+
+/*
+ * can-register policy hook: return 0 to admit, a negative errno to refuse (that errno
+ * is what pf_member_join() returns; -EPERM is the usual one).
+ */
+typedef int (*pf_member_policy_fn)(void *arg, const struct pf_member_identity *identity,
+				   const char *const *caps, uint32_t caps_count);
+
+/* Join flags. */
+#define PF_MEMBER_SUPERVISE 0x1u /* run an embedded supervisor thread in this process */
+
+struct pf_member_opts {
+	uint32_t size;              /* sizeof(struct pf_member_opts) */
+	uint32_t flags;             /* PF_MEMBER_* */
+	const char *const *caps;    /* capability names this member provides */
+	uint32_t caps_count;        /* 0..PF_MEMBER_CAPS_MAX */
+	int32_t numa_node;          /* -1: the node of the CPU the caller runs on */
+	pf_member_policy_fn can_register; /* NULL: only the domain's uid/gid rule */
+	void *policy_arg;
+	uint64_t reserved[4];       /* must be zero */
+};
+
+/* Fill opts with defaults (no capabilities, node from the CPU, no hook). */
+PF_API void pf_member_opts_init(struct pf_member_opts *opts);
+
+/*
+ * Join `domain` as a new member (Algorithm 1). Returns 0 and *ret_member, or:
+ *   -EINVAL      bad arguments, a capability name empty, too long (> PF_CAP_NAME_MAX)
+ *                or with characters outside [A-Za-z0-9._:/-]
+ *   -E2BIG       more than PF_MEMBER_CAPS_MAX capabilities
+ *   -ESRCH       this process's identity cannot be read (/proc unavailable)
+ *   -EPERM       the uid is neither the domain owner's nor in its group, or the
+ *                can-register hook refused with -EPERM (or its own errno)
+ *   -ENOSPC      the capability directory is full
+ *   -EUSERS      every member slot is in use or inside its grace period
+ *   -ENOTSUP     the robust-futex liveness protocol is not available here
+ *   -ENOMEM      no memory for the handle
+ * Blocking (it may wait on the capability lock); any thread; the calling thread
+ * becomes the member's liveness anchor.
+ */
+PF_API int pf_member_join(struct pf_domain *domain, const struct pf_member_opts *opts,
+			  struct pf_member **ret_member);
+
+/*
+ * Leave gracefully: every VNode still owned goes back to PENDING (epoch + 1) with its
+ * last committed checkpoint and its inbox, the slot is marked FREE after the grace
+ * period, and the change is published. Commit checkpoints first if you want the latest
+ * state kept. Must run on the joining thread. Frees the handle whatever the result.
+ * Returns 0, or -ESTALE when the member had already been declared dead (its VNodes were
+ * repaired by a supervisor). Accepts NULL (returns 0).
+ */
+PF_API int pf_member_leave(struct pf_member *member);
+
+/* Beat: one relaxed counter store in the member's slot, no syscall. Wait-free. */
+PF_API void pf_member_heartbeat(struct pf_member *member);
+
+/* The member's identity in the domain: slot in the low 32 bits, generation above. */
+PF_API uint64_t pf_member_id(const struct pf_member *member);
+
+/* Number of VNodes this member holds now (its own count). */
+PF_API uint32_t pf_member_vnodes(const struct pf_member *member);
+
+/* The domain this member joined. */
+PF_API struct pf_domain *pf_member_domain(const struct pf_member *member);
+
+/* Member states as shown by pf_member_info(). */
+enum pf_member_state {
+	PF_MEMBER_FREE = 0,
+	PF_MEMBER_JOINING = 1,
+	PF_MEMBER_ACTIVE = 2,
+	PF_MEMBER_DRAINING = 3,
+	PF_MEMBER_RETIRED = 4,
+	PF_MEMBER_DEAD = 5,
+};
+
+struct pf_member_info {
+	uint32_t size;          /* set by the caller */
+	uint32_t slot;
+	uint32_t generation;
+	uint32_t state;         /* enum pf_member_state */
+	pid_t pid;
+	uid_t uid;
+	uint64_t start_time;
+	int32_t numa_node;
+	int32_t cpu;
+	uint64_t caps[2];       /* capability bit set (bit = directory index) */
+	uint64_t heartbeat;     /* counter */
+	uint32_t vnodes_owned;
+	uint32_t reserved0;
+	uint64_t join_time_ns;  /* CLOCK_MONOTONIC */
+	uint64_t reserved[4];
+};
+
+/*
+ * Read one member slot without joining (supervisors, tools). Returns 0, -EINVAL, or
+ * -ENOENT for a FREE slot. Relaxed snapshot: fields may be from different instants.
+ */
+PF_API int pf_member_info(struct pf_domain *domain, uint32_t slot, struct pf_member_info *info);
+
+/* Name of a capability interned at `index`, or NULL. The string lives in the mapping. */
+PF_API const char *pf_capability_name(struct pf_domain *domain, uint32_t index);
+
+/* Directory index of a capability name: 0.., or -ENOENT / -EINVAL. */
+PF_API int pf_capability_find(struct pf_domain *domain, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PFLIGHT_MEMBER_H */

@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+/* pflight/pflight.h: the umbrella header of libpflight. */
+#ifndef PFLIGHT_PFLIGHT_H
+#define PFLIGHT_PFLIGHT_H
+
+#include "pflight/version.h"
+#include "pflight/common.h"
+#include "pflight/domain.h"
+#include "pflight/member.h"
+#include "pflight/vnode.h"
+#include "pflight/supervisor.h"
+
+#endif /* PFLIGHT_PFLIGHT_H */

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pflight/supervisor.h: learning of members' deaths and repairing them, slot by slot.
+ *
+ * A supervisor watches the robust futexes of the member slots with futex_waitv(2): the
+ * kernel releases a dead thread's robust futexes before it frees the process's memory,
+ * so the death is known within microseconds even for a process of many GiB (a pidfd
+ * fires only after that teardown). Members alive but hung are caught by their heartbeat
+ * counter (heartbeat_misses intervals without a change), killed through a pidfd after
+ * their identity is re-checked, and repaired like the dead.
+ *
+ * Repair of a dead member: its state word goes to DEAD by CAS; each VNode it owned goes
+ * back to PENDING with epoch + 1 by CAS (keeping its last checkpoint and its inbox) and
+ * is queued again; the slot becomes reusable only after the domain's grace period, with
+ * a new generation, so late readers never see a recycled identity. Every step is a CAS
+ * on one word, so any number of supervisors may run at once (the daemon, and in
+ * embedded mode the members themselves): there is no single point of failure, and a
+ * supervisor that dies mid-repair leaves work the others finish.
+ */
+#ifndef PFLIGHT_SUPERVISOR_H
+#define PFLIGHT_SUPERVISOR_H
+
+#include <stdint.h>
+
+#include "pflight/common.h"
+#include "pflight/domain.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pf_supervisor;
+
+/* Why a member was repaired, as passed to the event callback. */
+enum pf_death_cause {
+	PF_DEATH_EXITED = 1,  /* robust futex released by the kernel (process or thread gone) */
+	PF_DEATH_HUNG = 2,    /* heartbeat stopped; killed before repair */
+	PF_DEATH_VANISHED = 3, /* pid gone or reused without a futex release */
+};
+
+/* Called after each repair, from the thread that did it (keep it short). */
+typedef void (*pf_supervisor_event_fn)(void *arg, uint32_t slot, uint32_t generation,
+				       uint32_t cause, uint32_t vnodes_repaired);
+
+struct pf_supervisor_opts {
+	uint32_t size;                 /* sizeof(struct pf_supervisor_opts) */
+	uint32_t flags;                /* none yet, must be 0 */
+	uint64_t sweep_interval_ns;    /* pending-queue and slot sweep period, default 50 ms */
+	pf_supervisor_event_fn on_repair; /* NULL: none */
+	void *arg;
+	uint64_t reserved[4];
+};
+
+PF_API void pf_supervisor_opts_init(struct pf_supervisor_opts *opts);
+
+/* Create a supervisor for `domain` (no thread yet). 0, -EINVAL, -ENOMEM. */
+PF_API int pf_supervisor_create(struct pf_domain *domain, const struct pf_supervisor_opts *opts,
+				struct pf_supervisor **ret_supervisor);
+
+/*
+ * One pass, without blocking: find dead and hung members, repair them, sweep the pending
+ * queue and free slots whose grace period ended. Returns the number of members repaired
+ * (>= 0) or -EINVAL. For callers that step the supervisor themselves (the daemon's
+ * conductor agent, deterministic tests).
+ */
+PF_API int pf_supervisor_check(struct pf_supervisor *supervisor);
+
+/*
+ * Sleep until a watched member's futex changes, the membership changes, or timeout_ns
+ * passes (at most one heartbeat interval is used, so hangs are still caught). Returns
+ * 0 (woken), -ETIMEDOUT, -EINTR. Call pf_supervisor_check() after it.
+ */
+PF_API int pf_supervisor_wait(struct pf_supervisor *supervisor, uint64_t timeout_ns);
+
+/* Run wait + check on internal threads (one per 127 member slots) until stop. 0, -EALREADY,
+ * -EAGAIN (no thread). */
+PF_API int pf_supervisor_start(struct pf_supervisor *supervisor);
+
+/* Stop the threads started by pf_supervisor_start() and wait for them. Idempotent. */
+PF_API void pf_supervisor_stop(struct pf_supervisor *supervisor);
+
+/* Stop if running and free. Accepts NULL. */
+PF_API void pf_supervisor_destroy(struct pf_supervisor *supervisor);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PFLIGHT_SUPERVISOR_H */

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pflight/vnode.h: VNodes, their ownership, checkpoints and inboxes.
+ *
+ * A VNode is a logical unit of execution with a stable id in [0, vnodes_max), an
+ * ownership word changed only by compare-and-swap, a monotonically increasing epoch
+ * (the fencing token: every ownership change raises it, and a write stamped with an
+ * older epoch is refused), two checkpoint slots and an inbox.
+ *
+ * Delivery contract (the Phoenix model): pf_send() puts a message in the VNode's inbox
+ * whoever owns it. The owner reads messages in order with pf_recv(). A message stays in
+ * the inbox until the owner commits a checkpoint taken after reading it: the checkpoint
+ * records how far the inbox was consumed. When the owner dies, the next owner loads the
+ * last checkpoint and receives again every message after that point. Apply each message
+ * to the state you checkpoint and every message takes effect exactly once.
+ */
+#ifndef PFLIGHT_VNODE_H
+#define PFLIGHT_VNODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pflight/common.h"
+#include "pflight/domain.h"
+#include "pflight/member.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A VNode owned by this process: returned by a claim, freed by release. */
+struct pf_vnode;
+
+enum pf_vnode_state {
+	PF_VNODE_UNASSIGNED = 0, /* not defined yet */
+	PF_VNODE_PENDING = 1,    /* defined, waiting for an owner */
+	PF_VNODE_ACTIVE = 2,     /* owned */
+	PF_VNODE_MIGRATING = 3,  /* owned, moving to another member */
+	PF_VNODE_DRAINING = 4,   /* owned by a draining member */
+};
+
+struct pf_vnode_spec {
+	uint32_t size;               /* sizeof(struct pf_vnode_spec) */
+	uint32_t caps_count;         /* 0..PF_CAPS_MAX */
+	const char *const *caps;     /* required capability names (interned if new) */
+	int32_t home_node;           /* NUMA home node, -1: none */
+	uint32_t reserved0;
+	uint64_t reserved[2];
+};
+
+PF_API void pf_vnode_spec_init(struct pf_vnode_spec *spec);
+
+/*
+ * The id a name hashes to (XXH3 of the name modulo vnodes_max). Different names can
+ * share an id; a deployment that needs distinct ids picks names or ids accordingly.
+ * Returns 0, -EINVAL (empty, longer than PF_VNODE_NAME_MAX).
+ */
+PF_API int pf_vnode_id_from_name(struct pf_domain *domain, const char *name, uint32_t *ret_id);
+
+/*
+ * Define VNode `id` with its requirements and make it PENDING (queued for placement).
+ * spec may be NULL (no requirements, no home node). Returns 0, or:
+ *   -EINVAL   id out of range, bad spec or capability name
+ *   -EEXIST   already defined
+ *   -ENOSPC   the capability directory is full
+ */
+PF_API int pf_vnode_define(struct pf_domain *domain, uint32_t id, const struct pf_vnode_spec *spec);
+
+/* Define count VNodes from first_id on with the same spec; stops at the first error
+ * other than -EEXIST. Returns the number newly defined or a negative errno. */
+PF_API int pf_vnode_define_range(struct pf_domain *domain, uint32_t first_id, uint32_t count,
+				 const struct pf_vnode_spec *spec);
+
+/* Claim flags. */
+#define PF_CLAIM_NOWAIT 0x1u /* return -EAGAIN instead of waiting */
+
+/*
+ * Take the next pending VNode this member is capable of (placement is first-fit by
+ * capability: the pending queue in FIFO order, skipping VNodes whose required
+ * capabilities this member lacks). The ownership CAS raises the epoch; the checkpoint
+ * descriptor is then sealed with the new epoch so a previous owner's late commit is
+ * refused. Load the state with pf_checkpoint_load(). Returns 0 and *ret_vnode, or:
+ *   -EINVAL     bad arguments or flags
+ *   -EAGAIN     nothing claimable now and PF_CLAIM_NOWAIT
+ *   -ETIMEDOUT  nothing claimable within timeout_ns
+ *   -ESTALE     this member is no longer ACTIVE (declared dead, draining)
+ *   -ENOMEM     no memory for the handle
+ * Lock-free on the shared structures; blocking only while it waits (spins briefly,
+ * then sleeps on the pending futex).
+ */
+PF_API int pf_vnode_claim(struct pf_member *member, uint32_t flags, uint64_t timeout_ns,
+			  struct pf_vnode **ret_vnode);
+
+/*
+ * Claim one given VNode (the hook for a scheduler that has already decided). Returns 0,
+ * -EINVAL, -EBUSY (owned by someone), -ENOENT (not defined), -EPERM (this member lacks a
+ * required capability), -ESTALE (this member is not ACTIVE), -EAGAIN (lost a race:
+ * retry), -ENOMEM.
+ */
+PF_API int pf_vnode_claim_id(struct pf_member *member, uint32_t id, struct pf_vnode **ret_vnode);
+
+/*
+ * Give the VNode back: it returns to PENDING with epoch + 1, its last committed
+ * checkpoint and its inbox, and is queued for placement. Commit first to keep the latest
+ * state. Frees the handle whatever the result. Returns 0, or -ESTALE when ownership had
+ * already been taken away (by repair after this member was declared dead).
+ */
+PF_API int pf_vnode_release(struct pf_vnode *vnode);
+
+PF_API uint32_t pf_vnode_id(const struct pf_vnode *vnode);
+PF_API uint64_t pf_vnode_epoch(const struct pf_vnode *vnode);
+
+/*
+ * Commit len bytes as the VNode's checkpoint, stamped with `epoch` (the epoch of the
+ * claim) and the inbox position read so far. The bytes go to the slot not holding the
+ * last good checkpoint, with a checksum over them and the header; then one CAS on the
+ * checkpoint descriptor publishes them. A crash at any point leaves the last committed
+ * checkpoint intact. Inbox messages read before this call are then freed. Returns 0, or:
+ *   -EINVAL    bad arguments
+ *   -EMSGSIZE  len > the domain's state_bytes_max
+ *   -ESTALE    epoch is not the current one: ownership moved on (fencing)
+ * Wait-free apart from the copy; owner thread only (one commit at a time per VNode).
+ */
+PF_API int pf_checkpoint_commit(struct pf_vnode *vnode, uint64_t epoch, const void *bytes,
+				size_t len);
+
+/*
+ * Copy the last committed checkpoint into buf (cap bytes) and set *ret_len. Also moves
+ * the inbox read position to what that checkpoint had consumed. Returns 0, or:
+ *   -ENOENT    no checkpoint was ever committed (*ret_len = 0)
+ *   -ENOBUFS   cap is too small (*ret_len says how much is needed)
+ *   -EBADMSG   the checkpoint fails its checksum or header check: never returned as data
+ *   -ESTALE    ownership moved on
+ *   -EINVAL    bad arguments
+ */
+PF_API int pf_checkpoint_load(struct pf_vnode *vnode, void *buf, size_t cap, size_t *ret_len);
+
+/*
+ * Send len bytes to VNode `id`, whoever owns it (or while nobody does). Any attached
+ * process, any thread. Returns 0, or:
+ *   -EINVAL    id out of range or bytes NULL with len > 0
+ *   -EMSGSIZE  len > the domain's msg_bytes_max
+ *   -ENOENT    the VNode is not defined
+ *   -EAGAIN    the inbox is full (its owner has not checkpointed): retry later
+ * Lock-free: a sender preempted or killed mid-copy never blocks other senders or the
+ * owner (its slot is skipped and, if the sender is alive, it retries elsewhere).
+ */
+PF_API int pf_send(struct pf_domain *domain, uint32_t id, const void *bytes, size_t len);
+
+/*
+ * Receive the next message of an owned VNode into buf. Returns 0 and *ret_len, or:
+ *   -EAGAIN    no message waiting
+ *   -ENOBUFS   cap too small (*ret_len says how much is needed; the message stays)
+ *   -ESTALE    ownership moved on
+ *   -EBADMSG   a slot failed validation (counted; skipped)
+ *   -EINVAL    bad arguments
+ * Owner thread only. Lock-free.
+ */
+PF_API int pf_recv(struct pf_vnode *vnode, void *buf, size_t cap, size_t *ret_len);
+
+struct pf_vnode_info {
+	uint32_t size;          /* set by the caller */
+	uint32_t id;
+	uint32_t state;         /* enum pf_vnode_state */
+	uint32_t owner_slot;    /* valid when owned */
+	uint32_t owner_generation; /* low 16 bits of the owner's slot generation */
+	int32_t home_node;
+	uint64_t epoch;
+	uint64_t checkpoint_seq; /* commits so far, 0: none */
+	uint64_t inbox_depth;    /* messages waiting, read or not */
+	uint64_t caps[2];        /* required capabilities */
+	uint64_t reserved[4];
+};
+
+/* Read one VNode without owning it (relaxed snapshot). 0, -EINVAL. */
+PF_API int pf_vnode_info(struct pf_domain *domain, uint32_t id, struct pf_vnode_info *info);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PFLIGHT_VNODE_H */

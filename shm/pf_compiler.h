@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shm/pf_compiler.h: the only place that spells GNU attributes and builtins.
+ * Everything else uses these macros so a port to another compiler touches one file.
+ */
+#ifndef PF_COMPILER_H
+#define PF_COMPILER_H
+
+#include "pf_config.h"
+
+#define pf_likely(x) __builtin_expect(!!(x), 1)
+#define pf_unlikely(x) __builtin_expect(!!(x), 0)
+#define pf_unused __attribute__((unused))
+#define pf_noinline __attribute__((noinline))
+#define pf_cold __attribute__((cold))
+#define pf_printf_like(fmt, args) __attribute__((format(printf, fmt, args)))
+#define pf_warn_unused __attribute__((warn_unused_result))
+
+#define PF_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define PF_ALIGN_UP(x, a) (((x) + ((a) - 1)) & ~((__typeof__(x))(a) - 1))
+#define PF_IS_POW2(x) ((x) != 0 && (((x) & ((x) - 1)) == 0))
+#define PF_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define PF_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Tell the CPU we are spinning (x86 PAUSE, arm64 YIELD); no ordering effect. */
+#if defined(__x86_64__) || defined(__i386__)
+#define pf_cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define pf_cpu_relax() __asm__ __volatile__("yield" ::: "memory")
+#else
+#define pf_cpu_relax() ((void)0)
+#endif
+
+_Static_assert(PF_IS_POW2(PF_CACHELINE), "cache line must be a power of two");
+
+#endif /* PF_COMPILER_H */
