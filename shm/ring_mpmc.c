@@ -1,0 +1,407 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shm/ring_mpmc.c: multi-producer/multi-consumer ring that survives preempted and killed
+ * participants.
+ *
+ * Why not rte_ring/ck_ring: their MP/MC modes reserve positions with one CAS and publish
+ * them with an in-order tail store, so a producer preempted between the two stops every
+ * other producer (and every consumer) until it runs again. With 2 producers and 2
+ * consumers on 2 cores that is one item per scheduler slice; with a killed producer it is
+ * forever. Here no step of one thread ever waits for a step of another.
+ *
+ * Slot word: [lap:31][full:1][value:32]. Position p lives in slot p & mask, in lap
+ * L = (p >> order) mod 2^31. The top 32 bits, seq = lap << 1 | full, order a slot's life:
+ *   EMPTY(L) = 2L      position p not yet filled
+ *   FULL(L)  = 2L + 1  position p filled, not yet taken
+ *   EMPTY(L + 1)       position p taken; the slot now waits for position p + capacity
+ * A slot only ever moves forward along this sequence, one step per successful CAS.
+ * Comparisons use d = (int32_t)(seq - expected), wrap-safe modulo 2^32.
+ *
+ * Ownership    field     written by                      read by
+ *              slot[i]   producers (CAS EMPTY -> FULL)    everyone
+ *                        consumers (CAS FULL -> EMPTY+1)
+ *              tail      any producer (CAS, forward only) producers, ring_mpmc_count/check
+ *              head      any consumer (CAS, forward only) consumers, ring_mpmc_count/check
+ *              magic..   ring_mpmc_init()                 everyone (immutable afterwards)
+ *
+ * tail and head are hints, not the truth: invariant H: every position < tail has been
+ * filled, every position < head has been taken. A hint is only advanced, by CAS, to a
+ * position up to which its writer has itself seen every slot filled (taken). The truth
+ * is in the slots; a thread that finds its hint behind scans forward over slots that are
+ * past the state it wants, and helps the hint along.
+ *
+ * Enqueue (per position p, starting at the tail hint read once per call):
+ *   d = seq(slot) - 2L:  0 -> CAS to FULL(L, value): linearization point; the value is
+ *                             in the word, so publishing it is atomic;
+ *                        >0 -> p already filled (hint behind): skip to p + 1;
+ *                        <0 -> FULL(L - 1): position p - capacity not taken: full.
+ * Dequeue (from the head hint): d = seq(slot) - (2L + 1): 0 -> CAS to EMPTY(L + 1)
+ *   (linearization point); >0 -> already taken, skip; <0 -> EMPTY(L): empty.
+ * Either side CASes its hint once at the end of a call to the position after its run. A
+ * thread that had to skip first publishes the skipped-to position before it fills or
+ * takes anything, and a burst stops at the first slot someone else got to: so each
+ * call's run is contiguous and starts at or below the hint, which bounds the hint lag
+ * (below). A burst never exceeds capacity items.
+ *
+ * Ordering edges
+ *   [R1] producer's slot CAS (release)      ->  [A1] consumer's slot load/CAS (acquire):
+ *        whatever the producer wrote before enqueueing (the record the value names) is
+ *        visible to the consumer that takes it.
+ *   [R2] consumer's slot CAS (release)      ->  [A2] producer's slot load (acquire) and
+ *        ring_mpmc_consumed(): the consumer is done with the item before the slot is
+ *        reused, and a caller that sees "consumed" also sees what the consumer did first.
+ *   [R3] hint CAS (release)                 ->  [A3] hint load (acquire): a thread that
+ *        starts from a hint sees slot states at least as new as those that justified it,
+ *        so it does not report full or empty on a slot older than the hint.
+ * Nothing else is ordered: each slot word is self-describing and every change to it is a
+ * CAS that re-validates the state it was derived from.
+ *
+ * Progress: lock-free. A CAS fails only because another thread's CAS on the same word
+ * succeeded, i.e. made progress; scans are bounded by capacity + 1 skipped positions
+ * before the hint is re-read. No thread ever waits for another to finish a step.
+ *
+ * A thread stopped or killed at each step:
+ *   before its slot CAS         nothing happened; nothing to repair.
+ *   after a producer's slot CAS the item is enqueued (the value is in the slot); tail
+ *                               lags; the next producer sees FULL (or, if consumed
+ *                               already, EMPTY(L + 1)) and skips and advances it.
+ *   after a consumer's slot CAS the item left the ring and is lost with the consumer (the
+ *                               caller's domain protocol re-queues it; ring_mpmc_consumed()
+ *                               tells it the entry is gone); head lags; the next
+ *                               consumer skips over it.
+ *   during a hint CAS           the hint is either old or new: both satisfy H.
+ *   mid-burst                   the prefix it filled (took) is done, as above, one by one.
+ * No item is duplicated: taking is a single successful CAS FULL(L) -> EMPTY(L + 1) on the
+ * slot, which can succeed once per lap.
+ *
+ * Hint lag (refinement of |tail - head| <= capacity): runs are contiguous, start at or
+ * below the hint, and hold <= capacity items, so filled positions < tail + capacity and
+ * taken positions < head + capacity. Hence -capacity <= tail - head <= 2 * capacity; the
+ * upper end is reached when a consumer dies after taking a full ring (head stays, real
+ * head is + capacity) and producers then fill the ring again. ring_mpmc_check() accepts
+ * exactly that window.
+ *
+ * ABA and the 31-bit lap: a slot's seq repeats after 2^31 laps, i.e. 2^31 * capacity >=
+ * 2^32 positions. A thread can be fooled only if it read a hint, stalled while at least
+ * 2^32 items went through (> 40 s at 100 M items/s, longer for bigger rings), and the slot
+ * then sits in exactly the state it expects. The effect is bounded: the slot's state
+ * matched, so the CAS fills (takes) the slot's *current* position, which lies within the
+ * live window [head, tail + capacity); the item is neither lost nor duplicated, it is
+ * merely out of FIFO order, and ret_pos names the stale position, so ring_mpmc_consumed()
+ * may report it consumed early or late by 2^31 laps. A slot reused 2^31 laps later can
+ * also make ring_mpmc_consumed() report false again.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "shm/fault.h"
+#include "shm/pf_assert.h"
+#include "shm/ring_mpmc.h"
+
+#define SEQ_FULL 1u
+
+static inline _Atomic uint64_t *slots(struct ring_mpmc *r)
+{
+	return (_Atomic uint64_t *)(r + 1);
+}
+
+static inline const _Atomic uint64_t *slots_const(const struct ring_mpmc *r)
+{
+	return (const _Atomic uint64_t *)(r + 1);
+}
+
+/* seq of EMPTY(lap of pos): the lap in the top 31 bits of a 32-bit word. */
+static inline uint32_t empty_seq(uint64_t pos, uint32_t order)
+{
+	return (uint32_t)((pos >> order) << 1);
+}
+
+static inline int32_t seq_diff(uint64_t word, uint32_t expected)
+{
+	return (int32_t)((uint32_t)(word >> 32) - expected);
+}
+
+static inline bool ahead(uint64_t a, uint64_t b)
+{
+	return (int64_t)(a - b) > 0;
+}
+
+/* Move a hint forward to to, unless someone already moved it at least that far. */
+static void hint_advance(_Atomic uint64_t *hint, uint64_t from, uint64_t to)
+{
+	uint64_t cur = from;
+
+	/* [R3] pairs with [A3] in enqueue_run() and dequeue_run(): the slot states we saw
+	 * (every position < to filled, or taken) happen-before a load that sees to. A failed
+	 * CAS reloads cur; the loop ends once the hint is at or past to. */
+	while (ahead(to, cur) && !pf_cas_acq_rel(hint, &cur, to))
+		pf_cpu_relax();
+}
+
+/*
+ * Fill up to n consecutive positions from the tail hint with v[]. Returns how many; the
+ * first position taken goes to *ret_pos.
+ */
+static unsigned enqueue_run(struct ring_mpmc *r, const uint32_t *v, unsigned n,
+			    uint64_t *ret_pos)
+{
+	_Atomic uint64_t *slot = slots(r);
+	const uint32_t mask = r->mask, order = r->order;
+	uint64_t t, p, w;
+	unsigned done = 0, skipped = 0;
+	bool reloaded = false;
+
+	PF_ASSERT(n >= 1 && n <= mask + 1);
+	/* [A3] pairs with [R3] in hint_advance(). */
+	t = pf_load_acquire(&r->tail);
+	p = t;
+	for (;;) {
+		const uint32_t want = empty_seq(p, order);
+		int32_t d;
+
+		/* [A2] pairs with [R2] in dequeue_run(): the consumer is done with the slot. */
+		w = pf_load_acquire(&slot[p & mask]);
+		d = seq_diff(w, want);
+		if (d == 0) {
+			const uint64_t full = (uint64_t)(want | SEQ_FULL) << 32 | v[done];
+
+			if (done == 0 && p != t) {
+				hint_advance(&r->tail, t, p); /* run starts at or below the hint */
+				t = p;
+			}
+			/* [R1] pairs with [A1] in dequeue_run(): publishes the value and what the
+			 * producer wrote before enqueueing it. */
+			if (!pf_cas_acq_rel(&slot[p & mask], &w, full))
+				continue; /* someone else filled p: look again */
+			PF_FAULT_POINT(RING_ENQ_AFTER_SLOT);
+			if (done == 0)
+				*ret_pos = p;
+			p++;
+			if (++done == n)
+				break;
+		} else if (d > 0) {
+			if (done != 0)
+				break; /* another producer got the next position: run ends */
+			p++;
+			if (++skipped > mask + 1) {
+				/* [A3] pairs with [R3] in hint_advance(). */
+				uint64_t cur = pf_load_acquire(&r->tail);
+
+				if (!ahead(cur, p))
+					break; /* not a live ring state: give up this call */
+				p = cur;
+				skipped = 0;
+			}
+		} else {
+			uint64_t cur;
+
+			if (done != 0 || reloaded)
+				break; /* full */
+			reloaded = true; /* a stale hint can make a live slot look full once */
+			/* [A3] pairs with [R3] in hint_advance(). */
+			cur = pf_load_acquire(&r->tail);
+			if (!ahead(cur, p))
+				break;
+			p = cur;
+		}
+	}
+	if (p != t)
+		hint_advance(&r->tail, t, p);
+	PF_ASSERT(done <= n);
+	return done;
+}
+
+/* Take up to n consecutive positions from the head hint into out[]. Returns how many. */
+static unsigned dequeue_run(struct ring_mpmc *r, uint32_t *out, unsigned n)
+{
+	_Atomic uint64_t *slot = slots(r);
+	const uint32_t mask = r->mask, order = r->order;
+	uint64_t h, p, w;
+	unsigned done = 0, skipped = 0;
+	bool reloaded = false;
+
+	PF_ASSERT(n >= 1 && n <= mask + 1);
+	/* [A3] pairs with [R3] in hint_advance(). */
+	h = pf_load_acquire(&r->head);
+	p = h;
+	for (;;) {
+		const uint32_t want = empty_seq(p, order) | SEQ_FULL;
+		int32_t d;
+
+		/* [A1] pairs with [R1] in enqueue_run(): the value and the producer's writes. */
+		w = pf_load_acquire(&slot[p & mask]);
+		d = seq_diff(w, want);
+		if (d == 0) {
+			if (done == 0 && p != h) {
+				hint_advance(&r->head, h, p); /* run starts at or below the hint */
+				h = p;
+			}
+			/* [R2] pairs with [A2] in enqueue_run() and ring_mpmc_consumed(): we are
+			 * done with the slot; [A1] on failure as above. */
+			if (!pf_cas_acq_rel(&slot[p & mask], &w, (uint64_t)(want + 1) << 32))
+				continue; /* another consumer took p: look again */
+			PF_FAULT_POINT(RING_DEQ_AFTER_SLOT);
+			out[done] = (uint32_t)w;
+			p++;
+			if (++done == n)
+				break;
+		} else if (d > 0) {
+			if (done != 0)
+				break; /* another consumer got the next position: run ends */
+			p++;
+			if (++skipped > mask + 1) {
+				/* [A3] pairs with [R3] in hint_advance(). */
+				uint64_t cur = pf_load_acquire(&r->head);
+
+				if (!ahead(cur, p))
+					break; /* not a live ring state: give up this call */
+				p = cur;
+				skipped = 0;
+			}
+		} else {
+			uint64_t cur;
+
+			if (done != 0 || reloaded)
+				break; /* empty */
+			reloaded = true; /* a stale hint can make a live slot look empty once */
+			/* [A3] pairs with [R3] in hint_advance(). */
+			cur = pf_load_acquire(&r->head);
+			if (!ahead(cur, p))
+				break;
+			p = cur;
+		}
+	}
+	if (p != h)
+		hint_advance(&r->head, h, p);
+	PF_ASSERT(done <= n);
+	return done;
+}
+
+int ring_mpmc_try_enqueue(struct ring_mpmc *r, uint32_t value, uint64_t *ret_pos)
+{
+	uint64_t pos = 0;
+
+	PF_ASSERT(r != NULL);
+	if (enqueue_run(r, &value, 1, &pos) == 0)
+		return -EAGAIN;
+	if (ret_pos != NULL)
+		*ret_pos = pos;
+	return 0;
+}
+
+int ring_mpmc_try_dequeue(struct ring_mpmc *r, uint32_t *ret_value)
+{
+	PF_ASSERT(r != NULL && ret_value != NULL);
+	return dequeue_run(r, ret_value, 1) == 1 ? 0 : -EAGAIN;
+}
+
+unsigned ring_mpmc_enqueue_burst(struct ring_mpmc *r, const uint32_t *v, unsigned n)
+{
+	uint64_t pos;
+
+	PF_ASSERT(r != NULL && (v != NULL || n == 0));
+	if (n == 0)
+		return 0;
+	return enqueue_run(r, v, PF_MIN(n, r->mask + 1), &pos);
+}
+
+unsigned ring_mpmc_dequeue_burst(struct ring_mpmc *r, uint32_t *out, unsigned n)
+{
+	PF_ASSERT(r != NULL && (out != NULL || n == 0));
+	if (n == 0)
+		return 0;
+	return dequeue_run(r, out, PF_MIN(n, r->mask + 1));
+}
+
+uint32_t ring_mpmc_count(const struct ring_mpmc *r)
+{
+	uint64_t head, tail;
+
+	/* Relaxed: an estimate; both hints lag and nothing is derived from them. */
+	head = pf_load_relaxed(&r->head);
+	/* Relaxed: as above. */
+	tail = pf_load_relaxed(&r->tail);
+	if (!ahead(tail, head))
+		return 0;
+	return tail - head > r->mask ? r->mask + 1 : (uint32_t)(tail - head);
+}
+
+bool ring_mpmc_consumed(const struct ring_mpmc *r, uint64_t pos)
+{
+	const uint32_t want = empty_seq(pos, r->order) | SEQ_FULL;
+	/* [A2] pairs with [R2] in dequeue_run(): a caller that sees the entry gone also sees
+	 * what the consumer did before taking it out. */
+	uint64_t w = pf_load_acquire(&slots_const(r)[pos & r->mask]);
+
+	return seq_diff(w, want) > 0;
+}
+
+size_t ring_mpmc_bytes(uint32_t slots_n)
+{
+	if (!PF_IS_POW2(slots_n) || slots_n < (UINT32_C(1) << RING_MPMC_ORDER_MIN) ||
+	    slots_n > (UINT32_C(1) << RING_MPMC_ORDER_MAX))
+		return 0;
+	return sizeof(struct ring_mpmc) + (size_t)slots_n * sizeof(uint64_t);
+}
+
+int ring_mpmc_init(struct ring_mpmc *r, size_t bytes, uint32_t slots_n)
+{
+	size_t need = ring_mpmc_bytes(slots_n);
+	uint32_t order = 0;
+
+	if (r == NULL || need == 0 || bytes < need)
+		return -EINVAL;
+	while ((UINT32_C(1) << order) < slots_n)
+		order++;
+	memset(r, 0, sizeof(*r)); /* not yet shared: nobody else may look at it */
+	for (uint32_t i = 0; i < slots_n; i++)
+		atomic_init(&slots(r)[i], 0); /* EMPTY, lap 0 */
+	r->magic = RING_MPMC_MAGIC;
+	r->order = order;
+	r->mask = slots_n - 1;
+	PF_ASSERT(ring_mpmc_capacity(r) == slots_n);
+	PF_ASSERT(ring_mpmc_check(r, bytes) == 0);
+	return 0;
+}
+
+int ring_mpmc_check(const struct ring_mpmc *r, size_t bytes)
+{
+	uint64_t head, tail, cap;
+	int64_t diff;
+
+	if (r == NULL)
+		return -EINVAL;
+	if (bytes < sizeof(*r))
+		return -EOVERFLOW;
+	if (r->magic != RING_MPMC_MAGIC)
+		return -EBADMSG;
+	if (r->order < RING_MPMC_ORDER_MIN || r->order > RING_MPMC_ORDER_MAX ||
+	    r->mask != (UINT32_C(1) << r->order) - 1)
+		return -EPROTO;
+	for (size_t i = 0; i < PF_ARRAY_SIZE(r->reserved); i++) {
+		if (r->reserved[i] != 0)
+			return -EPROTO;
+	}
+	cap = (uint64_t)r->mask + 1;
+	if (bytes < ring_mpmc_bytes((uint32_t)cap))
+		return -EOVERFLOW;
+	/* Relaxed: a snapshot of two hints, nothing derived from them is dereferenced. It is
+	 * exact when head is the same before and after tail is read (hints only grow); under
+	 * traffic we try a few times, then judge the last, possibly torn, pair. */
+	head = pf_load_relaxed(&r->head);
+	for (int i = 0; i < 8; i++) {
+		uint64_t again;
+
+		/* Relaxed: as above. */
+		tail = pf_load_relaxed(&r->tail);
+		/* Relaxed: as above. */
+		again = pf_load_relaxed(&r->head);
+		if (again == head)
+			break;
+		head = again;
+	}
+	diff = (int64_t)(tail - head);
+	if (diff < -(int64_t)cap || diff > 2 * (int64_t)cap)
+		return -ERANGE;
+	return 0;
+}
