@@ -138,6 +138,33 @@ static void hint_advance(_Atomic uint64_t *hint, uint64_t from, uint64_t to)
 		pf_cpu_relax();
 }
 
+#define RESCANS_MAX 64u /* laps one call may scan over a lagging hint before it returns */
+
+/*
+ * A scan passed more than a capacity of positions. Normally the hint has moved on in the
+ * meantime (our read of it was stale): jump to it. If it has not, the hint lags by more
+ * than the protocol allows (corrupted, or hand-set): publish how far we got, which is
+ * justified (every position < *p has been seen filled, or taken), and keep scanning,
+ * at most RESCANS_MAX laps per call so that every call is bounded. Returns true when the
+ * call should give up.
+ */
+static bool rescan(_Atomic uint64_t *hint, uint64_t *from, uint64_t *p, unsigned *skipped,
+		   unsigned *laps)
+{
+	/* [A3] pairs with [R3] in hint_advance(). */
+	uint64_t cur = pf_load_acquire(hint);
+
+	if (ahead(cur, *p)) {
+		*p = cur;
+		*skipped = 0;
+		return false;
+	}
+	hint_advance(hint, *from, *p);
+	*from = *p;
+	*skipped = 0;
+	return ++*laps > RESCANS_MAX;
+}
+
 /*
  * Fill up to n consecutive positions from the tail hint with v[]. Returns how many; the
  * first position taken goes to *ret_pos.
@@ -148,7 +175,7 @@ static unsigned enqueue_run(struct ring_mpmc *r, const uint32_t *v, unsigned n,
 	_Atomic uint64_t *slot = slots(r);
 	const uint32_t mask = r->mask, order = r->order;
 	uint64_t t, p, w;
-	unsigned done = 0, skipped = 0;
+	unsigned done = 0, skipped = 0, laps = 0;
 	bool reloaded = false;
 
 	PF_ASSERT(n >= 1 && n <= mask + 1);
@@ -183,15 +210,8 @@ static unsigned enqueue_run(struct ring_mpmc *r, const uint32_t *v, unsigned n,
 			if (done != 0)
 				break; /* another producer got the next position: run ends */
 			p++;
-			if (++skipped > mask + 1) {
-				/* [A3] pairs with [R3] in hint_advance(). */
-				uint64_t cur = pf_load_acquire(&r->tail);
-
-				if (!ahead(cur, p))
-					break; /* not a live ring state: give up this call */
-				p = cur;
-				skipped = 0;
-			}
+			if (++skipped > mask + 1 && rescan(&r->tail, &t, &p, &skipped, &laps))
+				break;
 		} else {
 			uint64_t cur;
 
@@ -217,7 +237,7 @@ static unsigned dequeue_run(struct ring_mpmc *r, uint32_t *out, unsigned n)
 	_Atomic uint64_t *slot = slots(r);
 	const uint32_t mask = r->mask, order = r->order;
 	uint64_t h, p, w;
-	unsigned done = 0, skipped = 0;
+	unsigned done = 0, skipped = 0, laps = 0;
 	bool reloaded = false;
 
 	PF_ASSERT(n >= 1 && n <= mask + 1);
@@ -249,15 +269,8 @@ static unsigned dequeue_run(struct ring_mpmc *r, uint32_t *out, unsigned n)
 			if (done != 0)
 				break; /* another consumer got the next position: run ends */
 			p++;
-			if (++skipped > mask + 1) {
-				/* [A3] pairs with [R3] in hint_advance(). */
-				uint64_t cur = pf_load_acquire(&r->head);
-
-				if (!ahead(cur, p))
-					break; /* not a live ring state: give up this call */
-				p = cur;
-				skipped = 0;
-			}
+			if (++skipped > mask + 1 && rescan(&r->head, &h, &p, &skipped, &laps))
+				break;
 		} else {
 			uint64_t cur;
 

@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/unit/shm/test_shm_ring_mpmc.c
+ * Goal: the MPMC ring is full and empty exactly at capacity, keeps FIFO order across
+ * laps, reports partial burst counts, tells consumed entries apart, recovers from a
+ * participant that died between its slot CAS and its hint CAS, and its validator refuses
+ * each corrupted header field with its own errno. Method: single-threaded; a dead
+ * producer or consumer is simulated by winding its hint back after the call (the state
+ * a kill after the slot CAS leaves); data-path bodies run once per mode (single, burst).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "shm/ring_mpmc.h"
+
+#define SLOTS 8u
+#define BUF_BYTES (sizeof(struct ring_mpmc) + 64u * sizeof(uint64_t))
+
+enum mode { MODE_SINGLE, MODE_BURST, MODE_COUNT };
+
+static _Alignas(PF_CACHELINE) unsigned char buf[BUF_BYTES];
+
+static struct ring_mpmc *fresh(uint32_t slots)
+{
+	struct ring_mpmc *r = (struct ring_mpmc *)buf;
+
+	memset(buf, 0xa5, sizeof(buf)); /* init must not rely on zeroed memory */
+	assert_int_equal(ring_mpmc_init(r, sizeof(buf), slots), 0);
+	return r;
+}
+
+static unsigned put(struct ring_mpmc *r, enum mode mode, const uint32_t *v, unsigned n)
+{
+	unsigned i;
+
+	if (mode == MODE_BURST)
+		return ring_mpmc_enqueue_burst(r, v, n);
+	for (i = 0; i < n; i++) {
+		if (ring_mpmc_try_enqueue(r, v[i], NULL) != 0)
+			break;
+	}
+	return i;
+}
+
+static unsigned get(struct ring_mpmc *r, enum mode mode, uint32_t *out, unsigned n)
+{
+	unsigned i;
+
+	if (mode == MODE_BURST)
+		return ring_mpmc_dequeue_burst(r, out, n);
+	for (i = 0; i < n; i++) {
+		if (ring_mpmc_try_dequeue(r, &out[i]) != 0)
+			break;
+	}
+	return i;
+}
+
+/* Single-threaded test: hints are set with plain stores to build a given state. */
+static void set_hints(struct ring_mpmc *r, uint64_t tail, uint64_t head)
+{
+	/* Relaxed: single-threaded test. */
+	pf_store_relaxed(&r->tail, tail);
+	/* Relaxed: single-threaded test. */
+	pf_store_relaxed(&r->head, head);
+}
+
+static void test_ring_mpmc_init_rejects_bad_sizes(void **state)
+{
+	struct ring_mpmc *r = (struct ring_mpmc *)buf;
+
+	(void)state;
+	assert_int_equal(ring_mpmc_bytes(0), 0);
+	assert_int_equal(ring_mpmc_bytes(1), 0);
+	assert_int_equal(ring_mpmc_bytes(6), 0);
+	assert_int_equal(ring_mpmc_bytes(UINT32_C(1) << 25), 0);
+	assert_int_equal(ring_mpmc_bytes(UINT32_C(1) << 24), sizeof(*r) + (8u << 24));
+	assert_int_equal(ring_mpmc_init(NULL, sizeof(buf), SLOTS), -EINVAL);
+	assert_int_equal(ring_mpmc_init(r, sizeof(buf), 0), -EINVAL);
+	assert_int_equal(ring_mpmc_init(r, ring_mpmc_bytes(SLOTS) - 1, SLOTS), -EINVAL);
+	assert_int_equal(ring_mpmc_init(r, ring_mpmc_bytes(SLOTS), SLOTS), 0);
+}
+
+static void test_ring_mpmc_zero_filled_is_empty(void **state)
+{
+	struct ring_mpmc *r = (struct ring_mpmc *)buf;
+	uint32_t v;
+
+	(void)state;
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(ring_mpmc_init(r, sizeof(buf), SLOTS), 0);
+	assert_int_equal(ring_mpmc_try_dequeue(r, &v), -EAGAIN);
+	assert_int_equal(ring_mpmc_count(r), 0);
+	assert_int_equal(ring_mpmc_capacity(r), SLOTS);
+}
+
+static void test_ring_mpmc_full_and_empty_at_capacity(void **state)
+{
+	uint32_t v[SLOTS + 1], out[SLOTS + 1];
+
+	(void)state;
+	for (unsigned i = 0; i <= SLOTS; i++)
+		v[i] = 0xfffffff0u + i; /* values use all 32 bits */
+	for (int m = 0; m < MODE_COUNT; m++) {
+		struct ring_mpmc *r = fresh(SLOTS);
+
+		assert_int_equal(get(r, (enum mode)m, out, 1), 0);
+		assert_int_equal(put(r, (enum mode)m, v, SLOTS), SLOTS);
+		assert_int_equal(ring_mpmc_count(r), SLOTS);
+		assert_int_equal(ring_mpmc_try_enqueue(r, 7, NULL), -EAGAIN);
+		assert_int_equal(ring_mpmc_enqueue_burst(r, v, 1), 0);
+		assert_int_equal(get(r, (enum mode)m, out, SLOTS + 1), SLOTS);
+		for (unsigned i = 0; i < SLOTS; i++)
+			assert_int_equal(out[i], v[i]);
+		assert_int_equal(ring_mpmc_try_dequeue(r, &out[0]), -EAGAIN);
+		assert_int_equal(ring_mpmc_count(r), 0);
+		assert_int_equal(ring_mpmc_check(r, sizeof(buf)), 0);
+	}
+}
+
+static void test_ring_mpmc_fifo_across_wrap(void **state)
+{
+	uint32_t v[SLOTS], out[SLOTS], next_in = 0, next_out = 0;
+
+	(void)state;
+	for (int m = 0; m < MODE_COUNT; m++) {
+		struct ring_mpmc *r = fresh(4);
+
+		for (unsigned round = 0; round < 2000; round++) {
+			unsigned k = 1 + round % 4, got;
+
+			for (unsigned i = 0; i < k; i++)
+				v[i] = next_in++;
+			assert_int_equal(put(r, (enum mode)m, v, k), k);
+			got = get(r, (enum mode)m, out, 1 + (round * 7) % 4);
+			for (unsigned i = 0; i < got; i++)
+				assert_int_equal(out[i], next_out++);
+			while ((got = get(r, (enum mode)m, out, SLOTS)) != 0) {
+				for (unsigned i = 0; i < got; i++)
+					assert_int_equal(out[i], next_out++);
+			}
+		}
+		assert_int_equal(next_in, next_out);
+		assert_int_equal(ring_mpmc_check(r, sizeof(buf)), 0);
+	}
+}
+
+/* Positions near the 31-bit lap wrap: lap comparisons must be modular. */
+static void test_ring_mpmc_fifo_across_lap_wrap(void **state)
+{
+	const uint64_t start = (UINT64_C(1) << 33) - 3 * 4; /* lap 2^31 - 3 of a 4-slot ring */
+	struct ring_mpmc *r = fresh(4);
+	_Atomic uint64_t *slot = (_Atomic uint64_t *)(r + 1);
+	uint32_t next_in = 0, next_out = 0, v;
+
+	(void)state;
+	for (uint64_t p = start; p < start + 4; p++) /* EMPTY in the lap of p */
+		atomic_init(&slot[p & 3], (uint64_t)(uint32_t)((p >> 2) << 1) << 32);
+	set_hints(r, start, start);
+	for (unsigned i = 0; i < 100; i++) {
+		uint64_t pos;
+
+		assert_int_equal(ring_mpmc_try_enqueue(r, next_in++, &pos), 0);
+		assert_int_equal(pos, start + i);
+		assert_false(ring_mpmc_consumed(r, pos));
+		assert_int_equal(ring_mpmc_try_dequeue(r, &v), 0);
+		assert_int_equal(v, next_out++);
+		assert_true(ring_mpmc_consumed(r, pos));
+	}
+	assert_int_equal(ring_mpmc_check(r, sizeof(buf)), 0);
+}
+
+static void test_ring_mpmc_burst_partial_counts(void **state)
+{
+	uint32_t v[2 * SLOTS], out[2 * SLOTS];
+	struct ring_mpmc *r = fresh(SLOTS);
+
+	(void)state;
+	for (unsigned i = 0; i < 2 * SLOTS; i++)
+		v[i] = i;
+	assert_int_equal(ring_mpmc_enqueue_burst(r, v, 5), 5);
+	assert_int_equal(ring_mpmc_enqueue_burst(r, v + 5, 10), SLOTS - 5);
+	assert_int_equal(ring_mpmc_enqueue_burst(r, v, 3), 0);
+	assert_int_equal(ring_mpmc_dequeue_burst(r, out, 3), 3);
+	assert_int_equal(ring_mpmc_dequeue_burst(r, out + 3, 2 * SLOTS), SLOTS - 3);
+	for (unsigned i = 0; i < SLOTS; i++)
+		assert_int_equal(out[i], i);
+	assert_int_equal(ring_mpmc_dequeue_burst(r, out, 4), 0);
+	assert_int_equal(ring_mpmc_enqueue_burst(r, v, 0), 0);
+	assert_int_equal(ring_mpmc_dequeue_burst(r, out, 0), 0);
+	/* More than capacity in one call: capped at capacity. */
+	assert_int_equal(ring_mpmc_enqueue_burst(r, v, 2 * SLOTS), SLOTS);
+	assert_int_equal(ring_mpmc_dequeue_burst(r, out, 2 * SLOTS), SLOTS);
+}
+
+static void test_ring_mpmc_consumed(void **state)
+{
+	struct ring_mpmc *r = fresh(SLOTS);
+	uint64_t pos[3];
+	uint32_t v;
+
+	(void)state;
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(ring_mpmc_try_enqueue(r, 10 + i, &pos[i]), 0);
+		assert_int_equal(pos[i], i);
+		assert_false(ring_mpmc_consumed(r, pos[i]));
+	}
+	assert_int_equal(ring_mpmc_try_dequeue(r, &v), 0);
+	assert_int_equal(v, 10);
+	assert_true(ring_mpmc_consumed(r, pos[0]));
+	assert_false(ring_mpmc_consumed(r, pos[1]));
+	/* Later laps reuse the slot: the old entry stays consumed. */
+	for (unsigned i = 0; i < 5 * SLOTS; i++) {
+		assert_int_equal(ring_mpmc_try_dequeue(r, &v), 0);
+		assert_int_equal(ring_mpmc_try_enqueue(r, i, NULL), 0);
+	}
+	assert_true(ring_mpmc_consumed(r, pos[0]));
+	assert_true(ring_mpmc_consumed(r, pos[1]));
+	assert_true(ring_mpmc_consumed(r, pos[2]));
+}
+
+/* A producer (consumer) killed after its slot CAS leaves its hint behind; the next one
+ * must skip over and advance it, with nothing lost, duplicated or reordered. */
+static void test_ring_mpmc_recovers_lagging_hints(void **state)
+{
+	uint32_t v[SLOTS], out[2 * SLOTS];
+
+	(void)state;
+	for (unsigned i = 0; i < SLOTS; i++)
+		v[i] = 100 + i;
+	for (int m = 0; m < MODE_COUNT; m++) {
+		struct ring_mpmc *r = fresh(SLOTS);
+		uint64_t pos;
+
+		assert_int_equal(put(r, (enum mode)m, v, 3), 3);
+		set_hints(r, 0, 0); /* the producer(s) died before their tail CAS */
+		assert_int_equal(ring_mpmc_try_enqueue(r, 103, &pos), 0);
+		assert_int_equal(pos, 3);
+		assert_int_equal(get(r, (enum mode)m, out, 2), 2);
+		set_hints(r, 4, 0); /* the consumer died before its head CAS */
+		assert_int_equal(get(r, (enum mode)m, out, 2), 2);
+		assert_int_equal(out[0], 102);
+		assert_int_equal(out[1], 103);
+		assert_int_equal(ring_mpmc_try_dequeue(r, &out[0]), -EAGAIN);
+		/* A consumer that took a full ring and died: tail - head reaches 2 capacity. */
+		r = fresh(SLOTS);
+		assert_int_equal(put(r, (enum mode)m, v, SLOTS), SLOTS);
+		assert_int_equal(get(r, (enum mode)m, out, SLOTS), SLOTS);
+		set_hints(r, SLOTS, 0);
+		assert_int_equal(put(r, (enum mode)m, v, SLOTS), SLOTS);
+		assert_int_equal(ring_mpmc_try_enqueue(r, 1, NULL), -EAGAIN);
+		assert_int_equal(ring_mpmc_check(r, sizeof(buf)), 0);
+		assert_int_equal(ring_mpmc_count(r), SLOTS);
+		assert_int_equal(get(r, (enum mode)m, out, 2 * SLOTS), SLOTS);
+		for (unsigned i = 0; i < SLOTS; i++)
+			assert_int_equal(out[i], v[i]);
+		/* Both hints far behind (stale by several laps): still works. */
+		set_hints(r, 0, 0);
+		assert_int_equal(put(r, (enum mode)m, v, 2), 2);
+		assert_int_equal(get(r, (enum mode)m, out, 2), 2);
+		assert_int_equal(out[1], v[1]);
+		assert_int_equal(ring_mpmc_check(r, sizeof(buf)), 0);
+	}
+}
+
+static void test_ring_mpmc_check_rejects_each_field(void **state)
+{
+	struct ring_mpmc *r;
+
+	(void)state;
+	r = fresh(SLOTS);
+	assert_int_equal(ring_mpmc_check(NULL, sizeof(buf)), -EINVAL);
+	assert_int_equal(ring_mpmc_check(r, sizeof(*r) - 1), -EOVERFLOW);
+	assert_int_equal(ring_mpmc_check(r, ring_mpmc_bytes(SLOTS) - 1), -EOVERFLOW);
+	assert_int_equal(ring_mpmc_check(r, ring_mpmc_bytes(SLOTS)), 0);
+	r->magic ^= UINT64_C(1) << 63;
+	assert_int_equal(ring_mpmc_check(r, sizeof(buf)), -EBADMSG);
+	r = fresh(SLOTS);
+	r->order = 2;
+	assert_int_equal(ring_mpmc_check(r, sizeof(buf)), -EPROTO);
+	r = fresh(SLOTS);
+	r->mask = 8;
+	assert_int_equal(ring_mpmc_check(r, sizeof(buf)), -EPROTO);
+	r = fresh(SLOTS);
+	r->order = 31;
+	r->mask = (UINT32_C(1) << 31) - 1;
+	assert_int_equal(ring_mpmc_check(r, sizeof(buf)), -EPROTO);
+	r = fresh(SLOTS);
+	r->order = 0;
+	r->mask = 0;
+	assert_int_equal(ring_mpmc_check(r, sizeof(buf)), -EPROTO);
+	for (size_t i = 0; i < PF_ARRAY_SIZE(r->reserved); i++) {
+		r = fresh(SLOTS);
+		r->reserved[i] = UINT64_C(1) << i;
+		assert_int_equal(ring_mpmc_check(r, sizeof(buf)), -EPROTO);
+	}
+	r = fresh(SLOTS);
+	r->order = 6; /* claims 64 slots: fits buf, but not a smaller mapping */
+	r->mask = 63;
+	assert_int_equal(ring_mpmc_check(r, sizeof(buf)), 0);
+	assert_int_equal(ring_mpmc_check(r, ring_mpmc_bytes(32)), -EOVERFLOW);
+	r = fresh(SLOTS);
+	set_hints(r, 2 * SLOTS + 1, 0);
+	assert_int_equal(ring_mpmc_check(r, sizeof(buf)), -ERANGE);
+	set_hints(r, 2 * SLOTS, 0);
+	assert_int_equal(ring_mpmc_check(r, sizeof(buf)), 0);
+	set_hints(r, 100, 100 + SLOTS + 1);
+	assert_int_equal(ring_mpmc_check(r, sizeof(buf)), -ERANGE);
+	set_hints(r, 100, 100 + SLOTS);
+	assert_int_equal(ring_mpmc_check(r, sizeof(buf)), 0);
+	set_hints(r, 0, UINT64_MAX / 2);
+	assert_int_equal(ring_mpmc_check(r, sizeof(buf)), -ERANGE);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ring_mpmc_init_rejects_bad_sizes),
+		cmocka_unit_test(test_ring_mpmc_zero_filled_is_empty),
+		cmocka_unit_test(test_ring_mpmc_full_and_empty_at_capacity),
+		cmocka_unit_test(test_ring_mpmc_fifo_across_wrap),
+		cmocka_unit_test(test_ring_mpmc_fifo_across_lap_wrap),
+		cmocka_unit_test(test_ring_mpmc_burst_partial_counts),
+		cmocka_unit_test(test_ring_mpmc_consumed),
+		cmocka_unit_test(test_ring_mpmc_recovers_lagging_hints),
+		cmocka_unit_test(test_ring_mpmc_check_rejects_each_field),
+	};
+
+	return cmocka_run_group_tests_name("shm_ring_mpmc", tests, NULL, NULL);
+}
