@@ -40,6 +40,13 @@
 #define pf_fence_acquire() atomic_thread_fence(memory_order_acquire)
 #define pf_fence_release() atomic_thread_fence(memory_order_release)
 #define pf_fence_seq_cst() atomic_thread_fence(memory_order_seq_cst)
+#define pf_fetch_add_seq_cst(p, v) atomic_fetch_add_explicit((p), (v), memory_order_seq_cst)
+#define pf_fetch_sub_seq_cst(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_seq_cst)
+#define pf_load_seq_cst(p) atomic_load_explicit((p), memory_order_seq_cst)
+
+/* Compiler-only ordering against this thread's own death or signal handlers (the kernel
+ * reads the robust list of a dying thread): no CPU fence is emitted. */
+#define pf_signal_fence() atomic_signal_fence(memory_order_seq_cst)
 
 /* Shared-memory atomics must be lock-free, hence address-free (C11 7.17.5). */
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "int atomics must be lock-free");

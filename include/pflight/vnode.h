@@ -136,6 +136,16 @@ PF_API int pf_checkpoint_commit(struct pf_vnode *vnode, uint64_t epoch, const vo
 PF_API int pf_checkpoint_load(struct pf_vnode *vnode, void *buf, size_t cap, size_t *ret_len);
 
 /*
+ * Read VNode `id`'s last committed checkpoint without owning it (tools, auditors, tests):
+ * a verified copy, retried while the owner commits concurrently. Returns 0 with
+ * *ret_len and *ret_seq (ret_seq may be NULL), or -ENOENT (none yet), -ENOBUFS (cap too
+ * small; *ret_len is the size), -EBADMSG (checksum or header refused), -EBUSY (the owner
+ * committed throughout READ_RETRIES attempts), -EINVAL. Any process, any thread.
+ */
+PF_API int pf_checkpoint_read(struct pf_domain *domain, uint32_t id, void *buf, size_t cap,
+			      size_t *ret_len, uint64_t *ret_seq);
+
+/*
  * Send len bytes to VNode `id`, whoever owns it (or while nobody does). Any attached
  * process, any thread. Returns 0, or:
  *   -EINVAL    id out of range or bytes NULL with len > 0

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/domain_impl.h: the process-local domain handle and helpers shared by core/.
+ *
+ * The handle holds a validated copy of the limits and the base of every region, so no
+ * code path re-reads a limit from shared memory after open.
+ */
+#ifndef PF_CORE_DOMAIN_IMPL_H
+#define PF_CORE_DOMAIN_IMPL_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "core/layout.h"
+#include "shm/pf_atomic.h"
+#include "shm/ring_mpmc.h"
+#include "shm/segment.h"
+
+struct pf_domain {
+	struct shm_segment seg;
+	struct dom_limits lim; /* validated copy */
+	struct dom_control *ctl;
+	struct dom_cap *caps;
+	struct dom_member *members;
+	_Atomic uint64_t *own;
+	struct dom_vnode *vnodes;
+	struct ring_mpmc *pending;
+	size_t pending_bytes;
+	unsigned char *ckpt;
+	unsigned char *inbox;
+	char name[PF_DOMAIN_NAME_MAX + 1];
+};
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
+}
+
+static inline void counter_add(struct pf_domain *d, enum pf_counter c, uint64_t n)
+{
+	/* Relaxed: statistic, no ordering. */
+	pf_fetch_add_relaxed(&d->ctl->counters[c], n);
+}
+
+static inline struct dom_ckpt_hdr *ckpt_slot(struct pf_domain *d, uint32_t id, uint32_t which)
+{
+	return (struct dom_ckpt_hdr *)(d->ckpt + ((uint64_t)id * 2 + which) * d->lim.ckpt_slot_bytes);
+}
+
+static inline struct dom_inbox_slot *inbox_slot(struct pf_domain *d, uint32_t id, uint64_t pos)
+{
+	uint64_t index = (uint64_t)id * d->lim.inbox_slots + (pos & (d->lim.inbox_slots - 1));
+
+	return (struct dom_inbox_slot *)(d->inbox + index * d->lim.inbox_slot_bytes);
+}
+
+/* Control-plane lock (robust): 0, or -ENOTRECOVERABLE. On EOWNERDEAD the state it
+ * protects is re-validated by `repair` before the lock is marked consistent. */
+int domain_lock(struct pf_domain *d);
+void domain_unlock(struct pf_domain *d);
+
+/* Membership change: bump the version and wake everyone sleeping on it. */
+void domain_publish_membership(struct pf_domain *d);
+/* A VNode became PENDING: bump the version and wake sleeping claimers. */
+void domain_publish_pending(struct pf_domain *d);
+
+/* Queue a PENDING VNode for placement (records the ring position) and, when `publish`,
+ * wake sleeping claimers. 0 or -EAGAIN (ring full: the sweep queues it later). */
+int pending_push(struct pf_domain *d, uint32_t id, int publish);
+
+/* Futex helpers (shared futexes: they work across processes). */
+int futex_wait_shared(_Atomic uint32_t *word, uint32_t expected, uint64_t timeout_ns);
+void futex_wake_shared(_Atomic uint32_t *word, int count);
+
+/* Capabilities: intern names into a bit set (under the control lock). */
+int caps_intern(struct pf_domain *d, const char *const *names, uint32_t count,
+		uint64_t ret_bits[2]);
+int caps_name_valid(const char *name);
+
+/* Identity of a process: start time in clock ticks since boot (/proc/<pid>/stat). */
+int identity_start_time(int pid, uint64_t *ret_start_time);
+
+#endif /* PF_CORE_DOMAIN_IMPL_H */

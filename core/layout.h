@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/layout.h: the shared-memory layout of a domain (layout major 1).
+ *
+ * Segment = shm header (64 B) | region table | control | capability directory |
+ * member table | VNode ownership words | VNode records | pending ring | checkpoint
+ * arena | inbox arena. Each region starts on a page so that a region can later be bound
+ * to a NUMA node on its own. Every struct here is shared ABI: sizes and the offsets of
+ * synchronising fields are static-asserted, and any change bumps DOMAIN_LAYOUT_MAJOR.
+ *
+ * Nothing read from these structs is trusted: limits are copied and validated once at
+ * open (struct pf_domain keeps the copy, so a peer that scribbles on them later changes
+ * nothing), and every index, length or position taken from a shared word is range-checked
+ * before use.
+ *
+ * Words (all little-endian as the host, one host only):
+ *
+ *   member state   [63:32] generation  [23:16] flags  [15:8] cause  [7:0] state
+ *   ownership      [63:32] epoch  [31:16] owner generation (low 16 bits)
+ *                  [15:4] owner slot  [3:0] enum pf_vnode_state
+ *   checkpoint     [63:32] epoch  [31:1] sequence  [0] active slot (A = 0, B = 1)
+ *   inbox slot     [63:32] lap  [31:8] length  [1:0] EMPTY/WRITING/FULL/SKIP
+ */
+#ifndef PF_CORE_LAYOUT_H
+#define PF_CORE_LAYOUT_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pflight/domain.h"
+#include "pflight/member.h"
+#include "pflight/vnode.h"
+#include "shm/pf_compiler.h"
+
+#define DOMAIN_LAYOUT_MAJOR 1
+#define DOMAIN_LAYOUT_MINOR 0
+#define DOMAIN_SHM_PREFIX "pflight-"
+#define DOMAIN_REGION_ALIGN 4096u
+
+enum dom_region {
+	REGION_CONTROL,
+	REGION_CAPS,
+	REGION_MEMBERS,
+	REGION_OWNERSHIP,
+	REGION_VNODES,
+	REGION_PENDING,
+	REGION_CKPT,
+	REGION_INBOX,
+	REGION_COUNT
+};
+
+/* Limits, written once by the creator before the header is published. */
+struct dom_limits {
+	uint32_t members_max;
+	uint32_t vnodes_max;
+	uint32_t caps_max;
+	uint32_t inbox_slots;      /* power of two */
+	uint32_t inbox_order;      /* log2(inbox_slots) */
+	uint32_t inbox_slot_bytes; /* multiple of 64: slot header + msg_bytes_max */
+	uint32_t msg_bytes_max;
+	uint32_t state_bytes_max;
+	uint64_t ckpt_slot_bytes;  /* multiple of 64: checkpoint header + state_bytes_max */
+	uint32_t pending_slots;    /* power of two, >= 2 x vnodes_max */
+	uint32_t checksum;         /* PF_CHECKSUM_* */
+	uint64_t heartbeat_interval_ns;
+	uint64_t slot_grace_ns;
+	uint32_t heartbeat_misses;
+	uint32_t mode;
+	uint32_t owner_uid;
+	int32_t gid;
+	uint64_t reserved[6]; /* must be zero */
+};
+_Static_assert(sizeof(struct dom_limits) == 128, "limits are shared ABI");
+
+#define DOM_COUNTER_SLOTS 32u
+_Static_assert(PF_COUNTER_COUNT <= DOM_COUNTER_SLOTS, "counter slots exhausted");
+
+struct dom_control {
+	struct dom_limits limits;
+	/* Bumped on every join, leave and death; a futex that waiters sleep on. */
+	alignas(PF_CACHELINE) _Atomic uint32_t membership_version;
+	_Atomic uint32_t members_active;
+	_Atomic uint32_t caps_count; /* directory entries [0, caps_count) are ready */
+	uint32_t reserved0;
+	/* Bumped whenever a VNode becomes PENDING; claimers sleep on it. */
+	alignas(PF_CACHELINE) _Atomic uint32_t pending_version;
+	_Atomic uint32_t pending_waiters;
+	/* The supervisor that wins the CAS on this runs the periodic sweep. */
+	alignas(PF_CACHELINE) _Atomic uint64_t sweep_time_ns;
+	/* Control-plane lock (capability interning, VNode definition): robust and
+	 * process-shared, so a holder that dies hands it on with EOWNERDEAD. */
+	alignas(PF_CACHELINE) pthread_mutex_t lock;
+	alignas(PF_CACHELINE) _Atomic uint64_t counters[DOM_COUNTER_SLOTS];
+};
+_Static_assert(sizeof(pthread_mutex_t) <= PF_CACHELINE, "lock must fit one line");
+_Static_assert(offsetof(struct dom_control, membership_version) == 128, "layout moved");
+_Static_assert(sizeof(struct dom_control) % PF_CACHELINE == 0, "control is line-padded");
+
+/* Capability directory entry: written under the control lock, read lock-free. */
+struct dom_cap {
+	_Atomic uint32_t ready; /* 1 once name is written (release store) */
+	uint32_t name_len;
+	_Atomic uint32_t providers; /* members that declared it (statistic) */
+	uint32_t reserved;
+	char name[48]; /* NUL-terminated, at most PF_CAP_NAME_MAX bytes */
+};
+_Static_assert(sizeof(struct dom_cap) == 64, "capability entry is shared ABI");
+_Static_assert(PF_CAP_NAME_MAX < sizeof(((struct dom_cap *)0)->name), "name must fit");
+
+/* Member state word. */
+#define MEMBER_STATE_MASK 0xffu
+#define MEMBER_CAUSE_SHIFT 8
+#define MEMBER_FLAG_REPAIRED (UINT64_C(1) << 16) /* DEAD and repaired: free after grace */
+#define MEMBER_GEN_SHIFT 32
+
+static inline uint64_t member_word(uint32_t gen, uint32_t state, uint32_t cause, uint64_t flags)
+{
+	return ((uint64_t)gen << MEMBER_GEN_SHIFT) | flags | ((uint64_t)(cause & 0xff) << 8) |
+	       (state & MEMBER_STATE_MASK);
+}
+static inline uint32_t member_word_state(uint64_t w)
+{
+	return (uint32_t)(w & MEMBER_STATE_MASK);
+}
+static inline uint32_t member_word_gen(uint64_t w)
+{
+	return (uint32_t)(w >> MEMBER_GEN_SHIFT);
+}
+static inline uint32_t member_word_cause(uint64_t w)
+{
+	return (uint32_t)((w >> MEMBER_CAUSE_SHIFT) & 0xff);
+}
+
+/* Robust futex bits (linux/futex.h), restated so this header stays self-contained. */
+#define FUTEX_WORD_TID_MASK 0x3fffffffu
+#define FUTEX_WORD_OWNER_DIED 0x40000000u
+#define FUTEX_WORD_WAITERS 0x80000000u
+
+#define MEMBER_ROBUST_AREA_OFFSET 16u
+#define MEMBER_ROBUST_AREA_BYTES 48u
+
+struct dom_member {
+	/* Line 0: liveness. state by CAS (joiner, leaver, supervisors); futex held by the
+	 * member's joining thread; the robust-list node lives in robust_area. */
+	_Atomic uint64_t state;
+	_Atomic uint32_t futex;
+	uint32_t reserved0;
+	unsigned char robust_area[MEMBER_ROBUST_AREA_BYTES];
+	/* Line 1: identity, written while JOINING, fixed while the generation lives. */
+	_Atomic int32_t pid;
+	uint32_t uid;
+	uint32_t gid;
+	int32_t tid;
+	_Atomic uint64_t start_time;
+	uint64_t join_time_ns;
+	uint64_t caps[2];
+	int32_t numa_node;
+	int32_t cpu;
+	uint32_t caps_declared;
+	uint32_t reserved1;
+	/* Line 2: attributes and what supervisors record. */
+	_Atomic uint32_t reliability_ppm;
+	_Atomic uint32_t trust_ppm;
+	_Atomic uint32_t load_ppm;
+	_Atomic uint32_t repaired_vnodes;
+	_Atomic uint64_t dead_time_ns;
+	_Atomic uint64_t free_at_ns; /* slot reusable from then on */
+	uint64_t reserved2[4];
+	/* Line 3: written by the member only (hot). */
+	_Atomic uint64_t heartbeat;
+	_Atomic uint32_t vnodes_owned;
+	uint32_t reserved3;
+	_Atomic uint64_t claims;
+	_Atomic uint64_t commits;
+	_Atomic uint64_t received;
+	uint64_t reserved4[3];
+};
+_Static_assert(sizeof(struct dom_member) == 256, "member record is shared ABI");
+_Static_assert(offsetof(struct dom_member, futex) == 8, "futex moved");
+_Static_assert(offsetof(struct dom_member, robust_area) == MEMBER_ROBUST_AREA_OFFSET,
+	       "robust area moved");
+_Static_assert(offsetof(struct dom_member, pid) == 64, "identity line moved");
+_Static_assert(offsetof(struct dom_member, reliability_ppm) == 128, "attribute line moved");
+_Static_assert(offsetof(struct dom_member, heartbeat) == 192, "hot line moved");
+
+/* Ownership word. */
+#define OWN_STATE_MASK 0xfu
+#define OWN_SLOT_SHIFT 4
+#define OWN_SLOT_MASK 0xfffu
+#define OWN_GEN_SHIFT 16
+#define OWN_GEN_MASK 0xffffu
+#define OWN_EPOCH_SHIFT 32
+_Static_assert(PF_MEMBERS_MAX - 1 <= OWN_SLOT_MASK, "member slot must fit the ownership word");
+
+static inline uint64_t own_word(uint32_t state, uint32_t slot, uint32_t gen, uint32_t epoch)
+{
+	return ((uint64_t)epoch << OWN_EPOCH_SHIFT) | ((uint64_t)(gen & OWN_GEN_MASK) << OWN_GEN_SHIFT) |
+	       ((uint64_t)(slot & OWN_SLOT_MASK) << OWN_SLOT_SHIFT) | (state & OWN_STATE_MASK);
+}
+static inline uint32_t own_state(uint64_t w)
+{
+	return (uint32_t)(w & OWN_STATE_MASK);
+}
+static inline uint32_t own_slot(uint64_t w)
+{
+	return (uint32_t)((w >> OWN_SLOT_SHIFT) & OWN_SLOT_MASK);
+}
+static inline uint32_t own_gen(uint64_t w)
+{
+	return (uint32_t)((w >> OWN_GEN_SHIFT) & OWN_GEN_MASK);
+}
+static inline uint32_t own_epoch(uint64_t w)
+{
+	return (uint32_t)(w >> OWN_EPOCH_SHIFT);
+}
+static inline int own_is_owned(uint64_t w)
+{
+	uint32_t s = own_state(w);
+
+	return s == PF_VNODE_ACTIVE || s == PF_VNODE_MIGRATING || s == PF_VNODE_DRAINING;
+}
+
+/* Checkpoint descriptor word. */
+#define CKPT_SEQ_MASK 0x7fffffffu
+static inline uint64_t ckpt_word(uint32_t epoch, uint32_t seq, uint32_t active)
+{
+	return ((uint64_t)epoch << 32) | ((uint64_t)(seq & CKPT_SEQ_MASK) << 1) | (active & 1u);
+}
+static inline uint32_t ckpt_epoch(uint64_t w)
+{
+	return (uint32_t)(w >> 32);
+}
+static inline uint32_t ckpt_seq(uint64_t w)
+{
+	return (uint32_t)((w >> 1) & CKPT_SEQ_MASK);
+}
+static inline uint32_t ckpt_active(uint64_t w)
+{
+	return (uint32_t)(w & 1u);
+}
+
+#define PENDING_POS_NONE UINT64_MAX
+
+/* VNode record: 64 bytes; with its ownership word and two pending-ring slots the table
+ * costs 88 bytes per VNode (goal: <= 128). */
+struct dom_vnode {
+	_Atomic uint64_t ckpt;        /* checkpoint descriptor, CAS only */
+	_Atomic uint64_t inbox_tail;  /* senders' position hint (helped forward) */
+	_Atomic uint64_t inbox_head;  /* freed up to here (owner, CAS-max) */
+	_Atomic uint64_t pending_pos; /* pending-ring position when last queued (hint) */
+	uint64_t caps[2];             /* required capabilities, fixed once defined */
+	int32_t home_node;
+	uint32_t reserved0;
+	uint64_t reserved1;
+};
+_Static_assert(sizeof(struct dom_vnode) == 64, "VNode record is shared ABI");
+_Static_assert(offsetof(struct dom_vnode, ckpt) == 0, "ckpt moved");
+
+/* Checkpoint slot header; the state bytes follow it. */
+struct dom_ckpt_hdr {
+	uint32_t vnode;
+	uint32_t epoch;
+	uint32_t seq;
+	uint32_t len;
+	uint64_t inbox_pos; /* inbox consumed up to here when this state was taken */
+	uint64_t checksum;  /* over the fields above (as seed) and the bytes */
+	uint64_t commit_ns;
+	uint64_t reserved[3];
+};
+_Static_assert(sizeof(struct dom_ckpt_hdr) == 64, "checkpoint header is shared ABI");
+
+/* Inbox slot word. */
+#define INBOX_EMPTY 0u
+#define INBOX_WRITING 1u
+#define INBOX_FULL 2u
+#define INBOX_SKIP 3u
+#define INBOX_LEN_SHIFT 8
+#define INBOX_LEN_MASK 0xffffffu
+_Static_assert(PF_MSG_BYTES_MAX <= INBOX_LEN_MASK, "length must fit the slot word");
+
+static inline uint64_t inbox_word(uint32_t lap, uint32_t len, uint32_t st)
+{
+	return ((uint64_t)lap << 32) | ((uint64_t)(len & INBOX_LEN_MASK) << INBOX_LEN_SHIFT) |
+	       (st & 3u);
+}
+static inline uint32_t inbox_lap(uint64_t w)
+{
+	return (uint32_t)(w >> 32);
+}
+static inline uint32_t inbox_len(uint64_t w)
+{
+	return (uint32_t)((w >> INBOX_LEN_SHIFT) & INBOX_LEN_MASK);
+}
+static inline uint32_t inbox_st(uint64_t w)
+{
+	return (uint32_t)(w & 3u);
+}
+
+struct dom_inbox_slot {
+	_Atomic uint64_t word;
+	uint64_t reserved;
+	/* message bytes follow */
+};
+_Static_assert(sizeof(struct dom_inbox_slot) == 16, "inbox slot header is shared ABI");
+
+#endif /* PF_CORE_LAYOUT_H */

@@ -1,0 +1,409 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/member.c: Algorithm 1 (pf_member_join), heartbeats, graceful leave.
+ *
+ * Slot life cycle (state word, CAS only):
+ *
+ *   FREE(g) or DEAD|REPAIRED(g), grace over --join--> JOINING(g+1) --> ACTIVE(g+1)
+ *   ACTIVE(g) --leave--> FREE(g)            ACTIVE(g) --supervisor--> DEAD(g) --> DEAD|REPAIRED(g)
+ *
+ * The generation changes only when a joiner takes the slot, so (slot, generation) names
+ * one membership for as long as anyone may still hold it; free_at_ns keeps a released
+ * slot unused for the domain's grace period, so late readers never see a recycled
+ * identity. The joiner owns a JOINING slot exclusively and writes its identity with
+ * plain stores; the JOINING -> ACTIVE CAS ([R5]) publishes them to supervisors, which
+ * acquire the state word ([A5]) before reading identity. A joiner that dies before it
+ * holds its futex leaves a JOINING slot that supervisors reclaim after a timeout.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/member_impl.h"
+#include "core/robust.h"
+#include "shm/fault.h"
+#include "shm/pf_assert.h"
+
+#define TRUST_DEFAULT_PPM 500000u       /* an unknown member starts half trusted */
+#define RELIABILITY_DEFAULT_PPM 1000000u /* and fully reliable until it fails */
+
+PF_API void pf_member_opts_init(struct pf_member_opts *opts)
+{
+	PF_ASSERT(opts != NULL);
+	memset(opts, 0, sizeof(*opts));
+	opts->size = sizeof(*opts);
+	opts->numa_node = -1;
+}
+
+static int opts_resolve(const struct pf_member_opts *in, struct pf_member_opts *out)
+{
+	pf_member_opts_init(out);
+	if (in == NULL)
+		return 0;
+	if (in->size < offsetof(struct pf_member_opts, reserved) || in->size > sizeof(*out))
+		return -EINVAL;
+	memcpy(out, in, in->size);
+	out->size = sizeof(*out);
+	if ((out->flags & ~PF_MEMBER_SUPERVISE) != 0 || out->numa_node < -1)
+		return -EINVAL;
+	for (size_t i = 0; i < PF_ARRAY_SIZE(out->reserved); i++)
+		if (out->reserved[i] != 0)
+			return -EINVAL;
+	if (out->caps_count > PF_MEMBER_CAPS_MAX)
+		return -E2BIG;
+	if (out->caps_count > 0 && out->caps == NULL)
+		return -EINVAL;
+	for (uint32_t i = 0; i < out->caps_count; i++)
+		if (!caps_name_valid(out->caps[i]))
+			return -EINVAL;
+	return 0;
+}
+
+/* Step 1: who is joining. */
+static int identity_read(struct pf_member_identity *id)
+{
+	memset(id, 0, sizeof(*id));
+	id->pid = getpid();
+	id->uid = geteuid();
+	id->gid = getegid();
+	return identity_start_time(id->pid, &id->start_time);
+}
+
+/* Step 2: the domain's own rule (its owner, root, or its group), then the hook. */
+static int policy_check(struct pf_domain *d, const struct pf_member_identity *id,
+			const struct pf_member_opts *o)
+{
+	int in_group = 0;
+
+	if (d->lim.gid >= 0) {
+		gid_t groups[256];
+		int n = getgroups((int)PF_ARRAY_SIZE(groups), groups);
+
+		in_group = id->gid == (gid_t)d->lim.gid;
+		for (int i = 0; i < n && !in_group; i++)
+			in_group = groups[i] == (gid_t)d->lim.gid;
+	}
+	if (id->uid != d->lim.owner_uid && id->uid != 0 && !in_group)
+		return -EPERM;
+	if (o->can_register != NULL) {
+		int r = o->can_register(o->policy_arg, id, o->caps, o->caps_count);
+
+		if (r > 0 || r < -4095)
+			return -EPERM; /* a hook that does not follow the convention refuses */
+		return r;
+	}
+	return 0;
+}
+
+static int slot_take(struct pf_domain *d, uint32_t start, uint32_t *ret_slot, uint32_t *ret_gen)
+{
+	uint64_t now = now_ns();
+
+	for (uint32_t k = 0; k < d->lim.members_max; k++) {
+		uint32_t slot = (start + k) % d->lim.members_max;
+		struct dom_member *rec = &d->members[slot];
+		/* [A5] pairs with [R5] in member_free() and supervisor repair: free_at is
+		 * written before the state that makes the slot reusable. */
+		uint64_t w = pf_load_acquire(&rec->state);
+		uint32_t st = member_word_state(w), gen = member_word_gen(w) + 1;
+
+		if (!(st == PF_MEMBER_FREE ||
+		      (st == PF_MEMBER_DEAD && (w & MEMBER_FLAG_REPAIRED) != 0)))
+			continue;
+		/* Relaxed: ordered by [A5] above. */
+		if (pf_load_relaxed(&rec->free_at_ns) > now)
+			continue;
+		if (gen == 0)
+			gen = 1; /* generation 0 means "never used" */
+		/* [R5] pairs with [A5]: taking the slot; acq_rel so we see the last holder's
+		 * writes before we overwrite them. */
+		if (pf_cas_acq_rel(&rec->state, &w, member_word(gen, PF_MEMBER_JOINING, 0, 0))) {
+			*ret_slot = slot;
+			*ret_gen = gen;
+			return 0;
+		}
+	}
+	return -EUSERS;
+}
+
+static void record_init(struct dom_member *rec, const struct pf_member_identity *id, int tid,
+			const uint64_t caps[2], uint32_t caps_declared, int32_t node)
+{
+	unsigned cpu = 0, numa = 0;
+
+	(void)getcpu(&cpu, &numa);
+	/* Relaxed: the slot is ours (JOINING); [R5] on ACTIVE publishes all of this. */
+	pf_store_relaxed(&rec->futex, 0);
+	pf_store_relaxed(&rec->pid, (int32_t)id->pid);
+	pf_store_relaxed(&rec->start_time, id->start_time);
+	rec->uid = id->uid;
+	rec->gid = id->gid;
+	rec->tid = tid;
+	rec->join_time_ns = now_ns();
+	rec->caps[0] = caps[0];
+	rec->caps[1] = caps[1];
+	rec->numa_node = node >= 0 ? node : (int32_t)numa;
+	rec->cpu = (int32_t)cpu;
+	rec->caps_declared = caps_declared;
+	/* Relaxed: same reason, published by [R5]. */
+	pf_store_relaxed(&rec->reliability_ppm, RELIABILITY_DEFAULT_PPM);
+	pf_store_relaxed(&rec->trust_ppm, TRUST_DEFAULT_PPM);
+	pf_store_relaxed(&rec->load_ppm, 0);
+	pf_store_relaxed(&rec->repaired_vnodes, 0);
+	pf_store_relaxed(&rec->dead_time_ns, 0);
+	pf_store_relaxed(&rec->free_at_ns, 0);
+	pf_store_relaxed(&rec->heartbeat, 0);
+	pf_store_relaxed(&rec->vnodes_owned, 0);
+	pf_store_relaxed(&rec->claims, 0);
+	pf_store_relaxed(&rec->commits, 0);
+	pf_store_relaxed(&rec->received, 0);
+}
+
+/* Give back a slot we hold (JOINING or ACTIVE) as FREE after the grace period. */
+static int member_free(struct pf_domain *d, struct dom_member *rec, uint32_t gen, uint32_t from)
+{
+	uint64_t w = member_word(gen, from, 0, 0);
+
+	/* Relaxed: published by the release CAS below. */
+	pf_store_relaxed(&rec->free_at_ns, now_ns() + d->lim.slot_grace_ns);
+	/* [R5] pairs with [A5] in slot_take(): free_at is visible before FREE. */
+	if (!pf_cas_release(&rec->state, &w, member_word(gen, PF_MEMBER_FREE, 0, 0)))
+		return -ESTALE;
+	return 0;
+}
+
+static void providers_add(struct pf_domain *d, const uint64_t caps[2], int delta)
+{
+	for (uint32_t i = 0; i < d->lim.caps_max; i++) {
+		if ((caps[i / 64] >> (i % 64) & 1) == 0)
+			continue;
+		/* Relaxed: a statistic. */
+		pf_fetch_add_relaxed(&d->caps[i].providers, (uint32_t)delta);
+	}
+}
+
+static int member_new(struct pf_domain *d, struct pf_member **ret)
+{
+	struct pf_member *m = PF_FAULT_FAIL(ALLOC) ? NULL : calloc(1, sizeof(*m));
+
+	if (m == NULL)
+		return -ENOMEM;
+	if (pthread_mutex_init(&m->lock, NULL) != 0) {
+		free(m);
+		return -ENOMEM;
+	}
+	m->d = d;
+	m->owned.next = m->owned.prev = &m->owned;
+	*ret = m;
+	return 0;
+}
+
+static void member_delete(struct pf_member *m)
+{
+	(void)pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
+static int supervise_start(struct pf_member *m)
+{
+	int r = pf_supervisor_create(m->d, NULL, &m->sup);
+
+	if (r < 0)
+		return r;
+	r = pf_supervisor_start(m->sup);
+	if (r < 0) {
+		pf_supervisor_destroy(m->sup);
+		m->sup = NULL;
+	}
+	return r;
+}
+
+PF_API int pf_member_join(struct pf_domain *d, const struct pf_member_opts *opts,
+			  struct pf_member **ret_member)
+{
+	struct pf_member_identity id;
+	struct pf_member_opts o;
+	struct pf_member *m;
+	uint64_t caps[2], w;
+	uint32_t slot, gen;
+	int r;
+
+	if (d == NULL || ret_member == NULL)
+		return -EINVAL;
+	r = opts_resolve(opts, &o);
+	if (r < 0)
+		return r;
+	/* Step 1: validate identity (pid + process start time + uid). */
+	r = identity_read(&id);
+	if (r < 0)
+		return r;
+	/* Step 2: verify the can-register policy. */
+	r = policy_check(d, &id, &o);
+	if (r < 0) {
+		counter_add(d, PF_COUNTER_JOIN_REFUSED, 1);
+		return r;
+	}
+	if (!robust_supported())
+		return -ENOTSUP;
+	/* Step 3: intern the capabilities. */
+	r = caps_intern(d, o.caps, o.caps_count, caps);
+	if (r < 0)
+		return r;
+	r = member_new(d, &m);
+	if (r < 0)
+		return r;
+	/* Step 4: add to the registry. */
+	r = slot_take(d, (uint32_t)id.pid * 2654435761u, &slot, &gen);
+	if (r < 0)
+		goto fail_free;
+	PF_FAULT_POINT(JOIN_AFTER_SLOT);
+	m->rec = &d->members[slot];
+	m->slot = slot;
+	m->gen = gen;
+	m->caps[0] = caps[0];
+	m->caps[1] = caps[1];
+	m->tid = (int)syscall(SYS_gettid);
+	record_init(m->rec, &id, m->tid, caps, o.caps_count, o.numa_node);
+	r = robust_acquire(m->rec, m->tid);
+	if (r < 0)
+		goto fail_slot;
+	PF_FAULT_POINT(JOIN_AFTER_FUTEX);
+	/* Step 5: ACTIVE. */
+	PF_FAULT_POINT(JOIN_BEFORE_ACTIVE);
+	w = member_word(gen, PF_MEMBER_JOINING, 0, 0);
+	/* [R5] pairs with [A5] in the supervisor's scan: identity is complete. */
+	if (!pf_cas_release(&m->rec->state, &w, member_word(gen, PF_MEMBER_ACTIVE, 0, 0))) {
+		/* A supervisor gave up on us (we were stopped for longer than the join
+		 * timeout) and reclaimed the slot. */
+		robust_release(m->rec);
+		r = -ETIMEDOUT;
+		goto fail_free;
+	}
+	providers_add(d, caps, 1);
+	/* Relaxed: a count for people; membership_version orders what matters. */
+	pf_fetch_add_relaxed(&d->ctl->members_active, 1);
+	counter_add(d, PF_COUNTER_JOINS, 1);
+	/* Step 6: publish the membership change (futex wake, nobody polls). */
+	domain_publish_membership(d);
+	PF_FAULT_POINT(JOIN_AFTER_ACTIVE);
+	if (o.flags & PF_MEMBER_SUPERVISE) {
+		r = supervise_start(m);
+		if (r < 0) {
+			(void)pf_member_leave(m);
+			return r;
+		}
+	}
+	/* Step 7: return. */
+	*ret_member = m;
+	return 0;
+
+fail_slot:
+	(void)member_free(d, m->rec, gen, PF_MEMBER_JOINING);
+fail_free:
+	member_delete(m);
+	return r;
+}
+
+int member_is_live(const struct pf_member *m)
+{
+	/* [A5] pairs with [R5]: a supervisor's DEAD is seen before we act as owner. */
+	uint64_t w = pf_load_acquire(&m->rec->state);
+	uint32_t st = member_word_state(w);
+
+	return member_word_gen(w) == m->gen && (st == PF_MEMBER_ACTIVE || st == PF_MEMBER_DRAINING);
+}
+
+PF_API int pf_member_leave(struct pf_member *m)
+{
+	struct pf_domain *d;
+	int r = 0;
+
+	if (m == NULL)
+		return 0;
+	d = m->d;
+	if (m->sup != NULL) {
+		pf_supervisor_destroy(m->sup);
+		m->sup = NULL;
+	}
+	while (m->owned.next != &m->owned)
+		(void)pf_vnode_release(m->owned.next);
+	if (!member_is_live(m)) {
+		r = -ESTALE; /* declared dead: a supervisor already repaired us */
+	} else {
+		/* Anything owned without a handle (a crashed thread's claim) goes back too. */
+		(void)vnodes_return_owned(d, m->slot, m->gen);
+		if (member_free(d, m->rec, m->gen, PF_MEMBER_ACTIVE) < 0) {
+			r = -ESTALE;
+		} else {
+			providers_add(d, m->caps, -1);
+			/* Relaxed: a count for people. */
+			pf_fetch_sub_relaxed(&d->ctl->members_active, 1);
+			counter_add(d, PF_COUNTER_LEAVES, 1);
+		}
+	}
+	robust_release(m->rec);
+	domain_publish_membership(d);
+	member_delete(m);
+	return r;
+}
+
+PF_API void pf_member_heartbeat(struct pf_member *m)
+{
+	PF_ASSERT(m != NULL);
+	m->heartbeat++;
+	/* Relaxed: only writer; supervisors only need to see it change eventually. */
+	pf_store_relaxed(&m->rec->heartbeat, m->heartbeat);
+}
+
+PF_API uint64_t pf_member_id(const struct pf_member *m)
+{
+	PF_ASSERT(m != NULL);
+	return ((uint64_t)m->gen << 32) | m->slot;
+}
+
+PF_API uint32_t pf_member_vnodes(const struct pf_member *m)
+{
+	PF_ASSERT(m != NULL);
+	return m->owned_count;
+}
+
+PF_API struct pf_domain *pf_member_domain(const struct pf_member *m)
+{
+	PF_ASSERT(m != NULL);
+	return m->d;
+}
+
+PF_API int pf_member_info(struct pf_domain *d, uint32_t slot, struct pf_member_info *info)
+{
+	struct dom_member *rec;
+	uint64_t w;
+
+	if (d == NULL || info == NULL || info->size < sizeof(*info) || slot >= d->lim.members_max)
+		return -EINVAL;
+	rec = &d->members[slot];
+	/* [A5] pairs with [R5] in pf_member_join(): identity is complete once ACTIVE. */
+	w = pf_load_acquire(&rec->state);
+	if (member_word_state(w) == PF_MEMBER_FREE)
+		return -ENOENT;
+	memset(info, 0, sizeof(*info));
+	info->size = sizeof(*info);
+	info->slot = slot;
+	info->generation = member_word_gen(w);
+	info->state = member_word_state(w);
+	/* Relaxed: a snapshot for tools. */
+	info->pid = pf_load_relaxed(&rec->pid);
+	info->start_time = pf_load_relaxed(&rec->start_time);
+	info->uid = rec->uid;
+	info->numa_node = rec->numa_node;
+	info->cpu = rec->cpu;
+	info->caps[0] = rec->caps[0];
+	info->caps[1] = rec->caps[1];
+	info->join_time_ns = rec->join_time_ns;
+	/* Relaxed: statistics. */
+	info->heartbeat = pf_load_relaxed(&rec->heartbeat);
+	info->vnodes_owned = pf_load_relaxed(&rec->vnodes_owned);
+	return 0;
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/* core/member_impl.h: process-local member and VNode handles, shared inside core/. */
+#ifndef PF_CORE_MEMBER_IMPL_H
+#define PF_CORE_MEMBER_IMPL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "core/domain_impl.h"
+#include "pflight/supervisor.h"
+
+struct pf_vnode {
+	struct pf_member *member;
+	struct pf_vnode *next, *prev; /* the member's list of owned VNodes */
+	uint32_t id;
+	uint32_t epoch;
+	uint64_t cursor; /* inbox position read up to (owner-private) */
+};
+
+struct pf_member {
+	struct pf_domain *d;
+	struct dom_member *rec;
+	uint32_t slot;
+	uint32_t gen;
+	uint64_t caps[2];
+	int tid;
+	uint64_t heartbeat;
+	struct pf_supervisor *sup; /* embedded supervisor, PF_MEMBER_SUPERVISE */
+	pthread_mutex_t lock;      /* guards the list below (process-local) */
+	struct pf_vnode owned;     /* list head */
+	uint32_t owned_count;
+};
+
+/* 1 while the member's slot still says ACTIVE (or DRAINING) with its generation. */
+int member_is_live(const struct pf_member *m);
+
+/* Return every VNode owned by (slot, gen) to PENDING with epoch + 1 and queue it.
+ * Idempotent; safe to run from several processes at once. Returns how many moved. */
+uint32_t vnodes_return_owned(struct pf_domain *d, uint32_t slot, uint32_t gen);
+
+/* Free inbox slots of VNode id below position upto (owner, or the next owner on claim). */
+void inbox_free_upto(struct pf_domain *d, uint32_t id, uint64_t upto);
+
+#endif /* PF_CORE_MEMBER_IMPL_H */

@@ -1,0 +1,514 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/supervisor.c: learning of deaths and repairing slot by slot (see
+ * pflight/supervisor.h for the contract).
+ *
+ * Detection. Each live member's futex word holds its joining thread's TID. A supervisor
+ * sets FUTEX_WAITERS on it (so the kernel's robust-list walk wakes a waiter when the
+ * thread dies) and sleeps in futex_waitv(2) on up to 126 such words, plus the domain's
+ * membership version (joins re-arm the set) and a private stop word. The kernel wakes
+ * one waiter per death; that waiter wakes every other sleeper on the word, so all
+ * supervisors learn of it. Hung members: the heartbeat counter has not moved for
+ * heartbeat_misses intervals; the supervisor re-checks the process identity (pidfd plus
+ * start time), kills it, and repairs once the kernel has released its futex (or at once
+ * if it may not kill it: the epochs still fence the hung process out).
+ *
+ * Repair. CAS the state word to DEAD (one winner counts the death); return every VNode
+ * the dead (slot, generation) owns to PENDING with epoch + 1 (a CAS each, so several
+ * supervisors may repair at once and a supervisor that dies mid-repair leaves work the
+ * next check resumes: DEAD without REPAIRED means "not finished"); then set free_at and
+ * CAS to DEAD|REPAIRED ([R5]). A joiner reuses the slot only after free_at.
+ *
+ * Sweep (one supervisor per interval, elected by CAS on sweep_time_ns): queue again every
+ * PENDING VNode whose last pending-ring entry was consumed without a claim (its claimer
+ * died between pop and CAS), return VNodes whose owner's slot no longer carries the
+ * owner's generation, and check that every live member's process still exists.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/member_impl.h"
+#include "pflight/supervisor.h"
+#include "shm/pf_assert.h"
+
+#define SHARD_SLOTS 126u                     /* futex_waitv takes 128: + membership + stop */
+#define JOIN_TIMEOUT_NS UINT64_C(1000000000) /* a joiner without a futex for 1 s is dead */
+#define KILL_WAIT_NS UINT64_C(200000000)     /* after SIGKILL, wait this long for the futex */
+#define DEFAULT_SWEEP_NS UINT64_C(50000000)
+
+struct track {
+	uint32_t gen;
+	uint32_t killed;
+	uint64_t hb;
+	uint64_t hb_change_ns;
+	uint64_t joining_since_ns;
+	uint64_t killed_ns;
+};
+
+struct shard {
+	struct pf_supervisor *sup;
+	uint32_t lo, hi;
+	pthread_t thread;
+	int started;
+};
+
+struct pf_supervisor {
+	struct pf_domain *d;
+	struct pf_supervisor_opts o;
+	struct track *track; /* one per slot; a slot is only touched by its shard's thread */
+	struct shard *shards;
+	uint32_t nshards;
+	_Atomic uint32_t stop; /* private futex: wakes the shard threads */
+	int running;
+};
+
+PF_API void pf_supervisor_opts_init(struct pf_supervisor_opts *opts)
+{
+	PF_ASSERT(opts != NULL);
+	memset(opts, 0, sizeof(*opts));
+	opts->size = sizeof(*opts);
+	opts->sweep_interval_ns = DEFAULT_SWEEP_NS;
+}
+
+PF_API int pf_supervisor_create(struct pf_domain *d, const struct pf_supervisor_opts *opts,
+				struct pf_supervisor **ret)
+{
+	struct pf_supervisor *s;
+
+	if (d == NULL || ret == NULL)
+		return -EINVAL;
+	if (opts != NULL && (opts->size < offsetof(struct pf_supervisor_opts, reserved) ||
+			     opts->size > sizeof(*opts) || opts->flags != 0))
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	pf_supervisor_opts_init(&s->o);
+	if (opts != NULL)
+		memcpy(&s->o, opts, opts->size);
+	if (s->o.sweep_interval_ns == 0)
+		s->o.sweep_interval_ns = DEFAULT_SWEEP_NS;
+	s->d = d;
+	s->nshards = (d->lim.members_max + SHARD_SLOTS - 1) / SHARD_SLOTS;
+	s->track = calloc(d->lim.members_max, sizeof(*s->track));
+	s->shards = calloc(s->nshards, sizeof(*s->shards));
+	if (s->track == NULL || s->shards == NULL) {
+		free(s->track);
+		free(s->shards);
+		free(s);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < s->nshards; i++) {
+		s->shards[i].sup = s;
+		s->shards[i].lo = i * SHARD_SLOTS;
+		s->shards[i].hi = PF_MIN((i + 1) * SHARD_SLOTS, d->lim.members_max);
+	}
+	*ret = s;
+	return 0;
+}
+
+/* Finish (or help finish) the repair of a DEAD member. Returns 1 if we completed it. */
+static int repair(struct pf_supervisor *s, uint32_t slot, uint64_t w)
+{
+	struct pf_domain *d = s->d;
+	struct dom_member *rec = &d->members[slot];
+	uint32_t gen = member_word_gen(w), moved;
+	uint64_t done;
+
+	PF_ASSERT(member_word_state(w) == PF_MEMBER_DEAD);
+	moved = vnodes_return_owned(d, slot, gen);
+	/* Relaxed: statistics and a time published by the release CAS below. */
+	pf_fetch_add_relaxed(&rec->repaired_vnodes, moved);
+	counter_add(d, PF_COUNTER_VNODES_REPAIRED, moved);
+	pf_store_relaxed(&rec->free_at_ns, now_ns() + d->lim.slot_grace_ns);
+	done = w | MEMBER_FLAG_REPAIRED;
+	/* [R5] pairs with [A5] in slot_take(): free_at is visible before the slot is. */
+	if (!pf_cas_release(&rec->state, &w, done))
+		return 0; /* another supervisor finished first */
+	counter_add(d, PF_COUNTER_REPAIRS, 1);
+	domain_publish_membership(d);
+	if (s->o.on_repair != NULL)
+		s->o.on_repair(s->o.arg, slot, gen, member_word_cause(w),
+			       /* Relaxed: the total, for the callback. */
+			       pf_load_relaxed(&rec->repaired_vnodes));
+	return 1;
+}
+
+/* CAS a live or joining slot to DEAD, then repair it. */
+static int declare_dead(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint32_t cause)
+{
+	struct pf_domain *d = s->d;
+	struct dom_member *rec = &d->members[slot];
+	uint32_t st = member_word_state(w);
+	uint64_t dead = member_word(member_word_gen(w), PF_MEMBER_DEAD, cause, 0);
+
+	/* [R5] acq_rel: everything the member published is visible to our repair. */
+	if (!pf_cas_acq_rel(&rec->state, &w, dead))
+		return 0; /* changed under us: the next check looks again */
+	/* Relaxed: a time for people; the state word orders what matters. */
+	pf_store_relaxed(&rec->dead_time_ns, now_ns());
+	counter_add(d, cause == PF_DEATH_HUNG ? PF_COUNTER_HUNG : PF_COUNTER_DEATHS, 1);
+	if (st == PF_MEMBER_ACTIVE || st == PF_MEMBER_DRAINING)
+		/* Relaxed: a count for people. */
+		pf_fetch_sub_relaxed(&d->ctl->members_active, 1);
+	/* The kernel woke one sleeper on this futex; wake the other supervisors too. */
+	futex_wake_shared(&rec->futex, INT_MAX);
+	domain_publish_membership(d);
+	return repair(s, slot, dead);
+}
+
+static int process_gone(int pid, uint64_t start_time)
+{
+	uint64_t now_start;
+
+	if (pid <= 0)
+		return 0;
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return 1;
+	if (identity_start_time(pid, &now_start) == -ESRCH)
+		return 1;
+	return now_start != start_time && start_time != 0;
+}
+
+/* SIGKILL a hung member after re-checking it is still the same process. */
+static int kill_hung(struct dom_member *rec)
+{
+	/* Relaxed: identity is fixed for the generation we acquired via the state word. */
+	int pid = pf_load_relaxed(&rec->pid), fd, r = 0;
+	uint64_t start = pf_load_relaxed(&rec->start_time), now_start;
+
+	fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0)
+		return -errno;
+	/* Verify after opening: the pidfd now pins this very process. */
+	if (identity_start_time(pid, &now_start) < 0 || now_start != start)
+		r = -ESRCH;
+	else if (syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0) < 0)
+		r = -errno;
+	(void)close(fd);
+	return r;
+}
+
+static int check_live(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint64_t now)
+{
+	struct pf_domain *d = s->d;
+	struct dom_member *rec = &d->members[slot];
+	struct track *t = &s->track[slot];
+	/* [A8] pairs with [R8] in robust_acquire() and [R9] in robust_release(). */
+	uint32_t f = pf_load_acquire(&rec->futex);
+	uint64_t hb;
+
+	if ((f & FUTEX_WORD_OWNER_DIED) != 0 || (f & FUTEX_WORD_TID_MASK) == 0)
+		return declare_dead(s, slot, w, t->killed ? PF_DEATH_HUNG : PF_DEATH_EXITED);
+	if (t->gen != member_word_gen(w)) {
+		memset(t, 0, sizeof(*t));
+		t->gen = member_word_gen(w);
+		t->hb_change_ns = now;
+	}
+	/* Relaxed: the member's only store; we only need to see it move. */
+	hb = pf_load_relaxed(&rec->heartbeat);
+	if (hb != t->hb) {
+		t->hb = hb;
+		t->hb_change_ns = now;
+		return 0;
+	}
+	if (now - t->hb_change_ns < d->lim.heartbeat_interval_ns * d->lim.heartbeat_misses)
+		return 0;
+	if (!t->killed) {
+		t->killed = 1;
+		t->killed_ns = now;
+		if (kill_hung(rec) == 0)
+			return 0; /* the futex release will tell us; repair then */
+	} else if (now - t->killed_ns < KILL_WAIT_NS) {
+		return 0;
+	}
+	return declare_dead(s, slot, w, PF_DEATH_HUNG);
+}
+
+static int check_joining(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint64_t now)
+{
+	struct dom_member *rec = &s->d->members[slot];
+	struct track *t = &s->track[slot];
+	/* [A8] pairs with [R8] in robust_acquire(). */
+	uint32_t f = pf_load_acquire(&rec->futex);
+	/* Relaxed: written by the joiner before its futex; a stale 0 only delays us. */
+	int pid = pf_load_relaxed(&rec->pid);
+
+	if ((f & FUTEX_WORD_OWNER_DIED) != 0)
+		return declare_dead(s, slot, w, PF_DEATH_EXITED);
+	if ((f & FUTEX_WORD_TID_MASK) != 0)
+		return 0;
+	if (t->gen != member_word_gen(w) || t->joining_since_ns == 0) {
+		memset(t, 0, sizeof(*t));
+		t->gen = member_word_gen(w);
+		t->joining_since_ns = now;
+	}
+	/* Relaxed: see pid above. */
+	if (process_gone(pid, pf_load_relaxed(&rec->start_time)) ||
+	    now - t->joining_since_ns > JOIN_TIMEOUT_NS)
+		return declare_dead(s, slot, w, PF_DEATH_VANISHED);
+	return 0;
+}
+
+static int check_slot(struct pf_supervisor *s, uint32_t slot, uint64_t now)
+{
+	/* [A5] pairs with [R5] in pf_member_join(): identity is complete once ACTIVE. */
+	uint64_t w = pf_load_acquire(&s->d->members[slot].state);
+
+	switch (member_word_state(w)) {
+	case PF_MEMBER_ACTIVE:
+	case PF_MEMBER_DRAINING:
+		return check_live(s, slot, w, now);
+	case PF_MEMBER_JOINING:
+		return check_joining(s, slot, w, now);
+	case PF_MEMBER_DEAD:
+		return (w & MEMBER_FLAG_REPAIRED) ? 0 : repair(s, slot, w);
+	default:
+		return 0;
+	}
+}
+
+/* VNodes owned by a generation that no longer holds its slot: return them. */
+static uint32_t sweep_orphans(struct pf_domain *d)
+{
+	uint32_t moved = 0;
+
+	for (uint32_t id = 0; id < d->lim.vnodes_max; id++) {
+		/* Relaxed: a scan; re-validated by the CAS below. */
+		uint64_t w = pf_load_relaxed(&d->own[id]), m;
+		uint32_t slot, st;
+
+		if (!own_is_owned(w))
+			continue;
+		slot = own_slot(w);
+		if (slot >= d->lim.members_max) {
+			counter_add(d, PF_COUNTER_SHM_INVALID, 1);
+		} else {
+			/* [A5] pairs with [R5]: the slot's current generation. */
+			m = pf_load_acquire(&d->members[slot].state);
+			st = member_word_state(m);
+			if ((member_word_gen(m) & OWN_GEN_MASK) == own_gen(w) &&
+			    (st == PF_MEMBER_ACTIVE || st == PF_MEMBER_DRAINING ||
+			     (st == PF_MEMBER_DEAD && !(m & MEMBER_FLAG_REPAIRED))))
+				continue; /* a live owner, or a repair in progress */
+		}
+		/* [R10] pairs with [A10] in the next claim. */
+		if (pf_cas_acq_rel(&d->own[id], &w, own_word(PF_VNODE_PENDING, 0, 0, own_epoch(w) + 1))) {
+			(void)pending_push(d, id, 0);
+			moved++;
+		}
+	}
+	return moved;
+}
+
+static uint32_t sweep_pending(struct pf_domain *d)
+{
+	uint32_t queued = 0;
+
+	for (uint32_t id = 0; id < d->lim.vnodes_max; id++) {
+		/* Relaxed: a scan; a VNode wrongly queued twice is dropped by its claimer. */
+		uint64_t w = pf_load_relaxed(&d->own[id]);
+		uint64_t pos;
+
+		if (own_state(w) != PF_VNODE_PENDING)
+			continue;
+		/* Relaxed: a hint, see pending_push(). */
+		pos = pf_load_relaxed(&d->vnodes[id].pending_pos);
+		if (pos != PENDING_POS_NONE && !ring_mpmc_consumed(d->pending, pos))
+			continue;
+		if (pending_push(d, id, 0) == 0)
+			queued++;
+	}
+	counter_add(d, PF_COUNTER_PENDING_REQUEUED, queued);
+	return queued;
+}
+
+static void sweep_processes(struct pf_supervisor *s)
+{
+	struct pf_domain *d = s->d;
+
+	for (uint32_t slot = 0; slot < d->lim.members_max; slot++) {
+		struct dom_member *rec = &d->members[slot];
+		/* [A5] pairs with [R5] in pf_member_join(). */
+		uint64_t w = pf_load_acquire(&rec->state);
+		uint32_t st = member_word_state(w);
+
+		if (st != PF_MEMBER_ACTIVE && st != PF_MEMBER_DRAINING)
+			continue;
+		/* Relaxed: identity is fixed for this generation. */
+		if (process_gone(pf_load_relaxed(&rec->pid), pf_load_relaxed(&rec->start_time)))
+			(void)declare_dead(s, slot, w, PF_DEATH_VANISHED);
+	}
+}
+
+static void maybe_sweep(struct pf_supervisor *s, uint64_t now)
+{
+	struct pf_domain *d = s->d;
+	/* Relaxed: an election by CAS; the sweep itself re-validates everything. */
+	uint64_t last = pf_load_relaxed(&d->ctl->sweep_time_ns);
+
+	if (now - last < s->o.sweep_interval_ns)
+		return;
+	/* Relaxed: see above; only one supervisor wins each interval. */
+	if (!pf_cas_relaxed(&d->ctl->sweep_time_ns, &last, now))
+		return;
+	sweep_processes(s);
+	if (sweep_orphans(d) + sweep_pending(d) > 0)
+		domain_publish_pending(d);
+}
+
+static int check_range(struct pf_supervisor *s, uint32_t lo, uint32_t hi)
+{
+	uint64_t now = now_ns();
+	int repaired = 0;
+
+	for (uint32_t slot = lo; slot < hi; slot++)
+		repaired += check_slot(s, slot, now);
+	return repaired;
+}
+
+PF_API int pf_supervisor_check(struct pf_supervisor *s)
+{
+	int repaired;
+
+	if (s == NULL)
+		return -EINVAL;
+	repaired = check_range(s, 0, s->d->lim.members_max);
+	maybe_sweep(s, now_ns());
+	return repaired;
+}
+
+/* Arm FUTEX_WAITERS on a live member's futex; returns the value to wait for, or 0. */
+static uint32_t arm(struct dom_member *rec)
+{
+	/* [A5] pairs with [R5]. */
+	uint64_t w = pf_load_acquire(&rec->state);
+	uint32_t st = member_word_state(w), f;
+
+	if (st != PF_MEMBER_ACTIVE && st != PF_MEMBER_DRAINING && st != PF_MEMBER_JOINING)
+		return 0;
+	/* Relaxed: the CAS below and the kernel's own compare decide. */
+	f = pf_load_relaxed(&rec->futex);
+	if ((f & FUTEX_WORD_TID_MASK) == 0 || (f & FUTEX_WORD_OWNER_DIED) != 0)
+		return 0;
+	if ((f & FUTEX_WORD_WAITERS) == 0) {
+		uint32_t armed = f | FUTEX_WORD_WAITERS;
+
+		/* Relaxed: only the kernel and the owner's release read this bit. */
+		if (!pf_cas_relaxed(&rec->futex, &f, armed))
+			return 0; /* changed: the caller's next check sees why */
+		f = armed;
+	}
+	return f;
+}
+
+static int wait_range(struct pf_supervisor *s, uint32_t lo, uint32_t hi, uint64_t timeout_ns)
+{
+	struct futex_waitv wv[SHARD_SLOTS + 2];
+	struct pf_domain *d = s->d;
+	struct timespec ts;
+	uint64_t deadline;
+	uint32_t n = 0;
+	long r;
+
+	memset(wv, 0, sizeof(wv));
+	/* Relaxed: the kernel compares the value again before sleeping. */
+	wv[n].val = pf_load_relaxed(&s->stop);
+	wv[n].uaddr = (uintptr_t)&s->stop;
+	wv[n++].flags = FUTEX_32 | FUTEX_PRIVATE_FLAG;
+	/* Relaxed: as above. */
+	wv[n].val = pf_load_relaxed(&d->ctl->membership_version);
+	wv[n].uaddr = (uintptr_t)&d->ctl->membership_version;
+	wv[n++].flags = FUTEX_32;
+	for (uint32_t slot = lo; slot < hi && n < PF_ARRAY_SIZE(wv); slot++) {
+		uint32_t f = arm(&d->members[slot]);
+
+		if (f == 0)
+			continue;
+		wv[n].val = f;
+		wv[n].uaddr = (uintptr_t)&d->members[slot].futex;
+		wv[n++].flags = FUTEX_32;
+	}
+	timeout_ns = PF_MIN(timeout_ns, d->lim.heartbeat_interval_ns);
+	deadline = now_ns() + timeout_ns;
+	ts.tv_sec = (time_t)(deadline / 1000000000u);
+	ts.tv_nsec = (long)(deadline % 1000000000u);
+	r = syscall(SYS_futex_waitv, wv, n, 0, &ts, CLOCK_MONOTONIC);
+	if (r >= 0 || errno == EAGAIN)
+		return 0;
+	return -errno;
+}
+
+PF_API int pf_supervisor_wait(struct pf_supervisor *s, uint64_t timeout_ns)
+{
+	if (s == NULL)
+		return -EINVAL;
+	return wait_range(s, 0, PF_MIN(s->d->lim.members_max, SHARD_SLOTS), timeout_ns);
+}
+
+static void *shard_main(void *arg)
+{
+	struct shard *sh = arg;
+	struct pf_supervisor *s = sh->sup;
+
+	/* Relaxed: a stop flag; the futex wake delivers it promptly. */
+	while (pf_load_relaxed(&s->stop) == 0) {
+		(void)check_range(s, sh->lo, sh->hi);
+		if (sh->lo == 0)
+			maybe_sweep(s, now_ns());
+		(void)wait_range(s, sh->lo, sh->hi, s->o.sweep_interval_ns);
+	}
+	return NULL;
+}
+
+PF_API int pf_supervisor_start(struct pf_supervisor *s)
+{
+	if (s == NULL)
+		return -EINVAL;
+	if (s->running)
+		return -EALREADY;
+	/* Relaxed: no thread runs yet. */
+	pf_store_relaxed(&s->stop, 0);
+	for (uint32_t i = 0; i < s->nshards; i++) {
+		if (pthread_create(&s->shards[i].thread, NULL, shard_main, &s->shards[i]) != 0) {
+			s->running = 1;
+			pf_supervisor_stop(s);
+			return -EAGAIN;
+		}
+		s->shards[i].started = 1;
+	}
+	s->running = 1;
+	return 0;
+}
+
+PF_API void pf_supervisor_stop(struct pf_supervisor *s)
+{
+	if (s == NULL || !s->running)
+		return;
+	/* Relaxed: the flag is read after the wake; the futex orders the hand-off. */
+	pf_store_relaxed(&s->stop, 1);
+	(void)syscall(SYS_futex, &s->stop, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+	for (uint32_t i = 0; i < s->nshards; i++) {
+		if (s->shards[i].started)
+			(void)pthread_join(s->shards[i].thread, NULL);
+		s->shards[i].started = 0;
+	}
+	s->running = 0;
+}
+
+PF_API void pf_supervisor_destroy(struct pf_supervisor *s)
+{
+	if (s == NULL)
+		return;
+	pf_supervisor_stop(s);
+	free(s->track);
+	free(s->shards);
+	free(s);
+}

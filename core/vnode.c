@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/vnode.c: VNode definition, claim and release; the pending queue's consumers.
+ *
+ * Ownership word (core/layout.h), changed only by CAS:
+ *
+ *   UNASSIGNED(0) --define--> PENDING(e) --claim--> ACTIVE(slot, gen, e+1)
+ *   ACTIVE(.., e) --release or repair--> PENDING(e+1)
+ *
+ * Every change raises the epoch, the fencing token. A claim then "seals" the checkpoint
+ * descriptor with the new epoch ([R11]) so a commit by any earlier owner, whose CAS on
+ * the descriptor expects its own epoch, fails from then on.
+ *
+ * The pending queue is a lock-free MPMC ring of VNode ids (shm/ring_mpmc.h) holding
+ * hints, not truth: the ownership word decides. A claimer pops an id, checks the word is
+ * still PENDING and its capabilities cover the VNode's, then CASes the word. Entries can
+ * be stale (the VNode was claimed by id meanwhile: dropped) or missing (a claimer died
+ * between pop and CAS, or a pusher died before its push): the supervisors' sweep finds
+ * PENDING VNodes whose last queue position has been consumed and queues them again, so
+ * no VNode is ever lost (invariant 2).
+ *
+ * Placement is first-fit by capability in FIFO order. The scheduler of the next release
+ * decides per VNode and hands the member an id; pf_vnode_claim_id() is its claim path.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "core/member_impl.h"
+#include "shm/fault.h"
+#include "shm/pf_assert.h"
+
+#define CLAIM_SPIN_MAX 256 /* polls of the pending version before parking (~36 us wake) */
+
+PF_API void pf_vnode_spec_init(struct pf_vnode_spec *spec)
+{
+	PF_ASSERT(spec != NULL);
+	memset(spec, 0, sizeof(*spec));
+	spec->size = sizeof(*spec);
+	spec->home_node = -1;
+}
+
+PF_API int pf_vnode_id_from_name(struct pf_domain *d, const char *name, uint32_t *ret_id)
+{
+	size_t len;
+
+	if (d == NULL || name == NULL || ret_id == NULL)
+		return -EINVAL;
+	len = strnlen(name, PF_VNODE_NAME_MAX + 1);
+	if (len == 0 || len > PF_VNODE_NAME_MAX)
+		return -EINVAL;
+	*ret_id = (uint32_t)(XXH3_64bits(name, len) % d->lim.vnodes_max);
+	return 0;
+}
+
+static int spec_resolve(const struct pf_vnode_spec *in, struct pf_vnode_spec *out)
+{
+	pf_vnode_spec_init(out);
+	if (in == NULL)
+		return 0;
+	if (in->size < offsetof(struct pf_vnode_spec, reserved0) || in->size > sizeof(*out))
+		return -EINVAL;
+	memcpy(out, in, in->size);
+	out->size = sizeof(*out);
+	if (out->caps_count > PF_CAPS_MAX)
+		return -E2BIG;
+	if (out->home_node < -1 || out->reserved0 != 0 || out->reserved[0] != 0 ||
+	    out->reserved[1] != 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* Write a VNode's requirements and make it PENDING. Caller holds the control lock. */
+static int define_locked(struct pf_domain *d, uint32_t id, const uint64_t caps[2], int32_t home)
+{
+	struct dom_vnode *v = &d->vnodes[id];
+	/* Relaxed: re-validated by the CAS below; definitions are serialised by the lock. */
+	uint64_t w = pf_load_relaxed(&d->own[id]);
+
+	if (own_state(w) != PF_VNODE_UNASSIGNED)
+		return -EEXIST;
+	v->caps[0] = caps[0];
+	v->caps[1] = caps[1];
+	v->home_node = home;
+	/* Relaxed: published by the CAS below. */
+	pf_store_relaxed(&v->pending_pos, PENDING_POS_NONE);
+	/* [R10] pairs with [A10] in claim_next() and pf_vnode_claim_id(): the requirements
+	 * are written before the VNode can be seen PENDING. */
+	if (!pf_cas_acq_rel(&d->own[id], &w, own_word(PF_VNODE_PENDING, 0, 0, own_epoch(w))))
+		return -EEXIST;
+	return 0;
+}
+
+PF_API int pf_vnode_define_range(struct pf_domain *d, uint32_t first, uint32_t count,
+				 const struct pf_vnode_spec *spec)
+{
+	struct pf_vnode_spec s;
+	uint64_t caps[2];
+	int r, defined = 0;
+
+	if (d == NULL || count == 0 || first >= d->lim.vnodes_max ||
+	    count > d->lim.vnodes_max - first)
+		return -EINVAL;
+	r = spec_resolve(spec, &s);
+	if (r < 0)
+		return r;
+	r = caps_intern(d, s.caps, s.caps_count, caps);
+	if (r < 0)
+		return r;
+	r = domain_lock(d);
+	if (r < 0)
+		return r;
+	for (uint32_t i = 0; i < count; i++) {
+		r = define_locked(d, first + i, caps, s.home_node);
+		if (r == -EEXIST)
+			continue;
+		PF_ASSERT(r == 0);
+		(void)pending_push(d, first + i, 0); /* full: the sweep queues it */
+		defined++;
+	}
+	domain_unlock(d);
+	if (defined > 0)
+		domain_publish_pending(d);
+	return defined;
+}
+
+PF_API int pf_vnode_define(struct pf_domain *d, uint32_t id, const struct pf_vnode_spec *spec)
+{
+	int r;
+
+	if (d == NULL || id >= d->lim.vnodes_max)
+		return -EINVAL;
+	r = pf_vnode_define_range(d, id, 1, spec);
+	if (r < 0)
+		return r;
+	return r == 1 ? 0 : -EEXIST;
+}
+
+static int caps_cover(const uint64_t have[2], const uint64_t need[2])
+{
+	return (need[0] & ~have[0]) == 0 && (need[1] & ~have[1]) == 0;
+}
+
+/* The inbox position a new owner starts reading from. */
+static uint64_t cursor_start(struct pf_domain *d, uint32_t id, uint64_t ckpt)
+{
+	struct dom_vnode *v = &d->vnodes[id];
+	/* Relaxed: the owner (us, now) is the only one that moves head forward, and a stale
+	 * owner's late CAS-max can only move it to a position it had consumed. */
+	uint64_t head = pf_load_relaxed(&v->inbox_head);
+	/* Relaxed: senders' hint; used only as an upper bound for validation. */
+	uint64_t tail = pf_load_relaxed(&v->inbox_tail);
+	struct dom_ckpt_hdr *h;
+	uint64_t pos;
+
+	if (ckpt_seq(ckpt) == 0)
+		return head;
+	h = ckpt_slot(d, id, ckpt_active(ckpt));
+	pos = h->inbox_pos;
+	/* A header from shared memory: use it only if it is plausible (load re-checks). */
+	if (h->vnode != id || h->seq != ckpt_seq(ckpt) || pos - head > d->lim.inbox_slots ||
+	    pos - head > tail - head) {
+		counter_add(d, PF_COUNTER_SHM_INVALID, 1);
+		return head;
+	}
+	return pos;
+}
+
+static void handle_link(struct pf_member *m, struct pf_vnode *h)
+{
+	(void)pthread_mutex_lock(&m->lock);
+	h->next = &m->owned;
+	h->prev = m->owned.prev;
+	m->owned.prev->next = h;
+	m->owned.prev = h;
+	m->owned_count++;
+	(void)pthread_mutex_unlock(&m->lock);
+	/* Relaxed: only writer (this member); statistics for tools. */
+	pf_store_relaxed(&m->rec->vnodes_owned, m->owned_count);
+	pf_fetch_add_relaxed(&m->rec->claims, 1);
+}
+
+static void handle_unlink(struct pf_vnode *h)
+{
+	struct pf_member *m = h->member;
+
+	(void)pthread_mutex_lock(&m->lock);
+	h->prev->next = h->next;
+	h->next->prev = h->prev;
+	PF_ASSERT(m->owned_count > 0);
+	m->owned_count--;
+	(void)pthread_mutex_unlock(&m->lock);
+	/* Relaxed: only writer; a statistic. */
+	pf_store_relaxed(&m->rec->vnodes_owned, m->owned_count);
+	free(h);
+}
+
+/* Seal the checkpoint descriptor with our epoch so older owners' commits fail. */
+static uint64_t ckpt_seal(struct pf_domain *d, uint32_t id, uint32_t epoch)
+{
+	_Atomic uint64_t *word = &d->vnodes[id].ckpt;
+	/* [A11] pairs with [R11] below and [R12] in pf_checkpoint_commit(). */
+	uint64_t c = pf_load_acquire(word);
+
+	for (;;) {
+		uint64_t sealed = ckpt_word(epoch, ckpt_seq(c), ckpt_active(c));
+
+		if ((int32_t)(ckpt_epoch(c) - epoch) >= 0)
+			return c;
+		/* [R11] pairs with [A11] and [A12] in pf_checkpoint_commit(): from here on a
+		 * CAS that expects an older epoch fails. */
+		if (pf_cas_acq_rel(word, &c, sealed))
+			return sealed;
+	}
+}
+
+/* CAS a PENDING VNode (observed as w) to ours; on success build the handle. */
+static int claim_take(struct pf_member *m, uint32_t id, uint64_t w, struct pf_vnode **ret)
+{
+	struct pf_domain *d = m->d;
+	uint32_t epoch = own_epoch(w) + 1;
+	struct pf_vnode *h = PF_FAULT_FAIL(ALLOC) ? NULL : calloc(1, sizeof(*h));
+	uint64_t c;
+
+	if (h == NULL)
+		return -ENOMEM;
+	/* [R10] pairs with [A10] in the next claim or repair: ownership moves with the
+	 * epoch; acq_rel so the previous owner's last commit is visible to us. */
+	if (!pf_cas_acq_rel(&d->own[id], &w, own_word(PF_VNODE_ACTIVE, m->slot, m->gen, epoch))) {
+		counter_add(d, PF_COUNTER_CLAIM_RACES, 1);
+		free(h);
+		return -EAGAIN;
+	}
+	PF_FAULT_POINT(CLAIM_AFTER_CAS);
+	c = ckpt_seal(d, id, epoch);
+	PF_FAULT_POINT(CLAIM_AFTER_SEAL);
+	/* Relaxed: a hint for the sweep; the ownership word says we hold it. */
+	pf_store_relaxed(&d->vnodes[id].pending_pos, PENDING_POS_NONE);
+	h->member = m;
+	h->id = id;
+	h->epoch = epoch;
+	h->cursor = cursor_start(d, id, c);
+	inbox_free_upto(d, id, h->cursor);
+	handle_link(m, h);
+	*ret = h;
+	return 0;
+}
+
+static int claim_next(struct pf_member *m, struct pf_vnode **ret)
+{
+	struct pf_domain *d = m->d;
+	uint32_t budget = ring_mpmc_count(d->pending) + 1;
+
+	for (uint32_t i = 0; i < budget; i++) {
+		uint32_t id;
+		uint64_t w;
+		int r;
+
+		if (ring_mpmc_try_dequeue(d->pending, &id) < 0)
+			return -EAGAIN;
+		PF_FAULT_POINT(CLAIM_AFTER_POP);
+		if (id >= d->lim.vnodes_max) {
+			counter_add(d, PF_COUNTER_SHM_INVALID, 1);
+			continue;
+		}
+		/* [A10] pairs with [R10] in define_locked() and release: requirements first. */
+		w = pf_load_acquire(&d->own[id]);
+		if (own_state(w) != PF_VNODE_PENDING)
+			continue; /* stale entry: claimed by id meanwhile */
+		if (!caps_cover(m->caps, d->vnodes[id].caps)) {
+			(void)pending_push(d, id, 0); /* not ours: back to the queue */
+			continue;
+		}
+		r = claim_take(m, id, w, ret);
+		if (r != -EAGAIN)
+			return r;
+	}
+	return -EAGAIN;
+}
+
+/* Sleep until the pending version moves from `seen`, beating meanwhile. */
+static void claim_wait(struct pf_member *m, uint32_t seen, uint64_t timeout_ns)
+{
+	struct dom_control *ctl = m->d->ctl;
+	uint64_t slice = m->d->lim.heartbeat_interval_ns / 2;
+
+	for (int i = 0; i < CLAIM_SPIN_MAX; i++) {
+		/* Relaxed: a spin hint; the seq_cst protocol below decides. */
+		if (pf_load_relaxed(&ctl->pending_version) != seen)
+			return;
+		pf_cpu_relax();
+	}
+	pf_member_heartbeat(m);
+	/* [F4] seq_cst RMW then load: register as a waiter (store) before re-reading the
+	 * version (load); pairs with [F3] in domain_publish_pending(). */
+	pf_fetch_add_seq_cst(&ctl->pending_waiters, 1);
+	if (pf_load_seq_cst(&ctl->pending_version) == seen)
+		(void)futex_wait_shared(&ctl->pending_version, seen, PF_MIN(timeout_ns, slice));
+	pf_fetch_sub_seq_cst(&ctl->pending_waiters, 1);
+}
+
+PF_API int pf_vnode_claim(struct pf_member *m, uint32_t flags, uint64_t timeout_ns,
+			  struct pf_vnode **ret_vnode)
+{
+	uint64_t deadline, now;
+
+	if (m == NULL || ret_vnode == NULL || (flags & ~PF_CLAIM_NOWAIT) != 0)
+		return -EINVAL;
+	deadline = timeout_ns == UINT64_MAX ? UINT64_MAX : now_ns() + timeout_ns;
+	for (;;) {
+		/* [F4] seq_cst: read the version before looking, so a push after our look
+		 * changes it and the wait below returns at once. */
+		uint32_t seen = pf_load_seq_cst(&m->d->ctl->pending_version);
+		int r;
+
+		if (!member_is_live(m))
+			return -ESTALE;
+		r = claim_next(m, ret_vnode);
+		if (r != -EAGAIN)
+			return r;
+		if (flags & PF_CLAIM_NOWAIT)
+			return -EAGAIN;
+		now = now_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		claim_wait(m, seen, deadline - now);
+	}
+}
+
+PF_API int pf_vnode_claim_id(struct pf_member *m, uint32_t id, struct pf_vnode **ret_vnode)
+{
+	uint64_t w;
+
+	if (m == NULL || ret_vnode == NULL || id >= m->d->lim.vnodes_max)
+		return -EINVAL;
+	if (!member_is_live(m))
+		return -ESTALE;
+	/* [A10] pairs with [R10]: the requirements are complete once PENDING is seen. */
+	w = pf_load_acquire(&m->d->own[id]);
+	if (own_state(w) == PF_VNODE_UNASSIGNED)
+		return -ENOENT;
+	if (own_state(w) != PF_VNODE_PENDING)
+		return -EBUSY;
+	if (!caps_cover(m->caps, m->d->vnodes[id].caps))
+		return -EPERM;
+	return claim_take(m, id, w, ret_vnode);
+}
+
+PF_API int pf_vnode_release(struct pf_vnode *h)
+{
+	struct pf_domain *d;
+	uint64_t w;
+	int r = 0;
+
+	if (h == NULL)
+		return -EINVAL;
+	d = h->member->d;
+	PF_FAULT_POINT(RELEASE_AFTER_CKPT);
+	/* [A10] pairs with [R10]: we must see a repair that took it away. */
+	w = pf_load_acquire(&d->own[h->id]);
+	if (!own_is_owned(w) || own_slot(w) != h->member->slot ||
+	    own_gen(w) != (h->member->gen & OWN_GEN_MASK) || own_epoch(w) != h->epoch) {
+		r = -ESTALE;
+		goto out;
+	}
+	/* [R10] pairs with [A10] in the next claim: our commits precede the hand-back. */
+	if (!pf_cas_acq_rel(&d->own[h->id], &w, own_word(PF_VNODE_PENDING, 0, 0, h->epoch + 1))) {
+		r = -ESTALE;
+		goto out;
+	}
+	PF_FAULT_POINT(RELEASE_AFTER_CAS);
+	(void)pending_push(d, h->id, 1);
+out:
+	if (r == -ESTALE)
+		counter_add(d, PF_COUNTER_STALE_REFUSED, 1);
+	handle_unlink(h);
+	return r;
+}
+
+uint32_t vnodes_return_owned(struct pf_domain *d, uint32_t slot, uint32_t gen)
+{
+	uint32_t moved = 0;
+
+	for (uint32_t id = 0; id < d->lim.vnodes_max; id++) {
+		/* Relaxed: a scan; the CAS below re-validates and orders. */
+		uint64_t w = pf_load_relaxed(&d->own[id]);
+
+		if (!own_is_owned(w) || own_slot(w) != slot || own_gen(w) != (gen & OWN_GEN_MASK))
+			continue;
+		/* [R10] pairs with [A10] in the next claim: back to PENDING, epoch + 1. */
+		if (!pf_cas_acq_rel(&d->own[id], &w,
+				    own_word(PF_VNODE_PENDING, 0, 0, own_epoch(w) + 1)))
+			continue; /* another supervisor got there first */
+		(void)pending_push(d, id, 0);
+		moved++;
+		PF_FAULT_POINT(REPAIR_MID_SCAN);
+	}
+	if (moved > 0)
+		domain_publish_pending(d);
+	return moved;
+}
+
+PF_API uint32_t pf_vnode_id(const struct pf_vnode *h)
+{
+	PF_ASSERT(h != NULL);
+	return h->id;
+}
+
+PF_API uint64_t pf_vnode_epoch(const struct pf_vnode *h)
+{
+	PF_ASSERT(h != NULL);
+	return h->epoch;
+}
+
+PF_API int pf_vnode_info(struct pf_domain *d, uint32_t id, struct pf_vnode_info *info)
+{
+	struct dom_vnode *v;
+	uint64_t w, c;
+
+	if (d == NULL || info == NULL || info->size < sizeof(*info) || id >= d->lim.vnodes_max)
+		return -EINVAL;
+	v = &d->vnodes[id];
+	/* [A10] pairs with [R10]: requirements are complete once defined. */
+	w = pf_load_acquire(&d->own[id]);
+	/* Relaxed: a snapshot for tools; fields may be from different instants. */
+	c = pf_load_relaxed(&v->ckpt);
+	memset(info, 0, sizeof(*info));
+	info->size = sizeof(*info);
+	info->id = id;
+	info->state = own_state(w);
+	info->owner_slot = own_is_owned(w) ? own_slot(w) : UINT32_MAX;
+	info->owner_generation = own_gen(w);
+	info->epoch = own_epoch(w);
+	info->checkpoint_seq = ckpt_seq(c);
+	if (own_state(w) != PF_VNODE_UNASSIGNED) {
+		info->home_node = v->home_node;
+		info->caps[0] = v->caps[0];
+		info->caps[1] = v->caps[1];
+	} else {
+		info->home_node = -1;
+	}
+	/* Relaxed: same snapshot. */
+	info->inbox_depth = pf_load_relaxed(&v->inbox_tail) - pf_load_relaxed(&v->inbox_head);
+	if (info->inbox_depth > d->lim.inbox_slots)
+		info->inbox_depth = d->lim.inbox_slots;
+	return 0;
+}
