@@ -159,6 +159,8 @@ PF_API int pf_recv(struct pf_vnode *h, void *buf, size_t cap, size_t *ret_len)
 		uint32_t len;
 		int r;
 
+		if ((int32_t)(inbox_lap(w) - lap_of(d, pos)) < 0)
+			return -EAGAIN; /* the slot still holds a message we read, not yet freed */
 		if (inbox_lap(w) != lap_of(d, pos)) {
 			counter_add(d, PF_COUNTER_SHM_INVALID, 1);
 			return -EBADMSG; /* our cursor and the ring disagree */

@@ -1,0 +1,401 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/unit/core/test_core_vnode.c
+ * Goal: the member and VNode API keeps its contract on one process: Algorithm 1 refuses
+ * each bad join with its errno and leaves nothing behind; claims raise the epoch and are
+ * first-fit by capability; stale epochs are refused; checkpoints round-trip and a
+ * corrupted one is never returned; messages wait in the inbox across a change of owner
+ * and are freed only by a checkpoint; a member whose thread dies is repaired by a
+ * supervisor (robust futex) with its VNodes back in PENDING at epoch + 1.
+ * Method: real segments; a member's death is a joining thread that exits.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "core/member_impl.h"
+#include "pflight/pflight.h"
+#include "tests/common/test_util.h"
+
+static char name[64];
+static struct pf_domain *dom;
+
+static int setup(void **state)
+{
+	struct pf_domain_opts o;
+
+	(void)state;
+	test_domain_name(name, sizeof(name), "vnode");
+	pf_domain_opts_init(&o);
+	o.flags = PF_DOMAIN_REPLACE;
+	o.members_max = 8;
+	o.vnodes_max = 64;
+	o.caps_max = 4;
+	o.inbox_slots = 8;
+	o.msg_bytes_max = 64;
+	o.state_bytes_max = 256;
+	o.slot_grace_ns = 0;
+	return pf_domain_create(name, &o, &dom);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	return pf_domain_destroy(dom);
+}
+
+static struct pf_member *join(const char *const *caps, uint32_t n)
+{
+	struct pf_member_opts o;
+	struct pf_member *m = NULL;
+
+	pf_member_opts_init(&o);
+	o.caps = caps;
+	o.caps_count = n;
+	assert_int_equal(pf_member_join(dom, &o, &m), 0);
+	return m;
+}
+
+static int refuse_all(void *arg, const struct pf_member_identity *id, const char *const *caps,
+		      uint32_t count)
+{
+	(void)caps;
+	(void)count;
+	assert_int_equal(id->pid, getpid());
+	assert_true(id->start_time > 0);
+	(*(int *)arg)++;
+	return -EPERM;
+}
+
+static void test_member_join_refusals(void **state)
+{
+	const char *too_many[PF_MEMBER_CAPS_MAX + 1];
+	const char *bad_name[] = {"has space"};
+	const char *five[] = {"a", "b", "c", "d", "e"};
+	struct pf_domain_info info = {.size = sizeof(info)};
+	struct pf_member_opts o;
+	struct pf_member *m = NULL, *ms[8];
+	int calls = 0;
+
+	(void)state;
+	for (size_t i = 0; i < PF_ARRAY_SIZE(too_many); i++)
+		too_many[i] = "x";
+	pf_member_opts_init(&o);
+	o.caps = too_many;
+	o.caps_count = PF_MEMBER_CAPS_MAX + 1;
+	assert_int_equal(pf_member_join(dom, &o, &m), -E2BIG);
+	o.caps = bad_name;
+	o.caps_count = 1;
+	assert_int_equal(pf_member_join(dom, &o, &m), -EINVAL);
+	o.caps = five; /* the directory holds 4 */
+	o.caps_count = 5;
+	assert_int_equal(pf_member_join(dom, &o, &m), -ENOSPC);
+	pf_member_opts_init(&o);
+	o.can_register = refuse_all;
+	o.policy_arg = &calls;
+	assert_int_equal(pf_member_join(dom, &o, &m), -EPERM);
+	assert_int_equal(calls, 1);
+	pf_member_opts_init(&o);
+	o.flags = 0x100;
+	assert_int_equal(pf_member_join(dom, &o, &m), -EINVAL);
+	assert_null(m);
+	assert_int_equal(pf_domain_info(dom, &info), 0);
+	assert_int_equal(info.members_active, 0);
+	for (int i = 0; i < 8; i++)
+		ms[i] = join(NULL, 0);
+	assert_int_equal(pf_member_join(dom, NULL, &m), -EUSERS);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(pf_member_leave(ms[i]), 0);
+	assert_int_equal(pf_domain_info(dom, &info), 0);
+	assert_int_equal(info.members_active, 0);
+}
+
+static void test_member_join_info_leave(void **state)
+{
+	const char *caps[] = {"gpu", "net:10g"};
+	struct pf_member_info mi = {.size = sizeof(mi)};
+	struct pf_domain_info di = {.size = sizeof(di)};
+	struct pf_member *m;
+	uint32_t slot;
+
+	(void)state;
+	m = join(caps, 2);
+	slot = (uint32_t)pf_member_id(m);
+	assert_int_equal(pf_member_info(dom, slot, &mi), 0);
+	assert_int_equal(mi.state, PF_MEMBER_ACTIVE);
+	assert_int_equal(mi.pid, getpid());
+	assert_true(mi.generation >= 1);
+	assert_int_equal(pf_capability_find(dom, "gpu") >= 0, 1);
+	assert_int_equal(pf_capability_find(dom, "net:10g") >= 0, 1);
+	assert_int_equal(pf_capability_find(dom, "tpu"), -ENOENT);
+	assert_string_equal(pf_capability_name(dom, (uint32_t)pf_capability_find(dom, "gpu")), "gpu");
+	assert_int_equal(mi.caps[0], 3);
+	pf_member_heartbeat(m);
+	pf_member_heartbeat(m);
+	assert_int_equal(pf_member_info(dom, slot, &mi), 0);
+	assert_int_equal(mi.heartbeat, 2);
+	assert_int_equal(pf_domain_info(dom, &di), 0);
+	assert_int_equal(di.members_active, 1);
+	assert_int_equal(pf_member_leave(m), 0);
+	assert_int_equal(pf_member_info(dom, slot, &mi), -ENOENT);
+}
+
+static void test_vnode_claim_first_fit(void **state)
+{
+	const char *gpu[] = {"gpu"};
+	struct pf_vnode_spec spec;
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	struct pf_member *plain, *g;
+	struct pf_vnode *v, *w;
+
+	(void)state;
+	plain = join(NULL, 0);
+	g = join(gpu, 1);
+	pf_vnode_spec_init(&spec);
+	spec.caps = gpu;
+	spec.caps_count = 1;
+	assert_int_equal(pf_vnode_define(dom, 5, &spec), 0);
+	assert_int_equal(pf_vnode_define(dom, 5, &spec), -EEXIST);
+	assert_int_equal(pf_vnode_define(dom, 64, NULL), -EINVAL);
+	assert_int_equal(pf_vnode_claim(plain, PF_CLAIM_NOWAIT, 0, &v), -EAGAIN);
+	assert_int_equal(pf_vnode_claim(plain, 0, 2000000, &v), -ETIMEDOUT);
+	assert_int_equal(pf_vnode_claim_id(plain, 5, &v), -EPERM);
+	assert_int_equal(pf_vnode_claim_id(plain, 6, &v), -ENOENT);
+	assert_int_equal(pf_vnode_claim(g, PF_CLAIM_NOWAIT, 0, &v), 0);
+	assert_int_equal(pf_vnode_id(v), 5);
+	assert_int_equal(pf_vnode_epoch(v), 1);
+	assert_int_equal(pf_vnode_claim_id(g, 5, &w), -EBUSY);
+	assert_int_equal(pf_vnode_info(dom, 5, &vi), 0);
+	assert_int_equal(vi.state, PF_VNODE_ACTIVE);
+	assert_int_equal(vi.owner_slot, (uint32_t)pf_member_id(g));
+	assert_int_equal(pf_member_vnodes(g), 1);
+	assert_int_equal(pf_vnode_release(v), 0);
+	assert_int_equal(pf_vnode_info(dom, 5, &vi), 0);
+	assert_int_equal(vi.state, PF_VNODE_PENDING);
+	assert_int_equal(vi.epoch, 2);
+	assert_int_equal(pf_vnode_claim_id(g, 5, &v), 0);
+	assert_int_equal(pf_vnode_epoch(v), 3);
+	assert_int_equal(pf_member_leave(plain), 0);
+	assert_int_equal(pf_member_leave(g), 0); /* releases v */
+	assert_int_equal(pf_vnode_info(dom, 5, &vi), 0);
+	assert_int_equal(vi.state, PF_VNODE_PENDING);
+	assert_int_equal(vi.epoch, 4);
+}
+
+static void test_checkpoint_roundtrip_and_fencing(void **state)
+{
+	char buf[256], big[257];
+	struct pf_member *m;
+	struct pf_vnode *v, *v2;
+	size_t len;
+	uint64_t seq;
+	uint64_t epoch;
+
+	(void)state;
+	m = join(NULL, 0);
+	assert_int_equal(pf_vnode_define(dom, 1, NULL), 0);
+	assert_int_equal(pf_vnode_claim_id(m, 1, &v), 0);
+	epoch = pf_vnode_epoch(v);
+	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), -ENOENT);
+	assert_int_equal(pf_checkpoint_commit(v, epoch, "hello", 5), 0);
+	assert_int_equal(pf_checkpoint_commit(v, epoch, "world!", 6), 0);
+	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), 0);
+	assert_int_equal(len, 6);
+	assert_memory_equal(buf, "world!", 6);
+	assert_int_equal(pf_checkpoint_load(v, buf, 3, &len), -ENOBUFS);
+	assert_int_equal(len, 6);
+	assert_int_equal(pf_checkpoint_commit(v, epoch, big, sizeof(big)), -EMSGSIZE);
+	assert_int_equal(pf_checkpoint_commit(v, epoch + 1, "x", 1), -ESTALE);
+	assert_int_equal(pf_checkpoint_read(dom, 1, buf, sizeof(buf), &len, &seq), 0);
+	assert_int_equal(seq, 2);
+	assert_memory_equal(buf, "world!", 6);
+	/* A new owner seals the descriptor: the old handle's commit is refused. */
+	assert_int_equal(pf_vnode_release(v), 0);
+	assert_int_equal(pf_vnode_claim_id(m, 1, &v2), 0);
+	assert_int_equal(pf_vnode_epoch(v2), epoch + 2);
+	assert_int_equal(pf_checkpoint_load(v2, buf, sizeof(buf), &len), 0);
+	assert_memory_equal(buf, "world!", 6);
+	assert_int_equal(pf_member_leave(m), 0);
+}
+
+static void test_checkpoint_corruption_detected(void **state)
+{
+	struct pf_member *m;
+	struct pf_vnode *v;
+	struct dom_ckpt_hdr *slot;
+	char buf[64];
+	size_t len;
+	uint64_t c;
+
+	(void)state;
+	m = join(NULL, 0);
+	assert_int_equal(pf_vnode_define(dom, 2, NULL), 0);
+	assert_int_equal(pf_vnode_claim_id(m, 2, &v), 0);
+	assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), "abcdefgh", 8), 0);
+	c = atomic_load(&dom->vnodes[2].ckpt);
+	slot = ckpt_slot(dom, 2, ckpt_active(c));
+	/* Each field of the record corrupted once is refused, and the bytes never leak. */
+	((unsigned char *)(slot + 1))[3] ^= 1;
+	memset(buf, 'z', sizeof(buf));
+	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), -EBADMSG);
+	assert_true(memcmp(buf, "abcdefgh", 8) != 0);
+	((unsigned char *)(slot + 1))[3] ^= 1;
+	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), 0);
+	slot->inbox_pos ^= 1;
+	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), -EBADMSG);
+	slot->inbox_pos ^= 1;
+	slot->len = 300;
+	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), -EBADMSG);
+	slot->len = 7;
+	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), -EBADMSG);
+	slot->len = 8;
+	slot->seq++;
+	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), -EBADMSG);
+	slot->seq--;
+	slot->vnode = 3;
+	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), -EBADMSG);
+	slot->vnode = 2;
+	slot->epoch += 5;
+	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), -EBADMSG);
+	slot->epoch -= 5;
+	slot->checksum ^= 1;
+	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), -EBADMSG);
+	slot->checksum ^= 1;
+	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), 0);
+	assert_memory_equal(buf, "abcdefgh", 8);
+	assert_int_equal(pf_member_leave(m), 0);
+}
+
+static void test_inbox_survives_owner_change(void **state)
+{
+	struct pf_member *m;
+	struct pf_vnode *v;
+	char buf[64], big[65];
+	size_t len;
+	int i;
+
+	(void)state;
+	m = join(NULL, 0);
+	assert_int_equal(pf_send(dom, 9, "x", 1), -ENOENT);
+	assert_int_equal(pf_vnode_define(dom, 9, NULL), 0);
+	assert_int_equal(pf_send(dom, 9, big, sizeof(big)), -EMSGSIZE);
+	assert_int_equal(pf_send(dom, 64, "x", 1), -EINVAL);
+	for (i = 0; i < 8; i++)
+		assert_int_equal(pf_send(dom, 9, &i, sizeof(i)), 0);
+	assert_int_equal(pf_send(dom, 9, &i, sizeof(i)), -EAGAIN); /* 8 slots: full */
+	assert_int_equal(pf_vnode_claim_id(m, 9, &v), 0);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), 0);
+		assert_int_equal(len, sizeof(int));
+		assert_memory_equal(buf, &i, sizeof(i));
+	}
+	/* Released without a checkpoint: the next owner reads all 8 again. */
+	assert_int_equal(pf_vnode_release(v), 0);
+	assert_int_equal(pf_vnode_claim_id(m, 9, &v), 0);
+	for (i = 0; i < 5; i++) {
+		assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), 0);
+		assert_memory_equal(buf, &i, sizeof(i));
+	}
+	assert_int_equal(pf_recv(v, buf, 2, &len), -ENOBUFS);
+	assert_int_equal(len, sizeof(int));
+	/* A checkpoint taken after 5 frees those 5: 5 more fit, and the next owner resumes
+	 * at message 5. */
+	assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), "s5", 2), 0);
+	for (i = 8; i < 13; i++)
+		assert_int_equal(pf_send(dom, 9, &i, sizeof(i)), 0);
+	assert_int_equal(pf_send(dom, 9, &i, sizeof(i)), -EAGAIN);
+	assert_int_equal(pf_vnode_release(v), 0);
+	assert_int_equal(pf_vnode_claim_id(m, 9, &v), 0);
+	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), 0);
+	for (i = 5; i < 13; i++) {
+		assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), 0);
+		assert_memory_equal(buf, &i, sizeof(i));
+	}
+	assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), -EAGAIN);
+	assert_int_equal(pf_member_leave(m), 0);
+}
+
+struct doomed {
+	struct pf_member *m;
+	uint32_t slot;
+};
+
+static void *doomed_main(void *arg)
+{
+	struct doomed *dd = arg;
+	struct pf_vnode *v;
+
+	assert_int_equal(pf_member_join(dom, NULL, &dd->m), 0);
+	dd->slot = (uint32_t)pf_member_id(dd->m);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pf_vnode_claim(dd->m, PF_CLAIM_NOWAIT, 0, &v), 0);
+	assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), "kept", 4), 0);
+	return NULL; /* the joining thread exits: the kernel marks the futex OWNER_DIED */
+}
+
+static void test_supervisor_repairs_dead_thread(void **state)
+{
+	struct pf_supervisor *sup;
+	struct pf_member_info mi = {.size = sizeof(mi)};
+	struct pf_domain_info di = {.size = sizeof(di)};
+	struct doomed dd;
+	pthread_t t;
+	uint64_t values[PF_COUNTER_COUNT];
+	struct pf_member *m;
+	struct pf_vnode *v;
+	char buf[16];
+	size_t len;
+	int found = 0;
+
+	(void)state;
+	assert_int_equal(pf_vnode_define_range(dom, 20, 4, NULL), 4);
+	assert_int_equal(pthread_create(&t, NULL, doomed_main, &dd), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(pf_supervisor_create(dom, NULL, &sup), 0);
+	assert_int_equal(pf_supervisor_check(sup), 1);
+	assert_int_equal(pf_member_info(dom, dd.slot, &mi), 0);
+	assert_int_equal(mi.state, PF_MEMBER_DEAD);
+	assert_int_equal(pf_domain_info(dom, &di), 0);
+	assert_int_equal(di.vnodes_pending, 4);
+	assert_int_equal(di.members_active, 0);
+	assert_int_equal(pf_domain_counters(dom, values, PF_COUNTER_COUNT), PF_COUNTER_COUNT);
+	assert_int_equal(values[PF_COUNTER_DEATHS], 1);
+	assert_int_equal(values[PF_COUNTER_VNODES_REPAIRED], 4);
+	/* The dead handle is fenced out. */
+	assert_int_equal(pf_member_leave(dd.m), -ESTALE);
+	/* A new member takes all four, at epoch 3, with the checkpoint kept. */
+	m = join(NULL, 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), 0);
+		assert_int_equal(pf_vnode_epoch(v), 3);
+		if (pf_checkpoint_load(v, buf, sizeof(buf), &len) == 0) {
+			assert_memory_equal(buf, "kept", 4);
+			found++;
+		}
+	}
+	assert_int_equal(found, 1);
+	assert_int_equal(pf_supervisor_check(sup), 0);
+	assert_int_equal(pf_member_leave(m), 0);
+	pf_supervisor_destroy(sup);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_member_join_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_member_join_info_leave, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vnode_claim_first_fit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_roundtrip_and_fencing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_corruption_detected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inbox_survives_owner_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_supervisor_repairs_dead_thread, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("core_vnode", tests, NULL, NULL);
+}
