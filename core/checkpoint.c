@@ -164,8 +164,8 @@ PF_API int pf_checkpoint_read(struct pf_domain *d, uint32_t id, void *buf, size_
 		if (ckpt_seq(c) == 0)
 			return -ENOENT;
 		r = ckpt_copy(d, id, c, buf, cap, ret_len, &pos);
-		/* [A12] again: if the descriptor moved while we copied, the slot we read may
-		 * have been rewritten; the checksum caught a torn copy, retry for a whole one. */
+		/* [A12] pairs with [R12] in pf_checkpoint_commit(): if the descriptor moved
+		 * while we copied, the slot may have been rewritten under us; retry. */
 		if (r == -ENOBUFS)
 			return r;
 		if (pf_load_acquire(&d->vnodes[id].ckpt) != c)

@@ -588,6 +588,7 @@ void domain_publish_pending(struct pf_domain *d)
 	/* [F3] seq_cst RMW: bump the version (store) before reading the waiter count (load);
 	 * pairs with [F4] in claim_wait(), which registers then re-reads the version. */
 	pf_fetch_add_seq_cst(&d->ctl->pending_version, 1);
+	/* [F3] the load half of the store->load pair above; pairs with [F4] in claim_wait(). */
 	if (pf_load_seq_cst(&d->ctl->pending_waiters) != 0)
 		futex_wake_shared(&d->ctl->pending_version, INT_MAX);
 }
@@ -601,8 +602,9 @@ PF_API int pf_domain_wait_membership(struct pf_domain *d, uint32_t seen, uint64_
 		return -EINVAL;
 	deadline = timeout_ns == UINT64_MAX ? UINT64_MAX : now_ns() + timeout_ns;
 	for (;;) {
-		/* [F2] seq_cst load: pairs with [F1] in domain_publish_membership(); the futex
-		 * re-checks the value atomically before sleeping. */
+		/* [F2] seq_cst load: pairs with [F1] in domain_publish_membership(); the version
+		 * store there is ordered before its wake, this load before our sleep, and the
+		 * futex re-checks the value atomically (Dekker). */
 		if (pf_load_seq_cst(&d->ctl->membership_version) != seen)
 			return 0;
 		now = now_ns();

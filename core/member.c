@@ -152,12 +152,15 @@ static void record_init(struct dom_member *rec, const struct pf_member_identity 
 	pf_store_relaxed(&rec->reliability_ppm, RELIABILITY_DEFAULT_PPM);
 	pf_store_relaxed(&rec->trust_ppm, TRUST_DEFAULT_PPM);
 	pf_store_relaxed(&rec->load_ppm, 0);
+	/* Relaxed: the same; the supervisor's fields of the previous generation. */
 	pf_store_relaxed(&rec->repaired_vnodes, 0);
 	pf_store_relaxed(&rec->dead_time_ns, 0);
 	pf_store_relaxed(&rec->free_at_ns, 0);
+	/* Relaxed: the same; our own statistics start at zero. */
 	pf_store_relaxed(&rec->heartbeat, 0);
 	pf_store_relaxed(&rec->vnodes_owned, 0);
 	pf_store_relaxed(&rec->claims, 0);
+	/* Relaxed: the same. */
 	pf_store_relaxed(&rec->commits, 0);
 	pf_store_relaxed(&rec->received, 0);
 }
@@ -221,6 +224,28 @@ static int supervise_start(struct pf_member *m)
 	return r;
 }
 
+/* Steps 1-3 of Algorithm 1: identity, can-register policy, capabilities. */
+static int join_admit(struct pf_domain *d, const struct pf_member_opts *o,
+		      struct pf_member_identity *id, uint64_t caps[2])
+{
+	int r;
+
+	/* Step 1: validate identity (pid + process start time + uid). */
+	r = identity_read(id);
+	if (r < 0)
+		return r;
+	/* Step 2: verify the can-register policy. */
+	r = policy_check(d, id, o);
+	if (r < 0) {
+		counter_add(d, PF_COUNTER_JOIN_REFUSED, 1);
+		return r;
+	}
+	if (!robust_supported())
+		return -ENOTSUP;
+	/* Step 3: intern the capabilities. */
+	return caps_intern(d, o->caps, o->caps_count, caps);
+}
+
 PF_API int pf_member_join(struct pf_domain *d, const struct pf_member_opts *opts,
 			  struct pf_member **ret_member)
 {
@@ -236,20 +261,7 @@ PF_API int pf_member_join(struct pf_domain *d, const struct pf_member_opts *opts
 	r = opts_resolve(opts, &o);
 	if (r < 0)
 		return r;
-	/* Step 1: validate identity (pid + process start time + uid). */
-	r = identity_read(&id);
-	if (r < 0)
-		return r;
-	/* Step 2: verify the can-register policy. */
-	r = policy_check(d, &id, &o);
-	if (r < 0) {
-		counter_add(d, PF_COUNTER_JOIN_REFUSED, 1);
-		return r;
-	}
-	if (!robust_supported())
-		return -ENOTSUP;
-	/* Step 3: intern the capabilities. */
-	r = caps_intern(d, o.caps, o.caps_count, caps);
+	r = join_admit(d, &o, &id, caps);
 	if (r < 0)
 		return r;
 	r = member_new(d, &m);

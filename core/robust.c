@@ -77,8 +77,8 @@ int robust_acquire(struct dom_member *rec, int tid)
 		return -ENOTSUP;
 	head->list_op_pending = node;
 	pf_signal_fence();
-	/* [R8] pairs with [A8] in supervisor_futex_dead(): the identity written before this
-	 * is visible to whoever sees the TID. */
+	/* [R8] pairs with [A8] in check_live(): the identity written before this is
+	 * visible to whoever sees the TID. */
 	if (!pf_cas_acq_rel(&rec->futex, &expected, (uint32_t)tid)) {
 		head->list_op_pending = NULL;
 		return -EBUSY;
@@ -114,8 +114,8 @@ void robust_release(struct dom_member *rec)
 		cur = cur->next;
 	}
 	pf_signal_fence();
-	/* [R9] pairs with [A9] in supervisor_futex_dead(): a left member's slot state was
-	 * stored before its futex reads 0. */
+	/* [R9] pairs with [A8] in check_live(): a left member's FREE state word was stored
+	 * before its futex reads 0, so a supervisor seeing 0 then sees FREE. */
 	old = pf_xchg_acq_rel(&rec->futex, 0);
 	if (old & FUTEX_WORD_WAITERS)
 		futex_wake_shared(&rec->futex, INT_MAX);

@@ -149,7 +149,8 @@ static int declare_dead(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint
 	uint32_t st = member_word_state(w);
 	uint64_t dead = member_word(member_word_gen(w), PF_MEMBER_DEAD, cause, 0);
 
-	/* [R5] acq_rel: everything the member published is visible to our repair. */
+	/* [R5] pairs with [A5] in slot_take() and check_slot(): acq_rel, so everything the
+	 * member published is visible to our repair. */
 	if (!pf_cas_acq_rel(&rec->state, &w, dead))
 		return 0; /* changed under us: the next check looks again */
 	/* Relaxed: a time for people; the state word orders what matters. */

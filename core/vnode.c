@@ -295,8 +295,11 @@ static void claim_wait(struct pf_member *m, uint32_t seen, uint64_t timeout_ns)
 	/* [F4] seq_cst RMW then load: register as a waiter (store) before re-reading the
 	 * version (load); pairs with [F3] in domain_publish_pending(). */
 	pf_fetch_add_seq_cst(&ctl->pending_waiters, 1);
+	/* [F4] the load half of the store->load pair above; pairs with [F3]. */
 	if (pf_load_seq_cst(&ctl->pending_version) == seen)
 		(void)futex_wait_shared(&ctl->pending_version, seen, PF_MIN(timeout_ns, slice));
+	/* [F4] unregister; pairs with [F3]: a publisher that still counts us only makes
+	 * one futex wake too many (a store->load race in our favour). */
 	pf_fetch_sub_seq_cst(&ctl->pending_waiters, 1);
 }
 
@@ -309,8 +312,9 @@ PF_API int pf_vnode_claim(struct pf_member *m, uint32_t flags, uint64_t timeout_
 		return -EINVAL;
 	deadline = timeout_ns == UINT64_MAX ? UINT64_MAX : now_ns() + timeout_ns;
 	for (;;) {
-		/* [F4] seq_cst: read the version before looking, so a push after our look
-		 * changes it and the wait below returns at once. */
+		/* [F4] pairs with [F3] in domain_publish_pending(): load the version before
+		 * looking at the ring, so a store (push) after our look changes it and the
+		 * wait below returns at once. */
 		uint32_t seen = pf_load_seq_cst(&m->d->ctl->pending_version);
 		int r;
 
