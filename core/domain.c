@@ -534,6 +534,17 @@ PF_API int pf_domain_info(struct pf_domain *d, struct pf_domain_info *info)
 	return 0;
 }
 
+PF_API int pf_domain_membership(struct pf_domain *d, uint32_t *ret_version)
+{
+	if (d == NULL)
+		return -EINVAL;
+	/* Relaxed: a snapshot; waiters use pf_domain_wait_membership() for ordering. */
+	if (ret_version != NULL)
+		*ret_version = pf_load_relaxed(&d->ctl->membership_version);
+	/* Relaxed: the same snapshot. */
+	return (int)PF_MIN(pf_load_relaxed(&d->ctl->members_active), d->lim.members_max);
+}
+
 PF_API int pf_domain_counters(struct pf_domain *d, uint64_t *values, uint32_t count)
 {
 	uint32_t n;

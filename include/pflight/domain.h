@@ -124,6 +124,13 @@ struct pf_domain_info {
 	uint64_t reserved[4];
 };
 
+/*
+ * Members ACTIVE or DRAINING now (>= 0), and the membership version in *ret_version
+ * (bumped on every join, leave and death; may be NULL). Two relaxed loads: cheap enough
+ * for a worker's loop. Returns -EINVAL for a NULL domain.
+ */
+PF_API int pf_domain_membership(struct pf_domain *domain, uint32_t *ret_version);
+
 /* Fill *info (info->size must be set). 0 or -EINVAL. Wait-free reads; any thread. */
 PF_API int pf_domain_info(struct pf_domain *domain, struct pf_domain_info *info);
 
