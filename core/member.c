@@ -290,7 +290,8 @@ PF_API int pf_member_join(struct pf_domain *d, const struct pf_member_opts *opts
 	if (!pf_cas_release(&m->rec->state, &w, member_word(gen, PF_MEMBER_ACTIVE, 0, 0))) {
 		/* A supervisor gave up on us (we were stopped for longer than the join
 		 * timeout) and reclaimed the slot. */
-		robust_release(m->rec);
+		robust_unlink(m->rec);
+		robust_release(m->rec, m->tid);
 		r = -ETIMEDOUT;
 		goto fail_free;
 	}
@@ -342,6 +343,7 @@ PF_API int pf_member_leave(struct pf_member *m)
 	}
 	while (m->owned.next != &m->owned)
 		(void)pf_vnode_release(m->owned.next);
+	robust_unlink(m->rec);
 	if (!member_is_live(m)) {
 		r = -ESTALE; /* declared dead: a supervisor already repaired us */
 	} else {
@@ -356,7 +358,7 @@ PF_API int pf_member_leave(struct pf_member *m)
 			counter_add(d, PF_COUNTER_LEAVES, 1);
 		}
 	}
-	robust_release(m->rec);
+	robust_release(m->rec, m->tid);
 	domain_publish_membership(d);
 	member_delete(m);
 	return r;

@@ -91,16 +91,17 @@ int robust_acquire(struct dom_member *rec, int tid)
 	return 0;
 }
 
-void robust_release(struct dom_member *rec)
+void robust_unlink(struct dom_member *rec)
 {
 	struct robust_list_head *head = robust_head();
 	struct robust_list *node, *prev, *cur;
-	uint32_t old;
 
 	if (head == NULL)
 		return;
 	node = node_of(head, rec);
 	PF_ASSERT(node != NULL);
+	/* Until robust_release() clears it, list_op_pending still names our futex, so a
+	 * death between the two is reported by the kernel all the same. */
 	head->list_op_pending = node;
 	pf_signal_fence();
 	prev = &head->list;
@@ -114,11 +115,26 @@ void robust_release(struct dom_member *rec)
 		cur = cur->next;
 	}
 	pf_signal_fence();
-	/* [R9] pairs with [A8] in check_live(): a left member's FREE state word was stored
-	 * before its futex reads 0, so a supervisor seeing 0 then sees FREE. */
-	old = pf_xchg_acq_rel(&rec->futex, 0);
-	if (old & FUTEX_WORD_WAITERS)
-		futex_wake_shared(&rec->futex, INT_MAX);
+}
+
+void robust_release(struct dom_member *rec, int tid)
+{
+	struct robust_list_head *head = robust_head();
+	/* Relaxed: re-validated by the CAS below. */
+	uint32_t f = pf_load_relaxed(&rec->futex);
+
+	/* The slot may already belong to a new joiner (we were declared dead, or our leave
+	 * made it FREE and its grace passed): release only a word that still holds our TID. */
+	while ((f & FUTEX_WORD_TID_MASK) == (uint32_t)tid && (f & FUTEX_WORD_OWNER_DIED) == 0) {
+		/* [R9] pairs with [A8] in check_live(): a left member's FREE state word was
+		 * stored before its futex reads 0, so a supervisor seeing 0 then sees FREE. */
+		if (pf_cas_acq_rel(&rec->futex, &f, 0)) {
+			if (f & FUTEX_WORD_WAITERS)
+				futex_wake_shared(&rec->futex, INT_MAX);
+			break;
+		}
+	}
 	pf_signal_fence();
-	head->list_op_pending = NULL;
+	if (head != NULL)
+		head->list_op_pending = NULL;
 }
