@@ -24,6 +24,7 @@
 
 #include "core/member_impl.h"
 #include "core/robust.h"
+#include "core/validate.h"
 #include "shm/fault.h"
 #include "shm/pf_assert.h"
 
@@ -394,6 +395,7 @@ PF_API int pf_member_info(struct pf_domain *d, uint32_t slot, struct pf_member_i
 {
 	struct dom_member *rec;
 	uint64_t w;
+	int r;
 
 	if (d == NULL || info == NULL || info->size < sizeof(*info) || slot >= d->lim.members_max)
 		return -EINVAL;
@@ -402,6 +404,11 @@ PF_API int pf_member_info(struct pf_domain *d, uint32_t slot, struct pf_member_i
 	w = pf_load_acquire(&rec->state);
 	if (member_word_state(w) == PF_MEMBER_FREE)
 		return -ENOENT;
+	r = member_record_check(d, slot);
+	if (r < 0) {
+		counter_add(d, PF_COUNTER_SHM_INVALID, 1);
+		return r;
+	}
 	memset(info, 0, sizeof(*info));
 	info->size = sizeof(*info);
 	info->slot = slot;

@@ -28,6 +28,7 @@
 #include <xxhash.h>
 
 #include "core/member_impl.h"
+#include "core/validate.h"
 #include "shm/fault.h"
 #include "shm/pf_assert.h"
 
@@ -421,9 +422,15 @@ PF_API int pf_vnode_info(struct pf_domain *d, uint32_t id, struct pf_vnode_info 
 {
 	struct dom_vnode *v;
 	uint64_t w, c;
+	int r;
 
 	if (d == NULL || info == NULL || info->size < sizeof(*info) || id >= d->lim.vnodes_max)
 		return -EINVAL;
+	r = vnode_record_check(d, id);
+	if (r < 0) {
+		counter_add(d, PF_COUNTER_SHM_INVALID, 1);
+		return r;
+	}
 	v = &d->vnodes[id];
 	/* [A10] pairs with [R10]: requirements are complete once defined. */
 	w = pf_load_acquire(&d->own[id]);

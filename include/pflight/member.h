@@ -133,8 +133,10 @@ struct pf_member_info {
 };
 
 /*
- * Read one member slot without joining (supervisors, tools). Returns 0, -EINVAL, or
- * -ENOENT for a FREE slot. Relaxed snapshot: fields may be from different instants.
+ * Read one member slot without joining (supervisors, tools). Returns 0, -EINVAL, -ENOENT
+ * for a FREE slot, -EBADMSG (a field no correct writer produces) or -EPROTO (a reserved
+ * field set) when the record fails validation. Relaxed snapshot: fields may be from
+ * different instants.
  */
 PF_API int pf_member_info(struct pf_domain *domain, uint32_t slot, struct pf_member_info *info);
 

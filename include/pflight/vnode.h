@@ -182,7 +182,8 @@ struct pf_vnode_info {
 	uint64_t reserved[4];
 };
 
-/* Read one VNode without owning it (relaxed snapshot). 0, -EINVAL. */
+/* Read one VNode without owning it (relaxed snapshot). 0, -EINVAL, or -EBADMSG /
+ * -EPROTO when its record fails validation (a corrupt or foreign writer). */
 PF_API int pf_vnode_info(struct pf_domain *domain, uint32_t id, struct pf_vnode_info *info);
 
 #ifdef __cplusplus

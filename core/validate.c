@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/validate.c: validators for the records other processes write (invariant 5).
+ *
+ * A member slot or a VNode record may have been written by a crashed process or a
+ * different build. These functions take a snapshot of one record and check every field
+ * against the domain's validated limits: -EBADMSG for a value no correct writer
+ * produces, -EPROTO for a non-zero reserved field (another layout wrote it). Readers for
+ * people (pf_member_info, pf_vnode_info) refuse what fails; supervisors count it.
+ */
+#include <errno.h>
+
+#include "core/member_impl.h"
+#include "core/validate.h"
+
+#define NUMA_NODE_LIMIT 1024 /* libnuma's own bound on node numbers */
+#define CPU_LIMIT 65536
+#define PPM_MAX 1000000u
+
+static int caps_known(struct pf_domain *d, const uint64_t caps[2])
+{
+	/* Relaxed: an upper bound; a capability interned meanwhile only widens it. */
+	uint32_t n = PF_MIN(pf_load_relaxed(&d->ctl->caps_count), d->lim.caps_max);
+
+	for (uint32_t bit = n; bit < PF_CAPS_MAX; bit++)
+		if ((caps[bit / 64] >> (bit % 64)) & 1)
+			return 0;
+	return 1;
+}
+
+int member_record_check(struct pf_domain *d, uint32_t slot)
+{
+	struct dom_member *rec = &d->members[slot];
+	/* [A5] pairs with [R5] in pf_member_join(): identity is complete once ACTIVE. */
+	uint64_t w = pf_load_acquire(&rec->state);
+	uint32_t st = member_word_state(w);
+	/* Relaxed: a snapshot to validate, nothing is published through it. */
+	uint32_t f = pf_load_relaxed(&rec->futex);
+
+	if (st > PF_MEMBER_DEAD || member_word_cause(w) > PF_DEATH_VANISHED ||
+	    (w & UINT64_C(0xffff0000) & ~MEMBER_FLAG_REPAIRED) != 0)
+		return -EBADMSG;
+	if (st == PF_MEMBER_FREE)
+		return 0;
+	if (member_word_gen(w) == 0)
+		return -EBADMSG;
+	if (rec->reserved0 != 0 || rec->reserved1 != 0 || rec->reserved3 != 0)
+		return -EPROTO;
+	for (size_t i = 0; i < PF_ARRAY_SIZE(rec->reserved2); i++)
+		if (rec->reserved2[i] != 0)
+			return -EPROTO;
+	for (size_t i = 0; i < PF_ARRAY_SIZE(rec->reserved4); i++)
+		if (rec->reserved4[i] != 0)
+			return -EPROTO;
+	if (st == PF_MEMBER_JOINING)
+		return 0; /* identity is still being written */
+	/* Relaxed: the same snapshot. */
+	if (pf_load_relaxed(&rec->pid) <= 0 || rec->tid <= 0 ||
+	    ((st == PF_MEMBER_ACTIVE || st == PF_MEMBER_DRAINING) &&
+	     (f & FUTEX_WORD_TID_MASK) == 0 && (f & FUTEX_WORD_OWNER_DIED) == 0))
+		return -EBADMSG;
+	if (rec->numa_node < -1 || rec->numa_node >= NUMA_NODE_LIMIT || rec->cpu < 0 ||
+	    rec->cpu >= CPU_LIMIT || rec->caps_declared > PF_MEMBER_CAPS_MAX ||
+	    !caps_known(d, rec->caps))
+		return -EBADMSG;
+	/* Relaxed: the same snapshot. */
+	if (pf_load_relaxed(&rec->reliability_ppm) > PPM_MAX ||
+	    pf_load_relaxed(&rec->trust_ppm) > PPM_MAX || pf_load_relaxed(&rec->load_ppm) > PPM_MAX)
+		return -EBADMSG;
+	return 0;
+}
+
+int vnode_record_check(struct pf_domain *d, uint32_t id)
+{
+	struct dom_vnode *v = &d->vnodes[id];
+	/* [A10] pairs with [R10] in vnode.c: requirements are complete once defined. */
+	uint64_t w = pf_load_acquire(&d->own[id]);
+	/* Relaxed: a snapshot to validate. */
+	uint64_t c = pf_load_relaxed(&v->ckpt);
+	uint64_t head = pf_load_relaxed(&v->inbox_head);
+	uint64_t tail = pf_load_relaxed(&v->inbox_tail);
+	uint64_t span = 2 * (uint64_t)d->lim.inbox_slots;
+
+	if (own_state(w) > PF_VNODE_DRAINING)
+		return -EBADMSG;
+	if (own_state(w) == PF_VNODE_UNASSIGNED)
+		return 0;
+	if (own_is_owned(w) && own_slot(w) >= d->lim.members_max)
+		return -EBADMSG;
+	if ((int32_t)(ckpt_epoch(c) - own_epoch(w)) > 0)
+		return -EBADMSG; /* sealed by an epoch nobody has owned yet */
+	if (tail - head > span && head - tail > span)
+		return -EBADMSG;
+	if (v->home_node < -1 || v->home_node >= NUMA_NODE_LIMIT || !caps_known(d, v->caps))
+		return -EBADMSG;
+	if (v->reserved0 != 0 || v->reserved1 != 0)
+		return -EPROTO;
+	return 0;
+}
