@@ -284,8 +284,7 @@ PF_API int pf_member_join(struct pf_domain *d, const struct pf_member_opts *opts
 	if (r < 0)
 		goto fail_slot;
 	PF_FAULT_POINT(JOIN_AFTER_FUTEX);
-	/* Step 5: ACTIVE. */
-	PF_FAULT_POINT(JOIN_BEFORE_ACTIVE);
+	PF_FAULT_POINT(JOIN_BEFORE_ACTIVE); /* Step 5: ACTIVE. */
 	w = member_word(gen, PF_MEMBER_JOINING, 0, 0);
 	/* [R5] pairs with [A5] in the supervisor's scan: identity is complete. */
 	if (!pf_cas_release(&m->rec->state, &w, member_word(gen, PF_MEMBER_ACTIVE, 0, 0))) {
