@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/integration/test_liveness.c
+ * Goal: deaths and hangs of member processes are found and repaired without any central
+ * process, and a dead member's slot comes back only after its grace period with a new
+ * generation. Method: forked members on a real domain.
+ *   1. embedded: two members run PF_MEMBER_SUPERVISE, one is killed with SIGKILL; the
+ *      survivor's own supervisor repairs it and the survivor takes its VNodes;
+ *   2. hung: a member stops beating; a supervisor kills it through a pidfd and repairs
+ *      it with cause PF_DEATH_HUNG;
+ *   3. grace: with one slot, a new join is refused (-EUSERS) until the grace period of
+ *      the dead member's slot has passed, then gets the next generation.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pflight/pflight.h"
+#include "tests/common/test_util.h"
+
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
+			exit(1);                                                                   \
+		}                                                                                  \
+	} while (0)
+
+static char name[64];
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static struct pf_domain *make_domain(uint32_t members, uint32_t vnodes, uint64_t grace_ns)
+{
+	struct pf_domain_opts o;
+	struct pf_domain *d;
+
+	pf_domain_opts_init(&o);
+	o.flags = PF_DOMAIN_REPLACE;
+	o.members_max = members;
+	o.vnodes_max = vnodes;
+	o.slot_grace_ns = grace_ns;
+	CHECK(pf_domain_create(name, &o, &d) == 0);
+	return d;
+}
+
+/* Child: join, claim up to `want` VNodes, keep beating and claiming until killed. */
+static void member_child(int flags, uint32_t want, int beat, int ready_fd)
+{
+	struct pf_member_opts mo;
+	struct pf_domain *d;
+	struct pf_member *m;
+	struct pf_vnode *v;
+	uint32_t have = 0;
+	char c = 'r';
+
+	CHECK(pf_domain_open(name, &d) == 0);
+	pf_member_opts_init(&mo);
+	mo.flags = (uint32_t)flags;
+	CHECK(pf_member_join(d, &mo, &m) == 0);
+	while (have < want && pf_vnode_claim(m, 0, 1000000000, &v) == 0)
+		have++;
+	CHECK(write(ready_fd, &c, 1) == 1);
+	for (;;) {
+		if (beat)
+			pf_member_heartbeat(m);
+		if (pf_vnode_claim(m, 0, 2000000, &v) == 0)
+			have++;
+		if (!beat)
+			pause();
+	}
+}
+
+static pid_t start_member(int flags, uint32_t want, int beat)
+{
+	int fds[2];
+	pid_t pid;
+	char c;
+
+	CHECK(pipe(fds) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		(void)close(fds[0]);
+		member_child(flags, want, beat, fds[1]);
+		_exit(0);
+	}
+	(void)close(fds[1]);
+	CHECK(read(fds[0], &c, 1) == 1);
+	(void)close(fds[0]);
+	return pid;
+}
+
+static uint32_t owned_by_slot_other_than(struct pf_domain *d, uint32_t vnodes, uint32_t slot)
+{
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	uint32_t n = 0;
+
+	for (uint32_t id = 0; id < vnodes; id++)
+		if (pf_vnode_info(d, id, &vi) == 0 && vi.state == PF_VNODE_ACTIVE &&
+		    vi.owner_slot != slot)
+			n++;
+	return n;
+}
+
+static uint32_t slot_of(struct pf_domain *d, pid_t pid)
+{
+	struct pf_member_info mi = {.size = sizeof(mi)};
+
+	for (uint32_t s = 0; s < PF_MEMBERS_MAX; s++)
+		if (pf_member_info(d, s, &mi) == 0 && mi.pid == pid && mi.state == PF_MEMBER_ACTIVE)
+			return s;
+	return UINT32_MAX;
+}
+
+static void test_embedded_supervision(void)
+{
+	struct pf_domain *d = make_domain(8, 16, 100000000);
+	uint64_t deadline;
+	pid_t a, b;
+	uint32_t slot_a;
+
+	CHECK(pf_vnode_define_range(d, 0, 16, NULL) == 16);
+	a = start_member(PF_MEMBER_SUPERVISE, 8, 1);
+	b = start_member(PF_MEMBER_SUPERVISE, 8, 1);
+	slot_a = slot_of(d, a);
+	CHECK(slot_a != UINT32_MAX);
+	CHECK(kill(a, SIGKILL) == 0);
+	CHECK(waitpid(a, NULL, 0) == a);
+	/* No supervisor in this process: b's embedded one must repair a, and b claims. */
+	deadline = mono_ns() + 5000000000u;
+	while (owned_by_slot_other_than(d, 16, slot_a) != 16 && mono_ns() < deadline)
+		usleep(1000);
+	CHECK(owned_by_slot_other_than(d, 16, slot_a) == 16);
+	(void)kill(b, SIGKILL);
+	(void)waitpid(b, NULL, 0);
+	CHECK(pf_domain_destroy(d) == 0);
+	printf("embedded supervision: a survivor repaired its dead peer and took its VNodes\n");
+}
+
+static uint32_t last_cause;
+
+static void on_repair(void *arg, uint32_t slot, uint32_t gen, uint32_t cause, uint32_t n)
+{
+	(void)arg;
+	(void)slot;
+	(void)gen;
+	(void)n;
+	last_cause = cause;
+}
+
+static void test_hung_member_killed(void)
+{
+	struct pf_domain *d = make_domain(4, 4, 100000000);
+	struct pf_supervisor_opts so;
+	struct pf_supervisor *sup;
+	uint64_t values[PF_COUNTER_COUNT], deadline;
+	struct pf_domain_info di = {.size = sizeof(di)};
+	int status = 0;
+	pid_t h;
+
+	CHECK(pf_vnode_define_range(d, 0, 4, NULL) == 4);
+	h = start_member(0, 4, 0); /* claims all four, then never beats again */
+	pf_supervisor_opts_init(&so);
+	so.on_repair = on_repair;
+	CHECK(pf_supervisor_create(d, &so, &sup) == 0);
+	deadline = mono_ns() + 5000000000u;
+	while (mono_ns() < deadline) {
+		(void)pf_supervisor_wait(sup, 5000000);
+		(void)pf_supervisor_check(sup);
+		CHECK(pf_domain_counters(d, values, PF_COUNTER_COUNT) == PF_COUNTER_COUNT);
+		if (values[PF_COUNTER_REPAIRS] > 0)
+			break;
+	}
+	CHECK(waitpid(h, &status, 0) == h);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	CHECK(values[PF_COUNTER_HUNG] == 1);
+	CHECK(last_cause == PF_DEATH_HUNG);
+	CHECK(pf_domain_info(d, &di) == 0);
+	CHECK(di.vnodes_pending == 4);
+	pf_supervisor_destroy(sup);
+	CHECK(pf_domain_destroy(d) == 0);
+	printf("hung member: killed through its pidfd and repaired (cause hung)\n");
+}
+
+static void test_slot_grace(void)
+{
+	const uint64_t grace = 300000000; /* 300 ms */
+	struct pf_domain *d = make_domain(1, 2, grace);
+	struct pf_member_info mi = {.size = sizeof(mi)};
+	struct pf_supervisor *sup;
+	struct pf_member *m = NULL;
+	uint32_t gen;
+	uint64_t t_dead;
+	pid_t a;
+	int r;
+
+	a = start_member(0, 0, 1);
+	CHECK(pf_member_info(d, 0, &mi) == 0);
+	gen = mi.generation;
+	CHECK(kill(a, SIGKILL) == 0);
+	CHECK(waitpid(a, NULL, 0) == a);
+	CHECK(pf_supervisor_create(d, NULL, &sup) == 0);
+	CHECK(pf_supervisor_check(sup) == 1);
+	t_dead = mono_ns();
+	CHECK(pf_member_join(d, NULL, &m) == -EUSERS);
+	while ((r = pf_member_join(d, NULL, &m)) == -EUSERS)
+		usleep(5000);
+	CHECK(r == 0);
+	CHECK(mono_ns() - t_dead >= grace - 50000000);
+	CHECK(pf_member_info(d, 0, &mi) == 0);
+	CHECK(mi.generation == gen + 1);
+	CHECK(pf_member_leave(m) == 0);
+	pf_supervisor_destroy(sup);
+	CHECK(pf_domain_destroy(d) == 0);
+	printf("slot grace: the dead slot stayed unused for its grace, then came back as "
+	       "generation %u\n",
+	       gen + 1);
+}
+
+int main(void)
+{
+	test_domain_name(name, sizeof(name), "liveness");
+	test_embedded_supervision();
+	test_hung_member_killed();
+	test_slot_grace();
+	return 0;
+}
