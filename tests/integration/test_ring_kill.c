@@ -7,9 +7,10 @@
  * BURST per killed consumer); ring_mpmc_consumed() tells apart entries still in the ring
  * from those taken. Method: rounds; in each, 2 forked producers and 2 forked consumers
  * (single-item or burst; some consumers slow, so that the ring also runs full) work on
- * one ring that lives on across rounds; the parent kills random children at random moments and replaces them, and some children are armed with
- * the fault points RING_ENQ_AFTER_SLOT / RING_DEQ_AFTER_SLOT so that they die exactly
- * between their slot CAS and their hint CAS. At the end of a round the parent kills all
+ * one ring that lives on across rounds; the parent kills random children at random
+ * moments and replaces them, and some children are armed with the fault points
+ * RING_ENQ_AFTER_SLOT / RING_DEQ_AFTER_SLOT so that they die exactly between their slot
+ * CAS and their hint CAS. At the end of a round the parent kills all
  * children, validates the ring, drains it, accounts for every item id and checks the ring
  * still fills and empties. Exit status: 0 pass, 1 fail.
  */
