@@ -43,6 +43,14 @@
  * call's run is contiguous and starts at or below the hint, which bounds the hint lag
  * (below). A burst never exceeds capacity items.
  *
+ * Cache-line traffic (per-slot CAS is serialising, so line transfers do not overlap):
+ * a producer CASes blind, expecting EMPTY(L), instead of load-then-CAS (one exclusive
+ * transfer per line, not shared then exclusive); a burst prefetches all its lines for
+ * writing first; a consumer burst takes no more than the tail hint says is published and,
+ * when the hint says empty, confirms with a plain load, so that it does not chase a
+ * producer through the line it is filling. Neither is trusted for correctness: a lagging
+ * tail hint (preempted or dead producer) only sends the consumer to the slots, as above.
+ *
  * Ordering edges
  *   [R1] producer's slot CAS (release)      ->  [A1] consumer's slot load/CAS (acquire):
  *        whatever the producer wrote before enqueueing (the record the value names) is
@@ -138,6 +146,20 @@ static void hint_advance(_Atomic uint64_t *hint, uint64_t from, uint64_t to)
 		pf_cpu_relax();
 }
 
+/*
+ * Ask for every line of the run [p, p + n) at once, for writing. Slot CASes are
+ * serialising: issued one by one they would wait for each line in turn; prefetched, the
+ * transfers overlap (what plain stores get for free in a ring without per-slot CAS).
+ */
+static inline void prefetch_run(_Atomic uint64_t *slot, uint32_t mask, uint64_t p, unsigned n)
+{
+	const unsigned per_line = PF_CACHELINE / sizeof(*slot);
+
+	for (unsigned i = 0; i < n; i += per_line)
+		pf_prefetch_write(&slot[(p + i) & mask]);
+	pf_prefetch_write(&slot[(p + n - 1) & mask]);
+}
+
 #define RESCANS_MAX 64u /* laps one call may scan over a lagging hint before it returns */
 
 /*
@@ -182,30 +204,41 @@ static unsigned enqueue_run(struct ring_mpmc *r, const uint32_t *v, unsigned n,
 	/* [A3] pairs with [R3] in hint_advance(). */
 	t = pf_load_acquire(&r->tail);
 	p = t;
+	if (n > 1)
+		prefetch_run(slot, mask, p, n);
 	for (;;) {
 		const uint32_t want = empty_seq(p, order);
+		const uint64_t full = (uint64_t)(want | SEQ_FULL) << 32 | v[done];
 		int32_t d;
 
-		/* [A2] pairs with [R2] in dequeue_run(): the consumer is done with the slot. */
-		w = pf_load_acquire(&slot[p & mask]);
-		d = seq_diff(w, want);
-		if (d == 0) {
-			const uint64_t full = (uint64_t)(want | SEQ_FULL) << 32 | v[done];
-
-			if (done == 0 && p != t) {
+		/* Fast path: CAS blind, expecting EMPTY(L) (EMPTY words carry value 0), so that
+		 * the slot's line moves here once, exclusive, instead of shared and then again
+		 * for the CAS. After a skip, look first: the hint is published before filling,
+		 * and only when the slot is fillable. */
+		w = (uint64_t)want << 32;
+		if (done == 0 && p != t) {
+			/* [A2] pairs with [R2] in dequeue_run(): the consumer is done with it. */
+			w = pf_load_acquire(&slot[p & mask]);
+			if (seq_diff(w, want) == 0) {
 				hint_advance(&r->tail, t, p); /* run starts at or below the hint */
 				t = p;
 			}
-			/* [R1] pairs with [A1] in dequeue_run(): publishes the value and what the
-			 * producer wrote before enqueueing it. */
-			if (!pf_cas_acq_rel(&slot[p & mask], &w, full))
-				continue; /* someone else filled p: look again */
+		}
+		/* [R1] pairs with [A1] in dequeue_run(): publishes the value and what the
+		 * producer wrote before enqueueing it. [A2] (on failure too): pairs with [R2]
+		 * in dequeue_run(). */
+		if (seq_diff(w, want) == 0 && pf_cas_acq_rel(&slot[p & mask], &w, full)) {
 			PF_FAULT_POINT(RING_ENQ_AFTER_SLOT);
 			if (done == 0)
 				*ret_pos = p;
 			p++;
 			if (++done == n)
 				break;
+			continue;
+		}
+		d = seq_diff(w, want); /* w: what the slot holds now */
+		if (d == 0) {
+			break; /* EMPTY with a value: not a state this protocol writes */
 		} else if (d > 0) {
 			if (done != 0)
 				break; /* another producer got the next position: run ends */
@@ -244,10 +277,37 @@ static unsigned dequeue_run(struct ring_mpmc *r, uint32_t *out, unsigned n)
 	/* [A3] pairs with [R3] in hint_advance(). */
 	h = pf_load_acquire(&r->head);
 	p = h;
+	if (n > 1) {
+		/* A burst takes no more than the tail hint says is published, so that it does
+		 * not chase a producer slot by slot through the lines it is still filling (one
+		 * line transfer per item instead of per line). The hint only limits how many:
+		 * when it lags (a dead producer), the slots are scanned as usual.
+		 * [A3] pairs with [R3] in hint_advance(). */
+		uint64_t tail = pf_load_acquire(&r->tail);
+
+		if (ahead(tail, h)) {
+			if (tail - h < n)
+				n = (unsigned)(tail - h);
+			prefetch_run(slot, mask, p, n);
+		} else {
+			/* The hint says empty. Confirm with a plain load (the line stays shared
+			 * with the producer about to fill it) before anything that would take
+			 * it exclusive: a FULL slot here means the hint lags (a producer
+			 * preempted or dead before its tail CAS), and we go on as usual. */
+			uint64_t w0;
+
+			/* [A1] pairs with [R1] in enqueue_run(). */
+			w0 = pf_load_acquire(&slot[p & mask]);
+			if (seq_diff(w0, empty_seq(p, order)) == 0)
+				return 0;
+		}
+	}
 	for (;;) {
 		const uint32_t want = empty_seq(p, order) | SEQ_FULL;
 		int32_t d;
 
+		/* The load below would fetch the line shared, the CAS again exclusive. */
+		pf_prefetch_write(&slot[p & mask]);
 		/* [A1] pairs with [R1] in enqueue_run(): the value and the producer's writes. */
 		w = pf_load_acquire(&slot[p & mask]);
 		d = seq_diff(w, want);
