@@ -67,10 +67,13 @@ int shm_segment_create(const char *name, size_t bytes, mode_t mode, int64_t gid,
 		r = -errno;
 		goto fail;
 	}
-	base = PF_FAULT_FAIL(SHM_MMAP) ? MAP_FAILED
-				       : mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (PF_FAULT_FAIL(SHM_MMAP)) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	base = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED) {
-		r = PF_FAULT_FAIL(SHM_MMAP) ? -ENOMEM : -errno;
+		r = -errno;
 		goto fail;
 	}
 	ret_seg->base = base;
