@@ -90,8 +90,9 @@ PF_API int pf_domain_create(const char *name, const struct pf_domain_opts *opts,
  */
 PF_API int pf_domain_open(const char *name, struct pf_domain **ret_domain);
 
-/* Detach: unmap and free the handle. Members joined through it must have left or be
- * abandoned (they are then repaired like dead ones). Accepts NULL. */
+/* Detach: unmap and free the handle. Let every member joined through it leave first:
+ * a member left joined stops beating, is declared hung, and its process is killed
+ * before its VNodes are placed again. Accepts NULL. */
 PF_API void pf_domain_close(struct pf_domain *domain);
 
 /* Remove the domain's name, then close the handle. Processes still attached keep
