@@ -31,7 +31,10 @@
 #define DEFAULT_INBOX_SLOTS 64u
 #define DEFAULT_MSG_BYTES 240u /* a slot of 256 bytes with its 16-byte header */
 #define DEFAULT_STATE_BYTES 4096u
-#define DEFAULT_HEARTBEAT_NS UINT64_C(10000000) /* 10 ms: vCPUs here stall for ms */
+/* 50 ms: vCPUs here stall for milliseconds and workers share 2 cores; three missed
+ * beats (150 ms) will not mistake a starved worker for a hung one. Deaths are found
+ * through the robust futex, not this. */
+#define DEFAULT_HEARTBEAT_NS UINT64_C(50000000)
 #define DEFAULT_HEARTBEAT_MISSES 3u
 #define DEFAULT_GRACE_NS UINT64_C(100000000) /* 100 ms: longer than any read we make */
 #define HEARTBEAT_NS_MIN UINT64_C(100000)

@@ -47,7 +47,7 @@ struct pf_domain_opts {
 	uint32_t state_bytes_max;  /* per checkpoint, 1..PF_STATE_BYTES_MAX, default 4096 */
 	uint32_t mode;             /* permission bits of the segment, default 0600 */
 	int32_t gid;               /* group allowed to attach (mode gets g+rw), -1: none */
-	uint64_t heartbeat_interval_ns; /* how often members beat, default 10 ms */
+	uint64_t heartbeat_interval_ns; /* how often members beat, default 50 ms */
 	uint32_t heartbeat_misses; /* beats missed before a member is declared hung, default 3 */
 	uint32_t checksum;         /* PF_CHECKSUM_*, default PF_CHECKSUM_XXH3 */
 	uint64_t slot_grace_ns;    /* a dead member's slot stays unused this long, default 100 ms */
