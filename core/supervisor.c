@@ -42,6 +42,9 @@
 #define JOIN_TIMEOUT_NS UINT64_C(1000000000) /* a joiner without a futex for 1 s is dead */
 #define KILL_WAIT_NS UINT64_C(200000000)     /* after SIGKILL, wait this long for the futex */
 #define DEFAULT_SWEEP_NS UINT64_C(50000000)
+/* Longest sleep between checks: bounds detection if a death's single kernel wake-up is
+ * lost (its waiter died in the same instant), at 100 wake-ups a second per thread. */
+#define POLL_MAX_NS UINT64_C(10000000)
 
 struct track {
 	uint32_t gen;
@@ -67,6 +70,7 @@ struct pf_supervisor {
 	uint32_t nshards;
 	_Atomic uint32_t stop; /* private futex: wakes the shard threads */
 	int running;
+	int self; /* our pid: our own members are not watched here (see arm()) */
 };
 
 PF_API void pf_supervisor_opts_init(struct pf_supervisor_opts *opts)
@@ -96,6 +100,7 @@ PF_API int pf_supervisor_create(struct pf_domain *d, const struct pf_supervisor_
 	if (s->o.sweep_interval_ns == 0)
 		s->o.sweep_interval_ns = DEFAULT_SWEEP_NS;
 	s->d = d;
+	s->self = getpid();
 	s->nshards = (d->lim.members_max + SHARD_SLOTS - 1) / SHARD_SLOTS;
 	s->track = calloc(d->lim.members_max, sizeof(*s->track));
 	s->shards = calloc(s->nshards, sizeof(*s->shards));
@@ -387,13 +392,19 @@ PF_API int pf_supervisor_check(struct pf_supervisor *s)
 }
 
 /* Arm FUTEX_WAITERS on a live member's futex; returns the value to wait for, or 0. */
-static uint32_t arm(struct dom_member *rec)
+static uint32_t arm(struct dom_member *rec, int self)
 {
 	/* [A5] pairs with [R5]. */
 	uint64_t w = pf_load_acquire(&rec->state);
 	uint32_t st = member_word_state(w), f;
 
 	if (st != PF_MEMBER_ACTIVE && st != PF_MEMBER_DRAINING && st != PF_MEMBER_JOINING)
+		return 0;
+	/* Not our own process's members: the kernel wakes a single waiter when a robust
+	 * futex's owner dies, and if that waiter is a thread of the dying process the wake
+	 * is lost with it. Our own members' deaths are for the other supervisors to see.
+	 * Relaxed: identity is fixed for the generation we acquired. */
+	if (pf_load_relaxed(&rec->pid) == self)
 		return 0;
 	/* Relaxed: the CAS below and the kernel's own compare decide. */
 	f = pf_load_relaxed(&rec->futex);
@@ -429,7 +440,7 @@ static int wait_range(struct pf_supervisor *s, uint32_t lo, uint32_t hi, uint64_
 	wv[n].uaddr = (uintptr_t)&d->ctl->membership_version;
 	wv[n++].flags = FUTEX_32;
 	for (uint32_t slot = lo; slot < hi && n < PF_ARRAY_SIZE(wv); slot++) {
-		uint32_t f = arm(&d->members[slot]);
+		uint32_t f = arm(&d->members[slot], s->self);
 
 		if (f == 0)
 			continue;
@@ -437,7 +448,7 @@ static int wait_range(struct pf_supervisor *s, uint32_t lo, uint32_t hi, uint64_
 		wv[n].uaddr = (uintptr_t)&d->members[slot].futex;
 		wv[n++].flags = FUTEX_32;
 	}
-	timeout_ns = PF_MIN(timeout_ns, d->lim.heartbeat_interval_ns);
+	timeout_ns = PF_MIN(timeout_ns, PF_MIN(d->lim.heartbeat_interval_ns, POLL_MAX_NS));
 	deadline = now_ns() + timeout_ns;
 	ts.tv_sec = (time_t)(deadline / 1000000000u);
 	ts.tv_nsec = (long)(deadline % 1000000000u);
