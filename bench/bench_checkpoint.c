@@ -47,9 +47,9 @@ struct ctx {
 	struct pf_domain *d;
 	struct pf_member *m;
 	struct pf_vnode *h;
-	unsigned char *src;	 /* private */
-	unsigned char *dst;	 /* private */
-	unsigned char *shm[2];	 /* MAP_SHARED baseline buffers */
+	unsigned char *src;    /* private */
+	unsigned char *dst;    /* private */
+	unsigned char *shm[2]; /* MAP_SHARED baseline buffers */
 	uint64_t sink;
 };
 
@@ -124,15 +124,24 @@ static double op_gbps(struct ctx *c, int op, size_t size)
 	return (double)(n * size) / (double)(t1 - t0);
 }
 
-static void emit(const char *subject, const char *metric, double *v, const char *base,
-		 double *bv, double goal, size_t size)
+static void emit(const char *subject, const char *metric, double *v, const char *base, double *bv,
+		 double goal, size_t size)
 {
 	double spread[SAMPLES];
 	struct bench_result r = {
-		.bench = "checkpoint", .subject = subject, .metric = metric, .unit = "GB/s",
-		.baseline = base, .higher_is_better = true, .goal = goal,
-		.placement = placement, .cpus = cpus, .cpus_count = 1,
-		.iterations = BYTES_PER_SAMPLE / size, .batch = 1, .elem_bytes = (unsigned)size,
+		.bench = "checkpoint",
+		.subject = subject,
+		.metric = metric,
+		.unit = "GB/s",
+		.baseline = base,
+		.higher_is_better = true,
+		.goal = goal,
+		.placement = placement,
+		.cpus = cpus,
+		.cpus_count = 1,
+		.iterations = BYTES_PER_SAMPLE / size,
+		.batch = 1,
+		.elem_bytes = (unsigned)size,
 		.samples = SAMPLES,
 	};
 

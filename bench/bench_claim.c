@@ -178,14 +178,26 @@ static double raw_pairs(_Atomic uint64_t *w)
 }
 
 static void emit(const char *subject, const char *metric, const char *unit, double v,
-		 const char *base, double bv, bool higher, double goal, double *spread,
-		 unsigned n, const int *used, unsigned used_count, uint64_t iterations)
+		 const char *base, double bv, bool higher, double goal, double *spread, unsigned n,
+		 const int *used, unsigned used_count, uint64_t iterations)
 {
 	struct bench_result r = {
-		.bench = "claim", .subject = subject, .metric = metric, .unit = unit,
-		.value = v, .baseline = base, .baseline_value = bv, .higher_is_better = higher,
-		.goal = goal, .goal_on_value = goal > 0, .placement = placement, .cpus = used,
-		.cpus_count = used_count, .iterations = iterations, .batch = 1, .samples = n,
+		.bench = "claim",
+		.subject = subject,
+		.metric = metric,
+		.unit = unit,
+		.value = v,
+		.baseline = base,
+		.baseline_value = bv,
+		.higher_is_better = higher,
+		.goal = goal,
+		.goal_on_value = goal > 0,
+		.placement = placement,
+		.cpus = used,
+		.cpus_count = used_count,
+		.iterations = iterations,
+		.batch = 1,
+		.samples = n,
 	};
 
 	if (spread != NULL && n > 0) {
@@ -218,12 +230,11 @@ static void run_uncontended(void)
 	emit("pf_vnode_claim_id+pf_vnode_release", "claim_release_pairs_per_s", "claims/s",
 	     bench_median(op, UNC_SAMPLES), base, bench_median(rp, UNC_SAMPLES), true,
 	     GOAL_CLAIMS_PER_S, op, UNC_SAMPLES, cpus, 1, UNC_VNODES);
-	emit("pf_vnode_claim_id", "claims_per_s", "claims/s", bench_median(oc, UNC_SAMPLES),
-	     base, bench_median(rc, UNC_SAMPLES), true, GOAL_CLAIMS_PER_S, oc, UNC_SAMPLES, cpus,
-	     1, UNC_VNODES);
-	emit("pf_vnode_release", "releases_per_s", "releases/s", bench_median(orl, UNC_SAMPLES),
-	     base, bench_median(rrl, UNC_SAMPLES), true, 0, orl, UNC_SAMPLES, cpus, 1,
+	emit("pf_vnode_claim_id", "claims_per_s", "claims/s", bench_median(oc, UNC_SAMPLES), base,
+	     bench_median(rc, UNC_SAMPLES), true, GOAL_CLAIMS_PER_S, oc, UNC_SAMPLES, cpus, 1,
 	     UNC_VNODES);
+	emit("pf_vnode_release", "releases_per_s", "releases/s", bench_median(orl, UNC_SAMPLES),
+	     base, bench_median(rrl, UNC_SAMPLES), true, 0, orl, UNC_SAMPLES, cpus, 1, UNC_VNODES);
 	pf_member_leave(m);
 	bench_check(pf_domain_destroy(d), "pf_domain_destroy");
 	munmap((void *)raw, UNC_VNODES * sizeof(*raw));
@@ -238,8 +249,7 @@ static uint64_t xorshift(uint64_t *s)
 }
 
 /* One contended round of one mode, in child `who`. */
-static void con_round(struct con_shared *sh, struct pf_member *m, int mode, uint32_t round,
-		      int who)
+static void con_round(struct con_shared *sh, struct pf_member *m, int mode, uint32_t round, int who)
 {
 	uint32_t *lat = sh->claim_ns[mode][round][who];
 	uint32_t *rel = sh->release_ns[mode][round][who];
@@ -334,16 +344,16 @@ static void con_report(struct con_shared *sh)
 	bp999 = bench_percentile(b, nb, 99.9);
 	emit("pf_vnode_claim_id contended", "claim_attempt_ns_p99", "ns", p99, base, bp99, false,
 	     GOAL_P99_NS, spread, CON_ROUNDS, cpus, 2, n);
-	emit("pf_vnode_claim_id contended", "claim_attempt_ns_p50", "ns", p50, base, bp50, false,
+	emit("pf_vnode_claim_id contended", "claim_attempt_ns_p50", "ns", p50, base, bp50, false, 0,
+	     NULL, CON_ROUNDS, cpus, 2, n);
+	emit("pf_vnode_claim_id contended", "claim_attempt_ns_p999", "ns", p999, base, bp999, false,
 	     0, NULL, CON_ROUNDS, cpus, 2, n);
-	emit("pf_vnode_claim_id contended", "claim_attempt_ns_p999", "ns", p999, base, bp999,
-	     false, 0, NULL, CON_ROUNDS, cpus, 2, n);
 	emit("pf_vnode_claim_id contended", "claim_won_fraction", "fraction", wins[MODE_OURS] / n,
 	     base, wins[MODE_RAW] / nb, true, 0, NULL, CON_ROUNDS, cpus, 2, n);
 	n = con_pool(sh->release_ns[MODE_OURS], -1, v);
 	nb = con_pool(sh->release_ns[MODE_RAW], -1, b);
-	emit("pf_vnode_release contended", "release_ns_p99", "ns", bench_percentile(v, n, 99),
-	     base, bench_percentile(b, nb, 99), false, 0, NULL, CON_ROUNDS, cpus, 2, n);
+	emit("pf_vnode_release contended", "release_ns_p99", "ns", bench_percentile(v, n, 99), base,
+	     bench_percentile(b, nb, 99), false, 0, NULL, CON_ROUNDS, cpus, 2, n);
 	free(v);
 	free(b);
 }

@@ -58,8 +58,8 @@ struct side {
 	struct pf_domain *d;
 	struct pf_member *m;
 	struct pf_vnode *h;
-	uint32_t peer;	     /* the other side's VNode */
-	uint64_t received;   /* messages received so far, all modes */
+	uint32_t peer;        /* the other side's VNode */
+	uint64_t received;    /* messages received so far, all modes */
 	uint64_t out_commits; /* commits made in commit_out mode so far */
 	unsigned char state[STATE_BYTES];
 };
@@ -217,7 +217,8 @@ static void report(struct shared *sh)
 {
 	static const char *subject[MODE_COUNT] = {
 		[MODE_COMMIT_IN] = "pf_send+pf_recv round trip, commit every 32 inside the timing",
-		[MODE_COMMIT_OUT] = "pf_send+pf_recv round trip, commit every 32 outside the timing",
+		[MODE_COMMIT_OUT] =
+			"pf_send+pf_recv round trip, commit every 32 outside the timing",
 	};
 	static const char *metric[MODE_COUNT][2] = {
 		[MODE_COMMIT_IN] = {"rtt_ns_p50_commit_in", "rtt_ns_p99_commit_in"},
@@ -233,14 +234,22 @@ static void report(struct shared *sh)
 	for (int mode = MODE_COMMIT_IN; mode < MODE_COUNT; mode++) {
 		for (int q = 0; q < 2; q++) {
 			struct bench_result r = {
-				.bench = "handoff", .subject = subject[mode],
-				.metric = metric[mode][q], .unit = "ns",
+				.bench = "handoff",
+				.subject = subject[mode],
+				.metric = metric[mode][q],
+				.unit = "ns",
 				.value = pooled(sh, mode, q == 0 ? 50 : 99, v),
 				.baseline = "raw cache-line ping-pong, same CPUs, same run",
-				.baseline_value = base[q], .higher_is_better = false,
-				.goal = q == 0 ? GOAL_RATIO : 0, .placement = placement,
-				.cpus = cpus, .cpus_count = 2, .iterations = ROUND_TRIPS,
-				.batch = 1, .elem_bytes = 8, .samples = SAMPLES,
+				.baseline_value = base[q],
+				.higher_is_better = false,
+				.goal = q == 0 ? GOAL_RATIO : 0,
+				.placement = placement,
+				.cpus = cpus,
+				.cpus_count = 2,
+				.iterations = ROUND_TRIPS,
+				.batch = 1,
+				.elem_bytes = 8,
+				.samples = SAMPLES,
 			};
 
 			if (q == 0) {

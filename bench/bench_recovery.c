@@ -299,11 +299,20 @@ static void emit(int kind, const char *metric, double value, double base, double
 		[KIND_BIG] = "kill -9 of a 1 GiB worker -> its 256 VNodes owned again",
 	};
 	struct bench_result r = {
-		.bench = "recovery", .subject = subject[kind], .metric = metric, .unit = "ns",
-		.value = value, .baseline = base > 0 ? "pidfd readable after the same kill" : NULL,
-		.baseline_value = base, .higher_is_better = false, .goal = goal,
-		.goal_on_value = goal > 0, .placement = "any (2 cpus, unpinned)",
-		.iterations = kills, .batch = VICTIM_VNODES, .samples = kills,
+		.bench = "recovery",
+		.subject = subject[kind],
+		.metric = metric,
+		.unit = "ns",
+		.value = value,
+		.baseline = base > 0 ? "pidfd readable after the same kill" : NULL,
+		.baseline_value = base,
+		.higher_is_better = false,
+		.goal = goal,
+		.goal_on_value = goal > 0,
+		.placement = "any (2 cpus, unpinned)",
+		.iterations = kills,
+		.batch = VICTIM_VNODES,
+		.samples = kills,
 	};
 
 	bench_emit(&r);
@@ -329,8 +338,9 @@ static void report(int kind, struct kill_result *res, uint32_t kills)
 		emit(kind, names[kind][k], bench_percentile(ours, kills, q[k]),
 		     bench_percentile(pidfd, kills, q[k]), k == 1 ? GOAL_P99_NS : 0, kills);
 	}
-	emit(kind, kind == KIND_SMALL ? "first_vnode_moved_ns_p99_small"
-				      : "first_vnode_moved_ns_p99_1gib",
+	emit(kind,
+	     kind == KIND_SMALL ? "first_vnode_moved_ns_p99_small"
+				: "first_vnode_moved_ns_p99_1gib",
 	     bench_percentile(first, kills, 99), 0, 0, kills);
 }
 
