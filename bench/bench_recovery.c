@@ -20,8 +20,9 @@
  * Reported per victim kind: recovery t1 - t0 (ours) against the pidfd notification tp -
  * t0 of the same kill (baseline: what a pidfd-based supervisor could at best start from),
  * p50, p99 and max over all kills; ratio = pidfd / ours (> 1: we place everything again
- * before a pidfd supervisor would even know). Also the time to the first VNode seen placed again
- * (detection, repair and one claim: it tells detection apart from placing all). Goal (section 7): p99 <= 10 ms, absolute.
+ * before a pidfd supervisor would even know). Also the time until the first VNode is seen
+ * placed again (detection, repair and one claim), which tells detection apart from
+ * placing them all. Goal (section 7): p99 <= 10 ms, absolute.
  * Heartbeats: the domain uses a 50 ms interval (3 misses) so that a survivor starved for
  * tens of ms on this 2-core machine (while a 1 GiB victim faults in) is not declared
  * hung; deaths are detected by the robust futex, not by heartbeats.
