@@ -182,11 +182,16 @@ void bench_emit(const struct bench_result *r)
 	else
 		printf("\"baseline_value\":null,\"ratio\":null,");
 	printf("\"higher_is_better\":%s,", r->higher_is_better ? "true" : "false");
-	if (r->goal > 0) {
-		printf("\"goal\":%.3g,", r->goal);
+	if (r->goal > 0 && r->goal_on_value) {
+		bool met = r->higher_is_better ? r->value >= r->goal : r->value <= r->goal;
+
+		printf("\"goal\":%.6g,\"goal_on\":\"value\",", r->goal);
+		printf("\"met\":%s,", met ? "true" : "false");
+	} else if (r->goal > 0) {
+		printf("\"goal\":%.3g,\"goal_on\":\"ratio\",", r->goal);
 		printf("\"met\":%s,", have_base && ratio >= r->goal ? "true" : "false");
 	} else {
-		printf("\"goal\":null,\"met\":null,");
+		printf("\"goal\":null,\"goal_on\":null,\"met\":null,");
 	}
 	put_str("placement", r->placement);
 	printf("\"cpus\":[");

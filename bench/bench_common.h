@@ -6,6 +6,8 @@
  * Ratio convention: ratio > 1 always means ours is better than the baseline. For a
  * metric where higher is better (throughput) ratio = ours / baseline; where lower is
  * better (latency) ratio = baseline / ours. Each line says which in higher_is_better.
+ * A goal is a minimum ratio, except where goal_on_value says it is an absolute bound on
+ * the value (1 M claims/s, 10 ms); the line's "goal_on" says which ("ratio", "value").
  */
 #ifndef PF_BENCH_COMMON_H
 #define PF_BENCH_COMMON_H
@@ -27,6 +29,7 @@ struct bench_result {
 	double baseline_value;
 	bool higher_is_better;
 	double goal;		 /* minimum ratio; <= 0 means informational */
+	bool goal_on_value;	 /* goal bounds value itself (>= if higher_is_better, else <=) */
 	const char *placement;
 	const int *cpus;
 	unsigned cpus_count;
