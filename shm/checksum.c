@@ -10,6 +10,7 @@
 #include <xxhash.h>
 
 #include "shm/checksum.h"
+#include "shm/checksum_simd.h"
 #include "shm/pf_assert.h"
 
 #if PF_HAVE_SSE42
@@ -94,6 +95,40 @@ uint64_t checksum_seed(const uint64_t *words, size_t count)
 	return x;
 }
 
+typedef uint64_t (*xxh3_fn)(const void *p, size_t n, uint64_t seed);
+
+static uint64_t xxh3_base(const void *p, size_t n, uint64_t seed)
+{
+	return XXH3_64bits_withSeed(p, n, seed);
+}
+
+static xxh3_fn xxh3_impl = xxh3_base;
+static pthread_once_t xxh3_once = PTHREAD_ONCE_INIT;
+
+/* The widest vector unit this CPU has; every variant returns the same hash. */
+static void xxh3_pick(void)
+{
+#if PF_HAVE_XXH3_SIMD
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f"))
+		xxh3_impl = checksum_xxh3_avx512;
+	else if (__builtin_cpu_supports("avx2"))
+		xxh3_impl = checksum_xxh3_avx2;
+#endif
+}
+
+const char *checksum_xxh3_variant(void)
+{
+	(void)pthread_once(&xxh3_once, xxh3_pick);
+#if PF_HAVE_XXH3_SIMD
+	if (xxh3_impl == checksum_xxh3_avx512)
+		return "avx512";
+	if (xxh3_impl == checksum_xxh3_avx2)
+		return "avx2";
+#endif
+	return "baseline";
+}
+
 uint64_t checksum_compute(enum checksum_algo algo, uint64_t seed, const void *p, size_t n)
 {
 	uint64_t sum;
@@ -105,7 +140,8 @@ uint64_t checksum_compute(enum checksum_algo algo, uint64_t seed, const void *p,
 
 		sum = ((uint64_t)crc << 32) | (crc ^ 0x5bd1e995u);
 	} else {
-		sum = XXH3_64bits_withSeed(p, n, seed);
+		(void)pthread_once(&xxh3_once, xxh3_pick);
+		sum = xxh3_impl(p, n, seed);
 	}
 	return sum == 0 ? 1 : sum;
 }

@@ -22,6 +22,9 @@ enum checksum_algo {
 /* Checksum of n bytes at p, seeded; never returns 0 so 0 can mean "unset". */
 uint64_t checksum_compute(enum checksum_algo algo, uint64_t seed, const void *p, size_t n);
 
+/* Which XXH3 build this process uses: "avx512", "avx2" or "baseline". */
+const char *checksum_xxh3_variant(void);
+
 /* CRC32C (Castagnoli) continuing from crc; exposed for tests against known vectors. */
 uint32_t checksum_crc32c(uint32_t crc, const void *p, size_t n);
 
