@@ -4,7 +4,8 @@
  *
  * Slot life cycle (state word, CAS only):
  *
- *   FREE(g) or DEAD|REPAIRED(g), grace over --join--> JOINING(g+1) --> ACTIVE(g+1)
+ *   FREE(g) or DEAD|REPAIRED(g), grace over --join--> JOINING|INIT(g+1) --> JOINING(g+1)
+ *   --> ACTIVE(g+1)
  *   ACTIVE(g) --leave--> FREE(g)            ACTIVE(g) --supervisor--> DEAD(g) --> DEAD|REPAIRED(g)
  *
  * The generation changes only when a joiner takes the slot, so (slot, generation) names
@@ -12,8 +13,11 @@
  * slot unused for the domain's grace period, so late readers never see a recycled
  * identity. The joiner owns a JOINING slot exclusively and writes its identity with
  * plain stores; the JOINING -> ACTIVE CAS ([R5]) publishes them to supervisors, which
- * acquire the state word ([A5]) before reading identity. A joiner that dies before it
- * holds its futex leaves a JOINING slot that supervisors reclaim after a timeout.
+ * acquire the state word ([A5]) before reading identity. Until the joiner has written
+ * its identity (INIT cleared, [R5]) the slot's pid and futex are the previous
+ * generation's: a dead predecessor's OWNER_DIED or pid must not condemn the joiner. A
+ * joiner that dies before it holds its futex leaves a JOINING slot that supervisors
+ * reclaim once its pid is gone (INIT cleared) or after a timeout (INIT still set).
  */
 #include <errno.h>
 #include <sched.h>
@@ -120,7 +124,8 @@ static int slot_take(struct pf_domain *d, uint32_t start, uint32_t *ret_slot, ui
 			gen = 1; /* generation 0 means "never used" */
 		/* [R5] pairs with [A5]: taking the slot; acq_rel so we see the last holder's
 		 * writes before we overwrite them. */
-		if (pf_cas_acq_rel(&rec->state, &w, member_word(gen, PF_MEMBER_JOINING, 0, 0))) {
+		if (pf_cas_acq_rel(&rec->state, &w,
+				   member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_INIT))) {
 			*ret_slot = slot;
 			*ret_gen = gen;
 			return 0;
@@ -267,6 +272,13 @@ PF_API int pf_member_join(struct pf_domain *d, const struct pf_member_opts *opts
 	m->caps[1] = caps[1];
 	m->tid = (int)syscall(SYS_gettid);
 	record_init(m->rec, &id, m->tid, caps, o.caps_count, o.numa_node);
+	w = member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_INIT);
+	/* [R5] pairs with [A5] in check_joining(): the futex (0) and pid it may judge us by
+	 * are ours from here on, no longer the previous generation's. */
+	if (!pf_cas_release(&m->rec->state, &w, member_word(gen, PF_MEMBER_JOINING, 0, 0))) {
+		r = -ETIMEDOUT; /* stopped past the join timeout: the slot was reclaimed */
+		goto fail_free;
+	}
 	r = robust_acquire(m->rec, m->tid);
 	if (r < 0)
 		goto fail_slot;
