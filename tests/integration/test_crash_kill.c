@@ -7,9 +7,11 @@
  * Method: one domain (16 members, 256 VNodes, 16-slot inboxes). A sender process sends
  * sequence-numbered increments to random VNodes; worker processes (each a member with
  * its own embedded supervisor) claim VNodes, apply messages to a self-validating state
- * and commit it, release now and then. The parent (running supervisors too) kills a
- * worker or the sender each round, or restarts one with a fault point armed so that the
- * process kills itself inside the window; restarts what died; pauses everyone, waits
+ * and commit it, release now and then. A supervisor process runs pf_supervisor threads;
+ * the parent steps one more (it stays single-threaded: a child forked from a threaded
+ * ASan process can inherit the allocator's lock held). The parent kills a
+ * worker, the sender or the supervisor process each round, or restarts one with a
+ * fault point armed so that the process kills itself inside the window; restarts what died; pauses everyone, waits
  * for repair and checks the invariants (tests/common/invariants.c). At the end it
  * drains, checks exactly-once per VNode against the sender's books, claims every
  * PENDING VNode with a fresh member, sends through every inbox, and fills every slot.
@@ -48,14 +50,15 @@ int main(void)
 #define VNODES 256u
 #define MEMBERS 16u
 #define WORKERS 6u
-#define PROCS (WORKERS + 1u) /* workers 0..5, the sender last */
+#define PROCS (WORKERS + 2u) /* workers 0..5, the sender, the supervisor process */
 #define SENDER WORKERS
+#define SUPERVISOR (WORKERS + 1u)
 #define INBOX_SLOTS 16u
 #define OWN_MAX 64u /* VNodes one worker holds at most */
 #define EPOCH_BITS 16384u
 #define UNSURE_MAX 16384u
 #define GAPS_MAX 8192u
-#define KILLS_DEFAULT 200u
+#define KILLS_DEFAULT 500u
 #define TIME_CAP_S 75.0 /* the default run stops killing after this */
 #define GRACE_NS UINT64_C(20000000)
 #define FAULT_NONE FAULT_POINT_COUNT
@@ -535,6 +538,28 @@ static _Noreturn void sender_main(enum fault_point fp, uint64_t nth)
 	_exit(0);
 }
 
+/* ---- supervisor process ---------------------------------------------------------- */
+
+static _Noreturn void supervisor_main(enum fault_point fp, uint64_t nth)
+{
+	struct pf_supervisor *s;
+	struct pf_domain *d;
+
+	if (pf_domain_open(dom_name, &d) < 0)
+		_exit(10);
+	if (fp != FAULT_NONE)
+		fault_arm(fp, nth, FAULT_MODE_KILL);
+	if (pf_supervisor_create(d, NULL, &s) < 0 || pf_supervisor_start(s) < 0)
+		_exit(13);
+	/* Relaxed: the stop flag is polled. */
+	while (pf_load_relaxed(&sh->stop) == 0) {
+		pause_point(SUPERVISOR, NULL);
+		(void)usleep(2000);
+	}
+	pf_supervisor_destroy(s);
+	_exit(0);
+}
+
 /* ---- parent: processes ---------------------------------------------------------- */
 
 struct proc {
@@ -596,6 +621,8 @@ static void spawn(uint32_t i, int arm)
 
 	if (arm && i == SENDER)
 		fp = sender_points[rnd_below(PF_ARRAY_SIZE(sender_points))];
+	else if (arm && i == SUPERVISOR)
+		fp = FAULT_REPAIR_MID_SCAN;
 	else if (arm)
 		fp = worker_points[rnd_below(PF_ARRAY_SIZE(worker_points))];
 	if (fp != FAULT_NONE)
@@ -610,6 +637,8 @@ static void spawn(uint32_t i, int arm)
 		rng_state = seed;
 		if (i == SENDER)
 			sender_main(fp, nth);
+		if (i == SUPERVISOR)
+			supervisor_main(fp, nth);
 		worker_main(i, fp, nth);
 	}
 	procs[i].pid = pid;
@@ -654,7 +683,8 @@ static void reap(int restart)
 
 static void kill_one(void)
 {
-	uint32_t i = rnd_below(8) == 0 ? SENDER : (uint32_t)rnd_below(WORKERS);
+	uint64_t pick = rnd_below(16);
+	uint32_t i = pick == 0 ? SUPERVISOR : pick < 3 ? SENDER : (uint32_t)rnd_below(WORKERS);
 	int status;
 
 	if (procs[i].pid == 0)
@@ -684,8 +714,17 @@ static void pause_all(void)
 			/* [A21] pairs with [R21] in pause_point(). */
 			if (procs[i].pid != 0 && pf_load_acquire(&sh->ack[i]) != p)
 				waiting++;
-		if (waiting == 0 || now_ns() > deadline)
+		if (waiting == 0)
 			return;
+		if (now_ns() > deadline) {
+			for (uint32_t i = 0; i < PROCS; i++)
+				/* [A21] pairs with [R21] in pause_point(). */
+				if (procs[i].pid != 0 && pf_load_acquire(&sh->ack[i]) != p)
+					printf("  pause: child %u (pid %d, fault %s) did not stop\n", i,
+					       (int)procs[i].pid,
+					       procs[i].fp == FAULT_NONE ? "none" : point_names[procs[i].fp]);
+			return;
+		}
 		(void)usleep(200);
 	}
 }
@@ -711,6 +750,7 @@ static void wait_repaired(struct pf_domain *d, struct pf_supervisor *step)
 			return;
 		(void)usleep(1000);
 	} while (now_ns() < deadline);
+	printf("  repair: not finished after 3 s\n");
 }
 
 static int check_now(struct pf_domain *d, struct pf_supervisor *step, const char *when)
@@ -962,6 +1002,17 @@ static void seed_init(void)
 	       (unsigned long long)rng_state);
 }
 
+/* Sleep while stepping the parent's supervisor, as a supervisor thread would. */
+static void sleep_stepping(struct pf_supervisor *step, uint64_t us)
+{
+	uint64_t end = now_ns() + us * 1000;
+
+	while (now_ns() < end) {
+		(void)pf_supervisor_check(step);
+		(void)usleep(2000);
+	}
+}
+
 static void kill_rounds(struct pf_domain *d, struct pf_supervisor *step, uint64_t target,
 			uint64_t start)
 {
@@ -971,7 +1022,7 @@ static void kill_rounds(struct pf_domain *d, struct pf_supervisor *step, uint64_
 	while (kills < target && pf_load_relaxed(&sh->failures) == 0) {
 		if (target <= KILLS_DEFAULT && elapsed_s(start) > TIME_CAP_S)
 			break;
-		(void)usleep((useconds_t)(10000 + rnd_below(50000)));
+		sleep_stepping(step, 10000 + rnd_below(50000));
 		reap(1);
 		kill_one();
 		if (++round % 2 == 0) {
@@ -1001,7 +1052,7 @@ static void finish(struct pf_domain *d, struct pf_supervisor *step)
 	wait_drained(d);
 	/* Relaxed: the workers poll it. */
 	pf_store_relaxed(&sh->stop, 1);
-	for (uint32_t i = 0; i < WORKERS; i++) {
+	for (uint32_t i = 0; i < PROCS; i++) {
 		while (procs[i].pid != 0) {
 			if (waitpid(procs[i].pid, &status, 0) == procs[i].pid)
 				ended(i, status);
@@ -1040,7 +1091,7 @@ static void report(uint64_t start)
 
 int main(int argc, char **argv)
 {
-	struct pf_supervisor *run = NULL, *step = NULL;
+	struct pf_supervisor *step = NULL;
 	uint64_t target = kills_target(argc, argv), start = now_ns();
 	struct pf_domain *d;
 	int r;
@@ -1057,8 +1108,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "domain setup: %d\n", r);
 		return 1;
 	}
-	if (pf_supervisor_create(d, NULL, &run) < 0 || pf_supervisor_start(run) < 0 ||
-	    pf_supervisor_create(d, NULL, &step) < 0) {
+	if (pf_supervisor_create(d, NULL, &step) < 0) {
 		fprintf(stderr, "supervisor setup failed\n");
 		return 1;
 	}
@@ -1066,7 +1116,6 @@ int main(int argc, char **argv)
 		spawn(i, 0);
 	kill_rounds(d, step, target, start);
 	finish(d, step);
-	pf_supervisor_destroy(run);
 	pf_supervisor_destroy(step);
 	report(start);
 	(void)pf_domain_destroy(d);
