@@ -106,7 +106,8 @@ int invariants_repaired(struct pf_domain *d)
 
 		if (st == PF_MEMBER_DEAD && (w & MEMBER_FLAG_REPAIRED) == 0)
 			return 0;
-		if ((st == PF_MEMBER_ACTIVE || st == PF_MEMBER_DRAINING || st == PF_MEMBER_JOINING) &&
+		if ((st == PF_MEMBER_ACTIVE || st == PF_MEMBER_DRAINING ||
+		     st == PF_MEMBER_JOINING) &&
 		    !member_alive(rec))
 			return 0;
 	}
@@ -127,7 +128,8 @@ static void check_members(struct pf_domain *d, struct invariants_report *ret)
 		case PF_MEMBER_JOINING:
 			ret->members_joining++;
 			if (!member_alive(rec))
-				violation(ret, "leaked slot: slot %u JOINING (gen %u) for dead pid %d",
+				violation(ret,
+					  "leaked slot: slot %u JOINING (gen %u) for dead pid %d",
 					  slot, member_word_gen(w),
 					  /* Relaxed: see member_alive(). */
 					  pf_load_relaxed(&rec->pid));
@@ -156,8 +158,7 @@ static void check_members(struct pf_domain *d, struct invariants_report *ret)
 }
 
 /* Invariant 1 and 2 for one owned VNode: its owner is a live member of that generation. */
-static void check_owner(struct pf_domain *d, uint32_t id, uint64_t w,
-			struct invariants_report *ret)
+static void check_owner(struct pf_domain *d, uint32_t id, uint64_t w, struct invariants_report *ret)
 {
 	uint32_t slot = own_slot(w);
 	struct dom_member *rec;
@@ -197,8 +198,9 @@ static void check_vnodes(struct pf_domain *d, struct invariants_report *ret)
 		}
 		ret->vnodes_defined++;
 		if ((int32_t)(ckpt_epoch(c) - own_epoch(w)) > 0)
-			violation(ret, "vnode %u: checkpoint epoch %u newer than ownership epoch %u",
-				  id, ckpt_epoch(c), own_epoch(w));
+			violation(ret,
+				  "vnode %u: checkpoint epoch %u newer than ownership epoch %u", id,
+				  ckpt_epoch(c), own_epoch(w));
 		if (own_state(w) == PF_VNODE_PENDING) {
 			ret->vnodes_pending++;
 		} else if (own_is_owned(w)) {
@@ -264,8 +266,10 @@ static void check_inboxes(struct pf_domain *d, struct invariants_report *ret)
 			if (w == 0)
 				continue; /* never used */
 			if (pos - head >= 2 * (uint64_t)n)
-				violation(ret, "stuck inbox: vnode %u slot %u at position %llu, head %llu",
-					  id, i, (unsigned long long)pos, (unsigned long long)head);
+				violation(
+					ret,
+					"stuck inbox: vnode %u slot %u at position %llu, head %llu",
+					id, i, (unsigned long long)pos, (unsigned long long)head);
 		}
 	}
 }

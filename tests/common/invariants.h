@@ -19,8 +19,8 @@
  * Optional content check of a committed checkpoint: return 0 if bytes are a state some
  * worker committed for VNode id, or a negative errno and a reason in why.
  */
-typedef int (*invariants_state_fn)(void *arg, uint32_t id, const void *bytes, size_t len,
-				   char *why, size_t why_len);
+typedef int (*invariants_state_fn)(void *arg, uint32_t id, const void *bytes, size_t len, char *why,
+				   size_t why_len);
 
 struct invariants_report {
 	/* In: set by the caller before invariants_check() (zero: no content check). */
@@ -30,13 +30,13 @@ struct invariants_report {
 	uint32_t vnodes_defined;
 	uint32_t vnodes_pending;
 	uint32_t vnodes_owned;
-	uint32_t checkpoints;      /* VNodes with a committed checkpoint */
+	uint32_t checkpoints; /* VNodes with a committed checkpoint */
 	uint32_t members_free;
 	uint32_t members_joining;
-	uint32_t members_live;     /* ACTIVE or DRAINING */
-	uint32_t members_dead;     /* DEAD|REPAIRED */
-	uint32_t inbox_writing;    /* slots left WRITING (a sender died mid-send) */
-	uint32_t pending_queued;   /* entries in the pending ring */
+	uint32_t members_live;   /* ACTIVE or DRAINING */
+	uint32_t members_dead;   /* DEAD|REPAIRED */
+	uint32_t inbox_writing;  /* slots left WRITING (a sender died mid-send) */
+	uint32_t pending_queued; /* entries in the pending ring */
 	uint32_t violations;
 	char first[256]; /* the first violation, human readable; empty when none */
 };

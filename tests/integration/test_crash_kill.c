@@ -11,8 +11,8 @@
  * the parent steps one more (it stays single-threaded: a child forked from a threaded
  * ASan process can inherit the allocator's lock held). The parent kills a
  * worker, the sender or the supervisor process each round, or restarts one with a
- * fault point armed so that the process kills itself inside the window; restarts what died; pauses everyone, waits
- * for repair and checks the invariants (tests/common/invariants.c). At the end it
+ * fault point armed so that the process kills itself inside the window; restarts what died; pauses
+ * everyone, waits for repair and checks the invariants (tests/common/invariants.c). At the end it
  * drains, checks exactly-once per VNode against the sender's books, claims every
  * PENDING VNode with a fresh member, sends through every inbox, and fills every slot.
  * Usage: test_crash_kill [kills]   (or PF_CRASH_KILLS=n; PF_CRASH_SEED=n to replay)
@@ -74,7 +74,7 @@ struct msg {
  * whatever the library's own checksum says. */
 struct state {
 	uint32_t vnode;
-	int32_t writer; /* pid of the committer */
+	int32_t writer;    /* pid of the committer */
 	uint64_t counter;  /* messages applied */
 	uint64_t last_seq; /* highest sequence applied */
 	uint64_t epoch;    /* ownership epoch of the commit */
@@ -383,7 +383,8 @@ static int worker_join(struct worker *w)
 		if (r == -ETIMEDOUT) {
 			/* A supervisor declared this live joiner dead: only a joiner stopped
 			 * for longer than the join timeout (1 s) may be. */
-			fail("worker %u: join refused with -ETIMEDOUT (declared dead while joining)",
+			fail("worker %u: join refused with -ETIMEDOUT (declared dead while "
+			     "joining)",
 			     w->proc);
 			/* Relaxed: statistics. */
 			pf_fetch_add_relaxed(&sh->join_timeouts, 1);
@@ -573,11 +574,11 @@ static uint64_t kills, fault_kills, fault_kills_by_point[FAULT_POINT_COUNT];
 static uint64_t worker_deaths_other;
 
 static const enum fault_point worker_points[] = {
-	FAULT_JOIN_AFTER_SLOT,     FAULT_JOIN_AFTER_FUTEX,   FAULT_JOIN_BEFORE_ACTIVE,
-	FAULT_JOIN_AFTER_ACTIVE,   FAULT_CLAIM_AFTER_POP,    FAULT_CLAIM_AFTER_CAS,
-	FAULT_CLAIM_AFTER_SEAL,    FAULT_CKPT_MID_COPY,      FAULT_CKPT_BEFORE_PUBLISH,
-	FAULT_CKPT_AFTER_PUBLISH,  FAULT_CKPT_MID_FREE,      FAULT_RECV_MID_COPY,
-	FAULT_RELEASE_AFTER_CKPT,  FAULT_RELEASE_AFTER_CAS,  FAULT_REPAIR_MID_SCAN,
+	FAULT_JOIN_AFTER_SLOT,     FAULT_JOIN_AFTER_FUTEX,    FAULT_JOIN_BEFORE_ACTIVE,
+	FAULT_JOIN_AFTER_ACTIVE,   FAULT_CLAIM_AFTER_POP,     FAULT_CLAIM_AFTER_CAS,
+	FAULT_CLAIM_AFTER_SEAL,    FAULT_CKPT_MID_COPY,       FAULT_CKPT_BEFORE_PUBLISH,
+	FAULT_CKPT_AFTER_PUBLISH,  FAULT_CKPT_MID_FREE,       FAULT_RECV_MID_COPY,
+	FAULT_RELEASE_AFTER_CKPT,  FAULT_RELEASE_AFTER_CAS,   FAULT_REPAIR_MID_SCAN,
 	FAULT_RING_ENQ_AFTER_SLOT, FAULT_RING_DEQ_AFTER_SLOT,
 };
 static const enum fault_point sender_points[] = {
@@ -720,9 +721,12 @@ static void pause_all(void)
 			for (uint32_t i = 0; i < PROCS; i++)
 				/* [A21] pairs with [R21] in pause_point(). */
 				if (procs[i].pid != 0 && pf_load_acquire(&sh->ack[i]) != p)
-					printf("  pause: child %u (pid %d, fault %s) did not stop\n", i,
-					       (int)procs[i].pid,
-					       procs[i].fp == FAULT_NONE ? "none" : point_names[procs[i].fp]);
+					printf("  pause: child %u (pid %d, fault %s) did not "
+					       "stop\n",
+					       i, (int)procs[i].pid,
+					       procs[i].fp == FAULT_NONE
+						       ? "none"
+						       : point_names[procs[i].fp]);
 			return;
 		}
 		(void)usleep(200);
@@ -1066,7 +1070,8 @@ static void finish(struct pf_domain *d, struct pf_supervisor *step)
 
 static void report(uint64_t start)
 {
-	printf("test_crash_kill: %llu kills (%llu inside fault points, %llu hung-kills) in %.1f s\n",
+	printf("test_crash_kill: %llu kills (%llu inside fault points, %llu hung-kills) in %.1f "
+	       "s\n",
 	       (unsigned long long)kills, (unsigned long long)fault_kills,
 	       (unsigned long long)worker_deaths_other, elapsed_s(start));
 	for (int p = 0; p < FAULT_POINT_COUNT; p++)
@@ -1078,8 +1083,8 @@ static void report(uint64_t start)
 	       "commits %llu, releases %llu, stale %llu, join retries %llu (timeouts %llu), "
 	       "declared dead while alive %llu\n",
 	       (unsigned long long)pf_load_relaxed(&sh->sends),
-	       (unsigned long long)pf_load_relaxed(&sh->inbox_full),
-	       pf_load_relaxed(&sh->unsure_n), (unsigned long long)pf_load_relaxed(&sh->claims),
+	       (unsigned long long)pf_load_relaxed(&sh->inbox_full), pf_load_relaxed(&sh->unsure_n),
+	       (unsigned long long)pf_load_relaxed(&sh->claims),
 	       (unsigned long long)pf_load_relaxed(&sh->applied),
 	       (unsigned long long)pf_load_relaxed(&sh->commits),
 	       (unsigned long long)pf_load_relaxed(&sh->releases),
