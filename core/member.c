@@ -226,6 +226,31 @@ static int supervise_start(struct pf_member *m)
 	return r;
 }
 
+/* Write our identity into the JOINING|INIT slot we took, then clear INIT: from then on
+ * supervisors may judge us by its futex and pid. 0, or -ETIMEDOUT when a supervisor
+ * reclaimed the slot because we were stopped past the join timeout. */
+static int identity_publish(struct pf_member *m, uint32_t slot, uint32_t gen,
+			    const struct pf_member_identity *id, const uint64_t caps[2],
+			    const struct pf_member_opts *o)
+{
+	uint64_t w = member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_INIT);
+
+	PF_ASSERT(slot < m->d->lim.members_max && gen != 0);
+	m->rec = &m->d->members[slot];
+	m->slot = slot;
+	m->gen = gen;
+	m->caps[0] = caps[0];
+	m->caps[1] = caps[1];
+	m->tid = (int)syscall(SYS_gettid);
+	record_init(m->rec, id, m->tid, caps, o->caps_count, o->numa_node);
+	/* [R5] pairs with [A5] in check_slot(): the futex (0) and pid a supervisor may judge
+	 * us by are ours from here on, no longer the previous generation's. */
+	if (!pf_cas_release(&m->rec->state, &w, member_word(gen, PF_MEMBER_JOINING, 0, 0)))
+		return -ETIMEDOUT;
+	PF_ASSERT(m->tid > 0);
+	return 0;
+}
+
 PF_API int pf_member_join(struct pf_domain *d, const struct pf_member_opts *opts,
 			  struct pf_member **ret_member)
 {
@@ -265,20 +290,9 @@ PF_API int pf_member_join(struct pf_domain *d, const struct pf_member_opts *opts
 	if (r < 0)
 		goto fail_free;
 	PF_FAULT_POINT(JOIN_AFTER_SLOT);
-	m->rec = &d->members[slot];
-	m->slot = slot;
-	m->gen = gen;
-	m->caps[0] = caps[0];
-	m->caps[1] = caps[1];
-	m->tid = (int)syscall(SYS_gettid);
-	record_init(m->rec, &id, m->tid, caps, o.caps_count, o.numa_node);
-	w = member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_INIT);
-	/* [R5] pairs with [A5] in check_joining(): the futex (0) and pid it may judge us by
-	 * are ours from here on, no longer the previous generation's. */
-	if (!pf_cas_release(&m->rec->state, &w, member_word(gen, PF_MEMBER_JOINING, 0, 0))) {
-		r = -ETIMEDOUT; /* stopped past the join timeout: the slot was reclaimed */
+	r = identity_publish(m, slot, gen, &id, caps, &o);
+	if (r < 0)
 		goto fail_free;
-	}
 	r = robust_acquire(m->rec, m->tid);
 	if (r < 0)
 		goto fail_slot;
