@@ -113,6 +113,9 @@ _Static_assert(PF_CAP_NAME_MAX < sizeof(((struct dom_cap *)0)->name), "name must
 #define MEMBER_STATE_MASK 0xffu
 #define MEMBER_CAUSE_SHIFT 8
 #define MEMBER_FLAG_REPAIRED (UINT64_C(1) << 16) /* DEAD and repaired: free after grace */
+/* JOINING, identity not written yet: pid, start time and futex still belong to the
+ * slot's previous generation and say nothing about the joiner. */
+#define MEMBER_FLAG_INIT (UINT64_C(1) << 17)
 #define MEMBER_GEN_SHIFT 32
 
 static inline uint64_t member_word(uint32_t gen, uint32_t state, uint32_t cause, uint64_t flags)

@@ -4,7 +4,8 @@
  *
  * Slot life cycle (state word, CAS only):
  *
- *   FREE(g) or DEAD|REPAIRED(g), grace over --join--> JOINING(g+1) --> ACTIVE(g+1)
+ *   FREE(g) or DEAD|REPAIRED(g), grace over --join--> JOINING|INIT(g+1) --> JOINING(g+1)
+ *   --> ACTIVE(g+1)
  *   ACTIVE(g) --leave--> FREE(g)            ACTIVE(g) --supervisor--> DEAD(g) --> DEAD|REPAIRED(g)
  *
  * The generation changes only when a joiner takes the slot, so (slot, generation) names
@@ -12,8 +13,11 @@
  * slot unused for the domain's grace period, so late readers never see a recycled
  * identity. The joiner owns a JOINING slot exclusively and writes its identity with
  * plain stores; the JOINING -> ACTIVE CAS ([R5]) publishes them to supervisors, which
- * acquire the state word ([A5]) before reading identity. A joiner that dies before it
- * holds its futex leaves a JOINING slot that supervisors reclaim after a timeout.
+ * acquire the state word ([A5]) before reading identity. Until the joiner has written
+ * its identity (INIT cleared, [R5]) the slot's pid and futex are the previous
+ * generation's: a dead predecessor's OWNER_DIED or pid must not condemn the joiner. A
+ * joiner that dies before it holds its futex leaves a JOINING slot that supervisors
+ * reclaim once its pid is gone (INIT cleared) or after a timeout (INIT still set).
  */
 #include <errno.h>
 #include <sched.h>
@@ -121,7 +125,8 @@ static int slot_take(struct pf_domain *d, uint32_t start, uint32_t *ret_slot, ui
 			gen = 1; /* generation 0 means "never used" */
 		/* [R5] pairs with [A5]: taking the slot; acq_rel so we see the last holder's
 		 * writes before we overwrite them. */
-		if (pf_cas_acq_rel(&rec->state, &w, member_word(gen, PF_MEMBER_JOINING, 0, 0))) {
+		if (pf_cas_acq_rel(&rec->state, &w,
+				   member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_INIT))) {
 			*ret_slot = slot;
 			*ret_gen = gen;
 			return 0;
@@ -247,6 +252,31 @@ static int join_admit(struct pf_domain *d, const struct pf_member_opts *o,
 	return caps_intern(d, o->caps, o->caps_count, caps);
 }
 
+/* Write our identity into the JOINING|INIT slot we took, then clear INIT: from then on
+ * supervisors may judge us by its futex and pid. 0, or -ETIMEDOUT when a supervisor
+ * reclaimed the slot because we were stopped past the join timeout. */
+static int identity_publish(struct pf_member *m, uint32_t slot, uint32_t gen,
+			    const struct pf_member_identity *id, const uint64_t caps[2],
+			    const struct pf_member_opts *o)
+{
+	uint64_t w = member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_INIT);
+
+	PF_ASSERT(slot < m->d->lim.members_max && gen != 0);
+	m->rec = &m->d->members[slot];
+	m->slot = slot;
+	m->gen = gen;
+	m->caps[0] = caps[0];
+	m->caps[1] = caps[1];
+	m->tid = (int)syscall(SYS_gettid);
+	record_init(m->rec, id, m->tid, caps, o->caps_count, o->numa_node);
+	/* [R5] pairs with [A5] in check_slot(): the futex (0) and pid a supervisor may judge
+	 * us by are ours from here on, no longer the previous generation's. */
+	if (!pf_cas_release(&m->rec->state, &w, member_word(gen, PF_MEMBER_JOINING, 0, 0)))
+		return -ETIMEDOUT;
+	PF_ASSERT(m->tid > 0);
+	return 0;
+}
+
 PF_API int pf_member_join(struct pf_domain *d, const struct pf_member_opts *opts,
 			  struct pf_member **ret_member)
 {
@@ -273,13 +303,9 @@ PF_API int pf_member_join(struct pf_domain *d, const struct pf_member_opts *opts
 	if (r < 0)
 		goto fail_free;
 	PF_FAULT_POINT(JOIN_AFTER_SLOT);
-	m->rec = &d->members[slot];
-	m->slot = slot;
-	m->gen = gen;
-	m->caps[0] = caps[0];
-	m->caps[1] = caps[1];
-	m->tid = (int)syscall(SYS_gettid);
-	record_init(m->rec, &id, m->tid, caps, o.caps_count, o.numa_node);
+	r = identity_publish(m, slot, gen, &id, caps, &o);
+	if (r < 0)
+		goto fail_free;
 	r = robust_acquire(m->rec, m->tid);
 	if (r < 0)
 		goto fail_slot;

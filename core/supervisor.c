@@ -247,15 +247,21 @@ static int check_joining(struct pf_supervisor *s, uint32_t slot, uint64_t w, uin
 	/* Relaxed: written by the joiner before its futex; a stale 0 only delays us. */
 	int pid = pf_load_relaxed(&rec->pid);
 
-	if ((f & FUTEX_WORD_OWNER_DIED) != 0)
-		return declare_dead(s, slot, w, PF_DEATH_EXITED);
-	if ((f & FUTEX_WORD_TID_MASK) != 0)
-		return 0;
 	if (t->gen != member_word_gen(w) || t->joining_since_ns == 0) {
 		memset(t, 0, sizeof(*t));
 		t->gen = member_word_gen(w);
 		t->joining_since_ns = now;
 	}
+	/* INIT: futex and pid are still the previous generation's (a predecessor killed
+	 * with OWNER_DIED set, its pid gone): only the timeout may judge the joiner. */
+	if ((w & MEMBER_FLAG_INIT) != 0)
+		return now - t->joining_since_ns > JOIN_TIMEOUT_NS
+			       ? declare_dead(s, slot, w, PF_DEATH_VANISHED)
+			       : 0;
+	if ((f & FUTEX_WORD_OWNER_DIED) != 0)
+		return declare_dead(s, slot, w, PF_DEATH_EXITED);
+	if ((f & FUTEX_WORD_TID_MASK) != 0)
+		return 0;
 	/* Relaxed: see pid above. */
 	if (process_gone(pid, pf_load_relaxed(&rec->start_time)) ||
 	    now - t->joining_since_ns > JOIN_TIMEOUT_NS)

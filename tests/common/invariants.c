@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/common/invariants.c: ARCHITECTURE.md section 3, invariants 1-4, checked from the
+ * shared layout of a quiescent domain (see invariants.h).
+ *
+ *   1 single owner, epochs: an owned VNode names a slot that is ACTIVE or DRAINING with
+ *     the same generation, held by a live process; its checkpoint descriptor's epoch is
+ *     not newer than its ownership epoch.
+ *   2 nothing lost: every defined VNode is owned (as above) or PENDING.
+ *   3 nothing torn: every committed checkpoint reads back whole (never -EBADMSG) and, when
+ *     the caller gives a content check, is a state some worker committed.
+ *   4 nothing leaked or stuck: no slot is JOINING, ACTIVE or DRAINING for a dead process,
+ *     none is DEAD without REPAIRED; the pending ring validates, accepts and yields; every
+ *     inbox slot sits in the window its head allows.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/member_impl.h"
+#include "shm/ring_mpmc.h"
+#include "tests/common/invariants.h"
+
+#define CKPT_READ_TRIES 16
+
+static void violation(struct invariants_report *ret, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void violation(struct invariants_report *ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ret->violations++ > 0)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(ret->first, sizeof(ret->first), fmt, ap);
+	va_end(ap);
+}
+
+/* State letter and start time of a process from /proc/<pid>/stat; -ESRCH when gone. */
+static int proc_stat(int pid, char *ret_state, uint64_t *ret_start)
+{
+	char path[64], buf[1024], *p, *end;
+	unsigned long long v;
+	ssize_t n;
+	int fd;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -ESRCH;
+	n = read(fd, buf, sizeof(buf) - 1);
+	(void)close(fd);
+	if (n <= 0)
+		return -ESRCH;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (p == NULL || p[1] != ' ')
+		return -ESRCH;
+	*ret_state = p[2];
+	p++; /* at the space before field 3, as identity_start_time() walks it */
+	for (int field = 3; field < 22 && p != NULL; field++)
+		p = strchr(p + 1, ' ');
+	if (p == NULL)
+		return -ESRCH;
+	errno = 0;
+	v = strtoull(p + 1, &end, 10);
+	if (errno != 0 || end == p + 1)
+		return -ESRCH;
+	*ret_start = v;
+	return 0;
+}
+
+int invariants_process_alive(int pid, uint64_t start_time)
+{
+	uint64_t start;
+	char st;
+
+	if (pid <= 0 || proc_stat(pid, &st, &start) < 0)
+		return 0;
+	/* A zombie has released everything the domain cares about: it is dead here. */
+	if (st == 'Z' || st == 'X')
+		return 0;
+	return start_time == 0 || start == start_time;
+}
+
+static int member_alive(struct dom_member *rec)
+{
+	/* Relaxed: a quiescent domain; the identity is fixed for the generation. */
+	return invariants_process_alive(pf_load_relaxed(&rec->pid),
+					pf_load_relaxed(&rec->start_time));
+}
+
+int invariants_repaired(struct pf_domain *d)
+{
+	for (uint32_t slot = 0; slot < d->lim.members_max; slot++) {
+		struct dom_member *rec = &d->members[slot];
+		/* [A5] pairs with [R5] in pf_member_join(): identity complete once seen. */
+		uint64_t w = pf_load_acquire(&rec->state);
+		uint32_t st = member_word_state(w);
+
+		if (st == PF_MEMBER_DEAD && (w & MEMBER_FLAG_REPAIRED) == 0)
+			return 0;
+		if ((st == PF_MEMBER_ACTIVE || st == PF_MEMBER_DRAINING ||
+		     st == PF_MEMBER_JOINING) &&
+		    !member_alive(rec))
+			return 0;
+	}
+	return 1;
+}
+
+static void check_members(struct pf_domain *d, struct invariants_report *ret)
+{
+	for (uint32_t slot = 0; slot < d->lim.members_max; slot++) {
+		struct dom_member *rec = &d->members[slot];
+		/* [A5] pairs with [R5] in pf_member_join(). */
+		uint64_t w = pf_load_acquire(&rec->state);
+
+		switch (member_word_state(w)) {
+		case PF_MEMBER_FREE:
+			ret->members_free++;
+			break;
+		case PF_MEMBER_JOINING:
+			ret->members_joining++;
+			if (!member_alive(rec))
+				violation(ret,
+					  "leaked slot: slot %u JOINING (gen %u) for dead pid %d",
+					  slot, member_word_gen(w),
+					  /* Relaxed: see member_alive(). */
+					  pf_load_relaxed(&rec->pid));
+			break;
+		case PF_MEMBER_ACTIVE:
+		case PF_MEMBER_DRAINING:
+			ret->members_live++;
+			if (!member_alive(rec))
+				violation(ret, "leaked slot: slot %u live (gen %u) for dead pid %d",
+					  slot, member_word_gen(w),
+					  /* Relaxed: see member_alive(). */
+					  pf_load_relaxed(&rec->pid));
+			break;
+		case PF_MEMBER_DEAD:
+			ret->members_dead++;
+			if ((w & MEMBER_FLAG_REPAIRED) == 0)
+				violation(ret, "leaked slot: slot %u DEAD (gen %u) never repaired",
+					  slot, member_word_gen(w));
+			break;
+		default:
+			violation(ret, "slot %u: bad state word %#llx", slot,
+				  (unsigned long long)w);
+			break;
+		}
+	}
+}
+
+/* Invariant 1 and 2 for one owned VNode: its owner is a live member of that generation. */
+static void check_owner(struct pf_domain *d, uint32_t id, uint64_t w, struct invariants_report *ret)
+{
+	uint32_t slot = own_slot(w);
+	struct dom_member *rec;
+	uint64_t m;
+	uint32_t st;
+
+	if (slot >= d->lim.members_max) {
+		violation(ret, "vnode %u: owner slot %u out of range", id, slot);
+		return;
+	}
+	rec = &d->members[slot];
+	/* [A5] pairs with [R5] in pf_member_join(). */
+	m = pf_load_acquire(&rec->state);
+	st = member_word_state(m);
+	if ((member_word_gen(m) & OWN_GEN_MASK) != own_gen(w) ||
+	    (st != PF_MEMBER_ACTIVE && st != PF_MEMBER_DRAINING)) {
+		violation(ret, "lost vnode %u: owned by slot %u gen %u, slot is state %u gen %u",
+			  id, slot, own_gen(w), st, member_word_gen(m));
+		return;
+	}
+	if (!member_alive(rec))
+		violation(ret, "lost vnode %u: owner slot %u is a dead process", id, slot);
+}
+
+static void check_vnodes(struct pf_domain *d, struct invariants_report *ret)
+{
+	for (uint32_t id = 0; id < d->lim.vnodes_max; id++) {
+		/* [A10] pairs with [R10] in vnode.c: the last ownership change is complete. */
+		uint64_t w = pf_load_acquire(&d->own[id]);
+		/* [A12] pairs with [R12] in pf_checkpoint_commit(). */
+		uint64_t c = pf_load_acquire(&d->vnodes[id].ckpt);
+
+		if (own_state(w) == PF_VNODE_UNASSIGNED) {
+			if (c != 0)
+				violation(ret, "vnode %u: undefined but has a checkpoint word", id);
+			continue;
+		}
+		ret->vnodes_defined++;
+		if ((int32_t)(ckpt_epoch(c) - own_epoch(w)) > 0)
+			violation(ret,
+				  "vnode %u: checkpoint epoch %u newer than ownership epoch %u", id,
+				  ckpt_epoch(c), own_epoch(w));
+		if (own_state(w) == PF_VNODE_PENDING) {
+			ret->vnodes_pending++;
+		} else if (own_is_owned(w)) {
+			ret->vnodes_owned++;
+			check_owner(d, id, w, ret);
+		} else {
+			violation(ret, "vnode %u: bad ownership word %#llx", id,
+				  (unsigned long long)w);
+		}
+	}
+}
+
+static void check_checkpoints(struct pf_domain *d, struct invariants_report *ret)
+{
+	size_t cap = d->lim.state_bytes_max;
+	unsigned char *buf = malloc(cap);
+	char why[160];
+
+	if (buf == NULL) {
+		violation(ret, "no memory for a checkpoint buffer");
+		return;
+	}
+	for (uint32_t id = 0; id < d->lim.vnodes_max; id++) {
+		size_t len = 0;
+		uint64_t seq = 0;
+		int r = -EBUSY;
+
+		for (int i = 0; i < CKPT_READ_TRIES && r == -EBUSY; i++)
+			r = pf_checkpoint_read(d, id, buf, cap, &len, &seq);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0) {
+			violation(ret, "torn checkpoint: vnode %u read returns %d", id, r);
+			continue;
+		}
+		ret->checkpoints++;
+		why[0] = '\0';
+		if (ret->state_check != NULL &&
+		    ret->state_check(ret->state_arg, id, buf, len, why, sizeof(why)) < 0)
+			violation(ret, "torn checkpoint: vnode %u seq %llu: %s", id,
+				  (unsigned long long)seq, why);
+	}
+	free(buf);
+}
+
+/* Every inbox slot's position (lap * slots + index) lies in [head, head + 2 * slots):
+ * head may lag the freed slots by up to one ring when a freer died mid-way. */
+static void check_inboxes(struct pf_domain *d, struct invariants_report *ret)
+{
+	uint32_t n = d->lim.inbox_slots;
+
+	for (uint32_t id = 0; id < d->lim.vnodes_max; id++) {
+		/* Relaxed: a quiescent domain; nobody moves head now. */
+		uint64_t head = pf_load_relaxed(&d->vnodes[id].inbox_head);
+
+		for (uint32_t i = 0; i < n; i++) {
+			/* Relaxed: as above. */
+			uint64_t w = pf_load_relaxed(&inbox_slot(d, id, i)->word);
+			uint64_t pos = ((uint64_t)inbox_lap(w) << d->lim.inbox_order) + i;
+
+			if (inbox_st(w) == INBOX_WRITING)
+				ret->inbox_writing++;
+			if (w == 0)
+				continue; /* never used */
+			if (pos - head >= 2 * (uint64_t)n)
+				violation(
+					ret,
+					"stuck inbox: vnode %u slot %u at position %llu, head %llu",
+					id, i, (unsigned long long)pos, (unsigned long long)head);
+		}
+	}
+}
+
+/* The pending ring validates, and still accepts and yields an entry. */
+static void check_pending(struct pf_domain *d, struct invariants_report *ret)
+{
+	uint32_t value;
+	int r = ring_mpmc_check(d->pending, d->pending_bytes);
+
+	if (r < 0) {
+		violation(ret, "pending ring fails its check: %d", r);
+		return;
+	}
+	ret->pending_queued = ring_mpmc_count(d->pending);
+	if (ret->vnodes_defined == 0)
+		return;
+	/* A duplicate of VNode 0's entry: claimers drop it if 0 is not PENDING. */
+	r = ring_mpmc_try_enqueue(d->pending, 0, NULL);
+	if (r < 0 && ret->pending_queued < ring_mpmc_capacity(d->pending)) {
+		violation(ret, "stuck ring: enqueue refused (%d) with %u of %u queued", r,
+			  ret->pending_queued, ring_mpmc_capacity(d->pending));
+		return;
+	}
+	if (ring_mpmc_try_dequeue(d->pending, &value) < 0) {
+		violation(ret, "stuck ring: dequeue finds nothing after an enqueue");
+		return;
+	}
+	if (value >= d->lim.vnodes_max)
+		violation(ret, "pending ring holds an out-of-range id %u", value);
+	else if (ring_mpmc_try_enqueue(d->pending, value, NULL) < 0)
+		violation(ret, "stuck ring: cannot put back the entry just taken");
+}
+
+int invariants_check(struct pf_domain *d, struct invariants_report *ret)
+{
+	if (d == NULL || ret == NULL)
+		return -EINVAL;
+	memset(&ret->vnodes_defined, 0,
+	       sizeof(*ret) - offsetof(struct invariants_report, vnodes_defined));
+	check_members(d, ret);
+	check_vnodes(d, ret);
+	check_checkpoints(d, ret);
+	check_inboxes(d, ret);
+	check_pending(d, ret);
+	return ret->violations == 0 ? 0 : -EPROTO;
+}
