@@ -94,7 +94,8 @@ PF_API int pf_checkpoint_commit(struct pf_vnode *h, uint64_t epoch, const void *
 	PF_FAULT_POINT(CKPT_AFTER_PUBLISH);
 	/* Relaxed: only writer; a statistic. */
 	pf_fetch_add_relaxed(&h->member->rec->commits, 1);
-	inbox_free_upto(d, h->id, h->cursor);
+	h->committed = h->cursor;
+	inbox_free_upto(d, h->id, h->committed);
 	return 0;
 }
 
@@ -146,6 +147,7 @@ PF_API int pf_checkpoint_load(struct pf_vnode *h, void *buf, size_t cap, size_t 
 	/* Resume the inbox where this state had consumed it (the claim did the same from
 	 * the unverified header; this is the verified value). */
 	h->cursor = pos;
+	h->committed = pos;
 	inbox_free_upto(d, h->id, pos);
 	return 0;
 }

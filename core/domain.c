@@ -380,6 +380,7 @@ PF_API int pf_domain_create(const char *name, const struct pf_domain_opts *opts,
 		goto fail;
 	}
 	memcpy(d->name, name, strlen(name) + 1);
+	d->self_pid = getpid();
 	*ret_domain = d;
 	return 0;
 
@@ -461,6 +462,7 @@ PF_API int pf_domain_open(const char *name, struct pf_domain **ret_domain)
 	if (r < 0)
 		goto fail_close;
 	memcpy(d->name, name, strlen(name) + 1);
+	d->self_pid = getpid();
 	*ret_domain = d;
 	return 0;
 

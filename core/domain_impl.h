@@ -29,6 +29,7 @@ struct pf_domain {
 	unsigned char *ckpt;
 	unsigned char *inbox;
 	char name[PF_DOMAIN_NAME_MAX + 1];
+	int self_pid; /* who we are, as inbox slots record a writer (see inbox.c) */
 };
 
 static inline uint64_t now_ns(void)

@@ -26,12 +26,22 @@
  * again at a new position. A killed sender loses only its own unsent message, which it
  * never reported as sent.
  *
+ * A skipped slot is not reusable while its sender may still copy into it: the claim
+ * puts the sender's pid in the word (WRITING(lap, pid)), the skip keeps it
+ * (SKIP(lap, pid)), and the sender, once its publishing CAS has failed and its copy is
+ * over, clears it (SKIP(lap, 0), [R15]). The owner frees a SKIP slot only when its pid
+ * is 0 or names no live process; otherwise freeing stops there (head stays at it, since
+ * freeing is in order) and is retried on the owner's next empty receive or commit. So a
+ * stalled sender never writes into a slot that carries another sender's message. (A pid
+ * recycled by the kernel in the meantime only delays that slot's reuse.)
+ *
  * Delivery: slots are freed only when the owner commits a checkpoint taken after reading
  * them (checkpoint.c), so a new owner re-reads everything the old one had not
  * checkpointed. Freeing is a CAS per slot, so a fenced-out old owner that frees late
  * fails instead of destroying a newer message.
  */
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 
 #include "core/member_impl.h"
@@ -39,6 +49,8 @@
 #include "shm/pf_assert.h"
 
 #define RECV_SPIN_MAX 2000 /* polls of a WRITING slot before skipping it (a few us) */
+#define WRITER_PID_MASK INBOX_LEN_MASK /* pids fit: Linux caps pid_max at 2^22 */
+_Static_assert(INBOX_LEN_MASK >= (1u << 22) - 1, "a pid must fit the slot word");
 
 static unsigned char *slot_bytes(struct dom_inbox_slot *s)
 {
@@ -72,7 +84,8 @@ PF_API int pf_send(struct pf_domain *d, uint32_t id, const void *bytes, size_t l
 		int32_t ahead = (int32_t)(inbox_lap(w) - lap);
 
 		if (ahead == 0 && inbox_st(w) == INBOX_EMPTY) {
-			uint64_t writing = inbox_word(lap, 0, INBOX_WRITING);
+			uint32_t pid = (uint32_t)d->self_pid & WRITER_PID_MASK;
+			uint64_t writing = inbox_word(lap, pid, INBOX_WRITING);
 
 			/* [A13] pairs with [R13]: the claim of the slot. */
 			if (!pf_cas_acq_rel(&s->word, &w, writing))
@@ -88,7 +101,12 @@ PF_API int pf_send(struct pf_domain *d, uint32_t id, const void *bytes, size_t l
 			/* [R14] pairs with [A14] in pf_recv(): the bytes above come first. */
 			if (pf_cas_release(&s->word, &writing, inbox_word(lap, (uint32_t)len, INBOX_FULL)))
 				return 0;
-			counter_add(d, PF_COUNTER_INBOX_SKIPS, 1); /* skipped: send again */
+			/* Skipped by the owner while we copied: we are done with the slot now,
+			 * say so, and send again. [R15] pairs with [A15] in free_one(): our
+			 * copy into the slot is over before it may be reused. */
+			if (writing == inbox_word(lap, pid, INBOX_SKIP))
+				(void)pf_cas_release(&s->word, &writing, inbox_word(lap, 0, INBOX_SKIP));
+			counter_add(d, PF_COUNTER_INBOX_SKIPS, 1);
 			continue;
 		}
 		if (ahead == 0) {
@@ -136,8 +154,9 @@ static int writing_resolve(struct pf_domain *d, uint32_t id, uint64_t pos, uint6
 	}
 	if (!queued_behind(d, id, pos))
 		return -EAGAIN;
-	/* [R13] pairs with [A13] in pf_send(): the sender's publish CAS now fails. */
-	if (pf_cas_acq_rel(&s->word, &w, inbox_word(inbox_lap(w), 0, INBOX_SKIP)))
+	/* [R13] pairs with [A13] in pf_send(): the sender's publish CAS now fails. The skip
+	 * keeps the sender's pid: the slot is not reusable until it lets go. */
+	if (pf_cas_acq_rel(&s->word, &w, inbox_word(inbox_lap(w), inbox_len(w), INBOX_SKIP)))
 		counter_add(d, PF_COUNTER_INBOX_SKIPS, 1);
 	return 0;
 }
@@ -159,14 +178,17 @@ PF_API int pf_recv(struct pf_vnode *h, void *buf, size_t cap, size_t *ret_len)
 		uint32_t len;
 		int r;
 
-		if ((int32_t)(inbox_lap(w) - lap_of(d, pos)) < 0)
+		if ((int32_t)(inbox_lap(w) - lap_of(d, pos)) < 0) {
+			inbox_free_retry(d, h);
 			return -EAGAIN; /* the slot still holds a message we read, not yet freed */
+		}
 		if (inbox_lap(w) != lap_of(d, pos)) {
 			counter_add(d, PF_COUNTER_SHM_INVALID, 1);
 			return -EBADMSG; /* our cursor and the ring disagree */
 		}
 		switch (inbox_st(w)) {
 		case INBOX_EMPTY:
+			inbox_free_retry(d, h);
 			return -EAGAIN;
 		case INBOX_SKIP:
 			h->cursor++;
@@ -198,29 +220,54 @@ PF_API int pf_recv(struct pf_vnode *h, void *buf, size_t cap, size_t *ret_len)
 	return -EAGAIN;
 }
 
+/* 1 if the slot's word was freed (or already was), 0 if freeing must stop here. */
+static int free_one(struct pf_domain *d, struct dom_inbox_slot *s, uint64_t pos)
+{
+	uint32_t lap = lap_of(d, pos), pid;
+	/* [A15] pairs with [R15] in pf_send(): a sender that let go is done copying. */
+	uint64_t w = pf_load_acquire(&s->word);
+
+	if ((int32_t)(inbox_lap(w) - lap) > 0)
+		return 1; /* freed already (the slot moved on to a later lap) */
+	if (inbox_lap(w) != lap)
+		return 0; /* not a position that was read: nothing to free */
+	if (inbox_st(w) == INBOX_SKIP && (pid = inbox_len(w)) != 0) {
+		/* The skipped sender may still be copying into the slot; wait for it unless
+		 * it is dead (EPERM: alive, just not ours to signal). */
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			return 0;
+	} else if (inbox_st(w) != INBOX_FULL && inbox_st(w) != INBOX_SKIP) {
+		return 0;
+	}
+	/* [R13] pairs with [A13] in pf_send(): our reads of the slot are done. A CAS, so a
+	 * fenced-out old owner freeing late cannot destroy a newer message. */
+	(void)pf_cas_release(&s->word, &w, inbox_word(lap + 1, 0, INBOX_EMPTY));
+	return 1;
+}
+
 void inbox_free_upto(struct pf_domain *d, uint32_t id, uint64_t upto)
 {
 	struct dom_vnode *v = &d->vnodes[id];
 	/* Relaxed: a starting point; each slot's own word decides below. */
-	uint64_t head = pf_load_relaxed(&v->inbox_head);
+	uint64_t head = pf_load_relaxed(&v->inbox_head), p;
 
 	if (upto - head > d->lim.inbox_slots || upto == head)
 		return; /* nothing to free, or a position that cannot be ours */
-	for (uint64_t p = head; p != upto; p++) {
-		struct dom_inbox_slot *s = inbox_slot(d, id, p);
-		uint32_t lap = lap_of(d, p);
-		/* Relaxed: re-validated by the CAS. */
-		uint64_t w = pf_load_relaxed(&s->word);
-
-		if (inbox_lap(w) != lap || (inbox_st(w) != INBOX_FULL && inbox_st(w) != INBOX_SKIP))
-			continue; /* freed already, or not ours to free */
-		/* [R13] pairs with [A13] in pf_send(): our reads of it are done. */
-		(void)pf_cas_release(&s->word, &w, inbox_word(lap + 1, 0, INBOX_EMPTY));
+	for (p = head; p != upto; p++) {
+		if (!free_one(d, inbox_slot(d, id, p), p))
+			break; /* in order: head stops at the first slot we may not free */
 		PF_FAULT_POINT(CKPT_MID_FREE);
 	}
-	while ((int64_t)(upto - head) > 0) {
+	while ((int64_t)(p - head) > 0) {
 		/* Relaxed: head is a hint for tools and the next owner; CAS-max. */
-		if (pf_cas_relaxed(&v->inbox_head, &head, upto))
+		if (pf_cas_relaxed(&v->inbox_head, &head, p))
 			break;
 	}
+}
+
+void inbox_free_retry(struct pf_domain *d, struct pf_vnode *h)
+{
+	/* Relaxed: a hint; inbox_free_upto() re-reads it. */
+	if (pf_load_relaxed(&d->vnodes[h->id].inbox_head) != h->committed)
+		inbox_free_upto(d, h->id, h->committed);
 }

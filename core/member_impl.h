@@ -14,7 +14,8 @@ struct pf_vnode {
 	struct pf_vnode *next, *prev; /* the member's list of owned VNodes */
 	uint32_t id;
 	uint32_t epoch;
-	uint64_t cursor; /* inbox position read up to (owner-private) */
+	uint64_t cursor;    /* inbox position read up to (owner-private) */
+	uint64_t committed; /* inbox position the last checkpoint covers: free up to here */
 };
 
 struct pf_member {
@@ -38,7 +39,11 @@ int member_is_live(const struct pf_member *m);
  * Idempotent; safe to run from several processes at once. Returns how many moved. */
 uint32_t vnodes_return_owned(struct pf_domain *d, uint32_t slot, uint32_t gen);
 
-/* Free inbox slots of VNode id below position upto (owner, or the next owner on claim). */
+/* Free inbox slots of VNode id below position upto (owner, or the next owner on claim);
+ * stops at a skipped slot whose sender may still be copying into it. */
 void inbox_free_upto(struct pf_domain *d, uint32_t id, uint64_t upto);
+
+/* Owner with nothing to read: finish a free that an earlier commit had to stop. */
+void inbox_free_retry(struct pf_domain *d, struct pf_vnode *h);
 
 #endif /* PF_CORE_MEMBER_IMPL_H */

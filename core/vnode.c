@@ -242,7 +242,8 @@ static int claim_take(struct pf_member *m, uint32_t id, uint64_t w, struct pf_vn
 	h->id = id;
 	h->epoch = epoch;
 	h->cursor = cursor_start(d, id, c);
-	inbox_free_upto(d, id, h->cursor);
+	h->committed = h->cursor;
+	inbox_free_upto(d, id, h->committed);
 	handle_link(m, h);
 	*ret = h;
 	return 0;

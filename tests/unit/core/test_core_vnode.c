@@ -322,6 +322,52 @@ static void test_inbox_survives_owner_change(void **state)
 	assert_int_equal(pf_member_leave(m), 0);
 }
 
+/* A sender stalled inside its copy is skipped, and its slot is not reused until it lets
+ * go or is dead: otherwise its late copy would overwrite another sender's message. */
+static void test_inbox_skipped_sender_keeps_its_slot(void **state)
+{
+	struct dom_vnode *v = &dom->vnodes[10];
+	struct dom_inbox_slot *s0 = inbox_slot(dom, 10, 0), *s2 = inbox_slot(dom, 10, 2);
+	struct pf_member *m;
+	struct pf_vnode *h;
+	char buf[64];
+	size_t len;
+	pid_t dead;
+	int x = 7;
+
+	(void)state;
+	m = join(NULL, 0);
+	assert_int_equal(pf_vnode_define(dom, 10, NULL), 0);
+	assert_int_equal(pf_vnode_claim_id(m, 10, &h), 0);
+	/* Position 0: claimed by a live sender (us) that never finishes. */
+	atomic_store(&s0->word, inbox_word(0, (uint32_t)getpid(), INBOX_WRITING));
+	atomic_store(&v->inbox_tail, 1);
+	assert_int_equal(pf_send(dom, 10, &x, sizeof(x)), 0); /* position 1 */
+	assert_int_equal(pf_recv(h, buf, sizeof(buf), &len), 0);
+	assert_memory_equal(buf, &x, sizeof(x));
+	assert_int_equal(atomic_load(&s0->word), inbox_word(0, (uint32_t)getpid(), INBOX_SKIP));
+	assert_int_equal(pf_checkpoint_commit(h, pf_vnode_epoch(h), "c", 1), 0);
+	assert_int_equal(atomic_load(&v->inbox_head), 0); /* held by the live sender */
+	assert_int_equal(pf_recv(h, buf, sizeof(buf), &len), -EAGAIN);
+	assert_int_equal(atomic_load(&v->inbox_head), 0);
+	/* The sender lets go: the next empty receive frees both positions. */
+	atomic_store(&s0->word, inbox_word(0, 0, INBOX_SKIP));
+	assert_int_equal(pf_recv(h, buf, sizeof(buf), &len), -EAGAIN);
+	assert_int_equal(atomic_load(&v->inbox_head), 2);
+	/* A dead sender's slot is freed at once. */
+	dead = fork();
+	if (dead == 0)
+		_exit(0);
+	assert_int_equal(waitpid(dead, NULL, 0), dead);
+	atomic_store(&s2->word, inbox_word(0, (uint32_t)dead, INBOX_WRITING));
+	atomic_store(&v->inbox_tail, 3);
+	assert_int_equal(pf_send(dom, 10, &x, sizeof(x)), 0); /* position 3 */
+	assert_int_equal(pf_recv(h, buf, sizeof(buf), &len), 0);
+	assert_int_equal(pf_checkpoint_commit(h, pf_vnode_epoch(h), "d", 1), 0);
+	assert_int_equal(atomic_load(&v->inbox_head), 4);
+	assert_int_equal(pf_member_leave(m), 0);
+}
+
 struct doomed {
 	struct pf_member *m;
 	uint32_t slot;
@@ -425,6 +471,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_checkpoint_roundtrip_and_fencing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_corruption_detected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbox_survives_owner_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inbox_skipped_sender_keeps_its_slot, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_supervisor_repairs_dead_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_supervisor_spares_joiner_in_dead_slot, setup,
 						teardown),
