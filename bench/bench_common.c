@@ -57,8 +57,7 @@ int bench_placement_cpus(const char *placement, int ret_cpus[2])
 	if (strcmp(placement, "same-node") == 0) {
 		b = 1;
 	} else if (strcmp(placement, "same-core-smt") == 0) {
-		FILE *f = fopen("/sys/devices/system/cpu/cpu0/topology/thread_siblings_list",
-				"r");
+		FILE *f = fopen("/sys/devices/system/cpu/cpu0/topology/thread_siblings_list", "r");
 		int first = -1, second = -1;
 
 		if (f == NULL)
@@ -199,8 +198,8 @@ void bench_emit(const struct bench_result *r)
 		printf("%s%d", i ? "," : "", r->cpus[i]);
 	printf("],\"iterations\":%llu,\"batch\":%u,\"elem_bytes\":%u,",
 	       (unsigned long long)r->iterations, r->batch, r->elem_bytes);
-	printf("\"samples\":%u,\"value_min\":%.6g,\"value_max\":%.6g,", r->samples,
-	       r->value_min, r->value_max);
+	printf("\"samples\":%u,\"value_min\":%.6g,\"value_max\":%.6g,", r->samples, r->value_min,
+	       r->value_max);
 	put_str("git_rev", BENCH_GIT_REV);
 	put_str("kernel", u.release);
 	printf("\"cpu_model\":\"");

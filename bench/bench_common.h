@@ -20,23 +20,23 @@
 
 /* One result line. Strings are borrowed; NULL baseline means "no baseline built". */
 struct bench_result {
-	const char *bench;	 /* e.g. "ring" */
-	const char *subject;	 /* what ours is, e.g. "ring_mpmc" */
-	const char *metric;	 /* e.g. "items_per_s" */
-	const char *unit;	 /* e.g. "items/s" */
-	double value;		 /* ours */
-	const char *baseline;	 /* e.g. "rte_ring MP/MC"; NULL when none */
+	const char *bench;    /* e.g. "ring" */
+	const char *subject;  /* what ours is, e.g. "ring_mpmc" */
+	const char *metric;   /* e.g. "items_per_s" */
+	const char *unit;     /* e.g. "items/s" */
+	double value;         /* ours */
+	const char *baseline; /* e.g. "rte_ring MP/MC"; NULL when none */
 	double baseline_value;
 	bool higher_is_better;
-	double goal;		 /* minimum ratio; <= 0 means informational */
-	bool goal_on_value;	 /* goal bounds value itself (>= if higher_is_better, else <=) */
+	double goal;        /* minimum ratio; <= 0 means informational */
+	bool goal_on_value; /* goal bounds value itself (>= if higher_is_better, else <=) */
 	const char *placement;
 	const int *cpus;
 	unsigned cpus_count;
 	uint64_t iterations;
 	unsigned batch;
 	unsigned elem_bytes;
-	unsigned samples;	 /* repetitions the value is the median of */
+	unsigned samples;            /* repetitions the value is the median of */
 	double value_min, value_max; /* spread of ours over the samples */
 };
 
@@ -51,8 +51,8 @@ int bench_allow_cpus(const int *cpus, unsigned count);
  */
 int bench_placement_cpus(const char *placement, int ret_cpus[2]);
 
-uint64_t bench_now_ns(void);	/* CLOCK_MONOTONIC */
-uint64_t bench_rdtsc(void);	/* TSC on x86, else the monotonic clock in ns */
+uint64_t bench_now_ns(void); /* CLOCK_MONOTONIC */
+uint64_t bench_rdtsc(void);  /* TSC on x86, else the monotonic clock in ns */
 
 /* The p-th percentile (0..100) of v[0..n), sorting v in place; n > 0. */
 double bench_percentile(double *v, size_t n, double p);

@@ -31,7 +31,10 @@
 enum impl { OURS, RTE_HTS, RTE_MPMC, RTE_RTS, IMPL_COUNT };
 
 static const char *const impl_names[IMPL_COUNT] = {
-	"ring_mpmc", "rte_ring HTS", "rte_ring MP/MC", "rte_ring RTS",
+	"ring_mpmc",
+	"rte_ring HTS",
+	"rte_ring MP/MC",
+	"rte_ring RTS",
 };
 
 struct sync {
@@ -51,7 +54,7 @@ struct ctx {
 	static void name##_produce(struct sync *s, void *r, unsigned batch)                        \
 	{                                                                                          \
 		uint32_t buf[BENCH_BATCH_MAX], seq = 0;                                            \
-		/* Relaxed: a stop flag; nothing is published with it. */                         \
+		/* Relaxed: a stop flag; nothing is published with it. */                          \
 		while (pf_load_relaxed(&s->stop) == 0) {                                           \
 			unsigned got;                                                              \
 			if (batch == 1) {                                                          \
@@ -70,7 +73,7 @@ struct ctx {
 	{                                                                                          \
 		uint32_t buf[BENCH_BATCH_MAX];                                                     \
 		uint64_t taken = 0;                                                                \
-		/* Relaxed: a stop flag; nothing is published with it. */                         \
+		/* Relaxed: a stop flag; nothing is published with it. */                          \
 		while (pf_load_relaxed(&s->stop) == 0) {                                           \
 			unsigned got;                                                              \
 			if (batch == 1)                                                            \
@@ -202,7 +205,7 @@ int main(int argc, char **argv)
 			samples = (unsigned)strtoul(argv[i] + 10, NULL, 10);
 		else if (strcmp(argv[i], "--format=jsonl") != 0) {
 			fprintf(stderr, "usage: bench_oversubscribed [--duration-ms=N] "
-				"[--samples=N]\n");
+					"[--samples=N]\n");
 			return 2;
 		}
 	}
@@ -236,8 +239,9 @@ int main(int argc, char **argv)
 		for (unsigned s = 0; s < samples; s++) {
 			for (int base = RTE_HTS; base < IMPL_COUNT; base++) {
 				v_ours[base][s] = run_once(&c, OURS, batches[b], duration_ms);
-				v_base[base][s] = PF_HAVE_DPDK ?
-					run_once(&c, (enum impl)base, batches[b], duration_ms) : 0;
+				v_base[base][s] = PF_HAVE_DPDK ? run_once(&c, (enum impl)base,
+									  batches[b], duration_ms)
+							       : 0;
 			}
 		}
 		for (int base = RTE_HTS; base < IMPL_COUNT; base++) {

@@ -57,7 +57,7 @@ struct ctx {
 			return;                                                                    \
 		}                                                                                  \
 		while (sent < n) {                                                                 \
-			unsigned k = n - sent < batch ? (unsigned)(n - sent) : batch, got;        \
+			unsigned k = n - sent < batch ? (unsigned)(n - sent) : batch, got;         \
 			for (unsigned i = 0; i < k; i++)                                           \
 				buf[i] = (T)(sent + i);                                            \
 			got = enqn(r, buf, k);                                                     \
@@ -66,7 +66,7 @@ struct ctx {
 				pf_cpu_relax();                                                    \
 		}                                                                                  \
 	}                                                                                          \
-	static uint64_t name##_consume(void *r, uint64_t n, unsigned batch)                       \
+	static uint64_t name##_consume(void *r, uint64_t n, unsigned batch)                        \
 	{                                                                                          \
 		T buf[BENCH_BATCH_MAX];                                                            \
 		uint64_t got = 0, sum = 0;                                                         \
@@ -217,7 +217,10 @@ static double run_once(struct ctx *c, enum impl impl, uint64_t n, unsigned batch
 }
 
 static const char *const impl_names[IMPL_COUNT] = {
-	"ring_spsc", "rte_ring SP/SC", "ring_mpmc", "rte_ring MP/MC",
+	"ring_spsc",
+	"rte_ring SP/SC",
+	"ring_mpmc",
+	"rte_ring MP/MC",
 };
 
 int main(int argc, char **argv)
@@ -240,7 +243,7 @@ int main(int argc, char **argv)
 			samples = (unsigned)strtoul(argv[i] + 10, NULL, 10);
 		else if (strcmp(argv[i], "--format=jsonl") != 0) {
 			fprintf(stderr, "usage: bench_ring [--placement=same-node|same-core-smt|"
-				"cross-node] [--iterations=N] [--samples=N]\n");
+					"cross-node] [--iterations=N] [--samples=N]\n");
 			return 2;
 		}
 	}
@@ -250,7 +253,8 @@ int main(int argc, char **argv)
 	}
 	r = bench_placement_cpus(placement, c.cpus);
 	if (r == -ENODEV) {
-		fprintf(stderr, "bench_ring: placement %s not available here: skipped\n", placement);
+		fprintf(stderr, "bench_ring: placement %s not available here: skipped\n",
+			placement);
 		return 77;
 	} else if (r < 0) {
 		fprintf(stderr, "bench_ring: unknown placement %s\n", placement);

@@ -85,8 +85,7 @@ static int intern_one(struct pf_domain *d, const char *name)
 	return (int)n;
 }
 
-int caps_intern(struct pf_domain *d, const char *const *names, uint32_t count,
-		uint64_t ret_bits[2])
+int caps_intern(struct pf_domain *d, const char *const *names, uint32_t count, uint64_t ret_bits[2])
 {
 	uint64_t bits[2] = {0, 0};
 	int r = 0;

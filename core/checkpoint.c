@@ -30,8 +30,7 @@
 
 #define READ_RETRIES_MAX 64 /* foreign reads racing a busy owner give up after this */
 
-static uint64_t ckpt_sum(const struct pf_domain *d, const struct dom_ckpt_hdr *h,
-			 const void *bytes)
+static uint64_t ckpt_sum(const struct pf_domain *d, const struct dom_ckpt_hdr *h, const void *bytes)
 {
 	uint64_t words[5] = {h->vnode, h->epoch, h->seq, h->len, h->inbox_pos};
 
@@ -45,8 +44,8 @@ static int owner_holds(struct pf_vnode *h)
 	/* [A10] pairs with [R10] in vnode.c. */
 	uint64_t w = pf_load_acquire(&m->d->own[h->id]);
 
-	return own_is_owned(w) && own_slot(w) == m->slot &&
-	       own_gen(w) == (m->gen & OWN_GEN_MASK) && own_epoch(w) == h->epoch;
+	return own_is_owned(w) && own_slot(w) == m->slot && own_gen(w) == (m->gen & OWN_GEN_MASK) &&
+	       own_epoch(w) == h->epoch;
 }
 
 PF_API int pf_checkpoint_commit(struct pf_vnode *h, uint64_t epoch, const void *bytes, size_t len)

@@ -164,7 +164,8 @@ static int limits_from_opts(const struct pf_domain_opts *o, struct dom_limits *l
 		return -EINVAL;
 	if ((o->mode & ~0777u) != 0 || (o->mode & 0600u) != 0600u)
 		return -EINVAL;
-	if (o->heartbeat_interval_ns < HEARTBEAT_NS_MIN || o->heartbeat_interval_ns > HEARTBEAT_NS_MAX)
+	if (o->heartbeat_interval_ns < HEARTBEAT_NS_MIN ||
+	    o->heartbeat_interval_ns > HEARTBEAT_NS_MAX)
 		return -EINVAL;
 	if (o->heartbeat_misses < 2 || o->heartbeat_misses > 100)
 		return -EINVAL;
@@ -180,12 +181,12 @@ static int limits_from_opts(const struct pf_domain_opts *o, struct dom_limits *l
 	lim->caps_max = o->caps_max;
 	lim->inbox_slots = o->inbox_slots;
 	lim->inbox_order = log2_u32(o->inbox_slots);
-	lim->inbox_slot_bytes = PF_ALIGN_UP(o->msg_bytes_max + (uint32_t)sizeof(struct dom_inbox_slot),
-					    64u);
+	lim->inbox_slot_bytes =
+		PF_ALIGN_UP(o->msg_bytes_max + (uint32_t)sizeof(struct dom_inbox_slot), 64u);
 	lim->msg_bytes_max = o->msg_bytes_max;
 	lim->state_bytes_max = o->state_bytes_max;
-	lim->ckpt_slot_bytes = sizeof(struct dom_ckpt_hdr) + PF_ALIGN_UP((uint64_t)o->state_bytes_max,
-									 UINT64_C(64));
+	lim->ckpt_slot_bytes = sizeof(struct dom_ckpt_hdr) +
+			       PF_ALIGN_UP((uint64_t)o->state_bytes_max, UINT64_C(64));
 	lim->pending_slots = pow2_at_least(o->vnodes_max) * 2;
 	lim->checksum = o->checksum;
 	lim->heartbeat_interval_ns = o->heartbeat_interval_ns;
@@ -200,20 +201,21 @@ static int limits_from_opts(const struct pf_domain_opts *o, struct dom_limits *l
 /* Validate limits read from another process's segment (no asserts). */
 static int limits_check(const struct dom_limits *lim)
 {
-	if (lim->members_max == 0 || lim->members_max > PF_MEMBERS_MAX ||
-	    lim->vnodes_max == 0 || lim->vnodes_max > PF_VNODES_MAX || lim->caps_max == 0 ||
-	    lim->caps_max > PF_CAPS_MAX)
+	if (lim->members_max == 0 || lim->members_max > PF_MEMBERS_MAX || lim->vnodes_max == 0 ||
+	    lim->vnodes_max > PF_VNODES_MAX || lim->caps_max == 0 || lim->caps_max > PF_CAPS_MAX)
 		return -EPROTO;
 	if (lim->inbox_slots < 2 || lim->inbox_slots > PF_INBOX_SLOTS_MAX ||
-	    !PF_IS_POW2(lim->inbox_slots) || lim->inbox_order != (uint32_t)__builtin_ctz(lim->inbox_slots))
+	    !PF_IS_POW2(lim->inbox_slots) ||
+	    lim->inbox_order != (uint32_t)__builtin_ctz(lim->inbox_slots))
 		return -EPROTO;
 	if (lim->msg_bytes_max == 0 || lim->msg_bytes_max > PF_MSG_BYTES_MAX ||
 	    lim->inbox_slot_bytes !=
 		    PF_ALIGN_UP(lim->msg_bytes_max + (uint32_t)sizeof(struct dom_inbox_slot), 64u))
 		return -EPROTO;
 	if (lim->state_bytes_max == 0 || lim->state_bytes_max > PF_STATE_BYTES_MAX ||
-	    lim->ckpt_slot_bytes != sizeof(struct dom_ckpt_hdr) +
-					    PF_ALIGN_UP((uint64_t)lim->state_bytes_max, UINT64_C(64)))
+	    lim->ckpt_slot_bytes !=
+		    sizeof(struct dom_ckpt_hdr) +
+			    PF_ALIGN_UP((uint64_t)lim->state_bytes_max, UINT64_C(64)))
 		return -EPROTO;
 	if (lim->pending_slots != pow2_at_least(lim->vnodes_max) * 2)
 		return -EPROTO;
@@ -239,8 +241,8 @@ static int region_sizes(const struct dom_limits *lim, uint64_t sizes[REGION_COUN
 	sizes[REGION_MEMBERS] = (uint64_t)lim->members_max * sizeof(struct dom_member);
 	sizes[REGION_OWNERSHIP] = PF_ALIGN_UP((uint64_t)lim->vnodes_max * 8, UINT64_C(64));
 	sizes[REGION_VNODES] = (uint64_t)lim->vnodes_max * sizeof(struct dom_vnode);
-	sizes[REGION_PENDING] = PF_ALIGN_UP((uint64_t)ring_mpmc_bytes(lim->pending_slots),
-					    UINT64_C(64));
+	sizes[REGION_PENDING] =
+		PF_ALIGN_UP((uint64_t)ring_mpmc_bytes(lim->pending_slots), UINT64_C(64));
 	if (__builtin_mul_overflow((uint64_t)lim->vnodes_max * 2, lim->ckpt_slot_bytes, &ckpt))
 		return -EFBIG;
 	if (__builtin_mul_overflow((uint64_t)lim->vnodes_max * lim->inbox_slots,

@@ -48,7 +48,8 @@ static inline void counter_add(struct pf_domain *d, enum pf_counter c, uint64_t 
 
 static inline struct dom_ckpt_hdr *ckpt_slot(struct pf_domain *d, uint32_t id, uint32_t which)
 {
-	return (struct dom_ckpt_hdr *)(d->ckpt + ((uint64_t)id * 2 + which) * d->lim.ckpt_slot_bytes);
+	return (struct dom_ckpt_hdr *)(d->ckpt +
+				       ((uint64_t)id * 2 + which) * d->lim.ckpt_slot_bytes);
 }
 
 static inline struct dom_inbox_slot *inbox_slot(struct pf_domain *d, uint32_t id, uint64_t pos)

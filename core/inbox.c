@@ -48,7 +48,7 @@
 #include "shm/fault.h"
 #include "shm/pf_assert.h"
 
-#define RECV_SPIN_MAX 2000 /* polls of a WRITING slot before skipping it (a few us) */
+#define RECV_SPIN_MAX 2000             /* polls of a WRITING slot before skipping it (a few us) */
 #define WRITER_PID_MASK INBOX_LEN_MASK /* pids fit: Linux caps pid_max at 2^22 */
 _Static_assert(INBOX_LEN_MASK >= (1u << 22) - 1, "a pid must fit the slot word");
 
@@ -99,13 +99,15 @@ PF_API int pf_send(struct pf_domain *d, uint32_t id, const void *bytes, size_t l
 			       len - len / 2);
 			PF_FAULT_POINT(SEND_BEFORE_PUBLISH);
 			/* [R14] pairs with [A14] in pf_recv(): the bytes above come first. */
-			if (pf_cas_release(&s->word, &writing, inbox_word(lap, (uint32_t)len, INBOX_FULL)))
+			if (pf_cas_release(&s->word, &writing,
+					   inbox_word(lap, (uint32_t)len, INBOX_FULL)))
 				return 0;
 			/* Skipped by the owner while we copied: we are done with the slot now,
 			 * say so, and send again. [R15] pairs with [A15] in free_one(): our
 			 * copy into the slot is over before it may be reused. */
 			if (writing == inbox_word(lap, pid, INBOX_SKIP))
-				(void)pf_cas_release(&s->word, &writing, inbox_word(lap, 0, INBOX_SKIP));
+				(void)pf_cas_release(&s->word, &writing,
+						     inbox_word(lap, 0, INBOX_SKIP));
 			counter_add(d, PF_COUNTER_INBOX_SKIPS, 1);
 			continue;
 		}
@@ -137,8 +139,8 @@ static int owner_check(struct pf_vnode *h)
 	/* [A10] pairs with [R10] in vnode.c: a repair that took the VNode is seen. */
 	uint64_t w = pf_load_acquire(&m->d->own[h->id]);
 
-	return own_is_owned(w) && own_slot(w) == m->slot &&
-	       own_gen(w) == (m->gen & OWN_GEN_MASK) && own_epoch(w) == h->epoch;
+	return own_is_owned(w) && own_slot(w) == m->slot && own_gen(w) == (m->gen & OWN_GEN_MASK) &&
+	       own_epoch(w) == h->epoch;
 }
 
 /* Wait briefly for a WRITING slot; skip it if messages queue behind it. 1: move on. */

@@ -61,9 +61,9 @@ struct dom_limits {
 	uint32_t inbox_slot_bytes; /* multiple of 64: slot header + msg_bytes_max */
 	uint32_t msg_bytes_max;
 	uint32_t state_bytes_max;
-	uint64_t ckpt_slot_bytes;  /* multiple of 64: checkpoint header + state_bytes_max */
-	uint32_t pending_slots;    /* power of two, >= 2 x vnodes_max */
-	uint32_t checksum;         /* PF_CHECKSUM_* */
+	uint64_t ckpt_slot_bytes; /* multiple of 64: checkpoint header + state_bytes_max */
+	uint32_t pending_slots;   /* power of two, >= 2 x vnodes_max */
+	uint32_t checksum;        /* PF_CHECKSUM_* */
 	uint64_t heartbeat_interval_ns;
 	uint64_t slot_grace_ns;
 	uint32_t heartbeat_misses;
@@ -199,7 +199,8 @@ _Static_assert(PF_MEMBERS_MAX - 1 <= OWN_SLOT_MASK, "member slot must fit the ow
 
 static inline uint64_t own_word(uint32_t state, uint32_t slot, uint32_t gen, uint32_t epoch)
 {
-	return ((uint64_t)epoch << OWN_EPOCH_SHIFT) | ((uint64_t)(gen & OWN_GEN_MASK) << OWN_GEN_SHIFT) |
+	return ((uint64_t)epoch << OWN_EPOCH_SHIFT) |
+	       ((uint64_t)(gen & OWN_GEN_MASK) << OWN_GEN_SHIFT) |
 	       ((uint64_t)(slot & OWN_SLOT_MASK) << OWN_SLOT_SHIFT) | (state & OWN_STATE_MASK);
 }
 static inline uint32_t own_state(uint64_t w)

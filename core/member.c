@@ -32,7 +32,7 @@
 #include "shm/fault.h"
 #include "shm/pf_assert.h"
 
-#define TRUST_DEFAULT_PPM 500000u       /* an unknown member starts half trusted */
+#define TRUST_DEFAULT_PPM 500000u        /* an unknown member starts half trusted */
 #define RELIABILITY_DEFAULT_PPM 1000000u /* and fully reliable until it fails */
 
 PF_API void pf_member_opts_init(struct pf_member_opts *opts)

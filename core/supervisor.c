@@ -312,7 +312,8 @@ static uint32_t sweep_orphans(struct pf_domain *d)
 				continue; /* a live owner, or a repair in progress */
 		}
 		/* [R10] pairs with [A10] in the next claim. */
-		if (pf_cas_acq_rel(&d->own[id], &w, own_word(PF_VNODE_PENDING, 0, 0, own_epoch(w) + 1))) {
+		if (pf_cas_acq_rel(&d->own[id], &w,
+				   own_word(PF_VNODE_PENDING, 0, 0, own_epoch(w) + 1))) {
 			(void)pending_push(d, id, 0);
 			moved++;
 		}

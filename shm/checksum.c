@@ -41,7 +41,7 @@ static uint32_t crc32c_sw(uint32_t crc, const unsigned char *p, size_t n)
 
 #if PF_HAVE_SSE42
 __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const unsigned char *p,
-							       size_t n)
+							    size_t n)
 {
 	uint64_t c = crc;
 

@@ -47,18 +47,20 @@
 	X(RING_ENQ_AFTER_SLOT, "ring_enq_after_slot")                                              \
 	X(RING_DEQ_AFTER_SLOT, "ring_deq_after_slot")
 
+/* clang-format off: the X-macro expansion confuses its indentation */
 enum fault_point {
 #define PF_FAULT_ENUM(id, name) FAULT_##id,
 	PF_FAULT_POINTS(PF_FAULT_ENUM)
 #undef PF_FAULT_ENUM
-	FAULT_POINT_COUNT
+		FAULT_POINT_COUNT
 };
+/* clang-format on */
 
 enum fault_mode {
 	FAULT_MODE_OFF = 0,
-	FAULT_MODE_KILL,	/* raise(SIGKILL) on the n-th hit */
-	FAULT_MODE_FAIL_ONCE,	/* report failure on the n-th hit only */
-	FAULT_MODE_FAIL_FROM,	/* report failure from the n-th hit on */
+	FAULT_MODE_KILL,      /* raise(SIGKILL) on the n-th hit */
+	FAULT_MODE_FAIL_ONCE, /* report failure on the n-th hit only */
+	FAULT_MODE_FAIL_FROM, /* report failure from the n-th hit on */
 };
 
 #if PF_FAULT_INJECTION

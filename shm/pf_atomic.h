@@ -20,13 +20,13 @@
 #define pf_store_release(p, v) atomic_store_explicit((p), (v), memory_order_release)
 
 #define pf_cas_acq_rel(p, expected, desired)                                                       \
-	atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_acq_rel, \
+	atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_acq_rel,  \
 						memory_order_acquire)
 #define pf_cas_release(p, expected, desired)                                                       \
-	atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_release, \
+	atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_release,  \
 						memory_order_relaxed)
 #define pf_cas_relaxed(p, expected, desired)                                                       \
-	atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_relaxed, \
+	atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_relaxed,  \
 						memory_order_relaxed)
 
 #define pf_fetch_add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)

@@ -21,8 +21,10 @@
 #define pf_prefetch_write(p) __builtin_prefetch((p), 1, 3)
 
 #define PF_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define PF_ALIGN_UP(x, a) (((x) + ((a) - 1)) & ~((__typeof__(x))(a) - 1))
-#define PF_IS_POW2(x) ((x) != 0 && (((x) & ((x) - 1)) == 0))
+/* clang-format off: clang-format 14 writes "(a)-1" here */
+#define PF_ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((__typeof__(x))(a)-1))
+#define PF_IS_POW2(x) ((x) != 0 && (((x) & ((x)-1)) == 0))
+/* clang-format on */
 #define PF_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define PF_MAX(a, b) ((a) > (b) ? (a) : (b))
 

@@ -191,8 +191,7 @@ static bool rescan(_Atomic uint64_t *hint, uint64_t *from, uint64_t *p, unsigned
  * Fill up to n consecutive positions from the tail hint with v[]. Returns how many; the
  * first position taken goes to *ret_pos.
  */
-static unsigned enqueue_run(struct ring_mpmc *r, const uint32_t *v, unsigned n,
-			    uint64_t *ret_pos)
+static unsigned enqueue_run(struct ring_mpmc *r, const uint32_t *v, unsigned n, uint64_t *ret_pos)
 {
 	_Atomic uint64_t *slot = slots(r);
 	const uint32_t mask = r->mask, order = r->order;
@@ -249,7 +248,7 @@ static unsigned enqueue_run(struct ring_mpmc *r, const uint32_t *v, unsigned n,
 			uint64_t cur;
 
 			if (done != 0 || reloaded)
-				break; /* full */
+				break;   /* full */
 			reloaded = true; /* a stale hint can make a live slot look full once */
 			/* [A3] pairs with [R3] in hint_advance(). */
 			cur = pf_load_acquire(&r->tail);
@@ -335,7 +334,7 @@ static unsigned dequeue_run(struct ring_mpmc *r, uint32_t *out, unsigned n)
 			uint64_t cur;
 
 			if (done != 0 || reloaded)
-				break; /* empty */
+				break;   /* empty */
 			reloaded = true; /* a stale hint can make a live slot look empty once */
 			/* [A3] pairs with [R3] in hint_advance(). */
 			cur = pf_load_acquire(&r->head);

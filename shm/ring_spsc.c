@@ -34,7 +34,7 @@ int ring_spsc_init(struct ring_spsc *r, size_t bytes, uint32_t slots)
 
 	if (r == NULL || need == 0 || bytes < need)
 		return -EINVAL;
-	memset(r, 0, need);	/* not yet shared: nobody else may look at it */
+	memset(r, 0, need); /* not yet shared: nobody else may look at it */
 	r->magic = RING_SPSC_MAGIC;
 	r->order = order_of(slots);
 	r->mask = slots - 1;

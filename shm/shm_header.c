@@ -30,8 +30,7 @@ static int check_regions(const struct pf_shm_header *hdr)
 	return 0;
 }
 
-int shm_header_check(const struct pf_shm_header *hdr, size_t mapped_bytes,
-		     uint16_t expected_major)
+int shm_header_check(const struct pf_shm_header *hdr, size_t mapped_bytes, uint16_t expected_major)
 {
 	uint64_t table_bytes;
 

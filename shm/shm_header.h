@@ -28,9 +28,9 @@ struct pf_shm_header {
 	uint64_t table_offset; /* region table: region_count x struct pf_shm_region */
 	uint32_t region_count;
 	int32_t creator_pid;
-	uint64_t created_ns; /* CLOCK_REALTIME at creation, for people */
-	uint32_t reserved0;  /* must be zero */
-	uint32_t reserved1;  /* must be zero */
+	uint64_t created_ns;    /* CLOCK_REALTIME at creation, for people */
+	uint32_t reserved0;     /* must be zero */
+	uint32_t reserved1;     /* must be zero */
 	_Atomic uint32_t ready; /* stored last, [R0] */
 	uint32_t reserved2;     /* must be zero */
 };
@@ -57,8 +57,7 @@ _Static_assert(sizeof(struct pf_shm_region) == 16, "region entry is shared ABI")
  *   -ERANGE           the region table or a region lies outside the segment, is
  *                     misaligned, empty, or overlaps another
  */
-int shm_header_check(const struct pf_shm_header *hdr, size_t mapped_bytes,
-		     uint16_t expected_major);
+int shm_header_check(const struct pf_shm_header *hdr, size_t mapped_bytes, uint16_t expected_major);
 
 /* The region table of a checked header. */
 static inline const struct pf_shm_region *shm_header_regions(const struct pf_shm_header *hdr)

@@ -37,16 +37,16 @@ struct pf_domain;
  * shorter struct (missing fields take their defaults).
  */
 struct pf_domain_opts {
-	uint32_t size;             /* sizeof(struct pf_domain_opts) */
-	uint32_t flags;            /* PF_DOMAIN_* */
-	uint32_t members_max;      /* 1..PF_MEMBERS_MAX, default 64 */
-	uint32_t vnodes_max;       /* 1..PF_VNODES_MAX, default 1024 */
-	uint32_t caps_max;         /* 1..PF_CAPS_MAX, default 128 */
-	uint32_t inbox_slots;      /* per VNode, a power of two 2..PF_INBOX_SLOTS_MAX, default 64 */
-	uint32_t msg_bytes_max;    /* 1..PF_MSG_BYTES_MAX, default 240 */
-	uint32_t state_bytes_max;  /* per checkpoint, 1..PF_STATE_BYTES_MAX, default 4096 */
-	uint32_t mode;             /* permission bits of the segment, default 0600 */
-	int32_t gid;               /* group allowed to attach (mode gets g+rw), -1: none */
+	uint32_t size;            /* sizeof(struct pf_domain_opts) */
+	uint32_t flags;           /* PF_DOMAIN_* */
+	uint32_t members_max;     /* 1..PF_MEMBERS_MAX, default 64 */
+	uint32_t vnodes_max;      /* 1..PF_VNODES_MAX, default 1024 */
+	uint32_t caps_max;        /* 1..PF_CAPS_MAX, default 128 */
+	uint32_t inbox_slots;     /* per VNode, a power of two 2..PF_INBOX_SLOTS_MAX, default 64 */
+	uint32_t msg_bytes_max;   /* 1..PF_MSG_BYTES_MAX, default 240 */
+	uint32_t state_bytes_max; /* per checkpoint, 1..PF_STATE_BYTES_MAX, default 4096 */
+	uint32_t mode;            /* permission bits of the segment, default 0600 */
+	int32_t gid;              /* group allowed to attach (mode gets g+rw), -1: none */
 	uint64_t heartbeat_interval_ns; /* how often members beat, default 50 ms */
 	uint32_t heartbeat_misses; /* beats missed before a member is declared hung, default 3 */
 	uint32_t checksum;         /* PF_CHECKSUM_*, default PF_CHECKSUM_XXH3 */
@@ -105,7 +105,7 @@ PF_API int pf_domain_unlink(const char *name);
 
 /* What a domain holds, read from shared memory without stopping anyone. */
 struct pf_domain_info {
-	uint32_t size;            /* set by the caller: sizeof(struct pf_domain_info) */
+	uint32_t size; /* set by the caller: sizeof(struct pf_domain_info) */
 	uint32_t members_max;
 	uint32_t vnodes_max;
 	uint32_t caps_max;
@@ -117,11 +117,11 @@ struct pf_domain_info {
 	uint64_t table_bytes_per_vnode; /* VNode table cost, state and inboxes apart */
 	uint64_t heartbeat_interval_ns;
 	uint32_t heartbeat_misses;
-	uint32_t members_active;  /* ACTIVE or DRAINING now */
-	uint32_t caps_count;      /* capability names interned */
+	uint32_t members_active;     /* ACTIVE or DRAINING now */
+	uint32_t caps_count;         /* capability names interned */
 	uint32_t membership_version; /* bumped on every join, leave and death */
-	uint32_t vnodes_pending;  /* counted by a scan: costs O(vnodes_max) */
-	uint32_t vnodes_active;   /* counted by the same scan */
+	uint32_t vnodes_pending;     /* counted by a scan: costs O(vnodes_max) */
+	uint32_t vnodes_active;      /* counted by the same scan */
 	uint64_t reserved[4];
 };
 
@@ -141,26 +141,25 @@ PF_API int pf_domain_info(struct pf_domain *domain, struct pf_domain_info *info)
  * briefly, then sleep on a futex in the segment: no polling. Read the current version
  * with pf_domain_info(). Returns 0 when it changed, -ETIMEDOUT, -EINTR. Blocking.
  */
-PF_API int pf_domain_wait_membership(struct pf_domain *domain, uint32_t seen,
-				     uint64_t timeout_ns);
+PF_API int pf_domain_wait_membership(struct pf_domain *domain, uint32_t seen, uint64_t timeout_ns);
 
 /* Domain-wide counters (a copy), for `pflight stat`-like inspection. */
 enum pf_counter {
 	PF_COUNTER_JOINS,
 	PF_COUNTER_LEAVES,
 	PF_COUNTER_JOIN_REFUSED,
-	PF_COUNTER_DEATHS,          /* members found dead (futex or pid) */
-	PF_COUNTER_HUNG,            /* members declared dead by heartbeat timeout */
-	PF_COUNTER_REPAIRS,         /* dead members whose VNodes were put back */
-	PF_COUNTER_VNODES_REPAIRED, /* VNodes returned to PENDING by repair */
-	PF_COUNTER_SLOTS_FREED,     /* member slots recycled after their grace period */
-	PF_COUNTER_CLAIM_RACES,     /* claims that lost a CAS to another claimer */
-	PF_COUNTER_STALE_REFUSED,   /* writes refused for a stale epoch */
-	PF_COUNTER_CKPT_CORRUPT,    /* checkpoints refused by checksum or header */
-	PF_COUNTER_INBOX_FULL,      /* sends refused because an inbox was full */
-	PF_COUNTER_INBOX_SKIPS,     /* inbox slots skipped past a stalled or dead sender */
+	PF_COUNTER_DEATHS,           /* members found dead (futex or pid) */
+	PF_COUNTER_HUNG,             /* members declared dead by heartbeat timeout */
+	PF_COUNTER_REPAIRS,          /* dead members whose VNodes were put back */
+	PF_COUNTER_VNODES_REPAIRED,  /* VNodes returned to PENDING by repair */
+	PF_COUNTER_SLOTS_FREED,      /* member slots recycled after their grace period */
+	PF_COUNTER_CLAIM_RACES,      /* claims that lost a CAS to another claimer */
+	PF_COUNTER_STALE_REFUSED,    /* writes refused for a stale epoch */
+	PF_COUNTER_CKPT_CORRUPT,     /* checkpoints refused by checksum or header */
+	PF_COUNTER_INBOX_FULL,       /* sends refused because an inbox was full */
+	PF_COUNTER_INBOX_SKIPS,      /* inbox slots skipped past a stalled or dead sender */
 	PF_COUNTER_PENDING_REQUEUED, /* pending VNodes put back in the queue by a sweep */
-	PF_COUNTER_SHM_INVALID,     /* values from shared memory refused by validation */
+	PF_COUNTER_SHM_INVALID,      /* values from shared memory refused by validation */
 	PF_COUNTER_COUNT
 };
 

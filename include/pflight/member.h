@@ -51,14 +51,14 @@ typedef int (*pf_member_policy_fn)(void *arg, const struct pf_member_identity *i
 #define PF_MEMBER_SUPERVISE 0x1u /* run an embedded supervisor thread in this process */
 
 struct pf_member_opts {
-	uint32_t size;              /* sizeof(struct pf_member_opts) */
-	uint32_t flags;             /* PF_MEMBER_* */
-	const char *const *caps;    /* capability names this member provides */
-	uint32_t caps_count;        /* 0..PF_MEMBER_CAPS_MAX */
-	int32_t numa_node;          /* -1: the node of the CPU the caller runs on */
+	uint32_t size;                    /* sizeof(struct pf_member_opts) */
+	uint32_t flags;                   /* PF_MEMBER_* */
+	const char *const *caps;          /* capability names this member provides */
+	uint32_t caps_count;              /* 0..PF_MEMBER_CAPS_MAX */
+	int32_t numa_node;                /* -1: the node of the CPU the caller runs on */
 	pf_member_policy_fn can_register; /* NULL: only the domain's uid/gid rule */
 	void *policy_arg;
-	uint64_t reserved[4];       /* must be zero */
+	uint64_t reserved[4]; /* must be zero */
 };
 
 /* Fill opts with defaults (no capabilities, node from the CPU, no hook). */
@@ -115,20 +115,20 @@ enum pf_member_state {
 };
 
 struct pf_member_info {
-	uint32_t size;          /* set by the caller */
+	uint32_t size; /* set by the caller */
 	uint32_t slot;
 	uint32_t generation;
-	uint32_t state;         /* enum pf_member_state */
+	uint32_t state; /* enum pf_member_state */
 	pid_t pid;
 	uid_t uid;
 	uint64_t start_time;
 	int32_t numa_node;
 	int32_t cpu;
-	uint64_t caps[2];       /* capability bit set (bit = directory index) */
-	uint64_t heartbeat;     /* counter */
+	uint64_t caps[2];   /* capability bit set (bit = directory index) */
+	uint64_t heartbeat; /* counter */
 	uint32_t vnodes_owned;
 	uint32_t reserved0;
-	uint64_t join_time_ns;  /* CLOCK_MONOTONIC */
+	uint64_t join_time_ns; /* CLOCK_MONOTONIC */
 	uint64_t reserved[4];
 };
 

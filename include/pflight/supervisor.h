@@ -33,8 +33,8 @@ struct pf_supervisor;
 
 /* Why a member was repaired, as passed to the event callback. */
 enum pf_death_cause {
-	PF_DEATH_EXITED = 1,  /* robust futex released by the kernel (process or thread gone) */
-	PF_DEATH_HUNG = 2,    /* heartbeat stopped; killed before repair */
+	PF_DEATH_EXITED = 1,   /* robust futex released by the kernel (process or thread gone) */
+	PF_DEATH_HUNG = 2,     /* heartbeat stopped; killed before repair */
 	PF_DEATH_VANISHED = 3, /* pid gone or reused without a futex release */
 };
 
@@ -43,9 +43,9 @@ typedef void (*pf_supervisor_event_fn)(void *arg, uint32_t slot, uint32_t genera
 				       uint32_t cause, uint32_t vnodes_repaired);
 
 struct pf_supervisor_opts {
-	uint32_t size;                 /* sizeof(struct pf_supervisor_opts) */
-	uint32_t flags;                /* none yet, must be 0 */
-	uint64_t sweep_interval_ns;    /* pending-queue and slot sweep period, default 50 ms */
+	uint32_t size;                    /* sizeof(struct pf_supervisor_opts) */
+	uint32_t flags;                   /* none yet, must be 0 */
+	uint64_t sweep_interval_ns;       /* pending-queue and slot sweep period, default 50 ms */
 	pf_supervisor_event_fn on_repair; /* NULL: none */
 	void *arg;
 	uint64_t reserved[4];

@@ -40,10 +40,10 @@ enum pf_vnode_state {
 };
 
 struct pf_vnode_spec {
-	uint32_t size;               /* sizeof(struct pf_vnode_spec) */
-	uint32_t caps_count;         /* 0..PF_CAPS_MAX */
-	const char *const *caps;     /* required capability names (interned if new) */
-	int32_t home_node;           /* NUMA home node, -1: none */
+	uint32_t size;           /* sizeof(struct pf_vnode_spec) */
+	uint32_t caps_count;     /* 0..PF_CAPS_MAX */
+	const char *const *caps; /* required capability names (interned if new) */
+	int32_t home_node;       /* NUMA home node, -1: none */
 	uint32_t reserved0;
 	uint64_t reserved[2];
 };
@@ -169,10 +169,10 @@ PF_API int pf_send(struct pf_domain *domain, uint32_t id, const void *bytes, siz
 PF_API int pf_recv(struct pf_vnode *vnode, void *buf, size_t cap, size_t *ret_len);
 
 struct pf_vnode_info {
-	uint32_t size;          /* set by the caller */
+	uint32_t size; /* set by the caller */
 	uint32_t id;
-	uint32_t state;         /* enum pf_vnode_state */
-	uint32_t owner_slot;    /* valid when owned */
+	uint32_t state;            /* enum pf_vnode_state */
+	uint32_t owner_slot;       /* valid when owned */
 	uint32_t owner_generation; /* low 16 bits of the owner's slot generation */
 	int32_t home_node;
 	uint64_t epoch;

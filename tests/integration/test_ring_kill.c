@@ -30,8 +30,8 @@
 #include "shm/segment.h"
 
 #define RING_SLOTS 256u
-#define IDS_MAX (1u << 20)	/* item ids per round */
-#define BURST 8u		/* largest burst: what one killed consumer may lose */
+#define IDS_MAX (1u << 20) /* item ids per round */
+#define BURST 8u           /* largest burst: what one killed consumer may lose */
 #define PRODUCERS 2u
 #define CONSUMERS 2u
 #define CHILDREN (PRODUCERS + CONSUMERS)
@@ -40,9 +40,9 @@
 #define KILLS_MIN 200u
 
 /* Per item id word: state bits, then a consumption count in the bits above. */
-#define ITEM_ALLOC 1u	/* a producer took the id and is about to enqueue it */
-#define ITEM_DONE 2u	/* the enqueue returned */
-#define ITEM_POS 4u	/* pos[id] holds its position */
+#define ITEM_ALLOC 1u /* a producer took the id and is about to enqueue it */
+#define ITEM_DONE 2u  /* the enqueue returned */
+#define ITEM_POS 4u   /* pos[id] holds its position */
 #define ITEM_COUNT_ONE 8u
 
 struct ctl {
@@ -263,8 +263,10 @@ static int finish_round(const struct layout *l, struct child *ch, struct stats *
 				fprintf(stderr, "FAIL: drained unknown value %u\n", out[i]);
 				return 1;
 			}
-			if (in_ring[out[i]] == 0 && (pf_load_relaxed(&l->item[out[i]]) & ITEM_POS)) {
-				fprintf(stderr, "FAIL: id %u in ring but reported consumed\n", out[i]);
+			if (in_ring[out[i]] == 0 &&
+			    (pf_load_relaxed(&l->item[out[i]]) & ITEM_POS)) {
+				fprintf(stderr, "FAIL: id %u in ring but reported consumed\n",
+					out[i]);
 				return 1;
 			}
 			in_ring[out[i]] = 2;
@@ -295,9 +297,10 @@ static int finish_round(const struct layout *l, struct child *ch, struct stats *
 	}
 	st->lost += lost_done;
 	if (lost_done > (uint64_t)BURST * ck || lost_any > (uint64_t)BURST * (ck + pk)) {
-		fprintf(stderr, "FAIL: lost %llu completed / %llu started items, %u consumer "
-			"and %u producer kills\n", (unsigned long long)lost_done,
-			(unsigned long long)lost_any, ck, pk);
+		fprintf(stderr,
+			"FAIL: lost %llu completed / %llu started items, %u consumer "
+			"and %u producer kills\n",
+			(unsigned long long)lost_done, (unsigned long long)lost_any, ck, pk);
 		return 1;
 	}
 	/* Relaxed: written by children, read after the round. */
@@ -373,10 +376,12 @@ static int run(const struct layout *l, uint32_t rng)
 		failed = finish_round(l, ch, &st, ck0, pk0, in_ring);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	fprintf(stderr, "%u rounds, %u kills (%u by fault point; %u consumers, %u producers), "
+	fprintf(stderr,
+		"%u rounds, %u kills (%u by fault point; %u consumers, %u producers), "
 		"%llu items consumed by children, %llu drained, %llu lost with killed consumers, "
-		"%.1f s\n", ROUNDS, st.kills, st.fault_kills, st.consumer_kills,
-		st.producer_kills, st.consumed - st.drained, st.drained, st.lost,
+		"%.1f s\n",
+		ROUNDS, st.kills, st.fault_kills, st.consumer_kills, st.producer_kills,
+		st.consumed - st.drained, st.drained, st.lost,
 		(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	free(in_ring);
 	if (!failed && st.kills < KILLS_MIN) {

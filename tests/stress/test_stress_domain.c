@@ -102,8 +102,8 @@ static int drain(struct owned *o)
 	return 0;
 }
 
-static int member_round(struct pf_member *m, struct owned *own, uint32_t *count,
-			unsigned *seed, int rounds)
+static int member_round(struct pf_member *m, struct owned *own, uint32_t *count, unsigned *seed,
+			int rounds)
 {
 	struct pf_vnode *v;
 	int r;

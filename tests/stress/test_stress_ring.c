@@ -32,8 +32,8 @@ struct shared {
 	struct ring_mpmc *ring;
 	enum mode mode;
 	uint32_t items_per_producer;
-	_Atomic uint32_t *seen;		/* per item id: times consumed */
-	_Atomic uint64_t consumed;	/* total taken */
+	_Atomic uint32_t *seen;    /* per item id: times consumed */
+	_Atomic uint64_t consumed; /* total taken */
 	_Atomic uint32_t failed;
 };
 

@@ -96,8 +96,8 @@ static void print_members(struct demo *dm, const char *title)
 {
 	struct pf_domain_info di = {.size = sizeof(di)};
 	struct pf_member_info mi = {.size = sizeof(mi)};
-	static const char *const states[] = {"free", "joining", "active", "draining", "retired",
-					     "dead"};
+	static const char *const states[] = {"free",     "joining", "active",
+					     "draining", "retired", "dead"};
 	uint32_t per_slot[PF_MEMBERS_MAX], pending;
 
 	(void)pf_domain_info(dm->d, &di);
@@ -252,9 +252,12 @@ static void stop_workers(struct demo *dm)
 static int parse(struct demo *dm, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"worker", required_argument, NULL, 'w'}, {"vnodes", required_argument, NULL, 'v'},
-		{"workers", required_argument, NULL, 'n'}, {"messages", required_argument, NULL, 'm'},
-		{"name", required_argument, NULL, 'N'},   {NULL, 0, NULL, 0},
+		{"worker", required_argument, NULL, 'w'},
+		{"vnodes", required_argument, NULL, 'v'},
+		{"workers", required_argument, NULL, 'n'},
+		{"messages", required_argument, NULL, 'm'},
+		{"name", required_argument, NULL, 'N'},
+		{NULL, 0, NULL, 0},
 	};
 	unsigned long long v;
 	char *end;
@@ -352,8 +355,9 @@ int main(int argc, char **argv)
 
 	memset(&dm, 0, sizeof(dm));
 	if (parse(&dm, argc, argv) < 0) {
-		fprintf(stderr, "usage: %s --worker PATH [--vnodes N] [--workers N>=2] "
-				"[--messages N] [--name NAME]\n",
+		fprintf(stderr,
+			"usage: %s --worker PATH [--vnodes N] [--workers N>=2] "
+			"[--messages N] [--name NAME]\n",
 			argv[0]);
 		return 2;
 	}

@@ -394,7 +394,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_domain_group_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domain_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domain_attach_garbage, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_domain_attach_refuses_each_field, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_domain_attach_refuses_each_field, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_domain_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domain_counters_and_version, setup, teardown),
 	};

@@ -135,7 +135,8 @@ static void test_member_join_info_leave(void **state)
 	assert_int_equal(pf_capability_find(dom, "gpu") >= 0, 1);
 	assert_int_equal(pf_capability_find(dom, "net:10g") >= 0, 1);
 	assert_int_equal(pf_capability_find(dom, "tpu"), -ENOENT);
-	assert_string_equal(pf_capability_name(dom, (uint32_t)pf_capability_find(dom, "gpu")), "gpu");
+	assert_string_equal(pf_capability_name(dom, (uint32_t)pf_capability_find(dom, "gpu")),
+			    "gpu");
 	assert_int_equal(mi.caps[0], 3);
 	pf_member_heartbeat(m);
 	pf_member_heartbeat(m);
@@ -468,12 +469,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_member_join_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_member_join_info_leave, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vnode_claim_first_fit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_checkpoint_roundtrip_and_fencing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_checkpoint_corruption_detected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_roundtrip_and_fencing, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_corruption_detected, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_inbox_survives_owner_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbox_skipped_sender_keeps_its_slot, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_supervisor_repairs_dead_thread, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_supervisor_repairs_dead_thread, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_supervisor_spares_joiner_in_dead_slot, setup,
 						teardown),
 	};

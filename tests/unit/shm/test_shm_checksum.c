@@ -35,8 +35,8 @@ static void test_checksum_crc32c_check_value(void **state)
 
 static void test_checksum_xxh3_matches_library(void **state)
 {
-	static const size_t sizes[] = {0, 1, 3, 16, 17, 128, 129, 240, 241, 1024, 4096, 65536,
-				       69999};
+	static const size_t sizes[] = {0,   1,   3,    16,   17,    128,  129,
+				       240, 241, 1024, 4096, 65536, 69999};
 
 	(void)state;
 	fill();
