@@ -82,7 +82,13 @@ int caps_intern(struct pf_domain *d, const char *const *names, uint32_t count,
 		uint64_t ret_bits[2]);
 int caps_name_valid(const char *name);
 
-/* Identity of a process: start time in clock ticks since boot (/proc/<pid>/stat). */
+/* Identity of a process: start time in clock ticks since boot, and its state letter
+ * (ret_state may be NULL), from /proc/<pid>/stat. 0, or -ESRCH when it is gone. */
+int identity_stat(int pid, uint64_t *ret_start_time, char *ret_state);
 int identity_start_time(int pid, uint64_t *ret_start_time);
+
+/* 1 when the process (pid, start_time) no longer runs: gone, a zombie, or its pid now
+ * names another process. start_time 0 skips that last check. */
+int identity_gone(int pid, uint64_t start_time);
 
 #endif /* PF_CORE_DOMAIN_IMPL_H */

@@ -14,7 +14,7 @@
 #include "core/domain_impl.h"
 #include "shm/pf_assert.h"
 
-int identity_start_time(int pid, uint64_t *ret_start_time)
+int identity_stat(int pid, uint64_t *ret_start_time, char *ret_state)
 {
 	char path[64], buf[1024], *p, *end;
 	unsigned long long v;
@@ -35,13 +35,14 @@ int identity_start_time(int pid, uint64_t *ret_start_time)
 	buf[n] = '\0';
 	/* The command name may hold spaces and parentheses: fields start after the last ')'. */
 	p = strrchr(buf, ')');
-	if (p == NULL)
+	if (p == NULL || p[1] != ' ')
 		return -ESRCH;
+	if (ret_state != NULL)
+		*ret_state = p[2]; /* field 3 */
 	p++;
-	/* After ')' come field 3 (state) ... field 22 (starttime). */
-	for (field = 3; field < 22 && p != NULL; field++) {
+	/* From the space before field 3, walk to the space before field 22 (starttime). */
+	for (field = 3; field < 22 && p != NULL; field++)
 		p = strchr(p + 1, ' ');
-	}
 	if (p == NULL)
 		return -ESRCH;
 	errno = 0;
@@ -50,4 +51,24 @@ int identity_start_time(int pid, uint64_t *ret_start_time)
 		return -ESRCH;
 	*ret_start_time = v;
 	return 0;
+}
+
+int identity_start_time(int pid, uint64_t *ret_start_time)
+{
+	return identity_stat(pid, ret_start_time, NULL);
+}
+
+int identity_gone(int pid, uint64_t start_time)
+{
+	uint64_t now_start;
+	char state = 0;
+
+	if (pid <= 0)
+		return 0; /* not known yet: nothing to judge */
+	if (identity_stat(pid, &now_start, &state) == -ESRCH)
+		return 1;
+	/* A zombie has already released everything the domain cares about. */
+	if (state == 'Z' || state == 'X')
+		return 1;
+	return start_time != 0 && now_start != start_time; /* the pid was recycled */
 }

@@ -170,19 +170,6 @@ static int declare_dead(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint
 	return repair(s, slot, dead);
 }
 
-static int process_gone(int pid, uint64_t start_time)
-{
-	uint64_t now_start;
-
-	if (pid <= 0)
-		return 0;
-	if (kill(pid, 0) < 0 && errno == ESRCH)
-		return 1;
-	if (identity_start_time(pid, &now_start) == -ESRCH)
-		return 1;
-	return now_start != start_time && start_time != 0;
-}
-
 /* SIGKILL a hung member after re-checking it is still the same process. */
 static int kill_hung(struct dom_member *rec)
 {
@@ -263,7 +250,7 @@ static int check_joining(struct pf_supervisor *s, uint32_t slot, uint64_t w, uin
 	if ((f & FUTEX_WORD_TID_MASK) != 0)
 		return 0;
 	/* Relaxed: see pid above. */
-	if (process_gone(pid, pf_load_relaxed(&rec->start_time)) ||
+	if (identity_gone(pid, pf_load_relaxed(&rec->start_time)) ||
 	    now - t->joining_since_ns > JOIN_TIMEOUT_NS)
 		return declare_dead(s, slot, w, PF_DEATH_VANISHED);
 	return 0;
@@ -356,7 +343,7 @@ static void sweep_processes(struct pf_supervisor *s)
 		if (st != PF_MEMBER_ACTIVE && st != PF_MEMBER_DRAINING)
 			continue;
 		/* Relaxed: identity is fixed for this generation. */
-		if (process_gone(pf_load_relaxed(&rec->pid), pf_load_relaxed(&rec->start_time)))
+		if (identity_gone(pf_load_relaxed(&rec->pid), pf_load_relaxed(&rec->start_time)))
 			(void)declare_dead(s, slot, w, PF_DEATH_VANISHED);
 	}
 }

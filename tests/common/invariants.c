@@ -42,46 +42,12 @@ static void violation(struct invariants_report *ret, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* State letter and start time of a process from /proc/<pid>/stat; -ESRCH when gone. */
-static int proc_stat(int pid, char *ret_state, uint64_t *ret_start)
-{
-	char path[64], buf[1024], *p, *end;
-	unsigned long long v;
-	ssize_t n;
-	int fd;
-
-	(void)snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -ESRCH;
-	n = read(fd, buf, sizeof(buf) - 1);
-	(void)close(fd);
-	if (n <= 0)
-		return -ESRCH;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	if (p == NULL || p[1] != ' ')
-		return -ESRCH;
-	*ret_state = p[2];
-	p++; /* at the space before field 3, as identity_start_time() walks it */
-	for (int field = 3; field < 22 && p != NULL; field++)
-		p = strchr(p + 1, ' ');
-	if (p == NULL)
-		return -ESRCH;
-	errno = 0;
-	v = strtoull(p + 1, &end, 10);
-	if (errno != 0 || end == p + 1)
-		return -ESRCH;
-	*ret_start = v;
-	return 0;
-}
-
 int invariants_process_alive(int pid, uint64_t start_time)
 {
 	uint64_t start;
-	char st;
+	char st = 0;
 
-	if (pid <= 0 || proc_stat(pid, &st, &start) < 0)
+	if (pid <= 0 || identity_stat(pid, &start, &st) < 0)
 		return 0;
 	/* A zombie has released everything the domain cares about: it is dead here. */
 	if (st == 'Z' || st == 'X')
