@@ -94,7 +94,7 @@ PF_API int pf_checkpoint_commit(struct pf_vnode *h, uint64_t epoch, const void *
 	/* Relaxed: only writer; a statistic. */
 	pf_fetch_add_relaxed(&h->member->rec->commits, 1);
 	h->committed = h->cursor;
-	inbox_free_upto(d, h->id, h->committed);
+	h->freed = inbox_free_upto(d, h->id, h->committed);
 	return 0;
 }
 
@@ -147,7 +147,7 @@ PF_API int pf_checkpoint_load(struct pf_vnode *h, void *buf, size_t cap, size_t 
 	 * the unverified header; this is the verified value). */
 	h->cursor = pos;
 	h->committed = pos;
-	inbox_free_upto(d, h->id, pos);
+	h->freed = inbox_free_upto(d, h->id, pos);
 	return 0;
 }
 

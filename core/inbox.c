@@ -79,7 +79,7 @@ PF_API int pf_send(struct pf_domain *d, uint32_t id, const void *bytes, size_t l
 		uint64_t t = pf_load_relaxed(&v->inbox_tail);
 		struct dom_inbox_slot *s = inbox_slot(d, id, t);
 		uint32_t lap = lap_of(d, t);
-		/* [A13] pairs with [R13] in inbox_free_upto(): the owner is done with the slot. */
+		/* [A13] pairs with [R13] in free_one(): the owner is done with the slot. */
 		uint64_t w = pf_load_acquire(&s->word);
 		int32_t ahead = (int32_t)(inbox_lap(w) - lap);
 
@@ -247,14 +247,14 @@ static int free_one(struct pf_domain *d, struct dom_inbox_slot *s, uint64_t pos)
 	return 1;
 }
 
-void inbox_free_upto(struct pf_domain *d, uint32_t id, uint64_t upto)
+uint64_t inbox_free_upto(struct pf_domain *d, uint32_t id, uint64_t upto)
 {
 	struct dom_vnode *v = &d->vnodes[id];
 	/* Relaxed: a starting point; each slot's own word decides below. */
 	uint64_t head = pf_load_relaxed(&v->inbox_head), p;
 
 	if (upto - head > d->lim.inbox_slots || upto == head)
-		return; /* nothing to free, or a position that cannot be ours */
+		return upto; /* nothing to free, or a position that cannot be ours */
 	for (p = head; p != upto; p++) {
 		if (!free_one(d, inbox_slot(d, id, p), p))
 			break; /* in order: head stops at the first slot we may not free */
@@ -265,11 +265,13 @@ void inbox_free_upto(struct pf_domain *d, uint32_t id, uint64_t upto)
 		if (pf_cas_relaxed(&v->inbox_head, &head, p))
 			break;
 	}
+	return p;
 }
 
 void inbox_free_retry(struct pf_domain *d, struct pf_vnode *h)
 {
-	/* Relaxed: a hint; inbox_free_upto() re-reads it. */
-	if (pf_load_relaxed(&d->vnodes[h->id].inbox_head) != h->committed)
-		inbox_free_upto(d, h->id, h->committed);
+	/* Our own record, not the shared head: an idle owner polling its inbox must not
+	 * pull the line the senders are writing. */
+	if (h->freed != h->committed)
+		h->freed = inbox_free_upto(d, h->id, h->committed);
 }

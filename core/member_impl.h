@@ -16,6 +16,7 @@ struct pf_vnode {
 	uint32_t epoch;
 	uint64_t cursor;    /* inbox position read up to (owner-private) */
 	uint64_t committed; /* inbox position the last checkpoint covers: free up to here */
+	uint64_t freed;     /* inbox position our last free reached (== committed: done) */
 };
 
 struct pf_member {
@@ -40,8 +41,9 @@ int member_is_live(const struct pf_member *m);
 uint32_t vnodes_return_owned(struct pf_domain *d, uint32_t slot, uint32_t gen);
 
 /* Free inbox slots of VNode id below position upto (owner, or the next owner on claim);
- * stops at a skipped slot whose sender may still be copying into it. */
-void inbox_free_upto(struct pf_domain *d, uint32_t id, uint64_t upto);
+ * stops at a skipped slot whose sender may still be copying into it. Returns the
+ * position freeing reached. */
+uint64_t inbox_free_upto(struct pf_domain *d, uint32_t id, uint64_t upto);
 
 /* Owner with nothing to read: finish a free that an earlier commit had to stop. */
 void inbox_free_retry(struct pf_domain *d, struct pf_vnode *h);

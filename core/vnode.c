@@ -243,7 +243,7 @@ static int claim_take(struct pf_member *m, uint32_t id, uint64_t w, struct pf_vn
 	h->epoch = epoch;
 	h->cursor = cursor_start(d, id, c);
 	h->committed = h->cursor;
-	inbox_free_upto(d, id, h->committed);
+	h->freed = inbox_free_upto(d, id, h->committed);
 	handle_link(m, h);
 	*ret = h;
 	return 0;
