@@ -7,6 +7,7 @@
 #include "pflight/common.h"
 #include "pflight/domain.h"
 #include "pflight/member.h"
+#include "pflight/numa.h"
 #include "pflight/vnode.h"
 #include "pflight/supervisor.h"
 
