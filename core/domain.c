@@ -37,6 +37,12 @@
 #define DEFAULT_HEARTBEAT_NS UINT64_C(50000000)
 #define DEFAULT_HEARTBEAT_MISSES 3u
 #define DEFAULT_GRACE_NS UINT64_C(100000000) /* 100 ms: longer than any read we make */
+#define DEFAULT_ASSIGN_SLOTS 256u            /* placements a member may have waiting to adopt */
+#define DEFAULT_EXPLAIN_SLOTS 1024u       /* recent decisions kept for people and the audit log */
+#define DEFAULT_CHASH_EPSILON_PPM 250000u /* no member above 1.25 x the mean */
+#define ASSIGN_SLOTS_MAX 65536u
+#define EXPLAIN_SLOTS_MAX (1u << 20)
+#define CHASH_EPSILON_PPM_MAX 10000000u
 #define HEARTBEAT_NS_MIN UINT64_C(100000)
 #define HEARTBEAT_NS_MAX UINT64_C(60000000000)
 
@@ -75,6 +81,10 @@ PF_API void pf_domain_opts_init(struct pf_domain_opts *opts)
 	opts->heartbeat_misses = DEFAULT_HEARTBEAT_MISSES;
 	opts->checksum = PF_CHECKSUM_XXH3;
 	opts->slot_grace_ns = DEFAULT_GRACE_NS;
+	opts->sched_strategy = PF_SCHED_TRUST_WEIGHTED;
+	opts->chash_epsilon_ppm = DEFAULT_CHASH_EPSILON_PPM;
+	opts->assign_slots = DEFAULT_ASSIGN_SLOTS;
+	opts->explain_slots = DEFAULT_EXPLAIN_SLOTS;
 }
 
 /* Domain names become file names: a small, safe alphabet only. */
@@ -173,6 +183,15 @@ static int limits_from_opts(const struct pf_domain_opts *o, struct dom_limits *l
 		return -EINVAL;
 	if (o->slot_grace_ns > UINT64_C(60000000000))
 		return -EINVAL;
+	if (o->sched_strategy > PF_SCHED_AGENT || o->trust_floor_ppm > PF_PPM ||
+	    o->chash_epsilon_ppm > CHASH_EPSILON_PPM_MAX)
+		return -EINVAL;
+	if (o->assign_slots < 2 || o->assign_slots > ASSIGN_SLOTS_MAX ||
+	    !PF_IS_POW2(o->assign_slots) || o->explain_slots < 16 ||
+	    o->explain_slots > EXPLAIN_SLOTS_MAX || !PF_IS_POW2(o->explain_slots))
+		return -EINVAL;
+	if (o->reserved0 != 0)
+		return -EINVAL;
 	for (size_t i = 0; i < PF_ARRAY_SIZE(o->reserved); i++)
 		if (o->reserved[i] != 0)
 			return -EINVAL;
@@ -195,6 +214,8 @@ static int limits_from_opts(const struct pf_domain_opts *o, struct dom_limits *l
 	lim->mode = o->mode | (o->gid >= 0 ? 0060u : 0u);
 	lim->owner_uid = (uint32_t)geteuid();
 	lim->gid = o->gid;
+	lim->assign_slots = o->assign_slots;
+	lim->explain_slots = o->explain_slots;
 	return 0;
 }
 
@@ -220,6 +241,10 @@ static int limits_check(const struct dom_limits *lim)
 	if (lim->pending_slots != pow2_at_least(lim->vnodes_max) * 2)
 		return -EPROTO;
 	if (lim->checksum != PF_CHECKSUM_XXH3 && lim->checksum != PF_CHECKSUM_CRC32C)
+		return -EPROTO;
+	if (lim->assign_slots < 2 || lim->assign_slots > ASSIGN_SLOTS_MAX ||
+	    !PF_IS_POW2(lim->assign_slots) || lim->explain_slots < 16 ||
+	    lim->explain_slots > EXPLAIN_SLOTS_MAX || !PF_IS_POW2(lim->explain_slots))
 		return -EPROTO;
 	if (lim->heartbeat_interval_ns < HEARTBEAT_NS_MIN ||
 	    lim->heartbeat_interval_ns > HEARTBEAT_NS_MAX || lim->heartbeat_misses < 2 ||
@@ -250,6 +275,8 @@ static int region_sizes(const struct dom_limits *lim, uint64_t sizes[REGION_COUN
 		return -EFBIG;
 	sizes[REGION_CKPT] = ckpt;
 	sizes[REGION_INBOX] = inbox;
+	sizes[REGION_ASSIGN] = (uint64_t)lim->members_max * domain_assign_ring_bytes(lim);
+	sizes[REGION_EXPLAIN] = (uint64_t)lim->explain_slots * sizeof(struct dom_explain);
 	return 0;
 }
 
@@ -287,6 +314,8 @@ static void handle_bind(struct pf_domain *d, const struct pf_shm_region *table)
 	d->pending_bytes = table[REGION_PENDING].bytes;
 	d->ckpt = base + table[REGION_CKPT].offset;
 	d->inbox = base + table[REGION_INBOX].offset;
+	d->assign = base + table[REGION_ASSIGN].offset;
+	d->explain = (struct dom_explain *)(base + table[REGION_EXPLAIN].offset);
 }
 
 static int lock_init(pthread_mutex_t *m)
@@ -307,7 +336,7 @@ static int lock_init(pthread_mutex_t *m)
 }
 
 static int domain_init_shared(struct pf_domain *d, const struct pf_shm_region *table,
-			      uint64_t total)
+			      uint64_t total, const struct pf_domain_opts *o)
 {
 	struct pf_shm_header *hdr = d->seg.base;
 	int r;
@@ -322,6 +351,17 @@ static int domain_init_shared(struct pf_domain *d, const struct pf_shm_region *t
 	r = ring_mpmc_init(d->pending, d->pending_bytes, d->lim.pending_slots);
 	if (r < 0)
 		return r;
+	for (uint32_t i = 0; i < d->lim.members_max; i++) {
+		r = ring_mpmc_init(assign_ring(d, i), domain_assign_ring_bytes(&d->lim),
+				   d->lim.assign_slots);
+		if (r < 0)
+			return r;
+	}
+	/* Relaxed: nobody can attach before the header is published below. */
+	pf_store_relaxed(&d->ctl->sched_strategy, o->sched_strategy);
+	pf_store_relaxed(&d->ctl->trust_floor_ppm, o->trust_floor_ppm);
+	pf_store_relaxed(&d->ctl->chash_epsilon_ppm, o->chash_epsilon_ppm);
+	pf_store_relaxed(&d->ctl->sched_seed, o->sched_seed);
 	/* Relaxed: nobody can attach before the header is published below. */
 	for (uint32_t i = 0; i < d->lim.vnodes_max; i++)
 		pf_store_relaxed(&d->vnodes[i].pending_pos, PENDING_POS_NONE);
@@ -375,7 +415,7 @@ PF_API int pf_domain_create(const char *name, const struct pf_domain_opts *opts,
 	r = shm_segment_create(path, (size_t)total, d->lim.mode, o.gid, &d->seg);
 	if (r < 0)
 		goto fail;
-	r = domain_init_shared(d, table, total);
+	r = domain_init_shared(d, table, total, &o);
 	if (r < 0) {
 		shm_segment_close(&d->seg);
 		(void)shm_segment_unlink(path);
@@ -433,6 +473,11 @@ static int domain_validate(struct pf_domain *d)
 	r = ring_mpmc_check(d->pending, d->pending_bytes);
 	if (r < 0)
 		return r;
+	for (uint32_t i = 0; i < d->lim.members_max; i++) {
+		r = ring_mpmc_check(assign_ring(d, i), domain_assign_ring_bytes(&d->lim));
+		if (r < 0)
+			return r;
+	}
 	return 0;
 }
 

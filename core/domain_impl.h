@@ -28,6 +28,8 @@ struct pf_domain {
 	size_t pending_bytes;
 	unsigned char *ckpt;
 	unsigned char *inbox;
+	unsigned char *assign; /* members_max assignment rings */
+	struct dom_explain *explain;
 	char name[PF_DOMAIN_NAME_MAX + 1];
 	int self_pid; /* who we are, as inbox slots record a writer (see inbox.c) */
 };
@@ -44,6 +46,17 @@ static inline void counter_add(struct pf_domain *d, enum pf_counter c, uint64_t 
 {
 	/* Relaxed: statistic, no ordering. */
 	pf_fetch_add_relaxed(&d->ctl->counters[c], n);
+}
+
+static inline uint64_t domain_assign_ring_bytes(const struct dom_limits *lim)
+{
+	return PF_ALIGN_UP((uint64_t)ring_mpmc_bytes(lim->assign_slots), UINT64_C(64));
+}
+
+/* The ring of VNode ids placed on member `slot` and not adopted yet. */
+static inline struct ring_mpmc *assign_ring(struct pf_domain *d, uint32_t slot)
+{
+	return (struct ring_mpmc *)(d->assign + (uint64_t)slot * domain_assign_ring_bytes(&d->lim));
 }
 
 static inline struct dom_ckpt_hdr *ckpt_slot(struct pf_domain *d, uint32_t id, uint32_t which)

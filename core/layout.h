@@ -31,6 +31,7 @@
 
 #include "pflight/domain.h"
 #include "pflight/member.h"
+#include "pflight/sched.h"
 #include "pflight/vnode.h"
 #include "shm/pf_compiler.h"
 
@@ -48,6 +49,8 @@ enum dom_region {
 	REGION_PENDING,
 	REGION_CKPT,
 	REGION_INBOX,
+	REGION_ASSIGN,
+	REGION_EXPLAIN,
 	REGION_COUNT
 };
 
@@ -70,7 +73,9 @@ struct dom_limits {
 	uint32_t mode;
 	uint32_t owner_uid;
 	int32_t gid;
-	uint64_t reserved[6]; /* must be zero */
+	uint32_t assign_slots;  /* per-member assignment ring, power of two */
+	uint32_t explain_slots; /* explanation ring, power of two */
+	uint64_t reserved[5];   /* must be zero */
 };
 _Static_assert(sizeof(struct dom_limits) == 128, "limits are shared ABI");
 
@@ -89,6 +94,15 @@ struct dom_control {
 	_Atomic uint32_t pending_waiters;
 	/* The supervisor that wins the CAS on this runs the periodic sweep. */
 	alignas(PF_CACHELINE) _Atomic uint64_t sweep_time_ns;
+	/* Scheduling settings: chosen at creation, switchable by the control plane. */
+	alignas(PF_CACHELINE) _Atomic uint32_t sched_strategy;
+	_Atomic uint32_t trust_floor_ppm;
+	_Atomic uint32_t chash_epsilon_ppm;
+	_Atomic uint32_t explain_readers; /* > 0: placements write their explanations */
+	_Atomic uint64_t sched_seed;
+	_Atomic uint64_t sched_version; /* bumped when a setting or an attribute changes */
+	/* Explanation ring: records [seq - explain_slots, seq) may be read. */
+	alignas(PF_CACHELINE) _Atomic uint64_t explain_seq;
 	/* Control-plane lock (capability interning, VNode definition): robust and
 	 * process-shared, so a holder that dies hands it on with EOWNERDEAD. */
 	alignas(PF_CACHELINE) pthread_mutex_t lock;
@@ -169,8 +183,10 @@ struct dom_member {
 	_Atomic uint32_t load_ppm;
 	_Atomic uint32_t repaired_vnodes;
 	_Atomic uint64_t dead_time_ns;
-	_Atomic uint64_t free_at_ns; /* slot reusable from then on */
-	uint64_t reserved2[4];
+	_Atomic uint64_t free_at_ns;     /* slot reusable from then on */
+	_Atomic uint32_t mem_ppm;        /* memory load the member reports */
+	_Atomic uint32_t vnode_capacity; /* VNodes it can hold at full load */
+	uint64_t reserved2[3];
 	/* Line 3: written by the member only (hot). */
 	_Atomic uint64_t heartbeat;
 	_Atomic uint32_t vnodes_owned;
@@ -256,7 +272,7 @@ struct dom_vnode {
 	_Atomic uint64_t pending_pos; /* pending-ring position when last queued (hint) */
 	uint64_t caps[2];             /* required capabilities, fixed once defined */
 	int32_t home_node;
-	uint32_t reserved0;
+	_Atomic uint32_t pending_reason; /* enum pf_sched_reason: why it is not placed */
 	uint64_t reserved1;
 };
 _Static_assert(sizeof(struct dom_vnode) == 64, "VNode record is shared ABI");
@@ -308,5 +324,35 @@ struct dom_inbox_slot {
 	/* message bytes follow */
 };
 _Static_assert(sizeof(struct dom_inbox_slot) == 16, "inbox slot header is shared ABI");
+
+/*
+ * Placement explanation record (a ring of explain_slots). The writer stores seq = 2n+1
+ * (writing), the fields, then seq = 2n+2 (done, [R16]); a reader copies the record and
+ * keeps it only if seq was the same even value before and after ([A16]).
+ */
+#define EXPLAIN_FILTERED_MAX 8u
+struct dom_explain {
+	_Atomic uint64_t seq;
+	uint32_t vnode;
+	uint32_t strategy;
+	uint32_t winner_slot; /* UINT32_MAX: none */
+	uint32_t winner_gen;
+	uint32_t epoch;
+	uint32_t reason; /* enum pf_sched_reason */
+	uint32_t candidates;
+	uint32_t filtered[5]; /* by cause: state, caps, trust, policy, full */
+	uint32_t home_node;
+	uint32_t winner_node;
+	uint64_t decision_ns;
+	double score;
+	double reliability;
+	double trust;
+	double load;
+	double numa_factor;
+	uint16_t filtered_slot[EXPLAIN_FILTERED_MAX]; /* the first members filtered out */
+	uint8_t filtered_why[EXPLAIN_FILTERED_MAX];   /* and the filter that removed each */
+	uint64_t reserved[3];
+};
+_Static_assert(sizeof(struct dom_explain) == 160, "explanation record is shared ABI");
 
 #endif /* PF_CORE_LAYOUT_H */

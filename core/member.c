@@ -46,14 +46,17 @@ PF_API void pf_member_opts_init(struct pf_member_opts *opts)
 static int opts_resolve(const struct pf_member_opts *in, struct pf_member_opts *out)
 {
 	pf_member_opts_init(out);
+	out->vnode_capacity = PF_MEMBER_CAPACITY_DEFAULT;
 	if (in == NULL)
 		return 0;
-	if (in->size < offsetof(struct pf_member_opts, reserved) || in->size > sizeof(*out))
+	if (in->size < offsetof(struct pf_member_opts, vnode_capacity) || in->size > sizeof(*out))
 		return -EINVAL;
 	memcpy(out, in, in->size);
 	out->size = sizeof(*out);
-	if ((out->flags & ~PF_MEMBER_SUPERVISE) != 0 || out->numa_node < -1)
+	if ((out->flags & ~PF_MEMBER_SUPERVISE) != 0 || out->numa_node < -1 || out->reserved0 != 0)
 		return -EINVAL;
+	if (out->vnode_capacity == 0)
+		out->vnode_capacity = PF_MEMBER_CAPACITY_DEFAULT;
 	for (size_t i = 0; i < PF_ARRAY_SIZE(out->reserved); i++)
 		if (out->reserved[i] != 0)
 			return -EINVAL;
@@ -136,8 +139,10 @@ static int slot_take(struct pf_domain *d, uint32_t start, uint32_t *ret_slot, ui
 }
 
 static void record_init(struct dom_member *rec, const struct pf_member_identity *id, int tid,
-			const uint64_t caps[2], uint32_t caps_declared, int32_t node)
+			const uint64_t caps[2], const struct pf_member_opts *o)
 {
+	uint32_t caps_declared = o->caps_count;
+	int32_t node = o->numa_node;
 	unsigned cpu = 0, numa = 0;
 
 	(void)getcpu(&cpu, &numa);
@@ -158,6 +163,9 @@ static void record_init(struct dom_member *rec, const struct pf_member_identity 
 	pf_store_relaxed(&rec->reliability_ppm, RELIABILITY_DEFAULT_PPM);
 	pf_store_relaxed(&rec->trust_ppm, TRUST_DEFAULT_PPM);
 	pf_store_relaxed(&rec->load_ppm, 0);
+	/* Relaxed: the same. */
+	pf_store_relaxed(&rec->mem_ppm, 0);
+	pf_store_relaxed(&rec->vnode_capacity, o->vnode_capacity);
 	/* Relaxed: the same; the supervisor's fields of the previous generation. */
 	pf_store_relaxed(&rec->repaired_vnodes, 0);
 	pf_store_relaxed(&rec->dead_time_ns, 0);
@@ -268,7 +276,7 @@ static int identity_publish(struct pf_member *m, uint32_t slot, uint32_t gen,
 	m->caps[0] = caps[0];
 	m->caps[1] = caps[1];
 	m->tid = (int)syscall(SYS_gettid);
-	record_init(m->rec, id, m->tid, caps, o->caps_count, o->numa_node);
+	record_init(m->rec, id, m->tid, caps, o);
 	/* [R5] pairs with [A5] in check_slot(): the futex (0) and pid a supervisor may judge
 	 * us by are ours from here on, no longer the previous generation's. */
 	if (!pf_cas_release(&m->rec->state, &w, member_word(gen, PF_MEMBER_JOINING, 0, 0)))

@@ -46,6 +46,9 @@ int member_record_check(struct pf_domain *d, uint32_t slot)
 		return -EBADMSG;
 	if (rec->reserved0 != 0 || rec->reserved1 != 0 || rec->reserved3 != 0)
 		return -EPROTO;
+	/* Relaxed: a snapshot; written before the member was published. */
+	if (pf_load_relaxed(&rec->vnode_capacity) == 0 && st != PF_MEMBER_JOINING)
+		return -EBADMSG;
 	for (size_t i = 0; i < PF_ARRAY_SIZE(rec->reserved2); i++)
 		if (rec->reserved2[i] != 0)
 			return -EPROTO;
@@ -93,7 +96,10 @@ int vnode_record_check(struct pf_domain *d, uint32_t id)
 		return -EBADMSG;
 	if (v->home_node < -1 || v->home_node >= NUMA_NODE_LIMIT || !caps_known(d, v->caps))
 		return -EBADMSG;
-	if (v->reserved0 != 0 || v->reserved1 != 0)
+	/* Relaxed: the same snapshot. */
+	if (pf_load_relaxed(&v->pending_reason) > PF_SCHED_LOST_RACE)
+		return -EBADMSG;
+	if (v->reserved1 != 0)
 		return -EPROTO;
 	return 0;
 }

@@ -198,7 +198,7 @@ static void handle_unlink(struct pf_vnode *h)
 }
 
 /* Seal the checkpoint descriptor with our epoch so older owners' commits fail. */
-static uint64_t ckpt_seal(struct pf_domain *d, uint32_t id, uint32_t epoch)
+uint64_t ckpt_seal(struct pf_domain *d, uint32_t id, uint32_t epoch)
 {
 	_Atomic uint64_t *word = &d->vnodes[id].ckpt;
 	/* [A11] pairs with [R11] below and [R12] in pf_checkpoint_commit(). */
@@ -238,15 +238,25 @@ static int claim_take(struct pf_member *m, uint32_t id, uint64_t w, struct pf_vn
 	PF_FAULT_POINT(CLAIM_AFTER_SEAL);
 	/* Relaxed: a hint for the sweep; the ownership word says we hold it. */
 	pf_store_relaxed(&d->vnodes[id].pending_pos, PENDING_POS_NONE);
+	handle_attach(m, h, id, epoch, c);
+	*ret = h;
+	return 0;
+}
+
+void handle_attach(struct pf_member *m, struct pf_vnode *h, uint32_t id, uint32_t epoch,
+		   uint64_t ckpt)
+{
+	struct pf_domain *d = m->d;
+
+	PF_ASSERT(id < d->lim.vnodes_max);
+	PF_ASSERT(ckpt_epoch(ckpt) == epoch || (int32_t)(ckpt_epoch(ckpt) - epoch) > 0);
 	h->member = m;
 	h->id = id;
 	h->epoch = epoch;
-	h->cursor = cursor_start(d, id, c);
+	h->cursor = cursor_start(d, id, ckpt);
 	h->committed = h->cursor;
 	h->freed = inbox_free_upto(d, id, h->committed);
 	handle_link(m, h);
-	*ret = h;
-	return 0;
 }
 
 static int claim_next(struct pf_member *m, struct pf_vnode **ret)
@@ -446,6 +456,8 @@ PF_API int pf_vnode_info(struct pf_domain *d, uint32_t id, struct pf_vnode_info 
 	info->epoch = own_epoch(w);
 	info->checkpoint_seq = ckpt_seq(c);
 	if (own_state(w) != PF_VNODE_UNASSIGNED) {
+		/* Relaxed: a snapshot for tools. */
+		info->pending_reason = pf_load_relaxed(&v->pending_reason);
 		info->home_node = v->home_node;
 		info->caps[0] = v->caps[0];
 		info->caps[1] = v->caps[1];

@@ -58,7 +58,9 @@ struct pf_member_opts {
 	int32_t numa_node;                /* -1: the node of the CPU the caller runs on */
 	pf_member_policy_fn can_register; /* NULL: only the domain's uid/gid rule */
 	void *policy_arg;
-	uint64_t reserved[4]; /* must be zero */
+	uint32_t vnode_capacity; /* VNodes it holds at full load, 0: PF_MEMBER_CAPACITY_DEFAULT */
+	uint32_t reserved0;      /* must be zero */
+	uint64_t reserved[3];    /* must be zero */
 };
 
 /* Fill opts with defaults (no capabilities, node from the CPU, no hook). */

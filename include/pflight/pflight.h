@@ -9,6 +9,7 @@
 #include "pflight/member.h"
 #include "pflight/numa.h"
 #include "pflight/vnode.h"
+#include "pflight/sched.h"
 #include "pflight/supervisor.h"
 
 #endif /* PFLIGHT_PFLIGHT_H */

@@ -179,7 +179,9 @@ struct pf_vnode_info {
 	uint64_t checkpoint_seq; /* commits so far, 0: none */
 	uint64_t inbox_depth;    /* messages waiting, read or not */
 	uint64_t caps[2];        /* required capabilities */
-	uint64_t reserved[4];
+	uint32_t pending_reason; /* enum pf_sched_reason: why a scheduler left it PENDING */
+	uint32_t reserved0;
+	uint64_t reserved[3];
 };
 
 /* Read one VNode without owning it (relaxed snapshot). 0, -EINVAL, or -EBADMSG /

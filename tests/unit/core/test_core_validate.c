@@ -108,6 +108,7 @@ static void test_validate_member_each_field(void **state)
 	CORRUPT_MEMBER(trust_ppm, 2000000, -EBADMSG);
 	CORRUPT_MEMBER(load_ppm, UINT32_MAX, -EBADMSG);
 	CORRUPT_MEMBER(pid, 0, -EBADMSG);
+	CORRUPT_MEMBER(vnode_capacity, 0, -EBADMSG);
 	CORRUPT_MEMBER(reserved0, 1, -EPROTO);
 	CORRUPT_MEMBER(reserved1, 1, -EPROTO);
 	CORRUPT_MEMBER(reserved2[1], 1, -EPROTO);
@@ -146,9 +147,9 @@ static void test_validate_vnode_each_field(void **state)
 	v->caps[1] = 1;
 	assert_int_equal(vnode_record_check(dom, 3), -EBADMSG);
 	v->caps[1] = 0;
-	v->reserved0 = 1;
-	assert_int_equal(vnode_record_check(dom, 3), -EPROTO);
-	v->reserved0 = 0;
+	atomic_store(&v->pending_reason, 99);
+	assert_int_equal(vnode_record_check(dom, 3), -EBADMSG);
+	atomic_store(&v->pending_reason, 0);
 	v->reserved1 = 1;
 	assert_int_equal(vnode_record_check(dom, 3), -EPROTO);
 	v->reserved1 = 0;

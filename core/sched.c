@@ -1,0 +1,978 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/sched.c: the scoring scheduler (pflight/sched.h has the contract and formulas).
+ *
+ * Why it is fast (>= 1 M decisions/s with 1,000 members): a decision never scans the
+ * members. At refresh the scheduler groups the eligible members (ACTIVE, trust >= floor)
+ * by their capability set (a domain has few distinct sets: the benchmark uses 64) and,
+ * inside each group, by NUMA node, and keeps one binary max-heap per (group, node) keyed
+ * by the strategy's score without its NUMA factor. Every score decreases as a member is
+ * given VNodes, so after a placement only the winner moves, down its heap: O(log n).
+ * For a VNode with required capabilities R, the groups whose sets cover R are computed
+ * once per distinct R and cached, so a decision compares the tops of those heaps times
+ * the NUMA factor of their node: O(groups x nodes) compares, independent of the member
+ * count. Filter counts come from the same bookkeeping: O(1).
+ *
+ * The consistent-hash strategy keeps its own structure: a sorted array of ring points
+ * (PF_CHASH_POINTS per eligible member), a binary search, and a walk clockwise past
+ * members that are filtered out or at the bounded-load cap.
+ *
+ * Determinism: ties are broken by a per-member hash of the seed, mixed with the VNode id
+ * across heaps; refreshes rebuild in slot order. The same registry, seed and requests
+ * give the same decisions.
+ *
+ * The claim is the ownership CAS PENDING(e) -> ACTIVE(winner, e + 1) done on the winner's
+ * behalf, then the checkpoint seal; the id then goes to the winner's assignment ring,
+ * from which the winner adopts it (pf_vnode_adopt). If the VNode changed meanwhile the
+ * CAS fails and nothing is given; if the winner died meanwhile the placement is undone.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/member_impl.h"
+#include "pflight/numa.h"
+#include "shm/pf_assert.h"
+
+#define REFRESH_ATTR_NS UINT64_C(1000000) /* re-read loads at most every 1 ms */
+#define REQ_CACHE_MAX 256u                /* distinct requirement sets remembered */
+#define NODES_MAX 64u
+
+struct sm {
+	uint32_t slot;
+	uint32_t gen;
+	uint64_t caps[2];
+	int32_t node;
+	uint32_t capacity;
+	double reliability;
+	double trust;
+	double cpu;
+	double mem;
+	uint32_t assigned;
+	uint32_t group;
+	uint32_t heap;     /* index of its (group, node) heap */
+	uint32_t heap_pos; /* position inside it */
+	double key;        /* score without the NUMA factor */
+	uint64_t tie;
+};
+
+struct heap {
+	uint32_t *items; /* indices into sm[] */
+	uint32_t count;
+	int32_t node;
+	uint32_t group;
+};
+
+struct group {
+	uint64_t caps[2];
+	uint32_t members;
+};
+
+struct req {
+	uint64_t caps[2];
+	uint32_t *heaps; /* heaps of the groups that cover caps */
+	uint32_t nheaps;
+	uint32_t candidates;
+	uint32_t used;
+};
+
+struct point {
+	uint32_t hash;
+	uint32_t member; /* index into sm[] */
+};
+
+struct pf_sched {
+	struct pf_domain *d;
+	struct pf_sched_opts o;
+	uint32_t strategy;
+	uint32_t floor_ppm;
+	uint32_t eps_ppm;
+	uint64_t seed;
+	uint32_t seen_members;
+	uint64_t seen_sched;
+	uint64_t refreshed_ns;
+	struct sm *sm;
+	uint32_t nsm;
+	uint32_t *slot_to_sm; /* members_max entries, UINT32_MAX: not eligible */
+	struct group *groups;
+	uint32_t ngroups;
+	struct heap *heaps;
+	uint32_t nheaps;
+	uint32_t *heap_store;
+	struct req reqs[REQ_CACHE_MAX];
+	uint32_t nreqs;
+	struct point *points;
+	uint32_t npoints;
+	uint64_t assigned_total;
+	uint32_t filtered_state;
+	uint32_t filtered_trust;
+	uint32_t active;
+};
+
+static const char *const strategy_names[] = {"trust-weighted", "consistent-hash", "bin-packing",
+					     "agent"};
+static const char *const reason_names[] = {"placed",      "no-member",    "filter-state",
+					   "filter-caps", "filter-trust", "filter-policy",
+					   "filter-full", "lost-race"};
+
+PF_API const char *pf_sched_strategy_name(uint32_t strategy)
+{
+	return strategy < PF_ARRAY_SIZE(strategy_names) ? strategy_names[strategy] : NULL;
+}
+
+PF_API const char *pf_sched_reason_name(uint32_t reason)
+{
+	return reason < PF_ARRAY_SIZE(reason_names) ? reason_names[reason] : NULL;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+	x += UINT64_C(0x9e3779b97f4a7c15);
+	x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return x ^ (x >> 31);
+}
+
+PF_API int pf_member_report_load(struct pf_member *m, uint32_t cpu_ppm, uint32_t mem_ppm)
+{
+	if (m == NULL || cpu_ppm > PF_PPM || mem_ppm > PF_PPM)
+		return -EINVAL;
+	/* Relaxed: attributes are re-read at a scheduler's next refresh; the version bump
+	 * below only says "look again". */
+	pf_store_relaxed(&m->rec->load_ppm, cpu_ppm);
+	pf_store_relaxed(&m->rec->mem_ppm, mem_ppm);
+	pf_fetch_add_relaxed(&m->d->ctl->sched_version, 1);
+	return 0;
+}
+
+PF_API int pf_member_set_trust(struct pf_domain *d, uint32_t slot, uint32_t trust_ppm)
+{
+	uint64_t w;
+
+	if (d == NULL || slot >= d->lim.members_max || trust_ppm > PF_PPM)
+		return -EINVAL;
+	/* [A5] pairs with [R5] in member.c: the slot's generation is current. */
+	w = pf_load_acquire(&d->members[slot].state);
+	if (member_word_state(w) == PF_MEMBER_FREE)
+		return -ENOENT;
+	/* Relaxed: as in pf_member_report_load(). */
+	pf_store_relaxed(&d->members[slot].trust_ppm, trust_ppm);
+	pf_fetch_add_relaxed(&d->ctl->sched_version, 1);
+	return 0;
+}
+
+PF_API int pf_sched_configure(struct pf_domain *d, uint32_t strategy, uint32_t floor_ppm,
+			      uint32_t eps_ppm)
+{
+	if (d == NULL || strategy > PF_SCHED_AGENT || floor_ppm > PF_PPM || eps_ppm > 10 * PF_PPM)
+		return -EINVAL;
+	/* Relaxed: settings are read at refresh, which the version bump triggers. */
+	pf_store_relaxed(&d->ctl->sched_strategy, strategy);
+	pf_store_relaxed(&d->ctl->trust_floor_ppm, floor_ppm);
+	pf_store_relaxed(&d->ctl->chash_epsilon_ppm, eps_ppm);
+	pf_fetch_add_relaxed(&d->ctl->sched_version, 1);
+	return 0;
+}
+
+PF_API void pf_sched_opts_init(struct pf_sched_opts *opts)
+{
+	PF_ASSERT(opts != NULL);
+	memset(opts, 0, sizeof(*opts));
+	opts->size = sizeof(*opts);
+}
+
+static double member_load(const struct sm *m)
+{
+	return m->cpu + (double)m->assigned / (double)m->capacity;
+}
+
+/* The strategy's score of a member, without the NUMA factor. */
+static double score_key(const struct pf_sched *s, const struct sm *m)
+{
+	double load = member_load(m);
+
+	switch (s->strategy) {
+	case PF_SCHED_BIN_PACKING:
+		return (1.0 - fmin(1.0, load)) +
+		       (1.0 - fmin(1.0, m->mem + (double)m->assigned / (double)m->capacity));
+	case PF_SCHED_AGENT:
+		return m->reliability / (1.0 + (double)m->assigned);
+	default:
+		return m->reliability * m->trust / (1.0 + load);
+	}
+}
+
+static double numa_factor(const struct pf_sched *s, int32_t member_node, int32_t home)
+{
+	if (s->o.numa == NULL || home < 0 || member_node < 0)
+		return 1.0;
+	return pf_numa_factor(s->o.numa, member_node, home);
+}
+
+/* a before b in a heap: higher key, then higher tie. */
+static int better(const struct sm *a, const struct sm *b)
+{
+	if (a->key != b->key)
+		return a->key > b->key;
+	return a->tie > b->tie;
+}
+
+static void heap_set(struct pf_sched *s, struct heap *h, uint32_t pos, uint32_t m)
+{
+	h->items[pos] = m;
+	s->sm[m].heap_pos = pos;
+}
+
+static void heap_up(struct pf_sched *s, struct heap *h, uint32_t pos)
+{
+	uint32_t m = h->items[pos];
+
+	while (pos > 0) {
+		uint32_t parent = (pos - 1) / 2;
+
+		if (!better(&s->sm[m], &s->sm[h->items[parent]]))
+			break;
+		heap_set(s, h, pos, h->items[parent]);
+		pos = parent;
+	}
+	heap_set(s, h, pos, m);
+}
+
+static void heap_down(struct pf_sched *s, struct heap *h, uint32_t pos)
+{
+	uint32_t m = h->items[pos];
+
+	for (;;) {
+		uint32_t c = 2 * pos + 1;
+
+		if (c >= h->count)
+			break;
+		if (c + 1 < h->count && better(&s->sm[h->items[c + 1]], &s->sm[h->items[c]]))
+			c++;
+		if (!better(&s->sm[h->items[c]], &s->sm[m]))
+			break;
+		heap_set(s, h, pos, h->items[c]);
+		pos = c;
+	}
+	heap_set(s, h, pos, m);
+}
+
+static void heap_remove(struct pf_sched *s, struct heap *h, uint32_t pos)
+{
+	uint32_t moved;
+
+	PF_ASSERT(pos < h->count);
+	h->count--;
+	if (pos == h->count)
+		return;
+	moved = h->items[h->count];
+	heap_set(s, h, pos, moved);
+	heap_down(s, h, pos);
+	heap_up(s, h, s->sm[moved].heap_pos);
+}
+
+static void heap_insert(struct pf_sched *s, struct heap *h, uint32_t m)
+{
+	h->items[h->count] = m;
+	s->sm[m].heap_pos = h->count;
+	h->count++;
+	heap_up(s, h, h->count - 1);
+}
+
+static void sched_free_tables(struct pf_sched *s)
+{
+	for (uint32_t i = 0; i < s->nreqs; i++)
+		free(s->reqs[i].heaps);
+	s->nreqs = 0;
+	free(s->sm);
+	free(s->groups);
+	free(s->heaps);
+	free(s->heap_store);
+	free(s->points);
+	s->sm = NULL;
+	s->groups = NULL;
+	s->heaps = NULL;
+	s->heap_store = NULL;
+	s->points = NULL;
+	s->nsm = s->ngroups = s->nheaps = s->npoints = 0;
+}
+
+PF_API int pf_sched_create(struct pf_domain *d, const struct pf_sched_opts *opts,
+			   struct pf_sched **ret)
+{
+	struct pf_sched *s;
+	int r;
+
+	if (d == NULL || ret == NULL)
+		return -EINVAL;
+	if (opts != NULL && (opts->size < offsetof(struct pf_sched_opts, reserved) ||
+			     opts->size > sizeof(*opts) || opts->flags != 0))
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	pf_sched_opts_init(&s->o);
+	if (opts != NULL)
+		memcpy(&s->o, opts, opts->size);
+	s->d = d;
+	s->slot_to_sm = malloc(d->lim.members_max * sizeof(*s->slot_to_sm));
+	if (s->slot_to_sm == NULL) {
+		free(s);
+		return -ENOMEM;
+	}
+	s->seen_members = UINT32_MAX;
+	r = pf_sched_refresh(s);
+	if (r < 0) {
+		pf_sched_destroy(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+PF_API void pf_sched_destroy(struct pf_sched *s)
+{
+	if (s == NULL)
+		return;
+	sched_free_tables(s);
+	free(s->slot_to_sm);
+	free(s);
+}
+
+/* Read one eligible member into m; 0 if it is not a candidate (and why, in *why). */
+static int snapshot_one(struct pf_sched *s, uint32_t slot, struct sm *m, uint32_t *why)
+{
+	struct pf_domain *d = s->d;
+	struct dom_member *rec = &d->members[slot];
+	/* [A5] pairs with [R5] in member.c: the identity below is complete. */
+	uint64_t w = pf_load_acquire(&rec->state);
+	uint32_t st = member_word_state(w), trust, cap;
+
+	*why = PF_SCHED_PLACED;
+	if (st == PF_MEMBER_FREE || st == PF_MEMBER_DEAD || st == PF_MEMBER_RETIRED)
+		return 0;
+	if (st != PF_MEMBER_ACTIVE) {
+		*why = PF_SCHED_FILTER_STATE; /* joining or draining */
+		return 0;
+	}
+	/* Relaxed: attributes are a snapshot; a change bumps sched_version. */
+	trust = pf_load_relaxed(&rec->trust_ppm);
+	cap = pf_load_relaxed(&rec->vnode_capacity);
+	if (trust < s->floor_ppm) {
+		*why = PF_SCHED_FILTER_TRUST;
+		return 0;
+	}
+	memset(m, 0, sizeof(*m));
+	m->slot = slot;
+	m->gen = member_word_gen(w);
+	m->caps[0] = rec->caps[0];
+	m->caps[1] = rec->caps[1];
+	m->node = rec->numa_node;
+	m->capacity = cap == 0 ? PF_MEMBER_CAPACITY_DEFAULT : cap;
+	/* Relaxed: the same snapshot. */
+	m->reliability = (double)PF_MIN(pf_load_relaxed(&rec->reliability_ppm), PF_PPM) / PF_PPM;
+	m->trust = (double)PF_MIN(trust, PF_PPM) / PF_PPM;
+	m->cpu = (double)PF_MIN(pf_load_relaxed(&rec->load_ppm), PF_PPM) / PF_PPM;
+	m->mem = (double)PF_MIN(pf_load_relaxed(&rec->mem_ppm), PF_PPM) / PF_PPM;
+	/* Relaxed: the same snapshot; a count that only guides the next decisions. */
+	m->assigned = pf_load_relaxed(&rec->vnodes_owned) + ring_mpmc_count(assign_ring(d, slot));
+	m->tie = mix64(s->seed ^ ((uint64_t)slot << 32 | m->gen));
+	return 1;
+}
+
+static int snapshot_members(struct pf_sched *s)
+{
+	uint32_t n = 0, why;
+
+	s->sm = calloc(s->d->lim.members_max, sizeof(*s->sm));
+	if (s->sm == NULL)
+		return -ENOMEM;
+	s->filtered_state = s->filtered_trust = s->active = 0;
+	s->assigned_total = 0;
+	for (uint32_t slot = 0; slot < s->d->lim.members_max; slot++) {
+		s->slot_to_sm[slot] = UINT32_MAX;
+		if (snapshot_one(s, slot, &s->sm[n], &why)) {
+			s->slot_to_sm[slot] = n;
+			s->assigned_total += s->sm[n].assigned;
+			n++;
+			s->active++;
+		} else if (why == PF_SCHED_FILTER_STATE) {
+			s->filtered_state++;
+		} else if (why == PF_SCHED_FILTER_TRUST) {
+			s->filtered_trust++;
+			s->active++;
+		}
+	}
+	s->nsm = n;
+	return 0;
+}
+
+/* Group members by capability set, then one heap per (group, node). */
+static int build_heaps(struct pf_sched *s)
+{
+	uint32_t pairs = 0, used = 0;
+
+	s->groups = calloc(s->nsm + 1, sizeof(*s->groups));
+	s->heaps = calloc(s->nsm + 1, sizeof(*s->heaps));
+	s->heap_store = calloc(s->nsm + 1, sizeof(*s->heap_store));
+	if (s->groups == NULL || s->heaps == NULL || s->heap_store == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < s->nsm; i++) {
+		struct sm *m = &s->sm[i];
+		uint32_t g = 0, h = 0;
+
+		while (g < s->ngroups &&
+		       (s->groups[g].caps[0] != m->caps[0] || s->groups[g].caps[1] != m->caps[1]))
+			g++;
+		if (g == s->ngroups) {
+			s->groups[g].caps[0] = m->caps[0];
+			s->groups[g].caps[1] = m->caps[1];
+			s->ngroups++;
+		}
+		s->groups[g].members++;
+		m->group = g;
+		while (h < pairs && (s->heaps[h].group != g || s->heaps[h].node != m->node))
+			h++;
+		if (h == pairs) {
+			s->heaps[h].group = g;
+			s->heaps[h].node = m->node;
+			pairs++;
+		}
+		m->heap = h;
+		s->heaps[h].count++; /* sizes first, items below */
+	}
+	s->nheaps = pairs;
+	for (uint32_t h = 0; h < pairs; h++) {
+		s->heaps[h].items = s->heap_store + used;
+		used += s->heaps[h].count;
+		s->heaps[h].count = 0;
+	}
+	for (uint32_t i = 0; i < s->nsm; i++) {
+		s->sm[i].key = score_key(s, &s->sm[i]);
+		heap_insert(s, &s->heaps[s->sm[i].heap], i);
+	}
+	return 0;
+}
+
+static int point_cmp(const void *a, const void *b)
+{
+	const struct point *x = a, *y = b;
+
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	return x->member < y->member ? -1 : (x->member > y->member);
+}
+
+static int build_points(struct pf_sched *s)
+{
+	s->npoints = s->nsm * PF_CHASH_POINTS;
+	s->points = calloc(s->npoints + 1, sizeof(*s->points));
+	if (s->points == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < s->nsm; i++) {
+		/* Points depend on the member's identity, not its slot's history, so a
+		 * join moves only the keys the newcomer's points take. */
+		uint64_t id = ((uint64_t)s->sm[i].slot << 32) | s->sm[i].gen;
+
+		for (uint32_t k = 0; k < PF_CHASH_POINTS; k++) {
+			struct point *p = &s->points[i * PF_CHASH_POINTS + k];
+
+			p->hash =
+				(uint32_t)(mix64(s->seed ^ mix64(id * PF_CHASH_POINTS + k)) >> 32);
+			p->member = i;
+		}
+	}
+	qsort(s->points, s->npoints, sizeof(*s->points), point_cmp);
+	return 0;
+}
+
+PF_API int pf_sched_refresh(struct pf_sched *s)
+{
+	struct dom_control *ctl;
+	int r;
+
+	if (s == NULL)
+		return -EINVAL;
+	ctl = s->d->ctl;
+	/* Relaxed: versions say "look again"; what we read next is validated. */
+	s->seen_members = pf_load_relaxed(&ctl->membership_version);
+	s->seen_sched = pf_load_relaxed(&ctl->sched_version);
+	s->strategy = PF_MIN(pf_load_relaxed(&ctl->sched_strategy), (uint32_t)PF_SCHED_AGENT);
+	/* Relaxed: settings, validated by their use (floor and epsilon are plain numbers). */
+	s->floor_ppm = pf_load_relaxed(&ctl->trust_floor_ppm);
+	s->eps_ppm = pf_load_relaxed(&ctl->chash_epsilon_ppm);
+	s->seed = pf_load_relaxed(&ctl->sched_seed);
+	s->refreshed_ns = now_ns();
+	sched_free_tables(s);
+	r = snapshot_members(s);
+	if (r == 0)
+		r = build_heaps(s);
+	if (r == 0 && s->strategy == PF_SCHED_CONSISTENT_HASH)
+		r = build_points(s);
+	return r;
+}
+
+static int maybe_refresh(struct pf_sched *s)
+{
+	struct dom_control *ctl = s->d->ctl;
+
+	/* Relaxed: see pf_sched_refresh(). */
+	if (pf_load_relaxed(&ctl->membership_version) != s->seen_members)
+		return pf_sched_refresh(s);
+	/* Relaxed: the same. Attribute changes are taken at most once a millisecond. */
+	if (pf_load_relaxed(&ctl->sched_version) != s->seen_sched &&
+	    now_ns() - s->refreshed_ns >= REFRESH_ATTR_NS)
+		return pf_sched_refresh(s);
+	return 0;
+}
+
+static int covers(const uint64_t have[2], const uint64_t need[2])
+{
+	return (need[0] & ~have[0]) == 0 && (need[1] & ~have[1]) == 0;
+}
+
+/* The heaps whose members cover `caps`, cached per distinct requirement. */
+static struct req *req_lookup(struct pf_sched *s, const uint64_t caps[2])
+{
+	struct req *q;
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < s->nreqs; i++)
+		if (s->reqs[i].caps[0] == caps[0] && s->reqs[i].caps[1] == caps[1])
+			return &s->reqs[i];
+	if (s->nreqs == REQ_CACHE_MAX) {
+		for (uint32_t i = 0; i < s->nreqs; i++)
+			free(s->reqs[i].heaps);
+		s->nreqs = 0; /* more distinct requirements than remembered: start over */
+	}
+	q = &s->reqs[s->nreqs];
+	q->heaps = malloc((s->nheaps + 1) * sizeof(*q->heaps));
+	if (q->heaps == NULL)
+		return NULL;
+	q->caps[0] = caps[0];
+	q->caps[1] = caps[1];
+	q->candidates = 0;
+	for (uint32_t h = 0; h < s->nheaps; h++) {
+		if (!covers(s->groups[s->heaps[h].group].caps, caps))
+			continue;
+		q->heaps[n++] = h;
+	}
+	for (uint32_t g = 0; g < s->ngroups; g++)
+		if (covers(s->groups[g].caps, caps))
+			q->candidates += s->groups[g].members;
+	q->nheaps = n;
+	s->nreqs++;
+	return q;
+}
+
+/* Room for one more assignment, and the can-assign hook's consent. */
+static uint32_t admit(struct pf_sched *s, uint32_t vnode, const struct sm *m)
+{
+	if (ring_mpmc_count(assign_ring(s->d, m->slot)) + 1 >= s->d->lim.assign_slots)
+		return PF_SCHED_FILTER_FULL;
+	if (s->o.can_assign != NULL && s->o.can_assign(s->o.policy_arg, vnode, m->slot) < 0)
+		return PF_SCHED_FILTER_POLICY;
+	return PF_SCHED_PLACED;
+}
+
+struct removed {
+	uint32_t m[EXPLAIN_FILTERED_MAX * 4];
+	uint8_t why[EXPLAIN_FILTERED_MAX * 4];
+	uint32_t n;
+};
+
+static void note_removed(struct pf_sched_decision *dec, struct removed *rm, uint32_t m,
+			 uint32_t why)
+{
+	dec->filtered[why - PF_SCHED_FILTER_STATE]++;
+	rm->m[rm->n] = m;
+	rm->why[rm->n] = (uint8_t)why;
+	rm->n++;
+}
+
+/* The best (group, node) heap top for this VNode; UINT32_MAX if none. */
+static uint32_t best_top(struct pf_sched *s, const struct req *q, uint32_t vnode, int32_t home)
+{
+	uint32_t best = UINT32_MAX;
+	double best_score = -1.0;
+	uint64_t best_tie = 0;
+
+	for (uint32_t i = 0; i < q->nheaps; i++) {
+		struct heap *h = &s->heaps[q->heaps[i]];
+		const struct sm *m;
+		double score;
+		uint64_t tie;
+
+		if (h->count == 0)
+			continue;
+		m = &s->sm[h->items[0]];
+		score = m->key * numa_factor(s, h->node, home);
+		tie = mix64(m->tie ^ vnode);
+		if (score > best_score || (score == best_score && tie > best_tie)) {
+			best = h->items[0];
+			best_score = score;
+			best_tie = tie;
+		}
+	}
+	return best;
+}
+
+static uint32_t choose_heaps(struct pf_sched *s, const struct req *q, uint32_t vnode, int32_t home,
+			     struct pf_sched_decision *dec, struct removed *rm)
+{
+	uint32_t m = UINT32_MAX;
+
+	while (rm->n < PF_ARRAY_SIZE(rm->m)) {
+		uint32_t why;
+
+		m = best_top(s, q, vnode, home);
+		if (m == UINT32_MAX)
+			break;
+		why = admit(s, vnode, &s->sm[m]);
+		if (why == PF_SCHED_PLACED)
+			break;
+		note_removed(dec, rm, m, why);
+		heap_remove(s, &s->heaps[s->sm[m].heap], s->sm[m].heap_pos);
+		m = UINT32_MAX;
+	}
+	for (uint32_t i = 0; i < rm->n; i++)
+		heap_insert(s, &s->heaps[s->sm[rm->m[i]].heap], rm->m[i]);
+	return m;
+}
+
+static uint32_t choose_chash(struct pf_sched *s, const uint64_t caps[2], uint32_t vnode,
+			     struct pf_sched_decision *dec, struct removed *rm)
+{
+	uint32_t key = (uint32_t)(mix64(s->seed ^ mix64(vnode)) >> 32), lo = 0, hi = s->npoints;
+	double mean = (double)(s->assigned_total + 1) / (double)(s->nsm ? s->nsm : 1);
+	uint64_t cap = (uint64_t)ceil(mean * (1.0 + (double)s->eps_ppm / PF_PPM));
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (s->points[mid].hash < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (uint32_t k = 0; k < s->npoints; k++) {
+		uint32_t m = s->points[(lo + k) % s->npoints].member, why;
+
+		if (!covers(s->sm[m].caps, caps) || s->sm[m].assigned >= cap)
+			continue; /* counted in aggregate, not per point */
+		why = admit(s, vnode, &s->sm[m]);
+		if (why == PF_SCHED_PLACED)
+			return m;
+		if (rm->n < PF_ARRAY_SIZE(rm->m))
+			note_removed(dec, rm, m, why);
+	}
+	return UINT32_MAX;
+}
+
+/* Take back a placement whose winner died or whose assignment ring filled meanwhile. */
+static void undo(struct pf_sched *s, uint32_t vnode, uint64_t owned)
+{
+	/* [R10] pairs with [A10] in the next claim: back to PENDING, epoch + 1. */
+	if (pf_cas_acq_rel(&s->d->own[vnode], &owned,
+			   own_word(PF_VNODE_PENDING, 0, 0, own_epoch(owned) + 1)))
+		(void)pending_push(s->d, vnode, 1);
+}
+
+static int claim_for(struct pf_sched *s, uint32_t vnode, uint64_t w, uint32_t m)
+{
+	struct pf_domain *d = s->d;
+	struct sm *x = &s->sm[m];
+	uint64_t owned = own_word(PF_VNODE_ACTIVE, x->slot, x->gen, own_epoch(w) + 1), state;
+
+	/* [R10] pairs with [A10] in pf_vnode_adopt() and the next claim: ownership moves
+	 * to the winner with the epoch; acq_rel, as in claim_take(). */
+	if (!pf_cas_acq_rel(&d->own[vnode], &w, owned))
+		return -EBUSY;
+	(void)ckpt_seal(d, vnode, own_epoch(owned));
+	/* Relaxed: a hint for the sweep; the ownership word says who holds it. */
+	pf_store_relaxed(&d->vnodes[vnode].pending_pos, PENDING_POS_NONE);
+	/* [A5] pairs with [R5] in member.c and supervisor.c: a death declared since our
+	 * snapshot must not keep the VNode (its repair scan may have passed already). */
+	state = pf_load_acquire(&d->members[x->slot].state);
+	if (member_word_state(state) != PF_MEMBER_ACTIVE || member_word_gen(state) != x->gen ||
+	    ring_mpmc_try_enqueue(assign_ring(d, x->slot), vnode, NULL) < 0) {
+		undo(s, vnode, owned);
+		return -EBUSY;
+	}
+	x->assigned++;
+	s->assigned_total++;
+	if (s->strategy != PF_SCHED_CONSISTENT_HASH) {
+		x->key = score_key(s, x);
+		heap_down(s, &s->heaps[x->heap], x->heap_pos);
+	}
+	return (int)own_epoch(owned);
+}
+
+static void decision_fill(struct pf_sched *s, struct pf_sched_decision *dec, uint32_t m,
+			  int32_t home)
+{
+	const struct sm *x = &s->sm[m];
+
+	dec->winner_slot = x->slot;
+	dec->winner_generation = x->gen;
+	dec->winner_node = x->node;
+	dec->reliability = x->reliability;
+	dec->trust = x->trust;
+	dec->load = member_load(x);
+	dec->numa_factor = numa_factor(s, x->node, home);
+	dec->score = s->strategy == PF_SCHED_CONSISTENT_HASH ? 0.0 : x->key * dec->numa_factor;
+}
+
+static void explain_write(struct pf_sched *s, const struct pf_sched_decision *dec,
+			  const struct removed *rm)
+{
+	struct pf_domain *d = s->d;
+	struct dom_explain *e;
+	uint64_t n;
+
+	/* Relaxed: a subscriber that arrives late misses a few records, which the
+	 * sequence numbers show; nobody subscribed costs this one load. */
+	if (pf_load_relaxed(&d->ctl->explain_readers) == 0)
+		return;
+	/* Relaxed: only hands out distinct record numbers. */
+	n = pf_fetch_add_relaxed(&d->ctl->explain_seq, 1);
+	e = &d->explain[n & (d->lim.explain_slots - 1)];
+	/* Relaxed: odd = being written; the release fence orders it before the fields. */
+	pf_store_relaxed(&e->seq, 2 * n + 1);
+	/* [F16] pairs with [F17] in pf_sched_explain_read(): a reader that sees our
+	 * field stores also sees the odd sequence number before them. */
+	pf_fence_release();
+	e->vnode = dec->vnode;
+	e->strategy = dec->strategy;
+	e->winner_slot = dec->winner_slot;
+	e->winner_gen = dec->winner_generation;
+	e->epoch = (uint32_t)dec->epoch;
+	e->reason = dec->reason;
+	e->candidates = dec->candidates;
+	memcpy(e->filtered, dec->filtered, sizeof(e->filtered));
+	e->home_node = (uint32_t)dec->home_node;
+	e->winner_node = (uint32_t)dec->winner_node;
+	e->decision_ns = now_ns();
+	e->score = dec->score;
+	e->reliability = dec->reliability;
+	e->trust = dec->trust;
+	e->load = dec->load;
+	e->numa_factor = dec->numa_factor;
+	for (uint32_t i = 0; i < EXPLAIN_FILTERED_MAX; i++) {
+		e->filtered_slot[i] = i < rm->n ? (uint16_t)s->sm[rm->m[i]].slot : UINT16_MAX;
+		e->filtered_why[i] = i < rm->n ? rm->why[i] : 0;
+	}
+	/* [R16] pairs with [A16] in pf_sched_explain_read(): the record is complete. */
+	pf_store_release(&e->seq, 2 * n + 2);
+}
+
+static uint32_t reason_of(const struct pf_sched *s, const struct pf_sched_decision *dec)
+{
+	if (s->active == 0 && s->filtered_state == 0)
+		return PF_SCHED_NO_MEMBER;
+	if (dec->filtered[PF_SCHED_FILTER_POLICY - PF_SCHED_FILTER_STATE] != 0)
+		return PF_SCHED_FILTER_POLICY;
+	if (dec->filtered[PF_SCHED_FILTER_FULL - PF_SCHED_FILTER_STATE] != 0 || s->nsm > 0)
+		return dec->candidates == 0 ? PF_SCHED_FILTER_CAPS : PF_SCHED_FILTER_FULL;
+	return s->filtered_trust != 0 ? PF_SCHED_FILTER_TRUST : PF_SCHED_FILTER_STATE;
+}
+
+PF_API int pf_sched_place(struct pf_sched *s, uint32_t vnode, struct pf_sched_decision *out)
+{
+	struct pf_sched_decision local, *dec = out != NULL ? out : &local;
+	struct removed rm = {.n = 0};
+	struct dom_vnode *v;
+	struct req *q;
+	uint64_t w, caps[2];
+	uint32_t m;
+	int r;
+
+	if (s == NULL || vnode >= s->d->lim.vnodes_max || (out != NULL && out->size < sizeof(*out)))
+		return -EINVAL;
+	r = maybe_refresh(s);
+	if (r < 0)
+		return r;
+	memset(dec, 0, sizeof(*dec));
+	dec->size = sizeof(*dec);
+	dec->vnode = vnode;
+	dec->strategy = s->strategy;
+	dec->winner_slot = UINT32_MAX;
+	dec->winner_node = -1;
+	/* [A10] pairs with [R10] in vnode.c: the requirements are complete once PENDING. */
+	w = pf_load_acquire(&s->d->own[vnode]);
+	if (own_state(w) != PF_VNODE_PENDING) {
+		dec->reason = PF_SCHED_LOST_RACE;
+		return -EBUSY;
+	}
+	v = &s->d->vnodes[vnode];
+	caps[0] = v->caps[0];
+	caps[1] = v->caps[1];
+	dec->home_node = v->home_node;
+	q = req_lookup(s, caps);
+	if (q == NULL)
+		return -ENOMEM;
+	dec->candidates = q->candidates;
+	dec->filtered[0] = s->filtered_state;
+	dec->filtered[1] = s->nsm - q->candidates;
+	dec->filtered[2] = s->filtered_trust;
+	m = s->strategy == PF_SCHED_CONSISTENT_HASH
+		    ? choose_chash(s, caps, vnode, dec, &rm)
+		    : choose_heaps(s, q, vnode, dec->home_node, dec, &rm);
+	if (m == UINT32_MAX) {
+		dec->reason = reason_of(s, dec);
+		/* Relaxed: a reason for people and tools. */
+		pf_store_relaxed(&v->pending_reason, dec->reason);
+		explain_write(s, dec, &rm);
+		return -ENOENT;
+	}
+	decision_fill(s, dec, m, dec->home_node); /* the scores the decision was made on */
+	r = claim_for(s, vnode, w, m);
+	if (r < 0) {
+		dec->reason = PF_SCHED_LOST_RACE;
+		dec->winner_slot = UINT32_MAX;
+		return r;
+	}
+	dec->reason = PF_SCHED_PLACED;
+	dec->epoch = (uint64_t)r;
+	/* Relaxed: as above. */
+	pf_store_relaxed(&v->pending_reason, PF_SCHED_PLACED);
+	explain_write(s, dec, &rm);
+	return 0;
+}
+
+PF_API int pf_sched_run(struct pf_sched *s, uint32_t budget)
+{
+	uint32_t placed = 0, tries;
+
+	if (s == NULL)
+		return -EINVAL;
+	tries = PF_MIN(budget, ring_mpmc_count(s->d->pending) + 1);
+	for (uint32_t i = 0; i < tries && placed < budget; i++) {
+		uint32_t id;
+		int r;
+
+		if (ring_mpmc_try_dequeue(s->d->pending, &id) < 0)
+			break;
+		if (id >= s->d->lim.vnodes_max) {
+			counter_add(s->d, PF_COUNTER_SHM_INVALID, 1);
+			continue;
+		}
+		r = pf_sched_place(s, id, NULL);
+		if (r == 0)
+			placed++;
+		else if (r == -ENOENT)
+			(void)pending_push(s->d, id, 0); /* still PENDING: keep it queued */
+	}
+	return (int)placed;
+}
+
+PF_API int pf_vnode_adopt(struct pf_member *m, struct pf_vnode **ret)
+{
+	struct pf_domain *d;
+
+	if (m == NULL || ret == NULL)
+		return -EINVAL;
+	d = m->d;
+	if (!member_is_live(m))
+		return -ESTALE;
+	for (;;) {
+		struct pf_vnode *h;
+		uint32_t id;
+		uint64_t w, c;
+
+		if (ring_mpmc_try_dequeue(assign_ring(d, m->slot), &id) < 0)
+			return -EAGAIN;
+		if (id >= d->lim.vnodes_max) {
+			counter_add(d, PF_COUNTER_SHM_INVALID, 1);
+			continue;
+		}
+		/* [A10] pairs with [R10] in claim_for(): the placement is ours to adopt. */
+		w = pf_load_acquire(&d->own[id]);
+		if (!own_is_owned(w) || own_slot(w) != m->slot ||
+		    own_gen(w) != (m->gen & OWN_GEN_MASK))
+			continue; /* a previous generation's, or taken back meanwhile */
+		h = calloc(1, sizeof(*h));
+		if (h == NULL)
+			return -ENOMEM;
+		c = ckpt_seal(d, id, own_epoch(w));
+		handle_attach(m, h, id, own_epoch(w), c);
+		*ret = h;
+		return 0;
+	}
+}
+
+PF_API int pf_sched_explain_subscribe(struct pf_domain *d)
+{
+	if (d == NULL)
+		return -EINVAL;
+	/* Relaxed: a count; records written before we subscribed were never promised. */
+	pf_fetch_add_relaxed(&d->ctl->explain_readers, 1);
+	return 0;
+}
+
+PF_API void pf_sched_explain_unsubscribe(struct pf_domain *d)
+{
+	if (d == NULL)
+		return;
+	/* Relaxed: the same count. */
+	pf_fetch_sub_relaxed(&d->ctl->explain_readers, 1);
+}
+
+static void explain_to_decision(const struct dom_explain *e, struct pf_sched_decision *dec)
+{
+	memset(dec, 0, sizeof(*dec));
+	dec->size = sizeof(*dec);
+	dec->vnode = e->vnode;
+	dec->reason = e->reason;
+	dec->strategy = e->strategy;
+	dec->winner_slot = e->winner_slot;
+	dec->winner_generation = e->winner_gen;
+	dec->epoch = e->epoch;
+	dec->candidates = e->candidates;
+	memcpy(dec->filtered, e->filtered, sizeof(dec->filtered));
+	dec->home_node = (int32_t)e->home_node;
+	dec->winner_node = (int32_t)e->winner_node;
+	dec->score = e->score;
+	dec->reliability = e->reliability;
+	dec->trust = e->trust;
+	dec->load = e->load;
+	dec->numa_factor = e->numa_factor;
+}
+
+PF_API int pf_sched_explain_read(struct pf_domain *d, uint64_t *cursor,
+				 struct pf_sched_decision *out, uint32_t count, uint64_t *ret_seqs)
+{
+	uint64_t head, n;
+	uint32_t k = 0;
+
+	if (d == NULL || cursor == NULL || (out == NULL && count > 0))
+		return -EINVAL;
+	/* [A16] pairs with [R16] in explain_write(): records below head were handed out. */
+	head = pf_load_acquire(&d->ctl->explain_seq);
+	if (head - *cursor > d->lim.explain_slots && head > d->lim.explain_slots)
+		*cursor = head - d->lim.explain_slots; /* the older ones were overwritten */
+	for (n = *cursor; n < head && k < count; n++) {
+		const struct dom_explain *e = &d->explain[n & (d->lim.explain_slots - 1)];
+		struct dom_explain copy;
+		/* [A16] pairs with [R16] in explain_write(): the record n is complete. */
+		uint64_t s1 = pf_load_acquire(&e->seq), s2;
+
+		if (s1 != 2 * n + 2)
+			continue; /* not written yet, being rewritten, or overwritten */
+		memcpy(&copy, e, sizeof(copy));
+		/* [F17] pairs with [F16] in explain_write(): our copy is ordered before
+		 * the second read of the sequence number. */
+		pf_fence_acquire();
+		/* Relaxed: ordered by [F17]. */
+		s2 = pf_load_relaxed(&e->seq);
+		if (s2 != s1)
+			continue;
+		explain_to_decision(&copy, &out[k]);
+		if (ret_seqs != NULL)
+			ret_seqs[k] = n;
+		k++;
+	}
+	*cursor = n;
+	return (int)k;
+}

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pflight/sched.h: placing PENDING VNodes on members, with an explanation for each.
+ *
+ * Pipeline per VNode: filter (member ACTIVE, not DRAINING; capabilities cover the VNode's
+ * required ones; trust >= the domain's trust floor; the can-assign hook agrees; room in
+ * the member's assignment ring) -> score (the domain's strategy) -> claim (the ownership
+ * CAS PENDING(e) -> ACTIVE(winner, e + 1), on the winner's behalf) -> record (the decision
+ * and its explanation). The winner finds the VNode with pf_vnode_adopt().
+ *
+ * Every strategy is deterministic: the same registry state, the same seed and the same
+ * sequence of requests give the same decisions (ties are broken by a hash of the seed,
+ * the VNode and the member), so recorded decisions can be replayed.
+ *
+ * Member attributes and their units (all fixed point, parts per million, PF_PPM = 1.0):
+ *   reliability  0..PF_PPM  how dependable the member has been: starts at PF_PPM and
+ *                           halves for each failure recorded for its identity key
+ *                           (pid-independent: uid + executable), recovering over time
+ *   trust        0..PF_PPM  set by governance (pf_member_set_trust), default PF_PPM / 2
+ *   cpu_load     0..PF_PPM  reported by the member (pf_member_report_load)
+ *   mem_load     0..PF_PPM  reported by the member
+ *   capacity     VNodes     how many VNodes the member can hold at full load (join
+ *                           option), default PF_MEMBER_CAPACITY_DEFAULT
+ * and the load a strategy sees is  load = cpu_load / PF_PPM + assigned / capacity,
+ * where `assigned` is the VNodes the member holds (or was just given).
+ *
+ * Strategies:
+ *   PF_SCHED_TRUST_WEIGHTED  reliability * trust / (1 + load) * numa_factor   (default)
+ *   PF_SCHED_CONSISTENT_HASH first member clockwise from the VNode's hash on a 32-bit
+ *                            ring (points_per_member points each) whose count stays
+ *                            <= ceil((1 + epsilon) * mean)
+ *   PF_SCHED_BIN_PACKING     cpu_free_fraction + memory_free_fraction
+ *   PF_SCHED_AGENT           reliability / (1 + active_tasks)
+ * numa_factor = 10 / distance(member node, VNode home node) (1 for a local or no home).
+ */
+#ifndef PFLIGHT_SCHED_H
+#define PFLIGHT_SCHED_H
+
+#include <stdint.h>
+
+#include "pflight/common.h"
+#include "pflight/domain.h"
+#include "pflight/member.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PF_PPM 1000000u                  /* 1.0 in parts per million */
+#define PF_MEMBER_CAPACITY_DEFAULT 1024u /* VNodes at full load when a member says nothing */
+#define PF_CHASH_POINTS 64u              /* ring points per member (consistent-hash) */
+
+enum pf_sched_strategy {
+	PF_SCHED_TRUST_WEIGHTED = 0,
+	PF_SCHED_CONSISTENT_HASH = 1,
+	PF_SCHED_BIN_PACKING = 2,
+	PF_SCHED_AGENT = 3,
+};
+
+/* Why a VNode was not placed (also the filter that removed a candidate). */
+enum pf_sched_reason {
+	PF_SCHED_PLACED = 0,
+	PF_SCHED_NO_MEMBER = 1,     /* no ACTIVE member at all */
+	PF_SCHED_FILTER_STATE = 2,  /* candidate not ACTIVE (joining, draining, dead) */
+	PF_SCHED_FILTER_CAPS = 3,   /* candidate lacks a required capability */
+	PF_SCHED_FILTER_TRUST = 4,  /* candidate below the trust floor */
+	PF_SCHED_FILTER_POLICY = 5, /* the can-assign hook refused */
+	PF_SCHED_FILTER_FULL = 6,   /* candidate's assignment ring is full / at its bound */
+	PF_SCHED_LOST_RACE = 7,     /* the VNode changed state under us: not ours to place */
+};
+
+/* Stable lower-case name of a strategy or reason, or NULL. */
+PF_API const char *pf_sched_strategy_name(uint32_t strategy);
+PF_API const char *pf_sched_reason_name(uint32_t reason);
+
+/* Report this member's CPU and memory load (0..PF_PPM each). Two relaxed stores. 0 or
+ * -EINVAL (out of range). */
+PF_API int pf_member_report_load(struct pf_member *member, uint32_t cpu_ppm, uint32_t mem_ppm);
+
+/* Governance: set the trust of member `slot` (0..PF_PPM). 0, -EINVAL, -ENOENT (FREE). */
+PF_API int pf_member_set_trust(struct pf_domain *domain, uint32_t slot, uint32_t trust_ppm);
+
+/* Control plane: switch the domain's strategy and parameters (takes effect at each
+ * scheduler's next refresh). 0 or -EINVAL. */
+PF_API int pf_sched_configure(struct pf_domain *domain, uint32_t strategy, uint32_t trust_floor_ppm,
+			      uint32_t chash_epsilon_ppm);
+
+struct pf_sched;
+struct pf_vnode;
+
+/* can-assign policy hook: 0 to allow member `slot` to take VNode `vnode`, a negative
+ * errno to refuse. Called for the best candidate only, then the next best, and so on. */
+typedef int (*pf_sched_policy_fn)(void *arg, uint32_t vnode, uint32_t slot);
+
+struct pf_numa;
+
+struct pf_sched_opts {
+	uint32_t size;                 /* sizeof(struct pf_sched_opts) */
+	uint32_t flags;                /* none yet, 0 */
+	pf_sched_policy_fn can_assign; /* NULL: allow all */
+	void *policy_arg;
+	const struct pf_numa *numa; /* topology for NUMA factors; NULL: all distances 10 */
+	uint64_t reserved[4];
+};
+
+PF_API void pf_sched_opts_init(struct pf_sched_opts *opts);
+
+/* A process-local scheduler over `domain`. 0, -EINVAL, -ENOMEM. */
+PF_API int pf_sched_create(struct pf_domain *domain, const struct pf_sched_opts *opts,
+			   struct pf_sched **ret_sched);
+PF_API void pf_sched_destroy(struct pf_sched *sched);
+
+/* Re-read members, attributes and settings from the domain. Called by pf_sched_place()
+ * itself whenever the membership or a setting changed; cheap otherwise. 0 or -errno. */
+PF_API int pf_sched_refresh(struct pf_sched *sched);
+
+/* The outcome of one decision, with the winner's score components. */
+struct pf_sched_decision {
+	uint32_t size; /* set by the caller */
+	uint32_t vnode;
+	uint32_t reason; /* enum pf_sched_reason */
+	uint32_t strategy;
+	uint32_t winner_slot; /* UINT32_MAX when not placed */
+	uint32_t winner_generation;
+	uint64_t epoch;       /* the ownership epoch the winner holds */
+	uint32_t candidates;  /* members considered */
+	uint32_t filtered[5]; /* removed by: state, caps, trust, policy, full */
+	int32_t home_node;
+	int32_t winner_node;
+	double score;
+	double reliability;
+	double trust;
+	double load;
+	double numa_factor;
+	uint64_t reserved[4];
+};
+
+/*
+ * Place PENDING VNode `vnode` (filter, score, claim by CAS, record). Returns 0 and fills
+ * *decision (may be NULL) when placed, or:
+ *   -ENOENT   no member passes the filters (the VNode stays PENDING; its reason is
+ *             visible in pf_vnode_info() and in *decision)
+ *   -EBUSY    the VNode is not PENDING (owned, undefined, or taken meanwhile)
+ *   -EINVAL   bad arguments
+ * Not thread-safe per scheduler object; any number of schedulers may run at once (the
+ * CAS decides, a VNode is never given twice).
+ */
+PF_API int pf_sched_place(struct pf_sched *sched, uint32_t vnode,
+			  struct pf_sched_decision *decision);
+
+/* Place up to `budget` VNodes from the pending queue. Returns how many were placed. */
+PF_API int pf_sched_run(struct pf_sched *sched, uint32_t budget);
+
+/* Take the next VNode the scheduler placed on this member and build its handle (load
+ * its checkpoint with pf_checkpoint_load()). 0, -EAGAIN (none waiting), -ESTALE (this
+ * member is not ACTIVE), -ENOMEM. Owner threads only. */
+PF_API int pf_vnode_adopt(struct pf_member *member, struct pf_vnode **ret_vnode);
+
+/*
+ * Explanations of recent placements (a ring in shared memory). Writers record them only
+ * while someone is subscribed, so the fast path pays nothing otherwise.
+ */
+PF_API int pf_sched_explain_subscribe(struct pf_domain *domain);
+PF_API void pf_sched_explain_unsubscribe(struct pf_domain *domain);
+
+/*
+ * Copy explanations with sequence numbers from *cursor on (at most `count`) into out,
+ * advance *cursor; records overwritten before they were read are skipped (the gap shows
+ * in the sequence numbers). Returns the number copied (>= 0) or -EINVAL.
+ */
+PF_API int pf_sched_explain_read(struct pf_domain *domain, uint64_t *cursor,
+				 struct pf_sched_decision *out, uint32_t count, uint64_t *ret_seqs);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PFLIGHT_SCHED_H */

@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/unit/core/test_core_sched.c
+ * Goal: the scheduler places exactly as its strategies' formulas say, never on a member
+ * that lacks a capability or sits under the trust floor, explains every decision, leaves
+ * unplaceable VNodes PENDING with a visible reason, and gives identical decisions for
+ * identical inputs (replay). Method: members joined from this thread (each holds its own
+ * robust futex), attributes set through the API; the expected winner of each decision is
+ * recomputed here from the published formulas and compared.
+ */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "pflight/pflight.h"
+#include "tests/common/test_util.h"
+
+#define MEMBERS_MAX 16
+
+static char name[64];
+static struct pf_domain *dom;
+static struct pf_member *mem[MEMBERS_MAX];
+static uint32_t nmem;
+
+static void make(uint32_t strategy, uint32_t vnodes, uint64_t seed)
+{
+	struct pf_domain_opts o;
+
+	test_domain_name(name, sizeof(name), "sched");
+	pf_domain_opts_init(&o);
+	o.flags = PF_DOMAIN_REPLACE;
+	o.members_max = MEMBERS_MAX;
+	o.vnodes_max = vnodes;
+	o.sched_strategy = strategy;
+	o.sched_seed = seed;
+	o.assign_slots = 4096;
+	assert_int_equal(pf_domain_create(name, &o, &dom), 0);
+	nmem = 0;
+}
+
+static void destroy(void)
+{
+	for (uint32_t i = 0; i < nmem; i++)
+		(void)pf_member_leave(mem[i]);
+	assert_int_equal(pf_domain_destroy(dom), 0);
+}
+
+static uint32_t add_member(const char *const *caps, uint32_t ncaps, uint32_t capacity)
+{
+	struct pf_member_opts o;
+
+	pf_member_opts_init(&o);
+	o.caps = caps;
+	o.caps_count = ncaps;
+	o.vnode_capacity = capacity;
+	assert_int_equal(pf_member_join(dom, &o, &mem[nmem]), 0);
+	return (uint32_t)pf_member_id(mem[nmem++]);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	return 0;
+}
+
+/* trust-weighted: each decision goes to argmax trust / (1 + assigned / capacity). */
+static void test_sched_trust_weighted_follows_formula(void **state)
+{
+	static const uint32_t trust[3] = {1000000, 500000, 250000};
+	uint32_t slot[3], assigned[3] = {0, 0, 0};
+	struct pf_sched_decision dec = {.size = sizeof(dec)};
+	struct pf_sched *s;
+
+	(void)state;
+	make(PF_SCHED_TRUST_WEIGHTED, 256, 1);
+	for (int i = 0; i < 3; i++) {
+		slot[i] = add_member(NULL, 0, 100);
+		assert_int_equal(pf_member_set_trust(dom, slot[i], trust[i]), 0);
+	}
+	assert_int_equal(pf_vnode_define_range(dom, 0, 200, NULL), 200);
+	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	for (uint32_t v = 0; v < 200; v++) {
+		double score[3], best = -1;
+		int won = -1;
+
+		for (int i = 0; i < 3; i++) {
+			score[i] = (trust[i] / 1e6) / (1.0 + assigned[i] / 100.0);
+			best = score[i] > best ? score[i] : best;
+		}
+		assert_int_equal(pf_sched_place(s, v, &dec), 0);
+		assert_int_equal(dec.reason, PF_SCHED_PLACED);
+		for (int i = 0; i < 3; i++)
+			if (dec.winner_slot == slot[i])
+				won = i;
+		/* The winner has the best score (ties go to the seed's hash). */
+		assert_true(won >= 0);
+		assert_true(fabs(score[won] - best) < 1e-12);
+		assert_true(fabs(dec.score - best) < 1e-9);
+		assert_true(fabs(dec.trust - trust[won] / 1e6) < 1e-9);
+		assert_int_equal(dec.epoch, 1);
+		assigned[won]++;
+	}
+	/* The more trusted, the more VNodes; here roughly 4:2:1 in load terms. */
+	assert_true(assigned[0] > assigned[1] && assigned[1] > assigned[2]);
+	assert_int_equal(pf_sched_place(s, 5, &dec), -EBUSY); /* already placed */
+	pf_sched_destroy(s);
+	destroy();
+}
+
+static void test_sched_bin_packing_and_agent(void **state)
+{
+	struct pf_sched_decision dec = {.size = sizeof(dec)};
+	uint32_t busy, idle, counts[2] = {0, 0};
+	struct pf_sched *s;
+
+	(void)state;
+	make(PF_SCHED_BIN_PACKING, 64, 2);
+	busy = add_member(NULL, 0, 100);
+	idle = add_member(NULL, 0, 100);
+	assert_int_equal(pf_member_report_load(mem[0], 800000, 600000), 0);
+	assert_int_equal(pf_member_report_load(mem[0], PF_PPM + 1, 0), -EINVAL);
+	assert_int_equal(pf_vnode_define_range(dom, 0, 40, NULL), 40);
+	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	for (uint32_t v = 0; v < 40; v++) {
+		assert_int_equal(pf_sched_place(s, v, &dec), 0);
+		counts[dec.winner_slot == idle]++;
+	}
+	/* free(busy) = 0.2 + 0.4 - 2k/100; free(idle) = 2 - 2k/100: idle wins until 70. */
+	assert_int_equal(counts[1], 40);
+	(void)busy;
+	pf_sched_destroy(s);
+	destroy();
+
+	make(PF_SCHED_AGENT, 64, 3);
+	add_member(NULL, 0, 100);
+	add_member(NULL, 0, 100);
+	assert_int_equal(pf_vnode_define_range(dom, 0, 41, NULL), 41);
+	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	counts[0] = counts[1] = 0;
+	for (uint32_t v = 0; v < 41; v++) {
+		assert_int_equal(pf_sched_place(s, v, &dec), 0);
+		counts[dec.winner_slot == (uint32_t)pf_member_id(mem[1])]++;
+	}
+	/* reliability / (1 + tasks) with equal reliability: they alternate. */
+	assert_true(counts[0] == 20 || counts[0] == 21);
+	pf_sched_destroy(s);
+	destroy();
+}
+
+static int refuse_slot(void *arg, uint32_t vnode, uint32_t slot)
+{
+	(void)vnode;
+	return slot == *(uint32_t *)arg ? -EPERM : 0;
+}
+
+/* Property: random members and requirements; a placed VNode's owner always covers its
+ * capabilities, has trust >= the floor and was not refused by the hook; an unplaced one
+ * has no such member. */
+static void test_sched_filters_property(void **state)
+{
+	static const char *const names[] = {"a", "b", "c", "d"};
+	const char *pick[4];
+	struct pf_sched_decision dec = {.size = sizeof(dec)};
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	struct pf_member_info mi = {.size = sizeof(mi)};
+	struct pf_sched_opts so;
+	struct pf_sched *s;
+	uint32_t refused, placed = 0, trust[10];
+	unsigned seed = 12345;
+
+	(void)state;
+	make(PF_SCHED_TRUST_WEIGHTED, 512, 4);
+	assert_int_equal(pf_sched_configure(dom, PF_SCHED_TRUST_WEIGHTED, 400000, 250000), 0);
+	for (int i = 0; i < 10; i++) {
+		uint32_t n = 0, slot;
+
+		for (int c = 0; c < 4; c++)
+			if (rand_r(&seed) % 2)
+				pick[n++] = names[c];
+		slot = add_member(pick, n, 50);
+		trust[i] = (uint32_t)(rand_r(&seed) % PF_PPM);
+		assert_int_equal(pf_member_set_trust(dom, slot, trust[i]), 0);
+	}
+	refused = (uint32_t)pf_member_id(mem[3]);
+	pf_sched_opts_init(&so);
+	so.can_assign = refuse_slot;
+	so.policy_arg = &refused;
+	assert_int_equal(pf_sched_create(dom, &so, &s), 0);
+	for (uint32_t v = 0; v < 300; v++) {
+		struct pf_vnode_spec spec;
+		uint32_t n = 0;
+		int r;
+
+		for (int c = 0; c < 4; c++)
+			if (rand_r(&seed) % 4 == 0)
+				pick[n++] = names[c];
+		pf_vnode_spec_init(&spec);
+		spec.caps = pick;
+		spec.caps_count = n;
+		assert_int_equal(pf_vnode_define(dom, v, &spec), 0);
+		r = pf_sched_place(s, v, &dec);
+		assert_int_equal(pf_vnode_info(dom, v, &vi), 0);
+		if (r == 0) {
+			placed++;
+			assert_int_equal(pf_member_info(dom, dec.winner_slot, &mi), 0);
+			assert_int_equal(vi.owner_slot, dec.winner_slot);
+			assert_true((vi.caps[0] & ~mi.caps[0]) == 0 &&
+				    (vi.caps[1] & ~mi.caps[1]) == 0);
+			assert_true(dec.trust >= 0.4);
+			for (uint32_t i = 0; i < nmem; i++)
+				if ((uint32_t)pf_member_id(mem[i]) == dec.winner_slot)
+					assert_true(trust[i] >= 400000);
+			assert_int_not_equal(dec.winner_slot, refused);
+			continue;
+		}
+		assert_int_equal(r, -ENOENT);
+		assert_int_equal(vi.state, PF_VNODE_PENDING);
+		assert_int_not_equal(vi.pending_reason, PF_SCHED_PLACED);
+		/* Brute force: no member could have taken it. */
+		for (uint32_t i = 0; i < nmem; i++) {
+			uint32_t slot = (uint32_t)pf_member_id(mem[i]);
+			int capable;
+
+			assert_int_equal(pf_member_info(dom, slot, &mi), 0);
+			capable =
+				(vi.caps[0] & ~mi.caps[0]) == 0 && (vi.caps[1] & ~mi.caps[1]) == 0;
+			assert_false(capable && trust[i] >= 400000 && slot != refused);
+		}
+	}
+	assert_true(placed > 100);
+	pf_sched_destroy(s);
+	destroy();
+}
+
+static void test_sched_empty_candidates_reason(void **state)
+{
+	const char *gpu[] = {"gpu"};
+	struct pf_sched_decision dec = {.size = sizeof(dec)};
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	struct pf_vnode_spec spec;
+	struct pf_sched *s;
+
+	(void)state;
+	make(PF_SCHED_TRUST_WEIGHTED, 16, 5);
+	assert_int_equal(pf_vnode_define(dom, 0, NULL), 0);
+	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	assert_int_equal(pf_sched_place(s, 0, &dec), -ENOENT);
+	assert_int_equal(dec.reason, PF_SCHED_NO_MEMBER);
+	assert_int_equal(pf_vnode_info(dom, 0, &vi), 0);
+	assert_int_equal(vi.state, PF_VNODE_PENDING);
+	assert_int_equal(vi.pending_reason, PF_SCHED_NO_MEMBER);
+	add_member(NULL, 0, 10);
+	pf_vnode_spec_init(&spec);
+	spec.caps = gpu;
+	spec.caps_count = 1;
+	assert_int_equal(pf_vnode_define(dom, 1, &spec), 0);
+	assert_int_equal(pf_sched_place(s, 1, &dec), -ENOENT); /* refreshes: one member now */
+	assert_int_equal(dec.reason, PF_SCHED_FILTER_CAPS);
+	assert_int_equal(dec.filtered[1], 1);
+	assert_int_equal(pf_sched_place(s, 0, &dec), 0);
+	assert_int_equal(pf_sched_place(s, 2, &dec), -EBUSY); /* not defined */
+	assert_string_equal(pf_sched_reason_name(PF_SCHED_FILTER_CAPS), "filter-caps");
+	assert_string_equal(pf_sched_strategy_name(PF_SCHED_AGENT), "agent");
+	assert_null(pf_sched_strategy_name(9));
+	pf_sched_destroy(s);
+	destroy();
+}
+
+/* Same registry, same seed, same requests: same decisions, for every strategy. */
+static void run_sequence(uint32_t strategy, uint32_t *winners, uint32_t n)
+{
+	static const char *const caps[] = {"x", "y"};
+	struct pf_sched_decision dec = {.size = sizeof(dec)};
+	struct pf_sched *s;
+
+	make(strategy, 256, 77);
+	for (uint32_t i = 0; i < 8; i++)
+		add_member(caps, i % 3, 64);
+	assert_int_equal(pf_vnode_define_range(dom, 0, n, NULL), (int)n);
+	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	for (uint32_t v = 0; v < n; v++) {
+		assert_int_equal(pf_sched_place(s, v, &dec), 0);
+		winners[v] = dec.winner_slot;
+	}
+	pf_sched_destroy(s);
+	destroy();
+}
+
+static void test_sched_replay_is_identical(void **state)
+{
+	uint32_t a[200], b[200];
+
+	(void)state;
+	for (uint32_t strategy = 0; strategy <= PF_SCHED_AGENT; strategy++) {
+		run_sequence(strategy, a, 200);
+		run_sequence(strategy, b, 200);
+		assert_memory_equal(a, b, sizeof(a));
+	}
+}
+
+static void test_sched_consistent_hash_bounded(void **state)
+{
+	struct pf_sched_decision dec = {.size = sizeof(dec)};
+	uint32_t counts[MEMBERS_MAX] = {0}, max = 0;
+	struct pf_sched *s;
+
+	(void)state;
+	make(PF_SCHED_CONSISTENT_HASH, 1024, 9);
+	for (int i = 0; i < 10; i++)
+		add_member(NULL, 0, 1000);
+	assert_int_equal(pf_vnode_define_range(dom, 0, 1000, NULL), 1000);
+	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	for (uint32_t v = 0; v < 1000; v++) {
+		assert_int_equal(pf_sched_place(s, v, &dec), 0);
+		counts[dec.winner_slot]++;
+	}
+	for (int i = 0; i < MEMBERS_MAX; i++)
+		max = counts[i] > max ? counts[i] : max;
+	/* No member above ceil(1.25 x the mean) (mean 100). */
+	assert_true(max <= 125);
+	pf_sched_destroy(s);
+	destroy();
+}
+
+static void test_sched_adopt_and_explain(void **state)
+{
+	struct pf_sched_decision dec = {.size = sizeof(dec)}, seen[8];
+	struct pf_vnode *v;
+	struct pf_sched *s;
+	uint64_t cursor = 0, seqs[8];
+	size_t len;
+	char buf[8];
+	int n;
+
+	(void)state;
+	make(PF_SCHED_TRUST_WEIGHTED, 16, 10);
+	add_member(NULL, 0, 10);
+	assert_int_equal(pf_vnode_define_range(dom, 0, 4, NULL), 4);
+	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	assert_int_equal(pf_sched_place(s, 0, &dec), 0); /* nobody listens: not recorded */
+	assert_int_equal(pf_sched_explain_subscribe(dom), 0);
+	assert_int_equal(pf_sched_place(s, 1, &dec), 0);
+	assert_int_equal(pf_sched_place(s, 2, &dec), 0);
+	n = pf_sched_explain_read(dom, &cursor, seen, 8, seqs);
+	assert_int_equal(n, 2);
+	assert_int_equal(seen[0].vnode, 1);
+	assert_int_equal(seen[1].vnode, 2);
+	assert_int_equal(seen[1].winner_slot, dec.winner_slot);
+	assert_true(fabs(seen[1].score - dec.score) < 1e-12);
+	assert_int_equal(pf_sched_explain_read(dom, &cursor, seen, 8, seqs), 0);
+	pf_sched_explain_unsubscribe(dom);
+	/* The winner adopts what it was given, with the epoch of the placement. */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(pf_vnode_adopt(mem[0], &v), 0);
+		assert_int_equal(pf_vnode_epoch(v), 1);
+		assert_int_equal(pf_checkpoint_commit(v, 1, "ok", 2), 0);
+		assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), 0);
+	}
+	assert_int_equal(pf_vnode_adopt(mem[0], &v), -EAGAIN);
+	assert_int_equal(pf_sched_run(s, 10), 1); /* VNode 3 from the pending queue */
+	assert_int_equal(pf_vnode_adopt(mem[0], &v), 0);
+	assert_int_equal(pf_vnode_id(v), 3);
+	pf_sched_destroy(s);
+	destroy();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_sched_trust_weighted_follows_formula, teardown),
+		cmocka_unit_test_teardown(test_sched_bin_packing_and_agent, teardown),
+		cmocka_unit_test_teardown(test_sched_filters_property, teardown),
+		cmocka_unit_test_teardown(test_sched_empty_candidates_reason, teardown),
+		cmocka_unit_test_teardown(test_sched_replay_is_identical, teardown),
+		cmocka_unit_test_teardown(test_sched_consistent_hash_bounded, teardown),
+		cmocka_unit_test_teardown(test_sched_adopt_and_explain, teardown),
+	};
+
+	return cmocka_run_group_tests_name("core_sched", tests, NULL, NULL);
+}
