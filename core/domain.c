@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/domain_impl.h"
+#include "pflight/numa.h"
 #include "shm/fault.h"
 #include "shm/pf_assert.h"
 #include "shm/shm_header.h"
@@ -524,6 +525,7 @@ PF_API void pf_domain_close(struct pf_domain *domain)
 {
 	if (domain == NULL)
 		return;
+	pf_numa_close(domain->numa);
 	shm_segment_close(&domain->seg);
 	free(domain);
 }

@@ -31,7 +31,9 @@ struct pf_domain {
 	unsigned char *assign; /* members_max assignment rings */
 	struct dom_explain *explain;
 	char name[PF_DOMAIN_NAME_MAX + 1];
-	int self_pid; /* who we are, as inbox slots record a writer (see inbox.c) */
+	int self_pid;         /* who we are, as inbox slots record a writer (see inbox.c) */
+	struct pf_numa *numa; /* the machine's topology, opened on first need */
+	int numa_nodes;       /* its node count; 0: not opened yet */
 };
 
 static inline uint64_t now_ns(void)

@@ -25,10 +25,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "core/member_impl.h"
 #include "core/validate.h"
+#include "pflight/numa.h"
 #include "shm/fault.h"
 #include "shm/pf_assert.h"
 
@@ -93,6 +95,42 @@ static int define_locked(struct pf_domain *d, uint32_t id, const uint64_t caps[2
 	return 0;
 }
 
+/*
+ * Put a VNode's state (its checkpoint slots and its inbox) on its home node's memory,
+ * where the machine has several nodes. Only the pages wholly inside the VNode's own
+ * ranges are bound, so a neighbour's placement is never changed; with small states the
+ * pages are shared and stay where first touched.
+ */
+static void bind_home(struct pf_domain *d, uint32_t id, int32_t home)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	struct {
+		unsigned char *base;
+		uint64_t bytes;
+	} ranges[2] = {
+		{(unsigned char *)ckpt_slot(d, id, 0), 2 * d->lim.ckpt_slot_bytes},
+		{(unsigned char *)inbox_slot(d, id, 0),
+		 (uint64_t)d->lim.inbox_slots * d->lim.inbox_slot_bytes},
+	};
+
+	if (home < 0)
+		return;
+	if (d->numa_nodes == 0) {
+		if (pf_numa_open_system(&d->numa) < 0)
+			d->numa = NULL;
+		d->numa_nodes = d->numa != NULL ? pf_numa_nodes(d->numa) : 1;
+	}
+	if (d->numa_nodes < 2 || home >= d->numa_nodes)
+		return;
+	for (size_t i = 0; i < PF_ARRAY_SIZE(ranges); i++) {
+		uintptr_t lo = PF_ALIGN_UP((uintptr_t)ranges[i].base, page);
+		uintptr_t hi = ((uintptr_t)ranges[i].base + ranges[i].bytes) & ~(page - 1);
+
+		if (hi > lo)
+			(void)pf_numa_bind(d->numa, (void *)lo, hi - lo, home);
+	}
+}
+
 PF_API int pf_vnode_define_range(struct pf_domain *d, uint32_t first, uint32_t count,
 				 const struct pf_vnode_spec *spec)
 {
@@ -117,6 +155,7 @@ PF_API int pf_vnode_define_range(struct pf_domain *d, uint32_t first, uint32_t c
 		if (r == -EEXIST)
 			continue;
 		PF_ASSERT(r == 0);
+		bind_home(d, first + i, s.home_node);
 		(void)pending_push(d, first + i, 0); /* full: the sweep queues it */
 		defined++;
 	}
