@@ -278,6 +278,7 @@ static int region_sizes(const struct dom_limits *lim, uint64_t sizes[REGION_COUN
 	sizes[REGION_INBOX] = inbox;
 	sizes[REGION_ASSIGN] = (uint64_t)lim->members_max * domain_assign_ring_bytes(lim);
 	sizes[REGION_EXPLAIN] = (uint64_t)lim->explain_slots * sizeof(struct dom_explain);
+	sizes[REGION_HISTORY] = (uint64_t)history_slots(lim) * sizeof(struct dom_history);
 	return 0;
 }
 
@@ -317,6 +318,7 @@ static void handle_bind(struct pf_domain *d, const struct pf_shm_region *table)
 	d->inbox = base + table[REGION_INBOX].offset;
 	d->assign = base + table[REGION_ASSIGN].offset;
 	d->explain = (struct dom_explain *)(base + table[REGION_EXPLAIN].offset);
+	d->history = (struct dom_history *)(base + table[REGION_HISTORY].offset);
 }
 
 static int lock_init(pthread_mutex_t *m)

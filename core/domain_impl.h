@@ -30,6 +30,7 @@ struct pf_domain {
 	unsigned char *inbox;
 	unsigned char *assign; /* members_max assignment rings */
 	struct dom_explain *explain;
+	struct dom_history *history;
 	char name[PF_DOMAIN_NAME_MAX + 1];
 	int self_pid;         /* who we are, as inbox slots record a writer (see inbox.c) */
 	struct pf_numa *numa; /* the machine's topology, opened on first need */
@@ -96,6 +97,14 @@ void futex_wake_shared(_Atomic uint32_t *word, int count);
 int caps_intern(struct pf_domain *d, const char *const *names, uint32_t count,
 		uint64_t ret_bits[2]);
 int caps_name_valid(const char *name);
+
+/* Failure history (core/history.c): record one failure of identity `key`, and the
+ * reliability (0..PF_PPM) that history gives a member of that key now. */
+void history_record_failure(struct pf_domain *d, uint64_t key);
+uint32_t history_reliability(struct pf_domain *d, uint64_t key);
+
+/* The identity key of this process: uid and executable path. */
+uint64_t identity_key(uint32_t uid);
 
 /* Identity of a process: start time in clock ticks since boot, and its state letter
  * (ret_state may be NULL), from /proc/<pid>/stat. 0, or -ESRCH when it is gone. */

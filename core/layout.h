@@ -51,6 +51,7 @@ enum dom_region {
 	REGION_INBOX,
 	REGION_ASSIGN,
 	REGION_EXPLAIN,
+	REGION_HISTORY,
 	REGION_COUNT
 };
 
@@ -194,7 +195,8 @@ struct dom_member {
 	_Atomic uint64_t claims;
 	_Atomic uint64_t commits;
 	_Atomic uint64_t received;
-	uint64_t reserved4[3];
+	uint64_t identity_key; /* uid + executable: what failure history is kept by */
+	uint64_t reserved4[2];
 };
 _Static_assert(sizeof(struct dom_member) == 256, "member record is shared ABI");
 _Static_assert(offsetof(struct dom_member, futex) == 8, "futex moved");
@@ -354,5 +356,28 @@ struct dom_explain {
 	uint64_t reserved[3];
 };
 _Static_assert(sizeof(struct dom_explain) == 160, "explanation record is shared ABI");
+
+/*
+ * Failure history, kept by identity key (uid + executable), not by pid: an open-addressed
+ * table of 2 x members_max (power of two) entries. A key is claimed by CAS from 0 and
+ * never removed; failures only grow, and reliability forgets them with time.
+ */
+struct dom_history {
+	_Atomic uint64_t key; /* 0: free */
+	_Atomic uint32_t failures;
+	uint32_t reserved0;
+	_Atomic uint64_t last_failure_ns;
+	uint64_t reserved1;
+};
+_Static_assert(sizeof(struct dom_history) == 32, "history entry is shared ABI");
+
+static inline uint32_t history_slots(const struct dom_limits *lim)
+{
+	uint32_t n = 1;
+
+	while (n < 2 * lim->members_max)
+		n <<= 1;
+	return n;
+}
 
 #endif /* PF_CORE_LAYOUT_H */

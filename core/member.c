@@ -32,8 +32,7 @@
 #include "shm/fault.h"
 #include "shm/pf_assert.h"
 
-#define TRUST_DEFAULT_PPM 500000u        /* an unknown member starts half trusted */
-#define RELIABILITY_DEFAULT_PPM 1000000u /* and fully reliable until it fails */
+#define TRUST_DEFAULT_PPM 500000u /* an unknown member starts half trusted */
 
 PF_API void pf_member_opts_init(struct pf_member_opts *opts)
 {
@@ -138,9 +137,12 @@ static int slot_take(struct pf_domain *d, uint32_t start, uint32_t *ret_slot, ui
 	return -EUSERS;
 }
 
-static void record_init(struct dom_member *rec, const struct pf_member_identity *id, int tid,
-			const uint64_t caps[2], const struct pf_member_opts *o)
+static void record_init(struct pf_domain *d, struct dom_member *rec,
+			const struct pf_member_identity *id, int tid, const uint64_t caps[2],
+			const struct pf_member_opts *o)
 {
+	uint64_t key = identity_key(id->uid);
+	uint32_t reliability = history_reliability(d, key);
 	uint32_t caps_declared = o->caps_count;
 	int32_t node = o->numa_node;
 	unsigned cpu = 0, numa = 0;
@@ -159,8 +161,9 @@ static void record_init(struct dom_member *rec, const struct pf_member_identity 
 	rec->numa_node = node >= 0 ? node : (int32_t)numa;
 	rec->cpu = (int32_t)cpu;
 	rec->caps_declared = caps_declared;
+	rec->identity_key = key;
 	/* Relaxed: same reason, published by [R5]. */
-	pf_store_relaxed(&rec->reliability_ppm, RELIABILITY_DEFAULT_PPM);
+	pf_store_relaxed(&rec->reliability_ppm, reliability);
 	pf_store_relaxed(&rec->trust_ppm, TRUST_DEFAULT_PPM);
 	pf_store_relaxed(&rec->load_ppm, 0);
 	/* Relaxed: the same. */
@@ -276,7 +279,7 @@ static int identity_publish(struct pf_member *m, uint32_t slot, uint32_t gen,
 	m->caps[0] = caps[0];
 	m->caps[1] = caps[1];
 	m->tid = (int)syscall(SYS_gettid);
-	record_init(m->rec, id, m->tid, caps, o);
+	record_init(m->d, m->rec, id, m->tid, caps, o);
 	/* [R5] pairs with [A5] in check_slot(): the futex (0) and pid a supervisor may judge
 	 * us by are ours from here on, no longer the previous generation's. */
 	if (!pf_cas_release(&m->rec->state, &w, member_word(gen, PF_MEMBER_JOINING, 0, 0)))
@@ -459,5 +462,12 @@ PF_API int pf_member_info(struct pf_domain *d, uint32_t slot, struct pf_member_i
 	/* Relaxed: statistics. */
 	info->heartbeat = pf_load_relaxed(&rec->heartbeat);
 	info->vnodes_owned = pf_load_relaxed(&rec->vnodes_owned);
+	/* Relaxed: attributes, a snapshot. */
+	info->reliability_ppm = pf_load_relaxed(&rec->reliability_ppm);
+	info->trust_ppm = pf_load_relaxed(&rec->trust_ppm);
+	info->cpu_ppm = pf_load_relaxed(&rec->load_ppm);
+	/* Relaxed: the same snapshot. */
+	info->mem_ppm = pf_load_relaxed(&rec->mem_ppm);
+	info->vnode_capacity = pf_load_relaxed(&rec->vnode_capacity);
 	return 0;
 }

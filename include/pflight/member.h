@@ -130,8 +130,14 @@ struct pf_member_info {
 	uint64_t heartbeat; /* counter */
 	uint32_t vnodes_owned;
 	uint32_t reserved0;
-	uint64_t join_time_ns; /* CLOCK_MONOTONIC */
-	uint64_t reserved[4];
+	uint64_t join_time_ns;    /* CLOCK_MONOTONIC */
+	uint32_t reliability_ppm; /* 0..PF_PPM (pflight/sched.h) */
+	uint32_t trust_ppm;
+	uint32_t cpu_ppm;
+	uint32_t mem_ppm;
+	uint32_t vnode_capacity;
+	uint32_t reserved1;
+	uint64_t reserved[1];
 };
 
 /*

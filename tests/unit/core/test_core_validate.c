@@ -113,7 +113,7 @@ static void test_validate_member_each_field(void **state)
 	CORRUPT_MEMBER(reserved1, 1, -EPROTO);
 	CORRUPT_MEMBER(reserved2[1], 1, -EPROTO);
 	CORRUPT_MEMBER(reserved3, 1, -EPROTO);
-	CORRUPT_MEMBER(reserved4[2], 1, -EPROTO);
+	CORRUPT_MEMBER(reserved4[1], 1, -EPROTO);
 }
 
 static void test_validate_vnode_each_field(void **state)

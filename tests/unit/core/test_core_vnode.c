@@ -429,6 +429,10 @@ static void test_supervisor_repairs_dead_thread(void **state)
 	}
 	assert_int_equal(found, 1);
 	assert_int_equal(pf_supervisor_check(sup), 0);
+	/* The failure is remembered for this executable: members of it, live or new, are
+	 * now half as reliable. */
+	assert_int_equal(pf_member_info(dom, (uint32_t)pf_member_id(m), &mi), 0);
+	assert_int_equal(mi.reliability_ppm, PF_PPM / 2);
 	assert_int_equal(pf_member_leave(m), 0);
 	pf_supervisor_destroy(sup);
 }
