@@ -264,6 +264,9 @@ static inline uint32_t ckpt_active(uint64_t w)
 }
 
 #define PENDING_POS_NONE UINT64_MAX
+/* While owned, pending_pos = ADOPTED | epoch once the owner adopted that placement, so a
+ * second (stale) assignment-ring entry for the same epoch is not adopted twice. */
+#define PENDING_POS_ADOPTED (UINT64_C(1) << 62)
 
 /* VNode record: 64 bytes; with its ownership word and two pending-ring slots the table
  * costs 88 bytes per VNode (goal: <= 128). */
