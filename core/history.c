@@ -83,7 +83,9 @@ void history_record_failure(struct pf_domain *d, uint64_t key)
 		/* [A5] pairs with [R5] in member.c: the identity of a live member is set. */
 		uint64_t w = pf_load_acquire(&rec->state);
 
-		if (member_word_state(w) == PF_MEMBER_ACTIVE && rec->identity_key == key)
+		/* Relaxed: identity of the generation acquired just above. */
+		if (member_word_state(w) == PF_MEMBER_ACTIVE &&
+		    pf_load_relaxed(&rec->identity_key) == key)
 			/* Relaxed: an attribute schedulers re-read at refresh. */
 			pf_store_relaxed(&rec->reliability_ppm, history_reliability(d, key));
 	}

@@ -166,17 +166,19 @@ struct dom_member {
 	_Atomic uint32_t futex;
 	uint32_t reserved0;
 	unsigned char robust_area[MEMBER_ROBUST_AREA_BYTES];
-	/* Line 1: identity, written while JOINING, fixed while the generation lives. */
+	/* Line 1: identity, written while JOINING, fixed while the generation lives. Atomic
+	 * (accessed relaxed) because a reader may still be reading a slot that a new
+	 * joiner is rewriting; readers re-check the state word after reading. */
 	_Atomic int32_t pid;
-	uint32_t uid;
-	uint32_t gid;
-	int32_t tid;
+	_Atomic uint32_t uid;
+	_Atomic uint32_t gid;
+	_Atomic int32_t tid;
 	_Atomic uint64_t start_time;
-	uint64_t join_time_ns;
-	uint64_t caps[2];
-	int32_t numa_node;
-	int32_t cpu;
-	uint32_t caps_declared;
+	_Atomic uint64_t join_time_ns;
+	_Atomic uint64_t caps[2];
+	_Atomic int32_t numa_node;
+	_Atomic int32_t cpu;
+	_Atomic uint32_t caps_declared;
 	uint32_t reserved1;
 	/* Line 2: attributes and what supervisors record. */
 	_Atomic uint32_t reliability_ppm;
@@ -195,7 +197,7 @@ struct dom_member {
 	_Atomic uint64_t claims;
 	_Atomic uint64_t commits;
 	_Atomic uint64_t received;
-	uint64_t identity_key; /* uid + executable: what failure history is kept by */
+	_Atomic uint64_t identity_key; /* uid + executable: what failure history is kept by */
 	uint64_t reserved4[2];
 };
 _Static_assert(sizeof(struct dom_member) == 256, "member record is shared ABI");

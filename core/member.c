@@ -152,16 +152,19 @@ static void record_init(struct pf_domain *d, struct dom_member *rec,
 	pf_store_relaxed(&rec->futex, 0);
 	pf_store_relaxed(&rec->pid, (int32_t)id->pid);
 	pf_store_relaxed(&rec->start_time, id->start_time);
-	rec->uid = id->uid;
-	rec->gid = id->gid;
-	rec->tid = tid;
-	rec->join_time_ns = now_ns();
-	rec->caps[0] = caps[0];
-	rec->caps[1] = caps[1];
-	rec->numa_node = node >= 0 ? node : (int32_t)numa;
-	rec->cpu = (int32_t)cpu;
-	rec->caps_declared = caps_declared;
-	rec->identity_key = key;
+	/* Relaxed: the same; identity fields of this generation. */
+	pf_store_relaxed(&rec->uid, id->uid);
+	pf_store_relaxed(&rec->gid, id->gid);
+	pf_store_relaxed(&rec->tid, tid);
+	/* Relaxed: the same. */
+	pf_store_relaxed(&rec->join_time_ns, now_ns());
+	pf_store_relaxed(&rec->caps[0], caps[0]);
+	pf_store_relaxed(&rec->caps[1], caps[1]);
+	/* Relaxed: the same. */
+	pf_store_relaxed(&rec->numa_node, node >= 0 ? node : (int32_t)numa);
+	pf_store_relaxed(&rec->cpu, (int32_t)cpu);
+	pf_store_relaxed(&rec->caps_declared, caps_declared);
+	pf_store_relaxed(&rec->identity_key, key);
 	/* Relaxed: same reason, published by [R5]. */
 	pf_store_relaxed(&rec->reliability_ppm, reliability);
 	pf_store_relaxed(&rec->trust_ppm, TRUST_DEFAULT_PPM);
@@ -453,12 +456,14 @@ PF_API int pf_member_info(struct pf_domain *d, uint32_t slot, struct pf_member_i
 	/* Relaxed: a snapshot for tools. */
 	info->pid = pf_load_relaxed(&rec->pid);
 	info->start_time = pf_load_relaxed(&rec->start_time);
-	info->uid = rec->uid;
-	info->numa_node = rec->numa_node;
-	info->cpu = rec->cpu;
-	info->caps[0] = rec->caps[0];
-	info->caps[1] = rec->caps[1];
-	info->join_time_ns = rec->join_time_ns;
+	/* Relaxed: the same snapshot. */
+	info->uid = pf_load_relaxed(&rec->uid);
+	info->numa_node = pf_load_relaxed(&rec->numa_node);
+	info->cpu = pf_load_relaxed(&rec->cpu);
+	/* Relaxed: the same snapshot. */
+	info->caps[0] = pf_load_relaxed(&rec->caps[0]);
+	info->caps[1] = pf_load_relaxed(&rec->caps[1]);
+	info->join_time_ns = pf_load_relaxed(&rec->join_time_ns);
 	/* Relaxed: statistics. */
 	info->heartbeat = pf_load_relaxed(&rec->heartbeat);
 	info->vnodes_owned = pf_load_relaxed(&rec->vnodes_owned);

@@ -366,9 +366,10 @@ static int snapshot_one(struct pf_sched *s, uint32_t slot, struct sm *m, uint32_
 	memset(m, 0, sizeof(*m));
 	m->slot = slot;
 	m->gen = member_word_gen(w);
-	m->caps[0] = rec->caps[0];
-	m->caps[1] = rec->caps[1];
-	m->node = rec->numa_node;
+	/* Relaxed: identity of the generation acquired above, re-validated below. */
+	m->caps[0] = pf_load_relaxed(&rec->caps[0]);
+	m->caps[1] = pf_load_relaxed(&rec->caps[1]);
+	m->node = pf_load_relaxed(&rec->numa_node);
 	m->capacity = cap == 0 ? PF_MEMBER_CAPACITY_DEFAULT : cap;
 	/* Relaxed: the same snapshot. */
 	m->reliability = (double)PF_MIN(pf_load_relaxed(&rec->reliability_ppm), PF_PPM) / PF_PPM;
@@ -378,6 +379,11 @@ static int snapshot_one(struct pf_sched *s, uint32_t slot, struct sm *m, uint32_
 	/* Relaxed: the same snapshot; a count that only guides the next decisions. */
 	m->assigned = pf_load_relaxed(&rec->vnodes_owned) + ring_mpmc_count(assign_ring(d, slot));
 	m->tie = mix64(s->seed ^ ((uint64_t)slot << 32 | m->gen));
+	/* [A5] pairs with [R5] in member.c: the slot did not change while we read it. */
+	if (pf_load_acquire(&rec->state) != w) {
+		*why = PF_SCHED_FILTER_STATE;
+		return 0;
+	}
 	return 1;
 }
 

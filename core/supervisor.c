@@ -160,7 +160,8 @@ static int declare_dead(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint
 		return 0; /* changed under us: the next check looks again */
 	/* Relaxed: a time for people; the state word orders what matters. */
 	pf_store_relaxed(&rec->dead_time_ns, now_ns());
-	history_record_failure(d, rec->identity_key);
+	/* Relaxed: identity of the generation we just declared dead. */
+	history_record_failure(d, pf_load_relaxed(&rec->identity_key));
 	counter_add(d, cause == PF_DEATH_HUNG ? PF_COUNTER_HUNG : PF_COUNTER_DEATHS, 1);
 	if (st == PF_MEMBER_ACTIVE || st == PF_MEMBER_DRAINING)
 		/* Relaxed: a count for people. */

@@ -31,6 +31,8 @@ static int caps_known(struct pf_domain *d, const uint64_t caps[2])
 int member_record_check(struct pf_domain *d, uint32_t slot)
 {
 	struct dom_member *rec = &d->members[slot];
+	uint64_t caps[2];
+	int32_t node, cpu;
 	/* [A5] pairs with [R5] in pf_member_join(): identity is complete once ACTIVE. */
 	uint64_t w = pf_load_acquire(&rec->state);
 	uint32_t st = member_word_state(w);
@@ -58,13 +60,18 @@ int member_record_check(struct pf_domain *d, uint32_t slot)
 	if (st == PF_MEMBER_JOINING)
 		return 0; /* identity is still being written */
 	/* Relaxed: the same snapshot. */
-	if (pf_load_relaxed(&rec->pid) <= 0 || rec->tid <= 0 ||
+	if (pf_load_relaxed(&rec->pid) <= 0 || pf_load_relaxed(&rec->tid) <= 0 ||
 	    ((st == PF_MEMBER_ACTIVE || st == PF_MEMBER_DRAINING) &&
 	     (f & FUTEX_WORD_TID_MASK) == 0 && (f & FUTEX_WORD_OWNER_DIED) == 0))
 		return -EBADMSG;
-	if (rec->numa_node < -1 || rec->numa_node >= NUMA_NODE_LIMIT || rec->cpu < 0 ||
-	    rec->cpu >= CPU_LIMIT || rec->caps_declared > PF_MEMBER_CAPS_MAX ||
-	    !caps_known(d, rec->caps))
+	/* Relaxed: the same snapshot. */
+	node = pf_load_relaxed(&rec->numa_node);
+	cpu = pf_load_relaxed(&rec->cpu);
+	caps[0] = pf_load_relaxed(&rec->caps[0]);
+	caps[1] = pf_load_relaxed(&rec->caps[1]);
+	/* Relaxed: the same snapshot. */
+	if (node < -1 || node >= NUMA_NODE_LIMIT || cpu < 0 || cpu >= CPU_LIMIT ||
+	    pf_load_relaxed(&rec->caps_declared) > PF_MEMBER_CAPS_MAX || !caps_known(d, caps))
 		return -EBADMSG;
 	/* Relaxed: the same snapshot. */
 	if (pf_load_relaxed(&rec->reliability_ppm) > PPM_MAX ||
