@@ -993,3 +993,62 @@ PF_API int pf_sched_explain_read(struct pf_domain *d, uint64_t *cursor,
 	*cursor = n;
 	return (int)k;
 }
+
+static uint32_t verdict_of(struct pf_sched *s, uint32_t slot, const uint64_t caps[2],
+			   uint32_t vnode, uint32_t *ret_sm)
+{
+	struct sm probe;
+	uint32_t why, i = s->slot_to_sm[slot];
+
+	*ret_sm = UINT32_MAX;
+	if (i == UINT32_MAX) {
+		/* Not in the snapshot: say why from the slot as it is now. */
+		(void)snapshot_one(s, slot, &probe, &why);
+		return why == PF_SCHED_PLACED ? PF_SCHED_FILTER_STATE : why;
+	}
+	if (!covers(s->sm[i].caps, caps))
+		return PF_SCHED_FILTER_CAPS;
+	*ret_sm = i;
+	return admit(s, vnode, &s->sm[i]);
+}
+
+PF_API int pf_sched_candidates(struct pf_sched *s, uint32_t vnode, struct pf_sched_candidate *out,
+			       uint32_t count)
+{
+	struct dom_vnode *v;
+	uint64_t caps[2];
+	uint32_t n = 0;
+	int r;
+
+	if (s == NULL || vnode >= s->d->lim.vnodes_max || (out == NULL && count > 0))
+		return -EINVAL;
+	r = maybe_refresh(s);
+	if (r < 0)
+		return r;
+	v = &s->d->vnodes[vnode];
+	caps[0] = v->caps[0];
+	caps[1] = v->caps[1];
+	for (uint32_t slot = 0; slot < s->d->lim.members_max; slot++) {
+		/* [A5] pairs with [R5] in member.c. */
+		uint64_t w = pf_load_acquire(&s->d->members[slot].state);
+		struct pf_sched_candidate c;
+		uint32_t i;
+
+		if (member_word_state(w) == PF_MEMBER_FREE ||
+		    (member_word_state(w) == PF_MEMBER_DEAD && (w & MEMBER_FLAG_REPAIRED)))
+			continue;
+		memset(&c, 0, sizeof(c));
+		c.slot = slot;
+		c.generation = member_word_gen(w);
+		c.verdict = verdict_of(s, slot, caps, vnode, &i);
+		c.node = -1;
+		if (i != UINT32_MAX) {
+			c.node = s->sm[i].node;
+			c.score = s->sm[i].key * numa_factor(s, s->sm[i].node, v->home_node);
+		}
+		if (n < count)
+			out[n] = c;
+		n++;
+	}
+	return (int)n;
+}

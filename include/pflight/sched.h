@@ -156,6 +156,26 @@ PF_API int pf_sched_run(struct pf_sched *sched, uint32_t budget);
  * member is not ACTIVE), -ENOMEM. Owner threads only. */
 PF_API int pf_vnode_adopt(struct pf_member *member, struct pf_vnode **ret_vnode);
 
+/* One member's standing for one VNode, as pf_sched_candidates() reports it. */
+struct pf_sched_candidate {
+	uint32_t slot;
+	uint32_t generation;
+	uint32_t
+		verdict; /* PF_SCHED_PLACED: passes every filter; else the filter that removed it */
+	int32_t node;
+	double score; /* the strategy's score with its NUMA factor, when it passes */
+};
+
+/*
+ * The full explanation of a decision for VNode `vnode` as it would be made now: every
+ * member slot in use, the filter that removes it (state, capabilities, trust, policy,
+ * full) or its score. Fills up to `count` entries, returns how many members there are
+ * (>= 0; more than count means out was too small), or -EINVAL. O(members): for people
+ * and the audit log, not the fast path. Does not place anything.
+ */
+PF_API int pf_sched_candidates(struct pf_sched *sched, uint32_t vnode,
+			       struct pf_sched_candidate *out, uint32_t count);
+
 /*
  * Explanations of recent placements (a ring in shared memory). Writers record them only
  * while someone is subscribed, so the fast path pays nothing otherwise.

@@ -263,6 +263,17 @@ static void test_sched_empty_candidates_reason(void **state)
 	assert_int_equal(pf_sched_place(s, 1, &dec), -ENOENT); /* refreshes: one member now */
 	assert_int_equal(dec.reason, PF_SCHED_FILTER_CAPS);
 	assert_int_equal(dec.filtered[1], 1);
+	{
+		struct pf_sched_candidate c[4];
+
+		/* The full explanation names the member and the filter that removed it. */
+		assert_int_equal(pf_sched_candidates(s, 1, c, 4), 1);
+		assert_int_equal(c[0].slot, (uint32_t)pf_member_id(mem[0]));
+		assert_int_equal(c[0].verdict, PF_SCHED_FILTER_CAPS);
+		assert_int_equal(pf_sched_candidates(s, 0, c, 4), 1);
+		assert_int_equal(c[0].verdict, PF_SCHED_PLACED);
+		assert_true(c[0].score > 0);
+	}
 	assert_int_equal(pf_sched_place(s, 0, &dec), 0);
 	assert_int_equal(pf_sched_place(s, 2, &dec), -EBUSY); /* not defined */
 	assert_string_equal(pf_sched_reason_name(PF_SCHED_FILTER_CAPS), "filter-caps");
