@@ -27,7 +27,7 @@
 #define EPOCHS_MAX 4096u
 
 static struct pf_domain *dom;
-static _Atomic int stop;
+static _Atomic int stop, stop_supervisor;
 static _Atomic uint64_t failures, adopted, deaths;
 /* Every (VNode, epoch) adopted, to prove no epoch is handed out twice. */
 static _Atomic uint8_t seen[VNODES][EPOCHS_MAX];
@@ -75,7 +75,7 @@ static void *supervisor_main(void *arg)
 		fail("supervisor create", -1);
 		return NULL;
 	}
-	while (!pf_load_acquire(&stop)) {
+	while (!pf_load_acquire(&stop_supervisor)) {
 		(void)pf_supervisor_check(sup);
 		usleep(200);
 	}
@@ -128,11 +128,30 @@ static void *life_main(void *arg)
 	return NULL;
 }
 
+/* Leave on a dead member that was not yet repaired would turn its death into a graceful
+ * leave: wait (bounded) until each is DEAD. */
+static void hold_until_repaired(struct pf_member **dead, uint32_t n)
+{
+	struct pf_member_info mi = {.size = sizeof(mi)};
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t slot = (uint32_t)pf_member_id(dead[i]);
+		uint32_t gen = (uint32_t)(pf_member_id(dead[i]) >> 32);
+
+		for (int k = 0; k < 2000; k++) {
+			if (pf_member_info(dom, slot, &mi) < 0 || mi.generation != gen ||
+			    mi.state == PF_MEMBER_DEAD)
+				break;
+			usleep(500);
+		}
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	unsigned seed = (unsigned)(uintptr_t)arg + 1;
-	struct pf_member *dead[64];
-	uint32_t ndead = 0;
+	struct pf_member **dead = NULL, **grown;
+	uint32_t ndead = 0, cap = 0;
 
 	while (!pf_load_acquire(&stop)) {
 		pthread_t t;
@@ -142,12 +161,25 @@ static void *worker_main(void *arg)
 		if (pthread_create(&t, NULL, life_main, (void *)(uintptr_t)die) != 0)
 			break;
 		(void)pthread_join(t, &ret);
-		if (ret != NULL && ndead < 64)
-			dead[ndead++] = ret;
+		if (ret == NULL)
+			continue;
+		if (ndead == cap) {
+			cap = cap == 0 ? 64 : 2 * cap;
+			grown = realloc(dead, cap * sizeof(*dead));
+			if (grown == NULL) {
+				fail("realloc", -ENOMEM);
+				break;
+			}
+			dead = grown;
+		}
+		dead[ndead++] = ret;
 	}
-	/* The dead members' handles: leave reports -ESTALE (repaired) and frees them. */
+	/* The dead members' handles, kept until the supervisor has repaired them: leave
+	 * then reports -ESTALE and frees them with their VNode handles. */
+	hold_until_repaired(dead, ndead);
 	for (uint32_t i = 0; i < ndead; i++)
 		(void)pf_member_leave(dead[i]);
+	free(dead);
 	return NULL;
 }
 
@@ -216,6 +248,7 @@ int main(void)
 	pf_store_release(&stop, 1);
 	for (int i = 0; i < WORKERS; i++)
 		(void)pthread_join(workers[i], NULL);
+	pf_store_release(&stop_supervisor, 1);
 	(void)pthread_join(sched_t, NULL);
 	(void)pthread_join(sup_t, NULL);
 	r = check_final();
