@@ -219,8 +219,13 @@ static int check_live(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint64
 	if (!t->killed) {
 		t->killed = 1;
 		t->killed_ns = now;
-		if (kill_hung(rec) == 0)
+		/* Never our own process: that would kill this supervisor and every member it
+		 * hosts. A hung thread of ours is fenced out by its epoch instead.
+		 * Relaxed: identity of the generation acquired by our caller. */
+		if (pf_load_relaxed(&rec->pid) != s->self && kill_hung(rec) == 0)
 			return 0; /* the futex release will tell us; repair then */
+		if (pf_load_relaxed(&rec->pid) == s->self)
+			return declare_dead(s, slot, w, PF_DEATH_HUNG);
 	} else if (now - t->killed_ns < KILL_WAIT_NS) {
 		return 0;
 	}

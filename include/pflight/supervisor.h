@@ -7,7 +7,8 @@
  * so the death is known within microseconds even for a process of many GiB (a pidfd
  * fires only after that teardown). Members alive but hung are caught by their heartbeat
  * counter (heartbeat_misses intervals without a change), killed through a pidfd after
- * their identity is re-checked, and repaired like the dead.
+ * their identity is re-checked, and repaired like the dead. A supervisor never kills its
+ * own process: a hung member in it is declared dead and fenced out by its epoch.
  *
  * Repair of a dead member: its state word goes to DEAD by CAS; each VNode it owned goes
  * back to PENDING with epoch + 1 by CAS (keeping its last checkpoint and its inbox) and
