@@ -12,6 +12,15 @@
  *   chash_moved_fraction  consistent-hash: fraction of 100,000 VNodes whose member
  *                      changes when one member joins 100 (placement function against
  *                      placement function, same seed); the ideal is 1/101.
+ *   rebalance_moved_fraction_<strategy>  100 members hold 100,000 VNodes (placed by the
+ *                      scheduler, adopted, and settled by rebalancing rounds so that only
+ *                      the join's moves count); one member of middling trust (0.65)
+ *                      joins; rounds with an unlimited
+ *                      budget, no cool-down and the default hysteresis run, each followed
+ *                      by the owners' handoffs, until a round requests nothing. The
+ *                      fraction of VNodes moved, against the ideal 1/(N+1) = 1/101 (the
+ *                      consistent-hash ideal; the score strategies stop earlier by design:
+ *                      hysteresis). stderr shows the moves before the join and the rounds.
  *
  * Members are joined from this one thread: each holds its own robust futex, which the
  * kernel allows up to 2,048 per thread.
@@ -29,6 +38,8 @@
 #define MEMBERS 1000u
 #define VNODES (1u << 20)
 #define CAP_NAMES 6u /* 2^6 = 64 capability sets */
+#define REBALANCE_ROUNDS_MAX 64u
+#define JOINER_TRUST_PPM 650000u /* the middle of the members' 0.3..1.0 */
 
 static const char *const cap_names[CAP_NAMES] = {"c0", "c1", "c2", "c3", "c4", "c5"};
 
@@ -36,8 +47,34 @@ struct setup {
 	struct pf_domain *d;
 	struct pf_member **m;
 	uint32_t members;
+	int with_caps;
 	char name[64];
 };
+
+/* Member number st->members joins, with its capabilities and trust (trust_ppm, or the
+ * setup's spread of 0.3..1.0 when 0). */
+static int join_one(struct setup *st, uint32_t trust_ppm)
+{
+	const char *caps[CAP_NAMES];
+	struct pf_member_opts mo;
+	uint32_t i = st->members, n = 0;
+	int r;
+
+	for (uint32_t c = 0; c < CAP_NAMES && st->with_caps; c++)
+		if ((i % 64) & (1u << c))
+			caps[n++] = cap_names[c];
+	pf_member_opts_init(&mo);
+	mo.caps = caps;
+	mo.caps_count = n;
+	mo.vnode_capacity = 2048;
+	r = pf_member_join(st->d, &mo, &st->m[i]);
+	if (r < 0)
+		return r;
+	st->members++;
+	if (trust_ppm == 0)
+		trust_ppm = 300000 + (uint32_t)(i * 7919u % 700000u);
+	return pf_member_set_trust(st->d, (uint32_t)pf_member_id(st->m[i]), trust_ppm);
+}
 
 static int setup(struct setup *st, uint32_t strategy, uint32_t members, uint32_t vnodes,
 		 int with_caps)
@@ -59,28 +96,13 @@ static int setup(struct setup *st, uint32_t strategy, uint32_t members, uint32_t
 	r = pf_domain_create(st->name, &o, &st->d);
 	if (r < 0)
 		return r;
-	st->m = calloc(members, sizeof(*st->m));
+	st->m = calloc(members + 1, sizeof(*st->m)); /* room for one more to join later */
 	if (st->m == NULL)
 		return -ENOMEM;
 	st->members = 0;
+	st->with_caps = with_caps;
 	for (uint32_t i = 0; i < members; i++) {
-		const char *caps[CAP_NAMES];
-		struct pf_member_opts mo;
-		uint32_t n = 0;
-
-		for (uint32_t c = 0; c < CAP_NAMES && with_caps; c++)
-			if ((i % 64) & (1u << c))
-				caps[n++] = cap_names[c];
-		pf_member_opts_init(&mo);
-		mo.caps = caps;
-		mo.caps_count = n;
-		mo.vnode_capacity = 2048;
-		r = pf_member_join(st->d, &mo, &st->m[i]);
-		if (r < 0)
-			return r;
-		st->members++;
-		r = pf_member_set_trust(st->d, (uint32_t)pf_member_id(st->m[i]),
-					300000 + (uint32_t)(i * 7919u % 700000u));
+		r = join_one(st, 0);
 		if (r < 0)
 			return r;
 	}
@@ -318,6 +340,110 @@ static int bench_movement(void)
 	return 0;
 }
 
+/* Every member takes what was placed on it; handles kept per VNode id. */
+static void adopt_all(struct setup *st, struct pf_vnode **h)
+{
+	for (uint32_t i = 0; i < st->members; i++) {
+		struct pf_vnode *v;
+
+		while (pf_vnode_adopt(st->m[i], &v) == 0)
+			h[pf_vnode_id(v)] = v;
+	}
+}
+
+/* Rounds (each followed by the owners' handoffs and the targets' adoptions) until a
+ * round requests nothing. Returns the VNodes moved or a negative errno. */
+static int64_t rebalance_settle(struct setup *st, struct pf_sched *s, struct pf_vnode **h,
+				uint32_t vnodes, uint32_t *ret_rounds)
+{
+	struct pf_rebalance_opts o;
+	int64_t moved = 0;
+
+	pf_rebalance_opts_init(&o);
+	o.cooldown_ns = 0;
+	o.moves_max = UINT32_MAX;
+	o.moves_ppm = PF_PPM;
+	for (*ret_rounds = 1; *ret_rounds <= REBALANCE_ROUNDS_MAX; (*ret_rounds)++) {
+		int r = pf_sched_rebalance(s, &o, NULL);
+
+		if (r <= 0)
+			return r < 0 ? r : moved;
+		for (uint32_t id = 0; id < vnodes; id++) {
+			if (h[id] == NULL || pf_vnode_move_target(h[id], NULL) != 1)
+				continue;
+			r = pf_vnode_handoff(h[id]);
+			h[id] = NULL;
+			if (r != 0)
+				return r < 0 ? r : -EAGAIN; /* nothing should fall back here */
+			moved++;
+		}
+		adopt_all(st, h);
+	}
+	return -ELOOP;
+}
+
+/* 100 members hold n VNodes (placed and adopted); one joins; rounds until quiet. */
+static int rebalance_one(uint32_t strategy, uint32_t n, int64_t *ret_settle, int64_t *ret_moved,
+			 uint32_t *ret_rounds)
+{
+	struct pf_vnode **h = calloc(n, sizeof(*h));
+	struct pf_sched *s = NULL;
+	struct setup st;
+	int r;
+
+	if (h == NULL)
+		return -ENOMEM;
+	r = setup(&st, strategy, 100, n, 0);
+	if (r == 0)
+		r = define_all(&st, n, 0);
+	if (r == 0)
+		r = pf_sched_create(st.d, NULL, &s);
+	for (uint32_t v = 0; v < n && r == 0; v++) {
+		r = pf_sched_place(s, v, NULL);
+		if (v % 1024 == 1023 || v == n - 1)
+			adopt_all(&st, h);
+	}
+	/* Moves that only correct the placement itself are not the join's. */
+	*ret_settle = r == 0 ? rebalance_settle(&st, s, h, n, ret_rounds) : r;
+	if (*ret_settle >= 0)
+		r = join_one(&st, JOINER_TRUST_PPM);
+	*ret_moved = r == 0 && *ret_settle >= 0 ? rebalance_settle(&st, s, h, n, ret_rounds) : r;
+	pf_sched_destroy(s);
+	teardown(&st);
+	free(h);
+	if (r == 0 && *ret_settle < 0)
+		r = (int)*ret_settle;
+	if (r == 0 && *ret_moved < 0)
+		r = (int)*ret_moved;
+	return r;
+}
+
+static int bench_rebalance(void)
+{
+	static const char *const metric[] = {"rebalance_moved_fraction_trust_weighted",
+					     "rebalance_moved_fraction_consistent_hash",
+					     "rebalance_moved_fraction_bin_packing",
+					     "rebalance_moved_fraction_agent"};
+	const uint32_t n = 100000;
+
+	for (uint32_t strategy = 0; strategy <= PF_SCHED_AGENT; strategy++) {
+		int64_t settle, moved;
+		uint32_t rounds;
+		int r = rebalance_one(strategy, n, &settle, &moved, &rounds);
+
+		if (r < 0)
+			return r;
+		fprintf(stderr,
+			"bench_sched: rebalance %s: %lld moved before the join (placement "
+			"corrections), %lld after it in %u rounds\n",
+			pf_sched_strategy_name(strategy), (long long)settle, (long long)moved,
+			rounds);
+		emit(metric[strategy], "fraction", (double)moved / n, "ideal 1/(N+1), N = 100",
+		     1.0 / 101, 0, 0, 0, n);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int r;
@@ -329,6 +455,8 @@ int main(int argc, char **argv)
 		r = bench_spread();
 	if (r == 0)
 		r = bench_movement();
+	if (r == 0)
+		r = bench_rebalance();
 	if (r < 0)
 		fprintf(stderr, "bench_sched: %s\n", strerror(-r));
 	return r < 0 ? 1 : 0;

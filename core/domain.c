@@ -644,6 +644,9 @@ void futex_wake_shared(_Atomic uint32_t *word, int count)
 
 void domain_publish_membership(struct pf_domain *d)
 {
+	/* Relaxed: a time for the rebalancer's cool-down (rebalance.c); a reader that sees
+	 * the previous one only runs one round early or late, never unsafely. */
+	pf_store_relaxed(&d->ctl->membership_change_ns, now_ns());
 	/* [F1] seq_cst RMW: orders this store before the load of nothing-to-wake, the
 	 * Dekker pattern with the waiter in pf_domain_wait_membership(); pairs with [F2]. */
 	pf_fetch_add_seq_cst(&d->ctl->membership_version, 1);

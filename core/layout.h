@@ -19,6 +19,8 @@
  *   ownership      [63:32] epoch  [31:16] owner generation (low 16 bits)
  *                  [15:4] owner slot  [3:0] enum pf_vnode_state
  *   checkpoint     [63:32] epoch  [31:1] sequence  [0] active slot (A = 0, B = 1)
+ *   move request   [63:32] ownership epoch it applies to  [31:16] target generation (low
+ *                  16 bits)  [15:4] target slot  [3:1] zero  [0] valid
  *   inbox slot     [63:32] lap  [31:8] length  [1:0] EMPTY/WRITING/FULL/SKIP
  */
 #ifndef PF_CORE_LAYOUT_H
@@ -36,7 +38,7 @@
 #include "shm/pf_compiler.h"
 
 #define DOMAIN_LAYOUT_MAJOR 1
-#define DOMAIN_LAYOUT_MINOR 0
+#define DOMAIN_LAYOUT_MINOR 1 /* 1: move requests, membership_change_ns */
 #define DOMAIN_SHM_PREFIX "pflight-"
 #define DOMAIN_REGION_ALIGN 4096u
 
@@ -90,6 +92,8 @@ struct dom_control {
 	_Atomic uint32_t members_active;
 	_Atomic uint32_t caps_count; /* directory entries [0, caps_count) are ready */
 	uint32_t reserved0;
+	/* now_ns() of the last membership change: rebalancing waits a cool-down after it. */
+	_Atomic uint64_t membership_change_ns;
 	/* Bumped whenever a VNode becomes PENDING; claimers sleep on it. */
 	alignas(PF_CACHELINE) _Atomic uint32_t pending_version;
 	_Atomic uint32_t pending_waiters;
@@ -265,6 +269,18 @@ static inline uint32_t ckpt_active(uint64_t w)
 	return (uint32_t)(w & 1u);
 }
 
+/* Move request word: valid only while the ownership epoch is the one it names. */
+#define MOVE_VALID UINT64_C(1)
+#define MOVE_RESERVED_MASK UINT64_C(0xe)
+static inline uint64_t move_word(uint32_t epoch, uint32_t slot, uint32_t gen)
+{
+	return own_word(0, slot, gen, epoch) | MOVE_VALID;
+}
+static inline int move_valid_for(uint64_t req, uint32_t epoch)
+{
+	return (req & MOVE_VALID) != 0 && own_epoch(req) == epoch;
+}
+
 #define PENDING_POS_NONE UINT64_MAX
 /* While owned, pending_pos = ADOPTED | epoch once the owner adopted that placement, so a
  * second (stale) assignment-ring entry for the same epoch is not adopted twice. */
@@ -280,10 +296,11 @@ struct dom_vnode {
 	uint64_t caps[2];             /* required capabilities, fixed once defined */
 	int32_t home_node;
 	_Atomic uint32_t pending_reason; /* enum pf_sched_reason: why it is not placed */
-	uint64_t reserved1;
+	_Atomic uint64_t move_req;       /* move request (rebalance.c), CAS only */
 };
 _Static_assert(sizeof(struct dom_vnode) == 64, "VNode record is shared ABI");
 _Static_assert(offsetof(struct dom_vnode, ckpt) == 0, "ckpt moved");
+_Static_assert(offsetof(struct dom_vnode, move_req) == 56, "move_req moved");
 
 /* Checkpoint slot header; the state bytes follow it. */
 struct dom_ckpt_hdr {

@@ -42,6 +42,9 @@ uint64_t ckpt_seal(struct pf_domain *d, uint32_t id, uint32_t epoch);
 void handle_attach(struct pf_member *m, struct pf_vnode *h, uint32_t id, uint32_t epoch,
 		   uint64_t ckpt);
 
+/* Unlink the handle from its member's list and free it. */
+void handle_unlink(struct pf_vnode *h);
+
 /* 1 while the member's slot still says ACTIVE (or DRAINING) with its generation. */
 int member_is_live(const struct pf_member *m);
 

@@ -31,84 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/member_impl.h"
+#include "core/sched_impl.h"
 #include "pflight/numa.h"
 #include "shm/pf_assert.h"
-
-#define REFRESH_ATTR_NS UINT64_C(1000000) /* re-read loads at most every 1 ms */
-#define REQ_CACHE_MAX 256u                /* distinct requirement sets remembered */
-#define NODES_MAX 64u
-
-struct sm {
-	uint32_t slot;
-	uint32_t gen;
-	uint64_t caps[2];
-	int32_t node;
-	uint32_t capacity;
-	double reliability;
-	double trust;
-	double cpu;
-	double mem;
-	uint32_t assigned;
-	uint32_t group;
-	uint32_t heap;     /* index of its (group, node) heap */
-	uint32_t heap_pos; /* position inside it */
-	double key;        /* score without the NUMA factor */
-	uint64_t tie;
-};
-
-struct heap {
-	uint32_t *items; /* indices into sm[] */
-	uint32_t count;
-	int32_t node;
-	uint32_t group;
-};
-
-struct group {
-	uint64_t caps[2];
-	uint32_t members;
-};
-
-struct req {
-	uint64_t caps[2];
-	uint32_t *heaps; /* heaps of the groups that cover caps */
-	uint32_t nheaps;
-	uint32_t candidates;
-	uint32_t used;
-};
-
-struct point {
-	uint32_t hash;
-	uint32_t member; /* index into sm[] */
-};
-
-struct pf_sched {
-	struct pf_domain *d;
-	struct pf_sched_opts o;
-	uint32_t strategy;
-	uint32_t floor_ppm;
-	uint32_t eps_ppm;
-	uint64_t seed;
-	uint32_t seen_members;
-	uint64_t seen_sched;
-	uint64_t refreshed_ns;
-	struct sm *sm;
-	uint32_t nsm;
-	uint32_t *slot_to_sm; /* members_max entries, UINT32_MAX: not eligible */
-	struct group *groups;
-	uint32_t ngroups;
-	struct heap *heaps;
-	uint32_t nheaps;
-	uint32_t *heap_store;
-	struct req reqs[REQ_CACHE_MAX];
-	uint32_t nreqs;
-	struct point *points;
-	uint32_t npoints;
-	uint64_t assigned_total;
-	uint32_t filtered_state;
-	uint32_t filtered_trust;
-	uint32_t active;
-};
 
 static const char *const strategy_names[] = {"trust-weighted", "consistent-hash", "bin-packing",
 					     "agent"};
@@ -188,7 +113,7 @@ static double member_load(const struct sm *m)
 }
 
 /* The strategy's score of a member, without the NUMA factor. */
-static double score_key(const struct pf_sched *s, const struct sm *m)
+double sched_score_key(const struct pf_sched *s, const struct sm *m)
 {
 	double load = member_load(m);
 
@@ -203,7 +128,7 @@ static double score_key(const struct pf_sched *s, const struct sm *m)
 	}
 }
 
-static double numa_factor(const struct pf_sched *s, int32_t member_node, int32_t home)
+double sched_numa_factor(const struct pf_sched *s, int32_t member_node, int32_t home)
 {
 	if (s->o.numa == NULL || home < 0 || member_node < 0)
 		return 1.0;
@@ -224,7 +149,7 @@ static void heap_set(struct pf_sched *s, struct heap *h, uint32_t pos, uint32_t 
 	s->sm[m].heap_pos = pos;
 }
 
-static void heap_up(struct pf_sched *s, struct heap *h, uint32_t pos)
+void sched_heap_up(struct pf_sched *s, struct heap *h, uint32_t pos)
 {
 	uint32_t m = h->items[pos];
 
@@ -239,7 +164,7 @@ static void heap_up(struct pf_sched *s, struct heap *h, uint32_t pos)
 	heap_set(s, h, pos, m);
 }
 
-static void heap_down(struct pf_sched *s, struct heap *h, uint32_t pos)
+void sched_heap_down(struct pf_sched *s, struct heap *h, uint32_t pos)
 {
 	uint32_t m = h->items[pos];
 
@@ -258,7 +183,7 @@ static void heap_down(struct pf_sched *s, struct heap *h, uint32_t pos)
 	heap_set(s, h, pos, m);
 }
 
-static void heap_remove(struct pf_sched *s, struct heap *h, uint32_t pos)
+void sched_heap_remove(struct pf_sched *s, struct heap *h, uint32_t pos)
 {
 	uint32_t moved;
 
@@ -268,16 +193,16 @@ static void heap_remove(struct pf_sched *s, struct heap *h, uint32_t pos)
 		return;
 	moved = h->items[h->count];
 	heap_set(s, h, pos, moved);
-	heap_down(s, h, pos);
-	heap_up(s, h, s->sm[moved].heap_pos);
+	sched_heap_down(s, h, pos);
+	sched_heap_up(s, h, s->sm[moved].heap_pos);
 }
 
-static void heap_insert(struct pf_sched *s, struct heap *h, uint32_t m)
+void sched_heap_insert(struct pf_sched *s, struct heap *h, uint32_t m)
 {
 	h->items[h->count] = m;
 	s->sm[m].heap_pos = h->count;
 	h->count++;
-	heap_up(s, h, h->count - 1);
+	sched_heap_up(s, h, h->count - 1);
 }
 
 static void sched_free_tables(struct pf_sched *s)
@@ -455,8 +380,8 @@ static int build_heaps(struct pf_sched *s)
 		s->heaps[h].count = 0;
 	}
 	for (uint32_t i = 0; i < s->nsm; i++) {
-		s->sm[i].key = score_key(s, &s->sm[i]);
-		heap_insert(s, &s->heaps[s->sm[i].heap], i);
+		s->sm[i].key = sched_score_key(s, &s->sm[i]);
+		sched_heap_insert(s, &s->heaps[s->sm[i].heap], i);
 	}
 	return 0;
 }
@@ -533,13 +458,13 @@ static int maybe_refresh(struct pf_sched *s)
 	return 0;
 }
 
-static int covers(const uint64_t have[2], const uint64_t need[2])
+int sched_covers(const uint64_t have[2], const uint64_t need[2])
 {
 	return (need[0] & ~have[0]) == 0 && (need[1] & ~have[1]) == 0;
 }
 
 /* The heaps whose members cover `caps`, cached per distinct requirement. */
-static struct req *req_lookup(struct pf_sched *s, const uint64_t caps[2])
+struct req *sched_req_lookup(struct pf_sched *s, const uint64_t caps[2])
 {
 	struct req *q;
 	uint32_t n = 0;
@@ -560,12 +485,12 @@ static struct req *req_lookup(struct pf_sched *s, const uint64_t caps[2])
 	q->caps[1] = caps[1];
 	q->candidates = 0;
 	for (uint32_t h = 0; h < s->nheaps; h++) {
-		if (!covers(s->groups[s->heaps[h].group].caps, caps))
+		if (!sched_covers(s->groups[s->heaps[h].group].caps, caps))
 			continue;
 		q->heaps[n++] = h;
 	}
 	for (uint32_t g = 0; g < s->ngroups; g++)
-		if (covers(s->groups[g].caps, caps))
+		if (sched_covers(s->groups[g].caps, caps))
 			q->candidates += s->groups[g].members;
 	q->nheaps = n;
 	s->nreqs++;
@@ -573,7 +498,7 @@ static struct req *req_lookup(struct pf_sched *s, const uint64_t caps[2])
 }
 
 /* Room for one more assignment, and the can-assign hook's consent. */
-static uint32_t admit(struct pf_sched *s, uint32_t vnode, const struct sm *m)
+uint32_t sched_admit(struct pf_sched *s, uint32_t vnode, const struct sm *m)
 {
 	if (ring_mpmc_count(assign_ring(s->d, m->slot)) + 1 >= s->d->lim.assign_slots)
 		return PF_SCHED_FILTER_FULL;
@@ -581,12 +506,6 @@ static uint32_t admit(struct pf_sched *s, uint32_t vnode, const struct sm *m)
 		return PF_SCHED_FILTER_POLICY;
 	return PF_SCHED_PLACED;
 }
-
-struct removed {
-	uint32_t m[EXPLAIN_FILTERED_MAX * 4];
-	uint8_t why[EXPLAIN_FILTERED_MAX * 4];
-	uint32_t n;
-};
 
 static void note_removed(struct pf_sched_decision *dec, struct removed *rm, uint32_t m,
 			 uint32_t why)
@@ -613,7 +532,7 @@ static uint32_t best_top(struct pf_sched *s, const struct req *q, uint32_t vnode
 		if (h->count == 0)
 			continue;
 		m = &s->sm[h->items[0]];
-		score = m->key * numa_factor(s, h->node, home);
+		score = m->key * sched_numa_factor(s, h->node, home);
 		tie = mix64(m->tie ^ vnode);
 		if (score > best_score || (score == best_score && tie > best_tie)) {
 			best = h->items[0];
@@ -624,8 +543,8 @@ static uint32_t best_top(struct pf_sched *s, const struct req *q, uint32_t vnode
 	return best;
 }
 
-static uint32_t choose_heaps(struct pf_sched *s, const struct req *q, uint32_t vnode, int32_t home,
-			     struct pf_sched_decision *dec, struct removed *rm)
+uint32_t sched_choose_heaps(struct pf_sched *s, const struct req *q, uint32_t vnode, int32_t home,
+			    struct pf_sched_decision *dec, struct removed *rm)
 {
 	uint32_t m = UINT32_MAX;
 
@@ -635,24 +554,21 @@ static uint32_t choose_heaps(struct pf_sched *s, const struct req *q, uint32_t v
 		m = best_top(s, q, vnode, home);
 		if (m == UINT32_MAX)
 			break;
-		why = admit(s, vnode, &s->sm[m]);
+		why = sched_admit(s, vnode, &s->sm[m]);
 		if (why == PF_SCHED_PLACED)
 			break;
 		note_removed(dec, rm, m, why);
-		heap_remove(s, &s->heaps[s->sm[m].heap], s->sm[m].heap_pos);
+		sched_heap_remove(s, &s->heaps[s->sm[m].heap], s->sm[m].heap_pos);
 		m = UINT32_MAX;
 	}
 	for (uint32_t i = 0; i < rm->n; i++)
-		heap_insert(s, &s->heaps[s->sm[rm->m[i]].heap], rm->m[i]);
+		sched_heap_insert(s, &s->heaps[s->sm[rm->m[i]].heap], rm->m[i]);
 	return m;
 }
 
-static uint32_t choose_chash(struct pf_sched *s, const uint64_t caps[2], uint32_t vnode,
-			     struct pf_sched_decision *dec, struct removed *rm)
+uint32_t sched_chash_first(const struct pf_sched *s, uint32_t vnode)
 {
 	uint32_t key = (uint32_t)(mix64(s->seed ^ mix64(vnode)) >> 32), lo = 0, hi = s->npoints;
-	double mean = (double)(s->assigned_total + 1) / (double)(s->nsm ? s->nsm : 1);
-	uint64_t cap = (uint64_t)ceil(mean * (1.0 + (double)s->eps_ppm / PF_PPM));
 
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
@@ -662,12 +578,22 @@ static uint32_t choose_chash(struct pf_sched *s, const uint64_t caps[2], uint32_
 		else
 			hi = mid;
 	}
+	return lo;
+}
+
+static uint32_t choose_chash(struct pf_sched *s, const uint64_t caps[2], uint32_t vnode,
+			     struct pf_sched_decision *dec, struct removed *rm)
+{
+	double mean = (double)(s->assigned_total + 1) / (double)(s->nsm ? s->nsm : 1);
+	uint64_t cap = (uint64_t)ceil(mean * (1.0 + (double)s->eps_ppm / PF_PPM));
+	uint32_t lo = sched_chash_first(s, vnode);
+
 	for (uint32_t k = 0; k < s->npoints; k++) {
 		uint32_t m = s->points[(lo + k) % s->npoints].member, why;
 
-		if (!covers(s->sm[m].caps, caps) || s->sm[m].assigned >= cap)
+		if (!sched_covers(s->sm[m].caps, caps) || s->sm[m].assigned >= cap)
 			continue; /* counted in aggregate, not per point */
-		why = admit(s, vnode, &s->sm[m]);
+		why = sched_admit(s, vnode, &s->sm[m]);
 		if (why == PF_SCHED_PLACED)
 			return m;
 		if (rm->n < PF_ARRAY_SIZE(rm->m))
@@ -709,8 +635,8 @@ static int claim_for(struct pf_sched *s, uint32_t vnode, uint64_t w, uint32_t m)
 	x->assigned++;
 	s->assigned_total++;
 	if (s->strategy != PF_SCHED_CONSISTENT_HASH) {
-		x->key = score_key(s, x);
-		heap_down(s, &s->heaps[x->heap], x->heap_pos);
+		x->key = sched_score_key(s, x);
+		sched_heap_down(s, &s->heaps[x->heap], x->heap_pos);
 	}
 	return (int)own_epoch(owned);
 }
@@ -726,7 +652,7 @@ static void decision_fill(struct pf_sched *s, struct pf_sched_decision *dec, uin
 	dec->reliability = x->reliability;
 	dec->trust = x->trust;
 	dec->load = member_load(x);
-	dec->numa_factor = numa_factor(s, x->node, home);
+	dec->numa_factor = sched_numa_factor(s, x->node, home);
 	dec->score = s->strategy == PF_SCHED_CONSISTENT_HASH ? 0.0 : x->key * dec->numa_factor;
 }
 
@@ -815,7 +741,7 @@ PF_API int pf_sched_place(struct pf_sched *s, uint32_t vnode, struct pf_sched_de
 	caps[0] = v->caps[0];
 	caps[1] = v->caps[1];
 	dec->home_node = v->home_node;
-	q = req_lookup(s, caps);
+	q = sched_req_lookup(s, caps);
 	if (q == NULL)
 		return -ENOMEM;
 	dec->candidates = q->candidates;
@@ -824,7 +750,7 @@ PF_API int pf_sched_place(struct pf_sched *s, uint32_t vnode, struct pf_sched_de
 	dec->filtered[2] = s->filtered_trust;
 	m = s->strategy == PF_SCHED_CONSISTENT_HASH
 		    ? choose_chash(s, caps, vnode, dec, &rm)
-		    : choose_heaps(s, q, vnode, dec->home_node, dec, &rm);
+		    : sched_choose_heaps(s, q, vnode, dec->home_node, dec, &rm);
 	if (m == UINT32_MAX) {
 		dec->reason = reason_of(s, dec);
 		/* Relaxed: a reason for people and tools. */

@@ -89,7 +89,7 @@ int vnode_record_check(struct pf_domain *d, uint32_t id)
 	uint64_t c = pf_load_relaxed(&v->ckpt);
 	uint64_t head = pf_load_relaxed(&v->inbox_head);
 	uint64_t tail = pf_load_relaxed(&v->inbox_tail);
-	uint64_t span = 2 * (uint64_t)d->lim.inbox_slots;
+	uint64_t span = 2 * (uint64_t)d->lim.inbox_slots, m;
 
 	if (own_state(w) > PF_VNODE_DRAINING)
 		return -EBADMSG;
@@ -106,7 +106,12 @@ int vnode_record_check(struct pf_domain *d, uint32_t id)
 	/* Relaxed: the same snapshot. */
 	if (pf_load_relaxed(&v->pending_reason) > PF_SCHED_LOST_RACE)
 		return -EBADMSG;
-	if (v->reserved1 != 0)
+	/* Relaxed: the same snapshot. A request may name any epoch (stale ones are
+	 * ignored), but its reserved bits are zero and its slot is a member slot. */
+	m = pf_load_relaxed(&v->move_req);
+	if ((m & MOVE_RESERVED_MASK) != 0)
 		return -EPROTO;
+	if ((m & MOVE_VALID) != 0 && own_slot(m) >= d->lim.members_max)
+		return -EBADMSG;
 	return 0;
 }

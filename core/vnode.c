@@ -221,7 +221,7 @@ static void handle_link(struct pf_member *m, struct pf_vnode *h)
 	pf_fetch_add_relaxed(&m->rec->claims, 1);
 }
 
-static void handle_unlink(struct pf_vnode *h)
+void handle_unlink(struct pf_vnode *h)
 {
 	struct pf_member *m = h->member;
 

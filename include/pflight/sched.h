@@ -177,6 +177,88 @@ PF_API int pf_sched_candidates(struct pf_sched *sched, uint32_t vnode,
 			       struct pf_sched_candidate *out, uint32_t count);
 
 /*
+ * Rebalancing (core/rebalance.c): a round scans the ownership words, and for VNodes whose
+ * owner is clearly worse than the best alternative writes a move request into the VNode's
+ * record. The owner sees it (pf_vnode_move_target), commits its state and hands the VNode
+ * over (pf_vnode_handoff); the target adopts it with pf_vnode_adopt(). Anti-storm rules:
+ * a per-round budget (absolute and relative), a cool-down after each membership change,
+ * and hysteresis (a move must gain by a margin), so VNodes do not ping-pong.
+ */
+struct pf_rebalance_opts {
+	uint32_t size;         /* sizeof(struct pf_rebalance_opts) */
+	uint32_t flags;        /* none yet, 0 */
+	uint32_t moves_max;    /* absolute budget: move requests per round (default 256) */
+	uint32_t moves_ppm;    /* relative budget: of the VNodes owned, per round (default
+				* 10000 = 1%, at least one move when not 0; 0: a dry run) */
+	uint64_t cooldown_ns;  /* no round within this long of a membership change (200 ms) */
+	uint32_t gain_min_ppm; /* hysteresis: the target's score must beat the owner's (without
+				* the VNode) by this factor (default 200000 = 20%); not used by
+				* consistent-hash, which moves only to the ring's desired owner
+				* and only within the bounded-load cap */
+	uint32_t reserved0;
+	uint64_t reserved[4];
+};
+
+PF_API void pf_rebalance_opts_init(struct pf_rebalance_opts *opts);
+
+/* What one round did (filled on 0 and on -EAGAIN). */
+struct pf_rebalance_report {
+	uint32_t size; /* set by the caller */
+	uint32_t strategy;
+	uint32_t owned;              /* VNodes owned by eligible members when scanned */
+	uint32_t pending;            /* move requests of earlier rounds still outstanding */
+	uint32_t budget;             /* move requests this round could write */
+	uint32_t examined;           /* candidates considered (ACTIVE, no request pending) */
+	uint32_t requested;          /* move requests written this round */
+	uint32_t skipped_budget;     /* would have moved, but the budget was spent */
+	uint32_t skipped_hysteresis; /* a better member exists, not better by gain_min_ppm */
+	uint32_t skipped_cap;        /* consistent-hash: the ring's owner is at its load cap */
+	uint32_t skipped_full;       /* the target's assignment ring has no room left */
+	uint32_t skipped_race;       /* the VNode or its request changed under the round */
+	uint32_t no_target;          /* no other member passes the filters */
+	uint32_t reserved0;
+	uint64_t cooldown_left_ns; /* -EAGAIN: how long until a round may run */
+	uint64_t rounds;           /* rounds this scheduler has run (cumulative) */
+	uint64_t rounds_refused;   /* rounds refused by the cool-down (cumulative) */
+	uint64_t reserved[4];
+};
+
+/*
+ * Run one rebalancing round (opts may be NULL: defaults). Returns the number of move
+ * requests written (>= 0) and fills *report (may be NULL), or:
+ *   -EAGAIN   within cooldown_ns of the last membership change (report->cooldown_left_ns)
+ *   -EINVAL   bad arguments or options
+ *   -ENOMEM   no memory for the round's tables
+ * Re-reads the membership first. Its model of assignments counts requested moves as done,
+ * so later placements and rounds do not overshoot. Not thread-safe per scheduler object;
+ * several rebalancers may run (a request is written by CAS, one per VNode and epoch).
+ */
+PF_API int pf_sched_rebalance(struct pf_sched *sched, const struct pf_rebalance_opts *opts,
+			      struct pf_rebalance_report *report);
+
+/*
+ * Owner side. 1 and *ret_slot (may be NULL) when a move request for this handle's
+ * ownership epoch is pending, 0 when none (a request for an older epoch is ignored), or
+ * -EINVAL. One relaxed load: cheap enough for every pass of a worker loop.
+ */
+PF_API int pf_vnode_move_target(const struct pf_vnode *vnode, uint32_t *ret_slot);
+
+/*
+ * Owner side: hand a VNode with a pending move request to its target. Commit the state
+ * first: the target loads the last committed checkpoint and receives again every message
+ * read after it (the delivery contract). The ownership CAS ACTIVE(us, e) ->
+ * ACTIVE(target, e + 1) is the move; the checkpoint is sealed with e + 1 and the id goes
+ * to the target's assignment ring (it adopts with pf_vnode_adopt()). Returns:
+ *    0        handed to the target (the handle is freed)
+ *    1        the target is gone, not capable, or its ring is full: the VNode went back to
+ *             PENDING instead (a later epoch, queued for placement; the handle is freed)
+ *   -ENOENT   no move request for this epoch (nothing done; the handle stays valid)
+ *   -ESTALE   ownership had already been taken away (the handle is freed)
+ *   -EINVAL   vnode is NULL
+ */
+PF_API int pf_vnode_handoff(struct pf_vnode *vnode);
+
+/*
  * Explanations of recent placements (a ring in shared memory). Writers record them only
  * while someone is subscribed, so the fast path pays nothing otherwise.
  */

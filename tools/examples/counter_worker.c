@@ -3,13 +3,15 @@
  * tools/examples/counter_worker.c: the smallest useful PhoenixFlight worker.
  *
  * It joins a domain (with an embedded supervisor, so the workers repair each other when
- * one dies), claims its share of the counter VNodes, and for each one: loads the last
- * checkpoint, applies the increment messages waiting in the inbox, and commits the new
- * state. Because a message leaves the inbox only when a checkpoint taken after it is
- * committed, a worker killed at any instant loses nothing and applies nothing twice: the
- * next owner reloads the last state and receives again exactly what that state had not
- * seen. Each message carries its sequence number, and the state counts duplicates and
- * gaps, so the demo can prove it.
+ * one dies), adopts the counter VNodes a scheduler placed on it and claims its share of
+ * the rest, and for each one: loads the last checkpoint, applies the increment messages
+ * waiting in the inbox, and commits the new state. When a rebalancer asks to move one
+ * (pf_vnode_move_target), it applies and commits what waits, then hands the VNode over
+ * (pf_vnode_handoff); the target resumes from that checkpoint. Because a message leaves the inbox
+ * only when a checkpoint taken after it is committed, a worker killed at any instant loses nothing
+ * and applies nothing twice: the next owner reloads the last state and receives again exactly what
+ * that state had not seen. Each message carries its sequence number, and the state counts
+ * duplicates and gaps, so the demo can prove it.
  *
  *   pflight-counter-worker <domain> <vnodes>
  *
@@ -102,6 +104,77 @@ static uint32_t share(struct pf_domain *d, uint32_t vnodes, uint32_t *version)
 	return (vnodes + (uint32_t)members - 1) / (uint32_t)members;
 }
 
+/* Take what the scheduler placed on us (any number), then claim up to our share. Returns
+ * VNodes taken, or a negative errno (-ESTALE: declared dead, stop). */
+static int take(struct pf_member *m, struct owned *own, uint32_t *count, uint32_t vnodes,
+		uint32_t target)
+{
+	struct pf_vnode *v;
+	int taken = 0, r;
+
+	while (*count < vnodes) {
+		r = pf_vnode_adopt(m, &v);
+		if (r == -EAGAIN && *count < target)
+			r = pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v);
+		if (r == -EAGAIN)
+			break;
+		if (r < 0)
+			return r;
+		r = adopt(&own[*count], v);
+		if (r < 0)
+			return r;
+		(*count)++;
+		taken++;
+	}
+	return taken;
+}
+
+/* A rebalancer asked to move this VNode: apply and commit what waits, then hand it over
+ * (what arrives after the commit waits in the inbox for the target). */
+static int move(struct owned *o)
+{
+	int r;
+
+	do {
+		r = drain(o);
+	} while (r == BATCH_MAX);
+	if (r < 0 && r != -ESTALE)
+		return r;
+	r = pf_vnode_handoff(o->v);
+	return r == -ENOENT ? 0 : 1; /* 1: the handle is gone (handed over, or fenced out) */
+}
+
+/* One pass over our VNodes. Returns messages applied, or a negative errno. */
+static int serve(struct owned *own, uint32_t *count)
+{
+	int work = 0;
+
+	for (uint32_t i = 0; i < *count; i++) {
+		int n;
+
+		if (pf_vnode_move_target(own[i].v, NULL) == 1) {
+			n = move(&own[i]);
+			if (n < 0)
+				return n;
+			if (n == 1)
+				own[i--] = own[--(*count)];
+			continue;
+		}
+		n = drain(&own[i]);
+		if (n == -ESTALE) {
+			/* Taken from us (fenced out): drop it; if we were declared dead, the
+			 * next claim says so and we stop. */
+			(void)pf_vnode_release(own[i].v);
+			own[i--] = own[--(*count)];
+			continue;
+		}
+		if (n < 0)
+			return n;
+		work += n;
+	}
+	return work;
+}
+
 static int run(struct pf_member *m, uint32_t vnodes)
 {
 	struct pf_domain *d = pf_member_domain(m);
@@ -112,49 +185,27 @@ static int run(struct pf_member *m, uint32_t vnodes)
 	if (own == NULL)
 		return -ENOMEM;
 	while (!stop_requested()) {
-		int work = 0;
-		struct pf_vnode *v;
+		int work;
 
 		pf_member_heartbeat(m);
 		(void)pf_domain_membership(d, &version);
 		if (version != seen)
 			target = share(d, vnodes, &seen);
-		while (count < target && count < vnodes) {
-			r = pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v);
-			if (r == -EAGAIN)
-				break;
-			if (r < 0)
-				goto out; /* -ESTALE: declared dead, stop */
-			r = adopt(&own[count], v);
-			if (r < 0)
-				goto out;
-			count++;
-			work++;
-		}
+		r = take(m, own, &count, vnodes, target);
+		if (r < 0)
+			break;
+		work = r;
+		r = serve(own, &count);
+		if (r < 0)
+			break;
+		work += r;
 		r = 0;
-		for (uint32_t i = 0; i < count; i++) {
-			int n = drain(&own[i]);
-
-			if (n == -ESTALE) {
-				/* Taken from us (fenced out): drop it; if we were declared dead,
-				 * the next claim says so and we stop. */
-				(void)pf_vnode_release(own[i].v);
-				own[i--] = own[--count];
-				continue;
-			}
-			if (n < 0) {
-				r = n;
-				goto out;
-			}
-			work += n;
-		}
 		if (work == 0) {
 			struct timespec ts = {0, IDLE_SLEEP_NS};
 
 			(void)nanosleep(&ts, NULL);
 		}
 	}
-out:
 	free(own);
 	return r;
 }

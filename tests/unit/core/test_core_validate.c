@@ -150,9 +150,18 @@ static void test_validate_vnode_each_field(void **state)
 	atomic_store(&v->pending_reason, 99);
 	assert_int_equal(vnode_record_check(dom, 3), -EBADMSG);
 	atomic_store(&v->pending_reason, 0);
-	v->reserved1 = 1;
+	/* Move request: reserved bits set; a target slot past members_max; a stale or
+	 * valid request for a real slot is fine. */
+	atomic_store(&v->move_req, UINT64_C(1) << 2);
 	assert_int_equal(vnode_record_check(dom, 3), -EPROTO);
-	v->reserved1 = 0;
+	assert_int_equal(pf_vnode_info(dom, 3, &vi), -EPROTO);
+	atomic_store(&v->move_req, move_word(own_epoch(w), 4, 1));
+	assert_int_equal(vnode_record_check(dom, 3), -EBADMSG);
+	atomic_store(&v->move_req, move_word(own_epoch(w), 4, 1) & ~MOVE_VALID);
+	assert_int_equal(vnode_record_check(dom, 3), 0);
+	atomic_store(&v->move_req, move_word(own_epoch(w) + 7, slot, 1));
+	assert_int_equal(vnode_record_check(dom, 3), 0);
+	atomic_store(&v->move_req, 0);
 	assert_int_equal(vnode_record_check(dom, 3), 0);
 	assert_int_equal(pf_vnode_info(dom, 3, &vi), 0);
 	assert_int_equal(vi.owner_slot, slot);

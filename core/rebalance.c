@@ -1,0 +1,606 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/rebalance.c: moving owned VNodes to better members, with their state.
+ *
+ * Two halves. The rebalancer (pf_sched_rebalance, one round per call, in any process
+ * with a scheduler object) decides and writes move requests; the owner (a worker) acts on
+ * them (pf_vnode_move_target, pf_vnode_handoff) because only the owner holds the state
+ * and the inbox position. Nothing moves without the owner, so a move never races the
+ * owner's own commits.
+ *
+ * Move request: one word per VNode (dom_vnode.move_req, core/layout.h)
+ *   [63:32] the ownership epoch it applies to  [31:16] target generation (low 16 bits)
+ *   [15:4] target slot  [0] valid
+ * written by CAS, by a rebalancer, from any value that is not a valid request for the
+ * current epoch. It is valid only while the ownership epoch is the one it names, so any
+ * ownership change (release, repair, claim, an earlier handoff) makes it stale without
+ * anyone clearing it: a stale request is ignored by both halves.
+ *
+ * Ownership     field      written by                          read by
+ *               move_req   rebalancers (CAS), owner (clear)   owner, rebalancers
+ *               own word   owner (handoff CAS), as in vnode.c  everyone
+ *
+ * Ordering: move_req carries no data but itself, so it is relaxed throughout. Everything
+ * the move publishes goes through the ownership word, as any claim does: the owner
+ * commits its checkpoint ([R12] in checkpoint.c), then CASes ACTIVE(owner, e) ->
+ * ACTIVE(target, e + 1) ([R10] here, paired with [A10] in pf_vnode_adopt()), seals the
+ * checkpoint with e + 1 (older commits are fenced out) and pushes the id into the target's
+ * assignment ring. If the target is not ACTIVE (with the generation the request names),
+ * lacks a capability or has no room in its ring, the owner releases to PENDING(e + 1)
+ * instead, and the scheduler places it again; if the target dies just after the CAS,
+ * the VNode is taken back to PENDING(e + 2) exactly as claim_for() does in sched.c.
+ *
+ * Messages: a move is a change of owner like any other, so the delivery contract holds
+ * unchanged: the target starts reading at the inbox position of the last committed
+ * checkpoint, and every message the old owner read without committing is received again
+ * (the slots were never freed). Messages sent during the move wait in the inbox.
+ *
+ * One round:
+ *   1. cool-down: no round within cooldown_ns of the last membership change
+ *      (dom_control.membership_change_ns, set by domain_publish_membership()): a join or
+ *      a death moves many VNodes at once through placement; a rebalance on top of that,
+ *      against a membership that is still settling, would be a storm (-EAGAIN).
+ *   2. refresh the scheduler's model and rebuild its assignment counts from the
+ *      ownership words: a VNode with a pending request counts on its target, so rounds
+ *      that follow each other before owners act do not request the same move twice.
+ *   3. candidates: owned, ACTIVE, owned by an eligible member, no request pending;
+ *      grouped by owner. Owners are taken most loaded first (a min-heap of their score,
+ *      or of their count for consistent-hash), one VNode at a time, so the budget goes
+ *      to the worst imbalance and no single owner sheds everything.
+ *   4. target: the best member other than the owner by the same choose functions as
+ *      placement (filters, NUMA factor, can-assign hook, room in its assignment ring,
+ *      counting the requests already aimed at it).
+ *      Heap strategies: move when score(target) > score(owner without this VNode) x
+ *      (1 + gain_min). Comparing against the owner *without* the VNode is what a fresh
+ *      placement would compare, and the margin is the hysteresis: a VNode just moved
+ *      cannot move back unless loads changed by more than the margin (the inequalities
+ *      chain: back-move needs score(old, with) > score(new, without) x (1 + g), but
+ *      score(old, with) < score(old, without) < score(new, with) / (1 + g)).
+ *      Consistent-hash: walk clockwise from the VNode's hash as placement does, with the
+ *      bounded-load cap computed from this round's counts (ceil((1 + eps) x mean)); stop
+ *      at the owner (it is where the ring wants it: stay) or at the first member with
+ *      room (move there). Each move goes strictly earlier in the VNode's own ring order,
+ *      so moves cannot cycle, and a join moves about the newcomer's ring share.
+ *   5. budget: min(moves_max, ceil(owned x moves_ppm / 10^6)) requests per round; a
+ *      candidate that would move past it is counted (skipped_budget) and left alone.
+ *   6. each request updates the model at once (owner -1, target +1, heaps fixed), so one
+ *      round never overshoots: the target's score drops as it is given VNodes.
+ *
+ * Cost: the scan is O(VNodes); each candidate costs one choose (O(heaps) compares, or a
+ * short ring walk) and O(log members) for the order. Memory: 12 bytes per VNode for the
+ * round, freed at its end. Control plane only; owners pay one relaxed load per check.
+ *
+ * Progress: the rebalancer is lock-free (CAS on move_req only); handoff is a bounded
+ * sequence of CASes and one ring push (lock-free), like a claim.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/sched_impl.h"
+#include "shm/pf_assert.h"
+
+#define MOVES_MAX_DEFAULT 256u
+#define MOVES_PPM_DEFAULT 10000u
+#define COOLDOWN_NS_DEFAULT UINT64_C(200000000)
+#define GAIN_PPM_DEFAULT 200000u
+#define GAIN_PPM_MAX (100u * PF_PPM)
+#define NONE UINT32_MAX
+
+enum outcome { OUT_MOVE, OUT_STAY, OUT_HYST, OUT_CAP, OUT_FULL, OUT_NONE };
+
+struct round {
+	struct pf_sched *s;
+	struct pf_rebalance_report *rep;
+	double gain;    /* 1 + gain_min */
+	uint64_t cap;   /* consistent-hash: bounded-load cap of this round */
+	uint64_t *scan; /* candidates in id order: owner index << 32 | id */
+	uint32_t nscan;
+	uint32_t *cand;     /* candidate ids grouped by owner (index into s->sm) */
+	uint32_t *start;    /* nsm + 1: owner i's are cand[start[i], start[i + 1]) */
+	uint32_t *next;     /* owner i's next candidate */
+	uint32_t *incoming; /* requests aimed at member i (not in its ring yet) */
+	uint32_t *order;    /* min-heap of owners, most loaded on top */
+	uint32_t *opos;     /* member i's position in order, NONE: not in it */
+	uint32_t norder;
+};
+
+PF_API void pf_rebalance_opts_init(struct pf_rebalance_opts *opts)
+{
+	PF_ASSERT(opts != NULL);
+	memset(opts, 0, sizeof(*opts));
+	opts->size = sizeof(*opts);
+	opts->moves_max = MOVES_MAX_DEFAULT;
+	opts->moves_ppm = MOVES_PPM_DEFAULT;
+	opts->cooldown_ns = COOLDOWN_NS_DEFAULT;
+	opts->gain_min_ppm = GAIN_PPM_DEFAULT;
+}
+
+static int opts_resolve(const struct pf_rebalance_opts *in, struct pf_rebalance_opts *out)
+{
+	pf_rebalance_opts_init(out);
+	if (in == NULL)
+		return 0;
+	if (in->size < offsetof(struct pf_rebalance_opts, reserved0) || in->size > sizeof(*out))
+		return -EINVAL;
+	memcpy(out, in, in->size);
+	out->size = sizeof(*out);
+	if (out->flags != 0 || out->moves_ppm > PF_PPM || out->gain_min_ppm > GAIN_PPM_MAX ||
+	    out->reserved0 != 0)
+		return -EINVAL;
+	for (size_t i = 0; i < PF_ARRAY_SIZE(out->reserved); i++)
+		if (out->reserved[i] != 0)
+			return -EINVAL;
+	return 0;
+}
+
+static int cooldown_check(struct pf_sched *s, const struct pf_rebalance_opts *o,
+			  struct pf_rebalance_report *rep)
+{
+	/* Relaxed: a time (see domain_publish_membership()), nothing is published by it. */
+	uint64_t last = pf_load_relaxed(&s->d->ctl->membership_change_ns), now = now_ns();
+
+	if (o->cooldown_ns == 0 || now - last >= o->cooldown_ns)
+		return 0;
+	rep->cooldown_left_ns = o->cooldown_ns - (now - last);
+	s->rb_refused++;
+	return -EAGAIN;
+}
+
+/* Index into s->sm of the member a word (ownership or request) names; NONE if that
+ * member is not eligible now (or not the generation named). */
+static uint32_t member_index(const struct pf_sched *s, uint64_t w)
+{
+	uint32_t slot = own_slot(w), i;
+
+	if (slot >= s->d->lim.members_max)
+		return NONE;
+	i = s->slot_to_sm[slot];
+	if (i == NONE || (s->sm[i].gen & OWN_GEN_MASK) != own_gen(w))
+		return NONE;
+	return i;
+}
+
+static int round_init(struct round *rd, struct pf_sched *s, const struct pf_rebalance_opts *o,
+		      struct pf_rebalance_report *rep)
+{
+	uint32_t n = s->nsm + 1;
+
+	memset(rd, 0, sizeof(*rd));
+	rd->s = s;
+	rd->rep = rep;
+	rd->gain = 1.0 + (double)o->gain_min_ppm / PF_PPM;
+	rd->scan = malloc((size_t)s->d->lim.vnodes_max * sizeof(*rd->scan));
+	rd->cand = malloc((size_t)s->d->lim.vnodes_max * sizeof(*rd->cand));
+	rd->start = calloc(n, sizeof(*rd->start));
+	rd->next = calloc(n, sizeof(*rd->next));
+	rd->incoming = calloc(n, sizeof(*rd->incoming));
+	rd->order = calloc(n, sizeof(*rd->order));
+	rd->opos = malloc(n * sizeof(*rd->opos));
+	if (rd->scan == NULL || rd->cand == NULL || rd->start == NULL || rd->next == NULL ||
+	    rd->incoming == NULL || rd->order == NULL || rd->opos == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++)
+		rd->opos[i] = NONE;
+	return 0;
+}
+
+static void round_fini(struct round *rd)
+{
+	free(rd->scan);
+	free(rd->cand);
+	free(rd->start);
+	free(rd->next);
+	free(rd->incoming);
+	free(rd->order);
+	free(rd->opos);
+}
+
+/* Count every owned VNode on its owner, or on its target when a request is pending, and
+ * collect the candidates. */
+static void scan(struct round *rd)
+{
+	struct pf_sched *s = rd->s;
+	struct pf_domain *d = s->d;
+
+	for (uint32_t i = 0; i < s->nsm; i++)
+		s->sm[i].assigned = 0;
+	s->assigned_total = 0;
+	for (uint32_t id = 0; id < d->lim.vnodes_max; id++) {
+		/* Relaxed: a scan; each request re-reads the word, the owner's CAS decides. */
+		uint64_t w = pf_load_relaxed(&d->own[id]), req;
+		uint32_t x, t;
+
+		if (!own_is_owned(w) || (x = member_index(s, w)) == NONE)
+			continue; /* not owned, or by a member that is not eligible */
+		rd->rep->owned++;
+		s->assigned_total++;
+		/* Relaxed: the same scan. */
+		req = pf_load_relaxed(&d->vnodes[id].move_req);
+		if (move_valid_for(req, own_epoch(w))) {
+			rd->rep->pending++;
+			t = member_index(s, req);
+			t = t == NONE ? x : t; /* a dead target: it stays (or goes PENDING) */
+			s->sm[t].assigned++;
+			rd->incoming[t] += t != x;
+			continue;
+		}
+		s->sm[x].assigned++;
+		if (own_state(w) == PF_VNODE_ACTIVE)
+			rd->scan[rd->nscan++] = (uint64_t)x << 32 | id;
+	}
+}
+
+/* Keys and heaps from the counts just taken; candidates grouped by owner. */
+static void model_rebuild(struct round *rd)
+{
+	struct pf_sched *s = rd->s;
+
+	for (uint32_t h = 0; h < s->nheaps; h++)
+		s->heaps[h].count = 0;
+	for (uint32_t i = 0; i < s->nsm; i++) {
+		s->sm[i].key = sched_score_key(s, &s->sm[i]);
+		sched_heap_insert(s, &s->heaps[s->sm[i].heap], i);
+	}
+	for (uint32_t k = 0; k < rd->nscan; k++)
+		rd->start[(rd->scan[k] >> 32) + 1]++;
+	for (uint32_t i = 0; i < s->nsm; i++) {
+		rd->start[i + 1] += rd->start[i];
+		rd->next[i] = rd->start[i];
+	}
+	for (uint32_t k = 0; k < rd->nscan; k++)
+		rd->cand[rd->next[rd->scan[k] >> 32]++] = (uint32_t)rd->scan[k];
+	for (uint32_t i = 0; i < s->nsm; i++)
+		rd->next[i] = rd->start[i];
+	if (s->nsm > 0)
+		rd->cap = (uint64_t)ceil((double)s->assigned_total / s->nsm *
+					 (1.0 + (double)s->eps_ppm / PF_PPM));
+}
+
+/* a before b: more loaded (lower score; for consistent-hash, more VNodes), then slot. */
+static int more_loaded(const struct round *rd, uint32_t a, uint32_t b)
+{
+	const struct sm *x = &rd->s->sm[a], *y = &rd->s->sm[b];
+
+	if (rd->s->strategy == PF_SCHED_CONSISTENT_HASH) {
+		if (x->assigned != y->assigned)
+			return x->assigned > y->assigned;
+	} else if (x->key != y->key) {
+		return x->key < y->key;
+	}
+	return x->slot < y->slot;
+}
+
+static void order_set(struct round *rd, uint32_t pos, uint32_t m)
+{
+	rd->order[pos] = m;
+	rd->opos[m] = pos;
+}
+
+static void order_up(struct round *rd, uint32_t pos)
+{
+	uint32_t m = rd->order[pos];
+
+	while (pos > 0 && more_loaded(rd, m, rd->order[(pos - 1) / 2])) {
+		order_set(rd, pos, rd->order[(pos - 1) / 2]);
+		pos = (pos - 1) / 2;
+	}
+	order_set(rd, pos, m);
+}
+
+static void order_push(struct round *rd, uint32_t m)
+{
+	order_set(rd, rd->norder++, m);
+	order_up(rd, rd->norder - 1);
+}
+
+static uint32_t order_pop(struct round *rd)
+{
+	uint32_t top = rd->order[0], pos = 0, m;
+
+	PF_ASSERT(rd->norder > 0);
+	rd->opos[top] = NONE;
+	if (--rd->norder == 0)
+		return top;
+	m = rd->order[rd->norder];
+	for (;;) {
+		uint32_t c = 2 * pos + 1;
+
+		if (c >= rd->norder)
+			break;
+		if (c + 1 < rd->norder && more_loaded(rd, rd->order[c + 1], rd->order[c]))
+			c++;
+		if (!more_loaded(rd, rd->order[c], m))
+			break;
+		order_set(rd, pos, rd->order[c]);
+		pos = c;
+	}
+	order_set(rd, pos, m);
+	return top;
+}
+
+/* Room in member t's assignment ring for the requests aimed at it, and one more. */
+static int ring_room(const struct round *rd, uint32_t t)
+{
+	struct pf_domain *d = rd->s->d;
+
+	return ring_mpmc_count(assign_ring(d, rd->s->sm[t].slot)) + rd->incoming[t] + 1 <
+	       d->lim.assign_slots;
+}
+
+/* Heap strategies: the best other member, if it beats the owner by the margin. */
+static enum outcome target_heaps(struct round *rd, uint32_t x, uint32_t id, uint32_t *ret_t)
+{
+	struct pf_sched *s = rd->s;
+	const struct dom_vnode *v = &s->d->vnodes[id];
+	struct pf_sched_decision dec;
+	struct removed rm = {.n = 0};
+	struct sm *own = &s->sm[x];
+	uint64_t caps[2] = {v->caps[0], v->caps[1]};
+	int32_t home = v->home_node;
+	struct req *q = sched_req_lookup(s, caps);
+	double mine, theirs;
+	uint32_t t;
+
+	if (q == NULL)
+		return OUT_NONE; /* no memory for the cache: leave it where it is */
+	memset(&dec, 0, sizeof(dec));
+	sched_heap_remove(s, &s->heaps[own->heap], own->heap_pos);
+	t = sched_choose_heaps(s, q, id, home, &dec, &rm);
+	sched_heap_insert(s, &s->heaps[own->heap], x);
+	if (t == NONE)
+		return OUT_NONE;
+	if (!ring_room(rd, t))
+		return OUT_FULL;
+	PF_ASSERT(t != x && own->assigned > 0);
+	own->assigned--; /* the owner as it would be without this VNode */
+	mine = sched_score_key(s, own) * sched_numa_factor(s, own->node, home);
+	own->assigned++;
+	theirs = s->sm[t].key * sched_numa_factor(s, s->sm[t].node, home);
+	if (!(theirs > mine * rd->gain))
+		return OUT_HYST;
+	*ret_t = t;
+	return OUT_MOVE;
+}
+
+/* Consistent-hash: the first member clockwise with room, unless the owner comes first. */
+static enum outcome target_chash(struct round *rd, uint32_t x, uint32_t id, uint32_t *ret_t)
+{
+	struct pf_sched *s = rd->s;
+	const struct dom_vnode *v = &s->d->vnodes[id];
+	uint64_t caps[2] = {v->caps[0], v->caps[1]};
+	uint32_t first = sched_chash_first(s, id);
+	enum outcome why = OUT_STAY;
+
+	for (uint32_t k = 0; k < s->npoints; k++) {
+		uint32_t m = s->points[(first + k) % s->npoints].member;
+
+		if (m == x)
+			return why; /* the ring wants it here, or everything before is full */
+		if (!sched_covers(s->sm[m].caps, caps))
+			continue;
+		if (s->sm[m].assigned >= rd->cap) {
+			why = OUT_CAP;
+			continue;
+		}
+		if (sched_admit(s, id, &s->sm[m]) != PF_SCHED_PLACED || !ring_room(rd, m)) {
+			why = why == OUT_STAY ? OUT_FULL : why;
+			continue;
+		}
+		*ret_t = m;
+		return OUT_MOVE;
+	}
+	return OUT_NONE;
+}
+
+/* The request is written: the model counts the VNode on its target from now on. */
+static void model_move(struct round *rd, uint32_t x, uint32_t t)
+{
+	struct pf_sched *s = rd->s;
+	struct sm *from = &s->sm[x], *to = &s->sm[t];
+
+	from->assigned--;
+	to->assigned++;
+	rd->incoming[t]++;
+	from->key = sched_score_key(s, from); /* rises: fewer VNodes */
+	sched_heap_up(s, &s->heaps[from->heap], from->heap_pos);
+	to->key = sched_score_key(s, to); /* falls */
+	sched_heap_down(s, &s->heaps[to->heap], to->heap_pos);
+	if (rd->opos[t] != NONE)
+		order_up(rd, rd->opos[t]); /* more loaded now: sooner */
+}
+
+static void consider(struct round *rd, uint32_t x, uint32_t id)
+{
+	struct pf_sched *s = rd->s;
+	struct dom_vnode *v = &s->d->vnodes[id];
+	/* Relaxed: re-validated by epoch; the owner's CAS decides whether it moves. */
+	uint64_t w = pf_load_relaxed(&s->d->own[id]), req;
+	enum outcome out;
+	uint32_t t = NONE;
+
+	rd->rep->examined++;
+	if (own_state(w) != PF_VNODE_ACTIVE || member_index(s, w) != x) {
+		rd->rep->skipped_race++;
+		return;
+	}
+	out = s->strategy == PF_SCHED_CONSISTENT_HASH ? target_chash(rd, x, id, &t)
+						      : target_heaps(rd, x, id, &t);
+	rd->rep->skipped_hysteresis += out == OUT_HYST;
+	rd->rep->skipped_cap += out == OUT_CAP;
+	rd->rep->skipped_full += out == OUT_FULL;
+	rd->rep->no_target += out == OUT_NONE;
+	if (out != OUT_MOVE)
+		return;
+	if (rd->rep->requested >= rd->rep->budget) {
+		rd->rep->skipped_budget++;
+		return;
+	}
+	/* Relaxed: the request is this one word; the owner validates it by epoch and target
+	 * state, and the move itself is ordered by the ownership CAS. */
+	req = pf_load_relaxed(&v->move_req);
+	if (move_valid_for(req, own_epoch(w)) ||
+	    !pf_cas_relaxed(&v->move_req, &req,
+			    move_word(own_epoch(w), s->sm[t].slot, s->sm[t].gen))) {
+		rd->rep->skipped_race++; /* another rebalancer asked first */
+		return;
+	}
+	model_move(rd, x, t);
+	rd->rep->requested++;
+}
+
+static void round_run(struct round *rd, const struct pf_rebalance_opts *o)
+{
+	uint64_t relative = ((uint64_t)rd->rep->owned * o->moves_ppm + PF_PPM - 1) / PF_PPM;
+
+	rd->rep->budget = (uint32_t)PF_MIN(relative, (uint64_t)o->moves_max);
+	for (uint32_t i = 0; i < rd->s->nsm; i++)
+		if (rd->start[i] < rd->start[i + 1])
+			order_push(rd, i);
+	while (rd->norder > 0) {
+		uint32_t x = order_pop(rd);
+
+		consider(rd, x, rd->cand[rd->next[x]++]);
+		if (rd->next[x] < rd->start[x + 1])
+			order_push(rd, x);
+	}
+}
+
+PF_API int pf_sched_rebalance(struct pf_sched *s, const struct pf_rebalance_opts *opts,
+			      struct pf_rebalance_report *out)
+{
+	struct pf_rebalance_report local, *rep = out != NULL ? out : &local;
+	struct pf_rebalance_opts o;
+	struct round rd;
+	int r;
+
+	if (s == NULL || (out != NULL && out->size < sizeof(*out)))
+		return -EINVAL;
+	r = opts_resolve(opts, &o);
+	if (r < 0)
+		return r;
+	memset(rep, 0, sizeof(*rep));
+	rep->size = sizeof(*rep);
+	r = cooldown_check(s, &o, rep);
+	if (r == 0)
+		r = pf_sched_refresh(s);
+	if (r == 0) {
+		rep->strategy = s->strategy;
+		r = round_init(&rd, s, &o, rep);
+		if (r == 0) {
+			scan(&rd);
+			model_rebuild(&rd);
+			round_run(&rd, &o);
+			s->rb_rounds++;
+		}
+		round_fini(&rd);
+	}
+	rep->rounds = s->rb_rounds;
+	rep->rounds_refused = s->rb_refused;
+	return r < 0 ? r : (int)rep->requested;
+}
+
+PF_API int pf_vnode_move_target(const struct pf_vnode *h, uint32_t *ret_slot)
+{
+	uint64_t req;
+
+	if (h == NULL)
+		return -EINVAL;
+	/* Relaxed: one self-contained word; pf_vnode_handoff() validates what it names and
+	 * orders the move through the ownership CAS. */
+	req = pf_load_relaxed(&h->member->d->vnodes[h->id].move_req);
+	if (!move_valid_for(req, h->epoch))
+		return 0;
+	if (ret_slot != NULL)
+		*ret_slot = own_slot(req);
+	return 1;
+}
+
+/* 1 when the member a request names can take VNode id now (a hint: re-checked after the
+ * ownership CAS, as a claim does). */
+static int target_usable(struct pf_domain *d, uint32_t id, uint64_t req)
+{
+	uint32_t slot = own_slot(req);
+	struct dom_member *rec;
+	uint64_t st;
+
+	if (slot >= d->lim.members_max) {
+		counter_add(d, PF_COUNTER_SHM_INVALID, 1);
+		return 0;
+	}
+	rec = &d->members[slot];
+	/* [A5] pairs with [R5] in member.c: the capabilities read below are the member's. */
+	st = pf_load_acquire(&rec->state);
+	if (member_word_state(st) != PF_MEMBER_ACTIVE ||
+	    (member_word_gen(st) & OWN_GEN_MASK) != own_gen(req))
+		return 0;
+	if (!sched_covers(rec->caps, d->vnodes[id].caps))
+		return 0;
+	return ring_mpmc_count(assign_ring(d, slot)) + 1 < d->lim.assign_slots;
+}
+
+/* The target cannot take it: back to PENDING with epoch + 1, queued. */
+static int give_back(struct pf_domain *d, struct pf_vnode *h, uint64_t w)
+{
+	/* [R10] pairs with [A10] in the next claim: our commits precede the hand-back. */
+	if (!pf_cas_acq_rel(&d->own[h->id], &w, own_word(PF_VNODE_PENDING, 0, 0, h->epoch + 1)))
+		return -ESTALE;
+	(void)pending_push(d, h->id, 1);
+	return 1;
+}
+
+static int hand_over(struct pf_domain *d, struct pf_vnode *h, uint64_t w, uint64_t req)
+{
+	uint32_t slot = own_slot(req), epoch = h->epoch + 1;
+	uint64_t moved = own_word(PF_VNODE_ACTIVE, slot, own_gen(req), epoch), st;
+
+	/* [R10] pairs with [A10] in pf_vnode_adopt(): our commits, and the inbox frees they
+	 * did, precede the target's view of the VNode; acq_rel as in claim_take(). */
+	if (!pf_cas_acq_rel(&d->own[h->id], &w, moved))
+		return -ESTALE;
+	(void)ckpt_seal(d, h->id, epoch);
+	/* [A5] pairs with [R5] in member.c and supervisor.c: a death declared since
+	 * target_usable() must not keep the VNode (its repair scan may have passed). */
+	st = pf_load_acquire(&d->members[slot].state);
+	if (member_word_state(st) == PF_MEMBER_ACTIVE &&
+	    (member_word_gen(st) & OWN_GEN_MASK) == own_gen(req) &&
+	    ring_mpmc_try_enqueue(assign_ring(d, slot), h->id, NULL) == 0)
+		return 0;
+	/* [R10] pairs with [A10] in the next claim: taken back to PENDING, epoch + 1. */
+	if (pf_cas_acq_rel(&d->own[h->id], &moved, own_word(PF_VNODE_PENDING, 0, 0, epoch + 1)))
+		(void)pending_push(d, h->id, 1);
+	return 1;
+}
+
+PF_API int pf_vnode_handoff(struct pf_vnode *h)
+{
+	struct pf_domain *d;
+	struct pf_member *m;
+	uint64_t req, w;
+	int r;
+
+	if (h == NULL)
+		return -EINVAL;
+	m = h->member;
+	d = m->d;
+	/* Relaxed: as in pf_vnode_move_target(). */
+	req = pf_load_relaxed(&d->vnodes[h->id].move_req);
+	if (!move_valid_for(req, h->epoch))
+		return -ENOENT;
+	/* [A10] pairs with [R10] in vnode.c: we must see a repair that took it away. */
+	w = pf_load_acquire(&d->own[h->id]);
+	if (!own_is_owned(w) || own_slot(w) != m->slot || own_gen(w) != (m->gen & OWN_GEN_MASK) ||
+	    own_epoch(w) != h->epoch)
+		r = -ESTALE;
+	else if (!target_usable(d, h->id, req))
+		r = give_back(d, h, w);
+	else
+		r = hand_over(d, h, w, req);
+	/* Relaxed: housekeeping; a request for an older epoch is ignored anyway. */
+	(void)pf_cas_relaxed(&d->vnodes[h->id].move_req, &req, 0);
+	if (r == -ESTALE)
+		counter_add(d, PF_COUNTER_STALE_REFUSED, 1);
+	handle_unlink(h);
+	return r;
+}

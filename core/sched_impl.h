@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/sched_impl.h: the scheduler's process-local model, shared by core/sched.c (placement)
+ * and core/rebalance.c (moves). See sched.c for how the heaps and the ring work.
+ */
+#ifndef PF_CORE_SCHED_IMPL_H
+#define PF_CORE_SCHED_IMPL_H
+
+#include <stdint.h>
+
+#include "core/member_impl.h"
+
+#define REFRESH_ATTR_NS UINT64_C(1000000) /* re-read loads at most every 1 ms */
+#define REQ_CACHE_MAX 256u                /* distinct requirement sets remembered */
+#define NODES_MAX 64u
+
+struct sm {
+	uint32_t slot;
+	uint32_t gen;
+	uint64_t caps[2];
+	int32_t node;
+	uint32_t capacity;
+	double reliability;
+	double trust;
+	double cpu;
+	double mem;
+	uint32_t assigned;
+	uint32_t group;
+	uint32_t heap;     /* index of its (group, node) heap */
+	uint32_t heap_pos; /* position inside it */
+	double key;        /* score without the NUMA factor */
+	uint64_t tie;
+};
+
+struct heap {
+	uint32_t *items; /* indices into sm[] */
+	uint32_t count;
+	int32_t node;
+	uint32_t group;
+};
+
+struct group {
+	uint64_t caps[2];
+	uint32_t members;
+};
+
+struct req {
+	uint64_t caps[2];
+	uint32_t *heaps; /* heaps of the groups that cover caps */
+	uint32_t nheaps;
+	uint32_t candidates;
+	uint32_t used;
+};
+
+struct point {
+	uint32_t hash;
+	uint32_t member; /* index into sm[] */
+};
+
+struct pf_sched {
+	struct pf_domain *d;
+	struct pf_sched_opts o;
+	uint32_t strategy;
+	uint32_t floor_ppm;
+	uint32_t eps_ppm;
+	uint64_t seed;
+	uint32_t seen_members;
+	uint64_t seen_sched;
+	uint64_t refreshed_ns;
+	struct sm *sm;
+	uint32_t nsm;
+	uint32_t *slot_to_sm; /* members_max entries, UINT32_MAX: not eligible */
+	struct group *groups;
+	uint32_t ngroups;
+	struct heap *heaps;
+	uint32_t nheaps;
+	uint32_t *heap_store;
+	struct req reqs[REQ_CACHE_MAX];
+	uint32_t nreqs;
+	struct point *points;
+	uint32_t npoints;
+	uint64_t assigned_total;
+	uint32_t filtered_state;
+	uint32_t filtered_trust;
+	uint32_t active;
+	uint64_t rb_rounds;  /* rebalance rounds run (rebalance.c) */
+	uint64_t rb_refused; /* rounds refused by the cool-down */
+};
+
+struct removed {
+	uint32_t m[EXPLAIN_FILTERED_MAX * 4];
+	uint8_t why[EXPLAIN_FILTERED_MAX * 4];
+	uint32_t n;
+};
+
+/* The strategy's score of member m without the NUMA factor (the heap key). */
+double sched_score_key(const struct pf_sched *s, const struct sm *m);
+/* The NUMA factor of a member on member_node for a VNode homed on home (-1: none). */
+double sched_numa_factor(const struct pf_sched *s, int32_t member_node, int32_t home);
+
+/* Max-heap of members by key (then tie): restore after a key moved, insert, remove. */
+void sched_heap_up(struct pf_sched *s, struct heap *h, uint32_t pos);
+void sched_heap_down(struct pf_sched *s, struct heap *h, uint32_t pos);
+void sched_heap_remove(struct pf_sched *s, struct heap *h, uint32_t pos);
+void sched_heap_insert(struct pf_sched *s, struct heap *h, uint32_t m);
+
+/* The heaps whose members cover caps (cached per distinct set); NULL: no memory. */
+struct req *sched_req_lookup(struct pf_sched *s, const uint64_t caps[2]);
+/* PF_SCHED_PLACED when m may take vnode (room in its assignment ring, the can-assign hook
+ * agrees), else the filter that refused it. */
+uint32_t sched_admit(struct pf_sched *s, uint32_t vnode, const struct sm *m);
+int sched_covers(const uint64_t have[2], const uint64_t need[2]);
+/* The best admitted member among the heaps of q for vnode (UINT32_MAX: none); members
+ * refused on the way are noted in dec and rm. */
+uint32_t sched_choose_heaps(struct pf_sched *s, const struct req *q, uint32_t vnode, int32_t home,
+			    struct pf_sched_decision *dec, struct removed *rm);
+/* consistent-hash: index of the first ring point clockwise from vnode's hash. */
+uint32_t sched_chash_first(const struct pf_sched *s, uint32_t vnode);
+
+#endif /* PF_CORE_SCHED_IMPL_H */

@@ -1,0 +1,517 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/unit/core/test_core_rebalance.c
+ * Goal: rebalancing moves VNodes with their state and loses no message; a round respects
+ * its budgets (absolute and relative), refuses to run inside the cool-down, and settles:
+ * once nothing is worth moving, a round with nothing changed moves nothing (no
+ * ping-pong); a request made stale by an ownership change is ignored; a handoff to a
+ * target that left falls back to PENDING; and a consistent-hash join of one member into
+ * N moves close to the ideal 1/(N + 1) of the VNodes.
+ * Method: members joined from this thread; the test plays every owner (it keeps each
+ * VNode's handle and acts on move requests as a worker would) and every target (adopts).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include "pflight/pflight.h"
+#include "tests/common/test_util.h"
+
+#define MEMBERS_MAX 16
+#define VNODES_MAX 4096
+#define SETTLE_ROUNDS_MAX 64
+
+static char name[64];
+static struct pf_domain *dom;
+static struct pf_member *mem[MEMBERS_MAX];
+static uint32_t nmem;
+static struct pf_vnode *hv[VNODES_MAX];        /* the handle of each VNode, if adopted */
+static struct pf_member *owner_of[VNODES_MAX]; /* and which member holds it */
+
+/* What a counter VNode checkpoints: messages are sequence numbers from 1. */
+struct counter {
+	uint64_t last;
+	uint64_t applied;
+	uint64_t dups;
+	uint64_t gaps;
+};
+
+static void make(uint32_t strategy, uint32_t vnodes)
+{
+	struct pf_domain_opts o;
+
+	test_domain_name(name, sizeof(name), "rebalance");
+	pf_domain_opts_init(&o);
+	o.flags = PF_DOMAIN_REPLACE;
+	o.members_max = MEMBERS_MAX;
+	o.vnodes_max = vnodes;
+	o.sched_strategy = strategy;
+	o.sched_seed = 7;
+	o.assign_slots = 4096;
+	assert_int_equal(pf_domain_create(name, &o, &dom), 0);
+	nmem = 0;
+	memset(hv, 0, sizeof(hv));
+	memset(owner_of, 0, sizeof(owner_of));
+}
+
+static void destroy(void)
+{
+	for (uint32_t i = 0; i < nmem; i++)
+		(void)pf_member_leave(mem[i]);
+	assert_int_equal(pf_domain_destroy(dom), 0);
+}
+
+static uint32_t add_member(uint32_t capacity)
+{
+	struct pf_member_opts o;
+
+	pf_member_opts_init(&o);
+	o.vnode_capacity = capacity;
+	assert_int_equal(pf_member_join(dom, &o, &mem[nmem]), 0);
+	return (uint32_t)pf_member_id(mem[nmem++]);
+}
+
+static struct pf_rebalance_opts opts_now(void)
+{
+	struct pf_rebalance_opts o;
+
+	pf_rebalance_opts_init(&o);
+	o.cooldown_ns = 0;
+	o.moves_max = UINT32_MAX;
+	o.moves_ppm = PF_PPM;
+	return o;
+}
+
+/* Every member takes what was placed on it. */
+static void adopt_all(void)
+{
+	for (uint32_t i = 0; i < nmem; i++) {
+		struct pf_vnode *v;
+
+		while (pf_vnode_adopt(mem[i], &v) == 0) {
+			assert_null(hv[pf_vnode_id(v)]);
+			hv[pf_vnode_id(v)] = v;
+			owner_of[pf_vnode_id(v)] = mem[i];
+		}
+	}
+}
+
+static void place_all(struct pf_sched *s, uint32_t vnodes)
+{
+	struct pf_sched_decision dec = {.size = sizeof(dec)};
+
+	for (uint32_t v = 0; v < vnodes; v++)
+		assert_int_equal(pf_sched_place(s, v, &dec), 0);
+	adopt_all();
+}
+
+/* Owners act on their move requests (state committed already); targets adopt. Returns
+ * the number handed over. */
+static uint32_t handoff_all(uint32_t vnodes)
+{
+	uint32_t moved = 0, slot;
+
+	for (uint32_t id = 0; id < vnodes; id++) {
+		if (hv[id] == NULL || pf_vnode_move_target(hv[id], &slot) != 1)
+			continue;
+		assert_int_not_equal(slot, (uint32_t)pf_member_id(owner_of[id]));
+		assert_int_equal(pf_vnode_handoff(hv[id]), 0);
+		hv[id] = NULL;
+		moved++;
+	}
+	adopt_all();
+	return moved;
+}
+
+/* Rounds and handoffs until a round requests nothing; returns the VNodes moved. */
+static uint32_t settle(struct pf_sched *s, const struct pf_rebalance_opts *o, uint32_t vnodes)
+{
+	struct pf_rebalance_report rep = {.size = sizeof(rep)};
+	uint32_t moved = 0;
+
+	for (int i = 0; i < SETTLE_ROUNDS_MAX; i++) {
+		int r = pf_sched_rebalance(s, o, &rep);
+
+		assert_true(r >= 0);
+		assert_int_equal((uint32_t)r, rep.requested);
+		if (r == 0)
+			return moved;
+		assert_int_equal(handoff_all(vnodes), (uint32_t)r);
+		moved += (uint32_t)r;
+	}
+	fail_msg("rebalancing did not settle in %d rounds", SETTLE_ROUNDS_MAX);
+	return moved;
+}
+
+static uint32_t owned_by(uint32_t slot, uint32_t vnodes)
+{
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	uint32_t n = 0;
+
+	for (uint32_t id = 0; id < vnodes; id++) {
+		assert_int_equal(pf_vnode_info(dom, id, &vi), 0);
+		n += vi.state == PF_VNODE_ACTIVE && vi.owner_slot == slot;
+	}
+	return n;
+}
+
+static void send_seq(uint32_t id, uint64_t first, uint64_t last)
+{
+	for (uint64_t seq = first; seq <= last; seq++)
+		assert_int_equal(pf_send(dom, id, &seq, sizeof(seq)), 0);
+}
+
+static void apply(struct counter *c, uint64_t seq)
+{
+	c->dups += seq <= c->last;
+	c->gaps += seq > c->last + 1;
+	c->last = seq > c->last ? seq : c->last;
+	c->applied++;
+}
+
+/* Receive `count` messages into c; then the inbox must be empty. */
+static void recv_into(struct pf_vnode *v, struct counter *c, uint32_t count)
+{
+	uint64_t seq;
+	size_t len;
+
+	for (uint32_t i = 0; i < count; i++) {
+		assert_int_equal(pf_recv(v, &seq, sizeof(seq), &len), 0);
+		assert_int_equal(len, sizeof(seq));
+		apply(c, seq);
+	}
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	return 0;
+}
+
+/* One member holds everything; a second joins: one member's VNodes go to the other
+ * with their checkpoint, and the messages read but not checkpointed, and those sent
+ * during the move, arrive exactly once at the new owner. */
+static void test_rebalance_move_carries_state(void **state)
+{
+	struct pf_rebalance_opts o = opts_now();
+	struct pf_rebalance_report rep = {.size = sizeof(rep)};
+	struct counter c = {0}, got;
+	struct pf_sched *s;
+	struct pf_vnode *v;
+	uint32_t a, b, slot;
+	size_t len;
+
+	(void)state;
+	make(PF_SCHED_TRUST_WEIGHTED, 16);
+	a = add_member(10);
+	assert_int_equal(pf_vnode_define_range(dom, 0, 10, NULL), 10);
+	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	place_all(s, 10);
+	send_seq(0, 1, 5);
+	recv_into(hv[0], &c, 5);
+	assert_int_equal(pf_checkpoint_commit(hv[0], pf_vnode_epoch(hv[0]), &c, sizeof(c)), 0);
+	send_seq(0, 6, 7);
+	{
+		struct counter unsaved = c;
+
+		recv_into(hv[0], &unsaved, 2); /* read, never checkpointed */
+		assert_int_equal(unsaved.last, 7);
+	}
+	b = add_member(10);
+	assert_int_equal(pf_sched_rebalance(s, &o, &rep), 4);
+	/* 10 on a, 0 on b: 1/(1 + k/10) > 1.2 / (1 + (9 - k)/10) holds for k = 0..3. */
+	assert_int_equal(rep.requested, 4);
+	assert_int_equal(rep.owned, 10);
+	assert_int_equal(rep.examined, 10);
+	assert_int_equal(rep.skipped_hysteresis, 6);
+	assert_int_equal(pf_vnode_move_target(hv[0], &slot), 1);
+	assert_int_equal(slot, b);
+	send_seq(0, 8, 9); /* during the move */
+	assert_int_equal(pf_vnode_handoff(hv[0]), 0);
+	hv[0] = NULL;
+	send_seq(0, 10, 10);
+	assert_int_equal(pf_vnode_adopt(mem[1], &v), 0);
+	assert_int_equal(pf_vnode_id(v), 0);
+	assert_int_equal(pf_vnode_epoch(v), 2);
+	assert_int_equal(pf_vnode_move_target(v, NULL), 0); /* the request was for epoch 1 */
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(pf_checkpoint_load(v, &got, sizeof(got), &len), 0);
+	assert_int_equal(len, sizeof(got));
+	assert_int_equal(got.last, 5);
+	recv_into(v, &got, 5);
+	assert_int_equal(pf_recv(v, &c, sizeof(c), &len), -EAGAIN);
+	assert_int_equal(got.last, 10);
+	assert_int_equal(got.applied, 10);
+	assert_int_equal(got.dups, 0);
+	assert_int_equal(got.gaps, 0);
+	assert_int_equal(pf_checkpoint_commit(v, 2, &got, sizeof(got)), 0);
+	assert_int_equal(owned_by(a, 16), 9);
+	assert_int_equal(owned_by(b, 16), 1);
+	assert_int_equal(pf_vnode_handoff(v), -ENOENT); /* no request: nothing happens */
+	assert_int_equal(pf_vnode_release(v), 0);
+	assert_int_equal(pf_vnode_move_target(NULL, NULL), -EINVAL);
+	assert_int_equal(pf_vnode_handoff(NULL), -EINVAL);
+	pf_sched_destroy(s);
+	destroy();
+}
+
+static uint32_t requests_pending(uint32_t vnodes)
+{
+	uint32_t n = 0;
+
+	for (uint32_t id = 0; id < vnodes; id++)
+		n += hv[id] != NULL && pf_vnode_move_target(hv[id], NULL) == 1;
+	return n;
+}
+
+static void test_rebalance_budget(void **state)
+{
+	struct pf_rebalance_opts o = opts_now(), bad;
+	struct pf_rebalance_report rep = {.size = sizeof(rep)};
+	struct pf_sched *s;
+
+	(void)state;
+	make(PF_SCHED_TRUST_WEIGHTED, 256);
+	add_member(100);
+	assert_int_equal(pf_vnode_define_range(dom, 0, 200, NULL), 200);
+	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	place_all(s, 200);
+	add_member(100);
+	add_member(100);
+	add_member(100);
+	/* Absolute: 5 per round; the rest would move but waits. */
+	o.moves_max = 5;
+	assert_int_equal(pf_sched_rebalance(s, &o, &rep), 5);
+	assert_int_equal(rep.budget, 5);
+	assert_true(rep.skipped_budget > 0);
+	assert_int_equal(requests_pending(200), 5);
+	/* Pending requests are not asked twice, and count on their targets. */
+	assert_int_equal(pf_sched_rebalance(s, &o, &rep), 5);
+	assert_int_equal(rep.pending, 5);
+	assert_int_equal(requests_pending(200), 10);
+	/* Relative: 1% of 200 owned = 2. */
+	o.moves_max = 1000;
+	o.moves_ppm = 10000;
+	assert_int_equal(pf_sched_rebalance(s, &o, &rep), 2);
+	assert_int_equal(rep.budget, 2);
+	assert_int_equal(requests_pending(200), 12);
+	/* 0 ppm: a dry run that only counts. */
+	o.moves_ppm = 0;
+	assert_int_equal(pf_sched_rebalance(s, &o, &rep), 0);
+	assert_true(rep.skipped_budget > 0);
+	bad = o;
+	bad.moves_ppm = PF_PPM + 1;
+	assert_int_equal(pf_sched_rebalance(s, &bad, &rep), -EINVAL);
+	bad = o;
+	bad.size = 4;
+	assert_int_equal(pf_sched_rebalance(s, &bad, &rep), -EINVAL);
+	bad = o;
+	bad.flags = 1;
+	assert_int_equal(pf_sched_rebalance(s, &bad, &rep), -EINVAL);
+	assert_int_equal(pf_sched_rebalance(NULL, &o, &rep), -EINVAL);
+	pf_sched_destroy(s);
+	destroy();
+}
+
+static void test_rebalance_cooldown(void **state)
+{
+	struct pf_rebalance_opts o;
+	struct pf_rebalance_report rep = {.size = sizeof(rep)};
+	struct timespec ts = {0, 3000000};
+	struct pf_sched *s;
+
+	(void)state;
+	make(PF_SCHED_TRUST_WEIGHTED, 64);
+	add_member(10);
+	assert_int_equal(pf_vnode_define_range(dom, 0, 10, NULL), 10);
+	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	place_all(s, 10);
+	add_member(10);
+	pf_rebalance_opts_init(&o);
+	assert_int_equal(o.cooldown_ns, UINT64_C(200000000));
+	assert_int_equal(pf_sched_rebalance(s, &o, &rep), -EAGAIN);
+	assert_true(rep.cooldown_left_ns > 0 && rep.cooldown_left_ns <= o.cooldown_ns);
+	assert_int_equal(rep.rounds_refused, 1);
+	assert_int_equal(rep.rounds, 0);
+	assert_int_equal(rep.requested, 0);
+	assert_int_equal(requests_pending(10), 0);
+	assert_int_equal(pf_sched_rebalance(s, NULL, NULL), -EAGAIN); /* defaults, no report */
+	o.cooldown_ns = 2000000;
+	(void)nanosleep(&ts, NULL);
+	assert_int_equal(pf_sched_rebalance(s, &o, &rep), 1); /* 1% of 10, at least one */
+	assert_int_equal(rep.rounds, 1);
+	assert_int_equal(rep.rounds_refused, 2);
+	pf_sched_destroy(s);
+	destroy();
+}
+
+/* Every heap strategy: one member holds everything, three join; rounds settle, every
+ * VNode moved at most once, the load is spread, and a further round moves nothing. */
+static void test_rebalance_settles_without_ping_pong(void **state)
+{
+	struct pf_rebalance_opts o = opts_now();
+	struct pf_rebalance_report rep = {.size = sizeof(rep)};
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	static const uint32_t strategies[] = {PF_SCHED_TRUST_WEIGHTED, PF_SCHED_BIN_PACKING,
+					      PF_SCHED_AGENT};
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(strategies) / sizeof(strategies[0]); k++) {
+		struct pf_sched *s;
+		uint32_t slot[4], moved;
+
+		make(strategies[k], 512);
+		slot[0] = add_member(200);
+		assert_int_equal(pf_vnode_define_range(dom, 0, 400, NULL), 400);
+		assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+		place_all(s, 400);
+		for (int i = 1; i < 4; i++)
+			slot[i] = add_member(200);
+		moved = settle(s, &o, 400);
+		print_message("# %s: moved %u: %u %u %u %u\n",
+			      pf_sched_strategy_name(strategies[k]), moved, owned_by(slot[0], 400),
+			      owned_by(slot[1], 400), owned_by(slot[2], 400),
+			      owned_by(slot[3], 400));
+		/* The margin leaves the first member ~15-20% above the others, no more. */
+		assert_true(moved >= 200 && moved <= 300);
+		for (uint32_t id = 0; id < 400; id++) {
+			assert_int_equal(pf_vnode_info(dom, id, &vi), 0);
+			assert_int_equal(vi.state, PF_VNODE_ACTIVE);
+			assert_true(vi.epoch <= 2); /* placed (1), moved at most once (2) */
+		}
+		for (int i = 0; i < 4; i++) {
+			uint32_t n = owned_by(slot[i], 400);
+
+			assert_true(n >= 70 && n <= 160);
+		}
+		for (int i = 0; i < 3; i++) {
+			assert_int_equal(pf_sched_rebalance(s, &o, &rep), 0);
+			assert_int_equal(rep.owned, 400);
+			assert_int_equal(rep.pending, 0);
+			assert_int_equal(rep.examined, 400);
+		}
+		pf_sched_destroy(s);
+		destroy();
+	}
+}
+
+static void test_rebalance_stale_request_ignored(void **state)
+{
+	struct pf_rebalance_opts o = opts_now();
+	struct pf_rebalance_report rep = {.size = sizeof(rep)};
+	struct pf_sched *s;
+	struct pf_vnode *v;
+	int requested;
+
+	(void)state;
+	make(PF_SCHED_TRUST_WEIGHTED, 16);
+	add_member(10);
+	assert_int_equal(pf_vnode_define_range(dom, 0, 10, NULL), 10);
+	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	place_all(s, 10);
+	add_member(10);
+	requested = pf_sched_rebalance(s, &o, &rep);
+	assert_int_equal(requested, 4);
+	assert_int_equal(pf_vnode_move_target(hv[0], NULL), 1);
+	/* Ownership changes under the request: released (epoch 2), claimed again (3). */
+	assert_int_equal(pf_vnode_release(hv[0]), 0);
+	hv[0] = NULL;
+	assert_int_equal(pf_vnode_claim_id(mem[0], 0, &v), 0);
+	assert_int_equal(pf_vnode_epoch(v), 3);
+	assert_int_equal(pf_vnode_move_target(v, NULL), 0);
+	assert_int_equal(pf_vnode_handoff(v), -ENOENT);
+	hv[0] = v;
+	/* The next round sees three requests pending, not four. */
+	o.moves_ppm = 0;
+	assert_int_equal(pf_sched_rebalance(s, &o, &rep), 0);
+	assert_int_equal(rep.pending, 3);
+	pf_sched_destroy(s);
+	destroy();
+}
+
+static void test_rebalance_handoff_to_dead_target(void **state)
+{
+	struct pf_rebalance_opts o = opts_now();
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	struct counter c = {.last = 42, .applied = 42}, got;
+	struct pf_sched *s;
+	struct pf_vnode *v;
+	size_t len;
+
+	(void)state;
+	make(PF_SCHED_TRUST_WEIGHTED, 16);
+	add_member(10);
+	assert_int_equal(pf_vnode_define_range(dom, 0, 10, NULL), 10);
+	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	place_all(s, 10);
+	assert_int_equal(pf_checkpoint_commit(hv[0], 1, &c, sizeof(c)), 0);
+	add_member(10);
+	assert_int_equal(pf_sched_rebalance(s, &o, NULL), 4);
+	assert_int_equal(pf_member_leave(mem[1]), 0); /* the target goes away */
+	nmem--;
+	assert_int_equal(pf_vnode_handoff(hv[0]), 1);
+	hv[0] = NULL;
+	assert_int_equal(pf_vnode_info(dom, 0, &vi), 0);
+	assert_int_equal(vi.state, PF_VNODE_PENDING);
+	assert_int_equal(vi.epoch, 2);
+	/* Placed again (on the only member left), with its state. */
+	assert_int_equal(pf_sched_run(s, 16), 1);
+	assert_int_equal(pf_vnode_adopt(mem[0], &v), 0);
+	assert_int_equal(pf_vnode_id(v), 0);
+	assert_int_equal(pf_vnode_epoch(v), 3);
+	assert_int_equal(pf_checkpoint_load(v, &got, sizeof(got), &len), 0);
+	assert_int_equal(got.last, 42);
+	hv[0] = v;
+	pf_sched_destroy(s);
+	destroy();
+}
+
+/* consistent-hash: after the initial placement has settled, one member joins N = 10:
+ * about 1/(N + 1) of the VNodes move, all of them to the newcomer or along the ring. */
+static void test_rebalance_chash_join_moves_its_share(void **state)
+{
+	const uint32_t n = 4000, members = 10;
+	struct pf_rebalance_opts o = opts_now();
+	struct pf_sched *s;
+	uint32_t before, moved, newcomer;
+	double fraction, ideal = 1.0 / (members + 1);
+
+	(void)state;
+	make(PF_SCHED_CONSISTENT_HASH, VNODES_MAX);
+	for (uint32_t i = 0; i < members; i++)
+		add_member(1000);
+	assert_int_equal(pf_vnode_define_range(dom, 0, n, NULL), (int)n);
+	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	place_all(s, n);
+	before = settle(s, &o, n);
+	newcomer = add_member(1000);
+	moved = settle(s, &o, n);
+	fraction = (double)moved / n;
+	print_message("# chash: settle %u, after join %u moved (%.4f, ideal %.4f), newcomer %u\n",
+		      before, moved, fraction, ideal, owned_by(newcomer, n));
+	assert_true(fraction >= 0.5 * ideal && fraction <= 1.5 * ideal);
+	assert_true(owned_by(newcomer, n) >= moved / 2);
+	pf_sched_destroy(s);
+	destroy();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_rebalance_move_carries_state, teardown),
+		cmocka_unit_test_teardown(test_rebalance_budget, teardown),
+		cmocka_unit_test_teardown(test_rebalance_cooldown, teardown),
+		cmocka_unit_test_teardown(test_rebalance_settles_without_ping_pong, teardown),
+		cmocka_unit_test_teardown(test_rebalance_stale_request_ignored, teardown),
+		cmocka_unit_test_teardown(test_rebalance_handoff_to_dead_target, teardown),
+		cmocka_unit_test_teardown(test_rebalance_chash_join_moves_its_share, teardown),
+	};
+
+	return cmocka_run_group_tests_name("core_rebalance", tests, NULL, NULL);
+}
