@@ -523,7 +523,7 @@ static int target_usable(struct pf_domain *d, uint32_t id, uint64_t req)
 {
 	uint32_t slot = own_slot(req);
 	struct dom_member *rec;
-	uint64_t st;
+	uint64_t st, have[2];
 
 	if (slot >= d->lim.members_max) {
 		counter_add(d, PF_COUNTER_SHM_INVALID, 1);
@@ -535,7 +535,10 @@ static int target_usable(struct pf_domain *d, uint32_t id, uint64_t req)
 	if (member_word_state(st) != PF_MEMBER_ACTIVE ||
 	    (member_word_gen(st) & OWN_GEN_MASK) != own_gen(req))
 		return 0;
-	if (!sched_covers(rec->caps, d->vnodes[id].caps))
+	/* Relaxed: identity of the generation acquired above. */
+	have[0] = pf_load_relaxed(&rec->caps[0]);
+	have[1] = pf_load_relaxed(&rec->caps[1]);
+	if (!sched_covers(have, d->vnodes[id].caps))
 		return 0;
 	return ring_mpmc_count(assign_ring(d, slot)) + 1 < d->lim.assign_slots;
 }
@@ -560,6 +563,9 @@ static int hand_over(struct pf_domain *d, struct pf_vnode *h, uint64_t w, uint64
 	if (!pf_cas_acq_rel(&d->own[h->id], &w, moved))
 		return -ESTALE;
 	(void)ckpt_seal(d, h->id, epoch);
+	/* Relaxed: ordered before the target sees the id by the ring push below; clears our
+	 * own adoption mark so the target can adopt this epoch (pf_vnode_adopt()). */
+	pf_store_relaxed(&d->vnodes[h->id].pending_pos, PENDING_POS_NONE);
 	/* [A5] pairs with [R5] in member.c and supervisor.c: a death declared since
 	 * target_usable() must not keep the VNode (its repair scan may have passed). */
 	st = pf_load_acquire(&d->members[slot].state);

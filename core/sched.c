@@ -932,10 +932,10 @@ static uint32_t verdict_of(struct pf_sched *s, uint32_t slot, const uint64_t cap
 		(void)snapshot_one(s, slot, &probe, &why);
 		return why == PF_SCHED_PLACED ? PF_SCHED_FILTER_STATE : why;
 	}
-	if (!covers(s->sm[i].caps, caps))
+	if (!sched_covers(s->sm[i].caps, caps))
 		return PF_SCHED_FILTER_CAPS;
 	*ret_sm = i;
-	return admit(s, vnode, &s->sm[i]);
+	return sched_admit(s, vnode, &s->sm[i]);
 }
 
 PF_API int pf_sched_candidates(struct pf_sched *s, uint32_t vnode, struct pf_sched_candidate *out,
@@ -970,7 +970,7 @@ PF_API int pf_sched_candidates(struct pf_sched *s, uint32_t vnode, struct pf_sch
 		c.node = -1;
 		if (i != UINT32_MAX) {
 			c.node = s->sm[i].node;
-			c.score = s->sm[i].key * numa_factor(s, s->sm[i].node, v->home_node);
+			c.score = s->sm[i].key * sched_numa_factor(s, s->sm[i].node, v->home_node);
 		}
 		if (n < count)
 			out[n] = c;
