@@ -28,7 +28,7 @@
 
 static struct pf_domain *dom;
 static _Atomic int stop, stop_supervisor;
-static _Atomic uint64_t failures, adopted, deaths;
+static _Atomic uint64_t failures, adopted, deaths, moves, handoffs;
 /* Every (VNode, epoch) adopted, to prove no epoch is handed out twice. */
 static _Atomic uint8_t seen[VNODES][EPOCHS_MAX];
 
@@ -48,6 +48,7 @@ static void fail(const char *what, int r)
 
 static void *scheduler_main(void *arg)
 {
+	struct pf_rebalance_opts ro;
 	struct pf_sched *s;
 
 	(void)arg;
@@ -55,8 +56,20 @@ static void *scheduler_main(void *arg)
 		fail("sched create", -1);
 		return NULL;
 	}
+	pf_rebalance_opts_init(&ro);
+	ro.cooldown_ns = 0;
+	ro.moves_max = 16;
+	ro.gain_min_ppm = 0; /* move on any gain: as many handoffs as possible */
 	while (!pf_load_acquire(&stop)) {
-		if (pf_sched_run(s, 64) == 0)
+		int placed = pf_sched_run(s, 64), r;
+
+		/* Rebalance too, so handoffs race with joins, deaths and placements. */
+		r = pf_sched_rebalance(s, &ro, NULL);
+		if (r > 0)
+			pf_fetch_add_relaxed(&moves, (uint64_t)r);
+		else if (r < 0 && r != -EAGAIN)
+			fail("rebalance", r);
+		if (placed == 0)
 			usleep(100);
 	}
 	pf_sched_destroy(s);
@@ -83,15 +96,43 @@ static void *supervisor_main(void *arg)
 	return NULL;
 }
 
+/* Hand over every held VNode the rebalancer asked to move; returns how many remain. */
+static uint32_t serve_moves(struct pf_vnode **held, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		int r = pf_vnode_move_target(held[i], NULL);
+
+		if (r != 1)
+			continue;
+		r = pf_checkpoint_commit(held[i], pf_vnode_epoch(held[i]), "m", 1);
+		if (r < 0 && r != -ESTALE)
+			fail("commit before handoff", r);
+		r = pf_vnode_handoff(held[i]);
+		if (r == -ENOENT)
+			continue; /* the request went stale: still ours */
+		if (r < 0 && r != -ESTALE)
+			fail("handoff", r);
+		if (r >= 0)
+			pf_fetch_add_relaxed(&handoffs, 1);
+		held[i--] = held[--n]; /* the handle is gone in every other case */
+	}
+	return n;
+}
+
 /* One membership: join, adopt for a while, then leave (or die if `die`). */
 static void *life_main(void *arg)
 {
 	int die = (int)(uintptr_t)arg;
+	struct pf_vnode *held[VNODES];
+	struct pf_member_opts mo;
 	struct pf_member *m;
 	struct pf_vnode *v;
 	int r, rounds = 200;
+	uint32_t nheld = 0;
 
-	while ((r = pf_member_join(dom, NULL, &m)) == -EUSERS)
+	pf_member_opts_init(&mo);
+	mo.vnode_capacity = 16; /* small, so loads differ and the rebalancer moves VNodes */
+	while ((r = pf_member_join(dom, &mo, &m)) == -EUSERS)
 		usleep(500);
 	if (r < 0) {
 		fail("join", r);
@@ -99,6 +140,7 @@ static void *life_main(void *arg)
 	}
 	while (rounds-- > 0 && !pf_load_acquire(&stop)) {
 		pf_member_heartbeat(m);
+		nheld = serve_moves(held, nheld);
 		r = pf_vnode_adopt(m, &v);
 		if (r == -EAGAIN) {
 			usleep(50);
@@ -117,6 +159,8 @@ static void *life_main(void *arg)
 		r = pf_checkpoint_commit(v, pf_vnode_epoch(v), "s", 1);
 		if (r < 0 && r != -ESTALE)
 			fail("commit", r);
+		if (nheld < VNODES)
+			held[nheld++] = v;
 	}
 	if (die) {
 		pf_fetch_add_relaxed(&deaths, 1);
@@ -254,9 +298,12 @@ int main(void)
 	(void)pthread_join(sched_t, NULL);
 	(void)pthread_join(sup_t, NULL);
 	r = check_final();
-	printf("stress_sched: %llu adoptions, %llu deaths: %s\n",
+	printf("stress_sched: %llu adoptions, %llu deaths, %llu moves requested, %llu handed "
+	       "off: %s\n",
 	       (unsigned long long)pf_load_relaxed(&adopted),
 	       (unsigned long long)pf_load_relaxed(&deaths),
+	       (unsigned long long)pf_load_relaxed(&moves),
+	       (unsigned long long)pf_load_relaxed(&handoffs),
 	       r == 0 && pf_load_relaxed(&failures) == 0 ? "consistent" : "WRONG");
 	(void)pf_domain_destroy(dom);
 	return r == 0 && pf_load_relaxed(&failures) == 0 ? 0 : 1;
