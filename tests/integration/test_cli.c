@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/integration/test_cli.c
+ * Goal: `pflight` reports what the domain holds, in tables and in JSON, sends messages,
+ * and keeps its documented exit codes (0 ok, 2 usage, 3 no domain). Method: this test
+ * builds a domain with members, capabilities and VNodes, runs the real binary (path given
+ * by meson) and checks its JSON against the library's own view.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "pflight/pflight.h"
+#include "tests/common/test_util.h"
+
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
+			exit(1);                                                                   \
+		}                                                                                  \
+	} while (0)
+
+static const char *cli;
+static char name[64];
+
+/* Run pflight with args; returns its exit status and its stdout in *out (caller frees). */
+static int run(const char *args, char **out)
+{
+	char cmd[1024], buf[4096];
+	size_t len = 0, n;
+	FILE *p;
+	int status;
+
+	(void)snprintf(cmd, sizeof(cmd), "%s %s 2>/dev/null", cli, args);
+	p = popen(cmd, "r");
+	CHECK(p != NULL);
+	*out = calloc(1, 1);
+	while ((n = fread(buf, 1, sizeof(buf), p)) > 0) {
+		*out = realloc(*out, len + n + 1);
+		memcpy(*out + len, buf, n);
+		len += n;
+		(*out)[len] = '\0';
+	}
+	status = pclose(p);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static json_t *run_json(const char *args)
+{
+	char cmd[512], *out;
+	json_error_t err;
+	json_t *doc;
+
+	(void)snprintf(cmd, sizeof(cmd), "--domain %s --json %s", name, args);
+	CHECK(run(cmd, &out) == 0);
+	doc = json_loads(out, 0, &err);
+	if (doc == NULL)
+		fprintf(stderr, "not JSON (%s): %s\n", err.text, out);
+	CHECK(doc != NULL);
+	free(out);
+	return doc;
+}
+
+int main(int argc, char **argv)
+{
+	const char *caps[] = {"gpu", "ssd"};
+	struct pf_member_opts mo;
+	struct pf_domain_opts o;
+	struct pf_domain *d;
+	struct pf_member *m;
+	struct pf_vnode *v;
+	json_t *doc, *first;
+	char *out, buf[64], args[256];
+	size_t len;
+
+	CHECK(argc == 2);
+	cli = argv[1];
+	test_domain_name(name, sizeof(name), "cli");
+	pf_domain_opts_init(&o);
+	o.flags = PF_DOMAIN_REPLACE;
+	o.members_max = 8;
+	o.vnodes_max = 16;
+	CHECK(pf_domain_create(name, &o, &d) == 0);
+	pf_member_opts_init(&mo);
+	mo.caps = caps;
+	mo.caps_count = 2;
+	CHECK(pf_member_join(d, &mo, &m) == 0);
+	CHECK(pf_vnode_define_range(d, 0, 10, NULL) == 10);
+	for (int i = 0; i < 4; i++)
+		CHECK(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v) == 0);
+
+	doc = run_json("status");
+	CHECK(json_integer_value(json_object_get(doc, "members_active")) == 1);
+	CHECK(json_integer_value(json_object_get(doc, "vnodes_active")) == 4);
+	CHECK(json_integer_value(json_object_get(doc, "vnodes_pending")) == 6);
+	json_decref(doc);
+
+	doc = run_json("members");
+	CHECK(json_array_size(doc) == 1);
+	first = json_array_get(doc, 0);
+	CHECK(strcmp(json_string_value(json_object_get(first, "state")), "active") == 0);
+	CHECK(json_integer_value(json_object_get(first, "pid")) == getpid());
+	CHECK(json_array_size(json_object_get(first, "capabilities")) == 2);
+	json_decref(doc);
+
+	doc = run_json("vnodes --state pending");
+	CHECK(json_array_size(doc) == 6);
+	json_decref(doc);
+	doc = run_json("vnodes --limit 3");
+	CHECK(json_array_size(doc) == 3);
+	json_decref(doc);
+
+	doc = run_json("capabilities");
+	CHECK(json_array_size(doc) == 2);
+	CHECK(strcmp(json_string_value(json_object_get(json_array_get(doc, 1), "name")), "ssd") ==
+	      0);
+	json_decref(doc);
+
+	doc = run_json("stat");
+	CHECK(json_integer_value(json_object_get(doc, "joins")) == 1);
+	json_decref(doc);
+
+	/* send: the owner receives it. */
+	(void)snprintf(args, sizeof(args), "send %u hello", pf_vnode_id(v));
+	doc = run_json(args);
+	json_decref(doc);
+	CHECK(pf_recv(v, buf, sizeof(buf), &len) == 0 && len == 5 && memcmp(buf, "hello", 5) == 0);
+
+	/* Tables for people, and the exit codes. */
+	(void)snprintf(args, sizeof(args), "--domain %s members", name);
+	CHECK(run(args, &out) == 0 && strstr(out, "gpu,ssd") != NULL);
+	free(out);
+	CHECK(run("--domain pft-cli-no-such-domain status", &out) == 3);
+	free(out);
+	(void)snprintf(args, sizeof(args), "--domain %s frobnicate", name);
+	CHECK(run(args, &out) == 2);
+	free(out);
+	(void)snprintf(args, sizeof(args), "--domain %s vnodes --state sideways", name);
+	CHECK(run(args, &out) == 2);
+	free(out);
+	CHECK(run("help vnodes", &out) == 0 && strstr(out, "--state") != NULL);
+	free(out);
+	CHECK(run("members --help", &out) == 0 && strstr(out, "usage") != NULL);
+	free(out);
+
+	CHECK(pf_member_leave(m) == 0);
+	CHECK(pf_domain_destroy(d) == 0);
+	printf("pflight: status, members, vnodes, capabilities, stat, send and exit codes ok\n");
+	return 0;
+}

@@ -1,0 +1,374 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools/pflight/pflight.c: the command-line view of a host domain.
+ *
+ * These commands read the domain's shared memory directly and change nothing (like
+ * aeron-stat): status, members, vnodes, capabilities, stat, decisions. `send` puts a
+ * message in a VNode's inbox. Human tables by default, --json everywhere (one JSON
+ * document on stdout). The daemon's commands (drain, retire, migrate, audit, token) come
+ * with the daemon.
+ *
+ * Exit status: 0 success, 1 the operation failed, 2 bad usage, 3 the domain cannot be
+ * opened (missing, not ready, refused).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pflight/pflight.h"
+
+#define EXIT_FAILED 1
+#define EXIT_USAGE 2
+#define EXIT_NO_DOMAIN 3
+
+struct cli {
+	const char *domain;
+	int json;
+	struct pf_domain *d;
+};
+
+struct command {
+	const char *name;
+	const char *usage;
+	const char *help;
+	int (*run)(struct cli *c, int argc, char **argv);
+};
+
+static const char *const member_states[] = {"free",     "joining", "active",
+					    "draining", "retired", "dead"};
+static const char *const vnode_states[] = {"unassigned", "pending", "active", "migrating",
+					   "draining"};
+
+static int emit(struct cli *c, json_t *doc)
+{
+	int r = 0;
+
+	if (c->json && json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) < 0)
+		r = EXIT_FAILED;
+	if (c->json)
+		fputc('\n', stdout);
+	json_decref(doc);
+	return r;
+}
+
+static json_t *caps_json(struct pf_domain *d, const uint64_t caps[2])
+{
+	json_t *a = json_array();
+
+	for (uint32_t i = 0; i < PF_CAPS_MAX; i++) {
+		const char *name;
+
+		if (((caps[i / 64] >> (i % 64)) & 1) == 0)
+			continue;
+		name = pf_capability_name(d, i);
+		json_array_append_new(a, json_string(name != NULL ? name : "?"));
+	}
+	return a;
+}
+
+static int cmd_status(struct cli *c, int argc, char **argv)
+{
+	struct pf_domain_info di = {.size = sizeof(di)};
+	json_t *doc;
+
+	(void)argv;
+	if (argc > 1)
+		return EXIT_USAGE;
+	if (pf_domain_info(c->d, &di) < 0)
+		return EXIT_FAILED;
+	doc = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "domain", c->domain,
+			"members_active", (json_int_t)di.members_active, "members_max",
+			(json_int_t)di.members_max, "vnodes_max", (json_int_t)di.vnodes_max,
+			"vnodes_active", (json_int_t)di.vnodes_active, "vnodes_pending",
+			(json_int_t)di.vnodes_pending, "capabilities", (json_int_t)di.caps_count,
+			"membership_version", (json_int_t)di.membership_version, "segment_bytes",
+			(json_int_t)di.segment_bytes);
+	if (!c->json) {
+		printf("domain %s: %u/%u members active, %u VNodes active, %u pending (of %u), "
+		       "%u capabilities, membership version %u\n",
+		       c->domain, di.members_active, di.members_max, di.vnodes_active,
+		       di.vnodes_pending, di.vnodes_max, di.caps_count, di.membership_version);
+	}
+	return emit(c, doc);
+}
+
+static json_t *member_json(struct cli *c, const struct pf_member_info *mi)
+{
+	return json_pack(
+		"{s:I, s:I, s:s, s:I, s:I, s:I, s:o, s:I, s:I, s:f, s:f, s:f}", "slot",
+		(json_int_t)mi->slot, "generation", (json_int_t)mi->generation, "state",
+		mi->state < 6 ? member_states[mi->state] : "?", "pid", (json_int_t)mi->pid, "node",
+		(json_int_t)mi->numa_node, "cpu", (json_int_t)mi->cpu, "capabilities",
+		caps_json(c->d, mi->caps), "vnodes", (json_int_t)mi->vnodes_owned, "heartbeat",
+		(json_int_t)mi->heartbeat, "trust", mi->trust_ppm / (double)PF_PPM, "reliability",
+		mi->reliability_ppm / (double)PF_PPM, "cpu_load", mi->cpu_ppm / (double)PF_PPM);
+}
+
+static int cmd_members(struct cli *c, int argc, char **argv)
+{
+	struct pf_domain_info di = {.size = sizeof(di)};
+	json_t *doc = json_array();
+
+	(void)argv;
+	if (argc > 1 || pf_domain_info(c->d, &di) < 0) {
+		json_decref(doc);
+		return argc > 1 ? EXIT_USAGE : EXIT_FAILED;
+	}
+	if (!c->json)
+		printf("%-5s %-4s %-8s %-8s %-4s %6s %5s %5s  %s\n", "SLOT", "GEN", "STATE", "PID",
+		       "NODE", "VNODES", "TRUST", "RELIA", "CAPABILITIES");
+	for (uint32_t s = 0; s < di.members_max; s++) {
+		struct pf_member_info mi = {.size = sizeof(mi)};
+		json_t *m;
+
+		if (pf_member_info(c->d, s, &mi) < 0)
+			continue;
+		m = member_json(c, &mi);
+		if (!c->json) {
+			json_t *caps = json_object_get(m, "capabilities");
+			size_t i;
+			json_t *v;
+
+			printf("%-5u %-4u %-8s %-8d %-4d %6u %5.2f %5.2f ", mi.slot, mi.generation,
+			       mi.state < 6 ? member_states[mi.state] : "?", (int)mi.pid,
+			       mi.numa_node, mi.vnodes_owned, mi.trust_ppm / (double)PF_PPM,
+			       mi.reliability_ppm / (double)PF_PPM);
+			json_array_foreach(caps, i, v)
+				printf("%s%s", i ? "," : " ", json_string_value(v));
+			printf("\n");
+		}
+		json_array_append_new(doc, m);
+	}
+	return emit(c, doc);
+}
+
+static int parse_u32(const char *s, uint32_t *ret)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || end == s || v > UINT32_MAX)
+		return -EINVAL;
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+static int vnode_filter(int argc, char **argv, int *ret_state, uint32_t *ret_limit)
+{
+	*ret_state = -1;
+	*ret_limit = UINT32_MAX;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--state") == 0 && i + 1 < argc) {
+			*ret_state = -2;
+			for (int k = 0; k < 5; k++)
+				if (strcmp(argv[i + 1], vnode_states[k]) == 0)
+					*ret_state = k;
+			if (*ret_state == -2)
+				return -EINVAL;
+			i++;
+		} else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
+			if (parse_u32(argv[++i], ret_limit) < 0)
+				return -EINVAL;
+		} else {
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int cmd_vnodes(struct cli *c, int argc, char **argv)
+{
+	struct pf_domain_info di = {.size = sizeof(di)};
+	uint32_t limit, shown = 0;
+	json_t *doc;
+	int state;
+
+	if (vnode_filter(argc, argv, &state, &limit) < 0)
+		return EXIT_USAGE;
+	if (pf_domain_info(c->d, &di) < 0)
+		return EXIT_FAILED;
+	doc = json_array();
+	if (!c->json)
+		printf("%-8s %-10s %-6s %-8s %-6s %-6s %-5s %s\n", "VNODE", "STATE", "OWNER",
+		       "EPOCH", "CKPT", "INBOX", "HOME", "PENDING");
+	for (uint32_t id = 0; id < di.vnodes_max && shown < limit; id++) {
+		struct pf_vnode_info vi = {.size = sizeof(vi)};
+		const char *why;
+
+		if (pf_vnode_info(c->d, id, &vi) < 0 || vi.state == PF_VNODE_UNASSIGNED)
+			continue;
+		if (state >= 0 && vi.state != (uint32_t)state)
+			continue;
+		why = vi.state == PF_VNODE_PENDING ? pf_sched_reason_name(vi.pending_reason) : "";
+		shown++;
+		json_array_append_new(
+			doc,
+			json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:s}", "id", (json_int_t)id,
+				  "state", vnode_states[vi.state % 5], "owner",
+				  (json_int_t)(int32_t)vi.owner_slot, "epoch", (json_int_t)vi.epoch,
+				  "checkpoint_seq", (json_int_t)vi.checkpoint_seq, "inbox",
+				  (json_int_t)vi.inbox_depth, "home", (json_int_t)vi.home_node,
+				  "pending_reason", why != NULL ? why : ""));
+		if (!c->json)
+			printf("%-8u %-10s %-6d %-8llu %-6llu %-6llu %-5d %s\n", id,
+			       vnode_states[vi.state % 5], (int32_t)vi.owner_slot,
+			       (unsigned long long)vi.epoch, (unsigned long long)vi.checkpoint_seq,
+			       (unsigned long long)vi.inbox_depth, vi.home_node,
+			       why != NULL ? why : "");
+	}
+	return emit(c, doc);
+}
+
+static int cmd_capabilities(struct cli *c, int argc, char **argv)
+{
+	struct pf_domain_info di = {.size = sizeof(di)};
+	json_t *doc = json_array();
+
+	(void)argv;
+	if (argc > 1 || pf_domain_info(c->d, &di) < 0) {
+		json_decref(doc);
+		return argc > 1 ? EXIT_USAGE : EXIT_FAILED;
+	}
+	for (uint32_t i = 0; i < di.caps_count; i++) {
+		const char *name = pf_capability_name(c->d, i);
+
+		if (name == NULL)
+			continue;
+		if (!c->json)
+			printf("%3u %s\n", i, name);
+		json_array_append_new(
+			doc, json_pack("{s:I, s:s}", "index", (json_int_t)i, "name", name));
+	}
+	return emit(c, doc);
+}
+
+static int cmd_stat(struct cli *c, int argc, char **argv)
+{
+	uint64_t values[PF_COUNTER_COUNT];
+	json_t *doc = json_object();
+	int n;
+
+	(void)argv;
+	n = argc > 1 ? -EINVAL : pf_domain_counters(c->d, values, PF_COUNTER_COUNT);
+	if (n < 0) {
+		json_decref(doc);
+		return argc > 1 ? EXIT_USAGE : EXIT_FAILED;
+	}
+	for (int i = 0; i < n; i++) {
+		if (!c->json)
+			printf("%-20s %llu\n", pf_counter_name((uint32_t)i),
+			       (unsigned long long)values[i]);
+		json_object_set_new(doc, pf_counter_name((uint32_t)i),
+				    json_integer((json_int_t)values[i]));
+	}
+	return emit(c, doc);
+}
+
+static int cmd_send(struct cli *c, int argc, char **argv)
+{
+	uint32_t id;
+	int r;
+
+	if (argc != 3 || parse_u32(argv[1], &id) < 0)
+		return EXIT_USAGE;
+	r = pf_send(c->d, id, argv[2], strlen(argv[2]));
+	if (r < 0) {
+		fprintf(stderr, "pflight: send to %u: %s\n", id, strerror(-r));
+		return EXIT_FAILED;
+	}
+	if (!c->json)
+		printf("sent %zu bytes to VNode %u\n", strlen(argv[2]), id);
+	return emit(c, json_pack("{s:I, s:I}", "vnode", (json_int_t)id, "bytes",
+				 (json_int_t)strlen(argv[2])));
+}
+
+static const struct command commands[] = {
+	{"status", "status", "domain summary: members, VNodes, capabilities", cmd_status},
+	{"members", "members", "every member slot in use, with its attributes", cmd_members},
+	{"vnodes", "vnodes [--state S] [--limit N]",
+	 "defined VNodes: owner, epoch, checkpoint, inbox depth, why pending", cmd_vnodes},
+	{"capabilities", "capabilities", "the capability directory", cmd_capabilities},
+	{"stat", "stat", "the domain's counters, read straight from shared memory", cmd_stat},
+	{"send", "send <vnode> <text>", "put <text> in VNode <vnode>'s inbox", cmd_send},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: pflight [--domain NAME] [--json] <command> [args]\n"
+		   "       pflight help <command>\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-34s %s\n", commands[i].usage, commands[i].help);
+	fprintf(f, "\nThe domain defaults to $PFLIGHT_DOMAIN, else \"default\".\n"
+		   "Exit status: 0 ok, 1 failed, 2 bad usage, 3 domain cannot be opened.\n");
+}
+
+static const struct command *find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static int help(int argc, char **argv)
+{
+	const struct command *cmd = argc > 1 ? find(argv[1]) : NULL;
+
+	if (cmd == NULL) {
+		usage(stdout);
+		return argc > 1 ? EXIT_USAGE : 0;
+	}
+	printf("usage: pflight [--domain NAME] [--json] %s\n  %s\n", cmd->usage, cmd->help);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {{"domain", required_argument, NULL, 'd'},
+					     {"json", no_argument, NULL, 'j'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
+	const struct command *cmd;
+	struct cli c = {.domain = getenv("PFLIGHT_DOMAIN")};
+	int o, r;
+
+	while ((o = getopt_long(argc, argv, "+d:jh", opts, NULL)) != -1) {
+		if (o == 'd')
+			c.domain = optarg;
+		else if (o == 'j')
+			c.json = 1;
+		else if (o == 'h')
+			return help(argc - optind + 1, argv + optind - 1), 0;
+		else
+			return usage(stderr), EXIT_USAGE;
+	}
+	if (optind >= argc)
+		return usage(stderr), EXIT_USAGE;
+	if (strcmp(argv[optind], "help") == 0)
+		return help(argc - optind, argv + optind);
+	cmd = find(argv[optind]);
+	if (cmd == NULL) {
+		fprintf(stderr, "pflight: unknown command '%s'\n", argv[optind]);
+		return usage(stderr), EXIT_USAGE;
+	}
+	for (int i = optind + 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0)
+			return help(2, (char *[]){"help", (char *)cmd->name}), 0;
+	if (c.domain == NULL)
+		c.domain = "default";
+	r = pf_domain_open(c.domain, &c.d);
+	if (r < 0) {
+		fprintf(stderr, "pflight: domain %s: %s\n", c.domain, strerror(-r));
+		return EXIT_NO_DOMAIN;
+	}
+	r = cmd->run(&c, argc - optind, argv + optind);
+	if (r == EXIT_USAGE)
+		fprintf(stderr, "usage: pflight %s\n", cmd->usage);
+	pf_domain_close(c.d);
+	return r;
+}
