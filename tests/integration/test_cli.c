@@ -16,14 +16,6 @@
 #include "pflight/pflight.h"
 #include "tests/common/test_util.h"
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
-			exit(1);                                                                   \
-		}                                                                                  \
-	} while (0)
-
 static const char *cli;
 static char name[64];
 
