@@ -1,0 +1,692 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/manifest.c: the PhoenixFile (YAML manifest) parser and its schema.
+ *
+ * One table drives everything: each entry names a field by its dotted path, its kind,
+ * where it lives in struct pf_manifest, its bounds, its default (as YAML text), whether a
+ * SIGHUP may change it, and its documentation. The defaults are produced by running the
+ * default text through the same converters as the file, the walker accepts exactly the
+ * paths in the table, and pf_manifest_schema() hands the same entries to the reference
+ * generator (tools/pflightd/phoenixfile_doc.c), so code, defaults and docs cannot drift.
+ *
+ * Parsing uses libyaml's document API: the whole (bounded) file is loaded into nodes that
+ * carry their line and column, which makes duplicate keys and positions easy to report.
+ * Aliases share nodes rather than copying them, and the walker only descends where the
+ * schema has a section, so neither depth nor size can run away.
+ *
+ * Nothing half-applied: the walk fills a private copy, copied to the caller's struct
+ * only when the whole document has been accepted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "core/manifest_impl.h"
+#include "pflight/manifest.h"
+#include "shm/pf_assert.h"
+#include "shm/pf_compiler.h"
+
+#define API_VERSION "pflight/v1"
+#define PATH_TEXT_MAX 192u /* longest dotted path we build, with a list index */
+
+static const char *const api_names[] = {API_VERSION, NULL};
+static const char *const kind_names[] = {"Domain", NULL};
+static const char *const strategy_names[] = {"trust-weighted", "consistent-hash", "bin-packing",
+					     "agent", NULL};
+static const char *const fsync_names[] = {"every", "batch", "head", NULL};
+static const char *const backend_names[] = {"io_uring", "dpdk", NULL};
+
+#define MSIZE(T, m) ((uint32_t)sizeof(((T *)0)->m))
+#define SECTION(p, d)                                                                              \
+	{                                                                                          \
+		.path = p, .type = PF_MANIFEST_SECTION, .doc = d                                   \
+	}
+#define VAL(T, p, t, fl, m, lo, hi, dflt, d)                                                       \
+	{                                                                                          \
+		.path = p, .type = t, .flags = fl, .offset = offsetof(T, m), .width = MSIZE(T, m), \
+		.min = lo, .max = hi, .def = dflt, .doc = d                                        \
+	}
+#define STR(T, p, fl, m, dflt, d) VAL(T, p, PF_MANIFEST_STRING, fl, m, 0, MSIZE(T, m) - 1u, dflt, d)
+#define ENUMV(T, p, fl, m, nm, dflt, d)                                                            \
+	{                                                                                          \
+		.path = p, .type = PF_MANIFEST_ENUM, .flags = fl, .offset = offsetof(T, m),        \
+		.width = MSIZE(T, m), .names = nm, .def = dflt, .doc = d                           \
+	}
+#define LIST(T, p, t, fl, cnt, arr, lo, hi, d)                                                     \
+	{                                                                                          \
+		.path = p, .type = t, .flags = fl, .offset = offsetof(T, arr),                     \
+		.count_offset = offsetof(T, cnt), .width = MSIZE(T, arr[0]),                       \
+		.items_max = (uint32_t)(sizeof(((T *)0)->arr) / sizeof(((T *)0)->arr[0])),         \
+		.min = lo, .max = hi, .def = "[]", .doc = d                                        \
+	}
+#define SLIST(T, p, fl, cnt, arr, d)                                                               \
+	LIST(T, p, PF_MANIFEST_STRING_LIST, fl, cnt, arr, 0, MSIZE(T, arr[0]) - 1u, d)
+#define POLICY(p, fl, m, d)                                                                        \
+	{                                                                                          \
+		.path = p, .type = PF_MANIFEST_POLICY_LIST, .flags = fl,                           \
+		.offset = offsetof(struct pf_manifest, m.rules),                                   \
+		.count_offset = offsetof(struct pf_manifest, m.rules_count),                       \
+		.width = sizeof(struct pf_manifest_rule), .items_max = PF_MANIFEST_RULES_MAX,      \
+		.def = "[]", .doc = d                                                              \
+	}
+
+#define M struct pf_manifest
+#define RULE_DOC_PREFIX "governance.policies.<action>[]."
+#define R struct pf_manifest_rule
+#define SEC_NS UINT64_C(1000000000)
+#define MS_NS UINT64_C(1000000)
+
+static const struct manifest_field fields[] = {
+	ENUMV(M, "apiVersion", F_REQUIRED | F_NOSTORE, size, api_names, API_VERSION,
+	      "Version of this schema; only pflight/v1 exists."),
+	ENUMV(M, "kind", F_REQUIRED | F_NOSTORE, size, kind_names, "Domain",
+	      "What the manifest describes; only Domain exists."),
+	SECTION("metadata", "Who the domain is."),
+	STR(M, "metadata.name", F_NAME, metadata.name, "default",
+	    "Domain name: the segment is `/dev/shm/pflight-<name>`."),
+	STR(M, "metadata.namespace", F_NAME, metadata.namespace_name, "default",
+	    "Namespace the domain belongs to; policies may restrict members to namespaces."),
+	SECTION("membership", "Limits of the domain, fixed when its segment is created."),
+	VAL(M, "membership.members_max", PF_MANIFEST_INT, 0, membership.members_max, 1,
+	    PF_MEMBERS_MAX, "64", "Member slots."),
+	VAL(M, "membership.vnodes_max", PF_MANIFEST_INT, 0, membership.vnodes_max, 1, PF_VNODES_MAX,
+	    "1024", "VNodes the domain can hold."),
+	VAL(M, "membership.capabilities_max", PF_MANIFEST_INT, 0, membership.capabilities_max, 1,
+	    PF_CAPS_MAX, "128", "Distinct capability names."),
+	VAL(M, "membership.inbox_slots", PF_MANIFEST_INT, F_POW2, membership.inbox_slots, 2,
+	    PF_INBOX_SLOTS_MAX, "64", "Messages that can wait in one VNode's inbox."),
+	VAL(M, "membership.message_bytes_max", PF_MANIFEST_SIZE, 0, membership.message_bytes_max, 1,
+	    PF_MSG_BYTES_MAX, "240B", "Largest message (240 B fills a 256-byte inbox slot)."),
+	VAL(M, "membership.state_bytes_max", PF_MANIFEST_SIZE, 0, membership.state_bytes_max, 1,
+	    PF_STATE_BYTES_MAX, "4KiB", "Largest checkpoint of one VNode."),
+	VAL(M, "membership.heartbeat_interval", PF_MANIFEST_DURATION, 0,
+	    membership.heartbeat_interval_ns, 100000, 60 * SEC_NS, "50ms",
+	    "How often members beat."),
+	VAL(M, "membership.heartbeat_misses", PF_MANIFEST_INT, 0, membership.heartbeat_misses, 2,
+	    100, "3", "Beats missed before a member is declared hung."),
+	VAL(M, "membership.slot_grace", PF_MANIFEST_DURATION, 0, membership.slot_grace_ns, 0,
+	    60 * SEC_NS, "100ms", "How long a dead member's slot stays unused."),
+	VAL(M, "membership.drain_timeout", PF_MANIFEST_DURATION, F_RELOAD,
+	    membership.drain_timeout_ns, MS_NS, 3600 * SEC_NS, "30s",
+	    "Deadline for moving a draining member's VNodes with their state."),
+	VAL(M, "membership.drain_parallel", PF_MANIFEST_INT, F_RELOAD, membership.drain_parallel, 1,
+	    1024, "4", "VNodes of a draining member moving at once."),
+	SECTION("scheduling", "How pending VNodes are placed (see pflight/sched.h)."),
+	ENUMV(M, "scheduling.strategy", F_RELOAD, scheduling.strategy, strategy_names,
+	      "trust-weighted", "Scoring strategy."),
+	VAL(M, "scheduling.trust_floor", PF_MANIFEST_PPM, F_RELOAD, scheduling.trust_floor_ppm, 0,
+	    PF_PPM, "0", "Members below this trust get no VNodes."),
+	VAL(M, "scheduling.chash_epsilon", PF_MANIFEST_PPM, F_RELOAD, scheduling.chash_epsilon_ppm,
+	    0, 10 * PF_PPM, "0.25",
+	    "consistent-hash: no member above (1 + epsilon) times the mean load."),
+	VAL(M, "scheduling.seed", PF_MANIFEST_INT, 0, scheduling.seed, 0, UINT64_MAX, "0",
+	    "Seed for ties and hash points: same seed, same decisions."),
+	SECTION("scheduling.rebalance", "Rebalancing rounds and their anti-storm rules."),
+	VAL(M, "scheduling.rebalance.moves_max", PF_MANIFEST_INT, F_RELOAD,
+	    scheduling.rebalance.moves_max, 0, PF_VNODES_MAX, "256",
+	    "Move requests per round, at most."),
+	VAL(M, "scheduling.rebalance.moves_fraction", PF_MANIFEST_PPM, F_RELOAD,
+	    scheduling.rebalance.moves_ppm, 0, PF_PPM, "1%",
+	    "Move requests per round as a fraction of the VNodes owned (0: dry run)."),
+	VAL(M, "scheduling.rebalance.cooldown", PF_MANIFEST_DURATION, F_RELOAD,
+	    scheduling.rebalance.cooldown_ns, 0, 3600 * SEC_NS, "200ms",
+	    "No round within this long of a membership change."),
+	VAL(M, "scheduling.rebalance.min_gain", PF_MANIFEST_PPM, F_RELOAD,
+	    scheduling.rebalance.min_gain_ppm, 0, 100 * PF_PPM, "0.2",
+	    "A move must improve the score by this factor (hysteresis)."),
+	SECTION("governance", "Admission policy, credentials, audit log and segment access."),
+	SECTION("governance.policies", "Rules per action; an action with no rule allows all."),
+	POLICY("governance.policies.can_register", F_RELOAD, governance.can_register,
+	       "Who may join the domain."),
+	POLICY("governance.policies.can_assign", F_RELOAD, governance.can_assign,
+	       "Which members may be given VNodes."),
+	POLICY("governance.policies.can_handoff", F_RELOAD, governance.can_handoff,
+	       "Which members may receive a VNode handed over or migrated."),
+	SECTION("governance.credentials", "Trust credentials."),
+	STR(M, "governance.credentials.signing_key_path", F_ABS | F_RELOAD,
+	    governance.signing_key_path, "", "Ed25519 key signing audit heads; empty: unsigned."),
+	VAL(M, "governance.credentials.tokens_required", PF_MANIFEST_BOOL, F_RELOAD,
+	    governance.tokens_required, 0, 1, "false", "Members must present a join token."),
+	SECTION("governance.audit", "The hash-chained audit log."),
+	STR(M, "governance.audit.path", F_ABS, governance.audit_path, "",
+	    "JSON-lines audit file; empty: records stay in the domain's audit ring."),
+	VAL(M, "governance.audit.sign_every", PF_MANIFEST_INT, F_RELOAD,
+	    governance.audit_sign_every, 1, 1000000, "1024", "Records between two signed heads."),
+	ENUMV(M, "governance.audit.fsync", F_RELOAD, governance.audit_fsync, fsync_names, "batch",
+	      "When the audit file is made durable."),
+	VAL(M, "governance.audit.rotate_size", PF_MANIFEST_SIZE, F_RELOAD,
+	    governance.audit_rotate_bytes, 0, UINT64_C(1) << 40, "64MiB",
+	    "Start a new audit file past this size; 0: never."),
+	VAL(M, "governance.segment_mode", PF_MANIFEST_MODE, 0, governance.segment_mode, 0600, 0777,
+	    "0600", "Permission bits of the segment (owner rw required)."),
+	VAL(M, "governance.group", PF_MANIFEST_INT, 0, governance.group, -1, INT32_MAX, "-1",
+	    "Numeric gid allowed to attach (the mode gets g+rw); -1: none."),
+	SECTION("transport", "Moving VNodes between hosts."),
+	ENUMV(M, "transport.backend", 0, transport.backend, backend_names, "io_uring",
+	      "Transport backend (dpdk needs a build with it)."),
+	STR(M, "transport.listen", F_NONEMPTY, transport.listen, "127.0.0.1",
+	    "Address to listen on; loopback by default."),
+	VAL(M, "transport.port", PF_MANIFEST_INT, 0, transport.port, 1, 65535, "7420",
+	    "TCP port of Flight Packet transfers."),
+	VAL(M, "transport.zero_copy_threshold", PF_MANIFEST_SIZE, F_RELOAD,
+	    transport.zero_copy_threshold_bytes, 0, UINT64_C(1) << 30, "16KiB",
+	    "Sends at least this large use zero-copy; 0: never."),
+	SECTION("cluster", "Several hosts sharing a directory in etcd."),
+	SLIST(M, "cluster.etcd_endpoints", F_NONEMPTY, cluster.etcd_endpoints_count,
+	      cluster.etcd_endpoints, "etcd URLs; empty: a single host, no etcd."),
+	VAL(M, "cluster.lease_ttl", PF_MANIFEST_DURATION, 0, cluster.lease_ttl_ns, SEC_NS,
+	    3600 * SEC_NS, "10s", "Host liveness lease in etcd."),
+	VAL(M, "cluster.replicate_checkpoints", PF_MANIFEST_BOOL, F_RELOAD,
+	    cluster.replicate_checkpoints, 0, 1, "true",
+	    "Copy each committed checkpoint to a second host."),
+};
+
+static const struct manifest_field rule_fields[] = {
+	LIST(R, RULE_DOC_PREFIX "uids", PF_MANIFEST_INT_LIST, 0, uids_count, uids, 0,
+	     UINT32_MAX - 1, "Allowed user ids; empty: any."),
+	LIST(R, RULE_DOC_PREFIX "gids", PF_MANIFEST_INT_LIST, 0, gids_count, gids, 0,
+	     UINT32_MAX - 1, "Allowed group ids; empty: any."),
+	SLIST(R, RULE_DOC_PREFIX "executables", F_ABS | F_NONEMPTY, executables_count, executables,
+	      "Allowed executable paths; empty: any."),
+	SLIST(R, RULE_DOC_PREFIX "sha256", F_HEX64, sha256_count, sha256,
+	      "Allowed executable digests (sha256, hex); empty: any."),
+	SLIST(R, RULE_DOC_PREFIX "capabilities", F_NONEMPTY, capabilities_count, capabilities,
+	      "Capabilities a member may declare; empty: any."),
+	SLIST(R, RULE_DOC_PREFIX "namespaces", F_NAME, namespaces_count, namespaces,
+	      "Namespaces the rule applies in; empty: any."),
+	VAL(R, RULE_DOC_PREFIX "min_trust", PF_MANIFEST_PPM, 0, min_trust_ppm, 0, PF_PPM, "0",
+	    "Trust a member needs."),
+	VAL(R, RULE_DOC_PREFIX "vnodes_per_member_max", PF_MANIFEST_INT, 0, vnodes_per_member_max,
+	    0, PF_VNODES_MAX, "0", "VNodes one member may hold; 0: no bound."),
+};
+
+#undef M
+#undef R
+
+#define FIELDS_N PF_ARRAY_SIZE(fields)
+#define RULE_FIELDS_N PF_ARRAY_SIZE(rule_fields)
+
+/* Where a walk is: the table, the struct it fills, and how much of a shown path is not
+ * part of the table's paths (a rule's "governance.policies.can_assign[0]."). */
+struct scope {
+	const struct manifest_field *table;
+	size_t n;
+	unsigned char *base;
+	size_t strip; /* bytes of the shown path the table's paths do not have */
+	size_t skip;  /* bytes of the table's paths the shown path does not have */
+};
+
+struct ctx {
+	const char *name;
+	struct pf_manifest_error *err;
+	yaml_document_t *doc;
+	bool seen[FIELDS_N];
+};
+
+pf_printf_like(3, 4) static int fail(struct ctx *c, const yaml_node_t *node, const char *fmt, ...)
+{
+	va_list ap;
+
+	PF_ASSERT(c != NULL && fmt != NULL);
+	if (c->err == NULL)
+		return -EINVAL;
+	memset(c->err, 0, sizeof(*c->err));
+	(void)snprintf(c->err->file, sizeof(c->err->file), "%s", c->name);
+	if (node != NULL) {
+		c->err->line = (int)node->start_mark.line + 1;
+		c->err->column = (int)node->start_mark.column + 1;
+	}
+	va_start(ap, fmt);
+	(void)vsnprintf(c->err->reason, sizeof(c->err->reason), fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static const char *node_kind(const yaml_node_t *node)
+{
+	switch (node->type) {
+	case YAML_MAPPING_NODE:
+		return "a mapping";
+	case YAML_SEQUENCE_NODE:
+		return "a list";
+	default:
+		return "a scalar";
+	}
+}
+
+static const struct manifest_field *lookup(const struct scope *s, const char *path)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->table[i].path + s->skip, path) == 0)
+			return &s->table[i];
+	return NULL;
+}
+
+static int walk_mapping(struct ctx *c, const struct scope *s, yaml_node_t *node, const char *path);
+
+/* A scalar of kind `type` from `node` into dst (NULL: check only). */
+static int walk_scalar(struct ctx *c, const struct manifest_field *f, uint32_t type,
+		       yaml_node_t *node, const char *path, void *dst)
+{
+	char why[160];
+	int r;
+
+	PF_ASSERT(f != NULL && path != NULL);
+	if (node->type != YAML_SCALAR_NODE)
+		return fail(c, node, "%s: expected %s, got %s", path, manifest_type_name(type),
+			    node_kind(node));
+	r = manifest_convert(f, type, (const char *)node->data.scalar.value,
+			     node->data.scalar.length, dst, why, sizeof(why));
+	if (r < 0)
+		return fail(c, node, "%s: %s", path, why);
+	return 0;
+}
+
+static int walk_list(struct ctx *c, const struct scope *s, const struct manifest_field *f,
+		     yaml_node_t *node, const char *path)
+{
+	uint32_t item_type = f->type == PF_MANIFEST_INT_LIST ? PF_MANIFEST_INT : PF_MANIFEST_STRING;
+	uint32_t count = 0;
+	char shown[PATH_TEXT_MAX];
+
+	PF_ASSERT(f->items_max > 0 && f->width > 0);
+	if (node->type != YAML_SEQUENCE_NODE)
+		return fail(c, node, "%s: expected %s, got %s", path, manifest_type_name(f->type),
+			    node_kind(node));
+	for (yaml_node_item_t *it = node->data.sequence.items.start;
+	     it < node->data.sequence.items.top; it++, count++) {
+		yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+		int r;
+
+		if (count == f->items_max)
+			return fail(c, item, "%s: more than %u entries", path, f->items_max);
+		(void)snprintf(shown, sizeof(shown), "%s[%u]", path, count);
+		r = walk_scalar(c, f, item_type, item, shown,
+				s->base + f->offset + (size_t)count * f->width);
+		if (r < 0)
+			return r;
+	}
+	memcpy(s->base + f->count_offset, &count, sizeof(count));
+	return 0;
+}
+
+static int walk_rules(struct ctx *c, const struct scope *s, const struct manifest_field *f,
+		      yaml_node_t *node, const char *path)
+{
+	uint32_t count = 0;
+	char shown[PATH_TEXT_MAX];
+
+	PF_ASSERT(f->width == sizeof(struct pf_manifest_rule));
+	if (node->type != YAML_SEQUENCE_NODE)
+		return fail(c, node, "%s: expected a list of rules, got %s", path, node_kind(node));
+	for (yaml_node_item_t *it = node->data.sequence.items.start;
+	     it < node->data.sequence.items.top; it++, count++) {
+		yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+		struct scope rs = {rule_fields, RULE_FIELDS_N, NULL, 0, strlen(RULE_DOC_PREFIX)};
+		int r;
+
+		if (count == f->items_max)
+			return fail(c, item, "%s: more than %u rules", path, f->items_max);
+		rs.base = s->base + f->offset + (size_t)count * f->width;
+		manifest_apply_defaults(rule_fields, RULE_FIELDS_N, rs.base);
+		(void)snprintf(shown, sizeof(shown), "%s[%u]", path, count);
+		rs.strip = strlen(shown) + 1;
+		r = walk_mapping(c, &rs, item, shown);
+		if (r < 0)
+			return r;
+	}
+	memcpy(s->base + f->count_offset, &count, sizeof(count));
+	return 0;
+}
+
+static int walk_value(struct ctx *c, const struct scope *s, const struct manifest_field *f,
+		      yaml_node_t *node, const char *path)
+{
+	PF_ASSERT(f != NULL && node != NULL);
+	if (s->table == fields)
+		c->seen[f - fields] = true;
+	switch (f->type) {
+	case PF_MANIFEST_SECTION:
+		return walk_mapping(c, s, node, path);
+	case PF_MANIFEST_STRING_LIST:
+	case PF_MANIFEST_INT_LIST:
+		return walk_list(c, s, f, node, path);
+	case PF_MANIFEST_POLICY_LIST:
+		return walk_rules(c, s, f, node, path);
+	default:
+		return walk_scalar(c, f, f->type, node, path,
+				   (f->flags & F_NOSTORE) != 0 ? NULL : s->base + f->offset);
+	}
+}
+
+static bool same_key(const yaml_node_t *a, const yaml_node_t *b)
+{
+	return a->type == YAML_SCALAR_NODE && a->data.scalar.length == b->data.scalar.length &&
+	       memcmp(a->data.scalar.value, b->data.scalar.value, a->data.scalar.length) == 0;
+}
+
+/* The key of `pair` as a scalar, refused when it repeats an earlier key of the mapping. */
+static int key_check(struct ctx *c, yaml_node_t *node, yaml_node_pair_t *pair, const char *path)
+{
+	yaml_node_t *key = yaml_document_get_node(c->doc, pair->key);
+
+	if (key->type != YAML_SCALAR_NODE)
+		return fail(c, key, "%s: a key must be a string, got %s", *path ? path : "manifest",
+			    node_kind(key));
+	for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < pair; p++) {
+		yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+
+		if (same_key(k, key))
+			return fail(c, key, "duplicate key '%.*s' (first at line %d)",
+				    (int)key->data.scalar.length,
+				    (const char *)key->data.scalar.value,
+				    (int)k->start_mark.line + 1);
+	}
+	return 0;
+}
+
+static int walk_mapping(struct ctx *c, const struct scope *s, yaml_node_t *node, const char *path)
+{
+	char full[PATH_TEXT_MAX];
+
+	PF_ASSERT(s != NULL && path != NULL);
+	if (node->type != YAML_MAPPING_NODE)
+		return fail(c, node, "%s: expected a mapping, got %s", *path ? path : "manifest",
+			    node_kind(node));
+	for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
+	     pair < node->data.mapping.pairs.top; pair++) {
+		yaml_node_t *key = yaml_document_get_node(c->doc, pair->key);
+		const struct manifest_field *f;
+		int r = key_check(c, node, pair, path);
+
+		if (r < 0)
+			return r;
+		r = snprintf(full, sizeof(full), "%s%s%.*s", path, *path ? "." : "",
+			     (int)key->data.scalar.length, (const char *)key->data.scalar.value);
+		if (r < 0 || (size_t)r >= sizeof(full))
+			return fail(c, key, "unknown field (key too long)");
+		f = strlen(full) > s->strip ? lookup(s, full + s->strip) : NULL;
+		if (f == NULL || memchr(key->data.scalar.value, 0, key->data.scalar.length) != NULL)
+			return fail(c, key, "unknown field '%s'", full);
+		r = walk_value(c, s, f, yaml_document_get_node(c->doc, pair->value), full);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int walk_document(struct ctx *c, yaml_document_t *doc, struct pf_manifest *m)
+{
+	yaml_node_t *root = yaml_document_get_root_node(doc);
+	struct scope s = {fields, FIELDS_N, (unsigned char *)m, 0, 0};
+	int r;
+
+	PF_ASSERT(m != NULL && c->doc == doc);
+	if (root == NULL)
+		return fail(c, NULL, "empty manifest: apiVersion and kind are required");
+	if (root->type != YAML_MAPPING_NODE)
+		return fail(c, root, "the manifest must be a mapping of sections, got %s",
+			    node_kind(root));
+	r = walk_mapping(c, &s, root, "");
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < FIELDS_N; i++)
+		if ((fields[i].flags & F_REQUIRED) != 0 && !c->seen[i])
+			return fail(c, root, "missing required field '%s' (%s)", fields[i].path,
+				    fields[i].def);
+	return 0;
+}
+
+static int syntax_error(struct ctx *c, const yaml_parser_t *p)
+{
+	if (p->error == YAML_MEMORY_ERROR)
+		return -ENOMEM;
+	if (c->err != NULL) {
+		memset(c->err, 0, sizeof(*c->err));
+		(void)snprintf(c->err->file, sizeof(c->err->file), "%s", c->name);
+		c->err->line = (int)p->problem_mark.line + 1;
+		c->err->column = (int)p->problem_mark.column + 1;
+		(void)snprintf(c->err->reason, sizeof(c->err->reason), "YAML syntax: %s%s%s",
+			       p->problem != NULL ? p->problem : "malformed",
+			       p->context != NULL ? " " : "", p->context != NULL ? p->context : "");
+	}
+	return -EBADMSG;
+}
+
+/* Load the first document, walk it into m, then make sure there is no second one. */
+static int parse_yaml(struct ctx *c, yaml_parser_t *p, struct pf_manifest *m)
+{
+	yaml_document_t doc;
+	int r;
+
+	if (!yaml_parser_load(p, &doc))
+		return syntax_error(c, p);
+	c->doc = &doc;
+	r = walk_document(c, &doc, m);
+	yaml_document_delete(&doc);
+	if (r < 0)
+		return r;
+	if (!yaml_parser_load(p, &doc))
+		return syntax_error(c, p);
+	c->doc = &doc;
+	if (yaml_document_get_root_node(&doc) != NULL)
+		r = fail(c, yaml_document_get_root_node(&doc),
+			 "a manifest holds one YAML document, found a second one");
+	yaml_document_delete(&doc);
+	return r;
+}
+
+PF_API int pf_manifest_parse(const char *text, size_t len, const char *name_for_errors,
+			     struct pf_manifest *m, struct pf_manifest_error *err)
+{
+	struct ctx c = {.name = name_for_errors != NULL ? name_for_errors : "<manifest>",
+			.err = err};
+	struct pf_manifest *work;
+	yaml_parser_t p;
+	int r;
+
+	if ((text == NULL && len > 0) || m == NULL)
+		return -EINVAL;
+	if (len > PF_MANIFEST_BYTES_MAX) {
+		(void)fail(&c, NULL, "larger than %u bytes", PF_MANIFEST_BYTES_MAX);
+		return -EFBIG;
+	}
+	work = malloc(sizeof(*work));
+	if (work == NULL)
+		return -ENOMEM;
+	if (!yaml_parser_initialize(&p)) {
+		free(work);
+		return -ENOMEM;
+	}
+	pf_manifest_defaults(work);
+	yaml_parser_set_input_string(&p, (const unsigned char *)(text != NULL ? text : ""), len);
+	r = parse_yaml(&c, &p, work);
+	yaml_parser_delete(&p);
+	if (r == 0)
+		memcpy(m, work, sizeof(*m));
+	free(work);
+	return r;
+}
+
+static int read_error(struct ctx *c, int r, const char *what)
+{
+	char buf[128];
+
+	PF_ASSERT(r < 0);
+	(void)fail(c, NULL, "cannot %s: %s", what, strerror_r(-r, buf, sizeof(buf)));
+	return r;
+}
+
+/* The whole file into a NUL-terminated buffer; bounded by PF_MANIFEST_BYTES_MAX. */
+static int read_all(struct ctx *c, int fd, char **ret_buf, size_t *ret_len)
+{
+	size_t cap = PF_MANIFEST_BYTES_MAX + 1, len = 0;
+	char *buf = malloc(cap);
+
+	if (buf == NULL)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t n = read(fd, buf + len, cap - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int r = -errno;
+
+			free(buf);
+			return read_error(c, r, "read");
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len == cap)
+			break; /* bounded: refused as too large below */
+	}
+	*ret_buf = buf;
+	*ret_len = len;
+	return 0;
+}
+
+PF_API int pf_manifest_load(const char *path, struct pf_manifest *m, struct pf_manifest_error *err)
+{
+	struct ctx c = {.name = path, .err = err};
+	struct stat st;
+	size_t len;
+	char *buf;
+	int fd, r;
+
+	if (path == NULL || m == NULL)
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return read_error(&c, -errno, "open");
+	if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode)) {
+		r = S_ISDIR(st.st_mode) ? -EISDIR : -errno;
+		(void)close(fd);
+		return read_error(&c, r, "open");
+	}
+	r = read_all(&c, fd, &buf, &len);
+	(void)close(fd);
+	if (r < 0)
+		return r;
+	r = pf_manifest_parse(buf, len, path, m, err);
+	free(buf);
+	return r;
+}
+
+PF_API void pf_manifest_defaults(struct pf_manifest *m)
+{
+	PF_ASSERT(m != NULL);
+	memset(m, 0, sizeof(*m));
+	m->size = sizeof(*m);
+	manifest_apply_defaults(fields, FIELDS_N, (unsigned char *)m);
+}
+
+PF_API int pf_manifest_domain_opts(const struct pf_manifest *m, struct pf_domain_opts *opts)
+{
+	if (m == NULL || opts == NULL || m->size != sizeof(*m))
+		return -EINVAL;
+	pf_domain_opts_init(opts);
+	opts->members_max = m->membership.members_max;
+	opts->vnodes_max = m->membership.vnodes_max;
+	opts->caps_max = m->membership.capabilities_max;
+	opts->inbox_slots = m->membership.inbox_slots;
+	/* The schema bounds both sizes below 2^32 (PF_MSG_BYTES_MAX, PF_STATE_BYTES_MAX). */
+	opts->msg_bytes_max = (uint32_t)m->membership.message_bytes_max;
+	opts->state_bytes_max = (uint32_t)m->membership.state_bytes_max;
+	opts->heartbeat_interval_ns = m->membership.heartbeat_interval_ns;
+	opts->heartbeat_misses = m->membership.heartbeat_misses;
+	opts->slot_grace_ns = m->membership.slot_grace_ns;
+	opts->mode = m->governance.segment_mode;
+	opts->gid = m->governance.group;
+	opts->sched_strategy = m->scheduling.strategy;
+	opts->trust_floor_ppm = m->scheduling.trust_floor_ppm;
+	opts->chash_epsilon_ppm = m->scheduling.chash_epsilon_ppm;
+	opts->sched_seed = m->scheduling.seed;
+	return 0;
+}
+
+PF_API int pf_manifest_rebalance_opts(const struct pf_manifest *m, struct pf_rebalance_opts *opts)
+{
+	if (m == NULL || opts == NULL || m->size != sizeof(*m))
+		return -EINVAL;
+	pf_rebalance_opts_init(opts);
+	opts->moves_max = m->scheduling.rebalance.moves_max;
+	opts->moves_ppm = m->scheduling.rebalance.moves_ppm;
+	opts->cooldown_ns = m->scheduling.rebalance.cooldown_ns;
+	opts->gain_min_ppm = m->scheduling.rebalance.min_gain_ppm;
+	return 0;
+}
+
+/* Bytes of a field's value that two manifests must share for it to count as unchanged:
+ * lists compare their count and the entries in use only. */
+static bool field_equal(const struct manifest_field *f, const unsigned char *a,
+			const unsigned char *b)
+{
+	uint32_t ca, cb;
+
+	if (f->type == PF_MANIFEST_SECTION || (f->flags & F_NOSTORE) != 0)
+		return true;
+	if (f->type != PF_MANIFEST_STRING_LIST && f->type != PF_MANIFEST_INT_LIST &&
+	    f->type != PF_MANIFEST_POLICY_LIST)
+		return memcmp(a + f->offset, b + f->offset, f->width) == 0;
+	memcpy(&ca, a + f->count_offset, sizeof(ca));
+	memcpy(&cb, b + f->count_offset, sizeof(cb));
+	if (ca != cb || ca > f->items_max)
+		return ca == cb;
+	return memcmp(a + f->offset, b + f->offset, (size_t)ca * f->width) == 0;
+}
+
+PF_API int pf_manifest_reload_check(const struct pf_manifest *running,
+				    const struct pf_manifest *next, struct pf_manifest_error *err)
+{
+	if (running == NULL || next == NULL || running->size != sizeof(*running) ||
+	    next->size != sizeof(*next))
+		return -EINVAL;
+	for (size_t i = 0; i < FIELDS_N; i++) {
+		const struct manifest_field *f = &fields[i];
+
+		if ((f->flags & F_RELOAD) != 0 ||
+		    field_equal(f, (const unsigned char *)running, (const unsigned char *)next))
+			continue;
+		if (err != NULL) {
+			memset(err, 0, sizeof(*err));
+			(void)snprintf(err->reason, sizeof(err->reason),
+				       "%s changed and is not reloadable: restart the domain",
+				       f->path);
+		}
+		return -EBUSY;
+	}
+	return 0;
+}
+
+PF_API int pf_manifest_schema(uint32_t index, struct pf_manifest_field *ret_field)
+{
+	const struct manifest_field *f;
+
+	if (ret_field == NULL || ret_field->size < sizeof(*ret_field))
+		return -EINVAL;
+	if (index >= FIELDS_N + RULE_FIELDS_N)
+		return -ENOENT;
+	f = index < FIELDS_N ? &fields[index] : &rule_fields[index - FIELDS_N];
+	memset(ret_field, 0, sizeof(*ret_field));
+	ret_field->size = sizeof(*ret_field);
+	ret_field->type = f->type;
+	ret_field->reloadable = (f->flags & F_RELOAD) != 0;
+	ret_field->required = (f->flags & F_REQUIRED) != 0;
+	ret_field->path = f->path;
+	if (index >= FIELDS_N)
+		ret_field->reloadable = 1; /* as the policies holding them */
+	ret_field->type_name = manifest_type_name(f->type);
+	ret_field->default_text = f->def != NULL ? f->def : "";
+	ret_field->doc = f->doc;
+	manifest_range_text(f, ret_field->range, sizeof(ret_field->range));
+	return 0;
+}
