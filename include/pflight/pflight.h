@@ -11,5 +11,6 @@
 #include "pflight/vnode.h"
 #include "pflight/sched.h"
 #include "pflight/supervisor.h"
+#include "pflight/audit.h"
 
 #endif /* PFLIGHT_PFLIGHT_H */
