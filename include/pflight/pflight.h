@@ -12,5 +12,6 @@
 #include "pflight/sched.h"
 #include "pflight/supervisor.h"
 #include "pflight/manifest.h"
+#include "pflight/audit.h"
 
 #endif /* PFLIGHT_PFLIGHT_H */

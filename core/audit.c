@@ -1,0 +1,1452 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/audit.c: the tamper-evident audit log (pflight/audit.h).
+ *
+ * Record format. One JSON object per line, UTF-8, ending in "\n":
+ *   seq         integer, 1 for the first record ever, +1 per record across rotations
+ *   time        RFC 3339 UTC with microseconds ("2024-05-01T12:00:00.000001Z")
+ *   host        the writer's host name
+ *   event       [a-z][a-z0-9_.-]*; head, rotate and repair are written by the log itself
+ *   subject     what the record is about ("member/3", "vnode/17", a policy name)
+ *   details     a JSON object
+ *   prev        hex BLAKE2b-256 of the previous record (64 zeros before seq 1)
+ *   vnode       (only for records about a VNode) its id
+ *   vnode_prev  (with vnode) hex hash of that VNode's previous record, zeros for its first
+ *   hash        hex BLAKE2b-256 (crypto_generichash, 32 bytes, no key) of the canonical
+ *               form of the record without its hash member
+ * Canonical form: jansson json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS) of the object
+ * (members in byte order of their keys, no whitespace, reals as %.17g, strings as
+ * jansson escapes them, non-ASCII as raw UTF-8). The stored line must itself be the
+ * canonical form of the whole record (hash included): a line that re-serialises
+ * differently is reported as edited, so no byte of a line can change unnoticed. Duplicate
+ * keys are refused.
+ *
+ * Heads. Every sign_every records, before a rotation and at close, when the log has a
+ * secret key, the log appends a record with event "head" and details
+ *   {signed_seq, signed_hash, pubkey, sig}
+ * where signed_seq/signed_hash are the seq and hash of the record just before the head
+ * (its prev) and sig is Ed25519 (hex) over the 40 bytes "pfaudit1" || hash (raw). As the
+ * hash of a record commits to every record before it, a head signs the whole log up to it.
+ *
+ * What verify proves. With the signer's public key: every record up to the last head is
+ * exactly what the key holder's writer appended, in order, with none removed or inserted
+ * (an edit changes the hash; a deletion, insertion or swap breaks seq or prev; recomputing
+ * the hashes breaks the signature). Records after the last head are protected by the hash
+ * chain only: someone with write access can rewrite that tail consistently. What it
+ * cannot prove: that the tail was not cut off at a line boundary (an external copy of the
+ * latest head, or a monitor tailing the file, is needed for that), that rotated files at
+ * the front were not deleted (the walk then starts "anchored" at a later seq and says so),
+ * that the times are true, or anything when the secret key has leaked. Without the key
+ * (NULL) heads are checked against the key they carry, which a forger can replace.
+ *
+ * Crashes and fsync. Each record is one write(2) of the whole line on an O_APPEND fd, so
+ * a killed process leaves whole lines; only a power loss, a full disk or a failing device
+ * can leave a torn last line. Open detects it (no newline, or a last line that does not
+ * parse), returns -EBADMSG with its offset and appends nothing unless the caller asks for
+ * PF_AUDIT_REPAIR_TORN, which truncates it and appends a `repair` record. Policies:
+ *   FSYNC_RECORD  fdatasync before append returns: a returned record survives power loss.
+ *   FSYNC_BATCH   fdatasync when fsync_every records or fsync_interval_ms have passed
+ *                 since the last one (checked at each append: no background thread), and
+ *                 with every head, rotation and close: power loss loses at most that
+ *                 window (plus the records after the last append if appends stop).
+ *   FSYNC_HEAD    fdatasync only with heads, rotation and close: power loss may lose
+ *                 everything since the last head (without a key: since the last rotation).
+ * In every policy a process crash loses nothing append returned.
+ *
+ * Rotation. When the live file reaches rotate_bytes after an append: a head (with a key),
+ * fdatasync, rename path -> path.<seq of its first record, %020> (so names sort in seq
+ * order), create a new path, fsync the directory, and append a `rotate` record naming the
+ * old file. Its prev is the hash of the old file's last record: the chain spans the files
+ * and verify walks path.* in name order, then path. A crash between rename and create
+ * leaves only rotated files, and open continues from them.
+ *
+ * Threads: one mutex per handle. Processes: flock(LOCK_EX) on the live file.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pflight/audit.h"
+#include "shm/pf_assert.h"
+
+#define HASH_BYTES PF_AUDIT_HASH_BYTES
+#define HEX_BYTES (2 * HASH_BYTES + 1)
+#define SIG_HEX_BYTES (2 * crypto_sign_ed25519_BYTES + 1)
+#define DUMP_FLAGS (JSON_COMPACT | JSON_SORT_KEYS)
+#define LOAD_FLAGS (JSON_REJECT_DUPLICATES)
+#define ROTATED_DIGITS 20u
+#define HEAD_DOMAIN "pfaudit1"
+#define HEAD_DOMAIN_BYTES 8u
+#define FSYNC_EVERY_DEFAULT 1024u
+#define FSYNC_INTERVAL_MS_DEFAULT 100u
+#define VMAP_EMPTY UINT32_MAX
+
+_Static_assert(HASH_BYTES == crypto_generichash_BYTES, "BLAKE2b-256");
+_Static_assert(PF_AUDIT_PUBLIC_KEY_BYTES == crypto_sign_ed25519_PUBLICKEYBYTES, "Ed25519 pk");
+_Static_assert(PF_AUDIT_SECRET_KEY_BYTES == crypto_sign_ed25519_SECRETKEYBYTES, "Ed25519 sk");
+_Static_assert(PF_AUDIT_NO_VNODE == VMAP_EMPTY, "no-VNode marks an empty map slot");
+
+/* VNode id -> hash of its last record; open addressing, linear probing. */
+struct vmap {
+	uint32_t *keys;
+	unsigned char (*hashes)[HASH_BYTES];
+	uint32_t cap; /* power of two, or 0 */
+	uint32_t count;
+};
+
+struct pf_audit {
+	pthread_mutex_t lock;
+	int fd;
+	int broken; /* sticky negative errno: a write could not be undone */
+	char path[PF_AUDIT_PATH_MAX];
+	char host[PF_AUDIT_HOST_MAX + 1];
+	bool sign;
+	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES];
+	unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES];
+	uint32_t sign_every, fsync_policy, fsync_every, fsync_interval_ms;
+	uint64_t rotate_bytes;
+	uint64_t next_seq;
+	uint64_t file_first_seq; /* seq of the live file's first record */
+	uint64_t file_bytes;
+	uint64_t since_head, since_sync, last_sync_ms;
+	unsigned char last_hash[HASH_BYTES];
+	struct vmap vmap;
+	char line[PF_AUDIT_LINE_MAX]; /* the record being built */
+};
+
+/* One parsed record. */
+struct rec {
+	json_t *obj;
+	uint64_t seq;
+	uint32_t vnode;
+	const char *event;
+	unsigned char hash[HASH_BYTES];
+	unsigned char prev[HASH_BYTES];
+	unsigned char vnode_prev[HASH_BYTES];
+};
+
+/* Where a line is. */
+struct pos {
+	const char *file;
+	uint64_t line_no, offset;
+	bool last_file, at_eof, has_newline;
+};
+
+typedef int (*line_fn)(void *arg, const char *text, size_t len, const struct pos *p);
+
+/* State of a chain walk (verify and open). */
+struct chain {
+	struct pf_audit_report *rep;
+	const unsigned char *pubkey; /* NULL: heads' own keys */
+	uint64_t next_seq;           /* 0: nothing seen yet */
+	unsigned char prev[HASH_BYTES];
+	struct vmap vmap;
+	uint64_t file_first_seq; /* first seq of the file being walked (0: none yet) */
+	uint64_t good_end;       /* offset after the last good line of that file */
+};
+
+static const unsigned char zero_hash[HASH_BYTES];
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- the VNode map ---------------------------------------------------------------- */
+
+static void vmap_free(struct vmap *m)
+{
+	free(m->keys);
+	free(m->hashes);
+	*m = (struct vmap){0};
+}
+
+static int vmap_grow(struct vmap *m)
+{
+	uint32_t cap = m->cap ? m->cap * 2 : 64;
+	struct vmap n = {.cap = cap, .count = m->count};
+
+	if (cap == 0 || cap > (UINT32_C(1) << 30))
+		return -ENOMEM;
+	n.keys = malloc(sizeof(*n.keys) * cap);
+	n.hashes = malloc(sizeof(*n.hashes) * cap);
+	if (n.keys == NULL || n.hashes == NULL) {
+		vmap_free(&n);
+		return -ENOMEM;
+	}
+	memset(n.keys, 0xff, sizeof(*n.keys) * cap); /* VMAP_EMPTY */
+	for (uint32_t i = 0; i < m->cap; i++) {
+		uint32_t j = m->keys[i] & (cap - 1);
+
+		if (m->keys[i] == VMAP_EMPTY)
+			continue;
+		while (n.keys[j] != VMAP_EMPTY)
+			j = (j + 1) & (cap - 1);
+		n.keys[j] = m->keys[i];
+		memcpy(n.hashes[j], m->hashes[i], HASH_BYTES);
+	}
+	vmap_free(m);
+	*m = n;
+	return 0;
+}
+
+/* The slot of key, or of the empty slot where it would go; m->cap > 0. */
+static uint32_t vmap_slot(const struct vmap *m, uint32_t key)
+{
+	uint32_t j = key & (m->cap - 1);
+
+	PF_ASSERT(key != VMAP_EMPTY);
+	PF_ASSERT(m->count < m->cap);
+	while (m->keys[j] != VMAP_EMPTY && m->keys[j] != key)
+		j = (j + 1) & (m->cap - 1);
+	return j;
+}
+
+static const unsigned char *vmap_get(const struct vmap *m, uint32_t key)
+{
+	uint32_t j;
+
+	if (m->cap == 0)
+		return NULL;
+	j = vmap_slot(m, key);
+	return m->keys[j] == key ? m->hashes[j] : NULL;
+}
+
+static int vmap_set(struct vmap *m, uint32_t key, const unsigned char *hash)
+{
+	uint32_t j;
+
+	if ((m->count + 1) * 2 > m->cap) {
+		int r = vmap_grow(m);
+
+		if (r < 0)
+			return r;
+	}
+	j = vmap_slot(m, key);
+	if (m->keys[j] != key) {
+		m->keys[j] = key;
+		m->count++;
+	}
+	memcpy(m->hashes[j], hash, HASH_BYTES);
+	return 0;
+}
+
+/* ---- hex, hashing, names --------------------------------------------------------- */
+
+static void to_hex(char *hex, size_t hex_bytes, const unsigned char *bin, size_t bin_bytes)
+{
+	PF_ASSERT(hex_bytes >= 2 * bin_bytes + 1);
+	(void)sodium_bin2hex(hex, hex_bytes, bin, bin_bytes);
+}
+
+/* Exactly 2 * bin_bytes lowercase hex digits. */
+static bool from_hex(unsigned char *bin, size_t bin_bytes, const char *hex)
+{
+	size_t len = strlen(hex), got = 0;
+
+	if (len != 2 * bin_bytes)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f')))
+			return false;
+	return sodium_hex2bin(bin, bin_bytes, hex, len, NULL, &got, NULL) == 0 && got == bin_bytes;
+}
+
+static void hash_bytes(unsigned char out[HASH_BYTES], const char *text, size_t len)
+{
+	(void)crypto_generichash(out, HASH_BYTES, (const unsigned char *)text, len, NULL, 0);
+}
+
+static void head_message(unsigned char msg[HEAD_DOMAIN_BYTES + HASH_BYTES],
+			 const unsigned char *hash)
+{
+	memcpy(msg, HEAD_DOMAIN, HEAD_DOMAIN_BYTES);
+	memcpy(msg + HEAD_DOMAIN_BYTES, hash, HASH_BYTES);
+}
+
+static bool event_valid(const char *event)
+{
+	size_t len = strnlen(event, PF_AUDIT_EVENT_MAX + 1);
+
+	if (len == 0 || len > PF_AUDIT_EVENT_MAX || !(event[0] >= 'a' && event[0] <= 'z'))
+		return false;
+	for (size_t i = 1; i < len; i++) {
+		char c = event[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+		      c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static bool event_reserved(const char *event)
+{
+	return strcmp(event, "head") == 0 || strcmp(event, "rotate") == 0 ||
+	       strcmp(event, "repair") == 0;
+}
+
+/* 1..max bytes of UTF-8, no control characters. */
+static int text_check(const char *s, size_t max)
+{
+	size_t len = strnlen(s, max + 1);
+	json_t *probe;
+
+	if (len == 0)
+		return -EINVAL;
+	if (len > max)
+		return -EMSGSIZE;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return -EINVAL;
+	probe = json_string(s); /* NULL: not UTF-8 (or no memory, reported the same) */
+	if (probe == NULL)
+		return -EINVAL;
+	json_decref(probe);
+	return 0;
+}
+
+const char *pf_audit_fault_name(uint32_t fault)
+{
+	static const char *const names[] = {
+		"none",       "malformed", "edited", "seq_gap",   "seq_back", "prev",
+		"vnode_prev", "signature", "key",    "torn_tail", "unsigned",
+	};
+
+	return fault < sizeof(names) / sizeof(names[0]) ? names[fault] : "unknown";
+}
+
+/* ---- parsing a record ------------------------------------------------------------ */
+
+static const char *obj_str(json_t *obj, const char *key)
+{
+	return json_string_value(json_object_get(obj, key));
+}
+
+static bool obj_hex(json_t *obj, const char *key, unsigned char *out)
+{
+	const char *s = obj_str(obj, key);
+
+	return s != NULL && from_hex(out, HASH_BYTES, s);
+}
+
+/* The fields every record has, with their types; 0 or PF_AUDIT_FAULT_MALFORMED. */
+static uint32_t rec_fields(struct rec *r)
+{
+	json_t *seq = json_object_get(r->obj, "seq"), *vn = json_object_get(r->obj, "vnode");
+	size_t want = 8;
+
+	if (!json_is_integer(seq) || json_integer_value(seq) < 1 || !obj_str(r->obj, "time") ||
+	    !obj_str(r->obj, "host") || !obj_str(r->obj, "subject") ||
+	    !json_is_object(json_object_get(r->obj, "details")) ||
+	    !obj_hex(r->obj, "prev", r->prev))
+		return PF_AUDIT_FAULT_MALFORMED;
+	r->event = obj_str(r->obj, "event");
+	if (r->event == NULL || !event_valid(r->event))
+		return PF_AUDIT_FAULT_MALFORMED;
+	r->seq = (uint64_t)json_integer_value(seq);
+	r->vnode = PF_AUDIT_NO_VNODE;
+	if (vn != NULL) {
+		if (!json_is_integer(vn) || json_integer_value(vn) < 0 ||
+		    json_integer_value(vn) >= (json_int_t)PF_AUDIT_NO_VNODE ||
+		    !obj_hex(r->obj, "vnode_prev", r->vnode_prev))
+			return PF_AUDIT_FAULT_MALFORMED;
+		r->vnode = (uint32_t)json_integer_value(vn);
+		want = 10;
+	}
+	return json_object_size(r->obj) == want ? 0 : PF_AUDIT_FAULT_MALFORMED;
+}
+
+/* Canonical form and hash of a parsed object that has a hash member. */
+static uint32_t rec_hash_check(struct rec *r, const char *text, size_t len)
+{
+	unsigned char want[HASH_BYTES];
+	char *dump = json_dumps(r->obj, DUMP_FLAGS);
+	uint32_t fault = 0;
+	json_t *copy;
+
+	if (dump == NULL)
+		return PF_AUDIT_FAULT_MALFORMED;
+	if (strlen(dump) != len || memcmp(dump, text, len) != 0)
+		fault = PF_AUDIT_FAULT_EDITED;
+	free(dump);
+	if (fault != 0)
+		return fault;
+	if (!obj_hex(r->obj, "hash", want))
+		return PF_AUDIT_FAULT_MALFORMED;
+	copy = json_copy(r->obj); /* shallow: the members are shared, not duplicated */
+	if (copy == NULL)
+		return PF_AUDIT_FAULT_MALFORMED;
+	(void)json_object_del(copy, "hash");
+	dump = json_dumps(copy, DUMP_FLAGS);
+	json_decref(copy);
+	if (dump == NULL)
+		return PF_AUDIT_FAULT_MALFORMED;
+	hash_bytes(r->hash, dump, strlen(dump));
+	free(dump);
+	return sodium_memcmp(r->hash, want, HASH_BYTES) == 0 ? 0 : PF_AUDIT_FAULT_EDITED;
+}
+
+/* Parse and check one line; 0 (r->obj owned by the caller) or a fault (nothing owned). */
+static uint32_t rec_parse(const char *text, size_t len, struct rec *r, uint64_t *reterr_seq)
+{
+	json_error_t err;
+	json_t *seq;
+	uint32_t fault;
+
+	*r = (struct rec){0};
+	*reterr_seq = 0;
+	r->obj = json_loadb(text, len, LOAD_FLAGS, &err);
+	if (r->obj == NULL)
+		return PF_AUDIT_FAULT_MALFORMED;
+	seq = json_object_get(r->obj, "seq");
+	if (json_is_integer(seq) && json_integer_value(seq) > 0)
+		*reterr_seq = (uint64_t)json_integer_value(seq);
+	fault = json_is_object(r->obj) ? rec_fields(r) : PF_AUDIT_FAULT_MALFORMED;
+	if (fault == 0)
+		fault = rec_hash_check(r, text, len);
+	if (fault != 0) {
+		json_decref(r->obj);
+		r->obj = NULL;
+	}
+	return fault;
+}
+
+/* ---- walking the files of a log ----------------------------------------------------- */
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool rotated_suffix(const char *name, const char *base)
+{
+	size_t bl = strlen(base);
+
+	if (strncmp(name, base, bl) != 0 || name[bl] != '.' ||
+	    strlen(name + bl + 1) != ROTATED_DIGITS)
+		return false;
+	for (const char *c = name + bl + 1; *c; c++)
+		if (*c < '0' || *c > '9')
+			return false;
+	return true;
+}
+
+static void free_names(char **names, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* Add a copy of s to the growing list; 0 or -ENOMEM. */
+static int names_add(char ***names, size_t *count, size_t *cap, const char *s)
+{
+	if (*count == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 8;
+		char **n = realloc(*names, ncap * sizeof(*n));
+
+		if (n == NULL)
+			return -ENOMEM;
+		*names = n;
+		*cap = ncap;
+	}
+	(*names)[*count] = strdup(s);
+	if ((*names)[*count] == NULL)
+		return -ENOMEM;
+	(*count)++;
+	return 0;
+}
+
+/* dir and base of path, into caller buffers of PF_AUDIT_PATH_MAX. */
+static void split_path(const char *path, char *dir, char *base)
+{
+	char a[PF_AUDIT_PATH_MAX], b[PF_AUDIT_PATH_MAX];
+
+	(void)snprintf(a, sizeof(a), "%s", path);
+	(void)snprintf(b, sizeof(b), "%s", path);
+	(void)snprintf(dir, PF_AUDIT_PATH_MAX, "%s", dirname(a));
+	(void)snprintf(base, PF_AUDIT_PATH_MAX, "%s", basename(b));
+}
+
+/* The files of the set, oldest first: path.<20 digits> sorted, then path if it exists. */
+static int list_set(const char *path, char ***ret_names, size_t *ret_count)
+{
+	char dir[PF_AUDIT_PATH_MAX], base[PF_AUDIT_PATH_MAX], full[2 * PF_AUDIT_PATH_MAX];
+	char **names = NULL;
+	size_t count = 0, cap = 0;
+	struct dirent *e;
+	DIR *d;
+	int r = 0;
+
+	split_path(path, dir, base);
+	d = opendir(dir);
+	if (d == NULL)
+		return -errno;
+	while (r == 0 && (e = readdir(d)) != NULL) {
+		if (!rotated_suffix(e->d_name, base))
+			continue;
+		(void)snprintf(full, sizeof(full), "%s/%s", dir, e->d_name);
+		r = names_add(&names, &count, &cap, full);
+	}
+	closedir(d);
+	if (r == 0)
+		qsort(names, count, sizeof(*names), name_cmp);
+	if (r == 0 && access(path, F_OK) == 0)
+		r = names_add(&names, &count, &cap, path);
+	if (r == 0 && count == 0)
+		r = -ENOENT;
+	if (r < 0) {
+		free_names(names, count);
+		return r;
+	}
+	*ret_names = names;
+	*ret_count = count;
+	return 0;
+}
+
+/* Call fn for every line of one file; stops at fn's first non-zero return. */
+static int walk_file(const char *file, bool last_file, line_fn fn, void *arg)
+{
+	struct pos p = {.file = file, .last_file = last_file};
+	char *line = NULL;
+	size_t cap = 0;
+	struct stat st;
+	ssize_t n;
+	FILE *f;
+	int r = 0;
+
+	f = fopen(file, "re");
+	if (f == NULL)
+		return -errno;
+	if (fstat(fileno(f), &st) < 0) {
+		r = -errno;
+		fclose(f);
+		return r;
+	}
+	while (r == 0 && (n = getline(&line, &cap, f)) > 0) {
+		p.line_no++;
+		p.has_newline = line[n - 1] == '\n';
+		p.at_eof = p.offset + (uint64_t)n >= (uint64_t)st.st_size;
+		r = fn(arg, line, (size_t)n - (p.has_newline ? 1 : 0), &p);
+		p.offset += (uint64_t)n;
+	}
+	if (r == 0 && ferror(f))
+		r = -EIO;
+	free(line);
+	fclose(f);
+	return r;
+}
+
+/* Walk every file of the set; calls begin(arg, file) before each file when not NULL. */
+static int walk_set(const char *path, line_fn fn, void (*begin)(void *, const char *), void *arg,
+		    uint64_t *ret_files)
+{
+	char **names;
+	size_t count;
+	int r;
+
+	r = list_set(path, &names, &count);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; r == 0 && i < count; i++) {
+		if (begin != NULL)
+			begin(arg, names[i]);
+		r = walk_file(names[i], i + 1 == count, fn, arg);
+		if (ret_files != NULL)
+			(*ret_files)++;
+	}
+	free_names(names, count);
+	return r;
+}
+
+/* ---- the chain check --------------------------------------------------------------- */
+
+/* Record a fault in the report; returns 1 (stops the walk). */
+static int chain_fail(struct chain *c, const struct pos *p, uint32_t fault, uint64_t seq,
+		      const char *why)
+{
+	struct pf_audit_report *rep = c->rep;
+
+	rep->fault = fault;
+	rep->bad_seq = seq;
+	rep->expected_seq = c->next_seq ? c->next_seq : seq;
+	rep->bad_line = p->line_no;
+	rep->bad_offset = p->offset;
+	(void)snprintf(rep->bad_file, sizeof(rep->bad_file), "%s", p->file);
+	(void)snprintf(rep->reason, sizeof(rep->reason), "%s: %s", pf_audit_fault_name(fault), why);
+	return 1;
+}
+
+/* A head's details: the covered record is the one before it, the signature holds. */
+static int chain_head(struct chain *c, const struct rec *r, const struct pos *p)
+{
+	json_t *d = json_object_get(r->obj, "details");
+	json_t *sseq = json_object_get(d, "signed_seq");
+	unsigned char shash[HASH_BYTES], pk[PF_AUDIT_PUBLIC_KEY_BYTES];
+	unsigned char sig[crypto_sign_ed25519_BYTES], msg[HEAD_DOMAIN_BYTES + HASH_BYTES];
+	const char *pks = obj_str(d, "pubkey"), *sigs = obj_str(d, "sig");
+	size_t got = 0;
+
+	if (!json_is_integer(sseq) || !obj_hex(d, "signed_hash", shash) || pks == NULL ||
+	    sigs == NULL || !from_hex(pk, sizeof(pk), pks) || strlen(sigs) != 2 * sizeof(sig) ||
+	    sodium_hex2bin(sig, sizeof(sig), sigs, strlen(sigs), NULL, &got, NULL) != 0)
+		return chain_fail(c, p, PF_AUDIT_FAULT_MALFORMED, r->seq,
+				  "head without its fields");
+	if ((uint64_t)json_integer_value(sseq) + 1 != r->seq ||
+	    sodium_memcmp(shash, r->prev, HASH_BYTES) != 0)
+		return chain_fail(c, p, PF_AUDIT_FAULT_SIGNATURE, r->seq,
+				  "head does not cover the record before it");
+	if (c->pubkey != NULL && sodium_memcmp(pk, c->pubkey, sizeof(pk)) != 0)
+		return chain_fail(c, p, PF_AUDIT_FAULT_KEY, r->seq, "head signed by another key");
+	head_message(msg, shash);
+	if (crypto_sign_ed25519_verify_detached(sig, msg, sizeof(msg), pk) != 0)
+		return chain_fail(c, p, PF_AUDIT_FAULT_SIGNATURE, r->seq,
+				  "signature does not verify");
+	c->rep->heads++;
+	c->rep->unsigned_tail = 0;
+	return 0;
+}
+
+/* seq, prev and vnode_prev of a well-formed record against the walk so far. */
+static int chain_links(struct chain *c, const struct rec *r, const struct pos *p)
+{
+	const unsigned char *vprev;
+
+	if (c->next_seq == 0) {
+		c->rep->first_seq = r->seq;
+		c->rep->anchored = r->seq != 1;
+		if (r->seq == 1 && sodium_memcmp(r->prev, zero_hash, HASH_BYTES) != 0)
+			return chain_fail(c, p, PF_AUDIT_FAULT_PREV, r->seq,
+					  "first record does not start the chain");
+	} else if (r->seq > c->next_seq) {
+		return chain_fail(c, p, PF_AUDIT_FAULT_SEQ_GAP, r->seq,
+				  "seq jumps ahead: records deleted or moved");
+	} else if (r->seq < c->next_seq) {
+		return chain_fail(c, p, PF_AUDIT_FAULT_SEQ_BACK, r->seq,
+				  "seq goes back: records reordered or duplicated");
+	} else if (sodium_memcmp(r->prev, c->prev, HASH_BYTES) != 0) {
+		return chain_fail(c, p, PF_AUDIT_FAULT_PREV, r->seq,
+				  "prev is not the previous record's hash");
+	}
+	if (r->vnode == PF_AUDIT_NO_VNODE)
+		return 0;
+	vprev = vmap_get(&c->vmap, r->vnode);
+	if (vprev == NULL && c->rep->anchored)
+		return 0; /* its earlier records may be in files we do not have */
+	if (sodium_memcmp(r->vnode_prev, vprev ? vprev : zero_hash, HASH_BYTES) != 0)
+		return chain_fail(c, p, PF_AUDIT_FAULT_VNODE_PREV, r->seq,
+				  "vnode_prev is not that VNode's previous record");
+	return 0;
+}
+
+static int chain_line(void *arg, const char *text, size_t len, const struct pos *p)
+{
+	struct chain *c = arg;
+	uint64_t seq;
+	struct rec r;
+	uint32_t fault;
+	int ret;
+
+	if (!p->has_newline)
+		return chain_fail(c, p, PF_AUDIT_FAULT_TORN, 0, "last line has no newline");
+	fault = len + 1 > PF_AUDIT_LINE_MAX ? PF_AUDIT_FAULT_MALFORMED
+					    : rec_parse(text, len, &r, &seq);
+	if (fault == PF_AUDIT_FAULT_MALFORMED && p->last_file && p->at_eof)
+		return chain_fail(c, p, PF_AUDIT_FAULT_TORN, seq, "last line does not parse");
+	if (fault != 0)
+		return chain_fail(c, p, fault, seq,
+				  fault == PF_AUDIT_FAULT_EDITED ? "hash or canonical form differs"
+								 : "not a well-formed record");
+	ret = chain_links(c, &r, p);
+	if (ret == 0 && strcmp(r.event, "head") == 0)
+		ret = chain_head(c, &r, p);
+	else if (ret == 0)
+		c->rep->unsigned_tail++;
+	if (ret == 0 && r.vnode != PF_AUDIT_NO_VNODE)
+		ret = vmap_set(&c->vmap, r.vnode, r.hash);
+	if (ret == 0) {
+		memcpy(c->prev, r.hash, HASH_BYTES);
+		c->next_seq = r.seq + 1;
+		c->rep->records++;
+		c->rep->last_seq = r.seq;
+		if (c->file_first_seq == 0)
+			c->file_first_seq = r.seq;
+		c->good_end = p->offset + len + 1;
+	}
+	json_decref(r.obj);
+	return ret;
+}
+
+static void chain_begin(void *arg, const char *file)
+{
+	struct chain *c = arg;
+
+	(void)file;
+	c->file_first_seq = 0;
+	c->good_end = 0;
+}
+
+/* Walk the set with c; 0 (intact), -EBADMSG (fault in c->rep), or another errno. */
+static int chain_walk(const char *path, struct chain *c)
+{
+	int r = walk_set(path, chain_line, chain_begin, c, &c->rep->files);
+
+	if (r < 0)
+		return r;
+	if (r == 0 && c->pubkey != NULL && c->rep->heads == 0 && c->rep->records > 0) {
+		struct pos p = {.file = path};
+
+		c->rep->fault = PF_AUDIT_FAULT_UNSIGNED;
+		(void)snprintf(c->rep->reason, sizeof(c->rep->reason),
+			       "unsigned: a key was given but no head signs the log");
+		(void)snprintf(c->rep->bad_file, sizeof(c->rep->bad_file), "%s", p.file);
+	}
+	return c->rep->fault == PF_AUDIT_FAULT_NONE ? 0 : -EBADMSG;
+}
+
+int pf_audit_verify(const char *path, const unsigned char *pubkey, struct pf_audit_report *report)
+{
+	struct chain c = {.rep = report, .pubkey = pubkey};
+	int r;
+
+	if (path == NULL || report == NULL || report->size < sizeof(*report) ||
+	    strlen(path) >= PF_AUDIT_PATH_MAX - 32)
+		return -EINVAL;
+	if (sodium_init() < 0)
+		return -EIO;
+	*report = (struct pf_audit_report){.size = sizeof(*report), .key_given = pubkey != NULL};
+	r = chain_walk(path, &c);
+	vmap_free(&c.vmap);
+	PF_ASSERT(r != 0 || report->fault == PF_AUDIT_FAULT_NONE);
+	PF_ASSERT(r != -EBADMSG || report->fault != PF_AUDIT_FAULT_NONE);
+	return r;
+}
+
+/* ---- keys --------------------------------------------------------------------------- */
+
+int pf_audit_keygen(unsigned char ret_pk[PF_AUDIT_PUBLIC_KEY_BYTES],
+		    unsigned char ret_sk[PF_AUDIT_SECRET_KEY_BYTES])
+{
+	if (ret_pk == NULL || ret_sk == NULL)
+		return -EINVAL;
+	if (sodium_init() < 0)
+		return -EIO;
+	return crypto_sign_ed25519_keypair(ret_pk, ret_sk) == 0 ? 0 : -EIO;
+}
+
+/* Write hex(bin) and a newline to path with mode, replacing the file. */
+static int key_write(const char *path, const unsigned char *bin, size_t bin_bytes, mode_t mode)
+{
+	char hex[2 * PF_AUDIT_SECRET_KEY_BYTES + 2];
+	size_t len = 2 * bin_bytes + 1;
+	int fd, r = 0;
+
+	PF_ASSERT(bin_bytes <= PF_AUDIT_SECRET_KEY_BYTES);
+	to_hex(hex, sizeof(hex), bin, bin_bytes);
+	hex[len - 1] = '\n';
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, mode) < 0 || write(fd, hex, len) != (ssize_t)len || fsync(fd) < 0)
+		r = errno ? -errno : -EIO;
+	close(fd);
+	sodium_memzero(hex, sizeof(hex));
+	return r;
+}
+
+int pf_audit_key_save(const char *secret_path, const char *public_path,
+		      const unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES],
+		      const unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES])
+{
+	unsigned char derived[PF_AUDIT_PUBLIC_KEY_BYTES];
+	int r;
+
+	if (secret_path == NULL || pk == NULL || sk == NULL)
+		return -EINVAL;
+	if (sodium_init() < 0)
+		return -EIO;
+	if (crypto_sign_ed25519_sk_to_pk(derived, sk) != 0 ||
+	    memcmp(derived, pk, sizeof(derived)) != 0)
+		return -EINVAL;
+	errno = 0;
+	r = key_write(secret_path, sk, PF_AUDIT_SECRET_KEY_BYTES, 0600);
+	if (r == 0 && public_path != NULL)
+		r = key_write(public_path, pk, PF_AUDIT_PUBLIC_KEY_BYTES, 0644);
+	return r;
+}
+
+/* Read a hex key line; secret: refuse group/other access. */
+static int key_read(const char *path, unsigned char *bin, size_t bin_bytes, bool secret)
+{
+	char hex[2 * PF_AUDIT_SECRET_KEY_BYTES + 4];
+	struct stat st;
+	ssize_t n;
+	int fd, r = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if (secret && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		r = -EPERM;
+	n = r == 0 ? read(fd, hex, sizeof(hex) - 1) : 0;
+	if (r == 0 && n < 0)
+		r = -errno;
+	close(fd);
+	if (r < 0)
+		return r;
+	while (n > 0 && (hex[n - 1] == '\n' || hex[n - 1] == '\r'))
+		n--;
+	hex[n] = '\0';
+	r = from_hex(bin, bin_bytes, hex) ? 0 : -EBADMSG;
+	sodium_memzero(hex, sizeof(hex));
+	return r;
+}
+
+int pf_audit_key_load(const char *secret_path, unsigned char ret_pk[PF_AUDIT_PUBLIC_KEY_BYTES],
+		      unsigned char ret_sk[PF_AUDIT_SECRET_KEY_BYTES])
+{
+	unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES], pk[PF_AUDIT_PUBLIC_KEY_BYTES];
+	unsigned char seed[crypto_sign_ed25519_SEEDBYTES];
+	int r;
+
+	if (secret_path == NULL || ret_pk == NULL || ret_sk == NULL)
+		return -EINVAL;
+	if (sodium_init() < 0)
+		return -EIO;
+	r = key_read(secret_path, sk, sizeof(sk), true);
+	if (r == 0 && (crypto_sign_ed25519_sk_to_seed(seed, sk) != 0 ||
+		       crypto_sign_ed25519_seed_keypair(pk, ret_sk, seed) != 0 ||
+		       sodium_memcmp(ret_sk, sk, sizeof(sk)) != 0))
+		r = -EBADMSG;
+	if (r == 0)
+		memcpy(ret_pk, pk, sizeof(pk));
+	sodium_memzero(sk, sizeof(sk));
+	sodium_memzero(seed, sizeof(seed));
+	return r;
+}
+
+int pf_audit_pubkey_load(const char *public_path, unsigned char ret_pk[PF_AUDIT_PUBLIC_KEY_BYTES])
+{
+	if (public_path == NULL || ret_pk == NULL)
+		return -EINVAL;
+	return key_read(public_path, ret_pk, PF_AUDIT_PUBLIC_KEY_BYTES, false);
+}
+
+/* ---- writing ------------------------------------------------------------------------- */
+
+void pf_audit_opts_init(struct pf_audit_opts *opts)
+{
+	PF_ASSERT(opts != NULL);
+	*opts = (struct pf_audit_opts){
+		.size = sizeof(*opts),
+		.sign_every = PF_AUDIT_SIGN_EVERY_DEFAULT,
+		.fsync_policy = PF_AUDIT_FSYNC_BATCH,
+		.fsync_every = FSYNC_EVERY_DEFAULT,
+		.fsync_interval_ms = FSYNC_INTERVAL_MS_DEFAULT,
+	};
+}
+
+/* RFC 3339 UTC with microseconds, 27 bytes and the NUL. */
+static void format_time(char buf[32])
+{
+	struct timespec ts;
+	struct tm tm;
+	char day[24];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	(void)strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (snprintf(buf, 32, "%.19s.%06dZ", day, (int)(ts.tv_nsec / 1000) % 1000000) != 27)
+		PF_ASSERT(!"RFC 3339 time is 27 bytes");
+}
+
+/* The record without its hash; details is stolen. NULL: no memory (or bad UTF-8). */
+static json_t *rec_build(struct pf_audit *log, const char *event, const char *subject,
+			 json_t *details, uint32_t vnode)
+{
+	char time_s[32], prev[HEX_BYTES];
+	json_t *o;
+
+	format_time(time_s);
+	to_hex(prev, sizeof(prev), log->last_hash, HASH_BYTES);
+	o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:s}", "seq", (json_int_t)log->next_seq,
+		      "time", time_s, "host", log->host, "event", event, "subject", subject,
+		      "details", details, "prev", prev);
+	if (o == NULL || vnode == PF_AUDIT_NO_VNODE)
+		return o;
+	{
+		const unsigned char *vh = vmap_get(&log->vmap, vnode);
+		char vprev[HEX_BYTES];
+
+		to_hex(vprev, sizeof(vprev), vh ? vh : zero_hash, HASH_BYTES);
+		if (json_object_set_new(o, "vnode", json_integer(vnode)) < 0 ||
+		    json_object_set_new(o, "vnode_prev", json_string(vprev)) < 0) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
+/* Canonical line (with hash and newline) into log->line; returns its length or -errno. */
+static ssize_t line_build(struct pf_audit *log, json_t *o, unsigned char hash[HASH_BYTES])
+{
+	char hex[HEX_BYTES];
+	size_t n;
+
+	n = json_dumpb(o, log->line, PF_AUDIT_LINE_MAX, DUMP_FLAGS);
+	if (n == 0)
+		return -ENOMEM;
+	if (n >= PF_AUDIT_LINE_MAX)
+		return -EMSGSIZE;
+	hash_bytes(hash, log->line, n);
+	to_hex(hex, sizeof(hex), hash, HASH_BYTES);
+	if (json_object_set_new(o, "hash", json_string(hex)) < 0)
+		return -ENOMEM;
+	n = json_dumpb(o, log->line, PF_AUDIT_LINE_MAX, DUMP_FLAGS);
+	if (n == 0)
+		return -ENOMEM;
+	if (n >= PF_AUDIT_LINE_MAX) /* the newline must fit too */
+		return -EMSGSIZE;
+	log->line[n] = '\n';
+	return (ssize_t)n + 1;
+}
+
+/* One write(2) of the whole line; a short write is truncated away. */
+static int line_write(struct pf_audit *log, size_t len)
+{
+	ssize_t n;
+	int r;
+
+	do
+		n = write(log->fd, log->line, len);
+	while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)len) {
+		log->file_bytes += len;
+		return 0;
+	}
+	r = n < 0 ? -errno : -ENOSPC; /* a regular file writes short when the disk is full */
+	if (n > 0 && ftruncate(log->fd, (off_t)log->file_bytes) < 0)
+		log->broken = -ESHUTDOWN;
+	return r;
+}
+
+/* Build, write and account one record; details is stolen. */
+static int append_locked(struct pf_audit *log, const char *event, const char *subject,
+			 json_t *details, uint32_t vnode)
+{
+	unsigned char hash[HASH_BYTES];
+	ssize_t len;
+	json_t *o;
+	int r;
+
+	if (log->broken < 0) {
+		json_decref(details);
+		return log->broken;
+	}
+	if (vnode != PF_AUDIT_NO_VNODE && (log->vmap.count + 1) * 2 > log->vmap.cap) {
+		r = vmap_grow(&log->vmap); /* now, so that the update after the write cannot fail */
+		if (r < 0) {
+			json_decref(details);
+			return r;
+		}
+	}
+	o = rec_build(log, event, subject, details, vnode);
+	if (o == NULL)
+		return -ENOMEM;
+	len = line_build(log, o, hash);
+	json_decref(o);
+	r = len < 0 ? (int)len : line_write(log, (size_t)len);
+	if (r < 0)
+		return r;
+	if (vnode != PF_AUDIT_NO_VNODE)
+		(void)vmap_set(&log->vmap, vnode, hash);
+	memcpy(log->last_hash, hash, HASH_BYTES);
+	log->next_seq++;
+	log->since_sync++;
+	if (strcmp(event, "head") != 0)
+		log->since_head++;
+	return 0;
+}
+
+static int sync_locked(struct pf_audit *log)
+{
+	if (fdatasync(log->fd) < 0)
+		return -errno;
+	log->since_sync = 0;
+	log->last_sync_ms = mono_ms();
+	return 0;
+}
+
+/* A signed head over the last record, then a sync; nothing without a key or records. */
+static int head_locked(struct pf_audit *log)
+{
+	unsigned char msg[HEAD_DOMAIN_BYTES + HASH_BYTES], sig[crypto_sign_ed25519_BYTES];
+	char hash_hex[HEX_BYTES], pk_hex[2 * PF_AUDIT_PUBLIC_KEY_BYTES + 1], sig_hex[SIG_HEX_BYTES];
+	json_t *d;
+	int r;
+
+	if (!log->sign || log->since_head == 0)
+		return 0;
+	PF_ASSERT(log->next_seq > 1);
+	head_message(msg, log->last_hash);
+	if (crypto_sign_ed25519_detached(sig, NULL, msg, sizeof(msg), log->sk) != 0)
+		return -EIO;
+	to_hex(hash_hex, sizeof(hash_hex), log->last_hash, HASH_BYTES);
+	to_hex(pk_hex, sizeof(pk_hex), log->pk, sizeof(log->pk));
+	to_hex(sig_hex, sizeof(sig_hex), sig, sizeof(sig));
+	d = json_pack("{s:I, s:s, s:s, s:s}", "signed_seq", (json_int_t)(log->next_seq - 1),
+		      "signed_hash", hash_hex, "pubkey", pk_hex, "sig", sig_hex);
+	if (d == NULL)
+		return -ENOMEM;
+	r = append_locked(log, "head", "audit", d, PF_AUDIT_NO_VNODE);
+	if (r == 0)
+		log->since_head = 0;
+	return r < 0 ? r : sync_locked(log);
+}
+
+static int fsync_dir(const char *path)
+{
+	char dir[PF_AUDIT_PATH_MAX], base[PF_AUDIT_PATH_MAX];
+	int fd, r = 0;
+
+	split_path(path, dir, base);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/* Open (creating) the live file and lock it. */
+static int live_open(const char *path, int extra_flags)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | extra_flags, 0600);
+	int r;
+
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* Head, rename to path.<first seq>, new live file, `rotate` record linking to the old. */
+static int rotate_locked(struct pf_audit *log)
+{
+	char rotated[PF_AUDIT_PATH_MAX], dir[PF_AUDIT_PATH_MAX], base[PF_AUDIT_PATH_MAX];
+	uint64_t first = log->file_first_seq, last = log->next_seq - 1;
+	json_t *d;
+	int r, fd;
+
+	r = head_locked(log);
+	if (r == 0)
+		r = sync_locked(log);
+	if (r < 0)
+		return r;
+	if (snprintf(rotated, sizeof(rotated), "%s.%020" PRIu64, log->path, first) >=
+	    (int)sizeof(rotated))
+		return -ENAMETOOLONG; /* open() keeps paths 32 bytes shorter: cannot happen */
+	if (access(rotated, F_OK) == 0)
+		return -EEXIST;
+	if (rename(log->path, rotated) < 0)
+		return -errno;
+	fd = live_open(log->path, O_EXCL);
+	if (fd < 0) {
+		log->broken = -ESHUTDOWN; /* no live file to append to */
+		return fd;
+	}
+	close(log->fd);
+	log->fd = fd;
+	log->file_bytes = 0;
+	log->file_first_seq = log->next_seq;
+	split_path(rotated, dir, base);
+	d = json_pack("{s:s, s:I, s:I}", "previous_file", base, "previous_first_seq",
+		      (json_int_t)first, "previous_last_seq", (json_int_t)last);
+	if (d == NULL)
+		return -ENOMEM;
+	r = append_locked(log, "rotate", "audit", d, PF_AUDIT_NO_VNODE);
+	if (r == 0)
+		r = sync_locked(log);
+	return r == 0 ? fsync_dir(log->path) : r;
+}
+
+/* What follows a record: the policy's sync, a head every sign_every, rotation. */
+static int after_append(struct pf_audit *log)
+{
+	int r = 0;
+
+	if (log->fsync_policy == PF_AUDIT_FSYNC_RECORD ||
+	    (log->fsync_policy == PF_AUDIT_FSYNC_BATCH &&
+	     (log->since_sync >= log->fsync_every ||
+	      mono_ms() - log->last_sync_ms >= log->fsync_interval_ms)))
+		r = sync_locked(log);
+	if (r == 0 && log->sign && log->since_head >= log->sign_every)
+		r = head_locked(log);
+	if (r == 0 && log->rotate_bytes != 0 && log->file_bytes >= log->rotate_bytes)
+		r = rotate_locked(log);
+	return r;
+}
+
+/* Caller input: details as a JSON object (new reference) or an errno. */
+static int details_parse(const char *details, json_t **ret)
+{
+	json_error_t err;
+	json_t *d;
+
+	if (details == NULL) {
+		d = json_object();
+		if (d == NULL)
+			return -ENOMEM;
+		*ret = d;
+		return 0;
+	}
+	if (strnlen(details, PF_AUDIT_DETAILS_MAX + 1) > PF_AUDIT_DETAILS_MAX)
+		return -EMSGSIZE;
+	d = json_loads(details, LOAD_FLAGS, &err);
+	if (d == NULL)
+		return -EINVAL;
+	if (!json_is_object(d)) {
+		json_decref(d);
+		return -EINVAL;
+	}
+	*ret = d;
+	return 0;
+}
+
+int pf_audit_append(struct pf_audit *log, const char *event, const char *subject,
+		    const char *details, uint32_t vnode, uint64_t *ret_seq)
+{
+	json_t *d;
+	uint64_t seq;
+	int r;
+
+	if (log == NULL || event == NULL || subject == NULL)
+		return -EINVAL;
+	if (strnlen(event, PF_AUDIT_EVENT_MAX + 1) > PF_AUDIT_EVENT_MAX)
+		return -EMSGSIZE;
+	if (!event_valid(event) || event_reserved(event))
+		return -EINVAL;
+	r = text_check(subject, PF_AUDIT_SUBJECT_MAX);
+	if (r == 0)
+		r = details_parse(details, &d);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&log->lock);
+	seq = log->next_seq;
+	r = append_locked(log, event, subject, d, vnode);
+	if (r == 0) {
+		if (ret_seq != NULL)
+			*ret_seq = seq;
+		r = after_append(log);
+	}
+	pthread_mutex_unlock(&log->lock);
+	return r;
+}
+
+int pf_audit_sync(struct pf_audit *log)
+{
+	int r;
+
+	if (log == NULL)
+		return -EINVAL;
+	pthread_mutex_lock(&log->lock);
+	r = log->broken < 0 ? log->broken : sync_locked(log);
+	pthread_mutex_unlock(&log->lock);
+	return r;
+}
+
+int pf_audit_close(struct pf_audit *log)
+{
+	int r;
+
+	if (log == NULL)
+		return 0;
+	pthread_mutex_lock(&log->lock);
+	r = log->broken < 0 ? log->broken : head_locked(log);
+	if (r == 0)
+		r = sync_locked(log);
+	pthread_mutex_unlock(&log->lock);
+	close(log->fd);
+	vmap_free(&log->vmap);
+	sodium_memzero(log->sk, sizeof(log->sk));
+	pthread_mutex_destroy(&log->lock);
+	free(log);
+	return r;
+}
+
+/* ---- opening ------------------------------------------------------------------------- */
+
+static int opts_apply(struct pf_audit *log, const struct pf_audit_opts *o)
+{
+	struct pf_audit_opts d;
+
+	pf_audit_opts_init(&d);
+	if (o->size < offsetof(struct pf_audit_opts, reserved) || o->size > sizeof(*o) ||
+	    o->fsync_policy > PF_AUDIT_FSYNC_HEAD || (o->flags & ~PF_AUDIT_REPAIR_TORN) != 0)
+		return -EINVAL;
+	log->sign_every = o->sign_every ? o->sign_every : d.sign_every;
+	log->fsync_policy = o->fsync_policy;
+	log->fsync_every = o->fsync_every ? o->fsync_every : d.fsync_every;
+	log->fsync_interval_ms = o->fsync_interval_ms ? o->fsync_interval_ms : d.fsync_interval_ms;
+	log->rotate_bytes = o->rotate_bytes;
+	if (o->host != NULL) {
+		if (text_check(o->host, PF_AUDIT_HOST_MAX) < 0)
+			return -EINVAL;
+		(void)snprintf(log->host, sizeof(log->host), "%s", o->host);
+	} else if (gethostname(log->host, sizeof(log->host) - 1) < 0 || log->host[0] == '\0') {
+		(void)snprintf(log->host, sizeof(log->host), "unknown");
+	}
+	if (o->secret_key != NULL) {
+		memcpy(log->sk, o->secret_key, sizeof(log->sk));
+		if (crypto_sign_ed25519_sk_to_pk(log->pk, log->sk) != 0)
+			return -EINVAL;
+		log->sign = true;
+	}
+	return 0;
+}
+
+/* Continue from the walk: seq, chain, lineage map, position in the live file. */
+static int adopt_chain(struct pf_audit *log, struct chain *c, const struct pf_audit_report *rep)
+{
+	struct stat st;
+
+	if (fstat(log->fd, &st) < 0)
+		return -errno;
+	log->next_seq = c->next_seq ? c->next_seq : 1;
+	memcpy(log->last_hash, c->next_seq ? c->prev : zero_hash, HASH_BYTES);
+	log->vmap = c->vmap;
+	c->vmap = (struct vmap){0};
+	log->file_bytes = (uint64_t)st.st_size;
+	/* The live file is walked last: c's first seq is its own, 0 when it is empty. */
+	log->file_first_seq = c->file_first_seq ? c->file_first_seq : log->next_seq;
+	log->since_head = rep->unsigned_tail;
+	log->last_sync_ms = mono_ms();
+	return 0;
+}
+
+/* Cut the live file at the torn line; *ret_dropped: how many bytes went. */
+static int repair_torn(struct pf_audit *log, uint64_t offset, uint64_t *ret_dropped)
+{
+	struct stat st;
+
+	if (fstat(log->fd, &st) < 0)
+		return -errno;
+	PF_ASSERT((uint64_t)st.st_size > offset);
+	if (ftruncate(log->fd, (off_t)offset) < 0)
+		return -errno;
+	*ret_dropped = (uint64_t)st.st_size - offset;
+	return 0;
+}
+
+/* Walk the set; repair a torn live tail when asked. 0, or -errno with *reterr_offset. */
+static int open_scan(struct pf_audit *log, uint32_t flags, uint64_t *reterr_offset)
+{
+	struct pf_audit_report rep = {.size = sizeof(rep)};
+	struct chain c = {.rep = &rep};
+	uint64_t dropped = 0;
+	json_t *d;
+	int r;
+
+	r = chain_walk(log->path, &c);
+	if (r == -EBADMSG) {
+		if (reterr_offset != NULL)
+			*reterr_offset = rep.bad_offset;
+		if (rep.fault != PF_AUDIT_FAULT_TORN || strcmp(rep.bad_file, log->path) != 0)
+			r = -EPROTO;
+		else if (flags & PF_AUDIT_REPAIR_TORN)
+			r = repair_torn(log, rep.bad_offset, &dropped);
+	}
+	if (r == 0)
+		r = adopt_chain(log, &c, &rep);
+	vmap_free(&c.vmap);
+	if (r < 0 || rep.fault != PF_AUDIT_FAULT_TORN)
+		return r;
+	d = json_pack("{s:s, s:I, s:I, s:I}", "file", log->path, "line", (json_int_t)rep.bad_line,
+		      "truncated_at", (json_int_t)rep.bad_offset, "dropped_bytes",
+		      (json_int_t)dropped);
+	if (d == NULL)
+		return -ENOMEM;
+	r = append_locked(log, "repair", "audit", d, PF_AUDIT_NO_VNODE);
+	return r == 0 ? sync_locked(log) : r;
+}
+
+int pf_audit_open(const char *path, const struct pf_audit_opts *opts, struct pf_audit **ret_log,
+		  uint64_t *reterr_offset)
+{
+	struct pf_audit *log;
+	int r;
+
+	if (path == NULL || opts == NULL || ret_log == NULL || path[0] == '\0')
+		return -EINVAL;
+	if (strlen(path) >= PF_AUDIT_PATH_MAX - 32)
+		return -ENAMETOOLONG;
+	if (sodium_init() < 0)
+		return -EIO;
+	log = calloc(1, sizeof(*log));
+	if (log == NULL)
+		return -ENOMEM;
+	(void)snprintf(log->path, sizeof(log->path), "%s", path);
+	r = opts_apply(log, opts);
+	log->fd = r == 0 ? live_open(path, 0) : -1;
+	if (r == 0 && log->fd < 0)
+		r = log->fd;
+	if (r == 0)
+		r = open_scan(log, opts->flags, reterr_offset);
+	if (r < 0) {
+		if (log->fd >= 0)
+			close(log->fd);
+		vmap_free(&log->vmap);
+		sodium_memzero(log->sk, sizeof(log->sk));
+		free(log);
+		return r;
+	}
+	pthread_mutex_init(&log->lock, NULL);
+	*ret_log = log;
+	return 0;
+}
+
+/* ---- lineage ------------------------------------------------------------------------- */
+
+struct lin_item {
+	json_t *obj;
+	char *line;
+	unsigned char hash[HASH_BYTES], vnode_prev[HASH_BYTES];
+};
+
+struct lin {
+	uint32_t vnode;
+	bool anchored; /* the first record walked is not seq 1 */
+	bool seen;
+	struct lin_item *items;
+	size_t count, cap;
+};
+
+static int lin_keep(struct lin *l, struct rec *r, const char *text, size_t len)
+{
+	struct lin_item *it;
+
+	if (l->count == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 16;
+		struct lin_item *n = realloc(l->items, ncap * sizeof(*n));
+
+		if (n == NULL)
+			return -ENOMEM;
+		l->items = n;
+		l->cap = ncap;
+	}
+	it = &l->items[l->count];
+	it->line = strndup(text, len);
+	if (it->line == NULL)
+		return -ENOMEM;
+	it->obj = r->obj;
+	r->obj = NULL;
+	memcpy(it->hash, r->hash, HASH_BYTES);
+	memcpy(it->vnode_prev, r->vnode_prev, HASH_BYTES);
+	l->count++;
+	return 0;
+}
+
+static int lin_line(void *arg, const char *text, size_t len, const struct pos *p)
+{
+	struct lin *l = arg;
+	uint64_t seq;
+	struct rec r;
+	int ret = 0;
+
+	if (p->last_file && p->at_eof && !p->has_newline)
+		return 0; /* a torn tail is no record; verify reports it */
+	if (len + 1 > PF_AUDIT_LINE_MAX || rec_parse(text, len, &r, &seq) != 0)
+		return (p->last_file && p->at_eof) ? 0 : -EBADMSG;
+	if (!l->seen)
+		l->anchored = r.seq != 1;
+	l->seen = true;
+	if (r.vnode == l->vnode)
+		ret = lin_keep(l, &r, text, len);
+	json_decref(r.obj);
+	return ret;
+}
+
+static int lin_yield(struct lin_item *it, pf_audit_record_fn fn, void *arg)
+{
+	struct pf_audit_record rec = {.line = it->line};
+	char *details = json_dumps(json_object_get(it->obj, "details"), DUMP_FLAGS);
+	int r;
+
+	if (details == NULL)
+		return -ENOMEM;
+	rec.seq = (uint64_t)json_integer_value(json_object_get(it->obj, "seq"));
+	rec.vnode = (uint32_t)json_integer_value(json_object_get(it->obj, "vnode"));
+	rec.time = obj_str(it->obj, "time");
+	rec.host = obj_str(it->obj, "host");
+	rec.event = obj_str(it->obj, "event");
+	rec.subject = obj_str(it->obj, "subject");
+	rec.details = details;
+	r = fn(&rec, arg);
+	free(details);
+	return r > 0 ? 0 : r;
+}
+
+/* Follow the links back from the newest record, then yield oldest first. */
+static int lin_follow(struct lin *l, pf_audit_record_fn fn, void *arg)
+{
+	size_t i;
+	int r = 0;
+
+	for (i = l->count; i-- > 1;)
+		if (sodium_memcmp(l->items[i].vnode_prev, l->items[i - 1].hash, HASH_BYTES) != 0)
+			return -EBADMSG;
+	if (l->count > 0 && !l->anchored &&
+	    sodium_memcmp(l->items[0].vnode_prev, zero_hash, HASH_BYTES) != 0)
+		return -EBADMSG;
+	for (i = 0; r == 0 && i < l->count; i++)
+		r = lin_yield(&l->items[i], fn, arg);
+	return r < 0 ? r : (int)l->count;
+}
+
+int pf_audit_lineage(const char *path, uint32_t vnode, pf_audit_record_fn fn, void *arg)
+{
+	struct lin l = {.vnode = vnode};
+	int r;
+
+	if (path == NULL || fn == NULL || vnode == PF_AUDIT_NO_VNODE ||
+	    strlen(path) >= PF_AUDIT_PATH_MAX - 32)
+		return -EINVAL;
+	if (sodium_init() < 0)
+		return -EIO;
+	r = walk_set(path, lin_line, NULL, &l, NULL);
+	if (r == 0 && l.count > (size_t)INT32_MAX)
+		r = -EOVERFLOW;
+	if (r == 0)
+		r = lin_follow(&l, fn, arg);
+	for (size_t i = 0; i < l.count; i++) {
+		json_decref(l.items[i].obj);
+		free(l.items[i].line);
+	}
+	free(l.items);
+	return r;
+}

@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pflight/audit.h: the tamper-evident audit log.
+ *
+ * An append-only file of JSON lines, one record per line, each carrying the BLAKE2b-256
+ * hash of the record before it (the chain) and, for records about a VNode, the hash of
+ * that VNode's previous record (its lineage). Every sign_every records, at rotation and at
+ * close, a `head` record carries an Ed25519 signature over the hash of the record before
+ * it, so an edit, deletion or reordering anywhere before a signed head is detected by
+ * pf_audit_verify(). Record format, canonical form, what verification proves and what it
+ * cannot, the fsync policies and rotation: see the design note at the top of
+ * core/audit.c.
+ *
+ * One writer per log: pf_audit_open() takes an exclusive flock(2) on the file. A handle
+ * may be shared by the threads of that process (appends are serialised inside).
+ */
+#ifndef PFLIGHT_AUDIT_H
+#define PFLIGHT_AUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pflight/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PF_AUDIT_PUBLIC_KEY_BYTES 32u /* Ed25519 public key */
+#define PF_AUDIT_SECRET_KEY_BYTES 64u /* Ed25519 secret key (libsodium layout: seed, pk) */
+#define PF_AUDIT_HASH_BYTES 32u       /* BLAKE2b-256 */
+#define PF_AUDIT_EVENT_MAX 32u        /* bytes of an event name */
+#define PF_AUDIT_HOST_MAX 64u         /* bytes of a host name */
+#define PF_AUDIT_SUBJECT_MAX 256u     /* bytes of a subject */
+#define PF_AUDIT_DETAILS_MAX 16384u   /* bytes of the details JSON text given to append */
+#define PF_AUDIT_LINE_MAX 65536u      /* bytes of one record line, newline included */
+#define PF_AUDIT_PATH_MAX 4096u       /* bytes of a log path */
+#define PF_AUDIT_SIGN_EVERY_DEFAULT 1024u
+#define PF_AUDIT_NO_VNODE UINT32_MAX /* append(): the record is about no VNode */
+
+/* When appended records reach the disk (fdatasync). Guarantees: see core/audit.c. */
+enum pf_audit_fsync {
+	PF_AUDIT_FSYNC_RECORD = 0, /* before every append returns */
+	PF_AUDIT_FSYNC_BATCH = 1,  /* every fsync_every records or fsync_interval_ms */
+	PF_AUDIT_FSYNC_HEAD = 2,   /* only with each signed head, rotation and close */
+};
+
+/* pf_audit_opts.flags */
+#define PF_AUDIT_REPAIR_TORN 0x1u /* open(): truncate a torn last line, record that */
+
+struct pf_audit_opts {
+	uint32_t size;                   /* sizeof(struct pf_audit_opts) */
+	uint32_t flags;                  /* PF_AUDIT_REPAIR_TORN */
+	const char *host;                /* NULL: gethostname() */
+	const unsigned char *secret_key; /* PF_AUDIT_SECRET_KEY_BYTES, or NULL: no heads */
+	uint32_t sign_every;             /* records between signed heads, 0: default */
+	uint32_t fsync_policy;           /* enum pf_audit_fsync */
+	uint32_t fsync_every;            /* PF_AUDIT_FSYNC_BATCH: records, 0: 1024 */
+	uint32_t fsync_interval_ms;      /* PF_AUDIT_FSYNC_BATCH: age, 0: 100 ms */
+	uint64_t rotate_bytes;           /* rotate once the file reaches this size, 0: never */
+	uint64_t reserved[2];
+};
+
+/* What pf_audit_verify() found wrong first (pf_audit_report.fault). */
+enum pf_audit_fault {
+	PF_AUDIT_FAULT_NONE = 0,
+	PF_AUDIT_FAULT_MALFORMED = 1,  /* a complete line that is not a well-formed record */
+	PF_AUDIT_FAULT_EDITED = 2,     /* the record's hash or canonical form does not match */
+	PF_AUDIT_FAULT_SEQ_GAP = 3,    /* seq jumps ahead: records deleted or moved */
+	PF_AUDIT_FAULT_SEQ_BACK = 4,   /* seq goes back or repeats: reordered or duplicated */
+	PF_AUDIT_FAULT_PREV = 5,       /* prev is not the previous record's hash */
+	PF_AUDIT_FAULT_VNODE_PREV = 6, /* vnode_prev is not that VNode's previous record */
+	PF_AUDIT_FAULT_SIGNATURE = 7,  /* a head's signature or covered hash is wrong */
+	PF_AUDIT_FAULT_KEY = 8,        /* a head signed by another key than the one given */
+	PF_AUDIT_FAULT_TORN = 9,       /* the last line lacks its newline or does not parse */
+	PF_AUDIT_FAULT_UNSIGNED = 10,  /* a key was given but no head signs any record */
+};
+
+struct pf_audit_report {
+	uint32_t size;          /* set by the caller: sizeof(struct pf_audit_report) */
+	uint32_t fault;         /* enum pf_audit_fault; PF_AUDIT_FAULT_NONE when intact */
+	uint64_t files;         /* files walked (rotated ones, then the live one) */
+	uint64_t records;       /* good records, heads included */
+	uint64_t heads;         /* good signed heads */
+	uint64_t first_seq;     /* first record walked (0: none) */
+	uint64_t last_seq;      /* last good record */
+	uint64_t unsigned_tail; /* good records after the last signed head */
+	uint32_t anchored;      /* 1: the walk began past seq 1, earlier history unchecked */
+	uint32_t key_given;     /* 1: heads were checked against the caller's public key */
+	uint64_t bad_seq;       /* fault: the seq the broken record carries (0: unreadable) */
+	uint64_t expected_seq;  /* fault: the seq expected at that place */
+	uint64_t bad_line;      /* fault: 1-based line in bad_file */
+	uint64_t bad_offset;    /* fault: byte offset of that line in bad_file */
+	char bad_file[PF_AUDIT_PATH_MAX];
+	char reason[160]; /* fault: one line of explanation */
+};
+
+/* One record as pf_audit_lineage() yields it; strings live until the callback returns. */
+struct pf_audit_record {
+	uint64_t seq;
+	uint32_t vnode; /* PF_AUDIT_NO_VNODE when none */
+	uint32_t reserved0;
+	const char *time; /* RFC 3339 UTC with microseconds */
+	const char *host;
+	const char *event;
+	const char *subject;
+	const char *details; /* compact JSON object */
+	const char *line;    /* the whole record as stored, without the newline */
+};
+
+/* Return 0 to go on, a negative errno to stop (the caller then gets it back). */
+typedef int (*pf_audit_record_fn)(const struct pf_audit_record *record, void *arg);
+
+struct pf_audit;
+
+/* A fresh Ed25519 key pair. Returns 0, -EINVAL (NULL), -EIO (libsodium failed to start). */
+PF_API int pf_audit_keygen(unsigned char ret_pk[PF_AUDIT_PUBLIC_KEY_BYTES],
+			   unsigned char ret_sk[PF_AUDIT_SECRET_KEY_BYTES]);
+
+/*
+ * Write the secret key (hex, one line) to secret_path with mode 0600 (forced even if the
+ * file existed) and, when public_path is not NULL, the public key (hex) to public_path
+ * with mode 0644. Returns 0, or -EINVAL (NULL or mismatched pair), or the open(2)/write(2)
+ * errno (-EACCES, -ENOSPC, -EIO, ...).
+ */
+PF_API int pf_audit_key_save(const char *secret_path, const char *public_path,
+			     const unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES],
+			     const unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES]);
+
+/*
+ * Read a secret key written by pf_audit_key_save(). Returns 0, or:
+ *   -EPERM    the file is readable or writable by group or others
+ *   -EBADMSG  not a hex key line, or its public half does not match its seed
+ *   -EINVAL   NULL arguments
+ *   -ENOENT, -EACCES, -EIO ...  from open(2)/read(2)
+ */
+PF_API int pf_audit_key_load(const char *secret_path,
+			     unsigned char ret_pk[PF_AUDIT_PUBLIC_KEY_BYTES],
+			     unsigned char ret_sk[PF_AUDIT_SECRET_KEY_BYTES]);
+
+/* Read a public key file. Returns 0, -EINVAL, -EBADMSG (not a hex key), or the
+ * open(2)/read(2) errno. */
+PF_API int pf_audit_pubkey_load(const char *public_path,
+				unsigned char ret_pk[PF_AUDIT_PUBLIC_KEY_BYTES]);
+
+/* Defaults: size set, no flags, host NULL, no key, sign_every 1024, FSYNC_BATCH every
+ * 1024 records or 100 ms, no rotation. */
+PF_API void pf_audit_opts_init(struct pf_audit_opts *opts);
+
+/*
+ * Open (or create) the log at path and its rotated files (path.<first seq, 20 digits>):
+ * the whole set is walked and checked as pf_audit_verify() does (heads against their
+ * own keys), the per-VNode lineage map is rebuilt, and sequence numbers and the chain
+ * continue. On -EBADMSG and -EPROTO, *reterr_offset (may be NULL) is the byte offset of
+ * the bad line. Returns 0 and *ret_log, or:
+ *   -EINVAL    bad path, options (size, policy, host) or arguments
+ *   -EBADMSG   the last line is torn (no newline, or unparseable) and PF_AUDIT_REPAIR_TORN
+ *              was not given; nothing was changed
+ *   -EPROTO    the set fails verification elsewhere (edited, deleted, reordered, bad
+ *              signature): run pf_audit_verify() and move the set aside
+ *   -EBUSY     another handle (any process) has the log open
+ *   -ENAMETOOLONG  path is longer than PF_AUDIT_PATH_MAX - 32
+ *   -ENOMEM, -EIO (libsodium), or an open(2)/read(2)/ftruncate(2) errno
+ * With PF_AUDIT_REPAIR_TORN a torn last line is truncated and a `repair` record saying
+ * where and how many bytes were dropped is appended first.
+ */
+PF_API int pf_audit_open(const char *path, const struct pf_audit_opts *opts,
+			 struct pf_audit **ret_log, uint64_t *reterr_offset);
+
+/*
+ * Append one record: event (1..PF_AUDIT_EVENT_MAX bytes of [a-z0-9_.-], starting with a
+ * letter; `head`, `rotate` and `repair` are reserved), subject (1..PF_AUDIT_SUBJECT_MAX
+ * bytes of UTF-8 without control characters), details (a JSON object as text of at most
+ * PF_AUDIT_DETAILS_MAX bytes, or NULL for {}), vnode (or PF_AUDIT_NO_VNODE). The line is
+ * built whole and written with one write(2) (O_APPEND); a short write is truncated away.
+ * Returns 0 and *ret_seq (may be NULL), or:
+ *   -EINVAL    bad event, subject or details (not JSON, not an object), NULL log
+ *   -EMSGSIZE  event, subject or details too long, or the line exceeds PF_AUDIT_LINE_MAX
+ *   -ENOMEM    no memory to build the record
+ *   -EIO, -ENOSPC, -EDQUOT ...  write(2)/fdatasync(2) failed; nothing of this record
+ *              remains in the file if the write failed
+ *   -ESHUTDOWN an earlier write could not be undone: the log refuses further appends
+ * When the record was written but the signed head or rotation that followed it failed,
+ * *ret_seq is still set and that step's errno is returned.
+ */
+PF_API int pf_audit_append(struct pf_audit *log, const char *event, const char *subject,
+			   const char *details, uint32_t vnode, uint64_t *ret_seq);
+
+/* fdatasync the log now. Returns 0, -EINVAL, -ESHUTDOWN, or fdatasync(2)'s errno. */
+PF_API int pf_audit_sync(struct pf_audit *log);
+
+/*
+ * Write a signed head (when there is a key and records since the last one), fdatasync,
+ * close and free. NULL is accepted (returns 0). The handle is freed whatever happens;
+ * returns 0 or the errno of that last head or sync (-EIO, -ENOSPC, -ESHUTDOWN, ...).
+ */
+PF_API int pf_audit_close(struct pf_audit *log);
+
+/*
+ * Verify the log at path and its rotated files, oldest first: every record's canonical
+ * form and hash, seq continuity, prev links, vnode_prev links and head signatures. With
+ * pubkey, every head must be signed by that key and at least one head must exist; with
+ * NULL, each head is checked against the key it carries, which proves only that the
+ * heads are self-consistent (whoever rewrote the log could have signed it with a key of
+ * their own): pass the key. Fills *report (report->size set by the caller). Returns:
+ *   0          intact (report->unsigned_tail records after the last head are covered by
+ *              the hash chain only)
+ *   -EBADMSG   broken: report->fault, bad_seq, bad_line, bad_offset, bad_file say where
+ *   -ENOENT    neither path nor any rotated file exists
+ *   -EINVAL    NULL or bad arguments, report->size too small
+ *   -ENOMEM, -EIO, or an open(2)/read(2) errno
+ */
+PF_API int pf_audit_verify(const char *path, const unsigned char *pubkey,
+			   struct pf_audit_report *report);
+
+/*
+ * Yield VNode vnode's records, oldest first, found by following its vnode_prev links
+ * back from its newest record (across rotated files). Each yielded record's hash and
+ * link is checked. Returns the number of records yielded, or:
+ *   -EBADMSG   a record of the set is malformed or edited, or a link is broken
+ *   -ENOENT    no log at path
+ *   -EINVAL    bad arguments (vnode == PF_AUDIT_NO_VNODE, NULL fn)
+ *   -ENOMEM, -EIO, or the negative errno the callback returned
+ */
+PF_API int pf_audit_lineage(const char *path, uint32_t vnode, pf_audit_record_fn fn, void *arg);
+
+/* Name of an enum pf_audit_fault value ("edited", "seq_gap", ...), "unknown" otherwise. */
+PF_API const char *pf_audit_fault_name(uint32_t fault);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PFLIGHT_AUDIT_H */

@@ -1,0 +1,757 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/unit/core/test_core_audit.c
+ * Goal: the audit log round-trips (append, close, verify, reopen and continue), and
+ * pf_audit_verify() names the first broken record, at the right seq, line and offset with
+ * the right cause, for each way of tampering with it: an edited byte, an edit with the
+ * hash recomputed, a deleted record, two records swapped, a torn (truncated) last line, a
+ * changed signature with the chain rebuilt, and a whole log forged and re-signed with
+ * another key. Also: lineage across interleaved records and rotated files, rotation
+ * keeping one chain, bad inputs refused with nothing written, key file permissions.
+ * Method: logs in a mkdtemp() directory; tampering edits the files as text; the "forger"
+ * rebuilds hashes, links and signatures with jansson and libsodium directly.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <setjmp.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "pflight/audit.h"
+
+#define LINES_MAX 4096u
+#define VNODES_TEST 64u
+
+static char dir[64];
+static unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES], sk[PF_AUDIT_SECRET_KEY_BYTES];
+
+/* ---- helpers ---------------------------------------------------------------------- */
+
+static void log_path(char *buf, size_t bytes, const char *name)
+{
+	(void)snprintf(buf, bytes, "%s/%s.log", dir, name);
+}
+
+static struct pf_audit *open_log(const char *path, const unsigned char *key, uint32_t sign_every,
+				 uint64_t rotate_bytes)
+{
+	struct pf_audit_opts o;
+	struct pf_audit *log = NULL;
+
+	pf_audit_opts_init(&o);
+	o.host = "test-host";
+	o.secret_key = key;
+	o.sign_every = sign_every;
+	o.rotate_bytes = rotate_bytes;
+	o.fsync_policy = PF_AUDIT_FSYNC_HEAD;
+	assert_int_equal(pf_audit_open(path, &o, &log, NULL), 0);
+	return log;
+}
+
+/* n records: "claim" of vnode i % 3 for even i, "join" of no VNode for odd i. */
+static void append_n(struct pf_audit *log, unsigned n, uint64_t first_seq)
+{
+	char details[64];
+	uint64_t seq;
+
+	for (unsigned i = 0; i < n; i++) {
+		(void)snprintf(details, sizeof(details), "{\"n\":\"aaaa%u\",\"i\":%u}", i, i);
+		assert_int_equal(pf_audit_append(log, i % 2 ? "join" : "claim", "member/1", details,
+						 i % 2 ? PF_AUDIT_NO_VNODE : i % 3, &seq),
+				 0);
+		if (first_seq != 0)
+			assert_int_equal(seq, first_seq + i);
+	}
+}
+
+/* A log of n records and no heads (no key). */
+static void make_plain(const char *path, unsigned n)
+{
+	struct pf_audit *log = open_log(path, NULL, 0, 0);
+
+	append_n(log, n, 1);
+	assert_int_equal(pf_audit_close(log), 0);
+}
+
+struct lines {
+	char *v[LINES_MAX];
+	size_t n;
+};
+
+static void lines_read(const char *path, struct lines *l)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	assert_non_null(f);
+	l->n = 0;
+	while ((n = getline(&buf, &cap, f)) > 0) {
+		assert_true(l->n < LINES_MAX);
+		if (buf[n - 1] == '\n')
+			buf[n - 1] = '\0';
+		l->v[l->n++] = strdup(buf);
+	}
+	free(buf);
+	fclose(f);
+}
+
+static void lines_write(const char *path, struct lines *l)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	for (size_t i = 0; i < l->n; i++)
+		fprintf(f, "%s\n", l->v[i]);
+	fclose(f);
+}
+
+static void lines_free(struct lines *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	l->n = 0;
+}
+
+/* Byte offset of 1-based line k in l. */
+static uint64_t line_offset(const struct lines *l, size_t k)
+{
+	uint64_t off = 0;
+
+	for (size_t i = 0; i + 1 < k; i++)
+		off += strlen(l->v[i]) + 1;
+	return off;
+}
+
+static void hex_set(json_t *o, const char *key, const unsigned char *bin, size_t bytes)
+{
+	char hex[2 * PF_AUDIT_SECRET_KEY_BYTES + 1];
+
+	sodium_bin2hex(hex, sizeof(hex), bin, bytes);
+	json_object_set_new(o, key, json_string(hex));
+}
+
+/* The forger: one line re-linked after prev and re-hashed; heads re-signed with fsk. */
+static char *forge_line(const char *line, unsigned char prev[32], unsigned char (*vmap)[32],
+			const unsigned char *fsk)
+{
+	json_t *o = json_loads(line, 0, NULL), *vn;
+	unsigned char msg[40], sig[64], hash[32];
+	char *dump;
+
+	assert_non_null(o);
+	json_object_del(o, "hash");
+	hex_set(o, "prev", prev, 32);
+	vn = json_object_get(o, "vnode");
+	if (vn != NULL)
+		hex_set(o, "vnode_prev", vmap[json_integer_value(vn)], 32);
+	if (fsk != NULL && strcmp(json_string_value(json_object_get(o, "event")), "head") == 0) {
+		json_t *d = json_object_get(o, "details");
+
+		memcpy(msg, "pfaudit1", 8);
+		memcpy(msg + 8, prev, 32);
+		crypto_sign_ed25519_detached(sig, NULL, msg, sizeof(msg), fsk);
+		hex_set(d, "signed_hash", prev, 32);
+		hex_set(d, "sig", sig, 64);
+		hex_set(d, "pubkey", fsk + 32, 32);
+	}
+	dump = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	crypto_generichash(hash, 32, (const unsigned char *)dump, strlen(dump), NULL, 0);
+	free(dump);
+	hex_set(o, "hash", hash, 32);
+	dump = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	memcpy(prev, hash, 32);
+	if (vn != NULL)
+		memcpy(vmap[json_integer_value(vn)], hash, 32);
+	json_decref(o);
+	return dump;
+}
+
+/* Rebuild every hash and link of l (what a forger with write access can do). */
+static void forge_all(struct lines *l, const unsigned char *fsk)
+{
+	unsigned char prev[32] = {0}, vmap[VNODES_TEST][32];
+
+	memset(vmap, 0, sizeof(vmap));
+	for (size_t i = 0; i < l->n; i++) {
+		char *n = forge_line(l->v[i], prev, vmap, fsk);
+
+		free(l->v[i]);
+		l->v[i] = n;
+	}
+}
+
+/* Replace the first occurrence of from in line k (1-based) with to (same length). */
+static void edit_line(struct lines *l, size_t k, const char *from, const char *to)
+{
+	char *p = strstr(l->v[k - 1], from);
+
+	assert_non_null(p);
+	assert_int_equal(strlen(from), strlen(to));
+	memcpy(p, to, strlen(to));
+}
+
+static int verify_expect(const char *path, const unsigned char *key, uint32_t fault, uint64_t seq,
+			 uint64_t line, struct pf_audit_report *rep)
+{
+	int r;
+
+	rep->size = sizeof(*rep);
+	r = pf_audit_verify(path, key, rep);
+	if (rep->fault != fault || (fault && (rep->bad_seq != seq || rep->bad_line != line)))
+		print_error("verify %s: fault %s seq %llu line %llu (%s)\n", path,
+			    pf_audit_fault_name(rep->fault), (unsigned long long)rep->bad_seq,
+			    (unsigned long long)rep->bad_line, rep->reason);
+	assert_int_equal(r, fault ? -EBADMSG : 0);
+	assert_int_equal(rep->fault, fault);
+	if (fault) {
+		assert_int_equal(rep->bad_seq, seq);
+		assert_int_equal(rep->bad_line, line);
+		assert_string_equal(rep->bad_file, path);
+	}
+	return r;
+}
+
+/* ---- round trip, reopen ----------------------------------------------------------- */
+
+static void test_audit_round_trip_signed(void **state)
+{
+	struct pf_audit_report rep;
+	unsigned char opk[32], osk[64];
+	struct pf_audit *log;
+	char path[128];
+
+	(void)state;
+	log_path(path, sizeof(path), "round");
+	log = open_log(path, sk, 4, 0);
+	append_n(log, 10, 0); /* heads take seqs too */
+	assert_int_equal(pf_audit_close(log), 0);
+	/* 10 records, heads after records 4 and 8 (seq 5, 10) and at close (seq 13). */
+	verify_expect(path, pk, 0, 0, 0, &rep);
+	assert_int_equal(rep.records, 13);
+	assert_int_equal(rep.heads, 3);
+	assert_int_equal(rep.last_seq, 13);
+	assert_int_equal(rep.unsigned_tail, 0);
+	assert_int_equal(rep.anchored, 0);
+	verify_expect(path, NULL, 0, 0, 0, &rep);
+	assert_int_equal(pf_audit_keygen(opk, osk), 0);
+	verify_expect(path, opk, PF_AUDIT_FAULT_KEY, 5, 5, &rep);
+}
+
+static int count_cb(const struct pf_audit_record *rec, void *arg)
+{
+	uint64_t *seqs = arg;
+
+	seqs[++seqs[0]] = rec->seq;
+	return 0;
+}
+
+static void test_audit_reopen_continues(void **state)
+{
+	struct pf_audit_report rep;
+	struct pf_audit *log;
+	uint64_t seqs[64] = {0}, seq;
+	char path[128];
+
+	(void)state;
+	log_path(path, sizeof(path), "reopen");
+	log = open_log(path, NULL, 0, 0);
+	append_n(log, 3, 1); /* vnode 0 at seq 1, vnode 2 at seq 3 */
+	assert_int_equal(pf_audit_close(log), 0);
+	log = open_log(path, NULL, 0, 0);
+	assert_int_equal(pf_audit_append(log, "move", "vnode/2", "{\"to\":4}", 2, &seq), 0);
+	assert_int_equal(seq, 4);
+	assert_int_equal(pf_audit_close(log), 0);
+	verify_expect(path, NULL, 0, 0, 0, &rep);
+	assert_int_equal(rep.records, 4);
+	assert_int_equal(pf_audit_lineage(path, 2, count_cb, seqs), 2);
+	assert_int_equal(seqs[1], 3);
+	assert_int_equal(seqs[2], 4);
+}
+
+/* ---- tampering ---------------------------------------------------------------------- */
+
+static void test_audit_tamper_edit_byte(void **state)
+{
+	struct pf_audit_report rep;
+	struct lines l;
+	char path[128];
+
+	(void)state;
+	log_path(path, sizeof(path), "edit");
+	make_plain(path, 10);
+	lines_read(path, &l);
+	edit_line(&l, 5, "aaaa4", "aaab4");
+	lines_write(path, &l);
+	verify_expect(path, NULL, PF_AUDIT_FAULT_EDITED, 5, 5, &rep);
+	assert_int_equal(rep.bad_offset, line_offset(&l, 5));
+	lines_free(&l);
+}
+
+static void test_audit_tamper_edit_rehashed(void **state)
+{
+	unsigned char prev[32], vmap[VNODES_TEST][32];
+	struct pf_audit_report rep;
+	struct lines l;
+	char path[128], *n;
+	json_t *o;
+
+	(void)state;
+	log_path(path, sizeof(path), "rehash");
+	make_plain(path, 10);
+	lines_read(path, &l);
+	edit_line(&l, 5, "aaaa4", "zzzz4");
+	/* Recompute record 5's hash from its own (honest) prev: record 6 no longer links. */
+	o = json_loads(l.v[3], 0, NULL);
+	sodium_hex2bin(prev, 32, json_string_value(json_object_get(o, "hash")), 64, NULL, NULL,
+		       NULL);
+	json_decref(o);
+	memset(vmap, 0, sizeof(vmap));
+	o = json_loads(l.v[4], 0, NULL);
+	sodium_hex2bin(vmap[json_integer_value(json_object_get(o, "vnode"))], 32,
+		       json_string_value(json_object_get(o, "vnode_prev")), 64, NULL, NULL, NULL);
+	json_decref(o);
+	n = forge_line(l.v[4], prev, vmap, NULL);
+	free(l.v[4]);
+	l.v[4] = n;
+	lines_write(path, &l);
+	verify_expect(path, NULL, PF_AUDIT_FAULT_PREV, 6, 6, &rep);
+	lines_free(&l);
+}
+
+static void test_audit_tamper_delete(void **state)
+{
+	struct pf_audit_report rep;
+	struct lines l;
+	char path[128];
+	uint64_t off;
+
+	(void)state;
+	log_path(path, sizeof(path), "delete");
+	make_plain(path, 10);
+	lines_read(path, &l);
+	off = line_offset(&l, 4);
+	free(l.v[3]);
+	memmove(&l.v[3], &l.v[4], (l.n - 4) * sizeof(l.v[0]));
+	l.n--;
+	lines_write(path, &l);
+	verify_expect(path, NULL, PF_AUDIT_FAULT_SEQ_GAP, 5, 4, &rep);
+	assert_int_equal(rep.expected_seq, 4);
+	assert_int_equal(rep.bad_offset, off);
+	lines_free(&l);
+}
+
+static void test_audit_tamper_swap(void **state)
+{
+	struct pf_audit_report rep;
+	struct lines l;
+	char path[128], *t;
+
+	(void)state;
+	log_path(path, sizeof(path), "swap");
+	make_plain(path, 10);
+	lines_read(path, &l);
+	t = l.v[6];
+	l.v[6] = l.v[7];
+	l.v[7] = t;
+	lines_write(path, &l);
+	verify_expect(path, NULL, PF_AUDIT_FAULT_SEQ_GAP, 8, 7, &rep);
+	assert_int_equal(rep.expected_seq, 7);
+	/* Swapped and renumbered (seq edited back): the hash gives it away. */
+	edit_line(&l, 7, "\"seq\":8", "\"seq\":7");
+	edit_line(&l, 8, "\"seq\":7", "\"seq\":8");
+	lines_write(path, &l);
+	verify_expect(path, NULL, PF_AUDIT_FAULT_EDITED, 7, 7, &rep);
+	/* ...and with every hash rebuilt too (no key): only prev/vnode links remain, and the
+	 * forger rebuilt those: without signatures this is undetectable. */
+	forge_all(&l, NULL);
+	lines_write(path, &l);
+	verify_expect(path, NULL, PF_AUDIT_FAULT_NONE, 0, 0, &rep);
+	lines_free(&l);
+}
+
+static void test_audit_tamper_truncate_torn(void **state)
+{
+	struct pf_audit_report rep;
+	struct pf_audit_opts o;
+	struct pf_audit *log = NULL;
+	struct lines l;
+	char path[128];
+	uint64_t off = 0, seq;
+
+	(void)state;
+	log_path(path, sizeof(path), "torn");
+	make_plain(path, 10);
+	lines_read(path, &l);
+	assert_int_equal(truncate(path, (off_t)(line_offset(&l, 8) + 20)), 0);
+	verify_expect(path, NULL, PF_AUDIT_FAULT_TORN, 0, 8, &rep);
+	assert_int_equal(rep.bad_offset, line_offset(&l, 8));
+	/* Open refuses, reports the offset, changes nothing. */
+	pf_audit_opts_init(&o);
+	assert_int_equal(pf_audit_open(path, &o, &log, &off), -EBADMSG);
+	assert_null(log);
+	assert_int_equal(off, line_offset(&l, 8));
+	/* Repair: truncated, a `repair` record (seq 8) says so, appends continue. */
+	o.flags = PF_AUDIT_REPAIR_TORN;
+	assert_int_equal(pf_audit_open(path, &o, &log, &off), 0);
+	assert_int_equal(pf_audit_append(log, "join", "member/2", NULL, PF_AUDIT_NO_VNODE, &seq),
+			 0);
+	assert_int_equal(seq, 9);
+	assert_int_equal(pf_audit_close(log), 0);
+	verify_expect(path, NULL, 0, 0, 0, &rep);
+	lines_free(&l);
+	lines_read(path, &l);
+	assert_non_null(strstr(l.v[7], "\"event\":\"repair\""));
+	assert_non_null(strstr(l.v[7], "\"dropped_bytes\":20"));
+	lines_free(&l);
+}
+
+static void test_audit_tamper_signature(void **state)
+{
+	struct pf_audit_report rep;
+	struct pf_audit *log;
+	struct lines l;
+	char path[128];
+
+	(void)state;
+	log_path(path, sizeof(path), "sig");
+	log = open_log(path, sk, 4, 0);
+	append_n(log, 10, 0); /* heads take seqs too */
+	assert_int_equal(pf_audit_close(log), 0);
+	lines_read(path, &l);
+	/* A changed signature alone is an edit... */
+	assert_non_null(strstr(l.v[4], "\"event\":\"head\""));
+	{
+		char *s = strstr(l.v[4], "\"sig\":\"") + 7;
+
+		*s = *s == '0' ? '1' : '0';
+	}
+	lines_write(path, &l);
+	verify_expect(path, pk, PF_AUDIT_FAULT_EDITED, 5, 5, &rep);
+	/* ...and with the chain rebuilt around it, the signature no longer verifies. */
+	forge_all(&l, NULL);
+	lines_write(path, &l);
+	verify_expect(path, pk, PF_AUDIT_FAULT_SIGNATURE, 5, 5, &rep);
+	lines_free(&l);
+}
+
+static void test_audit_forged_with_other_key(void **state)
+{
+	unsigned char fpk[32], fsk[64];
+	struct pf_audit_report rep;
+	struct pf_audit *log;
+	struct lines l;
+	char path[128];
+
+	(void)state;
+	log_path(path, sizeof(path), "forged");
+	log = open_log(path, sk, 4, 0);
+	append_n(log, 10, 0); /* heads take seqs too */
+	assert_int_equal(pf_audit_close(log), 0);
+	lines_read(path, &l);
+	edit_line(&l, 2, "aaaa1", "evil1");
+	assert_int_equal(pf_audit_keygen(fpk, fsk), 0);
+	forge_all(&l, fsk);
+	lines_write(path, &l);
+	/* Without the key the forgery passes (heads are only self-consistent)... */
+	verify_expect(path, NULL, 0, 0, 0, &rep);
+	/* ...with it, the first head names the spot. */
+	verify_expect(path, pk, PF_AUDIT_FAULT_KEY, 5, 5, &rep);
+	/* Heads stripped entirely and the rest renumbered and rechained: unsigned. */
+	for (size_t i = 0; i < l.n; i++) {
+		if (strstr(l.v[i], "\"event\":\"head\"") == NULL)
+			continue;
+		free(l.v[i]);
+		memmove(&l.v[i], &l.v[i + 1], (l.n - i - 1) * sizeof(l.v[0]));
+		l.n--;
+		i--;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		json_t *o = json_loads(l.v[i], 0, NULL);
+		char *n;
+
+		json_object_set_new(o, "seq", json_integer((json_int_t)i + 1));
+		n = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(o);
+		free(l.v[i]);
+		l.v[i] = n;
+	}
+	forge_all(&l, NULL);
+	lines_write(path, &l);
+	verify_expect(path, NULL, 0, 0, 0, &rep);
+	rep.size = sizeof(rep);
+	assert_int_equal(pf_audit_verify(path, pk, &rep), -EBADMSG);
+	assert_int_equal(rep.fault, PF_AUDIT_FAULT_UNSIGNED);
+	lines_free(&l);
+}
+
+static void test_audit_open_refuses_broken_chain(void **state)
+{
+	struct pf_audit_opts o;
+	struct pf_audit *log = NULL;
+	struct lines l;
+	char path[128];
+	uint64_t off = 0;
+
+	(void)state;
+	log_path(path, sizeof(path), "broken");
+	make_plain(path, 6);
+	lines_read(path, &l);
+	edit_line(&l, 3, "aaaa2", "aaaa3");
+	lines_write(path, &l);
+	pf_audit_opts_init(&o);
+	o.flags = PF_AUDIT_REPAIR_TORN; /* repairs torn tails only */
+	assert_int_equal(pf_audit_open(path, &o, &log, &off), -EPROTO);
+	assert_null(log);
+	assert_int_equal(off, line_offset(&l, 3));
+	lines_free(&l);
+}
+
+/* ---- lineage, rotation -------------------------------------------------------------- */
+
+static void test_audit_lineage_interleaved(void **state)
+{
+	struct pf_audit *log;
+	uint64_t seqs[64] = {0};
+	char path[128];
+
+	(void)state;
+	log_path(path, sizeof(path), "lineage");
+	log = open_log(path, NULL, 0, 0);
+	append_n(log, 20, 1); /* vnode i % 3 at even i: seq = i + 1 */
+	assert_int_equal(pf_audit_close(log), 0);
+	/* vnode 1: i = 4, 10, 16 -> seq 5, 11, 17 */
+	assert_int_equal(pf_audit_lineage(path, 1, count_cb, seqs), 3);
+	assert_int_equal(seqs[0], 3);
+	assert_int_equal(seqs[1], 5);
+	assert_int_equal(seqs[2], 11);
+	assert_int_equal(seqs[3], 17);
+	seqs[0] = 0;
+	assert_int_equal(pf_audit_lineage(path, 9, count_cb, seqs), 0);
+	assert_int_equal(pf_audit_lineage(path, PF_AUDIT_NO_VNODE, count_cb, seqs), -EINVAL);
+}
+
+static void test_audit_rotation_keeps_chain(void **state)
+{
+	struct pf_audit_report rep;
+	struct pf_audit *log;
+	uint64_t seqs[256] = {0};
+	char path[128], first[160];
+	struct lines l;
+
+	(void)state;
+	log_path(path, sizeof(path), "rotate");
+	log = open_log(path, sk, 16, 2048);
+	append_n(log, 60, 0);
+	assert_int_equal(pf_audit_close(log), 0);
+	log = open_log(path, sk, 16, 2048); /* reopen continues across the set */
+	append_n(log, 30, 0);
+	assert_int_equal(pf_audit_close(log), 0);
+	verify_expect(path, pk, 0, 0, 0, &rep);
+	assert_true(rep.files > 3);
+	assert_int_equal(rep.anchored, 0);
+	assert_int_equal(pf_audit_lineage(path, 0, count_cb, seqs), 15); /* i % 6 == 0 */
+	/* Delete the second file: the third begins with a seq gap. */
+	(void)snprintf(first, sizeof(first), "%s.%020d", path, 1);
+	assert_int_equal(access(first, F_OK), 0);
+	lines_read(first, &l);
+	{
+		char second[160];
+		unsigned long long next = (unsigned long long)l.n + 1;
+
+		(void)snprintf(second, sizeof(second), "%s.%020llu", path, next);
+		assert_int_equal(unlink(second), 0);
+	}
+	rep.size = sizeof(rep);
+	assert_int_equal(pf_audit_verify(path, pk, &rep), -EBADMSG);
+	assert_int_equal(rep.fault, PF_AUDIT_FAULT_SEQ_GAP);
+	assert_int_equal(rep.bad_line, 1);
+	assert_int_equal(rep.expected_seq, l.n + 1);
+	lines_free(&l);
+}
+
+/* ---- bad inputs, keys, locking ------------------------------------------------------ */
+
+static void test_audit_bad_inputs_write_nothing(void **state)
+{
+	char path[128], big[PF_AUDIT_DETAILS_MAX + 16], ev[PF_AUDIT_EVENT_MAX + 2];
+	char subj[PF_AUDIT_SUBJECT_MAX + 2];
+	struct pf_audit *log;
+	struct stat st0, st1;
+	uint64_t seq = 0;
+
+	(void)state;
+	log_path(path, sizeof(path), "inputs");
+	log = open_log(path, NULL, 0, 0);
+	append_n(log, 2, 1);
+	assert_int_equal(stat(path, &st0), 0);
+	assert_int_equal(pf_audit_append(log, "has space", "s", NULL, 1, &seq), -EINVAL);
+	assert_int_equal(pf_audit_append(log, "", "s", NULL, 1, &seq), -EINVAL);
+	assert_int_equal(pf_audit_append(log, "Claim", "s", NULL, 1, &seq), -EINVAL);
+	assert_int_equal(pf_audit_append(log, "head", "s", NULL, 1, &seq), -EINVAL);
+	memset(ev, 'a', sizeof(ev) - 1);
+	ev[sizeof(ev) - 1] = '\0';
+	assert_int_equal(pf_audit_append(log, ev, "s", NULL, 1, &seq), -EMSGSIZE);
+	assert_int_equal(pf_audit_append(log, "claim", "", NULL, 1, &seq), -EINVAL);
+	assert_int_equal(pf_audit_append(log, "claim", "a\nb", NULL, 1, &seq), -EINVAL);
+	assert_int_equal(pf_audit_append(log, "claim", "\xff\xfe", NULL, 1, &seq), -EINVAL);
+	memset(subj, 's', sizeof(subj) - 1);
+	subj[sizeof(subj) - 1] = '\0';
+	assert_int_equal(pf_audit_append(log, "claim", subj, NULL, 1, &seq), -EMSGSIZE);
+	assert_int_equal(pf_audit_append(log, "claim", "s", "[1,2]", 1, &seq), -EINVAL);
+	assert_int_equal(pf_audit_append(log, "claim", "s", "{\"a\":", 1, &seq), -EINVAL);
+	assert_int_equal(pf_audit_append(log, "claim", "s", "{\"a\":1,\"a\":2}", 1, &seq), -EINVAL);
+	memset(big, ' ', sizeof(big));
+	memcpy(big, "{\"a\":1}", 7);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(pf_audit_append(log, "claim", "s", big, 1, &seq), -EMSGSIZE);
+	assert_int_equal(pf_audit_append(NULL, "claim", "s", NULL, 1, &seq), -EINVAL);
+	assert_int_equal(seq, 0);
+	assert_int_equal(stat(path, &st1), 0);
+	assert_int_equal(st0.st_size, st1.st_size);
+	assert_int_equal(pf_audit_append(log, "claim", "s", "{}", 1, &seq), 0);
+	assert_int_equal(seq, 3);
+	assert_int_equal(pf_audit_close(log), 0);
+}
+
+static void test_audit_key_file_permissions(void **state)
+{
+	unsigned char lpk[32], lsk[64];
+	char spath[128], ppath[128];
+	struct stat st;
+	FILE *f;
+
+	(void)state;
+	(void)snprintf(spath, sizeof(spath), "%s/audit.key", dir);
+	(void)snprintf(ppath, sizeof(ppath), "%s/audit.pub", dir);
+	assert_int_equal(pf_audit_key_save(spath, ppath, pk, sk), 0);
+	assert_int_equal(stat(spath, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(pf_audit_key_load(spath, lpk, lsk), 0);
+	assert_memory_equal(lpk, pk, 32);
+	assert_memory_equal(lsk, sk, 64);
+	assert_int_equal(pf_audit_pubkey_load(ppath, lpk), 0);
+	assert_memory_equal(lpk, pk, 32);
+	assert_int_equal(chmod(spath, 0644), 0);
+	assert_int_equal(pf_audit_key_load(spath, lpk, lsk), -EPERM);
+	assert_int_equal(chmod(spath, 0640), 0);
+	assert_int_equal(pf_audit_key_load(spath, lpk, lsk), -EPERM);
+	/* Saving again forces 0600 on the existing file. */
+	assert_int_equal(pf_audit_key_save(spath, NULL, pk, sk), 0);
+	assert_int_equal(stat(spath, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	f = fopen(spath, "w");
+	assert_non_null(f);
+	fputs("not a key\n", f);
+	fclose(f);
+	assert_int_equal(pf_audit_key_load(spath, lpk, lsk), -EBADMSG);
+	memcpy(lpk, pk, 32);
+	lpk[0] ^= 1;
+	assert_int_equal(pf_audit_key_save(spath, NULL, lpk, sk), -EINVAL);
+}
+
+static void test_audit_open_busy_and_bad_opts(void **state)
+{
+	struct pf_audit_opts o;
+	struct pf_audit *a, *b = NULL;
+	char path[128];
+
+	(void)state;
+	log_path(path, sizeof(path), "busy");
+	a = open_log(path, NULL, 0, 0);
+	pf_audit_opts_init(&o);
+	assert_int_equal(pf_audit_open(path, &o, &b, NULL), -EBUSY);
+	o.fsync_policy = 7;
+	assert_int_equal(pf_audit_open(path, &o, &b, NULL), -EINVAL);
+	pf_audit_opts_init(&o);
+	o.host = "bad\nhost";
+	assert_int_equal(pf_audit_open(path, &o, &b, NULL), -EINVAL);
+	assert_null(b);
+	assert_int_equal(pf_audit_close(a), 0);
+	assert_int_equal(pf_audit_close(NULL), 0);
+}
+
+static void test_audit_fsync_policies(void **state)
+{
+	static const uint32_t policies[] = {PF_AUDIT_FSYNC_RECORD, PF_AUDIT_FSYNC_BATCH,
+					    PF_AUDIT_FSYNC_HEAD};
+	struct pf_audit_report rep;
+	struct pf_audit_opts o;
+	struct pf_audit *log;
+	char path[128];
+
+	(void)state;
+	log_path(path, sizeof(path), "fsync");
+	for (unsigned i = 0; i < 3; i++) {
+		pf_audit_opts_init(&o);
+		o.fsync_policy = policies[i];
+		o.fsync_every = 3;
+		o.secret_key = sk;
+		o.sign_every = 5;
+		assert_int_equal(pf_audit_open(path, &o, &log, NULL), 0);
+		append_n(log, 7, 0);
+		assert_int_equal(pf_audit_sync(log), 0);
+		assert_int_equal(pf_audit_close(log), 0);
+	}
+	verify_expect(path, pk, 0, 0, 0, &rep);
+	assert_int_equal(rep.unsigned_tail, 0);
+}
+
+/* ---- setup ---------------------------------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	(void)snprintf(dir, sizeof(dir), "/tmp/pf-audit-XXXXXX");
+	if (mkdtemp(dir) == NULL || sodium_init() < 0)
+		return -1;
+	return pf_audit_keygen(pk, sk);
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	return nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_audit_round_trip_signed),
+		cmocka_unit_test(test_audit_reopen_continues),
+		cmocka_unit_test(test_audit_tamper_edit_byte),
+		cmocka_unit_test(test_audit_tamper_edit_rehashed),
+		cmocka_unit_test(test_audit_tamper_delete),
+		cmocka_unit_test(test_audit_tamper_swap),
+		cmocka_unit_test(test_audit_tamper_truncate_torn),
+		cmocka_unit_test(test_audit_tamper_signature),
+		cmocka_unit_test(test_audit_forged_with_other_key),
+		cmocka_unit_test(test_audit_open_refuses_broken_chain),
+		cmocka_unit_test(test_audit_lineage_interleaved),
+		cmocka_unit_test(test_audit_rotation_keeps_chain),
+		cmocka_unit_test(test_audit_bad_inputs_write_nothing),
+		cmocka_unit_test(test_audit_key_file_permissions),
+		cmocka_unit_test(test_audit_open_busy_and_bad_opts),
+		cmocka_unit_test(test_audit_fsync_policies),
+	};
+
+	return cmocka_run_group_tests_name("core_audit", tests, group_setup, group_teardown);
+}
