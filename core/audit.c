@@ -506,8 +506,8 @@ static int list_set(const char *path, char ***ret_names, size_t *ret_count)
 		r = names_add(&names, &count, &cap, full);
 	}
 	closedir(d);
-	if (r == 0)
-		qsort(names, count, sizeof(*names), name_cmp);
+	if (r == 0 && count > 1)
+		qsort(names, count, sizeof(*names), name_cmp); /* qsort(NULL, 0) is undefined */
 	if (r == 0 && access(path, F_OK) == 0)
 		r = names_add(&names, &count, &cap, path);
 	if (r == 0 && count == 0)
