@@ -202,7 +202,10 @@ static int check_live(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint64
 
 	if ((f & FUTEX_WORD_OWNER_DIED) != 0 || (f & FUTEX_WORD_TID_MASK) == 0)
 		return declare_dead(s, slot, w, t->killed ? PF_DEATH_HUNG : PF_DEATH_EXITED);
-	if (t->gen != member_word_gen(w)) {
+	/* First sight of this generation live: time its heartbeat from now. A track that
+	 * check_joining() started for it has no heartbeat time yet; keeping its zero made a
+	 * fast-polling supervisor kill every new member as hung before its first beat. */
+	if (t->gen != member_word_gen(w) || t->hb_change_ns == 0) {
 		memset(t, 0, sizeof(*t));
 		t->gen = member_word_gen(w);
 		t->hb_change_ns = now;

@@ -467,6 +467,35 @@ static void test_supervisor_spares_joiner_in_dead_slot(void **state)
 	pf_store_relaxed(&rec->state, member_word(2, PF_MEMBER_FREE, 0, 0));
 }
 
+/* Regression (test_pflightd): a supervisor that saw a member JOINING must start timing
+ * its heartbeat when it first sees it ACTIVE, not from the moment of the JOINING scan:
+ * a fast-polling supervisor (pflightd's conductor) killed fresh members as hung before
+ * their first beat. */
+static void test_supervisor_times_heartbeat_from_active(void **state)
+{
+	struct pf_supervisor *sup;
+	struct dom_member *rec = &dom->members[1];
+
+	(void)state;
+	/* A joiner of generation 1 with its identity and futex written (our own live
+	 * thread), then ACTIVE with no beat yet. Relaxed: single-threaded set-up. */
+	pf_store_relaxed(&rec->pid, (int32_t)getpid());
+	pf_store_relaxed(&rec->futex, (uint32_t)gettid());
+	pf_store_relaxed(&rec->heartbeat, 0);
+	pf_store_relaxed(&rec->state, member_word(1, PF_MEMBER_JOINING, 0, 0));
+	assert_int_equal(pf_supervisor_create(dom, NULL, &sup), 0);
+	assert_int_equal(pf_supervisor_check(sup), 0);
+	/* Relaxed: the same. */
+	pf_store_relaxed(&rec->state, member_word(1, PF_MEMBER_ACTIVE, 0, 0));
+	assert_int_equal(pf_supervisor_check(sup), 0);
+	/* Relaxed: the same. */
+	assert_int_equal(member_word_state(pf_load_relaxed(&rec->state)), PF_MEMBER_ACTIVE);
+	pf_supervisor_destroy(sup);
+	/* Relaxed: hand the slot back for teardown. */
+	pf_store_relaxed(&rec->futex, 0);
+	pf_store_relaxed(&rec->state, member_word(1, PF_MEMBER_FREE, 0, 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -481,6 +510,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inbox_skipped_sender_keeps_its_slot, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_supervisor_repairs_dead_thread, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_supervisor_times_heartbeat_from_active, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_supervisor_spares_joiner_in_dead_slot, setup,
 						teardown),

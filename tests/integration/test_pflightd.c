@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/integration/test_pflightd.c
+ * Goal: pflightd supervises, schedules and audits a domain of real worker processes; a
+ * worker killed with SIGKILL and a daemon restarted mid-run lose no message; and the
+ * audit log it leaves verifies (hash chain and signatures with the daemon's public key)
+ * and holds placement and death records.
+ * Method: write a small PhoenixFile into a temp dir (audit log and key there too), start
+ * the real pflightd and three example counter workers (paths given by meson), define
+ * more VNodes than the workers claim on their own (so the daemon's scheduler must place
+ * the rest), send numbered increments in three phases: all up; after a worker is killed
+ * and its VNodes are owned again; after the daemon was stopped with SIGTERM and started
+ * again (it adopts the domain). Every counter's checkpoint must then equal the messages
+ * sent, with no duplicate and no gap. Every wait polls with a deadline, generous for a
+ * loaded two-core machine, and members may miss heartbeats for 2 s before they count as
+ * hung (a starved worker killed as hung would be a different test).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pflight/pflight.h"
+#include "tests/common/test_util.h"
+#include "tools/examples/counter.h"
+
+#define WORKERS 3
+#define VNODES 24u       /* defined by the test */
+#define WORKER_VNODES 16 /* what each worker is told: it claims 6 itself, adopts up to 16 */
+#define PHASE_MSGS 20u   /* per VNode and phase; 3 phases stay below the 64 inbox slots */
+#define WAIT_NS (30ull * 1000000000ull)
+
+static const char *daemon_path, *worker_path;
+static char name[64], dir[64], manifest[128], audit[128], key_pub[128];
+static pid_t daemon_pid = -1, workers[WORKERS];
+static uint64_t sent;
+static int passed;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void nap(void)
+{
+	struct timespec ts = {0, 2000000}; /* 2 ms */
+
+	(void)nanosleep(&ts, NULL);
+}
+
+static void print_file(const char *path)
+{
+	char buf[4096];
+	size_t n;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return;
+	fprintf(stderr, "---- %s\n", path);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		fwrite(buf, 1, n, stderr);
+	(void)fclose(f);
+}
+
+static void fail_logs(void)
+{
+	uint64_t values[PF_COUNTER_COUNT];
+	struct pf_domain *d;
+	char path[128];
+
+	if (pf_domain_open(name, &d) == 0) {
+		int n = pf_domain_counters(d, values, PF_COUNTER_COUNT);
+
+		for (int i = 0; i < n; i++)
+			if (values[i] != 0)
+				fprintf(stderr, "counter %s = %llu\n", pf_counter_name((uint32_t)i),
+					(unsigned long long)values[i]);
+		pf_domain_close(d);
+	}
+
+	for (int i = 1; i <= 2; i++) {
+		(void)snprintf(path, sizeof(path), "%s/pflightd-%d.log", dir, i);
+		print_file(path);
+	}
+	(void)snprintf(path, sizeof(path), "%s/workers.log", dir);
+	print_file(path);
+}
+
+/* On any exit: no process or segment left behind; on failure, the logs; on success,
+ * the temp dir goes too. */
+static void cleanup(void)
+{
+	static const char *const files[] = {"pflightd-1.log",   "pflightd-2.log", "workers.log",
+					    "phoenixfile.yaml", "audit.jsonl",    "audit.key",
+					    "audit.key.pub"};
+	char path[128];
+
+	for (int i = 0; i < WORKERS; i++) {
+		int status = 0;
+
+		if (workers[i] > 0 && waitpid(workers[i], &status, WNOHANG) == workers[i])
+			fprintf(stderr, "worker %d had exited: status 0x%x\n", i, status);
+		else if (workers[i] > 0 && kill(workers[i], SIGKILL) == 0)
+			(void)waitpid(workers[i], NULL, 0);
+	}
+	if (daemon_pid > 0 && kill(daemon_pid, SIGKILL) == 0)
+		(void)waitpid(daemon_pid, NULL, 0);
+	if (!passed)
+		fail_logs();
+	(void)pf_domain_unlink(name);
+	if (!passed)
+		return;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		(void)snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		(void)unlink(path);
+	}
+	(void)rmdir(dir);
+}
+
+/* fork + exec argv with stdout and stderr going to log (append). */
+static pid_t spawn(char *const argv[], const char *log)
+{
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(127);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int file_has(const char *path, const char *text)
+{
+	char buf[65536];
+	size_t n;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	(void)fclose(f);
+	return strstr(buf, text) != NULL;
+}
+
+static void start_daemon(int n)
+{
+	char log[128];
+	char *argv[] = {(char *)daemon_path, "--foreground", "--manifest", manifest,
+			"--log-level",       "debug",        NULL};
+	uint64_t deadline = now_ns() + WAIT_NS;
+
+	(void)snprintf(log, sizeof(log), "%s/pflightd-%d.log", dir, n);
+	daemon_pid = spawn(argv, log);
+	while (!file_has(log, " ready: ") && now_ns() < deadline) {
+		CHECK(waitpid(daemon_pid, NULL, WNOHANG) == 0);
+		nap();
+	}
+	CHECK(file_has(log, " ready: "));
+	CHECK(file_has(log, n == 1 ? "created" : "adopted"));
+}
+
+static void stop(pid_t *pid, int expect_status)
+{
+	int status = 0;
+
+	CHECK(kill(*pid, SIGTERM) == 0);
+	CHECK(waitpid(*pid, &status, 0) == *pid);
+	*pid = -1;
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == expect_status);
+}
+
+static void write_manifest(void)
+{
+	FILE *f = fopen(manifest, "w");
+
+	CHECK(f != NULL);
+	fprintf(f,
+		"apiVersion: pflight/v1\nkind: Domain\nmetadata:\n  name: %s\n"
+		"membership:\n  members_max: 8\n  vnodes_max: 64\n"
+		"  heartbeat_interval: 100ms\n  heartbeat_misses: 20\n"
+		"scheduling:\n  rebalance:\n    cooldown: 200ms\n"
+		"governance:\n  credentials:\n    signing_key_path: %s/audit.key\n"
+		"  audit:\n    path: %s\n    sign_every: 16\n",
+		name, dir, audit);
+	CHECK(fclose(f) == 0);
+}
+
+/* VNodes owned by a member other than `not_slot` (UINT32_MAX: any member). */
+static uint32_t owned(struct pf_domain *d, uint32_t not_slot)
+{
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	uint32_t n = 0;
+
+	for (uint32_t id = 0; id < VNODES; id++)
+		if (pf_vnode_info(d, id, &vi) == 0 &&
+		    (vi.state == PF_VNODE_ACTIVE || vi.state == PF_VNODE_MIGRATING) &&
+		    vi.owner_slot != not_slot)
+			n++;
+	return n;
+}
+
+static void wait_owned(struct pf_domain *d, uint32_t not_slot)
+{
+	uint64_t deadline = now_ns() + WAIT_NS;
+
+	while (owned(d, not_slot) != VNODES && now_ns() < deadline)
+		nap();
+	CHECK(owned(d, not_slot) == VNODES);
+}
+
+static uint32_t slot_of(struct pf_domain *d, pid_t pid)
+{
+	struct pf_member_info mi = {.size = sizeof(mi)};
+
+	for (uint32_t s = 0; s < 8; s++)
+		if (pf_member_info(d, s, &mi) == 0 && mi.pid == pid && mi.state == PF_MEMBER_ACTIVE)
+			return s;
+	return UINT32_MAX;
+}
+
+/* Numbered increments PHASE_MSGS per VNode, continuing the sequence. */
+static void send_phase(struct pf_domain *d)
+{
+	for (uint64_t k = 1; k <= PHASE_MSGS; k++) {
+		for (uint32_t id = 0; id < VNODES; id++) {
+			struct counter_msg m = {.vnode = id, .seq = sent + k, .inc = 1};
+			uint64_t deadline = now_ns() + WAIT_NS;
+			int r;
+
+			while ((r = pf_send(d, id, &m, sizeof(m))) == -EAGAIN &&
+			       now_ns() < deadline)
+				nap();
+			CHECK(r == 0);
+		}
+	}
+	sent += PHASE_MSGS;
+}
+
+/* VNodes whose committed counter has every message sent, exactly once. */
+static uint32_t complete(struct pf_domain *d)
+{
+	uint32_t n = 0;
+
+	for (uint32_t id = 0; id < VNODES; id++) {
+		struct counter_state st;
+		size_t len = 0;
+
+		if (pf_checkpoint_read(d, id, &st, sizeof(st), &len, NULL) != 0 ||
+		    len != sizeof(st))
+			continue;
+		CHECK(st.dups == 0 && st.gaps == 0 && st.malformed == 0);
+		CHECK(st.value <= sent);
+		n += st.value == sent && st.last_seq == sent;
+	}
+	return n;
+}
+
+static void count_events(int *placements, int *deaths, int *starts, int *stops)
+{
+	char line[70000];
+	FILE *f = fopen(audit, "r");
+
+	CHECK(f != NULL);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		json_t *rec = json_loads(line, 0, NULL);
+		const char *ev;
+
+		CHECK(rec != NULL);
+		ev = json_string_value(json_object_get(rec, "event"));
+		CHECK(ev != NULL);
+		*placements += strcmp(ev, "placement") == 0;
+		*deaths += strcmp(ev, "death") == 0;
+		*starts += strcmp(ev, "daemon_start") == 0;
+		*stops += strcmp(ev, "daemon_stop") == 0;
+		json_decref(rec);
+	}
+	(void)fclose(f);
+}
+
+static void verify_audit(void)
+{
+	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES];
+	struct pf_audit_report rep;
+	int placements = 0, deaths = 0, starts = 0, stops = 0;
+
+	memset(&rep, 0, sizeof(rep));
+	rep.size = sizeof(rep);
+	CHECK(pf_audit_pubkey_load(key_pub, pk) == 0);
+	if (pf_audit_verify(audit, pk, &rep) != 0)
+		fprintf(stderr, "audit: %s at line %llu: %s\n", pf_audit_fault_name(rep.fault),
+			(unsigned long long)rep.bad_line, rep.reason);
+	CHECK(rep.fault == PF_AUDIT_FAULT_NONE && rep.heads >= 2 && rep.unsigned_tail == 0);
+	count_events(&placements, &deaths, &starts, &stops);
+	printf("audit: %llu records, %llu signed heads, %d placements, %d deaths\n",
+	       (unsigned long long)rep.records, (unsigned long long)rep.heads, placements, deaths);
+	CHECK(placements >= 1 && deaths >= 1 && starts == 2 && stops == 2);
+}
+
+static void start_workers(struct pf_domain *d)
+{
+	char vn[16], log[128];
+	char *argv[] = {(char *)worker_path, name, vn, NULL};
+	uint64_t deadline = now_ns() + WAIT_NS;
+
+	(void)snprintf(vn, sizeof(vn), "%d", WORKER_VNODES);
+	(void)snprintf(log, sizeof(log), "%s/workers.log", dir);
+	for (int i = 0; i < WORKERS; i++)
+		workers[i] = spawn(argv, log);
+	while (pf_domain_membership(d, NULL) != WORKERS && now_ns() < deadline)
+		nap();
+	CHECK(pf_domain_membership(d, NULL) == WORKERS);
+}
+
+static void run(void)
+{
+	struct pf_domain *d;
+	uint64_t deadline;
+	uint32_t dead;
+
+	start_daemon(1);
+	CHECK(pf_domain_open(name, &d) == 0);
+	start_workers(d);
+	CHECK(pf_vnode_define_range(d, 0, VNODES, NULL) == (int)VNODES);
+	wait_owned(d, UINT32_MAX);
+	send_phase(d);
+
+	dead = slot_of(d, workers[0]);
+	CHECK(dead != UINT32_MAX);
+	CHECK(kill(workers[0], SIGKILL) == 0);
+	CHECK(waitpid(workers[0], NULL, 0) == workers[0]);
+	workers[0] = -1;
+	wait_owned(d, dead);
+	send_phase(d);
+
+	stop(&daemon_pid, 0);
+	start_daemon(2);
+	send_phase(d);
+	deadline = now_ns() + WAIT_NS;
+	while (complete(d) != VNODES && now_ns() < deadline)
+		nap();
+	CHECK(complete(d) == VNODES);
+	printf("counters: %u VNodes at %llu messages each, none lost or applied twice\n", VNODES,
+	       (unsigned long long)sent);
+
+	for (int i = 1; i < WORKERS; i++)
+		stop(&workers[i], 0);
+	stop(&daemon_pid, 0);
+	pf_domain_close(d);
+}
+
+int main(int argc, char **argv)
+{
+	CHECK(argc == 3);
+	daemon_path = argv[1];
+	worker_path = argv[2];
+	test_domain_name(name, sizeof(name), "pflightd");
+	(void)snprintf(dir, sizeof(dir), "/tmp/pft-pflightd-XXXXXX");
+	CHECK(mkdtemp(dir) != NULL);
+	(void)snprintf(manifest, sizeof(manifest), "%s/phoenixfile.yaml", dir);
+	(void)snprintf(audit, sizeof(audit), "%s/audit.jsonl", dir);
+	(void)snprintf(key_pub, sizeof(key_pub), "%s/audit.key.pub", dir);
+	for (int i = 0; i < WORKERS; i++)
+		workers[i] = -1;
+	(void)pf_domain_unlink(name);
+	CHECK(atexit(cleanup) == 0);
+	write_manifest();
+	run();
+	verify_audit();
+	passed = 1;
+	printf("pflightd: supervised, placed, survived a kill -9 and its own restart, audited\n");
+	return 0;
+}

@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools/pflightd/auditor.c: the auditor agent, the audit log's only writer.
+ *
+ * Sources of records, and why each is complete enough:
+ *   placement  every decision a scheduler in this domain made while we were subscribed
+ *              to explanations (pf_sched_explain_read). Placed decisions become one
+ *              `placement` record each, about the VNode (its lineage). Decisions that
+ *              placed nothing are counted, not recorded: a VNode nobody can take is
+ *              retried every few milliseconds and would flood the log. Explanations
+ *              overwritten before we read them show as a gap in their sequence numbers
+ *              and become one `placement_gap` record, so the log never hides a loss.
+ *   join, leave, death  a diff of the member table whenever the membership version
+ *              moves. A death repaired by our conductor arrives first as CMD_DEATH with
+ *              its cause; one repaired by a worker's embedded supervisor is seen as the
+ *              slot being DEAD. A dead slot stays DEAD for the domain's slot grace
+ *              period before it can be reused, and we scan within a park interval, so a
+ *              death is not mistaken for a leave unless the auditor stalls that long.
+ *   others     CMD_RECORD from the main thread (reloads).
+ * Members found at start-up are not recorded as joins (a restarted daemon would record
+ * them twice); daemon_start lists how many there were.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/pflightd/daemon.h"
+#include "tools/pflightd/log.h"
+
+#define DETAILS_BYTES 1024 /* the largest details object we build, with room to spare */
+
+int auditor_append(struct auditor *a, const char *event, const char *subject, const char *details,
+		   uint32_t vnode)
+{
+	int r = pf_audit_append(a->log, event, subject, details, vnode, NULL);
+
+	if (r < 0) {
+		a->append_errors++;
+		if (a->append_errors == 1 || r == -ESHUTDOWN)
+			log_msg(LOG_ERROR, "audit: append %s: %s", event, strerror(-r));
+	}
+	return r;
+}
+
+static const char *state_name(uint32_t state)
+{
+	static const char *const names[] = {"free",     "joining", "active",
+					    "draining", "retired", "dead"};
+
+	return state < sizeof(names) / sizeof(names[0]) ? names[state] : "unknown";
+}
+
+/* Scan the member table: record joins and departures since the last scan (record = 0:
+ * only remember what is there). Returns records appended. */
+static int scan_members(struct auditor *a, int record)
+{
+	struct pf_member_info mi = {.size = sizeof(mi)};
+	char subject[64], details[DETAILS_BYTES];
+	int n = 0;
+
+	for (uint32_t slot = 0; slot < a->members_max; slot++) {
+		struct seen_member *s = &a->seen[slot];
+		int r = pf_member_info(a->domain, slot, &mi);
+		int live =
+			r == 0 && (mi.state == PF_MEMBER_ACTIVE || mi.state == PF_MEMBER_DRAINING);
+		int same = r == 0 && mi.generation == s->generation;
+
+		if (s->live && !(live && same)) {
+			int dead = same && mi.state == PF_MEMBER_DEAD;
+
+			(void)snprintf(subject, sizeof(subject), "member:%u.%u", slot,
+				       s->generation);
+			(void)snprintf(
+				details, sizeof(details),
+				"{\"slot\":%u,\"generation\":%u,\"pid\":%d,\"cause\":\"%s\"}", slot,
+				s->generation, s->pid, dead ? "found-dead" : "left");
+			if (record && auditor_append(a, dead ? "death" : "leave", subject, details,
+						     PF_AUDIT_NO_VNODE) == 0)
+				n++;
+			s->live = 0;
+		}
+		if (live && !s->live) {
+			s->live = 1;
+			s->generation = mi.generation;
+			s->pid = mi.pid;
+			(void)snprintf(subject, sizeof(subject), "member:%u.%u", slot,
+				       mi.generation);
+			(void)snprintf(details, sizeof(details),
+				       "{\"slot\":%u,\"generation\":%u,\"pid\":%d,\"uid\":%u,"
+				       "\"numa_node\":%d,\"state\":\"%s\",\"capacity\":%u}",
+				       slot, mi.generation, (int)mi.pid, (unsigned)mi.uid,
+				       mi.numa_node, state_name(mi.state), mi.vnode_capacity);
+			if (record &&
+			    auditor_append(a, "join", subject, details, PF_AUDIT_NO_VNODE) == 0)
+				n++;
+		}
+	}
+	return n;
+}
+
+static const char *death_cause(uint32_t cause)
+{
+	switch (cause) {
+	case PF_DEATH_EXITED:
+		return "exited";
+	case PF_DEATH_HUNG:
+		return "hung";
+	case PF_DEATH_VANISHED:
+		return "vanished";
+	default:
+		return "unknown";
+	}
+}
+
+/* Our conductor repaired a member: record its death with the cause, once. */
+static int record_death(struct auditor *a, const struct cmd *c)
+{
+	char subject[64], details[DETAILS_BYTES];
+	struct seen_member *s;
+
+	if (c->slot >= a->members_max)
+		return 0;
+	s = &a->seen[c->slot];
+	if (s->generation == c->generation && !s->live)
+		return 0; /* a scan saw it dead first and recorded it */
+	(void)snprintf(subject, sizeof(subject), "member:%u.%u", c->slot, c->generation);
+	(void)snprintf(details, sizeof(details),
+		       "{\"slot\":%u,\"generation\":%u,\"pid\":%d,\"cause\":\"%s\","
+		       "\"vnodes_repaired\":%u,\"repaired_by\":\"pflightd\"}",
+		       c->slot, c->generation, s->generation == c->generation ? s->pid : 0,
+		       death_cause(c->cause), c->vnodes);
+	s->live = 0;
+	s->generation = c->generation;
+	return auditor_append(a, "death", subject, details, PF_AUDIT_NO_VNODE) == 0;
+}
+
+static int take_commands(struct auditor *a)
+{
+	struct cmd c;
+	int n = 0;
+
+	while (n < (int)CMDQ_DRAIN_LIMIT && cmdq_take(a->inbox, &c) == 0) {
+		n++;
+		if (c.type == CMD_DEATH)
+			(void)record_death(a, &c);
+		else if (c.type == CMD_RECORD)
+			(void)auditor_append(a, c.event, "pflightd", c.text, PF_AUDIT_NO_VNODE);
+	}
+	return n;
+}
+
+/* A fraction in parts per million, as an integer: JSON numbers without float formatting. */
+static long long ppm(double x)
+{
+	return isfinite(x) ? llround(x * 1e6) : -1;
+}
+
+static int record_placement(struct auditor *a, const struct pf_sched_decision *d, uint64_t seq)
+{
+	char subject[64], details[DETAILS_BYTES];
+
+	(void)snprintf(subject, sizeof(subject), "vnode:%u", d->vnode);
+	(void)snprintf(details, sizeof(details),
+		       "{\"explain_seq\":%llu,\"strategy\":\"%s\",\"member\":\"%u.%u\","
+		       "\"epoch\":%llu,\"candidates\":%u,\"filtered\":{\"state\":%u,\"caps\":%u,"
+		       "\"trust\":%u,\"policy\":%u,\"full\":%u},\"home_node\":%d,"
+		       "\"member_node\":%d,\"score_ppm\":%lld,\"reliability_ppm\":%lld,"
+		       "\"trust_ppm\":%lld,\"load_ppm\":%lld,\"numa_factor_ppm\":%lld}",
+		       (unsigned long long)seq, pf_sched_strategy_name(d->strategy), d->winner_slot,
+		       d->winner_generation, (unsigned long long)d->epoch, d->candidates,
+		       d->filtered[0], d->filtered[1], d->filtered[2], d->filtered[3],
+		       d->filtered[4], d->home_node, d->winner_node, ppm(d->score),
+		       ppm(d->reliability), ppm(d->trust), ppm(d->load), ppm(d->numa_factor));
+	return auditor_append(a, "placement", subject, details, d->vnode) == 0;
+}
+
+static void record_gap(struct auditor *a, uint64_t from, uint64_t lost)
+{
+	char details[128];
+
+	(void)snprintf(details, sizeof(details), "{\"lost\":%llu,\"from_seq\":%llu}",
+		       (unsigned long long)lost, (unsigned long long)from);
+	a->lost += lost;
+	log_msg(LOG_WARN, "audit: %llu placement explanations lost from %llu",
+		(unsigned long long)lost, (unsigned long long)from);
+	(void)auditor_append(a, "placement_gap", "pflightd", details, PF_AUDIT_NO_VNODE);
+}
+
+static int take_explanations(struct auditor *a)
+{
+	uint64_t expect = a->cursor;
+	int n = pf_sched_explain_read(a->domain, &a->cursor, a->batch, EXPLAIN_BATCH, a->seqs);
+
+	for (int i = 0; i < n; i++) {
+		const struct pf_sched_decision *d = &a->batch[i];
+
+		if (a->seqs[i] > expect)
+			record_gap(a, expect, a->seqs[i] - expect);
+		expect = a->seqs[i] + 1;
+		if (d->reason != PF_SCHED_PLACED) {
+			a->unplaced++;
+			continue;
+		}
+		a->placements += (uint64_t)record_placement(a, d, a->seqs[i]);
+	}
+	return n > 0 ? n : 0;
+}
+
+int auditor_do_work(void *arg)
+{
+	struct auditor *a = arg;
+	uint32_t version = 0;
+	int work = take_commands(a);
+
+	work += take_explanations(a);
+	(void)pf_domain_membership(a->domain, &version);
+	if (version != a->version) {
+		a->version = version;
+		work += 1 + scan_members(a, 1);
+	}
+	return work;
+}
+
+int auditor_init(struct auditor *a, struct pf_domain *domain, struct pf_audit *log,
+		 struct cmdq *inbox)
+{
+	struct pf_domain_info di = {.size = sizeof(di)};
+	int r = pf_domain_info(domain, &di);
+
+	if (r < 0)
+		return r;
+	memset(a, 0, sizeof(*a));
+	a->domain = domain;
+	a->log = log;
+	a->inbox = inbox;
+	a->members_max = di.members_max;
+	a->seen = calloc(di.members_max, sizeof(*a->seen));
+	if (a->seen == NULL)
+		return -ENOMEM;
+	r = pf_sched_explain_subscribe(domain);
+	if (r < 0) {
+		free(a->seen);
+		a->seen = NULL;
+		return r;
+	}
+	/* Skip what earlier subscribers (a previous daemon) already audited. */
+	while (pf_sched_explain_read(domain, &a->cursor, a->batch, EXPLAIN_BATCH, NULL) > 0)
+		;
+	(void)pf_domain_membership(domain, &a->version);
+	(void)scan_members(a, 0);
+	return 0;
+}
+
+void auditor_fini(struct auditor *a)
+{
+	if (a->seen == NULL)
+		return;
+	pf_sched_explain_unsubscribe(a->domain);
+	free(a->seen);
+	a->seen = NULL;
+}
+
+uint32_t auditor_live(const struct auditor *a)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < a->members_max; i++)
+		n += a->seen[i].live;
+	return n;
+}

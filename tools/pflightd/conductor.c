@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools/pflightd/conductor.c: the conductor agent, the daemon's supervisor.
+ *
+ * It steps a pf_supervisor: each pass finds dead and hung members, repairs them (their
+ * VNodes go back to PENDING with epoch + 1) and sweeps. Workers that joined with
+ * PF_MEMBER_SUPERVISE run embedded supervisors too and may repair first: every repair
+ * step is a CAS, so whoever wins, each death is repaired once. The repair callback runs
+ * on the conductor's thread and only posts a command to the auditor: the audit log has
+ * one writer.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "tools/pflightd/daemon.h"
+#include "tools/pflightd/log.h"
+
+static const char *cause_name(uint32_t cause)
+{
+	switch (cause) {
+	case PF_DEATH_EXITED:
+		return "exited";
+	case PF_DEATH_HUNG:
+		return "hung";
+	case PF_DEATH_VANISHED:
+		return "vanished";
+	default:
+		return "unknown";
+	}
+}
+
+static void on_repair(void *arg, uint32_t slot, uint32_t generation, uint32_t cause,
+		      uint32_t vnodes)
+{
+	struct conductor *c = arg;
+	struct cmd cmd;
+
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.type = CMD_DEATH;
+	cmd.slot = slot;
+	cmd.generation = generation;
+	cmd.cause = cause;
+	cmd.vnodes = vnodes;
+	c->repairs++;
+	log_msg(LOG_WARN, "member %u.%u died (%s): %u VNodes back to pending", slot, generation,
+		cause_name(cause), vnodes);
+	if (cmdq_send(c->to_auditor, &cmd) < 0)
+		log_msg(LOG_ERROR, "auditor queue full: death of member %u.%u not audited", slot,
+			generation);
+}
+
+int conductor_init(struct conductor *c, struct pf_domain *domain, struct cmdq *to_auditor)
+{
+	struct pf_supervisor_opts so;
+
+	memset(c, 0, sizeof(*c));
+	c->to_auditor = to_auditor;
+	pf_supervisor_opts_init(&so);
+	so.on_repair = on_repair;
+	so.arg = c;
+	return pf_supervisor_create(domain, &so, &c->supervisor);
+}
+
+void conductor_fini(struct conductor *c)
+{
+	pf_supervisor_destroy(c->supervisor);
+	c->supervisor = NULL;
+}
+
+int conductor_do_work(void *arg)
+{
+	struct conductor *c = arg;
+
+	return pf_supervisor_check(c->supervisor);
+}
+
+int conductor_park(void *arg, uint64_t ns)
+{
+	struct conductor *c = arg;
+	int r = pf_supervisor_wait(c->supervisor, ns);
+
+	return r == -ETIMEDOUT || r == -EINTR ? 0 : r;
+}
+
+uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools/pflightd/daemon.h: the daemon's three agents and their state.
+ *
+ *   conductor  steps a pf_supervisor (deaths, hangs, pending-queue and slot sweeps) and
+ *              tells the auditor which member it repaired and why (CMD_DEATH);
+ *   scheduler  places PENDING VNodes (pf_sched_run) and runs rebalancing rounds; takes
+ *              new rebalancing options from its queue (CMD_REBALANCE);
+ *   auditor    the only writer of the audit log: placement explanations, membership
+ *              changes (join, leave, death) and records sent by others (CMD_RECORD).
+ * Each agent's state is touched only by the thread that runs it, and by the main
+ * thread before the runner starts and after it stopped.
+ */
+#ifndef PFLIGHTD_DAEMON_H
+#define PFLIGHTD_DAEMON_H
+
+#include <stdint.h>
+
+#include "pflight/pflight.h"
+#include "tools/pflightd/cmdq.h"
+
+#define SCHED_BUDGET 256u /* placements per do_work: bounded work, one pass of a burst */
+#define EXPLAIN_BATCH 64u /* explanations audited per do_work */
+#define REBALANCE_PERIOD_NS 1000000000u /* a rebalancing round each second at most */
+
+struct conductor {
+	struct pf_supervisor *supervisor;
+	struct cmdq *to_auditor;
+	uint64_t repairs;
+};
+
+struct scheduler {
+	struct pf_domain *domain;
+	struct pf_sched *sched;
+	struct cmdq *inbox;
+	struct pf_rebalance_opts rebalance;
+	uint64_t period_ns;
+	uint64_t next_round_ns;
+	uint64_t next_place_ns; /* after an idle pass: not before this, unless */
+	uint32_t version;       /* ... the membership version moved from this */
+	uint32_t reserved0;
+	uint64_t placed;
+	uint64_t moves;
+};
+
+/* What the auditor last saw in a member slot. */
+struct seen_member {
+	uint32_t live; /* 1: ACTIVE or DRAINING when last seen, and not yet reported gone */
+	uint32_t generation;
+	int32_t pid;
+	uint32_t reserved0;
+};
+
+struct auditor {
+	struct pf_domain *domain;
+	struct pf_audit *log;
+	struct cmdq *inbox;
+	uint32_t members_max;
+	uint32_t version;         /* membership version of the last scan */
+	struct seen_member *seen; /* [members_max] */
+	uint64_t cursor;          /* next explanation sequence number */
+	uint64_t placements;      /* placement records appended */
+	uint64_t unplaced;        /* decisions that placed nothing (not recorded) */
+	uint64_t lost;            /* explanations overwritten before they were read */
+	uint64_t append_errors;
+	struct pf_sched_decision batch[EXPLAIN_BATCH];
+	uint64_t seqs[EXPLAIN_BATCH];
+};
+
+uint64_t mono_ns(void);
+
+int conductor_init(struct conductor *c, struct pf_domain *domain, struct cmdq *to_auditor);
+void conductor_fini(struct conductor *c);
+int conductor_do_work(void *arg);
+int conductor_park(void *arg, uint64_t ns);
+
+int scheduler_init(struct scheduler *s, struct pf_domain *domain, struct cmdq *inbox,
+		   const struct pf_rebalance_opts *rebalance);
+void scheduler_fini(struct scheduler *s);
+int scheduler_do_work(void *arg);
+
+/* Snapshot the member table (members found now are listed, not recorded as joins) and
+ * subscribe to placement explanations. */
+int auditor_init(struct auditor *a, struct pf_domain *domain, struct pf_audit *log,
+		 struct cmdq *inbox);
+void auditor_fini(struct auditor *a);
+int auditor_do_work(void *arg);
+
+/* Append a record now, logging a failure once (the auditor's thread, or the main thread
+ * while no runner thread runs). */
+int auditor_append(struct auditor *a, const char *event, const char *subject, const char *details,
+		   uint32_t vnode);
+
+/* Members the auditor saw live at its last scan. */
+uint32_t auditor_live(const struct auditor *a);
+
+#endif /* PFLIGHTD_DAEMON_H */

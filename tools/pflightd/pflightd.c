@@ -1,0 +1,658 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools/pflightd/pflightd.c: pflightd, the host daemon (first cut).
+ *
+ *   pflightd [--manifest FILE] [--domain NAME] [--audit PATH] [--foreground]
+ *            [--log-level error|warn|info|debug] [--mode shared|dedicated|invoker]
+ *            [--idle SPINS,YIELDS,PARK_US] [--destroy-on-exit]
+ *
+ * Start-up: load the PhoenixFile (or the defaults), then create the domain, or adopt it
+ * when it exists: the domain lives in /dev/shm, so a restarted daemon finds its workers
+ * still running and loses nothing. Open the audit log (creating its signing key when
+ * absent), then run three agents (daemon.h) under the runner (agent.h).
+ *
+ * Audit log location: governance.audit.path, else $STATE_DIRECTORY/<domain>.audit.jsonl
+ * (systemd's StateDirectory=, /var/lib/pflight in the unit file), else
+ * ./pflightd-<domain>.audit.jsonl. Signing key: governance.credentials.signing_key_path,
+ * else <audit path>.key; when the file is absent a key pair is generated, the secret key
+ * written with mode 0600 and the public key next to it as <key>.pub (what
+ * `pf_audit_verify` needs).
+ *
+ * Signals are taken synchronously from a signalfd by the main thread (blocked in every
+ * thread), so no handler shares state with anyone: SIGTERM and SIGINT stop cleanly
+ * (agents stopped, daemon_stop recorded, the log closed with a signed head, the domain
+ * closed, not destroyed, so the workers keep running); SIGHUP reloads the manifest.
+ *
+ * Exit status: 0 after a clean stop, 1 on a runtime error, 2 on a usage or manifest error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tools/pflightd/agent.h"
+#include "tools/pflightd/daemon.h"
+#include "tools/pflightd/log.h"
+
+#define EXIT_USAGE 2
+#define MAIN_POLL_MS 200 /* threaded modes: how often the main thread checks the agents */
+#define OPEN_RETRIES 50  /* -EAGAIN from pf_domain_open: its creator is still publishing */
+
+struct options {
+	const char *manifest_path;
+	const char *domain;
+	const char *audit_path;
+	int foreground;
+	int destroy_on_exit;
+	enum log_level level;
+	enum runner_mode mode;
+	struct idle_strategy idle;
+};
+
+struct daemon {
+	struct options opt;
+	struct pf_manifest *manifest;
+	char name[PF_DOMAIN_NAME_MAX + 1];
+	char audit_path[PF_AUDIT_PATH_MAX];
+	char key_path[PF_AUDIT_PATH_MAX];
+	struct pf_domain *domain;
+	int adopted;
+	struct pf_audit *log;
+	struct cmdq *to_scheduler;
+	struct cmdq *to_auditor;
+	struct conductor conductor;
+	struct scheduler scheduler;
+	struct auditor auditor;
+	struct runner *runner;
+	int sigfd;
+	int ready_fd; /* background start-up: tell the parent we are up, then close */
+};
+
+static void usage(FILE *out)
+{
+	fputs("usage: pflightd [--manifest FILE] [--domain NAME] [--audit PATH] [--foreground]\n"
+	      "                [--log-level error|warn|info|debug]\n"
+	      "                [--mode shared|dedicated|invoker] [--idle SPINS,YIELDS,PARK_US]\n"
+	      "                [--destroy-on-exit]\n",
+	      out);
+}
+
+static int parse_idle(const char *text, struct idle_strategy *idle)
+{
+	unsigned long v[3];
+	const char *p = text;
+	char *end;
+
+	for (int i = 0; i < 3; i++) {
+		errno = 0;
+		v[i] = strtoul(p, &end, 10);
+		if (errno != 0 || end == p || v[i] > UINT32_MAX || *end != (i < 2 ? ',' : '\0'))
+			return -EINVAL;
+		p = end + 1;
+	}
+	idle->spins = (uint32_t)v[0];
+	idle->yields = (uint32_t)v[1];
+	idle->park_ns = (uint64_t)v[2] * 1000u;
+	return idle->park_ns > 0 ? 0 : -EINVAL;
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {{"manifest", required_argument, NULL, 'm'},
+						 {"domain", required_argument, NULL, 'd'},
+						 {"audit", required_argument, NULL, 'a'},
+						 {"foreground", no_argument, NULL, 'f'},
+						 {"log-level", required_argument, NULL, 'l'},
+						 {"mode", required_argument, NULL, 'M'},
+						 {"idle", required_argument, NULL, 'i'},
+						 {"destroy-on-exit", no_argument, NULL, 'D'},
+						 {"help", no_argument, NULL, 'h'},
+						 {NULL, 0, NULL, 0}};
+	int c, r = 0;
+
+	memset(o, 0, sizeof(*o));
+	o->level = LOG_INFO;
+	o->mode = RUNNER_SHARED;
+	idle_strategy_default(&o->idle);
+	while (r == 0 && (c = getopt_long(argc, argv, "m:d:a:fh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			o->manifest_path = optarg;
+			break;
+		case 'd':
+			o->domain = optarg;
+			break;
+		case 'a':
+			o->audit_path = optarg;
+			break;
+		case 'f':
+			o->foreground = 1;
+			break;
+		case 'l':
+			r = log_level_parse(optarg, &o->level);
+			break;
+		case 'M':
+			r = runner_mode_parse(optarg, &o->mode);
+			break;
+		case 'i':
+			r = parse_idle(optarg, &o->idle);
+			break;
+		case 'D':
+			o->destroy_on_exit = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			r = -EINVAL;
+		}
+	}
+	if (r == 0 && optind != argc)
+		r = -EINVAL;
+	return r;
+}
+
+/* Load the manifest (or the defaults). 0, or -EINVAL after logging file:line: reason. */
+static int load_manifest(const char *path, struct pf_manifest *m)
+{
+	struct pf_manifest_error err;
+	int r;
+
+	if (path == NULL) {
+		pf_manifest_defaults(m);
+		return 0;
+	}
+	memset(&err, 0, sizeof(err));
+	r = pf_manifest_load(path, m, &err);
+	if (r < 0) {
+		log_msg(LOG_ERROR, "%s:%d:%d: %s", err.file[0] != '\0' ? err.file : path, err.line,
+			err.column, err.reason[0] != '\0' ? err.reason : strerror(-r));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Create the domain from the manifest, or adopt the one that exists. */
+static int open_domain(struct daemon *dm)
+{
+	struct pf_domain_opts o;
+	int r = pf_manifest_domain_opts(dm->manifest, &o);
+
+	if (r < 0)
+		return r;
+	r = pf_domain_create(dm->name, &o, &dm->domain);
+	if (r == 0) {
+		log_msg(LOG_INFO, "domain %s created (%u members, %u VNodes)", dm->name,
+			o.members_max, o.vnodes_max);
+		return 0;
+	}
+	if (r != -EEXIST) {
+		log_msg(LOG_ERROR, "domain %s: create: %s", dm->name, strerror(-r));
+		return r;
+	}
+	for (int i = 0; i < OPEN_RETRIES; i++) {
+		r = pf_domain_open(dm->name, &dm->domain);
+		if (r != -EAGAIN)
+			break;
+		(void)usleep(20000);
+	}
+	if (r < 0) {
+		log_msg(LOG_ERROR, "domain %s exists but cannot be adopted: %s", dm->name,
+			strerror(-r));
+		return r;
+	}
+	dm->adopted = 1;
+	log_msg(LOG_INFO, "domain %s exists: adopted (its limits stay as created)", dm->name);
+	return 0;
+}
+
+static int path_join(char *buf, size_t cap, const char *a, const char *b, const char *c)
+{
+	int n = snprintf(buf, cap, "%s%s%s", a, b, c);
+
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* Where the log and its key go (see the top of this file). */
+static int audit_paths(struct daemon *dm)
+{
+	const struct pf_manifest_governance *g = &dm->manifest->governance;
+	const char *state = getenv("STATE_DIRECTORY");
+	char *p = dm->audit_path;
+	size_t cap = sizeof(dm->audit_path);
+	int r;
+
+	if (dm->opt.audit_path != NULL)
+		r = path_join(p, cap, dm->opt.audit_path, "", "");
+	else if (g->audit_path[0] != '\0')
+		r = path_join(p, cap, g->audit_path, "", "");
+	else if (state != NULL && state[0] == '/' && strchr(state, ':') == NULL)
+		r = snprintf(p, cap, "%s/%s.audit.jsonl", state, dm->name) < (int)cap ? 0 : -1;
+	else
+		r = snprintf(p, cap, "./pflightd-%s.audit.jsonl", dm->name) < (int)cap ? 0 : -1;
+	if (r == 0 && g->signing_key_path[0] != '\0')
+		r = path_join(dm->key_path, sizeof(dm->key_path), g->signing_key_path, "", "");
+	else if (r == 0)
+		r = path_join(dm->key_path, sizeof(dm->key_path), p, ".key", "");
+	if (r < 0) {
+		log_msg(LOG_ERROR, "audit: path too long");
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+/* Load the signing key, or create it (0600, public half in <key>.pub) when absent. */
+static int signing_key(struct daemon *dm, unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES])
+{
+	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES];
+	char pub[PF_AUDIT_PATH_MAX];
+	int r = pf_audit_key_load(dm->key_path, pk, sk);
+
+	if (r != -ENOENT) {
+		if (r < 0)
+			log_msg(LOG_ERROR, "audit key %s: %s%s", dm->key_path, strerror(-r),
+				r == -EPERM ? " (readable by others: chmod 0600)" : "");
+		return r;
+	}
+	r = path_join(pub, sizeof(pub), dm->key_path, ".pub", "");
+	if (r == 0)
+		r = pf_audit_keygen(pk, sk);
+	if (r == 0)
+		r = pf_audit_key_save(dm->key_path, pub, pk, sk);
+	if (r < 0) {
+		log_msg(LOG_ERROR, "audit key %s: cannot create: %s", dm->key_path, strerror(-r));
+		return r;
+	}
+	log_msg(LOG_INFO, "audit: new signing key %s (public key %s)", dm->key_path, pub);
+	return 0;
+}
+
+static uint32_t audit_fsync_policy(uint32_t manifest_fsync)
+{
+	switch (manifest_fsync) {
+	case PF_MANIFEST_FSYNC_EVERY:
+		return PF_AUDIT_FSYNC_RECORD;
+	case PF_MANIFEST_FSYNC_HEAD:
+		return PF_AUDIT_FSYNC_HEAD;
+	default:
+		return PF_AUDIT_FSYNC_BATCH;
+	}
+}
+
+static int open_audit(struct daemon *dm)
+{
+	const struct pf_manifest_governance *g = &dm->manifest->governance;
+	unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES];
+	struct pf_audit_opts ao;
+	uint64_t bad = 0;
+	int r = audit_paths(dm);
+
+	if (r == 0)
+		r = signing_key(dm, sk);
+	if (r < 0)
+		return r;
+	pf_audit_opts_init(&ao);
+	ao.flags = PF_AUDIT_REPAIR_TORN; /* a daemon killed mid-write: keep going, say so */
+	ao.secret_key = sk;
+	ao.sign_every = g->audit_sign_every;
+	ao.fsync_policy = audit_fsync_policy(g->audit_fsync);
+	ao.rotate_bytes = g->audit_rotate_bytes;
+	r = pf_audit_open(dm->audit_path, &ao, &dm->log, &bad);
+	memset(sk, 0, sizeof(sk));
+	if (r < 0) {
+		log_msg(LOG_ERROR, "audit log %s: %s%s", dm->audit_path, strerror(-r),
+			r == -EBUSY    ? " (another pflightd has it open)"
+			: r == -EPROTO ? " (fails verification: run `pflight audit verify`)"
+				       : "");
+		return r;
+	}
+	log_msg(LOG_INFO, "audit log %s (key %s)", dm->audit_path, dm->key_path);
+	return 0;
+}
+
+static int start_agents(struct daemon *dm)
+{
+	struct pf_rebalance_opts ro;
+	const struct pf_manifest_scheduling *s = &dm->manifest->scheduling;
+	int r = pf_manifest_rebalance_opts(dm->manifest, &ro);
+
+	/* The strategy is reloadable: the manifest's wins over an adopted domain's. */
+	if (r == 0)
+		r = pf_sched_configure(dm->domain, s->strategy, s->trust_floor_ppm,
+				       s->chash_epsilon_ppm);
+	if (r == 0)
+		r = cmdq_create(&dm->to_scheduler);
+	if (r == 0)
+		r = cmdq_create(&dm->to_auditor);
+	if (r == 0)
+		r = conductor_init(&dm->conductor, dm->domain, dm->to_auditor);
+	if (r == 0)
+		r = scheduler_init(&dm->scheduler, dm->domain, dm->to_scheduler, &ro);
+	if (r == 0)
+		r = auditor_init(&dm->auditor, dm->domain, dm->log, dm->to_auditor);
+	if (r < 0) {
+		log_msg(LOG_ERROR, "agents: %s", strerror(-r));
+		return r;
+	}
+	{
+		const struct agent agents[] = {
+			{"conductor", conductor_do_work, conductor_park, &dm->conductor},
+			{"scheduler", scheduler_do_work, NULL, &dm->scheduler},
+			{"auditor", auditor_do_work, NULL, &dm->auditor},
+		};
+
+		r = runner_create(dm->opt.mode, &dm->opt.idle, agents, 3, &dm->runner);
+	}
+	return r;
+}
+
+static void record_start(struct daemon *dm)
+{
+	char details[512];
+
+	(void)snprintf(details, sizeof(details),
+		       "{\"pid\":%d,\"domain\":\"%s\",\"adopted\":%s,\"members\":%u,"
+		       "\"mode\":\"%s\",\"strategy\":\"%s\"}",
+		       (int)getpid(), dm->name, dm->adopted ? "true" : "false",
+		       auditor_live(&dm->auditor), runner_mode_name(dm->opt.mode),
+		       pf_sched_strategy_name(dm->manifest->scheduling.strategy));
+	(void)auditor_append(&dm->auditor, "daemon_start", "pflightd", details, PF_AUDIT_NO_VNODE);
+}
+
+static void record_stop(struct daemon *dm, int status)
+{
+	char details[512];
+
+	(void)snprintf(
+		details, sizeof(details),
+		"{\"pid\":%d,\"status\":%d,\"placed\":%llu,\"moves\":%llu,\"repairs\":%llu,"
+		"\"placements_recorded\":%llu,\"unplaced\":%llu,\"explanations_lost\":%llu}",
+		(int)getpid(), status, (unsigned long long)dm->scheduler.placed,
+		(unsigned long long)dm->scheduler.moves, (unsigned long long)dm->conductor.repairs,
+		(unsigned long long)dm->auditor.placements,
+		(unsigned long long)dm->auditor.unplaced, (unsigned long long)dm->auditor.lost);
+	(void)auditor_append(&dm->auditor, "daemon_stop", "pflightd", details, PF_AUDIT_NO_VNODE);
+}
+
+/* Send a record to the auditor (the log has one writer while the runner runs). */
+static void post_record(struct daemon *dm, const char *event, const char *details)
+{
+	struct cmd c;
+
+	memset(&c, 0, sizeof(c));
+	c.type = CMD_RECORD;
+	(void)snprintf(c.event, sizeof(c.event), "%s", event);
+	(void)snprintf(c.text, sizeof(c.text), "%s", details);
+	if (cmdq_send(dm->to_auditor, &c) < 0)
+		log_msg(LOG_ERROR, "auditor queue full: %s not audited", event);
+}
+
+/* Apply what a reloaded manifest changes. The caller checked it is all reloadable. */
+static void apply_reload(struct daemon *dm, const struct pf_manifest *next)
+{
+	const struct pf_manifest_scheduling *s = &next->scheduling;
+	char details[CMDQ_TEXT_MAX];
+	struct cmd c;
+	int r;
+
+	memset(&c, 0, sizeof(c));
+	c.type = CMD_REBALANCE;
+	r = pf_sched_configure(dm->domain, s->strategy, s->trust_floor_ppm, s->chash_epsilon_ppm);
+	if (r == 0)
+		r = pf_manifest_rebalance_opts(next, &c.rebalance);
+	if (r == 0)
+		r = cmdq_send(dm->to_scheduler, &c);
+	if (r < 0) {
+		log_msg(LOG_ERROR, "reload: %s; scheduling settings may be partly applied",
+			strerror(-r));
+		return;
+	}
+	if (memcmp(&dm->manifest->governance, &next->governance, sizeof(next->governance)) != 0)
+		log_msg(LOG_WARN, "reload: governance changes (audit, keys, policies) apply at "
+				  "the next start");
+	*dm->manifest = *next;
+	(void)snprintf(details, sizeof(details),
+		       "{\"manifest\":\"%s\",\"strategy\":\"%s\",\"trust_floor_ppm\":%u}",
+		       dm->opt.manifest_path, pf_sched_strategy_name(s->strategy),
+		       s->trust_floor_ppm);
+	post_record(dm, "manifest_reload", details);
+	log_msg(LOG_INFO, "reload: applied (strategy %s, trust floor %u ppm)",
+		pf_sched_strategy_name(s->strategy), s->trust_floor_ppm);
+}
+
+static void reload(struct daemon *dm)
+{
+	struct pf_manifest_error err;
+	struct pf_manifest *next;
+
+	if (dm->opt.manifest_path == NULL) {
+		log_msg(LOG_INFO, "SIGHUP: started without a manifest, nothing to reload");
+		return;
+	}
+	next = malloc(sizeof(*next));
+	if (next == NULL) {
+		log_msg(LOG_ERROR, "reload: %s", strerror(ENOMEM));
+		return;
+	}
+	memset(&err, 0, sizeof(err));
+	if (load_manifest(dm->opt.manifest_path, next) < 0) {
+		log_msg(LOG_WARN, "reload refused: the running manifest stays");
+	} else if (pf_manifest_reload_check(dm->manifest, next, &err) < 0) {
+		log_msg(LOG_WARN, "reload refused: %s (restart pflightd to change it)", err.reason);
+	} else {
+		apply_reload(dm, next);
+	}
+	free(next);
+}
+
+/* Block the signals we take from a signalfd, in this thread and every thread it starts. */
+static int signals_open(void)
+{
+	sigset_t set;
+	int fd;
+
+	(void)signal(SIGPIPE, SIG_IGN);
+	(void)sigemptyset(&set);
+	(void)sigaddset(&set, SIGTERM);
+	(void)sigaddset(&set, SIGINT);
+	(void)sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	return fd < 0 ? -errno : fd;
+}
+
+/* One signal, if one is waiting: 1 to stop, 0 to go on. */
+static int take_signal(struct daemon *dm)
+{
+	struct signalfd_siginfo si;
+
+	if (read(dm->sigfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return 0;
+	if (si.ssi_signo == SIGHUP) {
+		log_msg(LOG_INFO, "SIGHUP from pid %u: reloading %s", si.ssi_pid,
+			dm->opt.manifest_path != NULL ? dm->opt.manifest_path : "(none)");
+		reload(dm);
+		return 0;
+	}
+	log_msg(LOG_INFO, "%s from pid %u: stopping", strsignal((int)si.ssi_signo), si.ssi_pid);
+	return 1;
+}
+
+/* The main thread: signals, and in invoker mode the agents' passes too. */
+static int main_loop(struct daemon *dm)
+{
+	struct pollfd pfd = {.fd = dm->sigfd, .events = POLLIN};
+
+	for (;;) {
+		uint64_t ns = (uint64_t)MAIN_POLL_MS * 1000000u;
+		struct timespec ts;
+		int r;
+
+		if (dm->opt.mode == RUNNER_INVOKER) {
+			r = runner_invoke(dm->runner);
+			if (r < 0)
+				return r;
+			ns = runner_idle_step(dm->runner, r);
+		} else if ((r = runner_error(dm->runner)) < 0) {
+			return r;
+		}
+		ts.tv_sec = (time_t)(ns / 1000000000u);
+		ts.tv_nsec = (long)(ns % 1000000000u);
+		r = ppoll(&pfd, 1, &ts, NULL);
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r > 0 && take_signal(dm))
+			return 0;
+	}
+}
+
+/* Without --foreground: fork; the parent waits until the child is up (or failed) and
+ * exits with that, so `pflightd && next-step` works. The child starts a new session. */
+static int background(struct daemon *dm)
+{
+	int fds[2], status = 0;
+	pid_t pid;
+	char c;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0) {
+		(void)close(fds[1]);
+		if (read(fds[0], &c, 1) == 1)
+			exit(0);
+		(void)waitpid(pid, &status, 0);
+		exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+	}
+	(void)close(fds[0]);
+	dm->ready_fd = fds[1];
+	(void)setsid();
+	if (freopen("/dev/null", "r", stdin) == NULL)
+		return -errno;
+	return 0;
+}
+
+static void ready(struct daemon *dm)
+{
+	char c = 'r';
+
+	log_msg(LOG_INFO, "ready: domain %s, %s mode, pid %d", dm->name,
+		runner_mode_name(dm->opt.mode), (int)getpid());
+	if (dm->ready_fd >= 0) {
+		if (write(dm->ready_fd, &c, 1) != 1)
+			log_msg(LOG_WARN, "could not tell the parent we are up");
+		(void)close(dm->ready_fd);
+		dm->ready_fd = -1;
+	}
+}
+
+/* Stop the agents, record what they left and the stop, close the log (signed head) and
+ * the domain. Accepts a partly started daemon. */
+static int shut_down(struct daemon *dm, int status)
+{
+	int r = 0;
+
+	runner_destroy(dm->runner);
+	dm->runner = NULL;
+	if (dm->auditor.seen != NULL) {
+		/* The runner is gone: this thread is the agents' only one now. */
+		while (auditor_do_work(&dm->auditor) > 0)
+			;
+		record_stop(dm, status);
+	}
+	auditor_fini(&dm->auditor);
+	scheduler_fini(&dm->scheduler);
+	conductor_fini(&dm->conductor);
+	if (dm->log != NULL) {
+		r = pf_audit_close(dm->log);
+		if (r < 0)
+			log_msg(LOG_ERROR, "audit log close: %s", strerror(-r));
+	}
+	if (dm->domain != NULL && dm->opt.destroy_on_exit) {
+		int d = pf_domain_destroy(dm->domain);
+
+		log_msg(d < 0 ? LOG_ERROR : LOG_INFO, "domain %s destroyed%s%s", dm->name,
+			d < 0 ? ": " : "", d < 0 ? strerror(-d) : "");
+	} else if (dm->domain != NULL) {
+		pf_domain_close(dm->domain);
+		log_msg(LOG_INFO, "domain %s closed; its workers keep running", dm->name);
+	}
+	cmdq_destroy(dm->to_scheduler);
+	cmdq_destroy(dm->to_auditor);
+	free(dm->manifest);
+	if (dm->sigfd >= 0)
+		(void)close(dm->sigfd);
+	return status != 0 ? status : (r < 0 ? 1 : 0);
+}
+
+static int set_up(struct daemon *dm)
+{
+	const char *name = dm->opt.domain != NULL ? dm->opt.domain : dm->manifest->metadata.name;
+	int r;
+
+	if (path_join(dm->name, sizeof(dm->name), name, "", "") < 0) {
+		log_msg(LOG_ERROR, "domain name too long: %s", name);
+		return -ENAMETOOLONG;
+	}
+	r = signals_open();
+	if (r < 0) {
+		log_msg(LOG_ERROR, "signalfd: %s", strerror(-r));
+		return r;
+	}
+	dm->sigfd = r;
+	r = open_domain(dm);
+	if (r == 0)
+		r = open_audit(dm);
+	if (r == 0)
+		r = start_agents(dm);
+	if (r < 0)
+		return r;
+	record_start(dm);
+	r = runner_start(dm->runner);
+	if (r < 0)
+		log_msg(LOG_ERROR, "runner: %s", strerror(-r));
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	static struct daemon dm;
+	int r;
+
+	dm.sigfd = -1;
+	dm.ready_fd = -1;
+	if (parse_args(argc, argv, &dm.opt) < 0) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	log_set_level(dm.opt.level);
+	dm.manifest = malloc(sizeof(*dm.manifest));
+	if (dm.manifest == NULL)
+		return 1;
+	if (load_manifest(dm.opt.manifest_path, dm.manifest) < 0) {
+		free(dm.manifest);
+		return EXIT_USAGE;
+	}
+	if (!dm.opt.foreground && background(&dm) < 0) {
+		log_msg(LOG_ERROR, "cannot start in the background: %s", strerror(errno));
+		free(dm.manifest);
+		return 1;
+	}
+	r = set_up(&dm);
+	if (r == 0) {
+		ready(&dm);
+		r = main_loop(&dm);
+	}
+	return shut_down(&dm, r < 0 ? 1 : 0);
+}
