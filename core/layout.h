@@ -135,6 +135,9 @@ _Static_assert(PF_CAP_NAME_MAX < sizeof(((struct dom_cap *)0)->name), "name must
 /* JOINING, identity not written yet: pid, start time and futex still belong to the
  * slot's previous generation and say nothing about the joiner. */
 #define MEMBER_FLAG_INIT (UINT64_C(1) << 17)
+/* DRAINING because of a retire (core/drain.c): the drain ends RETIRED, not FREE, and
+ * the slot keeps the retired identity as history until a joiner takes it after grace. */
+#define MEMBER_FLAG_RETIRE (UINT64_C(1) << 18)
 #define MEMBER_GEN_SHIFT 32
 
 static inline uint64_t member_word(uint32_t gen, uint32_t state, uint32_t cause, uint64_t flags)

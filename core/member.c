@@ -7,6 +7,8 @@
  *   FREE(g) or DEAD|REPAIRED(g), grace over --join--> JOINING|INIT(g+1) --> JOINING(g+1)
  *   --> ACTIVE(g+1)
  *   ACTIVE(g) --leave--> FREE(g)            ACTIVE(g) --supervisor--> DEAD(g) --> DEAD|REPAIRED(g)
+ *   ACTIVE(g) --cordon--> DRAINING[|RETIRE](g) --drained or leave--> FREE(g) or RETIRED(g)
+ *   (core/drain.c); a RETIRED slot is reused after the grace period like a FREE one.
  *
  * The generation changes only when a joiner takes the slot, so (slot, generation) names
  * one membership for as long as anyone may still hold it; free_at_ns keeps a released
@@ -117,7 +119,7 @@ static int slot_take(struct pf_domain *d, uint32_t start, uint32_t *ret_slot, ui
 		uint64_t w = pf_load_acquire(&rec->state);
 		uint32_t st = member_word_state(w), gen = member_word_gen(w) + 1;
 
-		if (!(st == PF_MEMBER_FREE ||
+		if (!(st == PF_MEMBER_FREE || st == PF_MEMBER_RETIRED ||
 		      (st == PF_MEMBER_DEAD && (w & MEMBER_FLAG_REPAIRED) != 0)))
 			continue;
 		/* Relaxed: ordered by [A5] above. */
@@ -196,6 +198,29 @@ static int member_free(struct pf_domain *d, struct dom_member *rec, uint32_t gen
 	if (!pf_cas_release(&rec->state, &w, member_word(gen, PF_MEMBER_FREE, 0, 0)))
 		return -ESTALE;
 	return 0;
+}
+
+int member_retire_slot(struct pf_domain *d, uint32_t slot, uint32_t gen)
+{
+	struct dom_member *rec = &d->members[slot];
+
+	for (int tries = 0; tries < 8; tries++) {
+		/* [A5] pairs with [R5] in pf_member_cordon(): the flags of this generation. */
+		uint64_t w = pf_load_acquire(&rec->state);
+		uint32_t st = member_word_state(w), to = PF_MEMBER_FREE;
+
+		if (member_word_gen(w) != gen ||
+		    (st != PF_MEMBER_ACTIVE && st != PF_MEMBER_DRAINING))
+			return -ESTALE;
+		if (st == PF_MEMBER_DRAINING && (w & MEMBER_FLAG_RETIRE) != 0)
+			to = PF_MEMBER_RETIRED;
+		/* Relaxed: published by the release CAS below. */
+		pf_store_relaxed(&rec->free_at_ns, now_ns() + d->lim.slot_grace_ns);
+		/* [R5] pairs with [A5] in slot_take(): free_at is visible before the state. */
+		if (pf_cas_release(&rec->state, &w, member_word(gen, to, 0, 0)))
+			return (int)to;
+	}
+	return -EAGAIN; /* the flags kept changing under us */
 }
 
 static void providers_add(struct pf_domain *d, const uint64_t caps[2], int delta)
@@ -360,6 +385,24 @@ fail_free:
 	return r;
 }
 
+void member_gone(struct pf_domain *d, const uint64_t caps[2])
+{
+	providers_add(d, caps, -1);
+	/* Relaxed: a count for people. */
+	pf_fetch_sub_relaxed(&d->ctl->members_active, 1);
+}
+
+/* 1 when our slot ended FREE or RETIRED by a drain with our generation still in it. */
+static int member_drained(struct pf_domain *d, const struct pf_member *m)
+{
+	/* [A5] pairs with [R5] in member_retire_slot(). */
+	uint64_t w = pf_load_acquire(&m->rec->state);
+	uint32_t st = member_word_state(w);
+
+	PF_ASSERT(d == m->d);
+	return member_word_gen(w) == m->gen && (st == PF_MEMBER_FREE || st == PF_MEMBER_RETIRED);
+}
+
 int member_is_live(const struct pf_member *m)
 {
 	/* [A5] pairs with [R5]: a supervisor's DEAD is seen before we act as owner. */
@@ -367,6 +410,14 @@ int member_is_live(const struct pf_member *m)
 	uint32_t st = member_word_state(w);
 
 	return member_word_gen(w) == m->gen && (st == PF_MEMBER_ACTIVE || st == PF_MEMBER_DRAINING);
+}
+
+int member_is_draining(const struct pf_member *m)
+{
+	/* [A5] pairs with [R5] in pf_member_cordon(). */
+	uint64_t w = pf_load_acquire(&m->rec->state);
+
+	return member_word_gen(w) == m->gen && member_word_state(w) == PF_MEMBER_DRAINING;
 }
 
 PF_API int pf_member_leave(struct pf_member *m)
@@ -384,17 +435,17 @@ PF_API int pf_member_leave(struct pf_member *m)
 	while (m->owned.next != &m->owned)
 		(void)pf_vnode_release(m->owned.next);
 	robust_unlink(m->rec);
-	if (!member_is_live(m)) {
+	if (member_drained(d, m)) {
+		r = 0; /* drained (core/drain.c): the slot was given back for us */
+	} else if (!member_is_live(m)) {
 		r = -ESTALE; /* declared dead: a supervisor already repaired us */
 	} else {
 		/* Anything owned without a handle (a crashed thread's claim) goes back too. */
 		(void)vnodes_return_owned(d, m->slot, m->gen);
-		if (member_free(d, m->rec, m->gen, PF_MEMBER_ACTIVE) < 0) {
+		if (member_retire_slot(d, m->slot, m->gen) < 0) {
 			r = -ESTALE;
 		} else {
-			providers_add(d, m->caps, -1);
-			/* Relaxed: a count for people. */
-			pf_fetch_sub_relaxed(&d->ctl->members_active, 1);
+			member_gone(d, m->caps);
 			counter_add(d, PF_COUNTER_LEAVES, 1);
 		}
 	}

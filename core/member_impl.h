@@ -47,6 +47,14 @@ void handle_unlink(struct pf_vnode *h);
 
 /* 1 while the member's slot still says ACTIVE (or DRAINING) with its generation. */
 int member_is_live(const struct pf_member *m);
+/* 1 while the member's slot says DRAINING with its generation: it takes nothing new. */
+int member_is_draining(const struct pf_member *m);
+/* Give back slot (ACTIVE or DRAINING with generation gen) as FREE, or RETIRED when it was
+ * draining to retire, reusable after the grace period: the new state, or -ESTALE (not
+ * ours any more) or -EAGAIN. The caller then calls member_gone(). */
+int member_retire_slot(struct pf_domain *d, uint32_t slot, uint32_t gen);
+/* Bookkeeping of a member that stopped being ACTIVE or DRAINING: providers, count. */
+void member_gone(struct pf_domain *d, const uint64_t caps[2]);
 
 /* Return every VNode owned by (slot, gen) to PENDING with epoch + 1 and queue it.
  * Idempotent; safe to run from several processes at once. Returns how many moved. */

@@ -632,13 +632,21 @@ static int claim_for(struct pf_sched *s, uint32_t vnode, uint64_t w, uint32_t m)
 		undo(s, vnode, owned);
 		return -EBUSY;
 	}
+	sched_model_add(s, m);
+	return (int)own_epoch(owned);
+}
+
+void sched_model_add(struct pf_sched *s, uint32_t m)
+{
+	struct sm *x = &s->sm[m];
+
+	PF_ASSERT(m < s->nsm);
 	x->assigned++;
 	s->assigned_total++;
 	if (s->strategy != PF_SCHED_CONSISTENT_HASH) {
 		x->key = sched_score_key(s, x);
 		sched_heap_down(s, &s->heaps[x->heap], x->heap_pos);
 	}
-	return (int)own_epoch(owned);
 }
 
 static void decision_fill(struct pf_sched *s, struct pf_sched_decision *dec, uint32_t m,
@@ -710,13 +718,36 @@ static uint32_t reason_of(const struct pf_sched *s, const struct pf_sched_decisi
 	return s->filtered_trust != 0 ? PF_SCHED_FILTER_TRUST : PF_SCHED_FILTER_STATE;
 }
 
+int sched_choose(struct pf_sched *s, uint32_t vnode, struct pf_sched_decision *dec,
+		 struct removed *rm, uint32_t *ret_m)
+{
+	const struct dom_vnode *v = &s->d->vnodes[vnode];
+	uint64_t caps[2] = {v->caps[0], v->caps[1]};
+	struct req *q;
+
+	PF_ASSERT(vnode < s->d->lim.vnodes_max && ret_m != NULL);
+	dec->home_node = v->home_node;
+	q = sched_req_lookup(s, caps);
+	if (q == NULL)
+		return -ENOMEM;
+	dec->candidates = q->candidates;
+	dec->filtered[0] = s->filtered_state;
+	dec->filtered[1] = s->nsm - q->candidates;
+	dec->filtered[2] = s->filtered_trust;
+	*ret_m = s->strategy == PF_SCHED_CONSISTENT_HASH
+			 ? choose_chash(s, caps, vnode, dec, rm)
+			 : sched_choose_heaps(s, q, vnode, dec->home_node, dec, rm);
+	if (*ret_m == UINT32_MAX)
+		dec->reason = reason_of(s, dec);
+	return 0;
+}
+
 PF_API int pf_sched_place(struct pf_sched *s, uint32_t vnode, struct pf_sched_decision *out)
 {
 	struct pf_sched_decision local, *dec = out != NULL ? out : &local;
 	struct removed rm = {.n = 0};
 	struct dom_vnode *v;
-	struct req *q;
-	uint64_t w, caps[2];
+	uint64_t w;
 	uint32_t m;
 	int r;
 
@@ -738,21 +769,10 @@ PF_API int pf_sched_place(struct pf_sched *s, uint32_t vnode, struct pf_sched_de
 		return -EBUSY;
 	}
 	v = &s->d->vnodes[vnode];
-	caps[0] = v->caps[0];
-	caps[1] = v->caps[1];
-	dec->home_node = v->home_node;
-	q = sched_req_lookup(s, caps);
-	if (q == NULL)
-		return -ENOMEM;
-	dec->candidates = q->candidates;
-	dec->filtered[0] = s->filtered_state;
-	dec->filtered[1] = s->nsm - q->candidates;
-	dec->filtered[2] = s->filtered_trust;
-	m = s->strategy == PF_SCHED_CONSISTENT_HASH
-		    ? choose_chash(s, caps, vnode, dec, &rm)
-		    : sched_choose_heaps(s, q, vnode, dec->home_node, dec, &rm);
+	r = sched_choose(s, vnode, dec, &rm, &m);
+	if (r < 0)
+		return r;
 	if (m == UINT32_MAX) {
-		dec->reason = reason_of(s, dec);
 		/* Relaxed: a reason for people and tools. */
 		pf_store_relaxed(&v->pending_reason, dec->reason);
 		explain_write(s, dec, &rm);

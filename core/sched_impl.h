@@ -114,6 +114,13 @@ int sched_covers(const uint64_t have[2], const uint64_t need[2]);
  * refused on the way are noted in dec and rm. */
 uint32_t sched_choose_heaps(struct pf_sched *s, const struct req *q, uint32_t vnode, int32_t home,
 			    struct pf_sched_decision *dec, struct removed *rm);
+/* The target the strategy picks for vnode now, in *ret_m (UINT32_MAX: none, and
+ * dec->reason says why); dec's requirement fields and filter counts are filled. 0 or
+ * -ENOMEM. The model is not changed: sched_model_add() once the VNode is given. */
+int sched_choose(struct pf_sched *s, uint32_t vnode, struct pf_sched_decision *dec,
+		 struct removed *rm, uint32_t *ret_m);
+/* Member m was given one more VNode: its count and its heap position follow. */
+void sched_model_add(struct pf_sched *s, uint32_t m);
 /* consistent-hash: index of the first ring point clockwise from vnode's hash. */
 uint32_t sched_chash_first(const struct pf_sched *s, uint32_t vnode);
 

@@ -40,7 +40,8 @@ int member_record_check(struct pf_domain *d, uint32_t slot)
 	uint32_t f = pf_load_relaxed(&rec->futex);
 
 	if (st > PF_MEMBER_DEAD || member_word_cause(w) > PF_DEATH_VANISHED ||
-	    (w & UINT64_C(0xffff0000) & ~(MEMBER_FLAG_REPAIRED | MEMBER_FLAG_INIT)) != 0)
+	    (w & UINT64_C(0xffff0000) &
+	     ~(MEMBER_FLAG_REPAIRED | MEMBER_FLAG_INIT | MEMBER_FLAG_RETIRE)) != 0)
 		return -EBADMSG;
 	if (st == PF_MEMBER_FREE)
 		return 0;

@@ -371,6 +371,8 @@ PF_API int pf_vnode_claim(struct pf_member *m, uint32_t flags, uint64_t timeout_
 
 		if (!member_is_live(m))
 			return -ESTALE;
+		if (member_is_draining(m))
+			return -EAGAIN; /* cordoned (pflight/drain.h): nothing new for us */
 		r = claim_next(m, ret_vnode);
 		if (r != -EAGAIN)
 			return r;
@@ -391,6 +393,8 @@ PF_API int pf_vnode_claim_id(struct pf_member *m, uint32_t id, struct pf_vnode *
 		return -EINVAL;
 	if (!member_is_live(m))
 		return -ESTALE;
+	if (member_is_draining(m))
+		return -EAGAIN; /* cordoned: nothing new for us */
 	/* [A10] pairs with [R10]: the requirements are complete once PENDING is seen. */
 	w = pf_load_acquire(&m->d->own[id]);
 	if (own_state(w) == PF_VNODE_UNASSIGNED)

@@ -11,6 +11,7 @@
 #include "pflight/vnode.h"
 #include "pflight/sched.h"
 #include "pflight/supervisor.h"
+#include "pflight/drain.h"
 #include "pflight/manifest.h"
 #include "pflight/audit.h"
 

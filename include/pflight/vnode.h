@@ -81,9 +81,11 @@ PF_API int pf_vnode_define_range(struct pf_domain *domain, uint32_t first_id, ui
  * descriptor is then sealed with the new epoch so a previous owner's late commit is
  * refused. Load the state with pf_checkpoint_load(). Returns 0 and *ret_vnode, or:
  *   -EINVAL     bad arguments or flags
- *   -EAGAIN     nothing claimable now and PF_CLAIM_NOWAIT
+ *   -EAGAIN     nothing claimable now and PF_CLAIM_NOWAIT, or at once whatever the
+ *               flags while this member is draining (pflight/drain.h): it takes nothing
+ *               new but keeps serving what it holds, so this is not -ESTALE
  *   -ETIMEDOUT  nothing claimable within timeout_ns
- *   -ESTALE     this member is no longer ACTIVE (declared dead, draining)
+ *   -ESTALE     this member is no longer a member (declared dead, left, drained)
  *   -ENOMEM     no memory for the handle
  * Lock-free on the shared structures; blocking only while it waits (spins briefly,
  * then sleeps on the pending futex).
@@ -94,8 +96,8 @@ PF_API int pf_vnode_claim(struct pf_member *member, uint32_t flags, uint64_t tim
 /*
  * Claim one given VNode (the hook for a scheduler that has already decided). Returns 0,
  * -EINVAL, -EBUSY (owned by someone), -ENOENT (not defined), -EPERM (this member lacks a
- * required capability), -ESTALE (this member is not ACTIVE), -EAGAIN (lost a race:
- * retry), -ENOMEM.
+ * required capability), -ESTALE (this member is no longer a member), -EAGAIN (lost a
+ * race: retry; or this member is draining and takes nothing new), -ENOMEM.
  */
 PF_API int pf_vnode_claim_id(struct pf_member *member, uint32_t id, struct pf_vnode **ret_vnode);
 

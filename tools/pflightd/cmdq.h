@@ -18,7 +18,7 @@
 
 enum cmd_type {
 	CMD_DEATH = 1,     /* conductor -> auditor: the supervisor repaired a member */
-	CMD_REBALANCE = 2, /* main -> scheduler: new rebalancing options (reload) */
+	CMD_REBALANCE = 2, /* main -> scheduler: new rebalancing and drain options (reload) */
 	CMD_RECORD = 3,    /* main -> auditor: append a record (event, details JSON in text) */
 };
 
@@ -30,6 +30,9 @@ struct cmd {
 	uint32_t vnodes;
 	uint32_t reserved0;
 	struct pf_rebalance_opts rebalance;
+	uint64_t drain_timeout_ns; /* CMD_REBALANCE: membership.drain_timeout */
+	uint32_t drain_parallel;   /* CMD_REBALANCE: membership.drain_parallel */
+	uint32_t reserved1;
 	char event[PF_AUDIT_EVENT_MAX + 1];
 	char text[CMDQ_TEXT_MAX];
 };

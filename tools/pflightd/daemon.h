@@ -5,7 +5,9 @@
  *   conductor  steps a pf_supervisor (deaths, hangs, pending-queue and slot sweeps) and
  *              tells the auditor which member it repaired and why (CMD_DEATH);
  *   scheduler  places PENDING VNodes (pf_sched_run) and runs rebalancing rounds; takes
- *              new rebalancing options from its queue (CMD_REBALANCE);
+ *              new rebalancing and drain options from its queue (CMD_REBALANCE); steps
+ *              the drain of every DRAINING member (pf_sched_drain_step) and tells the
+ *              auditor how it goes (drain_start, drain_step, drain_done, retire);
  *   auditor    the only writer of the audit log: placement explanations, membership
  *              changes (join, leave, death) and records sent by others (CMD_RECORD).
  * Each agent's state is touched only by the thread that runs it, and by the main
@@ -22,6 +24,8 @@
 #define SCHED_BUDGET 256u /* placements per do_work: bounded work, one pass of a burst */
 #define EXPLAIN_BATCH 64u /* explanations audited per do_work */
 #define REBALANCE_PERIOD_NS 1000000000u /* a rebalancing round each second at most */
+#define DRAIN_PERIOD_NS 10000000u       /* drain steps every 10 ms: a scan of the VNodes each */
+#define DRAIN_RECORD_NS 200000000u      /* drain_step records at most every 200 ms per member */
 
 struct conductor {
 	struct pf_supervisor *supervisor;
@@ -29,11 +33,30 @@ struct conductor {
 	uint64_t repairs;
 };
 
+/* A drain the scheduler agent is stepping: it started when the agent first saw the
+ * member DRAINING (the deadline counts from then). */
+struct drain_slot {
+	uint32_t active;
+	uint32_t generation;
+	uint64_t start_ns;
+	uint64_t recorded_ns; /* last drain_step record */
+	uint32_t recorded_owned;
+	uint32_t reserved0;
+	struct pf_drain_report rep;
+};
+
 struct scheduler {
 	struct pf_domain *domain;
 	struct pf_sched *sched;
 	struct cmdq *inbox;
+	struct cmdq *to_auditor;
 	struct pf_rebalance_opts rebalance;
+	uint64_t drain_timeout_ns; /* membership.drain_timeout */
+	uint32_t drain_parallel;   /* membership.drain_parallel */
+	uint32_t members_max;
+	struct drain_slot *drains; /* [members_max] */
+	uint64_t next_drain_ns;
+	uint64_t drained;
 	uint64_t period_ns;
 	uint64_t next_round_ns;
 	uint64_t next_place_ns; /* after an idle pass: not before this, unless */
@@ -75,7 +98,8 @@ int conductor_do_work(void *arg);
 int conductor_park(void *arg, uint64_t ns);
 
 int scheduler_init(struct scheduler *s, struct pf_domain *domain, struct cmdq *inbox,
-		   const struct pf_rebalance_opts *rebalance);
+		   struct cmdq *to_auditor, const struct pf_rebalance_opts *rebalance,
+		   const struct pf_manifest_membership *membership);
 void scheduler_fini(struct scheduler *s);
 int scheduler_do_work(void *arg);
 

@@ -335,7 +335,8 @@ static int start_agents(struct daemon *dm)
 	if (r == 0)
 		r = conductor_init(&dm->conductor, dm->domain, dm->to_auditor);
 	if (r == 0)
-		r = scheduler_init(&dm->scheduler, dm->domain, dm->to_scheduler, &ro);
+		r = scheduler_init(&dm->scheduler, dm->domain, dm->to_scheduler, dm->to_auditor,
+				   &ro, &dm->manifest->membership);
 	if (r == 0)
 		r = auditor_init(&dm->auditor, dm->domain, dm->log, dm->to_auditor);
 	if (r < 0) {
@@ -408,6 +409,8 @@ static void apply_reload(struct daemon *dm, const struct pf_manifest *next)
 	r = pf_sched_configure(dm->domain, s->strategy, s->trust_floor_ppm, s->chash_epsilon_ppm);
 	if (r == 0)
 		r = pf_manifest_rebalance_opts(next, &c.rebalance);
+	c.drain_timeout_ns = next->membership.drain_timeout_ns;
+	c.drain_parallel = next->membership.drain_parallel;
 	if (r == 0)
 		r = cmdq_send(dm->to_scheduler, &c);
 	if (r < 0) {

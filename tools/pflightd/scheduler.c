@@ -7,8 +7,18 @@
  * by the cool-down after a membership change (-EAGAIN) is retried when the cool-down
  * ends, not before, so a churning membership costs no scans. Workers may also claim
  * PENDING VNodes themselves; the ownership CAS decides, so nothing is placed twice.
+ *
+ * Drains: every DRAIN_PERIOD_NS the agent looks for DRAINING members (`pflight drain` and
+ * `pflight retire` cordon them) and steps each drain (pf_sched_drain_step). The deadline
+ * is membership.drain_timeout from when this agent first saw the member DRAINING: the
+ * slot table below is the simplest record of that, and a restarted daemon starts the
+ * clock again (later, never sooner: nothing is released early). Records go to the
+ * auditor: drain_start, drain_step (when the count moved, at most every DRAIN_RECORD_NS),
+ * then drain_done or retire (or drain_end when the member left or died first).
  */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tools/pflightd/daemon.h"
@@ -22,12 +32,25 @@
 #define RETRY_NS 5000000u
 
 int scheduler_init(struct scheduler *s, struct pf_domain *domain, struct cmdq *inbox,
-		   const struct pf_rebalance_opts *rebalance)
+		   struct cmdq *to_auditor, const struct pf_rebalance_opts *rebalance,
+		   const struct pf_manifest_membership *membership)
 {
+	struct pf_domain_info di = {.size = sizeof(di)};
+	int r = pf_domain_info(domain, &di);
+
 	memset(s, 0, sizeof(*s));
+	if (r < 0)
+		return r;
 	s->domain = domain;
 	s->inbox = inbox;
+	s->to_auditor = to_auditor;
 	s->rebalance = *rebalance;
+	s->drain_timeout_ns = membership->drain_timeout_ns;
+	s->drain_parallel = membership->drain_parallel;
+	s->members_max = di.members_max;
+	s->drains = calloc(di.members_max, sizeof(*s->drains));
+	if (s->drains == NULL)
+		return -ENOMEM;
 	s->period_ns = REBALANCE_PERIOD_NS;
 	s->next_round_ns = mono_ns() + s->period_ns;
 	return pf_sched_create(domain, NULL, &s->sched);
@@ -37,6 +60,94 @@ void scheduler_fini(struct scheduler *s)
 {
 	pf_sched_destroy(s->sched);
 	s->sched = NULL;
+	free(s->drains);
+	s->drains = NULL;
+}
+
+/* Send a record to the auditor (the log has one writer). */
+static void drain_record(struct scheduler *s, const char *event, uint32_t slot,
+			 const struct drain_slot *ds)
+{
+	const struct pf_drain_report *rep = &ds->rep;
+	const char *why = pf_sched_reason_name(rep->reason);
+	struct cmd c;
+
+	memset(&c, 0, sizeof(c));
+	c.type = CMD_RECORD;
+	(void)snprintf(c.event, sizeof(c.event), "%s", event);
+	(void)snprintf(c.text, sizeof(c.text),
+		       "{\"member\":\"%u.%u\",\"moved\":%u,\"remaining\":%u,\"moving\":%u,"
+		       "\"released\":%u,\"blocked\":%u,\"blocked_by\":\"%s\","
+		       "\"deadline_ms\":%llu}",
+		       slot, ds->generation, rep->moved, rep->owned, rep->moving, rep->released,
+		       rep->blocked, rep->blocked > 0 && why != NULL ? why : "",
+		       (unsigned long long)(s->drain_timeout_ns / 1000000u));
+	if (cmdq_send(s->to_auditor, &c) < 0)
+		log_msg(LOG_ERROR, "scheduler: auditor queue full: %s not audited", event);
+}
+
+/* One step of the drain of slot; records what changed. Returns the work done. */
+static int drain_one(struct scheduler *s, uint32_t slot, uint64_t now)
+{
+	struct drain_slot *ds = &s->drains[slot];
+	struct pf_drain_opts o;
+	int r;
+
+	pf_drain_opts_init(&o);
+	o.parallel = s->drain_parallel;
+	o.deadline_ns = ds->start_ns + s->drain_timeout_ns;
+	r = pf_sched_drain_step(s->sched, slot, &o, &ds->rep);
+	if (r < 0 || ds->rep.done) {
+		if (r < 0 && r != -ENOENT)
+			log_msg(LOG_WARN, "scheduler: drain of member %u: %s", slot, strerror(-r));
+		if (r < 0 && r != -ENOENT)
+			return 0; /* try again at the next period */
+		drain_record(s,
+			     r < 0                                      ? "drain_end"
+			     : ds->rep.final_state == PF_MEMBER_RETIRED ? "retire"
+									: "drain_done",
+			     slot, ds);
+		log_msg(LOG_INFO, "scheduler: drain of member %u.%u over: %u moved, %u released",
+			slot, ds->generation, ds->rep.moved, ds->rep.released);
+		ds->active = 0;
+		s->drained++;
+		return 1;
+	}
+	if (ds->rep.owned != ds->recorded_owned && now - ds->recorded_ns >= DRAIN_RECORD_NS) {
+		drain_record(s, "drain_step", slot, ds);
+		ds->recorded_ns = now;
+		ds->recorded_owned = ds->rep.owned;
+	}
+	return r;
+}
+
+/* Start tracking members newly seen DRAINING, and step every drain. */
+static int drain_pass(struct scheduler *s, uint64_t now)
+{
+	int work = 0;
+
+	if (now < s->next_drain_ns)
+		return 0;
+	s->next_drain_ns = now + DRAIN_PERIOD_NS;
+	for (uint32_t slot = 0; slot < s->members_max; slot++) {
+		struct pf_member_info mi = {.size = sizeof(mi)};
+		struct drain_slot *ds = &s->drains[slot];
+		int r = pf_member_info(s->domain, slot, &mi);
+
+		if (r == 0 && mi.state == PF_MEMBER_DRAINING &&
+		    (!ds->active || ds->generation != mi.generation)) {
+			memset(ds, 0, sizeof(*ds));
+			ds->active = 1;
+			ds->generation = mi.generation;
+			ds->start_ns = now;
+			ds->rep.size = sizeof(ds->rep);
+			ds->recorded_owned = UINT32_MAX;
+			drain_record(s, "drain_start", slot, ds);
+		}
+		if (ds->active)
+			work += drain_one(s, slot, now);
+	}
+	return work;
 }
 
 static int take_commands(struct scheduler *s)
@@ -49,6 +160,8 @@ static int take_commands(struct scheduler *s)
 		if (c.type != CMD_REBALANCE)
 			continue;
 		s->rebalance = c.rebalance;
+		s->drain_timeout_ns = c.drain_timeout_ns;
+		s->drain_parallel = c.drain_parallel;
 		log_msg(LOG_INFO, "scheduler: rebalancing options reloaded (moves_max %u)",
 			c.rebalance.moves_max);
 	}
@@ -111,5 +224,5 @@ int scheduler_do_work(void *arg)
 	work += r;
 	if (now >= s->next_round_ns)
 		work += rebalance_round(s, now);
-	return work;
+	return work + drain_pass(s, now);
 }
