@@ -2,15 +2,17 @@
 /*
  * tests/integration/test_pflightd.c
  * Goal: pflightd supervises, schedules and audits a domain of real worker processes; a
- * worker killed with SIGKILL and a daemon restarted mid-run lose no message; and the
- * audit log it leaves verifies (hash chain and signatures with the daemon's public key)
- * and holds placement and death records.
+ * worker killed with SIGKILL, a daemon restarted mid-run and a worker drained through
+ * `pflight drain` while messages flow lose no message; and the audit log it leaves
+ * verifies (hash chain and signatures with the daemon's public key) and holds placement,
+ * death and drain records.
  * Method: write a small PhoenixFile into a temp dir (audit log and key there too), start
  * the real pflightd and three example counter workers (paths given by meson), define
  * more VNodes than the workers claim on their own (so the daemon's scheduler must place
  * the rest), send numbered increments in three phases: all up; after a worker is killed
  * and its VNodes are owned again; after the daemon was stopped with SIGTERM and started
- * again (it adopts the domain). Every counter's checkpoint must then equal the messages
+ * again (it adopts the domain); while a spare worker joins and `pflight drain` empties a
+ * worker (which then exits 0). Every counter's checkpoint must then equal the messages
  * sent, with no duplicate and no gap. Every wait polls with a deadline, generous for a
  * loaded two-core machine, and members may miss heartbeats for 2 s before they count as
  * hung (a starved worker killed as hung would be a different test).
@@ -37,9 +39,9 @@
 #define PHASE_MSGS 20u   /* per VNode and phase; 3 phases stay below the 64 inbox slots */
 #define WAIT_NS (30ull * 1000000000ull)
 
-static const char *daemon_path, *worker_path;
+static const char *daemon_path, *worker_path, *cli_path;
 static char name[64], dir[64], manifest[128], audit[128], key_pub[128];
-static pid_t daemon_pid = -1, workers[WORKERS];
+static pid_t daemon_pid = -1, workers[WORKERS + 1]; /* the last: the spare */
 static uint64_t sent;
 static int passed;
 
@@ -102,10 +104,10 @@ static void cleanup(void)
 {
 	static const char *const files[] = {"pflightd-1.log",   "pflightd-2.log", "workers.log",
 					    "phoenixfile.yaml", "audit.jsonl",    "audit.key",
-					    "audit.key.pub"};
+					    "audit.key.pub",    "cli.log"};
 	char path[128];
 
-	for (int i = 0; i < WORKERS; i++) {
+	for (int i = 0; i <= WORKERS; i++) {
 		int status = 0;
 
 		if (workers[i] > 0 && waitpid(workers[i], &status, WNOHANG) == workers[i])
@@ -293,6 +295,24 @@ static void count_events(int *placements, int *deaths, int *starts, int *stops)
 	(void)fclose(f);
 }
 
+static int audit_has(const char *event)
+{
+	char line[70000];
+	FILE *f = fopen(audit, "r");
+	int n = 0;
+
+	CHECK(f != NULL);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		json_t *rec = json_loads(line, 0, NULL);
+		const char *ev = json_string_value(json_object_get(rec, "event"));
+
+		n += ev != NULL && strcmp(ev, event) == 0;
+		json_decref(rec);
+	}
+	(void)fclose(f);
+	return n;
+}
+
 static void verify_audit(void)
 {
 	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES];
@@ -310,6 +330,7 @@ static void verify_audit(void)
 	printf("audit: %llu records, %llu signed heads, %d placements, %d deaths\n",
 	       (unsigned long long)rep.records, (unsigned long long)rep.heads, placements, deaths);
 	CHECK(placements >= 1 && deaths >= 1 && starts == 2 && stops == 2);
+	CHECK(audit_has("drain_start") == 1 && audit_has("drain_done") == 1);
 }
 
 static void start_workers(struct pf_domain *d)
@@ -325,6 +346,42 @@ static void start_workers(struct pf_domain *d)
 	while (pf_domain_membership(d, NULL) != WORKERS && now_ns() < deadline)
 		nap();
 	CHECK(pf_domain_membership(d, NULL) == WORKERS);
+}
+
+/* A spare worker joins; `pflight drain` empties worker 1 while a phase of messages is
+ * sent; the drained worker exits 0 and its VNodes are owned by the others. */
+static void drain_phase(struct pf_domain *d)
+{
+	char vn[16], slot_s[16], log[128], cli_log[128];
+	char *wargv[] = {(char *)worker_path, name, vn, NULL};
+	char *cargv[] = {(char *)cli_path, "--domain",  name, "--json", "drain",
+			 slot_s,           "--timeout", "60", NULL};
+	uint32_t slot = slot_of(d, workers[1]);
+	uint64_t deadline = now_ns() + WAIT_NS;
+	int status = 0;
+	pid_t cli;
+
+	CHECK(slot != UINT32_MAX);
+	(void)snprintf(vn, sizeof(vn), "%d", WORKER_VNODES);
+	(void)snprintf(log, sizeof(log), "%s/workers.log", dir);
+	(void)snprintf(cli_log, sizeof(cli_log), "%s/cli.log", dir);
+	(void)snprintf(slot_s, sizeof(slot_s), "%u", slot);
+	workers[WORKERS] = spawn(wargv, log);
+	while (pf_domain_membership(d, NULL) != WORKERS && now_ns() < deadline)
+		nap();
+	CHECK(pf_domain_membership(d, NULL) == WORKERS);
+	cli = spawn(cargv, cli_log);
+	send_phase(d); /* messages flow while the drain runs */
+	CHECK(waitpid(cli, &status, 0) == cli);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		print_file(cli_log);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(file_has(cli_log, "\"done\": true"));
+	CHECK(waitpid(workers[1], &status, 0) == workers[1]);
+	workers[1] = -1;
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	wait_owned(d, slot);
+	printf("drain: member %u emptied through the CLI while messages flowed\n", slot);
 }
 
 static void run(void)
@@ -351,6 +408,7 @@ static void run(void)
 	stop(&daemon_pid, 0);
 	start_daemon(2);
 	send_phase(d);
+	drain_phase(d);
 	deadline = now_ns() + WAIT_NS;
 	while (complete(d) != VNODES && now_ns() < deadline)
 		nap();
@@ -358,7 +416,7 @@ static void run(void)
 	printf("counters: %u VNodes at %llu messages each, none lost or applied twice\n", VNODES,
 	       (unsigned long long)sent);
 
-	for (int i = 1; i < WORKERS; i++)
+	for (int i = 2; i <= WORKERS; i++)
 		stop(&workers[i], 0);
 	stop(&daemon_pid, 0);
 	pf_domain_close(d);
@@ -366,16 +424,17 @@ static void run(void)
 
 int main(int argc, char **argv)
 {
-	CHECK(argc == 3);
+	CHECK(argc == 4);
 	daemon_path = argv[1];
 	worker_path = argv[2];
+	cli_path = argv[3];
 	test_domain_name(name, sizeof(name), "pflightd");
 	(void)snprintf(dir, sizeof(dir), "/tmp/pft-pflightd-XXXXXX");
 	CHECK(mkdtemp(dir) != NULL);
 	(void)snprintf(manifest, sizeof(manifest), "%s/phoenixfile.yaml", dir);
 	(void)snprintf(audit, sizeof(audit), "%s/audit.jsonl", dir);
 	(void)snprintf(key_pub, sizeof(key_pub), "%s/audit.key.pub", dir);
-	for (int i = 0; i < WORKERS; i++)
+	for (int i = 0; i <= WORKERS; i++)
 		workers[i] = -1;
 	(void)pf_domain_unlink(name);
 	CHECK(atexit(cleanup) == 0);
