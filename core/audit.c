@@ -907,26 +907,49 @@ static json_t *rec_build(struct pf_audit *log, const char *event, const char *su
 	return o;
 }
 
-/* Canonical line (with hash and newline) into log->line; returns its length or -errno. */
-static ssize_t line_build(struct pf_audit *log, json_t *o, unsigned char hash[HASH_BYTES])
+/* Where the top-level "host" key starts in a canonical dump without "hash": right after
+ * the top-level "event". Keys are sorted, so "details" (the only caller-shaped value)
+ * comes first and anything after "host" is ours: the last `,"event":"E","host":` is
+ * the top-level one (a string value cannot hold an unescaped quote). */
+static char *host_key(char *line, size_t n, const char *event)
 {
-	char hex[HEX_BYTES];
+	char pat[PF_AUDIT_EVENT_MAX + 32];
+	size_t plen;
+	char *hit = NULL;
+
+	plen = (size_t)snprintf(pat, sizeof(pat), ",\"event\":\"%s\",\"host\":", event);
+	for (char *p = line; (p = memmem(p, n - (size_t)(p - line), pat, plen)) != NULL; p++)
+		hit = p;
+	return hit == NULL ? NULL : hit + plen - strlen("\"host\":");
+}
+
+/*
+ * Canonical line (with hash and newline) into log->line; returns its length or -errno.
+ * One dump: the hash is over the canonical form without "hash", and "hash" sorts just
+ * before "host", so it is spliced in there instead of dumping the object twice.
+ */
+static ssize_t line_build(struct pf_audit *log, json_t *o, const char *event,
+			  unsigned char hash[HASH_BYTES])
+{
+	static const char key[] = "\"hash\":\"";
+	const size_t add = sizeof(key) - 1 + 2 * HASH_BYTES + 2; /* key, hex, `",` */
+	char hex[HEX_BYTES], *at;
 	size_t n;
 
 	n = json_dumpb(o, log->line, PF_AUDIT_LINE_MAX, DUMP_FLAGS);
 	if (n == 0)
 		return -ENOMEM;
-	if (n >= PF_AUDIT_LINE_MAX)
+	if (n + add >= PF_AUDIT_LINE_MAX) /* the hash and the newline must fit too */
 		return -EMSGSIZE;
 	hash_bytes(hash, log->line, n);
 	to_hex(hex, sizeof(hex), hash, HASH_BYTES);
-	if (json_object_set_new(o, "hash", json_string(hex)) < 0)
-		return -ENOMEM;
-	n = json_dumpb(o, log->line, PF_AUDIT_LINE_MAX, DUMP_FLAGS);
-	if (n == 0)
-		return -ENOMEM;
-	if (n >= PF_AUDIT_LINE_MAX) /* the newline must fit too */
-		return -EMSGSIZE;
+	at = host_key(log->line, n, event);
+	PF_ASSERT(at != NULL); /* we built the record: its keys are ours */
+	memmove(at + add, at, n - (size_t)(at - log->line));
+	memcpy(at, key, sizeof(key) - 1);
+	memcpy(at + sizeof(key) - 1, hex, 2 * HASH_BYTES);
+	memcpy(at + add - 2, "\",", 2);
+	n += add;
 	log->line[n] = '\n';
 	return (ssize_t)n + 1;
 }
@@ -973,7 +996,7 @@ static int append_locked(struct pf_audit *log, const char *event, const char *su
 	o = rec_build(log, event, subject, details, vnode);
 	if (o == NULL)
 		return -ENOMEM;
-	len = line_build(log, o, hash);
+	len = line_build(log, o, event, hash);
 	json_decref(o);
 	r = len < 0 ? (int)len : line_write(log, (size_t)len);
 	if (r < 0)
