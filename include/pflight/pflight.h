@@ -14,5 +14,6 @@
 #include "pflight/drain.h"
 #include "pflight/manifest.h"
 #include "pflight/audit.h"
+#include "pflight/token.h"
 
 #endif /* PFLIGHT_PFLIGHT_H */
