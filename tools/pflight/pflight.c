@@ -6,8 +6,8 @@
  * aeron-stat): status, members, vnodes, capabilities, stat, decisions. `send` puts a
  * message in a VNode's inbox. `drain` and `retire` cordon a member (pflight/drain.h) and
  * follow its VNode count while pflightd moves them away. Human tables by default, --json
- * everywhere (one JSON document on stdout). The daemon's other commands (migrate, audit,
- * token) come with the daemon.
+ * everywhere (one JSON document on stdout). `token` and `audit` (offline.c) work on key,
+ * token and log files and open no domain. The daemon's migrate command comes with it.
  *
  * Exit status: 0 success, 1 the operation failed, 2 bad usage, 3 the domain cannot be
  * opened (missing, not ready, refused).
@@ -20,23 +20,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "pflight/pflight.h"
-
-#define EXIT_FAILED 1
-#define EXIT_USAGE 2
-#define EXIT_NO_DOMAIN 3
-
-struct cli {
-	const char *domain;
-	int json;
-	struct pf_domain *d;
-};
+#include "cli.h"
 
 struct command {
 	const char *name;
 	const char *usage;
 	const char *help;
 	int (*run)(struct cli *c, int argc, char **argv);
+	int offline; /* 1: works on files only, opens no domain */
 };
 
 static const char *const member_states[] = {"free",     "joining", "active",
@@ -44,7 +35,7 @@ static const char *const member_states[] = {"free",     "joining", "active",
 static const char *const vnode_states[] = {"unassigned", "pending", "active", "migrating",
 					   "draining"};
 
-static int emit(struct cli *c, json_t *doc)
+int cli_emit(struct cli *c, json_t *doc)
 {
 	int r = 0;
 
@@ -94,7 +85,7 @@ static int cmd_status(struct cli *c, int argc, char **argv)
 		       c->domain, di.members_active, di.members_max, di.vnodes_active,
 		       di.vnodes_pending, di.vnodes_max, di.caps_count, di.membership_version);
 	}
-	return emit(c, doc);
+	return cli_emit(c, doc);
 }
 
 static json_t *member_json(struct cli *c, const struct pf_member_info *mi)
@@ -144,10 +135,10 @@ static int cmd_members(struct cli *c, int argc, char **argv)
 		}
 		json_array_append_new(doc, m);
 	}
-	return emit(c, doc);
+	return cli_emit(c, doc);
 }
 
-static int parse_u32(const char *s, uint32_t *ret)
+int cli_parse_u32(const char *s, uint32_t *ret)
 {
 	unsigned long long v;
 	char *end;
@@ -174,7 +165,7 @@ static int vnode_filter(int argc, char **argv, int *ret_state, uint32_t *ret_lim
 				return -EINVAL;
 			i++;
 		} else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
-			if (parse_u32(argv[++i], ret_limit) < 0)
+			if (cli_parse_u32(argv[++i], ret_limit) < 0)
 				return -EINVAL;
 		} else {
 			return -EINVAL;
@@ -223,7 +214,7 @@ static int cmd_vnodes(struct cli *c, int argc, char **argv)
 			       (unsigned long long)vi.inbox_depth, vi.home_node,
 			       why != NULL ? why : "");
 	}
-	return emit(c, doc);
+	return cli_emit(c, doc);
 }
 
 static int cmd_capabilities(struct cli *c, int argc, char **argv)
@@ -246,7 +237,7 @@ static int cmd_capabilities(struct cli *c, int argc, char **argv)
 		json_array_append_new(
 			doc, json_pack("{s:I, s:s}", "index", (json_int_t)i, "name", name));
 	}
-	return emit(c, doc);
+	return cli_emit(c, doc);
 }
 
 static int cmd_stat(struct cli *c, int argc, char **argv)
@@ -268,7 +259,7 @@ static int cmd_stat(struct cli *c, int argc, char **argv)
 		json_object_set_new(doc, pf_counter_name((uint32_t)i),
 				    json_integer((json_int_t)values[i]));
 	}
-	return emit(c, doc);
+	return cli_emit(c, doc);
 }
 
 static int cmd_send(struct cli *c, int argc, char **argv)
@@ -276,7 +267,7 @@ static int cmd_send(struct cli *c, int argc, char **argv)
 	uint32_t id;
 	int r;
 
-	if (argc != 3 || parse_u32(argv[1], &id) < 0)
+	if (argc != 3 || cli_parse_u32(argv[1], &id) < 0)
 		return EXIT_USAGE;
 	r = pf_send(c->d, id, argv[2], strlen(argv[2]));
 	if (r < 0) {
@@ -285,8 +276,8 @@ static int cmd_send(struct cli *c, int argc, char **argv)
 	}
 	if (!c->json)
 		printf("sent %zu bytes to VNode %u\n", strlen(argv[2]), id);
-	return emit(c, json_pack("{s:I, s:I}", "vnode", (json_int_t)id, "bytes",
-				 (json_int_t)strlen(argv[2])));
+	return cli_emit(c, json_pack("{s:I, s:I}", "vnode", (json_int_t)id, "bytes",
+				     (json_int_t)strlen(argv[2])));
 }
 
 #define DRAIN_TIMEOUT_S_DEFAULT 60u
@@ -308,8 +299,8 @@ static int drain_parse(int argc, char **argv, struct drain_args *a)
 		if (strcmp(argv[i], "--no-wait") == 0)
 			a->wait = 0;
 		else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
-			have |= parse_u32(argv[++i], &a->timeout_s) < 0 ? 2 : 0;
-		else if (have == 0 && parse_u32(argv[i], &a->slot) == 0)
+			have |= cli_parse_u32(argv[++i], &a->timeout_s) < 0 ? 2 : 0;
+		else if (have == 0 && cli_parse_u32(argv[i], &a->slot) == 0)
 			have = 1;
 		else
 			return -EINVAL;
@@ -392,11 +383,11 @@ static int drain_or_retire(struct cli *c, int argc, char **argv, uint32_t flags)
 	if (r == -ETIMEDOUT)
 		fprintf(stderr, "pflight: %s member %u: %u VNodes still held after %u s\n", argv[0],
 			a.slot, held, a.timeout_s);
-	if (emit(c,
-		 json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:b}", "action", argv[0], "slot",
-			   (json_int_t)a.slot, "generation", (json_int_t)mi.generation, "initial",
-			   (json_int_t)initial, "remaining", (json_int_t)held, "state",
-			   member_states[state % 6], "done", state != PF_MEMBER_DRAINING)) != 0)
+	if (cli_emit(c, json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:b}", "action", argv[0], "slot",
+				  (json_int_t)a.slot, "generation", (json_int_t)mi.generation,
+				  "initial", (json_int_t)initial, "remaining", (json_int_t)held,
+				  "state", member_states[state % 6], "done",
+				  state != PF_MEMBER_DRAINING)) != 0)
 		return EXIT_FAILED;
 	return r < 0 ? EXIT_FAILED : 0;
 }
@@ -412,17 +403,25 @@ static int cmd_retire(struct cli *c, int argc, char **argv)
 }
 
 static const struct command commands[] = {
-	{"status", "status", "domain summary: members, VNodes, capabilities", cmd_status},
-	{"members", "members", "every member slot in use, with its attributes", cmd_members},
+	{"status", "status", "domain summary: members, VNodes, capabilities", cmd_status, 0},
+	{"members", "members", "every member slot in use, with its attributes", cmd_members, 0},
 	{"vnodes", "vnodes [--state S] [--limit N]",
-	 "defined VNodes: owner, epoch, checkpoint, inbox depth, why pending", cmd_vnodes},
-	{"capabilities", "capabilities", "the capability directory", cmd_capabilities},
-	{"stat", "stat", "the domain's counters, read straight from shared memory", cmd_stat},
-	{"send", "send <vnode> <text>", "put <text> in VNode <vnode>'s inbox", cmd_send},
+	 "defined VNodes: owner, epoch, checkpoint, inbox depth, why pending", cmd_vnodes, 0},
+	{"capabilities", "capabilities", "the capability directory", cmd_capabilities, 0},
+	{"stat", "stat", "the domain's counters, read straight from shared memory", cmd_stat, 0},
+	{"send", "send <vnode> <text>", "put <text> in VNode <vnode>'s inbox", cmd_send, 0},
 	{"drain", "drain <slot> [--timeout S] [--no-wait]",
-	 "cordon a member; pflightd moves its VNodes away (progress until done)", cmd_drain},
+	 "cordon a member; pflightd moves its VNodes away (progress until done)", cmd_drain, 0},
 	{"retire", "retire <slot> [--timeout S] [--no-wait]",
-	 "drain a member, then remove it (kept as RETIRED history)", cmd_retire},
+	 "drain a member, then remove it (kept as RETIRED history)", cmd_retire, 0},
+	{"token",
+	 "token issue --key FILE --domain NAME --expires SECONDS [--caps a,b] [--trust T] "
+	 "[--uid U] | token verify --pubkey FILE TOKEN",
+	 "issue a signed join token, or check one (exit 1: refused); no domain needed", cmd_token,
+	 1},
+	{"audit", "audit verify [--pubkey FILE] LOG | audit lineage LOG VNODE | audit tail LOG [N]",
+	 "check an audit log (exit 1: broken), a VNode's records, the last N records; no domain",
+	 cmd_audit, 1},
 };
 
 static void usage(FILE *f)
@@ -489,7 +488,7 @@ int main(int argc, char **argv)
 			return help(2, (char *[]){"help", (char *)cmd->name}), 0;
 	if (c.domain == NULL)
 		c.domain = "default";
-	r = pf_domain_open(c.domain, &c.d);
+	r = cmd->offline ? 0 : pf_domain_open(c.domain, &c.d);
 	if (r < 0) {
 		fprintf(stderr, "pflight: domain %s: %s\n", c.domain, strerror(-r));
 		return EXIT_NO_DOMAIN;
@@ -497,6 +496,7 @@ int main(int argc, char **argv)
 	r = cmd->run(&c, argc - optind, argv + optind);
 	if (r == EXIT_USAGE)
 		fprintf(stderr, "usage: pflight %s\n", cmd->usage);
-	pf_domain_close(c.d);
+	if (c.d != NULL)
+		pf_domain_close(c.d);
 	return r;
 }
