@@ -45,7 +45,7 @@ static int issue_parse(int argc, char **argv, struct issue_args *a)
 	int bad = 0;
 
 	*a = (struct issue_args){.caps = "", .trust = 1.0, .uid = PF_TOKEN_NO_UID};
-	for (int i = 2; i < argc && bad == 0; i++) {
+	for (int i = 2; i < argc && bad == 0; i += 2) {
 		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (val == NULL)
@@ -64,7 +64,6 @@ static int issue_parse(int argc, char **argv, struct issue_args *a)
 			bad = cli_parse_u32(val, &a->uid) < 0;
 		else
 			bad = 1;
-		i++;
 	}
 	if (bad || a->key == NULL || a->domain == NULL || a->expires_s == 0)
 		return -EINVAL;
