@@ -5,7 +5,8 @@
  * worker killed with SIGKILL, a daemon restarted mid-run and a worker drained through
  * `pflight drain` while messages flow lose no message; and the audit log it leaves
  * verifies (hash chain and signatures with the daemon's public key) and holds placement,
- * death and drain records.
+ * death, drain and admission records; its control socket answers status and checks join
+ * tokens (admitted; refused when expired, forged, for another domain or another uid).
  * Method: write a small PhoenixFile into a temp dir (audit log and key there too), start
  * the real pflightd and three example counter workers (paths given by meson), define
  * more VNodes than the workers claim on their own (so the daemon's scheduler must place
@@ -25,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -331,6 +334,7 @@ static void verify_audit(void)
 	       (unsigned long long)rep.records, (unsigned long long)rep.heads, placements, deaths);
 	CHECK(placements >= 1 && deaths >= 1 && starts == 2 && stops == 2);
 	CHECK(audit_has("drain_start") == 1 && audit_has("drain_done") == 1);
+	CHECK(audit_has("admit") == 1 && audit_has("admit_refused") == 4);
 }
 
 static void start_workers(struct pf_domain *d)
@@ -384,6 +388,94 @@ static void drain_phase(struct pf_domain *d)
 	printf("drain: member %u emptied through the CLI while messages flowed\n", slot);
 }
 
+/* One request on the control socket; the reply parsed (caller frees). */
+static json_t *control_ask(const char *req)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char reply[1024];
+	json_t *doc;
+	ssize_t n;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	CHECK(fd >= 0);
+	CHECK(snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.sock", audit) <
+	      (int)sizeof(sa.sun_path));
+	CHECK(connect(fd, (const struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CHECK(send(fd, req, strlen(req), 0) == (ssize_t)strlen(req));
+	n = recv(fd, reply, sizeof(reply) - 1, 0);
+	CHECK(n > 0);
+	reply[n] = '\0';
+	(void)close(fd);
+	doc = json_loads(reply, 0, NULL);
+	if (doc == NULL)
+		fprintf(stderr, "control: not JSON: %s\n", reply);
+	CHECK(doc != NULL);
+	return doc;
+}
+
+/* Ask for join with a token for domain dom, good for ttl seconds, signed with sk. */
+static json_t *control_join(const unsigned char *sk, const char *dom, uint32_t uid, int ttl)
+{
+	struct pf_token_claims cl;
+	char req[PF_TOKEN_TEXT_MAX + 16];
+
+	memset(&cl, 0, sizeof(cl));
+	cl.size = sizeof(cl);
+	cl.expires = (uint64_t)time(NULL) + (uint64_t)(int64_t)ttl;
+	cl.trust_ppm = 700000;
+	cl.uid = uid;
+	(void)snprintf(cl.domain, sizeof(cl.domain), "%s", dom);
+	(void)snprintf(cl.caps, sizeof(cl.caps), "gpu,ssd");
+	memcpy(req, "join-token ", 11);
+	CHECK(pf_token_issue(sk, &cl, req + 11, sizeof(req) - 11) > 0);
+	return control_ask(req);
+}
+
+static const char *reply_str(json_t *doc, const char *key)
+{
+	const char *v = json_string_value(json_object_get(doc, key));
+
+	return v != NULL ? v : "";
+}
+
+/* The control socket: status, and join tokens admitted or refused for each reason. */
+static void control_phase(void)
+{
+	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES], sk[PF_AUDIT_SECRET_KEY_BYTES];
+	unsigned char opk[PF_AUDIT_PUBLIC_KEY_BYTES], osk[PF_AUDIT_SECRET_KEY_BYTES];
+	char key[160];
+	json_t *doc;
+
+	(void)snprintf(key, sizeof(key), "%s/audit.key", dir);
+	CHECK(pf_audit_key_load(key, pk, sk) == 0 && pf_audit_keygen(opk, osk) == 0);
+	doc = control_ask("status");
+	CHECK(json_is_true(json_object_get(doc, "ok")) &&
+	      strcmp(reply_str(doc, "domain"), name) == 0);
+	CHECK(json_integer_value(json_object_get(doc, "members_active")) == WORKERS);
+	json_decref(doc);
+	doc = control_join(sk, name, (uint32_t)getuid(), 60);
+	CHECK(json_is_true(json_object_get(doc, "ok")) &&
+	      strcmp(reply_str(doc, "caps"), "gpu,ssd") == 0);
+	CHECK(json_integer_value(json_object_get(doc, "trust_ppm")) == 700000);
+	CHECK(json_integer_value(json_object_get(doc, "peer_pid")) == getpid());
+	json_decref(doc);
+	doc = control_join(sk, name, PF_TOKEN_NO_UID, -1);
+	CHECK(strcmp(reply_str(doc, "error"), "expired") == 0);
+	json_decref(doc);
+	doc = control_join(osk, name, PF_TOKEN_NO_UID, 60);
+	CHECK(strcmp(reply_str(doc, "error"), "forged") == 0);
+	json_decref(doc);
+	doc = control_join(sk, "some-other-domain", PF_TOKEN_NO_UID, 60);
+	CHECK(strcmp(reply_str(doc, "error"), "other_domain") == 0);
+	json_decref(doc);
+	doc = control_join(sk, name, (uint32_t)getuid() + 1, 60);
+	CHECK(strcmp(reply_str(doc, "error"), "wrong_uid") == 0);
+	json_decref(doc);
+	doc = control_ask("frobnicate");
+	CHECK(json_is_false(json_object_get(doc, "ok")));
+	json_decref(doc);
+}
+
 static void run(void)
 {
 	struct pf_domain *d;
@@ -396,6 +488,7 @@ static void run(void)
 	CHECK(pf_vnode_define_range(d, 0, VNODES, NULL) == (int)VNODES);
 	wait_owned(d, UINT32_MAX);
 	send_phase(d);
+	control_phase();
 
 	dead = slot_of(d, workers[0]);
 	CHECK(dead != UINT32_MAX);

@@ -18,6 +18,9 @@
  * written with mode 0600 and the public key next to it as <key>.pub (what
  * `pf_audit_verify` needs).
  *
+ * The main thread also serves the control socket, <audit path>.sock (control.h): status
+ * and join-token admission checks.
+ *
  * Signals are taken synchronously from a signalfd by the main thread (blocked in every
  * thread), so no handler shares state with anyone: SIGTERM and SIGINT stop cleanly
  * (agents stopped, daemon_stop recorded, the log closed with a signed head, the domain
@@ -39,6 +42,7 @@
 #include <unistd.h>
 
 #include "tools/pflightd/agent.h"
+#include "tools/pflightd/control.h"
 #include "tools/pflightd/daemon.h"
 #include "tools/pflightd/log.h"
 
@@ -72,6 +76,7 @@ struct daemon {
 	struct scheduler scheduler;
 	struct auditor auditor;
 	struct runner *runner;
+	struct control control;
 	int sigfd;
 	int ready_fd; /* background start-up: tell the parent we are up, then close */
 };
@@ -252,7 +257,7 @@ static int audit_paths(struct daemon *dm)
 /* Load the signing key, or create it (0600, public half in <key>.pub) when absent. */
 static int signing_key(struct daemon *dm, unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES])
 {
-	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES];
+	unsigned char *pk = dm->control.pk; /* kept: the control socket checks join tokens */
 	char pub[PF_AUDIT_PATH_MAX];
 	int r = pf_audit_key_load(dm->key_path, pk, sk);
 
@@ -493,7 +498,8 @@ static int take_signal(struct daemon *dm)
 /* The main thread: signals, and in invoker mode the agents' passes too. */
 static int main_loop(struct daemon *dm)
 {
-	struct pollfd pfd = {.fd = dm->sigfd, .events = POLLIN};
+	struct pollfd pfd[2] = {{.fd = dm->sigfd, .events = POLLIN},
+				{.fd = dm->control.fd, .events = POLLIN}};
 
 	for (;;) {
 		uint64_t ns = (uint64_t)MAIN_POLL_MS * 1000000u;
@@ -510,10 +516,12 @@ static int main_loop(struct daemon *dm)
 		}
 		ts.tv_sec = (time_t)(ns / 1000000000u);
 		ts.tv_nsec = (long)(ns % 1000000000u);
-		r = ppoll(&pfd, 1, &ts, NULL);
+		r = ppoll(pfd, 2, &ts, NULL);
 		if (r < 0 && errno != EINTR)
 			return -errno;
-		if (r > 0 && take_signal(dm))
+		if (r > 0 && (pfd[1].revents & POLLIN) != 0)
+			(void)control_serve(&dm->control);
+		if (r > 0 && (pfd[0].revents & POLLIN) != 0 && take_signal(dm))
 			return 0;
 	}
 }
@@ -566,6 +574,7 @@ static int shut_down(struct daemon *dm, int status)
 {
 	int r = 0;
 
+	control_close(&dm->control); /* its last admission records are still queued */
 	runner_destroy(dm->runner);
 	dm->runner = NULL;
 	if (dm->auditor.seen != NULL) {
@@ -599,6 +608,22 @@ static int shut_down(struct daemon *dm, int status)
 	return status != 0 ? status : (r < 0 ? 1 : 0);
 }
 
+/* The control socket next to the audit log; the daemon runs on without one. */
+static void open_control(struct daemon *dm)
+{
+	int r;
+
+	dm->control.domain_name = dm->name;
+	dm->control.domain = dm->domain;
+	dm->control.to_auditor = dm->to_auditor;
+	r = control_open(&dm->control, dm->audit_path);
+	if (r < 0)
+		log_msg(LOG_WARN, "control socket %s.sock: %s; running without one", dm->audit_path,
+			strerror(-r));
+	else
+		log_msg(LOG_INFO, "control socket %s", dm->control.path);
+}
+
 static int set_up(struct daemon *dm)
 {
 	const char *name = dm->opt.domain != NULL ? dm->opt.domain : dm->manifest->metadata.name;
@@ -622,6 +647,7 @@ static int set_up(struct daemon *dm)
 	if (r < 0)
 		return r;
 	record_start(dm);
+	open_control(dm);
 	r = runner_start(dm->runner);
 	if (r < 0)
 		log_msg(LOG_ERROR, "runner: %s", strerror(-r));
@@ -635,6 +661,7 @@ int main(int argc, char **argv)
 
 	dm.sigfd = -1;
 	dm.ready_fd = -1;
+	dm.control.fd = -1;
 	if (parse_args(argc, argv, &dm.opt) < 0) {
 		usage(stderr);
 		return EXIT_USAGE;
