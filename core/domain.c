@@ -140,18 +140,7 @@ static int opts_resolve(const struct pf_domain_opts *in, struct pf_domain_opts *
 	pf_domain_opts_init(out);
 	if (in == NULL)
 		return 0;
-	if (in->size < offsetof(struct pf_domain_opts, members_max))
-		return -EINVAL;
-	if (in->size > sizeof(*out)) {
-		const unsigned char *extra = (const unsigned char *)in + sizeof(*out);
-
-		for (size_t i = 0; i < in->size - sizeof(*out); i++)
-			if (extra[i] != 0)
-				return -EINVAL;
-	}
-	memcpy(out, in, PF_MIN((size_t)in->size, sizeof(*out)));
-	out->size = sizeof(*out);
-	return 0;
+	return opts_copy(out, sizeof(*out), in, offsetof(struct pf_domain_opts, members_max));
 }
 
 /* Derive the shared limits from options; -EINVAL for anything out of range. */

@@ -9,6 +9,7 @@
 #define PF_CORE_DOMAIN_IMPL_H
 
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 #include "core/layout.h"
@@ -43,6 +44,29 @@ static inline uint64_t now_ns(void)
 
 	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Copy a caller's options struct (its first member is `uint32_t size`) over `out`, which
+ * already holds the defaults (STYLE 10.4). A shorter struct, from an older caller, keeps
+ * the defaults of the fields it lacks; a longer one, from a newer caller, is accepted only
+ * if every byte this library does not know is zero. min_size is the oldest size ever
+ * published. Sets out's size to out_size. 0 or -EINVAL.
+ */
+static inline int opts_copy(void *out, size_t out_size, const void *in, size_t min_size)
+{
+	const unsigned char *src = in;
+	uint32_t in_size, own = (uint32_t)out_size;
+
+	memcpy(&in_size, in, sizeof(in_size));
+	if (in_size < min_size)
+		return -EINVAL;
+	for (size_t i = out_size; i < in_size; i++)
+		if (src[i] != 0)
+			return -EINVAL;
+	memcpy(out, in, PF_MIN((size_t)in_size, out_size));
+	memcpy(out, &own, sizeof(own));
+	return 0;
 }
 
 static inline void counter_add(struct pf_domain *d, enum pf_counter c, uint64_t n)

@@ -88,10 +88,8 @@ static int opts_resolve(const struct pf_drain_opts *in, struct pf_drain_opts *ou
 	pf_drain_opts_init(out);
 	if (in == NULL)
 		return 0;
-	if (in->size < offsetof(struct pf_drain_opts, reserved) || in->size > sizeof(*out))
+	if (opts_copy(out, sizeof(*out), in, offsetof(struct pf_drain_opts, reserved)) < 0)
 		return -EINVAL;
-	memcpy(out, in, in->size);
-	out->size = sizeof(*out);
 	if (out->parallel == 0)
 		out->parallel = PF_DRAIN_PARALLEL_DEFAULT;
 	if (out->flags != 0 || out->reserved0 != 0 || out->parallel > PF_DRAIN_PARALLEL_MAX)

@@ -50,10 +50,8 @@ static int opts_resolve(const struct pf_member_opts *in, struct pf_member_opts *
 	out->vnode_capacity = PF_MEMBER_CAPACITY_DEFAULT;
 	if (in == NULL)
 		return 0;
-	if (in->size < offsetof(struct pf_member_opts, vnode_capacity) || in->size > sizeof(*out))
+	if (opts_copy(out, sizeof(*out), in, offsetof(struct pf_member_opts, vnode_capacity)) < 0)
 		return -EINVAL;
-	memcpy(out, in, in->size);
-	out->size = sizeof(*out);
 	if ((out->flags & ~PF_MEMBER_SUPERVISE) != 0 || out->numa_node < -1 || out->reserved0 != 0)
 		return -EINVAL;
 	if (out->vnode_capacity == 0)

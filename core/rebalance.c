@@ -122,10 +122,8 @@ static int opts_resolve(const struct pf_rebalance_opts *in, struct pf_rebalance_
 	pf_rebalance_opts_init(out);
 	if (in == NULL)
 		return 0;
-	if (in->size < offsetof(struct pf_rebalance_opts, reserved0) || in->size > sizeof(*out))
+	if (opts_copy(out, sizeof(*out), in, offsetof(struct pf_rebalance_opts, reserved0)) < 0)
 		return -EINVAL;
-	memcpy(out, in, in->size);
-	out->size = sizeof(*out);
 	if (out->flags != 0 || out->moves_ppm > PF_PPM || out->gain_min_ppm > GAIN_PPM_MAX ||
 	    out->reserved0 != 0)
 		return -EINVAL;

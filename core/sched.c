@@ -231,15 +231,16 @@ PF_API int pf_sched_create(struct pf_domain *d, const struct pf_sched_opts *opts
 
 	if (d == NULL || ret == NULL)
 		return -EINVAL;
-	if (opts != NULL && (opts->size < offsetof(struct pf_sched_opts, reserved) ||
-			     opts->size > sizeof(*opts) || opts->flags != 0))
-		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
 	pf_sched_opts_init(&s->o);
-	if (opts != NULL)
-		memcpy(&s->o, opts, opts->size);
+	if (opts != NULL &&
+	    (opts_copy(&s->o, sizeof(s->o), opts, offsetof(struct pf_sched_opts, reserved)) < 0 ||
+	     s->o.flags != 0)) {
+		free(s);
+		return -EINVAL;
+	}
 	s->d = d;
 	s->slot_to_sm = malloc(d->lim.members_max * sizeof(*s->slot_to_sm));
 	if (s->slot_to_sm == NULL) {

@@ -73,6 +73,20 @@ struct pf_supervisor {
 	int self; /* our pid: our own members are not watched here (see arm()) */
 };
 
+PF_API const char *pf_death_cause_name(uint32_t cause)
+{
+	switch (cause) {
+	case PF_DEATH_EXITED:
+		return "exited";
+	case PF_DEATH_HUNG:
+		return "hung";
+	case PF_DEATH_VANISHED:
+		return "vanished";
+	default:
+		return NULL;
+	}
+}
+
 PF_API void pf_supervisor_opts_init(struct pf_supervisor_opts *opts)
 {
 	PF_ASSERT(opts != NULL);
@@ -88,15 +102,16 @@ PF_API int pf_supervisor_create(struct pf_domain *d, const struct pf_supervisor_
 
 	if (d == NULL || ret == NULL)
 		return -EINVAL;
-	if (opts != NULL && (opts->size < offsetof(struct pf_supervisor_opts, reserved) ||
-			     opts->size > sizeof(*opts) || opts->flags != 0))
-		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
 	pf_supervisor_opts_init(&s->o);
-	if (opts != NULL)
-		memcpy(&s->o, opts, opts->size);
+	if (opts != NULL && (opts_copy(&s->o, sizeof(s->o), opts,
+				       offsetof(struct pf_supervisor_opts, reserved)) < 0 ||
+			     s->o.flags != 0)) {
+		free(s);
+		return -EINVAL;
+	}
 	if (s->o.sweep_interval_ns == 0)
 		s->o.sweep_interval_ns = DEFAULT_SWEEP_NS;
 	s->d = d;

@@ -62,10 +62,8 @@ static int spec_resolve(const struct pf_vnode_spec *in, struct pf_vnode_spec *ou
 	pf_vnode_spec_init(out);
 	if (in == NULL)
 		return 0;
-	if (in->size < offsetof(struct pf_vnode_spec, reserved0) || in->size > sizeof(*out))
+	if (opts_copy(out, sizeof(*out), in, offsetof(struct pf_vnode_spec, reserved0)) < 0)
 		return -EINVAL;
-	memcpy(out, in, in->size);
-	out->size = sizeof(*out);
 	if (out->caps_count > PF_CAPS_MAX)
 		return -E2BIG;
 	if (out->home_node < -1 || out->reserved0 != 0 || out->reserved[0] != 0 ||

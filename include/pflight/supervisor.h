@@ -39,6 +39,9 @@ enum pf_death_cause {
 	PF_DEATH_VANISHED = 3, /* pid gone or reused without a futex release */
 };
 
+/* Stable lower-case name of a death cause ("exited", "hung", "vanished"), or NULL. */
+PF_API const char *pf_death_cause_name(uint32_t cause);
+
 /* Called after each repair, from the thread that did it (keep it short). */
 typedef void (*pf_supervisor_event_fn)(void *arg, uint32_t slot, uint32_t generation,
 				       uint32_t cause, uint32_t vnodes_repaired);

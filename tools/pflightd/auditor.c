@@ -100,20 +100,6 @@ static int scan_members(struct auditor *a, int record)
 	return n;
 }
 
-static const char *death_cause(uint32_t cause)
-{
-	switch (cause) {
-	case PF_DEATH_EXITED:
-		return "exited";
-	case PF_DEATH_HUNG:
-		return "hung";
-	case PF_DEATH_VANISHED:
-		return "vanished";
-	default:
-		return "unknown";
-	}
-}
-
 /* Our conductor repaired a member: record its death with the cause, once. */
 static int record_death(struct auditor *a, const struct cmd *c)
 {
@@ -130,7 +116,7 @@ static int record_death(struct auditor *a, const struct cmd *c)
 		       "{\"slot\":%u,\"generation\":%u,\"pid\":%d,\"cause\":\"%s\","
 		       "\"vnodes_repaired\":%u,\"repaired_by\":\"pflightd\"}",
 		       c->slot, c->generation, s->generation == c->generation ? s->pid : 0,
-		       death_cause(c->cause), c->vnodes);
+		       daemon_cause_name(c->cause), c->vnodes);
 	s->live = 0;
 	s->generation = c->generation;
 	return auditor_append(a, "death", subject, details, PF_AUDIT_NO_VNODE) == 0;

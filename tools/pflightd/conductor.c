@@ -16,20 +16,6 @@
 #include "tools/pflightd/daemon.h"
 #include "tools/pflightd/log.h"
 
-static const char *cause_name(uint32_t cause)
-{
-	switch (cause) {
-	case PF_DEATH_EXITED:
-		return "exited";
-	case PF_DEATH_HUNG:
-		return "hung";
-	case PF_DEATH_VANISHED:
-		return "vanished";
-	default:
-		return "unknown";
-	}
-}
-
 static void on_repair(void *arg, uint32_t slot, uint32_t generation, uint32_t cause,
 		      uint32_t vnodes)
 {
@@ -44,7 +30,7 @@ static void on_repair(void *arg, uint32_t slot, uint32_t generation, uint32_t ca
 	cmd.vnodes = vnodes;
 	c->repairs++;
 	log_msg(LOG_WARN, "member %u.%u died (%s): %u VNodes back to pending", slot, generation,
-		cause_name(cause), vnodes);
+		daemon_cause_name(cause), vnodes);
 	if (cmdq_send(c->to_auditor, &cmd) < 0)
 		log_msg(LOG_ERROR, "auditor queue full: death of member %u.%u not audited", slot,
 			generation);

@@ -118,4 +118,12 @@ int auditor_append(struct auditor *a, const char *event, const char *subject, co
 /* Members the auditor saw live at its last scan. */
 uint32_t auditor_live(const struct auditor *a);
 
+/* A death cause for logs and audit records; "unknown" for a value the library lacks. */
+static inline const char *daemon_cause_name(uint32_t cause)
+{
+	const char *name = pf_death_cause_name(cause);
+
+	return name != NULL ? name : "unknown";
+}
+
 #endif /* PFLIGHTD_DAEMON_H */

@@ -369,6 +369,34 @@ static void test_inbox_skipped_sender_keeps_its_slot(void **state)
 	assert_int_equal(pf_member_leave(m), 0);
 }
 
+/* Options structs: an older (shorter) struct keeps the defaults of what it lacks, a newer
+ * (longer) one is accepted when the bytes we do not know are zero, refused otherwise. */
+static void test_options_size_rule(void **state)
+{
+	struct {
+		struct pf_vnode_spec spec;
+		uint64_t newer[2];
+	} big;
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	struct pf_vnode_spec spec;
+
+	(void)state;
+	memset(&big, 0, sizeof(big));
+	pf_vnode_spec_init(&big.spec);
+	big.spec.size = sizeof(big);
+	big.spec.home_node = 1;
+	assert_int_equal(pf_vnode_define(dom, 30, &big.spec), 0);
+	assert_int_equal(pf_vnode_info(dom, 30, &vi), 0);
+	assert_int_equal(vi.home_node, 1);
+	big.newer[1] = 7;
+	assert_int_equal(pf_vnode_define(dom, 31, &big.spec), -EINVAL);
+	pf_vnode_spec_init(&spec);
+	spec.size = 4; /* shorter than any struct ever published */
+	assert_int_equal(pf_vnode_define(dom, 31, &spec), -EINVAL);
+	assert_int_equal(pf_vnode_info(dom, 31, &vi), 0);
+	assert_int_equal(vi.state, PF_VNODE_UNASSIGNED); /* nothing defined by a refusal */
+}
+
 struct doomed {
 	struct pf_member *m;
 	uint32_t slot;
@@ -507,6 +535,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_checkpoint_corruption_detected, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_inbox_survives_owner_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_options_size_rule, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbox_skipped_sender_keeps_its_slot, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_supervisor_repairs_dead_thread, setup,
