@@ -63,6 +63,10 @@ PF_API int pf_member_cordon(struct pf_domain *d, uint32_t slot, uint32_t flags)
 			return -EALREADY;
 		if (st != PF_MEMBER_ACTIVE && st != PF_MEMBER_DRAINING)
 			return -ENOENT;
+		/* Relaxed: published by the CAS below; the drain's deadline counts from it,
+		 * whoever steps the drain and however often its controller restarts. */
+		if (st == PF_MEMBER_ACTIVE)
+			pf_store_relaxed(&rec->cordon_ns, now_ns());
 		/* [R5] pairs with [A5] in snapshot_one() and member_retire_slot(): schedulers
 		 * drop the member at their next refresh, a leave sees the retire flag. */
 		if (pf_cas_acq_rel(
@@ -293,7 +297,9 @@ PF_API int pf_sched_drain_step(struct pf_sched *s, uint32_t slot, const struct p
 	st->rep = rep;
 	st->slot = slot;
 	st->gen = rep->generation;
+	s->handoff = 1; /* every target is a hand-off's: can_handoff applies */
 	r = step_run(st, &o);
+	s->handoff = 0;
 	rep->steps++;
 	free(st);
 	return r;

@@ -38,7 +38,7 @@
 #include "shm/pf_compiler.h"
 
 #define DOMAIN_LAYOUT_MAJOR 1
-#define DOMAIN_LAYOUT_MINOR 1 /* 1: move requests, membership_change_ns */
+#define DOMAIN_LAYOUT_MINOR 2 /* 1: move requests, membership_change_ns; 2: admission gate */
 #define DOMAIN_SHM_PREFIX "pflight-"
 #define DOMAIN_REGION_ALIGN 4096u
 
@@ -91,9 +91,13 @@ struct dom_control {
 	alignas(PF_CACHELINE) _Atomic uint32_t membership_version;
 	_Atomic uint32_t members_active;
 	_Atomic uint32_t caps_count; /* directory entries [0, caps_count) are ready */
-	uint32_t reserved0;
+	/* Admission gate (core/admission.c): pid of the gatekeeper that decides joins, 0 when
+	 * joins need no decision. */
+	_Atomic uint32_t gate_pid;
 	/* now_ns() of the last membership change: rebalancing waits a cool-down after it. */
 	_Atomic uint64_t membership_change_ns;
+	_Atomic uint32_t gate_flags; /* GATE_* */
+	uint32_t reserved1;
 	/* Bumped whenever a VNode becomes PENDING; claimers sleep on it. */
 	alignas(PF_CACHELINE) _Atomic uint32_t pending_version;
 	_Atomic uint32_t pending_waiters;
@@ -115,6 +119,9 @@ struct dom_control {
 };
 _Static_assert(sizeof(pthread_mutex_t) <= PF_CACHELINE, "lock must fit one line");
 _Static_assert(offsetof(struct dom_control, membership_version) == 128, "layout moved");
+_Static_assert(offsetof(struct dom_control, gate_pid) == 140, "gate moved");
+_Static_assert(offsetof(struct dom_control, pending_version) == 192,
+	       "the gate fields must stay inside the membership line");
 _Static_assert(sizeof(struct dom_control) % PF_CACHELINE == 0, "control is line-padded");
 
 /* Capability directory entry: written under the control lock, read lock-free. */
@@ -138,6 +145,11 @@ _Static_assert(PF_CAP_NAME_MAX < sizeof(((struct dom_cap *)0)->name), "name must
 /* DRAINING because of a retire (core/drain.c): the drain ends RETIRED, not FREE, and
  * the slot keeps the retired identity as history until a joiner takes it after grace. */
 #define MEMBER_FLAG_RETIRE (UINT64_C(1) << 18)
+/* JOINING, identity written and futex held, waiting for the gatekeeper's decision
+ * (core/admission.c): only the joiner (giving up) or the gatekeeper (admitting) moves it. */
+#define MEMBER_FLAG_AWAIT (UINT64_C(1) << 19)
+#define MEMBER_FLAGS_KNOWN                                                                         \
+	(MEMBER_FLAG_REPAIRED | MEMBER_FLAG_INIT | MEMBER_FLAG_RETIRE | MEMBER_FLAG_AWAIT)
 #define MEMBER_GEN_SHIFT 32
 
 static inline uint64_t member_word(uint32_t gen, uint32_t state, uint32_t cause, uint64_t flags)
@@ -196,7 +208,9 @@ struct dom_member {
 	_Atomic uint64_t free_at_ns;     /* slot reusable from then on */
 	_Atomic uint32_t mem_ppm;        /* memory load the member reports */
 	_Atomic uint32_t vnode_capacity; /* VNodes it can hold at full load */
-	uint64_t reserved2[3];
+	_Atomic uint64_t cordon_ns;      /* now_ns() of the cordon (core/drain.c), 0: never */
+	_Atomic uint64_t admission;      /* the gatekeeper's decision, ADMISSION_* word */
+	uint64_t reserved2[1];
 	/* Line 3: written by the member only (hot). */
 	_Atomic uint64_t heartbeat;
 	_Atomic uint32_t vnodes_owned;
@@ -214,6 +228,47 @@ _Static_assert(offsetof(struct dom_member, robust_area) == MEMBER_ROBUST_AREA_OF
 _Static_assert(offsetof(struct dom_member, pid) == 64, "identity line moved");
 _Static_assert(offsetof(struct dom_member, reliability_ppm) == 128, "attribute line moved");
 _Static_assert(offsetof(struct dom_member, heartbeat) == 192, "hot line moved");
+_Static_assert(offsetof(struct dom_member, admission) == 176, "admission word moved");
+
+/* Gate flags. */
+#define GATE_STRICT 0x1u /* joins fail while the gatekeeper is gone (policies in force) */
+#define GATE_FLAGS_KNOWN GATE_STRICT
+
+/*
+ * Admission word, written only by the gatekeeper:
+ *   [63:32] member generation it is about  [31:24] status  [23:16] policy action
+ *   [15:8] rule index (0xff: none)  [7:0] enum pf_policy_check
+ * A word whose generation is not the slot's says nothing about the current member.
+ */
+#define ADMISSION_GRANTED 1u /* joined through the gate, or reviewed and allowed */
+#define ADMISSION_REFUSED 2u /* refused at the gate, or reviewed and refused (cordoned) */
+static inline uint64_t admission_word(uint32_t gen, uint32_t status, uint32_t action, uint32_t rule,
+				      uint32_t check)
+{
+	return ((uint64_t)gen << 32) | ((uint64_t)(status & 0xffu) << 24) |
+	       ((uint64_t)(action & 0xffu) << 16) | ((uint64_t)(rule & 0xffu) << 8) |
+	       (check & 0xffu);
+}
+static inline uint32_t admission_gen(uint64_t w)
+{
+	return (uint32_t)(w >> 32);
+}
+static inline uint32_t admission_status(uint64_t w)
+{
+	return (uint32_t)(w >> 24) & 0xffu;
+}
+static inline uint32_t admission_action(uint64_t w)
+{
+	return (uint32_t)(w >> 16) & 0xffu;
+}
+static inline uint32_t admission_rule(uint64_t w)
+{
+	return (uint32_t)(w >> 8) & 0xffu;
+}
+static inline uint32_t admission_check(uint64_t w)
+{
+	return (uint32_t)w & 0xffu;
+}
 
 /* Ownership word. */
 #define OWN_STATE_MASK 0xfu

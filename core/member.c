@@ -30,6 +30,7 @@
 
 #include "core/member_impl.h"
 #include "core/robust.h"
+#include "pflight/policy.h"
 #include "core/validate.h"
 #include "shm/fault.h"
 #include "shm/pf_assert.h"
@@ -52,7 +53,9 @@ static int opts_resolve(const struct pf_member_opts *in, struct pf_member_opts *
 		return 0;
 	if (opts_copy(out, sizeof(*out), in, offsetof(struct pf_member_opts, vnode_capacity)) < 0)
 		return -EINVAL;
-	if ((out->flags & ~PF_MEMBER_SUPERVISE) != 0 || out->numa_node < -1 || out->reserved0 != 0)
+	if ((out->flags & ~PF_MEMBER_SUPERVISE) != 0 || out->numa_node < -1)
+		return -EINVAL;
+	if (out->refusal != NULL && out->refusal->size < sizeof(*out->refusal))
 		return -EINVAL;
 	if (out->vnode_capacity == 0)
 		out->vnode_capacity = PF_MEMBER_CAPACITY_DEFAULT;
@@ -176,6 +179,9 @@ static void record_init(struct pf_domain *d, struct dom_member *rec,
 	pf_store_relaxed(&rec->repaired_vnodes, 0);
 	pf_store_relaxed(&rec->dead_time_ns, 0);
 	pf_store_relaxed(&rec->free_at_ns, 0);
+	/* Relaxed: the same; the gatekeeper's and the drain's fields of the last generation. */
+	pf_store_relaxed(&rec->cordon_ns, 0);
+	pf_store_relaxed(&rec->admission, 0);
 	/* Relaxed: the same; our own statistics start at zero. */
 	pf_store_relaxed(&rec->heartbeat, 0);
 	pf_store_relaxed(&rec->vnodes_owned, 0);
@@ -314,15 +320,49 @@ static int identity_publish(struct pf_member *m, uint32_t slot, uint32_t gen,
 	return 0;
 }
 
+/* Step 2, finished at a closed admission gate (core/admission.c), then steps 5 (ACTIVE)
+ * and 6 (publish). On failure our futex is given back, and *ret_still_ours says whether
+ * the JOINING slot is still ours to free (a supervisor may have reclaimed it). */
+static int join_activate(struct pf_member *m, const struct pf_member_opts *o,
+			 const uint64_t caps[2], int *ret_still_ours)
+{
+	struct pf_domain *d = m->d;
+	uint64_t w = member_word(m->gen, PF_MEMBER_JOINING, 0, 0);
+	int r = admission_wait(m, o);
+
+	*ret_still_ours = r < 0;
+	if (r >= 0) {
+		PF_FAULT_POINT(JOIN_BEFORE_ACTIVE);
+		/* [R5] pairs with [A5] in the supervisor's scan: identity is complete. Not
+		 * needed when the gatekeeper admitted us: its CAS made us ACTIVE. */
+		if (r == 0 && !pf_cas_release(&m->rec->state, &w,
+					      member_word(m->gen, PF_MEMBER_ACTIVE, 0, 0)))
+			r = -ETIMEDOUT; /* a supervisor gave up on us (stopped past the join
+					 * timeout) and reclaimed the slot */
+	}
+	if (r < 0) {
+		robust_unlink(m->rec);
+		robust_release(m->rec, m->tid);
+		return r;
+	}
+	providers_add(d, caps, 1);
+	/* Relaxed: a count for people; membership_version orders what matters. */
+	pf_fetch_add_relaxed(&d->ctl->members_active, 1);
+	counter_add(d, PF_COUNTER_JOINS, 1);
+	/* Step 6: publish the membership change (futex wake, nobody polls). */
+	domain_publish_membership(d);
+	return 0;
+}
+
 PF_API int pf_member_join(struct pf_domain *d, const struct pf_member_opts *opts,
 			  struct pf_member **ret_member)
 {
 	struct pf_member_identity id;
 	struct pf_member_opts o;
 	struct pf_member *m;
-	uint64_t caps[2], w;
+	uint64_t caps[2];
 	uint32_t slot, gen;
-	int r;
+	int r, still_ours;
 
 	if (d == NULL || ret_member == NULL)
 		return -EINVAL;
@@ -347,23 +387,11 @@ PF_API int pf_member_join(struct pf_domain *d, const struct pf_member_opts *opts
 	if (r < 0)
 		goto fail_slot;
 	PF_FAULT_POINT(JOIN_AFTER_FUTEX);
-	PF_FAULT_POINT(JOIN_BEFORE_ACTIVE); /* Step 5: ACTIVE. */
-	w = member_word(gen, PF_MEMBER_JOINING, 0, 0);
-	/* [R5] pairs with [A5] in the supervisor's scan: identity is complete. */
-	if (!pf_cas_release(&m->rec->state, &w, member_word(gen, PF_MEMBER_ACTIVE, 0, 0))) {
-		/* A supervisor gave up on us (we were stopped for longer than the join
-		 * timeout) and reclaimed the slot. */
-		robust_unlink(m->rec);
-		robust_release(m->rec, m->tid);
-		r = -ETIMEDOUT;
+	r = join_activate(m, &o, caps, &still_ours);
+	if (r < 0 && still_ours)
+		goto fail_slot;
+	if (r < 0)
 		goto fail_free;
-	}
-	providers_add(d, caps, 1);
-	/* Relaxed: a count for people; membership_version orders what matters. */
-	pf_fetch_add_relaxed(&d->ctl->members_active, 1);
-	counter_add(d, PF_COUNTER_JOINS, 1);
-	/* Step 6: publish the membership change (futex wake, nobody polls). */
-	domain_publish_membership(d);
 	PF_FAULT_POINT(JOIN_AFTER_ACTIVE);
 	if (o.flags & PF_MEMBER_SUPERVISE) {
 		r = supervise_start(m);
@@ -482,7 +510,7 @@ PF_API struct pf_domain *pf_member_domain(const struct pf_member *m)
 PF_API int pf_member_info(struct pf_domain *d, uint32_t slot, struct pf_member_info *info)
 {
 	struct dom_member *rec;
-	uint64_t w;
+	uint64_t w, a;
 	int r;
 
 	if (d == NULL || info == NULL || info->size < sizeof(*info) || slot >= d->lim.members_max)
@@ -523,5 +551,14 @@ PF_API int pf_member_info(struct pf_domain *d, uint32_t slot, struct pf_member_i
 	/* Relaxed: the same snapshot. */
 	info->mem_ppm = pf_load_relaxed(&rec->mem_ppm);
 	info->vnode_capacity = pf_load_relaxed(&rec->vnode_capacity);
+	/* Relaxed: the same snapshot; a decision about another generation is ignored. */
+	a = pf_load_relaxed(&rec->admission);
+	if (admission_gen(a) == info->generation) {
+		info->admission = admission_status(a);
+		if (info->admission == PF_ADMISSION_REFUSED)
+			info->admission_detail = (uint32_t)a & 0xffffffu;
+	}
+	if (info->state == PF_MEMBER_DRAINING)
+		info->cordon_ns = pf_load_relaxed(&rec->cordon_ns); /* Relaxed: a snapshot. */
 	return 0;
 }

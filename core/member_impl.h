@@ -53,6 +53,11 @@ int member_is_draining(const struct pf_member *m);
  * draining to retire, reusable after the grace period: the new state, or -ESTALE (not
  * ours any more) or -EAGAIN. The caller then calls member_gone(). */
 int member_retire_slot(struct pf_domain *d, uint32_t slot, uint32_t gen);
+/* pf_member_join() at a closed admission gate (core/admission.c): 1 admitted (the slot is
+ * ACTIVE), 0 no decision needed (still JOINING: go on), or a negative errno (still
+ * JOINING, or reclaimed: the caller gives the slot back). */
+int admission_wait(struct pf_member *m, const struct pf_member_opts *o);
+
 /* Bookkeeping of a member that stopped being ACTIVE or DRAINING: providers, count. */
 void member_gone(struct pf_domain *d, const uint64_t caps[2]);
 

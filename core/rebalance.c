@@ -489,7 +489,9 @@ PF_API int pf_sched_rebalance(struct pf_sched *s, const struct pf_rebalance_opts
 		if (r == 0) {
 			scan(&rd);
 			model_rebuild(&rd);
+			s->handoff = 1; /* every target is a hand-off's: can_handoff applies */
 			round_run(&rd, &o);
+			s->handoff = 0;
 			s->rb_rounds++;
 		}
 		round_fini(&rd);
@@ -497,6 +499,99 @@ PF_API int pf_sched_rebalance(struct pf_sched *s, const struct pf_rebalance_opts
 	rep->rounds = s->rb_rounds;
 	rep->rounds_refused = s->rb_refused;
 	return r < 0 ? r : (int)rep->requested;
+}
+
+/* Why member slot may not take vnode (PF_SCHED_PLACED: it may), in the order of the
+ * placement filters; *ret_m is its index in the model when it passes the state filter. */
+static uint32_t migrate_filter(struct pf_sched *s, uint32_t vnode, uint32_t slot, uint32_t *ret_m)
+{
+	const struct dom_vnode *v = &s->d->vnodes[vnode];
+	uint64_t caps[2] = {v->caps[0], v->caps[1]};
+	struct pf_member_info mi = {.size = sizeof(mi)};
+	uint32_t m = s->slot_to_sm[slot], why;
+
+	*ret_m = m;
+	if (m == NONE) {
+		if (pf_member_info(s->d, slot, &mi) == 0 && mi.state == PF_MEMBER_ACTIVE)
+			return PF_SCHED_FILTER_TRUST; /* ACTIVE, left out of the model: the floor */
+		return PF_SCHED_FILTER_STATE;
+	}
+	if (!sched_covers(s->sm[m].caps, caps))
+		return PF_SCHED_FILTER_CAPS;
+	s->handoff = 1;
+	why = sched_admit(s, vnode, &s->sm[m]);
+	s->handoff = 0;
+	return why;
+}
+
+static void migrate_explain(const struct pf_sched *s, uint32_t vnode, uint32_t m, uint32_t why,
+			    uint64_t w, struct pf_sched_decision *dec)
+{
+	uint32_t size = dec->size;
+
+	memset(dec, 0, sizeof(*dec));
+	dec->size = size;
+	dec->vnode = vnode;
+	dec->reason = why;
+	dec->strategy = s->strategy;
+	dec->winner_slot = UINT32_MAX;
+	dec->epoch = own_epoch(w) + 1u;
+	dec->candidates = 1;
+	dec->home_node = s->d->vnodes[vnode].home_node;
+	if (why != PF_SCHED_PLACED) {
+		if (why >= PF_SCHED_FILTER_STATE && why <= PF_SCHED_FILTER_FULL)
+			dec->filtered[why - PF_SCHED_FILTER_STATE] = 1;
+		return;
+	}
+	dec->winner_slot = s->sm[m].slot;
+	dec->winner_generation = s->sm[m].gen;
+	dec->winner_node = s->sm[m].node;
+	dec->reliability = s->sm[m].reliability;
+	dec->trust = s->sm[m].trust;
+	dec->load = s->sm[m].cpu + (double)s->sm[m].assigned / s->sm[m].capacity;
+	dec->numa_factor = sched_numa_factor(s, s->sm[m].node, dec->home_node);
+	dec->score = s->sm[m].key * dec->numa_factor;
+}
+
+PF_API int pf_sched_migrate(struct pf_sched *s, uint32_t vnode, uint32_t slot,
+			    struct pf_sched_decision *decision)
+{
+	struct pf_sched_decision local = {.size = sizeof(local)};
+	struct pf_sched_decision *dec = decision != NULL ? decision : &local;
+	struct dom_vnode *v;
+	uint64_t w, req;
+	uint32_t m, why;
+	int r;
+
+	if (s == NULL || vnode >= s->d->lim.vnodes_max || slot >= s->d->lim.members_max ||
+	    dec->size < sizeof(*dec))
+		return -EINVAL;
+	r = pf_sched_refresh(s);
+	if (r < 0)
+		return r;
+	v = &s->d->vnodes[vnode];
+	/* Relaxed: re-validated by the epoch the request names; the owner's CAS decides. */
+	w = pf_load_relaxed(&s->d->own[vnode]);
+	if (own_state(w) != PF_VNODE_ACTIVE)
+		return -ENOENT;
+	/* [A5] pairs with [R5] in member.c: the generation now in the owner's slot. */
+	if (own_slot(w) == slot && (member_word_gen(pf_load_acquire(&s->d->members[slot].state)) &
+				    OWN_GEN_MASK) == own_gen(w))
+		return -EALREADY;
+	why = migrate_filter(s, vnode, slot, &m);
+	migrate_explain(s, vnode, m, why, w, dec);
+	if (why == PF_SCHED_FILTER_STATE)
+		return -ESRCH;
+	if (why != PF_SCHED_PLACED)
+		return -EPERM;
+	/* Relaxed: the request is this one word (see consider()). */
+	req = pf_load_relaxed(&v->move_req);
+	if (move_valid_for(req, own_epoch(w)) ||
+	    !pf_cas_relaxed(&v->move_req, &req, move_word(own_epoch(w), slot, s->sm[m].gen)))
+		return -EBUSY;
+	sched_model_add(s, m);
+	PF_ASSERT(s->sm[m].slot == slot);
+	return 0;
 }
 
 PF_API int pf_vnode_move_target(const struct pf_vnode *h, uint32_t *ret_slot)

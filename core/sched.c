@@ -235,9 +235,9 @@ PF_API int pf_sched_create(struct pf_domain *d, const struct pf_sched_opts *opts
 	if (s == NULL)
 		return -ENOMEM;
 	pf_sched_opts_init(&s->o);
-	if (opts != NULL &&
-	    (opts_copy(&s->o, sizeof(s->o), opts, offsetof(struct pf_sched_opts, reserved)) < 0 ||
-	     s->o.flags != 0)) {
+	if (opts != NULL && (opts_copy(&s->o, sizeof(s->o), opts,
+				       offsetof(struct pf_sched_opts, can_handoff)) < 0 ||
+			     s->o.flags != 0)) {
 		free(s);
 		return -EINVAL;
 	}
@@ -504,6 +504,9 @@ uint32_t sched_admit(struct pf_sched *s, uint32_t vnode, const struct sm *m)
 	if (ring_mpmc_count(assign_ring(s->d, m->slot)) + 1 >= s->d->lim.assign_slots)
 		return PF_SCHED_FILTER_FULL;
 	if (s->o.can_assign != NULL && s->o.can_assign(s->o.policy_arg, vnode, m->slot) < 0)
+		return PF_SCHED_FILTER_POLICY;
+	if (s->handoff && s->o.can_handoff != NULL &&
+	    s->o.can_handoff(s->o.handoff_arg, vnode, m->slot) < 0)
 		return PF_SCHED_FILTER_POLICY;
 	return PF_SCHED_PLACED;
 }

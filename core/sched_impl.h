@@ -83,6 +83,8 @@ struct pf_sched {
 	uint32_t filtered_state;
 	uint32_t filtered_trust;
 	uint32_t active;
+	uint32_t handoff; /* 1 while choosing a move's target: can_handoff applies too */
+	uint32_t reserved0;
 	uint64_t rb_rounds;  /* rebalance rounds run (rebalance.c) */
 	uint64_t rb_refused; /* rounds refused by the cool-down */
 };

@@ -12,6 +12,7 @@
 
 #include "core/member_impl.h"
 #include "core/validate.h"
+#include "pflight/policy.h"
 
 #define NUMA_NODE_LIMIT 1024 /* libnuma's own bound on node numbers */
 #define CPU_LIMIT 65536
@@ -28,6 +29,21 @@ static int caps_known(struct pf_domain *d, const uint64_t caps[2])
 	return 1;
 }
 
+/* A gatekeeper's decision about this generation must be one it can write; one about
+ * another generation (written for a joiner that gave up) is ignored by every reader. */
+static int admission_valid(uint64_t a, uint32_t gen)
+{
+	uint32_t st = admission_status(a);
+
+	if (a == 0 || admission_gen(a) != gen)
+		return 1;
+	return (st == ADMISSION_GRANTED || st == ADMISSION_REFUSED) &&
+	       admission_action(a) <= PF_POLICY_CAN_HANDOFF &&
+	       admission_check(a) <= PF_POLICY_CHECK_MAX &&
+	       (admission_rule(a) < PF_MANIFEST_RULES_MAX ||
+		admission_rule(a) == PF_POLICY_NO_RULE);
+}
+
 int member_record_check(struct pf_domain *d, uint32_t slot)
 {
 	struct dom_member *rec = &d->members[slot];
@@ -40,8 +56,8 @@ int member_record_check(struct pf_domain *d, uint32_t slot)
 	uint32_t f = pf_load_relaxed(&rec->futex);
 
 	if (st > PF_MEMBER_DEAD || member_word_cause(w) > PF_DEATH_VANISHED ||
-	    (w & UINT64_C(0xffff0000) &
-	     ~(MEMBER_FLAG_REPAIRED | MEMBER_FLAG_INIT | MEMBER_FLAG_RETIRE)) != 0)
+	    (w & UINT64_C(0xffff0000) & ~MEMBER_FLAGS_KNOWN) != 0 ||
+	    ((w & MEMBER_FLAG_AWAIT) != 0 && st != PF_MEMBER_JOINING))
 		return -EBADMSG;
 	if (st == PF_MEMBER_FREE)
 		return 0;
@@ -55,6 +71,9 @@ int member_record_check(struct pf_domain *d, uint32_t slot)
 	for (size_t i = 0; i < PF_ARRAY_SIZE(rec->reserved2); i++)
 		if (rec->reserved2[i] != 0)
 			return -EPROTO;
+	/* Relaxed: a snapshot, like the fields above; every user re-reads it. */
+	if (!admission_valid(pf_load_relaxed(&rec->admission), member_word_gen(w)))
+		return -EBADMSG;
 	for (size_t i = 0; i < PF_ARRAY_SIZE(rec->reserved4); i++)
 		if (rec->reserved4[i] != 0)
 			return -EPROTO;

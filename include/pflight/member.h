@@ -50,6 +50,19 @@ typedef int (*pf_member_policy_fn)(void *arg, const struct pf_member_identity *i
 /* Join flags. */
 #define PF_MEMBER_SUPERVISE 0x1u /* run an embedded supervisor thread in this process */
 
+/* How long a join waits at a closed admission gate (pflight/policy.h) by default: the
+ * gatekeeper answers in well under a millisecond when it runs; 5 s covers a daemon
+ * being restarted. */
+#define PF_ADMISSION_TIMEOUT_MS_DEFAULT 5000u
+
+/* Why the gatekeeper refused a join (pflight/policy.h has the names of the values). */
+struct pf_member_refusal {
+	uint32_t size;   /* set by the caller: sizeof(struct pf_member_refusal) */
+	uint32_t action; /* enum pf_policy_action */
+	uint32_t rule;   /* index of the rule named, PF_POLICY_NO_RULE when none */
+	uint32_t check;  /* enum pf_policy_check */
+};
+
 struct pf_member_opts {
 	uint32_t size;                    /* sizeof(struct pf_member_opts) */
 	uint32_t flags;                   /* PF_MEMBER_* */
@@ -59,8 +72,9 @@ struct pf_member_opts {
 	pf_member_policy_fn can_register; /* NULL: only the domain's uid/gid rule */
 	void *policy_arg;
 	uint32_t vnode_capacity; /* VNodes it holds at full load, 0: PF_MEMBER_CAPACITY_DEFAULT */
-	uint32_t reserved0;      /* must be zero */
-	uint64_t reserved[3];    /* must be zero */
+	uint32_t admission_timeout_ms; /* at a closed gate, 0: PF_ADMISSION_TIMEOUT_MS_DEFAULT */
+	struct pf_member_refusal *refusal; /* may be NULL: filled when the gatekeeper refuses */
+	uint64_t reserved[2];              /* must be zero */
 };
 
 /* Fill opts with defaults (no capabilities, node from the CPU, no hook). */
@@ -78,8 +92,14 @@ PF_API void pf_member_opts_init(struct pf_member_opts *opts);
  *   -EUSERS      every member slot is in use or inside its grace period
  *   -ENOTSUP     the robust-futex liveness protocol is not available here
  *   -ENOMEM      no memory for the handle
- * Blocking (it may wait on the capability lock); any thread; the calling thread
- * becomes the member's liveness anchor.
+ * and when a gatekeeper has closed the domain's admission gate (pflight/policy.h):
+ *   -EPERM       refused by a policy rule (opts->refusal, when given, names it)
+ *   -EKEYREJECTED  refused for want of a join token granting what it declares (a token
+ *                is presented to the gatekeeper before joining: pflight/control.h)
+ *   -ETIMEDOUT   no decision within opts->admission_timeout_ms
+ *   -EHOSTDOWN   the gate is strict and its gatekeeper is not running
+ * Blocking (it may wait on the capability lock, and at a closed gate for the decision);
+ * any thread; the calling thread becomes the member's liveness anchor.
  */
 PF_API int pf_member_join(struct pf_domain *domain, const struct pf_member_opts *opts,
 			  struct pf_member **ret_member);
@@ -129,15 +149,15 @@ struct pf_member_info {
 	uint64_t caps[2];   /* capability bit set (bit = directory index) */
 	uint64_t heartbeat; /* counter */
 	uint32_t vnodes_owned;
-	uint32_t reserved0;
+	uint32_t admission;       /* enum pf_admission_status (pflight/policy.h) */
 	uint64_t join_time_ns;    /* CLOCK_MONOTONIC */
 	uint32_t reliability_ppm; /* 0..PF_PPM (pflight/sched.h) */
 	uint32_t trust_ppm;
 	uint32_t cpu_ppm;
 	uint32_t mem_ppm;
 	uint32_t vnode_capacity;
-	uint32_t reserved1;
-	uint64_t reserved[1];
+	uint32_t admission_detail; /* REFUSED: action << 16 | rule << 8 | check */
+	uint64_t cordon_ns;        /* DRAINING: CLOCK_MONOTONIC of the cordon; else 0 */
 };
 
 /*

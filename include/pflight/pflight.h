@@ -15,5 +15,6 @@
 #include "pflight/manifest.h"
 #include "pflight/audit.h"
 #include "pflight/token.h"
+#include "pflight/policy.h"
 
 #endif /* PFLIGHT_PFLIGHT_H */

@@ -100,7 +100,11 @@ struct pf_sched_opts {
 	pf_sched_policy_fn can_assign; /* NULL: allow all */
 	void *policy_arg;
 	const struct pf_numa *numa; /* topology for NUMA factors; NULL: all distances 10 */
-	uint64_t reserved[4];
+	/* can-handoff policy hook: asked, after can_assign, about the target of every move
+	 * (rebalancing, drains, pf_sched_migrate); NULL: allow all. */
+	pf_sched_policy_fn can_handoff;
+	void *handoff_arg;
+	uint64_t reserved[2];
 };
 
 PF_API void pf_sched_opts_init(struct pf_sched_opts *opts);
@@ -235,6 +239,28 @@ struct pf_rebalance_report {
  */
 PF_API int pf_sched_rebalance(struct pf_sched *sched, const struct pf_rebalance_opts *opts,
 			      struct pf_rebalance_report *report);
+
+/*
+ * Ask for VNode `vnode` to move to member `slot` (an operator's migrate): the target must
+ * pass the placement filters (ACTIVE, capabilities, trust floor, can-assign and
+ * can-handoff hooks, room in its assignment ring); a move request for the VNode's current
+ * epoch is then written, and its owner hands the VNode over with its state as for a
+ * rebalancing move (pf_vnode_move_target, pf_vnode_handoff). *decision (may be NULL) tells
+ * the target's standing: reason PF_SCHED_PLACED when requested, else the filter that
+ * refused it. Returns 0 when requested, or:
+ *   -ENOENT    the VNode is not ACTIVE (pending, undefined, or changing hands)
+ *   -EALREADY  the VNode is already on that member
+ *   -ESRCH     no ACTIVE member in slot (free, joining, draining, dead)
+ *   -EPERM     the target is refused by a filter (decision->reason: caps, trust,
+ *              policy or full)
+ *   -EBUSY     a move request for this epoch is already pending (rebalancing, a drain
+ *              or another migrate asked first)
+ *   -EINVAL    bad arguments
+ * Not thread-safe per scheduler object; the request is one CAS, so any number of
+ * controllers may ask at once.
+ */
+PF_API int pf_sched_migrate(struct pf_sched *sched, uint32_t vnode, uint32_t slot,
+			    struct pf_sched_decision *decision);
 
 /*
  * Owner side. 1 and *ret_slot (may be NULL) when a move request for this handle's

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/admission.c: the admission gate (pflight/policy.h).
+ *
+ * Protocol (words in core/layout.h):
+ *
+ *   field                 written by                 read by
+ *   ctl->gate_pid         gatekeeper (R20)           joiners (A20)
+ *   ctl->gate_flags       gatekeeper, before R20     joiners, after A20
+ *   member state AWAIT    joiner (CAS, R5)           gatekeeper (A5), joiner
+ *   member state ACTIVE   gatekeeper (CAS, R5)       joiner (A5), everyone
+ *   member admission      gatekeeper (R21, or before its R5 CAS)   joiner (A21), tools
+ *   member trust_ppm      gatekeeper, before its R5 CAS            everyone after A5
+ *
+ * A joiner that finds the gate closed, having written its identity and taken its futex,
+ * CASes its slot JOINING(g) -> JOINING|AWAIT(g) ([R5]: the identity is published to the
+ * gatekeeper) and publishes a membership change, which wakes the gatekeeper's supervisor
+ * wait. The gatekeeper either CASes AWAIT(g) -> ACTIVE(g) after storing trust and the
+ * admission word (the CAS publishes them, [R5]), or release-stores a REFUSED admission
+ * word ([R21]); both then publish a membership change, which wakes the joiner sleeping on
+ * the membership futex. Only the joiner leaves AWAIT otherwise (giving up: timeout, a gone
+ * gatekeeper, an opened gate, a refusal), by CAS back to JOINING(g), so the gatekeeper's
+ * CAS and the joiner's decide who won: a joiner that gave up is never made ACTIVE, and a
+ * joiner made ACTIVE at the last instant takes its admission. A joiner that dies while
+ * waiting holds its robust futex, so supervisors repair it as any dead joiner.
+ *
+ * The admission word names its generation: a decision written for a joiner that gave up
+ * (and whose slot was taken again) says nothing about the slot's new member, and readers
+ * ignore it. Progress: the gatekeeper's side is lock-free; a joiner waits (blocking) for
+ * at most its admission timeout.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "core/member_impl.h"
+#include "pflight/policy.h"
+#include "shm/pf_assert.h"
+
+#define WAIT_SLICE_NS UINT64_C(10000000) /* re-check the gatekeeper's life every 10 ms */
+
+PF_API int pf_admission_gate(struct pf_domain *d, int32_t keeper_pid, uint32_t flags)
+{
+	if (d == NULL || keeper_pid < 0 || (flags & ~PF_ADMISSION_STRICT) != 0)
+		return -EINVAL;
+	/* Relaxed: published by [R20] below. */
+	pf_store_relaxed(&d->ctl->gate_flags, (flags & PF_ADMISSION_STRICT) ? GATE_STRICT : 0u);
+	/* [R20] pairs with [A20] in admission_wait(): the flags come with the keeper. */
+	pf_store_release(&d->ctl->gate_pid, (uint32_t)keeper_pid);
+	domain_publish_membership(d); /* waiting joiners re-read the gate */
+	return 0;
+}
+
+PF_API int pf_admission_pending(struct pf_domain *d, uint32_t *cursor,
+				struct pf_admission_request *ret)
+{
+	if (d == NULL || cursor == NULL || ret == NULL || ret->size < sizeof(*ret))
+		return -EINVAL;
+	for (uint32_t slot = *cursor; slot < d->lim.members_max; slot++) {
+		struct dom_member *rec = &d->members[slot];
+		/* [A5] pairs with [R5] in admission_wait(): the identity is complete. */
+		uint64_t w = pf_load_acquire(&rec->state);
+
+		if (member_word_state(w) != PF_MEMBER_JOINING || (w & MEMBER_FLAG_AWAIT) == 0)
+			continue;
+		memset(ret, 0, sizeof(*ret));
+		ret->size = sizeof(*ret);
+		ret->slot = slot;
+		ret->generation = member_word_gen(w);
+		/* Relaxed: ordered by [A5] above; the decision re-checks the generation. */
+		ret->pid = pf_load_relaxed(&rec->pid);
+		ret->start_time = pf_load_relaxed(&rec->start_time);
+		ret->uid = pf_load_relaxed(&rec->uid);
+		/* Relaxed: the same. */
+		ret->gid = pf_load_relaxed(&rec->gid);
+		ret->caps[0] = pf_load_relaxed(&rec->caps[0]);
+		ret->caps[1] = pf_load_relaxed(&rec->caps[1]);
+		/* Relaxed: the same. */
+		ret->vnode_capacity = pf_load_relaxed(&rec->vnode_capacity);
+		*cursor = slot + 1;
+		return 0;
+	}
+	*cursor = 0;
+	return -ENOENT;
+}
+
+static int verdict_valid(const struct pf_policy_verdict *v)
+{
+	return v != NULL && v->size >= sizeof(*v) && v->allowed <= 1 &&
+	       v->action <= PF_POLICY_CAN_HANDOFF && v->check <= PF_POLICY_CHECK_MAX &&
+	       (v->rule < PF_MANIFEST_RULES_MAX || v->rule == PF_POLICY_NO_RULE) &&
+	       (v->allowed == 1) == (v->check == PF_POLICY_ALLOWED);
+}
+
+/* Admit a joiner waiting at the gate: trust and decision first, then ACTIVE ([R5]). */
+static int admit(struct pf_domain *d, struct dom_member *rec, uint64_t w, uint64_t word,
+		 uint32_t trust_ppm)
+{
+	uint32_t gen = member_word_gen(w);
+
+	/* Relaxed: published by the release CAS below. */
+	pf_store_relaxed(&rec->trust_ppm, trust_ppm);
+	pf_store_relaxed(&rec->admission, word);
+	/* [R5] pairs with [A5] in admission_wait() and every reader of the state word. */
+	if (!pf_cas_release(&rec->state, &w, member_word(gen, PF_MEMBER_ACTIVE, 0, 0)))
+		return -ESTALE; /* the joiner gave up first */
+	domain_publish_membership(d);
+	return 0;
+}
+
+PF_API int pf_admission_decide(struct pf_domain *d, uint32_t slot, uint32_t gen,
+			       const struct pf_policy_verdict *v, uint32_t trust_ppm)
+{
+	struct dom_member *rec;
+	uint64_t w, word;
+	uint32_t st;
+
+	if (d == NULL || slot >= d->lim.members_max || gen == 0 || !verdict_valid(v) ||
+	    trust_ppm > PF_PPM)
+		return -EINVAL;
+	rec = &d->members[slot];
+	word = admission_word(gen, v->allowed ? ADMISSION_GRANTED : ADMISSION_REFUSED, v->action,
+			      v->rule, v->check);
+	/* [A5] pairs with [R5] in admission_wait(). */
+	w = pf_load_acquire(&rec->state);
+	st = member_word_state(w);
+	if (member_word_gen(w) != gen)
+		return -ESTALE;
+	if (st == PF_MEMBER_JOINING &&
+	    w == member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_AWAIT)) {
+		if (v->allowed)
+			return admit(d, rec, w, word, trust_ppm);
+		counter_add(d, PF_COUNTER_JOIN_REFUSED, 1);
+	} else if (st != PF_MEMBER_ACTIVE && st != PF_MEMBER_DRAINING) {
+		return -ESTALE;
+	}
+	/* [R21] pairs with [A21] in admission_wait(): the refusal, or a review's verdict. */
+	pf_store_release(&rec->admission, word);
+	domain_publish_membership(d);
+	return 0;
+}
+
+/* Leave AWAIT: 0 when back to JOINING (the caller fails or goes on ungated), 1 when the
+ * gatekeeper admitted us first. */
+static int give_up(struct pf_member *m)
+{
+	uint64_t w = member_word(m->gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_AWAIT);
+
+	/* [R5] pairs with [A5] in pf_admission_decide(): CAS against its admission. */
+	if (pf_cas_acq_rel(&m->rec->state, &w, member_word(m->gen, PF_MEMBER_JOINING, 0, 0)))
+		return 0;
+	return w == member_word(m->gen, PF_MEMBER_ACTIVE, 0, 0) ? 1 : -ETIMEDOUT;
+}
+
+static int refused(struct pf_member *m, uint64_t a, const struct pf_member_opts *o)
+{
+	uint32_t check = admission_check(a);
+	int r = give_up(m);
+
+	if (r == 1)
+		return 1; /* cannot happen: the gatekeeper decides once; take the admission */
+	if (o->refusal != NULL && o->refusal->size >= sizeof(*o->refusal)) {
+		o->refusal->action = admission_action(a);
+		o->refusal->rule = admission_rule(a);
+		o->refusal->check = check;
+	}
+	if (r < 0)
+		return r;
+	return check == PF_POLICY_TOKEN_REQUIRED || check == PF_POLICY_TOKEN_CAPS ? -EKEYREJECTED
+										  : -EPERM;
+}
+
+/* One look at where we stand: 1 admitted, 0 go on ungated, < 0 failed, 2 keep waiting. */
+static int admission_look(struct pf_member *m, const struct pf_member_opts *o, uint64_t deadline)
+{
+	struct dom_control *ctl = m->d->ctl;
+	/* [A5] pairs with [R5] in admit(). */
+	uint64_t w = pf_load_acquire(&m->rec->state), a;
+	uint32_t keeper;
+	int r;
+
+	if (w == member_word(m->gen, PF_MEMBER_ACTIVE, 0, 0))
+		return 1;
+	if (w != member_word(m->gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_AWAIT))
+		return -ETIMEDOUT; /* a supervisor reclaimed the slot */
+	/* [A21] pairs with [R21] in pf_admission_decide(). */
+	a = pf_load_acquire(&m->rec->admission);
+	if (admission_gen(a) == m->gen && admission_status(a) == ADMISSION_REFUSED)
+		return refused(m, a, o);
+	/* [A20] pairs with [R20] in pf_admission_gate(). */
+	keeper = pf_load_acquire(&ctl->gate_pid);
+	if (keeper == 0)
+		return give_up(m); /* the gate was opened: join without a decision */
+	if (identity_gone((int)keeper, 0)) {
+		/* Relaxed: ordered by [A20] above. */
+		if ((pf_load_relaxed(&ctl->gate_flags) & GATE_STRICT) == 0)
+			return give_up(m);
+		r = give_up(m);
+		return r == 1 ? 1 : -EHOSTDOWN;
+	}
+	if (now_ns() >= deadline) {
+		r = give_up(m);
+		return r == 1 ? 1 : -ETIMEDOUT;
+	}
+	return 2;
+}
+
+int admission_wait(struct pf_member *m, const struct pf_member_opts *o)
+{
+	struct dom_control *ctl = m->d->ctl;
+	uint64_t timeout_ns =
+		(uint64_t)(o->admission_timeout_ms != 0 ? o->admission_timeout_ms
+							: PF_ADMISSION_TIMEOUT_MS_DEFAULT) *
+		UINT64_C(1000000);
+	uint64_t deadline = now_ns() + timeout_ns;
+	uint64_t w = member_word(m->gen, PF_MEMBER_JOINING, 0, 0);
+
+	PF_ASSERT(m->rec != NULL && m->gen != 0);
+	/* [A20] pairs with [R20] in pf_admission_gate(). */
+	if (pf_load_acquire(&ctl->gate_pid) == 0)
+		return 0;
+	/* [R5] pairs with [A5] in pf_admission_pending(): our identity is complete. */
+	if (!pf_cas_release(&m->rec->state, &w,
+			    member_word(m->gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_AWAIT)))
+		return -ETIMEDOUT; /* a supervisor gave up on us */
+	domain_publish_membership(m->d);
+	for (;;) {
+		/* Relaxed: the futex compares it again; we re-check everything after waking. */
+		uint32_t seen = pf_load_relaxed(&ctl->membership_version);
+		int r = admission_look(m, o, deadline);
+		uint64_t now;
+
+		if (r != 2)
+			return r;
+		now = now_ns();
+		(void)futex_wait_shared(&ctl->membership_version, seen,
+					PF_MIN(WAIT_SLICE_NS, deadline > now ? deadline - now : 1));
+	}
+}
