@@ -219,7 +219,7 @@ int main(int argc, char **argv)
 	}
 	ring_bytes = ring_mpmc_bytes(BENCH_RING_SLOTS);
 #if PF_HAVE_DPDK
-	ring_bytes = PF_MAX(ring_bytes, (size_t)rte_ring_get_memsize_elem(4, BENCH_RING_SLOTS));
+	ring_bytes = PF_MAX_OF(ring_bytes, (size_t)rte_ring_get_memsize_elem(4, BENCH_RING_SLOTS));
 #endif
 	snprintf(name, sizeof(name), "pf-bench-oversub-%d", (int)getpid());
 	r = shm_segment_create(name, 4096 + ring_bytes, 0600, -1, &seg);

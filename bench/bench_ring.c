@@ -260,9 +260,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_ring: unknown placement %s\n", placement);
 		return 2;
 	}
-	ring_bytes = PF_MAX(ring_spsc_bytes(BENCH_RING_SLOTS), ring_mpmc_bytes(BENCH_RING_SLOTS));
+	ring_bytes =
+		PF_MAX_OF(ring_spsc_bytes(BENCH_RING_SLOTS), ring_mpmc_bytes(BENCH_RING_SLOTS));
 #if PF_HAVE_DPDK
-	ring_bytes = PF_MAX(ring_bytes, (size_t)rte_ring_get_memsize_elem(8, BENCH_RING_SLOTS));
+	ring_bytes = PF_MAX_OF(ring_bytes, (size_t)rte_ring_get_memsize_elem(8, BENCH_RING_SLOTS));
 #endif
 	snprintf(name, sizeof(name), "pf-bench-ring-%d", (int)getpid());
 	r = shm_segment_create(name, 4096 + ring_bytes, 0600, -1, &seg);

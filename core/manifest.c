@@ -42,6 +42,7 @@ static const char *const strategy_names[] = {"trust-weighted", "consistent-hash"
 					     "agent", NULL};
 static const char *const fsync_names[] = {"every", "batch", "head", NULL};
 static const char *const backend_names[] = {"io_uring", "dpdk", NULL};
+static const char *const on_stop_names[] = {"keep", "drain", NULL};
 
 #define MSIZE(T, m) ((uint32_t)sizeof(((T *)0)->m))
 #define SECTION(p, d)                                                                              \
@@ -118,6 +119,9 @@ static const struct manifest_field fields[] = {
 	    "Deadline for moving a draining member's VNodes with their state."),
 	VAL(M, "membership.drain_parallel", PF_MANIFEST_INT, F_RELOAD, membership.drain_parallel, 1,
 	    1024, "4", "VNodes of a draining member moving at once."),
+	ENUMV(M, "membership.on_stop", F_RELOAD, membership.on_stop, on_stop_names, "keep",
+	      "When pflightd stops: keep its members running (the next pflightd adopts them) or "
+	      "drain them first (every member cordoned; the drains end within drain_timeout)."),
 	SECTION("scheduling", "How pending VNodes are placed (see pflight/sched.h)."),
 	ENUMV(M, "scheduling.strategy", F_RELOAD, scheduling.strategy, strategy_names,
 	      "trust-weighted", "Scoring strategy."),

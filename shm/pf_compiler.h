@@ -26,7 +26,8 @@
 #define PF_IS_POW2(x) ((x) != 0 && (((x) & ((x)-1)) == 0))
 /* clang-format on */
 #define PF_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define PF_MAX(a, b) ((a) > (b) ? (a) : (b))
+/* Not PF_MAX: <sys/socket.h> owns that name (the count of protocol families). */
+#define PF_MAX_OF(a, b) ((a) > (b) ? (a) : (b))
 
 /* Tell the CPU we are spinning (x86 PAUSE, arm64 YIELD); no ordering effect. */
 #if defined(__x86_64__) || defined(__i386__)

@@ -53,6 +53,12 @@ enum pf_manifest_fsync {
 	PF_MANIFEST_FSYNC_HEAD = 2,  /* fsync only when a signed head is written */
 };
 
+/* membership.on_stop: what pflightd does with its members when it is stopped */
+enum pf_manifest_on_stop {
+	PF_MANIFEST_ON_STOP_KEEP = 0,  /* they run on; the next pflightd adopts them */
+	PF_MANIFEST_ON_STOP_DRAIN = 1, /* cordon every member, wait for the drains to end */
+};
+
 /* transport.backend */
 enum pf_manifest_backend {
 	PF_MANIFEST_BACKEND_IO_URING = 0,
@@ -102,6 +108,8 @@ struct pf_manifest_membership {
 	uint32_t drain_parallel;
 	uint64_t slot_grace_ns;
 	uint64_t drain_timeout_ns;
+	uint32_t on_stop; /* enum pf_manifest_on_stop */
+	uint32_t reserved0;
 };
 
 struct pf_manifest_rebalance {

@@ -16,5 +16,6 @@
 #include "pflight/audit.h"
 #include "pflight/token.h"
 #include "pflight/policy.h"
+#include "pflight/control.h"
 
 #endif /* PFLIGHT_PFLIGHT_H */

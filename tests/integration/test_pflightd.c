@@ -43,7 +43,7 @@
 #define WAIT_NS (30ull * 1000000000ull)
 
 static const char *daemon_path, *worker_path, *cli_path;
-static char name[64], dir[64], manifest[128], audit[128], key_pub[128];
+static char name[64], dir[64], manifest[128], audit[128], key_pub[128], control[128];
 static pid_t daemon_pid = -1, workers[WORKERS + 1]; /* the last: the spare */
 static uint64_t sent;
 static int passed;
@@ -166,8 +166,9 @@ static int file_has(const char *path, const char *text)
 static void start_daemon(int n)
 {
 	char log[128];
-	char *argv[] = {(char *)daemon_path, "--foreground", "--manifest", manifest,
-			"--log-level",       "debug",        NULL};
+	char *argv[] = {
+		(char *)daemon_path, "--foreground", "--manifest", manifest, "--control", control,
+		"--log-level",       "debug",        NULL};
 	uint64_t deadline = now_ns() + WAIT_NS;
 
 	(void)snprintf(log, sizeof(log), "%s/pflightd-%d.log", dir, n);
@@ -334,7 +335,9 @@ static void verify_audit(void)
 	       (unsigned long long)rep.records, (unsigned long long)rep.heads, placements, deaths);
 	CHECK(placements >= 1 && deaths >= 1 && starts == 2 && stops == 2);
 	CHECK(audit_has("drain_start") == 1 && audit_has("drain_done") == 1);
-	CHECK(audit_has("admit") == 1 && audit_has("admit_refused") == 4);
+	CHECK(audit_has("token_accepted") == 1 && audit_has("token_refused") == 4);
+	/* Every worker joined through the daemon's admission gate. */
+	CHECK(audit_has("admit") == WORKERS + 1 && audit_has("admit_refused") == 0);
 }
 
 static void start_workers(struct pf_domain *d)
@@ -391,21 +394,10 @@ static void drain_phase(struct pf_domain *d)
 /* One request on the control socket; the reply parsed (caller frees). */
 static json_t *control_ask(const char *req)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	char reply[1024];
+	char reply[PF_CONTROL_REPLY_MAX];
 	json_t *doc;
-	ssize_t n;
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 
-	CHECK(fd >= 0);
-	CHECK(snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.sock", audit) <
-	      (int)sizeof(sa.sun_path));
-	CHECK(connect(fd, (const struct sockaddr *)&sa, sizeof(sa)) == 0);
-	CHECK(send(fd, req, strlen(req), 0) == (ssize_t)strlen(req));
-	n = recv(fd, reply, sizeof(reply) - 1, 0);
-	CHECK(n > 0);
-	reply[n] = '\0';
-	(void)close(fd);
+	CHECK(pf_control_request(control, req, reply, sizeof(reply), 0) > 0);
 	doc = json_loads(reply, 0, NULL);
 	if (doc == NULL)
 		fprintf(stderr, "control: not JSON: %s\n", reply);
@@ -527,6 +519,7 @@ int main(int argc, char **argv)
 	(void)snprintf(manifest, sizeof(manifest), "%s/phoenixfile.yaml", dir);
 	(void)snprintf(audit, sizeof(audit), "%s/audit.jsonl", dir);
 	(void)snprintf(key_pub, sizeof(key_pub), "%s/audit.key.pub", dir);
+	(void)snprintf(control, sizeof(control), "%s/control.sock", dir);
 	for (int i = 0; i <= WORKERS; i++)
 		workers[i] = -1;
 	(void)pf_domain_unlink(name);

@@ -122,8 +122,18 @@ static int record_death(struct auditor *a, const struct cmd *c)
 	return auditor_append(a, "death", subject, details, PF_AUDIT_NO_VNODE) == 0;
 }
 
+/* "vnode:<id>" for a record about a VNode, else "pflightd". */
+static const char *record_subject(const struct cmd *c, char *buf, size_t cap)
+{
+	if (c->vnode == PF_AUDIT_NO_VNODE)
+		return "pflightd";
+	(void)snprintf(buf, cap, "vnode:%u", c->vnode);
+	return buf;
+}
+
 static int take_commands(struct auditor *a)
 {
+	char subject[64];
 	struct cmd c;
 	int n = 0;
 
@@ -132,7 +142,9 @@ static int take_commands(struct auditor *a)
 		if (c.type == CMD_DEATH)
 			(void)record_death(a, &c);
 		else if (c.type == CMD_RECORD)
-			(void)auditor_append(a, c.event, "pflightd", c.text, PF_AUDIT_NO_VNODE);
+			(void)auditor_append(a, c.event,
+					     record_subject(&c, subject, sizeof(subject)), c.text,
+					     c.vnode);
 	}
 	return n;
 }

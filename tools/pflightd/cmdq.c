@@ -11,6 +11,8 @@
  * all of them are threads of this process, so a stalled one only delays its own slot.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -49,6 +51,13 @@ int cmdq_create(struct cmdq **ret_q)
 
 void cmdq_destroy(struct cmdq *q)
 {
+	struct cmd c;
+
+	if (q == NULL)
+		return;
+	while (cmdq_take(q, &c) == 0)
+		if (c.type == CMD_GOVERNANCE)
+			free(c.ptr); /* never delivered: its receiver is gone */
 	free(q);
 }
 
@@ -114,4 +123,46 @@ uint64_t cmdq_refused(struct cmdq *q)
 {
 	/* Relaxed: a statistic. */
 	return pf_load_relaxed(&q->refused);
+}
+
+int cmdq_record(struct cmdq *q, const char *event, uint32_t vnode, const char *fmt, ...)
+{
+	struct cmd c;
+	va_list ap;
+	int n;
+
+	memset(&c, 0, sizeof(c));
+	c.type = CMD_RECORD;
+	c.vnode = vnode;
+	if (snprintf(c.event, sizeof(c.event), "%s", event) >= (int)sizeof(c.event))
+		return -EMSGSIZE;
+	va_start(ap, fmt);
+	n = vsnprintf(c.text, sizeof(c.text), fmt, ap);
+	va_end(ap);
+	if (n < 0 || n >= (int)sizeof(c.text))
+		return -EMSGSIZE;
+	return cmdq_send(q, &c);
+}
+
+const char *json_escape(const char *text, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+		char esc[8];
+		int n = 1;
+
+		if (*p == '"' || *p == '\\')
+			n = snprintf(esc, sizeof(esc), "\\%c", *p);
+		else if (*p < 0x20)
+			n = snprintf(esc, sizeof(esc), "\\u%04x", *p);
+		else
+			esc[0] = (char)*p;
+		if (o + (size_t)n >= cap)
+			break;
+		memcpy(out + o, esc, (size_t)n);
+		o += (size_t)n;
+	}
+	out[o] = '\0';
+	return out;
 }

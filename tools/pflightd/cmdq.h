@@ -6,20 +6,29 @@
 #ifndef PFLIGHTD_CMDQ_H
 #define PFLIGHTD_CMDQ_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "pflight/audit.h"
 #include "pflight/sched.h"
 #include "shm/pf_atomic.h"
+#include "shm/pf_compiler.h"
 
-#define CMDQ_SLOTS 64u       /* commands are rare (deaths, reloads): 64 absorbs a burst */
-#define CMDQ_TEXT_MAX 256u   /* bytes of a command's text, with the NUL */
+#define CMDQ_SLOTS 64u /* commands are rare (deaths, reloads): 64 absorbs a burst */
+#define CMDQ_TEXT_MAX                                                                              \
+	640u                 /* bytes of a command's text, with the NUL: a record's details        \
+			      * with a policy's reason, or a token's capability list */
 #define CMDQ_DRAIN_LIMIT 16u /* commands an agent takes per do_work (bounded work) */
 
 enum cmd_type {
-	CMD_DEATH = 1,     /* conductor -> auditor: the supervisor repaired a member */
-	CMD_REBALANCE = 2, /* main -> scheduler: new rebalancing and drain options (reload) */
-	CMD_RECORD = 3,    /* main -> auditor: append a record (event, details JSON in text) */
+	CMD_DEATH = 1,      /* conductor -> auditor: the supervisor repaired a member */
+	CMD_REBALANCE = 2,  /* main -> scheduler: new rebalancing and drain options (reload) */
+	CMD_RECORD = 3,     /* any -> auditor: append a record (event, details JSON in text,
+			     * about VNode `vnode` or PF_AUDIT_NO_VNODE) */
+	CMD_GRANT = 4,      /* main -> conductor: a join token was accepted for process pid
+			     * (start_time), granting trust_ppm and the caps in text */
+	CMD_GOVERNANCE = 5, /* main -> conductor, scheduler: new policies (ptr: a heap copy of
+			     * struct pf_manifest_governance the receiver owns and frees) */
 };
 
 struct cmd {
@@ -32,7 +41,12 @@ struct cmd {
 	struct pf_rebalance_opts rebalance;
 	uint64_t drain_timeout_ns; /* CMD_REBALANCE: membership.drain_timeout */
 	uint32_t drain_parallel;   /* CMD_REBALANCE: membership.drain_parallel */
-	uint32_t reserved1;
+	uint32_t vnode;            /* CMD_RECORD: the VNode it is about, or PF_AUDIT_NO_VNODE */
+	int32_t pid;               /* CMD_GRANT */
+	uint32_t trust_ppm;        /* CMD_GRANT */
+	uint64_t start_time;       /* CMD_GRANT: the process's start, clock ticks since boot */
+	uint64_t expires;          /* CMD_GRANT: the token's expiry, unix seconds */
+	void *ptr;                 /* CMD_GOVERNANCE */
 	char event[PF_AUDIT_EVENT_MAX + 1];
 	char text[CMDQ_TEXT_MAX];
 };
@@ -48,6 +62,16 @@ int cmdq_send(struct cmdq *q, const struct cmd *c);
 
 /* Take the oldest command: 0, or -EAGAIN (empty). Single consumer. Wait-free. */
 int cmdq_take(struct cmdq *q, struct cmd *ret_c);
+
+/* Send a CMD_RECORD: event, about VNode `vnode` (PF_AUDIT_NO_VNODE: none), details
+ * formatted from fmt (a JSON object). 0, -EMSGSIZE (details longer than CMDQ_TEXT_MAX:
+ * not sent) or -EAGAIN (queue full). */
+pf_printf_like(4, 5) int cmdq_record(struct cmdq *q, const char *event, uint32_t vnode,
+				     const char *fmt, ...);
+
+/* text as the inside of a JSON string (quotes, backslashes and control characters
+ * escaped) into out (cap bytes, cut short if need be, always terminated). Returns out. */
+const char *json_escape(const char *text, char *out, size_t cap);
 
 /* Sends refused because the queue stayed full. */
 uint64_t cmdq_refused(struct cmdq *q);

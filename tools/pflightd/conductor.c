@@ -3,7 +3,8 @@
  * tools/pflightd/conductor.c: the conductor agent, the daemon's supervisor.
  *
  * It steps a pf_supervisor: each pass finds dead and hung members, repairs them (their
- * VNodes go back to PENDING with epoch + 1) and sweeps. Workers that joined with
+ * VNodes go back to PENDING with epoch + 1) and sweeps; then it decides the joins waiting
+ * at the admission gate (admission.c). Workers that joined with
  * PF_MEMBER_SUPERVISE run embedded supervisors too and may repair first: every repair
  * step is a CAS, so whoever wins, each death is repaired once. The repair callback runs
  * on the conductor's thread and only posts a command to the auditor: the audit log has
@@ -36,20 +37,31 @@ static void on_repair(void *arg, uint32_t slot, uint32_t generation, uint32_t ca
 			generation);
 }
 
-int conductor_init(struct conductor *c, struct pf_domain *domain, struct cmdq *to_auditor)
+int conductor_init(struct conductor *c, struct pf_domain *domain, const struct pf_manifest *m,
+		   struct cmdq *inbox, struct cmdq *to_auditor)
 {
 	struct pf_supervisor_opts so;
+	int r;
 
 	memset(c, 0, sizeof(*c));
 	c->to_auditor = to_auditor;
 	pf_supervisor_opts_init(&so);
 	so.on_repair = on_repair;
 	so.arg = c;
-	return pf_supervisor_create(domain, &so, &c->supervisor);
+	r = pf_supervisor_create(domain, &so, &c->supervisor);
+	if (r < 0)
+		return r;
+	r = admission_init(&c->admission, domain, m, inbox, to_auditor);
+	if (r < 0) {
+		pf_supervisor_destroy(c->supervisor);
+		c->supervisor = NULL;
+	}
+	return r;
 }
 
 void conductor_fini(struct conductor *c)
 {
+	admission_fini(&c->admission);
 	pf_supervisor_destroy(c->supervisor);
 	c->supervisor = NULL;
 }
@@ -57,8 +69,11 @@ void conductor_fini(struct conductor *c)
 int conductor_do_work(void *arg)
 {
 	struct conductor *c = arg;
+	int r = pf_supervisor_check(c->supervisor);
 
-	return pf_supervisor_check(c->supervisor);
+	if (r < 0)
+		return r;
+	return r + admission_do_work(&c->admission);
 }
 
 int conductor_park(void *arg, uint64_t ns)

@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,11 +17,41 @@
 
 #define JOIN_PREFIX "join-token "
 #define JOIN_PREFIX_BYTES (sizeof(JOIN_PREFIX) - 1u)
+#define MIGRATE_PREFIX "migrate "
+#define MIGRATE_PREFIX_BYTES (sizeof(MIGRATE_PREFIX) - 1u)
+#define RUN_DIR "/run/pflight"
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 /* Linux 6.5; older headers lack it */
+#endif
 
-int control_open(struct control *c, const char *audit_path)
+/* The default run directory, when the path is in it: create it (0755) if missing. */
+static int make_run_dir(const char *path)
+{
+	if (strncmp(path, RUN_DIR "/", sizeof(RUN_DIR)) != 0 || strchr(path + sizeof(RUN_DIR), '/'))
+		return 0;
+	if (mkdir(RUN_DIR, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* The socket file's permissions: the segment's rw bits, and its group. */
+static int set_access(const char *path, uint32_t mode, int32_t gid)
+{
+	mode_t m = (mode_t)(mode & 0666u) | S_IRUSR | S_IWUSR;
+
+	if (gid >= 0)
+		m |= S_IRGRP | S_IWGRP;
+	if (chmod(path, m) < 0)
+		return -errno;
+	if (gid >= 0 && chown(path, (uid_t)-1, (gid_t)gid) < 0)
+		return -errno;
+	return 0;
+}
+
+int control_open(struct control *c, const char *path, uint32_t mode, int32_t gid)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int n = snprintf(c->path, sizeof(c->path), "%s.sock", audit_path);
+	int n = snprintf(c->path, sizeof(c->path), "%s", path), r;
 
 	c->fd = -1;
 	if (n < 0 || (size_t)n >= sizeof(c->path) || (size_t)n >= sizeof(sa.sun_path)) {
@@ -27,18 +59,23 @@ int control_open(struct control *c, const char *audit_path)
 		return -ENAMETOOLONG;
 	}
 	memcpy(sa.sun_path, c->path, (size_t)n + 1);
+	r = make_run_dir(c->path);
+	if (r < 0)
+		return r;
 	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (c->fd < 0)
 		return -errno;
 	(void)unlink(c->path);
-	if (bind(c->fd, (const struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(c->fd, 16) < 0) {
-		int r = -errno;
-
+	if (bind(c->fd, (const struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(c->fd, 16) < 0)
+		r = -errno;
+	else
+		r = set_access(c->path, mode, gid);
+	if (r < 0) {
 		(void)close(c->fd);
+		(void)unlink(c->path);
 		c->fd = -1;
-		return r;
 	}
-	return 0;
+	return r;
 }
 
 void control_close(struct control *c)
@@ -64,34 +101,73 @@ static const char *refusal(int r)
 		return "other_domain";
 	case -EACCES:
 		return "wrong_uid";
+	case -ESRCH:
+		return "peer_gone";
 	default:
 		return "error";
 	}
 }
 
-static void audit_decision(struct control *c, const struct ucred *peer, int r,
-			   const struct pf_token_claims *cl)
+/* Field 22 of /proc/<pid>/stat: the start time in clock ticks since boot. */
+static int start_time_of(pid_t pid, uint64_t *ret)
 {
-	struct cmd m;
-	uint32_t caps = cl->caps[0] != '\0';
+	char path[64], buf[1024], *p;
+	unsigned long long st;
+	FILE *f;
 
-	for (const char *p = cl->caps; *p != '\0'; p++)
-		caps += *p == ',';
-	memset(&m, 0, sizeof(m));
-	m.type = CMD_RECORD;
-	(void)snprintf(m.event, sizeof(m.event), "%s", r == 0 ? "admit" : "admit_refused");
+	(void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return -ESRCH;
+	p = fgets(buf, sizeof(buf), f);
+	(void)fclose(f);
+	p = p != NULL ? strrchr(buf, ')') : NULL; /* the name may hold spaces and ')' */
+	for (int field = 2; field < 21 && p != NULL; field++)
+		p = strchr(p + 1, ' ');
+	if (p == NULL || sscanf(p + 1, "%llu", &st) != 1)
+		return -ESRCH;
+	*ret = st;
+	return 0;
+}
+
+/* The peer's start time, read while a pidfd pins it: -ESRCH when it is gone. */
+static int peer_start_time(int fd, const struct ucred *peer, uint64_t *ret)
+{
+	socklen_t len = sizeof(int);
+	struct pollfd p = {.events = POLLIN};
+	int pidfd = -1, r;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0)
+		pidfd = (int)syscall(SYS_pidfd_open, peer->pid, 0);
+	if (pidfd < 0)
+		return -ESRCH;
+	r = start_time_of(peer->pid, ret);
+	p.fd = pidfd;
+	if (r == 0 && poll(&p, 1, 0) != 0)
+		r = -ESRCH; /* a pidfd turns readable once its process exits */
+	(void)close(pidfd);
+	return r;
+}
+
+static void audit_token(struct control *c, const struct ucred *peer, int r,
+			const struct pf_token_claims *cl)
+{
+	int k;
+
 	if (r == 0)
-		(void)snprintf(m.text, sizeof(m.text),
-			       "{\"peer_pid\":%d,\"peer_uid\":%u,\"trust_ppm\":%u,\"expires\":%llu,"
-			       "\"caps_count\":%u}",
-			       (int)peer->pid, (unsigned)peer->uid, cl->trust_ppm,
-			       (unsigned long long)cl->expires, caps);
+		k = cmdq_record(
+			c->to_auditor, "token_accepted", PF_AUDIT_NO_VNODE,
+			"{\"peer_pid\":%d,\"peer_uid\":%u,\"trust_ppm\":%u,\"expires\":%llu,"
+			"\"caps\":\"%s\"}",
+			(int)peer->pid, (unsigned)peer->uid, cl->trust_ppm,
+			(unsigned long long)cl->expires, cl->caps);
 	else
-		(void)snprintf(m.text, sizeof(m.text),
-			       "{\"peer_pid\":%d,\"peer_uid\":%u,\"error\":\"%s\"}", (int)peer->pid,
-			       (unsigned)peer->uid, refusal(r));
-	if (cmdq_send(c->to_auditor, &m) < 0)
-		log_msg(LOG_ERROR, "auditor queue full: %s not audited", m.event);
+		k = cmdq_record(c->to_auditor, "token_refused", PF_AUDIT_NO_VNODE,
+				"{\"peer_pid\":%d,\"peer_uid\":%u,\"error\":\"%s\"}",
+				(int)peer->pid, (unsigned)peer->uid, refusal(r));
+	if (k < 0)
+		log_msg(LOG_ERROR, "control: token decision for pid %d not audited",
+			(int)peer->pid);
 }
 
 /* Check a presented token; 0 and the claims, or a negative errno (see refusal()). */
@@ -112,13 +188,39 @@ static int admit(struct control *c, const char *token, const struct ucred *peer,
 	return r;
 }
 
-static int reply_join(struct control *c, const char *token, const struct ucred *peer, char *out,
-		      size_t cap)
+/* Hand an accepted token to the conductor, for the peer's join. */
+static int grant(struct control *c, int fd, const struct ucred *peer,
+		 const struct pf_token_claims *cl)
+{
+	struct cmd m;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	m.type = CMD_GRANT;
+	m.pid = peer->pid;
+	m.trust_ppm = cl->trust_ppm;
+	m.expires = cl->expires;
+	r = peer_start_time(fd, peer, &m.start_time);
+	if (r < 0)
+		return r;
+	_Static_assert(sizeof(m.text) > sizeof(cl->caps), "a token's caps must fit a grant");
+	(void)snprintf(m.text, sizeof(m.text), "%s", cl->caps);
+	r = cmdq_send(c->to_conductor, &m);
+	if (r < 0)
+		log_msg(LOG_ERROR, "control: conductor queue full: grant for pid %d dropped",
+			(int)peer->pid);
+	return r;
+}
+
+static int reply_join(struct control *c, int fd, const char *token, const struct ucred *peer,
+		      char *out, size_t cap)
 {
 	struct pf_token_claims cl;
 	int r = admit(c, token, peer, &cl);
 
-	audit_decision(c, peer, r, &cl);
+	if (r == 0)
+		r = grant(c, fd, peer, &cl);
+	audit_token(c, peer, r, &cl);
 	if (r < 0) {
 		c->refused++;
 		return snprintf(out, cap, "{\"ok\":false,\"error\":\"%s\"}", refusal(r));
@@ -140,10 +242,117 @@ static int reply_status(struct control *c, char *out, size_t cap)
 	return snprintf(out, cap,
 			"{\"ok\":true,\"domain\":\"%s\",\"pid\":%d,\"members_active\":%u,"
 			"\"vnodes_active\":%u,\"vnodes_pending\":%u,\"membership_version\":%u,"
-			"\"admitted\":%llu,\"refused\":%llu}",
+			"\"admitted\":%llu,\"refused\":%llu,\"migrates\":%llu}",
 			c->domain_name, (int)getpid(), di.members_active, di.vnodes_active,
 			di.vnodes_pending, di.membership_version, (unsigned long long)c->admitted,
-			(unsigned long long)c->refused);
+			(unsigned long long)c->refused, (unsigned long long)c->migrates);
+}
+
+/* Why a migrate to slot was refused, in words: the filter, or the policy's reason. */
+static void migrate_reason(struct control *c, uint32_t vnode, uint32_t slot, int r,
+			   const struct pf_sched_decision *dec, char *buf, size_t cap)
+{
+	struct pf_policy_verdict v = {.size = sizeof(v)};
+
+	if (r == -EPERM && dec->reason == PF_SCHED_FILTER_POLICY &&
+	    ((governor_judge_member(c->gov, PF_POLICY_CAN_ASSIGN, slot, &v) == 0 && !v.allowed) ||
+	     (governor_judge_member(c->gov, PF_POLICY_CAN_HANDOFF, slot, &v) == 0 && !v.allowed))) {
+		(void)snprintf(buf, cap, "%s", v.reason);
+		return;
+	}
+	if (r == -EPERM)
+		(void)snprintf(buf, cap, "member %u cannot take VNode %u: %s", slot, vnode,
+			       pf_sched_reason_name(dec->reason));
+	else if (r == -ENOENT)
+		(void)snprintf(buf, cap, "VNode %u is not owned by anyone now", vnode);
+	else if (r == -EALREADY)
+		(void)snprintf(buf, cap, "VNode %u is already on member %u", vnode, slot);
+	else if (r == -ESRCH)
+		(void)snprintf(buf, cap, "no ACTIVE member in slot %u", slot);
+	else if (r == -EBUSY)
+		(void)snprintf(buf, cap, "VNode %u already has a move pending", vnode);
+	else
+		(void)snprintf(buf, cap, "%s", strerror(-r));
+}
+
+static const char *migrate_error(int r)
+{
+	switch (r) {
+	case -ENOENT:
+		return "not_owned";
+	case -EALREADY:
+		return "already_there";
+	case -ESRCH:
+		return "no_member";
+	case -EPERM:
+		return "refused";
+	case -EBUSY:
+		return "busy";
+	default:
+		return "error";
+	}
+}
+
+static int parse_migrate(const char *args, uint32_t *vnode, uint32_t *slot)
+{
+	unsigned long long v, s;
+	char *end;
+
+	errno = 0;
+	v = strtoull(args, &end, 10);
+	if (errno != 0 || end == args || *end != ' ' || v > UINT32_MAX)
+		return -EINVAL;
+	args = end + 1;
+	s = strtoull(args, &end, 10);
+	if (errno != 0 || end == args || *end != '\0' || s > UINT32_MAX)
+		return -EINVAL;
+	*vnode = (uint32_t)v;
+	*slot = (uint32_t)s;
+	return 0;
+}
+
+static int reply_migrate(struct control *c, const char *args, const struct ucred *peer, char *out,
+			 size_t cap)
+{
+	struct pf_sched_decision dec = {.size = sizeof(dec)};
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	char why[256], esc[512];
+	uint32_t vnode, slot;
+	int r;
+
+	if (peer->uid != 0 && peer->uid != geteuid())
+		return snprintf(out, cap,
+				"{\"ok\":false,\"error\":\"forbidden\",\"reason\":\"only "
+				"root and the daemon's own user may migrate\"}");
+	if (parse_migrate(args, &vnode, &slot) < 0)
+		return snprintf(out, cap,
+				"{\"ok\":false,\"error\":\"usage\",\"reason\":\"migrate "
+				"<vnode> <slot>\"}");
+	if (pf_vnode_info(c->domain, vnode, &vi) < 0)
+		vi.owner_slot = UINT32_MAX;
+	r = pf_sched_migrate(c->sched, vnode, slot, &dec);
+	if (r < 0) {
+		migrate_reason(c, vnode, slot, r, &dec, why, sizeof(why));
+		json_escape(why, esc, sizeof(esc));
+		(void)cmdq_record(c->to_auditor, "migrate_refused", vnode,
+				  "{\"to_slot\":%u,\"by_uid\":%u,\"by_pid\":%d,\"error\":\"%s\","
+				  "\"reason\":\"%s\"}",
+				  slot, (unsigned)peer->uid, (int)peer->pid, migrate_error(r), esc);
+		return snprintf(out, cap, "{\"ok\":false,\"error\":\"%s\",\"reason\":\"%s\"}",
+				migrate_error(r), esc);
+	}
+	c->migrates++;
+	(void)cmdq_record(
+		c->to_auditor, "migrate_request", vnode,
+		"{\"from\":%d,\"to\":\"%u.%u\",\"epoch\":%llu,\"by_uid\":%u,\"by_pid\":%d}",
+		(int)vi.owner_slot, dec.winner_slot, dec.winner_generation,
+		(unsigned long long)dec.epoch, (unsigned)peer->uid, (int)peer->pid);
+	log_msg(LOG_INFO, "control: migrate VNode %u from member %d to %u.%u (uid %u)", vnode,
+		(int)vi.owner_slot, dec.winner_slot, dec.winner_generation, (unsigned)peer->uid);
+	return snprintf(out, cap,
+			"{\"ok\":true,\"vnode\":%u,\"from\":%d,\"to\":\"%u.%u\",\"epoch\":%llu}",
+			vnode, (int)vi.owner_slot, dec.winner_slot, dec.winner_generation,
+			(unsigned long long)dec.epoch);
 }
 
 /* Read one request (waiting at most CONTROL_CLIENT_TIMEOUT_MS) and answer it. */
@@ -169,7 +378,9 @@ static void serve_one(struct control *c, int fd)
 	if (strcmp(req, "status") == 0)
 		k = reply_status(c, out, sizeof(out));
 	else if (strncmp(req, JOIN_PREFIX, JOIN_PREFIX_BYTES) == 0)
-		k = reply_join(c, req + JOIN_PREFIX_BYTES, &peer, out, sizeof(out));
+		k = reply_join(c, fd, req + JOIN_PREFIX_BYTES, &peer, out, sizeof(out));
+	else if (strncmp(req, MIGRATE_PREFIX, MIGRATE_PREFIX_BYTES) == 0)
+		k = reply_migrate(c, req + MIGRATE_PREFIX_BYTES, &peer, out, sizeof(out));
 	else
 		k = snprintf(out, sizeof(out), "{\"ok\":false,\"error\":\"unknown request\"}");
 	if (k > 0 && (size_t)k < sizeof(out))

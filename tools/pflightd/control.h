@@ -2,19 +2,30 @@
 /*
  * tools/pflightd/control.h: the daemon's control socket.
  *
- * An AF_UNIX SOCK_SEQPACKET socket at <audit log path>.sock, served by the main thread
- * between signal polls. One request per connection, one message each way:
+ * An AF_UNIX SOCK_SEQPACKET socket (pflight/control.h: where it is, and the client side),
+ * served by the main thread between signal polls. One request per connection, one
+ * message each way:
  *
- *   "status"              -> {"ok":true,"domain":...,"pid":...,"members_active":..., ...}
- *   "join-token <token>"  -> {"ok":true,"domain":...,"caps":"a,b","trust_ppm":...,
- *                             "expires":...,"peer_pid":...,"peer_uid":...}
- *                            or {"ok":false,"error":"expired"|"forged"|...}
+ *   "status"                 -> {"ok":true,"domain":...,"pid":...,"members_active":..., ...}
+ *   "join-token <token>"     -> {"ok":true,"domain":...,"caps":"a,b","trust_ppm":...,
+ *                                "expires":...,"peer_pid":...,"peer_uid":...}
+ *                               or {"ok":false,"error":"expired"|"forged"|...}
+ *   "migrate <vnode> <slot>" -> {"ok":true,"vnode":...,"from":"s.g","to":"s.g","epoch":...}
+ *                               or {"ok":false,"error":"not_owned"|"already_there"|
+ *                                   "no_member"|"refused"|"busy"|"forbidden",
+ *                                   "reason":"..."}
  *
- * The client is identified with SO_PEERCRED. A join token (pflight/token.h) is checked
- * with the daemon's public key, against its own domain name and, when the token names
- * a uid, against the peer's uid; every admission decision is audited (admit,
- * admit_refused). The answer grants nothing by itself yet: the worker joins as before
- * and the daemon does not yet hold it to the granted capabilities and trust.
+ * The client is identified with SO_PEERCRED, and pinned with a pidfd (SO_PEERPIDFD where
+ * the kernel has it, else pidfd_open) while its start time is read, so a grant names the
+ * very process that connected. A join token (pflight/token.h) is checked with the
+ * daemon's public key, against its own domain name and, when the token names a uid,
+ * against the peer's uid; an accepted token becomes a grant the conductor applies when
+ * that process joins (admission.c). migrate is for the daemon's own uid and root: it
+ * writes a move request through the scheduler's filters and policy hooks
+ * (pf_sched_migrate); the owner then hands the VNode over with its state. Every decision
+ * is audited (token_accepted, token_refused, migrate_request, migrate_refused).
+ * The socket file gets the segment's permission bits and group (governance.segment_mode
+ * and governance.group): who may attach may also talk to the daemon.
  * A client gets CONTROL_CLIENT_TIMEOUT_MS to send its request; the main thread waits
  * for no one longer than that.
  */
@@ -25,6 +36,7 @@
 
 #include "pflight/pflight.h"
 #include "tools/pflightd/cmdq.h"
+#include "tools/pflightd/govern.h"
 
 #define CONTROL_REQUEST_MAX 2048u /* bytes of one request */
 #define CONTROL_REPLY_MAX 1024u   /* bytes of one reply */
@@ -33,19 +45,25 @@
 
 struct control {
 	int fd; /* listening socket, -1 when none */
-	char path[108];
+	char path[PF_CONTROL_PATH_MAX];
 	const char *domain_name;
 	struct pf_domain *domain;
 	struct cmdq *to_auditor;
+	struct cmdq *to_conductor; /* grants */
+	struct governor *gov;      /* the main thread's: why a migrate was refused */
+	struct pf_sched *sched;    /* the main thread's: migrate requests */
 	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES];
 	uint64_t admitted;
 	uint64_t refused;
+	uint64_t migrates;
 };
 
-/* Bind and listen at <audit_path>.sock (a stale socket file is replaced: the caller
- * holds the audit log's lock, so no other daemon uses that path). 0, -ENAMETOOLONG, or
- * the socket(2)/bind(2)/listen(2) errno. c->fd is -1 on failure. */
-int control_open(struct control *c, const char *audit_path);
+/* Bind and listen at path (a stale socket file is replaced: the caller holds the audit
+ * log's lock, so no other daemon of this domain runs), creating its directory when it
+ * is the default /run/pflight; give the file `mode` (rw bits kept) and group gid (-1:
+ * none). 0, -ENAMETOOLONG, or the errno of mkdir/socket/bind/listen/chmod/chown. c->fd
+ * is -1 on failure. */
+int control_open(struct control *c, const char *path, uint32_t mode, int32_t gid);
 
 /* Serve the connections waiting now (at most CONTROL_ACCEPT_BUDGET). Returns how many. */
 int control_serve(struct control *c);

@@ -20,6 +20,7 @@
 
 #include "pflight/pflight.h"
 #include "tools/pflightd/cmdq.h"
+#include "tools/pflightd/govern.h"
 
 #define SCHED_BUDGET 256u /* placements per do_work: bounded work, one pass of a burst */
 #define EXPLAIN_BATCH 64u /* explanations audited per do_work */
@@ -27,9 +28,37 @@
 #define DRAIN_PERIOD_NS 10000000u       /* drain steps every 10 ms: a scan of the VNodes each */
 #define DRAIN_RECORD_NS 200000000u      /* drain_step records at most every 200 ms per member */
 
+#define GRANTS_MAX 64u /* join tokens accepted and not yet used: one per joining process */
+
+/* A join token accepted on the control socket for one process, waiting for its join. */
+struct grant {
+	int32_t pid; /* 0: free */
+	uint32_t trust_ppm;
+	uint64_t start_time;
+	uint64_t until_ns; /* forgotten then */
+	char caps[PF_TOKEN_CAPS_MAX + 1];
+};
+
+/* The conductor's admission work (admission.c). */
+struct admission {
+	struct pf_domain *domain;
+	struct governor gov;
+	struct cmdq *inbox; /* CMD_GRANT, CMD_GOVERNANCE */
+	struct cmdq *to_auditor;
+	uint32_t strict;  /* the gate fails closed: policies or tokens are in force */
+	uint32_t version; /* membership version of the last review */
+	uint32_t rejudge; /* 1 after a reload: review every live member */
+	uint32_t reserved0;
+	struct grant grants[GRANTS_MAX];
+	uint64_t admitted;
+	uint64_t refused;
+	uint64_t reviewed;
+};
+
 struct conductor {
 	struct pf_supervisor *supervisor;
 	struct cmdq *to_auditor;
+	struct admission admission;
 	uint64_t repairs;
 };
 
@@ -48,6 +77,7 @@ struct drain_slot {
 struct scheduler {
 	struct pf_domain *domain;
 	struct pf_sched *sched;
+	struct governor gov; /* can-assign and can-handoff */
 	struct cmdq *inbox;
 	struct cmdq *to_auditor;
 	struct pf_rebalance_opts rebalance;
@@ -92,14 +122,23 @@ struct auditor {
 
 uint64_t mono_ns(void);
 
-int conductor_init(struct conductor *c, struct pf_domain *domain, struct cmdq *to_auditor);
+/* Close the domain's admission gate (held while the daemon runs) and take its decisions.
+ * 0 or a negative errno. */
+int admission_init(struct admission *a, struct pf_domain *domain, const struct pf_manifest *m,
+		   struct cmdq *inbox, struct cmdq *to_auditor);
+/* Open the gate again unless policies keep it closed. Idempotent. */
+void admission_fini(struct admission *a);
+int admission_do_work(struct admission *a);
+
+int conductor_init(struct conductor *c, struct pf_domain *domain, const struct pf_manifest *m,
+		   struct cmdq *inbox, struct cmdq *to_auditor);
 void conductor_fini(struct conductor *c);
 int conductor_do_work(void *arg);
 int conductor_park(void *arg, uint64_t ns);
 
 int scheduler_init(struct scheduler *s, struct pf_domain *domain, struct cmdq *inbox,
 		   struct cmdq *to_auditor, const struct pf_rebalance_opts *rebalance,
-		   const struct pf_manifest_membership *membership);
+		   const struct pf_manifest *m);
 void scheduler_fini(struct scheduler *s);
 int scheduler_do_work(void *arg);
 

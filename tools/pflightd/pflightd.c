@@ -2,9 +2,10 @@
 /*
  * tools/pflightd/pflightd.c: pflightd, the host daemon (first cut).
  *
- *   pflightd [--manifest FILE] [--domain NAME] [--audit PATH] [--foreground]
- *            [--log-level error|warn|info|debug] [--mode shared|dedicated|invoker]
- *            [--idle SPINS,YIELDS,PARK_US] [--destroy-on-exit]
+ *   pflightd [--manifest FILE] [--domain NAME] [--audit PATH] [--control PATH]
+ *            [--foreground] [--log-level error|warn|info|debug]
+ *            [--mode shared|dedicated|invoker] [--idle SPINS,YIELDS,PARK_US]
+ *            [--on-stop keep|drain] [--destroy-on-exit]
  *
  * Start-up: load the PhoenixFile (or the defaults), then create the domain, or adopt it
  * when it exists: the domain lives in /dev/shm, so a restarted daemon finds its workers
@@ -18,13 +19,17 @@
  * written with mode 0600 and the public key next to it as <key>.pub (what
  * `pf_audit_verify` needs).
  *
- * The main thread also serves the control socket, <audit path>.sock (control.h): status
- * and join-token admission checks.
+ * The main thread also serves the control socket (control.h; its path from --control,
+ * else pf_control_path()): status, join tokens, migrate requests. While the daemon runs it
+ * holds the domain's admission gate (the conductor decides every join: admission.c).
  *
  * Signals are taken synchronously from a signalfd by the main thread (blocked in every
  * thread), so no handler shares state with anyone: SIGTERM and SIGINT stop cleanly
  * (agents stopped, daemon_stop recorded, the log closed with a signed head, the domain
- * closed, not destroyed, so the workers keep running); SIGHUP reloads the manifest.
+ * closed, not destroyed, so the workers keep running); SIGHUP reloads the manifest. With
+ * membership.on_stop: drain (or --on-stop drain), a stop first cordons every member and
+ * waits until no drain is left or drain_timeout (plus a second) has passed; a second
+ * SIGTERM or SIGINT stops at once.
  *
  * Exit status: 0 after a clean stop, 1 on a runtime error, 2 on a usage or manifest error.
  */
@@ -49,11 +54,15 @@
 #define EXIT_USAGE 2
 #define MAIN_POLL_MS 200 /* threaded modes: how often the main thread checks the agents */
 #define OPEN_RETRIES 50  /* -EAGAIN from pf_domain_open: its creator is still publishing */
+/* on_stop: drain waits drain_timeout, then this long for the releases to be recorded. */
+#define STOP_GRACE_NS 1000000000u
 
 struct options {
 	const char *manifest_path;
 	const char *domain;
 	const char *audit_path;
+	const char *control_path;
+	int on_stop; /* -1: the manifest's membership.on_stop */
 	int foreground;
 	int destroy_on_exit;
 	enum log_level level;
@@ -72,6 +81,9 @@ struct daemon {
 	struct pf_audit *log;
 	struct cmdq *to_scheduler;
 	struct cmdq *to_auditor;
+	struct cmdq *to_conductor;
+	struct governor gov;    /* the main thread's: why a migrate was refused */
+	struct pf_sched *sched; /* the main thread's: migrate requests */
 	struct conductor conductor;
 	struct scheduler scheduler;
 	struct auditor auditor;
@@ -83,10 +95,10 @@ struct daemon {
 
 static void usage(FILE *out)
 {
-	fputs("usage: pflightd [--manifest FILE] [--domain NAME] [--audit PATH] [--foreground]\n"
-	      "                [--log-level error|warn|info|debug]\n"
+	fputs("usage: pflightd [--manifest FILE] [--domain NAME] [--audit PATH] [--control PATH]\n"
+	      "                [--foreground] [--log-level error|warn|info|debug]\n"
 	      "                [--mode shared|dedicated|invoker] [--idle SPINS,YIELDS,PARK_US]\n"
-	      "                [--destroy-on-exit]\n",
+	      "                [--on-stop keep|drain] [--destroy-on-exit]\n",
 	      out);
 }
 
@@ -114,6 +126,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 	static const struct option longopts[] = {{"manifest", required_argument, NULL, 'm'},
 						 {"domain", required_argument, NULL, 'd'},
 						 {"audit", required_argument, NULL, 'a'},
+						 {"control", required_argument, NULL, 'c'},
+						 {"on-stop", required_argument, NULL, 'o'},
 						 {"foreground", no_argument, NULL, 'f'},
 						 {"log-level", required_argument, NULL, 'l'},
 						 {"mode", required_argument, NULL, 'M'},
@@ -125,6 +139,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 	memset(o, 0, sizeof(*o));
 	o->level = LOG_INFO;
+	o->on_stop = -1;
 	o->mode = RUNNER_SHARED;
 	idle_strategy_default(&o->idle);
 	while (r == 0 && (c = getopt_long(argc, argv, "m:d:a:fh", longopts, NULL)) != -1) {
@@ -137,6 +152,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'a':
 			o->audit_path = optarg;
+			break;
+		case 'c':
+			o->control_path = optarg;
+			break;
+		case 'o':
+			o->on_stop = strcmp(optarg, "keep") == 0    ? PF_MANIFEST_ON_STOP_KEEP
+				     : strcmp(optarg, "drain") == 0 ? PF_MANIFEST_ON_STOP_DRAIN
+								    : -1;
+			r = o->on_stop < 0 ? -EINVAL : 0;
 			break;
 		case 'f':
 			o->foreground = 1;
@@ -338,10 +362,13 @@ static int start_agents(struct daemon *dm)
 	if (r == 0)
 		r = cmdq_create(&dm->to_auditor);
 	if (r == 0)
-		r = conductor_init(&dm->conductor, dm->domain, dm->to_auditor);
+		r = cmdq_create(&dm->to_conductor);
+	if (r == 0)
+		r = conductor_init(&dm->conductor, dm->domain, dm->manifest, dm->to_conductor,
+				   dm->to_auditor);
 	if (r == 0)
 		r = scheduler_init(&dm->scheduler, dm->domain, dm->to_scheduler, dm->to_auditor,
-				   &ro, &dm->manifest->membership);
+				   &ro, dm->manifest);
 	if (r == 0)
 		r = auditor_init(&dm->auditor, dm->domain, dm->log, dm->to_auditor);
 	if (r < 0) {
@@ -388,17 +415,31 @@ static void record_stop(struct daemon *dm, int status)
 	(void)auditor_append(&dm->auditor, "daemon_stop", "pflightd", details, PF_AUDIT_NO_VNODE);
 }
 
-/* Send a record to the auditor (the log has one writer while the runner runs). */
-static void post_record(struct daemon *dm, const char *event, const char *details)
+/* Hand new policies to the agents that judge (each gets its own copy) and to ours. */
+static int send_governance(struct daemon *dm, const struct pf_manifest_governance *gov)
 {
-	struct cmd c;
+	struct cmdq *to[] = {dm->to_conductor, dm->to_scheduler};
+	struct pf_manifest_governance *mine = governor_copy(gov);
 
-	memset(&c, 0, sizeof(c));
-	c.type = CMD_RECORD;
-	(void)snprintf(c.event, sizeof(c.event), "%s", event);
-	(void)snprintf(c.text, sizeof(c.text), "%s", details);
-	if (cmdq_send(dm->to_auditor, &c) < 0)
-		log_msg(LOG_ERROR, "auditor queue full: %s not audited", event);
+	if (mine == NULL)
+		return -ENOMEM;
+	governor_set(&dm->gov, mine);
+	for (size_t i = 0; i < sizeof(to) / sizeof(to[0]); i++) {
+		struct cmd c;
+		int r;
+
+		memset(&c, 0, sizeof(c));
+		c.type = CMD_GOVERNANCE;
+		c.ptr = governor_copy(gov);
+		if (c.ptr == NULL)
+			return -ENOMEM;
+		r = cmdq_send(to[i], &c);
+		if (r < 0) {
+			free(c.ptr);
+			return r;
+		}
+	}
+	return 0;
 }
 
 /* Apply what a reloaded manifest changes. The caller checked it is all reloadable. */
@@ -423,15 +464,20 @@ static void apply_reload(struct daemon *dm, const struct pf_manifest *next)
 			strerror(-r));
 		return;
 	}
-	if (memcmp(&dm->manifest->governance, &next->governance, sizeof(next->governance)) != 0)
-		log_msg(LOG_WARN, "reload: governance changes (audit, keys, policies) apply at "
-				  "the next start");
+	if (memcmp(&dm->manifest->governance, &next->governance, sizeof(next->governance)) != 0 &&
+	    (r = send_governance(dm, &next->governance)) < 0)
+		log_msg(LOG_ERROR, "reload: policies not applied everywhere: %s", strerror(-r));
 	*dm->manifest = *next;
-	(void)snprintf(details, sizeof(details),
-		       "{\"manifest\":\"%s\",\"strategy\":\"%s\",\"trust_floor_ppm\":%u}",
-		       dm->opt.manifest_path, pf_sched_strategy_name(s->strategy),
-		       s->trust_floor_ppm);
-	post_record(dm, "manifest_reload", details);
+	json_escape(dm->opt.manifest_path, details, sizeof(details));
+	if (cmdq_record(dm->to_auditor, "manifest_reload", PF_AUDIT_NO_VNODE,
+			"{\"manifest\":\"%s\",\"strategy\":\"%s\",\"trust_floor_ppm\":%u,"
+			"\"tokens_required\":%s,\"policy_rules\":[%u,%u,%u]}",
+			details, pf_sched_strategy_name(s->strategy), s->trust_floor_ppm,
+			next->governance.tokens_required ? "true" : "false",
+			next->governance.can_register.rules_count,
+			next->governance.can_assign.rules_count,
+			next->governance.can_handoff.rules_count) < 0)
+		log_msg(LOG_ERROR, "auditor queue full: manifest_reload not audited");
 	log_msg(LOG_INFO, "reload: applied (strategy %s, trust floor %u ppm)",
 		pf_sched_strategy_name(s->strategy), s->trust_floor_ppm);
 }
@@ -495,11 +541,57 @@ static int take_signal(struct daemon *dm)
 	return 1;
 }
 
+/* Members cordoned for a stop (membership.on_stop: drain): how many. */
+static uint32_t drain_all(struct daemon *dm)
+{
+	struct pf_domain_info di = {.size = sizeof(di)};
+	uint32_t n = 0;
+
+	(void)pf_domain_info(dm->domain, &di);
+	for (uint32_t slot = 0; slot < di.members_max; slot++)
+		n += pf_member_cordon(dm->domain, slot, 0) == 0;
+	log_msg(LOG_INFO,
+		"stopping: %u members cordoned; waiting for their drains (at most %llu "
+		"ms)",
+		n, (unsigned long long)(dm->manifest->membership.drain_timeout_ns / 1000000u));
+	return n;
+}
+
+/* 1 while some member is still DRAINING. */
+static int draining(struct daemon *dm)
+{
+	struct pf_domain_info di = {.size = sizeof(di)};
+
+	(void)pf_domain_info(dm->domain, &di);
+	for (uint32_t slot = 0; slot < di.members_max; slot++) {
+		struct pf_member_info mi = {.size = sizeof(mi)};
+
+		if (pf_member_info(dm->domain, slot, &mi) == 0 && mi.state == PF_MEMBER_DRAINING)
+			return 1;
+	}
+	return 0;
+}
+
+/* A stop was asked: 1 to stop now, 0 to go on draining first (on_stop: drain). */
+static int stop_now(struct daemon *dm, uint64_t *drain_until)
+{
+	int on_stop =
+		dm->opt.on_stop >= 0 ? dm->opt.on_stop : (int)dm->manifest->membership.on_stop;
+
+	if (*drain_until != 0 || on_stop != PF_MANIFEST_ON_STOP_DRAIN)
+		return 1; /* keep, or a second signal while draining */
+	if (drain_all(dm) == 0 && !draining(dm))
+		return 1;
+	*drain_until = mono_ns() + dm->manifest->membership.drain_timeout_ns + STOP_GRACE_NS;
+	return 0;
+}
+
 /* The main thread: signals, and in invoker mode the agents' passes too. */
 static int main_loop(struct daemon *dm)
 {
 	struct pollfd pfd[2] = {{.fd = dm->sigfd, .events = POLLIN},
 				{.fd = dm->control.fd, .events = POLLIN}};
+	uint64_t drain_until = 0;
 
 	for (;;) {
 		uint64_t ns = (uint64_t)MAIN_POLL_MS * 1000000u;
@@ -521,8 +613,14 @@ static int main_loop(struct daemon *dm)
 			return -errno;
 		if (r > 0 && (pfd[1].revents & POLLIN) != 0)
 			(void)control_serve(&dm->control);
-		if (r > 0 && (pfd[0].revents & POLLIN) != 0 && take_signal(dm))
+		if (r > 0 && (pfd[0].revents & POLLIN) != 0 && take_signal(dm) &&
+		    stop_now(dm, &drain_until))
 			return 0;
+		if (drain_until != 0 && (!draining(dm) || mono_ns() >= drain_until)) {
+			log_msg(LOG_INFO, "stopping: %s",
+				draining(dm) ? "drain deadline passed" : "every drain is over");
+			return 0;
+		}
 	}
 }
 
@@ -575,6 +673,9 @@ static int shut_down(struct daemon *dm, int status)
 	int r = 0;
 
 	control_close(&dm->control); /* its last admission records are still queued */
+	pf_sched_destroy(dm->sched);
+	dm->sched = NULL;
+	governor_fini(&dm->gov);
 	runner_destroy(dm->runner);
 	dm->runner = NULL;
 	if (dm->auditor.seen != NULL) {
@@ -602,24 +703,45 @@ static int shut_down(struct daemon *dm, int status)
 	}
 	cmdq_destroy(dm->to_scheduler);
 	cmdq_destroy(dm->to_auditor);
+	cmdq_destroy(dm->to_conductor);
 	free(dm->manifest);
 	if (dm->sigfd >= 0)
 		(void)close(dm->sigfd);
 	return status != 0 ? status : (r < 0 ? 1 : 0);
 }
 
-/* The control socket next to the audit log; the daemon runs on without one. */
+/* The control socket, and what its migrate requests need: the daemon runs on without
+ * one (workers then join without tokens, the CLI cannot migrate). */
 static void open_control(struct daemon *dm)
 {
-	int r;
+	const struct pf_manifest_governance *g = &dm->manifest->governance;
+	char path[PF_CONTROL_PATH_MAX];
+	struct pf_sched_opts so;
+	int r = governor_init(&dm->gov, dm->domain, dm->manifest, NULL);
 
+	pf_sched_opts_init(&so);
+	so.can_assign = governor_can_assign;
+	so.policy_arg = &dm->gov;
+	so.can_handoff = governor_can_handoff;
+	so.handoff_arg = &dm->gov;
+	if (r == 0)
+		r = pf_sched_create(dm->domain, &so, &dm->sched);
+	if (r == 0 && dm->opt.control_path != NULL)
+		r = snprintf(path, sizeof(path), "%s", dm->opt.control_path) < (int)sizeof(path)
+			    ? 0
+			    : -ENAMETOOLONG;
+	else if (r == 0)
+		r = pf_control_path(dm->name, PF_CONTROL_PATH_SERVER, path, sizeof(path));
 	dm->control.domain_name = dm->name;
 	dm->control.domain = dm->domain;
 	dm->control.to_auditor = dm->to_auditor;
-	r = control_open(&dm->control, dm->audit_path);
+	dm->control.to_conductor = dm->to_conductor;
+	dm->control.gov = &dm->gov;
+	dm->control.sched = dm->sched;
+	if (r == 0)
+		r = control_open(&dm->control, path, g->segment_mode, g->group);
 	if (r < 0)
-		log_msg(LOG_WARN, "control socket %s.sock: %s; running without one", dm->audit_path,
-			strerror(-r));
+		log_msg(LOG_WARN, "control socket: %s; running without one", strerror(-r));
 	else
 		log_msg(LOG_INFO, "control socket %s", dm->control.path);
 }

@@ -10,9 +10,8 @@
  *
  * Drains: every DRAIN_PERIOD_NS the agent looks for DRAINING members (`pflight drain` and
  * `pflight retire` cordon them) and steps each drain (pf_sched_drain_step). The deadline
- * is membership.drain_timeout from when this agent first saw the member DRAINING: the
- * slot table below is the simplest record of that, and a restarted daemon starts the
- * clock again (later, never sooner: nothing is released early). Records go to the
+ * is membership.drain_timeout from the cordon, whose time the slot keeps (pf_member_info's
+ * cordon_ns), so a daemon restarted mid-drain keeps the deadline. Records go to the
  * auditor: drain_start, drain_step (when the count moved, at most every DRAIN_RECORD_NS),
  * then drain_done or retire (or drain_end when the member left or died first).
  */
@@ -33,12 +32,16 @@
 
 int scheduler_init(struct scheduler *s, struct pf_domain *domain, struct cmdq *inbox,
 		   struct cmdq *to_auditor, const struct pf_rebalance_opts *rebalance,
-		   const struct pf_manifest_membership *membership)
+		   const struct pf_manifest *m)
 {
+	const struct pf_manifest_membership *membership = &m->membership;
 	struct pf_domain_info di = {.size = sizeof(di)};
+	struct pf_sched_opts so;
 	int r = pf_domain_info(domain, &di);
 
 	memset(s, 0, sizeof(*s));
+	if (r == 0)
+		r = governor_init(&s->gov, domain, m, to_auditor);
 	if (r < 0)
 		return r;
 	s->domain = domain;
@@ -53,7 +56,12 @@ int scheduler_init(struct scheduler *s, struct pf_domain *domain, struct cmdq *i
 		return -ENOMEM;
 	s->period_ns = REBALANCE_PERIOD_NS;
 	s->next_round_ns = mono_ns() + s->period_ns;
-	return pf_sched_create(domain, NULL, &s->sched);
+	pf_sched_opts_init(&so);
+	so.can_assign = governor_can_assign;
+	so.policy_arg = &s->gov;
+	so.can_handoff = governor_can_handoff;
+	so.handoff_arg = &s->gov;
+	return pf_sched_create(domain, &so, &s->sched);
 }
 
 void scheduler_fini(struct scheduler *s)
@@ -62,6 +70,7 @@ void scheduler_fini(struct scheduler *s)
 	s->sched = NULL;
 	free(s->drains);
 	s->drains = NULL;
+	governor_fini(&s->gov);
 }
 
 /* Send a record to the auditor (the log has one writer). */
@@ -70,19 +79,14 @@ static void drain_record(struct scheduler *s, const char *event, uint32_t slot,
 {
 	const struct pf_drain_report *rep = &ds->rep;
 	const char *why = pf_sched_reason_name(rep->reason);
-	struct cmd c;
 
-	memset(&c, 0, sizeof(c));
-	c.type = CMD_RECORD;
-	(void)snprintf(c.event, sizeof(c.event), "%s", event);
-	(void)snprintf(c.text, sizeof(c.text),
-		       "{\"member\":\"%u.%u\",\"moved\":%u,\"remaining\":%u,\"moving\":%u,"
-		       "\"released\":%u,\"blocked\":%u,\"blocked_by\":\"%s\","
-		       "\"deadline_ms\":%llu}",
-		       slot, ds->generation, rep->moved, rep->owned, rep->moving, rep->released,
-		       rep->blocked, rep->blocked > 0 && why != NULL ? why : "",
-		       (unsigned long long)(s->drain_timeout_ns / 1000000u));
-	if (cmdq_send(s->to_auditor, &c) < 0)
+	if (cmdq_record(s->to_auditor, event, PF_AUDIT_NO_VNODE,
+			"{\"member\":\"%u.%u\",\"moved\":%u,\"remaining\":%u,\"moving\":%u,"
+			"\"released\":%u,\"blocked\":%u,\"blocked_by\":\"%s\","
+			"\"deadline_ms\":%llu}",
+			slot, ds->generation, rep->moved, rep->owned, rep->moving, rep->released,
+			rep->blocked, rep->blocked > 0 && why != NULL ? why : "",
+			(unsigned long long)(s->drain_timeout_ns / 1000000u)) < 0)
 		log_msg(LOG_ERROR, "scheduler: auditor queue full: %s not audited", event);
 }
 
@@ -139,7 +143,10 @@ static int drain_pass(struct scheduler *s, uint64_t now)
 			memset(ds, 0, sizeof(*ds));
 			ds->active = 1;
 			ds->generation = mi.generation;
-			ds->start_ns = now;
+			/* The cordon's own time, kept in the slot: a restarted daemon keeps
+			 * the deadline; now only for a slot that has none. */
+			ds->start_ns =
+				mi.cordon_ns != 0 && mi.cordon_ns <= now ? mi.cordon_ns : now;
 			ds->rep.size = sizeof(ds->rep);
 			ds->recorded_owned = UINT32_MAX;
 			drain_record(s, "drain_start", slot, ds);
@@ -157,6 +164,11 @@ static int take_commands(struct scheduler *s)
 
 	while (n < (int)CMDQ_DRAIN_LIMIT && cmdq_take(s->inbox, &c) == 0) {
 		n++;
+		if (c.type == CMD_GOVERNANCE) {
+			governor_set(&s->gov, c.ptr);
+			(void)pf_sched_refresh(s->sched);
+			continue;
+		}
 		if (c.type != CMD_REBALANCE)
 			continue;
 		s->rebalance = c.rebalance;

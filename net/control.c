@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * net/control.c: the client side of pflightd's control socket (pflight/control.h).
+ *
+ * SOCK_SEQPACKET keeps message boundaries, so a request and its reply are one message
+ * each: no framing, no partial reads. The path rule lives here, in the library, so that
+ * the daemon, the CLI and every worker agree on it without configuration.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "pflight/control.h"
+
+#define RUN_DIR "/run/pflight"
+
+static int name_ok(const char *s)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	if (n == 0 || n > PF_DOMAIN_NAME_MAX || s[0] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static int put(size_t cap, int n)
+{
+	if (n < 0)
+		return -EINVAL;
+	if ((size_t)n >= cap || (size_t)n >= PF_CONTROL_PATH_MAX)
+		return -ENAMETOOLONG;
+	return n;
+}
+
+/* Candidate i (0, 1, 2) of the default rule; -ENOENT past the last. */
+static int candidate(const char *domain, int i, char *buf, size_t cap)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+
+	if (i == 0)
+		return put(cap, snprintf(buf, cap, RUN_DIR "/%s.sock", domain));
+	if (i == 1 && xdg != NULL && xdg[0] == '/')
+		return put(cap, snprintf(buf, cap, "%s/pflight-%s.sock", xdg, domain));
+	if (i <= 2)
+		return put(cap, snprintf(buf, cap, "/tmp/pflight-%u-%s.sock", (unsigned)geteuid(),
+					 domain));
+	return -ENOENT;
+}
+
+static int server_path(const char *domain, char *buf, size_t cap)
+{
+	const char *rt = getenv("RUNTIME_DIRECTORY");
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+
+	if (rt != NULL && rt[0] == '/') {
+		size_t len = strcspn(rt, ":"); /* several directories: the first */
+
+		return put(cap, snprintf(buf, cap, "%.*s/%s.sock", (int)len, rt, domain));
+	}
+	if (geteuid() == 0)
+		return candidate(domain, 0, buf, cap);
+	if (xdg != NULL && xdg[0] == '/')
+		return candidate(domain, 1, buf, cap);
+	return candidate(domain, 2, buf, cap);
+}
+
+PF_API int pf_control_path(const char *domain, uint32_t flags, char *buf, size_t cap)
+{
+	const char *env = getenv("PFLIGHT_CONTROL");
+	struct stat st;
+
+	if (!name_ok(domain) || buf == NULL || cap == 0 || (flags & ~PF_CONTROL_PATH_SERVER) != 0)
+		return -EINVAL;
+	if (env != NULL && env[0] != '\0')
+		return put(cap, snprintf(buf, cap, "%s", env));
+	if (flags & PF_CONTROL_PATH_SERVER)
+		return server_path(domain, buf, cap);
+	for (int i = 0; i <= 2; i++) {
+		int n = candidate(domain, i, buf, cap);
+
+		if (n >= 0 && stat(buf, &st) == 0 && S_ISSOCK(st.st_mode))
+			return n;
+	}
+	return candidate(domain, 0, buf, cap); /* none exists yet: the daemon's usual place */
+}
+
+static int connect_to(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t n = strlen(path);
+	int fd;
+
+	if (n >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, n + 1);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+
+		(void)close(fd);
+		return r;
+	}
+	return fd;
+}
+
+PF_API int pf_control_request(const char *path, const char *request, char *reply, size_t cap,
+			      uint32_t timeout_ms)
+{
+	struct pollfd pfd = {.events = POLLIN};
+	size_t len = request != NULL ? strlen(request) : 0;
+	ssize_t n;
+	int fd, r;
+
+	if (path == NULL || path[0] == '\0' || len == 0 || reply == NULL || cap == 0 ||
+	    strchr(request, '\n') != NULL)
+		return -EINVAL;
+	if (len > PF_CONTROL_REPLY_MAX)
+		return -EMSGSIZE;
+	fd = connect_to(path);
+	if (fd < 0)
+		return fd;
+	pfd.fd = fd;
+	if (send(fd, request, len, MSG_NOSIGNAL) != (ssize_t)len) {
+		r = -errno;
+		goto out;
+	}
+	r = poll(&pfd, 1, (int)(timeout_ms != 0 ? timeout_ms : PF_CONTROL_TIMEOUT_MS_DEFAULT));
+	if (r <= 0) {
+		r = r == 0 ? -ETIMEDOUT : -errno;
+		goto out;
+	}
+	n = recv(fd, reply, cap, MSG_TRUNC);
+	if (n < 0)
+		r = -errno;
+	else if ((size_t)n >= cap)
+		r = -EMSGSIZE; /* MSG_TRUNC: n is the whole message's length */
+	else if (n == 0)
+		r = -ECONNRESET;
+	else
+		r = (int)n;
+	if (r >= 0)
+		reply[n] = '\0';
+out:
+	(void)close(fd);
+	return r;
+}
+
+static int refusal_errno(const char *error)
+{
+	static const struct {
+		const char *word;
+		int err;
+	} map[] = {{"forged", -EKEYREJECTED},
+		   {"expired", -EKEYEXPIRED},
+		   {"malformed", -EBADMSG},
+		   {"other_domain", -EXDEV},
+		   {"wrong_uid", -EACCES}};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (error != NULL && strcmp(error, map[i].word) == 0)
+			return map[i].err;
+	return -EPROTO;
+}
+
+static int claims_from(json_t *doc, struct pf_token_claims *ret)
+{
+	const char *dom = json_string_value(json_object_get(doc, "domain"));
+	const char *caps = json_string_value(json_object_get(doc, "caps"));
+	json_t *trust = json_object_get(doc, "trust_ppm"), *exp = json_object_get(doc, "expires");
+	uint32_t size = ret->size;
+
+	if (dom == NULL || caps == NULL || !json_is_integer(trust) || !json_is_integer(exp) ||
+	    strlen(dom) >= sizeof(ret->domain) || strlen(caps) >= sizeof(ret->caps))
+		return -EPROTO;
+	memset(ret, 0, sizeof(*ret));
+	ret->size = size;
+	memcpy(ret->domain, dom, strlen(dom) + 1);
+	memcpy(ret->caps, caps, strlen(caps) + 1);
+	ret->trust_ppm = (uint32_t)json_integer_value(trust);
+	ret->expires = (uint64_t)json_integer_value(exp);
+	ret->uid = PF_TOKEN_NO_UID;
+	return 0;
+}
+
+PF_API int pf_control_present(const char *path, const char *token, struct pf_token_claims *ret)
+{
+	char req[PF_TOKEN_TEXT_MAX + 16], reply[PF_CONTROL_REPLY_MAX];
+	json_t *doc;
+	int r;
+
+	if (token == NULL || (ret != NULL && ret->size < sizeof(*ret)))
+		return -EINVAL;
+	if (snprintf(req, sizeof(req), "join-token %s", token) >= (int)sizeof(req))
+		return -EBADMSG; /* longer than any token */
+	r = pf_control_request(path, req, reply, sizeof(reply), 0);
+	if (r < 0)
+		return r;
+	doc = json_loads(reply, 0, NULL);
+	if (doc == NULL)
+		return -EPROTO;
+	if (!json_is_true(json_object_get(doc, "ok")))
+		r = refusal_errno(json_string_value(json_object_get(doc, "error")));
+	else if (ret != NULL)
+		r = claims_from(doc, ret);
+	json_decref(doc);
+	return r;
+}
