@@ -60,7 +60,15 @@ PF_API int pf_admission_pending(struct pf_domain *d, uint32_t *cursor,
 		/* [A5] pairs with [R5] in admission_wait(): the identity is complete. */
 		uint64_t w = pf_load_acquire(&rec->state);
 
+		uint64_t a;
+
 		if (member_word_state(w) != PF_MEMBER_JOINING || (w & MEMBER_FLAG_AWAIT) == 0)
+			continue;
+		/* Relaxed: our own decision (the gatekeeper wrote it); refused and not yet
+		 * gone is decided, not pending. */
+		a = pf_load_relaxed(&rec->admission);
+		if (admission_gen(a) == member_word_gen(w) &&
+		    admission_status(a) == ADMISSION_REFUSED)
 			continue;
 		memset(ret, 0, sizeof(*ret));
 		ret->size = sizeof(*ret);
@@ -108,18 +116,22 @@ static int admit(struct pf_domain *d, struct dom_member *rec, uint64_t w, uint64
 }
 
 PF_API int pf_admission_decide(struct pf_domain *d, uint32_t slot, uint32_t gen,
-			       const struct pf_policy_verdict *v, uint32_t trust_ppm)
+			       const struct pf_policy_verdict *v, uint32_t trust_ppm,
+			       uint32_t flags)
 {
 	struct dom_member *rec;
 	uint64_t w, word;
 	uint32_t st;
 
 	if (d == NULL || slot >= d->lim.members_max || gen == 0 || !verdict_valid(v) ||
-	    trust_ppm > PF_PPM)
+	    trust_ppm > PF_PPM || (flags & ~PF_ADMISSION_BY_TOKEN) != 0 ||
+	    (flags != 0 && !v->allowed))
 		return -EINVAL;
 	rec = &d->members[slot];
-	word = admission_word(gen, v->allowed ? ADMISSION_GRANTED : ADMISSION_REFUSED, v->action,
-			      v->rule, v->check);
+	word = admission_word(gen,
+			      v->allowed ? ADMISSION_GRANTED | (flags != 0 ? ADMISSION_TOKEN : 0u)
+					 : ADMISSION_REFUSED,
+			      v->action, v->rule, v->check);
 	/* [A5] pairs with [R5] in admission_wait(). */
 	w = pf_load_acquire(&rec->state);
 	st = member_word_state(w);

@@ -242,6 +242,8 @@ _Static_assert(offsetof(struct dom_member, admission) == 176, "admission word mo
  */
 #define ADMISSION_GRANTED 1u /* joined through the gate, or reviewed and allowed */
 #define ADMISSION_REFUSED 2u /* refused at the gate, or reviewed and refused (cordoned) */
+#define ADMISSION_STATUS_MASK 0x0fu
+#define ADMISSION_TOKEN 0x10u /* status bit: granted on a join token */
 static inline uint64_t admission_word(uint32_t gen, uint32_t status, uint32_t action, uint32_t rule,
 				      uint32_t check)
 {
@@ -255,7 +257,11 @@ static inline uint32_t admission_gen(uint64_t w)
 }
 static inline uint32_t admission_status(uint64_t w)
 {
-	return (uint32_t)(w >> 24) & 0xffu;
+	return (uint32_t)(w >> 24) & ADMISSION_STATUS_MASK;
+}
+static inline uint32_t admission_by_token(uint64_t w)
+{
+	return ((uint32_t)(w >> 24) & ADMISSION_TOKEN) != 0;
 }
 static inline uint32_t admission_action(uint64_t w)
 {

@@ -37,6 +37,9 @@ static int admission_valid(uint64_t a, uint32_t gen)
 
 	if (a == 0 || admission_gen(a) != gen)
 		return 1;
+	if ((((uint32_t)(a >> 24) & 0xffu) & ~(ADMISSION_STATUS_MASK | ADMISSION_TOKEN)) != 0 ||
+	    (admission_by_token(a) && st != ADMISSION_GRANTED))
+		return 0;
 	return (st == ADMISSION_GRANTED || st == ADMISSION_REFUSED) &&
 	       admission_action(a) <= PF_POLICY_CAN_HANDOFF &&
 	       admission_check(a) <= PF_POLICY_CHECK_MAX &&

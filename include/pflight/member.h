@@ -156,8 +156,12 @@ struct pf_member_info {
 	uint32_t cpu_ppm;
 	uint32_t mem_ppm;
 	uint32_t vnode_capacity;
-	uint32_t admission_detail; /* REFUSED: action << 16 | rule << 8 | check */
+	uint32_t admission_detail; /* REFUSED: action << 16 | rule << 8 | check; GRANTED:
+				    * PF_ADMISSION_BY_TOKEN when on a join token */
 	uint64_t cordon_ns;        /* DRAINING: CLOCK_MONOTONIC of the cordon; else 0 */
+	uint32_t vnodes_placed;    /* placed on it by a scheduler, not adopted yet */
+	uint32_t reserved0;
+	uint64_t reserved[2];
 };
 
 /*

@@ -15,6 +15,10 @@
  * that got furthest through that order (the first of them on a tie), so a one-rule policy
  * names exactly what is wrong. Rules whose namespaces exclude the domain's do not apply;
  * when no rule applies the action refuses (fail closed), naming the namespaces check.
+ * can-assign and can-handoff are applied by schedulers that install them as hooks
+ * (pf_sched_opts: pflightd's does) to every placement, rebalancing move, drain move and
+ * migration; a worker that claims a VNode itself (pf_vnode_claim) is judged only at its
+ * join, so a governed deployment lets its workers adopt placements (pf_vnode_adopt).
  *
  * The admission gate. A gatekeeper that closes the gate (pf_admission_gate) makes every
  * pf_member_join() in the domain wait, after it has written its identity and taken its
@@ -140,6 +144,9 @@ enum pf_admission_status {
 };
 
 #define PF_ADMISSION_STRICT 0x1u /* pf_admission_gate(): joins fail while the keeper is gone */
+/* pf_admission_decide() flag, and pf_member_info().admission_detail bit: admitted on the
+ * strength of a join token (so a later tokens_required does not refuse it). */
+#define PF_ADMISSION_BY_TOKEN 0x1000000u
 
 /*
  * Close the gate with keeper_pid (the caller's own pid, normally) as the gatekeeper, or
@@ -174,17 +181,17 @@ PF_API int pf_admission_pending(struct pf_domain *domain, uint32_t *cursor,
 
 /*
  * Decide member (slot, generation) with verdict (verdict->allowed), giving trust_ppm
- * (0..PF_PPM) when allowed. For a joiner waiting at the gate: allowed makes it ACTIVE with
- * that trust; refused makes its pf_member_join() fail. For a member already ACTIVE or
- * DRAINING (a review): the decision is recorded and nothing else changes (trust stays;
- * cordon a refused member with pf_member_cordon()). Returns 0 when recorded, or:
- *   -ESTALE   the slot no longer holds that generation waiting or live (it gave up, died
- *             or left): nothing recorded
- *   -EINVAL   bad arguments
+ * (0..PF_PPM) when allowed; flags: PF_ADMISSION_BY_TOKEN or 0. For a joiner waiting at the gate:
+ * allowed makes it ACTIVE with that trust; refused makes its pf_member_join() fail. For a member
+ * already ACTIVE or DRAINING (a review): the decision is recorded and nothing else changes (trust
+ * stays; cordon a refused member with pf_member_cordon()). Returns 0 when recorded, or: -ESTALE the
+ * slot no longer holds that generation waiting or live (it gave up, died or left): nothing recorded
+ *   -EINVAL   bad arguments or flags
  * Lock-free; the gatekeeper's thread.
  */
 PF_API int pf_admission_decide(struct pf_domain *domain, uint32_t slot, uint32_t generation,
-			       const struct pf_policy_verdict *verdict, uint32_t trust_ppm);
+			       const struct pf_policy_verdict *verdict, uint32_t trust_ppm,
+			       uint32_t flags);
 
 #ifdef __cplusplus
 }

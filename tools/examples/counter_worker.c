@@ -13,11 +13,21 @@
  * that state had not seen. Each message carries its sequence number, and the state counts
  * duplicates and gaps, so the demo can prove it.
  *
- *   pflight-counter-worker <domain> <vnodes>
+ *   pflight-counter-worker <domain> <vnodes> [--caps a,b] [--token TOKEN] [--control PATH]
+ *                          [--drain-on-exit MS]
  *
  * It takes up to ceil(vnodes / members) VNodes, so VNodes spread over the members that
  * are there when they are defined, and the survivors of a crash share the dead one's.
- * Stops cleanly on SIGTERM or SIGINT (its states are committed; it releases and leaves).
+ * --caps: the capabilities it declares (default "counter"). --token (or $PFLIGHT_TOKEN):
+ * a join token presented to the host's pflightd (pflight/control.h; --control names its
+ * socket) before joining, for the trust and capabilities it grants; a refused join says
+ * which rule refused it.
+ *
+ * Drains: when its member is cordoned (`pflight drain`), it stops taking VNodes, keeps
+ * serving the ones it holds and hands each over when asked, and leaves once the drain
+ * is over. Stops on SIGTERM or SIGINT: with --drain-on-exit it first cordons itself and
+ * is drained the same way (at most MS milliseconds; whatever is left then is released with
+ * its last checkpoint), else its states are committed and it releases and leaves.
  */
 #include <errno.h>
 #include <signal.h>
@@ -32,6 +42,19 @@
 
 #define BATCH_MAX 64          /* messages applied per VNode before moving on */
 #define IDLE_SLEEP_NS 200000L /* nothing to do: sleep 200 us (workers share 2 cores) */
+#define DRAIN_WAIT_NS (120ull * 1000000000ull) /* cordoned by someone else: serve this long */
+#define CAPS_MAX 16
+
+struct options {
+	const char *domain;
+	uint32_t vnodes;
+	uint32_t caps_count;
+	const char *caps[CAPS_MAX];
+	char caps_text[512];
+	const char *token;
+	const char *control;
+	uint64_t drain_ns; /* --drain-on-exit; 0: leave at once */
+};
 
 struct owned {
 	struct pf_vnode *v;
@@ -175,85 +198,225 @@ static int serve(struct owned *own, uint32_t *count)
 	return work;
 }
 
-static int run(struct pf_member *m, uint32_t vnodes)
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Our member's state now (FREE once a drain gave the slot back). */
+static uint32_t member_state(struct pf_member *m)
+{
+	struct pf_member_info mi = {.size = sizeof(mi)};
+	uint64_t id = pf_member_id(m);
+
+	if (pf_member_info(pf_member_domain(m), (uint32_t)id, &mi) < 0 ||
+	    mi.generation != (uint32_t)(id >> 32))
+		return PF_MEMBER_FREE;
+	return mi.state;
+}
+
+/* A stop was asked: cordon ourselves (--drain-on-exit) and go on serving until drained,
+ * or stop now. Returns 1 to stop now. */
+static int on_stop(struct pf_member *m, const struct options *o, uint64_t *drain_until)
+{
+	uint64_t id = pf_member_id(m);
+
+	if (*drain_until != 0)
+		return 0; /* already draining */
+	if (o->drain_ns == 0 || pf_member_cordon(pf_member_domain(m), (uint32_t)id, 0) < 0)
+		return 1;
+	*drain_until = mono_ns() + o->drain_ns;
+	return 0;
+}
+
+/* One pass: beat, take (ACTIVE only), serve. 1 when there was work, 0 when none, or a
+ * negative errno; *ret_done when a drain is over (nothing held, the slot given back). */
+static int pass(struct pf_member *m, struct owned *own, uint32_t *count, uint32_t vnodes,
+		uint32_t target, uint64_t *drain_until, int *ret_done)
+{
+	uint32_t st = member_state(m);
+	int work = 0, r;
+
+	pf_member_heartbeat(m);
+	*ret_done = st != PF_MEMBER_ACTIVE && st != PF_MEMBER_DRAINING;
+	if (*ret_done)
+		return 0;
+	if (st == PF_MEMBER_ACTIVE) {
+		r = take(m, own, count, vnodes, target);
+		if (r < 0 && r != -ESTALE)
+			return r;
+		work += r > 0 ? r : 0;
+	} else if (*drain_until == 0) {
+		*drain_until = mono_ns() + DRAIN_WAIT_NS; /* cordoned by an operator */
+	}
+	r = serve(own, count);
+	if (r < 0)
+		return r;
+	return work + r > 0;
+}
+
+static int run(struct pf_member *m, const struct options *o)
 {
 	struct pf_domain *d = pf_member_domain(m);
-	struct owned *own = calloc(vnodes, sizeof(*own));
+	struct owned *own = calloc(o->vnodes, sizeof(*own));
 	uint32_t count = 0, target = 0, seen = UINT32_MAX, version = 0;
-	int r = 0;
+	uint64_t drain_until = 0;
+	int r = 0, done = 0;
 
 	if (own == NULL)
 		return -ENOMEM;
-	while (!stop_requested()) {
-		int work;
-
-		pf_member_heartbeat(m);
+	for (;;) {
+		if (stop_requested() && on_stop(m, o, &drain_until))
+			break;
+		if (drain_until != 0 && mono_ns() >= drain_until)
+			break; /* what is left is released with its last checkpoint */
 		(void)pf_domain_membership(d, &version);
 		if (version != seen)
-			target = share(d, vnodes, &seen);
-		r = take(m, own, &count, vnodes, target);
-		if (r < 0)
+			target = share(d, o->vnodes, &seen);
+		r = pass(m, own, &count, o->vnodes, target, &drain_until, &done);
+		if (r < 0 || done)
 			break;
-		work = r;
-		r = serve(own, &count);
-		if (r < 0)
-			break;
-		work += r;
-		r = 0;
-		if (work == 0) {
+		if (r == 0) {
 			struct timespec ts = {0, IDLE_SLEEP_NS};
 
 			(void)nanosleep(&ts, NULL);
 		}
+		r = 0;
 	}
 	free(own);
+	if (r < 0)
+		return r;
+	return done ? -ESTALE : 0; /* -ESTALE: drained (the leave says 0) or declared dead */
+}
+
+static int parse(int argc, char **argv, struct options *o)
+{
+	unsigned long v;
+	char *end;
+
+	memset(o, 0, sizeof(*o));
+	if (argc < 3)
+		return -EINVAL;
+	o->domain = argv[1];
+	errno = 0;
+	v = strtoul(argv[2], &end, 10);
+	if (errno != 0 || *end != '\0' || v == 0 || v > PF_VNODES_MAX)
+		return -EINVAL;
+	o->vnodes = (uint32_t)v;
+	o->token = getenv("PFLIGHT_TOKEN");
+	(void)snprintf(o->caps_text, sizeof(o->caps_text), "counter");
+	for (int i = 3; i < argc; i += 2) {
+		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (val == NULL)
+			return -EINVAL;
+		if (strcmp(opt, "--token") == 0) {
+			o->token = val;
+		} else if (strcmp(opt, "--control") == 0) {
+			o->control = val;
+		} else if (strcmp(opt, "--caps") == 0) {
+			if (snprintf(o->caps_text, sizeof(o->caps_text), "%s", val) >=
+			    (int)sizeof(o->caps_text))
+				return -EINVAL;
+		} else if (strcmp(opt, "--drain-on-exit") == 0) {
+			v = strtoul(val, &end, 10);
+			if (*end != '\0' || v == 0 || v > 3600000)
+				return -EINVAL;
+			o->drain_ns = (uint64_t)v * 1000000u;
+		} else {
+			return -EINVAL;
+		}
+	}
+	for (char *p = o->caps_text; *p != '\0' && o->caps_count < CAPS_MAX;) {
+		o->caps[o->caps_count++] = p;
+		p += strcspn(p, ",");
+		if (*p == ',')
+			*p++ = '\0';
+	}
+	return 0;
+}
+
+/* Present our join token to the host's pflightd, when we have one. */
+static int present(const struct options *o)
+{
+	struct pf_token_claims cl = {.size = sizeof(cl)};
+	char path[PF_CONTROL_PATH_MAX];
+	int r = 0;
+
+	if (o->token == NULL || o->token[0] == '\0')
+		return 0;
+	if (o->control != NULL)
+		(void)snprintf(path, sizeof(path), "%s", o->control);
+	else
+		r = pf_control_path(o->domain, 0, path, sizeof(path));
+	if (r >= 0)
+		r = pf_control_present(path, o->token, &cl);
+	if (r < 0)
+		fprintf(stderr, "counter-worker: join token refused by %s: %s\n", path,
+			strerror(-r));
+	return r < 0 ? r : 0;
+}
+
+static int join(struct pf_domain *d, const struct options *o, struct pf_member **m)
+{
+	struct pf_member_refusal why = {.size = sizeof(why)};
+	struct pf_member_opts mo;
+	int r;
+
+	pf_member_opts_init(&mo);
+	mo.flags = PF_MEMBER_SUPERVISE;
+	mo.caps = o->caps;
+	mo.caps_count = o->caps_count;
+	mo.refusal = &why;
+	r = pf_member_join(d, &mo, m);
+	if (r == -EPERM || r == -EKEYREJECTED)
+		fprintf(stderr, "counter-worker: join refused: %s rule %d (%s)\n",
+			pf_policy_action_name(why.action),
+			why.rule == PF_POLICY_NO_RULE ? -1 : (int)why.rule,
+			pf_policy_check_name(why.check));
+	else if (r < 0)
+		fprintf(stderr, "counter-worker: join: %s\n", strerror(-r));
 	return r;
 }
 
 int main(int argc, char **argv)
 {
-	struct pf_member_opts mo;
+	struct options o;
 	struct pf_domain *d;
 	struct pf_member *m;
 	sigset_t stop;
-	const char *caps[] = {"counter"};
-	unsigned long vnodes;
-	char *end;
 	int r;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s <domain> <vnodes>\n", argv[0]);
-		return 2;
-	}
-	errno = 0;
-	vnodes = strtoul(argv[2], &end, 10);
-	if (errno != 0 || *end != '\0' || vnodes == 0 || vnodes > PF_VNODES_MAX) {
-		fprintf(stderr, "counter-worker: bad VNode count '%s'\n", argv[2]);
+	if (parse(argc, argv, &o) < 0) {
+		fprintf(stderr,
+			"usage: %s <domain> <vnodes> [--caps a,b] [--token TOKEN] "
+			"[--control PATH] [--drain-on-exit MS]\n",
+			argv[0]);
 		return 2;
 	}
 	(void)sigemptyset(&stop);
 	(void)sigaddset(&stop, SIGTERM);
 	(void)sigaddset(&stop, SIGINT);
 	(void)sigprocmask(SIG_BLOCK, &stop, NULL);
-	r = pf_domain_open(argv[1], &d);
+	r = pf_domain_open(o.domain, &d);
 	if (r < 0) {
-		fprintf(stderr, "counter-worker: open %s: %s\n", argv[1], strerror(-r));
+		fprintf(stderr, "counter-worker: open %s: %s\n", o.domain, strerror(-r));
 		return 1;
 	}
-	pf_member_opts_init(&mo);
-	mo.flags = PF_MEMBER_SUPERVISE;
-	mo.caps = caps;
-	mo.caps_count = 1;
-	r = pf_member_join(d, &mo, &m);
+	r = present(&o);
+	if (r == 0)
+		r = join(d, &o, &m);
 	if (r < 0) {
-		fprintf(stderr, "counter-worker: join: %s\n", strerror(-r));
 		pf_domain_close(d);
 		return 1;
 	}
-	r = run(m, (uint32_t)vnodes);
+	r = run(m, &o);
 	if (r < 0 && r != -ESTALE)
 		fprintf(stderr, "counter-worker: %s\n", strerror(-r));
-	/* -ESTALE with a clean leave: drained (pflight drain), not declared dead. */
+	/* -ESTALE with a clean leave: drained, not declared dead. */
 	if (pf_member_leave(m) == 0 && r == -ESTALE)
 		r = 0;
 	pf_domain_close(d);

@@ -28,4 +28,7 @@ int cli_parse_u32(const char *s, uint32_t *ret);
 int cmd_token(struct cli *c, int argc, char **argv);
 int cmd_audit(struct cli *c, int argc, char **argv);
 
+/* `pflight migrate ...` (migrate.c): through pflightd's control socket. */
+int cmd_migrate(struct cli *c, int argc, char **argv);
+
 #endif /* PFLIGHT_CLI_H */

@@ -7,7 +7,7 @@
  * message in a VNode's inbox. `drain` and `retire` cordon a member (pflight/drain.h) and
  * follow its VNode count while pflightd moves them away. Human tables by default, --json
  * everywhere (one JSON document on stdout). `token` and `audit` (offline.c) work on key,
- * token and log files and open no domain. The daemon's migrate command comes with it.
+ * token and log files and open no domain. `migrate` (migrate.c) asks pflightd.
  *
  * Exit status: 0 success, 1 the operation failed, 2 bad usage, 3 the domain cannot be
  * opened (missing, not ready, refused).
@@ -414,6 +414,9 @@ static const struct command commands[] = {
 	 "cordon a member; pflightd moves its VNodes away (progress until done)", cmd_drain, 0},
 	{"retire", "retire <slot> [--timeout S] [--no-wait]",
 	 "drain a member, then remove it (kept as RETIRED history)", cmd_retire, 0},
+	{"migrate", "migrate <vnode> <slot> [--timeout S] [--no-wait] [--control PATH]",
+	 "ask pflightd to move a VNode, with its state, to member <slot> (policies apply)",
+	 cmd_migrate, 0},
 	{"token",
 	 "token issue --key FILE --domain NAME --expires SECONDS [--caps a,b] [--trust T] "
 	 "[--uid U] | token verify --pubkey FILE TOKEN",

@@ -224,7 +224,10 @@ static int admit_pending(struct admission *a)
 		uint32_t trust = 0;
 
 		judge_joiner(a, &q, &v, &trust, &cred);
-		if (pf_admission_decide(a->domain, q.slot, q.generation, &v, trust) < 0)
+		if (pf_admission_decide(a->domain, q.slot, q.generation, &v, trust,
+					v.allowed && strcmp(cred, "token") == 0
+						? PF_ADMISSION_BY_TOKEN
+						: 0) < 0)
 			continue; /* it gave up or died meanwhile: nothing to record */
 		record_decision(a, &q, &v, trust, cred);
 		if (v.allowed)
@@ -240,16 +243,19 @@ static int admit_pending(struct admission *a)
 static int review_one(struct admission *a, uint32_t slot, const struct pf_member_info *mi)
 {
 	struct pf_policy_verdict v = {.size = sizeof(v)};
+	uint32_t by_token = mi->admission == PF_ADMISSION_GRANTED &&
+			    (mi->admission_detail & PF_ADMISSION_BY_TOKEN) != 0;
 	char why[2 * sizeof(v.reason)];
 	int cordoned = 0;
 
-	if (governor_policies(&a->gov)->tokens_required)
+	if (governor_policies(&a->gov)->tokens_required && !by_token)
 		token_verdict(&v, PF_POLICY_TOKEN_REQUIRED,
 			      "joined without a join token while tokens are required");
 	else
 		(void)governor_judge(&a->gov, PF_POLICY_CAN_REGISTER, slot, mi->generation, mi->pid,
 				     mi->start_time, mi->caps, mi->trust_ppm, 0, &v);
-	if (pf_admission_decide(a->domain, slot, mi->generation, &v, mi->trust_ppm) < 0)
+	if (pf_admission_decide(a->domain, slot, mi->generation, &v, mi->trust_ppm,
+				v.allowed && by_token ? PF_ADMISSION_BY_TOKEN : 0) < 0)
 		return 0;
 	if (!v.allowed && mi->state == PF_MEMBER_ACTIVE)
 		cordoned = pf_member_cordon(a->domain, slot, 0) == 0;

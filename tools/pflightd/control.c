@@ -122,7 +122,7 @@ static int start_time_of(pid_t pid, uint64_t *ret)
 	p = fgets(buf, sizeof(buf), f);
 	(void)fclose(f);
 	p = p != NULL ? strrchr(buf, ')') : NULL; /* the name may hold spaces and ')' */
-	for (int field = 2; field < 21 && p != NULL; field++)
+	for (int field = 2; field < 22 && p != NULL; field++)
 		p = strchr(p + 1, ' ');
 	if (p == NULL || sscanf(p + 1, "%llu", &st) != 1)
 		return -ESRCH;

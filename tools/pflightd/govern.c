@@ -154,8 +154,9 @@ int governor_judge_member(struct governor *g, uint32_t action, uint32_t slot,
 
 	if (r < 0)
 		return -ENOENT;
+	/* Placed and not yet adopted counts: the bound holds before the member catches up. */
 	return governor_judge(g, action, slot, mi.generation, mi.pid, mi.start_time, mi.caps,
-			      mi.trust_ppm, mi.vnodes_owned, v);
+			      mi.trust_ppm, mi.vnodes_owned + mi.vnodes_placed, v);
 }
 
 /* Audit a hook's refusal, once per member and (action, rule, check). */

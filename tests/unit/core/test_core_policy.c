@@ -184,10 +184,11 @@ static uint64_t own_start_time(void)
 	p = strrchr(buf, ')');
 	assert_non_null(p);
 	/* Field 22 is the start time; p points at the end of field 2. */
-	for (int field = 2; field < 21 && p != NULL; field++)
+	for (int field = 2; field < 22 && p != NULL; field++)
 		p = strchr(p + 1, ' ');
 	assert_non_null(p);
 	assert_int_equal(sscanf(p + 1, "%llu", &st), 1);
+	assert_true(st > 0);
 	return st;
 }
 
@@ -263,7 +264,7 @@ static void *keeper_main(void *arg)
 		v.check = mode == KEEP_ADMIT    ? PF_POLICY_ALLOWED
 			  : mode == KEEP_REFUSE ? PF_POLICY_EXECUTABLES
 						: PF_POLICY_TOKEN_REQUIRED;
-		if (pf_admission_decide(dom, req.slot, req.generation, &v, 777000) == 0)
+		if (pf_admission_decide(dom, req.slot, req.generation, &v, 777000, 0) == 0)
 			pf_fetch_add_relaxed(&keeper_decided, 1); /* Relaxed: a count. */
 	}
 	return NULL;
@@ -386,15 +387,27 @@ static void test_gate_keeper_gone_and_open(void **state)
 					      .rule = 0,
 					      .check = PF_POLICY_UIDS};
 
-		assert_int_equal(pf_admission_decide(dom, slot_of(m), mi.generation + 1, &v, 0),
+		assert_int_equal(pf_admission_decide(dom, slot_of(m), mi.generation + 1, &v, 0, 0),
 				 -ESTALE);
-		assert_int_equal(pf_admission_decide(dom, slot_of(m), mi.generation, &v, 0), 0);
+		assert_int_equal(pf_admission_decide(dom, slot_of(m), mi.generation, &v, 0, 0), 0);
 		assert_int_equal(pf_member_info(dom, slot_of(m), &mi), 0);
 		assert_int_equal(mi.admission, PF_ADMISSION_REFUSED);
 		assert_int_equal(mi.admission_detail, (0u << 16) | (0u << 8) | PF_POLICY_UIDS);
 		assert_int_equal(mi.state, PF_MEMBER_ACTIVE);
 		v.allowed = 1; /* allowed with a failed check: not a verdict anyone writes */
-		assert_int_equal(pf_admission_decide(dom, slot_of(m), mi.generation, &v, 0),
+		assert_int_equal(pf_admission_decide(dom, slot_of(m), mi.generation, &v, 0, 0),
+				 -EINVAL);
+		v.check = PF_POLICY_ALLOWED; /* allowed on a token: the slot says so */
+		assert_int_equal(pf_admission_decide(dom, slot_of(m), mi.generation, &v, 0,
+						     PF_ADMISSION_BY_TOKEN),
+				 0);
+		assert_int_equal(pf_member_info(dom, slot_of(m), &mi), 0);
+		assert_int_equal(mi.admission, PF_ADMISSION_GRANTED);
+		assert_int_equal(mi.admission_detail, PF_ADMISSION_BY_TOKEN);
+		v.allowed = 0; /* a refusal cannot be on a token */
+		v.check = PF_POLICY_UIDS;
+		assert_int_equal(pf_admission_decide(dom, slot_of(m), mi.generation, &v, 0,
+						     PF_ADMISSION_BY_TOKEN),
 				 -EINVAL);
 	}
 	assert_int_equal(pf_member_leave(m), 0);

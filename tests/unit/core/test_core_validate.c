@@ -116,6 +116,8 @@ static void test_validate_member_each_field(void **state)
 	CORRUPT_MEMBER(admission, admission_word(member_word_gen(w), 1, 3, 0, 0), -EBADMSG);
 	CORRUPT_MEMBER(admission, admission_word(member_word_gen(w), 2, 0, 0, 99), -EBADMSG);
 	CORRUPT_MEMBER(admission, admission_word(member_word_gen(w), 2, 0, 9, 2), -EBADMSG);
+	CORRUPT_MEMBER(admission, admission_word(member_word_gen(w), 0x12, 0, 0, 2), -EBADMSG);
+	CORRUPT_MEMBER(admission, admission_word(member_word_gen(w), 0x41, 0, 0, 0), -EBADMSG);
 	CORRUPT_MEMBER(reserved3, 1, -EPROTO);
 	CORRUPT_MEMBER(reserved4[1], 1, -EPROTO);
 }

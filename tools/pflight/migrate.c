@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools/pflight/migrate.c: `pflight migrate <vnode> <slot>`, through pflightd.
+ *
+ * The request goes to the daemon's control socket (pflight/control.h), which checks the
+ * target against the placement filters and the can-assign and can-handoff policies,
+ * writes the move request and audits it; the VNode's owner then hands it over with its
+ * state. The command follows the VNode until the target owns it (or --timeout passes),
+ * reading the domain's shared memory.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+#define MIGRATE_TIMEOUT_S_DEFAULT 10u
+#define MIGRATE_POLL_NS 20000000L /* 20 ms */
+
+struct migrate_args {
+	uint32_t vnode;
+	uint32_t slot;
+	uint32_t timeout_s;
+	int wait;
+	const char *control;
+};
+
+static int migrate_parse(int argc, char **argv, struct migrate_args *a)
+{
+	int pos = 0;
+
+	memset(a, 0, sizeof(*a));
+	a->timeout_s = MIGRATE_TIMEOUT_S_DEFAULT;
+	a->wait = 1;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--no-wait") == 0)
+			a->wait = 0;
+		else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
+			pos |= cli_parse_u32(argv[++i], &a->timeout_s) < 0 ? 4 : 0;
+		else if (strcmp(argv[i], "--control") == 0 && i + 1 < argc)
+			a->control = argv[++i];
+		else if (pos == 0 && cli_parse_u32(argv[i], &a->vnode) == 0)
+			pos = 1;
+		else if (pos == 1 && cli_parse_u32(argv[i], &a->slot) == 0)
+			pos = 2;
+		else
+			return -EINVAL;
+	}
+	return pos == 2 ? 0 : -EINVAL;
+}
+
+/* Wait until member slot owns the VNode: 0, or -ETIMEDOUT. */
+static int migrate_wait(struct cli *c, const struct migrate_args *a, uint64_t *ret_epoch)
+{
+	struct timespec poll = {0, MIGRATE_POLL_NS};
+	uint64_t polls = (uint64_t)a->timeout_s * (1000000000u / MIGRATE_POLL_NS);
+
+	for (uint64_t k = 0; k <= polls; k++) {
+		struct pf_vnode_info vi = {.size = sizeof(vi)};
+
+		if (pf_vnode_info(c->d, a->vnode, &vi) == 0 && vi.owner_slot == a->slot &&
+		    vi.state == PF_VNODE_ACTIVE) {
+			*ret_epoch = vi.epoch;
+			return 0;
+		}
+		(void)nanosleep(&poll, NULL);
+	}
+	return -ETIMEDOUT;
+}
+
+static int control_path(struct cli *c, const struct migrate_args *a, char *buf, size_t cap)
+{
+	if (a->control != NULL)
+		return snprintf(buf, cap, "%s", a->control) < (int)cap ? 0 : -ENAMETOOLONG;
+	return pf_control_path(c->domain, 0, buf, cap) < 0 ? -EINVAL : 0;
+}
+
+static int migrate_refused(struct cli *c, json_t *reply, const struct migrate_args *a)
+{
+	const char *err = json_string_value(json_object_get(reply, "error"));
+	const char *why = json_string_value(json_object_get(reply, "reason"));
+
+	fprintf(stderr, "pflight: migrate VNode %u to member %u: %s%s%s\n", a->vnode, a->slot,
+		err != NULL ? err : "refused", why != NULL ? ": " : "", why != NULL ? why : "");
+	json_object_set_new(reply, "vnode", json_integer(a->vnode));
+	json_object_set_new(reply, "slot", json_integer(a->slot));
+	(void)cli_emit(c, reply);
+	return EXIT_FAILED;
+}
+
+int cmd_migrate(struct cli *c, int argc, char **argv)
+{
+	char path[PF_CONTROL_PATH_MAX], req[64], out[PF_CONTROL_REPLY_MAX];
+	struct migrate_args a;
+	uint64_t epoch = 0;
+	json_t *reply;
+	int r;
+
+	if (migrate_parse(argc, argv, &a) < 0)
+		return EXIT_USAGE;
+	if (control_path(c, &a, path, sizeof(path)) < 0)
+		return EXIT_USAGE;
+	(void)snprintf(req, sizeof(req), "migrate %u %u", a.vnode, a.slot);
+	r = pf_control_request(path, req, out, sizeof(out), 0);
+	if (r < 0) {
+		fprintf(stderr, "pflight: migrate: pflightd at %s: %s\n", path, strerror(-r));
+		return EXIT_FAILED;
+	}
+	reply = json_loads(out, 0, NULL);
+	if (reply == NULL) {
+		fprintf(stderr, "pflight: migrate: unreadable reply: %s\n", out);
+		return EXIT_FAILED;
+	}
+	if (!json_is_true(json_object_get(reply, "ok")))
+		return migrate_refused(c, reply, &a);
+	if (!c->json)
+		printf("VNode %u: move to member %s requested (from member %lld)\n", a.vnode,
+		       json_string_value(json_object_get(reply, "to")),
+		       (long long)json_integer_value(json_object_get(reply, "from")));
+	r = a.wait ? migrate_wait(c, &a, &epoch) : 0;
+	if (r < 0)
+		fprintf(stderr, "pflight: migrate: VNode %u not on member %u after %u s\n", a.vnode,
+			a.slot, a.timeout_s);
+	else if (a.wait && !c->json)
+		printf("VNode %u: on member %u now (epoch %llu)\n", a.vnode, a.slot,
+		       (unsigned long long)epoch);
+	json_object_set_new(reply, "done", json_boolean(a.wait && r == 0));
+	if (a.wait && r == 0)
+		json_object_set_new(reply, "epoch", json_integer((json_int_t)epoch));
+	if (cli_emit(c, reply) != 0)
+		return EXIT_FAILED;
+	return r < 0 ? EXIT_FAILED : 0;
+}
