@@ -19,11 +19,15 @@ struct cli {
 	struct pf_domain *d; /* NULL for the commands that need no domain */
 };
 
-/* One command of the table in help.c: its name, usage, what it does, how it runs. */
+/* One command of the table in help.c: all that is said about it, and how it runs. */
 struct cli_command {
 	const char *name;
-	const char *usage;
-	const char *help;
+	const char *usage;   /* after "pflight [options]"; one line per form */
+	const char *summary; /* one line, for the command list */
+	const char *about;   /* a paragraph: what it does */
+	const char *options; /* "FLAG\tmeaning\n" per option of its own, "" when none */
+	const char *failed;  /* what exit status 1 means */
+	const char *example;
 	int (*run)(struct cli *c, int argc, char **argv);
 	int offline; /* 1: works on files only, opens no domain */
 };
@@ -31,8 +35,11 @@ struct cli_command {
 /* The command named `name`, or NULL. */
 const struct cli_command *cli_command_find(const char *name);
 
-/* The overview: every command's usage and summary. */
+/* The overview: every command's summary, the global options, the exit status. */
 void cli_usage(FILE *f);
+
+/* One command's page: usage, what it does, options, exit status, an example. */
+void cli_command_help(FILE *f, const struct cli_command *cmd);
 
 /* `pflight help [command]` (argv[0] is "help"): 0, or EXIT_USAGE for an unknown command. */
 int cli_help(int argc, char **argv);
