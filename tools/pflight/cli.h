@@ -53,13 +53,14 @@ int cli_emit(struct cli *c, json_t *doc);
 /* A decimal uint32: 0 or -EINVAL. */
 int cli_parse_u32(const char *s, uint32_t *ret);
 
-/* The commands that read or change a domain (pflight.c, drain.c). */
+/* The commands that read or change a domain (pflight.c, decisions.c, drain.c). */
 int cmd_status(struct cli *c, int argc, char **argv);
 int cmd_members(struct cli *c, int argc, char **argv);
 int cmd_vnodes(struct cli *c, int argc, char **argv);
 int cmd_capabilities(struct cli *c, int argc, char **argv);
 int cmd_stat(struct cli *c, int argc, char **argv);
 int cmd_send(struct cli *c, int argc, char **argv);
+int cmd_decisions(struct cli *c, int argc, char **argv);
 int cmd_drain(struct cli *c, int argc, char **argv);
 int cmd_retire(struct cli *c, int argc, char **argv);
 

@@ -89,6 +89,27 @@ const struct cli_command cli_commands[] = {
 		.run = cmd_stat,
 	},
 	{
+		.name = "decisions",
+		.usage = "decisions [--limit N] [--vnode V]",
+		.summary = "recent placement decisions, with why",
+		.about = "The newest placement decisions from the domain's explanation ring, "
+			 "oldest first: sequence number, VNode, outcome (placed, or why not: "
+			 "no-member, filter-state, filter-caps, filter-trust, filter-policy, "
+			 "filter-full), strategy, winner (slot.generation) and the epoch it "
+			 "holds, candidates (members that passed the state and capability "
+			 "filters), how many members each filter removed (state, caps, trust, "
+			 "policy, full), and the winner's score with its components "
+			 "(reliability, trust, load, NUMA factor). Schedulers write the ring only "
+			 "while someone subscribes to it, as pflightd does while it runs: without "
+			 "it the ring stays empty, and the command says so. Records overwritten "
+			 "by newer ones are gone (a gap in the sequence numbers).",
+		.options = "--limit N\tthe newest N decisions, 1..65536 (default 20)\n"
+			   "--vnode V\tonly the decisions about VNode V\n",
+		.failed = FAILED_DOMAIN,
+		.example = "pflight --domain prod decisions --vnode 42 --limit 5",
+		.run = cmd_decisions,
+	},
+	{
 		.name = "send",
 		.usage = "send <vnode> <text>",
 		.summary = "put <text> in VNode <vnode>'s inbox",

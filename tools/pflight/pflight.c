@@ -3,12 +3,12 @@
  * tools/pflight/pflight.c: the command-line view of a host domain.
  *
  * These commands read the domain's shared memory directly and change nothing (like
- * aeron-stat): status, members, vnodes, capabilities, stat. `send` puts a message in a
- * VNode's inbox. `drain` and `retire` (drain.c) cordon a member (pflight/drain.h) and
- * follow its VNode count while pflightd moves them away. Human tables by default, --json
- * everywhere (one JSON document on stdout). `token` and `audit` (offline.c) work on key,
- * token and log files and open no domain. The command table and every help text are in
- * help.c.
+ * aeron-stat): status, members, vnodes, capabilities, stat, and decisions (decisions.c).
+ * `send` puts a message in a VNode's inbox. `drain` and `retire` (drain.c) cordon
+ * members (pflight/drain.h) and follow their VNode counts while pflightd moves them
+ * away. Human tables by default, --json everywhere (one JSON document on stdout).
+ * `token` and `audit` (offline.c) work on key, token and log files and open no domain.
+ * The command table and every help text are in help.c.
  *
  * Exit status: 0 success, 1 the operation failed, 2 bad usage, 3 the domain cannot be
  * opened (missing, not ready, refused).
