@@ -125,20 +125,29 @@ const struct cli_command cli_commands[] = {
 	},
 	{
 		.name = "drain",
-		.usage = "drain <slot> [--timeout S] [--no-wait]",
-		.summary = "cordon a member; pflightd moves its VNodes away",
-		.about = "Cordon member <slot>: it takes no new VNodes, and pflightd's scheduler "
-			 "moves the ones it holds to other members with their state (the member "
-			 "commits, then hands over). Once it holds nothing its slot is given back "
-			 "(FREE). The command prints the member's VNode count whenever it changes "
-			 "until the member is no longer DRAINING. Without a running pflightd "
-			 "nothing moves.",
+		.usage = "drain <slot> [--timeout S] [--no-wait]\n"
+			 "drain host|all [--timeout S] [--no-wait]",
+		.summary = "cordon a member, or every member; pflightd moves their VNodes",
+		.about =
+			"Cordon member <slot>: it takes no new VNodes, and pflightd's scheduler "
+			"moves the ones it holds to other members with their state (the member "
+			"commits, then hands over). Once it holds nothing its slot is given back "
+			"(FREE). The command prints the member's VNode count whenever it changes "
+			"until the member is no longer DRAINING. `drain host` (or `drain all`) "
+			"cordons every ACTIVE member of the domain and follows them, and any "
+			"member already DRAINING, until none is DRAINING any more, printing each "
+			"member's count as it changes. On a single host no other member can take "
+			"their VNodes: at the drain deadline (pflightd's membership.drain_timeout, "
+			"30s by default) pflightd releases what is left back to PENDING with its "
+			"last committed checkpoint and its inbox, so nothing committed is lost, "
+			"only uncommitted work is redone by the next owner. Without a running "
+			"pflightd nothing moves.",
 		.options = "--timeout S\tstop waiting after S seconds (default 60); the drain "
 			   "itself goes on\n"
 			   "--no-wait\tcordon and return at once\n",
-		.failed = "the member could not be cordoned (no ACTIVE or DRAINING member in "
-			  "the slot), or it still held VNodes when --timeout passed",
-		.example = "pflight --domain prod drain 3 --timeout 120",
+		.failed = "a member could not be cordoned (for <slot>: no ACTIVE or DRAINING "
+			  "member in it), or one was still DRAINING when --timeout passed",
+		.example = "pflight --domain prod drain host --timeout 120",
 		.run = cmd_drain,
 	},
 	{
