@@ -3,8 +3,13 @@
  * tools/pflightd/pflightd.c: pflightd, the host daemon (first cut).
  *
  *   pflightd [--manifest FILE] [--domain NAME] [--audit PATH] [--foreground]
- *            [--log-level error|warn|info|debug] [--mode shared|dedicated|invoker]
- *            [--idle SPINS,YIELDS,PARK_US] [--destroy-on-exit]
+ *            [--log-level error|warn|info|debug] [--log-target auto|stderr|journal]
+ *            [--mode shared|dedicated|invoker] [--idle SPINS,YIELDS,PARK_US]
+ *            [--destroy-on-exit]
+ *
+ * The log goes to stderr (log.c): with a time and a level, or, when stderr is systemd's
+ * journal stream (auto, the default) or with --log-target journal, as "<priority>text"
+ * lines that journald stamps itself. The full reference is docs/pflightd.8.
  *
  * Start-up: load the PhoenixFile (or the defaults), then create the domain, or adopt it
  * when it exists: the domain lives in /dev/shm, so a restarted daemon finds its workers
@@ -57,6 +62,7 @@ struct options {
 	int foreground;
 	int destroy_on_exit;
 	enum log_level level;
+	enum log_target log_target;
 	enum runner_mode mode;
 	struct idle_strategy idle;
 };
@@ -85,6 +91,7 @@ static void usage(FILE *out)
 {
 	fputs("usage: pflightd [--manifest FILE] [--domain NAME] [--audit PATH] [--foreground]\n"
 	      "                [--log-level error|warn|info|debug]\n"
+	      "                [--log-target auto|stderr|journal]\n"
 	      "                [--mode shared|dedicated|invoker] [--idle SPINS,YIELDS,PARK_US]\n"
 	      "                [--destroy-on-exit]\n",
 	      out);
@@ -116,6 +123,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 						 {"audit", required_argument, NULL, 'a'},
 						 {"foreground", no_argument, NULL, 'f'},
 						 {"log-level", required_argument, NULL, 'l'},
+						 {"log-target", required_argument, NULL, 'L'},
 						 {"mode", required_argument, NULL, 'M'},
 						 {"idle", required_argument, NULL, 'i'},
 						 {"destroy-on-exit", no_argument, NULL, 'D'},
@@ -143,6 +151,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'l':
 			r = log_level_parse(optarg, &o->level);
+			break;
+		case 'L':
+			r = log_target_parse(optarg, &o->log_target);
+			if (r < 0)
+				fprintf(stderr, "pflightd: --log-target %s: use %s\n", optarg,
+					"auto, stderr or journal");
 			break;
 		case 'M':
 			r = runner_mode_parse(optarg, &o->mode);
@@ -667,6 +681,7 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	log_set_level(dm.opt.level);
+	(void)log_set_target(dm.opt.log_target);
 	dm.manifest = malloc(sizeof(*dm.manifest));
 	if (dm.manifest == NULL)
 		return 1;
