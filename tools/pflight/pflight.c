@@ -195,7 +195,10 @@ int cmd_vnodes(struct cli *c, int argc, char **argv)
 			continue;
 		if (state >= 0 && vi.state != (uint32_t)state)
 			continue;
-		why = vi.state == PF_VNODE_PENDING ? pf_sched_reason_name(vi.pending_reason) : "";
+		/* PLACED on a PENDING VNode: no scheduler has refused it since it came back. */
+		why = vi.state == PF_VNODE_PENDING && vi.pending_reason != PF_SCHED_PLACED
+			      ? pf_sched_reason_name(vi.pending_reason)
+			      : "";
 		shown++;
 		json_array_append_new(
 			doc,
