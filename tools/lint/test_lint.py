@@ -527,12 +527,91 @@ class HeaderObjects(Fixture):
         self.assertIn("cannot read archive", out)
 
 
+MAN_TABLE = r"""
+/* fixture tools/pflight/help.c: a ".name = " inside a string is text, not a field. */
+const struct cli_command cli_commands[] = {
+	{
+		.name = "status",
+		.usage = "status",
+		.about = "says .name = \"ghost\" in prose",
+		.options = "",
+		.run = cmd_status,
+	},
+	{
+		.name = "vnodes",
+		.usage = "vnodes [--state S] [--limit N]",
+		.options = "--state S\tonly VNodes in state S\n"
+			   "--limit N\tat most N rows\n",
+		.run = cmd_vnodes,
+	},
+	{
+		.name = "drain",
+		.options = "--no-wait\tcordon and return\n",
+		.run = cmd_drain,
+	},
+};
+"""
+
+MAN_PAGE = r"""
+.TH PFLIGHT 1
+.SH NAME
+pflight \- fixture
+.SH DESCRIPTION
+.SS notacommand
+Outside COMMANDS: not checked.
+.SH COMMANDS
+.SS status
+.B pflight status
+.SS vnodes
+.RB [ \-\-state
+.IR S ]
+.TP
+.BI \-\-limit " N"
+rows
+.SS drain
+.B \-\-no\-wait
+.SH EXIT STATUS
+.SS ghost
+Outside COMMANDS again.
+"""
+
+
+class ManCommands(Fixture):
+    def test_good(self):
+        self.tree({"tools/pflight/help.c": MAN_TABLE, "docs/pflight.1": MAN_PAGE})
+        self.assertClean("man_commands.py")
+
+    def test_bad(self):
+        page = (D(MAN_PAGE).replace(".SS drain\n", ".SS migrate\n")
+                .replace(".BI \\-\\-limit", ".BI \\-\\-limits"))
+        self.tree({"tools/pflight/help.c": MAN_TABLE, "docs/pflight.1": page})
+        self.assertFindings("man_commands.py", [
+            ("tools/pflight/help.c", 18, "command 'drain' is missing from docs/pflight.1"),
+            ("docs/pflight.1", 10, "'.SS vnodes' does not mention its option --limit"),
+            ("docs/pflight.1", 16, "'.SS migrate' documents a command that "
+                                   "tools/pflight/help.c does not have"),
+        ])
+
+    def test_missing_files(self):
+        self.tree({"tools/pflight/help.c": MAN_TABLE})
+        self.assertFindings("man_commands.py", [
+            ("docs/pflight.1", 1, "cannot read the man page"),
+        ])
+        self.assertFindings("man_commands.py", [
+            ("tools/pflight/other.c", 1, "cannot read the command table"),
+        ], "--table", "tools/pflight/other.c")
+        self.tree({"tools/pflight/empty.c": "int x;\n"})
+        self.assertFindings("man_commands.py", [
+            ("tools/pflight/empty.c", 1, "no cli_commands[] table"),
+        ], "--table", "tools/pflight/empty.c")
+
+
 class RealTree(unittest.TestCase):
     """The checkers must not crash on the repository itself (findings are allowed)."""
 
     def test_runs(self):
         for script in ["forbidden_tokens.py", "barrier_tags.py", "symbols.py",
-                       "func_length.py"]:
+                       "func_length.py", "man_commands.py"]:
             rc, out, err = run(script, REPO)
             self.assertIn(rc, (0, 1), f"{script}: {err}")
             self.assertEqual(err, "", script)

@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "pflight/pflight.h"
 
@@ -18,11 +19,50 @@ struct cli {
 	struct pf_domain *d; /* NULL for the commands that need no domain */
 };
 
+/* One command of the table in help.c: all that is said about it, and how it runs. */
+struct cli_command {
+	const char *name;
+	const char *usage;   /* after "pflight [options]"; one line per form */
+	const char *summary; /* one line, for the command list */
+	const char *about;   /* a paragraph: what it does */
+	const char *options; /* "FLAG\tmeaning\n" per option of its own, "" when none */
+	const char *failed;  /* what exit status 1 means */
+	const char *example;
+	int (*run)(struct cli *c, int argc, char **argv);
+	int offline; /* 1: works on files only, opens no domain */
+};
+
+/* The command named `name`, or NULL. */
+const struct cli_command *cli_command_find(const char *name);
+
+/* The overview: every command's summary, the global options, the exit status. */
+void cli_usage(FILE *f);
+
+/* One command's page: usage, what it does, options, exit status, an example. */
+void cli_command_help(FILE *f, const struct cli_command *cmd);
+
+/* `pflight help [command]` (argv[0] is "help"): 0, or EXIT_USAGE for an unknown command. */
+int cli_help(int argc, char **argv);
+
+/* "active", "draining"... for enum pf_member_state, "?" for anything else. */
+const char *cli_member_state_name(uint32_t state);
+
 /* Print doc (with --json) and free it: 0, or EXIT_FAILED when it could not be printed. */
 int cli_emit(struct cli *c, json_t *doc);
 
 /* A decimal uint32: 0 or -EINVAL. */
 int cli_parse_u32(const char *s, uint32_t *ret);
+
+/* The commands that read or change a domain (pflight.c, decisions.c, drain.c). */
+int cmd_status(struct cli *c, int argc, char **argv);
+int cmd_members(struct cli *c, int argc, char **argv);
+int cmd_vnodes(struct cli *c, int argc, char **argv);
+int cmd_capabilities(struct cli *c, int argc, char **argv);
+int cmd_stat(struct cli *c, int argc, char **argv);
+int cmd_send(struct cli *c, int argc, char **argv);
+int cmd_decisions(struct cli *c, int argc, char **argv);
+int cmd_drain(struct cli *c, int argc, char **argv);
+int cmd_retire(struct cli *c, int argc, char **argv);
 
 /* `pflight token ...` and `pflight audit ...` (offline.c): files only, no domain. */
 int cmd_token(struct cli *c, int argc, char **argv);

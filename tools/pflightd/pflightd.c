@@ -4,8 +4,12 @@
  *
  *   pflightd [--manifest FILE] [--domain NAME] [--audit PATH] [--control PATH]
  *            [--foreground] [--log-level error|warn|info|debug]
- *            [--mode shared|dedicated|invoker] [--idle SPINS,YIELDS,PARK_US]
- *            [--on-stop keep|drain] [--destroy-on-exit]
+ *            [--log-target auto|stderr|journal] [--mode shared|dedicated|invoker]
+ *            [--idle SPINS,YIELDS,PARK_US] [--on-stop keep|drain] [--destroy-on-exit]
+ *
+ * The log goes to stderr (log.c): with a time and a level, or, when stderr is systemd's
+ * journal stream (auto, the default) or with --log-target journal, as "<priority>text"
+ * lines that journald stamps itself. The full reference is docs/pflightd.8.
  *
  * Start-up: load the PhoenixFile (or the defaults), then create the domain, or adopt it
  * when it exists: the domain lives in /dev/shm, so a restarted daemon finds its workers
@@ -66,6 +70,7 @@ struct options {
 	int foreground;
 	int destroy_on_exit;
 	enum log_level level;
+	enum log_target log_target;
 	enum runner_mode mode;
 	struct idle_strategy idle;
 };
@@ -97,6 +102,7 @@ static void usage(FILE *out)
 {
 	fputs("usage: pflightd [--manifest FILE] [--domain NAME] [--audit PATH] [--control PATH]\n"
 	      "                [--foreground] [--log-level error|warn|info|debug]\n"
+	      "                [--log-target auto|stderr|journal]\n"
 	      "                [--mode shared|dedicated|invoker] [--idle SPINS,YIELDS,PARK_US]\n"
 	      "                [--on-stop keep|drain] [--destroy-on-exit]\n",
 	      out);
@@ -121,6 +127,23 @@ static int parse_idle(const char *text, struct idle_strategy *idle)
 	return idle->park_ns > 0 ? 0 : -EINVAL;
 }
 
+static int parse_on_stop(const char *text, int *ret)
+{
+	*ret = strcmp(text, "keep") == 0    ? PF_MANIFEST_ON_STOP_KEEP
+	       : strcmp(text, "drain") == 0 ? PF_MANIFEST_ON_STOP_DRAIN
+					    : -1;
+	return *ret < 0 ? -EINVAL : 0;
+}
+
+static int parse_log_target(const char *text, enum log_target *ret)
+{
+	int r = log_target_parse(text, ret);
+
+	if (r < 0)
+		fprintf(stderr, "pflightd: --log-target %s: use auto, stderr or journal\n", text);
+	return r;
+}
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {{"manifest", required_argument, NULL, 'm'},
@@ -130,6 +153,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 						 {"on-stop", required_argument, NULL, 'o'},
 						 {"foreground", no_argument, NULL, 'f'},
 						 {"log-level", required_argument, NULL, 'l'},
+						 {"log-target", required_argument, NULL, 'L'},
 						 {"mode", required_argument, NULL, 'M'},
 						 {"idle", required_argument, NULL, 'i'},
 						 {"destroy-on-exit", no_argument, NULL, 'D'},
@@ -157,16 +181,16 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->control_path = optarg;
 			break;
 		case 'o':
-			o->on_stop = strcmp(optarg, "keep") == 0    ? PF_MANIFEST_ON_STOP_KEEP
-				     : strcmp(optarg, "drain") == 0 ? PF_MANIFEST_ON_STOP_DRAIN
-								    : -1;
-			r = o->on_stop < 0 ? -EINVAL : 0;
+			r = parse_on_stop(optarg, &o->on_stop);
 			break;
 		case 'f':
 			o->foreground = 1;
 			break;
 		case 'l':
 			r = log_level_parse(optarg, &o->level);
+			break;
+		case 'L':
+			r = parse_log_target(optarg, &o->log_target);
 			break;
 		case 'M':
 			r = runner_mode_parse(optarg, &o->mode);
@@ -789,6 +813,7 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	log_set_level(dm.opt.level);
+	(void)log_set_target(dm.opt.log_target);
 	dm.manifest = malloc(sizeof(*dm.manifest));
 	if (dm.manifest == NULL)
 		return 1;

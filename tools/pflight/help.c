@@ -1,0 +1,354 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools/pflight/help.c: the command table, and every usage and help text drawn from it.
+ *
+ * One entry per command holds all that is said about it: `pflight help CMD` and
+ * `pflight CMD --help` print its usage, a paragraph of what it does, its options, its
+ * exit status and an example; `pflight help` lists the summaries. docs/pflight.1 says
+ * the same at more length; the lint suite (tools/lint/man_commands.py) fails when a
+ * command or one of its options in this table is missing from the man page.
+ *
+ * Options are written "FLAG\tmeaning\n", one per line; paragraphs are wrapped here, so
+ * the table holds plain sentences.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define WRAP_COLUMNS 79
+#define OPTION_COLUMNS 18 /* where an option's meaning starts */
+
+#define FAILED_DOMAIN "the domain could not be read"
+
+const struct cli_command cli_commands[] = {
+	{
+		.name = "status",
+		.usage = "status",
+		.summary = "domain summary: members, VNodes, capabilities",
+		.about = "One line about the domain: members ACTIVE or DRAINING out of the "
+			 "member slots, VNodes ACTIVE and PENDING out of the VNode slots, "
+			 "capabilities interned, and the membership version (bumped by every "
+			 "join, leave and death). With --json also the segment size in bytes.",
+		.options = "",
+		.failed = FAILED_DOMAIN,
+		.example = "pflight --domain prod status",
+		.run = cmd_status,
+	},
+	{
+		.name = "members",
+		.usage = "members",
+		.summary = "every member slot in use, with its attributes",
+		.about = "One row per member slot that is not FREE: slot, generation, state "
+			 "(joining, active, draining, retired, dead), pid, NUMA node, VNodes "
+			 "owned, trust, reliability and capabilities. --json adds the CPU, the "
+			 "heartbeat counter and the reported CPU load.",
+		.options = "",
+		.failed = FAILED_DOMAIN,
+		.example = "pflight --domain prod --json members",
+		.run = cmd_members,
+	},
+	{
+		.name = "vnodes",
+		.usage = "vnodes [--state S] [--limit N]",
+		.summary = "defined VNodes: owner, epoch, checkpoint, inbox, why pending",
+		.about = "One row per defined VNode, in id order: state, owner slot (-1: none), "
+			 "ownership epoch, sequence of the last committed checkpoint, messages "
+			 "waiting in its inbox, home NUMA node (-1: none) and, for a PENDING "
+			 "VNode, why the scheduler could not place it yet.",
+		.options = "--state S\tonly VNodes in state S: pending, active, migrating or "
+			   "draining\n"
+			   "--limit N\tat most N rows (the first N in id order)\n",
+		.failed = FAILED_DOMAIN,
+		.example = "pflight --domain prod vnodes --state pending --limit 20",
+		.run = cmd_vnodes,
+	},
+	{
+		.name = "capabilities",
+		.usage = "capabilities",
+		.summary = "the capability directory",
+		.about = "Every capability name members have declared, with its index (the bit "
+			 "a member's capability set and a VNode's requirements use).",
+		.options = "",
+		.failed = FAILED_DOMAIN,
+		.example = "pflight --domain prod capabilities",
+		.run = cmd_capabilities,
+	},
+	{
+		.name = "stat",
+		.usage = "stat",
+		.summary = "the domain's counters, read straight from shared memory",
+		.about = "Every counter of the domain with its value: joins, leaves, refused "
+			 "joins, deaths, hung members, repairs, VNodes repaired, slots freed, "
+			 "claim races, stale writes refused, corrupt checkpoints, full inboxes, "
+			 "inbox skips, pending VNodes requeued and values refused by validation. "
+			 "They only grow while the domain exists.",
+		.options = "",
+		.failed = FAILED_DOMAIN,
+		.example = "pflight --domain prod stat",
+		.run = cmd_stat,
+	},
+	{
+		.name = "decisions",
+		.usage = "decisions [--limit N] [--vnode V]",
+		.summary = "recent placement decisions, with why",
+		.about = "The newest placement decisions from the domain's explanation ring, "
+			 "oldest first: sequence number, VNode, outcome (placed, or why not: "
+			 "no-member, filter-state, filter-caps, filter-trust, filter-policy, "
+			 "filter-full), strategy, winner (slot.generation) and the epoch it "
+			 "holds, candidates (members that passed the state and capability "
+			 "filters), how many members each filter removed (state, caps, trust, "
+			 "policy, full), and the winner's score with its components "
+			 "(reliability, trust, load, NUMA factor). Schedulers write the ring only "
+			 "while someone subscribes to it, as pflightd does while it runs: without "
+			 "it the ring stays empty, and the command says so. Records overwritten "
+			 "by newer ones are gone (a gap in the sequence numbers).",
+		.options = "--limit N\tthe newest N decisions, 1..65536 (default 20)\n"
+			   "--vnode V\tonly the decisions about VNode V\n",
+		.failed = FAILED_DOMAIN,
+		.example = "pflight --domain prod decisions --vnode 42 --limit 5",
+		.run = cmd_decisions,
+	},
+	{
+		.name = "send",
+		.usage = "send <vnode> <text>",
+		.summary = "put <text> in VNode <vnode>'s inbox",
+		.about = "Put the bytes of <text> (without a terminating NUL) in the inbox of "
+			 "VNode <vnode>, whoever owns it and also while nobody does: the message "
+			 "waits in the inbox across owner changes until an owner commits a "
+			 "checkpoint taken after reading it.",
+		.options = "",
+		.failed = "the message was refused (VNode not defined, inbox full, message "
+			  "larger than the domain allows)",
+		.example = "pflight --domain prod send 42 hello",
+		.run = cmd_send,
+	},
+	{
+		.name = "drain",
+		.usage = "drain <slot> [--timeout S] [--no-wait]\n"
+			 "drain host|all [--timeout S] [--no-wait]",
+		.summary = "cordon a member, or every member; pflightd moves their VNodes",
+		.about =
+			"Cordon member <slot>: it takes no new VNodes, and pflightd's scheduler "
+			"moves the ones it holds to other members with their state (the member "
+			"commits, then hands over). Once it holds nothing its slot is given back "
+			"(FREE). The command prints the member's VNode count whenever it changes "
+			"until the member is no longer DRAINING. `drain host` (or `drain all`) "
+			"cordons every ACTIVE member of the domain and follows them, and any "
+			"member already DRAINING, until none is DRAINING any more, printing each "
+			"member's count as it changes. On a single host no other member can take "
+			"their VNodes: at the drain deadline (pflightd's membership.drain_timeout, "
+			"30s by default) pflightd releases what is left back to PENDING with its "
+			"last committed checkpoint and its inbox, so nothing committed is lost, "
+			"only uncommitted work is redone by the next owner. Without a running "
+			"pflightd nothing moves.",
+		.options = "--timeout S\tstop waiting after S seconds (default 60); the drain "
+			   "itself goes on\n"
+			   "--no-wait\tcordon and return at once\n",
+		.failed = "a member could not be cordoned (for <slot>: no ACTIVE or DRAINING "
+			  "member in it), or one was still DRAINING when --timeout passed",
+		.example = "pflight --domain prod drain host --timeout 120",
+		.run = cmd_drain,
+	},
+	{
+		.name = "retire",
+		.usage = "retire <slot> [--timeout S] [--no-wait]",
+		.summary = "drain a member, then remove it (kept as RETIRED history)",
+		.about = "As drain, but the slot ends RETIRED rather than FREE: the member's "
+			 "identity is removed and the slot shows as retired until the domain's "
+			 "grace period lets a joiner reuse it. A member already draining is "
+			 "switched to end RETIRED.",
+		.options = "--timeout S\tstop waiting after S seconds (default 60); the drain "
+			   "itself goes on\n"
+			   "--no-wait\tcordon and return at once\n",
+		.failed = "the member could not be cordoned, or it still held VNodes when "
+			  "--timeout passed",
+		.example = "pflight --domain prod retire 3",
+		.run = cmd_retire,
+	},
+	{
+		.name = "migrate",
+		.usage = "migrate <vnode> <slot> [--timeout S] [--no-wait] [--control PATH]",
+		.summary = "ask pflightd to move a VNode, with its state, to member <slot>",
+		.about = "Asks pflightd, over its control socket, to move VNode <vnode> to "
+			 "member <slot>. The daemon checks the target against the placement "
+			 "filters (ACTIVE, capabilities, trust floor, room) and the can-assign "
+			 "and can-handoff policies, writes a move request for the VNode's "
+			 "current epoch and audits it (migrate_request, or migrate_refused with "
+			 "the rule that refused); the owner then commits and hands the VNode "
+			 "over, and its messages follow it. The command waits until the target "
+			 "owns the VNode. Only root and the daemon's own user may migrate.",
+		.options = "--timeout S\tstop waiting after S seconds (default 10); the move "
+			   "itself goes on\n"
+			   "--no-wait\treturn once the request is accepted\n"
+			   "--control PATH\tthe daemon's control socket (default: "
+			   "$PFLIGHT_CONTROL, else where pflightd binds it for the domain)\n",
+		.failed = "pflightd refused the move (not owned, already there, no such member, "
+			  "a filter or policy refused it, a move already pending) or could not "
+			  "be reached, or the VNode had not arrived when --timeout passed",
+		.example = "pflight --domain prod migrate 42 3",
+		.run = cmd_migrate,
+	},
+	{
+		.name = "token",
+		.usage = "token issue --key FILE --domain NAME --expires SECONDS [--caps a,b] "
+			 "[--trust T] [--uid U]\n"
+			 "token verify --pubkey FILE TOKEN",
+		.summary = "issue a signed join token, or check one; no domain needed",
+		.about = "issue signs a join token with the daemon's secret key (the audit "
+			 "signing key pflightd creates): the domain it admits to, an expiry, the "
+			 "capabilities and trust it grants and, optionally, the uid it is bound "
+			 "to; it prints the token. verify checks a token against the public key "
+			 "and the current time and prints its claims. Opens no domain.",
+		.options = "--key FILE\tissue: the secret key file (mode 0600)\n"
+			   "--domain NAME\tissue: the domain the token admits to\n"
+			   "--expires SECONDS\tissue: valid for this long from now (> 0)\n"
+			   "--caps a,b\tissue: capabilities granted, comma-separated\n"
+			   "--trust T\tissue: trust granted, 0..1 (default 1)\n"
+			   "--uid U\tissue: valid only for a worker running as uid U\n"
+			   "--pubkey FILE\tverify: the public key file (<key>.pub)\n",
+		.failed = "issue: the key cannot be read or the claims are not valid (too long, an "
+			  "empty capability name); "
+			  "verify: the token is refused (bad signature, expired, malformed)",
+		.example = "pflight token issue --key /var/lib/pflight/prod.audit.jsonl.key "
+			   "--domain prod --expires 3600 --caps gpu",
+		.run = cmd_token,
+		.offline = 1,
+	},
+	{
+		.name = "audit",
+		.usage = "audit verify [--pubkey FILE] LOG\n"
+			 "audit lineage LOG VNODE\n"
+			 "audit tail LOG [N]",
+		.summary = "check an audit log, a VNode's records, the last N; no domain",
+		.about = "verify checks pflightd's audit log (and its rotated files): the hash "
+			 "chain, the sequence numbers and every signed head, against --pubkey or "
+			 "else against the keys the heads name; it prints OK with the counts, or "
+			 "BROKEN with the first bad record (seq, file, line, cause). lineage "
+			 "prints the records about one VNode, oldest first. tail prints the last N "
+			 "records (default 10) as stored. Opens no domain.",
+		.options = "--pubkey FILE\tverify: the daemon's public key (<key>.pub)\n",
+		.failed = "verify: the log is broken or cannot be read; lineage, tail: the log "
+			  "cannot be read",
+		.example =
+			"pflight audit verify --pubkey /var/lib/pflight/prod.audit.jsonl.key.pub "
+			"/var/lib/pflight/prod.audit.jsonl",
+		.run = cmd_audit,
+		.offline = 1,
+	},
+};
+
+#define COMMANDS_COUNT (sizeof(cli_commands) / sizeof(cli_commands[0]))
+
+/* Print the words of text[0..n) from column col on, wrapped at WRAP_COLUMNS, continuation
+ * lines indented by indent; ends the last line. */
+static void wrap(FILE *f, const char *text, size_t n, int indent, int col)
+{
+	const char *p = text, *end = text + n;
+
+	while (p < end) {
+		int len = 0;
+
+		while (p + len < end && p[len] != ' ')
+			len++;
+		if (col > indent && col + 1 + len > WRAP_COLUMNS)
+			col = fprintf(f, "\n%*s", indent, "") - 1;
+		else if (col > indent)
+			col += fprintf(f, " ");
+		col += fprintf(f, "%.*s", len, p);
+		p += len;
+		while (p < end && *p == ' ')
+			p++;
+	}
+	fputc('\n', f);
+}
+
+void cli_usage(FILE *f)
+{
+	fprintf(f, "usage: pflight [--domain NAME] [--json] <command> [args]\n"
+		   "       pflight help [<command>]\n"
+		   "       pflight <command> --help\n\ncommands:\n");
+	for (size_t i = 0; i < COMMANDS_COUNT; i++)
+		fprintf(f, "  %-13s %s\n", cli_commands[i].name, cli_commands[i].summary);
+	fprintf(f, "\noptions:\n"
+		   "  --domain NAME   the domain to open (/dev/shm/pflight-NAME); default\n"
+		   "                  $PFLIGHT_DOMAIN, else \"default\"\n"
+		   "  --json          one JSON document on stdout instead of text\n"
+		   "  --help          this text; after a command, that command's help\n"
+		   "\nexit status: 0 ok, 1 failed, 2 bad usage, 3 the domain cannot be opened.\n"
+		   "`pflight help <command>` tells each command's usage, options and example.\n");
+}
+
+const struct cli_command *cli_command_find(const char *name)
+{
+	for (size_t i = 0; i < COMMANDS_COUNT; i++)
+		if (strcmp(cli_commands[i].name, name) == 0)
+			return &cli_commands[i];
+	return NULL;
+}
+
+/* One usage line per form ("a\nb"), each after the global options. */
+static void usage_lines(FILE *f, const struct cli_command *cmd)
+{
+	const char *global = cmd->offline ? "[--json]" : "[--domain NAME] [--json]";
+	const char *p = cmd->usage;
+
+	for (int first = 1; *p != '\0'; first = 0) {
+		int len = (int)strcspn(p, "\n");
+
+		fprintf(f, "%s pflight %s %.*s\n", first ? "usage:" : "      ", global, len, p);
+		p += len;
+		p += *p == '\n';
+	}
+}
+
+static void option_lines(FILE *f, const char *p)
+{
+	if (*p == '\0')
+		fprintf(f, "  none of its own\n");
+	while (*p != '\0') {
+		int flag = (int)strcspn(p, "\t\n"), len;
+
+		fprintf(f, "  %-*.*s", OPTION_COLUMNS - 2, flag, p);
+		p += flag;
+		p += *p == '\t';
+		len = (int)strcspn(p, "\n");
+		if (flag > OPTION_COLUMNS - 3)
+			fprintf(f, "\n%*s", OPTION_COLUMNS, "");
+		wrap(f, p, (size_t)len, OPTION_COLUMNS, OPTION_COLUMNS);
+		p += len;
+		p += *p == '\n';
+	}
+}
+
+void cli_command_help(FILE *f, const struct cli_command *cmd)
+{
+	usage_lines(f, cmd);
+	fputc('\n', f);
+	wrap(f, cmd->about, strlen(cmd->about), 0, 0);
+	fprintf(f, "\noptions:\n");
+	option_lines(f, cmd->options);
+	fprintf(f, "\nexit status:\n  0  ok\n  1  ");
+	wrap(f, cmd->failed, strlen(cmd->failed), 5, 5);
+	fprintf(f, "  2  bad usage\n");
+	if (!cmd->offline)
+		fprintf(f, "  3  the domain cannot be opened (missing, not ready, refused)\n");
+	fprintf(f, "\nexample:\n  %s\n", cmd->example);
+}
+
+int cli_help(int argc, char **argv)
+{
+	const struct cli_command *cmd = argc > 1 ? cli_command_find(argv[1]) : NULL;
+
+	if (argc > 2 || (argc == 2 && cmd == NULL)) {
+		if (argc == 2)
+			fprintf(stderr, "pflight: no command '%s'\n", argv[1]);
+		cli_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (cmd == NULL)
+		cli_usage(stdout);
+	else
+		cli_command_help(stdout, cmd);
+	return 0;
+}
