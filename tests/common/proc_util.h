@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/common/proc_util.h: what the multi-process tests that drive real binaries (the
+ * daemon, example workers, the CLI) share: a clock, a short nap, spawning a program with
+ * its output appended to a log file, waiting for a line in a log, showing a log.
+ */
+#ifndef PF_TEST_PROC_UTIL_H
+#define PF_TEST_PROC_UTIL_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+uint64_t proc_now_ns(void); /* CLOCK_MONOTONIC */
+void proc_nap(void);        /* 2 ms */
+
+/* fork + exec argv (argv[0] is a path) with stdout and stderr appended to log. Exits the
+ * test (status 1) when fork fails; the child exits 127 when exec fails. */
+pid_t proc_spawn(char *const argv[], const char *log);
+
+/* Spawn and wait: the exit status, or -1 when it did not exit normally. */
+int proc_run(char *const argv[], const char *log);
+
+/* 1 when the file's first 64 KiB hold text. */
+int proc_file_has(const char *path, const char *text);
+
+/* Wait until the log of process pid holds text: 0, -ECHILD (it exited first), -ETIMEDOUT. */
+int proc_wait_log(pid_t pid, const char *log, const char *text, uint64_t timeout_ns);
+
+/* Copy a file to stderr, with a header line (for failure reports). */
+void proc_print_file(const char *path);
+
+#endif /* PF_TEST_PROC_UTIL_H */
