@@ -30,6 +30,7 @@
 #include "pflight/pflight.h"
 #include "shm/pf_atomic.h"
 #include "tests/common/proc_util.h"
+#include "tests/common/test_util.h"
 #include "tools/examples/counter.h"
 
 #define WAIT_NS (30ull * 1000000000ull)

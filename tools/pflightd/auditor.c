@@ -9,16 +9,29 @@
  *              placed nothing are counted, not recorded: a VNode nobody can take is
  *              retried every few milliseconds and would flood the log. Explanations
  *              overwritten before we read them show as a gap in their sequence numbers
- *              and become one `placement_gap` record, so the log never hides a loss.
+ *              and become one `placement_gap` record, so the log never hides a loss. An
+ *              explanation read after the ownership watcher already recorded its epoch
+ *              (it waited WATCH_SETTLE_NS for it) becomes `placement_late`, outside the
+ *              lineage, so a lineage's epochs never go back.
+ *   define, claim, move, release  the ownership watcher (watch.c): every other change of
+ *              a VNode's ownership word (a worker's own claim, a hand-off, a release by
+ *              the owner, its leave, the repair after its death, a drain deadline, a new
+ *              VNode), found by sweeping the VNode table a bounded chunk per pass, one
+ *              record about the VNode each, with the epochs it could not see counted.
+ *              Explanations are read before each chunk, and a placement's epoch counts as
+ *              recorded, so a placement is never recorded again as a claim.
  *   join, leave, death  a diff of the member table whenever the membership version
  *              moves. A death repaired by our conductor arrives first as CMD_DEATH with
  *              its cause; one repaired by a worker's embedded supervisor is seen as the
  *              slot being DEAD. A dead slot stays DEAD for the domain's slot grace
  *              period before it can be reused, and we scan within a park interval, so a
  *              death is not mistaken for a leave unless the auditor stalls that long.
- *   others     CMD_RECORD from the main thread (reloads).
- * Members found at start-up are not recorded as joins (a restarted daemon would record
- * them twice); daemon_start lists how many there were.
+ *   drain_start, drain_step, drain_done, retire, drain_end  CMD_RECORD from the
+ *              scheduler agent, which steps the drains.
+ *   others     CMD_RECORD from the main thread (reloads, admissions).
+ * Members and VNodes found at start-up are not recorded (a restarted daemon would record
+ * them twice): they are taken as seen, and daemon_start says how many there were. When
+ * the daemon stops, auditor_flush() records what changed since the last sweep.
  */
 #include <errno.h>
 #include <math.h>
@@ -155,7 +168,9 @@ static long long ppm(double x)
 	return isfinite(x) ? llround(x * 1e6) : -1;
 }
 
-static int record_placement(struct auditor *a, const struct pf_sched_decision *d, uint64_t seq)
+/* A placement, in the VNode's lineage (link) or outside it (a late explanation). */
+static int record_placement(struct auditor *a, const struct pf_sched_decision *d, uint64_t seq,
+			    int link, uint32_t skipped)
 {
 	char subject[64], details[DETAILS_BYTES];
 
@@ -165,13 +180,31 @@ static int record_placement(struct auditor *a, const struct pf_sched_decision *d
 		       "\"epoch\":%llu,\"candidates\":%u,\"filtered\":{\"state\":%u,\"caps\":%u,"
 		       "\"trust\":%u,\"policy\":%u,\"full\":%u},\"home_node\":%d,"
 		       "\"member_node\":%d,\"score_ppm\":%lld,\"reliability_ppm\":%lld,"
-		       "\"trust_ppm\":%lld,\"load_ppm\":%lld,\"numa_factor_ppm\":%lld}",
+		       "\"trust_ppm\":%lld,\"load_ppm\":%lld,\"numa_factor_ppm\":%lld,"
+		       "\"skipped\":%u}",
 		       (unsigned long long)seq, pf_sched_strategy_name(d->strategy), d->winner_slot,
 		       d->winner_generation, (unsigned long long)d->epoch, d->candidates,
 		       d->filtered[0], d->filtered[1], d->filtered[2], d->filtered[3],
 		       d->filtered[4], d->home_node, d->winner_node, ppm(d->score),
-		       ppm(d->reliability), ppm(d->trust), ppm(d->load), ppm(d->numa_factor));
-	return auditor_append(a, "placement", subject, details, d->vnode) == 0;
+		       ppm(d->reliability), ppm(d->trust), ppm(d->load), ppm(d->numa_factor),
+		       skipped);
+	return auditor_append(a, link ? "placement" : "placement_late", subject, details,
+			      link ? d->vnode : PF_AUDIT_NO_VNODE) == 0;
+}
+
+/* A placed decision: through the watcher, which records what led to it first. */
+static void take_placement(struct auditor *a, const struct pf_sched_decision *d, uint64_t seq)
+{
+	uint32_t skipped = 0;
+	enum watch_place how = watch_placement(&a->watch, d->vnode, d->epoch, &skipped);
+
+	if (how == WATCH_PLACE_KNOWN)
+		return; /* made before we started: part of the state taken as seen */
+	if (!record_placement(a, d, seq, how == WATCH_PLACE_LINK, skipped))
+		return; /* not recorded: the watcher will record the ownership as a claim */
+	a->placements++;
+	if (how == WATCH_PLACE_LINK)
+		watch_placed(&a->watch, d->vnode, d->winner_slot, d->winner_generation, d->epoch);
 }
 
 static void record_gap(struct auditor *a, uint64_t from, uint64_t lost)
@@ -201,9 +234,19 @@ static int take_explanations(struct auditor *a)
 			a->unplaced++;
 			continue;
 		}
-		a->placements += (uint64_t)record_placement(a, d, a->seqs[i]);
+		take_placement(a, d, a->seqs[i]);
 	}
 	return n > 0 ? n : 0;
+}
+
+/* The watcher's records go through the same append as everything else. */
+static int watch_record(void *arg, const char *event, uint32_t vnode, const char *details)
+{
+	struct auditor *a = arg;
+	char subject[32];
+
+	(void)snprintf(subject, sizeof(subject), "vnode:%u", vnode);
+	return auditor_append(a, event, subject, details, vnode);
 }
 
 int auditor_do_work(void *arg)
@@ -212,13 +255,22 @@ int auditor_do_work(void *arg)
 	uint32_t version = 0;
 	int work = take_commands(a);
 
-	work += take_explanations(a);
+	work += take_explanations(a); /* before the watcher: placements are not claims */
 	(void)pf_domain_membership(a->domain, &version);
 	if (version != a->version) {
 		a->version = version;
 		work += 1 + scan_members(a, 1);
 	}
-	return work;
+	return work + watch_pass(&a->watch, mono_ns());
+}
+
+int auditor_flush(struct auditor *a)
+{
+	int n = 0, r;
+
+	while ((r = take_explanations(a)) > 0)
+		n += r;
+	return n + watch_final(&a->watch, mono_ns());
 }
 
 int auditor_init(struct auditor *a, struct pf_domain *domain, struct pf_audit *log,
@@ -248,7 +300,13 @@ int auditor_init(struct auditor *a, struct pf_domain *domain, struct pf_audit *l
 		;
 	(void)pf_domain_membership(domain, &a->version);
 	(void)scan_members(a, 0);
-	return 0;
+	r = watch_init(&a->watch, domain, watch_record, a);
+	if (r < 0) {
+		pf_sched_explain_unsubscribe(domain);
+		free(a->seen);
+		a->seen = NULL;
+	}
+	return r;
 }
 
 void auditor_fini(struct auditor *a)
@@ -256,6 +314,7 @@ void auditor_fini(struct auditor *a)
 	if (a->seen == NULL)
 		return;
 	pf_sched_explain_unsubscribe(a->domain);
+	watch_fini(&a->watch);
 	free(a->seen);
 	a->seen = NULL;
 }

@@ -8,8 +8,10 @@
  *              new rebalancing and drain options from its queue (CMD_REBALANCE); steps
  *              the drain of every DRAINING member (pf_sched_drain_step) and tells the
  *              auditor how it goes (drain_start, drain_step, drain_done, retire);
- *   auditor    the only writer of the audit log: placement explanations, membership
- *              changes (join, leave, death) and records sent by others (CMD_RECORD).
+ *   auditor    the only writer of the audit log: placement explanations, ownership
+ *              changes no placement explains (its watcher, watch.h: define, claim, move,
+ *              release), membership changes (join, leave, death) and records sent by
+ *              others (CMD_RECORD).
  * Each agent's state is touched only by the thread that runs it, and by the main
  * thread before the runner starts and after it stopped.
  */
@@ -21,6 +23,7 @@
 #include "pflight/pflight.h"
 #include "tools/pflightd/cmdq.h"
 #include "tools/pflightd/govern.h"
+#include "tools/pflightd/watch.h"
 
 #define SCHED_BUDGET 256u /* placements per do_work: bounded work, one pass of a burst */
 #define EXPLAIN_BATCH 64u /* explanations audited per do_work */
@@ -116,6 +119,7 @@ struct auditor {
 	uint64_t unplaced;        /* decisions that placed nothing (not recorded) */
 	uint64_t lost;            /* explanations overwritten before they were read */
 	uint64_t append_errors;
+	struct watch watch; /* ownership changes no placement explains */
 	struct pf_sched_decision batch[EXPLAIN_BATCH];
 	uint64_t seqs[EXPLAIN_BATCH];
 };
@@ -142,12 +146,16 @@ int scheduler_init(struct scheduler *s, struct pf_domain *domain, struct cmdq *i
 void scheduler_fini(struct scheduler *s);
 int scheduler_do_work(void *arg);
 
-/* Snapshot the member table (members found now are listed, not recorded as joins) and
- * subscribe to placement explanations. */
+/* Snapshot the member table (members found now are listed, not recorded as joins),
+ * subscribe to placement explanations and take the VNode table as seen (watch_init). */
 int auditor_init(struct auditor *a, struct pf_domain *domain, struct pf_audit *log,
 		 struct cmdq *inbox);
 void auditor_fini(struct auditor *a);
 int auditor_do_work(void *arg);
+
+/* Stopping (no runner thread any more): read the last explanations, then record every
+ * ownership change since the watcher's last look (watch_final). Returns records appended. */
+int auditor_flush(struct auditor *a);
 
 /* Append a record now, logging a failure once (the auditor's thread, or the main thread
  * while no runner thread runs). */

@@ -415,27 +415,36 @@ static void record_start(struct daemon *dm)
 {
 	char details[512];
 
+	/* What was there is taken as seen, not recorded: say how much of it there was. */
 	(void)snprintf(details, sizeof(details),
 		       "{\"pid\":%d,\"domain\":\"%s\",\"adopted\":%s,\"members\":%u,"
-		       "\"mode\":\"%s\",\"strategy\":\"%s\"}",
+		       "\"vnodes_defined\":%u,\"vnodes_owned\":%u,\"mode\":\"%s\","
+		       "\"strategy\":\"%s\"}",
 		       (int)getpid(), dm->name, dm->adopted ? "true" : "false",
-		       auditor_live(&dm->auditor), runner_mode_name(dm->opt.mode),
+		       auditor_live(&dm->auditor), dm->auditor.watch.defined_at_start,
+		       dm->auditor.watch.owned_at_start, runner_mode_name(dm->opt.mode),
 		       pf_sched_strategy_name(dm->manifest->scheduling.strategy));
 	(void)auditor_append(&dm->auditor, "daemon_start", "pflightd", details, PF_AUDIT_NO_VNODE);
 }
 
 static void record_stop(struct daemon *dm, int status)
 {
-	char details[512];
+	const struct watch *w = &dm->auditor.watch;
+	char details[768];
 
 	(void)snprintf(
 		details, sizeof(details),
 		"{\"pid\":%d,\"status\":%d,\"placed\":%llu,\"moves\":%llu,\"repairs\":%llu,"
-		"\"placements_recorded\":%llu,\"unplaced\":%llu,\"explanations_lost\":%llu}",
+		"\"placements_recorded\":%llu,\"unplaced\":%llu,\"explanations_lost\":%llu,"
+		"\"ownership_recorded\":%llu,\"epochs_unseen\":%llu,\"placements_late\":%llu,"
+		"\"sweeps\":%llu,\"settle_full\":%llu}",
 		(int)getpid(), status, (unsigned long long)dm->scheduler.placed,
 		(unsigned long long)dm->scheduler.moves, (unsigned long long)dm->conductor.repairs,
 		(unsigned long long)dm->auditor.placements,
-		(unsigned long long)dm->auditor.unplaced, (unsigned long long)dm->auditor.lost);
+		(unsigned long long)dm->auditor.unplaced, (unsigned long long)dm->auditor.lost,
+		(unsigned long long)w->records, (unsigned long long)w->epochs_unseen,
+		(unsigned long long)w->placements_late, (unsigned long long)w->sweeps,
+		(unsigned long long)w->defer_full);
 	(void)auditor_append(&dm->auditor, "daemon_stop", "pflightd", details, PF_AUDIT_NO_VNODE);
 }
 
@@ -706,6 +715,7 @@ static int shut_down(struct daemon *dm, int status)
 		/* The runner is gone: this thread is the agents' only one now. */
 		while (auditor_do_work(&dm->auditor) > 0)
 			;
+		(void)auditor_flush(&dm->auditor);
 		record_stop(dm, status);
 	}
 	auditor_fini(&dm->auditor);

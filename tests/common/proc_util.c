@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/common/proc_util.c: see proc_util.h. */
+#include <errno.h>
+#include <jansson.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/common/proc_util.h"
+
+uint64_t proc_now_ns(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void proc_nap(void)
+{
+	struct timespec ts = {0, 2000000};
+
+	(void)nanosleep(&ts, NULL);
+}
+
+pid_t proc_spawn(char *const argv[], const char *log)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		perror("fork");
+		exit(1);
+	}
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(127);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+int proc_run(char *const argv[], const char *log)
+{
+	pid_t pid = proc_spawn(argv, log);
+	int status = 0;
+
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+int proc_file_has(const char *path, const char *text)
+{
+	static char buf[262144];
+	size_t n;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	(void)fclose(f);
+	return strstr(buf, text) != NULL;
+}
+
+int proc_wait_log(pid_t pid, const char *log, const char *text, uint64_t timeout_ns)
+{
+	uint64_t deadline = proc_now_ns() + timeout_ns;
+
+	while (!proc_file_has(log, text)) {
+		if (waitpid(pid, NULL, WNOHANG) != 0)
+			return -ECHILD;
+		if (proc_now_ns() >= deadline)
+			return -ETIMEDOUT;
+		proc_nap();
+	}
+	return 0;
+}
+
+void proc_print_file(const char *path)
+{
+	char buf[4096];
+	size_t n;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return;
+	fprintf(stderr, "---- %s\n", path);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		fwrite(buf, 1, n, stderr);
+	(void)fclose(f);
+}
+
+/* The value of details[key] as text, for comparing; "" when it has no such field. */
+static const char *field_text(json_t *rec, const char *key, char *buf, size_t cap)
+{
+	json_t *v = json_object_get(json_object_get(rec, "details"), key);
+
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (json_is_boolean(v))
+		return json_is_true(v) ? "true" : "false";
+	if (json_is_integer(v)) {
+		(void)snprintf(buf, cap, "%lld", (long long)json_integer_value(v));
+		return buf;
+	}
+	return "";
+}
+
+int proc_audit_count(const char *path, const char *event, const char *key, const char *value)
+{
+	static char line[70000];
+	FILE *f = fopen(path, "r");
+	int n = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		json_t *rec = json_loads(line, 0, NULL);
+		const char *ev = json_string_value(json_object_get(rec, "event"));
+		char num[32];
+
+		if (ev != NULL && strcmp(ev, event) == 0 &&
+		    (key == NULL || strcmp(field_text(rec, key, num, sizeof(num)), value) == 0))
+			n++;
+		json_decref(rec);
+	}
+	(void)fclose(f);
+	return n;
+}
