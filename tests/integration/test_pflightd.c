@@ -33,6 +33,8 @@
 #include <unistd.h>
 
 #include "pflight/pflight.h"
+#include "tests/common/counter_check.h"
+#include "tests/common/proc_util.h"
 #include "tests/common/test_util.h"
 #include "tools/examples/counter.h"
 
@@ -47,35 +49,6 @@ static char name[64], dir[64], manifest[128], audit[128], key_pub[128], control[
 static pid_t daemon_pid = -1, workers[WORKERS + 1]; /* the last: the spare */
 static uint64_t sent;
 static int passed;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void nap(void)
-{
-	struct timespec ts = {0, 2000000}; /* 2 ms */
-
-	(void)nanosleep(&ts, NULL);
-}
-
-static void print_file(const char *path)
-{
-	char buf[4096];
-	size_t n;
-	FILE *f = fopen(path, "r");
-
-	if (f == NULL)
-		return;
-	fprintf(stderr, "---- %s\n", path);
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		fwrite(buf, 1, n, stderr);
-	(void)fclose(f);
-}
 
 static void fail_logs(void)
 {
@@ -95,10 +68,10 @@ static void fail_logs(void)
 
 	for (int i = 1; i <= 2; i++) {
 		(void)snprintf(path, sizeof(path), "%s/pflightd-%d.log", dir, i);
-		print_file(path);
+		proc_print_file(path);
 	}
 	(void)snprintf(path, sizeof(path), "%s/workers.log", dir);
-	print_file(path);
+	proc_print_file(path);
 }
 
 /* On any exit: no process or segment left behind; on failure, the logs; on success,
@@ -132,53 +105,22 @@ static void cleanup(void)
 	(void)rmdir(dir);
 }
 
-/* fork + exec argv with stdout and stderr going to log (append). */
-static pid_t spawn(char *const argv[], const char *log)
-{
-	pid_t pid = fork();
-
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-
-		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-			_exit(127);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static int file_has(const char *path, const char *text)
-{
-	char buf[65536];
-	size_t n;
-	FILE *f = fopen(path, "r");
-
-	if (f == NULL)
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = '\0';
-	(void)fclose(f);
-	return strstr(buf, text) != NULL;
-}
-
 static void start_daemon(int n)
 {
 	char log[128];
 	char *argv[] = {
 		(char *)daemon_path, "--foreground", "--manifest", manifest, "--control", control,
 		"--log-level",       "debug",        NULL};
-	uint64_t deadline = now_ns() + WAIT_NS;
+	uint64_t deadline = proc_now_ns() + WAIT_NS;
 
 	(void)snprintf(log, sizeof(log), "%s/pflightd-%d.log", dir, n);
-	daemon_pid = spawn(argv, log);
-	while (!file_has(log, " ready: ") && now_ns() < deadline) {
+	daemon_pid = proc_spawn(argv, log);
+	while (!proc_file_has(log, " ready: ") && proc_now_ns() < deadline) {
 		CHECK(waitpid(daemon_pid, NULL, WNOHANG) == 0);
-		nap();
+		proc_nap();
 	}
-	CHECK(file_has(log, " ready: "));
-	CHECK(file_has(log, n == 1 ? "created" : "adopted"));
+	CHECK(proc_file_has(log, " ready: "));
+	CHECK(proc_file_has(log, n == 1 ? "created" : "adopted"));
 }
 
 static void stop(pid_t *pid, int expect_status)
@@ -223,10 +165,10 @@ static uint32_t owned(struct pf_domain *d, uint32_t not_slot)
 
 static void wait_owned(struct pf_domain *d, uint32_t not_slot)
 {
-	uint64_t deadline = now_ns() + WAIT_NS;
+	uint64_t deadline = proc_now_ns() + WAIT_NS;
 
-	while (owned(d, not_slot) != VNODES && now_ns() < deadline)
-		nap();
+	while (owned(d, not_slot) != VNODES && proc_now_ns() < deadline)
+		proc_nap();
 	CHECK(owned(d, not_slot) == VNODES);
 }
 
@@ -240,41 +182,14 @@ static uint32_t slot_of(struct pf_domain *d, pid_t pid)
 	return UINT32_MAX;
 }
 
-/* Numbered increments PHASE_MSGS per VNode, continuing the sequence. */
 static void send_phase(struct pf_domain *d)
 {
-	for (uint64_t k = 1; k <= PHASE_MSGS; k++) {
-		for (uint32_t id = 0; id < VNODES; id++) {
-			struct counter_msg m = {.vnode = id, .seq = sent + k, .inc = 1};
-			uint64_t deadline = now_ns() + WAIT_NS;
-			int r;
-
-			while ((r = pf_send(d, id, &m, sizeof(m))) == -EAGAIN &&
-			       now_ns() < deadline)
-				nap();
-			CHECK(r == 0);
-		}
-	}
-	sent += PHASE_MSGS;
+	counters_send(d, VNODES, PHASE_MSGS, &sent, WAIT_NS);
 }
 
-/* VNodes whose committed counter has every message sent, exactly once. */
 static uint32_t complete(struct pf_domain *d)
 {
-	uint32_t n = 0;
-
-	for (uint32_t id = 0; id < VNODES; id++) {
-		struct counter_state st;
-		size_t len = 0;
-
-		if (pf_checkpoint_read(d, id, &st, sizeof(st), &len, NULL) != 0 ||
-		    len != sizeof(st))
-			continue;
-		CHECK(st.dups == 0 && st.gaps == 0 && st.malformed == 0);
-		CHECK(st.value <= sent);
-		n += st.value == sent && st.last_seq == sent;
-	}
-	return n;
+	return counters_complete(d, VNODES, sent);
 }
 
 static void count_events(int *placements, int *deaths, int *starts, int *stops)
@@ -344,14 +259,14 @@ static void start_workers(struct pf_domain *d)
 {
 	char vn[16], log[128];
 	char *argv[] = {(char *)worker_path, name, vn, NULL};
-	uint64_t deadline = now_ns() + WAIT_NS;
+	uint64_t deadline = proc_now_ns() + WAIT_NS;
 
 	(void)snprintf(vn, sizeof(vn), "%d", WORKER_VNODES);
 	(void)snprintf(log, sizeof(log), "%s/workers.log", dir);
 	for (int i = 0; i < WORKERS; i++)
-		workers[i] = spawn(argv, log);
-	while (pf_domain_membership(d, NULL) != WORKERS && now_ns() < deadline)
-		nap();
+		workers[i] = proc_spawn(argv, log);
+	while (pf_domain_membership(d, NULL) != WORKERS && proc_now_ns() < deadline)
+		proc_nap();
 	CHECK(pf_domain_membership(d, NULL) == WORKERS);
 }
 
@@ -364,7 +279,7 @@ static void drain_phase(struct pf_domain *d)
 	char *cargv[] = {(char *)cli_path, "--domain",  name, "--json", "drain",
 			 slot_s,           "--timeout", "60", NULL};
 	uint32_t slot = slot_of(d, workers[1]);
-	uint64_t deadline = now_ns() + WAIT_NS;
+	uint64_t deadline = proc_now_ns() + WAIT_NS;
 	int status = 0;
 	pid_t cli;
 
@@ -373,17 +288,17 @@ static void drain_phase(struct pf_domain *d)
 	(void)snprintf(log, sizeof(log), "%s/workers.log", dir);
 	(void)snprintf(cli_log, sizeof(cli_log), "%s/cli.log", dir);
 	(void)snprintf(slot_s, sizeof(slot_s), "%u", slot);
-	workers[WORKERS] = spawn(wargv, log);
-	while (pf_domain_membership(d, NULL) != WORKERS && now_ns() < deadline)
-		nap();
+	workers[WORKERS] = proc_spawn(wargv, log);
+	while (pf_domain_membership(d, NULL) != WORKERS && proc_now_ns() < deadline)
+		proc_nap();
 	CHECK(pf_domain_membership(d, NULL) == WORKERS);
-	cli = spawn(cargv, cli_log);
+	cli = proc_spawn(cargv, cli_log);
 	send_phase(d); /* messages flow while the drain runs */
 	CHECK(waitpid(cli, &status, 0) == cli);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		print_file(cli_log);
+		proc_print_file(cli_log);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	CHECK(file_has(cli_log, "\"done\": true"));
+	CHECK(proc_file_has(cli_log, "\"done\": true"));
 	CHECK(waitpid(workers[1], &status, 0) == workers[1]);
 	workers[1] = -1;
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -494,9 +409,9 @@ static void run(void)
 	start_daemon(2);
 	send_phase(d);
 	drain_phase(d);
-	deadline = now_ns() + WAIT_NS;
-	while (complete(d) != VNODES && now_ns() < deadline)
-		nap();
+	deadline = proc_now_ns() + WAIT_NS;
+	while (complete(d) != VNODES && proc_now_ns() < deadline)
+		proc_nap();
 	CHECK(complete(d) == VNODES);
 	printf("counters: %u VNodes at %llu messages each, none lost or applied twice\n", VNODES,
 	       (unsigned long long)sent);

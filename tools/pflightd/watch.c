@@ -19,8 +19,9 @@
  * the old owner's slot tells: DEAD (or remembered dead) -> owner_died, DRAINING or RETIRED
  * (or remembered draining) -> drain_release, the same owner still ACTIVE -> released, gone
  * (FREE, another generation) -> owner_left. A move is `drain` when its owner was draining,
- * `rebalance` when it is still ACTIVE and nothing was skipped (only these two write move
- * requests), else `unknown`; a claim by the owner it had before says `reclaimed`.
+ * `request` when it is still ACTIVE and nothing was skipped (a rebalancing round or an
+ * operator's migrate asked; pflight migrate's own migrate_request record says which),
+ * else `unknown`; a claim by the owner it had before says `reclaimed`.
  * The member memory behind "remembered" is refreshed whenever the membership version moves
  * (a cordon, a death and a leave all publish), so a drain that ended before we looked at
  * its VNodes still shows as one.
@@ -200,7 +201,7 @@ static const char *move_why(enum fate f, uint32_t skipped)
 {
 	if (f == FATE_DRAINING)
 		return "drain";
-	return f == FATE_LIVE && skipped == 0 ? "rebalance" : "unknown";
+	return f == FATE_LIVE && skipped == 0 ? "request" : "unknown";
 }
 
 /* owned -> owned: a move when the owner changed, a claim (again) when it did not. */
