@@ -155,9 +155,11 @@ PF_API int pf_sched_place(struct pf_sched *sched, uint32_t vnode,
 /* Place up to `budget` VNodes from the pending queue. Returns how many were placed. */
 PF_API int pf_sched_run(struct pf_sched *sched, uint32_t budget);
 
-/* Take the next VNode the scheduler placed on this member and build its handle (load
- * its checkpoint with pf_checkpoint_load()). 0, -EAGAIN (none waiting), -ESTALE (this
- * member is not ACTIVE), -ENOMEM. Owner threads only. */
+/* Take the next VNode the scheduler placed (or a hand-off gave) to this member and build
+ * its handle (load its checkpoint with pf_checkpoint_load()). A DRAINING member adopts
+ * too: what reached it before the cordon is its own, to serve and hand on. 0, -EAGAIN
+ * (none waiting), -ESTALE (this member is neither ACTIVE nor DRAINING: dead or gone),
+ * -ENOMEM. Owner threads only. */
 PF_API int pf_vnode_adopt(struct pf_member *member, struct pf_vnode **ret_vnode);
 
 /* One member's standing for one VNode, as pf_sched_candidates() reports it. */

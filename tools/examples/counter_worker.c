@@ -244,14 +244,14 @@ static int pass(struct pf_member *m, struct owned *own, uint32_t *count, uint32_
 	*ret_done = st != PF_MEMBER_ACTIVE && st != PF_MEMBER_DRAINING;
 	if (*ret_done)
 		return 0;
-	if (st == PF_MEMBER_ACTIVE) {
-		r = take(m, own, count, vnodes, target);
-		if (r < 0 && r != -ESTALE)
-			return r;
-		work += r > 0 ? r : 0;
-	} else if (*drain_until == 0) {
+	/* Draining: claim nothing new, but adopt what was handed to us just before the
+	 * cordon (it is ours already), so that we can hand it on in turn. */
+	r = take(m, own, count, vnodes, st == PF_MEMBER_ACTIVE ? target : 0);
+	if (r < 0 && r != -ESTALE)
+		return r;
+	work += r > 0 ? r : 0;
+	if (st == PF_MEMBER_DRAINING && *drain_until == 0)
 		*drain_until = mono_ns() + DRAIN_WAIT_NS; /* cordoned by an operator */
-	}
 	r = serve(own, count);
 	if (r < 0)
 		return r;

@@ -63,6 +63,60 @@ static uint32_t held_by(struct pf_domain *d, uint32_t slot, uint32_t vnodes_max)
 	return n;
 }
 
+#define STALL_POLLS 10u /* no VNode left for a second: say what blocks the drain */
+
+/* The first VNode slot still holds, or UINT32_MAX. */
+static uint32_t first_held(struct pf_domain *d, uint32_t slot, uint32_t vnodes_max)
+{
+	for (uint32_t id = 0; id < vnodes_max; id++) {
+		struct pf_vnode_info vi = {.size = sizeof(vi)};
+
+		if (pf_vnode_info(d, id, &vi) == 0 && vi.owner_slot == slot &&
+		    vi.state == PF_VNODE_ACTIVE)
+			return id;
+	}
+	return UINT32_MAX;
+}
+
+/*
+ * Why the drain of slot makes no progress, as the scheduler's own filters see it now: for
+ * the first VNode it holds, every other member's verdict (pf_sched_candidates). The
+ * daemon's policies (can-assign, can-handoff) are not visible here: when every member
+ * passes these filters, the drain_step records of the audit log name what refused.
+ */
+static void say_blocked(struct cli *c, uint32_t slot, uint32_t vnodes_max, uint32_t members_max)
+{
+	uint32_t id = first_held(c->d, slot, vnodes_max), why[8] = {0}, others = 0;
+	struct pf_sched_candidate *cand = calloc(members_max, sizeof(*cand));
+	struct pf_sched *s = NULL;
+	int n = -1;
+
+	if (id != UINT32_MAX && cand != NULL && pf_sched_create(c->d, NULL, &s) == 0)
+		n = pf_sched_candidates(s, id, cand, members_max);
+	for (int i = 0; i < n && (uint32_t)i < members_max; i++) {
+		if (cand[i].slot == slot)
+			continue;
+		others++;
+		why[cand[i].verdict < 8 ? cand[i].verdict : 7]++;
+	}
+	if (n >= 0 && others == 0)
+		printf("member %u: blocked: no other member to take VNode %u (at the drain "
+		       "deadline pflightd releases what is left with its checkpoint)\n",
+		       slot, id);
+	else if (n >= 0 && why[PF_SCHED_PLACED] == 0)
+		printf("member %u: blocked: no other member can take VNode %u (%u members: %u "
+		       "not active, %u lack capabilities, %u below the trust floor, %u full)\n",
+		       slot, id, others, why[PF_SCHED_FILTER_STATE], why[PF_SCHED_FILTER_CAPS],
+		       why[PF_SCHED_FILTER_TRUST], why[PF_SCHED_FILTER_FULL]);
+	else if (n >= 0)
+		printf("member %u: waiting: %u members could take VNode %u; if it stays, a policy "
+		       "refuses them or its owner is not answering (see `pflight audit tail`, "
+		       "drain_step: blocked_by)\n",
+		       slot, why[PF_SCHED_PLACED], id);
+	pf_sched_destroy(s);
+	free(cand);
+}
+
 /* The state of the membership (slot, gen): FREE once the slot was reused. */
 static uint32_t member_state(struct pf_domain *d, uint32_t slot, uint32_t gen)
 {
@@ -75,17 +129,20 @@ static uint32_t member_state(struct pf_domain *d, uint32_t slot, uint32_t gen)
 
 /* Poll until the member is no longer DRAINING or the timeout passes: 0 or -ETIMEDOUT. */
 static int drain_wait(struct cli *c, const struct drain_args *a, uint32_t gen, uint32_t vnodes_max,
-		      uint32_t *ret_state, uint32_t *ret_held)
+		      uint32_t members_max, uint32_t *ret_state, uint32_t *ret_held)
 {
 	struct timespec poll = {0, DRAIN_POLL_NS};
 	uint64_t polls = (uint64_t)a->timeout_s * 10u, shown = UINT32_MAX;
 
-	for (uint64_t k = 0;; k++) {
+	for (uint64_t k = 0, still = 0;; k++) {
 		*ret_state = member_state(c->d, a->slot, gen);
 		*ret_held = held_by(c->d, a->slot, vnodes_max);
 		if (!c->json && *ret_held != shown)
 			printf("member %u: %u VNodes left (%s)\n", a->slot, *ret_held,
 			       cli_member_state_name(*ret_state));
+		still = *ret_held == shown ? still + 1 : 0;
+		if (!c->json && still == STALL_POLLS && *ret_state == PF_MEMBER_DRAINING)
+			say_blocked(c, a->slot, vnodes_max, members_max);
 		shown = *ret_held;
 		if (*ret_state != PF_MEMBER_DRAINING)
 			return 0;
@@ -108,6 +165,7 @@ struct host_member {
 	uint32_t held;
 	uint32_t shown;       /* the count last printed, UINT32_MAX: none yet */
 	uint32_t shown_state; /* the state last printed */
+	uint32_t still;       /* polls without progress */
 };
 
 struct host_drain {
@@ -177,6 +235,9 @@ static uint32_t host_poll(struct cli *c, struct host_drain *h, const struct pf_d
 		if (!c->json && (m->held != m->shown || m->state != m->shown_state))
 			printf("member %u: %u VNodes left (%s)\n", m->slot, m->held,
 			       cli_member_state_name(m->state));
+		m->still = m->held == m->shown && m->held > 0 ? m->still + 1 : 0;
+		if (!c->json && m->still == STALL_POLLS && m->state == PF_MEMBER_DRAINING)
+			say_blocked(c, m->slot, di->vnodes_max, di->members_max);
 		m->shown = m->held;
 		m->shown_state = m->state;
 		draining += m->state == PF_MEMBER_DRAINING;
@@ -301,7 +362,8 @@ static int drain_or_retire(struct cli *c, int argc, char **argv, uint32_t flags)
 	if (!c->json)
 		printf("member %u.%u cordoned (%s): %u VNodes to move; pflightd moves them\n",
 		       a.slot, mi.generation, argv[0], initial);
-	r = a.wait ? drain_wait(c, &a, mi.generation, di.vnodes_max, &state, &held) : 0;
+	r = a.wait ? drain_wait(c, &a, mi.generation, di.vnodes_max, di.members_max, &state, &held)
+		   : 0;
 	if (r == -ETIMEDOUT)
 		fprintf(stderr, "pflight: %s member %u: %u VNodes still held after %u s\n", argv[0],
 			a.slot, held, a.timeout_s);

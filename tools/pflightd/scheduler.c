@@ -83,10 +83,11 @@ static void drain_record(struct scheduler *s, const char *event, uint32_t slot,
 	if (cmdq_record(s->to_auditor, event, PF_AUDIT_NO_VNODE,
 			"{\"member\":\"%u.%u\",\"moved\":%u,\"remaining\":%u,\"moving\":%u,"
 			"\"released\":%u,\"blocked\":%u,\"blocked_by\":\"%s\","
-			"\"deadline_ms\":%llu}",
+			"\"deadline_ms\":%llu,\"since_cordon_ms\":%llu}",
 			slot, ds->generation, rep->moved, rep->owned, rep->moving, rep->released,
 			rep->blocked, rep->blocked > 0 && why != NULL ? why : "",
-			(unsigned long long)(s->drain_timeout_ns / 1000000u)) < 0)
+			(unsigned long long)(s->drain_timeout_ns / 1000000u),
+			(unsigned long long)((mono_ns() - ds->start_ns) / 1000000u)) < 0)
 		log_msg(LOG_ERROR, "scheduler: auditor queue full: %s not audited", event);
 }
 
