@@ -116,6 +116,7 @@ static void test_manifest_example_parses(void **state)
 	assert_int_equal(m.membership.slot_grace_ns, 250000000);
 	assert_int_equal(m.membership.drain_timeout_ns, UINT64_C(60000000000));
 	assert_int_equal(m.membership.drain_parallel, 8);
+	assert_int_equal(m.membership.on_stop, PF_MANIFEST_ON_STOP_DRAIN);
 	assert_int_equal(m.scheduling.strategy, PF_SCHED_CONSISTENT_HASH);
 	assert_int_equal(m.scheduling.trust_floor_ppm, 250000);
 	assert_int_equal(m.scheduling.chash_epsilon_ppm, 100000);
