@@ -105,6 +105,8 @@ static int admit(struct pf_domain *d, struct dom_member *rec, uint64_t w, uint64
 {
 	uint32_t gen = member_word_gen(w);
 
+	PF_ASSERT(w == member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_AWAIT));
+	PF_ASSERT(admission_gen(word) == gen && admission_status(word) == ADMISSION_GRANTED);
 	/* Relaxed: published by the release CAS below. */
 	pf_store_relaxed(&rec->trust_ppm, trust_ppm);
 	pf_store_relaxed(&rec->admission, word);
@@ -157,6 +159,7 @@ static int give_up(struct pf_member *m)
 {
 	uint64_t w = member_word(m->gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_AWAIT);
 
+	PF_ASSERT(m->rec != NULL && m->gen != 0);
 	/* [R5] pairs with [A5] in pf_admission_decide(): CAS against its admission. */
 	if (pf_cas_acq_rel(&m->rec->state, &w, member_word(m->gen, PF_MEMBER_JOINING, 0, 0)))
 		return 0;
@@ -166,8 +169,10 @@ static int give_up(struct pf_member *m)
 static int refused(struct pf_member *m, uint64_t a, const struct pf_member_opts *o)
 {
 	uint32_t check = admission_check(a);
-	int r = give_up(m);
+	int r;
 
+	PF_ASSERT(admission_gen(a) == m->gen && admission_status(a) == ADMISSION_REFUSED);
+	r = give_up(m);
 	if (r == 1)
 		return 1; /* cannot happen: the gatekeeper decides once; take the admission */
 	if (o->refusal != NULL && o->refusal->size >= sizeof(*o->refusal)) {

@@ -177,6 +177,7 @@ PF_API int pf_policy_eval(const struct pf_manifest_policy *policy, uint32_t acti
 	for (uint32_t i = 0; i < policy->rules_count; i++) {
 		uint32_t c = rule_check(&policy->rules[i], action, s);
 
+		PF_ASSERT(c <= PF_POLICY_VNODES_MAX);
 		if (c == PF_POLICY_ALLOWED) {
 			ret->allowed = 1;
 			ret->rule = i;
@@ -312,6 +313,7 @@ PF_API int pf_policy_subject_read(pid_t pid, uint64_t start_time, uint32_t flags
 	ssize_t n;
 	int r;
 
+	PF_ASSERT(sizeof(ret->exe) == PF_MANIFEST_PATH_MAX);
 	if (ret == NULL || ret->size < sizeof(*ret) || pid <= 0 ||
 	    (flags & ~PF_POLICY_SUBJECT_SHA256) != 0)
 		return -EINVAL;

@@ -110,7 +110,10 @@ PF_API int pf_member_join(struct pf_domain *domain, const struct pf_member_opts 
  * period, and the change is published. Commit checkpoints first if you want the latest
  * state kept. Must run on the joining thread. Frees the handle whatever the result.
  * Returns 0, or -ESTALE when the member had already been declared dead (its VNodes were
- * repaired by a supervisor). Accepts NULL (returns 0).
+ * repaired by a supervisor). Accepts NULL (returns 0). To leave with every VNode handed to
+ * another member rather than released, cordon yourself first (pf_member_cordon(), pflight/
+ * drain.h), keep serving and honouring move requests until your slot is no longer
+ * DRAINING, then leave: a daemon drains you like any cordoned member.
  */
 PF_API int pf_member_leave(struct pf_member *member);
 

@@ -39,10 +39,13 @@ const struct cli_command cli_commands[] = {
 		.name = "members",
 		.usage = "members",
 		.summary = "every member slot in use, with its attributes",
-		.about = "One row per member slot that is not FREE: slot, generation, state "
-			 "(joining, active, draining, retired, dead), pid, NUMA node, VNodes "
-			 "owned, trust, reliability and capabilities. --json adds the CPU, the "
-			 "heartbeat counter and the reported CPU load.",
+		.about =
+			"One row per member slot that is not FREE: slot, generation, state "
+			"(joining, active, draining, retired, dead), pid, NUMA node, VNodes "
+			"owned, trust, reliability and capabilities. --json adds the CPU, the "
+			"heartbeat counter, the reported CPU load, the VNodes placed and not yet "
+			"adopted, and pflightd's admission decision (none, granted, granted-token, "
+			"or refused with the action, rule and check).",
 		.options = "",
 		.failed = FAILED_DOMAIN,
 		.example = "pflight --domain prod --json members",

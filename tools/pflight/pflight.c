@@ -86,16 +86,38 @@ int cmd_status(struct cli *c, int argc, char **argv)
 	return cli_emit(c, doc);
 }
 
+/* The gatekeeper's decision about a member: "none", "granted", "granted-token", or
+ * "refused:<action>:<rule>:<check>". */
+static json_t *admission_json(const struct pf_member_info *mi)
+{
+	uint32_t d = mi->admission_detail;
+	char text[96];
+
+	if (mi->admission == PF_ADMISSION_GRANTED)
+		return json_string((d & PF_ADMISSION_BY_TOKEN) != 0 ? "granted-token" : "granted");
+	if (mi->admission != PF_ADMISSION_REFUSED)
+		return json_string("none");
+	(void)snprintf(text, sizeof(text), "refused:%s:%u:%s",
+		       pf_policy_action_name((d >> 16) & 0xffu) != NULL
+			       ? pf_policy_action_name((d >> 16) & 0xffu)
+			       : "?",
+		       (d >> 8) & 0xffu,
+		       pf_policy_check_name(d & 0xffu) != NULL ? pf_policy_check_name(d & 0xffu)
+							       : "?");
+	return json_string(text);
+}
+
 static json_t *member_json(struct cli *c, const struct pf_member_info *mi)
 {
 	return json_pack(
-		"{s:I, s:I, s:s, s:I, s:I, s:I, s:o, s:I, s:I, s:f, s:f, s:f}", "slot",
+		"{s:I, s:I, s:s, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:f, s:f, s:f, s:o}", "slot",
 		(json_int_t)mi->slot, "generation", (json_int_t)mi->generation, "state",
 		mi->state < 6 ? member_states[mi->state] : "?", "pid", (json_int_t)mi->pid, "node",
 		(json_int_t)mi->numa_node, "cpu", (json_int_t)mi->cpu, "capabilities",
-		caps_json(c->d, mi->caps), "vnodes", (json_int_t)mi->vnodes_owned, "heartbeat",
-		(json_int_t)mi->heartbeat, "trust", mi->trust_ppm / (double)PF_PPM, "reliability",
-		mi->reliability_ppm / (double)PF_PPM, "cpu_load", mi->cpu_ppm / (double)PF_PPM);
+		caps_json(c->d, mi->caps), "vnodes", (json_int_t)mi->vnodes_owned, "placed",
+		(json_int_t)mi->vnodes_placed, "heartbeat", (json_int_t)mi->heartbeat, "trust",
+		mi->trust_ppm / (double)PF_PPM, "reliability", mi->reliability_ppm / (double)PF_PPM,
+		"cpu_load", mi->cpu_ppm / (double)PF_PPM, "admission", admission_json(mi));
 }
 
 int cmd_members(struct cli *c, int argc, char **argv)
