@@ -46,6 +46,39 @@ pid_t proc_spawn(char *const argv[], const char *log)
 	return pid;
 }
 
+int proc_capture(const char *cmdline, char **out)
+{
+	char buf[4096];
+	size_t len = 0, n;
+	FILE *p = popen(cmdline, "r");
+	int status;
+
+	if (p == NULL) {
+		perror("popen");
+		exit(1);
+	}
+	*out = calloc(1, 1);
+	while (*out != NULL && (n = fread(buf, 1, sizeof(buf), p)) > 0) {
+		char *grown = realloc(*out, len + n + 1);
+
+		if (grown == NULL) {
+			free(*out);
+			*out = NULL;
+			break;
+		}
+		*out = grown;
+		memcpy(*out + len, buf, n);
+		len += n;
+		(*out)[len] = '\0';
+	}
+	status = pclose(p);
+	if (*out == NULL) {
+		perror("proc_capture");
+		exit(1);
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 int proc_run(char *const argv[], const char *log)
 {
 	pid_t pid = proc_spawn(argv, log);

@@ -18,6 +18,10 @@ void proc_nap(void);        /* 2 ms */
  * test (status 1) when fork fails; the child exits 127 when exec fails. */
 pid_t proc_spawn(char *const argv[], const char *log);
 
+/* Run a shell command line; its stdout into *out (NUL-terminated, caller frees). The exit
+ * status, or -1 when it did not exit normally. Exits the test when popen fails. */
+int proc_capture(const char *cmdline, char **out);
+
 /* Spawn and wait: the exit status, or -1 when it did not exit normally. */
 int proc_run(char *const argv[], const char *log);
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "pflight/pflight.h"
+#include "tests/common/proc_util.h"
 #include "tests/common/test_util.h"
 
 #define VNODES 16u
@@ -35,23 +36,10 @@ static struct pf_domain *d;
 /* Run pflight with args; returns its exit status and its stdout in *out (caller frees). */
 static int run(const char *args, char **out)
 {
-	char cmd[1024], buf[4096];
-	size_t len = 0, n;
-	FILE *p;
-	int status;
+	char cmd[1024];
 
 	(void)snprintf(cmd, sizeof(cmd), "%s --domain %s %s 2>/dev/null", cli, name, args);
-	p = popen(cmd, "r");
-	CHECK(p != NULL);
-	*out = calloc(1, 1);
-	while ((n = fread(buf, 1, sizeof(buf), p)) > 0) {
-		*out = realloc(*out, len + n + 1);
-		memcpy(*out + len, buf, n);
-		len += n;
-		(*out)[len] = '\0';
-	}
-	status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return proc_capture(cmd, out);
 }
 
 static json_t *run_json(const char *args, int want_status)

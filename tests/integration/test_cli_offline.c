@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "pflight/pflight.h"
+#include "tests/common/proc_util.h"
 #include "tests/common/test_util.h"
 
 #define NO_DOMAIN "--domain pft-cli-offline-no-such-domain"
@@ -29,23 +30,10 @@ static char dir[64], sec[128], pub[128], sec2[128], pub2[128], logp[128];
 /* Run pflight with args; returns its exit status and its stdout in *out (caller frees). */
 static int run(const char *args, char **out)
 {
-	char cmd[2048], buf[4096];
-	size_t len = 0, n;
-	FILE *p;
-	int status;
+	char cmd[2048];
 
 	(void)snprintf(cmd, sizeof(cmd), "%s %s %s 2>/dev/null", cli, NO_DOMAIN, args);
-	p = popen(cmd, "r");
-	CHECK(p != NULL);
-	*out = calloc(1, 1);
-	while ((n = fread(buf, 1, sizeof(buf), p)) > 0) {
-		*out = realloc(*out, len + n + 1);
-		memcpy(*out + len, buf, n);
-		len += n;
-		(*out)[len] = '\0';
-	}
-	status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return proc_capture(cmd, out);
 }
 
 static void keys(void)
