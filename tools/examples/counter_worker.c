@@ -14,14 +14,15 @@
  * duplicates and gaps, so the demo can prove it.
  *
  *   pflight-counter-worker <domain> <vnodes> [--caps a,b] [--token TOKEN] [--control PATH]
- *                          [--drain-on-exit MS]
+ *                          [--drain-on-exit MS] [--define N]
  *
  * It takes up to ceil(vnodes / members) VNodes, so VNodes spread over the members that
  * are there when they are defined, and the survivors of a crash share the dead one's.
  * --caps: the capabilities it declares (default "counter"). --token (or $PFLIGHT_TOKEN):
  * a join token presented to the host's pflightd (pflight/control.h; --control names its
  * socket) before joining, for the trust and capabilities it grants; a refused join says
- * which rule refused it.
+ * which rule refused it. --define N: define counter VNodes 0..N-1 first (those that exist
+ * already are left as they are), so that one worker can set a domain up.
  *
  * Drains: when its member is cordoned (`pflight drain`), it stops taking VNodes, keeps
  * serving the ones it holds and hands each over when asked, and leaves once the drain
@@ -54,6 +55,7 @@ struct options {
 	const char *token;
 	const char *control;
 	uint64_t drain_ns; /* --drain-on-exit; 0: leave at once */
+	uint32_t define;   /* --define: VNodes 0..define-1 to define first */
 };
 
 struct owned {
@@ -321,6 +323,11 @@ static int parse(int argc, char **argv, struct options *o)
 			if (snprintf(o->caps_text, sizeof(o->caps_text), "%s", val) >=
 			    (int)sizeof(o->caps_text))
 				return -EINVAL;
+		} else if (strcmp(opt, "--define") == 0) {
+			v = strtoul(val, &end, 10);
+			if (*end != '\0' || v == 0 || v > PF_VNODES_MAX)
+				return -EINVAL;
+			o->define = (uint32_t)v;
 		} else if (strcmp(opt, "--drain-on-exit") == 0) {
 			v = strtoul(val, &end, 10);
 			if (*end != '\0' || v == 0 || v > 3600000)
@@ -393,7 +400,7 @@ int main(int argc, char **argv)
 	if (parse(argc, argv, &o) < 0) {
 		fprintf(stderr,
 			"usage: %s <domain> <vnodes> [--caps a,b] [--token TOKEN] "
-			"[--control PATH] [--drain-on-exit MS]\n",
+			"[--control PATH] [--drain-on-exit MS] [--define N]\n",
 			argv[0]);
 		return 2;
 	}
@@ -406,7 +413,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "counter-worker: open %s: %s\n", o.domain, strerror(-r));
 		return 1;
 	}
-	r = present(&o);
+	r = o.define > 0 ? pf_vnode_define_range(d, 0, o.define, NULL) : 0;
+	if (r < 0)
+		fprintf(stderr, "counter-worker: define %u VNodes: %s\n", o.define, strerror(-r));
+	if (r >= 0)
+		r = present(&o);
 	if (r == 0)
 		r = join(d, &o, &m);
 	if (r < 0) {
