@@ -17,5 +17,6 @@
 #include "pflight/token.h"
 #include "pflight/policy.h"
 #include "pflight/control.h"
+#include "pflight/metrics.h"
 
 #endif /* PFLIGHT_PFLIGHT_H */
