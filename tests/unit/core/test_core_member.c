@@ -6,7 +6,8 @@
  * is told to start from and keeps failures under the identity key it is given;
  * supervisor_declare_dead() repairs through the supervisor's own path (counters, VNodes
  * back to PENDING, the member's own leave then told it is stale); member_leave_many()
- * returns every VNode of many leaving members, handles or not, with one scan.
+ * returns every VNode of many leaving members, handles or not, with one scan. And the
+ * reliability a failure history gives never reaches 0.
  * Method: members joined from this thread on small domains; results read through the
  * public readers and counters.
  */
@@ -153,12 +154,48 @@ static void test_member_leave_many(void **state)
 	assert_int_equal(pf_domain_destroy(d), 0);
 }
 
+/* Twenty failures and more under one key: reliability bottoms out at one ppm, not 0 (a
+ * kind whose every member scored 0 would be placed on blind to load). */
+static void test_member_reliability_floor(void **state)
+{
+	struct member_as as = {.identity_key = 0x77, .slot_start = 0};
+	struct pf_member_info mi = {.size = sizeof(mi)};
+	struct pf_domain_opts dopts;
+	struct pf_supervisor *sup;
+	struct pf_domain *d;
+	struct pf_member *x, *y;
+	char name[64];
+
+	(void)state;
+	test_domain_name(name, sizeof(name), "member-floor");
+	pf_domain_opts_init(&dopts);
+	dopts.flags = PF_DOMAIN_REPLACE;
+	dopts.members_max = 4;
+	dopts.slot_grace_ns = 0;
+	assert_int_equal(pf_domain_create(name, &dopts, &d), 0);
+	assert_int_equal(pf_supervisor_create(d, NULL, &sup), 0);
+	assert_int_equal(member_join_as(d, NULL, &as, &x), 0);
+	for (int i = 0; i < 22; i++) {
+		assert_int_equal(member_join_as(d, NULL, &as, &y), 0);
+		assert_true(supervisor_declare_dead(sup, (uint32_t)pf_member_id(y),
+						    (uint32_t)(pf_member_id(y) >> 32),
+						    PF_DEATH_HUNG) >= 0);
+		assert_int_equal(pf_member_leave(y), -ESTALE);
+		assert_int_equal(pf_member_info(d, (uint32_t)pf_member_id(x), &mi), 0);
+		assert_int_equal(mi.reliability_ppm, i < 19 ? PF_PPM >> (i + 1) : 1u);
+	}
+	pf_supervisor_destroy(sup);
+	assert_int_equal(pf_member_leave(x), 0);
+	assert_int_equal(pf_domain_destroy(d), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_member_join_as),
 		cmocka_unit_test(test_member_declare_dead_repairs),
 		cmocka_unit_test(test_member_leave_many),
+		cmocka_unit_test(test_member_reliability_floor),
 	};
 
 	return cmocka_run_group_tests_name("core_member", tests, NULL, NULL);
