@@ -18,5 +18,6 @@
 #include "pflight/policy.h"
 #include "pflight/control.h"
 #include "pflight/metrics.h"
+#include "pflight/sim.h"
 
 #endif /* PFLIGHT_PFLIGHT_H */
