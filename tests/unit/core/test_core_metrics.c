@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "core/domain_impl.h"
 #include "pflight/pflight.h"
 #include "tests/common/test_util.h"
 
@@ -843,6 +844,45 @@ static void test_metrics_sampler_live_domain(void **state)
 	assert_int_equal(pf_domain_destroy(d), 0);
 }
 
+/* A word no writer produces (state 7, an owner slot past the table) is counted as refused
+ * and left out, never taken as a VNode or an owner. */
+static void test_metrics_sampler_refuses_corrupt_words(void **state)
+{
+	struct pf_domain_opts dopts;
+	struct pf_metrics_sampler *smp = NULL;
+	struct pf_metrics_obs o = {.size = sizeof(o)};
+	struct pf_domain *d = NULL;
+	uint64_t before, after;
+	char name[64];
+
+	(void)state;
+	test_domain_name(name, sizeof(name), "metrics-corrupt");
+	pf_domain_opts_init(&dopts);
+	dopts.flags = PF_DOMAIN_REPLACE;
+	dopts.vnodes_max = 8;
+	dopts.members_max = 4;
+	assert_int_equal(pf_domain_create(name, &dopts, &d), 0);
+	assert_int_equal(pf_vnode_define_range(d, 0, 8, NULL), 8);
+	{
+		uint64_t c[PF_COUNTER_COUNT];
+
+		assert_int_equal(pf_domain_counters(d, c, PF_COUNTER_COUNT), PF_COUNTER_COUNT);
+		before = c[PF_COUNTER_SHM_INVALID];
+		/* Relaxed: the test is the only thread; a scribble as a foreign writer would. */
+		pf_store_relaxed(&d->own[2], own_word(7, 0, 0, 1));
+		pf_store_relaxed(&d->own[5], own_word(PF_VNODE_ACTIVE, 9, 1, 1));
+		assert_int_equal(pf_metrics_sampler_create(d, NULL, &smp), 0);
+		assert_int_equal(pf_metrics_sampler_step(smp, S(1), &o), 1);
+		assert_int_equal(o.vnodes_defined, 6);
+		assert_int_equal(o.vnodes_owned, 0);
+		assert_int_equal(pf_domain_counters(d, c, PF_COUNTER_COUNT), PF_COUNTER_COUNT);
+		after = c[PF_COUNTER_SHM_INVALID];
+	}
+	assert_int_equal(after - before, 2);
+	pf_metrics_sampler_destroy(smp);
+	assert_int_equal(pf_domain_destroy(d), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -864,6 +904,7 @@ int main(void)
 		cmocka_unit_test(test_metrics_prom_parser_rejects),
 		cmocka_unit_test(test_metrics_prometheus_exposition),
 		cmocka_unit_test(test_metrics_sampler_live_domain),
+		cmocka_unit_test(test_metrics_sampler_refuses_corrupt_words),
 	};
 
 	return cmocka_run_group_tests_name("core_metrics", tests, NULL, NULL);
