@@ -104,5 +104,8 @@ uint32_t history_reliability(struct pf_domain *d, uint64_t key)
 	failures = pf_load_relaxed(&h->failures);
 	since = now_ns() - pf_load_relaxed(&h->last_failure_ns);
 	failures = since / HISTORY_FORGET_NS >= failures ? 0 : failures - since / HISTORY_FORGET_NS;
-	return PF_PPM >> PF_MIN(failures, (uint64_t)HISTORY_HALVINGS_MAX);
+	/* Never 0: PF_PPM >> 20 is, and a domain whose members all reach it would score every
+	 * member 0 under the strategies that weigh reliability, leaving placement to the tie
+	 * hash, blind to load. One ppm keeps them comparing by everything else. */
+	return PF_MAX_OF(PF_PPM >> PF_MIN(failures, (uint64_t)HISTORY_HALVINGS_MAX), 1u);
 }

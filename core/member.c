@@ -142,9 +142,8 @@ static int slot_take(struct pf_domain *d, uint32_t start, uint32_t *ret_slot, ui
 
 static void record_init(struct pf_domain *d, struct dom_member *rec,
 			const struct pf_member_identity *id, int tid, const uint64_t caps[2],
-			const struct pf_member_opts *o)
+			const struct pf_member_opts *o, uint64_t key)
 {
-	uint64_t key = identity_key(id->uid);
 	uint32_t reliability = history_reliability(d, key);
 	uint32_t caps_declared = o->caps_count;
 	int32_t node = o->numa_node;
@@ -300,7 +299,7 @@ static int join_admit(struct pf_domain *d, const struct pf_member_opts *o,
  * reclaimed the slot because we were stopped past the join timeout. */
 static int identity_publish(struct pf_member *m, uint32_t slot, uint32_t gen,
 			    const struct pf_member_identity *id, const uint64_t caps[2],
-			    const struct pf_member_opts *o)
+			    const struct pf_member_opts *o, uint64_t key)
 {
 	uint64_t w = member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_INIT);
 
@@ -311,7 +310,7 @@ static int identity_publish(struct pf_member *m, uint32_t slot, uint32_t gen,
 	m->caps[0] = caps[0];
 	m->caps[1] = caps[1];
 	m->tid = (int)syscall(SYS_gettid);
-	record_init(m->d, m->rec, id, m->tid, caps, o);
+	record_init(m->d, m->rec, id, m->tid, caps, o, key);
 	/* [R5] pairs with [A5] in check_slot(): the futex (0) and pid a supervisor may judge
 	 * us by are ours from here on, no longer the previous generation's. */
 	if (!pf_cas_release(&m->rec->state, &w, member_word(gen, PF_MEMBER_JOINING, 0, 0)))
@@ -357,6 +356,12 @@ static int join_activate(struct pf_member *m, const struct pf_member_opts *o,
 PF_API int pf_member_join(struct pf_domain *d, const struct pf_member_opts *opts,
 			  struct pf_member **ret_member)
 {
+	return member_join_as(d, opts, NULL, ret_member);
+}
+
+int member_join_as(struct pf_domain *d, const struct pf_member_opts *opts,
+		   const struct member_as *as, struct pf_member **ret_member)
+{
 	struct pf_member_identity id;
 	struct pf_member_opts o;
 	struct pf_member *m;
@@ -364,7 +369,7 @@ PF_API int pf_member_join(struct pf_domain *d, const struct pf_member_opts *opts
 	uint32_t slot, gen;
 	int r, still_ours;
 
-	if (d == NULL || ret_member == NULL)
+	if (d == NULL || ret_member == NULL || (as != NULL && as->identity_key == 0))
 		return -EINVAL;
 	r = opts_resolve(opts, &o);
 	if (r < 0)
@@ -376,11 +381,15 @@ PF_API int pf_member_join(struct pf_domain *d, const struct pf_member_opts *opts
 	if (r < 0)
 		return r;
 	/* Step 4: add to the registry. */
-	r = slot_take(d, (uint32_t)id.pid * 2654435761u, &slot, &gen);
+	r = slot_take(d,
+		      as != NULL ? as->slot_start % d->lim.members_max
+				 : (uint32_t)id.pid * 2654435761u,
+		      &slot, &gen);
 	if (r < 0)
 		goto fail_free;
 	PF_FAULT_POINT(JOIN_AFTER_SLOT);
-	r = identity_publish(m, slot, gen, &id, caps, &o);
+	r = identity_publish(m, slot, gen, &id, caps, &o,
+			     as != NULL ? as->identity_key : identity_key(id.uid));
 	if (r < 0)
 		goto fail_free;
 	r = robust_acquire(m->rec, m->tid);
@@ -446,14 +455,11 @@ int member_is_draining(const struct pf_member *m)
 	return member_word_gen(w) == m->gen && member_word_state(w) == PF_MEMBER_DRAINING;
 }
 
-PF_API int pf_member_leave(struct pf_member *m)
+/* The first half of a leave: the embedded supervisor stops, every handle is released, the
+ * robust futex leaves this thread's list (it still names us until leave_finish()). */
+static void leave_begin(struct pf_member *m)
 {
-	struct pf_domain *d;
-	int r = 0;
-
-	if (m == NULL)
-		return 0;
-	d = m->d;
+	PF_ASSERT(m != NULL && m->d != NULL);
 	if (m->sup != NULL) {
 		pf_supervisor_destroy(m->sup);
 		m->sup = NULL;
@@ -461,13 +467,24 @@ PF_API int pf_member_leave(struct pf_member *m)
 	while (m->owned.next != &m->owned)
 		(void)pf_vnode_release(m->owned.next);
 	robust_unlink(m->rec);
+}
+
+/* The second half: the slot given back (what the member owns without a handle returned
+ * first, unless the caller's scan did it: `returned`), the futex released, the handle
+ * freed. 0, or -ESTALE when the member had been declared dead. */
+static int leave_finish(struct pf_member *m, int returned)
+{
+	struct pf_domain *d = m->d;
+	int r = 0;
+
 	if (member_drained(d, m)) {
 		r = 0; /* drained (core/drain.c): the slot was given back for us */
 	} else if (!member_is_live(m)) {
 		r = -ESTALE; /* declared dead: a supervisor already repaired us */
 	} else {
 		/* Anything owned without a handle (a crashed thread's claim) goes back too. */
-		(void)vnodes_return_owned(d, m->slot, m->gen);
+		if (!returned)
+			(void)vnodes_return_owned(d, m->slot, m->gen);
 		if (member_retire_slot(d, m->slot, m->gen) < 0) {
 			r = -ESTALE;
 		} else {
@@ -476,9 +493,49 @@ PF_API int pf_member_leave(struct pf_member *m)
 		}
 	}
 	robust_release(m->rec, m->tid);
-	domain_publish_membership(d);
 	member_delete(m);
 	return r;
+}
+
+PF_API int pf_member_leave(struct pf_member *m)
+{
+	struct pf_domain *d;
+	int r;
+
+	if (m == NULL)
+		return 0;
+	d = m->d;
+	leave_begin(m);
+	r = leave_finish(m, 0);
+	domain_publish_membership(d);
+	return r;
+}
+
+int member_leave_many(struct pf_member **ms, uint32_t n)
+{
+	struct pf_domain *d = n > 0 ? ms[0]->d : NULL;
+	uint32_t *gen_of;
+	int stale = 0;
+
+	if (n == 0)
+		return 0;
+	gen_of = malloc(d->lim.members_max * sizeof(*gen_of));
+	if (gen_of == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < d->lim.members_max; i++)
+		gen_of[i] = UINT32_MAX;
+	for (uint32_t i = 0; i < n; i++) {
+		PF_ASSERT(ms[i]->d == d);
+		leave_begin(ms[i]);
+		if (member_is_live(ms[i]) && !member_drained(d, ms[i]))
+			gen_of[ms[i]->slot] = ms[i]->gen;
+	}
+	(void)vnodes_return_owned_by(d, gen_of);
+	free(gen_of);
+	for (uint32_t i = 0; i < n; i++)
+		stale += leave_finish(ms[i], 1) == -ESTALE;
+	domain_publish_membership(d);
+	return stale;
 }
 
 PF_API void pf_member_heartbeat(struct pf_member *m)

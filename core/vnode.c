@@ -435,6 +435,18 @@ out:
 	return r;
 }
 
+/* Owned word w of VNode id back to PENDING with epoch + 1, queued: 1, or 0 when another
+ * supervisor (or the owner) changed it first. */
+static uint32_t return_one(struct pf_domain *d, uint32_t id, uint64_t w)
+{
+	/* [R10] pairs with [A10] in the next claim: back to PENDING, epoch + 1. */
+	if (!pf_cas_acq_rel(&d->own[id], &w, own_word(PF_VNODE_PENDING, 0, 0, own_epoch(w) + 1)))
+		return 0;
+	(void)pending_push(d, id, 0);
+	PF_FAULT_POINT(REPAIR_MID_SCAN);
+	return 1;
+}
+
 uint32_t vnodes_return_owned(struct pf_domain *d, uint32_t slot, uint32_t gen)
 {
 	uint32_t moved = 0;
@@ -445,13 +457,26 @@ uint32_t vnodes_return_owned(struct pf_domain *d, uint32_t slot, uint32_t gen)
 
 		if (!own_is_owned(w) || own_slot(w) != slot || own_gen(w) != (gen & OWN_GEN_MASK))
 			continue;
-		/* [R10] pairs with [A10] in the next claim: back to PENDING, epoch + 1. */
-		if (!pf_cas_acq_rel(&d->own[id], &w,
-				    own_word(PF_VNODE_PENDING, 0, 0, own_epoch(w) + 1)))
-			continue; /* another supervisor got there first */
-		(void)pending_push(d, id, 0);
-		moved++;
-		PF_FAULT_POINT(REPAIR_MID_SCAN);
+		moved += return_one(d, id, w);
+	}
+	if (moved > 0)
+		domain_publish_pending(d);
+	return moved;
+}
+
+uint32_t vnodes_return_owned_by(struct pf_domain *d, const uint32_t *gen_of)
+{
+	uint32_t moved = 0;
+
+	for (uint32_t id = 0; id < d->lim.vnodes_max; id++) {
+		/* Relaxed: a scan; the CAS below re-validates and orders. */
+		uint64_t w = pf_load_relaxed(&d->own[id]);
+		uint32_t slot = own_slot(w);
+
+		if (!own_is_owned(w) || slot >= d->lim.members_max || gen_of[slot] == UINT32_MAX ||
+		    own_gen(w) != (gen_of[slot] & OWN_GEN_MASK))
+			continue;
+		moved += return_one(d, id, w);
 	}
 	if (moved > 0)
 		domain_publish_pending(d);

@@ -17,5 +17,7 @@
 #include "pflight/token.h"
 #include "pflight/policy.h"
 #include "pflight/control.h"
+#include "pflight/metrics.h"
+#include "pflight/sim.h"
 
 #endif /* PFLIGHT_PFLIGHT_H */

@@ -190,9 +190,17 @@ PF_API int pf_sched_candidates(struct pf_sched *sched, uint32_t vnode,
  * a per-round budget (absolute and relative), a cool-down after each membership change,
  * and hysteresis (a move must gain by a margin), so VNodes do not ping-pong.
  */
+
+/* Rebalancing flag: stop the round at the first candidate that would move once the budget
+ * is spent. The moves requested are the same; the rest is not examined, so skipped_budget
+ * is 1 and examined counts only what was looked at. Without it a round examines every
+ * candidate, which a dry run (moves_ppm 0) needs to count what would move; with it a round
+ * that hits its budget costs its scan and the moves, not a choose per VNode. */
+#define PF_REBALANCE_BUDGET_STOP 0x1u
+
 struct pf_rebalance_opts {
 	uint32_t size;         /* sizeof(struct pf_rebalance_opts) */
-	uint32_t flags;        /* none yet, 0 */
+	uint32_t flags;        /* PF_REBALANCE_BUDGET_STOP, or 0 */
 	uint32_t moves_max;    /* absolute budget: move requests per round (default 256) */
 	uint32_t moves_ppm;    /* relative budget: of the VNodes owned, per round (default
 				* 10000 = 1%, at least one move when not 0; 0: a dry run) */

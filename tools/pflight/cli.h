@@ -4,6 +4,7 @@
 #define PFLIGHT_CLI_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -70,5 +71,20 @@ int cmd_audit(struct cli *c, int argc, char **argv);
 
 /* `pflight migrate ...` (migrate.c): through pflightd's control socket. */
 int cmd_migrate(struct cli *c, int argc, char **argv);
+
+/* `pflight sim ...` (sim.c): the simulator on a private domain of its own. */
+int cmd_sim(struct cli *c, int argc, char **argv);
+
+/* What the chart of `pflight sim --plot` needs of each sample (sim_plot.c). */
+struct plot_pt {
+	double t; /* seconds */
+	double health;
+	double stability;
+	double availability;
+	double churn; /* events per minute */
+};
+
+/* Write the SVG chart of n samples to path: 0 or a negative errno. */
+int sim_plot_write(const char *path, const char *title, const struct plot_pt *pts, size_t n);
 
 #endif /* PFLIGHT_CLI_H */

@@ -7,7 +7,8 @@
  * `send` puts a message in a VNode's inbox. `drain` and `retire` (drain.c) cordon
  * members (pflight/drain.h) and follow their VNode counts while pflightd moves them
  * away. Human tables by default, --json everywhere (one JSON document on stdout).
- * `token` and `audit` (offline.c) work on key, token and log files and open no domain.
+ * `token` and `audit` (offline.c) work on key, token and log files and open no domain;
+ * `sim` (sim.c) simulates a domain of its own and opens none either.
  * The command table and every help text are in help.c.
  *
  * Exit status: 0 success, 1 the operation failed, 2 bad usage, 3 the domain cannot be

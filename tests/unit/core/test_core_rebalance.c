@@ -2,7 +2,8 @@
 /*
  * tests/unit/core/test_core_rebalance.c
  * Goal: rebalancing moves VNodes with their state and loses no message; a round respects
- * its budgets (absolute and relative), refuses to run inside the cool-down, and settles:
+ * its budgets (absolute and relative), stops at them when asked to (the same moves, fewer
+ * VNodes examined), refuses to run inside the cool-down, and settles:
  * once nothing is worth moving, a round with nothing changed moves nothing (no
  * ping-pong); a request made stale by an ownership change is ignored; a handoff to a
  * target that left falls back to PENDING; and a consistent-hash join of one member into
@@ -312,9 +313,59 @@ static void test_rebalance_budget(void **state)
 	bad.size = 4;
 	assert_int_equal(pf_sched_rebalance(s, &bad, &rep), -EINVAL);
 	bad = o;
-	bad.flags = 1;
+	bad.flags = 0x80; /* not a PF_REBALANCE_* flag */
 	assert_int_equal(pf_sched_rebalance(s, &bad, &rep), -EINVAL);
 	assert_int_equal(pf_sched_rebalance(NULL, &o, &rep), -EINVAL);
+	pf_sched_destroy(s);
+	destroy();
+}
+
+/* One round over 200 VNodes on one member with three newcomers and a budget of 5, with
+ * `flags`: the target slot of each VNode's move request (UINT32_MAX: none) in targets. */
+static void budget_round(uint32_t flags, uint32_t targets[200], struct pf_rebalance_report *rep)
+{
+	struct pf_rebalance_opts o = opts_now();
+	struct pf_sched *s;
+
+	make(PF_SCHED_TRUST_WEIGHTED, 256);
+	add_member(100);
+	assert_int_equal(pf_vnode_define_range(dom, 0, 200, NULL), 200);
+	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	place_all(s, 200);
+	add_member(100);
+	add_member(100);
+	add_member(100);
+	o.moves_max = 5;
+	o.flags = flags;
+	assert_int_equal(pf_sched_rebalance(s, &o, rep), 5);
+	for (uint32_t id = 0; id < 200; id++)
+		if (pf_vnode_move_target(hv[id], &targets[id]) != 1)
+			targets[id] = UINT32_MAX;
+	pf_sched_destroy(s);
+	destroy();
+}
+
+/* PF_REBALANCE_BUDGET_STOP asks for the same moves and stops looking once they are asked. */
+static void test_rebalance_budget_stop(void **state)
+{
+	struct pf_rebalance_report full = {.size = sizeof(full)}, stop = {.size = sizeof(stop)};
+	struct pf_rebalance_opts bad = opts_now();
+	uint32_t a[200], b[200];
+	struct pf_sched *s;
+
+	(void)state;
+	budget_round(0, a, &full);
+	budget_round(PF_REBALANCE_BUDGET_STOP, b, &stop);
+	assert_memory_equal(a, b, sizeof(a));
+	assert_int_equal(full.examined, 200);
+	assert_true(full.skipped_budget > 1);
+	assert_int_equal(stop.skipped_budget, 1);
+	assert_true(stop.examined < full.examined);
+	assert_int_equal(stop.requested, full.requested);
+	make(PF_SCHED_TRUST_WEIGHTED, 16);
+	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	bad.flags = 0x2;
+	assert_int_equal(pf_sched_rebalance(s, &bad, NULL), -EINVAL);
 	pf_sched_destroy(s);
 	destroy();
 }
@@ -506,6 +557,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_rebalance_move_carries_state, teardown),
 		cmocka_unit_test_teardown(test_rebalance_budget, teardown),
+		cmocka_unit_test_teardown(test_rebalance_budget_stop, teardown),
 		cmocka_unit_test_teardown(test_rebalance_cooldown, teardown),
 		cmocka_unit_test_teardown(test_rebalance_settles_without_ping_pong, teardown),
 		cmocka_unit_test_teardown(test_rebalance_stale_request_ignored, teardown),

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/unit/core/test_core_member.c
+ * Goal: the library's internal member paths that let one thread play many members (the
+ * simulator's) behave as their public counterparts do: member_join_as() takes the slot it
+ * is told to start from and keeps failures under the identity key it is given;
+ * supervisor_declare_dead() repairs through the supervisor's own path (counters, VNodes
+ * back to PENDING, the member's own leave then told it is stale); member_leave_many()
+ * returns every VNode of many leaving members, handles or not, with one scan. And the
+ * reliability a failure history gives never reaches 0.
+ * Method: members joined from this thread on small domains; results read through the
+ * public readers and counters.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "core/member_impl.h"
+#include "pflight/pflight.h"
+#include "tests/common/test_util.h"
+
+/* member_join_as(): the slot search starts where asked; the failure history follows the
+ * identity key, not the process. */
+static void test_member_join_as(void **state)
+{
+	struct member_as as = {.identity_key = 0x1234, .slot_start = 5};
+	struct pf_domain_opts dopts;
+	struct pf_member_info mi = {.size = sizeof(mi)};
+	struct pf_supervisor *sup;
+	struct pf_domain *d;
+	struct pf_member *a, *b, *c, *x;
+	char name[64];
+
+	(void)state;
+	test_domain_name(name, sizeof(name), "member-as");
+	pf_domain_opts_init(&dopts);
+	dopts.flags = PF_DOMAIN_REPLACE;
+	dopts.members_max = 8;
+	dopts.slot_grace_ns = 0;
+	assert_int_equal(pf_domain_create(name, &dopts, &d), 0);
+	assert_int_equal(member_join_as(d, NULL, &as, &a), 0);
+	assert_int_equal((uint32_t)pf_member_id(a), 5);
+	assert_int_equal(member_join_as(d, NULL, &as, &b), 0);
+	assert_int_equal((uint32_t)pf_member_id(b), 6);
+	as.slot_start = 13; /* modulo members_max: 5, taken, so 6, taken, so 7 */
+	assert_int_equal(member_join_as(d, NULL, &as, &c), 0);
+	assert_int_equal((uint32_t)pf_member_id(c), 7);
+	as.identity_key = 0;
+	assert_int_equal(member_join_as(d, NULL, &as, &x), -EINVAL);
+	/* A death under key 0x1234 halves the reliability of its kind, not this process's. */
+	assert_int_equal(pf_supervisor_create(d, NULL, &sup), 0);
+	assert_true(supervisor_declare_dead(sup, 5, (uint32_t)(pf_member_id(a) >> 32),
+					    PF_DEATH_HUNG) >= 0);
+	assert_int_equal(pf_member_info(d, 6, &mi), 0);
+	assert_int_equal(mi.reliability_ppm, PF_PPM / 2);
+	/* Leave before anyone may take the slot: its robust node is still in our list. */
+	assert_int_equal(pf_member_leave(a), -ESTALE);
+	assert_int_equal(pf_member_join(d, NULL, &x), 0); /* this process's own key */
+	assert_int_equal(pf_member_info(d, (uint32_t)pf_member_id(x), &mi), 0);
+	assert_int_equal(mi.reliability_ppm, PF_PPM);
+	pf_supervisor_destroy(sup);
+	assert_int_equal(pf_member_leave(b), 0);
+	assert_int_equal(pf_member_leave(c), 0);
+	assert_int_equal(pf_member_leave(x), 0);
+	assert_int_equal(pf_domain_destroy(d), 0);
+}
+
+/* supervisor_declare_dead(): the repair path, its counters, and the member's own leave. */
+static void test_member_declare_dead_repairs(void **state)
+{
+	struct pf_domain_opts dopts;
+	struct pf_supervisor *sup;
+	struct pf_domain *d;
+	struct pf_member *a, *b;
+	struct pf_vnode *v[3];
+	uint64_t c[PF_COUNTER_COUNT];
+	char name[64];
+	uint32_t slot;
+
+	(void)state;
+	test_domain_name(name, sizeof(name), "member-dead");
+	pf_domain_opts_init(&dopts);
+	dopts.flags = PF_DOMAIN_REPLACE;
+	dopts.vnodes_max = 8;
+	dopts.slot_grace_ns = 0;
+	assert_int_equal(pf_domain_create(name, &dopts, &d), 0);
+	assert_int_equal(pf_vnode_define_range(d, 0, 8, NULL), 8);
+	assert_int_equal(pf_member_join(d, NULL, &a), 0);
+	assert_int_equal(pf_member_join(d, NULL, &b), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pf_vnode_claim(a, PF_CLAIM_NOWAIT, 0, &v[i]), 0);
+	assert_int_equal(pf_supervisor_create(d, NULL, &sup), 0);
+	slot = (uint32_t)pf_member_id(a);
+	assert_int_equal(supervisor_declare_dead(sup, slot, 999, PF_DEATH_HUNG), -ENOENT);
+	assert_int_equal(supervisor_declare_dead(sup, slot, 1, 77), -EINVAL);
+	assert_int_equal(supervisor_declare_dead(sup, slot, (uint32_t)(pf_member_id(a) >> 32),
+						 PF_DEATH_HUNG),
+			 3);
+	assert_int_equal(pf_domain_counters(d, c, PF_COUNTER_COUNT), PF_COUNTER_COUNT);
+	assert_int_equal(c[PF_COUNTER_HUNG], 1);
+	assert_int_equal(c[PF_COUNTER_REPAIRS], 1);
+	assert_int_equal(c[PF_COUNTER_VNODES_REPAIRED], 3);
+	assert_int_equal(pf_domain_membership(d, NULL), 1);
+	assert_int_equal(pf_member_leave(a), -ESTALE); /* its handles were taken */
+	assert_int_equal(pf_vnode_claim(b, PF_CLAIM_NOWAIT, 0, &v[0]), 0);
+	pf_supervisor_destroy(sup);
+	assert_int_equal(pf_member_leave(b), 0);
+	assert_int_equal(pf_domain_destroy(d), 0);
+}
+
+/* member_leave_many(): handles, a placement never adopted and a dead member, one scan. */
+static void test_member_leave_many(void **state)
+{
+	struct pf_domain_opts dopts;
+	struct pf_supervisor *sup;
+	struct pf_sched *s;
+	struct pf_domain *d;
+	struct pf_member *m[3];
+	struct pf_vnode *v;
+	char name[64];
+
+	(void)state;
+	test_domain_name(name, sizeof(name), "member-leave");
+	pf_domain_opts_init(&dopts);
+	dopts.flags = PF_DOMAIN_REPLACE;
+	dopts.vnodes_max = 32;
+	assert_int_equal(pf_domain_create(name, &dopts, &d), 0);
+	assert_int_equal(pf_vnode_define_range(d, 0, 32, NULL), 32);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pf_member_join(d, NULL, &m[i]), 0);
+	assert_int_equal(pf_vnode_claim(m[0], PF_CLAIM_NOWAIT, 0, &v), 0);
+	assert_int_equal(pf_sched_create(d, NULL, &s), 0);
+	assert_true(pf_sched_run(s, 32) > 0); /* placed on all three, adopted by none */
+	assert_int_equal(pf_supervisor_create(d, NULL, &sup), 0);
+	assert_true(supervisor_declare_dead(sup, (uint32_t)pf_member_id(m[2]),
+					    (uint32_t)(pf_member_id(m[2]) >> 32),
+					    PF_DEATH_HUNG) > 0);
+	assert_int_equal(member_leave_many(m, 3), 1); /* one had been declared dead */
+	assert_int_equal(pf_domain_membership(d, NULL), 0);
+	for (uint32_t id = 0; id < 32; id++) {
+		struct pf_vnode_info vi = {.size = sizeof(vi)};
+
+		assert_int_equal(pf_vnode_info(d, id, &vi), 0);
+		assert_int_equal(vi.state, PF_VNODE_PENDING);
+	}
+	assert_int_equal(member_leave_many(m, 0), 0);
+	pf_supervisor_destroy(sup);
+	pf_sched_destroy(s);
+	assert_int_equal(pf_domain_destroy(d), 0);
+}
+
+/* Twenty failures and more under one key: reliability bottoms out at one ppm, not 0 (a
+ * kind whose every member scored 0 would be placed on blind to load). */
+static void test_member_reliability_floor(void **state)
+{
+	struct member_as as = {.identity_key = 0x77, .slot_start = 0};
+	struct pf_member_info mi = {.size = sizeof(mi)};
+	struct pf_domain_opts dopts;
+	struct pf_supervisor *sup;
+	struct pf_domain *d;
+	struct pf_member *x, *y;
+	char name[64];
+
+	(void)state;
+	test_domain_name(name, sizeof(name), "member-floor");
+	pf_domain_opts_init(&dopts);
+	dopts.flags = PF_DOMAIN_REPLACE;
+	dopts.members_max = 4;
+	dopts.slot_grace_ns = 0;
+	assert_int_equal(pf_domain_create(name, &dopts, &d), 0);
+	assert_int_equal(pf_supervisor_create(d, NULL, &sup), 0);
+	assert_int_equal(member_join_as(d, NULL, &as, &x), 0);
+	for (int i = 0; i < 22; i++) {
+		assert_int_equal(member_join_as(d, NULL, &as, &y), 0);
+		assert_true(supervisor_declare_dead(sup, (uint32_t)pf_member_id(y),
+						    (uint32_t)(pf_member_id(y) >> 32),
+						    PF_DEATH_HUNG) >= 0);
+		assert_int_equal(pf_member_leave(y), -ESTALE);
+		assert_int_equal(pf_member_info(d, (uint32_t)pf_member_id(x), &mi), 0);
+		assert_int_equal(mi.reliability_ppm, i < 19 ? PF_PPM >> (i + 1) : 1u);
+	}
+	pf_supervisor_destroy(sup);
+	assert_int_equal(pf_member_leave(x), 0);
+	assert_int_equal(pf_domain_destroy(d), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_member_join_as),
+		cmocka_unit_test(test_member_declare_dead_repairs),
+		cmocka_unit_test(test_member_leave_many),
+		cmocka_unit_test(test_member_reliability_floor),
+	};
+
+	return cmocka_run_group_tests_name("core_member", tests, NULL, NULL);
+}

@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools/pflight/sim.c: `pflight sim`, the simulator (pflight/sim.h) from the command line.
+ *
+ * Opens no domain: pf_sim_run() makes a private one and destroys it. Outputs:
+ *   default   a summary for people
+ *   --json    JSON lines: one object per sample ("type":"sample"), then one summary
+ *             ("type":"summary"); printed with fixed formats, never the wall clock, so the
+ *             same arguments give the same bytes
+ *   --csv     a header line, then one row per sample
+ *   --plot F  an SVG chart of health, stability, availability and churn over time, drawn
+ *             here (no library): the ratios against the left axis, churn against the right
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define NS_PER_S 1e9
+
+struct sim_args {
+	struct pf_sim_opts o;
+	int json;
+	int csv;
+	const char *plot;
+};
+
+struct sim_out {
+	const struct sim_args *a;
+	struct plot_pt *pts;
+	size_t n;
+	size_t cap;
+};
+
+/* A duration: a number with ns, us, ms, s (the default), m or h. 0 or -EINVAL. */
+static int parse_duration(const char *s, uint64_t *ret_ns)
+{
+	static const struct {
+		const char *unit;
+		double ns;
+	} units[] = {{"", 1e9}, {"s", 1e9},  {"ms", 1e6},   {"us", 1e3},
+		     {"ns", 1}, {"m", 60e9}, {"min", 60e9}, {"h", 3600e9}};
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || !isfinite(v) || v < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].unit) == 0) {
+			double ns = v * units[i].ns;
+
+			if (ns >= 9.2e18)
+				return -EINVAL;
+			*ret_ns = (uint64_t)llround(ns);
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int parse_rate(const char *s, double *ret)
+{
+	char *end;
+
+	errno = 0;
+	*ret = strtod(s, &end);
+	return errno != 0 || end == s || *end != '\0' || !isfinite(*ret) || *ret < 0 ? -EINVAL : 0;
+}
+
+static int parse_u64(const char *s, uint64_t *ret)
+{
+	char *end;
+
+	errno = 0;
+	*ret = strtoull(s, &end, 10);
+	return errno != 0 || end == s || *end != '\0' || s[0] == '-' ? -EINVAL : 0;
+}
+
+static int parse_strategy(const char *s, uint32_t *ret)
+{
+	for (uint32_t i = 0; pf_sched_strategy_name(i) != NULL; i++) {
+		if (strcmp(pf_sched_strategy_name(i), s) == 0) {
+			*ret = i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* One option with its value; 0, or -EINVAL (bad value) or -ENOENT (unknown option). */
+static int parse_one(struct sim_args *a, const char *opt, const char *val)
+{
+	struct pf_sim_opts *o = &a->o;
+
+	if (strcmp(opt, "--seed") == 0)
+		return parse_u64(val, &o->seed);
+	if (strcmp(opt, "--members") == 0)
+		return cli_parse_u32(val, &o->members);
+	if (strcmp(opt, "--vnodes") == 0)
+		return cli_parse_u32(val, &o->vnodes);
+	if (strcmp(opt, "--duration") == 0)
+		return parse_duration(val, &o->duration_ns);
+	if (strcmp(opt, "--interval") == 0)
+		return parse_duration(val, &o->interval_ns);
+	if (strcmp(opt, "--heartbeat-timeout") == 0)
+		return parse_duration(val, &o->heartbeat_timeout_ns);
+	if (strcmp(opt, "--window") == 0)
+		return parse_duration(val, &o->window_ns);
+	if (strcmp(opt, "--join-rate") == 0)
+		return parse_rate(val, &o->join_per_min);
+	if (strcmp(opt, "--failure-rate") == 0)
+		return parse_rate(val, &o->failure_per_min);
+	if (strcmp(opt, "--retire-rate") == 0)
+		return parse_rate(val, &o->retire_per_min);
+	if (strcmp(opt, "--message-rate") == 0)
+		return parse_rate(val, &o->messages_per_s);
+	if (strcmp(opt, "--strategy") == 0)
+		return parse_strategy(val, &o->strategy);
+	if (strcmp(opt, "--plot") == 0) {
+		a->plot = val;
+		return val[0] != '\0' ? 0 : -EINVAL;
+	}
+	return strcmp(opt, "--preset") == 0 ? 0 : -ENOENT; /* the preset came first */
+}
+
+/* The preset first (its defaults), then every other option over them. */
+static int sim_parse(int argc, char **argv, struct sim_args *a)
+{
+	int preset = PF_SIM_DMA;
+
+	memset(a, 0, sizeof(*a));
+	for (int i = 1; i + 1 < argc; i++)
+		if (strcmp(argv[i], "--preset") == 0 &&
+		    (preset = pf_sim_preset_find(argv[i + 1])) < 0)
+			return fprintf(stderr, "pflight sim: no preset '%s'\n", argv[i + 1]),
+			       -EINVAL;
+	if (pf_sim_opts_preset(&a->o, (uint32_t)preset) < 0)
+		return -EINVAL;
+	for (int i = 1; i < argc; i++) {
+		int r;
+
+		if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "--csv") == 0) {
+			a->json |= argv[i][2] == 'j';
+			a->csv |= argv[i][2] == 'c';
+			continue;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "pflight sim: %s: missing value or unknown option\n",
+				argv[i]);
+			return -EINVAL;
+		}
+		r = parse_one(a, argv[i], argv[i + 1]);
+		if (r < 0) {
+			fprintf(stderr, "pflight sim: %s %s: %s\n", argv[i], argv[i + 1],
+				r == -ENOENT ? "unknown option" : "bad value");
+			return -EINVAL;
+		}
+		i++;
+	}
+	if (a->json && a->csv)
+		return fprintf(stderr, "pflight sim: --json or --csv, not both\n"), -EINVAL;
+	return 0;
+}
+
+/* The option a pf_sim_opts field is set by, for error messages. */
+static const char *option_of(const char *field)
+{
+	static const char *const map[][2] = {
+		{"members", "--members"},
+		{"vnodes", "--vnodes"},
+		{"duration_ns", "--duration"},
+		{"interval_ns", "--interval"},
+		{"window_ns", "--window"},
+		{"heartbeat_timeout_ns", "--heartbeat-timeout"},
+		{"join_per_min", "--join-rate"},
+		{"failure_per_min", "--failure-rate"},
+		{"retire_per_min", "--retire-rate"},
+		{"messages_per_s", "--message-rate"},
+		{"strategy", "--strategy"},
+	};
+
+	for (size_t i = 0; field != NULL && i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(map[i][0], field) == 0)
+			return map[i][1];
+	return field != NULL ? field : "options";
+}
+
+static const char *const csv_header =
+	"t_s,members,draining,crashed,vnodes,owned,availability,stability,churn_per_min,"
+	"churn_per_member_per_min,load_stddev,load_balance,rebalance_overhead,health,"
+	"placements_per_s,migrations,migration_bytes,recoveries,recovery_p50_ms,recovery_p99_ms,"
+	"recovery_max_ms,joins,failures,retirements,messages,messages_deferred\n";
+
+/* The fields of a sample, in the order of csv_header, for the JSON and the CSV formats. */
+#define SAMPLE_ARGS(p, m, w)                                                                       \
+	(double)(m)->time_ns / NS_PER_S, (m)->members_active, (p)->members_draining,               \
+		(p)->members_crashed, (m)->vnodes_defined, (m)->vnodes_owned, (w)->availability,   \
+		(w)->stability, (w)->churn_per_min, (w)->churn_per_member_per_min,                 \
+		(w)->load_stddev, (w)->load_balance, (w)->rebalance_overhead, (w)->health,         \
+		(w)->placements_per_s, (unsigned long long)(w)->migrations,                        \
+		(unsigned long long)(w)->migration_bytes, (unsigned long long)(w)->recoveries,     \
+		(w)->recovery_ns_p50 / 1e6, (w)->recovery_ns_p99 / 1e6,                            \
+		(w)->recovery_ns_max / 1e6, (unsigned long long)(p)->joins,                        \
+		(unsigned long long)(p)->failures, (unsigned long long)(p)->retirements,           \
+		(unsigned long long)(p)->messages, (unsigned long long)(p)->messages_deferred
+
+static void sample_print(const struct pf_sim_point *p, int json)
+{
+	const struct pf_metrics_point *m = &p->metrics;
+	const struct pf_metrics_figures *w = &m->window;
+
+	if (json)
+		printf("{\"type\":\"sample\",\"t_s\":%.3f,\"members\":%u,\"draining\":%u,"
+		       "\"crashed\":%u,\"vnodes\":%u,\"owned\":%u,\"availability\":%.6f,"
+		       "\"stability\":%.6f,\"churn_per_min\":%.4f,"
+		       "\"churn_per_member_per_min\":%.6f,\"load_stddev\":%.6f,"
+		       "\"load_balance\":%.6f,\"rebalance_overhead\":%.6f,\"health\":%.4f,"
+		       "\"placements_per_s\":%.4f,\"migrations\":%llu,\"migration_bytes\":%llu,"
+		       "\"recoveries\":%llu,\"recovery_p50_ms\":%.3f,\"recovery_p99_ms\":%.3f,"
+		       "\"recovery_max_ms\":%.3f,\"joins\":%llu,\"failures\":%llu,"
+		       "\"retirements\":%llu,\"messages\":%llu,\"messages_deferred\":%llu}\n",
+		       SAMPLE_ARGS(p, m, w));
+	else
+		printf("%.3f,%u,%u,%u,%u,%u,%.6f,%.6f,%.4f,%.6f,%.6f,%.6f,%.6f,%.4f,%.4f,%llu,%llu,"
+		       "%llu,%.3f,%.3f,%.3f,%llu,%llu,%llu,%llu,%llu\n",
+		       SAMPLE_ARGS(p, m, w));
+}
+
+static int keep_for_plot(struct sim_out *out, const struct pf_sim_point *p)
+{
+	const struct pf_metrics_figures *w = &p->metrics.window;
+
+	if (out->n == out->cap) {
+		size_t cap = out->cap ? 2 * out->cap : 1024;
+		struct plot_pt *pts = realloc(out->pts, cap * sizeof(*pts));
+
+		if (pts == NULL)
+			return -ENOMEM;
+		out->pts = pts;
+		out->cap = cap;
+	}
+	out->pts[out->n++] = (struct plot_pt){(double)p->metrics.time_ns / NS_PER_S, w->health,
+					      w->stability, w->availability, w->churn_per_min};
+	return 0;
+}
+
+static int on_point(void *arg, const struct pf_sim_point *p)
+{
+	struct sim_out *out = arg;
+
+	if (out->a->json || out->a->csv)
+		sample_print(p, out->a->json);
+	return out->a->plot != NULL ? keep_for_plot(out, p) : 0;
+}
+
+static void figures_json(const char *name, const struct pf_metrics_figures *f, int last)
+{
+	printf("\"%s\":{\"span_s\":%.3f,\"availability\":%.6f,\"stability\":%.6f,"
+	       "\"churn_per_min\":%.4f,\"churn_per_member_per_min\":%.6f,\"load_stddev\":%.6f,"
+	       "\"load_balance\":%.6f,\"rebalance_overhead\":%.6f,\"health\":%.4f,"
+	       "\"placements_per_s\":%.4f,\"migrations\":%llu,\"migration_bytes\":%llu,"
+	       "\"ownership_changes\":%llu,\"membership_events\":%llu,\"recoveries\":%llu,"
+	       "\"recovery_p50_ms\":%.3f,\"recovery_p99_ms\":%.3f,\"recovery_max_ms\":%.3f}%s",
+	       name, (double)f->span_ns / NS_PER_S, f->availability, f->stability, f->churn_per_min,
+	       f->churn_per_member_per_min, f->load_stddev, f->load_balance, f->rebalance_overhead,
+	       f->health, f->placements_per_s, (unsigned long long)f->migrations,
+	       (unsigned long long)f->migration_bytes, (unsigned long long)f->ownership_changes,
+	       (unsigned long long)f->membership_events, (unsigned long long)f->recoveries,
+	       f->recovery_ns_p50 / 1e6, f->recovery_ns_p99 / 1e6, f->recovery_ns_max / 1e6,
+	       last ? "" : ",");
+}
+
+static void summary_json(const struct sim_args *a, const struct pf_sim_summary *s)
+{
+	printf("{\"type\":\"summary\",\"preset\":\"%s\",\"strategy\":\"%s\",\"seed\":%llu,"
+	       "\"members\":%u,\"vnodes\":%u,\"duration_s\":%.3f,\"interval_s\":%.3f,"
+	       "\"points\":%u,\"joins\":%llu,\"joins_refused\":%llu,\"failures\":%llu,"
+	       "\"repairs\":%llu,\"retirements\":%llu,\"drain_released\":%llu,"
+	       "\"rebalance_rounds\":%llu,\"moves_requested\":%llu,\"messages\":%llu,"
+	       "\"messages_deferred\":%llu,\"events\":%llu,\"members_end\":%u,"
+	       "\"vnodes_unaccounted\":%u,\"members_left_joined\":%u,\"vnodes_not_pending\":%u,",
+	       pf_sim_preset_name(s->preset), pf_sched_strategy_name(s->strategy),
+	       (unsigned long long)s->seed, a->o.members, a->o.vnodes,
+	       (double)s->duration_ns / NS_PER_S, (double)a->o.interval_ns / NS_PER_S, s->points,
+	       (unsigned long long)s->joins, (unsigned long long)s->joins_refused,
+	       (unsigned long long)s->failures, (unsigned long long)s->repairs,
+	       (unsigned long long)s->retirements, (unsigned long long)s->drain_released,
+	       (unsigned long long)s->rebalance_rounds, (unsigned long long)s->moves_requested,
+	       (unsigned long long)s->messages, (unsigned long long)s->messages_deferred,
+	       (unsigned long long)s->events, s->members_end, s->vnodes_unaccounted,
+	       s->members_left_joined, s->vnodes_not_pending);
+	figures_json("total", &s->metrics.total, 0);
+	figures_json("last_window", &s->metrics.window, 1);
+	printf("}\n");
+}
+
+static void figures_text(const char *what, const struct pf_metrics_figures *f)
+{
+	printf("  %-13s availability %.6f, stability %.4f, load balance %.4f (stddev %.4f), "
+	       "health %.2f\n",
+	       what, f->availability, f->stability, f->load_balance, f->load_stddev, f->health);
+	printf("  %-13s churn %.2f/min (%.4f/min per member), rebalancing overhead %.4f, "
+	       "%.2f placements/s\n",
+	       "", f->churn_per_min, f->churn_per_member_per_min, f->rebalance_overhead,
+	       f->placements_per_s);
+}
+
+static void summary_text(const struct sim_args *a, const struct pf_sim_summary *s)
+{
+	const struct pf_metrics_figures *t = &s->metrics.total;
+
+	printf("pflight sim: preset %s (%s), seed %llu, %u members, %u VNodes, %.3f s simulated, "
+	       "%u samples\n",
+	       pf_sim_preset_name(s->preset), pf_sched_strategy_name(s->strategy),
+	       (unsigned long long)s->seed, a->o.members, a->o.vnodes,
+	       (double)s->duration_ns / NS_PER_S, s->points);
+	printf("  churn:        %llu joins (%llu refused), %llu crashes (%llu declared dead), "
+	       "%llu retirements; %u members at the end\n",
+	       (unsigned long long)s->joins, (unsigned long long)s->joins_refused,
+	       (unsigned long long)s->failures, (unsigned long long)s->repairs,
+	       (unsigned long long)s->retirements, s->members_end);
+	figures_text("whole run:", t);
+	figures_text("last window:", &s->metrics.window);
+	printf("  recovery:     %llu crashes recovered, p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+	       (unsigned long long)t->recoveries, t->recovery_ns_p50 / 1e6,
+	       t->recovery_ns_p99 / 1e6, t->recovery_ns_max / 1e6);
+	printf("  moves:        %llu migrations (%llu bytes), %llu asked by %llu rebalancing "
+	       "rounds, %llu released at drain deadlines\n",
+	       (unsigned long long)t->migrations, (unsigned long long)t->migration_bytes,
+	       (unsigned long long)s->moves_requested, (unsigned long long)s->rebalance_rounds,
+	       (unsigned long long)s->drain_released);
+	printf("  messages:     %llu, %llu sent while their VNode had no live owner\n",
+	       (unsigned long long)s->messages, (unsigned long long)s->messages_deferred);
+	printf("  checks:       %u VNodes unaccounted for, %u members left joined, %u VNodes not "
+	       "PENDING after the last left\n",
+	       s->vnodes_unaccounted, s->members_left_joined, s->vnodes_not_pending);
+}
+
+int cmd_sim(struct cli *c, int argc, char **argv)
+{
+	struct pf_sim_summary sum = {.size = sizeof(sum)};
+	struct sim_args a;
+	struct sim_out out;
+	const char *field = NULL;
+	char title[160];
+	int r;
+
+	if (sim_parse(argc, argv, &a) < 0)
+		return EXIT_USAGE;
+	a.json |= c->json;
+	r = pf_sim_opts_check(&a.o, &field);
+	if (r < 0) {
+		fprintf(stderr, "pflight sim: %s: %s\n", option_of(field),
+			r == -E2BIG ? "above its limit" : "not a valid value");
+		return EXIT_USAGE;
+	}
+	memset(&out, 0, sizeof(out));
+	out.a = &a;
+	if (a.csv)
+		fputs(csv_header, stdout);
+	r = pf_sim_run(&a.o, &sum, on_point, &out);
+	if (r == 0 && a.plot != NULL) {
+		(void)snprintf(title, sizeof(title),
+			       "pflight sim: %s (%s), seed %llu, %u members, %u VNodes",
+			       pf_sim_preset_name(a.o.preset), pf_sched_strategy_name(a.o.strategy),
+			       (unsigned long long)a.o.seed, a.o.members, a.o.vnodes);
+		r = sim_plot_write(a.plot, title, out.pts, out.n);
+	}
+	free(out.pts);
+	if (r < 0) {
+		fprintf(stderr, "pflight sim: %s\n", strerror(-r));
+		return EXIT_FAILED;
+	}
+	if (a.json)
+		summary_json(&a, &sum);
+	else if (!a.csv)
+		summary_text(&a, &sum);
+	return fflush(stdout) == 0 ? 0 : EXIT_FAILED;
+}
