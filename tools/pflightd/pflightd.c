@@ -770,8 +770,10 @@ static void open_control(struct daemon *dm)
 	dm->control.domain = dm->domain;
 	dm->control.to_auditor = dm->to_auditor;
 	dm->control.to_conductor = dm->to_conductor;
-	dm->control.gov = &dm->gov;
-	dm->control.sched = dm->sched;
+	dm->control.mig.domain = dm->domain;
+	dm->control.mig.sched = dm->sched;
+	dm->control.mig.gov = &dm->gov;
+	dm->control.mig.to_auditor = dm->to_auditor;
 	if (r == 0)
 		r = control_open(&dm->control, path, g->segment_mode, g->group);
 	if (r < 0)
