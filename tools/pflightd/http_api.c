@@ -294,19 +294,12 @@ static int vnode_wanted(const struct api_call *call, const struct pf_vnode_info 
 static int get_vnodes(struct api *a, const struct api_call *call, struct api_reply *rep,
 		      struct api_error *err)
 {
-	const struct api_value *cur = &call->query[Q_CURSOR];
 	uint32_t limit =
 		call->query[Q_LIMIT].set ? (uint32_t)call->query[Q_LIMIT].u : API_LIST_DEFAULT;
-	uint32_t id = 0, scanned = 0, shown = 0;
+	uint32_t id = (uint32_t)call->query[Q_CURSOR].u, scanned = 0, shown = 0; /* 0: unset */
 	char next[API_CURSOR_MAX];
 	json_t *list = json_array();
 
-	if (cur->set && api_cursor_decode(cur->s, cur->len, &id) < 0) {
-		json_decref(list);
-		api_error_set(err, 400, "bad_cursor",
-			      "cursor: pass next_cursor of the previous page as it was");
-		return -EINVAL;
-	}
 	for (; id < a->vnodes_max && shown < limit && scanned < API_SCAN_MAX; id++, scanned++) {
 		struct pf_vnode_info vi = {.size = sizeof(vi)};
 
@@ -705,7 +698,7 @@ static const struct api_field vnodes_query[] = {
 	[Q_STATE] = {"state", API_T_ENUM, 0, 0, 0, vnode_filter_states},
 	[Q_OWNER] = {"owner", API_T_U32, 0, 0, UINT32_MAX, NULL},
 	[Q_LIMIT] = {"limit", API_T_U32, 0, 1, API_LIST_MAX, NULL},
-	[Q_CURSOR] = {"cursor", API_T_STRING, 0, 0, 0, NULL},
+	[Q_CURSOR] = {"cursor", API_T_CURSOR, 0, 0, 0, NULL},
 };
 static const struct api_field decisions_query[] = {
 	[Q_DLIMIT] = {"limit", API_T_U32, 0, 1, API_DECISIONS_MAX, NULL},

@@ -56,6 +56,7 @@ enum api_type {
 	API_T_U32 = 1,    /* a decimal (query) or JSON integer (body) in [min, max] */
 	API_T_STRING = 2, /* any string (body: a JSON string) */
 	API_T_ENUM = 3,   /* one of names[] (query) */
+	API_T_CURSOR = 4, /* a page cursor (query), as api_cursor_encode() wrote it */
 };
 #define API_REQUIRED 0x1u
 #define API_ONE_OF 0x2u /* exactly one of the route's ONE_OF fields must be given */

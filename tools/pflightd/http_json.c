@@ -171,6 +171,18 @@ static int query_value(const struct api_field *f, const char *v, struct api_valu
 				      (unsigned long long)f->max);
 			return -EINVAL;
 		}
+	} else if (f->type == API_T_CURSOR) {
+		uint32_t id;
+
+		if (api_cursor_decode(out->s, len, &id) < 0) {
+			api_error_set(
+				err, 400, "bad_cursor",
+				"query argument '%s': pass next_cursor of the previous page as "
+				"it was",
+				f->name);
+			return -EINVAL;
+		}
+		out->u = id;
 	} else if (f->type == API_T_ENUM) {
 		for (uint32_t k = 0; f->names[k] != NULL; k++) {
 			if (strcmp(f->names[k], out->s) == 0) {
