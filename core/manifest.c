@@ -190,6 +190,27 @@ static const struct manifest_field fields[] = {
 	VAL(M, "cluster.replicate_checkpoints", PF_MANIFEST_BOOL, F_RELOAD,
 	    cluster.replicate_checkpoints, 0, 1, "true",
 	    "Copy each committed checkpoint to a second host."),
+	SECTION("api", "The REST API pflightd serves under /api/v1 (its OpenAPI document is at "
+		       "/api/v1/openapi.json); reads need nothing, changes need the bearer token."),
+	VAL(M, "api.enabled", PF_MANIFEST_BOOL, 0, api.enabled, 0, 1, "true", "Serve the API."),
+	STR(M, "api.listen", F_NONEMPTY | F_ADDR, api.listen, "127.0.0.1",
+	    "Address to listen on, numeric; one off loopback needs allow_remote."),
+	VAL(M, "api.allow_remote", PF_MANIFEST_BOOL, 0, api.allow_remote, 0, 1, "false",
+	    "Accept a listen address other than loopback (the API has no TLS: put a proxy in "
+	    "front)."),
+	VAL(M, "api.port", PF_MANIFEST_INT, 0, api.port, 0, 65535, "7421",
+	    "TCP port; 0: any free port (the log says which)."),
+	STR(M, "api.token_path", F_ABS, api.token_path, "",
+	    "Bearer token file for changes, mode 0600 (refused when group or others may read "
+	    "it); created with 32 random bytes when absent; empty: <audit path>.api-token."),
+	VAL(M, "api.request_bytes_max", PF_MANIFEST_SIZE, 0, api.request_bytes_max, 256, 16u << 20,
+	    "64KiB", "Largest request body; a larger one gets 413."),
+	VAL(M, "api.rate_per_s", PF_MANIFEST_INT, 0, api.rate_per_s, 1, 1000000, "100",
+	    "Requests per second per client address (a second's burst); more get 429."),
+	VAL(M, "api.client_timeout", PF_MANIFEST_DURATION, 0, api.client_timeout_ns, SEC_NS,
+	    3600 * SEC_NS, "10s", "A connection idle or stalled this long is closed."),
+	VAL(M, "api.connections_max", PF_MANIFEST_INT, 0, api.connections_max, 1, 1024, "64",
+	    "Connections open at once (event streams included)."),
 };
 
 static const struct manifest_field rule_fields[] = {
@@ -232,6 +253,7 @@ struct ctx {
 	struct pf_manifest_error *err;
 	yaml_document_t *doc;
 	bool seen[FIELDS_N];
+	const yaml_node_t *at[FIELDS_N]; /* the value node of each field seen */
 };
 
 pf_printf_like(3, 4) static int fail(struct ctx *c, const yaml_node_t *node, const char *fmt, ...)
@@ -354,8 +376,10 @@ static int walk_value(struct ctx *c, const struct scope *s, const struct manifes
 		      yaml_node_t *node, const char *path)
 {
 	PF_ASSERT(f != NULL && node != NULL);
-	if (s->table == fields)
+	if (s->table == fields) {
 		c->seen[f - fields] = true;
+		c->at[f - fields] = node;
+	}
 	switch (f->type) {
 	case PF_MANIFEST_SECTION:
 		return walk_mapping(c, s, node, path);
@@ -426,6 +450,29 @@ static int walk_mapping(struct ctx *c, const struct scope *s, yaml_node_t *node,
 	return 0;
 }
 
+/* The value node of the field at path, or fallback when the document does not hold it. */
+static const yaml_node_t *node_of(const struct ctx *c, const char *path,
+				  const yaml_node_t *fallback)
+{
+	for (size_t i = 0; i < FIELDS_N; i++)
+		if (strcmp(fields[i].path, path) == 0 && c->seen[i])
+			return c->at[i];
+	return fallback;
+}
+
+/* A listen address off loopback is refused unless allow_remote says it is meant: the API
+ * has no TLS, and a typo must not expose the bearer token to the network. */
+static int check_api(struct ctx *c, const yaml_node_t *root, const struct pf_manifest *m)
+{
+	PF_ASSERT(m != NULL && root != NULL);
+	if (m->api.allow_remote || manifest_addr_loopback(m->api.listen))
+		return 0;
+	return fail(c, node_of(c, "api.listen", root),
+		    "api.listen: '%s' is not a loopback address; set api.allow_remote: true to "
+		    "serve the API beyond this host",
+		    m->api.listen);
+}
+
 static int walk_document(struct ctx *c, yaml_document_t *doc, struct pf_manifest *m)
 {
 	yaml_node_t *root = yaml_document_get_root_node(doc);
@@ -445,7 +492,7 @@ static int walk_document(struct ctx *c, yaml_document_t *doc, struct pf_manifest
 		if ((fields[i].flags & F_REQUIRED) != 0 && !c->seen[i])
 			return fail(c, root, "missing required field '%s' (%s)", fields[i].path,
 				    fields[i].def);
-	return 0;
+	return check_api(c, root, m);
 }
 
 static int syntax_error(struct ctx *c, const yaml_parser_t *p)

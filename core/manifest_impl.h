@@ -15,6 +15,7 @@ enum {
 	F_HEX64 = 1u << 5,    /* 64 hex digits */
 	F_NOSTORE = 1u << 6,  /* checked only (apiVersion, kind) */
 	F_NONEMPTY = 1u << 7, /* at least one byte */
+	F_ADDR = 1u << 8,     /* a numeric IPv4 or IPv6 address */
 };
 
 /* One schema entry; see the table in manifest.c. */
@@ -40,6 +41,9 @@ int manifest_convert(const struct manifest_field *f, uint32_t type, const char *
 
 /* Store every scalar default of table[0..n) into the struct at base. */
 void manifest_apply_defaults(const struct manifest_field *table, size_t n, unsigned char *base);
+
+/* 1 when text is a numeric loopback address (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104). */
+int manifest_addr_loopback(const char *text);
 
 /* "duration", "list of strings", ... */
 const char *manifest_type_name(uint32_t type);

@@ -8,7 +8,9 @@
  * to bytes; fractions are decimals or percentages. The same unit tables print the ranges
  * of the generated reference.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -274,6 +276,34 @@ static bool hex64_ok(const char *s, size_t len)
 	return true;
 }
 
+/* A numeric address inet_pton() takes; host names are refused (no resolver in a parser). */
+static bool addr_ok(const char *s, size_t len)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+	char text[INET6_ADDRSTRLEN];
+
+	if (len == 0 || len >= sizeof(text))
+		return false;
+	memcpy(text, s, len);
+	text[len] = '\0';
+	return inet_pton(AF_INET, text, buf) == 1 || inet_pton(AF_INET6, text, buf) == 1;
+}
+
+int manifest_addr_loopback(const char *text)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	PF_ASSERT(text != NULL);
+	if (inet_pton(AF_INET, text, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, text, &a6) != 1)
+		return 0;
+	if (IN6_IS_ADDR_LOOPBACK(&a6))
+		return 1;
+	return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+}
+
 static int convert_string(const struct manifest_field *f, const char *s, size_t len, void *dst,
 			  char *why, size_t why_bytes)
 {
@@ -293,6 +323,8 @@ static int convert_string(const struct manifest_field *f, const char *s, size_t 
 		bad = "is not an absolute path";
 	else if ((f->flags & F_HEX64) != 0 && !hex64_ok(s, len))
 		bad = "is not a sha256 digest";
+	else if ((f->flags & F_ADDR) != 0 && !addr_ok(s, len))
+		bad = "is not a numeric IPv4 or IPv6 address";
 	if (bad != NULL) {
 		(void)snprintf(why, why_bytes, "'%.*s' %s (%s)", (int)PF_MIN(len, QUOTE_MAX), s,
 			       bad, range);
@@ -422,6 +454,8 @@ static void string_text(const struct manifest_field *f, char *buf, size_t bytes)
 			       max);
 	else if ((f->flags & F_HEX64) != 0)
 		(void)snprintf(buf, bytes, "64 hex digits");
+	else if ((f->flags & F_ADDR) != 0)
+		(void)snprintf(buf, bytes, "a numeric IPv4 or IPv6 address");
 	else if ((f->flags & F_ABS) != 0)
 		(void)snprintf(buf, bytes, "%san absolute path of up to %llu bytes",
 			       (f->flags & F_NONEMPTY) != 0 ? "" : "empty or ", max);

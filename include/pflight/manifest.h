@@ -3,7 +3,7 @@
  * pflight/manifest.h: the PhoenixFile, the YAML manifest pflightd starts from.
  *
  * A manifest is a YAML mapping with `apiVersion: pflight/v1`, `kind: Domain` and the
- * sections metadata, membership, scheduling, governance, transport and cluster. Every
+ * sections metadata, membership, scheduling, governance, transport, cluster and api. Every
  * field has a default (docs/phoenixfile.md, generated from the same schema table the
  * parser uses), so an empty set of sections, or no manifest at all
  * (pf_manifest_defaults()), gives a working embedded domain.
@@ -151,6 +151,20 @@ struct pf_manifest_transport {
 	uint64_t zero_copy_threshold_bytes; /* 0: never zero-copy */
 };
 
+/* The REST API pflightd serves (tools/pflightd/http.c). */
+struct pf_manifest_api {
+	uint32_t enabled;      /* 0 or 1 */
+	uint32_t allow_remote; /* 0 or 1: a listen address off loopback is accepted */
+	uint32_t port;         /* 0: any free port */
+	uint32_t rate_per_s;   /* requests per second per client address */
+	uint32_t connections_max;
+	uint32_t reserved0;
+	uint64_t request_bytes_max;            /* largest request body */
+	uint64_t client_timeout_ns;            /* an idle or slow connection is closed after this */
+	char listen[PF_MANIFEST_HOST_MAX];     /* numeric IPv4 or IPv6 address */
+	char token_path[PF_MANIFEST_PATH_MAX]; /* "": <audit path>.api-token */
+};
+
 struct pf_manifest_cluster {
 	uint32_t etcd_endpoints_count; /* 0: a single host, no etcd */
 	uint32_t replicate_checkpoints;
@@ -167,6 +181,7 @@ struct pf_manifest {
 	struct pf_manifest_governance governance;
 	struct pf_manifest_transport transport;
 	struct pf_manifest_cluster cluster;
+	struct pf_manifest_api api;
 };
 
 /* Where and why a manifest was refused. line and column are 1-based (0: no position). */
@@ -186,7 +201,8 @@ PF_API void pf_manifest_defaults(struct pf_manifest *m);
  * defaults. *m is written only on success; *err (may be NULL) only on failure. Returns 0 or:
  *   -EINVAL   schema error: unknown field, wrong type, value out of range or malformed,
  *             duplicate key, apiVersion or kind missing or wrong, empty manifest, more
- *             than one document, a document that is not a mapping; also NULL text or m
+ *             than one document, a document that is not a mapping, an api.listen
+ *             address off loopback without api.allow_remote; also NULL text or m
  *   -EBADMSG  not YAML: a syntax error (err has libyaml's position and problem)
  *   -EFBIG    longer than PF_MANIFEST_BYTES_MAX
  *   -ENOMEM   no memory for the parser

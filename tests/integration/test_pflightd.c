@@ -78,9 +78,10 @@ static void fail_logs(void)
  * the temp dir goes too. */
 static void cleanup(void)
 {
-	static const char *const files[] = {"pflightd-1.log",   "pflightd-2.log", "workers.log",
-					    "phoenixfile.yaml", "audit.jsonl",    "audit.key",
-					    "audit.key.pub",    "cli.log"};
+	static const char *const files[] = {
+		"pflightd-1.log",   "pflightd-2.log", "workers.log",
+		"phoenixfile.yaml", "audit.jsonl",    "audit.key",
+		"audit.key.pub",    "cli.log",        "audit.jsonl.api-token"};
 	char path[128];
 
 	for (int i = 0; i <= WORKERS; i++) {

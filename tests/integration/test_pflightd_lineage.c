@@ -52,9 +52,10 @@ static int nrecs;
 
 static void cleanup(void)
 {
-	static const char *const files[] = {"pflightd.log",     "workers.log",     "cli.log",
-					    "phoenixfile.yaml", "audit.jsonl",     "audit.key",
-					    "audit.key.pub",    "audit.jsonl.sock"};
+	static const char *const files[] = {
+		"pflightd.log",     "workers.log",      "cli.log",
+		"phoenixfile.yaml", "audit.jsonl",      "audit.key",
+		"audit.key.pub",    "audit.jsonl.sock", "audit.jsonl.api-token"};
 	char path[160];
 
 	for (int i = 0; i <= WORKERS; i++)

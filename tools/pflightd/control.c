@@ -245,52 +245,7 @@ static int reply_status(struct control *c, char *out, size_t cap)
 			"\"admitted\":%llu,\"refused\":%llu,\"migrates\":%llu}",
 			c->domain_name, (int)getpid(), di.members_active, di.vnodes_active,
 			di.vnodes_pending, di.membership_version, (unsigned long long)c->admitted,
-			(unsigned long long)c->refused, (unsigned long long)c->migrates);
-}
-
-/* Why a migrate to slot was refused, in words: the filter, or the policy's reason. */
-static void migrate_reason(struct control *c, uint32_t vnode, uint32_t slot, int r,
-			   const struct pf_sched_decision *dec, char *buf, size_t cap)
-{
-	struct pf_policy_verdict v = {.size = sizeof(v)};
-
-	if (r == -EPERM && dec->reason == PF_SCHED_FILTER_POLICY &&
-	    ((governor_judge_member(c->gov, PF_POLICY_CAN_ASSIGN, slot, &v) == 0 && !v.allowed) ||
-	     (governor_judge_member(c->gov, PF_POLICY_CAN_HANDOFF, slot, &v) == 0 && !v.allowed))) {
-		(void)snprintf(buf, cap, "%s", v.reason);
-		return;
-	}
-	if (r == -EPERM)
-		(void)snprintf(buf, cap, "member %u cannot take VNode %u: %s", slot, vnode,
-			       pf_sched_reason_name(dec->reason));
-	else if (r == -ENOENT)
-		(void)snprintf(buf, cap, "VNode %u is not owned by anyone now", vnode);
-	else if (r == -EALREADY)
-		(void)snprintf(buf, cap, "VNode %u is already on member %u", vnode, slot);
-	else if (r == -ESRCH)
-		(void)snprintf(buf, cap, "no ACTIVE member in slot %u", slot);
-	else if (r == -EBUSY)
-		(void)snprintf(buf, cap, "VNode %u already has a move pending", vnode);
-	else
-		(void)snprintf(buf, cap, "%s", strerror(-r));
-}
-
-static const char *migrate_error(int r)
-{
-	switch (r) {
-	case -ENOENT:
-		return "not_owned";
-	case -EALREADY:
-		return "already_there";
-	case -ESRCH:
-		return "no_member";
-	case -EPERM:
-		return "refused";
-	case -EBUSY:
-		return "busy";
-	default:
-		return "error";
-	}
+			(unsigned long long)c->refused, (unsigned long long)c->mig.migrates);
 }
 
 static int parse_migrate(const char *args, uint32_t *vnode, uint32_t *slot)
@@ -314,11 +269,9 @@ static int parse_migrate(const char *args, uint32_t *vnode, uint32_t *slot)
 static int reply_migrate(struct control *c, const char *args, const struct ucred *peer, char *out,
 			 size_t cap)
 {
-	struct pf_sched_decision dec = {.size = sizeof(dec)};
-	struct pf_vnode_info vi = {.size = sizeof(vi)};
-	char why[256], esc[512];
+	struct migrate_outcome o;
+	char by[64], by_log[64], esc[2 * MIGRATE_REASON_MAX];
 	uint32_t vnode, slot;
-	int r;
 
 	if (peer->uid != 0 && peer->uid != geteuid())
 		return snprintf(out, cap,
@@ -328,31 +281,17 @@ static int reply_migrate(struct control *c, const char *args, const struct ucred
 		return snprintf(out, cap,
 				"{\"ok\":false,\"error\":\"usage\",\"reason\":\"migrate "
 				"<vnode> <slot>\"}");
-	if (pf_vnode_info(c->domain, vnode, &vi) < 0)
-		vi.owner_slot = UINT32_MAX;
-	r = pf_sched_migrate(c->sched, vnode, slot, &dec);
-	if (r < 0) {
-		migrate_reason(c, vnode, slot, r, &dec, why, sizeof(why));
-		json_escape(why, esc, sizeof(esc));
-		(void)cmdq_record(c->to_auditor, "migrate_refused", vnode,
-				  "{\"to_slot\":%u,\"by_uid\":%u,\"by_pid\":%d,\"error\":\"%s\","
-				  "\"reason\":\"%s\"}",
-				  slot, (unsigned)peer->uid, (int)peer->pid, migrate_error(r), esc);
+	(void)snprintf(by, sizeof(by), "\"by_uid\":%u,\"by_pid\":%d", (unsigned)peer->uid,
+		       (int)peer->pid);
+	(void)snprintf(by_log, sizeof(by_log), "control (uid %u)", (unsigned)peer->uid);
+	if (migrate_ask(&c->mig, vnode, slot, by, by_log, &o) < 0) {
+		json_escape(o.reason, esc, sizeof(esc));
 		return snprintf(out, cap, "{\"ok\":false,\"error\":\"%s\",\"reason\":\"%s\"}",
-				migrate_error(r), esc);
+				o.error, esc);
 	}
-	c->migrates++;
-	(void)cmdq_record(
-		c->to_auditor, "migrate_request", vnode,
-		"{\"from\":%d,\"to\":\"%u.%u\",\"epoch\":%llu,\"by_uid\":%u,\"by_pid\":%d}",
-		(int)vi.owner_slot, dec.winner_slot, dec.winner_generation,
-		(unsigned long long)dec.epoch, (unsigned)peer->uid, (int)peer->pid);
-	log_msg(LOG_INFO, "control: migrate VNode %u from member %d to %u.%u (uid %u)", vnode,
-		(int)vi.owner_slot, dec.winner_slot, dec.winner_generation, (unsigned)peer->uid);
-	return snprintf(out, cap,
-			"{\"ok\":true,\"vnode\":%u,\"from\":%d,\"to\":\"%u.%u\",\"epoch\":%llu}",
-			vnode, (int)vi.owner_slot, dec.winner_slot, dec.winner_generation,
-			(unsigned long long)dec.epoch);
+	return snprintf(
+		out, cap, "{\"ok\":true,\"vnode\":%u,\"from\":%d,\"to\":\"%u.%u\",\"epoch\":%llu}",
+		vnode, (int)o.from, o.to_slot, o.to_generation, (unsigned long long)o.epoch);
 }
 
 /* Read one request (waiting at most CONTROL_CLIENT_TIMEOUT_MS) and answer it. */

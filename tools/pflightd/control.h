@@ -21,8 +21,8 @@
  * daemon's public key, against its own domain name and, when the token names a uid,
  * against the peer's uid; an accepted token becomes a grant the conductor applies when
  * that process joins (admission.c). migrate is for the daemon's own uid and root: it
- * writes a move request through the scheduler's filters and policy hooks
- * (pf_sched_migrate); the owner then hands the VNode over with its state. Every decision
+ * writes a move request through the scheduler's filters and policy hooks (migrate.h,
+ * shared with the REST API); the owner then hands the VNode over with its state. Every decision
  * is audited (token_accepted, token_refused, migrate_request, migrate_refused).
  * The socket file gets the segment's permission bits and group (governance.segment_mode
  * and governance.group): who may attach may also talk to the daemon.
@@ -37,6 +37,7 @@
 #include "pflight/pflight.h"
 #include "tools/pflightd/cmdq.h"
 #include "tools/pflightd/govern.h"
+#include "tools/pflightd/migrate.h"
 
 #define CONTROL_REQUEST_MAX 2048u /* bytes of one request */
 #define CONTROL_REPLY_MAX 1024u   /* bytes of one reply */
@@ -50,12 +51,10 @@ struct control {
 	struct pf_domain *domain;
 	struct cmdq *to_auditor;
 	struct cmdq *to_conductor; /* grants */
-	struct governor *gov;      /* the main thread's: why a migrate was refused */
-	struct pf_sched *sched;    /* the main thread's: migrate requests */
+	struct migrator mig;       /* the main thread's scheduler and governor (migrate.h) */
 	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES];
 	uint64_t admitted;
 	uint64_t refused;
-	uint64_t migrates;
 };
 
 /* Bind and listen at path (a stale socket file is replaced: the caller holds the audit

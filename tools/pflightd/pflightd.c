@@ -6,6 +6,7 @@
  *            [--foreground] [--log-level error|warn|info|debug]
  *            [--log-target auto|stderr|journal] [--mode shared|dedicated|invoker]
  *            [--idle SPINS,YIELDS,PARK_US] [--on-stop keep|drain] [--destroy-on-exit]
+ *            [--api-port PORT]
  *
  * The log goes to stderr (log.c): with a time and a level, or, when stderr is systemd's
  * journal stream (auto, the default) or with --log-target journal, as "<priority>text"
@@ -26,6 +27,9 @@
  * The main thread also serves the control socket (control.h; its path from --control,
  * else pf_control_path()): status, join tokens, migrate requests. While the daemon runs it
  * holds the domain's admission gate (the conductor decides every join: admission.c).
+ *
+ * The REST API (http.c, the manifest's api section; --api-port overrides its port, 0 picks
+ * a free one and the log says which) runs as a fourth agent on a thread of its own.
  *
  * Signals are taken synchronously from a signalfd by the main thread (blocked in every
  * thread), so no handler shares state with anyone: SIGTERM and SIGINT stop cleanly
@@ -53,6 +57,7 @@
 #include "tools/pflightd/agent.h"
 #include "tools/pflightd/control.h"
 #include "tools/pflightd/daemon.h"
+#include "tools/pflightd/http.h"
 #include "tools/pflightd/log.h"
 
 #define EXIT_USAGE 2
@@ -66,7 +71,8 @@ struct options {
 	const char *domain;
 	const char *audit_path;
 	const char *control_path;
-	int on_stop; /* -1: the manifest's membership.on_stop */
+	int on_stop;  /* -1: the manifest's membership.on_stop */
+	int api_port; /* -1: the manifest's api.port */
 	int foreground;
 	int destroy_on_exit;
 	enum log_level level;
@@ -87,12 +93,16 @@ struct daemon {
 	struct cmdq *to_scheduler;
 	struct cmdq *to_auditor;
 	struct cmdq *to_conductor;
+	struct cmdq *to_http;
 	struct governor gov;    /* the main thread's: why a migrate was refused */
 	struct pf_sched *sched; /* the main thread's: migrate requests */
 	struct conductor conductor;
 	struct scheduler scheduler;
 	struct auditor auditor;
 	struct runner *runner;
+	struct http *http;          /* the REST API, NULL when not served */
+	struct runner *http_runner; /* its own thread (http.c says why) */
+	uint64_t start_ns;
 	struct control control;
 	int sigfd;
 	int ready_fd; /* background start-up: tell the parent we are up, then close */
@@ -104,7 +114,7 @@ static void usage(FILE *out)
 	      "                [--foreground] [--log-level error|warn|info|debug]\n"
 	      "                [--log-target auto|stderr|journal]\n"
 	      "                [--mode shared|dedicated|invoker] [--idle SPINS,YIELDS,PARK_US]\n"
-	      "                [--on-stop keep|drain] [--destroy-on-exit]\n",
+	      "                [--on-stop keep|drain] [--destroy-on-exit] [--api-port PORT]\n",
 	      out);
 }
 
@@ -135,6 +145,21 @@ static int parse_on_stop(const char *text, int *ret)
 	return *ret < 0 ? -EINVAL : 0;
 }
 
+static int parse_port(const char *text, int *ret)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || v > 65535) {
+		fprintf(stderr, "pflightd: --api-port %s: use 0..65535 (0: any free port)\n", text);
+		return -EINVAL;
+	}
+	*ret = (int)v;
+	return 0;
+}
+
 static int parse_log_target(const char *text, enum log_target *ret)
 {
 	int r = log_target_parse(text, ret);
@@ -142,6 +167,27 @@ static int parse_log_target(const char *text, enum log_target *ret)
 	if (r < 0)
 		fprintf(stderr, "pflightd: --log-target %s: use auto, stderr or journal\n", text);
 	return r;
+}
+
+/* The options that take a value parsed from their argument. 0 or -EINVAL. */
+static int parse_value(int c, const char *arg, struct options *o)
+{
+	switch (c) {
+	case 'o':
+		return parse_on_stop(arg, &o->on_stop);
+	case 'l':
+		return log_level_parse(arg, &o->level);
+	case 'L':
+		return parse_log_target(arg, &o->log_target);
+	case 'M':
+		return runner_mode_parse(arg, &o->mode);
+	case 'i':
+		return parse_idle(arg, &o->idle);
+	case 'P':
+		return parse_port(arg, &o->api_port);
+	default:
+		return -EINVAL;
+	}
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -157,6 +203,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 						 {"mode", required_argument, NULL, 'M'},
 						 {"idle", required_argument, NULL, 'i'},
 						 {"destroy-on-exit", no_argument, NULL, 'D'},
+						 {"api-port", required_argument, NULL, 'P'},
 						 {"help", no_argument, NULL, 'h'},
 						 {NULL, 0, NULL, 0}};
 	int c, r = 0;
@@ -164,49 +211,27 @@ static int parse_args(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof(*o));
 	o->level = LOG_INFO;
 	o->on_stop = -1;
+	o->api_port = -1;
 	o->mode = RUNNER_SHARED;
 	idle_strategy_default(&o->idle);
 	while (r == 0 && (c = getopt_long(argc, argv, "m:d:a:fh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'm':
+		if (c == 'm')
 			o->manifest_path = optarg;
-			break;
-		case 'd':
+		else if (c == 'd')
 			o->domain = optarg;
-			break;
-		case 'a':
+		else if (c == 'a')
 			o->audit_path = optarg;
-			break;
-		case 'c':
+		else if (c == 'c')
 			o->control_path = optarg;
-			break;
-		case 'o':
-			r = parse_on_stop(optarg, &o->on_stop);
-			break;
-		case 'f':
+		else if (c == 'f')
 			o->foreground = 1;
-			break;
-		case 'l':
-			r = log_level_parse(optarg, &o->level);
-			break;
-		case 'L':
-			r = parse_log_target(optarg, &o->log_target);
-			break;
-		case 'M':
-			r = runner_mode_parse(optarg, &o->mode);
-			break;
-		case 'i':
-			r = parse_idle(optarg, &o->idle);
-			break;
-		case 'D':
+		else if (c == 'D')
 			o->destroy_on_exit = 1;
-			break;
-		case 'h':
+		else if (c == 'h') {
 			usage(stdout);
 			exit(0);
-		default:
-			r = -EINVAL;
-		}
+		} else
+			r = parse_value(c, optarg, o);
 	}
 	if (r == 0 && optind != argc)
 		r = -EINVAL;
@@ -388,6 +413,8 @@ static int start_agents(struct daemon *dm)
 	if (r == 0)
 		r = cmdq_create(&dm->to_conductor);
 	if (r == 0)
+		r = cmdq_create(&dm->to_http);
+	if (r == 0)
 		r = conductor_init(&dm->conductor, dm->domain, dm->manifest, dm->to_conductor,
 				   dm->to_auditor);
 	if (r == 0)
@@ -448,10 +475,12 @@ static void record_stop(struct daemon *dm, int status)
 	(void)auditor_append(&dm->auditor, "daemon_stop", "pflightd", details, PF_AUDIT_NO_VNODE);
 }
 
-/* Hand new policies to the agents that judge (each gets its own copy) and to ours. */
+/* Hand new policies to the agents that judge (each gets its own copy) and to ours. The API's
+ * queue only while the API runs: nobody would take them otherwise. */
 static int send_governance(struct daemon *dm, const struct pf_manifest_governance *gov)
 {
-	struct cmdq *to[] = {dm->to_conductor, dm->to_scheduler};
+	struct cmdq *to[] = {dm->to_conductor, dm->to_scheduler,
+			     dm->http != NULL ? dm->to_http : NULL};
 	struct pf_manifest_governance *mine = governor_copy(gov);
 
 	if (mine == NULL)
@@ -461,6 +490,8 @@ static int send_governance(struct daemon *dm, const struct pf_manifest_governanc
 		struct cmd c;
 		int r;
 
+		if (to[i] == NULL)
+			continue;
 		memset(&c, 0, sizeof(c));
 		c.type = CMD_GOVERNANCE;
 		c.ptr = governor_copy(gov);
@@ -705,6 +736,10 @@ static int shut_down(struct daemon *dm, int status)
 {
 	int r = 0;
 
+	runner_destroy(dm->http_runner); /* first: its requests may queue records */
+	dm->http_runner = NULL;
+	http_destroy(dm->http);
+	dm->http = NULL;
 	control_close(&dm->control); /* its last admission records are still queued */
 	pf_sched_destroy(dm->sched);
 	dm->sched = NULL;
@@ -738,6 +773,7 @@ static int shut_down(struct daemon *dm, int status)
 	cmdq_destroy(dm->to_scheduler);
 	cmdq_destroy(dm->to_auditor);
 	cmdq_destroy(dm->to_conductor);
+	cmdq_destroy(dm->to_http);
 	free(dm->manifest);
 	if (dm->sigfd >= 0)
 		(void)close(dm->sigfd);
@@ -770,14 +806,54 @@ static void open_control(struct daemon *dm)
 	dm->control.domain = dm->domain;
 	dm->control.to_auditor = dm->to_auditor;
 	dm->control.to_conductor = dm->to_conductor;
-	dm->control.gov = &dm->gov;
-	dm->control.sched = dm->sched;
+	dm->control.mig.domain = dm->domain;
+	dm->control.mig.sched = dm->sched;
+	dm->control.mig.gov = &dm->gov;
+	dm->control.mig.to_auditor = dm->to_auditor;
 	if (r == 0)
 		r = control_open(&dm->control, path, g->segment_mode, g->group);
 	if (r < 0)
 		log_msg(LOG_WARN, "control socket: %s; running without one", strerror(-r));
 	else
 		log_msg(LOG_INFO, "control socket %s", dm->control.path);
+}
+
+/* The REST API on its own thread; the daemon runs on without it (logged by http.c). */
+static void open_api(struct daemon *dm)
+{
+	const struct idle_strategy idle = {.spins = 0, .yields = 0, .park_ns = HTTP_PARK_NS};
+	struct http_config cfg = {
+		.manifest = dm->manifest,
+		.domain_name = dm->name,
+		.domain = dm->domain,
+		.audit_path = dm->audit_path,
+		.pk = dm->control.pk,
+		.to_auditor = dm->to_auditor,
+		.inbox = dm->to_http,
+		.start_ns = dm->start_ns,
+		.port = dm->opt.api_port,
+	};
+	struct agent agent = {"http", http_do_work, http_park, NULL};
+	int r;
+
+	if (!dm->manifest->api.enabled) {
+		log_msg(LOG_INFO, "api: disabled (api.enabled: false)");
+		return;
+	}
+	if (http_create(&cfg, &dm->http) < 0)
+		return;
+	agent.arg = dm->http;
+	r = runner_create(RUNNER_DEDICATED, &idle, &agent, 1, &dm->http_runner);
+	if (r == 0)
+		r = runner_start(dm->http_runner);
+	if (r < 0) {
+		log_msg(LOG_ERROR, "api: no thread for it (%s); running without the API",
+			strerror(-r));
+		runner_destroy(dm->http_runner);
+		dm->http_runner = NULL;
+		http_destroy(dm->http);
+		dm->http = NULL;
+	}
 }
 
 static int set_up(struct daemon *dm)
@@ -807,6 +883,8 @@ static int set_up(struct daemon *dm)
 	r = runner_start(dm->runner);
 	if (r < 0)
 		log_msg(LOG_ERROR, "runner: %s", strerror(-r));
+	else
+		open_api(dm);
 	return r;
 }
 
@@ -817,6 +895,7 @@ int main(int argc, char **argv)
 
 	dm.sigfd = -1;
 	dm.ready_fd = -1;
+	dm.start_ns = mono_ns();
 	dm.control.fd = -1;
 	if (parse_args(argc, argv, &dm.opt) < 0) {
 		usage(stderr);

@@ -55,6 +55,15 @@ static void test_manifest_defaults_match_domain_opts(void **state)
 	assert_int_equal(m.governance.segment_mode, 0600);
 	assert_int_equal(m.cluster.etcd_endpoints_count, 0);
 	assert_int_equal(m.governance.can_register.rules_count, 0);
+	assert_int_equal(m.api.enabled, 1);
+	assert_string_equal(m.api.listen, "127.0.0.1");
+	assert_int_equal(m.api.allow_remote, 0);
+	assert_int_equal(m.api.port, 7421);
+	assert_string_equal(m.api.token_path, "");
+	assert_int_equal(m.api.request_bytes_max, 65536);
+	assert_int_equal(m.api.rate_per_s, 100);
+	assert_int_equal(m.api.client_timeout_ns, UINT64_C(10000000000));
+	assert_int_equal(m.api.connections_max, 64);
 }
 
 static void test_manifest_minimal_is_default(void **state)
@@ -142,6 +151,15 @@ static void test_manifest_example_parses(void **state)
 	assert_string_equal(m.cluster.etcd_endpoints[1], "http://10.0.0.2:2379");
 	assert_int_equal(m.cluster.lease_ttl_ns, UINT64_C(15000000000));
 	assert_int_equal(m.cluster.replicate_checkpoints, 0);
+	assert_int_equal(m.api.enabled, 1);
+	assert_string_equal(m.api.listen, "::1");
+	assert_int_equal(m.api.allow_remote, 0);
+	assert_int_equal(m.api.port, 7422);
+	assert_string_equal(m.api.token_path, "/etc/pflight/api.token");
+	assert_int_equal(m.api.request_bytes_max, 16384);
+	assert_int_equal(m.api.rate_per_s, 50);
+	assert_int_equal(m.api.client_timeout_ns, UINT64_C(5000000000));
+	assert_int_equal(m.api.connections_max, 32);
 	assert_int_equal(pf_manifest_domain_opts(&m, &o), 0);
 	assert_int_equal(o.members_max, 256);
 	assert_int_equal(o.msg_bytes_max, 1024);
@@ -217,6 +235,23 @@ static const struct error_case error_cases[] = {
 	 "more than 8 entries"},
 	{HDR "membership:\n  members_max: 4\n  members_max: 8\n", -EINVAL, 5, 3,
 	 "duplicate key 'members_max' (first at line 4)"},
+	{HDR "api:\n  listen: localhost\n", -EINVAL, 4, 11,
+	 "'localhost' is not a numeric IPv4 or IPv6 address"},
+	{HDR "api:\n  listen: 127.0.0.1:80\n", -EINVAL, 4, 11, "not a numeric IPv4 or IPv6"},
+	{HDR "api:\n  listen: \"\"\n", -EINVAL, 4, 11, "is empty"},
+	{HDR "api:\n  listen: 0.0.0.0\n", -EINVAL, 4, 11,
+	 "api.listen: '0.0.0.0' is not a loopback address; set api.allow_remote: true"},
+	{HDR "api:\n  listen: \"::\"\n  allow_remote: false\n", -EINVAL, 4, 11,
+	 "'::' is not a loopback address"},
+	{HDR "api:\n  listen: 192.168.1.7\n", -EINVAL, 4, 11, "not a loopback address"},
+	{HDR "api:\n  port: 65536\n", -EINVAL, 4, 9, "'65536' is out of range (0..65535)"},
+	{HDR "api:\n  rate_per_s: 0\n", -EINVAL, 4, 15, "out of range (1..1000000)"},
+	{HDR "api:\n  request_bytes_max: 100B\n", -EINVAL, 4, 22, "out of range (256B..16MiB)"},
+	{HDR "api:\n  client_timeout: 500ms\n", -EINVAL, 4, 19, "out of range (1s..1h)"},
+	{HDR "api:\n  connections_max: 2000\n", -EINVAL, 4, 20, "out of range (1..1024)"},
+	{HDR "api:\n  token_path: api.token\n", -EINVAL, 4, 15, "is not an absolute path"},
+	{HDR "api:\n  enabled: 1\n", -EINVAL, 4, 12, "expected true or false"},
+	{HDR "api:\n  tls: true\n", -EINVAL, 4, 3, "unknown field 'api.tls'"},
 	{HDR "kind: Domain\n", -EINVAL, 3, 1, "duplicate key 'kind' (first at line 2)"},
 	{"apiVersion: pflight/v2\nkind: Domain\n", -EINVAL, 1, 13,
 	 "apiVersion: 'pflight/v2' is not one of: pflight/v1"},
@@ -297,6 +332,14 @@ static const struct unit_case unit_cases[] = {
 	 1},
 	{"transport:\n  backend: dpdk\n", AT(transport.backend), PF_MANIFEST_BACKEND_DPDK},
 	{"scheduling:\n  strategy: agent\n", AT(scheduling.strategy), PF_SCHED_AGENT},
+	{"api:\n  enabled: false\n", AT(api.enabled), 0},
+	{"api:\n  port: 0\n", AT(api.port), 0},
+	{"api:\n  request_bytes_max: 1MiB\n", AT(api.request_bytes_max), 1u << 20},
+	{"api:\n  client_timeout: 2m\n", AT(api.client_timeout_ns), UINT64_C(120000000000)},
+	{"api:\n  listen: 0.0.0.0\n  allow_remote: true\n", AT(api.allow_remote), 1},
+	{"api:\n  allow_remote: true\n  listen: 0.0.0.0\n", AT(api.allow_remote), 1},
+	{"api:\n  listen: 127.1.2.3\n", AT(api.port), 7421},
+	{"api:\n  listen: \"::ffff:127.0.0.1\"\n", AT(api.port), 7421},
 };
 
 static void test_manifest_unit_conversions(void **state)
@@ -376,6 +419,10 @@ static void test_manifest_reload_check(void **state)
 	next.membership.members_max = 8;
 	assert_int_equal(pf_manifest_reload_check(&m, &next, &err), -EBUSY);
 	assert_non_null(strstr(err.reason, "membership.members_max"));
+	next.membership.members_max = m.membership.members_max;
+	next.api.port = 8000; /* the API's socket is bound once: a restart changes it */
+	assert_int_equal(pf_manifest_reload_check(&m, &next, &err), -EBUSY);
+	assert_non_null(strstr(err.reason, "api.port"));
 	assert_int_equal(pf_manifest_reload_check(&m, NULL, &err), -EINVAL);
 }
 

@@ -1,0 +1,785 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools/pflightd/http_api.c: the REST API's routes and handlers (http_api.h).
+ *
+ * Reads come from shared memory (pf_domain_info, pf_member_info, pf_vnode_info, the
+ * explanation ring) and from the audit log's files, exactly as `pflight` reads them, and
+ * their JSON shapes are the ones `pflight --json` prints, wrapped in an object
+ * ({"members": [...]}) so a list can grow fields (a page cursor) later. Nothing here
+ * stops or waits for an agent. Changes reuse what the CLI and the control socket use:
+ * pf_member_cordon() for drain and retire, migrate_ask() for migrate, pf_send() for
+ * messages; drain and retire requests are audited here (drain_request), migrations by
+ * migrate_ask().
+ *
+ * Routes still to come plug in here as one table entry and one handler each: the metrics
+ * as JSON (GET /api/v1/metrics), the simulator (POST /api/v1/sim, API_MUTATING |
+ * API_BODY) and the Prometheus text page (GET /metrics, a raw reply with its own content
+ * type, as get_openapi() does).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shm/pf_assert.h"
+#include "tools/pflightd/daemon.h"
+#include "tools/pflightd/http_api.h"
+#include "tools/pflightd/log.h"
+
+#define READ_BATCH 64u
+#define DECISIONS_SCAN_MAX (4u << 20) /* explanations looked at per request, at most */
+#define TAIL_CHUNK 65536u
+#define TAIL_BYTES_MAX (32u << 20) /* bytes read back from the log's end, at most */
+#define VERIFY_TORN_RETRIES 3      /* a last line caught mid-write looks torn: look again */
+
+static const char *const member_states[] = {"free",     "joining", "active",
+					    "draining", "retired", "dead"};
+static const char *const vnode_states[] = {"unassigned", "pending", "active", "migrating",
+					   "draining"};
+/* The states a VNode list may be filtered by (unassigned ones are never listed). */
+static const char *const vnode_filter_states[] = {"pending", "active", "migrating", "draining",
+						  NULL};
+
+static double ppm_real(uint32_t v)
+{
+	return v / (double)PF_PPM;
+}
+
+static json_t *caps_json(struct pf_domain *d, const uint64_t caps[2])
+{
+	json_t *a = json_array();
+
+	for (uint32_t i = 0; i < PF_CAPS_MAX; i++) {
+		const char *name;
+
+		if (((caps[i / 64] >> (i % 64)) & 1) == 0)
+			continue;
+		name = pf_capability_name(d, i);
+		json_array_append_new(a, json_string(name != NULL ? name : "?"));
+	}
+	return a;
+}
+
+/* As `pflight members --json` shows it. */
+static json_t *admission_json(const struct pf_member_info *mi)
+{
+	uint32_t d = mi->admission_detail;
+	const char *action = pf_policy_action_name((d >> 16) & 0xffu);
+	const char *check = pf_policy_check_name(d & 0xffu);
+	char text[96];
+
+	if (mi->admission == PF_ADMISSION_GRANTED)
+		return json_string((d & PF_ADMISSION_BY_TOKEN) != 0 ? "granted-token" : "granted");
+	if (mi->admission != PF_ADMISSION_REFUSED)
+		return json_string("none");
+	(void)snprintf(text, sizeof(text), "refused:%s:%u:%s", action != NULL ? action : "?",
+		       (d >> 8) & 0xffu, check != NULL ? check : "?");
+	return json_string(text);
+}
+
+static json_t *member_json(struct pf_domain *d, const struct pf_member_info *mi)
+{
+	return json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:f, s:f, s:f, s:o}",
+			 "slot", (json_int_t)mi->slot, "generation", (json_int_t)mi->generation,
+			 "state", mi->state < 6 ? member_states[mi->state] : "?", "pid",
+			 (json_int_t)mi->pid, "node", (json_int_t)mi->numa_node, "cpu",
+			 (json_int_t)mi->cpu, "capabilities", caps_json(d, mi->caps), "vnodes",
+			 (json_int_t)mi->vnodes_owned, "placed", (json_int_t)mi->vnodes_placed,
+			 "heartbeat", (json_int_t)mi->heartbeat, "trust", ppm_real(mi->trust_ppm),
+			 "reliability", ppm_real(mi->reliability_ppm), "cpu_load",
+			 ppm_real(mi->cpu_ppm), "admission", admission_json(mi));
+}
+
+/* As `pflight vnodes --json` shows it. */
+static json_t *vnode_json(uint32_t id, const struct pf_vnode_info *vi)
+{
+	const char *why = vi->state == PF_VNODE_PENDING && vi->pending_reason != PF_SCHED_PLACED
+				  ? pf_sched_reason_name(vi->pending_reason)
+				  : "";
+
+	return json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:s}", "id", (json_int_t)id, "state",
+			 vnode_states[vi->state % 5], "owner", (json_int_t)(int32_t)vi->owner_slot,
+			 "epoch", (json_int_t)vi->epoch, "checkpoint_seq",
+			 (json_int_t)vi->checkpoint_seq, "inbox", (json_int_t)vi->inbox_depth,
+			 "home", (json_int_t)vi->home_node, "pending_reason",
+			 why != NULL ? why : "");
+}
+
+static int reply_doc(struct api_reply *rep, unsigned status, json_t *doc, struct api_error *err)
+{
+	if (doc == NULL) {
+		api_error_set(err, 500, "internal", "out of memory building the answer");
+		return -ENOMEM;
+	}
+	rep->status = status;
+	rep->doc = doc;
+	return 0;
+}
+
+static uint64_t mono_now_ns(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int get_summary(struct api *a, const struct api_call *call, struct api_reply *rep,
+		       struct api_error *err)
+{
+	struct pf_domain_info di = {.size = sizeof(di)};
+
+	(void)call;
+	if (pf_domain_info(a->domain, &di) < 0) {
+		api_error_set(err, 500, "internal", "the domain cannot be read");
+		return -EIO;
+	}
+	return reply_doc(
+		rep, 200,
+		json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "domain",
+			  a->domain_name, "members_active", (json_int_t)di.members_active,
+			  "members_max", (json_int_t)di.members_max, "vnodes_active",
+			  (json_int_t)di.vnodes_active, "vnodes_pending",
+			  (json_int_t)di.vnodes_pending, "vnodes_max", (json_int_t)di.vnodes_max,
+			  "capabilities", (json_int_t)di.caps_count, "membership_version",
+			  (json_int_t)di.membership_version, "segment_bytes",
+			  (json_int_t)di.segment_bytes, "pid", (json_int_t)a->pid, "uptime_s",
+			  (json_int_t)((mono_now_ns() - a->start_ns) / 1000000000u)),
+		err);
+}
+
+static int get_members(struct api *a, const struct api_call *call, struct api_reply *rep,
+		       struct api_error *err)
+{
+	json_t *list = json_array();
+
+	(void)call;
+	for (uint32_t s = 0; s < a->members_max && list != NULL; s++) {
+		struct pf_member_info mi = {.size = sizeof(mi)};
+
+		if (pf_member_info(a->domain, s, &mi) == 0)
+			json_array_append_new(list, member_json(a->domain, &mi));
+	}
+	return reply_doc(rep, 200, json_pack("{s:o}", "members", list), err);
+}
+
+/* The member in the call's {slot}: 0, or a 404/500 in err. */
+static int member_read(struct api *a, uint32_t slot, struct pf_member_info *mi,
+		       struct api_error *err)
+{
+	int r = slot < a->members_max ? pf_member_info(a->domain, slot, mi) : -ENOENT;
+
+	if (r == -ENOENT || r == -EINVAL)
+		api_error_set(err, 404, "no_member", "no member in slot %u", slot);
+	else if (r < 0)
+		api_error_set(err, 500, "invalid_record", "member slot %u fails validation: %s",
+			      slot, strerror(-r));
+	return r;
+}
+
+static int get_member(struct api *a, const struct api_call *call, struct api_reply *rep,
+		      struct api_error *err)
+{
+	struct pf_member_info mi = {.size = sizeof(mi)};
+
+	if (member_read(a, call->ids[0], &mi, err) < 0)
+		return -ENOENT;
+	return reply_doc(rep, 200, member_json(a->domain, &mi), err);
+}
+
+static int cordon(struct api *a, const struct api_call *call, uint32_t flags, struct api_reply *rep,
+		  struct api_error *err)
+{
+	struct pf_member_info mi = {.size = sizeof(mi)};
+	uint32_t slot = call->ids[0];
+	int retire = (flags & PF_DRAIN_RETIRE) != 0, r;
+
+	if (member_read(a, slot, &mi, err) < 0)
+		return -ENOENT;
+	r = pf_member_cordon(a->domain, slot, flags);
+	if (r == -ENOENT || r == -EINVAL)
+		api_error_set(err, 404, "no_member", "no ACTIVE or DRAINING member in slot %u",
+			      slot);
+	else if (r == -EALREADY)
+		api_error_set(err, 409, "already_draining", "member %u is already %s", slot,
+			      retire ? "retiring" : "draining");
+	else if (r == -EAGAIN)
+		api_error_set(err, 503, "busy", "member %u kept changing; try again", slot);
+	else if (r < 0)
+		api_error_set(err, 500, "internal", "cordon: %s", strerror(-r));
+	if (r < 0) {
+		err->retry_after_s = r == -EAGAIN ? 1 : 0;
+		return r;
+	}
+	if (cmdq_record(a->to_auditor, "drain_request", PF_AUDIT_NO_VNODE,
+			"{\"slot\":%u,\"generation\":%u,\"retire\":%s,\"by_api\":\"%s\"}", slot,
+			mi.generation, retire ? "true" : "false", call->peer) < 0)
+		log_msg(LOG_ERROR, "auditor queue full: drain_request of member %u not audited",
+			slot);
+	log_msg(LOG_INFO, "api (%s): %s member %u.%u", call->peer, retire ? "retire" : "drain",
+		slot, mi.generation);
+	return reply_doc(rep, 202,
+			 json_pack("{s:I, s:I, s:s, s:b}", "slot", (json_int_t)slot, "generation",
+				   (json_int_t)mi.generation, "state", "draining", "retire",
+				   retire),
+			 err);
+}
+
+static int post_drain(struct api *a, const struct api_call *call, struct api_reply *rep,
+		      struct api_error *err)
+{
+	return cordon(a, call, 0, rep, err);
+}
+
+static int post_retire(struct api *a, const struct api_call *call, struct api_reply *rep,
+		       struct api_error *err)
+{
+	return cordon(a, call, PF_DRAIN_RETIRE, rep, err);
+}
+
+/* Members (ACTIVE or DRAINING) declaring capability `index`. */
+static uint32_t providers(struct api *a, uint32_t index)
+{
+	uint32_t n = 0;
+
+	for (uint32_t s = 0; s < a->members_max; s++) {
+		struct pf_member_info mi = {.size = sizeof(mi)};
+
+		if (pf_member_info(a->domain, s, &mi) == 0 &&
+		    (mi.state == PF_MEMBER_ACTIVE || mi.state == PF_MEMBER_DRAINING) &&
+		    ((mi.caps[index / 64] >> (index % 64)) & 1) != 0)
+			n++;
+	}
+	return n;
+}
+
+static int get_capabilities(struct api *a, const struct api_call *call, struct api_reply *rep,
+			    struct api_error *err)
+{
+	struct pf_domain_info di = {.size = sizeof(di)};
+	json_t *list = json_array();
+
+	(void)call;
+	(void)pf_domain_info(a->domain, &di);
+	for (uint32_t i = 0; i < di.caps_count && i < PF_CAPS_MAX && list != NULL; i++) {
+		const char *name = pf_capability_name(a->domain, i);
+
+		if (name != NULL)
+			json_array_append_new(
+				list, json_pack("{s:I, s:s, s:I}", "index", (json_int_t)i, "name",
+						name, "providers", (json_int_t)providers(a, i)));
+	}
+	return reply_doc(rep, 200, json_pack("{s:o}", "capabilities", list), err);
+}
+
+/* The query of GET /api/v1/vnodes, in the order of vnodes_query[]. */
+enum { Q_STATE, Q_OWNER, Q_LIMIT, Q_CURSOR };
+
+static int vnode_wanted(const struct api_call *call, const struct pf_vnode_info *vi)
+{
+	if (vi->state == PF_VNODE_UNASSIGNED)
+		return 0;
+	if (call->query[Q_STATE].set && vi->state != call->query[Q_STATE].u + PF_VNODE_PENDING)
+		return 0;
+	if (call->query[Q_OWNER].set &&
+	    (vi->state == PF_VNODE_PENDING || vi->owner_slot != call->query[Q_OWNER].u))
+		return 0;
+	return 1;
+}
+
+static int get_vnodes(struct api *a, const struct api_call *call, struct api_reply *rep,
+		      struct api_error *err)
+{
+	uint32_t limit =
+		call->query[Q_LIMIT].set ? (uint32_t)call->query[Q_LIMIT].u : API_LIST_DEFAULT;
+	uint32_t id = (uint32_t)call->query[Q_CURSOR].u, scanned = 0, shown = 0; /* 0: unset */
+	char next[API_CURSOR_MAX];
+	json_t *list = json_array();
+
+	for (; id < a->vnodes_max && shown < limit && scanned < API_SCAN_MAX; id++, scanned++) {
+		struct pf_vnode_info vi = {.size = sizeof(vi)};
+
+		if (pf_vnode_info(a->domain, id, &vi) < 0 || !vnode_wanted(call, &vi))
+			continue;
+		json_array_append_new(list, vnode_json(id, &vi));
+		shown++;
+	}
+	api_cursor_encode(id, next);
+	return reply_doc(rep, 200,
+			 json_pack("{s:o, s:o}", "vnodes", list, "next_cursor",
+				   id < a->vnodes_max ? json_string(next) : json_null()),
+			 err);
+}
+
+/* The newest API_LINEAGE_MAX records of a lineage, in a ring. */
+struct lineage {
+	json_t *kept[API_LINEAGE_MAX];
+	uint64_t seen;
+};
+
+static int lineage_one(const struct pf_audit_record *rec, void *arg)
+{
+	struct lineage *l = arg;
+	json_t *o = json_loads(rec->line, JSON_REJECT_DUPLICATES, NULL);
+	uint32_t at = (uint32_t)(l->seen % API_LINEAGE_MAX);
+
+	if (o == NULL)
+		return -EBADMSG;
+	json_decref(l->kept[at]);
+	l->kept[at] = o;
+	l->seen++;
+	return 0;
+}
+
+static json_t *lineage_json(struct api *a, uint32_t id, uint64_t *omitted, struct api_error *err)
+{
+	struct lineage *l = calloc(1, sizeof(*l));
+	json_t *list = json_array();
+	uint64_t first;
+	int r;
+
+	if (l == NULL || list == NULL) {
+		free(l);
+		json_decref(list);
+		api_error_set(err, 500, "internal", "out of memory");
+		return NULL;
+	}
+	r = pf_audit_lineage(a->audit_path, id, lineage_one, l);
+	first = l->seen > API_LINEAGE_MAX ? l->seen - API_LINEAGE_MAX : 0;
+	for (uint64_t i = first; i < l->seen && r >= 0; i++)
+		json_array_append(list, l->kept[i % API_LINEAGE_MAX]);
+	for (uint32_t i = 0; i < API_LINEAGE_MAX; i++)
+		json_decref(l->kept[i]);
+	*omitted = first;
+	free(l);
+	if (r < 0 && r != -ENOENT) {
+		json_decref(list);
+		api_error_set(err, 500, "audit_error", "VNode %u's lineage cannot be read: %s", id,
+			      r == -EBADMSG
+				      ? "a record or link is broken (GET /api/v1/audit/verify)"
+				      : strerror(-r));
+		return NULL;
+	}
+	return list;
+}
+
+/* VNode `id`: 0, or a 404 in err when out of range or not defined. */
+static int vnode_read(struct api *a, uint32_t id, struct pf_vnode_info *vi, struct api_error *err)
+{
+	int r = id < a->vnodes_max ? pf_vnode_info(a->domain, id, vi) : -EINVAL;
+
+	if (r == 0 && vi->state != PF_VNODE_UNASSIGNED)
+		return 0;
+	if (r == 0 || r == -EINVAL)
+		api_error_set(err, 404, "no_vnode", "VNode %u is not defined", id);
+	else
+		api_error_set(err, 500, "invalid_record", "VNode %u fails validation: %s", id,
+			      strerror(-r));
+	return r == 0 ? -ENOENT : r;
+}
+
+static int get_vnode(struct api *a, const struct api_call *call, struct api_reply *rep,
+		     struct api_error *err)
+{
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	uint32_t id = call->ids[0];
+	uint64_t omitted = 0;
+	json_t *doc, *lineage;
+
+	if (vnode_read(a, id, &vi, err) < 0)
+		return -ENOENT;
+	lineage = lineage_json(a, id, &omitted, err);
+	if (lineage == NULL)
+		return -EIO;
+	doc = vnode_json(id, &vi);
+	if (doc != NULL) {
+		json_object_set_new(doc, "owner_generation",
+				    json_integer((json_int_t)vi.owner_generation));
+		json_object_set_new(doc, "capabilities", caps_json(a->domain, vi.caps));
+		json_object_set_new(doc, "lineage_omitted", json_integer((json_int_t)omitted));
+		json_object_set(doc, "lineage", lineage);
+	}
+	json_decref(lineage);
+	return reply_doc(rep, 200, doc, err);
+}
+
+static unsigned migrate_status(const char *error)
+{
+	if (strcmp(error, "no_member") == 0)
+		return 422;
+	if (strcmp(error, "refused") == 0)
+		return 403;
+	if (strcmp(error, "error") == 0)
+		return 500;
+	return 409; /* not_owned, already_there, busy: the VNode's state forbids it now */
+}
+
+static int post_migrate(struct api *a, const struct api_call *call, struct api_reply *rep,
+			struct api_error *err)
+{
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	struct migrate_outcome o;
+	char by[API_PEER_MAX + 16], by_log[API_PEER_MAX + 16];
+	uint32_t id = call->ids[0];
+
+	if (vnode_read(a, id, &vi, err) < 0)
+		return -ENOENT;
+	if (call->body[0].u >= a->members_max) {
+		api_error_set(err, 422, "no_member", "slot %llu is out of range (0..%u)",
+			      (unsigned long long)call->body[0].u, a->members_max - 1);
+		return -EINVAL;
+	}
+	(void)snprintf(by, sizeof(by), "\"by_api\":\"%s\"", call->peer);
+	(void)snprintf(by_log, sizeof(by_log), "api (%s)", call->peer);
+	if (migrate_ask(&a->mig, id, (uint32_t)call->body[0].u, by, by_log, &o) < 0) {
+		api_error_set(err, migrate_status(o.error), o.error, "%s", o.reason);
+		return o.r;
+	}
+	return reply_doc(rep, 202,
+			 json_pack("{s:I, s:I, s:I, s:I, s:I}", "vnode", (json_int_t)id, "from",
+				   (json_int_t)o.from, "to_slot", (json_int_t)o.to_slot,
+				   "to_generation", (json_int_t)o.to_generation, "epoch",
+				   (json_int_t)o.epoch),
+			 err);
+}
+
+/* The body of POST .../messages, in the order of message_body[]. */
+enum { B_TEXT, B_BASE64 };
+
+static int post_message(struct api *a, const struct api_call *call, struct api_reply *rep,
+			struct api_error *err)
+{
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	const struct api_value *text = &call->body[B_TEXT], *b64 = &call->body[B_BASE64];
+	unsigned char buf[PF_MSG_BYTES_MAX];
+	size_t len = 0;
+	uint32_t id = call->ids[0];
+	int r;
+
+	if (vnode_read(a, id, &vi, err) < 0)
+		return -ENOENT;
+	if (text->set && text->len > a->msg_bytes_max)
+		len = text->len;
+	else if (text->set)
+		memcpy(buf, text->s, len = text->len);
+	else if (sodium_base642bin(buf, sizeof(buf), b64->s, b64->len, NULL, &len, NULL,
+				   sodium_base64_VARIANT_ORIGINAL) != 0) {
+		api_error_set(err, 400, "bad_base64",
+			      "field 'base64' is not standard base64 with padding, or decodes to "
+			      "more than %u bytes",
+			      PF_MSG_BYTES_MAX);
+		return -EINVAL;
+	}
+	r = len > a->msg_bytes_max ? -EMSGSIZE : pf_send(a->domain, id, buf, len);
+	if (r == -EMSGSIZE)
+		api_error_set(err, 422, "message_too_large",
+			      "%zu bytes; this domain's messages hold at most %u", len,
+			      a->msg_bytes_max);
+	else if (r == -ENOENT)
+		api_error_set(err, 404, "no_vnode", "VNode %u is not defined", id);
+	else if (r == -EAGAIN)
+		api_error_set(err, 503, "inbox_full",
+			      "VNode %u's inbox is full until its owner checkpoints", id);
+	else if (r < 0)
+		api_error_set(err, 500, "internal", "send: %s", strerror(-r));
+	if (r < 0) {
+		err->retry_after_s = r == -EAGAIN ? 1 : 0;
+		return r;
+	}
+	return reply_doc(rep, 202,
+			 json_pack("{s:I, s:I}", "vnode", (json_int_t)id, "bytes", (json_int_t)len),
+			 err);
+}
+
+static json_t *null_or_int(int placed, uint64_t v)
+{
+	return placed ? json_integer((json_int_t)v) : json_null();
+}
+
+static json_t *null_or_real(int placed, double v)
+{
+	return placed ? json_real(v) : json_null();
+}
+
+/* As `pflight decisions --json` shows it. */
+static json_t *decision_json(uint64_t seq, const struct pf_sched_decision *x)
+{
+	const char *outcome = pf_sched_reason_name(x->reason);
+	const char *strategy = pf_sched_strategy_name(x->strategy);
+	int placed = x->reason == PF_SCHED_PLACED;
+
+	return json_pack(
+		"{s:I, s:I, s:s, s:s, s:o, s:o, s:o, s:I, s:{s:I, s:I, s:I, s:I, s:I}, "
+		"s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
+		"seq", (json_int_t)seq, "vnode", (json_int_t)x->vnode, "outcome",
+		outcome != NULL ? outcome : "?", "strategy", strategy != NULL ? strategy : "?",
+		"winner_slot", null_or_int(placed, x->winner_slot), "winner_generation",
+		null_or_int(placed, x->winner_generation), "epoch", null_or_int(placed, x->epoch),
+		"candidates", (json_int_t)x->candidates, "filtered", "state",
+		(json_int_t)x->filtered[0], "caps", (json_int_t)x->filtered[1], "trust",
+		(json_int_t)x->filtered[2], "policy", (json_int_t)x->filtered[3], "full",
+		(json_int_t)x->filtered[4], "home_node", (json_int_t)x->home_node, "winner_node",
+		(json_int_t)x->winner_node, "score", null_or_real(placed, x->score), "reliability",
+		null_or_real(placed, x->reliability), "trust", null_or_real(placed, x->trust),
+		"load", null_or_real(placed, x->load), "numa_factor",
+		null_or_real(placed, x->numa_factor));
+}
+
+/* The query of GET /api/v1/decisions, in the order of decisions_query[]. */
+enum { Q_DLIMIT, Q_DVNODE };
+
+/* The newest `cap` decisions (of one VNode when asked), oldest first. As `pflight
+ * decisions`, the ring is read from its start without subscribing. */
+static int get_decisions(struct api *a, const struct api_call *call, struct api_reply *rep,
+			 struct api_error *err)
+{
+	uint32_t cap = call->query[Q_DLIMIT].set ? (uint32_t)call->query[Q_DLIMIT].u
+						 : API_DECISIONS_DEFAULT;
+	struct pf_sched_decision batch[READ_BATCH], *dec = calloc(cap, sizeof(*dec));
+	uint64_t seqs[READ_BATCH], *seq = calloc(cap, sizeof(*seq)), cursor = 0, seen = 0;
+	json_t *list = json_array();
+	int n = 1;
+
+	for (uint64_t scanned = 0;
+	     dec != NULL && seq != NULL && n > 0 && scanned < DECISIONS_SCAN_MAX;
+	     scanned += (uint64_t)n) {
+		n = pf_sched_explain_read(a->domain, &cursor, batch, READ_BATCH, seqs);
+		for (int i = 0; i < n; i++) {
+			if (call->query[Q_DVNODE].set && batch[i].vnode != call->query[Q_DVNODE].u)
+				continue;
+			dec[seen % cap] = batch[i];
+			seq[seen % cap] = seqs[i];
+			seen++;
+		}
+	}
+	for (uint64_t i = seen > cap ? seen - cap : 0; dec != NULL && seq != NULL && i < seen; i++)
+		json_array_append_new(list, decision_json(seq[i % cap], &dec[i % cap]));
+	if (dec == NULL || seq == NULL) {
+		json_decref(list);
+		list = NULL;
+	}
+	free(dec);
+	free(seq);
+	return reply_doc(rep, 200, list != NULL ? json_pack("{s:o}", "decisions", list) : NULL,
+			 err);
+}
+
+/* Read the last bytes of fd, growing the window until it holds `want` whole lines (or the
+ * file's start, or TAIL_BYTES_MAX). Returns the buffer (caller frees) and its length, with
+ * *ret_start at the first whole line. */
+static char *tail_bytes(int fd, uint32_t want, size_t *ret_len, size_t *ret_start)
+{
+	off_t size = lseek(fd, 0, SEEK_END);
+	size_t window = TAIL_CHUNK;
+
+	for (;;) {
+		size_t len = size < (off_t)window ? (size_t)size : window, lines = 0, start = 0;
+		char *buf = malloc(len + 1);
+		ssize_t got = buf != NULL ? pread(fd, buf, len, size - (off_t)len) : -1;
+
+		if (got != (ssize_t)len) {
+			free(buf);
+			return NULL;
+		}
+		for (size_t i = len; i > 0 && lines <= want; i--)
+			if (buf[i - 1] == '\n' && i != len && ++lines <= want)
+				start = i;
+		if (lines > want || len == (size_t)size || window >= TAIL_BYTES_MAX) {
+			*ret_len = len;
+			*ret_start = lines > want || len != (size_t)size ? start : 0;
+			return buf;
+		}
+		free(buf);
+		window *= 4;
+	}
+}
+
+static int get_audit(struct api *a, const struct api_call *call, struct api_reply *rep,
+		     struct api_error *err)
+{
+	uint32_t want = call->query[0].set ? (uint32_t)call->query[0].u : API_TAIL_DEFAULT;
+	int fd = open(a->audit_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	size_t len = 0, start = 0;
+	char *buf = fd >= 0 ? tail_bytes(fd, want, &len, &start) : NULL;
+	json_t *list = json_array();
+
+	if (fd >= 0)
+		(void)close(fd);
+	if (buf == NULL) {
+		json_decref(list);
+		api_error_set(err, 500, "audit_error", "the audit log cannot be read: %s",
+			      fd < 0 ? strerror(errno) : "read failed");
+		return -EIO;
+	}
+	/* Whole lines only: the last one may be mid-write. */
+	for (size_t at = start; at < len;) {
+		char *nl = memchr(buf + at, '\n', len - at);
+		json_t *o;
+
+		if (nl == NULL)
+			break;
+		o = json_loadb(buf + at, (size_t)(nl - (buf + at)), JSON_REJECT_DUPLICATES, NULL);
+		if (json_is_object(o))
+			json_array_append_new(list, o);
+		else
+			json_decref(o);
+		at = (size_t)(nl - buf) + 1;
+	}
+	free(buf);
+	while (json_array_size(list) > want)
+		json_array_remove(list, 0);
+	return reply_doc(rep, 200, json_pack("{s:o}", "records", list), err);
+}
+
+static json_t *report_json(int r, const struct pf_audit_report *rep)
+{
+	json_t *o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:b}", "ok", r == 0, "files",
+			      (json_int_t)rep->files, "records", (json_int_t)rep->records, "heads",
+			      (json_int_t)rep->heads, "last_seq", (json_int_t)rep->last_seq,
+			      "unsigned_tail", (json_int_t)rep->unsigned_tail, "key_given",
+			      rep->key_given != 0);
+
+	if (o != NULL && r == -EBADMSG)
+		json_object_set_new(
+			o, "broken",
+			json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:s}", "fault",
+				  pf_audit_fault_name(rep->fault), "seq", (json_int_t)rep->bad_seq,
+				  "expected_seq", (json_int_t)rep->expected_seq, "line",
+				  (json_int_t)rep->bad_line, "offset", (json_int_t)rep->bad_offset,
+				  "file", rep->bad_file, "reason", rep->reason));
+	return o;
+}
+
+/* As `pflight audit verify --pubkey KEY.pub --json` shows it, with the daemon's key. */
+static int get_audit_verify(struct api *a, const struct api_call *call, struct api_reply *rep,
+			    struct api_error *err)
+{
+	struct pf_audit_report *report = calloc(1, sizeof(*report));
+	int r = -ENOMEM;
+
+	(void)call;
+	for (int i = 0; report != NULL && i < VERIFY_TORN_RETRIES; i++) {
+		memset(report, 0, sizeof(*report));
+		report->size = sizeof(*report);
+		r = pf_audit_verify(a->audit_path, a->pk, report);
+		if (r != -EBADMSG || report->fault != PF_AUDIT_FAULT_TORN)
+			break;
+		(void)usleep(10000); /* the auditor was writing the last line */
+	}
+	if (r < 0 && r != -EBADMSG) {
+		free(report);
+		api_error_set(err, 500, "audit_error", "the audit log cannot be verified: %s",
+			      strerror(-r));
+		return r;
+	}
+	r = reply_doc(rep, 200, report_json(r, report), err);
+	free(report);
+	return r;
+}
+
+static int get_openapi(struct api *a, const struct api_call *call, struct api_reply *rep,
+		       struct api_error *err)
+{
+	(void)a;
+	(void)call;
+	(void)err;
+	rep->status = 200;
+	rep->raw = api_openapi_json;
+	rep->raw_len = api_openapi_json_len;
+	rep->content_type = "application/json";
+	return 0;
+}
+
+static const struct api_field vnodes_query[] = {
+	[Q_STATE] = {"state", API_T_ENUM, 0, 0, 0, vnode_filter_states},
+	[Q_OWNER] = {"owner", API_T_U32, 0, 0, UINT32_MAX, NULL},
+	[Q_LIMIT] = {"limit", API_T_U32, 0, 1, API_LIST_MAX, NULL},
+	[Q_CURSOR] = {"cursor", API_T_CURSOR, 0, 0, 0, NULL},
+};
+static const struct api_field decisions_query[] = {
+	[Q_DLIMIT] = {"limit", API_T_U32, 0, 1, API_DECISIONS_MAX, NULL},
+	[Q_DVNODE] = {"vnode", API_T_U32, 0, 0, UINT32_MAX, NULL},
+};
+static const struct api_field audit_query[] = {
+	{"tail", API_T_U32, 0, 1, API_TAIL_MAX, NULL},
+};
+static const struct api_field migrate_body[] = {
+	{"to", API_T_U32, API_REQUIRED, 0, UINT32_MAX, NULL},
+};
+static const struct api_field message_body[] = {
+	[B_TEXT] = {"text", API_T_STRING, API_ONE_OF, 0, 0, NULL},
+	[B_BASE64] = {"base64", API_T_STRING, API_ONE_OF, 0, 0, NULL},
+};
+
+#define FIELDS(a) PF_ARRAY_SIZE(a), a
+#define NO_FIELDS 0, NULL
+
+const struct api_route api_routes[] = {
+	{"GET", API_PREFIX, 0, NO_FIELDS, NO_FIELDS, get_summary},
+	{"GET", API_PREFIX "/members", 0, NO_FIELDS, NO_FIELDS, get_members},
+	{"GET", API_PREFIX "/members/{slot}", 0, NO_FIELDS, NO_FIELDS, get_member},
+	{"POST", API_PREFIX "/members/{slot}/drain", API_MUTATING | API_BODY | API_BODY_OPTIONAL,
+	 NO_FIELDS, NO_FIELDS, post_drain},
+	{"POST", API_PREFIX "/members/{slot}/retire", API_MUTATING | API_BODY | API_BODY_OPTIONAL,
+	 NO_FIELDS, NO_FIELDS, post_retire},
+	{"GET", API_PREFIX "/capabilities", 0, NO_FIELDS, NO_FIELDS, get_capabilities},
+	{"GET", API_PREFIX "/vnodes", 0, FIELDS(vnodes_query), NO_FIELDS, get_vnodes},
+	{"GET", API_PREFIX "/vnodes/{id}", 0, NO_FIELDS, NO_FIELDS, get_vnode},
+	{"POST", API_PREFIX "/vnodes/{id}/migrate", API_MUTATING | API_BODY, NO_FIELDS,
+	 FIELDS(migrate_body), post_migrate},
+	{"POST", API_PREFIX "/vnodes/{id}/messages", API_MUTATING | API_BODY, NO_FIELDS,
+	 FIELDS(message_body), post_message},
+	{"GET", API_PREFIX "/decisions", 0, FIELDS(decisions_query), NO_FIELDS, get_decisions},
+	{"GET", API_PREFIX "/audit", 0, FIELDS(audit_query), NO_FIELDS, get_audit},
+	{"GET", API_PREFIX "/audit/verify", 0, NO_FIELDS, NO_FIELDS, get_audit_verify},
+	{"GET", API_PREFIX "/events", API_STREAM, NO_FIELDS, NO_FIELDS, NULL},
+	{"GET", API_PREFIX "/openapi.json", 0, NO_FIELDS, NO_FIELDS, get_openapi},
+};
+const uint32_t api_routes_count = PF_ARRAY_SIZE(api_routes);
+
+int api_init(struct api *a, struct pf_domain *domain, const struct pf_manifest *m,
+	     struct cmdq *to_auditor)
+{
+	struct pf_domain_info di = {.size = sizeof(di)};
+	struct pf_sched_opts so;
+	int r = pf_domain_info(domain, &di);
+
+	PF_ASSERT(a != NULL && m != NULL);
+	if (r < 0)
+		return r;
+	a->domain = domain;
+	a->to_auditor = to_auditor;
+	a->members_max = di.members_max;
+	a->vnodes_max = di.vnodes_max;
+	a->msg_bytes_max = di.msg_bytes_max;
+	a->pid = (int32_t)getpid();
+	r = governor_init(&a->gov, domain, m, NULL);
+	if (r < 0)
+		return r;
+	pf_sched_opts_init(&so);
+	so.can_assign = governor_can_assign;
+	so.policy_arg = &a->gov;
+	so.can_handoff = governor_can_handoff;
+	so.handoff_arg = &a->gov;
+	r = pf_sched_create(domain, &so, &a->mig.sched);
+	if (r < 0) {
+		governor_fini(&a->gov);
+		return r;
+	}
+	a->mig.domain = domain;
+	a->mig.gov = &a->gov;
+	a->mig.to_auditor = to_auditor;
+	PF_ASSERT(a->mig.sched != NULL);
+	return 0;
+}
+
+void api_fini(struct api *a)
+{
+	pf_sched_destroy(a->mig.sched);
+	a->mig.sched = NULL;
+	governor_fini(&a->gov);
+}

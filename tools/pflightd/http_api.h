@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools/pflightd/http_api.h: the REST API's routes, what a request is once parsed, and
+ * the handlers' context. http.c does the HTTP (libmicrohttpd, limits, the token, event
+ * streams); http_json.c turns a method, a path, query arguments and a body into a
+ * checked `struct api_call` or a 4xx error, without I/O (what the fuzz corpus replays);
+ * http_api.c holds the route table and the handlers.
+ *
+ * Adding an endpoint is one entry in api_routes[] (method, path template, flags, the
+ * query arguments and body fields it accepts) and one handler. A handler gets the parsed
+ * call and fills a reply: a JSON document (status 2xx), raw bytes with their content type
+ * (the OpenAPI document; a Prometheus text page would be the same), or an error.
+ */
+#ifndef PFLIGHTD_HTTP_API_H
+#define PFLIGHTD_HTTP_API_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pflight/pflight.h"
+#include "shm/pf_compiler.h"
+#include "tools/pflightd/cmdq.h"
+#include "tools/pflightd/govern.h"
+#include "tools/pflightd/migrate.h"
+
+#define API_PREFIX "/api/v1"
+#define API_PATH_IDS_MAX 2u   /* {slot} or {id} segments in one path */
+#define API_FIELDS_MAX 4u     /* query arguments or body fields one route accepts */
+#define API_QUERY_MAX 16u     /* query arguments one request may carry */
+#define API_SEGMENTS_MAX 8u   /* path segments looked at; deeper paths are unknown */
+#define API_CODE_MAX 32u      /* bytes of an error code, with the NUL */
+#define API_MESSAGE_MAX 256u  /* bytes of an error message, with the NUL */
+#define API_ALLOW_MAX 32u     /* bytes of an Allow header */
+#define API_CURSOR_MAX 24u    /* bytes of a page cursor, with the NUL */
+#define API_PEER_MAX 64u      /* bytes of a client address as text */
+#define API_LIST_DEFAULT 100u /* VNodes per page by default */
+#define API_LIST_MAX 1000u    /* VNodes per page at most */
+#define API_SCAN_MAX                                                                               \
+	65536u               /* VNode ids looked at per page: a page of a million-VNode            \
+			      * domain filtered down to few costs one bounded scan */
+#define API_TAIL_DEFAULT 20u /* audit records by default */
+#define API_TAIL_MAX 1000u   /* audit records at most */
+#define API_LINEAGE_MAX 256u /* a VNode's newest lineage records shown */
+#define API_DECISIONS_DEFAULT 20u
+#define API_DECISIONS_MAX 1000u
+
+/* Route flags. */
+#define API_MUTATING 0x1u /* changes the domain: needs the bearer token */
+#define API_BODY 0x2u     /* takes a JSON object body (API_BODY_OPTIONAL: may be empty) */
+#define API_BODY_OPTIONAL 0x4u
+#define API_STREAM 0x8u /* answered by http.c as a server-sent event stream */
+
+/* Field kinds and flags. */
+enum api_type {
+	API_T_U32 = 1,    /* a decimal (query) or JSON integer (body) in [min, max] */
+	API_T_STRING = 2, /* any string (body: a JSON string) */
+	API_T_ENUM = 3,   /* one of names[] (query) */
+	API_T_CURSOR = 4, /* a page cursor (query), as api_cursor_encode() wrote it */
+};
+#define API_REQUIRED 0x1u
+#define API_ONE_OF 0x2u /* exactly one of the route's ONE_OF fields must be given */
+
+struct api_field {
+	const char *name;
+	uint32_t type; /* enum api_type */
+	uint32_t flags;
+	uint64_t min;
+	uint64_t max;
+	const char *const *names; /* API_T_ENUM: NULL-terminated */
+};
+
+struct api;
+struct api_call;
+struct api_reply;
+struct api_error;
+
+typedef int (*api_handler_fn)(struct api *a, const struct api_call *call, struct api_reply *rep,
+			      struct api_error *err);
+
+struct api_route {
+	const char *method;
+	const char *path; /* "/api/v1/vnodes/{id}": {slot} and {id} are decimal uint32 */
+	uint32_t flags;
+	uint32_t query_count;
+	const struct api_field *query;
+	uint32_t body_count;
+	const struct api_field *body;
+	api_handler_fn handler; /* NULL for API_STREAM */
+};
+
+/* A value given for a field: set, and its number or string (pointing into the request). */
+struct api_value {
+	uint32_t set;
+	uint32_t reserved0;
+	uint64_t u;
+	const char *s;
+	size_t len;
+};
+
+struct api_call {
+	const struct api_route *route;
+	uint32_t ids[API_PATH_IDS_MAX]; /* the path's {slot} / {id}, in order */
+	uint32_t ids_count;
+	uint32_t reserved0;
+	struct api_value query[API_FIELDS_MAX]; /* as route->query */
+	struct api_value body[API_FIELDS_MAX];  /* as route->body */
+	json_t *body_doc;                       /* owns the body's strings; api_call_clear() */
+	char peer[API_PEER_MAX];                /* the client's address */
+};
+
+/* One query argument as the server received it (decoded). value NULL: "?key" alone. */
+struct api_kv {
+	const char *key;
+	const char *value;
+};
+
+struct api_error {
+	unsigned status;
+	uint32_t retry_after_s; /* 429 and 503: a Retry-After header when > 0 */
+	char code[API_CODE_MAX];
+	char message[API_MESSAGE_MAX];
+	char allow[API_ALLOW_MAX]; /* 405: the Allow header */
+};
+
+struct api_reply {
+	unsigned status;
+	json_t *doc;     /* the JSON answer (owned), or NULL with raw */
+	const char *raw; /* static bytes served as they are */
+	size_t raw_len;
+	const char *content_type; /* of raw */
+};
+
+/* What the handlers use; owned by the HTTP thread (http.c). */
+struct api {
+	struct pf_domain *domain;
+	const char *domain_name;
+	const char *audit_path;
+	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES]; /* the daemon's: audit verify */
+	struct governor gov;                         /* this thread's (migrate.h) */
+	struct migrator mig;
+	struct cmdq *to_auditor;
+	uint64_t start_ns; /* CLOCK_MONOTONIC when the daemon started */
+	int32_t pid;
+	uint32_t members_max;
+	uint32_t vnodes_max;
+	uint32_t msg_bytes_max;
+};
+
+extern const struct api_route api_routes[];
+extern const uint32_t api_routes_count;
+
+/* --- http_json.c: parsing without I/O ----------------------------------------------- */
+
+pf_printf_like(4, 5) void api_error_set(struct api_error *err, unsigned status, const char *code,
+					const char *fmt, ...);
+
+/* {"error":{"code":...,"message":...}} */
+json_t *api_error_doc(const struct api_error *err);
+
+/* Find the route of method and path (decoded, without the query): 0 and call->route and
+ * call->ids, or -ENOENT (404, err filled) or -EPERM (405, err->allow filled). */
+int api_route_find(const char *method, const char *path, struct api_call *call,
+		   struct api_error *err);
+
+/* Check the query arguments against call->route: 0 and call->query, or -EINVAL (400). */
+int api_query_parse(struct api_call *call, const struct api_kv *kv, size_t count,
+		    struct api_error *err);
+
+/* Check the body against call->route: 0 and call->body (call->body_doc holds the parsed
+ * document), or -EINVAL (400: malformed JSON, not an object, unknown field, wrong type,
+ * missing field, a body where none is taken). */
+int api_body_parse(struct api_call *call, const char *body, size_t len, struct api_error *err);
+
+/* Release what api_body_parse() kept. Idempotent. */
+void api_call_clear(struct api_call *call);
+
+/* The opaque page cursor for "continue at VNode id", and back: 0 or -EINVAL. */
+void api_cursor_encode(uint32_t id, char out[API_CURSOR_MAX]);
+int api_cursor_decode(const char *text, size_t len, uint32_t *ret_id);
+
+/* A decimal uint64 with no sign, no spaces, no leading "+": 0 or -EINVAL. */
+int api_parse_u64(const char *text, size_t len, uint64_t *ret);
+
+/* --- http_api.c --------------------------------------------------------------------- */
+
+/* Set up a's own governor and migrator (its scheduler object). 0 or -errno. */
+int api_init(struct api *a, struct pf_domain *domain, const struct pf_manifest *m,
+	     struct cmdq *to_auditor);
+void api_fini(struct api *a);
+
+/* The OpenAPI document compiled in (tools/pflightd/openapi.json, openapi_json.c). */
+extern const char api_openapi_json[];
+extern const size_t api_openapi_json_len;
+
+#endif /* PFLIGHTD_HTTP_API_H */
