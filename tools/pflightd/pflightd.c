@@ -801,7 +801,9 @@ static void open_control(struct daemon *dm)
 			    ? 0
 			    : -ENAMETOOLONG;
 	else if (r == 0)
-		r = pf_control_path(dm->name, PF_CONTROL_PATH_SERVER, path, sizeof(path));
+		r = pf_control_path(dm->name, PF_CONTROL_PATH_SERVER, path, sizeof(path)) < 0
+			    ? -ENAMETOOLONG
+			    : 0; /* it returns the path's length */
 	dm->control.domain_name = dm->name;
 	dm->control.domain = dm->domain;
 	dm->control.to_auditor = dm->to_auditor;
