@@ -618,6 +618,8 @@ PF_API int pf_member_info(struct pf_domain *d, uint32_t slot, struct pf_member_i
 			info->admission_detail = PF_ADMISSION_BY_TOKEN;
 	}
 	info->vnodes_placed = PF_MIN(ring_mpmc_count(assign_ring(d, slot)), d->lim.assign_slots);
+	if (info->state == PF_MEMBER_DEAD)
+		info->dead_ns = pf_load_relaxed(&rec->dead_time_ns); /* Relaxed: a snapshot. */
 	if (info->state == PF_MEMBER_DRAINING)
 		info->cordon_ns = pf_load_relaxed(&rec->cordon_ns); /* Relaxed: a snapshot. */
 	return 0;
