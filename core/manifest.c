@@ -211,6 +211,9 @@ static const struct manifest_field fields[] = {
 	    3600 * SEC_NS, "10s", "A connection idle or stalled this long is closed."),
 	VAL(M, "api.connections_max", PF_MANIFEST_INT, 0, api.connections_max, 1, 1024, "64",
 	    "Connections open at once (event streams included)."),
+	VAL(M, "api.metrics_window", PF_MANIFEST_DURATION, 0, api.metrics_window_ns, SEC_NS,
+	    3600 * SEC_NS, "60s",
+	    "The metrics' sliding window (availability, stability, churn, health...)."),
 };
 
 static const struct manifest_field rule_fields[] = {

@@ -161,6 +161,7 @@ struct pf_manifest_api {
 	uint32_t reserved0;
 	uint64_t request_bytes_max;            /* largest request body */
 	uint64_t client_timeout_ns;            /* an idle or slow connection is closed after this */
+	uint64_t metrics_window_ns;            /* the metrics' sliding window */
 	char listen[PF_MANIFEST_HOST_MAX];     /* numeric IPv4 or IPv6 address */
 	char token_path[PF_MANIFEST_PATH_MAX]; /* "": <audit path>.api-token */
 };

@@ -218,6 +218,12 @@ int oas_check_response(json_t *oas, const char *method, const char *path, long s
 	resp = resolve(oas, resp);
 	schema = json_object_get(
 		json_object_get(json_object_get(resp, "content"), "application/json"), "schema");
+	/* A text answer (the Prometheus page, the dashboard's files): documented as such,
+	 * and not JSON. */
+	if (schema == NULL && json_object_size(json_object_get(resp, "content")) > 0)
+		return body == NULL ? 0
+				    : failf(why, cap, "%s %s %ld: JSON where text is documented",
+					    method, path, status);
 	if (schema == NULL)
 		return failf(why, cap, "%s %s %ld: no application/json schema", method, path,
 			     status);

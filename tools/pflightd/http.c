@@ -514,6 +514,9 @@ static enum MHD_Result finish(struct http *h, struct MHD_Connection *conn, struc
 	}
 	if (rep.doc != NULL)
 		return queue_json(conn, rep.status, rep.doc, NULL);
+	if (rep.raw_owned != NULL) /* built for this request (the Prometheus page) */
+		return queue(conn, rep.status, rep.raw_owned, rep.raw_len, MHD_RESPMEM_MUST_FREE,
+			     rep.content_type, NULL);
 	return queue(conn, rep.status, (void *)rep.raw, rep.raw_len, MHD_RESPMEM_PERSISTENT,
 		     rep.content_type, NULL);
 }
@@ -867,6 +870,7 @@ int http_do_work(void *arg)
 
 	(void)MHD_run(h->mhd);
 	n += events_poll(&h->ev);
+	n += api_metrics_step(&h->api, now_ns());
 	n += streams_wake(h, now_ns(), 0);
 	return n + (int)(h->work - before);
 }

@@ -738,7 +738,15 @@ const struct api_route api_routes[] = {
 	{"GET", API_PREFIX "/audit/verify", 0, NO_FIELDS, NO_FIELDS, get_audit_verify},
 	{"GET", API_PREFIX "/events", API_STREAM, NO_FIELDS, NO_FIELDS, NULL},
 	{"GET", API_PREFIX "/openapi.json", 0, NO_FIELDS, NO_FIELDS, get_openapi},
+	{"GET", API_PREFIX "/metrics", 0, 1, api_metrics_query, NO_FIELDS, api_get_metrics},
+	{"POST", API_PREFIX "/sim", API_BODY | API_BODY_OPTIONAL, NO_FIELDS, 11, api_sim_body,
+	 api_post_sim},
+	{"GET", "/metrics", 0, NO_FIELDS, NO_FIELDS, api_get_prometheus},
+	{"GET", "/", 0, NO_FIELDS, NO_FIELDS, api_get_dashboard},
+	{"GET", "/app.js", 0, NO_FIELDS, NO_FIELDS, api_get_dashboard},
+	{"GET", "/style.css", 0, NO_FIELDS, NO_FIELDS, api_get_dashboard},
 };
+_Static_assert(11 <= API_FIELDS_MAX, "the simulator's fields must fit a call");
 const uint32_t api_routes_count = PF_ARRAY_SIZE(api_routes);
 
 int api_init(struct api *a, struct pf_domain *domain, const struct pf_manifest *m,
@@ -774,11 +782,18 @@ int api_init(struct api *a, struct pf_domain *domain, const struct pf_manifest *
 	a->mig.gov = &a->gov;
 	a->mig.to_auditor = to_auditor;
 	PF_ASSERT(a->mig.sched != NULL);
-	return 0;
+	r = api_metrics_init(a, m);
+	if (r < 0) {
+		pf_sched_destroy(a->mig.sched);
+		a->mig.sched = NULL;
+		governor_fini(&a->gov);
+	}
+	return r;
 }
 
 void api_fini(struct api *a)
 {
+	api_metrics_fini(a);
 	pf_sched_destroy(a->mig.sched);
 	a->mig.sched = NULL;
 	governor_fini(&a->gov);

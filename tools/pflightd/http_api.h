@@ -25,8 +25,10 @@
 #include "tools/pflightd/migrate.h"
 
 #define API_PREFIX "/api/v1"
-#define API_PATH_IDS_MAX 2u   /* {slot} or {id} segments in one path */
-#define API_FIELDS_MAX 4u     /* query arguments or body fields one route accepts */
+#define API_PATH_IDS_MAX 2u /* {slot} or {id} segments in one path */
+#define API_FIELDS_MAX                                                                             \
+	12u                   /* query arguments or body fields one route accepts (the             \
+			       * simulator's parameters are the most) */
 #define API_QUERY_MAX 16u     /* query arguments one request may carry */
 #define API_SEGMENTS_MAX 8u   /* path segments looked at; deeper paths are unknown */
 #define API_CODE_MAX 32u      /* bytes of an error code, with the NUL */
@@ -42,6 +44,7 @@
 #define API_TAIL_DEFAULT 20u /* audit records by default */
 #define API_TAIL_MAX 1000u   /* audit records at most */
 #define API_LINEAGE_MAX 256u /* a VNode's newest lineage records shown */
+#define API_CRASHES_MAX 64u  /* deaths followed to recovery at once; more are not timed */
 #define API_DECISIONS_DEFAULT 20u
 #define API_DECISIONS_MAX 1000u
 
@@ -57,6 +60,7 @@ enum api_type {
 	API_T_STRING = 2, /* any string (body: a JSON string) */
 	API_T_ENUM = 3,   /* one of names[] (query) */
 	API_T_CURSOR = 4, /* a page cursor (query), as api_cursor_encode() wrote it */
+	API_T_NUMBER = 5, /* a JSON number (body), finite, in [min, max] (whole units) */
 };
 #define API_REQUIRED 0x1u
 #define API_ONE_OF 0x2u /* exactly one of the route's ONE_OF fields must be given */
@@ -94,6 +98,7 @@ struct api_value {
 	uint32_t set;
 	uint32_t reserved0;
 	uint64_t u;
+	double d; /* API_T_NUMBER */
 	const char *s;
 	size_t len;
 };
@@ -126,9 +131,10 @@ struct api_error {
 struct api_reply {
 	unsigned status;
 	json_t *doc;     /* the JSON answer (owned), or NULL with raw */
-	const char *raw; /* static bytes served as they are */
+	const char *raw; /* bytes served as they are: static, or raw_owned */
 	size_t raw_len;
 	const char *content_type; /* of raw */
+	char *raw_owned;          /* malloc'ed raw bytes the server frees after sending */
 };
 
 /* What the handlers use; owned by the HTTP thread (http.c). */
@@ -145,6 +151,16 @@ struct api {
 	uint32_t members_max;
 	uint32_t vnodes_max;
 	uint32_t msg_bytes_max;
+	uint32_t crashes_open; /* deaths whose VNodes are not all owned again yet */
+	/* The metrics (http_metrics.c): fed by api_metrics_step() on this thread. */
+	struct pf_metrics *metrics;
+	struct pf_metrics_sampler *sampler;
+	uint64_t next_sample_ns;
+	uint64_t next_recovery_check_ns;
+	uint32_t pending_before;  /* VNodes pending at the last sample (recovery's baseline) */
+	uint32_t membership_seen; /* the membership version deaths were last looked for at */
+	uint64_t death_seen_ns;   /* the latest death time already followed */
+	uint64_t crash_ns[API_CRASHES_MAX]; /* detection time of each open death */
 };
 
 extern const struct api_route api_routes[];
@@ -188,6 +204,30 @@ int api_parse_u64(const char *text, size_t len, uint64_t *ret);
 int api_init(struct api *a, struct pf_domain *domain, const struct pf_manifest *m,
 	     struct cmdq *to_auditor);
 void api_fini(struct api *a);
+
+/* --- http_metrics.c: the metrics, the simulator, the dashboard's files --------------- */
+
+/* The accumulator and the live sampler over a->domain, window from the manifest's
+ * api.metrics_window. 0 or -errno. */
+int api_metrics_init(struct api *a, const struct pf_manifest *m);
+void api_metrics_fini(struct api *a);
+
+/* Sample the domain once a second (a full sweep of its ownership words) and time the
+ * recoveries of deaths: work done (0 or 1). */
+int api_metrics_step(struct api *a, uint64_t now_ns);
+
+int api_get_metrics(struct api *a, const struct api_call *call, struct api_reply *rep,
+		    struct api_error *err);
+int api_get_prometheus(struct api *a, const struct api_call *call, struct api_reply *rep,
+		       struct api_error *err);
+int api_post_sim(struct api *a, const struct api_call *call, struct api_reply *rep,
+		 struct api_error *err);
+int api_get_dashboard(struct api *a, const struct api_call *call, struct api_reply *rep,
+		      struct api_error *err);
+extern const struct api_field api_sim_body[];
+extern const uint32_t api_sim_body_count;
+extern const struct api_field api_metrics_query[];
+extern const uint32_t api_metrics_query_count;
 
 /* The OpenAPI document compiled in (tools/pflightd/openapi.json, openapi_json.c). */
 extern const char api_openapi_json[];

@@ -202,7 +202,7 @@ int api_query_parse(struct api_call *call, const struct api_kv *kv, size_t count
 		    struct api_error *err)
 {
 	const struct api_route *r = call->route;
-	char names[128];
+	char names[256];
 
 	PF_ASSERT(r != NULL && err != NULL);
 	PF_ASSERT(r->query_count <= API_FIELDS_MAX);
@@ -272,6 +272,19 @@ static int body_value(const struct api_field *f, json_t *v, struct api_value *ou
 		out->u = (uint64_t)i;
 		return 0;
 	}
+	if (f->type == API_T_NUMBER) {
+		double x = json_is_number(v) ? json_number_value(v) : -1.0;
+
+		if (!json_is_number(v) || !(x >= (double)f->min && x <= (double)f->max)) {
+			api_error_set(err, 400, "wrong_type",
+				      "field '%s' must be a number in %llu..%llu, got %s", f->name,
+				      (unsigned long long)f->min, (unsigned long long)f->max,
+				      json_is_number(v) ? "one out of range" : json_kind(v));
+			return -EINVAL;
+		}
+		out->d = x;
+		return 0;
+	}
 	if (!json_is_string(v)) {
 		api_error_set(err, 400, "wrong_type", "field '%s' must be a string, got %s",
 			      f->name, json_kind(v));
@@ -287,7 +300,7 @@ static int body_complete(const struct api_call *call, struct api_error *err)
 {
 	const struct api_route *r = call->route;
 	uint32_t one_of = 0, given = 0;
-	char names[128] = "";
+	char names[256] = "";
 
 	for (uint32_t i = 0; i < r->body_count; i++) {
 		const struct api_field *f = &r->body[i];
@@ -315,7 +328,7 @@ static int body_fields(struct api_call *call, json_t *doc, struct api_error *err
 {
 	const struct api_route *r = call->route;
 	const char *key;
-	char names[128];
+	char names[256];
 	json_t *v;
 
 	json_object_foreach(doc, key, v)

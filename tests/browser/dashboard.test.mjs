@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: MIT
+// tests/browser/dashboard.test.mjs
+// Goal: the dashboard pflightd serves works end to end in a real browser: it shows the
+// members and the VNode map of a live domain, sees a worker killed (the member dead, its
+// VNodes on the others, health down), lets the simulator run from its sliders and draws
+// it, and says so when the daemon goes away, then recovers when it comes back.
+// Method: the real pflightd (fixed free port, its own temp dir) and example counter workers
+// (one of them defines the VNodes), Debian's Chromium driven by playwright-core (no
+// browser download). Screenshots go to the directory given (the build directory).
+// Exit status: 0 passed, 1 failed, 77 skipped (no Chromium, no playwright-core).
+//
+//   node dashboard.test.mjs DAEMON WORKER OUTDIR
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const CHROMIUM = '/usr/bin/chromium';
+const VNODES = 48;
+const WORKERS = 3;
+const WAIT_MS = 30000;
+
+const [daemonPath, workerPath, outDir] = process.argv.slice(2);
+if (!daemonPath || !workerPath || !outDir) {
+	console.error('usage: node dashboard.test.mjs DAEMON WORKER OUTDIR');
+	process.exit(2);
+}
+if (!fs.existsSync(CHROMIUM)) {
+	console.log(`SKIP: ${CHROMIUM} is missing (scripts/test installs Debian's chromium)`);
+	process.exit(77);
+}
+let chromium;
+try {
+	({ chromium } = await import(path.join(here, 'node_modules', 'playwright-core', 'index.mjs')));
+} catch (e) {
+	console.log('SKIP: playwright-core is missing (scripts/test runs npm ci in tests/browser)');
+	process.exit(77);
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pft-browser-'));
+const name = `pft-browser-${process.pid}`;
+const procs = [];
+let browser = null;
+let passed = false;
+
+function cleanup() {
+	for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+	try { fs.rmSync(`/dev/shm/pflight-${name}`, { force: true }); } catch (e) { /* gone */ }
+	if (passed) fs.rmSync(dir, { recursive: true, force: true });
+	else console.error(`logs kept in ${dir}`);
+}
+
+function freePort() {
+	return new Promise((resolve, reject) => {
+		const s = net.createServer();
+		s.on('error', reject);
+		s.listen(0, '127.0.0.1', () => {
+			const { port } = s.address();
+			s.close(() => resolve(port));
+		});
+	});
+}
+
+function start(argv, log) {
+	const out = fs.openSync(path.join(dir, log), 'a');
+	const p = spawn(argv[0], argv.slice(1), { stdio: ['ignore', out, out] });
+	procs.push(p);
+	return p;
+}
+
+async function until(what, fn, ms = WAIT_MS) {
+	const end = Date.now() + ms;
+	let last;
+	while (Date.now() < end) {
+		try {
+			last = await fn();
+			if (last) return last;
+		} catch (e) {
+			last = e;
+		}
+		await new Promise((r) => setTimeout(r, 100));
+	}
+	throw new Error(`timed out waiting for ${what} (last: ${last})`);
+}
+
+function check(cond, what) {
+	if (!cond) throw new Error(`check failed: ${what}`);
+}
+
+const port = await freePort();
+const base = `http://127.0.0.1:${port}`;
+const manifest = path.join(dir, 'phoenixfile.yaml');
+fs.writeFileSync(manifest, [
+	'apiVersion: pflight/v1', 'kind: Domain', 'metadata:', `  name: ${name}`,
+	'membership:', '  members_max: 8', '  vnodes_max: 64', '  heartbeat_interval: 100ms',
+	'  heartbeat_misses: 20', 'governance:', '  audit:', `    path: ${dir}/audit.jsonl`, '',
+].join('\n'));
+const daemonArgv = [daemonPath, '--foreground', '--manifest', manifest, '--control',
+	path.join(dir, 'control.sock'), '--api-port', String(port)];
+
+async function startDaemon(log) {
+	const d = start(daemonArgv, log);
+	await until('the daemon API', async () => (await fetch(`${base}/api/v1`)).ok);
+	return d;
+}
+
+async function shot(page, file) {
+	await page.screenshot({ path: path.join(outDir, file), fullPage: true });
+}
+
+async function memberRows(page) {
+	return page.$$eval('#members tbody tr', (rows) => rows.map((r) =>
+		[...r.children].map((c) => c.textContent)));
+}
+
+async function run() {
+	let daemon = await startDaemon('pflightd-1.log');
+	const workers = [];
+	for (let i = 0; i < WORKERS; i++)
+		workers.push(start([workerPath, name, String(VNODES), ...(i === 0 ? ['--define', String(VNODES)] : [])],
+			`worker-${i}.log`));
+	browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox',
+		'--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+		'--disable-component-update', '--disable-sync'] });
+	const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+	const errors = [];
+	page.on('pageerror', (e) => errors.push(String(e)));
+	await page.goto(`${base}/`);
+	await until('the stream to be live', async () => (await page.textContent('#conn')) === 'live');
+	await until('three active members', async () =>
+		(await memberRows(page)).filter((r) => r[2] === 'active').length === WORKERS);
+	await page.click('#tab-vnodes');
+	await until('every VNode owned on the map', async () =>
+		(await page.$$eval('.vmap .member .cell', (c) => c.length)) === VNODES);
+	await page.click('#tab-overview');
+	const health0 = await until('a health figure', async () => {
+		const v = await page.getAttribute('#g-health .value', 'data-value');
+		return v !== null && v !== '' ? Number(v) : null;
+	});
+	await shot(page, 'dashboard-overview.png');
+
+	// A worker killed: its member dead, its VNodes on the others, health down.
+	const victim = workers[1];
+	victim.kill('SIGKILL');
+	await until('the killed member shown gone', async () =>
+		!(await memberRows(page)).some((r) => r[3] === String(victim.pid) && r[2] === 'active'));
+	await page.click('#tab-vnodes');
+	await until('the map to show every VNode on the survivors', async () => {
+		const n = await page.$$eval('.vmap .member', (ms, pid) => ms.filter((m) =>
+			!m.querySelector('.name').textContent.includes(`pid ${pid})`))
+			.reduce((k, m) => k + m.querySelectorAll('.cell').length, 0), victim.pid);
+		return n === VNODES;
+	});
+	await shot(page, 'dashboard-vnodes-after-kill.png');
+	await page.click('#tab-overview');
+	const health1 = await until('health to fall after the kill', async () => {
+		const v = Number(await page.getAttribute('#g-health .value', 'data-value'));
+		return v < health0 ? v : null;
+	});
+	await shot(page, 'dashboard-overview-after-kill.png');
+	console.log(`kill: health ${health0.toFixed(1)} -> ${health1.toFixed(1)}, every VNode owned again`);
+
+	// The simulator, from its sliders.
+	await page.click('#tab-simulator');
+	await page.selectOption('#sim-preset', 'ai-agents');
+	for (const [k, v] of [['members', 100], ['vnodes', 2000], ['duration_s', 120]])
+		await page.$eval(`#sim-${k}`, (e, val) => {
+			e.value = String(val);
+			e.dispatchEvent(new Event('input', { bubbles: true }));
+		}, v);
+	await until('the simulation drawn', async () => {
+		const status = await page.textContent('#sim-status');
+		const pts = await page.$$eval('#sim-chart polyline', (ls) =>
+			ls.map((l) => l.getAttribute('points').split(' ').length));
+		return status.startsWith('simulated 120 s of 100 members') && pts.length === 4 &&
+			pts.every((n) => n > 2);
+	});
+	await shot(page, 'dashboard-simulator.png');
+
+	// The daemon goes away, then comes back.
+	await page.click('#tab-overview');
+	daemon.kill('SIGTERM');
+	await until('the daemon to stop', async () => daemon.exitCode !== null);
+	await until('the offline banner', async () => await page.isVisible('#offline'));
+	await shot(page, 'dashboard-offline.png');
+	daemon = await startDaemon('pflightd-2.log');
+	await until('the stream to be live again', async () =>
+		(await page.textContent('#conn')) === 'live' && !(await page.isVisible('#offline')));
+	check(errors.length === 0, `no script errors (${errors.join('; ')})`);
+	daemon.kill('SIGTERM');
+	for (const w of workers) if (w.exitCode === null) w.kill('SIGTERM');
+}
+
+try {
+	fs.mkdirSync(outDir, { recursive: true });
+	await run();
+	passed = true;
+	console.log(`dashboard: live view, kill, simulator and reconnection checked; screenshots in ${outDir}`);
+} catch (e) {
+	console.error(e.stack || String(e));
+	process.exitCode = 1;
+} finally {
+	if (browser) await browser.close();
+	cleanup();
+}

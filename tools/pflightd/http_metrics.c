@@ -1,0 +1,514 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools/pflightd/http_metrics.c: what the REST API serves beyond the domain's own state:
+ * the metrics (GET /api/v1/metrics as JSON, GET /metrics in the Prometheus text format),
+ * the simulator (POST /api/v1/sim) and the dashboard's files (GET /, /app.js, /style.css).
+ *
+ * Metrics. The HTTP thread owns the accumulator (pflight/metrics.h) and its live sampler,
+ * so the figures it serves need no lock: once a second it sweeps the domain's ownership
+ * words and member slots (pf_metrics_sampler_step: about 1.5 ms at a million VNodes) and
+ * feeds the observation. Recoveries: whenever the membership version moves (a death
+ * publishes it), the member slots are looked at for deaths newer than the last one seen:
+ * each slot DEAD keeps the time it was declared dead (pf_member_info's dead_ns, by
+ * whichever supervisor declared it: the conductor or a worker's embedded one). From then
+ * on, every millisecond at most while a death is open, the count of PENDING VNodes is
+ * compared with what it was at the last sample before it, and once it is back there every
+ * open death is recovered and its latency recorded. The resolution is the HTTP thread's
+ * pass (its park, 1 ms by default); a death whose VNodes cannot all be placed again is
+ * given up after RECOVERY_GIVE_UP_NS and not recorded.
+ *
+ * The simulator runs on this thread, in a private domain (pflight/sim.h); a request waits
+ * for it (sizes are bounded below so that a run takes about a second at most) and other
+ * requests wait behind it: one simulation at a time, by construction.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "shm/pf_assert.h"
+#include "tools/pflightd/http_api.h"
+#include "tools/pflightd/log.h"
+
+#define SAMPLE_PERIOD_NS 1000000000u /* one observation a second */
+#define RECOVERY_CHECK_NS 1000000u   /* look at the pending count every 1 ms at most */
+#define RECOVERY_GIVE_UP_NS (60ull * SAMPLE_PERIOD_NS) /* a death not recovered in a minute */
+#define PROM_BYTES_START 8192u                         /* the text is about 4 KiB */
+#define POINTS_DEFAULT 120u                            /* series points of GET /api/v1/metrics */
+#define POINTS_MAX 3600u
+#define SIM_MEMBERS_MAX 2000u /* the dashboard's sliders top out here: a run stays near 1 s */
+#define SIM_VNODES_MAX 200000u
+#define SIM_DURATION_S_MAX 3600u
+#define SIM_POINTS_MAX 3600u
+
+/* The dashboard's files, compiled in (embed.py). */
+extern const char dash_index_html[], dash_app_js[], dash_style_css[];
+extern const size_t dash_index_html_len, dash_app_js_len, dash_style_css_len;
+
+static uint64_t mono_now(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int api_metrics_init(struct api *a, const struct pf_manifest *m)
+{
+	struct pf_metrics_opts o;
+	int r;
+
+	pf_metrics_opts_init(&o);
+	o.window_ns = m->api.metrics_window_ns;
+	r = pf_metrics_create(&o, &a->metrics);
+	if (r == 0)
+		r = pf_metrics_sampler_create(a->domain, NULL, &a->sampler);
+	if (r < 0) {
+		pf_metrics_destroy(a->metrics);
+		a->metrics = NULL;
+	}
+	a->next_sample_ns = 0;
+	a->crashes_open = 0;
+	a->death_seen_ns = mono_now(); /* deaths before we started are not ours to time */
+	(void)pf_domain_membership(a->domain, &a->membership_seen);
+	return r;
+}
+
+void api_metrics_fini(struct api *a)
+{
+	pf_metrics_sampler_destroy(a->sampler);
+	pf_metrics_destroy(a->metrics);
+	a->sampler = NULL;
+	a->metrics = NULL;
+}
+
+static void crash_open(struct api *a, uint64_t time_ns)
+{
+	if (a->crashes_open == API_CRASHES_MAX) {
+		log_msg(LOG_DEBUG, "metrics: more than %u deaths open at once, one not timed",
+			API_CRASHES_MAX);
+		return;
+	}
+	a->crash_ns[a->crashes_open++] = time_ns;
+	a->next_recovery_check_ns = 0;
+}
+
+/* New deaths since the membership last moved: open each (O(members), on a change only). */
+static void deaths_find(struct api *a)
+{
+	uint32_t version = 0;
+	uint64_t newest = a->death_seen_ns;
+
+	(void)pf_domain_membership(a->domain, &version);
+	if (version == a->membership_seen)
+		return;
+	a->membership_seen = version;
+	for (uint32_t slot = 0; slot < a->members_max; slot++) {
+		struct pf_member_info mi = {.size = sizeof(mi)};
+
+		if (pf_member_info(a->domain, slot, &mi) < 0 || mi.state != PF_MEMBER_DEAD ||
+		    mi.dead_ns <= a->death_seen_ns)
+			continue;
+		crash_open(a, mi.dead_ns);
+		newest = mi.dead_ns > newest ? mi.dead_ns : newest;
+	}
+	a->death_seen_ns = newest;
+}
+
+/* Deaths whose VNodes are all owned again (pending back to its level before): record. */
+static int recovery_check(struct api *a, uint64_t now)
+{
+	struct pf_domain_info di = {.size = sizeof(di)};
+	uint32_t kept = 0;
+
+	if (a->crashes_open == 0 || now < a->next_recovery_check_ns)
+		return 0;
+	a->next_recovery_check_ns = now + RECOVERY_CHECK_NS;
+	if (pf_domain_info(a->domain, &di) < 0)
+		return 0;
+	for (uint32_t i = 0; i < a->crashes_open; i++) {
+		uint64_t t = a->crash_ns[i];
+
+		if (di.vnodes_pending <= a->pending_before && now >= t)
+			(void)pf_metrics_record_recovery(a->metrics, now, now - t);
+		else if (now - t < RECOVERY_GIVE_UP_NS)
+			a->crash_ns[kept++] = t;
+	}
+	a->crashes_open = kept;
+	return 1;
+}
+
+int api_metrics_step(struct api *a, uint64_t now)
+{
+	struct pf_metrics_obs obs = {.size = sizeof(obs)};
+	int work;
+
+	if (a->metrics == NULL)
+		return 0;
+	deaths_find(a);
+	work = recovery_check(a, now);
+
+	if (now < a->next_sample_ns)
+		return work;
+	a->next_sample_ns = now + SAMPLE_PERIOD_NS;
+	if (pf_metrics_sampler_step(a->sampler, now, &obs) != 1)
+		return work;
+	obs.flags |= PF_METRICS_OBS_POINT;
+	if (pf_metrics_observe(a->metrics, &obs) < 0)
+		log_msg(LOG_WARN, "metrics: an observation was refused");
+	if (a->crashes_open == 0)
+		a->pending_before = obs.vnodes_defined - obs.vnodes_owned;
+	return 1;
+}
+
+static json_t *real_or_null(double x)
+{
+	return isfinite(x) ? json_real(x) : json_null();
+}
+
+static json_t *seconds_or_null(uint64_t ns, uint64_t count)
+{
+	return count > 0 ? json_real((double)ns / 1e9) : json_null();
+}
+
+static json_t *figures_json(const struct pf_metrics_figures *f)
+{
+	return json_pack("{s:f, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:I, "
+			 "s:I, s:I, s:o, s:o, s:o}",
+			 "span_s", (double)f->span_ns / 1e9, "availability",
+			 real_or_null(f->availability), "stability", real_or_null(f->stability),
+			 "churn_per_min", real_or_null(f->churn_per_min),
+			 "churn_per_member_per_min", real_or_null(f->churn_per_member_per_min),
+			 "load_stddev", real_or_null(f->load_stddev), "load_balance",
+			 real_or_null(f->load_balance), "rebalance_overhead",
+			 real_or_null(f->rebalance_overhead), "health", real_or_null(f->health),
+			 "placements_per_s", real_or_null(f->placements_per_s), "membership_events",
+			 (json_int_t)f->membership_events, "ownership_changes",
+			 (json_int_t)f->ownership_changes, "migrations", (json_int_t)f->migrations,
+			 "migration_bytes", (json_int_t)f->migration_bytes, "placements",
+			 (json_int_t)f->placements, "recoveries", (json_int_t)f->recoveries,
+			 "recovery_p50_s", seconds_or_null(f->recovery_ns_p50, f->recoveries),
+			 "recovery_p99_s", seconds_or_null(f->recovery_ns_p99, f->recoveries),
+			 "recovery_max_s", seconds_or_null(f->recovery_ns_max, f->recoveries));
+}
+
+/* One point: t in seconds of the sample's clock (CLOCK_MONOTONIC live, simulated time in
+ * a simulation). */
+static json_t *point_json(const struct pf_metrics_point *p)
+{
+	const struct pf_metrics_figures *f = &p->window;
+
+	return json_pack(
+		"{s:f, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}", "t", (double)p->time_ns / 1e9,
+		"members", (json_int_t)p->members_active, "vnodes", (json_int_t)p->vnodes_defined,
+		"owned", (json_int_t)p->vnodes_owned, "health", real_or_null(f->health),
+		"stability", real_or_null(f->stability), "availability",
+		real_or_null(f->availability), "churn_per_min", real_or_null(f->churn_per_min),
+		"load_balance", real_or_null(f->load_balance));
+}
+
+/* The newest `count` points of the live series, oldest first. */
+static json_t *series_json(struct api *a, uint32_t count)
+{
+	struct pf_metrics_point *pts = calloc(POINTS_MAX, sizeof(*pts));
+	json_t *list = json_array();
+	uint64_t cursor = 0;
+	int n, total = 0;
+
+	if (pts == NULL || list == NULL) {
+		free(pts);
+		json_decref(list);
+		return NULL;
+	}
+	/* The ring keeps at most POINTS_MAX of them; read it all, keep the last `count`. */
+	while ((n = pf_metrics_points(a->metrics, &cursor, pts + total % POINTS_MAX,
+				      POINTS_MAX - (uint32_t)(total % POINTS_MAX))) > 0)
+		total += n;
+	for (int i = total > (int)count ? total - (int)count : 0; i < total; i++) {
+		const struct pf_metrics_point *p = &pts[i % POINTS_MAX];
+
+		json_array_append_new(list, point_json(p));
+	}
+	free(pts);
+	return list;
+}
+
+enum { Q_POINTS };
+const struct api_field api_metrics_query[] = {
+	[Q_POINTS] = {"points", API_T_U32, 0, 0, POINTS_MAX, NULL},
+};
+const uint32_t api_metrics_query_count = PF_ARRAY_SIZE(api_metrics_query);
+
+int api_get_metrics(struct api *a, const struct api_call *call, struct api_reply *rep,
+		    struct api_error *err)
+{
+	struct pf_metrics_report r = {.size = sizeof(r)};
+	uint32_t points =
+		call->query[Q_POINTS].set ? (uint32_t)call->query[Q_POINTS].u : POINTS_DEFAULT;
+	json_t *series;
+	int k = a->metrics != NULL ? pf_metrics_report(a->metrics, &r) : -ENODATA;
+
+	if (k == -ENODATA) {
+		api_error_set(err, 503, "no_data",
+			      "no observation yet: the first comes a second "
+			      "after the daemon starts");
+		err->retry_after_s = 1;
+		return k;
+	}
+	series = k == 0 ? series_json(a, points) : NULL;
+	if (k < 0 || series == NULL) {
+		json_decref(series);
+		api_error_set(err, 500, "internal", "the metrics cannot be read");
+		return k < 0 ? k : -ENOMEM;
+	}
+	rep->status = 200;
+	rep->doc =
+		json_pack("{s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "time_s",
+			  (double)r.time_ns / 1e9, "window_s", (double)r.window_ns / 1e9,
+			  "members_active", (json_int_t)r.members_active, "vnodes_defined",
+			  (json_int_t)r.vnodes_defined, "vnodes_owned", (json_int_t)r.vnodes_owned,
+			  "observations", (json_int_t)r.observations, "recoveries_total",
+			  (json_int_t)r.recoveries_total, "window", figures_json(&r.window),
+			  "total", figures_json(&r.total), "series", series);
+	if (rep->doc == NULL) {
+		api_error_set(err, 500, "internal", "out of memory building the answer");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int api_get_prometheus(struct api *a, const struct api_call *call, struct api_reply *rep,
+		       struct api_error *err)
+{
+	size_t cap = PROM_BYTES_START, len = 0;
+	char *buf = NULL;
+	int r = -ENODATA;
+
+	(void)call;
+	for (int tries = 0; a->metrics != NULL && tries < 2; tries++) {
+		char *grown = realloc(buf, cap);
+
+		if (grown == NULL) {
+			r = -ENOMEM;
+			break;
+		}
+		buf = grown;
+		r = pf_metrics_prometheus(a->metrics, buf, cap, &len);
+		if (r != -ENOBUFS)
+			break;
+		cap = len + 1;
+	}
+	if (r < 0) {
+		free(buf);
+		api_error_set(err, r == -ENODATA ? 503 : 500,
+			      r == -ENODATA ? "no_data" : "internal", "%s",
+			      r == -ENODATA ? "no observation yet" : "the metrics cannot be read");
+		err->retry_after_s = r == -ENODATA ? 1 : 0;
+		return r;
+	}
+	rep->status = 200;
+	rep->raw_owned = buf;
+	rep->raw = buf;
+	rep->raw_len = len;
+	rep->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	return 0;
+}
+
+/* --- the simulator ------------------------------------------------------------------ */
+
+enum {
+	B_PRESET,
+	B_STRATEGY,
+	B_MEMBERS,
+	B_VNODES,
+	B_SEED,
+	B_DURATION,
+	B_INTERVAL,
+	B_JOIN,
+	B_FAILURE,
+	B_RETIRE,
+	B_HEARTBEAT
+};
+const struct api_field api_sim_body[] = {
+	[B_PRESET] = {"preset", API_T_STRING, 0, 0, 0, NULL},
+	[B_STRATEGY] = {"strategy", API_T_STRING, 0, 0, 0, NULL},
+	[B_MEMBERS] = {"members", API_T_U32, 0, 0, SIM_MEMBERS_MAX, NULL},
+	[B_VNODES] = {"vnodes", API_T_U32, 0, 1, SIM_VNODES_MAX, NULL},
+	[B_SEED] = {"seed", API_T_U32, 0, 0, UINT32_MAX, NULL},
+	[B_DURATION] = {"duration_s", API_T_NUMBER, 0, 0, SIM_DURATION_S_MAX, NULL},
+	[B_INTERVAL] = {"interval_s", API_T_NUMBER, 0, 0, SIM_DURATION_S_MAX, NULL},
+	[B_JOIN] = {"join_per_min", API_T_NUMBER, 0, 0, 1000000, NULL},
+	[B_FAILURE] = {"failure_per_min", API_T_NUMBER, 0, 0, 1000000, NULL},
+	[B_RETIRE] = {"retire_per_min", API_T_NUMBER, 0, 0, 1000000, NULL},
+	[B_HEARTBEAT] = {"heartbeat_timeout_ms", API_T_U32, 0, 0, 3600000, NULL},
+};
+const uint32_t api_sim_body_count = PF_ARRAY_SIZE(api_sim_body);
+
+static const char *const strategy_names[] = {"trust-weighted", "consistent-hash", "bin-packing",
+					     "agent"};
+
+/* The options a request asks for: the preset's defaults, then each field given. */
+static int sim_opts(const struct api_call *call, struct pf_sim_opts *o, struct api_error *err)
+{
+	const struct api_value *b = call->body;
+	int preset = b[B_PRESET].set ? pf_sim_preset_find(b[B_PRESET].s) : PF_SIM_DMA;
+
+	pf_sim_opts_init(o);
+	if (preset < 0 || pf_sim_opts_preset(o, (uint32_t)preset) < 0) {
+		api_error_set(err, 400, "bad_field",
+			      "preset must be one of dma, distributed, cloud-native, ai-agents");
+		return -EINVAL;
+	}
+	if (b[B_STRATEGY].set) {
+		uint32_t k = 0;
+
+		while (k < PF_ARRAY_SIZE(strategy_names) &&
+		       strcmp(strategy_names[k], b[B_STRATEGY].s) != 0)
+			k++;
+		if (k == PF_ARRAY_SIZE(strategy_names)) {
+			api_error_set(err, 400, "bad_field",
+				      "strategy must be one of trust-weighted, consistent-hash, "
+				      "bin-packing, agent");
+			return -EINVAL;
+		}
+		o->strategy = k;
+	}
+	if (b[B_MEMBERS].set)
+		o->members = (uint32_t)b[B_MEMBERS].u;
+	if (b[B_VNODES].set)
+		o->vnodes = (uint32_t)b[B_VNODES].u;
+	if (b[B_SEED].set)
+		o->seed = b[B_SEED].u;
+	if (b[B_DURATION].set)
+		o->duration_ns = (uint64_t)llround(b[B_DURATION].d * 1e9);
+	if (b[B_INTERVAL].set)
+		o->interval_ns = (uint64_t)llround(b[B_INTERVAL].d * 1e9);
+	if (b[B_JOIN].set)
+		o->join_per_min = b[B_JOIN].d;
+	if (b[B_FAILURE].set)
+		o->failure_per_min = b[B_FAILURE].d;
+	if (b[B_RETIRE].set)
+		o->retire_per_min = b[B_RETIRE].d;
+	if (b[B_HEARTBEAT].set)
+		o->heartbeat_timeout_ns = b[B_HEARTBEAT].u * 1000000u;
+	return 0;
+}
+
+static int sim_point(void *arg, const struct pf_sim_point *p)
+{
+	json_t *list = arg, *o = point_json(&p->metrics);
+
+	if (o == NULL)
+		return -ENOMEM;
+	json_object_set_new(o, "joins", json_integer((json_int_t)p->joins));
+	json_object_set_new(o, "failures", json_integer((json_int_t)p->failures));
+	json_object_set_new(o, "retirements", json_integer((json_int_t)p->retirements));
+	return json_array_append_new(list, o) == 0 ? 0 : -ENOMEM;
+}
+
+static json_t *sim_summary_json(const struct pf_sim_summary *s)
+{
+	const struct pf_metrics_figures *t = &s->metrics.total;
+	json_t *o = json_pack(
+		"{s:s, s:s, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, "
+		"s:o}",
+		"preset", pf_sim_preset_name(s->preset), "strategy",
+		pf_sched_strategy_name(s->strategy), "seed", (json_int_t)s->seed, "duration_s",
+		(double)s->duration_ns / 1e9, "points", (json_int_t)s->points, "members_end",
+		(json_int_t)s->members_end, "joins", (json_int_t)s->joins, "failures",
+		(json_int_t)s->failures, "repairs", (json_int_t)s->repairs, "retirements",
+		(json_int_t)s->retirements, "rebalance_rounds", (json_int_t)s->rebalance_rounds,
+		"moves_requested", (json_int_t)s->moves_requested, "messages",
+		(json_int_t)s->messages, "health", real_or_null(t->health), "stability",
+		real_or_null(t->stability), "availability", real_or_null(t->availability),
+		"churn_per_min", real_or_null(t->churn_per_min));
+
+	if (o != NULL) {
+		json_object_set_new(o, "total", figures_json(&s->metrics.total));
+		json_object_set_new(o, "last_window", figures_json(&s->metrics.window));
+	}
+	return o;
+}
+
+/* The options the run used (the preset's defaults and what the request changed). */
+static json_t *sim_options_json(const struct pf_sim_opts *o)
+{
+	return json_pack("{s:s, s:s, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:I}", "preset",
+			 pf_sim_preset_name(o->preset), "strategy",
+			 pf_sched_strategy_name(o->strategy), "members", (json_int_t)o->members,
+			 "vnodes", (json_int_t)o->vnodes, "seed", (json_int_t)o->seed, "duration_s",
+			 (double)o->duration_ns / 1e9, "interval_s", (double)o->interval_ns / 1e9,
+			 "join_per_min", o->join_per_min, "failure_per_min", o->failure_per_min,
+			 "retire_per_min", o->retire_per_min, "heartbeat_timeout_ms",
+			 (json_int_t)(o->heartbeat_timeout_ns / 1000000u));
+}
+
+int api_post_sim(struct api *a, const struct api_call *call, struct api_reply *rep,
+		 struct api_error *err)
+{
+	struct pf_sim_summary sum = {.size = sizeof(sum)};
+	const char *field = NULL;
+	struct pf_sim_opts o;
+	json_t *series;
+	int r;
+
+	(void)a;
+	if (sim_opts(call, &o, err) < 0)
+		return -EINVAL;
+	r = pf_sim_opts_check(&o, &field);
+	if (r == 0 && o.duration_ns / (o.interval_ns > 0 ? o.interval_ns : 1) > SIM_POINTS_MAX) {
+		r = -E2BIG;
+		field = "interval_s";
+	}
+	if (r < 0) {
+		api_error_set(err, 400, "bad_field", "%s: %s", field != NULL ? field : "options",
+			      r == -E2BIG ? "over its limit here (at most 3,600 points)"
+					  : "not a value the simulator takes");
+		return r;
+	}
+	series = json_array();
+	r = series != NULL ? pf_sim_run(&o, &sum, sim_point, series) : -ENOMEM;
+	if (r < 0) {
+		json_decref(series);
+		api_error_set(err, r == -ENOMEM || r == -EUSERS || r == -ENOSPC ? 503 : 500,
+			      "sim_failed", "the simulation could not run: %s", strerror(-r));
+		return r;
+	}
+	rep->status = 200;
+	rep->doc = json_pack("{s:o, s:o, s:o}", "options", sim_options_json(&o), "summary",
+			     sim_summary_json(&sum), "series", series);
+	if (rep->doc == NULL) {
+		api_error_set(err, 500, "internal", "out of memory building the answer");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* --- the dashboard's files ---------------------------------------------------------- */
+
+int api_get_dashboard(struct api *a, const struct api_call *call, struct api_reply *rep,
+		      struct api_error *err)
+{
+	const char *path = call->route->path;
+
+	(void)a;
+	(void)err;
+	rep->status = 200;
+	if (strcmp(path, "/app.js") == 0) {
+		rep->raw = dash_app_js;
+		rep->raw_len = dash_app_js_len;
+		rep->content_type = "text/javascript; charset=utf-8";
+	} else if (strcmp(path, "/style.css") == 0) {
+		rep->raw = dash_style_css;
+		rep->raw_len = dash_style_css_len;
+		rep->content_type = "text/css; charset=utf-8";
+	} else {
+		rep->raw = dash_index_html;
+		rep->raw_len = dash_index_html_len;
+		rep->content_type = "text/html; charset=utf-8";
+	}
+	PF_ASSERT(rep->raw_len > 0);
+	return 0;
+}
