@@ -17,7 +17,9 @@
  *                          [--drain-on-exit MS] [--define N]
  *
  * It takes up to ceil(vnodes / members) VNodes, so VNodes spread over the members that
- * are there when they are defined, and the survivors of a crash share the dead one's.
+ * are there when they are defined, and the survivors of a crash share the dead one's;
+ * <vnodes> is also the capacity it declares (what it holds at full load), which is what
+ * a scheduler's load, spread and rebalancing count its VNodes against.
  * --caps: the capabilities it declares (default "counter"). --token (or $PFLIGHT_TOKEN):
  * a join token presented to the host's pflightd (pflight/control.h; --control names its
  * socket) before joining, for the trust and capabilities it grants; a refused join says
@@ -378,6 +380,9 @@ static int join(struct pf_domain *d, const struct options *o, struct pf_member *
 	mo.caps = o->caps;
 	mo.caps_count = o->caps_count;
 	mo.refusal = &why;
+	/* What it holds at full load: the scheduler's load (and so its spread and its
+	 * rebalancing) counts VNodes against it. */
+	mo.vnode_capacity = o->vnodes;
 	r = pf_member_join(d, &mo, m);
 	if (r == -EPERM || r == -EKEYREJECTED)
 		fprintf(stderr, "counter-worker: join refused: %s rule %d (%s)\n",
