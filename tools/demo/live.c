@@ -54,7 +54,7 @@ struct live {
 	struct pf_domain *d;
 	uint64_t *sent;
 	uint64_t sent_total, refused;
-	uint32_t next_vnode, churn_step, kills, drains, starts;
+	uint32_t next_vnode, churn_step, kills, drains;
 };
 
 static uint64_t mono_ns(void)
@@ -153,18 +153,11 @@ static int start_daemon(struct live *lv)
 	return pf_domain_open(lv->name, &lv->d);
 }
 
-/* A worker in the first free place; the first ever defines the VNodes. */
+/* A worker in the first free place. */
 static int start_worker(struct live *lv)
 {
-	char vn[16], def[16], log[128];
-	char *argv[] = {(char *)lv->worker_path,
-			lv->name,
-			vn,
-			"--drain-on-exit",
-			"3000",
-			"--define",
-			def,
-			NULL};
+	char vn[16], log[128];
+	char *argv[] = {(char *)lv->worker_path, lv->name, vn, "--drain-on-exit", "3000", NULL};
 	uint32_t i = 0;
 
 	while (i < lv->workers && lv->pids[i] > 0)
@@ -172,12 +165,8 @@ static int start_worker(struct live *lv)
 	if (i == lv->workers)
 		return -EUSERS;
 	(void)snprintf(vn, sizeof(vn), "%u", lv->vnodes);
-	(void)snprintf(def, sizeof(def), "%u", lv->vnodes);
 	(void)snprintf(log, sizeof(log), "%s/workers.log", lv->dir);
-	if (lv->starts > 0)
-		argv[5] = NULL; /* only the first defines */
 	lv->pids[i] = spawn(argv, log);
-	lv->starts++;
 	return lv->pids[i] > 0 ? (int)i : -errno;
 }
 
@@ -212,6 +201,18 @@ static uint32_t slot_of(struct live *lv, pid_t pid)
 			return s;
 	}
 	return UINT32_MAX;
+}
+
+static int wait_members(struct live *lv, uint32_t want)
+{
+	uint64_t deadline = mono_ns() + START_TIMEOUT_NS;
+
+	while (pf_domain_membership(lv->d, NULL) < (int)want) {
+		if (mono_ns() > deadline)
+			return -ETIMEDOUT;
+		nap_ns(20000000L);
+	}
+	return 0;
 }
 
 static void status(struct live *lv, const char *event)
@@ -344,6 +345,15 @@ static int run(struct live *lv)
 	printf("Ctrl-C stops the demo and checks every counter.\n\n");
 	for (uint32_t i = 0; i < lv->workers - 1; i++)
 		(void)start_worker(lv);
+	/* The VNodes once the workers are members, so the first to join does not take all. */
+	r = wait_members(lv, lv->workers - 1);
+	if (r == 0)
+		r = pf_vnode_define_range(lv->d, 0, lv->vnodes, NULL);
+	if (r < 0) {
+		fprintf(stderr, "demo: the workers did not come up: %s\n", strerror(-r));
+		return r;
+	}
+	status(lv, "started:");
 	start = mono_ns();
 	next_churn = start + CHURN_EVERY_NS;
 	next_status = start + STATUS_EVERY_NS / 2;
@@ -377,6 +387,7 @@ static int parse(struct live *lv, int argc, char **argv)
 		{"port", required_argument, NULL, 'p'},
 		{"duration", required_argument, NULL, 'd'},
 		{"name", required_argument, NULL, 'N'},
+		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	unsigned long v;
@@ -398,6 +409,8 @@ static int parse(struct live *lv, int argc, char **argv)
 		}
 		if (c == '?')
 			return -EINVAL;
+		if (c == 'h')
+			return 1;
 		errno = 0;
 		v = strtoul(optarg, &end, 10);
 		if (errno != 0 || *end != '\0' || v > 1000000000ul)
@@ -428,13 +441,14 @@ int main(int argc, char **argv)
 
 	memset(&lv, 0, sizeof(lv));
 	lv.daemon = -1;
-	if (parse(&lv, argc, argv) < 0) {
-		fprintf(stderr,
+	r = parse(&lv, argc, argv);
+	if (r != 0) {
+		fprintf(r > 0 ? stdout : stderr,
 			"usage: %s --daemon PATH --worker PATH [--workers N (3..16)] "
 			"[--vnodes N (1..1024)] [--rate MSGS_PER_S] [--port PORT] "
 			"[--duration S] [--name NAME]\n",
 			argv[0]);
-		return 2;
+		return r > 0 ? 0 : 2;
 	}
 	(void)snprintf(lv.dir, sizeof(lv.dir), "/tmp/pflight-demo-XXXXXX");
 	lv.sent = calloc(lv.vnodes, sizeof(*lv.sent));
