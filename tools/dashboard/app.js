@@ -423,7 +423,7 @@ function buildSimForm() {
 	const form = $('#sim-form');
 	const preset = el('select', { id: 'sim-preset', name: 'preset' },
 		PRESETS.map((p) => el('option', { value: p }, p)));
-	form.append(el('label', { for: 'sim-preset' }, 'Preset', preset));
+	form.append(el('div', { class: 'field' }, el('label', { for: 'sim-preset' }, 'Preset'), preset));
 	for (const f of SIM_FIELDS) {
 		const out = el('output', { id: `sim-${f.key}-out`, for: `sim-${f.key}` },
 			f.rate ? 'preset' : f.value);
@@ -434,7 +434,8 @@ function buildSimForm() {
 			out.textContent = input.value;
 			scheduleSim();
 		});
-		form.append(el('label', { for: `sim-${f.key}` }, f.label, out), input);
+		form.append(el('div', { class: 'field' },
+			el('label', { for: `sim-${f.key}` }, f.label, out), input));
 	}
 	preset.addEventListener('change', () => {
 		for (const f of SIM_FIELDS) if (f.rate) simTouched.delete(f.key);
