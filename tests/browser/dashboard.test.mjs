@@ -118,10 +118,11 @@ async function memberRows(page) {
 
 async function run() {
 	let daemon = await startDaemon('pflightd-1.log');
+	// All but one worker join first; the last defines the VNodes once the others are
+	// members, so placement spreads them instead of the first to join taking every one.
 	const workers = [];
-	for (let i = 0; i < WORKERS; i++)
-		workers.push(start([workerPath, name, String(VNODES), ...(i === 0 ? ['--define', String(VNODES)] : [])],
-			`worker-${i}.log`));
+	for (let i = 0; i < WORKERS - 1; i++)
+		workers.push(start([workerPath, name, String(VNODES)], `worker-${i}.log`));
 	browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox',
 		'--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
 		'--disable-component-update', '--disable-sync'] });
@@ -130,7 +131,11 @@ async function run() {
 	page.on('pageerror', (e) => errors.push(String(e)));
 	await page.goto(`${base}/`);
 	await until('the stream to be live', async () => (await page.textContent('#conn')) === 'live');
-	await until('three active members', async () =>
+	await until('the first workers active', async () =>
+		(await memberRows(page)).filter((r) => r[2] === 'active').length === WORKERS - 1);
+	workers.push(start([workerPath, name, String(VNODES), '--define', String(VNODES)],
+		`worker-${WORKERS - 1}.log`));
+	await until('every worker active', async () =>
 		(await memberRows(page)).filter((r) => r[2] === 'active').length === WORKERS);
 	await page.click('#tab-vnodes');
 	await until('every VNode owned on the map', async () =>
@@ -163,8 +168,14 @@ async function run() {
 	await shot(page, 'dashboard-overview-after-kill.png');
 	console.log(`kill: health ${health0.toFixed(1)} -> ${health1.toFixed(1)}, every VNode owned again`);
 
-	// The simulator, from its sliders.
+	// The simulator: opened, it runs its defaults (1,000 members, 100,000 VNodes, 10
+	// simulated minutes); the time it took is reported, not judged (benchmarks judge).
 	await page.click('#tab-simulator');
+	const first = await until('the default simulation drawn', async () => {
+		const t = await page.textContent('#sim-status');
+		return t.startsWith('simulated 600 s of 1000 members') ? t : null;
+	});
+	console.log(`simulator, the sliders' defaults: ${first}`);
 	await page.selectOption('#sim-preset', 'ai-agents');
 	for (const [k, v] of [['members', 100], ['vnodes', 2000], ['duration_s', 120]])
 		await page.$eval(`#sim-${k}`, (e, val) => {
