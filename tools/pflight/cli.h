@@ -45,9 +45,6 @@ void cli_command_help(FILE *f, const struct cli_command *cmd);
 /* `pflight help [command]` (argv[0] is "help"): 0, or EXIT_USAGE for an unknown command. */
 int cli_help(int argc, char **argv);
 
-/* "active", "draining"... for enum pf_member_state, "?" for anything else. */
-const char *cli_member_state_name(uint32_t state);
-
 /* Print doc (with --json) and free it: 0, or EXIT_FAILED when it could not be printed. */
 int cli_emit(struct cli *c, json_t *doc);
 

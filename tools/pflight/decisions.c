@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "jdoc.h"
 
 #define DECISIONS_DEFAULT 20u
 #define DECISIONS_MAX 65536u
@@ -82,39 +83,6 @@ static int collect(struct pf_domain *d, const struct decisions_args *a, struct k
 	return 0;
 }
 
-static json_t *null_or_int(int placed, uint64_t v)
-{
-	return placed ? json_integer((json_int_t)v) : json_null();
-}
-
-static json_t *null_or_real(int placed, double v)
-{
-	return placed ? json_real(v) : json_null();
-}
-
-static json_t *decision_json(uint64_t seq, const struct pf_sched_decision *x)
-{
-	const char *outcome = pf_sched_reason_name(x->reason);
-	const char *strategy = pf_sched_strategy_name(x->strategy);
-	int placed = x->reason == PF_SCHED_PLACED;
-
-	return json_pack(
-		"{s:I, s:I, s:s, s:s, s:o, s:o, s:o, s:I, s:{s:I, s:I, s:I, s:I, s:I}, "
-		"s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
-		"seq", (json_int_t)seq, "vnode", (json_int_t)x->vnode, "outcome",
-		outcome != NULL ? outcome : "?", "strategy", strategy != NULL ? strategy : "?",
-		"winner_slot", null_or_int(placed, x->winner_slot), "winner_generation",
-		null_or_int(placed, x->winner_generation), "epoch", null_or_int(placed, x->epoch),
-		"candidates", (json_int_t)x->candidates, "filtered", "state",
-		(json_int_t)x->filtered[0], "caps", (json_int_t)x->filtered[1], "trust",
-		(json_int_t)x->filtered[2], "policy", (json_int_t)x->filtered[3], "full",
-		(json_int_t)x->filtered[4], "home_node", (json_int_t)x->home_node, "winner_node",
-		(json_int_t)x->winner_node, "score", null_or_real(placed, x->score), "reliability",
-		null_or_real(placed, x->reliability), "trust", null_or_real(placed, x->trust),
-		"load", null_or_real(placed, x->load), "numa_factor",
-		null_or_real(placed, x->numa_factor));
-}
-
 static void header(void)
 {
 	printf("%66s%-30s%s\n", "", "filtered out by", "winner's score");
@@ -164,7 +132,7 @@ static json_t *decisions_out(struct cli *c, const struct decisions_args *a, cons
 
 		if (!c->json)
 			decision_row(k->seq[at], &k->dec[at]);
-		json_array_append_new(doc, decision_json(k->seq[at], &k->dec[at]));
+		json_array_append_new(doc, jdoc_decision(k->seq[at], &k->dec[at]));
 	}
 	return doc;
 }

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "jdoc.h"
 
 #define DRAIN_TIMEOUT_S_DEFAULT 60u
 #define DRAIN_POLL_NS 100000000L /* 100 ms */
@@ -139,7 +140,7 @@ static int drain_wait(struct cli *c, const struct drain_args *a, uint32_t gen, u
 		*ret_held = held_by(c->d, a->slot, vnodes_max);
 		if (!c->json && *ret_held != shown)
 			printf("member %u: %u VNodes left (%s)\n", a->slot, *ret_held,
-			       cli_member_state_name(*ret_state));
+			       jdoc_member_state_name(*ret_state));
 		still = *ret_held == shown ? still + 1 : 0;
 		if (!c->json && still == STALL_POLLS && *ret_state == PF_MEMBER_DRAINING)
 			say_blocked(c, a->slot, vnodes_max, members_max);
@@ -234,7 +235,7 @@ static uint32_t host_poll(struct cli *c, struct host_drain *h, const struct pf_d
 		m->held = m->state == PF_MEMBER_FREE ? 0 : h->held[m->slot];
 		if (!c->json && (m->held != m->shown || m->state != m->shown_state))
 			printf("member %u: %u VNodes left (%s)\n", m->slot, m->held,
-			       cli_member_state_name(m->state));
+			       jdoc_member_state_name(m->state));
 		m->still = m->held == m->shown && m->held > 0 ? m->still + 1 : 0;
 		if (!c->json && m->still == STALL_POLLS && m->state == PF_MEMBER_DRAINING)
 			say_blocked(c, m->slot, di->vnodes_max, di->members_max);
@@ -274,7 +275,7 @@ static json_t *host_json(const struct host_drain *h, uint32_t initial, uint32_t 
 							 (json_int_t)m->gen, "initial",
 							 (json_int_t)m->initial, "remaining",
 							 (json_int_t)m->held, "state",
-							 cli_member_state_name(m->state), "done",
+							 jdoc_member_state_name(m->state), "done",
 							 m->state != PF_MEMBER_DRAINING));
 	}
 	return json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:b}", "action", "drain", "scope",
@@ -370,7 +371,7 @@ static int drain_or_retire(struct cli *c, int argc, char **argv, uint32_t flags)
 	if (cli_emit(c, json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:b}", "action", argv[0], "slot",
 				  (json_int_t)a.slot, "generation", (json_int_t)mi.generation,
 				  "initial", (json_int_t)initial, "remaining", (json_int_t)held,
-				  "state", cli_member_state_name(state), "done",
+				  "state", jdoc_member_state_name(state), "done",
 				  state != PF_MEMBER_DRAINING)) != 0)
 		return EXIT_FAILED;
 	return r < 0 ? EXIT_FAILED : 0;

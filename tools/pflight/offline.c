@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "jdoc.h"
 
 #define TAIL_DEFAULT 10u
 #define TAIL_MAX 100000u
@@ -174,25 +175,6 @@ int cmd_token(struct cli *c, int argc, char **argv)
 	return EXIT_USAGE;
 }
 
-static json_t *report_json(int r, const struct pf_audit_report *rep)
-{
-	json_t *o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:b}", "ok", r == 0, "files",
-			      (json_int_t)rep->files, "records", (json_int_t)rep->records, "heads",
-			      (json_int_t)rep->heads, "last_seq", (json_int_t)rep->last_seq,
-			      "unsigned_tail", (json_int_t)rep->unsigned_tail, "key_given",
-			      rep->key_given != 0);
-
-	if (r == -EBADMSG)
-		json_object_set_new(
-			o, "broken",
-			json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:s}", "fault",
-				  pf_audit_fault_name(rep->fault), "seq", (json_int_t)rep->bad_seq,
-				  "expected_seq", (json_int_t)rep->expected_seq, "line",
-				  (json_int_t)rep->bad_line, "offset", (json_int_t)rep->bad_offset,
-				  "file", rep->bad_file, "reason", rep->reason));
-	return o;
-}
-
 static int audit_verify(struct cli *c, int argc, char **argv)
 {
 	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES];
@@ -225,7 +207,7 @@ static int audit_verify(struct cli *c, int argc, char **argv)
 		       pf_audit_fault_name(rep.fault), (unsigned long long)rep.bad_seq,
 		       (unsigned long long)rep.expected_seq, rep.bad_file,
 		       (unsigned long long)rep.bad_line, rep.reason);
-	if (cli_emit(c, report_json(r, &rep)) != 0)
+	if (cli_emit(c, jdoc_audit_report(r, &rep)) != 0)
 		return EXIT_FAILED;
 	return r == 0 ? 0 : EXIT_FAILED;
 }

@@ -22,17 +22,7 @@
 #include <string.h>
 
 #include "cli.h"
-
-static const char *const member_states[] = {"free",     "joining", "active",
-					    "draining", "retired", "dead"};
-const char *cli_member_state_name(uint32_t state)
-{
-	return state < sizeof(member_states) / sizeof(member_states[0]) ? member_states[state]
-									: "?";
-}
-
-static const char *const vnode_states[] = {"unassigned", "pending", "active", "migrating",
-					   "draining"};
+#include "jdoc.h"
 
 int cli_emit(struct cli *c, json_t *doc)
 {
@@ -44,21 +34,6 @@ int cli_emit(struct cli *c, json_t *doc)
 		fputc('\n', stdout);
 	json_decref(doc);
 	return r;
-}
-
-static json_t *caps_json(struct pf_domain *d, const uint64_t caps[2])
-{
-	json_t *a = json_array();
-
-	for (uint32_t i = 0; i < PF_CAPS_MAX; i++) {
-		const char *name;
-
-		if (((caps[i / 64] >> (i % 64)) & 1) == 0)
-			continue;
-		name = pf_capability_name(d, i);
-		json_array_append_new(a, json_string(name != NULL ? name : "?"));
-	}
-	return a;
 }
 
 int cmd_status(struct cli *c, int argc, char **argv)
@@ -87,40 +62,6 @@ int cmd_status(struct cli *c, int argc, char **argv)
 	return cli_emit(c, doc);
 }
 
-/* The gatekeeper's decision about a member: "none", "granted", "granted-token", or
- * "refused:<action>:<rule>:<check>". */
-static json_t *admission_json(const struct pf_member_info *mi)
-{
-	uint32_t d = mi->admission_detail;
-	char text[96];
-
-	if (mi->admission == PF_ADMISSION_GRANTED)
-		return json_string((d & PF_ADMISSION_BY_TOKEN) != 0 ? "granted-token" : "granted");
-	if (mi->admission != PF_ADMISSION_REFUSED)
-		return json_string("none");
-	(void)snprintf(text, sizeof(text), "refused:%s:%u:%s",
-		       pf_policy_action_name((d >> 16) & 0xffu) != NULL
-			       ? pf_policy_action_name((d >> 16) & 0xffu)
-			       : "?",
-		       (d >> 8) & 0xffu,
-		       pf_policy_check_name(d & 0xffu) != NULL ? pf_policy_check_name(d & 0xffu)
-							       : "?");
-	return json_string(text);
-}
-
-static json_t *member_json(struct cli *c, const struct pf_member_info *mi)
-{
-	return json_pack(
-		"{s:I, s:I, s:s, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:f, s:f, s:f, s:o}", "slot",
-		(json_int_t)mi->slot, "generation", (json_int_t)mi->generation, "state",
-		mi->state < 6 ? member_states[mi->state] : "?", "pid", (json_int_t)mi->pid, "node",
-		(json_int_t)mi->numa_node, "cpu", (json_int_t)mi->cpu, "capabilities",
-		caps_json(c->d, mi->caps), "vnodes", (json_int_t)mi->vnodes_owned, "placed",
-		(json_int_t)mi->vnodes_placed, "heartbeat", (json_int_t)mi->heartbeat, "trust",
-		mi->trust_ppm / (double)PF_PPM, "reliability", mi->reliability_ppm / (double)PF_PPM,
-		"cpu_load", mi->cpu_ppm / (double)PF_PPM, "admission", admission_json(mi));
-}
-
 int cmd_members(struct cli *c, int argc, char **argv)
 {
 	struct pf_domain_info di = {.size = sizeof(di)};
@@ -140,15 +81,15 @@ int cmd_members(struct cli *c, int argc, char **argv)
 
 		if (pf_member_info(c->d, s, &mi) < 0)
 			continue;
-		m = member_json(c, &mi);
+		m = jdoc_member(c->d, &mi);
 		if (!c->json) {
 			json_t *caps = json_object_get(m, "capabilities");
 			size_t i;
 			json_t *v;
 
 			printf("%-5u %-4u %-8s %-8d %-4d %6u %5.2f %5.2f ", mi.slot, mi.generation,
-			       mi.state < 6 ? member_states[mi.state] : "?", (int)mi.pid,
-			       mi.numa_node, mi.vnodes_owned, mi.trust_ppm / (double)PF_PPM,
+			       jdoc_member_state_name(mi.state), (int)mi.pid, mi.numa_node,
+			       mi.vnodes_owned, mi.trust_ppm / (double)PF_PPM,
 			       mi.reliability_ppm / (double)PF_PPM);
 			json_array_foreach(caps, i, v)
 				printf("%s%s", i ? "," : " ", json_string_value(v));
@@ -178,13 +119,9 @@ static int vnode_filter(int argc, char **argv, int *ret_state, uint32_t *ret_lim
 	*ret_limit = UINT32_MAX;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--state") == 0 && i + 1 < argc) {
-			*ret_state = -2;
-			for (int k = 0; k < 5; k++)
-				if (strcmp(argv[i + 1], vnode_states[k]) == 0)
-					*ret_state = k;
-			if (*ret_state == -2)
+			*ret_state = jdoc_vnode_state_parse(argv[++i]);
+			if (*ret_state < 0)
 				return -EINVAL;
-			i++;
 		} else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
 			if (cli_parse_u32(argv[++i], ret_limit) < 0)
 				return -EINVAL;
@@ -212,31 +149,19 @@ int cmd_vnodes(struct cli *c, int argc, char **argv)
 		       "EPOCH", "CKPT", "INBOX", "HOME", "PENDING");
 	for (uint32_t id = 0; id < di.vnodes_max && shown < limit; id++) {
 		struct pf_vnode_info vi = {.size = sizeof(vi)};
-		const char *why;
 
 		if (pf_vnode_info(c->d, id, &vi) < 0 || vi.state == PF_VNODE_UNASSIGNED)
 			continue;
 		if (state >= 0 && vi.state != (uint32_t)state)
 			continue;
-		/* PLACED on a PENDING VNode: no scheduler has refused it since it came back. */
-		why = vi.state == PF_VNODE_PENDING && vi.pending_reason != PF_SCHED_PLACED
-			      ? pf_sched_reason_name(vi.pending_reason)
-			      : "";
 		shown++;
-		json_array_append_new(
-			doc,
-			json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:s}", "id", (json_int_t)id,
-				  "state", vnode_states[vi.state % 5], "owner",
-				  (json_int_t)(int32_t)vi.owner_slot, "epoch", (json_int_t)vi.epoch,
-				  "checkpoint_seq", (json_int_t)vi.checkpoint_seq, "inbox",
-				  (json_int_t)vi.inbox_depth, "home", (json_int_t)vi.home_node,
-				  "pending_reason", why != NULL ? why : ""));
+		json_array_append_new(doc, jdoc_vnode(id, &vi));
 		if (!c->json)
 			printf("%-8u %-10s %-6d %-8llu %-6llu %-6llu %-5d %s\n", id,
-			       vnode_states[vi.state % 5], (int32_t)vi.owner_slot,
+			       jdoc_vnode_state_name(vi.state), (int32_t)vi.owner_slot,
 			       (unsigned long long)vi.epoch, (unsigned long long)vi.checkpoint_seq,
 			       (unsigned long long)vi.inbox_depth, vi.home_node,
-			       why != NULL ? why : "");
+			       jdoc_pending_reason(&vi));
 	}
 	return cli_emit(c, doc);
 }

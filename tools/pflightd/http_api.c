@@ -4,17 +4,13 @@
  *
  * Reads come from shared memory (pf_domain_info, pf_member_info, pf_vnode_info, the
  * explanation ring) and from the audit log's files, exactly as `pflight` reads them, and
- * their JSON shapes are the ones `pflight --json` prints, wrapped in an object
- * ({"members": [...]}) so a list can grow fields (a page cursor) later. Nothing here
- * stops or waits for an agent. Changes reuse what the CLI and the control socket use:
- * pf_member_cordon() for drain and retire, migrate_ask() for migrate, pf_send() for
- * messages; drain and retire requests are audited here (drain_request), migrations by
- * migrate_ask().
- *
- * Routes still to come plug in here as one table entry and one handler each: the metrics
- * as JSON (GET /api/v1/metrics), the simulator (POST /api/v1/sim, API_MUTATING |
- * API_BODY) and the Prometheus text page (GET /metrics, a raw reply with its own content
- * type, as get_openapi() does).
+ * their JSON shapes are the ones `pflight --json` prints (both build them with
+ * tools/common/jdoc.h), wrapped in an object ({"members": [...]}) so a list can grow
+ * fields (a page cursor) later. Nothing here stops or waits for an agent. Changes reuse
+ * what the CLI and the control socket use: pf_member_cordon() for drain and retire,
+ * migrate_ask() for migrate, pf_send() for messages; drain and retire requests are
+ * audited here (drain_request), migrations by migrate_ask(). The metrics, the Prometheus
+ * page, the simulator and the dashboard's files are in http_metrics.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +22,7 @@
 #include <unistd.h>
 
 #include "shm/pf_assert.h"
+#include "tools/common/jdoc.h"
 #include "tools/pflightd/daemon.h"
 #include "tools/pflightd/http_api.h"
 #include "tools/pflightd/log.h"
@@ -36,78 +33,9 @@
 #define TAIL_BYTES_MAX (32u << 20) /* bytes read back from the log's end, at most */
 #define VERIFY_TORN_RETRIES 3      /* a last line caught mid-write looks torn: look again */
 
-static const char *const member_states[] = {"free",     "joining", "active",
-					    "draining", "retired", "dead"};
-static const char *const vnode_states[] = {"unassigned", "pending", "active", "migrating",
-					   "draining"};
 /* The states a VNode list may be filtered by (unassigned ones are never listed). */
 static const char *const vnode_filter_states[] = {"pending", "active", "migrating", "draining",
 						  NULL};
-
-static double ppm_real(uint32_t v)
-{
-	return v / (double)PF_PPM;
-}
-
-static json_t *caps_json(struct pf_domain *d, const uint64_t caps[2])
-{
-	json_t *a = json_array();
-
-	for (uint32_t i = 0; i < PF_CAPS_MAX; i++) {
-		const char *name;
-
-		if (((caps[i / 64] >> (i % 64)) & 1) == 0)
-			continue;
-		name = pf_capability_name(d, i);
-		json_array_append_new(a, json_string(name != NULL ? name : "?"));
-	}
-	return a;
-}
-
-/* As `pflight members --json` shows it. */
-static json_t *admission_json(const struct pf_member_info *mi)
-{
-	uint32_t d = mi->admission_detail;
-	const char *action = pf_policy_action_name((d >> 16) & 0xffu);
-	const char *check = pf_policy_check_name(d & 0xffu);
-	char text[96];
-
-	if (mi->admission == PF_ADMISSION_GRANTED)
-		return json_string((d & PF_ADMISSION_BY_TOKEN) != 0 ? "granted-token" : "granted");
-	if (mi->admission != PF_ADMISSION_REFUSED)
-		return json_string("none");
-	(void)snprintf(text, sizeof(text), "refused:%s:%u:%s", action != NULL ? action : "?",
-		       (d >> 8) & 0xffu, check != NULL ? check : "?");
-	return json_string(text);
-}
-
-static json_t *member_json(struct pf_domain *d, const struct pf_member_info *mi)
-{
-	return json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:f, s:f, s:f, s:o}",
-			 "slot", (json_int_t)mi->slot, "generation", (json_int_t)mi->generation,
-			 "state", mi->state < 6 ? member_states[mi->state] : "?", "pid",
-			 (json_int_t)mi->pid, "node", (json_int_t)mi->numa_node, "cpu",
-			 (json_int_t)mi->cpu, "capabilities", caps_json(d, mi->caps), "vnodes",
-			 (json_int_t)mi->vnodes_owned, "placed", (json_int_t)mi->vnodes_placed,
-			 "heartbeat", (json_int_t)mi->heartbeat, "trust", ppm_real(mi->trust_ppm),
-			 "reliability", ppm_real(mi->reliability_ppm), "cpu_load",
-			 ppm_real(mi->cpu_ppm), "admission", admission_json(mi));
-}
-
-/* As `pflight vnodes --json` shows it. */
-static json_t *vnode_json(uint32_t id, const struct pf_vnode_info *vi)
-{
-	const char *why = vi->state == PF_VNODE_PENDING && vi->pending_reason != PF_SCHED_PLACED
-				  ? pf_sched_reason_name(vi->pending_reason)
-				  : "";
-
-	return json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:s}", "id", (json_int_t)id, "state",
-			 vnode_states[vi->state % 5], "owner", (json_int_t)(int32_t)vi->owner_slot,
-			 "epoch", (json_int_t)vi->epoch, "checkpoint_seq",
-			 (json_int_t)vi->checkpoint_seq, "inbox", (json_int_t)vi->inbox_depth,
-			 "home", (json_int_t)vi->home_node, "pending_reason",
-			 why != NULL ? why : "");
-}
 
 static int reply_doc(struct api_reply *rep, unsigned status, json_t *doc, struct api_error *err)
 {
@@ -162,7 +90,7 @@ static int get_members(struct api *a, const struct api_call *call, struct api_re
 		struct pf_member_info mi = {.size = sizeof(mi)};
 
 		if (pf_member_info(a->domain, s, &mi) == 0)
-			json_array_append_new(list, member_json(a->domain, &mi));
+			json_array_append_new(list, jdoc_member(a->domain, &mi));
 	}
 	return reply_doc(rep, 200, json_pack("{s:o}", "members", list), err);
 }
@@ -188,7 +116,7 @@ static int get_member(struct api *a, const struct api_call *call, struct api_rep
 
 	if (member_read(a, call->ids[0], &mi, err) < 0)
 		return -ENOENT;
-	return reply_doc(rep, 200, member_json(a->domain, &mi), err);
+	return reply_doc(rep, 200, jdoc_member(a->domain, &mi), err);
 }
 
 static int cordon(struct api *a, const struct api_call *call, uint32_t flags, struct api_reply *rep,
@@ -305,7 +233,7 @@ static int get_vnodes(struct api *a, const struct api_call *call, struct api_rep
 
 		if (pf_vnode_info(a->domain, id, &vi) < 0 || !vnode_wanted(call, &vi))
 			continue;
-		json_array_append_new(list, vnode_json(id, &vi));
+		json_array_append_new(list, jdoc_vnode(id, &vi));
 		shown++;
 	}
 	api_cursor_encode(id, next);
@@ -395,11 +323,11 @@ static int get_vnode(struct api *a, const struct api_call *call, struct api_repl
 	lineage = lineage_json(a, id, &omitted, err);
 	if (lineage == NULL)
 		return -EIO;
-	doc = vnode_json(id, &vi);
+	doc = jdoc_vnode(id, &vi);
 	if (doc != NULL) {
 		json_object_set_new(doc, "owner_generation",
 				    json_integer((json_int_t)vi.owner_generation));
-		json_object_set_new(doc, "capabilities", caps_json(a->domain, vi.caps));
+		json_object_set_new(doc, "capabilities", jdoc_caps(a->domain, vi.caps));
 		json_object_set_new(doc, "lineage_omitted", json_integer((json_int_t)omitted));
 		json_object_set(doc, "lineage", lineage);
 	}
@@ -495,40 +423,6 @@ static int post_message(struct api *a, const struct api_call *call, struct api_r
 			 err);
 }
 
-static json_t *null_or_int(int placed, uint64_t v)
-{
-	return placed ? json_integer((json_int_t)v) : json_null();
-}
-
-static json_t *null_or_real(int placed, double v)
-{
-	return placed ? json_real(v) : json_null();
-}
-
-/* As `pflight decisions --json` shows it. */
-static json_t *decision_json(uint64_t seq, const struct pf_sched_decision *x)
-{
-	const char *outcome = pf_sched_reason_name(x->reason);
-	const char *strategy = pf_sched_strategy_name(x->strategy);
-	int placed = x->reason == PF_SCHED_PLACED;
-
-	return json_pack(
-		"{s:I, s:I, s:s, s:s, s:o, s:o, s:o, s:I, s:{s:I, s:I, s:I, s:I, s:I}, "
-		"s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
-		"seq", (json_int_t)seq, "vnode", (json_int_t)x->vnode, "outcome",
-		outcome != NULL ? outcome : "?", "strategy", strategy != NULL ? strategy : "?",
-		"winner_slot", null_or_int(placed, x->winner_slot), "winner_generation",
-		null_or_int(placed, x->winner_generation), "epoch", null_or_int(placed, x->epoch),
-		"candidates", (json_int_t)x->candidates, "filtered", "state",
-		(json_int_t)x->filtered[0], "caps", (json_int_t)x->filtered[1], "trust",
-		(json_int_t)x->filtered[2], "policy", (json_int_t)x->filtered[3], "full",
-		(json_int_t)x->filtered[4], "home_node", (json_int_t)x->home_node, "winner_node",
-		(json_int_t)x->winner_node, "score", null_or_real(placed, x->score), "reliability",
-		null_or_real(placed, x->reliability), "trust", null_or_real(placed, x->trust),
-		"load", null_or_real(placed, x->load), "numa_factor",
-		null_or_real(placed, x->numa_factor));
-}
-
 /* The query of GET /api/v1/decisions, in the order of decisions_query[]. */
 enum { Q_DLIMIT, Q_DVNODE };
 
@@ -557,7 +451,7 @@ static int get_decisions(struct api *a, const struct api_call *call, struct api_
 		}
 	}
 	for (uint64_t i = seen > cap ? seen - cap : 0; dec != NULL && seq != NULL && i < seen; i++)
-		json_array_append_new(list, decision_json(seq[i % cap], &dec[i % cap]));
+		json_array_append_new(list, jdoc_decision(seq[i % cap], &dec[i % cap]));
 	if (dec == NULL || seq == NULL) {
 		json_decref(list);
 		list = NULL;
@@ -635,25 +529,6 @@ static int get_audit(struct api *a, const struct api_call *call, struct api_repl
 	return reply_doc(rep, 200, json_pack("{s:o}", "records", list), err);
 }
 
-static json_t *report_json(int r, const struct pf_audit_report *rep)
-{
-	json_t *o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:b}", "ok", r == 0, "files",
-			      (json_int_t)rep->files, "records", (json_int_t)rep->records, "heads",
-			      (json_int_t)rep->heads, "last_seq", (json_int_t)rep->last_seq,
-			      "unsigned_tail", (json_int_t)rep->unsigned_tail, "key_given",
-			      rep->key_given != 0);
-
-	if (o != NULL && r == -EBADMSG)
-		json_object_set_new(
-			o, "broken",
-			json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:s}", "fault",
-				  pf_audit_fault_name(rep->fault), "seq", (json_int_t)rep->bad_seq,
-				  "expected_seq", (json_int_t)rep->expected_seq, "line",
-				  (json_int_t)rep->bad_line, "offset", (json_int_t)rep->bad_offset,
-				  "file", rep->bad_file, "reason", rep->reason));
-	return o;
-}
-
 /* As `pflight audit verify --pubkey KEY.pub --json` shows it, with the daemon's key. */
 static int get_audit_verify(struct api *a, const struct api_call *call, struct api_reply *rep,
 			    struct api_error *err)
@@ -676,7 +551,7 @@ static int get_audit_verify(struct api *a, const struct api_call *call, struct a
 			      strerror(-r));
 		return r;
 	}
-	r = reply_doc(rep, 200, report_json(r, report), err);
+	r = reply_doc(rep, 200, jdoc_audit_report(r, report), err);
 	free(report);
 	return r;
 }

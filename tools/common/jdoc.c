@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools/common/jdoc.c: the JSON documents pflight and pflightd's REST API share
+ * (jdoc.h). Only the public API: what a document says is what pf_*_info() says.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "jdoc.h"
+
+static const char *const member_states[] = {"free",     "joining", "active",
+					    "draining", "retired", "dead"};
+static const char *const vnode_states[] = {"unassigned", "pending", "active", "migrating",
+					   "draining"};
+
+#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+const char *jdoc_member_state_name(uint32_t state)
+{
+	return state < COUNT_OF(member_states) ? member_states[state] : "?";
+}
+
+const char *jdoc_vnode_state_name(uint32_t state)
+{
+	return state < COUNT_OF(vnode_states) ? vnode_states[state] : "?";
+}
+
+int jdoc_vnode_state_parse(const char *name)
+{
+	for (uint32_t k = 0; k < COUNT_OF(vnode_states); k++)
+		if (strcmp(name, vnode_states[k]) == 0)
+			return (int)k;
+	return -EINVAL;
+}
+
+static const char *or_mark(const char *s)
+{
+	return s != NULL ? s : "?";
+}
+
+static double ppm_real(uint32_t v)
+{
+	return v / (double)PF_PPM;
+}
+
+json_t *jdoc_caps(struct pf_domain *domain, const uint64_t caps[2])
+{
+	json_t *a = json_array();
+
+	for (uint32_t i = 0; a != NULL && i < PF_CAPS_MAX; i++)
+		if (((caps[i / 64] >> (i % 64)) & 1) != 0)
+			json_array_append_new(a,
+					      json_string(or_mark(pf_capability_name(domain, i))));
+	return a;
+}
+
+json_t *jdoc_admission(const struct pf_member_info *mi)
+{
+	uint32_t d = mi->admission_detail;
+	char text[96];
+
+	if (mi->admission == PF_ADMISSION_GRANTED)
+		return json_string((d & PF_ADMISSION_BY_TOKEN) != 0 ? "granted-token" : "granted");
+	if (mi->admission != PF_ADMISSION_REFUSED)
+		return json_string("none");
+	(void)snprintf(text, sizeof(text), "refused:%s:%u:%s",
+		       or_mark(pf_policy_action_name((d >> 16) & 0xffu)), (d >> 8) & 0xffu,
+		       or_mark(pf_policy_check_name(d & 0xffu)));
+	return json_string(text);
+}
+
+json_t *jdoc_member(struct pf_domain *domain, const struct pf_member_info *mi)
+{
+	return json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:f, s:f, s:f, s:o}",
+			 "slot", (json_int_t)mi->slot, "generation", (json_int_t)mi->generation,
+			 "state", jdoc_member_state_name(mi->state), "pid", (json_int_t)mi->pid,
+			 "node", (json_int_t)mi->numa_node, "cpu", (json_int_t)mi->cpu,
+			 "capabilities", jdoc_caps(domain, mi->caps), "vnodes",
+			 (json_int_t)mi->vnodes_owned, "placed", (json_int_t)mi->vnodes_placed,
+			 "heartbeat", (json_int_t)mi->heartbeat, "trust", ppm_real(mi->trust_ppm),
+			 "reliability", ppm_real(mi->reliability_ppm), "cpu_load",
+			 ppm_real(mi->cpu_ppm), "admission", jdoc_admission(mi));
+}
+
+const char *jdoc_pending_reason(const struct pf_vnode_info *vi)
+{
+	/* PLACED on a PENDING VNode: no scheduler has refused it since it came back. */
+	if (vi->state != PF_VNODE_PENDING || vi->pending_reason == PF_SCHED_PLACED)
+		return "";
+	return or_mark(pf_sched_reason_name(vi->pending_reason));
+}
+
+json_t *jdoc_vnode(uint32_t id, const struct pf_vnode_info *vi)
+{
+	return json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:s}", "id", (json_int_t)id, "state",
+			 jdoc_vnode_state_name(vi->state), "owner",
+			 (json_int_t)(int32_t)vi->owner_slot, "epoch", (json_int_t)vi->epoch,
+			 "checkpoint_seq", (json_int_t)vi->checkpoint_seq, "inbox",
+			 (json_int_t)vi->inbox_depth, "home", (json_int_t)vi->home_node,
+			 "pending_reason", jdoc_pending_reason(vi));
+}
+
+static json_t *int_if(int placed, uint64_t v)
+{
+	return placed ? json_integer((json_int_t)v) : json_null();
+}
+
+static json_t *real_if(int placed, double v)
+{
+	return placed ? json_real(v) : json_null();
+}
+
+json_t *jdoc_decision(uint64_t seq, const struct pf_sched_decision *x)
+{
+	int placed = x->reason == PF_SCHED_PLACED;
+
+	return json_pack("{s:I, s:I, s:s, s:s, s:o, s:o, s:o, s:I, s:{s:I, s:I, s:I, s:I, s:I}, "
+			 "s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
+			 "seq", (json_int_t)seq, "vnode", (json_int_t)x->vnode, "outcome",
+			 or_mark(pf_sched_reason_name(x->reason)), "strategy",
+			 or_mark(pf_sched_strategy_name(x->strategy)), "winner_slot",
+			 int_if(placed, x->winner_slot), "winner_generation",
+			 int_if(placed, x->winner_generation), "epoch", int_if(placed, x->epoch),
+			 "candidates", (json_int_t)x->candidates, "filtered", "state",
+			 (json_int_t)x->filtered[0], "caps", (json_int_t)x->filtered[1], "trust",
+			 (json_int_t)x->filtered[2], "policy", (json_int_t)x->filtered[3], "full",
+			 (json_int_t)x->filtered[4], "home_node", (json_int_t)x->home_node,
+			 "winner_node", (json_int_t)x->winner_node, "score",
+			 real_if(placed, x->score), "reliability", real_if(placed, x->reliability),
+			 "trust", real_if(placed, x->trust), "load", real_if(placed, x->load),
+			 "numa_factor", real_if(placed, x->numa_factor));
+}
+
+json_t *jdoc_audit_report(int r, const struct pf_audit_report *rep)
+{
+	json_t *o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:b}", "ok", r == 0, "files",
+			      (json_int_t)rep->files, "records", (json_int_t)rep->records, "heads",
+			      (json_int_t)rep->heads, "last_seq", (json_int_t)rep->last_seq,
+			      "unsigned_tail", (json_int_t)rep->unsigned_tail, "key_given",
+			      rep->key_given != 0);
+
+	if (o != NULL && r == -EBADMSG &&
+	    json_object_set_new(o, "broken",
+				json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:s}", "fault",
+					  or_mark(pf_audit_fault_name(rep->fault)), "seq",
+					  (json_int_t)rep->bad_seq, "expected_seq",
+					  (json_int_t)rep->expected_seq, "line",
+					  (json_int_t)rep->bad_line, "offset",
+					  (json_int_t)rep->bad_offset, "file", rep->bad_file,
+					  "reason", rep->reason)) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
