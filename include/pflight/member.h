@@ -149,9 +149,10 @@ struct pf_member_info {
 	uint64_t start_time;
 	int32_t numa_node;
 	int32_t cpu;
-	uint64_t caps[2];   /* capability bit set (bit = directory index) */
-	uint64_t heartbeat; /* counter */
-	uint32_t vnodes_owned;
+	uint64_t caps[2];         /* capability bit set (bit = directory index) */
+	uint64_t heartbeat;       /* counter */
+	uint32_t vnodes_owned;    /* as the member last counted them; DEAD: what it held when it
+				   * died (they are placed again: pf_vnode_info() says where) */
 	uint32_t admission;       /* enum pf_admission_status (pflight/policy.h) */
 	uint64_t join_time_ns;    /* CLOCK_MONOTONIC */
 	uint32_t reliability_ppm; /* 0..PF_PPM (pflight/sched.h) */
