@@ -581,22 +581,14 @@ static void migrate_explain(const struct pf_sched *s, uint32_t vnode, uint32_t m
 	dec->reason = why;
 	dec->strategy = s->strategy;
 	dec->winner_slot = UINT32_MAX;
+	dec->winner_node = -1;
 	dec->epoch = own_epoch(w) + 1u;
 	dec->candidates = 1;
 	dec->home_node = s->d->vnodes[vnode].home_node;
-	if (why != PF_SCHED_PLACED) {
-		if (why >= PF_SCHED_FILTER_STATE && why <= PF_SCHED_FILTER_FULL)
-			dec->filtered[why - PF_SCHED_FILTER_STATE] = 1;
-		return;
-	}
-	dec->winner_slot = s->sm[m].slot;
-	dec->winner_generation = s->sm[m].gen;
-	dec->winner_node = s->sm[m].node;
-	dec->reliability = s->sm[m].reliability;
-	dec->trust = s->sm[m].trust;
-	dec->load = s->sm[m].cpu + (double)s->sm[m].assigned / s->sm[m].capacity;
-	dec->numa_factor = sched_numa_factor(s, s->sm[m].node, dec->home_node);
-	dec->score = s->sm[m].key * dec->numa_factor;
+	if (why == PF_SCHED_PLACED)
+		sched_decision_fill(s, dec, m, dec->home_node);
+	else if (why >= PF_SCHED_FILTER_STATE && why <= PF_SCHED_FILTER_FULL)
+		dec->filtered[why - PF_SCHED_FILTER_STATE] = 1;
 }
 
 PF_API int pf_sched_migrate(struct pf_sched *s, uint32_t vnode, uint32_t slot,

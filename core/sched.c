@@ -688,11 +688,12 @@ void sched_model_add(struct pf_sched *s, uint32_t m)
 	}
 }
 
-static void decision_fill(struct pf_sched *s, struct pf_sched_decision *dec, uint32_t m,
-			  int32_t home)
+void sched_decision_fill(const struct pf_sched *s, struct pf_sched_decision *dec, uint32_t m,
+			 int32_t home)
 {
 	const struct sm *x = &s->sm[m];
 
+	PF_ASSERT(m < s->nsm && dec != NULL);
 	dec->winner_slot = x->slot;
 	dec->winner_generation = x->gen;
 	dec->winner_node = x->node;
@@ -817,7 +818,7 @@ PF_API int pf_sched_place(struct pf_sched *s, uint32_t vnode, struct pf_sched_de
 		explain_write(s, dec, &rm);
 		return -ENOENT;
 	}
-	decision_fill(s, dec, m, dec->home_node); /* the scores the decision was made on */
+	sched_decision_fill(s, dec, m, dec->home_node); /* the scores the decision was made on */
 	r = claim_for(s, vnode, w, m);
 	if (r < 0) {
 		dec->reason = PF_SCHED_LOST_RACE;

@@ -121,6 +121,10 @@ uint32_t sched_choose_heaps(struct pf_sched *s, const struct req *q, uint32_t vn
  * -ENOMEM. The model is not changed: sched_model_add() once the VNode is given. */
 int sched_choose(struct pf_sched *s, uint32_t vnode, struct pf_sched_decision *dec,
 		 struct removed *rm, uint32_t *ret_m);
+/* The winner fields of dec (slot, generation, node, score components) for member m and a
+ * VNode homed on home: what a decision records about the member it chose. */
+void sched_decision_fill(const struct pf_sched *s, struct pf_sched_decision *dec, uint32_t m,
+			 int32_t home);
 /* Member m was given one more VNode: its count and its heap position follow. */
 void sched_model_add(struct pf_sched *s, uint32_t m);
 /* consistent-hash: index of the first ring point clockwise from vnode's hash. */

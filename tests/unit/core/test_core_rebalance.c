@@ -7,7 +7,9 @@
  * once nothing is worth moving, a round with nothing changed moves nothing (no
  * ping-pong); a request made stale by an ownership change is ignored; a handoff to a
  * target that left falls back to PENDING; and a consistent-hash join of one member into
- * N moves close to the ideal 1/(N + 1) of the VNodes.
+ * N moves close to the ideal 1/(N + 1) of the VNodes. An operator's migrate explains its
+ * target as a placement would (no winner node when refused, no score under
+ * consistent-hash).
  * Method: members joined from this thread; the test plays every owner (it keeps each
  * VNode's handle and acts on move requests as a worker would) and every target (adopts).
  */
@@ -552,6 +554,47 @@ static void test_rebalance_chash_join_moves_its_share(void **state)
 	destroy();
 }
 
+/* pf_sched_migrate()'s decision reads as pf_sched_place()'s does for the same member: the
+ * winner's fields as placements record them (consistent-hash scores nothing), and no
+ * winner, node included, when the target is refused. */
+static void test_rebalance_migrate_decision(void **state)
+{
+	static const uint32_t strategies[] = {PF_SCHED_TRUST_WEIGHTED, PF_SCHED_CONSISTENT_HASH};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(strategies) / sizeof(strategies[0]); i++) {
+		struct pf_sched_decision placed = {.size = sizeof(placed)};
+		struct pf_sched_decision dec = {.size = sizeof(dec)};
+		uint32_t a, b, nobody;
+		struct pf_sched *s;
+
+		make(strategies[i], 16);
+		a = add_member(100);
+		assert_int_equal(pf_vnode_define_range(dom, 0, 1, NULL), 1);
+		assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+		assert_int_equal(pf_sched_place(s, 0, &placed), 0);
+		assert_int_equal(placed.winner_slot, a);
+		adopt_all();
+		b = add_member(100);
+		nobody = (b + 1) % MEMBERS_MAX;
+		assert_int_equal(pf_sched_migrate(s, 0, nobody, &dec), -ESRCH);
+		assert_int_equal(dec.reason, PF_SCHED_FILTER_STATE);
+		assert_int_equal(dec.winner_slot, UINT32_MAX);
+		assert_int_equal(dec.winner_node, -1);
+		assert_int_equal(pf_sched_migrate(s, 0, b, &dec), 0);
+		assert_int_equal(dec.winner_slot, b);
+		assert_int_equal(dec.winner_node, placed.winner_node);
+		assert_true(dec.reliability == placed.reliability && dec.trust == placed.trust);
+		assert_true(dec.load == placed.load && dec.numa_factor == placed.numa_factor);
+		if (strategies[i] == PF_SCHED_CONSISTENT_HASH)
+			assert_true(dec.score == 0.0);
+		else
+			assert_true(dec.score > 0.0);
+		pf_sched_destroy(s);
+		destroy();
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -563,6 +606,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_rebalance_stale_request_ignored, teardown),
 		cmocka_unit_test_teardown(test_rebalance_handoff_to_dead_target, teardown),
 		cmocka_unit_test_teardown(test_rebalance_chash_join_moves_its_share, teardown),
+		cmocka_unit_test_teardown(test_rebalance_migrate_decision, teardown),
 	};
 
 	return cmocka_run_group_tests_name("core_rebalance", tests, NULL, NULL);
