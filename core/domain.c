@@ -88,8 +88,7 @@ PF_API void pf_domain_opts_init(struct pf_domain_opts *opts)
 	opts->explain_slots = DEFAULT_EXPLAIN_SLOTS;
 }
 
-/* Domain names become file names: a small, safe alphabet only. */
-static int name_check(const char *name)
+int domain_name_check(const char *name)
 {
 	size_t len;
 
@@ -380,7 +379,7 @@ PF_API int pf_domain_create(const char *name, const struct pf_domain_opts *opts,
 	uint64_t total;
 	int r;
 
-	r = name_check(name);
+	r = domain_name_check(name);
 	if (r < 0)
 		return r;
 	if (ret_domain == NULL)
@@ -479,7 +478,7 @@ PF_API int pf_domain_open(const char *name, struct pf_domain **ret_domain)
 	struct pf_domain *d;
 	int r;
 
-	r = name_check(name);
+	r = domain_name_check(name);
 	if (r < 0)
 		return r;
 	if (ret_domain == NULL)
@@ -524,7 +523,7 @@ PF_API void pf_domain_close(struct pf_domain *domain)
 PF_API int pf_domain_unlink(const char *name)
 {
 	char path[PF_DOMAIN_NAME_MAX + sizeof(DOMAIN_SHM_PREFIX)];
-	int r = name_check(name);
+	int r = domain_name_check(name);
 
 	if (r < 0)
 		return r;

@@ -99,6 +99,11 @@ static inline struct dom_inbox_slot *inbox_slot(struct pf_domain *d, uint32_t id
 	return (struct dom_inbox_slot *)(d->inbox + index * d->lim.inbox_slot_bytes);
 }
 
+/* Domain names become file names (the segment, the control socket): 1..PF_DOMAIN_NAME_MAX
+ * of [A-Za-z0-9._-], not starting with '.'. 0, -ENAMETOOLONG, or -EINVAL (NULL, empty, a
+ * leading dot, another character). */
+int domain_name_check(const char *name);
+
 /* Control-plane lock (robust): 0, or -ENOTRECOVERABLE. On EOWNERDEAD the state it
  * protects is re-validated by `repair` before the lock is marked consistent. */
 int domain_lock(struct pf_domain *d);

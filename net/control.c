@@ -17,25 +17,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/domain_impl.h"
 #include "pflight/control.h"
 
 #define RUN_DIR "/run/pflight"
-
-static int name_ok(const char *s)
-{
-	size_t n = s != NULL ? strlen(s) : 0;
-
-	if (n == 0 || n > PF_DOMAIN_NAME_MAX || s[0] == '.')
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
-}
 
 static int put(size_t cap, int n)
 {
@@ -83,7 +68,8 @@ PF_API int pf_control_path(const char *domain, uint32_t flags, char *buf, size_t
 	const char *env = getenv("PFLIGHT_CONTROL");
 	struct stat st;
 
-	if (!name_ok(domain) || buf == NULL || cap == 0 || (flags & ~PF_CONTROL_PATH_SERVER) != 0)
+	if (domain_name_check(domain) < 0 || buf == NULL || cap == 0 ||
+	    (flags & ~PF_CONTROL_PATH_SERVER) != 0)
 		return -EINVAL;
 	if (env != NULL && env[0] != '\0')
 		return put(cap, snprintf(buf, cap, "%s", env));
