@@ -3,10 +3,15 @@
  * tests/unit/net/test_net_control.c
  * Goal: the client side of the control socket does what pflight/control.h says: the
  * path rule (the override, where the daemon binds, the first client candidate that
- * exists, the domain-name rule of the segment's own name, the length limits).
- * Method: environment variables set per case; sockets bound in a private directory.
+ * exists, the domain-name rule of the segment's own name, the length limits); one
+ * request and one reply per connection, with its refusals (no daemon, no reply in time,
+ * a reply too long, a request with a newline); and a presented token's answer mapped to
+ * its errno.
+ * Method: environment variables set per case; a server thread on a SOCK_SEQPACKET socket
+ * in a private directory answers each connection with the next canned reply.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -101,10 +106,96 @@ static void test_control_path_rule(void **state)
 	(void)unsetenv("XDG_RUNTIME_DIR");
 }
 
+/* ---- a daemon that answers each connection with the next canned reply ---- */
+
+#define REPLIES_MAX 16
+
+struct server {
+	int fd;
+	const char *const *replies; /* NULL entry: accept, read, answer nothing */
+	size_t count;
+	char got[REPLIES_MAX][32]; /* the request of each connection, read after the join */
+};
+
+static void *server_main(void *arg)
+{
+	struct server *sv = arg;
+
+	for (size_t i = 0; i < sv->count; i++) {
+		int c = accept(sv->fd, NULL, NULL);
+		char byte;
+		ssize_t n;
+
+		if (c < 0)
+			return NULL;
+		n = recv(c, sv->got[i], sizeof(sv->got[i]) - 1, 0);
+		sv->got[i][n > 0 ? n : 0] = '\0';
+		if (sv->replies[i] != NULL)
+			(void)send(c, sv->replies[i], strlen(sv->replies[i]), MSG_NOSIGNAL);
+		else
+			(void)recv(c, &byte, 1, 0); /* until the client gives up */
+		(void)close(c);
+	}
+	return NULL;
+}
+
+static void test_control_request_and_present(void **state)
+{
+	static const char *const replies[] = {
+		"{\"ok\":true}",
+		"{\"ok\":true,\"padding\":\"0123456789\"}",
+		NULL,
+		"{\"ok\":false,\"error\":\"expired\"}",
+		"{\"ok\":false,\"error\":\"wrong_uid\"}",
+		"{\"ok\":false,\"error\":\"peer_gone\"}",
+		"not json",
+		"{\"ok\":true,\"domain\":\"dom\",\"caps\":\"gpu,ssd\",\"trust_ppm\":250000,"
+		"\"expires\":1900000000}",
+	};
+	struct server sv = {.replies = replies, .count = sizeof(replies) / sizeof(replies[0])};
+	struct pf_token_claims cl = {.size = sizeof(cl)};
+	char path[PF_CONTROL_PATH_MAX], reply[64], gone[PF_CONTROL_PATH_MAX];
+	pthread_t t;
+
+	(void)state;
+	(void)snprintf(path, sizeof(path), "%s/d.sock", dir);
+	(void)snprintf(gone, sizeof(gone), "%s/nobody.sock", dir);
+	sv.fd = listen_at(path);
+	assert_true(sv.count <= REPLIES_MAX);
+	assert_int_equal(pthread_create(&t, NULL, server_main, &sv), 0);
+	/* Refused before connecting. */
+	assert_int_equal(pf_control_request(path, "a\nb", reply, sizeof(reply), 0), -EINVAL);
+	assert_int_equal(pf_control_request(path, "", reply, sizeof(reply), 0), -EINVAL);
+	assert_int_equal(pf_control_request(gone, "status", reply, sizeof(reply), 0), -ENOENT);
+	/* One request, one reply; a reply that does not fit; no reply in time. */
+	assert_int_equal(pf_control_request(path, "status", reply, sizeof(reply), 0), 11);
+	assert_string_equal(reply, "{\"ok\":true}");
+	assert_int_equal(pf_control_request(path, "status", reply, 16, 0), -EMSGSIZE);
+	assert_int_equal(pf_control_request(path, "status", reply, sizeof(reply), 50), -ETIMEDOUT);
+	/* A token's refusals, by the daemon's word; one it does not know is -EPROTO. */
+	assert_int_equal(pf_control_present(path, "tok", &cl), -EKEYEXPIRED);
+	assert_int_equal(pf_control_present(path, "tok", &cl), -EACCES);
+	assert_int_equal(pf_control_present(path, "tok", &cl), -EPROTO);
+	assert_int_equal(pf_control_present(path, "tok", &cl), -EPROTO); /* not JSON */
+	/* Granted: the claims as the daemon read them. */
+	assert_int_equal(pf_control_present(path, "tok", &cl), 0);
+	assert_string_equal(cl.domain, "dom");
+	assert_string_equal(cl.caps, "gpu,ssd");
+	assert_int_equal(cl.trust_ppm, 250000);
+	assert_int_equal(cl.expires, 1900000000);
+	assert_int_equal(cl.uid, PF_TOKEN_NO_UID);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_string_equal(sv.got[0], "status");
+	assert_string_equal(sv.got[3], "join-token tok");
+	assert_int_equal(pf_control_present(path, NULL, &cl), -EINVAL);
+	(void)close(sv.fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_control_path_rule, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_control_request_and_present, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("net_control", tests, NULL, NULL);
