@@ -171,8 +171,12 @@ static int claims_from(json_t *doc, struct pf_token_claims *ret)
 	json_t *trust = json_object_get(doc, "trust_ppm"), *exp = json_object_get(doc, "expires");
 	uint32_t size = ret->size;
 
+	/* What a genuine token can hold (pflight/token.h); anything else is not the daemon's
+	 * answer to read. */
 	if (dom == NULL || caps == NULL || !json_is_integer(trust) || !json_is_integer(exp) ||
-	    strlen(dom) >= sizeof(ret->domain) || strlen(caps) >= sizeof(ret->caps))
+	    domain_name_check(dom) < 0 || strlen(caps) >= sizeof(ret->caps) ||
+	    json_integer_value(trust) < 0 || json_integer_value(trust) > PF_PPM ||
+	    json_integer_value(exp) <= 0)
 		return -EPROTO;
 	memset(ret, 0, sizeof(*ret));
 	ret->size = size;

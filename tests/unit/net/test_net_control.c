@@ -6,7 +6,7 @@
  * exists, the domain-name rule of the segment's own name, the length limits); one
  * request and one reply per connection, with its refusals (no daemon, no reply in time,
  * a reply too long, a request with a newline); and a presented token's answer mapped to
- * its errno.
+ * its errno, its claims read only when a token could hold them.
  * Method: environment variables set per case; a server thread on a SOCK_SEQPACKET socket
  * in a private directory answers each connection with the next canned reply.
  */
@@ -151,6 +151,13 @@ static void test_control_request_and_present(void **state)
 		"not json",
 		"{\"ok\":true,\"domain\":\"dom\",\"caps\":\"gpu,ssd\",\"trust_ppm\":250000,"
 		"\"expires\":1900000000}",
+		"{\"ok\":true,\"domain\":\"dom\",\"caps\":\"\",\"trust_ppm\":2000000,"
+		"\"expires\":1900000000}",
+		"{\"ok\":true,\"domain\":\"dom\",\"caps\":\"\",\"trust_ppm\":-1,"
+		"\"expires\":1900000000}",
+		"{\"ok\":true,\"domain\":\"dom\",\"caps\":\"\",\"trust_ppm\":1,\"expires\":0}",
+		"{\"ok\":true,\"domain\":\"../x\",\"caps\":\"\",\"trust_ppm\":1,"
+		"\"expires\":1900000000}",
 	};
 	struct server sv = {.replies = replies, .count = sizeof(replies) / sizeof(replies[0])};
 	struct pf_token_claims cl = {.size = sizeof(cl)};
@@ -184,6 +191,12 @@ static void test_control_request_and_present(void **state)
 	assert_int_equal(cl.trust_ppm, 250000);
 	assert_int_equal(cl.expires, 1900000000);
 	assert_int_equal(cl.uid, PF_TOKEN_NO_UID);
+	/* Claims no token can hold are not the daemon's answer: -EPROTO, *ret untouched. */
+	assert_int_equal(pf_control_present(path, "tok", &cl), -EPROTO); /* trust over 1 */
+	assert_int_equal(pf_control_present(path, "tok", &cl), -EPROTO); /* trust below 0 */
+	assert_int_equal(pf_control_present(path, "tok", &cl), -EPROTO); /* never expires */
+	assert_int_equal(pf_control_present(path, "tok", &cl), -EPROTO); /* not a domain */
+	assert_int_equal(cl.trust_ppm, 250000);
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_string_equal(sv.got[0], "status");
 	assert_string_equal(sv.got[3], "join-token tok");
