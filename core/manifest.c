@@ -255,8 +255,7 @@ struct ctx {
 	const char *name;
 	struct pf_manifest_error *err;
 	yaml_document_t *doc;
-	bool seen[FIELDS_N];
-	const yaml_node_t *at[FIELDS_N]; /* the value node of each field seen */
+	const yaml_node_t *at[FIELDS_N]; /* the value node of each field seen, NULL: absent */
 };
 
 pf_printf_like(3, 4) static int fail(struct ctx *c, const yaml_node_t *node, const char *fmt, ...)
@@ -379,10 +378,8 @@ static int walk_value(struct ctx *c, const struct scope *s, const struct manifes
 		      yaml_node_t *node, const char *path)
 {
 	PF_ASSERT(f != NULL && node != NULL);
-	if (s->table == fields) {
-		c->seen[f - fields] = true;
+	if (s->table == fields)
 		c->at[f - fields] = node;
-	}
 	switch (f->type) {
 	case PF_MANIFEST_SECTION:
 		return walk_mapping(c, s, node, path);
@@ -457,10 +454,11 @@ static int walk_mapping(struct ctx *c, const struct scope *s, yaml_node_t *node,
 static const yaml_node_t *node_of(const struct ctx *c, const char *path,
 				  const yaml_node_t *fallback)
 {
-	for (size_t i = 0; i < FIELDS_N; i++)
-		if (strcmp(fields[i].path, path) == 0 && c->seen[i])
-			return c->at[i];
-	return fallback;
+	const struct scope top = {fields, FIELDS_N, NULL, 0, 0};
+	const struct manifest_field *f = lookup(&top, path);
+
+	PF_ASSERT(f != NULL); /* a path of the table */
+	return c->at[f - fields] != NULL ? c->at[f - fields] : fallback;
 }
 
 /* A listen address off loopback is refused unless allow_remote says it is meant: the API
@@ -492,7 +490,7 @@ static int walk_document(struct ctx *c, yaml_document_t *doc, struct pf_manifest
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < FIELDS_N; i++)
-		if ((fields[i].flags & F_REQUIRED) != 0 && !c->seen[i])
+		if ((fields[i].flags & F_REQUIRED) != 0 && c->at[i] == NULL)
 			return fail(c, root, "missing required field '%s' (%s)", fields[i].path,
 				    fields[i].def);
 	return check_api(c, root, m);
