@@ -513,27 +513,28 @@ PF_API int pf_member_leave(struct pf_member *m)
 
 int member_leave_many(struct pf_member **ms, uint32_t n)
 {
-	struct pf_domain *d = n > 0 ? ms[0]->d : NULL;
+	struct pf_domain *d;
 	uint32_t *gen_of;
 	int stale = 0;
 
 	if (n == 0)
 		return 0;
-	gen_of = malloc(d->lim.members_max * sizeof(*gen_of));
-	if (gen_of == NULL)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < d->lim.members_max; i++)
+	d = ms[0]->d;
+	/* No memory for the shared scan: each leave scans for itself, as pf_member_leave(). */
+	gen_of = PF_FAULT_FAIL(ALLOC) ? NULL : malloc(d->lim.members_max * sizeof(*gen_of));
+	for (uint32_t i = 0; gen_of != NULL && i < d->lim.members_max; i++)
 		gen_of[i] = UINT32_MAX;
 	for (uint32_t i = 0; i < n; i++) {
 		PF_ASSERT(ms[i]->d == d);
 		leave_begin(ms[i]);
-		if (member_is_live(ms[i]) && !member_drained(d, ms[i]))
+		if (gen_of != NULL && member_is_live(ms[i]) && !member_drained(d, ms[i]))
 			gen_of[ms[i]->slot] = ms[i]->gen;
 	}
-	(void)vnodes_return_owned_by(d, gen_of);
-	free(gen_of);
+	if (gen_of != NULL)
+		(void)vnodes_return_owned_by(d, gen_of);
 	for (uint32_t i = 0; i < n; i++)
-		stale += leave_finish(ms[i], 1) == -ESTALE;
+		stale += leave_finish(ms[i], gen_of != NULL) == -ESTALE;
+	free(gen_of);
 	domain_publish_membership(d);
 	return stale;
 }

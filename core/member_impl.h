@@ -95,8 +95,9 @@ int supervisor_declare_dead(struct pf_supervisor *s, uint32_t slot, uint32_t gen
  * pf_member_leave() for n members of one domain joined by the calling thread, with one
  * scan of the VNode table for all of them (what they own without a handle goes back to
  * PENDING) instead of one each: a simulation's thousand members leave in O(VNodes), not
- * O(members x VNodes). Frees every handle whatever the result. Returns how many had been
- * declared dead (the count of pf_member_leave()'s -ESTALE), or -ENOMEM (nobody left).
+ * O(members x VNodes); without memory for the shared scan, each scans for itself. Frees
+ * every handle. Returns how many had been declared dead (the count of pf_member_leave()'s
+ * -ESTALE); never fails.
  */
 int member_leave_many(struct pf_member **members, uint32_t n);
 

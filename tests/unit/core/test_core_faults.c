@@ -5,7 +5,9 @@
  * mmap, allocation) is reported as its errno, leaves nothing behind (no segment, no
  * half-registered member, no owned VNode) and leaks nothing (ASan). Method: the SQLite
  * sweep: fail the n-th hit of a fault point once, run the whole sequence, check the
- * state, and raise n until the sequence succeeds untouched.
+ * state, and raise n until the sequence succeeds untouched. And the internal
+ * member_leave_many() (the simulator's) still returns every VNode without the memory for
+ * its shared scan.
  * Built only with -Dfault_injection=true.
  */
 #include <errno.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "core/member_impl.h"
 #include "pflight/pflight.h"
 #include "shm/fault.h"
 #include "tests/common/test_util.h"
@@ -108,6 +111,41 @@ static void test_faults_alloc(void **state)
 	sweep(FAULT_ALLOC, -ENOMEM);
 }
 
+/* member_leave_many() without memory for its shared scan: every member still leaves, and
+ * every VNode they held, by handle or only placed on them, goes back to PENDING. */
+static void test_faults_leave_many_alloc(void **state)
+{
+	struct pf_domain_info di = {.size = sizeof(di)};
+	struct pf_domain_opts o;
+	struct pf_member *m[2];
+	struct pf_domain *d;
+	struct pf_sched *s;
+	struct pf_vnode *v;
+
+	(void)state;
+	fault_disarm_all();
+	pf_domain_opts_init(&o);
+	o.flags = PF_DOMAIN_REPLACE;
+	o.vnodes_max = 8;
+	assert_int_equal(pf_domain_create(name, &o, &d), 0);
+	assert_int_equal(pf_vnode_define_range(d, 0, 8, NULL), 8);
+	assert_int_equal(pf_member_join(d, NULL, &m[0]), 0);
+	assert_int_equal(pf_member_join(d, NULL, &m[1]), 0);
+	assert_int_equal(pf_vnode_claim(m[0], PF_CLAIM_NOWAIT, 0, &v), 0);
+	assert_int_equal(pf_sched_create(d, NULL, &s), 0);
+	assert_int_equal(pf_sched_run(s, 8), 7); /* placed on both, adopted by neither */
+	fault_arm(FAULT_ALLOC, 1, FAULT_MODE_FAIL_ONCE);
+	assert_int_equal(member_leave_many(m, 2), 0);
+	assert_int_equal(fault_hits(FAULT_ALLOC), 1); /* its scan had no memory */
+	fault_disarm_all();
+	assert_int_equal(pf_domain_info(d, &di), 0);
+	assert_int_equal(di.members_active, 0);
+	assert_int_equal(di.vnodes_active, 0);
+	assert_int_equal(di.vnodes_pending, 8);
+	pf_sched_destroy(s);
+	assert_int_equal(pf_domain_destroy(d), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -115,6 +153,7 @@ int main(void)
 		cmocka_unit_test(test_faults_truncate),
 		cmocka_unit_test(test_faults_mmap),
 		cmocka_unit_test(test_faults_alloc),
+		cmocka_unit_test(test_faults_leave_many_alloc),
 	};
 
 	test_domain_name(name, sizeof(name), "faults");
