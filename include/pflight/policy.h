@@ -181,11 +181,13 @@ PF_API int pf_admission_pending(struct pf_domain *domain, uint32_t *cursor,
 
 /*
  * Decide member (slot, generation) with verdict (verdict->allowed), giving trust_ppm
- * (0..PF_PPM) when allowed; flags: PF_ADMISSION_BY_TOKEN or 0. For a joiner waiting at the gate:
- * allowed makes it ACTIVE with that trust; refused makes its pf_member_join() fail. For a member
- * already ACTIVE or DRAINING (a review): the decision is recorded and nothing else changes (trust
- * stays; cordon a refused member with pf_member_cordon()). Returns 0 when recorded, or: -ESTALE the
- * slot no longer holds that generation waiting or live (it gave up, died or left): nothing recorded
+ * (0..PF_PPM) when allowed; flags: PF_ADMISSION_BY_TOKEN or 0. For a joiner waiting at
+ * the gate: allowed makes it ACTIVE with that trust; refused makes its pf_member_join()
+ * fail. For a member already ACTIVE or DRAINING (a review): the decision is recorded and
+ * nothing else changes (trust stays; cordon a refused member with pf_member_cordon()).
+ * Returns 0 when recorded, or:
+ *   -ESTALE   the slot no longer holds that generation waiting or live (it gave up, died
+ *             or left): nothing recorded
  *   -EINVAL   bad arguments or flags
  * Lock-free; the gatekeeper's thread.
  */
