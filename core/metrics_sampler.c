@@ -59,23 +59,33 @@ PF_API void pf_metrics_sampler_opts_init(struct pf_metrics_sampler_opts *opts)
 	opts->size = sizeof(*opts);
 }
 
+/* Defaults, then the caller's options (STYLE 10.4: a newer caller's longer struct only with
+ * zeros where this library knows no field). */
+static int opts_resolve(const struct pf_metrics_sampler_opts *in,
+			struct pf_metrics_sampler_opts *out)
+{
+	pf_metrics_sampler_opts_init(out);
+	if (in != NULL && opts_copy(out, sizeof(*out), in, sizeof(*out)) < 0)
+		return -EINVAL;
+	if (out->flags != 0 || out->reserved0 != 0 || out->reserved[0] != 0 ||
+	    out->reserved[1] != 0)
+		return -EINVAL;
+	return 0;
+}
+
 PF_API int pf_metrics_sampler_create(struct pf_domain *d,
 				     const struct pf_metrics_sampler_opts *opts,
 				     struct pf_metrics_sampler **ret)
 {
+	struct pf_metrics_sampler_opts o;
 	struct pf_metrics_sampler *s;
 
-	if (d == NULL || ret == NULL ||
-	    (opts != NULL &&
-	     (opts->size < sizeof(*opts) || opts->flags != 0 || opts->reserved0 != 0 ||
-	      opts->reserved[0] != 0 || opts->reserved[1] != 0)))
+	if (d == NULL || ret == NULL || opts_resolve(opts, &o) < 0)
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
-	pf_metrics_sampler_opts_init(&s->o);
-	if (opts != NULL)
-		s->o.vnodes_per_call = opts->vnodes_per_call;
+	s->o = o;
 	s->d = d;
 	s->vnodes_max = d->lim.vnodes_max; /* the handle's validated copy of the limits */
 	s->members_max = d->lim.members_max;

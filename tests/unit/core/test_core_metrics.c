@@ -883,6 +883,50 @@ static void test_metrics_sampler_refuses_corrupt_words(void **state)
 	assert_int_equal(pf_domain_destroy(d), 0);
 }
 
+/* Sampler options as every options struct (STYLE 10.4): unknown flags and reserved fields
+ * refused, and a newer caller's longer struct only with zeros past what this library
+ * knows. */
+static void test_metrics_sampler_options(void **state)
+{
+	struct {
+		struct pf_metrics_sampler_opts o;
+		uint64_t newer; /* a field this library does not know */
+	} big;
+	struct pf_metrics_sampler_opts so;
+	struct pf_metrics_sampler *smp = NULL;
+	struct pf_domain_opts dopts;
+	struct pf_domain *d = NULL;
+	char name[64];
+
+	(void)state;
+	test_domain_name(name, sizeof(name), "metrics-opts");
+	pf_domain_opts_init(&dopts);
+	dopts.flags = PF_DOMAIN_REPLACE;
+	dopts.vnodes_max = 8;
+	dopts.members_max = 4;
+	assert_int_equal(pf_domain_create(name, &dopts, &d), 0);
+	pf_metrics_sampler_opts_init(&so);
+	so.flags = 1;
+	assert_int_equal(pf_metrics_sampler_create(d, &so, &smp), -EINVAL);
+	pf_metrics_sampler_opts_init(&so);
+	so.reserved[1] = 1;
+	assert_int_equal(pf_metrics_sampler_create(d, &so, &smp), -EINVAL);
+	pf_metrics_sampler_opts_init(&so);
+	so.size = 4;
+	assert_int_equal(pf_metrics_sampler_create(d, &so, &smp), -EINVAL);
+	memset(&big, 0, sizeof(big));
+	pf_metrics_sampler_opts_init(&big.o);
+	big.o.size = sizeof(big);
+	big.newer = 1;
+	assert_int_equal(pf_metrics_sampler_create(d, &big.o, &smp), -EINVAL);
+	assert_null(smp);
+	big.newer = 0;
+	big.o.vnodes_per_call = 3;
+	assert_int_equal(pf_metrics_sampler_create(d, &big.o, &smp), 0);
+	pf_metrics_sampler_destroy(smp);
+	assert_int_equal(pf_domain_destroy(d), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -898,6 +942,7 @@ int main(void)
 		cmocka_unit_test(test_metrics_recovery_truncated),
 		cmocka_unit_test(test_metrics_refuses_bad_observations),
 		cmocka_unit_test(test_metrics_refuses_bad_options),
+		cmocka_unit_test(test_metrics_sampler_options),
 		cmocka_unit_test(test_metrics_same_time_replaces),
 		cmocka_unit_test(test_metrics_window_clipped_by_ring),
 		cmocka_unit_test(test_metrics_points),
