@@ -29,7 +29,7 @@
 #include "shm/pf_assert.h"
 
 struct member_seen {
-	uint32_t state; /* enum pf_member_state, FREE when the slot was unreadable */
+	uint32_t state; /* enum pf_member_state, FREE for a free slot */
 	uint32_t gen;
 };
 
@@ -161,10 +161,13 @@ static uint32_t members_read(struct pf_metrics_sampler *s)
 		struct pf_member_info mi = {.size = sizeof(mi)};
 		struct member_seen now = {PF_MEMBER_FREE, 0}, *was = &s->ms[slot];
 		uint32_t cap;
+		int r = pf_member_info(s->d, slot, &mi);
 
-		if (pf_member_info(s->d, slot, &mi) == 0) {
+		if (r == 0) {
 			now.state = mi.state;
 			now.gen = mi.generation;
+		} else if (r != -ENOENT) {
+			continue; /* refused (counted by the reader): look again next sweep */
 		}
 		if (s->sweeps > 0 && live(was->state) && (!live(now.state) || now.gen != was->gen))
 			s->events++; /* a departure: died, left, drained */
