@@ -371,15 +371,6 @@ static int domain_make(struct sim *s, const struct pf_domain_opts *o)
 	return r;
 }
 
-static uint32_t pow2_at_least(uint32_t v)
-{
-	uint32_t p = 1;
-
-	while (p < v)
-		p <<= 1;
-	return p;
-}
-
 static int domain_setup(struct sim *s)
 {
 	struct pf_domain_opts o;
