@@ -103,7 +103,7 @@ PF_API void pf_metrics_sampler_destroy(struct pf_metrics_sampler *s)
 /* Count what changed between two looks at a VNode (see the top of the file). */
 static void vnode_changed(struct pf_metrics_sampler *s, uint32_t id, uint64_t p, uint64_t w)
 {
-	uint32_t pe = (uint32_t)(p >> 32), we = (uint32_t)(w >> 32);
+	uint32_t pe = own_epoch(p), we = own_epoch(w);
 	uint32_t po = (uint32_t)own_is_owned(p), wo = (uint32_t)own_is_owned(w), k, mv, rel, claims;
 	size_t bytes = 0;
 

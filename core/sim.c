@@ -547,7 +547,7 @@ static uint32_t unaccounted(struct pf_domain *d, uint32_t vnodes)
 		if (vi.state == PF_VNODE_PENDING)
 			continue;
 		if (pf_member_info(d, vi.owner_slot, &mi) < 0 ||
-		    (mi.generation & 0xffffu) != vi.owner_generation ||
+		    (mi.generation & OWN_GEN_MASK) != vi.owner_generation ||
 		    (mi.state != PF_MEMBER_ACTIVE && mi.state != PF_MEMBER_DRAINING))
 			bad++;
 	}
