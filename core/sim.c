@@ -393,6 +393,25 @@ static int domain_setup(struct sim *s)
 	return domain_make(s, &o);
 }
 
+/*
+ * Samples the metrics keep: every observation of one window, so its figures are never
+ * clipped (pflight/metrics.h forgets the oldest when full). The simulation observes after
+ * every event, and events at one time make one sample: ticks fall on SIM_TICK_NS
+ * boundaries, points on interval multiples; the rest (the Poisson processes, a failure's
+ * detection, a drain's deadline tick) are counted at 8 times their expected number, plus
+ * 64. Pages of the ring are touched only as it fills, so a generous bound costs little.
+ */
+static uint32_t window_samples(const struct pf_sim_opts *o)
+{
+	uint64_t span = PF_MIN(o->window_ns, o->duration_ns);
+	double per_min = o->join_per_min + 2 * o->failure_per_min + 2 * o->retire_per_min +
+			 o->load_change_per_min;
+	double n = (double)(span / SIM_TICK_NS + span / o->interval_ns + 2) +
+		   8 * per_min * ((double)span / 60e9) + 64;
+
+	return (uint32_t)fmin(fmax(n, PF_METRICS_SAMPLES_DEFAULT), PF_METRICS_SAMPLES_MAX);
+}
+
 static int arrays_setup(struct sim *s)
 {
 	struct pf_metrics_opts mo;
@@ -409,6 +428,7 @@ static int arrays_setup(struct sim *s)
 		return -ENOMEM;
 	pf_metrics_opts_init(&mo);
 	mo.window_ns = s->o.window_ns;
+	mo.samples_max = window_samples(&s->o);
 	mo.points_max = 16; /* each point is read as soon as it is made */
 	r = pf_metrics_create(&mo, &s->metrics);
 	if (r == 0)

@@ -230,6 +230,30 @@ static void test_sim_churn_moves_state(void **state)
 	free(s);
 }
 
+/* Heavy churn (sixty times cloud-native's rates: a join or a retirement every 20 ms) makes
+ * an observation nearly every scheduler tick: the metrics keep enough of them for the
+ * whole window, which is never clipped. */
+static void test_sim_window_never_clipped(void **state)
+{
+	struct pf_sim_opts o = small(PF_SIM_CLOUD_NATIVE);
+	struct pf_sim_summary sum;
+	struct series *s;
+
+	(void)state;
+	o.join_per_min *= 60;
+	o.retire_per_min *= 60;
+	o.failure_per_min *= 60;
+	o.duration_ns = SEC(90);
+	s = run(&o, &sum);
+	invariants(&sum);
+	assert_int_equal(sum.metrics.flags & PF_METRICS_WINDOW_CLIPPED, 0);
+	assert_int_equal(sum.metrics.window.span_ns, o.window_ns);
+	for (uint32_t i = 0; i < s->n; i++)
+		if (s->p[i].metrics.time_ns >= o.window_ns)
+			assert_int_equal(s->p[i].metrics.window.span_ns, o.window_ns);
+	free(s);
+}
+
 static int stop_at_five(void *arg, const struct pf_sim_point *p)
 {
 	(void)arg;
@@ -343,6 +367,7 @@ int main(void)
 		cmocka_unit_test(test_sim_every_preset_is_sane),
 		cmocka_unit_test(test_sim_failures_cost_availability),
 		cmocka_unit_test(test_sim_churn_moves_state),
+		cmocka_unit_test(test_sim_window_never_clipped),
 		cmocka_unit_test(test_sim_callback_stops_the_run),
 		cmocka_unit_test(test_sim_refuses_bad_options),
 		cmocka_unit_test(test_sim_alloc_failure_leaves_nothing),
