@@ -15,8 +15,9 @@
  *   sampler_sweep_ms     one pf_metrics_sampler_step() sweeping 1,048,576 VNodes (all
  *                        defined, a quarter owned by four members) and the member slots,
  *                        against pf_domain_info(), which scans the same ownership words
- *                        once to count them (informational: the sampler reads each VNode
- *                        through the validated pf_vnode_info()).
+ *                        once to count them (informational: the sampler also validates
+ *                        each word, compares it with the one it saw last, and reads every
+ *                        member slot).
  *
  * One thread, pinned to CPU 0 when it can be.
  */

@@ -124,15 +124,6 @@ static uint32_t log2_u32(uint32_t v)
 	return (uint32_t)__builtin_ctz(v);
 }
 
-static uint32_t pow2_at_least(uint32_t v)
-{
-	uint32_t p = 1;
-
-	while (p < v)
-		p <<= 1;
-	return p;
-}
-
 /* Copy the caller's options (which may be shorter, an older struct) over defaults. */
 static int opts_resolve(const struct pf_domain_opts *in, struct pf_domain_opts *out)
 {

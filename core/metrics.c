@@ -172,9 +172,19 @@ static void loads_stats(const double *loads, uint32_t n, double *ret_sd, double 
 		*ret_bal = 1.0 - fmin(1.0, sd / mean);
 }
 
+/* An observation's cumulative counts, indexed by C_*. */
+static void obs_counts(const struct pf_metrics_obs *o, uint64_t c[COUNTS])
+{
+	c[C_CHANGES] = o->ownership_changes;
+	c[C_EVENTS] = o->membership_events;
+	c[C_MIGRATIONS] = o->migrations;
+	c[C_BYTES] = o->migration_bytes;
+	c[C_PLACEMENTS] = o->placements;
+}
+
 static int obs_check(const struct pf_metrics *m, const struct pf_metrics_obs *o)
 {
-	const uint64_t *c = &o->ownership_changes;
+	uint64_t c[COUNTS];
 
 	if (o->size < sizeof(*o) || (o->flags & ~PF_METRICS_OBS_POINT) != 0 ||
 	    o->reserved[0] != 0 || o->reserved[1] != 0 || o->vnodes_owned > o->vnodes_defined ||
@@ -189,6 +199,7 @@ static int obs_check(const struct pf_metrics *m, const struct pf_metrics_obs *o)
 		return 0;
 	if (o->time_ns < sample_at(m, m->count - 1)->t)
 		return -ERANGE;
+	obs_counts(o, c);
 	for (int k = 0; k < COUNTS; k++)
 		if (c[k] < sample_at(m, m->count - 1)->c[k])
 			return -EINVAL;
@@ -236,7 +247,7 @@ PF_API int pf_metrics_observe(struct pf_metrics *m, const struct pf_metrics_obs 
 	s->v[I_OWNED] = o->vnodes_owned;
 	s->v[I_MEMBERS] = o->members_active;
 	loads_stats(o->loads, o->loads_count, &s->v[I_STDDEV], &s->v[I_BALANCE]);
-	memcpy(s->c, &o->ownership_changes, sizeof(s->c));
+	obs_counts(o, s->c);
 	if (m->observations++ == 0)
 		m->origin = *s;
 	if (o->flags & PF_METRICS_OBS_POINT)

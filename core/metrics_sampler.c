@@ -29,7 +29,7 @@
 #include "shm/pf_assert.h"
 
 struct member_seen {
-	uint32_t state; /* enum pf_member_state, FREE when the slot was unreadable */
+	uint32_t state; /* enum pf_member_state, FREE for a free slot */
 	uint32_t gen;
 };
 
@@ -113,7 +113,7 @@ PF_API void pf_metrics_sampler_destroy(struct pf_metrics_sampler *s)
 /* Count what changed between two looks at a VNode (see the top of the file). */
 static void vnode_changed(struct pf_metrics_sampler *s, uint32_t id, uint64_t p, uint64_t w)
 {
-	uint32_t pe = (uint32_t)(p >> 32), we = (uint32_t)(w >> 32);
+	uint32_t pe = own_epoch(p), we = own_epoch(w);
 	uint32_t po = (uint32_t)own_is_owned(p), wo = (uint32_t)own_is_owned(w), k, mv, rel, claims;
 	size_t bytes = 0;
 
@@ -171,10 +171,13 @@ static uint32_t members_read(struct pf_metrics_sampler *s)
 		struct pf_member_info mi = {.size = sizeof(mi)};
 		struct member_seen now = {PF_MEMBER_FREE, 0}, *was = &s->ms[slot];
 		uint32_t cap;
+		int r = pf_member_info(s->d, slot, &mi);
 
-		if (pf_member_info(s->d, slot, &mi) == 0) {
+		if (r == 0) {
 			now.state = mi.state;
 			now.gen = mi.generation;
+		} else if (r != -ENOENT) {
+			continue; /* refused (counted by the reader): look again next sweep */
 		}
 		if (s->sweeps > 0 && live(was->state) && (!live(now.state) || now.gen != was->gen))
 			s->events++; /* a departure: died, left, drained */

@@ -371,15 +371,6 @@ static int domain_make(struct sim *s, const struct pf_domain_opts *o)
 	return r;
 }
 
-static uint32_t pow2_at_least(uint32_t v)
-{
-	uint32_t p = 1;
-
-	while (p < v)
-		p <<= 1;
-	return p;
-}
-
 static int domain_setup(struct sim *s)
 {
 	struct pf_domain_opts o;
@@ -402,6 +393,25 @@ static int domain_setup(struct sim *s)
 	return domain_make(s, &o);
 }
 
+/*
+ * Samples the metrics keep: every observation of one window, so its figures are never
+ * clipped (pflight/metrics.h forgets the oldest when full). The simulation observes after
+ * every event, and events at one time make one sample: ticks fall on SIM_TICK_NS
+ * boundaries, points on interval multiples; the rest (the Poisson processes, a failure's
+ * detection, a drain's deadline tick) are counted at 8 times their expected number, plus
+ * 64. Pages of the ring are touched only as it fills, so a generous bound costs little.
+ */
+static uint32_t window_samples(const struct pf_sim_opts *o)
+{
+	uint64_t span = PF_MIN(o->window_ns, o->duration_ns);
+	double per_min = o->join_per_min + 2 * o->failure_per_min + 2 * o->retire_per_min +
+			 o->load_change_per_min;
+	double n = (double)(span / SIM_TICK_NS + span / o->interval_ns + 2) +
+		   8 * per_min * ((double)span / 60e9) + 64;
+
+	return (uint32_t)fmin(fmax(n, PF_METRICS_SAMPLES_DEFAULT), PF_METRICS_SAMPLES_MAX);
+}
+
 static int arrays_setup(struct sim *s)
 {
 	struct pf_metrics_opts mo;
@@ -418,6 +428,7 @@ static int arrays_setup(struct sim *s)
 		return -ENOMEM;
 	pf_metrics_opts_init(&mo);
 	mo.window_ns = s->o.window_ns;
+	mo.samples_max = window_samples(&s->o);
 	mo.points_max = 16; /* each point is read as soon as it is made */
 	r = pf_metrics_create(&mo, &s->metrics);
 	if (r == 0)
@@ -556,7 +567,7 @@ static uint32_t unaccounted(struct pf_domain *d, uint32_t vnodes)
 		if (vi.state == PF_VNODE_PENDING)
 			continue;
 		if (pf_member_info(d, vi.owner_slot, &mi) < 0 ||
-		    (mi.generation & 0xffffu) != vi.owner_generation ||
+		    (mi.generation & OWN_GEN_MASK) != vi.owner_generation ||
 		    (mi.state != PF_MEMBER_ACTIVE && mi.state != PF_MEMBER_DRAINING))
 			bad++;
 	}

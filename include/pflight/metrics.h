@@ -38,8 +38,7 @@
  * its rates are 0.
  *
  * Concurrency: an accumulator is not thread-safe; one thread feeds and reads it (or the
- * caller locks). No function blocks; none allocates after pf_metrics_create(), except
- * that none allocates at all.
+ * caller locks). No function blocks, and none allocates after pf_metrics_create().
  */
 #ifndef PFLIGHT_METRICS_H
 #define PFLIGHT_METRICS_H

@@ -235,6 +235,7 @@ static void bad_usage(void)
 		"sim --interval 0",                 /* no sampling */
 		"sim --duration 10 --interval 20",  /* interval past the end */
 		"sim --json --csv",                 /* one format */
+		"--json sim --csv",                 /* the global --json as well */
 	};
 	char *out;
 

@@ -128,12 +128,14 @@ static int parse_one(struct sim_args *a, const char *opt, const char *val)
 	return strcmp(opt, "--preset") == 0 ? 0 : -ENOENT; /* the preset came first */
 }
 
-/* The preset first (its defaults), then every other option over them. */
-static int sim_parse(int argc, char **argv, struct sim_args *a)
+/* The preset first (its defaults), then every other option over them; json: the global
+ * --json, given before the command. */
+static int sim_parse(int argc, char **argv, int json, struct sim_args *a)
 {
 	int preset = PF_SIM_DMA;
 
 	memset(a, 0, sizeof(*a));
+	a->json = json;
 	for (int i = 1; i + 1 < argc; i++)
 		if (strcmp(argv[i], "--preset") == 0 &&
 		    (preset = pf_sim_preset_find(argv[i + 1])) < 0)
@@ -350,9 +352,8 @@ int cmd_sim(struct cli *c, int argc, char **argv)
 	char title[160];
 	int r;
 
-	if (sim_parse(argc, argv, &a) < 0)
+	if (sim_parse(argc, argv, c->json, &a) < 0)
 		return EXIT_USAGE;
-	a.json |= c->json;
 	r = pf_sim_opts_check(&a.o, &field);
 	if (r < 0) {
 		fprintf(stderr, "pflight sim: %s: %s\n", option_of(field),

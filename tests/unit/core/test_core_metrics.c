@@ -927,6 +927,48 @@ static void test_metrics_sampler_options(void **state)
 	assert_int_equal(pf_domain_destroy(d), 0);
 }
 
+/* A live member whose record no writer would produce is refused and skipped: neither a
+ * departure when it turns unreadable nor a join when it reads well again. */
+static void test_metrics_sampler_skips_corrupt_member(void **state)
+{
+	struct pf_domain_opts dopts;
+	struct pf_metrics_sampler *smp = NULL;
+	struct pf_metrics_obs o = {.size = sizeof(o)};
+	struct pf_domain *d = NULL;
+	struct pf_member *a = NULL;
+	uint64_t c[PF_COUNTER_COUNT], before;
+	char name[64];
+	uint32_t slot;
+
+	(void)state;
+	test_domain_name(name, sizeof(name), "metrics-corrupt-member");
+	pf_domain_opts_init(&dopts);
+	dopts.flags = PF_DOMAIN_REPLACE;
+	dopts.vnodes_max = 4;
+	dopts.members_max = 4;
+	assert_int_equal(pf_domain_create(name, &dopts, &d), 0);
+	assert_int_equal(pf_member_join(d, NULL, &a), 0);
+	slot = (uint32_t)pf_member_id(a);
+	assert_int_equal(pf_metrics_sampler_create(d, NULL, &smp), 0);
+	assert_int_equal(pf_metrics_sampler_step(smp, S(1), &o), 1); /* the baseline */
+	assert_int_equal(o.members_active, 1);
+	assert_int_equal(pf_domain_counters(d, c, PF_COUNTER_COUNT), PF_COUNTER_COUNT);
+	before = c[PF_COUNTER_SHM_INVALID];
+	d->members[slot].reserved0 = 1; /* a scribble, as a foreign writer would */
+	assert_int_equal(pf_metrics_sampler_step(smp, S(2), &o), 1);
+	assert_int_equal(o.members_active, 0);
+	assert_int_equal(o.membership_events, 0);
+	assert_int_equal(pf_domain_counters(d, c, PF_COUNTER_COUNT), PF_COUNTER_COUNT);
+	assert_int_equal(c[PF_COUNTER_SHM_INVALID] - before, 1);
+	d->members[slot].reserved0 = 0;
+	assert_int_equal(pf_metrics_sampler_step(smp, S(3), &o), 1);
+	assert_int_equal(o.members_active, 1);
+	assert_int_equal(o.membership_events, 0);
+	pf_metrics_sampler_destroy(smp);
+	assert_int_equal(pf_member_leave(a), 0);
+	assert_int_equal(pf_domain_destroy(d), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -950,6 +992,7 @@ int main(void)
 		cmocka_unit_test(test_metrics_prometheus_exposition),
 		cmocka_unit_test(test_metrics_sampler_live_domain),
 		cmocka_unit_test(test_metrics_sampler_refuses_corrupt_words),
+		cmocka_unit_test(test_metrics_sampler_skips_corrupt_member),
 	};
 
 	return cmocka_run_group_tests_name("core_metrics", tests, NULL, NULL);

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "pflight/pflight.h"
+#include "shm/fault.h"
 #include "tests/common/test_util.h"
 
 #define SEC(x) ((uint64_t)(x)*1000000000u)
@@ -229,6 +230,30 @@ static void test_sim_churn_moves_state(void **state)
 	free(s);
 }
 
+/* Heavy churn (sixty times cloud-native's rates: a join or a retirement every 20 ms) makes
+ * an observation nearly every scheduler tick: the metrics keep enough of them for the
+ * whole window, which is never clipped. */
+static void test_sim_window_never_clipped(void **state)
+{
+	struct pf_sim_opts o = small(PF_SIM_CLOUD_NATIVE);
+	struct pf_sim_summary sum;
+	struct series *s;
+
+	(void)state;
+	o.join_per_min *= 60;
+	o.retire_per_min *= 60;
+	o.failure_per_min *= 60;
+	o.duration_ns = SEC(90);
+	s = run(&o, &sum);
+	invariants(&sum);
+	assert_int_equal(sum.metrics.flags & PF_METRICS_WINDOW_CLIPPED, 0);
+	assert_int_equal(sum.metrics.window.span_ns, o.window_ns);
+	for (uint32_t i = 0; i < s->n; i++)
+		if (s->p[i].metrics.time_ns >= o.window_ns)
+			assert_int_equal(s->p[i].metrics.window.span_ns, o.window_ns);
+	free(s);
+}
+
 static int stop_at_five(void *arg, const struct pf_sim_point *p)
 {
 	(void)arg;
@@ -297,6 +322,43 @@ static void test_sim_refuses_bad_options(void **state)
 	assert_null(pf_sim_preset_name(4));
 }
 
+/* The library allocations a run makes (its private domain, every member's join, at set-up
+ * and mid-run) failed once each in turn (SQLite-style sweep): the run returns -ENOMEM,
+ * every member it joined has left, every VNode is back to PENDING and the private domain
+ * is gone; the sweep ends with a run the fault no longer reaches. */
+static void test_sim_alloc_failure_leaves_nothing(void **state)
+{
+#if PF_FAULT_INJECTION
+	struct pf_sim_opts o = small(PF_SIM_CLOUD_NATIVE); /* joins and retirements often */
+	uint64_t n;
+	int failures = 0, r = -1;
+
+	(void)state;
+	o.members = 4;
+	o.vnodes = 64;
+	o.duration_ns = SEC(30);
+	for (n = 1; n < 256; n++) {
+		struct pf_sim_summary sum = {.size = sizeof(sum)};
+
+		fault_disarm_all();
+		fault_arm(FAULT_ALLOC, n, FAULT_MODE_FAIL_ONCE);
+		r = pf_sim_run(&o, &sum, NULL, NULL);
+		no_segment_left();
+		if (r == 0 && fault_hits(FAULT_ALLOC) < n)
+			break;
+		assert_int_equal(r, -ENOMEM);
+		assert_int_equal(sum.members_left_joined, 0);
+		assert_int_equal(sum.vnodes_not_pending, 0);
+		failures++;
+	}
+	fault_disarm_all();
+	assert_int_equal(r, 0);
+	assert_true(failures > (int)o.members + 1); /* the domain, the joins, some mid-run */
+#else
+	(void)state; /* built without fault points: nothing to sweep */
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -305,8 +367,10 @@ int main(void)
 		cmocka_unit_test(test_sim_every_preset_is_sane),
 		cmocka_unit_test(test_sim_failures_cost_availability),
 		cmocka_unit_test(test_sim_churn_moves_state),
+		cmocka_unit_test(test_sim_window_never_clipped),
 		cmocka_unit_test(test_sim_callback_stops_the_run),
 		cmocka_unit_test(test_sim_refuses_bad_options),
+		cmocka_unit_test(test_sim_alloc_failure_leaves_nothing),
 	};
 
 	return cmocka_run_group_tests_name("core_sim", tests, NULL, NULL);
