@@ -613,15 +613,15 @@ const struct api_route api_routes[] = {
 	{"GET", API_PREFIX "/audit/verify", 0, NO_FIELDS, NO_FIELDS, get_audit_verify},
 	{"GET", API_PREFIX "/events", API_STREAM, NO_FIELDS, NO_FIELDS, NULL},
 	{"GET", API_PREFIX "/openapi.json", 0, NO_FIELDS, NO_FIELDS, get_openapi},
-	{"GET", API_PREFIX "/metrics", 0, 1, api_metrics_query, NO_FIELDS, api_get_metrics},
-	{"POST", API_PREFIX "/sim", API_BODY | API_BODY_OPTIONAL, NO_FIELDS, 11, api_sim_body,
+	{"GET", API_PREFIX "/metrics", 0, FIELDS(api_metrics_query), NO_FIELDS, api_get_metrics},
+	{"POST", API_PREFIX "/sim", API_BODY | API_BODY_OPTIONAL, NO_FIELDS, FIELDS(api_sim_body),
 	 api_post_sim},
 	{"GET", "/metrics", 0, NO_FIELDS, NO_FIELDS, api_get_prometheus},
 	{"GET", "/", 0, NO_FIELDS, NO_FIELDS, api_get_dashboard},
 	{"GET", "/app.js", 0, NO_FIELDS, NO_FIELDS, api_get_dashboard},
 	{"GET", "/style.css", 0, NO_FIELDS, NO_FIELDS, api_get_dashboard},
 };
-_Static_assert(11 <= API_FIELDS_MAX, "the simulator's fields must fit a call");
+_Static_assert(API_SIM_FIELDS <= API_FIELDS_MAX, "the simulator's fields must fit a call");
 const uint32_t api_routes_count = PF_ARRAY_SIZE(api_routes);
 
 int api_init(struct api *a, struct pf_domain *domain, const struct pf_manifest *m,

@@ -224,10 +224,12 @@ int api_post_sim(struct api *a, const struct api_call *call, struct api_reply *r
 		 struct api_error *err);
 int api_get_dashboard(struct api *a, const struct api_call *call, struct api_reply *rep,
 		      struct api_error *err);
-extern const struct api_field api_sim_body[];
-extern const uint32_t api_sim_body_count;
-extern const struct api_field api_metrics_query[];
-extern const uint32_t api_metrics_query_count;
+/* The fields of POST /api/v1/sim and the query of GET /api/v1/metrics (http_metrics.c),
+ * sized here so that the route table in http_api.c counts them. */
+#define API_SIM_FIELDS 11u
+#define API_METRICS_QUERY_FIELDS 1u
+extern const struct api_field api_sim_body[API_SIM_FIELDS];
+extern const struct api_field api_metrics_query[API_METRICS_QUERY_FIELDS];
 
 /* The OpenAPI document compiled in (tools/pflightd/openapi.json, openapi_json.c). */
 extern const char api_openapi_json[];

@@ -235,11 +235,11 @@ static json_t *series_json(struct api *a, uint32_t count)
 	return list;
 }
 
-enum { Q_POINTS };
-const struct api_field api_metrics_query[] = {
+enum { Q_POINTS, Q_COUNT };
+_Static_assert(Q_COUNT == API_METRICS_QUERY_FIELDS, "http_api.h sizes the metrics query");
+const struct api_field api_metrics_query[API_METRICS_QUERY_FIELDS] = {
 	[Q_POINTS] = {"points", API_T_U32, 0, 0, POINTS_MAX, NULL},
 };
-const uint32_t api_metrics_query_count = PF_ARRAY_SIZE(api_metrics_query);
 
 int api_get_metrics(struct api *a, const struct api_call *call, struct api_reply *rep,
 		    struct api_error *err)
@@ -329,9 +329,11 @@ enum {
 	B_JOIN,
 	B_FAILURE,
 	B_RETIRE,
-	B_HEARTBEAT
+	B_HEARTBEAT,
+	B_COUNT
 };
-const struct api_field api_sim_body[] = {
+_Static_assert(B_COUNT == API_SIM_FIELDS, "http_api.h sizes the simulator's fields");
+const struct api_field api_sim_body[API_SIM_FIELDS] = {
 	[B_PRESET] = {"preset", API_T_STRING, 0, 0, 0, NULL},
 	[B_STRATEGY] = {"strategy", API_T_STRING, 0, 0, 0, NULL},
 	[B_MEMBERS] = {"members", API_T_U32, 0, 0, SIM_MEMBERS_MAX, NULL},
@@ -344,7 +346,6 @@ const struct api_field api_sim_body[] = {
 	[B_RETIRE] = {"retire_per_min", API_T_NUMBER, 0, 0, 1000000, NULL},
 	[B_HEARTBEAT] = {"heartbeat_timeout_ms", API_T_U32, 0, 0, 3600000, NULL},
 };
-const uint32_t api_sim_body_count = PF_ARRAY_SIZE(api_sim_body);
 
 static const char *const strategy_names[] = {"trust-weighted", "consistent-hash", "bin-packing",
 					     "agent"};
