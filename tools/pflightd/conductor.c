@@ -12,7 +12,6 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
 #include "tools/pflightd/daemon.h"
 #include "tools/pflightd/log.h"
@@ -82,12 +81,4 @@ int conductor_park(void *arg, uint64_t ns)
 	int r = pf_supervisor_wait(c->supervisor, ns);
 
 	return r == -ETIMEDOUT || r == -EINTR ? 0 : r;
-}
-
-uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }

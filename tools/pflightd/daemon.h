@@ -19,6 +19,7 @@
 #define PFLIGHTD_DAEMON_H
 
 #include <stdint.h>
+#include <time.h>
 
 #include "pflight/pflight.h"
 #include "tools/pflightd/cmdq.h"
@@ -124,7 +125,14 @@ struct auditor {
 	uint64_t seqs[EXPLAIN_BATCH];
 };
 
-uint64_t mono_ns(void);
+/* The daemon's clock: CLOCK_MONOTONIC in ns (every *_ns time of the agents and the API). */
+static inline uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* Close the domain's admission gate (held while the daemon runs) and take its decisions.
  * 0 or a negative errno. */

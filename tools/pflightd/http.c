@@ -56,7 +56,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "shm/pf_assert.h"
@@ -128,14 +127,6 @@ struct http {
 	char token_path[PF_AUDIT_PATH_MAX];
 	struct bucket buckets[RATE_BUCKETS];
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* --- the token -------------------------------------------------------------------- */
 
@@ -420,7 +411,7 @@ static int begin(struct http *h, struct MHD_Connection *conn, const char *url, c
 	char peer[API_PEER_MAX];
 
 	peer_text(conn, peer, sizeof(peer));
-	wait_s = rate_take(h, peer, now_ns());
+	wait_s = rate_take(h, peer, mono_ns());
 	if (wait_s > 0) {
 		api_error_set(err, 429, "rate_limited", "more than %u requests per second from %s",
 			      h->rate_per_s, peer);
@@ -618,7 +609,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	(void)pos;
 	s->h->work++;
 	if (s->off == s->len)
-		stream_fill(s, now_ns());
+		stream_fill(s, mono_ns());
 	if (s->off == s->len) {
 		/* Nothing to send: out of the event loop until do_work() has something. */
 		MHD_suspend_connection(s->conn);
@@ -693,7 +684,7 @@ static enum MHD_Result stream_start(struct http *h, struct MHD_Connection *conn,
 	}
 	s->len = (size_t)snprintf(s->buf, sizeof(s->buf), "retry: 1000\n: audit events of %s\n\n",
 				  h->api.domain_name);
-	s->keepalive_ns = now_ns() + h->keepalive_ns;
+	s->keepalive_ns = mono_ns() + h->keepalive_ns;
 	rsp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK_BYTES, stream_read,
 						s, stream_free);
 	if (rsp == NULL) {
@@ -870,8 +861,8 @@ int http_do_work(void *arg)
 
 	(void)MHD_run(h->mhd);
 	n += events_poll(&h->ev);
-	n += api_metrics_step(&h->api, now_ns());
-	n += streams_wake(h, now_ns(), 0);
+	n += api_metrics_step(&h->api, mono_ns());
+	n += streams_wake(h, mono_ns(), 0);
 	return n + (int)(h->work - before);
 }
 
@@ -899,7 +890,7 @@ void http_destroy(struct http *h)
 {
 	if (h == NULL)
 		return;
-	(void)streams_wake(h, now_ns(), 1); /* stopping with suspended connections leaks */
+	(void)streams_wake(h, mono_ns(), 1); /* stopping with suspended connections leaks */
 	MHD_stop_daemon(h->mhd);
 	while (take_commands(h) > 0) /* policies sent after the thread's last pass */
 		;

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "shm/pf_assert.h"
@@ -48,14 +47,6 @@ static int reply_doc(struct api_reply *rep, unsigned status, json_t *doc, struct
 	return 0;
 }
 
-static uint64_t mono_now_ns(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static int get_summary(struct api *a, const struct api_call *call, struct api_reply *rep,
 		       struct api_error *err)
 {
@@ -76,7 +67,7 @@ static int get_summary(struct api *a, const struct api_call *call, struct api_re
 			  "capabilities", (json_int_t)di.caps_count, "membership_version",
 			  (json_int_t)di.membership_version, "segment_bytes",
 			  (json_int_t)di.segment_bytes, "pid", (json_int_t)a->pid, "uptime_s",
-			  (json_int_t)((mono_now_ns() - a->start_ns) / 1000000000u)),
+			  (json_int_t)((mono_ns() - a->start_ns) / 1000000000u)),
 		err);
 }
 

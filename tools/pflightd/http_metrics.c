@@ -26,9 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "shm/pf_assert.h"
+#include "tools/pflightd/daemon.h"
 #include "tools/pflightd/http_api.h"
 #include "tools/pflightd/log.h"
 
@@ -47,14 +47,6 @@
 extern const char dash_index_html[], dash_app_js[], dash_style_css[];
 extern const size_t dash_index_html_len, dash_app_js_len, dash_style_css_len;
 
-static uint64_t mono_now(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 int api_metrics_init(struct api *a, const struct pf_manifest *m)
 {
 	struct pf_metrics_opts o;
@@ -71,7 +63,7 @@ int api_metrics_init(struct api *a, const struct pf_manifest *m)
 	}
 	a->next_sample_ns = 0;
 	a->crashes_open = 0;
-	a->death_seen_ns = mono_now(); /* deaths before we started are not ours to time */
+	a->death_seen_ns = mono_ns(); /* deaths before we started are not ours to time */
 	(void)pf_domain_membership(a->domain, &a->membership_seen);
 	return r;
 }
