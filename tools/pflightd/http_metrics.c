@@ -339,9 +339,6 @@ const struct api_field api_sim_body[API_SIM_FIELDS] = {
 	[B_HEARTBEAT] = {"heartbeat_timeout_ms", API_T_U32, 0, 0, 3600000, NULL},
 };
 
-static const char *const strategy_names[] = {"trust-weighted", "consistent-hash", "bin-packing",
-					     "agent"};
-
 /* The options a request asks for: the preset's defaults, then each field given. */
 static int sim_opts(const struct api_call *call, struct pf_sim_opts *o, struct api_error *err)
 {
@@ -357,10 +354,11 @@ static int sim_opts(const struct api_call *call, struct pf_sim_opts *o, struct a
 	if (b[B_STRATEGY].set) {
 		uint32_t k = 0;
 
-		while (k < PF_ARRAY_SIZE(strategy_names) &&
-		       strcmp(strategy_names[k], b[B_STRATEGY].s) != 0)
+		/* The library's names (pflight sim parses them the same way). */
+		while (pf_sched_strategy_name(k) != NULL &&
+		       strcmp(pf_sched_strategy_name(k), b[B_STRATEGY].s) != 0)
 			k++;
-		if (k == PF_ARRAY_SIZE(strategy_names)) {
+		if (pf_sched_strategy_name(k) == NULL) {
 			api_error_set(err, 400, "bad_field",
 				      "strategy must be one of trust-weighted, consistent-hash, "
 				      "bin-packing, agent");
