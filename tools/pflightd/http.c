@@ -848,7 +848,7 @@ static int take_commands(struct http *h)
 	while (n < (int)CMDQ_DRAIN_LIMIT && cmdq_take(h->inbox, &c) == 0) {
 		n++;
 		if (c.type == CMD_GOVERNANCE)
-			governor_set(&h->api.gov, c.ptr);
+			governor_set(&h->api.mig.gov, c.ptr);
 	}
 	return n;
 }

@@ -619,7 +619,6 @@ int api_init(struct api *a, struct pf_domain *domain, const struct pf_manifest *
 	     struct cmdq *to_auditor)
 {
 	struct pf_domain_info di = {.size = sizeof(di)};
-	struct pf_sched_opts so;
 	int r = pf_domain_info(domain, &di);
 
 	PF_ASSERT(a != NULL && m != NULL);
@@ -631,36 +630,17 @@ int api_init(struct api *a, struct pf_domain *domain, const struct pf_manifest *
 	a->vnodes_max = di.vnodes_max;
 	a->msg_bytes_max = di.msg_bytes_max;
 	a->pid = (int32_t)getpid();
-	r = governor_init(&a->gov, domain, m, NULL);
+	r = migrator_init(&a->mig, domain, m, to_auditor);
 	if (r < 0)
 		return r;
-	pf_sched_opts_init(&so);
-	so.can_assign = governor_can_assign;
-	so.policy_arg = &a->gov;
-	so.can_handoff = governor_can_handoff;
-	so.handoff_arg = &a->gov;
-	r = pf_sched_create(domain, &so, &a->mig.sched);
-	if (r < 0) {
-		governor_fini(&a->gov);
-		return r;
-	}
-	a->mig.domain = domain;
-	a->mig.gov = &a->gov;
-	a->mig.to_auditor = to_auditor;
-	PF_ASSERT(a->mig.sched != NULL);
 	r = api_metrics_init(a, m);
-	if (r < 0) {
-		pf_sched_destroy(a->mig.sched);
-		a->mig.sched = NULL;
-		governor_fini(&a->gov);
-	}
+	if (r < 0)
+		migrator_fini(&a->mig);
 	return r;
 }
 
 void api_fini(struct api *a)
 {
 	api_metrics_fini(a);
-	pf_sched_destroy(a->mig.sched);
-	a->mig.sched = NULL;
-	governor_fini(&a->gov);
+	migrator_fini(&a->mig);
 }

@@ -143,8 +143,7 @@ struct api {
 	const char *domain_name;
 	const char *audit_path;
 	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES]; /* the daemon's: audit verify */
-	struct governor gov;                         /* this thread's (migrate.h) */
-	struct migrator mig;
+	struct migrator mig;                         /* this thread's (migrate.h) */
 	struct cmdq *to_auditor;
 	uint64_t start_ns; /* CLOCK_MONOTONIC when the daemon started */
 	int32_t pid;
@@ -200,7 +199,7 @@ int api_parse_u64(const char *text, size_t len, uint64_t *ret);
 
 /* --- http_api.c --------------------------------------------------------------------- */
 
-/* Set up a's own governor and migrator (its scheduler object). 0 or -errno. */
+/* Set up a's own migrator (its governor and scheduler object) and metrics. 0 or -errno. */
 int api_init(struct api *a, struct pf_domain *domain, const struct pf_manifest *m,
 	     struct cmdq *to_auditor);
 void api_fini(struct api *a);

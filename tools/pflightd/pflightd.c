@@ -94,8 +94,6 @@ struct daemon {
 	struct cmdq *to_auditor;
 	struct cmdq *to_conductor;
 	struct cmdq *to_http;
-	struct governor gov;    /* the main thread's: why a migrate was refused */
-	struct pf_sched *sched; /* the main thread's: migrate requests */
 	struct conductor conductor;
 	struct scheduler scheduler;
 	struct auditor auditor;
@@ -485,7 +483,7 @@ static int send_governance(struct daemon *dm, const struct pf_manifest_governanc
 
 	if (mine == NULL)
 		return -ENOMEM;
-	governor_set(&dm->gov, mine);
+	governor_set(&dm->control.mig.gov, mine);
 	for (size_t i = 0; i < sizeof(to) / sizeof(to[0]); i++) {
 		struct cmd c;
 		int r;
@@ -741,9 +739,7 @@ static int shut_down(struct daemon *dm, int status)
 	http_destroy(dm->http);
 	dm->http = NULL;
 	control_close(&dm->control); /* its last admission records are still queued */
-	pf_sched_destroy(dm->sched);
-	dm->sched = NULL;
-	governor_fini(&dm->gov);
+	migrator_fini(&dm->control.mig);
 	runner_destroy(dm->runner);
 	dm->runner = NULL;
 	if (dm->auditor.seen != NULL) {
@@ -786,16 +782,8 @@ static void open_control(struct daemon *dm)
 {
 	const struct pf_manifest_governance *g = &dm->manifest->governance;
 	char path[PF_CONTROL_PATH_MAX];
-	struct pf_sched_opts so;
-	int r = governor_init(&dm->gov, dm->domain, dm->manifest, NULL);
+	int r = migrator_init(&dm->control.mig, dm->domain, dm->manifest, dm->to_auditor);
 
-	pf_sched_opts_init(&so);
-	so.can_assign = governor_can_assign;
-	so.policy_arg = &dm->gov;
-	so.can_handoff = governor_can_handoff;
-	so.handoff_arg = &dm->gov;
-	if (r == 0)
-		r = pf_sched_create(dm->domain, &so, &dm->sched);
 	if (r == 0 && dm->opt.control_path != NULL)
 		r = snprintf(path, sizeof(path), "%s", dm->opt.control_path) < (int)sizeof(path)
 			    ? 0
@@ -808,10 +796,6 @@ static void open_control(struct daemon *dm)
 	dm->control.domain = dm->domain;
 	dm->control.to_auditor = dm->to_auditor;
 	dm->control.to_conductor = dm->to_conductor;
-	dm->control.mig.domain = dm->domain;
-	dm->control.mig.sched = dm->sched;
-	dm->control.mig.gov = &dm->gov;
-	dm->control.mig.to_auditor = dm->to_auditor;
 	if (r == 0)
 		r = control_open(&dm->control, path, g->segment_mode, g->group);
 	if (r < 0)
