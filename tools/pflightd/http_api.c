@@ -160,37 +160,39 @@ static int post_retire(struct api *a, const struct api_call *call, struct api_re
 	return cordon(a, call, PF_DRAIN_RETIRE, rep, err);
 }
 
-/* Members (ACTIVE or DRAINING) declaring capability `index`. */
-static uint32_t providers(struct api *a, uint32_t index)
+/* For each capability, the members (ACTIVE or DRAINING) declaring it: one pass over the
+ * member table, not one per capability. */
+static void providers_count(struct api *a, uint32_t providers[PF_CAPS_MAX])
 {
-	uint32_t n = 0;
-
+	memset(providers, 0, PF_CAPS_MAX * sizeof(providers[0]));
 	for (uint32_t s = 0; s < a->members_max; s++) {
 		struct pf_member_info mi = {.size = sizeof(mi)};
 
-		if (pf_member_info(a->domain, s, &mi) == 0 &&
-		    (mi.state == PF_MEMBER_ACTIVE || mi.state == PF_MEMBER_DRAINING) &&
-		    ((mi.caps[index / 64] >> (index % 64)) & 1) != 0)
-			n++;
+		if (pf_member_info(a->domain, s, &mi) < 0 ||
+		    (mi.state != PF_MEMBER_ACTIVE && mi.state != PF_MEMBER_DRAINING))
+			continue;
+		for (uint32_t i = 0; i < PF_CAPS_MAX; i++)
+			providers[i] += (uint32_t)((mi.caps[i / 64] >> (i % 64)) & 1);
 	}
-	return n;
 }
 
 static int get_capabilities(struct api *a, const struct api_call *call, struct api_reply *rep,
 			    struct api_error *err)
 {
 	struct pf_domain_info di = {.size = sizeof(di)};
+	uint32_t providers[PF_CAPS_MAX];
 	json_t *list = json_array();
 
 	(void)call;
 	(void)pf_domain_info(a->domain, &di);
+	providers_count(a, providers);
 	for (uint32_t i = 0; i < di.caps_count && i < PF_CAPS_MAX && list != NULL; i++) {
 		const char *name = pf_capability_name(a->domain, i);
 
 		if (name != NULL)
 			json_array_append_new(
 				list, json_pack("{s:I, s:s, s:I}", "index", (json_int_t)i, "name",
-						name, "providers", (json_int_t)providers(a, i)));
+						name, "providers", (json_int_t)providers[i]));
 	}
 	return reply_doc(rep, 200, json_pack("{s:o}", "capabilities", list), err);
 }
