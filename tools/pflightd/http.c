@@ -816,6 +816,7 @@ int http_create(const struct http_config *cfg, struct http **ret_http)
 		h->keepalive_ns = KEEPALIVE_NS_MIN;
 	h->api.domain_name = cfg->domain_name;
 	h->api.audit_path = cfg->audit_path;
+	h->api.events = &h->ev;
 	h->api.start_ns = cfg->start_ns;
 	memcpy(h->api.pk, cfg->pk, sizeof(h->api.pk));
 	r = token_load(h, cfg);

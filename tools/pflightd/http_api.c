@@ -3,7 +3,8 @@
  * tools/pflightd/http_api.c: the REST API's routes and handlers (http_api.h).
  *
  * Reads come from shared memory (pf_domain_info, pf_member_info, pf_vnode_info, the
- * explanation ring) and from the audit log's files, exactly as `pflight` reads them, and
+ * explanation ring), from the audit log's files (lineage, verify) exactly as `pflight`
+ * reads them, and from the newest records the event stream follows (the tail), and
  * their JSON shapes are the ones `pflight --json` prints (both build them with
  * tools/common/jdoc.h), wrapped in an object ({"members": [...]}) so a list can grow
  * fields (a page cursor) later. Nothing here stops or waits for an agent. Changes reuse
@@ -13,7 +14,6 @@
  * page, the simulator and the dashboard's files are in http_metrics.c.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +28,7 @@
 
 #define READ_BATCH 64u
 #define DECISIONS_SCAN_MAX (4u << 20) /* explanations looked at per request, at most */
-#define TAIL_CHUNK 65536u
-#define TAIL_BYTES_MAX (32u << 20) /* bytes read back from the log's end, at most */
-#define VERIFY_TORN_RETRIES 3      /* a last line caught mid-write looks torn: look again */
+#define VERIFY_TORN_RETRIES 3         /* a last line caught mid-write looks torn: look again */
 
 /* The states a VNode list may be filtered by (unassigned ones are never listed). */
 static const char *const vnode_filter_states[] = {"pending", "active", "migrating", "draining",
@@ -455,71 +453,23 @@ static int get_decisions(struct api *a, const struct api_call *call, struct api_
 			 err);
 }
 
-/* Read the last bytes of fd, growing the window until it holds `want` whole lines (or the
- * file's start, or TAIL_BYTES_MAX). Returns the buffer (caller frees) and its length, with
- * *ret_start at the first whole line. */
-static char *tail_bytes(int fd, uint32_t want, size_t *ret_len, size_t *ret_start)
-{
-	off_t size = lseek(fd, 0, SEEK_END);
-	size_t window = TAIL_CHUNK;
-
-	for (;;) {
-		size_t len = size < (off_t)window ? (size_t)size : window, lines = 0, start = 0;
-		char *buf = malloc(len + 1);
-		ssize_t got = buf != NULL ? pread(fd, buf, len, size - (off_t)len) : -1;
-
-		if (got != (ssize_t)len) {
-			free(buf);
-			return NULL;
-		}
-		for (size_t i = len; i > 0 && lines <= want; i--)
-			if (buf[i - 1] == '\n' && i != len && ++lines <= want)
-				start = i;
-		if (lines > want || len == (size_t)size || window >= TAIL_BYTES_MAX) {
-			*ret_len = len;
-			*ret_start = lines > want || len != (size_t)size ? start : 0;
-			return buf;
-		}
-		free(buf);
-		window *= 4;
-	}
-}
-
+/* The newest records, from the event stream's ring (events.h): it holds the log's last
+ * EVENTS_MAX >= API_TAIL_MAX records as stored, across rotations, so nothing is read
+ * back from the file per request. */
 static int get_audit(struct api *a, const struct api_call *call, struct api_reply *rep,
 		     struct api_error *err)
 {
 	uint32_t want = call->query[0].set ? (uint32_t)call->query[0].u : API_TAIL_DEFAULT;
-	int fd = open(a->audit_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	size_t len = 0, start = 0;
-	char *buf = fd >= 0 ? tail_bytes(fd, want, &len, &start) : NULL;
 	json_t *list = json_array();
 
-	if (fd >= 0)
-		(void)close(fd);
-	if (buf == NULL) {
-		json_decref(list);
-		api_error_set(err, 500, "audit_error", "the audit log cannot be read: %s",
-			      fd < 0 ? strerror(errno) : "read failed");
-		return -EIO;
-	}
-	/* Whole lines only: the last one may be mid-write. */
-	for (size_t at = start; at < len;) {
-		char *nl = memchr(buf + at, '\n', len - at);
-		json_t *o;
+	(void)events_poll(a->events); /* what the auditor appended since this thread's pass */
+	for (uint32_t i = a->events->count > want ? a->events->count - want : 0;
+	     i < a->events->count && list != NULL; i++) {
+		const struct event *ev = events_at(a->events, i);
 
-		if (nl == NULL)
-			break;
-		o = json_loadb(buf + at, (size_t)(nl - (buf + at)), JSON_REJECT_DUPLICATES, NULL);
-		if (json_is_object(o))
-			json_array_append_new(list, o);
-		else
-			json_decref(o);
-		at = (size_t)(nl - buf) + 1;
+		json_array_append_new(list, json_loadb(ev->line, ev->len, 0, NULL));
 	}
-	free(buf);
-	while (json_array_size(list) > want)
-		json_array_remove(list, 0);
-	return reply_doc(rep, 200, json_pack("{s:o}", "records", list), err);
+	return reply_doc(rep, 200, list != NULL ? json_pack("{s:o}", "records", list) : NULL, err);
 }
 
 /* As `pflight audit verify --pubkey KEY.pub --json` shows it, with the daemon's key. */

@@ -21,6 +21,7 @@
 #include "pflight/pflight.h"
 #include "shm/pf_compiler.h"
 #include "tools/pflightd/cmdq.h"
+#include "tools/pflightd/events.h"
 #include "tools/pflightd/govern.h"
 #include "tools/pflightd/migrate.h"
 
@@ -42,7 +43,7 @@
 	65536u               /* VNode ids looked at per page: a page of a million-VNode            \
 			      * domain filtered down to few costs one bounded scan */
 #define API_TAIL_DEFAULT 20u /* audit records by default */
-#define API_TAIL_MAX 1000u   /* audit records at most */
+#define API_TAIL_MAX 1000u   /* audit records at most (the event ring holds them) */
 #define API_LINEAGE_MAX 256u /* a VNode's newest lineage records shown */
 #define API_CRASHES_MAX 64u  /* deaths followed to recovery at once; more are not timed */
 #define API_DECISIONS_DEFAULT 20u
@@ -142,6 +143,7 @@ struct api {
 	struct pf_domain *domain;
 	const char *domain_name;
 	const char *audit_path;
+	struct events *events; /* the log's newest records (http.c follows it): the tail */
 	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES]; /* the daemon's: audit verify */
 	struct migrator mig;                         /* this thread's (migrate.h) */
 	struct cmdq *to_auditor;
@@ -164,6 +166,8 @@ struct api {
 
 extern const struct api_route api_routes[];
 extern const uint32_t api_routes_count;
+
+_Static_assert(API_TAIL_MAX <= EVENTS_MAX, "the tail is answered from the event ring");
 
 /* --- http_json.c: parsing without I/O ----------------------------------------------- */
 
