@@ -61,9 +61,12 @@ struct admission {
 
 struct conductor {
 	struct pf_supervisor *supervisor;
+	struct pf_domain *domain;
 	struct cmdq *to_auditor;
 	struct admission admission;
 	uint64_t repairs;
+	int wake_fd;              /* an eventfd written when the membership moved, or -1 */
+	uint32_t membership_seen; /* the version last told through wake_fd */
 };
 
 /* A drain the scheduler agent is stepping: it started when the agent first saw the
@@ -142,8 +145,11 @@ int admission_init(struct admission *a, struct pf_domain *domain, const struct p
 void admission_fini(struct admission *a);
 int admission_do_work(struct admission *a);
 
+/* wake_fd: an eventfd the conductor writes whenever it finds the membership moved (a death,
+ * a join, a leave), so that a thread parked on it (the REST API's, which times recoveries)
+ * looks at once; -1: none. */
 int conductor_init(struct conductor *c, struct pf_domain *domain, const struct pf_manifest *m,
-		   struct cmdq *inbox, struct cmdq *to_auditor);
+		   struct cmdq *inbox, struct cmdq *to_auditor, int wake_fd);
 void conductor_fini(struct conductor *c);
 int conductor_do_work(void *arg);
 int conductor_park(void *arg, uint64_t ns);

@@ -55,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -110,6 +111,7 @@ struct bucket {
 struct http {
 	struct MHD_Daemon *mhd;
 	int epfd;
+	int wake_fd; /* the conductor's (http.h), -1: none */
 	uint16_t port;
 	uint16_t starting; /* MHD's messages at start-up are warnings, later debug */
 	uint32_t rate_per_s;
@@ -807,6 +809,7 @@ int http_create(const struct http_config *cfg, struct http **ret_http)
 		return -ENOMEM;
 	}
 	h->epfd = -1;
+	h->wake_fd = cfg->wake_fd;
 	h->inbox = cfg->inbox;
 	h->rate_per_s = m->rate_per_s;
 	h->request_bytes_max = m->request_bytes_max;
@@ -871,14 +874,21 @@ int http_park(void *arg, uint64_t ns)
 {
 	struct http *h = arg;
 	MHD_UNSIGNED_LONG_LONG mhd_ms = 0;
-	uint64_t ms = ns / 1000000u > 0 ? ns / 1000000u : 1;
-	struct pollfd p = {.fd = h->epfd, .events = POLLIN};
+	/* Negative fds are ignored by poll(). */
+	struct pollfd p[2] = {{.fd = h->epfd, .events = POLLIN},
+			      {.fd = h->wake_fd, .events = POLLIN}};
+	eventfd_t v;
+	uint64_t ms;
 
 	PF_ASSERT(h->mhd != NULL);
+	ns = api_metrics_park_ns(&h->api, mono_ns(), ns); /* a recovery being timed */
+	ms = ns / 1000000u > 0 ? ns / 1000000u : 1;
 	if (MHD_get_timeout(h->mhd, &mhd_ms) == MHD_YES && mhd_ms < ms)
 		ms = mhd_ms; /* a connection's timeout falls due first */
-	if (poll(&p, h->epfd >= 0 ? 1 : 0, (int)ms) < 0 && errno != EINTR)
+	if (poll(p, 2, (int)ms) < 0 && errno != EINTR)
 		return -errno;
+	if ((p[1].revents & POLLIN) != 0)
+		(void)eventfd_read(h->wake_fd, &v); /* do_work looks at the membership next */
 	return 0;
 }
 

@@ -219,6 +219,10 @@ void api_metrics_fini(struct api *a);
  * recoveries of deaths: work done (0 or 1). */
 int api_metrics_step(struct api *a, uint64_t now_ns);
 
+/* How long the thread may park, at most park_ns: less while a death's recovery is being
+ * timed (until its next look, RECOVERY_CHECK_NS apart). */
+uint64_t api_metrics_park_ns(const struct api *a, uint64_t now_ns, uint64_t park_ns);
+
 int api_get_metrics(struct api *a, const struct api_call *call, struct api_reply *rep,
 		    struct api_error *err);
 int api_get_prometheus(struct api *a, const struct api_call *call, struct api_reply *rep,

@@ -14,8 +14,11 @@
  * on, every millisecond at most while a death is open, the count of PENDING VNodes is
  * compared with what it was at the last sample before it, and once it is back there every
  * open death is recovered and its latency recorded. The resolution is the HTTP thread's
- * pass (its park, 1 ms by default); a death whose VNodes cannot all be placed again is
- * given up after RECOVERY_GIVE_UP_NS and not recorded.
+ * pass: its park (HTTP_PARK_NS when idle) ends when the conductor sees the membership move
+ * (wake_fd, http.h), and lasts at most RECOVERY_CHECK_NS while a death is open
+ * (api_metrics_park_ns), so a recovery is timed to about a millisecond; a death whose
+ * VNodes cannot all be placed again is given up after RECOVERY_GIVE_UP_NS and not
+ * recorded.
  *
  * The simulator runs on this thread, in a private domain (pflight/sim.h); a request waits
  * for it (sizes are bounded below so that a run takes about a second at most) and other
@@ -153,6 +156,17 @@ int api_metrics_step(struct api *a, uint64_t now)
 	if (a->crashes_open == 0)
 		a->pending_before = obs.vnodes_defined - obs.vnodes_owned;
 	return 1;
+}
+
+uint64_t api_metrics_park_ns(const struct api *a, uint64_t now, uint64_t park_ns)
+{
+	uint64_t due = a->next_recovery_check_ns;
+
+	if (a->metrics == NULL || a->crashes_open == 0)
+		return park_ns;
+	if (due <= now)
+		return 0;
+	return due - now < park_ns ? due - now : park_ns;
 }
 
 static json_t *real_or_null(double x)

@@ -49,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -100,6 +101,7 @@ struct daemon {
 	struct runner *runner;
 	struct http *http;          /* the REST API, NULL when not served */
 	struct runner *http_runner; /* its own thread (http.c says why) */
+	int wake_fd;                /* eventfd: the conductor wakes the API on membership moves */
 	uint64_t start_ns;
 	struct control control;
 	int sigfd;
@@ -412,9 +414,11 @@ static int start_agents(struct daemon *dm)
 		r = cmdq_create(&dm->to_conductor);
 	if (r == 0)
 		r = cmdq_create(&dm->to_http);
+	if (r == 0 && (dm->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+		r = -errno;
 	if (r == 0)
 		r = conductor_init(&dm->conductor, dm->domain, dm->manifest, dm->to_conductor,
-				   dm->to_auditor);
+				   dm->to_auditor, dm->wake_fd);
 	if (r == 0)
 		r = scheduler_init(&dm->scheduler, dm->domain, dm->to_scheduler, dm->to_auditor,
 				   &ro, dm->manifest);
@@ -773,6 +777,8 @@ static int shut_down(struct daemon *dm, int status)
 	free(dm->manifest);
 	if (dm->sigfd >= 0)
 		(void)close(dm->sigfd);
+	if (dm->wake_fd >= 0)
+		(void)close(dm->wake_fd);
 	return status != 0 ? status : (r < 0 ? 1 : 0);
 }
 
@@ -818,6 +824,7 @@ static void open_api(struct daemon *dm)
 		.inbox = dm->to_http,
 		.start_ns = dm->start_ns,
 		.port = dm->opt.api_port,
+		.wake_fd = dm->wake_fd,
 	};
 	struct agent agent = {"http", http_do_work, http_park, NULL};
 	int r;
@@ -881,6 +888,7 @@ int main(int argc, char **argv)
 
 	dm.sigfd = -1;
 	dm.ready_fd = -1;
+	dm.wake_fd = -1;
 	dm.start_ns = mono_ns();
 	dm.control.fd = -1;
 	if (parse_args(argc, argv, &dm.opt) < 0) {
