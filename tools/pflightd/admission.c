@@ -189,13 +189,21 @@ static void judge_joiner(struct admission *a, const struct pf_admission_request 
 		g->pid = 0; /* used: a grant admits one join */
 }
 
+/* The escaped exe and reason of a decision record, and room for its other fields (97
+ * bytes of text, six numbers, the credential and the check's name: under 200). A record
+ * that did not fit a command would be refused whole (-EMSGSIZE): not audited. */
+#define DECISION_EXE_BYTES (2 * PF_MANIFEST_PATH_MAX)
+#define DECISION_WHY_BYTES (2 * sizeof(((struct pf_policy_verdict *)0)->reason))
+_Static_assert(DECISION_EXE_BYTES + DECISION_WHY_BYTES + 256 <= CMDQ_TEXT_MAX,
+	       "an admission record with the longest exe and reason must fit a command");
+
 static void record_decision(struct admission *a, const struct pf_admission_request *q,
 			    const struct pf_policy_verdict *v, uint32_t trust, const char *cred)
 {
 	const struct member_subject *ms = &a->gov.subj[q->slot];
 	const char *exe = ms->gen == q->generation && ms->err == 0 ? ms->s.exe : "";
 	uint32_t uid = ms->gen == q->generation && ms->err == 0 ? ms->s.uid : q->uid;
-	char why[2 * sizeof(v->reason)], exe_esc[2 * PF_MANIFEST_PATH_MAX];
+	char why[DECISION_WHY_BYTES], exe_esc[DECISION_EXE_BYTES];
 
 	log_msg(v->allowed ? LOG_INFO : LOG_WARN, "admission: member %u.%u (pid %d) %s: %s",
 		q->slot, q->generation, (int)q->pid, v->allowed ? "admitted" : "refused",
