@@ -9,7 +9,7 @@
  * is gone, and the next daemon reviews it). Each pass:
  *   1. takes grants from the control socket (CMD_GRANT: a join token accepted for a
  *      process, with its start time, the trust and the capabilities it grants) and
- *      forgets grants older than GRANT_TTL_NS;
+ *      forgets grants older than GRANT_TTL_NS or past their token's expiry;
  *   2. decides every joiner waiting at the gate: a grant for its process sets its trust
  *      and bounds the capabilities it may declare; tokens_required refuses a joiner
  *      without one; then the can-register policy judges what /proc says of it. Trust at
@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tools/pflightd/daemon.h"
@@ -68,9 +69,28 @@ void admission_fini(struct admission *a)
 	a->domain = NULL;
 }
 
+/* How long a grant waits for its join: GRANT_TTL_NS, and never past its token's expiry
+ * (unix seconds): a token accepted just before it expires admits no join after. */
+static uint64_t grant_ttl_ns(uint64_t expires)
+{
+	struct timespec ts;
+	uint64_t now_ns, end_ns = expires * 1000000000ull;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) < 0 || expires > UINT64_MAX / 1000000000ull)
+		return GRANT_TTL_NS;
+	now_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (end_ns <= now_ns)
+		return 0;
+	return end_ns - now_ns < GRANT_TTL_NS ? end_ns - now_ns : GRANT_TTL_NS;
+}
+
 static void grant_add(struct admission *a, const struct cmd *c, uint64_t now)
 {
 	struct grant *g = &a->grants[0];
+	uint64_t ttl = grant_ttl_ns(c->expires);
+
+	if (ttl == 0)
+		return; /* expired on the way here */
 
 	for (uint32_t i = 0; i < GRANTS_MAX; i++) {
 		struct grant *x = &a->grants[i];
@@ -86,7 +106,7 @@ static void grant_add(struct admission *a, const struct cmd *c, uint64_t now)
 	g->pid = c->pid;
 	g->start_time = c->start_time;
 	g->trust_ppm = c->trust_ppm;
-	g->until_ns = now + GRANT_TTL_NS;
+	g->until_ns = now + ttl;
 	(void)snprintf(g->caps, sizeof(g->caps), "%.*s", (int)sizeof(g->caps) - 1, c->text);
 }
 
