@@ -459,21 +459,29 @@ static void record_start(struct daemon *dm)
 static void record_stop(struct daemon *dm, int status)
 {
 	const struct watch *w = &dm->auditor.watch;
-	char details[768];
+	const struct admission *ad = &dm->conductor.admission;
+	char details[1024];
 
+	/* Every agent's statistics, the ones no other record carries included: ownership
+	 * histories the watcher refused as no correct writer's (anomalies) or could not read
+	 * (vnode_read_errors) show a damaged or hostile segment. */
 	(void)snprintf(
 		details, sizeof(details),
 		"{\"pid\":%d,\"status\":%d,\"placed\":%llu,\"moves\":%llu,\"repairs\":%llu,"
 		"\"placements_recorded\":%llu,\"unplaced\":%llu,\"explanations_lost\":%llu,"
 		"\"ownership_recorded\":%llu,\"epochs_unseen\":%llu,\"placements_late\":%llu,"
-		"\"sweeps\":%llu,\"settle_full\":%llu}",
+		"\"sweeps\":%llu,\"settle_full\":%llu,\"anomalies\":%llu,"
+		"\"vnode_read_errors\":%llu,\"admitted\":%llu,\"admit_refused\":%llu,"
+		"\"reviewed\":%llu}",
 		(int)getpid(), status, (unsigned long long)dm->scheduler.placed,
 		(unsigned long long)dm->scheduler.moves, (unsigned long long)dm->conductor.repairs,
 		(unsigned long long)dm->auditor.placements,
 		(unsigned long long)dm->auditor.unplaced, (unsigned long long)dm->auditor.lost,
 		(unsigned long long)w->records, (unsigned long long)w->epochs_unseen,
 		(unsigned long long)w->placements_late, (unsigned long long)w->sweeps,
-		(unsigned long long)w->defer_full);
+		(unsigned long long)w->defer_full, (unsigned long long)w->anomalies,
+		(unsigned long long)w->read_errors, (unsigned long long)ad->admitted,
+		(unsigned long long)ad->refused, (unsigned long long)ad->reviewed);
 	(void)auditor_append(&dm->auditor, "daemon_stop", "pflightd", details, PF_AUDIT_NO_VNODE);
 }
 
