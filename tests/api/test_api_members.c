@@ -226,6 +226,11 @@ int main(int argc, char **argv)
 	}
 	pf_domain_close(d);
 	api_daemon_stop(&env);
+	/* The stop record sums up the agents: the three joins admitted at the gate, and no
+	 * ownership history refused as damaged. */
+	CHECK(proc_audit_count(env.audit, "daemon_stop", "admitted", "3") == 1);
+	CHECK(proc_audit_count(env.audit, "daemon_stop", "anomalies", "0") == 1);
+	CHECK(proc_audit_count(env.audit, "daemon_stop", "vnode_read_errors", "0") == 1);
 	printf("api members: %d answers conform to the OpenAPI document\n", env.checked);
 	env.passed = 1;
 	return 0;

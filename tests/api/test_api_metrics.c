@@ -165,6 +165,19 @@ static void check_sim(void)
 		200);
 	CHECK(!json_equal(a, c));
 	json_decref(sim(NULL, 200)); /* no body: the dma preset's defaults */
+	/* A strategy by the library's name overrides the preset's. */
+	e = sim("{\"strategy\":\"consistent-hash\",\"members\":10,\"vnodes\":100,"
+		"\"duration_s\":5}",
+		200);
+	CHECK(strcmp(json_string_value(json_object_get(json_object_get(e, "options"), "strategy")),
+		     "consistent-hash") == 0);
+	CHECK(strcmp(json_string_value(json_object_get(json_object_get(e, "summary"), "strategy")),
+		     "consistent-hash") == 0);
+	json_decref(e);
+	e = sim("{\"strategy\":\"round-robin\"}", 400);
+	CHECK(strstr(json_string_value(json_object_get(json_object_get(e, "error"), "message")),
+		     "strategy") != NULL);
+	json_decref(e);
 	e = sim("{\"preset\":\"nope\"}", 400);
 	CHECK(strstr(json_string_value(json_object_get(json_object_get(e, "error"), "message")),
 		     "preset") != NULL);

@@ -9,7 +9,7 @@
  * is gone, and the next daemon reviews it). Each pass:
  *   1. takes grants from the control socket (CMD_GRANT: a join token accepted for a
  *      process, with its start time, the trust and the capabilities it grants) and
- *      forgets grants older than GRANT_TTL_NS;
+ *      forgets grants older than GRANT_TTL_NS or past their token's expiry;
  *   2. decides every joiner waiting at the gate: a grant for its process sets its trust
  *      and bounds the capabilities it may declare; tokens_required refuses a joiner
  *      without one; then the can-register policy judges what /proc says of it. Trust at
@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tools/pflightd/daemon.h"
@@ -68,9 +69,28 @@ void admission_fini(struct admission *a)
 	a->domain = NULL;
 }
 
+/* How long a grant waits for its join: GRANT_TTL_NS, and never past its token's expiry
+ * (unix seconds): a token accepted just before it expires admits no join after. */
+static uint64_t grant_ttl_ns(uint64_t expires)
+{
+	struct timespec ts;
+	uint64_t now_ns, end_ns = expires * 1000000000ull;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) < 0 || expires > UINT64_MAX / 1000000000ull)
+		return GRANT_TTL_NS;
+	now_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (end_ns <= now_ns)
+		return 0;
+	return end_ns - now_ns < GRANT_TTL_NS ? end_ns - now_ns : GRANT_TTL_NS;
+}
+
 static void grant_add(struct admission *a, const struct cmd *c, uint64_t now)
 {
 	struct grant *g = &a->grants[0];
+	uint64_t ttl = grant_ttl_ns(c->expires);
+
+	if (ttl == 0)
+		return; /* expired on the way here */
 
 	for (uint32_t i = 0; i < GRANTS_MAX; i++) {
 		struct grant *x = &a->grants[i];
@@ -86,7 +106,7 @@ static void grant_add(struct admission *a, const struct cmd *c, uint64_t now)
 	g->pid = c->pid;
 	g->start_time = c->start_time;
 	g->trust_ppm = c->trust_ppm;
-	g->until_ns = now + GRANT_TTL_NS;
+	g->until_ns = now + ttl;
 	(void)snprintf(g->caps, sizeof(g->caps), "%.*s", (int)sizeof(g->caps) - 1, c->text);
 }
 
@@ -189,13 +209,21 @@ static void judge_joiner(struct admission *a, const struct pf_admission_request 
 		g->pid = 0; /* used: a grant admits one join */
 }
 
+/* The escaped exe and reason of a decision record, and room for its other fields (97
+ * bytes of text, six numbers, the credential and the check's name: under 200). A record
+ * that did not fit a command would be refused whole (-EMSGSIZE): not audited. */
+#define DECISION_EXE_BYTES (2 * PF_MANIFEST_PATH_MAX)
+#define DECISION_WHY_BYTES (2 * sizeof(((struct pf_policy_verdict *)0)->reason))
+_Static_assert(DECISION_EXE_BYTES + DECISION_WHY_BYTES + 256 <= CMDQ_TEXT_MAX,
+	       "an admission record with the longest exe and reason must fit a command");
+
 static void record_decision(struct admission *a, const struct pf_admission_request *q,
 			    const struct pf_policy_verdict *v, uint32_t trust, const char *cred)
 {
 	const struct member_subject *ms = &a->gov.subj[q->slot];
 	const char *exe = ms->gen == q->generation && ms->err == 0 ? ms->s.exe : "";
 	uint32_t uid = ms->gen == q->generation && ms->err == 0 ? ms->s.uid : q->uid;
-	char why[2 * sizeof(v->reason)], exe_esc[2 * PF_MANIFEST_PATH_MAX];
+	char why[DECISION_WHY_BYTES], exe_esc[DECISION_EXE_BYTES];
 
 	log_msg(v->allowed ? LOG_INFO : LOG_WARN, "admission: member %u.%u (pid %d) %s: %s",
 		q->slot, q->generation, (int)q->pid, v->allowed ? "admitted" : "refused",

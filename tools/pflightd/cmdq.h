@@ -15,9 +15,10 @@
 #include "shm/pf_compiler.h"
 
 #define CMDQ_SLOTS 64u /* commands are rare (deaths, reloads): 64 absorbs a burst */
-#define CMDQ_TEXT_MAX                                                                              \
-	640u                 /* bytes of a command's text, with the NUL: a record's details        \
-			      * with a policy's reason, or a token's capability list */
+/* Bytes of a command's text, with the NUL: the largest is an admission record, whose
+ * executable path and policy reason, both JSON-escaped, take up to 910 bytes (asserted in
+ * admission.c); a token's capability list takes 512. */
+#define CMDQ_TEXT_MAX 1280u
 #define CMDQ_DRAIN_LIMIT 16u /* commands an agent takes per do_work (bounded work) */
 
 enum cmd_type {

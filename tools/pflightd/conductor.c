@@ -8,11 +8,13 @@
  * PF_MEMBER_SUPERVISE run embedded supervisors too and may repair first: every repair
  * step is a CAS, so whoever wins, each death is repaired once. The repair callback runs
  * on the conductor's thread and only posts a command to the auditor: the audit log has
- * one writer.
+ * one writer. Whenever a pass finds the membership moved, it writes the REST API's wake
+ * eventfd, so the API thread (parked up to HTTP_PARK_NS otherwise) starts timing a
+ * death's recovery at once.
  */
 #include <errno.h>
 #include <string.h>
-#include <time.h>
+#include <sys/eventfd.h>
 
 #include "tools/pflightd/daemon.h"
 #include "tools/pflightd/log.h"
@@ -38,13 +40,16 @@ static void on_repair(void *arg, uint32_t slot, uint32_t generation, uint32_t ca
 }
 
 int conductor_init(struct conductor *c, struct pf_domain *domain, const struct pf_manifest *m,
-		   struct cmdq *inbox, struct cmdq *to_auditor)
+		   struct cmdq *inbox, struct cmdq *to_auditor, int wake_fd)
 {
 	struct pf_supervisor_opts so;
 	int r;
 
 	memset(c, 0, sizeof(*c));
+	c->domain = domain;
 	c->to_auditor = to_auditor;
+	c->wake_fd = wake_fd;
+	(void)pf_domain_membership(domain, &c->membership_seen);
 	pf_supervisor_opts_init(&so);
 	so.on_repair = on_repair;
 	so.arg = c;
@@ -66,6 +71,18 @@ void conductor_fini(struct conductor *c)
 	c->supervisor = NULL;
 }
 
+/* Tell whoever parks on wake_fd that the membership moved (one write per change seen). */
+static void wake_on_membership(struct conductor *c)
+{
+	uint32_t version = 0;
+
+	if (c->wake_fd < 0 || pf_domain_membership(c->domain, &version) < 0 ||
+	    version == c->membership_seen)
+		return;
+	c->membership_seen = version;
+	(void)eventfd_write(c->wake_fd, 1); /* EAGAIN: already readable, nothing lost */
+}
+
 int conductor_do_work(void *arg)
 {
 	struct conductor *c = arg;
@@ -73,7 +90,9 @@ int conductor_do_work(void *arg)
 
 	if (r < 0)
 		return r;
-	return r + admission_do_work(&c->admission);
+	r += admission_do_work(&c->admission);
+	wake_on_membership(c);
+	return r;
 }
 
 int conductor_park(void *arg, uint64_t ns)
@@ -82,12 +101,4 @@ int conductor_park(void *arg, uint64_t ns)
 	int r = pf_supervisor_wait(c->supervisor, ns);
 
 	return r == -ETIMEDOUT || r == -EINTR ? 0 : r;
-}
-
-uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }

@@ -19,6 +19,7 @@
 #define PFLIGHTD_DAEMON_H
 
 #include <stdint.h>
+#include <time.h>
 
 #include "pflight/pflight.h"
 #include "tools/pflightd/cmdq.h"
@@ -60,9 +61,12 @@ struct admission {
 
 struct conductor {
 	struct pf_supervisor *supervisor;
+	struct pf_domain *domain;
 	struct cmdq *to_auditor;
 	struct admission admission;
 	uint64_t repairs;
+	int wake_fd;              /* an eventfd written when the membership moved, or -1 */
+	uint32_t membership_seen; /* the version last told through wake_fd */
 };
 
 /* A drain the scheduler agent is stepping: it started when the agent first saw the
@@ -124,7 +128,14 @@ struct auditor {
 	uint64_t seqs[EXPLAIN_BATCH];
 };
 
-uint64_t mono_ns(void);
+/* The daemon's clock: CLOCK_MONOTONIC in ns (every *_ns time of the agents and the API). */
+static inline uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* Close the domain's admission gate (held while the daemon runs) and take its decisions.
  * 0 or a negative errno. */
@@ -134,8 +145,11 @@ int admission_init(struct admission *a, struct pf_domain *domain, const struct p
 void admission_fini(struct admission *a);
 int admission_do_work(struct admission *a);
 
+/* wake_fd: an eventfd the conductor writes whenever it finds the membership moved (a death,
+ * a join, a leave), so that a thread parked on it (the REST API's, which times recoveries)
+ * looks at once; -1: none. */
 int conductor_init(struct conductor *c, struct pf_domain *domain, const struct pf_manifest *m,
-		   struct cmdq *inbox, struct cmdq *to_auditor);
+		   struct cmdq *inbox, struct cmdq *to_auditor, int wake_fd);
 void conductor_fini(struct conductor *c);
 int conductor_do_work(void *arg);
 int conductor_park(void *arg, uint64_t ns);

@@ -14,6 +14,8 @@
 
 #define READ_CHUNK 65536u
 
+static int poll_bytes(struct events *e, size_t budget);
+
 int events_init(struct events *e, const char *path)
 {
 	int n;
@@ -27,7 +29,8 @@ int events_init(struct events *e, const char *path)
 	e->partial = malloc(PF_AUDIT_LINE_MAX);
 	if (e->partial == NULL)
 		return -ENOMEM;
-	(void)events_poll(e);
+	/* The whole tail at once: the ring starts as the log's newest records. */
+	(void)poll_bytes(e, EVENTS_BYTES_MAX + EVENTS_READ_MAX);
 	return 0;
 }
 
@@ -139,12 +142,42 @@ static int read_fd(struct events *e, size_t *budget)
 	return added;
 }
 
-/* Open the file at the path; at the first open, start EVENTS_PREFILL_BYTES from its end
- * (the partial first line dropped). 0 or -errno. */
+/* Where the last EVENTS_MAX whole lines of fd (size bytes) start, looking back at most
+ * EVENTS_BYTES_MAX bytes (the ring keeps no more). *ret_mid: it may be inside a line. */
+static off_t tail_start(int fd, off_t size, int *ret_mid)
+{
+	off_t lowest = size > (off_t)EVENTS_BYTES_MAX ? size - (off_t)EVENTS_BYTES_MAX : 0;
+	off_t end = size;
+	uint32_t lines = 0;
+	char buf[READ_CHUNK];
+
+	while (end > lowest) {
+		size_t n = end - lowest < (off_t)sizeof(buf) ? (size_t)(end - lowest) : sizeof(buf);
+		off_t at = end - (off_t)n;
+
+		if (pread(fd, buf, n, at) != (ssize_t)n)
+			break;
+		/* The newline ending the line before the EVENTS_MAX-th last whole one (a
+		 * line still being written has none yet, and does not count). */
+		for (size_t i = n; i > 0; i--) {
+			if (buf[i - 1] == '\n' && ++lines == EVENTS_MAX + 1) {
+				*ret_mid = 0;
+				return at + (off_t)i;
+			}
+		}
+		end = at;
+	}
+	*ret_mid = end > 0;
+	return end;
+}
+
+/* Open the file at the path; at the first open, start at its last EVENTS_MAX lines (a
+ * partial first line dropped). 0 or -errno. */
 static int open_log(struct events *e, int first)
 {
 	struct stat st;
-	int fd = open(e->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int fd = open(e->path, O_RDONLY | O_CLOEXEC | O_NOCTTY), mid = 0;
+	off_t start;
 
 	if (fd < 0)
 		return -errno;
@@ -158,8 +191,8 @@ static int open_log(struct events *e, int first)
 	e->ino = st.st_ino;
 	e->dev = st.st_dev;
 	e->partial_len = 0;
-	if (first && st.st_size > (off_t)EVENTS_PREFILL_BYTES &&
-	    lseek(fd, st.st_size - (off_t)EVENTS_PREFILL_BYTES, SEEK_SET) >= 0)
+	start = first ? tail_start(fd, st.st_size, &mid) : 0;
+	if (start > 0 && lseek(fd, start, SEEK_SET) >= 0 && mid)
 		e->partial_len = PF_AUDIT_LINE_MAX; /* mid-line: skip to the next newline */
 	return 0;
 }
@@ -172,9 +205,8 @@ static int rotated(const struct events *e)
 	return stat(e->path, &st) == 0 && (st.st_ino != e->ino || st.st_dev != e->dev);
 }
 
-int events_poll(struct events *e)
+static int poll_bytes(struct events *e, size_t budget)
 {
-	size_t budget = EVENTS_READ_MAX;
 	int added = 0;
 
 	PF_ASSERT(e != NULL && e->partial != NULL);
@@ -191,9 +223,20 @@ int events_poll(struct events *e)
 	return added;
 }
 
+int events_poll(struct events *e)
+{
+	return poll_bytes(e, EVENTS_READ_MAX);
+}
+
 uint64_t events_last(const struct events *e)
 {
 	return e->count == 0 ? 0 : e->ring[(e->head + e->count - 1) % EVENTS_MAX].seq;
+}
+
+const struct event *events_at(const struct events *e, uint32_t index)
+{
+	PF_ASSERT(index < e->count);
+	return &e->ring[(e->head + index) % EVENTS_MAX];
 }
 
 const struct event *events_next(const struct events *e, uint64_t after, uint64_t *ret_lost)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tools/pflightd/events.h: the recent audit records, for the REST API's event stream
- * (GET /api/v1/events).
+ * (GET /api/v1/events) and its tail (GET /api/v1/audit).
  *
  * Every change the API streams (joins, leaves, deaths, placements, ownership moves, drain
  * steps, admissions, migrations) is already an audit record, so the stream is the audit
@@ -10,7 +10,9 @@
  * in a ring, by sequence number. Reading the file rather than being handed records keeps
  * the auditor the log's only writer and untouched (nothing to lock, nothing it could wait
  * on), streams exactly the records as stored (hash and time included), and lets a client
- * resume after a daemon restart: the ring starts with the file's last EVENTS_PREFILL_BYTES.
+ * resume after a daemon restart: the ring starts with the file's last EVENTS_MAX records
+ * (as many as fit EVENTS_BYTES_MAX), so it always holds the log's newest records and the
+ * tail is answered from it, never read back from the file per request.
  *
  * Rotation: when the path names another file than the one open, the open one is read to
  * its end (the log renames it only after its last write) and the new one is followed from
@@ -27,10 +29,9 @@
 
 #include "pflight/audit.h"
 
-#define EVENTS_MAX 1024u                  /* records kept: a burst of placements fits */
-#define EVENTS_BYTES_MAX (4u << 20)       /* and at most this many bytes of them */
-#define EVENTS_PREFILL_BYTES (256u << 10) /* read back at start, for resuming clients */
-#define EVENTS_READ_MAX (1u << 20)        /* bytes read per poll: bounded work */
+#define EVENTS_MAX 1024u            /* records kept: a burst of placements fits */
+#define EVENTS_BYTES_MAX (4u << 20) /* and at most this many bytes of them */
+#define EVENTS_READ_MAX (1u << 20)  /* bytes read per poll: bounded work */
 
 struct event {
 	uint64_t seq;
@@ -53,8 +54,8 @@ struct events {
 	uint64_t skipped;
 };
 
-/* Follow the log at path, starting with the last EVENTS_PREFILL_BYTES of it (a missing
- * file is followed once it appears). 0, -ENAMETOOLONG, -ENOMEM. */
+/* Follow the log at path, starting with its last EVENTS_MAX records, read whole now (a
+ * missing file is followed once it appears). 0, -ENAMETOOLONG, -ENOMEM. */
 int events_init(struct events *e, const char *path);
 void events_fini(struct events *e);
 
@@ -64,6 +65,9 @@ int events_poll(struct events *e);
 
 /* The newest seq held, 0 when none. */
 uint64_t events_last(const struct events *e);
+
+/* The record `index` places after the oldest held (index < e->count). */
+const struct event *events_at(const struct events *e, uint32_t index);
 
 /*
  * The oldest record held with a seq above `after`, or NULL. *ret_lost (may be NULL) is

@@ -54,6 +54,7 @@ void governor_fini(struct governor *g)
 	free(g->subj);
 	g->gov = NULL;
 	g->subj = NULL;
+	g->members_max = 0; /* governor_set() after a failed init walks no subj[] */
 }
 
 void governor_set(struct governor *g, struct pf_manifest_governance *gov)
@@ -205,4 +206,16 @@ int governor_can_assign(void *arg, uint32_t vnode, uint32_t slot)
 int governor_can_handoff(void *arg, uint32_t vnode, uint32_t slot)
 {
 	return hook(arg, PF_POLICY_CAN_HANDOFF, vnode, slot);
+}
+
+int governor_sched_create(struct governor *g, struct pf_sched **ret_sched)
+{
+	struct pf_sched_opts so;
+
+	pf_sched_opts_init(&so);
+	so.can_assign = governor_can_assign;
+	so.policy_arg = g;
+	so.can_handoff = governor_can_handoff;
+	so.handoff_arg = g;
+	return pf_sched_create(g->domain, &so, ret_sched);
 }

@@ -71,6 +71,10 @@ int governor_judge_member(struct governor *g, uint32_t action, uint32_t slot,
 int governor_can_assign(void *arg, uint32_t vnode, uint32_t slot);
 int governor_can_handoff(void *arg, uint32_t vnode, uint32_t slot);
 
+/* A scheduler object of the calling thread whose can-assign and can-handoff hooks judge
+ * with g (which must outlive it). 0, or pf_sched_create()'s errno. */
+int governor_sched_create(struct governor *g, struct pf_sched **ret_sched);
+
 /* The names of the capabilities in caps, into names[] (at most cap of them): the count. */
 uint32_t governor_cap_names(struct pf_domain *domain, const uint64_t caps[2], const char **names,
 			    uint32_t cap);

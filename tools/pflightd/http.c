@@ -55,8 +55,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "shm/pf_assert.h"
@@ -111,6 +111,7 @@ struct bucket {
 struct http {
 	struct MHD_Daemon *mhd;
 	int epfd;
+	int wake_fd; /* the conductor's (http.h), -1: none */
 	uint16_t port;
 	uint16_t starting; /* MHD's messages at start-up are warnings, later debug */
 	uint32_t rate_per_s;
@@ -128,14 +129,6 @@ struct http {
 	char token_path[PF_AUDIT_PATH_MAX];
 	struct bucket buckets[RATE_BUCKETS];
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* --- the token -------------------------------------------------------------------- */
 
@@ -420,7 +413,7 @@ static int begin(struct http *h, struct MHD_Connection *conn, const char *url, c
 	char peer[API_PEER_MAX];
 
 	peer_text(conn, peer, sizeof(peer));
-	wait_s = rate_take(h, peer, now_ns());
+	wait_s = rate_take(h, peer, mono_ns());
 	if (wait_s > 0) {
 		api_error_set(err, 429, "rate_limited", "more than %u requests per second from %s",
 			      h->rate_per_s, peer);
@@ -618,7 +611,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	(void)pos;
 	s->h->work++;
 	if (s->off == s->len)
-		stream_fill(s, now_ns());
+		stream_fill(s, mono_ns());
 	if (s->off == s->len) {
 		/* Nothing to send: out of the event loop until do_work() has something. */
 		MHD_suspend_connection(s->conn);
@@ -693,7 +686,7 @@ static enum MHD_Result stream_start(struct http *h, struct MHD_Connection *conn,
 	}
 	s->len = (size_t)snprintf(s->buf, sizeof(s->buf), "retry: 1000\n: audit events of %s\n\n",
 				  h->api.domain_name);
-	s->keepalive_ns = now_ns() + h->keepalive_ns;
+	s->keepalive_ns = mono_ns() + h->keepalive_ns;
 	rsp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK_BYTES, stream_read,
 						s, stream_free);
 	if (rsp == NULL) {
@@ -816,6 +809,7 @@ int http_create(const struct http_config *cfg, struct http **ret_http)
 		return -ENOMEM;
 	}
 	h->epfd = -1;
+	h->wake_fd = cfg->wake_fd;
 	h->inbox = cfg->inbox;
 	h->rate_per_s = m->rate_per_s;
 	h->request_bytes_max = m->request_bytes_max;
@@ -825,6 +819,7 @@ int http_create(const struct http_config *cfg, struct http **ret_http)
 		h->keepalive_ns = KEEPALIVE_NS_MIN;
 	h->api.domain_name = cfg->domain_name;
 	h->api.audit_path = cfg->audit_path;
+	h->api.events = &h->ev;
 	h->api.start_ns = cfg->start_ns;
 	memcpy(h->api.pk, cfg->pk, sizeof(h->api.pk));
 	r = token_load(h, cfg);
@@ -857,7 +852,7 @@ static int take_commands(struct http *h)
 	while (n < (int)CMDQ_DRAIN_LIMIT && cmdq_take(h->inbox, &c) == 0) {
 		n++;
 		if (c.type == CMD_GOVERNANCE)
-			governor_set(&h->api.gov, c.ptr);
+			governor_set(&h->api.mig.gov, c.ptr);
 	}
 	return n;
 }
@@ -870,8 +865,8 @@ int http_do_work(void *arg)
 
 	(void)MHD_run(h->mhd);
 	n += events_poll(&h->ev);
-	n += api_metrics_step(&h->api, now_ns());
-	n += streams_wake(h, now_ns(), 0);
+	n += api_metrics_step(&h->api, mono_ns());
+	n += streams_wake(h, mono_ns(), 0);
 	return n + (int)(h->work - before);
 }
 
@@ -879,14 +874,21 @@ int http_park(void *arg, uint64_t ns)
 {
 	struct http *h = arg;
 	MHD_UNSIGNED_LONG_LONG mhd_ms = 0;
-	uint64_t ms = ns / 1000000u > 0 ? ns / 1000000u : 1;
-	struct pollfd p = {.fd = h->epfd, .events = POLLIN};
+	/* Negative fds are ignored by poll(). */
+	struct pollfd p[2] = {{.fd = h->epfd, .events = POLLIN},
+			      {.fd = h->wake_fd, .events = POLLIN}};
+	eventfd_t v;
+	uint64_t ms;
 
 	PF_ASSERT(h->mhd != NULL);
+	ns = api_metrics_park_ns(&h->api, mono_ns(), ns); /* a recovery being timed */
+	ms = ns / 1000000u > 0 ? ns / 1000000u : 1;
 	if (MHD_get_timeout(h->mhd, &mhd_ms) == MHD_YES && mhd_ms < ms)
 		ms = mhd_ms; /* a connection's timeout falls due first */
-	if (poll(&p, h->epfd >= 0 ? 1 : 0, (int)ms) < 0 && errno != EINTR)
+	if (poll(p, 2, (int)ms) < 0 && errno != EINTR)
 		return -errno;
+	if ((p[1].revents & POLLIN) != 0)
+		(void)eventfd_read(h->wake_fd, &v); /* do_work looks at the membership next */
 	return 0;
 }
 
@@ -899,7 +901,7 @@ void http_destroy(struct http *h)
 {
 	if (h == NULL)
 		return;
-	(void)streams_wake(h, now_ns(), 1); /* stopping with suspended connections leaks */
+	(void)streams_wake(h, mono_ns(), 1); /* stopping with suspended connections leaks */
 	MHD_stop_daemon(h->mhd);
 	while (take_commands(h) > 0) /* policies sent after the thread's last pass */
 		;

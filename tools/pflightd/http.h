@@ -31,7 +31,8 @@ struct http_config {
 	struct cmdq *inbox;      /* CMD_GOVERNANCE: new policies for migrate's judge */
 	uint64_t start_ns;       /* CLOCK_MONOTONIC when the daemon started (uptime) */
 	int32_t port;            /* --api-port; -1: the manifest's api.port */
-	uint32_t reserved0;
+	int wake_fd;             /* an eventfd the conductor writes when the membership moved
+				  * (park returns then, and drains it), or -1 */
 };
 
 struct http;
@@ -47,7 +48,8 @@ int http_create(const struct http_config *cfg, struct http **ret_http);
 
 /* The agent (agent.h): serve what is ready, follow the audit log, wake event streams. */
 int http_do_work(void *arg);
-/* Sleep until a socket is ready or ns passed. */
+/* Sleep until a socket or wake_fd is ready, ns passed, or a death's recovery is due for a
+ * look (the metrics, http_metrics.c). */
 int http_park(void *arg, uint64_t ns);
 
 /* The port bound (the manifest's, or the one the system picked for port 0). */

@@ -3,7 +3,8 @@
  * tools/pflightd/http_api.c: the REST API's routes and handlers (http_api.h).
  *
  * Reads come from shared memory (pf_domain_info, pf_member_info, pf_vnode_info, the
- * explanation ring) and from the audit log's files, exactly as `pflight` reads them, and
+ * explanation ring), from the audit log's files (lineage, verify) exactly as `pflight`
+ * reads them, and from the newest records the event stream follows (the tail), and
  * their JSON shapes are the ones `pflight --json` prints (both build them with
  * tools/common/jdoc.h), wrapped in an object ({"members": [...]}) so a list can grow
  * fields (a page cursor) later. Nothing here stops or waits for an agent. Changes reuse
@@ -13,12 +14,10 @@
  * page, the simulator and the dashboard's files are in http_metrics.c.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "shm/pf_assert.h"
@@ -29,9 +28,7 @@
 
 #define READ_BATCH 64u
 #define DECISIONS_SCAN_MAX (4u << 20) /* explanations looked at per request, at most */
-#define TAIL_CHUNK 65536u
-#define TAIL_BYTES_MAX (32u << 20) /* bytes read back from the log's end, at most */
-#define VERIFY_TORN_RETRIES 3      /* a last line caught mid-write looks torn: look again */
+#define VERIFY_TORN_RETRIES 3         /* a last line caught mid-write looks torn: look again */
 
 /* The states a VNode list may be filtered by (unassigned ones are never listed). */
 static const char *const vnode_filter_states[] = {"pending", "active", "migrating", "draining",
@@ -46,14 +43,6 @@ static int reply_doc(struct api_reply *rep, unsigned status, json_t *doc, struct
 	rep->status = status;
 	rep->doc = doc;
 	return 0;
-}
-
-static uint64_t mono_now_ns(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static int get_summary(struct api *a, const struct api_call *call, struct api_reply *rep,
@@ -76,7 +65,7 @@ static int get_summary(struct api *a, const struct api_call *call, struct api_re
 			  "capabilities", (json_int_t)di.caps_count, "membership_version",
 			  (json_int_t)di.membership_version, "segment_bytes",
 			  (json_int_t)di.segment_bytes, "pid", (json_int_t)a->pid, "uptime_s",
-			  (json_int_t)((mono_now_ns() - a->start_ns) / 1000000000u)),
+			  (json_int_t)((mono_ns() - a->start_ns) / 1000000000u)),
 		err);
 }
 
@@ -169,37 +158,39 @@ static int post_retire(struct api *a, const struct api_call *call, struct api_re
 	return cordon(a, call, PF_DRAIN_RETIRE, rep, err);
 }
 
-/* Members (ACTIVE or DRAINING) declaring capability `index`. */
-static uint32_t providers(struct api *a, uint32_t index)
+/* For each capability, the members (ACTIVE or DRAINING) declaring it: one pass over the
+ * member table, not one per capability. */
+static void providers_count(struct api *a, uint32_t providers[PF_CAPS_MAX])
 {
-	uint32_t n = 0;
-
+	memset(providers, 0, PF_CAPS_MAX * sizeof(providers[0]));
 	for (uint32_t s = 0; s < a->members_max; s++) {
 		struct pf_member_info mi = {.size = sizeof(mi)};
 
-		if (pf_member_info(a->domain, s, &mi) == 0 &&
-		    (mi.state == PF_MEMBER_ACTIVE || mi.state == PF_MEMBER_DRAINING) &&
-		    ((mi.caps[index / 64] >> (index % 64)) & 1) != 0)
-			n++;
+		if (pf_member_info(a->domain, s, &mi) < 0 ||
+		    (mi.state != PF_MEMBER_ACTIVE && mi.state != PF_MEMBER_DRAINING))
+			continue;
+		for (uint32_t i = 0; i < PF_CAPS_MAX; i++)
+			providers[i] += (uint32_t)((mi.caps[i / 64] >> (i % 64)) & 1);
 	}
-	return n;
 }
 
 static int get_capabilities(struct api *a, const struct api_call *call, struct api_reply *rep,
 			    struct api_error *err)
 {
 	struct pf_domain_info di = {.size = sizeof(di)};
+	uint32_t providers[PF_CAPS_MAX];
 	json_t *list = json_array();
 
 	(void)call;
 	(void)pf_domain_info(a->domain, &di);
+	providers_count(a, providers);
 	for (uint32_t i = 0; i < di.caps_count && i < PF_CAPS_MAX && list != NULL; i++) {
 		const char *name = pf_capability_name(a->domain, i);
 
 		if (name != NULL)
 			json_array_append_new(
 				list, json_pack("{s:I, s:s, s:I}", "index", (json_int_t)i, "name",
-						name, "providers", (json_int_t)providers(a, i)));
+						name, "providers", (json_int_t)providers[i]));
 	}
 	return reply_doc(rep, 200, json_pack("{s:o}", "capabilities", list), err);
 }
@@ -462,71 +453,23 @@ static int get_decisions(struct api *a, const struct api_call *call, struct api_
 			 err);
 }
 
-/* Read the last bytes of fd, growing the window until it holds `want` whole lines (or the
- * file's start, or TAIL_BYTES_MAX). Returns the buffer (caller frees) and its length, with
- * *ret_start at the first whole line. */
-static char *tail_bytes(int fd, uint32_t want, size_t *ret_len, size_t *ret_start)
-{
-	off_t size = lseek(fd, 0, SEEK_END);
-	size_t window = TAIL_CHUNK;
-
-	for (;;) {
-		size_t len = size < (off_t)window ? (size_t)size : window, lines = 0, start = 0;
-		char *buf = malloc(len + 1);
-		ssize_t got = buf != NULL ? pread(fd, buf, len, size - (off_t)len) : -1;
-
-		if (got != (ssize_t)len) {
-			free(buf);
-			return NULL;
-		}
-		for (size_t i = len; i > 0 && lines <= want; i--)
-			if (buf[i - 1] == '\n' && i != len && ++lines <= want)
-				start = i;
-		if (lines > want || len == (size_t)size || window >= TAIL_BYTES_MAX) {
-			*ret_len = len;
-			*ret_start = lines > want || len != (size_t)size ? start : 0;
-			return buf;
-		}
-		free(buf);
-		window *= 4;
-	}
-}
-
+/* The newest records, from the event stream's ring (events.h): it holds the log's last
+ * EVENTS_MAX >= API_TAIL_MAX records as stored, across rotations, so nothing is read
+ * back from the file per request. */
 static int get_audit(struct api *a, const struct api_call *call, struct api_reply *rep,
 		     struct api_error *err)
 {
 	uint32_t want = call->query[0].set ? (uint32_t)call->query[0].u : API_TAIL_DEFAULT;
-	int fd = open(a->audit_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	size_t len = 0, start = 0;
-	char *buf = fd >= 0 ? tail_bytes(fd, want, &len, &start) : NULL;
 	json_t *list = json_array();
 
-	if (fd >= 0)
-		(void)close(fd);
-	if (buf == NULL) {
-		json_decref(list);
-		api_error_set(err, 500, "audit_error", "the audit log cannot be read: %s",
-			      fd < 0 ? strerror(errno) : "read failed");
-		return -EIO;
-	}
-	/* Whole lines only: the last one may be mid-write. */
-	for (size_t at = start; at < len;) {
-		char *nl = memchr(buf + at, '\n', len - at);
-		json_t *o;
+	(void)events_poll(a->events); /* what the auditor appended since this thread's pass */
+	for (uint32_t i = a->events->count > want ? a->events->count - want : 0;
+	     i < a->events->count && list != NULL; i++) {
+		const struct event *ev = events_at(a->events, i);
 
-		if (nl == NULL)
-			break;
-		o = json_loadb(buf + at, (size_t)(nl - (buf + at)), JSON_REJECT_DUPLICATES, NULL);
-		if (json_is_object(o))
-			json_array_append_new(list, o);
-		else
-			json_decref(o);
-		at = (size_t)(nl - buf) + 1;
+		json_array_append_new(list, json_loadb(ev->line, ev->len, 0, NULL));
 	}
-	free(buf);
-	while (json_array_size(list) > want)
-		json_array_remove(list, 0);
-	return reply_doc(rep, 200, json_pack("{s:o}", "records", list), err);
+	return reply_doc(rep, 200, list != NULL ? json_pack("{s:o}", "records", list) : NULL, err);
 }
 
 /* As `pflight audit verify --pubkey KEY.pub --json` shows it, with the daemon's key. */
@@ -613,22 +556,21 @@ const struct api_route api_routes[] = {
 	{"GET", API_PREFIX "/audit/verify", 0, NO_FIELDS, NO_FIELDS, get_audit_verify},
 	{"GET", API_PREFIX "/events", API_STREAM, NO_FIELDS, NO_FIELDS, NULL},
 	{"GET", API_PREFIX "/openapi.json", 0, NO_FIELDS, NO_FIELDS, get_openapi},
-	{"GET", API_PREFIX "/metrics", 0, 1, api_metrics_query, NO_FIELDS, api_get_metrics},
-	{"POST", API_PREFIX "/sim", API_BODY | API_BODY_OPTIONAL, NO_FIELDS, 11, api_sim_body,
+	{"GET", API_PREFIX "/metrics", 0, FIELDS(api_metrics_query), NO_FIELDS, api_get_metrics},
+	{"POST", API_PREFIX "/sim", API_BODY | API_BODY_OPTIONAL, NO_FIELDS, FIELDS(api_sim_body),
 	 api_post_sim},
 	{"GET", "/metrics", 0, NO_FIELDS, NO_FIELDS, api_get_prometheus},
 	{"GET", "/", 0, NO_FIELDS, NO_FIELDS, api_get_dashboard},
 	{"GET", "/app.js", 0, NO_FIELDS, NO_FIELDS, api_get_dashboard},
 	{"GET", "/style.css", 0, NO_FIELDS, NO_FIELDS, api_get_dashboard},
 };
-_Static_assert(11 <= API_FIELDS_MAX, "the simulator's fields must fit a call");
+_Static_assert(API_SIM_FIELDS <= API_FIELDS_MAX, "the simulator's fields must fit a call");
 const uint32_t api_routes_count = PF_ARRAY_SIZE(api_routes);
 
 int api_init(struct api *a, struct pf_domain *domain, const struct pf_manifest *m,
 	     struct cmdq *to_auditor)
 {
 	struct pf_domain_info di = {.size = sizeof(di)};
-	struct pf_sched_opts so;
 	int r = pf_domain_info(domain, &di);
 
 	PF_ASSERT(a != NULL && m != NULL);
@@ -640,36 +582,17 @@ int api_init(struct api *a, struct pf_domain *domain, const struct pf_manifest *
 	a->vnodes_max = di.vnodes_max;
 	a->msg_bytes_max = di.msg_bytes_max;
 	a->pid = (int32_t)getpid();
-	r = governor_init(&a->gov, domain, m, NULL);
+	r = migrator_init(&a->mig, domain, m, to_auditor);
 	if (r < 0)
 		return r;
-	pf_sched_opts_init(&so);
-	so.can_assign = governor_can_assign;
-	so.policy_arg = &a->gov;
-	so.can_handoff = governor_can_handoff;
-	so.handoff_arg = &a->gov;
-	r = pf_sched_create(domain, &so, &a->mig.sched);
-	if (r < 0) {
-		governor_fini(&a->gov);
-		return r;
-	}
-	a->mig.domain = domain;
-	a->mig.gov = &a->gov;
-	a->mig.to_auditor = to_auditor;
-	PF_ASSERT(a->mig.sched != NULL);
 	r = api_metrics_init(a, m);
-	if (r < 0) {
-		pf_sched_destroy(a->mig.sched);
-		a->mig.sched = NULL;
-		governor_fini(&a->gov);
-	}
+	if (r < 0)
+		migrator_fini(&a->mig);
 	return r;
 }
 
 void api_fini(struct api *a)
 {
 	api_metrics_fini(a);
-	pf_sched_destroy(a->mig.sched);
-	a->mig.sched = NULL;
-	governor_fini(&a->gov);
+	migrator_fini(&a->mig);
 }

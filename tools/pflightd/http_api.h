@@ -21,6 +21,7 @@
 #include "pflight/pflight.h"
 #include "shm/pf_compiler.h"
 #include "tools/pflightd/cmdq.h"
+#include "tools/pflightd/events.h"
 #include "tools/pflightd/govern.h"
 #include "tools/pflightd/migrate.h"
 
@@ -42,7 +43,7 @@
 	65536u               /* VNode ids looked at per page: a page of a million-VNode            \
 			      * domain filtered down to few costs one bounded scan */
 #define API_TAIL_DEFAULT 20u /* audit records by default */
-#define API_TAIL_MAX 1000u   /* audit records at most */
+#define API_TAIL_MAX 1000u   /* audit records at most (the event ring holds them) */
 #define API_LINEAGE_MAX 256u /* a VNode's newest lineage records shown */
 #define API_CRASHES_MAX 64u  /* deaths followed to recovery at once; more are not timed */
 #define API_DECISIONS_DEFAULT 20u
@@ -142,9 +143,9 @@ struct api {
 	struct pf_domain *domain;
 	const char *domain_name;
 	const char *audit_path;
+	struct events *events; /* the log's newest records (http.c follows it): the tail */
 	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES]; /* the daemon's: audit verify */
-	struct governor gov;                         /* this thread's (migrate.h) */
-	struct migrator mig;
+	struct migrator mig;                         /* this thread's (migrate.h) */
 	struct cmdq *to_auditor;
 	uint64_t start_ns; /* CLOCK_MONOTONIC when the daemon started */
 	int32_t pid;
@@ -165,6 +166,8 @@ struct api {
 
 extern const struct api_route api_routes[];
 extern const uint32_t api_routes_count;
+
+_Static_assert(API_TAIL_MAX <= EVENTS_MAX, "the tail is answered from the event ring");
 
 /* --- http_json.c: parsing without I/O ----------------------------------------------- */
 
@@ -200,7 +203,7 @@ int api_parse_u64(const char *text, size_t len, uint64_t *ret);
 
 /* --- http_api.c --------------------------------------------------------------------- */
 
-/* Set up a's own governor and migrator (its scheduler object). 0 or -errno. */
+/* Set up a's own migrator (its governor and scheduler object) and metrics. 0 or -errno. */
 int api_init(struct api *a, struct pf_domain *domain, const struct pf_manifest *m,
 	     struct cmdq *to_auditor);
 void api_fini(struct api *a);
@@ -216,6 +219,10 @@ void api_metrics_fini(struct api *a);
  * recoveries of deaths: work done (0 or 1). */
 int api_metrics_step(struct api *a, uint64_t now_ns);
 
+/* How long the thread may park, at most park_ns: less while a death's recovery is being
+ * timed (until its next look, RECOVERY_CHECK_NS apart). */
+uint64_t api_metrics_park_ns(const struct api *a, uint64_t now_ns, uint64_t park_ns);
+
 int api_get_metrics(struct api *a, const struct api_call *call, struct api_reply *rep,
 		    struct api_error *err);
 int api_get_prometheus(struct api *a, const struct api_call *call, struct api_reply *rep,
@@ -224,10 +231,12 @@ int api_post_sim(struct api *a, const struct api_call *call, struct api_reply *r
 		 struct api_error *err);
 int api_get_dashboard(struct api *a, const struct api_call *call, struct api_reply *rep,
 		      struct api_error *err);
-extern const struct api_field api_sim_body[];
-extern const uint32_t api_sim_body_count;
-extern const struct api_field api_metrics_query[];
-extern const uint32_t api_metrics_query_count;
+/* The fields of POST /api/v1/sim and the query of GET /api/v1/metrics (http_metrics.c),
+ * sized here so that the route table in http_api.c counts them. */
+#define API_SIM_FIELDS 11u
+#define API_METRICS_QUERY_FIELDS 1u
+extern const struct api_field api_sim_body[API_SIM_FIELDS];
+extern const struct api_field api_metrics_query[API_METRICS_QUERY_FIELDS];
 
 /* The OpenAPI document compiled in (tools/pflightd/openapi.json, openapi_json.c). */
 extern const char api_openapi_json[];

@@ -14,8 +14,11 @@
  * on, every millisecond at most while a death is open, the count of PENDING VNodes is
  * compared with what it was at the last sample before it, and once it is back there every
  * open death is recovered and its latency recorded. The resolution is the HTTP thread's
- * pass (its park, 1 ms by default); a death whose VNodes cannot all be placed again is
- * given up after RECOVERY_GIVE_UP_NS and not recorded.
+ * pass: its park (HTTP_PARK_NS when idle) ends when the conductor sees the membership move
+ * (wake_fd, http.h), and lasts at most RECOVERY_CHECK_NS while a death is open
+ * (api_metrics_park_ns), so a recovery is timed to about a millisecond; a death whose
+ * VNodes cannot all be placed again is given up after RECOVERY_GIVE_UP_NS and not
+ * recorded.
  *
  * The simulator runs on this thread, in a private domain (pflight/sim.h); a request waits
  * for it (sizes are bounded below so that a run takes about a second at most) and other
@@ -26,9 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "shm/pf_assert.h"
+#include "tools/pflightd/daemon.h"
 #include "tools/pflightd/http_api.h"
 #include "tools/pflightd/log.h"
 
@@ -47,14 +50,6 @@
 extern const char dash_index_html[], dash_app_js[], dash_style_css[];
 extern const size_t dash_index_html_len, dash_app_js_len, dash_style_css_len;
 
-static uint64_t mono_now(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 int api_metrics_init(struct api *a, const struct pf_manifest *m)
 {
 	struct pf_metrics_opts o;
@@ -71,7 +66,7 @@ int api_metrics_init(struct api *a, const struct pf_manifest *m)
 	}
 	a->next_sample_ns = 0;
 	a->crashes_open = 0;
-	a->death_seen_ns = mono_now(); /* deaths before we started are not ours to time */
+	a->death_seen_ns = mono_ns(); /* deaths before we started are not ours to time */
 	(void)pf_domain_membership(a->domain, &a->membership_seen);
 	return r;
 }
@@ -163,6 +158,17 @@ int api_metrics_step(struct api *a, uint64_t now)
 	return 1;
 }
 
+uint64_t api_metrics_park_ns(const struct api *a, uint64_t now, uint64_t park_ns)
+{
+	uint64_t due = a->next_recovery_check_ns;
+
+	if (a->metrics == NULL || a->crashes_open == 0)
+		return park_ns;
+	if (due <= now)
+		return 0;
+	return due - now < park_ns ? due - now : park_ns;
+}
+
 static json_t *real_or_null(double x)
 {
 	return isfinite(x) ? json_real(x) : json_null();
@@ -235,11 +241,11 @@ static json_t *series_json(struct api *a, uint32_t count)
 	return list;
 }
 
-enum { Q_POINTS };
-const struct api_field api_metrics_query[] = {
+enum { Q_POINTS, Q_COUNT };
+_Static_assert(Q_COUNT == API_METRICS_QUERY_FIELDS, "http_api.h sizes the metrics query");
+const struct api_field api_metrics_query[API_METRICS_QUERY_FIELDS] = {
 	[Q_POINTS] = {"points", API_T_U32, 0, 0, POINTS_MAX, NULL},
 };
-const uint32_t api_metrics_query_count = PF_ARRAY_SIZE(api_metrics_query);
 
 int api_get_metrics(struct api *a, const struct api_call *call, struct api_reply *rep,
 		    struct api_error *err)
@@ -329,9 +335,11 @@ enum {
 	B_JOIN,
 	B_FAILURE,
 	B_RETIRE,
-	B_HEARTBEAT
+	B_HEARTBEAT,
+	B_COUNT
 };
-const struct api_field api_sim_body[] = {
+_Static_assert(B_COUNT == API_SIM_FIELDS, "http_api.h sizes the simulator's fields");
+const struct api_field api_sim_body[API_SIM_FIELDS] = {
 	[B_PRESET] = {"preset", API_T_STRING, 0, 0, 0, NULL},
 	[B_STRATEGY] = {"strategy", API_T_STRING, 0, 0, 0, NULL},
 	[B_MEMBERS] = {"members", API_T_U32, 0, 0, SIM_MEMBERS_MAX, NULL},
@@ -344,10 +352,6 @@ const struct api_field api_sim_body[] = {
 	[B_RETIRE] = {"retire_per_min", API_T_NUMBER, 0, 0, 1000000, NULL},
 	[B_HEARTBEAT] = {"heartbeat_timeout_ms", API_T_U32, 0, 0, 3600000, NULL},
 };
-const uint32_t api_sim_body_count = PF_ARRAY_SIZE(api_sim_body);
-
-static const char *const strategy_names[] = {"trust-weighted", "consistent-hash", "bin-packing",
-					     "agent"};
 
 /* The options a request asks for: the preset's defaults, then each field given. */
 static int sim_opts(const struct api_call *call, struct pf_sim_opts *o, struct api_error *err)
@@ -364,10 +368,11 @@ static int sim_opts(const struct api_call *call, struct pf_sim_opts *o, struct a
 	if (b[B_STRATEGY].set) {
 		uint32_t k = 0;
 
-		while (k < PF_ARRAY_SIZE(strategy_names) &&
-		       strcmp(strategy_names[k], b[B_STRATEGY].s) != 0)
+		/* The library's names (pflight sim parses them the same way). */
+		while (pf_sched_strategy_name(k) != NULL &&
+		       strcmp(pf_sched_strategy_name(k), b[B_STRATEGY].s) != 0)
 			k++;
-		if (k == PF_ARRAY_SIZE(strategy_names)) {
+		if (pf_sched_strategy_name(k) == NULL) {
 			api_error_set(err, 400, "bad_field",
 				      "strategy must be one of trust-weighted, consistent-hash, "
 				      "bin-packing, agent");

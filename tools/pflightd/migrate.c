@@ -8,6 +8,33 @@
 #include "tools/pflightd/log.h"
 #include "tools/pflightd/migrate.h"
 
+int migrator_init(struct migrator *m, struct pf_domain *domain, const struct pf_manifest *manifest,
+		  struct cmdq *to_auditor)
+{
+	int r;
+
+	PF_ASSERT(m != NULL && manifest != NULL);
+	memset(m, 0, sizeof(*m));
+	r = governor_init(&m->gov, domain, manifest, NULL);
+	if (r == 0)
+		r = governor_sched_create(&m->gov, &m->sched);
+	if (r < 0) {
+		governor_fini(&m->gov);
+		return r;
+	}
+	m->domain = domain;
+	m->to_auditor = to_auditor;
+	PF_ASSERT(m->sched != NULL);
+	return 0;
+}
+
+void migrator_fini(struct migrator *m)
+{
+	pf_sched_destroy(m->sched);
+	m->sched = NULL;
+	governor_fini(&m->gov);
+}
+
 /* Why a migrate to slot was refused, in words: the filter, or the policy's reason. */
 static void migrate_reason(struct migrator *m, uint32_t vnode, uint32_t slot, int r,
 			   const struct pf_sched_decision *dec, char *buf, size_t cap)
@@ -15,8 +42,9 @@ static void migrate_reason(struct migrator *m, uint32_t vnode, uint32_t slot, in
 	struct pf_policy_verdict v = {.size = sizeof(v)};
 
 	if (r == -EPERM && dec->reason == PF_SCHED_FILTER_POLICY &&
-	    ((governor_judge_member(m->gov, PF_POLICY_CAN_ASSIGN, slot, &v) == 0 && !v.allowed) ||
-	     (governor_judge_member(m->gov, PF_POLICY_CAN_HANDOFF, slot, &v) == 0 && !v.allowed))) {
+	    ((governor_judge_member(&m->gov, PF_POLICY_CAN_ASSIGN, slot, &v) == 0 && !v.allowed) ||
+	     (governor_judge_member(&m->gov, PF_POLICY_CAN_HANDOFF, slot, &v) == 0 &&
+	      !v.allowed))) {
 		(void)snprintf(buf, cap, "%s", v.reason);
 		return;
 	}
@@ -75,7 +103,7 @@ int migrate_ask(struct migrator *m, uint32_t vnode, uint32_t slot, const char *b
 	struct pf_sched_decision dec = {.size = sizeof(dec)};
 	struct pf_vnode_info vi = {.size = sizeof(vi)};
 
-	PF_ASSERT(m != NULL && m->sched != NULL && m->gov != NULL);
+	PF_ASSERT(m != NULL && m->sched != NULL && m->gov.gov != NULL);
 	PF_ASSERT(by != NULL && by_log != NULL && out != NULL);
 	memset(out, 0, sizeof(*out));
 	out->from = pf_vnode_info(m->domain, vnode, &vi) == 0 && (vi.state == PF_VNODE_ACTIVE ||

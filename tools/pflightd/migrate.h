@@ -28,8 +28,8 @@
 
 struct migrator {
 	struct pf_domain *domain;
-	struct pf_sched *sched;  /* the calling thread's */
-	struct governor *gov;    /* the calling thread's: why a policy refused */
+	struct pf_sched *sched;  /* its thread's, judging with gov */
+	struct governor gov;     /* its thread's: the hooks, and why a policy refused */
 	struct cmdq *to_auditor; /* migrate_request and migrate_refused records */
 	uint64_t migrates;       /* requests written */
 	uint64_t refused;
@@ -46,6 +46,14 @@ struct migrate_outcome {
 	uint32_t reserved0;
 	uint64_t epoch; /* the ownership epoch the move request is for */
 };
+
+/* Set m up for the calling thread: a governor over the manifest's policies (a reload
+ * hands it new ones with governor_set()) and a scheduler object judging with it. 0 or a
+ * negative errno, with nothing left to undo. */
+int migrator_init(struct migrator *m, struct pf_domain *domain, const struct pf_manifest *manifest,
+		  struct cmdq *to_auditor);
+/* Free what migrator_init() set up. Idempotent; accepts a migrator whose init failed. */
+void migrator_fini(struct migrator *m);
 
 /*
  * Ask for VNode `vnode` to move to member `slot`, on behalf of `by` (JSON object members

@@ -49,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -94,14 +95,13 @@ struct daemon {
 	struct cmdq *to_auditor;
 	struct cmdq *to_conductor;
 	struct cmdq *to_http;
-	struct governor gov;    /* the main thread's: why a migrate was refused */
-	struct pf_sched *sched; /* the main thread's: migrate requests */
 	struct conductor conductor;
 	struct scheduler scheduler;
 	struct auditor auditor;
 	struct runner *runner;
 	struct http *http;          /* the REST API, NULL when not served */
 	struct runner *http_runner; /* its own thread (http.c says why) */
+	int wake_fd;                /* eventfd: the conductor wakes the API on membership moves */
 	uint64_t start_ns;
 	struct control control;
 	int sigfd;
@@ -414,9 +414,11 @@ static int start_agents(struct daemon *dm)
 		r = cmdq_create(&dm->to_conductor);
 	if (r == 0)
 		r = cmdq_create(&dm->to_http);
+	if (r == 0 && (dm->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+		r = -errno;
 	if (r == 0)
 		r = conductor_init(&dm->conductor, dm->domain, dm->manifest, dm->to_conductor,
-				   dm->to_auditor);
+				   dm->to_auditor, dm->wake_fd);
 	if (r == 0)
 		r = scheduler_init(&dm->scheduler, dm->domain, dm->to_scheduler, dm->to_auditor,
 				   &ro, dm->manifest);
@@ -457,21 +459,29 @@ static void record_start(struct daemon *dm)
 static void record_stop(struct daemon *dm, int status)
 {
 	const struct watch *w = &dm->auditor.watch;
-	char details[768];
+	const struct admission *ad = &dm->conductor.admission;
+	char details[1024];
 
+	/* Every agent's statistics, the ones no other record carries included: ownership
+	 * histories the watcher refused as no correct writer's (anomalies) or could not read
+	 * (vnode_read_errors) show a damaged or hostile segment. */
 	(void)snprintf(
 		details, sizeof(details),
 		"{\"pid\":%d,\"status\":%d,\"placed\":%llu,\"moves\":%llu,\"repairs\":%llu,"
 		"\"placements_recorded\":%llu,\"unplaced\":%llu,\"explanations_lost\":%llu,"
 		"\"ownership_recorded\":%llu,\"epochs_unseen\":%llu,\"placements_late\":%llu,"
-		"\"sweeps\":%llu,\"settle_full\":%llu}",
+		"\"sweeps\":%llu,\"settle_full\":%llu,\"anomalies\":%llu,"
+		"\"vnode_read_errors\":%llu,\"admitted\":%llu,\"admit_refused\":%llu,"
+		"\"reviewed\":%llu}",
 		(int)getpid(), status, (unsigned long long)dm->scheduler.placed,
 		(unsigned long long)dm->scheduler.moves, (unsigned long long)dm->conductor.repairs,
 		(unsigned long long)dm->auditor.placements,
 		(unsigned long long)dm->auditor.unplaced, (unsigned long long)dm->auditor.lost,
 		(unsigned long long)w->records, (unsigned long long)w->epochs_unseen,
 		(unsigned long long)w->placements_late, (unsigned long long)w->sweeps,
-		(unsigned long long)w->defer_full);
+		(unsigned long long)w->defer_full, (unsigned long long)w->anomalies,
+		(unsigned long long)w->read_errors, (unsigned long long)ad->admitted,
+		(unsigned long long)ad->refused, (unsigned long long)ad->reviewed);
 	(void)auditor_append(&dm->auditor, "daemon_stop", "pflightd", details, PF_AUDIT_NO_VNODE);
 }
 
@@ -485,7 +495,7 @@ static int send_governance(struct daemon *dm, const struct pf_manifest_governanc
 
 	if (mine == NULL)
 		return -ENOMEM;
-	governor_set(&dm->gov, mine);
+	governor_set(&dm->control.mig.gov, mine);
 	for (size_t i = 0; i < sizeof(to) / sizeof(to[0]); i++) {
 		struct cmd c;
 		int r;
@@ -741,9 +751,7 @@ static int shut_down(struct daemon *dm, int status)
 	http_destroy(dm->http);
 	dm->http = NULL;
 	control_close(&dm->control); /* its last admission records are still queued */
-	pf_sched_destroy(dm->sched);
-	dm->sched = NULL;
-	governor_fini(&dm->gov);
+	migrator_fini(&dm->control.mig);
 	runner_destroy(dm->runner);
 	dm->runner = NULL;
 	if (dm->auditor.seen != NULL) {
@@ -777,6 +785,8 @@ static int shut_down(struct daemon *dm, int status)
 	free(dm->manifest);
 	if (dm->sigfd >= 0)
 		(void)close(dm->sigfd);
+	if (dm->wake_fd >= 0)
+		(void)close(dm->wake_fd);
 	return status != 0 ? status : (r < 0 ? 1 : 0);
 }
 
@@ -786,16 +796,8 @@ static void open_control(struct daemon *dm)
 {
 	const struct pf_manifest_governance *g = &dm->manifest->governance;
 	char path[PF_CONTROL_PATH_MAX];
-	struct pf_sched_opts so;
-	int r = governor_init(&dm->gov, dm->domain, dm->manifest, NULL);
+	int r = migrator_init(&dm->control.mig, dm->domain, dm->manifest, dm->to_auditor);
 
-	pf_sched_opts_init(&so);
-	so.can_assign = governor_can_assign;
-	so.policy_arg = &dm->gov;
-	so.can_handoff = governor_can_handoff;
-	so.handoff_arg = &dm->gov;
-	if (r == 0)
-		r = pf_sched_create(dm->domain, &so, &dm->sched);
 	if (r == 0 && dm->opt.control_path != NULL)
 		r = snprintf(path, sizeof(path), "%s", dm->opt.control_path) < (int)sizeof(path)
 			    ? 0
@@ -808,10 +810,6 @@ static void open_control(struct daemon *dm)
 	dm->control.domain = dm->domain;
 	dm->control.to_auditor = dm->to_auditor;
 	dm->control.to_conductor = dm->to_conductor;
-	dm->control.mig.domain = dm->domain;
-	dm->control.mig.sched = dm->sched;
-	dm->control.mig.gov = &dm->gov;
-	dm->control.mig.to_auditor = dm->to_auditor;
 	if (r == 0)
 		r = control_open(&dm->control, path, g->segment_mode, g->group);
 	if (r < 0)
@@ -834,6 +832,7 @@ static void open_api(struct daemon *dm)
 		.inbox = dm->to_http,
 		.start_ns = dm->start_ns,
 		.port = dm->opt.api_port,
+		.wake_fd = dm->wake_fd,
 	};
 	struct agent agent = {"http", http_do_work, http_park, NULL};
 	int r;
@@ -897,6 +896,7 @@ int main(int argc, char **argv)
 
 	dm.sigfd = -1;
 	dm.ready_fd = -1;
+	dm.wake_fd = -1;
 	dm.start_ns = mono_ns();
 	dm.control.fd = -1;
 	if (parse_args(argc, argv, &dm.opt) < 0) {

@@ -36,7 +36,6 @@ int scheduler_init(struct scheduler *s, struct pf_domain *domain, struct cmdq *i
 {
 	const struct pf_manifest_membership *membership = &m->membership;
 	struct pf_domain_info di = {.size = sizeof(di)};
-	struct pf_sched_opts so;
 	int r = pf_domain_info(domain, &di);
 
 	memset(s, 0, sizeof(*s));
@@ -56,12 +55,7 @@ int scheduler_init(struct scheduler *s, struct pf_domain *domain, struct cmdq *i
 		return -ENOMEM;
 	s->period_ns = REBALANCE_PERIOD_NS;
 	s->next_round_ns = mono_ns() + s->period_ns;
-	pf_sched_opts_init(&so);
-	so.can_assign = governor_can_assign;
-	so.policy_arg = &s->gov;
-	so.can_handoff = governor_can_handoff;
-	so.handoff_arg = &s->gov;
-	return pf_sched_create(domain, &so, &s->sched);
+	return governor_sched_create(&s->gov, &s->sched);
 }
 
 void scheduler_fini(struct scheduler *s)
