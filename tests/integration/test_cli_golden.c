@@ -321,6 +321,12 @@ static void exit_codes(void)
 		free(out);
 		free(err);
 	}
+	/* A command of two forms: each form's line says how to call pflight with it. */
+	(void)snprintf(args, sizeof(args), "--domain %s drain", name);
+	CHECK(run(args, &out, &err) == 2);
+	golden("usage-drain.txt", err);
+	free(out);
+	free(err);
 	(void)snprintf(args, sizeof(args), "--domain %s-none status", name);
 	CHECK(run(args, &out, &err) == 3 && out[0] == '\0' && strstr(err, "-none") != NULL);
 	free(out);

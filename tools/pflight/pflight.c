@@ -270,7 +270,7 @@ int main(int argc, char **argv)
 	}
 	r = cmd->run(&c, argc - optind, argv + optind);
 	if (r == EXIT_USAGE)
-		fprintf(stderr, "usage: pflight %s\n", cmd->usage);
+		cli_command_usage(stderr, cmd);
 	if (c.d != NULL)
 		pf_domain_close(c.d);
 	return r;
