@@ -307,6 +307,7 @@ static void exit_codes(void)
 		"drain host 3",
 		"retire host",
 		"help frobnicate",
+		"--help frobnicate",
 	};
 	char args[512], *out, *err;
 	int r;
