@@ -25,7 +25,7 @@ int proc_capture(const char *cmdline, char **out);
 /* Spawn and wait: the exit status, or -1 when it did not exit normally. */
 int proc_run(char *const argv[], const char *log);
 
-/* 1 when the file's first 64 KiB hold text. */
+/* 1 when the file's first 256 KiB hold text. */
 int proc_file_has(const char *path, const char *text);
 
 /* Wait until the log of process pid holds text: 0, -ECHILD (it exited first), -ETIMEDOUT. */

@@ -112,15 +112,10 @@ static void start_daemon(int n)
 	char *argv[] = {
 		(char *)daemon_path, "--foreground", "--manifest", manifest, "--control", control,
 		"--log-level",       "debug",        NULL};
-	uint64_t deadline = proc_now_ns() + WAIT_NS;
 
 	(void)snprintf(log, sizeof(log), "%s/pflightd-%d.log", dir, n);
 	daemon_pid = proc_spawn(argv, log);
-	while (!proc_file_has(log, " ready: ") && proc_now_ns() < deadline) {
-		CHECK(waitpid(daemon_pid, NULL, WNOHANG) == 0);
-		proc_nap();
-	}
-	CHECK(proc_file_has(log, " ready: "));
+	CHECK(proc_wait_log(daemon_pid, log, " ready: ", WAIT_NS) == 0);
 	CHECK(proc_file_has(log, n == 1 ? "created" : "adopted"));
 }
 
