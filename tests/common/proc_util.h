@@ -31,6 +31,10 @@ int proc_file_has(const char *path, const char *text);
 /* Wait until the log of process pid holds text: 0, -ECHILD (it exited first), -ETIMEDOUT. */
 int proc_wait_log(pid_t pid, const char *log, const char *text, uint64_t timeout_ns);
 
+/* Remove dir and everything under it (a test's mkdtemp() directory, whatever the daemon
+ * and the workers wrote there); nothing when dir is "". Errors are ignored. */
+void proc_rm_dir(const char *dir);
+
 /* Copy a file to stderr, with a header line (for failure reports). */
 void proc_print_file(const char *path);
 

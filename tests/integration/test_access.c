@@ -34,16 +34,13 @@ static int passed;
 
 static void cleanup(void)
 {
-	char cmd[160];
-
 	if (daemon_pid > 0 && kill(daemon_pid, SIGKILL) == 0)
 		(void)waitpid(daemon_pid, NULL, 0);
 	if (!passed)
 		proc_print_file(dlog);
 	(void)pf_domain_unlink(name);
-	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (passed)
-		(void)system(cmd);
+		proc_rm_dir(dir);
 }
 
 /* In a child: become uid NOBODY, with GROUP as a supplementary group or not; then try to

@@ -66,12 +66,8 @@ static void cleanup(void)
 		}
 	}
 	(void)pf_domain_unlink(name);
-	if (passed) {
-		char cmd[160];
-
-		(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-		(void)system(cmd);
-	}
+	if (passed)
+		proc_rm_dir(dir);
 }
 
 /* The manifest: the fixed part, then this phase's policies (YAML under governance:). */

@@ -78,12 +78,6 @@ static void fail_logs(void)
  * the temp dir goes too. */
 static void cleanup(void)
 {
-	static const char *const files[] = {
-		"pflightd-1.log",   "pflightd-2.log", "workers.log",
-		"phoenixfile.yaml", "audit.jsonl",    "audit.key",
-		"audit.key.pub",    "cli.log",        "audit.jsonl.api-token"};
-	char path[128];
-
 	for (int i = 0; i <= WORKERS; i++) {
 		int status = 0;
 
@@ -97,13 +91,8 @@ static void cleanup(void)
 	if (!passed)
 		fail_logs();
 	(void)pf_domain_unlink(name);
-	if (!passed)
-		return;
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		(void)snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-		(void)unlink(path);
-	}
-	(void)rmdir(dir);
+	if (passed)
+		proc_rm_dir(dir);
 }
 
 static void start_daemon(int n)

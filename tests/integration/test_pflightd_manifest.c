@@ -14,7 +14,6 @@
  * written into a mkdtemp() directory, with its audit log there too and a domain name
  * unique to this process; the directory and the segment are removed on any exit.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -64,23 +63,10 @@ static pid_t daemon_pid = -1;
 
 static void cleanup(void)
 {
-	DIR *dp;
-	struct dirent *e;
-	char path[384];
-
 	if (daemon_pid > 0 && kill(daemon_pid, SIGKILL) == 0)
 		(void)waitpid(daemon_pid, NULL, 0);
 	(void)pf_domain_unlink(name);
-	dp = opendir(dir);
-	while (dp != NULL && (e = readdir(dp)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		(void)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		(void)unlink(path);
-	}
-	if (dp != NULL)
-		(void)closedir(dp);
-	(void)rmdir(dir);
+	proc_rm_dir(dir);
 }
 
 /* The file's text ("" while it does not exist yet); the caller frees it. */
