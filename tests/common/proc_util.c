@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,21 @@ int proc_wait_log(pid_t pid, const char *log, const char *text, uint64_t timeout
 		proc_nap();
 	}
 	return 0;
+}
+
+static int remove_one(const char *path, const struct stat *st, int type, struct FTW *at)
+{
+	(void)st;
+	(void)type;
+	(void)at;
+	(void)remove(path);
+	return 0; /* go on: remove what can be removed */
+}
+
+void proc_rm_dir(const char *dir)
+{
+	if (dir[0] != '\0')
+		(void)nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 void proc_print_file(const char *path)

@@ -25,11 +25,15 @@ int proc_capture(const char *cmdline, char **out);
 /* Spawn and wait: the exit status, or -1 when it did not exit normally. */
 int proc_run(char *const argv[], const char *log);
 
-/* 1 when the file's first 64 KiB hold text. */
+/* 1 when the file's first 256 KiB hold text. */
 int proc_file_has(const char *path, const char *text);
 
 /* Wait until the log of process pid holds text: 0, -ECHILD (it exited first), -ETIMEDOUT. */
 int proc_wait_log(pid_t pid, const char *log, const char *text, uint64_t timeout_ns);
+
+/* Remove dir and everything under it (a test's mkdtemp() directory, whatever the daemon
+ * and the workers wrote there); nothing when dir is "". Errors are ignored. */
+void proc_rm_dir(const char *dir);
 
 /* Copy a file to stderr, with a header line (for failure reports). */
 void proc_print_file(const char *path);

@@ -34,16 +34,13 @@ static int passed;
 
 static void cleanup(void)
 {
-	char cmd[160];
-
 	if (daemon_pid > 0 && kill(daemon_pid, SIGKILL) == 0)
 		(void)waitpid(daemon_pid, NULL, 0);
 	if (!passed)
 		proc_print_file(dlog);
 	(void)pf_domain_unlink(name);
-	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (passed)
-		(void)system(cmd);
+		proc_rm_dir(dir);
 }
 
 /* In a child: become uid NOBODY, with GROUP as a supplementary group or not; then try to
@@ -97,7 +94,6 @@ static void run_child(int in_group)
 int main(int argc, char **argv)
 {
 	char *dargv[] = {NULL, "--foreground", "--manifest", manifest, "--control", control, NULL};
-	uint64_t deadline;
 	struct stat st;
 	FILE *f;
 
@@ -124,12 +120,7 @@ int main(int argc, char **argv)
 		name, GROUP, dir);
 	CHECK(fclose(f) == 0);
 	daemon_pid = proc_spawn(dargv, dlog);
-	deadline = proc_now_ns() + WAIT_NS;
-	while (!proc_file_has(dlog, " ready: ") && proc_now_ns() < deadline) {
-		CHECK(waitpid(daemon_pid, NULL, WNOHANG) == 0);
-		proc_nap();
-	}
-	CHECK(proc_file_has(dlog, " ready: "));
+	CHECK(proc_wait_log(daemon_pid, dlog, " ready: ", WAIT_NS) == 0);
 	CHECK(stat(control, &st) == 0 && st.st_gid == GROUP && (st.st_mode & 0777) == 0660);
 	run_child(1);
 	run_child(0);

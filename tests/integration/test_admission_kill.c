@@ -24,6 +24,18 @@
 #define WAIT_NS (20ull * 1000000000ull)
 
 static char name[64];
+static pid_t keeper = -1, joining = -1; /* alive now, for cleanup() */
+
+/* A failed check exits at once: no process or segment may outlive the test (the keeper
+ * would pause for ever). Children leave with _exit() and do not run this. */
+static void cleanup(void)
+{
+	if (keeper > 0 && kill(keeper, SIGKILL) == 0)
+		(void)waitpid(keeper, NULL, 0);
+	if (joining > 0 && kill(joining, SIGKILL) == 0)
+		(void)waitpid(joining, NULL, 0);
+	(void)pf_domain_unlink(name);
+}
 
 /* A joiner: exit 0 joined (then leave), 1 -EHOSTDOWN, 2 other failure. */
 static void joiner(void)
@@ -52,6 +64,7 @@ static pid_t fork_joiner(void)
 	CHECK(pid >= 0);
 	if (pid == 0)
 		joiner();
+	joining = pid;
 	return pid;
 }
 
@@ -85,6 +98,7 @@ static void kill_joiner(struct pf_domain *d)
 	pid = fork_joiner();
 	q = wait_pending(d, pid);
 	CHECK(kill(pid, SIGKILL) == 0 && waitpid(pid, NULL, 0) == pid);
+	joining = -1;
 	CHECK(pf_supervisor_create(d, NULL, &s) == 0);
 	while (proc_now_ns() < deadline) {
 		(void)pf_supervisor_check(s);
@@ -104,7 +118,7 @@ static void kill_joiner(struct pf_domain *d)
 static void kill_keeper(struct pf_domain *d, uint32_t flags, int want_exit)
 {
 	int sync[2], status = 0;
-	pid_t keeper, pid;
+	pid_t pid;
 	char c;
 
 	CHECK(pipe(sync) == 0);
@@ -124,7 +138,9 @@ static void kill_keeper(struct pf_domain *d, uint32_t flags, int want_exit)
 	pid = fork_joiner();
 	(void)wait_pending(d, pid);
 	CHECK(kill(keeper, SIGKILL) == 0 && waitpid(keeper, NULL, 0) == keeper);
+	keeper = -1;
 	CHECK(waitpid(pid, &status, 0) == pid);
+	joining = -1;
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == want_exit);
 	(void)close(sync[0]);
 	(void)close(sync[1]);
@@ -138,6 +154,7 @@ int main(void)
 	struct pf_domain *d;
 
 	test_domain_name(name, sizeof(name), "admission-kill");
+	CHECK(atexit(cleanup) == 0);
 	pf_domain_opts_init(&o);
 	o.flags = PF_DOMAIN_REPLACE;
 	o.members_max = 8;

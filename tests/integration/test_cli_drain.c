@@ -6,7 +6,8 @@
  * and exits 0 once no member is DRAINING; --no-wait returns at once with the members
  * cordoned; a member still DRAINING at --timeout makes it exit 1 (the drain goes on);
  * with no member at all there is nothing to drain (exit 0); bad usage exits 2. The
- * VNodes released at the deadline keep their last checkpoint and their inbox.
+ * VNodes released at the deadline keep their last checkpoint and their inbox. `drain
+ * <slot>` and `retire <slot>` follow one member the same way, and time out the same way.
  * Method: this process joins the members, claims VNodes, commits checkpoints and sends
  * messages; it then plays pflightd's part (pf_sched_drain_step with a deadline already
  * past, so everything is released at once: a single host with no other member) while
@@ -215,6 +216,38 @@ static void timeout_case(void)
 	CHECK(pf_member_leave(m) == 0);
 }
 
+/* One slot: `retire <slot>` gives up at --timeout with exit 1 and what it still holds;
+ * `drain <slot>` of a member draining already follows it (exit 0 with --no-wait); a slot
+ * with no member to cordon fails (exit 1). */
+static void one_member(void)
+{
+	struct pf_member *m;
+	uint32_t slot;
+	char args[64], want[96], *out;
+	json_t *doc;
+
+	m = member_with(2, &slot);
+	(void)snprintf(args, sizeof(args), "retire %u --timeout 1", slot);
+	doc = run_json(args, 1);
+	CHECK(strcmp(json_string_value(json_object_get(doc, "action")), "retire") == 0);
+	CHECK(json_integer_value(json_object_get(doc, "slot")) == slot);
+	CHECK(json_integer_value(json_object_get(doc, "initial")) == 2);
+	CHECK(json_integer_value(json_object_get(doc, "remaining")) == 2);
+	CHECK(strcmp(json_string_value(json_object_get(doc, "state")), "draining") == 0);
+	CHECK(json_is_false(json_object_get(doc, "done")));
+	json_decref(doc);
+	(void)snprintf(args, sizeof(args), "drain %u --no-wait", slot);
+	CHECK(run(args, &out) == 0);
+	(void)snprintf(want, sizeof(want), "member %u.", slot);
+	CHECK(strstr(out, want) == out && strstr(out, " cordoned (drain): 2 VNodes") != NULL);
+	free(out);
+	CHECK(member_state(slot) == PF_MEMBER_DRAINING);
+	CHECK(pf_member_leave(m) == 0);
+	(void)snprintf(args, sizeof(args), "retire %u", slot);
+	CHECK(run(args, &out) == 1);
+	free(out);
+}
+
 /* A failed check exits at once: the segment must not outlive the test. */
 static void cleanup(void)
 {
@@ -245,7 +278,8 @@ int main(int argc, char **argv)
 	nothing_lost();
 	CHECK(pf_member_leave(ma) == 0 && pf_member_leave(mb) == 0);
 	timeout_case();
+	one_member();
 	CHECK(pf_domain_destroy(d) == 0);
-	printf("pflight drain host: cordons all, waits, times out, nothing lost\n");
+	printf("pflight drain host and drain <slot>: cordon, wait, time out, nothing lost\n");
 	return 0;
 }

@@ -25,10 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "pflight/pflight.h"
+#include "tests/common/proc_util.h"
 #include "tests/common/test_util.h"
 
 #define VNODES 8u
@@ -38,32 +38,36 @@ static const char *cli, *golden_dir;
 static char name[64], tmp_dir[64];
 static int update, mismatches, compared;
 
+static char *read_file(const char *path)
+{
+	char *buf = calloc(1, OUT_MAX);
+	size_t len;
+	FILE *f = fopen(path, "r");
+
+	CHECK(buf != NULL);
+	if (f == NULL) {
+		free(buf);
+		return NULL;
+	}
+	len = fread(buf, 1, OUT_MAX - 1, f);
+	buf[len] = '\0';
+	(void)fclose(f);
+	return buf;
+}
+
 /* Run `pflight args` (args as given: no --domain added); stdout in *out, stderr in *err
  * (callers free both). Returns the exit status. */
 static int run(const char *args, char **out, char **err)
 {
 	char cmd[1024], errpath[128];
-	size_t len;
-	FILE *p, *f;
 	int status;
 
 	(void)snprintf(errpath, sizeof(errpath), "%s/stderr", tmp_dir);
 	(void)snprintf(cmd, sizeof(cmd), "%s %s 2>%s", cli, args, errpath);
-	p = popen(cmd, "r");
-	CHECK(p != NULL);
-	*out = calloc(1, OUT_MAX);
-	CHECK(*out != NULL);
-	len = fread(*out, 1, OUT_MAX - 1, p);
-	(*out)[len] = '\0';
-	status = pclose(p);
-	f = fopen(errpath, "r");
-	CHECK(f != NULL);
-	*err = calloc(1, OUT_MAX);
+	status = proc_capture(cmd, out);
+	*err = read_file(errpath);
 	CHECK(*err != NULL);
-	len = fread(*err, 1, OUT_MAX - 1, f);
-	(*err)[len] = '\0';
-	(void)fclose(f);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return status;
 }
 
 /* in with every match of pattern (POSIX ERE, ^ at line starts) replaced by repl, where
@@ -124,23 +128,6 @@ static char *mask(char *out)
 	out = subst(out, "\"heartbeat\": [0-9]+", "\"heartbeat\": <heartbeat>");
 	/* The members table: SLOT GEN STATE PID; the column is padded to 8. */
 	return subst(out, "^([0-9]+ +[0-9]+ +[a-z]+ +)[0-9]+ *", "\\1<pid>    ");
-}
-
-static char *read_file(const char *path)
-{
-	char *buf = calloc(1, OUT_MAX);
-	size_t len;
-	FILE *f = fopen(path, "r");
-
-	CHECK(buf != NULL);
-	if (f == NULL) {
-		free(buf);
-		return NULL;
-	}
-	len = fread(buf, 1, OUT_MAX - 1, f);
-	buf[len] = '\0';
-	(void)fclose(f);
-	return buf;
 }
 
 static void write_file(const char *path, const char *text)
@@ -307,6 +294,7 @@ static void exit_codes(void)
 		"drain host 3",
 		"retire host",
 		"help frobnicate",
+		"--help frobnicate",
 	};
 	char args[512], *out, *err;
 	int r;
@@ -321,6 +309,12 @@ static void exit_codes(void)
 		free(out);
 		free(err);
 	}
+	/* A command of two forms: each form's line says how to call pflight with it. */
+	(void)snprintf(args, sizeof(args), "--domain %s drain", name);
+	CHECK(run(args, &out, &err) == 2);
+	golden("usage-drain.txt", err);
+	free(out);
+	free(err);
 	(void)snprintf(args, sizeof(args), "--domain %s-none status", name);
 	CHECK(run(args, &out, &err) == 3 && out[0] == '\0' && strstr(err, "-none") != NULL);
 	free(out);

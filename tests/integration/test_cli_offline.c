@@ -179,8 +179,6 @@ static void audit_phase(void)
 
 int main(int argc, char **argv)
 {
-	char cmd[128];
-
 	CHECK(argc == 2);
 	cli = argv[1];
 	(void)snprintf(dir, sizeof(dir), "/tmp/pft-cli-offline-XXXXXX");
@@ -189,8 +187,7 @@ int main(int argc, char **argv)
 	token_phase();
 	write_log();
 	audit_phase();
-	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	CHECK(system(cmd) == 0);
+	proc_rm_dir(dir);
 	printf("pflight: token issue/verify, audit verify/lineage/tail ok without a domain\n");
 	return 0;
 }

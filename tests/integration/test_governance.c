@@ -66,12 +66,8 @@ static void cleanup(void)
 		}
 	}
 	(void)pf_domain_unlink(name);
-	if (passed) {
-		char cmd[160];
-
-		(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-		(void)system(cmd);
-	}
+	if (passed)
+		proc_rm_dir(dir);
 }
 
 /* The manifest: the fixed part, then this phase's policies (YAML under governance:). */
@@ -113,14 +109,9 @@ static void start_daemon(void)
 	char *argv[] = {
 		(char *)daemon_path, "--foreground", "--manifest", manifest, "--control", control,
 		"--log-level",       "debug",        NULL};
-	uint64_t deadline = proc_now_ns() + WAIT_NS;
 
 	daemon_pid = proc_spawn(argv, dlog);
-	while (!proc_file_has(dlog, " ready: ") && proc_now_ns() < deadline) {
-		CHECK(waitpid(daemon_pid, NULL, WNOHANG) == 0);
-		proc_nap();
-	}
-	CHECK(proc_file_has(dlog, " ready: "));
+	CHECK(proc_wait_log(daemon_pid, dlog, " ready: ", WAIT_NS) == 0);
 }
 
 /* Rewrite the policies and SIGHUP; wait until the daemon says it applied them. */
@@ -437,15 +428,12 @@ static uint32_t owned_by(struct pf_domain *d, uint32_t slot, uint32_t *ret_id)
 static int cli(const char *out, char *const args[])
 {
 	char *argv[16] = {(char *)cli_path, "--domain", name};
-	int n = 3, status = 0;
-	pid_t pid;
+	int n = 3;
 
 	for (int i = 0; args[i] != NULL && n < 15; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
-	pid = proc_spawn(argv, out);
-	CHECK(waitpid(pid, &status, 0) == pid);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return proc_run(argv, out);
 }
 
 /* Phase 5: migrate, refused by can-handoff, then allowed once the rule is relaxed. */

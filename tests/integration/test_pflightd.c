@@ -78,12 +78,6 @@ static void fail_logs(void)
  * the temp dir goes too. */
 static void cleanup(void)
 {
-	static const char *const files[] = {
-		"pflightd-1.log",   "pflightd-2.log", "workers.log",
-		"phoenixfile.yaml", "audit.jsonl",    "audit.key",
-		"audit.key.pub",    "cli.log",        "audit.jsonl.api-token"};
-	char path[128];
-
 	for (int i = 0; i <= WORKERS; i++) {
 		int status = 0;
 
@@ -97,13 +91,8 @@ static void cleanup(void)
 	if (!passed)
 		fail_logs();
 	(void)pf_domain_unlink(name);
-	if (!passed)
-		return;
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		(void)snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-		(void)unlink(path);
-	}
-	(void)rmdir(dir);
+	if (passed)
+		proc_rm_dir(dir);
 }
 
 static void start_daemon(int n)
@@ -112,15 +101,10 @@ static void start_daemon(int n)
 	char *argv[] = {
 		(char *)daemon_path, "--foreground", "--manifest", manifest, "--control", control,
 		"--log-level",       "debug",        NULL};
-	uint64_t deadline = proc_now_ns() + WAIT_NS;
 
 	(void)snprintf(log, sizeof(log), "%s/pflightd-%d.log", dir, n);
 	daemon_pid = proc_spawn(argv, log);
-	while (!proc_file_has(log, " ready: ") && proc_now_ns() < deadline) {
-		CHECK(waitpid(daemon_pid, NULL, WNOHANG) == 0);
-		proc_nap();
-	}
-	CHECK(proc_file_has(log, " ready: "));
+	CHECK(proc_wait_log(daemon_pid, log, " ready: ", WAIT_NS) == 0);
 	CHECK(proc_file_has(log, n == 1 ? "created" : "adopted"));
 }
 

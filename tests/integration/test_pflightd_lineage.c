@@ -52,12 +52,6 @@ static int nrecs;
 
 static void cleanup(void)
 {
-	static const char *const files[] = {
-		"pflightd.log",     "workers.log",      "cli.log",
-		"phoenixfile.yaml", "audit.jsonl",      "audit.key",
-		"audit.key.pub",    "audit.jsonl.sock", "audit.jsonl.api-token"};
-	char path[160];
-
 	for (int i = 0; i <= WORKERS; i++)
 		if (workers[i] > 0 && kill(workers[i], SIGKILL) == 0)
 			(void)waitpid(workers[i], NULL, 0);
@@ -70,11 +64,7 @@ static void cleanup(void)
 		proc_print_file(clilog);
 		return;
 	}
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		(void)snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-		(void)unlink(path);
-	}
-	(void)rmdir(dir);
+	proc_rm_dir(dir);
 }
 
 static void write_manifest(void)

@@ -14,7 +14,6 @@
  * written into a mkdtemp() directory, with its audit log there too and a domain name
  * unique to this process; the directory and the segment are removed on any exit.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -23,10 +22,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "pflight/pflight.h"
+#include "tests/common/proc_util.h"
 #include "tests/common/test_util.h"
 
 #define HDR "apiVersion: pflight/v1\nkind: Domain\n"
@@ -62,40 +61,12 @@ static const char *daemon_path;
 static char name[64], dir[64], shm_path[128], audit[128];
 static pid_t daemon_pid = -1;
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void nap(void)
-{
-	struct timespec ts = {0, 5000000}; /* 5 ms */
-
-	(void)nanosleep(&ts, NULL);
-}
-
 static void cleanup(void)
 {
-	DIR *dp;
-	struct dirent *e;
-	char path[384];
-
 	if (daemon_pid > 0 && kill(daemon_pid, SIGKILL) == 0)
 		(void)waitpid(daemon_pid, NULL, 0);
 	(void)pf_domain_unlink(name);
-	dp = opendir(dir);
-	while (dp != NULL && (e = readdir(dp)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		(void)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		(void)unlink(path);
-	}
-	if (dp != NULL)
-		(void)closedir(dp);
-	(void)rmdir(dir);
+	proc_rm_dir(dir);
 }
 
 /* The file's text ("" while it does not exist yet); the caller frees it. */
@@ -143,12 +114,12 @@ static pid_t spawn(char **argv, const char *log, int journal)
 /* Wait for pid to exit within WAIT_NS: its exit status, or -1 (killed, timed out). */
 static int wait_exit(pid_t pid)
 {
-	uint64_t deadline = now_ns() + WAIT_NS;
+	uint64_t deadline = proc_now_ns() + WAIT_NS;
 	int status = 0;
 	pid_t r;
 
-	while ((r = waitpid(pid, &status, WNOHANG)) == 0 && now_ns() < deadline)
-		nap();
+	while ((r = waitpid(pid, &status, WNOHANG)) == 0 && proc_now_ns() < deadline)
+		proc_nap();
 	if (r == 0) {
 		(void)kill(pid, SIGKILL);
 		(void)waitpid(pid, NULL, 0);
@@ -254,7 +225,7 @@ static void good_manifest(void)
 	char path[128], log[128], *out = NULL;
 	char *argv[] = {NULL,           "--foreground", "--manifest",        path, "--audit", audit,
 			"--log-target", "stderr",       "--destroy-on-exit", NULL};
-	uint64_t deadline = now_ns() + WAIT_NS;
+	uint64_t deadline = proc_now_ns() + WAIT_NS;
 	FILE *f;
 
 	(void)snprintf(path, sizeof(path), "%s/good.yaml", dir);
@@ -265,13 +236,13 @@ static void good_manifest(void)
 		name);
 	CHECK(fclose(f) == 0);
 	daemon_pid = spawn(argv, log, 0);
-	while (now_ns() < deadline) {
+	while (proc_now_ns() < deadline) {
 		free(out);
 		out = slurp(log);
 		if (strstr(out, " ready: ") != NULL)
 			break;
 		CHECK(waitpid(daemon_pid, NULL, WNOHANG) == 0);
-		nap();
+		proc_nap();
 	}
 	if (strstr(out, " ready: ") == NULL)
 		fprintf(stderr, "not ready:\n%s\n", out);

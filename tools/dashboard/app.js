@@ -29,6 +29,7 @@ const state = {
 	timeline: [],
 	stale: new Set(['summary', 'members', 'capabilities', 'vnodes', 'decisions', 'audit']),
 	online: false,
+	refreshing: false,
 	token: sessionStorage.getItem('pflight-token') || '',
 };
 
@@ -122,7 +123,12 @@ function onRecord(name, data) {
 
 // ---- refreshing views ----
 
+// One refresh at a time: a tick that finds the last one still fetching (a large VNode
+// table, a slow daemon) leaves what went stale meanwhile to the next tick, rather than
+// fetching the same views again alongside it.
 async function refresh() {
+	if (state.refreshing) return;
+	state.refreshing = true;
 	const wanted = [...state.stale];
 	state.stale.clear();
 	for (const v of wanted) {
@@ -132,6 +138,7 @@ async function refresh() {
 			state.stale.add(v); // try again at the next tick
 		}
 	}
+	state.refreshing = false;
 }
 
 const loaders = {

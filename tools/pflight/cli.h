@@ -39,6 +39,10 @@ const struct cli_command *cli_command_find(const char *name);
 /* The overview: every command's summary, the global options, the exit status. */
 void cli_usage(FILE *f);
 
+/* One command's usage: a line per form ("a\nb" in .usage), each as "pflight [global
+ * options] <form>"; what a page starts with, and what bad usage prints on stderr. */
+void cli_command_usage(FILE *f, const struct cli_command *cmd);
+
 /* One command's page: usage, what it does, options, exit status, an example. */
 void cli_command_help(FILE *f, const struct cli_command *cmd);
 

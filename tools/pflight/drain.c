@@ -48,22 +48,6 @@ static int drain_parse(int argc, char **argv, struct drain_args *a)
 	return have == 1 ? 0 : -EINVAL;
 }
 
-/* VNodes whose ownership word names slot now (adopted or not). */
-static uint32_t held_by(struct pf_domain *d, uint32_t slot, uint32_t vnodes_max)
-{
-	uint32_t n = 0;
-
-	for (uint32_t id = 0; id < vnodes_max; id++) {
-		struct pf_vnode_info vi = {.size = sizeof(vi)};
-
-		if (pf_vnode_info(d, id, &vi) == 0 && vi.owner_slot == slot &&
-		    (vi.state == PF_VNODE_ACTIVE || vi.state == PF_VNODE_MIGRATING ||
-		     vi.state == PF_VNODE_DRAINING))
-			n++;
-	}
-	return n;
-}
-
 #define STALL_POLLS 10u /* no VNode left for a second: say what blocks the drain */
 
 /* The first VNode slot still holds, or UINT32_MAX. */
@@ -128,37 +112,13 @@ static uint32_t member_state(struct pf_domain *d, uint32_t slot, uint32_t gen)
 	return mi.state;
 }
 
-/* Poll until the member is no longer DRAINING or the timeout passes: 0 or -ETIMEDOUT. */
-static int drain_wait(struct cli *c, const struct drain_args *a, uint32_t gen, uint32_t vnodes_max,
-		      uint32_t members_max, uint32_t *ret_state, uint32_t *ret_held)
-{
-	struct timespec poll = {0, DRAIN_POLL_NS};
-	uint64_t polls = (uint64_t)a->timeout_s * 10u, shown = UINT32_MAX;
-
-	for (uint64_t k = 0, still = 0;; k++) {
-		*ret_state = member_state(c->d, a->slot, gen);
-		*ret_held = held_by(c->d, a->slot, vnodes_max);
-		if (!c->json && *ret_held != shown)
-			printf("member %u: %u VNodes left (%s)\n", a->slot, *ret_held,
-			       jdoc_member_state_name(*ret_state));
-		still = *ret_held == shown ? still + 1 : 0;
-		if (!c->json && still == STALL_POLLS && *ret_state == PF_MEMBER_DRAINING)
-			say_blocked(c, a->slot, vnodes_max, members_max);
-		shown = *ret_held;
-		if (*ret_state != PF_MEMBER_DRAINING)
-			return 0;
-		if (k >= polls)
-			return -ETIMEDOUT;
-		(void)nanosleep(&poll, NULL);
-	}
-}
-
 /*
- * `drain host`: every member of the domain at once (the host is going away). Members
- * ACTIVE now are cordoned, members DRAINING already are followed too; then one scan of
- * the VNode table per poll counts what each still holds, until none is DRAINING.
+ * The members a drain follows: the one slot of `drain <slot>` and `retire <slot>`, or
+ * every member of the domain for `drain host` (the host is going away: members ACTIVE
+ * now are cordoned, members DRAINING already are followed too). One scan of the VNode
+ * table per poll counts what each still holds, until none is DRAINING.
  */
-struct host_member {
+struct drained {
 	uint32_t slot;
 	uint32_t gen;
 	uint32_t state;
@@ -169,15 +129,42 @@ struct host_member {
 	uint32_t still;       /* polls without progress */
 };
 
-struct host_drain {
-	struct host_member *m;
+struct drain_set {
+	struct drained *m;
 	uint32_t n;
 	uint32_t cordoned; /* by us; the others were DRAINING already */
 	uint32_t failed;   /* could not be cordoned */
 	uint32_t *held;    /* per slot: VNodes held, filled by count_held() */
 };
 
-/* One pass over the VNode table: held[slot] = VNodes whose ownership word names slot. */
+static void set_free(struct drain_set *s)
+{
+	free(s->m);
+	free(s->held);
+}
+
+static int set_alloc(struct drain_set *s, uint32_t members_max)
+{
+	*s = (struct drain_set){.m = calloc(members_max, sizeof(*s->m)),
+				.held = calloc(members_max, sizeof(*s->held))};
+	if (s->m != NULL && s->held != NULL)
+		return 0;
+	set_free(s);
+	return -ENOMEM;
+}
+
+/* Follow membership (slot, gen), DRAINING now. */
+static void follow(struct drain_set *s, uint32_t slot, uint32_t gen)
+{
+	s->m[s->n++] = (struct drained){.slot = slot,
+					.gen = gen,
+					.state = PF_MEMBER_DRAINING,
+					.shown = UINT32_MAX,
+					.shown_state = PF_MEMBER_DRAINING};
+}
+
+/* One pass over the VNode table: held[slot] = VNodes whose ownership word names slot
+ * (adopted or not). */
 static void count_held(struct pf_domain *d, const struct pf_domain_info *di, uint32_t *held)
 {
 	memset(held, 0, di->members_max * sizeof(*held));
@@ -191,48 +178,56 @@ static void count_held(struct pf_domain *d, const struct pf_domain_info *di, uin
 	}
 }
 
-/* Cordon slot s if it is ACTIVE; note it when it is (or was already) DRAINING. */
-static void host_cordon_one(struct cli *c, struct host_drain *h, uint32_t s)
+/* Cordon slot if it is ACTIVE; follow it when it is (or was already) DRAINING. */
+static void host_cordon_one(struct cli *c, struct drain_set *s, uint32_t slot)
 {
 	struct pf_member_info mi = {.size = sizeof(mi)};
 	int r = -EAGAIN;
 
-	if (pf_member_info(c->d, s, &mi) < 0)
+	if (pf_member_info(c->d, slot, &mi) < 0)
 		return;
 	if (mi.state == PF_MEMBER_ACTIVE) {
 		for (int tries = 0; tries < 3 && r == -EAGAIN; tries++)
-			r = pf_member_cordon(c->d, s, 0);
+			r = pf_member_cordon(c->d, slot, 0);
 		if (r == -ENOENT)
 			return; /* it left or died meanwhile: nothing to drain */
 		if (r < 0 && r != -EALREADY) {
-			fprintf(stderr, "pflight: drain member %u: %s\n", s, strerror(-r));
-			h->failed++;
+			fprintf(stderr, "pflight: drain member %u: %s\n", slot, strerror(-r));
+			s->failed++;
 			return;
 		}
-		h->cordoned += r == 0;
+		s->cordoned += r == 0;
 	} else if (mi.state != PF_MEMBER_DRAINING) {
 		return;
 	}
-	h->m[h->n++] = (struct host_member){.slot = s,
-					    .gen = mi.generation,
-					    .state = PF_MEMBER_DRAINING,
-					    .shown = UINT32_MAX,
-					    .shown_state = PF_MEMBER_DRAINING};
+	follow(s, slot, mi.generation);
+}
+
+/* What each followed member holds now, as its initial count; returns their sum. */
+static uint32_t count_initial(struct pf_domain *d, struct drain_set *s,
+			      const struct pf_domain_info *di)
+{
+	uint32_t total = 0;
+
+	count_held(d, di, s->held);
+	for (uint32_t i = 0; i < s->n; i++)
+		total += s->m[i].initial = s->m[i].held = s->held[s->m[i].slot];
+	return total;
 }
 
 /* Re-read every member's state and count; print the counts that changed. Returns how
  * many members are still DRAINING. */
-static uint32_t host_poll(struct cli *c, struct host_drain *h, const struct pf_domain_info *di)
+static uint32_t drain_poll(struct cli *c, struct drain_set *s, const struct pf_domain_info *di)
 {
 	uint32_t draining = 0;
 
-	count_held(c->d, di, h->held);
-	for (uint32_t i = 0; i < h->n; i++) {
-		struct host_member *m = &h->m[i];
+	count_held(c->d, di, s->held);
+	for (uint32_t i = 0; i < s->n; i++) {
+		struct drained *m = &s->m[i];
 
 		m->state = member_state(c->d, m->slot, m->gen);
 		/* FREE with another generation: the slot was given back, then reused. */
-		m->held = m->state == PF_MEMBER_FREE ? 0 : h->held[m->slot];
+		m->held = m->state == PF_MEMBER_FREE ? 0 : s->held[m->slot];
 		if (!c->json && (m->held != m->shown || m->state != m->shown_state))
 			printf("member %u: %u VNodes left (%s)\n", m->slot, m->held,
 			       jdoc_member_state_name(m->state));
@@ -247,14 +242,14 @@ static uint32_t host_poll(struct cli *c, struct host_drain *h, const struct pf_d
 }
 
 /* Poll until no member is DRAINING or the timeout passes: 0 or -ETIMEDOUT. */
-static int host_wait(struct cli *c, struct host_drain *h, const struct drain_args *a,
-		     const struct pf_domain_info *di)
+static int drain_wait(struct cli *c, struct drain_set *s, const struct drain_args *a,
+		      const struct pf_domain_info *di)
 {
 	struct timespec poll = {0, DRAIN_POLL_NS};
 	uint64_t polls = (uint64_t)a->timeout_s * 10u;
 
 	for (uint64_t k = 0;; k++) {
-		if (host_poll(c, h, di) == 0)
+		if (drain_poll(c, s, di) == 0)
 			return 0;
 		if (k >= polls)
 			return -ETIMEDOUT;
@@ -262,13 +257,13 @@ static int host_wait(struct cli *c, struct host_drain *h, const struct drain_arg
 	}
 }
 
-static json_t *host_json(const struct host_drain *h, uint32_t initial, uint32_t left,
+static json_t *host_json(const struct drain_set *s, uint32_t initial, uint32_t left,
 			 uint32_t draining)
 {
 	json_t *members = json_array();
 
-	for (uint32_t i = 0; i < h->n; i++) {
-		const struct host_member *m = &h->m[i];
+	for (uint32_t i = 0; i < s->n; i++) {
+		const struct drained *m = &s->m[i];
 
 		json_array_append_new(members, json_pack("{s:I, s:I, s:I, s:I, s:s, s:b}", "slot",
 							 (json_int_t)m->slot, "generation",
@@ -279,102 +274,101 @@ static json_t *host_json(const struct host_drain *h, uint32_t initial, uint32_t 
 							 m->state != PF_MEMBER_DRAINING));
 	}
 	return json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:b}", "action", "drain", "scope",
-			 "host", "members", members, "cordoned", (json_int_t)h->cordoned, "failed",
-			 (json_int_t)h->failed, "initial", (json_int_t)initial, "remaining",
-			 (json_int_t)left, "done", draining == 0 && h->failed == 0);
+			 "host", "members", members, "cordoned", (json_int_t)s->cordoned, "failed",
+			 (json_int_t)s->failed, "initial", (json_int_t)initial, "remaining",
+			 (json_int_t)left, "done", draining == 0 && s->failed == 0);
 }
 
-static int host_report(struct cli *c, struct host_drain *h, const struct drain_args *a, int r)
+static int host_report(struct cli *c, struct drain_set *s, const struct drain_args *a, int r)
 {
 	uint32_t initial = 0, left = 0, draining = 0;
 
-	for (uint32_t i = 0; i < h->n; i++) {
-		initial += h->m[i].initial;
-		left += h->m[i].held;
-		draining += h->m[i].state == PF_MEMBER_DRAINING;
+	for (uint32_t i = 0; i < s->n; i++) {
+		initial += s->m[i].initial;
+		left += s->m[i].held;
+		draining += s->m[i].state == PF_MEMBER_DRAINING;
 	}
 	if (r == -ETIMEDOUT)
 		fprintf(stderr,
 			"pflight: drain host: %u members still draining, %u VNodes held "
 			"after %u s\n",
 			draining, left, a->timeout_s);
-	if (!c->json && h->n == 0)
+	if (!c->json && s->n == 0)
 		printf("no ACTIVE or DRAINING member: nothing to drain\n");
 	else if (!c->json && draining == 0)
-		printf("host drained: %u members, %u VNodes moved or released\n", h->n, initial);
-	if (cli_emit(c, host_json(h, initial, left, draining)) != 0 || h->failed != 0)
+		printf("host drained: %u members, %u VNodes moved or released\n", s->n, initial);
+	if (cli_emit(c, host_json(s, initial, left, draining)) != 0 || s->failed != 0)
 		return EXIT_FAILED;
 	return r < 0 ? EXIT_FAILED : 0;
 }
 
-static int drain_host(struct cli *c, const struct drain_args *a, const struct pf_domain_info *di)
+/* `drain host`: every member of the domain at once. */
+static int drain_host(struct cli *c, const struct drain_args *a, const struct pf_domain_info *di,
+		      struct drain_set *s)
 {
-	struct host_drain h = {.m = calloc(di->members_max, sizeof(*h.m)),
-			       .held = calloc(di->members_max, sizeof(*h.held))};
-	uint32_t total = 0;
+	uint32_t total;
 	int r = 0;
 
-	if (h.m == NULL || h.held == NULL) {
-		free(h.m);
-		free(h.held);
-		return EXIT_FAILED;
-	}
-	for (uint32_t s = 0; s < di->members_max; s++)
-		host_cordon_one(c, &h, s);
-	count_held(c->d, di, h.held);
-	for (uint32_t i = 0; i < h.n; i++)
-		total += h.m[i].initial = h.m[i].held = h.held[h.m[i].slot];
-	if (!c->json && h.n > 0)
+	for (uint32_t slot = 0; slot < di->members_max; slot++)
+		host_cordon_one(c, s, slot);
+	total = count_initial(c->d, s, di);
+	if (!c->json && s->n > 0)
 		printf("host drain: %u members draining (%u cordoned now), %u VNodes to move; "
 		       "pflightd moves them\n",
-		       h.n, h.cordoned, total);
+		       s->n, s->cordoned, total);
 	if (a->wait)
-		r = host_wait(c, &h, a, di);
-	r = host_report(c, &h, a, r);
-	free(h.m);
-	free(h.held);
-	return r;
+		r = drain_wait(c, s, a, di);
+	return host_report(c, s, a, r);
+}
+
+/* `drain <slot>` or `retire <slot>` (verb; flags for pf_member_cordon()): one member. */
+static int drain_one(struct cli *c, const char *verb, const struct drain_args *a, uint32_t flags,
+		     const struct pf_domain_info *di, struct drain_set *s)
+{
+	struct pf_member_info mi = {.size = sizeof(mi)};
+	const struct drained *m = &s->m[0];
+	int r = pf_member_cordon(c->d, a->slot, flags);
+
+	if (r < 0 && r != -EALREADY) {
+		fprintf(stderr, "pflight: %s member %u: %s\n", verb, a->slot, strerror(-r));
+		return EXIT_FAILED;
+	}
+	if (pf_member_info(c->d, a->slot, &mi) < 0)
+		mi.generation = 0; /* drained already: the slot is FREE */
+	follow(s, a->slot, mi.generation);
+	(void)count_initial(c->d, s, di);
+	if (!c->json)
+		printf("member %u.%u cordoned (%s): %u VNodes to move; pflightd moves them\n",
+		       a->slot, mi.generation, verb, m->initial);
+	r = a->wait ? drain_wait(c, s, a, di) : 0;
+	if (r == -ETIMEDOUT)
+		fprintf(stderr, "pflight: %s member %u: %u VNodes still held after %u s\n", verb,
+			a->slot, m->held, a->timeout_s);
+	if (cli_emit(c, json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:b}", "action", verb, "slot",
+				  (json_int_t)m->slot, "generation", (json_int_t)m->gen, "initial",
+				  (json_int_t)m->initial, "remaining", (json_int_t)m->held, "state",
+				  jdoc_member_state_name(m->state), "done",
+				  m->state != PF_MEMBER_DRAINING)) != 0)
+		return EXIT_FAILED;
+	return r < 0 ? EXIT_FAILED : 0;
 }
 
 static int drain_or_retire(struct cli *c, int argc, char **argv, uint32_t flags)
 {
 	struct pf_domain_info di = {.size = sizeof(di)};
-	struct pf_member_info mi = {.size = sizeof(mi)};
 	struct drain_args a;
-	uint32_t state = PF_MEMBER_DRAINING, held, initial;
+	struct drain_set s;
 	int r;
 
 	if (drain_parse(argc, argv, &a) < 0 || (a.host && flags != 0))
 		return EXIT_USAGE;
 	/* Progress lines as they happen, also into a pipe or a log file. */
 	(void)setvbuf(stdout, NULL, _IOLBF, 0);
-	if (pf_domain_info(c->d, &di) < 0)
+	if (pf_domain_info(c->d, &di) < 0 || set_alloc(&s, di.members_max) < 0)
 		return EXIT_FAILED;
-	if (a.host)
-		return drain_host(c, &a, &di);
-	r = pf_member_cordon(c->d, a.slot, flags);
-	if (r < 0 && r != -EALREADY) {
-		fprintf(stderr, "pflight: %s member %u: %s\n", argv[0], a.slot, strerror(-r));
-		return EXIT_FAILED;
-	}
-	if (pf_member_info(c->d, a.slot, &mi) < 0)
-		mi.generation = 0; /* drained already: the slot is FREE */
-	held = initial = held_by(c->d, a.slot, di.vnodes_max);
-	if (!c->json)
-		printf("member %u.%u cordoned (%s): %u VNodes to move; pflightd moves them\n",
-		       a.slot, mi.generation, argv[0], initial);
-	r = a.wait ? drain_wait(c, &a, mi.generation, di.vnodes_max, di.members_max, &state, &held)
-		   : 0;
-	if (r == -ETIMEDOUT)
-		fprintf(stderr, "pflight: %s member %u: %u VNodes still held after %u s\n", argv[0],
-			a.slot, held, a.timeout_s);
-	if (cli_emit(c, json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:b}", "action", argv[0], "slot",
-				  (json_int_t)a.slot, "generation", (json_int_t)mi.generation,
-				  "initial", (json_int_t)initial, "remaining", (json_int_t)held,
-				  "state", jdoc_member_state_name(state), "done",
-				  state != PF_MEMBER_DRAINING)) != 0)
-		return EXIT_FAILED;
-	return r < 0 ? EXIT_FAILED : 0;
+	r = a.host ? drain_host(c, &a, &di, &s) : drain_one(c, argv[0], &a, flags, &di, &s);
+	set_free(&s);
+	return r;
 }
 
 int cmd_drain(struct cli *c, int argc, char **argv)

@@ -338,8 +338,7 @@ const struct cli_command *cli_command_find(const char *name)
 	return NULL;
 }
 
-/* One usage line per form ("a\nb"), each after the global options. */
-static void usage_lines(FILE *f, const struct cli_command *cmd)
+void cli_command_usage(FILE *f, const struct cli_command *cmd)
 {
 	const char *global = cmd->offline ? "[--json]" : "[--domain NAME] [--json]";
 	const char *p = cmd->usage;
@@ -374,7 +373,7 @@ static void option_lines(FILE *f, const char *p)
 
 void cli_command_help(FILE *f, const struct cli_command *cmd)
 {
-	usage_lines(f, cmd);
+	cli_command_usage(f, cmd);
 	fputc('\n', f);
 	wrap(f, cmd->about, strlen(cmd->about), 0, 0);
 	fprintf(f, "\noptions:\n");

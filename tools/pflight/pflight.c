@@ -245,7 +245,7 @@ int main(int argc, char **argv)
 		else if (o == 'j')
 			c.json = 1;
 		else if (o == 'h')
-			return cli_help(argc - optind + 1, argv + optind - 1), 0;
+			return cli_help(argc - optind + 1, argv + optind - 1);
 		else
 			return cli_usage(stderr), EXIT_USAGE;
 	}
@@ -270,7 +270,7 @@ int main(int argc, char **argv)
 	}
 	r = cmd->run(&c, argc - optind, argv + optind);
 	if (r == EXIT_USAGE)
-		fprintf(stderr, "usage: pflight %s\n", cmd->usage);
+		cli_command_usage(stderr, cmd);
 	if (c.d != NULL)
 		pf_domain_close(c.d);
 	return r;
