@@ -620,10 +620,8 @@ void sim_leave_all(struct sim *s)
 			(void)pf_member_leave(sm->m); /* no memory: one scan each */
 		memset(sm, 0, sizeof(*sm));
 	}
-	if (ms != NULL && member_leave_many(ms, n) == -ENOMEM) {
-		for (uint32_t i = 0; i < n; i++)
-			(void)pf_member_leave(ms[i]);
-	}
+	if (ms != NULL)
+		(void)member_leave_many(ms, n); /* never fails: without memory, a scan each */
 	free(ms);
 	s->nlive = s->ndraining = s->ncrashed = 0;
 }
