@@ -69,7 +69,7 @@ static void check_json_lines(const char *out)
 			double a = json_real_value(json_object_get(o, "availability"));
 			double h = json_real_value(json_object_get(o, "health"));
 
-			CHECK(json_real_value(json_object_get(o, "t_s")) == (double)samples);
+			CHECK(json_real_value(json_object_get(o, "t")) == (double)samples);
 			CHECK(a >= 0 && a <= 1 && h >= 0 && h <= 100);
 			samples++;
 		} else {

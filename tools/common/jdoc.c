@@ -4,6 +4,7 @@
  * (jdoc.h). Only the public API: what a document says is what pf_*_info() says.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -153,4 +154,99 @@ json_t *jdoc_audit_report(int r, const struct pf_audit_report *rep)
 		return NULL;
 	}
 	return o;
+}
+
+static json_t *real_or_null(double x)
+{
+	return isfinite(x) ? json_real(x) : json_null();
+}
+
+static json_t *seconds_or_null(uint64_t ns, uint64_t count)
+{
+	return count > 0 ? json_real((double)ns / 1e9) : json_null();
+}
+
+json_t *jdoc_metrics_figures(const struct pf_metrics_figures *f)
+{
+	return json_pack("{s:f, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:I, "
+			 "s:I, s:I, s:o, s:o, s:o}",
+			 "span_s", (double)f->span_ns / 1e9, "availability",
+			 real_or_null(f->availability), "stability", real_or_null(f->stability),
+			 "churn_per_min", real_or_null(f->churn_per_min),
+			 "churn_per_member_per_min", real_or_null(f->churn_per_member_per_min),
+			 "load_stddev", real_or_null(f->load_stddev), "load_balance",
+			 real_or_null(f->load_balance), "rebalance_overhead",
+			 real_or_null(f->rebalance_overhead), "health", real_or_null(f->health),
+			 "placements_per_s", real_or_null(f->placements_per_s), "membership_events",
+			 (json_int_t)f->membership_events, "ownership_changes",
+			 (json_int_t)f->ownership_changes, "migrations", (json_int_t)f->migrations,
+			 "migration_bytes", (json_int_t)f->migration_bytes, "placements",
+			 (json_int_t)f->placements, "recoveries", (json_int_t)f->recoveries,
+			 "recovery_p50_s", seconds_or_null(f->recovery_ns_p50, f->recoveries),
+			 "recovery_p99_s", seconds_or_null(f->recovery_ns_p99, f->recoveries),
+			 "recovery_max_s", seconds_or_null(f->recovery_ns_max, f->recoveries));
+}
+
+json_t *jdoc_metrics_point(const struct pf_metrics_point *p)
+{
+	const struct pf_metrics_figures *f = &p->window;
+
+	return json_pack(
+		"{s:f, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}", "t", (double)p->time_ns / 1e9,
+		"members", (json_int_t)p->members_active, "vnodes", (json_int_t)p->vnodes_defined,
+		"owned", (json_int_t)p->vnodes_owned, "health", real_or_null(f->health),
+		"stability", real_or_null(f->stability), "availability",
+		real_or_null(f->availability), "churn_per_min", real_or_null(f->churn_per_min),
+		"load_balance", real_or_null(f->load_balance));
+}
+
+json_t *jdoc_sim_point(const struct pf_sim_point *p)
+{
+	json_t *o = jdoc_metrics_point(&p->metrics);
+
+	if (o == NULL || json_object_set_new(o, "joins", json_integer((json_int_t)p->joins)) < 0 ||
+	    json_object_set_new(o, "failures", json_integer((json_int_t)p->failures)) < 0 ||
+	    json_object_set_new(o, "retirements", json_integer((json_int_t)p->retirements)) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+json_t *jdoc_sim_summary(const struct pf_sim_summary *s)
+{
+	const struct pf_metrics_figures *t = &s->metrics.total;
+
+	return json_pack(
+		"{s:s, s:s, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+		"s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o}",
+		"preset", or_mark(pf_sim_preset_name(s->preset)), "strategy",
+		or_mark(pf_sched_strategy_name(s->strategy)), "seed", (json_int_t)s->seed,
+		"duration_s", (double)s->duration_ns / 1e9, "points", (json_int_t)s->points,
+		"members_end", (json_int_t)s->members_end, "joins", (json_int_t)s->joins,
+		"joins_refused", (json_int_t)s->joins_refused, "failures", (json_int_t)s->failures,
+		"repairs", (json_int_t)s->repairs, "retirements", (json_int_t)s->retirements,
+		"drain_released", (json_int_t)s->drain_released, "rebalance_rounds",
+		(json_int_t)s->rebalance_rounds, "moves_requested", (json_int_t)s->moves_requested,
+		"messages", (json_int_t)s->messages, "messages_deferred",
+		(json_int_t)s->messages_deferred, "events", (json_int_t)s->events,
+		"vnodes_unaccounted", (json_int_t)s->vnodes_unaccounted, "members_left_joined",
+		(json_int_t)s->members_left_joined, "vnodes_not_pending",
+		(json_int_t)s->vnodes_not_pending, "health", real_or_null(t->health), "stability",
+		real_or_null(t->stability), "availability", real_or_null(t->availability),
+		"churn_per_min", real_or_null(t->churn_per_min), "total", jdoc_metrics_figures(t),
+		"last_window", jdoc_metrics_figures(&s->metrics.window));
+}
+
+json_t *jdoc_sim_options(const struct pf_sim_opts *o)
+{
+	return json_pack("{s:s, s:s, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:I}", "preset",
+			 or_mark(pf_sim_preset_name(o->preset)), "strategy",
+			 or_mark(pf_sched_strategy_name(o->strategy)), "members",
+			 (json_int_t)o->members, "vnodes", (json_int_t)o->vnodes, "seed",
+			 (json_int_t)o->seed, "duration_s", (double)o->duration_ns / 1e9,
+			 "interval_s", (double)o->interval_ns / 1e9, "join_per_min",
+			 o->join_per_min, "failure_per_min", o->failure_per_min, "retire_per_min",
+			 o->retire_per_min, "heartbeat_timeout_ms",
+			 (json_int_t)(o->heartbeat_timeout_ns / 1000000u));
 }

@@ -41,4 +41,29 @@ json_t *jdoc_decision(uint64_t seq, const struct pf_sched_decision *x);
  * unsigned_tail, key_given[, broken]}. */
 json_t *jdoc_audit_report(int r, const struct pf_audit_report *rep);
 
+/* Metric figures over a span (pflight/metrics.h): {span_s, availability, stability,
+ * churn_per_min, churn_per_member_per_min, load_stddev, load_balance, rebalance_overhead,
+ * health, placements_per_s, membership_events, ownership_changes, migrations,
+ * migration_bytes, placements, recoveries, recovery_p50_s, recovery_p99_s,
+ * recovery_max_s}; a figure that is not a number, and the recovery times when there was
+ * no recovery, are null. */
+json_t *jdoc_metrics_figures(const struct pf_metrics_figures *f);
+/* One point of a metrics series, its window's headline figures: {t, members, vnodes,
+ * owned, health, stability, availability, churn_per_min, load_balance}; t in seconds of
+ * the sample's clock (CLOCK_MONOTONIC live, simulated time in a simulation). */
+json_t *jdoc_metrics_point(const struct pf_metrics_point *p);
+/* A simulation's point: jdoc_metrics_point() and the run's joins, failures and
+ * retirements so far. */
+json_t *jdoc_sim_point(const struct pf_sim_point *p);
+/* A simulation's summary: what happened ({preset, strategy, seed, duration_s, points,
+ * members_end, joins, joins_refused, failures, repairs, retirements, drain_released,
+ * rebalance_rounds, moves_requested, messages, messages_deferred, events,
+ * vnodes_unaccounted, members_left_joined, vnodes_not_pending}), the whole run's health,
+ * stability, availability and churn_per_min, and its figures: total and last_window. */
+json_t *jdoc_sim_summary(const struct pf_sim_summary *s);
+/* The options a simulation ran with, the preset's defaults resolved: {preset, strategy,
+ * members, vnodes, seed, duration_s, interval_s, join_per_min, failure_per_min,
+ * retire_per_min, heartbeat_timeout_ms}. */
+json_t *jdoc_sim_options(const struct pf_sim_opts *o);
+
 #endif /* PFLIGHT_TOOLS_JDOC_H */

@@ -5,8 +5,9 @@
  * Opens no domain: pf_sim_run() makes a private one and destroys it. Outputs:
  *   default   a summary for people
  *   --json    JSON lines: one object per sample ("type":"sample"), then one summary
- *             ("type":"summary"); printed with fixed formats, never the wall clock, so the
- *             same arguments give the same bytes
+ *             ("type":"summary"), built as the REST API builds its simulation's points
+ *             and summary (tools/common/jdoc.h) and printed compactly in the order built;
+ *             nothing depends on the wall clock, so the same arguments give the same bytes
  *   --csv     a header line, then one row per sample
  *   --plot F  an SVG chart of health, stability, availability and churn over time, drawn
  *             here (no library): the ratios against the left axis, churn against the right
@@ -18,6 +19,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "jdoc.h"
 
 #define NS_PER_S 1e9
 
@@ -198,39 +200,58 @@ static const char *const csv_header =
 	"placements_per_s,migrations,migration_bytes,recoveries,recovery_p50_ms,recovery_p99_ms,"
 	"recovery_max_ms,joins,failures,retirements,messages,messages_deferred\n";
 
-/* The fields of a sample, in the order of csv_header, for the JSON and the CSV formats. */
-#define SAMPLE_ARGS(p, m, w)                                                                       \
-	(double)(m)->time_ns / NS_PER_S, (m)->members_active, (p)->members_draining,               \
-		(p)->members_crashed, (m)->vnodes_defined, (m)->vnodes_owned, (w)->availability,   \
-		(w)->stability, (w)->churn_per_min, (w)->churn_per_member_per_min,                 \
-		(w)->load_stddev, (w)->load_balance, (w)->rebalance_overhead, (w)->health,         \
-		(w)->placements_per_s, (unsigned long long)(w)->migrations,                        \
-		(unsigned long long)(w)->migration_bytes, (unsigned long long)(w)->recoveries,     \
-		(w)->recovery_ns_p50 / 1e6, (w)->recovery_ns_p99 / 1e6,                            \
-		(w)->recovery_ns_max / 1e6, (unsigned long long)(p)->joins,                        \
-		(unsigned long long)(p)->failures, (unsigned long long)(p)->retirements,           \
-		(unsigned long long)(p)->messages, (unsigned long long)(p)->messages_deferred
-
-static void sample_print(const struct pf_sim_point *p, int json)
+/* A sample as a CSV row, in the order of csv_header. */
+static void sample_csv(const struct pf_sim_point *p)
 {
 	const struct pf_metrics_point *m = &p->metrics;
 	const struct pf_metrics_figures *w = &m->window;
 
-	if (json)
-		printf("{\"type\":\"sample\",\"t_s\":%.3f,\"members\":%u,\"draining\":%u,"
-		       "\"crashed\":%u,\"vnodes\":%u,\"owned\":%u,\"availability\":%.6f,"
-		       "\"stability\":%.6f,\"churn_per_min\":%.4f,"
-		       "\"churn_per_member_per_min\":%.6f,\"load_stddev\":%.6f,"
-		       "\"load_balance\":%.6f,\"rebalance_overhead\":%.6f,\"health\":%.4f,"
-		       "\"placements_per_s\":%.4f,\"migrations\":%llu,\"migration_bytes\":%llu,"
-		       "\"recoveries\":%llu,\"recovery_p50_ms\":%.3f,\"recovery_p99_ms\":%.3f,"
-		       "\"recovery_max_ms\":%.3f,\"joins\":%llu,\"failures\":%llu,"
-		       "\"retirements\":%llu,\"messages\":%llu,\"messages_deferred\":%llu}\n",
-		       SAMPLE_ARGS(p, m, w));
-	else
-		printf("%.3f,%u,%u,%u,%u,%u,%.6f,%.6f,%.4f,%.6f,%.6f,%.6f,%.6f,%.4f,%.4f,%llu,%llu,"
-		       "%llu,%.3f,%.3f,%.3f,%llu,%llu,%llu,%llu,%llu\n",
-		       SAMPLE_ARGS(p, m, w));
+	printf("%.3f,%u,%u,%u,%u,%u,%.6f,%.6f,%.4f,%.6f,%.6f,%.6f,%.6f,%.4f,%.4f,%llu,%llu,%llu,"
+	       "%.3f,%.3f,%.3f,%llu,%llu,%llu,%llu,%llu\n",
+	       (double)m->time_ns / NS_PER_S, m->members_active, p->members_draining,
+	       p->members_crashed, m->vnodes_defined, m->vnodes_owned, w->availability,
+	       w->stability, w->churn_per_min, w->churn_per_member_per_min, w->load_stddev,
+	       w->load_balance, w->rebalance_overhead, w->health, w->placements_per_s,
+	       (unsigned long long)w->migrations, (unsigned long long)w->migration_bytes,
+	       (unsigned long long)w->recoveries, w->recovery_ns_p50 / 1e6,
+	       w->recovery_ns_p99 / 1e6, w->recovery_ns_max / 1e6, (unsigned long long)p->joins,
+	       (unsigned long long)p->failures, (unsigned long long)p->retirements,
+	       (unsigned long long)p->messages, (unsigned long long)p->messages_deferred);
+}
+
+/* One JSON line: {"type": <type>} followed by the fields of <doc> (consumed) in the order
+ * they were built, compactly, reals to 10 significant digits; -ENOMEM when it could not
+ * be built. */
+static int json_line(const char *type, json_t *doc)
+{
+	json_t *o = json_pack("{s:s}", "type", type);
+	int r = -ENOMEM;
+
+	if (o != NULL && doc != NULL && json_object_update(o, doc) == 0 &&
+	    json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10)) == 0)
+		r = fputc('\n', stdout) == '\n' ? 0 : -EIO;
+	json_decref(o);
+	json_decref(doc);
+	return r;
+}
+
+/* A sample: the API's simulation point (tools/common/jdoc.h), the members draining and
+ * crashed, the messages, and the window's full figures. */
+static json_t *sample_json(const struct pf_sim_point *p)
+{
+	json_t *o = jdoc_sim_point(p);
+
+	if (o == NULL ||
+	    json_object_set_new(o, "draining", json_integer(p->members_draining)) < 0 ||
+	    json_object_set_new(o, "crashed", json_integer(p->members_crashed)) < 0 ||
+	    json_object_set_new(o, "messages", json_integer((json_int_t)p->messages)) < 0 ||
+	    json_object_set_new(o, "messages_deferred",
+				json_integer((json_int_t)p->messages_deferred)) < 0 ||
+	    json_object_set_new(o, "window", jdoc_metrics_figures(&p->metrics.window)) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 static int keep_for_plot(struct sim_out *out, const struct pf_sim_point *p)
@@ -255,50 +276,25 @@ static int on_point(void *arg, const struct pf_sim_point *p)
 {
 	struct sim_out *out = arg;
 
-	if (out->a->json || out->a->csv)
-		sample_print(p, out->a->json);
-	return out->a->plot != NULL ? keep_for_plot(out, p) : 0;
+	int r = 0;
+
+	if (out->a->json)
+		r = json_line("sample", sample_json(p));
+	else if (out->a->csv)
+		sample_csv(p);
+	return r == 0 && out->a->plot != NULL ? keep_for_plot(out, p) : r;
 }
 
-static void figures_json(const char *name, const struct pf_metrics_figures *f, int last)
+/* The summary: the API's (tools/common/jdoc.h) and the options the run used. */
+static json_t *summary_json(const struct sim_args *a, const struct pf_sim_summary *s)
 {
-	printf("\"%s\":{\"span_s\":%.3f,\"availability\":%.6f,\"stability\":%.6f,"
-	       "\"churn_per_min\":%.4f,\"churn_per_member_per_min\":%.6f,\"load_stddev\":%.6f,"
-	       "\"load_balance\":%.6f,\"rebalance_overhead\":%.6f,\"health\":%.4f,"
-	       "\"placements_per_s\":%.4f,\"migrations\":%llu,\"migration_bytes\":%llu,"
-	       "\"ownership_changes\":%llu,\"membership_events\":%llu,\"recoveries\":%llu,"
-	       "\"recovery_p50_ms\":%.3f,\"recovery_p99_ms\":%.3f,\"recovery_max_ms\":%.3f}%s",
-	       name, (double)f->span_ns / NS_PER_S, f->availability, f->stability, f->churn_per_min,
-	       f->churn_per_member_per_min, f->load_stddev, f->load_balance, f->rebalance_overhead,
-	       f->health, f->placements_per_s, (unsigned long long)f->migrations,
-	       (unsigned long long)f->migration_bytes, (unsigned long long)f->ownership_changes,
-	       (unsigned long long)f->membership_events, (unsigned long long)f->recoveries,
-	       f->recovery_ns_p50 / 1e6, f->recovery_ns_p99 / 1e6, f->recovery_ns_max / 1e6,
-	       last ? "" : ",");
-}
+	json_t *o = jdoc_sim_summary(s);
 
-static void summary_json(const struct sim_args *a, const struct pf_sim_summary *s)
-{
-	printf("{\"type\":\"summary\",\"preset\":\"%s\",\"strategy\":\"%s\",\"seed\":%llu,"
-	       "\"members\":%u,\"vnodes\":%u,\"duration_s\":%.3f,\"interval_s\":%.3f,"
-	       "\"points\":%u,\"joins\":%llu,\"joins_refused\":%llu,\"failures\":%llu,"
-	       "\"repairs\":%llu,\"retirements\":%llu,\"drain_released\":%llu,"
-	       "\"rebalance_rounds\":%llu,\"moves_requested\":%llu,\"messages\":%llu,"
-	       "\"messages_deferred\":%llu,\"events\":%llu,\"members_end\":%u,"
-	       "\"vnodes_unaccounted\":%u,\"members_left_joined\":%u,\"vnodes_not_pending\":%u,",
-	       pf_sim_preset_name(s->preset), pf_sched_strategy_name(s->strategy),
-	       (unsigned long long)s->seed, a->o.members, a->o.vnodes,
-	       (double)s->duration_ns / NS_PER_S, (double)a->o.interval_ns / NS_PER_S, s->points,
-	       (unsigned long long)s->joins, (unsigned long long)s->joins_refused,
-	       (unsigned long long)s->failures, (unsigned long long)s->repairs,
-	       (unsigned long long)s->retirements, (unsigned long long)s->drain_released,
-	       (unsigned long long)s->rebalance_rounds, (unsigned long long)s->moves_requested,
-	       (unsigned long long)s->messages, (unsigned long long)s->messages_deferred,
-	       (unsigned long long)s->events, s->members_end, s->vnodes_unaccounted,
-	       s->members_left_joined, s->vnodes_not_pending);
-	figures_json("total", &s->metrics.total, 0);
-	figures_json("last_window", &s->metrics.window, 1);
-	printf("}\n");
+	if (o != NULL && json_object_set_new(o, "options", jdoc_sim_options(&a->o)) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 static void figures_text(const char *what, const struct pf_metrics_figures *f)
@@ -378,8 +374,10 @@ int cmd_sim(struct cli *c, int argc, char **argv)
 		return EXIT_FAILED;
 	}
 	if (a.json)
-		summary_json(&a, &sum);
+		r = json_line("summary", summary_json(&a, &sum));
 	else if (!a.csv)
 		summary_text(&a, &sum);
-	return fflush(stdout) == 0 ? 0 : EXIT_FAILED;
+	if (r < 0)
+		fprintf(stderr, "pflight sim: the summary: %s\n", strerror(-r));
+	return r == 0 && fflush(stdout) == 0 ? 0 : EXIT_FAILED;
 }

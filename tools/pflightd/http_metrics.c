@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "shm/pf_assert.h"
+#include "tools/common/jdoc.h"
 #include "tools/pflightd/daemon.h"
 #include "tools/pflightd/http_api.h"
 #include "tools/pflightd/log.h"
@@ -169,52 +170,6 @@ uint64_t api_metrics_park_ns(const struct api *a, uint64_t now, uint64_t park_ns
 	return due - now < park_ns ? due - now : park_ns;
 }
 
-static json_t *real_or_null(double x)
-{
-	return isfinite(x) ? json_real(x) : json_null();
-}
-
-static json_t *seconds_or_null(uint64_t ns, uint64_t count)
-{
-	return count > 0 ? json_real((double)ns / 1e9) : json_null();
-}
-
-static json_t *figures_json(const struct pf_metrics_figures *f)
-{
-	return json_pack("{s:f, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:I, "
-			 "s:I, s:I, s:o, s:o, s:o}",
-			 "span_s", (double)f->span_ns / 1e9, "availability",
-			 real_or_null(f->availability), "stability", real_or_null(f->stability),
-			 "churn_per_min", real_or_null(f->churn_per_min),
-			 "churn_per_member_per_min", real_or_null(f->churn_per_member_per_min),
-			 "load_stddev", real_or_null(f->load_stddev), "load_balance",
-			 real_or_null(f->load_balance), "rebalance_overhead",
-			 real_or_null(f->rebalance_overhead), "health", real_or_null(f->health),
-			 "placements_per_s", real_or_null(f->placements_per_s), "membership_events",
-			 (json_int_t)f->membership_events, "ownership_changes",
-			 (json_int_t)f->ownership_changes, "migrations", (json_int_t)f->migrations,
-			 "migration_bytes", (json_int_t)f->migration_bytes, "placements",
-			 (json_int_t)f->placements, "recoveries", (json_int_t)f->recoveries,
-			 "recovery_p50_s", seconds_or_null(f->recovery_ns_p50, f->recoveries),
-			 "recovery_p99_s", seconds_or_null(f->recovery_ns_p99, f->recoveries),
-			 "recovery_max_s", seconds_or_null(f->recovery_ns_max, f->recoveries));
-}
-
-/* One point: t in seconds of the sample's clock (CLOCK_MONOTONIC live, simulated time in
- * a simulation). */
-static json_t *point_json(const struct pf_metrics_point *p)
-{
-	const struct pf_metrics_figures *f = &p->window;
-
-	return json_pack(
-		"{s:f, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}", "t", (double)p->time_ns / 1e9,
-		"members", (json_int_t)p->members_active, "vnodes", (json_int_t)p->vnodes_defined,
-		"owned", (json_int_t)p->vnodes_owned, "health", real_or_null(f->health),
-		"stability", real_or_null(f->stability), "availability",
-		real_or_null(f->availability), "churn_per_min", real_or_null(f->churn_per_min),
-		"load_balance", real_or_null(f->load_balance));
-}
-
 /* The newest `count` points of the live series, oldest first. */
 static json_t *series_json(struct api *a, uint32_t count)
 {
@@ -235,7 +190,7 @@ static json_t *series_json(struct api *a, uint32_t count)
 	for (int i = total > (int)count ? total - (int)count : 0; i < total; i++) {
 		const struct pf_metrics_point *p = &pts[i % POINTS_MAX];
 
-		json_array_append_new(list, point_json(p));
+		json_array_append_new(list, jdoc_metrics_point(p));
 	}
 	free(pts);
 	return list;
@@ -276,8 +231,8 @@ int api_get_metrics(struct api *a, const struct api_call *call, struct api_reply
 			  "members_active", (json_int_t)r.members_active, "vnodes_defined",
 			  (json_int_t)r.vnodes_defined, "vnodes_owned", (json_int_t)r.vnodes_owned,
 			  "observations", (json_int_t)r.observations, "recoveries_total",
-			  (json_int_t)r.recoveries_total, "window", figures_json(&r.window),
-			  "total", figures_json(&r.total), "series", series);
+			  (json_int_t)r.recoveries_total, "window", jdoc_metrics_figures(&r.window),
+			  "total", jdoc_metrics_figures(&r.total), "series", series);
 	if (rep->doc == NULL) {
 		api_error_set(err, 500, "internal", "out of memory building the answer");
 		return -ENOMEM;
@@ -403,51 +358,9 @@ static int sim_opts(const struct api_call *call, struct pf_sim_opts *o, struct a
 
 static int sim_point(void *arg, const struct pf_sim_point *p)
 {
-	json_t *list = arg, *o = point_json(&p->metrics);
+	json_t *o = jdoc_sim_point(p);
 
-	if (o == NULL)
-		return -ENOMEM;
-	json_object_set_new(o, "joins", json_integer((json_int_t)p->joins));
-	json_object_set_new(o, "failures", json_integer((json_int_t)p->failures));
-	json_object_set_new(o, "retirements", json_integer((json_int_t)p->retirements));
-	return json_array_append_new(list, o) == 0 ? 0 : -ENOMEM;
-}
-
-static json_t *sim_summary_json(const struct pf_sim_summary *s)
-{
-	const struct pf_metrics_figures *t = &s->metrics.total;
-	json_t *o = json_pack(
-		"{s:s, s:s, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, "
-		"s:o}",
-		"preset", pf_sim_preset_name(s->preset), "strategy",
-		pf_sched_strategy_name(s->strategy), "seed", (json_int_t)s->seed, "duration_s",
-		(double)s->duration_ns / 1e9, "points", (json_int_t)s->points, "members_end",
-		(json_int_t)s->members_end, "joins", (json_int_t)s->joins, "failures",
-		(json_int_t)s->failures, "repairs", (json_int_t)s->repairs, "retirements",
-		(json_int_t)s->retirements, "rebalance_rounds", (json_int_t)s->rebalance_rounds,
-		"moves_requested", (json_int_t)s->moves_requested, "messages",
-		(json_int_t)s->messages, "health", real_or_null(t->health), "stability",
-		real_or_null(t->stability), "availability", real_or_null(t->availability),
-		"churn_per_min", real_or_null(t->churn_per_min));
-
-	if (o != NULL) {
-		json_object_set_new(o, "total", figures_json(&s->metrics.total));
-		json_object_set_new(o, "last_window", figures_json(&s->metrics.window));
-	}
-	return o;
-}
-
-/* The options the run used (the preset's defaults and what the request changed). */
-static json_t *sim_options_json(const struct pf_sim_opts *o)
-{
-	return json_pack("{s:s, s:s, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:I}", "preset",
-			 pf_sim_preset_name(o->preset), "strategy",
-			 pf_sched_strategy_name(o->strategy), "members", (json_int_t)o->members,
-			 "vnodes", (json_int_t)o->vnodes, "seed", (json_int_t)o->seed, "duration_s",
-			 (double)o->duration_ns / 1e9, "interval_s", (double)o->interval_ns / 1e9,
-			 "join_per_min", o->join_per_min, "failure_per_min", o->failure_per_min,
-			 "retire_per_min", o->retire_per_min, "heartbeat_timeout_ms",
-			 (json_int_t)(o->heartbeat_timeout_ns / 1000000u));
+	return o != NULL && json_array_append_new(arg, o) == 0 ? 0 : -ENOMEM;
 }
 
 int api_post_sim(struct api *a, const struct api_call *call, struct api_reply *rep,
@@ -482,8 +395,8 @@ int api_post_sim(struct api *a, const struct api_call *call, struct api_reply *r
 		return r;
 	}
 	rep->status = 200;
-	rep->doc = json_pack("{s:o, s:o, s:o}", "options", sim_options_json(&o), "summary",
-			     sim_summary_json(&sum), "series", series);
+	rep->doc = json_pack("{s:o, s:o, s:o}", "options", jdoc_sim_options(&o), "summary",
+			     jdoc_sim_summary(&sum), "series", series);
 	if (rep->doc == NULL) {
 		api_error_set(err, 500, "internal", "out of memory building the answer");
 		return -ENOMEM;
