@@ -565,6 +565,17 @@ PF_API struct pf_domain *pf_member_domain(const struct pf_member *m)
 	return m->d;
 }
 
+PF_API const char *pf_member_state_name(uint32_t state)
+{
+	static const char *const names[] = {
+		[PF_MEMBER_FREE] = "free",       [PF_MEMBER_JOINING] = "joining",
+		[PF_MEMBER_ACTIVE] = "active",   [PF_MEMBER_DRAINING] = "draining",
+		[PF_MEMBER_RETIRED] = "retired", [PF_MEMBER_DEAD] = "dead",
+	};
+
+	return state < PF_ARRAY_SIZE(names) ? names[state] : NULL;
+}
+
 PF_API int pf_member_info(struct pf_domain *d, uint32_t slot, struct pf_member_info *info)
 {
 	struct dom_member *rec;

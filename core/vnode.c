@@ -495,6 +495,17 @@ PF_API uint64_t pf_vnode_epoch(const struct pf_vnode *h)
 	return h->epoch;
 }
 
+PF_API const char *pf_vnode_state_name(uint32_t state)
+{
+	static const char *const names[] = {
+		[PF_VNODE_UNASSIGNED] = "unassigned", [PF_VNODE_PENDING] = "pending",
+		[PF_VNODE_ACTIVE] = "active",         [PF_VNODE_MIGRATING] = "migrating",
+		[PF_VNODE_DRAINING] = "draining",
+	};
+
+	return state < PF_ARRAY_SIZE(names) ? names[state] : NULL;
+}
+
 PF_API int pf_vnode_info(struct pf_domain *d, uint32_t id, struct pf_vnode_info *info)
 {
 	struct dom_vnode *v;

@@ -177,6 +177,10 @@ struct pf_member_info {
  */
 PF_API int pf_member_info(struct pf_domain *domain, uint32_t slot, struct pf_member_info *info);
 
+/* "free", "joining", "active", "draining", "retired" or "dead" (enum pf_member_state), or
+ * NULL for a value that is none of them. */
+PF_API const char *pf_member_state_name(uint32_t state);
+
 /* Name of a capability interned at `index`, or NULL. The string lives in the mapping. */
 PF_API const char *pf_capability_name(struct pf_domain *domain, uint32_t index);
 

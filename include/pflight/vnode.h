@@ -190,6 +190,10 @@ struct pf_vnode_info {
  * -EPROTO when its record fails validation (a corrupt or foreign writer). */
 PF_API int pf_vnode_info(struct pf_domain *domain, uint32_t id, struct pf_vnode_info *info);
 
+/* "unassigned", "pending", "active", "migrating" or "draining" (enum pf_vnode_state), or
+ * NULL for a value that is none of them. */
+PF_API const char *pf_vnode_state_name(uint32_t state);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,34 +10,27 @@
 
 #include "jdoc.h"
 
-static const char *const member_states[] = {"free",     "joining", "active",
-					    "draining", "retired", "dead"};
-static const char *const vnode_states[] = {"unassigned", "pending", "active", "migrating",
-					   "draining"};
-
-#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
+static const char *or_mark(const char *s)
+{
+	return s != NULL ? s : "?";
+}
 
 const char *jdoc_member_state_name(uint32_t state)
 {
-	return state < COUNT_OF(member_states) ? member_states[state] : "?";
+	return or_mark(pf_member_state_name(state));
 }
 
 const char *jdoc_vnode_state_name(uint32_t state)
 {
-	return state < COUNT_OF(vnode_states) ? vnode_states[state] : "?";
+	return or_mark(pf_vnode_state_name(state));
 }
 
 int jdoc_vnode_state_parse(const char *name)
 {
-	for (uint32_t k = 0; k < COUNT_OF(vnode_states); k++)
-		if (strcmp(name, vnode_states[k]) == 0)
+	for (uint32_t k = 0; pf_vnode_state_name(k) != NULL; k++)
+		if (strcmp(name, pf_vnode_state_name(k)) == 0)
 			return (int)k;
 	return -EINVAL;
-}
-
-static const char *or_mark(const char *s)
-{
-	return s != NULL ? s : "?";
 }
 
 static double ppm_real(uint32_t v)

@@ -96,8 +96,6 @@ static void print_members(struct demo *dm, const char *title)
 {
 	struct pf_domain_info di = {.size = sizeof(di)};
 	struct pf_member_info mi = {.size = sizeof(mi)};
-	static const char *const states[] = {"free",     "joining", "active",
-					     "draining", "retired", "dead"};
 	uint32_t per_slot[PF_MEMBERS_MAX], pending;
 
 	(void)pf_domain_info(dm->d, &di);
@@ -108,8 +106,9 @@ static void print_members(struct demo *dm, const char *title)
 		if (pf_member_info(dm->d, s, &mi) < 0)
 			continue;
 		printf("  %-5u %-8d %-9s %7u %10llu\n", s, (int)mi.pid,
-		       mi.state < 6 ? states[mi.state] : "?", per_slot[s],
-		       (unsigned long long)mi.heartbeat);
+		       pf_member_state_name(mi.state) != NULL ? pf_member_state_name(mi.state)
+							      : "?",
+		       per_slot[s], (unsigned long long)mi.heartbeat);
 	}
 	fflush(stdout);
 }

@@ -57,14 +57,6 @@ int auditor_append(struct auditor *a, const char *event, const char *subject, co
 	return r;
 }
 
-static const char *state_name(uint32_t state)
-{
-	static const char *const names[] = {"free",     "joining", "active",
-					    "draining", "retired", "dead"};
-
-	return state < sizeof(names) / sizeof(names[0]) ? names[state] : "unknown";
-}
-
 /* Scan the member table: record joins and departures since the last scan (record = 0:
  * only remember what is there). Returns records appended. */
 static int scan_members(struct auditor *a, int record)
@@ -104,7 +96,11 @@ static int scan_members(struct auditor *a, int record)
 				       "{\"slot\":%u,\"generation\":%u,\"pid\":%d,\"uid\":%u,"
 				       "\"numa_node\":%d,\"state\":\"%s\",\"capacity\":%u}",
 				       slot, mi.generation, (int)mi.pid, (unsigned)mi.uid,
-				       mi.numa_node, state_name(mi.state), mi.vnode_capacity);
+				       mi.numa_node,
+				       pf_member_state_name(mi.state) != NULL
+					       ? pf_member_state_name(mi.state)
+					       : "unknown",
+				       mi.vnode_capacity);
 			if (record &&
 			    auditor_append(a, "join", subject, details, PF_AUDIT_NO_VNODE) == 0)
 				n++;

@@ -189,9 +189,24 @@ static void test_member_reliability_floor(void **state)
 	assert_int_equal(pf_domain_destroy(d), 0);
 }
 
+/* Every state has its name, as pflight and the REST API print it; nothing else has one. */
+static void test_member_state_names(void **state)
+{
+	static const char *const want[] = {"free",     "joining", "active",
+					   "draining", "retired", "dead"};
+
+	(void)state;
+	for (uint32_t s = 0; s < sizeof(want) / sizeof(want[0]); s++)
+		assert_string_equal(pf_member_state_name(s), want[s]);
+	assert_int_equal(PF_MEMBER_DEAD + 1, sizeof(want) / sizeof(want[0]));
+	assert_null(pf_member_state_name(PF_MEMBER_DEAD + 1));
+	assert_null(pf_member_state_name(UINT32_MAX));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_member_state_names),
 		cmocka_unit_test(test_member_join_as),
 		cmocka_unit_test(test_member_declare_dead_repairs),
 		cmocka_unit_test(test_member_leave_many),

@@ -524,9 +524,24 @@ static void test_supervisor_times_heartbeat_from_active(void **state)
 	pf_store_relaxed(&rec->state, member_word(1, PF_MEMBER_FREE, 0, 0));
 }
 
+/* Every state has its name, as pflight and the REST API print it; nothing else has one. */
+static void test_vnode_state_names(void **state)
+{
+	static const char *const want[] = {"unassigned", "pending", "active", "migrating",
+					   "draining"};
+
+	(void)state;
+	for (uint32_t s = 0; s < sizeof(want) / sizeof(want[0]); s++)
+		assert_string_equal(pf_vnode_state_name(s), want[s]);
+	assert_int_equal(PF_VNODE_DRAINING + 1, sizeof(want) / sizeof(want[0]));
+	assert_null(pf_vnode_state_name(PF_VNODE_DRAINING + 1));
+	assert_null(pf_vnode_state_name(UINT32_MAX));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_vnode_state_names),
 		cmocka_unit_test_setup_teardown(test_member_join_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_member_join_info_leave, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vnode_claim_first_fit, setup, teardown),
