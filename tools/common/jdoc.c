@@ -38,6 +38,17 @@ static double ppm_real(uint32_t v)
 	return v / (double)PF_PPM;
 }
 
+json_t *jdoc_domain(const char *name, const struct pf_domain_info *di)
+{
+	return json_pack(
+		"{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "domain", name, "members_active",
+		(json_int_t)di->members_active, "members_max", (json_int_t)di->members_max,
+		"vnodes_active", (json_int_t)di->vnodes_active, "vnodes_pending",
+		(json_int_t)di->vnodes_pending, "vnodes_max", (json_int_t)di->vnodes_max,
+		"capabilities", (json_int_t)di->caps_count, "membership_version",
+		(json_int_t)di->membership_version, "segment_bytes", (json_int_t)di->segment_bytes);
+}
+
 json_t *jdoc_caps(struct pf_domain *domain, const uint64_t caps[2])
 {
 	json_t *a = json_array();

@@ -21,6 +21,9 @@ const char *jdoc_vnode_state_name(uint32_t state);
 /* The VNode state called <name>, or -EINVAL. */
 int jdoc_vnode_state_parse(const char *name);
 
+/* A domain's summary: {domain, members_active, members_max, vnodes_active, vnodes_pending,
+ * vnodes_max, capabilities, membership_version, segment_bytes}. */
+json_t *jdoc_domain(const char *name, const struct pf_domain_info *di);
 /* The names of the capabilities in <caps>, as an array of strings. */
 json_t *jdoc_caps(struct pf_domain *domain, const uint64_t caps[2]);
 /* The gatekeeper's decision about a member: "none", "granted", "granted-token", or

@@ -46,13 +46,7 @@ int cmd_status(struct cli *c, int argc, char **argv)
 		return EXIT_USAGE;
 	if (pf_domain_info(c->d, &di) < 0)
 		return EXIT_FAILED;
-	doc = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "domain", c->domain,
-			"members_active", (json_int_t)di.members_active, "members_max",
-			(json_int_t)di.members_max, "vnodes_max", (json_int_t)di.vnodes_max,
-			"vnodes_active", (json_int_t)di.vnodes_active, "vnodes_pending",
-			(json_int_t)di.vnodes_pending, "capabilities", (json_int_t)di.caps_count,
-			"membership_version", (json_int_t)di.membership_version, "segment_bytes",
-			(json_int_t)di.segment_bytes);
+	doc = jdoc_domain(c->domain, &di);
 	if (!c->json) {
 		printf("domain %s: %u/%u members active, %u VNodes active, %u pending (of %u), "
 		       "%u capabilities, membership version %u\n",

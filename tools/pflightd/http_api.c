@@ -49,24 +49,23 @@ static int get_summary(struct api *a, const struct api_call *call, struct api_re
 		       struct api_error *err)
 {
 	struct pf_domain_info di = {.size = sizeof(di)};
+	json_t *doc;
 
 	(void)call;
 	if (pf_domain_info(a->domain, &di) < 0) {
 		api_error_set(err, 500, "internal", "the domain cannot be read");
 		return -EIO;
 	}
-	return reply_doc(
-		rep, 200,
-		json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "domain",
-			  a->domain_name, "members_active", (json_int_t)di.members_active,
-			  "members_max", (json_int_t)di.members_max, "vnodes_active",
-			  (json_int_t)di.vnodes_active, "vnodes_pending",
-			  (json_int_t)di.vnodes_pending, "vnodes_max", (json_int_t)di.vnodes_max,
-			  "capabilities", (json_int_t)di.caps_count, "membership_version",
-			  (json_int_t)di.membership_version, "segment_bytes",
-			  (json_int_t)di.segment_bytes, "pid", (json_int_t)a->pid, "uptime_s",
-			  (json_int_t)((mono_ns() - a->start_ns) / 1000000000u)),
-		err);
+	doc = jdoc_domain(a->domain_name, &di);
+	if (doc != NULL &&
+	    (json_object_set_new(doc, "pid", json_integer((json_int_t)a->pid)) < 0 ||
+	     json_object_set_new(
+		     doc, "uptime_s",
+		     json_integer((json_int_t)((mono_ns() - a->start_ns) / 1000000000u))) < 0)) {
+		json_decref(doc);
+		doc = NULL;
+	}
+	return reply_doc(rep, 200, doc, err);
 }
 
 static int get_members(struct api *a, const struct api_call *call, struct api_reply *rep,
