@@ -46,16 +46,6 @@ static inline uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
 }
 
-/* The least power of two >= v (1 for 0; v <= 2^31): ring sizes computed from limits. */
-static inline uint32_t pow2_at_least(uint32_t v)
-{
-	uint32_t p = 1;
-
-	while (p < v)
-		p <<= 1;
-	return p;
-}
-
 /*
  * Copy a caller's options struct (its first member is `uint32_t size`) over `out`, which
  * already holds the defaults (STYLE 10.4). A shorter struct, from an older caller, keeps

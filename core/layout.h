@@ -457,13 +457,19 @@ struct dom_history {
 };
 _Static_assert(sizeof(struct dom_history) == 32, "history entry is shared ABI");
 
+/* The least power of two >= v (1 for 0; v <= 2^31): ring sizes computed from limits. */
+static inline uint32_t pow2_at_least(uint32_t v)
+{
+	uint32_t p = 1;
+
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
 static inline uint32_t history_slots(const struct dom_limits *lim)
 {
-	uint32_t n = 1;
-
-	while (n < 2 * lim->members_max)
-		n <<= 1;
-	return n;
+	return pow2_at_least(2 * lim->members_max);
 }
 
 #endif /* PF_CORE_LAYOUT_H */
