@@ -117,7 +117,6 @@ static void spawn(struct api_env *env, const char *extra)
 			"--log-level",
 			"info",
 			NULL};
-	uint64_t deadline = proc_now_ns() + START_NS;
 	FILE *f = fopen(env->manifest, "w");
 
 	CHECK(f != NULL);
@@ -130,11 +129,7 @@ static void spawn(struct api_env *env, const char *extra)
 	CHECK(fclose(f) == 0);
 	(void)snprintf(env->log, sizeof(env->log), "%s/pflightd-%d.log", env->dir, ++env->starts);
 	env->daemon = proc_spawn(argv, env->log);
-	while (!proc_file_has(env->log, " ready: ") && proc_now_ns() < deadline) {
-		CHECK(waitpid(env->daemon, NULL, WNOHANG) == 0);
-		proc_nap();
-	}
-	CHECK(proc_file_has(env->log, " ready: "));
+	CHECK(proc_wait_log(env->daemon, env->log, " ready: ", START_NS) == 0);
 }
 
 void api_daemon_start_bare(struct api_env *env, const char *extra)
