@@ -147,20 +147,28 @@ out:
 	return r;
 }
 
+/* The words of the protocol for a refused token, both ways (pflightd answers with them). */
+static const struct {
+	const char *word;
+	int err;
+} refusals[] = {
+	{"forged", -EKEYREJECTED}, {"expired", -EKEYEXPIRED}, {"malformed", -EBADMSG},
+	{"other_domain", -EXDEV},  {"wrong_uid", -EACCES},    {"peer_gone", -ESRCH},
+};
+
+PF_API const char *pf_control_refusal_name(int err)
+{
+	for (size_t i = 0; i < PF_ARRAY_SIZE(refusals); i++)
+		if (refusals[i].err == err)
+			return refusals[i].word;
+	return NULL;
+}
+
 static int refusal_errno(const char *error)
 {
-	static const struct {
-		const char *word;
-		int err;
-	} map[] = {{"forged", -EKEYREJECTED},
-		   {"expired", -EKEYEXPIRED},
-		   {"malformed", -EBADMSG},
-		   {"other_domain", -EXDEV},
-		   {"wrong_uid", -EACCES}};
-
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (error != NULL && strcmp(error, map[i].word) == 0)
-			return map[i].err;
+	for (size_t i = 0; error != NULL && i < PF_ARRAY_SIZE(refusals); i++)
+		if (strcmp(error, refusals[i].word) == 0)
+			return refusals[i].err;
 	return -EPROTO;
 }
 

@@ -68,10 +68,16 @@ PF_API int pf_control_request(const char *path, const char *request, char *reply
  * Present a join token to the daemon at path, for this process. Returns 0 and the
  * claims granted in *ret (ret->size set by the caller; may be NULL), or what the daemon
  * answers: -EKEYREJECTED (forged), -EKEYEXPIRED (expired), -EBADMSG (malformed), -EXDEV
- * (for another domain), -EACCES (for another uid), -EPROTO (a reply we cannot read), or
- * an error of pf_control_request(). Blocking.
+ * (for another domain), -EACCES (for another uid), -ESRCH (the daemon could not see this
+ * process), -EPROTO (a reply we cannot read), or an error of pf_control_request().
+ * Blocking.
  */
 PF_API int pf_control_present(const char *path, const char *token, struct pf_token_claims *ret);
+
+/* The protocol's word for one of pf_control_present()'s refusals ("forged", "expired",
+ * "malformed", "other_domain", "wrong_uid", "peer_gone"), as the daemon answers it; NULL
+ * for any other errno. */
+PF_API const char *pf_control_refusal_name(int err);
 
 #ifdef __cplusplus
 }

@@ -87,25 +87,12 @@ void control_close(struct control *c)
 	(void)unlink(c->path);
 }
 
-/* A short name for a refusal, for the reply and the audit record. */
+/* The protocol's word for a refusal (pflight/control.h), for the reply and the audit. */
 static const char *refusal(int r)
 {
-	switch (r) {
-	case -EKEYREJECTED:
-		return "forged";
-	case -EKEYEXPIRED:
-		return "expired";
-	case -EBADMSG:
-		return "malformed";
-	case -EXDEV:
-		return "other_domain";
-	case -EACCES:
-		return "wrong_uid";
-	case -ESRCH:
-		return "peer_gone";
-	default:
-		return "error";
-	}
+	const char *word = pf_control_refusal_name(r);
+
+	return word != NULL ? word : "error";
 }
 
 /* Field 22 of /proc/<pid>/stat: the start time in clock ticks since boot. */

@@ -148,6 +148,7 @@ static void test_control_request_and_present(void **state)
 		"{\"ok\":false,\"error\":\"expired\"}",
 		"{\"ok\":false,\"error\":\"wrong_uid\"}",
 		"{\"ok\":false,\"error\":\"peer_gone\"}",
+		"{\"ok\":false,\"error\":\"bored\"}",
 		"not json",
 		"{\"ok\":true,\"domain\":\"dom\",\"caps\":\"gpu,ssd\",\"trust_ppm\":250000,"
 		"\"expires\":1900000000}",
@@ -182,6 +183,7 @@ static void test_control_request_and_present(void **state)
 	/* A token's refusals, by the daemon's word; one it does not know is -EPROTO. */
 	assert_int_equal(pf_control_present(path, "tok", &cl), -EKEYEXPIRED);
 	assert_int_equal(pf_control_present(path, "tok", &cl), -EACCES);
+	assert_int_equal(pf_control_present(path, "tok", &cl), -ESRCH);
 	assert_int_equal(pf_control_present(path, "tok", &cl), -EPROTO);
 	assert_int_equal(pf_control_present(path, "tok", &cl), -EPROTO); /* not JSON */
 	/* Granted: the claims as the daemon read them. */
@@ -204,9 +206,27 @@ static void test_control_request_and_present(void **state)
 	(void)close(sv.fd);
 }
 
+/* The refusals' words: one per errno of pf_control_present()'s list, none for others. */
+static void test_control_refusal_names(void **state)
+{
+	static const struct {
+		int err;
+		const char *word;
+	} want[] = {{-EKEYREJECTED, "forged"}, {-EKEYEXPIRED, "expired"}, {-EBADMSG, "malformed"},
+		    {-EXDEV, "other_domain"},  {-EACCES, "wrong_uid"},    {-ESRCH, "peer_gone"}};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		assert_string_equal(pf_control_refusal_name(want[i].err), want[i].word);
+	assert_null(pf_control_refusal_name(0));
+	assert_null(pf_control_refusal_name(-EPROTO));
+	assert_null(pf_control_refusal_name(EACCES)); /* errnos are negative */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_control_refusal_names),
 		cmocka_unit_test_setup_teardown(test_control_path_rule, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_control_request_and_present, setup, teardown),
 	};
