@@ -128,6 +128,20 @@ double sched_score_key(const struct pf_sched *s, const struct sm *m)
 	}
 }
 
+uint32_t sched_strategy_reads(uint32_t strategy)
+{
+	switch (strategy) {
+	case PF_SCHED_BIN_PACKING:
+		return SCHED_READS_CPU;
+	case PF_SCHED_AGENT:
+		return SCHED_READS_RELIABILITY;
+	case PF_SCHED_CONSISTENT_HASH:
+		return 0;
+	default:
+		return SCHED_READS_CPU | SCHED_READS_RELIABILITY;
+	}
+}
+
 double sched_numa_factor(const struct pf_sched *s, int32_t member_node, int32_t home)
 {
 	if (s->o.numa == NULL || home < 0 || member_node < 0)

@@ -97,6 +97,12 @@ struct removed {
 
 /* The strategy's score of member m without the NUMA factor (the heap key). */
 double sched_score_key(const struct pf_sched *s, const struct sm *m);
+/* What a strategy's score reads of a member besides its assignments and capacity: a
+ * member's CPU load report, or its reliability, changes nothing for a strategy without the
+ * flag (a simulation skips what would not matter). */
+#define SCHED_READS_CPU 0x1u
+#define SCHED_READS_RELIABILITY 0x2u
+uint32_t sched_strategy_reads(uint32_t strategy);
 /* The NUMA factor of a member on member_node for a VNode homed on home (-1: none). */
 double sched_numa_factor(const struct pf_sched *s, int32_t member_node, int32_t home);
 

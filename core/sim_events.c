@@ -42,17 +42,16 @@ static void live_remove(struct sim *s, uint32_t slot)
 	s->sm[last].live_pos = pos;
 }
 
-/* Strategies whose scores read the CPU load a member reports: trust-weighted and
- * bin-packing. The others never look at it (pflight/sched.h). */
+/* Whether the strategy's scores read the CPU load a member reports. */
 static int scores_cpu(const struct sim *s)
 {
-	return s->o.strategy == PF_SCHED_TRUST_WEIGHTED || s->o.strategy == PF_SCHED_BIN_PACKING;
+	return (sched_strategy_reads(s->o.strategy) & SCHED_READS_CPU) != 0;
 }
 
-/* Strategies whose scores read a member's reliability (its kind's failure history). */
+/* Whether they read a member's reliability (its kind's failure history). */
 static int scores_reliability(const struct sim *s)
 {
-	return s->o.strategy == PF_SCHED_TRUST_WEIGHTED || s->o.strategy == PF_SCHED_AGENT;
+	return (sched_strategy_reads(s->o.strategy) & SCHED_READS_RELIABILITY) != 0;
 }
 
 /* A member's CPU load: kept for the metrics, and reported to the registry where the
