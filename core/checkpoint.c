@@ -78,6 +78,7 @@ PF_API int pf_checkpoint_commit(struct pf_vnode *h, uint64_t epoch, const void *
 	slot->inbox_pos = h->cursor;
 	slot->commit_ns = now_ns();
 	memset(slot->reserved, 0, sizeof(slot->reserved));
+	PF_FAULT_POINT(CKPT_BEFORE_COPY);
 	memcpy(slot + 1, bytes, len / 2);
 	PF_FAULT_POINT(CKPT_MID_COPY);
 	memcpy((unsigned char *)(slot + 1) + len / 2, (const unsigned char *)bytes + len / 2,

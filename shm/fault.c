@@ -23,6 +23,8 @@ struct fault_state {
 	_Atomic uint64_t hits;
 	_Atomic uint64_t nth;
 	_Atomic uint32_t mode;
+	fault_hook_fn hook; /* set by a test before the threads that hit the point start */
+	void *hook_arg;
 };
 
 static struct fault_state points[FAULT_POINT_COUNT];
@@ -81,10 +83,18 @@ void fault_arm(enum fault_point point, uint64_t nth, enum fault_mode mode)
 	pf_store_relaxed(&points[point].mode, (uint32_t)mode);
 }
 
+void fault_set_hook(enum fault_point point, fault_hook_fn fn, void *arg)
+{
+	points[point].hook = fn;
+	points[point].hook_arg = arg;
+}
+
 void fault_disarm_all(void)
 {
-	for (int i = 0; i < FAULT_POINT_COUNT; i++)
+	for (int i = 0; i < FAULT_POINT_COUNT; i++) {
 		fault_arm((enum fault_point)i, 0, FAULT_MODE_OFF);
+		fault_set_hook((enum fault_point)i, NULL, NULL);
+	}
 }
 
 uint64_t fault_hits(enum fault_point point)
@@ -109,6 +119,8 @@ void fault_hit(enum fault_point point)
 
 	if (mode == FAULT_MODE_KILL && n == nth)
 		(void)raise(SIGKILL);
+	if (points[point].hook != NULL)
+		points[point].hook(points[point].hook_arg, point);
 }
 
 bool fault_should_fail(enum fault_point point)

@@ -8,6 +8,10 @@
  * at the n-th hit (transient) or from the n-th hit on (persistent), so a test can sweep
  * n until the operation succeeds.
  *
+ * A test may also set a hook that runs on every hit of a point (fault_set_hook()): a
+ * thread stalled inside it is a writer paused at exactly that instruction, the way a
+ * page fault, a preemption or SIGSTOP would pause it, while the test acts meanwhile.
+ *
  * Arming is per process: in code with fault_arm(), or through the environment variable
  * PF_FAULT="<point>:<n>:<kill|once|from>" read on the first hit of any point, so a test
  * can arm a child it starts with exec.
@@ -33,6 +37,7 @@
 	X(CLAIM_AFTER_POP, "claim_after_pop")                                                      \
 	X(CLAIM_AFTER_CAS, "claim_after_cas")                                                      \
 	X(CLAIM_AFTER_SEAL, "claim_after_seal")                                                    \
+	X(CKPT_BEFORE_COPY, "ckpt_before_copy")                                                    \
 	X(CKPT_MID_COPY, "ckpt_mid_copy")                                                          \
 	X(CKPT_BEFORE_PUBLISH, "ckpt_before_publish")                                              \
 	X(CKPT_AFTER_PUBLISH, "ckpt_after_publish")                                                \
@@ -63,7 +68,11 @@ enum fault_mode {
 	FAULT_MODE_FAIL_FROM, /* report failure from the n-th hit on */
 };
 
+/* Called on every hit of the point it is set for, in the hitting thread. */
+typedef void (*fault_hook_fn)(void *arg, enum fault_point point);
+
 #if PF_FAULT_INJECTION
+void fault_set_hook(enum fault_point point, fault_hook_fn fn, void *arg);
 void fault_arm(enum fault_point point, uint64_t nth, enum fault_mode mode);
 void fault_disarm_all(void);
 uint64_t fault_hits(enum fault_point point);

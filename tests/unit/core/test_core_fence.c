@@ -1,0 +1,432 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/unit/core/test_core_fence.c
+ * Goal: an owner that loses its VNode while it is inside pf_checkpoint_commit() (stalled
+ * by a page fault, a preemption, SIGSTOP) never gets a byte to a reader: its commit is
+ * refused, and every later owner loads the last state an owner of the current lineage
+ * committed, with the inbox position that state consumed, so every message takes effect
+ * exactly once. Both ways the API takes a VNode from a live owner are tried: a drain
+ * whose deadline has passed, and a supervisor in the owner's own process declaring it
+ * hung (it cannot kill its own process); and a chain of two stale writers stalled at
+ * once (A stalled, B stalled, C claims).
+ * Method: one process, members joined from this thread; a stale writer's commit runs in
+ * a thread of its own that a fault hook stalls at a chosen point of the commit (before
+ * its copy, mid-copy, before its publishing CAS) until the test lets it go. Messages are
+ * sequence numbers from 1; a state is (applied, sum, fill) where sum and fill are
+ * functions of applied, so a state mixed from two commits, an older state with a newer
+ * inbox position, a duplicate or a gap is caught.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include "pflight/pflight.h"
+#include "shm/fault.h"
+#include "tests/common/test_util.h"
+
+#define STATE_BYTES 4096
+#define MEMBERS 5
+#define HB_INTERVAL_NS UINT64_C(2000000)
+#define HB_MISSES 2
+
+struct state {
+	uint64_t applied;
+	uint64_t sum;
+	unsigned char fill[STATE_BYTES - 16];
+};
+
+/* One member's view of VNode 0 while it believes it owns it. */
+struct owner {
+	struct pf_member *m;
+	struct pf_vnode *h;
+	struct state st;
+};
+
+enum take_away { BY_DRAIN, BY_HUNG };
+
+/* A commit running in its own thread, stalled at `at` until released. */
+struct stall {
+	pthread_t thread;
+	struct owner *o;
+	enum fault_point at;
+	int passed;
+	int ret;
+	sem_t reached;
+	sem_t go;
+};
+
+static char name[64];
+static struct pf_domain *dom;
+static struct owner own[MEMBERS];
+static uint64_t sent;
+static _Thread_local struct stall *self;
+
+static unsigned char fill_of(uint64_t applied)
+{
+	return (unsigned char)(applied * 7 + 1);
+}
+
+static void state_set(struct state *s)
+{
+	memset(s->fill, fill_of(s->applied), sizeof(s->fill));
+}
+
+/* The state is one some owner committed: sum and fill agree with applied. */
+static void state_check(const struct state *s)
+{
+	assert_int_equal(s->sum, s->applied * (s->applied + 1) / 2);
+	for (size_t i = 0; i < sizeof(s->fill); i++)
+		if (s->fill[i] != fill_of(s->applied))
+			fail_msg("fill byte %zu is %u, not %u: a state mixed from two commits", i,
+				 s->fill[i], fill_of(s->applied));
+}
+
+static void make(void)
+{
+	struct pf_domain_opts o;
+
+	test_domain_name(name, sizeof(name), "fence");
+	pf_domain_opts_init(&o);
+	o.flags = PF_DOMAIN_REPLACE;
+	o.members_max = 8;
+	o.vnodes_max = 4;
+	o.inbox_slots = 256;
+	o.state_bytes_max = STATE_BYTES;
+	o.heartbeat_interval_ns = HB_INTERVAL_NS;
+	o.heartbeat_misses = HB_MISSES;
+	assert_int_equal(pf_domain_create(name, &o, &dom), 0);
+	assert_int_equal(pf_vnode_define(dom, 0, NULL), 0);
+	memset(own, 0, sizeof(own));
+	sent = 0;
+	for (int i = 0; i < MEMBERS; i++)
+		assert_int_equal(pf_member_join(dom, NULL, &own[i].m), 0);
+}
+
+static void destroy(void)
+{
+	for (int i = 0; i < MEMBERS; i++) {
+		if (own[i].h != NULL)
+			(void)pf_vnode_release(own[i].h);
+		(void)pf_member_leave(own[i].m);
+	}
+	assert_int_equal(pf_domain_destroy(dom), 0);
+	fault_disarm_all();
+}
+
+static void send_n(uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t seq = ++sent;
+
+		assert_int_equal(pf_send(dom, 0, &seq, sizeof(seq)), 0);
+	}
+}
+
+/* Claim VNode 0 for o and load its last checkpoint: it must be a whole committed state. */
+static void take(struct owner *o)
+{
+	size_t len = 0;
+	int r;
+
+	assert_int_equal(pf_vnode_claim_id(o->m, 0, &o->h), 0);
+	memset(&o->st, 0, sizeof(o->st));
+	r = pf_checkpoint_load(o->h, &o->st, sizeof(o->st), &len);
+	if (r == -ENOENT) {
+		state_set(&o->st);
+		return;
+	}
+	assert_int_equal(r, 0);
+	assert_int_equal(len, sizeof(o->st));
+	state_check(&o->st);
+}
+
+/* Receive everything waiting and apply it: in order, no duplicate, no gap. */
+static void serve(struct owner *o)
+{
+	uint64_t seq;
+	size_t len;
+
+	while (pf_recv(o->h, &seq, sizeof(seq), &len) == 0) {
+		assert_int_equal(len, sizeof(seq));
+		if (seq != o->st.applied + 1)
+			fail_msg("message %llu applied after %llu: %s", (unsigned long long)seq,
+				 (unsigned long long)o->st.applied,
+				 seq <= o->st.applied ? "a duplicate" : "a gap (messages lost)");
+		o->st.applied = seq;
+		o->st.sum += seq;
+	}
+	state_set(&o->st);
+}
+
+static int commit(struct owner *o)
+{
+	return pf_checkpoint_commit(o->h, pf_vnode_epoch(o->h), &o->st, sizeof(o->st));
+}
+
+static void stall_hook(void *arg, enum fault_point point)
+{
+	struct stall *s = self;
+
+	(void)arg;
+	if (s == NULL || s->passed || point != s->at)
+		return;
+	s->passed = 1;
+	assert_int_equal(sem_post(&s->reached), 0);
+	while (sem_wait(&s->go) != 0)
+		;
+}
+
+static void *stall_main(void *arg)
+{
+	struct stall *s = arg;
+
+	self = s;
+	s->ret = commit(s->o);
+	if (!s->passed) { /* never reached the point: let the test go on all the same */
+		s->passed = 1;
+		(void)sem_post(&s->reached);
+	}
+	return NULL;
+}
+
+/* Start o's commit in a thread and return once it is stalled at `at`. */
+static void stall_start(struct stall *s, struct owner *o, enum fault_point at)
+{
+	memset(s, 0, sizeof(*s));
+	s->o = o;
+	s->at = at;
+	assert_int_equal(sem_init(&s->reached, 0, 0), 0);
+	assert_int_equal(sem_init(&s->go, 0, 0), 0);
+	assert_int_equal(pthread_create(&s->thread, NULL, stall_main, s), 0);
+	while (sem_wait(&s->reached) != 0)
+		;
+}
+
+/* Let the stalled commit finish; it must have been refused. */
+static void stall_finish(struct stall *s)
+{
+	assert_int_equal(sem_post(&s->go), 0);
+	assert_int_equal(pthread_join(s->thread, NULL), 0);
+	(void)sem_destroy(&s->reached);
+	(void)sem_destroy(&s->go);
+	assert_int_equal(s->ret, -ESTALE);
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u),
+			      .tv_nsec = (long)(ns % 1000000000u)};
+
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+/* Take VNode 0 away from the live owner o, without killing anyone. */
+static void take_away(struct owner *o, enum take_away how)
+{
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	uint32_t slot = (uint32_t)pf_member_id(o->m);
+
+	if (how == BY_DRAIN) {
+		struct pf_drain_opts opts;
+		struct pf_drain_report rep = {.size = sizeof(rep)};
+		struct pf_sched *s;
+
+		assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+		assert_int_equal(pf_member_cordon(dom, slot, 0), 0);
+		pf_drain_opts_init(&opts);
+		opts.deadline_ns = 1; /* long past: release what it holds */
+		for (int i = 0; i < 4 && !rep.done; i++)
+			assert_true(pf_sched_drain_step(s, slot, &opts, &rep) >= 0);
+		pf_sched_destroy(s);
+	} else {
+		struct pf_supervisor *sup;
+
+		assert_int_equal(pf_supervisor_create(dom, NULL, &sup), 0);
+		(void)pf_supervisor_check(sup); /* first sight of every member */
+		sleep_ns(HB_INTERVAL_NS * (HB_MISSES + 2));
+		for (int i = 0; i < MEMBERS; i++)
+			if (&own[i] != o)
+				pf_member_heartbeat(own[i].m);
+		assert_true(pf_supervisor_check(sup) >= 1);
+		pf_supervisor_destroy(sup);
+	}
+	assert_int_equal(pf_vnode_info(dom, 0, &vi), 0);
+	assert_int_equal(vi.state, PF_VNODE_PENDING);
+}
+
+/* The last state committed, as a tool reads it, must be `want`. */
+static void read_committed(uint64_t want)
+{
+	struct state st;
+	size_t len = 0;
+
+	assert_int_equal(pf_checkpoint_read(dom, 0, &st, sizeof(st), &len, NULL), 0);
+	state_check(&st);
+	assert_int_equal(st.applied, want);
+}
+
+/* The last state committed, read by a tool, and by the next owner, must be `want`. */
+static void expect_committed(struct owner *next, uint64_t want)
+{
+	read_committed(want);
+	take(next);
+	assert_int_equal(next->st.applied, want);
+	serve(next);
+	assert_int_equal(next->st.applied, sent); /* every message, exactly once */
+}
+
+/* A stalls mid-commit and loses v; B takes it, applies more and commits; A resumes. */
+static void one_stale_writer(enum take_away how, enum fault_point at)
+{
+	struct owner *a = &own[0], *b = &own[1], *c = &own[2];
+	struct stall sa;
+
+	make();
+	fault_set_hook(at, stall_hook, NULL);
+	take(a);
+	send_n(10);
+	serve(a);
+	assert_int_equal(commit(a), 0); /* applied 10 */
+	send_n(10);
+	serve(a); /* applied 20, not committed */
+	stall_start(&sa, a, at);
+	take_away(a, how);
+	take(b); /* A's last good state: 10, and the ten messages after it again */
+	assert_int_equal(b->st.applied, 10);
+	send_n(10);
+	serve(b);
+	assert_int_equal(b->st.applied, 30);
+	assert_int_equal(commit(b), 0);
+	stall_finish(&sa);
+	assert_int_equal(pf_vnode_release(b->h), 0);
+	b->h = NULL;
+	send_n(5);
+	expect_committed(c, 30);
+	destroy();
+}
+
+/* A stalls, loses v; B takes it, applies more and stalls committing, loses v; C takes it
+ * and commits; then A and B resume, in that order or the other, both after C's commit. */
+static void two_stale_writers(enum take_away how, enum fault_point at, int a_first)
+{
+	struct owner *a = &own[0], *b = &own[1], *c = &own[2], *d = &own[3];
+	struct stall sa, sb;
+
+	make();
+	fault_set_hook(at, stall_hook, NULL);
+	take(a);
+	send_n(8);
+	serve(a);
+	assert_int_equal(commit(a), 0); /* applied 8 */
+	send_n(8);
+	serve(a);
+	stall_start(&sa, a, at);
+	take_away(a, how);
+	take(b);
+	assert_int_equal(b->st.applied, 8);
+	send_n(8);
+	serve(b); /* applied 24, not committed */
+	stall_start(&sb, b, at);
+	take_away(b, how);
+	take(c);
+	assert_int_equal(c->st.applied, 8);
+	send_n(8);
+	serve(c);
+	assert_int_equal(c->st.applied, 32);
+	assert_int_equal(commit(c), 0);
+	stall_finish(a_first ? &sa : &sb);
+	stall_finish(a_first ? &sb : &sa);
+	read_committed(32);
+	send_n(3);
+	serve(c);
+	assert_int_equal(commit(c), 0); /* applied 35, after both stale writers finished */
+	read_committed(35);
+	assert_int_equal(pf_vnode_release(c->h), 0);
+	c->h = NULL;
+	send_n(2);
+	expect_committed(d, 35);
+	destroy();
+}
+
+static void test_fence_drain_before_copy(void **state)
+{
+	(void)state;
+	one_stale_writer(BY_DRAIN, FAULT_CKPT_BEFORE_COPY);
+}
+
+static void test_fence_drain_mid_copy(void **state)
+{
+	(void)state;
+	one_stale_writer(BY_DRAIN, FAULT_CKPT_MID_COPY);
+}
+
+static void test_fence_drain_before_publish(void **state)
+{
+	(void)state;
+	one_stale_writer(BY_DRAIN, FAULT_CKPT_BEFORE_PUBLISH);
+}
+
+static void test_fence_hung_before_copy(void **state)
+{
+	(void)state;
+	one_stale_writer(BY_HUNG, FAULT_CKPT_BEFORE_COPY);
+}
+
+static void test_fence_hung_mid_copy(void **state)
+{
+	(void)state;
+	one_stale_writer(BY_HUNG, FAULT_CKPT_MID_COPY);
+}
+
+static void test_fence_hung_before_publish(void **state)
+{
+	(void)state;
+	one_stale_writer(BY_HUNG, FAULT_CKPT_BEFORE_PUBLISH);
+}
+
+static void test_fence_chain_drain(void **state)
+{
+	(void)state;
+	two_stale_writers(BY_DRAIN, FAULT_CKPT_BEFORE_COPY, 1);
+	two_stale_writers(BY_DRAIN, FAULT_CKPT_MID_COPY, 0);
+}
+
+static void test_fence_chain_hung(void **state)
+{
+	(void)state;
+	two_stale_writers(BY_HUNG, FAULT_CKPT_MID_COPY, 1);
+	two_stale_writers(BY_HUNG, FAULT_CKPT_BEFORE_COPY, 0);
+}
+
+static void test_fence_chain_mixed(void **state)
+{
+	(void)state;
+	two_stale_writers(BY_HUNG, FAULT_CKPT_BEFORE_PUBLISH, 1);
+	two_stale_writers(BY_DRAIN, FAULT_CKPT_BEFORE_PUBLISH, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fence_drain_before_copy),
+		cmocka_unit_test(test_fence_drain_mid_copy),
+		cmocka_unit_test(test_fence_drain_before_publish),
+		cmocka_unit_test(test_fence_hung_before_copy),
+		cmocka_unit_test(test_fence_hung_mid_copy),
+		cmocka_unit_test(test_fence_hung_before_publish),
+		cmocka_unit_test(test_fence_chain_drain),
+		cmocka_unit_test(test_fence_chain_hung),
+		cmocka_unit_test(test_fence_chain_mixed),
+	};
+
+	return cmocka_run_group_tests_name("core_fence", tests, NULL, NULL);
+}
