@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "core/member_impl.h"
+#include "core/ownership.h"
 #include "shm/checksum.h"
 #include "shm/fault.h"
 #include "shm/pf_assert.h"
@@ -60,7 +61,7 @@ PF_API int pf_checkpoint_commit(struct pf_vnode *h, uint64_t epoch, const void *
 	d = h->member->d;
 	if (len > d->lim.state_bytes_max)
 		return -EMSGSIZE;
-	/* [A12] pairs with [R12] below and [R11] in ckpt_seal(). */
+	/* [A12] pairs with [R12] and [R11] in core/ownership.c. */
 	c = pf_load_acquire(&d->vnodes[h->id].ckpt);
 	if (epoch != h->epoch || ckpt_epoch(c) != h->epoch || !owner_holds(h)) {
 		counter_add(d, PF_COUNTER_STALE_REFUSED, 1);
@@ -86,8 +87,7 @@ PF_API int pf_checkpoint_commit(struct pf_vnode *h, uint64_t epoch, const void *
 	slot->checksum = ckpt_sum(d, slot, slot + 1);
 	PF_FAULT_POINT(CKPT_BEFORE_PUBLISH);
 	next = ckpt_word(h->epoch, seq, target);
-	/* [R12] pairs with [A12] in the loaders: header and bytes first. */
-	if (!pf_cas_release(&d->vnodes[h->id].ckpt, &c, next)) {
+	if (!own_ckpt_publish(d, h->id, &c, next)) {
 		counter_add(d, PF_COUNTER_STALE_REFUSED, 1);
 		return -ESTALE; /* sealed by a newer owner meanwhile */
 	}

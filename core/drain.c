@@ -6,7 +6,7 @@
  *   cordon   the member state word ACTIVE(g) -> DRAINING(g) by CAS ([R5]); the retire
  *            flag (MEMBER_FLAG_RETIRE, core/layout.h) rides in the same word, so a leave
  *            or the end of the drain reads both at once. Schedulers drop a non-ACTIVE
- *            member at their next refresh (the change is published), claim_for() re-checks
+ *            member at their next refresh (the change is published), own_place_for() re-checks
  *            ACTIVE after its CAS, and the member's own claims return -EAGAIN: nothing new
  *            lands on it. It keeps its VNodes, its adoptions and its move requests.
  *   step     a scan of the ownership words counts what the member holds and which of

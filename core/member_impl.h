@@ -33,10 +33,6 @@ struct pf_member {
 	uint32_t owned_count;
 };
 
-/* Seal VNode id's checkpoint descriptor with `epoch` (older owners' commits then fail);
- * returns the descriptor as sealed. */
-uint64_t ckpt_seal(struct pf_domain *d, uint32_t id, uint32_t epoch);
-
 /* Fill and link the handle of a VNode m now owns at `epoch` (ckpt: its sealed
  * descriptor): inbox cursor from the checkpoint, slots it covers freed. */
 void handle_attach(struct pf_member *m, struct pf_vnode *h, uint32_t id, uint32_t epoch,

@@ -18,17 +18,17 @@
  *
  * Ownership     field      written by                          read by
  *               move_req   rebalancers (CAS), owner (clear)   owner, rebalancers
- *               own word   owner (handoff CAS), as in vnode.c  everyone
+ *               own word   the hand-off transition (core/ownership.c)   everyone
  *
  * Ordering: move_req carries no data but itself, so it is relaxed throughout. Everything
- * the move publishes goes through the ownership word, as any claim does: the owner
- * commits its checkpoint ([R12] in checkpoint.c), then CASes ACTIVE(owner, e) ->
- * ACTIVE(target, e + 1) ([R10] here, paired with [A10] in pf_vnode_adopt()), seals the
- * checkpoint with e + 1 (older commits are fenced out) and pushes the id into the target's
- * assignment ring. If the target is not ACTIVE (with the generation the request names),
- * lacks a capability or has no room in its ring, the owner releases to PENDING(e + 1)
- * instead, and the scheduler places it again; if the target dies just after the CAS,
- * the VNode is taken back to PENDING(e + 2) exactly as claim_for() does in sched.c.
+ * the move publishes goes through the ownership word, as any placement does: the owner
+ * commits its checkpoint, then the hand-off transition (own_handoff()) CASes
+ * ACTIVE(owner, e) -> ACTIVE(target, e + 1), seals the checkpoint with e + 1 (older
+ * commits are fenced out) and pushes the id into the target's assignment ring. If the
+ * target is not ACTIVE (with the generation the request names), lacks a capability or has
+ * no room in its ring, the owner releases to PENDING(e + 1) instead, and the scheduler
+ * places it again; if the target dies just after the CAS, the transition takes it back to
+ * PENDING(e + 2), as an undone placement.
  *
  * Messages: a move is a change of owner like any other, so the delivery contract holds
  * unchanged: the target starts reading at the inbox position of the last committed
@@ -78,6 +78,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ownership.h"
 #include "core/sched_impl.h"
 #include "shm/pf_assert.h"
 
@@ -674,42 +675,6 @@ static int target_usable(struct pf_domain *d, uint32_t id, uint64_t req)
 	return ring_mpmc_count(assign_ring(d, slot)) + 1 < d->lim.assign_slots;
 }
 
-/* The target cannot take it: back to PENDING with epoch + 1, queued. */
-static int give_back(struct pf_domain *d, struct pf_vnode *h, uint64_t w)
-{
-	/* [R10] pairs with [A10] in the next claim: our commits precede the hand-back. */
-	if (!pf_cas_acq_rel(&d->own[h->id], &w, own_word(PF_VNODE_PENDING, 0, 0, h->epoch + 1)))
-		return -ESTALE;
-	(void)pending_push(d, h->id, 1);
-	return 1;
-}
-
-static int hand_over(struct pf_domain *d, struct pf_vnode *h, uint64_t w, uint64_t req)
-{
-	uint32_t slot = own_slot(req), epoch = h->epoch + 1;
-	uint64_t moved = own_word(PF_VNODE_ACTIVE, slot, own_gen(req), epoch), st;
-
-	/* [R10] pairs with [A10] in pf_vnode_adopt(): our commits, and the inbox frees they
-	 * did, precede the target's view of the VNode; acq_rel as in claim_take(). */
-	if (!pf_cas_acq_rel(&d->own[h->id], &w, moved))
-		return -ESTALE;
-	(void)ckpt_seal(d, h->id, epoch);
-	/* Relaxed: ordered before the target sees the id by the ring push below; clears our
-	 * own adoption mark so the target can adopt this epoch (pf_vnode_adopt()). */
-	pf_store_relaxed(&d->vnodes[h->id].pending_pos, PENDING_POS_NONE);
-	/* [A5] pairs with [R5] in member.c and supervisor.c: a death declared since
-	 * target_usable() must not keep the VNode (its repair scan may have passed). */
-	st = pf_load_acquire(&d->members[slot].state);
-	if (member_word_state(st) == PF_MEMBER_ACTIVE &&
-	    (member_word_gen(st) & OWN_GEN_MASK) == own_gen(req) &&
-	    ring_mpmc_try_enqueue(assign_ring(d, slot), h->id, NULL) == 0)
-		return 0;
-	/* [R10] pairs with [A10] in the next claim: taken back to PENDING, epoch + 1. */
-	if (pf_cas_acq_rel(&d->own[h->id], &moved, own_word(PF_VNODE_PENDING, 0, 0, epoch + 1)))
-		(void)pending_push(d, h->id, 1);
-	return 1;
-}
-
 PF_API int pf_vnode_handoff(struct pf_vnode *h)
 {
 	struct pf_domain *d;
@@ -727,13 +692,12 @@ PF_API int pf_vnode_handoff(struct pf_vnode *h)
 		return -ENOENT;
 	/* [A10] pairs with [R10] in vnode.c: we must see a repair that took it away. */
 	w = pf_load_acquire(&d->own[h->id]);
-	if (!own_is_owned(w) || own_slot(w) != m->slot || own_gen(w) != (m->gen & OWN_GEN_MASK) ||
-	    own_epoch(w) != h->epoch)
+	if (!own_held_by(w, m->slot, m->gen, h->epoch))
 		r = -ESTALE;
 	else if (!target_usable(d, h->id, req))
-		r = give_back(d, h, w);
+		r = own_release(d, h->id, w, OWN_RELEASE_PUBLISH) == 1 ? 1 : -ESTALE;
 	else
-		r = hand_over(d, h, w, req);
+		r = own_handoff(d, h->id, w, own_slot(req), own_gen(req));
 	/* Relaxed: housekeeping; a request for an older epoch is ignored anyway. */
 	(void)pf_cas_relaxed(&d->vnodes[h->id].move_req, &req, 0);
 	if (r == -ESTALE)

@@ -21,16 +21,17 @@
  * across heaps; refreshes rebuild in slot order. The same registry, seed and requests
  * give the same decisions.
  *
- * The claim is the ownership CAS PENDING(e) -> ACTIVE(winner, e + 1) done on the winner's
- * behalf, then the checkpoint seal; the id then goes to the winner's assignment ring,
- * from which the winner adopts it (pf_vnode_adopt). If the VNode changed meanwhile the
- * CAS fails and nothing is given; if the winner died meanwhile the placement is undone.
+ * The claim is the place transition of core/ownership.c done on the winner's behalf
+ * (own_place_for(): ownership CAS PENDING(e) -> ACTIVE(winner, e + 1), seal, push to the
+ * winner's assignment ring, from which the winner adopts it). If the VNode changed
+ * meanwhile nothing is given; if the winner died meanwhile the placement is undone.
  */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ownership.h"
 #include "core/sched_impl.h"
 #include "pflight/numa.h"
 #include "shm/pf_assert.h"
@@ -655,38 +656,13 @@ static uint32_t choose_chash(struct pf_sched *s, const uint64_t caps[2], uint32_
 	return UINT32_MAX;
 }
 
-/* Take back a placement whose winner died or whose assignment ring filled meanwhile. */
-static void undo(struct pf_sched *s, uint32_t vnode, uint64_t owned)
-{
-	/* [R10] pairs with [A10] in the next claim: back to PENDING, epoch + 1. */
-	if (pf_cas_acq_rel(&s->d->own[vnode], &owned,
-			   own_word(PF_VNODE_PENDING, 0, 0, own_epoch(owned) + 1)))
-		(void)pending_push(s->d, vnode, 1);
-}
-
 static int claim_for(struct pf_sched *s, uint32_t vnode, uint64_t w, uint32_t m)
 {
-	struct pf_domain *d = s->d;
-	struct sm *x = &s->sm[m];
-	uint64_t owned = own_word(PF_VNODE_ACTIVE, x->slot, x->gen, own_epoch(w) + 1), state;
+	int r = own_place_for(s->d, vnode, w, s->sm[m].slot, s->sm[m].gen);
 
-	/* [R10] pairs with [A10] in pf_vnode_adopt() and the next claim: ownership moves
-	 * to the winner with the epoch; acq_rel, as in claim_take(). */
-	if (!pf_cas_acq_rel(&d->own[vnode], &w, owned))
-		return -EBUSY;
-	(void)ckpt_seal(d, vnode, own_epoch(owned));
-	/* Relaxed: a hint for the sweep; the ownership word says who holds it. */
-	pf_store_relaxed(&d->vnodes[vnode].pending_pos, PENDING_POS_NONE);
-	/* [A5] pairs with [R5] in member.c and supervisor.c: a death declared since our
-	 * snapshot must not keep the VNode (its repair scan may have passed already). */
-	state = pf_load_acquire(&d->members[x->slot].state);
-	if (member_word_state(state) != PF_MEMBER_ACTIVE || member_word_gen(state) != x->gen ||
-	    ring_mpmc_try_enqueue(assign_ring(d, x->slot), vnode, NULL) < 0) {
-		undo(s, vnode, owned);
-		return -EBUSY;
-	}
-	sched_model_add(s, m);
-	return (int)own_epoch(owned);
+	if (r >= 0)
+		sched_model_add(s, m);
+	return r;
 }
 
 void sched_model_add(struct pf_sched *s, uint32_t m)
@@ -893,7 +869,7 @@ PF_API int pf_vnode_adopt(struct pf_member *m, struct pf_vnode **ret)
 			counter_add(d, PF_COUNTER_SHM_INVALID, 1);
 			continue;
 		}
-		/* [A10] pairs with [R10] in claim_for(): the placement is ours to adopt. */
+		/* [A10] pairs with [R10] in own_place(): the placement is ours to adopt. */
 		w = pf_load_acquire(&d->own[id]);
 		if (!own_is_owned(w) || own_slot(w) != m->slot ||
 		    own_gen(w) != (m->gen & OWN_GEN_MASK))
@@ -912,7 +888,7 @@ PF_API int pf_vnode_adopt(struct pf_member *m, struct pf_vnode **ret)
 			(void)ring_mpmc_try_enqueue(assign_ring(d, m->slot), id, NULL);
 			return -ENOMEM; /* the entry is back for the next try */
 		}
-		c = ckpt_seal(d, id, own_epoch(w));
+		c = own_seal(d, id, own_epoch(w));
 		handle_attach(m, h, id, own_epoch(w), c);
 		*ret = h;
 		return 0;

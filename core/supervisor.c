@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "core/member_impl.h"
+#include "core/ownership.h"
 #include "pflight/supervisor.h"
 #include "shm/pf_assert.h"
 
@@ -349,12 +350,7 @@ static uint32_t sweep_orphans(struct pf_domain *d)
 			     (st == PF_MEMBER_DEAD && !(m & MEMBER_FLAG_REPAIRED))))
 				continue; /* a live owner, or a repair in progress */
 		}
-		/* [R10] pairs with [A10] in the next claim. */
-		if (pf_cas_acq_rel(&d->own[id], &w,
-				   own_word(PF_VNODE_PENDING, 0, 0, own_epoch(w) + 1))) {
-			(void)pending_push(d, id, 0);
-			moved++;
-		}
+		moved += own_release(d, id, w, 0);
 	}
 	return moved;
 }

@@ -2,14 +2,9 @@
 /*
  * core/vnode.c: VNode definition, claim and release; the pending queue's consumers.
  *
- * Ownership word (core/layout.h), changed only by CAS:
- *
- *   UNASSIGNED(0) --define--> PENDING(e) --claim--> ACTIVE(slot, gen, e+1)
- *   ACTIVE(.., e) --release or repair--> PENDING(e+1)
- *
- * Every change raises the epoch, the fencing token. A claim then "seals" the checkpoint
- * descriptor with the new epoch ([R11]) so a commit by any earlier owner, whose CAS on
- * the descriptor expects its own epoch, fails from then on.
+ * The ownership word (core/layout.h) is changed only by the named transitions of
+ * core/ownership.c (define, place, hand-off, release); this file calls them and keeps the
+ * process-local handles of what a member owns.
  *
  * The pending queue is a lock-free MPMC ring of VNode ids (shm/ring_mpmc.h) holding
  * hints, not truth: the ownership word decides. A claimer pops an id, checks the word is
@@ -29,6 +24,7 @@
 #include <xxhash.h>
 
 #include "core/member_impl.h"
+#include "core/ownership.h"
 #include "core/validate.h"
 #include "pflight/numa.h"
 #include "shm/fault.h"
@@ -84,13 +80,9 @@ static int define_locked(struct pf_domain *d, uint32_t id, const uint64_t caps[2
 	v->caps[0] = caps[0];
 	v->caps[1] = caps[1];
 	v->home_node = home;
-	/* Relaxed: published by the CAS below. */
+	/* Relaxed: published by the define transition below. */
 	pf_store_relaxed(&v->pending_pos, PENDING_POS_NONE);
-	/* [R10] pairs with [A10] in claim_next() and pf_vnode_claim_id(): the requirements
-	 * are written before the VNode can be seen PENDING. */
-	if (!pf_cas_acq_rel(&d->own[id], &w, own_word(PF_VNODE_PENDING, 0, 0, own_epoch(w))))
-		return -EEXIST;
-	return 0;
+	return own_define(d, id, w);
 }
 
 /*
@@ -234,48 +226,19 @@ void handle_unlink(struct pf_vnode *h)
 	free(h);
 }
 
-/* Seal the checkpoint descriptor with our epoch so older owners' commits fail. */
-uint64_t ckpt_seal(struct pf_domain *d, uint32_t id, uint32_t epoch)
-{
-	_Atomic uint64_t *word = &d->vnodes[id].ckpt;
-	/* [A11] pairs with [R11] below and [R12] in pf_checkpoint_commit(). */
-	uint64_t c = pf_load_acquire(word);
-
-	for (;;) {
-		uint64_t sealed = ckpt_word(epoch, ckpt_seq(c), ckpt_active(c));
-
-		if ((int32_t)(ckpt_epoch(c) - epoch) >= 0)
-			return c;
-		/* [R11] pairs with [A11] and [A12] in pf_checkpoint_commit(): from here on a
-		 * CAS that expects an older epoch fails. */
-		if (pf_cas_acq_rel(word, &c, sealed))
-			return sealed;
-	}
-}
-
 /* CAS a PENDING VNode (observed as w) to ours; on success build the handle. */
 static int claim_take(struct pf_member *m, uint32_t id, uint64_t w, struct pf_vnode **ret)
 {
-	struct pf_domain *d = m->d;
-	uint32_t epoch = own_epoch(w) + 1;
 	struct pf_vnode *h = PF_FAULT_FAIL(ALLOC) ? NULL : calloc(1, sizeof(*h));
 	uint64_t c;
 
 	if (h == NULL)
 		return -ENOMEM;
-	/* [R10] pairs with [A10] in the next claim or repair: ownership moves with the
-	 * epoch; acq_rel so the previous owner's last commit is visible to us. */
-	if (!pf_cas_acq_rel(&d->own[id], &w, own_word(PF_VNODE_ACTIVE, m->slot, m->gen, epoch))) {
-		counter_add(d, PF_COUNTER_CLAIM_RACES, 1);
+	if (own_place(m->d, id, w, m->slot, m->gen, &c) < 0) {
 		free(h);
 		return -EAGAIN;
 	}
-	PF_FAULT_POINT(CLAIM_AFTER_CAS);
-	c = ckpt_seal(d, id, epoch);
-	PF_FAULT_POINT(CLAIM_AFTER_SEAL);
-	/* Relaxed: a hint for the sweep; the ownership word says we hold it. */
-	pf_store_relaxed(&d->vnodes[id].pending_pos, PENDING_POS_NONE);
-	handle_attach(m, h, id, epoch, c);
+	handle_attach(m, h, id, own_epoch(w) + 1, c);
 	*ret = h;
 	return 0;
 }
@@ -416,19 +379,9 @@ PF_API int pf_vnode_release(struct pf_vnode *h)
 	PF_FAULT_POINT(RELEASE_AFTER_CKPT);
 	/* [A10] pairs with [R10]: we must see a repair that took it away. */
 	w = pf_load_acquire(&d->own[h->id]);
-	if (!own_is_owned(w) || own_slot(w) != h->member->slot ||
-	    own_gen(w) != (h->member->gen & OWN_GEN_MASK) || own_epoch(w) != h->epoch) {
+	if (!own_held_by(w, h->member->slot, h->member->gen, h->epoch) ||
+	    own_release(d, h->id, w, OWN_RELEASE_PUBLISH) == 0)
 		r = -ESTALE;
-		goto out;
-	}
-	/* [R10] pairs with [A10] in the next claim: our commits precede the hand-back. */
-	if (!pf_cas_acq_rel(&d->own[h->id], &w, own_word(PF_VNODE_PENDING, 0, 0, h->epoch + 1))) {
-		r = -ESTALE;
-		goto out;
-	}
-	PF_FAULT_POINT(RELEASE_AFTER_CAS);
-	(void)pending_push(d, h->id, 1);
-out:
 	if (r == -ESTALE)
 		counter_add(d, PF_COUNTER_STALE_REFUSED, 1);
 	handle_unlink(h);
@@ -439,10 +392,8 @@ out:
  * supervisor (or the owner) changed it first. */
 static uint32_t return_one(struct pf_domain *d, uint32_t id, uint64_t w)
 {
-	/* [R10] pairs with [A10] in the next claim: back to PENDING, epoch + 1. */
-	if (!pf_cas_acq_rel(&d->own[id], &w, own_word(PF_VNODE_PENDING, 0, 0, own_epoch(w) + 1)))
+	if (own_release(d, id, w, 0) == 0)
 		return 0;
-	(void)pending_push(d, id, 0);
 	PF_FAULT_POINT(REPAIR_MID_SCAN);
 	return 1;
 }

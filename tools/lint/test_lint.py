@@ -606,12 +606,61 @@ class ManCommands(Fixture):
         ], "--table", "tools/pflight/empty.c")
 
 
+class OwnerWords(Fixture):
+    def test_good(self):
+        self.tree({
+            "core/ownership.c": """
+                int own_place(struct pf_domain *d, unsigned id, unsigned long w)
+                {
+                	pf_store_relaxed(&d->own[id], w);
+                	d->own[id] = w;
+                	return pf_cas_acq_rel(&d->vnodes[id].ckpt, &w, w + 1);
+                }
+                """,
+            "core/vnode.c": """
+                /* pf_cas_acq_rel(&d->own[id], ...) in prose is fine */
+                unsigned long peek(struct pf_domain *d, unsigned id)
+                {
+                	unsigned long w = pf_load_acquire(&d->own[id]);
+                	d->ckpt = 0; /* the arena's base, not the descriptor */
+                	own[3] = own[4]; /* a local array of that name */
+                	return w + pf_load_relaxed(&d->vnodes[id].ckpt);
+                }
+                """,
+        })
+        self.assertClean("owner_words.py")
+
+    def test_bad(self):
+        self.tree({
+            "core/sched.c": """
+                void undo(struct pf_domain *d, unsigned id, unsigned long w)
+                {
+                	(void)pf_cas_acq_rel(&d->own[id], &w,
+                			     w + 1);
+                	pf_store_release(&s->d->own[ id ], w);
+                	s->d->own[id] = w;
+                	(void)pf_cas_release(&d->vnodes[id].ckpt, &w, w);
+                	pf_fetch_add_relaxed(&v->ckpt, 1);
+                	d->vnodes[id].ckpt = w;
+                }
+                """,
+        })
+        self.assertFindings("owner_words.py", [
+            ("core/sched.c", 3, "writes the VNode ownership word"),
+            ("core/sched.c", 5, "writes the VNode ownership word"),
+            ("core/sched.c", 6, "assigns the VNode ownership word"),
+            ("core/sched.c", 7, "writes the checkpoint descriptor"),
+            ("core/sched.c", 8, "writes the checkpoint descriptor"),
+            ("core/sched.c", 9, "assigns the checkpoint descriptor"),
+        ])
+
+
 class RealTree(unittest.TestCase):
     """The checkers must not crash on the repository itself (findings are allowed)."""
 
     def test_runs(self):
         for script in ["forbidden_tokens.py", "barrier_tags.py", "symbols.py",
-                       "func_length.py", "man_commands.py"]:
+                       "func_length.py", "man_commands.py", "owner_words.py"]:
             rc, out, err = run(script, REPO)
             self.assertIn(rc, (0, 1), f"{script}: {err}")
             self.assertEqual(err, "", script)

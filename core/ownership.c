@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/ownership.c: the only writer of a VNode's ownership word and of its checkpoint
+ * descriptor (invariant 1 of ARCHITECTURE.md: at most one owner at any instant, and every
+ * change of owner raises the epoch, the fencing token). Everyone else reads the words and
+ * calls the named transitions below; tools/lint/owner_words.py fails the build if another
+ * file stores to either word.
+ *
+ * Ownership word (core/layout.h): [63:32] epoch [31:16] owner generation (low 16 bits)
+ * [15:4] owner slot [3:0] enum pf_vnode_state. Every transition is one CAS from the exact
+ * word the caller observed, so two transitions from the same word never both happen:
+ *
+ *   transition  from                 to                      by
+ *   define      UNASSIGNED(e)        PENDING(e)              pf_vnode_define* (control lock)
+ *   place       PENDING(e)           ACTIVE(m, e + 1)        a claim (m itself), a placer
+ *   hand-off    ACTIVE(o, e)         ACTIVE(t, e + 1)        the owner o, on a move request
+ *   release     ACTIVE(o, e)         PENDING(e + 1)          o (release, give back), a
+ *                                                            repair (o dead), an undo
+ *
+ * After its CAS each transition that raises the epoch seals it into the checkpoint
+ * descriptor ([R11]): a commit publishes with a CAS that expects its own epoch in the
+ * descriptor ([R12] in own_ckpt_publish()), so once the seal is in, every commit of an
+ * older owner fails, however long it was stalled. A new owner loads only after its seal
+ * (the place and hand-off transitions seal before they return, and the adopter seals
+ * again, idempotently), so it never loads while an older commit may still publish.
+ *
+ * Checkpoint descriptor: [63:32] epoch [31:1] sequence [0] active slot. Writers: the
+ * seal (any transition above, raising the epoch only) and own_ckpt_publish() (the owner's
+ * commit, same epoch, sequence + 1). Readers: loaders, with acquire ([A12]).
+ *
+ * A placement made on a member's behalf is re-checked after its CAS: a death declared in
+ * between may already have had its repair scan pass this VNode, so if the member is no
+ * longer ACTIVE with its generation (or its assignment ring is full) the placement is
+ * undone here, exactly as a hand-off to a target that died.
+ *
+ * Progress: every transition is a bounded sequence of CASes and at most one ring push
+ * (lock-free); the seal retries only while newer epochs race it, and stops as soon as the
+ * descriptor holds an epoch at least as new as its own.
+ */
+#include <errno.h>
+
+#include "core/ownership.h"
+#include "shm/fault.h"
+#include "shm/pf_assert.h"
+
+int own_define(struct pf_domain *d, uint32_t id, uint64_t w)
+{
+	PF_ASSERT(id < d->lim.vnodes_max);
+	PF_ASSERT(own_state(w) == PF_VNODE_UNASSIGNED);
+	/* [R10] pairs with [A10] in the placers and claimers: the requirements written
+	 * before are visible once the VNode is seen PENDING. */
+	if (!pf_cas_acq_rel(&d->own[id], &w, own_word(PF_VNODE_PENDING, 0, 0, own_epoch(w))))
+		return -EEXIST;
+	return 0;
+}
+
+uint64_t own_seal(struct pf_domain *d, uint32_t id, uint32_t epoch)
+{
+	_Atomic uint64_t *word = &d->vnodes[id].ckpt;
+	/* [A11] pairs with [R11] below and [R12] in own_ckpt_publish(). */
+	uint64_t c = pf_load_acquire(word);
+
+	PF_ASSERT(id < d->lim.vnodes_max);
+	for (;;) {
+		uint64_t sealed = ckpt_word(epoch, ckpt_seq(c), ckpt_active(c));
+
+		if ((int32_t)(ckpt_epoch(c) - epoch) >= 0)
+			return c;
+		/* [R11] pairs with [A11] and [A12] in own_ckpt_publish(): from here on a
+		 * publish that expects an older epoch fails. */
+		if (pf_cas_acq_rel(word, &c, sealed))
+			return sealed;
+	}
+}
+
+int own_ckpt_publish(struct pf_domain *d, uint32_t id, uint64_t *expected, uint64_t next)
+{
+	PF_ASSERT(id < d->lim.vnodes_max);
+	PF_ASSERT(ckpt_epoch(next) == ckpt_epoch(*expected));
+	/* [R12] pairs with [A12] in the loaders (checkpoint.c): the header and bytes of the
+	 * slot made active are complete before the descriptor names it. */
+	return pf_cas_release(&d->vnodes[id].ckpt, expected, next) ? 1 : 0;
+}
+
+int own_place(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t slot, uint32_t gen,
+	      uint64_t *ret_ckpt)
+{
+	uint32_t epoch = own_epoch(w) + 1;
+
+	PF_ASSERT(id < d->lim.vnodes_max && slot < d->lim.members_max);
+	PF_ASSERT(own_state(w) == PF_VNODE_PENDING);
+	/* [R10] pairs with [A10] in the next transition and in pf_vnode_adopt(): ownership
+	 * moves with the epoch; acq_rel so the previous owner's last commit is visible to the
+	 * new one. */
+	if (!pf_cas_acq_rel(&d->own[id], &w, own_word(PF_VNODE_ACTIVE, slot, gen, epoch))) {
+		counter_add(d, PF_COUNTER_CLAIM_RACES, 1);
+		return -EAGAIN;
+	}
+	PF_FAULT_POINT(CLAIM_AFTER_CAS);
+	*ret_ckpt = own_seal(d, id, epoch);
+	PF_FAULT_POINT(CLAIM_AFTER_SEAL);
+	/* Relaxed: a hint for the sweep; the ownership word says who holds it. */
+	pf_store_relaxed(&d->vnodes[id].pending_pos, PENDING_POS_NONE);
+	return 0;
+}
+
+uint32_t own_release(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t flags)
+{
+	uint32_t epoch = own_epoch(w) + 1;
+
+	PF_ASSERT(id < d->lim.vnodes_max);
+	PF_ASSERT((flags & ~OWN_RELEASE_PUBLISH) == 0);
+	/* [R10] pairs with [A10] in the next placement: back to PENDING, epoch + 1; the
+	 * releasing owner's commits precede the next owner's load. */
+	if (!own_is_owned(w) ||
+	    !pf_cas_acq_rel(&d->own[id], &w, own_word(PF_VNODE_PENDING, 0, 0, epoch)))
+		return 0;
+	PF_FAULT_POINT(RELEASE_AFTER_CAS);
+	(void)own_seal(d, id, epoch);
+	(void)pending_push(d, id, (flags & OWN_RELEASE_PUBLISH) != 0);
+	return 1;
+}
+
+/* 1 when member (slot, gen) is ACTIVE and its assignment ring took id. */
+static int deliver(struct pf_domain *d, uint32_t id, uint32_t slot, uint32_t gen)
+{
+	/* [A5] pairs with [R5] in member.c and supervisor.c: a death declared since the
+	 * caller's look must not keep the VNode (its repair scan may have passed already). */
+	uint64_t st = pf_load_acquire(&d->members[slot].state);
+
+	return member_word_state(st) == PF_MEMBER_ACTIVE &&
+	       (member_word_gen(st) & OWN_GEN_MASK) == (gen & OWN_GEN_MASK) &&
+	       ring_mpmc_try_enqueue(assign_ring(d, slot), id, NULL) == 0;
+}
+
+int own_place_for(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t slot, uint32_t gen)
+{
+	uint64_t owned = own_word(PF_VNODE_ACTIVE, slot, gen, own_epoch(w) + 1), c;
+
+	PF_ASSERT(slot < d->lim.members_max);
+	if (own_place(d, id, w, slot, gen, &c) < 0)
+		return -EBUSY;
+	if (deliver(d, id, slot, gen))
+		return (int)own_epoch(owned);
+	(void)own_release(d, id, owned, OWN_RELEASE_PUBLISH); /* undo */
+	return -EBUSY;
+}
+
+int own_handoff(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t slot, uint32_t gen)
+{
+	uint32_t epoch = own_epoch(w) + 1;
+	uint64_t moved = own_word(PF_VNODE_ACTIVE, slot, gen, epoch);
+
+	PF_ASSERT(id < d->lim.vnodes_max && slot < d->lim.members_max);
+	PF_ASSERT(own_is_owned(w));
+	/* [R10] pairs with [A10] in pf_vnode_adopt(): the owner's commits, and the inbox
+	 * frees they did, precede the target's view of the VNode; acq_rel as in a place. */
+	if (!pf_cas_acq_rel(&d->own[id], &w, moved))
+		return -ESTALE;
+	(void)own_seal(d, id, epoch);
+	/* Relaxed: ordered before the target sees the id by the ring push in deliver(); it
+	 * clears the old owner's adoption mark so the target can adopt this epoch. */
+	pf_store_relaxed(&d->vnodes[id].pending_pos, PENDING_POS_NONE);
+	if (deliver(d, id, slot, gen))
+		return 0;
+	(void)own_release(d, id, moved, OWN_RELEASE_PUBLISH); /* the target went away */
+	return 1;
+}
