@@ -96,13 +96,22 @@ uint64_t checksum_seed(const uint64_t *words, size_t count)
 }
 
 typedef uint64_t (*xxh3_fn)(const void *p, size_t n, uint64_t seed);
+typedef uint64_t (*xxh3_copy_fn)(void *dst, const void *src, size_t n, uint64_t seed);
 
 static uint64_t xxh3_base(const void *p, size_t n, uint64_t seed)
 {
 	return XXH3_64bits_withSeed(p, n, seed);
 }
 
+/* No vector unit: copy, then hash the copy (it is in cache now). */
+static uint64_t xxh3_copy_base(void *dst, const void *src, size_t n, uint64_t seed)
+{
+	memcpy(dst, src, n);
+	return XXH3_64bits_withSeed(dst, n, seed);
+}
+
 static xxh3_fn xxh3_impl = xxh3_base;
+static xxh3_copy_fn xxh3_copy_impl = xxh3_copy_base;
 static pthread_once_t xxh3_once = PTHREAD_ONCE_INIT;
 
 /* The widest vector unit this CPU has; every variant returns the same hash. */
@@ -110,10 +119,13 @@ static void xxh3_pick(void)
 {
 #if PF_HAVE_XXH3_SIMD
 	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx512f"))
+	if (__builtin_cpu_supports("avx512f")) {
 		xxh3_impl = checksum_xxh3_avx512;
-	else if (__builtin_cpu_supports("avx2"))
+		xxh3_copy_impl = checksum_xxh3_copy_avx512;
+	} else if (__builtin_cpu_supports("avx2")) {
 		xxh3_impl = checksum_xxh3_avx2;
+		xxh3_copy_impl = checksum_xxh3_copy_avx2;
+	}
 #endif
 }
 
@@ -129,6 +141,13 @@ const char *checksum_xxh3_variant(void)
 	return "baseline";
 }
 
+static uint64_t crc_sum(uint64_t seed, const void *p, size_t n)
+{
+	uint32_t crc = checksum_crc32c((uint32_t)seed ^ (uint32_t)(seed >> 32), p, n);
+
+	return ((uint64_t)crc << 32) | (crc ^ 0x5bd1e995u);
+}
+
 uint64_t checksum_compute(enum checksum_algo algo, uint64_t seed, const void *p, size_t n)
 {
 	uint64_t sum;
@@ -136,12 +155,28 @@ uint64_t checksum_compute(enum checksum_algo algo, uint64_t seed, const void *p,
 	PF_ASSERT(algo == CHECKSUM_XXH3 || algo == CHECKSUM_CRC32C);
 	PF_ASSERT(p != NULL || n == 0);
 	if (algo == CHECKSUM_CRC32C) {
-		uint32_t crc = checksum_crc32c((uint32_t)seed ^ (uint32_t)(seed >> 32), p, n);
-
-		sum = ((uint64_t)crc << 32) | (crc ^ 0x5bd1e995u);
+		sum = crc_sum(seed, p, n);
 	} else {
 		(void)pthread_once(&xxh3_once, xxh3_pick);
 		sum = xxh3_impl(p, n, seed);
+	}
+	return sum == 0 ? 1 : sum;
+}
+
+uint64_t checksum_copy(enum checksum_algo algo, uint64_t seed, void *dst, const void *src, size_t n)
+{
+	uint64_t sum;
+
+	PF_ASSERT(algo == CHECKSUM_XXH3 || algo == CHECKSUM_CRC32C);
+	PF_ASSERT((dst != NULL && src != NULL) || n == 0);
+	if (n == 0)
+		return checksum_compute(algo, seed, src, 0);
+	if (algo == CHECKSUM_CRC32C) {
+		memcpy(dst, src, n);
+		sum = crc_sum(seed, dst, n);
+	} else {
+		(void)pthread_once(&xxh3_once, xxh3_pick);
+		sum = xxh3_copy_impl(dst, src, n, seed);
 	}
 	return sum == 0 ? 1 : sum;
 }

@@ -22,6 +22,16 @@ enum checksum_algo {
 /* Checksum of n bytes at p, seeded; never returns 0 so 0 can mean "unset". */
 uint64_t checksum_compute(enum checksum_algo algo, uint64_t seed, const void *p, size_t n);
 
+/*
+ * Copy n bytes from src to dst and return checksum_compute(algo, seed, src, n), in one
+ * pass over the bytes where the CPU allows (XXH3 with AVX2 or AVX-512: each stripe is
+ * hashed from the registers it was copied through); otherwise a copy, then the checksum
+ * of the copy. dst and src must not overlap. The hash is of the bytes as they were read:
+ * if another process changes src meanwhile, the result describes dst, not src.
+ */
+uint64_t checksum_copy(enum checksum_algo algo, uint64_t seed, void *dst, const void *src,
+		       size_t n);
+
 /* Which XXH3 build this process uses: "avx512", "avx2" or "baseline". */
 const char *checksum_xxh3_variant(void);
 

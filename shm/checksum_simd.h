@@ -15,4 +15,8 @@
 uint64_t checksum_xxh3_avx2(const void *p, size_t n, uint64_t seed);
 uint64_t checksum_xxh3_avx512(const void *p, size_t n, uint64_t seed);
 
+/* The same hash of src, computed while copying it to dst in one pass (checksum_fused.h). */
+uint64_t checksum_xxh3_copy_avx2(void *dst, const void *src, size_t n, uint64_t seed);
+uint64_t checksum_xxh3_copy_avx512(void *dst, const void *src, size_t n, uint64_t seed);
+
 #endif /* PF_SHM_CHECKSUM_SIMD_H */
