@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/domain_impl.h"
+#include "core/ownership.h"
 #include "pflight/numa.h"
 #include "shm/fault.h"
 #include "shm/pf_assert.h"
@@ -196,6 +197,7 @@ static int limits_from_opts(const struct pf_domain_opts *o, struct dom_limits *l
 	lim->gid = o->gid;
 	lim->assign_slots = o->assign_slots;
 	lim->explain_slots = o->explain_slots;
+	lim->ckpt_bufs = ckpt_bufs_for(o->vnodes_max, o->members_max);
 	return 0;
 }
 
@@ -230,6 +232,9 @@ static int limits_check(const struct dom_limits *lim)
 	    lim->heartbeat_interval_ns > HEARTBEAT_NS_MAX || lim->heartbeat_misses < 2 ||
 	    lim->heartbeat_misses > 100)
 		return -EPROTO;
+	if (lim->ckpt_bufs != ckpt_bufs_for(lim->vnodes_max, lim->members_max) ||
+	    lim->reserved0 != 0)
+		return -EPROTO;
 	for (size_t i = 0; i < PF_ARRAY_SIZE(lim->reserved); i++)
 		if (lim->reserved[i] != 0)
 			return -EPROTO;
@@ -248,7 +253,7 @@ static int region_sizes(const struct dom_limits *lim, uint64_t sizes[REGION_COUN
 	sizes[REGION_VNODES] = (uint64_t)lim->vnodes_max * sizeof(struct dom_vnode);
 	sizes[REGION_PENDING] =
 		PF_ALIGN_UP((uint64_t)ring_mpmc_bytes(lim->pending_slots), UINT64_C(64));
-	if (__builtin_mul_overflow((uint64_t)lim->vnodes_max * 2, lim->ckpt_slot_bytes, &ckpt))
+	if (__builtin_mul_overflow((uint64_t)lim->ckpt_bufs, lim->ckpt_slot_bytes, &ckpt))
 		return -EFBIG;
 	if (__builtin_mul_overflow((uint64_t)lim->vnodes_max * lim->inbox_slots,
 				   (uint64_t)lim->inbox_slot_bytes, &inbox))
@@ -258,6 +263,7 @@ static int region_sizes(const struct dom_limits *lim, uint64_t sizes[REGION_COUN
 	sizes[REGION_ASSIGN] = (uint64_t)lim->members_max * domain_assign_ring_bytes(lim);
 	sizes[REGION_EXPLAIN] = (uint64_t)lim->explain_slots * sizeof(struct dom_explain);
 	sizes[REGION_HISTORY] = (uint64_t)history_slots(lim) * sizeof(struct dom_history);
+	sizes[REGION_CKPT_HOLD] = PF_ALIGN_UP((uint64_t)lim->ckpt_bufs * 8, UINT64_C(64));
 	return 0;
 }
 
@@ -298,6 +304,7 @@ static void handle_bind(struct pf_domain *d, const struct pf_shm_region *table)
 	d->assign = base + table[REGION_ASSIGN].offset;
 	d->explain = (struct dom_explain *)(base + table[REGION_EXPLAIN].offset);
 	d->history = (struct dom_history *)(base + table[REGION_HISTORY].offset);
+	d->ckpt_hold = (_Atomic uint64_t *)(base + table[REGION_CKPT_HOLD].offset);
 }
 
 static int lock_init(pthread_mutex_t *m)
@@ -347,6 +354,7 @@ static int domain_init_shared(struct pf_domain *d, const struct pf_shm_region *t
 	/* Relaxed: nobody can attach before the header is published below. */
 	for (uint32_t i = 0; i < d->lim.vnodes_max; i++)
 		pf_store_relaxed(&d->vnodes[i].pending_pos, PENDING_POS_NONE);
+	own_init(d);
 	hdr->magic = PF_SHM_MAGIC;
 	hdr->layout_major = DOMAIN_LAYOUT_MAJOR;
 	hdr->layout_minor = DOMAIN_LAYOUT_MINOR;

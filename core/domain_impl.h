@@ -27,7 +27,9 @@ struct pf_domain {
 	struct dom_vnode *vnodes;
 	struct ring_mpmc *pending;
 	size_t pending_bytes;
-	unsigned char *ckpt;
+	unsigned char *ckpt;          /* checkpoint buffers (core/checkpoint.c) */
+	_Atomic uint64_t *ckpt_hold;  /* their holder words */
+	_Atomic uint32_t ckpt_cursor; /* where this process looks for a free buffer next */
 	unsigned char *inbox;
 	unsigned char *assign; /* members_max assignment rings */
 	struct dom_explain *explain;
@@ -86,10 +88,10 @@ static inline struct ring_mpmc *assign_ring(struct pf_domain *d, uint32_t slot)
 	return (struct ring_mpmc *)(d->assign + (uint64_t)slot * domain_assign_ring_bytes(&d->lim));
 }
 
-static inline struct dom_ckpt_hdr *ckpt_slot(struct pf_domain *d, uint32_t id, uint32_t which)
+/* Checkpoint buffer `buf` (< ckpt_bufs); VNode id's home buffers are 2 id and 2 id + 1. */
+static inline struct dom_ckpt_hdr *ckpt_buffer(struct pf_domain *d, uint32_t buf)
 {
-	return (struct dom_ckpt_hdr *)(d->ckpt +
-				       ((uint64_t)id * 2 + which) * d->lim.ckpt_slot_bytes);
+	return (struct dom_ckpt_hdr *)(d->ckpt + (uint64_t)buf * d->lim.ckpt_slot_bytes);
 }
 
 static inline struct dom_inbox_slot *inbox_slot(struct pf_domain *d, uint32_t id, uint64_t pos)

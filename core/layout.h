@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * core/layout.h: the shared-memory layout of a domain (layout major 1).
+ * core/layout.h: the shared-memory layout of a domain (layout major 2).
  *
  * Segment = shm header (64 B) | region table | control | capability directory |
  * member table | VNode ownership words | VNode records | pending ring | checkpoint
- * arena | inbox arena. Each region starts on a page so that a region can later be bound
+ * buffers | inbox arena | assignment rings | explanations | failure history | checkpoint
+ * buffer holders. Each region starts on a page so that a region can later be bound
  * to a NUMA node on its own. Every struct here is shared ABI: sizes and the offsets of
  * synchronising fields are static-asserted, and any change bumps DOMAIN_LAYOUT_MAJOR.
  *
@@ -18,7 +19,10 @@
  *   member state   [63:32] generation  [23:16] flags  [15:8] cause  [7:0] state
  *   ownership      [63:32] epoch  [31:16] owner generation (low 16 bits)
  *                  [15:4] owner slot  [3:0] enum pf_vnode_state
- *   checkpoint     [63:32] epoch  [31:1] sequence  [0] active slot (A = 0, B = 1)
+ *   checkpoint     [63:32] epoch  [31:22] sequence tag (low 10 bits of the sequence)
+ *                  [21:0] buffer holding the state (CKPT_BUF_NONE: never committed)
+ *   buffer holder  [63:32] version  [31:30] FREE/HELD/PUB  [29:0] HELD: member slot and
+ *                  low 16 bits of its generation (slot | gen << 12); PUB: VNode id
  *   move request   [63:32] ownership epoch it applies to  [31:16] target generation (low
  *                  16 bits)  [15:4] target slot  [3:1] zero  [0] valid
  *   inbox slot     [63:32] lap  [31:8] length  [1:0] EMPTY/WRITING/FULL/SKIP
@@ -37,8 +41,11 @@
 #include "pflight/vnode.h"
 #include "shm/pf_compiler.h"
 
-#define DOMAIN_LAYOUT_MAJOR 1
-#define DOMAIN_LAYOUT_MINOR 2 /* 1: move requests, membership_change_ns; 2: admission gate */
+/* Major 2: checkpoint buffers held by their writer (core/checkpoint.c), the member record
+ * grows to 448 bytes. Major 1's minors: 1 move requests, membership_change_ns; 2 the
+ * admission gate. */
+#define DOMAIN_LAYOUT_MAJOR 2
+#define DOMAIN_LAYOUT_MINOR 0
 #define DOMAIN_SHM_PREFIX "pflight-"
 #define DOMAIN_REGION_ALIGN 4096u
 
@@ -54,6 +61,7 @@ enum dom_region {
 	REGION_ASSIGN,
 	REGION_EXPLAIN,
 	REGION_HISTORY,
+	REGION_CKPT_HOLD,
 	REGION_COUNT
 };
 
@@ -78,7 +86,9 @@ struct dom_limits {
 	int32_t gid;
 	uint32_t assign_slots;  /* per-member assignment ring, power of two */
 	uint32_t explain_slots; /* explanation ring, power of two */
-	uint64_t reserved[5];   /* must be zero */
+	uint32_t ckpt_bufs;     /* checkpoint buffers: ckpt_bufs_for(vnodes_max, members_max) */
+	uint32_t reserved0;     /* must be zero */
+	uint64_t reserved[4];   /* must be zero */
 };
 _Static_assert(sizeof(struct dom_limits) == 128, "limits are shared ABI");
 
@@ -220,8 +230,33 @@ struct dom_member {
 	_Atomic uint64_t received;
 	_Atomic uint64_t identity_key; /* uid + executable: what failure history is kept by */
 	uint64_t reserved4[2];
+	/* Line 4: reserved for the member's wait (must be zero). */
+	uint64_t reserved5[8];
+	/* Lines 5-6: the checkpoint buffers members of this slot hold (core/checkpoint.c):
+	 * hold_entry(generation, buffer), 0 for none. A member names a buffer here before it
+	 * takes it and clears the entry after giving it up, so every buffer it holds is named;
+	 * the slot is not taken by a new member while an entry is set, and the repair of a
+	 * member whose process is gone gives its buffers back. */
+	_Atomic uint64_t ckpt_hold[16];
 };
-_Static_assert(sizeof(struct dom_member) == 256, "member record is shared ABI");
+#define CKPT_HOLD_MAX 16u
+_Static_assert(sizeof(((struct dom_member *)0)->ckpt_hold) == CKPT_HOLD_MAX * 8, "hold slots");
+_Static_assert(sizeof(struct dom_member) == 448, "member record is shared ABI");
+_Static_assert(offsetof(struct dom_member, ckpt_hold) == 320, "hold lines moved");
+
+/* Hold entry: [63:32] the holder's generation  [31:0] buffer index + 1 (0: empty). */
+static inline uint64_t hold_entry(uint32_t gen, uint32_t buf)
+{
+	return ((uint64_t)gen << 32) | (uint64_t)(buf + 1);
+}
+static inline uint32_t hold_entry_gen(uint64_t e)
+{
+	return (uint32_t)(e >> 32);
+}
+static inline uint32_t hold_entry_buf(uint64_t e)
+{
+	return (uint32_t)e - 1;
+}
 _Static_assert(offsetof(struct dom_member, futex) == 8, "futex moved");
 _Static_assert(offsetof(struct dom_member, robust_area) == MEMBER_ROBUST_AREA_OFFSET,
 	       "robust area moved");
@@ -315,22 +350,66 @@ static inline int own_is_owned(uint64_t w)
 }
 
 /* Checkpoint descriptor word. */
-#define CKPT_SEQ_MASK 0x7fffffffu
-static inline uint64_t ckpt_word(uint32_t epoch, uint32_t seq, uint32_t active)
+#define CKPT_BUF_BITS 22
+#define CKPT_BUF_NONE ((UINT32_C(1) << CKPT_BUF_BITS) - 1)
+#define CKPT_TAG_MASK 0x3ffu
+static inline uint64_t ckpt_word(uint32_t epoch, uint32_t seq, uint32_t buf)
 {
-	return ((uint64_t)epoch << 32) | ((uint64_t)(seq & CKPT_SEQ_MASK) << 1) | (active & 1u);
+	return ((uint64_t)epoch << 32) | ((uint64_t)(seq & CKPT_TAG_MASK) << CKPT_BUF_BITS) |
+	       (buf & CKPT_BUF_NONE);
 }
 static inline uint32_t ckpt_epoch(uint64_t w)
 {
 	return (uint32_t)(w >> 32);
 }
-static inline uint32_t ckpt_seq(uint64_t w)
+/* The low 10 bits of the sequence of the state it names (the header has all 32). */
+static inline uint32_t ckpt_tag(uint64_t w)
 {
-	return (uint32_t)((w >> 1) & CKPT_SEQ_MASK);
+	return (uint32_t)(w >> CKPT_BUF_BITS) & CKPT_TAG_MASK;
 }
-static inline uint32_t ckpt_active(uint64_t w)
+static inline uint32_t ckpt_buf(uint64_t w)
 {
-	return (uint32_t)(w & 1u);
+	return (uint32_t)w & CKPT_BUF_NONE;
+}
+
+/*
+ * Checkpoint buffers: two "home" buffers per VNode (2 id and 2 id + 1, on its NUMA home
+ * node), then CKPT_HOLD_MAX spares per member slot. At most vnodes_max buffers are
+ * published and each member holds at most CKPT_HOLD_MAX, so some buffer is always free
+ * (core/checkpoint.c relies on it).
+ */
+static inline uint32_t ckpt_bufs_for(uint32_t vnodes_max, uint32_t members_max)
+{
+	return 2 * vnodes_max + CKPT_HOLD_MAX * members_max;
+}
+_Static_assert(2ull * PF_VNODES_MAX + 16ull * PF_MEMBERS_MAX < CKPT_BUF_NONE,
+	       "a buffer index must fit the descriptor");
+
+/* Buffer holder word. */
+#define HOLD_FREE 0u
+#define HOLD_HELD 1u
+#define HOLD_PUB 2u
+#define HOLD_WHO_MASK 0x3fffffffu
+static inline uint64_t hold_word(uint32_t version, uint32_t state, uint32_t who)
+{
+	return ((uint64_t)version << 32) | ((uint64_t)(state & 3u) << 30) | (who & HOLD_WHO_MASK);
+}
+static inline uint32_t hold_version(uint64_t w)
+{
+	return (uint32_t)(w >> 32);
+}
+static inline uint32_t hold_state(uint64_t w)
+{
+	return (uint32_t)(w >> 30) & 3u;
+}
+static inline uint32_t hold_who(uint64_t w)
+{
+	return (uint32_t)w & HOLD_WHO_MASK;
+}
+/* Who of a buffer HELD by member (slot, gen). */
+static inline uint32_t hold_member(uint32_t slot, uint32_t gen)
+{
+	return (slot & OWN_SLOT_MASK) | ((gen & OWN_GEN_MASK) << 12);
 }
 
 /* Move request word: valid only while the ownership epoch is the one it names. */
@@ -366,11 +445,11 @@ _Static_assert(sizeof(struct dom_vnode) == 64, "VNode record is shared ABI");
 _Static_assert(offsetof(struct dom_vnode, ckpt) == 0, "ckpt moved");
 _Static_assert(offsetof(struct dom_vnode, move_req) == 56, "move_req moved");
 
-/* Checkpoint slot header; the state bytes follow it. */
+/* Checkpoint buffer header; the state bytes follow it. */
 struct dom_ckpt_hdr {
 	uint32_t vnode;
 	uint32_t epoch;
-	uint32_t seq;
+	uint32_t seq; /* commits of this VNode so far, this one included */
 	uint32_t len;
 	uint64_t inbox_pos; /* inbox consumed up to here when this state was taken */
 	uint64_t checksum;  /* over the fields above (as seed) and the bytes */

@@ -28,6 +28,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/checkpoint.h"
 #include "core/member_impl.h"
 #include "core/robust.h"
 #include "pflight/policy.h"
@@ -108,6 +109,8 @@ static int policy_check(struct pf_domain *d, const struct pf_member_identity *id
 	return 0;
 }
 
+static int member_free(struct pf_domain *d, struct dom_member *rec, uint32_t gen, uint32_t from);
+
 static int slot_take(struct pf_domain *d, uint32_t start, uint32_t *ret_slot, uint32_t *ret_gen)
 {
 	uint64_t now = now_ns();
@@ -128,14 +131,24 @@ static int slot_take(struct pf_domain *d, uint32_t start, uint32_t *ret_slot, ui
 			continue;
 		if (gen == 0)
 			gen = 1; /* generation 0 means "never used" */
-		/* [R5] pairs with [A5]: taking the slot; acq_rel so we see the last holder's
-		 * writes before we overwrite them. */
-		if (pf_cas_acq_rel(&rec->state, &w,
-				   member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_INIT))) {
-			*ret_slot = slot;
-			*ret_gen = gen;
-			return 0;
+		/* A member of an earlier generation still holds checkpoint buffers here and may
+		 * be alive (drained away while stalled): not before they are given back. */
+		if (ckpt_repair_held(d, slot) < 0)
+			continue;
+		/* [R5] pairs with [A5]: taking the slot, acq_rel so we see the last holder's
+		 * writes. seq_cst for the Dekker pattern of [F33] in ckpt_slot_unheld(): this
+		 * store of the state before its load of the hold entries. */
+		if (!pf_cas_seq_cst(&rec->state, &w,
+				    member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_INIT)))
+			continue;
+		if (ckpt_slot_unheld(d, slot) < 0) {
+			/* It named a buffer just before we took the slot: give the slot back. */
+			(void)member_free(d, rec, gen, PF_MEMBER_JOINING);
+			continue;
 		}
+		*ret_slot = slot;
+		*ret_gen = gen;
+		return 0;
 	}
 	return -EUSERS;
 }
@@ -248,6 +261,8 @@ static int member_new(struct pf_domain *d, struct pf_member **ret)
 	}
 	m->d = d;
 	m->owned.next = m->owned.prev = &m->owned;
+	/* Relaxed: nobody else sees the handle yet. */
+	pf_store_relaxed(&m->hold_free, (1u << CKPT_HOLD_MAX) - 1);
 	*ret = m;
 	return 0;
 }

@@ -24,9 +24,10 @@
  * (the place and hand-off transitions seal before they return, and the adopter seals
  * again, idempotently), so it never loads while an older commit may still publish.
  *
- * Checkpoint descriptor: [63:32] epoch [31:1] sequence [0] active slot. Writers: the
+ * Checkpoint descriptor: [63:32] epoch [31:22] sequence tag [21:0] buffer. Writers: the
  * seal (any transition above, raising the epoch only) and own_ckpt_publish() (the owner's
- * commit, same epoch, sequence + 1). Readers: loaders, with acquire ([A12]).
+ * commit: same epoch, the buffer it wrote, sequence + 1). Readers: loaders, with acquire
+ * ([A12]). Which buffers a writer may write is core/checkpoint.c's protocol.
  *
  * A placement made on a member's behalf is re-checked after its CAS: a death declared in
  * between may already have had its repair scan pass this VNode, so if the member is no
@@ -42,6 +43,13 @@
 #include "core/ownership.h"
 #include "shm/fault.h"
 #include "shm/pf_assert.h"
+
+void own_init(struct pf_domain *d)
+{
+	/* Relaxed: nobody can attach before the domain's header is published. */
+	for (uint32_t i = 0; i < d->lim.vnodes_max; i++)
+		pf_store_relaxed(&d->vnodes[i].ckpt, ckpt_word(0, 0, CKPT_BUF_NONE));
+}
 
 int own_define(struct pf_domain *d, uint32_t id, uint64_t w)
 {
@@ -62,7 +70,7 @@ uint64_t own_seal(struct pf_domain *d, uint32_t id, uint32_t epoch)
 
 	PF_ASSERT(id < d->lim.vnodes_max);
 	for (;;) {
-		uint64_t sealed = ckpt_word(epoch, ckpt_seq(c), ckpt_active(c));
+		uint64_t sealed = ckpt_word(epoch, ckpt_tag(c), ckpt_buf(c));
 
 		if ((int32_t)(ckpt_epoch(c) - epoch) >= 0)
 			return c;

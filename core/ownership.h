@@ -19,6 +19,9 @@
 
 #include "core/domain_impl.h"
 
+/* The initial descriptor of every VNode (never committed), before the domain is published. */
+void own_init(struct pf_domain *d);
+
 /* 1 when w names member (slot, gen) as owner at `epoch`. */
 static inline int own_held_by(uint64_t w, uint32_t slot, uint32_t gen, uint32_t epoch)
 {

@@ -34,6 +34,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/checkpoint.h"
 #include "core/member_impl.h"
 #include "core/ownership.h"
 #include "pflight/supervisor.h"
@@ -145,6 +146,9 @@ static int repair(struct pf_supervisor *s, uint32_t slot, uint64_t w)
 
 	PF_ASSERT(member_word_state(w) == PF_MEMBER_DEAD);
 	moved = vnodes_return_owned(d, slot, gen);
+	/* Its checkpoint buffers, if its process is gone already (else the sweep retries:
+	 * a stalled or unkillable one keeps them, fenced out of every reader). */
+	(void)ckpt_repair_held(d, slot);
 	/* Relaxed: statistics and a time published by the release CAS below. */
 	pf_fetch_add_relaxed(&rec->repaired_vnodes, moved);
 	counter_add(d, PF_COUNTER_VNODES_REPAIRED, moved);
@@ -395,6 +399,21 @@ static void sweep_processes(struct pf_supervisor *s)
 	}
 }
 
+/* Checkpoint buffers still held in slots whose member is dead, left or drained away: given
+ * back once the process that holds them is gone (core/checkpoint.c). */
+static void sweep_held(struct pf_domain *d)
+{
+	for (uint32_t slot = 0; slot < d->lim.members_max; slot++) {
+		/* [A5] pairs with [R5]: the state its entries are judged under. */
+		uint64_t w = pf_load_acquire(&d->members[slot].state);
+		uint32_t st = member_word_state(w);
+
+		if (st == PF_MEMBER_FREE || st == PF_MEMBER_RETIRED ||
+		    (st == PF_MEMBER_DEAD && (w & MEMBER_FLAG_REPAIRED) != 0))
+			(void)ckpt_repair_held(d, slot);
+	}
+}
+
 static void maybe_sweep(struct pf_supervisor *s, uint64_t now)
 {
 	struct pf_domain *d = s->d;
@@ -407,6 +426,7 @@ static void maybe_sweep(struct pf_supervisor *s, uint64_t now)
 	if (!pf_cas_relaxed(&d->ctl->sweep_time_ns, &last, now))
 		return;
 	sweep_processes(s);
+	sweep_held(d);
 	if (sweep_orphans(d) + sweep_pending(d) > 0)
 		domain_publish_pending(d);
 }

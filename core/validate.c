@@ -80,6 +80,17 @@ int member_record_check(struct pf_domain *d, uint32_t slot)
 	for (size_t i = 0; i < PF_ARRAY_SIZE(rec->reserved4); i++)
 		if (rec->reserved4[i] != 0)
 			return -EPROTO;
+	for (size_t i = 0; i < PF_ARRAY_SIZE(rec->reserved5); i++)
+		if (rec->reserved5[i] != 0)
+			return -EPROTO;
+	for (size_t i = 0; i < CKPT_HOLD_MAX; i++) {
+		/* Relaxed: the same snapshot. */
+		uint64_t e = pf_load_relaxed(&rec->ckpt_hold[i]);
+
+		if (e != 0 && (hold_entry_buf(e) >= d->lim.ckpt_bufs ||
+			       hold_entry_gen(e) > member_word_gen(w) || hold_entry_gen(e) == 0))
+			return -EBADMSG;
+	}
 	if (st == PF_MEMBER_JOINING)
 		return 0; /* identity is still being written */
 	/* Relaxed: the same snapshot. */
@@ -122,6 +133,8 @@ int vnode_record_check(struct pf_domain *d, uint32_t id)
 		return -EBADMSG;
 	if ((int32_t)(ckpt_epoch(c) - own_epoch(w)) > 0)
 		return -EBADMSG; /* sealed by an epoch nobody has owned yet */
+	if (ckpt_buf(c) != CKPT_BUF_NONE && ckpt_buf(c) >= d->lim.ckpt_bufs)
+		return -EBADMSG;
 	if (tail - head > span && head - tail > span)
 		return -EBADMSG;
 	if (v->home_node < -1 || v->home_node >= NUMA_NODE_LIMIT || !caps_known(d, v->caps))

@@ -23,7 +23,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "core/member_impl.h"
+#include "core/checkpoint.h"
 #include "core/ownership.h"
 #include "core/validate.h"
 #include "pflight/numa.h"
@@ -98,7 +98,7 @@ static void bind_home(struct pf_domain *d, uint32_t id, int32_t home)
 		unsigned char *base;
 		uint64_t bytes;
 	} ranges[2] = {
-		{(unsigned char *)ckpt_slot(d, id, 0), 2 * d->lim.ckpt_slot_bytes},
+		{(unsigned char *)ckpt_buffer(d, 2 * id), 2 * d->lim.ckpt_slot_bytes},
 		{(unsigned char *)inbox_slot(d, id, 0),
 		 (uint64_t)d->lim.inbox_slots * d->lim.inbox_slot_bytes},
 	};
@@ -172,8 +172,9 @@ static int caps_cover(const uint64_t have[2], const uint64_t need[2])
 	return (need[0] & ~have[0]) == 0 && (need[1] & ~have[1]) == 0;
 }
 
-/* The inbox position a new owner starts reading from. */
-static uint64_t cursor_start(struct pf_domain *d, uint32_t id, uint64_t ckpt)
+/* The inbox position a new owner starts reading from, and the sequence of the state it
+ * will load (*ret_seq). */
+static uint64_t cursor_start(struct pf_domain *d, uint32_t id, uint64_t ckpt, uint32_t *ret_seq)
 {
 	struct dom_vnode *v = &d->vnodes[id];
 	/* Relaxed: the owner (us, now) is the only one that moves head forward, and a stale
@@ -181,16 +182,12 @@ static uint64_t cursor_start(struct pf_domain *d, uint32_t id, uint64_t ckpt)
 	uint64_t head = pf_load_relaxed(&v->inbox_head);
 	/* Relaxed: senders' hint; used only as an upper bound for validation. */
 	uint64_t tail = pf_load_relaxed(&v->inbox_tail);
-	struct dom_ckpt_hdr *h;
-	uint64_t pos;
+	uint64_t pos = head;
 
-	if (ckpt_seq(ckpt) == 0)
-		return head;
-	h = ckpt_slot(d, id, ckpt_active(ckpt));
-	pos = h->inbox_pos;
+	*ret_seq = ckpt_state_seq(d, id, ckpt, &pos);
 	/* A header from shared memory: use it only if it is plausible (load re-checks). */
-	if (h->vnode != id || h->seq != ckpt_seq(ckpt) || pos - head > d->lim.inbox_slots ||
-	    pos - head > tail - head) {
+	if (ckpt_buf(ckpt) != CKPT_BUF_NONE &&
+	    (*ret_seq == 0 || pos - head > d->lim.inbox_slots || pos - head > tail - head)) {
 		counter_add(d, PF_COUNTER_SHM_INVALID, 1);
 		return head;
 	}
@@ -221,6 +218,7 @@ void handle_unlink(struct pf_vnode *h)
 	PF_ASSERT(m->owned_count > 0);
 	m->owned_count--;
 	(void)pthread_mutex_unlock(&m->lock);
+	ckpt_handle_release(h);
 	/* Relaxed: only writer; a statistic. */
 	pf_store_relaxed(&m->rec->vnodes_owned, m->owned_count);
 	free(h);
@@ -253,7 +251,8 @@ void handle_attach(struct pf_member *m, struct pf_vnode *h, uint32_t id, uint32_
 	h->member = m;
 	h->id = id;
 	h->epoch = epoch;
-	h->cursor = cursor_start(d, id, ckpt);
+	h->held = CKPT_BUF_NONE;
+	h->cursor = cursor_start(d, id, ckpt, &h->seq);
 	h->committed = h->cursor;
 	h->freed = inbox_free_upto(d, id, h->committed);
 	handle_link(m, h);
@@ -482,7 +481,7 @@ PF_API int pf_vnode_info(struct pf_domain *d, uint32_t id, struct pf_vnode_info 
 	info->owner_slot = own_is_owned(w) ? own_slot(w) : UINT32_MAX;
 	info->owner_generation = own_gen(w);
 	info->epoch = own_epoch(w);
-	info->checkpoint_seq = ckpt_seq(c);
+	info->checkpoint_seq = ckpt_state_seq(d, id, c, NULL);
 	if (own_state(w) != PF_VNODE_UNASSIGNED) {
 		/* Relaxed: a snapshot for tools. */
 		info->pending_reason = pf_load_relaxed(&v->pending_reason);

@@ -114,14 +114,22 @@ PF_API uint64_t pf_vnode_epoch(const struct pf_vnode *vnode);
 
 /*
  * Commit len bytes as the VNode's checkpoint, stamped with `epoch` (the epoch of the
- * claim) and the inbox position read so far. The bytes go to the slot not holding the
- * last good checkpoint, with a checksum over them and the header; then one CAS on the
- * checkpoint descriptor publishes them. A crash at any point leaves the last committed
- * checkpoint intact. Inbox messages read before this call are then freed. Returns 0, or:
+ * claim) and the inbox position read so far. The bytes go to a checkpoint buffer this
+ * member alone holds, with a checksum computed while they are copied (over them and the
+ * header); then one CAS on the checkpoint descriptor, which expects this owner's epoch,
+ * publishes them. A crash at any point leaves the last committed checkpoint intact.
+ * Fencing: an owner that lost the VNode while inside this call (stalled, paused, declared
+ * hung, drained past its deadline) gets -ESTALE, and no byte it wrote, before or after,
+ * ever reaches a reader: it writes only buffers it holds, and no descriptor names them.
+ * Inbox messages read before this call are then freed. Returns 0, or:
  *   -EINVAL    bad arguments
  *   -EMSGSIZE  len > the domain's state_bytes_max
  *   -ESTALE    epoch is not the current one: ownership moved on (fencing)
- * Wait-free apart from the copy; owner thread only (one commit at a time per VNode).
+ *   -EBUSY     more commits in flight in this member at once than its checkpoint hold
+ *              entries cover (16 entries: at least four concurrent commits always fit);
+ *              retry
+ * Wait-free apart from the copy (and, rarely, the search for a free buffer, bounded by
+ * the pool); owner thread only (one commit at a time per VNode).
  */
 PF_API int pf_checkpoint_commit(struct pf_vnode *vnode, uint64_t epoch, const void *bytes,
 				size_t len);

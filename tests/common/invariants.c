@@ -158,10 +158,13 @@ static void check_vnodes(struct pf_domain *d, struct invariants_report *ret)
 		uint64_t c = pf_load_acquire(&d->vnodes[id].ckpt);
 
 		if (own_state(w) == PF_VNODE_UNASSIGNED) {
-			if (c != 0)
+			if (c != ckpt_word(0, 0, CKPT_BUF_NONE))
 				violation(ret, "vnode %u: undefined but has a checkpoint word", id);
 			continue;
 		}
+		if (ckpt_buf(c) != CKPT_BUF_NONE && ckpt_buf(c) >= d->lim.ckpt_bufs)
+			violation(ret, "vnode %u: checkpoint names buffer %u of %u", id,
+				  ckpt_buf(c), d->lim.ckpt_bufs);
 		ret->vnodes_defined++;
 		if ((int32_t)(ckpt_epoch(c) - own_epoch(w)) > 0)
 			violation(ret,
@@ -210,6 +213,98 @@ static void check_checkpoints(struct pf_domain *d, struct invariants_report *ret
 				  (unsigned long long)seq, why);
 	}
 	free(buf);
+}
+
+/* 1 when a hold entry of the member `who` (slot | gen << 12) names buffer b. */
+static int held_in_entries(struct pf_domain *d, uint32_t who, uint32_t b)
+{
+	uint32_t slot = who & OWN_SLOT_MASK;
+
+	if (slot >= d->lim.members_max)
+		return 0;
+	for (uint32_t i = 0; i < CKPT_HOLD_MAX; i++) {
+		/* Relaxed: the domain is quiescent. */
+		uint64_t e = pf_load_relaxed(&d->members[slot].ckpt_hold[i]);
+
+		if (e != 0 && hold_entry_buf(e) == b &&
+		    (hold_entry_gen(e) & OWN_GEN_MASK) == (who >> 12))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Checkpoint buffers (core/checkpoint.c): no buffer named by two descriptors; a named one
+ * is PUB for its VNode, or HELD by its publisher (whose hold entry names it); every other
+ * buffer is FREE, or HELD or PUB and named in some member slot's hold entries (held, or
+ * waiting for the repair of a member whose process just went): none is lost.
+ */
+static void check_buffers(struct pf_domain *d, struct invariants_report *ret)
+{
+	uint32_t *named_by = malloc((size_t)d->lim.ckpt_bufs * sizeof(*named_by));
+	uint32_t *entry_by = malloc((size_t)d->lim.ckpt_bufs * sizeof(*entry_by));
+
+	if (named_by == NULL || entry_by == NULL) {
+		free(named_by);
+		free(entry_by);
+		violation(ret, "no memory for the buffer check");
+		return;
+	}
+	for (uint32_t b = 0; b < d->lim.ckpt_bufs; b++)
+		named_by[b] = entry_by[b] = UINT32_MAX;
+	for (uint32_t id = 0; id < d->lim.vnodes_max; id++) {
+		/* Relaxed: the domain is quiescent. */
+		uint32_t b = ckpt_buf(pf_load_relaxed(&d->vnodes[id].ckpt));
+
+		if (b >= d->lim.ckpt_bufs)
+			continue;
+		if (named_by[b] != UINT32_MAX)
+			violation(ret, "buffer %u named by vnodes %u and %u", b, named_by[b], id);
+		named_by[b] = id;
+	}
+	for (uint32_t slot = 0; slot < d->lim.members_max; slot++) {
+		for (uint32_t i = 0; i < CKPT_HOLD_MAX; i++) {
+			/* Relaxed: the domain is quiescent. */
+			uint64_t e = pf_load_relaxed(&d->members[slot].ckpt_hold[i]);
+
+			if (e == 0)
+				continue;
+			if (hold_entry_buf(e) >= d->lim.ckpt_bufs) {
+				violation(ret, "member %u: hold entry %#llx", slot,
+					  (unsigned long long)e);
+				continue;
+			}
+			/* Two entries may name one buffer: a replacer's, and its publisher's
+			 * waiting for a repair. */
+			entry_by[hold_entry_buf(e)] = slot;
+		}
+	}
+	for (uint32_t b = 0; b < d->lim.ckpt_bufs; b++) {
+		/* Relaxed: the domain is quiescent. */
+		uint64_t h = pf_load_relaxed(&d->ckpt_hold[b]);
+		uint32_t st = hold_state(h);
+
+		if (st != HOLD_FREE && st != HOLD_HELD && st != HOLD_PUB)
+			violation(ret, "buffer %u: bad holder %#llx", b, (unsigned long long)h);
+		else if (named_by[b] != UINT32_MAX && st == HOLD_FREE)
+			violation(ret, "buffer %u named by vnode %u is free", b, named_by[b]);
+		else if (named_by[b] != UINT32_MAX && st == HOLD_PUB && hold_who(h) != named_by[b])
+			violation(ret, "buffer %u named by vnode %u is published for %u", b,
+				  named_by[b], hold_who(h));
+		else if (st == HOLD_HELD && !held_in_entries(d, hold_who(h), b))
+			violation(ret,
+				  "buffer %u (named by vnode %d) held by %#x, in none of its "
+				  "entries",
+				  b, named_by[b] == UINT32_MAX ? -1 : (int)named_by[b],
+				  hold_who(h));
+		else if (named_by[b] == UINT32_MAX && st == HOLD_PUB && entry_by[b] == UINT32_MAX)
+			violation(ret,
+				  "buffer %u lost: published for vnode %u, named by none, in no "
+				  "entry",
+				  b, hold_who(h));
+	}
+	free(named_by);
+	free(entry_by);
 }
 
 /* Every inbox slot's position (lap * slots + index) lies in [head, head + 2 * slots):
@@ -279,6 +374,7 @@ int invariants_check(struct pf_domain *d, struct invariants_report *ret)
 	check_members(d, ret);
 	check_vnodes(d, ret);
 	check_checkpoints(d, ret);
+	check_buffers(d, ret);
 	check_inboxes(d, ret);
 	check_pending(d, ret);
 	return ret->violations == 0 ? 0 : -EPROTO;

@@ -77,7 +77,7 @@ int main(void)
 				return 1;
 		if (pf_checkpoint_commit(v, pf_vnode_epoch(v), state, sizeof(state)) < 0)
 			return 1;
-		bad += check_range((const unsigned char *)ckpt_slot(d, (uint32_t)n, 0),
+		bad += check_range((const unsigned char *)ckpt_buffer(d, 2 * (uint32_t)n),
 				   2 * d->lim.ckpt_slot_bytes, n, "checkpoint");
 		bad += check_range((const unsigned char *)inbox_slot(d, (uint32_t)n, 0),
 				   (size_t)d->lim.inbox_slots * d->lim.inbox_slot_bytes, n,

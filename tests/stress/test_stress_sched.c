@@ -7,7 +7,11 @@
  * race. Method: threads in one process: a scheduler placing from the pending queue, a
  * supervisor repairing, and member threads that join, adopt what they are given, commit,
  * and then either leave or die (the joining thread exits without leaving: the kernel
- * releases its robust futex, as for a killed process). Runs ~2 s (PF_STRESS_SECONDS).
+ * releases its robust futex, as for a killed process). Once the supervisor has repaired
+ * such a death, its worker frees the dead member's handle (pf_member_leave() returns
+ * -ESTALE), which gives back the checkpoint buffers it held, as the process's exit
+ * would: a dead member's buffers stay its own while its process lives, and its slot
+ * with them. Runs ~2 s (PF_STRESS_SECONDS).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -132,8 +136,11 @@ static void *life_main(void *arg)
 
 	pf_member_opts_init(&mo);
 	mo.vnode_capacity = 16; /* small, so loads differ and the rebalancer moves VNodes */
-	while ((r = pf_member_join(dom, &mo, &m)) == -EUSERS)
+	while ((r = pf_member_join(dom, &mo, &m)) == -EUSERS) {
+		if (pf_load_acquire(&stop))
+			return NULL;
 		usleep(500);
+	}
 	if (r < 0) {
 		fail("join", r);
 		return NULL;
@@ -194,10 +201,9 @@ static void hold_until_repaired(struct pf_member **dead, uint32_t n)
 static void *worker_main(void *arg)
 {
 	unsigned seed = (unsigned)(uintptr_t)arg + 1;
-	struct pf_member **dead = NULL, **grown;
-	uint32_t ndead = 0, cap = 0;
 
 	while (!pf_load_acquire(&stop)) {
+		struct pf_member *dead;
 		pthread_t t;
 		void *ret = NULL;
 		int die = rand_r(&seed) % 3 == 0;
@@ -207,23 +213,12 @@ static void *worker_main(void *arg)
 		(void)pthread_join(t, &ret);
 		if (ret == NULL)
 			continue;
-		if (ndead == cap) {
-			cap = cap == 0 ? 64 : 2 * cap;
-			grown = realloc(dead, cap * sizeof(*dead));
-			if (grown == NULL) {
-				fail("realloc", -ENOMEM);
-				break;
-			}
-			dead = grown;
-		}
-		dead[ndead++] = ret;
+		/* The dead member's handle, kept until the supervisor has repaired it: leave
+		 * then reports -ESTALE and frees it with its VNode handles and buffers. */
+		dead = ret;
+		hold_until_repaired(&dead, 1);
+		(void)pf_member_leave(dead);
 	}
-	/* The dead members' handles, kept until the supervisor has repaired them: leave
-	 * then reports -ESTALE and frees them with their VNode handles. */
-	hold_until_repaired(dead, ndead);
-	for (uint32_t i = 0; i < ndead; i++)
-		(void)pf_member_leave(dead[i]);
-	free(dead);
 	return NULL;
 }
 

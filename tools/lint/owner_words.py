@@ -4,7 +4,7 @@
 A shared word that guards an invariant has exactly one file that writes it, with named
 transitions; everyone else reads it and calls them. This checker finds every write to
 such a word outside its file: an atomic write through shm/pf_atomic.h (pf_store_*,
-pf_cas_*, pf_fetch_*, pf_exchange_*) whose target is the word, or a plain assignment
+pf_cas_*, pf_fetch_*, pf_xchg_*) whose target is the word, or a plain assignment
 to it. Reads (pf_load_*) are free.
 
 Guarded words (how the code names them, the only file that may write it):
@@ -32,7 +32,7 @@ WORDS = [
      re.compile(r"vnodes\s*\[[^\]]*\]\s*\.\s*ckpt$"), "core/ownership.c"),
 ]
 
-WRITE_CALL = re.compile(r"\bpf_(?:store|cas|fetch|exchange)\w*\s*\(\s*&")
+WRITE_CALL = re.compile(r"\bpf_(?:store|cas|fetch|xchg)\w*\s*\(\s*&")
 ASSIGN = re.compile(r"(?<![=!<>+\-*/%&|^])=(?!=)")
 
 

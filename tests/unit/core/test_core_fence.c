@@ -14,7 +14,10 @@
  * its copy, mid-copy, before its publishing CAS) until the test lets it go. Messages are
  * sequence numbers from 1; a state is (applied, sum, fill) where sum and fill are
  * functions of applied, so a state mixed from two commits, an older state with a newer
- * inbox position, a duplicate or a gap is caught.
+ * inbox position, a duplicate or a gap is caught. After each scenario the domain's
+ * invariants hold, the checkpoint buffers included: none named twice, none lost.
+ * A member slot whose stalled member still holds a buffer is not given to a joiner until
+ * that member lets go.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -30,6 +33,7 @@
 
 #include "pflight/pflight.h"
 #include "shm/fault.h"
+#include "tests/common/invariants.h"
 #include "tests/common/test_util.h"
 
 #define STATE_BYTES 4096
@@ -96,7 +100,8 @@ static void make(void)
 	test_domain_name(name, sizeof(name), "fence");
 	pf_domain_opts_init(&o);
 	o.flags = PF_DOMAIN_REPLACE;
-	o.members_max = 8;
+	o.members_max = MEMBERS + 1;
+	o.slot_grace_ns = 0;
 	o.vnodes_max = 4;
 	o.inbox_slots = 256;
 	o.state_bytes_max = STATE_BYTES;
@@ -108,6 +113,16 @@ static void make(void)
 	sent = 0;
 	for (int i = 0; i < MEMBERS; i++)
 		assert_int_equal(pf_member_join(dom, NULL, &own[i].m), 0);
+}
+
+/* Invariants 1-4 and the buffer accounting, with every stale writer finished. */
+static void check_invariants(void)
+{
+	struct invariants_report rep;
+
+	memset(&rep, 0, sizeof(rep));
+	if (invariants_check(dom, &rep) != 0)
+		fail_msg("invariant violated: %s", rep.first);
 }
 
 static void destroy(void)
@@ -311,6 +326,7 @@ static void one_stale_writer(enum take_away how, enum fault_point at)
 	b->h = NULL;
 	send_n(5);
 	expect_committed(c, 30);
+	check_invariants();
 	destroy();
 }
 
@@ -354,7 +370,52 @@ static void two_stale_writers(enum take_away how, enum fault_point at, int a_fir
 	c->h = NULL;
 	send_n(2);
 	expect_committed(d, 35);
+	check_invariants();
 	destroy();
+}
+
+/* A member stalled mid-commit and drained or declared dead keeps its slot's hold entry:
+ * no joiner takes the slot until it lets go (its buffer would be named in the joiner's
+ * entries, or lost). */
+static void slot_kept_while_held(enum take_away how)
+{
+	struct owner *a = &own[0], *b = &own[1];
+	struct pf_member *late[2];
+	struct stall sa;
+
+	make();
+	fault_set_hook(FAULT_CKPT_MID_COPY, stall_hook, NULL);
+	take(a);
+	send_n(4);
+	serve(a);
+	stall_start(&sa, a, FAULT_CKPT_MID_COPY);
+	take_away(a, how);
+	/* The one never used slot goes to the first joiner; A's is not free to take. */
+	assert_int_equal(pf_member_join(dom, NULL, &late[0]), 0);
+	assert_int_equal(pf_member_join(dom, NULL, &late[1]), -EUSERS);
+	stall_finish(&sa);
+	assert_int_equal(pf_member_join(dom, NULL, &late[1]), 0);
+	assert_int_equal((uint32_t)pf_member_id(late[1]), (uint32_t)pf_member_id(a->m));
+	take(b);
+	assert_int_equal(b->st.applied, 0);
+	serve(b);
+	assert_int_equal(commit(b), 0);
+	check_invariants();
+	(void)pf_member_leave(late[0]);
+	(void)pf_member_leave(late[1]);
+	destroy();
+}
+
+static void test_fence_slot_kept_drain(void **state)
+{
+	(void)state;
+	slot_kept_while_held(BY_DRAIN);
+}
+
+static void test_fence_slot_kept_hung(void **state)
+{
+	(void)state;
+	slot_kept_while_held(BY_HUNG);
 }
 
 static void test_fence_drain_before_copy(void **state)
@@ -426,6 +487,8 @@ int main(void)
 		cmocka_unit_test(test_fence_chain_drain),
 		cmocka_unit_test(test_fence_chain_hung),
 		cmocka_unit_test(test_fence_chain_mixed),
+		cmocka_unit_test(test_fence_slot_kept_drain),
+		cmocka_unit_test(test_fence_slot_kept_hung),
 	};
 
 	return cmocka_run_group_tests_name("core_fence", tests, NULL, NULL);

@@ -140,7 +140,10 @@ static void test_validate_vnode_each_field(void **state)
 	assert_int_equal(vnode_record_check(dom, 3), -EBADMSG);
 	atomic_store(&dom->own[3], w);
 	/* Checkpoint descriptor sealed by an epoch nobody owned. */
-	atomic_store(&v->ckpt, ckpt_word(own_epoch(w) + 1, 0, 0));
+	atomic_store(&v->ckpt, ckpt_word(own_epoch(w) + 1, 0, CKPT_BUF_NONE));
+	assert_int_equal(vnode_record_check(dom, 3), -EBADMSG);
+	/* Checkpoint descriptor naming a buffer past the pool. */
+	atomic_store(&v->ckpt, ckpt_word(own_epoch(w), 0, dom->lim.ckpt_bufs));
 	assert_int_equal(vnode_record_check(dom, 3), -EBADMSG);
 	atomic_store(&v->ckpt, c);
 	/* Inbox positions far apart. */

@@ -241,7 +241,7 @@ static void test_checkpoint_corruption_detected(void **state)
 	assert_int_equal(pf_vnode_claim_id(m, 2, &v), 0);
 	assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), "abcdefgh", 8), 0);
 	c = atomic_load(&dom->vnodes[2].ckpt);
-	slot = ckpt_slot(dom, 2, ckpt_active(c));
+	slot = ckpt_buffer(dom, ckpt_buf(c));
 	/* Each field of the record corrupted once is refused, and the bytes never leak. */
 	((unsigned char *)(slot + 1))[3] ^= 1;
 	memset(buf, 'z', sizeof(buf));
