@@ -69,7 +69,7 @@
  *     no longer names b (a replacer came between), free b
  *   holder[old]: PUB(v) -> HELD(m), CAS: kept for v's next commit (or freed)
  * A crash between any two steps leaves each buffer named by a descriptor, held and named
- * in a hold slot, or free; ckpt_repair_held() settles the hold slots of a gone member.
+ * in a hold slot, or free; ckpt_settle_held() settles the hold entries of a gone member.
  *
  * Ordering edges
  *   [R12] publish (release) -> [A12] loaders: header and bytes of b are complete.
@@ -78,7 +78,7 @@
  *         up taking it), the publisher sees its own buffer replaced and frees it.
  *   [F33] a member: CAS its hold entry 0 -> (gen, buf), then load the slot's state; a
  *         joiner (slot_take() in member.c): CAS the state to its generation, then load the
- *         entries (ckpt_slot_unheld()). Dekker: either the member sees the slot taken (and
+ *         entries (ckpt_slot_held()). Dekker: either the member sees the slot taken (and
  *         clears its entry, holding nothing), or the joiner sees the entry (and leaves the
  *         slot alone): a member that lost its slot never names a buffer in it.
  *   [R31] a member's entry (release) -> [A31] a repair's read of it: the buffer it names
@@ -138,7 +138,7 @@ static int slot_alloc(struct pf_member *m)
 static void slot_free(struct pf_member *m, uint32_t s)
 {
 	PF_ASSERT(s < CKPT_HOLD_MAX);
-	/* [R31] pairs with [A31] in ckpt_repair_held(): our use of what it named is over
+	/* [R31] pairs with [A31] in ckpt_settle_held(): our use of what it named is over
 	 * (the holder word says so first). The entry is ours: nobody takes the slot while
 	 * it is set. */
 	pf_store_release(&m->rec->ckpt_hold[s], 0);
@@ -153,10 +153,10 @@ static int slot_name(struct pf_member *m, uint32_t s, uint32_t buf)
 	uint64_t zero = 0, st;
 
 	/* [F33] seq_cst RMW then load (Dekker with slot_take()); pairs with [F33] in
-	 * ckpt_slot_unheld(). A leftover entry cannot be here: the slot was taken empty. */
+	 * ckpt_slot_held(). A leftover entry cannot be here: the slot was taken empty. */
 	if (!pf_cas_seq_cst(&m->rec->ckpt_hold[s], &zero, hold_entry(m->gen, buf)))
 		return -ESTALE;
-	/* [F33] the load half; pairs with [F33] in ckpt_slot_unheld(). */
+	/* [F33] the load half; pairs with [F33] in ckpt_slot_held(). */
 	st = pf_load_seq_cst(&m->rec->state);
 	if (member_word_gen(st) == m->gen && (member_word_state(st) == PF_MEMBER_ACTIVE ||
 					      member_word_state(st) == PF_MEMBER_DRAINING))
@@ -554,45 +554,37 @@ static void settle_held(struct pf_domain *d, uint32_t who, uint32_t buf)
 	(void)pf_cas_acq_rel(hw, &w, hold_word(hold_version(w) + 1, HOLD_FREE, 0));
 }
 
-int ckpt_repair_held(struct pf_domain *d, uint32_t slot)
+uint32_t ckpt_settle_held(struct pf_domain *d, uint32_t slot, uint32_t gen)
 {
 	struct dom_member *rec = &d->members[slot];
-	uint32_t held = 0;
+	uint32_t settled = 0;
 
-	for (uint32_t i = 0; i < CKPT_HOLD_MAX; i++)
-		/* Relaxed: a look; the entries are read with acquire below. */
-		held += pf_load_relaxed(&rec->ckpt_hold[i]) != 0;
-	if (held == 0)
-		return 0;
-	/* Relaxed: the identity of the generation that set the entries: the slot is not
-	 * taken (nor its identity rewritten) while an entry is set. */
-	if (!identity_gone(pf_load_relaxed(&rec->pid), pf_load_relaxed(&rec->start_time)))
-		return -EBUSY; /* alive, however stalled: what it holds stays its own */
 	for (uint32_t i = 0; i < CKPT_HOLD_MAX; i++) {
 		/* [A31] pairs with [R31] in slot_free() and slot_name(). */
 		uint64_t e = pf_load_acquire(&rec->ckpt_hold[i]);
 
-		if (e == 0)
+		if (e == 0 || hold_entry_gen(e) != gen)
 			continue;
 		if (hold_entry_buf(e) < d->lim.ckpt_bufs)
-			settle_held(d, hold_member(slot, hold_entry_gen(e)), hold_entry_buf(e));
+			settle_held(d, hold_member(slot, gen), hold_entry_buf(e));
 		else
 			counter_add(d, PF_COUNTER_SHM_INVALID, 1);
-		/* Relaxed: its holder is gone; the entry's next user starts from zero. */
-		pf_store_relaxed(&rec->ckpt_hold[i], 0);
+		/* Relaxed: its holder is gone; a CAS, so an entry just reused is left alone. */
+		(void)pf_cas_relaxed(&rec->ckpt_hold[i], &e, 0);
+		settled++;
 	}
-	return (int)held;
+	return settled;
 }
 
-int ckpt_slot_unheld(struct pf_domain *d, uint32_t slot)
+int ckpt_slot_held(struct pf_domain *d, uint32_t slot)
 {
 	struct dom_member *rec = &d->members[slot];
 
 	for (uint32_t i = 0; i < CKPT_HOLD_MAX; i++)
 		/* [F33] seq_cst load after the joiner's state CAS (Dekker); pairs with [F33]
-		 * in slot_name(): a member that named a buffer before we took the slot is
+		 * in slot_name(): a member that named a buffer before the slot was taken is
 		 * seen here, one that names one after sees the slot taken. */
 		if (pf_load_seq_cst(&rec->ckpt_hold[i]) != 0)
-			return ckpt_repair_held(d, slot) >= 0 ? 0 : -EBUSY;
+			return 1;
 	return 0;
 }

@@ -17,19 +17,16 @@ void ckpt_handle_release(struct pf_vnode *h);
  */
 uint32_t ckpt_state_seq(struct pf_domain *d, uint32_t id, uint64_t c, uint64_t *ret_inbox_pos);
 
-/*
- * Give back what the members of `slot` still hold (its hold entries), once the process
- * that set them is gone: a buffer a descriptor names stays published, any other becomes
- * free. The number of entries settled, or -EBUSY while that process lives (a stalled or
- * paused writer keeps what it holds). Any process, any number at once.
- */
-int ckpt_repair_held(struct pf_domain *d, uint32_t slot);
+/* 1 when a hold entry of `slot` is set (seq_cst loads: [F33] in checkpoint.c, for a
+ * joiner that has just taken the slot). */
+int ckpt_slot_held(struct pf_domain *d, uint32_t slot);
 
 /*
- * For a joiner that has just taken `slot` (its state CAS done): 0 when no entry of an
- * earlier member is set (or they could be settled), -EBUSY when one is and its process
- * lives: the joiner must give the slot back.
+ * Give back what the member (slot, gen) still holds (its hold entries); the caller has
+ * checked that its process is gone (a stalled or paused writer keeps what it holds): a
+ * buffer a descriptor names stays published, any other becomes free. Entries of another
+ * generation are left alone. Returns the entries settled. Any process, any number at once.
  */
-int ckpt_slot_unheld(struct pf_domain *d, uint32_t slot);
+uint32_t ckpt_settle_held(struct pf_domain *d, uint32_t slot, uint32_t gen);
 
 #endif /* PF_CORE_CHECKPOINT_H */

@@ -230,8 +230,15 @@ struct dom_member {
 	_Atomic uint64_t received;
 	_Atomic uint64_t identity_key; /* uid + executable: what failure history is kept by */
 	uint64_t reserved4[2];
-	/* Line 4: reserved for the member's wait (must be zero). */
-	uint64_t reserved5[8];
+	/* Line 4: attached = (generation << 32) | pid of the process that took the slot, with
+	 * attach_start its start time, from the take of the slot until that member's handle
+	 * is gone (its leave, or its process gone: core/member.c); 0 otherwise. The slot is not
+	 * taken again before, so a member that lost its slot (drained away, declared dead,
+	 * stalled while joining) never writes into a record that names another member. The
+	 * rest is reserved for the member's wait (must be zero). */
+	_Atomic uint64_t attached;
+	_Atomic uint64_t attach_start;
+	uint64_t reserved5[6];
 	/* Lines 5-6: the checkpoint buffers members of this slot hold (core/checkpoint.c):
 	 * hold_entry(generation, buffer), 0 for none. A member names a buffer here before it
 	 * takes it and clears the entry after giving it up, so every buffer it holds is named;
@@ -243,6 +250,7 @@ struct dom_member {
 _Static_assert(sizeof(((struct dom_member *)0)->ckpt_hold) == CKPT_HOLD_MAX * 8, "hold slots");
 _Static_assert(sizeof(struct dom_member) == 448, "member record is shared ABI");
 _Static_assert(offsetof(struct dom_member, ckpt_hold) == 320, "hold lines moved");
+_Static_assert(offsetof(struct dom_member, attached) == 256, "attached moved");
 
 /* Hold entry: [63:32] the holder's generation  [31:0] buffer index + 1 (0: empty). */
 static inline uint64_t hold_entry(uint32_t gen, uint32_t buf)

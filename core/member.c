@@ -111,7 +111,48 @@ static int policy_check(struct pf_domain *d, const struct pf_member_identity *id
 
 static int member_free(struct pf_domain *d, struct dom_member *rec, uint32_t gen, uint32_t from);
 
-static int slot_take(struct pf_domain *d, uint32_t start, uint32_t *ret_slot, uint32_t *ret_gen)
+int member_reclaim(struct pf_domain *d, uint32_t slot)
+{
+	struct dom_member *rec = &d->members[slot];
+	/* [A34] pairs with [R34] in attach(): the start time is the attacher's. */
+	uint64_t a = pf_load_acquire(&rec->attached);
+	/* Relaxed: ordered by [A34]. */
+	uint64_t start = pf_load_relaxed(&rec->attach_start);
+
+	/* Nothing attached: nothing held either (a member names buffers only while
+	 * attached, and is detached only after they are settled); entries seen from here on
+	 * would be a new member's. */
+	if (a == 0)
+		return 0;
+	if (!identity_gone((int)(uint32_t)a, start))
+		return -EBUSY; /* alive, however stalled: the slot stays its own */
+	/* Only that generation's entries: another reclaimer may have finished already and a
+	 * new member taken the slot since our look. */
+	(void)ckpt_settle_held(d, slot, (uint32_t)(a >> 32));
+	/* [R34] pairs with [A34] in the next member_reclaim(): its buffers are settled. */
+	(void)pf_cas_release(&rec->attached, &a, 0);
+	return 0;
+}
+
+/* The slot we just took is ours until our handle is gone (see core/layout.h). */
+static void attach(struct dom_member *rec, uint32_t gen, const struct pf_member_identity *id)
+{
+	/* Relaxed: published by [R34] below. */
+	pf_store_relaxed(&rec->attach_start, id->start_time);
+	/* [R34] pairs with [A34] in member_reclaim(). */
+	pf_store_release(&rec->attached, ((uint64_t)gen << 32) | (uint32_t)id->pid);
+}
+
+/* Our handle is gone: the slot may be taken again (after its grace period). */
+static void detach(struct dom_member *rec)
+{
+	/* [R34] pairs with [A34] in member_reclaim(): every write of ours to the record
+	 * (state, futex, hold entries) comes first. */
+	pf_store_release(&rec->attached, 0);
+}
+
+static int slot_take(struct pf_domain *d, uint32_t start, const struct pf_member_identity *id,
+		     uint32_t *ret_slot, uint32_t *ret_gen)
 {
 	uint64_t now = now_ns();
 
@@ -131,21 +172,22 @@ static int slot_take(struct pf_domain *d, uint32_t start, uint32_t *ret_slot, ui
 			continue;
 		if (gen == 0)
 			gen = 1; /* generation 0 means "never used" */
-		/* A member of an earlier generation still holds checkpoint buffers here and may
-		 * be alive (drained away while stalled): not before they are given back. */
-		if (ckpt_repair_held(d, slot) < 0)
+		/* Its last member may still be alive (drained away, declared dead while stalled):
+		 * not before its process is gone or its handle has left. */
+		if (member_reclaim(d, slot) < 0)
 			continue;
 		/* [R5] pairs with [A5]: taking the slot, acq_rel so we see the last holder's
-		 * writes. seq_cst for the Dekker pattern of [F33] in ckpt_slot_unheld(): this
+		 * writes. seq_cst for the Dekker pattern of [F33] in ckpt_slot_held(): this
 		 * store of the state before its load of the hold entries. */
 		if (!pf_cas_seq_cst(&rec->state, &w,
 				    member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_INIT)))
 			continue;
-		if (ckpt_slot_unheld(d, slot) < 0) {
+		if (ckpt_slot_held(d, slot)) {
 			/* It named a buffer just before we took the slot: give the slot back. */
 			(void)member_free(d, rec, gen, PF_MEMBER_JOINING);
 			continue;
 		}
+		attach(rec, gen, id);
 		*ret_slot = slot;
 		*ret_gen = gen;
 		return 0;
@@ -399,14 +441,14 @@ int member_join_as(struct pf_domain *d, const struct pf_member_opts *opts,
 	r = slot_take(d,
 		      as != NULL ? as->slot_start % d->lim.members_max
 				 : (uint32_t)id.pid * 2654435761u,
-		      &slot, &gen);
+		      &id, &slot, &gen);
 	if (r < 0)
 		goto fail_free;
 	PF_FAULT_POINT(JOIN_AFTER_SLOT);
 	r = identity_publish(m, slot, gen, &id, caps, &o,
 			     as != NULL ? as->identity_key : identity_key(id.uid));
 	if (r < 0)
-		goto fail_free;
+		goto fail_detach;
 	r = robust_acquire(m->rec, m->tid);
 	if (r < 0)
 		goto fail_slot;
@@ -415,7 +457,7 @@ int member_join_as(struct pf_domain *d, const struct pf_member_opts *opts,
 	if (r < 0 && still_ours)
 		goto fail_slot;
 	if (r < 0)
-		goto fail_free;
+		goto fail_detach;
 	PF_FAULT_POINT(JOIN_AFTER_ACTIVE);
 	if (o.flags & PF_MEMBER_SUPERVISE) {
 		r = supervise_start(m);
@@ -430,6 +472,8 @@ int member_join_as(struct pf_domain *d, const struct pf_member_opts *opts,
 
 fail_slot:
 	(void)member_free(d, m->rec, gen, PF_MEMBER_JOINING);
+fail_detach:
+	detach(m->rec); /* declared dead while stalled, or given back: let go of the slot */
 fail_free:
 	member_delete(m);
 	return r;
@@ -508,6 +552,7 @@ static int leave_finish(struct pf_member *m, int returned)
 		}
 	}
 	robust_release(m->rec, m->tid);
+	detach(m->rec);
 	member_delete(m);
 	return r;
 }

@@ -103,6 +103,14 @@ int supervisor_declare_dead(struct pf_supervisor *s, uint32_t slot, uint32_t gen
  */
 int member_leave_many(struct pf_member **members, uint32_t n);
 
+/*
+ * Free what the member that last took `slot` left attached to it (its attach word, the
+ * checkpoint buffers named in its hold entries) once its process is gone. 0 when nothing
+ * is attached (any more), -EBUSY while that process lives: the slot stays its own, however
+ * long it is stalled. Any process, any number at once.
+ */
+int member_reclaim(struct pf_domain *d, uint32_t slot);
+
 /* Bookkeeping of a member that stopped being ACTIVE or DRAINING: providers, count. */
 void member_gone(struct pf_domain *d, const uint64_t caps[2]);
 

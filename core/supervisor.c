@@ -146,9 +146,9 @@ static int repair(struct pf_supervisor *s, uint32_t slot, uint64_t w)
 
 	PF_ASSERT(member_word_state(w) == PF_MEMBER_DEAD);
 	moved = vnodes_return_owned(d, slot, gen);
-	/* Its checkpoint buffers, if its process is gone already (else the sweep retries:
-	 * a stalled or unkillable one keeps them, fenced out of every reader). */
-	(void)ckpt_repair_held(d, slot);
+	/* Its checkpoint buffers and its slot, if its process is gone already (else the sweep
+	 * retries: a stalled or unkillable one keeps them, fenced out of every reader). */
+	(void)member_reclaim(d, slot);
 	/* Relaxed: statistics and a time published by the release CAS below. */
 	pf_fetch_add_relaxed(&rec->repaired_vnodes, moved);
 	counter_add(d, PF_COUNTER_VNODES_REPAIRED, moved);
@@ -399,8 +399,8 @@ static void sweep_processes(struct pf_supervisor *s)
 	}
 }
 
-/* Checkpoint buffers still held in slots whose member is dead, left or drained away: given
- * back once the process that holds them is gone (core/checkpoint.c). */
+/* Slots whose member is dead or drained away, still attached to it (its checkpoint buffers
+ * with them): reclaimed once its process is gone (core/member.c). */
 static void sweep_held(struct pf_domain *d)
 {
 	for (uint32_t slot = 0; slot < d->lim.members_max; slot++) {
@@ -410,7 +410,7 @@ static void sweep_held(struct pf_domain *d)
 
 		if (st == PF_MEMBER_FREE || st == PF_MEMBER_RETIRED ||
 		    (st == PF_MEMBER_DEAD && (w & MEMBER_FLAG_REPAIRED) != 0))
-			(void)ckpt_repair_held(d, slot);
+			(void)member_reclaim(d, slot);
 	}
 }
 

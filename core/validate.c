@@ -80,6 +80,9 @@ int member_record_check(struct pf_domain *d, uint32_t slot)
 	for (size_t i = 0; i < PF_ARRAY_SIZE(rec->reserved4); i++)
 		if (rec->reserved4[i] != 0)
 			return -EPROTO;
+	/* Relaxed: the same snapshot; an attach names a generation up to this one. */
+	if ((pf_load_relaxed(&rec->attached) >> 32) > member_word_gen(w))
+		return -EBADMSG;
 	for (size_t i = 0; i < PF_ARRAY_SIZE(rec->reserved5); i++)
 		if (rec->reserved5[i] != 0)
 			return -EPROTO;

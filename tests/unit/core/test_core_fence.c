@@ -374,14 +374,16 @@ static void two_stale_writers(enum take_away how, enum fault_point at, int a_fir
 	destroy();
 }
 
-/* A member stalled mid-commit and drained or declared dead keeps its slot's hold entry:
- * no joiner takes the slot until it lets go (its buffer would be named in the joiner's
- * entries, or lost). */
+/* A member stalled mid-commit and drained or declared dead keeps its slot (and the hold
+ * entry naming its buffer): no joiner takes the slot while the member's handle lives in
+ * its process (a late write of it would land in the joiner's record, its buffer would be
+ * lost), not even once its stalled commit is refused; its leave lets the slot go. */
 static void slot_kept_while_held(enum take_away how)
 {
 	struct owner *a = &own[0], *b = &own[1];
 	struct pf_member *late[2];
 	struct stall sa;
+	uint32_t slot;
 
 	make();
 	fault_set_hook(FAULT_CKPT_MID_COPY, stall_hook, NULL);
@@ -394,8 +396,13 @@ static void slot_kept_while_held(enum take_away how)
 	assert_int_equal(pf_member_join(dom, NULL, &late[0]), 0);
 	assert_int_equal(pf_member_join(dom, NULL, &late[1]), -EUSERS);
 	stall_finish(&sa);
+	assert_int_equal(pf_member_join(dom, NULL, &late[1]), -EUSERS);
+	slot = (uint32_t)pf_member_id(a->m);
+	assert_int_equal(pf_member_leave(a->m), how == BY_DRAIN ? 0 : -ESTALE);
+	a->m = NULL;
+	a->h = NULL; /* freed by the leave */
 	assert_int_equal(pf_member_join(dom, NULL, &late[1]), 0);
-	assert_int_equal((uint32_t)pf_member_id(late[1]), (uint32_t)pf_member_id(a->m));
+	assert_int_equal((uint32_t)pf_member_id(late[1]), slot);
 	take(b);
 	assert_int_equal(b->st.applied, 0);
 	serve(b);
