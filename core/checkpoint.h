@@ -17,16 +17,13 @@ void ckpt_handle_release(struct pf_vnode *h);
  */
 uint32_t ckpt_state_seq(struct pf_domain *d, uint32_t id, uint64_t c, uint64_t *ret_inbox_pos);
 
-/* 1 when a hold entry of `slot` is set (seq_cst loads: [F33] in checkpoint.c, for a
- * joiner that has just taken the slot). */
-int ckpt_slot_held(struct pf_domain *d, uint32_t slot);
-
 /*
- * Give back what the member (slot, gen) still holds (its hold entries); the caller has
- * checked that its process is gone (a stalled or paused writer keeps what it holds): a
- * buffer a descriptor names stays published, any other becomes free. Entries of another
- * generation are left alone. Returns the entries settled. Any process, any number at once.
+ * Give back the checkpoint buffers member (slot, gen) holds, and any published buffer no
+ * descriptor names any more, once the caller has checked that the member's process is
+ * gone (a stalled or paused writer keeps what it holds): one that a descriptor names
+ * stays published, any other becomes free. O(ckpt_bufs). Returns the buffers settled.
+ * Any process, any number at once.
  */
-uint32_t ckpt_settle_held(struct pf_domain *d, uint32_t slot, uint32_t gen);
+uint32_t ckpt_reclaim(struct pf_domain *d, uint32_t slot, uint32_t gen);
 
 #endif /* PF_CORE_CHECKPOINT_H */

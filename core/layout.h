@@ -42,7 +42,7 @@
 #include "shm/pf_compiler.h"
 
 /* Major 2: checkpoint buffers held by their writer (core/checkpoint.c), the member record
- * grows to 448 bytes. Major 1's minors: 1 move requests, membership_change_ns; 2 the
+ * grows to 320 bytes. Major 1's minors: 1 move requests, membership_change_ns; 2 the
  * admission gate. */
 #define DOMAIN_LAYOUT_MAJOR 2
 #define DOMAIN_LAYOUT_MINOR 0
@@ -234,44 +234,19 @@ struct dom_member {
 	 * attach_start its start time, from the take of the slot until that member's handle
 	 * is gone (its leave, or its process gone: core/member.c); 0 otherwise. The slot is not
 	 * taken again before, so a member that lost its slot (drained away, declared dead,
-	 * stalled while joining) never writes into a record that names another member. The
-	 * rest is reserved for the member's wait (must be zero). */
+	 * stalled while joining) never writes into a record that names another member, and
+	 * the checkpoint buffers it holds (HELD by slot and generation, core/checkpoint.c) are
+	 * given back by the reclaim. ckpt_used: 1 once this generation took a buffer (a
+	 * reclaim of a member that never did need not look). The rest is reserved for the
+	 * member's wait (must be zero). */
 	_Atomic uint64_t attached;
 	_Atomic uint64_t attach_start;
-	uint64_t reserved5[6];
-	/* Lines 5-6: the checkpoint buffers members of this slot hold (core/checkpoint.c):
-	 * hold_entry(generation, buffer), 0 for none. A member names a buffer here before it
-	 * takes it and clears the entry after giving it up, so every buffer it holds is named;
-	 * the slot is not taken by a new member while an entry is set, and the repair of a
-	 * member whose process is gone gives its buffers back. */
-	_Atomic uint64_t ckpt_hold[16];
+	_Atomic uint32_t ckpt_used;
+	uint32_t reserved6;
+	uint64_t reserved5[5];
 };
-#define CKPT_HOLD_MAX 16u
-_Static_assert(sizeof(((struct dom_member *)0)->ckpt_hold) == CKPT_HOLD_MAX * 8, "hold slots");
-_Static_assert(sizeof(struct dom_member) == 448, "member record is shared ABI");
-_Static_assert(offsetof(struct dom_member, ckpt_hold) == 320, "hold lines moved");
+_Static_assert(sizeof(struct dom_member) == 320, "member record is shared ABI");
 _Static_assert(offsetof(struct dom_member, attached) == 256, "attached moved");
-
-/* Hold entry: [63:32] the holder's generation  [31:0] buffer index + 1 (0: empty). */
-static inline uint64_t hold_entry(uint32_t gen, uint32_t buf)
-{
-	return ((uint64_t)gen << 32) | (uint64_t)(buf + 1);
-}
-static inline uint32_t hold_entry_gen(uint64_t e)
-{
-	return (uint32_t)(e >> 32);
-}
-static inline uint32_t hold_entry_buf(uint64_t e)
-{
-	return (uint32_t)e - 1;
-}
-_Static_assert(offsetof(struct dom_member, futex) == 8, "futex moved");
-_Static_assert(offsetof(struct dom_member, robust_area) == MEMBER_ROBUST_AREA_OFFSET,
-	       "robust area moved");
-_Static_assert(offsetof(struct dom_member, pid) == 64, "identity line moved");
-_Static_assert(offsetof(struct dom_member, reliability_ppm) == 128, "attribute line moved");
-_Static_assert(offsetof(struct dom_member, heartbeat) == 192, "hot line moved");
-_Static_assert(offsetof(struct dom_member, admission) == 176, "admission word moved");
 
 /* Gate flags. */
 #define GATE_STRICT 0x1u /* joins fail while the gatekeeper is gone (policies in force) */
@@ -382,13 +357,14 @@ static inline uint32_t ckpt_buf(uint64_t w)
 
 /*
  * Checkpoint buffers: two "home" buffers per VNode (2 id and 2 id + 1, on its NUMA home
- * node), then CKPT_HOLD_MAX spares per member slot. At most vnodes_max buffers are
- * published and each member holds at most CKPT_HOLD_MAX, so some buffer is always free
- * (core/checkpoint.c relies on it).
+ * node), then CKPT_SPARES_PER_MEMBER spares per member slot for the buffers fenced-out
+ * writers still hold (core/checkpoint.c says why this is enough in practice, and what a
+ * commit returns when it is not).
  */
+#define CKPT_SPARES_PER_MEMBER 16u
 static inline uint32_t ckpt_bufs_for(uint32_t vnodes_max, uint32_t members_max)
 {
-	return 2 * vnodes_max + CKPT_HOLD_MAX * members_max;
+	return 2 * vnodes_max + CKPT_SPARES_PER_MEMBER * members_max;
 }
 _Static_assert(2ull * PF_VNODES_MAX + 16ull * PF_MEMBERS_MAX < CKPT_BUF_NONE,
 	       "a buffer index must fit the descriptor");

@@ -119,16 +119,16 @@ int member_reclaim(struct pf_domain *d, uint32_t slot)
 	/* Relaxed: ordered by [A34]. */
 	uint64_t start = pf_load_relaxed(&rec->attach_start);
 
-	/* Nothing attached: nothing held either (a member names buffers only while
-	 * attached, and is detached only after they are settled); entries seen from here on
-	 * would be a new member's. */
+	/* Nothing attached: nothing held either (a member holds buffers only while attached,
+	 * and is detached only after they are given back). */
 	if (a == 0)
 		return 0;
 	if (!identity_gone((int)(uint32_t)a, start))
 		return -EBUSY; /* alive, however stalled: the slot stays its own */
-	/* Only that generation's entries: another reclaimer may have finished already and a
-	 * new member taken the slot since our look. */
-	(void)ckpt_settle_held(d, slot, (uint32_t)(a >> 32));
+	/* Only that generation's buffers: another reclaimer may have finished already and a
+	 * new member taken the slot since our look. Relaxed: ordered by [A34]. */
+	if (pf_load_relaxed(&rec->ckpt_used) != 0)
+		(void)ckpt_reclaim(d, slot, (uint32_t)(a >> 32));
 	/* [R34] pairs with [A34] in the next member_reclaim(): its buffers are settled. */
 	(void)pf_cas_release(&rec->attached, &a, 0);
 	return 0;
@@ -139,6 +139,7 @@ static void attach(struct dom_member *rec, uint32_t gen, const struct pf_member_
 {
 	/* Relaxed: published by [R34] below. */
 	pf_store_relaxed(&rec->attach_start, id->start_time);
+	pf_store_relaxed(&rec->ckpt_used, 0);
 	/* [R34] pairs with [A34] in member_reclaim(). */
 	pf_store_release(&rec->attached, ((uint64_t)gen << 32) | (uint32_t)id->pid);
 }
@@ -176,17 +177,11 @@ static int slot_take(struct pf_domain *d, uint32_t start, const struct pf_member
 		 * not before its process is gone or its handle has left. */
 		if (member_reclaim(d, slot) < 0)
 			continue;
-		/* [R5] pairs with [A5]: taking the slot, acq_rel so we see the last holder's
-		 * writes. seq_cst for the Dekker pattern of [F33] in ckpt_slot_held(): this
-		 * store of the state before its load of the hold entries. */
-		if (!pf_cas_seq_cst(&rec->state, &w,
+		/* [R5] pairs with [A5]: taking the slot; acq_rel so we see the last holder's
+		 * writes before we overwrite them. */
+		if (!pf_cas_acq_rel(&rec->state, &w,
 				    member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_INIT)))
 			continue;
-		if (ckpt_slot_held(d, slot)) {
-			/* It named a buffer just before we took the slot: give the slot back. */
-			(void)member_free(d, rec, gen, PF_MEMBER_JOINING);
-			continue;
-		}
 		attach(rec, gen, id);
 		*ret_slot = slot;
 		*ret_gen = gen;
@@ -303,8 +298,6 @@ static int member_new(struct pf_domain *d, struct pf_member **ret)
 	}
 	m->d = d;
 	m->owned.next = m->owned.prev = &m->owned;
-	/* Relaxed: nobody else sees the handle yet. */
-	pf_store_relaxed(&m->hold_free, (1u << CKPT_HOLD_MAX) - 1);
 	*ret = m;
 	return 0;
 }

@@ -18,9 +18,9 @@ struct pf_vnode {
 	uint64_t committed; /* inbox position the last checkpoint covers: free up to here */
 	uint64_t freed;     /* inbox position our last free reached (== committed: done) */
 	uint32_t seq;       /* sequence of the last state committed or loaded */
-	uint32_t held;      /* checkpoint buffer kept for the next commit, CKPT_BUF_NONE */
-	uint32_t held_slot; /* the member's hold entry naming it */
-	uint32_t reserved0;
+	uint32_t held;      /* checkpoint buffer the next commit writes, CKPT_BUF_NONE */
+	uint32_t pub;       /* the one this handle published last (core/checkpoint.c) */
+	uint32_t caching;   /* 1: keeps its next buffer between commits */
 };
 
 struct pf_member {
@@ -35,8 +35,7 @@ struct pf_member {
 	pthread_mutex_t lock;      /* guards the list below (process-local) */
 	struct pf_vnode owned;     /* list head */
 	uint32_t owned_count;
-	_Atomic uint32_t hold_free; /* bitmap of hold entries free in this process */
-	_Atomic uint32_t hold_kept; /* checkpoint buffers held by handles (core/checkpoint.c) */
+	_Atomic uint32_t ckpt_cachers; /* handles keeping a buffer (core/checkpoint.c) */
 };
 
 /* Fill and link the handle of a VNode m now owns at `epoch` (ckpt: its sealed

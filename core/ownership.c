@@ -86,10 +86,8 @@ int own_ckpt_publish(struct pf_domain *d, uint32_t id, uint64_t *expected, uint6
 	PF_ASSERT(id < d->lim.vnodes_max);
 	PF_ASSERT(ckpt_epoch(next) == ckpt_epoch(*expected));
 	/* [R12] pairs with [A12] in the loaders (checkpoint.c): the header and bytes of the
-	 * buffer are complete before the descriptor names it. seq_cst for the Dekker pattern
-	 * of [F30] in checkpoint.c: this store of the descriptor before the publisher's load
-	 * of the replaced buffer's holder. */
-	return pf_cas_seq_cst(&d->vnodes[id].ckpt, expected, next) ? 1 : 0;
+	 * buffer are complete before the descriptor names it. */
+	return pf_cas_release(&d->vnodes[id].ckpt, expected, next) ? 1 : 0;
 }
 
 int own_place(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t slot, uint32_t gen,

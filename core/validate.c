@@ -86,14 +86,9 @@ int member_record_check(struct pf_domain *d, uint32_t slot)
 	for (size_t i = 0; i < PF_ARRAY_SIZE(rec->reserved5); i++)
 		if (rec->reserved5[i] != 0)
 			return -EPROTO;
-	for (size_t i = 0; i < CKPT_HOLD_MAX; i++) {
-		/* Relaxed: the same snapshot. */
-		uint64_t e = pf_load_relaxed(&rec->ckpt_hold[i]);
-
-		if (e != 0 && (hold_entry_buf(e) >= d->lim.ckpt_bufs ||
-			       hold_entry_gen(e) > member_word_gen(w) || hold_entry_gen(e) == 0))
-			return -EBADMSG;
-	}
+	/* Relaxed: the same snapshot. */
+	if (rec->reserved6 != 0 || pf_load_relaxed(&rec->ckpt_used) > 1)
+		return -EPROTO;
 	if (st == PF_MEMBER_JOINING)
 		return 0; /* identity is still being written */
 	/* Relaxed: the same snapshot. */

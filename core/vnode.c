@@ -251,7 +251,8 @@ void handle_attach(struct pf_member *m, struct pf_vnode *h, uint32_t id, uint32_
 	h->member = m;
 	h->id = id;
 	h->epoch = epoch;
-	h->held = CKPT_BUF_NONE;
+	h->held = h->pub = CKPT_BUF_NONE;
+	h->caching = 0;
 	h->cursor = cursor_start(d, id, ckpt, &h->seq);
 	h->committed = h->cursor;
 	h->freed = inbox_free_upto(d, id, h->committed);

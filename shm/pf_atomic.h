@@ -28,9 +28,6 @@
 #define pf_cas_relaxed(p, expected, desired)                                                       \
 	atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_relaxed,  \
 						memory_order_relaxed)
-#define pf_cas_seq_cst(p, expected, desired)                                                       \
-	atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_seq_cst,  \
-						memory_order_seq_cst)
 
 #define pf_fetch_add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
 #define pf_fetch_add_acq_rel(p, v) atomic_fetch_add_explicit((p), (v), memory_order_acq_rel)
@@ -39,8 +36,6 @@
 #define pf_fetch_or_acq_rel(p, v) atomic_fetch_or_explicit((p), (v), memory_order_acq_rel)
 #define pf_fetch_and_acq_rel(p, v) atomic_fetch_and_explicit((p), (v), memory_order_acq_rel)
 #define pf_xchg_acq_rel(p, v) atomic_exchange_explicit((p), (v), memory_order_acq_rel)
-#define pf_xchg_seq_cst(p, v) atomic_exchange_explicit((p), (v), memory_order_seq_cst)
-#define pf_fetch_or_relaxed(p, v) atomic_fetch_or_explicit((p), (v), memory_order_relaxed)
 
 #define pf_fence_acquire() atomic_thread_fence(memory_order_acquire)
 #define pf_fence_release() atomic_thread_fence(memory_order_release)

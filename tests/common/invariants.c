@@ -215,19 +215,30 @@ static void check_checkpoints(struct pf_domain *d, struct invariants_report *ret
 	free(buf);
 }
 
-/* 1 when a hold entry of the member `who` (slot | gen << 12) names buffer b. */
-static int held_in_entries(struct pf_domain *d, uint32_t who, uint32_t b)
+/* 1 when member slot `who` (slot | gen << 12) is attached to that generation: its
+ * handle lives, or its process is gone and the reclaim has not run yet. */
+static int holder_attached(struct pf_domain *d, uint32_t who)
 {
 	uint32_t slot = who & OWN_SLOT_MASK;
 
-	if (slot >= d->lim.members_max)
-		return 0;
-	for (uint32_t i = 0; i < CKPT_HOLD_MAX; i++) {
-		/* Relaxed: the domain is quiescent. */
-		uint64_t e = pf_load_relaxed(&d->members[slot].ckpt_hold[i]);
+	/* Relaxed: the domain is quiescent. */
+	return slot < d->lim.members_max &&
+	       ((pf_load_relaxed(&d->members[slot].attached) >> 32) & OWN_GEN_MASK) ==
+		       (who >> 12) &&
+	       pf_load_relaxed(&d->members[slot].attached) != 0;
+}
 
-		if (e != 0 && hold_entry_buf(e) == b &&
-		    (hold_entry_gen(e) & OWN_GEN_MASK) == (who >> 12))
+/* 1 when some slot is attached to a member whose process is gone: a reclaim, which also
+ * frees published buffers nobody names, is still due. */
+static int reclaim_due(struct pf_domain *d)
+{
+	for (uint32_t slot = 0; slot < d->lim.members_max; slot++) {
+		/* Relaxed: the domain is quiescent. */
+		uint64_t a = pf_load_relaxed(&d->members[slot].attached);
+
+		if (a != 0 &&
+		    !invariants_process_alive((int)(uint32_t)a,
+					      pf_load_relaxed(&d->members[slot].attach_start)))
 			return 1;
 	}
 	return 0;
@@ -235,23 +246,22 @@ static int held_in_entries(struct pf_domain *d, uint32_t who, uint32_t b)
 
 /*
  * Checkpoint buffers (core/checkpoint.c): no buffer named by two descriptors; a named one
- * is PUB for its VNode, or HELD by its publisher (whose hold entry names it); every other
- * buffer is FREE, or HELD or PUB and named in some member slot's hold entries (held, or
- * waiting for the repair of a member whose process just went): none is lost.
+ * is PUB for its VNode or HELD by an attached member (its publisher, which has not let go
+ * yet); every other buffer is FREE, or HELD by an attached member (the next commit's
+ * buffer of one of its handles, or a fenced handle's), or PUB while a reclaim is due:
+ * none is lost.
  */
 static void check_buffers(struct pf_domain *d, struct invariants_report *ret)
 {
 	uint32_t *named_by = malloc((size_t)d->lim.ckpt_bufs * sizeof(*named_by));
-	uint32_t *entry_by = malloc((size_t)d->lim.ckpt_bufs * sizeof(*entry_by));
+	int due = reclaim_due(d);
 
-	if (named_by == NULL || entry_by == NULL) {
-		free(named_by);
-		free(entry_by);
+	if (named_by == NULL) {
 		violation(ret, "no memory for the buffer check");
 		return;
 	}
 	for (uint32_t b = 0; b < d->lim.ckpt_bufs; b++)
-		named_by[b] = entry_by[b] = UINT32_MAX;
+		named_by[b] = UINT32_MAX;
 	for (uint32_t id = 0; id < d->lim.vnodes_max; id++) {
 		/* Relaxed: the domain is quiescent. */
 		uint32_t b = ckpt_buf(pf_load_relaxed(&d->vnodes[id].ckpt));
@@ -261,23 +271,6 @@ static void check_buffers(struct pf_domain *d, struct invariants_report *ret)
 		if (named_by[b] != UINT32_MAX)
 			violation(ret, "buffer %u named by vnodes %u and %u", b, named_by[b], id);
 		named_by[b] = id;
-	}
-	for (uint32_t slot = 0; slot < d->lim.members_max; slot++) {
-		for (uint32_t i = 0; i < CKPT_HOLD_MAX; i++) {
-			/* Relaxed: the domain is quiescent. */
-			uint64_t e = pf_load_relaxed(&d->members[slot].ckpt_hold[i]);
-
-			if (e == 0)
-				continue;
-			if (hold_entry_buf(e) >= d->lim.ckpt_bufs) {
-				violation(ret, "member %u: hold entry %#llx", slot,
-					  (unsigned long long)e);
-				continue;
-			}
-			/* Two entries may name one buffer: a replacer's, and its publisher's
-			 * waiting for a repair. */
-			entry_by[hold_entry_buf(e)] = slot;
-		}
 	}
 	for (uint32_t b = 0; b < d->lim.ckpt_bufs; b++) {
 		/* Relaxed: the domain is quiescent. */
@@ -291,20 +284,14 @@ static void check_buffers(struct pf_domain *d, struct invariants_report *ret)
 		else if (named_by[b] != UINT32_MAX && st == HOLD_PUB && hold_who(h) != named_by[b])
 			violation(ret, "buffer %u named by vnode %u is published for %u", b,
 				  named_by[b], hold_who(h));
-		else if (st == HOLD_HELD && !held_in_entries(d, hold_who(h), b))
-			violation(ret,
-				  "buffer %u (named by vnode %d) held by %#x, in none of its "
-				  "entries",
-				  b, named_by[b] == UINT32_MAX ? -1 : (int)named_by[b],
-				  hold_who(h));
-		else if (named_by[b] == UINT32_MAX && st == HOLD_PUB && entry_by[b] == UINT32_MAX)
-			violation(ret,
-				  "buffer %u lost: published for vnode %u, named by none, in no "
-				  "entry",
+		else if (st == HOLD_HELD && !holder_attached(d, hold_who(h)))
+			violation(ret, "buffer %u lost: held by %#x, a member no longer attached",
 				  b, hold_who(h));
+		else if (named_by[b] == UINT32_MAX && st == HOLD_PUB && !due)
+			violation(ret, "buffer %u lost: published for vnode %u, named by none", b,
+				  hold_who(h));
 	}
 	free(named_by);
-	free(entry_by);
 }
 
 /* Every inbox slot's position (lap * slots + index) lies in [head, head + 2 * slots):
