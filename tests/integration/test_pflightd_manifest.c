@@ -38,7 +38,7 @@ struct bad_case {
 	const char *reason;
 };
 
-/* Reasons as core/manifest.c words them (tests/unit/core/test_core_manifest.c). */
+/* Reasons as ctl/manifest.c words them (tests/unit/ctl/test_ctl_manifest.c). */
 static const struct bad_case cases[] = {
 	{"unknown field", HDR "bogus: 1\n", 3, 1, "unknown field 'bogus'"},
 	{"wrong type", HDR "membership:\n  members_max: [1, 2]\n", 4, 16,

@@ -18,7 +18,7 @@
 static const char intro[] =
 	"# PhoenixFile reference\n"
 	"\n"
-	"<!-- Generated from the schema in core/manifest.c by tools/pflightd/phoenixfile_doc.c."
+	"<!-- Generated from the schema in ctl/manifest.c by tools/pflightd/phoenixfile_doc.c."
 	" Do not edit: run `ninja -C build phoenixfile-doc`. -->\n"
 	"\n"
 	"pflightd starts from a PhoenixFile: one YAML document (a mapping) with `apiVersion`,"
@@ -143,7 +143,7 @@ static int check(const char *path)
 	same = have != NULL && have_len == want_len && memcmp(have, want, want_len) == 0;
 	if (!same)
 		fprintf(stderr,
-			"%s:1: differs from the schema in core/manifest.c; regenerate it with"
+			"%s:1: differs from the schema in ctl/manifest.c; regenerate it with"
 			" `ninja -C build phoenixfile-doc`\n",
 			path);
 	free(have);
