@@ -442,6 +442,34 @@ class Symbols(Fixture):
         self.assertClean("symbols.py", "--skip-sources", "--shared-lib", lib)
 
 
+class Layers(Fixture):
+    def test_good(self):
+        self.tree({"shm/a.h": '#include "pf_config.h"\n#include "shm/b.h"\n',
+                   "core/a.c": '#include "shm/a.h"\n#include "core/a.h"\n'
+                               '#include "pflight/audit.h"\n',
+                   "net/a.c": '#include "core/a.h"\n',
+                   "ctl/a.c": '#include "core/a.h"\n#include "ctl/a.h"\n#include <yaml.h>\n',
+                   "tools/x/a.c": '#include "ctl/a.h"\n#include "net/json.h"\n',
+                   "include/pflight/a.h": '#include "pflight/common.h"\n'})
+        self.assertClean("layers.py")
+
+    def test_bad(self):
+        self.tree({"shm/a.h": '#include "core/layout.h"\n',
+                   "core/a.c": '#include "shm/a.h"\n# include "ctl/sim_impl.h"\n'
+                               '#include "net/json.h"\n',
+                   "net/a.c": '/* one */\n/* two */\n#include "ctl/a.h"\n',
+                   "ctl/a.c": '#include "tools/pflightd/log.h"\n',
+                   "include/pflight/a.h": '#include "shm/pf_atomic.h"\n'})
+        self.assertFindings("layers.py", [
+            ("shm/a.h", 1, "shm/ includes core/layout.h: core/ is a layer above"),
+            ("core/a.c", 2, "core/ includes ctl/sim_impl.h: ctl/ is a layer above"),
+            ("core/a.c", 3, "core/ includes net/json.h: net/ is a layer above"),
+            ("net/a.c", 3, "net/ includes ctl/a.h: ctl/ is a layer above"),
+            ("ctl/a.c", 1, "ctl/ includes tools/pflightd/log.h: tools/ is a layer above"),
+            ("include/pflight/a.h", 1, "public header includes shm/pf_atomic.h"),
+        ])
+
+
 def func(name, lines, static=False):
     """A C function whose braces span exactly `lines` lines (opening brace line first)."""
     body = "\tx++;\n" * (lines - 2)
@@ -653,7 +681,7 @@ class RealTree(unittest.TestCase):
 
     def test_runs(self):
         for script in ["forbidden_tokens.py", "barrier_tags.py", "symbols.py",
-                       "func_length.py", "man_commands.py"]:
+                       "func_length.py", "man_commands.py", "layers.py"]:
             rc, out, err = run(script, REPO)
             self.assertIn(rc, (0, 1), f"{script}: {err}")
             self.assertEqual(err, "", script)
