@@ -4,18 +4,22 @@
 Goal: the staged install alone (no source tree, no build tree on any path) is enough to
 build and run a worker in C and in C++ with `pkg-config --cflags --libs libpflight`;
 every public header is installed; every public symbol of both libraries is exported by
-the installed library that owns it; and the worker's library, its pkg-config file and a
+the installed library that owns it; the worker's library, its pkg-config file and a
 worker built on it carry nothing of the control plane (libyaml, jansson, libsodium,
-libpflight-ctl).
+libpflight-ctl); and the systemd unit names the configured directories, is Type=notify
+with a watchdog and its hardening, points at documentation that is installed, and passes
+`systemd-analyze verify`.
 Method: `meson install --destdir` of the build into a temporary directory, then
 pkg-config pointed at it (PKG_CONFIG_PATH, PKG_CONFIG_SYSROOT_DIR) and LD_LIBRARY_PATH to
 run; ldd checks that the staged libraries, not the build's, were loaded.
 
 Usage: test_install.py CHECK --build DIR --source DIR --cc CMD [--cxx CMD]
+                        [--bindir DIR --sysconfdir DIR --docdir DIR]
   CHECK: worker-c, worker-cxx (tests/install/outside_worker.c as C11 / C++17), exports
   (every name of the maps' public nodes, referenced from an outside program), deps (the
-  worker's library and what depends on it). Exits 0, 1 on a failure (saying which), 77
-  when a tool it needs is missing.
+  worker's library and what depends on it), unit (pflightd.service; the directories are
+  the configured ones, absolute). Exits 0, 1 on a failure (saying which), 77 when a tool
+  it needs is missing.
 """
 import argparse
 import os
@@ -193,13 +197,89 @@ def check_deps(stage, args, tmp):
     print(f"{ctl.name} needs {', '.join(ctl_needs)}")
 
 
+# What the unit must say (key: the values it must hold; None: any value).
+UNIT_MUST = {
+    "Type": ["notify"], "NotifyAccess": ["main"], "WatchdogSec": None,
+    "ProtectSystem": ["strict"], "ProtectHome": None, "PrivateTmp": ["yes"],
+    "NoNewPrivileges": ["yes"], "ProtectKernelTunables": ["yes"],
+    "ProtectKernelModules": ["yes"], "RestrictAddressFamilies": ["AF_UNIX AF_INET AF_INET6"],
+    "LockPersonality": ["yes"], "MemoryDenyWriteExecute": ["yes"],
+    "SystemCallArchitectures": ["native"], "ReadWritePaths": ["/dev/shm /var/lib/pflight"],
+    "RuntimeDirectory": ["pflight"], "StateDirectory": ["pflight"],
+}
+
+
+def parse_unit(text):
+    """{key: [values]} of the [Service] and [Unit] sections (continuations not used)."""
+    keys, section = {}, None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            section = line
+        elif "=" in line and section in ("[Unit]", "[Service]"):
+            k, v = line.split("=", 1)
+            keys.setdefault(k.strip(), []).append(v.strip())
+    return keys
+
+
+def check_unit(stage, args, tmp):
+    units = sorted(stage.root.rglob("systemd/system/pflightd.service"))
+    if not units:
+        raise Failed("pflightd.service is not installed")
+    text = units[0].read_text()
+    if "@" in re.sub(r"#[^\n]*", "", text):
+        raise Failed(f"{units[0]}: an @variable@ was left unsubstituted")
+    keys = parse_unit(text)
+    for key, want in UNIT_MUST.items():
+        if key not in keys or want is not None and keys[key] != want:
+            raise Failed(f"pflightd.service: {key}={keys.get(key)}, want {want or 'set'}")
+    exe = keys["ExecStart"][0].split()
+    if exe[0] != f"{args.bindir}/pflightd":
+        raise Failed(f"ExecStart runs {exe[0]}, not {args.bindir}/pflightd")
+    if not os.access(str(stage.root) + exe[0], os.X_OK):
+        raise Failed(f"ExecStart's {exe[0]} is not installed")
+    manifest = exe[exe.index("--manifest") + 1]
+    if manifest != f"{args.sysconfdir}/pflight/phoenixfile.yaml" or "--foreground" not in exe:
+        raise Failed(f"ExecStart: {' '.join(exe)}")
+    docs = [d[len("file://"):] for d in keys["Documentation"][0].split() if d.startswith("file://")]
+    installed = [f"{args.docdir}/phoenixfile.md", f"{args.docdir}/phoenixfile.example.yaml"]
+    for path in docs + installed:
+        if not pathlib.Path(str(stage.root) + path).is_file():
+            raise Failed(f"{path} (named by the unit) is not installed")
+    print(f"{units[0].relative_to(stage.root)}: ExecStart={' '.join(exe)}; Type=notify, "
+          f"WatchdogSec={keys['WatchdogSec'][0]}, all {len(UNIT_MUST)} required directives; "
+          f"installed: {', '.join(installed)}")
+    verify_unit(stage, text, exe[0], tmp)
+
+
+def verify_unit(stage, text, exe, tmp):
+    """systemd-analyze verify on the unit, its ExecStart pointed at the staged binary (the
+    verifier wants it to exist); any word from it is a failure."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        print("systemd-analyze not found: the unit was parsed, not verified")
+        return
+    copy = pathlib.Path(tmp) / "pflightd.service"
+    copy.write_text(text.replace(f"ExecStart={exe}", f"ExecStart={stage.root}{exe}"))
+    r = subprocess.run([analyze, "verify", "--man=no", str(copy)], capture_output=True,
+                       text=True)
+    if r.returncode != 0 or r.stdout.strip() or r.stderr.strip():
+        raise Failed(f"systemd-analyze verify (exit {r.returncode}):\n{r.stdout}{r.stderr}")
+    print("systemd-analyze verify: no finding")
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    ap.add_argument("check", choices=["worker-c", "worker-cxx", "exports", "deps"])
+    ap.add_argument("check", choices=["worker-c", "worker-cxx", "exports", "deps", "unit"])
     ap.add_argument("--build", required=True)
     ap.add_argument("--source", required=True)
     ap.add_argument("--cc", required=True)
     ap.add_argument("--cxx")
+    ap.add_argument("--bindir")
+    ap.add_argument("--sysconfdir")
+    ap.add_argument("--docdir")
     args = ap.parse_args(argv[1:])
     tools = ["meson", "pkg-config", "readelf", "ldd"]
     missing = [t for t in tools if shutil.which(t) is None]
@@ -215,6 +295,8 @@ def main(argv):
                 check_worker(stage, args, tmp, args.check == "worker-cxx")
             elif args.check == "exports":
                 check_exports(stage, args, tmp)
+            elif args.check == "unit":
+                check_unit(stage, args, tmp)
             else:
                 check_deps(stage, args, tmp)
         except Failed as e:

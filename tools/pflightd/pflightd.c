@@ -39,6 +39,9 @@
  * waits until no drain is left or drain_timeout (plus a second) has passed; a second
  * SIGTERM or SIGINT stops at once.
  *
+ * Under systemd (notify.c): READY=1 once everything above serves, WATCHDOG=1 from the main
+ * loop every half WatchdogSec, STOPPING=1 when the stop begins.
+ *
  * Exit status: 0 after a clean stop, 1 on a runtime error, 2 on a usage or manifest error.
  */
 #include <errno.h>
@@ -60,6 +63,7 @@
 #include "tools/pflightd/daemon.h"
 #include "tools/pflightd/http.h"
 #include "tools/pflightd/log.h"
+#include "tools/pflightd/notify.h"
 
 #define EXIT_USAGE 2
 #define MAIN_POLL_MS 200 /* threaded modes: how often the main thread checks the agents */
@@ -106,6 +110,8 @@ struct daemon {
 	struct control control;
 	int sigfd;
 	int ready_fd; /* background start-up: tell the parent we are up, then close */
+	/* systemd: READY=1, STOPPING=1, the watchdog */
+	struct notify notify;
 };
 
 static void usage(FILE *out)
@@ -668,7 +674,7 @@ static int main_loop(struct daemon *dm)
 	uint64_t drain_until = 0;
 
 	for (;;) {
-		uint64_t ns = (uint64_t)MAIN_POLL_MS * 1000000u;
+		uint64_t ns = (uint64_t)MAIN_POLL_MS * 1000000u, wd_ns;
 		struct timespec ts;
 		int r;
 
@@ -680,6 +686,8 @@ static int main_loop(struct daemon *dm)
 		} else if ((r = runner_error(dm->runner)) < 0) {
 			return r;
 		}
+		wd_ns = notify_watchdog(&dm->notify, mono_ns());
+		ns = wd_ns < ns ? wd_ns : ns;
 		ts.tv_sec = (time_t)(ns / 1000000000u);
 		ts.tv_nsec = (long)(ns % 1000000000u);
 		r = ppoll(pfd, 2, &ts, NULL);
@@ -728,10 +736,13 @@ static int background(struct daemon *dm)
 
 static void ready(struct daemon *dm)
 {
-	char c = 'r';
+	char c = 'r', status[128];
 
-	log_msg(LOG_INFO, "ready: domain %s, %s mode, pid %d", dm->name,
-		runner_mode_name(dm->opt.mode), (int)getpid());
+	(void)snprintf(status, sizeof(status), "domain %s, %s mode", dm->name,
+		       runner_mode_name(dm->opt.mode));
+	log_msg(LOG_INFO, "ready: %s, pid %d", status, (int)getpid());
+	notify_init(&dm->notify, mono_ns());
+	notify_ready(status);
 	if (dm->ready_fd >= 0) {
 		if (write(dm->ready_fd, &c, 1) != 1)
 			log_msg(LOG_WARN, "could not tell the parent we are up");
@@ -746,6 +757,7 @@ static int shut_down(struct daemon *dm, int status)
 {
 	int r = 0;
 
+	notify_stopping();
 	runner_destroy(dm->http_runner); /* first: its requests may queue records */
 	dm->http_runner = NULL;
 	http_destroy(dm->http);
