@@ -7,6 +7,7 @@
  *            [--log-target auto|stderr|journal] [--mode shared|dedicated|invoker]
  *            [--idle SPINS,YIELDS,PARK_US] [--on-stop keep|drain] [--destroy-on-exit]
  *            [--api-port PORT]
+ *   pflightd --version
  *
  * The log goes to stderr (log.c): with a time and a level, or, when stderr is systemd's
  * journal stream (auto, the default) or with --log-target journal, as "<priority>text"
@@ -58,6 +59,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tools/common/build_info.h"
 #include "tools/pflightd/agent.h"
 #include "tools/pflightd/control.h"
 #include "tools/pflightd/daemon.h"
@@ -120,7 +122,8 @@ static void usage(FILE *out)
 	      "                [--foreground] [--log-level error|warn|info|debug]\n"
 	      "                [--log-target auto|stderr|journal]\n"
 	      "                [--mode shared|dedicated|invoker] [--idle SPINS,YIELDS,PARK_US]\n"
-	      "                [--on-stop keep|drain] [--destroy-on-exit] [--api-port PORT]\n",
+	      "                [--on-stop keep|drain] [--destroy-on-exit] [--api-port PORT]\n"
+	      "       pflightd --version\n",
 	      out);
 }
 
@@ -211,6 +214,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 						 {"destroy-on-exit", no_argument, NULL, 'D'},
 						 {"api-port", required_argument, NULL, 'P'},
 						 {"help", no_argument, NULL, 'h'},
+						 {"version", no_argument, NULL, 'V'},
 						 {NULL, 0, NULL, 0}};
 	int c, r = 0;
 
@@ -235,6 +239,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->destroy_on_exit = 1;
 		else if (c == 'h') {
 			usage(stdout);
+			exit(0);
+		} else if (c == 'V') {
+			build_print_version(stdout, "pflightd");
 			exit(0);
 		} else
 			r = parse_value(c, optarg, o);
@@ -454,11 +461,12 @@ static void record_start(struct daemon *dm)
 	(void)snprintf(details, sizeof(details),
 		       "{\"pid\":%d,\"domain\":\"%s\",\"adopted\":%s,\"members\":%u,"
 		       "\"vnodes_defined\":%u,\"vnodes_owned\":%u,\"mode\":\"%s\","
-		       "\"strategy\":\"%s\"}",
+		       "\"strategy\":\"%s\",\"version\":\"%s\",\"revision\":\"%s\"}",
 		       (int)getpid(), dm->name, dm->adopted ? "true" : "false",
 		       auditor_live(&dm->auditor), dm->auditor.watch.defined_at_start,
 		       dm->auditor.watch.owned_at_start, runner_mode_name(dm->opt.mode),
-		       pf_sched_strategy_name(dm->manifest->scheduling.strategy));
+		       pf_sched_strategy_name(dm->manifest->scheduling.strategy), build_version(),
+		       build_revision());
 	(void)auditor_append(&dm->auditor, "daemon_start", "pflightd", details, PF_AUDIT_NO_VNODE);
 }
 
