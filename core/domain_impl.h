@@ -14,6 +14,7 @@
 
 #include "core/layout.h"
 #include "shm/pf_atomic.h"
+#include "shm/pf_compiler.h"
 #include "shm/ring_mpmc.h"
 #include "shm/segment.h"
 
@@ -140,7 +141,7 @@ uint64_t identity_key(uint32_t uid);
 /* Identity of a process: start time in clock ticks since boot, and its state letter
  * (ret_state may be NULL), from /proc/<pid>/stat. 0, or -ESRCH when it is gone. */
 int identity_stat(int pid, uint64_t *ret_start_time, char *ret_state);
-int identity_start_time(int pid, uint64_t *ret_start_time);
+int identity_start_time(int pid, uint64_t *ret_start_time) PF_PRIVATE_EXPORT(identity_start_time);
 
 /* 1 when the process (pid, start_time) no longer runs: gone, a zombie, or its pid now
  * names another process. start_time 0 skips that last check. */

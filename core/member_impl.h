@@ -63,7 +63,7 @@ int admission_wait(struct pf_member *m, const struct pf_member_opts *o);
  * Who a member joined by member_join_as() claims to be, beyond what the process is: the
  * identity key its failure history is kept by (instead of this process's uid and
  * executable), and the slot the search for a free one starts at (instead of a hash of the
- * pid). The simulator (core/sim.c) joins many members from one thread with these, so that
+ * pid). The simulator (ctl/sim.c) joins many members from one thread with these, so that
  * each simulated kind of worker keeps its own history and slots are taken in the same
  * order in every run.
  */
@@ -76,7 +76,8 @@ struct member_as {
 /* pf_member_join() (Algorithm 1) with the identity overrides above; as NULL is exactly
  * pf_member_join(). Same errnos, and -EINVAL for a zero identity key. */
 int member_join_as(struct pf_domain *d, const struct pf_member_opts *opts,
-		   const struct member_as *as, struct pf_member **ret_member);
+		   const struct member_as *as, struct pf_member **ret_member)
+	PF_PRIVATE_EXPORT(member_join_as);
 
 /*
  * Declare the member (slot, gen) dead with `cause` (enum pf_death_cause) through the
@@ -90,7 +91,8 @@ int member_join_as(struct pf_domain *d, const struct pf_member_opts *opts,
  * slot holds no JOINING, ACTIVE or DRAINING member of generation gen), -EAGAIN (the state
  * word changed under us), -EINVAL (bad slot or cause).
  */
-int supervisor_declare_dead(struct pf_supervisor *s, uint32_t slot, uint32_t gen, uint32_t cause);
+int supervisor_declare_dead(struct pf_supervisor *s, uint32_t slot, uint32_t gen, uint32_t cause)
+	PF_PRIVATE_EXPORT(supervisor_declare_dead);
 
 /*
  * pf_member_leave() for n members of one domain joined by the calling thread, with one
@@ -100,7 +102,7 @@ int supervisor_declare_dead(struct pf_supervisor *s, uint32_t slot, uint32_t gen
  * every handle. Returns how many had been declared dead (the count of pf_member_leave()'s
  * -ESTALE); never fails.
  */
-int member_leave_many(struct pf_member **members, uint32_t n);
+int member_leave_many(struct pf_member **members, uint32_t n) PF_PRIVATE_EXPORT(member_leave_many);
 
 /*
  * Free what the member that last took `slot` left attached to it (its attach word, the

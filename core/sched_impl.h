@@ -102,7 +102,7 @@ double sched_score_key(const struct pf_sched *s, const struct sm *m);
  * flag (a simulation skips what would not matter). */
 #define SCHED_READS_CPU 0x1u
 #define SCHED_READS_RELIABILITY 0x2u
-uint32_t sched_strategy_reads(uint32_t strategy);
+uint32_t sched_strategy_reads(uint32_t strategy) PF_PRIVATE_EXPORT(sched_strategy_reads);
 /* The NUMA factor of a member on member_node for a VNode homed on home (-1: none). */
 double sched_numa_factor(const struct pf_sched *s, int32_t member_node, int32_t home);
 

@@ -7,7 +7,6 @@
  * the daemon, the CLI and every worker agree on it without configuration.
  */
 #include <errno.h>
-#include <jansson.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/domain_impl.h"
+#include "net/json_scan.h"
 #include "pflight/control.h"
 
 #define RUN_DIR "/run/pflight"
@@ -172,34 +172,34 @@ static int refusal_errno(const char *error)
 	return -EPROTO;
 }
 
-static int claims_from(json_t *doc, struct pf_token_claims *ret)
+static int claims_from(const struct json_scan *doc, struct pf_token_claims *ret)
 {
-	const char *dom = json_string_value(json_object_get(doc, "domain"));
-	const char *caps = json_string_value(json_object_get(doc, "caps"));
-	json_t *trust = json_object_get(doc, "trust_ppm"), *exp = json_object_get(doc, "expires");
+	char dom[PF_DOMAIN_NAME_MAX + 1], caps[sizeof(ret->caps)];
+	int64_t trust, exp;
 	uint32_t size = ret->size;
 
 	/* What a genuine token can hold (pflight/token.h); anything else is not the daemon's
 	 * answer to read. */
-	if (dom == NULL || caps == NULL || !json_is_integer(trust) || !json_is_integer(exp) ||
-	    domain_name_check(dom) < 0 || strlen(caps) >= sizeof(ret->caps) ||
-	    json_integer_value(trust) < 0 || json_integer_value(trust) > PF_PPM ||
-	    json_integer_value(exp) <= 0)
+	if (json_scan_string(doc, "domain", dom, sizeof(dom)) < 0 ||
+	    json_scan_string(doc, "caps", caps, sizeof(caps)) < 0 ||
+	    json_scan_int(doc, "trust_ppm", &trust) < 0 ||
+	    json_scan_int(doc, "expires", &exp) < 0 || domain_name_check(dom) < 0 || trust < 0 ||
+	    trust > PF_PPM || exp <= 0)
 		return -EPROTO;
 	memset(ret, 0, sizeof(*ret));
 	ret->size = size;
 	memcpy(ret->domain, dom, strlen(dom) + 1);
 	memcpy(ret->caps, caps, strlen(caps) + 1);
-	ret->trust_ppm = (uint32_t)json_integer_value(trust);
-	ret->expires = (uint64_t)json_integer_value(exp);
+	ret->trust_ppm = (uint32_t)trust;
+	ret->expires = (uint64_t)exp;
 	ret->uid = PF_TOKEN_NO_UID;
 	return 0;
 }
 
 PF_API int pf_control_present(const char *path, const char *token, struct pf_token_claims *ret)
 {
-	char req[PF_TOKEN_TEXT_MAX + 16], reply[PF_CONTROL_REPLY_MAX];
-	json_t *doc;
+	char req[PF_TOKEN_TEXT_MAX + 16], reply[PF_CONTROL_REPLY_MAX], word[32];
+	struct json_scan doc;
 	int r;
 
 	if (token == NULL || (ret != NULL && ret->size < sizeof(*ret)))
@@ -209,13 +209,11 @@ PF_API int pf_control_present(const char *path, const char *token, struct pf_tok
 	r = pf_control_request(path, req, reply, sizeof(reply), 0);
 	if (r < 0)
 		return r;
-	doc = json_loads(reply, 0, NULL);
-	if (doc == NULL)
+	if (json_scan_object(reply, (size_t)r, &doc) < 0)
 		return -EPROTO;
-	if (!json_is_true(json_object_get(doc, "ok")))
-		r = refusal_errno(json_string_value(json_object_get(doc, "error")));
-	else if (ret != NULL)
-		r = claims_from(doc, ret);
-	json_decref(doc);
-	return r;
+	if (json_scan_bool(&doc, "ok") == 1)
+		return ret != NULL ? claims_from(&doc, ret) : 0;
+	if (json_scan_string(&doc, "error", word, sizeof(word)) < 0)
+		return -EPROTO;
+	return refusal_errno(word);
 }

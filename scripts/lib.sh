@@ -8,7 +8,8 @@ PF_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Packages every build needs; callers add their own.
 PF_BUILD_PKGS=(meson ninja-build pkg-config gcc libc6-dev python3 liburing-dev libnuma-dev
-	libxxhash-dev libjansson-dev libyaml-dev libsodium-dev libmicrohttpd-dev)
+	libxxhash-dev libjansson-dev libyaml-dev libsodium-dev libmicrohttpd-dev
+	libsystemd-dev)
 
 pf_log() {
 	printf '==> %s\n' "$*" >&2

@@ -16,6 +16,27 @@
 #define pf_printf_like(fmt, args) __attribute__((format(printf, fmt, args)))
 #define pf_warn_unused __attribute__((warn_unused_result))
 
+/*
+ * On the declaration of an internal function that libpflight lends to libpflight-ctl:
+ * the symbol is named pf_private_<name> (so the dynamic namespace holds only pf_ names)
+ * and exported through the PF_PRIVATE node of core/libpflight.map, which lists it. No
+ * header under include/ declares it and no release promises it: libpflight-ctl is built
+ * with the same sources. Where libpflight itself is compiled (PF_LENDER 1, set by
+ * meson.build), protected visibility keeps its own calls direct (no PLT, no
+ * interposition); elsewhere the declaration stays a plain reference, since a protected
+ * undefined symbol would have to be defined in the borrower itself.
+ * tools/lint/symbols.py keeps the macro and the node in step.
+ */
+#ifndef PF_LENDER
+#define PF_LENDER 0
+#endif
+#if PF_LENDER
+#define PF_PRIVATE_EXPORT(name)                                                                    \
+	__asm__("pf_private_" #name) __attribute__((visibility("protected")))
+#else
+#define PF_PRIVATE_EXPORT(name) __asm__("pf_private_" #name)
+#endif
+
 /* Bring a line in for writing (x86 PREFETCHW): a load followed by a CAS then costs one
  * coherence transfer instead of two. A hint only; no ordering effect. */
 #define pf_prefetch_write(p) __builtin_prefetch((p), 1, 3)

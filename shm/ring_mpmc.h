@@ -43,7 +43,7 @@ _Static_assert(sizeof(struct ring_mpmc) == 5 * PF_CACHELINE, "ring_mpmc is share
 
 /* Bytes a ring of slots needs (header plus slots), or 0 when slots is not a power of two
  * in [2, 2^24]. */
-size_t ring_mpmc_bytes(uint32_t slots);
+size_t ring_mpmc_bytes(uint32_t slots) PF_PRIVATE_EXPORT(ring_mpmc_bytes);
 
 /*
  * Format bytes of caller memory as an empty ring of slots (capacity = slots). Not
@@ -87,7 +87,7 @@ unsigned ring_mpmc_enqueue_burst(struct ring_mpmc *r, const uint32_t *v, unsigne
 unsigned ring_mpmc_dequeue_burst(struct ring_mpmc *r, uint32_t *out, unsigned n);
 
 /* Items in the ring, approximately (the hints may lag); in [0, capacity]. Wait-free. */
-uint32_t ring_mpmc_count(const struct ring_mpmc *r);
+uint32_t ring_mpmc_count(const struct ring_mpmc *r) PF_PRIVATE_EXPORT(ring_mpmc_count);
 
 /* Capacity of a formatted ring. */
 static inline uint32_t ring_mpmc_capacity(const struct ring_mpmc *r)

@@ -9,7 +9,7 @@
  * it, so an edit, deletion or reordering anywhere before a signed head is detected by
  * pf_audit_verify(). Record format, canonical form, what verification proves and what it
  * cannot, the fsync policies and rotation: see the design note at the top of
- * core/audit.c.
+ * ctl/audit.c.
  *
  * One writer per log: pf_audit_open() takes an exclusive flock(2) on the file. A handle
  * may be shared by the threads of that process (appends are serialised inside).
@@ -38,7 +38,7 @@ extern "C" {
 #define PF_AUDIT_SIGN_EVERY_DEFAULT 1024u
 #define PF_AUDIT_NO_VNODE UINT32_MAX /* append(): the record is about no VNode */
 
-/* When appended records reach the disk (fdatasync). Guarantees: see core/audit.c. */
+/* When appended records reach the disk (fdatasync). Guarantees: see ctl/audit.c. */
 enum pf_audit_fsync {
 	PF_AUDIT_FSYNC_RECORD = 0, /* before every append returns */
 	PF_AUDIT_FSYNC_BATCH = 1,  /* every fsync_every records or fsync_interval_ms */

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tests/api/test_api_members.c
- * Goal: the domain summary, the members (list, one, drain, retire) and the capabilities
- * answer as documented, agree with what shared memory says, and change the domain only
- * with the bearer token: a drain through the API empties a live worker (its VNodes owned
- * by the others, the request audited as drain_request), a retire ends RETIRED, a second
- * drain of the same member is 409, a slot with nobody 404, and every mutating route
- * refuses a missing or wrong token with 401 without touching the member.
+ * Goal: the domain summary (with the daemon's version and revision), the members (list,
+ * one, drain, retire) and the capabilities answer as documented, agree with what shared
+ * memory says, and change the domain only with the bearer token: a drain through the API
+ * empties a live worker (its VNodes owned by the others, the request audited as
+ * drain_request), a retire ends RETIRED, a second drain of the same member is 409, a slot
+ * with nobody 404, and every mutating route refuses a missing or wrong token with 401
+ * without touching the member.
  * Method: the real pflightd (API on a free port) and three example counter workers;
  * every answer is also checked against the OpenAPI document (api_client.h).
  */
@@ -29,6 +30,7 @@ static void check_summary(struct pf_domain *d)
 {
 	struct pf_domain_info di = {.size = sizeof(di)};
 	json_t *s = api_get(&env, "/api/v1", 200);
+	char rev[128];
 
 	CHECK(pf_domain_info(d, &di) == 0);
 	CHECK(strcmp(json_string_value(json_object_get(s, "domain")), env.name) == 0);
@@ -37,6 +39,10 @@ static void check_summary(struct pf_domain *d)
 	CHECK(api_int(s, "membership_version") == di.membership_version);
 	CHECK(api_int(s, "vnodes_active") + api_int(s, "vnodes_pending") == 24);
 	CHECK(api_int(s, "capabilities") == di.caps_count && api_int(s, "uptime_s") >= 0);
+	/* The daemon's build, as `pflightd --version` says it. */
+	CHECK(proc_version(env.daemon_path, "pflightd", rev, sizeof(rev)) == 0);
+	CHECK(strcmp(json_string_value(json_object_get(s, "version")), proc_build_version()) == 0);
+	CHECK(strcmp(json_string_value(json_object_get(s, "revision")), rev) == 0);
 	json_decref(s);
 }
 

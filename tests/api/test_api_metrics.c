@@ -4,7 +4,8 @@
  * Goal: what the API serves beyond the domain's state. GET /api/v1/metrics gives the DMA
  * figures of the live domain (full availability once every VNode is owned; after a worker
  * is killed, an ownership change, a lower stability and a timed recovery) and honours
- * points; GET /metrics is Prometheus text with HELP and TYPE before every sample; POST
+ * points; GET /metrics is Prometheus text with HELP and TYPE before every sample, the
+ * daemon's build among them (pflight_build_info, as `pflightd --version` says it); POST
  * /api/v1/sim runs the simulator, gives the same answer for the same body and another for
  * another seed, and refuses bad options naming the field; /, /app.js and /style.css are
  * the dashboard, as files.
@@ -112,7 +113,7 @@ static void strip_suffix(char *name, const char *sfx)
 static void check_prometheus(void)
 {
 	struct api_resp r = {0};
-	char ctype[128];
+	char ctype[128], rev[128], info[256];
 
 	CHECK(api_call(&env, "GET", "/metrics", NULL, API_TOKEN_NONE, &r) == 200);
 	CHECK(api_header(&r, "Content-Type", ctype, sizeof(ctype)) != NULL);
@@ -120,6 +121,13 @@ static void check_prometheus(void)
 	CHECK(r.body != NULL && strstr(r.body, "# TYPE pflight_health_score gauge") != NULL);
 	CHECK(strstr(r.body, "# HELP pflight_ownership_changes_total ") != NULL);
 	CHECK(strstr(r.body, "pflight_recovery_latency_seconds_count ") != NULL);
+	/* The daemon's build, as `pflightd --version` says it: a gauge of 1 with it in labels. */
+	CHECK(proc_version(env.daemon_path, "pflightd", rev, sizeof(rev)) == 0);
+	(void)snprintf(info, sizeof(info),
+		       "\npflight_build_info{version=\"%s\",revision=\"%s\"} 1\n",
+		       proc_build_version(), rev);
+	CHECK(strstr(r.body, "# TYPE pflight_build_info gauge\n") != NULL);
+	CHECK(strstr(r.body, info) != NULL);
 	/* Every sample's metric was introduced by a TYPE line before it. */
 	for (char *line = r.body; line != NULL && *line != '\0';) {
 		char *nl = strchr(line, '\n'), name[128], want[160];

@@ -5,8 +5,9 @@
  * token that `token verify` accepts with the right public key (exit 0) and refuses with
  * another key or altered (exit 1); `audit verify` says OK on a good log and names the
  * first broken record (seq, line, cause, exit 1) on a tampered one; `audit lineage`
- * prints exactly one VNode's records; `audit tail` the last N. None of them opens a
- * domain: the test runs them with --domain naming one that does not exist.
+ * prints exactly one VNode's records; `audit tail` the last N; `--version` prints this
+ * build's version and exits 0. None of them opens a domain: the test runs them with
+ * --domain naming one that does not exist.
  * Method: keys and a log written with pf_audit_* in a mkdtemp() directory; the real
  * binary (path given by meson) run through popen().
  */
@@ -177,6 +178,18 @@ static void audit_phase(void)
 	free(out);
 }
 
+/* `pflight --version`: one line, this build's version (and revision), exit 0, no domain. */
+static void version_phase(void)
+{
+	char rev[128], *out = NULL;
+
+	CHECK(proc_version(cli, "pflight", rev, sizeof(rev)) == 0);
+	CHECK(run("--version", &out) == 0 && strncmp(out, "pflight ", 8) == 0);
+	free(out);
+	printf("pflight --version: %s%s%s\n", proc_build_version(), rev[0] != '\0' ? ", git " : "",
+	       rev);
+}
+
 int main(int argc, char **argv)
 {
 	CHECK(argc == 2);
@@ -187,6 +200,7 @@ int main(int argc, char **argv)
 	token_phase();
 	write_log();
 	audit_phase();
+	version_phase();
 	proc_rm_dir(dir);
 	printf("pflight: token issue/verify, audit verify/lineage/tail ok without a domain\n");
 	return 0;

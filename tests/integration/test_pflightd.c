@@ -222,6 +222,7 @@ static void verify_audit(void)
 	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES];
 	struct pf_audit_report rep;
 	int placements = 0, deaths = 0, starts = 0, stops = 0;
+	char rev[128];
 
 	memset(&rep, 0, sizeof(rep));
 	rep.size = sizeof(rep);
@@ -234,6 +235,10 @@ static void verify_audit(void)
 	printf("audit: %llu records, %llu signed heads, %d placements, %d deaths\n",
 	       (unsigned long long)rep.records, (unsigned long long)rep.heads, placements, deaths);
 	CHECK(placements >= 1 && deaths >= 1 && starts == 2 && stops == 2);
+	/* Each start says which build it was, as `pflightd --version` does. */
+	CHECK(proc_version(daemon_path, "pflightd", rev, sizeof(rev)) == 0);
+	CHECK(proc_audit_count(audit, "daemon_start", "version", proc_build_version()) == 2);
+	CHECK(proc_audit_count(audit, "daemon_start", "revision", rev) == 2);
 	CHECK(audit_has("drain_start") == 1 && audit_has("drain_done") == 1);
 	CHECK(audit_has("token_accepted") == 1 && audit_has("token_refused") == 4);
 	/* Every worker joined through the daemon's admission gate. */

@@ -10,6 +10,7 @@
  * ("<3>" and no time) with --log-target journal or when JOURNAL_STREAM names its
  * stderr, and in the timestamped one otherwise or with --log-target stderr. A valid
  * manifest starts (ready, the segment exists) and stops on SIGTERM with status 0.
+ * `pflightd --version` prints this build's version, exits 0 and creates nothing.
  * Method: the real pflightd (path given by meson) run in the foreground from manifests
  * written into a mkdtemp() directory, with its audit log there too and a domain name
  * unique to this process; the directory and the segment are removed on any exit.
@@ -38,7 +39,7 @@ struct bad_case {
 	const char *reason;
 };
 
-/* Reasons as core/manifest.c words them (tests/unit/core/test_core_manifest.c). */
+/* Reasons as ctl/manifest.c words them (tests/unit/ctl/test_ctl_manifest.c). */
 static const struct bad_case cases[] = {
 	{"unknown field", HDR "bogus: 1\n", 3, 1, "unknown field 'bogus'"},
 	{"wrong type", HDR "membership:\n  members_max: [1, 2]\n", 4, 16,
@@ -256,6 +257,17 @@ static void good_manifest(void)
 	printf("pflightd: a valid manifest starts, and stops on SIGTERM with exit 0\n");
 }
 
+/* --version: one line, exit 0, before anything is read or created. */
+static void version(void)
+{
+	char rev[128];
+
+	CHECK(proc_version(daemon_path, "pflightd", rev, sizeof(rev)) == 0);
+	CHECK(access(shm_path, F_OK) < 0 && access(audit, F_OK) < 0);
+	printf("pflightd --version: %s%s%s\n", proc_build_version(), rev[0] != '\0' ? ", git " : "",
+	       rev);
+}
+
 int main(int argc, char **argv)
 {
 	CHECK(argc == 2);
@@ -267,6 +279,7 @@ int main(int argc, char **argv)
 	(void)snprintf(audit, sizeof(audit), "%s/audit.jsonl", dir);
 	(void)pf_domain_unlink(name);
 	CHECK(atexit(cleanup) == 0);
+	version();
 	bad_manifests();
 	log_formats();
 	good_manifest();

@@ -27,7 +27,7 @@ import sys
 sys.dont_write_bytecode = True
 import lintlib  # noqa: E402
 
-SCAN_DIRS = ["shm", "core", "net", "tools", "include"]
+SCAN_DIRS = ["shm", "core", "net", "ctl", "tools", "include"]
 ATOMIC_HEADER = "shm/pf_atomic.h"
 WINDOW = 4
 

@@ -15,7 +15,7 @@ import sys
 sys.dont_write_bytecode = True
 import lintlib  # noqa: E402
 
-SCAN_DIRS = ["include", "shm", "core", "net", "tools", "tests", "bench"]
+SCAN_DIRS = ["include", "shm", "core", "net", "ctl", "tools", "tests", "bench"]
 ATOMIC_HEADER = "shm/pf_atomic.h"
 
 ATOMIC_RULES = [

@@ -22,7 +22,7 @@ import sys
 sys.dont_write_bytecode = True
 import lintlib  # noqa: E402
 
-SCAN_DIRS = ["include", "shm", "core", "net", "tools", "tests", "bench"]
+SCAN_DIRS = ["include", "shm", "core", "net", "ctl", "tools", "tests", "bench"]
 VIOLATION = re.compile(r"^(?P<path>.*?):(?P<line>\d+):(?P<col>\d+): (?:error|warning): "
                        r"code should be clang-formatted")
 

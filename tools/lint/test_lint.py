@@ -359,10 +359,52 @@ class Symbols(Fixture):
             ("core/x.c", 21, "pf_b is defined here, but not declared in include/pflight/ "
                              "and not listed in core/libpflight.map"),
             ("include/pflight/x.h", 21, "pf_c is declared here, but not defined (non-static) "
-                                        "in core/ shm/ net/ and not listed"),
+                                        "in core/ shm/ net/ and not listed in "
+                                        "core/libpflight.map"),
             ("core/libpflight.map", 5, "pf_d is listed here, but not defined"),
             ("net/e.c", 1, "pf_e is defined here; also declared at include/pflight/x.h:22, "
                            "but not listed in core/libpflight.map"),
+        ])
+
+    def test_two_libraries(self):
+        ctl_map = D(SYM_MAP).replace("PF_0.1", "PF_CTL_0.1").replace(
+            "\t\tpf_a;\n\t\tpf_fail;\n", "\t\tpf_y;\n")
+        header = D(SYM_HEADER) + "PF_API int pf_y(void);\n"
+        self.tree({"include/pflight/x.h": header, "core/x.c": SYM_SOURCE,
+                   "core/libpflight.map": SYM_MAP,
+                   "ctl/y.c": "int pf_y(void)\n{\n\treturn 0;\n}\n",
+                   "ctl/libpflight-ctl.map": ctl_map})
+        self.assertClean("symbols.py")
+        # pf_z: defined in ctl/ but listed in libpflight's map; pf_w: in both libraries.
+        self.tree({"include/pflight/x.h": header + "PF_API int pf_z(void);\n",
+                   "ctl/z.c": "int pf_z(void)\n{\n\treturn 0;\n}\nint pf_a(void)\n{\n"
+                              "\treturn 1;\n}\n",
+                   "core/libpflight.map": D(SYM_MAP).replace("pf_fail;", "pf_fail;\n\t\tpf_z;")})
+        self.assertFindings("symbols.py", [
+            ("core/libpflight.map", 5, "pf_z is listed here, but libpflight-ctl has it (ctl): "
+                                       "list it in ctl/libpflight-ctl.map"),
+            ("ctl/z.c", 5, "pf_a is defined here and at core/x.c:11: one library each"),
+        ])
+
+    def test_private_node(self):
+        private = ("PF_PRIVATE {\n\tglobal:\n\t\tpf_private_ring_capacity;\n"
+                   "\t\tpf_private_gone;\n\t\tring_raw;\n} PF_0.1;\n")
+        self.tree({"include/pflight/x.h": SYM_HEADER, "core/x.c": SYM_SOURCE,
+                   "core/libpflight.map": D(SYM_MAP) + private,
+                   "core/ring.h": "#define PF_PRIVATE_EXPORT(name) name\n"
+                                  "int ring_capacity(void) PF_PRIVATE_EXPORT(ring_capacity);\n"
+                                  "/* PF_PRIVATE_EXPORT(in_comment) */\n"
+                                  "int ring_more(void) PF_PRIVATE_EXPORT(ring_more);\n",
+                   "ctl/c.h": "int c_x(void) PF_PRIVATE_EXPORT(c_x);\n",
+                   "ctl/libpflight-ctl.map": "PF_CTL_0.1 {\n\tlocal:\n\t\t*;\n};\n"})
+        self.assertFindings("symbols.py", [
+            ("core/libpflight.map", 11, "pf_private_gone is listed here, but no private header "
+                                        "of core/ shm/ net/ marks gone"),
+            ("core/libpflight.map", 12, "ring_raw is listed in PF_PRIVATE but is not "
+                                        "pf_private_<name>"),
+            ("core/ring.h", 4, "ring_more is lent here (PF_PRIVATE_EXPORT), but "
+                               "pf_private_ring_more is not listed in the PF_PRIVATE node"),
+            ("ctl/c.h", 1, "c_x: only libpflight lends"),
         ])
 
     def fake_nm(self, output):
@@ -398,6 +440,34 @@ class Symbols(Fixture):
                         "libpflight.map", "-o", str(lib), str(self.root / "core/x.c")],
                        check=True)
         self.assertClean("symbols.py", "--skip-sources", "--shared-lib", lib)
+
+
+class Layers(Fixture):
+    def test_good(self):
+        self.tree({"shm/a.h": '#include "pf_config.h"\n#include "shm/b.h"\n',
+                   "core/a.c": '#include "shm/a.h"\n#include "core/a.h"\n'
+                               '#include "pflight/audit.h"\n',
+                   "net/a.c": '#include "core/a.h"\n',
+                   "ctl/a.c": '#include "core/a.h"\n#include "ctl/a.h"\n#include <yaml.h>\n',
+                   "tools/x/a.c": '#include "ctl/a.h"\n#include "net/json.h"\n',
+                   "include/pflight/a.h": '#include "pflight/common.h"\n'})
+        self.assertClean("layers.py")
+
+    def test_bad(self):
+        self.tree({"shm/a.h": '#include "core/layout.h"\n',
+                   "core/a.c": '#include "shm/a.h"\n# include "ctl/sim_impl.h"\n'
+                               '#include "net/json.h"\n',
+                   "net/a.c": '/* one */\n/* two */\n#include "ctl/a.h"\n',
+                   "ctl/a.c": '#include "tools/pflightd/log.h"\n',
+                   "include/pflight/a.h": '#include "shm/pf_atomic.h"\n'})
+        self.assertFindings("layers.py", [
+            ("shm/a.h", 1, "shm/ includes core/layout.h: core/ is a layer above"),
+            ("core/a.c", 2, "core/ includes ctl/sim_impl.h: ctl/ is a layer above"),
+            ("core/a.c", 3, "core/ includes net/json.h: net/ is a layer above"),
+            ("net/a.c", 3, "net/ includes ctl/a.h: ctl/ is a layer above"),
+            ("ctl/a.c", 1, "ctl/ includes tools/pflightd/log.h: tools/ is a layer above"),
+            ("include/pflight/a.h", 1, "public header includes shm/pf_atomic.h"),
+        ])
 
 
 def func(name, lines, static=False):
@@ -660,7 +730,7 @@ class RealTree(unittest.TestCase):
 
     def test_runs(self):
         for script in ["forbidden_tokens.py", "barrier_tags.py", "symbols.py",
-                       "func_length.py", "man_commands.py", "owner_words.py"]:
+                       "func_length.py", "man_commands.py", "owner_words.py", "layers.py"]:
             rc, out, err = run(script, REPO)
             self.assertIn(rc, (0, 1), f"{script}: {err}")
             self.assertEqual(err, "", script)

@@ -318,7 +318,8 @@ void cli_usage(FILE *f)
 {
 	fprintf(f, "usage: pflight [--domain NAME] [--json] <command> [args]\n"
 		   "       pflight help [<command>]\n"
-		   "       pflight <command> --help\n\ncommands:\n");
+		   "       pflight <command> --help\n"
+		   "       pflight --version\n\ncommands:\n");
 	for (size_t i = 0; i < COMMANDS_COUNT; i++)
 		fprintf(f, "  %-13s %s\n", cli_commands[i].name, cli_commands[i].summary);
 	fprintf(f, "\noptions:\n"
@@ -326,6 +327,7 @@ void cli_usage(FILE *f)
 		   "                  $PFLIGHT_DOMAIN, else \"default\"\n"
 		   "  --json          one JSON document on stdout instead of text\n"
 		   "  --help          this text; after a command, that command's help\n"
+		   "  --version       pflight's version and the git revision it was built from\n"
 		   "\nexit status: 0 ok, 1 failed, 2 bad usage, 3 the domain cannot be opened.\n"
 		   "`pflight help <command>` tells each command's usage, options and example.\n");
 }

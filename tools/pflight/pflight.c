@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "build_info.h"
 #include "jdoc.h"
 
 int cli_emit(struct cli *c, json_t *doc)
@@ -228,6 +229,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {{"domain", required_argument, NULL, 'd'},
 					     {"json", no_argument, NULL, 'j'},
 					     {"help", no_argument, NULL, 'h'},
+					     {"version", no_argument, NULL, 'V'},
 					     {NULL, 0, NULL, 0}};
 	const struct cli_command *cmd;
 	struct cli c = {.domain = getenv("PFLIGHT_DOMAIN")};
@@ -240,6 +242,8 @@ int main(int argc, char **argv)
 			c.json = 1;
 		else if (o == 'h')
 			return cli_help(argc - optind + 1, argv + optind - 1);
+		else if (o == 'V')
+			return build_print_version(stdout, "pflight"), 0;
 		else
 			return cli_usage(stderr), EXIT_USAGE;
 	}

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "shm/pf_assert.h"
+#include "tools/common/build_info.h"
 #include "tools/common/jdoc.h"
 #include "tools/pflightd/daemon.h"
 #include "tools/pflightd/http_api.h"
@@ -59,6 +60,8 @@ static int get_summary(struct api *a, const struct api_call *call, struct api_re
 	doc = jdoc_domain(a->domain_name, &di);
 	if (doc != NULL &&
 	    (json_object_set_new(doc, "pid", json_integer((json_int_t)a->pid)) < 0 ||
+	     json_object_set_new(doc, "version", json_string(build_version())) < 0 ||
+	     json_object_set_new(doc, "revision", json_string(build_revision())) < 0 ||
 	     json_object_set_new(
 		     doc, "uptime_s",
 		     json_integer((json_int_t)((mono_ns() - a->start_ns) / 1000000000u))) < 0)) {

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "shm/pf_assert.h"
+#include "tools/common/build_info.h"
 #include "tools/common/jdoc.h"
 #include "tools/pflightd/daemon.h"
 #include "tools/pflightd/http_api.h"
@@ -240,6 +241,28 @@ int api_get_metrics(struct api *a, const struct api_call *call, struct api_reply
 	return 0;
 }
 
+/* pflight_build_info after the domain's metrics: the daemon's build in its labels, value
+ * 1 (Prometheus's convention for build information). 0 or -ENOMEM. */
+static int append_build_info(char **buf, size_t *len)
+{
+	char info[384];
+	int n = snprintf(info, sizeof(info),
+			 "# HELP pflight_build_info The build of pflightd: its version and git "
+			 "revision.\n# TYPE pflight_build_info gauge\n"
+			 "pflight_build_info{version=\"%s\",revision=\"%s\"} 1\n",
+			 build_version(), build_revision());
+	char *grown;
+
+	PF_ASSERT(n > 0 && (size_t)n < sizeof(info));
+	grown = realloc(*buf, *len + (size_t)n + 1);
+	if (grown == NULL)
+		return -ENOMEM;
+	memcpy(grown + *len, info, (size_t)n + 1);
+	*buf = grown;
+	*len += (size_t)n;
+	return 0;
+}
+
 int api_get_prometheus(struct api *a, const struct api_call *call, struct api_reply *rep,
 		       struct api_error *err)
 {
@@ -261,6 +284,8 @@ int api_get_prometheus(struct api *a, const struct api_call *call, struct api_re
 			break;
 		cap = len + 1;
 	}
+	if (r >= 0)
+		r = append_build_info(&buf, &len);
 	if (r < 0) {
 		free(buf);
 		api_error_set(err, r == -ENODATA ? 503 : 500,

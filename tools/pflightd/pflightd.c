@@ -7,6 +7,7 @@
  *            [--log-target auto|stderr|journal] [--mode shared|dedicated|invoker]
  *            [--idle SPINS,YIELDS,PARK_US] [--on-stop keep|drain] [--destroy-on-exit]
  *            [--api-port PORT]
+ *   pflightd --version
  *
  * The log goes to stderr (log.c): with a time and a level, or, when stderr is systemd's
  * journal stream (auto, the default) or with --log-target journal, as "<priority>text"
@@ -39,6 +40,9 @@
  * waits until no drain is left or drain_timeout (plus a second) has passed; a second
  * SIGTERM or SIGINT stops at once.
  *
+ * Under systemd (notify.c): READY=1 once everything above serves, WATCHDOG=1 from the main
+ * loop every half WatchdogSec, STOPPING=1 when the stop begins.
+ *
  * Exit status: 0 after a clean stop, 1 on a runtime error, 2 on a usage or manifest error.
  */
 #include <errno.h>
@@ -55,11 +59,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tools/common/build_info.h"
 #include "tools/pflightd/agent.h"
 #include "tools/pflightd/control.h"
 #include "tools/pflightd/daemon.h"
 #include "tools/pflightd/http.h"
 #include "tools/pflightd/log.h"
+#include "tools/pflightd/notify.h"
 
 #define EXIT_USAGE 2
 #define MAIN_POLL_MS 200 /* threaded modes: how often the main thread checks the agents */
@@ -106,6 +112,8 @@ struct daemon {
 	struct control control;
 	int sigfd;
 	int ready_fd; /* background start-up: tell the parent we are up, then close */
+	/* systemd: READY=1, STOPPING=1, the watchdog */
+	struct notify notify;
 };
 
 static void usage(FILE *out)
@@ -114,7 +122,8 @@ static void usage(FILE *out)
 	      "                [--foreground] [--log-level error|warn|info|debug]\n"
 	      "                [--log-target auto|stderr|journal]\n"
 	      "                [--mode shared|dedicated|invoker] [--idle SPINS,YIELDS,PARK_US]\n"
-	      "                [--on-stop keep|drain] [--destroy-on-exit] [--api-port PORT]\n",
+	      "                [--on-stop keep|drain] [--destroy-on-exit] [--api-port PORT]\n"
+	      "       pflightd --version\n",
 	      out);
 }
 
@@ -205,6 +214,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 						 {"destroy-on-exit", no_argument, NULL, 'D'},
 						 {"api-port", required_argument, NULL, 'P'},
 						 {"help", no_argument, NULL, 'h'},
+						 {"version", no_argument, NULL, 'V'},
 						 {NULL, 0, NULL, 0}};
 	int c, r = 0;
 
@@ -229,6 +239,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->destroy_on_exit = 1;
 		else if (c == 'h') {
 			usage(stdout);
+			exit(0);
+		} else if (c == 'V') {
+			build_print_version(stdout, "pflightd");
 			exit(0);
 		} else
 			r = parse_value(c, optarg, o);
@@ -448,11 +461,12 @@ static void record_start(struct daemon *dm)
 	(void)snprintf(details, sizeof(details),
 		       "{\"pid\":%d,\"domain\":\"%s\",\"adopted\":%s,\"members\":%u,"
 		       "\"vnodes_defined\":%u,\"vnodes_owned\":%u,\"mode\":\"%s\","
-		       "\"strategy\":\"%s\"}",
+		       "\"strategy\":\"%s\",\"version\":\"%s\",\"revision\":\"%s\"}",
 		       (int)getpid(), dm->name, dm->adopted ? "true" : "false",
 		       auditor_live(&dm->auditor), dm->auditor.watch.defined_at_start,
 		       dm->auditor.watch.owned_at_start, runner_mode_name(dm->opt.mode),
-		       pf_sched_strategy_name(dm->manifest->scheduling.strategy));
+		       pf_sched_strategy_name(dm->manifest->scheduling.strategy), build_version(),
+		       build_revision());
 	(void)auditor_append(&dm->auditor, "daemon_start", "pflightd", details, PF_AUDIT_NO_VNODE);
 }
 
@@ -668,7 +682,7 @@ static int main_loop(struct daemon *dm)
 	uint64_t drain_until = 0;
 
 	for (;;) {
-		uint64_t ns = (uint64_t)MAIN_POLL_MS * 1000000u;
+		uint64_t ns = (uint64_t)MAIN_POLL_MS * 1000000u, wd_ns;
 		struct timespec ts;
 		int r;
 
@@ -680,6 +694,8 @@ static int main_loop(struct daemon *dm)
 		} else if ((r = runner_error(dm->runner)) < 0) {
 			return r;
 		}
+		wd_ns = notify_watchdog(&dm->notify, mono_ns());
+		ns = wd_ns < ns ? wd_ns : ns;
 		ts.tv_sec = (time_t)(ns / 1000000000u);
 		ts.tv_nsec = (long)(ns % 1000000000u);
 		r = ppoll(pfd, 2, &ts, NULL);
@@ -728,10 +744,13 @@ static int background(struct daemon *dm)
 
 static void ready(struct daemon *dm)
 {
-	char c = 'r';
+	char c = 'r', status[128];
 
-	log_msg(LOG_INFO, "ready: domain %s, %s mode, pid %d", dm->name,
-		runner_mode_name(dm->opt.mode), (int)getpid());
+	(void)snprintf(status, sizeof(status), "domain %s, %s mode", dm->name,
+		       runner_mode_name(dm->opt.mode));
+	log_msg(LOG_INFO, "ready: %s, pid %d", status, (int)getpid());
+	notify_init(&dm->notify, mono_ns());
+	notify_ready(status);
 	if (dm->ready_fd >= 0) {
 		if (write(dm->ready_fd, &c, 1) != 1)
 			log_msg(LOG_WARN, "could not tell the parent we are up");
@@ -746,6 +765,7 @@ static int shut_down(struct daemon *dm, int status)
 {
 	int r = 0;
 
+	notify_stopping();
 	runner_destroy(dm->http_runner); /* first: its requests may queue records */
 	dm->http_runner = NULL;
 	http_destroy(dm->http);

@@ -18,14 +18,16 @@
 static const char intro[] =
 	"# PhoenixFile reference\n"
 	"\n"
-	"<!-- Generated from the schema in core/manifest.c by tools/pflightd/phoenixfile_doc.c."
+	"<!-- Generated from the schema in ctl/manifest.c by tools/pflightd/phoenixfile_doc.c."
 	" Do not edit: run `ninja -C build phoenixfile-doc`. -->\n"
 	"\n"
 	"pflightd starts from a PhoenixFile: one YAML document (a mapping) with `apiVersion`,"
 	" `kind` and the sections below. Every field is optional except `apiVersion` and"
 	" `kind`, and takes the default shown when absent; with no manifest at all the daemon"
 	" and `pf_manifest_defaults()` use every default (an embedded, single-host domain)."
-	" A full example with a comment per field is `tools/pflightd/phoenixfile.example.yaml`.\n"
+	" A full example with a comment per field is `tools/pflightd/phoenixfile.example.yaml`,"
+	" installed beside this file (`share/doc/pflight/phoenixfile.example.yaml`); the systemd"
+	" unit starts pflightd from `SYSCONFDIR/pflight/phoenixfile.yaml`.\n"
 	"\n"
 	"A manifest is refused as a whole, with the file, line, column and reason, for an"
 	" unknown field, a value of the wrong type, a value out of range, a duplicate key,"
@@ -143,7 +145,7 @@ static int check(const char *path)
 	same = have != NULL && have_len == want_len && memcmp(have, want, want_len) == 0;
 	if (!same)
 		fprintf(stderr,
-			"%s:1: differs from the schema in core/manifest.c; regenerate it with"
+			"%s:1: differs from the schema in ctl/manifest.c; regenerate it with"
 			" `ninja -C build phoenixfile-doc`\n",
 			path);
 	free(have);

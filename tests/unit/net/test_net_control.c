@@ -159,6 +159,9 @@ static void test_control_request_and_present(void **state)
 		"{\"ok\":true,\"domain\":\"dom\",\"caps\":\"\",\"trust_ppm\":1,\"expires\":0}",
 		"{\"ok\":true,\"domain\":\"../x\",\"caps\":\"\",\"trust_ppm\":1,"
 		"\"expires\":1900000000}",
+		/* What pflightd writes: more members than the claims, in any order. */
+		"{\"peer_pid\":12, \"ok\" : true,\"caps\":\"a\\u002cb\",\"domain\":\"dom\","
+		"\"trust_ppm\":7,\"expires\":5,\"later\":{\"x\":[1,null]}}\n",
 	};
 	struct server sv = {.replies = replies, .count = sizeof(replies) / sizeof(replies[0])};
 	struct pf_token_claims cl = {.size = sizeof(cl)};
@@ -199,6 +202,10 @@ static void test_control_request_and_present(void **state)
 	assert_int_equal(pf_control_present(path, "tok", &cl), -EPROTO); /* never expires */
 	assert_int_equal(pf_control_present(path, "tok", &cl), -EPROTO); /* not a domain */
 	assert_int_equal(cl.trust_ppm, 250000);
+	assert_int_equal(pf_control_present(path, "tok", &cl), 0);
+	assert_string_equal(cl.caps, "a,b");
+	assert_int_equal(cl.trust_ppm, 7);
+	assert_int_equal(cl.expires, 5);
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_string_equal(sv.got[0], "status");
 	assert_string_equal(sv.got[3], "join-token tok");

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tests/unit/core/test_core_policy.c
+ * tests/unit/ctl/test_ctl_policy.c
  * Goal: policies judge exactly as pflight/policy.h says (each check refuses on its own
  * and names itself and its rule; any matching rule allows; the refusal names the rule
  * that got furthest; vnodes_per_member_max does not apply to can-register; fail closed

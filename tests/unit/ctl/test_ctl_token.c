@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tests/unit/core/test_core_token.c
+ * tests/unit/ctl/test_ctl_token.c
  * Goal: a join token round-trips its claims; it is refused once expired; every single
  * changed character of a token is refused (forgery), as is a token signed by another key
  * and a token re-signed over an altered body with the wrong key; malformed text is

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * core/metrics.c: the metrics accumulator (pflight/metrics.h has the definitions).
+ * ctl/metrics.c: the metrics accumulator (pflight/metrics.h has the definitions).
  *
  * Why integrals: a window can start anywhere between two observations, and averages must
  * weigh each value by how long it held. Every kept observation (a "sample") carries the

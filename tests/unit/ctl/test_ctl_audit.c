@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tests/unit/core/test_core_audit.c
+ * tests/unit/ctl/test_ctl_audit.c
  * Goal: the audit log round-trips (append, close, verify, reopen and continue), and
  * pf_audit_verify() names the first broken record, at the right seq, line and offset with
  * the right cause, for each way of tampering with it: an edited byte, an edit with the
@@ -753,5 +753,5 @@ int main(void)
 		cmocka_unit_test(test_audit_fsync_policies),
 	};
 
-	return cmocka_run_group_tests_name("core_audit", tests, group_setup, group_teardown);
+	return cmocka_run_group_tests_name("ctl_audit", tests, group_setup, group_teardown);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * core/sim_events.c: what each simulated event does to the private domain, through the
- * library's own paths (see pflight/sim.h and the top of core/sim.c).
+ * ctl/sim_events.c: what each simulated event does to the private domain, through the
+ * library's own paths (see pflight/sim.h and the top of ctl/sim.c).
  *
  * The simulator plays every member: it adopts what the scheduler placed on a live member
  * (pf_vnode_adopt), hands VNodes over on move requests (pf_vnode_handoff) and keeps, per
@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/sim_impl.h"
+#include "ctl/sim_impl.h"
 #include "shm/pf_assert.h"
 
 #define PLACE_PASSES_MAX 64u /* place, adopt, place again: each pass fills the rings */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * core/token.c: join tokens (pflight/token.h).
+ * ctl/token.c: join tokens (pflight/token.h).
  *
  * Encoding. The body is fixed-order binary, little-endian, with explicit lengths, so
  * there is exactly one body for a set of claims and nothing to canonicalise; the

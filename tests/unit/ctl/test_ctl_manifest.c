@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tests/unit/core/test_core_manifest.c
+ * tests/unit/ctl/test_ctl_manifest.c
  * Goal: the PhoenixFile parser accepts the documented schema and nothing else. The
  * embedded default matches the library's own option defaults; the committed example
  * parses to exactly what it says; each class of error (unknown field at several depths,
@@ -454,5 +454,5 @@ int main(void)
 		cmocka_unit_test(test_manifest_load_errors),
 	};
 
-	return cmocka_run_group_tests_name("core_manifest", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("ctl_manifest", tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * core/manifest_value.c: turning manifest scalars into values, and values back into text.
+ * ctl/manifest_value.c: turning manifest scalars into values, and values back into text.
  *
  * Numbers are exact: "1.5s" is 1500000000 ns, "0.25" is 250000 ppm, and a value finer
  * than the stored unit ("0.5ns", "0.0000001") is refused rather than rounded, so what a
@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/manifest_impl.h"
+#include "ctl/manifest_impl.h"
 #include "pflight/manifest.h"
 #include "shm/pf_assert.h"
 #include "shm/pf_compiler.h"

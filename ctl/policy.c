@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * core/policy.c: judging a subject against a governance policy (pflight/policy.h), and
+ * ctl/policy.c: judging a subject against a governance policy (pflight/policy.h), and
  * reading a process's identity from /proc for it.
  *
  * Evaluation is pure and bounded: at most PF_MANIFEST_RULES_MAX rules, each a fixed
@@ -31,23 +31,6 @@
 
 #define HASH_CHUNK_BYTES 65536u /* read size while hashing an executable */
 #define STATUS_BYTES 4096u      /* /proc/<pid>/status: the lines we need come first */
-
-static const char *const action_names[] = {"can_register", "can_assign", "can_handoff"};
-static const char *const check_names[] = {"allowed",        "namespaces",  "uids",
-					  "gids",           "executables", "sha256",
-					  "capabilities",   "min_trust",   "vnodes_per_member_max",
-					  "token_required", "token_caps",  "identity"};
-_Static_assert(PF_ARRAY_SIZE(check_names) == PF_POLICY_CHECK_MAX + 1, "a name per check");
-
-PF_API const char *pf_policy_action_name(uint32_t action)
-{
-	return action < PF_ARRAY_SIZE(action_names) ? action_names[action] : NULL;
-}
-
-PF_API const char *pf_policy_check_name(uint32_t check)
-{
-	return check < PF_ARRAY_SIZE(check_names) ? check_names[check] : NULL;
-}
 
 static int u32_listed(const uint32_t *list, uint32_t n, uint32_t v)
 {
@@ -171,7 +154,7 @@ PF_API int pf_policy_eval(const struct pf_manifest_policy *policy, uint32_t acti
 	if (policy->rules_count == 0) {
 		ret->allowed = 1;
 		(void)snprintf(ret->reason, sizeof(ret->reason), "%s: no rule, allowed",
-			       action_names[action]);
+			       pf_policy_action_name(action));
 		return 0;
 	}
 	for (uint32_t i = 0; i < policy->rules_count; i++) {
@@ -182,7 +165,7 @@ PF_API int pf_policy_eval(const struct pf_manifest_policy *policy, uint32_t acti
 			ret->allowed = 1;
 			ret->rule = i;
 			(void)snprintf(ret->reason, sizeof(ret->reason), "%s rule %u: allowed",
-				       action_names[action], i);
+				       pf_policy_action_name(action), i);
 			return 0;
 		}
 		if (best_rule == PF_POLICY_NO_RULE || c > best_check) {
@@ -195,7 +178,8 @@ PF_API int pf_policy_eval(const struct pf_manifest_policy *policy, uint32_t acti
 	ret->check = best_check;
 	reason_detail(detail, sizeof(detail), &policy->rules[best_rule], best_check, s);
 	(void)snprintf(ret->reason, sizeof(ret->reason), "%s rule %u (%s): %.160s",
-		       action_names[action], best_rule, check_names[best_check], detail);
+		       pf_policy_action_name(action), best_rule, pf_policy_check_name(best_check),
+		       detail);
 	return 0;
 }
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tests/unit/core/test_core_metrics.c
+ * tests/unit/ctl/test_ctl_metrics.c
  * Goal: every metric of ARCHITECTURE.md section 6 gives the value computed by hand from
  * its definition (availability, stability, churn, load stddev and balance, rebalancing
  * overhead, health, recovery percentiles, placement rate, migration bytes), over the
@@ -995,5 +995,5 @@ int main(void)
 		cmocka_unit_test(test_metrics_sampler_skips_corrupt_member),
 	};
 
-	return cmocka_run_group_tests_name("core_metrics", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("ctl_metrics", tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* core/sim_impl.h: the simulator's state, shared by core/sim.c (options, set-up, the event
- * loop) and core/sim_events.c (what each event does to the domain). */
+/* ctl/sim_impl.h: the simulator's state, shared by ctl/sim.c (options, set-up, the event
+ * loop) and ctl/sim_events.c (what each event does to the domain). */
 #ifndef PF_CORE_SIM_IMPL_H
 #define PF_CORE_SIM_IMPL_H
 
@@ -112,18 +112,18 @@ struct sim {
 	void *arg;
 };
 
-/* PRNG (core/sim.c). */
+/* PRNG (ctl/sim.c). */
 uint64_t sim_rng_next(struct sim_rng *r);
 double sim_rng_unit(struct sim_rng *r);                /* (0, 1] */
 uint32_t sim_rng_below(struct sim_rng *r, uint32_t n); /* [0, n), n > 0 */
 /* Time to the next event of a Poisson process of `per_min` events a minute (> 0). */
 uint64_t sim_rng_exp_ns(struct sim_rng *r, double per_min);
 
-/* Events (core/sim.c): schedule one; schedule the tick at the next tick boundary. */
+/* Events (ctl/sim.c): schedule one; schedule the tick at the next tick boundary. */
 int sim_push(struct sim *s, uint64_t t, uint32_t type, uint32_t arg);
 int sim_tick_soon(struct sim *s);
 
-/* What events do (core/sim_events.c); each returns 0 or a negative errno. */
+/* What events do (ctl/sim_events.c); each returns 0 or a negative errno. */
 int sim_join(struct sim *s);
 int sim_fail(struct sim *s);
 int sim_detect(struct sim *s, uint32_t slot);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * core/audit.c: the tamper-evident audit log (pflight/audit.h).
+ * ctl/audit.c: the tamper-evident audit log (pflight/audit.h).
  *
  * Record format. One JSON object per line, UTF-8, ending in "\n":
  *   seq         integer, 1 for the first record ever, +1 per record across rotations

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * core/manifest.c: the PhoenixFile (YAML manifest) parser and its schema.
+ * ctl/manifest.c: the PhoenixFile (YAML manifest) parser and its schema.
  *
  * One table drives everything: each entry names a field by its dotted path, its kind,
  * where it lives in struct pf_manifest, its bounds, its default (as YAML text), whether a
@@ -28,7 +28,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#include "core/manifest_impl.h"
+#include "ctl/manifest_impl.h"
 #include "pflight/manifest.h"
 #include "shm/pf_assert.h"
 #include "shm/pf_compiler.h"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tests/unit/core/test_core_sim.c
+ * tests/unit/ctl/test_ctl_sim.c
  * Goal: the simulator is reproducible (the same options give the same points and summary,
  * another seed gives others), every preset runs and reports sane metrics, failures cost
  * availability and stability against the same run without them, every run leaves the
@@ -378,5 +378,5 @@ int main(void)
 		cmocka_unit_test(test_sim_alloc_failure_leaves_nothing),
 	};
 
-	return cmocka_run_group_tests_name("core_sim", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("ctl_sim", tests, NULL, NULL);
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * core/sim.c: the discrete-event simulator (pflight/sim.h has the contract): options and
+ * ctl/sim.c: the discrete-event simulator (pflight/sim.h has the contract): options and
  * presets, the PRNG, the event queue, setting up and tearing down the private domain, and
- * the loop. What each event does to the domain is in core/sim_events.c.
+ * the loop. What each event does to the domain is in ctl/sim_events.c.
  *
  * Why it is reproducible. Nothing the results depend on comes from outside the run: the
  * clock is the event queue's (a binary heap ordered by time, then by kind with samples
@@ -28,7 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/sim_impl.h"
+#include "ctl/sim_impl.h"
 #include "shm/pf_assert.h"
 
 #define MS(x) (UINT64_C(x) * 1000000u)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* core/manifest_impl.h: the manifest schema entry and its value converters (manifest_value.c). */
+/* ctl/manifest_impl.h: the manifest schema entry and its value converters (manifest_value.c). */
 #ifndef PF_CORE_MANIFEST_IMPL_H
 #define PF_CORE_MANIFEST_IMPL_H
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * core/metrics_sampler.c: observations of a live domain for the metrics accumulator
+ * ctl/metrics_sampler.c: observations of a live domain for the metrics accumulator
  * (pflight/metrics.h has the contract and the cost).
  *
  * It reads shared memory and never writes it. Per VNode it reads only the ownership word,

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools/pflightd/notify.h: telling the service manager how the daemon is (sd_notify(3)).
+ *
+ * Under the unit's Type=notify, systemd counts pflightd as started only at READY=1, which
+ * it sends once it serves (domain open, audit log open, agents running, control socket
+ * and REST API listening), and as stopping at STOPPING=1. With WatchdogSec= in the unit,
+ * systemd passes WATCHDOG_USEC and restarts the daemon when WATCHDOG=1 does not come at
+ * least that often: the main thread, which also watches the agents for a fatal error,
+ * sends it every half period, so a main loop that hangs gets the daemon restarted.
+ * Without NOTIFY_SOCKET (not under systemd) every call does nothing.
+ */
+#ifndef PFLIGHTD_NOTIFY_H
+#define PFLIGHTD_NOTIFY_H
+
+#include <stdint.h>
+
+struct notify {
+	uint64_t period_ns; /* between two WATCHDOG=1, 0: no watchdog */
+	uint64_t next_ns;   /* CLOCK_MONOTONIC time of the next one */
+};
+
+/* Read the watchdog's period from the environment (sd_watchdog_enabled). */
+void notify_init(struct notify *n, uint64_t now_ns);
+
+/* READY=1 with a STATUS= line; STOPPING=1. Failures are logged once, not returned. */
+void notify_ready(const char *status);
+void notify_stopping(void);
+
+/* Send WATCHDOG=1 when it is due; the nanoseconds until the next one is due (UINT64_MAX
+ * without a watchdog), for the caller's poll timeout. */
+uint64_t notify_watchdog(struct notify *n, uint64_t now_ns);
+
+#endif /* PFLIGHTD_NOTIFY_H */
