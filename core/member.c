@@ -392,6 +392,7 @@ int member_join_as(struct pf_domain *d, const struct pf_member_opts *opts,
 			     as != NULL ? as->identity_key : identity_key(id.uid));
 	if (r < 0)
 		goto fail_free;
+	PF_FAULT_POINT(JOIN_AFTER_IDENTITY);
 	r = robust_acquire(m->rec, m->tid);
 	if (r < 0)
 		goto fail_slot;

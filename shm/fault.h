@@ -9,7 +9,7 @@
  * n until the operation succeeds.
  *
  * Arming is per process: in code with fault_arm(), or through the environment variable
- * PF_FAULT="<point>:<n>:<kill|once|from>" read on the first hit of any point, so a test
+ * PF_FAULT="<point>:<n>:<kill|stop|once|from>" read on the first hit of any point, so a test
  * can arm a child it starts with exec.
  */
 #ifndef PF_SHM_FAULT_H
@@ -27,6 +27,7 @@
 	X(SHM_MMAP, "shm_mmap")                                                                    \
 	X(ALLOC, "alloc")                                                                          \
 	X(JOIN_AFTER_SLOT, "join_after_slot")                                                      \
+	X(JOIN_AFTER_IDENTITY, "join_after_identity")                                              \
 	X(JOIN_AFTER_FUTEX, "join_after_futex")                                                    \
 	X(JOIN_BEFORE_ACTIVE, "join_before_active")                                                \
 	X(JOIN_AFTER_ACTIVE, "join_after_active")                                                  \
@@ -61,6 +62,7 @@ enum fault_mode {
 	FAULT_MODE_KILL,      /* raise(SIGKILL) on the n-th hit */
 	FAULT_MODE_FAIL_ONCE, /* report failure on the n-th hit only */
 	FAULT_MODE_FAIL_FROM, /* report failure from the n-th hit on */
+	FAULT_MODE_STOP,      /* raise(SIGSTOP) on the n-th hit: go on once continued */
 };
 
 #if PF_FAULT_INJECTION
