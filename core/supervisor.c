@@ -241,8 +241,13 @@ static int check_live(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint64
 	uint32_t f = pf_load_acquire(&rec->futex);
 	uint64_t hb;
 
+	/* Hung only if we killed this very generation: a track left by the slot's previous
+	 * member (killed as hung) says nothing of this one, which the deaths and hung
+	 * counters tell apart. */
 	if ((f & FUTEX_WORD_OWNER_DIED) != 0 || (f & FUTEX_WORD_TID_MASK) == 0)
-		return declare_dead(s, slot, w, t->killed ? PF_DEATH_HUNG : PF_DEATH_EXITED);
+		return declare_dead(s, slot, w,
+				    t->gen == member_word_gen(w) && t->killed ? PF_DEATH_HUNG
+									      : PF_DEATH_EXITED);
 	/* First sight of this generation live: time its heartbeat from now. A track that
 	 * check_joining() started for it has no heartbeat time yet; keeping its zero made a
 	 * fast-polling supervisor kill every new member as hung before its first beat. */
