@@ -9,20 +9,26 @@
  *   ctl->gate_flags       gatekeeper, before R20     joiners, after A20
  *   member state AWAIT    joiner (CAS, R5)           gatekeeper (A5), joiner
  *   member state ACTIVE   gatekeeper (CAS, R5)       joiner (A5), everyone
- *   member admission      gatekeeper (R21, or before its R5 CAS)   joiner (A21), tools
+ *   member state REFUSED  gatekeeper (CAS, R5)       joiner (A5), core/tally.c
+ *   member admission      gatekeeper (before its R5 CAS; R21 for a review)  joiner, tools
  *   member trust_ppm      gatekeeper, before its R5 CAS            everyone after A5
  *
  * A joiner that finds the gate closed, having written its identity and taken its futex,
  * CASes its slot JOINING(g) -> JOINING|AWAIT(g) ([R5]: the identity is published to the
  * gatekeeper) and publishes a membership change, which wakes the gatekeeper's supervisor
- * wait. The gatekeeper either CASes AWAIT(g) -> ACTIVE(g) after storing trust and the
- * admission word (the CAS publishes them, [R5]), or release-stores a REFUSED admission
- * word ([R21]); both then publish a membership change, which wakes the joiner sleeping on
- * the membership futex. Only the joiner leaves AWAIT otherwise (giving up: timeout, a gone
- * gatekeeper, an opened gate, a refusal), by CAS back to JOINING(g), so the gatekeeper's
- * CAS and the joiner's decide who won: a joiner that gave up is never made ACTIVE, and a
- * joiner made ACTIVE at the last instant takes its admission. A joiner that dies while
- * waiting holds its robust futex, so supervisors repair it as any dead joiner.
+ * wait. The gatekeeper stores trust and the admission word, then either CASes AWAIT(g) ->
+ * ACTIVE|JOINED(g) (admitted: a member from that instant, counted as joined whether or
+ * not it ever wakes) or AWAIT(g) -> JOINING|REFUSED(g) (refused: counted once, and the
+ * joiner frees the slot); the CAS publishes the word ([R5]), and a membership change wakes
+ * the joiner sleeping on the membership futex. Only the joiner leaves AWAIT otherwise
+ * (giving up: timeout, a gone gatekeeper, an opened gate), by CAS back to JOINING(g), so
+ * the gatekeeper's CAS and the joiner's decide who won: a joiner that gave up is neither
+ * admitted nor refused, and one admitted or refused at the last instant takes the
+ * decision. Once admitted, the slot is the member's whatever happens before it wakes: a
+ * cordon makes it DRAINING and a drain may even give it back, and the join still returns
+ * 0 (it joined; pf_member_leave() then finds it drained). A joiner that dies while
+ * waiting, or admitted before it woke, holds its robust futex, so supervisors repair it as
+ * any dead joiner or member.
  *
  * The admission word names its generation: a decision written for a joiner that gave up
  * (and whose slot was taken again) says nothing about the slot's new member, and readers
@@ -60,15 +66,7 @@ PF_API int pf_admission_pending(struct pf_domain *d, uint32_t *cursor,
 		/* [A5] pairs with [R5] in admission_wait(): the identity is complete. */
 		uint64_t w = pf_load_acquire(&rec->state);
 
-		uint64_t a;
-
 		if (member_word_state(w) != PF_MEMBER_JOINING || (w & MEMBER_FLAG_AWAIT) == 0)
-			continue;
-		/* Relaxed: our own decision (the gatekeeper wrote it); refused and not yet
-		 * gone is decided, not pending. */
-		a = pf_load_relaxed(&rec->admission);
-		if (admission_gen(a) == member_word_gen(w) &&
-		    admission_status(a) == ADMISSION_REFUSED)
 			continue;
 		memset(ret, 0, sizeof(*ret));
 		ret->size = sizeof(*ret);
@@ -99,20 +97,27 @@ static int verdict_valid(const struct pf_policy_verdict *v)
 	       (v->allowed == 1) == (v->check == PF_POLICY_ALLOWED);
 }
 
-/* Admit a joiner waiting at the gate: trust and decision first, then ACTIVE ([R5]). */
-static int admit(struct pf_domain *d, struct dom_member *rec, uint64_t w, uint64_t word,
-		 uint32_t trust_ppm)
+/* Decide a joiner waiting at the gate: trust and decision first, then ([R5]) ACTIVE|JOINED
+ * when the word grants, JOINING|REFUSED when it refuses. -ESTALE: the joiner gave up
+ * first. */
+static int settle(struct pf_domain *d, struct dom_member *rec, uint64_t w, uint64_t word,
+		  uint32_t trust_ppm)
 {
 	uint32_t gen = member_word_gen(w);
+	int granted = admission_status(word) == ADMISSION_GRANTED;
 
 	PF_ASSERT(w == member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_AWAIT));
-	PF_ASSERT(admission_gen(word) == gen && admission_status(word) == ADMISSION_GRANTED);
+	PF_ASSERT(admission_gen(word) == gen);
 	/* Relaxed: published by the release CAS below. */
-	pf_store_relaxed(&rec->trust_ppm, trust_ppm);
+	if (granted)
+		pf_store_relaxed(&rec->trust_ppm, trust_ppm);
 	pf_store_relaxed(&rec->admission, word);
-	/* [R5] pairs with [A5] in admission_wait() and every reader of the state word. */
-	if (!pf_cas_release(&rec->state, &w, member_word(gen, PF_MEMBER_ACTIVE, 0, 0)))
-		return -ESTALE; /* the joiner gave up first */
+	/* [R5] pairs with [A5] in admission_look() and every reader of the state word: the
+	 * decision is the CAS, and the fact it sets is what the counters count. */
+	if (!pf_cas_release(&rec->state, &w,
+			    granted ? member_word(gen, PF_MEMBER_ACTIVE, 0, MEMBER_FLAG_JOINED)
+				    : member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_REFUSED)))
+		return -ESTALE;
 	domain_publish_membership(d);
 	return 0;
 }
@@ -139,84 +144,91 @@ PF_API int pf_admission_decide(struct pf_domain *d, uint32_t slot, uint32_t gen,
 	st = member_word_state(w);
 	if (member_word_gen(w) != gen)
 		return -ESTALE;
-	if (st == PF_MEMBER_JOINING &&
-	    w == member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_AWAIT)) {
-		if (v->allowed)
-			return admit(d, rec, w, word, trust_ppm);
-		counter_add(d, PF_COUNTER_JOIN_REFUSED, 1);
-	} else if (st != PF_MEMBER_ACTIVE && st != PF_MEMBER_DRAINING) {
+	if (w == member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_AWAIT))
+		return settle(d, rec, w, word, trust_ppm);
+	if (st != PF_MEMBER_ACTIVE && st != PF_MEMBER_DRAINING)
 		return -ESTALE;
-	}
-	/* [R21] pairs with [A21] in admission_wait(): the refusal, or a review's verdict. */
+	/* [R21] pairs with [A21] in pf_member_info(): a review's verdict. */
 	pf_store_release(&rec->admission, word);
 	domain_publish_membership(d);
 	return 0;
 }
 
-/* Leave AWAIT: 0 when back to JOINING (the caller fails or goes on ungated), 1 when the
- * gatekeeper admitted us first. */
-static int give_up(struct pf_member *m)
+/* The refusal of our generation: its details for the caller, and the errno. */
+static int refused(struct pf_member *m, const struct pf_member_opts *o)
 {
-	uint64_t w = member_word(m->gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_AWAIT);
-
-	PF_ASSERT(m->rec != NULL && m->gen != 0);
-	/* [R5] pairs with [A5] in pf_admission_decide(): CAS against its admission. */
-	if (pf_cas_acq_rel(&m->rec->state, &w, member_word(m->gen, PF_MEMBER_JOINING, 0, 0)))
-		return 0;
-	return w == member_word(m->gen, PF_MEMBER_ACTIVE, 0, 0) ? 1 : -ETIMEDOUT;
-}
-
-static int refused(struct pf_member *m, uint64_t a, const struct pf_member_opts *o)
-{
+	/* Relaxed: written before the refusing CAS, ordered by our [A5] of its word. */
+	uint64_t a = pf_load_relaxed(&m->rec->admission);
 	uint32_t check = admission_check(a);
-	int r;
 
-	PF_ASSERT(admission_gen(a) == m->gen && admission_status(a) == ADMISSION_REFUSED);
-	r = give_up(m);
-	if (r == 1)
-		return 1; /* cannot happen: the gatekeeper decides once; take the admission */
+	if (admission_gen(a) != m->gen || admission_status(a) != ADMISSION_REFUSED) {
+		counter_add(m->d, PF_COUNTER_SHM_INVALID, 1);
+		return -EPERM; /* refused, with a decision word we cannot read */
+	}
 	if (o->refusal != NULL && o->refusal->size >= sizeof(*o->refusal)) {
 		o->refusal->action = admission_action(a);
 		o->refusal->rule = admission_rule(a);
 		o->refusal->check = check;
 	}
-	if (r < 0)
-		return r;
 	return check == PF_POLICY_TOKEN_REQUIRED || check == PF_POLICY_TOKEN_CAPS ? -EKEYREJECTED
 										  : -EPERM;
+}
+
+/* Our slot no longer says AWAIT: what the word w the gatekeeper (or a supervisor) left
+ * says. 1 admitted: ACTIVE, or cordoned (DRAINING) or even drained away before we woke;
+ * refused (a negative errno, the slot still ours to free); or -ETIMEDOUT: declared dead
+ * and reclaimed by a supervisor. */
+static int decided(struct pf_member *m, uint64_t w, const struct pf_member_opts *o)
+{
+	uint32_t st = member_word_state(w);
+
+	if (member_word_gen(w) != m->gen)
+		return -ETIMEDOUT;
+	if ((w & MEMBER_FLAG_JOINED) != 0 && st != PF_MEMBER_DEAD)
+		return 1;
+	if (w == member_word(m->gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_REFUSED))
+		return refused(m, o);
+	return -ETIMEDOUT;
+}
+
+/* Leave AWAIT: 0 when back to JOINING (the caller fails or goes on ungated), else what the
+ * gatekeeper decided first (decided()). */
+static int give_up(struct pf_member *m, const struct pf_member_opts *o)
+{
+	uint64_t w = member_word(m->gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_AWAIT);
+
+	PF_ASSERT(m->rec != NULL && m->gen != 0);
+	/* [R5] pairs with [A5] in pf_admission_decide(): CAS against its decision. */
+	if (pf_cas_acq_rel(&m->rec->state, &w, member_word(m->gen, PF_MEMBER_JOINING, 0, 0)))
+		return 0;
+	return decided(m, w, o);
 }
 
 /* One look at where we stand: 1 admitted, 0 go on ungated, < 0 failed, 2 keep waiting. */
 static int admission_look(struct pf_member *m, const struct pf_member_opts *o, uint64_t deadline)
 {
 	struct dom_control *ctl = m->d->ctl;
-	/* [A5] pairs with [R5] in admit(). */
-	uint64_t w = pf_load_acquire(&m->rec->state), a;
+	/* [A5] pairs with [R5] in settle(): the decision, and the words it published. */
+	uint64_t w = pf_load_acquire(&m->rec->state);
 	uint32_t keeper;
 	int r;
 
-	if (w == member_word(m->gen, PF_MEMBER_ACTIVE, 0, 0))
-		return 1;
 	if (w != member_word(m->gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_AWAIT))
-		return -ETIMEDOUT; /* a supervisor reclaimed the slot */
-	/* [A21] pairs with [R21] in pf_admission_decide(). */
-	a = pf_load_acquire(&m->rec->admission);
-	if (admission_gen(a) == m->gen && admission_status(a) == ADMISSION_REFUSED)
-		return refused(m, a, o);
+		return decided(m, w, o);
 	/* [A20] pairs with [R20] in pf_admission_gate(). */
 	keeper = pf_load_acquire(&ctl->gate_pid);
 	if (keeper == 0)
-		return give_up(m); /* the gate was opened: join without a decision */
+		return give_up(m, o); /* the gate was opened: join without a decision */
 	if (identity_gone((int)keeper, 0)) {
 		/* Relaxed: ordered by [A20] above. */
 		if ((pf_load_relaxed(&ctl->gate_flags) & GATE_STRICT) == 0)
-			return give_up(m);
-		r = give_up(m);
-		return r == 1 ? 1 : -EHOSTDOWN;
+			return give_up(m, o);
+		r = give_up(m, o);
+		return r == 0 ? -EHOSTDOWN : r;
 	}
 	if (now_ns() >= deadline) {
-		r = give_up(m);
-		return r == 1 ? 1 : -ETIMEDOUT;
+		r = give_up(m, o);
+		return r == 0 ? -ETIMEDOUT : r;
 	}
 	return 2;
 }

@@ -23,6 +23,7 @@
 
 #include "core/domain_impl.h"
 #include "core/ownership.h"
+#include "core/tally.h"
 #include "pflight/numa.h"
 #include "shm/fault.h"
 #include "shm/pf_assert.h"
@@ -561,8 +562,8 @@ PF_API int pf_domain_info(struct pf_domain *d, struct pf_domain_info *info)
 				      (uint64_t)d->lim.pending_slots * 8 / d->lim.vnodes_max;
 	info->heartbeat_interval_ns = d->lim.heartbeat_interval_ns;
 	info->heartbeat_misses = d->lim.heartbeat_misses;
+	info->members_active = tally_members_active(d);
 	/* Relaxed: a snapshot for people and tools, no ordering with anything. */
-	info->members_active = pf_load_relaxed(&d->ctl->members_active);
 	info->caps_count = PF_MIN(pf_load_relaxed(&d->ctl->caps_count), d->lim.caps_max);
 	info->membership_version = pf_load_relaxed(&d->ctl->membership_version);
 	for (uint32_t i = 0; i < d->lim.vnodes_max; i++) {
@@ -584,20 +585,22 @@ PF_API int pf_domain_membership(struct pf_domain *d, uint32_t *ret_version)
 	/* Relaxed: a snapshot; waiters use pf_domain_wait_membership() for ordering. */
 	if (ret_version != NULL)
 		*ret_version = pf_load_relaxed(&d->ctl->membership_version);
-	/* Relaxed: the same snapshot. */
-	return (int)PF_MIN(pf_load_relaxed(&d->ctl->members_active), d->lim.members_max);
+	return (int)tally_members_active(d);
 }
 
 PF_API int pf_domain_counters(struct pf_domain *d, uint64_t *values, uint32_t count)
 {
+	uint64_t all[PF_COUNTER_COUNT];
 	uint32_t n;
 
 	if (d == NULL || (values == NULL && count > 0))
 		return -EINVAL;
 	n = PF_MIN(count, (uint32_t)PF_COUNTER_COUNT);
-	for (uint32_t i = 0; i < n; i++)
-		/* Relaxed: statistics, a snapshot. */
-		values[i] = pf_load_relaxed(&d->ctl->counters[i]);
+	for (uint32_t i = TALLY_EVENTS; i < PF_COUNTER_COUNT; i++)
+		/* Relaxed: statistics of attempts, a snapshot. */
+		all[i] = pf_load_relaxed(&d->ctl->counters[i]);
+	tally_read(d, all); /* the events, and slots_freed, from the member table */
+	memcpy(values, all, n * sizeof(*values));
 	return (int)n;
 }
 

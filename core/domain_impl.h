@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/layout.h"
+#include "shm/pf_assert.h"
 #include "shm/pf_atomic.h"
 #include "shm/pf_compiler.h"
 #include "shm/ring_mpmc.h"
@@ -72,8 +73,11 @@ static inline int opts_copy(void *out, size_t out_size, const void *in, size_t m
 	return 0;
 }
 
+/* One more attempt counted by a statistic (claim_races and the others after
+ * slots_freed): the membership events are counted from the member table (core/tally.c). */
 static inline void counter_add(struct pf_domain *d, enum pf_counter c, uint64_t n)
 {
+	PF_ASSERT(c > PF_COUNTER_SLOTS_FREED && c < PF_COUNTER_COUNT);
 	/* Relaxed: statistic, no ordering. */
 	pf_fetch_add_relaxed(&d->ctl->counters[c], n);
 }

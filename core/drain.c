@@ -24,8 +24,9 @@
  *            reads the inbox from its position, so committed state and every message
  *            survive; uncommitted work is redone.
  *   finish   once nothing is held, member_retire_slot() turns DRAINING into FREE, or
- *            RETIRED with the flag (free_at first, [R5]); a RETIRED slot keeps the identity
- *            as history and is reused after the grace period like a FREE one (slot_take()).
+ *            RETIRED with the flag (free_at first, [R5]), marked DRAINED: the member neither
+ *            left nor died (core/tally.c); a RETIRED slot keeps the identity as history
+ *            and is reused after the grace period like a FREE one (slot_take()).
  *            The member's own pf_member_leave() then finds its slot given back and
  *            returns 0; a VNode it claimed in the instant before is returned by the
  *            supervisors' orphan sweep.
@@ -68,10 +69,11 @@ PF_API int pf_member_cordon(struct pf_domain *d, uint32_t slot, uint32_t flags)
 		if (st == PF_MEMBER_ACTIVE)
 			pf_store_relaxed(&rec->cordon_ns, now_ns());
 		/* [R5] pairs with [A5] in snapshot_one() and member_retire_slot(): schedulers
-		 * drop the member at their next refresh, a leave sees the retire flag. */
-		if (pf_cas_acq_rel(
-			    &rec->state, &w,
-			    member_word(member_word_gen(w), PF_MEMBER_DRAINING, 0, have | want))) {
+		 * drop the member at their next refresh, a leave sees the retire flag; the
+		 * generation's facts stay (core/tally.c counts from them). */
+		if (pf_cas_acq_rel(&rec->state, &w,
+				   member_word(member_word_gen(w), PF_MEMBER_DRAINING, 0,
+					       have | want | member_word_facts(w)))) {
 			domain_publish_membership(d);
 			return 0;
 		}
@@ -202,7 +204,7 @@ static int finish(struct step *st)
 	/* Relaxed: identity of the generation seen DRAINING, fixed while it lives. */
 	caps[0] = pf_load_relaxed(&rec->caps[0]);
 	caps[1] = pf_load_relaxed(&rec->caps[1]);
-	r = member_retire_slot(d, st->slot, st->gen);
+	r = member_retire_slot(d, st->slot, st->gen, 1);
 	if (r == -ESTALE)
 		return 0; /* the member left meanwhile: the next step reports it */
 	if (r < 0)

@@ -17,6 +17,11 @@
  * Words (all little-endian as the host, one host only):
  *
  *   member state   [63:32] generation  [23:16] flags  [15:8] cause  [7:0] state
+ *   member tally   [63:32] generation being counted  [31:7] zero  [6:0] its events counted
+ *                  (bit = enum pf_counter, core/tally.c)
+ *   repair owned   [63:32] generation  [31:0] VNodes it owned when its repair counted them
+ *   event counter  [63:13] count  [12] tagged  [11:0] slot whose fold last added to it
+ *                  (counters[] of the events core/tally.c counts; the others: a count)
  *   ownership      [63:32] epoch  [31:16] owner generation (low 16 bits)
  *                  [15:4] owner slot  [3:0] enum pf_vnode_state
  *   checkpoint     [63:32] epoch  [31:22] sequence tag (low 10 bits of the sequence)
@@ -42,8 +47,10 @@
 #include "shm/pf_compiler.h"
 
 /* Major 2: checkpoint buffers held by their writer (core/checkpoint.c), the member record
- * grows to 320 bytes. Major 1's minors: 1 move requests, membership_change_ns; 2 the
- * admission gate. */
+ * grows to 320 bytes (attach words), exact membership counters (core/tally.c: the facts in
+ * the member state word, the tally and repair_owned words, the tagged event counters;
+ * members_active is counted from the table, no longer kept). Major 1's minors: 1 move
+ * requests, membership_change_ns; 2 the admission gate. */
 #define DOMAIN_LAYOUT_MAJOR 2
 #define DOMAIN_LAYOUT_MINOR 0
 #define DOMAIN_SHM_PREFIX "pflight-"
@@ -99,7 +106,9 @@ struct dom_control {
 	struct dom_limits limits;
 	/* Bumped on every join, leave and death; a futex that waiters sleep on. */
 	alignas(PF_CACHELINE) _Atomic uint32_t membership_version;
-	_Atomic uint32_t members_active;
+	/* Unused since layout minor 3 (members_active, a maintained count that a death at the
+	 * wrong instruction made wrong): pf_domain_info() counts the member table instead. */
+	uint32_t reserved0;
 	_Atomic uint32_t caps_count; /* directory entries [0, caps_count) are ready */
 	/* Admission gate (core/admission.c): pid of the gatekeeper that decides joins, 0 when
 	 * joins need no decision. */
@@ -158,8 +167,21 @@ _Static_assert(PF_CAP_NAME_MAX < sizeof(((struct dom_cap *)0)->name), "name must
 /* JOINING, identity written and futex held, waiting for the gatekeeper's decision
  * (core/admission.c): only the joiner (giving up) or the gatekeeper (admitting) moves it. */
 #define MEMBER_FLAG_AWAIT (UINT64_C(1) << 19)
+/*
+ * Facts of a generation (core/tally.c counts the membership events from them): each is set
+ * by the CAS that makes it true and kept by every later transition of the generation, so
+ * the slot's state word says what happened to its member until a joiner takes the slot.
+ */
+/* It became ACTIVE (the joiner's CAS, or the gatekeeper's admitting one): a member. */
+#define MEMBER_FLAG_JOINED (UINT64_C(1) << 20)
+/* The gatekeeper refused it at the gate (AWAIT -> JOINING|REFUSED): never a member. */
+#define MEMBER_FLAG_REFUSED (UINT64_C(1) << 21)
+/* A drain gave its slot back (FREE or RETIRED): it neither left nor died. */
+#define MEMBER_FLAG_DRAINED (UINT64_C(1) << 22)
+#define MEMBER_FACTS (MEMBER_FLAG_JOINED | MEMBER_FLAG_REFUSED | MEMBER_FLAG_DRAINED)
 #define MEMBER_FLAGS_KNOWN                                                                         \
-	(MEMBER_FLAG_REPAIRED | MEMBER_FLAG_INIT | MEMBER_FLAG_RETIRE | MEMBER_FLAG_AWAIT)
+	(MEMBER_FLAG_REPAIRED | MEMBER_FLAG_INIT | MEMBER_FLAG_RETIRE | MEMBER_FLAG_AWAIT |        \
+	 MEMBER_FACTS)
 #define MEMBER_GEN_SHIFT 32
 
 static inline uint64_t member_word(uint32_t gen, uint32_t state, uint32_t cause, uint64_t flags)
@@ -178,6 +200,10 @@ static inline uint32_t member_word_gen(uint64_t w)
 static inline uint32_t member_word_cause(uint64_t w)
 {
 	return (uint32_t)((w >> MEMBER_CAUSE_SHIFT) & 0xff);
+}
+static inline uint64_t member_word_facts(uint64_t w)
+{
+	return w & MEMBER_FACTS;
 }
 
 /* Robust futex bits (linux/futex.h), restated so this header stays self-contained. */
@@ -220,7 +246,7 @@ struct dom_member {
 	_Atomic uint32_t vnode_capacity; /* VNodes it can hold at full load */
 	_Atomic uint64_t cordon_ns;      /* now_ns() of the cordon (core/drain.c), 0: never */
 	_Atomic uint64_t admission;      /* the gatekeeper's decision, ADMISSION_* word */
-	uint64_t reserved2[1];
+	_Atomic uint64_t repair_owned;   /* VNodes its repair found it owned (core/tally.c) */
 	/* Line 3: written by the member only (hot). */
 	_Atomic uint64_t heartbeat;
 	_Atomic uint32_t vnodes_owned;
@@ -229,7 +255,10 @@ struct dom_member {
 	_Atomic uint64_t commits;
 	_Atomic uint64_t received;
 	_Atomic uint64_t identity_key; /* uid + executable: what failure history is kept by */
-	uint64_t reserved4[2];
+	/* Which events of a generation the domain's counters hold (core/tally.c): written
+	 * when a joiner takes the slot again, never by the member. */
+	_Atomic uint64_t tally;
+	uint64_t reserved4[1];
 	/* Line 4: attached = (generation << 32) | pid of the process that took the slot, with
 	 * attach_start its start time, from the take of the slot until that member's handle
 	 * is gone (its leave, or its process gone: core/member.c); 0 otherwise. The slot is not
@@ -246,6 +275,15 @@ struct dom_member {
 	uint64_t reserved5[5];
 };
 _Static_assert(sizeof(struct dom_member) == 320, "member record is shared ABI");
+_Static_assert(offsetof(struct dom_member, futex) == 8, "futex moved");
+_Static_assert(offsetof(struct dom_member, robust_area) == MEMBER_ROBUST_AREA_OFFSET,
+	       "robust area moved");
+_Static_assert(offsetof(struct dom_member, pid) == 64, "identity line moved");
+_Static_assert(offsetof(struct dom_member, reliability_ppm) == 128, "attribute line moved");
+_Static_assert(offsetof(struct dom_member, heartbeat) == 192, "hot line moved");
+_Static_assert(offsetof(struct dom_member, admission) == 176, "admission word moved");
+_Static_assert(offsetof(struct dom_member, repair_owned) == 184, "repair word moved");
+_Static_assert(offsetof(struct dom_member, tally) == 240, "tally word moved");
 _Static_assert(offsetof(struct dom_member, attached) == 256, "attached moved");
 
 /* Gate flags. */

@@ -5,10 +5,15 @@
  * Slot life cycle (state word, CAS only):
  *
  *   FREE(g) or DEAD|REPAIRED(g), grace over --join--> JOINING|INIT(g+1) --> JOINING(g+1)
- *   --> ACTIVE(g+1)
+ *   --> ACTIVE|JOINED(g+1)
  *   ACTIVE(g) --leave--> FREE(g)            ACTIVE(g) --supervisor--> DEAD(g) --> DEAD|REPAIRED(g)
  *   ACTIVE(g) --cordon--> DRAINING[|RETIRE](g) --drained or leave--> FREE(g) or RETIRED(g)
  *   (core/drain.c); a RETIRED slot is reused after the grace period like a FREE one.
+ *
+ * The facts of a generation (JOINED, REFUSED, DRAINED, core/layout.h) ride in its word
+ * through every transition: the domain's membership counters are counted from them
+ * (core/tally.c), and a joiner folds the ended generation's events into the counters
+ * before its CAS takes the slot.
  *
  * The generation changes only when a joiner takes the slot, so (slot, generation) names
  * one membership for as long as anyone may still hold it; free_at_ns keeps a released
@@ -31,6 +36,7 @@
 #include "core/checkpoint.h"
 #include "core/member_impl.h"
 #include "core/robust.h"
+#include "core/tally.h"
 #include "pflight/policy.h"
 #include "core/validate.h"
 #include "shm/fault.h"
@@ -177,6 +183,8 @@ static int slot_take(struct pf_domain *d, uint32_t start, const struct pf_member
 		 * not before its process is gone or its handle has left. */
 		if (member_reclaim(d, slot) < 0)
 			continue;
+		if (tally_fold(d, slot, w) < 0)
+			continue; /* its events are not all counted yet: the next joiner's turn */
 		/* [R5] pairs with [A5]: taking the slot; acq_rel so we see the last holder's
 		 * writes before we overwrite them. */
 		if (!pf_cas_acq_rel(&rec->state, &w,
@@ -240,20 +248,23 @@ static void record_init(struct pf_domain *d, struct dom_member *rec,
 	pf_store_relaxed(&rec->received, 0);
 }
 
-/* Give back a slot we hold (JOINING or ACTIVE) as FREE after the grace period. */
+/* Give back a slot we hold (JOINING, refused or not, or ACTIVE) as FREE after the grace
+ * period, its facts kept. */
 static int member_free(struct pf_domain *d, struct dom_member *rec, uint32_t gen, uint32_t from)
 {
-	uint64_t w = member_word(gen, from, 0, 0);
+	/* Relaxed: only the refusal flag is taken from it; the CAS below re-validates. */
+	uint64_t w = member_word(gen, from, 0, pf_load_relaxed(&rec->state) & MEMBER_FLAG_REFUSED);
 
 	/* Relaxed: published by the release CAS below. */
 	pf_store_relaxed(&rec->free_at_ns, now_ns() + d->lim.slot_grace_ns);
 	/* [R5] pairs with [A5] in slot_take(): free_at is visible before FREE. */
-	if (!pf_cas_release(&rec->state, &w, member_word(gen, PF_MEMBER_FREE, 0, 0)))
+	if (!pf_cas_release(&rec->state, &w,
+			    member_word(gen, PF_MEMBER_FREE, 0, member_word_facts(w))))
 		return -ESTALE;
 	return 0;
 }
 
-int member_retire_slot(struct pf_domain *d, uint32_t slot, uint32_t gen)
+int member_retire_slot(struct pf_domain *d, uint32_t slot, uint32_t gen, int drained)
 {
 	struct dom_member *rec = &d->members[slot];
 
@@ -269,8 +280,12 @@ int member_retire_slot(struct pf_domain *d, uint32_t slot, uint32_t gen)
 			to = PF_MEMBER_RETIRED;
 		/* Relaxed: published by the release CAS below. */
 		pf_store_relaxed(&rec->free_at_ns, now_ns() + d->lim.slot_grace_ns);
-		/* [R5] pairs with [A5] in slot_take(): free_at is visible before the state. */
-		if (pf_cas_release(&rec->state, &w, member_word(gen, to, 0, 0)))
+		/* [R5] pairs with [A5] in slot_take(): free_at is visible before the state, which
+		 * keeps the generation's facts and says whether a drain ended it. */
+		if (pf_cas_release(&rec->state, &w,
+				   member_word(gen, to, 0,
+					       member_word_facts(w) |
+						       (drained ? MEMBER_FLAG_DRAINED : 0))))
 			return (int)to;
 	}
 	return -EAGAIN; /* the flags kept changing under us */
@@ -335,7 +350,7 @@ static int join_admit(struct pf_domain *d, const struct pf_member_opts *o,
 	/* Step 2: verify the can-register policy. */
 	r = policy_check(d, id, o);
 	if (r < 0) {
-		counter_add(d, PF_COUNTER_JOIN_REFUSED, 1);
+		tally_refused(d);
 		return r;
 	}
 	if (!robust_supported())
@@ -382,10 +397,12 @@ static int join_activate(struct pf_member *m, const struct pf_member_opts *o,
 	*ret_still_ours = r < 0;
 	if (r >= 0) {
 		PF_FAULT_POINT(JOIN_BEFORE_ACTIVE);
-		/* [R5] pairs with [A5] in the supervisor's scan: identity is complete. Not
-		 * needed when the gatekeeper admitted us: its CAS made us ACTIVE. */
-		if (r == 0 && !pf_cas_release(&m->rec->state, &w,
-					      member_word(m->gen, PF_MEMBER_ACTIVE, 0, 0)))
+		/* [R5] pairs with [A5] in the supervisor's scan: identity is complete; JOINED
+		 * counts the join (core/tally.c). Not needed when the gatekeeper admitted us:
+		 * its CAS made us ACTIVE|JOINED (and we may be DRAINING by now). */
+		if (r == 0 &&
+		    !pf_cas_release(&m->rec->state, &w,
+				    member_word(m->gen, PF_MEMBER_ACTIVE, 0, MEMBER_FLAG_JOINED)))
 			r = -ETIMEDOUT; /* a supervisor gave up on us (stopped past the join
 					 * timeout) and reclaimed the slot */
 	}
@@ -395,9 +412,6 @@ static int join_activate(struct pf_member *m, const struct pf_member_opts *o,
 		return r;
 	}
 	providers_add(d, caps, 1);
-	/* Relaxed: a count for people; membership_version orders what matters. */
-	pf_fetch_add_relaxed(&d->ctl->members_active, 1);
-	counter_add(d, PF_COUNTER_JOINS, 1);
 	/* Step 6: publish the membership change (futex wake, nobody polls). */
 	domain_publish_membership(d);
 	return 0;
@@ -442,6 +456,7 @@ int member_join_as(struct pf_domain *d, const struct pf_member_opts *opts,
 			     as != NULL ? as->identity_key : identity_key(id.uid));
 	if (r < 0)
 		goto fail_detach;
+	PF_FAULT_POINT(JOIN_AFTER_IDENTITY);
 	r = robust_acquire(m->rec, m->tid);
 	if (r < 0)
 		goto fail_slot;
@@ -475,8 +490,6 @@ fail_free:
 void member_gone(struct pf_domain *d, const uint64_t caps[2])
 {
 	providers_add(d, caps, -1);
-	/* Relaxed: a count for people. */
-	pf_fetch_sub_relaxed(&d->ctl->members_active, 1);
 }
 
 /* 1 when our slot ended FREE or RETIRED by a drain with our generation still in it. */
@@ -537,12 +550,10 @@ static int leave_finish(struct pf_member *m, int returned)
 		/* Anything owned without a handle (a crashed thread's claim) goes back too. */
 		if (!returned)
 			(void)vnodes_return_owned(d, m->slot, m->gen);
-		if (member_retire_slot(d, m->slot, m->gen) < 0) {
+		if (member_retire_slot(d, m->slot, m->gen, 0) < 0)
 			r = -ESTALE;
-		} else {
+		else
 			member_gone(d, m->caps);
-			counter_add(d, PF_COUNTER_LEAVES, 1);
-		}
 	}
 	robust_release(m->rec, m->tid);
 	detach(m->rec);
@@ -673,8 +684,9 @@ PF_API int pf_member_info(struct pf_domain *d, uint32_t slot, struct pf_member_i
 	/* Relaxed: the same snapshot. */
 	info->mem_ppm = pf_load_relaxed(&rec->mem_ppm);
 	info->vnode_capacity = pf_load_relaxed(&rec->vnode_capacity);
-	/* Relaxed: the same snapshot; a decision about another generation is ignored. */
-	a = pf_load_relaxed(&rec->admission);
+	/* [A21] pairs with [R21] in pf_admission_decide(): a review's verdict; a decision
+	 * about another generation is ignored. */
+	a = pf_load_acquire(&rec->admission);
 	if (admission_gen(a) == info->generation) {
 		info->admission = admission_status(a);
 		if (info->admission == PF_ADMISSION_REFUSED)

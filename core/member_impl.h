@@ -51,12 +51,14 @@ int member_is_live(const struct pf_member *m);
 /* 1 while the member's slot says DRAINING with its generation: it takes nothing new. */
 int member_is_draining(const struct pf_member *m);
 /* Give back slot (ACTIVE or DRAINING with generation gen) as FREE, or RETIRED when it was
- * draining to retire, reusable after the grace period: the new state, or -ESTALE (not
- * ours any more) or -EAGAIN. The caller then calls member_gone(). */
-int member_retire_slot(struct pf_domain *d, uint32_t slot, uint32_t gen);
-/* pf_member_join() at a closed admission gate (core/admission.c): 1 admitted (the slot is
- * ACTIVE), 0 no decision needed (still JOINING: go on), or a negative errno (still
- * JOINING, or reclaimed: the caller gives the slot back). */
+ * draining to retire, reusable after the grace period, marked DRAINED when a drain (not
+ * the member's own leave) gives it back: the new state, or -ESTALE (not ours any more) or
+ * -EAGAIN. The caller then calls member_gone(). */
+int member_retire_slot(struct pf_domain *d, uint32_t slot, uint32_t gen, int drained);
+/* pf_member_join() at a closed admission gate (core/admission.c): 1 admitted (the
+ * gatekeeper made the slot ACTIVE|JOINED; it may be DRAINING, or drained away, by the time
+ * we look), 0 no decision needed (still JOINING: go on), or a negative errno (still
+ * JOINING, refused or not, or reclaimed: the caller gives the slot back). */
 int admission_wait(struct pf_member *m, const struct pf_member_opts *o);
 
 /*
@@ -112,7 +114,7 @@ int member_leave_many(struct pf_member **members, uint32_t n) PF_PRIVATE_EXPORT(
  */
 int member_reclaim(struct pf_domain *d, uint32_t slot);
 
-/* Bookkeeping of a member that stopped being ACTIVE or DRAINING: providers, count. */
+/* Bookkeeping of a member that stopped being ACTIVE or DRAINING: capability providers. */
 void member_gone(struct pf_domain *d, const uint64_t caps[2]);
 
 /* Return every VNode owned by (slot, gen) to PENDING with epoch + 1 and queue it.

@@ -13,11 +13,13 @@
  * start time), kills it, and repairs once the kernel has released its futex (or at once
  * if it may not kill it: the epochs still fence the hung process out).
  *
- * Repair. CAS the state word to DEAD (one winner counts the death); return every VNode
- * the dead (slot, generation) owns to PENDING with epoch + 1 (a CAS each, so several
- * supervisors may repair at once and a supervisor that dies mid-repair leaves work the
- * next check resumes: DEAD without REPAIRED means "not finished"); then set free_at and
- * CAS to DEAD|REPAIRED ([R5]). A joiner reuses the slot only after free_at.
+ * Repair. CAS the state word to DEAD, keeping the generation's facts (the death and its
+ * cause are counted from that word, core/tally.c); the first repair counts the VNodes the
+ * dead (slot, generation) owns (tally_repair_census()), then every one goes back to
+ * PENDING with epoch + 1 (a CAS each, so several supervisors may repair at once and a
+ * supervisor that dies mid-repair leaves work the next check resumes: DEAD without
+ * REPAIRED means "not finished"); then set free_at and CAS to DEAD|REPAIRED ([R5]). A
+ * joiner reuses the slot only after free_at.
  *
  * Sweep (one supervisor per interval, elected by CAS on sweep_time_ns): queue again every
  * PENDING VNode whose last pending-ring entry was consumed without a claim (its claimer
@@ -37,6 +39,7 @@
 #include "core/checkpoint.h"
 #include "core/member_impl.h"
 #include "core/ownership.h"
+#include "core/tally.h"
 #include "pflight/supervisor.h"
 #include "shm/pf_assert.h"
 
@@ -145,19 +148,18 @@ static int repair(struct pf_supervisor *s, uint32_t slot, uint64_t w)
 	uint64_t done;
 
 	PF_ASSERT(member_word_state(w) == PF_MEMBER_DEAD);
+	tally_repair_census(d, slot, gen);
 	moved = vnodes_return_owned(d, slot, gen);
 	/* Its checkpoint buffers and its slot, if its process is gone already (else the sweep
 	 * retries: a stalled or unkillable one keeps them, fenced out of every reader). */
 	(void)member_reclaim(d, slot);
 	/* Relaxed: statistics and a time published by the release CAS below. */
 	pf_fetch_add_relaxed(&rec->repaired_vnodes, moved);
-	counter_add(d, PF_COUNTER_VNODES_REPAIRED, moved);
 	pf_store_relaxed(&rec->free_at_ns, now_ns() + d->lim.slot_grace_ns);
 	done = w | MEMBER_FLAG_REPAIRED;
 	/* [R5] pairs with [A5] in slot_take(): free_at is visible before the slot is. */
 	if (!pf_cas_release(&rec->state, &w, done))
 		return 0; /* another supervisor finished first */
-	counter_add(d, PF_COUNTER_REPAIRS, 1);
 	domain_publish_membership(d);
 	if (s->o.on_repair != NULL)
 		s->o.on_repair(s->o.arg, slot, gen, member_word_cause(w),
@@ -171,8 +173,8 @@ static int declare_dead(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint
 {
 	struct pf_domain *d = s->d;
 	struct dom_member *rec = &d->members[slot];
-	uint32_t st = member_word_state(w);
-	uint64_t dead = member_word(member_word_gen(w), PF_MEMBER_DEAD, cause, 0);
+	uint64_t dead =
+		member_word(member_word_gen(w), PF_MEMBER_DEAD, cause, member_word_facts(w));
 
 	/* [R5] pairs with [A5] in slot_take() and check_slot(): acq_rel, so everything the
 	 * member published is visible to our repair. */
@@ -182,10 +184,6 @@ static int declare_dead(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint
 	pf_store_relaxed(&rec->dead_time_ns, now_ns());
 	/* Relaxed: identity of the generation we just declared dead. */
 	history_record_failure(d, pf_load_relaxed(&rec->identity_key));
-	counter_add(d, cause == PF_DEATH_HUNG ? PF_COUNTER_HUNG : PF_COUNTER_DEATHS, 1);
-	if (st == PF_MEMBER_ACTIVE || st == PF_MEMBER_DRAINING)
-		/* Relaxed: a count for people. */
-		pf_fetch_sub_relaxed(&d->ctl->members_active, 1);
 	/* The kernel woke one sleeper on this futex; wake the other supervisors too. */
 	futex_wake_shared(&rec->futex, INT_MAX);
 	domain_publish_membership(d);
@@ -246,8 +244,13 @@ static int check_live(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint64
 	uint32_t f = pf_load_acquire(&rec->futex);
 	uint64_t hb;
 
+	/* Hung only if we killed this very generation: a track left by the slot's previous
+	 * member (killed as hung) says nothing of this one, which the deaths and hung
+	 * counters tell apart. */
 	if ((f & FUTEX_WORD_OWNER_DIED) != 0 || (f & FUTEX_WORD_TID_MASK) == 0)
-		return declare_dead(s, slot, w, t->killed ? PF_DEATH_HUNG : PF_DEATH_EXITED);
+		return declare_dead(s, slot, w,
+				    t->gen == member_word_gen(w) && t->killed ? PF_DEATH_HUNG
+									      : PF_DEATH_EXITED);
 	/* First sight of this generation live: time its heartbeat from now. A track that
 	 * check_joining() started for it has no heartbeat time yet; keeping its zero made a
 	 * fast-polling supervisor kill every new member as hung before its first beat. */

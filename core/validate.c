@@ -11,6 +11,7 @@
 #include <errno.h>
 
 #include "core/member_impl.h"
+#include "core/tally.h"
 #include "core/validate.h"
 #include "pflight/policy.h"
 
@@ -47,6 +48,40 @@ static int admission_valid(uint64_t a, uint32_t gen)
 		admission_rule(a) == PF_POLICY_NO_RULE);
 }
 
+/* The facts of a generation (core/layout.h) only in the states a correct writer leaves
+ * them in: a member (JOINED) is never back to JOINING, a live one always has it; a refused
+ * joiner never joined and waits no more; only a member is drained, and only into FREE or
+ * RETIRED. */
+static int facts_valid(uint64_t w)
+{
+	uint32_t st = member_word_state(w);
+	int joined = (w & MEMBER_FLAG_JOINED) != 0;
+
+	if (((st == PF_MEMBER_ACTIVE || st == PF_MEMBER_DRAINING) && !joined) ||
+	    (joined && st == PF_MEMBER_JOINING))
+		return 0;
+	if ((w & MEMBER_FLAG_REFUSED) != 0 &&
+	    (joined || (w & MEMBER_FLAG_AWAIT) != 0 ||
+	     !(st == PF_MEMBER_JOINING || st == PF_MEMBER_FREE || st == PF_MEMBER_DEAD)))
+		return 0;
+	return (w & MEMBER_FLAG_DRAINED) == 0 ||
+	       (joined && (st == PF_MEMBER_FREE || st == PF_MEMBER_RETIRED));
+}
+
+/* The slot's counting words (core/tally.c) never run ahead of its generation, and carry
+ * nothing but what they define. */
+static int tally_words_valid(struct pf_domain *d, const struct dom_member *rec, uint32_t gen)
+{
+	/* Relaxed: a snapshot to validate, like the rest of the record. */
+	uint64_t t = pf_load_relaxed(&rec->tally), r = pf_load_relaxed(&rec->repair_owned);
+
+	if ((t & UINT64_C(0xffffffff) & ~TALLY_COUNTED_MASK) != 0)
+		return 0;
+	if ((int32_t)(gen - tally_gen(t)) < 0 || (int32_t)(gen - repair_owned_gen(r)) < 0)
+		return 0;
+	return repair_owned_vnodes(r) <= d->lim.vnodes_max;
+}
+
 int member_record_check(struct pf_domain *d, uint32_t slot)
 {
 	struct dom_member *rec = &d->members[slot];
@@ -60,7 +95,8 @@ int member_record_check(struct pf_domain *d, uint32_t slot)
 
 	if (st > PF_MEMBER_DEAD || member_word_cause(w) > PF_DEATH_VANISHED ||
 	    (w & UINT64_C(0xffff0000) & ~MEMBER_FLAGS_KNOWN) != 0 ||
-	    ((w & MEMBER_FLAG_AWAIT) != 0 && st != PF_MEMBER_JOINING))
+	    ((w & MEMBER_FLAG_AWAIT) != 0 && st != PF_MEMBER_JOINING) || !facts_valid(w) ||
+	    !tally_words_valid(d, rec, member_word_gen(w)))
 		return -EBADMSG;
 	if (st == PF_MEMBER_FREE)
 		return 0;
@@ -71,9 +107,6 @@ int member_record_check(struct pf_domain *d, uint32_t slot)
 	/* Relaxed: a snapshot; written before the member was published. */
 	if (pf_load_relaxed(&rec->vnode_capacity) == 0 && st != PF_MEMBER_JOINING)
 		return -EBADMSG;
-	for (size_t i = 0; i < PF_ARRAY_SIZE(rec->reserved2); i++)
-		if (rec->reserved2[i] != 0)
-			return -EPROTO;
 	/* Relaxed: a snapshot, like the fields above; every user re-reads it. */
 	if (!admission_valid(pf_load_relaxed(&rec->admission), member_word_gen(w)))
 		return -EBADMSG;

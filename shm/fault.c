@@ -68,6 +68,8 @@ static void read_env(void)
 			mode = FAULT_MODE_FAIL_ONCE;
 		else if (strcmp(colon2 + 1, "from") == 0)
 			mode = FAULT_MODE_FAIL_FROM;
+		else if (strcmp(colon2 + 1, "stop") == 0)
+			mode = FAULT_MODE_STOP;
 	}
 	nth = strtoull(colon + 1, &end, 10);
 	if (*end != '\0' || nth == 0 || fault_point_by_name(spec, &p) < 0)
@@ -112,13 +114,21 @@ static uint64_t count_hit(enum fault_point point, enum fault_mode *ret_mode, uin
 	return pf_fetch_add_relaxed(&points[point].hits, 1) + 1;
 }
 
+/* The signal modes: SIGKILL or SIGSTOP on the n-th hit. */
+static void signal_hit(enum fault_mode mode, uint64_t n, uint64_t nth)
+{
+	if (mode == FAULT_MODE_KILL && n == nth)
+		(void)raise(SIGKILL);
+	if (mode == FAULT_MODE_STOP && n == nth)
+		(void)raise(SIGSTOP);
+}
+
 void fault_hit(enum fault_point point)
 {
 	enum fault_mode mode;
 	uint64_t nth, n = count_hit(point, &mode, &nth);
 
-	if (mode == FAULT_MODE_KILL && n == nth)
-		(void)raise(SIGKILL);
+	signal_hit(mode, n, nth);
 	if (points[point].hook != NULL)
 		points[point].hook(points[point].hook_arg, point);
 }
@@ -128,8 +138,7 @@ bool fault_should_fail(enum fault_point point)
 	enum fault_mode mode;
 	uint64_t nth, n = count_hit(point, &mode, &nth);
 
-	if (mode == FAULT_MODE_KILL && n == nth)
-		(void)raise(SIGKILL);
+	signal_hit(mode, n, nth);
 	if (mode == FAULT_MODE_FAIL_ONCE)
 		return n == nth;
 	if (mode == FAULT_MODE_FAIL_FROM)

@@ -13,7 +13,7 @@
  * page fault, a preemption or SIGSTOP would pause it, while the test acts meanwhile.
  *
  * Arming is per process: in code with fault_arm(), or through the environment variable
- * PF_FAULT="<point>:<n>:<kill|once|from>" read on the first hit of any point, so a test
+ * PF_FAULT="<point>:<n>:<kill|stop|once|from>" read on the first hit of any point, so a test
  * can arm a child it starts with exec.
  */
 #ifndef PF_SHM_FAULT_H
@@ -31,6 +31,7 @@
 	X(SHM_MMAP, "shm_mmap")                                                                    \
 	X(ALLOC, "alloc")                                                                          \
 	X(JOIN_AFTER_SLOT, "join_after_slot")                                                      \
+	X(JOIN_AFTER_IDENTITY, "join_after_identity")                                              \
 	X(JOIN_AFTER_FUTEX, "join_after_futex")                                                    \
 	X(JOIN_BEFORE_ACTIVE, "join_before_active")                                                \
 	X(JOIN_AFTER_ACTIVE, "join_after_active")                                                  \
@@ -66,6 +67,7 @@ enum fault_mode {
 	FAULT_MODE_KILL,      /* raise(SIGKILL) on the n-th hit */
 	FAULT_MODE_FAIL_ONCE, /* report failure on the n-th hit only */
 	FAULT_MODE_FAIL_FROM, /* report failure from the n-th hit on */
+	FAULT_MODE_STOP,      /* raise(SIGSTOP) on the n-th hit: go on once continued */
 };
 
 /* Called on every hit of the point it is set for, in the hitting thread. */

@@ -125,7 +125,7 @@ struct pf_domain_info {
 	uint64_t table_bytes_per_vnode; /* VNode table cost, state and inboxes apart */
 	uint64_t heartbeat_interval_ns;
 	uint32_t heartbeat_misses;
-	uint32_t members_active;     /* ACTIVE or DRAINING now */
+	uint32_t members_active;     /* ACTIVE or DRAINING now, counted from the member table */
 	uint32_t caps_count;         /* capability names interned */
 	uint32_t membership_version; /* bumped on every join, leave and death */
 	uint32_t vnodes_pending;     /* counted by a scan: costs O(vnodes_max) */
@@ -135,8 +135,11 @@ struct pf_domain_info {
 
 /*
  * Members ACTIVE or DRAINING now (>= 0), and the membership version in *ret_version
- * (bumped on every join, leave and death; may be NULL). Two relaxed loads: cheap enough
- * for a worker's loop. Returns -EINVAL for a NULL domain.
+ * (bumped on every join, leave and death; may be NULL). The count is taken from the member
+ * table itself, one load per slot (members_max of them: 64 by default), so it is exact
+ * whoever died when: a joiner the gatekeeper admitted counts from the gatekeeper's
+ * decision, whether or not it ever wakes, and a dead one stops counting when it is
+ * declared dead. Cheap enough for a worker's loop. Returns -EINVAL for a NULL domain.
  */
 PF_API int pf_domain_membership(struct pf_domain *domain, uint32_t *ret_version);
 
@@ -151,16 +154,37 @@ PF_API int pf_domain_info(struct pf_domain *domain, struct pf_domain_info *info)
  */
 PF_API int pf_domain_wait_membership(struct pf_domain *domain, uint32_t seen, uint64_t timeout_ns);
 
-/* Domain-wide counters (a copy), for `pflight stat`-like inspection. */
+/*
+ * Domain-wide counters (a copy), for `pflight stat`-like inspection.
+ *
+ * Exact event counts (JOINS to SLOTS_FREED): counted from what the member table records
+ * of each generation of each slot (core/tally.c), so they agree with the table whoever
+ * dies at whichever instruction (a joiner, a member, a gatekeeper, a supervisor in the
+ * middle of a repair): nothing is lost or counted twice. So the table says, at every
+ * instant (and a read of a quiet domain shows)
+ *   joins == leaves + drained away + deaths and hung of members + members_active
+ * (deaths and hung also count joiners that died before they joined; a member drained away
+ * by pf_sched_drain_step() neither left nor died), and repairs == deaths + hung once no
+ * repair is under way.
+ *
+ * Statistics of attempts (CLAIM_RACES and after): each counts something a live caller
+ * tried and was refused or had to redo, by a relaxed fetch_add after the attempt; a
+ * caller killed between the two leaves its attempt uncounted. No table records these, and
+ * nothing is derived from them.
+ */
 enum pf_counter {
-	PF_COUNTER_JOINS,
-	PF_COUNTER_LEAVES,
-	PF_COUNTER_JOIN_REFUSED,
-	PF_COUNTER_DEATHS,           /* members found dead (futex or pid) */
-	PF_COUNTER_HUNG,             /* members declared dead by heartbeat timeout */
-	PF_COUNTER_REPAIRS,          /* dead members whose VNodes were put back */
-	PF_COUNTER_VNODES_REPAIRED,  /* VNodes returned to PENDING by repair */
-	PF_COUNTER_SLOTS_FREED,      /* member slots recycled after their grace period */
+	PF_COUNTER_JOINS,            /* slots made ACTIVE: by the joiner, or by the gatekeeper's
+					admission (a member from then on, woken or not) */
+	PF_COUNTER_LEAVES,           /* members that gave their slot back (pf_member_leave()) */
+	PF_COUNTER_JOIN_REFUSED,     /* joins refused by the domain's rule or can-register hook
+					(before taking a slot), or by the gatekeeper at the gate */
+	PF_COUNTER_DEATHS,           /* members and joiners declared dead: exited or vanished */
+	PF_COUNTER_HUNG,             /* members declared dead because their heartbeat stopped */
+	PF_COUNTER_REPAIRS,          /* dead members and joiners whose repair finished */
+	PF_COUNTER_VNODES_REPAIRED,  /* VNodes the dead owned when their repair began (all
+					returned to PENDING by it) */
+	PF_COUNTER_SLOTS_FREED,      /* member slots taken again by a joiner after their grace
+					period (a slot at generation g was taken again g - 1 times) */
 	PF_COUNTER_CLAIM_RACES,      /* claims that lost a CAS to another claimer */
 	PF_COUNTER_STALE_REFUSED,    /* writes refused for a stale epoch */
 	PF_COUNTER_CKPT_CORRUPT,     /* checkpoints refused by checksum or header */
@@ -172,7 +196,9 @@ enum pf_counter {
 };
 
 /* Copy up to `count` counters into values (indexed by enum pf_counter); returns the
- * number copied. Relaxed reads: a snapshot, not a consistent cut. */
+ * number copied. Reads every member slot (O(members_max)) and the counter words without
+ * stopping anyone: exact on a quiet domain; while joins, leaves and repairs run, a read is
+ * a snapshot, not a consistent cut, and may be off by what is in flight. */
 PF_API int pf_domain_counters(struct pf_domain *domain, uint64_t *values, uint32_t count);
 
 /* Stable name of a counter ("deaths"), or NULL for an unknown index. */

@@ -96,8 +96,12 @@ PF_API void pf_member_opts_init(struct pf_member_opts *opts);
  *   -EPERM       refused by a policy rule (opts->refusal, when given, names it)
  *   -EKEYREJECTED  refused for want of a join token granting what it declares (a token
  *                is presented to the gatekeeper before joining: pflight/control.h)
- *   -ETIMEDOUT   no decision within opts->admission_timeout_ms
+ *   -ETIMEDOUT   no decision within opts->admission_timeout_ms, or this joiner was
+ *                declared dead meanwhile (stopped past its join or heartbeat timeout)
  *   -EHOSTDOWN   the gate is strict and its gatekeeper is not running
+ * A joiner the gatekeeper admitted has joined, whatever happened to its slot before it
+ * woke: cordoned (DRAINING), it returns 0 and serves until drained; drained away already,
+ * it returns 0 too, and pf_member_leave() then returns 0 as for any drained member.
  * Blocking (it may wait on the capability lock, and at a closed gate for the decision);
  * any thread; the calling thread becomes the member's liveness anchor.
  */

@@ -182,9 +182,12 @@ PF_API int pf_admission_pending(struct pf_domain *domain, uint32_t *cursor,
 /*
  * Decide member (slot, generation) with verdict (verdict->allowed), giving trust_ppm
  * (0..PF_PPM) when allowed; flags: PF_ADMISSION_BY_TOKEN or 0. For a joiner waiting at
- * the gate: allowed makes it ACTIVE with that trust; refused makes its pf_member_join()
- * fail. For a member already ACTIVE or DRAINING (a review): the decision is recorded and
- * nothing else changes (trust stays; cordon a refused member with pf_member_cordon()).
+ * the gate: allowed makes it ACTIVE with that trust, a member from that instant (counted
+ * in joins and members_active whether or not it wakes: cordoned or killed before it
+ * does, it has joined); refused makes its pf_member_join() fail (counted in join_refused).
+ * Either is one CAS against the joiner's giving up: whichever comes first holds. For a
+ * member already ACTIVE or DRAINING (a review): the decision is recorded and nothing else
+ * changes (trust stays; cordon a refused member with pf_member_cordon()).
  * Returns 0 when recorded, or:
  *   -ESTALE   the slot no longer holds that generation waiting or live (it gave up, died
  *             or left): nothing recorded

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tests/common/invariants.c: ARCHITECTURE.md section 3, invariants 1-4, checked from the
- * shared layout of a quiescent domain (see invariants.h).
+ * tests/common/invariants.c: ARCHITECTURE.md section 3, invariants 1-4 and 7, checked from
+ * the shared layout of a quiescent domain (see invariants.h).
  *
  *   1 single owner, epochs: an owned VNode names a slot that is ACTIVE or DRAINING with
  *     the same generation, held by a live process; its checkpoint descriptor's epoch is
@@ -12,6 +12,9 @@
  *   4 nothing leaked or stuck: no slot is JOINING, ACTIVE or DRAINING for a dead process,
  *     none is DEAD without REPAIRED; the pending ring validates, accepts and yields; every
  *     inbox slot sits in the window its head allows.
+ *   7 counters exact: members_active is the live slots; slots_freed the generations taken
+ *     again; every dead member repaired (repairs == deaths + hung); joins cover the leaves
+ *     and the live members; no counter went below zero (none at 2^31 or above).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -352,6 +355,45 @@ static void check_pending(struct pf_domain *d, struct invariants_report *ret)
 		violation(ret, "stuck ring: cannot put back the entry just taken");
 }
 
+/* Invariant 7, what a quiescent domain lets us check of the membership counters. */
+static void check_counters(struct pf_domain *d, struct invariants_report *ret)
+{
+	struct pf_domain_info di = {.size = sizeof(di)};
+	uint64_t v[PF_COUNTER_COUNT], reused = 0;
+
+	if (pf_domain_counters(d, v, PF_COUNTER_COUNT) != PF_COUNTER_COUNT ||
+	    pf_domain_info(d, &di) != 0) {
+		violation(ret, "counters unreadable");
+		return;
+	}
+	for (uint32_t i = 0; i < PF_COUNTER_COUNT; i++)
+		if (v[i] >= (UINT64_C(1) << 31))
+			violation(ret, "counter %s = %llu: below zero?", pf_counter_name(i),
+				  (unsigned long long)v[i]);
+	for (uint32_t slot = 0; slot < d->lim.members_max; slot++) {
+		/* [A5] pairs with [R5] in pf_member_join(). */
+		uint32_t gen = member_word_gen(pf_load_acquire(&d->members[slot].state));
+
+		reused += gen > 0 ? gen - 1 : 0;
+	}
+	if (di.members_active != ret->members_live)
+		violation(ret, "members_active %u, %u slots live", di.members_active,
+			  ret->members_live);
+	if (v[PF_COUNTER_SLOTS_FREED] != reused)
+		violation(ret, "slots_freed %llu, generations taken again %llu",
+			  (unsigned long long)v[PF_COUNTER_SLOTS_FREED],
+			  (unsigned long long)reused);
+	if (v[PF_COUNTER_REPAIRS] != v[PF_COUNTER_DEATHS] + v[PF_COUNTER_HUNG])
+		violation(ret, "repairs %llu, deaths %llu + hung %llu",
+			  (unsigned long long)v[PF_COUNTER_REPAIRS],
+			  (unsigned long long)v[PF_COUNTER_DEATHS],
+			  (unsigned long long)v[PF_COUNTER_HUNG]);
+	if (v[PF_COUNTER_JOINS] < v[PF_COUNTER_LEAVES] + ret->members_live)
+		violation(ret, "joins %llu < leaves %llu + live %u",
+			  (unsigned long long)v[PF_COUNTER_JOINS],
+			  (unsigned long long)v[PF_COUNTER_LEAVES], ret->members_live);
+}
+
 int invariants_check(struct pf_domain *d, struct invariants_report *ret)
 {
 	if (d == NULL || ret == NULL)
@@ -364,5 +406,6 @@ int invariants_check(struct pf_domain *d, struct invariants_report *ret)
 	check_buffers(d, ret);
 	check_inboxes(d, ret);
 	check_pending(d, ret);
+	check_counters(d, ret);
 	return ret->violations == 0 ? 0 : -EPROTO;
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tests/common/invariants.h: checks ARCHITECTURE.md section 3, invariants 1-4, on a
+ * tests/common/invariants.h: checks ARCHITECTURE.md section 3, invariants 1-4 and 7, on a
  * quiescent domain (nobody claims, commits, sends or joins while it runs, and a
  * supervisor has repaired every dead member).
  *
@@ -52,7 +52,7 @@ int invariants_process_alive(int pid, uint64_t start_time);
 int invariants_repaired(struct pf_domain *d);
 
 /*
- * Check invariants 1-4 and fill *ret. Returns 0 when none is violated, -EPROTO when one
+ * Check invariants 1-4 and 7 and fill *ret. Returns 0 when none is violated, -EPROTO when one
  * is (ret->first says which), -EINVAL for bad arguments. The pending-ring check pushes
  * one duplicate entry and takes one entry out and back in (harmless: claimers drop stale
  * entries), so the ring must be quiescent too.

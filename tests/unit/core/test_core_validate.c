@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "core/member_impl.h"
+#include "core/tally.h"
 #include "core/validate.h"
 #include "pflight/pflight.h"
 #include "tests/common/test_util.h"
@@ -83,13 +84,15 @@ static void test_validate_member_each_field(void **state)
 	assert_int_equal(member_record_check(dom, slot), 0);
 	assert_int_equal(pf_member_info(dom, slot, &mi), 0);
 	/* The state word: an unknown state, an unknown cause, unknown flags, generation 0. */
+	assert_true((w & MEMBER_FACTS) == MEMBER_FLAG_JOINED);
 	atomic_store(&rec->state, member_word(member_word_gen(w), 9, 0, 0));
 	assert_int_equal(member_record_check(dom, slot), -EBADMSG);
-	atomic_store(&rec->state, member_word(member_word_gen(w), PF_MEMBER_ACTIVE, 7, 0));
+	atomic_store(&rec->state,
+		     member_word(member_word_gen(w), PF_MEMBER_ACTIVE, 7, MEMBER_FLAG_JOINED));
 	assert_int_equal(member_record_check(dom, slot), -EBADMSG);
-	atomic_store(&rec->state, w | (UINT64_C(1) << 20));
+	atomic_store(&rec->state, w | (UINT64_C(1) << 23));
 	assert_int_equal(member_record_check(dom, slot), -EBADMSG);
-	atomic_store(&rec->state, member_word(0, PF_MEMBER_ACTIVE, 0, 0));
+	atomic_store(&rec->state, member_word(0, PF_MEMBER_ACTIVE, 0, MEMBER_FLAG_JOINED));
 	assert_int_equal(member_record_check(dom, slot), -EBADMSG);
 	atomic_store(&rec->state, w);
 	/* The futex of an ACTIVE member must name a thread. */
@@ -111,7 +114,6 @@ static void test_validate_member_each_field(void **state)
 	CORRUPT_MEMBER(vnode_capacity, 0, -EBADMSG);
 	CORRUPT_MEMBER(reserved0, 1, -EPROTO);
 	CORRUPT_MEMBER(reserved1, 1, -EPROTO);
-	CORRUPT_MEMBER(reserved2[0], 1, -EPROTO);
 	CORRUPT_MEMBER(admission, admission_word(member_word_gen(w), 3, 0, 0, 0), -EBADMSG);
 	CORRUPT_MEMBER(admission, admission_word(member_word_gen(w), 1, 3, 0, 0), -EBADMSG);
 	CORRUPT_MEMBER(admission, admission_word(member_word_gen(w), 2, 0, 0, 99), -EBADMSG);
@@ -119,7 +121,56 @@ static void test_validate_member_each_field(void **state)
 	CORRUPT_MEMBER(admission, admission_word(member_word_gen(w), 0x12, 0, 0, 2), -EBADMSG);
 	CORRUPT_MEMBER(admission, admission_word(member_word_gen(w), 0x41, 0, 0, 0), -EBADMSG);
 	CORRUPT_MEMBER(reserved3, 1, -EPROTO);
-	CORRUPT_MEMBER(reserved4[1], 1, -EPROTO);
+	CORRUPT_MEMBER(reserved4[0], 1, -EPROTO);
+	/* The counting words (core/tally.c): nothing beyond what they define, never ahead of
+	 * the slot's generation, a census within the limits. */
+	CORRUPT_MEMBER(tally, tally_word(member_word_gen(w), 0) | (UINT64_C(1) << 7), -EBADMSG);
+	CORRUPT_MEMBER(tally, tally_word(member_word_gen(w) + 1, 0), -EBADMSG);
+	CORRUPT_MEMBER(repair_owned, repair_owned_word(member_word_gen(w) + 1, 0), -EBADMSG);
+	CORRUPT_MEMBER(repair_owned, repair_owned_word(member_word_gen(w), 9), -EBADMSG);
+	CORRUPT_MEMBER(tally, tally_word(member_word_gen(w), TALLY_COUNTED_MASK), 0);
+	CORRUPT_MEMBER(repair_owned, repair_owned_word(member_word_gen(w), 8), 0);
+}
+
+/* Each fact of a generation only in the states a correct writer leaves it in. */
+static void test_validate_member_facts(void **state)
+{
+	static const struct {
+		uint32_t state;
+		uint64_t flags;
+		int want;
+	} cases[] = {
+		{PF_MEMBER_ACTIVE, 0, -EBADMSG}, /* live without having joined */
+		{PF_MEMBER_DRAINING, MEMBER_FLAG_RETIRE, -EBADMSG},
+		{PF_MEMBER_JOINING, MEMBER_FLAG_JOINED, -EBADMSG}, /* a member back to joining */
+		{PF_MEMBER_JOINING, MEMBER_FLAG_REFUSED | MEMBER_FLAG_AWAIT, -EBADMSG},
+		{PF_MEMBER_ACTIVE, MEMBER_FLAG_JOINED | MEMBER_FLAG_REFUSED, -EBADMSG},
+		{PF_MEMBER_RETIRED, MEMBER_FLAG_REFUSED, -EBADMSG},
+		{PF_MEMBER_DRAINING, MEMBER_FLAG_JOINED | MEMBER_FLAG_DRAINED, -EBADMSG},
+		{PF_MEMBER_FREE, MEMBER_FLAG_DRAINED, -EBADMSG}, /* drained, never joined */
+		{PF_MEMBER_DEAD, MEMBER_FLAG_JOINED | MEMBER_FLAG_DRAINED, -EBADMSG},
+		{PF_MEMBER_ACTIVE, MEMBER_FLAG_JOINED, 0},
+		{PF_MEMBER_DRAINING, MEMBER_FLAG_JOINED | MEMBER_FLAG_RETIRE, 0},
+		{PF_MEMBER_FREE, MEMBER_FLAG_JOINED, 0}, /* left */
+		{PF_MEMBER_RETIRED, MEMBER_FLAG_JOINED | MEMBER_FLAG_DRAINED, 0},
+		{PF_MEMBER_JOINING, MEMBER_FLAG_REFUSED, 0},
+		{PF_MEMBER_FREE, MEMBER_FLAG_REFUSED, 0},
+		{PF_MEMBER_DEAD, MEMBER_FLAG_REFUSED, 0},
+		{PF_MEMBER_DEAD, MEMBER_FLAG_JOINED | MEMBER_FLAG_REPAIRED, 0},
+	};
+	struct dom_member *rec = &dom->members[slot];
+	uint64_t w = atomic_load(&rec->state);
+
+	(void)state;
+	for (size_t i = 0; i < PF_ARRAY_SIZE(cases); i++) {
+		uint32_t cause = cases[i].state == PF_MEMBER_DEAD ? PF_DEATH_EXITED : 0;
+
+		atomic_store(&rec->state, member_word(member_word_gen(w), cases[i].state, cause,
+						      cases[i].flags));
+		assert_int_equal(member_record_check(dom, slot), cases[i].want);
+	}
+	atomic_store(&rec->state, w);
+	assert_int_equal(member_record_check(dom, slot), 0);
 }
 
 static void test_validate_vnode_each_field(void **state)
@@ -181,6 +232,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_validate_member_each_field, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_validate_member_facts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validate_vnode_each_field, setup, teardown),
 	};
 
