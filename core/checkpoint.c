@@ -247,7 +247,7 @@ static void write_state(struct pf_vnode *h, uint32_t b, uint32_t seq, const void
 	hdr->seq = seq;
 	hdr->len = (uint32_t)len;
 	hdr->inbox_pos = h->cursor;
-	hdr->commit_ns = now_ns();
+	hdr->commit_ns = now_coarse_ns();
 	memset(hdr->reserved, 0, sizeof(hdr->reserved));
 	PF_FAULT_POINT(CKPT_BEFORE_COPY);
 #if PF_FAULT_INJECTION
