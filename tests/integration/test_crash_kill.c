@@ -15,6 +15,13 @@
  * everyone, waits for repair and checks the invariants (tests/common/invariants.c). At the end it
  * drains, checks exactly-once per VNode against the sender's books, claims every
  * PENDING VNode with a fresh member, sends through every inbox, and fills every slot.
+ * Stall rounds (as root): every child runs as an unprivileged uid, and now and then a
+ * worker is restarted as another uid with a fault point that SIGSTOPs it inside a commit
+ * (before its copy, mid-copy, or before its publishing CAS). Past the heartbeat timeout
+ * the supervisors, which may not kill another uid, declare it hung and its VNodes are
+ * placed again; others apply and commit more; then it is continued, finds itself fenced
+ * out, leaves and joins again. Nothing it wrote may reach a reader: the invariants and
+ * the exactly-once books say so.
  * Usage: test_crash_kill [kills]   (or PF_CRASH_KILLS=n; PF_CRASH_SEED=n to replay)
  * Exit: 0 pass, 1 fail, 77 not built with -Dfault_injection=true.
  */
@@ -24,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -62,6 +70,12 @@ int main(void)
 #define TIME_CAP_S 75.0 /* the default run stops killing after this */
 #define GRACE_NS UINT64_C(20000000)
 #define FAULT_NONE FAULT_POINT_COUNT
+/* Stall rounds: children run as CHILD_UID, a stalled worker as STALL_UID, both in
+ * SHARED_GID, the domain's group; only root can arrange that. */
+#define CHILD_UID 65534
+#define STALL_UID 65533
+#define SHARED_GID 65534
+#define STALL_EVERY 5u /* rounds */
 
 struct msg {
 	uint32_t vnode;
@@ -108,6 +122,7 @@ struct shared {
 	_Atomic uint64_t epochs[VNODES][EPOCH_BITS / 64];
 	_Atomic uint64_t sends, inbox_full, claims, commits, applied, releases, stale;
 	_Atomic uint64_t join_retries, join_timeouts, declared_dead;
+	_Atomic uint64_t member_of[PROCS]; /* pf_member_id() of each worker's membership */
 };
 
 static struct shared *sh;
@@ -433,29 +448,44 @@ static void worker_step(struct worker *w)
 		(void)usleep(300);
 }
 
-static _Noreturn void worker_main(uint32_t proc, enum fault_point fp, uint64_t nth)
+static void worker_start(struct worker *w)
+{
+	int r = worker_join(w);
+
+	if (r < 0) {
+		fail("worker %u: join returns %d", w->proc, r);
+		_exit(11);
+	}
+	/* Relaxed: read by the parent to watch a stalled worker's slot. */
+	pf_store_relaxed(&sh->member_of[w->proc], pf_member_id(w->m));
+}
+
+static _Noreturn void worker_main(uint32_t proc, enum fault_point fp, uint64_t nth,
+				  enum fault_mode mode)
 {
 	struct worker w = {.proc = proc};
-	int r;
 
 	if (pf_domain_open(dom_name, &w.d) < 0)
 		_exit(10);
 	if (fp != FAULT_NONE)
-		fault_arm(fp, nth, FAULT_MODE_KILL);
-	r = worker_join(&w);
-	if (r < 0) {
-		fail("worker %u: join returns %d", proc, r);
-		_exit(11);
-	}
+		fault_arm(fp, nth, mode);
+	worker_start(&w);
 	/* Relaxed: the stop flag is polled. */
 	while (pf_load_relaxed(&sh->stop) == 0) {
 		pf_member_heartbeat(w.m);
 		pause_point(proc, w.m);
-		/* A claim refused with -ESTALE means we were declared dead while alive. */
+		/* Declared dead while alive (stalled past the heartbeat timeout, or starved):
+		 * fenced out of all it held; leave and join again. */
 		if (!member_is_live(w.m)) {
 			/* Relaxed: statistics. */
 			pf_fetch_add_relaxed(&sh->declared_dead, 1);
-			_exit(12);
+			while (w.n > 0)
+				held_drop(&w, 0);
+			if (pf_member_leave(w.m) != -ESTALE)
+				fail("worker %u: leave after being declared dead is not -ESTALE",
+				     proc);
+			worker_start(&w);
+			continue;
 		}
 		worker_step(&w);
 	}
@@ -571,7 +601,8 @@ struct proc {
 
 static struct proc procs[PROCS];
 static uint64_t kills, fault_kills, fault_kills_by_point[FAULT_POINT_COUNT];
-static uint64_t worker_deaths_other;
+static uint64_t worker_deaths_other, stalls, stalls_by_point[FAULT_POINT_COUNT];
+static int stall_rounds; /* root: children can be given uids */
 
 static const enum fault_point worker_points[] = {
 	FAULT_JOIN_AFTER_SLOT,     FAULT_JOIN_AFTER_IDENTITY, FAULT_JOIN_AFTER_FUTEX,
@@ -615,6 +646,45 @@ static uint64_t nth_for(enum fault_point fp)
 	}
 }
 
+/* A child drops root for CHILD_UID (STALL_UID for a stalled worker): supervisors then may
+ * kill hung children, but not a stalled one. */
+static void child_identity(int stalled)
+{
+	if (!stall_rounds)
+		return;
+	if (setgroups(0, NULL) != 0 || setgid(SHARED_GID) != 0 ||
+	    setuid(stalled ? STALL_UID : CHILD_UID) != 0) {
+		perror("dropping root");
+		_exit(14);
+	}
+}
+
+static const enum fault_point stall_points[] = {
+	FAULT_CKPT_BEFORE_COPY,
+	FAULT_CKPT_MID_COPY,
+	FAULT_CKPT_BEFORE_PUBLISH,
+};
+
+/* Start worker i as STALL_UID, armed to SIGSTOP itself inside a commit. */
+static void spawn_stalled(uint32_t i, enum fault_point fp)
+{
+	uint64_t nth = 1 + rnd_below(8), seed = rnd() | 1;
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		perror("fork");
+		exit(1);
+	}
+	if (pid == 0) {
+		rng_state = seed;
+		child_identity(1);
+		worker_main(i, fp, nth, FAULT_MODE_STOP);
+	}
+	procs[i].pid = pid;
+	procs[i].fp = FAULT_NONE;
+	procs[i].killed_by_us = 0;
+}
+
 static void spawn(uint32_t i, int arm)
 {
 	enum fault_point fp = FAULT_NONE;
@@ -637,11 +707,12 @@ static void spawn(uint32_t i, int arm)
 	}
 	if (pid == 0) {
 		rng_state = seed;
+		child_identity(0);
 		if (i == SENDER)
 			sender_main(fp, nth);
 		if (i == SUPERVISOR)
 			supervisor_main(fp, nth);
-		worker_main(i, fp, nth);
+		worker_main(i, fp, nth, FAULT_MODE_KILL);
 	}
 	procs[i].pid = pid;
 	procs[i].fp = fp;
@@ -669,10 +740,15 @@ static void reap(int restart)
 {
 	for (;;) {
 		int status;
-		pid_t pid = waitpid(-1, &status, WNOHANG);
+		pid_t pid = waitpid(-1, &status, WNOHANG | WUNTRACED);
 
 		if (pid <= 0)
 			return;
+		if (WIFSTOPPED(status)) {
+			/* A stalled worker that stopped after its round gave up waiting. */
+			(void)kill(pid, SIGCONT);
+			continue;
+		}
 		for (uint32_t i = 0; i < PROCS; i++) {
 			if (procs[i].pid != pid)
 				continue;
@@ -976,6 +1052,8 @@ static int domain_setup(struct pf_domain **ret)
 	o.heartbeat_interval_ns = UINT64_C(20000000);
 	o.heartbeat_misses = 10;
 	o.slot_grace_ns = GRACE_NS;
+	if (stall_rounds)
+		o.gid = SHARED_GID;
 	r = pf_domain_create(dom_name, &o, ret);
 	if (r < 0)
 		return r;
@@ -1018,6 +1096,64 @@ static void sleep_stepping(struct pf_supervisor *step, uint64_t us)
 	}
 }
 
+/* The state of member id (slot | generation << 32): PF_MEMBER_DEAD once declared dead. */
+static uint32_t member_state_of(struct pf_domain *d, uint64_t id)
+{
+	struct pf_member_info mi = {.size = sizeof(mi)};
+
+	if (pf_member_info(d, (uint32_t)id, &mi) < 0 || mi.generation != (uint32_t)(id >> 32))
+		return PF_MEMBER_FREE;
+	return mi.state;
+}
+
+/*
+ * Restart a worker that SIGSTOPs itself inside a commit; once stopped, let the others
+ * declare it hung (they may not kill it: another uid) and take its VNodes, then continue
+ * it. The parent does not step its own supervisor meanwhile: as root it could kill it.
+ */
+static void stall_round(struct pf_domain *d)
+{
+	uint32_t i = (uint32_t)rnd_below(WORKERS);
+	enum fault_point fp = stall_points[rnd_below(PF_ARRAY_SIZE(stall_points))];
+	uint64_t deadline, member;
+	int status;
+
+	if (procs[i].pid == 0)
+		return;
+	procs[i].killed_by_us = 1;
+	(void)kill(procs[i].pid, SIGKILL);
+	if (waitpid(procs[i].pid, &status, 0) == procs[i].pid)
+		ended(i, status);
+	/* Relaxed: written by the new child once joined. */
+	pf_store_relaxed(&sh->member_of[i], 0);
+	spawn_stalled(i, fp);
+	for (deadline = now_ns() + UINT64_C(3000000000); now_ns() < deadline;) {
+		pid_t r = waitpid(procs[i].pid, &status, WNOHANG | WUNTRACED);
+
+		if (r == procs[i].pid && WIFSTOPPED(status))
+			break;
+		if (r == procs[i].pid) {
+			ended(i, status);
+			spawn(i, 0);
+			return;
+		}
+		(void)usleep(1000);
+	}
+	if (now_ns() >= deadline)
+		return; /* it did not commit that often: a plain worker from now on */
+	/* Relaxed: written before it committed. */
+	member = pf_load_relaxed(&sh->member_of[i]);
+	for (deadline = now_ns() + UINT64_C(3000000000);
+	     now_ns() < deadline && member_state_of(d, member) != PF_MEMBER_DEAD;)
+		(void)usleep(2000);
+	if (member_state_of(d, member) != PF_MEMBER_DEAD)
+		fail("stalled worker %u: not declared hung after 3 s", i);
+	(void)usleep(20000 + (useconds_t)rnd_below(50000)); /* others commit over its VNodes */
+	stalls++;
+	stalls_by_point[fp]++;
+	(void)kill(procs[i].pid, SIGCONT);
+}
+
 static void kill_rounds(struct pf_domain *d, struct pf_supervisor *step, uint64_t target,
 			uint64_t start)
 {
@@ -1029,7 +1165,10 @@ static void kill_rounds(struct pf_domain *d, struct pf_supervisor *step, uint64_
 			break;
 		sleep_stepping(step, 10000 + rnd_below(50000));
 		reap(1);
-		kill_one();
+		if (stall_rounds && round % STALL_EVERY == STALL_EVERY - 1)
+			stall_round(d);
+		else
+			kill_one();
 		if (++round % 2 == 0) {
 			pause_all();
 			(void)check_now(d, step, "periodic");
@@ -1041,6 +1180,19 @@ static void kill_rounds(struct pf_domain *d, struct pf_supervisor *step, uint64_
 	}
 }
 
+/* Wait for child pid to end, continuing it whenever it stops (a stalled worker): 1 when
+ * it ended (*status), 0 when it stopped and was continued. */
+static int wait_child(pid_t pid, int *status)
+{
+	if (waitpid(pid, status, WUNTRACED) != pid)
+		return 0;
+	if (WIFSTOPPED(*status)) {
+		(void)kill(pid, SIGCONT);
+		return 0;
+	}
+	return 1;
+}
+
 static void finish(struct pf_domain *d, struct pf_supervisor *step)
 {
 	int status;
@@ -1049,7 +1201,7 @@ static void finish(struct pf_domain *d, struct pf_supervisor *step)
 	pf_store_relaxed(&sh->send_stop, 1);
 	pf_store_relaxed(&sh->no_release, 1);
 	while (procs[SENDER].pid != 0) {
-		if (waitpid(procs[SENDER].pid, &status, 0) == procs[SENDER].pid)
+		if (wait_child(procs[SENDER].pid, &status))
 			ended(SENDER, status);
 	}
 	/* A sender killed last may have left its books open. */
@@ -1059,7 +1211,7 @@ static void finish(struct pf_domain *d, struct pf_supervisor *step)
 	pf_store_relaxed(&sh->stop, 1);
 	for (uint32_t i = 0; i < PROCS; i++) {
 		while (procs[i].pid != 0) {
-			if (waitpid(procs[i].pid, &status, 0) == procs[i].pid)
+			if (wait_child(procs[i].pid, &status))
 				ended(i, status);
 		}
 	}
@@ -1079,6 +1231,15 @@ static void report(uint64_t start)
 		if (fault_kills_by_point[p] > 0)
 			printf("  %-22s %llu\n", point_names[p],
 			       (unsigned long long)fault_kills_by_point[p]);
+	if (!stall_rounds)
+		printf("  stall rounds skipped: not root (children cannot be given uids)\n");
+	else
+		printf("  %llu workers stalled inside a commit, declared hung, continued "
+		       "(before copy %llu, mid-copy %llu, before publish %llu)\n",
+		       (unsigned long long)stalls,
+		       (unsigned long long)stalls_by_point[FAULT_CKPT_BEFORE_COPY],
+		       (unsigned long long)stalls_by_point[FAULT_CKPT_MID_COPY],
+		       (unsigned long long)stalls_by_point[FAULT_CKPT_BEFORE_PUBLISH]);
 	/* Relaxed: every child has exited. */
 	printf("  sends %llu (inbox full %llu, unsure %u), claims %llu, applied %llu, "
 	       "commits %llu, releases %llu, stale %llu, join retries %llu (timeouts %llu), "
@@ -1104,6 +1265,7 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	seed_init();
+	stall_rounds = geteuid() == 0;
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED) {
 		perror("mmap");
