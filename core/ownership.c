@@ -34,6 +34,23 @@
  * longer ACTIVE with its generation (or its assignment ring is full) the placement is
  * undone here, exactly as a hand-off to a target that died.
  *
+ * Every write an owner that lost its VNode may still make, stalled anywhere, and why none
+ * reaches a reader (tests/unit/core/test_core_fence.c stalls each one):
+ *   checkpoint bytes   only into a buffer its handle holds, never named by a descriptor
+ *                      (core/checkpoint.c); its publish expects its epoch and fails
+ *   inbox frees        a CAS per slot from the exact word read (lap and state), so a slot
+ *                      the next owner freed and a sender refilled is left alone; the freed
+ *                      position (inbox_head) only moves forward, and only to a position its
+ *                      published checkpoint had consumed (a refused commit frees nothing)
+ *   receive            reads only; its skip of a stalled sender's slot is a CAS that a
+ *                      live owner would make too (the sender sends again)
+ *   release, hand-off  the transitions above: one CAS from the exact word it owned
+ *   move request       it clears only the request for its own epoch (CAS from that value)
+ *   its member record  heartbeats and statistics: the slot is not given to another
+ *                      member while its handle lives (core/member.c, the attach word)
+ *   assignment rings   a placer that resumes late pushes ids whose epoch is gone: the
+ *                      adopter checks the ownership word and adopts each epoch once
+ *
  * Progress: every transition is a bounded sequence of CASes and at most one ring push
  * (lock-free); the seal retries only while newer epochs race it, and stops as soon as the
  * descriptor holds an epoch at least as new as its own.

@@ -80,6 +80,7 @@
 
 #include "core/ownership.h"
 #include "core/sched_impl.h"
+#include "shm/fault.h"
 #include "shm/pf_assert.h"
 
 #define MOVES_MAX_DEFAULT 256u
@@ -696,8 +697,10 @@ PF_API int pf_vnode_handoff(struct pf_vnode *h)
 		r = -ESTALE;
 	else if (!target_usable(d, h->id, req))
 		r = own_release(d, h->id, w, OWN_RELEASE_PUBLISH) == 1 ? 1 : -ESTALE;
-	else
+	else {
+		PF_FAULT_POINT(HANDOFF_BEFORE_CAS); /* the word may change here: the CAS decides */
 		r = own_handoff(d, h->id, w, own_slot(req), own_gen(req));
+	}
 	/* Relaxed: housekeeping; a request for an older epoch is ignored anyway. */
 	(void)pf_cas_relaxed(&d->vnodes[h->id].move_req, &req, 0);
 	if (r == -ESTALE)

@@ -379,9 +379,13 @@ PF_API int pf_vnode_release(struct pf_vnode *h)
 	PF_FAULT_POINT(RELEASE_AFTER_CKPT);
 	/* [A10] pairs with [R10]: we must see a repair that took it away. */
 	w = pf_load_acquire(&d->own[h->id]);
-	if (!own_held_by(w, h->member->slot, h->member->gen, h->epoch) ||
-	    own_release(d, h->id, w, OWN_RELEASE_PUBLISH) == 0)
+	if (!own_held_by(w, h->member->slot, h->member->gen, h->epoch)) {
 		r = -ESTALE;
+	} else {
+		PF_FAULT_POINT(RELEASE_BEFORE_CAS); /* the word may change here: the CAS decides */
+		if (own_release(d, h->id, w, OWN_RELEASE_PUBLISH) == 0)
+			r = -ESTALE;
+	}
 	if (r == -ESTALE)
 		counter_add(d, PF_COUNTER_STALE_REFUSED, 1);
 	handle_unlink(h);

@@ -48,7 +48,9 @@
 	X(SEND_BEFORE_PUBLISH, "send_before_publish")                                              \
 	X(RECV_MID_COPY, "recv_mid_copy")                                                          \
 	X(RELEASE_AFTER_CKPT, "release_after_ckpt")                                                \
+	X(RELEASE_BEFORE_CAS, "release_before_cas")                                                \
 	X(RELEASE_AFTER_CAS, "release_after_cas")                                                  \
+	X(HANDOFF_BEFORE_CAS, "handoff_before_cas")                                                \
 	X(REPAIR_MID_SCAN, "repair_mid_scan")                                                      \
 	X(RING_ENQ_AFTER_SLOT, "ring_enq_after_slot")                                              \
 	X(RING_DEQ_AFTER_SLOT, "ring_deq_after_slot")

@@ -18,6 +18,11 @@
  * invariants hold, the checkpoint buffers included: none named twice, none lost.
  * A member slot whose stalled member still holds a buffer is not given to a joiner until
  * that member lets go.
+ * The other writes an owner makes are tried the same way, stalled where the word they
+ * change may move under them: the inbox frees after a commit (a stale owner resuming its
+ * frees after the next owner consumed, freed and senders refilled the ring), a release
+ * and a hand-off stalled before their CAS. Nothing may be lost, applied twice, or moved
+ * away from the owner that took over.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -57,9 +62,12 @@ struct owner {
 enum take_away { BY_DRAIN, BY_HUNG };
 
 /* A commit running in its own thread, stalled at `at` until released. */
+typedef int (*stall_op_fn)(struct owner *o);
+
 struct stall {
 	pthread_t thread;
 	struct owner *o;
+	stall_op_fn op;
 	enum fault_point at;
 	int passed;
 	int ret;
@@ -93,7 +101,7 @@ static void state_check(const struct state *s)
 				 s->fill[i], fill_of(s->applied));
 }
 
-static void make(void)
+static void make_slots(uint32_t inbox_slots)
 {
 	struct pf_domain_opts o;
 
@@ -103,7 +111,7 @@ static void make(void)
 	o.members_max = MEMBERS + 1;
 	o.slot_grace_ns = 0;
 	o.vnodes_max = 4;
-	o.inbox_slots = 256;
+	o.inbox_slots = inbox_slots;
 	o.state_bytes_max = STATE_BYTES;
 	o.heartbeat_interval_ns = HB_INTERVAL_NS;
 	o.heartbeat_misses = HB_MISSES;
@@ -123,6 +131,11 @@ static void check_invariants(void)
 	memset(&rep, 0, sizeof(rep));
 	if (invariants_check(dom, &rep) != 0)
 		fail_msg("invariant violated: %s", rep.first);
+}
+
+static void make(void)
+{
+	make_slots(256);
 }
 
 static void destroy(void)
@@ -204,7 +217,7 @@ static void *stall_main(void *arg)
 	struct stall *s = arg;
 
 	self = s;
-	s->ret = commit(s->o);
+	s->ret = s->op(s->o);
 	if (!s->passed) { /* never reached the point: let the test go on all the same */
 		s->passed = 1;
 		(void)sem_post(&s->reached);
@@ -212,11 +225,12 @@ static void *stall_main(void *arg)
 	return NULL;
 }
 
-/* Start o's commit in a thread and return once it is stalled at `at`. */
-static void stall_start(struct stall *s, struct owner *o, enum fault_point at)
+/* Start op(o) in a thread and return once it is stalled at `at`. */
+static void stall_op(struct stall *s, struct owner *o, stall_op_fn op, enum fault_point at)
 {
 	memset(s, 0, sizeof(*s));
 	s->o = o;
+	s->op = op;
 	s->at = at;
 	assert_int_equal(sem_init(&s->reached, 0, 0), 0);
 	assert_int_equal(sem_init(&s->go, 0, 0), 0);
@@ -225,14 +239,25 @@ static void stall_start(struct stall *s, struct owner *o, enum fault_point at)
 		;
 }
 
-/* Let the stalled commit finish; it must have been refused. */
-static void stall_finish(struct stall *s)
+/* Let the stalled operation finish; its result. */
+static int stall_end(struct stall *s)
 {
 	assert_int_equal(sem_post(&s->go), 0);
 	assert_int_equal(pthread_join(s->thread, NULL), 0);
 	(void)sem_destroy(&s->reached);
 	(void)sem_destroy(&s->go);
-	assert_int_equal(s->ret, -ESTALE);
+	return s->ret;
+}
+
+/* Let the stalled commit finish; it must have been refused. */
+static void stall_finish(struct stall *s)
+{
+	assert_int_equal(stall_end(s), -ESTALE);
+}
+
+static void stall_start(struct stall *s, struct owner *o, enum fault_point at)
+{
+	stall_op(s, o, commit, at);
 }
 
 static void sleep_ns(uint64_t ns)
@@ -413,6 +438,107 @@ static void slot_kept_while_held(enum take_away how)
 	destroy();
 }
 
+static int release_op(struct owner *o)
+{
+	int r = pf_vnode_release(o->h);
+
+	o->h = NULL; /* freed whatever the result */
+	return r;
+}
+
+static int handoff_op(struct owner *o)
+{
+	int r = pf_vnode_handoff(o->h);
+
+	if (r != -ENOENT)
+		o->h = NULL; /* freed, unless no request applied */
+	return r;
+}
+
+/* A commits, and stalls inside the inbox frees that follow its publish; it loses v, B
+ * consumes, commits and frees past it, senders refill the slots A was freeing (the ring
+ * has 16 slots); A resumes its frees. Then C must see every message once. */
+static void test_fence_stale_inbox_free(void **state)
+{
+	struct owner *a = &own[0], *b = &own[1], *c = &own[2];
+	struct stall sa;
+
+	(void)state;
+	make_slots(16);
+	fault_set_hook(FAULT_CKPT_MID_FREE, stall_hook, NULL);
+	take(a);
+	send_n(10);
+	serve(a);
+	stall_start(&sa, a, FAULT_CKPT_MID_FREE); /* published: 10 applied */
+	take_away(a, BY_DRAIN);
+	take(b);
+	assert_int_equal(b->st.applied, 10);
+	for (int round = 0; round < 4; round++) {
+		send_n(12);
+		serve(b);
+		assert_int_equal(commit(b), 0);
+	}
+	send_n(12); /* in the slots A's frees were walking, one lap later */
+	assert_int_equal(stall_end(&sa), 0);
+	assert_int_equal(pf_vnode_release(b->h), 0);
+	b->h = NULL;
+	expect_committed(c, 58);
+	check_invariants();
+	destroy();
+}
+
+/* A stalls between the check and the CAS of a release, or of a hand-off that a request
+ * asked for; it loses v and B takes it over and commits; A resumes. Its CAS must fail:
+ * v stays B's, with B's state. */
+static void stale_transition(stall_op_fn op, enum fault_point at)
+{
+	struct owner *a = &own[0], *b = &own[1], *c = &own[2], *t = &own[3];
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	struct stall sa;
+
+	make();
+	fault_set_hook(at, stall_hook, NULL);
+	take(a);
+	send_n(6);
+	serve(a);
+	assert_int_equal(commit(a), 0);
+	if (op == handoff_op) {
+		struct pf_sched *s;
+
+		assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+		assert_int_equal(pf_sched_migrate(s, 0, (uint32_t)pf_member_id(t->m), NULL), 0);
+		pf_sched_destroy(s);
+	}
+	stall_op(&sa, a, op, at);
+	take_away(a, BY_HUNG);
+	take(b);
+	send_n(6);
+	serve(b);
+	assert_int_equal(commit(b), 0);
+	assert_int_equal(stall_end(&sa), -ESTALE);
+	assert_int_equal(pf_vnode_info(dom, 0, &vi), 0);
+	assert_int_equal(vi.state, PF_VNODE_ACTIVE);
+	assert_int_equal(vi.owner_slot, (uint32_t)pf_member_id(b->m));
+	read_committed(12);
+	assert_int_equal(pf_vnode_release(b->h), 0);
+	b->h = NULL;
+	expect_committed(c, 12);
+	check_invariants();
+	destroy();
+}
+
+static void test_fence_stale_release(void **state)
+{
+	(void)state;
+	stale_transition(release_op, FAULT_RELEASE_BEFORE_CAS);
+}
+
+static void test_fence_stale_handoff(void **state)
+{
+	(void)state;
+	stale_transition(handoff_op, FAULT_HANDOFF_BEFORE_CAS);
+}
+
 static void test_fence_slot_kept_drain(void **state)
 {
 	(void)state;
@@ -496,6 +622,9 @@ int main(void)
 		cmocka_unit_test(test_fence_chain_mixed),
 		cmocka_unit_test(test_fence_slot_kept_drain),
 		cmocka_unit_test(test_fence_slot_kept_hung),
+		cmocka_unit_test(test_fence_stale_inbox_free),
+		cmocka_unit_test(test_fence_stale_release),
+		cmocka_unit_test(test_fence_stale_handoff),
 	};
 
 	return cmocka_run_group_tests_name("core_fence", tests, NULL, NULL);
