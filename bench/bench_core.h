@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "bench/bench_common.h"
@@ -55,6 +57,17 @@ static inline void bench_barrier(_Atomic uint32_t *word, uint32_t parties)
 	pf_fetch_add_relaxed(word, 1);
 	while (pf_load_relaxed(word) < parties)
 		pf_cpu_relax();
+}
+
+/* A raw shared futex, the baseline of a parked wake-up: sleep while *word == seen. */
+static inline void bench_futex_wait(_Atomic uint32_t *word, uint32_t seen)
+{
+	(void)syscall(SYS_futex, word, FUTEX_WAIT, seen, NULL, NULL, 0);
+}
+
+static inline void bench_futex_wake(_Atomic uint32_t *word)
+{
+	(void)syscall(SYS_futex, word, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
 
 /* Median of v[0..n) (sorts v). */

@@ -17,12 +17,21 @@
  * line with release, B spins on it with acquire and answers on a second line, A spins on
  * that: one line transfer each way, as each of our messages needs at least one.
  *
- * Every mode runs SAMPLES times, interleaved (raw, commit_in, commit_out) so drift hits
- * all of them; each run is ROUND_TRIPS round trips after WARMUP untimed ones. Latencies
- * pool all runs of a mode; value_min/value_max are the per-run p50 spread. Goal (section
- * 7): our p50 <= 1.5x the raw p50. With the bench_common convention for latencies
- * (ratio = baseline / ours, higher is better) that is ratio >= 0.667; ours/baseline is
- * 1 / ratio.
+ *   wait        as commit_out, but each side takes its message through its member's wait
+ *               (pf_member_wait(), then pf_recv()) instead of spinning on pf_recv: the hot
+ *               path of a worker loop, the wait spinning over its sources.
+ * Every mode runs SAMPLES times, interleaved (raw, commit_in, commit_out, wait) so drift
+ * hits all of them; each run is ROUND_TRIPS round trips after WARMUP untimed ones.
+ * Latencies pool all runs of a mode; value_min/value_max are the per-run p50 spread. Goal
+ * (section 7): our p50 <= 1.5x the raw p50. With the bench_common convention for
+ * latencies (ratio = baseline / ours, higher is better) that is ratio >= 0.667; ours/
+ * baseline is 1 / ratio.
+ *
+ * Parked wake-up, after the round trips: B sleeps (it announces it, then A waits PARK_US,
+ * far past any spin), A takes its time and wakes it; B takes its time when it returns.
+ * Ours: B in pf_member_wait(), A pf_send()s to b. Baseline, same run, interleaved: B in a
+ * raw futex wait on a shared word, A stores it and calls FUTEX_WAKE. PARK_SAMPLES each;
+ * goal (section 7): our p50 <= 1.5x the raw futex wake's p50.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -40,17 +49,24 @@
 #define COMMIT_EVERY 32u
 #define STATE_BYTES 64u
 #define GOAL_RATIO (1.0 / 1.5)
+#define PARK_SAMPLES 400u
+#define PARK_US 2000u
 
-enum mode { MODE_RAW, MODE_COMMIT_IN, MODE_COMMIT_OUT, MODE_COUNT };
+enum mode { MODE_RAW, MODE_COMMIT_IN, MODE_COMMIT_OUT, MODE_WAIT, MODE_COUNT };
+enum park { PARK_FUTEX, PARK_WAIT, PARK_COUNT };
 
 _Static_assert(ROUND_TRIPS % COMMIT_EVERY == 0 && WARMUP % COMMIT_EVERY == 0,
 	       "every run must end on a commit so the next starts with empty inboxes");
 
 struct shared {
-	_Atomic uint32_t barrier[SAMPLES * MODE_COUNT + 2];
+	_Atomic uint32_t barrier[SAMPLES * MODE_COUNT + 3];
 	_Alignas(PF_CACHELINE) _Atomic uint64_t ping;
 	_Alignas(PF_CACHELINE) _Atomic uint64_t pong;
 	_Alignas(PF_CACHELINE) _Atomic uint64_t b_commits;
+	_Alignas(PF_CACHELINE) _Atomic uint32_t park_ready; /* B is about to sleep */
+	_Alignas(PF_CACHELINE) _Atomic uint32_t park_word;  /* the raw futex */
+	_Alignas(PF_CACHELINE) _Atomic uint64_t park_t0;    /* A's time, before waking B */
+	uint64_t park_ns[PARK_COUNT][PARK_SAMPLES];
 	_Alignas(PF_CACHELINE) uint32_t rtt_ns[MODE_COUNT][SAMPLES][ROUND_TRIPS];
 };
 
@@ -92,6 +108,23 @@ static void recv_expect(struct side *s, uint64_t seq)
 	memcpy(s->state, &got, sizeof(got)); /* the "state" the checkpoint keeps */
 }
 
+/* The same, waiting in the member's wait while nothing is there. */
+static void recv_wait(struct side *s, uint64_t seq)
+{
+	uint64_t got;
+	uint32_t ev;
+	size_t len;
+	int r;
+
+	while ((r = pf_recv(s->h, &got, sizeof(got), &len)) == -EAGAIN)
+		bench_check(pf_member_wait(s->m, UINT64_MAX, &ev), "pf_member_wait");
+	bench_check(r, "pf_recv");
+	if (len != sizeof(got) || got != seq)
+		bench_check(-EPROTO, "pf_recv: message out of order");
+	s->received++;
+	memcpy(s->state, &got, sizeof(got));
+}
+
 static void commit(struct side *s)
 {
 	bench_check(pf_checkpoint_commit(s->h, pf_vnode_epoch(s->h), s->state, STATE_BYTES),
@@ -115,14 +148,17 @@ static void run_a(struct shared *sh, struct side *s, int mode, uint64_t seq0, ui
 				pf_cpu_relax();
 		} else {
 			send_to(s, seq);
-			recv_expect(s, seq);
+			if (mode == MODE_WAIT)
+				recv_wait(s, seq);
+			else
+				recv_expect(s, seq);
 			if (due && mode == MODE_COMMIT_IN)
 				commit(s);
 		}
 		t1 = bench_now_ns();
 		if (rtt != NULL)
 			rtt[i] = (uint32_t)PF_MIN(t1 - t0, UINT32_MAX);
-		if (due && mode == MODE_COMMIT_OUT) {
+		if (due && (mode == MODE_COMMIT_OUT || mode == MODE_WAIT)) {
 			commit(s);
 			s->out_commits++;
 			/* [A3] pairs with [R3] in run_b(): B's commit is done. */
@@ -146,16 +182,64 @@ static void run_b(struct shared *sh, struct side *s, int mode, uint64_t seq0, ui
 			pf_store_release(&sh->pong, seq);
 			continue;
 		}
-		recv_expect(s, seq);
+		if (mode == MODE_WAIT)
+			recv_wait(s, seq);
+		else
+			recv_expect(s, seq);
 		if (due && mode == MODE_COMMIT_IN)
 			commit(s);
 		send_to(s, seq);
-		if (due && mode == MODE_COMMIT_OUT) {
+		if (due && (mode == MODE_COMMIT_OUT || mode == MODE_WAIT)) {
 			commit(s);
 			s->out_commits++;
 			/* [R3] pairs with [A3] in run_a(). */
 			pf_store_release(&sh->b_commits, s->out_commits);
 		}
+	}
+}
+
+/* A: wake B PARK_SAMPLES times each way, interleaved, once it is surely asleep. */
+static void park_a(struct shared *sh, struct side *s, uint64_t seq0)
+{
+	for (uint32_t k = 0; k < PARK_SAMPLES * PARK_COUNT; k++) {
+		/* [A4] pairs with [R4] in park_b(): B announced its next sleep. */
+		while (pf_load_acquire(&sh->park_ready) != k + 1)
+			pf_cpu_relax();
+		(void)usleep(PARK_US);
+		/* [R5] pairs with [A5] in park_b(): our time before the wake. */
+		pf_store_release(&sh->park_t0, bench_now_ns());
+		if (k % PARK_COUNT == PARK_FUTEX) {
+			/* [R6] pairs with [A6] in park_b(): the word, then the wake. */
+			pf_store_release(&sh->park_word, k + 1);
+			bench_futex_wake(&sh->park_word);
+		} else {
+			send_to(s, seq0 + k);
+		}
+	}
+}
+
+/* B: sleep PARK_SAMPLES times each way; take the time of each wake-up. */
+static void park_b(struct shared *sh, struct side *s, uint64_t seq0)
+{
+	for (uint32_t k = 0; k < PARK_SAMPLES * PARK_COUNT; k++) {
+		uint64_t t1;
+
+		/* [R4] pairs with [A4] in park_a(). */
+		pf_store_release(&sh->park_ready, k + 1);
+		if (k % PARK_COUNT == PARK_FUTEX) {
+			uint32_t cur;
+
+			/* [A6] pairs with [R6] in park_a(): sleep while the word is what it is. */
+			while ((cur = pf_load_acquire(&sh->park_word)) != k + 1)
+				bench_futex_wait(&sh->park_word, cur);
+		} else {
+			recv_wait(s, seq0 + k);
+		}
+		t1 = bench_now_ns();
+		/* [A5] pairs with [R5] in park_a(). */
+		sh->park_ns[k % PARK_COUNT][k / PARK_COUNT] = t1 - pf_load_acquire(&sh->park_t0);
+		if (k % PARK_COUNT == PARK_WAIT)
+			commit(s); /* frees the inbox slot (untimed) */
 	}
 }
 
@@ -186,6 +270,11 @@ static void child(struct shared *sh, int who)
 			seq += WARMUP + ROUND_TRIPS;
 		}
 	}
+	bench_barrier(&sh->barrier[b++], 2);
+	if (who == 0)
+		park_a(sh, &s, seq);
+	else
+		park_b(sh, &s, seq);
 	bench_barrier(&sh->barrier[b], 2);
 	(void)pf_vnode_release(s.h);
 	(void)pf_member_leave(s.m);
@@ -213,16 +302,53 @@ static void spread_p50(struct shared *sh, int mode, double *v, double ret[SAMPLE
 	}
 }
 
+/* The parked wake-ups: ours against the raw futex wake, p50 and p99. */
+static void report_park(struct shared *sh)
+{
+	double mine[PARK_SAMPLES], raw[PARK_SAMPLES];
+
+	for (uint32_t i = 0; i < PARK_SAMPLES; i++) {
+		mine[i] = (double)sh->park_ns[PARK_WAIT][i];
+		raw[i] = (double)sh->park_ns[PARK_FUTEX][i];
+	}
+	for (int q = 0; q < 2; q++) {
+		double p = q == 0 ? 50 : 99;
+		struct bench_result r = {
+			.bench = "handoff",
+			.subject = "parked pf_member_wait woken by pf_send (send to return)",
+			.metric = q == 0 ? "wake_ns_p50_parked" : "wake_ns_p99_parked",
+			.unit = "ns",
+			.value = bench_percentile(mine, PARK_SAMPLES, p),
+			.baseline = "raw futex wait woken by FUTEX_WAKE, same CPUs, same run",
+			.baseline_value = bench_percentile(raw, PARK_SAMPLES, p),
+			.higher_is_better = false,
+			.goal = q == 0 ? GOAL_RATIO : 0,
+			.placement = placement,
+			.cpus = cpus,
+			.cpus_count = 2,
+			.iterations = PARK_SAMPLES,
+			.batch = 1,
+			.elem_bytes = 8,
+			.samples = 1,
+		};
+
+		bench_emit(&r);
+	}
+}
+
 static void report(struct shared *sh)
 {
 	static const char *subject[MODE_COUNT] = {
 		[MODE_COMMIT_IN] = "pf_send+pf_recv round trip, commit every 32 inside the timing",
 		[MODE_COMMIT_OUT] =
 			"pf_send+pf_recv round trip, commit every 32 outside the timing",
+		[MODE_WAIT] = "pf_send+pf_member_wait+pf_recv round trip (the wait hot), "
+			      "commit every 32 outside the timing",
 	};
 	static const char *metric[MODE_COUNT][2] = {
 		[MODE_COMMIT_IN] = {"rtt_ns_p50_commit_in", "rtt_ns_p99_commit_in"},
 		[MODE_COMMIT_OUT] = {"rtt_ns_p50_commit_out", "rtt_ns_p99_commit_out"},
+		[MODE_WAIT] = {"rtt_ns_p50_wait", "rtt_ns_p99_wait"},
 	};
 	double *v = malloc((size_t)SAMPLES * ROUND_TRIPS * sizeof(*v));
 	double base[2], spread[SAMPLES];
@@ -261,6 +387,7 @@ static void report(struct shared *sh)
 		}
 	}
 	free(v);
+	report_park(sh);
 }
 
 int main(int argc, char **argv)

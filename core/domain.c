@@ -646,9 +646,9 @@ void domain_publish_membership(struct pf_domain *d)
 void domain_publish_pending(struct pf_domain *d)
 {
 	/* [F3] seq_cst RMW: bump the version (store) before reading the waiter count (load);
-	 * pairs with [F4] in claim_wait(), which registers then re-reads the version. */
+	 * pairs with [F4] in park() (core/wait.c), which registers then re-reads the version. */
 	pf_fetch_add_seq_cst(&d->ctl->pending_version, 1);
-	/* [F3] the load half of the store->load pair above; pairs with [F4] in claim_wait(). */
+	/* [F3] the load half of the store->load pair above; pairs with [F4] in park(). */
 	if (pf_load_seq_cst(&d->ctl->pending_waiters) != 0)
 		futex_wake_shared(&d->ctl->pending_version, INT_MAX);
 }

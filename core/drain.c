@@ -171,7 +171,8 @@ static int request(struct step *st, uint32_t id)
 	if (move_valid_for(req, own_epoch(w)) ||
 	    !pf_cas_relaxed(&v->move_req, &req,
 			    move_word(own_epoch(w), s->sm[m].slot, s->sm[m].gen)))
-		return 0; /* a rebalancer or another controller asked first */
+		return 0;            /* a rebalancer or another controller asked first */
+	member_wake(s->d, st->slot); /* the owner may be waiting (core/wait.c) */
 	sched_model_add(s, m);
 	st->rep->requested++;
 	return 1;

@@ -62,6 +62,16 @@ static uint32_t lap_of(const struct pf_domain *d, uint64_t pos)
 	return (uint32_t)(pos >> d->lim.inbox_order);
 }
 
+/* The message is in: ring the owner's bell if it waits (core/wait.c). */
+static void wake_owner(struct pf_domain *d, uint32_t id)
+{
+	/* Relaxed: whoever owns it now; a stale owner only gets a spurious wake. */
+	uint64_t w = pf_load_relaxed(&d->own[id]);
+
+	if (own_is_owned(w))
+		member_wake_sent(d, own_slot(w));
+}
+
 PF_API int pf_send(struct pf_domain *d, uint32_t id, const void *bytes, size_t len)
 {
 	struct dom_vnode *v;
@@ -98,10 +108,14 @@ PF_API int pf_send(struct pf_domain *d, uint32_t id, const void *bytes, size_t l
 			memcpy(slot_bytes(s) + len / 2, (const unsigned char *)bytes + len / 2,
 			       len - len / 2);
 			PF_FAULT_POINT(SEND_BEFORE_PUBLISH);
-			/* [R14] pairs with [A14] in pf_recv(): the bytes above come first. */
-			if (pf_cas_release(&s->word, &writing,
-					   inbox_word(lap, (uint32_t)len, INBOX_FULL)))
+			/* [R14] pairs with [A14] in pf_recv(): the bytes above come first. seq_cst
+			 * for the Dekker pattern of [F42] in member_wake_sent(): this store of the
+			 * message before the load of the owner's waiting count. */
+			if (pf_cas_seq_cst(&s->word, &writing,
+					   inbox_word(lap, (uint32_t)len, INBOX_FULL))) {
+				wake_owner(d, id);
 				return 0;
+			}
 			/* Skipped by the owner while we copied: we are done with the slot now,
 			 * say so, and send again. [R15] pairs with [A15] in free_one(): our
 			 * copy into the slot is over before it may be reused. */
@@ -215,8 +229,11 @@ PF_API int pf_recv(struct pf_vnode *h, void *buf, size_t cap, size_t *ret_len)
 		memcpy(buf, slot_bytes(s), len);
 		PF_FAULT_POINT(RECV_MID_COPY);
 		h->cursor++;
-		/* Relaxed: only writer; a statistic. */
-		pf_fetch_add_relaxed(&h->member->rec->received, 1);
+		/* Relaxed: a statistic of the member, written by its own threads without a locked
+		 * instruction (one on every receive would cost more than the receive): threads of
+		 * one member receiving at the same instant may undercount it. */
+		pf_store_relaxed(&h->member->rec->received,
+				 pf_load_relaxed(&h->member->rec->received) + 1);
 		return 0;
 	}
 	return -EAGAIN;

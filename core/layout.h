@@ -117,9 +117,17 @@ struct dom_control {
 	_Atomic uint64_t membership_change_ns;
 	_Atomic uint32_t gate_flags; /* GATE_* */
 	uint32_t reserved1;
-	/* Bumped whenever a VNode becomes PENDING; claimers sleep on it. */
+	/* Bumped whenever a VNode becomes PENDING; placers sleep on it. */
 	alignas(PF_CACHELINE) _Atomic uint32_t pending_version;
 	_Atomic uint32_t pending_waiters;
+	/* Who places the pending VNodes (core/placer.c): the process that registered as the
+	 * domain's placer (pflightd's scheduler), 0 for none; else the members, one round at
+	 * a time under place_lease = [63:32] time in ms, [31:16] generation (low 16 bits),
+	 * [15:0] slot + 1 of the member placing; 0 when nobody is. */
+	_Atomic uint32_t placer_pid;
+	uint32_t reserved2;
+	_Atomic uint64_t placer_start;
+	_Atomic uint64_t place_lease;
 	/* The supervisor that wins the CAS on this runs the periodic sweep. */
 	alignas(PF_CACHELINE) _Atomic uint64_t sweep_time_ns;
 	/* Scheduling settings: chosen at creation, switchable by the control plane. */
@@ -141,6 +149,7 @@ _Static_assert(offsetof(struct dom_control, membership_version) == 128, "layout 
 _Static_assert(offsetof(struct dom_control, gate_pid) == 140, "gate moved");
 _Static_assert(offsetof(struct dom_control, pending_version) == 192,
 	       "the gate fields must stay inside the membership line");
+_Static_assert(offsetof(struct dom_control, place_lease) == 216, "placement moved");
 _Static_assert(sizeof(struct dom_control) % PF_CACHELINE == 0, "control is line-padded");
 
 /* Capability directory entry: written under the control lock, read lock-free. */
@@ -266,13 +275,17 @@ struct dom_member {
 	 * stalled while joining) never writes into a record that names another member, and
 	 * the checkpoint buffers it holds (HELD by slot and generation, core/checkpoint.c) are
 	 * given back by the reclaim. ckpt_used: 1 once this generation took a buffer (a
-	 * reclaim of a member that never did need not look). The rest is reserved for the
-	 * member's wait (must be zero). */
+	 * reclaim of a member that never did need not look). */
 	_Atomic uint64_t attached;
 	_Atomic uint64_t attach_start;
 	_Atomic uint32_t ckpt_used;
+	/* The member's wait (core/wait.c): waiting counts its threads parked (or armed for
+	 * the wait's file descriptor); bell is the futex they sleep on, bumped by whoever
+	 * gives it something (a message, a placement, a move request) while waiting > 0. */
+	_Atomic uint32_t waiting;
+	_Atomic uint32_t bell;
 	uint32_t reserved6;
-	uint64_t reserved5[5];
+	uint64_t reserved5[4];
 };
 _Static_assert(sizeof(struct dom_member) == 320, "member record is shared ABI");
 _Static_assert(offsetof(struct dom_member, futex) == 8, "futex moved");

@@ -319,6 +319,8 @@ static int member_new(struct pf_domain *d, struct pf_member **ret)
 
 static void member_delete(struct pf_member *m)
 {
+	member_wait_fini(m);
+	placer_fini(m);
 	(void)pthread_mutex_destroy(&m->lock);
 	free(m);
 }
@@ -474,6 +476,8 @@ int member_join_as(struct pf_domain *d, const struct pf_member_opts *opts,
 			return r;
 		}
 	}
+	/* Relaxed: the membership our wait reports changes of: from our own join on. */
+	m->wait_membership = pf_load_relaxed(&d->ctl->membership_version);
 	/* Step 7: return. */
 	*ret_member = m;
 	return 0;
@@ -525,6 +529,7 @@ int member_is_draining(const struct pf_member *m)
 static void leave_begin(struct pf_member *m)
 {
 	PF_ASSERT(m != NULL && m->d != NULL);
+	member_wait_fini(m); /* its thread stops writing our record before we let go of it */
 	if (m->sup != NULL) {
 		pf_supervisor_destroy(m->sup);
 		m->sup = NULL;
@@ -534,31 +539,32 @@ static void leave_begin(struct pf_member *m)
 	robust_unlink(m->rec);
 }
 
-/* The second half: the slot given back (what the member owns without a handle returned
- * first, unless the caller's scan did it: `returned`), the futex released, the handle
- * freed. 0, or -ESTALE when the member had been declared dead. */
-static int leave_finish(struct pf_member *m, int returned)
+/* The second half: the slot given back, FREE or RETIRED, before what the member owns is
+ * returned (leave_return()): from then on a placer's post-CAS check (own_place_for())
+ * sees the slot no longer ACTIVE and undoes a placement on us, and the scan that follows
+ * sees every placement made before. 0 given back, 1 drained (the slot was given back for
+ * us, nothing is ours), -ESTALE declared dead (a supervisor repaired us). */
+static int leave_retire(struct pf_member *m)
 {
 	struct pf_domain *d = m->d;
-	int r = 0;
 
-	if (member_drained(d, m)) {
-		r = 0; /* drained (core/drain.c): the slot was given back for us */
-	} else if (!member_is_live(m)) {
-		r = -ESTALE; /* declared dead: a supervisor already repaired us */
-	} else {
-		/* Anything owned without a handle (a crashed thread's claim) goes back too. */
-		if (!returned)
-			(void)vnodes_return_owned(d, m->slot, m->gen);
-		if (member_retire_slot(d, m->slot, m->gen, 0) < 0)
-			r = -ESTALE;
-		else
-			member_gone(d, m->caps);
-	}
+	if (member_drained(d, m))
+		return 1; /* drained (core/drain.c) */
+	if (!member_is_live(m) || member_retire_slot(d, m->slot, m->gen, 0) < 0)
+		return -ESTALE;
+	member_gone(d, m->caps);
+	/* [F43] seq_cst fence: the state store above before the scan's loads of the ownership
+	 * words (Dekker); pairs with [F43] in deliver() (core/ownership.c). */
+	pf_fence_seq_cst();
+	return 0;
+}
+
+/* The last step: the futex released, the slot let go, the handle freed. */
+static void leave_release(struct pf_member *m)
+{
 	robust_release(m->rec, m->tid);
 	detach(m->rec);
 	member_delete(m);
-	return r;
 }
 
 PF_API int pf_member_leave(struct pf_member *m)
@@ -570,9 +576,14 @@ PF_API int pf_member_leave(struct pf_member *m)
 		return 0;
 	d = m->d;
 	leave_begin(m);
-	r = leave_finish(m, 0);
+	r = leave_retire(m);
+	/* What was placed on us and not taken, and what a crashed thread of ours claimed,
+	 * goes back too. */
+	if (r == 0)
+		(void)vnodes_return_owned(d, m->slot, m->gen);
+	leave_release(m);
 	domain_publish_membership(d);
-	return r;
+	return r == 1 ? 0 : r;
 }
 
 int member_leave_many(struct pf_member **ms, uint32_t n)
@@ -589,15 +600,21 @@ int member_leave_many(struct pf_member **ms, uint32_t n)
 	for (uint32_t i = 0; gen_of != NULL && i < d->lim.members_max; i++)
 		gen_of[i] = UINT32_MAX;
 	for (uint32_t i = 0; i < n; i++) {
+		int r;
+
 		PF_ASSERT(ms[i]->d == d);
 		leave_begin(ms[i]);
-		if (gen_of != NULL && member_is_live(ms[i]) && !member_drained(d, ms[i]))
+		r = leave_retire(ms[i]);
+		stale += r == -ESTALE;
+		if (r == 0 && gen_of != NULL)
 			gen_of[ms[i]->slot] = ms[i]->gen;
+		else if (r == 0)
+			(void)vnodes_return_owned(d, ms[i]->slot, ms[i]->gen);
 	}
 	if (gen_of != NULL)
 		(void)vnodes_return_owned_by(d, gen_of);
 	for (uint32_t i = 0; i < n; i++)
-		stale += leave_finish(ms[i], gen_of != NULL) == -ESTALE;
+		leave_release(ms[i]);
 	free(gen_of);
 	domain_publish_membership(d);
 	return stale;

@@ -36,7 +36,40 @@ struct pf_member {
 	struct pf_vnode owned;     /* list head */
 	uint32_t owned_count;
 	_Atomic uint32_t ckpt_cachers; /* handles keeping a buffer (core/checkpoint.c) */
+	/* The member's wait (core/wait.c). */
+	uint32_t wait_membership;    /* membership version last reported */
+	uint32_t wait_armed;         /* 1: counted in waiting by pf_member_wait_arm() */
+	struct wait_fd *wait_fd;     /* the eventfd and its thread, once asked for */
+	struct wait_snap *wait_snap; /* what the wait watches of each handle (core/wait.c) */
+	uint32_t wait_snap_max;
+	/* Placing for the domain while no placer is registered (core/placer.c). */
+	struct pf_sched *placer;
+	uint32_t placer_seen_pid;     /* registered placer last looked at */
+	uint32_t placer_alive;        /* and whether its process lived then */
+	uint64_t placer_checked_ns;   /* when */
+	uint32_t placer_idle_version; /* pending version of our last round that placed none */
+	uint32_t reserved1;
 };
+
+/* Ring member `slot`'s bell if it waits (core/wait.c): after publishing work for it (a
+ * placement, a hand-off, a move request). */
+void member_wake(struct pf_domain *d, uint32_t slot);
+/* The same after pf_send()'s seq_cst publish of a message (no fence needed there). */
+void member_wake_sent(struct pf_domain *d, uint32_t slot);
+/* Wait until one of the events in `want` (PF_WAIT_*) is there: 0 and *ret_events (all
+ * the events seen), -ETIMEDOUT, -ESTALE (no longer a member). Beats while parked. */
+int member_wait_events(struct pf_member *m, uint32_t want, uint64_t timeout_ns,
+		       uint32_t *ret_events);
+/* The wait's thread and eventfd, if any, stopped and closed (leave). */
+void member_wait_fini(struct pf_member *m);
+
+/* One placement round of the pending queue by this member, if the members place now and no
+ * other member is placing (core/placer.c): how many it placed. */
+int placer_round(struct pf_member *m);
+/* 1 while no live process is registered as the domain's placer: the members place. */
+int placer_members_place(struct pf_member *m);
+/* The member's scheduler object for placing, destroyed (leave). */
+void placer_fini(struct pf_member *m);
 
 /* Fill and link the handle of a VNode m now owns at `epoch` (ckpt: its sealed
  * descriptor): inbox cursor from the checkpoint, slots it covers freed. */

@@ -57,6 +57,7 @@
  */
 #include <errno.h>
 
+#include "core/member_impl.h"
 #include "core/ownership.h"
 #include "shm/fault.h"
 #include "shm/pf_assert.h"
@@ -149,13 +150,23 @@ uint32_t own_release(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t flag
 /* 1 when member (slot, gen) is ACTIVE and its assignment ring took id. */
 static int deliver(struct pf_domain *d, uint32_t id, uint32_t slot, uint32_t gen)
 {
+	uint64_t st;
+
+	/* [F43] seq_cst fence: our ownership CAS (store) before the load of the member's state
+	 * (Dekker); pairs with [F43] in leave_retire() (member.c) and declare_dead()
+	 * (supervisor.c), which store the state, then scan the ownership words: either we see
+	 * the member gone and undo, or its scan sees our placement and returns it. */
+	pf_fence_seq_cst();
 	/* [A5] pairs with [R5] in member.c and supervisor.c: a death declared since the
 	 * caller's look must not keep the VNode (its repair scan may have passed already). */
-	uint64_t st = pf_load_acquire(&d->members[slot].state);
+	st = pf_load_acquire(&d->members[slot].state);
 
-	return member_word_state(st) == PF_MEMBER_ACTIVE &&
-	       (member_word_gen(st) & OWN_GEN_MASK) == (gen & OWN_GEN_MASK) &&
-	       ring_mpmc_try_enqueue(assign_ring(d, slot), id, NULL) == 0;
+	if (member_word_state(st) != PF_MEMBER_ACTIVE ||
+	    (member_word_gen(st) & OWN_GEN_MASK) != (gen & OWN_GEN_MASK) ||
+	    ring_mpmc_try_enqueue(assign_ring(d, slot), id, NULL) < 0)
+		return 0;
+	member_wake(d, slot); /* it may be waiting for work (core/wait.c) */
+	return 1;
 }
 
 int own_place_for(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t slot, uint32_t gen)

@@ -448,6 +448,7 @@ static int consider(struct round *rd, uint32_t x, uint32_t id)
 		rd->rep->skipped_race++; /* another rebalancer asked first */
 		return 0;
 	}
+	member_wake(s->d, own_slot(w)); /* the owner may be waiting (core/wait.c) */
 	model_move(rd, x, t);
 	rd->rep->requested++;
 	return 0;
@@ -629,6 +630,7 @@ PF_API int pf_sched_migrate(struct pf_sched *s, uint32_t vnode, uint32_t slot,
 	if (move_valid_for(req, own_epoch(w)) ||
 	    !pf_cas_relaxed(&v->move_req, &req, move_word(own_epoch(w), slot, s->sm[m].gen)))
 		return -EBUSY;
+	member_wake(s->d, own_slot(w)); /* the owner may be waiting (core/wait.c) */
 	sched_model_add(s, m);
 	PF_ASSERT(s->sm[m].slot == slot);
 	return 0;

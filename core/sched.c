@@ -849,52 +849,6 @@ PF_API int pf_sched_run(struct pf_sched *s, uint32_t budget)
 	return (int)placed;
 }
 
-PF_API int pf_vnode_adopt(struct pf_member *m, struct pf_vnode **ret)
-{
-	struct pf_domain *d;
-
-	if (m == NULL || ret == NULL)
-		return -EINVAL;
-	d = m->d;
-	if (!member_is_live(m))
-		return -ESTALE;
-	for (;;) {
-		struct pf_vnode *h;
-		uint32_t id;
-		uint64_t w, c, pos;
-
-		if (ring_mpmc_try_dequeue(assign_ring(d, m->slot), &id) < 0)
-			return -EAGAIN;
-		if (id >= d->lim.vnodes_max) {
-			counter_add(d, PF_COUNTER_SHM_INVALID, 1);
-			continue;
-		}
-		/* [A10] pairs with [R10] in own_place(): the placement is ours to adopt. */
-		w = pf_load_acquire(&d->own[id]);
-		if (!own_is_owned(w) || own_slot(w) != m->slot ||
-		    own_gen(w) != (m->gen & OWN_GEN_MASK))
-			continue; /* a previous generation's, or taken back meanwhile */
-		/* An entry can be stale yet match: placed here, returned, placed here again
-		 * while the first entry still waited. Adopt each epoch once. Relaxed: the CAS
-		 * only arbitrates between adopters; the ownership word was acquired above. */
-		pos = PENDING_POS_NONE;
-		if (!pf_cas_relaxed(&d->vnodes[id].pending_pos, &pos,
-				    PENDING_POS_ADOPTED | own_epoch(w)))
-			continue;
-		h = calloc(1, sizeof(*h));
-		if (h == NULL) {
-			/* Relaxed: undo our mark; the CAS above made it ours alone. */
-			pf_store_relaxed(&d->vnodes[id].pending_pos, PENDING_POS_NONE);
-			(void)ring_mpmc_try_enqueue(assign_ring(d, m->slot), id, NULL);
-			return -ENOMEM; /* the entry is back for the next try */
-		}
-		c = own_seal(d, id, own_epoch(w));
-		handle_attach(m, h, id, own_epoch(w), c);
-		*ret = h;
-		return 0;
-	}
-}
-
 PF_API int pf_sched_explain_subscribe(struct pf_domain *d)
 {
 	if (d == NULL)

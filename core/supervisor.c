@@ -187,6 +187,9 @@ static int declare_dead(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint
 	/* The kernel woke one sleeper on this futex; wake the other supervisors too. */
 	futex_wake_shared(&rec->futex, INT_MAX);
 	domain_publish_membership(d);
+	/* [F43] seq_cst fence: the DEAD store above before the repair's loads of the ownership
+	 * words (Dekker); pairs with [F43] in deliver() (core/ownership.c). */
+	pf_fence_seq_cst();
 	return repair(s, slot, dead);
 }
 

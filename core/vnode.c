@@ -30,8 +30,6 @@
 #include "shm/fault.h"
 #include "shm/pf_assert.h"
 
-#define CLAIM_SPIN_MAX 256 /* polls of the pending version before parking (~36 us wake) */
-
 PF_API void pf_vnode_spec_init(struct pf_vnode_spec *spec)
 {
 	PF_ASSERT(spec != NULL);
@@ -259,60 +257,50 @@ void handle_attach(struct pf_member *m, struct pf_vnode *h, uint32_t id, uint32_
 	handle_link(m, h);
 }
 
-static int claim_next(struct pf_member *m, struct pf_vnode **ret)
+PF_API int pf_vnode_adopt(struct pf_member *m, struct pf_vnode **ret)
 {
-	struct pf_domain *d = m->d;
-	uint32_t budget = ring_mpmc_count(d->pending) + 1;
+	struct pf_domain *d;
 
-	for (uint32_t i = 0; i < budget; i++) {
+	if (m == NULL || ret == NULL)
+		return -EINVAL;
+	d = m->d;
+	if (!member_is_live(m))
+		return -ESTALE;
+	for (;;) {
+		struct pf_vnode *h;
 		uint32_t id;
-		uint64_t w;
-		int r;
+		uint64_t w, c, pos;
 
-		if (ring_mpmc_try_dequeue(d->pending, &id) < 0)
+		if (ring_mpmc_try_dequeue(assign_ring(d, m->slot), &id) < 0)
 			return -EAGAIN;
-		PF_FAULT_POINT(CLAIM_AFTER_POP);
 		if (id >= d->lim.vnodes_max) {
 			counter_add(d, PF_COUNTER_SHM_INVALID, 1);
 			continue;
 		}
-		/* [A10] pairs with [R10] in define_locked() and release: requirements first. */
+		/* [A10] pairs with [R10] in own_place(): the placement is ours to adopt. */
 		w = pf_load_acquire(&d->own[id]);
-		if (own_state(w) != PF_VNODE_PENDING)
-			continue; /* stale entry: claimed by id meanwhile */
-		if (!caps_cover(m->caps, d->vnodes[id].caps)) {
-			(void)pending_push(d, id, 0); /* not ours: back to the queue */
+		if (!own_is_owned(w) || own_slot(w) != m->slot ||
+		    own_gen(w) != (m->gen & OWN_GEN_MASK))
+			continue; /* a previous generation's, or taken back meanwhile */
+		/* An entry can be stale yet match: placed here, returned, placed here again
+		 * while the first entry still waited. Adopt each epoch once. Relaxed: the CAS
+		 * only arbitrates between adopters; the ownership word was acquired above. */
+		pos = PENDING_POS_NONE;
+		if (!pf_cas_relaxed(&d->vnodes[id].pending_pos, &pos,
+				    PENDING_POS_ADOPTED | own_epoch(w)))
 			continue;
+		h = calloc(1, sizeof(*h));
+		if (h == NULL) {
+			/* Relaxed: undo our mark; the CAS above made it ours alone. */
+			pf_store_relaxed(&d->vnodes[id].pending_pos, PENDING_POS_NONE);
+			(void)ring_mpmc_try_enqueue(assign_ring(d, m->slot), id, NULL);
+			return -ENOMEM; /* the entry is back for the next try */
 		}
-		r = claim_take(m, id, w, ret);
-		if (r != -EAGAIN)
-			return r;
+		c = own_seal(d, id, own_epoch(w));
+		handle_attach(m, h, id, own_epoch(w), c);
+		*ret = h;
+		return 0;
 	}
-	return -EAGAIN;
-}
-
-/* Sleep until the pending version moves from `seen`, beating meanwhile. */
-static void claim_wait(struct pf_member *m, uint32_t seen, uint64_t timeout_ns)
-{
-	struct dom_control *ctl = m->d->ctl;
-	uint64_t slice = m->d->lim.heartbeat_interval_ns / 2;
-
-	for (int i = 0; i < CLAIM_SPIN_MAX; i++) {
-		/* Relaxed: a spin hint; the seq_cst protocol below decides. */
-		if (pf_load_relaxed(&ctl->pending_version) != seen)
-			return;
-		pf_cpu_relax();
-	}
-	pf_member_heartbeat(m);
-	/* [F4] seq_cst RMW then load: register as a waiter (store) before re-reading the
-	 * version (load); pairs with [F3] in domain_publish_pending(). */
-	pf_fetch_add_seq_cst(&ctl->pending_waiters, 1);
-	/* [F4] the load half of the store->load pair above; pairs with [F3]. */
-	if (pf_load_seq_cst(&ctl->pending_version) == seen)
-		(void)futex_wait_shared(&ctl->pending_version, seen, PF_MIN(timeout_ns, slice));
-	/* [F4] unregister; pairs with [F3]: a publisher that still counts us only makes
-	 * one futex wake too many (a store->load race in our favour). */
-	pf_fetch_sub_seq_cst(&ctl->pending_waiters, 1);
 }
 
 PF_API int pf_vnode_claim(struct pf_member *m, uint32_t flags, uint64_t timeout_ns,
@@ -324,25 +312,25 @@ PF_API int pf_vnode_claim(struct pf_member *m, uint32_t flags, uint64_t timeout_
 		return -EINVAL;
 	deadline = timeout_ns == UINT64_MAX ? UINT64_MAX : now_ns() + timeout_ns;
 	for (;;) {
-		/* [F4] pairs with [F3] in domain_publish_pending(): load the version before
-		 * looking at the ring, so a store (push) after our look changes it and the
-		 * wait below returns at once. */
-		uint32_t seen = pf_load_seq_cst(&m->d->ctl->pending_version);
-		int r;
+		uint32_t events;
+		int r = pf_vnode_adopt(m, ret_vnode);
 
-		if (!member_is_live(m))
-			return -ESTALE;
-		if (member_is_draining(m))
-			return -EAGAIN; /* cordoned (pflight/drain.h): nothing new for us */
-		r = claim_next(m, ret_vnode);
 		if (r != -EAGAIN)
 			return r;
+		if (member_is_draining(m))
+			return -EAGAIN; /* cordoned (pflight/drain.h): nothing new for us */
+		if (placer_round(m) > 0)
+			continue; /* some of it may be ours */
 		if (flags & PF_CLAIM_NOWAIT)
 			return -EAGAIN;
 		now = now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
-		claim_wait(m, seen, deadline - now);
+		r = member_wait_events(m, PF_WAIT_PLACEMENT, deadline - now, &events);
+		if (r == -ETIMEDOUT)
+			return r;
+		if (r < 0)
+			return r;
 	}
 }
 

@@ -28,6 +28,9 @@
 #define pf_cas_relaxed(p, expected, desired)                                                       \
 	atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_relaxed,  \
 						memory_order_relaxed)
+#define pf_cas_seq_cst(p, expected, desired)                                                       \
+	atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_seq_cst,  \
+						memory_order_seq_cst)
 
 #define pf_fetch_add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
 #define pf_fetch_add_acq_rel(p, v) atomic_fetch_add_explicit((p), (v), memory_order_acq_rel)

@@ -124,6 +124,59 @@ PF_API int pf_member_leave(struct pf_member *member);
 /* Beat: one relaxed counter store in the member's slot, no syscall. Wait-free. */
 PF_API void pf_member_heartbeat(struct pf_member *member);
 
+/*
+ * Waiting for work. A worker's loop is: serve what it owns (pf_recv, commit, hand over on
+ * a move request, pf_vnode_claim what was placed on it), then wait. One wait covers every
+ * kind of work a member can get:
+ */
+#define PF_WAIT_MESSAGE 0x1u    /* a message waits on a VNode this member owns */
+#define PF_WAIT_PLACEMENT 0x2u  /* a VNode was placed or handed to it: pf_vnode_claim() */
+#define PF_WAIT_MOVE 0x4u       /* a move request names one of its VNodes */
+#define PF_WAIT_MEMBERSHIP 0x8u /* the membership changed since the last report */
+#define PF_WAIT_ALL 0xfu
+
+/*
+ * Who places VNodes. With pflightd running, its scheduler places (with the domain's
+ * policies). Without one (embedded mode, or the daemon is gone), the members place
+ * themselves: a member inside pf_vnode_claim() or one of the waits below that finds
+ * VNodes waiting for an owner runs a short placement round for the whole domain (the
+ * domain's strategy, every member a candidate; one member at a time). So as long as some
+ * member waits or claims, nothing waits unplaced.
+ *
+ * Liveness: the wait beats for the member while it is parked (and the thread behind
+ * pf_member_wait_fd() beats while the member is armed). Outside the library, beat at
+ * least once per heartbeat interval (pflight/domain.h) or be declared hung.
+ */
+
+/*
+ * Wait until one of the PF_WAIT_* events is there, or timeout_ns (UINT64_MAX: none). Spins
+ * briefly (a hand-off on a hot pair costs well under a microsecond), then parks on a futex
+ * that whoever gives this member work rings. Returns 0 and *ret_events (a mask, never 0),
+ * or -ETIMEDOUT, -ESTALE (no longer a member: declared dead, drained away), -EINVAL.
+ * Events are hints, reported again while true: a message stays reported until received,
+ * a placement until claimed, a move request until acted on; a membership change once.
+ * Blocking. Call from the thread that serves the member's VNodes (it reads their handles'
+ * read positions); any number of members of one process may wait at once.
+ */
+PF_API int pf_member_wait(struct pf_member *member, uint64_t timeout_ns, uint32_t *ret_events);
+
+/* The same look without waiting: 0 and *ret_events (0 when nothing), -ESTALE, -EINVAL. */
+PF_API int pf_member_poll(struct pf_member *member, uint32_t *ret_events);
+
+/*
+ * A file descriptor for the member's wait, to put in the application's own epoll, poll or
+ * io_uring loop: an eventfd that becomes readable when work may have arrived. The first
+ * call starts one thread in this process that watches the member's bell and the domain's
+ * versions; the fd is the member's (closed by pf_member_leave()). Protocol, edge-triggered:
+ *   before sleeping on the fd, call pf_member_wait_arm(): 0 means armed, sleep;
+ *   1 means events are already there (in *ret_events), do not sleep;
+ *   when the fd is readable, read it (8 bytes, non-blocking), then pf_member_poll() and
+ *   serve what it reports (poll also disarms).
+ * Returns the fd (>= 0), or -ENOMEM, -EMFILE/-ENFILE (no eventfd), -EAGAIN (no thread).
+ */
+PF_API int pf_member_wait_fd(struct pf_member *member);
+PF_API int pf_member_wait_arm(struct pf_member *member, uint32_t *ret_events);
+
 /* The member's identity in the domain: slot in the low 32 bits, generation above. */
 PF_API uint64_t pf_member_id(const struct pf_member *member);
 

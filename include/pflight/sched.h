@@ -155,6 +155,17 @@ PF_API int pf_sched_place(struct pf_sched *sched, uint32_t vnode,
 /* Place up to `budget` VNodes from the pending queue. Returns how many were placed. */
 PF_API int pf_sched_run(struct pf_sched *sched, uint32_t budget);
 
+/*
+ * Become the domain's placer (pflightd's scheduler does): this process consumes the pending
+ * queue with pf_sched_run() from now on, and members stop placing for themselves
+ * (pflight/member.h says who places when). Lasts until pf_placer_release() or until this
+ * process is gone (members notice within 100 ms and take over). 0, -EINVAL, -ESRCH (this
+ * process's identity cannot be read).
+ */
+PF_API int pf_placer_claim(struct pf_sched *sched);
+/* Stop being the placer (members place again; waiting members are woken). */
+PF_API void pf_placer_release(struct pf_sched *sched);
+
 /* Take the next VNode the scheduler placed (or a hand-off gave) to this member and build
  * its handle (load its checkpoint with pf_checkpoint_load()). A DRAINING member adopts
  * too: what reached it before the cordon is its own, to serve and hand on. 0, -EAGAIN

@@ -75,20 +75,24 @@ PF_API int pf_vnode_define_range(struct pf_domain *domain, uint32_t first_id, ui
 #define PF_CLAIM_NOWAIT 0x1u /* return -EAGAIN instead of waiting */
 
 /*
- * Take the next pending VNode this member is capable of (placement is first-fit by
- * capability: the pending queue in FIFO order, skipping VNodes whose required
- * capabilities this member lacks). The ownership CAS raises the epoch; the checkpoint
- * descriptor is then sealed with the new epoch so a previous owner's late commit is
- * refused. Load the state with pf_checkpoint_load(). Returns 0 and *ret_vnode, or:
+ * Give me my next VNode: the next one a placer placed (or an owner handed) on this member,
+ * waiting for one if none is there yet. VNodes reach a member one way: a placer decides
+ * (pflightd's scheduler, or, without a daemon, the members themselves: pflight/member.h,
+ * "who places"), the ownership CAS on the member's behalf raises the epoch and seals the
+ * checkpoint descriptor (a previous owner's late commit is refused), and the VNode waits
+ * in the member's assignment ring until taken here. While the members place, this call
+ * runs a placement round when VNodes wait unplaced. Load the state with
+ * pf_checkpoint_load(). Returns 0 and *ret_vnode, or:
  *   -EINVAL     bad arguments or flags
- *   -EAGAIN     nothing claimable now and PF_CLAIM_NOWAIT, or at once whatever the
- *               flags while this member is draining (pflight/drain.h): it takes nothing
- *               new but keeps serving what it holds, so this is not -ESTALE
- *   -ETIMEDOUT  nothing claimable within timeout_ns
+ *   -EAGAIN     nothing here now and PF_CLAIM_NOWAIT, or at once whatever the flags while
+ *               this member is draining (pflight/drain.h) and nothing was handed to it just
+ *               before the cordon: it takes nothing new but keeps serving what it holds
+ *   -ETIMEDOUT  nothing within timeout_ns
  *   -ESTALE     this member is no longer a member (declared dead, left, drained)
  *   -ENOMEM     no memory for the handle
- * Lock-free on the shared structures; blocking only while it waits (spins briefly,
- * then sleeps on the pending futex).
+ * Lock-free on the shared structures; blocking only while it waits (the member's wait:
+ * spins briefly, then parks; it beats meanwhile). pf_vnode_adopt() (pflight/sched.h) is
+ * the same without waiting or placing.
  */
 PF_API int pf_vnode_claim(struct pf_member *member, uint32_t flags, uint64_t timeout_ns,
 			  struct pf_vnode **ret_vnode);

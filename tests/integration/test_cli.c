@@ -70,8 +70,8 @@ int main(int argc, char **argv)
 	mo.caps_count = 2;
 	CHECK(pf_member_join(d, &mo, &m) == 0);
 	CHECK(pf_vnode_define_range(d, 0, 10, NULL) == 10);
-	for (int i = 0; i < 4; i++)
-		CHECK(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v) == 0);
+	for (uint32_t i = 0; i < 4; i++) /* by id: a claim's placement round would take all */
+		CHECK(pf_vnode_claim_id(m, i, &v) == 0);
 
 	doc = run_json("status");
 	CHECK(json_integer_value(json_object_get(doc, "members_active")) == 1);

@@ -65,9 +65,11 @@ static uint32_t member_state(uint32_t slot)
 	return pf_member_info(d, slot, &mi) == 0 ? mi.state : PF_MEMBER_FREE;
 }
 
-/* Join a member and claim n VNodes with it, each with a checkpoint and a message. */
+/* Join a member and claim n VNodes with it, each with a checkpoint and a message (by id:
+ * a claim's placement round would take every PENDING VNode). */
 static struct pf_member *member_with(uint32_t n, uint32_t *ret_slot)
 {
+	static uint32_t next_id;
 	struct pf_member *m;
 
 	CHECK(pf_member_join(d, NULL, &m) == 0);
@@ -75,7 +77,7 @@ static struct pf_member *member_with(uint32_t n, uint32_t *ret_slot)
 		struct pf_vnode *v;
 		uint32_t id;
 
-		CHECK(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v) == 0);
+		CHECK(pf_vnode_claim_id(m, next_id++, &v) == 0);
 		id = pf_vnode_id(v);
 		CHECK(pf_checkpoint_commit(v, pf_vnode_epoch(v), &id, sizeof(id)) == 0);
 		CHECK(pf_send(d, id, "m", 1) == 0);

@@ -197,9 +197,13 @@ static void joiner(enum fault_point point, enum fault_mode mode, uint32_t claims
 	pf_store_release(&io->joined, 1);
 	if (r != 0)
 		_exit(0);
-	for (uint32_t i = 0; i < claims; i++)
-		if (pf_vnode_claim(m, 0, WAIT_NS, &h) != 0)
+	/* By id: a claim would run a placement round and take every PENDING VNode, and the
+	 * repair counts below are per VNode held. */
+	for (uint32_t id = 0, n = 0; n < claims; id++) {
+		if (id == VNODES)
 			_exit(4);
+		n += pf_vnode_claim_id(m, id, &h) == 0;
+	}
 	pf_store_release(&io->claimed, claims);
 	while (pf_load_acquire(&io->cmd) != CMD_LEAVE) {
 		pf_member_heartbeat(m);

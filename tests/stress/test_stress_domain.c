@@ -183,9 +183,10 @@ static int check_final(void)
 	for (uint32_t i = 0; i < VNODES; i++) {
 		struct pf_vnode *v;
 
-		r = pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v);
+		r = pf_vnode_claim(m, 0, UINT64_C(2000000000), &v);
 		if (r < 0) {
-			fprintf(stderr, "stress_domain: only %u VNodes claimable at the end\n", i);
+			fprintf(stderr, "stress_domain: only %u VNodes claimable at the end (%d)\n",
+				i, r);
 			return r;
 		}
 		r = adopt(&own[i], v);

@@ -3,9 +3,11 @@
  * tools/examples/counter_worker.c: the smallest useful PhoenixFlight worker.
  *
  * It joins a domain (with an embedded supervisor, so the workers repair each other when
- * one dies), adopts the counter VNodes a scheduler placed on it and claims its share of
- * the rest, and for each one: loads the last checkpoint, applies the increment messages
- * waiting in the inbox, and commits the new state. When a rebalancer asks to move one
+ * one dies), takes the counter VNodes placed on it (pf_vnode_claim: pflightd's scheduler
+ * places them, or without a daemon the workers' own placement rounds), and for each one:
+ * loads the last checkpoint, applies the increment messages waiting in the inbox, and
+ * commits the new state. Between passes it sleeps in its member's wait, which any new
+ * message, placement or move request ends. When a rebalancer asks to move one
  * (pf_vnode_move_target), it applies and commits what waits, then hands the VNode over
  * (pf_vnode_handoff); the target resumes from that checkpoint. Because a message leaves the inbox
  * only when a checkpoint taken after it is committed, a worker killed at any instant loses nothing
@@ -16,10 +18,8 @@
  *   pflight-counter-worker <domain> <vnodes> [--caps a,b] [--token TOKEN] [--control PATH]
  *                          [--drain-on-exit MS] [--define N]
  *
- * It takes up to ceil(vnodes / members) VNodes, so VNodes spread over the members that
- * are there when they are defined, and the survivors of a crash share the dead one's;
- * <vnodes> is also the capacity it declares (what it holds at full load), which is what
- * a scheduler's load, spread and rebalancing count its VNodes against.
+ * <vnodes> is the capacity it declares (what it holds at full load), which is what a
+ * scheduler's load, spread and rebalancing count its VNodes against.
  * --caps: the capabilities it declares (default "counter"). --token (or $PFLIGHT_TOKEN):
  * a join token presented to the host's pflightd (pflight/control.h; --control names its
  * socket) before joining, for the trust and capabilities it grants; a refused join says
@@ -43,8 +43,10 @@
 #include "pflight/pflight.h"
 #include "tools/examples/counter.h"
 
-#define BATCH_MAX 64          /* messages applied per VNode before moving on */
-#define IDLE_SLEEP_NS 200000L /* nothing to do: sleep 200 us (workers share 2 cores) */
+#define BATCH_MAX 64 /* messages applied per VNode before moving on */
+#define IDLE_WAIT_NS                                                                               \
+	UINT64_C(50000000)                     /* nothing to do: wait this long at most (a stop    \
+						* signal is looked for between waits) */
 #define DRAIN_WAIT_NS (120ull * 1000000000ull) /* cordoned by someone else: serve this long */
 #define CAPS_MAX 16
 
@@ -121,28 +123,15 @@ static int drain(struct owned *o)
 	return n;
 }
 
-/* Our fair share of the VNodes, recomputed whenever the membership changes. */
-static uint32_t share(struct pf_domain *d, uint32_t vnodes, uint32_t *version)
-{
-	int members = pf_domain_membership(d, version);
-
-	if (members <= 0)
-		return vnodes;
-	return (vnodes + (uint32_t)members - 1) / (uint32_t)members;
-}
-
-/* Take what the scheduler placed on us (any number), then claim up to our share. Returns
- * VNodes taken, or a negative errno (-ESTALE: declared dead, stop). */
-static int take(struct pf_member *m, struct owned *own, uint32_t *count, uint32_t vnodes,
-		uint32_t target)
+/* Take what was placed (or handed) on us. Returns VNodes taken, or a negative errno
+ * (-ESTALE: declared dead, stop). */
+static int take(struct pf_member *m, struct owned *own, uint32_t *count, uint32_t vnodes)
 {
 	struct pf_vnode *v;
 	int taken = 0, r;
 
 	while (*count < vnodes) {
-		r = pf_vnode_adopt(m, &v);
-		if (r == -EAGAIN && *count < target)
-			r = pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v);
+		r = pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v);
 		if (r == -EAGAIN)
 			break;
 		if (r < 0)
@@ -239,7 +228,7 @@ static int on_stop(struct pf_member *m, const struct options *o, uint64_t *drain
 /* One pass: beat, take (ACTIVE only), serve. 1 when there was work, 0 when none, or a
  * negative errno; *ret_done when a drain is over (nothing held, the slot given back). */
 static int pass(struct pf_member *m, struct owned *own, uint32_t *count, uint32_t vnodes,
-		uint32_t target, uint64_t *drain_until, int *ret_done)
+		uint64_t *drain_until, int *ret_done)
 {
 	uint32_t st = member_state(m);
 	int work = 0, r;
@@ -248,9 +237,9 @@ static int pass(struct pf_member *m, struct owned *own, uint32_t *count, uint32_
 	*ret_done = st != PF_MEMBER_ACTIVE && st != PF_MEMBER_DRAINING;
 	if (*ret_done)
 		return 0;
-	/* Draining: claim nothing new, but adopt what was handed to us just before the
-	 * cordon (it is ours already), so that we can hand it on in turn. */
-	r = take(m, own, count, vnodes, st == PF_MEMBER_ACTIVE ? target : 0);
+	/* Draining: nothing new is placed on us, but what was handed to us just before the
+	 * cordon is ours already: take it, to hand it on in turn. */
+	r = take(m, own, count, vnodes);
 	if (r < 0 && r != -ESTALE)
 		return r;
 	work += r > 0 ? r : 0;
@@ -264,9 +253,8 @@ static int pass(struct pf_member *m, struct owned *own, uint32_t *count, uint32_
 
 static int run(struct pf_member *m, const struct options *o)
 {
-	struct pf_domain *d = pf_member_domain(m);
 	struct owned *own = calloc(o->vnodes, sizeof(*own));
-	uint32_t count = 0, target = 0, seen = UINT32_MAX, version = 0;
+	uint32_t count = 0, events;
 	uint64_t drain_until = 0;
 	int r = 0, done = 0;
 
@@ -277,17 +265,12 @@ static int run(struct pf_member *m, const struct options *o)
 			break;
 		if (drain_until != 0 && mono_ns() >= drain_until)
 			break; /* what is left is released with its last checkpoint */
-		(void)pf_domain_membership(d, &version);
-		if (version != seen)
-			target = share(d, o->vnodes, &seen);
-		r = pass(m, own, &count, o->vnodes, target, &drain_until, &done);
+		r = pass(m, own, &count, o->vnodes, &drain_until, &done);
 		if (r < 0 || done)
 			break;
-		if (r == 0) {
-			struct timespec ts = {0, IDLE_SLEEP_NS};
-
-			(void)nanosleep(&ts, NULL);
-		}
+		/* Nothing done: wait for work (it beats for us meanwhile). */
+		if (r == 0 && pf_member_wait(m, IDLE_WAIT_NS, &events) == -ESTALE)
+			done = 1;
 		r = 0;
 	}
 	free(own);

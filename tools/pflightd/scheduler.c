@@ -2,11 +2,13 @@
 /*
  * tools/pflightd/scheduler.c: the scheduler agent.
  *
- * Each pass places up to SCHED_BUDGET PENDING VNodes (the winner adopts them with
- * pf_vnode_adopt) and, at most once per period, runs a rebalancing round. A round refused
- * by the cool-down after a membership change (-EAGAIN) is retried when the cool-down
- * ends, not before, so a churning membership costs no scans. Workers may also claim
- * PENDING VNodes themselves; the ownership CAS decides, so nothing is placed twice.
+ * The daemon is the domain's placer (pf_placer_claim): the members stop placing for
+ * themselves while it runs and take over if it goes. Each pass places up to SCHED_BUDGET
+ * PENDING VNodes (the winner takes them with pf_vnode_claim) and, at most once per
+ * period, runs a rebalancing round. A round refused by the cool-down after a membership
+ * change (-EAGAIN) is retried when the cool-down ends, not before, so a churning
+ * membership costs no scans. A tool claiming one VNode by id (pf_vnode_claim_id) races
+ * the placement; the ownership CAS decides, so nothing is placed twice.
  *
  * Drains: every DRAIN_PERIOD_NS the agent looks for DRAINING members (`pflight drain` and
  * `pflight retire` cordon them) and steps each drain (pf_sched_drain_step). The deadline
@@ -55,11 +57,15 @@ int scheduler_init(struct scheduler *s, struct pf_domain *domain, struct cmdq *i
 		return -ENOMEM;
 	s->period_ns = REBALANCE_PERIOD_NS;
 	s->next_round_ns = mono_ns() + s->period_ns;
-	return governor_sched_create(&s->gov, &s->sched);
+	r = governor_sched_create(&s->gov, &s->sched);
+	if (r == 0)
+		r = pf_placer_claim(s->sched);
+	return r;
 }
 
 void scheduler_fini(struct scheduler *s)
 {
+	pf_placer_release(s->sched);
 	pf_sched_destroy(s->sched);
 	s->sched = NULL;
 	free(s->drains);

@@ -131,7 +131,7 @@ static void test_faults_leave_many_alloc(void **state)
 	assert_int_equal(pf_vnode_define_range(d, 0, 8, NULL), 8);
 	assert_int_equal(pf_member_join(d, NULL, &m[0]), 0);
 	assert_int_equal(pf_member_join(d, NULL, &m[1]), 0);
-	assert_int_equal(pf_vnode_claim(m[0], PF_CLAIM_NOWAIT, 0, &v), 0);
+	assert_int_equal(pf_vnode_claim_id(m[0], 0, &v), 0); /* by id: no placement round */
 	assert_int_equal(pf_sched_create(d, NULL, &s), 0);
 	assert_int_equal(pf_sched_run(s, 8), 7); /* placed on both, adopted by neither */
 	fault_arm(FAULT_ALLOC, 1, FAULT_MODE_FAIL_ONCE);

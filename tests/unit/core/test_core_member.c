@@ -92,8 +92,8 @@ static void test_member_declare_dead_repairs(void **state)
 	assert_int_equal(pf_vnode_define_range(d, 0, 8, NULL), 8);
 	assert_int_equal(pf_member_join(d, NULL, &a), 0);
 	assert_int_equal(pf_member_join(d, NULL, &b), 0);
-	for (int i = 0; i < 3; i++)
-		assert_int_equal(pf_vnode_claim(a, PF_CLAIM_NOWAIT, 0, &v[i]), 0);
+	for (int i = 0; i < 3; i++) /* by id: no placement round spreads the others */
+		assert_int_equal(pf_vnode_claim_id(a, (uint32_t)i, &v[i]), 0);
 	assert_int_equal(pf_supervisor_create(d, NULL, &sup), 0);
 	slot = (uint32_t)pf_member_id(a);
 	assert_int_equal(supervisor_declare_dead(sup, slot, 999, PF_DEATH_HUNG), -ENOENT);
@@ -133,7 +133,7 @@ static void test_member_leave_many(void **state)
 	assert_int_equal(pf_vnode_define_range(d, 0, 32, NULL), 32);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(pf_member_join(d, NULL, &m[i]), 0);
-	assert_int_equal(pf_vnode_claim(m[0], PF_CLAIM_NOWAIT, 0, &v), 0);
+	assert_int_equal(pf_vnode_claim_id(m[0], 0, &v), 0);
 	assert_int_equal(pf_sched_create(d, NULL, &s), 0);
 	assert_true(pf_sched_run(s, 32) > 0); /* placed on all three, adopted by none */
 	assert_int_equal(pf_supervisor_create(d, NULL, &sup), 0);

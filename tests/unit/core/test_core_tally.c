@@ -157,8 +157,8 @@ static void test_tally_each_transition_once(void **state)
 	m = join_at(1);
 	want[PF_COUNTER_JOINS]++;
 	check(1);
-	assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), 0);
-	assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), 0);
+	assert_int_equal(pf_vnode_claim_id(m, 0, &v), 0); /* by id: no placement round */
+	assert_int_equal(pf_vnode_claim_id(m, 1, &v), 0);
 	assert_int_equal(supervisor_declare_dead(sup, 1, gen_of(m), PF_DEATH_HUNG), 2);
 	want[PF_COUNTER_HUNG]++;
 	want[PF_COUNTER_REPAIRS]++;
@@ -279,8 +279,8 @@ static void test_tally_death_mid_repair(void **state)
 	(void)state;
 	m = join_at(3);
 	gen = gen_of(m);
-	for (int i = 0; i < 3; i++)
-		assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), 0);
+	for (uint32_t i = 0; i < 3; i++) /* by id: no placement round */
+		assert_int_equal(pf_vnode_claim_id(m, i, &v), 0);
 	want[PF_COUNTER_JOINS]++;
 	check(1);
 	/* The DEAD CAS of a supervisor that died right after it. */

@@ -148,7 +148,9 @@ static void test_member_join_info_leave(void **state)
 	assert_int_equal(pf_member_info(dom, slot, &mi), -ENOENT);
 }
 
-static void test_vnode_claim_first_fit(void **state)
+/* Without a daemon the members place: a claim by a member that cannot take the VNode
+ * still places it, on the one that can, who then gets it from its own claim. */
+static void test_vnode_claim_placed(void **state)
 {
 	const char *gpu[] = {"gpu"};
 	struct pf_vnode_spec spec;
@@ -165,10 +167,14 @@ static void test_vnode_claim_first_fit(void **state)
 	assert_int_equal(pf_vnode_define(dom, 5, &spec), 0);
 	assert_int_equal(pf_vnode_define(dom, 5, &spec), -EEXIST);
 	assert_int_equal(pf_vnode_define(dom, 64, NULL), -EINVAL);
-	assert_int_equal(pf_vnode_claim(plain, PF_CLAIM_NOWAIT, 0, &v), -EAGAIN);
-	assert_int_equal(pf_vnode_claim(plain, 0, 2000000, &v), -ETIMEDOUT);
 	assert_int_equal(pf_vnode_claim_id(plain, 5, &v), -EPERM);
 	assert_int_equal(pf_vnode_claim_id(plain, 6, &v), -ENOENT);
+	assert_int_equal(pf_vnode_claim(plain, PF_CLAIM_NOWAIT, 0, &v), -EAGAIN);
+	assert_int_equal(pf_vnode_claim(plain, 0, 2000000, &v), -ETIMEDOUT);
+	assert_int_equal(pf_vnode_info(dom, 5, &vi), 0); /* placed on g by plain's round */
+	assert_int_equal(vi.state, PF_VNODE_ACTIVE);
+	assert_int_equal(vi.owner_slot, (uint32_t)pf_member_id(g));
+	assert_int_equal(pf_vnode_claim_id(plain, 5, &v), -EBUSY);
 	assert_int_equal(pf_vnode_claim(g, PF_CLAIM_NOWAIT, 0, &v), 0);
 	assert_int_equal(pf_vnode_id(v), 5);
 	assert_int_equal(pf_vnode_epoch(v), 1);
@@ -544,7 +550,7 @@ int main(void)
 		cmocka_unit_test(test_vnode_state_names),
 		cmocka_unit_test_setup_teardown(test_member_join_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_member_join_info_leave, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_vnode_claim_first_fit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vnode_claim_placed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_roundtrip_and_fencing, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_corruption_detected, setup,

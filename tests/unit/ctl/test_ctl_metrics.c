@@ -818,7 +818,7 @@ static void test_metrics_sampler_live_domain(void **state)
 	assert_int_equal(o.members_active, 1);
 	assert_int_equal(o.placements + o.membership_events, 0); /* the baseline */
 	/* A claim (placement), a second member (join), then the claim released (change). */
-	assert_int_equal(pf_vnode_claim(a, PF_CLAIM_NOWAIT, 0, &v), 0);
+	assert_int_equal(pf_vnode_claim_id(a, 0, &v), 0); /* by id: one placement */
 	assert_int_equal(pf_member_join(d, NULL, &b), 0);
 	assert_int_equal(pf_member_report_load(a, 500000, 0), 0);
 	for (int i = 0; i < 3 && pf_metrics_sampler_step(smp, S(4), &o) == 0; i++)

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/placer.c: who consumes the pending queue (one consumer: the placer).
+ *
+ * A VNode reaches an owner one way: a placer's decision (the place transition on the
+ * member's behalf, core/ownership.c), which pushes its id to the member's assignment ring
+ * and rings the member's bell (core/wait.c); the member takes it with pf_vnode_claim().
+ * (pf_vnode_claim_id() stays for a caller that decided itself: a tool, a test.)
+ *
+ * Who places:
+ *   - a registered placer: the process that called pf_placer_claim(), pflightd's
+ *     scheduler, with its policies; its pid and start time in the control block;
+ *   - otherwise (embedded mode, or that process is gone) the members themselves: a member
+ *     inside pf_vnode_claim() or its wait that finds the queue not empty takes the
+ *     placement lease (one CAS), runs one bounded round of its process's scheduler over
+ *     the queue (pf_sched_run(): the domain's strategy, every member a candidate) and
+ *     gives the lease back. So a domain without a daemon needs no special member: whoever
+ *     waits for work places it, and nobody places while all are busy elsewhere (a worker
+ *     that calls into the library only rarely delays placement by as much).
+ *
+ * Neither the registration nor the lease is what keeps placement correct: every decision
+ * is a CAS on the ownership word, so two placers at once (a registered one and a member
+ * that judged it gone, a lease holder that stalled past its lease) only race, and one wins
+ * each VNode. The lease keeps the members from scanning the queue at once, and the
+ * registration keeps them away while the daemon, which applies the domain's policies,
+ * runs: a lease older than LEASE_MS (its holder stalled or died mid-round) is taken over,
+ * and a registered placer's liveness is checked at most every LIVE_CHECK_NS per process.
+ *
+ *   field          written by                              read by
+ *   placer_pid     pf_placer_claim() (R40), its   members (A40)
+ *                  release
+ *   placer_start   the same, before R40                    members, after A40
+ *   place_lease    members (CAS)                           members
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "core/member_impl.h"
+#include "core/sched_impl.h"
+#include "shm/pf_assert.h"
+
+#define ROUND_BUDGET 256u                 /* VNodes one lease places at most */
+#define LEASE_MS 100u                     /* a lease older than this may be taken over */
+#define LIVE_CHECK_NS UINT64_C(100000000) /* look at the registered placer's process */
+
+PF_API int pf_placer_claim(struct pf_sched *s)
+{
+	uint64_t start;
+	int r;
+
+	if (s == NULL)
+		return -EINVAL;
+	r = identity_start_time(getpid(), &start);
+	if (r < 0)
+		return r;
+	/* Relaxed: published by [R40] below. */
+	pf_store_relaxed(&s->d->ctl->placer_start, start);
+	/* [R40] pairs with [A40] in placer_registered(): the start time comes first. */
+	pf_store_release(&s->d->ctl->placer_pid, (uint32_t)getpid());
+	return 0;
+}
+
+PF_API void pf_placer_release(struct pf_sched *s)
+{
+	uint32_t me;
+
+	if (s == NULL)
+		return;
+	me = (uint32_t)getpid();
+	/* Relaxed: only the registered process clears its own registration. */
+	(void)pf_cas_relaxed(&s->d->ctl->placer_pid, &me, 0);
+	domain_publish_pending(s->d); /* members waiting for work place it from now on */
+}
+
+/* 1 while a live process is registered as the placer (looked at every LIVE_CHECK_NS). */
+static int placer_registered(struct pf_member *m)
+{
+	struct dom_control *ctl = m->d->ctl;
+	/* [A40] pairs with [R40] in pf_placer_claim(). */
+	uint32_t pid = pf_load_acquire(&ctl->placer_pid);
+	uint64_t now;
+
+	if (pid == 0)
+		return 0;
+	if (pid == (uint32_t)m->d->self_pid)
+		return 1; /* we are it (pflightd's own members, if any) */
+	now = now_ns();
+	if (pid == m->placer_seen_pid && now - m->placer_checked_ns < LIVE_CHECK_NS)
+		return m->placer_alive;
+	m->placer_seen_pid = pid;
+	m->placer_checked_ns = now;
+	/* Relaxed: ordered by [A40] above. */
+	m->placer_alive = !identity_gone((int)pid, pf_load_relaxed(&ctl->placer_start));
+	return m->placer_alive;
+}
+
+static uint64_t lease_word(const struct pf_member *m, uint64_t now_ms)
+{
+	return (now_ms << 32) | ((uint64_t)(m->gen & 0xffffu) << 16) | (m->slot + 1);
+}
+
+int placer_round(struct pf_member *m)
+{
+	struct dom_control *ctl = m->d->ctl;
+	uint64_t now_ms, lease, mine;
+	int placed;
+
+	/* Relaxed: a version compared with the one of our last fruitless round: nothing
+	 * became PENDING since, so another round would place nothing either. */
+	uint32_t version = pf_load_relaxed(&ctl->pending_version);
+
+	if (ring_mpmc_count(m->d->pending) == 0 || version == m->placer_idle_version ||
+	    placer_registered(m))
+		return 0;
+	now_ms = now_ns() / 1000000u;
+	/* Relaxed: the CAS below decides who places; nothing is published through it. */
+	lease = pf_load_relaxed(&ctl->place_lease);
+	if (lease != 0 && (uint32_t)now_ms - (uint32_t)(lease >> 32) < LEASE_MS)
+		return 0; /* another member is placing */
+	mine = lease_word(m, now_ms);
+	/* Relaxed: as above. */
+	if (!pf_cas_relaxed(&ctl->place_lease, &lease, mine))
+		return 0;
+	if (m->placer == NULL && pf_sched_create(m->d, NULL, &m->placer) < 0)
+		m->placer = NULL;
+	placed = m->placer != NULL ? pf_sched_run(m->placer, ROUND_BUDGET) : 0;
+	/* Relaxed: as above; a lease taken over meanwhile is left to its new holder. */
+	(void)pf_cas_relaxed(&ctl->place_lease, &mine, 0);
+	if (placed <= 0)
+		m->placer_idle_version = version; /* nothing placeable: wait for a change */
+	return placed > 0 ? placed : 0;
+}
+
+int placer_members_place(struct pf_member *m)
+{
+	return !placer_registered(m);
+}
+
+void placer_fini(struct pf_member *m)
+{
+	pf_sched_destroy(m->placer);
+	m->placer = NULL;
+}
