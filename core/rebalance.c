@@ -49,18 +49,20 @@
  *      to the worst imbalance and no single owner sheds everything.
  *   4. target: the best member other than the owner by the same choose functions as
  *      placement (filters, NUMA factor, can-assign hook, room in its assignment ring,
- *      counting the requests already aimed at it).
+ *      counting the requests already aimed at it). No move takes its target above
+ *      (1 + eps) x fair, unrounded: placement allows the ceiling, a move does not.
  *      Heap strategies: move when score(target) > score(owner without this VNode) x
  *      (1 + gain_min). Comparing against the owner *without* the VNode is what a fresh
  *      placement would compare, and the margin is the hysteresis: a VNode just moved
  *      cannot move back unless loads changed by more than the margin (the inequalities
  *      chain: back-move needs score(old, with) > score(new, without) x (1 + g), but
  *      score(old, with) < score(old, without) < score(new, with) / (1 + g)).
- *      Consistent-hash: walk clockwise from the VNode's hash as placement does, with the
- *      bounded-load cap computed from this round's counts (ceil((1 + eps) x mean)); stop
- *      at the owner (it is where the ring wants it: stay) or at the first member with
- *      room (move there). Each move goes strictly earlier in the VNode's own ring order,
- *      so moves cannot cycle, and a join moves about the newcomer's ring share.
+ *      Consistent-hash: walk clockwise from the VNode's hash as placement does, past
+ *      members that would go above their bound (unrounded: (1 + eps) x their fair share
+ *      of this round's counts, sched.h); stop at the owner (it is where the ring wants it:
+ *      stay) or at the first member with room (move there). Each move goes strictly
+ *      earlier in the VNode's own ring order, so moves cannot cycle, and a join moves
+ *      about the newcomer's ring share.
  *   5. budget: min(moves_max, ceil(owned x moves_ppm / 10^6)) requests per round; a
  *      candidate that would move past it is counted (skipped_budget) and left alone.
  *   6. each request updates the model at once (owner -1, target +1, heaps fixed), so one
@@ -94,7 +96,6 @@ struct round {
 	struct pf_sched *s;
 	struct pf_rebalance_report *rep;
 	double gain;    /* 1 + gain_min */
-	uint64_t cap;   /* consistent-hash: bounded-load cap of this round */
 	uint64_t *scan; /* candidates in id order: owner index << 32 | id */
 	uint32_t nscan;
 	uint32_t *cand;     /* candidate ids grouped by owner (index into s->sm) */
@@ -251,9 +252,6 @@ static void model_rebuild(struct round *rd)
 		rd->cand[rd->next[rd->scan[k] >> 32]++] = (uint32_t)rd->scan[k];
 	for (uint32_t i = 0; i < s->nsm; i++)
 		rd->next[i] = rd->start[i];
-	if (s->nsm > 0)
-		rd->cap = (uint64_t)ceil((double)s->assigned_total / s->nsm *
-					 (1.0 + (double)s->eps_ppm / PF_PPM));
 }
 
 /* a before b: more loaded (lower score; for consistent-hash, more VNodes), then slot. */
@@ -372,17 +370,18 @@ static enum outcome target_chash(struct round *rd, uint32_t x, uint32_t id, uint
 	enum outcome why = OUT_STAY;
 
 	for (uint32_t k = 0; k < s->npoints; k++) {
-		uint32_t m = s->points[(first + k) % s->npoints].member;
+		uint32_t m = s->points[(first + k) % s->npoints].member, admit;
 
 		if (m == x)
 			return why; /* the ring wants it here, or everything before is full */
 		if (!sched_covers(s->sm[m].caps, caps))
 			continue;
-		if (s->sm[m].assigned >= rd->cap) {
+		admit = sched_admit(s, id, &s->sm[m]);
+		if (admit == PF_SCHED_FILTER_BOUND) {
 			why = OUT_CAP;
 			continue;
 		}
-		if (sched_admit(s, id, &s->sm[m]) != PF_SCHED_PLACED || !ring_room(rd, m)) {
+		if (admit != PF_SCHED_PLACED || !ring_room(rd, m)) {
 			why = why == OUT_STAY ? OUT_FULL : why;
 			continue;
 		}
@@ -535,9 +534,11 @@ PF_API int pf_sched_rebalance(struct pf_sched *s, const struct pf_rebalance_opts
 		if (r == 0) {
 			scan(&rd);
 			model_rebuild(&rd);
-			s->handoff = 1; /* every target is a hand-off's: can_handoff applies */
+			/* Every target is a hand-off's (can_handoff applies), of a VNode the
+			 * model counts already (the bound's total does not grow). */
+			s->handoff = s->moving = 1;
 			round_run(&rd, &o);
-			s->handoff = 0;
+			s->handoff = s->moving = 0;
 			s->rb_rounds++;
 		}
 		round_fini(&rd);
@@ -587,8 +588,9 @@ static void migrate_explain(const struct pf_sched *s, uint32_t vnode, uint32_t m
 	dec->home_node = s->d->vnodes[vnode].home_node;
 	if (why == PF_SCHED_PLACED)
 		sched_decision_fill(s, dec, m, dec->home_node);
-	else if (why >= PF_SCHED_FILTER_STATE && why <= PF_SCHED_FILTER_FULL)
-		dec->filtered[why - PF_SCHED_FILTER_STATE] = 1;
+	else if ((why >= PF_SCHED_FILTER_STATE && why <= PF_SCHED_FILTER_FULL) ||
+		 why == PF_SCHED_FILTER_BOUND)
+		dec->filtered[sched_filter_index(why)] = 1;
 }
 
 PF_API int pf_sched_migrate(struct pf_sched *s, uint32_t vnode, uint32_t slot,

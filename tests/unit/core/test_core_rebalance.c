@@ -9,7 +9,7 @@
  * target that left falls back to PENDING; and a consistent-hash join of one member into
  * N moves close to the ideal 1/(N + 1) of the VNodes. An operator's migrate explains its
  * target as a placement would (no winner node when refused, no score under
- * consistent-hash).
+ * consistent-hash), and refuses a member at its bound with that reason.
  * Method: members joined from this thread; the test plays every owner (it keeps each
  * VNode's handle and acts on move requests as a worker would) and every target (adopts).
  */
@@ -595,6 +595,33 @@ static void test_rebalance_migrate_decision(void **state)
 	}
 }
 
+/* A migrate is a placement's filters, the bound included: a member of capacity 1 beside two
+ * of 100 may be given one VNode of 10 (0 < 1.25 x 11 / 201), not a second. */
+static void test_rebalance_migrate_refuses_bound(void **state)
+{
+	struct pf_sched_decision dec = {.size = sizeof(dec)};
+	struct pf_sched *s;
+	uint32_t small;
+
+	(void)state;
+	make(PF_SCHED_TRUST_WEIGHTED, 16);
+	add_member(100);
+	add_member(100);
+	assert_int_equal(pf_vnode_define_range(dom, 0, 10, NULL), 10);
+	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	place_all(s, 10);
+	small = add_member(1);
+	assert_int_equal(pf_sched_migrate(s, 0, small, &dec), 0);
+	assert_int_equal(handoff_all(10), 1);
+	assert_int_equal(owned_by(small, 10), 1);
+	assert_int_equal(pf_sched_migrate(s, 1, small, &dec), -EPERM);
+	assert_int_equal(dec.reason, PF_SCHED_FILTER_BOUND);
+	assert_int_equal(dec.filtered[5], 1);
+	assert_string_equal(pf_sched_reason_name(dec.reason), "filter-bound");
+	pf_sched_destroy(s);
+	destroy();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -607,6 +634,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_rebalance_handoff_to_dead_target, teardown),
 		cmocka_unit_test_teardown(test_rebalance_chash_join_moves_its_share, teardown),
 		cmocka_unit_test_teardown(test_rebalance_migrate_decision, teardown),
+		cmocka_unit_test_teardown(test_rebalance_migrate_refuses_bound, teardown),
 	};
 
 	return cmocka_run_group_tests_name("core_rebalance", tests, NULL, NULL);

@@ -2,11 +2,13 @@
 /*
  * tests/unit/core/test_core_sched.c
  * Goal: the scheduler places exactly as its strategies' formulas say, never on a member
- * that lacks a capability or sits under the trust floor, explains every decision, leaves
- * unplaceable VNodes PENDING with a visible reason, and gives identical decisions for
- * identical inputs (replay). Method: members joined from this thread (each holds its own
- * robust futex), attributes set through the API; the expected winner of each decision is
- * recomputed here from the published formulas and compared.
+ * that lacks a capability or sits under the trust floor, never on a member at its bounded
+ * load while another could take the VNode (a property over random placement sequences,
+ * every strategy), explains every decision, leaves unplaceable VNodes PENDING with a
+ * visible reason, and gives identical decisions for identical inputs (replay). Method:
+ * members joined from this thread (each holds its own robust futex), attributes set
+ * through the API; the expected winner of each decision is recomputed here from the
+ * published formulas and compared.
  */
 #include <errno.h>
 #include <math.h>
@@ -69,7 +71,16 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* trust-weighted: each decision goes to argmax trust / (1 + assigned / capacity). */
+/* The bounded-load check as sched.h states it: a member may take one more VNode when
+ * assigned + 1 <= ceil((1 + eps) x total x capacity / capacity_sum), exactly. */
+static int within_bound(uint64_t assigned, uint64_t capacity, uint64_t total, uint64_t cap_sum,
+			uint64_t eps_ppm)
+{
+	return assigned * PF_PPM * cap_sum < (PF_PPM + eps_ppm) * total * capacity;
+}
+
+/* trust-weighted: each decision goes to argmax trust / (1 + assigned / capacity) among
+ * the members within their bound. */
 static void test_sched_trust_weighted_follows_formula(void **state)
 {
 	static const uint32_t trust[3] = {1000000, 500000, 250000};
@@ -91,14 +102,16 @@ static void test_sched_trust_weighted_follows_formula(void **state)
 
 		for (int i = 0; i < 3; i++) {
 			score[i] = (trust[i] / 1e6) / (1.0 + assigned[i] / 100.0);
-			best = score[i] > best ? score[i] : best;
+			if (within_bound(assigned[i], 100, v + 1, 300, 250000))
+				best = score[i] > best ? score[i] : best;
 		}
 		assert_int_equal(pf_sched_place(s, v, &dec), 0);
 		assert_int_equal(dec.reason, PF_SCHED_PLACED);
 		for (int i = 0; i < 3; i++)
 			if (dec.winner_slot == slot[i])
 				won = i;
-		/* The winner has the best score (ties go to the seed's hash). */
+		/* The winner has the best score of those within their bound (ties go to the
+		 * seed's hash). */
 		assert_true(won >= 0);
 		assert_true(fabs(score[won] - best) < 1e-12);
 		assert_true(fabs(dec.score - best) < 1e-9);
@@ -106,8 +119,9 @@ static void test_sched_trust_weighted_follows_formula(void **state)
 		assert_int_equal(dec.epoch, 1);
 		assigned[won]++;
 	}
-	/* The more trusted, the more VNodes; here roughly 4:2:1 in load terms. */
-	assert_true(assigned[0] > assigned[1] && assigned[1] > assigned[2]);
+	/* The more trusted, the more VNodes, but none past ceil(1.25 x 200 / 3) = 84. */
+	assert_true(assigned[0] >= assigned[1] && assigned[1] > assigned[2]);
+	assert_true(assigned[0] <= 84 && assigned[1] <= 84);
 	assert_int_equal(pf_sched_place(s, 5, &dec), -EBUSY); /* already placed */
 	pf_sched_destroy(s);
 	destroy();
@@ -127,13 +141,29 @@ static void test_sched_bin_packing_and_agent(void **state)
 	assert_int_equal(pf_member_report_load(mem[0], PF_PPM + 1, 0), -EINVAL);
 	assert_int_equal(pf_vnode_define_range(dom, 0, 40, NULL), 40);
 	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	assert_int_equal(pf_sched_explain_subscribe(dom), 0);
 	for (uint32_t v = 0; v < 40; v++) {
 		assert_int_equal(pf_sched_place(s, v, &dec), 0);
 		counts[dec.winner_slot == idle]++;
+		/* Whenever the busy one wins, the idle one was at its bound. */
+		assert_int_equal(dec.filtered[5], dec.winner_slot == busy);
 	}
-	/* free(busy) = 0.2 + 0.4 - 2k/100; free(idle) = 2 - 2k/100: idle wins until 70. */
-	assert_int_equal(counts[1], 40);
-	(void)busy;
+	/* free(busy) = 0.2 + 0.4 - 2k/100; free(idle) = 2 - 2k/100: idle wins every score,
+	 * but not past its bound, ceil(1.25 x 40 / 2) = 25. */
+	assert_int_equal(counts[1], 25);
+	{
+		/* The explanation ring tells the bound apart, as placements saw it. */
+		struct pf_sched_decision seen[64];
+		uint64_t cursor = 0, seqs[64];
+		int n = pf_sched_explain_read(dom, &cursor, seen, 64, seqs);
+		uint32_t bound = 0;
+
+		assert_int_equal(n, 40);
+		for (int i = 0; i < n; i++)
+			bound += seen[i].filtered[5];
+		assert_int_equal(bound, counts[0]);
+	}
+	pf_sched_explain_unsubscribe(dom);
 	pf_sched_destroy(s);
 	destroy();
 
@@ -339,6 +369,120 @@ static void test_sched_consistent_hash_bounded(void **state)
 	destroy();
 }
 
+/* The bounded-load property's world: who holds what, as the test counts it. */
+#define PROP_VNODES 600u
+struct prop {
+	struct pf_vnode *h[PROP_VNODES];    /* adopted handles; NULL: pending */
+	struct pf_member *own[PROP_VNODES]; /* and who adopted each */
+	uint32_t cap[MEMBERS_MAX];          /* capacity of mem[i] */
+	uint32_t held[MEMBERS_MAX];         /* VNodes mem[i] holds */
+	uint32_t joined;                    /* members ever joined: slots left stay in grace */
+	unsigned seed;
+};
+
+static void prop_join(struct prop *p)
+{
+	uint32_t slot;
+
+	p->joined++;
+	p->cap[nmem] = 10 + (uint32_t)(rand_r(&p->seed) % 190);
+	p->held[nmem] = 0;
+	slot = add_member(NULL, 0, p->cap[nmem]);
+	assert_int_equal(
+		pf_member_set_trust(dom, slot, 300000 + (uint32_t)(rand_r(&p->seed) % 700001)), 0);
+	assert_int_equal(pf_member_report_load(mem[nmem - 1], (uint32_t)(rand_r(&p->seed) % 500000),
+					       (uint32_t)(rand_r(&p->seed) % 500000)),
+			 0);
+}
+
+/* mem[i] leaves: what it held goes back to PENDING. */
+static void prop_leave(struct prop *p, uint32_t i)
+{
+	for (uint32_t v = 0; v < PROP_VNODES; v++)
+		if (p->h[v] != NULL && p->own[v] == mem[i])
+			p->h[v] = NULL; /* freed by the leave */
+	assert_int_equal(pf_member_leave(mem[i]), 0);
+	nmem--;
+	mem[i] = mem[nmem];
+	p->cap[i] = p->cap[nmem];
+	p->held[i] = p->held[nmem];
+}
+
+/* Place pending VNode v: the winner must be within its bound with v counted. */
+static void prop_place(struct prop *p, struct pf_sched *s, uint32_t v, uint64_t eps)
+{
+	struct pf_sched_decision dec = {.size = sizeof(dec)};
+	uint64_t total = 1, cap_sum = 0;
+	uint32_t w = MEMBERS_MAX, any = 0;
+
+	for (uint32_t i = 0; i < nmem; i++) {
+		total += p->held[i];
+		cap_sum += p->cap[i];
+	}
+	for (uint32_t i = 0; i < nmem; i++)
+		any |= (uint32_t)within_bound(p->held[i], p->cap[i], total, cap_sum, eps);
+	assert_true(any); /* the bounds sum to at least the total: someone has room */
+	assert_int_equal(pf_sched_place(s, v, &dec), 0);
+	for (uint32_t i = 0; i < nmem; i++)
+		if ((uint32_t)pf_member_id(mem[i]) == dec.winner_slot)
+			w = i;
+	assert_true(w < nmem);
+	assert_true(within_bound(p->held[w], p->cap[w], total, cap_sum, eps));
+	assert_int_equal(pf_vnode_adopt(mem[w], &p->h[v]), 0);
+	assert_int_equal(pf_vnode_id(p->h[v]), v);
+	p->own[v] = mem[w];
+	p->held[w]++;
+}
+
+/* Property: for every strategy and two epsilons, random capacities, trusts and loads, and a
+ * random sequence of placements, releases, joins and leaves, no placement puts a member
+ * above ceil((1 + eps) x its capacity-weighted fair share) while any member is below its
+ * own (with one capability set, one always is). */
+static void test_sched_bound_property(void **state)
+{
+	static const uint32_t eps[2] = {0, 250000};
+
+	(void)state;
+	for (uint32_t strategy = 0; strategy <= PF_SCHED_AGENT; strategy++) {
+		for (uint32_t e = 0; e < 2; e++) {
+			struct prop *p = calloc(1, sizeof(*p));
+			struct pf_sched *s;
+
+			assert_non_null(p);
+			p->seed = 1000 * strategy + e;
+			make(strategy, PROP_VNODES, 11 + strategy);
+			assert_int_equal(pf_sched_configure(dom, strategy, 0, eps[e]), 0);
+			for (int i = 0; i < 4; i++)
+				prop_join(p);
+			assert_int_equal(pf_vnode_define_range(dom, 0, PROP_VNODES, NULL),
+					 (int)PROP_VNODES);
+			assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+			for (int op = 0; op < 3000; op++) {
+				uint32_t r = (uint32_t)rand_r(&p->seed) % 100;
+				uint32_t v = (uint32_t)rand_r(&p->seed) % PROP_VNODES;
+
+				if (r < 70 && p->h[v] == NULL) {
+					prop_place(p, s, v, eps[e]);
+				} else if (r < 90 && p->h[v] != NULL) {
+					for (uint32_t i = 0; i < nmem; i++)
+						p->held[i] -= p->own[v] == mem[i];
+					assert_int_equal(pf_vnode_release(p->h[v]), 0);
+					p->h[v] = NULL;
+					/* Releases move no setting: tell the model. */
+					assert_int_equal(pf_sched_refresh(s), 0);
+				} else if (r < 95 && p->joined < MEMBERS_MAX) {
+					prop_join(p);
+				} else if (r >= 95 && nmem > 2) {
+					prop_leave(p, v % nmem);
+				}
+			}
+			pf_sched_destroy(s);
+			destroy();
+			free(p);
+		}
+	}
+}
+
 static void test_sched_adopt_and_explain(void **state)
 {
 	struct pf_sched_decision dec = {.size = sizeof(dec)}, seen[8];
@@ -390,6 +534,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_sched_empty_candidates_reason, teardown),
 		cmocka_unit_test_teardown(test_sched_replay_is_identical, teardown),
 		cmocka_unit_test_teardown(test_sched_consistent_hash_bounded, teardown),
+		cmocka_unit_test_teardown(test_sched_bound_property, teardown),
 		cmocka_unit_test_teardown(test_sched_adopt_and_explain, teardown),
 	};
 
