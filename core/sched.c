@@ -24,6 +24,15 @@
  * not depend on how a quotient rounds. It needs no per-member state: T and the capacity
  * sum are the model's, and a placement moves only T.
  *
+ * Why trust-weighted scores w / (w + load) rather than w / (1 + load): with 1 + load, a
+ * weight ratio r must be offset by a load difference of about r - 1, and a load of
+ * assigned / capacity moves by 1 only when a member doubles its VNodes against a capacity
+ * that is usually far larger than its share; so any difference in trust, however small,
+ * sent every VNode to the favourite until its bound, and a newcomer of a crashing
+ * executable (reliability and trust halved at each crash) got nothing. With w / (w + load),
+ * scores are equal when load is proportional to w: a weight is a share, and the floor of
+ * the weights at 1 / (1 + epsilon) keeps every share within the factor the bound allows.
+ *
  * Determinism: ties are broken by a per-member hash of the seed, mixed with the VNode id
  * across heaps; refreshes rebuild in slot order. The same registry, seed and requests
  * give the same decisions.
@@ -132,10 +141,28 @@ double sched_score_key(const struct pf_sched *s, const struct sm *m)
 		return (1.0 - fmin(1.0, load)) +
 		       (1.0 - fmin(1.0, m->mem + (double)m->assigned / (double)m->capacity));
 	case PF_SCHED_AGENT:
-		return m->reliability / (1.0 + (double)m->assigned);
+		return m->weight / (1.0 + (double)m->assigned);
 	default:
-		return m->reliability * m->trust / (1.0 + load);
+		return m->weight / (m->weight + load);
 	}
+}
+
+/* What the strategy prefers a member for, before it is bounded (weigh_members()). */
+static double preference(const struct pf_sched *s, const struct sm *m)
+{
+	return s->strategy == PF_SCHED_AGENT ? m->reliability : m->reliability * m->trust;
+}
+
+/* Weights relative to the best eligible member, floored at 1 / (1 + epsilon). */
+static void weigh_members(struct pf_sched *s)
+{
+	double best = 0, floor_w = 1.0 / (1.0 + (double)s->eps_ppm / PF_PPM);
+
+	for (uint32_t i = 0; i < s->nsm; i++)
+		best = fmax(best, preference(s, &s->sm[i]));
+	for (uint32_t i = 0; i < s->nsm; i++)
+		s->sm[i].weight = best > 0 ? fmax(preference(s, &s->sm[i]) / best, floor_w) : 1.0;
+	PF_ASSERT(floor_w > 0 && floor_w <= 1.0);
 }
 
 /* a x b as a 128-bit number, high and low halves. */
@@ -544,8 +571,10 @@ PF_API int pf_sched_refresh(struct pf_sched *s)
 	s->refreshed_ns = now_ns();
 	sched_free_tables(s);
 	r = snapshot_members(s);
-	if (r == 0)
+	if (r == 0) {
+		weigh_members(s);
 		r = build_heaps(s);
+	}
 	if (r == 0 && s->strategy == PF_SCHED_CONSISTENT_HASH)
 		r = build_points(s);
 	return r;

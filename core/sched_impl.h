@@ -24,6 +24,7 @@ struct sm {
 	double trust;
 	double cpu;
 	double mem;
+	double weight; /* the strategy's bounded preference for it, (0, 1] (sched.h) */
 	uint32_t assigned;
 	uint32_t group;
 	uint32_t heap;     /* index of its (group, node) heap */

@@ -38,12 +38,25 @@
  * scheduling.epsilon, pf_sched_configure(); default PF_SCHED_EPSILON_DEFAULT = 0.25) or
  * from the scheduler's own options (PF_SCHED_OPT_EPSILON).
  *
+ * Preferences are bounded as well, so that the bound, not a member's history, decides how
+ * far shares drift: a member's weight is its preference relative to the best eligible
+ * member, floored at 1 / (1 + epsilon). Failure history (reliability) and trust lower a
+ * member's share by at most that factor and never to nothing: a fresh member of an
+ * executable whose workers keep crashing still gets work.
+ *
  * Strategies:
- *   PF_SCHED_TRUST_WEIGHTED  reliability * trust / (1 + load) * numa_factor   (default)
+ *   PF_SCHED_TRUST_WEIGHTED  w / (w + load) * numa_factor   (default), with
+ *                            w = max(reliability * trust / best, 1 / (1 + epsilon)) and
+ *                            best the largest reliability * trust among eligible members.
+ *                            At rest each member's load is proportional to its w, whatever
+ *                            the capacities: a member preferred by a factor (at most
+ *                            1 + epsilon) holds that factor more load.
  *   PF_SCHED_CONSISTENT_HASH first member clockwise from the VNode's hash on a 32-bit
  *                            ring (PF_CHASH_POINTS points each) that is below its bound
  *   PF_SCHED_BIN_PACKING     cpu_free_fraction + memory_free_fraction
- *   PF_SCHED_AGENT           reliability / (1 + active_tasks)
+ *   PF_SCHED_AGENT           r / (1 + active_tasks), with
+ *                            r = max(reliability / best, 1 / (1 + epsilon)) and best the
+ *                            largest reliability among eligible members
  * numa_factor = 10 / distance(member node, VNode home node) (1 for a local or no home).
  */
 #ifndef PFLIGHT_SCHED_H

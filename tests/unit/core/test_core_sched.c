@@ -4,11 +4,12 @@
  * Goal: the scheduler places exactly as its strategies' formulas say, never on a member
  * that lacks a capability or sits under the trust floor, never on a member at its bounded
  * load while another could take the VNode (a property over random placement sequences,
- * every strategy), explains every decision, leaves unplaceable VNodes PENDING with a
- * visible reason, and gives identical decisions for identical inputs (replay). Method:
- * members joined from this thread (each holds its own robust futex), attributes set
- * through the API; the expected winner of each decision is recomputed here from the
- * published formulas and compared.
+ * every strategy), lets no failure history starve a member, explains every decision,
+ * leaves unplaceable VNodes PENDING with a visible reason, and gives identical decisions
+ * for identical inputs (replay). Method: members joined from this thread (each holds its
+ * own robust futex), attributes set through the API (reliability through failures
+ * recorded for an identity key); the expected winner of each decision is recomputed here
+ * from the published formulas and compared.
  */
 #include <errno.h>
 #include <math.h>
@@ -21,6 +22,7 @@
 #include <cmocka.h>
 
 #include "pflight/pflight.h"
+#include "tests/common/test_history.h"
 #include "tests/common/test_util.h"
 
 #define MEMBERS_MAX 16
@@ -79,11 +81,12 @@ static int within_bound(uint64_t assigned, uint64_t capacity, uint64_t total, ui
 	return assigned * PF_PPM * cap_sum < (PF_PPM + eps_ppm) * total * capacity;
 }
 
-/* trust-weighted: each decision goes to argmax trust / (1 + assigned / capacity) among
- * the members within their bound. */
+/* trust-weighted: each decision goes to argmax w / (w + assigned / capacity) among the
+ * members within their bound, with w = max(trust / best trust, 1 / 1.25) (reliability 1
+ * for all). */
 static void test_sched_trust_weighted_follows_formula(void **state)
 {
-	static const uint32_t trust[3] = {1000000, 500000, 250000};
+	static const uint32_t trust[3] = {1000000, 900000, 250000};
 	uint32_t slot[3], assigned[3] = {0, 0, 0};
 	struct pf_sched_decision dec = {.size = sizeof(dec)};
 	struct pf_sched *s;
@@ -101,7 +104,9 @@ static void test_sched_trust_weighted_follows_formula(void **state)
 		int won = -1;
 
 		for (int i = 0; i < 3; i++) {
-			score[i] = (trust[i] / 1e6) / (1.0 + assigned[i] / 100.0);
+			double w = fmax(trust[i] / 1e6, 1.0 / 1.25);
+
+			score[i] = w / (w + assigned[i] / 100.0);
 			if (within_bound(assigned[i], 100, v + 1, 300, 250000))
 				best = score[i] > best ? score[i] : best;
 		}
@@ -119,9 +124,12 @@ static void test_sched_trust_weighted_follows_formula(void **state)
 		assert_int_equal(dec.epoch, 1);
 		assigned[won]++;
 	}
-	/* The more trusted, the more VNodes, but none past ceil(1.25 x 200 / 3) = 84. */
-	assert_true(assigned[0] >= assigned[1] && assigned[1] > assigned[2]);
-	assert_true(assigned[0] <= 84 && assigned[1] <= 84);
+	/* The more trusted, the more VNodes, in proportion to the weights 1 : 0.9 : 0.8 (the
+	 * last floored at 1 / 1.25: a quarter of the first's trust gives four fifths of its
+	 * share). */
+	assert_true(assigned[0] > assigned[1] && assigned[1] > assigned[2]);
+	assert_true(fabs((double)assigned[2] / assigned[0] - 0.8) < 0.03);
+	assert_true(fabs((double)assigned[1] / assigned[0] - 0.9) < 0.03);
 	assert_int_equal(pf_sched_place(s, 5, &dec), -EBUSY); /* already placed */
 	pf_sched_destroy(s);
 	destroy();
@@ -483,6 +491,54 @@ static void test_sched_bound_property(void **state)
 	}
 }
 
+/* Failure history lowers a key's share without starving it: members of an executable whose
+ * workers died four times (reliability 1/16, a newcomer's trust 1/16 of the default, as
+ * pflightd admits it) beside a member of a healthy one; every strategy gives the
+ * newcomer work, and the reliability-weighted ones at least fair / (1 + eps) of it. */
+static void test_sched_failing_key_not_starved(void **state)
+{
+	(void)state;
+	for (uint32_t strategy = 0; strategy <= PF_SCHED_AGENT; strategy++) {
+		struct member_as failing = {.identity_key = 0xfa11, .slot_start = 0};
+		struct member_as healthy = {.identity_key = 0x600d, .slot_start = 8};
+		struct pf_sched_decision dec = {.size = sizeof(dec)};
+		struct pf_member_opts o;
+		struct pf_supervisor *sup;
+		uint32_t counts[MEMBERS_MAX] = {0}, newcomer;
+		struct pf_sched *s;
+
+		make(strategy, 512, 21);
+		assert_int_equal(pf_supervisor_create(dom, NULL, &sup), 0);
+		pf_member_opts_init(&o);
+		o.vnode_capacity = 256;
+		assert_int_equal(member_join_as(dom, &o, &failing, &mem[nmem++]), 0); /* the old */
+		assert_int_equal(member_join_as(dom, &o, &healthy, &mem[nmem++]), 0);
+		assert_int_equal(test_key_failures(dom, sup, &o, &failing, 4), 0);
+		assert_int_equal(member_join_as(dom, &o, &failing, &mem[nmem++]), 0);
+		newcomer = (uint32_t)pf_member_id(mem[2]);
+		assert_int_equal(pf_member_set_trust(dom, newcomer, PF_PPM / 2 / 16), 0);
+		assert_int_equal(pf_vnode_define_range(dom, 0, 300, NULL), 300);
+		assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+		for (uint32_t v = 0; v < 300; v++) {
+			assert_int_equal(pf_sched_place(s, v, &dec), 0);
+			counts[dec.winner_slot]++;
+		}
+		print_message("# %s: old %u, healthy %u, newcomer %u\n",
+			      pf_sched_strategy_name(strategy),
+			      counts[(uint32_t)pf_member_id(mem[0])],
+			      counts[(uint32_t)pf_member_id(mem[1])], counts[newcomer]);
+		/* Nobody above ceil(1.25 x 100); the newcomer has work. */
+		for (uint32_t i = 0; i < nmem; i++)
+			assert_true(counts[(uint32_t)pf_member_id(mem[i])] <= 125);
+		assert_true(counts[newcomer] > 0);
+		if (strategy == PF_SCHED_TRUST_WEIGHTED || strategy == PF_SCHED_AGENT)
+			assert_true(counts[newcomer] >= 80 - 1); /* fair / 1.25, one for rounding */
+		pf_sched_destroy(s);
+		pf_supervisor_destroy(sup);
+		destroy();
+	}
+}
+
 static void test_sched_adopt_and_explain(void **state)
 {
 	struct pf_sched_decision dec = {.size = sizeof(dec)}, seen[8];
@@ -535,6 +591,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_sched_replay_is_identical, teardown),
 		cmocka_unit_test_teardown(test_sched_consistent_hash_bounded, teardown),
 		cmocka_unit_test_teardown(test_sched_bound_property, teardown),
+		cmocka_unit_test_teardown(test_sched_failing_key_not_starved, teardown),
 		cmocka_unit_test_teardown(test_sched_adopt_and_explain, teardown),
 	};
 
