@@ -139,7 +139,7 @@ static const struct manifest_field fields[] = {
 	    scheduling.rebalance.moves_max, 0, PF_VNODES_MAX, "256",
 	    "Move requests per round, at most."),
 	VAL(M, "scheduling.rebalance.moves_fraction", PF_MANIFEST_PPM, F_RELOAD,
-	    scheduling.rebalance.moves_ppm, 0, PF_PPM, "1%",
+	    scheduling.rebalance.moves_ppm, 0, PF_PPM, "10%",
 	    "Move requests per round as a fraction of the VNodes owned (0: dry run)."),
 	VAL(M, "scheduling.rebalance.cooldown", PF_MANIFEST_DURATION, F_RELOAD,
 	    scheduling.rebalance.cooldown_ns, 0, 3600 * SEC_NS, "200ms",

@@ -229,6 +229,16 @@ PF_API int pf_sched_candidates(struct pf_sched *sched, uint32_t vnode,
  * over (pf_vnode_handoff); the target adopts it with pf_vnode_adopt(). Anti-storm rules:
  * a per-round budget (absolute and relative), a cool-down after each membership change,
  * and hysteresis (a move must gain by a margin), so VNodes do not ping-pong.
+ *
+ * The bounded load holds through rebalancing, unrounded: with T the VNodes the eligible
+ * members hold and fair as for placement, a round first lifts every member below
+ * fair / (1 + epsilon) (a newcomer, one the scores pass over), moving VNodes to it from the
+ * members furthest above their fair share, then moves VNodes off every member above
+ * (1 + epsilon) x fair to the strategy's choice, both whatever the margin; a move never
+ * takes its target above (1 + epsilon) x fair, and a move for the margin never takes its
+ * owner below fair / (1 + epsilon), so neither undoes the other. Consistent-hash lifts a
+ * member through its ring points only (every VNode that reaches it first on the ring
+ * goes to it while it has room); lifting it further would fight the ring.
  */
 
 /* Rebalancing flag: stop the round at the first candidate that would move once the budget
@@ -243,7 +253,7 @@ struct pf_rebalance_opts {
 	uint32_t flags;        /* PF_REBALANCE_BUDGET_STOP, or 0 */
 	uint32_t moves_max;    /* absolute budget: move requests per round (default 256) */
 	uint32_t moves_ppm;    /* relative budget: of the VNodes owned, per round (default
-				* 10000 = 1%, at least one move when not 0; 0: a dry run) */
+				* 100000 = 10%, at least one move when not 0; 0: a dry run) */
 	uint64_t cooldown_ns;  /* no round within this long of a membership change (200 ms) */
 	uint32_t gain_min_ppm; /* hysteresis: the target's score must beat the owner's (without
 				* the VNode) by this factor (default 200000 = 20%); not used by
@@ -270,11 +280,13 @@ struct pf_rebalance_report {
 	uint32_t skipped_full;       /* the target's assignment ring has no room left */
 	uint32_t skipped_race;       /* the VNode or its request changed under the round */
 	uint32_t no_target;          /* no other member passes the filters */
+	uint32_t over_bound;         /* of requested: off members above their bound */
+	uint64_t cooldown_left_ns;   /* -EAGAIN: how long until a round may run */
+	uint64_t rounds;             /* rounds this scheduler has run (cumulative) */
+	uint64_t rounds_refused;     /* rounds refused by the cool-down (cumulative) */
+	uint32_t lifted;             /* of requested: to members far below their share */
 	uint32_t reserved0;
-	uint64_t cooldown_left_ns; /* -EAGAIN: how long until a round may run */
-	uint64_t rounds;           /* rounds this scheduler has run (cumulative) */
-	uint64_t rounds_refused;   /* rounds refused by the cool-down (cumulative) */
-	uint64_t reserved[4];
+	uint64_t reserved[3];
 };
 
 /*
