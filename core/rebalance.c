@@ -271,21 +271,32 @@ static void model_rebuild(struct round *rd)
 		rd->cand[rd->next[rd->scan[k] >> 32]++] = (uint32_t)rd->scan[k];
 	for (uint32_t i = 0; i < s->nsm; i++)
 		rd->next[i] = rd->start[i];
+	for (uint32_t g = 0; g < s->ngroups; g++)
+		s->groups[g].assigned = 0;
+	for (uint32_t i = 0; i < s->nsm; i++)
+		s->groups[s->sm[i].group].assigned += s->sm[i].assigned;
 }
 
-/* Above (1 + eps) x its fair share of this round's total, unrounded: it sheds. */
+/* How m's VNodes, less `less`, times count_ppm compare with share_ppm times its fair
+ * share of this round's total among all eligible members (sched_share_cmp()). */
+static int share(const struct pf_sched *s, const struct sm *m, uint32_t less, uint64_t count_ppm,
+		 uint64_t share_ppm)
+{
+	PF_ASSERT(m->assigned >= less);
+	return sched_share_cmp(m->assigned - less, count_ppm, m->capacity, s->assigned_total,
+			       s->cap_sum, share_ppm);
+}
+
+/* Above (1 + eps) x its fair share, unrounded: it sheds. */
 static int over_bound(const struct pf_sched *s, const struct sm *m)
 {
-	return sched_share_cmp(s, m->assigned, PF_PPM, m, s->assigned_total, PF_PPM + s->eps_ppm) >
-	       0;
+	return share(s, m, 0, PF_PPM, PF_PPM + s->eps_ppm) > 0;
 }
 
 /* Below fair / (1 + eps) with `less` VNodes fewer: it is lifted (or may not give). */
 static int starving(const struct pf_sched *s, const struct sm *m, uint32_t less)
 {
-	PF_ASSERT(m->assigned >= less);
-	return sched_share_cmp(s, m->assigned - less, PF_PPM + s->eps_ppm, m, s->assigned_total,
-			       PF_PPM) < 0;
+	return share(s, m, less, PF_PPM + s->eps_ppm, PF_PPM) < 0;
 }
 
 /* The sign of VNodes per capacity of x minus that of y. */
@@ -390,6 +401,7 @@ static enum outcome target_heaps(struct round *rd, uint32_t x, uint32_t id, int 
 
 	if (q == NULL)
 		return OUT_NONE; /* no memory for the cache: leave it where it is */
+	sched_bound_pool(s, q);
 	memset(&dec, 0, sizeof(dec));
 	sched_heap_remove(s, &s->heaps[own->heap], own->heap_pos);
 	t = sched_choose_heaps(s, q, id, home, &dec, &rm);
@@ -427,6 +439,7 @@ static enum outcome target_chash(struct round *rd, uint32_t x, uint32_t id, int 
 	uint32_t first = sched_chash_first(s, id);
 	enum outcome why = OUT_STAY;
 
+	sched_bound_pool_of(s, id);
 	for (uint32_t k = 0; k < s->npoints; k++) {
 		uint32_t m = s->points[(first + k) % s->npoints].member, admit;
 
@@ -457,6 +470,8 @@ static void model_move(struct round *rd, uint32_t x, uint32_t t)
 
 	from->assigned--;
 	to->assigned++;
+	s->groups[from->group].assigned--;
+	s->groups[to->group].assigned++;
 	rd->incoming[t]++;
 	from->key = sched_score_key(s, from); /* rises: fewer VNodes */
 	sched_heap_up(s, &s->heaps[from->heap], from->heap_pos);
@@ -544,8 +559,7 @@ static uint32_t donor_for(const struct round *rd, uint32_t t)
 		const struct sm *m = &s->sm[x];
 
 		if (x == t || rd->tried[x] == t + 1 || rd->next[x] == rd->start[x + 1] ||
-		    sched_share_cmp(s, m->assigned, PF_PPM, m, s->assigned_total, PF_PPM) <= 0 ||
-		    starving(s, m, 1))
+		    share(s, m, 0, PF_PPM, PF_PPM) <= 0 || starving(s, m, 1))
 			continue;
 		if (best == NONE || fill_cmp(m, &s->sm[best]) > 0)
 			best = x;
@@ -562,8 +576,10 @@ static uint32_t usable_for(struct round *rd, uint32_t x, uint32_t t)
 	for (uint32_t k = rd->next[x]; k < rd->start[x + 1]; k++) {
 		uint32_t id = rd->cand[k];
 
-		if (!sched_covers(s->sm[t].caps, s->d->vnodes[id].caps) ||
-		    sched_admit(s, id, &s->sm[t]) != PF_SCHED_PLACED || !ring_room(rd, t))
+		if (!sched_covers(s->sm[t].caps, s->d->vnodes[id].caps))
+			continue;
+		sched_bound_pool_of(s, id);
+		if (sched_admit(s, id, &s->sm[t]) != PF_SCHED_PLACED || !ring_room(rd, t))
 			continue;
 		rd->cand[k] = rd->cand[rd->next[x]];
 		rd->cand[rd->next[x]] = id;
@@ -738,6 +754,7 @@ static uint32_t migrate_filter(struct pf_sched *s, uint32_t vnode, uint32_t slot
 	}
 	if (!sched_covers(s->sm[m].caps, caps))
 		return PF_SCHED_FILTER_CAPS;
+	sched_bound_pool_of(s, vnode);
 	s->handoff = 1;
 	why = sched_admit(s, vnode, &s->sm[m]);
 	s->handoff = 0;

@@ -25,15 +25,15 @@
  * and the load a strategy sees is  load = cpu_load / PF_PPM + assigned / capacity,
  * where `assigned` is the VNodes the member holds (or was just given).
  *
- * Bounded load (every strategy). With T the VNodes held by eligible members (ACTIVE, trust
- * >= the floor), counting the one being placed, and C the sum of their capacities, a
- * member's fair share is  fair = T x capacity / C  and its bound is
- * ceil((1 + epsilon) x fair). A member at its bound is filtered out (PF_SCHED_FILTER_BOUND)
- * before the strategy chooses, so no placement puts a member above its bound while an
- * eligible member below it can take the VNode. The bounds sum to at least T, so when all
- * members have the same capabilities one is always below its bound; when every member
- * that could take the VNode is at its bound (capabilities or policies narrow the choice),
- * the bound yields for that decision rather than leave the VNode pending (the explanation
+ * Bounded load (every strategy). The members eligible for a VNode are those ACTIVE, with
+ * trust >= the floor and the VNode's required capabilities. With T the VNodes they hold,
+ * counting the one being placed, and C the sum of their capacities, a member's fair share
+ * is  fair = T x capacity / C  and its bound is ceil((1 + epsilon) x fair). A member at
+ * its bound is filtered out (PF_SCHED_FILTER_BOUND) before the strategy chooses, so no
+ * placement puts a member above its bound while an eligible member below it can take the
+ * VNode. The bounds sum to at least T, so one eligible member is always below its bound;
+ * only when the can-assign hook or full assignment rings refuse every one below it does
+ * the bound yield for that decision, rather than leave the VNode pending (the explanation
  * still counts the members it passed over). epsilon comes from the domain (PhoenixFile
  * scheduling.epsilon, pf_sched_configure(); default PF_SCHED_EPSILON_DEFAULT = 0.25) or
  * from the scheduler's own options (PF_SCHED_OPT_EPSILON).
@@ -230,8 +230,9 @@ PF_API int pf_sched_candidates(struct pf_sched *sched, uint32_t vnode,
  * a per-round budget (absolute and relative), a cool-down after each membership change,
  * and hysteresis (a move must gain by a margin), so VNodes do not ping-pong.
  *
- * The bounded load holds through rebalancing, unrounded: with T the VNodes the eligible
- * members hold and fair as for placement, a round first lifts every member below
+ * The bounded load holds through rebalancing, unrounded: with T the VNodes all eligible
+ * members hold (whatever their capabilities) and fair as for placement, a round first lifts
+ * every member below
  * fair / (1 + epsilon) (a newcomer, one the scores pass over), moving VNodes to it from the
  * members furthest above their fair share, then moves VNodes off every member above
  * (1 + epsilon) x fair to the strategy's choice, both whatever the margin; a move never

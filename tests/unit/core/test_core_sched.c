@@ -383,19 +383,28 @@ struct prop {
 	struct pf_vnode *h[PROP_VNODES];    /* adopted handles; NULL: pending */
 	struct pf_member *own[PROP_VNODES]; /* and who adopted each */
 	uint32_t cap[MEMBERS_MAX];          /* capacity of mem[i] */
+	uint32_t has[MEMBERS_MAX];          /* its capabilities: bit 0 "a", bit 1 "b" */
 	uint32_t held[MEMBERS_MAX];         /* VNodes mem[i] holds */
+	uint32_t need[PROP_VNODES];         /* what each VNode requires, the same bits */
 	uint32_t joined;                    /* members ever joined: slots left stay in grace */
 	unsigned seed;
 };
 
+static const char *const prop_caps[2] = {"a", "b"};
+
 static void prop_join(struct prop *p)
 {
-	uint32_t slot;
+	const char *caps[2];
+	uint32_t slot, n = 0;
 
 	p->joined++;
 	p->cap[nmem] = 10 + (uint32_t)(rand_r(&p->seed) % 190);
+	p->has[nmem] = (uint32_t)rand_r(&p->seed) % 4;
 	p->held[nmem] = 0;
-	slot = add_member(NULL, 0, p->cap[nmem]);
+	for (uint32_t c = 0; c < 2; c++)
+		if (p->has[nmem] & (1u << c))
+			caps[n++] = prop_caps[c];
+	slot = add_member(caps, n, p->cap[nmem]);
 	assert_int_equal(
 		pf_member_set_trust(dom, slot, 300000 + (uint32_t)(rand_r(&p->seed) % 700001)), 0);
 	assert_int_equal(pf_member_report_load(mem[nmem - 1], (uint32_t)(rand_r(&p->seed) % 500000),
@@ -413,28 +422,52 @@ static void prop_leave(struct prop *p, uint32_t i)
 	nmem--;
 	mem[i] = mem[nmem];
 	p->cap[i] = p->cap[nmem];
+	p->has[i] = p->has[nmem];
 	p->held[i] = p->held[nmem];
 }
 
-/* Place pending VNode v: the winner must be within its bound with v counted. */
+/* VNode v requires nothing (half of them), "a" or "b". */
+static void prop_define(struct prop *p, uint32_t v)
+{
+	struct pf_vnode_spec spec;
+	uint32_t r = (uint32_t)rand_r(&p->seed) % 4;
+
+	p->need[v] = r < 2 ? 0 : 1u << (r - 2);
+	pf_vnode_spec_init(&spec);
+	spec.caps = p->need[v] != 0 ? &prop_caps[r - 2] : NULL;
+	spec.caps_count = p->need[v] != 0;
+	assert_int_equal(pf_vnode_define(dom, v, &spec), 0);
+}
+
+/* Place pending VNode v: the winner must be within its bound with v counted, among the
+ * members that could take v (the pool: they cover its requirement). */
 static void prop_place(struct prop *p, struct pf_sched *s, uint32_t v, uint64_t eps)
 {
 	struct pf_sched_decision dec = {.size = sizeof(dec)};
 	uint64_t total = 1, cap_sum = 0;
-	uint32_t w = MEMBERS_MAX, any = 0;
+	uint32_t w = MEMBERS_MAX, any = 0, capable = 0;
 
 	for (uint32_t i = 0; i < nmem; i++) {
+		if ((p->has[i] & p->need[v]) != p->need[v])
+			continue;
+		capable |= 1u << i;
 		total += p->held[i];
 		cap_sum += p->cap[i];
 	}
+	if (capable == 0) {
+		assert_int_equal(pf_sched_place(s, v, &dec), -ENOENT);
+		assert_int_equal(dec.reason, PF_SCHED_FILTER_CAPS);
+		return;
+	}
 	for (uint32_t i = 0; i < nmem; i++)
-		any |= (uint32_t)within_bound(p->held[i], p->cap[i], total, cap_sum, eps);
+		any |= (capable >> i & 1) &&
+		       within_bound(p->held[i], p->cap[i], total, cap_sum, eps);
 	assert_true(any); /* the bounds sum to at least the total: someone has room */
 	assert_int_equal(pf_sched_place(s, v, &dec), 0);
 	for (uint32_t i = 0; i < nmem; i++)
 		if ((uint32_t)pf_member_id(mem[i]) == dec.winner_slot)
 			w = i;
-	assert_true(w < nmem);
+	assert_true(w < nmem && (capable >> w & 1));
 	assert_true(within_bound(p->held[w], p->cap[w], total, cap_sum, eps));
 	assert_int_equal(pf_vnode_adopt(mem[w], &p->h[v]), 0);
 	assert_int_equal(pf_vnode_id(p->h[v]), v);
@@ -442,10 +475,11 @@ static void prop_place(struct prop *p, struct pf_sched *s, uint32_t v, uint64_t 
 	p->held[w]++;
 }
 
-/* Property: for every strategy and two epsilons, random capacities, trusts and loads, and a
- * random sequence of placements, releases, joins and leaves, no placement puts a member
- * above ceil((1 + eps) x its capacity-weighted fair share) while any member is below its
- * own (with one capability set, one always is). */
+/* Property: for every strategy and two epsilons, random capacities, capabilities, trusts
+ * and loads, VNodes that require a capability or none, and a random sequence of
+ * placements, releases, joins and leaves, no placement puts a member above
+ * ceil((1 + eps) x its capacity-weighted fair share among the members that could take the
+ * VNode) while one of those is below its own (one always is). */
 static void test_sched_bound_property(void **state)
 {
 	static const uint32_t eps[2] = {0, 250000};
@@ -462,8 +496,8 @@ static void test_sched_bound_property(void **state)
 			assert_int_equal(pf_sched_configure(dom, strategy, 0, eps[e]), 0);
 			for (int i = 0; i < 4; i++)
 				prop_join(p);
-			assert_int_equal(pf_vnode_define_range(dom, 0, PROP_VNODES, NULL),
-					 (int)PROP_VNODES);
+			for (uint32_t v = 0; v < PROP_VNODES; v++)
+				prop_define(p, v);
 			assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
 			for (int op = 0; op < 3000; op++) {
 				uint32_t r = (uint32_t)rand_r(&p->seed) % 100;
