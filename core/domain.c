@@ -41,11 +41,9 @@
 #define DEFAULT_HEARTBEAT_MISSES 3u
 #define DEFAULT_GRACE_NS UINT64_C(100000000) /* 100 ms: longer than any read we make */
 #define DEFAULT_ASSIGN_SLOTS 256u            /* placements a member may have waiting to adopt */
-#define DEFAULT_EXPLAIN_SLOTS 1024u       /* recent decisions kept for people and the audit log */
-#define DEFAULT_CHASH_EPSILON_PPM 250000u /* no member above 1.25 x the mean */
+#define DEFAULT_EXPLAIN_SLOTS 1024u /* recent decisions kept for people and the audit log */
 #define ASSIGN_SLOTS_MAX 65536u
 #define EXPLAIN_SLOTS_MAX (1u << 20)
-#define CHASH_EPSILON_PPM_MAX 10000000u
 #define HEARTBEAT_NS_MIN UINT64_C(100000)
 #define HEARTBEAT_NS_MAX UINT64_C(60000000000)
 
@@ -85,7 +83,7 @@ PF_API void pf_domain_opts_init(struct pf_domain_opts *opts)
 	opts->checksum = PF_CHECKSUM_XXH3;
 	opts->slot_grace_ns = DEFAULT_GRACE_NS;
 	opts->sched_strategy = PF_SCHED_TRUST_WEIGHTED;
-	opts->chash_epsilon_ppm = DEFAULT_CHASH_EPSILON_PPM;
+	opts->epsilon_ppm = PF_SCHED_EPSILON_DEFAULT;
 	opts->assign_slots = DEFAULT_ASSIGN_SLOTS;
 	opts->explain_slots = DEFAULT_EXPLAIN_SLOTS;
 }
@@ -166,7 +164,7 @@ static int limits_from_opts(const struct pf_domain_opts *o, struct dom_limits *l
 	if (o->slot_grace_ns > UINT64_C(60000000000))
 		return -EINVAL;
 	if (o->sched_strategy > PF_SCHED_AGENT || o->trust_floor_ppm > PF_PPM ||
-	    o->chash_epsilon_ppm > CHASH_EPSILON_PPM_MAX)
+	    o->epsilon_ppm > PF_SCHED_EPSILON_MAX)
 		return -EINVAL;
 	if (o->assign_slots < 2 || o->assign_slots > ASSIGN_SLOTS_MAX ||
 	    !PF_IS_POW2(o->assign_slots) || o->explain_slots < 16 ||
@@ -350,7 +348,8 @@ static int domain_init_shared(struct pf_domain *d, const struct pf_shm_region *t
 	/* Relaxed: nobody can attach before the header is published below. */
 	pf_store_relaxed(&d->ctl->sched_strategy, o->sched_strategy);
 	pf_store_relaxed(&d->ctl->trust_floor_ppm, o->trust_floor_ppm);
-	pf_store_relaxed(&d->ctl->chash_epsilon_ppm, o->chash_epsilon_ppm);
+	/* Relaxed, as above. The word kept its first name; it bounds every strategy. */
+	pf_store_relaxed(&d->ctl->chash_epsilon_ppm, o->epsilon_ppm);
 	pf_store_relaxed(&d->ctl->sched_seed, o->sched_seed);
 	/* Relaxed: nobody can attach before the header is published below. */
 	for (uint32_t i = 0; i < d->lim.vnodes_max; i++)

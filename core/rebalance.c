@@ -44,30 +44,44 @@
  *      ownership words: a VNode with a pending request counts on its target, so rounds
  *      that follow each other before owners act do not request the same move twice.
  *   3. candidates: owned, ACTIVE, owned by an eligible member, no request pending;
- *      grouped by owner. Owners are taken most loaded first (a min-heap of their score,
- *      or of their count for consistent-hash), one VNode at a time, so the budget goes
- *      to the worst imbalance and no single owner sheds everything.
- *   4. target: the best member other than the owner by the same choose functions as
+ *      grouped by owner.
+ *   4. lift (heap strategies): every member below fair / (1 + eps) of this round's total
+ *      (the bounded load of sched.h, unrounded) is given VNodes, one at a time, from the
+ *      member furthest above its fair share (by VNodes per capacity) that holds one it may
+ *      take, whatever the scores say: a newcomer, or a member whose preference the scores
+ *      discount, is brought up to its share within a round or two rather than by
+ *      the margin, which a load measured against capacity rarely beats. A donor gives only
+ *      while it stays above fair / (1 + eps) itself.
+ *   5. owners are then taken most loaded first: those above (1 + eps) x fair first, by
+ *      VNodes per capacity, then a min-heap of their score (or of their VNodes per
+ *      capacity for consistent-hash), one VNode at a time, so the budget goes to the worst
+ *      imbalance and no single owner sheds everything.
+ *   6. target: the best member other than the owner by the same choose functions as
  *      placement (filters, NUMA factor, can-assign hook, room in its assignment ring,
- *      counting the requests already aimed at it).
+ *      counting the requests already aimed at it). No move takes its target above
+ *      (1 + eps) x fair, unrounded (placement allows the ceiling; the rest is trimmed
+ *      here), so no move makes an owner to shed.
+ *      An owner above (1 + eps) x fair sheds to that choice whatever the margin.
  *      Heap strategies: move when score(target) > score(owner without this VNode) x
- *      (1 + gain_min). Comparing against the owner *without* the VNode is what a fresh
- *      placement would compare, and the margin is the hysteresis: a VNode just moved
- *      cannot move back unless loads changed by more than the margin (the inequalities
- *      chain: back-move needs score(old, with) > score(new, without) x (1 + g), but
- *      score(old, with) < score(old, without) < score(new, with) / (1 + g)).
- *      Consistent-hash: walk clockwise from the VNode's hash as placement does, with the
- *      bounded-load cap computed from this round's counts (ceil((1 + eps) x mean)); stop
- *      at the owner (it is where the ring wants it: stay) or at the first member with
- *      room (move there). Each move goes strictly earlier in the VNode's own ring order,
- *      so moves cannot cycle, and a join moves about the newcomer's ring share.
- *   5. budget: min(moves_max, ceil(owned x moves_ppm / 10^6)) requests per round; a
- *      candidate that would move past it is counted (skipped_budget) and left alone.
- *   6. each request updates the model at once (owner -1, target +1, heaps fixed), so one
+ *      (1 + gain_min), and the owner stays at or above fair / (1 + eps) (else the lift
+ *      of the next round would undo it). Comparing against the owner *without* the VNode is what a
+ * fresh placement would compare, and the margin is the hysteresis: a VNode just moved cannot move
+ * back unless loads changed by more than the margin (the inequalities chain: back-move needs
+ * score(old, with) > score(new, without) x (1 + g), but score(old, with) < score(old, without) <
+ * score(new, with) / (1 + g)). Consistent-hash: walk clockwise from the VNode's hash as placement
+ * does, past members at their bound; stop at the owner (it is where the ring wants it: stay; an
+ * owner above its bound walks on past itself) or at the first member with room (move there). Each
+ * move but a shed goes strictly earlier in the VNode's own ring order, and a shed lands where no
+ * earlier member has room, so moves cannot cycle, and a join moves about the newcomer's ring share.
+ *   7. budget: min(moves_max, ceil(owned x moves_ppm / 10^6)) requests per round, lifts
+ *      and sheds included; a candidate that would move past it is counted
+ *      (skipped_budget) and left alone.
+ *   8. each request updates the model at once (owner -1, target +1, heaps fixed), so one
  *      round never overshoots: the target's score drops as it is given VNodes.
  *
  * Cost: the scan is O(VNodes); each candidate costs one choose (O(heaps) compares, or a
- * short ring walk) and O(log members) for the order. Memory: 12 bytes per VNode for the
+ * short ring walk) and O(log members) for the order; each lift, a pass over the members
+ * for its donor. Memory: 12 bytes per VNode for the
  * round, freed at its end. Control plane only; owners pay one relaxed load per check.
  *
  * Progress: the rebalancer is lock-free (CAS on move_req only); handoff is a bounded
@@ -84,7 +98,11 @@
 #include "shm/pf_assert.h"
 
 #define MOVES_MAX_DEFAULT 256u
-#define MOVES_PPM_DEFAULT 10000u
+/* 10% a round: a newcomer among four is brought to its share in two or three rounds (a
+ * second each in pflightd), well inside the 5 s after which balance is measured; 1%, the
+ * first default, took half a minute for 256 VNodes, longer than the demo's churn leaves
+ * between two changes. */
+#define MOVES_PPM_DEFAULT 100000u
 #define COOLDOWN_NS_DEFAULT UINT64_C(200000000)
 #define GAIN_PPM_DEFAULT 200000u
 #define GAIN_PPM_MAX (100u * PF_PPM)
@@ -96,7 +114,6 @@ struct round {
 	struct pf_sched *s;
 	struct pf_rebalance_report *rep;
 	double gain;    /* 1 + gain_min */
-	uint64_t cap;   /* consistent-hash: bounded-load cap of this round */
 	uint64_t *scan; /* candidates in id order: owner index << 32 | id */
 	uint32_t nscan;
 	uint32_t *cand;     /* candidate ids grouped by owner (index into s->sm) */
@@ -106,6 +123,7 @@ struct round {
 	uint32_t *order;    /* min-heap of owners, most loaded on top */
 	uint32_t *opos;     /* member i's position in order, NONE: not in it */
 	uint32_t norder;
+	uint32_t *tried; /* lift: t + 1 once member i had nothing member t may take */
 };
 
 PF_API void pf_rebalance_opts_init(struct pf_rebalance_opts *opts)
@@ -178,8 +196,9 @@ static int round_init(struct round *rd, struct pf_sched *s, const struct pf_reba
 	rd->incoming = calloc(n, sizeof(*rd->incoming));
 	rd->order = calloc(n, sizeof(*rd->order));
 	rd->opos = malloc(n * sizeof(*rd->opos));
+	rd->tried = calloc(n, sizeof(*rd->tried));
 	if (rd->scan == NULL || rd->cand == NULL || rd->start == NULL || rd->next == NULL ||
-	    rd->incoming == NULL || rd->order == NULL || rd->opos == NULL)
+	    rd->incoming == NULL || rd->order == NULL || rd->opos == NULL || rd->tried == NULL)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < n; i++)
 		rd->opos[i] = NONE;
@@ -195,6 +214,7 @@ static void round_fini(struct round *rd)
 	free(rd->incoming);
 	free(rd->order);
 	free(rd->opos);
+	free(rd->tried);
 }
 
 /* Count every owned VNode on its owner, or on its target when a request is pending, and
@@ -253,19 +273,55 @@ static void model_rebuild(struct round *rd)
 		rd->cand[rd->next[rd->scan[k] >> 32]++] = (uint32_t)rd->scan[k];
 	for (uint32_t i = 0; i < s->nsm; i++)
 		rd->next[i] = rd->start[i];
-	if (s->nsm > 0)
-		rd->cap = (uint64_t)ceil((double)s->assigned_total / s->nsm *
-					 (1.0 + (double)s->eps_ppm / PF_PPM));
+	for (uint32_t g = 0; g < s->ngroups; g++)
+		s->groups[g].assigned = 0;
+	for (uint32_t i = 0; i < s->nsm; i++)
+		s->groups[s->sm[i].group].assigned += s->sm[i].assigned;
 }
 
-/* a before b: more loaded (lower score; for consistent-hash, more VNodes), then slot. */
+/* How m's VNodes, less `less`, times count_ppm compare with share_ppm times its fair
+ * share of this round's total among all eligible members (sched_share_cmp()). */
+static int share(const struct pf_sched *s, const struct sm *m, uint32_t less, uint64_t count_ppm,
+		 uint64_t share_ppm)
+{
+	PF_ASSERT(m->assigned >= less);
+	return sched_share_cmp(m->assigned - less, count_ppm, m->capacity, s->assigned_total,
+			       s->cap_sum, share_ppm);
+}
+
+/* Above (1 + eps) x its fair share, unrounded: it sheds. */
+static int over_bound(const struct pf_sched *s, const struct sm *m)
+{
+	return share(s, m, 0, PF_PPM, PF_PPM + s->eps_ppm) > 0;
+}
+
+/* Below fair / (1 + eps) with `less` VNodes fewer: it is lifted (or may not give). */
+static int starving(const struct pf_sched *s, const struct sm *m, uint32_t less)
+{
+	return share(s, m, less, PF_PPM + s->eps_ppm, PF_PPM) < 0;
+}
+
+/* The sign of VNodes per capacity of x minus that of y. */
+static int fill_cmp(const struct sm *x, const struct sm *y)
+{
+	uint64_t a = (uint64_t)x->assigned * y->capacity, b = (uint64_t)y->assigned * x->capacity;
+
+	return (a > b) - (a < b);
+}
+
+/* a before b: above its bound first (the fuller first), then more loaded (lower score; for
+ * consistent-hash, fuller), then slot. */
 static int more_loaded(const struct round *rd, uint32_t a, uint32_t b)
 {
 	const struct sm *x = &rd->s->sm[a], *y = &rd->s->sm[b];
+	int over_x = over_bound(rd->s, x), over_y = over_bound(rd->s, y), c;
 
-	if (rd->s->strategy == PF_SCHED_CONSISTENT_HASH) {
-		if (x->assigned != y->assigned)
-			return x->assigned > y->assigned;
+	if (over_x != over_y)
+		return over_x;
+	if (over_x || rd->s->strategy == PF_SCHED_CONSISTENT_HASH) {
+		c = fill_cmp(x, y);
+		if (c != 0)
+			return c > 0;
 	} else if (x->key != y->key) {
 		return x->key < y->key;
 	}
@@ -329,8 +385,10 @@ static int ring_room(const struct round *rd, uint32_t t)
 	       d->lim.assign_slots;
 }
 
-/* Heap strategies: the best other member, if it beats the owner by the margin. */
-static enum outcome target_heaps(struct round *rd, uint32_t x, uint32_t id, uint32_t *ret_t)
+/* Heap strategies: the best other member, if it beats the owner by the margin (or the
+ * owner sheds: above its bound). */
+static enum outcome target_heaps(struct round *rd, uint32_t x, uint32_t id, int shed,
+				 uint32_t *ret_t)
 {
 	struct pf_sched *s = rd->s;
 	const struct dom_vnode *v = &s->d->vnodes[id];
@@ -345,16 +403,24 @@ static enum outcome target_heaps(struct round *rd, uint32_t x, uint32_t id, uint
 
 	if (q == NULL)
 		return OUT_NONE; /* no memory for the cache: leave it where it is */
+	sched_bound_pool(s, q);
 	memset(&dec, 0, sizeof(dec));
 	sched_heap_remove(s, &s->heaps[own->heap], own->heap_pos);
 	t = sched_choose_heaps(s, q, id, home, &dec, &rm);
 	sched_heap_insert(s, &s->heaps[own->heap], x);
 	if (t == NONE)
-		return OUT_NONE;
+		return dec.filtered[sched_filter_index(PF_SCHED_FILTER_BOUND)] != 0 ? OUT_CAP
+										    : OUT_NONE;
 	if (!ring_room(rd, t))
 		return OUT_FULL;
 	PF_ASSERT(t != x && own->assigned > 0);
-	own->assigned--; /* the owner as it would be without this VNode */
+	if (shed) {
+		*ret_t = t;
+		return OUT_MOVE;
+	}
+	if (starving(s, own, 1))
+		return OUT_HYST; /* it would fall below its share: the next lift undoes it */
+	own->assigned--;         /* the owner as it would be without this VNode */
 	mine = sched_score_key(s, own) * sched_numa_factor(s, own->node, home);
 	own->assigned++;
 	theirs = s->sm[t].key * sched_numa_factor(s, s->sm[t].node, home);
@@ -364,8 +430,10 @@ static enum outcome target_heaps(struct round *rd, uint32_t x, uint32_t id, uint
 	return OUT_MOVE;
 }
 
-/* Consistent-hash: the first member clockwise with room, unless the owner comes first. */
-static enum outcome target_chash(struct round *rd, uint32_t x, uint32_t id, uint32_t *ret_t)
+/* Consistent-hash: the first member clockwise with room, unless the owner comes first
+ * (an owner that sheds walks on past itself). */
+static enum outcome target_chash(struct round *rd, uint32_t x, uint32_t id, int shed,
+				 uint32_t *ret_t)
 {
 	struct pf_sched *s = rd->s;
 	const struct dom_vnode *v = &s->d->vnodes[id];
@@ -373,25 +441,27 @@ static enum outcome target_chash(struct round *rd, uint32_t x, uint32_t id, uint
 	uint32_t first = sched_chash_first(s, id);
 	enum outcome why = OUT_STAY;
 
+	sched_bound_pool_of(s, id);
 	for (uint32_t k = 0; k < s->npoints; k++) {
-		uint32_t m = s->points[(first + k) % s->npoints].member;
+		uint32_t m = s->points[(first + k) % s->npoints].member, admit;
 
-		if (m == x)
+		if (m == x && !shed)
 			return why; /* the ring wants it here, or everything before is full */
-		if (!sched_covers(s->sm[m].caps, caps))
+		if (m == x || !sched_covers(s->sm[m].caps, caps))
 			continue;
-		if (s->sm[m].assigned >= rd->cap) {
+		admit = sched_admit(s, id, &s->sm[m]);
+		if (admit == PF_SCHED_FILTER_BOUND) {
 			why = OUT_CAP;
 			continue;
 		}
-		if (sched_admit(s, id, &s->sm[m]) != PF_SCHED_PLACED || !ring_room(rd, m)) {
+		if (admit != PF_SCHED_PLACED || !ring_room(rd, m)) {
 			why = why == OUT_STAY ? OUT_FULL : why;
 			continue;
 		}
 		*ret_t = m;
 		return OUT_MOVE;
 	}
-	return OUT_NONE;
+	return why == OUT_STAY ? OUT_NONE : why;
 }
 
 /* The request is written: the model counts the VNode on its target from now on. */
@@ -402,6 +472,8 @@ static void model_move(struct round *rd, uint32_t x, uint32_t t)
 
 	from->assigned--;
 	to->assigned++;
+	s->groups[from->group].assigned--;
+	s->groups[to->group].assigned++;
 	rd->incoming[t]++;
 	from->key = sched_score_key(s, from); /* rises: fewer VNodes */
 	sched_heap_up(s, &s->heaps[from->heap], from->heap_pos);
@@ -411,24 +483,59 @@ static void model_move(struct round *rd, uint32_t x, uint32_t t)
 		order_up(rd, rd->opos[t]); /* more loaded now: sooner */
 }
 
+/* The ownership word of candidate id, examined: 0 (and counted) when it is no longer
+ * ACTIVE on owner x. */
+static uint64_t examine(struct round *rd, uint32_t x, uint32_t id)
+{
+	/* Relaxed: re-validated by epoch; the owner's CAS decides whether it moves. */
+	uint64_t w = pf_load_relaxed(&rd->s->d->own[id]);
+
+	rd->rep->examined++;
+	if (own_state(w) != PF_VNODE_ACTIVE || member_index(rd->s, w) != x) {
+		rd->rep->skipped_race++;
+		return 0;
+	}
+	return w;
+}
+
+/* Write the request to move VNode id (ownership word w) from x to t: 1 when written. */
+static int request(struct round *rd, uint32_t x, uint32_t id, uint64_t w, uint32_t t)
+{
+	struct pf_sched *s = rd->s;
+	struct dom_vnode *v = &s->d->vnodes[id];
+	/* Relaxed: the request is this one word; the owner validates it by epoch and target
+	 * state, and the move itself is ordered by the ownership CAS. */
+	uint64_t req = pf_load_relaxed(&v->move_req);
+
+	PF_ASSERT(x != t && own_state(w) == PF_VNODE_ACTIVE);
+	/* Relaxed CAS: the same one word. */
+	if (move_valid_for(req, own_epoch(w)) ||
+	    !pf_cas_relaxed(&v->move_req, &req,
+			    move_word(own_epoch(w), s->sm[t].slot, s->sm[t].gen))) {
+		rd->rep->skipped_race++; /* another rebalancer asked first */
+		return 0;
+	}
+	member_wake(s->d, own_slot(w)); /* the owner may be waiting (core/wait.c) */
+	model_move(rd, x, t);
+	rd->rep->requested++;
+	return 1;
+}
+
 /* Look at one candidate, request its move if it should and may; 1 when it should move
  * but the budget is spent. */
 static int consider(struct round *rd, uint32_t x, uint32_t id)
 {
 	struct pf_sched *s = rd->s;
-	struct dom_vnode *v = &s->d->vnodes[id];
-	/* Relaxed: re-validated by epoch; the owner's CAS decides whether it moves. */
-	uint64_t w = pf_load_relaxed(&s->d->own[id]), req;
+	uint64_t w = examine(rd, x, id);
 	enum outcome out;
 	uint32_t t = NONE;
+	int shed;
 
-	rd->rep->examined++;
-	if (own_state(w) != PF_VNODE_ACTIVE || member_index(s, w) != x) {
-		rd->rep->skipped_race++;
+	if (w == 0)
 		return 0;
-	}
-	out = s->strategy == PF_SCHED_CONSISTENT_HASH ? target_chash(rd, x, id, &t)
-						      : target_heaps(rd, x, id, &t);
+	shed = over_bound(s, &s->sm[x]);
+	out = s->strategy == PF_SCHED_CONSISTENT_HASH ? target_chash(rd, x, id, shed, &t)
+						      : target_heaps(rd, x, id, shed, &t);
 	rd->rep->skipped_hysteresis += out == OUT_HYST;
 	rd->rep->skipped_cap += out == OUT_CAP;
 	rd->rep->skipped_full += out == OUT_FULL;
@@ -439,18 +546,95 @@ static int consider(struct round *rd, uint32_t x, uint32_t id)
 		rd->rep->skipped_budget++;
 		return 1;
 	}
-	/* Relaxed: the request is this one word; the owner validates it by epoch and target
-	 * state, and the move itself is ordered by the ownership CAS. */
-	req = pf_load_relaxed(&v->move_req);
-	if (move_valid_for(req, own_epoch(w)) ||
-	    !pf_cas_relaxed(&v->move_req, &req,
-			    move_word(own_epoch(w), s->sm[t].slot, s->sm[t].gen))) {
-		rd->rep->skipped_race++; /* another rebalancer asked first */
-		return 0;
+	rd->rep->over_bound += (uint32_t)(request(rd, x, id, w, t) && shed);
+	return 0;
+}
+
+/* The lift's donor for starving member t: of the members above their fair share that
+ * stay at or above fair / (1 + eps) without one more VNode and hold a candidate not yet
+ * found useless to t, the fullest (VNodes per capacity); NONE when there is none. */
+static uint32_t donor_for(const struct round *rd, uint32_t t)
+{
+	const struct pf_sched *s = rd->s;
+	uint32_t best = NONE;
+
+	for (uint32_t x = 0; x < s->nsm; x++) {
+		const struct sm *m = &s->sm[x];
+
+		if (x == t || rd->tried[x] == t + 1 || rd->next[x] == rd->start[x + 1] ||
+		    share(s, m, 0, PF_PPM, PF_PPM) <= 0 || starving(s, m, 1))
+			continue;
+		if (best == NONE || fill_cmp(m, &s->sm[best]) > 0)
+			best = x;
 	}
-	member_wake(s->d, own_slot(w)); /* the owner may be waiting (core/wait.c) */
-	model_move(rd, x, t);
-	rd->rep->requested++;
+	return best;
+}
+
+/* Of donor x's candidates, the first member t may take, put first among those left
+ * (rd->cand[rd->next[x]]); NONE when t may take none of them. */
+static uint32_t usable_for(struct round *rd, uint32_t x, uint32_t t)
+{
+	struct pf_sched *s = rd->s;
+
+	for (uint32_t k = rd->next[x]; k < rd->start[x + 1]; k++) {
+		uint32_t id = rd->cand[k];
+
+		if (!sched_covers(s->sm[t].caps, s->d->vnodes[id].caps))
+			continue;
+		sched_bound_pool_of(s, id);
+		if (sched_admit(s, id, &s->sm[t]) != PF_SCHED_PLACED || !ring_room(rd, t))
+			continue;
+		rd->cand[k] = rd->cand[rd->next[x]];
+		rd->cand[rd->next[x]] = id;
+		return id;
+	}
+	return NONE;
+}
+
+/* Move one VNode to starving member t from its donor. 1 when requested, 0 when no donor
+ * has one it may take, -1 when the budget is spent. */
+static int lift_one(struct round *rd, uint32_t t)
+{
+	uint32_t x, id;
+
+	while ((x = donor_for(rd, t)) != NONE) {
+		uint64_t w;
+
+		id = usable_for(rd, x, t);
+		if (id == NONE) {
+			rd->tried[x] = t + 1;
+			continue;
+		}
+		if (rd->rep->requested >= rd->rep->budget) {
+			rd->rep->skipped_budget++;
+			return -1;
+		}
+		rd->next[x]++; /* taken from the owner's candidates: the main pass skips it */
+		w = examine(rd, x, id);
+		if (w != 0 && request(rd, x, id, w, t)) {
+			rd->rep->lifted++;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Heap strategies: bring every member below fair / (1 + eps) up, whatever the scores.
+ * -1 when the budget ran out, else 0. */
+static int lift(struct round *rd)
+{
+	struct pf_sched *s = rd->s;
+
+	if (s->strategy == PF_SCHED_CONSISTENT_HASH)
+		return 0; /* its ring lifts a member through its points (sched.h) */
+	for (uint32_t t = 0; t < s->nsm; t++) {
+		int r = 1;
+
+		while (r == 1 && starving(s, &s->sm[t], 0))
+			r = lift_one(rd, t);
+		if (r < 0)
+			return r;
+	}
 	return 0;
 }
 
@@ -470,7 +654,8 @@ static int nothing_to_gain(const struct round *rd, uint32_t x)
 	const struct pf_sched *s = rd->s;
 	double best = 0;
 
-	if (s->strategy == PF_SCHED_CONSISTENT_HASH || s->o.numa != NULL)
+	if (s->strategy == PF_SCHED_CONSISTENT_HASH || s->o.numa != NULL ||
+	    over_bound(s, &s->sm[x]))
 		return 0;
 	for (uint32_t h = 0; h < s->nheaps; h++)
 		if (s->heaps[h].count > 0)
@@ -493,8 +678,10 @@ static void round_run(struct round *rd, const struct pf_rebalance_opts *o)
 	uint64_t relative = ((uint64_t)rd->rep->owned * o->moves_ppm + PF_PPM - 1) / PF_PPM;
 
 	rd->rep->budget = (uint32_t)PF_MIN(relative, (uint64_t)o->moves_max);
+	if (lift(rd) < 0 && (o->flags & PF_REBALANCE_BUDGET_STOP) != 0)
+		return;
 	for (uint32_t i = 0; i < rd->s->nsm; i++)
-		if (rd->start[i] < rd->start[i + 1])
+		if (rd->next[i] < rd->start[i + 1])
 			order_push(rd, i);
 	while (rd->norder > 0) {
 		uint32_t x = order_pop(rd);
@@ -538,9 +725,11 @@ PF_API int pf_sched_rebalance(struct pf_sched *s, const struct pf_rebalance_opts
 		if (r == 0) {
 			scan(&rd);
 			model_rebuild(&rd);
-			s->handoff = 1; /* every target is a hand-off's: can_handoff applies */
+			/* Every target is a hand-off's (can_handoff applies), of a VNode the
+			 * model counts already (the bound's total does not grow). */
+			s->handoff = s->moving = 1;
 			round_run(&rd, &o);
-			s->handoff = 0;
+			s->handoff = s->moving = 0;
 			s->rb_rounds++;
 		}
 		round_fini(&rd);
@@ -551,7 +740,8 @@ PF_API int pf_sched_rebalance(struct pf_sched *s, const struct pf_rebalance_opts
 }
 
 /* Why member slot may not take vnode (PF_SCHED_PLACED: it may), in the order of the
- * placement filters; *ret_m is its index in the model when it passes the state filter. */
+ * placement filters (the bound as a placement sees it); *ret_m is its index in the model
+ * when it passes the state filter. */
 static uint32_t migrate_filter(struct pf_sched *s, uint32_t vnode, uint32_t slot, uint32_t *ret_m)
 {
 	const struct dom_vnode *v = &s->d->vnodes[vnode];
@@ -567,6 +757,7 @@ static uint32_t migrate_filter(struct pf_sched *s, uint32_t vnode, uint32_t slot
 	}
 	if (!sched_covers(s->sm[m].caps, caps))
 		return PF_SCHED_FILTER_CAPS;
+	sched_bound_pool_of(s, vnode);
 	s->handoff = 1;
 	why = sched_admit(s, vnode, &s->sm[m]);
 	s->handoff = 0;
@@ -590,8 +781,9 @@ static void migrate_explain(const struct pf_sched *s, uint32_t vnode, uint32_t m
 	dec->home_node = s->d->vnodes[vnode].home_node;
 	if (why == PF_SCHED_PLACED)
 		sched_decision_fill(s, dec, m, dec->home_node);
-	else if (why >= PF_SCHED_FILTER_STATE && why <= PF_SCHED_FILTER_FULL)
-		dec->filtered[why - PF_SCHED_FILTER_STATE] = 1;
+	else if ((why >= PF_SCHED_FILTER_STATE && why <= PF_SCHED_FILTER_FULL) ||
+		 why == PF_SCHED_FILTER_BOUND)
+		dec->filtered[sched_filter_index(why)] = 1;
 }
 
 PF_API int pf_sched_migrate(struct pf_sched *s, uint32_t vnode, uint32_t slot,

@@ -15,7 +15,28 @@
  *
  * The consistent-hash strategy keeps its own structure: a sorted array of ring points
  * (PF_CHASH_POINTS per eligible member), a binary search, and a walk clockwise past
- * members that are filtered out or at the bounded-load cap.
+ * members that are filtered out or at their bound.
+ *
+ * Bounded load. The bound is a filter, checked first for the best candidate like the
+ * others: a member at its bound leaves its heap for the rest of the decision (O(log n))
+ * and the next best is tried. The check is exact integer arithmetic on counts and
+ * capacities (sched_share_cmp(): a 128-bit product each side), so a member's bound does
+ * not depend on how a quotient rounds. Its pool is the members that cover the VNode's
+ * capabilities: each capability group keeps what its members hold and their capacities,
+ * and a decision sums the groups of its requirement (cached with it), or takes the model's
+ * totals when every group covers it. A pool of every member would not do: VNodes that
+ * only some members can take would find them all above a bound computed over everyone,
+ * and each decision would pass all of them before the bound yields (with the benchmark's
+ * capability sets, that cut the placement rate by two orders of magnitude).
+ *
+ * Why trust-weighted scores w / (w + load) rather than w / (1 + load): with 1 + load, a
+ * weight ratio r must be offset by a load difference of about r - 1, and a load of
+ * assigned / capacity moves by 1 only when a member doubles its VNodes against a capacity
+ * that is usually far larger than its share; so any difference in trust, however small,
+ * sent every VNode to the favourite until its bound, and a newcomer of a crashing
+ * executable (reliability and trust halved at each crash) got nothing. With w / (w + load),
+ * scores are equal when load is proportional to w: a weight is a share, and the floor of
+ * the weights at 1 / (1 + epsilon) keeps every share within the factor the bound allows.
  *
  * Determinism: ties are broken by a per-member hash of the seed, mixed with the VNode id
  * across heaps; refreshes rebuild in slot order. The same registry, seed and requests
@@ -40,7 +61,9 @@ static const char *const strategy_names[] = {"trust-weighted", "consistent-hash"
 					     "agent"};
 static const char *const reason_names[] = {"placed",      "no-member",    "filter-state",
 					   "filter-caps", "filter-trust", "filter-policy",
-					   "filter-full", "lost-race"};
+					   "filter-full", "lost-race",    "filter-bound"};
+_Static_assert(PF_ARRAY_SIZE(reason_names) == PF_SCHED_FILTER_BOUND + 1, "a name per reason");
+#define REFUSALS_MAX (EXPLAIN_FILTERED_MAX * 4u) /* hook calls and full rings per decision */
 
 PF_API const char *pf_sched_strategy_name(uint32_t strategy)
 {
@@ -91,7 +114,8 @@ PF_API int pf_member_set_trust(struct pf_domain *d, uint32_t slot, uint32_t trus
 PF_API int pf_sched_configure(struct pf_domain *d, uint32_t strategy, uint32_t floor_ppm,
 			      uint32_t eps_ppm)
 {
-	if (d == NULL || strategy > PF_SCHED_AGENT || floor_ppm > PF_PPM || eps_ppm > 10 * PF_PPM)
+	if (d == NULL || strategy > PF_SCHED_AGENT || floor_ppm > PF_PPM ||
+	    eps_ppm > PF_SCHED_EPSILON_MAX)
 		return -EINVAL;
 	/* Relaxed: settings are read at refresh, which the version bump triggers. */
 	pf_store_relaxed(&d->ctl->sched_strategy, strategy);
@@ -123,10 +147,99 @@ double sched_score_key(const struct pf_sched *s, const struct sm *m)
 		return (1.0 - fmin(1.0, load)) +
 		       (1.0 - fmin(1.0, m->mem + (double)m->assigned / (double)m->capacity));
 	case PF_SCHED_AGENT:
-		return m->reliability / (1.0 + (double)m->assigned);
+		return m->weight / (1.0 + (double)m->assigned);
 	default:
-		return m->reliability * m->trust / (1.0 + load);
+		return m->weight / (m->weight + load);
 	}
+}
+
+/* What the strategy prefers a member for, before it is bounded (weigh_members()). */
+static double preference(const struct pf_sched *s, const struct sm *m)
+{
+	return s->strategy == PF_SCHED_AGENT ? m->reliability : m->reliability * m->trust;
+}
+
+/* Weights relative to the best eligible member, floored at 1 / (1 + epsilon). */
+static void weigh_members(struct pf_sched *s)
+{
+	double best = 0, floor_w = 1.0 / (1.0 + (double)s->eps_ppm / PF_PPM);
+
+	for (uint32_t i = 0; i < s->nsm; i++)
+		best = fmax(best, preference(s, &s->sm[i]));
+	for (uint32_t i = 0; i < s->nsm; i++)
+		s->sm[i].weight = best > 0 ? fmax(preference(s, &s->sm[i]) / best, floor_w) : 1.0;
+	PF_ASSERT(floor_w > 0 && floor_w <= 1.0);
+}
+
+/* a x b as a 128-bit number, high and low halves. */
+static void mul_wide(uint64_t a, uint64_t b, uint64_t ret[2])
+{
+	uint64_t al = a & UINT32_MAX, ah = a >> 32, bl = b & UINT32_MAX, bh = b >> 32;
+	uint64_t ll = al * bl, lh = al * bh, hl = ah * bl;
+	uint64_t mid = (ll >> 32) + (lh & UINT32_MAX) + (hl & UINT32_MAX);
+
+	ret[0] = ah * bh + (lh >> 32) + (hl >> 32) + (mid >> 32);
+	ret[1] = mid << 32 | (ll & UINT32_MAX);
+}
+
+int sched_share_cmp(uint64_t count, uint64_t count_ppm, uint64_t capacity, uint64_t total,
+		    uint64_t cap_sum, uint64_t share_ppm)
+{
+	uint64_t lhs[2], rhs[2];
+
+	/* Both first products fit 64 bits: counts and totals are below 2^32, the factors
+	 * below 2^24 (PF_PPM + PF_SCHED_EPSILON_MAX). */
+	_Static_assert(PF_PPM + PF_SCHED_EPSILON_MAX < (1u << 24), "factors fit 24 bits");
+	PF_ASSERT(count <= UINT32_MAX && total <= UINT32_MAX && count_ppm < (1u << 24) &&
+		  share_ppm < (1u << 24));
+	mul_wide(count * count_ppm, cap_sum, lhs);
+	mul_wide(share_ppm * total, capacity, rhs);
+	if (lhs[0] != rhs[0])
+		return lhs[0] < rhs[0] ? -1 : 1;
+	return lhs[1] < rhs[1] ? -1 : lhs[1] > rhs[1];
+}
+
+void sched_bound_pool(struct pf_sched *s, const struct req *q)
+{
+	uint64_t total = 0;
+
+	if (q->ngroups == s->ngroups) { /* every eligible member: the model's own sums */
+		s->pool_total = s->assigned_total;
+		s->pool_cap = s->cap_sum;
+		return;
+	}
+	for (uint32_t i = 0; i < q->ngroups; i++)
+		total += s->groups[q->groups[i]].assigned;
+	PF_ASSERT(total <= s->assigned_total && q->capacity <= s->cap_sum);
+	s->pool_total = total;
+	s->pool_cap = q->capacity;
+}
+
+void sched_bound_pool_of(struct pf_sched *s, uint32_t vnode)
+{
+	const struct dom_vnode *v = &s->d->vnodes[vnode];
+	uint64_t caps[2] = {v->caps[0], v->caps[1]};
+	const struct req *q = sched_req_lookup(s, caps);
+
+	PF_ASSERT(vnode < s->d->lim.vnodes_max);
+	if (q != NULL) {
+		sched_bound_pool(s, q);
+		return;
+	}
+	s->pool_total = s->assigned_total;
+	s->pool_cap = s->cap_sum;
+}
+
+int sched_within_bound(const struct pf_sched *s, const struct sm *m)
+{
+	uint64_t eps = PF_PPM + s->eps_ppm;
+
+	/* assigned + 1 <= ceil(X) holds exactly when assigned < X, for a whole assigned. */
+	if (!s->moving)
+		return sched_share_cmp(m->assigned, PF_PPM, m->capacity, s->pool_total + 1,
+				       s->pool_cap, eps) < 0;
+	return sched_share_cmp((uint64_t)m->assigned + 1, PF_PPM, m->capacity, s->pool_total,
+			       s->pool_cap, eps) <= 0;
 }
 
 uint32_t sched_strategy_reads(uint32_t strategy)
@@ -225,6 +338,8 @@ static void sched_free_tables(struct pf_sched *s)
 	for (uint32_t i = 0; i < s->nreqs; i++)
 		free(s->reqs[i].heaps);
 	s->nreqs = 0;
+	free(s->held);
+	s->held = NULL;
 	free(s->sm);
 	free(s->groups);
 	free(s->heaps);
@@ -252,7 +367,8 @@ PF_API int pf_sched_create(struct pf_domain *d, const struct pf_sched_opts *opts
 	pf_sched_opts_init(&s->o);
 	if (opts != NULL && (opts_copy(&s->o, sizeof(s->o), opts,
 				       offsetof(struct pf_sched_opts, can_handoff)) < 0 ||
-			     s->o.flags != 0)) {
+			     (s->o.flags & ~PF_SCHED_OPT_EPSILON) != 0 ||
+			     s->o.epsilon_ppm > PF_SCHED_EPSILON_MAX)) {
 		free(s);
 		return -EINVAL;
 	}
@@ -333,15 +449,17 @@ static int snapshot_members(struct pf_sched *s)
 	uint32_t n = 0, why;
 
 	s->sm = calloc(s->d->lim.members_max, sizeof(*s->sm));
-	if (s->sm == NULL)
+	s->held = calloc(s->d->lim.members_max + 1, sizeof(*s->held));
+	if (s->sm == NULL || s->held == NULL)
 		return -ENOMEM;
 	s->filtered_state = s->filtered_trust = s->active = 0;
-	s->assigned_total = 0;
+	s->assigned_total = s->cap_sum = 0;
 	for (uint32_t slot = 0; slot < s->d->lim.members_max; slot++) {
 		s->slot_to_sm[slot] = UINT32_MAX;
 		if (snapshot_one(s, slot, &s->sm[n], &why)) {
 			s->slot_to_sm[slot] = n;
 			s->assigned_total += s->sm[n].assigned;
+			s->cap_sum += s->sm[n].capacity;
 			n++;
 			s->active++;
 		} else if (why == PF_SCHED_FILTER_STATE) {
@@ -378,6 +496,8 @@ static int build_heaps(struct pf_sched *s)
 			s->ngroups++;
 		}
 		s->groups[g].members++;
+		s->groups[g].assigned += m->assigned;
+		s->groups[g].capacity += m->capacity;
 		m->group = g;
 		while (h < pairs && (s->heaps[h].group != g || s->heaps[h].node != m->node))
 			h++;
@@ -483,13 +603,18 @@ PF_API int pf_sched_refresh(struct pf_sched *s)
 	s->strategy = PF_MIN(pf_load_relaxed(&ctl->sched_strategy), (uint32_t)PF_SCHED_AGENT);
 	/* Relaxed: settings, validated by their use (floor and epsilon are plain numbers). */
 	s->floor_ppm = pf_load_relaxed(&ctl->trust_floor_ppm);
-	s->eps_ppm = pf_load_relaxed(&ctl->chash_epsilon_ppm);
+	/* Relaxed, the same; the epsilon word kept its first name but bounds every strategy. */
+	s->eps_ppm = PF_MIN(pf_load_relaxed(&ctl->chash_epsilon_ppm), PF_SCHED_EPSILON_MAX);
+	if ((s->o.flags & PF_SCHED_OPT_EPSILON) != 0)
+		s->eps_ppm = s->o.epsilon_ppm;
 	s->seed = pf_load_relaxed(&ctl->sched_seed);
 	s->refreshed_ns = now_ns();
 	sched_free_tables(s);
 	r = snapshot_members(s);
-	if (r == 0)
+	if (r == 0) {
+		weigh_members(s);
 		r = build_heaps(s);
+	}
 	if (r == 0 && s->strategy == PF_SCHED_CONSISTENT_HASH)
 		r = build_points(s);
 	return r;
@@ -529,7 +654,7 @@ struct req *sched_req_lookup(struct pf_sched *s, const uint64_t caps[2])
 		s->nreqs = 0; /* more distinct requirements than remembered: start over */
 	}
 	q = &s->reqs[s->nreqs];
-	q->heaps = malloc((s->nheaps + 1) * sizeof(*q->heaps));
+	q->heaps = malloc((s->nheaps + s->ngroups + 1) * sizeof(*q->heaps));
 	if (q->heaps == NULL)
 		return NULL;
 	q->caps[0] = caps[0];
@@ -540,17 +665,26 @@ struct req *sched_req_lookup(struct pf_sched *s, const uint64_t caps[2])
 			continue;
 		q->heaps[n++] = h;
 	}
-	for (uint32_t g = 0; g < s->ngroups; g++)
-		if (sched_covers(s->groups[g].caps, caps))
-			q->candidates += s->groups[g].members;
 	q->nheaps = n;
+	q->groups = q->heaps + n;
+	q->ngroups = 0;
+	q->capacity = 0;
+	for (uint32_t g = 0; g < s->ngroups; g++) {
+		if (!sched_covers(s->groups[g].caps, caps))
+			continue;
+		q->candidates += s->groups[g].members;
+		q->capacity += s->groups[g].capacity;
+		q->groups[q->ngroups++] = g;
+	}
 	s->nreqs++;
 	return q;
 }
 
-/* Room for one more assignment, and the can-assign hook's consent. */
+/* Within the bound, room for one more assignment, and the can-assign hook's consent. */
 uint32_t sched_admit(struct pf_sched *s, uint32_t vnode, const struct sm *m)
 {
+	if (!s->bound_off && !sched_within_bound(s, m))
+		return PF_SCHED_FILTER_BOUND;
 	if (ring_mpmc_count(assign_ring(s->d, m->slot)) + 1 >= s->d->lim.assign_slots)
 		return PF_SCHED_FILTER_FULL;
 	if (s->o.can_assign != NULL && s->o.can_assign(s->o.policy_arg, vnode, m->slot) < 0)
@@ -561,10 +695,13 @@ uint32_t sched_admit(struct pf_sched *s, uint32_t vnode, const struct sm *m)
 	return PF_SCHED_PLACED;
 }
 
+/* Count a member filtered out; the first ones are named in the explanation. */
 static void note_removed(struct pf_sched_decision *dec, struct removed *rm, uint32_t m,
 			 uint32_t why)
 {
-	dec->filtered[why - PF_SCHED_FILTER_STATE]++;
+	dec->filtered[sched_filter_index(why)]++;
+	if (rm->n == PF_ARRAY_SIZE(rm->m))
+		return;
 	rm->m[rm->n] = m;
 	rm->why[rm->n] = (uint8_t)why;
 	rm->n++;
@@ -600,9 +737,9 @@ static uint32_t best_top(struct pf_sched *s, const struct req *q, uint32_t vnode
 uint32_t sched_choose_heaps(struct pf_sched *s, const struct req *q, uint32_t vnode, int32_t home,
 			    struct pf_sched_decision *dec, struct removed *rm)
 {
-	uint32_t m = UINT32_MAX;
+	uint32_t m = UINT32_MAX, held = 0, refusals = 0;
 
-	while (rm->n < PF_ARRAY_SIZE(rm->m)) {
+	while (refusals < REFUSALS_MAX) {
 		uint32_t why;
 
 		m = best_top(s, q, vnode, home);
@@ -612,11 +749,16 @@ uint32_t sched_choose_heaps(struct pf_sched *s, const struct req *q, uint32_t vn
 		if (why == PF_SCHED_PLACED)
 			break;
 		note_removed(dec, rm, m, why);
+		/* A bound costs one heap removal and calls no hook: passing every member at
+		 * its bound is what keeps the bound, so it does not use up the refusals. */
+		refusals += why != PF_SCHED_FILTER_BOUND;
 		sched_heap_remove(s, &s->heaps[s->sm[m].heap], s->sm[m].heap_pos);
+		s->held[held++] = m;
 		m = UINT32_MAX;
 	}
-	for (uint32_t i = 0; i < rm->n; i++)
-		sched_heap_insert(s, &s->heaps[s->sm[rm->m[i]].heap], rm->m[i]);
+	PF_ASSERT(held <= s->nsm);
+	for (uint32_t i = 0; i < held; i++)
+		sched_heap_insert(s, &s->heaps[s->sm[s->held[i]].heap], s->held[i]);
 	return m;
 }
 
@@ -635,23 +777,33 @@ uint32_t sched_chash_first(const struct pf_sched *s, uint32_t vnode)
 	return lo;
 }
 
+/* A fresh mark for one consistent-hash decision (0 is never one: fresh members have it). */
+static uint32_t next_stamp(struct pf_sched *s)
+{
+	if (++s->stamp == 0) {
+		for (uint32_t i = 0; i < s->nsm; i++)
+			s->sm[i].stamp = 0;
+		s->stamp = 1;
+	}
+	return s->stamp;
+}
+
 static uint32_t choose_chash(struct pf_sched *s, const uint64_t caps[2], uint32_t vnode,
 			     struct pf_sched_decision *dec, struct removed *rm)
 {
-	double mean = (double)(s->assigned_total + 1) / (double)(s->nsm ? s->nsm : 1);
-	uint64_t cap = (uint64_t)ceil(mean * (1.0 + (double)s->eps_ppm / PF_PPM));
-	uint32_t lo = sched_chash_first(s, vnode);
+	uint32_t lo = sched_chash_first(s, vnode), stamp = next_stamp(s);
 
 	for (uint32_t k = 0; k < s->npoints; k++) {
 		uint32_t m = s->points[(lo + k) % s->npoints].member, why;
 
-		if (!sched_covers(s->sm[m].caps, caps) || s->sm[m].assigned >= cap)
-			continue; /* counted in aggregate, not per point */
+		/* Each member is asked once per decision, at its first point on the walk. */
+		if (!sched_covers(s->sm[m].caps, caps) || s->sm[m].stamp == stamp)
+			continue;
 		why = sched_admit(s, vnode, &s->sm[m]);
 		if (why == PF_SCHED_PLACED)
 			return m;
-		if (rm->n < PF_ARRAY_SIZE(rm->m))
-			note_removed(dec, rm, m, why);
+		s->sm[m].stamp = stamp;
+		note_removed(dec, rm, m, why);
 	}
 	return UINT32_MAX;
 }
@@ -671,6 +823,7 @@ void sched_model_add(struct pf_sched *s, uint32_t m)
 
 	PF_ASSERT(m < s->nsm);
 	x->assigned++;
+	s->groups[x->group].assigned++;
 	s->assigned_total++;
 	if (s->strategy != PF_SCHED_CONSISTENT_HASH) {
 		x->key = sched_score_key(s, x);
@@ -720,6 +873,8 @@ static void explain_write(struct pf_sched *s, const struct pf_sched_decision *de
 	e->epoch = (uint32_t)dec->epoch;
 	e->reason = dec->reason;
 	e->candidates = dec->candidates;
+	_Static_assert(sizeof(e->filtered) < sizeof(dec->filtered),
+		       "the bound is not in the record");
 	memcpy(e->filtered, dec->filtered, sizeof(e->filtered));
 	e->home_node = (uint32_t)dec->home_node;
 	e->winner_node = (uint32_t)dec->winner_node;
@@ -741,11 +896,23 @@ static uint32_t reason_of(const struct pf_sched *s, const struct pf_sched_decisi
 {
 	if (s->active == 0 && s->filtered_state == 0)
 		return PF_SCHED_NO_MEMBER;
-	if (dec->filtered[PF_SCHED_FILTER_POLICY - PF_SCHED_FILTER_STATE] != 0)
+	if (dec->filtered[sched_filter_index(PF_SCHED_FILTER_POLICY)] != 0)
 		return PF_SCHED_FILTER_POLICY;
-	if (dec->filtered[PF_SCHED_FILTER_FULL - PF_SCHED_FILTER_STATE] != 0 || s->nsm > 0)
+	if (dec->filtered[sched_filter_index(PF_SCHED_FILTER_BOUND)] != 0 &&
+	    dec->filtered[sched_filter_index(PF_SCHED_FILTER_FULL)] == 0)
+		return PF_SCHED_FILTER_BOUND;
+	if (dec->filtered[sched_filter_index(PF_SCHED_FILTER_FULL)] != 0 || s->nsm > 0)
 		return dec->candidates == 0 ? PF_SCHED_FILTER_CAPS : PF_SCHED_FILTER_FULL;
 	return s->filtered_trust != 0 ? PF_SCHED_FILTER_TRUST : PF_SCHED_FILTER_STATE;
+}
+
+/* The strategy's choice among the members that pass every filter. */
+static uint32_t pick(struct pf_sched *s, const struct req *q, const uint64_t caps[2],
+		     uint32_t vnode, struct pf_sched_decision *dec, struct removed *rm)
+{
+	if (s->strategy == PF_SCHED_CONSISTENT_HASH)
+		return choose_chash(s, caps, vnode, dec, rm);
+	return sched_choose_heaps(s, q, vnode, dec->home_node, dec, rm);
 }
 
 int sched_choose(struct pf_sched *s, uint32_t vnode, struct pf_sched_decision *dec,
@@ -764,9 +931,22 @@ int sched_choose(struct pf_sched *s, uint32_t vnode, struct pf_sched_decision *d
 	dec->filtered[0] = s->filtered_state;
 	dec->filtered[1] = s->nsm - q->candidates;
 	dec->filtered[2] = s->filtered_trust;
-	*ret_m = s->strategy == PF_SCHED_CONSISTENT_HASH
-			 ? choose_chash(s, caps, vnode, dec, rm)
-			 : sched_choose_heaps(s, q, vnode, dec->home_node, dec, rm);
+	sched_bound_pool(s, q);
+	*ret_m = pick(s, q, caps, vnode, dec, rm);
+	if (*ret_m == UINT32_MAX && !s->moving &&
+	    dec->filtered[sched_filter_index(PF_SCHED_FILTER_BOUND)] != 0) {
+		/* Every member that could take it is at its bound: the bound yields rather
+		 * than leave it pending (sched.h). The explanation keeps the first pass. */
+		struct pf_sched_decision again = *dec;
+		struct removed rm_again = {.n = 0};
+
+		s->bound_off = 1;
+		*ret_m = pick(s, q, caps, vnode, &again, &rm_again);
+		s->bound_off = 0;
+		if (*ret_m == UINT32_MAX)
+			dec->reason = reason_of(s, &again);
+		return 0;
+	}
 	if (*ret_m == UINT32_MAX)
 		dec->reason = reason_of(s, dec);
 	return 0;
@@ -877,7 +1057,7 @@ static void explain_to_decision(const struct dom_explain *e, struct pf_sched_dec
 	dec->winner_generation = e->winner_gen;
 	dec->epoch = e->epoch;
 	dec->candidates = e->candidates;
-	memcpy(dec->filtered, e->filtered, sizeof(dec->filtered));
+	memcpy(dec->filtered, e->filtered, sizeof(e->filtered));
 	dec->home_node = (int32_t)e->home_node;
 	dec->winner_node = (int32_t)e->winner_node;
 	dec->score = e->score;
@@ -885,6 +1065,12 @@ static void explain_to_decision(const struct dom_explain *e, struct pf_sched_dec
 	dec->trust = e->trust;
 	dec->load = e->load;
 	dec->numa_factor = e->numa_factor;
+	/* The shared record counts five filters; the bound's count is told by the members it
+	 * names (exact up to EXPLAIN_FILTERED_MAX members filtered out). */
+	for (uint32_t i = 0; i < EXPLAIN_FILTERED_MAX; i++)
+		dec->filtered[sched_filter_index(PF_SCHED_FILTER_BOUND)] +=
+			e->filtered_slot[i] != UINT16_MAX &&
+			e->filtered_why[i] == PF_SCHED_FILTER_BOUND;
 }
 
 PF_API int pf_sched_explain_read(struct pf_domain *d, uint64_t *cursor,
@@ -958,6 +1144,7 @@ PF_API int pf_sched_candidates(struct pf_sched *s, uint32_t vnode, struct pf_sch
 	v = &s->d->vnodes[vnode];
 	caps[0] = v->caps[0];
 	caps[1] = v->caps[1];
+	sched_bound_pool_of(s, vnode);
 	for (uint32_t slot = 0; slot < s->d->lim.members_max; slot++) {
 		/* [A5] pairs with [R5] in member.c. */
 		uint64_t w = pf_load_acquire(&s->d->members[slot].state);

@@ -24,12 +24,15 @@ struct sm {
 	double trust;
 	double cpu;
 	double mem;
+	double weight; /* the strategy's bounded preference for it, (0, 1] (sched.h) */
 	uint32_t assigned;
 	uint32_t group;
 	uint32_t heap;     /* index of its (group, node) heap */
 	uint32_t heap_pos; /* position inside it */
 	double key;        /* score without the NUMA factor */
 	uint64_t tie;
+	uint32_t stamp; /* consistent-hash: the decision that last refused it */
+	uint32_t reserved0;
 };
 
 struct heap {
@@ -42,14 +45,20 @@ struct heap {
 struct group {
 	uint64_t caps[2];
 	uint32_t members;
+	uint32_t reserved0;
+	uint64_t assigned; /* VNodes its members hold, as the model counts them */
+	uint64_t capacity; /* its members' capacities */
 };
 
 struct req {
 	uint64_t caps[2];
-	uint32_t *heaps; /* heaps of the groups that cover caps */
+	uint32_t *heaps; /* heaps of the groups that cover caps (one allocation with groups) */
 	uint32_t nheaps;
 	uint32_t candidates;
 	uint32_t used;
+	uint32_t ngroups;
+	uint32_t *groups;  /* the groups that cover caps: the bound's pool */
+	uint64_t capacity; /* their members' capacities */
 };
 
 struct point {
@@ -80,6 +89,14 @@ struct pf_sched {
 	struct point *points;
 	uint32_t npoints;
 	uint64_t assigned_total;
+	uint64_t cap_sum;    /* capacities of the eligible members */
+	uint64_t pool_total; /* the bound's pool for the VNode being decided: */
+	uint64_t pool_cap;   /* sched_bound_pool() */
+	uint32_t *held;      /* members taken off their heap during one choice (nsm + 1) */
+	uint32_t moving;     /* 1 while choosing the target of a VNode the model counts already
+			      * (a rebalancing move): see sched_within_bound() */
+	uint32_t bound_off;  /* 1 while the bound yields (sched_choose()) */
+	uint32_t stamp;      /* consistent-hash: this decision's mark in sm.stamp */
 	uint32_t filtered_state;
 	uint32_t filtered_trust;
 	uint32_t active;
@@ -89,11 +106,18 @@ struct pf_sched {
 	uint64_t rb_refused; /* rounds refused by the cool-down */
 };
 
+/* The first members a decision filtered out, for its explanation. */
 struct removed {
 	uint32_t m[EXPLAIN_FILTERED_MAX * 4];
 	uint8_t why[EXPLAIN_FILTERED_MAX * 4];
 	uint32_t n;
 };
+
+/* Index into pf_sched_decision.filtered[] of a filter reason. */
+static inline uint32_t sched_filter_index(uint32_t why)
+{
+	return why == PF_SCHED_FILTER_BOUND ? 5u : why - PF_SCHED_FILTER_STATE;
+}
 
 /* The strategy's score of member m without the NUMA factor (the heap key). */
 double sched_score_key(const struct pf_sched *s, const struct sm *m);
@@ -114,8 +138,25 @@ void sched_heap_insert(struct pf_sched *s, struct heap *h, uint32_t m);
 
 /* The heaps whose members cover caps (cached per distinct set); NULL: no memory. */
 struct req *sched_req_lookup(struct pf_sched *s, const uint64_t caps[2]);
-/* PF_SCHED_PLACED when m may take vnode (room in its assignment ring, the can-assign hook
- * agrees), else the filter that refused it. */
+/* The sign of  count x count_ppm x cap_sum - share_ppm x total x capacity: how count
+ * compares with share_ppm / count_ppm times a fair share, total x capacity / cap_sum,
+ * exactly (no rounding, no overflow). */
+int sched_share_cmp(uint64_t count, uint64_t count_ppm, uint64_t capacity, uint64_t total,
+		    uint64_t cap_sum, uint64_t share_ppm);
+/* The bound's pool for a VNode that needs q: the eligible members that cover its
+ * capabilities, what they hold and their capacities (s->pool_total, s->pool_cap). Set
+ * before admitting members for that VNode. */
+void sched_bound_pool(struct pf_sched *s, const struct req *q);
+/* The same for VNode vnode's capabilities (with no memory for the lookup: every eligible
+ * member, as for a VNode that needs nothing). */
+void sched_bound_pool_of(struct pf_sched *s, uint32_t vnode);
+/* 1 when m stays within its bounded load with one more VNode (sched.h), T and C those of
+ * the pool: for a placement, assigned + 1 <= ceil((1 + eps) x fair(T + 1)); for a move
+ * (s->moving), whose VNode T counts already, assigned + 1 <= (1 + eps) x fair(T),
+ * unrounded, the line above which rebalancing moves VNodes off. */
+int sched_within_bound(const struct pf_sched *s, const struct sm *m);
+/* PF_SCHED_PLACED when m may take vnode (within its bound, room in its assignment ring,
+ * the can-assign hook agrees), else the filter that refused it. */
 uint32_t sched_admit(struct pf_sched *s, uint32_t vnode, const struct sm *m);
 int sched_covers(const uint64_t have[2], const uint64_t need[2]);
 /* The best admitted member among the heaps of q for vnode (UINT32_MAX: none); members

@@ -127,9 +127,11 @@ static const struct manifest_field fields[] = {
 	      "trust-weighted", "Scoring strategy."),
 	VAL(M, "scheduling.trust_floor", PF_MANIFEST_PPM, F_RELOAD, scheduling.trust_floor_ppm, 0,
 	    PF_PPM, "0", "Members below this trust get no VNodes."),
-	VAL(M, "scheduling.chash_epsilon", PF_MANIFEST_PPM, F_RELOAD, scheduling.chash_epsilon_ppm,
-	    0, 10 * PF_PPM, "0.25",
-	    "consistent-hash: no member above (1 + epsilon) times the mean load."),
+	VAL(M, "scheduling.epsilon", PF_MANIFEST_PPM, F_RELOAD, scheduling.epsilon_ppm, 0,
+	    PF_SCHED_EPSILON_MAX, "0.25",
+	    "Bounded load, every strategy: no member above (1 + epsilon) times its share of the "
+	    "VNodes (capacity-weighted), and a member's trust and reliability move its share by "
+	    "at most that factor."),
 	VAL(M, "scheduling.seed", PF_MANIFEST_INT, 0, scheduling.seed, 0, UINT64_MAX, "0",
 	    "Seed for ties and hash points: same seed, same decisions."),
 	SECTION("scheduling.rebalance", "Rebalancing rounds and their anti-storm rules."),
@@ -137,7 +139,7 @@ static const struct manifest_field fields[] = {
 	    scheduling.rebalance.moves_max, 0, PF_VNODES_MAX, "256",
 	    "Move requests per round, at most."),
 	VAL(M, "scheduling.rebalance.moves_fraction", PF_MANIFEST_PPM, F_RELOAD,
-	    scheduling.rebalance.moves_ppm, 0, PF_PPM, "1%",
+	    scheduling.rebalance.moves_ppm, 0, PF_PPM, "10%",
 	    "Move requests per round as a fraction of the VNodes owned (0: dry run)."),
 	VAL(M, "scheduling.rebalance.cooldown", PF_MANIFEST_DURATION, F_RELOAD,
 	    scheduling.rebalance.cooldown_ns, 0, 3600 * SEC_NS, "200ms",
@@ -660,7 +662,7 @@ PF_API int pf_manifest_domain_opts(const struct pf_manifest *m, struct pf_domain
 	opts->gid = m->governance.group;
 	opts->sched_strategy = m->scheduling.strategy;
 	opts->trust_floor_ppm = m->scheduling.trust_floor_ppm;
-	opts->chash_epsilon_ppm = m->scheduling.chash_epsilon_ppm;
+	opts->epsilon_ppm = m->scheduling.epsilon_ppm;
 	opts->sched_seed = m->scheduling.seed;
 	return 0;
 }

@@ -52,14 +52,15 @@ struct pf_domain_opts {
 	uint32_t checksum;         /* PF_CHECKSUM_*, default PF_CHECKSUM_XXH3 */
 	uint64_t slot_grace_ns;    /* a dead member's slot stays unused this long, default 100 ms */
 	/* Scheduling (pflight/sched.h): the strategy and its parameters, switchable later. */
-	uint32_t sched_strategy;    /* enum pf_sched_strategy, default PF_SCHED_TRUST_WEIGHTED */
-	uint32_t trust_floor_ppm;   /* members below this trust get nothing, default 0 */
-	uint32_t chash_epsilon_ppm; /* consistent-hash bound: load <= (1 + eps) x mean, 250000 */
-	uint32_t assign_slots;      /* per member, placements waiting to be adopted, pow2, 256 */
-	uint64_t sched_seed;        /* ties and hash points; same seed, same decisions */
-	uint32_t explain_slots;     /* recent placement explanations kept, pow2, default 1024 */
-	uint32_t reserved0;         /* must be zero */
-	uint64_t reserved[4];       /* must be zero */
+	uint32_t sched_strategy;  /* enum pf_sched_strategy, default PF_SCHED_TRUST_WEIGHTED */
+	uint32_t trust_floor_ppm; /* members below this trust get nothing, default 0 */
+	uint32_t epsilon_ppm;     /* bounded load, every strategy: no member above
+				   * ceil((1 + eps) x its fair share), PF_SCHED_EPSILON_DEFAULT */
+	uint32_t assign_slots;    /* per member, placements waiting to be adopted, pow2, 256 */
+	uint64_t sched_seed;      /* ties and hash points; same seed, same decisions */
+	uint32_t explain_slots;   /* recent placement explanations kept, pow2, default 1024 */
+	uint32_t reserved0;       /* must be zero */
+	uint64_t reserved[4];     /* must be zero */
 };
 
 /* Fill opts with the defaults above and opts->size. */

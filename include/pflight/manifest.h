@@ -123,7 +123,7 @@ struct pf_manifest_rebalance {
 struct pf_manifest_scheduling {
 	uint32_t strategy; /* enum pf_sched_strategy */
 	uint32_t trust_floor_ppm;
-	uint32_t chash_epsilon_ppm;
+	uint32_t epsilon_ppm; /* bounded load, every strategy (pflight/sched.h) */
 	uint32_t reserved0;
 	uint64_t seed;
 	struct pf_manifest_rebalance rebalance;

@@ -3,10 +3,11 @@
  * pflight/sched.h: placing PENDING VNodes on members, with an explanation for each.
  *
  * Pipeline per VNode: filter (member ACTIVE, not DRAINING; capabilities cover the VNode's
- * required ones; trust >= the domain's trust floor; the can-assign hook agrees; room in
- * the member's assignment ring) -> score (the domain's strategy) -> claim (the ownership
- * CAS PENDING(e) -> ACTIVE(winner, e + 1), on the winner's behalf) -> record (the decision
- * and its explanation). The winner finds the VNode with pf_vnode_adopt().
+ * required ones; trust >= the domain's trust floor; below its bounded load; the
+ * can-assign hook agrees; room in the member's assignment ring) -> score (the domain's
+ * strategy) -> claim (the ownership CAS PENDING(e) -> ACTIVE(winner, e + 1), on the
+ * winner's behalf) -> record (the decision and its explanation). The winner finds the
+ * VNode with pf_vnode_adopt().
  *
  * Every strategy is deterministic: the same registry state, the same seed and the same
  * sequence of requests give the same decisions (ties are broken by a hash of the seed,
@@ -24,13 +25,38 @@
  * and the load a strategy sees is  load = cpu_load / PF_PPM + assigned / capacity,
  * where `assigned` is the VNodes the member holds (or was just given).
  *
+ * Bounded load (every strategy). The members eligible for a VNode are those ACTIVE, with
+ * trust >= the floor and the VNode's required capabilities. With T the VNodes they hold,
+ * counting the one being placed, and C the sum of their capacities, a member's fair share
+ * is  fair = T x capacity / C  and its bound is ceil((1 + epsilon) x fair). A member at
+ * its bound is filtered out (PF_SCHED_FILTER_BOUND) before the strategy chooses, so no
+ * placement puts a member above its bound while an eligible member below it can take the
+ * VNode. The bounds sum to at least T, so one eligible member is always below its bound;
+ * only when the can-assign hook or full assignment rings refuse every one below it does
+ * the bound yield for that decision, rather than leave the VNode pending (the explanation
+ * still counts the members it passed over). epsilon comes from the domain (PhoenixFile
+ * scheduling.epsilon, pf_sched_configure(); default PF_SCHED_EPSILON_DEFAULT = 0.25) or
+ * from the scheduler's own options (PF_SCHED_OPT_EPSILON).
+ *
+ * Preferences are bounded as well, so that the bound, not a member's history, decides how
+ * far shares drift: a member's weight is its preference relative to the best eligible
+ * member, floored at 1 / (1 + epsilon). Failure history (reliability) and trust lower a
+ * member's share by at most that factor and never to nothing: a fresh member of an
+ * executable whose workers keep crashing still gets work.
+ *
  * Strategies:
- *   PF_SCHED_TRUST_WEIGHTED  reliability * trust / (1 + load) * numa_factor   (default)
+ *   PF_SCHED_TRUST_WEIGHTED  w / (w + load) * numa_factor   (default), with
+ *                            w = max(reliability * trust / best, 1 / (1 + epsilon)) and
+ *                            best the largest reliability * trust among eligible members.
+ *                            At rest each member's load is proportional to its w, whatever
+ *                            the capacities: a member preferred by a factor (at most
+ *                            1 + epsilon) holds that factor more load.
  *   PF_SCHED_CONSISTENT_HASH first member clockwise from the VNode's hash on a 32-bit
- *                            ring (points_per_member points each) whose count stays
- *                            <= ceil((1 + epsilon) * mean)
+ *                            ring (PF_CHASH_POINTS points each) that is below its bound
  *   PF_SCHED_BIN_PACKING     cpu_free_fraction + memory_free_fraction
- *   PF_SCHED_AGENT           reliability / (1 + active_tasks)
+ *   PF_SCHED_AGENT           r / (1 + active_tasks), with
+ *                            r = max(reliability / best, 1 / (1 + epsilon)) and best the
+ *                            largest reliability among eligible members
  * numa_factor = 10 / distance(member node, VNode home node) (1 for a local or no home).
  */
 #ifndef PFLIGHT_SCHED_H
@@ -49,6 +75,11 @@ extern "C" {
 #define PF_PPM 1000000u                  /* 1.0 in parts per million */
 #define PF_MEMBER_CAPACITY_DEFAULT 1024u /* VNodes at full load when a member says nothing */
 #define PF_CHASH_POINTS 64u              /* ring points per member (consistent-hash) */
+/* Bounded load: no member above ceil((1 + epsilon) x its fair share). 0.25 lets a preferred
+ * member hold a quarter more than its share, enough for preferences to show, too little
+ * for one member to carry a host; up to 10 (an eleven-fold share: the bound all but off). */
+#define PF_SCHED_EPSILON_DEFAULT 250000u
+#define PF_SCHED_EPSILON_MAX (10u * PF_PPM)
 
 enum pf_sched_strategy {
 	PF_SCHED_TRUST_WEIGHTED = 0,
@@ -65,8 +96,9 @@ enum pf_sched_reason {
 	PF_SCHED_FILTER_CAPS = 3,   /* candidate lacks a required capability */
 	PF_SCHED_FILTER_TRUST = 4,  /* candidate below the trust floor */
 	PF_SCHED_FILTER_POLICY = 5, /* the can-assign hook refused */
-	PF_SCHED_FILTER_FULL = 6,   /* candidate's assignment ring is full / at its bound */
+	PF_SCHED_FILTER_FULL = 6,   /* candidate's assignment ring is full */
 	PF_SCHED_LOST_RACE = 7,     /* the VNode changed state under us: not ours to place */
+	PF_SCHED_FILTER_BOUND = 8,  /* candidate at its bounded load (see above) */
 };
 
 /* Stable lower-case name of a strategy or reason, or NULL. */
@@ -80,10 +112,11 @@ PF_API int pf_member_report_load(struct pf_member *member, uint32_t cpu_ppm, uin
 /* Governance: set the trust of member `slot` (0..PF_PPM). 0, -EINVAL, -ENOENT (FREE). */
 PF_API int pf_member_set_trust(struct pf_domain *domain, uint32_t slot, uint32_t trust_ppm);
 
-/* Control plane: switch the domain's strategy and parameters (takes effect at each
- * scheduler's next refresh). 0 or -EINVAL. */
+/* Control plane: switch the domain's strategy, trust floor and bounded-load epsilon (every
+ * strategy's, 0..PF_SCHED_EPSILON_MAX), taking effect at each scheduler's next refresh.
+ * 0 or -EINVAL. */
 PF_API int pf_sched_configure(struct pf_domain *domain, uint32_t strategy, uint32_t trust_floor_ppm,
-			      uint32_t chash_epsilon_ppm);
+			      uint32_t epsilon_ppm);
 
 struct pf_sched;
 struct pf_vnode;
@@ -94,9 +127,13 @@ typedef int (*pf_sched_policy_fn)(void *arg, uint32_t vnode, uint32_t slot);
 
 struct pf_numa;
 
+/* pf_sched_opts.flags: epsilon_ppm is this scheduler's bounded-load epsilon, whatever the
+ * domain's (a tool that explores settings; pflightd and the simulator use the domain's). */
+#define PF_SCHED_OPT_EPSILON 0x1u
+
 struct pf_sched_opts {
 	uint32_t size;                 /* sizeof(struct pf_sched_opts) */
-	uint32_t flags;                /* none yet, 0 */
+	uint32_t flags;                /* PF_SCHED_OPT_EPSILON, or 0 */
 	pf_sched_policy_fn can_assign; /* NULL: allow all */
 	void *policy_arg;
 	const struct pf_numa *numa; /* topology for NUMA factors; NULL: all distances 10 */
@@ -104,12 +141,15 @@ struct pf_sched_opts {
 	 * (rebalancing, drains, pf_sched_migrate); NULL: allow all. */
 	pf_sched_policy_fn can_handoff;
 	void *handoff_arg;
-	uint64_t reserved[2];
+	uint32_t epsilon_ppm; /* with PF_SCHED_OPT_EPSILON: 0..PF_SCHED_EPSILON_MAX */
+	uint32_t reserved0;
+	uint64_t reserved1;
 };
 
 PF_API void pf_sched_opts_init(struct pf_sched_opts *opts);
 
-/* A process-local scheduler over `domain`. 0, -EINVAL, -ENOMEM. */
+/* A process-local scheduler over `domain`. 0, -EINVAL (unknown flag, epsilon out of range),
+ * -ENOMEM. */
 PF_API int pf_sched_create(struct pf_domain *domain, const struct pf_sched_opts *opts,
 			   struct pf_sched **ret_sched);
 PF_API void pf_sched_destroy(struct pf_sched *sched);
@@ -128,7 +168,7 @@ struct pf_sched_decision {
 	uint32_t winner_generation;
 	uint64_t epoch;       /* the ownership epoch the winner holds */
 	uint32_t candidates;  /* members considered */
-	uint32_t filtered[5]; /* removed by: state, caps, trust, policy, full */
+	uint32_t filtered[6]; /* removed by: state, caps, trust, policy, full, bound */
 	int32_t home_node;
 	int32_t winner_node;
 	double score;
@@ -136,7 +176,7 @@ struct pf_sched_decision {
 	double trust;
 	double load;
 	double numa_factor;
-	uint64_t reserved[4];
+	uint64_t reserved[3];
 };
 
 /*
@@ -185,9 +225,9 @@ struct pf_sched_candidate {
 
 /*
  * The full explanation of a decision for VNode `vnode` as it would be made now: every
- * member slot in use, the filter that removes it (state, capabilities, trust, policy,
- * full) or its score. Fills up to `count` entries, returns how many members there are
- * (>= 0; more than count means out was too small), or -EINVAL. O(members): for people
+ * member slot in use, the filter that removes it (state, capabilities, trust, bound,
+ * policy, full) or its score. Fills up to `count` entries, returns how many members there
+ * are (>= 0; more than count means out was too small), or -EINVAL. O(members): for people
  * and the audit log, not the fast path. Does not place anything.
  */
 PF_API int pf_sched_candidates(struct pf_sched *sched, uint32_t vnode,
@@ -200,6 +240,17 @@ PF_API int pf_sched_candidates(struct pf_sched *sched, uint32_t vnode,
  * over (pf_vnode_handoff); the target adopts it with pf_vnode_adopt(). Anti-storm rules:
  * a per-round budget (absolute and relative), a cool-down after each membership change,
  * and hysteresis (a move must gain by a margin), so VNodes do not ping-pong.
+ *
+ * The bounded load holds through rebalancing, unrounded: with T the VNodes all eligible
+ * members hold (whatever their capabilities) and fair as for placement, a round first lifts
+ * every member below
+ * fair / (1 + epsilon) (a newcomer, one the scores pass over), moving VNodes to it from the
+ * members furthest above their fair share, then moves VNodes off every member above
+ * (1 + epsilon) x fair to the strategy's choice, both whatever the margin; a move never
+ * takes its target above (1 + epsilon) x fair, and a move for the margin never takes its
+ * owner below fair / (1 + epsilon), so neither undoes the other. Consistent-hash lifts a
+ * member through its ring points only (every VNode that reaches it first on the ring
+ * goes to it while it has room); lifting it further would fight the ring.
  */
 
 /* Rebalancing flag: stop the round at the first candidate that would move once the budget
@@ -214,7 +265,7 @@ struct pf_rebalance_opts {
 	uint32_t flags;        /* PF_REBALANCE_BUDGET_STOP, or 0 */
 	uint32_t moves_max;    /* absolute budget: move requests per round (default 256) */
 	uint32_t moves_ppm;    /* relative budget: of the VNodes owned, per round (default
-				* 10000 = 1%, at least one move when not 0; 0: a dry run) */
+				* 100000 = 10%, at least one move when not 0; 0: a dry run) */
 	uint64_t cooldown_ns;  /* no round within this long of a membership change (200 ms) */
 	uint32_t gain_min_ppm; /* hysteresis: the target's score must beat the owner's (without
 				* the VNode) by this factor (default 200000 = 20%); not used by
@@ -237,15 +288,17 @@ struct pf_rebalance_report {
 	uint32_t requested;          /* move requests written this round */
 	uint32_t skipped_budget;     /* would have moved, but the budget was spent */
 	uint32_t skipped_hysteresis; /* a better member exists, not better by gain_min_ppm */
-	uint32_t skipped_cap;        /* consistent-hash: the ring's owner is at its load cap */
+	uint32_t skipped_cap;        /* the target is at its bounded load */
 	uint32_t skipped_full;       /* the target's assignment ring has no room left */
 	uint32_t skipped_race;       /* the VNode or its request changed under the round */
 	uint32_t no_target;          /* no other member passes the filters */
+	uint32_t over_bound;         /* of requested: off members above their bound */
+	uint64_t cooldown_left_ns;   /* -EAGAIN: how long until a round may run */
+	uint64_t rounds;             /* rounds this scheduler has run (cumulative) */
+	uint64_t rounds_refused;     /* rounds refused by the cool-down (cumulative) */
+	uint32_t lifted;             /* of requested: to members far below their share */
 	uint32_t reserved0;
-	uint64_t cooldown_left_ns; /* -EAGAIN: how long until a round may run */
-	uint64_t rounds;           /* rounds this scheduler has run (cumulative) */
-	uint64_t rounds_refused;   /* rounds refused by the cool-down (cumulative) */
-	uint64_t reserved[4];
+	uint64_t reserved[3];
 };
 
 /*
@@ -263,17 +316,17 @@ PF_API int pf_sched_rebalance(struct pf_sched *sched, const struct pf_rebalance_
 
 /*
  * Ask for VNode `vnode` to move to member `slot` (an operator's migrate): the target must
- * pass the placement filters (ACTIVE, capabilities, trust floor, can-assign and
- * can-handoff hooks, room in its assignment ring); a move request for the VNode's current
- * epoch is then written, and its owner hands the VNode over with its state as for a
- * rebalancing move (pf_vnode_move_target, pf_vnode_handoff). *decision (may be NULL) tells
+ * pass the placement filters (ACTIVE, capabilities, trust floor, bounded load,
+ * can-assign and can-handoff hooks, room in its assignment ring); a move request for the
+ * VNode's current epoch is then written, and its owner hands the VNode over with its state
+ * as for a rebalancing move (pf_vnode_move_target, pf_vnode_handoff). *decision (may be NULL) tells
  * the target's standing: reason PF_SCHED_PLACED when requested, else the filter that
  * refused it. Returns 0 when requested, or:
  *   -ENOENT    the VNode is not ACTIVE (pending, undefined, or changing hands)
  *   -EALREADY  the VNode is already on that member
  *   -ESRCH     no ACTIVE member in slot (free, joining, draining, dead)
- *   -EPERM     the target is refused by a filter (decision->reason: caps, trust,
- *              policy or full)
+ *   -EPERM     the target is refused by a filter (decision->reason: caps, trust, bound
+ *              (at its bounded load, as a placement sees it), policy or full)
  *   -EBUSY     a move request for this epoch is already pending (rebalancing, a drain
  *              or another migrate asked first)
  *   -EINVAL    bad arguments

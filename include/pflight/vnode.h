@@ -92,7 +92,9 @@ PF_API int pf_vnode_define_range(struct pf_domain *domain, uint32_t first_id, ui
  *   -ENOMEM     no memory for the handle
  * Lock-free on the shared structures; blocking only while it waits (the member's wait:
  * spins briefly, then parks; it beats meanwhile). pf_vnode_adopt() (pflight/sched.h) is
- * the same without waiting or placing.
+ * the same without waiting or placing. A member takes what is placed on it: a VNode placed
+ * and never claimed is served by nobody until the member leaves, drains or dies (a member
+ * that wants no more cordons itself: pflight/drain.h).
  */
 PF_API int pf_vnode_claim(struct pf_member *member, uint32_t flags, uint64_t timeout_ns,
 			  struct pf_vnode **ret_vnode);

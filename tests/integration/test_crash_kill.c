@@ -62,7 +62,9 @@ int main(void)
 #define SENDER WORKERS
 #define SUPERVISOR (WORKERS + 1u)
 #define INBOX_SLOTS 16u
-#define OWN_MAX 64u /* VNodes one worker holds at most */
+/* VNodes one worker holds at most: all of them, since a member takes what is placed on
+ * it (a VNode placed and never claimed would wait for its member's death). */
+#define OWN_MAX VNODES
 #define EPOCH_BITS 16384u
 #define UNSURE_MAX 16384u
 #define GAPS_MAX 8192u

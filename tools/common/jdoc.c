@@ -120,21 +120,22 @@ json_t *jdoc_decision(uint64_t seq, const struct pf_sched_decision *x)
 {
 	int placed = x->reason == PF_SCHED_PLACED;
 
-	return json_pack("{s:I, s:I, s:s, s:s, s:o, s:o, s:o, s:I, s:{s:I, s:I, s:I, s:I, s:I}, "
-			 "s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
-			 "seq", (json_int_t)seq, "vnode", (json_int_t)x->vnode, "outcome",
-			 or_mark(pf_sched_reason_name(x->reason)), "strategy",
-			 or_mark(pf_sched_strategy_name(x->strategy)), "winner_slot",
-			 int_if(placed, x->winner_slot), "winner_generation",
-			 int_if(placed, x->winner_generation), "epoch", int_if(placed, x->epoch),
-			 "candidates", (json_int_t)x->candidates, "filtered", "state",
-			 (json_int_t)x->filtered[0], "caps", (json_int_t)x->filtered[1], "trust",
-			 (json_int_t)x->filtered[2], "policy", (json_int_t)x->filtered[3], "full",
-			 (json_int_t)x->filtered[4], "home_node", (json_int_t)x->home_node,
-			 "winner_node", (json_int_t)x->winner_node, "score",
-			 real_if(placed, x->score), "reliability", real_if(placed, x->reliability),
-			 "trust", real_if(placed, x->trust), "load", real_if(placed, x->load),
-			 "numa_factor", real_if(placed, x->numa_factor));
+	return json_pack(
+		"{s:I, s:I, s:s, s:s, s:o, s:o, s:o, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}, "
+		"s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
+		"seq", (json_int_t)seq, "vnode", (json_int_t)x->vnode, "outcome",
+		or_mark(pf_sched_reason_name(x->reason)), "strategy",
+		or_mark(pf_sched_strategy_name(x->strategy)), "winner_slot",
+		int_if(placed, x->winner_slot), "winner_generation",
+		int_if(placed, x->winner_generation), "epoch", int_if(placed, x->epoch),
+		"candidates", (json_int_t)x->candidates, "filtered", "state",
+		(json_int_t)x->filtered[0], "caps", (json_int_t)x->filtered[1], "trust",
+		(json_int_t)x->filtered[2], "policy", (json_int_t)x->filtered[3], "full",
+		(json_int_t)x->filtered[4], "bound", (json_int_t)x->filtered[5], "home_node",
+		(json_int_t)x->home_node, "winner_node", (json_int_t)x->winner_node, "score",
+		real_if(placed, x->score), "reliability", real_if(placed, x->reliability), "trust",
+		real_if(placed, x->trust), "load", real_if(placed, x->load), "numa_factor",
+		real_if(placed, x->numa_factor));
 }
 
 json_t *jdoc_audit_report(int r, const struct pf_audit_report *rep)

@@ -179,7 +179,7 @@ const loaders = {
 			el('td', {}, d.winner_slot === null ? '–' : `${d.winner_slot}.${d.winner_generation}`),
 			el('td', {}, fmt.int(d.epoch)), el('td', {}, d.candidates),
 			el('td', {}, `${d.filtered.state} / ${d.filtered.caps} / ${d.filtered.trust} / ` +
-				`${d.filtered.policy} / ${d.filtered.full}`),
+				`${d.filtered.policy} / ${d.filtered.full} / ${d.filtered.bound}`),
 			el('td', {}, fmt.ratio(d.score)), el('td', {}, fmt.ratio(d.reliability)),
 			el('td', {}, fmt.ratio(d.trust)), el('td', {}, fmt.ratio(d.load)),
 			el('td', {}, fmt.ratio(d.numa_factor)))));

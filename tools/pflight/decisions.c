@@ -85,10 +85,11 @@ static int collect(struct pf_domain *d, const struct decisions_args *a, struct k
 
 static void header(void)
 {
-	printf("%66s%-30s%s\n", "", "filtered out by", "winner's score");
-	printf("%-6s %-6s %-13s %-15s %-7s %-6s %5s  %5s %4s %5s %6s %4s  %7s %5s %5s %6s %4s\n",
+	printf("%66s%-36s%s\n", "", "filtered out by", "winner's score");
+	printf("%-6s %-6s %-13s %-15s %-7s %-6s %5s  %5s %4s %5s %6s %4s %5s  %7s %5s %5s %6s "
+	       "%4s\n",
 	       "SEQ", "VNODE", "OUTCOME", "STRATEGY", "WINNER", "EPOCH", "CANDS", "state", "caps",
-	       "trust", "policy", "full", "SCORE", "RELIA", "TRUST", "LOAD", "NUMA");
+	       "trust", "policy", "full", "bound", "SCORE", "RELIA", "TRUST", "LOAD", "NUMA");
 }
 
 static void decision_row(uint64_t seq, const struct pf_sched_decision *x)
@@ -102,10 +103,10 @@ static void decision_row(uint64_t seq, const struct pf_sched_decision *x)
 			       x->winner_generation);
 		(void)snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)x->epoch);
 	}
-	printf("%-6llu %-6u %-13s %-15s %-7s %-6s %5u  %5u %4u %5u %6u %4u",
+	printf("%-6llu %-6u %-13s %-15s %-7s %-6s %5u  %5u %4u %5u %6u %4u %5u",
 	       (unsigned long long)seq, x->vnode, outcome != NULL ? outcome : "?",
 	       strategy != NULL ? strategy : "?", winner, epoch, x->candidates, x->filtered[0],
-	       x->filtered[1], x->filtered[2], x->filtered[3], x->filtered[4]);
+	       x->filtered[1], x->filtered[2], x->filtered[3], x->filtered[4], x->filtered[5]);
 	if (x->reason == PF_SCHED_PLACED)
 		printf("  %7.4f %5.3f %5.3f %6.4f %4.2f\n", x->score, x->reliability, x->trust,
 		       x->load, x->numa_factor);

@@ -71,7 +71,8 @@ static uint32_t first_held(struct pf_domain *d, uint32_t slot, uint32_t vnodes_m
  */
 static void say_blocked(struct cli *c, uint32_t slot, uint32_t vnodes_max, uint32_t members_max)
 {
-	uint32_t id = first_held(c->d, slot, vnodes_max), why[8] = {0}, others = 0;
+	uint32_t id = first_held(c->d, slot, vnodes_max), why[PF_SCHED_FILTER_BOUND + 1] = {0};
+	uint32_t others = 0;
 	struct pf_sched_candidate *cand = calloc(members_max, sizeof(*cand));
 	struct pf_sched *s = NULL;
 	int n = -1;
@@ -82,8 +83,11 @@ static void say_blocked(struct cli *c, uint32_t slot, uint32_t vnodes_max, uint3
 		if (cand[i].slot == slot)
 			continue;
 		others++;
-		why[cand[i].verdict < 8 ? cand[i].verdict : 7]++;
+		why[cand[i].verdict < PF_SCHED_FILTER_BOUND ? cand[i].verdict
+							    : PF_SCHED_FILTER_BOUND]++;
 	}
+	/* A drain's move is a placement: the bound yields when nobody below it may take. */
+	why[PF_SCHED_PLACED] += why[PF_SCHED_FILTER_BOUND];
 	if (n >= 0 && others == 0)
 		printf("member %u: blocked: no other member to take VNode %u (at the drain "
 		       "deadline pflightd releases what is left with its checkpoint)\n",

@@ -174,14 +174,14 @@ static int record_placement(struct auditor *a, const struct pf_sched_decision *d
 	(void)snprintf(details, sizeof(details),
 		       "{\"explain_seq\":%llu,\"strategy\":\"%s\",\"member\":\"%u.%u\","
 		       "\"epoch\":%llu,\"candidates\":%u,\"filtered\":{\"state\":%u,\"caps\":%u,"
-		       "\"trust\":%u,\"policy\":%u,\"full\":%u},\"home_node\":%d,"
+		       "\"trust\":%u,\"policy\":%u,\"full\":%u,\"bound\":%u},\"home_node\":%d,"
 		       "\"member_node\":%d,\"score_ppm\":%lld,\"reliability_ppm\":%lld,"
 		       "\"trust_ppm\":%lld,\"load_ppm\":%lld,\"numa_factor_ppm\":%lld,"
 		       "\"skipped\":%u}",
 		       (unsigned long long)seq, pf_sched_strategy_name(d->strategy), d->winner_slot,
 		       d->winner_generation, (unsigned long long)d->epoch, d->candidates,
 		       d->filtered[0], d->filtered[1], d->filtered[2], d->filtered[3],
-		       d->filtered[4], d->home_node, d->winner_node, ppm(d->score),
+		       d->filtered[4], d->filtered[5], d->home_node, d->winner_node, ppm(d->score),
 		       ppm(d->reliability), ppm(d->trust), ppm(d->load), ppm(d->numa_factor),
 		       skipped);
 	return auditor_append(a, link ? "placement" : "placement_late", subject, details,

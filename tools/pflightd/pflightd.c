@@ -417,8 +417,7 @@ static int start_agents(struct daemon *dm)
 
 	/* The strategy is reloadable: the manifest's wins over an adopted domain's. */
 	if (r == 0)
-		r = pf_sched_configure(dm->domain, s->strategy, s->trust_floor_ppm,
-				       s->chash_epsilon_ppm);
+		r = pf_sched_configure(dm->domain, s->strategy, s->trust_floor_ppm, s->epsilon_ppm);
 	if (r == 0)
 		r = cmdq_create(&dm->to_scheduler);
 	if (r == 0)
@@ -540,7 +539,7 @@ static void apply_reload(struct daemon *dm, const struct pf_manifest *next)
 
 	memset(&c, 0, sizeof(c));
 	c.type = CMD_REBALANCE;
-	r = pf_sched_configure(dm->domain, s->strategy, s->trust_floor_ppm, s->chash_epsilon_ppm);
+	r = pf_sched_configure(dm->domain, s->strategy, s->trust_floor_ppm, s->epsilon_ppm);
 	if (r == 0)
 		r = pf_manifest_rebalance_opts(next, &c.rebalance);
 	c.drain_timeout_ns = next->membership.drain_timeout_ns;

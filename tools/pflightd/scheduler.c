@@ -200,9 +200,11 @@ static int rebalance_round(struct scheduler *s, uint64_t now)
 	if (r > 0) {
 		s->moves += (uint64_t)r;
 		log_msg(LOG_INFO,
-			"scheduler: rebalance asked %d moves (%u owned, %u examined, %u below "
+			"scheduler: rebalance asked %d moves (%u off members above their bound, "
+			"%u to members far below their share; %u owned, %u examined, %u below "
 			"the gain margin)",
-			r, rep.owned, rep.examined, rep.skipped_hysteresis);
+			r, rep.over_bound, rep.lifted, rep.owned, rep.examined,
+			rep.skipped_hysteresis);
 	}
 	return r;
 }

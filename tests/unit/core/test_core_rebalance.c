@@ -7,9 +7,13 @@
  * once nothing is worth moving, a round with nothing changed moves nothing (no
  * ping-pong); a request made stale by an ownership change is ignored; a handoff to a
  * target that left falls back to PENDING; and a consistent-hash join of one member into
- * N moves close to the ideal 1/(N + 1) of the VNodes. An operator's migrate explains its
- * target as a placement would (no winner node when refused, no score under
- * consistent-hash).
+ * N moves close to the ideal 1/(N + 1) of the VNodes. Rounds keep the bounded load: at
+ * rest no member is above (1 + eps) x its fair share, none that could be given VNodes is
+ * below fair / (1 + eps), and a newcomer of an executable whose workers keep dying (its
+ * reliability and trust cut sixteen-fold) is brought up to that within three rounds of the
+ * default budget. An operator's migrate explains its target as a placement would (no
+ * winner node when refused, no score under consistent-hash), and refuses a member at its
+ * bound with that reason.
  * Method: members joined from this thread; the test plays every owner (it keeps each
  * VNode's handle and acts on move requests as a worker would) and every target (adopts).
  */
@@ -24,6 +28,7 @@
 #include <cmocka.h>
 
 #include "pflight/pflight.h"
+#include "tests/common/test_history.h"
 #include "tests/common/test_util.h"
 
 #define MEMBERS_MAX 16
@@ -132,12 +137,15 @@ static uint32_t handoff_all(uint32_t vnodes)
 	return moved;
 }
 
+static uint32_t settled_over; /* of the VNodes settle() moved, those off members over bound */
+
 /* Rounds and handoffs until a round requests nothing; returns the VNodes moved. */
 static uint32_t settle(struct pf_sched *s, const struct pf_rebalance_opts *o, uint32_t vnodes)
 {
 	struct pf_rebalance_report rep = {.size = sizeof(rep)};
 	uint32_t moved = 0;
 
+	settled_over = 0;
 	for (int i = 0; i < SETTLE_ROUNDS_MAX; i++) {
 		int r = pf_sched_rebalance(s, o, &rep);
 
@@ -147,6 +155,7 @@ static uint32_t settle(struct pf_sched *s, const struct pf_rebalance_opts *o, ui
 			return moved;
 		assert_int_equal(handoff_all(vnodes), (uint32_t)r);
 		moved += (uint32_t)r;
+		settled_over += rep.over_bound;
 	}
 	fail_msg("rebalancing did not settle in %d rounds", SETTLE_ROUNDS_MAX);
 	return moved;
@@ -162,6 +171,27 @@ static uint32_t owned_by(uint32_t slot, uint32_t vnodes)
 		n += vi.state == PF_VNODE_ACTIVE && vi.owner_slot == slot;
 	}
 	return n;
+}
+
+/* Every member within the bounded load as rebalancing keeps it, exactly: held x 1e6 x C
+ * <= (1e6 + eps) x T x capacity, and held x (1e6 + eps) x C >= 1e6 x T x capacity when
+ * `lifted` (heap strategies lift; consistent-hash lifts through its ring only). */
+static void assert_balanced(const uint32_t *slots, const uint32_t *caps, uint32_t n,
+			    uint32_t vnodes, uint64_t eps, int lifted)
+{
+	uint64_t total = 0, cap_sum = 0;
+	uint32_t held[MEMBERS_MAX];
+
+	for (uint32_t i = 0; i < n; i++) {
+		held[i] = owned_by(slots[i], vnodes);
+		total += held[i];
+		cap_sum += caps[i];
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		assert_true(held[i] * PF_PPM * cap_sum <= (PF_PPM + eps) * total * caps[i]);
+		if (lifted)
+			assert_true(held[i] * (PF_PPM + eps) * cap_sum >= PF_PPM * total * caps[i]);
+	}
 }
 
 static void send_seq(uint32_t id, uint64_t first, uint64_t last)
@@ -443,6 +473,11 @@ static void test_rebalance_settles_without_ping_pong(void **state)
 
 			assert_true(n >= 70 && n <= 160);
 		}
+		{
+			static const uint32_t caps[4] = {200, 200, 200, 200};
+
+			assert_balanced(slot, caps, 4, 400, 250000, 1);
+		}
 		for (int i = 0; i < 3; i++) {
 			assert_int_equal(pf_sched_rebalance(s, &o, &rep), 0);
 			assert_int_equal(rep.owned, 400);
@@ -526,13 +561,15 @@ static void test_rebalance_handoff_to_dead_target(void **state)
 }
 
 /* consistent-hash: after the initial placement has settled, one member joins N = 10:
- * about 1/(N + 1) of the VNodes move, all of them to the newcomer or along the ring. */
+ * about 1/(N + 1) of the VNodes move to the newcomer or along the ring; the join also
+ * lowers every bound (1.25 x 4000 / 11 = 454.5), so members the ring had given more shed
+ * the excess, no more. */
 static void test_rebalance_chash_join_moves_its_share(void **state)
 {
 	const uint32_t n = 4000, members = 10;
 	struct pf_rebalance_opts o = opts_now();
 	struct pf_sched *s;
-	uint32_t before, moved, newcomer;
+	uint32_t before, moved, newcomer, excess = 0;
 	double fraction, ideal = 1.0 / (members + 1);
 
 	(void)state;
@@ -543,15 +580,92 @@ static void test_rebalance_chash_join_moves_its_share(void **state)
 	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
 	place_all(s, n);
 	before = settle(s, &o, n);
+	for (uint32_t i = 0; i < members; i++) {
+		uint32_t held = owned_by((uint32_t)pf_member_id(mem[i]), n);
+
+		excess += held > 454 ? held - 454 : 0;
+	}
 	newcomer = add_member(1000);
 	moved = settle(s, &o, n);
-	fraction = (double)moved / n;
-	print_message("# chash: settle %u, after join %u moved (%.4f, ideal %.4f), newcomer %u\n",
-		      before, moved, fraction, ideal, owned_by(newcomer, n));
+	fraction = (double)(moved - settled_over) / n;
+	print_message("# chash: settle %u, after join %u moved (%u over bound, %u above it "
+		      "before; ring %.4f, ideal %.4f), newcomer %u\n",
+		      before, moved, settled_over, excess, fraction, ideal, owned_by(newcomer, n));
 	assert_true(fraction >= 0.5 * ideal && fraction <= 1.5 * ideal);
-	assert_true(owned_by(newcomer, n) >= moved / 2);
+	assert_true(settled_over <= excess);
+	assert_true(owned_by(newcomer, n) >= (moved - settled_over) / 2);
+	{
+		uint32_t slots[MEMBERS_MAX], caps[MEMBERS_MAX];
+
+		for (uint32_t i = 0; i <= members; i++) {
+			slots[i] = (uint32_t)pf_member_id(mem[i]);
+			caps[i] = 1000;
+		}
+		assert_balanced(slots, caps, members + 1, n, 250000, 0);
+	}
 	pf_sched_destroy(s);
 	destroy();
+}
+
+/* The demo's trouble: three members of one executable hold 256 VNodes; the executable's
+ * workers die four times (reliability 1/16 for all of its members), and a newcomer of it
+ * joins with a trust cut as much (as pflightd admits it). Every strategy's rounds, with
+ * the default budget, bring it up to fair / (1 + eps) within three rounds (pflightd runs
+ * one a second), and leave every member within its bound; a migrate onto a member at its
+ * bound is refused with that reason. */
+static void test_rebalance_lifts_failing_newcomer(void **state)
+{
+	static const uint32_t strategies[] = {PF_SCHED_TRUST_WEIGHTED, PF_SCHED_BIN_PACKING,
+					      PF_SCHED_AGENT, PF_SCHED_CONSISTENT_HASH};
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(strategies) / sizeof(strategies[0]); k++) {
+		struct member_as kind = {.identity_key = 0xdead, .slot_start = 0};
+		static const uint32_t caps[4] = {256, 256, 256, 256};
+		struct pf_rebalance_opts o;
+		struct pf_member_opts mo;
+		struct pf_supervisor *sup;
+		struct pf_sched *s;
+		uint32_t slots[4], rounds = 0;
+
+		make(strategies[k], 512);
+		pf_member_opts_init(&mo);
+		mo.vnode_capacity = 256;
+		for (int i = 0; i < 3; i++) {
+			assert_int_equal(member_join_as(dom, &mo, &kind, &mem[nmem]), 0);
+			slots[i] = (uint32_t)pf_member_id(mem[nmem++]);
+		}
+		assert_int_equal(pf_vnode_define_range(dom, 0, 256, NULL), 256);
+		assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+		place_all(s, 256);
+		assert_int_equal(pf_supervisor_create(dom, NULL, &sup), 0);
+		assert_int_equal(test_key_failures(dom, sup, &mo, &kind, 4), 0);
+		assert_int_equal(member_join_as(dom, &mo, &kind, &mem[nmem]), 0);
+		slots[3] = (uint32_t)pf_member_id(mem[nmem++]);
+		assert_int_equal(pf_member_set_trust(dom, slots[3], PF_PPM / 2 / 16), 0);
+		pf_rebalance_opts_init(&o);
+		o.cooldown_ns = 0;
+		/* fair = 64, fair / 1.25 = 51.2: 52 VNodes; ring points decide for chash. */
+		while (owned_by(slots[3], 256) < 52 && rounds < 3) {
+			assert_true(pf_sched_rebalance(s, &o, NULL) > 0);
+			(void)handoff_all(256);
+			rounds++;
+		}
+		print_message("# %s: newcomer %u after %u rounds\n",
+			      pf_sched_strategy_name(strategies[k]), owned_by(slots[3], 256),
+			      rounds);
+		if (strategies[k] != PF_SCHED_CONSISTENT_HASH)
+			assert_true(owned_by(slots[3], 256) >= 52);
+		assert_true(owned_by(slots[3], 256) > 0);
+		o.moves_max = UINT32_MAX;
+		o.moves_ppm = PF_PPM;
+		(void)settle(s, &o, 256);
+		assert_balanced(slots, caps, 4, 256, 250000,
+				strategies[k] != PF_SCHED_CONSISTENT_HASH);
+		pf_supervisor_destroy(sup);
+		pf_sched_destroy(s);
+		destroy();
+	}
 }
 
 /* pf_sched_migrate()'s decision reads as pf_sched_place()'s does for the same member: the
@@ -595,6 +709,33 @@ static void test_rebalance_migrate_decision(void **state)
 	}
 }
 
+/* A migrate is a placement's filters, the bound included: a member of capacity 1 beside two
+ * of 100 may be given one VNode of 10 (0 < 1.25 x 11 / 201), not a second. */
+static void test_rebalance_migrate_refuses_bound(void **state)
+{
+	struct pf_sched_decision dec = {.size = sizeof(dec)};
+	struct pf_sched *s;
+	uint32_t small;
+
+	(void)state;
+	make(PF_SCHED_TRUST_WEIGHTED, 16);
+	add_member(100);
+	add_member(100);
+	assert_int_equal(pf_vnode_define_range(dom, 0, 10, NULL), 10);
+	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	place_all(s, 10);
+	small = add_member(1);
+	assert_int_equal(pf_sched_migrate(s, 0, small, &dec), 0);
+	assert_int_equal(handoff_all(10), 1);
+	assert_int_equal(owned_by(small, 10), 1);
+	assert_int_equal(pf_sched_migrate(s, 1, small, &dec), -EPERM);
+	assert_int_equal(dec.reason, PF_SCHED_FILTER_BOUND);
+	assert_int_equal(dec.filtered[5], 1);
+	assert_string_equal(pf_sched_reason_name(dec.reason), "filter-bound");
+	pf_sched_destroy(s);
+	destroy();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -606,7 +747,9 @@ int main(void)
 		cmocka_unit_test_teardown(test_rebalance_stale_request_ignored, teardown),
 		cmocka_unit_test_teardown(test_rebalance_handoff_to_dead_target, teardown),
 		cmocka_unit_test_teardown(test_rebalance_chash_join_moves_its_share, teardown),
+		cmocka_unit_test_teardown(test_rebalance_lifts_failing_newcomer, teardown),
 		cmocka_unit_test_teardown(test_rebalance_migrate_decision, teardown),
+		cmocka_unit_test_teardown(test_rebalance_migrate_refuses_bound, teardown),
 	};
 
 	return cmocka_run_group_tests_name("core_rebalance", tests, NULL, NULL);

@@ -2,11 +2,14 @@
 /*
  * tests/unit/core/test_core_sched.c
  * Goal: the scheduler places exactly as its strategies' formulas say, never on a member
- * that lacks a capability or sits under the trust floor, explains every decision, leaves
- * unplaceable VNodes PENDING with a visible reason, and gives identical decisions for
- * identical inputs (replay). Method: members joined from this thread (each holds its own
- * robust futex), attributes set through the API; the expected winner of each decision is
- * recomputed here from the published formulas and compared.
+ * that lacks a capability or sits under the trust floor, never on a member at its bounded
+ * load while another could take the VNode (a property over random placement sequences,
+ * every strategy), lets no failure history starve a member, explains every decision,
+ * leaves unplaceable VNodes PENDING with a visible reason, and gives identical decisions
+ * for identical inputs (replay). Method: members joined from this thread (each holds its
+ * own robust futex), attributes set through the API (reliability through failures
+ * recorded for an identity key); the expected winner of each decision is recomputed here
+ * from the published formulas and compared.
  */
 #include <errno.h>
 #include <math.h>
@@ -19,6 +22,7 @@
 #include <cmocka.h>
 
 #include "pflight/pflight.h"
+#include "tests/common/test_history.h"
 #include "tests/common/test_util.h"
 
 #define MEMBERS_MAX 16
@@ -69,10 +73,20 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* trust-weighted: each decision goes to argmax trust / (1 + assigned / capacity). */
+/* The bounded-load check as sched.h states it: a member may take one more VNode when
+ * assigned + 1 <= ceil((1 + eps) x total x capacity / capacity_sum), exactly. */
+static int within_bound(uint64_t assigned, uint64_t capacity, uint64_t total, uint64_t cap_sum,
+			uint64_t eps_ppm)
+{
+	return assigned * PF_PPM * cap_sum < (PF_PPM + eps_ppm) * total * capacity;
+}
+
+/* trust-weighted: each decision goes to argmax w / (w + assigned / capacity) among the
+ * members within their bound, with w = max(trust / best trust, 1 / 1.25) (reliability 1
+ * for all). */
 static void test_sched_trust_weighted_follows_formula(void **state)
 {
-	static const uint32_t trust[3] = {1000000, 500000, 250000};
+	static const uint32_t trust[3] = {1000000, 900000, 250000};
 	uint32_t slot[3], assigned[3] = {0, 0, 0};
 	struct pf_sched_decision dec = {.size = sizeof(dec)};
 	struct pf_sched *s;
@@ -90,15 +104,19 @@ static void test_sched_trust_weighted_follows_formula(void **state)
 		int won = -1;
 
 		for (int i = 0; i < 3; i++) {
-			score[i] = (trust[i] / 1e6) / (1.0 + assigned[i] / 100.0);
-			best = score[i] > best ? score[i] : best;
+			double w = fmax(trust[i] / 1e6, 1.0 / 1.25);
+
+			score[i] = w / (w + assigned[i] / 100.0);
+			if (within_bound(assigned[i], 100, v + 1, 300, 250000))
+				best = score[i] > best ? score[i] : best;
 		}
 		assert_int_equal(pf_sched_place(s, v, &dec), 0);
 		assert_int_equal(dec.reason, PF_SCHED_PLACED);
 		for (int i = 0; i < 3; i++)
 			if (dec.winner_slot == slot[i])
 				won = i;
-		/* The winner has the best score (ties go to the seed's hash). */
+		/* The winner has the best score of those within their bound (ties go to the
+		 * seed's hash). */
 		assert_true(won >= 0);
 		assert_true(fabs(score[won] - best) < 1e-12);
 		assert_true(fabs(dec.score - best) < 1e-9);
@@ -106,8 +124,12 @@ static void test_sched_trust_weighted_follows_formula(void **state)
 		assert_int_equal(dec.epoch, 1);
 		assigned[won]++;
 	}
-	/* The more trusted, the more VNodes; here roughly 4:2:1 in load terms. */
+	/* The more trusted, the more VNodes, in proportion to the weights 1 : 0.9 : 0.8 (the
+	 * last floored at 1 / 1.25: a quarter of the first's trust gives four fifths of its
+	 * share). */
 	assert_true(assigned[0] > assigned[1] && assigned[1] > assigned[2]);
+	assert_true(fabs((double)assigned[2] / assigned[0] - 0.8) < 0.03);
+	assert_true(fabs((double)assigned[1] / assigned[0] - 0.9) < 0.03);
 	assert_int_equal(pf_sched_place(s, 5, &dec), -EBUSY); /* already placed */
 	pf_sched_destroy(s);
 	destroy();
@@ -127,13 +149,29 @@ static void test_sched_bin_packing_and_agent(void **state)
 	assert_int_equal(pf_member_report_load(mem[0], PF_PPM + 1, 0), -EINVAL);
 	assert_int_equal(pf_vnode_define_range(dom, 0, 40, NULL), 40);
 	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	assert_int_equal(pf_sched_explain_subscribe(dom), 0);
 	for (uint32_t v = 0; v < 40; v++) {
 		assert_int_equal(pf_sched_place(s, v, &dec), 0);
 		counts[dec.winner_slot == idle]++;
+		/* Whenever the busy one wins, the idle one was at its bound. */
+		assert_int_equal(dec.filtered[5], dec.winner_slot == busy);
 	}
-	/* free(busy) = 0.2 + 0.4 - 2k/100; free(idle) = 2 - 2k/100: idle wins until 70. */
-	assert_int_equal(counts[1], 40);
-	(void)busy;
+	/* free(busy) = 0.2 + 0.4 - 2k/100; free(idle) = 2 - 2k/100: idle wins every score,
+	 * but not past its bound, ceil(1.25 x 40 / 2) = 25. */
+	assert_int_equal(counts[1], 25);
+	{
+		/* The explanation ring tells the bound apart, as placements saw it. */
+		struct pf_sched_decision seen[64];
+		uint64_t cursor = 0, seqs[64];
+		int n = pf_sched_explain_read(dom, &cursor, seen, 64, seqs);
+		uint32_t bound = 0;
+
+		assert_int_equal(n, 40);
+		for (int i = 0; i < n; i++)
+			bound += seen[i].filtered[5];
+		assert_int_equal(bound, counts[0]);
+	}
+	pf_sched_explain_unsubscribe(dom);
 	pf_sched_destroy(s);
 	destroy();
 
@@ -339,6 +377,202 @@ static void test_sched_consistent_hash_bounded(void **state)
 	destroy();
 }
 
+/* The bounded-load property's world: who holds what, as the test counts it. */
+#define PROP_VNODES 600u
+struct prop {
+	struct pf_vnode *h[PROP_VNODES];    /* adopted handles; NULL: pending */
+	struct pf_member *own[PROP_VNODES]; /* and who adopted each */
+	uint32_t cap[MEMBERS_MAX];          /* capacity of mem[i] */
+	uint32_t has[MEMBERS_MAX];          /* its capabilities: bit 0 "a", bit 1 "b" */
+	uint32_t held[MEMBERS_MAX];         /* VNodes mem[i] holds */
+	uint32_t need[PROP_VNODES];         /* what each VNode requires, the same bits */
+	uint32_t joined;                    /* members ever joined: slots left stay in grace */
+	unsigned seed;
+};
+
+static const char *const prop_caps[2] = {"a", "b"};
+
+static void prop_join(struct prop *p)
+{
+	const char *caps[2];
+	uint32_t slot, n = 0;
+
+	p->joined++;
+	p->cap[nmem] = 10 + (uint32_t)(rand_r(&p->seed) % 190);
+	p->has[nmem] = (uint32_t)rand_r(&p->seed) % 4;
+	p->held[nmem] = 0;
+	for (uint32_t c = 0; c < 2; c++)
+		if (p->has[nmem] & (1u << c))
+			caps[n++] = prop_caps[c];
+	slot = add_member(caps, n, p->cap[nmem]);
+	assert_int_equal(
+		pf_member_set_trust(dom, slot, 300000 + (uint32_t)(rand_r(&p->seed) % 700001)), 0);
+	assert_int_equal(pf_member_report_load(mem[nmem - 1], (uint32_t)(rand_r(&p->seed) % 500000),
+					       (uint32_t)(rand_r(&p->seed) % 500000)),
+			 0);
+}
+
+/* mem[i] leaves: what it held goes back to PENDING. */
+static void prop_leave(struct prop *p, uint32_t i)
+{
+	for (uint32_t v = 0; v < PROP_VNODES; v++)
+		if (p->h[v] != NULL && p->own[v] == mem[i])
+			p->h[v] = NULL; /* freed by the leave */
+	assert_int_equal(pf_member_leave(mem[i]), 0);
+	nmem--;
+	mem[i] = mem[nmem];
+	p->cap[i] = p->cap[nmem];
+	p->has[i] = p->has[nmem];
+	p->held[i] = p->held[nmem];
+}
+
+/* VNode v requires nothing (half of them), "a" or "b". */
+static void prop_define(struct prop *p, uint32_t v)
+{
+	struct pf_vnode_spec spec;
+	uint32_t r = (uint32_t)rand_r(&p->seed) % 4;
+
+	p->need[v] = r < 2 ? 0 : 1u << (r - 2);
+	pf_vnode_spec_init(&spec);
+	spec.caps = p->need[v] != 0 ? &prop_caps[r - 2] : NULL;
+	spec.caps_count = p->need[v] != 0;
+	assert_int_equal(pf_vnode_define(dom, v, &spec), 0);
+}
+
+/* Place pending VNode v: the winner must be within its bound with v counted, among the
+ * members that could take v (the pool: they cover its requirement). */
+static void prop_place(struct prop *p, struct pf_sched *s, uint32_t v, uint64_t eps)
+{
+	struct pf_sched_decision dec = {.size = sizeof(dec)};
+	uint64_t total = 1, cap_sum = 0;
+	uint32_t w = MEMBERS_MAX, any = 0, capable = 0;
+
+	for (uint32_t i = 0; i < nmem; i++) {
+		if ((p->has[i] & p->need[v]) != p->need[v])
+			continue;
+		capable |= 1u << i;
+		total += p->held[i];
+		cap_sum += p->cap[i];
+	}
+	if (capable == 0) {
+		assert_int_equal(pf_sched_place(s, v, &dec), -ENOENT);
+		assert_int_equal(dec.reason, PF_SCHED_FILTER_CAPS);
+		return;
+	}
+	for (uint32_t i = 0; i < nmem; i++)
+		any |= (capable >> i & 1) &&
+		       within_bound(p->held[i], p->cap[i], total, cap_sum, eps);
+	assert_true(any); /* the bounds sum to at least the total: someone has room */
+	assert_int_equal(pf_sched_place(s, v, &dec), 0);
+	for (uint32_t i = 0; i < nmem; i++)
+		if ((uint32_t)pf_member_id(mem[i]) == dec.winner_slot)
+			w = i;
+	assert_true(w < nmem && (capable >> w & 1));
+	assert_true(within_bound(p->held[w], p->cap[w], total, cap_sum, eps));
+	assert_int_equal(pf_vnode_adopt(mem[w], &p->h[v]), 0);
+	assert_int_equal(pf_vnode_id(p->h[v]), v);
+	p->own[v] = mem[w];
+	p->held[w]++;
+}
+
+/* Property: for every strategy and two epsilons, random capacities, capabilities, trusts
+ * and loads, VNodes that require a capability or none, and a random sequence of
+ * placements, releases, joins and leaves, no placement puts a member above
+ * ceil((1 + eps) x its capacity-weighted fair share among the members that could take the
+ * VNode) while one of those is below its own (one always is). */
+static void test_sched_bound_property(void **state)
+{
+	static const uint32_t eps[2] = {0, 250000};
+
+	(void)state;
+	for (uint32_t strategy = 0; strategy <= PF_SCHED_AGENT; strategy++) {
+		for (uint32_t e = 0; e < 2; e++) {
+			struct prop *p = calloc(1, sizeof(*p));
+			struct pf_sched *s;
+
+			assert_non_null(p);
+			p->seed = 1000 * strategy + e;
+			make(strategy, PROP_VNODES, 11 + strategy);
+			assert_int_equal(pf_sched_configure(dom, strategy, 0, eps[e]), 0);
+			for (int i = 0; i < 4; i++)
+				prop_join(p);
+			for (uint32_t v = 0; v < PROP_VNODES; v++)
+				prop_define(p, v);
+			assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+			for (int op = 0; op < 3000; op++) {
+				uint32_t r = (uint32_t)rand_r(&p->seed) % 100;
+				uint32_t v = (uint32_t)rand_r(&p->seed) % PROP_VNODES;
+
+				if (r < 70 && p->h[v] == NULL) {
+					prop_place(p, s, v, eps[e]);
+				} else if (r < 90 && p->h[v] != NULL) {
+					for (uint32_t i = 0; i < nmem; i++)
+						p->held[i] -= p->own[v] == mem[i];
+					assert_int_equal(pf_vnode_release(p->h[v]), 0);
+					p->h[v] = NULL;
+					/* Releases move no setting: tell the model. */
+					assert_int_equal(pf_sched_refresh(s), 0);
+				} else if (r < 95 && p->joined < MEMBERS_MAX) {
+					prop_join(p);
+				} else if (r >= 95 && nmem > 2) {
+					prop_leave(p, v % nmem);
+				}
+			}
+			pf_sched_destroy(s);
+			destroy();
+			free(p);
+		}
+	}
+}
+
+/* Failure history lowers a key's share without starving it: members of an executable whose
+ * workers died four times (reliability 1/16, a newcomer's trust 1/16 of the default, as
+ * pflightd admits it) beside a member of a healthy one; every strategy gives the
+ * newcomer work, and the reliability-weighted ones at least fair / (1 + eps) of it. */
+static void test_sched_failing_key_not_starved(void **state)
+{
+	(void)state;
+	for (uint32_t strategy = 0; strategy <= PF_SCHED_AGENT; strategy++) {
+		struct member_as failing = {.identity_key = 0xfa11, .slot_start = 0};
+		struct member_as healthy = {.identity_key = 0x600d, .slot_start = 8};
+		struct pf_sched_decision dec = {.size = sizeof(dec)};
+		struct pf_member_opts o;
+		struct pf_supervisor *sup;
+		uint32_t counts[MEMBERS_MAX] = {0}, newcomer;
+		struct pf_sched *s;
+
+		make(strategy, 512, 21);
+		assert_int_equal(pf_supervisor_create(dom, NULL, &sup), 0);
+		pf_member_opts_init(&o);
+		o.vnode_capacity = 256;
+		assert_int_equal(member_join_as(dom, &o, &failing, &mem[nmem++]), 0); /* the old */
+		assert_int_equal(member_join_as(dom, &o, &healthy, &mem[nmem++]), 0);
+		assert_int_equal(test_key_failures(dom, sup, &o, &failing, 4), 0);
+		assert_int_equal(member_join_as(dom, &o, &failing, &mem[nmem++]), 0);
+		newcomer = (uint32_t)pf_member_id(mem[2]);
+		assert_int_equal(pf_member_set_trust(dom, newcomer, PF_PPM / 2 / 16), 0);
+		assert_int_equal(pf_vnode_define_range(dom, 0, 300, NULL), 300);
+		assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+		for (uint32_t v = 0; v < 300; v++) {
+			assert_int_equal(pf_sched_place(s, v, &dec), 0);
+			counts[dec.winner_slot]++;
+		}
+		print_message("# %s: old %u, healthy %u, newcomer %u\n",
+			      pf_sched_strategy_name(strategy),
+			      counts[(uint32_t)pf_member_id(mem[0])],
+			      counts[(uint32_t)pf_member_id(mem[1])], counts[newcomer]);
+		/* Nobody above ceil(1.25 x 100); the newcomer has work. */
+		for (uint32_t i = 0; i < nmem; i++)
+			assert_true(counts[(uint32_t)pf_member_id(mem[i])] <= 125);
+		assert_true(counts[newcomer] > 0);
+		if (strategy == PF_SCHED_TRUST_WEIGHTED || strategy == PF_SCHED_AGENT)
+			assert_true(counts[newcomer] >= 80 - 1); /* fair / 1.25, one for rounding */
+		pf_sched_destroy(s);
+		pf_supervisor_destroy(sup);
+		destroy();
+	}
+}
+
 static void test_sched_adopt_and_explain(void **state)
 {
 	struct pf_sched_decision dec = {.size = sizeof(dec)}, seen[8];
@@ -390,6 +624,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_sched_empty_candidates_reason, teardown),
 		cmocka_unit_test_teardown(test_sched_replay_is_identical, teardown),
 		cmocka_unit_test_teardown(test_sched_consistent_hash_bounded, teardown),
+		cmocka_unit_test_teardown(test_sched_bound_property, teardown),
+		cmocka_unit_test_teardown(test_sched_failing_key_not_starved, teardown),
 		cmocka_unit_test_teardown(test_sched_adopt_and_explain, teardown),
 	};
 

@@ -128,7 +128,7 @@ static void test_manifest_example_parses(void **state)
 	assert_int_equal(m.membership.on_stop, PF_MANIFEST_ON_STOP_DRAIN);
 	assert_int_equal(m.scheduling.strategy, PF_SCHED_CONSISTENT_HASH);
 	assert_int_equal(m.scheduling.trust_floor_ppm, 250000);
-	assert_int_equal(m.scheduling.chash_epsilon_ppm, 100000);
+	assert_int_equal(m.scheduling.epsilon_ppm, 100000);
 	assert_int_equal(m.scheduling.seed, 42);
 	assert_int_equal(m.scheduling.rebalance.moves_max, 32);
 	assert_int_equal(m.scheduling.rebalance.moves_ppm, 5000);
@@ -324,7 +324,7 @@ static const struct unit_case unit_cases[] = {
 	{"scheduling:\n  trust_floor: 0.000001\n", AT(scheduling.trust_floor_ppm), 1},
 	{"scheduling:\n  trust_floor: 1\n", AT(scheduling.trust_floor_ppm), 1000000},
 	{"scheduling:\n  trust_floor: 12.5%\n", AT(scheduling.trust_floor_ppm), 125000},
-	{"scheduling:\n  chash_epsilon: 10\n", AT(scheduling.chash_epsilon_ppm), 10000000},
+	{"scheduling:\n  epsilon: 10\n", AT(scheduling.epsilon_ppm), 10000000},
 	{"scheduling:\n  seed: 18446744073709551615\n", AT(scheduling.seed), UINT64_MAX},
 	{"governance:\n  segment_mode: \"660\"\n", AT(governance.segment_mode), 0660},
 	{"governance:\n  segment_mode: 0640\n", AT(governance.segment_mode), 0640},
