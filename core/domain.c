@@ -349,7 +349,7 @@ static int domain_init_shared(struct pf_domain *d, const struct pf_shm_region *t
 	pf_store_relaxed(&d->ctl->sched_strategy, o->sched_strategy);
 	pf_store_relaxed(&d->ctl->trust_floor_ppm, o->trust_floor_ppm);
 	/* Relaxed, as above. The word kept its first name; it bounds every strategy. */
-	pf_store_relaxed(&d->ctl->chash_epsilon_ppm, o->epsilon_ppm);
+	pf_store_relaxed(&d->ctl->epsilon_ppm, o->epsilon_ppm);
 	pf_store_relaxed(&d->ctl->sched_seed, o->sched_seed);
 	/* Relaxed: nobody can attach before the header is published below. */
 	for (uint32_t i = 0; i < d->lim.vnodes_max; i++)

@@ -133,7 +133,7 @@ struct dom_control {
 	/* Scheduling settings: chosen at creation, switchable by the control plane. */
 	alignas(PF_CACHELINE) _Atomic uint32_t sched_strategy;
 	_Atomic uint32_t trust_floor_ppm;
-	_Atomic uint32_t chash_epsilon_ppm;
+	_Atomic uint32_t epsilon_ppm;     /* the bounded load's epsilon, every strategy */
 	_Atomic uint32_t explain_readers; /* > 0: placements write their explanations */
 	_Atomic uint64_t sched_seed;
 	_Atomic uint64_t sched_version; /* bumped when a setting or an attribute changes */
@@ -542,9 +542,10 @@ struct dom_explain {
 	uint32_t epoch;
 	uint32_t reason; /* enum pf_sched_reason */
 	uint32_t candidates;
-	uint32_t filtered[5]; /* by cause: state, caps, trust, policy, full */
+	uint32_t filtered[6]; /* by cause: state, caps, trust, policy, full, bound */
 	uint32_t home_node;
 	uint32_t winner_node;
+	uint32_t reserved0;
 	uint64_t decision_ns;
 	double score;
 	double reliability;
@@ -553,7 +554,7 @@ struct dom_explain {
 	double numa_factor;
 	uint16_t filtered_slot[EXPLAIN_FILTERED_MAX]; /* the first members filtered out */
 	uint8_t filtered_why[EXPLAIN_FILTERED_MAX];   /* and the filter that removed each */
-	uint64_t reserved[3];
+	uint64_t reserved[2];
 };
 _Static_assert(sizeof(struct dom_explain) == 160, "explanation record is shared ABI");
 

@@ -120,7 +120,7 @@ PF_API int pf_sched_configure(struct pf_domain *d, uint32_t strategy, uint32_t f
 	/* Relaxed: settings are read at refresh, which the version bump triggers. */
 	pf_store_relaxed(&d->ctl->sched_strategy, strategy);
 	pf_store_relaxed(&d->ctl->trust_floor_ppm, floor_ppm);
-	pf_store_relaxed(&d->ctl->chash_epsilon_ppm, eps_ppm);
+	pf_store_relaxed(&d->ctl->epsilon_ppm, eps_ppm);
 	pf_fetch_add_relaxed(&d->ctl->sched_version, 1);
 	return 0;
 }
@@ -604,7 +604,7 @@ PF_API int pf_sched_refresh(struct pf_sched *s)
 	/* Relaxed: settings, validated by their use (floor and epsilon are plain numbers). */
 	s->floor_ppm = pf_load_relaxed(&ctl->trust_floor_ppm);
 	/* Relaxed, the same; the epsilon word kept its first name but bounds every strategy. */
-	s->eps_ppm = PF_MIN(pf_load_relaxed(&ctl->chash_epsilon_ppm), PF_SCHED_EPSILON_MAX);
+	s->eps_ppm = PF_MIN(pf_load_relaxed(&ctl->epsilon_ppm), PF_SCHED_EPSILON_MAX);
 	if ((s->o.flags & PF_SCHED_OPT_EPSILON) != 0)
 		s->eps_ppm = s->o.epsilon_ppm;
 	s->seed = pf_load_relaxed(&ctl->sched_seed);
@@ -873,9 +873,9 @@ static void explain_write(struct pf_sched *s, const struct pf_sched_decision *de
 	e->epoch = (uint32_t)dec->epoch;
 	e->reason = dec->reason;
 	e->candidates = dec->candidates;
-	_Static_assert(sizeof(e->filtered) < sizeof(dec->filtered),
-		       "the bound is not in the record");
+	_Static_assert(sizeof(e->filtered) == sizeof(dec->filtered), "a count per filter");
 	memcpy(e->filtered, dec->filtered, sizeof(e->filtered));
+	e->reserved0 = 0;
 	e->home_node = (uint32_t)dec->home_node;
 	e->winner_node = (uint32_t)dec->winner_node;
 	e->decision_ns = now_ns();
@@ -1065,12 +1065,6 @@ static void explain_to_decision(const struct dom_explain *e, struct pf_sched_dec
 	dec->trust = e->trust;
 	dec->load = e->load;
 	dec->numa_factor = e->numa_factor;
-	/* The shared record counts five filters; the bound's count is told by the members it
-	 * names (exact up to EXPLAIN_FILTERED_MAX members filtered out). */
-	for (uint32_t i = 0; i < EXPLAIN_FILTERED_MAX; i++)
-		dec->filtered[sched_filter_index(PF_SCHED_FILTER_BOUND)] +=
-			e->filtered_slot[i] != UINT16_MAX &&
-			e->filtered_why[i] == PF_SCHED_FILTER_BOUND;
 }
 
 PF_API int pf_sched_explain_read(struct pf_domain *d, uint64_t *cursor,
