@@ -7,15 +7,15 @@
  * process-local handles of what a member owns.
  *
  * The pending queue is a lock-free MPMC ring of VNode ids (shm/ring_mpmc.h) holding
- * hints, not truth: the ownership word decides. A claimer pops an id, checks the word is
- * still PENDING and its capabilities cover the VNode's, then CASes the word. Entries can
- * be stale (the VNode was claimed by id meanwhile: dropped) or missing (a claimer died
+ * hints, not truth: the ownership word decides. Its one consumer is the placer (core/
+ * placer.c: pflightd's scheduler, or the members' own rounds), which pops an id, checks
+ * the word is still PENDING, decides, and CASes it to the member on its behalf; the
+ * member takes it from its assignment ring (pf_vnode_claim, pf_vnode_adopt). Entries can
+ * be stale (the VNode was claimed by id meanwhile: dropped) or missing (a placer died
  * between pop and CAS, or a pusher died before its push): the supervisors' sweep finds
  * PENDING VNodes whose last queue position has been consumed and queues them again, so
- * no VNode is ever lost (invariant 2).
- *
- * Placement is first-fit by capability in FIFO order. The scheduler of the next release
- * decides per VNode and hands the member an id; pf_vnode_claim_id() is its claim path.
+ * no VNode is ever lost (invariant 2). pf_vnode_claim_id() takes a given VNode directly,
+ * for a caller that decided itself.
  */
 #include <errno.h>
 #include <stdlib.h>

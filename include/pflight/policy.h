@@ -17,8 +17,10 @@
  * when no rule applies the action refuses (fail closed), naming the namespaces check.
  * can-assign and can-handoff are applied by schedulers that install them as hooks
  * (pf_sched_opts: pflightd's does) to every placement, rebalancing move, drain move and
- * migration; a worker that claims a VNode itself (pf_vnode_claim) is judged only at its
- * join, so a governed deployment lets its workers adopt placements (pf_vnode_adopt).
+ * migration. Workers take what the placer decided (pf_vnode_claim); while pflightd runs
+ * it is the placer, so every placement passes the hooks. A worker that claims a given
+ * VNode by id (pf_vnode_claim_id), or members placing for themselves while no daemon
+ * runs, are judged only at their join.
  *
  * The admission gate. A gatekeeper that closes the gate (pf_admission_gate) makes every
  * pf_member_join() in the domain wait, after it has written its identity and taken its

@@ -6,8 +6,8 @@
  * required ones; trust >= the domain's trust floor; below its bounded load; the
  * can-assign hook agrees; room in the member's assignment ring) -> score (the domain's
  * strategy) -> claim (the ownership CAS PENDING(e) -> ACTIVE(winner, e + 1), on the
- * winner's behalf) -> record (the decision and its explanation). The winner finds the
- * VNode with pf_vnode_adopt().
+ * winner's behalf) -> record (the decision and its explanation). The winner takes the
+ * VNode with pf_vnode_claim() (pflight/vnode.h).
  *
  * Every strategy is deterministic: the same registry state, the same seed and the same
  * sequence of requests give the same decisions (ties are broken by a hash of the seed,
@@ -206,11 +206,11 @@ PF_API int pf_placer_claim(struct pf_sched *sched);
 /* Stop being the placer (members place again; waiting members are woken). */
 PF_API void pf_placer_release(struct pf_sched *sched);
 
-/* Take the next VNode the scheduler placed (or a hand-off gave) to this member and build
- * its handle (load its checkpoint with pf_checkpoint_load()). A DRAINING member adopts
- * too: what reached it before the cordon is its own, to serve and hand on. 0, -EAGAIN
- * (none waiting), -ESTALE (this member is neither ACTIVE nor DRAINING: dead or gone),
- * -ENOMEM. Owner threads only. */
+/* pf_vnode_claim() without waiting and without placing: take the next VNode a placer
+ * placed (or a hand-off gave) to this member and build its handle (load its checkpoint
+ * with pf_checkpoint_load()). A DRAINING member adopts too: what reached it before the
+ * cordon is its own, to serve and hand on. 0, -EAGAIN (none waiting), -ESTALE (this
+ * member is neither ACTIVE nor DRAINING: dead or gone), -ENOMEM. Owner threads only. */
 PF_API int pf_vnode_adopt(struct pf_member *member, struct pf_vnode **ret_vnode);
 
 /* One member's standing for one VNode, as pf_sched_candidates() reports it. */
@@ -237,7 +237,7 @@ PF_API int pf_sched_candidates(struct pf_sched *sched, uint32_t vnode,
  * Rebalancing (core/rebalance.c): a round scans the ownership words, and for VNodes whose
  * owner is clearly worse than the best alternative writes a move request into the VNode's
  * record. The owner sees it (pf_vnode_move_target), commits its state and hands the VNode
- * over (pf_vnode_handoff); the target adopts it with pf_vnode_adopt(). Anti-storm rules:
+ * over (pf_vnode_handoff); the target takes it with pf_vnode_claim(). Anti-storm rules:
  * a per-round budget (absolute and relative), a cool-down after each membership change,
  * and hysteresis (a move must gain by a margin), so VNodes do not ping-pong.
  *
@@ -348,7 +348,7 @@ PF_API int pf_vnode_move_target(const struct pf_vnode *vnode, uint32_t *ret_slot
  * first: the target loads the last committed checkpoint and receives again every message
  * read after it (the delivery contract). The ownership CAS ACTIVE(us, e) ->
  * ACTIVE(target, e + 1) is the move; the checkpoint is sealed with e + 1 and the id goes
- * to the target's assignment ring (it adopts with pf_vnode_adopt()). Returns:
+ * to the target's assignment ring (it takes it with pf_vnode_claim()). Returns:
  *    0        handed to the target (the handle is freed)
  *    1        the target is gone, not capable, or its ring is full: the VNode went back to
  *             PENDING instead (a later epoch, queued for placement; the handle is freed)

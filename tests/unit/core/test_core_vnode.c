@@ -2,10 +2,10 @@
 /*
  * tests/unit/core/test_core_vnode.c
  * Goal: the member and VNode API keeps its contract on one process: Algorithm 1 refuses
- * each bad join with its errno and leaves nothing behind; claims raise the epoch and are
- * first-fit by capability; stale epochs are refused; checkpoints round-trip and a
- * corrupted one is never returned; messages wait in the inbox across a change of owner
- * and are freed only by a checkpoint; a member whose thread dies is repaired by a
+ * each bad join with its errno and leaves nothing behind; claims raise the epoch and take
+ * what a placer placed (the members' own round without a daemon); stale epochs are refused;
+ * checkpoints round-trip and a corrupted one is never returned; messages wait in the inbox across a
+ * change of owner and are freed only by a checkpoint; a member whose thread dies is repaired by a
  * supervisor (robust futex) with its VNodes back in PENDING at epoch + 1.
  * Method: real segments; a member's death is a joining thread that exits.
  */
