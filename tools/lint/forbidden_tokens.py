@@ -55,15 +55,7 @@ def check_file(rel, path):
 
 
 def main(argv):
-    if len(argv) != 2:
-        print(__doc__.strip(), file=sys.stderr)
-        return 2
-    bad = 0
-    for rel, path in lintlib.iter_files(argv[1], SCAN_DIRS, (".c", ".h")):
-        for lineno, why in check_file(rel, path):
-            print(f"{rel}:{lineno}: {why}")
-            bad += 1
-    return 1 if bad else 0
+    return lintlib.run_per_file(argv, __doc__, SCAN_DIRS, check_file)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ macro definitions.
 import bisect
 import pathlib
 import re
+import sys
 
 SKIP_DIR_NAMES = {"node_modules", "subprojects", ".git"}
 
@@ -41,6 +42,21 @@ def iter_files(root, dirs, suffixes, exclude=()):
                 continue
             seen.add(relp)
             yield relp, path
+
+
+def run_per_file(argv, doc, dirs, check_file):
+    """The main() of a checker that judges each C file alone: argv is [prog, SOURCE_ROOT];
+    check_file(rel, path) returns [(line, reason)]. Prints path:line: reason per finding;
+    returns 1 on any finding, 0 otherwise, 2 on bad usage (with doc)."""
+    if len(argv) != 2:
+        print(doc.strip(), file=sys.stderr)
+        return 2
+    bad = 0
+    for rel, path in iter_files(argv[1], dirs, (".c", ".h")):
+        for lineno, why in check_file(rel, path):
+            print(f"{rel}:{lineno}: {why}")
+            bad += 1
+    return 1 if bad else 0
 
 
 class Comment:
