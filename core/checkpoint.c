@@ -33,7 +33,9 @@
  *   bytes of a named buffer   nobody                                 loaders
  *   holder FREE -> HELD(m)    m, CAS (acquire a buffer)              everyone
  *          HELD/PUB -> HELD(m)  m, CAS, once its own publish replaced it in v (whoever
- *                             held it published it and can no longer write it)
+ *                             held it published it and can no longer write it), only
+ *                             from the word m read while it was still named, or from
+ *                             that holder's let-go of it: never once it was freed
  *          HELD(m) -> PUB(v)  m, CAS, when its handle lets go of `pub` while named
  *          HELD(m) -> FREE    m (a refused or abandoned `held`, a replaced `pub` it does
  *                             not keep), or a reclaim of m once m's process is gone (CAS)
@@ -213,21 +215,27 @@ void ckpt_handle_release(struct pf_vnode *h)
  * will again (only its holder publishes a buffer, and a handle publishes only its own
  * `held`, never its `pub`), so whoever published it can no longer write it, and nobody
  * else ever did. Take it for the next commit (keep), or free it.
+ *
+ * seen is its holder word read before our publish, while the descriptor still named it:
+ * then it was HELD by its publisher or PUB(id), and could not be freed. Once replaced, its
+ * publisher may let go of it (HELD -> PUB, version + 1) and it may be freed and taken by
+ * anyone: a holder word that is neither `seen` nor that one step from it is another
+ * holder's, never ours to take.
  */
-static int take_replaced(struct pf_member *m, uint32_t id, uint32_t old, int keep)
+static int take_replaced(struct pf_member *m, uint32_t id, uint32_t old, uint64_t seen, int keep)
 {
 	_Atomic uint64_t *hw = &m->d->ckpt_hold[old];
 	/* Relaxed: a look; the CAS below decides. */
 	uint64_t w = pf_load_relaxed(hw);
 
-	/* Its publisher may be letting go of it at the same time (HELD -> PUB -> FREE):
-	 * retry on each of those changes, give up once it is free. */
-	for (int tries = 0; tries < 4; tries++) {
+	for (int tries = 0; tries < 2; tries++) {
 		uint64_t to = keep ? held_by(m) | ((uint64_t)(hold_version(w) + 1) << 32)
 				   : hold_word(hold_version(w) + 1, HOLD_FREE, 0);
+		int let_go = hold_state(seen) == HOLD_HELD && hold_state(w) == HOLD_PUB &&
+			     hold_who(w) == id && hold_version(w) == hold_version(seen) + 1;
 
-		if (hold_state(w) == HOLD_FREE || (hold_state(w) == HOLD_PUB && hold_who(w) != id))
-			return 0;
+		if (w != seen && !let_go)
+			return 0; /* freed, or freed and taken again */
 		/* [A32] pairs with [R32] in let_go_published(): its last use is over. */
 		if (pf_cas_acq_rel(hw, &w, to))
 			return keep;
@@ -272,7 +280,7 @@ PF_API int pf_checkpoint_commit(struct pf_vnode *h, uint64_t epoch, const void *
 	struct pf_domain *d;
 	struct pf_member *m;
 	uint32_t b, old, seq;
-	uint64_t c;
+	uint64_t c, seen = 0;
 
 	if (h == NULL || (bytes == NULL && len > 0))
 		return -EINVAL;
@@ -295,10 +303,13 @@ PF_API int pf_checkpoint_commit(struct pf_vnode *h, uint64_t epoch, const void *
 	seq = h->seq + 1 == 0 ? 1 : h->seq + 1;
 	write_state(h, b, seq, bytes, len);
 	PF_FAULT_POINT(CKPT_BEFORE_PUBLISH);
+	old = ckpt_buf(c);
+	if (old != CKPT_BUF_NONE && old != h->pub && old < d->lim.ckpt_bufs)
+		/* Relaxed: ordered before the publishing CAS (release); see take_replaced(). */
+		seen = pf_load_relaxed(&d->ckpt_hold[old]);
 	if (!own_ckpt_publish(d, h->id, &c, ckpt_word(h->epoch, seq, b)))
 		return commit_refused(h); /* sealed by a newer owner meanwhile */
 	PF_FAULT_POINT(CKPT_AFTER_PUBLISH);
-	old = ckpt_buf(c);
 	h->seq = seq;
 	h->held = CKPT_BUF_NONE;
 	if (!h->caching && h->pub == CKPT_BUF_NONE)
@@ -311,7 +322,8 @@ PF_API int pf_checkpoint_commit(struct pf_vnode *h, uint64_t epoch, const void *
 		h->held = old; /* ours, replaced by our own publish: the next commit writes it */
 	else if (old != CKPT_BUF_NONE && old == h->pub)
 		buf_give_back(m, old);
-	else if (old != CKPT_BUF_NONE && take_replaced(m, h->id, old, h->caching))
+	else if (old != CKPT_BUF_NONE && old < d->lim.ckpt_bufs &&
+		 take_replaced(m, h->id, old, seen, h->caching))
 		h->held = old;
 	h->pub = b;
 	/* Relaxed: only writer; a statistic. */

@@ -527,6 +527,63 @@ static void stale_transition(stall_op_fn op, enum fault_point at)
 	destroy();
 }
 
+/* B's publish replaces A's buffer and B stalls before taking it for its next commit; A,
+ * fenced out, lets go of it (free); B loses v and C claims v and commits into that very
+ * buffer, now named again. B resumes: it must not take the buffer C holds and named, and
+ * its stale handle letting go must not free it. */
+static void replacer_late(enum take_away how)
+{
+	struct owner *a = &own[0], *b = &own[1], *c = &own[2], *d = &own[3];
+	struct stall sb;
+
+	make();
+	fault_set_hook(FAULT_CKPT_AFTER_PUBLISH, stall_hook, NULL);
+	take(a);
+	send_n(4);
+	serve(a);
+	assert_int_equal(commit(a), 0); /* applied 4, in A's buffer */
+	take_away(a, how);
+	take(b);
+	send_n(4);
+	serve(b);
+	stall_start(&sb, b, FAULT_CKPT_AFTER_PUBLISH);     /* applied 8 named; A's replaced */
+	assert_int_equal(pf_vnode_release(a->h), -ESTALE); /* A lets go: its buffer is free */
+	a->h = NULL;
+	take_away(b, how);
+	take(c);
+	assert_int_equal(c->st.applied, 8);
+	send_n(4);
+	serve(c);
+	assert_int_equal(commit(c), 0);      /* applied 12, in a buffer free a moment ago */
+	assert_int_equal(stall_end(&sb), 0); /* B's publish had gone in */
+	assert_int_equal(commit(b), -ESTALE);
+	assert_int_equal(pf_vnode_release(b->h), -ESTALE);
+	b->h = NULL;
+	check_invariants();
+	send_n(2);
+	serve(c);
+	assert_int_equal(commit(c), 0); /* applied 14 */
+	read_committed(14);
+	assert_int_equal(pf_vnode_release(c->h), 0);
+	c->h = NULL;
+	send_n(1);
+	expect_committed(d, 14);
+	check_invariants();
+	destroy();
+}
+
+static void test_fence_replacer_late_drain(void **state)
+{
+	(void)state;
+	replacer_late(BY_DRAIN);
+}
+
+static void test_fence_replacer_late_hung(void **state)
+{
+	(void)state;
+	replacer_late(BY_HUNG);
+}
+
 static void test_fence_stale_release(void **state)
 {
 	(void)state;
@@ -625,6 +682,8 @@ int main(void)
 		cmocka_unit_test(test_fence_stale_inbox_free),
 		cmocka_unit_test(test_fence_stale_release),
 		cmocka_unit_test(test_fence_stale_handoff),
+		cmocka_unit_test(test_fence_replacer_late_drain),
+		cmocka_unit_test(test_fence_replacer_late_hung),
 	};
 
 	return cmocka_run_group_tests_name("core_fence", tests, NULL, NULL);
