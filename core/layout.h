@@ -284,7 +284,10 @@ struct dom_member {
 	 * gives it something (a message, a placement, a move request) while waiting > 0. */
 	_Atomic uint32_t waiting;
 	_Atomic uint32_t bell;
-	uint32_t reserved6;
+	/* The generation a supervisor judged hung, written (core/supervisor.c only) before
+	 * it kills it: whichever supervisor then declares that generation dead, and however
+	 * it learns of the death (its futex, its process gone), counts it hung. */
+	_Atomic uint32_t hung_gen;
 	uint64_t reserved5[4];
 };
 _Static_assert(sizeof(struct dom_member) == 320, "member record is shared ABI");

@@ -219,13 +219,29 @@ int supervisor_declare_dead(struct pf_supervisor *s, uint32_t slot, uint32_t gen
 	return (int)pf_load_relaxed(&rec->repaired_vnodes);
 }
 
-/* SIGKILL a hung member after re-checking it is still the same process. */
-static int kill_hung(struct dom_member *rec)
+/* Generation gen of this record was judged hung (by us or another supervisor). */
+static int judged_hung(struct dom_member *rec, uint32_t gen)
+{
+	/* [A44] pairs with [R44] in kill_hung(): read after the death it caused was seen. */
+	return pf_load_acquire(&rec->hung_gen) == gen;
+}
+
+/* How generation gen died, learnt as `seen`: hung if a supervisor judged it so. */
+static uint32_t death_cause(struct dom_member *rec, uint32_t gen, uint32_t seen)
+{
+	return judged_hung(rec, gen) ? PF_DEATH_HUNG : seen;
+}
+
+/* SIGKILL a hung member (generation gen) after re-checking it is still the same process;
+ * first say so in its record, so that whoever sees the death counts it hung. */
+static int kill_hung(struct dom_member *rec, uint32_t gen)
 {
 	/* Relaxed: identity is fixed for the generation we acquired via the state word. */
 	int pid = pf_load_relaxed(&rec->pid), fd, r = 0;
 	uint64_t start = pf_load_relaxed(&rec->start_time), now_start;
 
+	/* [R44] pairs with [A44] in judged_hung(): before the death it causes. */
+	pf_store_release(&rec->hung_gen, gen);
 	fd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (fd < 0)
 		return -errno;
@@ -247,13 +263,12 @@ static int check_live(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint64
 	uint32_t f = pf_load_acquire(&rec->futex);
 	uint64_t hb;
 
-	/* Hung only if we killed this very generation: a track left by the slot's previous
-	 * member (killed as hung) says nothing of this one, which the deaths and hung
-	 * counters tell apart. */
+	/* Hung only if a supervisor judged this very generation hung (the record says so,
+	 * whichever supervisor it was): the slot's previous member, killed as hung, says
+	 * nothing of this one, which the deaths and hung counters tell apart. */
 	if ((f & FUTEX_WORD_OWNER_DIED) != 0 || (f & FUTEX_WORD_TID_MASK) == 0)
 		return declare_dead(s, slot, w,
-				    t->gen == member_word_gen(w) && t->killed ? PF_DEATH_HUNG
-									      : PF_DEATH_EXITED);
+				    death_cause(rec, member_word_gen(w), PF_DEATH_EXITED));
 	/* First sight of this generation live: time its heartbeat from now. A track that
 	 * check_joining() started for it has no heartbeat time yet; keeping its zero made a
 	 * fast-polling supervisor kill every new member as hung before its first beat. */
@@ -277,7 +292,8 @@ static int check_live(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint64
 		/* Never our own process: that would kill this supervisor and every member it
 		 * hosts. A hung thread of ours is fenced out by its epoch instead.
 		 * Relaxed: identity of the generation acquired by our caller. */
-		if (pf_load_relaxed(&rec->pid) != s->self && kill_hung(rec) == 0)
+		if (pf_load_relaxed(&rec->pid) != s->self &&
+		    kill_hung(rec, member_word_gen(w)) == 0)
 			return 0; /* the futex release will tell us; repair then */
 		if (pf_load_relaxed(&rec->pid) == s->self)
 			return declare_dead(s, slot, w, PF_DEATH_HUNG);
@@ -401,7 +417,8 @@ static void sweep_processes(struct pf_supervisor *s)
 			continue;
 		/* Relaxed: identity is fixed for this generation. */
 		if (identity_gone(pf_load_relaxed(&rec->pid), pf_load_relaxed(&rec->start_time)))
-			(void)declare_dead(s, slot, w, PF_DEATH_VANISHED);
+			(void)declare_dead(s, slot, w,
+					   death_cause(rec, member_word_gen(w), PF_DEATH_VANISHED));
 	}
 }
 

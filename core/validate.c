@@ -120,8 +120,11 @@ int member_record_check(struct pf_domain *d, uint32_t slot)
 		if (rec->reserved5[i] != 0)
 			return -EPROTO;
 	/* Relaxed: the same snapshot. */
-	if (rec->reserved6 != 0 || pf_load_relaxed(&rec->ckpt_used) > 1)
+	if (pf_load_relaxed(&rec->ckpt_used) > 1)
 		return -EPROTO;
+	/* Relaxed: the same snapshot; a generation judged hung is one up to this one. */
+	if (pf_load_relaxed(&rec->hung_gen) > member_word_gen(w))
+		return -EBADMSG;
 	if (st == PF_MEMBER_JOINING)
 		return 0; /* identity is still being written */
 	/* Relaxed: the same snapshot. */

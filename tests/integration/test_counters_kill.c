@@ -520,6 +520,42 @@ static void cordoned(enum fault_mode mode, uint32_t claims)
 	done();
 }
 
+/* The child is dead (a zombie, not reaped): what identity_gone() calls gone. */
+static int child_dead(void)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	CHECK(waitid(P_PID, (id_t)child, &si, WEXITED | WNOHANG | WNOWAIT) == 0);
+	return si.si_pid == child;
+}
+
+/* A member judged hung and killed by one supervisor, its death then seen first by another
+ * (pflightd's and an embedded one, say): hung all the same, whichever sees it, however
+ * (its futex released, its process gone). */
+static void hung_seen_by_another(void)
+{
+	struct pf_supervisor *other;
+
+	spawn(NO_POINT, FAULT_MODE_OFF, 1);
+	admit();
+	wait_for(claimed, 1, "the claim");
+	stop_child();
+	wait_for(child_dead, 1, "the hung member's kill"); /* `sup` judges and kills it */
+	CHECK(pf_supervisor_create(d, NULL, &other) == 0);
+	for (uint64_t t = proc_now_ns(); !quiet(); nap_ms(1)) {
+		CHECK(proc_now_ns() - t < WAIT_NS);
+		(void)pf_supervisor_check(other);
+		check_bounds();
+	}
+	pf_supervisor_destroy(other);
+	reap(1);
+	want.c[PF_COUNTER_HUNG]++;
+	want.c[PF_COUNTER_REPAIRS]++;
+	want.c[PF_COUNTER_VNODES_REPAIRED]++;
+	done();
+}
+
 /* Refused at the gate; then a refused joiner killed before it read the refusal. */
 static void refused(void)
 {
@@ -690,6 +726,7 @@ int main(void)
 	run("stopped at the gate", s_stop_awaiting);
 	run("cordoned with VNodes, killed", s_kill_cordoned);
 	run("cordoned with VNodes, hung", s_stop_cordoned);
+	run("judged hung by one supervisor, seen dead by another", hung_seen_by_another);
 	run("refused at the gate", refused);
 	run("supervisor killed in the middle of a repair", s_supervisor_killed);
 	pf_supervisor_destroy(sup);
