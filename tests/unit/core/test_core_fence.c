@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <cmocka.h>
@@ -69,7 +70,8 @@ struct stall {
 	struct owner *o;
 	stall_op_fn op;
 	enum fault_point at;
-	int passed;
+	int passed;  /* the thread is past the point, or done */
+	int stalled; /* the hook stopped it at the point (set only by stall_hook) */
 	int ret;
 	sem_t reached;
 	sem_t go;
@@ -199,6 +201,7 @@ static int commit(struct owner *o)
 	return pf_checkpoint_commit(o->h, pf_vnode_epoch(o->h), &o->st, sizeof(o->st));
 }
 
+/* Runs in the stalled thread: no cmocka calls here (cmocka is not thread-safe). */
 static void stall_hook(void *arg, enum fault_point point)
 {
 	struct stall *s = self;
@@ -207,7 +210,9 @@ static void stall_hook(void *arg, enum fault_point point)
 	if (s == NULL || s->passed || point != s->at)
 		return;
 	s->passed = 1;
-	assert_int_equal(sem_post(&s->reached), 0);
+	s->stalled = 1;
+	if (sem_post(&s->reached) != 0)
+		abort();
 	while (sem_wait(&s->go) != 0)
 		;
 }
@@ -218,14 +223,16 @@ static void *stall_main(void *arg)
 
 	self = s;
 	s->ret = s->op(s->o);
-	if (!s->passed) { /* never reached the point: let the test go on all the same */
+	if (!s->passed) { /* never reached the point: wake the test, which fails */
 		s->passed = 1;
-		(void)sem_post(&s->reached);
+		if (sem_post(&s->reached) != 0)
+			abort();
 	}
 	return NULL;
 }
 
-/* Start op(o) in a thread and return once it is stalled at `at`. */
+/* Start op(o) in a thread and return once it is stalled at `at`; fail if the operation
+ * ended without reaching it (the race the scenario is about would not have run). */
 static void stall_op(struct stall *s, struct owner *o, stall_op_fn op, enum fault_point at)
 {
 	memset(s, 0, sizeof(*s));
@@ -237,6 +244,10 @@ static void stall_op(struct stall *s, struct owner *o, stall_op_fn op, enum faul
 	assert_int_equal(pthread_create(&s->thread, NULL, stall_main, s), 0);
 	while (sem_wait(&s->reached) != 0)
 		;
+	if (!s->stalled) {
+		(void)pthread_join(s->thread, NULL);
+		fail_msg("never reached fault point %d (returned %d)", (int)at, s->ret);
+	}
 }
 
 /* Let the stalled operation finish; its result. */
