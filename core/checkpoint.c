@@ -333,6 +333,15 @@ PF_API int pf_checkpoint_commit(struct pf_vnode *h, uint64_t epoch, const void *
 	return 0;
 }
 
+/* 1 when hdr, a private copy of a buffer's header, is that of a state descriptor c of
+ * VNode id may name: its VNode, its sequence tag, an epoch no newer than c's (a buffer
+ * rewritten by a newer owner is not c's state) and a length that fits. */
+static int hdr_names(const struct dom_ckpt_hdr *hdr, uint32_t id, uint64_t c, uint32_t len_max)
+{
+	return hdr->vnode == id && hdr->seq != 0 && (hdr->seq & CKPT_TAG_MASK) == ckpt_tag(c) &&
+	       (int32_t)(hdr->epoch - ckpt_epoch(c)) <= 0 && hdr->len <= len_max;
+}
+
 /* Copy and verify the state descriptor c names (buffer, tag) of VNode id into buf. */
 static int ckpt_copy(struct pf_domain *d, uint32_t id, uint64_t c, void *buf, size_t cap,
 		     size_t *ret_len, struct dom_ckpt_hdr *ret_hdr)
@@ -347,8 +356,7 @@ static int ckpt_copy(struct pf_domain *d, uint32_t id, uint64_t c, void *buf, si
 	}
 	src = ckpt_buffer(d, b);
 	memcpy(&hdr, src, sizeof(hdr)); /* validate our copy, not the shared original */
-	if (hdr.vnode != id || (hdr.seq & CKPT_TAG_MASK) != ckpt_tag(c) || hdr.seq == 0 ||
-	    (int32_t)(hdr.epoch - ckpt_epoch(c)) > 0 || hdr.len > d->lim.state_bytes_max) {
+	if (!hdr_names(&hdr, id, c, d->lim.state_bytes_max)) {
 		counter_add(d, PF_COUNTER_CKPT_CORRUPT, 1);
 		return -EBADMSG;
 	}
@@ -390,8 +398,8 @@ PF_API int pf_checkpoint_load(struct pf_vnode *h, void *buf, size_t cap, size_t 
 		return -ESTALE;
 	if (r < 0)
 		return r;
-	/* Resume the inbox where this state had consumed it (the claim did the same from
-	 * the unverified header; this is the verified value). */
+	/* Resume the inbox where this state had consumed it, and free up to there: the
+	 * claim took the unverified header's position as a hint only and freed nothing. */
 	h->seq = hdr.seq;
 	h->cursor = hdr.inbox_pos;
 	h->committed = hdr.inbox_pos;
@@ -438,9 +446,10 @@ uint32_t ckpt_state_seq(struct pf_domain *d, uint32_t id, uint64_t c, uint64_t *
 		counter_add(d, PF_COUNTER_SHM_INVALID, 1);
 		return 0;
 	}
-	/* Unverified: the caller uses it only where plausible (the load re-checks). */
+	/* Unverified: the buffer may have been replaced and rewritten since c was read, even
+	 * while we copy; callers use it as a hint only (the load verifies). */
 	memcpy(&hdr, ckpt_buffer(d, b), sizeof(hdr));
-	if (hdr.vnode != id || (hdr.seq & CKPT_TAG_MASK) != ckpt_tag(c) || hdr.seq == 0)
+	if (!hdr_names(&hdr, id, c, d->lim.state_bytes_max))
 		return 0;
 	if (ret_inbox_pos != NULL)
 		*ret_inbox_pos = hdr.inbox_pos;

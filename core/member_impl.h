@@ -72,7 +72,8 @@ int placer_members_place(struct pf_member *m);
 void placer_fini(struct pf_member *m);
 
 /* Fill and link the handle of a VNode m now owns at `epoch` (ckpt: its sealed
- * descriptor): inbox cursor from the checkpoint, slots it covers freed. */
+ * descriptor): inbox cursor and sequence from the checkpoint's header, as hints; nothing
+ * freed (the header is unverified: the load or the first commit frees). */
 void handle_attach(struct pf_member *m, struct pf_vnode *h, uint32_t id, uint32_t epoch,
 		   uint64_t ckpt);
 
@@ -157,7 +158,7 @@ uint32_t vnodes_return_owned(struct pf_domain *d, uint32_t slot, uint32_t gen);
  * one scan for many members. */
 uint32_t vnodes_return_owned_by(struct pf_domain *d, const uint32_t *gen_of);
 
-/* Free inbox slots of VNode id below position upto (owner, or the next owner on claim);
+/* Free inbox slots of VNode id below position upto (the owner, after a commit or a load);
  * stops at a skipped slot whose sender may still be copying into it. Returns the
  * position freeing reached. */
 uint64_t inbox_free_upto(struct pf_domain *d, uint32_t id, uint64_t upto);

@@ -41,7 +41,8 @@
  *   inbox frees        a CAS per slot from the exact word read (lap and state), so a slot
  *                      the next owner freed and a sender refilled is left alone; the freed
  *                      position (inbox_head) only moves forward, and only to a position its
- *                      published checkpoint had consumed (a refused commit frees nothing)
+ *                      published checkpoint had consumed (a refused commit frees nothing,
+ *                      a claim frees nothing, a load only what the state it verified had)
  *   receive            reads only; its skip of a stalled sender's slot is a CAS that a
  *                      live owner would make too (the sender sends again)
  *   release, hand-off  the transitions above: one CAS from the exact word it owned

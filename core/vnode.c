@@ -170,9 +170,11 @@ static int caps_cover(const uint64_t have[2], const uint64_t need[2])
 	return (need[0] & ~have[0]) == 0 && (need[1] & ~have[1]) == 0;
 }
 
-/* The inbox position a new owner starts reading from, and the sequence of the state it
- * will load (*ret_seq). */
-static uint64_t cursor_start(struct pf_domain *d, uint32_t id, uint64_t ckpt, uint32_t *ret_seq)
+/* The inbox position a new owner starts reading from, the sequence of the state it will
+ * load (*ret_seq), both hints from the unverified header, and the freed position
+ * (*ret_head). */
+static uint64_t cursor_start(struct pf_domain *d, uint32_t id, uint64_t ckpt, uint32_t *ret_seq,
+			     uint64_t *ret_head)
 {
 	struct dom_vnode *v = &d->vnodes[id];
 	/* Relaxed: the owner (us, now) is the only one that moves head forward, and a stale
@@ -182,6 +184,7 @@ static uint64_t cursor_start(struct pf_domain *d, uint32_t id, uint64_t ckpt, ui
 	uint64_t tail = pf_load_relaxed(&v->inbox_tail);
 	uint64_t pos = head;
 
+	*ret_head = head;
 	*ret_seq = ckpt_state_seq(d, id, ckpt, &pos);
 	/* A header from shared memory: use it only if it is plausible (load re-checks). */
 	if (ckpt_buf(ckpt) != CKPT_BUF_NONE &&
@@ -251,9 +254,11 @@ void handle_attach(struct pf_member *m, struct pf_vnode *h, uint32_t id, uint32_
 	h->epoch = epoch;
 	h->held = h->pub = CKPT_BUF_NONE;
 	h->caching = 0;
-	h->cursor = cursor_start(d, id, ckpt, &h->seq);
-	h->committed = h->cursor;
-	h->freed = inbox_free_upto(d, id, h->committed);
+	h->cursor = cursor_start(d, id, ckpt, &h->seq, &h->committed);
+	/* Free nothing on the header's word: it is unverified, and a claimer stalled since
+	 * its seal may read a buffer that a newer owner has rewritten meanwhile, with that
+	 * owner's unpublished inbox position. The verified load, or our first commit, frees. */
+	h->freed = h->committed;
 	handle_link(m, h);
 }
 

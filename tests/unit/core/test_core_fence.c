@@ -583,6 +583,58 @@ static void replacer_late(enum take_away how)
 	destroy();
 }
 
+static int claim_op(struct owner *o)
+{
+	return pf_vnode_claim_id(o->m, 0, &o->h);
+}
+
+/* A claims v and stalls after its seal, before it reads the header of the buffer its
+ * sealed descriptor names (state 1); it loses v. C takes v and commits states 2..1024, so
+ * that buffer is written again and again; C consumes five more messages and stalls before
+ * publishing state 1025, whose sequence tag is state 1's, written into that buffer: its
+ * header now carries C's unpublished inbox position. A resumes its claim, and C loses v
+ * with its publish refused. D loads state 1024: the five messages after it must still be
+ * in the inbox. */
+static void test_fence_stale_claim_free(void **state)
+{
+	struct owner *a = &own[0], *b = &own[1], *c = &own[2], *d = &own[3];
+	struct stall sa, sc;
+	uint64_t c_applied;
+
+	(void)state;
+	make();
+	fault_set_hook(FAULT_CLAIM_AFTER_SEAL, stall_hook, NULL);
+	fault_set_hook(FAULT_CKPT_BEFORE_PUBLISH, stall_hook, NULL);
+	take(b);
+	send_n(4);
+	serve(b);
+	assert_int_equal(commit(b), 0); /* state 1 */
+	assert_int_equal(pf_vnode_release(b->h), 0);
+	b->h = NULL;
+	stall_op(&sa, a, claim_op, FAULT_CLAIM_AFTER_SEAL);
+	take_away(a, BY_HUNG);
+	take(c);
+	assert_int_equal(c->st.applied, 4);
+	for (int i = 0; i < 1023; i++) { /* states 2..1024 */
+		send_n(1);
+		serve(c);
+		assert_int_equal(commit(c), 0);
+	}
+	c_applied = c->st.applied;
+	send_n(5);
+	serve(c);
+	stall_start(&sc, c, FAULT_CKPT_BEFORE_PUBLISH); /* state 1025: state 1's tag */
+	assert_int_equal(stall_end(&sa), 0);            /* A's claim went in, fenced since */
+	take_away(c, BY_HUNG);
+	stall_finish(&sc);
+	assert_int_equal(pf_checkpoint_commit(a->h, pf_vnode_epoch(a->h), &a->st, sizeof(a->st)),
+			 -ESTALE);
+	read_committed(c_applied);
+	expect_committed(d, c_applied);
+	check_invariants();
+	destroy();
+}
+
 static void test_fence_replacer_late_drain(void **state)
 {
 	(void)state;
@@ -695,6 +747,7 @@ int main(void)
 		cmocka_unit_test(test_fence_stale_handoff),
 		cmocka_unit_test(test_fence_replacer_late_drain),
 		cmocka_unit_test(test_fence_replacer_late_hung),
+		cmocka_unit_test(test_fence_stale_claim_free),
 	};
 
 	return cmocka_run_group_tests_name("core_fence", tests, NULL, NULL);
