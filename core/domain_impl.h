@@ -157,8 +157,9 @@ uint64_t identity_key(uint32_t uid);
 int identity_stat(int pid, uint64_t *ret_start_time, char *ret_state);
 int identity_start_time(int pid, uint64_t *ret_start_time) PF_PRIVATE_EXPORT(identity_start_time);
 
-/* 1 when the process (pid, start_time) no longer runs: gone, a zombie, or its pid now
- * names another process. start_time 0 skips that last check. */
+/* 1 when the process (pid, start_time) no longer runs: no thread of it is left (gone,
+ * or a zombie with no other thread; a zombie leader whose other threads run is alive),
+ * or its pid now names another process. start_time 0 skips that last check. */
 int identity_gone(int pid, uint64_t start_time);
 
 #endif /* PF_CORE_DOMAIN_IMPL_H */

@@ -3,6 +3,10 @@
  * core/identity.c: who a process is. A pid alone is recycled by the kernel; pid plus the
  * process start time (field 22 of /proc/<pid>/stat, clock ticks since boot) names one
  * process for the life of the machine, and is what member slots record.
+ *
+ * Gone means the whole process: every one of its threads has exited. A reclaim gives a
+ * gone member's checkpoint buffers to other writers (core/checkpoint.c), so a process
+ * any thread of which may still write them must never read as gone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +62,32 @@ int identity_start_time(int pid, uint64_t *ret_start_time)
 	return identity_stat(pid, ret_start_time, NULL);
 }
 
+/* Threads of process pid that have not exited (the "Threads:" line of /proc/<pid>/status):
+ * 0 when the process is gone, UINT32_MAX when it cannot be told (count it alive). */
+static uint32_t identity_threads(int pid)
+{
+	char path[64], buf[2048], *p;
+	unsigned long v;
+	ssize_t n;
+	int fd;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ESRCH ? 0 : UINT32_MAX;
+	n = read(fd, buf, sizeof(buf) - 1);
+	(void)close(fd);
+	if (n <= 0)
+		return n == 0 || errno == ESRCH ? 0 : UINT32_MAX;
+	buf[n] = '\0';
+	p = strstr(buf, "\nThreads:");
+	if (p == NULL)
+		return UINT32_MAX;
+	errno = 0;
+	v = strtoul(p + strlen("\nThreads:"), NULL, 10);
+	return errno != 0 || v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
 int identity_gone(int pid, uint64_t start_time)
 {
 	uint64_t now_start;
@@ -67,8 +97,16 @@ int identity_gone(int pid, uint64_t start_time)
 		return 0; /* not known yet: nothing to judge */
 	if (identity_stat(pid, &now_start, &state) == -ESRCH)
 		return 1;
-	/* A zombie has already released everything the domain cares about. */
-	if (state == 'Z' || state == 'X')
+	if (start_time != 0 && now_start != start_time)
+		return 1; /* the pid was recycled */
+	if (state == 'X')
 		return 1;
-	return start_time != 0 && now_start != start_time; /* the pid was recycled */
+	/* 'Z' is the state of the thread-group leader, not of the process: a leader that
+	 * called pthread_exit() is a zombie while its other threads run and may still write
+	 * the domain. Gone only when no thread is left but the zombie leader itself. (Had the
+	 * pid been reaped and reused since the stat, a new process with several threads
+	 * only delays the verdict to the next look, which sees its start time.) */
+	if (state == 'Z')
+		return identity_threads(pid) <= 1;
+	return 0;
 }

@@ -7,17 +7,21 @@
  * supervisor_declare_dead() repairs through the supervisor's own path (counters, VNodes
  * back to PENDING, the member's own leave then told it is stale); member_leave_many()
  * returns every VNode of many leaving members, handles or not, with one scan. And the
- * reliability a failure history gives never reaches 0.
- * Method: members joined from this thread on small domains; results read through the
- * public readers and counters.
+ * reliability a failure history gives never reaches 0. A worker whose main thread has
+ * exited while another serves is alive: nothing it holds is reclaimed until it is gone.
+ * Method: members joined from this thread on small domains (the worker: a forked child);
+ * results read through the public readers and counters.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "core/member_impl.h"
@@ -189,6 +193,118 @@ static void test_member_reliability_floor(void **state)
 	assert_int_equal(pf_domain_destroy(d), 0);
 }
 
+/* A worker whose main thread ended (pthread_exit) while another thread serves. */
+static char zl_name[64];
+static int zl_ready[2], zl_go[2];
+
+static void *zl_serve(void *arg)
+{
+	unsigned char st[64] = {0};
+	struct pf_domain *d;
+	struct pf_member *m;
+	struct pf_vnode *h;
+	uint64_t id;
+	char c;
+
+	(void)arg;
+	if (pf_domain_open(zl_name, &d) != 0 || pf_member_join(d, NULL, &m) != 0 ||
+	    pf_vnode_claim_id(m, 0, &h) != 0)
+		_exit(10);
+	for (int i = 0; i < 2; i++) /* one buffer named, one held for the next commit */
+		if (pf_checkpoint_commit(h, pf_vnode_epoch(h), st, sizeof(st)) != 0)
+			_exit(11);
+	id = pf_member_id(m);
+	if (write(zl_ready[1], &id, sizeof(id)) != (ssize_t)sizeof(id))
+		_exit(12);
+	while (read(zl_go[0], &c, 1) < 0) /* until the test closes its end */
+		;
+	_exit(0); /* the whole process */
+}
+
+static char zl_state(pid_t pid)
+{
+	uint64_t start;
+	char st = 0;
+
+	return identity_stat((int)pid, &start, &st) == 0 ? st : 0;
+}
+
+static uint32_t hold_state_of(struct pf_domain *d, uint32_t buf)
+{
+	/* Relaxed: the only other writer is stopped or gone at each look. */
+	return hold_state(pf_load_relaxed(&d->ckpt_hold[buf]));
+}
+
+/* /proc shows such a worker's thread-group leader as a zombie while the process lives,
+ * and its thread may still write the checkpoint buffers its member holds: neither the
+ * identity check, nor a reclaim, nor a supervisor's sweep may count it gone (the buffers
+ * would be given to another writer). Once its last thread has exited, all of them do. */
+static void test_member_zombie_leader_lives(void **state)
+{
+	struct pf_member_info mi = {.size = sizeof(mi)};
+	struct pf_supervisor_opts so;
+	struct pf_domain_opts dopts;
+	struct pf_supervisor *sup;
+	struct pf_domain *d;
+	uint64_t id, start;
+	siginfo_t si;
+	pid_t pid;
+	uint32_t slot;
+
+	(void)state;
+	test_domain_name(zl_name, sizeof(zl_name), "member-zleader");
+	pf_domain_opts_init(&dopts);
+	dopts.flags = PF_DOMAIN_REPLACE;
+	dopts.members_max = 4;
+	dopts.vnodes_max = 1;
+	dopts.slot_grace_ns = 0;
+	assert_int_equal(pf_domain_create(zl_name, &dopts, &d), 0);
+	assert_int_equal(pf_vnode_define(d, 0, NULL), 0);
+	assert_int_equal(pipe(zl_ready), 0);
+	assert_int_equal(pipe(zl_go), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pthread_t t;
+
+		(void)close(zl_go[1]);
+		if (pthread_create(&t, NULL, zl_serve, NULL) != 0)
+			_exit(20);
+		pthread_exit(NULL); /* the main thread ends; the serving thread goes on */
+	}
+	(void)close(zl_go[0]);
+	(void)close(zl_ready[1]);
+	assert_int_equal(read(zl_ready[0], &id, sizeof(id)), sizeof(id));
+	slot = (uint32_t)id;
+	assert_int_equal(identity_start_time((int)pid, &start), 0);
+	for (int i = 0; zl_state(pid) != 'Z'; i++) { /* the main thread's exit completes */
+		assert_true(i < 10000);
+		(void)usleep(1000);
+	}
+	assert_int_equal(identity_gone((int)pid, start), 0);
+	assert_int_equal(member_reclaim(d, slot), -EBUSY);
+	pf_supervisor_opts_init(&so);
+	so.sweep_interval_ns = 1;
+	assert_int_equal(pf_supervisor_create(d, &so, &sup), 0);
+	assert_int_equal(pf_supervisor_check(sup), 0);
+	assert_int_equal(pf_member_info(d, slot, &mi), 0);
+	assert_int_equal(mi.state, PF_MEMBER_ACTIVE);
+	assert_int_equal(hold_state_of(d, 0), HOLD_HELD);
+	assert_int_equal(hold_state_of(d, 1), HOLD_HELD);
+	/* Its last thread exits: a zombie with no thread left (not yet reaped) is gone. */
+	(void)close(zl_go[1]);
+	assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+	assert_int_equal(identity_gone((int)pid, start), 1);
+	assert_int_equal(member_reclaim(d, slot), 0);
+	assert_int_equal(hold_state_of(d, 0), HOLD_FREE); /* held: free */
+	assert_int_equal(hold_state_of(d, 1), HOLD_PUB);  /* named: stays published */
+	assert_true(pf_supervisor_check(sup) >= 1);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	pf_supervisor_destroy(sup);
+	(void)close(zl_ready[0]);
+	assert_int_equal(pf_domain_destroy(d), 0);
+}
+
 /* Every state has its name, as pflight and the REST API print it; nothing else has one. */
 static void test_member_state_names(void **state)
 {
@@ -211,6 +327,7 @@ int main(void)
 		cmocka_unit_test(test_member_declare_dead_repairs),
 		cmocka_unit_test(test_member_leave_many),
 		cmocka_unit_test(test_member_reliability_floor),
+		cmocka_unit_test(test_member_zombie_leader_lives),
 	};
 
 	return cmocka_run_group_tests_name("core_member", tests, NULL, NULL);
