@@ -52,12 +52,15 @@
  *     expects the publisher's epoch; once a newer owner has sealed its epoch, no older
  *     owner publishes (core/ownership.c).
  *  3. A `held` buffer leaves HELD(m) only by m's own hand, or by a reclaim once m's
- *     process is gone: never while m lives, however long it is stalled or paused, never
- *     on a timeout. (A replacer takes only a buffer that was named, never a `held`.)
+ *     process is gone (every thread of it, core/identity.c): never while m lives, however
+ *     long it is stalled or paused, never on a timeout. (A replacer takes only a buffer
+ *     that was named, never a `held`.)
  * So a fenced writer keeps writing only a buffer no descriptor names and, by 2, none ever
  * will; any number of stalled writers each keep their own; each new owner takes another.
  * A loader copies the buffer its descriptor names, verifies the checksum on its own copy
- * and re-reads the descriptor.
+ * and re-reads the descriptor. Should 3 ever fail, a writer's checksum is seeded from the
+ * header it built, not from the one in the buffer, so bytes written over another's header
+ * are refused (-EBADMSG), never loaded as that header's state.
  *
  * What a commit costs: a handle's first commit takes a free buffer (the VNode's home
  * buffers first, then a scan from a cursor of this process) and, after publishing, the
@@ -168,7 +171,12 @@ static void buf_give_back(struct pf_member *m, uint32_t buf)
 	/* Relaxed: a `held` buffer changes hands only by its handle while m lives. */
 	uint64_t w = pf_load_relaxed(hw);
 
-	PF_ASSERT(hold_state(w) == HOLD_HELD && hold_who(w) == hold_member(m->slot, m->gen));
+	if (hold_state(w) != HOLD_HELD || hold_who(w) != hold_member(m->slot, m->gen)) {
+		/* Not ours: a shared word we cannot trust (a reclaim that judged our live
+		 * process gone, or a stray write). Leave it to whoever holds it. */
+		counter_add(m->d, PF_COUNTER_SHM_INVALID, 1);
+		return;
+	}
 	/* [R32] pairs with [A32] in take_free(): our writes to it are over. */
 	pf_store_release(hw, hold_word(hold_version(w) + 1, HOLD_FREE, 0));
 }
@@ -244,26 +252,31 @@ static int take_replaced(struct pf_member *m, uint32_t id, uint32_t old, uint64_
 }
 
 /* The header of state seq for the handle's VNode, into buffer b, and the bytes after it;
- * the checksum is computed while they are copied. */
+ * the checksum is computed while they are copied. The header is built here and the seed
+ * taken from this copy, never read back from the buffer: were the buffer ever written by
+ * another meanwhile (never, while the protocol holds), the checksum would not match the
+ * header found there, and loaders would refuse it rather than take our bytes for it. */
 static void write_state(struct pf_vnode *h, uint32_t b, uint32_t seq, const void *bytes, size_t len)
 {
 	struct pf_domain *d = h->member->d;
-	struct dom_ckpt_hdr *hdr = ckpt_buffer(d, b);
+	struct dom_ckpt_hdr *dst = ckpt_buffer(d, b);
+	const struct dom_ckpt_hdr hdr = {
+		.vnode = h->id,
+		.epoch = h->epoch,
+		.seq = seq,
+		.len = (uint32_t)len,
+		.inbox_pos = h->cursor,
+		.commit_ns = now_coarse_ns(),
+	};
 
-	hdr->vnode = h->id;
-	hdr->epoch = h->epoch;
-	hdr->seq = seq;
-	hdr->len = (uint32_t)len;
-	hdr->inbox_pos = h->cursor;
-	hdr->commit_ns = now_coarse_ns();
-	memset(hdr->reserved, 0, sizeof(hdr->reserved));
+	memcpy(dst, &hdr, sizeof(hdr)); /* its checksum is written last, below */
 	PF_FAULT_POINT(CKPT_BEFORE_COPY);
 #if PF_FAULT_INJECTION
 	/* A torn copy for the fault points to stop in; the pass below writes it all again. */
-	memcpy(hdr + 1, bytes, len / 2);
+	memcpy(dst + 1, bytes, len / 2);
 	PF_FAULT_POINT(CKPT_MID_COPY);
 #endif
-	hdr->checksum = checksum_copy((enum checksum_algo)d->lim.checksum, hdr_seed(hdr), hdr + 1,
+	dst->checksum = checksum_copy((enum checksum_algo)d->lim.checksum, hdr_seed(&hdr), dst + 1,
 				      bytes, len);
 }
 

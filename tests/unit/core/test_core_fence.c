@@ -37,6 +37,7 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "core/checkpoint.h"
 #include "pflight/pflight.h"
 #include "shm/fault.h"
 #include "tests/common/invariants.h"
@@ -635,6 +636,60 @@ static void test_fence_stale_claim_free(void **state)
 	destroy();
 }
 
+static uint64_t counter(enum pf_counter which)
+{
+	uint64_t v[PF_COUNTER_COUNT];
+
+	assert_int_equal(pf_domain_counters(dom, v, PF_COUNTER_COUNT), PF_COUNTER_COUNT);
+	return v[which];
+}
+
+/* Defence in depth, should a reclaim ever give away a buffer a live writer holds (a
+ * process wrongly judged gone): A stalls mid-copy into its `held` buffer, and its buffers
+ * are reclaimed as if its process were gone; B takes v and commits into that very buffer
+ * (a home buffer, free now) and publishes it; A resumes and finishes its copy over B's
+ * bytes. Its checksum must be that of A's own header, not of the header now in the buffer
+ * (B's), so readers refuse the mixed buffer instead of loading A's stale state as B's;
+ * and A, letting go of a buffer now B's, counts it invalid instead of asserting. */
+static void test_fence_overlapping_writer_refused(void **state)
+{
+	struct owner *a = &own[0], *b = &own[1];
+	uint64_t corrupt, invalid, id;
+	struct state st;
+	struct stall sa;
+	size_t len;
+
+	(void)state;
+	make();
+	fault_set_hook(FAULT_CKPT_MID_COPY, stall_hook, NULL);
+	take(a);
+	for (int i = 0; i < 2; i++) { /* one buffer named, the other held for the next */
+		send_n(4);
+		serve(a);
+		assert_int_equal(commit(a), 0);
+	}
+	send_n(4);
+	serve(a); /* applied 12 */
+	stall_start(&sa, a, FAULT_CKPT_MID_COPY);
+	take_away(a, BY_HUNG); /* its process lives: its buffers stay its own */
+	id = pf_member_id(a->m);
+	(void)ckpt_reclaim(dom, (uint32_t)id, (uint32_t)(id >> 32)); /* as if it were gone */
+	take(b);
+	assert_int_equal(b->st.applied, 8);
+	send_n(4);
+	serve(b);
+	assert_int_equal(b->st.applied, 16);
+	assert_int_equal(commit(b), 0); /* into the buffer A is writing */
+	invalid = counter(PF_COUNTER_SHM_INVALID);
+	stall_finish(&sa);
+	assert_true(counter(PF_COUNTER_SHM_INVALID) > invalid);
+	corrupt = counter(PF_COUNTER_CKPT_CORRUPT);
+	assert_int_equal(pf_checkpoint_read(dom, 0, &st, sizeof(st), &len, NULL), -EBADMSG);
+	assert_int_equal(pf_checkpoint_load(b->h, &st, sizeof(st), &len), -EBADMSG);
+	assert_true(counter(PF_COUNTER_CKPT_CORRUPT) > corrupt);
+	destroy();
+}
+
 static void test_fence_replacer_late_drain(void **state)
 {
 	(void)state;
@@ -748,6 +803,7 @@ int main(void)
 		cmocka_unit_test(test_fence_replacer_late_drain),
 		cmocka_unit_test(test_fence_replacer_late_hung),
 		cmocka_unit_test(test_fence_stale_claim_free),
+		cmocka_unit_test(test_fence_overlapping_writer_refused),
 	};
 
 	return cmocka_run_group_tests_name("core_fence", tests, NULL, NULL);
