@@ -71,10 +71,11 @@
  *
  * Enough buffers: a VNode's current owner uses two, so 2 vnodes_max cover every owner;
  * a member holds at most CKPT_CACHERS_MAX more at rest, stalled or fenced out or not
- * (the replacer of a fenced-out handle's `pub` takes it), plus one per commit in flight,
- * and the spares (16 per member slot) cover them. A commit that still finds none (more
- * than eight commits in flight in one member) returns -ENOBUFS: nothing is lost, the
- * last committed state stays named.
+ * (the replacer of a fenced-out handle's `pub` takes it), plus one per commit still in
+ * flight on a VNode it lost, and the spares (16 per member slot) cover them. A commit
+ * that still finds none (members with more than eight such stalled commits each, beyond
+ * what the others leave free) returns -ENOBUFS: nothing is written, the last committed
+ * state stays named, the caller retries (tests/unit/core/test_core_vnode.c fills the pool).
  *
  * Ordering edges
  *   [R12] publish (release) -> [A12] loaders: header and bytes are complete.

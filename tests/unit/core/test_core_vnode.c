@@ -280,6 +280,56 @@ static void test_checkpoint_corruption_detected(void **state)
 	assert_int_equal(pf_member_leave(m), 0);
 }
 
+/* Every buffer taken by others (as by stalled writers fenced out): a commit returns
+ * -ENOBUFS, writes nothing and keeps the last committed state; once one buffer is given
+ * back, the next commit goes in. */
+static void test_checkpoint_commit_out_of_buffers(void **state)
+{
+	struct pf_member *m, *x;
+	struct pf_vnode *v;
+	uint32_t who, taken = 0;
+	char buf[64];
+	size_t len;
+
+	(void)state;
+	m = join(NULL, 0);
+	x = join(NULL, 0);
+	who = hold_member((uint32_t)pf_member_id(x), (uint32_t)(pf_member_id(x) >> 32));
+	assert_int_equal(pf_vnode_define(dom, 4, NULL), 0);
+	assert_int_equal(pf_vnode_claim_id(m, 4, &v), 0);
+	assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), "first", 6), 0);
+	for (uint32_t b = 0; b < dom->lim.ckpt_bufs; b++) {
+		uint64_t w = atomic_load(&dom->ckpt_hold[b]);
+
+		if (hold_state(w) == HOLD_FREE) {
+			atomic_store(&dom->ckpt_hold[b],
+				     hold_word(hold_version(w) + 1, HOLD_HELD, who));
+			taken++;
+		}
+	}
+	assert_true(taken + 1 >= dom->lim.ckpt_bufs); /* all but the one named */
+	assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), "second", 7), -ENOBUFS);
+	assert_int_equal(pf_checkpoint_read(dom, 4, buf, sizeof(buf), &len, NULL), 0);
+	assert_string_equal(buf, "first");
+	/* One given back: the retry goes in. */
+	atomic_store(
+		&dom->ckpt_hold[dom->lim.ckpt_bufs - 1],
+		hold_word(hold_version(atomic_load(&dom->ckpt_hold[dom->lim.ckpt_bufs - 1])) + 1,
+			  HOLD_FREE, 0));
+	assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), "second", 7), 0);
+	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), 0);
+	assert_string_equal(buf, "second");
+	for (uint32_t b = 0; b < dom->lim.ckpt_bufs; b++) {
+		uint64_t w = atomic_load(&dom->ckpt_hold[b]);
+
+		if (hold_state(w) == HOLD_HELD && hold_who(w) == who)
+			atomic_store(&dom->ckpt_hold[b],
+				     hold_word(hold_version(w) + 1, HOLD_FREE, 0));
+	}
+	assert_int_equal(pf_member_leave(x), 0);
+	assert_int_equal(pf_member_leave(m), 0);
+}
+
 static void test_inbox_survives_owner_change(void **state)
 {
 	struct pf_member *m;
@@ -554,6 +604,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_checkpoint_roundtrip_and_fencing, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_corruption_detected, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_commit_out_of_buffers, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_inbox_survives_owner_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_options_size_rule, setup, teardown),
