@@ -111,15 +111,6 @@ static uint64_t hdr_seed(const struct dom_ckpt_hdr *h)
 	return checksum_seed(words, PF_ARRAY_SIZE(words));
 }
 
-static int owner_holds(struct pf_vnode *h)
-{
-	struct pf_member *m = h->member;
-	/* [A10] pairs with [R10] in core/ownership.c. */
-	uint64_t w = pf_load_acquire(&m->d->own[h->id]);
-
-	return own_held_by(w, m->slot, m->gen, h->epoch);
-}
-
 static uint64_t held_by(const struct pf_member *m)
 {
 	return hold_word(0, HOLD_HELD, hold_member(m->slot, m->gen));
@@ -304,7 +295,7 @@ PF_API int pf_checkpoint_commit(struct pf_vnode *h, uint64_t epoch, const void *
 		return -EMSGSIZE;
 	/* [A12] pairs with [R12] and [R11] in core/ownership.c. */
 	c = pf_load_acquire(&d->vnodes[h->id].ckpt);
-	if (epoch != h->epoch || ckpt_epoch(c) != h->epoch || !owner_holds(h)) {
+	if (epoch != h->epoch || ckpt_epoch(c) != h->epoch || !handle_owns(h, NULL)) {
 		counter_add(d, PF_COUNTER_STALE_REFUSED, 1);
 		return -ESTALE;
 	}
@@ -326,12 +317,14 @@ PF_API int pf_checkpoint_commit(struct pf_vnode *h, uint64_t epoch, const void *
 	PF_FAULT_POINT(CKPT_AFTER_PUBLISH);
 	h->seq = seq;
 	h->held = CKPT_BUF_NONE;
-	if (!h->caching && h->pub == CKPT_BUF_NONE)
+	if (!h->caching && h->pub == CKPT_BUF_NONE) {
 		/* Relaxed: a process-local count; the first CKPT_CACHERS_MAX handles keep
 		 * their next buffer between commits. */
-		h->caching = pf_fetch_add_relaxed(&m->ckpt_cachers, 1) < CKPT_CACHERS_MAX;
-	if (h->caching == 0 && h->pub == CKPT_BUF_NONE)
-		pf_fetch_sub_relaxed(&m->ckpt_cachers, 1); /* Relaxed: the same count. */
+		if (pf_fetch_add_relaxed(&m->ckpt_cachers, 1) < CKPT_CACHERS_MAX)
+			h->caching = 1;
+		else
+			pf_fetch_sub_relaxed(&m->ckpt_cachers, 1); /* Relaxed: the same count. */
+	}
 	if (old != CKPT_BUF_NONE && old == h->pub && h->caching)
 		h->held = old; /* ours, replaced by our own publish: the next commit writes it */
 	else if (old != CKPT_BUF_NONE && old == h->pub)
@@ -387,6 +380,26 @@ static int ckpt_copy(struct pf_domain *d, uint32_t id, uint64_t c, void *buf, si
 	return 0;
 }
 
+/*
+ * ckpt_copy() of the state descriptor c names, then the descriptor read again: the copy
+ * counts only if it still names what we copied, else the buffer may have been replaced and
+ * reused under us and whatever we found means nothing. 0, -ENOBUFS, -EBADMSG (refused),
+ * or -EAGAIN (the descriptor moved).
+ */
+static int ckpt_copy_stable(struct pf_domain *d, uint32_t id, uint64_t c, void *buf, size_t cap,
+			    size_t *ret_len, struct dom_ckpt_hdr *ret_hdr)
+{
+	int r = ckpt_copy(d, id, c, buf, cap, ret_len, ret_hdr);
+
+	/* [A12] pairs with [R12] in core/ownership.c (and [R11]): as a seqlock reader's,
+	 * this fence keeps the plain loads of the copy above before the re-read below. */
+	pf_fence_acquire();
+	/* Relaxed: ordered after the copy by the fence above. */
+	if (pf_load_relaxed(&d->vnodes[id].ckpt) != c)
+		return -EAGAIN;
+	return r;
+}
+
 PF_API int pf_checkpoint_load(struct pf_vnode *h, void *buf, size_t cap, size_t *ret_len)
 {
 	struct dom_ckpt_hdr hdr;
@@ -400,16 +413,13 @@ PF_API int pf_checkpoint_load(struct pf_vnode *h, void *buf, size_t cap, size_t 
 	*ret_len = 0;
 	/* [A12] pairs with [R12] in core/ownership.c. */
 	c = pf_load_acquire(&d->vnodes[h->id].ckpt);
-	if (ckpt_epoch(c) != h->epoch || !owner_holds(h))
+	if (ckpt_epoch(c) != h->epoch || !handle_owns(h, NULL))
 		return -ESTALE;
 	if (ckpt_buf(c) == CKPT_BUF_NONE)
 		return -ENOENT;
-	r = ckpt_copy(d, h->id, c, buf, cap, ret_len, &hdr);
-	/* [A12] pairs with [R12] and [R11] in core/ownership.c: the descriptor still names
-	 * what we copied, so it was not replaced (and its buffer reused) under us; only a
-	 * newer owner could have moved it. */
-	if (r != -ENOBUFS && pf_load_acquire(&d->vnodes[h->id].ckpt) != c)
-		return -ESTALE;
+	r = ckpt_copy_stable(d, h->id, c, buf, cap, ret_len, &hdr);
+	if (r == -EAGAIN)
+		return -ESTALE; /* only a newer owner moves it now */
 	if (r < 0)
 		return r;
 	/* Resume the inbox where this state had consumed it, and free up to there: the
@@ -435,13 +445,9 @@ PF_API int pf_checkpoint_read(struct pf_domain *d, uint32_t id, void *buf, size_
 
 		if (ckpt_buf(c) == CKPT_BUF_NONE)
 			return -ENOENT;
-		r = ckpt_copy(d, id, c, buf, cap, ret_len, &hdr);
-		if (r == -ENOBUFS)
-			return r;
-		/* [A12] pairs with [R12] in core/ownership.c: if the descriptor moved while
-		 * we copied, the buffer may have been reused under us; retry. */
-		if (pf_load_acquire(&d->vnodes[id].ckpt) != c)
-			continue;
+		r = ckpt_copy_stable(d, id, c, buf, cap, ret_len, &hdr);
+		if (r == -EAGAIN)
+			continue; /* the owner committed meanwhile: again */
 		if (r == 0 && ret_seq != NULL)
 			*ret_seq = hdr.seq;
 		return r;

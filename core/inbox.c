@@ -147,16 +147,6 @@ static int queued_behind(struct pf_domain *d, uint32_t id, uint64_t pos)
 	return inbox_lap(w) == lap_of(d, pos + 1) && inbox_st(w) != INBOX_EMPTY;
 }
 
-static int owner_check(struct pf_vnode *h)
-{
-	struct pf_member *m = h->member;
-	/* [A10] pairs with [R10] in vnode.c: a repair that took the VNode is seen. */
-	uint64_t w = pf_load_acquire(&m->d->own[h->id]);
-
-	return own_is_owned(w) && own_slot(w) == m->slot && own_gen(w) == (m->gen & OWN_GEN_MASK) &&
-	       own_epoch(w) == h->epoch;
-}
-
 /* Wait briefly for a WRITING slot; skip it if messages queue behind it. 1: move on. */
 static int writing_resolve(struct pf_domain *d, uint32_t id, uint64_t pos, uint64_t w)
 {
@@ -184,7 +174,7 @@ PF_API int pf_recv(struct pf_vnode *h, void *buf, size_t cap, size_t *ret_len)
 	if (h == NULL || ret_len == NULL || (buf == NULL && cap > 0))
 		return -EINVAL;
 	d = h->member->d;
-	if (!owner_check(h))
+	if (!handle_owns(h, NULL))
 		return -ESTALE;
 	for (uint32_t i = 0; i <= d->lim.inbox_slots; i++) {
 		uint64_t pos = h->cursor;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "core/domain_impl.h"
+#include "core/ownership.h"
 #include "pflight/supervisor.h"
 
 struct pf_vnode {
@@ -79,6 +80,20 @@ void handle_attach(struct pf_member *m, struct pf_vnode *h, uint32_t id, uint32_
 
 /* Unlink the handle from its member's list and free it. */
 void handle_unlink(struct pf_vnode *h);
+
+/* 1 while the handle's member still owns its VNode at the handle's epoch (a repair, a
+ * drain or a hand-off that took it away is seen); *ret_word (may be NULL): the ownership
+ * word it was judged on, for a transition's CAS. */
+static inline int handle_owns(const struct pf_vnode *h, uint64_t *ret_word)
+{
+	const struct pf_member *m = h->member;
+	/* [A10] pairs with [R10] in core/ownership.c: a transition that took it is seen. */
+	uint64_t w = pf_load_acquire(&m->d->own[h->id]);
+
+	if (ret_word != NULL)
+		*ret_word = w;
+	return own_held_by(w, m->slot, m->gen, h->epoch);
+}
 
 /* 1 while the member's slot still says ACTIVE (or DRAINING) with its generation. */
 int member_is_live(const struct pf_member *m);

@@ -885,9 +885,7 @@ PF_API int pf_vnode_handoff(struct pf_vnode *h)
 	req = pf_load_relaxed(&d->vnodes[h->id].move_req);
 	if (!move_valid_for(req, h->epoch))
 		return -ENOENT;
-	/* [A10] pairs with [R10] in vnode.c: we must see a repair that took it away. */
-	w = pf_load_acquire(&d->own[h->id]);
-	if (!own_held_by(w, m->slot, m->gen, h->epoch))
+	if (!handle_owns(h, &w))
 		r = -ESTALE;
 	else if (!target_usable(d, h->id, req))
 		r = own_release(d, h->id, w, OWN_RELEASE_PUBLISH) == 1 ? 1 : -ESTALE;

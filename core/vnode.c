@@ -370,9 +370,7 @@ PF_API int pf_vnode_release(struct pf_vnode *h)
 		return -EINVAL;
 	d = h->member->d;
 	PF_FAULT_POINT(RELEASE_AFTER_CKPT);
-	/* [A10] pairs with [R10]: we must see a repair that took it away. */
-	w = pf_load_acquire(&d->own[h->id]);
-	if (!own_held_by(w, h->member->slot, h->member->gen, h->epoch)) {
+	if (!handle_owns(h, &w)) {
 		r = -ESTALE;
 	} else {
 		PF_FAULT_POINT(RELEASE_BEFORE_CAS); /* the word may change here: the CAS decides */
