@@ -349,7 +349,8 @@ static int hdr_names(const struct dom_ckpt_hdr *hdr, uint32_t id, uint64_t c, ui
 	       (int32_t)(hdr->epoch - ckpt_epoch(c)) <= 0 && hdr->len <= len_max;
 }
 
-/* Copy and verify the state descriptor c names (buffer, tag) of VNode id into buf. */
+/* Copy and verify the state descriptor c names (buffer, tag) of VNode id into buf. A
+ * refusal is not counted here: it may be a race with the owner (see ckpt_copy_stable()). */
 static int ckpt_copy(struct pf_domain *d, uint32_t id, uint64_t c, void *buf, size_t cap,
 		     size_t *ret_len, struct dom_ckpt_hdr *ret_hdr)
 {
@@ -357,23 +358,19 @@ static int ckpt_copy(struct pf_domain *d, uint32_t id, uint64_t c, void *buf, si
 	const struct dom_ckpt_hdr *src;
 	struct dom_ckpt_hdr hdr;
 
-	if (b >= d->lim.ckpt_bufs) {
-		counter_add(d, PF_COUNTER_CKPT_CORRUPT, 1);
+	if (b >= d->lim.ckpt_bufs)
 		return -EBADMSG;
-	}
 	src = ckpt_buffer(d, b);
 	memcpy(&hdr, src, sizeof(hdr)); /* validate our copy, not the shared original */
-	if (!hdr_names(&hdr, id, c, d->lim.state_bytes_max)) {
-		counter_add(d, PF_COUNTER_CKPT_CORRUPT, 1);
+	if (!hdr_names(&hdr, id, c, d->lim.state_bytes_max))
 		return -EBADMSG;
-	}
 	*ret_len = hdr.len;
 	if (hdr.len > cap)
 		return -ENOBUFS;
+	PF_FAULT_POINT(CKPT_LOAD_MID_COPY); /* header checked, bytes not copied yet */
 	if (checksum_copy((enum checksum_algo)d->lim.checksum, hdr_seed(&hdr), buf, src + 1,
 			  hdr.len) != hdr.checksum) {
 		memset(buf, 0, hdr.len); /* never hand out a torn or corrupt state */
-		counter_add(d, PF_COUNTER_CKPT_CORRUPT, 1);
 		return -EBADMSG;
 	}
 	*ret_hdr = hdr;
@@ -383,8 +380,9 @@ static int ckpt_copy(struct pf_domain *d, uint32_t id, uint64_t c, void *buf, si
 /*
  * ckpt_copy() of the state descriptor c names, then the descriptor read again: the copy
  * counts only if it still names what we copied, else the buffer may have been replaced and
- * reused under us and whatever we found means nothing. 0, -ENOBUFS, -EBADMSG (refused),
- * or -EAGAIN (the descriptor moved).
+ * reused under us and whatever we found means nothing. 0, -ENOBUFS, -EBADMSG (refused,
+ * and counted corrupt: the descriptor did not move, so what it names is bad), or -EAGAIN
+ * (the descriptor moved: a race with its owner, not counted).
  */
 static int ckpt_copy_stable(struct pf_domain *d, uint32_t id, uint64_t c, void *buf, size_t cap,
 			    size_t *ret_len, struct dom_ckpt_hdr *ret_hdr)
@@ -397,6 +395,8 @@ static int ckpt_copy_stable(struct pf_domain *d, uint32_t id, uint64_t c, void *
 	/* Relaxed: ordered after the copy by the fence above. */
 	if (pf_load_relaxed(&d->vnodes[id].ckpt) != c)
 		return -EAGAIN;
+	if (r == -EBADMSG)
+		counter_add(d, PF_COUNTER_CKPT_CORRUPT, 1);
 	return r;
 }
 

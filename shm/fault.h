@@ -43,6 +43,7 @@
 	X(CKPT_BEFORE_PUBLISH, "ckpt_before_publish")                                              \
 	X(CKPT_AFTER_PUBLISH, "ckpt_after_publish")                                                \
 	X(CKPT_MID_FREE, "ckpt_mid_free")                                                          \
+	X(CKPT_LOAD_MID_COPY, "ckpt_load_mid_copy")                                                \
 	X(SEND_AFTER_CLAIM, "send_after_claim")                                                    \
 	X(SEND_MID_COPY, "send_mid_copy")                                                          \
 	X(SEND_BEFORE_PUBLISH, "send_before_publish")                                              \

@@ -690,6 +690,61 @@ static void test_fence_overlapping_writer_refused(void **state)
 	destroy();
 }
 
+static struct owner *race_owner;
+static int race_hits_left;
+
+/* In a reader, between its header check and its copy of the bytes: the owner commits
+ * twice, so the buffer being read is replaced and then rewritten with another state (the
+ * owner's handle keeps it for its next commit). */
+static void race_hook(void *arg, enum fault_point point)
+{
+	(void)arg;
+	(void)point;
+	if (race_hits_left == 0)
+		return;
+	race_hits_left--;
+	for (int i = 0; i < 2; i++) {
+		send_n(1);
+		serve(race_owner);
+		assert_int_equal(commit(race_owner), 0);
+	}
+}
+
+/* A reader racing the owner's commits copies a buffer rewritten under it: it retries, and
+ * neither that nor giving up (-EBUSY) counts as a corrupt checkpoint. */
+static void test_fence_read_racing_commits(void **state)
+{
+	struct owner *a = &own[0];
+	struct state st;
+	uint64_t corrupt;
+	size_t len;
+
+	(void)state;
+	make();
+	take(a);
+	for (int i = 0; i < 2; i++) { /* the handle keeps a buffer between commits */
+		send_n(2);
+		serve(a);
+		assert_int_equal(commit(a), 0);
+	}
+	race_owner = a;
+	race_hits_left = 3;
+	fault_set_hook(FAULT_CKPT_LOAD_MID_COPY, race_hook, NULL);
+	corrupt = counter(PF_COUNTER_CKPT_CORRUPT);
+	assert_int_equal(pf_checkpoint_read(dom, 0, &st, sizeof(st), &len, NULL), 0);
+	assert_int_equal(race_hits_left, 0);
+	state_check(&st);
+	assert_int_equal(st.applied, a->st.applied);
+	assert_int_equal(counter(PF_COUNTER_CKPT_CORRUPT), corrupt);
+	race_hits_left = 1000; /* the owner commits throughout */
+	assert_int_equal(pf_checkpoint_read(dom, 0, &st, sizeof(st), &len, NULL), -EBUSY);
+	assert_int_equal(counter(PF_COUNTER_CKPT_CORRUPT), corrupt);
+	race_hits_left = 0;
+	read_committed(a->st.applied);
+	check_invariants();
+	destroy();
+}
+
 static void test_fence_replacer_late_drain(void **state)
 {
 	(void)state;
@@ -804,6 +859,7 @@ int main(void)
 		cmocka_unit_test(test_fence_replacer_late_hung),
 		cmocka_unit_test(test_fence_stale_claim_free),
 		cmocka_unit_test(test_fence_overlapping_writer_refused),
+		cmocka_unit_test(test_fence_read_racing_commits),
 	};
 
 	return cmocka_run_group_tests_name("core_fence", tests, NULL, NULL);

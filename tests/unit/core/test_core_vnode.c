@@ -232,6 +232,14 @@ static void test_checkpoint_roundtrip_and_fencing(void **state)
 	assert_int_equal(pf_member_leave(m), 0);
 }
 
+static uint64_t counter_of(enum pf_counter which)
+{
+	uint64_t v[PF_COUNTER_COUNT];
+
+	assert_int_equal(pf_domain_counters(dom, v, PF_COUNTER_COUNT), PF_COUNTER_COUNT);
+	return v[which];
+}
+
 static void test_checkpoint_corruption_detected(void **state)
 {
 	struct pf_member *m;
@@ -239,7 +247,7 @@ static void test_checkpoint_corruption_detected(void **state)
 	struct dom_ckpt_hdr *slot;
 	char buf[64];
 	size_t len;
-	uint64_t c;
+	uint64_t c, corrupt;
 
 	(void)state;
 	m = join(NULL, 0);
@@ -273,9 +281,21 @@ static void test_checkpoint_corruption_detected(void **state)
 	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), -EBADMSG);
 	slot->epoch -= 5;
 	slot->checksum ^= 1;
+	corrupt = counter_of(PF_COUNTER_CKPT_CORRUPT);
 	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), -EBADMSG);
+	assert_int_equal(pf_checkpoint_read(dom, 2, buf, sizeof(buf), &len, NULL), -EBADMSG);
+	assert_int_equal(counter_of(PF_COUNTER_CKPT_CORRUPT), corrupt + 2); /* once each */
 	slot->checksum ^= 1;
 	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), 0);
+	assert_memory_equal(buf, "abcdefgh", 8);
+	/* A descriptor naming a buffer past the pool: refused and counted, never followed. */
+	atomic_store(&dom->vnodes[2].ckpt,
+		     ckpt_word(ckpt_epoch(c), ckpt_tag(c), dom->lim.ckpt_bufs));
+	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), -EBADMSG);
+	assert_int_equal(pf_checkpoint_read(dom, 2, buf, sizeof(buf), &len, NULL), -EBADMSG);
+	assert_int_equal(counter_of(PF_COUNTER_CKPT_CORRUPT), corrupt + 4);
+	atomic_store(&dom->vnodes[2].ckpt, c);
+	assert_int_equal(pf_checkpoint_read(dom, 2, buf, sizeof(buf), &len, NULL), 0);
 	assert_memory_equal(buf, "abcdefgh", 8);
 	assert_int_equal(pf_member_leave(m), 0);
 }
