@@ -170,15 +170,18 @@ static int deliver(struct pf_domain *d, uint32_t id, uint32_t slot, uint32_t gen
 	return 1;
 }
 
-int own_place_for(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t slot, uint32_t gen)
+int own_place_for(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t slot, uint32_t gen,
+		  uint32_t *ret_epoch)
 {
 	uint64_t owned = own_word(PF_VNODE_ACTIVE, slot, gen, own_epoch(w) + 1), c;
 
-	PF_ASSERT(slot < d->lim.members_max);
+	PF_ASSERT(slot < d->lim.members_max && ret_epoch != NULL);
 	if (own_place(d, id, w, slot, gen, &c) < 0)
 		return -EBUSY;
-	if (deliver(d, id, slot, gen))
-		return (int)own_epoch(owned);
+	if (deliver(d, id, slot, gen)) {
+		*ret_epoch = own_epoch(owned); /* any of 2^32: never folded into the return */
+		return 0;
+	}
 	(void)own_release(d, id, owned, OWN_RELEASE_PUBLISH); /* undo */
 	return -EBUSY;
 }

@@ -44,10 +44,11 @@ int own_place(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t slot, uint3
 /*
  * place, on a member's behalf (a placer's decision): as own_place(), then the member is
  * re-checked ACTIVE with its generation and the id is pushed to its assignment ring; if
- * either fails, the placement is undone (release to PENDING, queued). The new epoch, or
- * -EBUSY (lost the race, or undone).
+ * either fails, the placement is undone (release to PENDING, queued). 0 with *ret_epoch
+ * (the new epoch), or -EBUSY (lost the race, or undone).
  */
-int own_place_for(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t slot, uint32_t gen);
+int own_place_for(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t slot, uint32_t gen,
+		  uint32_t *ret_epoch);
 
 /*
  * hand-off: ACTIVE(owner, e) (observed as w) -> ACTIVE(target slot, target gen, e + 1),

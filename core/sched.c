@@ -808,11 +808,12 @@ static uint32_t choose_chash(struct pf_sched *s, const uint64_t caps[2], uint32_
 	return UINT32_MAX;
 }
 
-static int claim_for(struct pf_sched *s, uint32_t vnode, uint64_t w, uint32_t m)
+static int claim_for(struct pf_sched *s, uint32_t vnode, uint64_t w, uint32_t m,
+		     uint32_t *ret_epoch)
 {
-	int r = own_place_for(s->d, vnode, w, s->sm[m].slot, s->sm[m].gen);
+	int r = own_place_for(s->d, vnode, w, s->sm[m].slot, s->sm[m].gen, ret_epoch);
 
-	if (r >= 0)
+	if (r == 0)
 		sched_model_add(s, m);
 	return r;
 }
@@ -958,7 +959,7 @@ PF_API int pf_sched_place(struct pf_sched *s, uint32_t vnode, struct pf_sched_de
 	struct removed rm = {.n = 0};
 	struct dom_vnode *v;
 	uint64_t w;
-	uint32_t m;
+	uint32_t m, epoch;
 	int r;
 
 	if (s == NULL || vnode >= s->d->lim.vnodes_max || (out != NULL && out->size < sizeof(*out)))
@@ -989,14 +990,14 @@ PF_API int pf_sched_place(struct pf_sched *s, uint32_t vnode, struct pf_sched_de
 		return -ENOENT;
 	}
 	sched_decision_fill(s, dec, m, dec->home_node); /* the scores the decision was made on */
-	r = claim_for(s, vnode, w, m);
+	r = claim_for(s, vnode, w, m, &epoch);
 	if (r < 0) {
 		dec->reason = PF_SCHED_LOST_RACE;
 		dec->winner_slot = UINT32_MAX;
 		return r;
 	}
 	dec->reason = PF_SCHED_PLACED;
-	dec->epoch = (uint64_t)r;
+	dec->epoch = epoch;
 	/* Relaxed: as above. */
 	pf_store_relaxed(&v->pending_reason, PF_SCHED_PLACED);
 	explain_write(s, dec, &rm);

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "core/domain_impl.h"
 #include "pflight/pflight.h"
 #include "tests/common/test_history.h"
 #include "tests/common/test_util.h"
@@ -573,6 +574,32 @@ static void test_sched_failing_key_not_starved(void **state)
 	}
 }
 
+/* A VNode whose epoch has passed 2^31 (claimed and released a billion times): the
+ * placement is made, reported placed with its epoch, and counted in the model. */
+static void test_sched_place_epoch_past_2_31(void **state)
+{
+	struct pf_sched_decision dec = {.size = sizeof(dec)};
+	struct pf_vnode *v;
+	struct pf_sched *s;
+
+	(void)state;
+	make(PF_SCHED_TRUST_WEIGHTED, 4, 10);
+	add_member(NULL, 0, 10);
+	assert_int_equal(pf_vnode_define(dom, 0, NULL), 0);
+	/* As the epoch stands after 2^30 claims and releases. */
+	atomic_store(&dom->own[0], own_word(PF_VNODE_PENDING, 0, 0, UINT32_C(0x7fffffff)));
+	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	assert_int_equal(pf_sched_place(s, 0, &dec), 0);
+	assert_int_equal(dec.reason, PF_SCHED_PLACED);
+	assert_int_equal(dec.epoch, UINT64_C(0x80000000));
+	assert_int_equal(pf_vnode_adopt(mem[0], &v), 0);
+	assert_int_equal(pf_vnode_epoch(v), UINT64_C(0x80000000));
+	assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), "x", 1), 0);
+	assert_int_equal(pf_vnode_release(v), 0);
+	pf_sched_destroy(s);
+	destroy();
+}
+
 static void test_sched_adopt_and_explain(void **state)
 {
 	struct pf_sched_decision dec = {.size = sizeof(dec)}, seen[8];
@@ -627,6 +654,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_sched_bound_property, teardown),
 		cmocka_unit_test_teardown(test_sched_failing_key_not_starved, teardown),
 		cmocka_unit_test_teardown(test_sched_adopt_and_explain, teardown),
+		cmocka_unit_test_teardown(test_sched_place_epoch_past_2_31, teardown),
 	};
 
 	return cmocka_run_group_tests_name("core_sched", tests, NULL, NULL);
