@@ -79,8 +79,9 @@
  *
  * Ordering edges
  *   [R12] publish (release) -> [A12] loaders: header and bytes are complete.
- *   [R32] a buffer given back or let go (release) -> [A32] its next taker's CAS: the last
- *         writer's use of it is over before anyone writes it again.
+ *   [R36] a buffer given back, let go or taken by its replacer (release) -> [A36] its
+ *         next taker's CAS, or the let-go's look: the last writer's use of it is over
+ *         before anyone writes it again.
  * A handle letting go of `pub` and its replacer taking it race only on the holder word:
  * the replacer retries its CAS on each change (HELD -> PUB -> FREE) and stops at FREE.
  *
@@ -125,7 +126,7 @@ static int take_free(struct pf_member *m, uint32_t buf)
 
 	if (hold_state(w) != HOLD_FREE)
 		return 0;
-	/* [A32] pairs with [R32] wherever a buffer is freed: its last writer's or reader's
+	/* [A36] pairs with [R36] wherever a buffer is freed: its last writer's or reader's
 	 * use is over before we write it. */
 	return pf_cas_acq_rel(hw, &w, held_by(m) | ((uint64_t)(hold_version(w) + 1) << 32));
 }
@@ -169,7 +170,7 @@ static void buf_give_back(struct pf_member *m, uint32_t buf)
 		counter_add(m->d, PF_COUNTER_SHM_INVALID, 1);
 		return;
 	}
-	/* [R32] pairs with [A32] in take_free(): our writes to it are over. */
+	/* [R36] pairs with [A36] in take_free(): our writes to it are over. */
 	pf_store_release(hw, hold_word(hold_version(w) + 1, HOLD_FREE, 0));
 }
 
@@ -179,19 +180,19 @@ static void let_go_published(struct pf_member *m, uint32_t id, uint32_t buf)
 {
 	struct pf_domain *d = m->d;
 	_Atomic uint64_t *hw = &d->ckpt_hold[buf];
-	/* [A32] pairs with [R32] in take_replaced(): whether it was taken from us. */
+	/* [A36] pairs with [R36] in take_replaced(): whether it was taken from us. */
 	uint64_t w = pf_load_acquire(hw), pub;
 
 	if (hold_state(w) != HOLD_HELD || hold_who(w) != hold_member(m->slot, m->gen))
 		return; /* its replacer took it */
 	pub = hold_word(hold_version(w) + 1, HOLD_PUB, id);
-	/* [R32] pairs with [A32] in take_replaced(): a replacer that took it first wins. */
+	/* [R36] pairs with [A36] in take_replaced(): a replacer that took it first wins. */
 	if (!pf_cas_acq_rel(hw, &w, pub))
 		return;
 	/* [A12] pairs with [R12]: replaced meanwhile? Then its replacer, which retries on
 	 * our change, takes it or finds it free. */
 	if (ckpt_buf(pf_load_acquire(&d->vnodes[id].ckpt)) != buf)
-		/* [R32] pairs with [A32] in take_free() and take_replaced(). */
+		/* [R36] pairs with [A36] in take_free() and take_replaced(). */
 		(void)pf_cas_acq_rel(hw, &pub, hold_word(hold_version(pub) + 1, HOLD_FREE, 0));
 }
 
@@ -236,7 +237,8 @@ static int take_replaced(struct pf_member *m, uint32_t id, uint32_t old, uint64_
 
 		if (w != seen && !let_go)
 			return 0; /* freed, or freed and taken again */
-		/* [A32] pairs with [R32] in let_go_published(): its last use is over. */
+		/* [A36][R36] pairs with [R36] in let_go_published() (its last use is over)
+		 * and with its [A36] load (which then sees the buffer taken from it). */
 		if (pf_cas_acq_rel(hw, &w, to))
 			return keep;
 	}
@@ -492,7 +494,7 @@ static void settle(struct pf_domain *d, uint32_t buf, uint64_t w, uint32_t who)
 		if (v < d->lim.vnodes_max && ckpt_buf(pf_load_acquire(&d->vnodes[v].ckpt)) == buf) {
 			uint64_t pub = hold_word(hold_version(w) + 1, HOLD_PUB, v);
 
-			/* [R32] pairs with [A32] in take_replaced(): let go, as its holder would.
+			/* [R36] pairs with [A36] in take_replaced(): let go, as its holder would.
 			 */
 			if (!pf_cas_acq_rel(hw, &w, pub))
 				return;
@@ -505,7 +507,7 @@ static void settle(struct pf_domain *d, uint32_t buf, uint64_t w, uint32_t who)
 		if (v < d->lim.vnodes_max && ckpt_buf(pf_load_acquire(&d->vnodes[v].ckpt)) == buf)
 			return;
 	}
-	/* [R32] pairs with [A32] in take_free(). */
+	/* [R36] pairs with [A36] in take_free(). */
 	(void)pf_cas_acq_rel(hw, &w, hold_word(hold_version(w) + 1, HOLD_FREE, 0));
 }
 
@@ -514,7 +516,7 @@ uint32_t ckpt_reclaim(struct pf_domain *d, uint32_t slot, uint32_t gen)
 	uint32_t who = hold_member(slot, gen), settled = 0;
 
 	for (uint32_t buf = 0; buf < d->lim.ckpt_bufs; buf++) {
-		/* [A32] pairs with [R32]: the holder word as its last writer left it. */
+		/* [A36] pairs with [R36]: the holder word as its last writer left it. */
 		uint64_t w = pf_load_acquire(&d->ckpt_hold[buf]);
 
 		if ((hold_state(w) == HOLD_HELD && hold_who(w) == who) ||

@@ -132,7 +132,9 @@ int member_reclaim(struct pf_domain *d, uint32_t slot)
 	if (!identity_gone((int)(uint32_t)a, start))
 		return -EBUSY; /* alive, however stalled: the slot stays its own */
 	/* Only that generation's buffers: another reclaimer may have finished already and a
-	 * new member taken the slot since our look. Relaxed: ordered by [A34]. */
+	 * new member taken the slot since our look. Relaxed: written by a process now gone
+	 * (every store of its threads precedes their exit, which identity_gone() saw); a new
+	 * member's value instead means that generation's buffers were settled already. */
 	if (pf_load_relaxed(&rec->ckpt_used) != 0)
 		(void)ckpt_reclaim(d, slot, (uint32_t)(a >> 32));
 	/* [R34] pairs with [A34] in the next member_reclaim(): its buffers are settled. */

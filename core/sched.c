@@ -973,7 +973,8 @@ PF_API int pf_sched_place(struct pf_sched *s, uint32_t vnode, struct pf_sched_de
 	dec->strategy = s->strategy;
 	dec->winner_slot = UINT32_MAX;
 	dec->winner_node = -1;
-	/* [A10] pairs with [R10] in vnode.c: the requirements are complete once PENDING. */
+	/* [A10] pairs with [R10] in own_define() (core/ownership.c): the requirements are complete
+	 * once PENDING. */
 	w = pf_load_acquire(&s->d->own[vnode]);
 	if (own_state(w) != PF_VNODE_PENDING) {
 		dec->reason = PF_SCHED_LOST_RACE;
