@@ -692,10 +692,24 @@ class OwnerWords(Fixture):
                 unsigned long peek(struct pf_domain *d, unsigned id)
                 {
                 	unsigned long w = pf_load_acquire(&d->own[id]);
+                	struct dom_vnode *v = &d->vnodes[id]; /* the record, not the word */
                 	d->ckpt = 0; /* the arena's base, not the descriptor */
                 	own[3] = own[4]; /* a local array of that name */
+                	w += pf_load_relaxed(d->own + id) + (w & d->own[id]) + ((w) & 1);
+                	w += pf_load_acquire(&v->ckpt) + pf_load_relaxed(&d->ckpt_hold[id]);
                 	return w + pf_load_relaxed(&d->vnodes[id].ckpt);
                 }
+                """,
+            "core/checkpoint.c": """
+                void give_back(struct pf_domain *d, unsigned b)
+                {
+                	_Atomic unsigned long *hw = &d->ckpt_hold[b];
+
+                	pf_store_release(hw, 0);
+                }
+                """,
+            "tests/unit/core/test_corrupt.c": """
+                void corrupt(struct pf_domain *d) { d->own[0] = 7; }
                 """,
         })
         self.assertClean("owner_words.py")
@@ -714,6 +728,25 @@ class OwnerWords(Fixture):
                 	d->vnodes[id].ckpt = w;
                 }
                 """,
+            "core/wait.c": """
+                _Atomic unsigned long *alias(struct pf_domain *d, unsigned id, unsigned b)
+                {
+                	_Atomic unsigned long *ow = &d->own[id];
+                	_Atomic unsigned long *c = &d->vnodes[id].ckpt;
+
+                	pf_store_release(ow, 0);
+                	(void)pf_cas_acq_rel(d->own + id, &w, w + 1);
+                	pf_store_release(&m->d->ckpt_hold[b], 0);
+                	c = (_Atomic unsigned long *)&d->ckpt_hold[b];
+                	return d->ckpt_hold + b;
+                }
+                """,
+            "ctl/sim.c": """
+                void undo(struct pf_domain *d) { pf_store_relaxed(&d->own[0], 0); }
+                """,
+            "bench/bench_x.c": """
+                void undo(struct pf_domain *d) { d->own[0] = 0; }
+                """,
         })
         self.assertFindings("owner_words.py", [
             ("core/sched.c", 3, "writes the VNode ownership word"),
@@ -722,6 +755,14 @@ class OwnerWords(Fixture):
             ("core/sched.c", 7, "writes the checkpoint descriptor"),
             ("core/sched.c", 8, "writes the checkpoint descriptor"),
             ("core/sched.c", 9, "assigns the checkpoint descriptor"),
+            ("core/wait.c", 3, "takes the address of the VNode ownership word"),
+            ("core/wait.c", 4, "takes the address of the checkpoint descriptor"),
+            ("core/wait.c", 7, "writes the VNode ownership word"),
+            ("core/wait.c", 8, "writes a checkpoint buffer's holder word"),
+            ("core/wait.c", 9, "takes the address of a checkpoint buffer's holder word"),
+            ("core/wait.c", 10, "takes the address of a checkpoint buffer's holder word"),
+            ("ctl/sim.c", 1, "writes the VNode ownership word"),
+            ("bench/bench_x.c", 1, "assigns the VNode ownership word"),
         ])
 
 
