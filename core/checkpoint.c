@@ -40,7 +40,8 @@
  *          HELD(m) -> FREE    m (a refused or abandoned `held`, a replaced `pub` it does
  *                             not keep), or a reclaim of m once m's process is gone (CAS)
  *          PUB(v) -> FREE     CAS, by whoever sees no descriptor naming it: the handle
- *                             letting go, its replacer, or a reclaim's scan
+ *                             letting go, its replacer, or the reclaim of a replacer
+ *                             that died before its take (its ckpt_replacing note)
  * Every change is one CAS or exchange from the exact word seen, and the word carries a
  * version, so none applies to a buffer that changed hands meanwhile.
  *
@@ -288,6 +289,7 @@ PF_API int pf_checkpoint_commit(struct pf_vnode *h, uint64_t epoch, const void *
 	struct pf_member *m;
 	uint32_t b, old, seq;
 	uint64_t c, seen = 0;
+	int replacing;
 
 	if (h == NULL || (bytes == NULL && len > 0))
 		return -EINVAL;
@@ -311,11 +313,20 @@ PF_API int pf_checkpoint_commit(struct pf_vnode *h, uint64_t epoch, const void *
 	write_state(h, b, seq, bytes, len);
 	PF_FAULT_POINT(CKPT_BEFORE_PUBLISH);
 	old = ckpt_buf(c);
-	if (old != CKPT_BUF_NONE && old != h->pub && old < d->lim.ckpt_bufs)
+	replacing = old != CKPT_BUF_NONE && old != h->pub && old < d->lim.ckpt_bufs;
+	if (replacing) {
+		/* Relaxed: read only by a reclaim, once this process is gone; the publishing
+		 * CAS (release) below keeps it before the publish. */
+		pf_fetch_add_relaxed(&m->rec->ckpt_replacing, 1);
 		/* Relaxed: ordered before the publishing CAS (release); see take_replaced(). */
 		seen = pf_load_relaxed(&d->ckpt_hold[old]);
-	if (!own_ckpt_publish(d, h->id, &c, ckpt_word(h->epoch, seq, b)))
+	}
+	if (!own_ckpt_publish(d, h->id, &c, ckpt_word(h->epoch, seq, b))) {
+		if (replacing)
+			/* Relaxed: the same note. */
+			pf_fetch_sub_relaxed(&m->rec->ckpt_replacing, 1);
 		return commit_refused(h); /* sealed by a newer owner meanwhile */
+	}
 	PF_FAULT_POINT(CKPT_AFTER_PUBLISH);
 	h->seq = seq;
 	h->held = CKPT_BUF_NONE;
@@ -331,9 +342,11 @@ PF_API int pf_checkpoint_commit(struct pf_vnode *h, uint64_t epoch, const void *
 		h->held = old; /* ours, replaced by our own publish: the next commit writes it */
 	else if (old != CKPT_BUF_NONE && old == h->pub)
 		buf_give_back(m, old);
-	else if (old != CKPT_BUF_NONE && old < d->lim.ckpt_bufs &&
-		 take_replaced(m, h->id, old, seen, h->caching))
+	else if (replacing && take_replaced(m, h->id, old, seen, h->caching))
 		h->held = old;
+	if (replacing)
+		/* Relaxed: the same note; the replaced buffer is settled. */
+		pf_fetch_sub_relaxed(&m->rec->ckpt_replacing, 1);
 	h->pub = b;
 	/* Relaxed: only writer; a statistic. */
 	pf_store_relaxed(&m->rec->commits, pf_load_relaxed(&m->rec->commits) + 1);
@@ -478,14 +491,16 @@ uint32_t ckpt_state_seq(struct pf_domain *d, uint32_t id, uint64_t c, uint64_t *
 	return hdr.seq;
 }
 
-/* Buffer buf, held by a gone member (`who`) or published and perhaps replaced: settle. */
-static void settle(struct pf_domain *d, uint32_t buf, uint64_t w, uint32_t who)
+/* Buffer buf, held by a gone member (`who`) or published and perhaps replaced: settle.
+ * 1 if its holder word changed, 0 if it was left as it was. */
+static int settle(struct pf_domain *d, uint32_t buf, uint64_t w, uint32_t who)
 {
 	_Atomic uint64_t *hw = &d->ckpt_hold[buf];
 	uint32_t v = UINT32_MAX;
+	int changed = 0;
 
 	if (hold_state(w) == HOLD_HELD && hold_who(w) != who)
-		return; /* a live member's */
+		return 0; /* a live member's */
 	if (hold_state(w) == HOLD_HELD) {
 		/* Its header names the VNode it was written for; a descriptor names it only if
 		 * it was published (a buffer is taken unnamed, and only its holder names it). */
@@ -497,33 +512,39 @@ static void settle(struct pf_domain *d, uint32_t buf, uint64_t w, uint32_t who)
 			/* [R36] pairs with [A36] in take_replaced(): let go, as its holder would.
 			 */
 			if (!pf_cas_acq_rel(hw, &w, pub))
-				return;
+				return 0;
 			w = pub; /* and if a replacer came meanwhile, free it below */
+			changed = 1;
 		}
 	}
 	if (hold_state(w) == HOLD_PUB) {
 		v = hold_who(w);
 		/* [A12] pairs with [R12]: named by its VNode, or replaced and ownerless? */
 		if (v < d->lim.vnodes_max && ckpt_buf(pf_load_acquire(&d->vnodes[v].ckpt)) == buf)
-			return;
+			return changed;
 	}
 	/* [R36] pairs with [A36] in take_free(). */
-	(void)pf_cas_acq_rel(hw, &w, hold_word(hold_version(w) + 1, HOLD_FREE, 0));
+	return pf_cas_acq_rel(hw, &w, hold_word(hold_version(w) + 1, HOLD_FREE, 0)) || changed;
 }
 
 uint32_t ckpt_reclaim(struct pf_domain *d, uint32_t slot, uint32_t gen)
 {
 	uint32_t who = hold_member(slot, gen), settled = 0;
+	/* Relaxed: written by a process now gone (or the new member's attach: 0, or a count
+	 * of its own commits, which only makes us look further). A buffer is left published
+	 * and named by none only by a replacer that died between its publish and its take,
+	 * that is, with this note up: without it, the published buffers are not ours to look
+	 * at (each would cost a load of its VNode's descriptor). */
+	int orphans =
+		slot < d->lim.members_max && pf_load_relaxed(&d->members[slot].ckpt_replacing) != 0;
 
 	for (uint32_t buf = 0; buf < d->lim.ckpt_bufs; buf++) {
 		/* [A36] pairs with [R36]: the holder word as its last writer left it. */
 		uint64_t w = pf_load_acquire(&d->ckpt_hold[buf]);
 
 		if ((hold_state(w) == HOLD_HELD && hold_who(w) == who) ||
-		    hold_state(w) == HOLD_PUB) {
-			settle(d, buf, w, who);
-			settled++;
-		}
+		    (orphans && hold_state(w) == HOLD_PUB))
+			settled += (uint32_t)settle(d, buf, w, who);
 	}
 	return settled;
 }

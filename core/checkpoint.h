@@ -18,11 +18,13 @@ void ckpt_handle_release(struct pf_vnode *h);
 uint32_t ckpt_state_seq(struct pf_domain *d, uint32_t id, uint64_t c, uint64_t *ret_inbox_pos);
 
 /*
- * Give back the checkpoint buffers member (slot, gen) holds, and any published buffer no
- * descriptor names any more, once the caller has checked that the member's process is
- * gone (a stalled or paused writer keeps what it holds): one that a descriptor names
- * stays published, any other becomes free. O(ckpt_bufs). Returns the buffers settled.
- * Any process, any number at once.
+ * Give back the checkpoint buffers member (slot, gen) holds once the caller has checked
+ * that the member's process is gone (a stalled or paused writer keeps what it holds): one
+ * that a descriptor names becomes published, any other free. If it died replacing a
+ * buffer (its record's ckpt_replacing), also free any published buffer no descriptor
+ * names any more. O(ckpt_bufs) holder words, plus a descriptor per published buffer in
+ * that case. Returns the buffers whose holder word it changed. Any process, any number
+ * at once.
  */
 uint32_t ckpt_reclaim(struct pf_domain *d, uint32_t slot, uint32_t gen);
 

@@ -275,7 +275,10 @@ struct dom_member {
 	 * stalled while joining) never writes into a record that names another member, and
 	 * the checkpoint buffers it holds (HELD by slot and generation, core/checkpoint.c) are
 	 * given back by the reclaim. ckpt_used: 1 once this generation took a buffer (a
-	 * reclaim of a member that never did need not look). */
+	 * reclaim of a member that never did need not look). ckpt_replacing: its commits
+	 * between a publish that replaced a buffer it did not hold and the take of that
+	 * buffer; only a reclaim of a member that died there looks for the buffer so left
+	 * published and unnamed. */
 	_Atomic uint64_t attached;
 	_Atomic uint64_t attach_start;
 	_Atomic uint32_t ckpt_used;
@@ -288,7 +291,9 @@ struct dom_member {
 	 * it kills it: whichever supervisor then declares that generation dead, and however
 	 * it learns of the death (its futex, its process gone), counts it hung. */
 	_Atomic uint32_t hung_gen;
-	uint64_t reserved5[4];
+	_Atomic uint32_t ckpt_replacing;
+	uint32_t reserved6;
+	uint64_t reserved5[3];
 };
 _Static_assert(sizeof(struct dom_member) == 320, "member record is shared ABI");
 _Static_assert(offsetof(struct dom_member, futex) == 8, "futex moved");

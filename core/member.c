@@ -148,6 +148,7 @@ static void attach(struct dom_member *rec, uint32_t gen, const struct pf_member_
 	/* Relaxed: published by [R34] below. */
 	pf_store_relaxed(&rec->attach_start, id->start_time);
 	pf_store_relaxed(&rec->ckpt_used, 0);
+	pf_store_relaxed(&rec->ckpt_replacing, 0);
 	/* [R34] pairs with [A34] in member_reclaim(). */
 	pf_store_release(&rec->attached, ((uint64_t)gen << 32) | (uint32_t)id->pid);
 }

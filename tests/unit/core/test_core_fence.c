@@ -690,6 +690,63 @@ static void test_fence_overlapping_writer_refused(void **state)
 	destroy();
 }
 
+/* A replacer dies between its publish and taking the buffer it replaced (here: B is
+ * stalled there and reclaimed as if its process were gone): that buffer, let go by its
+ * holder and named by none, is freed by B's reclaim and by nothing else. The reclaim
+ * settles exactly B's buffers and that one, and counts what it changed, not the published
+ * buffers it looked at (VNode 1's, named, stays). A member reclaimed while no commit of it
+ * was replacing a buffer settles its own buffers only. */
+static void test_fence_replacer_dies(void **state)
+{
+	struct owner *a = &own[0], *b = &own[1], *c = &own[2], *d = &own[3];
+	uint64_t idb, idc;
+	struct stall sb;
+	struct pf_vnode *h1;
+
+	(void)state;
+	make();
+	fault_set_hook(FAULT_CKPT_AFTER_PUBLISH, stall_hook, NULL);
+	assert_int_equal(pf_vnode_define(dom, 1, NULL), 0);
+	assert_int_equal(pf_vnode_claim_id(d->m, 1, &h1), 0);
+	assert_int_equal(pf_checkpoint_commit(h1, pf_vnode_epoch(h1), "one", 4), 0);
+	assert_int_equal(pf_vnode_release(h1), 0); /* VNode 1's state: published, named */
+	take(a);
+	send_n(4);
+	serve(a);
+	assert_int_equal(commit(a), 0);
+	assert_int_equal(pf_vnode_release(a->h), 0); /* applied 4: published, named */
+	a->h = NULL;
+	take(b);
+	send_n(4);
+	serve(b);
+	stall_start(&sb, b, FAULT_CKPT_AFTER_PUBLISH); /* applied 8 named; A's replaced */
+	take_away(b, BY_HUNG);
+	idb = pf_member_id(b->m);
+	/* A's buffer freed, B's named one let go: two. */
+	assert_int_equal(ckpt_reclaim(dom, (uint32_t)idb, (uint32_t)(idb >> 32)), 2);
+	check_invariants();
+	assert_int_equal(ckpt_reclaim(dom, (uint32_t)idb, (uint32_t)(idb >> 32)), 0);
+	assert_int_equal(stall_end(&sb), 0); /* B's publish had gone in */
+	assert_int_equal(pf_vnode_release(b->h), -ESTALE);
+	b->h = NULL;
+	take(c);
+	assert_int_equal(c->st.applied, 8);
+	send_n(4);
+	serve(c);
+	for (int i = 0; i < 2; i++) /* one buffer named, the replaced one kept for the next */
+		assert_int_equal(commit(c), 0);
+	idc = pf_member_id(c->m);
+	assert_int_equal(ckpt_reclaim(dom, (uint32_t)idc, (uint32_t)(idc >> 32)), 2);
+	check_invariants();
+	take_away(c, BY_HUNG);
+	assert_int_equal(pf_vnode_release(c->h), -ESTALE);
+	c->h = NULL;
+	send_n(1);
+	expect_committed(a, 12);
+	check_invariants();
+	destroy();
+}
+
 static struct owner *race_owner;
 static int race_hits_left;
 
@@ -860,6 +917,7 @@ int main(void)
 		cmocka_unit_test(test_fence_stale_claim_free),
 		cmocka_unit_test(test_fence_overlapping_writer_refused),
 		cmocka_unit_test(test_fence_read_racing_commits),
+		cmocka_unit_test(test_fence_replacer_dies),
 	};
 
 	return cmocka_run_group_tests_name("core_fence", tests, NULL, NULL);
