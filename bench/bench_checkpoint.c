@@ -7,13 +7,14 @@
  * opts.checksum = PF_CHECKSUM_XXH3 or PF_CHECKSUM_CRC32C, one member owning one VNode.
  * Per state size (4 KiB, 64 KiB, 1 MiB) and per sample, a fixed BYTES_PER_SAMPLE:
  *   commit   pf_checkpoint_commit() of the size from a private buffer (its first byte
- *            changed per call): header, copy into the inactive A/B slot, checksum over
- *            the slot, CAS publish;
- *   load     pf_checkpoint_load() into a private buffer: copy out of the active slot,
- *            then checksum verification of the copy;
+ *            changed per call): header, copy into the handle's next buffer with the
+ *            checksum computed during the copy, CAS publish;
+ *   load     pf_checkpoint_load() into a private buffer: copy out of the buffer the
+ *            descriptor names, checksummed during the copy and verified;
  *   memcpy   baselines of the same bytes, same run, same CPU, interleaved with ours:
  *            for commit, private buffer -> two alternating MAP_SHARED destinations (the
- *            A/B footprint); for load, one MAP_SHARED source -> the private buffer;
+ *            two buffers a handle alternates between); for load, one MAP_SHARED source
+ *            -> the private buffer;
  *   checksum checksum_compute() of the size over a private buffer (shm/checksum.h),
  *            XXH3 against CRC32C: the measurement behind XXH3 as the default.
  * GB/s is 1e9 bytes per second of state bytes (headers not counted). Medians of SAMPLES;

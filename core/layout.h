@@ -472,8 +472,9 @@ static inline int move_valid_for(uint64_t req, uint32_t epoch)
  * second (stale) assignment-ring entry for the same epoch is not adopted twice. */
 #define PENDING_POS_ADOPTED (UINT64_C(1) << 62)
 
-/* VNode record: 64 bytes; with its ownership word and two pending-ring slots the table
- * costs 88 bytes per VNode (goal: <= 128). */
+/* VNode record: 64 bytes; with its ownership word, two pending-ring slots and the holder
+ * words of its two home checkpoint buffers the table costs 104 bytes per VNode (goal:
+ * <= 128), plus 128 bytes of spare buffers' holder words per member slot. */
 struct dom_vnode {
 	_Atomic uint64_t ckpt;        /* checkpoint descriptor, CAS only */
 	_Atomic uint64_t inbox_tail;  /* senders' position hint (helped forward) */

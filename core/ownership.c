@@ -83,11 +83,13 @@ int own_define(struct pf_domain *d, uint32_t id, uint64_t w)
 
 uint64_t own_seal(struct pf_domain *d, uint32_t id, uint32_t epoch)
 {
-	_Atomic uint64_t *word = &d->vnodes[id].ckpt;
-	/* [A11] pairs with [R11] below and [R12] in own_ckpt_publish(). */
-	uint64_t c = pf_load_acquire(word);
+	_Atomic uint64_t *word;
+	uint64_t c;
 
 	PF_ASSERT(id < d->lim.vnodes_max);
+	word = &d->vnodes[id].ckpt;
+	/* [A11] pairs with [R11] below and [R12] in own_ckpt_publish(). */
+	c = pf_load_acquire(word);
 	for (;;) {
 		uint64_t sealed = ckpt_word(epoch, ckpt_tag(c), ckpt_buf(c));
 
