@@ -261,7 +261,6 @@ static void write_state(struct pf_vnode *h, uint32_t b, uint32_t seq, const void
 		.seq = seq,
 		.len = (uint32_t)len,
 		.inbox_pos = h->cursor,
-		.commit_ns = now_coarse_ns(),
 	};
 
 	memcpy(dst, &hdr, sizeof(hdr)); /* its checksum is written last, below */
@@ -281,6 +280,33 @@ static int commit_refused(struct pf_vnode *h)
 	counter_add(h->member->d, PF_COUNTER_STALE_REFUSED, 1);
 	ckpt_handle_release(h);
 	return -ESTALE;
+}
+
+/* Our publish replaced old (CKPT_BUF_NONE: nothing) in the handle's VNode; replacing:
+ * old was not our own `pub`, seen its holder word read before the publish. Keep it as the
+ * next commit's buffer, or give it back; decide whether the handle caches one. */
+static void after_publish(struct pf_vnode *h, uint32_t old, int replacing, uint64_t seen)
+{
+	struct pf_member *m = h->member;
+
+	if (!h->caching && h->pub == CKPT_BUF_NONE) {
+		/* Relaxed: a process-local count; the first CKPT_CACHERS_MAX handles keep
+		 * their next buffer between commits. */
+		if (pf_fetch_add_relaxed(&m->ckpt_cachers, 1) < CKPT_CACHERS_MAX)
+			h->caching = 1;
+		else
+			pf_fetch_sub_relaxed(&m->ckpt_cachers, 1); /* Relaxed: the same count. */
+	}
+	if (old != CKPT_BUF_NONE && old == h->pub && h->caching)
+		h->held = old; /* ours, replaced by our own publish: the next commit writes it */
+	else if (old != CKPT_BUF_NONE && old == h->pub)
+		buf_give_back(m, old);
+	else if (replacing && take_replaced(m, h->id, old, seen, h->caching))
+		h->held = old;
+	if (replacing)
+		/* Relaxed: the same note as in pf_checkpoint_commit(); the replaced buffer is
+		 * settled. */
+		pf_fetch_sub_relaxed(&m->rec->ckpt_replacing, 1);
 }
 
 PF_API int pf_checkpoint_commit(struct pf_vnode *h, uint64_t epoch, const void *bytes, size_t len)
@@ -330,25 +356,11 @@ PF_API int pf_checkpoint_commit(struct pf_vnode *h, uint64_t epoch, const void *
 	PF_FAULT_POINT(CKPT_AFTER_PUBLISH);
 	h->seq = seq;
 	h->held = CKPT_BUF_NONE;
-	if (!h->caching && h->pub == CKPT_BUF_NONE) {
-		/* Relaxed: a process-local count; the first CKPT_CACHERS_MAX handles keep
-		 * their next buffer between commits. */
-		if (pf_fetch_add_relaxed(&m->ckpt_cachers, 1) < CKPT_CACHERS_MAX)
-			h->caching = 1;
-		else
-			pf_fetch_sub_relaxed(&m->ckpt_cachers, 1); /* Relaxed: the same count. */
-	}
-	if (old != CKPT_BUF_NONE && old == h->pub && h->caching)
-		h->held = old; /* ours, replaced by our own publish: the next commit writes it */
-	else if (old != CKPT_BUF_NONE && old == h->pub)
-		buf_give_back(m, old);
-	else if (replacing && take_replaced(m, h->id, old, seen, h->caching))
-		h->held = old;
-	if (replacing)
-		/* Relaxed: the same note; the replaced buffer is settled. */
-		pf_fetch_sub_relaxed(&m->rec->ckpt_replacing, 1);
+	after_publish(h, old, replacing, seen);
 	h->pub = b;
-	/* Relaxed: only writer; a statistic. */
+	/* Relaxed: a statistic of the member, written by its own threads without a locked
+	 * instruction (as received is, core/inbox.c): threads of one member committing
+	 * other VNodes at the same instant may undercount it. */
 	pf_store_relaxed(&m->rec->commits, pf_load_relaxed(&m->rec->commits) + 1);
 	h->committed = h->cursor;
 	h->freed = inbox_free_upto(d, h->id, h->committed);

@@ -42,16 +42,6 @@ struct pf_domain {
 	int numa_nodes;       /* its node count; 0: not opened yet */
 };
 
-/* CLOCK_MONOTONIC_COARSE: the last tick's time (a few ms of resolution) at a fraction of
- * the cost, for times only people read (a checkpoint's commit time). */
-static inline uint64_t now_coarse_ns(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
-}
-
 static inline uint64_t now_ns(void)
 {
 	struct timespec ts;

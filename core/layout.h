@@ -497,7 +497,8 @@ struct dom_ckpt_hdr {
 	uint32_t len;
 	uint64_t inbox_pos; /* inbox consumed up to here when this state was taken */
 	uint64_t checksum;  /* over the fields above (as seed) and the bytes */
-	uint64_t commit_ns; /* CLOCK_MONOTONIC_COARSE at the commit: for people */
+	uint64_t commit_ns; /* 0: not recorded (nothing read it; the clock read cost every
+			     * commit) */
 	uint64_t reserved[3];
 };
 _Static_assert(sizeof(struct dom_ckpt_hdr) == 64, "checkpoint header is shared ABI");
