@@ -64,11 +64,11 @@
  * are refused (-EBADMSG), never loaded as that header's state.
  *
  * What a commit costs: a handle's first commit takes a free buffer (the VNode's home
- * buffers first, then a scan from a cursor of this process) and, after publishing, the
- * buffer it replaced if its last holder let go of it (PUB); each later commit of the same
- * handle is the copy and the publishing CAS. A handle that lets go (release, hand-off,
- * leave, or a refused commit) gives `held` back and marks `pub` PUB, freeing it at once if
- * it was replaced meanwhile.
+ * buffers first, then a scan of the spares from a cursor of this process, other VNodes'
+ * home buffers last) and, after publishing, the buffer it replaced if its last holder
+ * let go of it (PUB); each later commit of the same handle is the copy and the
+ * publishing CAS. A handle that lets go (release, hand-off, leave, or a refused commit)
+ * gives `held` back and marks `pub` PUB, freeing it at once if it was replaced meanwhile.
  *
  * Enough buffers: a VNode's current owner uses two, so 2 vnodes_max cover every owner;
  * a member holds at most CKPT_CACHERS_MAX more at rest, stalled or fenced out or not
@@ -132,11 +132,35 @@ static int take_free(struct pf_member *m, uint32_t buf)
 	return pf_cas_acq_rel(hw, &w, held_by(m) | ((uint64_t)(hold_version(w) + 1) << 32));
 }
 
-/* A free buffer for VNode id, now HELD by m: its index, or CKPT_BUF_NONE. */
-static uint32_t buf_acquire(struct pf_member *m, uint32_t id)
+/* A free buffer in [from, from + n), now HELD by m, looked for from a process-local
+ * cursor: its index, or CKPT_BUF_NONE. */
+static uint32_t buf_scan(struct pf_member *m, uint32_t from, uint32_t n)
 {
 	struct pf_domain *d = m->d;
-	uint32_t n = d->lim.ckpt_bufs, start;
+	uint32_t start;
+
+	if (n == 0)
+		return CKPT_BUF_NONE;
+	/* Relaxed: a process-local starting point, any value works. */
+	start = pf_fetch_add_relaxed(&d->ckpt_cursor, 1) % n;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t buf = from + (start + i < n ? start + i : start + i - n);
+
+		if (take_free(m, buf)) {
+			/* Relaxed: the same starting point. */
+			pf_store_relaxed(&d->ckpt_cursor, buf - from + 1);
+			return buf;
+		}
+	}
+	return CKPT_BUF_NONE;
+}
+
+/* A free buffer for VNode id, now HELD by m: its index, or CKPT_BUF_NONE. Its own home
+ * buffers first, then the spares, and another VNode's home buffer only when no spare is
+ * left: a VNode displaced from its home does not displace the next. */
+static uint32_t buf_acquire(struct pf_member *m, uint32_t id)
+{
+	uint32_t homes = 2 * m->d->lim.vnodes_max, buf;
 
 	/* Relaxed: read only by a reclaim, once this process is gone. */
 	if (pf_load_relaxed(&m->rec->ckpt_used) == 0)
@@ -144,18 +168,8 @@ static uint32_t buf_acquire(struct pf_member *m, uint32_t id)
 	for (uint32_t k = 0; k < 2; k++)
 		if (take_free(m, 2 * id + k))
 			return 2 * id + k;
-	/* Relaxed: a process-local starting point, any value works. */
-	start = pf_fetch_add_relaxed(&d->ckpt_cursor, 1) % n;
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t buf = start + i < n ? start + i : start + i - n;
-
-		if (take_free(m, buf)) {
-			/* Relaxed: the same starting point. */
-			pf_store_relaxed(&d->ckpt_cursor, buf + 1);
-			return buf;
-		}
-	}
-	return CKPT_BUF_NONE;
+	buf = buf_scan(m, homes, m->d->lim.ckpt_bufs - homes);
+	return buf != CKPT_BUF_NONE ? buf : buf_scan(m, 0, homes);
 }
 
 /* Give back a buffer m holds that no descriptor names: FREE. */

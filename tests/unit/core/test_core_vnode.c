@@ -350,6 +350,36 @@ static void test_checkpoint_commit_out_of_buffers(void **state)
 	assert_int_equal(pf_member_leave(m), 0);
 }
 
+/* A VNode whose home buffers are both taken (as by stalled writers fenced out) takes a
+ * spare, not another VNode's home buffer: each VNode's state stays on its NUMA home, and
+ * one displaced VNode does not displace the next. */
+static void test_checkpoint_displaced_takes_spare(void **state)
+{
+	uint32_t homes = 2 * dom->lim.vnodes_max, who;
+	struct pf_member *m, *x;
+	struct pf_vnode *v;
+
+	(void)state;
+	m = join(NULL, 0);
+	x = join(NULL, 0);
+	who = hold_member((uint32_t)pf_member_id(x), (uint32_t)(pf_member_id(x) >> 32));
+	for (uint32_t b = 0; b < 2; b++) /* VNode 0's home buffers */
+		atomic_store(&dom->ckpt_hold[b], hold_word(1, HOLD_HELD, who));
+	assert_int_equal(pf_vnode_define(dom, 0, NULL), 0);
+	assert_int_equal(pf_vnode_claim_id(m, 0, &v), 0);
+	for (int i = 0; i < 4; i++) /* two buffers taken, then the two kept in turn */
+		assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), "s", 2), 0);
+	for (uint32_t b = 2; b < homes; b++)
+		if (hold_state(atomic_load(&dom->ckpt_hold[b])) != HOLD_FREE)
+			fail_msg("VNode %u's home buffer %u taken by VNode 0", b / 2, b);
+	assert_true(ckpt_buf(atomic_load(&dom->vnodes[0].ckpt)) >= homes);
+	assert_int_equal(pf_vnode_release(v), 0);
+	for (uint32_t b = 0; b < 2; b++)
+		atomic_store(&dom->ckpt_hold[b], hold_word(2, HOLD_FREE, 0));
+	assert_int_equal(pf_member_leave(x), 0);
+	assert_int_equal(pf_member_leave(m), 0);
+}
+
 static void test_inbox_survives_owner_change(void **state)
 {
 	struct pf_member *m;
@@ -626,6 +656,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_checkpoint_corruption_detected, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_commit_out_of_buffers, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_displaced_takes_spare, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_inbox_survives_owner_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_options_size_rule, setup, teardown),
