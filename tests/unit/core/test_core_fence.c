@@ -747,6 +747,42 @@ static void test_fence_replacer_dies(void **state)
 	destroy();
 }
 
+static int drain_op(struct owner *o)
+{
+	take_away(o, BY_DRAIN);
+	return 0;
+}
+
+/* A drain moves v's ownership word on and stalls before sealing the descriptor; A, which
+ * does not know yet, commits: the descriptor still carries its epoch, so the commit goes
+ * in, and it is the state the seal hands on (nothing checks the ownership word first, as
+ * nothing could close the window after the look). Once sealed, A is refused; B loads A's
+ * last commit and every message takes effect exactly once. */
+static void test_fence_commit_before_seal(void **state)
+{
+	struct owner *a = &own[0], *b = &own[1];
+	struct stall sd;
+
+	(void)state;
+	make();
+	fault_set_hook(FAULT_RELEASE_AFTER_CAS, stall_hook, NULL);
+	take(a);
+	send_n(4);
+	serve(a);
+	assert_int_equal(commit(a), 0);
+	send_n(4);
+	serve(a); /* applied 8 */
+	stall_op(&sd, a, drain_op, FAULT_RELEASE_AFTER_CAS);
+	assert_int_equal(commit(a), 0);
+	assert_int_equal(stall_end(&sd), 0);
+	send_n(1);
+	serve(a);
+	assert_int_equal(commit(a), -ESTALE);
+	expect_committed(b, 8);
+	check_invariants();
+	destroy();
+}
+
 static struct owner *race_owner;
 static int race_hits_left;
 
@@ -918,6 +954,7 @@ int main(void)
 		cmocka_unit_test(test_fence_overlapping_writer_refused),
 		cmocka_unit_test(test_fence_read_racing_commits),
 		cmocka_unit_test(test_fence_replacer_dies),
+		cmocka_unit_test(test_fence_commit_before_seal),
 	};
 
 	return cmocka_run_group_tests_name("core_fence", tests, NULL, NULL);
