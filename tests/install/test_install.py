@@ -8,18 +8,19 @@ the installed library that owns it; the worker's library, its pkg-config file an
 worker built on it carry nothing of the control plane (libyaml, jansson, libsodium,
 libpflight-ctl); and the systemd unit names the configured directories, is Type=notify
 with a watchdog and its hardening, points at documentation that is installed, and passes
-`systemd-analyze verify`.
+`systemd-analyze verify`; the manual pages are installed with this build's version.
 Method: `meson install --destdir` of the build into a temporary directory, then
 pkg-config pointed at it (PKG_CONFIG_PATH, PKG_CONFIG_SYSROOT_DIR) and LD_LIBRARY_PATH to
 run; ldd checks that the staged libraries, not the build's, were loaded.
 
 Usage: test_install.py --build DIR --source DIR --cc CMD [--cxx CMD]
-                       [--bindir DIR --sysconfdir DIR --docdir DIR] [CHECK...]
+                       [--bindir DIR --sysconfdir DIR --docdir DIR] [--version V]
+                       [CHECK...]
   One staged install, then each CHECK in turn (all of them when none is named):
   worker-c, worker-cxx (tests/install/outside_worker.c as C11 / C++17), exports (every
   name of the maps' public nodes, referenced from an outside program), deps (the worker's
   library and what depends on it), unit (pflightd.service; the directories are the
-  configured ones, absolute). worker-cxx is skipped without --cxx. Exits 0, 1 when a
+  configured ones, absolute), man (pflight.1 and pflightd.8 name version V). worker-cxx is skipped without --cxx. Exits 0, 1 when a
   check failed (each failure names its check; the others still run), 77 when a tool it
   needs is missing.
 """
@@ -283,12 +284,29 @@ def verify_unit(stage, text, exe, tmp):
     print("systemd-analyze verify: no finding")
 
 
+def check_man(stage, args, tmp):
+    """Both manual pages are installed, and their title line names this build's version."""
+    for page, section in (("pflight", 1), ("pflightd", 8)):
+        found = sorted(stage.root.rglob(f"man{section}/{page}.{section}"))
+        if not found:
+            raise Failed(f"{page}.{section} is not installed")
+        th = next((line for line in found[0].read_text().splitlines()
+                   if line.startswith(".TH ")), None)
+        fields = shlex.split(th[len(".TH "):]) if th else []
+        want = f"pflight {args.version}"
+        if len(fields) < 4 or fields[3] != want:
+            raise Failed(f"{found[0].relative_to(stage.root)}: {th!r}, want \"{want}\" "
+                         "as its fourth field")
+        print(f"{found[0].relative_to(stage.root)}: {th}")
+
+
 CHECKS = {
     "worker-c": lambda stage, args, tmp: check_worker(stage, args, tmp, False),
     "worker-cxx": lambda stage, args, tmp: check_worker(stage, args, tmp, True),
     "exports": check_exports,
     "deps": check_deps,
     "unit": check_unit,
+    "man": check_man,
 }
 
 
@@ -311,6 +329,7 @@ def main(argv):
     ap.add_argument("--bindir")
     ap.add_argument("--sysconfdir")
     ap.add_argument("--docdir")
+    ap.add_argument("--version", help="the project's version (meson.project_version())")
     args = ap.parse_args(argv[1:])
     unknown = [c for c in args.checks if c not in CHECKS]
     if unknown:

@@ -6,12 +6,9 @@
 #include "build_rev.h"
 #include "pflight/version.h"
 
-#define STR(x) #x
-#define XSTR(x) STR(x)
-
 const char *build_version(void)
 {
-	return XSTR(PF_VERSION_MAJOR) "." XSTR(PF_VERSION_MINOR) "." XSTR(PF_VERSION_PATCH);
+	return PF_VERSION_STRING;
 }
 
 const char *build_revision(void)

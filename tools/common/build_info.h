@@ -9,7 +9,7 @@
 
 #include <stdio.h>
 
-/* The project's version, "MAJOR.MINOR.PATCH" (pflight/version.h). */
+/* The project's version, "MAJOR.MINOR.PATCH": PF_VERSION_STRING of pflight/version.h. */
 const char *build_version(void);
 
 /* The git revision meson saw when it built the tools ("" when it saw none). */
