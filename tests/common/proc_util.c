@@ -101,6 +101,23 @@ int proc_version(const char *path, const char *name, char *revision, size_t cap)
 	return 0;
 }
 
+unsigned proc_api_port(const char *log)
+{
+	static const char key[] = "api listening on 127.0.0.1:";
+	unsigned long port = 0;
+	char line[1024];
+	const char *p;
+	FILE *f = fopen(log, "r");
+
+	if (f == NULL)
+		return 0;
+	while (port == 0 && fgets(line, sizeof(line), f) != NULL)
+		if ((p = strstr(line, key)) != NULL)
+			port = strtoul(p + sizeof(key) - 1, NULL, 10);
+	(void)fclose(f);
+	return port <= 65535 ? (unsigned)port : 0;
+}
+
 int proc_run(char *const argv[], const char *log)
 {
 	pid_t pid = proc_spawn(argv, log);

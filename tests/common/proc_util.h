@@ -28,6 +28,9 @@ int proc_capture(const char *cmdline, char **out);
  * build saw, so that a stale binary of another build fails. Fills revision ("" when the
  * build saw none) and returns 0; exits the test when the program says anything else. */
 int proc_version(const char *path, const char *name, char *revision, size_t cap);
+/* The REST API's port from pflightd's log line "api listening on 127.0.0.1:PORT" (the
+ * first such line of the log at path); 0 when the log has none. */
+unsigned proc_api_port(const char *log);
 /* Spawn and wait: the exit status, or -1 when it did not exit normally. */
 int proc_run(char *const argv[], const char *log);
 

@@ -72,32 +72,17 @@ static int has_line(const char *msg, const char *line)
 	return 0;
 }
 
-/* The REST API's port, from the log line "api listening on 127.0.0.1:PORT". */
-static int api_port(const char *log)
-{
-	FILE *f = fopen(log, "r");
-	char line[512];
-	const char *p;
-	int port = -1;
-
-	CHECK(f != NULL);
-	while (port < 0 && fgets(line, sizeof(line), f) != NULL)
-		if ((p = strstr(line, "api listening on 127.0.0.1:")) != NULL)
-			port = (int)strtol(p + strlen("api listening on 127.0.0.1:"), NULL, 10);
-	(void)fclose(f);
-	return port;
-}
-
 /* What READY=1 promises: the control socket answers, the REST API accepts. */
 static void check_serving(const char *control, const char *log)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
 	char reply[PF_CONTROL_REPLY_MAX];
-	int port = api_port(log), fd;
+	unsigned port = proc_api_port(log);
+	int fd;
 
 	CHECK(pf_control_request(control, "status", reply, sizeof(reply), 0) > 0);
 	CHECK(strstr(reply, "\"ok\":true") != NULL);
-	CHECK(port > 0 && port < 65536);
+	CHECK(port > 0);
 	sa.sin_port = htons((uint16_t)port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
