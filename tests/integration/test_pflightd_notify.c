@@ -5,10 +5,14 @@
  * expects: READY=1 only once it serves (at that moment the control socket answers and the
  * REST API accepts a TCP connection), WATCHDOG=1 at half of WATCHDOG_USEC with no gap as
  * long as WATCHDOG_USEC, none at all without it or when WATCHDOG_PID names another
- * process, and STOPPING=1 on SIGTERM before it exits with status 0.
+ * process, none any more once an agent thread hangs (the daemon no longer places or
+ * supervises: systemd must restart it), and STOPPING=1 on SIGTERM before it exits with
+ * status 0.
  * Method: a unix datagram socket in a mkdtemp() directory is NOTIFY_SOCKET (what systemd
  * gives a service); the real pflightd runs in the foreground on a domain unique to this
- * process, and every datagram it sends is read with its arrival time.
+ * process, and every datagram it sends is read with its arrival time. The hung agent is
+ * the scheduler, stopped for good at a fault point (PF_FAULT=ring_deq_after_slot:1:hang,
+ * shm/fault.h) the first time it takes a pending VNode, which this test then defines.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pf_config.h"
 #include "pflight/pflight.h"
 #include "tests/common/proc_util.h"
 #include "tests/common/test_util.h"
@@ -91,9 +96,9 @@ static void check_serving(const char *control, const char *log)
 	(void)close(fd);
 }
 
-/* Start pflightd with NOTIFY_SOCKET and the watchdog variables (NULL: unset) set for it
- * alone; returns when READY=1 came, having checked that it serves. */
-static void start(const char *case_name, const char *usec, const char *wd_pid)
+/* Start pflightd with NOTIFY_SOCKET, the watchdog variables and PF_FAULT (NULL: unset)
+ * set for it alone; returns when READY=1 came, having checked that it serves. */
+static void start(const char *case_name, const char *usec, const char *wd_pid, const char *fault)
 {
 	char log[128], control[128], audit[128], msg[512];
 	char *argv[] = {(char *)daemon_path, "--foreground",
@@ -111,9 +116,10 @@ static void start(const char *case_name, const char *usec, const char *wd_pid)
 	CHECK(setenv("NOTIFY_SOCKET", sock_path, 1) == 0);
 	CHECK((usec != NULL ? setenv("WATCHDOG_USEC", usec, 1) : unsetenv("WATCHDOG_USEC")) == 0);
 	CHECK((wd_pid != NULL ? setenv("WATCHDOG_PID", wd_pid, 1) : unsetenv("WATCHDOG_PID")) == 0);
+	CHECK((fault != NULL ? setenv("PF_FAULT", fault, 1) : unsetenv("PF_FAULT")) == 0);
 	daemon_pid = proc_spawn(argv, log);
 	CHECK(unsetenv("NOTIFY_SOCKET") == 0 && unsetenv("WATCHDOG_USEC") == 0 &&
-	      unsetenv("WATCHDOG_PID") == 0);
+	      unsetenv("WATCHDOG_PID") == 0 && unsetenv("PF_FAULT") == 0);
 	for (;;) {
 		uint64_t now = proc_now_ns();
 
@@ -179,7 +185,7 @@ static void with_watchdog(void)
 	unsigned pings;
 
 	(void)snprintf(usec, sizeof(usec), "%u", WATCHDOG_USEC);
-	start("watchdog", usec, NULL);
+	start("watchdog", usec, NULL, NULL);
 	pings = watch_pings(&gap);
 	CHECK(pings >= PINGS_MIN);
 	CHECK(gap < PING_GAP_MAX_NS);
@@ -193,10 +199,62 @@ static void without_watchdog(const char *case_name, const char *usec, const char
 {
 	uint64_t gap = 0;
 
-	start(case_name, usec, wd_pid);
+	start(case_name, usec, wd_pid, NULL);
 	CHECK(watch_pings(&gap) == 0);
 	stop();
 	printf("pflightd: READY=1 and STOPPING=1, no WATCHDOG=1 (%s)\n", case_name);
+}
+
+/* The scheduler's thread hangs: the main thread, alive, must stop WATCHDOG=1 (and say so in
+ * its log), so that systemd restarts a daemon that no longer places or supervises. */
+static void hung_agent(void)
+{
+#if PF_FAULT_INJECTION
+	char usec[32], log[128], msg[512];
+	struct pf_vnode_spec spec;
+	struct pf_domain *d;
+	uint64_t deadline, end;
+	unsigned pings = 0;
+	int r;
+
+	(void)snprintf(usec, sizeof(usec), "%u", WATCHDOG_USEC);
+	(void)snprintf(log, sizeof(log), "%s/hung.log", dir);
+	start("hung", usec, NULL, "ring_deq_after_slot:1:hang");
+	/* A pending VNode: the scheduler's next pass takes it from the queue, and hangs. */
+	CHECK(pf_domain_open(name, &d) == 0);
+	pf_vnode_spec_init(&spec);
+	CHECK(pf_vnode_define(d, 0, &spec) == 0);
+	pf_domain_close(d);
+	/* Pings stop: the daemon says it withholds them, naming the agent stuck (within a few
+	 * periods), and from then on none comes. */
+	deadline = proc_now_ns() + START_NS;
+	while ((r = proc_wait_log(daemon_pid, log, "agent scheduler made no pass", 0)) ==
+		       -ETIMEDOUT &&
+	       proc_now_ns() < deadline)
+		pings += next_message(msg, sizeof(msg), PING_GAP_MAX_NS) > 0;
+	if (r != 0) {
+		proc_print_file(log);
+		fprintf(stderr, "%u x WATCHDOG=1 while the scheduler hung, none withheld\n", pings);
+	}
+	CHECK(r == 0);
+	while (next_message(msg, sizeof(msg), 0) > 0) /* sent before it withheld one */
+		;
+	pings = 0;
+	end = proc_now_ns() + OBSERVE_NS;
+	for (uint64_t now = proc_now_ns(); now < end; now = proc_now_ns())
+		pings += next_message(msg, sizeof(msg), end - now) > 0;
+	CHECK(pings == 0);
+	CHECK(waitpid(daemon_pid, NULL, WNOHANG) == 0); /* alive, only its agent hung */
+	/* Its runner cannot be joined: kill it, as systemd would. */
+	CHECK(kill(daemon_pid, SIGKILL) == 0);
+	CHECK(waitpid(daemon_pid, NULL, 0) == daemon_pid);
+	daemon_pid = -1;
+	(void)pf_domain_unlink(name);
+	printf("pflightd: no WATCHDOG=1 in %llu ms once its scheduler thread hung\n",
+	       OBSERVE_NS / 1000000u);
+#else
+	printf("pflightd: a hung agent thread not checked (needs -Dfault_injection=true)\n");
+#endif
 }
 
 int main(int argc, char **argv)
@@ -219,5 +277,6 @@ int main(int argc, char **argv)
 	with_watchdog();
 	without_watchdog("no WATCHDOG_USEC", NULL, NULL);
 	without_watchdog("WATCHDOG_PID of another process", "400000", "1");
+	hung_agent();
 	return 0;
 }

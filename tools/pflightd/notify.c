@@ -30,6 +30,7 @@ void notify_init(struct notify *n, uint64_t now_ns)
 			(unsigned long long)(n->period_ns / 1000000u));
 	}
 	n->next_ns = now_ns;
+	n->withheld_ns = 0;
 }
 
 void notify_ready(const char *status)
@@ -45,13 +46,30 @@ void notify_stopping(void)
 	send_state("STOPPING=1");
 }
 
-uint64_t notify_watchdog(struct notify *n, uint64_t now_ns)
+uint64_t notify_watchdog(struct notify *n, uint64_t now_ns, notify_stalled_fn stalled, void *arg)
 {
+	const char *stuck;
+
 	if (n->period_ns == 0)
 		return UINT64_MAX;
-	if (now_ns >= n->next_ns) {
+	if (now_ns < n->next_ns)
+		return n->next_ns - now_ns;
+	n->next_ns = now_ns + n->period_ns;
+	stuck = stalled(arg);
+	if (stuck == NULL) {
+		if (n->withheld_ns != 0)
+			log_msg(LOG_WARN,
+				"watchdog: every agent makes passes again after %llu ms; "
+				"WATCHDOG=1 resumed",
+				(unsigned long long)((now_ns - n->withheld_ns) / 1000000u));
+		n->withheld_ns = 0;
 		send_state("WATCHDOG=1");
-		n->next_ns = now_ns + n->period_ns;
+	} else if (n->withheld_ns == 0) {
+		n->withheld_ns = now_ns;
+		log_msg(LOG_ERROR,
+			"watchdog: agent %s made no pass in %llu ms; WATCHDOG=1 withheld (systemd "
+			"restarts the daemon if it stays stuck)",
+			stuck, (unsigned long long)(n->period_ns / 1000000u));
 	}
-	return n->next_ns - now_ns;
+	return n->period_ns;
 }

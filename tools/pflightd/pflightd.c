@@ -41,7 +41,8 @@
  * SIGTERM or SIGINT stops at once.
  *
  * Under systemd (notify.c): READY=1 once everything above serves, WATCHDOG=1 from the main
- * loop every half WatchdogSec, STOPPING=1 when the stop begins.
+ * loop every half WatchdogSec as long as every agent thread (the API's included) makes
+ * passes, STOPPING=1 when the stop begins.
  *
  * Exit status: 0 after a clean stop, 1 on a runtime error, 2 on a usage or manifest error.
  */
@@ -673,6 +674,16 @@ static int stop_now(struct daemon *dm, uint64_t *drain_until)
 	return 0;
 }
 
+/* For the watchdog: an agent thread, of the agents or of the API, that made no pass since
+ * the last look (both runners are looked at every time); NULL when none. */
+static const char *agents_stalled(void *arg)
+{
+	struct daemon *dm = arg;
+	const char *agents = runner_stalled(dm->runner), *api = runner_stalled(dm->http_runner);
+
+	return agents != NULL ? agents : api;
+}
+
 /* The main thread: signals, and in invoker mode the agents' passes too. */
 static int main_loop(struct daemon *dm)
 {
@@ -693,7 +704,7 @@ static int main_loop(struct daemon *dm)
 		} else if ((r = runner_error(dm->runner)) < 0) {
 			return r;
 		}
-		wd_ns = notify_watchdog(&dm->notify, mono_ns());
+		wd_ns = notify_watchdog(&dm->notify, mono_ns(), agents_stalled, dm);
 		ns = wd_ns < ns ? wd_ns : ns;
 		ts.tv_sec = (time_t)(ns / 1000000000u);
 		ts.tv_nsec = (long)(ns % 1000000000u);
