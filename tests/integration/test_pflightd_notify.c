@@ -7,7 +7,10 @@
  * long as WATCHDOG_USEC, none at all without it or when WATCHDOG_PID names another
  * process, none any more once an agent thread hangs (the daemon no longer places or
  * supervises: systemd must restart it), and STOPPING=1 on SIGTERM before it exits with
- * status 0.
+ * status 0. A stop that drains (on_stop: drain) may outlast the unit's TimeoutStopSec, so
+ * STOPPING=1 comes as the drain begins, with EXTEND_TIMEOUT_USEC covering drain_timeout, its
+ * grace and the close: otherwise systemd SIGKILLs the daemon before it signs and closes its
+ * audit log.
  * Method: a unix datagram socket in a mkdtemp() directory is NOTIFY_SOCKET (what systemd
  * gives a service); the real pflightd runs in the foreground on a domain unique to this
  * process, and every datagram it sends is read with its arrival time. The hung agent is
@@ -97,22 +100,25 @@ static void check_serving(const char *control, const char *log)
 }
 
 /* Start pflightd with NOTIFY_SOCKET, the watchdog variables and PF_FAULT (NULL: unset)
- * set for it alone; returns when READY=1 came, having checked that it serves. */
-static void start(const char *case_name, const char *usec, const char *wd_pid, const char *fault)
+ * set for it alone, and --on-stop when on_stop is not NULL; returns when READY=1 came,
+ * having checked that it serves. */
+static void start(const char *case_name, const char *usec, const char *wd_pid, const char *fault,
+		  const char *on_stop)
 {
 	char log[128], control[128], audit[128], msg[512];
-	char *argv[] = {(char *)daemon_path, "--foreground",
-			"--domain",          name,
-			"--audit",           audit,
-			"--control",         control,
-			"--api-port",        "0",
-			"--log-target",      "stderr",
-			"--destroy-on-exit", NULL};
+	char *argv[] = {
+		(char *)daemon_path, "--foreground", "--domain",   name, "--audit",      audit,
+		"--control",         control,        "--api-port", "0",  "--log-target", "stderr",
+		"--destroy-on-exit", NULL,           NULL,         NULL};
 	uint64_t deadline = proc_now_ns() + START_NS;
 
 	(void)snprintf(log, sizeof(log), "%s/%s.log", dir, case_name);
 	(void)snprintf(control, sizeof(control), "%s/%s.sock", dir, case_name);
 	(void)snprintf(audit, sizeof(audit), "%s/%s.audit.jsonl", dir, case_name);
+	if (on_stop != NULL) {
+		argv[sizeof(argv) / sizeof(argv[0]) - 3] = "--on-stop";
+		argv[sizeof(argv) / sizeof(argv[0]) - 2] = (char *)on_stop;
+	}
 	CHECK(setenv("NOTIFY_SOCKET", sock_path, 1) == 0);
 	CHECK((usec != NULL ? setenv("WATCHDOG_USEC", usec, 1) : unsetenv("WATCHDOG_USEC")) == 0);
 	CHECK((wd_pid != NULL ? setenv("WATCHDOG_PID", wd_pid, 1) : unsetenv("WATCHDOG_PID")) == 0);
@@ -185,7 +191,7 @@ static void with_watchdog(void)
 	unsigned pings;
 
 	(void)snprintf(usec, sizeof(usec), "%u", WATCHDOG_USEC);
-	start("watchdog", usec, NULL, NULL);
+	start("watchdog", usec, NULL, NULL, NULL);
 	pings = watch_pings(&gap);
 	CHECK(pings >= PINGS_MIN);
 	CHECK(gap < PING_GAP_MAX_NS);
@@ -199,7 +205,7 @@ static void without_watchdog(const char *case_name, const char *usec, const char
 {
 	uint64_t gap = 0;
 
-	start(case_name, usec, wd_pid, NULL);
+	start(case_name, usec, wd_pid, NULL, NULL);
 	CHECK(watch_pings(&gap) == 0);
 	stop();
 	printf("pflightd: READY=1 and STOPPING=1, no WATCHDOG=1 (%s)\n", case_name);
@@ -219,7 +225,7 @@ static void hung_agent(void)
 
 	(void)snprintf(usec, sizeof(usec), "%u", WATCHDOG_USEC);
 	(void)snprintf(log, sizeof(log), "%s/hung.log", dir);
-	start("hung", usec, NULL, "ring_deq_after_slot:1:hang");
+	start("hung", usec, NULL, "ring_deq_after_slot:1:hang", NULL);
 	/* A pending VNode: the scheduler's next pass takes it from the queue, and hangs. */
 	CHECK(pf_domain_open(name, &d) == 0);
 	pf_vnode_spec_init(&spec);
@@ -257,6 +263,46 @@ static void hung_agent(void)
 #endif
 }
 
+/* on_stop: drain with a member joined: SIGTERM starts a drain (drain_timeout: 30 s by
+ * default). By the time the daemon logs the cordons, STOPPING=1 must have come with an
+ * EXTEND_TIMEOUT_USEC of at least drain_timeout plus its second of grace. A second SIGTERM
+ * then stops at once (or the drain was over already); exit status 0 either way. */
+static void drain_stop(void)
+{
+	char log[128], msg[512];
+	unsigned long long extend = 0;
+	struct pf_member *m;
+	struct pf_domain *d;
+	const char *p = NULL;
+	int status = 0;
+
+	(void)snprintf(log, sizeof(log), "%s/drain.log", dir);
+	start("drain", NULL, NULL, NULL, "drain");
+	CHECK(pf_domain_open(name, &d) == 0);
+	CHECK(pf_member_join(d, NULL, &m) == 0);
+	CHECK(kill(daemon_pid, SIGTERM) == 0);
+	CHECK(proc_wait_log(daemon_pid, log, "members cordoned", START_NS) == 0);
+	while (next_message(msg, sizeof(msg), 0) > 0 && !has_line(msg, "STOPPING=1"))
+		;
+	if (!has_line(msg, "STOPPING=1")) {
+		proc_print_file(log);
+		fprintf(stderr, "no STOPPING=1 when the drain began\n");
+	}
+	CHECK(has_line(msg, "STOPPING=1"));
+	p = strstr(msg, "EXTEND_TIMEOUT_USEC=");
+	if (p == NULL || sscanf(p, "EXTEND_TIMEOUT_USEC=%llu", &extend) != 1)
+		fprintf(stderr, "STOPPING=1 without EXTEND_TIMEOUT_USEC: \"%s\"\n", msg);
+	CHECK(extend >= (30ull + 1ull) * 1000000ull);
+	CHECK(kill(daemon_pid, SIGTERM) == 0);
+	CHECK(waitpid(daemon_pid, &status, 0) == daemon_pid);
+	daemon_pid = -1;
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	(void)pf_member_leave(m); /* drained, or its daemon gone: either way the handle goes */
+	pf_domain_close(d);
+	(void)pf_domain_unlink(name);
+	printf("pflightd: STOPPING=1 with EXTEND_TIMEOUT_USEC=%llu as a drain began\n", extend);
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -277,6 +323,7 @@ int main(int argc, char **argv)
 	with_watchdog();
 	without_watchdog("no WATCHDOG_USEC", NULL, NULL);
 	without_watchdog("WATCHDOG_PID of another process", "400000", "1");
+	drain_stop();
 	hung_agent();
 	return 0;
 }

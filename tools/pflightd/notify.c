@@ -41,9 +41,17 @@ void notify_ready(const char *status)
 	send_state(msg);
 }
 
-void notify_stopping(void)
+void notify_stopping(uint64_t extend_ns)
 {
-	send_state("STOPPING=1");
+	char state[64];
+
+	if (extend_ns == 0) {
+		send_state("STOPPING=1");
+		return;
+	}
+	(void)snprintf(state, sizeof(state), "STOPPING=1\nEXTEND_TIMEOUT_USEC=%llu",
+		       (unsigned long long)(extend_ns / 1000u));
+	send_state(state);
 }
 
 uint64_t notify_watchdog(struct notify *n, uint64_t now_ns, notify_stalled_fn stalled, void *arg)

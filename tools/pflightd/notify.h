@@ -33,7 +33,11 @@ void notify_init(struct notify *n, uint64_t now_ns);
 
 /* READY=1 with a STATUS= line; STOPPING=1. Failures are logged once, not returned. */
 void notify_ready(const char *status);
-void notify_stopping(void);
+
+/* STOPPING=1; with extend_ns > 0 also EXTEND_TIMEOUT_USEC, so that systemd (236 and later)
+ * lets a stop that may outlast the unit's TimeoutStopSec (a drain) go on that long from
+ * now before it sends SIGKILL. Again later, it does nothing to the timeout. */
+void notify_stopping(uint64_t extend_ns);
 
 /* When WATCHDOG=1 is due, ask stalled(arg) and send it unless something is stuck; either
  * way the next one is due half a period on. Returns the nanoseconds until then (UINT64_MAX
