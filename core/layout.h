@@ -552,7 +552,7 @@ struct dom_explain {
 	uint32_t epoch;
 	uint32_t reason; /* enum pf_sched_reason */
 	uint32_t candidates;
-	uint32_t filtered[6]; /* by cause: state, caps, trust, policy, full, bound */
+	uint32_t filtered[PF_SCHED_FILTERED_COUNT]; /* by cause: enum pf_sched_filtered */
 	uint32_t home_node;
 	uint32_t winner_node;
 	uint32_t reserved0;

@@ -929,9 +929,9 @@ int sched_choose(struct pf_sched *s, uint32_t vnode, struct pf_sched_decision *d
 	if (q == NULL)
 		return -ENOMEM;
 	dec->candidates = q->candidates;
-	dec->filtered[0] = s->filtered_state;
-	dec->filtered[1] = s->nsm - q->candidates;
-	dec->filtered[2] = s->filtered_trust;
+	dec->filtered[PF_SCHED_FILTERED_STATE] = s->filtered_state;
+	dec->filtered[PF_SCHED_FILTERED_CAPS] = s->nsm - q->candidates;
+	dec->filtered[PF_SCHED_FILTERED_TRUST] = s->filtered_trust;
 	sched_bound_pool(s, q);
 	*ret_m = pick(s, q, caps, vnode, dec, rm);
 	if (*ret_m == UINT32_MAX && !s->moving &&

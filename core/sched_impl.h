@@ -116,7 +116,15 @@ struct removed {
 /* Index into pf_sched_decision.filtered[] of a filter reason. */
 static inline uint32_t sched_filter_index(uint32_t why)
 {
-	return why == PF_SCHED_FILTER_BOUND ? 5u : why - PF_SCHED_FILTER_STATE;
+	_Static_assert(
+		PF_SCHED_FILTER_CAPS - PF_SCHED_FILTER_STATE == PF_SCHED_FILTERED_CAPS &&
+			PF_SCHED_FILTER_TRUST - PF_SCHED_FILTER_STATE == PF_SCHED_FILTERED_TRUST &&
+			PF_SCHED_FILTER_POLICY - PF_SCHED_FILTER_STATE ==
+				PF_SCHED_FILTERED_POLICY &&
+			PF_SCHED_FILTER_FULL - PF_SCHED_FILTER_STATE == PF_SCHED_FILTERED_FULL,
+		"the filters from STATE to FULL index filtered[] in their order");
+	return why == PF_SCHED_FILTER_BOUND ? PF_SCHED_FILTERED_BOUND
+					    : why - PF_SCHED_FILTER_STATE + PF_SCHED_FILTERED_STATE;
 }
 
 /* The strategy's score of member m without the NUMA factor (the heap key). */

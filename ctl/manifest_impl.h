@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* ctl/manifest_impl.h: the manifest schema entry and its value converters (manifest_value.c). */
-#ifndef PF_CORE_MANIFEST_IMPL_H
-#define PF_CORE_MANIFEST_IMPL_H
+#ifndef PF_CTL_MANIFEST_IMPL_H
+#define PF_CTL_MANIFEST_IMPL_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -51,4 +51,4 @@ const char *manifest_type_name(uint32_t type);
 /* The accepted values of f as text ("1..4096", "100us..1m", "one of: a, b"). */
 void manifest_range_text(const struct manifest_field *f, char *buf, size_t bytes);
 
-#endif /* PF_CORE_MANIFEST_IMPL_H */
+#endif /* PF_CTL_MANIFEST_IMPL_H */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* ctl/sim_impl.h: the simulator's state, shared by ctl/sim.c (options, set-up, the event
  * loop) and ctl/sim_events.c (what each event does to the domain). */
-#ifndef PF_CORE_SIM_IMPL_H
-#define PF_CORE_SIM_IMPL_H
+#ifndef PF_CTL_SIM_IMPL_H
+#define PF_CTL_SIM_IMPL_H
 
 #include <stdint.h>
 
@@ -138,4 +138,4 @@ int sim_observe(struct sim *s, uint32_t flags);
 /* Every member leaves (the end of a run, or a failed set-up). */
 void sim_leave_all(struct sim *s);
 
-#endif /* PF_CORE_SIM_IMPL_H */
+#endif /* PF_CTL_SIM_IMPL_H */

@@ -23,6 +23,7 @@
 
 #include "pflight/audit.h"
 #include "pflight/sched.h"
+#include "ctl/token_impl.h"
 #include "pflight/token.h"
 #include "shm/pf_assert.h"
 
@@ -81,7 +82,7 @@ static int caps_check(const char *caps, size_t len)
 	return 0;
 }
 
-static int claims_check(const struct pf_token_claims *c, size_t domain_len, size_t caps_len)
+int token_claims_check(const struct pf_token_claims *c, size_t domain_len, size_t caps_len)
 {
 	if (name_check(c->domain, domain_len, PF_DOMAIN_NAME_MAX) < 0 || c->domain[0] == '.')
 		return -EINVAL;
@@ -168,7 +169,7 @@ int pf_token_issue(const unsigned char *sk, const struct pf_token_claims *claims
 		return -EINVAL;
 	if (caps_len == sizeof(claims->caps))
 		return -E2BIG;
-	r = claims_check(claims, domain_len, caps_len);
+	r = token_claims_check(claims, domain_len, caps_len);
 	if (r < 0)
 		return r;
 	if (sodium_init() < 0)
@@ -237,7 +238,7 @@ static int body_parse(const unsigned char *b, size_t len, struct pf_token_claims
 		return -EBADMSG;
 	memcpy(c->caps, b + n, caps_len);
 	c->caps[caps_len] = '\0';
-	return claims_check(c, domain_len, caps_len) < 0 ? -EBADMSG : 0;
+	return token_claims_check(c, domain_len, caps_len) < 0 ? -EBADMSG : 0;
 }
 
 int pf_token_verify(const unsigned char *pk, const char *token, uint64_t now_unix,

@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include "core/domain_impl.h"
-#include "net/json_scan.h"
 #include "pflight/control.h"
 
 #define RUN_DIR "/run/pflight"
@@ -145,75 +144,4 @@ PF_API int pf_control_request(const char *path, const char *request, char *reply
 out:
 	(void)close(fd);
 	return r;
-}
-
-/* The words of the protocol for a refused token, both ways (pflightd answers with them). */
-static const struct {
-	const char *word;
-	int err;
-} refusals[] = {
-	{"forged", -EKEYREJECTED}, {"expired", -EKEYEXPIRED}, {"malformed", -EBADMSG},
-	{"other_domain", -EXDEV},  {"wrong_uid", -EACCES},    {"peer_gone", -ESRCH},
-};
-
-PF_API const char *pf_control_refusal_name(int err)
-{
-	for (size_t i = 0; i < PF_ARRAY_SIZE(refusals); i++)
-		if (refusals[i].err == err)
-			return refusals[i].word;
-	return NULL;
-}
-
-static int refusal_errno(const char *error)
-{
-	for (size_t i = 0; error != NULL && i < PF_ARRAY_SIZE(refusals); i++)
-		if (strcmp(error, refusals[i].word) == 0)
-			return refusals[i].err;
-	return -EPROTO;
-}
-
-static int claims_from(const struct json_scan *doc, struct pf_token_claims *ret)
-{
-	char dom[PF_DOMAIN_NAME_MAX + 1], caps[sizeof(ret->caps)];
-	int64_t trust, exp;
-	uint32_t size = ret->size;
-
-	/* What a genuine token can hold (pflight/token.h); anything else is not the daemon's
-	 * answer to read. */
-	if (json_scan_string(doc, "domain", dom, sizeof(dom)) < 0 ||
-	    json_scan_string(doc, "caps", caps, sizeof(caps)) < 0 ||
-	    json_scan_int(doc, "trust_ppm", &trust) < 0 ||
-	    json_scan_int(doc, "expires", &exp) < 0 || domain_name_check(dom) < 0 || trust < 0 ||
-	    trust > PF_PPM || exp <= 0)
-		return -EPROTO;
-	memset(ret, 0, sizeof(*ret));
-	ret->size = size;
-	memcpy(ret->domain, dom, strlen(dom) + 1);
-	memcpy(ret->caps, caps, strlen(caps) + 1);
-	ret->trust_ppm = (uint32_t)trust;
-	ret->expires = (uint64_t)exp;
-	ret->uid = PF_TOKEN_NO_UID;
-	return 0;
-}
-
-PF_API int pf_control_present(const char *path, const char *token, struct pf_token_claims *ret)
-{
-	char req[PF_TOKEN_TEXT_MAX + 16], reply[PF_CONTROL_REPLY_MAX], word[32];
-	struct json_scan doc;
-	int r;
-
-	if (token == NULL || (ret != NULL && ret->size < sizeof(*ret)))
-		return -EINVAL;
-	if (snprintf(req, sizeof(req), "join-token %s", token) >= (int)sizeof(req))
-		return -EBADMSG; /* longer than any token */
-	r = pf_control_request(path, req, reply, sizeof(reply), 0);
-	if (r < 0)
-		return r;
-	if (json_scan_object(reply, (size_t)r, &doc) < 0)
-		return -EPROTO;
-	if (json_scan_bool(&doc, "ok") == 1)
-		return ret != NULL ? claims_from(&doc, ret) : 0;
-	if (json_scan_string(&doc, "error", word, sizeof(word)) < 0)
-		return -EPROTO;
-	return refusal_errno(word);
 }

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "shm/fault.h"
 #include "shm/pf_atomic.h"
@@ -70,6 +71,8 @@ static void read_env(void)
 			mode = FAULT_MODE_FAIL_FROM;
 		else if (strcmp(colon2 + 1, "stop") == 0)
 			mode = FAULT_MODE_STOP;
+		else if (strcmp(colon2 + 1, "hang") == 0)
+			mode = FAULT_MODE_HANG;
 	}
 	nth = strtoull(colon + 1, &end, 10);
 	if (*end != '\0' || nth == 0 || fault_point_by_name(spec, &p) < 0)
@@ -114,13 +117,17 @@ static uint64_t count_hit(enum fault_point point, enum fault_mode *ret_mode, uin
 	return pf_fetch_add_relaxed(&points[point].hits, 1) + 1;
 }
 
-/* The signal modes: SIGKILL or SIGSTOP on the n-th hit. */
+/* The modes that act on the n-th hit itself: SIGKILL, SIGSTOP, or this thread blocked for
+ * good (pause() returns only after a signal handler ran: wait again). */
 static void signal_hit(enum fault_mode mode, uint64_t n, uint64_t nth)
 {
 	if (mode == FAULT_MODE_KILL && n == nth)
 		(void)raise(SIGKILL);
 	if (mode == FAULT_MODE_STOP && n == nth)
 		(void)raise(SIGSTOP);
+	if (mode == FAULT_MODE_HANG && n == nth)
+		for (;;) /* intentionally unbounded: the point of the mode */
+			(void)pause();
 }
 
 void fault_hit(enum fault_point point)

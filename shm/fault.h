@@ -10,11 +10,14 @@
  *
  * A test may also set a hook that runs on every hit of a point (fault_set_hook()): a
  * thread stalled inside it is a writer paused at exactly that instruction, the way a
- * page fault, a preemption or SIGSTOP would pause it, while the test acts meanwhile.
+ * page fault, a preemption or SIGSTOP would pause it, while the test acts meanwhile. A
+ * point armed to hang blocks the thread that hits it for good while the rest of the
+ * process goes on, as a call that never returns would (a hung device, a deadlock): what a
+ * test of a program it starts with exec cannot do with a hook.
  *
  * Arming is per process: in code with fault_arm(), or through the environment variable
- * PF_FAULT="<point>:<n>:<kill|stop|once|from>" read on the first hit of any point, so a test
- * can arm a child it starts with exec.
+ * PF_FAULT="<point>:<n>:<kill|stop|hang|once|from>" read on the first hit of any point, so
+ * a test can arm a child it starts with exec.
  */
 #ifndef PF_SHM_FAULT_H
 #define PF_SHM_FAULT_H
@@ -71,6 +74,7 @@ enum fault_mode {
 	FAULT_MODE_FAIL_ONCE, /* report failure on the n-th hit only */
 	FAULT_MODE_FAIL_FROM, /* report failure from the n-th hit on */
 	FAULT_MODE_STOP,      /* raise(SIGSTOP) on the n-th hit: go on once continued */
+	FAULT_MODE_HANG,      /* the n-th hit never returns; the process's other threads go on */
 };
 
 /* Called on every hit of the point it is set for, in the hitting thread. */

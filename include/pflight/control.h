@@ -15,11 +15,13 @@
  * takes the first of /run/pflight/<domain>.sock, $XDG_RUNTIME_DIR/pflight-<domain>.sock
  * and /tmp/pflight-<uid>-<domain>.sock that exists (the first of them when none does).
  *
- * Join tokens (pflight/token.h): a worker presents its token with pf_control_present()
- * before pf_member_join(); the daemon, which gates every join while it runs
- * (pflight/policy.h), then admits the process that presented it with the trust and the
- * capabilities the token grants. A grant is for the presenting process only and lapses
- * when the process does not join within a few seconds.
+ * Join tokens: a worker presents its token on this socket before pf_member_join(), with
+ * pf_control_present() of pflight/token.h (libpflight-ctl, which reads the daemon's JSON
+ * answer); the daemon, which gates every join while it runs (pflight/policy.h), then
+ * admits the process that presented it with the trust and the capabilities the token
+ * grants. A grant is for the presenting process only and lapses when the process does
+ * not join within a few seconds. A worker without a token needs only this header and
+ * libpflight.
  *
  * Thread safety: every function is reentrant. None logs.
  */
@@ -30,7 +32,6 @@
 #include <stdint.h>
 
 #include "pflight/common.h"
-#include "pflight/token.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -63,21 +64,6 @@ PF_API int pf_control_path(const char *domain, uint32_t flags, char *buf, size_t
  */
 PF_API int pf_control_request(const char *path, const char *request, char *reply, size_t cap,
 			      uint32_t timeout_ms);
-
-/*
- * Present a join token to the daemon at path, for this process. Returns 0 and the
- * claims granted in *ret (ret->size set by the caller; may be NULL), or what the daemon
- * answers: -EKEYREJECTED (forged), -EKEYEXPIRED (expired), -EBADMSG (malformed), -EXDEV
- * (for another domain), -EACCES (for another uid), -ESRCH (the daemon could not see this
- * process), -EPROTO (a reply we cannot read), or an error of pf_control_request().
- * Blocking.
- */
-PF_API int pf_control_present(const char *path, const char *token, struct pf_token_claims *ret);
-
-/* The protocol's word for one of pf_control_present()'s refusals ("forged", "expired",
- * "malformed", "other_domain", "wrong_uid", "peer_gone"), as the daemon answers it; NULL
- * for any other errno. */
-PF_API const char *pf_control_refusal_name(int err);
 
 #ifdef __cplusplus
 }

@@ -95,7 +95,7 @@ PF_API void pf_member_opts_init(struct pf_member_opts *opts);
  * and when a gatekeeper has closed the domain's admission gate (pflight/policy.h):
  *   -EPERM       refused by a policy rule (opts->refusal, when given, names it)
  *   -EKEYREJECTED  refused for want of a join token granting what it declares (a token
- *                is presented to the gatekeeper before joining: pflight/control.h)
+ *                is presented to the gatekeeper before joining: pf_control_present())
  *   -ETIMEDOUT   no decision within opts->admission_timeout_ms, or this joiner was
  *                declared dead meanwhile (stopped past its join or heartbeat timeout)
  *   -EHOSTDOWN   the gate is strict and its gatekeeper is not running

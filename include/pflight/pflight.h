@@ -5,7 +5,8 @@
  * libpflight (`pkg-config libpflight`), what a worker links: domain.h, member.h, numa.h,
  * vnode.h, sched.h, supervisor.h, drain.h, control.h, and of policy.h the admission gate
  * and the verdict's names. libpflight-ctl (`pkg-config libpflight-ctl`), the control
- * plane on top of it: manifest.h, audit.h, token.h, policy.h's judging, metrics.h, sim.h.
+ * plane on top of it: manifest.h, audit.h, token.h (presenting a token to pflightd
+ * included), policy.h's judging, metrics.h, sim.h.
  * Declarations cost nothing: a worker may include this header and link libpflight alone
  * as long as it calls only libpflight's functions.
  */

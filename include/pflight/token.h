@@ -15,6 +15,9 @@
  * Ed25519 over "pflight-token-v1" NUL || body. A token is a bearer credential: it proves
  * who issued it, not who presents it; keep lifetimes short and bind a uid where the
  * daemon can check one (SO_PEERCRED). No revocation: expiry is the only way one ends.
+ *
+ * A worker presents its token to the host's pflightd with pf_control_present(), on the
+ * control socket of pflight/control.h ("join-token <token>"), before it joins.
  */
 #ifndef PFLIGHT_TOKEN_H
 #define PFLIGHT_TOKEN_H
@@ -74,6 +77,28 @@ PF_API int pf_token_issue(const unsigned char *sk, const struct pf_token_claims 
  */
 PF_API int pf_token_verify(const unsigned char *pk, const char *token, uint64_t now_unix,
 			   struct pf_token_claims *ret);
+
+/*
+ * Present a join token to the daemon at path (pf_control_path() of pflight/control.h), for
+ * this process. Returns 0 and the claims granted in *ret (ret->size set by the caller; may
+ * be NULL; written only on success), or what the daemon answers:
+ *   -EKEYREJECTED  forged
+ *   -EKEYEXPIRED   expired
+ *   -EBADMSG       malformed (or longer than any token: not sent)
+ *   -EXDEV         for another domain
+ *   -EACCES        for another uid
+ *   -ESRCH         the daemon could not see this process
+ *   -EPROTO        a reply we cannot read: not one JSON object, an unknown refusal, or a
+ *                  grant whose claims no token can hold
+ *   -EINVAL        token NULL, ret->size too small
+ * or an error of pf_control_request(). Blocking; reentrant.
+ */
+PF_API int pf_control_present(const char *path, const char *token, struct pf_token_claims *ret);
+
+/* The protocol's word for one of pf_control_present()'s refusals ("forged", "expired",
+ * "malformed", "other_domain", "wrong_uid", "peer_gone"), as the daemon answers it; NULL
+ * for any other errno. */
+PF_API const char *pf_control_refusal_name(int err);
 
 #ifdef __cplusplus
 }

@@ -41,7 +41,7 @@ static void check_summary(struct pf_domain *d)
 	CHECK(api_int(s, "capabilities") == di.caps_count && api_int(s, "uptime_s") >= 0);
 	/* The daemon's build, as `pflightd --version` says it. */
 	CHECK(proc_version(env.daemon_path, "pflightd", rev, sizeof(rev)) == 0);
-	CHECK(strcmp(json_string_value(json_object_get(s, "version")), proc_build_version()) == 0);
+	CHECK(strcmp(json_string_value(json_object_get(s, "version")), PF_VERSION_STRING) == 0);
 	CHECK(strcmp(json_string_value(json_object_get(s, "revision")), rev) == 0);
 	json_decref(s);
 }

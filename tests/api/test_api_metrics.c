@@ -125,7 +125,7 @@ static void check_prometheus(void)
 	CHECK(proc_version(env.daemon_path, "pflightd", rev, sizeof(rev)) == 0);
 	(void)snprintf(info, sizeof(info),
 		       "\npflight_build_info{version=\"%s\",revision=\"%s\"} 1\n",
-		       proc_build_version(), rev);
+		       PF_VERSION_STRING, rev);
 	CHECK(strstr(r.body, "# TYPE pflight_build_info gauge\n") != NULL);
 	CHECK(strstr(r.body, info) != NULL);
 	/* Every sample's metric was introduced by a TYPE line before it. */

@@ -89,23 +89,6 @@ static void read_token(struct api_env *env)
 	CHECK(strlen(env->token) == 64);
 }
 
-/* The port from "api listening on 127.0.0.1:PORT". */
-static unsigned logged_port(const struct api_env *env)
-{
-	static char buf[262144];
-	const char *key = "api listening on 127.0.0.1:", *p;
-	FILE *f = fopen(env->log, "r");
-	size_t n;
-
-	if (f == NULL)
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = '\0';
-	(void)fclose(f);
-	p = strstr(buf, key);
-	return p != NULL ? (unsigned)strtoul(p + strlen(key), NULL, 10) : 0;
-}
-
 static void spawn(struct api_env *env, const char *extra)
 {
 	char *argv[] = {(char *)env->daemon_path,
@@ -141,7 +124,7 @@ void api_daemon_start_bare(struct api_env *env, const char *extra)
 void api_daemon_start(struct api_env *env, const char *extra)
 {
 	spawn(env, extra);
-	env->port = logged_port(env);
+	env->port = proc_api_port(env->log);
 	CHECK(env->port > 0);
 	read_token(env);
 }

@@ -22,13 +22,15 @@ pid_t proc_spawn(char *const argv[], const char *log);
  * status, or -1 when it did not exit normally. Exits the test when popen fails. */
 int proc_capture(const char *cmdline, char **out);
 
-/* What `<path> --version` says: exit status 0 and one line "<name> <version>" or
- * "<name> <version> (git <revision>)", version being this build's MAJOR.MINOR.PATCH
- * (pflight/version.h). Fills revision ("" when the line names none) and returns 0; exits
- * the test when the program says anything else. */
+/* What `<path> --version` says: exit status 0 and the one line of this build's
+ * build_print_version() (tools/common/build_info.h): "<name> <version>" or
+ * "<name> <version> (git <revision>)", version PF_VERSION_STRING and revision the one this
+ * build saw, so that a stale binary of another build fails. Fills revision ("" when the
+ * build saw none) and returns 0; exits the test when the program says anything else. */
 int proc_version(const char *path, const char *name, char *revision, size_t cap);
-/* This build's version, "MAJOR.MINOR.PATCH" (pflight/version.h). */
-const char *proc_build_version(void);
+/* The REST API's port from pflightd's log line "api listening on 127.0.0.1:PORT" (the
+ * first such line of the log at path); 0 when the log has none. */
+unsigned proc_api_port(const char *log);
 /* Spawn and wait: the exit status, or -1 when it did not exit normally. */
 int proc_run(char *const argv[], const char *log);
 

@@ -8,18 +8,21 @@ the installed library that owns it; the worker's library, its pkg-config file an
 worker built on it carry nothing of the control plane (libyaml, jansson, libsodium,
 libpflight-ctl); and the systemd unit names the configured directories, is Type=notify
 with a watchdog and its hardening, points at documentation that is installed, and passes
-`systemd-analyze verify`.
+`systemd-analyze verify`; the manual pages are installed with this build's version.
 Method: `meson install --destdir` of the build into a temporary directory, then
 pkg-config pointed at it (PKG_CONFIG_PATH, PKG_CONFIG_SYSROOT_DIR) and LD_LIBRARY_PATH to
 run; ldd checks that the staged libraries, not the build's, were loaded.
 
-Usage: test_install.py CHECK --build DIR --source DIR --cc CMD [--cxx CMD]
-                        [--bindir DIR --sysconfdir DIR --docdir DIR]
-  CHECK: worker-c, worker-cxx (tests/install/outside_worker.c as C11 / C++17), exports
-  (every name of the maps' public nodes, referenced from an outside program), deps (the
-  worker's library and what depends on it), unit (pflightd.service; the directories are
-  the configured ones, absolute). Exits 0, 1 on a failure (saying which), 77 when a tool
-  it needs is missing.
+Usage: test_install.py --build DIR --source DIR --cc CMD [--cxx CMD]
+                       [--bindir DIR --sysconfdir DIR --docdir DIR] [--version V]
+                       [CHECK...]
+  One staged install, then each CHECK in turn (all of them when none is named):
+  worker-c, worker-cxx (tests/install/outside_worker.c as C11 / C++17), exports (every
+  name of the maps' public nodes, referenced from an outside program), deps (the worker's
+  library and what depends on it), unit (pflightd.service; the directories are the
+  configured ones, absolute), man (pflight.1 and pflightd.8 name version V). worker-cxx is skipped without --cxx. Exits 0, 1 when a
+  check failed (each failure names its check; the others still run), 77 when a tool it
+  needs is missing.
 """
 import argparse
 import os
@@ -105,24 +108,38 @@ def check_headers(stage, source):
     return len(want)
 
 
+def outside_worker(stage, args, tmp, cxx):
+    """tests/install/outside_worker.c built on the stage with pkg-config libpflight alone,
+    as C11 or C++17; built once, whichever check asks first."""
+    out = pathlib.Path(tmp) / ("outside_worker_cxx" if cxx else "outside_worker_c")
+    if out.exists():
+        return out
+    src = pathlib.Path(args.source) / "tests" / "install" / "outside_worker.c"
+    if cxx:
+        return stage.build(shlex.split(args.cxx), ["-std=c++17", "-x", "c++"], src, out,
+                           "libpflight")
+    return stage.build(shlex.split(args.cc), ["-std=c11", "-Wpedantic"], src, out, "libpflight")
+
+
 def check_worker(stage, args, tmp, cxx):
     source = pathlib.Path(args.source)
     n = check_headers(stage, source)
-    src = source / "tests" / "install" / "outside_worker.c"
-    if cxx:
-        exe = stage.build(shlex.split(args.cxx), ["-std=c++17", "-x", "c++"], src,
-                          pathlib.Path(tmp) / "outside_worker_cxx", "libpflight")
-    else:
-        exe = stage.build(shlex.split(args.cc), ["-std=c11", "-Wpedantic"], src,
-                          pathlib.Path(tmp) / "outside_worker_c", "libpflight")
+    exe = outside_worker(stage, args, tmp, cxx)
     where = stage.loaded_from(exe, "libpflight.so")
     if where is None or not where.startswith(str(stage.root)):
         raise Failed(f"{exe.name} loads libpflight from {where}, not from the stage")
-    name = f"pf-test-install-{'cxx' if cxx else 'c'}-{os.getpid()}"
+    name = worker_domains("worker-cxx" if cxx else "worker-c")[0]
     out = run([str(exe), name], env=stage.env)
     print(f"{n} headers installed; {exe.name} built with pkg-config libpflight alone, "
           f"loaded {where}")
     print(out.strip())
+
+
+def worker_domains(check):
+    """The domains the check's outside worker creates (and destroys when it gets that far)."""
+    if check in ("worker-c", "worker-cxx"):
+        return [f"pf-test-install-{check[len('worker-'):]}-{os.getpid()}"]
+    return []
 
 
 def public_names(source, package):
@@ -177,10 +194,7 @@ def check_deps(stage, args, tmp):
     static_libs = " ".join(stage.pkg_config("--libs", "--static", "libpflight"))
     if CONTROL_PLANE.search(reqs) or CONTROL_PLANE.search(static_libs):
         raise Failed(f"libpflight.pc requires {reqs.split()} and links {static_libs}")
-    exe = stage.build(shlex.split(args.cc), ["-std=c11"],
-                      pathlib.Path(args.source) / "tests" / "install" / "outside_worker.c",
-                      pathlib.Path(tmp) / "outside_worker", "libpflight")
-    worker_needs = needed(exe)
+    worker_needs = needed(outside_worker(stage, args, tmp, False))
     if any(CONTROL_PLANE.search(n) for n in worker_needs) or \
             not any(n.startswith("libpflight.so") for n in worker_needs):
         raise Failed(f"a worker built on libpflight needs {worker_needs}")
@@ -270,9 +284,44 @@ def verify_unit(stage, text, exe, tmp):
     print("systemd-analyze verify: no finding")
 
 
+def check_man(stage, args, tmp):
+    """Both manual pages are installed, and their title line names this build's version."""
+    for page, section in (("pflight", 1), ("pflightd", 8)):
+        found = sorted(stage.root.rglob(f"man{section}/{page}.{section}"))
+        if not found:
+            raise Failed(f"{page}.{section} is not installed")
+        th = next((line for line in found[0].read_text().splitlines()
+                   if line.startswith(".TH ")), None)
+        fields = shlex.split(th[len(".TH "):]) if th else []
+        want = f"pflight {args.version}"
+        if len(fields) < 4 or fields[3] != want:
+            raise Failed(f"{found[0].relative_to(stage.root)}: {th!r}, want \"{want}\" "
+                         "as its fourth field")
+        print(f"{found[0].relative_to(stage.root)}: {th}")
+
+
+CHECKS = {
+    "worker-c": lambda stage, args, tmp: check_worker(stage, args, tmp, False),
+    "worker-cxx": lambda stage, args, tmp: check_worker(stage, args, tmp, True),
+    "exports": check_exports,
+    "deps": check_deps,
+    "unit": check_unit,
+    "man": check_man,
+}
+
+
+def unlink_domains(names):
+    """Remove what an outside worker that died midway left in /dev/shm."""
+    for name in names:
+        try:
+            os.unlink(f"/dev/shm/pflight-{name}")
+        except FileNotFoundError:
+            pass
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    ap.add_argument("check", choices=["worker-c", "worker-cxx", "exports", "deps", "unit"])
+    ap.add_argument("checks", nargs="*", metavar="CHECK", default=list(CHECKS))
     ap.add_argument("--build", required=True)
     ap.add_argument("--source", required=True)
     ap.add_argument("--cc", required=True)
@@ -280,28 +329,38 @@ def main(argv):
     ap.add_argument("--bindir")
     ap.add_argument("--sysconfdir")
     ap.add_argument("--docdir")
+    ap.add_argument("--version", help="the project's version (meson.project_version())")
     args = ap.parse_args(argv[1:])
+    unknown = [c for c in args.checks if c not in CHECKS]
+    if unknown:
+        ap.error(f"unknown check {', '.join(unknown)}: use {', '.join(CHECKS)}")
     tools = ["meson", "pkg-config", "readelf", "ldd"]
     missing = [t for t in tools if shutil.which(t) is None]
-    if args.check == "worker-cxx" and not args.cxx:
-        missing.append("a C++ compiler (g++)")
     if missing:
         print(f"test_install.py: skipped, missing {', '.join(missing)}")
         return 77
+    failed = []
     with tempfile.TemporaryDirectory(prefix="pf-install-") as tmp:
         try:
             stage = Stage(args.build, tmp)
-            if args.check.startswith("worker"):
-                check_worker(stage, args, tmp, args.check == "worker-cxx")
-            elif args.check == "exports":
-                check_exports(stage, args, tmp)
-            elif args.check == "unit":
-                check_unit(stage, args, tmp)
-            else:
-                check_deps(stage, args, tmp)
         except Failed as e:
-            print(f"test_install.py {args.check}: {e}")
+            print(f"test_install.py: staging: {e}")
             return 1
+        for check in args.checks:
+            print(f"--- {check}")
+            if check == "worker-cxx" and not args.cxx:
+                print("skipped: no C++ compiler (g++)")
+                continue
+            try:
+                CHECKS[check](stage, args, tmp)
+            except Failed as e:
+                print(f"test_install.py {check}: {e}")
+                failed.append(check)
+            finally:
+                unlink_domains(worker_domains(check))
+    if failed:
+        print(f"test_install.py: failed: {', '.join(failed)}")
+        return 1
     return 0
 
 

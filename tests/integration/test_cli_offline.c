@@ -186,7 +186,7 @@ static void version_phase(void)
 	CHECK(proc_version(cli, "pflight", rev, sizeof(rev)) == 0);
 	CHECK(run("--version", &out) == 0 && strncmp(out, "pflight ", 8) == 0);
 	free(out);
-	printf("pflight --version: %s%s%s\n", proc_build_version(), rev[0] != '\0' ? ", git " : "",
+	printf("pflight --version: %s%s%s\n", PF_VERSION_STRING, rev[0] != '\0' ? ", git " : "",
 	       rev);
 }
 

@@ -264,7 +264,7 @@ static void version(void)
 
 	CHECK(proc_version(daemon_path, "pflightd", rev, sizeof(rev)) == 0);
 	CHECK(access(shm_path, F_OK) < 0 && access(audit, F_OK) < 0);
-	printf("pflightd --version: %s%s%s\n", proc_build_version(), rev[0] != '\0' ? ", git " : "",
+	printf("pflightd --version: %s%s%s\n", PF_VERSION_STRING, rev[0] != '\0' ? ", git " : "",
 	       rev);
 }
 

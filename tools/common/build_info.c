@@ -1,22 +1,30 @@
 /* SPDX-License-Identifier: MIT */
 /* tools/common/build_info.c: the build's version and git revision (build_info.h). */
 #include <stdio.h>
+#include <string.h>
 
 #include "build_info.h"
 #include "build_rev.h"
 #include "pflight/version.h"
 
-#define STR(x) #x
-#define XSTR(x) STR(x)
-
 const char *build_version(void)
 {
-	return XSTR(PF_VERSION_MAJOR) "." XSTR(PF_VERSION_MINOR) "." XSTR(PF_VERSION_PATCH);
+	return PF_VERSION_STRING;
+}
+
+int build_revision_plain(const char *rev)
+{
+	static const char plain[] = "abcdefghijklmnopqrstuvwxyz"
+				    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				    "0123456789._+-/";
+	size_t n = strspn(rev, plain);
+
+	return rev[n] == '\0' && n <= BUILD_REV_MAX;
 }
 
 const char *build_revision(void)
 {
-	return PF_BUILD_REV;
+	return build_revision_plain(PF_BUILD_REV) ? PF_BUILD_REV : "";
 }
 
 void build_print_version(FILE *f, const char *program)

@@ -21,10 +21,11 @@
  * <vnodes> is the capacity it declares (what it holds at full load), which is what a
  * scheduler's load, spread and rebalancing count its VNodes against.
  * --caps: the capabilities it declares (default "counter"). --token (or $PFLIGHT_TOKEN):
- * a join token presented to the host's pflightd (pflight/control.h; --control names its
- * socket) before joining, for the trust and capabilities it grants; a refused join says
- * which rule refused it. --define N: define counter VNodes 0..N-1 first (those that exist
- * already are left as they are), so that one worker can set a domain up.
+ * a join token presented to the host's pflightd before joining (pf_control_present() of
+ * pflight/token.h, in libpflight-ctl; --control names the socket, pflight/control.h), for
+ * the trust and capabilities it grants; a refused join says which rule refused it.
+ * --define N: define counter VNodes 0..N-1 first (those that exist already are left as
+ * they are), so that one worker can set a domain up.
  *
  * Drains: when its member is cordoned (`pflight drain`), it stops taking VNodes, keeps
  * serving the ones it holds and hands each over when asked, and leaves once the drain

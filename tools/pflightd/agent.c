@@ -12,6 +12,14 @@
  * Stopping: runner_stop() sets `stop` and joins the threads; a parked thread notices
  * within one park_ns (bounded, so stopping is bounded). `stop` and `error` are flags,
  * not publications: nothing is read through them, and pthread_join() orders the rest.
+ *
+ * Liveness: each thread counts its passes (`passes`, bumped after every pass, the park
+ * included) and says which agent it is in (`current`). Every pass ends within one park_ns
+ * of idling, so a thread whose count has not moved between two looks a watchdog period
+ * apart is stuck inside that agent: a call that does not return, a deadlock.
+ * runner_stalled() is that look; the daemon's main thread asks it before each WATCHDOG=1
+ * (notify.h), so that systemd's watchdog covers the agents and not the main loop alone.
+ * Both are statistics: nothing is read through them.
  */
 #include <errno.h>
 #include <sched.h>
@@ -33,6 +41,9 @@ struct runner_thread {
 	uint32_t first; /* agents[first .. first + count) */
 	uint32_t count;
 	uint32_t idle_passes;
+	_Atomic uint64_t passes;  /* bumped after each pass; read by runner_stalled() */
+	_Atomic uint32_t current; /* the agent it is in (or parks for): what a stall names */
+	uint64_t passes_seen;     /* runner_stalled()'s last look (its caller's thread only) */
 	pthread_t tid;
 };
 
@@ -44,6 +55,7 @@ struct runner {
 	struct runner_thread threads[RUNNER_AGENTS_MAX];
 	uint32_t nthreads; /* started */
 	uint32_t invoker_idle;
+	uint32_t looked; /* runner_stalled() has taken note of the counts once */
 	_Atomic uint32_t stop;
 	_Atomic int32_t error;
 };
@@ -138,7 +150,11 @@ static void *runner_main(void *arg)
 		uint64_t ns;
 
 		for (uint32_t i = t->first; i < t->first + t->count; i++) {
-			int n = r->agents[i].do_work(r->agents[i].arg);
+			int n;
+
+			/* Relaxed: a name for the log, read by runner_stalled(). */
+			pf_store_relaxed(&t->current, i);
+			n = r->agents[i].do_work(r->agents[i].arg);
 
 			if (n < 0) {
 				log_msg(LOG_ERROR, "agent %s: %s; stopping", r->agents[i].name,
@@ -150,8 +166,14 @@ static void *runner_main(void *arg)
 			work += n;
 		}
 		ns = idle_advance(&r->idle, &t->idle_passes, work);
-		if (ns > 0)
+		if (ns > 0) {
+			/* Relaxed: as above; a park hook is its first agent's. */
+			pf_store_relaxed(&t->current, t->first);
 			park(t, ns);
+		}
+		/* Relaxed: a statistic another thread compares with its last look; nothing is
+		 * read through it. */
+		pf_fetch_add_relaxed(&t->passes, 1);
 	}
 	return NULL;
 }
@@ -205,6 +227,26 @@ int runner_error(struct runner *r)
 {
 	/* Relaxed: a flag; see runner_main(). */
 	return pf_load_relaxed(&r->error);
+}
+
+const char *runner_stalled(struct runner *r)
+{
+	const char *stalled = NULL;
+
+	if (r == NULL)
+		return NULL;
+	for (uint32_t i = 0; i < r->nthreads; i++) {
+		struct runner_thread *t = &r->threads[i];
+		/* Relaxed: see runner_main(); a count, compared with the last one we read. */
+		uint64_t passes = pf_load_relaxed(&t->passes);
+
+		/* Relaxed: a name for the log; the thread is stuck, it does not change. */
+		if (r->looked && passes == t->passes_seen && stalled == NULL)
+			stalled = r->agents[pf_load_relaxed(&t->current)].name;
+		t->passes_seen = passes;
+	}
+	r->looked = 1; /* the first look only takes note */
+	return stalled;
 }
 
 void runner_stop(struct runner *r)

@@ -74,6 +74,13 @@ uint64_t runner_idle_step(struct runner *runner, int work);
 /* A fatal error an agent returned from a thread (0: none). Any thread. */
 int runner_error(struct runner *runner);
 
+/* Whether every thread made a pass since the last call: NULL when each did (or when there
+ * is no thread: invoker mode, a runner not started, NULL; and at the first call, which only
+ * takes note), else the name of the agent a thread that did not is stuck in. Call it from one
+ * thread, no more often than the longest pass (a park included) may take: the daemon's
+ * main thread before each WATCHDOG=1. */
+const char *runner_stalled(struct runner *runner);
+
 /* Ask the threads to stop and wait for them. Idempotent. */
 void runner_stop(struct runner *runner);
 

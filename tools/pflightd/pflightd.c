@@ -41,7 +41,10 @@
  * SIGTERM or SIGINT stops at once.
  *
  * Under systemd (notify.c): READY=1 once everything above serves, WATCHDOG=1 from the main
- * loop every half WatchdogSec, STOPPING=1 when the stop begins.
+ * loop every half WatchdogSec as long as every agent thread (the API's included) makes
+ * passes, STOPPING=1 when the stop begins: for a drain, with EXTEND_TIMEOUT_USEC covering
+ * drain_timeout, its grace and the close (the unit's TimeoutStopSec is shorter than a long
+ * drain), and again as the daemon shuts down.
  *
  * Exit status: 0 after a clean stop, 1 on a runtime error, 2 on a usage or manifest error.
  */
@@ -72,6 +75,9 @@
 #define OPEN_RETRIES 50  /* -EAGAIN from pf_domain_open: its creator is still publishing */
 /* on_stop: drain waits drain_timeout, then this long for the releases to be recorded. */
 #define STOP_GRACE_NS 1000000000u
+/* and then this long to stop the agents, record the stop and sign and close the log: what
+ * the unit's TimeoutStopSec gives a stop that does not drain */
+#define STOP_CLOSE_NS (30ull * 1000000000u)
 
 struct options {
 	const char *manifest_path;
@@ -664,13 +670,27 @@ static int stop_now(struct daemon *dm, uint64_t *drain_until)
 {
 	int on_stop =
 		dm->opt.on_stop >= 0 ? dm->opt.on_stop : (int)dm->manifest->membership.on_stop;
+	uint64_t drain_ns = dm->manifest->membership.drain_timeout_ns + STOP_GRACE_NS;
 
 	if (*drain_until != 0 || on_stop != PF_MANIFEST_ON_STOP_DRAIN)
 		return 1; /* keep, or a second signal while draining */
+	/* The drain may outlast TimeoutStopSec: systemd would SIGKILL us before the audit log
+	 * is signed and closed. Said before the cordons, so that it holds once they are. */
+	notify_stopping(drain_ns + STOP_CLOSE_NS);
 	if (drain_all(dm) == 0 && !draining(dm))
 		return 1;
-	*drain_until = mono_ns() + dm->manifest->membership.drain_timeout_ns + STOP_GRACE_NS;
+	*drain_until = mono_ns() + drain_ns;
 	return 0;
+}
+
+/* For the watchdog: an agent thread, of the agents or of the API, that made no pass since
+ * the last look (both runners are looked at every time); NULL when none. */
+static const char *agents_stalled(void *arg)
+{
+	struct daemon *dm = arg;
+	const char *agents = runner_stalled(dm->runner), *api = runner_stalled(dm->http_runner);
+
+	return agents != NULL ? agents : api;
 }
 
 /* The main thread: signals, and in invoker mode the agents' passes too. */
@@ -693,7 +713,7 @@ static int main_loop(struct daemon *dm)
 		} else if ((r = runner_error(dm->runner)) < 0) {
 			return r;
 		}
-		wd_ns = notify_watchdog(&dm->notify, mono_ns());
+		wd_ns = notify_watchdog(&dm->notify, mono_ns(), agents_stalled, dm);
 		ns = wd_ns < ns ? wd_ns : ns;
 		ts.tv_sec = (time_t)(ns / 1000000000u);
 		ts.tv_nsec = (long)(ns % 1000000000u);
@@ -764,7 +784,7 @@ static int shut_down(struct daemon *dm, int status)
 {
 	int r = 0;
 
-	notify_stopping();
+	notify_stopping(0);
 	runner_destroy(dm->http_runner); /* first: its requests may queue records */
 	dm->http_runner = NULL;
 	http_destroy(dm->http);
