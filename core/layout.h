@@ -214,6 +214,16 @@ static inline uint64_t member_word_facts(uint64_t w)
 {
 	return w & MEMBER_FACTS;
 }
+/* Generations of a slot are compared serially (they wrap at 2^32): a is g or later. */
+static inline int member_gen_reached(uint32_t a, uint32_t g)
+{
+	return (int32_t)(a - g) >= 0;
+}
+/* The generation a joiner takes the slot at after gen; 0 means "never used". */
+static inline uint32_t member_gen_next(uint32_t gen)
+{
+	return gen + 1 != 0 ? gen + 1 : 1;
+}
 
 /* Robust futex bits (linux/futex.h), restated so this header stays self-contained. */
 #define FUTEX_WORD_TID_MASK 0x3fffffffu

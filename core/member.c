@@ -169,7 +169,7 @@ static int slot_take(struct pf_domain *d, uint32_t start, const struct pf_member
 		/* [A5] pairs with [R5] in member_free() and supervisor repair: free_at is
 		 * written before the state that makes the slot reusable. */
 		uint64_t w = pf_load_acquire(&rec->state);
-		uint32_t st = member_word_state(w), gen = member_word_gen(w) + 1;
+		uint32_t st = member_word_state(w), gen = member_gen_next(member_word_gen(w));
 
 		if (!(st == PF_MEMBER_FREE || st == PF_MEMBER_RETIRED ||
 		      (st == PF_MEMBER_DEAD && (w & MEMBER_FLAG_REPAIRED) != 0)))
@@ -177,8 +177,6 @@ static int slot_take(struct pf_domain *d, uint32_t start, const struct pf_member
 		/* Relaxed: ordered by [A5] above. */
 		if (pf_load_relaxed(&rec->free_at_ns) > now)
 			continue;
-		if (gen == 0)
-			gen = 1; /* generation 0 means "never used" */
 		/* Its last member may still be alive (drained away, declared dead while stalled):
 		 * not before its process is gone or its handle has left. */
 		if (member_reclaim(d, slot) < 0)

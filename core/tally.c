@@ -118,12 +118,6 @@ static inline uint64_t bit(uint32_t k)
 	return UINT64_C(1) << k;
 }
 
-/* Serial comparison of generations: a is g or later. */
-static inline int gen_reached(uint32_t a, uint32_t g)
-{
-	return (int32_t)(a - g) >= 0;
-}
-
 int tally_events(uint64_t w, uint64_t r, uint64_t v[TALLY_EVENTS])
 {
 	uint32_t st = member_word_state(w), gen = member_word_gen(w);
@@ -146,6 +140,19 @@ int tally_events(uint64_t w, uint64_t r, uint64_t v[TALLY_EVENTS])
 	return any != 0;
 }
 
+/* A census no larger than the VNode table it was taken of. */
+static int census_valid(struct pf_domain *d, uint64_t r)
+{
+	return repair_owned_vnodes(r) <= d->lim.vnodes_max;
+}
+
+int tally_words_valid(struct pf_domain *d, uint64_t t, uint64_t r, uint32_t gen)
+{
+	return (t & UINT64_C(0xffffffff) & ~TALLY_COUNTED_MASK) == 0 &&
+	       member_gen_reached(gen, tally_gen(t)) &&
+	       member_gen_reached(gen, repair_owned_gen(r)) && census_valid(d, r);
+}
+
 /* The slot's repair word, its count bounded by the limits (invariant 5). */
 static uint64_t repair_load(struct pf_domain *d, uint32_t slot)
 {
@@ -153,7 +160,7 @@ static uint64_t repair_load(struct pf_domain *d, uint32_t slot)
 	 * generation is seen with the REPAIRED word that came after it. */
 	uint64_t r = pf_load_acquire(&d->members[slot].repair_owned);
 
-	if (repair_owned_vnodes(r) <= d->lim.vnodes_max)
+	if (census_valid(d, r))
 		return r;
 	counter_add(d, PF_COUNTER_SHM_INVALID, 1);
 	return repair_owned_word(repair_owned_gen(r), d->lim.vnodes_max);
@@ -250,7 +257,7 @@ static int scrub(struct pf_domain *d, uint32_t slot, uint32_t gen, uint32_t k)
 		 * written by the fold of gen comes with the begin that preceded it. */
 		uint64_t p = pf_load_acquire(&d->members[slot].tally);
 
-		if (!names(c, slot) || gen_reached(tally_gen(p), gen))
+		if (!names(c, slot) || member_gen_reached(tally_gen(p), gen))
 			return 0;
 		/* [R30] pairs with [A30] in help(), apply() and fold_begin()'s successors: the
 		 * count stays, the evidence of a complete fold goes. */
@@ -267,7 +274,7 @@ static int fold_begin(struct pf_domain *d, uint32_t slot, uint32_t gen)
 	/* [A31] pairs with [R31] below. */
 	uint64_t p = pf_load_acquire(t);
 
-	if (gen_reached(tally_gen(p), gen))
+	if (member_gen_reached(tally_gen(p), gen))
 		return 0;
 	for (uint32_t k = 0; k < TALLY_EVENTS; k++)
 		if (scrub(d, slot, gen, k) < 0)
@@ -277,7 +284,7 @@ static int fold_begin(struct pf_domain *d, uint32_t slot, uint32_t gen)
 		 * before the word that makes a tag naming the slot count as evidence. */
 		if (pf_cas_acq_rel(t, &p, tally_word(gen, 0)))
 			return 0;
-		if (gen_reached(tally_gen(p), gen))
+		if (member_gen_reached(tally_gen(p), gen))
 			return 0; /* another folder of gen began it */
 	}
 	return -EAGAIN;
@@ -309,7 +316,7 @@ void tally_repair_census(struct pf_domain *d, uint32_t slot, uint32_t gen)
 	uint32_t n = 0;
 
 	PF_ASSERT(slot < d->lim.members_max && gen != 0);
-	if (gen_reached(repair_owned_gen(r), gen))
+	if (member_gen_reached(repair_owned_gen(r), gen))
 		return; /* counted by the first repair (or this is a stale one) */
 	for (uint32_t id = 0; id < d->lim.vnodes_max; id++) {
 		/* Relaxed: a count taken while nothing is returned yet: the returns of the

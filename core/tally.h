@@ -43,6 +43,10 @@ static inline uint32_t repair_owned_vnodes(uint64_t r)
 	return (uint32_t)r;
 }
 
+/* The slot's tally word t and repair word r, read while the slot is at generation gen:
+ * neither runs ahead of gen, and each carries nothing but what it defines (invariant 5). */
+int tally_words_valid(struct pf_domain *d, uint64_t t, uint64_t r, uint32_t gen);
+
 /* What generation gen_of(w) of a slot adds to each event counter, from its state word w and
  * its repair word r: values[c] for c < TALLY_EVENTS. Returns 1 when anything is non-zero. */
 int tally_events(uint64_t w, uint64_t r, uint64_t values[TALLY_EVENTS]);

@@ -68,20 +68,6 @@ static int facts_valid(uint64_t w)
 	       (joined && (st == PF_MEMBER_FREE || st == PF_MEMBER_RETIRED));
 }
 
-/* The slot's counting words (core/tally.c) never run ahead of its generation, and carry
- * nothing but what they define. */
-static int tally_words_valid(struct pf_domain *d, const struct dom_member *rec, uint32_t gen)
-{
-	/* Relaxed: a snapshot to validate, like the rest of the record. */
-	uint64_t t = pf_load_relaxed(&rec->tally), r = pf_load_relaxed(&rec->repair_owned);
-
-	if ((t & UINT64_C(0xffffffff) & ~TALLY_COUNTED_MASK) != 0)
-		return 0;
-	if ((int32_t)(gen - tally_gen(t)) < 0 || (int32_t)(gen - repair_owned_gen(r)) < 0)
-		return 0;
-	return repair_owned_vnodes(r) <= d->lim.vnodes_max;
-}
-
 int member_record_check(struct pf_domain *d, uint32_t slot)
 {
 	struct dom_member *rec = &d->members[slot];
@@ -92,11 +78,13 @@ int member_record_check(struct pf_domain *d, uint32_t slot)
 	uint32_t st = member_word_state(w);
 	/* Relaxed: a snapshot to validate, nothing is published through it. */
 	uint32_t f = pf_load_relaxed(&rec->futex);
+	/* Relaxed: the same snapshot; the slot's counting words (core/tally.c). */
+	uint64_t t = pf_load_relaxed(&rec->tally), r = pf_load_relaxed(&rec->repair_owned);
 
 	if (st > PF_MEMBER_DEAD || member_word_cause(w) > PF_DEATH_VANISHED ||
 	    (w & UINT64_C(0xffff0000) & ~MEMBER_FLAGS_KNOWN) != 0 ||
 	    ((w & MEMBER_FLAG_AWAIT) != 0 && st != PF_MEMBER_JOINING) || !facts_valid(w) ||
-	    !tally_words_valid(d, rec, member_word_gen(w)))
+	    !tally_words_valid(d, t, r, member_word_gen(w)))
 		return -EBADMSG;
 	if (st == PF_MEMBER_FREE)
 		return 0;
