@@ -279,13 +279,14 @@ struct dom_member {
 	_Atomic uint64_t tally;
 	uint64_t reserved4[1];
 	/* Line 4: attached = (generation << 32) | pid of the process that took the slot, with
-	 * attach_start its start time, from the take of the slot until that member's handle
-	 * is gone (its leave, or its process gone: core/member.c); 0 otherwise. The slot is not
-	 * taken again before, so a member that lost its slot (drained away, declared dead,
-	 * stalled while joining) never writes into a record that names another member, and
-	 * the checkpoint buffers it holds (HELD by slot and generation, core/checkpoint.c) are
-	 * given back by the reclaim. ckpt_used: 1 once this generation took a buffer (a
-	 * reclaim of a member that never did need not look). */
+	 * attach_start its start time (0 until the attacher wrote it), from the claim that
+	 * precedes the take of the slot until that member's handle is gone (its leave, or its
+	 * process gone: core/member.c); 0 otherwise. The slot is not taken again before, so a
+	 * member that lost its slot (drained away, declared dead, stalled while joining, even
+	 * between its take and its first write) never writes into a record that names another
+	 * member, and the checkpoint buffers it holds (HELD by slot and generation,
+	 * core/checkpoint.c) are given back by the reclaim. ckpt_used: 1 once this generation
+	 * took a buffer (a reclaim of a member that never did need not look). */
 	_Atomic uint64_t attached;
 	_Atomic uint64_t attach_start;
 	_Atomic uint32_t ckpt_used;

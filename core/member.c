@@ -25,6 +25,11 @@
  * generation's: a dead predecessor's OWNER_DIED or pid must not condemn the joiner. A
  * joiner that dies before it holds its futex leaves a JOINING slot that supervisors
  * reclaim once its pid is gone (INIT cleared) or after a timeout (INIT still set).
+ *
+ * A joiner claims the slot's attach word before its CAS takes the slot, and lets go of it
+ * only when its handle is gone; nobody takes an attached slot while the attached process
+ * lives. So a joiner stopped anywhere in its join and declared dead meanwhile finds, when
+ * it goes on, the record still of its own (dead) generation, never the next member's.
  */
 #include <errno.h>
 #include <sched.h>
@@ -120,7 +125,8 @@ static int member_free(struct pf_domain *d, struct dom_member *rec, uint32_t gen
 int member_reclaim(struct pf_domain *d, uint32_t slot)
 {
 	struct dom_member *rec = &d->members[slot];
-	/* [A34] pairs with [R34] in attach(): the start time is the attacher's. */
+	/* [A34] pairs with [R34] in attach(), detach() and here: the start time is the
+	 * attacher's, or 0 while it has not written it yet (the last detach cleared it). */
 	uint64_t a = pf_load_acquire(&rec->attached);
 	/* Relaxed: ordered by [A34]. */
 	uint64_t start = pf_load_relaxed(&rec->attach_start);
@@ -135,26 +141,41 @@ int member_reclaim(struct pf_domain *d, uint32_t slot)
 	 * new member taken the slot since our look. Relaxed: ordered by [A34]. */
 	if (pf_load_relaxed(&rec->ckpt_used) != 0)
 		(void)ckpt_reclaim(d, slot, (uint32_t)(a >> 32));
-	/* [R34] pairs with [A34] in the next member_reclaim(): its buffers are settled. */
+	/* Relaxed: ordered before the release below. A CAS, not a store: a reclaimer that
+	 * finished first may have let a new attacher in, whose start time stays. */
+	(void)pf_cas_relaxed(&rec->attach_start, &start, 0);
+	/* [R34] pairs with [A34] in the next member_reclaim() and in attach(): its buffers
+	 * are settled, its start time cleared. */
 	(void)pf_cas_release(&rec->attached, &a, 0);
 	return 0;
 }
 
-/* The slot we just took is ours until our handle is gone (see core/layout.h). */
-static void attach(struct dom_member *rec, uint32_t gen, const struct pf_member_identity *id)
+/* Claim the slot for generation gen before taking it: from this CAS on, whoever would take
+ * the slot (or reclaim it for the next joiner) finds it attached to us and leaves it alone
+ * while we live, so nothing we write into it later can land in another member's record.
+ * 0, or -EBUSY when another joiner claimed it first. The start time comes after the
+ * claim: a reclaimer that reads 0 there judges by the pid alone (a detach clears it). */
+static int attach(struct dom_member *rec, uint32_t gen, const struct pf_member_identity *id)
 {
-	/* Relaxed: published by [R34] below. */
+	uint64_t none = 0;
+
+	/* [R34] pairs with [A34] in member_reclaim(); acq_rel so that the clear of attach_start
+	 * by whoever let go of the slot last comes before our start time. */
+	if (!pf_cas_acq_rel(&rec->attached, &none, ((uint64_t)gen << 32) | (uint32_t)id->pid))
+		return -EBUSY;
+	/* Relaxed: ours alone from the claim on; a reclaimer copes with 0 (see above). */
 	pf_store_relaxed(&rec->attach_start, id->start_time);
 	pf_store_relaxed(&rec->ckpt_used, 0);
-	/* [R34] pairs with [A34] in member_reclaim(). */
-	pf_store_release(&rec->attached, ((uint64_t)gen << 32) | (uint32_t)id->pid);
+	return 0;
 }
 
 /* Our handle is gone: the slot may be taken again (after its grace period). */
 static void detach(struct dom_member *rec)
 {
-	/* [R34] pairs with [A34] in member_reclaim(): every write of ours to the record
-	 * (state, futex, hold entries) comes first. */
+	/* Relaxed: ordered before the release below. */
+	pf_store_relaxed(&rec->attach_start, 0);
+	/* [R34] pairs with [A34] in member_reclaim() and attach(): every write of ours to the
+	 * record (state, futex, hold entries) comes first. */
 	pf_store_release(&rec->attached, 0);
 }
 
@@ -183,12 +204,16 @@ static int slot_take(struct pf_domain *d, uint32_t start, const struct pf_member
 			continue;
 		if (tally_fold(d, slot, w) < 0)
 			continue; /* its events are not all counted yet: the next joiner's turn */
+		if (attach(rec, gen, id) < 0)
+			continue; /* another joiner's */
 		/* [R5] pairs with [A5]: taking the slot; acq_rel so we see the last holder's
 		 * writes before we overwrite them. */
 		if (!pf_cas_acq_rel(&rec->state, &w,
-				    member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_INIT)))
+				    member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_INIT))) {
+			detach(rec); /* it moved on since our look: not ours */
 			continue;
-		attach(rec, gen, id);
+		}
+		PF_FAULT_POINT(JOIN_TAKEN);
 		*ret_slot = slot;
 		*ret_gen = gen;
 		return 0;

@@ -101,8 +101,10 @@ int member_record_check(struct pf_domain *d, uint32_t slot)
 	for (size_t i = 0; i < PF_ARRAY_SIZE(rec->reserved4); i++)
 		if (rec->reserved4[i] != 0)
 			return -EPROTO;
-	/* Relaxed: the same snapshot; an attach names a generation up to this one. */
-	if ((pf_load_relaxed(&rec->attached) >> 32) > member_word_gen(w))
+	/* Relaxed: the same snapshot; an attach names a generation up to the next one (a
+	 * joiner claims the slot before its CAS takes it, core/member.c). */
+	if (!member_gen_reached(member_gen_next(member_word_gen(w)),
+				(uint32_t)(pf_load_relaxed(&rec->attached) >> 32)))
 		return -EBADMSG;
 	for (size_t i = 0; i < PF_ARRAY_SIZE(rec->reserved5); i++)
 		if (rec->reserved5[i] != 0)

@@ -30,6 +30,7 @@
 	X(SHM_TRUNCATE, "shm_truncate")                                                            \
 	X(SHM_MMAP, "shm_mmap")                                                                    \
 	X(ALLOC, "alloc")                                                                          \
+	X(JOIN_TAKEN, "join_taken")                                                                \
 	X(JOIN_AFTER_SLOT, "join_after_slot")                                                      \
 	X(JOIN_AFTER_IDENTITY, "join_after_identity")                                              \
 	X(JOIN_AFTER_FUTEX, "join_after_futex")                                                    \

@@ -121,6 +121,10 @@ static void test_validate_member_each_field(void **state)
 	CORRUPT_MEMBER(admission, admission_word(member_word_gen(w), 0x12, 0, 0, 2), -EBADMSG);
 	CORRUPT_MEMBER(admission, admission_word(member_word_gen(w), 0x41, 0, 0, 0), -EBADMSG);
 	CORRUPT_MEMBER(reserved3, 1, -EPROTO);
+	/* The attach word: this generation's, or claimed for the next by a joiner about to
+	 * take the slot; never further ahead. */
+	CORRUPT_MEMBER(attached, ((uint64_t)(member_word_gen(w) + 2) << 32) | 1, -EBADMSG);
+	CORRUPT_MEMBER(attached, ((uint64_t)(member_word_gen(w) + 1) << 32) | 1, 0);
 	CORRUPT_MEMBER(reserved4[0], 1, -EPROTO);
 	/* The counting words (core/tally.c): nothing beyond what they define, never ahead of
 	 * the slot's generation, a census within the limits. */

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/integration/test_stalled_steps.c
+ * Goal: a process stopped in the middle of a membership step, whose part the others
+ * finished for it meanwhile, does no harm when it goes on (ARCHITECTURE.md section 3,
+ * invariant 6: nothing may rely on timing). A joiner stopped right after the CAS that took
+ * its slot, then declared dead (vanished: past the join timeout): the slot is not given to
+ * another joiner while it lives, however long the grace period has been over; continued,
+ * its join fails; then the next member takes the slot, and it lives on, with its own
+ * record, and every membership counter says one death.
+ * Method: one slot, so that every joiner wants the same one. The joiner is forked with a
+ * fault point armed to SIGSTOP it (shm/fault.h), and waited for until it has stopped
+ * there; this process plays supervisor (pf_supervisor_check(), stepped by hand) and joins
+ * the next member itself. Only waits for a state the test itself brings about (a stopped
+ * child, a repair, the end of a grace period); no assertion depends on timing.
+ * Exit: 0 pass, 1 fail, 77 not built with -Dfault_injection=true.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pf_config.h"
+
+#if !PF_FAULT_INJECTION
+int main(void)
+{
+	printf("test_stalled_steps: skipped: needs -Dfault_injection=true\n");
+	return 77;
+}
+#else
+
+#include "core/member_impl.h"
+#include "pflight/pflight.h"
+#include "shm/fault.h"
+#include "tests/common/proc_util.h"
+#include "tests/common/test_util.h"
+
+#define GRACE_NS UINT64_C(20000000)
+#define WAIT_NS (20ull * 1000000000ull)
+
+/* The joiner's side, in a shared anonymous mapping. */
+struct joiner_io {
+	_Atomic uint32_t done;
+	_Atomic int32_t join_r;
+};
+
+static char name[64];
+static struct pf_domain *d;
+static struct pf_supervisor *sup;
+static struct joiner_io *io;
+static uint64_t want[PF_COUNTER_COUNT];
+static pid_t child = -1;
+static const char *scenario = "setup";
+
+static void cleanup(void)
+{
+	if (child > 0 && kill(child, SIGKILL) == 0)
+		(void)waitpid(child, NULL, 0);
+	(void)pf_domain_unlink(name);
+}
+
+static void fail(const char *what, long long got, long long exp)
+{
+	fprintf(stderr, "[%s] %s: got %lld, want %lld\n", scenario, what, got, exp);
+	exit(1);
+}
+
+static void nap_ms(unsigned ms)
+{
+	struct timespec ts = {0, (long)ms * 1000000L};
+
+	(void)nanosleep(&ts, NULL);
+}
+
+static uint64_t word(void)
+{
+	return pf_load_acquire(&d->members[0].state);
+}
+
+/* Supervise until cond() holds. */
+static void supervise_until(int (*cond)(void), const char *what)
+{
+	uint64_t deadline = proc_now_ns() + WAIT_NS;
+
+	while (!cond()) {
+		if (proc_now_ns() > deadline) {
+			fprintf(stderr, "[%s] timed out waiting for %s\n", scenario, what);
+			exit(1);
+		}
+		(void)pf_supervisor_check(sup);
+		nap_ms(1);
+	}
+}
+
+static int repaired(void)
+{
+	uint64_t w = word();
+
+	return member_word_state(w) == PF_MEMBER_DEAD && (w & MEMBER_FLAG_REPAIRED) != 0;
+}
+
+static int grace_over(void)
+{
+	return proc_now_ns() > pf_load_relaxed(&d->members[0].free_at_ns);
+}
+
+/* Every membership counter is what the scenarios did. */
+static void check_counters(const char *step)
+{
+	static const uint32_t exact[] = {
+		PF_COUNTER_JOINS, PF_COUNTER_LEAVES,  PF_COUNTER_JOIN_REFUSED,    PF_COUNTER_DEATHS,
+		PF_COUNTER_HUNG,  PF_COUNTER_REPAIRS, PF_COUNTER_VNODES_REPAIRED,
+	};
+	uint64_t v[PF_COUNTER_COUNT];
+	char what[96];
+
+	CHECK(pf_domain_counters(d, v, PF_COUNTER_COUNT) == PF_COUNTER_COUNT);
+	for (size_t i = 0; i < PF_ARRAY_SIZE(exact); i++) {
+		(void)snprintf(what, sizeof(what), "%s: %s", step, pf_counter_name(exact[i]));
+		if (v[exact[i]] != want[exact[i]])
+			fail(what, (long long)v[exact[i]], (long long)want[exact[i]]);
+	}
+}
+
+/* The joiner: join with `point` armed to stop it, say how the join ended. */
+static _Noreturn void joiner(enum fault_point point)
+{
+	struct pf_domain *jd;
+	struct pf_member *m;
+	int r;
+
+	fault_arm(point, 1, FAULT_MODE_STOP);
+	if (pf_domain_open(name, &jd) != 0)
+		_exit(3);
+	r = pf_member_join(jd, NULL, &m);
+	pf_store_relaxed(&io->join_r, r);
+	pf_store_release(&io->done, 1);
+	_exit(0);
+}
+
+/* A joiner stopped at `point` and declared dead meanwhile; then the next member. */
+static void stopped_joiner(enum fault_point point)
+{
+	struct pf_member *k;
+	int status = 0, r;
+	uint32_t gen;
+
+	memset(io, 0, sizeof(*io));
+	child = fork();
+	CHECK(child >= 0);
+	if (child == 0)
+		joiner(point);
+	CHECK(waitpid(child, &status, WUNTRACED) == child && WIFSTOPPED(status));
+	CHECK(member_word_state(word()) == PF_MEMBER_JOINING);
+	gen = member_word_gen(word());
+	supervise_until(repaired, "the stopped joiner declared dead and repaired");
+	CHECK(member_word_gen(word()) == gen);
+	want[PF_COUNTER_DEATHS]++;
+	want[PF_COUNTER_REPAIRS]++;
+	check_counters("stopped joiner repaired");
+	supervise_until(grace_over, "the end of the grace period");
+	/* Its process lives: the slot is still the stopped joiner's. */
+	r = pf_member_join(d, NULL, &k);
+	if (r != -EUSERS)
+		fail("join while the stopped joiner lives (-errno)", -r, EUSERS);
+	CHECK(kill(child, SIGCONT) == 0);
+	CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	child = -1;
+	if (pf_load_acquire(&io->done) != 1 || pf_load_relaxed(&io->join_r) != -ETIMEDOUT)
+		fail("the continued joiner's join (-errno)", -pf_load_relaxed(&io->join_r),
+		     ETIMEDOUT);
+	check_counters("continued joiner gone");
+	/* The slot is free once its grace period is over. */
+	for (uint64_t t = proc_now_ns(); (r = pf_member_join(d, NULL, &k)) == -EUSERS; nap_ms(1))
+		CHECK(proc_now_ns() - t < WAIT_NS);
+	CHECK(r == 0);
+	want[PF_COUNTER_JOINS]++;
+	CHECK(member_word_gen(word()) != gen);
+	for (int i = 0; i < 20; i++) {
+		(void)pf_supervisor_check(sup);
+		nap_ms(1);
+	}
+	if (!member_is_live(k))
+		fail("the next member live after its join", 0, 1);
+	check_counters("next member joined");
+	CHECK(pf_member_leave(k) == 0);
+	want[PF_COUNTER_LEAVES]++;
+	check_counters("next member left");
+	printf("%s: ok\n", scenario);
+}
+
+static void s_stopped_after_take(void)
+{
+	stopped_joiner(FAULT_JOIN_TAKEN);
+}
+
+static void run(const char *what, void (*fn)(void))
+{
+	scenario = what;
+	fn();
+}
+
+int main(void)
+{
+	struct pf_domain_opts o;
+
+	test_domain_name(name, sizeof(name), "stalled-steps");
+	CHECK(atexit(cleanup) == 0);
+	io = mmap(NULL, sizeof(*io), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(io != MAP_FAILED);
+	pf_domain_opts_init(&o);
+	o.flags = PF_DOMAIN_REPLACE;
+	o.members_max = 1;
+	o.vnodes_max = 4;
+	o.slot_grace_ns = GRACE_NS;
+	CHECK(pf_domain_create(name, &o, &d) == 0);
+	CHECK(pf_supervisor_create(d, NULL, &sup) == 0);
+	run("joiner stopped right after its CAS took the slot", s_stopped_after_take);
+	pf_supervisor_destroy(sup);
+	CHECK(pf_domain_destroy(d) == 0);
+	d = NULL;
+	printf("stalled steps: no harm done\n");
+	return 0;
+}
+
+#endif /* PF_FAULT_INJECTION */
