@@ -4,10 +4,12 @@
  * Goal: a process stopped in the middle of a membership step, whose part the others
  * finished for it meanwhile, does no harm when it goes on (ARCHITECTURE.md section 3,
  * invariant 6: nothing may rely on timing). A joiner stopped right after the CAS that took
- * its slot, then declared dead (vanished: past the join timeout): the slot is not given to
- * another joiner while it lives, however long the grace period has been over; continued,
- * its join fails; then the next member takes the slot, and it lives on, with its own
- * record, and every membership counter says one death.
+ * its slot, or before it wrote its identity, then declared dead (vanished: past the join
+ * timeout): the slot is not given to another joiner while it lives, however long the grace
+ * period has been over; continued, its join fails and leaves what the repair wrote of its
+ * generation (the grace period, the time of death) as it was; then the next member takes
+ * the slot, and it lives on, with its own record, and every membership counter says one
+ * death.
  * Method: one slot, so that every joiner wants the same one. The joiner is forked with a
  * fault point armed to SIGSTOP it (shm/fault.h), and waited for until it has stopped
  * there; this process plays supervisor (pf_supervisor_check(), stepped by hand) and joins
@@ -147,10 +149,13 @@ static _Noreturn void joiner(enum fault_point point)
 /* A joiner stopped at `point` and declared dead meanwhile; then the next member. */
 static void stopped_joiner(enum fault_point point)
 {
+	struct dom_member *rec = &d->members[0];
+	uint64_t free_at, dead_time;
 	struct pf_member *k;
 	int status = 0, r;
 	uint32_t gen;
 
+	supervise_until(grace_over, "the slot free again");
 	memset(io, 0, sizeof(*io));
 	child = fork();
 	CHECK(child >= 0);
@@ -169,12 +174,22 @@ static void stopped_joiner(enum fault_point point)
 	r = pf_member_join(d, NULL, &k);
 	if (r != -EUSERS)
 		fail("join while the stopped joiner lives (-errno)", -r, EUSERS);
+	free_at = pf_load_relaxed(&rec->free_at_ns);
+	dead_time = pf_load_relaxed(&rec->dead_time_ns);
+	CHECK(free_at != 0 && dead_time != 0);
 	CHECK(kill(child, SIGCONT) == 0);
 	CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	child = -1;
 	if (pf_load_acquire(&io->done) != 1 || pf_load_relaxed(&io->join_r) != -ETIMEDOUT)
 		fail("the continued joiner's join (-errno)", -pf_load_relaxed(&io->join_r),
 		     ETIMEDOUT);
+	/* What the repair wrote of the generation it lost: its grace and its time of death. */
+	if (pf_load_relaxed(&rec->free_at_ns) != free_at)
+		fail("free_at_ns of the dead generation",
+		     (long long)pf_load_relaxed(&rec->free_at_ns), (long long)free_at);
+	if (pf_load_relaxed(&rec->dead_time_ns) != dead_time)
+		fail("dead_time_ns of the dead generation",
+		     (long long)pf_load_relaxed(&rec->dead_time_ns), (long long)dead_time);
 	check_counters("continued joiner gone");
 	/* The slot is free once its grace period is over. */
 	for (uint64_t t = proc_now_ns(); (r = pf_member_join(d, NULL, &k)) == -EUSERS; nap_ms(1))
@@ -200,6 +215,11 @@ static void s_stopped_after_take(void)
 	stopped_joiner(FAULT_JOIN_TAKEN);
 }
 
+static void s_stopped_after_slot(void)
+{
+	stopped_joiner(FAULT_JOIN_AFTER_SLOT);
+}
+
 static void run(const char *what, void (*fn)(void))
 {
 	scenario = what;
@@ -222,6 +242,7 @@ int main(void)
 	CHECK(pf_domain_create(name, &o, &d) == 0);
 	CHECK(pf_supervisor_create(d, NULL, &sup) == 0);
 	run("joiner stopped right after its CAS took the slot", s_stopped_after_take);
+	run("joiner stopped before it wrote its identity", s_stopped_after_slot);
 	pf_supervisor_destroy(sup);
 	CHECK(pf_domain_destroy(d) == 0);
 	d = NULL;
