@@ -187,7 +187,12 @@ _Static_assert(PF_CAP_NAME_MAX < sizeof(((struct dom_cap *)0)->name), "name must
 #define MEMBER_FLAG_REFUSED (UINT64_C(1) << 21)
 /* A drain gave its slot back (FREE or RETIRED): it neither left nor died. */
 #define MEMBER_FLAG_DRAINED (UINT64_C(1) << 22)
-#define MEMBER_FACTS (MEMBER_FLAG_JOINED | MEMBER_FLAG_REFUSED | MEMBER_FLAG_DRAINED)
+/* A supervisor judged it hung (ACTIVE or DRAINING), by the CAS that precedes its kill
+ * (core/supervisor.c): whoever then declares it dead, however it learns of the death,
+ * declares it hung. */
+#define MEMBER_FLAG_HUNG (UINT64_C(1) << 23)
+#define MEMBER_FACTS                                                                               \
+	(MEMBER_FLAG_JOINED | MEMBER_FLAG_REFUSED | MEMBER_FLAG_DRAINED | MEMBER_FLAG_HUNG)
 #define MEMBER_FLAGS_KNOWN                                                                         \
 	(MEMBER_FLAG_REPAIRED | MEMBER_FLAG_INIT | MEMBER_FLAG_RETIRE | MEMBER_FLAG_AWAIT |        \
 	 MEMBER_FACTS)
@@ -295,10 +300,7 @@ struct dom_member {
 	 * gives it something (a message, a placement, a move request) while waiting > 0. */
 	_Atomic uint32_t waiting;
 	_Atomic uint32_t bell;
-	/* The generation a supervisor judged hung, written (core/supervisor.c only) before
-	 * it kills it: whichever supervisor then declares that generation dead, and however
-	 * it learns of the death (its futex, its process gone), counts it hung. */
-	_Atomic uint32_t hung_gen;
+	uint32_t reserved6; /* must be zero */
 	uint64_t reserved5[4];
 };
 _Static_assert(sizeof(struct dom_member) == 320, "member record is shared ABI");

@@ -9,9 +9,12 @@
  * membership version (joins re-arm the set) and a private stop word. The kernel wakes
  * one waiter per death; that waiter wakes every other sleeper on the word, so all
  * supervisors learn of it. Hung members: the heartbeat counter has not moved for
- * heartbeat_misses intervals; the supervisor re-checks the process identity (pidfd plus
+ * heartbeat_misses intervals; the supervisor marks the generation HUNG in its state word
+ * (a CAS from the word it judged, so a supervisor stalled since its look, whose member died
+ * and whose slot another took, judges nobody), re-checks the process identity (pidfd plus
  * start time), kills it, and repairs once the kernel has released its futex (or at once
- * if it may not kill it: the epochs still fence the hung process out).
+ * if it may not kill it: the epochs still fence the hung process out). Whoever declares a
+ * generation marked HUNG dead declares it hung, however it learnt of the death.
  *
  * Repair. CAS the state word to DEAD, keeping the generation's facts (the death and its
  * cause are counted from that word, core/tally.c); the first repair counts the VNodes the
@@ -41,6 +44,7 @@
 #include "core/ownership.h"
 #include "core/tally.h"
 #include "pflight/supervisor.h"
+#include "shm/fault.h"
 #include "shm/pf_assert.h"
 
 #define SHARD_SLOTS 126u                     /* futex_waitv takes 128: + membership + stop */
@@ -168,13 +172,15 @@ static int repair(struct pf_supervisor *s, uint32_t slot, uint64_t w)
 	return 1;
 }
 
-/* CAS a live or joining slot to DEAD, then repair it. */
+/* CAS a live or joining slot to DEAD, then repair it. A generation judged hung dies hung,
+ * whatever the caller saw of its death (its futex released, its process gone). */
 static int declare_dead(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint32_t cause)
 {
 	struct pf_domain *d = s->d;
 	struct dom_member *rec = &d->members[slot];
-	uint64_t dead =
-		member_word(member_word_gen(w), PF_MEMBER_DEAD, cause, member_word_facts(w));
+	uint64_t dead = member_word(member_word_gen(w), PF_MEMBER_DEAD,
+				    (w & MEMBER_FLAG_HUNG) != 0 ? PF_DEATH_HUNG : cause,
+				    member_word_facts(w));
 
 	/* [R5] pairs with [A5] in slot_take() and check_slot(): acq_rel, so everything the
 	 * member published is visible to our repair. */
@@ -219,29 +225,25 @@ int supervisor_declare_dead(struct pf_supervisor *s, uint32_t slot, uint32_t gen
 	return (int)pf_load_relaxed(&rec->repaired_vnodes);
 }
 
-/* Generation gen of this record was judged hung (by us or another supervisor). */
-static int judged_hung(struct dom_member *rec, uint32_t gen)
+/* SIGKILL the process of the live generation whose word we judged, *w, with pid the pid
+ * we read of it. First the word is marked HUNG, by a CAS from *w (then *w is the marked
+ * word): it says so to whoever sees the death, and it proves that pid and the start time
+ * read before it are that generation's (the slot had not moved on; a joiner writes its
+ * identity only after its CAS that moves it on). Then the pidfd pins that process and its
+ * start time is checked again. 0 killed, -ESTALE the word is no longer *w (dead, left,
+ * taken again since our look: kill nobody), or -errno of the kill. */
+static int kill_hung(struct dom_member *rec, uint64_t *w, int pid)
 {
-	/* [A44] pairs with [R44] in kill_hung(): read after the death it caused was seen. */
-	return pf_load_acquire(&rec->hung_gen) == gen;
-}
+	/* Relaxed: the judged generation's identity, which the CAS below proves; read before
+	 * it. */
+	uint64_t start = pf_load_relaxed(&rec->start_time), now_start, hung = *w | MEMBER_FLAG_HUNG;
+	int fd, r = 0;
 
-/* How generation gen died, learnt as `seen`: hung if a supervisor judged it so. */
-static uint32_t death_cause(struct dom_member *rec, uint32_t gen, uint32_t seen)
-{
-	return judged_hung(rec, gen) ? PF_DEATH_HUNG : seen;
-}
-
-/* SIGKILL a hung member (generation gen) after re-checking it is still the same process;
- * first say so in its record, so that whoever sees the death counts it hung. */
-static int kill_hung(struct dom_member *rec, uint32_t gen)
-{
-	/* Relaxed: identity is fixed for the generation we acquired via the state word. */
-	int pid = pf_load_relaxed(&rec->pid), fd, r = 0;
-	uint64_t start = pf_load_relaxed(&rec->start_time), now_start;
-
-	/* [R44] pairs with [A44] in judged_hung(): before the death it causes. */
-	pf_store_release(&rec->hung_gen, gen);
+	/* [R5] pairs with [A5] in check_slot() and slot_take(): the judgement before the death
+	 * it causes; acq_rel as every transition of the word. */
+	if (!pf_cas_acq_rel(&rec->state, w, hung))
+		return -ESTALE;
+	*w = hung;
 	fd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (fd < 0)
 		return -errno;
@@ -262,13 +264,12 @@ static int check_live(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint64
 	/* [A8] pairs with [R8] in robust_acquire() and [R9] in robust_release(). */
 	uint32_t f = pf_load_acquire(&rec->futex);
 	uint64_t hb;
+	int pid, r;
 
-	/* Hung only if a supervisor judged this very generation hung (the record says so,
-	 * whichever supervisor it was): the slot's previous member, killed as hung, says
-	 * nothing of this one, which the deaths and hung counters tell apart. */
+	/* Exited, or hung if a supervisor judged this very generation hung (its word says so,
+	 * whichever supervisor it was: declare_dead()). */
 	if ((f & FUTEX_WORD_OWNER_DIED) != 0 || (f & FUTEX_WORD_TID_MASK) == 0)
-		return declare_dead(s, slot, w,
-				    death_cause(rec, member_word_gen(w), PF_DEATH_EXITED));
+		return declare_dead(s, slot, w, PF_DEATH_EXITED);
 	/* First sight of this generation live: time its heartbeat from now. A track that
 	 * check_joining() started for it has no heartbeat time yet; keeping its zero made a
 	 * fast-polling supervisor kill every new member as hung before its first beat. */
@@ -289,14 +290,21 @@ static int check_live(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint64
 	if (!t->killed) {
 		t->killed = 1;
 		t->killed_ns = now;
+		/* Relaxed: identity of the generation acquired by our caller; kill_hung() proves
+		 * it is still that generation's. */
+		pid = pf_load_relaxed(&rec->pid);
 		/* Never our own process: that would kill this supervisor and every member it
-		 * hosts. A hung thread of ours is fenced out by its epoch instead.
-		 * Relaxed: identity of the generation acquired by our caller. */
-		if (pf_load_relaxed(&rec->pid) != s->self &&
-		    kill_hung(rec, member_word_gen(w)) == 0)
-			return 0; /* the futex release will tell us; repair then */
-		if (pf_load_relaxed(&rec->pid) == s->self)
+		 * hosts. A hung thread of ours is fenced out by its epoch instead. */
+		if (pid == s->self)
 			return declare_dead(s, slot, w, PF_DEATH_HUNG);
+		PF_FAULT_POINT(SUPERVISE_BEFORE_KILL);
+		r = kill_hung(rec, &w, pid);
+		if (r == 0)
+			return 0; /* the futex release will tell us; repair then */
+		if (r == -ESTALE) {
+			t->killed = 0; /* the word moved on: the next check judges it afresh */
+			return 0;
+		}
 	} else if (now - t->killed_ns < KILL_WAIT_NS) {
 		return 0;
 	}
@@ -417,8 +425,7 @@ static void sweep_processes(struct pf_supervisor *s)
 			continue;
 		/* Relaxed: identity is fixed for this generation. */
 		if (identity_gone(pf_load_relaxed(&rec->pid), pf_load_relaxed(&rec->start_time)))
-			(void)declare_dead(s, slot, w,
-					   death_cause(rec, member_word_gen(w), PF_DEATH_VANISHED));
+			(void)declare_dead(s, slot, w, PF_DEATH_VANISHED);
 	}
 }
 

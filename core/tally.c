@@ -29,9 +29,10 @@
  * The facts (core/layout.h, member state word): JOINED is set by the CAS that makes the
  * slot ACTIVE (the joiner's, or the gatekeeper's when it admits), REFUSED by the
  * gatekeeper's refusing CAS (AWAIT -> JOINING|REFUSED), DRAINED by the drain's CAS that
- * gives the slot back, the cause by the supervisor's DEAD CAS and REPAIRED by the repair's
- * last CAS; every later transition of the generation keeps them. So the word of a
- * generation says, at every instant, which of its events happened (tally_events()):
+ * gives the slot back, HUNG by the CAS of a supervisor that judges the member hung (before
+ * its kill), the cause by the supervisor's DEAD CAS (hung for a generation marked HUNG) and
+ * REPAIRED by the repair's last CAS; every later transition of the generation keeps them. So the
+ * word of a generation says, at every instant, which of its events happened (tally_events()):
  *
  *   joins            JOINED
  *   leaves           JOINED, FREE or RETIRED, not DRAINED (its own leave gave the slot back)

@@ -50,12 +50,16 @@ static int admission_valid(uint64_t a, uint32_t gen)
 
 /* The facts of a generation (core/layout.h) only in the states a correct writer leaves
  * them in: a member (JOINED) is never back to JOINING, a live one always has it; a refused
- * joiner never joined and waits no more; only a member is drained, and only into FREE or
- * RETIRED. */
+ * joiner never joined and waits no more; only a member is judged hung, and it dies hung;
+ * only a member is drained, and only into FREE or RETIRED. */
 static int facts_valid(uint64_t w)
 {
 	uint32_t st = member_word_state(w);
 	int joined = (w & MEMBER_FLAG_JOINED) != 0;
+
+	if ((w & MEMBER_FLAG_HUNG) != 0 &&
+	    (!joined || (st == PF_MEMBER_DEAD && member_word_cause(w) != PF_DEATH_HUNG)))
+		return 0;
 
 	if (((st == PF_MEMBER_ACTIVE || st == PF_MEMBER_DRAINING) && !joined) ||
 	    (joined && st == PF_MEMBER_JOINING))
@@ -112,9 +116,8 @@ int member_record_check(struct pf_domain *d, uint32_t slot)
 	/* Relaxed: the same snapshot. */
 	if (pf_load_relaxed(&rec->ckpt_used) > 1)
 		return -EPROTO;
-	/* Relaxed: the same snapshot; a generation judged hung is one up to this one. */
-	if (pf_load_relaxed(&rec->hung_gen) > member_word_gen(w))
-		return -EBADMSG;
+	if (rec->reserved6 != 0)
+		return -EPROTO;
 	if (st == PF_MEMBER_JOINING)
 		return 0; /* identity is still being written */
 	/* Relaxed: the same snapshot. */

@@ -53,6 +53,7 @@
 	X(RELEASE_AFTER_CAS, "release_after_cas")                                                  \
 	X(HANDOFF_BEFORE_CAS, "handoff_before_cas")                                                \
 	X(REPAIR_MID_SCAN, "repair_mid_scan")                                                      \
+	X(SUPERVISE_BEFORE_KILL, "supervise_before_kill")                                          \
 	X(RING_ENQ_AFTER_SLOT, "ring_enq_after_slot")                                              \
 	X(RING_DEQ_AFTER_SLOT, "ring_deq_after_slot")
 

@@ -9,12 +9,17 @@
  * period has been over; continued, its join fails and leaves what the repair wrote of its
  * generation (the grace period, the time of death) as it was; then the next member takes
  * the slot, and it lives on, with its own record, and every membership counter says one
- * death.
+ * death. A supervisor that judged a member hung and stopped before its kill, while the
+ * member died, was repaired by another supervisor and a new member took the slot: when it
+ * goes on it kills nobody, and the death is counted as what it was.
  * Method: one slot, so that every joiner wants the same one. The joiner is forked with a
  * fault point armed to SIGSTOP it (shm/fault.h), and waited for until it has stopped
  * there; this process plays supervisor (pf_supervisor_check(), stepped by hand) and joins
- * the next member itself. Only waits for a state the test itself brings about (a stopped
- * child, a repair, the end of a grace period); no assertion depends on timing.
+ * the next member itself. The stopped supervisor is this process's own, held inside a
+ * fault hook just before its kill while the hook plays the rest of the domain (kills the
+ * member, repairs it with a second supervisor, forks the next member). Only waits for a
+ * state the test itself brings about (a stopped child, a repair, the end of a grace
+ * period, a heartbeat timeout); no assertion depends on timing.
  * Exit: 0 pass, 1 fail, 77 not built with -Dfault_injection=true.
  */
 #include <errno.h>
@@ -46,10 +51,15 @@ int main(void)
 #define GRACE_NS UINT64_C(20000000)
 #define WAIT_NS (20ull * 1000000000ull)
 
-/* The joiner's side, in a shared anonymous mapping. */
+enum { CMD_RUN, CMD_LEAVE };
+
+/* A child's side, in a shared anonymous mapping: one for the joiner (or the member that
+ * will hang), one for the next member. */
 struct joiner_io {
-	_Atomic uint32_t done;
+	_Atomic uint32_t done; /* 1 once pf_member_join returned */
 	_Atomic int32_t join_r;
+	_Atomic uint32_t cmd;
+	_Atomic int32_t leave_r;
 };
 
 static char name[64];
@@ -57,13 +67,15 @@ static struct pf_domain *d;
 static struct pf_supervisor *sup;
 static struct joiner_io *io;
 static uint64_t want[PF_COUNTER_COUNT];
-static pid_t child = -1;
+static pid_t child = -1, next_child = -1;
 static const char *scenario = "setup";
 
 static void cleanup(void)
 {
 	if (child > 0 && kill(child, SIGKILL) == 0)
 		(void)waitpid(child, NULL, 0);
+	if (next_child > 0 && kill(next_child, SIGKILL) == 0)
+		(void)waitpid(next_child, NULL, 0);
 	(void)pf_domain_unlink(name);
 }
 
@@ -85,8 +97,8 @@ static uint64_t word(void)
 	return pf_load_acquire(&d->members[0].state);
 }
 
-/* Supervise until cond() holds. */
-static void supervise_until(int (*cond)(void), const char *what)
+/* Supervise with s until cond() holds. */
+static void supervise_with(struct pf_supervisor *s, int (*cond)(void), const char *what)
 {
 	uint64_t deadline = proc_now_ns() + WAIT_NS;
 
@@ -95,9 +107,14 @@ static void supervise_until(int (*cond)(void), const char *what)
 			fprintf(stderr, "[%s] timed out waiting for %s\n", scenario, what);
 			exit(1);
 		}
-		(void)pf_supervisor_check(sup);
+		(void)pf_supervisor_check(s);
 		nap_ms(1);
 	}
+}
+
+static void supervise_until(int (*cond)(void), const char *what)
+{
+	supervise_with(sup, cond, what);
 }
 
 static int repaired(void)
@@ -144,6 +161,45 @@ static _Noreturn void joiner(enum fault_point point)
 	pf_store_relaxed(&io->join_r, r);
 	pf_store_release(&io->done, 1);
 	_exit(0);
+}
+
+/* A member: join, then beat (or not: it hangs) until told to leave. */
+static _Noreturn void member_child(struct joiner_io *my, int beat)
+{
+	struct pf_domain *md;
+	struct pf_member *m;
+	int r;
+
+	if (pf_domain_open(name, &md) != 0)
+		_exit(3);
+	r = pf_member_join(md, NULL, &m);
+	pf_store_relaxed(&my->join_r, r);
+	pf_store_release(&my->done, 1);
+	if (r != 0)
+		_exit(0);
+	while (pf_load_acquire(&my->cmd) != CMD_LEAVE) {
+		if (beat)
+			pf_member_heartbeat(m);
+		nap_ms(1);
+	}
+	pf_store_relaxed(&my->leave_r, pf_member_leave(m));
+	_exit(0);
+}
+
+/* Fork a member on my; wait until its join returned 0. */
+static pid_t member_start(struct joiner_io *my, int beat)
+{
+	pid_t pid;
+
+	memset(my, 0, sizeof(*my));
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		member_child(my, beat);
+	for (uint64_t t = proc_now_ns(); pf_load_acquire(&my->done) == 0; nap_ms(1))
+		CHECK(proc_now_ns() - t < WAIT_NS);
+	CHECK(pf_load_relaxed(&my->join_r) == 0);
+	return pid;
 }
 
 /* A joiner stopped at `point` and declared dead meanwhile; then the next member. */
@@ -198,6 +254,7 @@ static void stopped_joiner(enum fault_point point)
 	want[PF_COUNTER_JOINS]++;
 	CHECK(member_word_gen(word()) != gen);
 	for (int i = 0; i < 20; i++) {
+		pf_member_heartbeat(k);
 		(void)pf_supervisor_check(sup);
 		nap_ms(1);
 	}
@@ -207,6 +264,73 @@ static void stopped_joiner(enum fault_point point)
 	CHECK(pf_member_leave(k) == 0);
 	want[PF_COUNTER_LEAVES]++;
 	check_counters("next member left");
+	printf("%s: ok\n", scenario);
+}
+
+static uint32_t judged_gen;
+static int hook_ran;
+
+/* Inside `sup`'s check, after it judged generation judged_gen hung, before its kill: the
+ * member dies (killed by us), a second supervisor repairs it, and once the grace period
+ * is over the next member joins. */
+static void before_kill(void *arg, enum fault_point point)
+{
+	struct pf_supervisor *other;
+	int status = 0;
+
+	(void)arg;
+	(void)point;
+	if (hook_ran++ != 0)
+		return;
+	CHECK(member_word_gen(word()) == judged_gen);
+	CHECK(kill(child, SIGKILL) == 0);
+	CHECK(waitpid(child, &status, 0) == child && WIFSIGNALED(status));
+	child = -1;
+	CHECK(pf_supervisor_create(d, NULL, &other) == 0);
+	supervise_with(other, repaired, "the other supervisor's repair");
+	supervise_with(other, grace_over, "the end of the grace period");
+	pf_supervisor_destroy(other);
+	next_child = member_start(&io[1], 1);
+	CHECK(member_word_state(word()) == PF_MEMBER_ACTIVE &&
+	      member_word_gen(word()) != judged_gen);
+}
+
+static int hook_done(void)
+{
+	return hook_ran != 0;
+}
+
+/* A supervisor stopped between judging a member hung and killing it. */
+static void s_stale_supervisor(void)
+{
+	int status = 0;
+
+	supervise_until(grace_over, "the slot free again");
+	child = member_start(&io[0], 0); /* never beats */
+	judged_gen = member_word_gen(word());
+	want[PF_COUNTER_JOINS]++;
+	fault_set_hook(FAULT_SUPERVISE_BEFORE_KILL, before_kill, NULL);
+	supervise_until(hook_done, "the member judged hung");
+	fault_set_hook(FAULT_SUPERVISE_BEFORE_KILL, NULL, NULL);
+	/* Killed by us, seen dead by the other supervisor through its futex: a death. */
+	want[PF_COUNTER_DEATHS]++;
+	want[PF_COUNTER_REPAIRS]++;
+	want[PF_COUNTER_JOINS]++;
+	check_counters("the stopped supervisor went on");
+	for (int i = 0; i < 20; i++) {
+		(void)pf_supervisor_check(sup);
+		nap_ms(1);
+	}
+	pf_store_release(&io[1].cmd, CMD_LEAVE);
+	CHECK(waitpid(next_child, &status, 0) == next_child);
+	next_child = -1;
+	if (WIFSIGNALED(status))
+		fail("the next member killed by signal", WTERMSIG(status), 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	if (pf_load_relaxed(&io[1].leave_r) != 0)
+		fail("the next member's leave (-errno)", -pf_load_relaxed(&io[1].leave_r), 0);
+	want[PF_COUNTER_LEAVES]++;
+	check_counters("the next member left");
 	printf("%s: ok\n", scenario);
 }
 
@@ -232,7 +356,7 @@ int main(void)
 
 	test_domain_name(name, sizeof(name), "stalled-steps");
 	CHECK(atexit(cleanup) == 0);
-	io = mmap(NULL, sizeof(*io), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	io = mmap(NULL, 2 * sizeof(*io), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	CHECK(io != MAP_FAILED);
 	pf_domain_opts_init(&o);
 	o.flags = PF_DOMAIN_REPLACE;
@@ -243,6 +367,7 @@ int main(void)
 	CHECK(pf_supervisor_create(d, NULL, &sup) == 0);
 	run("joiner stopped right after its CAS took the slot", s_stopped_after_take);
 	run("joiner stopped before it wrote its identity", s_stopped_after_slot);
+	run("supervisor stopped between judging a member hung and its kill", s_stale_supervisor);
 	pf_supervisor_destroy(sup);
 	CHECK(pf_domain_destroy(d) == 0);
 	d = NULL;
