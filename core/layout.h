@@ -263,7 +263,7 @@ struct dom_member {
 	_Atomic uint32_t reliability_ppm;
 	_Atomic uint32_t trust_ppm;
 	_Atomic uint32_t load_ppm;
-	_Atomic uint32_t repaired_vnodes;
+	uint32_t reserved2; /* must be zero */
 	_Atomic uint64_t dead_time_ns;
 	_Atomic uint64_t free_at_ns;     /* slot reusable from then on */
 	_Atomic uint32_t mem_ppm;        /* memory load the member reports */

@@ -255,12 +255,10 @@ static void record_init(struct pf_domain *d, struct dom_member *rec,
 	/* Relaxed: the same. */
 	pf_store_relaxed(&rec->mem_ppm, 0);
 	pf_store_relaxed(&rec->vnode_capacity, o->vnode_capacity);
-	/* Relaxed: the same; the supervisor's field of the previous generation. Not free_at_ns
-	 * and dead_time_ns: a joiner declared dead while stopped before this point writes them
-	 * into its own dead generation's record, whose grace period must stand; whatever ends
-	 * a generation writes free_at before its release, and dead_time is read only of a DEAD
-	 * one. */
-	pf_store_relaxed(&rec->repaired_vnodes, 0);
+	/* Not the supervisor's free_at_ns and dead_time_ns: a joiner declared dead while stopped
+	 * before this point writes them into its own dead generation's record, whose grace
+	 * period must stand; whatever ends a generation writes free_at before its release, and
+	 * dead_time is read only of a DEAD one. */
 	/* Relaxed: the same; the gatekeeper's and the drain's fields of the last generation. */
 	pf_store_relaxed(&rec->cordon_ns, 0);
 	pf_store_relaxed(&rec->admission, 0);

@@ -148,27 +148,26 @@ static int repair(struct pf_supervisor *s, uint32_t slot, uint64_t w)
 {
 	struct pf_domain *d = s->d;
 	struct dom_member *rec = &d->members[slot];
-	uint32_t gen = member_word_gen(w), moved;
+	uint32_t gen = member_word_gen(w);
 	uint64_t done;
 
 	PF_ASSERT(member_word_state(w) == PF_MEMBER_DEAD);
 	tally_repair_census(d, slot, gen);
-	moved = vnodes_return_owned(d, slot, gen);
+	(void)vnodes_return_owned(d, slot, gen);
 	/* Its checkpoint buffers and its slot, if its process is gone already (else the sweep
 	 * retries: a stalled or unkillable one keeps them, fenced out of every reader). */
 	(void)member_reclaim(d, slot);
-	/* Relaxed: statistics and a time published by the release CAS below. */
-	pf_fetch_add_relaxed(&rec->repaired_vnodes, moved);
+	/* Relaxed: a time published by the release CAS below. */
 	pf_store_relaxed(&rec->free_at_ns, now_ns() + d->lim.slot_grace_ns);
 	done = w | MEMBER_FLAG_REPAIRED;
 	/* [R5] pairs with [A5] in slot_take(): free_at is visible before the slot is. */
 	if (!pf_cas_release(&rec->state, &w, done))
 		return 0; /* another supervisor finished first */
 	domain_publish_membership(d);
+	/* What the vnodes_repaired counter says of this repair, whoever returned them. */
 	if (s->o.on_repair != NULL)
 		s->o.on_repair(s->o.arg, slot, gen, member_word_cause(w),
-			       /* Relaxed: the total, for the callback. */
-			       pf_load_relaxed(&rec->repaired_vnodes));
+			       tally_repaired_vnodes(d, slot, gen));
 	return 1;
 }
 
@@ -221,8 +220,7 @@ int supervisor_declare_dead(struct pf_supervisor *s, uint32_t slot, uint32_t gen
 			return -EAGAIN;
 	}
 	PF_ASSERT(member_word_gen(w) == gen);
-	/* Relaxed: written by repair() on this thread, or published by its release CAS. */
-	return (int)pf_load_relaxed(&rec->repaired_vnodes);
+	return (int)tally_repaired_vnodes(s->d, slot, gen);
 }
 
 /* SIGKILL the process of the live generation whose word we judged, *w, with pid the pid

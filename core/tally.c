@@ -331,6 +331,15 @@ void tally_repair_census(struct pf_domain *d, uint32_t slot, uint32_t gen)
 	(void)pf_cas_acq_rel(word, &r, repair_owned_word(gen, n));
 }
 
+uint32_t tally_repaired_vnodes(struct pf_domain *d, uint32_t slot, uint32_t gen)
+{
+	uint64_t r;
+
+	PF_ASSERT(slot < d->lim.members_max && gen != 0);
+	r = repair_load(d, slot);
+	return repair_owned_gen(r) == gen ? repair_owned_vnodes(r) : 0;
+}
+
 void tally_refused(struct pf_domain *d)
 {
 	/* Relaxed: the count only; the tag bits stay (a fetch_add of whole counts never carries

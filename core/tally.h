@@ -64,6 +64,10 @@ int tally_fold(struct pf_domain *d, uint32_t slot, uint64_t w);
  * back (repair_owned); later ones find it counted. */
 void tally_repair_census(struct pf_domain *d, uint32_t slot, uint32_t gen);
 
+/* The VNodes the repair of (slot, gen) found that generation owned (its census, what the
+ * vnodes_repaired counter adds), 0 before the census. */
+uint32_t tally_repaired_vnodes(struct pf_domain *d, uint32_t slot, uint32_t gen);
+
 /* A join refused by the can-register rule before it took a slot: one more join_refused. */
 void tally_refused(struct pf_domain *d);
 

@@ -94,7 +94,8 @@ int member_record_check(struct pf_domain *d, uint32_t slot)
 		return 0;
 	if (member_word_gen(w) == 0)
 		return -EBADMSG;
-	if (rec->reserved0 != 0 || rec->reserved1 != 0 || rec->reserved3 != 0)
+	if (rec->reserved0 != 0 || rec->reserved1 != 0 || rec->reserved2 != 0 ||
+	    rec->reserved3 != 0)
 		return -EPROTO;
 	/* Relaxed: a snapshot; written before the member was published. */
 	if (pf_load_relaxed(&rec->vnode_capacity) == 0 && st != PF_MEMBER_JOINING)

@@ -81,6 +81,16 @@ static struct joiner_io *io;
 static struct expect want;
 static pid_t child = -1;
 static const char *scenario = "setup";
+static uint32_t reported; /* VNodes the last repair's on_repair said it repaired */
+
+static void on_repair(void *arg, uint32_t slot, uint32_t gen, uint32_t cause, uint32_t n)
+{
+	(void)arg;
+	(void)slot;
+	(void)gen;
+	(void)cause;
+	reported = n;
+}
 
 static void cleanup(void)
 {
@@ -576,7 +586,8 @@ static void refused(void)
 }
 
 /* A supervisor killed in the middle of a repair (after its first VNode went back): the
- * next one finishes it, and every VNode is counted once. */
+ * next one finishes it, every VNode is counted once, and the repair reports (on_repair,
+ * what pflightd audits) as many as the counter says. */
 static void supervisor_killed(uint32_t claims)
 {
 	pid_t s;
@@ -607,7 +618,10 @@ static void supervisor_killed(uint32_t claims)
 	want.c[PF_COUNTER_DEATHS]++;
 	want.c[PF_COUNTER_REPAIRS]++;
 	want.c[PF_COUNTER_VNODES_REPAIRED] += claims;
+	reported = UINT32_MAX;
 	done();
+	if (reported != claims)
+		fail("VNodes the finished repair reported (on_repair)", reported, claims);
 }
 
 static void run(const char *what, void (*fn)(void))
@@ -691,6 +705,7 @@ static void s_supervisor_killed(void)
 
 int main(void)
 {
+	struct pf_supervisor_opts so;
 	struct pf_domain_opts o;
 
 	test_domain_name(name, sizeof(name), "counters-kill");
@@ -706,7 +721,9 @@ int main(void)
 	o.slot_grace_ns = 1000000; /* slots are taken again: generations get archived */
 	CHECK(pf_domain_create(name, &o, &d) == 0);
 	CHECK(pf_vnode_define_range(d, 0, VNODES, NULL) == (int)VNODES);
-	CHECK(pf_supervisor_create(d, NULL, &sup) == 0);
+	pf_supervisor_opts_init(&so);
+	so.on_repair = on_repair;
+	CHECK(pf_supervisor_create(d, &so, &sup) == 0);
 	CHECK(pf_admission_gate(d, getpid(), 0) == 0);
 	check_exact("start");
 	run("admitted, killed before it woke", s_admitted_killed);

@@ -114,6 +114,7 @@ static void test_validate_member_each_field(void **state)
 	CORRUPT_MEMBER(vnode_capacity, 0, -EBADMSG);
 	CORRUPT_MEMBER(reserved0, 1, -EPROTO);
 	CORRUPT_MEMBER(reserved1, 1, -EPROTO);
+	CORRUPT_MEMBER(reserved2, 1, -EPROTO);
 	CORRUPT_MEMBER(admission, admission_word(member_word_gen(w), 3, 0, 0, 0), -EBADMSG);
 	CORRUPT_MEMBER(admission, admission_word(member_word_gen(w), 1, 3, 0, 0), -EBADMSG);
 	CORRUPT_MEMBER(admission, admission_word(member_word_gen(w), 2, 0, 0, 99), -EBADMSG);
