@@ -148,7 +148,7 @@ PF_API int pf_admission_decide(struct pf_domain *d, uint32_t slot, uint32_t gen,
 		return settle(d, rec, w, word, trust_ppm);
 	if (st != PF_MEMBER_ACTIVE && st != PF_MEMBER_DRAINING)
 		return -ESTALE;
-	/* [R21] pairs with [A21] in pf_member_info(): a review's verdict. */
+	/* [R21] pairs with [A21] in member_record_read(): a review's verdict. */
 	pf_store_release(&rec->admission, word);
 	domain_publish_membership(d);
 	return 0;

@@ -30,6 +30,11 @@
  * only when its handle is gone; nobody takes an attached slot while the attached process
  * lives. So a joiner stopped anywhere in its join and declared dead meanwhile finds, when
  * it goes on, the record still of its own (dead) generation, never the next member's.
+ *
+ * A reader that copies a record without joining (pf_member_info()) validates its copy
+ * and reports it only if the state word still names the generation it began with: the
+ * joiner's fence after its take ([F45]) and the reader's before that re-check ([F46])
+ * make a copy that holds any write of a later joiner fail the re-check.
  */
 #include <errno.h>
 #include <sched.h>
@@ -213,6 +218,9 @@ static int slot_take(struct pf_domain *d, uint32_t start, const struct pf_member
 			detach(rec); /* it moved on since our look: not ours */
 			continue;
 		}
+		/* [F45] pairs with [F46] in member_record_stable(): a reader that sees any of
+		 * our writes into the record from here on sees the slot taken. */
+		pf_fence_release();
 		PF_FAULT_POINT(JOIN_TAKEN);
 		*ret_slot = slot;
 		*ret_gen = gen;
@@ -680,53 +688,56 @@ PF_API const char *pf_member_state_name(uint32_t state)
 	return state < PF_ARRAY_SIZE(names) ? names[state] : NULL;
 }
 
+/* Tries of pf_member_info() while joiners keep taking the slot under it. */
+#define MEMBER_INFO_TRIES 4
+
 PF_API int pf_member_info(struct pf_domain *d, uint32_t slot, struct pf_member_info *info)
 {
-	struct dom_member *rec;
-	uint64_t w, a;
+	struct member_snap s;
+	uint32_t tries = 0;
+	uint64_t a;
 	int r;
 
 	if (d == NULL || info == NULL || info->size < sizeof(*info) || slot >= d->lim.members_max)
 		return -EINVAL;
-	rec = &d->members[slot];
-	/* [A5] pairs with [R5] in pf_member_join(): identity is complete once ACTIVE. */
-	w = pf_load_acquire(&rec->state);
-	if (member_word_state(w) == PF_MEMBER_FREE)
-		return -ENOENT;
-	r = member_record_check(d, slot);
-	if (r < 0) {
-		counter_add(d, PF_COUNTER_SHM_INVALID, 1);
-		return r;
-	}
+	/* Validate a copy, report that copy, and only if the slot still holds its generation:
+	 * the fields of a slot a new joiner is rewriting are neither its nor the last one's. */
+	do {
+		if (tries++ == MEMBER_INFO_TRIES)
+			return -EAGAIN;
+		member_record_read(d, slot, &s);
+		if (member_word_state(s.state) == PF_MEMBER_FREE)
+			return -ENOENT;
+		r = member_snap_check(d, &s);
+		if (r < 0) {
+			counter_add(d, PF_COUNTER_SHM_INVALID, 1);
+			return r;
+		}
+		PF_FAULT_POINT(MEMBER_INFO_CHECKED);
+	} while (!member_record_stable(d, slot, &s));
 	memset(info, 0, sizeof(*info));
 	info->size = sizeof(*info);
 	info->slot = slot;
-	info->generation = member_word_gen(w);
-	info->state = member_word_state(w);
-	/* Relaxed: a snapshot for tools. */
-	info->pid = pf_load_relaxed(&rec->pid);
-	info->start_time = pf_load_relaxed(&rec->start_time);
-	/* Relaxed: the same snapshot. */
-	info->uid = pf_load_relaxed(&rec->uid);
-	info->numa_node = pf_load_relaxed(&rec->numa_node);
-	info->cpu = pf_load_relaxed(&rec->cpu);
-	/* Relaxed: the same snapshot. */
-	info->caps[0] = pf_load_relaxed(&rec->caps[0]);
-	info->caps[1] = pf_load_relaxed(&rec->caps[1]);
-	info->join_time_ns = pf_load_relaxed(&rec->join_time_ns);
-	/* Relaxed: statistics. */
-	info->heartbeat = pf_load_relaxed(&rec->heartbeat);
-	info->vnodes_owned = pf_load_relaxed(&rec->vnodes_owned);
-	/* Relaxed: attributes, a snapshot. */
-	info->reliability_ppm = pf_load_relaxed(&rec->reliability_ppm);
-	info->trust_ppm = pf_load_relaxed(&rec->trust_ppm);
-	info->cpu_ppm = pf_load_relaxed(&rec->load_ppm);
-	/* Relaxed: the same snapshot. */
-	info->mem_ppm = pf_load_relaxed(&rec->mem_ppm);
-	info->vnode_capacity = pf_load_relaxed(&rec->vnode_capacity);
-	/* [A21] pairs with [R21] in pf_admission_decide(): a review's verdict; a decision
-	 * about another generation is ignored. */
-	a = pf_load_acquire(&rec->admission);
+	info->generation = member_word_gen(s.state);
+	info->state = member_word_state(s.state);
+	info->pid = s.pid;
+	info->start_time = s.start_time;
+	info->uid = s.uid;
+	info->numa_node = s.numa_node;
+	info->cpu = s.cpu;
+	info->caps[0] = s.caps[0];
+	info->caps[1] = s.caps[1];
+	info->join_time_ns = s.join_time_ns;
+	info->heartbeat = s.heartbeat;
+	info->vnodes_owned = s.vnodes_owned;
+	info->reliability_ppm = s.reliability_ppm;
+	info->trust_ppm = s.trust_ppm;
+	info->cpu_ppm = s.load_ppm;
+	info->mem_ppm = s.mem_ppm;
+	info->vnode_capacity = s.vnode_capacity;
+	/* A review's verdict (validated with the copy); a decision about another generation
+	 * is ignored. */
+	a = s.admission;
 	if (admission_gen(a) == info->generation) {
 		info->admission = admission_status(a);
 		if (info->admission == PF_ADMISSION_REFUSED)
@@ -736,8 +747,8 @@ PF_API int pf_member_info(struct pf_domain *d, uint32_t slot, struct pf_member_i
 	}
 	info->vnodes_placed = PF_MIN(ring_mpmc_count(assign_ring(d, slot)), d->lim.assign_slots);
 	if (info->state == PF_MEMBER_DEAD)
-		info->dead_ns = pf_load_relaxed(&rec->dead_time_ns); /* Relaxed: a snapshot. */
+		info->dead_ns = s.dead_time_ns;
 	if (info->state == PF_MEMBER_DRAINING)
-		info->cordon_ns = pf_load_relaxed(&rec->cordon_ns); /* Relaxed: a snapshot. */
+		info->cordon_ns = s.cordon_ns;
 	return 0;
 }

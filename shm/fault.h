@@ -54,6 +54,7 @@
 	X(HANDOFF_BEFORE_CAS, "handoff_before_cas")                                                \
 	X(REPAIR_MID_SCAN, "repair_mid_scan")                                                      \
 	X(SUPERVISE_BEFORE_KILL, "supervise_before_kill")                                          \
+	X(MEMBER_INFO_CHECKED, "member_info_checked")                                              \
 	X(RING_ENQ_AFTER_SLOT, "ring_enq_after_slot")                                              \
 	X(RING_DEQ_AFTER_SLOT, "ring_deq_after_slot")
 
