@@ -156,7 +156,9 @@ _Static_assert(sizeof(struct dom_control) % PF_CACHELINE == 0, "control is line-
 struct dom_cap {
 	_Atomic uint32_t ready; /* 1 once name is written (release store) */
 	uint32_t name_len;
-	_Atomic uint32_t providers; /* members that declared it (statistic) */
+	/* Unused since layout major 2 (providers, a count of the members that declared it,
+	 * which nothing read and every death left one too high): the member table says. */
+	uint32_t reserved0;
 	uint32_t reserved;
 	char name[48]; /* NUL-terminated, at most PF_CAP_NAME_MAX bytes */
 };

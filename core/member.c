@@ -322,16 +322,6 @@ int member_retire_slot(struct pf_domain *d, uint32_t slot, uint32_t gen, int dra
 	return -EAGAIN; /* the flags kept changing under us */
 }
 
-static void providers_add(struct pf_domain *d, const uint64_t caps[2], int delta)
-{
-	for (uint32_t i = 0; i < d->lim.caps_max; i++) {
-		if ((caps[i / 64] >> (i % 64) & 1) == 0)
-			continue;
-		/* Relaxed: a statistic. */
-		pf_fetch_add_relaxed(&d->caps[i].providers, (uint32_t)delta);
-	}
-}
-
 static int member_new(struct pf_domain *d, struct pf_member **ret)
 {
 	struct pf_member *m = PF_FAULT_FAIL(ALLOC) ? NULL : calloc(1, sizeof(*m));
@@ -420,8 +410,7 @@ static int identity_publish(struct pf_member *m, uint32_t slot, uint32_t gen,
 /* Step 2, finished at a closed admission gate (core/admission.c), then steps 5 (ACTIVE)
  * and 6 (publish). On failure our futex is given back, and *ret_still_ours says whether
  * the JOINING slot is still ours to free (a supervisor may have reclaimed it). */
-static int join_activate(struct pf_member *m, const struct pf_member_opts *o,
-			 const uint64_t caps[2], int *ret_still_ours)
+static int join_activate(struct pf_member *m, const struct pf_member_opts *o, int *ret_still_ours)
 {
 	struct pf_domain *d = m->d;
 	uint64_t w = member_word(m->gen, PF_MEMBER_JOINING, 0, 0);
@@ -444,7 +433,6 @@ static int join_activate(struct pf_member *m, const struct pf_member_opts *o,
 		robust_release(m->rec, m->tid);
 		return r;
 	}
-	providers_add(d, caps, 1);
 	/* Step 6: publish the membership change (futex wake, nobody polls). */
 	domain_publish_membership(d);
 	return 0;
@@ -494,7 +482,7 @@ int member_join_as(struct pf_domain *d, const struct pf_member_opts *opts,
 	if (r < 0)
 		goto fail_slot;
 	PF_FAULT_POINT(JOIN_AFTER_FUTEX);
-	r = join_activate(m, &o, caps, &still_ours);
+	r = join_activate(m, &o, &still_ours);
 	if (r < 0 && still_ours)
 		goto fail_slot;
 	if (r < 0)
@@ -520,11 +508,6 @@ fail_detach:
 fail_free:
 	member_delete(m);
 	return r;
-}
-
-void member_gone(struct pf_domain *d, const uint64_t caps[2])
-{
-	providers_add(d, caps, -1);
 }
 
 /* 1 when our slot ended FREE or RETIRED by a drain with our generation still in it. */
@@ -583,7 +566,6 @@ static int leave_retire(struct pf_member *m)
 		return 1; /* drained (core/drain.c) */
 	if (!member_is_live(m) || member_retire_slot(d, m->slot, m->gen, 0) < 0)
 		return -ESTALE;
-	member_gone(d, m->caps);
 	/* [F43] seq_cst fence: the state store above before the scan's loads of the ownership
 	 * words (Dekker); pairs with [F43] in deliver() (core/ownership.c). */
 	pf_fence_seq_cst();
