@@ -153,6 +153,10 @@ uint32_t vnodes_return_owned(struct pf_domain *d, uint32_t slot, uint32_t gen);
 /* The same for every member slot s whose gen_of[s] is not UINT32_MAX, with that generation:
  * one scan for many members. */
 uint32_t vnodes_return_owned_by(struct pf_domain *d, const uint32_t *gen_of);
+/* vnodes_return_owned() of the VNodes whose bits are set in ids (a bitmap over the VNode
+ * table) only: those a scan found owned by (slot, gen); each return re-checks the owner. */
+uint32_t vnodes_return_listed(struct pf_domain *d, uint32_t slot, uint32_t gen,
+			      const uint64_t *ids);
 
 /* Free inbox slots of VNode id below position upto (owner, or the next owner on claim);
  * stops at a skipped slot whose sender may still be copying into it. Returns the

@@ -18,7 +18,8 @@
  *
  * Repair. CAS the state word to DEAD, keeping the generation's facts (the death and its
  * cause are counted from that word, core/tally.c); the first repair counts the VNodes the
- * dead (slot, generation) owns (tally_repair_census()), then every one goes back to
+ * dead (slot, generation) owns (tally_repair_census(), whose scan lists them, so the
+ * table is scanned once before the first goes back), then every one goes back to
  * PENDING with epoch + 1 (a CAS each, so several supervisors may repair at once and a
  * supervisor that dies mid-repair leaves work the next check resumes: DEAD without
  * REPAIRED means "not finished"); then set free_at and CAS to DEAD|REPAIRED ([R5]). A
@@ -149,11 +150,17 @@ static int repair(struct pf_supervisor *s, uint32_t slot, uint64_t w)
 	struct pf_domain *d = s->d;
 	struct dom_member *rec = &d->members[slot];
 	uint32_t gen = member_word_gen(w);
-	uint64_t done;
+	/* The census's scan lists what it counted, and the returns take that list: one scan
+	 * of the VNode table before the first VNode goes back, not two. Without the list
+	 * (no memory), or when an earlier repair took the census, the returns scan. */
+	uint64_t *owned = calloc((d->lim.vnodes_max + 63) / 64, sizeof(*owned)), done;
 
 	PF_ASSERT(member_word_state(w) == PF_MEMBER_DEAD);
-	tally_repair_census(d, slot, gen);
-	(void)vnodes_return_owned(d, slot, gen);
+	if (tally_repair_census(d, slot, gen, owned) && owned != NULL)
+		(void)vnodes_return_listed(d, slot, gen, owned);
+	else
+		(void)vnodes_return_owned(d, slot, gen);
+	free(owned);
 	/* Its checkpoint buffers and its slot, if its process is gone already (else the sweep
 	 * retries: a stalled or unkillable one keeps them, fenced out of every reader). */
 	(void)member_reclaim(d, slot);

@@ -309,7 +309,7 @@ int tally_fold(struct pf_domain *d, uint32_t slot, uint64_t w)
 	return 0;
 }
 
-void tally_repair_census(struct pf_domain *d, uint32_t slot, uint32_t gen)
+int tally_repair_census(struct pf_domain *d, uint32_t slot, uint32_t gen, uint64_t *owned)
 {
 	_Atomic uint64_t *word = &d->members[slot].repair_owned;
 	/* [A32] pairs with [R32] below. */
@@ -318,17 +318,22 @@ void tally_repair_census(struct pf_domain *d, uint32_t slot, uint32_t gen)
 
 	PF_ASSERT(slot < d->lim.members_max && gen != 0);
 	if (member_gen_reached(repair_owned_gen(r), gen))
-		return; /* counted by the first repair (or this is a stale one) */
+		return 0; /* counted by the first repair (or this is a stale one) */
 	for (uint32_t id = 0; id < d->lim.vnodes_max; id++) {
 		/* Relaxed: a count taken while nothing is returned yet: the returns of the
 		 * repair follow this census's CAS, whoever makes them. */
 		uint64_t o = pf_load_relaxed(&d->own[id]);
 
-		n += own_is_owned(o) && own_slot(o) == slot && own_gen(o) == (gen & OWN_GEN_MASK);
+		if (!own_is_owned(o) || own_slot(o) != slot || own_gen(o) != (gen & OWN_GEN_MASK))
+			continue;
+		n++;
+		if (owned != NULL)
+			owned[id / 64] |= UINT64_C(1) << (id % 64);
 	}
 	/* [R32] pairs with [A32] in repair_load(): the first census of gen wins; one that
 	 * loses found it counted. */
 	(void)pf_cas_acq_rel(word, &r, repair_owned_word(gen, n));
+	return 1;
 }
 
 uint32_t tally_repaired_vnodes(struct pf_domain *d, uint32_t slot, uint32_t gen)

@@ -61,8 +61,10 @@ int tally_events(uint64_t w, uint64_t r, uint64_t values[TALLY_EVENTS]);
 int tally_fold(struct pf_domain *d, uint32_t slot, uint64_t w);
 
 /* The first repair of (slot, gen) counts the VNodes that generation owns, before any goes
- * back (repair_owned); later ones find it counted. */
-void tally_repair_census(struct pf_domain *d, uint32_t slot, uint32_t gen);
+ * back (repair_owned); later ones find it counted. 1 when this call scanned the VNode
+ * table (then the bitmap owned, when not NULL, has a bit set for each VNode it counted,
+ * for vnodes_return_listed()), 0 when the census was taken before (nothing scanned). */
+int tally_repair_census(struct pf_domain *d, uint32_t slot, uint32_t gen, uint64_t *owned);
 
 /* The VNodes the repair of (slot, gen) found that generation owned (its census, what the
  * vnodes_repaired counter adds), 0 before the census. */

@@ -273,7 +273,7 @@ static void test_tally_death_mid_repair(void **state)
 {
 	struct pf_member *m;
 	struct pf_vnode *v;
-	uint64_t w;
+	uint64_t w, owned[2] = {0, 0};
 	uint32_t gen;
 
 	(void)state;
@@ -289,15 +289,16 @@ static void test_tally_death_mid_repair(void **state)
 		     member_word(gen, PF_MEMBER_DEAD, PF_DEATH_EXITED, member_word_facts(w)));
 	want[PF_COUNTER_DEATHS]++;
 	check(0);
-	/* The next one counted what it owns and died before returning any. */
-	tally_repair_census(dom, 3, gen);
+	/* The next one counted what it owns (and listed it) and died before returning any. */
+	assert_int_equal(tally_repair_census(dom, 3, gen, owned), 1);
+	assert_true(owned[0] == 7 && owned[1] == 0);
 	want[PF_COUNTER_VNODES_REPAIRED] += 3;
 	check(0);
 	/* A third finishes: the census stands, the VNodes go back, the slot is repaired. */
 	assert_int_equal(pf_supervisor_check(sup), 1);
 	want[PF_COUNTER_REPAIRS]++;
 	check(0);
-	tally_repair_census(dom, 3, gen); /* late and stale: nothing */
+	assert_int_equal(tally_repair_census(dom, 3, gen, NULL), 0); /* late and stale */
 	check(0);
 	assert_int_equal(pf_member_leave(m), -ESTALE);
 	leave(rejoin_at(3));
