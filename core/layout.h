@@ -106,7 +106,7 @@ struct dom_control {
 	struct dom_limits limits;
 	/* Bumped on every join, leave and death; a futex that waiters sleep on. */
 	alignas(PF_CACHELINE) _Atomic uint32_t membership_version;
-	/* Unused since layout minor 3 (members_active, a maintained count that a death at the
+	/* Unused since layout major 2 (members_active, a maintained count that a death at the
 	 * wrong instruction made wrong): pf_domain_info() counts the member table instead. */
 	uint32_t reserved0;
 	_Atomic uint32_t caps_count; /* directory entries [0, caps_count) are ready */

@@ -40,7 +40,7 @@
  *   deaths, hung     DEAD with cause exited or vanished, or hung (joiners included)
  *   repairs          DEAD|REPAIRED
  *   vnodes_repaired  the VNodes its repair found it owned: the slot's repair_owned word,
- *                    set by one CAS ([R32]) of the first repair before any VNode goes back
+ *                    set by one CAS ([R47]) of the first repair before any VNode goes back
  *
  * A joiner that takes the slot again erases the old word, so it first folds the ended
  * generation's events into counters[] (tally_fold()); a reader adds to counters[] the
@@ -53,8 +53,8 @@
  *                      (fetch_add of the count only)
  *   member tally       folders of that slot ([R31]), and     folders, helpers [A31],
  *                      any folder marking it (helping)       readers
- *   repair_owned       the first repair of the generation    folders, readers [A32]
- *                      ([R32])
+ *   repair_owned       the first repair of the generation    folders, readers [A47]
+ *                      ([R47])
  *
  * An event counter word is [count | tagged | slot]: the slot whose fold last added to it.
  * Folding generation g of slot s:
@@ -81,7 +81,7 @@
  *   [R30] CAS of counters[c] (release) -> [A30] its acquire loads: the marks a folder made
  *         while helping (and its begin) are seen by whoever sees its tag.
  *   [R31] CAS of a tally word -> [A31]: a begin (after the scrubs) and the marks.
- *   [R32] census CAS -> [A32]: the count is seen before the REPAIRED word that follows it.
+ *   [R47] census CAS -> [A47]: the count is seen before the REPAIRED word that follows it.
  *
  * Readers are O(members_max): one pass over the slots (state, tally and repair words) and
  * the event counters. A read while folds or transitions run is a snapshot and may be off
@@ -157,7 +157,7 @@ int tally_words_valid(struct pf_domain *d, uint64_t t, uint64_t r, uint32_t gen)
 /* The slot's repair word, its count bounded by the limits (invariant 5). */
 static uint64_t repair_load(struct pf_domain *d, uint32_t slot)
 {
-	/* [A32] pairs with [R32] in tally_repair_census(): the census of a repaired
+	/* [A47] pairs with [R47] in tally_repair_census(): the census of a repaired
 	 * generation is seen with the REPAIRED word that came after it. */
 	uint64_t r = pf_load_acquire(&d->members[slot].repair_owned);
 
@@ -312,7 +312,7 @@ int tally_fold(struct pf_domain *d, uint32_t slot, uint64_t w)
 int tally_repair_census(struct pf_domain *d, uint32_t slot, uint32_t gen, uint64_t *owned)
 {
 	_Atomic uint64_t *word = &d->members[slot].repair_owned;
-	/* [A32] pairs with [R32] below. */
+	/* [A47] pairs with [R47] below. */
 	uint64_t r = pf_load_acquire(word);
 	uint32_t n = 0;
 
@@ -330,7 +330,7 @@ int tally_repair_census(struct pf_domain *d, uint32_t slot, uint32_t gen, uint64
 		if (owned != NULL)
 			owned[id / 64] |= UINT64_C(1) << (id % 64);
 	}
-	/* [R32] pairs with [A32] in repair_load(): the first census of gen wins; one that
+	/* [R47] pairs with [A47] in repair_load(): the first census of gen wins; one that
 	 * loses found it counted. */
 	(void)pf_cas_acq_rel(word, &r, repair_owned_word(gen, n));
 	return 1;
@@ -412,8 +412,8 @@ uint32_t tally_members_active(struct pf_domain *d)
 	uint32_t n = 0;
 
 	for (uint32_t slot = 0; slot < d->lim.members_max; slot++) {
-		/* [A5] pairs with [R5] in every transition of the state word. */
-		uint32_t st = member_word_state(pf_load_acquire(&d->members[slot].state));
+		/* Relaxed: a count for people, nothing is read through it. */
+		uint32_t st = member_word_state(pf_load_relaxed(&d->members[slot].state));
 
 		n += st == PF_MEMBER_ACTIVE || st == PF_MEMBER_DRAINING;
 	}
