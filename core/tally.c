@@ -154,8 +154,10 @@ int tally_words_valid(struct pf_domain *d, uint64_t t, uint64_t r, uint32_t gen)
 	       member_gen_reached(gen, repair_owned_gen(r)) && census_valid(d, r);
 }
 
-/* The slot's repair word, its count bounded by the limits (invariant 5). */
-static uint64_t repair_load(struct pf_domain *d, uint32_t slot)
+/* The slot's repair word, its count bounded by the limits (invariant 5). A word out of
+ * bounds is counted as invalid by a fold about to add it (fold != 0), not by every reader of
+ * the counters, which would count one fault again on each read while the word stays. */
+static uint64_t repair_load(struct pf_domain *d, uint32_t slot, int fold)
 {
 	/* [A47] pairs with [R47] in tally_repair_census(): the census of a repaired
 	 * generation is seen with the REPAIRED word that came after it. */
@@ -163,7 +165,8 @@ static uint64_t repair_load(struct pf_domain *d, uint32_t slot)
 
 	if (census_valid(d, r))
 		return r;
-	counter_add(d, PF_COUNTER_SHM_INVALID, 1);
+	if (fold)
+		counter_add(d, PF_COUNTER_SHM_INVALID, 1);
 	return repair_owned_word(repair_owned_gen(r), d->lim.vnodes_max);
 }
 
@@ -299,7 +302,7 @@ int tally_fold(struct pf_domain *d, uint32_t slot, uint64_t w)
 	PF_ASSERT(slot < d->lim.members_max);
 	PF_ASSERT(st == PF_MEMBER_FREE || st == PF_MEMBER_RETIRED ||
 		  (st == PF_MEMBER_DEAD && (w & MEMBER_FLAG_REPAIRED) != 0));
-	if (!tally_events(w, repair_load(d, slot), v))
+	if (!tally_events(w, repair_load(d, slot, 1), v))
 		return 0;
 	if (fold_begin(d, slot, gen) < 0)
 		return -EAGAIN;
@@ -341,7 +344,7 @@ uint32_t tally_repaired_vnodes(struct pf_domain *d, uint32_t slot, uint32_t gen)
 	uint64_t r;
 
 	PF_ASSERT(slot < d->lim.members_max && gen != 0);
-	r = repair_load(d, slot);
+	r = repair_load(d, slot, 0);
 	return repair_owned_gen(r) == gen ? repair_owned_vnodes(r) : 0;
 }
 
@@ -364,7 +367,7 @@ static uint64_t slot_read(struct pf_domain *d, uint32_t slot, uint64_t *ret_t, u
 		w = pf_load_acquire(&rec->state);
 		/* [A31] pairs with [R31] in fold_begin() and mark(). */
 		*ret_t = pf_load_acquire(&rec->tally);
-		*ret_r = repair_load(d, slot);
+		*ret_r = repair_load(d, slot, 0);
 		/* [A5] pairs with [R5]: the same generation throughout, or read again. */
 		if (member_word_gen(pf_load_acquire(&rec->state)) == member_word_gen(w))
 			break;

@@ -304,12 +304,35 @@ static void test_tally_death_mid_repair(void **state)
 	leave(rejoin_at(3));
 }
 
+/* A census word out of bounds (a foreign writer's) is counted invalid where it is acted
+ * on, not once more on every read of the counters for as long as it stays. */
+static void test_tally_bad_census_counted_once(void **state)
+{
+	uint64_t v[PF_COUNTER_COUNT], first;
+	struct pf_member *m;
+
+	(void)state;
+	m = join_at(2);
+	want[PF_COUNTER_JOINS]++;
+	atomic_store(&dom->members[2].repair_owned, repair_owned_word(gen_of(m), 1000));
+	assert_int_equal(pf_domain_counters(dom, v, PF_COUNTER_COUNT), PF_COUNTER_COUNT);
+	first = v[PF_COUNTER_SHM_INVALID];
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(pf_domain_counters(dom, v, PF_COUNTER_COUNT), PF_COUNTER_COUNT);
+		assert_int_equal(v[PF_COUNTER_SHM_INVALID], first);
+	}
+	atomic_store(&dom->members[2].repair_owned, 0);
+	leave(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_tally_each_transition_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tally_death_mid_fold, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tally_death_mid_repair, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tally_bad_census_counted_once, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests_name("core_tally", tests, NULL, NULL);
