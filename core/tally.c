@@ -93,6 +93,7 @@
 
 #include "core/tally.h"
 #include "pflight/supervisor.h"
+#include "shm/fault.h"
 #include "shm/pf_assert.h"
 
 #define TRIES 64 /* CAS attempts per step before a fold gives up (the next joiner resumes) */
@@ -241,6 +242,7 @@ static int apply(struct pf_domain *d, uint32_t slot, uint32_t gen, uint32_t k, u
 		if (pf_cas_acq_rel(cw, &c,
 				   ((count_of(c) + n) << TALLY_COUNT_SHIFT) | TALLY_TAGGED |
 					   slot)) {
+			PF_FAULT_POINT(TALLY_AFTER_ADD); /* added, not marked: the tag says it */
 			mark(d, slot, gen, k);
 			return 0;
 		}

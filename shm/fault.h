@@ -55,6 +55,7 @@
 	X(REPAIR_MID_SCAN, "repair_mid_scan")                                                      \
 	X(SUPERVISE_BEFORE_KILL, "supervise_before_kill")                                          \
 	X(MEMBER_INFO_CHECKED, "member_info_checked")                                              \
+	X(TALLY_AFTER_ADD, "tally_after_add")                                                      \
 	X(RING_ENQ_AFTER_SLOT, "ring_enq_after_slot")                                              \
 	X(RING_DEQ_AFTER_SLOT, "ring_deq_after_slot")
 

@@ -8,7 +8,8 @@
  * after it takes its futex, while it waits at the gate (AWAIT), after the gatekeeper's
  * ACTIVE CAS and before it wakes, after it wakes, and once cordoned; a member cordoned or
  * drained away before it wakes has joined; a refused joiner is counted once; a supervisor
- * killed in the middle of a repair leaves the VNodes-repaired count exact.
+ * killed in the middle of a repair leaves the VNodes-repaired count exact, and so does a
+ * joiner killed in the middle of its fold (after it added an event, before its mark).
  * Method: this process creates the domain, closes the admission gate with its own pid and
  * plays gatekeeper (pf_admission_pending / pf_admission_decide) and supervisor
  * (pf_supervisor_check), stepped by hand so that it decides exactly when a stopped joiner
@@ -568,6 +569,52 @@ static void refused(void)
 	done();
 }
 
+/* The child ended (reaped), or waits at the gate. */
+static int ended_or_awaiting(void)
+{
+	int status = 0;
+
+	if (waitpid(child, &status, WNOHANG) == child) {
+		CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		child = -1;
+		return 1;
+	}
+	return awaiting();
+}
+
+/* A joiner killed in the middle of its fold of the slot's ended generation, right after
+ * the CAS that added one of its events to a counter and before it marked the event
+ * counted: readers, helpers and the next folds count it once. A joiner whose first slot
+ * has nothing to fold reaches the gate instead; refused, it leaves a generation to fold,
+ * so within MEMBERS tries a fold is killed. */
+static void joiner_killed_mid_fold(void)
+{
+	uint32_t tries = 0;
+
+	for (;;) {
+		CHECK(tries++ < MEMBERS + 1);
+		spawn(FAULT_TALLY_AFTER_ADD, FAULT_MODE_KILL, 0);
+		wait_for(ended_or_awaiting, 1, "the fold's kill or the gate");
+		if (child < 0)
+			break; /* killed holding no slot: nothing to count of it */
+		decide(0);
+		wait_for(joined, 1, "the refusal");
+		CHECK(pf_load_relaxed(&io->join_r) == -EPERM);
+		reap(0);
+		check_exact("refused, its fold not killed");
+	}
+	check_exact("a fold killed after its add");
+	/* Joins fold again (whichever slot they take), each counted once. */
+	for (int i = 0; i < 2; i++) {
+		spawn(NO_POINT, FAULT_MODE_OFF, 0);
+		admit();
+		leave(0);
+		want.c[PF_COUNTER_LEAVES]++;
+		check_exact("joined and left after the killed fold");
+	}
+	done();
+}
+
 /* A supervisor killed in the middle of a repair (after its first VNode went back): the
  * next one finishes it, every VNode is counted once, and the repair reports (on_repair,
  * what pflightd audits) as many as the counter says. */
@@ -729,6 +776,7 @@ int main(void)
 	run("judged hung by one supervisor, seen dead by another", hung_seen_by_another);
 	run("refused at the gate", refused);
 	run("supervisor killed in the middle of a repair", s_supervisor_killed);
+	run("joiner killed in the middle of its fold", joiner_killed_mid_fold);
 	pf_supervisor_destroy(sup);
 	CHECK(pf_domain_destroy(d) == 0);
 	d = NULL;
