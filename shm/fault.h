@@ -56,6 +56,7 @@
 	X(SUPERVISE_BEFORE_KILL, "supervise_before_kill")                                          \
 	X(MEMBER_INFO_CHECKED, "member_info_checked")                                              \
 	X(TALLY_AFTER_ADD, "tally_after_add")                                                      \
+	X(ADMISSION_BEFORE_SETTLE, "admission_before_settle")                                      \
 	X(RING_ENQ_AFTER_SLOT, "ring_enq_after_slot")                                              \
 	X(RING_DEQ_AFTER_SLOT, "ring_deq_after_slot")
 

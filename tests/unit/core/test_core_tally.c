@@ -24,6 +24,7 @@
 #include "core/member_impl.h"
 #include "core/tally.h"
 #include "pflight/pflight.h"
+#include "shm/fault.h"
 #include "tests/common/test_util.h"
 
 static struct pf_domain *dom;
@@ -325,6 +326,56 @@ static void test_tally_bad_census_counted_once(void **state)
 	leave(m);
 }
 
+#if PF_FAULT_INJECTION
+/* The joiner waiting at the gate of slot 1 gives up and joins without a decision, while
+ * the gatekeeper is between its writes and its CAS. */
+static void give_up_hook(void *arg, enum fault_point point)
+{
+	uint32_t gen = *(const uint32_t *)arg;
+	uint64_t w = member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_AWAIT);
+
+	(void)point;
+	assert_true(atomic_compare_exchange_strong(&dom->members[1].state, &w,
+						   member_word(gen, PF_MEMBER_JOINING, 0, 0)));
+	atomic_store(&dom->members[1].state,
+		     member_word(gen, PF_MEMBER_ACTIVE, 0, MEMBER_FLAG_JOINED));
+}
+#endif
+
+/* A gatekeeper whose decision loses to the joiner's giving up leaves no decision in the
+ * record of the member the joiner became: neither a refusal, nor a grant with its trust. */
+static void test_tally_late_decision_taken_back(void **state)
+{
+#if PF_FAULT_INJECTION
+	struct pf_policy_verdict v = {.size = sizeof(v), .rule = PF_POLICY_NO_RULE};
+	uint32_t gen;
+	uint64_t a;
+
+	(void)state;
+	fault_set_hook(FAULT_ADMISSION_BEFORE_SETTLE, give_up_hook, &gen);
+	for (int allowed = 0; allowed <= 1; allowed++) {
+		gen = simulated_await(1);
+		atomic_store(&dom->members[1].trust_ppm, 500000);
+		v.allowed = (uint32_t)allowed;
+		v.check = allowed ? PF_POLICY_ALLOWED : PF_POLICY_UIDS;
+		assert_int_equal(pf_admission_decide(dom, 1, gen, &v, 400000, 0), -ESTALE);
+		a = atomic_load(&dom->members[1].admission);
+		assert_true(a == 0 || admission_gen(a) != gen);
+		assert_int_equal(atomic_load(&dom->members[1].trust_ppm), 500000);
+		/* The member it became leaves. */
+		atomic_store(&dom->members[1].state,
+			     member_word(gen, PF_MEMBER_FREE, 0, MEMBER_FLAG_JOINED));
+		want[PF_COUNTER_JOINS]++;
+		want[PF_COUNTER_LEAVES]++;
+		want[PF_COUNTER_SLOTS_FREED] = gen - 1; /* only slot 1 was taken again */
+		check(0);
+	}
+	fault_set_hook(FAULT_ADMISSION_BEFORE_SETTLE, NULL, NULL);
+#else
+	(void)state; /* built without fault points: nothing to stall */
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -332,6 +383,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tally_death_mid_fold, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tally_death_mid_repair, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tally_bad_census_counted_once, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_tally_late_decision_taken_back, setup,
 						teardown),
 	};
 
