@@ -32,14 +32,17 @@
  *
  * The admission word names its generation: a decision written for a joiner that gave up
  * (and whose slot was taken again) says nothing about the slot's new member, and readers
- * ignore it. Progress: the gatekeeper's side is lock-free; a joiner waits (blocking) for
- * at most its admission timeout.
+ * ignore it. A gatekeeper whose CAS loses to the joiner's giving up takes its decision
+ * (and trust) back by CAS, so that the member the joiner became ungated is not reported
+ * refused; only a gatekeeper killed between its write and that CAS leaves one behind. Progress: the
+ * gatekeeper's side is lock-free; a joiner waits (blocking) for at most its admission timeout.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "core/member_impl.h"
 #include "pflight/policy.h"
+#include "shm/fault.h"
 #include "shm/pf_assert.h"
 
 #define WAIT_SLICE_NS UINT64_C(10000000) /* re-check the gatekeeper's life every 10 ms */
@@ -99,12 +102,16 @@ static int verdict_valid(const struct pf_policy_verdict *v)
 
 /* Decide a joiner waiting at the gate: trust and decision first, then ([R5]) ACTIVE|JOINED
  * when the word grants, JOINING|REFUSED when it refuses. -ESTALE: the joiner gave up
- * first. */
+ * first; then what we wrote is taken back, as it is about no decision: the joiner may
+ * have joined ungated, and its record must not say refused, or carry our trust. */
 static int settle(struct pf_domain *d, struct dom_member *rec, uint64_t w, uint64_t word,
 		  uint32_t trust_ppm)
 {
 	uint32_t gen = member_word_gen(w);
 	int granted = admission_status(word) == ADMISSION_GRANTED;
+	/* Relaxed: what we may have to put back; the CASes below re-check them. */
+	uint64_t was_word = pf_load_relaxed(&rec->admission);
+	uint32_t was_trust = pf_load_relaxed(&rec->trust_ppm);
 
 	PF_ASSERT(w == member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_AWAIT));
 	PF_ASSERT(admission_gen(word) == gen);
@@ -112,12 +119,20 @@ static int settle(struct pf_domain *d, struct dom_member *rec, uint64_t w, uint6
 	if (granted)
 		pf_store_relaxed(&rec->trust_ppm, trust_ppm);
 	pf_store_relaxed(&rec->admission, word);
+	PF_FAULT_POINT(ADMISSION_BEFORE_SETTLE);
 	/* [R5] pairs with [A5] in admission_look() and every reader of the state word: the
 	 * decision is the CAS, and the fact it sets is what the counters count. */
-	if (!pf_cas_release(&rec->state, &w,
-			    granted ? member_word(gen, PF_MEMBER_ACTIVE, 0, MEMBER_FLAG_JOINED)
-				    : member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_REFUSED)))
+	if (!pf_cas_release(
+		    &rec->state, &w,
+		    granted ? member_word(gen, PF_MEMBER_ACTIVE, 0, MEMBER_FLAG_JOINED)
+			    : member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_REFUSED))) {
+		/* Relaxed: only if still ours (a review of the member it became, or another
+		 * writer, wins); nothing is published through these words. */
+		(void)pf_cas_relaxed(&rec->admission, &word, was_word);
+		if (granted)
+			(void)pf_cas_relaxed(&rec->trust_ppm, &trust_ppm, was_trust);
 		return -ESTALE;
+	}
 	domain_publish_membership(d);
 	return 0;
 }
@@ -148,7 +163,7 @@ PF_API int pf_admission_decide(struct pf_domain *d, uint32_t slot, uint32_t gen,
 		return settle(d, rec, w, word, trust_ppm);
 	if (st != PF_MEMBER_ACTIVE && st != PF_MEMBER_DRAINING)
 		return -ESTALE;
-	/* [R21] pairs with [A21] in pf_member_info(): a review's verdict. */
+	/* [R21] pairs with [A21] in member_record_read(): a review's verdict. */
 	pf_store_release(&rec->admission, word);
 	domain_publish_membership(d);
 	return 0;

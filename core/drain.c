@@ -198,19 +198,13 @@ static int request_moves(struct step *st, uint32_t parallel)
 static int finish(struct step *st)
 {
 	struct pf_domain *d = st->s->d;
-	struct dom_member *rec = &d->members[st->slot];
-	uint64_t caps[2];
 	int r;
 
-	/* Relaxed: identity of the generation seen DRAINING, fixed while it lives. */
-	caps[0] = pf_load_relaxed(&rec->caps[0]);
-	caps[1] = pf_load_relaxed(&rec->caps[1]);
 	r = member_retire_slot(d, st->slot, st->gen, 1);
 	if (r == -ESTALE)
 		return 0; /* the member left meanwhile: the next step reports it */
 	if (r < 0)
 		return r;
-	member_gone(d, caps);
 	domain_publish_membership(d);
 	st->rep->done = 1;
 	st->rep->final_state = (uint32_t)r;

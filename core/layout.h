@@ -106,7 +106,7 @@ struct dom_control {
 	struct dom_limits limits;
 	/* Bumped on every join, leave and death; a futex that waiters sleep on. */
 	alignas(PF_CACHELINE) _Atomic uint32_t membership_version;
-	/* Unused since layout minor 3 (members_active, a maintained count that a death at the
+	/* Unused since layout major 2 (members_active, a maintained count that a death at the
 	 * wrong instruction made wrong): pf_domain_info() counts the member table instead. */
 	uint32_t reserved0;
 	_Atomic uint32_t caps_count; /* directory entries [0, caps_count) are ready */
@@ -156,7 +156,9 @@ _Static_assert(sizeof(struct dom_control) % PF_CACHELINE == 0, "control is line-
 struct dom_cap {
 	_Atomic uint32_t ready; /* 1 once name is written (release store) */
 	uint32_t name_len;
-	_Atomic uint32_t providers; /* members that declared it (statistic) */
+	/* Unused since layout major 2 (providers, a count of the members that declared it,
+	 * which nothing read and every death left one too high): the member table says. */
+	uint32_t reserved0;
 	uint32_t reserved;
 	char name[48]; /* NUL-terminated, at most PF_CAP_NAME_MAX bytes */
 };
@@ -187,7 +189,12 @@ _Static_assert(PF_CAP_NAME_MAX < sizeof(((struct dom_cap *)0)->name), "name must
 #define MEMBER_FLAG_REFUSED (UINT64_C(1) << 21)
 /* A drain gave its slot back (FREE or RETIRED): it neither left nor died. */
 #define MEMBER_FLAG_DRAINED (UINT64_C(1) << 22)
-#define MEMBER_FACTS (MEMBER_FLAG_JOINED | MEMBER_FLAG_REFUSED | MEMBER_FLAG_DRAINED)
+/* A supervisor judged it hung (ACTIVE or DRAINING), by the CAS that precedes its kill
+ * (core/supervisor.c): whoever then declares it dead, however it learns of the death,
+ * declares it hung. */
+#define MEMBER_FLAG_HUNG (UINT64_C(1) << 23)
+#define MEMBER_FACTS                                                                               \
+	(MEMBER_FLAG_JOINED | MEMBER_FLAG_REFUSED | MEMBER_FLAG_DRAINED | MEMBER_FLAG_HUNG)
 #define MEMBER_FLAGS_KNOWN                                                                         \
 	(MEMBER_FLAG_REPAIRED | MEMBER_FLAG_INIT | MEMBER_FLAG_RETIRE | MEMBER_FLAG_AWAIT |        \
 	 MEMBER_FACTS)
@@ -213,6 +220,16 @@ static inline uint32_t member_word_cause(uint64_t w)
 static inline uint64_t member_word_facts(uint64_t w)
 {
 	return w & MEMBER_FACTS;
+}
+/* Generations of a slot are compared serially (they wrap at 2^32): a is g or later. */
+static inline int member_gen_reached(uint32_t a, uint32_t g)
+{
+	return (int32_t)(a - g) >= 0;
+}
+/* The generation a joiner takes the slot at after gen; 0 means "never used". */
+static inline uint32_t member_gen_next(uint32_t gen)
+{
+	return gen + 1 != 0 ? gen + 1 : 1;
 }
 
 /* Robust futex bits (linux/futex.h), restated so this header stays self-contained. */
@@ -248,7 +265,7 @@ struct dom_member {
 	_Atomic uint32_t reliability_ppm;
 	_Atomic uint32_t trust_ppm;
 	_Atomic uint32_t load_ppm;
-	_Atomic uint32_t repaired_vnodes;
+	uint32_t reserved2; /* must be zero */
 	_Atomic uint64_t dead_time_ns;
 	_Atomic uint64_t free_at_ns;     /* slot reusable from then on */
 	_Atomic uint32_t mem_ppm;        /* memory load the member reports */
@@ -269,14 +286,15 @@ struct dom_member {
 	_Atomic uint64_t tally;
 	uint64_t reserved4[1];
 	/* Line 4: attached = (generation << 32) | pid of the process that took the slot, with
-	 * attach_start its start time, from the take of the slot until that member's handle
-	 * is gone (its leave, or its process gone: core/member.c); 0 otherwise. The slot is not
-	 * taken again before, so a member that lost its slot (drained away, declared dead,
-	 * stalled while joining) never writes into a record that names another member, and
-	 * the checkpoint buffers it holds (HELD by slot and generation, core/checkpoint.c) are
-	 * given back by the reclaim. ckpt_used: 1 once this generation took a buffer (a
-	 * reclaim of a member that never did need not look). ckpt_replacing: its commits
-	 * between a publish that replaced a buffer it did not hold and the take of that
+	 * attach_start its start time (0 until the attacher wrote it), from the claim that
+	 * precedes the take of the slot until that member's handle is gone (its leave, or its
+	 * process gone: core/member.c); 0 otherwise. The slot is not taken again before, so a
+	 * member that lost its slot (drained away, declared dead, stalled while joining, even
+	 * between its take and its first write) never writes into a record that names another
+	 * member, and the checkpoint buffers it holds (HELD by slot and generation,
+	 * core/checkpoint.c) are given back by the reclaim. ckpt_used: 1 once this generation
+	 * took a buffer (a reclaim of a member that never did need not look). ckpt_replacing: its
+	 * commits between a publish that replaced a buffer it did not hold and the take of that
 	 * buffer; only a reclaim of a member that died there looks for the buffer so left
 	 * published and unnamed. */
 	_Atomic uint64_t attached;
@@ -287,13 +305,8 @@ struct dom_member {
 	 * gives it something (a message, a placement, a move request) while waiting > 0. */
 	_Atomic uint32_t waiting;
 	_Atomic uint32_t bell;
-	/* The generation a supervisor judged hung, written (core/supervisor.c only) before
-	 * it kills it: whichever supervisor then declares that generation dead, and however
-	 * it learns of the death (its futex, its process gone), counts it hung. */
-	_Atomic uint32_t hung_gen;
 	_Atomic uint32_t ckpt_replacing;
-	uint32_t reserved6;
-	uint64_t reserved5[3];
+	uint64_t reserved5[4];
 };
 _Static_assert(sizeof(struct dom_member) == 320, "member record is shared ABI");
 _Static_assert(offsetof(struct dom_member, futex) == 8, "futex moved");

@@ -25,6 +25,16 @@
  * generation's: a dead predecessor's OWNER_DIED or pid must not condemn the joiner. A
  * joiner that dies before it holds its futex leaves a JOINING slot that supervisors
  * reclaim once its pid is gone (INIT cleared) or after a timeout (INIT still set).
+ *
+ * A joiner claims the slot's attach word before its CAS takes the slot, and lets go of it
+ * only when its handle is gone; nobody takes an attached slot while the attached process
+ * lives. So a joiner stopped anywhere in its join and declared dead meanwhile finds, when
+ * it goes on, the record still of its own (dead) generation, never the next member's.
+ *
+ * A reader that copies a record without joining (pf_member_info()) validates its copy
+ * and reports it only if the state word still names the generation it began with: the
+ * joiner's fence after its take ([F45]) and the reader's before that re-check ([F46])
+ * make a copy that holds any write of a later joiner fail the re-check.
  */
 #include <errno.h>
 #include <sched.h>
@@ -120,7 +130,8 @@ static int member_free(struct pf_domain *d, struct dom_member *rec, uint32_t gen
 int member_reclaim(struct pf_domain *d, uint32_t slot)
 {
 	struct dom_member *rec = &d->members[slot];
-	/* [A34] pairs with [R34] in attach(): the start time is the attacher's. */
+	/* [A34] pairs with [R34] in attach(), detach() and here: the start time is the
+	 * attacher's, or 0 while it has not written it yet (the last detach cleared it). */
 	uint64_t a = pf_load_acquire(&rec->attached);
 	/* Relaxed: ordered by [A34]. */
 	uint64_t start = pf_load_relaxed(&rec->attach_start);
@@ -137,27 +148,42 @@ int member_reclaim(struct pf_domain *d, uint32_t slot)
 	 * member's value instead means that generation's buffers were settled already. */
 	if (pf_load_relaxed(&rec->ckpt_used) != 0)
 		(void)ckpt_reclaim(d, slot, (uint32_t)(a >> 32));
-	/* [R34] pairs with [A34] in the next member_reclaim(): its buffers are settled. */
+	/* Relaxed: ordered before the release below. A CAS, not a store: a reclaimer that
+	 * finished first may have let a new attacher in, whose start time stays. */
+	(void)pf_cas_relaxed(&rec->attach_start, &start, 0);
+	/* [R34] pairs with [A34] in the next member_reclaim() and in attach(): its buffers
+	 * are settled, its start time cleared. */
 	(void)pf_cas_release(&rec->attached, &a, 0);
 	return 0;
 }
 
-/* The slot we just took is ours until our handle is gone (see core/layout.h). */
-static void attach(struct dom_member *rec, uint32_t gen, const struct pf_member_identity *id)
+/* Claim the slot for generation gen before taking it: from this CAS on, whoever would take
+ * the slot (or reclaim it for the next joiner) finds it attached to us and leaves it alone
+ * while we live, so nothing we write into it later can land in another member's record.
+ * 0, or -EBUSY when another joiner claimed it first. The start time comes after the
+ * claim: a reclaimer that reads 0 there judges by the pid alone (a detach clears it). */
+static int attach(struct dom_member *rec, uint32_t gen, const struct pf_member_identity *id)
 {
-	/* Relaxed: published by [R34] below. */
+	uint64_t none = 0;
+
+	/* [R34] pairs with [A34] in member_reclaim(); acq_rel so that the clear of attach_start
+	 * by whoever let go of the slot last comes before our start time. */
+	if (!pf_cas_acq_rel(&rec->attached, &none, ((uint64_t)gen << 32) | (uint32_t)id->pid))
+		return -EBUSY;
+	/* Relaxed: ours alone from the claim on; a reclaimer copes with 0 (see above). */
 	pf_store_relaxed(&rec->attach_start, id->start_time);
 	pf_store_relaxed(&rec->ckpt_used, 0);
 	pf_store_relaxed(&rec->ckpt_replacing, 0);
-	/* [R34] pairs with [A34] in member_reclaim(). */
-	pf_store_release(&rec->attached, ((uint64_t)gen << 32) | (uint32_t)id->pid);
+	return 0;
 }
 
 /* Our handle is gone: the slot may be taken again (after its grace period). */
 static void detach(struct dom_member *rec)
 {
-	/* [R34] pairs with [A34] in member_reclaim(): every write of ours to the record
-	 * (state, futex, hold entries) comes first. */
+	/* Relaxed: ordered before the release below. */
+	pf_store_relaxed(&rec->attach_start, 0);
+	/* [R34] pairs with [A34] in member_reclaim() and attach(): every write of ours to the
+	 * record (state, futex, hold entries) comes first. */
 	pf_store_release(&rec->attached, 0);
 }
 
@@ -172,7 +198,7 @@ static int slot_take(struct pf_domain *d, uint32_t start, const struct pf_member
 		/* [A5] pairs with [R5] in member_free() and supervisor repair: free_at is
 		 * written before the state that makes the slot reusable. */
 		uint64_t w = pf_load_acquire(&rec->state);
-		uint32_t st = member_word_state(w), gen = member_word_gen(w) + 1;
+		uint32_t st = member_word_state(w), gen = member_gen_next(member_word_gen(w));
 
 		if (!(st == PF_MEMBER_FREE || st == PF_MEMBER_RETIRED ||
 		      (st == PF_MEMBER_DEAD && (w & MEMBER_FLAG_REPAIRED) != 0)))
@@ -180,20 +206,25 @@ static int slot_take(struct pf_domain *d, uint32_t start, const struct pf_member
 		/* Relaxed: ordered by [A5] above. */
 		if (pf_load_relaxed(&rec->free_at_ns) > now)
 			continue;
-		if (gen == 0)
-			gen = 1; /* generation 0 means "never used" */
 		/* Its last member may still be alive (drained away, declared dead while stalled):
 		 * not before its process is gone or its handle has left. */
 		if (member_reclaim(d, slot) < 0)
 			continue;
 		if (tally_fold(d, slot, w) < 0)
 			continue; /* its events are not all counted yet: the next joiner's turn */
+		if (attach(rec, gen, id) < 0)
+			continue; /* another joiner's */
 		/* [R5] pairs with [A5]: taking the slot; acq_rel so we see the last holder's
 		 * writes before we overwrite them. */
 		if (!pf_cas_acq_rel(&rec->state, &w,
-				    member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_INIT)))
+				    member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_INIT))) {
+			detach(rec); /* it moved on since our look: not ours */
 			continue;
-		attach(rec, gen, id);
+		}
+		/* [F45] pairs with [F46] in member_record_stable(): a reader that sees any of
+		 * our writes into the record from here on sees the slot taken. */
+		pf_fence_release();
+		PF_FAULT_POINT(JOIN_TAKEN);
 		*ret_slot = slot;
 		*ret_gen = gen;
 		return 0;
@@ -235,10 +266,10 @@ static void record_init(struct pf_domain *d, struct dom_member *rec,
 	/* Relaxed: the same. */
 	pf_store_relaxed(&rec->mem_ppm, 0);
 	pf_store_relaxed(&rec->vnode_capacity, o->vnode_capacity);
-	/* Relaxed: the same; the supervisor's fields of the previous generation. */
-	pf_store_relaxed(&rec->repaired_vnodes, 0);
-	pf_store_relaxed(&rec->dead_time_ns, 0);
-	pf_store_relaxed(&rec->free_at_ns, 0);
+	/* Not the supervisor's free_at_ns and dead_time_ns: a joiner declared dead while stopped
+	 * before this point writes them into its own dead generation's record, whose grace
+	 * period must stand; whatever ends a generation writes free_at before its release, and
+	 * dead_time is read only of a DEAD one. */
 	/* Relaxed: the same; the gatekeeper's and the drain's fields of the last generation. */
 	pf_store_relaxed(&rec->cordon_ns, 0);
 	pf_store_relaxed(&rec->admission, 0);
@@ -292,16 +323,6 @@ int member_retire_slot(struct pf_domain *d, uint32_t slot, uint32_t gen, int dra
 			return (int)to;
 	}
 	return -EAGAIN; /* the flags kept changing under us */
-}
-
-static void providers_add(struct pf_domain *d, const uint64_t caps[2], int delta)
-{
-	for (uint32_t i = 0; i < d->lim.caps_max; i++) {
-		if ((caps[i / 64] >> (i % 64) & 1) == 0)
-			continue;
-		/* Relaxed: a statistic. */
-		pf_fetch_add_relaxed(&d->caps[i].providers, (uint32_t)delta);
-	}
 }
 
 static int member_new(struct pf_domain *d, struct pf_member **ret)
@@ -392,8 +413,7 @@ static int identity_publish(struct pf_member *m, uint32_t slot, uint32_t gen,
 /* Step 2, finished at a closed admission gate (core/admission.c), then steps 5 (ACTIVE)
  * and 6 (publish). On failure our futex is given back, and *ret_still_ours says whether
  * the JOINING slot is still ours to free (a supervisor may have reclaimed it). */
-static int join_activate(struct pf_member *m, const struct pf_member_opts *o,
-			 const uint64_t caps[2], int *ret_still_ours)
+static int join_activate(struct pf_member *m, const struct pf_member_opts *o, int *ret_still_ours)
 {
 	struct pf_domain *d = m->d;
 	uint64_t w = member_word(m->gen, PF_MEMBER_JOINING, 0, 0);
@@ -416,7 +436,6 @@ static int join_activate(struct pf_member *m, const struct pf_member_opts *o,
 		robust_release(m->rec, m->tid);
 		return r;
 	}
-	providers_add(d, caps, 1);
 	/* Step 6: publish the membership change (futex wake, nobody polls). */
 	domain_publish_membership(d);
 	return 0;
@@ -466,7 +485,7 @@ int member_join_as(struct pf_domain *d, const struct pf_member_opts *opts,
 	if (r < 0)
 		goto fail_slot;
 	PF_FAULT_POINT(JOIN_AFTER_FUTEX);
-	r = join_activate(m, &o, caps, &still_ours);
+	r = join_activate(m, &o, &still_ours);
 	if (r < 0 && still_ours)
 		goto fail_slot;
 	if (r < 0)
@@ -492,11 +511,6 @@ fail_detach:
 fail_free:
 	member_delete(m);
 	return r;
-}
-
-void member_gone(struct pf_domain *d, const uint64_t caps[2])
-{
-	providers_add(d, caps, -1);
 }
 
 /* 1 when our slot ended FREE or RETIRED by a drain with our generation still in it. */
@@ -555,7 +569,6 @@ static int leave_retire(struct pf_member *m)
 		return 1; /* drained (core/drain.c) */
 	if (!member_is_live(m) || member_retire_slot(d, m->slot, m->gen, 0) < 0)
 		return -ESTALE;
-	member_gone(d, m->caps);
 	/* [F43] seq_cst fence: the state store above before the scan's loads of the ownership
 	 * words (Dekker); pairs with [F43] in deliver() (core/ownership.c). */
 	pf_fence_seq_cst();
@@ -660,53 +673,56 @@ PF_API const char *pf_member_state_name(uint32_t state)
 	return state < PF_ARRAY_SIZE(names) ? names[state] : NULL;
 }
 
+/* Tries of pf_member_info() while joiners keep taking the slot under it. */
+#define MEMBER_INFO_TRIES 4
+
 PF_API int pf_member_info(struct pf_domain *d, uint32_t slot, struct pf_member_info *info)
 {
-	struct dom_member *rec;
-	uint64_t w, a;
+	struct member_snap s;
+	uint32_t tries = 0;
+	uint64_t a;
 	int r;
 
 	if (d == NULL || info == NULL || info->size < sizeof(*info) || slot >= d->lim.members_max)
 		return -EINVAL;
-	rec = &d->members[slot];
-	/* [A5] pairs with [R5] in pf_member_join(): identity is complete once ACTIVE. */
-	w = pf_load_acquire(&rec->state);
-	if (member_word_state(w) == PF_MEMBER_FREE)
-		return -ENOENT;
-	r = member_record_check(d, slot);
-	if (r < 0) {
-		counter_add(d, PF_COUNTER_SHM_INVALID, 1);
-		return r;
-	}
+	/* Validate a copy, report that copy, and only if the slot still holds its generation:
+	 * the fields of a slot a new joiner is rewriting are neither its nor the last one's. */
+	do {
+		if (tries++ == MEMBER_INFO_TRIES)
+			return -EAGAIN;
+		member_record_read(d, slot, &s);
+		if (member_word_state(s.state) == PF_MEMBER_FREE)
+			return -ENOENT;
+		r = member_snap_check(d, &s);
+		if (r < 0) {
+			counter_add(d, PF_COUNTER_SHM_INVALID, 1);
+			return r;
+		}
+		PF_FAULT_POINT(MEMBER_INFO_CHECKED);
+	} while (!member_record_stable(d, slot, &s));
 	memset(info, 0, sizeof(*info));
 	info->size = sizeof(*info);
 	info->slot = slot;
-	info->generation = member_word_gen(w);
-	info->state = member_word_state(w);
-	/* Relaxed: a snapshot for tools. */
-	info->pid = pf_load_relaxed(&rec->pid);
-	info->start_time = pf_load_relaxed(&rec->start_time);
-	/* Relaxed: the same snapshot. */
-	info->uid = pf_load_relaxed(&rec->uid);
-	info->numa_node = pf_load_relaxed(&rec->numa_node);
-	info->cpu = pf_load_relaxed(&rec->cpu);
-	/* Relaxed: the same snapshot. */
-	info->caps[0] = pf_load_relaxed(&rec->caps[0]);
-	info->caps[1] = pf_load_relaxed(&rec->caps[1]);
-	info->join_time_ns = pf_load_relaxed(&rec->join_time_ns);
-	/* Relaxed: statistics. */
-	info->heartbeat = pf_load_relaxed(&rec->heartbeat);
-	info->vnodes_owned = pf_load_relaxed(&rec->vnodes_owned);
-	/* Relaxed: attributes, a snapshot. */
-	info->reliability_ppm = pf_load_relaxed(&rec->reliability_ppm);
-	info->trust_ppm = pf_load_relaxed(&rec->trust_ppm);
-	info->cpu_ppm = pf_load_relaxed(&rec->load_ppm);
-	/* Relaxed: the same snapshot. */
-	info->mem_ppm = pf_load_relaxed(&rec->mem_ppm);
-	info->vnode_capacity = pf_load_relaxed(&rec->vnode_capacity);
-	/* [A21] pairs with [R21] in pf_admission_decide(): a review's verdict; a decision
-	 * about another generation is ignored. */
-	a = pf_load_acquire(&rec->admission);
+	info->generation = member_word_gen(s.state);
+	info->state = member_word_state(s.state);
+	info->pid = s.pid;
+	info->start_time = s.start_time;
+	info->uid = s.uid;
+	info->numa_node = s.numa_node;
+	info->cpu = s.cpu;
+	info->caps[0] = s.caps[0];
+	info->caps[1] = s.caps[1];
+	info->join_time_ns = s.join_time_ns;
+	info->heartbeat = s.heartbeat;
+	info->vnodes_owned = s.vnodes_owned;
+	info->reliability_ppm = s.reliability_ppm;
+	info->trust_ppm = s.trust_ppm;
+	info->cpu_ppm = s.load_ppm;
+	info->mem_ppm = s.mem_ppm;
+	info->vnode_capacity = s.vnode_capacity;
+	/* A review's verdict (validated with the copy); a decision about another generation
+	 * is ignored. */
+	a = s.admission;
 	if (admission_gen(a) == info->generation) {
 		info->admission = admission_status(a);
 		if (info->admission == PF_ADMISSION_REFUSED)
@@ -716,8 +732,8 @@ PF_API int pf_member_info(struct pf_domain *d, uint32_t slot, struct pf_member_i
 	}
 	info->vnodes_placed = PF_MIN(ring_mpmc_count(assign_ring(d, slot)), d->lim.assign_slots);
 	if (info->state == PF_MEMBER_DEAD)
-		info->dead_ns = pf_load_relaxed(&rec->dead_time_ns); /* Relaxed: a snapshot. */
+		info->dead_ns = s.dead_time_ns;
 	if (info->state == PF_MEMBER_DRAINING)
-		info->cordon_ns = pf_load_relaxed(&rec->cordon_ns); /* Relaxed: a snapshot. */
+		info->cordon_ns = s.cordon_ns;
 	return 0;
 }

@@ -102,7 +102,7 @@ int member_is_draining(const struct pf_member *m);
 /* Give back slot (ACTIVE or DRAINING with generation gen) as FREE, or RETIRED when it was
  * draining to retire, reusable after the grace period, marked DRAINED when a drain (not
  * the member's own leave) gives it back: the new state, or -ESTALE (not ours any more) or
- * -EAGAIN. The caller then calls member_gone(). */
+ * -EAGAIN. */
 int member_retire_slot(struct pf_domain *d, uint32_t slot, uint32_t gen, int drained);
 /* pf_member_join() at a closed admission gate (core/admission.c): 1 admitted (the
  * gatekeeper made the slot ACTIVE|JOINED; it may be DRAINING, or drained away, by the time
@@ -163,15 +163,16 @@ int member_leave_many(struct pf_member **members, uint32_t n) PF_PRIVATE_EXPORT(
  */
 int member_reclaim(struct pf_domain *d, uint32_t slot);
 
-/* Bookkeeping of a member that stopped being ACTIVE or DRAINING: capability providers. */
-void member_gone(struct pf_domain *d, const uint64_t caps[2]);
-
 /* Return every VNode owned by (slot, gen) to PENDING with epoch + 1 and queue it.
  * Idempotent; safe to run from several processes at once. Returns how many moved. */
 uint32_t vnodes_return_owned(struct pf_domain *d, uint32_t slot, uint32_t gen);
 /* The same for every member slot s whose gen_of[s] is not UINT32_MAX, with that generation:
  * one scan for many members. */
 uint32_t vnodes_return_owned_by(struct pf_domain *d, const uint32_t *gen_of);
+/* vnodes_return_owned() of the VNodes whose bits are set in ids (a bitmap over the VNode
+ * table) only: those a scan found owned by (slot, gen); each return re-checks the owner. */
+uint32_t vnodes_return_listed(struct pf_domain *d, uint32_t slot, uint32_t gen,
+			      const uint64_t *ids);
 
 /* Free inbox slots of VNode id below position upto (the owner, after a commit or a load);
  * stops at a skipped slot whose sender may still be copying into it. Returns the

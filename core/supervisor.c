@@ -9,13 +9,17 @@
  * membership version (joins re-arm the set) and a private stop word. The kernel wakes
  * one waiter per death; that waiter wakes every other sleeper on the word, so all
  * supervisors learn of it. Hung members: the heartbeat counter has not moved for
- * heartbeat_misses intervals; the supervisor re-checks the process identity (pidfd plus
+ * heartbeat_misses intervals; the supervisor marks the generation HUNG in its state word
+ * (a CAS from the word it judged, so a supervisor stalled since its look, whose member died
+ * and whose slot another took, judges nobody), re-checks the process identity (pidfd plus
  * start time), kills it, and repairs once the kernel has released its futex (or at once
- * if it may not kill it: the epochs still fence the hung process out).
+ * if it may not kill it: the epochs still fence the hung process out). Whoever declares a
+ * generation marked HUNG dead declares it hung, however it learnt of the death.
  *
  * Repair. CAS the state word to DEAD, keeping the generation's facts (the death and its
  * cause are counted from that word, core/tally.c); the first repair counts the VNodes the
- * dead (slot, generation) owns (tally_repair_census()), then every one goes back to
+ * dead (slot, generation) owns (tally_repair_census(), whose scan lists them, so the
+ * table is scanned once before the first goes back), then every one goes back to
  * PENDING with epoch + 1 (a CAS each, so several supervisors may repair at once and a
  * supervisor that dies mid-repair leaves work the next check resumes: DEAD without
  * REPAIRED means "not finished"); then set free_at and CAS to DEAD|REPAIRED ([R5]). A
@@ -41,6 +45,7 @@
 #include "core/ownership.h"
 #include "core/tally.h"
 #include "pflight/supervisor.h"
+#include "shm/fault.h"
 #include "shm/pf_assert.h"
 
 #define SHARD_SLOTS 126u                     /* futex_waitv takes 128: + membership + stop */
@@ -144,37 +149,44 @@ static int repair(struct pf_supervisor *s, uint32_t slot, uint64_t w)
 {
 	struct pf_domain *d = s->d;
 	struct dom_member *rec = &d->members[slot];
-	uint32_t gen = member_word_gen(w), moved;
-	uint64_t done;
+	uint32_t gen = member_word_gen(w);
+	/* The census's scan lists what it counted, and the returns take that list: one scan
+	 * of the VNode table before the first VNode goes back, not two. Without the list
+	 * (no memory), or when an earlier repair took the census, the returns scan. */
+	uint64_t *owned = calloc((d->lim.vnodes_max + 63) / 64, sizeof(*owned)), done;
 
 	PF_ASSERT(member_word_state(w) == PF_MEMBER_DEAD);
-	tally_repair_census(d, slot, gen);
-	moved = vnodes_return_owned(d, slot, gen);
+	if (tally_repair_census(d, slot, gen, owned) && owned != NULL)
+		(void)vnodes_return_listed(d, slot, gen, owned);
+	else
+		(void)vnodes_return_owned(d, slot, gen);
+	free(owned);
 	/* Its checkpoint buffers and its slot, if its process is gone already (else the sweep
 	 * retries: a stalled or unkillable one keeps them, fenced out of every reader). */
 	(void)member_reclaim(d, slot);
-	/* Relaxed: statistics and a time published by the release CAS below. */
-	pf_fetch_add_relaxed(&rec->repaired_vnodes, moved);
+	/* Relaxed: a time published by the release CAS below. */
 	pf_store_relaxed(&rec->free_at_ns, now_ns() + d->lim.slot_grace_ns);
 	done = w | MEMBER_FLAG_REPAIRED;
 	/* [R5] pairs with [A5] in slot_take(): free_at is visible before the slot is. */
 	if (!pf_cas_release(&rec->state, &w, done))
 		return 0; /* another supervisor finished first */
 	domain_publish_membership(d);
+	/* What the vnodes_repaired counter says of this repair, whoever returned them. */
 	if (s->o.on_repair != NULL)
 		s->o.on_repair(s->o.arg, slot, gen, member_word_cause(w),
-			       /* Relaxed: the total, for the callback. */
-			       pf_load_relaxed(&rec->repaired_vnodes));
+			       tally_repaired_vnodes(d, slot, gen));
 	return 1;
 }
 
-/* CAS a live or joining slot to DEAD, then repair it. */
+/* CAS a live or joining slot to DEAD, then repair it. A generation judged hung dies hung,
+ * whatever the caller saw of its death (its futex released, its process gone). */
 static int declare_dead(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint32_t cause)
 {
 	struct pf_domain *d = s->d;
 	struct dom_member *rec = &d->members[slot];
-	uint64_t dead =
-		member_word(member_word_gen(w), PF_MEMBER_DEAD, cause, member_word_facts(w));
+	uint64_t dead = member_word(member_word_gen(w), PF_MEMBER_DEAD,
+				    (w & MEMBER_FLAG_HUNG) != 0 ? PF_DEATH_HUNG : cause,
+				    member_word_facts(w));
 
 	/* [R5] pairs with [A5] in slot_take() and check_slot(): acq_rel, so everything the
 	 * member published is visible to our repair. */
@@ -215,33 +227,28 @@ int supervisor_declare_dead(struct pf_supervisor *s, uint32_t slot, uint32_t gen
 			return -EAGAIN;
 	}
 	PF_ASSERT(member_word_gen(w) == gen);
-	/* Relaxed: written by repair() on this thread, or published by its release CAS. */
-	return (int)pf_load_relaxed(&rec->repaired_vnodes);
+	return (int)tally_repaired_vnodes(s->d, slot, gen);
 }
 
-/* Generation gen of this record was judged hung (by us or another supervisor). */
-static int judged_hung(struct dom_member *rec, uint32_t gen)
+/* SIGKILL the process of the live generation whose word we judged, *w, with pid the pid
+ * we read of it. First the word is marked HUNG, by a CAS from *w (then *w is the marked
+ * word): it says so to whoever sees the death, and it proves that pid and the start time
+ * read before it are that generation's (the slot had not moved on; a joiner writes its
+ * identity only after its CAS that moves it on). Then the pidfd pins that process and its
+ * start time is checked again. 0 killed, -ESTALE the word is no longer *w (dead, left,
+ * taken again since our look: kill nobody), or -errno of the kill. */
+static int kill_hung(struct dom_member *rec, uint64_t *w, int pid)
 {
-	/* [A44] pairs with [R44] in kill_hung(): read after the death it caused was seen. */
-	return pf_load_acquire(&rec->hung_gen) == gen;
-}
+	/* Relaxed: the judged generation's identity, which the CAS below proves; read before
+	 * it. */
+	uint64_t start = pf_load_relaxed(&rec->start_time), now_start, hung = *w | MEMBER_FLAG_HUNG;
+	int fd, r = 0;
 
-/* How generation gen died, learnt as `seen`: hung if a supervisor judged it so. */
-static uint32_t death_cause(struct dom_member *rec, uint32_t gen, uint32_t seen)
-{
-	return judged_hung(rec, gen) ? PF_DEATH_HUNG : seen;
-}
-
-/* SIGKILL a hung member (generation gen) after re-checking it is still the same process;
- * first say so in its record, so that whoever sees the death counts it hung. */
-static int kill_hung(struct dom_member *rec, uint32_t gen)
-{
-	/* Relaxed: identity is fixed for the generation we acquired via the state word. */
-	int pid = pf_load_relaxed(&rec->pid), fd, r = 0;
-	uint64_t start = pf_load_relaxed(&rec->start_time), now_start;
-
-	/* [R44] pairs with [A44] in judged_hung(): before the death it causes. */
-	pf_store_release(&rec->hung_gen, gen);
+	/* [R5] pairs with [A5] in check_slot() and slot_take(): the judgement before the death
+	 * it causes; acq_rel as every transition of the word. */
+	if (!pf_cas_acq_rel(&rec->state, w, hung))
+		return -ESTALE;
+	*w = hung;
 	fd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (fd < 0)
 		return -errno;
@@ -262,13 +269,12 @@ static int check_live(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint64
 	/* [A8] pairs with [R8] in robust_acquire() and [R9] in robust_release(). */
 	uint32_t f = pf_load_acquire(&rec->futex);
 	uint64_t hb;
+	int pid, r;
 
-	/* Hung only if a supervisor judged this very generation hung (the record says so,
-	 * whichever supervisor it was): the slot's previous member, killed as hung, says
-	 * nothing of this one, which the deaths and hung counters tell apart. */
+	/* Exited, or hung if a supervisor judged this very generation hung (its word says so,
+	 * whichever supervisor it was: declare_dead()). */
 	if ((f & FUTEX_WORD_OWNER_DIED) != 0 || (f & FUTEX_WORD_TID_MASK) == 0)
-		return declare_dead(s, slot, w,
-				    death_cause(rec, member_word_gen(w), PF_DEATH_EXITED));
+		return declare_dead(s, slot, w, PF_DEATH_EXITED);
 	/* First sight of this generation live: time its heartbeat from now. A track that
 	 * check_joining() started for it has no heartbeat time yet; keeping its zero made a
 	 * fast-polling supervisor kill every new member as hung before its first beat. */
@@ -289,14 +295,21 @@ static int check_live(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint64
 	if (!t->killed) {
 		t->killed = 1;
 		t->killed_ns = now;
+		/* Relaxed: identity of the generation acquired by our caller; kill_hung() proves
+		 * it is still that generation's. */
+		pid = pf_load_relaxed(&rec->pid);
 		/* Never our own process: that would kill this supervisor and every member it
-		 * hosts. A hung thread of ours is fenced out by its epoch instead.
-		 * Relaxed: identity of the generation acquired by our caller. */
-		if (pf_load_relaxed(&rec->pid) != s->self &&
-		    kill_hung(rec, member_word_gen(w)) == 0)
-			return 0; /* the futex release will tell us; repair then */
-		if (pf_load_relaxed(&rec->pid) == s->self)
+		 * hosts. A hung thread of ours is fenced out by its epoch instead. */
+		if (pid == s->self)
 			return declare_dead(s, slot, w, PF_DEATH_HUNG);
+		PF_FAULT_POINT(SUPERVISE_BEFORE_KILL);
+		r = kill_hung(rec, &w, pid);
+		if (r == 0)
+			return 0; /* the futex release will tell us; repair then */
+		if (r == -ESTALE) {
+			t->killed = 0; /* the word moved on: the next check judges it afresh */
+			return 0;
+		}
 	} else if (now - t->killed_ns < KILL_WAIT_NS) {
 		return 0;
 	}
@@ -417,8 +430,7 @@ static void sweep_processes(struct pf_supervisor *s)
 			continue;
 		/* Relaxed: identity is fixed for this generation. */
 		if (identity_gone(pf_load_relaxed(&rec->pid), pf_load_relaxed(&rec->start_time)))
-			(void)declare_dead(s, slot, w,
-					   death_cause(rec, member_word_gen(w), PF_DEATH_VANISHED));
+			(void)declare_dead(s, slot, w, PF_DEATH_VANISHED);
 	}
 }
 

@@ -29,9 +29,10 @@
  * The facts (core/layout.h, member state word): JOINED is set by the CAS that makes the
  * slot ACTIVE (the joiner's, or the gatekeeper's when it admits), REFUSED by the
  * gatekeeper's refusing CAS (AWAIT -> JOINING|REFUSED), DRAINED by the drain's CAS that
- * gives the slot back, the cause by the supervisor's DEAD CAS and REPAIRED by the repair's
- * last CAS; every later transition of the generation keeps them. So the word of a
- * generation says, at every instant, which of its events happened (tally_events()):
+ * gives the slot back, HUNG by the CAS of a supervisor that judges the member hung (before
+ * its kill), the cause by the supervisor's DEAD CAS (hung for a generation marked HUNG) and
+ * REPAIRED by the repair's last CAS; every later transition of the generation keeps them. So the
+ * word of a generation says, at every instant, which of its events happened (tally_events()):
  *
  *   joins            JOINED
  *   leaves           JOINED, FREE or RETIRED, not DRAINED (its own leave gave the slot back)
@@ -39,7 +40,7 @@
  *   deaths, hung     DEAD with cause exited or vanished, or hung (joiners included)
  *   repairs          DEAD|REPAIRED
  *   vnodes_repaired  the VNodes its repair found it owned: the slot's repair_owned word,
- *                    set by one CAS ([R32]) of the first repair before any VNode goes back
+ *                    set by one CAS ([R47]) of the first repair before any VNode goes back
  *
  * A joiner that takes the slot again erases the old word, so it first folds the ended
  * generation's events into counters[] (tally_fold()); a reader adds to counters[] the
@@ -52,8 +53,8 @@
  *                      (fetch_add of the count only)
  *   member tally       folders of that slot ([R31]), and     folders, helpers [A31],
  *                      any folder marking it (helping)       readers
- *   repair_owned       the first repair of the generation    folders, readers [A32]
- *                      ([R32])
+ *   repair_owned       the first repair of the generation    folders, readers [A47]
+ *                      ([R47])
  *
  * An event counter word is [count | tagged | slot]: the slot whose fold last added to it.
  * Folding generation g of slot s:
@@ -80,7 +81,7 @@
  *   [R30] CAS of counters[c] (release) -> [A30] its acquire loads: the marks a folder made
  *         while helping (and its begin) are seen by whoever sees its tag.
  *   [R31] CAS of a tally word -> [A31]: a begin (after the scrubs) and the marks.
- *   [R32] census CAS -> [A32]: the count is seen before the REPAIRED word that follows it.
+ *   [R47] census CAS -> [A47]: the count is seen before the REPAIRED word that follows it.
  *
  * Readers are O(members_max): one pass over the slots (state, tally and repair words) and
  * the event counters. A read while folds or transitions run is a snapshot and may be off
@@ -92,6 +93,7 @@
 
 #include "core/tally.h"
 #include "pflight/supervisor.h"
+#include "shm/fault.h"
 #include "shm/pf_assert.h"
 
 #define TRIES 64 /* CAS attempts per step before a fold gives up (the next joiner resumes) */
@@ -118,12 +120,6 @@ static inline uint64_t bit(uint32_t k)
 	return UINT64_C(1) << k;
 }
 
-/* Serial comparison of generations: a is g or later. */
-static inline int gen_reached(uint32_t a, uint32_t g)
-{
-	return (int32_t)(a - g) >= 0;
-}
-
 int tally_events(uint64_t w, uint64_t r, uint64_t v[TALLY_EVENTS])
 {
 	uint32_t st = member_word_state(w), gen = member_word_gen(w);
@@ -146,16 +142,32 @@ int tally_events(uint64_t w, uint64_t r, uint64_t v[TALLY_EVENTS])
 	return any != 0;
 }
 
-/* The slot's repair word, its count bounded by the limits (invariant 5). */
-static uint64_t repair_load(struct pf_domain *d, uint32_t slot)
+/* A census no larger than the VNode table it was taken of. */
+static int census_valid(struct pf_domain *d, uint64_t r)
 {
-	/* [A32] pairs with [R32] in tally_repair_census(): the census of a repaired
+	return repair_owned_vnodes(r) <= d->lim.vnodes_max;
+}
+
+int tally_words_valid(struct pf_domain *d, uint64_t t, uint64_t r, uint32_t gen)
+{
+	return (t & UINT64_C(0xffffffff) & ~TALLY_COUNTED_MASK) == 0 &&
+	       member_gen_reached(gen, tally_gen(t)) &&
+	       member_gen_reached(gen, repair_owned_gen(r)) && census_valid(d, r);
+}
+
+/* The slot's repair word, its count bounded by the limits (invariant 5). A word out of
+ * bounds is counted as invalid by a fold about to add it (fold != 0), not by every reader of
+ * the counters, which would count one fault again on each read while the word stays. */
+static uint64_t repair_load(struct pf_domain *d, uint32_t slot, int fold)
+{
+	/* [A47] pairs with [R47] in tally_repair_census(): the census of a repaired
 	 * generation is seen with the REPAIRED word that came after it. */
 	uint64_t r = pf_load_acquire(&d->members[slot].repair_owned);
 
-	if (repair_owned_vnodes(r) <= d->lim.vnodes_max)
+	if (census_valid(d, r))
 		return r;
-	counter_add(d, PF_COUNTER_SHM_INVALID, 1);
+	if (fold)
+		counter_add(d, PF_COUNTER_SHM_INVALID, 1);
 	return repair_owned_word(repair_owned_gen(r), d->lim.vnodes_max);
 }
 
@@ -230,6 +242,7 @@ static int apply(struct pf_domain *d, uint32_t slot, uint32_t gen, uint32_t k, u
 		if (pf_cas_acq_rel(cw, &c,
 				   ((count_of(c) + n) << TALLY_COUNT_SHIFT) | TALLY_TAGGED |
 					   slot)) {
+			PF_FAULT_POINT(TALLY_AFTER_ADD); /* added, not marked: the tag says it */
 			mark(d, slot, gen, k);
 			return 0;
 		}
@@ -250,7 +263,7 @@ static int scrub(struct pf_domain *d, uint32_t slot, uint32_t gen, uint32_t k)
 		 * written by the fold of gen comes with the begin that preceded it. */
 		uint64_t p = pf_load_acquire(&d->members[slot].tally);
 
-		if (!names(c, slot) || gen_reached(tally_gen(p), gen))
+		if (!names(c, slot) || member_gen_reached(tally_gen(p), gen))
 			return 0;
 		/* [R30] pairs with [A30] in help(), apply() and fold_begin()'s successors: the
 		 * count stays, the evidence of a complete fold goes. */
@@ -267,7 +280,7 @@ static int fold_begin(struct pf_domain *d, uint32_t slot, uint32_t gen)
 	/* [A31] pairs with [R31] below. */
 	uint64_t p = pf_load_acquire(t);
 
-	if (gen_reached(tally_gen(p), gen))
+	if (member_gen_reached(tally_gen(p), gen))
 		return 0;
 	for (uint32_t k = 0; k < TALLY_EVENTS; k++)
 		if (scrub(d, slot, gen, k) < 0)
@@ -277,7 +290,7 @@ static int fold_begin(struct pf_domain *d, uint32_t slot, uint32_t gen)
 		 * before the word that makes a tag naming the slot count as evidence. */
 		if (pf_cas_acq_rel(t, &p, tally_word(gen, 0)))
 			return 0;
-		if (gen_reached(tally_gen(p), gen))
+		if (member_gen_reached(tally_gen(p), gen))
 			return 0; /* another folder of gen began it */
 	}
 	return -EAGAIN;
@@ -291,7 +304,7 @@ int tally_fold(struct pf_domain *d, uint32_t slot, uint64_t w)
 	PF_ASSERT(slot < d->lim.members_max);
 	PF_ASSERT(st == PF_MEMBER_FREE || st == PF_MEMBER_RETIRED ||
 		  (st == PF_MEMBER_DEAD && (w & MEMBER_FLAG_REPAIRED) != 0));
-	if (!tally_events(w, repair_load(d, slot), v))
+	if (!tally_events(w, repair_load(d, slot, 1), v))
 		return 0;
 	if (fold_begin(d, slot, gen) < 0)
 		return -EAGAIN;
@@ -301,26 +314,40 @@ int tally_fold(struct pf_domain *d, uint32_t slot, uint64_t w)
 	return 0;
 }
 
-void tally_repair_census(struct pf_domain *d, uint32_t slot, uint32_t gen)
+int tally_repair_census(struct pf_domain *d, uint32_t slot, uint32_t gen, uint64_t *owned)
 {
 	_Atomic uint64_t *word = &d->members[slot].repair_owned;
-	/* [A32] pairs with [R32] below. */
+	/* [A47] pairs with [R47] below. */
 	uint64_t r = pf_load_acquire(word);
 	uint32_t n = 0;
 
 	PF_ASSERT(slot < d->lim.members_max && gen != 0);
-	if (gen_reached(repair_owned_gen(r), gen))
-		return; /* counted by the first repair (or this is a stale one) */
+	if (member_gen_reached(repair_owned_gen(r), gen))
+		return 0; /* counted by the first repair (or this is a stale one) */
 	for (uint32_t id = 0; id < d->lim.vnodes_max; id++) {
 		/* Relaxed: a count taken while nothing is returned yet: the returns of the
 		 * repair follow this census's CAS, whoever makes them. */
 		uint64_t o = pf_load_relaxed(&d->own[id]);
 
-		n += own_is_owned(o) && own_slot(o) == slot && own_gen(o) == (gen & OWN_GEN_MASK);
+		if (!own_is_owned(o) || own_slot(o) != slot || own_gen(o) != (gen & OWN_GEN_MASK))
+			continue;
+		n++;
+		if (owned != NULL)
+			owned[id / 64] |= UINT64_C(1) << (id % 64);
 	}
-	/* [R32] pairs with [A32] in repair_load(): the first census of gen wins; one that
+	/* [R47] pairs with [A47] in repair_load(): the first census of gen wins; one that
 	 * loses found it counted. */
 	(void)pf_cas_acq_rel(word, &r, repair_owned_word(gen, n));
+	return 1;
+}
+
+uint32_t tally_repaired_vnodes(struct pf_domain *d, uint32_t slot, uint32_t gen)
+{
+	uint64_t r;
+
+	PF_ASSERT(slot < d->lim.members_max && gen != 0);
+	r = repair_load(d, slot, 0);
+	return repair_owned_gen(r) == gen ? repair_owned_vnodes(r) : 0;
 }
 
 void tally_refused(struct pf_domain *d)
@@ -342,7 +369,7 @@ static uint64_t slot_read(struct pf_domain *d, uint32_t slot, uint64_t *ret_t, u
 		w = pf_load_acquire(&rec->state);
 		/* [A31] pairs with [R31] in fold_begin() and mark(). */
 		*ret_t = pf_load_acquire(&rec->tally);
-		*ret_r = repair_load(d, slot);
+		*ret_r = repair_load(d, slot, 0);
 		/* [A5] pairs with [R5]: the same generation throughout, or read again. */
 		if (member_word_gen(pf_load_acquire(&rec->state)) == member_word_gen(w))
 			break;
@@ -390,8 +417,8 @@ uint32_t tally_members_active(struct pf_domain *d)
 	uint32_t n = 0;
 
 	for (uint32_t slot = 0; slot < d->lim.members_max; slot++) {
-		/* [A5] pairs with [R5] in every transition of the state word. */
-		uint32_t st = member_word_state(pf_load_acquire(&d->members[slot].state));
+		/* Relaxed: a count for people, nothing is read through it. */
+		uint32_t st = member_word_state(pf_load_relaxed(&d->members[slot].state));
 
 		n += st == PF_MEMBER_ACTIVE || st == PF_MEMBER_DRAINING;
 	}

@@ -43,6 +43,10 @@ static inline uint32_t repair_owned_vnodes(uint64_t r)
 	return (uint32_t)r;
 }
 
+/* The slot's tally word t and repair word r, read while the slot is at generation gen:
+ * neither runs ahead of gen, and each carries nothing but what it defines (invariant 5). */
+int tally_words_valid(struct pf_domain *d, uint64_t t, uint64_t r, uint32_t gen);
+
 /* What generation gen_of(w) of a slot adds to each event counter, from its state word w and
  * its repair word r: values[c] for c < TALLY_EVENTS. Returns 1 when anything is non-zero. */
 int tally_events(uint64_t w, uint64_t r, uint64_t values[TALLY_EVENTS]);
@@ -57,8 +61,14 @@ int tally_events(uint64_t w, uint64_t r, uint64_t values[TALLY_EVENTS]);
 int tally_fold(struct pf_domain *d, uint32_t slot, uint64_t w);
 
 /* The first repair of (slot, gen) counts the VNodes that generation owns, before any goes
- * back (repair_owned); later ones find it counted. */
-void tally_repair_census(struct pf_domain *d, uint32_t slot, uint32_t gen);
+ * back (repair_owned); later ones find it counted. 1 when this call scanned the VNode
+ * table (then the bitmap owned, when not NULL, has a bit set for each VNode it counted,
+ * for vnodes_return_listed()), 0 when the census was taken before (nothing scanned). */
+int tally_repair_census(struct pf_domain *d, uint32_t slot, uint32_t gen, uint64_t *owned);
+
+/* The VNodes the repair of (slot, gen) found that generation owned (its census, what the
+ * vnodes_repaired counter adds), 0 before the census. */
+uint32_t tally_repaired_vnodes(struct pf_domain *d, uint32_t slot, uint32_t gen);
 
 /* A join refused by the can-register rule before it took a slot: one more join_refused. */
 void tally_refused(struct pf_domain *d);

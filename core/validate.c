@@ -50,12 +50,16 @@ static int admission_valid(uint64_t a, uint32_t gen)
 
 /* The facts of a generation (core/layout.h) only in the states a correct writer leaves
  * them in: a member (JOINED) is never back to JOINING, a live one always has it; a refused
- * joiner never joined and waits no more; only a member is drained, and only into FREE or
- * RETIRED. */
+ * joiner never joined and waits no more; only a member is judged hung, and it dies hung;
+ * only a member is drained, and only into FREE or RETIRED. */
 static int facts_valid(uint64_t w)
 {
 	uint32_t st = member_word_state(w);
 	int joined = (w & MEMBER_FLAG_JOINED) != 0;
+
+	if ((w & MEMBER_FLAG_HUNG) != 0 &&
+	    (!joined || (st == PF_MEMBER_DEAD && member_word_cause(w) != PF_DEATH_HUNG)))
+		return 0;
 
 	if (((st == PF_MEMBER_ACTIVE || st == PF_MEMBER_DRAINING) && !joined) ||
 	    (joined && st == PF_MEMBER_JOINING))
@@ -68,85 +72,114 @@ static int facts_valid(uint64_t w)
 	       (joined && (st == PF_MEMBER_FREE || st == PF_MEMBER_RETIRED));
 }
 
-/* The slot's counting words (core/tally.c) never run ahead of its generation, and carry
- * nothing but what they define. */
-static int tally_words_valid(struct pf_domain *d, const struct dom_member *rec, uint32_t gen)
-{
-	/* Relaxed: a snapshot to validate, like the rest of the record. */
-	uint64_t t = pf_load_relaxed(&rec->tally), r = pf_load_relaxed(&rec->repair_owned);
-
-	if ((t & UINT64_C(0xffffffff) & ~TALLY_COUNTED_MASK) != 0)
-		return 0;
-	if ((int32_t)(gen - tally_gen(t)) < 0 || (int32_t)(gen - repair_owned_gen(r)) < 0)
-		return 0;
-	return repair_owned_vnodes(r) <= d->lim.vnodes_max;
-}
-
-int member_record_check(struct pf_domain *d, uint32_t slot)
+void member_record_read(struct pf_domain *d, uint32_t slot, struct member_snap *s)
 {
 	struct dom_member *rec = &d->members[slot];
-	uint64_t caps[2];
-	int32_t node, cpu;
+	uint64_t reserved = 0;
+
 	/* [A5] pairs with [R5] in pf_member_join(): identity is complete once ACTIVE. */
-	uint64_t w = pf_load_acquire(&rec->state);
-	uint32_t st = member_word_state(w);
-	/* Relaxed: a snapshot to validate, nothing is published through it. */
-	uint32_t f = pf_load_relaxed(&rec->futex);
+	s->state = pf_load_acquire(&rec->state);
+	/* Relaxed: a snapshot to validate, nothing is published through it; whoever reports
+	 * it re-checks the state word after (member_record_stable()). */
+	s->futex = pf_load_relaxed(&rec->futex);
+	s->tally = pf_load_relaxed(&rec->tally);
+	s->repair_owned = pf_load_relaxed(&rec->repair_owned);
+	/* Relaxed: the same snapshot. */
+	s->attached = pf_load_relaxed(&rec->attached);
+	s->ckpt_used = pf_load_relaxed(&rec->ckpt_used);
+	/* [A21] pairs with [R21] in pf_admission_decide(): a review's verdict. */
+	s->admission = pf_load_acquire(&rec->admission);
+	/* Relaxed: the same snapshot; identity, written while JOINING. */
+	s->pid = pf_load_relaxed(&rec->pid);
+	s->tid = pf_load_relaxed(&rec->tid);
+	/* Relaxed: the same snapshot. */
+	s->uid = pf_load_relaxed(&rec->uid);
+	s->start_time = pf_load_relaxed(&rec->start_time);
+	s->join_time_ns = pf_load_relaxed(&rec->join_time_ns);
+	/* Relaxed: the same snapshot. */
+	s->caps[0] = pf_load_relaxed(&rec->caps[0]);
+	s->caps[1] = pf_load_relaxed(&rec->caps[1]);
+	/* Relaxed: the same snapshot. */
+	s->caps_declared = pf_load_relaxed(&rec->caps_declared);
+	s->numa_node = pf_load_relaxed(&rec->numa_node);
+	s->cpu = pf_load_relaxed(&rec->cpu);
+	/* Relaxed: the same snapshot; attributes and statistics. */
+	s->reliability_ppm = pf_load_relaxed(&rec->reliability_ppm);
+	s->trust_ppm = pf_load_relaxed(&rec->trust_ppm);
+	s->load_ppm = pf_load_relaxed(&rec->load_ppm);
+	s->mem_ppm = pf_load_relaxed(&rec->mem_ppm);
+	/* Relaxed: the same snapshot. */
+	s->vnode_capacity = pf_load_relaxed(&rec->vnode_capacity);
+	s->heartbeat = pf_load_relaxed(&rec->heartbeat);
+	/* Relaxed: the same snapshot. */
+	s->vnodes_owned = pf_load_relaxed(&rec->vnodes_owned);
+	s->dead_time_ns = pf_load_relaxed(&rec->dead_time_ns);
+	s->cordon_ns = pf_load_relaxed(&rec->cordon_ns);
+	reserved |= rec->reserved0 | rec->reserved1 | rec->reserved2 | rec->reserved3;
+	for (size_t i = 0; i < PF_ARRAY_SIZE(rec->reserved4); i++)
+		reserved |= rec->reserved4[i];
+	for (size_t i = 0; i < PF_ARRAY_SIZE(rec->reserved5); i++)
+		reserved |= rec->reserved5[i];
+	s->reserved_set = reserved != 0;
+}
+
+int member_record_stable(struct pf_domain *d, uint32_t slot, const struct member_snap *s)
+{
+	/* [F46] pairs with [F45] in slot_take(): the loads of the snapshot come before this
+	 * re-load, so if one of them saw a write of a later joiner (made after its take CAS
+	 * and its fence), this load sees that CAS or later. */
+	pf_fence_acquire();
+	/* Relaxed: ordered by [F46] above. */
+	return member_word_gen(pf_load_relaxed(&d->members[slot].state)) ==
+	       member_word_gen(s->state);
+}
+
+int member_snap_check(struct pf_domain *d, const struct member_snap *s)
+{
+	uint64_t w = s->state;
+	uint32_t st = member_word_state(w), f = s->futex;
 
 	if (st > PF_MEMBER_DEAD || member_word_cause(w) > PF_DEATH_VANISHED ||
 	    (w & UINT64_C(0xffff0000) & ~MEMBER_FLAGS_KNOWN) != 0 ||
 	    ((w & MEMBER_FLAG_AWAIT) != 0 && st != PF_MEMBER_JOINING) || !facts_valid(w) ||
-	    !tally_words_valid(d, rec, member_word_gen(w)))
+	    !tally_words_valid(d, s->tally, s->repair_owned, member_word_gen(w)))
 		return -EBADMSG;
 	if (st == PF_MEMBER_FREE)
 		return 0;
 	if (member_word_gen(w) == 0)
 		return -EBADMSG;
-	if (rec->reserved0 != 0 || rec->reserved1 != 0 || rec->reserved3 != 0 ||
-	    rec->reserved6 != 0)
+	if (s->reserved_set)
 		return -EPROTO;
-	/* Relaxed: a snapshot; written before the member was published. */
-	if (pf_load_relaxed(&rec->vnode_capacity) == 0 && st != PF_MEMBER_JOINING)
+	if (s->vnode_capacity == 0 && st != PF_MEMBER_JOINING)
 		return -EBADMSG;
-	/* Relaxed: a snapshot, like the fields above; every user re-reads it. */
-	if (!admission_valid(pf_load_relaxed(&rec->admission), member_word_gen(w)))
+	if (!admission_valid(s->admission, member_word_gen(w)))
 		return -EBADMSG;
-	for (size_t i = 0; i < PF_ARRAY_SIZE(rec->reserved4); i++)
-		if (rec->reserved4[i] != 0)
-			return -EPROTO;
-	/* Relaxed: the same snapshot; an attach names a generation up to this one. */
-	if ((pf_load_relaxed(&rec->attached) >> 32) > member_word_gen(w))
+	/* An attach names a generation up to the next one (a joiner claims the slot before
+	 * its CAS takes it, core/member.c). */
+	if (!member_gen_reached(member_gen_next(member_word_gen(w)), (uint32_t)(s->attached >> 32)))
 		return -EBADMSG;
-	for (size_t i = 0; i < PF_ARRAY_SIZE(rec->reserved5); i++)
-		if (rec->reserved5[i] != 0)
-			return -EPROTO;
-	/* Relaxed: the same snapshot. */
-	if (pf_load_relaxed(&rec->ckpt_used) > 1)
+	if (s->ckpt_used > 1)
 		return -EPROTO;
-	/* Relaxed: the same snapshot; a generation judged hung is one up to this one. */
-	if (pf_load_relaxed(&rec->hung_gen) > member_word_gen(w))
-		return -EBADMSG;
 	if (st == PF_MEMBER_JOINING)
 		return 0; /* identity is still being written */
-	/* Relaxed: the same snapshot. */
-	if (pf_load_relaxed(&rec->pid) <= 0 || pf_load_relaxed(&rec->tid) <= 0 ||
+	if (s->pid <= 0 || s->tid <= 0 ||
 	    ((st == PF_MEMBER_ACTIVE || st == PF_MEMBER_DRAINING) &&
 	     (f & FUTEX_WORD_TID_MASK) == 0 && (f & FUTEX_WORD_OWNER_DIED) == 0))
 		return -EBADMSG;
-	/* Relaxed: the same snapshot. */
-	node = pf_load_relaxed(&rec->numa_node);
-	cpu = pf_load_relaxed(&rec->cpu);
-	caps[0] = pf_load_relaxed(&rec->caps[0]);
-	caps[1] = pf_load_relaxed(&rec->caps[1]);
-	/* Relaxed: the same snapshot. */
-	if (node < -1 || node >= NUMA_NODE_LIMIT || cpu < 0 || cpu >= CPU_LIMIT ||
-	    pf_load_relaxed(&rec->caps_declared) > PF_MEMBER_CAPS_MAX || !caps_known(d, caps))
+	if (s->numa_node < -1 || s->numa_node >= NUMA_NODE_LIMIT || s->cpu < 0 ||
+	    s->cpu >= CPU_LIMIT || s->caps_declared > PF_MEMBER_CAPS_MAX || !caps_known(d, s->caps))
 		return -EBADMSG;
-	/* Relaxed: the same snapshot. */
-	if (pf_load_relaxed(&rec->reliability_ppm) > PPM_MAX ||
-	    pf_load_relaxed(&rec->trust_ppm) > PPM_MAX || pf_load_relaxed(&rec->load_ppm) > PPM_MAX)
+	if (s->reliability_ppm > PPM_MAX || s->trust_ppm > PPM_MAX || s->load_ppm > PPM_MAX)
 		return -EBADMSG;
 	return 0;
+}
+
+int member_record_check(struct pf_domain *d, uint32_t slot)
+{
+	struct member_snap s;
+
+	member_record_read(d, slot, &s);
+	return member_snap_check(d, &s);
 }
 
 int vnode_record_check(struct pf_domain *d, uint32_t id)

@@ -7,7 +7,25 @@
 
 struct pf_domain;
 
+/* A copy of a member record, each field loaded once: what member_snap_check() validates
+ * and pf_member_info() reports, so that what is reported is what was validated. */
+struct member_snap {
+	uint64_t state, tally, repair_owned, attached, admission;
+	uint64_t start_time, join_time_ns, caps[2], heartbeat, dead_time_ns, cordon_ns;
+	int32_t pid, tid, numa_node, cpu;
+	uint32_t futex, uid, caps_declared, ckpt_used;
+	uint32_t reliability_ppm, trust_ppm, load_ppm, mem_ppm, vnode_capacity, vnodes_owned;
+	int reserved_set; /* a reserved field was not zero */
+};
+
+/* Copy member slot's record into *s, its state word first (acquire). */
+void member_record_read(struct pf_domain *d, uint32_t slot, struct member_snap *s);
+/* 1 when slot still holds the generation *s was read of (so every field of *s was that
+ * generation's, or one the validation judges), 0 when a joiner has taken it since. */
+int member_record_stable(struct pf_domain *d, uint32_t slot, const struct member_snap *s);
 /* 0, -EBADMSG (a value no correct writer produces), -EPROTO (reserved field set). */
+int member_snap_check(struct pf_domain *d, const struct member_snap *s);
+/* member_record_read() and member_snap_check() of one snapshot. */
 int member_record_check(struct pf_domain *d, uint32_t slot);
 int vnode_record_check(struct pf_domain *d, uint32_t id);
 

@@ -429,6 +429,28 @@ uint32_t vnodes_return_owned_by(struct pf_domain *d, const uint32_t *gen_of)
 	return moved;
 }
 
+uint32_t vnodes_return_listed(struct pf_domain *d, uint32_t slot, uint32_t gen, const uint64_t *ids)
+{
+	uint32_t moved = 0;
+
+	for (uint32_t k = 0; k < (d->lim.vnodes_max + 63) / 64; k++) {
+		for (uint64_t bits = ids[k]; bits != 0; bits &= bits - 1) {
+			uint32_t id = k * 64 + (uint32_t)__builtin_ctzll(bits);
+			/* Relaxed: the CAS below re-validates and orders. */
+			uint64_t w = pf_load_relaxed(&d->own[id]);
+
+			PF_ASSERT(id < d->lim.vnodes_max);
+			if (!own_is_owned(w) || own_slot(w) != slot ||
+			    own_gen(w) != (gen & OWN_GEN_MASK))
+				continue;
+			moved += return_one(d, id, w);
+		}
+	}
+	if (moved > 0)
+		domain_publish_pending(d);
+	return moved;
+}
+
 PF_API uint32_t pf_vnode_id(const struct pf_vnode *h)
 {
 	PF_ASSERT(h != NULL);

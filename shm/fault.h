@@ -33,6 +33,7 @@
 	X(SHM_TRUNCATE, "shm_truncate")                                                            \
 	X(SHM_MMAP, "shm_mmap")                                                                    \
 	X(ALLOC, "alloc")                                                                          \
+	X(JOIN_TAKEN, "join_taken")                                                                \
 	X(JOIN_AFTER_SLOT, "join_after_slot")                                                      \
 	X(JOIN_AFTER_IDENTITY, "join_after_identity")                                              \
 	X(JOIN_AFTER_FUTEX, "join_after_futex")                                                    \
@@ -56,6 +57,10 @@
 	X(RELEASE_AFTER_CAS, "release_after_cas")                                                  \
 	X(HANDOFF_BEFORE_CAS, "handoff_before_cas")                                                \
 	X(REPAIR_MID_SCAN, "repair_mid_scan")                                                      \
+	X(SUPERVISE_BEFORE_KILL, "supervise_before_kill")                                          \
+	X(MEMBER_INFO_CHECKED, "member_info_checked")                                              \
+	X(TALLY_AFTER_ADD, "tally_after_add")                                                      \
+	X(ADMISSION_BEFORE_SETTLE, "admission_before_settle")                                      \
 	X(RING_ENQ_AFTER_SLOT, "ring_enq_after_slot")                                              \
 	X(RING_DEQ_AFTER_SLOT, "ring_deq_after_slot")
 

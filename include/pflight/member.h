@@ -229,8 +229,9 @@ struct pf_member_info {
 /*
  * Read one member slot without joining (supervisors, tools). Returns 0, -EINVAL, -ENOENT
  * for a FREE slot, -EBADMSG (a field no correct writer produces) or -EPROTO (a reserved
- * field set) when the record fails validation. Relaxed snapshot: fields may be from
- * different instants.
+ * field set) when the record fails validation, -EAGAIN when new members kept taking the
+ * slot while it was read (retry). Every field returned was validated and belongs to the
+ * generation returned; within that generation they may be from different instants.
  */
 PF_API int pf_member_info(struct pf_domain *domain, uint32_t slot, struct pf_member_info *info);
 

@@ -9,6 +9,8 @@
  * returns every VNode of many leaving members, handles or not, with one scan. And the
  * reliability a failure history gives never reaches 0. A worker whose main thread has
  * exited while another serves is alive: nothing it holds is reclaimed until it is gone.
+ * pf_member_info() reports one generation's validated fields, even when the record
+ * changes under it.
  * Method: members joined from this thread on small domains (the worker: a forked child);
  * results read through the public readers and counters.
  */
@@ -26,6 +28,7 @@
 
 #include "core/member_impl.h"
 #include "pflight/pflight.h"
+#include "shm/fault.h"
 #include "tests/common/test_util.h"
 
 /* member_join_as(): the slot search starts where asked; the failure history follows the
@@ -319,6 +322,91 @@ static void test_member_state_names(void **state)
 	assert_null(pf_member_state_name(UINT32_MAX));
 }
 
+#if PF_FAULT_INJECTION
+enum info_change { INFO_SCRIBBLE, INFO_RETAKE };
+
+struct info_race {
+	struct pf_domain *d;
+	struct pf_member *m;
+	enum info_change what;
+	int fired;
+};
+
+/* Runs once, between the validation of the record and pf_member_info()'s return: a
+ * foreign writer's scribble, or the member gone and the slot taken by the next one. */
+static void info_hook(void *arg, enum fault_point point)
+{
+	struct info_race *r = arg;
+
+	(void)point;
+	if (r->fired++ != 0)
+		return;
+	if (r->what == INFO_SCRIBBLE) {
+		atomic_store(&r->d->members[0].numa_node, 4096); /* no node has that number */
+		return;
+	}
+	assert_int_equal(pf_member_leave(r->m), 0);
+	assert_int_equal(pf_member_join(r->d, NULL, &r->m), 0);
+}
+#endif
+
+/* pf_member_info(): what it returns was validated, and is of the generation it names. */
+static void test_member_info_one_generation(void **state)
+{
+#if PF_FAULT_INJECTION
+	struct pf_member_info before = {.size = sizeof(before)}, mi = {.size = sizeof(mi)};
+	struct pf_member_info after = {.size = sizeof(after)};
+	struct pf_domain_opts dopts;
+	struct info_race race = {0};
+	char name[64];
+	int32_t node;
+	int r;
+
+	(void)state;
+	test_domain_name(name, sizeof(name), "member-info");
+	pf_domain_opts_init(&dopts);
+	dopts.flags = PF_DOMAIN_REPLACE;
+	dopts.members_max = 1;
+	dopts.slot_grace_ns = 0;
+	assert_int_equal(pf_domain_create(name, &dopts, &race.d), 0);
+	assert_int_equal(pf_member_join(race.d, NULL, &race.m), 0);
+	assert_int_equal(pf_member_info(race.d, 0, &before), 0);
+	fault_set_hook(FAULT_MEMBER_INFO_CHECKED, info_hook, &race);
+
+	/* A scribble after the validation is not reported. */
+	race.what = INFO_SCRIBBLE;
+	r = pf_member_info(race.d, 0, &mi);
+	assert_true(r == 0 || r == -EBADMSG);
+	if (r == 0)
+		assert_int_equal(mi.numa_node, before.numa_node);
+	node = atomic_exchange(&race.d->members[0].numa_node, before.numa_node);
+	assert_int_equal(node, 4096);
+
+	/* The slot taken by the next member under the reader: the fields it reports are of
+	 * the generation it names (the join time tells the two apart). */
+	race.what = INFO_RETAKE;
+	race.fired = 0;
+	r = pf_member_info(race.d, 0, &mi);
+	assert_true(r == 0 || r == -EAGAIN);
+	assert_true(race.fired >= 1); /* it acted on the first hit */
+	fault_set_hook(FAULT_MEMBER_INFO_CHECKED, NULL, NULL);
+	assert_int_equal(pf_member_info(race.d, 0, &after), 0);
+	assert_int_not_equal(after.generation, before.generation);
+	assert_int_not_equal(after.join_time_ns, before.join_time_ns);
+	if (r == 0) {
+		assert_true(mi.generation == before.generation ||
+			    mi.generation == after.generation);
+		assert_true(mi.join_time_ns == (mi.generation == before.generation
+							? before.join_time_ns
+							: after.join_time_ns));
+	}
+	assert_int_equal(pf_member_leave(race.m), 0);
+	assert_int_equal(pf_domain_destroy(race.d), 0);
+#else
+	(void)state; /* built without fault points: nothing to stall */
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -328,6 +416,7 @@ int main(void)
 		cmocka_unit_test(test_member_leave_many),
 		cmocka_unit_test(test_member_reliability_floor),
 		cmocka_unit_test(test_member_zombie_leader_lives),
+		cmocka_unit_test(test_member_info_one_generation),
 	};
 
 	return cmocka_run_group_tests_name("core_member", tests, NULL, NULL);

@@ -24,6 +24,7 @@
 #include "core/member_impl.h"
 #include "core/tally.h"
 #include "pflight/pflight.h"
+#include "shm/fault.h"
 #include "tests/common/test_util.h"
 
 static struct pf_domain *dom;
@@ -273,7 +274,7 @@ static void test_tally_death_mid_repair(void **state)
 {
 	struct pf_member *m;
 	struct pf_vnode *v;
-	uint64_t w;
+	uint64_t w, owned[2] = {0, 0};
 	uint32_t gen;
 
 	(void)state;
@@ -289,18 +290,90 @@ static void test_tally_death_mid_repair(void **state)
 		     member_word(gen, PF_MEMBER_DEAD, PF_DEATH_EXITED, member_word_facts(w)));
 	want[PF_COUNTER_DEATHS]++;
 	check(0);
-	/* The next one counted what it owns and died before returning any. */
-	tally_repair_census(dom, 3, gen);
+	/* The next one counted what it owns (and listed it) and died before returning any. */
+	assert_int_equal(tally_repair_census(dom, 3, gen, owned), 1);
+	assert_true(owned[0] == 7 && owned[1] == 0);
 	want[PF_COUNTER_VNODES_REPAIRED] += 3;
 	check(0);
 	/* A third finishes: the census stands, the VNodes go back, the slot is repaired. */
 	assert_int_equal(pf_supervisor_check(sup), 1);
 	want[PF_COUNTER_REPAIRS]++;
 	check(0);
-	tally_repair_census(dom, 3, gen); /* late and stale: nothing */
+	assert_int_equal(tally_repair_census(dom, 3, gen, NULL), 0); /* late and stale */
 	check(0);
 	assert_int_equal(pf_member_leave(m), -ESTALE);
 	leave(rejoin_at(3));
+}
+
+/* A census word out of bounds (a foreign writer's) is counted invalid where it is acted
+ * on, not once more on every read of the counters for as long as it stays. */
+static void test_tally_bad_census_counted_once(void **state)
+{
+	uint64_t v[PF_COUNTER_COUNT], first;
+	struct pf_member *m;
+
+	(void)state;
+	m = join_at(2);
+	want[PF_COUNTER_JOINS]++;
+	atomic_store(&dom->members[2].repair_owned, repair_owned_word(gen_of(m), 1000));
+	assert_int_equal(pf_domain_counters(dom, v, PF_COUNTER_COUNT), PF_COUNTER_COUNT);
+	first = v[PF_COUNTER_SHM_INVALID];
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(pf_domain_counters(dom, v, PF_COUNTER_COUNT), PF_COUNTER_COUNT);
+		assert_int_equal(v[PF_COUNTER_SHM_INVALID], first);
+	}
+	atomic_store(&dom->members[2].repair_owned, 0);
+	leave(m);
+}
+
+#if PF_FAULT_INJECTION
+/* The joiner waiting at the gate of slot 1 gives up and joins without a decision, while
+ * the gatekeeper is between its writes and its CAS. */
+static void give_up_hook(void *arg, enum fault_point point)
+{
+	uint32_t gen = *(const uint32_t *)arg;
+	uint64_t w = member_word(gen, PF_MEMBER_JOINING, 0, MEMBER_FLAG_AWAIT);
+
+	(void)point;
+	assert_true(atomic_compare_exchange_strong(&dom->members[1].state, &w,
+						   member_word(gen, PF_MEMBER_JOINING, 0, 0)));
+	atomic_store(&dom->members[1].state,
+		     member_word(gen, PF_MEMBER_ACTIVE, 0, MEMBER_FLAG_JOINED));
+}
+#endif
+
+/* A gatekeeper whose decision loses to the joiner's giving up leaves no decision in the
+ * record of the member the joiner became: neither a refusal, nor a grant with its trust. */
+static void test_tally_late_decision_taken_back(void **state)
+{
+#if PF_FAULT_INJECTION
+	struct pf_policy_verdict v = {.size = sizeof(v), .rule = PF_POLICY_NO_RULE};
+	uint32_t gen;
+	uint64_t a;
+
+	(void)state;
+	fault_set_hook(FAULT_ADMISSION_BEFORE_SETTLE, give_up_hook, &gen);
+	for (int allowed = 0; allowed <= 1; allowed++) {
+		gen = simulated_await(1);
+		atomic_store(&dom->members[1].trust_ppm, 500000);
+		v.allowed = (uint32_t)allowed;
+		v.check = allowed ? PF_POLICY_ALLOWED : PF_POLICY_UIDS;
+		assert_int_equal(pf_admission_decide(dom, 1, gen, &v, 400000, 0), -ESTALE);
+		a = atomic_load(&dom->members[1].admission);
+		assert_true(a == 0 || admission_gen(a) != gen);
+		assert_int_equal(atomic_load(&dom->members[1].trust_ppm), 500000);
+		/* The member it became leaves. */
+		atomic_store(&dom->members[1].state,
+			     member_word(gen, PF_MEMBER_FREE, 0, MEMBER_FLAG_JOINED));
+		want[PF_COUNTER_JOINS]++;
+		want[PF_COUNTER_LEAVES]++;
+		want[PF_COUNTER_SLOTS_FREED] = gen - 1; /* only slot 1 was taken again */
+		check(0);
+	}
+	fault_set_hook(FAULT_ADMISSION_BEFORE_SETTLE, NULL, NULL);
+#else
+	(void)state; /* built without fault points: nothing to stall */
+#endif
 }
 
 int main(void)
@@ -309,6 +382,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tally_each_transition_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tally_death_mid_fold, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tally_death_mid_repair, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tally_bad_census_counted_once, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_tally_late_decision_taken_back, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests_name("core_tally", tests, NULL, NULL);

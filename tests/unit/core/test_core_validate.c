@@ -90,7 +90,7 @@ static void test_validate_member_each_field(void **state)
 	atomic_store(&rec->state,
 		     member_word(member_word_gen(w), PF_MEMBER_ACTIVE, 7, MEMBER_FLAG_JOINED));
 	assert_int_equal(member_record_check(dom, slot), -EBADMSG);
-	atomic_store(&rec->state, w | (UINT64_C(1) << 23));
+	atomic_store(&rec->state, w | (UINT64_C(1) << 24));
 	assert_int_equal(member_record_check(dom, slot), -EBADMSG);
 	atomic_store(&rec->state, member_word(0, PF_MEMBER_ACTIVE, 0, MEMBER_FLAG_JOINED));
 	assert_int_equal(member_record_check(dom, slot), -EBADMSG);
@@ -114,6 +114,7 @@ static void test_validate_member_each_field(void **state)
 	CORRUPT_MEMBER(vnode_capacity, 0, -EBADMSG);
 	CORRUPT_MEMBER(reserved0, 1, -EPROTO);
 	CORRUPT_MEMBER(reserved1, 1, -EPROTO);
+	CORRUPT_MEMBER(reserved2, 1, -EPROTO);
 	CORRUPT_MEMBER(admission, admission_word(member_word_gen(w), 3, 0, 0, 0), -EBADMSG);
 	CORRUPT_MEMBER(admission, admission_word(member_word_gen(w), 1, 3, 0, 0), -EBADMSG);
 	CORRUPT_MEMBER(admission, admission_word(member_word_gen(w), 2, 0, 0, 99), -EBADMSG);
@@ -121,6 +122,11 @@ static void test_validate_member_each_field(void **state)
 	CORRUPT_MEMBER(admission, admission_word(member_word_gen(w), 0x12, 0, 0, 2), -EBADMSG);
 	CORRUPT_MEMBER(admission, admission_word(member_word_gen(w), 0x41, 0, 0, 0), -EBADMSG);
 	CORRUPT_MEMBER(reserved3, 1, -EPROTO);
+	CORRUPT_MEMBER(reserved5[3], 1, -EPROTO);
+	/* The attach word: this generation's, or claimed for the next by a joiner about to
+	 * take the slot; never further ahead. */
+	CORRUPT_MEMBER(attached, ((uint64_t)(member_word_gen(w) + 2) << 32) | 1, -EBADMSG);
+	CORRUPT_MEMBER(attached, ((uint64_t)(member_word_gen(w) + 1) << 32) | 1, 0);
 	CORRUPT_MEMBER(reserved4[0], 1, -EPROTO);
 	/* The counting words (core/tally.c): nothing beyond what they define, never ahead of
 	 * the slot's generation, a census within the limits. */
@@ -149,6 +155,9 @@ static void test_validate_member_facts(void **state)
 		{PF_MEMBER_DRAINING, MEMBER_FLAG_JOINED | MEMBER_FLAG_DRAINED, -EBADMSG},
 		{PF_MEMBER_FREE, MEMBER_FLAG_DRAINED, -EBADMSG}, /* drained, never joined */
 		{PF_MEMBER_DEAD, MEMBER_FLAG_JOINED | MEMBER_FLAG_DRAINED, -EBADMSG},
+		{PF_MEMBER_JOINING, MEMBER_FLAG_HUNG, -EBADMSG}, /* judged hung, never joined */
+		{PF_MEMBER_DEAD, MEMBER_FLAG_JOINED | MEMBER_FLAG_HUNG,
+		 -EBADMSG}, /* not dead hung */
 		{PF_MEMBER_ACTIVE, MEMBER_FLAG_JOINED, 0},
 		{PF_MEMBER_DRAINING, MEMBER_FLAG_JOINED | MEMBER_FLAG_RETIRE, 0},
 		{PF_MEMBER_FREE, MEMBER_FLAG_JOINED, 0}, /* left */
@@ -157,6 +166,10 @@ static void test_validate_member_facts(void **state)
 		{PF_MEMBER_FREE, MEMBER_FLAG_REFUSED, 0},
 		{PF_MEMBER_DEAD, MEMBER_FLAG_REFUSED, 0},
 		{PF_MEMBER_DEAD, MEMBER_FLAG_JOINED | MEMBER_FLAG_REPAIRED, 0},
+		{PF_MEMBER_ACTIVE, MEMBER_FLAG_JOINED | MEMBER_FLAG_HUNG, 0},
+		{PF_MEMBER_DRAINING, MEMBER_FLAG_JOINED | MEMBER_FLAG_HUNG, 0},
+		{PF_MEMBER_FREE, MEMBER_FLAG_JOINED | MEMBER_FLAG_HUNG,
+		 0}, /* left before the kill */
 	};
 	struct dom_member *rec = &dom->members[slot];
 	uint64_t w = atomic_load(&rec->state);
@@ -169,6 +182,9 @@ static void test_validate_member_facts(void **state)
 						      cases[i].flags));
 		assert_int_equal(member_record_check(dom, slot), cases[i].want);
 	}
+	atomic_store(&rec->state, member_word(member_word_gen(w), PF_MEMBER_DEAD, PF_DEATH_HUNG,
+					      MEMBER_FLAG_JOINED | MEMBER_FLAG_HUNG));
+	assert_int_equal(member_record_check(dom, slot), 0); /* judged hung, died hung */
 	atomic_store(&rec->state, w);
 	assert_int_equal(member_record_check(dom, slot), 0);
 }
