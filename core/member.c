@@ -246,6 +246,10 @@ static void record_init(struct pf_domain *d, struct dom_member *rec,
 	/* Relaxed: the same. */
 	pf_store_relaxed(&rec->commits, 0);
 	pf_store_relaxed(&rec->received, 0);
+	/* Relaxed: the same; the wait's count of the last generation, which a member killed
+	 * while parked or armed never took back (core/wait.c). Exact: the attach word keeps
+	 * the slot from being taken while a thread of that process lives. */
+	pf_store_relaxed(&rec->waiting, 0);
 }
 
 /* Give back a slot we hold (JOINING, refused or not, or ACTIVE) as FREE after the grace

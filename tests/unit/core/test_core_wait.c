@@ -119,6 +119,11 @@ static void cordon(void *arg)
 	assert_int_equal(pf_member_cordon(dom, (uint32_t)(uintptr_t)arg, 0), 0);
 }
 
+static void send_to(uint32_t id)
+{
+	assert_int_equal(pf_send(dom, id, "x", 1), 0);
+}
+
 static void send_to_6(void *arg)
 {
 	(void)arg;
@@ -326,6 +331,32 @@ static void test_wait_declared_dead_and_args(void **state)
 	assert_int_equal(pf_member_leave(m), -ESTALE);
 }
 
+/* A slot taken again starts with nobody waiting: a member killed while parked (or armed)
+ * leaves its count in `waiting`, and the slot's next member must not inherit it (every send
+ * to it would ring, and its wait file descriptor would beat whatever it does). */
+static void test_wait_count_reset_on_join(void **state)
+{
+	struct member_as as = {.identity_key = 77, .slot_start = 0};
+	struct pf_member *m = join(), *n;
+	uint32_t slot = (uint32_t)pf_member_id(m), bell;
+	struct pf_vnode *v;
+
+	(void)state;
+	assert_int_equal(pf_member_leave(m), 0);
+	/* What a member killed inside park() leaves behind. */
+	pf_store_relaxed(&dom->members[slot].waiting, 1);
+	as.slot_start = slot;
+	assert_int_equal(member_join_as(dom, NULL, &as, &n), 0);
+	assert_int_equal((uint32_t)pf_member_id(n), slot);
+	assert_int_equal(pf_load_relaxed(&dom->members[slot].waiting), 0);
+	assert_int_equal(pf_vnode_define(dom, 9, NULL), 0);
+	assert_int_equal(pf_vnode_claim_id(n, 9, &v), 0);
+	bell = pf_load_relaxed(&dom->members[slot].bell);
+	send_to(9);
+	assert_int_equal(pf_load_relaxed(&dom->members[slot].bell), bell); /* nobody to ring */
+	assert_int_equal(pf_member_leave(n), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -338,6 +369,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wait_registered_placer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_gone_placer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_declared_dead_and_args, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_count_reset_on_join, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("core_wait", tests, NULL, NULL);
