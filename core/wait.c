@@ -12,7 +12,10 @@
  * then parks: it counts itself in its slot's `waiting`, looks once more, and sleeps in
  * futex_waitv(2) on its slot's `bell` and the two versions. Whoever gives it something
  * (pf_send, a placement or hand-off, a move request) rings the bell only when `waiting`
- * is not zero, so a member that is busy or spinning costs its senders one load.
+ * is not zero, so a member that is busy or spinning costs its senders no ring: pf_send
+ * loads the ownership word and `waiting` (both seq_cst, plain loads on x86) after its
+ * publishing CAS, which is seq_cst instead of release (the same on x86, a stronger
+ * barrier on Arm).
  *
  *   field     written by                               read by
  *   waiting   the member's waiting threads (RMW [F41])  givers ([F41]/[F42])
@@ -60,35 +63,45 @@ struct wait_fd {
 	_Atomic uint32_t stop; /* private futex */
 };
 
-void member_wake(struct pf_domain *d, uint32_t slot)
+/* Ring member slot's bell if it waits: the load of its waiting count is ordered after the
+ * caller's publish by a fence (`sent` 0) or by pf_send()'s seq_cst publishing CAS (1). A
+ * slot past the table (read from an ownership word: corrupt) rings nobody. */
+static void ring(struct pf_domain *d, uint32_t slot, int sent)
 {
 	struct dom_member *rec;
+	uint32_t waiting;
 
-	if (slot >= d->lim.members_max)
+	if (slot >= d->lim.members_max) {
+		counter_add(d, PF_COUNTER_SHM_INVALID, 1);
 		return;
+	}
 	rec = &d->members[slot];
-	/* [F41] seq_cst fence: our publish (store) before the load of waiting (Dekker);
-	 * pairs with [F41] in park(). */
-	pf_fence_seq_cst();
-	/* Relaxed: ordered by [F41]. */
-	if (pf_load_relaxed(&rec->waiting) == 0)
+	if (sent) {
+		/* [F42] seq_cst load after pf_send's seq_cst publishing CAS (store then load,
+		 * Dekker); pairs with [F41] in park(). */
+		waiting = pf_load_seq_cst(&rec->waiting);
+	} else {
+		/* [F41] seq_cst fence: our publish (store) before the load of waiting
+		 * (Dekker); pairs with [F41] in park(). */
+		pf_fence_seq_cst();
+		/* Relaxed: ordered by [F41]. */
+		waiting = pf_load_relaxed(&rec->waiting);
+	}
+	if (waiting == 0)
 		return;
 	/* Relaxed: the futex compares the value; the increment only has to be seen. */
 	pf_fetch_add_relaxed(&rec->bell, 1);
 	futex_wake_shared(&rec->bell, INT_MAX);
 }
 
+void member_wake(struct pf_domain *d, uint32_t slot)
+{
+	ring(d, slot, 0);
+}
+
 void member_wake_sent(struct pf_domain *d, uint32_t slot)
 {
-	struct dom_member *rec = &d->members[slot];
-
-	/* [F42] seq_cst load after pf_send's seq_cst publishing CAS (store then load,
-	 * Dekker); pairs with [F41] in park(). */
-	if (pf_load_seq_cst(&rec->waiting) == 0)
-		return;
-	/* Relaxed: as in member_wake(). */
-	pf_fetch_add_relaxed(&rec->bell, 1);
-	futex_wake_shared(&rec->bell, INT_MAX);
+	ring(d, slot, 1);
 }
 
 /* What a spinning waiter watches of one VNode it owns, copied from its handle. */
@@ -102,7 +115,7 @@ struct wait_snap {
 static int inbox_ready(struct pf_domain *d, uint32_t id, uint64_t cursor)
 {
 	/* [F41] seq_cst load: the load half of the waiter's side (Dekker: its waiting store,
-	 * then this load); pairs with [F42] in member_wake_sent(), after pf_send()'s seq_cst
+	 * then this load); pairs with [F42] in ring(), after pf_send()'s seq_cst
 	 * publishing CAS. */
 	uint64_t w = pf_load_seq_cst(&inbox_slot(d, id, cursor)->word);
 
@@ -281,9 +294,9 @@ static uint32_t park(struct pf_member *m, uint32_t want, uint64_t timeout_ns)
 	seen[1] = pf_load_relaxed(&ctl->membership_version);
 	seen[2] = pf_load_relaxed(&ctl->pending_version);
 	/* [F41] seq_cst RMW then fence: count ourselves waiting (store) before the look
-	 * (loads); pairs with [F41] in member_wake() and [F42] in member_wake_sent(). */
+	 * (loads); pairs with [F41] and [F42] in ring(). */
 	pf_fetch_add_seq_cst(&m->rec->waiting, 1);
-	/* [F41] the fence half; pairs with [F41] in member_wake(). */
+	/* [F41] the fence half; pairs with [F41] in ring(). */
 	pf_fence_seq_cst();
 	if (placing)
 		/* [F4] seq_cst RMW: a publisher of pending VNodes wakes us (Dekker, store
@@ -296,7 +309,7 @@ static uint32_t park(struct pf_member *m, uint32_t want, uint64_t timeout_ns)
 		/* [F4] unregister; pairs with [F3]: a store the Dekker load of a publisher
 		 * may miss, costing one wake too many at most. */
 		pf_fetch_sub_seq_cst(&ctl->pending_waiters, 1);
-	/* [F41] unregister; pairs with [F41] in member_wake(): a store a giver's Dekker load
+	/* [F41] unregister; pairs with [F41] in ring(): a store a giver's Dekker load
 	 * may miss, costing one ring too many at most. */
 	pf_fetch_sub_seq_cst(&m->rec->waiting, 1);
 	return (ev & want) != 0 ? ev : look(m);
@@ -345,7 +358,7 @@ static void disarm(struct pf_member *m)
 	if (!m->wait_armed)
 		return;
 	m->wait_armed = 0;
-	/* [F41] unregister, as park() does; pairs with [F41] in member_wake(): a store a
+	/* [F41] unregister, as park() does; pairs with [F41] in ring(): a store a
 	 * giver's Dekker load may miss, costing one ring too many at most. */
 	pf_fetch_sub_seq_cst(&m->rec->waiting, 1);
 }
@@ -373,7 +386,7 @@ PF_API int pf_member_wait_arm(struct pf_member *m, uint32_t *ret_events)
 	if (!m->wait_armed) {
 		m->wait_armed = 1;
 		/* [F41] seq_cst RMW then fence, as in park(): the waiting store before the
-		 * look's loads (Dekker); pairs with [F41] in member_wake(). */
+		 * look's loads (Dekker); pairs with [F41] in ring(). */
 		pf_fetch_add_seq_cst(&m->rec->waiting, 1);
 		/* [F41] the fence half (store then load, Dekker); pairs with [F41] in
 		 * member_wake(). */

@@ -357,6 +357,35 @@ static void test_wait_count_reset_on_join(void **state)
 	assert_int_equal(pf_member_leave(n), 0);
 }
 
+/* pf_send() rings the member its VNode's ownership word names: a word naming a slot past
+ * the member table (corrupt, or written by a hostile process) rings nobody and is counted,
+ * instead of making the sender write outside the table. In a child, so that a sender that
+ * writes out of bounds fails the case rather than the binary. */
+static void test_wait_ring_bad_slot(void **state)
+{
+	int status;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pf_vnode_define(dom, 6, NULL), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		uint64_t before = pf_load_relaxed(&dom->ctl->counters[PF_COUNTER_SHM_INVALID]);
+
+		pf_store_relaxed(&dom->own[6], own_word(PF_VNODE_ACTIVE, OWN_SLOT_MASK, 1, 7));
+		_exit(pf_send(dom, 6, "x", 1) == 0 &&
+				      pf_load_relaxed(
+					      &dom->ctl->counters[PF_COUNTER_SHM_INVALID]) ==
+					      before + 1
+			      ? 0
+			      : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -370,6 +399,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wait_gone_placer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_declared_dead_and_args, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_count_reset_on_join, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_ring_bad_slot, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("core_wait", tests, NULL, NULL);
