@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "core/member_impl.h"
+#include "shm/fault.h"
 #include "shm/pf_assert.h"
 
 /* Spin before parking for about as long as a wake-up costs (a futex wake is ~36 us on
@@ -279,6 +280,7 @@ static void sleep_on(struct pf_member *m, const uint32_t seen[3], int placing, u
 	}
 	ts.tv_sec = (time_t)(deadline / 1000000000u);
 	ts.tv_nsec = (long)(deadline % 1000000000u);
+	PF_FAULT_POINT(WAIT_BEFORE_SLEEP); /* counted waiting, its look found nothing */
 	(void)syscall(SYS_futex_waitv, wv, n, 0, &ts, CLOCK_MONOTONIC);
 }
 

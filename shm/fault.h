@@ -53,7 +53,8 @@
 	X(HANDOFF_BEFORE_CAS, "handoff_before_cas")                                                \
 	X(REPAIR_MID_SCAN, "repair_mid_scan")                                                      \
 	X(RING_ENQ_AFTER_SLOT, "ring_enq_after_slot")                                              \
-	X(RING_DEQ_AFTER_SLOT, "ring_deq_after_slot")
+	X(RING_DEQ_AFTER_SLOT, "ring_deq_after_slot")                                              \
+	X(WAIT_BEFORE_SLEEP, "wait_before_sleep")
 
 /* clang-format off: the X-macro expansion confuses its indentation */
 enum fault_point {

@@ -9,8 +9,10 @@
  * pf_member_wait_arm() said 0, and arming with work already there says 1. A registered
  * placer keeps the members from placing until it releases the role or its process goes.
  * Bad arguments are refused.
- * Method: members joined in this process; a second thread gives the work after a delay
- * long enough for the waiter to park (its spin lasts microseconds).
+ * Method: members joined in this process, in a domain whose heartbeat interval makes a
+ * parked wait's slices outlast the test's waits, so a wake-up that is never sent fails the
+ * wait. A second thread gives the work once the waiter is parked: in fault builds the wait
+ * says so from its WAIT_BEFORE_SLEEP point, and the giver must then have rung its bell.
  */
 #include <errno.h>
 #include <poll.h>
@@ -19,6 +21,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <semaphore.h>
+#include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -27,22 +32,33 @@
 
 #include "core/member_impl.h"
 #include "pflight/pflight.h"
+#include "shm/fault.h"
 #include "tests/common/test_util.h"
 
-#define PARK_NS UINT64_C(20000000) /* the giver's delay: the waiter has parked by then */
 #define WAIT_NS UINT64_C(2000000000)
+/* Parked cases wait until woken, in a domain whose heartbeat interval (the longest there
+ * is) makes a parked wait's slices, after which it looks again, outlast the binary's
+ * 30 s: a wake-up that is never sent hangs the case until meson fails it, instead of
+ * being covered by the next slice's look. */
+#define PARKED_NS UINT64_MAX
+#define HEARTBEAT_NS UINT64_C(60000000000)
 
 static char name[64];
 static struct pf_domain *dom;
 
-static void sleep_ns(uint64_t ns)
-{
-	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u),
-			      .tv_nsec = (long)(ns % 1000000000u)};
+#if PF_FAULT_INJECTION
+/* Posted by every sleep of a wait (core/wait.c's WAIT_BEFORE_SLEEP point): the sleeper is
+ * counted in waiting and its look found nothing. */
+static sem_t asleep;
 
-	while (nanosleep(&ts, &ts) != 0)
-		;
+static void on_sleep(void *arg, enum fault_point point)
+{
+	(void)arg;
+	(void)point;
+	if (sem_post(&asleep) != 0)
+		abort();
 }
+#endif
 
 static int setup(void **state)
 {
@@ -55,12 +71,22 @@ static int setup(void **state)
 	o.members_max = 8;
 	o.vnodes_max = 16;
 	o.slot_grace_ns = 0;
+	o.heartbeat_interval_ns = HEARTBEAT_NS;
+#if PF_FAULT_INJECTION
+	if (sem_init(&asleep, 0, 0) != 0)
+		return -1;
+	fault_set_hook(FAULT_WAIT_BEFORE_SLEEP, on_sleep, NULL);
+#endif
 	return pf_domain_create(name, &o, &dom);
 }
 
 static int teardown(void **state)
 {
 	(void)state;
+#if PF_FAULT_INJECTION
+	fault_disarm_all();
+	(void)sem_destroy(&asleep);
+#endif
 	return pf_domain_destroy(dom);
 }
 
@@ -72,51 +98,105 @@ static struct pf_member *join(void)
 	return m;
 }
 
-/* A second thread: after PARK_NS, fn(arg). */
+/* A second thread that gives work to a parked waiter: once the waiter is about to sleep,
+ * fn(arg). Its results are checked by later_end(), in the test's thread. */
 struct later {
 	pthread_t t;
-	void (*fn)(void *);
+	struct pf_member *waiter;
+	int (*fn)(void *);
 	void *arg;
+	int parked; /* 1: the waiter was seen parked before the work was given */
+	int r;      /* what fn returned */
 };
+
+/* Until the waiter is parked: asleep in its wait (fault builds: counted waiting and past
+ * its last look), or at least counted in waiting. 1, or 0 when it never parked. */
+static int await_parked(struct pf_member *waiter)
+{
+	uint64_t deadline = now_ns() + WAIT_NS;
+
+#if PF_FAULT_INJECTION
+	(void)waiter;
+	while (now_ns() < deadline) {
+		if (sem_trywait(&asleep) == 0)
+			return 1;
+		(void)sched_yield();
+	}
+#else
+	while (now_ns() < deadline) {
+		if (pf_load_relaxed(&dom->members[(uint32_t)pf_member_id(waiter)].waiting) != 0)
+			return 1;
+		(void)sched_yield();
+	}
+#endif
+	return 0;
+}
 
 static void *later_main(void *p)
 {
 	struct later *l = p;
 
-	sleep_ns(PARK_NS);
-	l->fn(l->arg);
+	l->parked = await_parked(l->waiter);
+	l->r = l->fn(l->arg);
 	return NULL;
 }
 
-static void later_start(struct later *l, void (*fn)(void *), void *arg)
+static void later_start(struct later *l, struct pf_member *waiter, int (*fn)(void *), void *arg)
 {
+#if PF_FAULT_INJECTION
+	while (sem_trywait(&asleep) == 0)
+		; /* earlier sleeps */
+#endif
+	l->waiter = waiter;
 	l->fn = fn;
 	l->arg = arg;
+	l->parked = 0;
+	l->r = -1;
 	assert_int_equal(pthread_create(&l->t, NULL, later_main, l), 0);
 }
 
 static void later_end(struct later *l)
 {
 	assert_int_equal(pthread_join(l->t, NULL), 0);
+	assert_true(l->parked);
+	assert_int_equal(l->r, 0);
 }
 
-static void send_to_3(void *arg)
+static uint32_t bell_of(struct pf_member *m)
+{
+	return pf_load_relaxed(&dom->members[(uint32_t)pf_member_id(m)].bell);
+}
+
+/* The work was given while m slept in its wait: the giver rang its bell. Known only where
+ * the wait tells it sleeps (fault builds); elsewhere the waiter may have seen the work in
+ * its last look, and then nobody had to ring. */
+static void assert_rang(struct pf_member *m, uint32_t bell_before)
+{
+#if PF_FAULT_INJECTION
+	assert_int_not_equal(bell_of(m), bell_before);
+#else
+	(void)m;
+	(void)bell_before;
+#endif
+}
+
+static int send_to_3(void *arg)
 {
 	uint64_t x = 42;
 
 	(void)arg;
-	assert_int_equal(pf_send(dom, 3, &x, sizeof(x)), 0);
+	return pf_send(dom, 3, &x, sizeof(x));
 }
 
-static void define_4(void *arg)
+static int define_4(void *arg)
 {
 	(void)arg;
-	assert_int_equal(pf_vnode_define(dom, 4, NULL), 0);
+	return pf_vnode_define(dom, 4, NULL);
 }
 
-static void cordon(void *arg)
+static int cordon(void *arg)
 {
-	assert_int_equal(pf_member_cordon(dom, (uint32_t)(uintptr_t)arg, 0), 0);
+	return pf_member_cordon(dom, (uint32_t)(uintptr_t)arg, 0);
 }
 
 static void send_to(uint32_t id)
@@ -124,18 +204,12 @@ static void send_to(uint32_t id)
 	assert_int_equal(pf_send(dom, id, "x", 1), 0);
 }
 
-static void send_to_6(void *arg)
-{
-	(void)arg;
-	assert_int_equal(pf_send(dom, 6, "x", 1), 0);
-}
-
 static void test_wait_message_spinning_and_parked(void **state)
 {
 	struct pf_member *m = join();
 	struct pf_vnode *v;
 	struct later l;
-	uint32_t ev = 0;
+	uint32_t ev = 0, bell;
 	uint64_t x;
 	size_t len;
 
@@ -150,9 +224,11 @@ static void test_wait_message_spinning_and_parked(void **state)
 	assert_int_equal(pf_recv(v, &x, sizeof(x), &len), 0);
 	assert_int_equal(pf_member_poll(m, &ev), 0);
 	assert_int_equal(ev & PF_WAIT_MESSAGE, 0); /* received: no longer reported */
-	later_start(&l, send_to_3, NULL);
-	assert_int_equal(pf_member_wait(m, WAIT_NS, &ev), 0); /* parked, then rung */
+	bell = bell_of(m);
+	later_start(&l, m, send_to_3, NULL);
+	assert_int_equal(pf_member_wait(m, PARKED_NS, &ev), 0); /* parked, then rung */
 	later_end(&l);
+	assert_rang(m, bell);
 	assert_int_equal(ev & PF_WAIT_MESSAGE, PF_WAIT_MESSAGE);
 	assert_int_equal(pf_recv(v, &x, sizeof(x), &len), 0);
 	assert_int_equal(x, 42);
@@ -167,9 +243,9 @@ static void test_wait_placement_and_membership(void **state)
 	uint32_t ev = 0;
 
 	(void)state;
-	later_start(&l, define_4, NULL);
+	later_start(&l, m, define_4, NULL);
 	/* Parked: the definition wakes us (pending version), our round places it on us. */
-	assert_int_equal(pf_member_wait(m, WAIT_NS, &ev), 0);
+	assert_int_equal(pf_member_wait(m, PARKED_NS, &ev), 0);
 	later_end(&l);
 	assert_int_equal(ev & PF_WAIT_PLACEMENT, PF_WAIT_PLACEMENT);
 	assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), 0);
@@ -179,8 +255,8 @@ static void test_wait_placement_and_membership(void **state)
 	other = join();
 	assert_int_equal(pf_member_poll(m, &ev), 0);
 	assert_int_equal(ev, PF_WAIT_MEMBERSHIP); /* the join */
-	later_start(&l, cordon, (void *)(uintptr_t)(uint32_t)pf_member_id(other));
-	assert_int_equal(pf_member_wait(m, WAIT_NS, &ev), 0);
+	later_start(&l, m, cordon, (void *)(uintptr_t)(uint32_t)pf_member_id(other));
+	assert_int_equal(pf_member_wait(m, PARKED_NS, &ev), 0);
 	later_end(&l);
 	assert_int_equal(ev, PF_WAIT_MEMBERSHIP);
 	assert_int_equal(pf_member_poll(m, &ev), 0);
@@ -189,13 +265,15 @@ static void test_wait_placement_and_membership(void **state)
 	assert_int_equal(pf_member_leave(m), 0);
 }
 
-static void request_move(void *arg)
+static int request_move(void *arg)
 {
 	struct pf_sched *s;
+	int r = pf_sched_create(dom, NULL, &s);
 
-	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
-	assert_int_equal(pf_sched_migrate(s, 5, (uint32_t)(uintptr_t)arg, NULL), 0);
+	if (r == 0)
+		r = pf_sched_migrate(s, 5, (uint32_t)(uintptr_t)arg, NULL);
 	pf_sched_destroy(s);
+	return r;
 }
 
 static void test_wait_move_request(void **state)
@@ -203,15 +281,17 @@ static void test_wait_move_request(void **state)
 	struct pf_member *m = join(), *t = join();
 	struct pf_vnode *v;
 	struct later l;
-	uint32_t ev = 0;
+	uint32_t ev = 0, bell;
 
 	(void)state;
 	assert_int_equal(pf_vnode_define(dom, 5, NULL), 0);
 	assert_int_equal(pf_vnode_claim_id(m, 5, &v), 0);
 	(void)pf_member_poll(m, &ev);
-	later_start(&l, request_move, (void *)(uintptr_t)(uint32_t)pf_member_id(t));
-	assert_int_equal(pf_member_wait(m, WAIT_NS, &ev), 0);
+	bell = bell_of(m);
+	later_start(&l, m, request_move, (void *)(uintptr_t)(uint32_t)pf_member_id(t));
+	assert_int_equal(pf_member_wait(m, PARKED_NS, &ev), 0);
 	later_end(&l);
+	assert_rang(m, bell);
 	assert_int_equal(ev & PF_WAIT_MOVE, PF_WAIT_MOVE);
 	assert_int_equal(pf_vnode_handoff(v), 0);
 	assert_int_equal(pf_member_wait(t, WAIT_NS, &ev), 0);
@@ -226,7 +306,6 @@ static void test_wait_fd(void **state)
 	struct pf_member *m = join();
 	struct pollfd p;
 	struct pf_vnode *v;
-	struct later l;
 	uint32_t ev = 0;
 	uint64_t x;
 	size_t len;
@@ -240,14 +319,14 @@ static void test_wait_fd(void **state)
 	assert_int_equal(pf_member_wait_fd(m), fd); /* one per member */
 	(void)pf_member_poll(m, &ev);
 	assert_int_equal(pf_member_wait_arm(m, &ev), 0); /* nothing: sleep on the fd */
-	later_start(&l, send_to_6, NULL);
+	(void)nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL);
+	send_to(6);
 	p.fd = fd;
 	p.events = POLLIN;
 	assert_int_equal(poll(&p, 1, 2000), 1);
 	assert_int_equal(read(fd, &x, sizeof(x)), (ssize_t)sizeof(x));
 	assert_int_equal(pf_member_poll(m, &ev), 0);
 	assert_int_equal(ev & PF_WAIT_MESSAGE, PF_WAIT_MESSAGE);
-	later_end(&l);
 	assert_int_equal(pf_member_wait_arm(m, &ev), 1); /* still there: do not sleep */
 	assert_int_equal(ev & PF_WAIT_MESSAGE, PF_WAIT_MESSAGE);
 	assert_int_equal(pf_recv(v, &x, sizeof(x), &len), 0);
