@@ -645,9 +645,11 @@ void domain_publish_membership(struct pf_domain *d)
 void domain_publish_pending(struct pf_domain *d)
 {
 	/* [F3] seq_cst RMW: bump the version (store) before reading the waiter count (load);
-	 * pairs with [F4] in park() (core/wait.c), which registers then re-reads the version. */
+	 * pairs with [F4] in wait_register() (core/wait.c): a waiter registers, then the
+	 * kernel compares the version it read before. */
 	pf_fetch_add_seq_cst(&d->ctl->pending_version, 1);
-	/* [F3] the load half of the store->load pair above; pairs with [F4] in park(). */
+	/* [F3] the load half of the store->load pair above; pairs with [F4] in
+	 * wait_register(). */
 	if (pf_load_seq_cst(&d->ctl->pending_waiters) != 0)
 		futex_wake_shared(&d->ctl->pending_version, INT_MAX);
 }

@@ -67,7 +67,7 @@ static void wake_owner(struct pf_domain *d, uint32_t id)
 {
 	/* [F42] seq_cst load after our seq_cst publishing CAS (store then load, Dekker): the
 	 * owner the word names now, not one from before our publish; pairs with [F41] in
-	 * park() (core/wait.c). No extra instruction on x86. A stale owner only gets a
+	 * wait_register() (core/wait.c). No extra instruction on x86. A stale owner only gets a
 	 * spurious ring; a slot past the table is refused by member_wake_sent(). */
 	uint64_t w = pf_load_seq_cst(&d->own[id]);
 

@@ -38,7 +38,7 @@ struct pf_member {
 	_Atomic uint32_t ckpt_cachers; /* handles keeping a buffer (core/checkpoint.c) */
 	/* The member's wait (core/wait.c). */
 	uint32_t wait_membership;    /* membership version last reported */
-	uint32_t wait_armed;         /* 1: counted in waiting by pf_member_wait_arm() */
+	_Atomic uint32_t wait_armed; /* WAIT_ARMED*: counted by pf_member_wait_arm() */
 	struct wait_fd *wait_fd;     /* the eventfd and its thread, once asked for */
 	struct wait_snap *wait_snap; /* what the wait watches of each handle (core/wait.c) */
 	uint32_t wait_snap_max;

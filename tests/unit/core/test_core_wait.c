@@ -319,8 +319,7 @@ static void test_wait_fd(void **state)
 	assert_int_equal(pf_member_wait_fd(m), fd); /* one per member */
 	(void)pf_member_poll(m, &ev);
 	assert_int_equal(pf_member_wait_arm(m, &ev), 0); /* nothing: sleep on the fd */
-	(void)nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL);
-	send_to(6);
+	send_to(6); /* at once: the thread may not even have started */
 	p.fd = fd;
 	p.events = POLLIN;
 	assert_int_equal(poll(&p, 1, 2000), 1);
@@ -331,6 +330,129 @@ static void test_wait_fd(void **state)
 	assert_int_equal(ev & PF_WAIT_MESSAGE, PF_WAIT_MESSAGE);
 	assert_int_equal(pf_recv(v, &x, sizeof(x), &len), 0);
 	assert_int_equal(pf_member_leave(m), 0); /* closes the fd, stops its thread */
+}
+
+#if PF_FAULT_INJECTION
+/* Sleeps of the wait that stall, once posted: the next `stalls` sleepers stop at their
+ * WAIT_BEFORE_SLEEP point (past their look at the words, before the kernel compares them)
+ * until the test posts `go`. */
+static _Atomic uint32_t stalls;
+static sem_t go;
+
+static void on_sleep_stall(void *arg, enum fault_point point)
+{
+	uint32_t n = pf_load_relaxed(&stalls);
+
+	on_sleep(arg, point);
+	while (n > 0 && !pf_cas_relaxed(&stalls, &n, n - 1))
+		;
+	if (n == 0)
+		return;
+	while (sem_wait(&go) != 0)
+		;
+}
+#endif
+
+/* The wait's thread is between its look at the words and its sleep when the message is
+ * sent: the kernel finds the bell moved (EAGAIN), and that is a change to report too. */
+static void test_wait_fd_ring_before_sleep(void **state)
+{
+#if PF_FAULT_INJECTION
+	struct pf_member *m = join();
+	struct pollfd p;
+	struct pf_vnode *v;
+	uint32_t ev = 0;
+	uint64_t x;
+	int fd;
+
+	(void)state;
+	assert_int_equal(pf_vnode_define(dom, 6, NULL), 0);
+	assert_int_equal(pf_vnode_claim(m, 0, WAIT_NS, &v), 0);
+	(void)pf_member_poll(m, &ev);
+	assert_int_equal(sem_init(&go, 0, 0), 0);
+	pf_store_relaxed(&stalls, 1);
+	fault_set_hook(FAULT_WAIT_BEFORE_SLEEP, on_sleep_stall, NULL);
+	fd = pf_member_wait_fd(m);
+	assert_true(fd >= 0);
+	assert_int_equal(await_parked(m), 1); /* the thread, stalled before its first sleep */
+	assert_int_equal(pf_member_wait_arm(m, &ev), 0);
+	send_to(6); /* rings: we are armed */
+	assert_int_equal(sem_post(&go), 0);
+	p.fd = fd;
+	p.events = POLLIN;
+	assert_int_equal(poll(&p, 1, (int)(WAIT_NS / 1000000u)), 1);
+	assert_int_equal(read(fd, &x, sizeof(x)), (ssize_t)sizeof(x));
+	assert_int_equal(pf_member_poll(m, &ev), 0);
+	assert_int_equal(ev & PF_WAIT_MESSAGE, PF_WAIT_MESSAGE);
+	assert_int_equal(pf_member_leave(m), 0);
+	(void)sem_destroy(&go);
+#else
+	(void)state;
+	skip();
+#endif
+}
+
+/* Members place for themselves, and this one sleeps on its file descriptor: a VNode
+ * defined meanwhile makes the fd readable, and the application's next look places it. */
+static void test_wait_fd_pending(void **state)
+{
+	struct pf_member *m = join();
+	struct pollfd p;
+	struct pf_vnode *v;
+	uint32_t ev = 0;
+	uint64_t x;
+	int fd = pf_member_wait_fd(m);
+
+	(void)state;
+	assert_true(fd >= 0);
+	(void)pf_member_poll(m, &ev);
+	assert_int_equal(pf_member_wait_arm(m, &ev), 0);
+	assert_int_equal(pf_vnode_define(dom, 4, NULL), 0);
+	p.fd = fd;
+	p.events = POLLIN;
+	assert_int_equal(poll(&p, 1, (int)(WAIT_NS / 1000000u)), 1);
+	assert_int_equal(read(fd, &x, sizeof(x)), (ssize_t)sizeof(x));
+	assert_int_equal(pf_member_poll(m, &ev), 0);
+	assert_int_equal(ev & PF_WAIT_PLACEMENT, PF_WAIT_PLACEMENT);
+	assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), 0);
+	assert_int_equal(pf_vnode_id(v), 4);
+	assert_int_equal(pf_member_leave(m), 0);
+}
+
+#if PF_FAULT_INJECTION
+static _Atomic uint32_t placed_waiting; /* members[0].waiting when a VNode was placed */
+
+static void on_place(void *arg, enum fault_point point)
+{
+	struct pf_member *m = arg;
+
+	(void)point;
+	pf_store_relaxed(&placed_waiting,
+			 pf_load_relaxed(&dom->members[(uint32_t)pf_member_id(m)].waiting) + 1);
+}
+#endif
+
+/* A member places before it counts itself waiting: during a round (up to hundreds of
+ * placements) every giver of a member counted in waiting pays a ring. */
+static void test_wait_places_uncounted(void **state)
+{
+#if PF_FAULT_INJECTION
+	struct pf_member *m = join();
+	uint32_t ev = 0;
+
+	(void)state;
+	(void)pf_member_poll(m, &ev);
+	assert_int_equal(pf_vnode_define(dom, 4, NULL), 0);
+	fault_set_hook(FAULT_CLAIM_AFTER_CAS, on_place, m);
+	pf_store_relaxed(&placed_waiting, 0);
+	assert_int_equal(pf_member_wait_arm(m, &ev), 1); /* placed it on us */
+	assert_int_equal(ev & PF_WAIT_PLACEMENT, PF_WAIT_PLACEMENT);
+	assert_int_equal(pf_load_relaxed(&placed_waiting), 1); /* placed, with waiting 0 */
+	assert_int_equal(pf_member_leave(m), 0);
+#else
+	(void)state;
+	skip();
+#endif
 }
 
 /* A placer registered by this process: the members leave placing to it. */
@@ -474,6 +596,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_wait_move_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_fd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_fd_ring_before_sleep, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_fd_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_places_uncounted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_registered_placer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_gone_placer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_declared_dead_and_args, setup, teardown),
