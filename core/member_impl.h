@@ -30,7 +30,6 @@ struct pf_member {
 	uint32_t gen;
 	uint64_t caps[2];
 	int tid;
-	uint64_t heartbeat;
 	struct pf_supervisor *sup; /* embedded supervisor, PF_MEMBER_SUPERVISE */
 	pthread_mutex_t lock;      /* guards the list below (process-local) */
 	struct pf_vnode owned;     /* list head */
@@ -38,7 +37,8 @@ struct pf_member {
 	_Atomic uint32_t ckpt_cachers; /* handles keeping a buffer (core/checkpoint.c) */
 	/* The member's wait (core/wait.c). */
 	uint32_t wait_membership;    /* membership version last reported */
-	_Atomic uint32_t wait_armed; /* WAIT_ARMED*: counted by pf_member_wait_arm() */
+	_Atomic uint32_t wait_armed; /* counted by pf_member_wait_arm(): its WAIT_ARMED word */
+	uint32_t wait_arms;          /* pf_member_wait_arm() calls that counted it */
 	struct wait_fd *wait_fd;     /* the eventfd and its thread, once asked for */
 	struct wait_snap *wait_snap; /* what the wait watches of each handle (core/wait.c) */
 	uint32_t wait_snap_max;

@@ -39,7 +39,8 @@
  * word that moved (a ring, a version, or the kernel's EAGAIN saying so) makes the eventfd
  * readable, and so does every slice (half the heartbeat interval) while armed, the re-look
  * pf_member_wait() gets from its slices. While armed, the thread beats for the member (its
- * application is parked, not hung).
+ * application is parked, not hung) each time it wakes, until it has made the eventfd
+ * readable for that arm: an application that hung before it looked again stops beating.
  *
  * Progress: waiting is blocking by nature; giving is wait-free (a load, and when the
  * member waits an increment and a futex wake).
@@ -66,9 +67,10 @@
 
 #define WATCH_WORDS 3 /* the bell, the membership version, the pending version */
 
-/* m->wait_armed */
+/* m->wait_armed: 0, or the arm's number (m->wait_arms) << WAIT_ARM_SHIFT | flags. */
 #define WAIT_ARMED 1u         /* counted in waiting by pf_member_wait_arm() */
 #define WAIT_ARMED_PLACING 2u /* and among the pending waiters: the members placed then */
+#define WAIT_ARM_SHIFT 2
 
 struct wait_fd {
 	pthread_t thread;
@@ -456,8 +458,10 @@ PF_API int pf_member_wait_arm(struct pf_member *m, uint32_t *ret_events)
 	if (ev == 0) {
 		placing = placer_members_place(m);
 		wait_register(m, placing);
+		m->wait_arms++;
 		/* Relaxed: as in disarm(). */
-		pf_store_relaxed(&m->wait_armed, WAIT_ARMED | (placing ? WAIT_ARMED_PLACING : 0));
+		pf_store_relaxed(&m->wait_armed, m->wait_arms << WAIT_ARM_SHIFT | WAIT_ARMED |
+							 (placing ? WAIT_ARMED_PLACING : 0));
 		ev = look(m);
 		if (ev == 0)
 			return 0;
@@ -467,13 +471,26 @@ PF_API int pf_member_wait_arm(struct pf_member *m, uint32_t *ret_events)
 	return 1;
 }
 
-static void fd_signal(struct wait_fd *w)
+/* Beat for an application that sleeps armed (parked, not hung), unless we made the fd
+ * readable since it armed (`signalled`: that arm's word): an application that hung before
+ * it looked again is then judged hung, whatever rings keep coming. */
+static void fd_beat(struct pf_member *m, uint32_t armed, uint32_t signalled)
+{
+	if (armed == 0 || armed == signalled)
+		return;
+	/* Relaxed: a counter supervisors see change; the application beats by RMW too. */
+	pf_fetch_add_relaxed(&m->rec->heartbeat, 1);
+}
+
+/* Make the fd readable; the arm word it was for, what fd_beat() takes as `signalled`. */
+static uint32_t fd_signal(struct wait_fd *w, uint32_t armed)
 {
 	uint64_t one = 1;
 
 	if (write(w->fd, &one, sizeof(one)) < 0) {
 		/* The counter is full: the application has not read it for 2^64 writes. */
 	}
+	return armed;
 }
 
 /* The thread behind the file descriptor: the second half of park() for the application
@@ -487,30 +504,28 @@ static void *wait_fd_main(void *arg)
 	struct pf_member *m = arg;
 	struct wait_fd *w = m->wait_fd;
 	uint64_t slice = m->d->lim.heartbeat_interval_ns / 2;
-	uint32_t seen[WATCH_WORDS], now[WATCH_WORDS];
+	uint32_t seen[WATCH_WORDS], now[WATCH_WORDS], signalled = 0;
 
 	memcpy(seen, w->seen, sizeof(seen));
 	/* Relaxed: a stop flag; its futex wake delivers it. */
 	while (pf_load_relaxed(&w->stop) == 0) {
-		int r;
+		/* Relaxed: written by the application's thread only; an arm seen one loop
+		 * late delays a beat and a re-look by one slice at most. */
+		uint32_t armed = pf_load_relaxed(&m->wait_armed);
 
 		watch_load(m, now);
 		if (memcmp(now, seen, sizeof(now)) != 0) {
 			memcpy(seen, now, sizeof(seen));
-			fd_signal(w);
+			fd_beat(m, armed, signalled);
+			signalled = fd_signal(w, armed);
 			continue;
 		}
 		/* The pending version always: the application registered for its wakes when it
 		 * armed while the members place, and a wake we do not sleep on is lost. */
-		r = sleep_on(m, seen, 1, slice, &w->stop);
-		/* Relaxed: as in disarm(); a late arm only delays a beat and a re-look by one
-		 * slice. */
-		if (pf_load_relaxed(&m->wait_armed) == 0)
-			continue;
-		/* Relaxed: the application's own count; a beat while it sleeps armed. */
-		pf_fetch_add_relaxed(&m->rec->heartbeat, 1);
-		if (r == -ETIMEDOUT)
-			fd_signal(w);
+		if (sleep_on(m, seen, 1, slice, &w->stop) == -ETIMEDOUT && armed != 0) {
+			fd_beat(m, armed, signalled);
+			signalled = fd_signal(w, armed);
+		}
 	}
 	return NULL;
 }

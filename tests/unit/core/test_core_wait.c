@@ -455,6 +455,70 @@ static void test_wait_places_uncounted(void **state)
 #endif
 }
 
+static uint64_t heartbeat_of(struct pf_member *m)
+{
+	return pf_load_relaxed(&dom->members[(uint32_t)pf_member_id(m)].heartbeat);
+}
+
+/* Send to VNode id and let the wait's thread deal with it: until it sleeps again. */
+static void send_and_settle(struct pf_member *m, uint32_t id)
+{
+#if PF_FAULT_INJECTION
+	while (sem_trywait(&asleep) == 0)
+		;
+#endif
+	send_to(id);
+	assert_int_equal(await_parked(m), 1);
+}
+
+/* The wait's thread beats for an application that sleeps armed, into the one heartbeat
+ * counter the application beats too; once it has made the fd readable it beats no more
+ * until the application arms again: an application that hung before looking must be
+ * judged hung, however many rings come. */
+static void test_wait_fd_beats(void **state)
+{
+#if PF_FAULT_INJECTION
+	struct pf_member *m = join();
+	struct pollfd p;
+	struct pf_vnode *v;
+	uint32_t ev = 0;
+	uint64_t hb, x;
+	int fd;
+
+	(void)state;
+	assert_int_equal(pf_vnode_define(dom, 6, NULL), 0);
+	assert_int_equal(pf_vnode_claim(m, 0, WAIT_NS, &v), 0);
+	fd = pf_member_wait_fd(m);
+	assert_true(fd >= 0);
+	assert_int_equal(await_parked(m), 1); /* the thread asleep */
+	(void)pf_member_poll(m, &ev);
+	assert_int_equal(pf_member_wait_arm(m, &ev), 0);
+	hb = heartbeat_of(m);
+	send_and_settle(m, 6);
+	p.fd = fd;
+	p.events = POLLIN;
+	assert_int_equal(poll(&p, 1, 0), 1);
+	assert_int_equal(heartbeat_of(m), hb + 1); /* parked until then: alive */
+	pf_member_heartbeat(m);
+	assert_int_equal(heartbeat_of(m), hb + 2); /* one counter, both beats in it */
+	/* The application does not look (hung): rings make the thread loop, never beat. */
+	for (int i = 0; i < 3; i++)
+		send_and_settle(m, 6);
+	assert_int_equal(heartbeat_of(m), hb + 2);
+	assert_int_equal(read(fd, &x, sizeof(x)), (ssize_t)sizeof(x));
+	assert_int_equal(pf_member_wait_arm(m, &ev), 1); /* the messages */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pf_recv(v, &x, sizeof(x), &(size_t){0}), 0);
+	assert_int_equal(pf_member_wait_arm(m, &ev), 0); /* alive again, parked */
+	send_and_settle(m, 6);
+	assert_int_equal(heartbeat_of(m), hb + 3);
+	assert_int_equal(pf_member_leave(m), 0);
+#else
+	(void)state;
+	skip();
+#endif
+}
+
 /* A placer registered by this process: the members leave placing to it. */
 static void test_wait_registered_placer(void **state)
 {
@@ -599,6 +663,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wait_fd_ring_before_sleep, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_fd_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_places_uncounted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_fd_beats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_registered_placer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_gone_placer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_declared_dead_and_args, setup, teardown),
