@@ -57,7 +57,8 @@ void member_wake(struct pf_domain *d, uint32_t slot);
 /* The same after pf_send()'s seq_cst publish of a message (no fence needed there). */
 void member_wake_sent(struct pf_domain *d, uint32_t slot);
 /* Wait until one of the events in `want` (PF_WAIT_*) is there: 0 and *ret_events (all
- * the events seen), -ETIMEDOUT, -ESTALE (no longer a member). Beats while parked. */
+ * the events seen; a membership change counts as reported only when `want` has it),
+ * -ETIMEDOUT, -ESTALE (no longer a member). Beats while parked. */
 int member_wait_events(struct pf_member *m, uint32_t want, uint64_t timeout_ns,
 		       uint32_t *ret_events);
 /* The wait's thread and eventfd, if any, stopped and closed (leave). */

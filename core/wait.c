@@ -278,9 +278,12 @@ static uint32_t spin(struct pf_member *m, uint32_t want)
 	return 0; /* park() looks at every source again before it sleeps */
 }
 
-static uint32_t report(struct pf_member *m, uint32_t ev)
+/* The events seen, for a caller that waited for `want`: a membership change counts as
+ * reported only to a caller that asked for it (pf_vnode_claim() waits for placements, and
+ * the change is still the application's to be told). */
+static uint32_t report(struct pf_member *m, uint32_t ev, uint32_t want)
 {
-	if (ev & PF_WAIT_MEMBERSHIP)
+	if (ev & want & PF_WAIT_MEMBERSHIP)
 		/* Relaxed: as in look_membership(). */
 		m->wait_membership = pf_load_relaxed(&m->d->ctl->membership_version);
 	return ev;
@@ -392,7 +395,7 @@ int member_wait_events(struct pf_member *m, uint32_t want, uint64_t timeout_ns,
 		return -ESTALE;
 	ev = spin(m, want);
 	if ((ev & want) != 0) {
-		*ret_events = report(m, ev);
+		*ret_events = report(m, ev, want);
 		return 0;
 	}
 	for (;;) {
@@ -405,7 +408,7 @@ int member_wait_events(struct pf_member *m, uint32_t want, uint64_t timeout_ns,
 			return -ETIMEDOUT;
 		ev = park(m, want, PF_MIN(deadline - now, slice));
 		if ((ev & want) != 0) {
-			*ret_events = report(m, ev);
+			*ret_events = report(m, ev, want);
 			return 0;
 		}
 	}
@@ -439,7 +442,7 @@ PF_API int pf_member_poll(struct pf_member *m, uint32_t *ret_events)
 	disarm(m);
 	if (!member_is_live(m))
 		return -ESTALE;
-	*ret_events = report(m, place(m) | look(m));
+	*ret_events = report(m, place(m) | look(m), PF_WAIT_ALL);
 	return 0;
 }
 
@@ -467,7 +470,7 @@ PF_API int pf_member_wait_arm(struct pf_member *m, uint32_t *ret_events)
 			return 0;
 		disarm(m);
 	}
-	*ret_events = report(m, ev | look(m));
+	*ret_events = report(m, ev | look(m), PF_WAIT_ALL);
 	return 1;
 }
 

@@ -519,6 +519,53 @@ static void test_wait_fd_beats(void **state)
 #endif
 }
 
+#if PF_FAULT_INJECTION
+static _Atomic uint32_t churns; /* sleeps of the wait still to churn at */
+
+/* In the sleeping thread: a member joins and leaves, then VNode 7 is defined. */
+static void on_sleep_churn(void *arg, enum fault_point point)
+{
+	uint32_t n = pf_load_relaxed(&churns);
+	struct pf_member *o;
+
+	(void)arg;
+	(void)point;
+	if (n == 0)
+		return;
+	pf_store_relaxed(&churns, n - 1);
+	if (pf_member_join(dom, NULL, &o) != 0 || pf_member_leave(o) != 0 ||
+	    pf_vnode_define(dom, 7, NULL) != 0)
+		abort();
+}
+#endif
+
+/* pf_vnode_claim() waits for a placement only: a membership change it sees on the way is
+ * still the application's to be told by its next wait (once). */
+static void test_wait_claim_keeps_membership(void **state)
+{
+#if PF_FAULT_INJECTION
+	struct pf_member *m = join();
+	struct pf_vnode *v;
+	uint32_t ev = 0;
+
+	(void)state;
+	assert_int_equal(pf_member_poll(m, &ev), 0);
+	assert_int_equal(ev, 0);
+	pf_store_relaxed(&churns, 1);
+	fault_set_hook(FAULT_WAIT_BEFORE_SLEEP, on_sleep_churn, NULL);
+	assert_int_equal(pf_vnode_claim(m, 0, WAIT_NS, &v), 0); /* parked, then placed */
+	assert_int_equal(pf_vnode_id(v), 7);
+	assert_int_equal(pf_member_poll(m, &ev), 0);
+	assert_int_equal(ev, PF_WAIT_MEMBERSHIP);
+	assert_int_equal(pf_member_poll(m, &ev), 0);
+	assert_int_equal(ev, 0); /* once */
+	assert_int_equal(pf_member_leave(m), 0);
+#else
+	(void)state;
+	skip();
+#endif
+}
+
 /* A placer registered by this process: the members leave placing to it. */
 static void test_wait_registered_placer(void **state)
 {
@@ -664,6 +711,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wait_fd_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_places_uncounted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_fd_beats, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_claim_keeps_membership, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_registered_placer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_gone_placer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_declared_dead_and_args, setup, teardown),
