@@ -279,11 +279,11 @@ struct dom_member {
 	_Atomic uint64_t attached;
 	_Atomic uint64_t attach_start;
 	_Atomic uint32_t ckpt_used;
-	/* The member's wait (core/wait.c): waiting counts its threads parked (or armed for
-	 * the wait's file descriptor); bell is the futex they sleep on, bumped by whoever
-	 * gives it something (a message, a placement, a move request) while waiting > 0.
-	 * A joiner taking the slot sets waiting to 0: a member killed while counted in it
-	 * never takes itself out. */
+	/* The member's wait (core/wait.c): waiting counts its thread parked (or armed for
+	 * the wait's file descriptor; one waiting thread per member); bell is the futex it
+	 * sleeps on, bumped by whoever gives it something (a message, a placement, a move
+	 * request) while waiting > 0. A joiner taking the slot sets waiting to 0: a member
+	 * killed while counted in it never takes itself out. */
 	_Atomic uint32_t waiting;
 	_Atomic uint32_t bell;
 	/* The generation a supervisor judged hung, written (core/supervisor.c only) before

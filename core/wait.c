@@ -147,6 +147,13 @@ static int inbox_ready(struct pf_domain *d, uint32_t id, uint64_t cursor)
 	       inbox_st(w) != INBOX_EMPTY;
 }
 
+/* 1 when a move request names VNode id at our epoch. */
+static int move_asked(struct pf_domain *d, uint32_t id, uint32_t epoch)
+{
+	/* Relaxed: one self-contained word, as pf_vnode_move_target() reads it. */
+	return move_valid_for(pf_load_relaxed(&d->vnodes[id].move_req), epoch);
+}
+
 /* Its VNodes' inboxes and its assignment ring: one load per VNode and two. */
 static uint32_t look_fast(struct pf_member *m, const struct wait_snap *snap, uint32_t n)
 {
@@ -168,8 +175,7 @@ static uint32_t look_moves(struct pf_member *m, const struct wait_snap *snap, ui
 	struct pf_domain *d = m->d;
 
 	for (uint32_t i = 0; i < n; i++)
-		/* Relaxed: one self-contained word, as pf_vnode_move_target() reads it. */
-		if (move_valid_for(pf_load_relaxed(&d->vnodes[snap[i].id].move_req), snap[i].epoch))
+		if (move_asked(d, snap[i].id, snap[i].epoch))
 			return PF_WAIT_MOVE;
 	return 0;
 }
@@ -194,15 +200,20 @@ static uint32_t look_membership(struct pf_member *m)
 	return 0;
 }
 
-/* Copy what the fast look needs of each handle (the list held once, not per look): the
- * number copied, or UINT32_MAX without memory (look() then walks the list itself). */
+/* Copy what the spin watches of each handle, so it looks without holding the lock: the
+ * number copied, or UINT32_MAX without memory for the copy (the spin then leaves the look
+ * to park(), which allocates nothing). The copy is the member's, hence one waiting thread
+ * per member (pflight/member.h). */
 static uint32_t snap_take(struct pf_member *m)
 {
 	uint32_t n = 0;
 
 	(void)pthread_mutex_lock(&m->lock);
 	if (m->owned_count > m->wait_snap_max) {
-		struct wait_snap *grown = realloc(m->wait_snap, m->owned_count * sizeof(*grown));
+		struct wait_snap *grown =
+			PF_FAULT_FAIL(ALLOC)
+				? NULL
+				: realloc(m->wait_snap, m->owned_count * sizeof(*grown));
 
 		if (grown == NULL) {
 			(void)pthread_mutex_unlock(&m->lock);
@@ -221,20 +232,21 @@ static uint32_t snap_take(struct pf_member *m)
 	return n;
 }
 
-/* One look at every source but the pending queue (place() is for that). */
+/* One look at every source but the pending queue (place() is for that): the handles
+ * walked under the lock, nothing copied. */
 static uint32_t look(struct pf_member *m)
 {
-	uint32_t ev = look_membership(m), n = snap_take(m);
-	struct wait_snap one;
+	struct pf_domain *d = m->d;
+	uint32_t ev = look_membership(m);
 
-	if (n != UINT32_MAX)
-		return ev | look_fast(m, m->wait_snap, n) | look_moves(m, m->wait_snap, n);
+	if (ring_mpmc_count(assign_ring(d, m->slot)) > 0)
+		ev |= PF_WAIT_PLACEMENT;
 	(void)pthread_mutex_lock(&m->lock);
 	for (struct pf_vnode *h = m->owned.next; h != &m->owned; h = h->next) {
-		one.id = h->id;
-		one.epoch = h->epoch;
-		one.cursor = h->cursor;
-		ev |= look_fast(m, &one, 1) | look_moves(m, &one, 1);
+		if (inbox_ready(d, h->id, h->cursor))
+			ev |= PF_WAIT_MESSAGE;
+		if (move_asked(d, h->id, h->epoch))
+			ev |= PF_WAIT_MOVE;
 	}
 	(void)pthread_mutex_unlock(&m->lock);
 	return ev;
@@ -251,11 +263,8 @@ static uint32_t spin(struct pf_member *m, uint32_t want)
 	uint64_t start = 0;
 	uint32_t n = snap_take(m), batch = 0;
 
-	if (n == UINT32_MAX) {
-		uint32_t ev = place(m) | look(m);
-
-		return (ev & want) != 0 ? ev : 0;
-	}
+	if (n == UINT32_MAX)
+		return 0; /* no memory for the copy: park() looks */
 	do {
 		uint32_t ev = 0;
 
@@ -542,7 +551,7 @@ PF_API int pf_member_wait_fd(struct pf_member *m)
 		return -EINVAL;
 	if (m->wait_fd != NULL)
 		return m->wait_fd->fd;
-	w = calloc(1, sizeof(*w));
+	w = PF_FAULT_FAIL(ALLOC) ? NULL : calloc(1, sizeof(*w));
 	if (w == NULL)
 		return -ENOMEM;
 	w->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

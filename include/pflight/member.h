@@ -156,7 +156,9 @@ PF_API void pf_member_heartbeat(struct pf_member *member);
  * Events are hints, reported again while true: a message stays reported until received,
  * a placement until claimed, a move request until acted on; a membership change once.
  * Blocking. Call from the thread that serves the member's VNodes (it reads their handles'
- * read positions); any number of members of one process may wait at once.
+ * read positions); any number of members of one process may wait at once, but one thread
+ * per member: pf_member_wait(), pf_member_poll(), pf_member_wait_arm() and
+ * pf_vnode_claim() share the member's wait state and must not run at once for one member.
  */
 PF_API int pf_member_wait(struct pf_member *member, uint64_t timeout_ns, uint32_t *ret_events);
 

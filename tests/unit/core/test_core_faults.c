@@ -25,7 +25,7 @@
 
 static char name[64];
 
-/* create, join, define, claim, commit, leave, destroy; returns the first error. */
+/* create, join, define, claim, commit, wait fd, leave, destroy; returns the first error. */
 static int sequence(int *ret_step)
 {
 	struct pf_domain_info di = {.size = sizeof(di)};
@@ -53,6 +53,11 @@ static int sequence(int *ret_step)
 		goto out_member;
 	*ret_step = 4;
 	r = pf_checkpoint_commit(v, pf_vnode_epoch(v), "state", 5);
+	if (r < 0)
+		goto out_member;
+	*ret_step = 5;
+	r = pf_member_wait_fd(m);
+	r = r >= 0 ? 0 : r;
 out_member:
 	(void)pf_member_leave(m);
 	(void)pf_domain_info(d, &di);
@@ -146,6 +151,37 @@ static void test_faults_leave_many_alloc(void **state)
 	assert_int_equal(pf_domain_destroy(d), 0);
 }
 
+/* The wait without memory for its spin's copy of the member's VNodes: it parks at once,
+ * and its look there (which allocates nothing) still finds the message. */
+static void test_faults_wait_alloc(void **state)
+{
+	struct pf_domain_opts o;
+	struct pf_member *m;
+	struct pf_domain *d;
+	struct pf_vnode *v;
+	uint32_t ev = 0;
+
+	(void)state;
+	fault_disarm_all();
+	pf_domain_opts_init(&o);
+	o.flags = PF_DOMAIN_REPLACE;
+	o.vnodes_max = 8;
+	assert_int_equal(pf_domain_create(name, &o, &d), 0);
+	assert_int_equal(pf_member_join(d, NULL, &m), 0);
+	assert_int_equal(pf_vnode_define(d, 3, NULL), 0);
+	assert_int_equal(pf_vnode_claim_id(m, 3, &v), 0);
+	assert_int_equal(pf_send(d, 3, "x", 1), 0);
+	fault_arm(FAULT_ALLOC, 1, FAULT_MODE_FAIL_ONCE);
+	assert_int_equal(pf_member_wait(m, UINT64_C(2000000000), &ev), 0);
+	assert_int_equal(fault_hits(FAULT_ALLOC), 1); /* the spin had no memory */
+	assert_int_equal(ev & PF_WAIT_MESSAGE, PF_WAIT_MESSAGE);
+	fault_disarm_all();
+	assert_int_equal(pf_member_wait(m, 0, &ev), 0); /* with memory again */
+	assert_int_equal(ev & PF_WAIT_MESSAGE, PF_WAIT_MESSAGE);
+	assert_int_equal(pf_member_leave(m), 0);
+	assert_int_equal(pf_domain_destroy(d), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -154,6 +190,7 @@ int main(void)
 		cmocka_unit_test(test_faults_mmap),
 		cmocka_unit_test(test_faults_alloc),
 		cmocka_unit_test(test_faults_leave_many_alloc),
+		cmocka_unit_test(test_faults_wait_alloc),
 	};
 
 	test_domain_name(name, sizeof(name), "faults");
