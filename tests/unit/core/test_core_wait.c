@@ -639,6 +639,7 @@ static void test_wait_declared_dead_and_args(void **state)
 			 0);
 	assert_int_equal(pf_member_wait(m, WAIT_NS, &ev), -ESTALE);
 	assert_int_equal(pf_member_poll(m, &ev), -ESTALE);
+	assert_int_equal(pf_member_wait_arm(m, &ev), -ESTALE);
 	pf_supervisor_destroy(sup);
 	assert_int_equal(pf_member_leave(m), -ESTALE);
 }
@@ -698,6 +699,45 @@ static void test_wait_ring_bad_slot(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+#if PF_FAULT_INJECTION
+static struct pf_supervisor *killer;
+static struct pf_member *victim;
+
+/* In the sleeping thread: its member is declared dead. */
+static void on_sleep_die(void *arg, enum fault_point point)
+{
+	(void)arg;
+	(void)point;
+	if (victim != NULL &&
+	    supervisor_declare_dead(killer, (uint32_t)pf_member_id(victim),
+				    (uint32_t)(pf_member_id(victim) >> 32), PF_DEATH_HUNG) < 0)
+		abort();
+	victim = NULL;
+}
+#endif
+
+/* Declared dead while parked in a claim: the wake (the membership moved) is not what the
+ * claim waits for, and the claim says -ESTALE instead of parking again. */
+static void test_wait_declared_dead_while_parked(void **state)
+{
+#if PF_FAULT_INJECTION
+	struct pf_member *m = join();
+	struct pf_vnode *v;
+
+	(void)state;
+	assert_int_equal(pf_supervisor_create(dom, NULL, &killer), 0);
+	victim = m;
+	fault_set_hook(FAULT_WAIT_BEFORE_SLEEP, on_sleep_die, NULL);
+	assert_int_equal(pf_vnode_claim(m, 0, PARKED_NS, &v), -ESTALE);
+	assert_null(victim); /* it did park */
+	pf_supervisor_destroy(killer);
+	assert_int_equal(pf_member_leave(m), -ESTALE);
+#else
+	(void)state;
+	skip();
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -715,6 +755,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wait_registered_placer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_gone_placer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_declared_dead_and_args, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_declared_dead_while_parked, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_wait_count_reset_on_join, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_ring_bad_slot, setup, teardown),
 	};
