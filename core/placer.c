@@ -23,8 +23,10 @@
  * that judged it gone, a lease holder that stalled past its lease) only race, and one wins
  * each VNode. The lease keeps the members from scanning the queue at once, and the
  * registration keeps them away while the daemon, which applies the domain's policies,
- * runs: a lease older than LEASE_MS (its holder stalled or died mid-round) is taken over,
- * and a registered placer's liveness is checked at most every LIVE_CHECK_NS per process.
+ * runs: a lease older than LEASE_MS (its holder stalled mid-round) is taken over, and so
+ * is a younger one whose holder no longer holds its slot (it died, left or was declared
+ * dead mid-round: the VNodes its death returns are not kept waiting for the term), and a
+ * registered placer's liveness is checked at most every LIVE_CHECK_NS per process.
  *
  *   field          written by                              read by
  *   placer_pid     pf_placer_claim() (R40), its   members (A40)
@@ -100,6 +102,28 @@ static uint64_t lease_word(const struct pf_member *m, uint64_t now_ms)
 	return (now_ms << 32) | ((uint64_t)(m->gen & 0xffffu) << 16) | (m->slot + 1);
 }
 
+/* 1 while the member a lease word names (slot + 1, low 16 bits of its generation) still
+ * holds its slot, ACTIVE or DRAINING in that generation: its round may be under way. A
+ * member that died, left or lost its slot mid-round holds nothing, and a word naming no
+ * slot of the table is corrupt. */
+static int lease_holder_live(struct pf_domain *d, uint64_t lease)
+{
+	uint32_t slot1 = (uint32_t)(lease & 0xffffu), gen = (uint32_t)(lease >> 16) & 0xffffu;
+	uint32_t st;
+	uint64_t w;
+
+	if (slot1 == 0 || slot1 > d->lim.members_max) {
+		counter_add(d, PF_COUNTER_SHM_INVALID, 1);
+		return 0;
+	}
+	/* Relaxed: a hint; the CAS on the lease decides who places, and a holder that dies
+	 * after this load keeps the others waiting one term at most, as before. */
+	w = pf_load_relaxed(&d->members[slot1 - 1].state);
+	st = member_word_state(w);
+	return (st == PF_MEMBER_ACTIVE || st == PF_MEMBER_DRAINING) &&
+	       (member_word_gen(w) & 0xffffu) == gen;
+}
+
 int placer_round(struct pf_member *m)
 {
 	struct dom_control *ctl = m->d->ctl;
@@ -116,7 +140,8 @@ int placer_round(struct pf_member *m)
 	now_ms = now_ns() / 1000000u;
 	/* Relaxed: the CAS below decides who places; nothing is published through it. */
 	lease = pf_load_relaxed(&ctl->place_lease);
-	if (lease != 0 && (uint32_t)now_ms - (uint32_t)(lease >> 32) < LEASE_MS)
+	if (lease != 0 && (uint32_t)now_ms - (uint32_t)(lease >> 32) < LEASE_MS &&
+	    lease_holder_live(m->d, lease))
 		return 0; /* another member is placing */
 	mine = lease_word(m, now_ms);
 	/* Relaxed: as above. */

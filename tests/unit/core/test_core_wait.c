@@ -592,6 +592,45 @@ static void test_wait_registered_placer(void **state)
 	assert_int_equal(pf_member_leave(m), 0);
 }
 
+/* A placement lease stamped now, naming slot + 1 `slot1` and generation `gen`. */
+static void lease_set(uint32_t slot1, uint32_t gen)
+{
+	/* Relaxed: the test's thread is the only one of the domain placing. */
+	pf_store_relaxed(&dom->ctl->place_lease,
+			 (now_ns() / 1000000u) << 32 | (uint64_t)(gen & 0xffffu) << 16 | slot1);
+}
+
+/* A placement lease younger than its term holds only while the member it names holds its
+ * slot: a member that died (or left, or whose slot was taken again) in the middle of its
+ * round does not keep everyone else from placing for the rest of the term. */
+static void test_wait_lease_of_gone_holder(void **state)
+{
+	struct pf_member *m = join();
+	uint32_t slot = (uint32_t)pf_member_id(m), gen = (uint32_t)(pf_member_id(m) >> 32);
+	uint64_t t0 = now_ns(), invalid;
+	struct pf_vnode *v;
+
+	(void)state;
+	assert_int_equal(pf_vnode_define(dom, 9, NULL), 0);
+	lease_set(slot + 1, gen); /* a live member placing: wait for it */
+	assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), -EAGAIN);
+	assert_true(now_ns() - t0 < UINT64_C(100000000)); /* else the lease had run out */
+	lease_set(slot + 3, 1);                           /* a FREE slot */
+	assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), 0);
+	assert_int_equal(pf_vnode_id(v), 9);
+	assert_int_equal(pf_vnode_release(v), 0);
+	lease_set(slot + 1, gen + 1); /* our slot, another generation */
+	assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), 0);
+	assert_int_equal(pf_vnode_id(v), 9);
+	assert_int_equal(pf_vnode_release(v), 0);
+	invalid = pf_load_relaxed(&dom->ctl->counters[PF_COUNTER_SHM_INVALID]);
+	lease_set(0xffffu, gen); /* past the member table: corrupt */
+	assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), 0);
+	assert_int_equal(pf_vnode_id(v), 9);
+	assert_int_equal(pf_load_relaxed(&dom->ctl->counters[PF_COUNTER_SHM_INVALID]), invalid + 1);
+	assert_int_equal(pf_member_leave(m), 0);
+}
+
 /* A placer whose process is gone: the members take over. */
 static void test_wait_gone_placer(void **state)
 {
@@ -754,6 +793,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wait_claim_keeps_membership, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_registered_placer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_gone_placer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_lease_of_gone_holder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_declared_dead_and_args, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_declared_dead_while_parked, setup,
 						teardown),
