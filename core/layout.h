@@ -123,9 +123,11 @@ struct dom_control {
 	/* Who places the pending VNodes (core/placer.c): the process that registered as the
 	 * domain's placer (pflightd's scheduler), 0 for none; else the members, one round at
 	 * a time under place_lease = [63:32] time in ms, [31:16] generation (low 16 bits),
-	 * [15:0] slot + 1 of the member placing; 0 when nobody is. */
+	 * [15:0] slot + 1 of the member placing; 0 when nobody is. placer_beat_ms: the low
+	 * 32 bits of the registered placer's clock in ms at its last pass (pf_sched_run): a
+	 * registration whose beat is older than the heartbeat timeout is a stalled placer's. */
 	_Atomic uint32_t placer_pid;
-	uint32_t reserved2;
+	_Atomic uint32_t placer_beat_ms;
 	_Atomic uint64_t placer_start;
 	_Atomic uint64_t place_lease;
 	/* The supervisor that wins the CAS on this runs the periodic sweep. */

@@ -69,6 +69,8 @@ void member_wait_fini(struct pf_member *m);
 int placer_round(struct pf_member *m);
 /* 1 while no live process is registered as the domain's placer: the members place. */
 int placer_members_place(struct pf_member *m);
+/* The registered placer's beat, when this process is it (each pass of pf_sched_run()). */
+void placer_beat(struct pf_domain *d);
 /* The member's scheduler object for placing, destroyed (leave). */
 void placer_fini(struct pf_member *m);
 

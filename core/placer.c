@@ -28,13 +28,21 @@
  * dead mid-round: the VNodes its death returns are not kept waiting for the term), and a
  * registered placer's liveness is checked at most every LIVE_CHECK_NS per process.
  *
- *   field          written by                              read by
- *   placer_pid     pf_placer_claim() (R40), its   members (A40)
- *                  release
- *   placer_start   the same, before R40                    members, after A40
- *   place_lease    members (CAS)                           members
+ * A registered placer is alive while its process is (its pid and start time) and it
+ * runs: each pf_sched_run() stamps placer_beat_ms, and a registration whose beat is older
+ * than the domain's heartbeat timeout (heartbeat_misses intervals, LEASE_MS at least) is
+ * a stalled placer's (SIGSTOPped, hung, stuck in another call), which the members place
+ * around. A release rings every waiting member's bell, so that those parked while the
+ * placer was registered (not watching the pending version) place at once.
+ *
+ *   field           written by                              read by
+ *   placer_pid      pf_placer_claim() (R40), its release     members (A40)
+ *   placer_start    the same, before R40                     members, after A40
+ *   placer_beat_ms  the same, before R40; pf_sched_run()     members
+ *   place_lease     members (CAS)                            members
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -45,6 +53,20 @@
 #define ROUND_BUDGET 256u                 /* VNodes one lease places at most */
 #define LEASE_MS 100u                     /* a lease older than this may be taken over */
 #define LIVE_CHECK_NS UINT64_C(100000000) /* look at the registered placer's process */
+
+static uint32_t now_ms32(void)
+{
+	return (uint32_t)(now_ns() / 1000000u);
+}
+
+/* How long a registered placer may go without a pass before the members place around it:
+ * the domain's heartbeat timeout, and never less than a lease. */
+static uint32_t beat_limit_ms(const struct pf_domain *d)
+{
+	uint64_t ms = d->lim.heartbeat_interval_ns / 1000000u * d->lim.heartbeat_misses;
+
+	return ms < LEASE_MS ? LEASE_MS : ms > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)ms;
+}
 
 PF_API int pf_placer_claim(struct pf_sched *s)
 {
@@ -58,6 +80,8 @@ PF_API int pf_placer_claim(struct pf_sched *s)
 		return r;
 	/* Relaxed: published by [R40] below. */
 	pf_store_relaxed(&s->d->ctl->placer_start, start);
+	/* Relaxed: published by [R40] below; a beat, compared with a clock. */
+	pf_store_relaxed(&s->d->ctl->placer_beat_ms, now_ms32());
 	/* [R40] pairs with [A40] in placer_registered(): the start time comes first. */
 	pf_store_release(&s->d->ctl->placer_pid, (uint32_t)getpid());
 	return 0;
@@ -70,12 +94,29 @@ PF_API void pf_placer_release(struct pf_sched *s)
 	if (s == NULL)
 		return;
 	me = (uint32_t)getpid();
-	/* Relaxed: only the registered process clears its own registration. */
-	(void)pf_cas_relaxed(&s->d->ctl->placer_pid, &me, 0);
+	/* Relaxed: only the registered process clears its own registration; ring() fences
+	 * before it loads each waiting count ([F41]). */
+	if (!pf_cas_relaxed(&s->d->ctl->placer_pid, &me, 0))
+		return;
 	domain_publish_pending(s->d); /* members waiting for work place it from now on */
+	/* Those parked while we were registered watch neither the pending version nor
+	 * pending_waiters: ring each, and each places at once (park() and the arm look at
+	 * the registration again once counted in waiting, so none is missed). */
+	for (uint32_t slot = 0; slot < s->d->lim.members_max; slot++)
+		member_wake(s->d, slot);
 }
 
-/* 1 while a live process is registered as the placer (looked at every LIVE_CHECK_NS). */
+void placer_beat(struct pf_domain *d)
+{
+	/* Relaxed: a registration, compared with our pid; a placer that registers after this
+	 * load stamps its beat itself. */
+	if (pf_load_relaxed(&d->ctl->placer_pid) == (uint32_t)d->self_pid)
+		/* Relaxed: a beat, compared with a clock. */
+		pf_store_relaxed(&d->ctl->placer_beat_ms, now_ms32());
+}
+
+/* 1 while a live process is registered as the placer and runs (its beat younger than
+ * beat_limit_ms()); its process is looked at every LIVE_CHECK_NS. */
 static int placer_registered(struct pf_member *m)
 {
 	struct dom_control *ctl = m->d->ctl;
@@ -85,9 +126,17 @@ static int placer_registered(struct pf_member *m)
 
 	if (pid == 0)
 		return 0;
+	if (pid > INT_MAX) {
+		counter_add(m->d, PF_COUNTER_SHM_INVALID, 1); /* no pid: corrupt */
+		return 0;
+	}
 	if (pid == (uint32_t)m->d->self_pid)
 		return 1; /* we are it (pflightd's own members, if any) */
 	now = now_ns();
+	/* Relaxed: ordered by [A40] above; a beat, compared with our clock. */
+	if ((int32_t)((uint32_t)(now / 1000000u) - pf_load_relaxed(&ctl->placer_beat_ms)) >
+	    (int32_t)beat_limit_ms(m->d))
+		return 0; /* registered, but stalled: place around it */
 	if (pid == m->placer_seen_pid && now - m->placer_checked_ns < LIVE_CHECK_NS)
 		return m->placer_alive;
 	m->placer_seen_pid = pid;

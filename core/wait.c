@@ -371,6 +371,16 @@ static void wait_unregister(struct pf_member *m, int placing)
 	pf_fetch_sub_seq_cst(&m->rec->waiting, 1);
 }
 
+/* 1 when a placer registered as we chose not to place (`placing` 0) has released the role
+ * since: looked at once counted in waiting, after the [F41] fence of wait_register(), so
+ * either we see the release here or its ring() sees us waiting and rings (Dekker; the
+ * release's CAS, then [F41] in ring()). Without this a member that parked as the placer
+ * released would sleep on words nobody moves. */
+static int placer_released(struct pf_member *m, int placing)
+{
+	return !placing && placer_members_place(m);
+}
+
 /* Park once: place (not counted waiting), count ourselves waiting, look, sleep if nothing
  * came. The events seen. */
 static uint32_t park(struct pf_member *m, uint32_t want, uint64_t timeout_ns)
@@ -387,7 +397,7 @@ static uint32_t park(struct pf_member *m, uint32_t want, uint64_t timeout_ns)
 	placing = placer_members_place(m);
 	wait_register(m, placing);
 	ev = look(m);
-	if ((ev & want) == 0)
+	if ((ev & want) == 0 && !placer_released(m, placing))
 		(void)sleep_on(m, seen, placing, timeout_ns, NULL);
 	wait_unregister(m, placing);
 	return (ev & want) != 0 ? ev : place(m) | look(m);
@@ -466,8 +476,12 @@ PF_API int pf_member_wait_arm(struct pf_member *m, uint32_t *ret_events)
 	disarm(m); /* armed again: counted once, as the members place now */
 	if (!member_is_live(m))
 		return -ESTALE;
-	ev = place(m); /* before we count: see place() */
-	if (ev == 0) {
+	/* Twice at most: again when the placer released the role as we armed (we place
+	 * then); a placer that comes and goes faster than that gets a 1 with no event. */
+	for (uint32_t tries = 0; tries < 2; tries++) {
+		ev = place(m); /* before we count: see place() */
+		if (ev != 0)
+			break;
 		placing = placer_members_place(m);
 		wait_register(m, placing);
 		m->wait_arms++;
@@ -475,9 +489,11 @@ PF_API int pf_member_wait_arm(struct pf_member *m, uint32_t *ret_events)
 		pf_store_relaxed(&m->wait_armed, m->wait_arms << WAIT_ARM_SHIFT | WAIT_ARMED |
 							 (placing ? WAIT_ARMED_PLACING : 0));
 		ev = look(m);
-		if (ev == 0)
+		if (ev == 0 && !placer_released(m, placing))
 			return 0;
 		disarm(m);
+		if (ev != 0)
+			break;
 	}
 	*ret_events = report(m, ev | look(m), PF_WAIT_ALL);
 	return 1;

@@ -171,7 +171,7 @@ PF_API int pf_member_poll(struct pf_member *member, uint32_t *ret_events);
  * call starts one thread in this process that watches the member's bell and the domain's
  * versions; the fd is the member's (closed by pf_member_leave()). Protocol, edge-triggered:
  *   before sleeping on the fd, call pf_member_wait_arm(): 0 means armed, sleep;
- *   1 means events are already there (in *ret_events), do not sleep;
+ *   1 means events are already there (in *ret_events, rarely none: look), do not sleep;
  *   when the fd is readable, read it (8 bytes, non-blocking), then pf_member_poll() and
  *   serve what it reports (poll also disarms).
  * Returns the fd (>= 0), or -ENOMEM, -EMFILE/-ENFILE (no eventfd), -EAGAIN (no thread).

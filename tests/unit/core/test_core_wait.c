@@ -659,6 +659,136 @@ static void test_wait_gone_placer(void **state)
 	assert_int_equal(pf_member_leave(m), 0);
 }
 
+/* A placer registered by another process that stays alive without placing: `cmd` is
+ * read by it, 'r' to release the role; it exits at the end of file (placer_end()), so its
+ * exit, which may interrupt a sleep with SIGCHLD, comes after the wait being tested. */
+static pid_t placer_start(int *ret_cmd)
+{
+	int cmd[2], ready[2];
+	char c = 0;
+	pid_t pid;
+
+	assert_int_equal(pipe(cmd), 0);
+	assert_int_equal(pipe(ready), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct pf_domain *d;
+		struct pf_sched *s;
+
+		(void)close(cmd[1]);
+		(void)close(ready[0]);
+		if (pf_domain_open(name, &d) != 0 || pf_sched_create(d, NULL, &s) != 0 ||
+		    pf_placer_claim(s) != 0 || write(ready[1], "x", 1) != 1)
+			_exit(1);
+		while (read(cmd[0], &c, 1) == 1)
+			if (c == 'r')
+				pf_placer_release(s);
+		_exit(0);
+	}
+	(void)close(cmd[0]);
+	(void)close(ready[1]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	(void)close(ready[0]);
+	*ret_cmd = cmd[1];
+	return pid;
+}
+
+static void placer_end(pid_t pid, int cmd)
+{
+	int status;
+
+	(void)close(cmd);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static int placer_cmd = -1;
+
+static int release_placer(void *arg)
+{
+	(void)arg;
+	return write(placer_cmd, "r", 1) == 1 ? 0 : -1;
+}
+
+/* A registered placer that makes no pass for the heartbeat timeout (stopped, hung) is
+ * placed around; one whose pid is no pid (corrupt) too. */
+static void test_wait_stalled_placer(void **state)
+{
+	struct pf_member *m = join();
+	uint32_t now_ms = (uint32_t)(now_ns() / 1000000u);
+	uint64_t invalid;
+	struct pf_vnode *v;
+	int cmd;
+	pid_t pid;
+
+	(void)state;
+	pid = placer_start(&cmd);
+	assert_int_equal(pf_vnode_define(dom, 10, NULL), 0);
+	assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), -EAGAIN); /* it places */
+	/* Relaxed: the placer's process makes no pass; its beat 200 s old (the domain's
+	 * heartbeat timeout is 3 x 60 s). */
+	pf_store_relaxed(&dom->ctl->placer_beat_ms, now_ms - 200000u);
+	assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), 0);
+	assert_int_equal(pf_vnode_id(v), 10);
+	assert_int_equal(pf_vnode_release(v), 0);
+	placer_end(pid, cmd);
+	invalid = pf_load_relaxed(&dom->ctl->counters[PF_COUNTER_SHM_INVALID]);
+	/* Relaxed: the test's thread is the only writer now. */
+	pf_store_relaxed(&dom->ctl->placer_beat_ms, now_ms);
+	pf_store_relaxed(&dom->ctl->placer_pid, UINT32_C(0x80000001)); /* no pid */
+	assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), 0);
+	assert_int_equal(pf_vnode_id(v), 10);
+	assert_true(pf_load_relaxed(&dom->ctl->counters[PF_COUNTER_SHM_INVALID]) > invalid);
+	pf_store_relaxed(&dom->ctl->placer_pid, 0);
+	assert_int_equal(pf_member_leave(m), 0);
+}
+
+/* A placer releasing the role wakes the members parked while it was registered (they
+ * watch neither the pending version nor count among its waiters), in pf_member_wait() and
+ * on the wait's file descriptor, and they place what waits. */
+static void test_wait_placer_release_wakes(void **state)
+{
+	struct pf_member *m = join();
+	struct pf_vnode *v;
+	struct pollfd p;
+	struct later l;
+	uint32_t ev = 0;
+	uint64_t x;
+	pid_t pid;
+	int fd;
+
+	(void)state;
+	pid = placer_start(&placer_cmd);
+	assert_int_equal(pf_vnode_define(dom, 11, NULL), 0);
+	(void)pf_member_poll(m, &ev);
+	later_start(&l, m, release_placer, NULL);
+	assert_int_equal(pf_member_wait(m, PARKED_NS, &ev), 0);
+	later_end(&l);
+	assert_int_equal(ev & PF_WAIT_PLACEMENT, PF_WAIT_PLACEMENT);
+	placer_end(pid, placer_cmd);
+	assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), 0);
+	assert_int_equal(pf_vnode_id(v), 11);
+	assert_int_equal(pf_vnode_release(v), 0);
+
+	fd = pf_member_wait_fd(m);
+	assert_true(fd >= 0);
+	pid = placer_start(&placer_cmd);
+	(void)pf_member_poll(m, &ev);
+	assert_int_equal(pf_member_wait_arm(m, &ev), 0);
+	assert_int_equal(release_placer(NULL), 0);
+	p.fd = fd;
+	p.events = POLLIN;
+	assert_int_equal(poll(&p, 1, 2000), 1);
+	placer_end(pid, placer_cmd);
+	assert_int_equal(read(fd, &x, sizeof(x)), (ssize_t)sizeof(x));
+	assert_int_equal(pf_member_poll(m, &ev), 0);
+	assert_int_equal(ev & PF_WAIT_PLACEMENT, PF_WAIT_PLACEMENT);
+	assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), 0);
+	assert_int_equal(pf_vnode_id(v), 11);
+	assert_int_equal(pf_member_leave(m), 0);
+}
+
 static void test_wait_declared_dead_and_args(void **state)
 {
 	struct pf_member *m = join();
@@ -794,6 +924,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wait_registered_placer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_gone_placer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_lease_of_gone_holder, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_stalled_placer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_placer_release_wakes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_declared_dead_and_args, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_declared_dead_while_parked, setup,
 						teardown),
