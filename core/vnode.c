@@ -260,19 +260,29 @@ void handle_attach(struct pf_member *m, struct pf_vnode *h, uint32_t id, uint32_
 PF_API int pf_vnode_adopt(struct pf_member *m, struct pf_vnode **ret)
 {
 	struct pf_domain *d;
+	struct pf_vnode *h;
 
 	if (m == NULL || ret == NULL)
 		return -EINVAL;
 	d = m->d;
 	if (!member_is_live(m))
 		return -ESTALE;
+	/* The handle before the dequeue: once an entry is taken and marked there is nothing
+	 * to undo (a placer may fill the ring meanwhile, and an entry put back could find no
+	 * room: the VNode would stay ours with nothing left to adopt it by). */
+	if (ring_mpmc_count(assign_ring(d, m->slot)) == 0)
+		return -EAGAIN; /* nothing placed on us: no allocation */
+	h = PF_FAULT_FAIL(ALLOC) ? NULL : calloc(1, sizeof(*h));
+	if (h == NULL)
+		return -ENOMEM;
 	for (;;) {
-		struct pf_vnode *h;
 		uint32_t id;
 		uint64_t w, c, pos;
 
-		if (ring_mpmc_try_dequeue(assign_ring(d, m->slot), &id) < 0)
+		if (ring_mpmc_try_dequeue(assign_ring(d, m->slot), &id) < 0) {
+			free(h);
 			return -EAGAIN;
+		}
 		if (id >= d->lim.vnodes_max) {
 			counter_add(d, PF_COUNTER_SHM_INVALID, 1);
 			continue;
@@ -289,13 +299,6 @@ PF_API int pf_vnode_adopt(struct pf_member *m, struct pf_vnode **ret)
 		if (!pf_cas_relaxed(&d->vnodes[id].pending_pos, &pos,
 				    PENDING_POS_ADOPTED | own_epoch(w)))
 			continue;
-		h = calloc(1, sizeof(*h));
-		if (h == NULL) {
-			/* Relaxed: undo our mark; the CAS above made it ours alone. */
-			pf_store_relaxed(&d->vnodes[id].pending_pos, PENDING_POS_NONE);
-			(void)ring_mpmc_try_enqueue(assign_ring(d, m->slot), id, NULL);
-			return -ENOMEM; /* the entry is back for the next try */
-		}
 		c = own_seal(d, id, own_epoch(w));
 		handle_attach(m, h, id, own_epoch(w), c);
 		*ret = h;

@@ -7,7 +7,7 @@
  * sweep: fail the n-th hit of a fault point once, run the whole sequence, check the
  * state, and raise n until the sequence succeeds untouched. And the internal
  * member_leave_many() (the simulator's) still returns every VNode without the memory for
- * its shared scan.
+ * its shared scan; the wait and an adoption without memory lose nothing.
  * Built only with -Dfault_injection=true.
  */
 #include <errno.h>
@@ -182,6 +182,61 @@ static void test_faults_wait_alloc(void **state)
 	assert_int_equal(pf_domain_destroy(d), 0);
 }
 
+static struct pf_domain *fill_dom;
+static uint32_t fill_slot;
+static int fill_once;
+
+/* After a dequeue took its slot: a placer fills the ring the entry came from (once). */
+static void on_dequeue_fill(void *arg, enum fault_point point)
+{
+	(void)arg;
+	(void)point;
+	if (fill_once) {
+		fill_once = 0;
+		(void)ring_mpmc_try_enqueue(assign_ring(fill_dom, fill_slot), 7, NULL);
+	}
+}
+
+/* An adopt without memory for the handle leaves the placement where it was, even when a
+ * placer fills the member's assignment ring meanwhile: the VNode is adopted by the next
+ * try, not stranded ACTIVE on the member with no entry left to adopt it by. */
+static void test_faults_adopt_alloc(void **state)
+{
+	struct pf_domain_opts o;
+	struct pf_member *m;
+	struct pf_domain *d;
+	struct pf_sched *s;
+	struct pf_vnode *v;
+
+	(void)state;
+	fault_disarm_all();
+	pf_domain_opts_init(&o);
+	o.flags = PF_DOMAIN_REPLACE;
+	o.vnodes_max = 8;
+	assert_int_equal(pf_domain_create(name, &o, &d), 0);
+	assert_int_equal(pf_member_join(d, NULL, &m), 0);
+	assert_int_equal(pf_vnode_define(d, 3, NULL), 0);
+	assert_int_equal(pf_sched_create(d, NULL, &s), 0);
+	assert_int_equal(pf_sched_run(s, 8), 1); /* placed on m, not adopted yet */
+	fill_dom = d;
+	fill_slot = (uint32_t)pf_member_id(m);
+	/* The rest of the ring: entries of VNode 7, never defined (skipped by the adopt). */
+	while (ring_mpmc_try_enqueue(assign_ring(d, fill_slot), 7, NULL) == 0) {
+	}
+	fill_once = 1;
+	fault_set_hook(FAULT_RING_DEQ_AFTER_SLOT, on_dequeue_fill, NULL);
+	fault_arm(FAULT_ALLOC, 1, FAULT_MODE_FAIL_ONCE);
+	assert_int_equal(pf_vnode_adopt(m, &v), -ENOMEM);
+	fault_disarm_all();
+	fill_once = 0;
+	assert_int_equal(pf_vnode_adopt(m, &v), 0);
+	assert_int_equal(pf_vnode_id(v), 3);
+	fault_set_hook(FAULT_RING_DEQ_AFTER_SLOT, NULL, NULL);
+	pf_sched_destroy(s);
+	assert_int_equal(pf_member_leave(m), 0);
+	assert_int_equal(pf_domain_destroy(d), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -191,6 +246,7 @@ int main(void)
 		cmocka_unit_test(test_faults_alloc),
 		cmocka_unit_test(test_faults_leave_many_alloc),
 		cmocka_unit_test(test_faults_wait_alloc),
+		cmocka_unit_test(test_faults_adopt_alloc),
 	};
 
 	test_domain_name(name, sizeof(name), "faults");
