@@ -704,8 +704,13 @@ int pending_push(struct pf_domain *d, uint32_t id, int publish)
 
 	PF_ASSERT(id < d->lim.vnodes_max);
 	r = ring_mpmc_try_enqueue(d->pending, id, &pos);
-	if (r < 0)
-		return r; /* full: the sweep queues it later */
+	if (r < 0) {
+		/* Relaxed: as below. Not queued: what was there (an older position, or the mark
+		 * of its last adoption, which is no position) must not tell the sweep, which
+		 * queues it later, that it is. */
+		pf_store_relaxed(&d->vnodes[id].pending_pos, PENDING_POS_NONE);
+		return r;
+	}
 	/* Relaxed: a hint for the sweep; a stale value costs at most a duplicate entry. */
 	pf_store_relaxed(&d->vnodes[id].pending_pos, pos);
 	if (publish)
