@@ -661,7 +661,7 @@ PF_API int pf_domain_wait_membership(struct pf_domain *d, uint32_t seen, uint64_
 
 	if (d == NULL)
 		return -EINVAL;
-	deadline = timeout_ns == UINT64_MAX ? UINT64_MAX : now_ns() + timeout_ns;
+	deadline = deadline_after(timeout_ns);
 	for (;;) {
 		/* [F2] seq_cst load: pairs with [F1] in domain_publish_membership(); the version
 		 * store there is ordered before its wake, this load before our sleep, and the

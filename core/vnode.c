@@ -313,7 +313,7 @@ PF_API int pf_vnode_claim(struct pf_member *m, uint32_t flags, uint64_t timeout_
 
 	if (m == NULL || ret_vnode == NULL || (flags & ~PF_CLAIM_NOWAIT) != 0)
 		return -EINVAL;
-	deadline = timeout_ns == UINT64_MAX ? UINT64_MAX : now_ns() + timeout_ns;
+	deadline = deadline_after(timeout_ns);
 	for (;;) {
 		uint32_t events;
 		int r = pf_vnode_adopt(m, ret_vnode);
@@ -322,16 +322,16 @@ PF_API int pf_vnode_claim(struct pf_member *m, uint32_t flags, uint64_t timeout_
 			return r;
 		if (member_is_draining(m))
 			return -EAGAIN; /* cordoned (pflight/drain.h): nothing new for us */
-		if (placer_round(m) > 0)
-			continue; /* some of it may be ours */
-		if (flags & PF_CLAIM_NOWAIT)
+		if (flags & PF_CLAIM_NOWAIT) {
+			if (placer_round(m) > 0)
+				continue; /* some of it may be ours */
 			return -EAGAIN;
+		}
 		now = now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
+		/* Its spin and its parks run the placement round (core/wait.c). */
 		r = member_wait_events(m, PF_WAIT_PLACEMENT, deadline - now, &events);
-		if (r == -ETIMEDOUT)
-			return r;
 		if (r < 0)
 			return r;
 	}

@@ -79,14 +79,6 @@ struct wait_fd {
 	uint32_t seen[WATCH_WORDS]; /* the words when the fd was made */
 };
 
-/* now_ns() + timeout_ns, UINT64_MAX when that does not fit. */
-static uint64_t deadline_after(uint64_t timeout_ns)
-{
-	uint64_t now = now_ns();
-
-	return timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
-}
-
 /* Ring member slot's bell if it waits: the load of its waiting count is ordered after the
  * caller's publish by a fence (`sent` 0) or by pf_send()'s seq_cst publishing CAS (1). A
  * slot past the table (read from an ownership word: corrupt) rings nobody. */

@@ -789,6 +789,22 @@ static void test_wait_placer_release_wakes(void **state)
 	assert_int_equal(pf_member_leave(m), 0);
 }
 
+/* A timeout that does not fit after now (a huge one, not UINT64_MAX) is as good as none:
+ * the claim parks until a VNode comes, it does not time out at once. */
+static void test_wait_claim_huge_timeout(void **state)
+{
+	struct pf_member *m = join();
+	struct pf_vnode *v;
+	struct later l;
+
+	(void)state;
+	later_start(&l, m, define_4, NULL);
+	assert_int_equal(pf_vnode_claim(m, 0, UINT64_MAX - 1, &v), 0);
+	later_end(&l);
+	assert_int_equal(pf_vnode_id(v), 4);
+	assert_int_equal(pf_member_leave(m), 0);
+}
+
 static void test_wait_declared_dead_and_args(void **state)
 {
 	struct pf_member *m = join();
@@ -926,6 +942,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wait_lease_of_gone_holder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_stalled_placer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_placer_release_wakes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_claim_huge_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_declared_dead_and_args, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_declared_dead_while_parked, setup,
 						teardown),
