@@ -244,15 +244,16 @@ static uint32_t look(struct pf_member *m)
 	return ev;
 }
 
-/* Spin about SPIN_NS over the sources: the fast ones in batches, the slow ones after the
- * first batch and then after every SPIN_SLOW_EVERY-th. The slow look reads lines others
- * write (the VNode records' inbox tails, the control words): looking at them often takes
- * those lines from their writers and slows the hand-off being waited for. The events
- * seen, 0 when none came. (A tighter inner loop, the inboxes alone, measured slower on
- * the hand-off bench: a reader that hammers the slot line delays the sender's store.) */
-static uint32_t spin(struct pf_member *m, uint32_t want)
+/* Spin about SPIN_NS, never past the deadline (a wait of 0 looks once), over the sources:
+ * the fast ones in batches, the slow ones after the first batch and then after every
+ * SPIN_SLOW_EVERY-th. The slow look reads lines others write (the VNode records' inbox
+ * tails, the control words): looking at them often takes those lines from their writers
+ * and slows the hand-off being waited for. The events seen, 0 when none came. (A tighter
+ * inner loop, the inboxes alone, measured slower on the hand-off bench: a reader that
+ * hammers the slot line delays the sender's store.) */
+static uint32_t spin(struct pf_member *m, uint32_t want, uint64_t deadline)
 {
-	uint64_t start = 0;
+	uint64_t start = 0, now;
 	uint32_t n = snap_take(m), batch = 0;
 
 	if (n == UINT32_MAX)
@@ -273,9 +274,10 @@ static uint32_t spin(struct pf_member *m, uint32_t want)
 		}
 		if ((ev & want) != 0)
 			return ev;
+		now = now_ns(); /* not on the path of work that is already there */
 		if (start == 0)
-			start = now_ns(); /* not on the path of work that is already there */
-	} while (now_ns() - start < SPIN_NS);
+			start = now;
+	} while (now - start < SPIN_NS && now < deadline);
 	return 0; /* park() looks at every source again before it sleeps */
 }
 
@@ -404,7 +406,7 @@ int member_wait_events(struct pf_member *m, uint32_t want, uint64_t timeout_ns,
 
 	if (!member_is_live(m))
 		return -ESTALE;
-	ev = spin(m, want);
+	ev = spin(m, want, deadline);
 	if ((ev & want) != 0) {
 		*ret_events = report(m, ev, want);
 		return 0;
