@@ -264,6 +264,10 @@ struct dom_member {
 	uint32_t reserved3;
 	_Atomic uint64_t claims;
 	_Atomic uint64_t commits;
+	/* Messages received: a statistic, not one of the exact counters of invariant 7. It
+	 * is added to without a locked instruction (core/inbox.c: one on every receive would
+	 * cost more than the receive), so threads of one member receiving at the same instant
+	 * may undercount it. */
 	_Atomic uint64_t received;
 	_Atomic uint64_t identity_key; /* uid + executable: what failure history is kept by */
 	/* Which events of a generation the domain's counters hold (core/tally.c): written
