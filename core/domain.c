@@ -645,9 +645,11 @@ void domain_publish_membership(struct pf_domain *d)
 void domain_publish_pending(struct pf_domain *d)
 {
 	/* [F3] seq_cst RMW: bump the version (store) before reading the waiter count (load);
-	 * pairs with [F4] in park() (core/wait.c), which registers then re-reads the version. */
+	 * pairs with [F4] in wait_register() (core/wait.c): a waiter registers, then the
+	 * kernel compares the version it read before. */
 	pf_fetch_add_seq_cst(&d->ctl->pending_version, 1);
-	/* [F3] the load half of the store->load pair above; pairs with [F4] in park(). */
+	/* [F3] the load half of the store->load pair above; pairs with [F4] in
+	 * wait_register(). */
 	if (pf_load_seq_cst(&d->ctl->pending_waiters) != 0)
 		futex_wake_shared(&d->ctl->pending_version, INT_MAX);
 }
@@ -659,7 +661,7 @@ PF_API int pf_domain_wait_membership(struct pf_domain *d, uint32_t seen, uint64_
 
 	if (d == NULL)
 		return -EINVAL;
-	deadline = timeout_ns == UINT64_MAX ? UINT64_MAX : now_ns() + timeout_ns;
+	deadline = deadline_after(timeout_ns);
 	for (;;) {
 		/* [F2] seq_cst load: pairs with [F1] in domain_publish_membership(); the version
 		 * store there is ordered before its wake, this load before our sleep, and the
@@ -702,8 +704,13 @@ int pending_push(struct pf_domain *d, uint32_t id, int publish)
 
 	PF_ASSERT(id < d->lim.vnodes_max);
 	r = ring_mpmc_try_enqueue(d->pending, id, &pos);
-	if (r < 0)
-		return r; /* full: the sweep queues it later */
+	if (r < 0) {
+		/* Relaxed: as below. Not queued: what was there (an older position, or the mark
+		 * of its last adoption, which is no position) must not tell the sweep, which
+		 * queues it later, that it is. */
+		pf_store_relaxed(&d->vnodes[id].pending_pos, PENDING_POS_NONE);
+		return r;
+	}
 	/* Relaxed: a hint for the sweep; a stale value costs at most a duplicate entry. */
 	pf_store_relaxed(&d->vnodes[id].pending_pos, pos);
 	if (publish)

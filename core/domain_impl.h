@@ -50,6 +50,14 @@ static inline uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
 }
 
+/* now_ns() + timeout_ns, UINT64_MAX (no deadline) when that does not fit. */
+static inline uint64_t deadline_after(uint64_t timeout_ns)
+{
+	uint64_t now = now_ns();
+
+	return timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
+}
+
 /*
  * Copy a caller's options struct (its first member is `uint32_t size`) over `out`, which
  * already holds the defaults (STYLE 10.4). A shorter struct, from an older caller, keeps

@@ -65,8 +65,11 @@ static uint32_t lap_of(const struct pf_domain *d, uint64_t pos)
 /* The message is in: ring the owner's bell if it waits (core/wait.c). */
 static void wake_owner(struct pf_domain *d, uint32_t id)
 {
-	/* Relaxed: whoever owns it now; a stale owner only gets a spurious wake. */
-	uint64_t w = pf_load_relaxed(&d->own[id]);
+	/* [F42] seq_cst load after our seq_cst publishing CAS (store then load, Dekker): the
+	 * owner the word names now, not one from before our publish; pairs with [F41] in
+	 * wait_register() (core/wait.c). No extra instruction on x86. A stale owner only gets a
+	 * spurious ring; a slot past the table is refused by member_wake_sent(). */
+	uint64_t w = pf_load_seq_cst(&d->own[id]);
 
 	if (own_is_owned(w))
 		member_wake_sent(d, own_slot(w));
@@ -109,8 +112,8 @@ PF_API int pf_send(struct pf_domain *d, uint32_t id, const void *bytes, size_t l
 			       len - len / 2);
 			PF_FAULT_POINT(SEND_BEFORE_PUBLISH);
 			/* [R14] pairs with [A14] in pf_recv(): the bytes above come first. seq_cst
-			 * for the Dekker pattern of [F42] in member_wake_sent(): this store of the
-			 * message before the load of the owner's waiting count. */
+			 * for the Dekker pattern of [F42] in ring() (core/wait.c): this store of
+			 * the message before the load of the owner's waiting count. */
 			if (pf_cas_seq_cst(&s->word, &writing,
 					   inbox_word(lap, (uint32_t)len, INBOX_FULL))) {
 				wake_owner(d, id);

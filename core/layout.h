@@ -123,9 +123,11 @@ struct dom_control {
 	/* Who places the pending VNodes (core/placer.c): the process that registered as the
 	 * domain's placer (pflightd's scheduler), 0 for none; else the members, one round at
 	 * a time under place_lease = [63:32] time in ms, [31:16] generation (low 16 bits),
-	 * [15:0] slot + 1 of the member placing; 0 when nobody is. */
+	 * [15:0] slot + 1 of the member placing; 0 when nobody is. placer_beat_ms: the low
+	 * 32 bits of the registered placer's clock in ms at its last pass (pf_sched_run): a
+	 * registration whose beat is older than the heartbeat timeout is a stalled placer's. */
 	_Atomic uint32_t placer_pid;
-	uint32_t reserved2;
+	_Atomic uint32_t placer_beat_ms;
 	_Atomic uint64_t placer_start;
 	_Atomic uint64_t place_lease;
 	/* The supervisor that wins the CAS on this runs the periodic sweep. */
@@ -279,6 +281,10 @@ struct dom_member {
 	uint32_t reserved3;
 	_Atomic uint64_t claims;
 	_Atomic uint64_t commits;
+	/* Messages received: a statistic, not one of the exact counters of invariant 7. It
+	 * is added to without a locked instruction (core/inbox.c: one on every receive would
+	 * cost more than the receive), so threads of one member receiving at the same instant
+	 * may undercount it. */
 	_Atomic uint64_t received;
 	_Atomic uint64_t identity_key; /* uid + executable: what failure history is kept by */
 	/* Which events of a generation the domain's counters hold (core/tally.c): written
@@ -300,9 +306,11 @@ struct dom_member {
 	_Atomic uint64_t attached;
 	_Atomic uint64_t attach_start;
 	_Atomic uint32_t ckpt_used;
-	/* The member's wait (core/wait.c): waiting counts its threads parked (or armed for
-	 * the wait's file descriptor); bell is the futex they sleep on, bumped by whoever
-	 * gives it something (a message, a placement, a move request) while waiting > 0. */
+	/* The member's wait (core/wait.c): waiting counts its thread parked (or armed for
+	 * the wait's file descriptor; one waiting thread per member); bell is the futex it
+	 * sleeps on, bumped by whoever gives it something (a message, a placement, a move
+	 * request) while waiting > 0. A joiner taking the slot sets waiting to 0: a member
+	 * killed while counted in it never takes itself out. */
 	_Atomic uint32_t waiting;
 	_Atomic uint32_t bell;
 	_Atomic uint32_t ckpt_replacing;

@@ -280,6 +280,10 @@ static void record_init(struct pf_domain *d, struct dom_member *rec,
 	/* Relaxed: the same. */
 	pf_store_relaxed(&rec->commits, 0);
 	pf_store_relaxed(&rec->received, 0);
+	/* Relaxed: the same; the wait's count of the last generation, which a member killed
+	 * while parked or armed never took back (core/wait.c). Exact: the attach word keeps
+	 * the slot from being taken while a thread of that process lives. */
+	pf_store_relaxed(&rec->waiting, 0);
 }
 
 /* Give back a slot we hold (JOINING, refused or not, or ACTIVE) as FREE after the grace
@@ -639,9 +643,10 @@ int member_leave_many(struct pf_member **ms, uint32_t n)
 PF_API void pf_member_heartbeat(struct pf_member *m)
 {
 	PF_ASSERT(m != NULL);
-	m->heartbeat++;
-	/* Relaxed: only writer; supervisors only need to see it change eventually. */
-	pf_store_relaxed(&m->rec->heartbeat, m->heartbeat);
+	/* Relaxed: supervisors only need to see it change eventually. An RMW, not a store
+	 * of a count of our own: the wait's thread beats into it too (core/wait.c), and a
+	 * store could bring back a value a supervisor has seen already. */
+	pf_fetch_add_relaxed(&m->rec->heartbeat, 1);
 }
 
 PF_API uint64_t pf_member_id(const struct pf_member *m)

@@ -31,7 +31,6 @@ struct pf_member {
 	uint32_t gen;
 	uint64_t caps[2];
 	int tid;
-	uint64_t heartbeat;
 	struct pf_supervisor *sup; /* embedded supervisor, PF_MEMBER_SUPERVISE */
 	pthread_mutex_t lock;      /* guards the list below (process-local) */
 	struct pf_vnode owned;     /* list head */
@@ -39,7 +38,8 @@ struct pf_member {
 	_Atomic uint32_t ckpt_cachers; /* handles keeping a buffer (core/checkpoint.c) */
 	/* The member's wait (core/wait.c). */
 	uint32_t wait_membership;    /* membership version last reported */
-	uint32_t wait_armed;         /* 1: counted in waiting by pf_member_wait_arm() */
+	_Atomic uint32_t wait_armed; /* counted by pf_member_wait_arm(): its WAIT_ARMED word */
+	uint32_t wait_arms;          /* pf_member_wait_arm() calls that counted it */
 	struct wait_fd *wait_fd;     /* the eventfd and its thread, once asked for */
 	struct wait_snap *wait_snap; /* what the wait watches of each handle (core/wait.c) */
 	uint32_t wait_snap_max;
@@ -58,7 +58,8 @@ void member_wake(struct pf_domain *d, uint32_t slot);
 /* The same after pf_send()'s seq_cst publish of a message (no fence needed there). */
 void member_wake_sent(struct pf_domain *d, uint32_t slot);
 /* Wait until one of the events in `want` (PF_WAIT_*) is there: 0 and *ret_events (all
- * the events seen), -ETIMEDOUT, -ESTALE (no longer a member). Beats while parked. */
+ * the events seen; a membership change counts as reported only when `want` has it),
+ * -ETIMEDOUT, -ESTALE (no longer a member). Beats while parked. */
 int member_wait_events(struct pf_member *m, uint32_t want, uint64_t timeout_ns,
 		       uint32_t *ret_events);
 /* The wait's thread and eventfd, if any, stopped and closed (leave). */
@@ -69,6 +70,8 @@ void member_wait_fini(struct pf_member *m);
 int placer_round(struct pf_member *m);
 /* 1 while no live process is registered as the domain's placer: the members place. */
 int placer_members_place(struct pf_member *m);
+/* The registered placer's beat, when this process is it (each pass of pf_sched_run()). */
+void placer_beat(struct pf_domain *d);
 /* The member's scheduler object for placing, destroyed (leave). */
 void placer_fini(struct pf_member *m);
 

@@ -1011,6 +1011,7 @@ PF_API int pf_sched_run(struct pf_sched *s, uint32_t budget)
 
 	if (s == NULL)
 		return -EINVAL;
+	placer_beat(s->d);
 	tries = PF_MIN(budget, ring_mpmc_count(s->d->pending) + 1);
 	for (uint32_t i = 0; i < tries && placed < budget; i++) {
 		uint32_t id;

@@ -265,19 +265,29 @@ void handle_attach(struct pf_member *m, struct pf_vnode *h, uint32_t id, uint32_
 PF_API int pf_vnode_adopt(struct pf_member *m, struct pf_vnode **ret)
 {
 	struct pf_domain *d;
+	struct pf_vnode *h;
 
 	if (m == NULL || ret == NULL)
 		return -EINVAL;
 	d = m->d;
 	if (!member_is_live(m))
 		return -ESTALE;
+	/* The handle before the dequeue: once an entry is taken and marked there is nothing
+	 * to undo (a placer may fill the ring meanwhile, and an entry put back could find no
+	 * room: the VNode would stay ours with nothing left to adopt it by). */
+	if (ring_mpmc_count(assign_ring(d, m->slot)) == 0)
+		return -EAGAIN; /* nothing placed on us: no allocation */
+	h = PF_FAULT_FAIL(ALLOC) ? NULL : calloc(1, sizeof(*h));
+	if (h == NULL)
+		return -ENOMEM;
 	for (;;) {
-		struct pf_vnode *h;
 		uint32_t id;
 		uint64_t w, c, pos;
 
-		if (ring_mpmc_try_dequeue(assign_ring(d, m->slot), &id) < 0)
+		if (ring_mpmc_try_dequeue(assign_ring(d, m->slot), &id) < 0) {
+			free(h);
 			return -EAGAIN;
+		}
 		if (id >= d->lim.vnodes_max) {
 			counter_add(d, PF_COUNTER_SHM_INVALID, 1);
 			continue;
@@ -294,13 +304,6 @@ PF_API int pf_vnode_adopt(struct pf_member *m, struct pf_vnode **ret)
 		if (!pf_cas_relaxed(&d->vnodes[id].pending_pos, &pos,
 				    PENDING_POS_ADOPTED | own_epoch(w)))
 			continue;
-		h = calloc(1, sizeof(*h));
-		if (h == NULL) {
-			/* Relaxed: undo our mark; the CAS above made it ours alone. */
-			pf_store_relaxed(&d->vnodes[id].pending_pos, PENDING_POS_NONE);
-			(void)ring_mpmc_try_enqueue(assign_ring(d, m->slot), id, NULL);
-			return -ENOMEM; /* the entry is back for the next try */
-		}
 		c = own_seal(d, id, own_epoch(w));
 		handle_attach(m, h, id, own_epoch(w), c);
 		*ret = h;
@@ -315,7 +318,7 @@ PF_API int pf_vnode_claim(struct pf_member *m, uint32_t flags, uint64_t timeout_
 
 	if (m == NULL || ret_vnode == NULL || (flags & ~PF_CLAIM_NOWAIT) != 0)
 		return -EINVAL;
-	deadline = timeout_ns == UINT64_MAX ? UINT64_MAX : now_ns() + timeout_ns;
+	deadline = deadline_after(timeout_ns);
 	for (;;) {
 		uint32_t events;
 		int r = pf_vnode_adopt(m, ret_vnode);
@@ -324,16 +327,16 @@ PF_API int pf_vnode_claim(struct pf_member *m, uint32_t flags, uint64_t timeout_
 			return r;
 		if (member_is_draining(m))
 			return -EAGAIN; /* cordoned (pflight/drain.h): nothing new for us */
-		if (placer_round(m) > 0)
-			continue; /* some of it may be ours */
-		if (flags & PF_CLAIM_NOWAIT)
+		if (flags & PF_CLAIM_NOWAIT) {
+			if (placer_round(m) > 0)
+				continue; /* some of it may be ours */
 			return -EAGAIN;
+		}
 		now = now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
+		/* Its spin and its parks run the placement round (core/wait.c). */
 		r = member_wait_events(m, PF_WAIT_PLACEMENT, deadline - now, &events);
-		if (r == -ETIMEDOUT)
-			return r;
 		if (r < 0)
 			return r;
 	}

@@ -62,7 +62,8 @@
 	X(TALLY_AFTER_ADD, "tally_after_add")                                                      \
 	X(ADMISSION_BEFORE_SETTLE, "admission_before_settle")                                      \
 	X(RING_ENQ_AFTER_SLOT, "ring_enq_after_slot")                                              \
-	X(RING_DEQ_AFTER_SLOT, "ring_deq_after_slot")
+	X(RING_DEQ_AFTER_SLOT, "ring_deq_after_slot")                                              \
+	X(WAIT_BEFORE_SLEEP, "wait_before_sleep")
 
 /* clang-format off: the X-macro expansion confuses its indentation */
 enum fault_point {

@@ -156,7 +156,9 @@ PF_API void pf_member_heartbeat(struct pf_member *member);
  * Events are hints, reported again while true: a message stays reported until received,
  * a placement until claimed, a move request until acted on; a membership change once.
  * Blocking. Call from the thread that serves the member's VNodes (it reads their handles'
- * read positions); any number of members of one process may wait at once.
+ * read positions); any number of members of one process may wait at once, but one thread
+ * per member: pf_member_wait(), pf_member_poll(), pf_member_wait_arm() and
+ * pf_vnode_claim() share the member's wait state and must not run at once for one member.
  */
 PF_API int pf_member_wait(struct pf_member *member, uint64_t timeout_ns, uint32_t *ret_events);
 
@@ -169,7 +171,7 @@ PF_API int pf_member_poll(struct pf_member *member, uint32_t *ret_events);
  * call starts one thread in this process that watches the member's bell and the domain's
  * versions; the fd is the member's (closed by pf_member_leave()). Protocol, edge-triggered:
  *   before sleeping on the fd, call pf_member_wait_arm(): 0 means armed, sleep;
- *   1 means events are already there (in *ret_events), do not sleep;
+ *   1 means events are already there (in *ret_events, rarely none: look), do not sleep;
  *   when the fd is readable, read it (8 bytes, non-blocking), then pf_member_poll() and
  *   serve what it reports (poll also disarms).
  * Returns the fd (>= 0), or -ENOMEM, -EMFILE/-ENFILE (no eventfd), -EAGAIN (no thread).

@@ -209,12 +209,15 @@ PF_API int pf_sched_run(struct pf_sched *sched, uint32_t budget);
 /*
  * Become the domain's placer (pflightd's scheduler does): this process consumes the pending
  * queue with pf_sched_run() from now on, and members stop placing for themselves
- * (pflight/member.h says who places when). Lasts until pf_placer_release() or until this
- * process is gone (members notice within 100 ms and take over). 0, -EINVAL, -ESRCH (this
- * process's identity cannot be read).
+ * (pflight/member.h says who places when). Lasts until pf_placer_release(), until this
+ * process is gone, or while it makes no pf_sched_run() pass for the domain's heartbeat
+ * timeout (heartbeat_misses intervals, 100 ms at least: a stalled placer): members then
+ * place again, those waiting at their next look (a parked wait looks every half heartbeat
+ * interval; the process is looked at every 100 ms). 0, -EINVAL, -ESRCH (this process's
+ * identity cannot be read).
  */
 PF_API int pf_placer_claim(struct pf_sched *sched);
-/* Stop being the placer (members place again; waiting members are woken). */
+/* Stop being the placer (members place again; waiting members are woken and place). */
 PF_API void pf_placer_release(struct pf_sched *sched);
 
 /* pf_vnode_claim() without waiting and without placing: take the next VNode a placer

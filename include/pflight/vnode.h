@@ -94,7 +94,8 @@ PF_API int pf_vnode_define_range(struct pf_domain *domain, uint32_t first_id, ui
  * spins briefly, then parks; it beats meanwhile). pf_vnode_adopt() (pflight/sched.h) is
  * the same without waiting or placing. A member takes what is placed on it: a VNode placed
  * and never claimed is served by nobody until the member leaves, drains or dies (a member
- * that wants no more cordons itself: pflight/drain.h).
+ * that wants no more cordons itself: pflight/drain.h). One thread per member: not at once
+ * with another claim or a wait of the same member (pflight/member.h).
  */
 PF_API int pf_vnode_claim(struct pf_member *member, uint32_t flags, uint64_t timeout_ns,
 			  struct pf_vnode **ret_vnode);

@@ -19,7 +19,8 @@
  *                          [--drain-on-exit MS] [--define N]
  *
  * <vnodes> is the capacity it declares (what it holds at full load), which is what a
- * scheduler's load, spread and rebalancing count its VNodes against.
+ * scheduler's load, spread and rebalancing count its VNodes against; it is not a limit:
+ * the worker takes and serves every VNode placed on it.
  * --caps: the capabilities it declares (default "counter"). --token (or $PFLIGHT_TOKEN):
  * a join token presented to the host's pflightd before joining (pf_control_present() of
  * pflight/token.h, in libpflight-ctl; --control names the socket, pflight/control.h), for
@@ -124,23 +125,40 @@ static int drain(struct owned *o)
 	return n;
 }
 
-/* Take what was placed (or handed) on us. Returns VNodes taken, or a negative errno
- * (-ESTALE: declared dead, stop). */
-static int take(struct pf_member *m, struct owned *own, uint32_t *count, uint32_t vnodes)
+/* The VNodes we hold: grown as they come. */
+struct held {
+	struct owned *own;
+	uint32_t count;
+	uint32_t max;
+};
+
+/* Take everything placed (or handed) on us: the capacity we declared is what the placement
+ * weighs, not a limit, and a VNode placed on us and not taken is served by nobody. Returns
+ * VNodes taken, or a negative errno (-ESTALE: declared dead, stop). */
+static int take(struct pf_member *m, struct held *h)
 {
 	struct pf_vnode *v;
 	int taken = 0, r;
 
-	while (*count < vnodes) {
+	for (;;) {
+		if (h->count == h->max) {
+			uint32_t max = h->max * 2;
+			struct owned *grown = realloc(h->own, max * sizeof(*grown));
+
+			if (grown == NULL)
+				return -ENOMEM;
+			h->own = grown;
+			h->max = max;
+		}
 		r = pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v);
 		if (r == -EAGAIN)
 			break;
 		if (r < 0)
 			return r;
-		r = adopt(&own[*count], v);
+		r = adopt(&h->own[h->count], v);
 		if (r < 0)
 			return r;
-		(*count)++;
+		h->count++;
 		taken++;
 	}
 	return taken;
@@ -228,8 +246,7 @@ static int on_stop(struct pf_member *m, const struct options *o, uint64_t *drain
 
 /* One pass: beat, take (ACTIVE only), serve. 1 when there was work, 0 when none, or a
  * negative errno; *ret_done when a drain is over (nothing held, the slot given back). */
-static int pass(struct pf_member *m, struct owned *own, uint32_t *count, uint32_t vnodes,
-		uint64_t *drain_until, int *ret_done)
+static int pass(struct pf_member *m, struct held *h, uint64_t *drain_until, int *ret_done)
 {
 	uint32_t st = member_state(m);
 	int work = 0, r;
@@ -240,13 +257,13 @@ static int pass(struct pf_member *m, struct owned *own, uint32_t *count, uint32_
 		return 0;
 	/* Draining: nothing new is placed on us, but what was handed to us just before the
 	 * cordon is ours already: take it, to hand it on in turn. */
-	r = take(m, own, count, vnodes);
+	r = take(m, h);
 	if (r < 0 && r != -ESTALE)
 		return r;
 	work += r > 0 ? r : 0;
 	if (st == PF_MEMBER_DRAINING && *drain_until == 0)
 		*drain_until = mono_ns() + DRAIN_WAIT_NS; /* cordoned by an operator */
-	r = serve(own, count);
+	r = serve(h->own, &h->count);
 	if (r < 0)
 		return r;
 	return work + r > 0;
@@ -254,19 +271,19 @@ static int pass(struct pf_member *m, struct owned *own, uint32_t *count, uint32_
 
 static int run(struct pf_member *m, const struct options *o)
 {
-	struct owned *own = calloc(o->vnodes, sizeof(*own));
-	uint32_t count = 0, events;
+	struct held h = {.own = calloc(o->vnodes, sizeof(*h.own)), .max = o->vnodes};
+	uint32_t events;
 	uint64_t drain_until = 0;
 	int r = 0, done = 0;
 
-	if (own == NULL)
+	if (h.own == NULL)
 		return -ENOMEM;
 	for (;;) {
 		if (stop_requested() && on_stop(m, o, &drain_until))
 			break;
 		if (drain_until != 0 && mono_ns() >= drain_until)
 			break; /* what is left is released with its last checkpoint */
-		r = pass(m, own, &count, o->vnodes, &drain_until, &done);
+		r = pass(m, &h, &drain_until, &done);
 		if (r < 0 || done)
 			break;
 		/* Nothing done: wait for work (it beats for us meanwhile). */
@@ -274,7 +291,7 @@ static int run(struct pf_member *m, const struct options *o)
 			done = 1;
 		r = 0;
 	}
-	free(own);
+	free(h.own);
 	if (r < 0)
 		return r;
 	return done ? -ESTALE : 0; /* -ESTALE: drained (the leave says 0) or declared dead */

@@ -196,6 +196,30 @@ static void test_vnode_claim_placed(void **state)
 	assert_int_equal(vi.epoch, 4);
 }
 
+/* A VNode released while the pending queue is full waits for the supervisor's sweep to
+ * queue it, and the sweep takes its pending_pos for a queue position: it must say "not
+ * queued", not the mark its adoption left (a "position" of 2^62 and more, whose answer
+ * depends on an unrelated slot of the ring). */
+static void test_vnode_release_pending_full(void **state)
+{
+	struct pf_member *m = join(NULL, 0);
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	struct pf_vnode *v;
+
+	(void)state;
+	assert_int_equal(pf_vnode_define(dom, 9, NULL), 0);
+	assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), 0);
+	/* The rest of the queue: entries of VNode 63, never defined. */
+	while (ring_mpmc_try_enqueue(dom->pending, 63, NULL) == 0) {
+	}
+	assert_int_equal(pf_vnode_release(v), 0);
+	assert_int_equal(pf_vnode_info(dom, 9, &vi), 0);
+	assert_int_equal(vi.state, PF_VNODE_PENDING);
+	/* Relaxed: this thread's own release wrote it. */
+	assert_true(pf_load_relaxed(&dom->vnodes[9].pending_pos) == PENDING_POS_NONE);
+	assert_int_equal(pf_member_leave(m), 0);
+}
+
 static void test_checkpoint_roundtrip_and_fencing(void **state)
 {
 	char buf[256], big[257];
@@ -651,6 +675,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_member_join_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_member_join_info_leave, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vnode_claim_placed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vnode_release_pending_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_roundtrip_and_fencing, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_corruption_detected, setup,

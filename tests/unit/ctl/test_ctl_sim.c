@@ -323,9 +323,9 @@ static void test_sim_refuses_bad_options(void **state)
 }
 
 /* The library allocations a run makes (its private domain, every member's join, at set-up
- * and mid-run) failed once each in turn (SQLite-style sweep): the run returns -ENOMEM,
- * every member it joined has left, every VNode is back to PENDING and the private domain
- * is gone; the sweep ends with a run the fault no longer reaches. */
+ * and mid-run, every adoption's handle) failed once each in turn (SQLite-style sweep): the run
+ * returns -ENOMEM, every member it joined has left, every VNode is back to PENDING and the private
+ * domain is gone; the sweep ends with a run the fault no longer reaches. */
 static void test_sim_alloc_failure_leaves_nothing(void **state)
 {
 #if PF_FAULT_INJECTION
@@ -337,7 +337,7 @@ static void test_sim_alloc_failure_leaves_nothing(void **state)
 	o.members = 4;
 	o.vnodes = 64;
 	o.duration_ns = SEC(30);
-	for (n = 1; n < 256; n++) {
+	for (n = 1; n < 1024; n++) {
 		struct pf_sim_summary sum = {.size = sizeof(sum)};
 
 		fault_disarm_all();
