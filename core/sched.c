@@ -210,7 +210,8 @@ void sched_bound_pool(struct pf_sched *s, const struct req *q)
 	}
 	for (uint32_t i = 0; i < q->ngroups; i++)
 		total += s->groups[q->groups[i]].assigned;
-	PF_ASSERT(total <= s->assigned_total && q->capacity <= s->cap_sum);
+	total = PF_MIN(total, s->assigned_total); /* as the model's sum, clamped at refresh */
+	PF_ASSERT(q->capacity <= s->cap_sum);
 	s->pool_total = total;
 	s->pool_cap = q->capacity;
 }
@@ -403,7 +404,7 @@ static int snapshot_one(struct pf_sched *s, uint32_t slot, struct sm *m, uint32_
 	struct pf_domain *d = s->d;
 	struct dom_member *rec = &d->members[slot];
 	/* [A5] pairs with [R5] in member.c: the identity below is complete. */
-	uint64_t w = pf_load_acquire(&rec->state);
+	uint64_t w = pf_load_acquire(&rec->state), held;
 	uint32_t st = member_word_state(w), trust, cap;
 
 	*why = PF_SCHED_PLACED;
@@ -433,8 +434,16 @@ static int snapshot_one(struct pf_sched *s, uint32_t slot, struct sm *m, uint32_
 	m->trust = (double)PF_MIN(trust, PF_PPM) / PF_PPM;
 	m->cpu = (double)PF_MIN(pf_load_relaxed(&rec->load_ppm), PF_PPM) / PF_PPM;
 	m->mem = (double)PF_MIN(pf_load_relaxed(&rec->mem_ppm), PF_PPM) / PF_PPM;
-	/* Relaxed: the same snapshot; a count that only guides the next decisions. */
-	m->assigned = pf_load_relaxed(&rec->vnodes_owned) + ring_mpmc_count(assign_ring(d, slot));
+	/* Relaxed: the same snapshot; a count that only guides the next decisions. The member
+	 * writes it (outside any lock, so it may lag): no member holds more VNodes than the
+	 * domain has, and a count that says so is refused, not trusted into the bound. */
+	held = (uint64_t)pf_load_relaxed(&rec->vnodes_owned) +
+	       ring_mpmc_count(assign_ring(d, slot));
+	if (held > d->lim.vnodes_max) {
+		counter_add(d, PF_COUNTER_SHM_INVALID, 1);
+		held = d->lim.vnodes_max;
+	}
+	m->assigned = (uint32_t)held;
 	m->tie = mix64(s->seed ^ ((uint64_t)slot << 32 | m->gen));
 	/* [A5] pairs with [R5] in member.c: the slot did not change while we read it. */
 	if (pf_load_acquire(&rec->state) != w) {
@@ -469,6 +478,8 @@ static int snapshot_members(struct pf_sched *s)
 			s->active++;
 		}
 	}
+	/* Each member's count is at most vnodes_max; their sum is, too, for the bound. */
+	s->assigned_total = PF_MIN(s->assigned_total, (uint64_t)s->d->lim.vnodes_max);
 	s->nsm = n;
 	return 0;
 }

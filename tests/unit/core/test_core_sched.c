@@ -5,8 +5,9 @@
  * that lacks a capability or sits under the trust floor, never on a member at its bounded
  * load while another could take the VNode (a property over random placement sequences,
  * every strategy), lets no failure history starve a member, explains every decision,
- * leaves unplaceable VNodes PENDING with a visible reason, and gives identical decisions
- * for identical inputs (replay). Method: members joined from this thread (each holds its
+ * leaves unplaceable VNodes PENDING with a visible reason, gives identical decisions
+ * for identical inputs (replay), and takes no member's own count of its VNodes beyond what
+ * the domain has. Method: members joined from this thread (each holds its
  * own robust futex), attributes set through the API (reliability through failures
  * recorded for an identity key); the expected winner of each decision is recomputed here
  * from the published formulas and compared.
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "core/member_impl.h"
 #include "pflight/pflight.h"
 #include "tests/common/test_history.h"
 #include "tests/common/test_util.h"
@@ -615,6 +617,50 @@ static void test_sched_adopt_and_explain(void **state)
 	destroy();
 }
 
+/* A member's record says how many VNodes it holds, and the member writes it (stale at
+ * times, or anything at all): a count above the VNodes the domain has is refused and
+ * counted, never taken into the bound's arithmetic, and every strategy goes on placing,
+ * explaining and rebalancing. */
+static void test_sched_member_count_out_of_range(void **state)
+{
+	static const uint32_t strategies[] = {PF_SCHED_TRUST_WEIGHTED, PF_SCHED_CONSISTENT_HASH,
+					      PF_SCHED_BIN_PACKING, PF_SCHED_AGENT};
+	static const uint32_t forged[2] = {UINT32_MAX, 0xfffffff0u};
+
+	(void)state;
+	for (size_t k = 0; k < PF_ARRAY_SIZE(strategies); k++) {
+		struct pf_sched_decision dec = {.size = sizeof(dec)};
+		struct pf_sched_candidate c[4];
+		struct pf_rebalance_opts ro;
+		uint64_t before[PF_COUNTER_COUNT], after[PF_COUNTER_COUNT];
+		struct pf_sched *s;
+		uint32_t honest;
+
+		make(strategies[k], 16, 3);
+		honest = add_member(NULL, 0, 10);
+		for (int i = 0; i < 2; i++)
+			pf_store_relaxed(&dom->members[add_member(NULL, 0, 10)].vnodes_owned,
+					 forged[i]);
+		assert_int_equal(pf_vnode_define_range(dom, 0, 16, NULL), 16);
+		assert_int_equal(pf_domain_counters(dom, before, PF_COUNTER_COUNT),
+				 PF_COUNTER_COUNT);
+		assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+		assert_int_equal(pf_domain_counters(dom, after, PF_COUNTER_COUNT),
+				 PF_COUNTER_COUNT);
+		assert_int_equal(after[PF_COUNTER_SHM_INVALID] - before[PF_COUNTER_SHM_INVALID], 2);
+		/* The two count as holding every VNode: the first goes to the honest member. */
+		assert_int_equal(pf_sched_place(s, 0, &dec), 0);
+		assert_int_equal(dec.winner_slot, honest);
+		assert_int_equal(pf_sched_candidates(s, 1, c, 4), 3);
+		assert_int_equal(pf_sched_run(s, 16), 15);
+		pf_rebalance_opts_init(&ro);
+		ro.cooldown_ns = 0;
+		assert_true(pf_sched_rebalance(s, &ro, NULL) >= 0);
+		pf_sched_destroy(s);
+		destroy();
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -627,6 +673,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_sched_bound_property, teardown),
 		cmocka_unit_test_teardown(test_sched_failing_key_not_starved, teardown),
 		cmocka_unit_test_teardown(test_sched_adopt_and_explain, teardown),
+		cmocka_unit_test_teardown(test_sched_member_count_out_of_range, teardown),
 	};
 
 	return cmocka_run_group_tests_name("core_sched", tests, NULL, NULL);
