@@ -150,7 +150,7 @@ static int queued_behind(struct pf_domain *d, uint32_t id, uint64_t pos)
 static int owner_check(struct pf_vnode *h)
 {
 	struct pf_member *m = h->member;
-	/* [A10] pairs with [R10] in vnode.c: a repair that took the VNode is seen. */
+	/* [A10] pairs with [R10] in core/ownership.c: a repair that took the VNode is seen. */
 	uint64_t w = pf_load_acquire(&m->d->own[h->id]);
 
 	return own_is_owned(w) && own_slot(w) == m->slot && own_gen(w) == (m->gen & OWN_GEN_MASK) &&

@@ -885,7 +885,7 @@ PF_API int pf_vnode_handoff(struct pf_vnode *h)
 	req = pf_load_relaxed(&d->vnodes[h->id].move_req);
 	if (!move_valid_for(req, h->epoch))
 		return -ENOENT;
-	/* [A10] pairs with [R10] in vnode.c: we must see a repair that took it away. */
+	/* [A10] pairs with [R10] in core/ownership.c: we must see a repair that took it away. */
 	w = pf_load_acquire(&d->own[h->id]);
 	if (!own_held_by(w, m->slot, m->gen, h->epoch))
 		r = -ESTALE;

@@ -218,11 +218,15 @@ void sched_bound_pool(struct pf_sched *s, const struct req *q)
 
 void sched_bound_pool_of(struct pf_sched *s, uint32_t vnode)
 {
-	const struct dom_vnode *v = &s->d->vnodes[vnode];
-	uint64_t caps[2] = {v->caps[0], v->caps[1]};
-	const struct req *q = sched_req_lookup(s, caps);
+	const struct dom_vnode *v;
+	uint64_t caps[2];
+	const struct req *q;
 
 	PF_ASSERT(vnode < s->d->lim.vnodes_max);
+	v = &s->d->vnodes[vnode];
+	caps[0] = v->caps[0];
+	caps[1] = v->caps[1];
+	q = sched_req_lookup(s, caps);
 	if (q != NULL) {
 		sched_bound_pool(s, q);
 		return;
@@ -614,7 +618,7 @@ PF_API int pf_sched_refresh(struct pf_sched *s)
 	s->strategy = PF_MIN(pf_load_relaxed(&ctl->sched_strategy), (uint32_t)PF_SCHED_AGENT);
 	/* Relaxed: settings, validated by their use (floor and epsilon are plain numbers). */
 	s->floor_ppm = pf_load_relaxed(&ctl->trust_floor_ppm);
-	/* Relaxed, the same; the epsilon word kept its first name but bounds every strategy. */
+	/* Relaxed: a setting, validated by PF_MIN below; the version bump triggers the refresh. */
 	s->eps_ppm = PF_MIN(pf_load_relaxed(&ctl->epsilon_ppm), PF_SCHED_EPSILON_MAX);
 	if ((s->o.flags & PF_SCHED_OPT_EPSILON) != 0)
 		s->eps_ppm = s->o.epsilon_ppm;
@@ -929,11 +933,14 @@ static uint32_t pick(struct pf_sched *s, const struct req *q, const uint64_t cap
 int sched_choose(struct pf_sched *s, uint32_t vnode, struct pf_sched_decision *dec,
 		 struct removed *rm, uint32_t *ret_m)
 {
-	const struct dom_vnode *v = &s->d->vnodes[vnode];
-	uint64_t caps[2] = {v->caps[0], v->caps[1]};
+	const struct dom_vnode *v;
+	uint64_t caps[2];
 	struct req *q;
 
 	PF_ASSERT(vnode < s->d->lim.vnodes_max && ret_m != NULL);
+	v = &s->d->vnodes[vnode];
+	caps[0] = v->caps[0];
+	caps[1] = v->caps[1];
 	dec->home_node = v->home_node;
 	q = sched_req_lookup(s, caps);
 	if (q == NULL)
@@ -983,7 +990,8 @@ PF_API int pf_sched_place(struct pf_sched *s, uint32_t vnode, struct pf_sched_de
 	dec->strategy = s->strategy;
 	dec->winner_slot = UINT32_MAX;
 	dec->winner_node = -1;
-	/* [A10] pairs with [R10] in vnode.c: the requirements are complete once PENDING. */
+	/* [A10] pairs with [R10] in core/ownership.c: the requirements are complete once PENDING.
+	 */
 	w = pf_load_acquire(&s->d->own[vnode]);
 	if (own_state(w) != PF_VNODE_PENDING) {
 		dec->reason = PF_SCHED_LOST_RACE;

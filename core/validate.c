@@ -151,7 +151,7 @@ int member_record_check(struct pf_domain *d, uint32_t slot)
 int vnode_record_check(struct pf_domain *d, uint32_t id)
 {
 	struct dom_vnode *v = &d->vnodes[id];
-	/* [A10] pairs with [R10] in vnode.c: requirements are complete once defined. */
+	/* [A10] pairs with [R10] in core/ownership.c: requirements are complete once defined. */
 	uint64_t w = pf_load_acquire(&d->own[id]);
 	/* Relaxed: a snapshot to validate. */
 	uint64_t c = pf_load_relaxed(&v->ckpt);
