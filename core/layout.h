@@ -545,7 +545,7 @@ struct dom_explain {
 	uint32_t epoch;
 	uint32_t reason; /* enum pf_sched_reason */
 	uint32_t candidates;
-	uint32_t filtered[6]; /* by cause: state, caps, trust, policy, full, bound */
+	uint32_t filtered[PF_SCHED_FILTERED_COUNT]; /* by filter (enum pf_sched_filtered) */
 	uint32_t home_node;
 	uint32_t winner_node;
 	uint32_t reserved0;
@@ -560,6 +560,11 @@ struct dom_explain {
 	uint64_t reserved[2];
 };
 _Static_assert(sizeof(struct dom_explain) == 160, "explanation record is shared ABI");
+_Static_assert(offsetof(struct dom_explain, filtered) == 36 &&
+		       offsetof(struct dom_explain, reserved0) == 68 &&
+		       offsetof(struct dom_explain, decision_ns) == 72 &&
+		       offsetof(struct dom_explain, filtered_slot) == 120,
+	       "explanation record is shared ABI");
 
 /*
  * Failure history, kept by identity key (uid + executable), not by pid: an open-addressed

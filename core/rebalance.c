@@ -409,8 +409,7 @@ static enum outcome target_heaps(struct round *rd, uint32_t x, uint32_t id, int 
 	t = sched_choose_heaps(s, q, id, home, &dec, &rm);
 	sched_heap_insert(s, &s->heaps[own->heap], x);
 	if (t == NONE)
-		return dec.filtered[sched_filter_index(PF_SCHED_FILTER_BOUND)] != 0 ? OUT_CAP
-										    : OUT_NONE;
+		return dec.filtered[PF_SCHED_FILTERED_BOUND] != 0 ? OUT_CAP : OUT_NONE;
 	if (!ring_room(rd, t))
 		return OUT_FULL;
 	PF_ASSERT(t != x && own->assigned > 0);
@@ -767,7 +766,7 @@ static uint32_t migrate_filter(struct pf_sched *s, uint32_t vnode, uint32_t slot
 static void migrate_explain(const struct pf_sched *s, uint32_t vnode, uint32_t m, uint32_t why,
 			    uint64_t w, struct pf_sched_decision *dec)
 {
-	uint32_t size = dec->size;
+	uint32_t size = dec->size, filter = sched_filter_index(why);
 
 	memset(dec, 0, sizeof(*dec));
 	dec->size = size;
@@ -781,9 +780,8 @@ static void migrate_explain(const struct pf_sched *s, uint32_t vnode, uint32_t m
 	dec->home_node = s->d->vnodes[vnode].home_node;
 	if (why == PF_SCHED_PLACED)
 		sched_decision_fill(s, dec, m, dec->home_node);
-	else if ((why >= PF_SCHED_FILTER_STATE && why <= PF_SCHED_FILTER_FULL) ||
-		 why == PF_SCHED_FILTER_BOUND)
-		dec->filtered[sched_filter_index(why)] = 1;
+	else if (filter != UINT32_MAX)
+		dec->filtered[filter] = 1;
 }
 
 PF_API int pf_sched_migrate(struct pf_sched *s, uint32_t vnode, uint32_t slot,

@@ -63,6 +63,16 @@ static const char *const reason_names[] = {"placed",      "no-member",    "filte
 					   "filter-caps", "filter-trust", "filter-policy",
 					   "filter-full", "lost-race",    "filter-bound"};
 _Static_assert(PF_ARRAY_SIZE(reason_names) == PF_SCHED_FILTER_BOUND + 1, "a name per reason");
+_Static_assert(sizeof(struct pf_sched_decision) == 136 &&
+		       offsetof(struct pf_sched_decision, filtered) == 36 &&
+		       offsetof(struct pf_sched_decision, home_node) == 60 &&
+		       offsetof(struct pf_sched_decision, reserved0) == 68 &&
+		       offsetof(struct pf_sched_decision, score) == 72 &&
+		       offsetof(struct pf_sched_decision, reserved) == 112,
+	       "pf_sched_decision is ABI");
+_Static_assert(PF_SCHED_FILTER_FULL - PF_SCHED_FILTER_STATE == PF_SCHED_FILTERED_FULL &&
+		       PF_SCHED_FILTERED_BOUND + 1 == PF_SCHED_FILTERED_COUNT,
+	       "the filters in order, then the bound (sched_filter_index())");
 #define REFUSALS_MAX (EXPLAIN_FILTERED_MAX * 4u) /* hook calls and full rings per decision */
 
 PF_API const char *pf_sched_strategy_name(uint32_t strategy)
@@ -714,7 +724,10 @@ uint32_t sched_admit(struct pf_sched *s, uint32_t vnode, const struct sm *m)
 static void note_removed(struct pf_sched_decision *dec, struct removed *rm, uint32_t m,
 			 uint32_t why)
 {
-	dec->filtered[sched_filter_index(why)]++;
+	uint32_t i = sched_filter_index(why);
+
+	PF_ASSERT(i < PF_SCHED_FILTERED_COUNT);
+	dec->filtered[i]++;
 	if (rm->n == PF_ARRAY_SIZE(rm->m))
 		return;
 	rm->m[rm->n] = m;
@@ -911,12 +924,12 @@ static uint32_t reason_of(const struct pf_sched *s, const struct pf_sched_decisi
 {
 	if (s->active == 0 && s->filtered_state == 0)
 		return PF_SCHED_NO_MEMBER;
-	if (dec->filtered[sched_filter_index(PF_SCHED_FILTER_POLICY)] != 0)
+	if (dec->filtered[PF_SCHED_FILTERED_POLICY] != 0)
 		return PF_SCHED_FILTER_POLICY;
-	if (dec->filtered[sched_filter_index(PF_SCHED_FILTER_BOUND)] != 0 &&
-	    dec->filtered[sched_filter_index(PF_SCHED_FILTER_FULL)] == 0)
+	if (dec->filtered[PF_SCHED_FILTERED_BOUND] != 0 &&
+	    dec->filtered[PF_SCHED_FILTERED_FULL] == 0)
 		return PF_SCHED_FILTER_BOUND;
-	if (dec->filtered[sched_filter_index(PF_SCHED_FILTER_FULL)] != 0 || s->nsm > 0)
+	if (dec->filtered[PF_SCHED_FILTERED_FULL] != 0 || s->nsm > 0)
 		return dec->candidates == 0 ? PF_SCHED_FILTER_CAPS : PF_SCHED_FILTER_FULL;
 	return s->filtered_trust != 0 ? PF_SCHED_FILTER_TRUST : PF_SCHED_FILTER_STATE;
 }
@@ -946,13 +959,12 @@ int sched_choose(struct pf_sched *s, uint32_t vnode, struct pf_sched_decision *d
 	if (q == NULL)
 		return -ENOMEM;
 	dec->candidates = q->candidates;
-	dec->filtered[0] = s->filtered_state;
-	dec->filtered[1] = s->nsm - q->candidates;
-	dec->filtered[2] = s->filtered_trust;
+	dec->filtered[PF_SCHED_FILTERED_STATE] = s->filtered_state;
+	dec->filtered[PF_SCHED_FILTERED_CAPS] = s->nsm - q->candidates;
+	dec->filtered[PF_SCHED_FILTERED_TRUST] = s->filtered_trust;
 	sched_bound_pool(s, q);
 	*ret_m = pick(s, q, caps, vnode, dec, rm);
-	if (*ret_m == UINT32_MAX && !s->moving &&
-	    dec->filtered[sched_filter_index(PF_SCHED_FILTER_BOUND)] != 0) {
+	if (*ret_m == UINT32_MAX && !s->moving && dec->filtered[PF_SCHED_FILTERED_BOUND] != 0) {
 		/* Every member that could take it is at its bound: the bound yields rather
 		 * than leave it pending (sched.h). The explanation keeps the first pass. */
 		struct pf_sched_decision again = *dec;

@@ -113,10 +113,15 @@ struct removed {
 	uint32_t n;
 };
 
-/* Index into pf_sched_decision.filtered[] of a filter reason. */
+/* Index into pf_sched_decision.filtered[] of a filter reason (enum pf_sched_filtered);
+ * UINT32_MAX for a reason that is no filter. */
 static inline uint32_t sched_filter_index(uint32_t why)
 {
-	return why == PF_SCHED_FILTER_BOUND ? 5u : why - PF_SCHED_FILTER_STATE;
+	if (why == PF_SCHED_FILTER_BOUND)
+		return PF_SCHED_FILTERED_BOUND;
+	if (why >= PF_SCHED_FILTER_STATE && why <= PF_SCHED_FILTER_FULL)
+		return why - PF_SCHED_FILTER_STATE;
+	return UINT32_MAX;
 }
 
 /* The strategy's score of member m without the NUMA factor (the heap key). */

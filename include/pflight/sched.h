@@ -101,6 +101,17 @@ enum pf_sched_reason {
 	PF_SCHED_FILTER_BOUND = 8,  /* candidate at its bounded load (see above) */
 };
 
+/* Index into pf_sched_decision.filtered[]: how many members each filter removed. */
+enum pf_sched_filtered {
+	PF_SCHED_FILTERED_STATE = 0,  /* PF_SCHED_FILTER_STATE */
+	PF_SCHED_FILTERED_CAPS = 1,   /* PF_SCHED_FILTER_CAPS */
+	PF_SCHED_FILTERED_TRUST = 2,  /* PF_SCHED_FILTER_TRUST */
+	PF_SCHED_FILTERED_POLICY = 3, /* PF_SCHED_FILTER_POLICY */
+	PF_SCHED_FILTERED_FULL = 4,   /* PF_SCHED_FILTER_FULL */
+	PF_SCHED_FILTERED_BOUND = 5,  /* PF_SCHED_FILTER_BOUND */
+	PF_SCHED_FILTERED_COUNT
+};
+
 /* Stable lower-case name of a strategy or reason, or NULL. */
 PF_API const char *pf_sched_strategy_name(uint32_t strategy);
 PF_API const char *pf_sched_reason_name(uint32_t reason);
@@ -166,11 +177,12 @@ struct pf_sched_decision {
 	uint32_t strategy;
 	uint32_t winner_slot; /* UINT32_MAX when not placed */
 	uint32_t winner_generation;
-	uint64_t epoch;       /* the ownership epoch the winner holds */
-	uint32_t candidates;  /* members considered */
-	uint32_t filtered[6]; /* removed by: state, caps, trust, policy, full, bound */
+	uint64_t epoch;                             /* the ownership epoch the winner holds */
+	uint32_t candidates;                        /* members considered */
+	uint32_t filtered[PF_SCHED_FILTERED_COUNT]; /* removed, by filter (enum above) */
 	int32_t home_node;
 	int32_t winner_node;
+	uint32_t reserved0;
 	double score;
 	double reliability;
 	double trust;

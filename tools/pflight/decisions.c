@@ -105,8 +105,10 @@ static void decision_row(uint64_t seq, const struct pf_sched_decision *x)
 	}
 	printf("%-6llu %-6u %-13s %-15s %-7s %-6s %5u  %5u %4u %5u %6u %4u %5u",
 	       (unsigned long long)seq, x->vnode, outcome != NULL ? outcome : "?",
-	       strategy != NULL ? strategy : "?", winner, epoch, x->candidates, x->filtered[0],
-	       x->filtered[1], x->filtered[2], x->filtered[3], x->filtered[4], x->filtered[5]);
+	       strategy != NULL ? strategy : "?", winner, epoch, x->candidates,
+	       x->filtered[PF_SCHED_FILTERED_STATE], x->filtered[PF_SCHED_FILTERED_CAPS],
+	       x->filtered[PF_SCHED_FILTERED_TRUST], x->filtered[PF_SCHED_FILTERED_POLICY],
+	       x->filtered[PF_SCHED_FILTERED_FULL], x->filtered[PF_SCHED_FILTERED_BOUND]);
 	if (x->reason == PF_SCHED_PLACED)
 		printf("  %7.4f %5.3f %5.3f %6.4f %4.2f\n", x->score, x->reliability, x->trust,
 		       x->load, x->numa_factor);

@@ -180,10 +180,11 @@ static int record_placement(struct auditor *a, const struct pf_sched_decision *d
 		       "\"skipped\":%u}",
 		       (unsigned long long)seq, pf_sched_strategy_name(d->strategy), d->winner_slot,
 		       d->winner_generation, (unsigned long long)d->epoch, d->candidates,
-		       d->filtered[0], d->filtered[1], d->filtered[2], d->filtered[3],
-		       d->filtered[4], d->filtered[5], d->home_node, d->winner_node, ppm(d->score),
-		       ppm(d->reliability), ppm(d->trust), ppm(d->load), ppm(d->numa_factor),
-		       skipped);
+		       d->filtered[PF_SCHED_FILTERED_STATE], d->filtered[PF_SCHED_FILTERED_CAPS],
+		       d->filtered[PF_SCHED_FILTERED_TRUST], d->filtered[PF_SCHED_FILTERED_POLICY],
+		       d->filtered[PF_SCHED_FILTERED_FULL], d->filtered[PF_SCHED_FILTERED_BOUND],
+		       d->home_node, d->winner_node, ppm(d->score), ppm(d->reliability),
+		       ppm(d->trust), ppm(d->load), ppm(d->numa_factor), skipped);
 	return auditor_append(a, link ? "placement" : "placement_late", subject, details,
 			      link ? d->vnode : PF_AUDIT_NO_VNODE) == 0;
 }

@@ -730,7 +730,7 @@ static void test_rebalance_migrate_refuses_bound(void **state)
 	assert_int_equal(owned_by(small, 10), 1);
 	assert_int_equal(pf_sched_migrate(s, 1, small, &dec), -EPERM);
 	assert_int_equal(dec.reason, PF_SCHED_FILTER_BOUND);
-	assert_int_equal(dec.filtered[5], 1);
+	assert_int_equal(dec.filtered[PF_SCHED_FILTERED_BOUND], 1);
 	assert_string_equal(pf_sched_reason_name(dec.reason), "filter-bound");
 	pf_sched_destroy(s);
 	destroy();

@@ -156,7 +156,7 @@ static void test_sched_bin_packing_and_agent(void **state)
 		assert_int_equal(pf_sched_place(s, v, &dec), 0);
 		counts[dec.winner_slot == idle]++;
 		/* Whenever the busy one wins, the idle one was at its bound. */
-		assert_int_equal(dec.filtered[5], dec.winner_slot == busy);
+		assert_int_equal(dec.filtered[PF_SCHED_FILTERED_BOUND], dec.winner_slot == busy);
 	}
 	/* free(busy) = 0.2 + 0.4 - 2k/100; free(idle) = 2 - 2k/100: idle wins every score,
 	 * but not past its bound, ceil(1.25 x 40 / 2) = 25. */
@@ -170,7 +170,7 @@ static void test_sched_bin_packing_and_agent(void **state)
 
 		assert_int_equal(n, 40);
 		for (int i = 0; i < n; i++)
-			bound += seen[i].filtered[5];
+			bound += seen[i].filtered[PF_SCHED_FILTERED_BOUND];
 		assert_int_equal(bound, counts[0]);
 	}
 	pf_sched_explain_unsubscribe(dom);
@@ -302,7 +302,7 @@ static void test_sched_empty_candidates_reason(void **state)
 	assert_int_equal(pf_vnode_define(dom, 1, &spec), 0);
 	assert_int_equal(pf_sched_place(s, 1, &dec), -ENOENT); /* refreshes: one member now */
 	assert_int_equal(dec.reason, PF_SCHED_FILTER_CAPS);
-	assert_int_equal(dec.filtered[1], 1);
+	assert_int_equal(dec.filtered[PF_SCHED_FILTERED_CAPS], 1);
 	{
 		struct pf_sched_candidate c[4];
 
