@@ -353,8 +353,6 @@ static void sched_free_tables(struct pf_sched *s)
 	for (uint32_t i = 0; i < s->nreqs; i++)
 		free(s->reqs[i].heaps);
 	s->nreqs = 0;
-	free(s->held);
-	s->held = NULL;
 	free(s->sm);
 	free(s->groups);
 	free(s->heaps);
@@ -382,15 +380,15 @@ PF_API int pf_sched_create(struct pf_domain *d, const struct pf_sched_opts *opts
 	pf_sched_opts_init(&s->o);
 	if (opts != NULL && (opts_copy(&s->o, sizeof(s->o), opts,
 				       offsetof(struct pf_sched_opts, can_handoff)) < 0 ||
-			     (s->o.flags & ~PF_SCHED_OPT_EPSILON) != 0 ||
-			     s->o.epsilon_ppm > PF_SCHED_EPSILON_MAX)) {
+			     s->o.flags != 0 || s->o.reserved[0] != 0 || s->o.reserved[1] != 0)) {
 		free(s);
 		return -EINVAL;
 	}
 	s->d = d;
 	s->slot_to_sm = malloc(d->lim.members_max * sizeof(*s->slot_to_sm));
-	if (s->slot_to_sm == NULL) {
-		free(s);
+	s->held = malloc((d->lim.members_max + 1) * sizeof(*s->held));
+	if (s->slot_to_sm == NULL || s->held == NULL) {
+		pf_sched_destroy(s);
 		return -ENOMEM;
 	}
 	s->seen_members = UINT32_MAX;
@@ -409,6 +407,7 @@ PF_API void pf_sched_destroy(struct pf_sched *s)
 		return;
 	sched_free_tables(s);
 	free(s->slot_to_sm);
+	free(s->held);
 	free(s);
 }
 
@@ -472,8 +471,7 @@ static int snapshot_members(struct pf_sched *s)
 	uint32_t n = 0, why;
 
 	s->sm = calloc(s->d->lim.members_max, sizeof(*s->sm));
-	s->held = calloc(s->d->lim.members_max + 1, sizeof(*s->held));
-	if (s->sm == NULL || s->held == NULL)
+	if (s->sm == NULL)
 		return -ENOMEM;
 	s->filtered_state = s->filtered_trust = s->active = 0;
 	s->assigned_total = s->cap_sum = 0;
@@ -630,8 +628,6 @@ PF_API int pf_sched_refresh(struct pf_sched *s)
 	s->floor_ppm = pf_load_relaxed(&ctl->trust_floor_ppm);
 	/* Relaxed: a setting, validated by PF_MIN below; the version bump triggers the refresh. */
 	s->eps_ppm = PF_MIN(pf_load_relaxed(&ctl->epsilon_ppm), PF_SCHED_EPSILON_MAX);
-	if ((s->o.flags & PF_SCHED_OPT_EPSILON) != 0)
-		s->eps_ppm = s->o.epsilon_ppm;
 	s->seed = pf_load_relaxed(&ctl->sched_seed);
 	s->refreshed_ns = now_ns();
 	sched_free_tables(s);
@@ -926,9 +922,6 @@ static uint32_t reason_of(const struct pf_sched *s, const struct pf_sched_decisi
 		return PF_SCHED_NO_MEMBER;
 	if (dec->filtered[PF_SCHED_FILTERED_POLICY] != 0)
 		return PF_SCHED_FILTER_POLICY;
-	if (dec->filtered[PF_SCHED_FILTERED_BOUND] != 0 &&
-	    dec->filtered[PF_SCHED_FILTERED_FULL] == 0)
-		return PF_SCHED_FILTER_BOUND;
 	if (dec->filtered[PF_SCHED_FILTERED_FULL] != 0 || s->nsm > 0)
 		return dec->candidates == 0 ? PF_SCHED_FILTER_CAPS : PF_SCHED_FILTER_FULL;
 	return s->filtered_trust != 0 ? PF_SCHED_FILTER_TRUST : PF_SCHED_FILTER_STATE;

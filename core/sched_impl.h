@@ -32,7 +32,6 @@ struct sm {
 	double key;        /* score without the NUMA factor */
 	uint64_t tie;
 	uint32_t stamp; /* consistent-hash: the decision that last refused it */
-	uint32_t reserved0;
 };
 
 struct heap {
@@ -45,7 +44,6 @@ struct heap {
 struct group {
 	uint64_t caps[2];
 	uint32_t members;
-	uint32_t reserved0;
 	uint64_t assigned; /* VNodes its members hold, as the model counts them */
 	uint64_t capacity; /* its members' capacities */
 };
@@ -92,7 +90,7 @@ struct pf_sched {
 	uint64_t cap_sum;    /* capacities of the eligible members */
 	uint64_t pool_total; /* the bound's pool for the VNode being decided: */
 	uint64_t pool_cap;   /* sched_bound_pool() */
-	uint32_t *held;      /* members taken off their heap during one choice (nsm + 1) */
+	uint32_t *held;      /* members taken off their heap during one choice (members_max + 1) */
 	uint32_t moving;     /* 1 while choosing the target of a VNode the model counts already
 			      * (a rebalancing move): see sched_within_bound() */
 	uint32_t bound_off;  /* 1 while the bound yields (sched_choose()) */
@@ -100,8 +98,7 @@ struct pf_sched {
 	uint32_t filtered_state;
 	uint32_t filtered_trust;
 	uint32_t active;
-	uint32_t handoff; /* 1 while choosing a move's target: can_handoff applies too */
-	uint32_t reserved0;
+	uint32_t handoff;    /* 1 while choosing a move's target: can_handoff applies too */
 	uint64_t rb_rounds;  /* rebalance rounds run (rebalance.c) */
 	uint64_t rb_refused; /* rounds refused by the cool-down */
 };

@@ -35,8 +35,7 @@
  * only when the can-assign hook or full assignment rings refuse every one below it does
  * the bound yield for that decision, rather than leave the VNode pending (the explanation
  * still counts the members it passed over). epsilon comes from the domain (PhoenixFile
- * scheduling.epsilon, pf_sched_configure(); default PF_SCHED_EPSILON_DEFAULT = 0.25) or
- * from the scheduler's own options (PF_SCHED_OPT_EPSILON).
+ * scheduling.epsilon, pf_sched_configure(); default PF_SCHED_EPSILON_DEFAULT = 0.25).
  *
  * Preferences are bounded as well, so that the bound, not a member's history, decides how
  * far shares drift: a member's weight is its preference relative to the best eligible
@@ -138,13 +137,9 @@ typedef int (*pf_sched_policy_fn)(void *arg, uint32_t vnode, uint32_t slot);
 
 struct pf_numa;
 
-/* pf_sched_opts.flags: epsilon_ppm is this scheduler's bounded-load epsilon, whatever the
- * domain's (a tool that explores settings; pflightd and the simulator use the domain's). */
-#define PF_SCHED_OPT_EPSILON 0x1u
-
 struct pf_sched_opts {
 	uint32_t size;                 /* sizeof(struct pf_sched_opts) */
-	uint32_t flags;                /* PF_SCHED_OPT_EPSILON, or 0 */
+	uint32_t flags;                /* 0 (none defined yet) */
 	pf_sched_policy_fn can_assign; /* NULL: allow all */
 	void *policy_arg;
 	const struct pf_numa *numa; /* topology for NUMA factors; NULL: all distances 10 */
@@ -152,14 +147,12 @@ struct pf_sched_opts {
 	 * (rebalancing, drains, pf_sched_migrate); NULL: allow all. */
 	pf_sched_policy_fn can_handoff;
 	void *handoff_arg;
-	uint32_t epsilon_ppm; /* with PF_SCHED_OPT_EPSILON: 0..PF_SCHED_EPSILON_MAX */
-	uint32_t reserved0;
-	uint64_t reserved1;
+	uint64_t reserved[2]; /* 0 */
 };
 
 PF_API void pf_sched_opts_init(struct pf_sched_opts *opts);
 
-/* A process-local scheduler over `domain`. 0, -EINVAL (unknown flag, epsilon out of range),
+/* A process-local scheduler over `domain`. 0, -EINVAL (a flag or a reserved field set),
  * -ENOMEM. */
 PF_API int pf_sched_create(struct pf_domain *domain, const struct pf_sched_opts *opts,
 			   struct pf_sched **ret_sched);

@@ -231,6 +231,12 @@ static void test_sched_filters_property(void **state)
 	pf_sched_opts_init(&so);
 	so.can_assign = refuse_slot;
 	so.policy_arg = &refused;
+	so.flags = 0x1; /* none is defined */
+	assert_int_equal(pf_sched_create(dom, &so, &s), -EINVAL);
+	so.flags = 0;
+	so.reserved[1] = 1;
+	assert_int_equal(pf_sched_create(dom, &so, &s), -EINVAL);
+	so.reserved[1] = 0;
 	assert_int_equal(pf_sched_create(dom, &so, &s), 0);
 	for (uint32_t v = 0; v < 300; v++) {
 		struct pf_vnode_spec spec;
