@@ -155,7 +155,7 @@ static int request(struct step *st, uint32_t id)
 	    own_gen(w) != (st->gen & OWN_GEN_MASK))
 		return 0;
 	memset(&dec, 0, sizeof(dec));
-	r = sched_choose(s, id, &dec, &rm, &m);
+	r = sched_choose(s, id, ADMIT_HANDOFF, &dec, &rm, &m); /* can_handoff is asked too */
 	if (r < 0)
 		return r;
 	if (m == NONE) {
@@ -300,9 +300,7 @@ PF_API int pf_sched_drain_step(struct pf_sched *s, uint32_t slot, const struct p
 	st->rep = rep;
 	st->slot = slot;
 	st->gen = rep->generation;
-	s->handoff = 1; /* every target is a hand-off's: can_handoff applies */
 	r = step_run(st, &o);
-	s->handoff = 0;
 	rep->steps++;
 	free(st);
 	return r;

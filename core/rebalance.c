@@ -107,6 +107,9 @@
 #define GAIN_PPM_DEFAULT 200000u
 #define GAIN_PPM_MAX (100u * PF_PPM)
 #define NONE UINT32_MAX
+/* A round's targets: each is a hand-off's (the can-handoff hook is asked), of a VNode the
+ * model counts already (the bound's total does not grow). */
+#define ROUND_ADMIT (ADMIT_MOVING | ADMIT_HANDOFF)
 
 enum outcome { OUT_MOVE, OUT_STAY, OUT_HYST, OUT_CAP, OUT_FULL, OUT_NONE };
 
@@ -398,15 +401,16 @@ static enum outcome target_heaps(struct round *rd, uint32_t x, uint32_t id, int 
 	uint64_t caps[2] = {v->caps[0], v->caps[1]};
 	int32_t home = v->home_node;
 	struct req *q = sched_req_lookup(s, caps);
+	struct admit a;
 	double mine, theirs;
 	uint32_t t;
 
 	if (q == NULL)
 		return OUT_NONE; /* no memory for the cache: leave it where it is */
-	sched_bound_pool(s, q);
+	a = sched_admit_for(s, q, ROUND_ADMIT);
 	memset(&dec, 0, sizeof(dec));
 	sched_heap_remove(s, &s->heaps[own->heap], own->heap_pos);
-	t = sched_choose_heaps(s, q, id, home, &dec, &rm);
+	t = sched_choose_heaps(s, &a, q, id, home, &dec, &rm);
 	sched_heap_insert(s, &s->heaps[own->heap], x);
 	if (t == NONE)
 		return dec.filtered[PF_SCHED_FILTERED_BOUND] != 0 ? OUT_CAP : OUT_NONE;
@@ -438,9 +442,9 @@ static enum outcome target_chash(struct round *rd, uint32_t x, uint32_t id, int 
 	const struct dom_vnode *v = &s->d->vnodes[id];
 	uint64_t caps[2] = {v->caps[0], v->caps[1]};
 	uint32_t first = sched_chash_first(s, id);
+	struct admit a = sched_admit_of(s, id, ROUND_ADMIT);
 	enum outcome why = OUT_STAY;
 
-	sched_bound_pool_of(s, id);
 	for (uint32_t k = 0; k < s->npoints; k++) {
 		uint32_t m = s->points[(first + k) % s->npoints].member, admit;
 
@@ -448,7 +452,7 @@ static enum outcome target_chash(struct round *rd, uint32_t x, uint32_t id, int 
 			return why; /* the ring wants it here, or everything before is full */
 		if (m == x || !sched_covers(s->sm[m].caps, caps))
 			continue;
-		admit = sched_admit(s, id, &s->sm[m]);
+		admit = sched_admit(s, &a, id, &s->sm[m]);
 		if (admit == PF_SCHED_FILTER_BOUND) {
 			why = OUT_CAP;
 			continue;
@@ -577,11 +581,12 @@ static uint32_t usable_for(struct round *rd, uint32_t x, uint32_t t)
 
 	for (uint32_t k = rd->next[x]; k < rd->start[x + 1]; k++) {
 		uint32_t id = rd->cand[k];
+		struct admit a;
 
 		if (!sched_covers(s->sm[t].caps, s->d->vnodes[id].caps))
 			continue;
-		sched_bound_pool_of(s, id);
-		if (sched_admit(s, id, &s->sm[t]) != PF_SCHED_PLACED || !ring_room(rd, t))
+		a = sched_admit_of(s, id, ROUND_ADMIT);
+		if (sched_admit(s, &a, id, &s->sm[t]) != PF_SCHED_PLACED || !ring_room(rd, t))
 			continue;
 		rd->cand[k] = rd->cand[rd->next[x]];
 		rd->cand[rd->next[x]] = id;
@@ -724,11 +729,7 @@ PF_API int pf_sched_rebalance(struct pf_sched *s, const struct pf_rebalance_opts
 		if (r == 0) {
 			scan(&rd);
 			model_rebuild(&rd);
-			/* Every target is a hand-off's (can_handoff applies), of a VNode the
-			 * model counts already (the bound's total does not grow). */
-			s->handoff = s->moving = 1;
 			round_run(&rd, &o);
-			s->handoff = s->moving = 0;
 			s->rb_rounds++;
 		}
 		round_fini(&rd);
@@ -746,7 +747,8 @@ static uint32_t migrate_filter(struct pf_sched *s, uint32_t vnode, uint32_t slot
 	const struct dom_vnode *v = &s->d->vnodes[vnode];
 	uint64_t caps[2] = {v->caps[0], v->caps[1]};
 	struct pf_member_info mi = {.size = sizeof(mi)};
-	uint32_t m = s->slot_to_sm[slot], why;
+	uint32_t m = s->slot_to_sm[slot];
+	struct admit a;
 
 	*ret_m = m;
 	if (m == NONE) {
@@ -756,11 +758,8 @@ static uint32_t migrate_filter(struct pf_sched *s, uint32_t vnode, uint32_t slot
 	}
 	if (!sched_covers(s->sm[m].caps, caps))
 		return PF_SCHED_FILTER_CAPS;
-	sched_bound_pool_of(s, vnode);
-	s->handoff = 1;
-	why = sched_admit(s, vnode, &s->sm[m]);
-	s->handoff = 0;
-	return why;
+	a = sched_admit_of(s, vnode, ADMIT_HANDOFF);
+	return sched_admit(s, &a, vnode, &s->sm[m]);
 }
 
 static void migrate_explain(const struct pf_sched *s, uint32_t vnode, uint32_t m, uint32_t why,

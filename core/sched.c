@@ -209,52 +209,44 @@ int sched_share_cmp(uint64_t count, uint64_t count_ppm, uint64_t capacity, uint6
 	return lhs[1] < rhs[1] ? -1 : lhs[1] > rhs[1];
 }
 
-void sched_bound_pool(struct pf_sched *s, const struct req *q)
+struct admit sched_admit_for(const struct pf_sched *s, const struct req *q, uint32_t flags)
 {
+	struct admit a = {.pool_total = s->assigned_total, .pool_cap = s->cap_sum, .flags = flags};
 	uint64_t total = 0;
 
-	if (q->ngroups == s->ngroups) { /* every eligible member: the model's own sums */
-		s->pool_total = s->assigned_total;
-		s->pool_cap = s->cap_sum;
-		return;
-	}
+	PF_ASSERT((flags & ~(ADMIT_MOVING | ADMIT_HANDOFF | ADMIT_BOUND_OFF)) == 0);
+	if (q == NULL || q->ngroups == s->ngroups)
+		return a; /* every eligible member: the model's own sums */
 	for (uint32_t i = 0; i < q->ngroups; i++)
 		total += s->groups[q->groups[i]].assigned;
-	total = PF_MIN(total, s->assigned_total); /* as the model's sum, clamped at refresh */
 	PF_ASSERT(q->capacity <= s->cap_sum);
-	s->pool_total = total;
-	s->pool_cap = q->capacity;
+	a.pool_total = PF_MIN(total, s->assigned_total); /* as the model's sum, clamped */
+	a.pool_cap = q->capacity;
+	return a;
 }
 
-void sched_bound_pool_of(struct pf_sched *s, uint32_t vnode)
+struct admit sched_admit_of(struct pf_sched *s, uint32_t vnode, uint32_t flags)
 {
 	const struct dom_vnode *v;
 	uint64_t caps[2];
-	const struct req *q;
 
 	PF_ASSERT(vnode < s->d->lim.vnodes_max);
 	v = &s->d->vnodes[vnode];
 	caps[0] = v->caps[0];
 	caps[1] = v->caps[1];
-	q = sched_req_lookup(s, caps);
-	if (q != NULL) {
-		sched_bound_pool(s, q);
-		return;
-	}
-	s->pool_total = s->assigned_total;
-	s->pool_cap = s->cap_sum;
+	return sched_admit_for(s, sched_req_lookup(s, caps), flags);
 }
 
-int sched_within_bound(const struct pf_sched *s, const struct sm *m)
+int sched_within_bound(const struct pf_sched *s, const struct admit *a, const struct sm *m)
 {
 	uint64_t eps = PF_PPM + s->eps_ppm;
 
 	/* assigned + 1 <= ceil(X) holds exactly when assigned < X, for a whole assigned. */
-	if (!s->moving)
-		return sched_share_cmp(m->assigned, PF_PPM, m->capacity, s->pool_total + 1,
-				       s->pool_cap, eps) < 0;
-	return sched_share_cmp((uint64_t)m->assigned + 1, PF_PPM, m->capacity, s->pool_total,
-			       s->pool_cap, eps) <= 0;
+	if ((a->flags & ADMIT_MOVING) == 0)
+		return sched_share_cmp(m->assigned, PF_PPM, m->capacity, a->pool_total + 1,
+				       a->pool_cap, eps) < 0;
+	return sched_share_cmp((uint64_t)m->assigned + 1, PF_PPM, m->capacity, a->pool_total,
+			       a->pool_cap, eps) <= 0;
 }
 
 uint32_t sched_strategy_reads(uint32_t strategy)
@@ -702,15 +694,16 @@ struct req *sched_req_lookup(struct pf_sched *s, const uint64_t caps[2])
 }
 
 /* Within the bound, room for one more assignment, and the can-assign hook's consent. */
-uint32_t sched_admit(struct pf_sched *s, uint32_t vnode, const struct sm *m)
+uint32_t sched_admit(const struct pf_sched *s, const struct admit *a, uint32_t vnode,
+		     const struct sm *m)
 {
-	if (!s->bound_off && !sched_within_bound(s, m))
+	if ((a->flags & ADMIT_BOUND_OFF) == 0 && !sched_within_bound(s, a, m))
 		return PF_SCHED_FILTER_BOUND;
 	if (ring_mpmc_count(assign_ring(s->d, m->slot)) + 1 >= s->d->lim.assign_slots)
 		return PF_SCHED_FILTER_FULL;
 	if (s->o.can_assign != NULL && s->o.can_assign(s->o.policy_arg, vnode, m->slot) < 0)
 		return PF_SCHED_FILTER_POLICY;
-	if (s->handoff && s->o.can_handoff != NULL &&
+	if ((a->flags & ADMIT_HANDOFF) != 0 && s->o.can_handoff != NULL &&
 	    s->o.can_handoff(s->o.handoff_arg, vnode, m->slot) < 0)
 		return PF_SCHED_FILTER_POLICY;
 	return PF_SCHED_PLACED;
@@ -758,8 +751,9 @@ static uint32_t best_top(struct pf_sched *s, const struct req *q, uint32_t vnode
 	return best;
 }
 
-uint32_t sched_choose_heaps(struct pf_sched *s, const struct req *q, uint32_t vnode, int32_t home,
-			    struct pf_sched_decision *dec, struct removed *rm)
+uint32_t sched_choose_heaps(struct pf_sched *s, const struct admit *a, const struct req *q,
+			    uint32_t vnode, int32_t home, struct pf_sched_decision *dec,
+			    struct removed *rm)
 {
 	uint32_t m = UINT32_MAX, held = 0, refusals = 0;
 
@@ -769,7 +763,7 @@ uint32_t sched_choose_heaps(struct pf_sched *s, const struct req *q, uint32_t vn
 		m = best_top(s, q, vnode, home);
 		if (m == UINT32_MAX)
 			break;
-		why = sched_admit(s, vnode, &s->sm[m]);
+		why = sched_admit(s, a, vnode, &s->sm[m]);
 		if (why == PF_SCHED_PLACED)
 			break;
 		note_removed(dec, rm, m, why);
@@ -812,8 +806,8 @@ static uint32_t next_stamp(struct pf_sched *s)
 	return s->stamp;
 }
 
-static uint32_t choose_chash(struct pf_sched *s, const uint64_t caps[2], uint32_t vnode,
-			     struct pf_sched_decision *dec, struct removed *rm)
+static uint32_t choose_chash(struct pf_sched *s, const struct admit *a, const uint64_t caps[2],
+			     uint32_t vnode, struct pf_sched_decision *dec, struct removed *rm)
 {
 	uint32_t lo = sched_chash_first(s, vnode), stamp = next_stamp(s);
 
@@ -823,7 +817,7 @@ static uint32_t choose_chash(struct pf_sched *s, const uint64_t caps[2], uint32_
 		/* Each member is asked once per decision, at its first point on the walk. */
 		if (!sched_covers(s->sm[m].caps, caps) || s->sm[m].stamp == stamp)
 			continue;
-		why = sched_admit(s, vnode, &s->sm[m]);
+		why = sched_admit(s, a, vnode, &s->sm[m]);
 		if (why == PF_SCHED_PLACED)
 			return m;
 		s->sm[m].stamp = stamp;
@@ -928,22 +922,24 @@ static uint32_t reason_of(const struct pf_sched *s, const struct pf_sched_decisi
 }
 
 /* The strategy's choice among the members that pass every filter. */
-static uint32_t pick(struct pf_sched *s, const struct req *q, const uint64_t caps[2],
-		     uint32_t vnode, struct pf_sched_decision *dec, struct removed *rm)
+static uint32_t pick(struct pf_sched *s, const struct admit *a, const struct req *q,
+		     const uint64_t caps[2], uint32_t vnode, struct pf_sched_decision *dec,
+		     struct removed *rm)
 {
 	if (s->strategy == PF_SCHED_CONSISTENT_HASH)
-		return choose_chash(s, caps, vnode, dec, rm);
-	return sched_choose_heaps(s, q, vnode, dec->home_node, dec, rm);
+		return choose_chash(s, a, caps, vnode, dec, rm);
+	return sched_choose_heaps(s, a, q, vnode, dec->home_node, dec, rm);
 }
 
-int sched_choose(struct pf_sched *s, uint32_t vnode, struct pf_sched_decision *dec,
+int sched_choose(struct pf_sched *s, uint32_t vnode, uint32_t flags, struct pf_sched_decision *dec,
 		 struct removed *rm, uint32_t *ret_m)
 {
 	const struct dom_vnode *v;
 	uint64_t caps[2];
 	struct req *q;
+	struct admit a;
 
-	PF_ASSERT(vnode < s->d->lim.vnodes_max && ret_m != NULL);
+	PF_ASSERT(vnode < s->d->lim.vnodes_max && ret_m != NULL && (flags & ~ADMIT_HANDOFF) == 0);
 	v = &s->d->vnodes[vnode];
 	caps[0] = v->caps[0];
 	caps[1] = v->caps[1];
@@ -955,17 +951,16 @@ int sched_choose(struct pf_sched *s, uint32_t vnode, struct pf_sched_decision *d
 	dec->filtered[PF_SCHED_FILTERED_STATE] = s->filtered_state;
 	dec->filtered[PF_SCHED_FILTERED_CAPS] = s->nsm - q->candidates;
 	dec->filtered[PF_SCHED_FILTERED_TRUST] = s->filtered_trust;
-	sched_bound_pool(s, q);
-	*ret_m = pick(s, q, caps, vnode, dec, rm);
-	if (*ret_m == UINT32_MAX && !s->moving && dec->filtered[PF_SCHED_FILTERED_BOUND] != 0) {
+	a = sched_admit_for(s, q, flags);
+	*ret_m = pick(s, &a, q, caps, vnode, dec, rm);
+	if (*ret_m == UINT32_MAX && dec->filtered[PF_SCHED_FILTERED_BOUND] != 0) {
 		/* Every member that could take it is at its bound: the bound yields rather
 		 * than leave it pending (sched.h). The explanation keeps the first pass. */
 		struct pf_sched_decision again = *dec;
 		struct removed rm_again = {.n = 0};
 
-		s->bound_off = 1;
-		*ret_m = pick(s, q, caps, vnode, &again, &rm_again);
-		s->bound_off = 0;
+		a.flags |= ADMIT_BOUND_OFF;
+		*ret_m = pick(s, &a, q, caps, vnode, &again, &rm_again);
 		if (*ret_m == UINT32_MAX)
 			dec->reason = reason_of(s, &again);
 		return 0;
@@ -1003,7 +998,7 @@ PF_API int pf_sched_place(struct pf_sched *s, uint32_t vnode, struct pf_sched_de
 		return -EBUSY;
 	}
 	v = &s->d->vnodes[vnode];
-	r = sched_choose(s, vnode, dec, &rm, &m);
+	r = sched_choose(s, vnode, 0, dec, &rm, &m);
 	if (r < 0)
 		return r;
 	if (m == UINT32_MAX) {
@@ -1128,8 +1123,8 @@ PF_API int pf_sched_explain_read(struct pf_domain *d, uint64_t *cursor,
 	return (int)k;
 }
 
-static uint32_t verdict_of(struct pf_sched *s, uint32_t slot, const uint64_t caps[2],
-			   uint32_t vnode, uint32_t *ret_sm)
+static uint32_t verdict_of(struct pf_sched *s, const struct admit *a, uint32_t slot,
+			   const uint64_t caps[2], uint32_t vnode, uint32_t *ret_sm)
 {
 	struct sm probe;
 	uint32_t why, i = s->slot_to_sm[slot];
@@ -1143,7 +1138,7 @@ static uint32_t verdict_of(struct pf_sched *s, uint32_t slot, const uint64_t cap
 	if (!sched_covers(s->sm[i].caps, caps))
 		return PF_SCHED_FILTER_CAPS;
 	*ret_sm = i;
-	return sched_admit(s, vnode, &s->sm[i]);
+	return sched_admit(s, a, vnode, &s->sm[i]);
 }
 
 PF_API int pf_sched_candidates(struct pf_sched *s, uint32_t vnode, struct pf_sched_candidate *out,
@@ -1151,6 +1146,7 @@ PF_API int pf_sched_candidates(struct pf_sched *s, uint32_t vnode, struct pf_sch
 {
 	struct dom_vnode *v;
 	uint64_t caps[2];
+	struct admit a;
 	uint32_t n = 0;
 	int r;
 
@@ -1162,7 +1158,7 @@ PF_API int pf_sched_candidates(struct pf_sched *s, uint32_t vnode, struct pf_sch
 	v = &s->d->vnodes[vnode];
 	caps[0] = v->caps[0];
 	caps[1] = v->caps[1];
-	sched_bound_pool_of(s, vnode);
+	a = sched_admit_of(s, vnode, 0);
 	for (uint32_t slot = 0; slot < s->d->lim.members_max; slot++) {
 		/* [A5] pairs with [R5] in member.c. */
 		uint64_t w = pf_load_acquire(&s->d->members[slot].state);
@@ -1175,7 +1171,7 @@ PF_API int pf_sched_candidates(struct pf_sched *s, uint32_t vnode, struct pf_sch
 		memset(&c, 0, sizeof(c));
 		c.slot = slot;
 		c.generation = member_word_gen(w);
-		c.verdict = verdict_of(s, slot, caps, vnode, &i);
+		c.verdict = verdict_of(s, &a, slot, caps, vnode, &i);
 		c.node = -1;
 		if (i != UINT32_MAX) {
 			c.node = s->sm[i].node;
