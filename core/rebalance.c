@@ -501,24 +501,32 @@ static uint64_t examine(struct round *rd, uint32_t x, uint32_t id)
 	return w;
 }
 
-/* Write the request to move VNode id (ownership word w) from x to t: 1 when written. */
-static int request(struct round *rd, uint32_t x, uint32_t id, uint64_t w, uint32_t t)
+int move_request(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t slot, uint32_t gen)
 {
-	struct pf_sched *s = rd->s;
-	struct dom_vnode *v = &s->d->vnodes[id];
+	struct dom_vnode *v = &d->vnodes[id];
 	/* Relaxed: the request is this one word; the owner validates it by epoch and target
 	 * state, and the move itself is ordered by the ownership CAS. */
 	uint64_t req = pf_load_relaxed(&v->move_req);
 
-	PF_ASSERT(x != t && own_state(w) == PF_VNODE_ACTIVE);
+	PF_ASSERT(id < d->lim.vnodes_max && own_state(w) == PF_VNODE_ACTIVE);
 	/* Relaxed CAS: the same one word. */
 	if (move_valid_for(req, own_epoch(w)) ||
-	    !pf_cas_relaxed(&v->move_req, &req,
-			    move_word(own_epoch(w), s->sm[t].slot, s->sm[t].gen))) {
+	    !pf_cas_relaxed(&v->move_req, &req, move_word(own_epoch(w), slot, gen)))
+		return 0;
+	member_wake(d, own_slot(w)); /* the owner may be waiting (core/wait.c) */
+	return 1;
+}
+
+/* Write the request to move VNode id (ownership word w) from x to t: 1 when written. */
+static int request(struct round *rd, uint32_t x, uint32_t id, uint64_t w, uint32_t t)
+{
+	struct pf_sched *s = rd->s;
+
+	PF_ASSERT(x != t);
+	if (!move_request(s->d, id, w, s->sm[t].slot, s->sm[t].gen)) {
 		rd->rep->skipped_race++; /* another rebalancer asked first */
 		return 0;
 	}
-	member_wake(s->d, own_slot(w)); /* the owner may be waiting (core/wait.c) */
 	model_move(rd, x, t);
 	rd->rep->requested++;
 	return 1;
@@ -788,8 +796,7 @@ PF_API int pf_sched_migrate(struct pf_sched *s, uint32_t vnode, uint32_t slot,
 {
 	struct pf_sched_decision local = {.size = sizeof(local)};
 	struct pf_sched_decision *dec = decision != NULL ? decision : &local;
-	struct dom_vnode *v;
-	uint64_t w, req;
+	uint64_t w;
 	uint32_t m, why;
 	int r;
 
@@ -799,7 +806,6 @@ PF_API int pf_sched_migrate(struct pf_sched *s, uint32_t vnode, uint32_t slot,
 	r = pf_sched_refresh(s);
 	if (r < 0)
 		return r;
-	v = &s->d->vnodes[vnode];
 	/* Relaxed: re-validated by the epoch the request names; the owner's CAS decides. */
 	w = pf_load_relaxed(&s->d->own[vnode]);
 	if (own_state(w) != PF_VNODE_ACTIVE)
@@ -814,12 +820,8 @@ PF_API int pf_sched_migrate(struct pf_sched *s, uint32_t vnode, uint32_t slot,
 		return -ESRCH;
 	if (why != PF_SCHED_PLACED)
 		return -EPERM;
-	/* Relaxed: the request is this one word (see consider()). */
-	req = pf_load_relaxed(&v->move_req);
-	if (move_valid_for(req, own_epoch(w)) ||
-	    !pf_cas_relaxed(&v->move_req, &req, move_word(own_epoch(w), slot, s->sm[m].gen)))
+	if (!move_request(s->d, vnode, w, slot, s->sm[m].gen))
 		return -EBUSY;
-	member_wake(s->d, own_slot(w)); /* the owner may be waiting (core/wait.c) */
 	sched_model_add(s, m);
 	PF_ASSERT(s->sm[m].slot == slot);
 	return 0;

@@ -186,6 +186,11 @@ void sched_decision_fill(const struct pf_sched *s, struct pf_sched_decision *dec
 			 int32_t home);
 /* Member m was given one more VNode: its count and its heap position follow. */
 void sched_model_add(struct pf_sched *s, uint32_t m);
+/* Ask the owner of VNode id (ownership word w, ACTIVE) to hand it to member (slot, gen):
+ * the move request for w's epoch (core/rebalance.c), written by CAS unless one is pending
+ * for that epoch, and the owner woken. 1 when written, 0 when another was there first. The
+ * caller counts the move in its model. */
+int move_request(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t slot, uint32_t gen);
 /* consistent-hash: index of the first ring point clockwise from vnode's hash. */
 uint32_t sched_chash_first(const struct pf_sched *s, uint32_t vnode);
 

@@ -10,6 +10,7 @@ to it. Reads (pf_load_*) are free.
 Guarded words (how the code names them, the only file that may write it):
   VNode ownership word     d->own[id]                          core/ownership.c
   checkpoint descriptor    d->vnodes[id].ckpt, v->ckpt (atomic)  core/ownership.c
+  move request             d->vnodes[id].move_req, v->move_req  core/rebalance.c
 (d->ckpt, the arena's base in the process-local handle, is not the descriptor: only an
 atomic write can reach the descriptor, which is _Atomic.)
 
@@ -30,6 +31,8 @@ WORDS = [
      re.compile(r"(\.|->)\s*own\s*\[[^\]]*\]$"), "core/ownership.c"),
     ("the checkpoint descriptor", re.compile(r"(\.|->)\s*ckpt$"),
      re.compile(r"vnodes\s*\[[^\]]*\]\s*\.\s*ckpt$"), "core/ownership.c"),
+    ("the move request", re.compile(r"(\.|->)\s*move_req$"),
+     re.compile(r"(\.|->)\s*move_req$"), "core/rebalance.c"),
 ]
 
 WRITE_CALL = re.compile(r"\bpf_(?:store|cas|fetch|xchg)\w*\s*\(\s*&")

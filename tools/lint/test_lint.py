@@ -724,6 +724,14 @@ class OwnerWords(Fixture):
                 	(void)pf_cas_release(&d->vnodes[id].ckpt, &w, w);
                 	pf_fetch_add_relaxed(&v->ckpt, 1);
                 	d->vnodes[id].ckpt = w;
+                	(void)pf_cas_relaxed(&v->move_req, &w, 1);
+                	d->vnodes[id].move_req = 0;
+                }
+                """,
+            "core/rebalance.c": """
+                void ask(struct pf_domain *d, unsigned id, unsigned long w)
+                {
+                	(void)pf_cas_relaxed(&d->vnodes[id].move_req, &w, w | 1);
                 }
                 """,
         })
@@ -734,6 +742,8 @@ class OwnerWords(Fixture):
             ("core/sched.c", 7, "writes the checkpoint descriptor"),
             ("core/sched.c", 8, "writes the checkpoint descriptor"),
             ("core/sched.c", 9, "assigns the checkpoint descriptor"),
+            ("core/sched.c", 10, "writes the move request"),
+            ("core/sched.c", 11, "assigns the move request"),
         ])
 
 
