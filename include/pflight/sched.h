@@ -246,14 +246,17 @@ PF_API int pf_sched_candidates(struct pf_sched *sched, uint32_t vnode,
  * a per-round budget (absolute and relative), a cool-down after each membership change,
  * and hysteresis (a move must gain by a margin), so VNodes do not ping-pong.
  *
- * The bounded load holds through rebalancing, unrounded: with T the VNodes all eligible
- * members hold (whatever their capabilities) and fair as for placement, a round first lifts
- * every member below
- * fair / (1 + epsilon) (a newcomer, one the scores pass over), moving VNodes to it from the
- * members furthest above their fair share, then moves VNodes off every member above
- * (1 + epsilon) x fair to the strategy's choice, both whatever the margin; a move never
- * takes its target above (1 + epsilon) x fair, and a move for the margin never takes its
- * owner below fair / (1 + epsilon), so neither undoes the other. Consistent-hash lifts a
+ * The bounded load holds through rebalancing, unrounded: for each VNode, with T and C those
+ * of its pool as for placement (the eligible members that cover its capabilities, with the
+ * VNodes they hold of any set, and their capacities) and fair as for placement, a round
+ * first lifts every member of the pool below fair / (1 + epsilon) (a newcomer, one the
+ * scores pass over), moving VNodes of the pool to it from the members furthest above their
+ * fair share, then moves VNodes off every member above (1 + epsilon) x fair to the
+ * strategy's choice, both whatever the margin; a move never takes its target above
+ * (1 + epsilon) x fair, and a move for the margin never takes its owner below
+ * fair / (1 + epsilon), so neither undoes the other. A member that alone covers some
+ * capability is judged among those that cover it, not among all: it is not above its bound
+ * merely because the others cannot take its VNodes. Consistent-hash lifts a
  * member through its ring points only (every VNode that reaches it first on the ring
  * goes to it while it has room); lifting it further would fight the ring.
  */

@@ -11,9 +11,10 @@
  * rest no member is above (1 + eps) x its fair share, none that could be given VNodes is
  * below fair / (1 + eps), and a newcomer of an executable whose workers keep dying (its
  * reliability and trust cut sixteen-fold) is brought up to that within three rounds of the
- * default budget. An operator's migrate explains its target as a placement would (no
- * winner node when refused, no score under consistent-hash), and refuses a member at its
- * bound with that reason.
+ * default budget. Members that alone cover a capability are judged among themselves:
+ * rounds over them settle, and lift a peer that joins. An operator's migrate explains its
+ * target as a placement would (no winner node when refused, no score under
+ * consistent-hash), and refuses a member at its bound with that reason.
  * Method: members joined from this thread; the test plays every owner (it keeps each
  * VNode's handle and acts on move requests as a worker would) and every target (adopts).
  */
@@ -668,6 +669,69 @@ static void test_rebalance_lifts_failing_newcomer(void **state)
 	}
 }
 
+/* A member that covers a capability set is judged, for VNodes that need it, against the
+ * members that could take them (the bound's pool), as placement judges it. Two members
+ * with "gpu" and two without; 200 VNodes need "gpu". Placement gives the two gpu members
+ * their share of the pool, though each is far above (1 + eps) x fair of all four: rounds
+ * must settle (every strategy), not hand VNodes back and forth between the two forever. A
+ * third gpu member that joins is then brought up to its share of the pool (heap
+ * strategies), with every gpu member within its bound, and the others get nothing. */
+static void test_rebalance_capability_pools(void **state)
+{
+	static const uint32_t strategies[] = {PF_SCHED_TRUST_WEIGHTED, PF_SCHED_BIN_PACKING,
+					      PF_SCHED_AGENT, PF_SCHED_CONSISTENT_HASH};
+	static const char *const gpu[] = {"gpu"};
+	static const uint32_t caps[3] = {100, 100, 100};
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(strategies) / sizeof(strategies[0]); k++) {
+		struct pf_rebalance_opts o = opts_now();
+		struct pf_member_opts mo;
+		struct pf_vnode_spec sp;
+		struct pf_sched *s;
+		uint32_t slots[3], plain[2];
+
+		make(strategies[k], 200);
+		for (int i = 0; i < 4; i++) {
+			pf_member_opts_init(&mo);
+			mo.vnode_capacity = 100;
+			mo.caps = i < 2 ? gpu : NULL;
+			mo.caps_count = i < 2 ? 1 : 0;
+			assert_int_equal(pf_member_join(dom, &mo, &mem[nmem]), 0);
+			if (i < 2)
+				slots[i] = (uint32_t)pf_member_id(mem[nmem]);
+			else
+				plain[i - 2] = (uint32_t)pf_member_id(mem[nmem]);
+			nmem++;
+		}
+		pf_vnode_spec_init(&sp);
+		sp.caps = gpu;
+		sp.caps_count = 1;
+		assert_int_equal(pf_vnode_define_range(dom, 0, 200, &sp), 200);
+		assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+		place_all(s, 200);
+		(void)settle(s, &o, 200);
+		assert_balanced(slots, caps, 2, 200, 250000, 1);
+		/* the default budget too: a round over a settled pool asks nothing */
+		pf_rebalance_opts_init(&o);
+		o.cooldown_ns = 0;
+		assert_int_equal(pf_sched_rebalance(s, &o, NULL), 0);
+		pf_member_opts_init(&mo);
+		mo.vnode_capacity = 100;
+		mo.caps = gpu;
+		mo.caps_count = 1;
+		assert_int_equal(pf_member_join(dom, &mo, &mem[nmem]), 0);
+		slots[2] = (uint32_t)pf_member_id(mem[nmem++]);
+		o = opts_now();
+		(void)settle(s, &o, 200);
+		assert_balanced(slots, caps, 3, 200, 250000,
+				strategies[k] != PF_SCHED_CONSISTENT_HASH);
+		assert_int_equal(owned_by(plain[0], 200) + owned_by(plain[1], 200), 0);
+		pf_sched_destroy(s);
+		destroy();
+	}
+}
+
 /* pf_sched_migrate()'s decision reads as pf_sched_place()'s does for the same member: the
  * winner's fields as placements record them (consistent-hash scores nothing), and no
  * winner, node included, when the target is refused. */
@@ -748,6 +812,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_rebalance_handoff_to_dead_target, teardown),
 		cmocka_unit_test_teardown(test_rebalance_chash_join_moves_its_share, teardown),
 		cmocka_unit_test_teardown(test_rebalance_lifts_failing_newcomer, teardown),
+		cmocka_unit_test_teardown(test_rebalance_capability_pools, teardown),
 		cmocka_unit_test_teardown(test_rebalance_migrate_decision, teardown),
 		cmocka_unit_test_teardown(test_rebalance_migrate_refuses_bound, teardown),
 	};
