@@ -697,6 +697,8 @@ struct req *sched_req_lookup(struct pf_sched *s, const uint64_t caps[2])
 uint32_t sched_admit(const struct pf_sched *s, const struct admit *a, uint32_t vnode,
 		     const struct sm *m)
 {
+	if ((a->flags & ADMIT_BOUND_OFF) != 0 && a->mark != 0 && m->refused == a->mark)
+		return m->refused_why; /* refused by its ring or hook before the bound yielded */
 	if ((a->flags & ADMIT_BOUND_OFF) == 0 && !sched_within_bound(s, a, m))
 		return PF_SCHED_FILTER_BOUND;
 	if (ring_mpmc_count(assign_ring(s->d, m->slot)) + 1 >= s->d->lim.assign_slots)
@@ -710,13 +712,17 @@ uint32_t sched_admit(const struct pf_sched *s, const struct admit *a, uint32_t v
 }
 
 /* Count a member filtered out; the first ones are named in the explanation. */
-static void note_removed(struct pf_sched_decision *dec, struct removed *rm, uint32_t m,
-			 uint32_t why)
+static void note_removed(struct pf_sched *s, const struct admit *a, struct pf_sched_decision *dec,
+			 struct removed *rm, uint32_t m, uint32_t why)
 {
 	uint32_t i = sched_filter_index(why);
 
 	PF_ASSERT(i < PF_SCHED_FILTERED_COUNT);
 	dec->filtered[i]++;
+	if (a->mark != 0 && (a->flags & ADMIT_BOUND_OFF) == 0 && why != PF_SCHED_FILTER_BOUND) {
+		s->sm[m].refused = a->mark;
+		s->sm[m].refused_why = why;
+	}
 	if (rm->n == PF_ARRAY_SIZE(rm->m))
 		return;
 	rm->m[rm->n] = m;
@@ -766,7 +772,7 @@ uint32_t sched_choose_heaps(struct pf_sched *s, const struct admit *a, const str
 		why = sched_admit(s, a, vnode, &s->sm[m]);
 		if (why == PF_SCHED_PLACED)
 			break;
-		note_removed(dec, rm, m, why);
+		note_removed(s, a, dec, rm, m, why);
 		/* A bound costs one heap removal and calls no hook: passing every member at
 		 * its bound is what keeps the bound, so it does not use up the refusals. */
 		refusals += why != PF_SCHED_FILTER_BOUND;
@@ -795,6 +801,17 @@ uint32_t sched_chash_first(const struct pf_sched *s, uint32_t vnode)
 	return lo;
 }
 
+/* A fresh mark for one decision's refusals (0 is never one: fresh members have it). */
+static uint32_t next_refusal(struct pf_sched *s)
+{
+	if (++s->refusal == 0) {
+		for (uint32_t i = 0; i < s->nsm; i++)
+			s->sm[i].refused = 0;
+		s->refusal = 1;
+	}
+	return s->refusal;
+}
+
 /* A fresh mark for one consistent-hash decision (0 is never one: fresh members have it). */
 static uint32_t next_stamp(struct pf_sched *s)
 {
@@ -821,7 +838,7 @@ static uint32_t choose_chash(struct pf_sched *s, const struct admit *a, const ui
 		if (why == PF_SCHED_PLACED)
 			return m;
 		s->sm[m].stamp = stamp;
-		note_removed(dec, rm, m, why);
+		note_removed(s, a, dec, rm, m, why);
 	}
 	return UINT32_MAX;
 }
@@ -952,13 +969,19 @@ int sched_choose(struct pf_sched *s, uint32_t vnode, uint32_t flags, struct pf_s
 	dec->filtered[PF_SCHED_FILTERED_CAPS] = s->nsm - q->candidates;
 	dec->filtered[PF_SCHED_FILTERED_TRUST] = s->filtered_trust;
 	a = sched_admit_for(s, q, flags);
+	a.mark = next_refusal(s);
 	*ret_m = pick(s, &a, q, caps, vnode, dec, rm);
 	if (*ret_m == UINT32_MAX && dec->filtered[PF_SCHED_FILTERED_BOUND] != 0) {
 		/* Every member that could take it is at its bound: the bound yields rather
-		 * than leave it pending (sched.h). The explanation keeps the first pass. */
+		 * than leave it pending (sched.h). The explanation keeps the first pass; the
+		 * second counts its own refusals, and those of the first by a ring or a hook
+		 * stand without a second call (a.mark). */
 		struct pf_sched_decision again = *dec;
 		struct removed rm_again = {.n = 0};
 
+		again.filtered[PF_SCHED_FILTERED_BOUND] = 0;
+		again.filtered[PF_SCHED_FILTERED_POLICY] = 0;
+		again.filtered[PF_SCHED_FILTERED_FULL] = 0;
 		a.flags |= ADMIT_BOUND_OFF;
 		*ret_m = pick(s, &a, q, caps, vnode, &again, &rm_again);
 		if (*ret_m == UINT32_MAX)
@@ -1147,7 +1170,7 @@ PF_API int pf_sched_candidates(struct pf_sched *s, uint32_t vnode, struct pf_sch
 	struct dom_vnode *v;
 	uint64_t caps[2];
 	struct admit a;
-	uint32_t n = 0;
+	uint32_t n = 0, passed = 0, bound = 0;
 	int r;
 
 	if (s == NULL || vnode >= s->d->lim.vnodes_max || (out == NULL && count > 0))
@@ -1172,6 +1195,8 @@ PF_API int pf_sched_candidates(struct pf_sched *s, uint32_t vnode, struct pf_sch
 		c.slot = slot;
 		c.generation = member_word_gen(w);
 		c.verdict = verdict_of(s, &a, slot, caps, vnode, &i);
+		passed += c.verdict == PF_SCHED_PLACED;
+		bound += c.verdict == PF_SCHED_FILTER_BOUND;
 		c.node = -1;
 		if (i != UINT32_MAX) {
 			c.node = s->sm[i].node;
@@ -1180,6 +1205,16 @@ PF_API int pf_sched_candidates(struct pf_sched *s, uint32_t vnode, struct pf_sch
 		if (n < count)
 			out[n] = c;
 		n++;
+	}
+	if (passed == 0 && bound > 0) {
+		/* As a decision: with every member below its bound refused, the bound yields,
+		 * and the members at it are judged by the other filters (no hook asked twice:
+		 * the bound refused them before any). */
+		a.flags |= ADMIT_BOUND_OFF;
+		for (uint32_t k = 0; k < PF_MIN(n, count); k++)
+			if (out[k].verdict == PF_SCHED_FILTER_BOUND)
+				out[k].verdict = sched_admit(s, &a, vnode,
+							     &s->sm[s->slot_to_sm[out[k].slot]]);
 	}
 	return (int)n;
 }

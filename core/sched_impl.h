@@ -31,7 +31,9 @@ struct sm {
 	uint32_t heap_pos; /* position inside it */
 	double key;        /* score without the NUMA factor */
 	uint64_t tie;
-	uint32_t stamp; /* consistent-hash: the decision that last refused it */
+	uint32_t stamp;       /* consistent-hash: the decision that last refused it */
+	uint32_t refused;     /* the decision (admit.mark) whose ring or hook refused it */
+	uint32_t refused_why; /* and that refusal, which the bound's yield does not ask again */
 };
 
 struct heap {
@@ -90,6 +92,7 @@ struct pf_sched {
 	uint64_t cap_sum; /* capacities of the eligible members */
 	uint32_t *held;   /* members taken off their heap during one choice (members_max + 1) */
 	uint32_t stamp;   /* consistent-hash: this decision's mark in sm.stamp */
+	uint32_t refusal; /* the last decision's mark in sm.refused */
 	uint32_t filtered_state;
 	uint32_t filtered_trust;
 	uint32_t active;
@@ -103,6 +106,10 @@ struct admit {
 	uint64_t pool_total; /* the bound's pool: the VNodes its members hold */
 	uint64_t pool_cap;   /* and their capacities */
 	uint32_t flags;      /* ADMIT_* */
+	/* sched_choose()'s decision (0: none): a refusal by a member's ring or hook is noted in
+	 * the member under it, and its yield pass (ADMIT_BOUND_OFF) takes the note instead of
+	 * asking again; the bound is the only filter that pass lifts. */
+	uint32_t mark;
 };
 
 #define ADMIT_MOVING 0x1u    /* the model counts the VNode already: a rebalancing move */

@@ -231,9 +231,11 @@ struct pf_sched_candidate {
 /*
  * The full explanation of a decision for VNode `vnode` as it would be made now: every
  * member slot in use, the filter that removes it (state, capabilities, trust, bound,
- * policy, full) or its score. Fills up to `count` entries, returns how many members there
- * are (>= 0; more than count means out was too small), or -EINVAL. O(members): for people
- * and the audit log, not the fast path. Does not place anything.
+ * policy, full) or its score; when no member passes and some are at their bound, the bound
+ * yields as for a placement, and those are judged by the other filters. Fills up to `count`
+ * entries, returns how many members there are (>= 0; more than count means out was too
+ * small), or -EINVAL. O(members): for people and the audit log, not the fast path. Does
+ * not place anything.
  */
 PF_API int pf_sched_candidates(struct pf_sched *sched, uint32_t vnode,
 			       struct pf_sched_candidate *out, uint32_t count);
