@@ -362,6 +362,7 @@ static void model_rebuild(struct round *rd)
 		s->groups[g].assigned = 0;
 	for (uint32_t i = 0; i < s->nsm; i++)
 		s->groups[s->sm[i].group].assigned += s->sm[i].assigned;
+	sched_counts_reset(s); /* counts from the scan, which may be fewer */
 }
 
 /* What each pool's members hold and their capacities, from the counts just taken. */
@@ -632,6 +633,7 @@ static void model_move(struct round *rd, uint32_t x, uint32_t t)
 	to->assigned++;
 	s->groups[from->group].assigned--;
 	s->groups[to->group].assigned++;
+	sched_counts_reset(s);
 	/* The VNode's own pool covers both: its total stays. Another pool's counts what its
 	 * members hold, of any set: it follows when only one of the two is in it. */
 	for (uint32_t p = 0; p < rd->npools; p++) {

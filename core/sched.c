@@ -196,12 +196,22 @@ int sched_share_cmp(uint64_t count, uint64_t count_ppm, uint64_t capacity, uint6
 		    uint64_t cap_sum, uint64_t share_ppm)
 {
 	uint64_t lhs[2], rhs[2];
+	double l, r;
 
 	/* Both first products fit 64 bits: counts and totals are below 2^32, the factors
 	 * below 2^24 (PF_PPM + PF_SCHED_EPSILON_MAX). */
 	_Static_assert(PF_PPM + PF_SCHED_EPSILON_MAX < (1u << 24), "factors fit 24 bits");
 	PF_ASSERT(count <= UINT32_MAX && total <= UINT32_MAX && count_ppm < (1u << 24) &&
 		  share_ppm < (1u << 24));
+	/* In floating point first: each side is off by a few 2^-53 of itself at most (three
+	 * roundings), so outside a margin of 2^-40 the sign is the exact one; near the line,
+	 * the exact products decide. */
+	l = (double)(count * count_ppm) * (double)cap_sum;
+	r = (double)(share_ppm * total) * (double)capacity;
+	if (l < r * (1.0 - 0x1p-40))
+		return -1;
+	if (l > r * (1.0 + 0x1p-40))
+		return 1;
 	mul_wide(count * count_ppm, cap_sum, lhs);
 	mul_wide(share_ppm * total, capacity, rhs);
 	if (lhs[0] != rhs[0])
@@ -209,19 +219,37 @@ int sched_share_cmp(uint64_t count, uint64_t count_ppm, uint64_t capacity, uint6
 	return lhs[1] < rhs[1] ? -1 : lhs[1] > rhs[1];
 }
 
-struct admit sched_admit_for(const struct pf_sched *s, const struct req *q, uint32_t flags)
+/* What q's pool holds now, kept in q. */
+static void pool_sum(const struct pf_sched *s, struct req *q)
+{
+	uint64_t total = 0;
+
+	for (uint32_t i = 0; i < q->ngroups; i++)
+		total += s->groups[q->groups[i]].assigned;
+	q->total = PF_MIN(total, s->assigned_total); /* as the model's sum, clamped */
+	q->total_at = s->adds;
+	q->total_ok = 1;
+}
+
+void sched_counts_reset(struct pf_sched *s)
+{
+	for (uint32_t i = 0; i < s->nreqs; i++)
+		s->reqs[i].total_ok = 0;
+}
+
+struct admit sched_admit_for(const struct pf_sched *s, struct req *q, uint32_t flags)
 {
 	struct admit a = {.pool_total = s->assigned_total, .pool_cap = s->cap_sum, .flags = flags};
-	uint64_t total = 0;
 
 	PF_ASSERT((flags & ~(ADMIT_MOVING | ADMIT_HANDOFF | ADMIT_BOUND_OFF)) == 0);
 	if (q == NULL || q->ngroups == s->ngroups)
 		return a; /* every eligible member: the model's own sums */
-	for (uint32_t i = 0; i < q->ngroups; i++)
-		total += s->groups[q->groups[i]].assigned;
+	if (!q->total_ok)
+		pool_sum(s, q);
 	PF_ASSERT(q->capacity <= s->cap_sum);
-	a.pool_total = PF_MIN(total, s->assigned_total); /* as the model's sum, clamped */
+	a.pool_total = q->total;
 	a.pool_cap = q->capacity;
+	a.q = q->total_at == s->adds ? NULL : q; /* placements since: it may lag */
 	return a;
 }
 
@@ -237,16 +265,28 @@ struct admit sched_admit_of(struct pf_sched *s, uint32_t vnode, uint32_t flags)
 	return sched_admit_for(s, sched_req_lookup(s, caps), flags);
 }
 
-int sched_within_bound(const struct pf_sched *s, const struct admit *a, const struct sm *m)
+static int within(const struct pf_sched *s, uint32_t flags, uint64_t total, uint64_t cap,
+		  const struct sm *m)
 {
 	uint64_t eps = PF_PPM + s->eps_ppm;
 
 	/* assigned + 1 <= ceil(X) holds exactly when assigned < X, for a whole assigned. */
-	if ((a->flags & ADMIT_MOVING) == 0)
-		return sched_share_cmp(m->assigned, PF_PPM, m->capacity, a->pool_total + 1,
-				       a->pool_cap, eps) < 0;
-	return sched_share_cmp((uint64_t)m->assigned + 1, PF_PPM, m->capacity, a->pool_total,
-			       a->pool_cap, eps) <= 0;
+	if ((flags & ADMIT_MOVING) == 0)
+		return sched_share_cmp(m->assigned, PF_PPM, m->capacity, total + 1, cap, eps) < 0;
+	return sched_share_cmp((uint64_t)m->assigned + 1, PF_PPM, m->capacity, total, cap, eps) <=
+	       0;
+}
+
+int sched_within_bound(const struct pf_sched *s, const struct admit *a, const struct sm *m)
+{
+	if (within(s, a->flags, a->pool_total, a->pool_cap, m))
+		return 1;
+	if (a->q == NULL)
+		return 0;
+	/* The bound grows with the total: a lagging one may refuse wrongly, never admit. */
+	if (a->q->total_at != s->adds)
+		pool_sum(s, a->q);
+	return within(s, a->flags, a->q->total, a->pool_cap, m);
 }
 
 uint32_t sched_strategy_reads(uint32_t strategy)
@@ -673,6 +713,7 @@ struct req *sched_req_lookup(struct pf_sched *s, const uint64_t caps[2])
 	q->caps[0] = caps[0];
 	q->caps[1] = caps[1];
 	q->candidates = 0;
+	q->total_ok = 0;
 	for (uint32_t h = 0; h < s->nheaps; h++) {
 		if (!sched_covers(s->groups[s->heaps[h].group].caps, caps))
 			continue;
@@ -860,6 +901,7 @@ void sched_model_add(struct pf_sched *s, uint32_t m)
 	x->assigned++;
 	s->groups[x->group].assigned++;
 	s->assigned_total++;
+	s->adds++;
 	if (s->strategy != PF_SCHED_CONSISTENT_HASH) {
 		x->key = sched_score_key(s, x);
 		sched_heap_down(s, &s->heaps[x->heap], x->heap_pos);

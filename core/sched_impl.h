@@ -59,6 +59,12 @@ struct req {
 	uint32_t ngroups;
 	uint32_t *groups;  /* the groups that cover caps: the bound's pool */
 	uint64_t capacity; /* their members' capacities */
+	/* The VNodes they hold, as last summed (total_ok): at most what they hold now, since
+	 * only sched_model_add() changes counts without sched_counts_reset(); exact while
+	 * total_at == pf_sched.adds. */
+	uint64_t total;
+	uint64_t total_at;
+	uint32_t total_ok;
 };
 
 struct point {
@@ -90,6 +96,7 @@ struct pf_sched {
 	uint32_t npoints;
 	uint64_t assigned_total;
 	uint64_t cap_sum; /* capacities of the eligible members */
+	uint64_t adds;    /* sched_model_add() calls: counts that only grew */
 	uint32_t *held;   /* members taken off their heap during one choice (members_max + 1) */
 	uint32_t stamp;   /* consistent-hash: this decision's mark in sm.stamp */
 	uint32_t refusal; /* the last decision's mark in sm.refused */
@@ -106,6 +113,10 @@ struct admit {
 	uint64_t pool_total; /* the bound's pool: the VNodes its members hold */
 	uint64_t pool_cap;   /* and their capacities */
 	uint32_t flags;      /* ADMIT_* */
+	/* Not NULL: pool_total is q's last sum, which may lag what the pool holds now by
+	 * placements since; a smaller total only lowers the bound, so it is summed again
+	 * before a member is refused for it. */
+	struct req *q;
 	/* sched_choose()'s decision (0: none): a refusal by a member's ring or hook is noted in
 	 * the member under it, and its yield pass (ADMIT_BOUND_OFF) takes the note instead of
 	 * asking again; the bound is the only filter that pass lifts. */
@@ -161,10 +172,13 @@ int sched_share_cmp(uint64_t count, uint64_t count_ppm, uint64_t capacity, uint6
 /* Admission for a VNode that needs q, with flags (ADMIT_*): the bound's pool is the
  * eligible members that cover its capabilities, with what they hold and their
  * capacities (q NULL: every eligible member). */
-struct admit sched_admit_for(const struct pf_sched *s, const struct req *q, uint32_t flags);
+struct admit sched_admit_for(const struct pf_sched *s, struct req *q, uint32_t flags);
 /* The same for VNode vnode's capabilities (with no memory for the lookup: every eligible
  * member, as for a VNode that needs nothing). */
 struct admit sched_admit_of(struct pf_sched *s, uint32_t vnode, uint32_t flags);
+/* The model's counts changed other than by sched_model_add() (a rebalancing round): the
+ * pools' sums are taken again. */
+void sched_counts_reset(struct pf_sched *s);
 /* 1 when m stays within its bounded load with one more VNode (sched.h), T and C those of
  * a's pool: for a placement, assigned + 1 <= ceil((1 + eps) x fair(T + 1)); for a move
  * (ADMIT_MOVING), whose VNode T counts already, assigned + 1 <= (1 + eps) x fair(T),
