@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tools/common/held.h"
 #include "tools/demo/host.h"
 #include "tools/examples/counter.h"
 
@@ -279,13 +280,7 @@ uint32_t host_balance(struct host *h, double *ret_ratio)
 	*ret_ratio = 0;
 	if (pf_domain_info(h->d, &di) < 0 || (held = calloc(di.members_max, sizeof(*held))) == NULL)
 		return 0;
-	for (uint32_t id = 0; id < h->vnodes; id++) {
-		struct pf_vnode_info vi = {.size = sizeof(vi)};
-
-		if (pf_vnode_info(h->d, id, &vi) == 0 && vi.state == PF_VNODE_ACTIVE &&
-		    vi.owner_slot < di.members_max)
-			held[vi.owner_slot]++;
-	}
+	(void)held_count(h->d, h->vnodes, held, di.members_max);
 	for (uint32_t s = 0; s < di.members_max; s++) {
 		struct pf_member_info mi = {.size = sizeof(mi)};
 
