@@ -217,10 +217,11 @@ static uint32_t slot_of(struct host *h, pid_t pid)
 
 void host_churn(struct host *h, char *what, size_t size)
 {
-	uint32_t step = h->churn_step++ % 4, i = h->churn_step % h->workers;
+	uint32_t step = h->churn_step++ % 4, i = h->churn_step % h->workers, alive;
 
 	h->changed_ns = host_now_ns();
-	if (step == 1 || step == 3 || host_reap(h) < 2) {
+	alive = host_reap(h); /* an exited worker's place is free for a start */
+	if (step == 1 || step == 3 || alive < 2) {
 		int k = host_start_worker(h);
 
 		(void)snprintf(what, size, k >= 0 ? "worker started (pid %d)" : "no room",
