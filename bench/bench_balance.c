@@ -68,40 +68,52 @@ static int write_manifest(const char *path, const char *strategy)
 	return fclose(f) == 0 && r > 0 ? 0 : -EIO;
 }
 
+struct sampler {
+	struct host *h;
+	struct run *rn;
+};
+
+static void on_churn(void *arg, uint64_t at_ns, const char *what)
+{
+	struct sampler *sp = arg;
+
+	fprintf(stderr, "bench_balance: %6.1f s  %s\n", at_ns / 1e9, what);
+	sp->rn->events++;
+}
+
+static void on_sample(void *arg, uint64_t at_ns, uint64_t settled)
+{
+	struct sampler *sp = arg;
+	struct run *rn = sp->rn;
+	double ratio;
+	uint32_t members = host_balance(sp->h, &ratio);
+
+	(void)at_ns;
+	if (members > 0) {
+		int ok = ratio <= GOAL_RATIO + 1e-9;
+
+		rn->settled_at[rn->taken] = settled >= SETTLED_NS;
+		rn->ratio[rn->taken++] = ratio;
+		rn->taken_within += ok;
+		rn->settled += settled >= SETTLED_NS;
+		rn->within += ok && settled >= SETTLED_NS;
+	}
+}
+
 /* The demo's loop for `seconds`, sampling the balance once a second. */
 static void churn_and_sample(struct host *h, uint64_t seconds, struct run *rn)
 {
-	uint64_t start = host_now_ns(), next_churn = start + HOST_CHURN_EVERY_NS;
-	uint64_t next_sample = start + SAMPLE_EVERY_NS;
+	struct sampler sp = {.h = h, .rn = rn};
+	struct host_loop loop = {.run_ns = seconds * 1000000000ull,
+				 .churn_ns = HOST_CHURN_EVERY_NS,
+				 .sample_ns = SAMPLE_EVERY_NS,
+				 .first_sample_ns = SAMPLE_EVERY_NS,
+				 .rate = RATE_PER_S,
+				 .on_churn = on_churn,
+				 .on_sample = on_sample,
+				 .arg = &sp};
 
-	while (host_now_ns() - start < seconds * 1000000000ull) {
-		uint64_t now = host_now_ns(), settled = host_settled_ns(h);
-
-		host_traffic(h, RATE_PER_S / (uint32_t)(1000000000L / HOST_TICK_NS));
-		if (now >= next_churn) {
-			char what[64];
-
-			host_churn(h, what, sizeof(what));
-			fprintf(stderr, "bench_balance: %6.1f s  %s\n", (now - start) / 1e9, what);
-			next_churn = now + HOST_CHURN_EVERY_NS;
-			rn->events++;
-		} else if (now >= next_sample) {
-			double ratio;
-			uint32_t members = host_balance(h, &ratio);
-
-			if (members > 0) {
-				int ok = ratio <= GOAL_RATIO + 1e-9;
-
-				rn->settled_at[rn->taken] = settled >= SETTLED_NS;
-				rn->ratio[rn->taken++] = ratio;
-				rn->taken_within += ok;
-				rn->settled += settled >= SETTLED_NS;
-				rn->within += ok && settled >= SETTLED_NS;
-			}
-			next_sample = now + SAMPLE_EVERY_NS;
-		}
-		host_nap_ns(HOST_TICK_NS);
-	}
+	host_run(h, &loop);
 }
 
 static int emit(const char *strategy, const struct run *rn, uint64_t seconds)

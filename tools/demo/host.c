@@ -272,6 +272,34 @@ uint64_t host_settled_ns(struct host *h)
 	return now - h->changed_ns;
 }
 
+void host_run(struct host *h, const struct host_loop *l)
+{
+	uint64_t start = host_now_ns(), next_churn = start + l->churn_ns;
+	uint64_t next_sample = start + l->first_sample_ns;
+	uint32_t per_tick = l->rate / (uint32_t)(1000000000L / HOST_TICK_NS);
+
+	while (l->run_ns == 0 || host_now_ns() - start < l->run_ns) {
+		uint64_t now = host_now_ns(), settled = host_settled_ns(h);
+
+		if (l->stop != NULL && l->stop(l->arg))
+			break;
+		host_traffic(h, per_tick);
+		if (now >= next_churn) {
+			char what[64];
+
+			host_churn(h, what, sizeof(what));
+			if (l->on_churn != NULL)
+				l->on_churn(l->arg, now - start, what);
+			next_churn = now + l->churn_ns;
+		} else if (now >= next_sample) {
+			if (l->on_sample != NULL)
+				l->on_sample(l->arg, now - start, settled);
+			next_sample = now + l->sample_ns;
+		}
+		host_nap_ns(HOST_TICK_NS);
+	}
+}
+
 uint32_t host_balance(struct host *h, double *ret_ratio)
 {
 	struct pf_domain_info di = {.size = sizeof(di)};
