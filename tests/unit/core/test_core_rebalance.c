@@ -12,7 +12,8 @@
  * below fair / (1 + eps), and a newcomer of an executable whose workers keep dying (its
  * reliability and trust cut sixteen-fold) is brought up to that within three rounds of the
  * default budget. Members that alone cover a capability are judged among themselves:
- * rounds over them settle, and lift a peer that joins. An operator's migrate explains its
+ * rounds over them settle, and lift a peer that joins. A lift passes the VNodes the hook
+ * refuses its target and stops at the target's full ring. An operator's migrate explains its
  * target as a placement would (no winner node when refused, no score under
  * consistent-hash), and refuses a member at its bound with that reason.
  * Method: members joined from this thread; the test plays every owner (it keeps each
@@ -42,6 +43,7 @@ static struct pf_member *mem[MEMBERS_MAX];
 static uint32_t nmem;
 static struct pf_vnode *hv[VNODES_MAX];        /* the handle of each VNode, if adopted */
 static struct pf_member *owner_of[VNODES_MAX]; /* and which member holds it */
+static uint32_t ring_slots = 4096;             /* assign_slots of the next domain */
 
 /* What a counter VNode checkpoints: messages are sequence numbers from 1. */
 struct counter {
@@ -62,7 +64,7 @@ static void make(uint32_t strategy, uint32_t vnodes)
 	o.vnodes_max = vnodes;
 	o.sched_strategy = strategy;
 	o.sched_seed = 7;
-	o.assign_slots = 4096;
+	o.assign_slots = ring_slots;
 	assert_int_equal(pf_domain_create(name, &o, &dom), 0);
 	nmem = 0;
 	memset(hv, 0, sizeof(hv));
@@ -732,6 +734,64 @@ static void test_rebalance_capability_pools(void **state)
 	}
 }
 
+/* The can-assign hook refuses the newcomer every even VNode. */
+static int odd_only(void *arg, uint32_t vnode, uint32_t slot)
+{
+	return slot == *(uint32_t *)arg && vnode % 2 == 0 ? -EPERM : 0;
+}
+
+/* A lift meets refusals: A and B hold 20 VNodes each; C joins (below fair / (1 + eps) =
+ * 40/3/1.25: it needs 11), the hook lets it take odd VNodes only, and its assignment ring
+ * (8 slots) has room for 7 requests. The first round lifts it by 7 odd VNodes, passing the
+ * even ones (placement gave those to A: the lift takes from B), and stops there for its
+ * ring; once C has adopted them, rounds bring it to its share with odd VNodes only, and
+ * every member within its bound. */
+static void test_rebalance_lift_refused(void **state)
+{
+	struct pf_rebalance_report rep = {.size = sizeof(rep)};
+	struct pf_rebalance_opts o = opts_now();
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	static const uint32_t caps[3] = {100, 100, 100};
+	struct pf_sched_opts so;
+	struct pf_sched *s;
+	uint32_t slots[3];
+	int r;
+
+	(void)state;
+	ring_slots = 8;
+	make(PF_SCHED_TRUST_WEIGHTED, 40);
+	ring_slots = 4096;
+	slots[0] = add_member(100);
+	slots[1] = add_member(100);
+	assert_int_equal(pf_vnode_define_range(dom, 0, 40, NULL), 40);
+	pf_sched_opts_init(&so);
+	so.can_assign = odd_only;
+	so.policy_arg = &slots[2];
+	slots[2] = UINT32_MAX; /* no one refused while placing */
+	assert_int_equal(pf_sched_create(dom, &so, &s), 0);
+	for (uint32_t id = 0; id < 40; id++) {
+		assert_int_equal(pf_sched_place(s, id, NULL), 0);
+		adopt_all(); /* rings of 8: adopt as they come */
+	}
+	assert_int_equal(owned_by(slots[0], 40), 20);
+	slots[2] = add_member(100);
+	r = pf_sched_rebalance(s, &o, &rep);
+	assert_int_equal(rep.lifted, 7); /* ring count + requests + 1 < 8 slots */
+	assert_true(r >= 7);
+	assert_int_equal(handoff_all(40), (uint32_t)r);
+	assert_int_equal(owned_by(slots[2], 40), 7);
+	(void)settle(s, &o, 40);
+	assert_true(owned_by(slots[2], 40) >= 11);
+	for (uint32_t id = 0; id < 40; id++) {
+		assert_int_equal(pf_vnode_info(dom, id, &vi), 0);
+		if (vi.owner_slot == slots[2])
+			assert_int_equal(id % 2, 1);
+	}
+	assert_balanced(slots, caps, 3, 40, 250000, 1);
+	pf_sched_destroy(s);
+	destroy();
+}
+
 /* pf_sched_migrate()'s decision reads as pf_sched_place()'s does for the same member: the
  * winner's fields as placements record them (consistent-hash scores nothing), and no
  * winner, node included, when the target is refused. */
@@ -813,6 +873,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_rebalance_chash_join_moves_its_share, teardown),
 		cmocka_unit_test_teardown(test_rebalance_lifts_failing_newcomer, teardown),
 		cmocka_unit_test_teardown(test_rebalance_capability_pools, teardown),
+		cmocka_unit_test_teardown(test_rebalance_lift_refused, teardown),
 		cmocka_unit_test_teardown(test_rebalance_migrate_decision, teardown),
 		cmocka_unit_test_teardown(test_rebalance_migrate_refuses_bound, teardown),
 	};
