@@ -647,6 +647,7 @@ static void test_sched_member_count_out_of_range(void **state)
 		make(strategies[k], 16, 3);
 		honest = add_member(NULL, 0, 10);
 		for (int i = 0; i < 2; i++)
+			/* Relaxed: single-threaded set-up, a forged count. */
 			pf_store_relaxed(&dom->members[add_member(NULL, 0, 10)].vnodes_owned,
 					 forged[i]);
 		assert_int_equal(pf_vnode_define_range(dom, 0, 16, NULL), 16);

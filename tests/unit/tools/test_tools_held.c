@@ -54,7 +54,8 @@ static void test_held_counts_current_owner(void **state)
 	pf_sched_destroy(s);
 	assert_int_equal(held_count(dom, VNODES, held, SLOTS), VNODES - 1);
 	assert_int_equal(held[slot], VNODES - 1);
-	/* VNode 0: its owner's predecessor in the slot; 1: migrating; 2: draining. */
+	/* VNode 0: its owner's predecessor in the slot; 1: migrating; 2: draining.
+	 * Relaxed: single-threaded set-up (the test forges what a crash and a hand-off leave). */
 	epoch = own_epoch(pf_load_relaxed(&dom->own[0]));
 	pf_store_relaxed(&dom->own[0], own_word(PF_VNODE_ACTIVE, slot, gen - 1, epoch));
 	pf_store_relaxed(&dom->own[1], own_word(PF_VNODE_MIGRATING, slot, gen, epoch));
