@@ -13,9 +13,11 @@
  * reliability and trust cut sixteen-fold) is brought up to that within three rounds of the
  * default budget. Members that alone cover a capability are judged among themselves:
  * rounds over them settle, and lift a peer that joins. A lift passes the VNodes the hook
- * refuses its target and stops at the target's full ring. An operator's migrate explains its
- * target as a placement would (no winner node when refused, no score under
- * consistent-hash), and refuses a member at its bound with that reason.
+ * refuses its target and stops at the target's full ring; consistent-hash leaves a VNode
+ * whose ring walk meets a full ring before its owner where it is, until there is room.
+ * An operator's migrate explains its target as a placement would (no winner node when
+ * refused, no score under consistent-hash), and refuses a member at its bound with that
+ * reason.
  * Method: members joined from this thread; the test plays every owner (it keeps each
  * VNode's handle and acts on move requests as a worker would) and every target (adopts).
  */
@@ -792,6 +794,41 @@ static void test_rebalance_lift_refused(void **state)
 	destroy();
 }
 
+/* Consistent-hash against a full ring: A holds 40 VNodes, B joins with an assignment ring
+ * of 8 (room for 7 requests). A round moves to B the first 7 VNodes whose ring walk reaches
+ * it before A, and counts the others that would go there as full, leaving them on A; once
+ * B has adopted, later rounds move the rest, and the members end within their bounds. */
+static void test_rebalance_chash_full_ring(void **state)
+{
+	struct pf_rebalance_report rep = {.size = sizeof(rep)};
+	struct pf_rebalance_opts o = opts_now();
+	static const uint32_t caps[2] = {100, 100};
+	struct pf_sched *s;
+	uint32_t slots[2];
+
+	(void)state;
+	ring_slots = 8;
+	make(PF_SCHED_CONSISTENT_HASH, 40);
+	ring_slots = 4096;
+	slots[0] = add_member(100);
+	assert_int_equal(pf_vnode_define_range(dom, 0, 40, NULL), 40);
+	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	for (uint32_t id = 0; id < 40; id++) {
+		assert_int_equal(pf_sched_place(s, id, NULL), 0);
+		adopt_all(); /* rings of 8: adopt as they come */
+	}
+	slots[1] = add_member(100);
+	assert_int_equal(pf_sched_rebalance(s, &o, &rep), 7);
+	assert_true(rep.skipped_full > 0);
+	assert_int_equal(handoff_all(40), 7);
+	assert_int_equal(owned_by(slots[1], 40), 7);
+	(void)settle(s, &o, 40);
+	assert_true(owned_by(slots[1], 40) > 7);
+	assert_balanced(slots, caps, 2, 40, 250000, 0);
+	pf_sched_destroy(s);
+	destroy();
+}
+
 /* pf_sched_migrate()'s decision reads as pf_sched_place()'s does for the same member: the
  * winner's fields as placements record them (consistent-hash scores nothing), and no
  * winner, node included, when the target is refused. */
@@ -874,6 +911,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_rebalance_lifts_failing_newcomer, teardown),
 		cmocka_unit_test_teardown(test_rebalance_capability_pools, teardown),
 		cmocka_unit_test_teardown(test_rebalance_lift_refused, teardown),
+		cmocka_unit_test_teardown(test_rebalance_chash_full_ring, teardown),
 		cmocka_unit_test_teardown(test_rebalance_migrate_decision, teardown),
 		cmocka_unit_test_teardown(test_rebalance_migrate_refuses_bound, teardown),
 	};
