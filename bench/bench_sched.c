@@ -34,6 +34,7 @@
 
 #include "bench/bench_common.h"
 #include "pflight/pflight.h"
+#include "tools/common/held.h"
 
 #define MEMBERS 1000u
 #define VNODES (1u << 20)
@@ -240,15 +241,12 @@ static int place_all(struct setup *st, uint32_t vnodes, uint32_t *owner, double 
 static double spread_cv(struct setup *st, uint32_t vnodes)
 {
 	struct pf_member_info mi = {.size = sizeof(mi)};
-	struct pf_vnode_info vi = {.size = sizeof(vi)};
 	uint32_t *count = calloc(1024, sizeof(*count)), n = 0;
 	double sum = 0, sq = 0, mean, var;
 
 	if (count == NULL)
 		return -1;
-	for (uint32_t v = 0; v < vnodes; v++)
-		if (pf_vnode_info(st->d, v, &vi) == 0 && vi.owner_slot < 1024)
-			count[vi.owner_slot]++;
+	(void)held_count(st->d, vnodes, count, 1024);
 	for (uint32_t slot = 0; slot < 1024; slot++) {
 		if (pf_member_info(st->d, slot, &mi) < 0)
 			continue;

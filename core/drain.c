@@ -143,19 +143,18 @@ static void scan(struct step *st)
 static int request(struct step *st, uint32_t id)
 {
 	struct pf_sched *s = st->s;
-	struct dom_vnode *v = &s->d->vnodes[id];
 	struct pf_sched_decision dec;
 	struct removed rm = {.n = 0};
 	uint32_t m;
 	/* Relaxed: re-validated by epoch; the owner's CAS decides whether it moves. */
-	uint64_t w = pf_load_relaxed(&s->d->own[id]), req;
+	uint64_t w = pf_load_relaxed(&s->d->own[id]);
 	int r;
 
 	if (own_state(w) != PF_VNODE_ACTIVE || own_slot(w) != st->slot ||
 	    own_gen(w) != (st->gen & OWN_GEN_MASK))
 		return 0;
 	memset(&dec, 0, sizeof(dec));
-	r = sched_choose(s, id, &dec, &rm, &m);
+	r = sched_choose(s, id, ADMIT_HANDOFF, &dec, &rm, &m); /* can_handoff is asked too */
 	if (r < 0)
 		return r;
 	if (m == NONE) {
@@ -166,13 +165,8 @@ static int request(struct step *st, uint32_t id)
 		return 0;
 	}
 	PF_ASSERT(s->sm[m].slot != st->slot);
-	/* Relaxed: the request is this one word (see consider() in rebalance.c). */
-	req = pf_load_relaxed(&v->move_req);
-	if (move_valid_for(req, own_epoch(w)) ||
-	    !pf_cas_relaxed(&v->move_req, &req,
-			    move_word(own_epoch(w), s->sm[m].slot, s->sm[m].gen)))
-		return 0;            /* a rebalancer or another controller asked first */
-	member_wake(s->d, st->slot); /* the owner may be waiting (core/wait.c) */
+	if (!move_request(s->d, id, w, s->sm[m].slot, s->sm[m].gen))
+		return 0; /* a rebalancer or another controller asked first */
 	sched_model_add(s, m);
 	st->rep->requested++;
 	return 1;
@@ -294,9 +288,7 @@ PF_API int pf_sched_drain_step(struct pf_sched *s, uint32_t slot, const struct p
 	st->rep = rep;
 	st->slot = slot;
 	st->gen = rep->generation;
-	s->handoff = 1; /* every target is a hand-off's: can_handoff applies */
 	r = step_run(st, &o);
-	s->handoff = 0;
 	rep->steps++;
 	free(st);
 	return r;

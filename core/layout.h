@@ -588,6 +588,11 @@ struct dom_explain {
 	uint64_t reserved[2];
 };
 _Static_assert(sizeof(struct dom_explain) == 160, "explanation record is shared ABI");
+_Static_assert(offsetof(struct dom_explain, filtered) == 36 &&
+		       offsetof(struct dom_explain, reserved0) == 68 &&
+		       offsetof(struct dom_explain, decision_ns) == 72 &&
+		       offsetof(struct dom_explain, filtered_slot) == 120,
+	       "explanation record is shared ABI");
 
 /*
  * Failure history, kept by identity key (uid + executable), not by pid: an open-addressed

@@ -45,34 +45,41 @@
  *      that follow each other before owners act do not request the same move twice.
  *   3. candidates: owned, ACTIVE, owned by an eligible member, no request pending;
  *      grouped by owner.
- *   4. lift (heap strategies): every member below fair / (1 + eps) of this round's total
- *      (the bounded load of sched.h, unrounded) is given VNodes, one at a time, from the
- *      member furthest above its fair share (by VNodes per capacity) that holds one it may
- *      take, whatever the scores say: a newcomer, or a member whose preference the scores
- *      discount, is brought up to its share within a round or two rather than by
- *      the margin, which a load measured against capacity rarely beats. A donor gives only
- *      while it stays above fair / (1 + eps) itself.
- *   5. owners are then taken most loaded first: those above (1 + eps) x fair first, by
- *      VNodes per capacity, then a min-heap of their score (or of their VNodes per
- *      capacity for consistent-hash), one VNode at a time, so the budget goes to the worst
- *      imbalance and no single owner sheds everything.
+ *   4. pools: every bound of the round is judged, as placement judges it, against the pool
+ *      of the VNode in hand: the eligible members that cover its capabilities, with what
+ *      they hold (VNodes of any set) and their capacities, counted once by the scan (and
+ *      followed by each move), and turned once into whole-VNode limits per member, so the
+ *      order and the lift compare counts (a 128-bit product per member and pool, not per
+ *      comparison). A member that alone can take some VNodes is at its share of those
+ *      members, not above (1 + eps) x fair of all: it does not shed them to its peer,
+ *      which would shed them back the next round.
+ *      lift (heap strategies): in each pool, every member below fair / (1 + eps) of the
+ *      pool (the bounded load of sched.h, unrounded) is given VNodes of the pool, one at a
+ *      time, from the member furthest above its fair share (by VNodes per capacity) that
+ *      holds one it may take, whatever the scores say: a newcomer, or a member whose
+ *      preference the scores discount, is brought up to its share within a round or two
+ *      rather than by the margin, which a load measured against capacity rarely beats.
+ *      A donor gives only while it stays above fair / (1 + eps) itself.
+ *   5. owners are then taken most loaded first: those above (1 + eps) x fair in the pool
+ *      of one of their candidates first, by VNodes per capacity, then a min-heap of their
+ *      score (or of their VNodes per capacity for consistent-hash), one VNode at a time, so
+ *      the budget goes to the worst imbalance and no single owner sheds everything.
  *   6. target: the best member other than the owner by the same choose functions as
  *      placement (filters, NUMA factor, can-assign hook, room in its assignment ring,
  *      counting the requests already aimed at it). No move takes its target above
- *      (1 + eps) x fair, unrounded (placement allows the ceiling; the rest is trimmed
- *      here), so no move makes an owner to shed.
- *      An owner above (1 + eps) x fair sheds to that choice whatever the margin.
- *      Heap strategies: move when score(target) > score(owner without this VNode) x
- *      (1 + gain_min), and the owner stays at or above fair / (1 + eps) (else the lift
- *      of the next round would undo it). Comparing against the owner *without* the VNode is what a
- * fresh placement would compare, and the margin is the hysteresis: a VNode just moved cannot move
- * back unless loads changed by more than the margin (the inequalities chain: back-move needs
- * score(old, with) > score(new, without) x (1 + g), but score(old, with) < score(old, without) <
- * score(new, with) / (1 + g)). Consistent-hash: walk clockwise from the VNode's hash as placement
- * does, past members at their bound; stop at the owner (it is where the ring wants it: stay; an
- * owner above its bound walks on past itself) or at the first member with room (move there). Each
- * move but a shed goes strictly earlier in the VNode's own ring order, and a shed lands where no
- * earlier member has room, so moves cannot cycle, and a join moves about the newcomer's ring share.
+ *      (1 + eps) x fair in the VNode's pool, unrounded (placement allows the ceiling; the rest is
+ * trimmed here), so no move makes an owner to shed. An owner above (1 + eps) x fair sheds to that
+ * choice whatever the margin. Heap strategies: move when score(target) > score(owner without this
+ * VNode) x (1 + gain_min), and the owner stays at or above fair / (1 + eps) (else the lift of the
+ * next round would undo it). Comparing against the owner *without* the VNode is what a fresh
+ * placement would compare, and the margin is the hysteresis: a VNode just moved cannot move back
+ * unless loads changed by more than the margin (the inequalities chain: back-move needs score(old,
+ * with) > score(new, without) x (1 + g), but score(old, with) < score(old, without) < score(new,
+ * with) / (1 + g)). Consistent-hash: walk clockwise from the VNode's hash as placement does, past
+ * members at their bound; stop at the owner (it is where the ring wants it: stay; an owner above
+ * its bound walks on past itself) or at the first member with room (move there). Each move but a
+ * shed goes strictly earlier in the VNode's own ring order, and a shed lands where no earlier
+ * member has room, so moves cannot cycle, and a join moves about the newcomer's ring share.
  *   7. budget: min(moves_max, ceil(owned x moves_ppm / 10^6)) requests per round, lifts
  *      and sheds included; a candidate that would move past it is counted
  *      (skipped_budget) and left alone.
@@ -81,8 +88,10 @@
  *
  * Cost: the scan is O(VNodes); each candidate costs one choose (O(heaps) compares, or a
  * short ring walk) and O(log members) for the order; each lift, a pass over the members
- * for its donor. Memory: 12 bytes per VNode for the
- * round, freed at its end. Control plane only; owners pay one relaxed load per check.
+ * of its pool for its donor, until a refusal that holds for every VNode of the pool (the
+ * target's ring is full) ends that target's lift. Memory: 12 bytes per VNode for the
+ * round, freed at its end; VNodes of more than 256 capability sets wait for a round with
+ * fewer. Control plane only; owners pay one relaxed load per check.
  *
  * Progress: the rebalancer is lock-free (CAS on move_req only); handoff is a bounded
  * sequence of CASes and one ring push (lock-free), like a claim.
@@ -107,23 +116,60 @@
 #define GAIN_PPM_DEFAULT 200000u
 #define GAIN_PPM_MAX (100u * PF_PPM)
 #define NONE UINT32_MAX
+/* A round's targets: each is a hand-off's (the can-handoff hook is asked), of a VNode the
+ * model counts already (the bound's total does not grow). */
+#define ROUND_ADMIT (ADMIT_MOVING | ADMIT_HANDOFF)
+
+/* A candidate is its pool's index and its id: pool << POOL_SHIFT | id. */
+#define POOL_SHIFT 20u
+#define ID_MASK ((1u << POOL_SHIFT) - 1)
+#define POOLS_MAX 256u /* distinct requirement sets one round moves VNodes of */
+#define POOL_HASH 512u /* pool_of()'s table: open addressing, at most half full */
+_Static_assert(PF_VNODES_MAX <= (1u << POOL_SHIFT) && POOLS_MAX <= (1u << (32 - POOL_SHIFT)),
+	       "a candidate's pool and id fit 32 bits");
+_Static_assert(POOL_HASH == 1u << 9 && POOLS_MAX * 2 <= POOL_HASH, "pool_of() hashes to 9 bits");
 
 enum outcome { OUT_MOVE, OUT_STAY, OUT_HYST, OUT_CAP, OUT_FULL, OUT_NONE };
+
+/* The VNodes that need one set of capabilities, and the bound's pool for them (sched.h):
+ * the eligible members that cover the set, with what they hold and their capacities, as
+ * this round's scan counted them. Every bound of the round is judged against these. */
+struct pool {
+	uint64_t caps[2];
+	uint64_t total;
+	uint64_t capacity;
+};
+
+/* A member's standing in the pool being lifted, in whole VNodes (pool_limits()). */
+struct limits {
+	uint32_t in;   /* 1: it covers the pool's capabilities */
+	uint32_t fair; /* the most it may hold and not be above its fair share */
+	uint32_t lo;   /* the fewest and not be below fair / (1 + eps): it is lifted below */
+};
 
 struct round {
 	struct pf_sched *s;
 	struct pf_rebalance_report *rep;
 	double gain;    /* 1 + gain_min */
-	uint64_t *scan; /* candidates in id order: owner index << 32 | id */
+	uint64_t *scan; /* candidates in id order: owner index << 32 | candidate */
 	uint32_t nscan;
-	uint32_t *cand;     /* candidate ids grouped by owner (index into s->sm) */
+	uint32_t *cand;     /* candidates (pool << POOL_SHIFT | id) grouped by owner */
 	uint32_t *start;    /* nsm + 1: owner i's are cand[start[i], start[i + 1]) */
 	uint32_t *next;     /* owner i's next candidate */
 	uint32_t *incoming; /* requests aimed at member i (not in its ring yet) */
 	uint32_t *order;    /* min-heap of owners, most loaded on top */
 	uint32_t *opos;     /* member i's position in order, NONE: not in it */
 	uint32_t norder;
-	uint32_t *tried; /* lift: t + 1 once member i had nothing member t may take */
+	uint32_t *shed_hi; /* the fewest VNodes that put member i above the bound of a pool
+			    * of its candidates (UINT32_MAX: none): above it, it may shed */
+	struct pool pools[POOLS_MAX];
+	uint32_t npools;
+	uint32_t last_pool;            /* the pool pool_of() found last */
+	uint16_t pool_hash[POOL_HASH]; /* pool + 1 by its set's hash, 0: free */
+	struct limits *lim;            /* lift: member i's standing in the pool lifted */
+	uint32_t *lcur;  /* lift: owner i's first candidate of that pool may be here on */
+	uint32_t *tried; /* lift: mark once member i had nothing the target may take */
+	uint32_t mark;   /* lift: this target's mark */
 };
 
 PF_API void pf_rebalance_opts_init(struct pf_rebalance_opts *opts)
@@ -196,9 +242,13 @@ static int round_init(struct round *rd, struct pf_sched *s, const struct pf_reba
 	rd->incoming = calloc(n, sizeof(*rd->incoming));
 	rd->order = calloc(n, sizeof(*rd->order));
 	rd->opos = malloc(n * sizeof(*rd->opos));
+	rd->shed_hi = malloc(n * sizeof(*rd->shed_hi));
+	rd->lim = calloc(n, sizeof(*rd->lim));
+	rd->lcur = calloc(n, sizeof(*rd->lcur));
 	rd->tried = calloc(n, sizeof(*rd->tried));
 	if (rd->scan == NULL || rd->cand == NULL || rd->start == NULL || rd->next == NULL ||
-	    rd->incoming == NULL || rd->order == NULL || rd->opos == NULL || rd->tried == NULL)
+	    rd->incoming == NULL || rd->order == NULL || rd->opos == NULL || rd->shed_hi == NULL ||
+	    rd->lim == NULL || rd->lcur == NULL || rd->tried == NULL)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < n; i++)
 		rd->opos[i] = NONE;
@@ -214,7 +264,42 @@ static void round_fini(struct round *rd)
 	free(rd->incoming);
 	free(rd->order);
 	free(rd->opos);
+	free(rd->shed_hi);
+	free(rd->lim);
+	free(rd->lcur);
 	free(rd->tried);
+}
+
+/* The pool of VNode id's requirements, taken into the round at its first candidate; NONE
+ * once POOLS_MAX sets are in (its VNodes wait for a round with fewer). */
+static uint32_t pool_of(struct round *rd, uint32_t id)
+{
+	const struct dom_vnode *v = &rd->s->d->vnodes[id];
+	uint64_t caps[2] = {v->caps[0], v->caps[1]};
+	uint32_t p = rd->last_pool, h;
+
+	if (p < rd->npools && rd->pools[p].caps[0] == caps[0] && rd->pools[p].caps[1] == caps[1])
+		return p; /* VNodes are mostly defined in ranges of one set */
+	h = (uint32_t)(((caps[0] ^ caps[1] * UINT64_C(0x9e3779b97f4a7c15)) *
+			UINT64_C(0xbf58476d1ce4e5b9)) >>
+		       55); /* 9 bits: POOL_HASH */
+	for (;; h = (h + 1) % POOL_HASH) {
+		if (rd->pool_hash[h] == 0)
+			break;
+		p = rd->pool_hash[h] - 1u;
+		if (rd->pools[p].caps[0] == caps[0] && rd->pools[p].caps[1] == caps[1]) {
+			rd->last_pool = p;
+			return p;
+		}
+	}
+	if (rd->npools == POOLS_MAX)
+		return NONE;
+	p = rd->npools++;
+	rd->pools[p].caps[0] = caps[0];
+	rd->pools[p].caps[1] = caps[1];
+	rd->pool_hash[h] = (uint16_t)(p + 1);
+	rd->last_pool = p;
+	return p;
 }
 
 /* Count every owned VNode on its owner, or on its target when a request is pending, and
@@ -230,7 +315,7 @@ static void scan(struct round *rd)
 	for (uint32_t id = 0; id < d->lim.vnodes_max; id++) {
 		/* Relaxed: a scan; each request re-reads the word, the owner's CAS decides. */
 		uint64_t w = pf_load_relaxed(&d->own[id]), req;
-		uint32_t x, t;
+		uint32_t x, t, p;
 
 		if (!own_is_owned(w) || (x = member_index(s, w)) == NONE)
 			continue; /* not owned, or by a member that is not eligible */
@@ -247,8 +332,8 @@ static void scan(struct round *rd)
 			continue;
 		}
 		s->sm[x].assigned++;
-		if (own_state(w) == PF_VNODE_ACTIVE)
-			rd->scan[rd->nscan++] = (uint64_t)x << 32 | id;
+		if (own_state(w) == PF_VNODE_ACTIVE && (p = pool_of(rd, id)) != NONE)
+			rd->scan[rd->nscan++] = (uint64_t)x << 32 | p << POOL_SHIFT | id;
 	}
 }
 
@@ -277,28 +362,107 @@ static void model_rebuild(struct round *rd)
 		s->groups[g].assigned = 0;
 	for (uint32_t i = 0; i < s->nsm; i++)
 		s->groups[s->sm[i].group].assigned += s->sm[i].assigned;
+	sched_counts_reset(s); /* counts from the scan, which may be fewer */
+}
+
+/* What each pool's members hold and their capacities, from the counts just taken. */
+static void pools_count(struct round *rd)
+{
+	const struct pf_sched *s = rd->s;
+
+	for (uint32_t p = 0; p < rd->npools; p++) {
+		struct pool *pl = &rd->pools[p];
+
+		for (uint32_t g = 0; g < s->ngroups; g++) {
+			if (!sched_covers(s->groups[g].caps, pl->caps))
+				continue;
+			pl->total += s->groups[g].assigned;
+			pl->capacity += s->groups[g].capacity;
+		}
+		PF_ASSERT(pl->total <= s->assigned_total && pl->capacity <= s->cap_sum);
+	}
+}
+
+/* The admission of a round's target for a VNode of pool p. */
+static struct admit pool_admit(const struct pool *p)
+{
+	return (struct admit){
+		.pool_total = p->total, .pool_cap = p->capacity, .flags = ROUND_ADMIT};
 }
 
 /* How m's VNodes, less `less`, times count_ppm compare with share_ppm times its fair
- * share of this round's total among all eligible members (sched_share_cmp()). */
-static int share(const struct pf_sched *s, const struct sm *m, uint32_t less, uint64_t count_ppm,
+ * share in pool p (sched_share_cmp()). */
+static int share(const struct pool *p, const struct sm *m, uint32_t less, uint64_t count_ppm,
 		 uint64_t share_ppm)
 {
 	PF_ASSERT(m->assigned >= less);
-	return sched_share_cmp(m->assigned - less, count_ppm, m->capacity, s->assigned_total,
-			       s->cap_sum, share_ppm);
+	return sched_share_cmp(m->assigned - less, count_ppm, m->capacity, p->total, p->capacity,
+			       share_ppm);
 }
 
-/* Above (1 + eps) x its fair share, unrounded: it sheds. */
-static int over_bound(const struct pf_sched *s, const struct sm *m)
+/* Above (1 + eps) x its fair share in p, unrounded: it sheds VNodes of p. */
+static int over_bound(const struct pf_sched *s, const struct pool *p, const struct sm *m)
 {
-	return share(s, m, 0, PF_PPM, PF_PPM + s->eps_ppm) > 0;
+	return share(p, m, 0, PF_PPM, PF_PPM + s->eps_ppm) > 0;
 }
 
-/* Below fair / (1 + eps) with `less` VNodes fewer: it is lifted (or may not give). */
-static int starving(const struct pf_sched *s, const struct sm *m, uint32_t less)
+/* Below fair / (1 + eps) in p with `less` VNodes fewer: it is lifted (or may not give). */
+static int starving(const struct pf_sched *s, const struct pool *p, const struct sm *m,
+		    uint32_t less)
 {
-	return share(s, m, less, PF_PPM + s->eps_ppm, PF_PPM) < 0;
+	return share(p, m, less, PF_PPM + s->eps_ppm, PF_PPM) < 0;
+}
+
+/* The most VNodes c that m may hold with c x count_ppm <= share_ppm x its fair share in p
+ * (sched_share_cmp() <= 0): a quotient estimated in floating point, made exact by the
+ * comparison on each side (a step or none). */
+static uint32_t count_max(const struct pool *p, const struct sm *m, uint64_t count_ppm,
+			  uint64_t share_ppm)
+{
+	double est = (double)UINT32_MAX;
+	uint64_t c;
+
+	if (p->capacity > 0)
+		est = (double)share_ppm * (double)p->total * m->capacity /
+		      ((double)count_ppm * (double)p->capacity);
+	c = est >= (double)UINT32_MAX ? UINT32_MAX : (uint64_t)est;
+	while (c > 0 &&
+	       sched_share_cmp(c, count_ppm, m->capacity, p->total, p->capacity, share_ppm) > 0)
+		c--;
+	while (c < UINT32_MAX && sched_share_cmp(c + 1, count_ppm, m->capacity, p->total,
+						 p->capacity, share_ppm) <= 0)
+		c++;
+	return (uint32_t)c;
+}
+
+/* For the owners' order, once a round: each owner's least count above which it is over
+ * the bound of the pool of one of its candidates. */
+static void shed_limits(struct round *rd)
+{
+	const struct pf_sched *s = rd->s;
+	uint32_t seen[POOLS_MAX];
+
+	for (uint32_t p = 0; p < rd->npools; p++)
+		seen[p] = NONE;
+	for (uint32_t x = 0; x < s->nsm; x++) {
+		rd->shed_hi[x] = UINT32_MAX;
+		for (uint32_t k = rd->start[x]; k < rd->start[x + 1]; k++) {
+			uint32_t p = rd->cand[k] >> POOL_SHIFT;
+
+			if (seen[p] == x)
+				continue;
+			seen[p] = x;
+			rd->shed_hi[x] =
+				PF_MIN(rd->shed_hi[x], count_max(&rd->pools[p], &s->sm[x], PF_PPM,
+								 PF_PPM + s->eps_ppm));
+		}
+	}
+}
+
+/* Above the bound of some pool of its candidates: it may shed. */
+static int may_shed(const struct round *rd, uint32_t x)
+{
+	return rd->s->sm[x].assigned > rd->shed_hi[x];
 }
 
 /* The sign of VNodes per capacity of x minus that of y. */
@@ -314,7 +478,7 @@ static int fill_cmp(const struct sm *x, const struct sm *y)
 static int more_loaded(const struct round *rd, uint32_t a, uint32_t b)
 {
 	const struct sm *x = &rd->s->sm[a], *y = &rd->s->sm[b];
-	int over_x = over_bound(rd->s, x), over_y = over_bound(rd->s, y), c;
+	int over_x = may_shed(rd, a), over_y = may_shed(rd, b), c;
 
 	if (over_x != over_y)
 		return over_x;
@@ -387,30 +551,27 @@ static int ring_room(const struct round *rd, uint32_t t)
 
 /* Heap strategies: the best other member, if it beats the owner by the margin (or the
  * owner sheds: above its bound). */
-static enum outcome target_heaps(struct round *rd, uint32_t x, uint32_t id, int shed,
-				 uint32_t *ret_t)
+static enum outcome target_heaps(struct round *rd, const struct pool *p, uint32_t x, uint32_t id,
+				 int shed, uint32_t *ret_t)
 {
 	struct pf_sched *s = rd->s;
-	const struct dom_vnode *v = &s->d->vnodes[id];
 	struct pf_sched_decision dec;
 	struct removed rm = {.n = 0};
 	struct sm *own = &s->sm[x];
-	uint64_t caps[2] = {v->caps[0], v->caps[1]};
-	int32_t home = v->home_node;
-	struct req *q = sched_req_lookup(s, caps);
+	int32_t home = s->d->vnodes[id].home_node;
+	struct req *q = sched_req_lookup(s, p->caps);
+	struct admit a = pool_admit(p);
 	double mine, theirs;
 	uint32_t t;
 
 	if (q == NULL)
 		return OUT_NONE; /* no memory for the cache: leave it where it is */
-	sched_bound_pool(s, q);
 	memset(&dec, 0, sizeof(dec));
 	sched_heap_remove(s, &s->heaps[own->heap], own->heap_pos);
-	t = sched_choose_heaps(s, q, id, home, &dec, &rm);
+	t = sched_choose_heaps(s, &a, q, id, home, &dec, &rm);
 	sched_heap_insert(s, &s->heaps[own->heap], x);
 	if (t == NONE)
-		return dec.filtered[sched_filter_index(PF_SCHED_FILTER_BOUND)] != 0 ? OUT_CAP
-										    : OUT_NONE;
+		return dec.filtered[PF_SCHED_FILTERED_BOUND] != 0 ? OUT_CAP : OUT_NONE;
 	if (!ring_room(rd, t))
 		return OUT_FULL;
 	PF_ASSERT(t != x && own->assigned > 0);
@@ -418,7 +579,7 @@ static enum outcome target_heaps(struct round *rd, uint32_t x, uint32_t id, int 
 		*ret_t = t;
 		return OUT_MOVE;
 	}
-	if (starving(s, own, 1))
+	if (starving(s, p, own, 1))
 		return OUT_HYST; /* it would fall below its share: the next lift undoes it */
 	own->assigned--;         /* the owner as it would be without this VNode */
 	mine = sched_score_key(s, own) * sched_numa_factor(s, own->node, home);
@@ -432,24 +593,22 @@ static enum outcome target_heaps(struct round *rd, uint32_t x, uint32_t id, int 
 
 /* Consistent-hash: the first member clockwise with room, unless the owner comes first
  * (an owner that sheds walks on past itself). */
-static enum outcome target_chash(struct round *rd, uint32_t x, uint32_t id, int shed,
-				 uint32_t *ret_t)
+static enum outcome target_chash(struct round *rd, const struct pool *p, uint32_t x, uint32_t id,
+				 int shed, uint32_t *ret_t)
 {
 	struct pf_sched *s = rd->s;
-	const struct dom_vnode *v = &s->d->vnodes[id];
-	uint64_t caps[2] = {v->caps[0], v->caps[1]};
 	uint32_t first = sched_chash_first(s, id);
+	struct admit a = pool_admit(p);
 	enum outcome why = OUT_STAY;
 
-	sched_bound_pool_of(s, id);
 	for (uint32_t k = 0; k < s->npoints; k++) {
 		uint32_t m = s->points[(first + k) % s->npoints].member, admit;
 
 		if (m == x && !shed)
 			return why; /* the ring wants it here, or everything before is full */
-		if (m == x || !sched_covers(s->sm[m].caps, caps))
+		if (m == x || !sched_covers(s->sm[m].caps, p->caps))
 			continue;
-		admit = sched_admit(s, id, &s->sm[m]);
+		admit = sched_admit(s, &a, id, &s->sm[m]);
 		if (admit == PF_SCHED_FILTER_BOUND) {
 			why = OUT_CAP;
 			continue;
@@ -474,6 +633,15 @@ static void model_move(struct round *rd, uint32_t x, uint32_t t)
 	to->assigned++;
 	s->groups[from->group].assigned--;
 	s->groups[to->group].assigned++;
+	sched_counts_reset(s);
+	/* The VNode's own pool covers both: its total stays. Another pool's counts what its
+	 * members hold, of any set: it follows when only one of the two is in it. */
+	for (uint32_t p = 0; p < rd->npools; p++) {
+		struct pool *pl = &rd->pools[p];
+
+		pl->total -= sched_covers(from->caps, pl->caps);
+		pl->total += sched_covers(to->caps, pl->caps);
+	}
 	rd->incoming[t]++;
 	from->key = sched_score_key(s, from); /* rises: fewer VNodes */
 	sched_heap_up(s, &s->heaps[from->heap], from->heap_pos);
@@ -498,44 +666,53 @@ static uint64_t examine(struct round *rd, uint32_t x, uint32_t id)
 	return w;
 }
 
-/* Write the request to move VNode id (ownership word w) from x to t: 1 when written. */
-static int request(struct round *rd, uint32_t x, uint32_t id, uint64_t w, uint32_t t)
+int move_request(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t slot, uint32_t gen)
 {
-	struct pf_sched *s = rd->s;
-	struct dom_vnode *v = &s->d->vnodes[id];
+	struct dom_vnode *v = &d->vnodes[id];
 	/* Relaxed: the request is this one word; the owner validates it by epoch and target
 	 * state, and the move itself is ordered by the ownership CAS. */
 	uint64_t req = pf_load_relaxed(&v->move_req);
 
-	PF_ASSERT(x != t && own_state(w) == PF_VNODE_ACTIVE);
+	PF_ASSERT(id < d->lim.vnodes_max && own_state(w) == PF_VNODE_ACTIVE);
 	/* Relaxed CAS: the same one word. */
 	if (move_valid_for(req, own_epoch(w)) ||
-	    !pf_cas_relaxed(&v->move_req, &req,
-			    move_word(own_epoch(w), s->sm[t].slot, s->sm[t].gen))) {
+	    !pf_cas_relaxed(&v->move_req, &req, move_word(own_epoch(w), slot, gen)))
+		return 0;
+	member_wake(d, own_slot(w)); /* the owner may be waiting (core/wait.c) */
+	return 1;
+}
+
+/* Write the request to move VNode id (ownership word w) from x to t: 1 when written. */
+static int request(struct round *rd, uint32_t x, uint32_t id, uint64_t w, uint32_t t)
+{
+	struct pf_sched *s = rd->s;
+
+	PF_ASSERT(x != t);
+	if (!move_request(s->d, id, w, s->sm[t].slot, s->sm[t].gen)) {
 		rd->rep->skipped_race++; /* another rebalancer asked first */
 		return 0;
 	}
-	member_wake(s->d, own_slot(w)); /* the owner may be waiting (core/wait.c) */
 	model_move(rd, x, t);
 	rd->rep->requested++;
 	return 1;
 }
 
-/* Look at one candidate, request its move if it should and may; 1 when it should move
- * but the budget is spent. */
-static int consider(struct round *rd, uint32_t x, uint32_t id)
+/* Look at one candidate of owner x, request its move if it should and may; 1 when it
+ * should move but the budget is spent. */
+static int consider(struct round *rd, uint32_t x, uint32_t c)
 {
 	struct pf_sched *s = rd->s;
+	const struct pool *p = &rd->pools[c >> POOL_SHIFT];
+	uint32_t id = c & ID_MASK, t = NONE;
 	uint64_t w = examine(rd, x, id);
 	enum outcome out;
-	uint32_t t = NONE;
 	int shed;
 
 	if (w == 0)
 		return 0;
-	shed = over_bound(s, &s->sm[x]);
-	out = s->strategy == PF_SCHED_CONSISTENT_HASH ? target_chash(rd, x, id, shed, &t)
-						      : target_heaps(rd, x, id, shed, &t);
+	shed = over_bound(s, p, &s->sm[x]);
+	out = s->strategy == PF_SCHED_CONSISTENT_HASH ? target_chash(rd, p, x, id, shed, &t)
+						      : target_heaps(rd, p, x, id, shed, &t);
 	rd->rep->skipped_hysteresis += out == OUT_HYST;
 	rd->rep->skipped_cap += out == OUT_CAP;
 	rd->rep->skipped_full += out == OUT_FULL;
@@ -550,19 +727,56 @@ static int consider(struct round *rd, uint32_t x, uint32_t id)
 	return 0;
 }
 
-/* The lift's donor for starving member t: of the members above their fair share that
- * stay at or above fair / (1 + eps) without one more VNode and hold a candidate not yet
- * found useless to t, the fullest (VNodes per capacity); NONE when there is none. */
-static uint32_t donor_for(const struct round *rd, uint32_t t)
+/* Every member's standing in pool p, for lift(): 1 when one of them starves. */
+static int pool_limits(struct round *rd, uint32_t p)
+{
+	const struct pf_sched *s = rd->s;
+	const struct pool *pl = &rd->pools[p];
+	int starves = 0;
+
+	for (uint32_t i = 0; i < s->nsm; i++) {
+		struct limits *l = &rd->lim[i];
+		uint32_t c;
+
+		l->in = sched_covers(s->sm[i].caps, pl->caps);
+		if (!l->in)
+			continue;
+		l->fair = count_max(pl, &s->sm[i], PF_PPM, PF_PPM);
+		/* lo: the fewest not below fair / (1 + eps), past the most that are. */
+		c = count_max(pl, &s->sm[i], PF_PPM + s->eps_ppm, PF_PPM);
+		l->lo = c +
+			(c < UINT32_MAX &&
+			 starving(s, pl, &(struct sm){.assigned = c, .capacity = s->sm[i].capacity},
+				  0));
+		starves |= s->sm[i].assigned < l->lo;
+		rd->lcur[i] = rd->next[i];
+	}
+	return starves;
+}
+
+/* Whether owner x has a candidate of pool p left; rd->lcur[x] moves on to it. */
+static int has_left(struct round *rd, uint32_t p, uint32_t x)
+{
+	while (rd->lcur[x] < rd->start[x + 1] && rd->cand[rd->lcur[x]] >> POOL_SHIFT != p)
+		rd->lcur[x]++;
+	return rd->lcur[x] < rd->start[x + 1];
+}
+
+/* The lift's donor for starving member t in pool p: of the pool's members above their
+ * fair share that stay at or above fair / (1 + eps) without one more VNode and hold a
+ * candidate of the pool not yet found useless to t, the fullest (VNodes per capacity);
+ * NONE when there is none. */
+static uint32_t donor_for(struct round *rd, uint32_t p, uint32_t t)
 {
 	const struct pf_sched *s = rd->s;
 	uint32_t best = NONE;
 
 	for (uint32_t x = 0; x < s->nsm; x++) {
 		const struct sm *m = &s->sm[x];
+		const struct limits *l = &rd->lim[x];
 
-		if (x == t || rd->tried[x] == t + 1 || rd->next[x] == rd->start[x + 1] ||
-		    share(s, m, 0, PF_PPM, PF_PPM) <= 0 || starving(s, m, 1))
+		if (x == t || !l->in || rd->tried[x] == rd->mark || m->assigned <= l->fair ||
+		    m->assigned - 1 < l->lo || !has_left(rd, p, x))
 			continue;
 		if (best == NONE || fill_cmp(m, &s->sm[best]) > 0)
 			best = x;
@@ -570,39 +784,50 @@ static uint32_t donor_for(const struct round *rd, uint32_t t)
 	return best;
 }
 
-/* Of donor x's candidates, the first member t may take, put first among those left
- * (rd->cand[rd->next[x]]); NONE when t may take none of them. */
-static uint32_t usable_for(struct round *rd, uint32_t x, uint32_t t)
+/* Of donor x's candidates of pool p, the first member t may take, put first among those
+ * left (rd->cand[rd->next[x]]); NONE when t may take none of them, and in *ret_why the
+ * filter that refused the last. */
+static uint32_t usable_for(struct round *rd, uint32_t p, uint32_t x, uint32_t t, uint32_t *ret_why)
 {
 	struct pf_sched *s = rd->s;
+	struct admit a = pool_admit(&rd->pools[p]);
 
-	for (uint32_t k = rd->next[x]; k < rd->start[x + 1]; k++) {
-		uint32_t id = rd->cand[k];
+	*ret_why = PF_SCHED_FILTER_POLICY;
+	for (uint32_t k = rd->lcur[x]; k < rd->start[x + 1]; k++) {
+		uint32_t c = rd->cand[k], why;
 
-		if (!sched_covers(s->sm[t].caps, s->d->vnodes[id].caps))
+		if (c >> POOL_SHIFT != p)
 			continue;
-		sched_bound_pool_of(s, id);
-		if (sched_admit(s, id, &s->sm[t]) != PF_SCHED_PLACED || !ring_room(rd, t))
-			continue;
+		why = sched_admit(s, &a, c & ID_MASK, &s->sm[t]);
+		if (why == PF_SCHED_PLACED && !ring_room(rd, t))
+			why = PF_SCHED_FILTER_FULL;
+		if (why != PF_SCHED_PLACED) {
+			*ret_why = why;
+			if (why == PF_SCHED_FILTER_POLICY)
+				continue; /* the hook judges each VNode */
+			return NONE;      /* its bound in the pool, or its ring: any VNode */
+		}
 		rd->cand[k] = rd->cand[rd->next[x]];
-		rd->cand[rd->next[x]] = id;
-		return id;
+		rd->cand[rd->next[x]] = c;
+		return c & ID_MASK;
 	}
 	return NONE;
 }
 
-/* Move one VNode to starving member t from its donor. 1 when requested, 0 when no donor
- * has one it may take, -1 when the budget is spent. */
-static int lift_one(struct round *rd, uint32_t t)
+/* Move one VNode of pool p to starving member t from its donor. 1 when requested, 0 when
+ * no donor has one it may take, -1 when the budget is spent. */
+static int lift_one(struct round *rd, uint32_t p, uint32_t t)
 {
-	uint32_t x, id;
+	uint32_t x, id, why;
 
-	while ((x = donor_for(rd, t)) != NONE) {
+	while ((x = donor_for(rd, p, t)) != NONE) {
 		uint64_t w;
 
-		id = usable_for(rd, x, t);
+		id = usable_for(rd, p, x, t, &why);
 		if (id == NONE) {
-			rd->tried[x] = t + 1;
+			if (why != PF_SCHED_FILTER_POLICY)
+				return 0; /* t takes nothing of this pool now */
+			rd->tried[x] = rd->mark;
 			continue;
 		}
 		if (rd->rep->requested >= rd->rep->budget) {
@@ -610,6 +835,7 @@ static int lift_one(struct round *rd, uint32_t t)
 			return -1;
 		}
 		rd->next[x]++; /* taken from the owner's candidates: the main pass skips it */
+		rd->lcur[x] = PF_MAX_OF(rd->lcur[x], rd->next[x]);
 		w = examine(rd, x, id);
 		if (w != 0 && request(rd, x, id, w, t)) {
 			rd->rep->lifted++;
@@ -619,21 +845,28 @@ static int lift_one(struct round *rd, uint32_t t)
 	return 0;
 }
 
-/* Heap strategies: bring every member below fair / (1 + eps) up, whatever the scores.
- * -1 when the budget ran out, else 0. */
+/* Heap strategies: in each pool, bring every member below fair / (1 + eps) up, whatever
+ * the scores, with VNodes of that pool. -1 when the budget ran out, else 0. */
 static int lift(struct round *rd)
 {
 	struct pf_sched *s = rd->s;
 
 	if (s->strategy == PF_SCHED_CONSISTENT_HASH)
 		return 0; /* its ring lifts a member through its points (sched.h) */
-	for (uint32_t t = 0; t < s->nsm; t++) {
-		int r = 1;
+	for (uint32_t p = 0; p < rd->npools; p++) {
+		if (!pool_limits(rd, p))
+			continue;
+		for (uint32_t t = 0; t < s->nsm; t++) {
+			int r = 1;
 
-		while (r == 1 && starving(s, &s->sm[t], 0))
-			r = lift_one(rd, t);
-		if (r < 0)
-			return r;
+			if (!rd->lim[t].in)
+				continue;
+			rd->mark++;
+			while (r == 1 && s->sm[t].assigned < rd->lim[t].lo)
+				r = lift_one(rd, p, t);
+			if (r < 0)
+				return r;
+		}
 	}
 	return 0;
 }
@@ -654,8 +887,7 @@ static int nothing_to_gain(const struct round *rd, uint32_t x)
 	const struct pf_sched *s = rd->s;
 	double best = 0;
 
-	if (s->strategy == PF_SCHED_CONSISTENT_HASH || s->o.numa != NULL ||
-	    over_bound(s, &s->sm[x]))
+	if (s->strategy == PF_SCHED_CONSISTENT_HASH || s->o.numa != NULL || may_shed(rd, x))
 		return 0;
 	for (uint32_t h = 0; h < s->nheaps; h++)
 		if (s->heaps[h].count > 0)
@@ -725,11 +957,9 @@ PF_API int pf_sched_rebalance(struct pf_sched *s, const struct pf_rebalance_opts
 		if (r == 0) {
 			scan(&rd);
 			model_rebuild(&rd);
-			/* Every target is a hand-off's (can_handoff applies), of a VNode the
-			 * model counts already (the bound's total does not grow). */
-			s->handoff = s->moving = 1;
+			pools_count(&rd);
+			shed_limits(&rd);
 			round_run(&rd, &o);
-			s->handoff = s->moving = 0;
 			s->rb_rounds++;
 		}
 		round_fini(&rd);
@@ -747,7 +977,8 @@ static uint32_t migrate_filter(struct pf_sched *s, uint32_t vnode, uint32_t slot
 	const struct dom_vnode *v = &s->d->vnodes[vnode];
 	uint64_t caps[2] = {v->caps[0], v->caps[1]};
 	struct pf_member_info mi = {.size = sizeof(mi)};
-	uint32_t m = s->slot_to_sm[slot], why;
+	uint32_t m = s->slot_to_sm[slot];
+	struct admit a;
 
 	*ret_m = m;
 	if (m == NONE) {
@@ -757,17 +988,14 @@ static uint32_t migrate_filter(struct pf_sched *s, uint32_t vnode, uint32_t slot
 	}
 	if (!sched_covers(s->sm[m].caps, caps))
 		return PF_SCHED_FILTER_CAPS;
-	sched_bound_pool_of(s, vnode);
-	s->handoff = 1;
-	why = sched_admit(s, vnode, &s->sm[m]);
-	s->handoff = 0;
-	return why;
+	a = sched_admit_of(s, vnode, ADMIT_HANDOFF);
+	return sched_admit(s, &a, vnode, &s->sm[m]);
 }
 
 static void migrate_explain(const struct pf_sched *s, uint32_t vnode, uint32_t m, uint32_t why,
 			    uint64_t w, struct pf_sched_decision *dec)
 {
-	uint32_t size = dec->size;
+	uint32_t size = dec->size, filter = sched_filter_index(why);
 
 	memset(dec, 0, sizeof(*dec));
 	dec->size = size;
@@ -781,9 +1009,8 @@ static void migrate_explain(const struct pf_sched *s, uint32_t vnode, uint32_t m
 	dec->home_node = s->d->vnodes[vnode].home_node;
 	if (why == PF_SCHED_PLACED)
 		sched_decision_fill(s, dec, m, dec->home_node);
-	else if ((why >= PF_SCHED_FILTER_STATE && why <= PF_SCHED_FILTER_FULL) ||
-		 why == PF_SCHED_FILTER_BOUND)
-		dec->filtered[sched_filter_index(why)] = 1;
+	else if (filter != UINT32_MAX)
+		dec->filtered[filter] = 1;
 }
 
 PF_API int pf_sched_migrate(struct pf_sched *s, uint32_t vnode, uint32_t slot,
@@ -791,8 +1018,7 @@ PF_API int pf_sched_migrate(struct pf_sched *s, uint32_t vnode, uint32_t slot,
 {
 	struct pf_sched_decision local = {.size = sizeof(local)};
 	struct pf_sched_decision *dec = decision != NULL ? decision : &local;
-	struct dom_vnode *v;
-	uint64_t w, req;
+	uint64_t w;
 	uint32_t m, why;
 	int r;
 
@@ -802,7 +1028,6 @@ PF_API int pf_sched_migrate(struct pf_sched *s, uint32_t vnode, uint32_t slot,
 	r = pf_sched_refresh(s);
 	if (r < 0)
 		return r;
-	v = &s->d->vnodes[vnode];
 	/* Relaxed: re-validated by the epoch the request names; the owner's CAS decides. */
 	w = pf_load_relaxed(&s->d->own[vnode]);
 	if (own_state(w) != PF_VNODE_ACTIVE)
@@ -817,12 +1042,8 @@ PF_API int pf_sched_migrate(struct pf_sched *s, uint32_t vnode, uint32_t slot,
 		return -ESRCH;
 	if (why != PF_SCHED_PLACED)
 		return -EPERM;
-	/* Relaxed: the request is this one word (see consider()). */
-	req = pf_load_relaxed(&v->move_req);
-	if (move_valid_for(req, own_epoch(w)) ||
-	    !pf_cas_relaxed(&v->move_req, &req, move_word(own_epoch(w), slot, s->sm[m].gen)))
+	if (!move_request(s->d, vnode, w, slot, s->sm[m].gen))
 		return -EBUSY;
-	member_wake(s->d, own_slot(w)); /* the owner may be waiting (core/wait.c) */
 	sched_model_add(s, m);
 	PF_ASSERT(s->sm[m].slot == slot);
 	return 0;

@@ -63,6 +63,16 @@ static const char *const reason_names[] = {"placed",      "no-member",    "filte
 					   "filter-caps", "filter-trust", "filter-policy",
 					   "filter-full", "lost-race",    "filter-bound"};
 _Static_assert(PF_ARRAY_SIZE(reason_names) == PF_SCHED_FILTER_BOUND + 1, "a name per reason");
+_Static_assert(sizeof(struct pf_sched_decision) == 136 &&
+		       offsetof(struct pf_sched_decision, filtered) == 36 &&
+		       offsetof(struct pf_sched_decision, home_node) == 60 &&
+		       offsetof(struct pf_sched_decision, reserved0) == 68 &&
+		       offsetof(struct pf_sched_decision, score) == 72 &&
+		       offsetof(struct pf_sched_decision, reserved) == 112,
+	       "pf_sched_decision is ABI");
+_Static_assert(PF_SCHED_FILTER_FULL - PF_SCHED_FILTER_STATE == PF_SCHED_FILTERED_FULL &&
+		       PF_SCHED_FILTERED_BOUND + 1 == PF_SCHED_FILTERED_COUNT,
+	       "the filters in order, then the bound (sched_filter_index())");
 #define REFUSALS_MAX (EXPLAIN_FILTERED_MAX * 4u) /* hook calls and full rings per decision */
 
 PF_API const char *pf_sched_strategy_name(uint32_t strategy)
@@ -186,12 +196,22 @@ int sched_share_cmp(uint64_t count, uint64_t count_ppm, uint64_t capacity, uint6
 		    uint64_t cap_sum, uint64_t share_ppm)
 {
 	uint64_t lhs[2], rhs[2];
+	double l, r;
 
 	/* Both first products fit 64 bits: counts and totals are below 2^32, the factors
 	 * below 2^24 (PF_PPM + PF_SCHED_EPSILON_MAX). */
 	_Static_assert(PF_PPM + PF_SCHED_EPSILON_MAX < (1u << 24), "factors fit 24 bits");
 	PF_ASSERT(count <= UINT32_MAX && total <= UINT32_MAX && count_ppm < (1u << 24) &&
 		  share_ppm < (1u << 24));
+	/* In floating point first: each side is off by a few 2^-53 of itself at most (three
+	 * roundings), so outside a margin of 2^-40 the sign is the exact one; near the line,
+	 * the exact products decide. */
+	l = (double)(count * count_ppm) * (double)cap_sum;
+	r = (double)(share_ppm * total) * (double)capacity;
+	if (l < r * (1.0 - 0x1p-40))
+		return -1;
+	if (l > r * (1.0 + 0x1p-40))
+		return 1;
 	mul_wide(count * count_ppm, cap_sum, lhs);
 	mul_wide(share_ppm * total, capacity, rhs);
 	if (lhs[0] != rhs[0])
@@ -199,47 +219,74 @@ int sched_share_cmp(uint64_t count, uint64_t count_ppm, uint64_t capacity, uint6
 	return lhs[1] < rhs[1] ? -1 : lhs[1] > rhs[1];
 }
 
-void sched_bound_pool(struct pf_sched *s, const struct req *q)
+/* What q's pool holds now, kept in q. */
+static void pool_sum(const struct pf_sched *s, struct req *q)
 {
 	uint64_t total = 0;
 
-	if (q->ngroups == s->ngroups) { /* every eligible member: the model's own sums */
-		s->pool_total = s->assigned_total;
-		s->pool_cap = s->cap_sum;
-		return;
-	}
 	for (uint32_t i = 0; i < q->ngroups; i++)
 		total += s->groups[q->groups[i]].assigned;
-	PF_ASSERT(total <= s->assigned_total && q->capacity <= s->cap_sum);
-	s->pool_total = total;
-	s->pool_cap = q->capacity;
+	q->total = PF_MIN(total, s->assigned_total); /* as the model's sum, clamped */
+	q->total_at = s->adds;
+	q->total_ok = 1;
 }
 
-void sched_bound_pool_of(struct pf_sched *s, uint32_t vnode)
+void sched_counts_reset(struct pf_sched *s)
 {
-	const struct dom_vnode *v = &s->d->vnodes[vnode];
-	uint64_t caps[2] = {v->caps[0], v->caps[1]};
-	const struct req *q = sched_req_lookup(s, caps);
+	for (uint32_t i = 0; i < s->nreqs; i++)
+		s->reqs[i].total_ok = 0;
+}
+
+struct admit sched_admit_for(const struct pf_sched *s, struct req *q, uint32_t flags)
+{
+	struct admit a = {.pool_total = s->assigned_total, .pool_cap = s->cap_sum, .flags = flags};
+
+	PF_ASSERT((flags & ~(ADMIT_MOVING | ADMIT_HANDOFF | ADMIT_BOUND_OFF)) == 0);
+	if (q == NULL || q->ngroups == s->ngroups)
+		return a; /* every eligible member: the model's own sums */
+	if (!q->total_ok)
+		pool_sum(s, q);
+	PF_ASSERT(q->capacity <= s->cap_sum);
+	a.pool_total = q->total;
+	a.pool_cap = q->capacity;
+	a.q = q->total_at == s->adds ? NULL : q; /* placements since: it may lag */
+	return a;
+}
+
+struct admit sched_admit_of(struct pf_sched *s, uint32_t vnode, uint32_t flags)
+{
+	const struct dom_vnode *v;
+	uint64_t caps[2];
 
 	PF_ASSERT(vnode < s->d->lim.vnodes_max);
-	if (q != NULL) {
-		sched_bound_pool(s, q);
-		return;
-	}
-	s->pool_total = s->assigned_total;
-	s->pool_cap = s->cap_sum;
+	v = &s->d->vnodes[vnode];
+	caps[0] = v->caps[0];
+	caps[1] = v->caps[1];
+	return sched_admit_for(s, sched_req_lookup(s, caps), flags);
 }
 
-int sched_within_bound(const struct pf_sched *s, const struct sm *m)
+static int within(const struct pf_sched *s, uint32_t flags, uint64_t total, uint64_t cap,
+		  const struct sm *m)
 {
 	uint64_t eps = PF_PPM + s->eps_ppm;
 
 	/* assigned + 1 <= ceil(X) holds exactly when assigned < X, for a whole assigned. */
-	if (!s->moving)
-		return sched_share_cmp(m->assigned, PF_PPM, m->capacity, s->pool_total + 1,
-				       s->pool_cap, eps) < 0;
-	return sched_share_cmp((uint64_t)m->assigned + 1, PF_PPM, m->capacity, s->pool_total,
-			       s->pool_cap, eps) <= 0;
+	if ((flags & ADMIT_MOVING) == 0)
+		return sched_share_cmp(m->assigned, PF_PPM, m->capacity, total + 1, cap, eps) < 0;
+	return sched_share_cmp((uint64_t)m->assigned + 1, PF_PPM, m->capacity, total, cap, eps) <=
+	       0;
+}
+
+int sched_within_bound(const struct pf_sched *s, const struct admit *a, const struct sm *m)
+{
+	if (within(s, a->flags, a->pool_total, a->pool_cap, m))
+		return 1;
+	if (a->q == NULL)
+		return 0;
+	/* The bound grows with the total: a lagging one may refuse wrongly, never admit. */
+	if (a->q->total_at != s->adds)
+		pool_sum(s, a->q);
+	return within(s, a->flags, a->q->total, a->pool_cap, m);
 }
 
 uint32_t sched_strategy_reads(uint32_t strategy)
@@ -338,8 +385,6 @@ static void sched_free_tables(struct pf_sched *s)
 	for (uint32_t i = 0; i < s->nreqs; i++)
 		free(s->reqs[i].heaps);
 	s->nreqs = 0;
-	free(s->held);
-	s->held = NULL;
 	free(s->sm);
 	free(s->groups);
 	free(s->heaps);
@@ -367,15 +412,15 @@ PF_API int pf_sched_create(struct pf_domain *d, const struct pf_sched_opts *opts
 	pf_sched_opts_init(&s->o);
 	if (opts != NULL && (opts_copy(&s->o, sizeof(s->o), opts,
 				       offsetof(struct pf_sched_opts, can_handoff)) < 0 ||
-			     (s->o.flags & ~PF_SCHED_OPT_EPSILON) != 0 ||
-			     s->o.epsilon_ppm > PF_SCHED_EPSILON_MAX)) {
+			     s->o.flags != 0 || s->o.reserved[0] != 0 || s->o.reserved[1] != 0)) {
 		free(s);
 		return -EINVAL;
 	}
 	s->d = d;
 	s->slot_to_sm = malloc(d->lim.members_max * sizeof(*s->slot_to_sm));
-	if (s->slot_to_sm == NULL) {
-		free(s);
+	s->held = malloc((d->lim.members_max + 1) * sizeof(*s->held));
+	if (s->slot_to_sm == NULL || s->held == NULL) {
+		pf_sched_destroy(s);
 		return -ENOMEM;
 	}
 	s->seen_members = UINT32_MAX;
@@ -394,6 +439,7 @@ PF_API void pf_sched_destroy(struct pf_sched *s)
 		return;
 	sched_free_tables(s);
 	free(s->slot_to_sm);
+	free(s->held);
 	free(s);
 }
 
@@ -403,7 +449,7 @@ static int snapshot_one(struct pf_sched *s, uint32_t slot, struct sm *m, uint32_
 	struct pf_domain *d = s->d;
 	struct dom_member *rec = &d->members[slot];
 	/* [A5] pairs with [R5] in member.c: the identity below is complete. */
-	uint64_t w = pf_load_acquire(&rec->state);
+	uint64_t w = pf_load_acquire(&rec->state), held;
 	uint32_t st = member_word_state(w), trust, cap;
 
 	*why = PF_SCHED_PLACED;
@@ -433,8 +479,16 @@ static int snapshot_one(struct pf_sched *s, uint32_t slot, struct sm *m, uint32_
 	m->trust = (double)PF_MIN(trust, PF_PPM) / PF_PPM;
 	m->cpu = (double)PF_MIN(pf_load_relaxed(&rec->load_ppm), PF_PPM) / PF_PPM;
 	m->mem = (double)PF_MIN(pf_load_relaxed(&rec->mem_ppm), PF_PPM) / PF_PPM;
-	/* Relaxed: the same snapshot; a count that only guides the next decisions. */
-	m->assigned = pf_load_relaxed(&rec->vnodes_owned) + ring_mpmc_count(assign_ring(d, slot));
+	/* Relaxed: the same snapshot; a count that only guides the next decisions. The member
+	 * writes it (outside any lock, so it may lag): no member holds more VNodes than the
+	 * domain has, and a count that says so is refused, not trusted into the bound. */
+	held = (uint64_t)pf_load_relaxed(&rec->vnodes_owned) +
+	       ring_mpmc_count(assign_ring(d, slot));
+	if (held > d->lim.vnodes_max) {
+		counter_add(d, PF_COUNTER_SHM_INVALID, 1);
+		held = d->lim.vnodes_max;
+	}
+	m->assigned = (uint32_t)held;
 	m->tie = mix64(s->seed ^ ((uint64_t)slot << 32 | m->gen));
 	/* [A5] pairs with [R5] in member.c: the slot did not change while we read it. */
 	if (pf_load_acquire(&rec->state) != w) {
@@ -449,8 +503,7 @@ static int snapshot_members(struct pf_sched *s)
 	uint32_t n = 0, why;
 
 	s->sm = calloc(s->d->lim.members_max, sizeof(*s->sm));
-	s->held = calloc(s->d->lim.members_max + 1, sizeof(*s->held));
-	if (s->sm == NULL || s->held == NULL)
+	if (s->sm == NULL)
 		return -ENOMEM;
 	s->filtered_state = s->filtered_trust = s->active = 0;
 	s->assigned_total = s->cap_sum = 0;
@@ -469,6 +522,8 @@ static int snapshot_members(struct pf_sched *s)
 			s->active++;
 		}
 	}
+	/* Each member's count is at most vnodes_max; their sum is, too, for the bound. */
+	s->assigned_total = PF_MIN(s->assigned_total, (uint64_t)s->d->lim.vnodes_max);
 	s->nsm = n;
 	return 0;
 }
@@ -603,10 +658,8 @@ PF_API int pf_sched_refresh(struct pf_sched *s)
 	s->strategy = PF_MIN(pf_load_relaxed(&ctl->sched_strategy), (uint32_t)PF_SCHED_AGENT);
 	/* Relaxed: settings, validated by their use (floor and epsilon are plain numbers). */
 	s->floor_ppm = pf_load_relaxed(&ctl->trust_floor_ppm);
-	/* Relaxed, the same; the epsilon word kept its first name but bounds every strategy. */
+	/* Relaxed: a setting, validated by PF_MIN below; the version bump triggers the refresh. */
 	s->eps_ppm = PF_MIN(pf_load_relaxed(&ctl->epsilon_ppm), PF_SCHED_EPSILON_MAX);
-	if ((s->o.flags & PF_SCHED_OPT_EPSILON) != 0)
-		s->eps_ppm = s->o.epsilon_ppm;
 	s->seed = pf_load_relaxed(&ctl->sched_seed);
 	s->refreshed_ns = now_ns();
 	sched_free_tables(s);
@@ -660,6 +713,7 @@ struct req *sched_req_lookup(struct pf_sched *s, const uint64_t caps[2])
 	q->caps[0] = caps[0];
 	q->caps[1] = caps[1];
 	q->candidates = 0;
+	q->total_ok = 0;
 	for (uint32_t h = 0; h < s->nheaps; h++) {
 		if (!sched_covers(s->groups[s->heaps[h].group].caps, caps))
 			continue;
@@ -681,25 +735,35 @@ struct req *sched_req_lookup(struct pf_sched *s, const uint64_t caps[2])
 }
 
 /* Within the bound, room for one more assignment, and the can-assign hook's consent. */
-uint32_t sched_admit(struct pf_sched *s, uint32_t vnode, const struct sm *m)
+uint32_t sched_admit(const struct pf_sched *s, const struct admit *a, uint32_t vnode,
+		     const struct sm *m)
 {
-	if (!s->bound_off && !sched_within_bound(s, m))
+	if ((a->flags & ADMIT_BOUND_OFF) != 0 && a->mark != 0 && m->refused == a->mark)
+		return m->refused_why; /* refused by its ring or hook before the bound yielded */
+	if ((a->flags & ADMIT_BOUND_OFF) == 0 && !sched_within_bound(s, a, m))
 		return PF_SCHED_FILTER_BOUND;
 	if (ring_mpmc_count(assign_ring(s->d, m->slot)) + 1 >= s->d->lim.assign_slots)
 		return PF_SCHED_FILTER_FULL;
 	if (s->o.can_assign != NULL && s->o.can_assign(s->o.policy_arg, vnode, m->slot) < 0)
 		return PF_SCHED_FILTER_POLICY;
-	if (s->handoff && s->o.can_handoff != NULL &&
+	if ((a->flags & ADMIT_HANDOFF) != 0 && s->o.can_handoff != NULL &&
 	    s->o.can_handoff(s->o.handoff_arg, vnode, m->slot) < 0)
 		return PF_SCHED_FILTER_POLICY;
 	return PF_SCHED_PLACED;
 }
 
 /* Count a member filtered out; the first ones are named in the explanation. */
-static void note_removed(struct pf_sched_decision *dec, struct removed *rm, uint32_t m,
-			 uint32_t why)
+static void note_removed(struct pf_sched *s, const struct admit *a, struct pf_sched_decision *dec,
+			 struct removed *rm, uint32_t m, uint32_t why)
 {
-	dec->filtered[sched_filter_index(why)]++;
+	uint32_t i = sched_filter_index(why);
+
+	PF_ASSERT(i < PF_SCHED_FILTERED_COUNT);
+	dec->filtered[i]++;
+	if (a->mark != 0 && (a->flags & ADMIT_BOUND_OFF) == 0 && why != PF_SCHED_FILTER_BOUND) {
+		s->sm[m].refused = a->mark;
+		s->sm[m].refused_why = why;
+	}
 	if (rm->n == PF_ARRAY_SIZE(rm->m))
 		return;
 	rm->m[rm->n] = m;
@@ -734,8 +798,9 @@ static uint32_t best_top(struct pf_sched *s, const struct req *q, uint32_t vnode
 	return best;
 }
 
-uint32_t sched_choose_heaps(struct pf_sched *s, const struct req *q, uint32_t vnode, int32_t home,
-			    struct pf_sched_decision *dec, struct removed *rm)
+uint32_t sched_choose_heaps(struct pf_sched *s, const struct admit *a, const struct req *q,
+			    uint32_t vnode, int32_t home, struct pf_sched_decision *dec,
+			    struct removed *rm)
 {
 	uint32_t m = UINT32_MAX, held = 0, refusals = 0;
 
@@ -745,10 +810,10 @@ uint32_t sched_choose_heaps(struct pf_sched *s, const struct req *q, uint32_t vn
 		m = best_top(s, q, vnode, home);
 		if (m == UINT32_MAX)
 			break;
-		why = sched_admit(s, vnode, &s->sm[m]);
+		why = sched_admit(s, a, vnode, &s->sm[m]);
 		if (why == PF_SCHED_PLACED)
 			break;
-		note_removed(dec, rm, m, why);
+		note_removed(s, a, dec, rm, m, why);
 		/* A bound costs one heap removal and calls no hook: passing every member at
 		 * its bound is what keeps the bound, so it does not use up the refusals. */
 		refusals += why != PF_SCHED_FILTER_BOUND;
@@ -777,6 +842,17 @@ uint32_t sched_chash_first(const struct pf_sched *s, uint32_t vnode)
 	return lo;
 }
 
+/* A fresh mark for one decision's refusals (0 is never one: fresh members have it). */
+static uint32_t next_refusal(struct pf_sched *s)
+{
+	if (++s->refusal == 0) {
+		for (uint32_t i = 0; i < s->nsm; i++)
+			s->sm[i].refused = 0;
+		s->refusal = 1;
+	}
+	return s->refusal;
+}
+
 /* A fresh mark for one consistent-hash decision (0 is never one: fresh members have it). */
 static uint32_t next_stamp(struct pf_sched *s)
 {
@@ -788,8 +864,8 @@ static uint32_t next_stamp(struct pf_sched *s)
 	return s->stamp;
 }
 
-static uint32_t choose_chash(struct pf_sched *s, const uint64_t caps[2], uint32_t vnode,
-			     struct pf_sched_decision *dec, struct removed *rm)
+static uint32_t choose_chash(struct pf_sched *s, const struct admit *a, const uint64_t caps[2],
+			     uint32_t vnode, struct pf_sched_decision *dec, struct removed *rm)
 {
 	uint32_t lo = sched_chash_first(s, vnode), stamp = next_stamp(s);
 
@@ -799,11 +875,11 @@ static uint32_t choose_chash(struct pf_sched *s, const uint64_t caps[2], uint32_
 		/* Each member is asked once per decision, at its first point on the walk. */
 		if (!sched_covers(s->sm[m].caps, caps) || s->sm[m].stamp == stamp)
 			continue;
-		why = sched_admit(s, vnode, &s->sm[m]);
+		why = sched_admit(s, a, vnode, &s->sm[m]);
 		if (why == PF_SCHED_PLACED)
 			return m;
 		s->sm[m].stamp = stamp;
-		note_removed(dec, rm, m, why);
+		note_removed(s, a, dec, rm, m, why);
 	}
 	return UINT32_MAX;
 }
@@ -826,6 +902,7 @@ void sched_model_add(struct pf_sched *s, uint32_t m)
 	x->assigned++;
 	s->groups[x->group].assigned++;
 	s->assigned_total++;
+	s->adds++;
 	if (s->strategy != PF_SCHED_CONSISTENT_HASH) {
 		x->key = sched_score_key(s, x);
 		sched_heap_down(s, &s->heaps[x->heap], x->heap_pos);
@@ -897,33 +974,35 @@ static uint32_t reason_of(const struct pf_sched *s, const struct pf_sched_decisi
 {
 	if (s->active == 0 && s->filtered_state == 0)
 		return PF_SCHED_NO_MEMBER;
-	if (dec->filtered[sched_filter_index(PF_SCHED_FILTER_POLICY)] != 0)
+	if (dec->filtered[PF_SCHED_FILTERED_POLICY] != 0)
 		return PF_SCHED_FILTER_POLICY;
-	if (dec->filtered[sched_filter_index(PF_SCHED_FILTER_BOUND)] != 0 &&
-	    dec->filtered[sched_filter_index(PF_SCHED_FILTER_FULL)] == 0)
-		return PF_SCHED_FILTER_BOUND;
-	if (dec->filtered[sched_filter_index(PF_SCHED_FILTER_FULL)] != 0 || s->nsm > 0)
+	if (dec->filtered[PF_SCHED_FILTERED_FULL] != 0 || s->nsm > 0)
 		return dec->candidates == 0 ? PF_SCHED_FILTER_CAPS : PF_SCHED_FILTER_FULL;
 	return s->filtered_trust != 0 ? PF_SCHED_FILTER_TRUST : PF_SCHED_FILTER_STATE;
 }
 
 /* The strategy's choice among the members that pass every filter. */
-static uint32_t pick(struct pf_sched *s, const struct req *q, const uint64_t caps[2],
-		     uint32_t vnode, struct pf_sched_decision *dec, struct removed *rm)
+static uint32_t pick(struct pf_sched *s, const struct admit *a, const struct req *q,
+		     const uint64_t caps[2], uint32_t vnode, struct pf_sched_decision *dec,
+		     struct removed *rm)
 {
 	if (s->strategy == PF_SCHED_CONSISTENT_HASH)
-		return choose_chash(s, caps, vnode, dec, rm);
-	return sched_choose_heaps(s, q, vnode, dec->home_node, dec, rm);
+		return choose_chash(s, a, caps, vnode, dec, rm);
+	return sched_choose_heaps(s, a, q, vnode, dec->home_node, dec, rm);
 }
 
-int sched_choose(struct pf_sched *s, uint32_t vnode, struct pf_sched_decision *dec,
+int sched_choose(struct pf_sched *s, uint32_t vnode, uint32_t flags, struct pf_sched_decision *dec,
 		 struct removed *rm, uint32_t *ret_m)
 {
-	const struct dom_vnode *v = &s->d->vnodes[vnode];
-	uint64_t caps[2] = {v->caps[0], v->caps[1]};
+	const struct dom_vnode *v;
+	uint64_t caps[2];
 	struct req *q;
+	struct admit a;
 
-	PF_ASSERT(vnode < s->d->lim.vnodes_max && ret_m != NULL);
+	PF_ASSERT(vnode < s->d->lim.vnodes_max && ret_m != NULL && (flags & ~ADMIT_HANDOFF) == 0);
+	v = &s->d->vnodes[vnode];
+	caps[0] = v->caps[0];
+	caps[1] = v->caps[1];
 	dec->home_node = v->home_node;
 	q = sched_req_lookup(s, caps);
 	if (q == NULL)
@@ -932,18 +1011,22 @@ int sched_choose(struct pf_sched *s, uint32_t vnode, struct pf_sched_decision *d
 	dec->filtered[PF_SCHED_FILTERED_STATE] = s->filtered_state;
 	dec->filtered[PF_SCHED_FILTERED_CAPS] = s->nsm - q->candidates;
 	dec->filtered[PF_SCHED_FILTERED_TRUST] = s->filtered_trust;
-	sched_bound_pool(s, q);
-	*ret_m = pick(s, q, caps, vnode, dec, rm);
-	if (*ret_m == UINT32_MAX && !s->moving &&
-	    dec->filtered[sched_filter_index(PF_SCHED_FILTER_BOUND)] != 0) {
+	a = sched_admit_for(s, q, flags);
+	a.mark = next_refusal(s);
+	*ret_m = pick(s, &a, q, caps, vnode, dec, rm);
+	if (*ret_m == UINT32_MAX && dec->filtered[PF_SCHED_FILTERED_BOUND] != 0) {
 		/* Every member that could take it is at its bound: the bound yields rather
-		 * than leave it pending (sched.h). The explanation keeps the first pass. */
+		 * than leave it pending (sched.h). The explanation keeps the first pass; the
+		 * second counts its own refusals, and those of the first by a ring or a hook
+		 * stand without a second call (a.mark). */
 		struct pf_sched_decision again = *dec;
 		struct removed rm_again = {.n = 0};
 
-		s->bound_off = 1;
-		*ret_m = pick(s, q, caps, vnode, &again, &rm_again);
-		s->bound_off = 0;
+		again.filtered[PF_SCHED_FILTERED_BOUND] = 0;
+		again.filtered[PF_SCHED_FILTERED_POLICY] = 0;
+		again.filtered[PF_SCHED_FILTERED_FULL] = 0;
+		a.flags |= ADMIT_BOUND_OFF;
+		*ret_m = pick(s, &a, q, caps, vnode, &again, &rm_again);
 		if (*ret_m == UINT32_MAX)
 			dec->reason = reason_of(s, &again);
 		return 0;
@@ -981,7 +1064,7 @@ PF_API int pf_sched_place(struct pf_sched *s, uint32_t vnode, struct pf_sched_de
 		return -EBUSY;
 	}
 	v = &s->d->vnodes[vnode];
-	r = sched_choose(s, vnode, dec, &rm, &m);
+	r = sched_choose(s, vnode, 0, dec, &rm, &m);
 	if (r < 0)
 		return r;
 	if (m == UINT32_MAX) {
@@ -1107,8 +1190,8 @@ PF_API int pf_sched_explain_read(struct pf_domain *d, uint64_t *cursor,
 	return (int)k;
 }
 
-static uint32_t verdict_of(struct pf_sched *s, uint32_t slot, const uint64_t caps[2],
-			   uint32_t vnode, uint32_t *ret_sm)
+static uint32_t verdict_of(struct pf_sched *s, const struct admit *a, uint32_t slot,
+			   const uint64_t caps[2], uint32_t vnode, uint32_t *ret_sm)
 {
 	struct sm probe;
 	uint32_t why, i = s->slot_to_sm[slot];
@@ -1122,7 +1205,7 @@ static uint32_t verdict_of(struct pf_sched *s, uint32_t slot, const uint64_t cap
 	if (!sched_covers(s->sm[i].caps, caps))
 		return PF_SCHED_FILTER_CAPS;
 	*ret_sm = i;
-	return sched_admit(s, vnode, &s->sm[i]);
+	return sched_admit(s, a, vnode, &s->sm[i]);
 }
 
 PF_API int pf_sched_candidates(struct pf_sched *s, uint32_t vnode, struct pf_sched_candidate *out,
@@ -1130,7 +1213,8 @@ PF_API int pf_sched_candidates(struct pf_sched *s, uint32_t vnode, struct pf_sch
 {
 	struct dom_vnode *v;
 	uint64_t caps[2];
-	uint32_t n = 0;
+	struct admit a;
+	uint32_t n = 0, passed = 0, bound = 0;
 	int r;
 
 	if (s == NULL || vnode >= s->d->lim.vnodes_max || (out == NULL && count > 0))
@@ -1141,7 +1225,7 @@ PF_API int pf_sched_candidates(struct pf_sched *s, uint32_t vnode, struct pf_sch
 	v = &s->d->vnodes[vnode];
 	caps[0] = v->caps[0];
 	caps[1] = v->caps[1];
-	sched_bound_pool_of(s, vnode);
+	a = sched_admit_of(s, vnode, 0);
 	for (uint32_t slot = 0; slot < s->d->lim.members_max; slot++) {
 		/* [A5] pairs with [R5] in member.c. */
 		uint64_t w = pf_load_acquire(&s->d->members[slot].state);
@@ -1154,7 +1238,9 @@ PF_API int pf_sched_candidates(struct pf_sched *s, uint32_t vnode, struct pf_sch
 		memset(&c, 0, sizeof(c));
 		c.slot = slot;
 		c.generation = member_word_gen(w);
-		c.verdict = verdict_of(s, slot, caps, vnode, &i);
+		c.verdict = verdict_of(s, &a, slot, caps, vnode, &i);
+		passed += c.verdict == PF_SCHED_PLACED;
+		bound += c.verdict == PF_SCHED_FILTER_BOUND;
 		c.node = -1;
 		if (i != UINT32_MAX) {
 			c.node = s->sm[i].node;
@@ -1163,6 +1249,16 @@ PF_API int pf_sched_candidates(struct pf_sched *s, uint32_t vnode, struct pf_sch
 		if (n < count)
 			out[n] = c;
 		n++;
+	}
+	if (passed == 0 && bound > 0) {
+		/* As a decision: with every member below its bound refused, the bound yields,
+		 * and the members at it are judged by the other filters (no hook asked twice:
+		 * the bound refused them before any). */
+		a.flags |= ADMIT_BOUND_OFF;
+		for (uint32_t k = 0; k < PF_MIN(n, count); k++)
+			if (out[k].verdict == PF_SCHED_FILTER_BOUND)
+				out[k].verdict = sched_admit(s, &a, vnode,
+							     &s->sm[s->slot_to_sm[out[k].slot]]);
 	}
 	return (int)n;
 }

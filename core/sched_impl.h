@@ -31,8 +31,9 @@ struct sm {
 	uint32_t heap_pos; /* position inside it */
 	double key;        /* score without the NUMA factor */
 	uint64_t tie;
-	uint32_t stamp; /* consistent-hash: the decision that last refused it */
-	uint32_t reserved0;
+	uint32_t stamp;       /* consistent-hash: the decision that last refused it */
+	uint32_t refused;     /* the decision (admit.mark) whose ring or hook refused it */
+	uint32_t refused_why; /* and that refusal, which the bound's yield does not ask again */
 };
 
 struct heap {
@@ -45,7 +46,6 @@ struct heap {
 struct group {
 	uint64_t caps[2];
 	uint32_t members;
-	uint32_t reserved0;
 	uint64_t assigned; /* VNodes its members hold, as the model counts them */
 	uint64_t capacity; /* its members' capacities */
 };
@@ -59,6 +59,12 @@ struct req {
 	uint32_t ngroups;
 	uint32_t *groups;  /* the groups that cover caps: the bound's pool */
 	uint64_t capacity; /* their members' capacities */
+	/* The VNodes they hold, as last summed (total_ok): at most what they hold now, since
+	 * only sched_model_add() changes counts without sched_counts_reset(); exact while
+	 * total_at == pf_sched.adds. */
+	uint64_t total;
+	uint64_t total_at;
+	uint32_t total_ok;
 };
 
 struct point {
@@ -89,22 +95,37 @@ struct pf_sched {
 	struct point *points;
 	uint32_t npoints;
 	uint64_t assigned_total;
-	uint64_t cap_sum;    /* capacities of the eligible members */
-	uint64_t pool_total; /* the bound's pool for the VNode being decided: */
-	uint64_t pool_cap;   /* sched_bound_pool() */
-	uint32_t *held;      /* members taken off their heap during one choice (nsm + 1) */
-	uint32_t moving;     /* 1 while choosing the target of a VNode the model counts already
-			      * (a rebalancing move): see sched_within_bound() */
-	uint32_t bound_off;  /* 1 while the bound yields (sched_choose()) */
-	uint32_t stamp;      /* consistent-hash: this decision's mark in sm.stamp */
+	uint64_t cap_sum; /* capacities of the eligible members */
+	uint64_t adds;    /* sched_model_add() calls: counts that only grew */
+	uint32_t *held;   /* members taken off their heap during one choice (members_max + 1) */
+	uint32_t stamp;   /* consistent-hash: this decision's mark in sm.stamp */
+	uint32_t refusal; /* the last decision's mark in sm.refused */
 	uint32_t filtered_state;
 	uint32_t filtered_trust;
 	uint32_t active;
-	uint32_t handoff; /* 1 while choosing a move's target: can_handoff applies too */
-	uint32_t reserved0;
 	uint64_t rb_rounds;  /* rebalance rounds run (rebalance.c) */
 	uint64_t rb_refused; /* rounds refused by the cool-down */
 };
+
+/* What admitting a member for one VNode depends on, besides the member (sched_admit()):
+ * built for that VNode by sched_admit_for() or sched_admit_of(), never kept. */
+struct admit {
+	uint64_t pool_total; /* the bound's pool: the VNodes its members hold */
+	uint64_t pool_cap;   /* and their capacities */
+	uint32_t flags;      /* ADMIT_* */
+	/* Not NULL: pool_total is q's last sum, which may lag what the pool holds now by
+	 * placements since; a smaller total only lowers the bound, so it is summed again
+	 * before a member is refused for it. */
+	struct req *q;
+	/* sched_choose()'s decision (0: none): a refusal by a member's ring or hook is noted in
+	 * the member under it, and its yield pass (ADMIT_BOUND_OFF) takes the note instead of
+	 * asking again; the bound is the only filter that pass lifts. */
+	uint32_t mark;
+};
+
+#define ADMIT_MOVING 0x1u    /* the model counts the VNode already: a rebalancing move */
+#define ADMIT_HANDOFF 0x2u   /* a move's target: the can-handoff hook is asked too */
+#define ADMIT_BOUND_OFF 0x4u /* the bound yields (sched_choose()) */
 
 /* The first members a decision filtered out, for its explanation. */
 struct removed {
@@ -113,18 +134,15 @@ struct removed {
 	uint32_t n;
 };
 
-/* Index into pf_sched_decision.filtered[] of a filter reason. */
+/* Index into pf_sched_decision.filtered[] of a filter reason (enum pf_sched_filtered);
+ * UINT32_MAX for a reason that is no filter. */
 static inline uint32_t sched_filter_index(uint32_t why)
 {
-	_Static_assert(
-		PF_SCHED_FILTER_CAPS - PF_SCHED_FILTER_STATE == PF_SCHED_FILTERED_CAPS &&
-			PF_SCHED_FILTER_TRUST - PF_SCHED_FILTER_STATE == PF_SCHED_FILTERED_TRUST &&
-			PF_SCHED_FILTER_POLICY - PF_SCHED_FILTER_STATE ==
-				PF_SCHED_FILTERED_POLICY &&
-			PF_SCHED_FILTER_FULL - PF_SCHED_FILTER_STATE == PF_SCHED_FILTERED_FULL,
-		"the filters from STATE to FULL index filtered[] in their order");
-	return why == PF_SCHED_FILTER_BOUND ? PF_SCHED_FILTERED_BOUND
-					    : why - PF_SCHED_FILTER_STATE + PF_SCHED_FILTERED_STATE;
+	if (why == PF_SCHED_FILTER_BOUND)
+		return PF_SCHED_FILTERED_BOUND;
+	if (why >= PF_SCHED_FILTER_STATE && why <= PF_SCHED_FILTER_FULL)
+		return why - PF_SCHED_FILTER_STATE;
+	return UINT32_MAX;
 }
 
 /* The strategy's score of member m without the NUMA factor (the heap key). */
@@ -151,30 +169,37 @@ struct req *sched_req_lookup(struct pf_sched *s, const uint64_t caps[2]);
  * exactly (no rounding, no overflow). */
 int sched_share_cmp(uint64_t count, uint64_t count_ppm, uint64_t capacity, uint64_t total,
 		    uint64_t cap_sum, uint64_t share_ppm);
-/* The bound's pool for a VNode that needs q: the eligible members that cover its
- * capabilities, what they hold and their capacities (s->pool_total, s->pool_cap). Set
- * before admitting members for that VNode. */
-void sched_bound_pool(struct pf_sched *s, const struct req *q);
+/* Admission for a VNode that needs q, with flags (ADMIT_*): the bound's pool is the
+ * eligible members that cover its capabilities, with what they hold and their
+ * capacities (q NULL: every eligible member). */
+struct admit sched_admit_for(const struct pf_sched *s, struct req *q, uint32_t flags);
 /* The same for VNode vnode's capabilities (with no memory for the lookup: every eligible
  * member, as for a VNode that needs nothing). */
-void sched_bound_pool_of(struct pf_sched *s, uint32_t vnode);
+struct admit sched_admit_of(struct pf_sched *s, uint32_t vnode, uint32_t flags);
+/* The model's counts changed other than by sched_model_add() (a rebalancing round): the
+ * pools' sums are taken again. */
+void sched_counts_reset(struct pf_sched *s);
 /* 1 when m stays within its bounded load with one more VNode (sched.h), T and C those of
- * the pool: for a placement, assigned + 1 <= ceil((1 + eps) x fair(T + 1)); for a move
- * (s->moving), whose VNode T counts already, assigned + 1 <= (1 + eps) x fair(T),
+ * a's pool: for a placement, assigned + 1 <= ceil((1 + eps) x fair(T + 1)); for a move
+ * (ADMIT_MOVING), whose VNode T counts already, assigned + 1 <= (1 + eps) x fair(T),
  * unrounded, the line above which rebalancing moves VNodes off. */
-int sched_within_bound(const struct pf_sched *s, const struct sm *m);
-/* PF_SCHED_PLACED when m may take vnode (within its bound, room in its assignment ring,
- * the can-assign hook agrees), else the filter that refused it. */
-uint32_t sched_admit(struct pf_sched *s, uint32_t vnode, const struct sm *m);
+int sched_within_bound(const struct pf_sched *s, const struct admit *a, const struct sm *m);
+/* PF_SCHED_PLACED when m may take vnode (within its bound unless it yields, room in its
+ * assignment ring, the can-assign hook agrees, and the can-handoff hook for a hand-off),
+ * else the filter that refused it. */
+uint32_t sched_admit(const struct pf_sched *s, const struct admit *a, uint32_t vnode,
+		     const struct sm *m);
 int sched_covers(const uint64_t have[2], const uint64_t need[2]);
-/* The best admitted member among the heaps of q for vnode (UINT32_MAX: none); members
- * refused on the way are noted in dec and rm. */
-uint32_t sched_choose_heaps(struct pf_sched *s, const struct req *q, uint32_t vnode, int32_t home,
-			    struct pf_sched_decision *dec, struct removed *rm);
+/* The best member admitted by a among the heaps of q for vnode (UINT32_MAX: none);
+ * members refused on the way are noted in dec and rm. */
+uint32_t sched_choose_heaps(struct pf_sched *s, const struct admit *a, const struct req *q,
+			    uint32_t vnode, int32_t home, struct pf_sched_decision *dec,
+			    struct removed *rm);
 /* The target the strategy picks for vnode now, in *ret_m (UINT32_MAX: none, and
- * dec->reason says why); dec's requirement fields and filter counts are filled. 0 or
- * -ENOMEM. The model is not changed: sched_model_add() once the VNode is given. */
-int sched_choose(struct pf_sched *s, uint32_t vnode, struct pf_sched_decision *dec,
+ * dec->reason says why), admitted as a placement (flags: ADMIT_HANDOFF for a drain's
+ * move, or 0); dec's requirement fields and filter counts are filled. 0 or -ENOMEM. The
+ * model is not changed: sched_model_add() once the VNode is given. */
+int sched_choose(struct pf_sched *s, uint32_t vnode, uint32_t flags, struct pf_sched_decision *dec,
 		 struct removed *rm, uint32_t *ret_m);
 /* The winner fields of dec (slot, generation, node, score components) for member m and a
  * VNode homed on home: what a decision records about the member it chose. */
@@ -182,6 +207,11 @@ void sched_decision_fill(const struct pf_sched *s, struct pf_sched_decision *dec
 			 int32_t home);
 /* Member m was given one more VNode: its count and its heap position follow. */
 void sched_model_add(struct pf_sched *s, uint32_t m);
+/* Ask the owner of VNode id (ownership word w, ACTIVE) to hand it to member (slot, gen):
+ * the move request for w's epoch (core/rebalance.c), written by CAS unless one is pending
+ * for that epoch, and the owner woken. 1 when written, 0 when another was there first. The
+ * caller counts the move in its model. */
+int move_request(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t slot, uint32_t gen);
 /* consistent-hash: index of the first ring point clockwise from vnode's hash. */
 uint32_t sched_chash_first(const struct pf_sched *s, uint32_t vnode);
 

@@ -35,8 +35,7 @@
  * only when the can-assign hook or full assignment rings refuse every one below it does
  * the bound yield for that decision, rather than leave the VNode pending (the explanation
  * still counts the members it passed over). epsilon comes from the domain (PhoenixFile
- * scheduling.epsilon, pf_sched_configure(); default PF_SCHED_EPSILON_DEFAULT = 0.25) or
- * from the scheduler's own options (PF_SCHED_OPT_EPSILON).
+ * scheduling.epsilon, pf_sched_configure(); default PF_SCHED_EPSILON_DEFAULT = 0.25).
  *
  * Preferences are bounded as well, so that the bound, not a member's history, decides how
  * far shares drift: a member's weight is its preference relative to the best eligible
@@ -138,13 +137,9 @@ typedef int (*pf_sched_policy_fn)(void *arg, uint32_t vnode, uint32_t slot);
 
 struct pf_numa;
 
-/* pf_sched_opts.flags: epsilon_ppm is this scheduler's bounded-load epsilon, whatever the
- * domain's (a tool that explores settings; pflightd and the simulator use the domain's). */
-#define PF_SCHED_OPT_EPSILON 0x1u
-
 struct pf_sched_opts {
 	uint32_t size;                 /* sizeof(struct pf_sched_opts) */
-	uint32_t flags;                /* PF_SCHED_OPT_EPSILON, or 0 */
+	uint32_t flags;                /* 0 (none defined yet) */
 	pf_sched_policy_fn can_assign; /* NULL: allow all */
 	void *policy_arg;
 	const struct pf_numa *numa; /* topology for NUMA factors; NULL: all distances 10 */
@@ -152,14 +147,12 @@ struct pf_sched_opts {
 	 * (rebalancing, drains, pf_sched_migrate); NULL: allow all. */
 	pf_sched_policy_fn can_handoff;
 	void *handoff_arg;
-	uint32_t epsilon_ppm; /* with PF_SCHED_OPT_EPSILON: 0..PF_SCHED_EPSILON_MAX */
-	uint32_t reserved0;
-	uint64_t reserved1;
+	uint64_t reserved[2]; /* 0 */
 };
 
 PF_API void pf_sched_opts_init(struct pf_sched_opts *opts);
 
-/* A process-local scheduler over `domain`. 0, -EINVAL (unknown flag, epsilon out of range),
+/* A process-local scheduler over `domain`. 0, -EINVAL (a flag or a reserved field set),
  * -ENOMEM. */
 PF_API int pf_sched_create(struct pf_domain *domain, const struct pf_sched_opts *opts,
 			   struct pf_sched **ret_sched);
@@ -182,6 +175,7 @@ struct pf_sched_decision {
 	uint32_t filtered[PF_SCHED_FILTERED_COUNT]; /* removed, by filter: enum pf_sched_filtered */
 	int32_t home_node;
 	int32_t winner_node;
+	uint32_t reserved0;
 	double score;
 	double reliability;
 	double trust;
@@ -240,9 +234,11 @@ struct pf_sched_candidate {
 /*
  * The full explanation of a decision for VNode `vnode` as it would be made now: every
  * member slot in use, the filter that removes it (state, capabilities, trust, bound,
- * policy, full) or its score. Fills up to `count` entries, returns how many members there
- * are (>= 0; more than count means out was too small), or -EINVAL. O(members): for people
- * and the audit log, not the fast path. Does not place anything.
+ * policy, full) or its score; when no member passes and some are at their bound, the bound
+ * yields as for a placement, and those are judged by the other filters. Fills up to `count`
+ * entries, returns how many members there are (>= 0; more than count means out was too
+ * small), or -EINVAL. O(members): for people and the audit log, not the fast path. Does
+ * not place anything.
  */
 PF_API int pf_sched_candidates(struct pf_sched *sched, uint32_t vnode,
 			       struct pf_sched_candidate *out, uint32_t count);
@@ -255,14 +251,17 @@ PF_API int pf_sched_candidates(struct pf_sched *sched, uint32_t vnode,
  * a per-round budget (absolute and relative), a cool-down after each membership change,
  * and hysteresis (a move must gain by a margin), so VNodes do not ping-pong.
  *
- * The bounded load holds through rebalancing, unrounded: with T the VNodes all eligible
- * members hold (whatever their capabilities) and fair as for placement, a round first lifts
- * every member below
- * fair / (1 + epsilon) (a newcomer, one the scores pass over), moving VNodes to it from the
- * members furthest above their fair share, then moves VNodes off every member above
- * (1 + epsilon) x fair to the strategy's choice, both whatever the margin; a move never
- * takes its target above (1 + epsilon) x fair, and a move for the margin never takes its
- * owner below fair / (1 + epsilon), so neither undoes the other. Consistent-hash lifts a
+ * The bounded load holds through rebalancing, unrounded: for each VNode, with T and C those
+ * of its pool as for placement (the eligible members that cover its capabilities, with the
+ * VNodes they hold of any set, and their capacities) and fair as for placement, a round
+ * first lifts every member of the pool below fair / (1 + epsilon) (a newcomer, one the
+ * scores pass over), moving VNodes of the pool to it from the members furthest above their
+ * fair share, then moves VNodes off every member above (1 + epsilon) x fair to the
+ * strategy's choice, both whatever the margin; a move never takes its target above
+ * (1 + epsilon) x fair, and a move for the margin never takes its owner below
+ * fair / (1 + epsilon), so neither undoes the other. A member that alone covers some
+ * capability is judged among those that cover it, not among all: it is not above its bound
+ * merely because the others cannot take its VNodes. Consistent-hash lifts a
  * member through its ring points only (every VNode that reaches it first on the ring
  * goes to it while it has room); lifting it further would fight the ring.
  */

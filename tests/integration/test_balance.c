@@ -39,32 +39,42 @@ struct tally {
 	double worst;
 };
 
+struct sampler {
+	struct host *h;
+	struct tally *t;
+};
+
+static void on_churn(void *arg, uint64_t at_ns, const char *what)
+{
+	(void)arg;
+	printf("%5.1f s  %s\n", at_ns / 1e9, what);
+}
+
+static void on_sample(void *arg, uint64_t at_ns, uint64_t settled_ns)
+{
+	struct sampler *sp = arg;
+	double ratio;
+
+	(void)at_ns;
+	if (settled_ns >= SETTLED_NS && host_balance(sp->h, &ratio) > 0) {
+		sp->t->settled++;
+		sp->t->within += ratio <= BOUND;
+		sp->t->worst = ratio > sp->t->worst ? ratio : sp->t->worst;
+	}
+}
+
 static void churn_and_sample(struct host *h, struct tally *t)
 {
-	uint64_t start = host_now_ns(), next_churn = start + CHURN_NS, next_sample = start;
+	struct sampler sp = {.h = h, .t = t};
+	struct host_loop loop = {.run_ns = RUN_NS,
+				 .churn_ns = CHURN_NS,
+				 .sample_ns = SAMPLE_NS,
+				 .rate = RATE_PER_S,
+				 .on_churn = on_churn,
+				 .on_sample = on_sample,
+				 .arg = &sp};
 
-	while (host_now_ns() - start < RUN_NS) {
-		uint64_t now = host_now_ns(), settled = host_settled_ns(h);
-
-		host_traffic(h, RATE_PER_S / (uint32_t)(1000000000L / HOST_TICK_NS));
-		if (now >= next_churn) {
-			char what[64];
-
-			host_churn(h, what, sizeof(what));
-			printf("%5.1f s  %s\n", (now - start) / 1e9, what);
-			next_churn = now + CHURN_NS;
-		} else if (now >= next_sample) {
-			double ratio;
-
-			if (settled >= SETTLED_NS && host_balance(h, &ratio) > 0) {
-				t->settled++;
-				t->within += ratio <= BOUND;
-				t->worst = ratio > t->worst ? ratio : t->worst;
-			}
-			next_sample = now + SAMPLE_NS;
-		}
-		host_nap_ns(HOST_TICK_NS);
-	}
+	host_run(h, &loop);
 }
 
 int main(int argc, char **argv)

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "pflight/pflight.h"
+#include "tools/common/held.h"
 #include "tools/examples/counter.h"
 
 #define WORKERS_MAX 64u
@@ -74,19 +75,10 @@ static pid_t spawn(struct demo *dm)
 static uint32_t census(struct demo *dm, uint32_t *per_slot, uint32_t slots, uint32_t *ret_pending)
 {
 	struct pf_vnode_info vi = {.size = sizeof(vi)};
-	uint32_t owned = 0, pending = 0;
+	uint32_t owned = held_count(dm->d, dm->vnodes, per_slot, slots), pending = 0;
 
-	memset(per_slot, 0, slots * sizeof(*per_slot));
-	for (uint32_t id = 0; id < dm->vnodes; id++) {
-		if (pf_vnode_info(dm->d, id, &vi) < 0)
-			continue;
-		if (vi.state == PF_VNODE_ACTIVE && vi.owner_slot < slots) {
-			per_slot[vi.owner_slot]++;
-			owned++;
-		} else if (vi.state == PF_VNODE_PENDING) {
-			pending++;
-		}
-	}
+	for (uint32_t id = 0; id < dm->vnodes; id++)
+		pending += pf_vnode_info(dm->d, id, &vi) == 0 && vi.state == PF_VNODE_PENDING;
 	if (ret_pending != NULL)
 		*ret_pending = pending;
 	return owned;

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tools/common/held.h"
 #include "tools/demo/host.h"
 #include "tools/examples/counter.h"
 
@@ -216,10 +217,11 @@ static uint32_t slot_of(struct host *h, pid_t pid)
 
 void host_churn(struct host *h, char *what, size_t size)
 {
-	uint32_t step = h->churn_step++ % 4, i = h->churn_step % h->workers;
+	uint32_t step = h->churn_step++ % 4, i = h->churn_step % h->workers, alive;
 
 	h->changed_ns = host_now_ns();
-	if (step == 1 || step == 3 || host_reap(h) < 2) {
+	alive = host_reap(h); /* an exited worker's place is free for a start */
+	if (step == 1 || step == 3 || alive < 2) {
 		int k = host_start_worker(h);
 
 		(void)snprintf(what, size, k >= 0 ? "worker started (pid %d)" : "no room",
@@ -270,6 +272,34 @@ uint64_t host_settled_ns(struct host *h)
 	return now - h->changed_ns;
 }
 
+void host_run(struct host *h, const struct host_loop *l)
+{
+	uint64_t start = host_now_ns(), next_churn = start + l->churn_ns;
+	uint64_t next_sample = start + l->first_sample_ns;
+	uint32_t per_tick = l->rate / (uint32_t)(1000000000L / HOST_TICK_NS);
+
+	while (l->run_ns == 0 || host_now_ns() - start < l->run_ns) {
+		uint64_t now = host_now_ns(), settled = host_settled_ns(h);
+
+		if (l->stop != NULL && l->stop(l->arg))
+			break;
+		host_traffic(h, per_tick);
+		if (now >= next_churn) {
+			char what[64];
+
+			host_churn(h, what, sizeof(what));
+			if (l->on_churn != NULL)
+				l->on_churn(l->arg, now - start, what);
+			next_churn = now + l->churn_ns;
+		} else if (now >= next_sample) {
+			if (l->on_sample != NULL)
+				l->on_sample(l->arg, now - start, settled);
+			next_sample = now + l->sample_ns;
+		}
+		host_nap_ns(HOST_TICK_NS);
+	}
+}
+
 uint32_t host_balance(struct host *h, double *ret_ratio)
 {
 	struct pf_domain_info di = {.size = sizeof(di)};
@@ -279,13 +309,7 @@ uint32_t host_balance(struct host *h, double *ret_ratio)
 	*ret_ratio = 0;
 	if (pf_domain_info(h->d, &di) < 0 || (held = calloc(di.members_max, sizeof(*held))) == NULL)
 		return 0;
-	for (uint32_t id = 0; id < h->vnodes; id++) {
-		struct pf_vnode_info vi = {.size = sizeof(vi)};
-
-		if (pf_vnode_info(h->d, id, &vi) == 0 && vi.state == PF_VNODE_ACTIVE &&
-		    vi.owner_slot < di.members_max)
-			held[vi.owner_slot]++;
-	}
+	(void)held_count(h->d, h->vnodes, held, di.members_max);
 	for (uint32_t s = 0; s < di.members_max; s++) {
 		struct pf_member_info mi = {.size = sizeof(mi)};
 

@@ -73,6 +73,25 @@ void host_traffic(struct host *h, uint32_t count);
  * acted; call it often (every tick) so that no change goes unseen. */
 uint64_t host_settled_ns(struct host *h);
 
+/* The loop that drives the host (the demo, bench_balance, test_balance): every tick,
+ * traffic at `rate` messages a second and a look at the membership (host_settled_ns());
+ * a churn event every churn_ns (on_churn, with the time since the start and what it did);
+ * otherwise on_sample every sample_ns, the first at first_sample_ns (with the time since
+ * the start and since the membership last changed); then a tick's nap. It runs for run_ns
+ * (0: no end) or until stop() returns non-zero. Callbacks may be NULL. */
+struct host_loop {
+	uint64_t run_ns;
+	uint64_t churn_ns;
+	uint64_t sample_ns;
+	uint64_t first_sample_ns;
+	uint32_t rate;
+	void (*on_churn)(void *arg, uint64_t at_ns, const char *what);
+	void (*on_sample)(void *arg, uint64_t at_ns, uint64_t settled_ns);
+	int (*stop)(void *arg);
+	void *arg;
+};
+void host_run(struct host *h, const struct host_loop *l);
+
 /* VNodes per ACTIVE member now, from the ownership words: *ret_ratio = max / mean (0 when
  * no member holds any). Returns the ACTIVE members counted. */
 uint32_t host_balance(struct host *h, double *ret_ratio);

@@ -59,10 +59,37 @@ static void status(struct live *lv, const char *event)
 	       (unsigned long long)lv->h.sent_total);
 }
 
+static void on_churn(void *arg, uint64_t at_ns, const char *what)
+{
+	(void)at_ns;
+	status(arg, what);
+}
+
+static void on_status(void *arg, uint64_t at_ns, uint64_t settled_ns)
+{
+	(void)at_ns;
+	(void)settled_ns;
+	status(arg, "status:");
+}
+
+static int on_stop(void *arg)
+{
+	(void)arg;
+	return stop_asked();
+}
+
 static int run(struct live *lv)
 {
 	struct host *h = &lv->h;
-	uint64_t start, next_churn, next_status;
+	struct host_loop loop = {.run_ns = lv->duration_ns,
+				 .churn_ns = HOST_CHURN_EVERY_NS,
+				 .sample_ns = STATUS_EVERY_NS,
+				 .first_sample_ns = STATUS_EVERY_NS / 2,
+				 .rate = lv->rate,
+				 .on_churn = on_churn,
+				 .on_sample = on_status,
+				 .stop = on_stop,
+				 .arg = lv};
 	int r = host_start(h);
 
 	if (r < 0)
@@ -73,25 +100,7 @@ static int run(struct live *lv)
 	       h->dir);
 	printf("Ctrl-C stops the demo and checks every counter.\n\n");
 	status(lv, "started:");
-	start = host_now_ns();
-	next_churn = start + HOST_CHURN_EVERY_NS;
-	next_status = start + STATUS_EVERY_NS / 2;
-	while (!stop_asked() && (lv->duration_ns == 0 || host_now_ns() - start < lv->duration_ns)) {
-		uint64_t now = host_now_ns();
-
-		host_traffic(h, lv->rate / (uint32_t)(1000000000L / HOST_TICK_NS));
-		if (now >= next_churn) {
-			char what[64];
-
-			host_churn(h, what, sizeof(what));
-			status(lv, what);
-			next_churn = now + HOST_CHURN_EVERY_NS;
-		} else if (now >= next_status) {
-			status(lv, "status:");
-			next_status = now + STATUS_EVERY_NS;
-		}
-		host_nap_ns(HOST_TICK_NS);
-	}
+	host_run(h, &loop);
 	return host_verify(h);
 }
 

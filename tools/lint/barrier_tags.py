@@ -16,7 +16,9 @@ Where a comment may be: on the access's line, or ending at most 4 lines above it
 lines may be earlier lines of the same statement). A tag comment belongs to the first
 ordered access after it: a second ordered access on a later line needs its own tag.
 A relaxed comment may cover several consecutive accesses. An access's own tags are the
-tags written before "pairs with"; its partners, those after. shm/pf_atomic.h is exempt.
+tags written before "pairs with"; its partners, those after. A partner that names its
+file ("pairs with [R10] in core/ownership.c", or "in ownership.c") must be an access's
+own tag in that file. shm/pf_atomic.h is exempt.
 
 Usage: barrier_tags.py SOURCE_ROOT
 Prints path:line: reason per finding; exits 1 on any finding, 0 otherwise.
@@ -32,6 +34,7 @@ ATOMIC_HEADER = "shm/pf_atomic.h"
 WINDOW = 4
 
 TAG = re.compile(r"\[([ARF]\d+)\]")
+TAG_IN_FILE = re.compile(r"\[([ARF]\d+)\]\s+in\s+((?:[\w.-]+/)*[\w-]+\.[ch])\b")
 PAIRS = re.compile(r"pairs\s+with", re.I)
 ORDERED_SUFFIXES = ("_acquire", "_release", "_acq_rel", "_seq_cst")
 
@@ -60,11 +63,18 @@ def scope_text(module):
 
 
 def split_tags(text):
-    """(own tags, partner tags) of a comment."""
+    """(own tags, partner tags, (partner, file) pairs naming a file) of a comment."""
     m = PAIRS.search(text)
     if not m:
-        return TAG.findall(text), []
-    return TAG.findall(text[:m.start()]), TAG.findall(text[m.end():])
+        return TAG.findall(text), [], []
+    after = text[m.end():]
+    return TAG.findall(text[:m.start()]), TAG.findall(after), TAG_IN_FILE.findall(after)
+
+
+def files_named(name, rels):
+    """The scanned files a comment's "in <name>" means: that path, or any file of that
+    name when it gives none."""
+    return [r for r in rels if r == name or ("/" not in name and r.split("/")[-1] == name)]
 
 
 def scan_file(rel, path, ordered_re, relaxed_re):
@@ -89,7 +99,7 @@ def scan_file(rel, path, ordered_re, relaxed_re):
     accesses = []
     for lineno, macro, kind in calls:
         acc = {"rel": rel, "line": lineno, "macro": macro, "kind": kind,
-               "own": [], "partners": [], "comment": None, "notes": []}
+               "own": [], "partners": [], "in_file": [], "comment": None, "notes": []}
         near = window(lineno)
         if kind == "relaxed":
             if not any("relaxed" in c.text.lower() for c in near):
@@ -112,8 +122,9 @@ def scan_file(rel, path, ordered_re, relaxed_re):
                 f"{macro}() has no [A<n>]/[R<n>]/[F<n>] tag comment on this line or the "
                 f"{WINDOW} above (MO-3)")
         else:
-            own, partners = split_tags(tag_comment.text)
+            own, partners, in_file = split_tags(tag_comment.text)
             acc["own"], acc["partners"], acc["comment"] = own, partners, tag_comment
+            acc["in_file"] = in_file
             if not own:
                 acc["notes"].append(
                     f"{macro}(): tag comment at line {tag_comment.line} has no own tag "
@@ -151,8 +162,10 @@ def main(argv):
         accesses += scan_file(rel, path, ordered_re, relaxed_re)
 
     own_by_module = {}
+    own_by_file = {}
     for a in accesses:
         own_by_module.setdefault(module_of(a["rel"]), set()).update(a["own"])
+        own_by_file.setdefault(a["rel"], set()).update(a["own"])
 
     findings = []
     for a in accesses:
@@ -170,6 +183,12 @@ def main(argv):
                 findings.append((a["rel"], a["line"],
                                  f"{a['macro']}(): partner [{p}] is not the tag of any access "
                                  f"in {scope_text(module)} (MO-3)"))
+        for p, name in a["in_file"]:
+            rels = files_named(name, own_by_file)
+            if p in known and not any(p in own_by_file[r] for r in rels):
+                findings.append((a["rel"], a["line"],
+                                 f"{a['macro']}(): partner [{p}] is not the tag of any access "
+                                 f"in {name} (MO-3)"))
     for rel, line, why in sorted(set(findings), key=lambda f: (f[0], f[1], f[2])):
         print(f"{rel}:{line}: {why}")
     return 1 if findings else 0

@@ -13,6 +13,7 @@ Guarded words (how the code names them, the only file that may write it):
   VNode ownership word     d->own[id]                            core/ownership.c
   checkpoint descriptor    d->vnodes[id].ckpt, v->ckpt (atomic)  core/ownership.c
   checkpoint buffer holder d->ckpt_hold[buf]                     core/checkpoint.c
+  move request             d->vnodes[id].move_req, v->move_req  core/rebalance.c
 (d->ckpt, the arena's base in the process-local handle, is not the descriptor: only an
 atomic write can reach the descriptor, which is _Atomic.)
 
@@ -45,6 +46,8 @@ WORDS = [
     ("a checkpoint buffer's holder word",
      re.compile(r"(\.|->)\s*ckpt_hold\s*(\[[^\]]*\]$|\+)"),
      re.compile(r"(\.|->)\s*ckpt_hold\s*\[[^\]]*\]$"), "core/checkpoint.c"),
+    ("the move request", re.compile(r"(\.|->)\s*move_req$"),
+     re.compile(r"(\.|->)\s*move_req$"), "core/rebalance.c"),
 ]
 
 WRITE_CALL = re.compile(r"\bpf_(?:store|cas|fetch|xchg)\w*\s*\(\s*")

@@ -251,6 +251,17 @@ class BarrierTags(Fixture):
                 {
                 	return pf_load_acquire(&r->x); /* [A6] pairs with [R4] in shm/a.c */
                 }
+
+                int n2(struct r *r)
+                {
+                	return pf_load_acquire(&r->y); /* [A7] pairs with [R6] in n.c */
+                }
+                """,
+            "net/m.c": """
+                void m(struct r *r)
+                {
+                	pf_store_release(&r->y, 1); /* [R6] pairs with [A7] in net/n.c */
+                }
                 """,
             "tools/x/a.c": """
                 void t(struct r *r)
@@ -276,6 +287,7 @@ class BarrierTags(Fixture):
             ("shm/a.c", 20, "pf_load_acquire() has no"),
             ("shm/a.c", 21, "partner [A6] is not the tag of any access in shm/"),
             ("net/n.c", 3, "partner [R4] is not the tag of any access in net/"),
+            ("net/n.c", 8, "partner [R6] is not the tag of any access in n.c"),
             ("tools/x/a.c", 3, "partner [A8] is not the tag of any access in tools/x/"),
             ("tools/y/b.c", 3, "partner [R8] is not the tag of any access in tools/y/"),
         ])
@@ -730,6 +742,14 @@ class OwnerWords(Fixture):
                 	(void)pf_cas_release(&d->vnodes[id].ckpt, &w, w);
                 	pf_fetch_add_relaxed(&v->ckpt, 1);
                 	d->vnodes[id].ckpt = w;
+                	(void)pf_cas_relaxed(&v->move_req, &w, 1);
+                	d->vnodes[id].move_req = 0;
+                }
+                """,
+            "core/rebalance.c": """
+                void ask(struct pf_domain *d, unsigned id, unsigned long w)
+                {
+                	(void)pf_cas_relaxed(&d->vnodes[id].move_req, &w, w | 1);
                 }
                 """,
             "core/wait.c": """
@@ -767,6 +787,8 @@ class OwnerWords(Fixture):
             ("core/wait.c", 10, "takes the address of a checkpoint buffer's holder word"),
             ("ctl/sim.c", 1, "writes the VNode ownership word"),
             ("bench/bench_x.c", 1, "assigns the VNode ownership word"),
+            ("core/sched.c", 10, "writes the move request"),
+            ("core/sched.c", 11, "assigns the move request"),
         ])
 
 

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "held.h"
 #include "jdoc.h"
 
 #define DRAIN_TIMEOUT_S_DEFAULT 60u
@@ -167,19 +168,10 @@ static void follow(struct drain_set *s, uint32_t slot, uint32_t gen)
 					.shown_state = PF_MEMBER_DRAINING};
 }
 
-/* One pass over the VNode table: held[slot] = VNodes whose ownership word names slot
- * (adopted or not). */
+/* One pass over the VNode table: held[slot] = VNodes its member holds (held.h). */
 static void count_held(struct pf_domain *d, const struct pf_domain_info *di, uint32_t *held)
 {
-	memset(held, 0, di->members_max * sizeof(*held));
-	for (uint32_t id = 0; id < di->vnodes_max; id++) {
-		struct pf_vnode_info vi = {.size = sizeof(vi)};
-
-		if (pf_vnode_info(d, id, &vi) == 0 && vi.owner_slot < di->members_max &&
-		    (vi.state == PF_VNODE_ACTIVE || vi.state == PF_VNODE_MIGRATING ||
-		     vi.state == PF_VNODE_DRAINING))
-			held[vi.owner_slot]++;
-	}
+	(void)held_count(d, di->vnodes_max, held, di->members_max);
 }
 
 /* Cordon slot if it is ACTIVE; follow it when it is (or was already) DRAINING. */

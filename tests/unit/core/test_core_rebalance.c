@@ -11,9 +11,13 @@
  * rest no member is above (1 + eps) x its fair share, none that could be given VNodes is
  * below fair / (1 + eps), and a newcomer of an executable whose workers keep dying (its
  * reliability and trust cut sixteen-fold) is brought up to that within three rounds of the
- * default budget. An operator's migrate explains its target as a placement would (no
- * winner node when refused, no score under consistent-hash), and refuses a member at its
- * bound with that reason.
+ * default budget. Members that alone cover a capability are judged among themselves:
+ * rounds over them settle, and lift a peer that joins. A lift passes the VNodes the hook
+ * refuses its target and stops at the target's full ring; consistent-hash leaves a VNode
+ * whose ring walk meets a full ring before its owner where it is, until there is room.
+ * An operator's migrate explains its target as a placement would (no winner node when
+ * refused, no score under consistent-hash), and refuses a member at its bound with that
+ * reason.
  * Method: members joined from this thread; the test plays every owner (it keeps each
  * VNode's handle and acts on move requests as a worker would) and every target (adopts).
  */
@@ -41,6 +45,7 @@ static struct pf_member *mem[MEMBERS_MAX];
 static uint32_t nmem;
 static struct pf_vnode *hv[VNODES_MAX];        /* the handle of each VNode, if adopted */
 static struct pf_member *owner_of[VNODES_MAX]; /* and which member holds it */
+static uint32_t ring_slots = 4096;             /* assign_slots of the next domain */
 
 /* What a counter VNode checkpoints: messages are sequence numbers from 1. */
 struct counter {
@@ -61,7 +66,7 @@ static void make(uint32_t strategy, uint32_t vnodes)
 	o.vnodes_max = vnodes;
 	o.sched_strategy = strategy;
 	o.sched_seed = 7;
-	o.assign_slots = 4096;
+	o.assign_slots = ring_slots;
 	assert_int_equal(pf_domain_create(name, &o, &dom), 0);
 	nmem = 0;
 	memset(hv, 0, sizeof(hv));
@@ -668,6 +673,162 @@ static void test_rebalance_lifts_failing_newcomer(void **state)
 	}
 }
 
+/* A member that covers a capability set is judged, for VNodes that need it, against the
+ * members that could take them (the bound's pool), as placement judges it. Two members
+ * with "gpu" and two without; 200 VNodes need "gpu". Placement gives the two gpu members
+ * their share of the pool, though each is far above (1 + eps) x fair of all four: rounds
+ * must settle (every strategy), not hand VNodes back and forth between the two forever. A
+ * third gpu member that joins is then brought up to its share of the pool (heap
+ * strategies), with every gpu member within its bound, and the others get nothing. */
+static void test_rebalance_capability_pools(void **state)
+{
+	static const uint32_t strategies[] = {PF_SCHED_TRUST_WEIGHTED, PF_SCHED_BIN_PACKING,
+					      PF_SCHED_AGENT, PF_SCHED_CONSISTENT_HASH};
+	static const char *const gpu[] = {"gpu"};
+	static const uint32_t caps[3] = {100, 100, 100};
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(strategies) / sizeof(strategies[0]); k++) {
+		struct pf_rebalance_opts o = opts_now();
+		struct pf_member_opts mo;
+		struct pf_vnode_spec sp;
+		struct pf_sched *s;
+		uint32_t slots[3], plain[2];
+
+		make(strategies[k], 200);
+		for (int i = 0; i < 4; i++) {
+			pf_member_opts_init(&mo);
+			mo.vnode_capacity = 100;
+			mo.caps = i < 2 ? gpu : NULL;
+			mo.caps_count = i < 2 ? 1 : 0;
+			assert_int_equal(pf_member_join(dom, &mo, &mem[nmem]), 0);
+			if (i < 2)
+				slots[i] = (uint32_t)pf_member_id(mem[nmem]);
+			else
+				plain[i - 2] = (uint32_t)pf_member_id(mem[nmem]);
+			nmem++;
+		}
+		pf_vnode_spec_init(&sp);
+		sp.caps = gpu;
+		sp.caps_count = 1;
+		assert_int_equal(pf_vnode_define_range(dom, 0, 200, &sp), 200);
+		assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+		place_all(s, 200);
+		(void)settle(s, &o, 200);
+		assert_balanced(slots, caps, 2, 200, 250000, 1);
+		/* the default budget too: a round over a settled pool asks nothing */
+		pf_rebalance_opts_init(&o);
+		o.cooldown_ns = 0;
+		assert_int_equal(pf_sched_rebalance(s, &o, NULL), 0);
+		pf_member_opts_init(&mo);
+		mo.vnode_capacity = 100;
+		mo.caps = gpu;
+		mo.caps_count = 1;
+		assert_int_equal(pf_member_join(dom, &mo, &mem[nmem]), 0);
+		slots[2] = (uint32_t)pf_member_id(mem[nmem++]);
+		o = opts_now();
+		(void)settle(s, &o, 200);
+		assert_balanced(slots, caps, 3, 200, 250000,
+				strategies[k] != PF_SCHED_CONSISTENT_HASH);
+		assert_int_equal(owned_by(plain[0], 200) + owned_by(plain[1], 200), 0);
+		pf_sched_destroy(s);
+		destroy();
+	}
+}
+
+/* The can-assign hook refuses the newcomer every even VNode. */
+static int odd_only(void *arg, uint32_t vnode, uint32_t slot)
+{
+	return slot == *(uint32_t *)arg && vnode % 2 == 0 ? -EPERM : 0;
+}
+
+/* A lift meets refusals: A and B hold 20 VNodes each; C joins (below fair / (1 + eps) =
+ * 40/3/1.25: it needs 11), the hook lets it take odd VNodes only, and its assignment ring
+ * (8 slots) has room for 7 requests. The first round lifts it by 7 odd VNodes, passing the
+ * even ones (placement gave those to A: the lift takes from B), and stops there for its
+ * ring; once C has adopted them, rounds bring it to its share with odd VNodes only, and
+ * every member within its bound. */
+static void test_rebalance_lift_refused(void **state)
+{
+	struct pf_rebalance_report rep = {.size = sizeof(rep)};
+	struct pf_rebalance_opts o = opts_now();
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	static const uint32_t caps[3] = {100, 100, 100};
+	struct pf_sched_opts so;
+	struct pf_sched *s;
+	uint32_t slots[3];
+	int r;
+
+	(void)state;
+	ring_slots = 8;
+	make(PF_SCHED_TRUST_WEIGHTED, 40);
+	ring_slots = 4096;
+	slots[0] = add_member(100);
+	slots[1] = add_member(100);
+	assert_int_equal(pf_vnode_define_range(dom, 0, 40, NULL), 40);
+	pf_sched_opts_init(&so);
+	so.can_assign = odd_only;
+	so.policy_arg = &slots[2];
+	slots[2] = UINT32_MAX; /* no one refused while placing */
+	assert_int_equal(pf_sched_create(dom, &so, &s), 0);
+	for (uint32_t id = 0; id < 40; id++) {
+		assert_int_equal(pf_sched_place(s, id, NULL), 0);
+		adopt_all(); /* rings of 8: adopt as they come */
+	}
+	assert_int_equal(owned_by(slots[0], 40), 20);
+	slots[2] = add_member(100);
+	r = pf_sched_rebalance(s, &o, &rep);
+	assert_int_equal(rep.lifted, 7); /* ring count + requests + 1 < 8 slots */
+	assert_true(r >= 7);
+	assert_int_equal(handoff_all(40), (uint32_t)r);
+	assert_int_equal(owned_by(slots[2], 40), 7);
+	(void)settle(s, &o, 40);
+	assert_true(owned_by(slots[2], 40) >= 11);
+	for (uint32_t id = 0; id < 40; id++) {
+		assert_int_equal(pf_vnode_info(dom, id, &vi), 0);
+		if (vi.owner_slot == slots[2])
+			assert_int_equal(id % 2, 1);
+	}
+	assert_balanced(slots, caps, 3, 40, 250000, 1);
+	pf_sched_destroy(s);
+	destroy();
+}
+
+/* Consistent-hash against a full ring: A holds 40 VNodes, B joins with an assignment ring
+ * of 8 (room for 7 requests). A round moves to B the first 7 VNodes whose ring walk reaches
+ * it before A, and counts the others that would go there as full, leaving them on A; once
+ * B has adopted, later rounds move the rest, and the members end within their bounds. */
+static void test_rebalance_chash_full_ring(void **state)
+{
+	struct pf_rebalance_report rep = {.size = sizeof(rep)};
+	struct pf_rebalance_opts o = opts_now();
+	static const uint32_t caps[2] = {100, 100};
+	struct pf_sched *s;
+	uint32_t slots[2];
+
+	(void)state;
+	ring_slots = 8;
+	make(PF_SCHED_CONSISTENT_HASH, 40);
+	ring_slots = 4096;
+	slots[0] = add_member(100);
+	assert_int_equal(pf_vnode_define_range(dom, 0, 40, NULL), 40);
+	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	for (uint32_t id = 0; id < 40; id++) {
+		assert_int_equal(pf_sched_place(s, id, NULL), 0);
+		adopt_all(); /* rings of 8: adopt as they come */
+	}
+	slots[1] = add_member(100);
+	assert_int_equal(pf_sched_rebalance(s, &o, &rep), 7);
+	assert_true(rep.skipped_full > 0);
+	assert_int_equal(handoff_all(40), 7);
+	assert_int_equal(owned_by(slots[1], 40), 7);
+	(void)settle(s, &o, 40);
+	assert_true(owned_by(slots[1], 40) > 7);
+	assert_balanced(slots, caps, 2, 40, 250000, 0);
+	pf_sched_destroy(s);
+	destroy();
+}
+
 /* pf_sched_migrate()'s decision reads as pf_sched_place()'s does for the same member: the
  * winner's fields as placements record them (consistent-hash scores nothing), and no
  * winner, node included, when the target is refused. */
@@ -748,6 +909,9 @@ int main(void)
 		cmocka_unit_test_teardown(test_rebalance_handoff_to_dead_target, teardown),
 		cmocka_unit_test_teardown(test_rebalance_chash_join_moves_its_share, teardown),
 		cmocka_unit_test_teardown(test_rebalance_lifts_failing_newcomer, teardown),
+		cmocka_unit_test_teardown(test_rebalance_capability_pools, teardown),
+		cmocka_unit_test_teardown(test_rebalance_lift_refused, teardown),
+		cmocka_unit_test_teardown(test_rebalance_chash_full_ring, teardown),
 		cmocka_unit_test_teardown(test_rebalance_migrate_decision, teardown),
 		cmocka_unit_test_teardown(test_rebalance_migrate_refuses_bound, teardown),
 	};

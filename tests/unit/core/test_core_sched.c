@@ -5,8 +5,10 @@
  * that lacks a capability or sits under the trust floor, never on a member at its bounded
  * load while another could take the VNode (a property over random placement sequences,
  * every strategy), lets no failure history starve a member, explains every decision,
- * leaves unplaceable VNodes PENDING with a visible reason, and gives identical decisions
- * for identical inputs (replay). Method: members joined from this thread (each holds its
+ * leaves unplaceable VNodes PENDING with a visible reason, gives identical decisions
+ * for identical inputs (replay), takes no member's own count of its VNodes beyond what
+ * the domain has, and, when the bound yields, asks no hook twice and lists the members as
+ * the decision judges them. Method: members joined from this thread (each holds its
  * own robust futex), attributes set through the API (reliability through failures
  * recorded for an identity key); the expected winner of each decision is recomputed here
  * from the published formulas and compared.
@@ -22,6 +24,7 @@
 #include <cmocka.h>
 
 #include "core/domain_impl.h"
+#include "core/member_impl.h"
 #include "pflight/pflight.h"
 #include "tests/common/test_history.h"
 #include "tests/common/test_util.h"
@@ -32,6 +35,7 @@ static char name[64];
 static struct pf_domain *dom;
 static struct pf_member *mem[MEMBERS_MAX];
 static uint32_t nmem;
+static uint32_t ring_slots = 4096; /* assign_slots of the next domain make() creates */
 
 static void make(uint32_t strategy, uint32_t vnodes, uint64_t seed)
 {
@@ -44,7 +48,7 @@ static void make(uint32_t strategy, uint32_t vnodes, uint64_t seed)
 	o.vnodes_max = vnodes;
 	o.sched_strategy = strategy;
 	o.sched_seed = seed;
-	o.assign_slots = 4096;
+	o.assign_slots = ring_slots;
 	assert_int_equal(pf_domain_create(name, &o, &dom), 0);
 	nmem = 0;
 }
@@ -230,6 +234,12 @@ static void test_sched_filters_property(void **state)
 	pf_sched_opts_init(&so);
 	so.can_assign = refuse_slot;
 	so.policy_arg = &refused;
+	so.flags = 0x1; /* none is defined */
+	assert_int_equal(pf_sched_create(dom, &so, &s), -EINVAL);
+	so.flags = 0;
+	so.reserved[1] = 1;
+	assert_int_equal(pf_sched_create(dom, &so, &s), -EINVAL);
+	so.reserved[1] = 0;
 	assert_int_equal(pf_sched_create(dom, &so, &s), 0);
 	for (uint32_t v = 0; v < 300; v++) {
 		struct pf_vnode_spec spec;
@@ -642,6 +652,129 @@ static void test_sched_adopt_and_explain(void **state)
 	destroy();
 }
 
+/* A member's record says how many VNodes it holds, and the member writes it (stale at
+ * times, or anything at all): a count above the VNodes the domain has is refused and
+ * counted, never taken into the bound's arithmetic, and every strategy goes on placing,
+ * explaining and rebalancing. */
+static void test_sched_member_count_out_of_range(void **state)
+{
+	static const uint32_t strategies[] = {PF_SCHED_TRUST_WEIGHTED, PF_SCHED_CONSISTENT_HASH,
+					      PF_SCHED_BIN_PACKING, PF_SCHED_AGENT};
+	static const uint32_t forged[2] = {UINT32_MAX, 0xfffffff0u};
+
+	(void)state;
+	for (size_t k = 0; k < PF_ARRAY_SIZE(strategies); k++) {
+		struct pf_sched_decision dec = {.size = sizeof(dec)};
+		struct pf_sched_candidate c[4];
+		struct pf_rebalance_opts ro;
+		uint64_t before[PF_COUNTER_COUNT], after[PF_COUNTER_COUNT];
+		struct pf_sched *s;
+		uint32_t honest;
+
+		make(strategies[k], 16, 3);
+		honest = add_member(NULL, 0, 10);
+		for (int i = 0; i < 2; i++)
+			/* Relaxed: single-threaded set-up, a forged count. */
+			pf_store_relaxed(&dom->members[add_member(NULL, 0, 10)].vnodes_owned,
+					 forged[i]);
+		assert_int_equal(pf_vnode_define_range(dom, 0, 16, NULL), 16);
+		assert_int_equal(pf_domain_counters(dom, before, PF_COUNTER_COUNT),
+				 PF_COUNTER_COUNT);
+		assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+		assert_int_equal(pf_domain_counters(dom, after, PF_COUNTER_COUNT),
+				 PF_COUNTER_COUNT);
+		assert_int_equal(after[PF_COUNTER_SHM_INVALID] - before[PF_COUNTER_SHM_INVALID], 2);
+		/* The two count as holding every VNode: the first goes to the honest member. */
+		assert_int_equal(pf_sched_place(s, 0, &dec), 0);
+		assert_int_equal(dec.winner_slot, honest);
+		assert_int_equal(pf_sched_candidates(s, 1, c, 4), 3);
+		assert_int_equal(pf_sched_run(s, 16), 15);
+		pf_rebalance_opts_init(&ro);
+		ro.cooldown_ns = 0;
+		assert_true(pf_sched_rebalance(s, &ro, NULL) >= 0);
+		pf_sched_destroy(s);
+		destroy();
+	}
+}
+
+/* The can-assign hook's calls for one slot, refusing it. */
+struct hook_count {
+	uint32_t refused;
+	uint32_t calls;
+};
+
+static int refuse_counting(void *arg, uint32_t vnode, uint32_t slot)
+{
+	struct hook_count *h = arg;
+
+	(void)vnode;
+	if (slot != h->refused)
+		return 0;
+	h->calls++;
+	return -EPERM;
+}
+
+/* When the bound yields, the members the first pass refused for their ring or by the hook
+ * are not asked again. A and B (assignment rings of 4: room for 3) hold 3 VNodes each, at
+ * their bound (3 >= 1.25 x 7/3); the hook refuses C, the only member below it. The seventh
+ * VNode: the first pass passes A and B (bound) and is refused by C; the yield pass finds
+ * A's and B's rings full, and does not call the hook for C a second time: the decision
+ * fails with the hook's reason, one call. Once A adopts its VNodes, the bound yields to A:
+ * pf_sched_candidates() says so (A passes, B's ring is full) rather than naming their
+ * bound, and the placement asks the hook for C once. Every strategy. */
+static void test_sched_yield_asks_once(void **state)
+{
+	static const uint32_t strategies[] = {PF_SCHED_TRUST_WEIGHTED, PF_SCHED_CONSISTENT_HASH,
+					      PF_SCHED_BIN_PACKING, PF_SCHED_AGENT};
+
+	(void)state;
+	for (size_t k = 0; k < PF_ARRAY_SIZE(strategies); k++) {
+		struct pf_sched_decision dec = {.size = sizeof(dec)};
+		struct pf_sched_candidate c[3];
+		struct hook_count h = {.calls = 0};
+		struct pf_sched_opts so;
+		struct pf_sched *s;
+		struct pf_vnode *v;
+		uint32_t a, b, n;
+
+		ring_slots = 4;
+		make(strategies[k], 8, 5);
+		ring_slots = 4096;
+		a = add_member(NULL, 0, 10);
+		b = add_member(NULL, 0, 10);
+		h.refused = add_member(NULL, 0, 10);
+		assert_int_equal(pf_vnode_define_range(dom, 0, 8, NULL), 8);
+		pf_sched_opts_init(&so);
+		so.can_assign = refuse_counting;
+		so.policy_arg = &h;
+		assert_int_equal(pf_sched_create(dom, &so, &s), 0);
+		for (uint32_t id = 0; id < 6; id++) {
+			assert_int_equal(pf_sched_place(s, id, &dec), 0);
+			assert_true(dec.winner_slot == a || dec.winner_slot == b);
+		}
+		h.calls = 0;
+		assert_int_equal(pf_sched_place(s, 6, &dec), -ENOENT);
+		assert_int_equal(dec.reason, PF_SCHED_FILTER_POLICY);
+		assert_int_equal(h.calls, 1);
+		n = 0;
+		while (pf_vnode_adopt(mem[0], &v) == 0)
+			n++;
+		assert_int_equal(n, 3);
+		assert_int_equal(pf_sched_candidates(s, 6, c, 3), 3);
+		for (int i = 0; i < 3; i++)
+			assert_int_equal(c[i].verdict, c[i].slot == a   ? PF_SCHED_PLACED
+						       : c[i].slot == b ? PF_SCHED_FILTER_FULL
+									: PF_SCHED_FILTER_POLICY);
+		h.calls = 0;
+		assert_int_equal(pf_sched_place(s, 6, &dec), 0);
+		assert_int_equal(dec.winner_slot, a);
+		assert_int_equal(dec.filtered[PF_SCHED_FILTERED_BOUND], 2);
+		assert_int_equal(h.calls, 1);
+		pf_sched_destroy(s);
+		destroy();
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -655,6 +788,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_sched_failing_key_not_starved, teardown),
 		cmocka_unit_test_teardown(test_sched_adopt_and_explain, teardown),
 		cmocka_unit_test_teardown(test_sched_place_epoch_past_2_31, teardown),
+		cmocka_unit_test_teardown(test_sched_member_count_out_of_range, teardown),
+		cmocka_unit_test_teardown(test_sched_yield_asks_once, teardown),
 	};
 
 	return cmocka_run_group_tests_name("core_sched", tests, NULL, NULL);
