@@ -1100,16 +1100,6 @@ static void sleep_stepping(struct pf_supervisor *step, uint64_t us)
 	}
 }
 
-/* The state of member id (slot | generation << 32): PF_MEMBER_DEAD once declared dead. */
-static uint32_t member_state_of(struct pf_domain *d, uint64_t id)
-{
-	struct pf_member_info mi = {.size = sizeof(mi)};
-
-	if (pf_member_info(d, (uint32_t)id, &mi) < 0 || mi.generation != (uint32_t)(id >> 32))
-		return PF_MEMBER_FREE;
-	return mi.state;
-}
-
 /*
  * Restart a worker that SIGSTOPs itself inside a commit; once stopped, let the others
  * declare it hung (they may not kill it: another uid) and take its VNodes, then continue
@@ -1148,9 +1138,9 @@ static void stall_round(struct pf_domain *d)
 	/* Relaxed: written before it committed. */
 	member = pf_load_relaxed(&sh->member_of[i]);
 	for (deadline = now_ns() + UINT64_C(3000000000);
-	     now_ns() < deadline && member_state_of(d, member) != PF_MEMBER_DEAD;)
+	     now_ns() < deadline && test_member_state(d, member) != PF_MEMBER_DEAD;)
 		(void)usleep(2000);
-	if (member_state_of(d, member) != PF_MEMBER_DEAD)
+	if (test_member_state(d, member) != PF_MEMBER_DEAD)
 		fail("stalled worker %u: not declared hung after 3 s", i);
 	(void)usleep(20000 + (useconds_t)rnd_below(50000)); /* others commit over its VNodes */
 	stalls++;
