@@ -21,7 +21,8 @@
  * the supervisors, which may not kill another uid, declare it hung and its VNodes are
  * placed again; others apply and commit more; then it is continued, finds itself fenced
  * out, leaves and joins again. Nothing it wrote may reach a reader: the invariants and
- * the exactly-once books say so.
+ * the exactly-once books say so. Only that worker, once stopped, may find itself declared
+ * dead while alive: any other live member judged dead fails the run.
  * Usage: test_crash_kill [kills]   (or PF_CRASH_KILLS=n; PF_CRASH_SEED=n to replay)
  * Exit: 0 pass, 1 fail, 77 not built with -Dfault_injection=true.
  */
@@ -130,6 +131,15 @@ struct shared {
 static struct shared *sh;
 static char dom_name[64];
 static uint64_t rng_state;
+
+/* In a worker started by spawn_stalled(): SIGSTOP inside the nth commit (at fp). */
+struct stall {
+	uint32_t proc;
+	enum fault_point fp; /* FAULT_NONE: an ordinary worker (and the parent) */
+	uint64_t nth;
+	uint32_t fenced; /* times found declared dead after the stop */
+};
+static struct stall stall = {.fp = FAULT_NONE};
 
 static uint64_t rnd(void)
 {
@@ -334,6 +344,12 @@ static void apply(struct held *o, const struct msg *msg, size_t len)
 	pf_fetch_add_relaxed(&sh->applied, 1);
 }
 
+/* 1 once a stalled worker has stopped at its fault point (and been continued). */
+static int stall_stopped(void)
+{
+	return stall.fp != FAULT_NONE && fault_hits(stall.fp) >= stall.nth;
+}
+
 static int commit(struct held *o)
 {
 	int r;
@@ -471,14 +487,22 @@ static _Noreturn void worker_main(uint32_t proc, enum fault_point fp, uint64_t n
 		_exit(10);
 	if (fp != FAULT_NONE)
 		fault_arm(fp, nth, mode);
+	if (fp != FAULT_NONE && mode == FAULT_MODE_STOP)
+		stall = (struct stall){.proc = proc, .fp = fp, .nth = nth};
 	worker_start(&w);
 	/* Relaxed: the stop flag is polled. */
 	while (pf_load_relaxed(&sh->stop) == 0) {
 		pf_member_heartbeat(w.m);
 		pause_point(proc, w.m);
-		/* Declared dead while alive (stalled past the heartbeat timeout, or starved):
-		 * fenced out of all it held; leave and join again. */
+		/* Declared dead while alive: fenced out of all it held; leave and join again.
+		 * Only a stalled worker, once stopped past the heartbeat timeout, may be (once);
+		 * any other live, beating member judged dead is a supervisor's error. */
 		if (!member_is_live(w.m)) {
+			if (!stall_stopped())
+				fail("worker %u: declared dead while alive and never stopped",
+				     proc);
+			else if (stall.fenced++ > 0)
+				fail("worker %u: declared dead again after its stall", proc);
 			/* Relaxed: statistics. */
 			pf_fetch_add_relaxed(&sh->declared_dead, 1);
 			while (w.n > 0)
