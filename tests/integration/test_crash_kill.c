@@ -73,7 +73,7 @@ int main(void)
 #define TIME_CAP_S 75.0 /* the default run stops killing after this */
 #define GRACE_NS UINT64_C(20000000)
 #define FAULT_NONE FAULT_POINT_COUNT
-/* Stall rounds: children run as CHILD_UID, a stalled worker as STALL_UID, both in
+/* Stall rounds: children run as CHILD_UID, a stalled worker i as STALL_UID - i, all in
  * SHARED_GID, the domain's group; only root can arrange that. */
 #define CHILD_UID 65534
 #define STALL_UID 65533
@@ -674,14 +674,14 @@ static uint64_t nth_for(enum fault_point fp)
 	}
 }
 
-/* A child drops root for CHILD_UID (STALL_UID for a stalled worker): supervisors then may
- * kill hung children, but not a stalled one. */
-static void child_identity(int stalled)
+/* A child drops root for uid: CHILD_UID, or for stalled worker i STALL_UID - i. The
+ * supervisors, in the other children, then may kill hung children but not a stalled one:
+ * not even one stalled earlier, which works on as an ordinary worker with its own uid. */
+static void child_identity(uid_t uid)
 {
 	if (!stall_rounds)
 		return;
-	if (setgroups(0, NULL) != 0 || setgid(SHARED_GID) != 0 ||
-	    setuid(stalled ? STALL_UID : CHILD_UID) != 0) {
+	if (setgroups(0, NULL) != 0 || setgid(SHARED_GID) != 0 || setuid(uid) != 0) {
 		perror("dropping root");
 		_exit(14);
 	}
@@ -693,7 +693,7 @@ static const enum fault_point stall_points[] = {
 	FAULT_CKPT_BEFORE_PUBLISH,
 };
 
-/* Start worker i as STALL_UID, armed to SIGSTOP itself inside a commit. */
+/* Start worker i as STALL_UID - i, armed to SIGSTOP itself inside a commit. */
 static void spawn_stalled(uint32_t i, enum fault_point fp)
 {
 	uint64_t nth = 1 + rnd_below(8), seed = rnd() | 1;
@@ -705,7 +705,7 @@ static void spawn_stalled(uint32_t i, enum fault_point fp)
 	}
 	if (pid == 0) {
 		rng_state = seed;
-		child_identity(1);
+		child_identity(STALL_UID - i);
 		worker_main(i, fp, nth, FAULT_MODE_STOP);
 	}
 	procs[i].pid = pid;
@@ -735,7 +735,7 @@ static void spawn(uint32_t i, int arm)
 	}
 	if (pid == 0) {
 		rng_state = seed;
-		child_identity(0);
+		child_identity(CHILD_UID);
 		if (i == SENDER)
 			sender_main(fp, nth);
 		if (i == SUPERVISOR)
