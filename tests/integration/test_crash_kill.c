@@ -19,10 +19,12 @@
  * worker is restarted as another uid with a fault point that SIGSTOPs it inside a commit
  * (before its copy, mid-copy, or before its publishing CAS). Past the heartbeat timeout
  * the supervisors, which may not kill another uid, declare it hung and its VNodes are
- * placed again; others apply and commit more; then it is continued, finds itself fenced
- * out, leaves and joins again. Nothing it wrote may reach a reader: the invariants and
- * the exactly-once books say so. Only that worker, once stopped, may find itself declared
- * dead while alive: any other live member judged dead fails the run.
+ * placed again, and the parent waits until the VNode of the stopped commit is sealed with a
+ * newer epoch; others apply and commit more; then it is continued, its commit must be
+ * refused (-ESTALE), and it finds itself fenced out, leaves and joins again. Nothing it
+ * wrote may reach a reader: the invariants and the exactly-once books say so. Only that
+ * worker, once stopped, may find itself declared dead while alive: any other live member
+ * judged dead fails the run, and so does a root run in which no stall round stalled.
  * Usage: test_crash_kill [kills]   (or PF_CRASH_KILLS=n; PF_CRASH_SEED=n to replay)
  * Exit: 0 pass, 1 fail, 77 not built with -Dfault_injection=true.
  */
@@ -79,6 +81,8 @@ int main(void)
 #define STALL_UID 65533
 #define SHARED_GID 65534
 #define STALL_EVERY 5u /* rounds */
+#define STALL_SEALED 1u
+#define STALL_CHECKED 2u
 
 struct msg {
 	uint32_t vnode;
@@ -124,8 +128,13 @@ struct shared {
 	struct gap gaps[GAPS_MAX];
 	_Atomic uint64_t epochs[VNODES][EPOCH_BITS / 64];
 	_Atomic uint64_t sends, inbox_full, claims, commits, applied, releases, stale;
-	_Atomic uint64_t join_retries, join_timeouts, declared_dead;
+	_Atomic uint64_t join_retries, join_timeouts, declared_dead, stall_refused;
 	_Atomic uint64_t member_of[PROCS]; /* pf_member_id() of each worker's membership */
+	/* Stall rounds: the commit a stalled worker stopped in (vnode << 32 | epoch); and
+	 * STALL_SEALED once the parent saw that VNode sealed with a newer epoch before it
+	 * continued the worker, STALL_CHECKED once the worker checked that commit's result. */
+	_Atomic uint64_t stall_commit[PROCS];
+	_Atomic uint32_t stall_sealed[PROCS];
 };
 
 static struct shared *sh;
@@ -350,16 +359,39 @@ static int stall_stopped(void)
 	return stall.fp != FAULT_NONE && fault_hits(stall.fp) >= stall.nth;
 }
 
+/* The commit a stalled worker stopped in returned r: refused if the parent saw its VNode
+ * sealed with a newer epoch before continuing it (else the round gave up waiting). */
+static void stall_commit_check(const struct held *o, int r)
+{
+	/* [A24] pairs with [R24] in stall_round(): the seal was seen before our SIGCONT. */
+	if (pf_load_acquire(&sh->stall_sealed[stall.proc]) != STALL_SEALED)
+		return;
+	if (r != -ESTALE)
+		fail("worker %u: commit of vnode %u (epoch %u) stopped past its death and its "
+		     "seal returns %d, not -ESTALE",
+		     stall.proc, o->id, o->epoch, r);
+	else
+		/* Relaxed: statistics, read after we exit. */
+		pf_fetch_add_relaxed(&sh->stall_refused, 1);
+	/* [R25] pairs with [A25] in stall_wait_checked(): checked, the parent may go on. */
+	pf_store_release(&sh->stall_sealed[stall.proc], STALL_CHECKED);
+}
+
 static int commit(struct held *o)
 {
-	int r;
+	int armed = stall.fp != FAULT_NONE && !stall_stopped(), r;
 
 	if (o->dirty == 0)
 		return 0;
 	o->st.epoch = o->epoch;
 	o->st.writer = (int32_t)getpid();
 	o->st.sum = state_sum(&o->st);
+	if (armed)
+		/* Relaxed: read by the parent once waitpid() told it we stopped. */
+		pf_store_relaxed(&sh->stall_commit[stall.proc], (uint64_t)o->id << 32 | o->epoch);
 	r = pf_checkpoint_commit(o->h, o->epoch, &o->st, sizeof(o->st));
+	if (armed && stall_stopped())
+		stall_commit_check(o, r);
 	if (r == 0) {
 		o->dirty = 0;
 		/* Relaxed: statistics. */
@@ -628,7 +660,8 @@ struct proc {
 static struct proc procs[PROCS];
 static uint64_t kills, fault_kills, fault_kills_by_point[FAULT_POINT_COUNT];
 static uint64_t worker_deaths_other, stalls, stalls_by_point[FAULT_POINT_COUNT];
-static int stall_rounds; /* root: children can be given uids */
+static uint64_t stall_tries, stall_misses; /* rounds run; those whose worker never stopped */
+static int stall_rounds;                   /* root: children can be given uids */
 
 static const enum fault_point worker_points[] = {
 	FAULT_JOIN_AFTER_SLOT,     FAULT_JOIN_AFTER_IDENTITY, FAULT_JOIN_AFTER_FUTEX,
@@ -697,8 +730,12 @@ static const enum fault_point stall_points[] = {
 static void spawn_stalled(uint32_t i, enum fault_point fp)
 {
 	uint64_t nth = 1 + rnd_below(8), seed = rnd() | 1;
-	pid_t pid = fork();
+	pid_t pid;
 
+	/* Relaxed: the child starts after fork(), which orders these. */
+	pf_store_relaxed(&sh->stall_commit[i], 0);
+	pf_store_relaxed(&sh->stall_sealed[i], 0);
+	pid = fork();
 	if (pid < 0) {
 		perror("fork");
 		exit(1);
@@ -1125,9 +1162,68 @@ static void sleep_stepping(struct pf_supervisor *step, uint64_t us)
 }
 
 /*
+ * Wait (3 s at most) until the checkpoint descriptor of the VNode that stalled worker i
+ * stopped committing carries an epoch newer than that commit's: from then on its
+ * publishing CAS, which expects its own epoch, cannot succeed (core/ownership.c). The
+ * member's repair seals it, but a repair that is still running, or whose release CAS is
+ * done and its seal not yet, leaves the old epoch there, and then the stale commit may
+ * still publish (harmlessly: no newer owner has loaded yet). 1 once sealed.
+ */
+static int stall_wait_sealed(struct pf_domain *d, uint32_t i)
+{
+	/* Relaxed: stored before it stopped, which waitpid() told us. */
+	uint64_t at = pf_load_relaxed(&sh->stall_commit[i]), deadline;
+	uint32_t id = (uint32_t)(at >> 32), epoch = (uint32_t)at;
+
+	if (id >= VNODES) {
+		fail("stalled worker %u: stopped in a commit of vnode %u", i, id);
+		return 0;
+	}
+	for (deadline = now_ns() + UINT64_C(3000000000);; (void)usleep(2000)) {
+		/* Relaxed: a look; kill(SIGCONT) orders it before the worker's publishing CAS,
+		 * which then reads this value or a later one (the epoch only grows). */
+		uint64_t c = pf_load_relaxed(&d->vnodes[id].ckpt);
+
+		if ((int32_t)(ckpt_epoch(c) - epoch) > 0)
+			return 1;
+		if (now_ns() >= deadline) {
+			fail("stalled worker %u: 3 s after its death, the descriptor of vnode %u "
+			     "is still at epoch %u, that of its commit",
+			     i, id, ckpt_epoch(c));
+			return 0;
+		}
+	}
+}
+
+/* Wait (3 s at most) until continued stalled worker i has checked its sealed-out commit's
+ * result, so that no later round kills it first. */
+static void stall_wait_checked(uint32_t i)
+{
+	uint64_t deadline = now_ns() + UINT64_C(3000000000);
+	int status;
+
+	/* [A25] pairs with [R25] in stall_commit_check(). */
+	while (pf_load_acquire(&sh->stall_sealed[i]) == STALL_SEALED) {
+		if (waitpid(procs[i].pid, &status, WNOHANG) == procs[i].pid) {
+			fail("stalled worker %u ended (status %#x) before its commit returned", i,
+			     status);
+			ended(i, status);
+			spawn(i, 0);
+			return;
+		}
+		if (now_ns() >= deadline) {
+			fail("stalled worker %u: its commit did not return within 3 s", i);
+			return;
+		}
+		(void)usleep(1000);
+	}
+}
+
+/*
  * Restart a worker that SIGSTOPs itself inside a commit; once stopped, let the others
  * declare it hung (they may not kill it: another uid) and take its VNodes, then continue
- * it. The parent does not step its own supervisor meanwhile: as root it could kill it.
+ * it, its commit sealed out. The parent does not step its own supervisor meanwhile: as
+ * root it could kill it.
  */
 static void stall_round(struct pf_domain *d)
 {
@@ -1138,6 +1234,7 @@ static void stall_round(struct pf_domain *d)
 
 	if (procs[i].pid == 0)
 		return;
+	stall_tries++;
 	procs[i].killed_by_us = 1;
 	(void)kill(procs[i].pid, SIGKILL);
 	if (waitpid(procs[i].pid, &status, 0) == procs[i].pid)
@@ -1157,8 +1254,10 @@ static void stall_round(struct pf_domain *d)
 		}
 		(void)usleep(1000);
 	}
-	if (now_ns() >= deadline)
-		return; /* it did not commit that often: a plain worker from now on */
+	if (now_ns() >= deadline) {
+		stall_misses++; /* it did not commit that often: a plain worker from now on */
+		return;
+	}
 	/* Relaxed: written before it committed. */
 	member = pf_load_relaxed(&sh->member_of[i]);
 	for (deadline = now_ns() + UINT64_C(3000000000);
@@ -1166,10 +1265,14 @@ static void stall_round(struct pf_domain *d)
 		(void)usleep(2000);
 	if (test_member_state(d, member) != PF_MEMBER_DEAD)
 		fail("stalled worker %u: not declared hung after 3 s", i);
+	else if (stall_wait_sealed(d, i))
+		/* [R24] pairs with [A24] in stall_commit_check(): before the SIGCONT below. */
+		pf_store_release(&sh->stall_sealed[i], STALL_SEALED);
 	(void)usleep(20000 + (useconds_t)rnd_below(50000)); /* others commit over its VNodes */
 	stalls++;
 	stalls_by_point[fp]++;
 	(void)kill(procs[i].pid, SIGCONT);
+	stall_wait_checked(i);
 }
 
 static void kill_rounds(struct pf_domain *d, struct pf_supervisor *step, uint64_t target,
@@ -1252,12 +1355,17 @@ static void report(uint64_t start)
 	if (!stall_rounds)
 		printf("  stall rounds skipped: not root (children cannot be given uids)\n");
 	else
-		printf("  %llu workers stalled inside a commit, declared hung, continued "
-		       "(before copy %llu, mid-copy %llu, before publish %llu)\n",
+		printf("  %llu workers stalled inside a commit, declared hung, sealed out, "
+		       "continued (before copy %llu, mid-copy %llu, before publish %llu; %llu "
+		       "resumed commits refused); %llu of %llu stall rounds gave up (no commit "
+		       "stopped within 3 s)\n",
 		       (unsigned long long)stalls,
 		       (unsigned long long)stalls_by_point[FAULT_CKPT_BEFORE_COPY],
 		       (unsigned long long)stalls_by_point[FAULT_CKPT_MID_COPY],
-		       (unsigned long long)stalls_by_point[FAULT_CKPT_BEFORE_PUBLISH]);
+		       (unsigned long long)stalls_by_point[FAULT_CKPT_BEFORE_PUBLISH],
+		       /* Relaxed: every child has exited. */
+		       (unsigned long long)pf_load_relaxed(&sh->stall_refused),
+		       (unsigned long long)stall_misses, (unsigned long long)stall_tries);
 	/* Relaxed: every child has exited. */
 	printf("  sends %llu (inbox full %llu, unsure %u), claims %llu, applied %llu, "
 	       "commits %llu, releases %llu, stale %llu, join retries %llu (timeouts %llu), "
@@ -1302,6 +1410,11 @@ int main(int argc, char **argv)
 		spawn(i, 0);
 	kill_rounds(d, step, target, start);
 	finish(d, step);
+	/* Fault points renamed or moved out of the commit would make every stall round an
+	 * ordinary kill round, silently. */
+	if (stall_tries > 0 && stalls == 0)
+		fail("none of %llu stall rounds stopped a worker inside a commit",
+		     (unsigned long long)stall_tries);
 	pf_supervisor_destroy(step);
 	report(start);
 	(void)pf_domain_destroy(d);
