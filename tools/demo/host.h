@@ -73,8 +73,11 @@ void host_traffic(struct host *h, uint32_t count);
  * acted; call it often (every tick) so that no change goes unseen. */
 uint64_t host_settled_ns(struct host *h);
 
-/* VNodes per ACTIVE member now, from the ownership words: *ret_ratio = max / mean (0 when
- * no member holds any). Returns the ACTIVE members counted. */
+/* VNodes per ACTIVE member now, from the ownership words: *ret_ratio = max / mean over all
+ * h->vnodes, or HOST_UNPLACED when some VNode is held by no ACTIVE member (pending, or on a
+ * member that left or died): that is no balance, however the others are spread. Returns
+ * the ACTIVE members counted. */
+#define HOST_UNPLACED 1e9
 uint32_t host_balance(struct host *h, double *ret_ratio);
 
 /* Stop the traffic's churn: keep two workers running, wait for every counter to catch up
