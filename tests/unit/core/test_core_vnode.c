@@ -236,10 +236,11 @@ static void test_checkpoint_corruption_detected(void **state)
 {
 	struct pf_member *m;
 	struct pf_vnode *v;
+	uint64_t before[PF_COUNTER_COUNT], after[PF_COUNTER_COUNT], c;
+	uint32_t bad[2] = {0, CKPT_BUF_NONE - 1};
 	struct dom_ckpt_hdr *slot;
 	char buf[64];
 	size_t len;
-	uint64_t c;
 
 	(void)state;
 	m = join(NULL, 0);
@@ -277,6 +278,21 @@ static void test_checkpoint_corruption_detected(void **state)
 	slot->checksum ^= 1;
 	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), 0);
 	assert_memory_equal(buf, "abcdefgh", 8);
+	/* A descriptor naming a buffer past the last one (ckpt_bufs, or one far past the
+	 * mapping) is refused and counted before anything is read from it, by the owner and
+	 * by a reader. */
+	assert_int_equal(pf_domain_counters(dom, before, PF_COUNTER_COUNT), PF_COUNTER_COUNT);
+	bad[0] = dom->lim.ckpt_bufs;
+	for (int i = 0; i < 2; i++) {
+		atomic_store(&dom->vnodes[2].ckpt, ckpt_word(ckpt_epoch(c), ckpt_tag(c), bad[i]));
+		assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), -EBADMSG);
+		assert_int_equal(pf_checkpoint_read(dom, 2, buf, sizeof(buf), &len, NULL),
+				 -EBADMSG);
+	}
+	assert_int_equal(pf_domain_counters(dom, after, PF_COUNTER_COUNT), PF_COUNTER_COUNT);
+	assert_int_equal(after[PF_COUNTER_CKPT_CORRUPT], before[PF_COUNTER_CKPT_CORRUPT] + 4);
+	atomic_store(&dom->vnodes[2].ckpt, c);
+	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), 0);
 	assert_int_equal(pf_member_leave(m), 0);
 }
 
