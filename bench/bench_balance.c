@@ -15,10 +15,12 @@
  *
  *   settled_within_goal  fraction of the settled samples with max/mean <= 1.25. Goal
  *                        >= 0.9 on the value. Baseline: the ideal, every sample (1.0);
- *                        ratio = value / 1.0. samples, value_min and value_max carry the
- *                        count of settled samples and the least and largest max/mean.
+ *                        ratio = value / 1.0. samples: the settled samples.
  *   max_over_mean_p90    the 90th percentile of max/mean over the settled samples
  *                        (informational); baseline the ideal 1.0, ratio = 1.0 / value.
+ *                        value_min and value_max: the least and largest max/mean.
+ *                        A sample with a VNode held by no ACTIVE member counts as
+ *                        HOST_UNPLACED (tools/demo/host.h): outside any goal.
  *
  *   bench_balance PFLIGHTD WORKER [--seconds S] [--strategy NAME]
  *
@@ -124,8 +126,8 @@ static void emit(const char *strategy, const struct run *rn, uint64_t seconds)
 	r.baseline_value = 1.0;
 	r.goal = GOAL_FRACTION;
 	r.goal_on_value = true;
-	r.value_min = lo;
-	r.value_max = hi;
+	r.value_min = r.value; /* one fraction: the ratios' spread belongs to the next line */
+	r.value_max = r.value;
 	bench_emit(&r);
 	r.metric = "max_over_mean_p90";
 	r.unit = "ratio";
@@ -134,6 +136,8 @@ static void emit(const char *strategy, const struct run *rn, uint64_t seconds)
 	r.higher_is_better = false;
 	r.goal = 0;
 	r.goal_on_value = false;
+	r.value_min = lo;
+	r.value_max = hi;
 	bench_emit(&r);
 	fprintf(stderr,
 		"bench_balance: %s: %u samples, %u settled, %u within %.2f; max/mean p90 %.3f, "
@@ -182,7 +186,7 @@ int main(int argc, char **argv)
 						 "agent"};
 	const char *only = NULL;
 	unsigned long seconds = SECONDS_DEFAULT;
-	int failed = 0;
+	int failed = 0, known = 0;
 
 	for (int i = 3; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--seconds") == 0)
@@ -192,8 +196,12 @@ int main(int argc, char **argv)
 		else
 			seconds = 0;
 	}
-	if (argc < 3 || argc % 2 == 0 || seconds == 0 || seconds > 3600) {
-		fprintf(stderr, "usage: %s PFLIGHTD WORKER [--seconds S] [--strategy NAME]\n",
+	for (size_t i = 0; i < sizeof(strategies) / sizeof(strategies[0]); i++)
+		known |= only == NULL || strcmp(only, strategies[i]) == 0;
+	if (argc < 3 || argc % 2 == 0 || seconds == 0 || seconds > 3600 || !known) {
+		fprintf(stderr,
+			"usage: %s PFLIGHTD WORKER [--seconds S] [--strategy NAME]\n"
+			"  NAME: trust-weighted, consistent-hash, bin-packing or agent\n",
 			argv[0]);
 		return 2;
 	}
