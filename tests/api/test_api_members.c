@@ -20,6 +20,7 @@
 #include "pflight/pflight.h"
 #include "tests/common/api_client.h"
 #include "tests/common/proc_util.h"
+#include "tools/common/build_info.h"
 #include "tests/common/test_util.h"
 
 #define WAIT_NS (30ull * 1000000000ull)
@@ -41,7 +42,7 @@ static void check_summary(struct pf_domain *d)
 	CHECK(api_int(s, "capabilities") == di.caps_count && api_int(s, "uptime_s") >= 0);
 	/* The daemon's build, as `pflightd --version` says it. */
 	CHECK(proc_version(env.daemon_path, "pflightd", rev, sizeof(rev)) == 0);
-	CHECK(strcmp(json_string_value(json_object_get(s, "version")), proc_build_version()) == 0);
+	CHECK(strcmp(json_string_value(json_object_get(s, "version")), build_version()) == 0);
 	CHECK(strcmp(json_string_value(json_object_get(s, "revision")), rev) == 0);
 	json_decref(s);
 }

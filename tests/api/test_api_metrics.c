@@ -22,6 +22,7 @@
 #include "pflight/pflight.h"
 #include "tests/common/api_client.h"
 #include "tests/common/proc_util.h"
+#include "tools/common/build_info.h"
 #include "tests/common/test_util.h"
 
 #define WAIT_NS (30ull * 1000000000ull)
@@ -124,8 +125,8 @@ static void check_prometheus(void)
 	/* The daemon's build, as `pflightd --version` says it: a gauge of 1 with it in labels. */
 	CHECK(proc_version(env.daemon_path, "pflightd", rev, sizeof(rev)) == 0);
 	(void)snprintf(info, sizeof(info),
-		       "\npflight_build_info{version=\"%s\",revision=\"%s\"} 1\n",
-		       proc_build_version(), rev);
+		       "\npflight_build_info{version=\"%s\",revision=\"%s\"} 1\n", build_version(),
+		       rev);
 	CHECK(strstr(r.body, "# TYPE pflight_build_info gauge\n") != NULL);
 	CHECK(strstr(r.body, info) != NULL);
 	/* Every sample's metric was introduced by a TYPE line before it. */

@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pflight/version.h"
 #include "tests/common/proc_util.h"
+#include "tools/common/build_info.h"
 
 uint64_t proc_now_ns(void)
 {
@@ -81,38 +81,24 @@ int proc_capture(const char *cmdline, char **out)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-#define STR(x) #x
-#define XSTR(x) STR(x)
-
-const char *proc_build_version(void)
-{
-	return XSTR(PF_VERSION_MAJOR) "." XSTR(PF_VERSION_MINOR) "." XSTR(PF_VERSION_PATCH);
-}
-
 int proc_version(const char *path, const char *name, char *revision, size_t cap)
 {
-	char cmd[1024], want[128], *out = NULL;
-	const char *rev = NULL;
-	size_t n, k = 0;
+	const char *rev = build_revision();
+	char cmd[1024], want[256], *out = NULL;
 	int status;
 
 	(void)snprintf(cmd, sizeof(cmd), "%s --version", path);
 	status = proc_capture(cmd, &out);
-	n = (size_t)snprintf(want, sizeof(want), "%s %s", name, proc_build_version());
-	if (status == 0 && strncmp(out, want, n) == 0 && strcmp(out + n, "\n") == 0)
-		rev = "";
-	else if (status == 0 && strncmp(out, want, n) == 0 && strncmp(out + n, " (git ", 6) == 0) {
-		rev = out + n + 6;
-		k = strcspn(rev, ")\n");
-		rev = k > 0 && k < cap && strcmp(rev + k, ")\n") == 0 ? rev : NULL;
-	}
-	if (rev == NULL) {
-		fprintf(stderr, "%s --version: exit %d, printed \"%s\"; want \"%s[ (git REV)]\"\n",
+	(void)snprintf(want, sizeof(want), "%s %s%s%s%s\n", name, build_version(),
+		       rev[0] != '\0' ? " (git " : "", rev, rev[0] != '\0' ? ")" : "");
+	if (status != 0 || strcmp(out, want) != 0 || strlen(rev) >= cap) {
+		fprintf(stderr,
+			"%s --version: exit %d, printed \"%s\"; want \"%s\" (a binary of "
+			"another build?)\n",
 			path, status, out, want);
 		exit(1);
 	}
-	memcpy(revision, rev, k);
-	revision[k] = '\0';
+	memcpy(revision, rev, strlen(rev) + 1);
 	free(out);
 	return 0;
 }

@@ -22,13 +22,12 @@ pid_t proc_spawn(char *const argv[], const char *log);
  * status, or -1 when it did not exit normally. Exits the test when popen fails. */
 int proc_capture(const char *cmdline, char **out);
 
-/* What `<path> --version` says: exit status 0 and one line "<name> <version>" or
- * "<name> <version> (git <revision>)", version being this build's MAJOR.MINOR.PATCH
- * (pflight/version.h). Fills revision ("" when the line names none) and returns 0; exits
- * the test when the program says anything else. */
+/* What `<path> --version` says: exit status 0 and the line build_print_version() prints
+ * for name in this build: "<name> <version>", and " (git <revision>)" when the build saw
+ * one (tools/common/build_info.h), so a binary of another build is refused. Fills
+ * revision ("" when none) and returns 0; exits the test when the program says anything
+ * else. */
 int proc_version(const char *path, const char *name, char *revision, size_t cap);
-/* This build's version, "MAJOR.MINOR.PATCH" (pflight/version.h). */
-const char *proc_build_version(void);
 /* Spawn and wait: the exit status, or -1 when it did not exit normally. */
 int proc_run(char *const argv[], const char *log);
 

@@ -21,6 +21,7 @@
 
 #include "pflight/pflight.h"
 #include "tests/common/proc_util.h"
+#include "tools/common/build_info.h"
 #include "tests/common/test_util.h"
 
 #define NO_DOMAIN "--domain pft-cli-offline-no-such-domain"
@@ -186,8 +187,7 @@ static void version_phase(void)
 	CHECK(proc_version(cli, "pflight", rev, sizeof(rev)) == 0);
 	CHECK(run("--version", &out) == 0 && strncmp(out, "pflight ", 8) == 0);
 	free(out);
-	printf("pflight --version: %s%s%s\n", proc_build_version(), rev[0] != '\0' ? ", git " : "",
-	       rev);
+	printf("pflight --version: %s%s%s\n", build_version(), rev[0] != '\0' ? ", git " : "", rev);
 }
 
 int main(int argc, char **argv)

@@ -35,6 +35,7 @@
 #include "pflight/pflight.h"
 #include "tests/common/counter_check.h"
 #include "tests/common/proc_util.h"
+#include "tools/common/build_info.h"
 #include "tests/common/test_util.h"
 #include "tools/examples/counter.h"
 
@@ -237,7 +238,7 @@ static void verify_audit(void)
 	CHECK(placements >= 1 && deaths >= 1 && starts == 2 && stops == 2);
 	/* Each start says which build it was, as `pflightd --version` does. */
 	CHECK(proc_version(daemon_path, "pflightd", rev, sizeof(rev)) == 0);
-	CHECK(proc_audit_count(audit, "daemon_start", "version", proc_build_version()) == 2);
+	CHECK(proc_audit_count(audit, "daemon_start", "version", build_version()) == 2);
 	CHECK(proc_audit_count(audit, "daemon_start", "revision", rev) == 2);
 	CHECK(audit_has("drain_start") == 1 && audit_has("drain_done") == 1);
 	CHECK(audit_has("token_accepted") == 1 && audit_has("token_refused") == 4);

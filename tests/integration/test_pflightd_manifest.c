@@ -27,6 +27,7 @@
 
 #include "pflight/pflight.h"
 #include "tests/common/proc_util.h"
+#include "tools/common/build_info.h"
 #include "tests/common/test_util.h"
 
 #define HDR "apiVersion: pflight/v1\nkind: Domain\n"
@@ -264,7 +265,7 @@ static void version(void)
 
 	CHECK(proc_version(daemon_path, "pflightd", rev, sizeof(rev)) == 0);
 	CHECK(access(shm_path, F_OK) < 0 && access(audit, F_OK) < 0);
-	printf("pflightd --version: %s%s%s\n", proc_build_version(), rev[0] != '\0' ? ", git " : "",
+	printf("pflightd --version: %s%s%s\n", build_version(), rev[0] != '\0' ? ", git " : "",
 	       rev);
 }
 
