@@ -63,35 +63,15 @@ static int write_manifest(const char *path, const char *strategy)
 	return fclose(f) == 0 && r > 0 ? 0 : -EIO;
 }
 
-/* The demo's loop for `seconds`, sampling the balance once a second. */
-static void churn_and_sample(struct host *h, uint64_t seconds, struct run *rn)
+/* One sample of the demo's loop (host_run()), once a second. */
+static void on_sample(void *arg, uint64_t settled_ns, uint32_t members, double ratio)
 {
-	uint64_t start = host_now_ns(), next_churn = start + HOST_CHURN_EVERY_NS;
-	uint64_t next_sample = start + SAMPLE_EVERY_NS;
+	struct run *rn = arg;
 
-	while (host_now_ns() - start < seconds * 1000000000ull) {
-		uint64_t now = host_now_ns(), settled = host_settled_ns(h);
-
-		host_traffic(h, RATE_PER_S / (uint32_t)(1000000000L / HOST_TICK_NS));
-		if (now >= next_churn) {
-			char what[64];
-
-			host_churn(h, what, sizeof(what));
-			fprintf(stderr, "bench_balance: %6.1f s  %s\n", (now - start) / 1e9, what);
-			next_churn = now + HOST_CHURN_EVERY_NS;
-			rn->events++;
-		} else if (now >= next_sample) {
-			double ratio;
-			uint32_t members = host_balance(h, &ratio);
-
-			rn->taken++;
-			if (settled >= SETTLED_NS && members > 0) {
-				rn->ratio[rn->settled++] = ratio;
-				rn->within += ratio <= GOAL_RATIO + 1e-9;
-			}
-			next_sample = now + SAMPLE_EVERY_NS;
-		}
-		host_nap_ns(HOST_TICK_NS);
+	rn->taken++;
+	if (settled_ns >= SETTLED_NS && members > 0) {
+		rn->ratio[rn->settled++] = ratio;
+		rn->within += ratio <= GOAL_RATIO + 1e-9;
 	}
 }
 
@@ -166,7 +146,16 @@ static int run_one(const char *daemon, const char *worker, const char *strategy,
 	if (r == 0)
 		r = host_start(&h);
 	if (r == 0) {
-		churn_and_sample(&h, seconds, &rn);
+		struct host_run hr = {.run_ns = seconds * 1000000000ull,
+				      .churn_ns = HOST_CHURN_EVERY_NS,
+				      .sample_ns = SAMPLE_EVERY_NS,
+				      .rate_per_s = RATE_PER_S,
+				      .log = stderr,
+				      .prefix = "bench_balance: ",
+				      .on_sample = on_sample,
+				      .arg = &rn};
+
+		rn.events = host_run(&h, &hr);
 		r = host_verify(&h);
 	}
 	host_stop(&h);

@@ -39,31 +39,14 @@ struct tally {
 	double worst;
 };
 
-static void churn_and_sample(struct host *h, struct tally *t)
+static void on_sample(void *arg, uint64_t settled_ns, uint32_t members, double ratio)
 {
-	uint64_t start = host_now_ns(), next_churn = start + CHURN_NS, next_sample = start;
+	struct tally *t = arg;
 
-	while (host_now_ns() - start < RUN_NS) {
-		uint64_t now = host_now_ns(), settled = host_settled_ns(h);
-
-		host_traffic(h, RATE_PER_S / (uint32_t)(1000000000L / HOST_TICK_NS));
-		if (now >= next_churn) {
-			char what[64];
-
-			host_churn(h, what, sizeof(what));
-			printf("%5.1f s  %s\n", (now - start) / 1e9, what);
-			next_churn = now + CHURN_NS;
-		} else if (now >= next_sample) {
-			double ratio;
-
-			if (settled >= SETTLED_NS && host_balance(h, &ratio) > 0) {
-				t->settled++;
-				t->within += ratio <= BOUND;
-				t->worst = ratio > t->worst ? ratio : t->worst;
-			}
-			next_sample = now + SAMPLE_NS;
-		}
-		host_nap_ns(HOST_TICK_NS);
+	if (settled_ns >= SETTLED_NS && members > 0) {
+		t->settled++;
+		t->within += ratio <= BOUND;
+		t->worst = ratio > t->worst ? ratio : t->worst;
 	}
 }
 
@@ -86,7 +69,16 @@ int main(int argc, char **argv)
 	(void)snprintf(h.name, sizeof(h.name), "pf-test-balance-%d", (int)getpid());
 	r = host_start(&h);
 	if (r == 0) {
-		churn_and_sample(&h, &t);
+		struct host_run hr = {.run_ns = RUN_NS,
+				      .churn_ns = CHURN_NS,
+				      .sample_ns = SAMPLE_NS,
+				      .rate_per_s = RATE_PER_S,
+				      .log = stdout,
+				      .prefix = "",
+				      .on_sample = on_sample,
+				      .arg = &t};
+
+		(void)host_run(&h, &hr);
 		r = host_verify(&h);
 	}
 	host_stop(&h);

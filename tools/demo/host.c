@@ -301,6 +301,36 @@ uint32_t host_balance(struct host *h, double *ret_ratio)
 	return active;
 }
 
+uint32_t host_run(struct host *h, const struct host_run *r)
+{
+	uint64_t start = host_now_ns(), next_churn = start + r->churn_ns;
+	uint64_t next_sample = start + r->sample_ns;
+	uint32_t events = 0;
+
+	while (host_now_ns() - start < r->run_ns) {
+		uint64_t now = host_now_ns(), settled = host_settled_ns(h);
+
+		host_traffic(h, r->rate_per_s / (uint32_t)(1000000000L / HOST_TICK_NS));
+		if (now >= next_churn) {
+			char what[64];
+
+			host_churn(h, what, sizeof(what));
+			fprintf(r->log, "%s%6.1f s  %s\n", r->prefix, (double)(now - start) / 1e9,
+				what);
+			next_churn = now + r->churn_ns;
+			events++;
+		} else if (now >= next_sample) {
+			double ratio;
+			uint32_t members = host_balance(h, &ratio);
+
+			r->on_sample(r->arg, settled, members, ratio);
+			next_sample = now + r->sample_ns;
+		}
+		host_nap_ns(HOST_TICK_NS);
+	}
+	return events;
+}
+
 int host_verify(struct host *h)
 {
 	uint64_t deadline = host_now_ns() + SETTLE_TIMEOUT_NS, applied = 0, dups = 0, gaps = 0;

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "pflight/pflight.h"
@@ -79,6 +80,22 @@ uint64_t host_settled_ns(struct host *h);
  * the ACTIVE members counted. */
 #define HOST_UNPLACED 1e9
 uint32_t host_balance(struct host *h, double *ret_ratio);
+
+/* The loop the balance test and benchmark share. */
+struct host_run {
+	uint64_t run_ns, churn_ns, sample_ns; /* how long; a churn event, a sample this often */
+	uint32_t rate_per_s;                  /* traffic, sent every HOST_TICK_NS */
+	FILE *log;                            /* each churn event: "<prefix><t> s  <what>" */
+	const char *prefix;
+	/* Each sample: how long the membership has been settled, the ACTIVE members and
+	 * max/mean as host_balance() gives them. */
+	void (*on_sample)(void *arg, uint64_t settled_ns, uint32_t members, double ratio);
+	void *arg;
+};
+
+/* Send traffic, churn and sample the balance as r says for r->run_ns. Returns the churn
+ * events. */
+uint32_t host_run(struct host *h, const struct host_run *r);
 
 /* Stop the traffic's churn: keep two workers running, wait for every counter to catch up
  * and check it against what was sent (prints one line). 0, or -EBADMSG on a mismatch. */
