@@ -64,7 +64,7 @@ static int write_manifest(const char *path, const char *strategy)
 }
 
 /* One sample of the demo's loop (host_run()), once a second. */
-static void on_sample(void *arg, uint64_t settled_ns, uint32_t members, double ratio)
+static int on_sample(void *arg, uint64_t settled_ns, uint32_t members, double ratio)
 {
 	struct run *rn = arg;
 
@@ -73,6 +73,7 @@ static void on_sample(void *arg, uint64_t settled_ns, uint32_t members, double r
 		rn->ratio[rn->settled++] = ratio;
 		rn->within += ratio <= GOAL_RATIO + 1e-9;
 	}
+	return 0;
 }
 
 static void emit(const char *strategy, const struct run *rn, uint64_t seconds)

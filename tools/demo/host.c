@@ -311,7 +311,7 @@ uint32_t host_run(struct host *h, const struct host_run *r)
 		uint64_t now = host_now_ns(), settled = host_settled_ns(h);
 
 		host_traffic(h, r->rate_per_s / (uint32_t)(1000000000L / HOST_TICK_NS));
-		if (now >= next_churn) {
+		if (r->churn_ns != 0 && now >= next_churn) {
 			char what[64];
 
 			host_churn(h, what, sizeof(what));
@@ -323,7 +323,8 @@ uint32_t host_run(struct host *h, const struct host_run *r)
 			double ratio;
 			uint32_t members = host_balance(h, &ratio);
 
-			r->on_sample(r->arg, settled, members, ratio);
+			if (r->on_sample(r->arg, settled, members, ratio))
+				break;
 			next_sample = now + r->sample_ns;
 		}
 		host_nap_ns(HOST_TICK_NS);

@@ -83,18 +83,19 @@ uint32_t host_balance(struct host *h, double *ret_ratio);
 
 /* The loop the balance test and benchmark share. */
 struct host_run {
-	uint64_t run_ns, churn_ns, sample_ns; /* how long; a churn event, a sample this often */
+	uint64_t run_ns, churn_ns, sample_ns; /* how long; a churn event (0: none), a sample
+					       * this often */
 	uint32_t rate_per_s;                  /* traffic, sent every HOST_TICK_NS */
 	FILE *log;                            /* each churn event: "<prefix><t> s  <what>" */
 	const char *prefix;
 	/* Each sample: how long the membership has been settled, the ACTIVE members and
-	 * max/mean as host_balance() gives them. */
-	void (*on_sample)(void *arg, uint64_t settled_ns, uint32_t members, double ratio);
+	 * max/mean as host_balance() gives them. Non-zero ends the run there. */
+	int (*on_sample)(void *arg, uint64_t settled_ns, uint32_t members, double ratio);
 	void *arg;
 };
 
-/* Send traffic, churn and sample the balance as r says for r->run_ns. Returns the churn
- * events. */
+/* Send traffic, churn and sample the balance as r says for r->run_ns, or until on_sample
+ * ends it. Returns the churn events. */
 uint32_t host_run(struct host *h, const struct host_run *r);
 
 /* Stop the traffic's churn: keep two workers running, wait for every counter to catch up
