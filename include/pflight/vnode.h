@@ -131,9 +131,9 @@ PF_API uint64_t pf_vnode_epoch(const struct pf_vnode *vnode);
  *   -EINVAL    bad arguments
  *   -EMSGSIZE  len > the domain's state_bytes_max
  *   -ESTALE    epoch is not the current one: ownership moved on (fencing)
- *   -EBUSY     more commits in flight in this member at once than its checkpoint hold
- *              entries cover (16 entries: at least four concurrent commits always fit);
- *              retry
+ *   -ENOBUFS   no free checkpoint buffer: more commits in flight in this member at once
+ *              than the spare buffers cover (more than eight); nothing is lost, the last
+ *              committed state stays named; retry
  * Wait-free apart from the copy (and, rarely, the search for a free buffer, bounded by
  * the pool); owner thread only (one commit at a time per VNode).
  */

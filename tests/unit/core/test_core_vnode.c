@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -296,6 +297,47 @@ static void test_checkpoint_corruption_detected(void **state)
 	assert_int_equal(pf_member_leave(m), 0);
 }
 
+/* A commit that finds no free buffer (the pool exhausted by writers in flight) is refused
+ * with -ENOBUFS and loses nothing: the last committed state stays named and loadable, and
+ * the same handle commits once a buffer is free again. */
+static void test_checkpoint_commit_without_buffer(void **state)
+{
+	uint32_t n = dom->lim.ckpt_bufs;
+	uint64_t *saved = calloc(n, sizeof(*saved)), c;
+	struct pf_member *m;
+	struct pf_vnode *v;
+	char buf[64];
+	size_t len;
+
+	(void)state;
+	assert_non_null(saved);
+	m = join(NULL, 0);
+	assert_int_equal(pf_vnode_define(dom, 5, NULL), 0);
+	assert_int_equal(pf_vnode_claim_id(m, 5, &v), 0);
+	assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), "first", 5), 0);
+	c = atomic_load(&dom->vnodes[5].ckpt);
+	/* Every free buffer taken, as by stalled writers of other members. */
+	for (uint32_t b = 0; b < n; b++) {
+		saved[b] = atomic_load(&dom->ckpt_hold[b]);
+		if (hold_state(saved[b]) == HOLD_FREE)
+			atomic_store(&dom->ckpt_hold[b],
+				     hold_word(hold_version(saved[b]) + 1, HOLD_HELD, 0x3ffu));
+	}
+	assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), "second", 6), -ENOBUFS);
+	assert_int_equal(atomic_load(&dom->vnodes[5].ckpt), c);
+	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), 0);
+	assert_int_equal(len, 5);
+	assert_memory_equal(buf, "first", 5);
+	for (uint32_t b = 0; b < n; b++)
+		atomic_store(&dom->ckpt_hold[b], saved[b]);
+	assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), "second", 6), 0);
+	assert_int_equal(pf_checkpoint_read(dom, 5, buf, sizeof(buf), &len, NULL), 0);
+	assert_int_equal(len, 6);
+	assert_memory_equal(buf, "second", 6);
+	assert_int_equal(pf_member_leave(m), 0);
+	free(saved);
+}
+
 static void test_inbox_survives_owner_change(void **state)
 {
 	struct pf_member *m;
@@ -570,6 +612,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_checkpoint_roundtrip_and_fencing, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_corruption_detected, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_commit_without_buffer, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_inbox_survives_owner_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_options_size_rule, setup, teardown),
