@@ -24,6 +24,8 @@
  *                        samples carries how many were settled.
  *   max_over_mean_p90    the 90th percentile of max/mean over the settled samples
  *                        (informational); baseline the ideal 1.0, ratio = 1.0 / value.
+ *                        A sample with a VNode held by no ACTIVE member counts as
+ *                        HOST_UNPLACED (tools/demo/host.h): outside any goal.
  *
  *   bench_balance PFLIGHTD WORKER [--seconds S] [--strategy NAME]
  *
@@ -240,7 +242,9 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(strategies) / sizeof(strategies[0]); i++)
 		known |= only == NULL || strcmp(only, strategies[i]) == 0;
 	if (argc < 3 || argc % 2 == 0 || seconds == 0 || seconds > 3600 || !known) {
-		fprintf(stderr, "usage: %s PFLIGHTD WORKER [--seconds S] [--strategy NAME]\n",
+		fprintf(stderr,
+			"usage: %s PFLIGHTD WORKER [--seconds S] [--strategy NAME]\n"
+			"  NAME: trust-weighted, consistent-hash, bin-packing or agent\n",
 			argv[0]);
 		return 2;
 	}

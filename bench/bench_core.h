@@ -2,8 +2,9 @@
 /*
  * bench/bench_core.h: helpers the core benchmarks (claim, handoff, recovery, checkpoint)
  * share on top of bench_common.h: fatal setup errors, shared anonymous memory for the
- * benchmark's own synchronisation, unique domain names, a start barrier, and one
- * result line per percentile. Benchmarks are not library code: setup errors exit.
+ * benchmark's own synchronisation, unique domain names and a start barrier. Each
+ * benchmark fills its result lines itself (a file-local emit()). Benchmarks are not
+ * library code: setup errors exit.
  */
 #ifndef PF_BENCH_CORE_H
 #define PF_BENCH_CORE_H

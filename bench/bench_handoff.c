@@ -48,7 +48,8 @@
 #define SAMPLES 5u
 #define COMMIT_EVERY 32u
 #define STATE_BYTES 64u
-#define GOAL_RATIO (1.0 / 1.5)
+#define GOAL_RATIO (1.0 / 1.5)      /* hand-off p50 <= 1.5x the raw ping-pong's */
+#define PARK_GOAL_RATIO (1.0 / 1.5) /* parked wake p50 <= 1.5x the raw futex wake's */
 #define PARK_SAMPLES 400u
 #define PARK_US 2000u
 
@@ -303,6 +304,38 @@ static void spread_p50(struct shared *sh, int mode, double *v, double ret[SAMPLE
 }
 
 /* The parked wake-ups: ours against the raw futex wake, p50 and p99. */
+/* One result line; the fields every line here shares are filled in. spread (sorted
+ * here), when given: the per-run p50s, whose least and largest go in value_min/max. */
+static void emit(const char *subject, const char *metric, double value, const char *baseline,
+		 double baseline_value, double goal, uint64_t iterations, uint32_t samples,
+		 double spread[SAMPLES])
+{
+	struct bench_result r = {
+		.bench = "handoff",
+		.subject = subject,
+		.metric = metric,
+		.unit = "ns",
+		.value = value,
+		.baseline = baseline,
+		.baseline_value = baseline_value,
+		.higher_is_better = false,
+		.goal = goal,
+		.placement = placement,
+		.cpus = cpus,
+		.cpus_count = 2,
+		.iterations = iterations,
+		.batch = 1,
+		.elem_bytes = 8,
+		.samples = samples,
+	};
+
+	if (spread != NULL) {
+		r.value_min = bench_percentile(spread, SAMPLES, 0);
+		r.value_max = bench_percentile(spread, SAMPLES, 100);
+	}
+	bench_emit(&r);
+}
+
 static void report_park(struct shared *sh)
 {
 	double mine[PARK_SAMPLES], raw[PARK_SAMPLES];
@@ -313,26 +346,12 @@ static void report_park(struct shared *sh)
 	}
 	for (int q = 0; q < 2; q++) {
 		double p = q == 0 ? 50 : 99;
-		struct bench_result r = {
-			.bench = "handoff",
-			.subject = "parked pf_member_wait woken by pf_send (send to return)",
-			.metric = q == 0 ? "wake_ns_p50_parked" : "wake_ns_p99_parked",
-			.unit = "ns",
-			.value = bench_percentile(mine, PARK_SAMPLES, p),
-			.baseline = "raw futex wait woken by FUTEX_WAKE, same CPUs, same run",
-			.baseline_value = bench_percentile(raw, PARK_SAMPLES, p),
-			.higher_is_better = false,
-			.goal = q == 0 ? GOAL_RATIO : 0,
-			.placement = placement,
-			.cpus = cpus,
-			.cpus_count = 2,
-			.iterations = PARK_SAMPLES,
-			.batch = 1,
-			.elem_bytes = 8,
-			.samples = 1,
-		};
-
-		bench_emit(&r);
+		emit("parked pf_member_wait woken by pf_send (send to return)",
+		     q == 0 ? "wake_ns_p50_parked" : "wake_ns_p99_parked",
+		     bench_percentile(mine, PARK_SAMPLES, p),
+		     "raw futex wait woken by FUTEX_WAKE, same CPUs, same run",
+		     bench_percentile(raw, PARK_SAMPLES, p), q == 0 ? PARK_GOAL_RATIO : 0,
+		     PARK_SAMPLES, 1, NULL);
 	}
 }
 
@@ -359,31 +378,11 @@ static void report(struct shared *sh)
 	base[1] = pooled(sh, MODE_RAW, 99, v);
 	for (int mode = MODE_COMMIT_IN; mode < MODE_COUNT; mode++) {
 		for (int q = 0; q < 2; q++) {
-			struct bench_result r = {
-				.bench = "handoff",
-				.subject = subject[mode],
-				.metric = metric[mode][q],
-				.unit = "ns",
-				.value = pooled(sh, mode, q == 0 ? 50 : 99, v),
-				.baseline = "raw cache-line ping-pong, same CPUs, same run",
-				.baseline_value = base[q],
-				.higher_is_better = false,
-				.goal = q == 0 ? GOAL_RATIO : 0,
-				.placement = placement,
-				.cpus = cpus,
-				.cpus_count = 2,
-				.iterations = ROUND_TRIPS,
-				.batch = 1,
-				.elem_bytes = 8,
-				.samples = SAMPLES,
-			};
-
-			if (q == 0) {
+			if (q == 0)
 				spread_p50(sh, mode, v, spread);
-				r.value_min = bench_percentile(spread, SAMPLES, 0);
-				r.value_max = bench_percentile(spread, SAMPLES, 100);
-			}
-			bench_emit(&r);
+			emit(subject[mode], metric[mode][q], pooled(sh, mode, q == 0 ? 50 : 99, v),
+			     "raw cache-line ping-pong, same CPUs, same run", base[q],
+			     q == 0 ? GOAL_RATIO : 0, ROUND_TRIPS, SAMPLES, q == 0 ? spread : NULL);
 		}
 	}
 	free(v);

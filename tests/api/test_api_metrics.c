@@ -22,6 +22,7 @@
 #include "pflight/pflight.h"
 #include "tests/common/api_client.h"
 #include "tests/common/proc_util.h"
+#include "tools/common/build_info.h"
 #include "tests/common/test_util.h"
 
 #define WAIT_NS (30ull * 1000000000ull)

@@ -218,17 +218,15 @@ static void check_checkpoints(struct pf_domain *d, struct invariants_report *ret
 	free(buf);
 }
 
-/* 1 when member slot `who` (slot | gen << 12) is attached to that generation: its
+/* 1 when member `who` (hold_member(slot, gen)) is attached to that generation: its
  * handle lives, or its process is gone and the reclaim has not run yet. */
 static int holder_attached(struct pf_domain *d, uint32_t who)
 {
 	uint32_t slot = who & OWN_SLOT_MASK;
-
 	/* Relaxed: the domain is quiescent. */
-	return slot < d->lim.members_max &&
-	       ((pf_load_relaxed(&d->members[slot].attached) >> 32) & OWN_GEN_MASK) ==
-		       (who >> 12) &&
-	       pf_load_relaxed(&d->members[slot].attached) != 0;
+	uint64_t a = slot < d->lim.members_max ? pf_load_relaxed(&d->members[slot].attached) : 0;
+
+	return a != 0 && hold_member(slot, (uint32_t)(a >> 32)) == who;
 }
 
 /* 1 when some slot is attached to a member whose process is gone: a reclaim, which also

@@ -21,6 +21,7 @@
 
 #include "pflight/pflight.h"
 #include "tests/common/proc_util.h"
+#include "tools/common/build_info.h"
 #include "tests/common/test_util.h"
 
 #define NO_DOMAIN "--domain pft-cli-offline-no-such-domain"

@@ -53,6 +53,7 @@ int main(void)
 #define HEARTBEAT_MISSES 4u
 #define WAIT_NS (20ull * 1000000000ull)
 #define QUIET_NS UINT64_C(400000000) /* longer than the heartbeat timeout */
+#define NAP_NS UINT64_C(1000000)     /* between two looks */
 #define NO_POINT FAULT_POINT_COUNT
 #define HALF_RANGE (UINT64_C(1) << 31)
 
@@ -163,13 +164,6 @@ static void check_exact(const char *step)
 		fail(what, v[PF_COUNTER_REPAIRS], v[PF_COUNTER_DEATHS] + v[PF_COUNTER_HUNG]);
 }
 
-static void nap_ms(unsigned ms)
-{
-	struct timespec ts = {0, (long)ms * 1000000L};
-
-	(void)nanosleep(&ts, NULL);
-}
-
 /* The joiner: join with `point` armed in `mode`, claim `claims` VNodes, then beat until
  * told to leave. */
 static void joiner(enum fault_point point, enum fault_mode mode, uint32_t claims)
@@ -201,7 +195,7 @@ static void joiner(enum fault_point point, enum fault_mode mode, uint32_t claims
 	pf_store_release(&io->claimed, claims);
 	while (pf_load_acquire(&io->cmd) != CMD_LEAVE) {
 		pf_member_heartbeat(m);
-		nap_ms(2);
+		test_sleep_ns(2 * NAP_NS);
 	}
 	pf_store_relaxed(&io->leave_r, pf_member_leave(m));
 	pf_store_release(&io->left, 1);
@@ -238,7 +232,7 @@ static void wait_for(int (*cond)(void), int judge, const char *what)
 			supervise();
 		else
 			check_bounds();
-		nap_ms(1);
+		test_sleep_ns(NAP_NS);
 	}
 }
 
@@ -410,7 +404,8 @@ static void at_point_before_gate(enum fault_point point, enum fault_mode mode)
 			return;
 		}
 		/* Holding its futex, a stopped joiner is left alone: it may be slow. */
-		for (uint64_t t = proc_now_ns(); proc_now_ns() - t < QUIET_NS; nap_ms(1))
+		for (uint64_t t = proc_now_ns(); proc_now_ns() - t < QUIET_NS;
+		     test_sleep_ns(NAP_NS))
 			supervise();
 		check_exact("stopped holding its futex");
 		cont_child();
@@ -433,7 +428,7 @@ static void while_awaiting(enum fault_mode mode)
 		return;
 	}
 	stop_child();
-	for (uint64_t t = proc_now_ns(); proc_now_ns() - t < QUIET_NS; nap_ms(1))
+	for (uint64_t t = proc_now_ns(); proc_now_ns() - t < QUIET_NS; test_sleep_ns(NAP_NS))
 		supervise();
 	check_exact("stopped at the gate");
 	cont_child();
@@ -537,7 +532,7 @@ static void hung_seen_by_another(void)
 	stop_child();
 	wait_for(child_dead, 1, "the hung member's kill"); /* `sup` judges and kills it */
 	CHECK(pf_supervisor_create(d, NULL, &other) == 0);
-	for (uint64_t t = proc_now_ns(); !quiet(); nap_ms(1)) {
+	for (uint64_t t = proc_now_ns(); !quiet(); test_sleep_ns(NAP_NS)) {
 		CHECK(proc_now_ns() - t < WAIT_NS);
 		(void)pf_supervisor_check(other);
 		check_bounds();
@@ -639,7 +634,7 @@ static void supervisor_killed(uint32_t claims)
 			_exit(3);
 		for (;;) {
 			(void)pf_supervisor_check(cs);
-			nap_ms(1);
+			test_sleep_ns(NAP_NS);
 		}
 	}
 	CHECK(waitpid(s, &status, 0) == s);

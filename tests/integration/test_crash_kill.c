@@ -19,9 +19,12 @@
  * worker is restarted as another uid with a fault point that SIGSTOPs it inside a commit
  * (before its copy, mid-copy, or before its publishing CAS). Past the heartbeat timeout
  * the supervisors, which may not kill another uid, declare it hung and its VNodes are
- * placed again; others apply and commit more; then it is continued, finds itself fenced
- * out, leaves and joins again. Nothing it wrote may reach a reader: the invariants and
- * the exactly-once books say so.
+ * placed again, and the parent waits until the VNode of the stopped commit is sealed with a
+ * newer epoch; others apply and commit more; then it is continued, its commit must be
+ * refused (-ESTALE), and it finds itself fenced out, leaves and joins again. Nothing it
+ * wrote may reach a reader: the invariants and the exactly-once books say so. Only that
+ * worker, once stopped, may find itself declared dead while alive: any other live member
+ * judged dead fails the run, and so does a root run in which no stall round stalled.
  * Usage: test_crash_kill [kills]   (or PF_CRASH_KILLS=n; PF_CRASH_SEED=n to replay)
  * Exit: 0 pass, 1 fail, 77 not built with -Dfault_injection=true.
  */
@@ -72,12 +75,14 @@ int main(void)
 #define TIME_CAP_S 75.0 /* the default run stops killing after this */
 #define GRACE_NS UINT64_C(20000000)
 #define FAULT_NONE FAULT_POINT_COUNT
-/* Stall rounds: children run as CHILD_UID, a stalled worker as STALL_UID, both in
+/* Stall rounds: children run as CHILD_UID, a stalled worker i as STALL_UID - i, all in
  * SHARED_GID, the domain's group; only root can arrange that. */
 #define CHILD_UID 65534
 #define STALL_UID 65533
 #define SHARED_GID 65534
 #define STALL_EVERY 5u /* rounds */
+#define STALL_SEALED 1u
+#define STALL_CHECKED 2u
 
 struct msg {
 	uint32_t vnode;
@@ -123,13 +128,27 @@ struct shared {
 	struct gap gaps[GAPS_MAX];
 	_Atomic uint64_t epochs[VNODES][EPOCH_BITS / 64];
 	_Atomic uint64_t sends, inbox_full, claims, commits, applied, releases, stale;
-	_Atomic uint64_t join_retries, join_timeouts, declared_dead;
+	_Atomic uint64_t join_retries, join_timeouts, declared_dead, stall_refused;
 	_Atomic uint64_t member_of[PROCS]; /* pf_member_id() of each worker's membership */
+	/* Stall rounds: the commit a stalled worker stopped in (vnode << 32 | epoch); and
+	 * STALL_SEALED once the parent saw that VNode sealed with a newer epoch before it
+	 * continued the worker, STALL_CHECKED once the worker checked that commit's result. */
+	_Atomic uint64_t stall_commit[PROCS];
+	_Atomic uint32_t stall_sealed[PROCS];
 };
 
 static struct shared *sh;
 static char dom_name[64];
 static uint64_t rng_state;
+
+/* In a worker started by spawn_stalled(): SIGSTOP inside the nth commit (at fp). */
+struct stall {
+	uint32_t proc;
+	enum fault_point fp; /* FAULT_NONE: an ordinary worker (and the parent) */
+	uint64_t nth;
+	uint32_t fenced; /* times found declared dead after the stop */
+};
+static struct stall stall = {.fp = FAULT_NONE};
 
 static uint64_t rnd(void)
 {
@@ -334,16 +353,45 @@ static void apply(struct held *o, const struct msg *msg, size_t len)
 	pf_fetch_add_relaxed(&sh->applied, 1);
 }
 
+/* 1 once a stalled worker has stopped at its fault point (and been continued). */
+static int stall_stopped(void)
+{
+	return stall.fp != FAULT_NONE && fault_hits(stall.fp) >= stall.nth;
+}
+
+/* The commit a stalled worker stopped in returned r: refused if the parent saw its VNode
+ * sealed with a newer epoch before continuing it (else the round gave up waiting). */
+static void stall_commit_check(const struct held *o, int r)
+{
+	/* [A24] pairs with [R24] in stall_round(): the seal was seen before our SIGCONT. */
+	if (pf_load_acquire(&sh->stall_sealed[stall.proc]) != STALL_SEALED)
+		return;
+	if (r != -ESTALE)
+		fail("worker %u: commit of vnode %u (epoch %u) stopped past its death and its "
+		     "seal returns %d, not -ESTALE",
+		     stall.proc, o->id, o->epoch, r);
+	else
+		/* Relaxed: statistics, read after we exit. */
+		pf_fetch_add_relaxed(&sh->stall_refused, 1);
+	/* [R25] pairs with [A25] in stall_wait_checked(): checked, the parent may go on. */
+	pf_store_release(&sh->stall_sealed[stall.proc], STALL_CHECKED);
+}
+
 static int commit(struct held *o)
 {
-	int r;
+	int armed = stall.fp != FAULT_NONE && !stall_stopped(), r;
 
 	if (o->dirty == 0)
 		return 0;
 	o->st.epoch = o->epoch;
 	o->st.writer = (int32_t)getpid();
 	o->st.sum = state_sum(&o->st);
+	if (armed)
+		/* Relaxed: read by the parent once waitpid() told it we stopped. */
+		pf_store_relaxed(&sh->stall_commit[stall.proc], (uint64_t)o->id << 32 | o->epoch);
 	r = pf_checkpoint_commit(o->h, o->epoch, &o->st, sizeof(o->st));
+	if (armed && stall_stopped())
+		stall_commit_check(o, r);
 	if (r == 0) {
 		o->dirty = 0;
 		/* Relaxed: statistics. */
@@ -471,14 +519,22 @@ static _Noreturn void worker_main(uint32_t proc, enum fault_point fp, uint64_t n
 		_exit(10);
 	if (fp != FAULT_NONE)
 		fault_arm(fp, nth, mode);
+	if (fp != FAULT_NONE && mode == FAULT_MODE_STOP)
+		stall = (struct stall){.proc = proc, .fp = fp, .nth = nth};
 	worker_start(&w);
 	/* Relaxed: the stop flag is polled. */
 	while (pf_load_relaxed(&sh->stop) == 0) {
 		pf_member_heartbeat(w.m);
 		pause_point(proc, w.m);
-		/* Declared dead while alive (stalled past the heartbeat timeout, or starved):
-		 * fenced out of all it held; leave and join again. */
+		/* Declared dead while alive: fenced out of all it held; leave and join again.
+		 * Only a stalled worker, once stopped past the heartbeat timeout, may be (once);
+		 * any other live, beating member judged dead is a supervisor's error. */
 		if (!member_is_live(w.m)) {
+			if (!stall_stopped())
+				fail("worker %u: declared dead while alive and never stopped",
+				     proc);
+			else if (stall.fenced++ > 0)
+				fail("worker %u: declared dead again after its stall", proc);
 			/* Relaxed: statistics. */
 			pf_fetch_add_relaxed(&sh->declared_dead, 1);
 			while (w.n > 0)
@@ -604,7 +660,8 @@ struct proc {
 static struct proc procs[PROCS];
 static uint64_t kills, fault_kills, fault_kills_by_point[FAULT_POINT_COUNT];
 static uint64_t worker_deaths_other, stalls, stalls_by_point[FAULT_POINT_COUNT];
-static int stall_rounds; /* root: children can be given uids */
+static uint64_t stall_tries, stall_misses; /* rounds run; those whose worker never stopped */
+static int stall_rounds;                   /* root: children can be given uids */
 
 static const enum fault_point worker_points[] = {
 	FAULT_JOIN_TAKEN,          FAULT_JOIN_AFTER_SLOT,     FAULT_JOIN_AFTER_IDENTITY,
@@ -651,14 +708,14 @@ static uint64_t nth_for(enum fault_point fp)
 	}
 }
 
-/* A child drops root for CHILD_UID (STALL_UID for a stalled worker): supervisors then may
- * kill hung children, but not a stalled one. */
-static void child_identity(int stalled)
+/* A child drops root for uid: CHILD_UID, or for stalled worker i STALL_UID - i. The
+ * supervisors, in the other children, then may kill hung children but not a stalled one:
+ * not even one stalled earlier, which works on as an ordinary worker with its own uid. */
+static void child_identity(uid_t uid)
 {
 	if (!stall_rounds)
 		return;
-	if (setgroups(0, NULL) != 0 || setgid(SHARED_GID) != 0 ||
-	    setuid(stalled ? STALL_UID : CHILD_UID) != 0) {
+	if (setgroups(0, NULL) != 0 || setgid(SHARED_GID) != 0 || setuid(uid) != 0) {
 		perror("dropping root");
 		_exit(14);
 	}
@@ -670,19 +727,23 @@ static const enum fault_point stall_points[] = {
 	FAULT_CKPT_BEFORE_PUBLISH,
 };
 
-/* Start worker i as STALL_UID, armed to SIGSTOP itself inside a commit. */
+/* Start worker i as STALL_UID - i, armed to SIGSTOP itself inside a commit. */
 static void spawn_stalled(uint32_t i, enum fault_point fp)
 {
 	uint64_t nth = 1 + rnd_below(8), seed = rnd() | 1;
-	pid_t pid = fork();
+	pid_t pid;
 
+	/* Relaxed: the child starts after fork(), which orders these. */
+	pf_store_relaxed(&sh->stall_commit[i], 0);
+	pf_store_relaxed(&sh->stall_sealed[i], 0);
+	pid = fork();
 	if (pid < 0) {
 		perror("fork");
 		exit(1);
 	}
 	if (pid == 0) {
 		rng_state = seed;
-		child_identity(1);
+		child_identity(STALL_UID - i);
 		worker_main(i, fp, nth, FAULT_MODE_STOP);
 	}
 	procs[i].pid = pid;
@@ -712,7 +773,7 @@ static void spawn(uint32_t i, int arm)
 	}
 	if (pid == 0) {
 		rng_state = seed;
-		child_identity(0);
+		child_identity(CHILD_UID);
 		if (i == SENDER)
 			sender_main(fp, nth);
 		if (i == SUPERVISOR)
@@ -1101,20 +1162,69 @@ static void sleep_stepping(struct pf_supervisor *step, uint64_t us)
 	}
 }
 
-/* The state of member id (slot | generation << 32): PF_MEMBER_DEAD once declared dead. */
-static uint32_t member_state_of(struct pf_domain *d, uint64_t id)
+/*
+ * Wait (3 s at most) until the checkpoint descriptor of the VNode that stalled worker i
+ * stopped committing carries an epoch newer than that commit's: from then on its
+ * publishing CAS, which expects its own epoch, cannot succeed (core/ownership.c). The
+ * member's repair seals it, but a repair that is still running, or whose release CAS is
+ * done and its seal not yet, leaves the old epoch there, and then the stale commit may
+ * still publish (harmlessly: no newer owner has loaded yet). 1 once sealed.
+ */
+static int stall_wait_sealed(struct pf_domain *d, uint32_t i)
 {
-	struct pf_member_info mi = {.size = sizeof(mi)};
+	/* Relaxed: stored before it stopped, which waitpid() told us. */
+	uint64_t at = pf_load_relaxed(&sh->stall_commit[i]), deadline;
+	uint32_t id = (uint32_t)(at >> 32), epoch = (uint32_t)at;
 
-	if (pf_member_info(d, (uint32_t)id, &mi) < 0 || mi.generation != (uint32_t)(id >> 32))
-		return PF_MEMBER_FREE;
-	return mi.state;
+	if (id >= VNODES) {
+		fail("stalled worker %u: stopped in a commit of vnode %u", i, id);
+		return 0;
+	}
+	for (deadline = now_ns() + UINT64_C(3000000000);; (void)usleep(2000)) {
+		/* Relaxed: a look; kill(SIGCONT) orders it before the worker's publishing CAS,
+		 * which then reads this value or a later one (the epoch only grows). */
+		uint64_t c = pf_load_relaxed(&d->vnodes[id].ckpt);
+
+		if ((int32_t)(ckpt_epoch(c) - epoch) > 0)
+			return 1;
+		if (now_ns() >= deadline) {
+			fail("stalled worker %u: 3 s after its death, the descriptor of vnode %u "
+			     "is still at epoch %u, that of its commit",
+			     i, id, ckpt_epoch(c));
+			return 0;
+		}
+	}
+}
+
+/* Wait (3 s at most) until continued stalled worker i has checked its sealed-out commit's
+ * result, so that no later round kills it first. */
+static void stall_wait_checked(uint32_t i)
+{
+	uint64_t deadline = now_ns() + UINT64_C(3000000000);
+	int status;
+
+	/* [A25] pairs with [R25] in stall_commit_check(). */
+	while (pf_load_acquire(&sh->stall_sealed[i]) == STALL_SEALED) {
+		if (waitpid(procs[i].pid, &status, WNOHANG) == procs[i].pid) {
+			fail("stalled worker %u ended (status %#x) before its commit returned", i,
+			     status);
+			ended(i, status);
+			spawn(i, 0);
+			return;
+		}
+		if (now_ns() >= deadline) {
+			fail("stalled worker %u: its commit did not return within 3 s", i);
+			return;
+		}
+		(void)usleep(1000);
+	}
 }
 
 /*
  * Restart a worker that SIGSTOPs itself inside a commit; once stopped, let the others
  * declare it hung (they may not kill it: another uid) and take its VNodes, then continue
- * it. The parent does not step its own supervisor meanwhile: as root it could kill it.
+ * it, its commit sealed out. The parent does not step its own supervisor meanwhile: as
+ * root it could kill it.
  */
 static void stall_round(struct pf_domain *d)
 {
@@ -1125,6 +1235,7 @@ static void stall_round(struct pf_domain *d)
 
 	if (procs[i].pid == 0)
 		return;
+	stall_tries++;
 	procs[i].killed_by_us = 1;
 	(void)kill(procs[i].pid, SIGKILL);
 	if (waitpid(procs[i].pid, &status, 0) == procs[i].pid)
@@ -1144,19 +1255,25 @@ static void stall_round(struct pf_domain *d)
 		}
 		(void)usleep(1000);
 	}
-	if (now_ns() >= deadline)
-		return; /* it did not commit that often: a plain worker from now on */
+	if (now_ns() >= deadline) {
+		stall_misses++; /* it did not commit that often: a plain worker from now on */
+		return;
+	}
 	/* Relaxed: written before it committed. */
 	member = pf_load_relaxed(&sh->member_of[i]);
 	for (deadline = now_ns() + UINT64_C(3000000000);
-	     now_ns() < deadline && member_state_of(d, member) != PF_MEMBER_DEAD;)
+	     now_ns() < deadline && test_member_state(d, member) != PF_MEMBER_DEAD;)
 		(void)usleep(2000);
-	if (member_state_of(d, member) != PF_MEMBER_DEAD)
+	if (test_member_state(d, member) != PF_MEMBER_DEAD)
 		fail("stalled worker %u: not declared hung after 3 s", i);
+	else if (stall_wait_sealed(d, i))
+		/* [R24] pairs with [A24] in stall_commit_check(): before the SIGCONT below. */
+		pf_store_release(&sh->stall_sealed[i], STALL_SEALED);
 	(void)usleep(20000 + (useconds_t)rnd_below(50000)); /* others commit over its VNodes */
 	stalls++;
 	stalls_by_point[fp]++;
 	(void)kill(procs[i].pid, SIGCONT);
+	stall_wait_checked(i);
 }
 
 static void kill_rounds(struct pf_domain *d, struct pf_supervisor *step, uint64_t target,
@@ -1239,12 +1356,17 @@ static void report(uint64_t start)
 	if (!stall_rounds)
 		printf("  stall rounds skipped: not root (children cannot be given uids)\n");
 	else
-		printf("  %llu workers stalled inside a commit, declared hung, continued "
-		       "(before copy %llu, mid-copy %llu, before publish %llu)\n",
+		printf("  %llu workers stalled inside a commit, declared hung, sealed out, "
+		       "continued (before copy %llu, mid-copy %llu, before publish %llu; %llu "
+		       "resumed commits refused); %llu of %llu stall rounds gave up (no commit "
+		       "stopped within 3 s)\n",
 		       (unsigned long long)stalls,
 		       (unsigned long long)stalls_by_point[FAULT_CKPT_BEFORE_COPY],
 		       (unsigned long long)stalls_by_point[FAULT_CKPT_MID_COPY],
-		       (unsigned long long)stalls_by_point[FAULT_CKPT_BEFORE_PUBLISH]);
+		       (unsigned long long)stalls_by_point[FAULT_CKPT_BEFORE_PUBLISH],
+		       /* Relaxed: every child has exited. */
+		       (unsigned long long)pf_load_relaxed(&sh->stall_refused),
+		       (unsigned long long)stall_misses, (unsigned long long)stall_tries);
 	/* Relaxed: every child has exited. */
 	printf("  sends %llu (inbox full %llu, unsure %u), claims %llu, applied %llu, "
 	       "commits %llu, releases %llu, stale %llu, join retries %llu (timeouts %llu), "
@@ -1289,6 +1411,11 @@ int main(int argc, char **argv)
 		spawn(i, 0);
 	kill_rounds(d, step, target, start);
 	finish(d, step);
+	/* Fault points renamed or moved out of the commit would make every stall round an
+	 * ordinary kill round, silently. */
+	if (stall_tries > 0 && stalls == 0)
+		fail("none of %llu stall rounds stopped a worker inside a commit",
+		     (unsigned long long)stall_tries);
 	pf_supervisor_destroy(step);
 	report(start);
 	(void)pf_domain_destroy(d);

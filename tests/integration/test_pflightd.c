@@ -35,6 +35,7 @@
 #include "pflight/pflight.h"
 #include "tests/common/counter_check.h"
 #include "tests/common/proc_util.h"
+#include "tools/common/build_info.h"
 #include "tests/common/test_util.h"
 #include "tools/examples/counter.h"
 

@@ -27,6 +27,7 @@
 
 #include "pflight/pflight.h"
 #include "tests/common/proc_util.h"
+#include "tools/common/build_info.h"
 #include "tests/common/test_util.h"
 
 #define HDR "apiVersion: pflight/v1\nkind: Domain\n"

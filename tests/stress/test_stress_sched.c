@@ -179,23 +179,22 @@ static void *life_main(void *arg)
 	return NULL;
 }
 
-/* Leave on a dead member that was not yet repaired would turn its death into a graceful
- * leave: wait (bounded) until each is DEAD. */
-static void hold_until_repaired(struct pf_member **dead, uint32_t n)
+/* Free the handle of a member whose thread died without leaving. Leave on it before the
+ * supervisor has declared it dead would turn its death into a graceful leave: wait until
+ * it is DEAD (the supervisor runs until every worker is done), then leave must refuse. */
+static void free_dead(struct pf_member *dead)
 {
-	struct pf_member_info mi = {.size = sizeof(mi)};
+	uint64_t id = pf_member_id(dead), deadline = mono_ns() + UINT64_C(30000000000);
+	uint32_t state;
+	int r;
 
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t slot = (uint32_t)pf_member_id(dead[i]);
-		uint32_t gen = (uint32_t)(pf_member_id(dead[i]) >> 32);
-
-		for (int k = 0; k < 2000; k++) {
-			if (pf_member_info(dom, slot, &mi) < 0 || mi.generation != gen ||
-			    mi.state == PF_MEMBER_DEAD)
-				break;
-			usleep(500);
-		}
-	}
+	while ((state = test_member_state(dom, id)) != PF_MEMBER_DEAD && mono_ns() < deadline)
+		usleep(500);
+	if (state != PF_MEMBER_DEAD)
+		fail("dead member not declared dead within 30 s, state", (int)state);
+	r = pf_member_leave(dead);
+	if (r != -ESTALE)
+		fail("leave of a dead member is not -ESTALE", r);
 }
 
 static void *worker_main(void *arg)
@@ -203,7 +202,6 @@ static void *worker_main(void *arg)
 	unsigned seed = (unsigned)(uintptr_t)arg + 1;
 
 	while (!pf_load_acquire(&stop)) {
-		struct pf_member *dead;
 		pthread_t t;
 		void *ret = NULL;
 		int die = rand_r(&seed) % 3 == 0;
@@ -213,11 +211,9 @@ static void *worker_main(void *arg)
 		(void)pthread_join(t, &ret);
 		if (ret == NULL)
 			continue;
-		/* The dead member's handle, kept until the supervisor has repaired it: leave
-		 * then reports -ESTALE and frees it with its VNode handles and buffers. */
-		dead = ret;
-		hold_until_repaired(&dead, 1);
-		(void)pf_member_leave(dead);
+		/* The dead member's handle, kept until the supervisor has declared it dead:
+		 * leave then reports -ESTALE and frees it with its VNode handles and buffers. */
+		free_dead(ret);
 	}
 	return NULL;
 }

@@ -306,7 +306,7 @@ uint32_t host_balance(struct host *h, double *ret_ratio)
 	uint32_t *held, active = 0, max = 0;
 	uint64_t total = 0;
 
-	*ret_ratio = 0;
+	*ret_ratio = HOST_UNPLACED;
 	if (pf_domain_info(h->d, &di) < 0 || (held = calloc(di.members_max, sizeof(*held))) == NULL)
 		return 0;
 	(void)held_count(h->d, h->vnodes, held, di.members_max);
@@ -320,7 +320,7 @@ uint32_t host_balance(struct host *h, double *ret_ratio)
 		max = held[s] > max ? held[s] : max;
 	}
 	free(held);
-	if (active > 0 && total > 0)
+	if (active > 0 && h->vnodes > 0 && total == h->vnodes)
 		*ret_ratio = (double)max * active / (double)total;
 	return active;
 }

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "pflight/pflight.h"
@@ -92,8 +93,11 @@ struct host_loop {
 };
 void host_run(struct host *h, const struct host_loop *l);
 
-/* VNodes per ACTIVE member now, from the ownership words: *ret_ratio = max / mean (0 when
- * no member holds any). Returns the ACTIVE members counted. */
+/* VNodes per ACTIVE member now, from the ownership words: *ret_ratio = max / mean over all
+ * h->vnodes, or HOST_UNPLACED when some VNode is held by no ACTIVE member (pending, or on a
+ * member that left or died): that is no balance, however the others are spread. Returns
+ * the ACTIVE members counted. */
+#define HOST_UNPLACED 1e9
 uint32_t host_balance(struct host *h, double *ret_ratio);
 
 /* Stop the traffic's churn: keep two workers running, wait for every counter to catch up

@@ -87,7 +87,7 @@ static void test_member_declare_dead_repairs(void **state)
 	struct pf_vnode *v[3];
 	uint64_t c[PF_COUNTER_COUNT];
 	char name[64];
-	uint32_t slot;
+	uint32_t slot, ev;
 
 	(void)state;
 	test_domain_name(name, sizeof(name), "member-dead");
@@ -113,6 +113,9 @@ static void test_member_declare_dead_repairs(void **state)
 	assert_int_equal(c[PF_COUNTER_REPAIRS], 1);
 	assert_int_equal(c[PF_COUNTER_VNODES_REPAIRED], 3);
 	assert_int_equal(pf_domain_membership(d, NULL), 1);
+	/* Its wait says it is out, armed or blocking. */
+	assert_int_equal(pf_member_wait_arm(a, &ev), -ESTALE);
+	assert_int_equal(pf_member_wait(a, 0, &ev), -ESTALE);
 	assert_int_equal(pf_member_leave(a), -ESTALE); /* its handles were taken */
 	assert_int_equal(pf_vnode_claim(b, PF_CLAIM_NOWAIT, 0, &v[0]), 0);
 	pf_supervisor_destroy(sup);
