@@ -988,6 +988,43 @@ static void wait_drained(struct pf_domain *d)
 	}
 }
 
+/* Where VNode v stands, for a failure message: its state, owner and that member's state,
+ * epoch, commits and inbox depth (a VNode stranded with a full inbox reads as messages
+ * behind, as a lost one does). */
+static void vnode_where(struct pf_domain *d, uint32_t v)
+{
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	struct pf_member_info mi = {.size = sizeof(mi)};
+	int r = pf_vnode_info(d, v, &vi);
+
+	if (r < 0) {
+		printf("  vnode %u: info %d\n", v, r);
+		return;
+	}
+	if (pf_member_info(d, vi.owner_slot, &mi) < 0)
+		mi.state = UINT32_MAX;
+	printf("  vnode %u: %s, owner slot %u gen %u (member %s, gen %u), epoch %llu, %llu "
+	       "commits, inbox %llu, pending reason %u\n",
+	       v, pf_vnode_state_name(vi.state) ? pf_vnode_state_name(vi.state) : "?",
+	       vi.owner_slot, vi.owner_generation,
+	       pf_member_state_name(mi.state) ? pf_member_state_name(mi.state) : "?", mi.generation,
+	       (unsigned long long)vi.epoch, (unsigned long long)vi.checkpoint_seq,
+	       (unsigned long long)vi.inbox_depth, vi.pending_reason);
+	{
+		/* Relaxed: a diagnostic snapshot. */
+		uint64_t pos = pf_load_relaxed(&d->vnodes[v].pending_pos);
+		uint64_t sweep = pf_load_relaxed(&d->ctl->sweep_time_ns);
+		uint64_t lease = pf_load_relaxed(&d->ctl->place_lease);
+
+		printf("  vnode %u: pending_pos %#llx (consumed %d), pending ring %u, last sweep "
+		       "%.3f s ago, lease %#llx, pending version %u\n",
+		       v, (unsigned long long)pos,
+		       pos == PENDING_POS_NONE ? -1 : (int)ring_mpmc_consumed(d->pending, pos),
+		       ring_mpmc_count(d->pending), (double)(now_ns() - sweep) / 1e9,
+		       (unsigned long long)lease, pf_load_relaxed(&d->ctl->pending_version));
+	}
+}
+
 /* Exactly-once per VNode against the sender's books. */
 static void check_exactly_once(struct pf_domain *d)
 {
@@ -1004,10 +1041,11 @@ static void check_exactly_once(struct pf_domain *d)
 			fail("vnode %u: final checkpoint unreadable", v);
 			continue;
 		}
-		if (st.last_seq < sure_max(v) || st.last_seq > hi)
+		if (st.last_seq < sure_max(v) || st.last_seq > hi) {
 			fail("vnode %u: lost messages: last applied %llu, sent %llu (%u unsure)", v,
 			     (unsigned long long)st.last_seq, (unsigned long long)hi, unsure);
-		else if (st.counter + unsure < hi || st.counter > hi)
+			vnode_where(d, v);
+		} else if (st.counter + unsure < hi || st.counter > hi)
 			fail("vnode %u: applied %llu, sent %llu of which %u unsure", v,
 			     (unsigned long long)st.counter, (unsigned long long)hi, unsure);
 		else if (st.last_seq - st.counter > unsure_count(v, st.last_seq))
