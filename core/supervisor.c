@@ -28,7 +28,8 @@
  * Sweep (one supervisor per interval, elected by CAS on sweep_time_ns): queue again every
  * PENDING VNode whose last pending-ring entry was consumed without a claim (its claimer
  * died between pop and CAS), return VNodes whose owner's slot no longer carries the
- * owner's generation, and check that every live member's process still exists.
+ * owner's generation, publish the queue when it is not empty (its pusher may have died
+ * before its publish), and check that every live member's process still exists.
  */
 #include <errno.h>
 #include <limits.h>
@@ -462,7 +463,11 @@ static void maybe_sweep(struct pf_supervisor *s, uint64_t now)
 		return;
 	sweep_processes(s);
 	sweep_held(d);
-	if (sweep_orphans(d) + sweep_pending(d) > 0)
+	/* Whatever waits in the queue is published, not only what this sweep queued: a
+	 * process killed between its push and its publish (a repair's scan, a release) left
+	 * VNodes queued, not consumed, under the pending version the members' last fruitless
+	 * round saw, and nobody else would tell them. */
+	if (sweep_orphans(d) + sweep_pending(d) > 0 || ring_mpmc_count(d->pending) > 0)
 		domain_publish_pending(d);
 }
 

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -923,6 +924,57 @@ static void test_wait_declared_dead_while_parked(void **state)
 #endif
 }
 
+/* A repairer killed after it put a dead member's VNode back on the queue and before it
+ * published that (REPAIR_MID_SCAN) leaves the VNode queued, not consumed, with the pending
+ * version where the members' last fruitless round saw it: none of them looks again, and
+ * the supervisor that resumes the repair finds nothing left to return. The sweep must
+ * publish what it finds queued, so that the VNode is placed. */
+static void test_wait_repair_killed_before_publish(void **state)
+{
+#if PF_FAULT_INJECTION
+	struct pf_member *a = join(), *b = join();
+	uint32_t slot = (uint32_t)pf_member_id(a), gen = (uint32_t)(pf_member_id(a) >> 32);
+	struct pf_supervisor_opts so;
+	struct pf_supervisor *sup;
+	struct pf_vnode *v, *w;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pf_vnode_define(dom, 3, NULL), 0);
+	assert_int_equal(pf_vnode_claim_id(a, 3, &v), 0);
+	/* b's round takes the queue entry left by the define, which a's claim made stale:
+	 * nothing placed, so b waits for the pending version to move. */
+	assert_int_equal(pf_vnode_claim(b, PF_CLAIM_NOWAIT, 0, &w), -EAGAIN);
+	pf_supervisor_opts_init(&so);
+	so.sweep_interval_ns = 1;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (pf_supervisor_create(dom, &so, &sup) < 0)
+			_exit(2);
+		fault_arm(FAULT_REPAIR_MID_SCAN, 1, FAULT_MODE_KILL);
+		(void)supervisor_declare_dead(sup, slot, gen, PF_DEATH_HUNG);
+		_exit(3); /* the fault point did not kill us */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	/* The next supervisor resumes the repair (nothing left to return) and sweeps. */
+	assert_int_equal(pf_supervisor_create(dom, &so, &sup), 0);
+	(void)pf_supervisor_check(sup);
+	assert_int_equal(pf_vnode_claim(b, PF_CLAIM_NOWAIT, 0, &w), 0);
+	assert_int_equal(pf_vnode_id(w), 3);
+	assert_true(pf_vnode_epoch(w) > pf_vnode_epoch(v));
+	pf_supervisor_destroy(sup);
+	assert_int_equal(pf_vnode_release(w), 0);
+	assert_int_equal(pf_member_leave(b), 0);
+	assert_int_equal(pf_member_leave(a), -ESTALE);
+#else
+	(void)state;
+	skip();
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -948,6 +1000,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_wait_count_reset_on_join, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_ring_bad_slot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_repair_killed_before_publish, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests_name("core_wait", tests, NULL, NULL);
