@@ -1022,6 +1022,31 @@ static void vnode_where(struct pf_domain *d, uint32_t v)
 		       pos == PENDING_POS_NONE ? -1 : (int)ring_mpmc_consumed(d->pending, pos),
 		       ring_mpmc_count(d->pending), (double)(now_ns() - sweep) / 1e9,
 		       (unsigned long long)lease, pf_load_relaxed(&d->ctl->pending_version));
+		{ /* the queue around its head, and the VNode's own entry */
+			struct ring_mpmc *rg = d->pending;
+			const _Atomic uint64_t *slot = (const _Atomic uint64_t *)(rg + 1);
+			/* Relaxed: as above. */
+			uint64_t hd = pf_load_relaxed(&rg->head), tl = pf_load_relaxed(&rg->tail);
+
+			printf("  ring: head %#llx tail %#llx order %u mask %#x\n",
+			       (unsigned long long)hd, (unsigned long long)tl, rg->order, rg->mask);
+			for (uint64_t q = hd - 2; q != hd + 6; q++) {
+				/* Relaxed: as above. */
+				uint64_t sw = pf_load_relaxed(&slot[q & rg->mask]);
+
+				printf("    pos %#llx: seq %#x (empty lap %#llx) value %u\n",
+				       (unsigned long long)q, (uint32_t)(sw >> 32),
+				       (unsigned long long)((q >> rg->order) << 1), (uint32_t)sw);
+			}
+			if (pos != PENDING_POS_NONE) {
+				/* Relaxed: as above. */
+				uint64_t sw = pf_load_relaxed(&slot[pos & rg->mask]);
+
+				printf("    own pos %#llx: seq %#x (empty lap %#llx) value %u\n",
+				       (unsigned long long)pos, (uint32_t)(sw >> 32),
+				       (unsigned long long)((pos >> rg->order) << 1), (uint32_t)sw);
+			}
+		}
 	}
 }
 
