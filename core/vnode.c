@@ -186,8 +186,9 @@ static uint64_t cursor_start(struct pf_domain *d, uint32_t id, uint64_t ckpt, ui
 
 	*ret_head = head;
 	*ret_seq = ckpt_state_seq(d, id, ckpt, &pos);
-	/* A header from shared memory: use it only if it is plausible (load re-checks). */
-	if (ckpt_buf(ckpt) != CKPT_BUF_NONE &&
+	/* A header from shared memory: use it only if it is plausible (load re-checks). A
+	 * buffer index past the pool was counted by ckpt_state_seq() already. */
+	if (ckpt_buf(ckpt) < d->lim.ckpt_bufs &&
 	    (*ret_seq == 0 || pos - head > d->lim.inbox_slots || pos - head > tail - head)) {
 		counter_add(d, PF_COUNTER_SHM_INVALID, 1);
 		return head;

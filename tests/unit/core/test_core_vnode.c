@@ -325,6 +325,33 @@ static void test_checkpoint_corruption_detected(void **state)
 	assert_int_equal(pf_member_leave(m), 0);
 }
 
+/* A claim that finds the descriptor naming a buffer past the pool counts that once (the
+ * counters are exact), starts reading at the inbox head and loads nothing. */
+static void test_checkpoint_claim_bad_buffer_counted_once(void **state)
+{
+	struct pf_member *m;
+	struct pf_vnode *v;
+	uint64_t c, invalid;
+	char buf[16];
+	size_t len;
+
+	(void)state;
+	m = join(NULL, 0);
+	assert_int_equal(pf_vnode_define(dom, 6, NULL), 0);
+	assert_int_equal(pf_vnode_claim_id(m, 6, &v), 0);
+	assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), "x", 1), 0);
+	assert_int_equal(pf_vnode_release(v), 0);
+	c = atomic_load(&dom->vnodes[6].ckpt);
+	atomic_store(&dom->vnodes[6].ckpt,
+		     ckpt_word(ckpt_epoch(c), ckpt_tag(c), dom->lim.ckpt_bufs));
+	invalid = counter_of(PF_COUNTER_SHM_INVALID);
+	assert_int_equal(pf_vnode_claim_id(m, 6, &v), 0);
+	assert_int_equal(counter_of(PF_COUNTER_SHM_INVALID), invalid + 1);
+	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), -EBADMSG);
+	assert_int_equal(pf_vnode_release(v), 0);
+	assert_int_equal(pf_member_leave(m), 0);
+}
+
 /* Every buffer taken by others (as by stalled writers fenced out): a commit returns
  * -ENOBUFS, writes nothing and keeps the last committed state; once one buffer is given
  * back, the next commit goes in. */
@@ -681,6 +708,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_corruption_detected, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_claim_bad_buffer_counted_once,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_commit_out_of_buffers, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_displaced_takes_spare, setup,
