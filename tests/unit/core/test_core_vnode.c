@@ -23,6 +23,7 @@
 
 #include "core/member_impl.h"
 #include "pflight/pflight.h"
+#include "shm/fault.h"
 #include "tests/common/test_util.h"
 
 static char name[64];
@@ -219,6 +220,60 @@ static void test_vnode_release_pending_full(void **state)
 	/* Relaxed: this thread's own release wrote it. */
 	assert_true(pf_load_relaxed(&dom->vnodes[9].pending_pos) == PENDING_POS_NONE);
 	assert_int_equal(pf_member_leave(m), 0);
+}
+
+#if PF_FAULT_INJECTION
+static struct pf_sched *early_placer; /* places from inside the next queue push */
+
+static void place_mid_push(void *arg, enum fault_point point)
+{
+	struct pf_sched *s = early_placer;
+
+	(void)arg;
+	(void)point;
+	early_placer = NULL; /* once: the placement's own push to the assignment ring */
+	if (s != NULL)
+		assert_int_equal(pf_sched_run(s, 4), 1);
+}
+#endif
+
+/* A VNode queued again is placed by a placer that takes its entry before the pusher has
+ * written the entry's position as the sweep's hint: the hint, written late over what the
+ * placement left, must not keep the owner from adopting its placement (a VNode owned and
+ * never served, its inbox full, until its owner leaves). */
+static void test_vnode_adopt_after_late_hint(void **state)
+{
+#if PF_FAULT_INJECTION
+	struct pf_member *m = join(NULL, 0);
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	struct pf_vnode *v;
+
+	(void)state;
+	assert_int_equal(pf_vnode_define(dom, 7, NULL), 0);
+	assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), 0);
+	assert_int_equal(pf_vnode_epoch(v), 1);
+	assert_int_equal(pf_sched_create(dom, NULL, &early_placer), 0);
+	{
+		struct pf_sched *s = early_placer;
+
+		fault_set_hook(FAULT_RING_ENQ_AFTER_SLOT, place_mid_push, NULL);
+		assert_int_equal(pf_vnode_release(v), 0); /* its push places it again, on m */
+		fault_set_hook(FAULT_RING_ENQ_AFTER_SLOT, NULL, NULL);
+		assert_null(early_placer);
+		pf_sched_destroy(s);
+	}
+	assert_int_equal(pf_vnode_info(dom, 7, &vi), 0);
+	assert_int_equal(vi.state, PF_VNODE_ACTIVE);
+	assert_int_equal(vi.owner_slot, (uint32_t)pf_member_id(m));
+	assert_int_equal(vi.epoch, 3);
+	assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), 0);
+	assert_int_equal(pf_vnode_id(v), 7);
+	assert_int_equal(pf_vnode_epoch(v), 3);
+	assert_int_equal(pf_member_leave(m), 0);
+#else
+	(void)state;
+	skip();
+#endif
 }
 
 static void test_checkpoint_roundtrip_and_fencing(void **state)
@@ -677,6 +732,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_member_join_info_leave, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vnode_claim_placed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vnode_release_pending_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vnode_adopt_after_late_hint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_roundtrip_and_fencing, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_corruption_detected, setup,
