@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -269,6 +270,47 @@ static void test_vnode_adopt_after_late_hint(void **state)
 	assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), 0);
 	assert_int_equal(pf_vnode_id(v), 7);
 	assert_int_equal(pf_vnode_epoch(v), 3);
+	assert_int_equal(pf_member_leave(m), 0);
+#else
+	(void)state;
+	skip();
+#endif
+}
+
+/* A placer killed inside its delivery, after its item is in the member's assignment ring
+ * and before the ring's tail hint moves: the member's claim still finds the placement
+ * (an emptiness judged by the hints alone would leave it there until another placement
+ * on the member moved the tail, and in a quiet domain the VNode owned and never served). */
+static void test_vnode_adopt_after_placer_killed(void **state)
+{
+#if PF_FAULT_INJECTION
+	struct pf_member *m = join(NULL, 0);
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	struct pf_vnode *v;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pf_vnode_define(dom, 11, NULL), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct pf_sched *s;
+
+		if (pf_sched_create(dom, NULL, &s) < 0)
+			_exit(2);
+		fault_arm(FAULT_RING_ENQ_AFTER_SLOT, 1, FAULT_MODE_KILL); /* the delivery's */
+		(void)pf_sched_run(s, 4);
+		_exit(3); /* the fault point did not kill us */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	assert_int_equal(pf_vnode_info(dom, 11, &vi), 0);
+	assert_int_equal(vi.state, PF_VNODE_ACTIVE);
+	assert_int_equal(vi.owner_slot, (uint32_t)pf_member_id(m));
+	assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), 0);
+	assert_int_equal(pf_vnode_id(v), 11);
+	assert_int_equal(pf_vnode_epoch(v), vi.epoch);
 	assert_int_equal(pf_member_leave(m), 0);
 #else
 	(void)state;
@@ -733,6 +775,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vnode_claim_placed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vnode_release_pending_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vnode_adopt_after_late_hint, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vnode_adopt_after_placer_killed, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_roundtrip_and_fencing, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_corruption_detected, setup,
