@@ -188,6 +188,12 @@ int own_place_for(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t slot, u
 	return -EBUSY;
 }
 
+int own_redeliver(struct pf_domain *d, uint32_t id, uint64_t w)
+{
+	PF_ASSERT(id < d->lim.vnodes_max && own_is_owned(w));
+	return deliver(d, id, own_slot(w), own_gen(w));
+}
+
 int own_handoff(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t slot, uint32_t gen)
 {
 	uint32_t epoch = own_epoch(w) + 1;

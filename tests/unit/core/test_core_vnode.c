@@ -318,6 +318,54 @@ static void test_vnode_adopt_after_placer_killed(void **state)
 #endif
 }
 
+/* A placer killed between the ownership CAS and its delivery: the VNode is ACTIVE on a live
+ * member that was never told. The sweep delivers it again, and the member adopts it. */
+static void test_vnode_placed_undelivered_redelivered(void **state)
+{
+#if PF_FAULT_INJECTION
+	struct pf_member *m = join(NULL, 0);
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	struct pf_supervisor_opts so;
+	struct pf_supervisor *sup;
+	struct pf_vnode *v;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pf_vnode_define(dom, 12, NULL), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct pf_sched *s;
+
+		if (pf_sched_create(dom, NULL, &s) < 0)
+			_exit(2);
+		fault_arm(FAULT_CLAIM_AFTER_CAS, 1, FAULT_MODE_KILL);
+		(void)pf_sched_run(s, 4);
+		_exit(3); /* the fault point did not kill us */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	assert_int_equal(pf_vnode_info(dom, 12, &vi), 0);
+	assert_int_equal(vi.state, PF_VNODE_ACTIVE);
+	assert_int_equal(vi.owner_slot, (uint32_t)pf_member_id(m));
+	pf_supervisor_opts_init(&so);
+	so.sweep_interval_ns = 1;
+	assert_int_equal(pf_supervisor_create(dom, &so, &sup), 0);
+	(void)pf_supervisor_check(sup);
+	assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), 0);
+	assert_int_equal(pf_vnode_id(v), 12);
+	assert_int_equal(pf_vnode_epoch(v), vi.epoch);
+	(void)pf_supervisor_check(sup); /* adopted: not delivered again */
+	assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), -EAGAIN);
+	pf_supervisor_destroy(sup);
+	assert_int_equal(pf_member_leave(m), 0);
+#else
+	(void)state;
+	skip();
+#endif
+}
+
 static void test_checkpoint_roundtrip_and_fencing(void **state)
 {
 	char buf[256], big[257];
@@ -776,6 +824,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vnode_release_pending_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vnode_adopt_after_late_hint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vnode_adopt_after_placer_killed, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_vnode_placed_undelivered_redelivered, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_roundtrip_and_fencing, setup,
 						teardown),
