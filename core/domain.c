@@ -697,23 +697,42 @@ void domain_unlock(struct pf_domain *d)
 	(void)pthread_mutex_unlock(&d->ctl->lock);
 }
 
+/* 1 when hint is the adoption mark of the epoch VNode id is owned in now: the owner's,
+ * which no queue position replaces (a second entry of that epoch would be adopted again). */
+static int adoption_current(struct pf_domain *d, uint32_t id, uint64_t hint)
+{
+	uint64_t w;
+
+	if ((hint & PENDING_POS_ADOPTED) == 0 || hint == PENDING_POS_NONE)
+		return 0;
+	/* Relaxed: ordered after the mark by the acquire load in pending_push(): it reads
+	 * the placement the mark was taken under, or a later word. */
+	w = pf_load_relaxed(&d->own[id]);
+	return own_is_owned(w) && (PENDING_POS_ADOPTED | own_epoch(w)) == hint;
+}
+
 int pending_push(struct pf_domain *d, uint32_t id, int publish)
 {
-	uint64_t pos;
+	_Atomic uint64_t *hint;
+	uint64_t seen, pos = PENDING_POS_NONE;
 	int r;
 
 	PF_ASSERT(id < d->lim.vnodes_max);
+	hint = &d->vnodes[id].pending_pos;
+	/* [A48] pairs with [R48] in pf_vnode_adopt() (core/vnode.c): a mark seen here comes
+	 * with the ownership word it was taken under. */
+	seen = pf_load_acquire(hint);
 	r = ring_mpmc_try_enqueue(d->pending, id, &pos);
-	if (r < 0) {
-		/* Relaxed: as below. Not queued: what was there (an older position, or the mark
-		 * of its last adoption, which is no position) must not tell the sweep, which
-		 * queues it later, that it is. */
-		pf_store_relaxed(&d->vnodes[id].pending_pos, PENDING_POS_NONE);
-		return r;
-	}
-	/* Relaxed: a hint for the sweep; a stale value costs at most a duplicate entry. */
-	pf_store_relaxed(&d->vnodes[id].pending_pos, pos);
-	if (publish)
+	/* The sweep's hint: where the VNode waits in the queue, or NONE when it is not queued
+	 * (the queue was full; what was there, an older position or the mark of its last
+	 * adoption, which is no position, must not tell the sweep that it is). Written only
+	 * over what was there before the push: a placer may take the entry at once, and an
+	 * owner adopt it, before this line; a placement's adoption mark stays. Relaxed: a
+	 * hint; the CAS keeps what others wrote meanwhile, a stale value costs at most a
+	 * duplicate entry. */
+	if (!adoption_current(d, id, seen))
+		(void)pf_cas_relaxed(hint, &seen, r == 0 ? pos : PENDING_POS_NONE);
+	if (r == 0 && publish)
 		domain_publish_pending(d);
-	return 0;
+	return r;
 }

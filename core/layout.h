@@ -490,7 +490,9 @@ static inline int move_valid_for(uint64_t req, uint32_t epoch)
 
 #define PENDING_POS_NONE UINT64_MAX
 /* While owned, pending_pos = ADOPTED | epoch once the owner adopted that placement, so a
- * second (stale) assignment-ring entry for the same epoch is not adopted twice. */
+ * second (stale) assignment-ring entry for the same epoch is not adopted twice. Only the
+ * adoption writes it, over whatever the word held (a queue position written late is no
+ * adoption), and no queue position replaces the mark of the epoch owned now. */
 #define PENDING_POS_ADOPTED (UINT64_C(1) << 62)
 
 /* VNode record: 64 bytes; with its ownership word, two pending-ring slots and the holder

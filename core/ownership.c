@@ -128,8 +128,8 @@ int own_place(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t slot, uint3
 	PF_FAULT_POINT(CLAIM_AFTER_CAS);
 	*ret_ckpt = own_seal(d, id, epoch);
 	PF_FAULT_POINT(CLAIM_AFTER_SEAL);
-	/* Relaxed: a hint for the sweep; the ownership word says who holds it. */
-	pf_store_relaxed(&d->vnodes[id].pending_pos, PENDING_POS_NONE);
+	/* pending_pos is left as it is: the adoption mark names its epoch (pf_vnode_adopt()),
+	 * and a store here, late, could erase the mark of an adoption done meanwhile. */
 	return 0;
 }
 
@@ -188,6 +188,12 @@ int own_place_for(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t slot, u
 	return -EBUSY;
 }
 
+int own_redeliver(struct pf_domain *d, uint32_t id, uint64_t w)
+{
+	PF_ASSERT(id < d->lim.vnodes_max && own_is_owned(w));
+	return deliver(d, id, own_slot(w), own_gen(w));
+}
+
 int own_handoff(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t slot, uint32_t gen)
 {
 	uint32_t epoch = own_epoch(w) + 1;
@@ -200,9 +206,6 @@ int own_handoff(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t slot, uin
 	if (!pf_cas_acq_rel(&d->own[id], &w, moved))
 		return -ESTALE;
 	(void)own_seal(d, id, epoch);
-	/* Relaxed: ordered before the target sees the id by the ring push in deliver(); it
-	 * clears the old owner's adoption mark so the target can adopt this epoch. */
-	pf_store_relaxed(&d->vnodes[id].pending_pos, PENDING_POS_NONE);
 	if (deliver(d, id, slot, gen))
 		return 0;
 	(void)own_release(d, id, moved, OWN_RELEASE_PUBLISH); /* the target went away */

@@ -56,6 +56,10 @@ int own_place_for(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t slot, u
  * that generation or its ring is full, it goes on to PENDING(e + 2), queued. 0 handed
  * over, 1 returned to PENDING instead, -ESTALE (w is no longer the word).
  */
+/* Deliver again a placement (owned word w) whose owner has not adopted it: its placer died
+ * between the ownership CAS and the delivery. A second entry of an epoch is harmless (the
+ * adoption marks its epoch). 1 delivered, 0 not (the owner gone, or its ring full). */
+int own_redeliver(struct pf_domain *d, uint32_t id, uint64_t w);
 int own_handoff(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t slot, uint32_t gen);
 
 /* Flags of own_release(). */

@@ -366,7 +366,16 @@ static int check_slot(struct pf_supervisor *s, uint32_t slot, uint64_t now)
 	}
 }
 
-/* VNodes owned by a generation that no longer holds its slot: return them. */
+/* 1 when owned word w of VNode id was adopted by its owner (the mark of its epoch). */
+static int adopted(struct pf_domain *d, uint32_t id, uint64_t w)
+{
+	/* Relaxed: a hint; a placement judged not adopted is delivered once more, which its
+	 * owner's adoption drops if it was. */
+	return pf_load_relaxed(&d->vnodes[id].pending_pos) == (PENDING_POS_ADOPTED | own_epoch(w));
+}
+
+/* VNodes owned by a generation that no longer holds its slot: return them; those placed
+ * on a live member that was never told: deliver them again. */
 static uint32_t sweep_orphans(struct pf_domain *d)
 {
 	uint32_t moved = 0;
@@ -387,8 +396,16 @@ static uint32_t sweep_orphans(struct pf_domain *d)
 			st = member_word_state(m);
 			if ((member_word_gen(m) & OWN_GEN_MASK) == own_gen(w) &&
 			    (st == PF_MEMBER_ACTIVE || st == PF_MEMBER_DRAINING ||
-			     (st == PF_MEMBER_DEAD && !(m & MEMBER_FLAG_REPAIRED))))
+			     (st == PF_MEMBER_DEAD && !(m & MEMBER_FLAG_REPAIRED)))) {
+				if (st == PF_MEMBER_ACTIVE && !adopted(d, id, w) &&
+				    ring_mpmc_count(assign_ring(d, slot)) == 0)
+					/* Placed on a live member and not adopted, nothing
+					 * left in its ring: its placer died before the
+					 * delivery (or is about to deliver; a second entry
+					 * of an epoch is not adopted twice). */
+					(void)own_redeliver(d, id, w);
 				continue; /* a live owner, or a repair in progress */
+			}
 		}
 		moved += own_release(d, id, w, 0);
 	}

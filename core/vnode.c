@@ -226,6 +226,29 @@ void handle_unlink(struct pf_vnode *h)
 	free(h);
 }
 
+/* 1 when pending_pos value pos is the adoption mark of an epoch after epoch. */
+static int mark_newer(uint64_t pos, uint32_t epoch)
+{
+	return pos != PENDING_POS_NONE && (pos & PENDING_POS_ADOPTED) != 0 &&
+	       (int32_t)((uint32_t)pos - epoch) > 0;
+}
+
+/* Mark VNode id's placement of epoch adopted: 1 when this call marked it, 0 when it was
+ * (or a newer one was) adopted already. */
+static int adopt_mark(struct pf_domain *d, uint32_t id, uint32_t epoch)
+{
+	const uint64_t mark = PENDING_POS_ADOPTED | epoch;
+	/* Relaxed: a first look; the CAS decides. */
+	uint64_t pos = pf_load_relaxed(&d->vnodes[id].pending_pos);
+
+	/* [R48] pairs with [A48] in pending_push() (core/domain.c): a pusher that sees the
+	 * mark sees the placement it marks (acquired by the caller) and keeps it. */
+	while (pos != mark && !mark_newer(pos, epoch) &&
+	       !pf_cas_release(&d->vnodes[id].pending_pos, &pos, mark))
+		pf_cpu_relax();
+	return pos != mark && !mark_newer(pos, epoch);
+}
+
 /* CAS a PENDING VNode (observed as w) to ours; on success build the handle. */
 static int claim_take(struct pf_member *m, uint32_t id, uint64_t w, struct pf_vnode **ret)
 {
@@ -238,6 +261,8 @@ static int claim_take(struct pf_member *m, uint32_t id, uint64_t w, struct pf_vn
 		free(h);
 		return -EAGAIN;
 	}
+	/* Ours without an entry: marked, so that the sweep does not deliver it to us again. */
+	(void)adopt_mark(m->d, id, own_epoch(w) + 1);
 	handle_attach(m, h, id, own_epoch(w) + 1, c);
 	*ret = h;
 	return 0;
@@ -283,7 +308,7 @@ PF_API int pf_vnode_adopt(struct pf_member *m, struct pf_vnode **ret)
 		return -ENOMEM;
 	for (;;) {
 		uint32_t id;
-		uint64_t w, c, pos;
+		uint64_t w, c;
 
 		if (ring_mpmc_try_dequeue(assign_ring(d, m->slot), &id) < 0) {
 			free(h);
@@ -299,12 +324,12 @@ PF_API int pf_vnode_adopt(struct pf_member *m, struct pf_vnode **ret)
 		    own_gen(w) != (m->gen & OWN_GEN_MASK))
 			continue; /* a previous generation's, or taken back meanwhile */
 		/* An entry can be stale yet match: placed here, returned, placed here again
-		 * while the first entry still waited. Adopt each epoch once. Relaxed: the CAS
-		 * only arbitrates between adopters; the ownership word was acquired above. */
-		pos = PENDING_POS_NONE;
-		if (!pf_cas_relaxed(&d->vnodes[id].pending_pos, &pos,
-				    PENDING_POS_ADOPTED | own_epoch(w)))
-			continue;
+		 * while the first entry still waited. Adopt each epoch once: the mark names
+		 * the epoch, and whatever else the word holds (an older epoch's mark, or a
+		 * position a pusher wrote late, after this placement took its entry) is no
+		 * adoption of this one. */
+		if (!adopt_mark(d, id, own_epoch(w)))
+			continue; /* adopted already, or placed anew and adopted since our look */
 		c = own_seal(d, id, own_epoch(w));
 		handle_attach(m, h, id, own_epoch(w), c);
 		*ret = h;

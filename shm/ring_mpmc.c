@@ -387,15 +387,21 @@ unsigned ring_mpmc_dequeue_burst(struct ring_mpmc *r, uint32_t *out, unsigned n)
 
 uint32_t ring_mpmc_count(const struct ring_mpmc *r)
 {
-	uint64_t head, tail;
+	uint64_t head, tail, w;
 
 	/* Relaxed: an estimate; both hints lag and nothing is derived from them. */
 	head = pf_load_relaxed(&r->head);
 	/* Relaxed: as above. */
 	tail = pf_load_relaxed(&r->tail);
-	if (!ahead(tail, head))
-		return 0;
-	return tail - head > r->mask ? r->mask + 1 : (uint32_t)(tail - head);
+	if (ahead(tail, head))
+		return tail - head > r->mask ? r->mask + 1 : (uint32_t)(tail - head);
+	/* The hints say empty. A producer stopped or killed between its slot CAS and its
+	 * tail CAS left the tail behind the item it enqueued, and nobody moves it until the
+	 * next enqueue: a caller that takes 0 for "nothing to dequeue" would leave that item
+	 * there. So look at the slot at the head hint. Relaxed: an estimate as above; the
+	 * dequeue that follows reads the slot again, with acquire. */
+	w = pf_load_relaxed(&slots_const(r)[head & r->mask]);
+	return seq_diff(w, empty_seq(head, r->order) | SEQ_FULL) == 0 ? 1 : 0;
 }
 
 bool ring_mpmc_consumed(const struct ring_mpmc *r, uint64_t pos)

@@ -86,7 +86,8 @@ unsigned ring_mpmc_enqueue_burst(struct ring_mpmc *r, const uint32_t *v, unsigne
  * Lock-free. */
 unsigned ring_mpmc_dequeue_burst(struct ring_mpmc *r, uint32_t *out, unsigned n);
 
-/* Items in the ring, approximately (the hints may lag); in [0, capacity]. Wait-free. */
+/* Items in the ring, approximately (the hints may lag); in [0, capacity]. Never 0 while
+ * the item at the head hint is there, however far the tail hint lags. Wait-free. */
 uint32_t ring_mpmc_count(const struct ring_mpmc *r) PF_PRIVATE_EXPORT(ring_mpmc_count);
 
 /* Capacity of a formatted ring. */

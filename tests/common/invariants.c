@@ -218,25 +218,25 @@ static void check_checkpoints(struct pf_domain *d, struct invariants_report *ret
 	free(buf);
 }
 
-/* 1 when member `who` (hold_member(slot, gen)) is attached to that generation: its
- * handle lives, or its process is gone and the reclaim has not run yet. */
-static int holder_attached(struct pf_domain *d, uint32_t who)
+/* 1 when member `who` (hold_member(slot, gen)) was attached to that generation when the
+ * attach words were read: its handle lived, or its process was gone and the reclaim had
+ * not run yet. */
+static int holder_attached(const struct pf_domain *d, const uint64_t *attached, uint32_t who)
 {
 	uint32_t slot = who & OWN_SLOT_MASK;
-	/* Relaxed: the domain is quiescent. */
-	uint64_t a = slot < d->lim.members_max ? pf_load_relaxed(&d->members[slot].attached) : 0;
+	uint64_t a = slot < d->lim.members_max ? attached[slot] : 0;
 
 	return a != 0 && hold_member(slot, (uint32_t)(a >> 32)) == who;
 }
 
-/* 1 when some slot is attached to a member whose process is gone: a reclaim, which also
+/* 1 when some slot was attached to a member whose process is gone: a reclaim, which also
  * frees published buffers nobody names, is still due. */
-static int reclaim_due(struct pf_domain *d)
+static int reclaim_due(struct pf_domain *d, const uint64_t *attached)
 {
 	for (uint32_t slot = 0; slot < d->lim.members_max; slot++) {
-		/* Relaxed: the domain is quiescent. */
-		uint64_t a = pf_load_relaxed(&d->members[slot].attached);
+		uint64_t a = attached[slot];
 
+		/* Relaxed: the domain is quiescent. */
 		if (a != 0 &&
 		    !invariants_process_alive((int)(uint32_t)a,
 					      pf_load_relaxed(&d->members[slot].attach_start)))
@@ -251,16 +251,31 @@ static int reclaim_due(struct pf_domain *d)
  * yet); every other buffer is FREE, or HELD by an attached member (the next commit's
  * buffer of one of its handles, or a fenced handle's), or PUB while a reclaim is due:
  * none is lost.
+ *
+ * Quiescent is no member at work; the supervisors go on (their threads do not pause), and
+ * a sweep may reclaim a gone member's slot while we look: it settles the member's buffers
+ * first and clears the attach word last (core/member.c). So the attach words are read
+ * first, all of them: a buffer HELD by a generation its slot was no longer attached to
+ * then is lost, while one read HELD before a reclaim that clears the word before we look
+ * at it is not.
  */
 static void check_buffers(struct pf_domain *d, struct invariants_report *ret)
 {
 	uint32_t *named_by = malloc((size_t)d->lim.ckpt_bufs * sizeof(*named_by));
-	int due = reclaim_due(d);
+	uint64_t *attached = malloc((size_t)d->lim.members_max * sizeof(*attached));
+	int due;
 
-	if (named_by == NULL) {
+	if (named_by == NULL || attached == NULL) {
 		violation(ret, "no memory for the buffer check");
+		free(named_by);
+		free(attached);
 		return;
 	}
+	for (uint32_t slot = 0; slot < d->lim.members_max; slot++)
+		/* Acquire, pairs with the release that clears it (member_reclaim(), detach()):
+		 * the buffers its generation held are settled before we read a cleared word. */
+		attached[slot] = pf_load_acquire(&d->members[slot].attached);
+	due = reclaim_due(d, attached);
 	for (uint32_t b = 0; b < d->lim.ckpt_bufs; b++)
 		named_by[b] = UINT32_MAX;
 	for (uint32_t id = 0; id < d->lim.vnodes_max; id++) {
@@ -285,7 +300,7 @@ static void check_buffers(struct pf_domain *d, struct invariants_report *ret)
 		else if (named_by[b] != UINT32_MAX && st == HOLD_PUB && hold_who(h) != named_by[b])
 			violation(ret, "buffer %u named by vnode %u is published for %u", b,
 				  named_by[b], hold_who(h));
-		else if (st == HOLD_HELD && !holder_attached(d, hold_who(h)))
+		else if (st == HOLD_HELD && !holder_attached(d, attached, hold_who(h)))
 			violation(ret, "buffer %u lost: held by %#x, a member no longer attached",
 				  b, hold_who(h));
 		else if (named_by[b] == UINT32_MAX && st == HOLD_PUB && !due)
@@ -293,6 +308,7 @@ static void check_buffers(struct pf_domain *d, struct invariants_report *ret)
 				  hold_who(h));
 	}
 	free(named_by);
+	free(attached);
 }
 
 /* Every inbox slot's position (lap * slots + index) lies in [head, head + 2 * slots):
