@@ -969,7 +969,10 @@ static int read_state(struct pf_domain *d, uint32_t v, struct state *st)
 	return r;
 }
 
-/* Drain: every message certainly sent is applied and committed (or 30 s pass). */
+static void vnode_where(struct pf_domain *d, uint32_t v);
+
+/* Drain: every message certainly sent is applied and committed (or 30 s pass; then where
+ * each VNode still behind stands, while its owner may still be there to be seen). */
 static void wait_drained(struct pf_domain *d)
 {
 	uint64_t deadline = now_ns() + UINT64_C(30000000000);
@@ -985,6 +988,12 @@ static void wait_drained(struct pf_domain *d)
 		if (behind == 0)
 			return;
 		(void)usleep(20000);
+	}
+	for (uint32_t v = 0; v < VNODES; v++) {
+		struct state st;
+
+		if (read_state(d, v, &st) < 0 || st.last_seq < sure_max(v))
+			vnode_where(d, v);
 	}
 }
 
@@ -1010,6 +1019,21 @@ static void vnode_where(struct pf_domain *d, uint32_t v)
 	       pf_member_state_name(mi.state) ? pf_member_state_name(mi.state) : "?", mi.generation,
 	       (unsigned long long)vi.epoch, (unsigned long long)vi.checkpoint_seq,
 	       (unsigned long long)vi.inbox_depth, vi.pending_reason);
+	if (vi.state == PF_VNODE_ACTIVE && vi.owner_slot < MEMBERS) {
+		uint32_t words = 0;
+
+		for (uint32_t u = 0; u < VNODES; u++) {
+			/* Relaxed: a diagnostic snapshot. */
+			uint64_t x = pf_load_relaxed(&d->own[u]);
+
+			words += own_is_owned(x) && own_slot(x) == vi.owner_slot &&
+				 own_gen(x) == (vi.owner_generation & OWN_GEN_MASK);
+		}
+		/* Relaxed: as above. */
+		printf("  owner: %u handles, %u ownership words, %u in its assignment ring\n",
+		       pf_load_relaxed(&d->members[vi.owner_slot].vnodes_owned), words,
+		       ring_mpmc_count(assign_ring(d, vi.owner_slot)));
+	}
 	{
 		/* Relaxed: a diagnostic snapshot. */
 		uint64_t pos = pf_load_relaxed(&d->vnodes[v].pending_pos);
