@@ -374,11 +374,40 @@ static int adopted(struct pf_domain *d, uint32_t id, uint64_t w)
 	return pf_load_relaxed(&d->vnodes[id].pending_pos) == (PENDING_POS_ADOPTED | own_epoch(w));
 }
 
-/* VNodes owned by a generation that no longer holds its slot: return them; those placed
- * on a live member that was never told: deliver them again. */
+/* Placements on a live member that was never told of them: its placer died between the
+ * ownership CAS and the delivery (or is about to deliver; a second entry of an epoch is not
+ * adopted twice). Only a slot whose ownership words (words[], counted by the scan) outnumber
+ * the handles it counts, with nothing left in its ring, is looked at again, so the steady
+ * state reads no VNode record. A handle gone stale but not yet released hides one such
+ * placement until the member lets go of it. */
+static void sweep_undelivered(struct pf_domain *d, uint32_t *words)
+{
+	uint32_t suspects = 0;
+
+	for (uint32_t slot = 0; slot < d->lim.members_max; slot++) {
+		/* Relaxed: the member's own count of its handles, a statistic; a stale value
+		 * costs one more look or one sweep's delay. */
+		if (words[slot] != 0 &&
+		    (words[slot] <= pf_load_relaxed(&d->members[slot].vnodes_owned) ||
+		     ring_mpmc_count(assign_ring(d, slot)) != 0))
+			words[slot] = 0;
+		suspects += words[slot] != 0;
+	}
+	for (uint32_t id = 0; suspects != 0 && id < d->lim.vnodes_max; id++) {
+		/* Relaxed: a scan; own_redeliver() delivers only to that generation, ACTIVE. */
+		uint64_t w = pf_load_relaxed(&d->own[id]);
+
+		if (own_is_owned(w) && own_slot(w) < d->lim.members_max &&
+		    words[own_slot(w)] != 0 && !adopted(d, id, w))
+			(void)own_redeliver(d, id, w);
+	}
+}
+
+/* VNodes owned by a generation that no longer holds its slot: return them; then those
+ * placed on a live member that was never told of them: deliver them again. */
 static uint32_t sweep_orphans(struct pf_domain *d)
 {
-	uint32_t moved = 0;
+	uint32_t moved = 0, *words = calloc(d->lim.members_max, sizeof(*words));
 
 	for (uint32_t id = 0; id < d->lim.vnodes_max; id++) {
 		/* Relaxed: a scan; re-validated by the CAS below. */
@@ -397,18 +426,16 @@ static uint32_t sweep_orphans(struct pf_domain *d)
 			if ((member_word_gen(m) & OWN_GEN_MASK) == own_gen(w) &&
 			    (st == PF_MEMBER_ACTIVE || st == PF_MEMBER_DRAINING ||
 			     (st == PF_MEMBER_DEAD && !(m & MEMBER_FLAG_REPAIRED)))) {
-				if (st == PF_MEMBER_ACTIVE && !adopted(d, id, w) &&
-				    ring_mpmc_count(assign_ring(d, slot)) == 0)
-					/* Placed on a live member and not adopted, nothing
-					 * left in its ring: its placer died before the
-					 * delivery (or is about to deliver; a second entry
-					 * of an epoch is not adopted twice). */
-					(void)own_redeliver(d, id, w);
+				if (st == PF_MEMBER_ACTIVE && words != NULL)
+					words[slot]++;
 				continue; /* a live owner, or a repair in progress */
 			}
 		}
 		moved += own_release(d, id, w, 0);
 	}
+	if (words != NULL) /* without memory, the next sweep looks */
+		sweep_undelivered(d, words);
+	free(words);
 	return moved;
 }
 
