@@ -104,8 +104,6 @@ PF_API int pf_send(struct pf_domain *d, uint32_t id, const void *bytes, size_t l
 			if (!pf_cas_acq_rel(&s->word, &w, writing))
 				continue;
 			PF_FAULT_POINT(SEND_AFTER_CLAIM);
-			/* Relaxed: a hint; failure means someone helped already. */
-			(void)pf_cas_relaxed(&v->inbox_tail, &t, t + 1);
 			memcpy(slot_bytes(s), bytes, len / 2);
 			PF_FAULT_POINT(SEND_MID_COPY);
 			memcpy(slot_bytes(s) + len / 2, (const unsigned char *)bytes + len / 2,
@@ -117,6 +115,14 @@ PF_API int pf_send(struct pf_domain *d, uint32_t id, const void *bytes, size_t l
 			if (pf_cas_seq_cst(&s->word, &writing,
 					   inbox_word(lap, (uint32_t)len, INBOX_FULL))) {
 				wake_owner(d, id);
+				/* Relaxed: a hint; failure means someone helped already. Moved
+				 * past the publish: between the claim and the publish it kept
+				 * the slot's line from the owner longer (another line's CAS), and
+				 * an owner polling in that window costs the publish a transfer
+				 * (hot-wait round trip 1.75-1.79x the raw ping-pong before,
+				 * 1.58-1.59x after, same runs). Senders that find the slot taken
+				 * help the hint past it meanwhile. */
+				(void)pf_cas_relaxed(&v->inbox_tail, &t, t + 1);
 				return 0;
 			}
 			/* Skipped by the owner while we copied: we are done with the slot now,
