@@ -150,7 +150,8 @@ PF_API void pf_member_heartbeat(struct pf_member *member);
 
 /*
  * Wait until one of the PF_WAIT_* events is there, or timeout_ns (UINT64_MAX: none; counted
- * from the first batch of looks, so it may run a microsecond past the call's time). Spins
+ * from the end of the first batch of looks at the sources, so the wait outlasts the call's
+ * timeout by that batch: microseconds, more for a member owning many VNodes). Spins
  * briefly (a hand-off on a hot pair costs well under a microsecond), then parks on a futex
  * that whoever gives this member work rings. Returns 0 and *ret_events (a mask, never 0),
  * or -ETIMEDOUT, -ESTALE (no longer a member: declared dead, drained away), -EINVAL.
