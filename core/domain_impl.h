@@ -155,6 +155,13 @@ uint64_t identity_key(uint32_t uid);
 int identity_stat(int pid, uint64_t *ret_start_time, char *ret_state);
 int identity_start_time(int pid, uint64_t *ret_start_time) PF_PRIVATE_EXPORT(identity_start_time);
 
+/* 1 when process pid is the member a record describes as far as the kernel can tell:
+ * its effective uid is uid and it maps the file (dev, ino), this domain's segment (a line
+ * of /proc/<pid>/maps names it); 0 when it is not; -errno when that cannot be read (a
+ * process of another uid to an unprivileged reader). A record in shared memory proves
+ * nothing by itself: any writer of the segment can name any process in it. */
+int identity_is_member(int pid, uint32_t uid, uint64_t dev, uint64_t ino);
+
 /* 1 when the process (pid, start_time) no longer runs: no thread of it is left (gone,
  * or a zombie with no other thread; a zombie leader whose other threads run is alive),
  * or its pid now names another process. start_time 0 skips that last check. */

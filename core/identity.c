@@ -4,6 +4,11 @@
  * process start time (field 22 of /proc/<pid>/stat, clock ticks since boot) names one
  * process for the life of the machine, and is what member slots record.
  *
+ * A member is a process that maps the domain's segment: a pid and start time read from the
+ * segment are only a claim (both are public in /proc), so before a process is treated as
+ * a member in a way that can harm it, identity_is_member() checks the claim against the
+ * kernel: its uid and its mapping of the segment.
+ *
  * Gone means the whole process: every one of its threads has exited. A reclaim gives a
  * gone member's checkpoint buffers to other writers (core/checkpoint.c), so a process
  * any thread of which may still write them must never read as gone.
@@ -13,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "core/domain_impl.h"
@@ -109,4 +115,72 @@ int identity_gone(int pid, uint64_t start_time)
 	if (state == 'Z')
 		return identity_threads(pid) <= 1;
 	return 0;
+}
+
+/* The effective uid of process pid (second field of the "Uid:" line of its status). */
+static int identity_euid(int pid, uint32_t *ret_uid)
+{
+	char path[64], buf[2048], *p, *end;
+	unsigned long real, eff;
+	ssize_t n;
+	int fd;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	(void)close(fd);
+	if (n <= 0)
+		return -ESRCH;
+	buf[n] = '\0';
+	p = strstr(buf, "\nUid:");
+	if (p == NULL)
+		return -EPROTO;
+	errno = 0;
+	real = strtoul(p + strlen("\nUid:"), &end, 10);
+	eff = strtoul(end, &p, 10);
+	if (errno != 0 || p == end || real > UINT32_MAX || eff > UINT32_MAX)
+		return -EPROTO;
+	*ret_uid = (uint32_t)eff;
+	return 0;
+}
+
+/* One line of /proc/<pid>/maps: "start-end perms offset major:minor inode path". 1 when
+ * it maps (dev, ino). */
+static int maps_line_names(const char *line, uint64_t dev, uint64_t ino)
+{
+	unsigned int maj, min;
+	unsigned long long inode;
+
+	if (sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &min, &inode) != 3)
+		return 0;
+	return inode == ino && maj == major((dev_t)dev) && min == minor((dev_t)dev);
+}
+
+int identity_is_member(int pid, uint32_t uid, uint64_t dev, uint64_t ino)
+{
+	char path[64], *line = NULL;
+	size_t cap = 0;
+	uint32_t euid;
+	int r, found = 0;
+	FILE *f;
+
+	if (pid <= 0)
+		return 0;
+	r = identity_euid(pid, &euid);
+	if (r < 0)
+		return r;
+	if (euid != uid)
+		return 0;
+	(void)snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return errno == ENOENT ? -ESRCH : -errno;
+	while (!found && getline(&line, &cap, f) > 0)
+		found = maps_line_names(line, dev, ino);
+	r = ferror(f) ? -EIO : found;
+	free(line);
+	(void)fclose(f);
+	return r;
 }

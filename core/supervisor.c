@@ -11,9 +11,11 @@
  * supervisors learn of it. Hung members: the heartbeat counter has not moved for
  * heartbeat_misses intervals; the supervisor marks the generation HUNG in its state word
  * (a CAS from the word it judged, so a supervisor stalled since its look, whose member died
- * and whose slot another took, judges nobody), re-checks the process identity (pidfd plus
- * start time), kills it, and repairs once the kernel has released its futex (or at once
- * if it may not kill it: the epochs still fence the hung process out). Whoever declares a
+ * and whose slot another took, judges nobody), pins the process with a pidfd and kills it
+ * only if the kernel confirms it is the member (start time, uid, a mapping of this
+ * segment: never on a pid read from shared memory alone), and repairs once the kernel has
+ * released its futex (or at once if it may not kill it: the epochs still fence the hung
+ * process out). Whoever declares a
  * generation marked HUNG dead declares it hung, however it learnt of the death.
  *
  * Repair. CAS the state word to DEAD, keeping the generation's facts (the death and its
@@ -38,6 +40,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -231,18 +234,43 @@ int supervisor_declare_dead(struct pf_supervisor *s, uint32_t slot, uint32_t gen
 	return (int)tally_repaired_vnodes(s->d, slot, gen);
 }
 
+/* 1 when the process pinned by pidfd fd, pid pid, is the member its record claims: the
+ * start time recorded, the uid recorded, a mapping of this domain's segment; read from
+ * /proc while the pidfd pins it, the start time last (the pid then still named that
+ * process when its uid and maps were read). A record proves nothing by itself: any
+ * writer of the segment can write any pid and start time (public in /proc) into it. */
+static int kill_allowed(struct pf_domain *d, struct dom_member *rec, int pid, uint64_t start)
+{
+	/* Relaxed: the judged generation's identity, proved by the caller's CAS; and only a
+	 * claim, which the kernel's answers below check. */
+	uint32_t uid = pf_load_relaxed(&rec->uid);
+	uint64_t now_start;
+	struct stat st;
+
+	if (fstat(d->seg.fd, &st) < 0)
+		return 0;
+	if (identity_start_time(pid, &now_start) < 0 || now_start != start)
+		return 0;
+	if (identity_is_member(pid, uid, (uint64_t)st.st_dev, (uint64_t)st.st_ino) != 1)
+		return 0;
+	return identity_start_time(pid, &now_start) == 0 && now_start == start;
+}
+
 /* SIGKILL the process of the live generation whose word we judged, *w, with pid the pid
  * we read of it. First the word is marked HUNG, by a CAS from *w (then *w is the marked
  * word): it says so to whoever sees the death, and it proves that pid and the start time
  * read before it are that generation's (the slot had not moved on; a joiner writes its
- * identity only after its CAS that moves it on). Then the pidfd pins that process and its
- * start time is checked again. 0 killed, -ESTALE the word is no longer *w (dead, left,
- * taken again since our look: kill nobody), or -errno of the kill. */
-static int kill_hung(struct dom_member *rec, uint64_t *w, int pid)
+ * identity only after its CAS that moves it on). Then the pidfd pins that process, and it
+ * is killed only if the kernel confirms it is the member (kill_allowed()). 0 killed,
+ * -ESTALE the word is no longer *w (dead, left, taken again since our look: kill nobody),
+ * -EPERM not shown to be the member (a forged record, or one we may not read: counted as
+ * a bad shared word when the process is there but is not the member), or -errno of the
+ * kill. */
+static int kill_hung(struct pf_domain *d, struct dom_member *rec, uint64_t *w, int pid)
 {
 	/* Relaxed: the judged generation's identity, which the CAS below proves; read before
 	 * it. */
-	uint64_t start = pf_load_relaxed(&rec->start_time), now_start, hung = *w | MEMBER_FLAG_HUNG;
+	uint64_t start = pf_load_relaxed(&rec->start_time), hung = *w | MEMBER_FLAG_HUNG;
 	int fd, r = 0;
 
 	/* [R5] pairs with [A5] in check_slot() and slot_take(): the judgement before the death
@@ -253,11 +281,12 @@ static int kill_hung(struct dom_member *rec, uint64_t *w, int pid)
 	fd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (fd < 0)
 		return -errno;
-	/* Verify after opening: the pidfd now pins this very process. */
-	if (identity_start_time(pid, &now_start) < 0 || now_start != start)
-		r = -ESRCH;
-	else if (syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0) < 0)
+	if (!kill_allowed(d, rec, pid, start)) {
+		counter_add(d, PF_COUNTER_SHM_INVALID, 1);
+		r = -EPERM;
+	} else if (syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0) < 0) {
 		r = -errno;
+	}
 	(void)close(fd);
 	return r;
 }
@@ -304,7 +333,7 @@ static int check_live(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint64
 		if (pid == s->self)
 			return declare_dead(s, slot, w, PF_DEATH_HUNG);
 		PF_FAULT_POINT(SUPERVISE_BEFORE_KILL);
-		r = kill_hung(rec, &w, pid);
+		r = kill_hung(d, rec, &w, pid);
 		if (r == 0)
 			return 0; /* the futex release will tell us; repair then */
 		if (r == -ESTALE) {

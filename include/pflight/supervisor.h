@@ -6,9 +6,15 @@
  * kernel releases a dead thread's robust futexes before it frees the process's memory,
  * so the death is known within microseconds even for a process of many GiB (a pidfd
  * fires only after that teardown). Members alive but hung are caught by their heartbeat
- * counter (heartbeat_misses intervals without a change), killed through a pidfd after
- * their identity is re-checked, and repaired like the dead. A supervisor never kills its
- * own process: a hung member in it is declared dead and fenced out by its epoch.
+ * counter (heartbeat_misses intervals without a change), killed through a pidfd, and
+ * repaired like the dead. What a member record says of its process (pid, start time,
+ * uid) is only a claim that any writer of the segment can forge: a supervisor kills only
+ * a process the kernel shows to be the member (pinned by the pidfd: the recorded start
+ * time and uid, and a mapping of this domain's segment in /proc/<pid>/maps). One it cannot
+ * show so (a forged record, or a process of another uid whose maps it may not read) is
+ * declared dead without a kill and fenced out by its epochs, like a member the supervisor
+ * may not kill. A supervisor never kills its own process: a hung member in it is declared
+ * dead and fenced out by its epoch.
  *
  * Repair of a dead member: its state word goes to DEAD by CAS; each VNode it owned goes
  * back to PENDING with epoch + 1 by CAS (keeping its last checkpoint and its inbox) and

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -410,6 +411,81 @@ static void test_member_info_one_generation(void **state)
 #endif
 }
 
+/* A writer of the segment forges a member record: a live slot whose pid and start time are
+ * those of a process outside the domain (public in /proc), and whose heartbeat never moves.
+ * The supervisor judges it hung; it must kill nobody, since nothing proves that process is
+ * the member (it does not map this domain's segment): it declares the slot dead, counts
+ * the bad word, and the other process lives on. */
+static void test_member_forged_record_kills_nobody(void **state)
+{
+	struct pf_domain_opts dopts;
+	struct pf_supervisor *sup;
+	struct pf_member_info mi = {.size = sizeof(mi)};
+	struct pf_domain *d;
+	struct pf_member *m;
+	uint64_t start = 0, c[PF_COUNTER_COUNT];
+	pid_t victim;
+	char name[64];
+	int st, dead = 0;
+
+	(void)state;
+	victim = fork();
+	assert_true(victim >= 0);
+	if (victim == 0) {
+		/* Outside the domain: a new image maps nothing of ours. */
+		(void)execl("/bin/sleep", "sleep", "30", (char *)NULL);
+		_exit(127);
+	}
+	test_domain_name(name, sizeof(name), "member-forged");
+	pf_domain_opts_init(&dopts);
+	dopts.flags = PF_DOMAIN_REPLACE;
+	dopts.members_max = 4;
+	dopts.heartbeat_interval_ns = 10000000;
+	dopts.heartbeat_misses = 2;
+	assert_int_equal(pf_domain_create(name, &dopts, &d), 0);
+	assert_int_equal(pf_member_join(d, NULL, &m), 0);
+	/* The exec has happened once /proc shows sleep's start time settle: wait for the
+	 * image to be sleep (its comm), so the victim maps nothing of ours. */
+	for (int i = 0; i < 200; i++) {
+		char path[64], comm[32] = {0};
+		FILE *f;
+
+		(void)snprintf(path, sizeof(path), "/proc/%d/comm", (int)victim);
+		f = fopen(path, "re");
+		if (f != NULL) {
+			if (fgets(comm, sizeof(comm), f) == NULL)
+				comm[0] = '\0';
+			(void)fclose(f);
+		}
+		if (strncmp(comm, "sleep", 5) == 0)
+			break;
+		(void)usleep(5000);
+	}
+	assert_int_equal(identity_start_time((int)victim, &start), 0);
+	/* The forgery, as any writer of the segment can do it. */
+	pf_store_relaxed(&m->rec->pid, (int32_t)victim);
+	pf_store_relaxed(&m->rec->start_time, start);
+	assert_int_equal(pf_supervisor_create(d, NULL, &sup), 0);
+	for (int i = 0; i < 400 && !dead; i++) {
+		assert_true(pf_supervisor_check(sup) >= 0);
+		dead = pf_member_info(d, pf_member_id(m), &mi) == 0 && mi.state == PF_MEMBER_DEAD;
+		if (!dead)
+			(void)usleep(5000);
+	}
+	assert_true(dead);
+	/* The other process lives: not signalled, not reaped. */
+	assert_int_equal(waitpid(victim, &st, WNOHANG), 0);
+	assert_int_equal(kill(victim, 0), 0);
+	assert_int_equal(pf_domain_counters(d, c, PF_COUNTER_COUNT), PF_COUNTER_COUNT);
+	assert_true(c[PF_COUNTER_SHM_INVALID] >= 1);
+	assert_int_equal(c[PF_COUNTER_HUNG], 1);
+	(void)kill(victim, SIGKILL);
+	assert_int_equal(waitpid(victim, &st, 0), victim);
+	pf_supervisor_destroy(sup);
+	assert_int_equal(pf_member_leave(m), -ESTALE);
+	assert_int_equal(pf_domain_destroy(d), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -420,6 +496,7 @@ int main(void)
 		cmocka_unit_test(test_member_reliability_floor),
 		cmocka_unit_test(test_member_zombie_leader_lives),
 		cmocka_unit_test(test_member_info_one_generation),
+		cmocka_unit_test(test_member_forged_record_kills_nobody),
 	};
 
 	return cmocka_run_group_tests_name("core_member", tests, NULL, NULL);
