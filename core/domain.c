@@ -152,7 +152,9 @@ static int limits_from_opts(const struct pf_domain_opts *o, struct dom_limits *l
 		return -EINVAL;
 	if (o->state_bytes_max == 0 || o->state_bytes_max > PF_STATE_BYTES_MAX)
 		return -EINVAL;
-	if ((o->mode & ~0777u) != 0 || (o->mode & 0600u) != 0600u)
+	/* Others may never write: any local user could then write member records, ownership
+	 * words and checkpoints of every member. A group is the way to share. */
+	if ((o->mode & ~0777u) != 0 || (o->mode & 0600u) != 0600u || (o->mode & 0002u) != 0)
 		return -EINVAL;
 	if (o->heartbeat_interval_ns < HEARTBEAT_NS_MIN ||
 	    o->heartbeat_interval_ns > HEARTBEAT_NS_MAX)

@@ -171,7 +171,9 @@ static const struct manifest_field fields[] = {
 	    governance.audit_rotate_bytes, 0, UINT64_C(1) << 40, "64MiB",
 	    "Start a new audit file past this size; 0: never."),
 	VAL(M, "governance.segment_mode", PF_MANIFEST_MODE, 0, governance.segment_mode, 0600, 0777,
-	    "0600", "Permission bits of the segment (owner rw required)."),
+	    "0600",
+	    "Permission bits of the segment (owner rw required; others may never write: give "
+	    "a group access with governance.group)."),
 	VAL(M, "governance.group", PF_MANIFEST_INT, 0, governance.group, -1, INT32_MAX, "-1",
 	    "Numeric gid allowed to attach (the mode gets g+rw); -1: none."),
 	SECTION("transport", "Moving VNodes between hosts."),

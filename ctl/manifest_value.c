@@ -240,6 +240,14 @@ static int convert_number(const struct manifest_field *f, uint32_t type, const c
 			       (int)PF_MIN(len, QUOTE_MAX), s);
 		return -EINVAL;
 	}
+	if (r == 0 && type == PF_MANIFEST_MODE && (mag & 0002u) != 0) {
+		(void)snprintf(
+			why, why_bytes,
+			"'%.*s' lets every user of the host write the domain (others may not "
+			"write; give a group access with governance.group)",
+			(int)PF_MIN(len, QUOTE_MAX), s);
+		return -EINVAL;
+	}
 	manifest_range_text(f, range, sizeof(range));
 	if (r < 0 || !in_range(f, neg, mag) || ((f->flags & F_POW2) != 0 && !PF_IS_POW2(mag)) ||
 	    (type == PF_MANIFEST_MODE && (mag & 0600u) != 0600u)) {

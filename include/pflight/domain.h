@@ -45,7 +45,8 @@ struct pf_domain_opts {
 	uint32_t inbox_slots;     /* per VNode, a power of two 2..PF_INBOX_SLOTS_MAX, default 64 */
 	uint32_t msg_bytes_max;   /* 1..PF_MSG_BYTES_MAX, default 240 */
 	uint32_t state_bytes_max; /* per checkpoint, 1..PF_STATE_BYTES_MAX, default 4096 */
-	uint32_t mode;            /* permission bits of the segment, default 0600 */
+	uint32_t mode;            /* permission bits of the segment, default 0600; owner rw
+				   * required, others' write refused (-EINVAL) */
 	int32_t gid;              /* group allowed to attach (mode gets g+rw), -1: none */
 	uint64_t heartbeat_interval_ns; /* how often members beat, default 50 ms */
 	uint32_t heartbeat_misses; /* beats missed before a member is declared hung, default 3 */

@@ -157,6 +157,9 @@ static void test_domain_bad_input(void **state)
 	WITH(state_bytes_max, 0, -EINVAL);
 	WITH(mode, 0200, -EINVAL);
 	WITH(mode, 01600, -EINVAL);
+	WITH(mode, 0666, -EINVAL); /* others may write: any local user could forge records */
+	WITH(mode, 0602, -EINVAL);
+	WITH(mode, 0644, 0);
 	WITH(mode, 0640, 0);
 	WITH(flags, 0x80, -EINVAL);
 	WITH(checksum, 9, -EINVAL);

@@ -205,6 +205,10 @@ static const struct error_case error_cases[] = {
 	{HDR "scheduling:\n  trust_floor: 101%\n", -EINVAL, 4, 16, "out of range"},
 	{HDR "scheduling:\n  seed: 18446744073709551616\n", -EINVAL, 4, 9, "out of range"},
 	{HDR "governance:\n  segment_mode: \"0400\"\n", -EINVAL, 4, 17, "owner rw required"},
+	{HDR "governance:\n  segment_mode: \"0666\"\n", -EINVAL, 4, 17,
+	 "'0666' lets every user of the host write the domain (others may not write; give a "
+	 "group access with governance.group)"},
+	{HDR "governance:\n  segment_mode: \"0602\"\n", -EINVAL, 4, 17, "others may not write"},
 	{HDR "governance:\n  group: -2\n", -EINVAL, 4, 10, "'-2' is out of range (-1..2147483647)"},
 	{HDR "membership:\n  heartbeat_interval: 5 parsecs\n", -EINVAL, 4, 23,
 	 "expected a duration like 50ms, 2s or 1m, got '5 parsecs'"},
