@@ -18,6 +18,7 @@
 #include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -546,6 +547,7 @@ PF_API int pf_domain_destroy(struct pf_domain *domain)
 PF_API int pf_domain_info(struct pf_domain *d, struct pf_domain_info *info)
 {
 	uint32_t pending = 0, active = 0;
+	struct stat st;
 
 	if (d == NULL || info == NULL || info->size < sizeof(*info))
 		return -EINVAL;
@@ -576,6 +578,12 @@ PF_API int pf_domain_info(struct pf_domain *d, struct pf_domain_info *info)
 	}
 	info->vnodes_pending = pending;
 	info->vnodes_active = active;
+	info->segment_uid = info->segment_gid = info->segment_mode = UINT32_MAX;
+	if (fstat(d->seg.fd, &st) == 0) {
+		info->segment_uid = (uint32_t)st.st_uid;
+		info->segment_gid = (uint32_t)st.st_gid;
+		info->segment_mode = (uint32_t)st.st_mode & 07777u;
+	}
 	return 0;
 }
 

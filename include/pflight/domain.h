@@ -132,7 +132,15 @@ struct pf_domain_info {
 	uint32_t membership_version; /* bumped on every join, leave and death */
 	uint32_t vnodes_pending;     /* counted by a scan: costs O(vnodes_max) */
 	uint32_t vnodes_active;      /* counted by the same scan */
-	uint64_t reserved[4];
+	/* The segment this process mapped, from fstat(2) of its own descriptor (what the
+	 * name names now may differ): who created it (owner) and who may write it. A
+	 * daemon adopting an existing segment checks them (tools/pflightd). UINT32_MAX
+	 * each when it cannot be told. */
+	uint32_t segment_uid;
+	uint32_t segment_gid;
+	uint32_t segment_mode; /* permission bits, & 07777 */
+	uint32_t reserved0;
+	uint64_t reserved[2];
 };
 
 /*

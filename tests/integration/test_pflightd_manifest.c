@@ -11,6 +11,9 @@
  * stderr, and in the timestamped one otherwise or with --log-target stderr. A valid
  * manifest starts (ready, the segment exists) and stops on SIGTERM with status 0.
  * `pflightd --version` prints this build's version, exits 0 and creates nothing.
+ * A segment of the domain's name created in advance by another uid (65534 here), whose
+ * creator could write anything into a domain root would then supervise, is not adopted:
+ * pflightd exits with status 1 and says whose it is, and the segment is left alone.
  * Method: the real pflightd (path given by meson) run in the foreground from manifests
  * written into a mkdtemp() directory, with its audit log there too and a domain name
  * unique to this process; the directory and the segment are removed on any exit.
@@ -258,6 +261,54 @@ static void good_manifest(void)
 	printf("pflightd: a valid manifest starts, and stops on SIGTERM with exit 0\n");
 }
 
+/* A segment made in advance by another uid: refused, left as it was. */
+static void foreign_segment(void)
+{
+	char path[128], log[128], *out;
+	char *argv[] = {NULL,  "--foreground", "--manifest", path, "--audit",
+			audit, "--log-target", "stderr",     NULL};
+	struct stat st;
+	int status = 0;
+	pid_t pid;
+	FILE *f;
+
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct pf_domain_opts o;
+		struct pf_domain *d;
+
+		pf_domain_opts_init(&o);
+		o.members_max = 4;
+		o.vnodes_max = 16;
+		if (setgid(65534) < 0 || setuid(65534) < 0 || pf_domain_create(name, &o, &d) < 0)
+			_exit(1);
+		pf_domain_close(d);
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(stat(shm_path, &st) == 0 && st.st_uid == 65534);
+	(void)snprintf(path, sizeof(path), "%s/foreign.yaml", dir);
+	(void)snprintf(log, sizeof(log), "%s/foreign.log", dir);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	fprintf(f, HDR "metadata:\n  name: %s\nmembership:\n  members_max: 4\n  vnodes_max: 16\n",
+		name);
+	CHECK(fclose(f) == 0);
+	daemon_pid = spawn(argv, log, 0);
+	status = wait_exit(daemon_pid);
+	daemon_pid = -1;
+	out = slurp(log);
+	if (status != 1 || strstr(out, "owned by uid 65534") == NULL)
+		fprintf(stderr, "exit %d:\n%s\n", status, out);
+	CHECK(status == 1 && strstr(out, "owned by uid 65534") != NULL);
+	CHECK(strstr(out, " ready: ") == NULL);
+	free(out);
+	CHECK(stat(shm_path, &st) == 0 && st.st_uid == 65534);
+	CHECK(pf_domain_unlink(name) == 0);
+	printf("pflightd: a segment of another uid is not adopted\n");
+}
+
 /* --version: one line, exit 0, before anything is read or created. */
 static void version(void)
 {
@@ -284,5 +335,6 @@ int main(int argc, char **argv)
 	bad_manifests();
 	log_formats();
 	good_manifest();
+	foreign_segment();
 	return 0;
 }

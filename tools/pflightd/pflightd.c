@@ -277,6 +277,37 @@ static int load_manifest(const char *path, struct pf_manifest *m)
 	return 0;
 }
 
+/* A segment that exists is adopted only if this daemon's uid (or root) made it and others
+ * may not write it: its creator, or any writer, could otherwise have written anything into
+ * the domain this daemon is to supervise (with root's power to kill). Owner and mode are
+ * those of the segment mapped, from its own descriptor. 0, or -EPERM said in the log. */
+static int adoptable(struct daemon *dm)
+{
+	struct pf_domain_info di = {.size = sizeof(di)};
+	uint32_t self = (uint32_t)geteuid();
+	int r = pf_domain_info(dm->domain, &di);
+
+	if (r < 0) {
+		log_msg(LOG_ERROR, "domain %s: %s; not adopted", dm->name, strerror(-r));
+		return r;
+	}
+	if (di.segment_uid != self && di.segment_uid != 0) {
+		log_msg(LOG_ERROR,
+			"domain %s exists, owned by uid %u, not by this daemon's uid %u (nor "
+			"root): "
+			"not adopted; remove /dev/shm/pflight-%s or start pflightd as its owner",
+			dm->name, di.segment_uid, self, dm->name);
+		return -EPERM;
+	}
+	if ((di.segment_mode & 0002u) != 0) {
+		log_msg(LOG_ERROR,
+			"domain %s exists with mode %04o: others may write it; not adopted",
+			dm->name, di.segment_mode);
+		return -EPERM;
+	}
+	return 0;
+}
+
 /* Create the domain from the manifest, or adopt the one that exists. */
 static int open_domain(struct daemon *dm)
 {
@@ -304,6 +335,12 @@ static int open_domain(struct daemon *dm)
 	if (r < 0) {
 		log_msg(LOG_ERROR, "domain %s exists but cannot be adopted: %s", dm->name,
 			strerror(-r));
+		return r;
+	}
+	r = adoptable(dm);
+	if (r < 0) {
+		pf_domain_close(dm->domain);
+		dm->domain = NULL;
 		return r;
 	}
 	dm->adopted = 1;
