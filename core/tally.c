@@ -322,8 +322,15 @@ int tally_repair_census(struct pf_domain *d, uint32_t slot, uint32_t gen, uint64
 	uint32_t n = 0;
 
 	PF_ASSERT(slot < d->lim.members_max && gen != 0);
-	if (member_gen_reached(repair_owned_gen(r), gen))
-		return 0; /* counted by the first repair (or this is a stale one) */
+	if (member_gen_reached(repair_owned_gen(r), gen)) {
+		if (census_valid(d, r))
+			return 0; /* counted by the first repair (or this is a stale one) */
+		/* A census larger than the table was never taken: a stray or hostile write.
+		 * Count again, so that what the repair reports (and a daemon logs) is what it
+		 * found, not that number. (Written over a census already taken, the count may
+		 * miss VNodes returned since: smaller, never forged.) */
+		counter_add(d, PF_COUNTER_SHM_INVALID, 1);
+	}
 	for (uint32_t id = 0; id < d->lim.vnodes_max; id++) {
 		/* Relaxed: a count taken while nothing is returned yet: the returns of the
 		 * repair follow this census's CAS, whoever makes them. */

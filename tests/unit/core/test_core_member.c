@@ -486,6 +486,59 @@ static void test_member_forged_record_kills_nobody(void **state)
 	assert_int_equal(pf_domain_destroy(d), 0);
 }
 
+static uint32_t forged_reported = UINT32_MAX;
+
+static void forged_on_repair(void *arg, uint32_t slot, uint32_t gen, uint32_t cause,
+			     uint32_t vnodes)
+{
+	(void)arg;
+	(void)slot;
+	(void)gen;
+	(void)cause;
+	forged_reported = vnodes;
+}
+
+/* A writer of the segment forges the repair census of a member before it dies (the count a
+ * daemon logs as "N VNodes back to pending"): the repair counts again, so what it reports
+ * and counts is what it returned, never the forged number, and the bad word is counted. */
+static void test_member_forged_census_not_reported(void **state)
+{
+	struct pf_domain_opts dopts;
+	struct pf_supervisor_opts so;
+	struct pf_supervisor *sup;
+	struct pf_domain *d;
+	struct pf_member *a;
+	struct pf_vnode *v[3];
+	uint64_t c[PF_COUNTER_COUNT];
+	uint32_t gen;
+	char name[64];
+
+	(void)state;
+	test_domain_name(name, sizeof(name), "member-census");
+	pf_domain_opts_init(&dopts);
+	dopts.flags = PF_DOMAIN_REPLACE;
+	dopts.vnodes_max = 8;
+	assert_int_equal(pf_domain_create(name, &dopts, &d), 0);
+	assert_int_equal(pf_vnode_define_range(d, 0, 8, NULL), 8);
+	assert_int_equal(pf_member_join(d, NULL, &a), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pf_vnode_claim_id(a, (uint32_t)i, &v[i]), 0);
+	gen = (uint32_t)(pf_member_id(a) >> 32);
+	pf_store_relaxed(&a->rec->repair_owned, ((uint64_t)gen << 32) | 1857807739u);
+	pf_supervisor_opts_init(&so);
+	so.on_repair = forged_on_repair;
+	assert_int_equal(pf_supervisor_create(d, &so, &sup), 0);
+	assert_int_equal(
+		supervisor_declare_dead(sup, (uint32_t)pf_member_id(a), gen, PF_DEATH_HUNG), 3);
+	assert_int_equal(forged_reported, 3);
+	assert_int_equal(pf_domain_counters(d, c, PF_COUNTER_COUNT), PF_COUNTER_COUNT);
+	assert_int_equal(c[PF_COUNTER_VNODES_REPAIRED], 3);
+	assert_true(c[PF_COUNTER_SHM_INVALID] >= 1);
+	pf_supervisor_destroy(sup);
+	assert_int_equal(pf_member_leave(a), -ESTALE);
+	assert_int_equal(pf_domain_destroy(d), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -497,6 +550,7 @@ int main(void)
 		cmocka_unit_test(test_member_zombie_leader_lives),
 		cmocka_unit_test(test_member_info_one_generation),
 		cmocka_unit_test(test_member_forged_record_kills_nobody),
+		cmocka_unit_test(test_member_forged_census_not_reported),
 	};
 
 	return cmocka_run_group_tests_name("core_member", tests, NULL, NULL);
