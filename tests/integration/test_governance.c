@@ -625,7 +625,7 @@ static void run(void)
 
 	write_manifest(0, "    can_register: []\n");
 	start_daemon();
-	CHECK(pf_audit_key_load(key, pk, sk) == 0);
+	CHECK(pf_audit_key_load(key, pk, sk, NULL) == 0);
 	CHECK(pf_domain_open(name, &d) == 0);
 	phase_register(d);
 	phase_assign(d);

@@ -387,22 +387,25 @@ static int audit_paths(struct daemon *dm)
 static int signing_key(struct daemon *dm, unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES])
 {
 	unsigned char *pk = dm->control.pk; /* kept: the control socket checks join tokens */
+	struct pf_audit_refusal why = {.size = sizeof(why)};
 	char pub[PF_AUDIT_PATH_MAX];
-	int r = pf_audit_key_load(dm->key_path, pk, sk);
+	int r = pf_audit_key_load(dm->key_path, pk, sk, &why);
 
 	if (r != -ENOENT) {
 		if (r < 0)
-			log_msg(LOG_ERROR, "audit key %s: %s%s", dm->key_path, strerror(-r),
-				r == -EPERM ? " (readable by others: chmod 0600)" : "");
+			log_msg(LOG_ERROR, "audit key %s: refused: %s: %s", dm->key_path, why.path,
+				why.reason);
 		return r;
 	}
 	r = path_join(pub, sizeof(pub), dm->key_path, ".pub", "");
 	if (r == 0)
 		r = pf_audit_keygen(pk, sk);
 	if (r == 0)
-		r = pf_audit_key_save(dm->key_path, pub, pk, sk);
+		r = pf_audit_key_save(dm->key_path, pub, pk, sk, &why);
 	if (r < 0) {
-		log_msg(LOG_ERROR, "audit key %s: cannot create: %s", dm->key_path, strerror(-r));
+		log_msg(LOG_ERROR, "audit key %s: cannot create: %s: %s", dm->key_path,
+			why.path[0] != '\0' ? why.path : dm->key_path,
+			why.reason[0] != '\0' ? why.reason : strerror(-r));
 		return r;
 	}
 	log_msg(LOG_INFO, "audit: new signing key %s (public key %s)", dm->key_path, pub);
@@ -424,9 +427,9 @@ static uint32_t audit_fsync_policy(uint32_t manifest_fsync)
 static int open_audit(struct daemon *dm)
 {
 	const struct pf_manifest_governance *g = &dm->manifest->governance;
+	struct pf_audit_refusal why = {.size = sizeof(why)};
 	unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES];
 	struct pf_audit_opts ao;
-	uint64_t bad = 0;
 	int r = audit_paths(dm);
 
 	if (r == 0)
@@ -439,12 +442,13 @@ static int open_audit(struct daemon *dm)
 	ao.sign_every = g->audit_sign_every;
 	ao.fsync_policy = audit_fsync_policy(g->audit_fsync);
 	ao.rotate_bytes = g->audit_rotate_bytes;
-	r = pf_audit_open(dm->audit_path, &ao, &dm->log, &bad);
+	r = pf_audit_open(dm->audit_path, &ao, &dm->log, &why);
 	memset(sk, 0, sizeof(sk));
 	if (r < 0) {
-		log_msg(LOG_ERROR, "audit log %s: %s%s", dm->audit_path, strerror(-r),
-			r == -EBUSY    ? " (another pflightd has it open)"
-			: r == -EPROTO ? " (fails verification: run `pflight audit verify`)"
+		log_msg(LOG_ERROR, "audit log %s: refused: %s: %s%s", dm->audit_path, why.path,
+			why.reason,
+			r == -EBUSY    ? " (another pflightd?)"
+			: r == -EPROTO ? " (run `pflight audit verify` and move the log aside)"
 				       : "");
 		return r;
 	}
