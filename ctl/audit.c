@@ -43,7 +43,12 @@
  * a killed process leaves whole lines; only a power loss, a full disk or a failing device
  * can leave a torn last line. Open detects it (no newline, or a last line that does not
  * parse), returns -EBADMSG with its offset and appends nothing unless the caller asks for
- * PF_AUDIT_REPAIR_TORN, which truncates it and appends a `repair` record. Policies:
+ * PF_AUDIT_REPAIR_TORN, which truncates it and appends a `repair` record. Only what a
+ * crash can leave is cut: one line at the end of the live file, shorter than a record
+ * may be, that starts as every record's canonical form does ({"details":{, details being
+ * the first key in byte order and always an object) or is zero bytes; a last line that
+ * is anything else (someone's text in a file named as the log) is -EPROTO, untouched.
+ * Policies:
  *   FSYNC_RECORD  fdatasync before append returns: a returned record survives power loss.
  *   FSYNC_BATCH   fdatasync when fsync_every records or fsync_interval_ms have passed
  *                 since the last one (checked at each append: no background thread), and
@@ -109,6 +114,7 @@
 #define FSYNC_EVERY_DEFAULT 1024u
 #define FSYNC_INTERVAL_MS_DEFAULT 100u
 #define VMAP_EMPTY UINT32_MAX
+#define RECORD_OPENING "{\"details\":{" /* every record's canonical form starts so */
 
 _Static_assert(HASH_BYTES == crypto_generichash_BYTES, "BLAKE2b-256");
 _Static_assert(PF_AUDIT_PUBLIC_KEY_BYTES == crypto_sign_ed25519_PUBLICKEYBYTES, "Ed25519 pk");
@@ -1256,10 +1262,11 @@ static int fsync_dir(const char *path)
 	return r;
 }
 
-/* Open (creating) the live file by the rule and lock it. */
+/* Open (creating) the live file by the rule and lock it. Read as well: a torn tail is
+ * read from this descriptor, the one checked, before it is cut. */
 static int live_open(const char *path, int extra_flags, struct pf_audit_refusal *reterr)
 {
-	int fd = pf_audit_file_open(path, O_WRONLY | O_APPEND | O_CREAT | extra_flags, 0, reterr);
+	int fd = pf_audit_file_open(path, O_RDWR | O_APPEND | O_CREAT | extra_flags, 0, reterr);
 	int r;
 
 	if (fd < 0)
@@ -1468,18 +1475,65 @@ static int adopt_chain(struct pf_audit *log, struct chain *c, const struct pf_au
 	return 0;
 }
 
-/* Cut the live file at the torn line; *ret_dropped: how many bytes went. */
-static int repair_torn(struct pf_audit *log, uint64_t offset, uint64_t *ret_dropped)
+/* Whether the len bytes at the end of the live file (from offset) can be a record cut
+ * short by a crash: one line, shorter than a record may be, that is the start of a
+ * record's canonical form, or zero bytes (a power loss can leave blocks of zeros). A
+ * newline may end it (the line was whole but not all of its blocks reached the disk).
+ * 1, 0, or a negative errno. */
+static int torn_record(int fd, uint64_t offset, uint64_t len)
 {
+	size_t opening = strlen(RECORD_OPENING), zeros = 0;
+	char *buf;
+	int r = 1;
+
+	if (len == 0 || len >= PF_AUDIT_LINE_MAX)
+		return 0;
+	buf = malloc((size_t)len);
+	if (buf == NULL)
+		return -ENOMEM;
+	if (pread(fd, buf, (size_t)len, (off_t)offset) != (ssize_t)len)
+		r = -EIO;
+	for (size_t i = 0; r == 1 && i < len; i++) {
+		if (buf[i] == '\n' && i + 1 < len)
+			r = 0; /* a second line: more than one record's write */
+		zeros += buf[i] == '\0';
+	}
+	if (r == 1 && zeros + (buf[len - 1] == '\n') != len &&
+	    memcmp(buf, RECORD_OPENING, len < opening ? (size_t)len : opening) != 0)
+		r = 0;
+	free(buf);
+	return r;
+}
+
+/* Cut the live file at the torn line, when what follows offset is a record cut short
+ * (never anything else: it is not this log's to cut); *ret_dropped: how many bytes went. */
+static int repair_torn(struct pf_audit *log, const struct pf_audit_report *rep,
+		       uint64_t *ret_dropped, struct pf_audit_refusal *reterr)
+{
+	uint64_t offset = rep->bad_offset, len;
 	struct stat st;
+	int r;
 
 	if (fstat(log->fd, &st) < 0)
-		return -errno;
-	PF_ASSERT((uint64_t)st.st_size > offset);
-	if (ftruncate(log->fd, (off_t)offset) < 0)
-		return -errno;
-	*ret_dropped = (uint64_t)st.st_size - offset;
-	return 0;
+		return refuse_errno(reterr, -errno, log->path, "stat");
+	if ((uint64_t)st.st_size <= offset)
+		return refuse(reterr, -EPROTO, log->path, "changed while it was read");
+	len = (uint64_t)st.st_size - offset;
+	r = torn_record(log->fd, offset, len);
+	if (r == 0)
+		r = refuse(reterr, -EPROTO, log->path,
+			   "line %llu (%llu bytes to the end) is not a record cut short by a "
+			   "crash: nothing truncated",
+			   (unsigned long long)rep->bad_line, (unsigned long long)len);
+	else if (r < 0)
+		r = refuse_errno(reterr, r, log->path, "read the torn line of");
+	else if (ftruncate(log->fd, (off_t)offset) < 0)
+		r = refuse_errno(reterr, -errno, log->path, "truncate");
+	else
+		r = 0;
+	if (r == 0)
+		*ret_dropped = len;
+	return r;
 }
 
 /* Walk the set; repair a torn live tail when asked. 0, or -errno with reterr filled. */
@@ -1499,7 +1553,7 @@ static int open_scan(struct pf_audit *log, uint32_t flags, struct pf_audit_refus
 			r = refuse(reterr, -EPROTO, rep.bad_file, "line %llu: %s",
 				   (unsigned long long)rep.bad_line, rep.reason);
 		else if (flags & PF_AUDIT_REPAIR_TORN)
-			r = repair_torn(log, rep.bad_offset, &dropped);
+			r = repair_torn(log, &rep, &dropped, reterr);
 		else
 			(void)refuse(reterr, r, rep.bad_file, "line %llu: %s",
 				     (unsigned long long)rep.bad_line, rep.reason);

@@ -217,12 +217,15 @@ PF_API void pf_audit_opts_init(struct pf_audit_opts *opts);
  *   -EBADMSG   the last line is torn (no newline, or unparseable) and PF_AUDIT_REPAIR_TORN
  *              was not given; nothing was changed
  *   -EPROTO    the set fails verification elsewhere (edited, deleted, reordered, bad
- *              signature): run pf_audit_verify() and move the set aside
+ *              signature), or its last line is not a record cut short (see below): run
+ *              pf_audit_verify() and move the set aside; nothing was changed
  *   -EBUSY     another handle (any process) has the log open
  *   -ENAMETOOLONG  path is longer than PF_AUDIT_PATH_MAX - 32
  *   -ENOMEM, -EIO (libsodium), or an open(2)/read(2)/ftruncate(2) errno
  * With PF_AUDIT_REPAIR_TORN a torn last line is truncated and a `repair` record saying
- * where and how many bytes were dropped is appended first.
+ * where and how many bytes were dropped is appended first. Only what a crash can leave is
+ * cut: one line at the end of the live file, shorter than PF_AUDIT_LINE_MAX, that is the
+ * start of a record's canonical form or zero bytes; any other bad last line is -EPROTO.
  */
 PF_API int pf_audit_open(const char *path, const struct pf_audit_opts *opts,
 			 struct pf_audit **ret_log, struct pf_audit_refusal *reterr);

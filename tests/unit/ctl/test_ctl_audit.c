@@ -11,7 +11,8 @@
  * writer's files (log, key, token) refused, naming the file or directory and why, when
  * another uid (65534) owns them, when they are symbolic links (dangling or not: nothing is
  * written or created at the target), have a second name, or lie in a directory others
- * may write to.
+ * may write to; PF_AUDIT_REPAIR_TORN cutting only a record cut short, never a last line of
+ * text in a file named as the log.
  * Method: logs in a mkdtemp() directory; tampering edits the files as text; the "forger"
  * rebuilds hashes, links and signatures with jansson and libsodium directly.
  */
@@ -907,6 +908,62 @@ static void test_audit_open_dir_writable_by_others(void **state)
 	assert_int_equal(rmdir(open_dir), 0);
 }
 
+/* What PF_AUDIT_REPAIR_TORN cuts: only a record cut short at the end of the live file.
+ * A file named as the log whose last line is someone's text keeps every byte. */
+static void test_audit_repair_cuts_only_a_torn_record(void **state)
+{
+	static const char *const not_records[] = {
+		"one line of someone's text",   /* no newline: it looked torn */
+		"one line of someone's text\n", /* a newline, not a record */
+		"{\"details\":{}} and\nmore\n", /* two lines */
+	};
+	struct pf_audit_refusal why = {.size = sizeof(why)};
+	struct pf_audit_report rep;
+	struct pf_audit *log;
+	struct lines l;
+	char path[128];
+	FILE *f;
+
+	(void)state;
+	log_path(path, sizeof(path), "not-a-log");
+	for (size_t i = 0; i < sizeof(not_records) / sizeof(not_records[0]); i++) {
+		put_file(path, not_records[i]);
+		assert_int_equal(open_repairing(path, &log, &why), -EPROTO);
+		assert_null(log);
+		assert_string_equal(why.path, path);
+		assert_true(i == 2 || strstr(why.reason, "nothing truncated") != NULL);
+		assert_true(file_is(path, not_records[i]));
+	}
+	/* After good records too: a last line of text stays, the records stay. */
+	assert_int_equal(unlink(path), 0);
+	make_plain(path, 3);
+	lines_read(path, &l);
+	f = fopen(path, "a");
+	assert_non_null(f);
+	fputs("appended by hand\n", f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(open_repairing(path, &log, &why), -EPROTO);
+	assert_int_equal(why.offset, line_offset(&l, 4));
+	lines_free(&l);
+	lines_read(path, &l);
+	assert_int_equal(l.n, 4);
+	assert_string_equal(l.v[3], "appended by hand");
+	lines_free(&l);
+	/* Zeros a power loss left after the records: cut, and said. */
+	assert_int_equal(unlink(path), 0);
+	make_plain(path, 3);
+	f = fopen(path, "a");
+	assert_non_null(f);
+	for (int i = 0; i < 100; i++)
+		fputc('\0', f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(open_repairing(path, &log, &why), 0);
+	assert_int_equal(pf_audit_close(log), 0);
+	verify_expect(path, NULL, 0, 0, 0, &rep);
+	assert_int_equal(rep.records, 4); /* the three and the repair */
+	assert_int_equal(unlink(path), 0);
+}
+
 /* pf_audit_file_open(): the rule for a secret, creation, arguments. */
 static void test_audit_file_open_rule(void **state)
 {
@@ -993,6 +1050,7 @@ int main(void)
 		cmocka_unit_test(test_audit_open_foreign_file_refused),
 		cmocka_unit_test(test_audit_open_dir_writable_by_others),
 		cmocka_unit_test(test_audit_file_open_rule),
+		cmocka_unit_test(test_audit_repair_cuts_only_a_torn_record),
 	};
 
 	return cmocka_run_group_tests_name("ctl_audit", tests, group_setup, group_teardown);
