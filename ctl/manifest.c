@@ -205,8 +205,10 @@ static const struct manifest_field fields[] = {
 	VAL(M, "api.port", PF_MANIFEST_INT, 0, api.port, 0, 65535, "7421",
 	    "TCP port; 0: any free port (the log says which)."),
 	STR(M, "api.token_path", F_ABS, api.token_path, "",
-	    "Bearer token file for changes, mode 0600 (refused when group or others may read "
-	    "it); created with 32 random bytes when absent; empty: <audit path>.api-token."),
+	    "Bearer token file for changes, mode 0600, owned by the daemon's uid or root, in a "
+	    "directory others may not write to, not a symbolic link (else the API is not "
+	    "started); created with 32 random bytes when absent; empty: <audit "
+	    "path>.api-token."),
 	VAL(M, "api.request_bytes_max", PF_MANIFEST_SIZE, 0, api.request_bytes_max, 256, 16u << 20,
 	    "64KiB", "Largest request body; a larger one gets 413."),
 	VAL(M, "api.rate_per_s", PF_MANIFEST_INT, 0, api.rate_per_s, 1, 1000000, "100",

@@ -393,8 +393,7 @@ static int signing_key(struct daemon *dm, unsigned char sk[PF_AUDIT_SECRET_KEY_B
 
 	if (r != -ENOENT) {
 		if (r < 0)
-			log_msg(LOG_ERROR, "audit key %s: refused: %s: %s", dm->key_path, why.path,
-				why.reason);
+			log_refused("audit key", dm->key_path, why.path, why.reason, "");
 		return r;
 	}
 	r = path_join(pub, sizeof(pub), dm->key_path, ".pub", "");
@@ -403,9 +402,8 @@ static int signing_key(struct daemon *dm, unsigned char sk[PF_AUDIT_SECRET_KEY_B
 	if (r == 0)
 		r = pf_audit_key_save(dm->key_path, pub, pk, sk, &why);
 	if (r < 0) {
-		log_msg(LOG_ERROR, "audit key %s: cannot create: %s: %s", dm->key_path,
-			why.path[0] != '\0' ? why.path : dm->key_path,
-			why.reason[0] != '\0' ? why.reason : strerror(-r));
+		log_refused("new audit key", dm->key_path, why.path,
+			    why.reason[0] != '\0' ? why.reason : strerror(-r), "");
 		return r;
 	}
 	log_msg(LOG_INFO, "audit: new signing key %s (public key %s)", dm->key_path, pub);
@@ -445,11 +443,10 @@ static int open_audit(struct daemon *dm)
 	r = pf_audit_open(dm->audit_path, &ao, &dm->log, &why);
 	memset(sk, 0, sizeof(sk));
 	if (r < 0) {
-		log_msg(LOG_ERROR, "audit log %s: refused: %s: %s%s", dm->audit_path, why.path,
-			why.reason,
-			r == -EBUSY    ? " (another pflightd?)"
-			: r == -EPROTO ? " (run `pflight audit verify` and move the log aside)"
-				       : "");
+		log_refused("audit log", dm->audit_path, why.path, why.reason,
+			    r == -EBUSY    ? "another pflightd runs on it?"
+			    : r == -EPROTO ? "run `pflight audit verify` and move the log aside"
+					   : "");
 		return r;
 	}
 	log_msg(LOG_INFO, "audit log %s (key %s)", dm->audit_path, dm->key_path);
