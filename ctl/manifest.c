@@ -157,12 +157,18 @@ static const struct manifest_field fields[] = {
 	       "Which members may receive a VNode handed over or migrated."),
 	SECTION("governance.credentials", "Trust credentials."),
 	STR(M, "governance.credentials.signing_key_path", F_ABS | F_RELOAD,
-	    governance.signing_key_path, "", "Ed25519 key signing audit heads; empty: unsigned."),
+	    governance.signing_key_path, "",
+	    "Ed25519 key signing audit heads and join tokens (mode 0600, owned by the daemon's "
+	    "uid or root, in a directory others may not write to); created when absent; empty: "
+	    "<audit path>.key."),
 	VAL(M, "governance.credentials.tokens_required", PF_MANIFEST_BOOL, F_RELOAD,
 	    governance.tokens_required, 0, 1, "false", "Members must present a join token."),
 	SECTION("governance.audit", "The hash-chained audit log."),
 	STR(M, "governance.audit.path", F_ABS, governance.audit_path, "",
-	    "JSON-lines audit file; empty: records stay in the domain's audit ring."),
+	    "JSON-lines audit file, in a directory others may not write to (never through a "
+	    "symbolic link); empty: <state>/<name>.audit.jsonl, <state> being "
+	    "$STATE_DIRECTORY, /var/lib/pflight as root, else $XDG_STATE_HOME/pflight "
+	    "(~/.local/state/pflight)."),
 	VAL(M, "governance.audit.sign_every", PF_MANIFEST_INT, F_RELOAD,
 	    governance.audit_sign_every, 1, 1000000, "1024", "Records between two signed heads."),
 	ENUMV(M, "governance.audit.fsync", F_RELOAD, governance.audit_fsync, fsync_names, "batch",

@@ -9,7 +9,9 @@
  * symbolic link makes the daemon exit with status 1 and leaves the link's target as it
  * was (nothing appended or truncated), and a dangling one creates nothing. A directory
  * group and others may write to is refused for the log, naming the directory, and nothing
- * is created in it. In each case the log names the path and says why.
+ * is created in it. In each case the log names the path and says why. With nothing
+ * naming the log, it goes to a state directory ($XDG_STATE_HOME/pflight for a uid other
+ * than root, created 0700), never to the current directory.
  * Method: the real pflightd (path given by meson) run in the foreground with --audit in
  * a directory of its own under a mkdtemp() directory, the control socket beside it, the
  * API on any free port, a domain name unique to this process; files are planted by this
@@ -208,6 +210,61 @@ static void open_directory(void)
 	printf("pflightd: an audit directory others may write to is refused (exit 1)\n");
 }
 
+/* Where the log goes when nothing names it: $STATE_DIRECTORY; for another uid than root
+ * without it, $XDG_STATE_HOME/pflight (created 0700); never the current directory. The
+ * daemon runs as uid 65534 in a directory of its own (the current one, where an old
+ * default would have put the log, is there too). */
+static void default_location(void)
+{
+	char d[96], xdg[128], cwd[128], control[128], log[128], want[256], old[256];
+	char *argv[] = {(char *)daemon_path, "--foreground", "--domain",          name,
+			"--control",         control,        "--api-port",        "0",
+			"--log-target",      "stderr",       "--destroy-on-exit", NULL};
+	uint64_t deadline = proc_now_ns() + WAIT_NS;
+	struct stat st;
+
+	case_dir(d, sizeof(d), "default", 0700);
+	(void)snprintf(xdg, sizeof(xdg), "%s/xdg", d);
+	(void)snprintf(cwd, sizeof(cwd), "%s/cwd", d);
+	(void)snprintf(control, sizeof(control), "%s/control.sock", d);
+	(void)snprintf(log, sizeof(log), "%s/default.log", dir);
+	(void)snprintf(want, sizeof(want), "%s/pflight/%s.audit.jsonl", xdg, name);
+	(void)snprintf(old, sizeof(old), "%s/pflightd-%s.audit.jsonl", cwd, name);
+	CHECK(mkdir(xdg, 0700) == 0 && mkdir(cwd, 0700) == 0);
+	CHECK(chown(d, NOBODY, NOBODY) == 0 && chown(xdg, NOBODY, NOBODY) == 0 &&
+	      chown(cwd, NOBODY, NOBODY) == 0);
+	(void)fflush(stdout); /* the child's freopen() would write what is buffered again */
+	daemon_pid = fork();
+	CHECK(daemon_pid >= 0);
+	if (daemon_pid == 0) {
+		FILE *out = freopen(log, "w", stdout);
+
+		if (out == NULL || dup2(fileno(out), 2) < 0 || setgid(NOBODY) < 0 ||
+		    setuid(NOBODY) < 0 || chdir(cwd) < 0 || unsetenv("STATE_DIRECTORY") < 0 ||
+		    setenv("XDG_STATE_HOME", xdg, 1) < 0 || setenv("HOME", cwd, 1) < 0)
+			_exit(126);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	while (!proc_file_has(log, " ready: ")) {
+		if (waitpid(daemon_pid, NULL, WNOHANG) != 0 || proc_now_ns() >= deadline) {
+			proc_print_file(log);
+			CHECK(!"pflightd as uid 65534 ready");
+		}
+		proc_nap();
+	}
+	stop_daemon();
+	if (stat(want, &st) != 0)
+		proc_print_file(log);
+	CHECK(stat(want, &st) == 0 && st.st_uid == NOBODY && (st.st_mode & 0777) == 0600);
+	CHECK(stat(xdg, &st) == 0 && chdir(dir) == 0); /* the test's own place stays */
+	(void)snprintf(want, sizeof(want), "%s/pflight", xdg);
+	CHECK(stat(want, &st) == 0 && (st.st_mode & 0777) == 0700);
+	CHECK(lstat(old, &st) < 0 && errno == ENOENT);
+	printf("pflightd: with nothing naming it, the log goes to $XDG_STATE_HOME/pflight "
+	       "(uid 65534), not the current directory\n");
+}
+
 int main(int argc, char **argv)
 {
 	CHECK(argc == 2);
@@ -215,16 +272,18 @@ int main(int argc, char **argv)
 		printf("SKIP: planting files of another uid needs root\n");
 		return 77;
 	}
-	daemon_path = argv[1];
+	daemon_path = realpath(argv[1], NULL); /* run from another directory too */
+	CHECK(daemon_path != NULL);
 	test_domain_name(name, sizeof(name), "files");
 	(void)snprintf(dir, sizeof(dir), "/tmp/pft-files-XXXXXX");
-	CHECK(mkdtemp(dir) != NULL);
+	CHECK(mkdtemp(dir) != NULL && chmod(dir, 0711) == 0); /* uid 65534 reaches its case */
 	(void)pf_domain_unlink(name);
 	CHECK(atexit(cleanup) == 0);
 	planted_key();
 	planted_token();
 	log_symlinks();
 	open_directory();
+	default_location();
 	passed = 1;
 	return 0;
 }

@@ -18,12 +18,16 @@
  * still running and loses nothing. Open the audit log (creating its signing key when
  * absent), then run three agents (daemon.h) under the runner (agent.h).
  *
- * Audit log location: governance.audit.path, else $STATE_DIRECTORY/<domain>.audit.jsonl
- * (systemd's StateDirectory=, /var/lib/pflight in the unit file), else
- * ./pflightd-<domain>.audit.jsonl. Signing key: governance.credentials.signing_key_path,
- * else <audit path>.key; when the file is absent a key pair is generated, the secret key
- * written with mode 0600 and the public key next to it as <key>.pub (what
- * `pf_audit_verify` needs).
+ * Audit log location: --audit, else governance.audit.path, else <state>/<domain>.audit.jsonl
+ * where <state> is $STATE_DIRECTORY (systemd's StateDirectory=, /var/lib/pflight in the unit
+ * file; the first when it lists several), else /var/lib/pflight as root, else
+ * $XDG_STATE_HOME/pflight, else $HOME/.local/state/pflight; a default directory that is
+ * missing is created with mode 0700. Never the current directory: a log, its key and its
+ * token belong in a directory nobody else may write to (the rule of pflight/audit.h, which
+ * opening them applies to any directory). Signing key:
+ * governance.credentials.signing_key_path, else <audit path>.key; when the file is absent a
+ * key pair is generated, the secret key written with mode 0600 and the public key next to
+ * it as <key>.pub (what `pf_audit_verify` needs).
  *
  * The main thread also serves the control socket (control.h; its path from --control,
  * else pf_control_path()): status, join tokens, migrate requests. While the daemon runs it
@@ -78,6 +82,7 @@
 /* and then this long to stop the agents, record the stop and sign and close the log: what
  * the unit's TimeoutStopSec gives a stop that does not drain */
 #define STOP_CLOSE_NS (30ull * 1000000000u)
+#define STATE_DIR_ROOT "/var/lib/pflight" /* root's default state directory */
 
 struct options {
 	const char *manifest_path;
@@ -355,12 +360,58 @@ static int path_join(char *buf, size_t cap, const char *a, const char *b, const 
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
+/* Create the directory dir and those above it that are missing, each 0700 (one that
+ * exists is left as it is: opening the log judges it). 0, or mkdir(2)'s errno. */
+static int make_dirs(const char *dir)
+{
+	char buf[PF_AUDIT_PATH_MAX];
+	int n = snprintf(buf, sizeof(buf), "%s", dir), r;
+
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	for (char *p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		r = mkdir(buf, 0700) < 0 && errno != EEXIST ? -errno : 0;
+		*p = '/';
+		if (r < 0)
+			return r;
+	}
+	return mkdir(buf, 0700) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+/* The default state directory (see the top of this file) into buf: 0, -ENAMETOOLONG, or
+ * -ENOENT when there is none (not root, no $XDG_STATE_HOME, no $HOME). Created when
+ * missing, but for $STATE_DIRECTORY, which systemd creates. */
+static int state_dir(char *buf, size_t cap)
+{
+	const char *state = getenv("STATE_DIRECTORY"), *xdg = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+	int n;
+
+	if (state != NULL && state[0] == '/') /* several directories: the first */
+		return snprintf(buf, cap, "%.*s", (int)strcspn(state, ":"), state) < (int)cap
+			       ? 0
+			       : -ENAMETOOLONG;
+	if (geteuid() == 0)
+		n = snprintf(buf, cap, "%s", STATE_DIR_ROOT);
+	else if (xdg != NULL && xdg[0] == '/')
+		n = snprintf(buf, cap, "%s/pflight", xdg);
+	else if (home != NULL && home[0] == '/')
+		n = snprintf(buf, cap, "%s/.local/state/pflight", home);
+	else
+		return -ENOENT;
+	if (n < 0 || (size_t)n >= cap)
+		return -ENAMETOOLONG;
+	return make_dirs(buf);
+}
+
 /* Where the log and its key go (see the top of this file). */
 static int audit_paths(struct daemon *dm)
 {
 	const struct pf_manifest_governance *g = &dm->manifest->governance;
-	const char *state = getenv("STATE_DIRECTORY");
-	char *p = dm->audit_path;
+	char *p = dm->audit_path, dir[PF_AUDIT_PATH_MAX];
 	size_t cap = sizeof(dm->audit_path);
 	int r;
 
@@ -368,19 +419,23 @@ static int audit_paths(struct daemon *dm)
 		r = path_join(p, cap, dm->opt.audit_path, "", "");
 	else if (g->audit_path[0] != '\0')
 		r = path_join(p, cap, g->audit_path, "", "");
-	else if (state != NULL && state[0] == '/' && strchr(state, ':') == NULL)
-		r = snprintf(p, cap, "%s/%s.audit.jsonl", state, dm->name) < (int)cap ? 0 : -1;
+	else if ((r = state_dir(dir, sizeof(dir))) < 0)
+		log_msg(LOG_ERROR,
+			"audit: no state directory (%s): name the log with --audit or "
+			"governance.audit.path, or set $STATE_DIRECTORY or $XDG_STATE_HOME",
+			r == -ENOENT ? "not root, and neither $XDG_STATE_HOME nor $HOME is set"
+				     : strerror(-r));
 	else
-		r = snprintf(p, cap, "./pflightd-%s.audit.jsonl", dm->name) < (int)cap ? 0 : -1;
+		r = snprintf(p, cap, "%s/%s.audit.jsonl", dir, dm->name) < (int)cap ? 0 : -1;
 	if (r == 0 && g->signing_key_path[0] != '\0')
 		r = path_join(dm->key_path, sizeof(dm->key_path), g->signing_key_path, "", "");
 	else if (r == 0)
 		r = path_join(dm->key_path, sizeof(dm->key_path), p, ".key", "");
-	if (r < 0) {
+	if (r == -1 || r == -ENAMETOOLONG) {
 		log_msg(LOG_ERROR, "audit: path too long");
 		return -ENAMETOOLONG;
 	}
-	return 0;
+	return r;
 }
 
 /* Load the signing key, or create it (0600, public half in <key>.pub) when absent. */
