@@ -576,7 +576,8 @@ static void phase_access(void)
 			_exit(2);
 		if (pf_domain_open(name, &d) != -EACCES)
 			_exit(3);
-		if (pf_control_request(control, "status", reply, sizeof(reply), 0) != -EACCES)
+		if (pf_control_request(control, 0 /* root: the daemon */, "status", reply,
+				       sizeof(reply), 0) != -EACCES)
 			_exit(4);
 		_exit(0);
 	}

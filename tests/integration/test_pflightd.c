@@ -303,7 +303,7 @@ static json_t *control_ask(const char *req)
 	char reply[PF_CONTROL_REPLY_MAX];
 	json_t *doc;
 
-	CHECK(pf_control_request(control, req, reply, sizeof(reply), 0) > 0);
+	CHECK(pf_control_request(control, (uint32_t)geteuid(), req, reply, sizeof(reply), 0) > 0);
 	doc = json_loads(reply, 0, NULL);
 	if (doc == NULL)
 		fprintf(stderr, "control: not JSON: %s\n", reply);
