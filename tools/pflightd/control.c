@@ -48,31 +48,119 @@ static int set_access(const char *path, uint32_t mode, int32_t gid)
 	return 0;
 }
 
-int control_open(struct control *c, const char *path, uint32_t mode, int32_t gid)
+/* What is at path before we bind, said in why: nothing (0), a socket of our uid that
+ * nobody listens on, left by a daemon that died (removed, 0), or anything else, which is
+ * not ours to remove: -EEXIST (not a socket), -EPERM (another uid's socket),
+ * -EADDRINUSE (a process listens on it). */
+static int clear_stale(const struct sockaddr_un *sa, char *why, size_t cap)
+{
+	struct stat st;
+	int fd, r;
+
+	if (lstat(sa->sun_path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		r = -errno;
+		(void)snprintf(why, cap, "cannot look at it: %s", strerror(-r));
+		return r;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		(void)snprintf(why, cap, "%s, not a socket: left alone",
+			       S_ISREG(st.st_mode)   ? "a regular file"
+			       : S_ISDIR(st.st_mode) ? "a directory"
+			       : S_ISLNK(st.st_mode) ? "a symbolic link"
+						     : "something");
+		return -EEXIST;
+	}
+	if (st.st_uid != geteuid()) {
+		(void)snprintf(why, cap,
+			       "a socket of uid %u, which bound it first: left alone, and nothing "
+			       "is served there",
+			       (unsigned)st.st_uid);
+		return -EPERM;
+	}
+	/* Non-blocking: a listener whose backlog is full answers EAGAIN, not a wait. */
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 || errno == EAGAIN)
+		r = -EADDRINUSE;
+	else
+		r = errno == ECONNREFUSED ? 0 : -errno;
+	(void)close(fd);
+	if (r == -EADDRINUSE)
+		(void)snprintf(why, cap, "a process listens on it: another daemon?");
+	else if (r < 0)
+		(void)snprintf(why, cap, "cannot tell whether it is stale: %s", strerror(-r));
+	else if (unlink(sa->sun_path) < 0 && errno != ENOENT)
+		r = -errno;
+	return r;
+}
+
+/* Remove the socket file, only while it is still the one we bound. */
+static void unlink_ours(struct control *c)
+{
+	struct stat st;
+
+	if (c->ino != 0 && lstat(c->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == c->dev && st.st_ino == c->ino)
+		(void)unlink(c->path);
+	c->ino = 0;
+}
+
+/* Bind and listen; note what we bound (unlink_ours()). */
+static int bind_listen(struct control *c, const struct sockaddr_un *sa, char *why, size_t cap)
+{
+	struct stat st;
+	int r = 0;
+
+	if (bind(c->fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0) {
+		r = -errno;
+		(void)snprintf(why, cap, "cannot bind: %s", strerror(-r));
+		return r;
+	}
+	if (lstat(c->path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		c->dev = st.st_dev;
+		c->ino = st.st_ino;
+	}
+	if (listen(c->fd, 16) < 0) {
+		r = -errno;
+		(void)snprintf(why, cap, "cannot listen: %s", strerror(-r));
+	}
+	return r;
+}
+
+int control_open(struct control *c, const char *path, uint32_t mode, int32_t gid, char *why,
+		 size_t cap)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int n = snprintf(c->path, sizeof(c->path), "%s", path), r;
 
 	c->fd = -1;
+	c->ino = 0;
+	(void)snprintf(why, cap, "%s", "");
 	if (n < 0 || (size_t)n >= sizeof(c->path) || (size_t)n >= sizeof(sa.sun_path)) {
 		c->path[0] = '\0';
+		(void)snprintf(why, cap, "path too long for a socket");
 		return -ENAMETOOLONG;
 	}
 	memcpy(sa.sun_path, c->path, (size_t)n + 1);
 	r = make_run_dir(c->path);
-	if (r < 0)
-		return r;
-	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (c->fd < 0)
-		return -errno;
-	(void)unlink(c->path);
-	if (bind(c->fd, (const struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(c->fd, 16) < 0)
+	if (r == 0)
+		r = clear_stale(&sa, why, cap);
+	if (r == 0 &&
+	    (c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
 		r = -errno;
-	else
-		r = set_access(c->path, mode, gid);
+	if (r == 0)
+		r = bind_listen(c, &sa, why, cap);
+	if (r == 0 && (r = set_access(c->path, mode, gid)) < 0)
+		(void)snprintf(why, cap, "cannot set its mode or group: %s", strerror(-r));
 	if (r < 0) {
-		(void)close(c->fd);
-		(void)unlink(c->path);
+		if (why[0] == '\0')
+			(void)snprintf(why, cap, "%s", strerror(-r));
+		if (c->fd >= 0)
+			(void)close(c->fd);
+		unlink_ours(c);
 		c->fd = -1;
 	}
 	return r;
@@ -84,7 +172,7 @@ void control_close(struct control *c)
 		return;
 	(void)close(c->fd);
 	c->fd = -1;
-	(void)unlink(c->path);
+	unlink_ours(c);
 }
 
 /* The protocol's word for a refusal (pflight/control.h), for the reply and the audit. */

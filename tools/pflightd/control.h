@@ -33,6 +33,7 @@
 #define PFLIGHTD_CONTROL_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "pflight/pflight.h"
 #include "tools/pflightd/cmdq.h"
@@ -47,6 +48,8 @@
 struct control {
 	int fd; /* listening socket, -1 when none */
 	char path[PF_CONTROL_PATH_MAX];
+	dev_t dev; /* the socket file we bound: only that one is ever removed */
+	ino_t ino; /* 0: none */
 	const char *domain_name;
 	struct pf_domain *domain;
 	struct cmdq *to_auditor;
@@ -57,17 +60,22 @@ struct control {
 	uint64_t refused;
 };
 
-/* Bind and listen at path (a stale socket file is replaced: the caller holds the audit
- * log's lock, so no other daemon of this domain runs), creating its directory when it
- * is the default /run/pflight; give the file `mode` (rw bits kept) and group gid (-1:
- * none). 0, -ENAMETOOLONG, or the errno of mkdir/socket/bind/listen/chmod/chown. c->fd
- * is -1 on failure. */
-int control_open(struct control *c, const char *path, uint32_t mode, int32_t gid);
+/* Bind and listen at path, creating its directory when it is the default /run/pflight;
+ * give the file `mode` (rw bits kept) and group gid (-1: none). Nothing at path is
+ * removed but a socket of this uid that nobody listens on (a daemon of this domain that
+ * died: the caller holds the audit log's lock, so none runs); anything else there is
+ * refused, left as it is: -EEXIST (not a socket), -EPERM (another uid's socket: it bound
+ * the path first), -EADDRINUSE (a process listens on it). Returns 0, or one of those,
+ * -ENAMETOOLONG, or the errno of mkdir/socket/bind/listen/chmod/chown, with why (cap
+ * bytes) saying it in words; c->fd is -1 on failure. */
+int control_open(struct control *c, const char *path, uint32_t mode, int32_t gid, char *why,
+		 size_t cap);
 
 /* Serve the connections waiting now (at most CONTROL_ACCEPT_BUDGET). Returns how many. */
 int control_serve(struct control *c);
 
-/* Close and remove the socket file. Idempotent. */
+/* Close, and remove the socket file if it is still the one control_open() bound (a file
+ * put in its place since is not ours). Idempotent. */
 void control_close(struct control *c);
 
 #endif /* PFLIGHTD_CONTROL_H */

@@ -30,8 +30,11 @@
  * it as <key>.pub (what `pf_audit_verify` needs).
  *
  * The main thread also serves the control socket (control.h; its path from --control,
- * else pf_control_path()): status, join tokens, migrate requests. While the daemon runs it
- * holds the domain's admission gate (the conductor decides every join: admission.c).
+ * else pf_control_path()): status, join tokens, migrate requests. The daemon does not start
+ * without it, and never removes what is at its path unless it is a socket of its own uid
+ * that nobody listens on: a path someone else bound first is theirs, and a worker would
+ * hand them its token. While the daemon runs it holds the domain's admission gate (the
+ * conductor decides every join: admission.c).
  *
  * The REST API (http.c, the manifest's api section; --api-port overrides its port, 0 picks
  * a free one and the log says which) runs as a fourth agent on a thread of its own.
@@ -922,12 +925,13 @@ static int shut_down(struct daemon *dm, int status)
 	return status != 0 ? status : (r < 0 ? 1 : 0);
 }
 
-/* The control socket, and what its migrate requests need: the daemon runs on without
- * one (workers then join without tokens, the CLI cannot migrate). */
-static void open_control(struct daemon *dm)
+/* The control socket, and what its migrate requests need. Without it the daemon does
+ * not start: a worker would find the path free for anyone to bind, and hand its join
+ * token to whoever did. */
+static int open_control(struct daemon *dm)
 {
 	const struct pf_manifest_governance *g = &dm->manifest->governance;
-	char path[PF_CONTROL_PATH_MAX];
+	char path[PF_CONTROL_PATH_MAX], why[256];
 	int r = migrator_init(&dm->control.mig, dm->domain, dm->manifest, dm->to_auditor);
 
 	if (r == 0 && dm->opt.control_path != NULL)
@@ -942,12 +946,17 @@ static void open_control(struct daemon *dm)
 	dm->control.domain = dm->domain;
 	dm->control.to_auditor = dm->to_auditor;
 	dm->control.to_conductor = dm->to_conductor;
-	if (r == 0)
-		r = control_open(&dm->control, path, g->segment_mode, g->group);
+	if (r < 0) {
+		log_msg(LOG_ERROR, "control socket: %s", strerror(-r));
+		return r;
+	}
+	r = control_open(&dm->control, path, g->segment_mode, g->group, why, sizeof(why));
 	if (r < 0)
-		log_msg(LOG_WARN, "control socket: %s; running without one", strerror(-r));
+		log_msg(LOG_ERROR, "control socket %s refused: %s; not starting without it", path,
+			why);
 	else
 		log_msg(LOG_INFO, "control socket %s", dm->control.path);
+	return r;
 }
 
 /* The REST API on its own thread; the daemon runs on without it (logged by http.c). */
@@ -1012,7 +1021,9 @@ static int set_up(struct daemon *dm)
 	if (r < 0)
 		return r;
 	record_start(dm);
-	open_control(dm);
+	r = open_control(dm);
+	if (r < 0)
+		return r;
 	r = runner_start(dm->runner);
 	if (r < 0)
 		log_msg(LOG_ERROR, "runner: %s", strerror(-r));
