@@ -7,13 +7,16 @@
  * owner); so does it with a regular file at the path (kept byte for byte) and with a
  * socket of its own uid that a live process listens on. A socket of its own uid that
  * nobody listens on (a daemon that died) is replaced. At stop it removes the socket only
- * if the path still is the one it bound: a file put there meanwhile stays.
+ * if the path still is the one it bound: a file put there meanwhile stays. Clients that
+ * connect and send nothing hold nobody: another client is answered while they stay
+ * connected, and a bounded number of them wait (the oldest gives way).
  * Method: the real pflightd (path given by meson) run in the foreground with --control in
  * a mkdtemp() directory, its audit log there, a domain name unique to this process; the
  * squatter is a forked child that takes uid 65534 before it listens
  * (tests/common/reply_server.c). Needs root (exit 77 otherwise).
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +31,7 @@
 #include "tests/common/proc_util.h"
 #include "tests/common/reply_server.h"
 #include "tests/common/test_util.h"
+#include "tools/pflightd/control.h"
 
 #define WAIT_NS (30ull * 1000000000ull)
 #define NOBODY 65534u
@@ -204,6 +208,71 @@ static void stale_and_stop(void)
 	       "stays\n");
 }
 
+/* A client that connects and sends nothing (yet). */
+static int connect_silent(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	CHECK(fd >= 0 && strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	CHECK(connect(fd, (const struct sockaddr *)&sa, sizeof(sa)) == 0);
+	return fd;
+}
+
+/* Still connected, and nothing from the daemon: no hang-up, nothing to read. */
+static int still_open(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	return poll(&p, 1, 0) == 0;
+}
+
+/* Clients that connect and send nothing hold nobody: another client is answered while
+ * they stay connected, one of them is answered when its request comes at last, and past
+ * CONTROL_CONNS_MAX of them waiting the oldest gives way. No clock is read: what is
+ * checked is who got an answer and who is still connected. */
+static void silent_clients(void)
+{
+	const uint32_t me = (uint32_t)geteuid();
+	int silent[CONTROL_CONNS_MAX + 2];
+	char control[128], log[128], reply[512];
+	ssize_t n;
+
+	(void)snprintf(control, sizeof(control), "%s/silent.sock", dir);
+	CHECK(run_daemon("silent", control, log, sizeof(log)) == RUNNING);
+	for (int i = 0; i < 3; i++)
+		silent[i] = connect_silent(control);
+	CHECK(pf_control_request(control, me, "status", reply, sizeof(reply), 0) > 0);
+	CHECK(strstr(reply, "\"ok\":true") != NULL);
+	for (int i = 0; i < 3; i++)
+		CHECK(still_open(silent[i]));
+	/* The first speaks at last: answered on the connection it kept. */
+	CHECK(send(silent[0], "status", 6, MSG_NOSIGNAL) == 6);
+	n = recv(silent[0], reply, sizeof(reply) - 1, 0);
+	CHECK(n > 0);
+	reply[n] = '\0';
+	CHECK(strstr(reply, "\"ok\":true") != NULL);
+	(void)close(silent[0]);
+	/* silent[1] and [2] wait; CONTROL_CONNS_MAX - 1 more fill the table past its size by
+	 * one: silent[1], the oldest, is closed for room, and the next client is answered. That
+	 * client may itself have been accepted before its request came, and then waited in
+	 * the table like any other: silent[2], the oldest left, made room for it. The newer
+	 * ones all wait on. */
+	for (uint32_t i = 3; i < CONTROL_CONNS_MAX + 2; i++)
+		silent[i] = connect_silent(control);
+	CHECK(pf_control_request(control, me, "status", reply, sizeof(reply), 0) > 0);
+	CHECK(!still_open(silent[1]) && recv(silent[1], reply, sizeof(reply), 0) == 0);
+	for (uint32_t i = 3; i < CONTROL_CONNS_MAX + 2; i++)
+		CHECK(still_open(silent[i]));
+	for (uint32_t i = 1; i < CONTROL_CONNS_MAX + 2; i++)
+		(void)close(silent[i]);
+	stop_daemon();
+	printf("pflightd: clients that send nothing hold nobody: others are answered while "
+	       "they stay connected, and %u of them at most wait\n",
+	       CONTROL_CONNS_MAX);
+}
+
 int main(int argc, char **argv)
 {
 	CHECK(argc == 2);
@@ -221,6 +290,7 @@ int main(int argc, char **argv)
 	squatted();
 	not_ours();
 	stale_and_stop();
+	silent_clients();
 	passed = 1;
 	return 0;
 }

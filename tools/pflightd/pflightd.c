@@ -793,7 +793,7 @@ static const char *agents_stalled(void *arg)
 static int main_loop(struct daemon *dm)
 {
 	struct pollfd pfd[2] = {{.fd = dm->sigfd, .events = POLLIN},
-				{.fd = dm->control.fd, .events = POLLIN}};
+				{.fd = control_poll_fd(&dm->control), .events = POLLIN}};
 	uint64_t drain_until = 0;
 
 	for (;;) {
@@ -816,7 +816,8 @@ static int main_loop(struct daemon *dm)
 		r = ppoll(pfd, 2, &ts, NULL);
 		if (r < 0 && errno != EINTR)
 			return -errno;
-		if (r > 0 && (pfd[1].revents & POLLIN) != 0)
+		/* Never waits; also closes connections whose time ran out. */
+		if ((r > 0 && (pfd[1].revents & POLLIN) != 0) || dm->control.conns_count > 0)
 			(void)control_serve(&dm->control);
 		if (r > 0 && (pfd[0].revents & POLLIN) != 0 && take_signal(dm) &&
 		    stop_now(dm, &drain_until))
@@ -1042,6 +1043,7 @@ int main(int argc, char **argv)
 	dm.wake_fd = -1;
 	dm.start_ns = mono_ns();
 	dm.control.fd = -1;
+	dm.control.epfd = -1;
 	if (parse_args(argc, argv, &dm.opt) < 0) {
 		usage(stderr);
 		return EXIT_USAGE;
