@@ -43,7 +43,12 @@
  * a killed process leaves whole lines; only a power loss, a full disk or a failing device
  * can leave a torn last line. Open detects it (no newline, or a last line that does not
  * parse), returns -EBADMSG with its offset and appends nothing unless the caller asks for
- * PF_AUDIT_REPAIR_TORN, which truncates it and appends a `repair` record. Policies:
+ * PF_AUDIT_REPAIR_TORN, which truncates it and appends a `repair` record. Only what a
+ * crash can leave is cut: one line at the end of the live file, shorter than a record
+ * may be, that starts as every record's canonical form does ({"details":{, details being
+ * the first key in byte order and always an object) or is zero bytes; a last line that
+ * is anything else (someone's text in a file named as the log) is -EPROTO, untouched.
+ * Policies:
  *   FSYNC_RECORD  fdatasync before append returns: a returned record survives power loss.
  *   FSYNC_BATCH   fdatasync when fsync_every records or fsync_interval_ms have passed
  *                 since the last one (checked at each append: no background thread), and
@@ -61,6 +66,20 @@
  * leaves only rotated files, and open continues from them.
  *
  * Threads: one mutex per handle. Processes: flock(LOCK_EX) on the live file.
+ *
+ * The writer's files (pflight/audit.h states the rule). A log, its key and a daemon's
+ * token usually sit in a directory of their own, but nothing stops an operator (or a
+ * default such as the current directory) from pointing them into one that others may
+ * write to; there, another uid could plant the key the daemon signs with, a token it
+ * accepts, or a symbolic link that makes it append to, truncate or create a file of the
+ * link's choosing. So the directory is opened and checked first (fstat on its descriptor),
+ * the file is opened relative to that descriptor with O_NOFOLLOW, and then checked with
+ * fstat on its own descriptor: what is checked is what is used, with no window between a
+ * stat(2) and an open(2). The owner may be root as well as this uid: only root could have
+ * put a root-owned file in a directory that passes. One link only: a hard link is another
+ * name, perhaps in another directory, for the same bytes. A secret is written to a new
+ * file beside the name and renamed over it, so the old inode (which anyone who had it
+ * open may still read) never holds the new secret.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -70,6 +89,7 @@
 #include <libgen.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +101,7 @@
 
 #include "pflight/audit.h"
 #include "shm/pf_assert.h"
+#include "shm/pf_compiler.h"
 
 #define HASH_BYTES PF_AUDIT_HASH_BYTES
 #define HEX_BYTES (2 * HASH_BYTES + 1)
@@ -93,6 +114,7 @@
 #define FSYNC_EVERY_DEFAULT 1024u
 #define FSYNC_INTERVAL_MS_DEFAULT 100u
 #define VMAP_EMPTY UINT32_MAX
+#define RECORD_OPENING "{\"details\":{" /* every record's canonical form starts so */
 
 _Static_assert(HASH_BYTES == crypto_generichash_BYTES, "BLAKE2b-256");
 _Static_assert(PF_AUDIT_PUBLIC_KEY_BYTES == crypto_sign_ed25519_PUBLICKEYBYTES, "Ed25519 pk");
@@ -739,6 +761,139 @@ int pf_audit_verify(const char *path, const unsigned char *pubkey, struct pf_aud
 	return r;
 }
 
+/* ---- the writer's files --------------------------------------------------------------- */
+
+#define FILE_OFLAGS_ALLOWED (O_ACCMODE | O_APPEND | O_CREAT | O_EXCL)
+
+/* A caller's refusal (may be NULL): -EINVAL when too small, else cleared and 0. */
+static int refusal_begin(struct pf_audit_refusal *reterr)
+{
+	if (reterr == NULL)
+		return 0;
+	if (reterr->size < sizeof(*reterr))
+		return -EINVAL;
+	reterr->offset = 0;
+	reterr->path[0] = '\0';
+	reterr->reason[0] = '\0';
+	return 0;
+}
+
+/* Fill reterr (when not NULL) with path and the reason; returns err. */
+pf_printf_like(4, 5) static int refuse(struct pf_audit_refusal *reterr, int err, const char *path,
+				       const char *fmt, ...)
+{
+	va_list ap;
+
+	PF_ASSERT(err < 0);
+	if (reterr == NULL)
+		return err;
+	PF_ASSERT(reterr->size >= sizeof(*reterr));
+	(void)snprintf(reterr->path, sizeof(reterr->path), "%s", path);
+	va_start(ap, fmt);
+	(void)vsnprintf(reterr->reason, sizeof(reterr->reason), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+/* An open(2)-like failure of path, said in words. */
+static int refuse_errno(struct pf_audit_refusal *reterr, int err, const char *path,
+			const char *what)
+{
+	if (err == -ELOOP)
+		return refuse(reterr, err, path,
+			      "a symbolic link: refused, whether it points "
+			      "anywhere or not");
+	return refuse(reterr, err, path, "cannot %s: %s", what, strerror(-err));
+}
+
+/* The directory that holds path, opened and checked by the rule; its descriptor, or a
+ * negative errno with reterr filled. base receives the last component. */
+static int dir_open(const char *path, char base[PF_AUDIT_PATH_MAX], struct pf_audit_refusal *reterr)
+{
+	char dir[PF_AUDIT_PATH_MAX];
+	uid_t me = geteuid();
+	struct stat st;
+	int fd, r;
+
+	split_path(path, dir, base);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return refuse_errno(reterr, -errno, dir, "open the directory");
+	if (fstat(fd, &st) < 0)
+		r = refuse_errno(reterr, -errno, dir, "stat the directory");
+	else if (st.st_uid != me && st.st_uid != 0)
+		r = refuse(reterr, -EPERM, dir,
+			   "directory owned by uid %u, neither this process's (uid %u) nor root's",
+			   (unsigned)st.st_uid, (unsigned)me);
+	else if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
+		 ((st.st_mode & S_ISVTX) == 0 || st.st_uid != me))
+		r = refuse(reterr, -EPERM, dir,
+			   "directory writable by group or others (mode 0%o): they could plant "
+			   "files in it; use a directory only this uid may write to",
+			   (unsigned)(st.st_mode & 07777));
+	else
+		return fd;
+	close(fd);
+	return r;
+}
+
+/* The open file fd (at path) against the rule: 0, or -EPERM with reterr filled. */
+static int file_check(int fd, const char *path, uint32_t flags, struct pf_audit_refusal *reterr)
+{
+	mode_t forbidden =
+		(flags & PF_AUDIT_FILE_SECRET) ? (S_IRWXG | S_IRWXO) : (S_IWGRP | S_IWOTH);
+	uid_t me = geteuid();
+	struct stat st;
+
+	PF_ASSERT(fd >= 0 && path != NULL);
+	if (fstat(fd, &st) < 0)
+		return refuse_errno(reterr, -errno, path, "stat");
+	if (!S_ISREG(st.st_mode))
+		return refuse(reterr, -EPERM, path, "not a regular file");
+	if (st.st_uid != me && st.st_uid != 0)
+		return refuse(reterr, -EPERM, path,
+			      "owned by uid %u, neither this process's (uid %u) nor root's",
+			      (unsigned)st.st_uid, (unsigned)me);
+	if ((st.st_mode & forbidden) != 0)
+		return refuse(reterr, -EPERM, path,
+			      "%s by group or others (mode 0%o): chmod 0%o it",
+			      (flags & PF_AUDIT_FILE_SECRET) ? "readable or writable" : "writable",
+			      (unsigned)(st.st_mode & 07777),
+			      (flags & PF_AUDIT_FILE_SECRET) ? 0600u : 0644u);
+	if (st.st_nlink != 1)
+		return refuse(reterr, -EPERM, path,
+			      "has %lu hard links: another name may give others its bytes",
+			      (unsigned long)st.st_nlink);
+	return 0;
+}
+
+int pf_audit_file_open(const char *path, int oflags, uint32_t flags,
+		       struct pf_audit_refusal *reterr)
+{
+	char base[PF_AUDIT_PATH_MAX];
+	int dfd, fd, r;
+
+	if (path == NULL || path[0] == '\0' || strlen(path) >= PF_AUDIT_PATH_MAX ||
+	    (oflags & ~FILE_OFLAGS_ALLOWED) != 0 || (flags & ~PF_AUDIT_FILE_SECRET) != 0 ||
+	    refusal_begin(reterr) < 0)
+		return -EINVAL;
+	dfd = dir_open(path, base, reterr);
+	if (dfd < 0)
+		return dfd;
+	/* O_NONBLOCK: a FIFO planted at the name must not hold us in open(2). */
+	fd = openat(dfd, base, oflags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
+	r = fd < 0 ? refuse_errno(reterr, -errno, path, "open") : 0;
+	close(dfd);
+	if (r == 0)
+		r = file_check(fd, path, flags, reterr);
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	return fd;
+}
+
 /* ---- keys --------------------------------------------------------------------------- */
 
 int pf_audit_keygen(unsigned char ret_pk[PF_AUDIT_PUBLIC_KEY_BYTES],
@@ -751,68 +906,97 @@ int pf_audit_keygen(unsigned char ret_pk[PF_AUDIT_PUBLIC_KEY_BYTES],
 	return crypto_sign_ed25519_keypair(ret_pk, ret_sk) == 0 ? 0 : -EIO;
 }
 
-/* Write hex(bin) and a newline to path with mode, replacing the file. */
-static int key_write(const char *path, const unsigned char *bin, size_t bin_bytes, mode_t mode)
+/* The name at base in dfd, when something is there, may be replaced: a regular file of
+ * ours with one link (the rule); 0 also when nothing is there. */
+static int key_replaceable(int dfd, const char *base, const char *path,
+			   struct pf_audit_refusal *reterr)
 {
-	char hex[2 * PF_AUDIT_SECRET_KEY_BYTES + 2];
+	int fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK), r;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : refuse_errno(reterr, -errno, path, "open");
+	r = file_check(fd, path, 0, reterr);
+	close(fd);
+	return r;
+}
+
+/* Write hex(bin) and a newline to a new file beside path (mode), then rename it over
+ * path: a reader sees the old key or the new one, never half of one. */
+static int key_write(const char *path, const unsigned char *bin, size_t bin_bytes, mode_t mode,
+		     struct pf_audit_refusal *reterr)
+{
+	char hex[2 * PF_AUDIT_SECRET_KEY_BYTES + 2], base[PF_AUDIT_PATH_MAX],
+		tmp[PF_AUDIT_PATH_MAX];
 	size_t len = 2 * bin_bytes + 1;
-	int fd, r = 0;
+	int dfd, fd, r;
 
 	PF_ASSERT(bin_bytes <= PF_AUDIT_SECRET_KEY_BYTES);
+	dfd = dir_open(path, base, reterr);
+	if (dfd < 0)
+		return dfd;
+	r = key_replaceable(dfd, base, path, reterr);
+	if (r == 0 &&
+	    snprintf(tmp, sizeof(tmp), ".%s.new-%d", base, (int)getpid()) >= (int)sizeof(tmp))
+		r = refuse(reterr, -ENAMETOOLONG, path, "name too long");
+	fd = r == 0 ? openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)
+		    : -1;
+	if (r == 0 && fd < 0)
+		r = refuse_errno(reterr, -errno, path, "create a file beside");
+	if (r < 0) {
+		close(dfd);
+		return r;
+	}
 	to_hex(hex, sizeof(hex), bin, bin_bytes);
 	hex[len - 1] = '\n';
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (fd < 0)
-		return -errno;
+	errno = 0;
 	if (fchmod(fd, mode) < 0 || write(fd, hex, len) != (ssize_t)len || fsync(fd) < 0)
-		r = errno ? -errno : -EIO;
-	close(fd);
+		r = refuse_errno(reterr, errno ? -errno : -EIO, path, "write");
 	sodium_memzero(hex, sizeof(hex));
+	if (close(fd) < 0 && r == 0)
+		r = refuse_errno(reterr, -errno, path, "write");
+	if (r == 0 && renameat(dfd, tmp, dfd, base) < 0)
+		r = refuse_errno(reterr, -errno, path, "rename the new file over");
+	if (r < 0)
+		(void)unlinkat(dfd, tmp, 0);
+	else if (fsync(dfd) < 0)
+		r = refuse_errno(reterr, -errno, path, "sync the directory of");
+	close(dfd);
 	return r;
 }
 
 int pf_audit_key_save(const char *secret_path, const char *public_path,
 		      const unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES],
-		      const unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES])
+		      const unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES],
+		      struct pf_audit_refusal *reterr)
 {
 	unsigned char derived[PF_AUDIT_PUBLIC_KEY_BYTES];
 	int r;
 
-	if (secret_path == NULL || pk == NULL || sk == NULL)
+	if (secret_path == NULL || pk == NULL || sk == NULL || refusal_begin(reterr) < 0)
 		return -EINVAL;
+	if (strlen(secret_path) >= PF_AUDIT_PATH_MAX ||
+	    (public_path != NULL && strlen(public_path) >= PF_AUDIT_PATH_MAX))
+		return -ENAMETOOLONG;
 	if (sodium_init() < 0)
 		return -EIO;
 	if (crypto_sign_ed25519_sk_to_pk(derived, sk) != 0 ||
 	    memcmp(derived, pk, sizeof(derived)) != 0)
 		return -EINVAL;
-	errno = 0;
-	r = key_write(secret_path, sk, PF_AUDIT_SECRET_KEY_BYTES, 0600);
+	r = key_write(secret_path, sk, PF_AUDIT_SECRET_KEY_BYTES, 0600, reterr);
 	if (r == 0 && public_path != NULL)
-		r = key_write(public_path, pk, PF_AUDIT_PUBLIC_KEY_BYTES, 0644);
+		r = key_write(public_path, pk, PF_AUDIT_PUBLIC_KEY_BYTES, 0644, reterr);
 	return r;
 }
 
-/* Read a hex key line; secret: refuse group/other access. */
-static int key_read(const char *path, unsigned char *bin, size_t bin_bytes, bool secret)
+/* Read a hex key line from the open fd into bin: 0, -EBADMSG, or read(2)'s errno. */
+static int key_read(int fd, unsigned char *bin, size_t bin_bytes)
 {
 	char hex[2 * PF_AUDIT_SECRET_KEY_BYTES + 4];
-	struct stat st;
-	ssize_t n;
-	int fd, r = 0;
+	ssize_t n = read(fd, hex, sizeof(hex) - 1);
+	int r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (n < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0)
-		r = -errno;
-	else if (secret && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-		r = -EPERM;
-	n = r == 0 ? read(fd, hex, sizeof(hex) - 1) : 0;
-	if (r == 0 && n < 0)
-		r = -errno;
-	close(fd);
-	if (r < 0)
-		return r;
 	while (n > 0 && (hex[n - 1] == '\n' || hex[n - 1] == '\r'))
 		n--;
 	hex[n] = '\0';
@@ -822,21 +1006,30 @@ static int key_read(const char *path, unsigned char *bin, size_t bin_bytes, bool
 }
 
 int pf_audit_key_load(const char *secret_path, unsigned char ret_pk[PF_AUDIT_PUBLIC_KEY_BYTES],
-		      unsigned char ret_sk[PF_AUDIT_SECRET_KEY_BYTES])
+		      unsigned char ret_sk[PF_AUDIT_SECRET_KEY_BYTES],
+		      struct pf_audit_refusal *reterr)
 {
 	unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES], pk[PF_AUDIT_PUBLIC_KEY_BYTES];
 	unsigned char seed[crypto_sign_ed25519_SEEDBYTES];
-	int r;
+	int fd, r;
 
-	if (secret_path == NULL || ret_pk == NULL || ret_sk == NULL)
+	if (secret_path == NULL || ret_pk == NULL || ret_sk == NULL || refusal_begin(reterr) < 0)
 		return -EINVAL;
 	if (sodium_init() < 0)
 		return -EIO;
-	r = key_read(secret_path, sk, sizeof(sk), true);
+	fd = pf_audit_file_open(secret_path, O_RDONLY, PF_AUDIT_FILE_SECRET, reterr);
+	if (fd < 0)
+		return fd;
+	r = key_read(fd, sk, sizeof(sk));
+	close(fd);
 	if (r == 0 && (crypto_sign_ed25519_sk_to_seed(seed, sk) != 0 ||
 		       crypto_sign_ed25519_seed_keypair(pk, ret_sk, seed) != 0 ||
 		       sodium_memcmp(ret_sk, sk, sizeof(sk)) != 0))
 		r = -EBADMSG;
+	if (r == -EBADMSG)
+		(void)refuse(reterr, r, secret_path, "not an Ed25519 secret key in hex");
+	else if (r < 0)
+		(void)refuse_errno(reterr, r, secret_path, "read");
 	if (r == 0)
 		memcpy(ret_pk, pk, sizeof(pk));
 	sodium_memzero(sk, sizeof(sk));
@@ -846,9 +1039,16 @@ int pf_audit_key_load(const char *secret_path, unsigned char ret_pk[PF_AUDIT_PUB
 
 int pf_audit_pubkey_load(const char *public_path, unsigned char ret_pk[PF_AUDIT_PUBLIC_KEY_BYTES])
 {
+	int fd, r;
+
 	if (public_path == NULL || ret_pk == NULL)
 		return -EINVAL;
-	return key_read(public_path, ret_pk, PF_AUDIT_PUBLIC_KEY_BYTES, false);
+	fd = open(public_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	r = key_read(fd, ret_pk, PF_AUDIT_PUBLIC_KEY_BYTES);
+	close(fd);
+	return r;
 }
 
 /* ---- writing ------------------------------------------------------------------------- */
@@ -1062,16 +1262,19 @@ static int fsync_dir(const char *path)
 	return r;
 }
 
-/* Open (creating) the live file and lock it. */
-static int live_open(const char *path, int extra_flags)
+/* Open (creating) the live file by the rule and lock it. Read as well: a torn tail is
+ * read from this descriptor, the one checked, before it is cut. */
+static int live_open(const char *path, int extra_flags, struct pf_audit_refusal *reterr)
 {
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | extra_flags, 0600);
+	int fd = pf_audit_file_open(path, O_RDWR | O_APPEND | O_CREAT | extra_flags, 0, reterr);
 	int r;
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		r = errno == EWOULDBLOCK
+			    ? refuse(reterr, -EBUSY, path, "another process has this log open")
+			    : refuse_errno(reterr, -errno, path, "lock");
 		close(fd);
 		return r;
 	}
@@ -1098,7 +1301,7 @@ static int rotate_locked(struct pf_audit *log)
 		return -EEXIST;
 	if (rename(log->path, rotated) < 0)
 		return -errno;
-	fd = live_open(log->path, O_EXCL);
+	fd = live_open(log->path, O_EXCL, NULL);
 	if (fd < 0) {
 		log->broken = -ESHUTDOWN; /* no live file to append to */
 		return fd;
@@ -1272,22 +1475,69 @@ static int adopt_chain(struct pf_audit *log, struct chain *c, const struct pf_au
 	return 0;
 }
 
-/* Cut the live file at the torn line; *ret_dropped: how many bytes went. */
-static int repair_torn(struct pf_audit *log, uint64_t offset, uint64_t *ret_dropped)
+/* Whether the len bytes at the end of the live file (from offset) can be a record cut
+ * short by a crash: one line, shorter than a record may be, that is the start of a
+ * record's canonical form, or zero bytes (a power loss can leave blocks of zeros). A
+ * newline may end it (the line was whole but not all of its blocks reached the disk).
+ * 1, 0, or a negative errno. */
+static int torn_record(int fd, uint64_t offset, uint64_t len)
 {
-	struct stat st;
+	size_t opening = strlen(RECORD_OPENING), zeros = 0;
+	char *buf;
+	int r = 1;
 
-	if (fstat(log->fd, &st) < 0)
-		return -errno;
-	PF_ASSERT((uint64_t)st.st_size > offset);
-	if (ftruncate(log->fd, (off_t)offset) < 0)
-		return -errno;
-	*ret_dropped = (uint64_t)st.st_size - offset;
-	return 0;
+	if (len == 0 || len >= PF_AUDIT_LINE_MAX)
+		return 0;
+	buf = malloc((size_t)len);
+	if (buf == NULL)
+		return -ENOMEM;
+	if (pread(fd, buf, (size_t)len, (off_t)offset) != (ssize_t)len)
+		r = -EIO;
+	for (size_t i = 0; r == 1 && i < len; i++) {
+		if (buf[i] == '\n' && i + 1 < len)
+			r = 0; /* a second line: more than one record's write */
+		zeros += buf[i] == '\0';
+	}
+	if (r == 1 && zeros + (buf[len - 1] == '\n') != len &&
+	    memcmp(buf, RECORD_OPENING, len < opening ? (size_t)len : opening) != 0)
+		r = 0;
+	free(buf);
+	return r;
 }
 
-/* Walk the set; repair a torn live tail when asked. 0, or -errno with *reterr_offset. */
-static int open_scan(struct pf_audit *log, uint32_t flags, uint64_t *reterr_offset)
+/* Cut the live file at the torn line, when what follows offset is a record cut short
+ * (never anything else: it is not this log's to cut); *ret_dropped: how many bytes went. */
+static int repair_torn(struct pf_audit *log, const struct pf_audit_report *rep,
+		       uint64_t *ret_dropped, struct pf_audit_refusal *reterr)
+{
+	uint64_t offset = rep->bad_offset, len;
+	struct stat st;
+	int r;
+
+	if (fstat(log->fd, &st) < 0)
+		return refuse_errno(reterr, -errno, log->path, "stat");
+	if ((uint64_t)st.st_size <= offset)
+		return refuse(reterr, -EPROTO, log->path, "changed while it was read");
+	len = (uint64_t)st.st_size - offset;
+	r = torn_record(log->fd, offset, len);
+	if (r == 0)
+		r = refuse(reterr, -EPROTO, log->path,
+			   "line %llu (%llu bytes to the end) is not a record cut short by a "
+			   "crash: nothing truncated",
+			   (unsigned long long)rep->bad_line, (unsigned long long)len);
+	else if (r < 0)
+		r = refuse_errno(reterr, r, log->path, "read the torn line of");
+	else if (ftruncate(log->fd, (off_t)offset) < 0)
+		r = refuse_errno(reterr, -errno, log->path, "truncate");
+	else
+		r = 0;
+	if (r == 0)
+		*ret_dropped = len;
+	return r;
+}
+
+/* Walk the set; repair a torn live tail when asked. 0, or -errno with reterr filled. */
+static int open_scan(struct pf_audit *log, uint32_t flags, struct pf_audit_refusal *reterr)
 {
 	struct pf_audit_report rep = {.size = sizeof(rep)};
 	struct chain c = {.rep = &rep};
@@ -1297,12 +1547,18 @@ static int open_scan(struct pf_audit *log, uint32_t flags, uint64_t *reterr_offs
 
 	r = chain_walk(log->path, &c);
 	if (r == -EBADMSG) {
-		if (reterr_offset != NULL)
-			*reterr_offset = rep.bad_offset;
+		if (reterr != NULL)
+			reterr->offset = rep.bad_offset;
 		if (rep.fault != PF_AUDIT_FAULT_TORN || strcmp(rep.bad_file, log->path) != 0)
-			r = -EPROTO;
+			r = refuse(reterr, -EPROTO, rep.bad_file, "line %llu: %s",
+				   (unsigned long long)rep.bad_line, rep.reason);
 		else if (flags & PF_AUDIT_REPAIR_TORN)
-			r = repair_torn(log, rep.bad_offset, &dropped);
+			r = repair_torn(log, &rep, &dropped, reterr);
+		else
+			(void)refuse(reterr, r, rep.bad_file, "line %llu: %s",
+				     (unsigned long long)rep.bad_line, rep.reason);
+	} else if (r < 0) {
+		(void)refuse_errno(reterr, r, log->path, "read the log");
 	}
 	if (r == 0)
 		r = adopt_chain(log, &c, &rep);
@@ -1319,12 +1575,13 @@ static int open_scan(struct pf_audit *log, uint32_t flags, uint64_t *reterr_offs
 }
 
 int pf_audit_open(const char *path, const struct pf_audit_opts *opts, struct pf_audit **ret_log,
-		  uint64_t *reterr_offset)
+		  struct pf_audit_refusal *reterr)
 {
 	struct pf_audit *log;
 	int r;
 
-	if (path == NULL || opts == NULL || ret_log == NULL || path[0] == '\0')
+	if (path == NULL || opts == NULL || ret_log == NULL || path[0] == '\0' ||
+	    refusal_begin(reterr) < 0)
 		return -EINVAL;
 	if (strlen(path) >= PF_AUDIT_PATH_MAX - 32)
 		return -ENAMETOOLONG;
@@ -1335,12 +1592,14 @@ int pf_audit_open(const char *path, const struct pf_audit_opts *opts, struct pf_
 		return -ENOMEM;
 	(void)snprintf(log->path, sizeof(log->path), "%s", path);
 	r = opts_apply(log, opts);
-	log->fd = r == 0 ? live_open(path, 0) : -1;
+	log->fd = r == 0 ? live_open(path, 0, reterr) : -1;
 	if (r == 0 && log->fd < 0)
 		r = log->fd;
 	if (r == 0)
-		r = open_scan(log, opts->flags, reterr_offset);
+		r = open_scan(log, opts->flags, reterr);
 	if (r < 0) {
+		if (reterr != NULL && reterr->reason[0] == '\0')
+			(void)refuse(reterr, r, path, "%s", strerror(-r));
 		if (log->fd >= 0)
 			close(log->fd);
 		vmap_free(&log->vmap);

@@ -157,12 +157,18 @@ static const struct manifest_field fields[] = {
 	       "Which members may receive a VNode handed over or migrated."),
 	SECTION("governance.credentials", "Trust credentials."),
 	STR(M, "governance.credentials.signing_key_path", F_ABS | F_RELOAD,
-	    governance.signing_key_path, "", "Ed25519 key signing audit heads; empty: unsigned."),
+	    governance.signing_key_path, "",
+	    "Ed25519 key signing audit heads and join tokens (mode 0600, owned by the daemon's "
+	    "uid or root, in a directory others may not write to); created when absent; empty: "
+	    "<audit path>.key."),
 	VAL(M, "governance.credentials.tokens_required", PF_MANIFEST_BOOL, F_RELOAD,
 	    governance.tokens_required, 0, 1, "false", "Members must present a join token."),
 	SECTION("governance.audit", "The hash-chained audit log."),
 	STR(M, "governance.audit.path", F_ABS, governance.audit_path, "",
-	    "JSON-lines audit file; empty: records stay in the domain's audit ring."),
+	    "JSON-lines audit file, in a directory others may not write to (never through a "
+	    "symbolic link); empty: <state>/<name>.audit.jsonl, <state> being "
+	    "$STATE_DIRECTORY, /var/lib/pflight as root, else $XDG_STATE_HOME/pflight "
+	    "(~/.local/state/pflight)."),
 	VAL(M, "governance.audit.sign_every", PF_MANIFEST_INT, F_RELOAD,
 	    governance.audit_sign_every, 1, 1000000, "1024", "Records between two signed heads."),
 	ENUMV(M, "governance.audit.fsync", F_RELOAD, governance.audit_fsync, fsync_names, "batch",
@@ -205,8 +211,10 @@ static const struct manifest_field fields[] = {
 	VAL(M, "api.port", PF_MANIFEST_INT, 0, api.port, 0, 65535, "7421",
 	    "TCP port; 0: any free port (the log says which)."),
 	STR(M, "api.token_path", F_ABS, api.token_path, "",
-	    "Bearer token file for changes, mode 0600 (refused when group or others may read "
-	    "it); created with 32 random bytes when absent; empty: <audit path>.api-token."),
+	    "Bearer token file for changes, mode 0600, owned by the daemon's uid or root, in a "
+	    "directory others may not write to, not a symbolic link (else the API is not "
+	    "started); created with 32 random bytes when absent; empty: <audit "
+	    "path>.api-token."),
 	VAL(M, "api.request_bytes_max", PF_MANIFEST_SIZE, 0, api.request_bytes_max, 256, 16u << 20,
 	    "64KiB", "Largest request body; a larger one gets 413."),
 	VAL(M, "api.rate_per_s", PF_MANIFEST_INT, 0, api.rate_per_s, 1, 1000000, "100",

@@ -77,7 +77,8 @@ static int claims_from(json_t *doc, struct pf_token_claims *ret)
 	return 0;
 }
 
-int pf_control_present(const char *path, const char *token, struct pf_token_claims *ret)
+int pf_control_present(const char *path, uint32_t daemon_uid, const char *token,
+		       struct pf_token_claims *ret)
 {
 	char req[PF_TOKEN_TEXT_MAX + 16], reply[PF_CONTROL_REPLY_MAX];
 	json_t *doc;
@@ -87,7 +88,7 @@ int pf_control_present(const char *path, const char *token, struct pf_token_clai
 		return -EINVAL;
 	if (snprintf(req, sizeof(req), "join-token %s", token) >= (int)sizeof(req))
 		return -EBADMSG; /* longer than any token */
-	r = pf_control_request(path, req, reply, sizeof(reply), 0);
+	r = pf_control_request(path, daemon_uid, req, reply, sizeof(reply), 0);
 	if (r < 0)
 		return r;
 	PF_ASSERT((size_t)r < sizeof(reply));

@@ -5,6 +5,12 @@
  * SOCK_SEQPACKET keeps message boundaries, so a request and its reply are one message
  * each: no framing, no partial reads. The path rule lives here, in the library, so that
  * the daemon, the CLI and every worker agree on it without configuration.
+ *
+ * Whoever binds a path first listens there: /tmp is everyone's, and a daemon that could
+ * not bind its path (or is not running) leaves the name to anyone. So nothing is sent
+ * before the listener's credentials (SO_PEERCRED, taken by the kernel when it called
+ * listen(2)) show the daemon: root, or the uid the caller names (the owner of the
+ * domain's segment, pflight/control.h). A request may carry a join token.
  */
 #include <errno.h>
 #include <poll.h>
@@ -104,8 +110,21 @@ static int connect_to(const char *path)
 	return fd;
 }
 
-PF_API int pf_control_request(const char *path, const char *request, char *reply, size_t cap,
-			      uint32_t timeout_ms)
+/* The listener at fd is the daemon: root or daemon_uid. 0, -EPERM, or getsockopt's errno. */
+static int peer_is_daemon(int fd, uint32_t daemon_uid)
+{
+	struct ucred peer;
+	socklen_t len = sizeof(peer);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0)
+		return -errno;
+	if (len != sizeof(peer))
+		return -EPROTO;
+	return peer.uid == 0 || (uint32_t)peer.uid == daemon_uid ? 0 : -EPERM;
+}
+
+PF_API int pf_control_request(const char *path, uint32_t daemon_uid, const char *request,
+			      char *reply, size_t cap, uint32_t timeout_ms)
 {
 	struct pollfd pfd = {.events = POLLIN};
 	size_t len = request != NULL ? strlen(request) : 0;
@@ -121,6 +140,9 @@ PF_API int pf_control_request(const char *path, const char *request, char *reply
 	if (fd < 0)
 		return fd;
 	pfd.fd = fd;
+	r = peer_is_daemon(fd, daemon_uid);
+	if (r < 0)
+		goto out; /* not the daemon: it gets nothing, the token least of all */
 	if (send(fd, request, len, MSG_NOSIGNAL) != (ssize_t)len) {
 		r = -errno;
 		goto out;

@@ -13,6 +13,21 @@
  *
  * One writer per log: pf_audit_open() takes an exclusive flock(2) on the file. A handle
  * may be shared by the threads of that process (appends are serialised inside).
+ *
+ * The writer's files (the live log, its rotated files, the secret key, a daemon's token
+ * files through pf_audit_file_open()) follow one rule, so that nobody else can plant,
+ * swap or read them:
+ *   - the last component is never followed: a symbolic link, dangling or not, is refused
+ *     (-ELOOP), and a new file is created where the name is, never at a link's target;
+ *   - the file, checked with fstat(2) on the open descriptor, is a regular file with one
+ *     link, owned by this process's effective uid or by root, not writable by group or
+ *     others; a secret (a key, a token) not readable by them either (-EPERM);
+ *   - its directory is owned by this process's effective uid or by root and is not
+ *     writable by group or others, unless it has the sticky bit and this uid owns it
+ *     (-EPERM): a directory others may write to lets them plant the file before it exists.
+ * Each refusal names the file or directory and says why in a struct pf_audit_refusal.
+ * Readers (pf_audit_verify(), pf_audit_lineage(), pf_audit_pubkey_load()) do not apply
+ * it: any user may check a copy of a log wherever it lies.
  */
 #ifndef PFLIGHT_AUDIT_H
 #define PFLIGHT_AUDIT_H
@@ -43,6 +58,19 @@ enum pf_audit_fsync {
 	PF_AUDIT_FSYNC_RECORD = 0, /* before every append returns */
 	PF_AUDIT_FSYNC_BATCH = 1,  /* every fsync_every records or fsync_interval_ms */
 	PF_AUDIT_FSYNC_HEAD = 2,   /* only with each signed head, rotation and close */
+};
+
+/* pf_audit_file_open() flags */
+#define PF_AUDIT_FILE_SECRET 0x1u /* a key or a token: group and others may not read it */
+
+/* Why a file was refused: pf_audit_open(), pf_audit_key_load(), pf_audit_key_save() and
+ * pf_audit_file_open() fill it (when not NULL) whenever they fail. */
+struct pf_audit_refusal {
+	uint32_t size;                /* set by the caller: sizeof(*refusal) */
+	uint32_t reserved0;           /* 0 */
+	uint64_t offset;              /* pf_audit_open(), -EBADMSG and -EPROTO: the bad line */
+	char path[PF_AUDIT_PATH_MAX]; /* the file or directory refused */
+	char reason[192];             /* one line: why, without the path */
 };
 
 /* pf_audit_opts.flags */
@@ -118,25 +146,54 @@ PF_API int pf_audit_keygen(unsigned char ret_pk[PF_AUDIT_PUBLIC_KEY_BYTES],
 			   unsigned char ret_sk[PF_AUDIT_SECRET_KEY_BYTES]);
 
 /*
- * Write the secret key (hex, one line) to secret_path with mode 0600 (forced even if the
- * file existed) and, when public_path is not NULL, the public key (hex) to public_path
- * with mode 0644. Returns 0, or -EINVAL (NULL or mismatched pair), or the open(2)/write(2)
- * errno (-EACCES, -ENOSPC, -EIO, ...).
+ * Write the secret key (hex, one line) to secret_path with mode 0600 and, when
+ * public_path is not NULL, the public key (hex) to public_path with mode 0644. Each is
+ * written whole to a new file beside it and renamed over the name, so a reader never sees
+ * half a key and whoever had the old file open does not see the new one. By the rule at
+ * the top of this file: an existing file at that name must be a regular file of this uid
+ * or root with one link (a symbolic link is refused, never followed), and the directory
+ * must be one others cannot write to. Returns 0, or:
+ *   -EINVAL   NULL arguments, a mismatched pair, reterr->size too small
+ *   -ELOOP    a symbolic link is at that name
+ *   -EPERM    the file or its directory breaks the rule (reterr says which and why)
+ *   -EACCES, -ENOSPC, -EIO, -ENAMETOOLONG ...  from open(2)/write(2)/rename(2)
+ * reterr (may be NULL) says which file and why on failure.
  */
 PF_API int pf_audit_key_save(const char *secret_path, const char *public_path,
 			     const unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES],
-			     const unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES]);
+			     const unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES],
+			     struct pf_audit_refusal *reterr);
 
 /*
- * Read a secret key written by pf_audit_key_save(). Returns 0, or:
- *   -EPERM    the file is readable or writable by group or others
+ * Read a secret key written by pf_audit_key_save(), opened by the rule at the top of
+ * this file (PF_AUDIT_FILE_SECRET). Returns 0, or:
+ *   -ELOOP    secret_path is a symbolic link
+ *   -EPERM    the file is another uid's (neither this process's nor root's), readable or
+ *             writable by group or others, not a regular file or has several links, or
+ *             its directory is writable by others
  *   -EBADMSG  not a hex key line, or its public half does not match its seed
- *   -EINVAL   NULL arguments
+ *   -EINVAL   NULL arguments, reterr->size too small
  *   -ENOENT, -EACCES, -EIO ...  from open(2)/read(2)
+ * reterr (may be NULL) says which file and why on failure.
  */
 PF_API int pf_audit_key_load(const char *secret_path,
 			     unsigned char ret_pk[PF_AUDIT_PUBLIC_KEY_BYTES],
-			     unsigned char ret_sk[PF_AUDIT_SECRET_KEY_BYTES]);
+			     unsigned char ret_sk[PF_AUDIT_SECRET_KEY_BYTES],
+			     struct pf_audit_refusal *reterr);
+
+/*
+ * Open a file of the log writer's own by the rule at the top of this file: a key, a
+ * token file a daemon keeps beside its log. oflags: O_RDONLY, O_WRONLY or O_RDWR, with
+ * O_APPEND, O_CREAT and O_EXCL allowed (O_NOFOLLOW and O_CLOEXEC are always added; a file
+ * created gets mode 0600); flags: PF_AUDIT_FILE_SECRET or 0. Returns the descriptor, or:
+ *   -ELOOP    path is a symbolic link (dangling or not): nothing was created or opened
+ *   -EPERM    the file or its directory breaks the rule
+ *   -EINVAL   NULL or empty path, other oflags or flags, reterr->size too small
+ *   -ENOENT, -EEXIST, -EACCES ...  from open(2)
+ * reterr (may be NULL) says which file or directory and why on failure.
+ */
+PF_API int pf_audit_file_open(const char *path, int oflags, uint32_t flags,
+			      struct pf_audit_refusal *reterr);
 
 /* Read a public key file. Returns 0, -EINVAL, -EBADMSG (not a hex key), or the
  * open(2)/read(2) errno. */
@@ -149,23 +206,29 @@ PF_API void pf_audit_opts_init(struct pf_audit_opts *opts);
 
 /*
  * Open (or create) the log at path and its rotated files (path.<first seq, 20 digits>):
- * the whole set is walked and checked as pf_audit_verify() does (heads against their
- * own keys), the per-VNode lineage map is rebuilt, and sequence numbers and the chain
- * continue. On -EBADMSG and -EPROTO, *reterr_offset (may be NULL) is the byte offset of
- * the bad line. Returns 0 and *ret_log, or:
- *   -EINVAL    bad path, options (size, policy, host) or arguments
+ * the live file is opened by the rule at the top of this file, then the whole set is
+ * walked and checked as pf_audit_verify() does (heads against their own keys), the
+ * per-VNode lineage map is rebuilt, and sequence numbers and the chain continue. On
+ * failure reterr (may be NULL) says which file and why; on -EBADMSG and -EPROTO its
+ * offset is the byte offset of the bad line. Returns 0 and *ret_log, or:
+ *   -EINVAL    bad path, options (size, policy, host) or arguments, reterr->size too small
+ *   -ELOOP     path is a symbolic link (dangling or not): nothing was created or written
+ *   -EPERM     the live file or its directory breaks the rule: nothing was written
  *   -EBADMSG   the last line is torn (no newline, or unparseable) and PF_AUDIT_REPAIR_TORN
  *              was not given; nothing was changed
  *   -EPROTO    the set fails verification elsewhere (edited, deleted, reordered, bad
- *              signature): run pf_audit_verify() and move the set aside
+ *              signature), or its last line is not a record cut short (see below): run
+ *              pf_audit_verify() and move the set aside; nothing was changed
  *   -EBUSY     another handle (any process) has the log open
  *   -ENAMETOOLONG  path is longer than PF_AUDIT_PATH_MAX - 32
  *   -ENOMEM, -EIO (libsodium), or an open(2)/read(2)/ftruncate(2) errno
  * With PF_AUDIT_REPAIR_TORN a torn last line is truncated and a `repair` record saying
- * where and how many bytes were dropped is appended first.
+ * where and how many bytes were dropped is appended first. Only what a crash can leave is
+ * cut: one line at the end of the live file, shorter than PF_AUDIT_LINE_MAX, that is the
+ * start of a record's canonical form or zero bytes; any other bad last line is -EPROTO.
  */
 PF_API int pf_audit_open(const char *path, const struct pf_audit_opts *opts,
-			 struct pf_audit **ret_log, uint64_t *reterr_offset);
+			 struct pf_audit **ret_log, struct pf_audit_refusal *reterr);
 
 /*
  * Append one record: event (1..PF_AUDIT_EVENT_MAX bytes of [a-z0-9_.-], starting with a

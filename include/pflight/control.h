@@ -8,6 +8,14 @@
  * true or false and, when false, "error" (a short word) and often "reason" (a sentence).
  * The daemon identifies the client with SO_PEERCRED; what it allows depends on the uid.
  *
+ * The client identifies the daemon the same way, before it sends anything: whoever binds
+ * a path first listens there, and a request may carry a join token. The daemon of a
+ * domain runs as root or as the uid that owns the domain's segment (pflightd adopts no
+ * other segment), so that is the uid a client expects: pf_domain_info()'s segment_uid of
+ * the domain it has open (a worker opens it before it presents a token and joins), passed
+ * as daemon_uid; root is always accepted. A listener of any other uid is refused with
+ * -EPERM and is sent nothing.
+ *
  * Where the socket is (pf_control_path): $PFLIGHT_CONTROL when set; otherwise the daemon
  * binds <dir>/<domain>.sock in $RUNTIME_DIRECTORY (systemd's RuntimeDirectory=), else
  * /run/pflight/<domain>.sock when it runs as root, else
@@ -51,9 +59,13 @@ extern "C" {
 PF_API int pf_control_path(const char *domain, uint32_t flags, char *buf, size_t cap);
 
 /*
- * Send one request to the socket at path and wait (at most timeout_ms, 0: the default)
- * for its reply, NUL-terminated into reply (cap bytes). Returns the reply's length, or:
+ * Send one request to the daemon at path, which must run as root or as daemon_uid (see
+ * the top of this file: the owner of the domain's segment), and wait (at most timeout_ms,
+ * 0: the default) for its reply, NUL-terminated into reply (cap bytes). Returns the
+ * reply's length, or:
  *   -ENOENT, -ECONNREFUSED  no daemon listens there
+ *   -EPERM                  what listens there runs as neither root nor daemon_uid: not
+ *                           the daemon; nothing was sent
  *   -EACCES                 the socket's permissions refuse this process
  *   -ETIMEDOUT              no reply in time
  *   -EMSGSIZE               the request is over PF_CONTROL_REPLY_MAX bytes, or the reply
@@ -62,8 +74,8 @@ PF_API int pf_control_path(const char *domain, uint32_t flags, char *buf, size_t
  *   -ENAMETOOLONG           path too long
  * Blocking; any thread.
  */
-PF_API int pf_control_request(const char *path, const char *request, char *reply, size_t cap,
-			      uint32_t timeout_ms);
+PF_API int pf_control_request(const char *path, uint32_t daemon_uid, const char *request,
+			      char *reply, size_t cap, uint32_t timeout_ms);
 
 #ifdef __cplusplus
 }

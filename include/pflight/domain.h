@@ -134,8 +134,9 @@ struct pf_domain_info {
 	uint32_t vnodes_active;      /* counted by the same scan */
 	/* The segment this process mapped, from fstat(2) of its own descriptor (what the
 	 * name names now may differ): who created it (owner) and who may write it. A
-	 * daemon adopting an existing segment checks them (tools/pflightd). UINT32_MAX
-	 * each when it cannot be told. */
+	 * daemon adopting an existing segment checks them (tools/pflightd), and a client
+	 * of its control socket expects it to run as root or as segment_uid
+	 * (pflight/control.h). UINT32_MAX each when it cannot be told. */
 	uint32_t segment_uid;
 	uint32_t segment_gid;
 	uint32_t segment_mode; /* permission bits, & 07777 */

@@ -80,8 +80,10 @@ PF_API int pf_token_verify(const unsigned char *pk, const char *token, uint64_t 
 
 /*
  * Present a join token to the daemon at path (pf_control_path() of pflight/control.h), for
- * this process. Returns 0 and the claims granted in *ret (ret->size set by the caller; may
- * be NULL; written only on success), or what the daemon answers:
+ * this process; the daemon must run as root or as daemon_uid (the owner of the domain's
+ * segment: pf_domain_info()'s segment_uid), or the token is not sent (-EPERM: see
+ * pflight/control.h). Returns 0 and the claims granted in *ret (ret->size set by the
+ * caller; may be NULL; written only on success), or what the daemon answers:
  *   -EKEYREJECTED  forged
  *   -EKEYEXPIRED   expired
  *   -EBADMSG       malformed (or longer than any token: not sent)
@@ -93,7 +95,8 @@ PF_API int pf_token_verify(const unsigned char *pk, const char *token, uint64_t 
  *   -EINVAL        token NULL, ret->size too small
  * or an error of pf_control_request(). Blocking; reentrant.
  */
-PF_API int pf_control_present(const char *path, const char *token, struct pf_token_claims *ret);
+PF_API int pf_control_present(const char *path, uint32_t daemon_uid, const char *token,
+			      struct pf_token_claims *ret);
 
 /* The protocol's word for one of pf_control_present()'s refusals ("forged", "expired",
  * "malformed", "other_domain", "wrong_uid", "peer_gone"), as the daemon answers it; NULL

@@ -215,7 +215,7 @@ static void check_token_mode(void)
 
 	(void)snprintf(path, sizeof(path), "%s.api-token", env.audit);
 	CHECK(chmod(path, 0644) == 0);
-	check_no_api(NULL, "is readable or writable by group or others (mode 0644): chmod 0600");
+	check_no_api(NULL, "readable or writable by group or others (mode 0644): chmod 0600");
 	CHECK(chmod(path, 0600) == 0);
 	check_no_api("api:\n  enabled: false\n", "api: disabled");
 }

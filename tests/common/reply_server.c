@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/common/reply_server.h"
@@ -77,4 +78,69 @@ int reply_server_join(struct reply_server *sv)
 
 	(void)close(sv->fd);
 	return -r;
+}
+
+/* The squatter's child: listen as uid, count what one client sends, report it. */
+static void squat(const char *path, uint32_t uid, int report)
+{
+	char buf[256];
+	ssize_t n, got = 0;
+	int fd, c;
+
+	(void)alarm(60); /* whatever the test does, this child does not outlive it long */
+	if (geteuid() == 0 && (setgid((gid_t)uid) < 0 || setuid((uid_t)uid) < 0))
+		_exit(10);
+	fd = reply_server_listen(path);
+	if (fd < 0 || write(report, "l", 1) != 1)
+		_exit(11);
+	c = accept(fd, NULL, NULL);
+	if (c < 0)
+		_exit(12);
+	while ((n = recv(c, buf, sizeof(buf), 0)) > 0) {
+		got += n;
+		(void)send(c, "{\"ok\":true}", 11, MSG_NOSIGNAL); /* keep a client talking */
+	}
+	if (write(report, &got, sizeof(got)) != (ssize_t)sizeof(got))
+		_exit(13);
+	_exit(0);
+}
+
+int squatter_start(struct squatter *sq, const char *path, uint32_t uid)
+{
+	int p[2];
+	char ready;
+
+	if (pipe(p) < 0)
+		return -errno;
+	sq->pid = fork();
+	if (sq->pid < 0) {
+		(void)close(p[0]);
+		(void)close(p[1]);
+		return -errno;
+	}
+	if (sq->pid == 0) {
+		(void)close(p[0]);
+		squat(path, uid, p[1]);
+	}
+	(void)close(p[1]);
+	sq->fd = p[0];
+	if (read(sq->fd, &ready, 1) != 1) {
+		(void)squatter_join(sq);
+		return -ECHILD;
+	}
+	return 0;
+}
+
+int squatter_join(struct squatter *sq)
+{
+	ssize_t got = 0;
+	int status = 0;
+	ssize_t n = read(sq->fd, &got, sizeof(got));
+
+	(void)close(sq->fd);
+	if (waitpid(sq->pid, &status, 0) != sq->pid)
+		return -errno;
+	if (n != (ssize_t)sizeof(got) || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return -ECHILD;
+	return (int)got;
 }

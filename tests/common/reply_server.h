@@ -9,6 +9,8 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #define REPLY_SERVER_MAX 16 /* connections one server answers */
 
@@ -30,5 +32,20 @@ int reply_server_start(struct reply_server *sv, const char *path, const char *co
 
 /* Wait until every reply was given, and close the socket. 0, or -errno. */
 int reply_server_join(struct reply_server *sv);
+
+/* Something other than the daemon listening at a control socket's path: a forked child
+ * that becomes uid (when this process is root; it keeps this process's uid otherwise),
+ * binds path and listens, takes one connection and counts the bytes sent on it until the
+ * client closes. The directory of path must let uid create the socket. */
+struct squatter {
+	pid_t pid;
+	int fd; /* read end: the child's report */
+};
+
+/* Start it; returns once it listens. 0, or -errno. */
+int squatter_start(struct squatter *sq, const char *path, uint32_t uid);
+
+/* Wait for its one connection to end: the bytes it received (0: nothing), or -errno. */
+int squatter_join(struct squatter *sq);
 
 #endif /* PF_TEST_REPLY_SERVER_H */

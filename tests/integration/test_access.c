@@ -60,7 +60,8 @@ static void child(int in_group)
 		fprintf(stderr, "child(%d): open %d, want %d\n", in_group, r, want);
 		_exit(11);
 	}
-	r = pf_control_request(control, "status", reply, sizeof(reply), 0);
+	r = pf_control_request(control, 0 /* pflightd runs as root */, "status", reply,
+			       sizeof(reply), 0);
 	if ((in_group && r <= 0) || (!in_group && r != -EACCES)) {
 		fprintf(stderr, "child(%d): control %d\n", in_group, r);
 		_exit(12);

@@ -47,9 +47,9 @@ static void keys(void)
 	(void)snprintf(sec2, sizeof(sec2), "%s/other.sec", dir);
 	(void)snprintf(pub2, sizeof(pub2), "%s/other.pub", dir);
 	CHECK(pf_audit_keygen(pk, sk) == 0);
-	CHECK(pf_audit_key_save(sec, pub, pk, sk) == 0);
+	CHECK(pf_audit_key_save(sec, pub, pk, sk, NULL) == 0);
 	CHECK(pf_audit_keygen(pk, sk) == 0);
-	CHECK(pf_audit_key_save(sec2, pub2, pk, sk) == 0);
+	CHECK(pf_audit_key_save(sec2, pub2, pk, sk, NULL) == 0);
 }
 
 static void token_phase(void)
@@ -109,7 +109,7 @@ static void write_log(void)
 	struct pf_audit *log;
 
 	(void)snprintf(logp, sizeof(logp), "%s/audit.log", dir);
-	CHECK(pf_audit_key_load(sec, pk, sk) == 0);
+	CHECK(pf_audit_key_load(sec, pk, sk, NULL) == 0);
 	pf_audit_opts_init(&o);
 	o.host = "test-host";
 	o.secret_key = sk;

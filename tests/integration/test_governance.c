@@ -576,7 +576,8 @@ static void phase_access(void)
 			_exit(2);
 		if (pf_domain_open(name, &d) != -EACCES)
 			_exit(3);
-		if (pf_control_request(control, "status", reply, sizeof(reply), 0) != -EACCES)
+		if (pf_control_request(control, 0 /* root: the daemon */, "status", reply,
+				       sizeof(reply), 0) != -EACCES)
 			_exit(4);
 		_exit(0);
 	}
@@ -625,7 +626,7 @@ static void run(void)
 
 	write_manifest(0, "    can_register: []\n");
 	start_daemon();
-	CHECK(pf_audit_key_load(key, pk, sk) == 0);
+	CHECK(pf_audit_key_load(key, pk, sk, NULL) == 0);
 	CHECK(pf_domain_open(name, &d) == 0);
 	phase_register(d);
 	phase_assign(d);

@@ -303,7 +303,7 @@ static json_t *control_ask(const char *req)
 	char reply[PF_CONTROL_REPLY_MAX];
 	json_t *doc;
 
-	CHECK(pf_control_request(control, req, reply, sizeof(reply), 0) > 0);
+	CHECK(pf_control_request(control, (uint32_t)geteuid(), req, reply, sizeof(reply), 0) > 0);
 	doc = json_loads(reply, 0, NULL);
 	if (doc == NULL)
 		fprintf(stderr, "control: not JSON: %s\n", reply);
@@ -345,7 +345,7 @@ static void control_phase(void)
 	json_t *doc;
 
 	(void)snprintf(key, sizeof(key), "%s/audit.key", dir);
-	CHECK(pf_audit_key_load(key, pk, sk) == 0 && pf_audit_keygen(opk, osk) == 0);
+	CHECK(pf_audit_key_load(key, pk, sk, NULL) == 0 && pf_audit_keygen(opk, osk) == 0);
 	doc = control_ask("status");
 	CHECK(json_is_true(json_object_get(doc, "ok")) &&
 	      strcmp(reply_str(doc, "domain"), name) == 0);

@@ -88,7 +88,8 @@ static void check_serving(const char *control, const char *log)
 	unsigned port = proc_api_port(log);
 	int fd;
 
-	CHECK(pf_control_request(control, "status", reply, sizeof(reply), 0) > 0);
+	CHECK(pf_control_request(control, (uint32_t)geteuid(), "status", reply, sizeof(reply), 0) >
+	      0);
 	CHECK(strstr(reply, "\"ok\":true") != NULL);
 	CHECK(port > 0);
 	sa.sin_port = htons((uint16_t)port);

@@ -349,9 +349,11 @@ static int parse(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-/* Present our join token to the host's pflightd, when we have one. */
-static int present(const struct options *o)
+/* Present our join token to the host's pflightd, when we have one: to a daemon that runs
+ * as root or as the owner of the domain's segment, nothing else (pflight/control.h). */
+static int present(const struct options *o, struct pf_domain *d)
 {
+	struct pf_domain_info di = {.size = sizeof(di)};
 	struct pf_token_claims cl = {.size = sizeof(cl)};
 	char path[PF_CONTROL_PATH_MAX];
 	int r = 0;
@@ -363,7 +365,9 @@ static int present(const struct options *o)
 	else
 		r = pf_control_path(o->domain, 0, path, sizeof(path));
 	if (r >= 0)
-		r = pf_control_present(path, o->token, &cl);
+		r = pf_domain_info(d, &di);
+	if (r >= 0)
+		r = pf_control_present(path, di.segment_uid, o->token, &cl);
 	if (r < 0)
 		fprintf(stderr, "counter-worker: join token refused by %s: %s\n", path,
 			strerror(-r));
@@ -423,7 +427,7 @@ int main(int argc, char **argv)
 	if (r < 0)
 		fprintf(stderr, "counter-worker: define %u VNodes: %s\n", o.define, strerror(-r));
 	if (r >= 0)
-		r = present(&o);
+		r = present(&o, d);
 	if (r == 0)
 		r = join(d, &o, &m);
 	if (r < 0) {

@@ -93,6 +93,7 @@ static int migrate_refused(struct cli *c, json_t *reply, const struct migrate_ar
 int cmd_migrate(struct cli *c, int argc, char **argv)
 {
 	char path[PF_CONTROL_PATH_MAX], req[64], out[PF_CONTROL_REPLY_MAX];
+	struct pf_domain_info di = {.size = sizeof(di)};
 	struct migrate_args a;
 	uint64_t epoch = 0;
 	json_t *reply;
@@ -103,7 +104,10 @@ int cmd_migrate(struct cli *c, int argc, char **argv)
 	if (control_path(c, &a, path, sizeof(path)) < 0)
 		return EXIT_USAGE;
 	(void)snprintf(req, sizeof(req), "migrate %u %u", a.vnode, a.slot);
-	r = pf_control_request(path, req, out, sizeof(out), 0);
+	/* The daemon runs as root or as the segment's owner (pflight/control.h). */
+	r = pf_domain_info(c->d, &di);
+	if (r == 0)
+		r = pf_control_request(path, di.segment_uid, req, out, sizeof(out), 0);
 	if (r < 0) {
 		fprintf(stderr, "pflight: migrate: pflightd at %s: %s\n", path, strerror(-r));
 		return EXIT_FAILED;

@@ -90,6 +90,7 @@ static int claims_fill(const struct issue_args *a, struct pf_token_claims *cl)
 static int token_issue(struct cli *c, int argc, char **argv)
 {
 	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES], sk[PF_AUDIT_SECRET_KEY_BYTES];
+	struct pf_audit_refusal why = {.size = sizeof(why)};
 	struct pf_token_claims cl;
 	struct issue_args a;
 	char tok[PF_TOKEN_TEXT_MAX];
@@ -97,9 +98,9 @@ static int token_issue(struct cli *c, int argc, char **argv)
 
 	if (issue_parse(argc, argv, &a) < 0)
 		return EXIT_USAGE;
-	r = pf_audit_key_load(a.key, pk, sk);
+	r = pf_audit_key_load(a.key, pk, sk, &why);
 	if (r < 0) {
-		fprintf(stderr, "pflight: key %s: %s\n", a.key, strerror(-r));
+		fprintf(stderr, "pflight: key %s: %s: %s\n", a.key, why.path, why.reason);
 		return EXIT_FAILED;
 	}
 	r = claims_fill(&a, &cl);

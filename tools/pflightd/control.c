@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -12,7 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "shm/pf_assert.h"
+#include "shm/pf_compiler.h"
 #include "tools/pflightd/control.h"
+#include "tools/pflightd/daemon.h"
 #include "tools/pflightd/log.h"
 
 #define JOIN_PREFIX "join-token "
@@ -20,6 +24,7 @@
 #define MIGRATE_PREFIX "migrate "
 #define MIGRATE_PREFIX_BYTES (sizeof(MIGRATE_PREFIX) - 1u)
 #define RUN_DIR "/run/pflight"
+#define LISTENER UINT32_MAX /* epoll data of the listening socket; a connection's: its entry */
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77 /* Linux 6.5; older headers lack it */
 #endif
@@ -48,43 +53,144 @@ static int set_access(const char *path, uint32_t mode, int32_t gid)
 	return 0;
 }
 
-int control_open(struct control *c, const char *path, uint32_t mode, int32_t gid)
+/* What is at path before we bind, said in why: nothing (0), a socket of our uid that
+ * nobody listens on, left by a daemon that died (removed, 0), or anything else, which is
+ * not ours to remove: -EEXIST (not a socket), -EPERM (another uid's socket),
+ * -EADDRINUSE (a process listens on it). */
+static int clear_stale(const struct sockaddr_un *sa, char *why, size_t cap)
+{
+	struct stat st;
+	int fd, r;
+
+	if (lstat(sa->sun_path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		r = -errno;
+		(void)snprintf(why, cap, "cannot look at it: %s", strerror(-r));
+		return r;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		(void)snprintf(why, cap, "%s, not a socket: left alone",
+			       S_ISREG(st.st_mode)   ? "a regular file"
+			       : S_ISDIR(st.st_mode) ? "a directory"
+			       : S_ISLNK(st.st_mode) ? "a symbolic link"
+						     : "something");
+		return -EEXIST;
+	}
+	if (st.st_uid != geteuid()) {
+		(void)snprintf(why, cap,
+			       "a socket of uid %u, which bound it first: left alone, and nothing "
+			       "is served there",
+			       (unsigned)st.st_uid);
+		return -EPERM;
+	}
+	/* Non-blocking: a listener whose backlog is full answers EAGAIN, not a wait. */
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 || errno == EAGAIN)
+		r = -EADDRINUSE;
+	else
+		r = errno == ECONNREFUSED ? 0 : -errno;
+	(void)close(fd);
+	if (r == -EADDRINUSE)
+		(void)snprintf(why, cap, "a process listens on it: another daemon?");
+	else if (r < 0)
+		(void)snprintf(why, cap, "cannot tell whether it is stale: %s", strerror(-r));
+	else if (unlink(sa->sun_path) < 0 && errno != ENOENT)
+		r = -errno;
+	return r;
+}
+
+/* Remove the socket file, only while it is still the one we bound. */
+static void unlink_ours(struct control *c)
+{
+	struct stat st;
+
+	if (c->ino != 0 && lstat(c->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == c->dev && st.st_ino == c->ino)
+		(void)unlink(c->path);
+	c->ino = 0;
+}
+
+/* Bind and listen; note what we bound (unlink_ours()). */
+static int bind_listen(struct control *c, const struct sockaddr_un *sa, char *why, size_t cap)
+{
+	struct stat st;
+	int r = 0;
+
+	if (bind(c->fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0) {
+		r = -errno;
+		(void)snprintf(why, cap, "cannot bind: %s", strerror(-r));
+		return r;
+	}
+	if (lstat(c->path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		c->dev = st.st_dev;
+		c->ino = st.st_ino;
+	}
+	if (listen(c->fd, 16) < 0) {
+		r = -errno;
+		(void)snprintf(why, cap, "cannot listen: %s", strerror(-r));
+	}
+	return r;
+}
+
+/* The epoll descriptor the main loop polls, with the listening socket in it. */
+static int poll_open(struct control *c, char *why, size_t cap)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = LISTENER};
+	int r = 0;
+
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (c->epfd < 0 || epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+		r = -errno;
+		(void)snprintf(why, cap, "epoll: %s", strerror(-r));
+	}
+	return r;
+}
+
+int control_open(struct control *c, const char *path, uint32_t mode, int32_t gid, char *why,
+		 size_t cap)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int n = snprintf(c->path, sizeof(c->path), "%s", path), r;
 
 	c->fd = -1;
+	c->epfd = -1;
+	c->ino = 0;
+	c->conns_count = 0;
+	for (uint32_t i = 0; i < CONTROL_CONNS_MAX; i++)
+		c->conns[i].fd = -1;
+	(void)snprintf(why, cap, "%s", "");
 	if (n < 0 || (size_t)n >= sizeof(c->path) || (size_t)n >= sizeof(sa.sun_path)) {
 		c->path[0] = '\0';
+		(void)snprintf(why, cap, "path too long for a socket");
 		return -ENAMETOOLONG;
 	}
 	memcpy(sa.sun_path, c->path, (size_t)n + 1);
 	r = make_run_dir(c->path);
-	if (r < 0)
-		return r;
-	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (c->fd < 0)
-		return -errno;
-	(void)unlink(c->path);
-	if (bind(c->fd, (const struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(c->fd, 16) < 0)
+	if (r == 0)
+		r = clear_stale(&sa, why, cap);
+	if (r == 0 &&
+	    (c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
 		r = -errno;
-	else
-		r = set_access(c->path, mode, gid);
+	if (r == 0)
+		r = bind_listen(c, &sa, why, cap);
+	if (r == 0 && (r = set_access(c->path, mode, gid)) < 0)
+		(void)snprintf(why, cap, "cannot set its mode or group: %s", strerror(-r));
+	if (r == 0)
+		r = poll_open(c, why, cap);
 	if (r < 0) {
-		(void)close(c->fd);
-		(void)unlink(c->path);
-		c->fd = -1;
+		if (why[0] == '\0')
+			(void)snprintf(why, cap, "%s", strerror(-r));
+		if (c->epfd >= 0)
+			(void)close(c->epfd);
+		if (c->fd >= 0)
+			(void)close(c->fd);
+		unlink_ours(c);
+		c->fd = c->epfd = -1;
 	}
 	return r;
-}
-
-void control_close(struct control *c)
-{
-	if (c->fd < 0)
-		return;
-	(void)close(c->fd);
-	c->fd = -1;
-	(void)unlink(c->path);
 }
 
 /* The protocol's word for a refusal (pflight/control.h), for the reply and the audit. */
@@ -281,23 +387,22 @@ static int reply_migrate(struct control *c, const char *args, const struct ucred
 		vnode, (int)o.from, o.to_slot, o.to_generation, (unsigned long long)o.epoch);
 }
 
-/* Read one request (waiting at most CONTROL_CLIENT_TIMEOUT_MS) and answer it. */
-static void serve_one(struct control *c, int fd)
+/* Answer the request waiting on fd, if one is. 1: done with fd (answered, or the client
+ * left or could not be told), 0: no request yet. Never waits. */
+static int answer(struct control *c, int fd)
 {
 	char req[CONTROL_REQUEST_MAX + 1];
 	char out[CONTROL_REPLY_MAX];
-	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 	struct ucred peer;
 	socklen_t len = sizeof(peer);
 	ssize_t n;
 	int k;
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0 ||
-	    poll(&pfd, 1, CONTROL_CLIENT_TIMEOUT_MS) != 1)
-		return;
 	n = recv(fd, req, CONTROL_REQUEST_MAX, MSG_DONTWAIT);
-	if (n <= 0)
-		return;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return 0;
+	if (n <= 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0)
+		return 1;
 	req[n] = '\0';
 	if (req[n - 1] == '\n')
 		req[n - 1] = '\0';
@@ -310,21 +415,135 @@ static void serve_one(struct control *c, int fd)
 	else
 		k = snprintf(out, sizeof(out), "{\"ok\":false,\"error\":\"unknown request\"}");
 	if (k > 0 && (size_t)k < sizeof(out))
-		(void)send(fd, out, (size_t)k, MSG_NOSIGNAL);
+		(void)send(fd, out, (size_t)k, MSG_NOSIGNAL | MSG_DONTWAIT);
+	return 1;
+}
+
+static void conn_close(struct control *c, uint32_t i)
+{
+	PF_ASSERT(i < CONTROL_CONNS_MAX && c->conns[i].fd >= 0);
+	PF_ASSERT(c->conns_count > 0);
+	(void)epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->conns[i].fd, NULL);
+	(void)close(c->conns[i].fd);
+	c->conns[i].fd = -1;
+	c->conns_count--;
+}
+
+/* A free entry of the table; when there is none, the oldest connection is closed for it. */
+static uint32_t conn_entry(struct control *c)
+{
+	uint32_t oldest = 0;
+
+	for (uint32_t i = 0; i < CONTROL_CONNS_MAX; i++) {
+		if (c->conns[i].fd < 0)
+			return i;
+		if (c->conns[i].accepted_seq < c->conns[oldest].accepted_seq)
+			oldest = i;
+	}
+	PF_ASSERT(c->conns_count == CONTROL_CONNS_MAX);
+	conn_close(c, oldest);
+	c->conns_dropped++;
+	log_msg(LOG_DEBUG, "control: %u connections wait for their request: the oldest closed",
+		CONTROL_CONNS_MAX);
+	return oldest;
+}
+
+/* Keep fd until its request comes (or its time runs out). */
+static void conn_wait(struct control *c, int fd, uint64_t now)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	uint32_t i = conn_entry(c);
+
+	PF_ASSERT(c->conns[i].fd < 0);
+	ev.data.u32 = i;
+	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		(void)close(fd);
+		c->conns_dropped++;
+		return;
+	}
+	c->conns[i].fd = fd;
+	c->conns[i].accepted_ns = now;
+	c->conns[i].accepted_seq = ++c->conns_seq;
+	c->conns_count++;
+}
+
+/* New connections: answered at once when their request is there, else kept. */
+static int accept_some(struct control *c, uint64_t now)
+{
+	int done = 0;
+
+	for (uint32_t i = 0; i < CONTROL_ACCEPT_BUDGET; i++) {
+		int fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (fd < 0)
+			break;
+		if (answer(c, fd)) {
+			(void)close(fd);
+			done++;
+		} else {
+			conn_wait(c, fd, now);
+		}
+	}
+	return done;
+}
+
+/* Close the connections that did not send their request in time. */
+static int expire(struct control *c, uint64_t now)
+{
+	const uint64_t limit_ns = (uint64_t)CONTROL_CLIENT_TIMEOUT_MS * 1000000u;
+	int done = 0;
+
+	for (uint32_t i = 0; c->conns_count > 0 && i < CONTROL_CONNS_MAX; i++) {
+		if (c->conns[i].fd >= 0 && now - c->conns[i].accepted_ns >= limit_ns) {
+			conn_close(c, i);
+			c->conns_dropped++;
+			done++;
+			log_msg(LOG_DEBUG, "control: a connection sent no request in %u ms: closed",
+				CONTROL_CLIENT_TIMEOUT_MS);
+		}
+	}
+	return done;
+}
+
+int control_poll_fd(const struct control *c)
+{
+	return c->epfd;
 }
 
 int control_serve(struct control *c)
 {
-	int served = 0;
+	struct epoll_event ev[CONTROL_CONNS_MAX + 1];
+	uint64_t now = mono_ns();
+	int n, done = 0;
 
-	while (c->fd >= 0 && served < (int)CONTROL_ACCEPT_BUDGET) {
-		int fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c->epfd < 0)
+		return 0;
+	n = epoll_wait(c->epfd, ev, (int)PF_ARRAY_SIZE(ev), 0);
+	for (int i = 0; i < n; i++) {
+		uint32_t k = ev[i].data.u32;
 
-		if (fd < 0)
-			break;
-		serve_one(c, fd);
-		(void)close(fd);
-		served++;
+		/* An entry closed and reused earlier in this batch may get its old event: the
+		 * recv finds nothing and it goes on waiting. */
+		if (k == LISTENER)
+			done += accept_some(c, now);
+		else if (k < CONTROL_CONNS_MAX && c->conns[k].fd >= 0 &&
+			 answer(c, c->conns[k].fd)) {
+			conn_close(c, k);
+			done++;
+		}
 	}
-	return served;
+	return done + expire(c, now);
+}
+
+void control_close(struct control *c)
+{
+	if (c->fd < 0)
+		return;
+	for (uint32_t i = 0; c->conns_count > 0 && i < CONTROL_CONNS_MAX; i++)
+		if (c->conns[i].fd >= 0)
+			conn_close(c, i);
+	(void)close(c->epfd);
+	(void)close(c->fd);
+	c->fd = c->epfd = -1;
+	unlink_ours(c);
 }

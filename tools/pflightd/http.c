@@ -132,28 +132,34 @@ struct http {
 
 /* --- the token -------------------------------------------------------------------- */
 
-/* A new token file: 32 random bytes as hex, mode 0600, never over an existing file. */
-static int token_create(const char *path)
+/* A new token file: 32 random bytes as hex, mode 0600, never over an existing file, by
+ * the rule for the daemon's secrets (pflight/audit.h). */
+static int token_create(const char *path, struct pf_audit_refusal *why)
 {
 	unsigned char raw[HTTP_TOKEN_BYTES];
 	char hex[2 * HTTP_TOKEN_BYTES + 2];
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600), r = 0;
+	int fd = pf_audit_file_open(path, O_WRONLY | O_CREAT | O_EXCL, PF_AUDIT_FILE_SECRET, why);
+	int r = 0;
 	size_t len;
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	randombytes_buf(raw, sizeof(raw));
 	(void)sodium_bin2hex(hex, sizeof(hex) - 1, raw, sizeof(raw));
 	sodium_memzero(raw, sizeof(raw));
 	len = strlen(hex);
 	hex[len++] = '\n';
-	if (fchmod(fd, 0600) < 0 || write(fd, hex, len) != (ssize_t)len)
+	errno = 0;
+	if (write(fd, hex, len) != (ssize_t)len)
 		r = errno != 0 ? -errno : -EIO;
 	sodium_memzero(hex, sizeof(hex));
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
-	if (r < 0)
+	if (r < 0) {
 		(void)unlink(path);
+		(void)snprintf(why->path, sizeof(why->path), "%s", path);
+		(void)snprintf(why->reason, sizeof(why->reason), "cannot write: %s", strerror(-r));
+	}
 	return r;
 }
 
@@ -182,37 +188,28 @@ static int token_read(struct http *h, int fd)
 	return 0;
 }
 
+/* Open the token file by the rule for the daemon's secrets (pflight/audit.h: no symbolic
+ * link, owned by this uid or root, mode 0600, in a directory others may not write to),
+ * creating it when absent, and read it. Logs why it refused. */
 static int token_open(struct http *h)
 {
-	struct stat st;
-	int fd = open(h->token_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY), r;
+	struct pf_audit_refusal why = {.size = sizeof(why)};
+	int fd = pf_audit_file_open(h->token_path, O_RDONLY, PF_AUDIT_FILE_SECRET, &why), r;
 
-	if (fd < 0 && errno == ENOENT) {
-		r = token_create(h->token_path);
-		if (r < 0)
-			return r;
-		log_msg(LOG_INFO, "api: new bearer token in %s (mode 0600)", h->token_path);
-		fd = open(h->token_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	if (fd == -ENOENT) {
+		r = token_create(h->token_path, &why);
+		if (r == 0) {
+			log_msg(LOG_INFO, "api: new bearer token in %s (mode 0600)", h->token_path);
+			fd = pf_audit_file_open(h->token_path, O_RDONLY, PF_AUDIT_FILE_SECRET,
+						&why);
+		} else {
+			fd = r;
+		}
 	}
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		(void)close(fd);
-		return r;
-	}
-	if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
-		if (S_ISREG(st.st_mode))
-			log_msg(LOG_ERROR,
-				"api: token file %s is readable or writable by group or others "
-				"(mode 0%o): chmod 0600 it; the API is not started",
-				h->token_path, (unsigned)(st.st_mode & 07777));
-		else
-			log_msg(LOG_ERROR,
-				"api: token file %s is not a regular file; the API is not started",
-				h->token_path);
-		(void)close(fd);
-		return -EPERM;
+	if (fd < 0) {
+		log_refused("api: token file", h->token_path, why.path, why.reason,
+			    "the API is not started");
+		return fd;
 	}
 	r = token_read(h, fd);
 	(void)close(fd);
@@ -221,6 +218,9 @@ static int token_open(struct http *h)
 			"api: token file %s holds no token (one line of %u..%u printable "
 			"characters); the API is not started",
 			h->token_path, HTTP_TOKEN_MIN, HTTP_TOKEN_MAX);
+	else if (r < 0)
+		log_msg(LOG_ERROR, "api: token file %s: %s; the API is not started", h->token_path,
+			strerror(-r));
 	return r;
 }
 
@@ -230,17 +230,12 @@ static int token_load(struct http *h, const struct http_config *cfg)
 	int n = p[0] != '\0' ? snprintf(h->token_path, sizeof(h->token_path), "%s", p)
 			     : snprintf(h->token_path, sizeof(h->token_path), "%s.api-token",
 					cfg->audit_path);
-	int r;
 
 	if (n < 0 || (size_t)n >= sizeof(h->token_path)) {
 		log_msg(LOG_ERROR, "api: token path too long; the API is not started");
 		return -ENAMETOOLONG;
 	}
-	r = token_open(h);
-	if (r < 0 && r != -EPERM && r != -EBADMSG)
-		log_msg(LOG_ERROR, "api: token file %s: %s; the API is not started", h->token_path,
-			strerror(-r));
-	return r;
+	return token_open(h); /* it says why it refused */
 }
 
 /* --- answers ---------------------------------------------------------------------- */

@@ -39,8 +39,10 @@ struct http;
 
 /*
  * Start serving (nothing is answered until do_work runs). Returns 0 and *ret_http, or
- * a negative errno after logging why: -EPERM (the token file is readable or writable by
- * group or others, or not a regular file), -EBADMSG (it holds no usable token),
+ * a negative errno after logging why: -ELOOP (the token file is a symbolic link), -EPERM
+ * (it breaks the rule for the daemon's secrets of pflight/audit.h: another uid's, readable
+ * or writable by group or others, not a regular file, or in a directory others may write
+ * to), -EBADMSG (it holds no usable token),
  * -EADDRINUSE (the address cannot be bound: in use, or not this host's), -ENOMEM, or the
  * errno of opening or creating the token file. The daemon runs on without the API.
  */

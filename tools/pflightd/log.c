@@ -155,3 +155,13 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	if (n > 0 && write(STDERR_FILENO, line, n) < 0)
 		return; /* nowhere left to report it */
 }
+
+void log_refused(const char *what, const char *path, const char *refused, const char *reason,
+		 const char *then)
+{
+	int other = refused[0] != '\0' && strcmp(refused, path) != 0;
+
+	log_msg(LOG_ERROR, "%s %s refused: %s%s%s%s%s", what, path, other ? refused : "",
+		other ? ": " : "", reason[0] != '\0' ? reason : "(no reason given)",
+		then[0] != '\0' ? "; " : "", then);
+}

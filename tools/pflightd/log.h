@@ -57,4 +57,9 @@ size_t log_format(char *line, size_t cap, enum log_level level, enum log_target 
 /* Write one line at `level`. Any thread. */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* An error line for a file refused: "<what> <path> refused: [<refused>: ]<reason>[; then]",
+ * refused (the file or directory that broke a rule) said only when it is not path. */
+void log_refused(const char *what, const char *path, const char *refused, const char *reason,
+		 const char *then);
+
 #endif /* PFLIGHTD_LOG_H */

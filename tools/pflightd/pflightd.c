@@ -18,16 +18,23 @@
  * still running and loses nothing. Open the audit log (creating its signing key when
  * absent), then run three agents (daemon.h) under the runner (agent.h).
  *
- * Audit log location: governance.audit.path, else $STATE_DIRECTORY/<domain>.audit.jsonl
- * (systemd's StateDirectory=, /var/lib/pflight in the unit file), else
- * ./pflightd-<domain>.audit.jsonl. Signing key: governance.credentials.signing_key_path,
- * else <audit path>.key; when the file is absent a key pair is generated, the secret key
- * written with mode 0600 and the public key next to it as <key>.pub (what
- * `pf_audit_verify` needs).
+ * Audit log location: --audit, else governance.audit.path, else <state>/<domain>.audit.jsonl
+ * where <state> is $STATE_DIRECTORY (systemd's StateDirectory=, /var/lib/pflight in the unit
+ * file; the first when it lists several), else /var/lib/pflight as root, else
+ * $XDG_STATE_HOME/pflight, else $HOME/.local/state/pflight; a default directory that is
+ * missing is created with mode 0700. Never the current directory: a log, its key and its
+ * token belong in a directory nobody else may write to (the rule of pflight/audit.h, which
+ * opening them applies to any directory). Signing key:
+ * governance.credentials.signing_key_path, else <audit path>.key; when the file is absent a
+ * key pair is generated, the secret key written with mode 0600 and the public key next to
+ * it as <key>.pub (what `pf_audit_verify` needs).
  *
  * The main thread also serves the control socket (control.h; its path from --control,
- * else pf_control_path()): status, join tokens, migrate requests. While the daemon runs it
- * holds the domain's admission gate (the conductor decides every join: admission.c).
+ * else pf_control_path()): status, join tokens, migrate requests. The daemon does not start
+ * without it, and never removes what is at its path unless it is a socket of its own uid
+ * that nobody listens on: a path someone else bound first is theirs, and a worker would
+ * hand them its token. While the daemon runs it holds the domain's admission gate (the
+ * conductor decides every join: admission.c).
  *
  * The REST API (http.c, the manifest's api section; --api-port overrides its port, 0 picks
  * a free one and the log says which) runs as a fourth agent on a thread of its own.
@@ -78,6 +85,7 @@
 /* and then this long to stop the agents, record the stop and sign and close the log: what
  * the unit's TimeoutStopSec gives a stop that does not drain */
 #define STOP_CLOSE_NS (30ull * 1000000000u)
+#define STATE_DIR_ROOT "/var/lib/pflight" /* root's default state directory */
 
 struct options {
 	const char *manifest_path;
@@ -355,12 +363,58 @@ static int path_join(char *buf, size_t cap, const char *a, const char *b, const 
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
+/* Create the directory dir and those above it that are missing, each 0700 (one that
+ * exists is left as it is: opening the log judges it). 0, or mkdir(2)'s errno. */
+static int make_dirs(const char *dir)
+{
+	char buf[PF_AUDIT_PATH_MAX];
+	int n = snprintf(buf, sizeof(buf), "%s", dir), r;
+
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	for (char *p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		r = mkdir(buf, 0700) < 0 && errno != EEXIST ? -errno : 0;
+		*p = '/';
+		if (r < 0)
+			return r;
+	}
+	return mkdir(buf, 0700) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+/* The default state directory (see the top of this file) into buf: 0, -ENAMETOOLONG, or
+ * -ENOENT when there is none (not root, no $XDG_STATE_HOME, no $HOME). Created when
+ * missing, but for $STATE_DIRECTORY, which systemd creates. */
+static int state_dir(char *buf, size_t cap)
+{
+	const char *state = getenv("STATE_DIRECTORY"), *xdg = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+	int n;
+
+	if (state != NULL && state[0] == '/') /* several directories: the first */
+		return snprintf(buf, cap, "%.*s", (int)strcspn(state, ":"), state) < (int)cap
+			       ? 0
+			       : -ENAMETOOLONG;
+	if (geteuid() == 0)
+		n = snprintf(buf, cap, "%s", STATE_DIR_ROOT);
+	else if (xdg != NULL && xdg[0] == '/')
+		n = snprintf(buf, cap, "%s/pflight", xdg);
+	else if (home != NULL && home[0] == '/')
+		n = snprintf(buf, cap, "%s/.local/state/pflight", home);
+	else
+		return -ENOENT;
+	if (n < 0 || (size_t)n >= cap)
+		return -ENAMETOOLONG;
+	return make_dirs(buf);
+}
+
 /* Where the log and its key go (see the top of this file). */
 static int audit_paths(struct daemon *dm)
 {
 	const struct pf_manifest_governance *g = &dm->manifest->governance;
-	const char *state = getenv("STATE_DIRECTORY");
-	char *p = dm->audit_path;
+	char *p = dm->audit_path, dir[PF_AUDIT_PATH_MAX];
 	size_t cap = sizeof(dm->audit_path);
 	int r;
 
@@ -368,41 +422,46 @@ static int audit_paths(struct daemon *dm)
 		r = path_join(p, cap, dm->opt.audit_path, "", "");
 	else if (g->audit_path[0] != '\0')
 		r = path_join(p, cap, g->audit_path, "", "");
-	else if (state != NULL && state[0] == '/' && strchr(state, ':') == NULL)
-		r = snprintf(p, cap, "%s/%s.audit.jsonl", state, dm->name) < (int)cap ? 0 : -1;
+	else if ((r = state_dir(dir, sizeof(dir))) < 0)
+		log_msg(LOG_ERROR,
+			"audit: no state directory (%s): name the log with --audit or "
+			"governance.audit.path, or set $STATE_DIRECTORY or $XDG_STATE_HOME",
+			r == -ENOENT ? "not root, and neither $XDG_STATE_HOME nor $HOME is set"
+				     : strerror(-r));
 	else
-		r = snprintf(p, cap, "./pflightd-%s.audit.jsonl", dm->name) < (int)cap ? 0 : -1;
+		r = snprintf(p, cap, "%s/%s.audit.jsonl", dir, dm->name) < (int)cap ? 0 : -1;
 	if (r == 0 && g->signing_key_path[0] != '\0')
 		r = path_join(dm->key_path, sizeof(dm->key_path), g->signing_key_path, "", "");
 	else if (r == 0)
 		r = path_join(dm->key_path, sizeof(dm->key_path), p, ".key", "");
-	if (r < 0) {
+	if (r == -1 || r == -ENAMETOOLONG) {
 		log_msg(LOG_ERROR, "audit: path too long");
 		return -ENAMETOOLONG;
 	}
-	return 0;
+	return r;
 }
 
 /* Load the signing key, or create it (0600, public half in <key>.pub) when absent. */
 static int signing_key(struct daemon *dm, unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES])
 {
 	unsigned char *pk = dm->control.pk; /* kept: the control socket checks join tokens */
+	struct pf_audit_refusal why = {.size = sizeof(why)};
 	char pub[PF_AUDIT_PATH_MAX];
-	int r = pf_audit_key_load(dm->key_path, pk, sk);
+	int r = pf_audit_key_load(dm->key_path, pk, sk, &why);
 
 	if (r != -ENOENT) {
 		if (r < 0)
-			log_msg(LOG_ERROR, "audit key %s: %s%s", dm->key_path, strerror(-r),
-				r == -EPERM ? " (readable by others: chmod 0600)" : "");
+			log_refused("audit key", dm->key_path, why.path, why.reason, "");
 		return r;
 	}
 	r = path_join(pub, sizeof(pub), dm->key_path, ".pub", "");
 	if (r == 0)
 		r = pf_audit_keygen(pk, sk);
 	if (r == 0)
-		r = pf_audit_key_save(dm->key_path, pub, pk, sk);
+		r = pf_audit_key_save(dm->key_path, pub, pk, sk, &why);
 	if (r < 0) {
-		log_msg(LOG_ERROR, "audit key %s: cannot create: %s", dm->key_path, strerror(-r));
+		log_refused("new audit key", dm->key_path, why.path,
+			    why.reason[0] != '\0' ? why.reason : strerror(-r), "");
 		return r;
 	}
 	log_msg(LOG_INFO, "audit: new signing key %s (public key %s)", dm->key_path, pub);
@@ -424,9 +483,9 @@ static uint32_t audit_fsync_policy(uint32_t manifest_fsync)
 static int open_audit(struct daemon *dm)
 {
 	const struct pf_manifest_governance *g = &dm->manifest->governance;
+	struct pf_audit_refusal why = {.size = sizeof(why)};
 	unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES];
 	struct pf_audit_opts ao;
-	uint64_t bad = 0;
 	int r = audit_paths(dm);
 
 	if (r == 0)
@@ -439,13 +498,13 @@ static int open_audit(struct daemon *dm)
 	ao.sign_every = g->audit_sign_every;
 	ao.fsync_policy = audit_fsync_policy(g->audit_fsync);
 	ao.rotate_bytes = g->audit_rotate_bytes;
-	r = pf_audit_open(dm->audit_path, &ao, &dm->log, &bad);
+	r = pf_audit_open(dm->audit_path, &ao, &dm->log, &why);
 	memset(sk, 0, sizeof(sk));
 	if (r < 0) {
-		log_msg(LOG_ERROR, "audit log %s: %s%s", dm->audit_path, strerror(-r),
-			r == -EBUSY    ? " (another pflightd has it open)"
-			: r == -EPROTO ? " (fails verification: run `pflight audit verify`)"
-				       : "");
+		log_refused("audit log", dm->audit_path, why.path, why.reason,
+			    r == -EBUSY    ? "another pflightd runs on it?"
+			    : r == -EPROTO ? "run `pflight audit verify` and move the log aside"
+					   : "");
 		return r;
 	}
 	log_msg(LOG_INFO, "audit log %s (key %s)", dm->audit_path, dm->key_path);
@@ -734,7 +793,7 @@ static const char *agents_stalled(void *arg)
 static int main_loop(struct daemon *dm)
 {
 	struct pollfd pfd[2] = {{.fd = dm->sigfd, .events = POLLIN},
-				{.fd = dm->control.fd, .events = POLLIN}};
+				{.fd = control_poll_fd(&dm->control), .events = POLLIN}};
 	uint64_t drain_until = 0;
 
 	for (;;) {
@@ -757,7 +816,8 @@ static int main_loop(struct daemon *dm)
 		r = ppoll(pfd, 2, &ts, NULL);
 		if (r < 0 && errno != EINTR)
 			return -errno;
-		if (r > 0 && (pfd[1].revents & POLLIN) != 0)
+		/* Never waits; also closes connections whose time ran out. */
+		if ((r > 0 && (pfd[1].revents & POLLIN) != 0) || dm->control.conns_count > 0)
 			(void)control_serve(&dm->control);
 		if (r > 0 && (pfd[0].revents & POLLIN) != 0 && take_signal(dm) &&
 		    stop_now(dm, &drain_until))
@@ -866,12 +926,13 @@ static int shut_down(struct daemon *dm, int status)
 	return status != 0 ? status : (r < 0 ? 1 : 0);
 }
 
-/* The control socket, and what its migrate requests need: the daemon runs on without
- * one (workers then join without tokens, the CLI cannot migrate). */
-static void open_control(struct daemon *dm)
+/* The control socket, and what its migrate requests need. Without it the daemon does
+ * not start: a worker would find the path free for anyone to bind, and hand its join
+ * token to whoever did. */
+static int open_control(struct daemon *dm)
 {
 	const struct pf_manifest_governance *g = &dm->manifest->governance;
-	char path[PF_CONTROL_PATH_MAX];
+	char path[PF_CONTROL_PATH_MAX], why[256];
 	int r = migrator_init(&dm->control.mig, dm->domain, dm->manifest, dm->to_auditor);
 
 	if (r == 0 && dm->opt.control_path != NULL)
@@ -886,12 +947,17 @@ static void open_control(struct daemon *dm)
 	dm->control.domain = dm->domain;
 	dm->control.to_auditor = dm->to_auditor;
 	dm->control.to_conductor = dm->to_conductor;
-	if (r == 0)
-		r = control_open(&dm->control, path, g->segment_mode, g->group);
+	if (r < 0) {
+		log_msg(LOG_ERROR, "control socket: %s", strerror(-r));
+		return r;
+	}
+	r = control_open(&dm->control, path, g->segment_mode, g->group, why, sizeof(why));
 	if (r < 0)
-		log_msg(LOG_WARN, "control socket: %s; running without one", strerror(-r));
+		log_msg(LOG_ERROR, "control socket %s refused: %s; not starting without it", path,
+			why);
 	else
 		log_msg(LOG_INFO, "control socket %s", dm->control.path);
+	return r;
 }
 
 /* The REST API on its own thread; the daemon runs on without it (logged by http.c). */
@@ -956,7 +1022,9 @@ static int set_up(struct daemon *dm)
 	if (r < 0)
 		return r;
 	record_start(dm);
-	open_control(dm);
+	r = open_control(dm);
+	if (r < 0)
+		return r;
 	r = runner_start(dm->runner);
 	if (r < 0)
 		log_msg(LOG_ERROR, "runner: %s", strerror(-r));
@@ -975,6 +1043,7 @@ int main(int argc, char **argv)
 	dm.wake_fd = -1;
 	dm.start_ns = mono_ns();
 	dm.control.fd = -1;
+	dm.control.epfd = -1;
 	if (parse_args(argc, argv, &dm.opt) < 0) {
 		usage(stderr);
 		return EXIT_USAGE;

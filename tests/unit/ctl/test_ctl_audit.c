@@ -7,11 +7,17 @@
  * hash recomputed, a deleted record, two records swapped, a torn (truncated) last line, a
  * changed signature with the chain rebuilt, and a whole log forged and re-signed with
  * another key. Also: lineage across interleaved records and rotated files, rotation
- * keeping one chain, bad inputs refused with nothing written, key file permissions.
+ * keeping one chain, bad inputs refused with nothing written, key file permissions; the
+ * writer's files (log, key, token) refused, naming the file or directory and why, when
+ * another uid (65534) owns them, when they are symbolic links (dangling or not: nothing is
+ * written or created at the target), have a second name, or lie in a directory others
+ * may write to; PF_AUDIT_REPAIR_TORN cutting only a record cut short, never a last line of
+ * text in a file named as the log.
  * Method: logs in a mkdtemp() directory; tampering edits the files as text; the "forger"
  * rebuilds hashes, links and signatures with jansson and libsodium directly.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <setjmp.h>
@@ -387,7 +393,8 @@ static void test_audit_tamper_truncate_torn(void **state)
 	struct pf_audit *log = NULL;
 	struct lines l;
 	char path[128];
-	uint64_t off = 0, seq;
+	struct pf_audit_refusal why = {.size = sizeof(why)};
+	uint64_t seq;
 
 	(void)state;
 	log_path(path, sizeof(path), "torn");
@@ -398,12 +405,13 @@ static void test_audit_tamper_truncate_torn(void **state)
 	assert_int_equal(rep.bad_offset, line_offset(&l, 8));
 	/* Open refuses, reports the offset, changes nothing. */
 	pf_audit_opts_init(&o);
-	assert_int_equal(pf_audit_open(path, &o, &log, &off), -EBADMSG);
+	assert_int_equal(pf_audit_open(path, &o, &log, &why), -EBADMSG);
 	assert_null(log);
-	assert_int_equal(off, line_offset(&l, 8));
+	assert_int_equal(why.offset, line_offset(&l, 8));
+	assert_string_equal(why.path, path);
 	/* Repair: truncated, a `repair` record (seq 8) says so, appends continue. */
 	o.flags = PF_AUDIT_REPAIR_TORN;
-	assert_int_equal(pf_audit_open(path, &o, &log, &off), 0);
+	assert_int_equal(pf_audit_open(path, &o, &log, &why), 0);
 	assert_int_equal(pf_audit_append(log, "join", "member/2", NULL, PF_AUDIT_NO_VNODE, &seq),
 			 0);
 	assert_int_equal(seq, 9);
@@ -501,7 +509,7 @@ static void test_audit_open_refuses_broken_chain(void **state)
 	struct pf_audit *log = NULL;
 	struct lines l;
 	char path[128];
-	uint64_t off = 0;
+	struct pf_audit_refusal why = {.size = sizeof(why)};
 
 	(void)state;
 	log_path(path, sizeof(path), "broken");
@@ -511,9 +519,10 @@ static void test_audit_open_refuses_broken_chain(void **state)
 	lines_write(path, &l);
 	pf_audit_opts_init(&o);
 	o.flags = PF_AUDIT_REPAIR_TORN; /* repairs torn tails only */
-	assert_int_equal(pf_audit_open(path, &o, &log, &off), -EPROTO);
+	assert_int_equal(pf_audit_open(path, &o, &log, &why), -EPROTO);
 	assert_null(log);
-	assert_int_equal(off, line_offset(&l, 3));
+	assert_int_equal(why.offset, line_offset(&l, 3));
+	assert_string_equal(why.path, path);
 	lines_free(&l);
 }
 
@@ -634,30 +643,30 @@ static void test_audit_key_file_permissions(void **state)
 	(void)state;
 	(void)snprintf(spath, sizeof(spath), "%s/audit.key", dir);
 	(void)snprintf(ppath, sizeof(ppath), "%s/audit.pub", dir);
-	assert_int_equal(pf_audit_key_save(spath, ppath, pk, sk), 0);
+	assert_int_equal(pf_audit_key_save(spath, ppath, pk, sk, NULL), 0);
 	assert_int_equal(stat(spath, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
-	assert_int_equal(pf_audit_key_load(spath, lpk, lsk), 0);
+	assert_int_equal(pf_audit_key_load(spath, lpk, lsk, NULL), 0);
 	assert_memory_equal(lpk, pk, 32);
 	assert_memory_equal(lsk, sk, 64);
 	assert_int_equal(pf_audit_pubkey_load(ppath, lpk), 0);
 	assert_memory_equal(lpk, pk, 32);
 	assert_int_equal(chmod(spath, 0644), 0);
-	assert_int_equal(pf_audit_key_load(spath, lpk, lsk), -EPERM);
+	assert_int_equal(pf_audit_key_load(spath, lpk, lsk, NULL), -EPERM);
 	assert_int_equal(chmod(spath, 0640), 0);
-	assert_int_equal(pf_audit_key_load(spath, lpk, lsk), -EPERM);
+	assert_int_equal(pf_audit_key_load(spath, lpk, lsk, NULL), -EPERM);
 	/* Saving again forces 0600 on the existing file. */
-	assert_int_equal(pf_audit_key_save(spath, NULL, pk, sk), 0);
+	assert_int_equal(pf_audit_key_save(spath, NULL, pk, sk, NULL), 0);
 	assert_int_equal(stat(spath, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	f = fopen(spath, "w");
 	assert_non_null(f);
 	fputs("not a key\n", f);
 	fclose(f);
-	assert_int_equal(pf_audit_key_load(spath, lpk, lsk), -EBADMSG);
+	assert_int_equal(pf_audit_key_load(spath, lpk, lsk, NULL), -EBADMSG);
 	memcpy(lpk, pk, 32);
 	lpk[0] ^= 1;
-	assert_int_equal(pf_audit_key_save(spath, NULL, lpk, sk), -EINVAL);
+	assert_int_equal(pf_audit_key_save(spath, NULL, lpk, sk, NULL), -EINVAL);
 }
 
 static void test_audit_open_busy_and_bad_opts(void **state)
@@ -707,6 +716,290 @@ static void test_audit_fsync_policies(void **state)
 	assert_int_equal(rep.unsigned_tail, 0);
 }
 
+/* ---- the writer's files: planted, linked, in a directory others may write ------------ */
+
+#define OTHER_UID 65534u /* nobody: the uid that plants files */
+
+/* Write text to path (created or truncated), mode 0600. */
+static void put_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, 0600), 0);
+}
+
+/* 1 when path holds exactly text. */
+static int file_is(const char *path, const char *text)
+{
+	char buf[256];
+	size_t n;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strcmp(buf, text) == 0;
+}
+
+/* A fresh subdirectory of dir with mode. */
+static void sub_dir(char *buf, size_t bytes, const char *name, mode_t mode)
+{
+	(void)snprintf(buf, bytes, "%s/%s", dir, name);
+	assert_int_equal(mkdir(buf, 0700), 0);
+	assert_int_equal(chmod(buf, mode), 0);
+}
+
+static int open_repairing(const char *path, struct pf_audit **log, struct pf_audit_refusal *why)
+{
+	struct pf_audit_opts o;
+
+	pf_audit_opts_init(&o);
+	o.flags = PF_AUDIT_REPAIR_TORN; /* what pflightd asks for */
+	*log = NULL;
+	return pf_audit_open(path, &o, log, why);
+}
+
+/* A key another uid planted (mode 0600, a valid key: it knows the secret) is refused, and
+ * the refusal names the file and its owner. */
+static void test_audit_key_planted_by_other_uid(void **state)
+{
+	struct pf_audit_refusal why = {.size = sizeof(why)};
+	unsigned char lpk[32], lsk[64];
+	char spath[128];
+
+	(void)state;
+	if (geteuid() != 0) {
+		print_message("not root: no file of another uid to plant; case not run\n");
+		return;
+	}
+	(void)snprintf(spath, sizeof(spath), "%s/planted.key", dir);
+	assert_int_equal(pf_audit_key_save(spath, NULL, pk, sk, NULL), 0);
+	assert_int_equal(chown(spath, OTHER_UID, OTHER_UID), 0);
+	assert_int_equal(pf_audit_key_load(spath, lpk, lsk, &why), -EPERM);
+	assert_string_equal(why.path, spath);
+	assert_non_null(strstr(why.reason, "owned by uid 65534"));
+	/* Saving over it would hand its owner the new secret: refused, the file untouched. */
+	put_file(spath, "theirs\n");
+	assert_int_equal(chown(spath, OTHER_UID, OTHER_UID), 0);
+	assert_int_equal(pf_audit_key_save(spath, NULL, pk, sk, &why), -EPERM);
+	assert_true(file_is(spath, "theirs\n"));
+	assert_int_equal(unlink(spath), 0);
+}
+
+/* A key behind a symbolic link is refused, and nothing is ever written through one. */
+static void test_audit_key_symlink_refused(void **state)
+{
+	struct pf_audit_refusal why = {.size = sizeof(why)};
+	unsigned char lpk[32], lsk[64];
+	char real[128], link[128], victim[128];
+
+	(void)state;
+	(void)snprintf(real, sizeof(real), "%s/real.key", dir);
+	(void)snprintf(link, sizeof(link), "%s/link.key", dir);
+	(void)snprintf(victim, sizeof(victim), "%s/victim", dir);
+	assert_int_equal(pf_audit_key_save(real, NULL, pk, sk, NULL), 0);
+	assert_int_equal(symlink(real, link), 0);
+	assert_int_equal(pf_audit_key_load(link, lpk, lsk, &why), -ELOOP);
+	assert_string_equal(why.path, link);
+	assert_non_null(strstr(why.reason, "symbolic link"));
+	assert_int_equal(unlink(link), 0);
+	put_file(victim, "victim\n");
+	assert_int_equal(symlink(victim, link), 0);
+	assert_int_equal(pf_audit_key_save(link, NULL, pk, sk, &why), -ELOOP);
+	assert_true(file_is(victim, "victim\n"));
+	assert_int_equal(unlink(link), 0);
+	assert_int_equal(unlink(victim), 0);
+	assert_int_equal(unlink(real), 0);
+}
+
+/* A log path that is a symbolic link: nothing is read, appended or truncated at its
+ * target, and a dangling one creates nothing. */
+static void test_audit_open_symlink_refused(void **state)
+{
+	struct pf_audit_refusal why = {.size = sizeof(why)};
+	char link[128], victim[128], gone[128];
+	struct pf_audit *log;
+	struct stat st;
+
+	(void)state;
+	(void)snprintf(link, sizeof(link), "%s/linked.log", dir);
+	(void)snprintf(victim, sizeof(victim), "%s/victim.txt", dir);
+	(void)snprintf(gone, sizeof(gone), "%s/created-through-link", dir);
+	put_file(victim, "someone's file, one line\n");
+	assert_int_equal(symlink(victim, link), 0);
+	assert_int_equal(open_repairing(link, &log, &why), -ELOOP);
+	assert_null(log);
+	assert_string_equal(why.path, link);
+	assert_true(file_is(victim, "someone's file, one line\n"));
+	assert_int_equal(unlink(link), 0);
+	assert_int_equal(symlink(gone, link), 0); /* dangling */
+	assert_int_equal(open_repairing(link, &log, &why), -ELOOP);
+	assert_null(log);
+	assert_int_equal(lstat(gone, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(unlink(link), 0);
+	assert_int_equal(unlink(victim), 0);
+}
+
+/* A log file another uid owns, or one with a second name, is not ours to append to. */
+static void test_audit_open_foreign_file_refused(void **state)
+{
+	struct pf_audit_refusal why = {.size = sizeof(why)};
+	char path[128], other[128];
+	struct pf_audit *log;
+
+	(void)state;
+	log_path(path, sizeof(path), "foreign");
+	(void)snprintf(other, sizeof(other), "%s/other-name", dir);
+	put_file(path, "");
+	assert_int_equal(link(path, other), 0);
+	assert_int_equal(open_repairing(path, &log, &why), -EPERM);
+	assert_non_null(strstr(why.reason, "hard links"));
+	assert_int_equal(unlink(other), 0);
+	if (geteuid() == 0) {
+		assert_int_equal(chown(path, OTHER_UID, OTHER_UID), 0);
+		assert_int_equal(open_repairing(path, &log, &why), -EPERM);
+		assert_null(log);
+		assert_string_equal(why.path, path);
+		assert_non_null(strstr(why.reason, "owned by uid 65534"));
+		assert_true(file_is(path, ""));
+	}
+	assert_int_equal(unlink(path), 0);
+}
+
+/* A directory others may write to is refused for the log and the key (they could plant
+ * either before it exists); sticky and ours, it is accepted. */
+static void test_audit_open_dir_writable_by_others(void **state)
+{
+	struct pf_audit_refusal why = {.size = sizeof(why)};
+	unsigned char lpk[32], lsk[64];
+	char open_dir[128], sticky[128], path[192], key[192];
+	struct pf_audit *log;
+	struct stat st;
+
+	(void)state;
+	sub_dir(open_dir, sizeof(open_dir), "open", 0777);
+	(void)snprintf(path, sizeof(path), "%s/audit.jsonl", open_dir);
+	(void)snprintf(key, sizeof(key), "%s/audit.key", open_dir);
+	assert_int_equal(open_repairing(path, &log, &why), -EPERM);
+	assert_null(log);
+	assert_string_equal(why.path, open_dir);
+	assert_non_null(strstr(why.reason, "writable by group or others"));
+	assert_int_equal(stat(path, &st), -1); /* nothing created */
+	assert_int_equal(pf_audit_key_save(key, NULL, pk, sk, &why), -EPERM);
+	assert_int_equal(stat(key, &st), -1);
+	assert_int_equal(chmod(open_dir, 0700), 0);
+	assert_int_equal(pf_audit_key_save(key, NULL, pk, sk, NULL), 0);
+	assert_int_equal(chmod(open_dir, 0770), 0);
+	assert_int_equal(pf_audit_key_load(key, lpk, lsk, &why), -EPERM);
+	assert_string_equal(why.path, open_dir);
+	assert_int_equal(unlink(key), 0);
+	sub_dir(sticky, sizeof(sticky), "sticky", 01777);
+	(void)snprintf(path, sizeof(path), "%s/audit.jsonl", sticky);
+	assert_int_equal(open_repairing(path, &log, &why), 0);
+	assert_int_equal(pf_audit_close(log), 0);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(sticky), 0);
+	assert_int_equal(rmdir(open_dir), 0);
+}
+
+/* What PF_AUDIT_REPAIR_TORN cuts: only a record cut short at the end of the live file.
+ * A file named as the log whose last line is someone's text keeps every byte. */
+static void test_audit_repair_cuts_only_a_torn_record(void **state)
+{
+	static const char *const not_records[] = {
+		"one line of someone's text",   /* no newline: it looked torn */
+		"one line of someone's text\n", /* a newline, not a record */
+		"{\"details\":{}} and\nmore\n", /* two lines */
+	};
+	struct pf_audit_refusal why = {.size = sizeof(why)};
+	struct pf_audit_report rep;
+	struct pf_audit *log;
+	struct lines l;
+	char path[128];
+	FILE *f;
+
+	(void)state;
+	log_path(path, sizeof(path), "not-a-log");
+	for (size_t i = 0; i < sizeof(not_records) / sizeof(not_records[0]); i++) {
+		put_file(path, not_records[i]);
+		assert_int_equal(open_repairing(path, &log, &why), -EPROTO);
+		assert_null(log);
+		assert_string_equal(why.path, path);
+		assert_true(i == 2 || strstr(why.reason, "nothing truncated") != NULL);
+		assert_true(file_is(path, not_records[i]));
+	}
+	/* After good records too: a last line of text stays, the records stay. */
+	assert_int_equal(unlink(path), 0);
+	make_plain(path, 3);
+	lines_read(path, &l);
+	f = fopen(path, "a");
+	assert_non_null(f);
+	fputs("appended by hand\n", f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(open_repairing(path, &log, &why), -EPROTO);
+	assert_int_equal(why.offset, line_offset(&l, 4));
+	lines_free(&l);
+	lines_read(path, &l);
+	assert_int_equal(l.n, 4);
+	assert_string_equal(l.v[3], "appended by hand");
+	lines_free(&l);
+	/* Zeros a power loss left after the records: cut, and said. */
+	assert_int_equal(unlink(path), 0);
+	make_plain(path, 3);
+	f = fopen(path, "a");
+	assert_non_null(f);
+	for (int i = 0; i < 100; i++)
+		fputc('\0', f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(open_repairing(path, &log, &why), 0);
+	assert_int_equal(pf_audit_close(log), 0);
+	verify_expect(path, NULL, 0, 0, 0, &rep);
+	assert_int_equal(rep.records, 4); /* the three and the repair */
+	assert_int_equal(unlink(path), 0);
+}
+
+/* pf_audit_file_open(): the rule for a secret, creation, arguments. */
+static void test_audit_file_open_rule(void **state)
+{
+	struct pf_audit_refusal why = {.size = sizeof(why)}, small = {.size = 8};
+	char path[128];
+	struct stat st;
+	int fd;
+
+	(void)state;
+	(void)snprintf(path, sizeof(path), "%s/token", dir);
+	fd = pf_audit_file_open(path, O_WRONLY | O_CREAT | O_EXCL, PF_AUDIT_FILE_SECRET, &why);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	close(fd);
+	assert_int_equal(pf_audit_file_open(path, O_WRONLY | O_CREAT | O_EXCL, 0, &why), -EEXIST);
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(pf_audit_file_open(path, O_RDONLY, PF_AUDIT_FILE_SECRET, &why), -EPERM);
+	assert_string_equal(why.path, path);
+	assert_non_null(strstr(why.reason, "readable or writable by group or others"));
+	fd = pf_audit_file_open(path, O_RDONLY, 0, &why); /* not a secret: readable is fine */
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(chmod(path, 0620), 0);
+	assert_int_equal(pf_audit_file_open(path, O_RDONLY, 0, &why), -EPERM);
+	assert_int_equal(pf_audit_file_open(path, O_RDONLY | O_TRUNC, 0, NULL), -EINVAL);
+	assert_int_equal(pf_audit_file_open(path, O_RDONLY, 2, NULL), -EINVAL);
+	assert_int_equal(pf_audit_file_open(path, O_RDONLY, 0, &small), -EINVAL);
+	assert_int_equal(pf_audit_file_open("", O_RDONLY, 0, NULL), -EINVAL);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(pf_audit_file_open(path, O_RDONLY, 0, &why), -EPERM); /* no wait */
+	assert_non_null(strstr(why.reason, "not a regular file"));
+	assert_int_equal(unlink(path), 0);
+}
+
 /* ---- setup ---------------------------------------------------------------------------- */
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -751,6 +1044,13 @@ int main(void)
 		cmocka_unit_test(test_audit_key_file_permissions),
 		cmocka_unit_test(test_audit_open_busy_and_bad_opts),
 		cmocka_unit_test(test_audit_fsync_policies),
+		cmocka_unit_test(test_audit_key_planted_by_other_uid),
+		cmocka_unit_test(test_audit_key_symlink_refused),
+		cmocka_unit_test(test_audit_open_symlink_refused),
+		cmocka_unit_test(test_audit_open_foreign_file_refused),
+		cmocka_unit_test(test_audit_open_dir_writable_by_others),
+		cmocka_unit_test(test_audit_file_open_rule),
+		cmocka_unit_test(test_audit_repair_cuts_only_a_torn_record),
 	};
 
 	return cmocka_run_group_tests_name("ctl_audit", tests, group_setup, group_teardown);

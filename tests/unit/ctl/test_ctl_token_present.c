@@ -6,7 +6,8 @@
  * pf_control_refusal_name() gives those words back); a grant's claims are read only when a
  * token could hold them, whatever else the daemon writes beside them (members in any order,
  * nested values, as many more members as a later daemon may add), and *ret is untouched
- * otherwise; what is not one JSON object is -EPROTO.
+ * otherwise; what is not one JSON object is -EPROTO. A token is never sent to a listener
+ * that is not the daemon (uid 65534 that bound the path first): -EPERM.
  * Method: a server thread on a SOCK_SEQPACKET socket in a private directory answers each
  * connection with the next canned reply (tests/common/reply_server.c).
  */
@@ -84,6 +85,7 @@ static void test_token_present_refusals(void **state)
 	static const int want[] = {-EKEYREJECTED, -EKEYEXPIRED, -EBADMSG, -EXDEV,  -EACCES,
 				   -ESRCH,        -EPROTO,      -EPROTO,  -EPROTO, -EPROTO,
 				   -EPROTO,       -EPROTO,      -EPROTO};
+	const uint32_t me = (uint32_t)geteuid(); /* the server's uid: the daemon's */
 	struct pf_token_claims cl = {.size = sizeof(cl)};
 	struct reply_server sv;
 	char path[PF_CONTROL_PATH_MAX];
@@ -95,7 +97,7 @@ static void test_token_present_refusals(void **state)
 	(void)snprintf(path, sizeof(path), "%s/d.sock", dir);
 	assert_int_equal(reply_server_start(&sv, path, replies, n), 0);
 	for (size_t i = 0; i < n; i++) {
-		int r = pf_control_present(path, "tok", &cl);
+		int r = pf_control_present(path, me, "tok", &cl);
 
 		if (r != want[i])
 			fail_msg("reply %zu (%s): %d, want %d", i, replies[i], r, want[i]);
@@ -104,10 +106,11 @@ static void test_token_present_refusals(void **state)
 	assert_string_equal(sv.got[0], "join-token tok");
 	assert_int_equal(cl.trust_ppm, 0); /* never written */
 	/* Refused before asking. */
-	assert_int_equal(pf_control_present(path, NULL, &cl), -EINVAL);
+	assert_int_equal(pf_control_present(path, me, NULL, &cl), -EINVAL);
 	cl.size = sizeof(cl) - 1;
-	assert_int_equal(pf_control_present(path, "tok", &cl), -EINVAL);
-	assert_int_equal(pf_control_present(path, "tok", NULL), -ECONNREFUSED); /* nobody there */
+	assert_int_equal(pf_control_present(path, me, "tok", &cl), -EINVAL);
+	assert_int_equal(pf_control_present(path, me, "tok", NULL),
+			 -ECONNREFUSED); /* nobody there */
 }
 
 /* Granted: the claims as the daemon read them, only when a token could hold them. */
@@ -131,6 +134,7 @@ static void test_token_present_grants(void **state)
 		later, /* a later daemon's grant, with many more members: built below */
 		"{\"ok\":true}",
 	};
+	const uint32_t me = (uint32_t)geteuid(); /* the server's uid: the daemon's */
 	struct pf_token_claims cl = {.size = sizeof(cl)};
 	struct reply_server sv;
 	char path[PF_CONTROL_PATH_MAX];
@@ -145,7 +149,7 @@ static void test_token_present_grants(void **state)
 	(void)snprintf(path, sizeof(path), "%s/d.sock", dir);
 	assert_int_equal(
 		reply_server_start(&sv, path, replies, sizeof(replies) / sizeof(replies[0])), 0);
-	assert_int_equal(pf_control_present(path, "tok", &cl), 0);
+	assert_int_equal(pf_control_present(path, me, "tok", &cl), 0);
 	assert_int_equal(cl.size, sizeof(cl));
 	assert_string_equal(cl.domain, "dom");
 	assert_string_equal(cl.caps, "gpu,ssd");
@@ -154,20 +158,42 @@ static void test_token_present_grants(void **state)
 	assert_int_equal(cl.uid, PF_TOKEN_NO_UID);
 	/* Claims no token can hold are not the daemon's answer: -EPROTO, *ret untouched. */
 	for (int i = 0; i < 9; i++)
-		assert_int_equal(pf_control_present(path, "tok", &cl), -EPROTO);
+		assert_int_equal(pf_control_present(path, me, "tok", &cl), -EPROTO);
 	assert_int_equal(cl.trust_ppm, 250000);
 	assert_string_equal(cl.caps, "gpu,ssd");
-	assert_int_equal(pf_control_present(path, "tok", &cl), 0);
+	assert_int_equal(pf_control_present(path, me, "tok", &cl), 0);
 	assert_string_equal(cl.caps, "a,b");
 	assert_int_equal(cl.trust_ppm, 7);
 	assert_int_equal(cl.expires, 5);
-	assert_int_equal(pf_control_present(path, "tok", &cl), 0);
+	assert_int_equal(pf_control_present(path, me, "tok", &cl), 0);
 	assert_string_equal(cl.caps, "");
 	assert_int_equal(cl.trust_ppm, 9);
 	assert_int_equal(cl.expires, 6);
 	/* No claims asked for: a grant is 0 whatever it holds. */
-	assert_int_equal(pf_control_present(path, "tok", NULL), 0);
+	assert_int_equal(pf_control_present(path, me, "tok", NULL), 0);
 	assert_int_equal(reply_server_join(&sv), 0);
+}
+
+/* A token is never sent to a listener that is not the daemon (another uid bound the path
+ * first): -EPERM, the listener got nothing, the claims are untouched. */
+static void test_token_present_not_to_other_uid(void **state)
+{
+	const uint32_t other = 65534u;
+	uint32_t daemon_uid = (uint32_t)geteuid();
+	struct pf_token_claims cl = {.size = sizeof(cl), .trust_ppm = 77};
+	char path[PF_CONTROL_PATH_MAX];
+	struct squatter sq;
+
+	(void)state;
+	(void)snprintf(path, sizeof(path), "%s/d.sock", dir);
+	if (geteuid() == 0)
+		assert_int_equal(chown(dir, other, other), 0);
+	else
+		daemon_uid = (uint32_t)geteuid() + 1u;
+	assert_int_equal(squatter_start(&sq, path, other), 0);
+	assert_int_equal(pf_control_present(path, daemon_uid, "pft1.secret", &cl), -EPERM);
+	assert_int_equal(squatter_join(&sq), 0);
+	assert_int_equal(cl.trust_ppm, 77);
 }
 
 int main(void)
@@ -176,6 +202,8 @@ int main(void)
 		cmocka_unit_test(test_token_present_refusal_names),
 		cmocka_unit_test_setup_teardown(test_token_present_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_token_present_grants, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_token_present_not_to_other_uid, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests_name("ctl_token_present", tests, NULL, NULL);

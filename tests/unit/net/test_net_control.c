@@ -5,7 +5,8 @@
  * path rule (the override, where the daemon binds, the first client candidate that
  * exists, the domain-name rule of the segment's own name, the length limits); one
  * request and one reply per connection, with its refusals (no daemon, no reply in time,
- * a reply too long, a request with a newline).
+ * a reply too long, a request with a newline); a listener that is not the daemon (another
+ * uid than root or the one named: uid 65534 here) refused with nothing sent to it.
  * Method: environment variables set per case; a server thread on a SOCK_SEQPACKET socket
  * in a private directory answers each connection with the next canned reply
  * (tests/common/reply_server.c).
@@ -99,6 +100,7 @@ static void test_control_request(void **state)
 		"{\"ok\":true,\"padding\":\"0123456789\"}",
 		NULL,
 	};
+	const uint32_t me = (uint32_t)geteuid(); /* the server's uid: the daemon's */
 	struct reply_server sv;
 	char path[PF_CONTROL_PATH_MAX], reply[64], gone[PF_CONTROL_PATH_MAX];
 
@@ -108,18 +110,50 @@ static void test_control_request(void **state)
 	assert_int_equal(
 		reply_server_start(&sv, path, replies, sizeof(replies) / sizeof(replies[0])), 0);
 	/* Refused before connecting. */
-	assert_int_equal(pf_control_request(path, "a\nb", reply, sizeof(reply), 0), -EINVAL);
-	assert_int_equal(pf_control_request(path, "", reply, sizeof(reply), 0), -EINVAL);
-	assert_int_equal(pf_control_request(NULL, "status", reply, sizeof(reply), 0), -EINVAL);
-	assert_int_equal(pf_control_request(path, "status", reply, 0, 0), -EINVAL);
-	assert_int_equal(pf_control_request(gone, "status", reply, sizeof(reply), 0), -ENOENT);
+	assert_int_equal(pf_control_request(path, me, "a\nb", reply, sizeof(reply), 0), -EINVAL);
+	assert_int_equal(pf_control_request(path, me, "", reply, sizeof(reply), 0), -EINVAL);
+	assert_int_equal(pf_control_request(NULL, me, "status", reply, sizeof(reply), 0), -EINVAL);
+	assert_int_equal(pf_control_request(path, me, "status", reply, 0, 0), -EINVAL);
+	assert_int_equal(pf_control_request(gone, me, "status", reply, sizeof(reply), 0), -ENOENT);
 	/* One request, one reply; a reply that does not fit; no reply in time. */
-	assert_int_equal(pf_control_request(path, "status", reply, sizeof(reply), 0), 11);
+	assert_int_equal(pf_control_request(path, me, "status", reply, sizeof(reply), 0), 11);
 	assert_string_equal(reply, "{\"ok\":true}");
-	assert_int_equal(pf_control_request(path, "status", reply, 16, 0), -EMSGSIZE);
-	assert_int_equal(pf_control_request(path, "status", reply, sizeof(reply), 50), -ETIMEDOUT);
+	assert_int_equal(pf_control_request(path, me, "status", reply, 16, 0), -EMSGSIZE);
+	assert_int_equal(pf_control_request(path, me, "status", reply, sizeof(reply), 50),
+			 -ETIMEDOUT);
 	assert_int_equal(reply_server_join(&sv), 0);
 	assert_string_equal(sv.got[0], "status");
+}
+
+/* A listener of another uid (one that bound the path first: pflightd then had none) is
+ * not the daemon: the client sees whose it is (SO_PEERCRED) and sends it nothing. One of
+ * the daemon's uid is. As root the listener is uid 65534; otherwise this uid, with
+ * another uid named as the daemon's. */
+static void test_control_request_refuses_other_uid(void **state)
+{
+	const uint32_t other = 65534u;
+	uint32_t daemon_uid = (uint32_t)geteuid();
+	char path[PF_CONTROL_PATH_MAX], reply[64];
+	struct squatter sq;
+
+	(void)state;
+	(void)snprintf(path, sizeof(path), "%s/d.sock", dir);
+	if (geteuid() == 0)
+		assert_int_equal(chown(dir, other, other), 0); /* it may bind there */
+	else
+		daemon_uid = (uint32_t)geteuid() + 1u;
+	assert_int_equal(squatter_start(&sq, path, other), 0);
+	assert_int_equal(pf_control_request(path, daemon_uid, "join-token pft1.secret", reply,
+					    sizeof(reply), 0),
+			 -EPERM);
+	assert_int_equal(squatter_join(&sq), 0); /* not one byte */
+	if (geteuid() != 0)
+		return;
+	/* The daemon's uid, named: talked to. */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(squatter_start(&sq, path, other), 0);
+	assert_int_equal(pf_control_request(path, other, "status", reply, sizeof(reply), 0), 11);
+	assert_int_equal(squatter_join(&sq), 6);
 }
 
 int main(void)
@@ -127,6 +161,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_control_path_rule, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_control_request, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_control_request_refuses_other_uid, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests_name("net_control", tests, NULL, NULL);
