@@ -48,7 +48,9 @@
  * may be, that starts as every record's canonical form does ({"details":{, details being
  * the first key in byte order and always an object) or is zero bytes; a last line that
  * is anything else (someone's text in a file named as the log) is -EPROTO, untouched.
- * Policies:
+ * A line longer than PF_AUDIT_LINE_MAX is never a torn tail (no writer produces one): it
+ * is malformed wherever it is, and reading stops at that length, so no line costs more
+ * memory than a record. Policies:
  *   FSYNC_RECORD  fdatasync before append returns: a returned record survives power loss.
  *   FSYNC_BATCH   fdatasync when fsync_every records or fsync_interval_ms have passed
  *                 since the last one (checked at each append: no background thread), and
@@ -120,6 +122,7 @@ _Static_assert(HASH_BYTES == crypto_generichash_BYTES, "BLAKE2b-256");
 _Static_assert(PF_AUDIT_PUBLIC_KEY_BYTES == crypto_sign_ed25519_PUBLICKEYBYTES, "Ed25519 pk");
 _Static_assert(PF_AUDIT_SECRET_KEY_BYTES == crypto_sign_ed25519_SECRETKEYBYTES, "Ed25519 sk");
 _Static_assert(PF_AUDIT_NO_VNODE == VMAP_EMPTY, "no-VNode marks an empty map slot");
+_Static_assert(PF_AUDIT_LINE_MAX == 65536u, "chain_line() names the limit in its reason");
 
 /* VNode id -> hash of its last record; open addressing, linear probing. */
 struct vmap {
@@ -160,11 +163,13 @@ struct rec {
 	unsigned char vnode_prev[HASH_BYTES];
 };
 
-/* Where a line is. */
+/* Where a line is. An over-long line (more than PF_AUDIT_LINE_MAX bytes with its newline,
+ * which no writer produces) is handed over cut at PF_AUDIT_LINE_MAX bytes and ends the walk
+ * of its file: its end is never looked for, so reading costs no more than a record. */
 struct pos {
 	const char *file;
 	uint64_t line_no, offset;
-	bool last_file, at_eof, has_newline;
+	bool last_file, at_eof, has_newline, overlong;
 };
 
 typedef int (*line_fn)(void *arg, const char *text, size_t len, const struct pos *p);
@@ -543,34 +548,64 @@ static int list_set(const char *path, char ***ret_names, size_t *ret_count)
 	return 0;
 }
 
-/* Call fn for every line of one file; stops at fn's first non-zero return. */
+/* The next line of f into buf (PF_AUDIT_LINE_MAX bytes), newline included: its length in
+ * *ret_len (0 at end of file), *ret_overlong when the buffer filled up before the line
+ * ended. 0, or -errno when reading failed: never taken for the end of the file. */
+static int line_read(FILE *f, char *buf, size_t *ret_len, bool *ret_overlong)
+{
+	size_t n = 0;
+	int ch;
+
+	PF_ASSERT(f != NULL && buf != NULL);
+	*ret_overlong = false;
+	errno = 0;
+	while ((ch = getc_unlocked(f)) != EOF) {
+		if (n == PF_AUDIT_LINE_MAX) {
+			*ret_overlong = true;
+			break;
+		}
+		buf[n++] = (char)ch;
+		if (ch == '\n')
+			break;
+	}
+	if (ferror(f))
+		return errno != 0 ? -errno : -EIO;
+	PF_ASSERT(n <= PF_AUDIT_LINE_MAX);
+	*ret_len = n;
+	return 0;
+}
+
+/* Call fn for every line of one file; stops at fn's first non-zero return, and after an
+ * over-long line whatever fn returns (the rest of that file is not read). */
 static int walk_file(const char *file, bool last_file, line_fn fn, void *arg)
 {
 	struct pos p = {.file = file, .last_file = last_file};
-	char *line = NULL;
-	size_t cap = 0;
+	char *line;
 	struct stat st;
-	ssize_t n;
+	size_t n;
 	FILE *f;
-	int r = 0;
+	int r;
 
+	line = malloc(PF_AUDIT_LINE_MAX);
+	if (line == NULL)
+		return -ENOMEM;
 	f = fopen(file, "re");
-	if (f == NULL)
-		return -errno;
-	if (fstat(fileno(f), &st) < 0) {
+	if (f == NULL || fstat(fileno(f), &st) < 0) {
 		r = -errno;
-		fclose(f);
+		if (f != NULL)
+			fclose(f);
+		free(line);
 		return r;
 	}
-	while (r == 0 && (n = getline(&line, &cap, f)) > 0) {
+	while ((r = line_read(f, line, &n, &p.overlong)) == 0 && n > 0) {
 		p.line_no++;
-		p.has_newline = line[n - 1] == '\n';
-		p.at_eof = p.offset + (uint64_t)n >= (uint64_t)st.st_size;
-		r = fn(arg, line, (size_t)n - (p.has_newline ? 1 : 0), &p);
-		p.offset += (uint64_t)n;
+		p.has_newline = !p.overlong && line[n - 1] == '\n';
+		p.at_eof = !p.overlong && p.offset + n >= (uint64_t)st.st_size;
+		r = fn(arg, line, n - (p.has_newline ? 1 : 0), &p);
+		if (r != 0 || p.overlong)
+			break;
+		p.offset += n;
 	}
-	if (r == 0 && ferror(f))
-		r = -EIO;
 	free(line);
 	fclose(f);
 	return r;
@@ -686,10 +721,12 @@ static int chain_line(void *arg, const char *text, size_t len, const struct pos 
 	uint32_t fault;
 	int ret;
 
+	if (p->overlong)
+		return chain_fail(c, p, PF_AUDIT_FAULT_MALFORMED, 0,
+				  "line longer than 65536 bytes, which no record is");
 	if (!p->has_newline)
 		return chain_fail(c, p, PF_AUDIT_FAULT_TORN, 0, "last line has no newline");
-	fault = len + 1 > PF_AUDIT_LINE_MAX ? PF_AUDIT_FAULT_MALFORMED
-					    : rec_parse(text, len, &r, &seq);
+	fault = rec_parse(text, len, &r, &seq);
 	if (fault == PF_AUDIT_FAULT_MALFORMED && p->last_file && p->at_eof)
 		return chain_fail(c, p, PF_AUDIT_FAULT_TORN, seq, "last line does not parse");
 	if (fault != 0)
@@ -1662,7 +1699,9 @@ static int lin_line(void *arg, const char *text, size_t len, const struct pos *p
 
 	if (p->last_file && p->at_eof && !p->has_newline)
 		return 0; /* a torn tail is no record; verify reports it */
-	if (len + 1 > PF_AUDIT_LINE_MAX || rec_parse(text, len, &r, &seq) != 0)
+	if (p->overlong)
+		return -EBADMSG; /* no record is that long, torn or not */
+	if (rec_parse(text, len, &r, &seq) != 0)
 		return (p->last_file && p->at_eof) ? 0 : -EBADMSG;
 	if (!l->seen)
 		l->anchored = r.seq != 1;
