@@ -400,16 +400,17 @@ static uint32_t rec_fields(struct rec *r)
 	return json_object_size(r->obj) == want ? 0 : PF_AUDIT_FAULT_MALFORMED;
 }
 
-/* Canonical form and hash of a parsed object that has a hash member. */
-static uint32_t rec_hash_check(struct rec *r, const char *text, size_t len)
+/* Canonical form and hash of a parsed object that has a hash member: 0, a fault, or
+ * -ENOMEM (which says nothing about the record). */
+static int rec_hash_check(struct rec *r, const char *text, size_t len)
 {
 	unsigned char want[HASH_BYTES];
 	char *dump = json_dumps(r->obj, DUMP_FLAGS);
-	uint32_t fault = 0;
+	int fault = 0;
 	json_t *copy;
 
 	if (dump == NULL)
-		return PF_AUDIT_FAULT_MALFORMED;
+		return -ENOMEM; /* the object came from the parser: only memory can fail */
 	if (strlen(dump) != len || memcmp(dump, text, len) != 0)
 		fault = PF_AUDIT_FAULT_EDITED;
 	free(dump);
@@ -419,39 +420,58 @@ static uint32_t rec_hash_check(struct rec *r, const char *text, size_t len)
 		return PF_AUDIT_FAULT_MALFORMED;
 	copy = json_copy(r->obj); /* shallow: the members are shared, not duplicated */
 	if (copy == NULL)
-		return PF_AUDIT_FAULT_MALFORMED;
+		return -ENOMEM;
 	(void)json_object_del(copy, "hash");
 	dump = json_dumps(copy, DUMP_FLAGS);
 	json_decref(copy);
 	if (dump == NULL)
-		return PF_AUDIT_FAULT_MALFORMED;
+		return -ENOMEM;
 	hash_bytes(r->hash, dump, strlen(dump));
 	free(dump);
 	return sodium_memcmp(r->hash, want, HASH_BYTES) == 0 ? 0 : PF_AUDIT_FAULT_EDITED;
 }
 
-/* Parse and check one line; 0 (r->obj owned by the caller) or a fault (nothing owned). */
-static uint32_t rec_parse(const char *text, size_t len, struct rec *r, uint64_t *reterr_seq)
+/*
+ * The line as JSON into r->obj: 0, PF_AUDIT_FAULT_MALFORMED, or -ENOMEM. jansson (2.14)
+ * fails without an error text when an allocation fails in its parser, but reports one that
+ * fails in its lexer as an invalid token; so a line is called malformed only when a second
+ * parse finds a fault too (under memory pressure the second one cannot even start).
+ */
+static int rec_load(const char *text, size_t len, struct rec *r)
 {
 	json_error_t err;
+
+	for (int i = 0; i < 2 && r->obj == NULL; i++) {
+		r->obj = json_loadb(text, len, LOAD_FLAGS, &err);
+		if (r->obj == NULL && err.text[0] == '\0')
+			return -ENOMEM;
+	}
+	return r->obj != NULL ? 0 : PF_AUDIT_FAULT_MALFORMED;
+}
+
+/* Parse and check one line: 0 (r->obj owned by the caller), a fault (> 0), or -ENOMEM;
+ * nothing is owned unless 0. Memory running out is never a fault: the record may be good. */
+static int rec_parse(const char *text, size_t len, struct rec *r, uint64_t *reterr_seq)
+{
 	json_t *seq;
-	uint32_t fault;
+	int fault;
 
 	*r = (struct rec){0};
 	*reterr_seq = 0;
-	r->obj = json_loadb(text, len, LOAD_FLAGS, &err);
-	if (r->obj == NULL)
-		return PF_AUDIT_FAULT_MALFORMED;
+	fault = rec_load(text, len, r);
+	if (fault != 0)
+		return fault;
 	seq = json_object_get(r->obj, "seq");
 	if (json_is_integer(seq) && json_integer_value(seq) > 0)
 		*reterr_seq = (uint64_t)json_integer_value(seq);
-	fault = json_is_object(r->obj) ? rec_fields(r) : PF_AUDIT_FAULT_MALFORMED;
+	fault = json_is_object(r->obj) ? (int)rec_fields(r) : PF_AUDIT_FAULT_MALFORMED;
 	if (fault == 0)
 		fault = rec_hash_check(r, text, len);
 	if (fault != 0) {
 		json_decref(r->obj);
 		r->obj = NULL;
 	}
+	PF_ASSERT(fault != 0 || r->obj != NULL);
 	return fault;
 }
 
@@ -718,8 +738,7 @@ static int chain_line(void *arg, const char *text, size_t len, const struct pos 
 	struct chain *c = arg;
 	uint64_t seq;
 	struct rec r;
-	uint32_t fault;
-	int ret;
+	int fault, ret;
 
 	if (p->overlong)
 		return chain_fail(c, p, PF_AUDIT_FAULT_MALFORMED, 0,
@@ -727,10 +746,12 @@ static int chain_line(void *arg, const char *text, size_t len, const struct pos 
 	if (!p->has_newline)
 		return chain_fail(c, p, PF_AUDIT_FAULT_TORN, 0, "last line has no newline");
 	fault = rec_parse(text, len, &r, &seq);
+	if (fault < 0)
+		return fault;
 	if (fault == PF_AUDIT_FAULT_MALFORMED && p->last_file && p->at_eof)
 		return chain_fail(c, p, PF_AUDIT_FAULT_TORN, seq, "last line does not parse");
 	if (fault != 0)
-		return chain_fail(c, p, fault, seq,
+		return chain_fail(c, p, (uint32_t)fault, seq,
 				  fault == PF_AUDIT_FAULT_EDITED ? "hash or canonical form differs"
 								 : "not a well-formed record");
 	ret = chain_links(c, &r, p);
@@ -1695,13 +1716,16 @@ static int lin_line(void *arg, const char *text, size_t len, const struct pos *p
 	struct lin *l = arg;
 	uint64_t seq;
 	struct rec r;
-	int ret = 0;
+	int ret;
 
 	if (p->last_file && p->at_eof && !p->has_newline)
 		return 0; /* a torn tail is no record; verify reports it */
 	if (p->overlong)
 		return -EBADMSG; /* no record is that long, torn or not */
-	if (rec_parse(text, len, &r, &seq) != 0)
+	ret = rec_parse(text, len, &r, &seq);
+	if (ret < 0)
+		return ret;
+	if (ret > 0)
 		return (p->last_file && p->at_eof) ? 0 : -EBADMSG;
 	if (!l->seen)
 		l->anchored = r.seq != 1;

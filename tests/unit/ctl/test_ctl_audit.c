@@ -641,6 +641,59 @@ static void test_audit_line_beyond_memory(void **state)
 	assert_int_equal(unlink(path), 0);
 }
 
+/* jansson's allocator for the sweep below: the fail_at-th allocation and every one after
+ * it fail (0: none does). */
+static unsigned long alloc_count, alloc_fail_at;
+
+static void *failing_malloc(size_t bytes)
+{
+	if (alloc_fail_at != 0 && ++alloc_count >= alloc_fail_at)
+		return NULL;
+	return malloc(bytes);
+}
+
+/* Memory running out while records are checked (every allocation jansson makes, the n-th
+ * and on, for each n in turn): verify says so, -ENOMEM, and never names a record as
+ * broken nor says OK with records missing. */
+static void test_audit_verify_out_of_memory(void **state)
+{
+	struct pf_audit_report rep;
+	unsigned long n;
+	char path[128];
+	int r;
+
+	(void)state;
+	log_path(path, sizeof(path), "nomem");
+	make_plain(path, 6);
+	for (n = 1, r = -ENOMEM; r == -ENOMEM; n++) {
+		alloc_count = 0;
+		alloc_fail_at = n;
+		json_set_alloc_funcs(failing_malloc, free);
+		memset(&rep, 0, sizeof(rep));
+		rep.size = sizeof(rep);
+		r = pf_audit_verify(path, NULL, &rep);
+		json_set_alloc_funcs(malloc, free);
+		if (r != 0 && r != -ENOMEM)
+			print_error("allocation %lu failed: %d, %s\n", n, r, rep.reason);
+		assert_true(r == 0 || r == -ENOMEM);
+	}
+	assert_true(n > 6); /* each record allocates */
+	assert_int_equal(rep.records, 6);
+	assert_int_equal(rep.fault, PF_AUDIT_FAULT_NONE);
+	/* Lineage likewise: -ENOMEM, or all of VNode 0's records (seq 1), never -EBADMSG. */
+	for (n = 1, r = -ENOMEM; r == -ENOMEM; n++) {
+		uint64_t seqs[16] = {0};
+
+		alloc_count = 0;
+		alloc_fail_at = n;
+		json_set_alloc_funcs(failing_malloc, free);
+		r = pf_audit_lineage(path, 0, count_cb, seqs);
+		json_set_alloc_funcs(malloc, free);
+		assert_true(r == 1 || r == -ENOMEM);
+	}
+	alloc_fail_at = 0;
+}
+
 static void test_audit_open_refuses_broken_chain(void **state)
 {
 	struct pf_audit_opts o;
@@ -1178,6 +1231,7 @@ int main(void)
 		cmocka_unit_test(test_audit_open_refuses_broken_chain),
 		cmocka_unit_test(test_audit_overlong_line),
 		cmocka_unit_test(test_audit_line_beyond_memory),
+		cmocka_unit_test(test_audit_verify_out_of_memory),
 		cmocka_unit_test(test_audit_lineage_interleaved),
 		cmocka_unit_test(test_audit_rotation_keeps_chain),
 		cmocka_unit_test(test_audit_bad_inputs_write_nothing),
