@@ -4,7 +4,8 @@
  *
  *   token issue   sign a join token (pflight/token.h) with the daemon's secret key
  *   token verify  check one against the public key: exit 0 genuine, 1 refused
- *   audit verify  pf_audit_verify(): "OK ..." or the first broken record; exit 1 broken
+ *   audit verify  pf_audit_verify(): "OK ..." or the first broken record, and whether the
+ *                 log begins at its genesis record (seq 1); exit 1 broken
  *   audit lineage one VNode's records, oldest first (pf_audit_lineage())
  *   audit tail    the last N records of the live log file, as stored
  */
@@ -208,6 +209,11 @@ static int audit_verify(struct cli *c, int argc, char **argv)
 		       pf_audit_fault_name(rep.fault), (unsigned long long)rep.bad_seq,
 		       (unsigned long long)rep.expected_seq, rep.bad_file,
 		       (unsigned long long)rep.bad_line, rep.reason);
+	if (!c->json && rep.anchored)
+		printf("not anchored at its genesis: the first record is seq %llu, so records 1 to "
+		       "%llu are not here (rotated files removed, or the front cut off) and were "
+		       "not checked\n",
+		       (unsigned long long)rep.first_seq, (unsigned long long)rep.first_seq - 1);
 	if (cli_emit(c, jdoc_audit_report(r, &rep)) != 0)
 		return EXIT_FAILED;
 	return r == 0 ? 0 : EXIT_FAILED;
