@@ -509,6 +509,14 @@ static enum MHD_Result finish(struct http *h, struct MHD_Connection *conn, struc
 		     rep.content_type, NULL);
 }
 
+/* libmicrohttpd's unescape callback: the path and every query key and value. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *text)
+{
+	(void)cls;
+	(void)conn;
+	return api_unescape(text);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_bytes, void **con_cls)
@@ -775,7 +783,8 @@ static int mhd_start(struct http *h, const struct pf_manifest_api *m, int32_t po
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)m->connections_max, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY_BYTES,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_UNESCAPE_CALLBACK,
+		unescape, NULL, MHD_OPTION_END);
 	h->starting = 0;
 	if (h->mhd == NULL) {
 		log_msg(LOG_ERROR, "api: cannot listen on %s%s%s:%u; running without the API",

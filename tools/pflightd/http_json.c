@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,6 +39,39 @@ void api_error_set(struct api_error *err, unsigned status, const char *code, con
 json_t *api_error_doc(const struct api_error *err)
 {
 	return json_pack("{s:{s:s, s:s}}", "error", "code", err->code, "message", err->message);
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+size_t api_unescape(char *text)
+{
+	const char *in = text;
+	char *out = text;
+
+	PF_ASSERT(text != NULL);
+	while (*in != '\0') {
+		int hi = in[0] == '%' ? hex_value(in[1]) : -1;
+		int lo = hi >= 0 ? hex_value(in[2]) : -1; /* in[2] exists: in[1] is no NUL */
+
+		if (lo >= 0 && (hi | lo) != 0) {
+			*out++ = (char)(hi << 4 | lo);
+			in += 3;
+		} else {
+			*out++ = *in++;
+		}
+	}
+	*out = '\0';
+	PF_ASSERT(out >= text && strlen(text) == (size_t)(out - text));
+	return (size_t)(out - text);
 }
 
 int api_parse_u64(const char *text, size_t len, uint64_t *ret)
@@ -99,6 +133,12 @@ static int path_match(const char *tmpl, const char *path, uint32_t *ids, uint32_
 	return 1;
 }
 
+/* What api_unescape() leaves of an encoded NUL: no path or argument may hold one. */
+static bool has_encoded_nul(const char *text)
+{
+	return text != NULL && strstr(text, "%00") != NULL;
+}
+
 int api_route_find(const char *method, const char *path, struct api_call *call,
 		   struct api_error *err)
 {
@@ -107,6 +147,12 @@ int api_route_find(const char *method, const char *path, struct api_call *call,
 
 	PF_ASSERT(method != NULL && path != NULL && call != NULL && err != NULL);
 	memset(call, 0, sizeof(*call));
+	if (has_encoded_nul(path)) {
+		api_error_set(err, 400, "encoded_nul",
+			      "the path holds %%00, an encoded NUL byte, which no path can: %.200s",
+			      path);
+		return -EINVAL;
+	}
 	for (uint32_t i = 0; i < api_routes_count; i++) {
 		const struct api_route *r = &api_routes[i];
 
@@ -215,6 +261,14 @@ int api_query_parse(struct api_call *call, const struct api_kv *kv, size_t count
 		uint32_t at = 0;
 		const struct api_field *f = field_find(r->query, r->query_count, kv[i].key, &at);
 
+		if (has_encoded_nul(kv[i].key) || has_encoded_nul(kv[i].value)) {
+			api_error_set(
+				err, 400, "encoded_nul",
+				"query argument '%.64s' holds %%00, an encoded NUL byte, which "
+				"no argument can",
+				kv[i].key);
+			return -EINVAL;
+		}
 		if (f == NULL) {
 			field_names(r->query, r->query_count, names, sizeof(names));
 			api_error_set(err, 400, "unknown_argument",
