@@ -61,6 +61,7 @@
 #include <unistd.h>
 
 #include "shm/pf_assert.h"
+#include "tools/common/decimal.h"
 #include "tools/pflightd/daemon.h"
 #include "tools/pflightd/events.h"
 #include "tools/pflightd/http.h"
@@ -405,7 +406,7 @@ static int headers_check(struct http *h, struct MHD_Connection *conn, const stru
 
 	if (length_check(conn, err) < 0)
 		return -EINVAL;
-	if (cl != NULL && api_parse_u64(cl, strlen(cl), &len) < 0)
+	if (cl != NULL && decimal_parse(cl, strlen(cl), UINT64_MAX, &len) < 0)
 		len = 0; /* libmicrohttpd answers a malformed Content-Length itself */
 	if ((r->flags & API_BODY) == 0 &&
 	    (len > 0 || MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -703,7 +704,7 @@ static int stream_after(struct http *h, struct MHD_Connection *conn, struct stre
 		s->after = events_last(&h->ev);
 		return 0;
 	}
-	if (api_parse_u64(id, strlen(id), &s->after) < 0) {
+	if (decimal_parse(id, strlen(id), UINT64_MAX, &s->after) < 0) {
 		api_error_set(err, 400, "bad_last_event_id",
 			      "Last-Event-ID must be the decimal id of an event received");
 		return -EINVAL;

@@ -207,9 +207,6 @@ void api_call_clear(struct api_call *call);
 void api_cursor_encode(uint32_t id, char out[API_CURSOR_MAX]);
 int api_cursor_decode(const char *text, size_t len, uint32_t *ret_id);
 
-/* A decimal uint64 with no sign, no spaces, no leading "+": 0 or -EINVAL. */
-int api_parse_u64(const char *text, size_t len, uint64_t *ret);
-
 /* --- http_api.c --------------------------------------------------------------------- */
 
 /* Set up a's own migrator (its governor and scheduler object) and metrics. 0 or -errno. */

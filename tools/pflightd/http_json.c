@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "shm/pf_assert.h"
+#include "tools/common/decimal.h"
 #include "tools/pflightd/http_api.h"
 
 #define CURSOR_PREFIX "v1."
@@ -74,23 +75,6 @@ size_t api_unescape(char *text)
 	return (size_t)(out - text);
 }
 
-int api_parse_u64(const char *text, size_t len, uint64_t *ret)
-{
-	uint64_t v = 0;
-
-	if (text == NULL || len == 0 || len > 20)
-		return -EINVAL;
-	for (size_t i = 0; i < len; i++) {
-		unsigned d = (unsigned)(text[i] - '0');
-
-		if (d > 9 || v > (UINT64_MAX - d) / 10)
-			return -EINVAL;
-		v = v * 10 + d;
-	}
-	*ret = v;
-	return 0;
-}
-
 /* The next path segment of *p (after its '/'): its start and length; *p moves past it. */
 static int next_segment(const char **p, const char **seg, size_t *len)
 {
@@ -119,8 +103,7 @@ static int path_match(const char *tmpl, const char *path, uint32_t *ids, uint32_
 		if (*p == '\0' || next_segment(&t, &ts, &tl) < 0 || next_segment(&p, &ps, &pl) < 0)
 			return 0;
 		if (tl > 2 && ts[0] == '{') {
-			if (api_parse_u64(ps, pl, &v) < 0 || v > UINT32_MAX ||
-			    n == API_PATH_IDS_MAX)
+			if (decimal_parse(ps, pl, UINT32_MAX, &v) < 0 || n == API_PATH_IDS_MAX)
 				return 0;
 			ids[n++] = (uint32_t)v;
 		} else if (tl != pl || memcmp(ts, ps, tl) != 0) {
@@ -210,7 +193,7 @@ static int query_value(const struct api_field *f, const char *v, struct api_valu
 	out->s = v != NULL ? v : "";
 	out->len = len;
 	if (f->type == API_T_U32) {
-		if (api_parse_u64(out->s, len, &out->u) < 0 || out->u < f->min || out->u > f->max) {
+		if (decimal_parse(out->s, len, f->max, &out->u) < 0 || out->u < f->min) {
 			api_error_set(err, 400, "bad_argument",
 				      "query argument '%s' must be an integer in %llu..%llu",
 				      f->name, (unsigned long long)f->min,
