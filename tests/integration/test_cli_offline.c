@@ -101,6 +101,27 @@ static void token_phase(void)
 		       sec);
 	CHECK(run(args, &out) == 1);
 	free(out);
+
+	/* Numbers are decimal digits only (a fraction for --trust): usage errors (2). */
+	(void)snprintf(args, sizeof(args), "token issue --key %s --domain prod --expires +60", sec);
+	CHECK(run(args, &out) == 2 && out[0] == '\0');
+	free(out);
+	(void)snprintf(args, sizeof(args), "token issue --key %s --domain prod --expires ' 60'",
+		       sec);
+	CHECK(run(args, &out) == 2 && out[0] == '\0');
+	free(out);
+	(void)snprintf(args, sizeof(args),
+		       "token issue --key %s --domain prod --expires 60 --uid -1", sec);
+	CHECK(run(args, &out) == 2 && out[0] == '\0');
+	free(out);
+	(void)snprintf(args, sizeof(args),
+		       "token issue --key %s --domain prod --expires 60 --trust 5e-1", sec);
+	CHECK(run(args, &out) == 2 && out[0] == '\0');
+	free(out);
+	(void)snprintf(args, sizeof(args),
+		       "token issue --key %s --domain prod --expires 60 --trust ' 0.5'", sec);
+	CHECK(run(args, &out) == 2 && out[0] == '\0');
+	free(out);
 }
 
 /* 9 records: claims of VNodes 0..2 (vnode i % 3) and joins, then the closing head. */
@@ -178,6 +199,12 @@ static void audit_phase(void)
 	CHECK(run("audit verify /nonexistent/audit.log", &out) == 1);
 	free(out);
 	CHECK(run("audit frobnicate", &out) == 2);
+	free(out);
+	(void)snprintf(args, sizeof(args), "audit tail %s +3", logp);
+	CHECK(run(args, &out) == 2 && out[0] == '\0');
+	free(out);
+	(void)snprintf(args, sizeof(args), "audit lineage %s -18446744073709551615", logp);
+	CHECK(run(args, &out) == 2 && out[0] == '\0');
 	free(out);
 }
 

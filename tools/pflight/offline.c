@@ -31,17 +31,6 @@ struct issue_args {
 	uint32_t uid;
 };
 
-static int parse_trust(const char *s, double *ret)
-{
-	char *end;
-
-	errno = 0;
-	*ret = strtod(s, &end);
-	if (errno != 0 || end == s || *end != '\0' || !(*ret >= 0.0 && *ret <= 1.0))
-		return -EINVAL;
-	return 0;
-}
-
 static int issue_parse(int argc, char **argv, struct issue_args *a)
 {
 	int bad = 0;
@@ -59,11 +48,11 @@ static int issue_parse(int argc, char **argv, struct issue_args *a)
 		else if (strcmp(opt, "--caps") == 0)
 			a->caps = val;
 		else if (strcmp(opt, "--expires") == 0)
-			bad = cli_parse_u32(val, &a->expires_s) < 0 || a->expires_s == 0;
+			bad = cli_parse_u32("--expires", val, 1, UINT32_MAX, &a->expires_s) < 0;
 		else if (strcmp(opt, "--trust") == 0)
-			bad = parse_trust(val, &a->trust) < 0;
+			bad = cli_parse_real("--trust", val, 0.0, 1.0, &a->trust) < 0;
 		else if (strcmp(opt, "--uid") == 0)
-			bad = cli_parse_u32(val, &a->uid) < 0;
+			bad = cli_parse_u32("--uid", val, 0, UINT32_MAX, &a->uid) < 0;
 		else
 			bad = 1;
 	}
@@ -252,7 +241,7 @@ static int audit_lineage(struct cli *c, int argc, char **argv)
 	uint32_t vnode;
 	int r;
 
-	if (argc != 4 || cli_parse_u32(argv[3], &vnode) < 0 || vnode == PF_AUDIT_NO_VNODE) {
+	if (argc != 4 || cli_parse_u32("VNODE", argv[3], 0, PF_AUDIT_NO_VNODE - 1, &vnode) < 0) {
 		json_decref(x.arr);
 		return EXIT_USAGE;
 	}
@@ -296,8 +285,8 @@ static int audit_tail(struct cli *c, int argc, char **argv)
 	long seen;
 	FILE *f;
 
-	if ((argc != 3 && argc != 4) || (argc == 4 && cli_parse_u32(argv[3], &n) < 0) || n == 0 ||
-	    n > TAIL_MAX)
+	if ((argc != 3 && argc != 4) ||
+	    (argc == 4 && cli_parse_u32("N", argv[3], 1, TAIL_MAX, &n) < 0))
 		return EXIT_USAGE;
 	f = fopen(argv[2], "re");
 	if (f == NULL) {

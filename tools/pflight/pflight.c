@@ -15,6 +15,7 @@
  * opened (missing, not ready, refused).
  */
 #include <errno.h>
+#include <float.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 
 #include "cli.h"
 #include "build_info.h"
+#include "decimal.h"
 #include "jdoc.h"
 
 int cli_emit(struct cli *c, json_t *doc)
@@ -95,16 +97,55 @@ int cmd_members(struct cli *c, int argc, char **argv)
 	return cli_emit(c, doc);
 }
 
-int cli_parse_u32(const char *s, uint32_t *ret)
+int cli_parse_u64(const char *what, const char *text, uint64_t min, uint64_t max, uint64_t *ret)
 {
-	unsigned long long v;
-	char *end;
+	uint64_t v;
+	int r = decimal_parse(text, strlen(text), max, &v);
 
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || end == s || v > UINT32_MAX)
+	if (r == 0 && v < min)
+		r = -ERANGE;
+	if (r < 0) {
+		fprintf(stderr, "pflight: %s '%s': %s; it takes %llu..%llu\n", what, text,
+			r == -ERANGE
+				? "out of range"
+				: "not a number (decimal digits only: no sign, space or prefix)",
+			(unsigned long long)min, (unsigned long long)max);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+int cli_parse_u32(const char *what, const char *text, uint32_t min, uint32_t max, uint32_t *ret)
+{
+	uint64_t v;
+
+	if (cli_parse_u64(what, text, min, max, &v) < 0)
 		return -EINVAL;
 	*ret = (uint32_t)v;
+	return 0;
+}
+
+int cli_parse_real(const char *what, const char *text, double min, double max, double *ret)
+{
+	const char *why = "not a number (decimal digits, and a fraction after a '.' if any: no "
+			  "sign, space or exponent)";
+	double v;
+	int r = decimal_parse_real(text, strlen(text), max, &v);
+
+	if (r == 0 && v < min)
+		r = -ERANGE;
+	if (r == -ERANGE)
+		why = "out of range";
+	if (r < 0 && max < DBL_MAX)
+		fprintf(stderr, "pflight: %s '%s': %s; it takes %g..%g\n", what, text, why, min,
+			max);
+	else if (r < 0)
+		fprintf(stderr, "pflight: %s '%s': %s; it takes %g or more\n", what, text, why,
+			min);
+	if (r < 0)
+		return -EINVAL;
+	*ret = v;
 	return 0;
 }
 
@@ -118,7 +159,7 @@ static int vnode_filter(int argc, char **argv, int *ret_state, uint32_t *ret_lim
 			if (*ret_state < 0)
 				return -EINVAL;
 		} else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
-			if (cli_parse_u32(argv[++i], ret_limit) < 0)
+			if (cli_parse_u32("--limit", argv[++i], 0, UINT32_MAX, ret_limit) < 0)
 				return -EINVAL;
 		} else {
 			return -EINVAL;
@@ -211,7 +252,7 @@ int cmd_send(struct cli *c, int argc, char **argv)
 	uint32_t id;
 	int r;
 
-	if (argc != 3 || cli_parse_u32(argv[1], &id) < 0)
+	if (argc != 3 || cli_parse_u32("<vnode>", argv[1], 0, UINT32_MAX, &id) < 0)
 		return EXIT_USAGE;
 	r = pf_send(c->d, id, argv[2], strlen(argv[2]));
 	if (r < 0) {
