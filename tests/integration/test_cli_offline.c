@@ -102,6 +102,28 @@ static void token_phase(void)
 	CHECK(run(args, &out) == 1);
 	free(out);
 
+	/* --uid binds the token to one uid; 4294967295 is the value that means none, so
+	 * asking for it is an error, not a token any uid may present. */
+	(void)snprintf(args, sizeof(args),
+		       "token issue --key %s --domain prod --expires 60 --uid 4294967295", sec);
+	CHECK(run(args, &out) == 2 && out[0] == '\0');
+	free(out);
+	(void)snprintf(args, sizeof(args),
+		       "--json token issue --key %s --domain prod --expires 60 --uid 4294967294",
+		       sec);
+	CHECK(run(args, &out) == 0);
+	doc = json_loads(out, 0, NULL);
+	CHECK(doc != NULL);
+	free(out);
+	(void)snprintf(args, sizeof(args), "--json token verify --pubkey %s %s", pub,
+		       json_string_value(json_object_get(doc, "token")));
+	json_decref(doc);
+	CHECK(run(args, &out) == 0);
+	doc = json_loads(out, 0, NULL);
+	CHECK(doc != NULL && json_integer_value(json_object_get(doc, "uid")) == 4294967294);
+	json_decref(doc);
+	free(out);
+
 	/* Numbers are decimal digits only (a fraction for --trust): usage errors (2). */
 	(void)snprintf(args, sizeof(args), "token issue --key %s --domain prod --expires +60", sec);
 	CHECK(run(args, &out) == 2 && out[0] == '\0');

@@ -209,7 +209,8 @@ const struct cli_command cli_commands[] = {
 			   "--expires SECONDS\tissue: valid for this long from now (> 0)\n"
 			   "--caps a,b\tissue: capabilities granted, comma-separated\n"
 			   "--trust T\tissue: trust granted, 0..1 (default 1)\n"
-			   "--uid U\tissue: valid only for a worker running as uid U\n"
+			   "--uid U\tissue: valid only for a worker running as uid U "
+			   "(0..4294967294)\n"
 			   "--pubkey FILE\tverify: the public key file (<key>.pub)\n",
 		.failed = "issue: the key cannot be read or the claims are not valid (too long, an "
 			  "empty capability name); "

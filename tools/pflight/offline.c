@@ -31,6 +31,25 @@ struct issue_args {
 	uint32_t uid;
 };
 
+/* --uid: a uid the token is bound to. PF_TOKEN_NO_UID is no uid (any may present the
+ * token): asked for by number, it would silently issue an unbound token. */
+static int uid_parse(const char *text, uint32_t *ret)
+{
+	uint32_t uid;
+
+	if (cli_parse_u32("--uid", text, 0, UINT32_MAX, &uid) < 0)
+		return -EINVAL;
+	if (uid == PF_TOKEN_NO_UID) {
+		fprintf(stderr,
+			"pflight: --uid '%s': %u means no uid, not a uid; it takes 0..%u (leave "
+			"--uid out for a token any uid may present)\n",
+			text, PF_TOKEN_NO_UID, PF_TOKEN_NO_UID - 1);
+		return -EINVAL;
+	}
+	*ret = uid;
+	return 0;
+}
+
 static int issue_parse(int argc, char **argv, struct issue_args *a)
 {
 	int bad = 0;
@@ -52,7 +71,7 @@ static int issue_parse(int argc, char **argv, struct issue_args *a)
 		else if (strcmp(opt, "--trust") == 0)
 			bad = cli_parse_real("--trust", val, 0.0, 1.0, &a->trust) < 0;
 		else if (strcmp(opt, "--uid") == 0)
-			bad = cli_parse_u32("--uid", val, 0, UINT32_MAX, &a->uid) < 0;
+			bad = uid_parse(val, &a->uid) < 0;
 		else
 			bad = 1;
 	}
