@@ -55,6 +55,19 @@ static void refused_number(const char *args, const char *what, const char *given
 	free(err);
 }
 
+/* A domain name that no domain can have: exit 2 (usage), and stderr says where the name
+ * came from and quotes it (want). */
+static void refused_domain(const char *args, const char *want)
+{
+	char *err;
+	int rc = run_err(args, &err);
+
+	if (rc != 2 || strstr(err, want) == NULL || strstr(err, "not a domain name") == NULL)
+		fprintf(stderr, "pflight %s: exit %d, no \"%s\" in: %s\n", args, rc, want, err);
+	CHECK(rc == 2 && strstr(err, want) != NULL && strstr(err, "not a domain name") != NULL);
+	free(err);
+}
+
 static json_t *run_json(const char *args)
 {
 	char cmd[512], *out;
@@ -162,6 +175,18 @@ int main(int argc, char **argv)
 	free(out);
 	CHECK(run("--domain pft-cli-no-such-domain status", &out) == 3);
 	free(out);
+	/* A name no domain can have is bad usage (2), not a domain that cannot be opened. */
+	refused_domain("--domain a/b status", "--domain 'a/b'");
+	refused_domain("--domain .hidden members", "--domain '.hidden'");
+	refused_domain("--domain '' stat", "--domain ''");
+	refused_domain("--domain "
+		       "x123456789x123456789x123456789x123456789x123456789x123456789x1234 status",
+		       "--domain 'x123456789");
+	refused_domain("--domain 'a b' vnodes", "--domain 'a b'");
+	refused_domain("--domain a/b send 1 hello", "--domain 'a/b'");
+	CHECK(setenv("PFLIGHT_DOMAIN", "a/b", 1) == 0);
+	refused_domain("status", "PFLIGHT_DOMAIN 'a/b'");
+	CHECK(unsetenv("PFLIGHT_DOMAIN") == 0);
 	(void)snprintf(args, sizeof(args), "--domain %s frobnicate", name);
 	CHECK(run(args, &out) == 2);
 	free(out);

@@ -274,19 +274,22 @@ int main(int argc, char **argv)
 					     {NULL, 0, NULL, 0}};
 	const struct cli_command *cmd;
 	struct cli c = {.domain = getenv("PFLIGHT_DOMAIN")};
+	const char *domain_from = "PFLIGHT_DOMAIN";
 	int o, r;
 
 	while ((o = getopt_long(argc, argv, "+d:jh", opts, NULL)) != -1) {
-		if (o == 'd')
+		if (o == 'd') {
 			c.domain = optarg;
-		else if (o == 'j')
+			domain_from = "--domain";
+		} else if (o == 'j') {
 			c.json = 1;
-		else if (o == 'h')
+		} else if (o == 'h') {
 			return cli_help(argc - optind + 1, argv + optind - 1);
-		else if (o == 'V')
+		} else if (o == 'V') {
 			return build_print_version(stdout, "pflight"), 0;
-		else
+		} else {
 			return cli_usage(stderr), EXIT_USAGE;
+		}
 	}
 	if (optind >= argc)
 		return cli_usage(stderr), EXIT_USAGE;
@@ -303,6 +306,13 @@ int main(int argc, char **argv)
 	if (c.domain == NULL)
 		c.domain = "default";
 	r = cmd->offline ? 0 : pf_domain_open(c.domain, &c.d);
+	if (r == -EINVAL || r == -ENAMETOOLONG) { /* what pf_domain_open() says of a bad name */
+		fprintf(stderr,
+			"pflight: %s '%s': not a domain name (1 to %u characters of A-Z, a-z, 0-9, "
+			"'.', '_' and '-', not starting with '.')\n",
+			domain_from, c.domain, PF_DOMAIN_NAME_MAX);
+		return EXIT_USAGE;
+	}
 	if (r < 0) {
 		fprintf(stderr, "pflight: domain %s: %s\n", c.domain, strerror(-r));
 		return EXIT_NO_DOMAIN;
