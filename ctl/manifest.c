@@ -13,9 +13,10 @@
  * carry their line and column, which makes duplicate keys and positions easy to report.
  * Aliases share nodes rather than copying them, and the walker only descends where the
  * schema has a section, so neither depth nor size can run away in the walk. The loader
- * itself is not safe from depth (its scanner is quadratic in nested flow collections), so
- * a first pass over the parser's events refuses anything nested deeper than
- * PF_MANIFEST_DEPTH_MAX before the loader runs (depth_check()).
+ * itself is not safe from depth (its scanner is quadratic in nested flow collections) nor
+ * from many anchors (it compares each with all before it), so a first pass over the
+ * parser's events refuses nesting deeper than PF_MANIFEST_DEPTH_MAX and more anchors than
+ * PF_MANIFEST_ANCHORS_MAX before the loader runs (events_check()).
  *
  * Nothing half-applied: the walk fills a private copy, copied to the caller's struct
  * only when the whole document has been accepted.
@@ -548,19 +549,54 @@ static int syntax_error(struct ctx *c, const yaml_parser_t *p)
 	return -EBADMSG;
 }
 
-/*
- * Refuse a stream nested deeper than PF_MANIFEST_DEPTH_MAX before libyaml's loader sees it:
- * its scanner keeps one possible simple key per open flow collection and looks at all of
- * them at every token, so "[[[[..." costs time quadratic in the depth (300,000 levels fit
- * in PF_MANIFEST_BYTES_MAX and take minutes). Events come one at a time from the same
- * parser state, so stopping at the first collection too deep stops the scanning too.
- * 0, -EINVAL (too deep: err at that collection), -EBADMSG (a syntax error first), -ENOMEM.
- */
-static int depth_check(struct ctx *c, const char *text, size_t len)
+/* The anchor an event defines ("&name"), or NULL. */
+static const yaml_char_t *event_anchor(const yaml_event_t *ev)
 {
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		return ev->data.scalar.anchor;
+	case YAML_SEQUENCE_START_EVENT:
+		return ev->data.sequence_start.anchor;
+	case YAML_MAPPING_START_EVENT:
+		return ev->data.mapping_start.anchor;
+	default:
+		return NULL;
+	}
+}
+
+/* What events_check() refuses in one event, at its position: 0 or -EINVAL. */
+static int event_bounds(struct ctx *c, const yaml_event_t *ev, uint32_t depth, uint32_t anchors)
+{
+	if (depth > PF_MANIFEST_DEPTH_MAX)
+		return fail_at(c, &ev->start_mark,
+			       "nested deeper than %u levels (PF_MANIFEST_DEPTH_MAX): no manifest "
+			       "needs more than a few",
+			       PF_MANIFEST_DEPTH_MAX);
+	if (anchors > PF_MANIFEST_ANCHORS_MAX)
+		return fail_at(c, &ev->start_mark,
+			       "more than %u anchors (PF_MANIFEST_ANCHORS_MAX): no manifest needs "
+			       "more than a few",
+			       PF_MANIFEST_ANCHORS_MAX);
+	return 0;
+}
+
+/*
+ * Refuse a stream that libyaml's loader would take too long over, before it sees it:
+ *   - nesting deeper than PF_MANIFEST_DEPTH_MAX: its scanner keeps one possible simple key
+ *     per open flow collection and looks at all of them at every token, so "[[[[..." costs
+ *     time quadratic in the depth (300,000 levels fit in PF_MANIFEST_BYTES_MAX and take
+ *     minutes);
+ *   - more than PF_MANIFEST_ANCHORS_MAX anchors: the loader compares each new anchor with
+ *     every earlier one (100,000 of them take most of a minute).
+ * Events come one at a time from the same parser state, so stopping at the first event
+ * out of bounds stops the scanning too. 0, -EINVAL (err at that event), -EBADMSG (a
+ * syntax error came first, reported as the loader would), or -ENOMEM.
+ */
+static int events_check(struct ctx *c, const char *text, size_t len)
+{
+	uint32_t depth = 0, anchors = 0;
 	yaml_parser_t p;
 	yaml_event_t ev;
-	uint32_t depth = 0;
 	int r = 1;
 
 	if (!yaml_parser_initialize(&p))
@@ -575,13 +611,10 @@ static int depth_check(struct ctx *c, const char *text, size_t len)
 			depth++;
 		else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT)
 			depth--;
-		if (depth > PF_MANIFEST_DEPTH_MAX)
-			r = fail_at(c, &ev.start_mark,
-				    "nested deeper than %u levels (PF_MANIFEST_DEPTH_MAX): no "
-				    "manifest needs more than a few",
-				    PF_MANIFEST_DEPTH_MAX);
-		else if (ev.type == YAML_STREAM_END_EVENT)
-			r = 0;
+		anchors += event_anchor(&ev) != NULL;
+		r = event_bounds(c, &ev, depth, anchors);
+		if (r == 0 && ev.type != YAML_STREAM_END_EVENT)
+			r = 1;
 		yaml_event_delete(&ev);
 	}
 	yaml_parser_delete(&p);
@@ -637,7 +670,7 @@ PF_API int pf_manifest_parse(const char *text, size_t len, const char *name_for_
 	pf_manifest_defaults(work);
 	text = text != NULL ? text : "";
 	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-	r = depth_check(&c, text, len);
+	r = events_check(&c, text, len);
 	if (r == 0)
 		r = parse_yaml(&c, &p, work);
 	yaml_parser_delete(&p);

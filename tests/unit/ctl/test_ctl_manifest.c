@@ -7,8 +7,8 @@
  * wrong type, out of range for every numeric kind, malformed durations, sizes and
  * fractions, duplicate keys, wrong apiVersion or kind, YAML syntax, empty input, a list
  * document, a second document, nesting past PF_MANIFEST_DEPTH_MAX even 300,000 levels
- * deep) is refused with its errno, line, column and reason, and
- * leaves the output untouched; unit conversions are exact; the schema reports which
+ * deep, more anchors than PF_MANIFEST_ANCHORS_MAX) is refused with its errno, line, column and
+ * reason, and leaves the output untouched; unit conversions are exact; the schema reports which
  * fields a SIGHUP may reload.
  * Method: parse small manifests from strings (a table of cases) and the example file
  * from the source tree (PF_SOURCE_ROOT, set by meson).
@@ -519,6 +519,43 @@ static void test_manifest_depth_limit(void **state)
 	assert_non_null(strstr(err.reason, "nested deeper than 64 levels"));
 }
 
+/* HDR, then metadata as a flow list of n anchored scalars ("&a0 x, &a1 x, ..."). */
+static int parse_anchors(size_t n)
+{
+	size_t cap = strlen(HDR) + 32 + n * 16, len;
+	char *text = malloc(cap);
+	int r;
+
+	assert_non_null(text);
+	len = (size_t)snprintf(text, cap, "%smetadata: [", HDR);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, cap - len, "&a%zx x, ", i);
+	len += (size_t)snprintf(text + len, cap - len, "]\n");
+	assert_true(len <= PF_MANIFEST_BYTES_MAX);
+	memset(&err, 0, sizeof(err));
+	r = pf_manifest_parse(text, len, "anchors.yaml", &m, &err);
+	free(text);
+	return r;
+}
+
+/* More anchors than PF_MANIFEST_ANCHORS_MAX are refused before the document is loaded:
+ * libyaml's loader compares each new anchor with every earlier one, so 100,000 of them
+ * (under 1 MiB) cost time quadratic in their number. Refused at the first one too many;
+ * up to the limit, the schema decides. */
+static void test_manifest_anchor_limit(void **state)
+{
+	_Static_assert(PF_MANIFEST_ANCHORS_MAX == 256, "the column below is counted for 256");
+
+	(void)state;
+	assert_int_equal(parse_anchors(100000), -EINVAL);
+	assert_non_null(strstr(err.reason, "more than 256 anchors"));
+	assert_int_equal(err.line, 3);
+	/* "&a0 x, " .. "&aff x, ": 16 of 7 bytes and 240 of 8 before the 257th. */
+	assert_int_equal(err.column, 12 + 16 * 7 + 240 * 8);
+	assert_int_equal(parse_anchors(256), -EINVAL);
+	assert_null(strstr(err.reason, "anchors"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -531,6 +568,7 @@ int main(void)
 		cmocka_unit_test(test_manifest_reload_check),
 		cmocka_unit_test(test_manifest_load_errors),
 		cmocka_unit_test(test_manifest_depth_limit),
+		cmocka_unit_test(test_manifest_anchor_limit),
 	};
 
 	return cmocka_run_group_tests_name("ctl_manifest", tests, NULL, NULL);
