@@ -48,7 +48,9 @@
  * may be, that starts as every record's canonical form does ({"details":{, details being
  * the first key in byte order and always an object) or is zero bytes; a last line that
  * is anything else (someone's text in a file named as the log) is -EPROTO, untouched.
- * Policies:
+ * A line longer than PF_AUDIT_LINE_MAX is never a torn tail (no writer produces one): it
+ * is malformed wherever it is, and reading stops at that length, so no line costs more
+ * memory than a record. Policies:
  *   FSYNC_RECORD  fdatasync before append returns: a returned record survives power loss.
  *   FSYNC_BATCH   fdatasync when fsync_every records or fsync_interval_ms have passed
  *                 since the last one (checked at each append: no background thread), and
@@ -120,6 +122,7 @@ _Static_assert(HASH_BYTES == crypto_generichash_BYTES, "BLAKE2b-256");
 _Static_assert(PF_AUDIT_PUBLIC_KEY_BYTES == crypto_sign_ed25519_PUBLICKEYBYTES, "Ed25519 pk");
 _Static_assert(PF_AUDIT_SECRET_KEY_BYTES == crypto_sign_ed25519_SECRETKEYBYTES, "Ed25519 sk");
 _Static_assert(PF_AUDIT_NO_VNODE == VMAP_EMPTY, "no-VNode marks an empty map slot");
+_Static_assert(PF_AUDIT_LINE_MAX == 65536u, "chain_line() names the limit in its reason");
 
 /* VNode id -> hash of its last record; open addressing, linear probing. */
 struct vmap {
@@ -160,11 +163,13 @@ struct rec {
 	unsigned char vnode_prev[HASH_BYTES];
 };
 
-/* Where a line is. */
+/* Where a line is. An over-long line (more than PF_AUDIT_LINE_MAX bytes with its newline,
+ * which no writer produces) is handed over cut at PF_AUDIT_LINE_MAX bytes and ends the walk
+ * of its file: its end is never looked for, so reading costs no more than a record. */
 struct pos {
 	const char *file;
 	uint64_t line_no, offset;
-	bool last_file, at_eof, has_newline;
+	bool last_file, at_eof, has_newline, overlong;
 };
 
 typedef int (*line_fn)(void *arg, const char *text, size_t len, const struct pos *p);
@@ -395,16 +400,17 @@ static uint32_t rec_fields(struct rec *r)
 	return json_object_size(r->obj) == want ? 0 : PF_AUDIT_FAULT_MALFORMED;
 }
 
-/* Canonical form and hash of a parsed object that has a hash member. */
-static uint32_t rec_hash_check(struct rec *r, const char *text, size_t len)
+/* Canonical form and hash of a parsed object that has a hash member: 0, a fault, or
+ * -ENOMEM (which says nothing about the record). */
+static int rec_hash_check(struct rec *r, const char *text, size_t len)
 {
 	unsigned char want[HASH_BYTES];
 	char *dump = json_dumps(r->obj, DUMP_FLAGS);
-	uint32_t fault = 0;
+	int fault = 0;
 	json_t *copy;
 
 	if (dump == NULL)
-		return PF_AUDIT_FAULT_MALFORMED;
+		return -ENOMEM; /* the object came from the parser: only memory can fail */
 	if (strlen(dump) != len || memcmp(dump, text, len) != 0)
 		fault = PF_AUDIT_FAULT_EDITED;
 	free(dump);
@@ -414,39 +420,58 @@ static uint32_t rec_hash_check(struct rec *r, const char *text, size_t len)
 		return PF_AUDIT_FAULT_MALFORMED;
 	copy = json_copy(r->obj); /* shallow: the members are shared, not duplicated */
 	if (copy == NULL)
-		return PF_AUDIT_FAULT_MALFORMED;
+		return -ENOMEM;
 	(void)json_object_del(copy, "hash");
 	dump = json_dumps(copy, DUMP_FLAGS);
 	json_decref(copy);
 	if (dump == NULL)
-		return PF_AUDIT_FAULT_MALFORMED;
+		return -ENOMEM;
 	hash_bytes(r->hash, dump, strlen(dump));
 	free(dump);
 	return sodium_memcmp(r->hash, want, HASH_BYTES) == 0 ? 0 : PF_AUDIT_FAULT_EDITED;
 }
 
-/* Parse and check one line; 0 (r->obj owned by the caller) or a fault (nothing owned). */
-static uint32_t rec_parse(const char *text, size_t len, struct rec *r, uint64_t *reterr_seq)
+/*
+ * The line as JSON into r->obj: 0, PF_AUDIT_FAULT_MALFORMED, or -ENOMEM. jansson (2.14)
+ * fails without an error text when an allocation fails in its parser, but reports one that
+ * fails in its lexer as an invalid token; so a line is called malformed only when a second
+ * parse finds a fault too (under memory pressure the second one cannot even start).
+ */
+static int rec_load(const char *text, size_t len, struct rec *r)
 {
 	json_error_t err;
+
+	for (int i = 0; i < 2 && r->obj == NULL; i++) {
+		r->obj = json_loadb(text, len, LOAD_FLAGS, &err);
+		if (r->obj == NULL && err.text[0] == '\0')
+			return -ENOMEM;
+	}
+	return r->obj != NULL ? 0 : PF_AUDIT_FAULT_MALFORMED;
+}
+
+/* Parse and check one line: 0 (r->obj owned by the caller), a fault (> 0), or -ENOMEM;
+ * nothing is owned unless 0. Memory running out is never a fault: the record may be good. */
+static int rec_parse(const char *text, size_t len, struct rec *r, uint64_t *reterr_seq)
+{
 	json_t *seq;
-	uint32_t fault;
+	int fault;
 
 	*r = (struct rec){0};
 	*reterr_seq = 0;
-	r->obj = json_loadb(text, len, LOAD_FLAGS, &err);
-	if (r->obj == NULL)
-		return PF_AUDIT_FAULT_MALFORMED;
+	fault = rec_load(text, len, r);
+	if (fault != 0)
+		return fault;
 	seq = json_object_get(r->obj, "seq");
 	if (json_is_integer(seq) && json_integer_value(seq) > 0)
 		*reterr_seq = (uint64_t)json_integer_value(seq);
-	fault = json_is_object(r->obj) ? rec_fields(r) : PF_AUDIT_FAULT_MALFORMED;
+	fault = json_is_object(r->obj) ? (int)rec_fields(r) : PF_AUDIT_FAULT_MALFORMED;
 	if (fault == 0)
 		fault = rec_hash_check(r, text, len);
 	if (fault != 0) {
 		json_decref(r->obj);
 		r->obj = NULL;
 	}
+	PF_ASSERT(fault != 0 || r->obj != NULL);
 	return fault;
 }
 
@@ -543,34 +568,64 @@ static int list_set(const char *path, char ***ret_names, size_t *ret_count)
 	return 0;
 }
 
-/* Call fn for every line of one file; stops at fn's first non-zero return. */
+/* The next line of f into buf (PF_AUDIT_LINE_MAX bytes), newline included: its length in
+ * *ret_len (0 at end of file), *ret_overlong when the buffer filled up before the line
+ * ended. 0, or -errno when reading failed: never taken for the end of the file. */
+static int line_read(FILE *f, char *buf, size_t *ret_len, bool *ret_overlong)
+{
+	size_t n = 0;
+	int ch;
+
+	PF_ASSERT(f != NULL && buf != NULL);
+	*ret_overlong = false;
+	errno = 0;
+	while ((ch = getc_unlocked(f)) != EOF) {
+		if (n == PF_AUDIT_LINE_MAX) {
+			*ret_overlong = true;
+			break;
+		}
+		buf[n++] = (char)ch;
+		if (ch == '\n')
+			break;
+	}
+	if (ferror(f))
+		return errno != 0 ? -errno : -EIO;
+	PF_ASSERT(n <= PF_AUDIT_LINE_MAX);
+	*ret_len = n;
+	return 0;
+}
+
+/* Call fn for every line of one file; stops at fn's first non-zero return, and after an
+ * over-long line whatever fn returns (the rest of that file is not read). */
 static int walk_file(const char *file, bool last_file, line_fn fn, void *arg)
 {
 	struct pos p = {.file = file, .last_file = last_file};
-	char *line = NULL;
-	size_t cap = 0;
+	char *line;
 	struct stat st;
-	ssize_t n;
+	size_t n;
 	FILE *f;
-	int r = 0;
+	int r;
 
+	line = malloc(PF_AUDIT_LINE_MAX);
+	if (line == NULL)
+		return -ENOMEM;
 	f = fopen(file, "re");
-	if (f == NULL)
-		return -errno;
-	if (fstat(fileno(f), &st) < 0) {
+	if (f == NULL || fstat(fileno(f), &st) < 0) {
 		r = -errno;
-		fclose(f);
+		if (f != NULL)
+			fclose(f);
+		free(line);
 		return r;
 	}
-	while (r == 0 && (n = getline(&line, &cap, f)) > 0) {
+	while ((r = line_read(f, line, &n, &p.overlong)) == 0 && n > 0) {
 		p.line_no++;
-		p.has_newline = line[n - 1] == '\n';
-		p.at_eof = p.offset + (uint64_t)n >= (uint64_t)st.st_size;
-		r = fn(arg, line, (size_t)n - (p.has_newline ? 1 : 0), &p);
-		p.offset += (uint64_t)n;
+		p.has_newline = !p.overlong && line[n - 1] == '\n';
+		p.at_eof = !p.overlong && p.offset + n >= (uint64_t)st.st_size;
+		r = fn(arg, line, n - (p.has_newline ? 1 : 0), &p);
+		if (r != 0 || p.overlong)
+			break;
+		p.offset += n;
 	}
-	if (r == 0 && ferror(f))
-		r = -EIO;
 	free(line);
 	fclose(f);
 	return r;
@@ -683,17 +738,20 @@ static int chain_line(void *arg, const char *text, size_t len, const struct pos 
 	struct chain *c = arg;
 	uint64_t seq;
 	struct rec r;
-	uint32_t fault;
-	int ret;
+	int fault, ret;
 
+	if (p->overlong)
+		return chain_fail(c, p, PF_AUDIT_FAULT_MALFORMED, 0,
+				  "line longer than 65536 bytes, which no record is");
 	if (!p->has_newline)
 		return chain_fail(c, p, PF_AUDIT_FAULT_TORN, 0, "last line has no newline");
-	fault = len + 1 > PF_AUDIT_LINE_MAX ? PF_AUDIT_FAULT_MALFORMED
-					    : rec_parse(text, len, &r, &seq);
+	fault = rec_parse(text, len, &r, &seq);
+	if (fault < 0)
+		return fault;
 	if (fault == PF_AUDIT_FAULT_MALFORMED && p->last_file && p->at_eof)
 		return chain_fail(c, p, PF_AUDIT_FAULT_TORN, seq, "last line does not parse");
 	if (fault != 0)
-		return chain_fail(c, p, fault, seq,
+		return chain_fail(c, p, (uint32_t)fault, seq,
 				  fault == PF_AUDIT_FAULT_EDITED ? "hash or canonical form differs"
 								 : "not a well-formed record");
 	ret = chain_links(c, &r, p);
@@ -1658,11 +1716,16 @@ static int lin_line(void *arg, const char *text, size_t len, const struct pos *p
 	struct lin *l = arg;
 	uint64_t seq;
 	struct rec r;
-	int ret = 0;
+	int ret;
 
 	if (p->last_file && p->at_eof && !p->has_newline)
 		return 0; /* a torn tail is no record; verify reports it */
-	if (len + 1 > PF_AUDIT_LINE_MAX || rec_parse(text, len, &r, &seq) != 0)
+	if (p->overlong)
+		return -EBADMSG; /* no record is that long, torn or not */
+	ret = rec_parse(text, len, &r, &seq);
+	if (ret < 0)
+		return ret;
+	if (ret > 0)
 		return (p->last_file && p->at_eof) ? 0 : -EBADMSG;
 	if (!l->seen)
 		l->anchored = r.seq != 1;

@@ -12,7 +12,11 @@
  * Parsing uses libyaml's document API: the whole (bounded) file is loaded into nodes that
  * carry their line and column, which makes duplicate keys and positions easy to report.
  * Aliases share nodes rather than copying them, and the walker only descends where the
- * schema has a section, so neither depth nor size can run away.
+ * schema has a section, so neither depth nor size can run away in the walk. The loader
+ * itself is not safe from depth (its scanner is quadratic in nested flow collections) nor
+ * from many anchors (it compares each with all before it), so a first pass over the
+ * parser's events refuses nesting deeper than PF_MANIFEST_DEPTH_MAX and more anchors than
+ * PF_MANIFEST_ANCHORS_MAX before the loader runs (events_check()).
  *
  * Nothing half-applied: the walk fills a private copy, copied to the caller's struct
  * only when the whole document has been accepted.
@@ -270,23 +274,44 @@ struct ctx {
 	const yaml_node_t *at[FIELDS_N]; /* the value node of each field seen, NULL: absent */
 };
 
-pf_printf_like(3, 4) static int fail(struct ctx *c, const yaml_node_t *node, const char *fmt, ...)
+static int fail_va(struct ctx *c, const yaml_mark_t *mark, const char *fmt, va_list ap)
 {
-	va_list ap;
-
 	PF_ASSERT(c != NULL && fmt != NULL);
 	if (c->err == NULL)
 		return -EINVAL;
 	memset(c->err, 0, sizeof(*c->err));
 	(void)snprintf(c->err->file, sizeof(c->err->file), "%s", c->name);
-	if (node != NULL) {
-		c->err->line = (int)node->start_mark.line + 1;
-		c->err->column = (int)node->start_mark.column + 1;
+	if (mark != NULL) {
+		c->err->line = (int)mark->line + 1;
+		c->err->column = (int)mark->column + 1;
 	}
-	va_start(ap, fmt);
 	(void)vsnprintf(c->err->reason, sizeof(c->err->reason), fmt, ap);
-	va_end(ap);
 	return -EINVAL;
+}
+
+/* A schema error at node (NULL: the file as a whole): -EINVAL, err filled. */
+pf_printf_like(3, 4) static int fail(struct ctx *c, const yaml_node_t *node, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = fail_va(c, node != NULL ? &node->start_mark : NULL, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* The same at a position the parser gave (an event's). */
+pf_printf_like(3, 4) static int fail_at(struct ctx *c, const yaml_mark_t *mark, const char *fmt,
+					...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = fail_va(c, mark, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 static const char *node_kind(const yaml_node_t *node)
@@ -524,6 +549,79 @@ static int syntax_error(struct ctx *c, const yaml_parser_t *p)
 	return -EBADMSG;
 }
 
+/* The anchor an event defines ("&name"), or NULL. */
+static const yaml_char_t *event_anchor(const yaml_event_t *ev)
+{
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		return ev->data.scalar.anchor;
+	case YAML_SEQUENCE_START_EVENT:
+		return ev->data.sequence_start.anchor;
+	case YAML_MAPPING_START_EVENT:
+		return ev->data.mapping_start.anchor;
+	default:
+		return NULL;
+	}
+}
+
+/* What events_check() refuses in one event, at its position: 0 or -EINVAL. */
+static int event_bounds(struct ctx *c, const yaml_event_t *ev, uint32_t depth, uint32_t anchors)
+{
+	if (depth > PF_MANIFEST_DEPTH_MAX)
+		return fail_at(c, &ev->start_mark,
+			       "nested deeper than %u levels (PF_MANIFEST_DEPTH_MAX): no manifest "
+			       "needs more than a few",
+			       PF_MANIFEST_DEPTH_MAX);
+	if (anchors > PF_MANIFEST_ANCHORS_MAX)
+		return fail_at(c, &ev->start_mark,
+			       "more than %u anchors (PF_MANIFEST_ANCHORS_MAX): no manifest needs "
+			       "more than a few",
+			       PF_MANIFEST_ANCHORS_MAX);
+	return 0;
+}
+
+/*
+ * Refuse a stream that libyaml's loader would take too long over, before it sees it:
+ *   - nesting deeper than PF_MANIFEST_DEPTH_MAX: its scanner keeps one possible simple key
+ *     per open flow collection and looks at all of them at every token, so "[[[[..." costs
+ *     time quadratic in the depth (300,000 levels fit in PF_MANIFEST_BYTES_MAX and take
+ *     minutes);
+ *   - more than PF_MANIFEST_ANCHORS_MAX anchors: the loader compares each new anchor with
+ *     every earlier one (100,000 of them take most of a minute).
+ * Events come one at a time from the same parser state, so stopping at the first event
+ * out of bounds stops the scanning too. 0, -EINVAL (err at that event), -EBADMSG (a
+ * syntax error came first, reported as the loader would), or -ENOMEM.
+ */
+static int events_check(struct ctx *c, const char *text, size_t len)
+{
+	uint32_t depth = 0, anchors = 0;
+	yaml_parser_t p;
+	yaml_event_t ev;
+	int r = 1;
+
+	if (!yaml_parser_initialize(&p))
+		return -ENOMEM;
+	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+	while (r > 0) {
+		if (!yaml_parser_parse(&p, &ev)) {
+			r = syntax_error(c, &p);
+			break;
+		}
+		if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT)
+			depth++;
+		else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT)
+			depth--;
+		anchors += event_anchor(&ev) != NULL;
+		r = event_bounds(c, &ev, depth, anchors);
+		if (r == 0 && ev.type != YAML_STREAM_END_EVENT)
+			r = 1;
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&p);
+	PF_ASSERT(r <= 0 && depth <= PF_MANIFEST_DEPTH_MAX + 1);
+	return r;
+}
+
 /* Load the first document, walk it into m, then make sure there is no second one. */
 static int parse_yaml(struct ctx *c, yaml_parser_t *p, struct pf_manifest *m)
 {
@@ -570,8 +668,11 @@ PF_API int pf_manifest_parse(const char *text, size_t len, const char *name_for_
 		return -ENOMEM;
 	}
 	pf_manifest_defaults(work);
-	yaml_parser_set_input_string(&p, (const unsigned char *)(text != NULL ? text : ""), len);
-	r = parse_yaml(&c, &p, work);
+	text = text != NULL ? text : "";
+	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+	r = events_check(&c, text, len);
+	if (r == 0)
+		r = parse_yaml(&c, &p, work);
 	yaml_parser_delete(&p);
 	if (r == 0)
 		memcpy(m, work, sizeof(*m));

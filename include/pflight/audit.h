@@ -92,7 +92,8 @@ struct pf_audit_opts {
 /* What pf_audit_verify() found wrong first (pf_audit_report.fault). */
 enum pf_audit_fault {
 	PF_AUDIT_FAULT_NONE = 0,
-	PF_AUDIT_FAULT_MALFORMED = 1,  /* a complete line that is not a well-formed record */
+	PF_AUDIT_FAULT_MALFORMED = 1,  /* a complete line that is not a well-formed record, or
+					* any line over PF_AUDIT_LINE_MAX (bad_seq 0) */
 	PF_AUDIT_FAULT_EDITED = 2,     /* the record's hash or canonical form does not match */
 	PF_AUDIT_FAULT_SEQ_GAP = 3,    /* seq jumps ahead: records deleted or moved */
 	PF_AUDIT_FAULT_SEQ_BACK = 4,   /* seq goes back or repeats: reordered or duplicated */

@@ -34,6 +34,8 @@ extern "C" {
 /* Bounds, each picked well above any configuration we have seen, small enough for a
  * fixed struct. */
 #define PF_MANIFEST_BYTES_MAX (1u << 20) /* largest manifest file accepted */
+#define PF_MANIFEST_DEPTH_MAX 64u        /* collections nested, the root's included (6 used) */
+#define PF_MANIFEST_ANCHORS_MAX 256u     /* YAML anchors (&name) in one manifest */
 #define PF_MANIFEST_PATH_MAX 256u        /* bytes of a path, with the NUL */
 #define PF_MANIFEST_HOST_MAX 256u        /* bytes of an address or endpoint, with the NUL */
 #define PF_MANIFEST_RULES_MAX 8u         /* rules per policy action */
@@ -202,8 +204,11 @@ PF_API void pf_manifest_defaults(struct pf_manifest *m);
  * defaults. *m is written only on success; *err (may be NULL) only on failure. Returns 0 or:
  *   -EINVAL   schema error: unknown field, wrong type, value out of range or malformed,
  *             duplicate key, apiVersion or kind missing or wrong, empty manifest, more
- *             than one document, a document that is not a mapping, an api.listen
- *             address off loopback without api.allow_remote; also NULL text or m
+ *             than one document, a document that is not a mapping, collections nested
+ *             deeper than PF_MANIFEST_DEPTH_MAX or more anchors than
+ *             PF_MANIFEST_ANCHORS_MAX (both refused before the document is loaded), an
+ *             api.listen address off loopback without api.allow_remote; also NULL
+ *             text or m
  *   -EBADMSG  not YAML: a syntax error (err has libyaml's position and problem)
  *   -EFBIG    longer than PF_MANIFEST_BYTES_MAX
  *   -ENOMEM   no memory for the parser

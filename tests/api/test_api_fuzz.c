@@ -6,7 +6,9 @@
  * of them: no crash (run it under ASan), and a refusal always carries a 4xx status, a
  * code and a message.
  * Method: each file of tests/fuzz/api (see its README) is split into method, path, query
- * and body as libmicrohttpd would hand them over (percent-decoded), and parsed; then
+ * and body as libmicrohttpd hands them over (percent-decoded by pflightd's own
+ * api_unescape(), its unescape callback; '+' is left alone, which libmicrohttpd turns
+ * into a space in arguments: no difference to what is refused), and parsed; then
  * MUTATIONS deterministic mutations of its bytes (xorshift seeded from the file's name:
  * bytes flipped, a range cut, repeated or overwritten with random bytes) are parsed too.
  */
@@ -30,25 +32,6 @@ static uint64_t next_rand(void)
 	rng ^= rng >> 7;
 	rng ^= rng << 17;
 	return rng;
-}
-
-/* Percent-decode in place ('+' stays: libmicrohttpd keeps it in paths and decodes it as a
- * space in arguments; here it makes no difference to what is refused). */
-static void decode(char *s)
-{
-	char *o = s;
-
-	for (; *s != '\0'; s++) {
-		unsigned v;
-
-		if (*s == '%' && sscanf(s + 1, "%2x", &v) == 1 && s[1] != '\0' && s[2] != '\0') {
-			*o++ = (char)v;
-			s += 2;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = '\0';
 }
 
 struct parsed {
@@ -82,7 +65,7 @@ static int split(const char *buf, size_t len, struct parsed *p)
 		(void)snprintf(p->query, sizeof(p->query), "%s", strchr(p->path, '?') + 1);
 		*strchr(p->path, '?') = '\0';
 	}
-	decode(p->path);
+	(void)api_unescape(p->path);
 	for (size_t i = 0; i + 3 < len; i++) {
 		if (memcmp(buf + i, "\r\n\r\n", 4) == 0) {
 			hdr_end = buf + i + 4;
@@ -112,9 +95,9 @@ static unsigned parse(struct parsed *p, struct api_error *err)
 
 		if (eq != NULL)
 			*eq = '\0';
-		decode(tok);
+		(void)api_unescape(tok);
 		if (eq != NULL)
-			decode(eq + 1);
+			(void)api_unescape(eq + 1);
 		kv[n++] = (struct api_kv){.key = tok, .value = eq != NULL ? eq + 1 : NULL};
 	}
 	if (api_query_parse(&call, kv, n, err) < 0 ||

@@ -4,7 +4,8 @@
  * Goal: nothing a client sends disturbs the daemon or the domain beyond what it asked.
  * Every request of the fuzz corpus (tests/fuzz/api) gets its named status and a JSON
  * answer, and the domain is unchanged afterwards; a chunked body past
- * api.request_bytes_max is 413; a client that sends half its headers and stalls is
+ * api.request_bytes_max is 413; a body whose length is given twice (Content-Length with
+ * Transfer-Encoding, or either twice) is 400; a client that sends half its headers and stalls is
  * dropped after api.client_timeout while others are served; past api.rate_per_s a client
  * gets 429 with Retry-After and is served again after it; a token file readable by others
  * keeps the API from starting (the log says why; the daemon runs on); api.enabled: false
@@ -181,6 +182,42 @@ static void check_chunked_too_large(void)
 	CHECK(strstr(answer, "too_large") != NULL);
 }
 
+/*
+ * Content-Length with Transfer-Encoding, or either twice: which length is the body's? The
+ * two ends of a connection (a proxy, the daemon) may each pick another one and split the
+ * stream into different requests. libmicrohttpd 0.9.75 lets Transfer-Encoding win and
+ * takes the first of two Content-Length headers, silently; pflightd refuses all three
+ * with 400 before any body is read, on a route that takes a body. The answer is JSON, so
+ * the daemon gave it, not libmicrohttpd.
+ */
+static void check_ambiguous_length(void)
+{
+	static const char *const heads[] = {
+		"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n",
+		"Transfer-Encoding: chunked\r\nContent-Length: 4\r\n",
+		"Content-Length: 2\r\nContent-Length: 2\r\n",
+		"Transfer-Encoding: chunked\r\ntransfer-encoding: chunked\r\n",
+	};
+	char req[1024], answer[4096];
+
+	for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+		const char *body =
+			strstr(heads[i], "chunked") != NULL ? "2\r\n{}\r\n0\r\n\r\n" : "{}";
+		int n = snprintf(req, sizeof(req),
+				 "POST /api/v1/sim HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+				 "Content-Type: application/json\r\n%sConnection: close\r\n\r\n%s",
+				 heads[i], body);
+		int got = api_raw(&env, req, (size_t)n, answer, sizeof(answer), 5000);
+
+		if (got != 400 || strstr(answer, "\"ambiguous_length\"") == NULL)
+			fprintf(stderr, "length headers %zu: got %d\n%s\n", i, got, answer);
+		CHECK(got == 400);
+		check_answer("ambiguous length", got, answer);
+		CHECK(strstr(answer, "\"ambiguous_length\"") != NULL);
+	}
+	printf("limits: Content-Length with Transfer-Encoding, or either twice: 400\n");
+}
+
 static void check_rate(void)
 {
 	int limited = 0, ok = 0;
@@ -252,6 +289,7 @@ int main(int argc, char **argv)
 	CHECK(pf_vnode_define_range(d, 0, 8, NULL) == 8);
 	(void)usleep(500000); /* placed and quiet before the snapshot */
 	replay_corpus(d);
+	check_ambiguous_length();
 	check_slow_client();
 	api_daemon_stop(&env);
 	api_daemon_start(&env, "api:\n  request_bytes_max: 1KiB\n  rate_per_s: 5\n");

@@ -4,7 +4,9 @@
  * Goal: the `pflight` commands that work on files, not a domain: `token issue` makes a
  * token that `token verify` accepts with the right public key (exit 0) and refuses with
  * another key or altered (exit 1); `audit verify` says OK on a good log and names the
- * first broken record (seq, line, cause, exit 1) on a tampered one; `audit lineage`
+ * first broken record (seq, line, cause, exit 1) on a tampered one, and says (text and
+ * JSON) when a log whose oldest rotated file is gone no longer begins at its genesis
+ * record; `audit lineage`
  * prints exactly one VNode's records; `audit tail` the last N; `--version` prints this
  * build's version and exits 0. None of them opens a domain: the test runs them with
  * --domain naming one that does not exist.
@@ -99,6 +101,49 @@ static void token_phase(void)
 		       sec);
 	CHECK(run(args, &out) == 1);
 	free(out);
+
+	/* --uid binds the token to one uid; 4294967295 is the value that means none, so
+	 * asking for it is an error, not a token any uid may present. */
+	(void)snprintf(args, sizeof(args),
+		       "token issue --key %s --domain prod --expires 60 --uid 4294967295", sec);
+	CHECK(run(args, &out) == 2 && out[0] == '\0');
+	free(out);
+	(void)snprintf(args, sizeof(args),
+		       "--json token issue --key %s --domain prod --expires 60 --uid 4294967294",
+		       sec);
+	CHECK(run(args, &out) == 0);
+	doc = json_loads(out, 0, NULL);
+	CHECK(doc != NULL);
+	free(out);
+	(void)snprintf(args, sizeof(args), "--json token verify --pubkey %s %s", pub,
+		       json_string_value(json_object_get(doc, "token")));
+	json_decref(doc);
+	CHECK(run(args, &out) == 0);
+	doc = json_loads(out, 0, NULL);
+	CHECK(doc != NULL && json_integer_value(json_object_get(doc, "uid")) == 4294967294);
+	json_decref(doc);
+	free(out);
+
+	/* Numbers are decimal digits only (a fraction for --trust): usage errors (2). */
+	(void)snprintf(args, sizeof(args), "token issue --key %s --domain prod --expires +60", sec);
+	CHECK(run(args, &out) == 2 && out[0] == '\0');
+	free(out);
+	(void)snprintf(args, sizeof(args), "token issue --key %s --domain prod --expires ' 60'",
+		       sec);
+	CHECK(run(args, &out) == 2 && out[0] == '\0');
+	free(out);
+	(void)snprintf(args, sizeof(args),
+		       "token issue --key %s --domain prod --expires 60 --uid -1", sec);
+	CHECK(run(args, &out) == 2 && out[0] == '\0');
+	free(out);
+	(void)snprintf(args, sizeof(args),
+		       "token issue --key %s --domain prod --expires 60 --trust 5e-1", sec);
+	CHECK(run(args, &out) == 2 && out[0] == '\0');
+	free(out);
+	(void)snprintf(args, sizeof(args),
+		       "token issue --key %s --domain prod --expires 60 --trust ' 0.5'", sec);
+	CHECK(run(args, &out) == 2 && out[0] == '\0');
+	free(out);
 }
 
 /* 9 records: claims of VNodes 0..2 (vnode i % 3) and joins, then the closing head. */
@@ -177,6 +222,65 @@ static void audit_phase(void)
 	free(out);
 	CHECK(run("audit frobnicate", &out) == 2);
 	free(out);
+	(void)snprintf(args, sizeof(args), "audit tail %s +3", logp);
+	CHECK(run(args, &out) == 2 && out[0] == '\0');
+	free(out);
+	(void)snprintf(args, sizeof(args), "audit lineage %s -18446744073709551615", logp);
+	CHECK(run(args, &out) == 2 && out[0] == '\0');
+	free(out);
+}
+
+/* A log whose oldest rotated file is gone still verifies, but must say that it does not
+ * begin at the genesis record (seq 1), in text and in JSON, and from which seq it does. */
+static void genesis_phase(void)
+{
+	char path[160], first[192], args[1024], *out;
+	struct pf_audit_opts o;
+	struct pf_audit *log;
+	long long from;
+	json_t *doc;
+
+	(void)snprintf(path, sizeof(path), "%s/rotated.log", dir);
+	pf_audit_opts_init(&o);
+	o.host = "test-host";
+	o.rotate_bytes = 1024;
+	o.fsync_policy = PF_AUDIT_FSYNC_HEAD;
+	CHECK(pf_audit_open(path, &o, &log, NULL) == 0);
+	for (uint32_t i = 0; i < 20; i++)
+		CHECK(pf_audit_append(log, "join", "worker-1", "{\"n\":1}", PF_AUDIT_NO_VNODE,
+				      NULL) == 0);
+	CHECK(pf_audit_close(log) == 0);
+	(void)snprintf(args, sizeof(args), "audit verify %s", path);
+	CHECK(run(args, &out) == 0 && strncmp(out, "OK", 2) == 0);
+	CHECK(strstr(out, "genesis") == NULL);
+	free(out);
+	(void)snprintf(args, sizeof(args), "--json audit verify %s", path);
+	CHECK(run(args, &out) == 0);
+	doc = json_loads(out, 0, NULL);
+	CHECK(doc != NULL && json_is_true(json_object_get(doc, "from_genesis")));
+	CHECK(json_integer_value(json_object_get(doc, "first_seq")) == 1);
+	json_decref(doc);
+	free(out);
+
+	(void)snprintf(first, sizeof(first), "%s.%020d", path, 1);
+	CHECK(unlink(first) == 0);
+	(void)snprintf(args, sizeof(args), "--json audit verify %s", path);
+	CHECK(run(args, &out) == 0);
+	doc = json_loads(out, 0, NULL);
+	CHECK(doc != NULL && json_is_true(json_object_get(doc, "ok")));
+	CHECK(json_is_false(json_object_get(doc, "from_genesis")));
+	from = (long long)json_integer_value(json_object_get(doc, "first_seq"));
+	CHECK(from > 1);
+	json_decref(doc);
+	free(out);
+	(void)snprintf(args, sizeof(args), "audit verify %s", path);
+	CHECK(run(args, &out) == 0 && strncmp(out, "OK", 2) == 0);
+	(void)snprintf(args, sizeof(args),
+		       "not anchored at its genesis: the first record is seq %lld", from);
+	if (strstr(out, args) == NULL)
+		fprintf(stderr, "no '%s' in:\n%s", args, out);
+	CHECK(strstr(out, args) != NULL);
+	free(out);
 }
 
 /* `pflight --version`: one line, this build's version (and revision), exit 0, no domain. */
@@ -201,6 +305,7 @@ int main(int argc, char **argv)
 	token_phase();
 	write_log();
 	audit_phase();
+	genesis_phase();
 	version_phase();
 	proc_rm_dir(dir);
 	printf("pflight: token issue/verify, audit verify/lineage/tail ok without a domain\n");

@@ -226,6 +226,11 @@ static void bad_usage(void)
 		"sim --members",                    /* missing value */
 		"sim --frobnicate 3",               /* unknown option */
 		"sim --members many",               /* bad value */
+		"sim --members +30",                /* a sign: digits only */
+		"sim --vnodes ' 300'",              /* a space */
+		"sim --seed -1",                    /* strtoull() wraps it */
+		"sim --join-rate 1e1",              /* an exponent */
+		"sim --duration ' 60'",             /* a space */
 		"sim --members 5000",               /* above its limit */
 		"sim --vnodes 0",                   /* below */
 		"sim --preset nope",                /* no such preset */

@@ -143,11 +143,12 @@ json_t *jdoc_decision(uint64_t seq, const struct pf_sched_decision *x)
 
 json_t *jdoc_audit_report(int r, const struct pf_audit_report *rep)
 {
-	json_t *o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:b}", "ok", r == 0, "files",
-			      (json_int_t)rep->files, "records", (json_int_t)rep->records, "heads",
-			      (json_int_t)rep->heads, "last_seq", (json_int_t)rep->last_seq,
-			      "unsigned_tail", (json_int_t)rep->unsigned_tail, "key_given",
-			      rep->key_given != 0);
+	json_t *o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b}", "ok", r == 0,
+			      "files", (json_int_t)rep->files, "records", (json_int_t)rep->records,
+			      "heads", (json_int_t)rep->heads, "first_seq",
+			      (json_int_t)rep->first_seq, "last_seq", (json_int_t)rep->last_seq,
+			      "unsigned_tail", (json_int_t)rep->unsigned_tail, "from_genesis",
+			      rep->anchored == 0, "key_given", rep->key_given != 0);
 
 	if (o != NULL && r == -EBADMSG &&
 	    json_object_set_new(o, "broken",

@@ -40,8 +40,9 @@ const char *jdoc_pending_reason(const struct pf_vnode_info *vi);
 /* One explained placement decision, seq its number in the explanation ring; the winner's
  * fields and the score's terms are null unless it was placed. */
 json_t *jdoc_decision(uint64_t seq, const struct pf_sched_decision *x);
-/* What pf_audit_verify() returned (<r>) and found: {ok, files, records, heads, last_seq,
- * unsigned_tail, key_given[, broken]}. */
+/* What pf_audit_verify() returned (<r>) and found: {ok, files, records, heads, first_seq,
+ * last_seq, unsigned_tail, from_genesis, key_given[, broken]}; from_genesis is false when
+ * the walk began past seq 1 (earlier records missing and unchecked). */
 json_t *jdoc_audit_report(int r, const struct pf_audit_report *rep);
 
 /* Metric figures over a span (pflight/metrics.h): {span_s, availability, stability,

@@ -52,8 +52,18 @@ int cli_help(int argc, char **argv);
 /* Print doc (with --json) and free it: 0, or EXIT_FAILED when it could not be printed. */
 int cli_emit(struct cli *c, json_t *doc);
 
-/* A decimal uint32: 0 or -EINVAL. */
-int cli_parse_u32(const char *s, uint32_t *ret);
+/*
+ * A number argument: decimal digits only (decimal.h: no sign, space or prefix) in
+ * min..max. 0 and *ret, or -EINVAL after saying on stderr which argument is wrong (what:
+ * its name as the usage spells it, "--limit" or "<vnode>"), what was given, and what it
+ * takes; the caller then returns EXIT_USAGE. *ret is written on success only.
+ */
+int cli_parse_u32(const char *what, const char *text, uint32_t min, uint32_t max, uint32_t *ret);
+int cli_parse_u64(const char *what, const char *text, uint64_t min, uint64_t max, uint64_t *ret);
+
+/* A fraction argument: digits with at most one '.' between digits ("0.25"), in min..max;
+ * as cli_parse_u32() otherwise. */
+int cli_parse_real(const char *what, const char *text, double min, double max, double *ret);
 
 /* The commands that read or change a domain (pflight.c, decisions.c, drain.c). */
 int cmd_status(struct cli *c, int argc, char **argv);

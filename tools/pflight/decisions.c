@@ -45,11 +45,10 @@ static int decisions_parse(int argc, char **argv, struct decisions_args *a)
 	*a = (struct decisions_args){.limit = DECISIONS_DEFAULT};
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
-			if (cli_parse_u32(argv[++i], &a->limit) < 0 || a->limit == 0 ||
-			    a->limit > DECISIONS_MAX)
+			if (cli_parse_u32("--limit", argv[++i], 1, DECISIONS_MAX, &a->limit) < 0)
 				return -EINVAL;
 		} else if (strcmp(argv[i], "--vnode") == 0 && i + 1 < argc) {
-			if (cli_parse_u32(argv[++i], &a->vnode) < 0)
+			if (cli_parse_u32("--vnode", argv[++i], 0, UINT32_MAX, &a->vnode) < 0)
 				return -EINVAL;
 			a->by_vnode = 1;
 		} else {

@@ -29,24 +29,29 @@ struct drain_args {
 
 static int drain_parse(int argc, char **argv, struct drain_args *a)
 {
-	int have = 0;
+	int have = 0, bad = 0;
 
 	a->timeout_s = DRAIN_TIMEOUT_S_DEFAULT;
 	a->wait = 1;
 	a->host = 0;
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--no-wait") == 0)
+		const char *arg = argv[i];
+
+		if (strcmp(arg, "--no-wait") == 0) {
 			a->wait = 0;
-		else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
-			have |= cli_parse_u32(argv[++i], &a->timeout_s) < 0 ? 2 : 0;
-		else if (have == 0 && cli_parse_u32(argv[i], &a->slot) == 0)
-			have = 1;
-		else if (have == 0 && (strcmp(argv[i], "host") == 0 || strcmp(argv[i], "all") == 0))
+		} else if (strcmp(arg, "--timeout") == 0 && i + 1 < argc) {
+			bad |= cli_parse_u32("--timeout", argv[++i], 0, UINT32_MAX, &a->timeout_s) <
+			       0;
+		} else if (have == 0 && (strcmp(arg, "host") == 0 || strcmp(arg, "all") == 0)) {
 			have = a->host = 1;
-		else
+		} else if (have == 0 && strncmp(arg, "--", 2) != 0) {
+			bad |= cli_parse_u32("<slot>", arg, 0, UINT32_MAX, &a->slot) < 0;
+			have = 1;
+		} else {
 			return -EINVAL;
+		}
 	}
-	return have == 1 ? 0 : -EINVAL;
+	return have == 1 && bad == 0 ? 0 : -EINVAL;
 }
 
 #define STALL_POLLS 10u /* no VNode left for a second: say what blocks the drain */

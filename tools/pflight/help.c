@@ -209,7 +209,8 @@ const struct cli_command cli_commands[] = {
 			   "--expires SECONDS\tissue: valid for this long from now (> 0)\n"
 			   "--caps a,b\tissue: capabilities granted, comma-separated\n"
 			   "--trust T\tissue: trust granted, 0..1 (default 1)\n"
-			   "--uid U\tissue: valid only for a worker running as uid U\n"
+			   "--uid U\tissue: valid only for a worker running as uid U "
+			   "(0..4294967294)\n"
 			   "--pubkey FILE\tverify: the public key file (<key>.pub)\n",
 		.failed = "issue: the key cannot be read or the claims are not valid (too long, an "
 			  "empty capability name); "
@@ -228,7 +229,9 @@ const struct cli_command cli_commands[] = {
 		.about = "verify checks pflightd's audit log (and its rotated files): the hash "
 			 "chain, the sequence numbers and every signed head, against --pubkey or "
 			 "else against the keys the heads name; it prints OK with the counts, or "
-			 "BROKEN with the first bad record (seq, file, line, cause). lineage "
+			 "BROKEN with the first bad record (seq, file, line, cause), and says so "
+			 "when the log is not anchored at its genesis (its first record is past "
+			 "seq 1: the records before it were removed and are not checked). lineage "
 			 "prints the records about one VNode, oldest first. tail prints the last N "
 			 "records (default 10) as stored. Opens no domain.",
 		.options = "--pubkey FILE\tverify: the daemon's public key (<key>.pub)\n",

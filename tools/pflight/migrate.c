@@ -29,26 +29,30 @@ struct migrate_args {
 
 static int migrate_parse(int argc, char **argv, struct migrate_args *a)
 {
-	int pos = 0;
+	int pos = 0, bad = 0;
 
 	memset(a, 0, sizeof(*a));
 	a->timeout_s = MIGRATE_TIMEOUT_S_DEFAULT;
 	a->wait = 1;
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--no-wait") == 0)
+		const char *arg = argv[i];
+
+		if (strcmp(arg, "--no-wait") == 0) {
 			a->wait = 0;
-		else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
-			pos |= cli_parse_u32(argv[++i], &a->timeout_s) < 0 ? 4 : 0;
-		else if (strcmp(argv[i], "--control") == 0 && i + 1 < argc)
+		} else if (strcmp(arg, "--timeout") == 0 && i + 1 < argc) {
+			bad |= cli_parse_u32("--timeout", argv[++i], 0, UINT32_MAX, &a->timeout_s) <
+			       0;
+		} else if (strcmp(arg, "--control") == 0 && i + 1 < argc) {
 			a->control = argv[++i];
-		else if (pos == 0 && cli_parse_u32(argv[i], &a->vnode) == 0)
-			pos = 1;
-		else if (pos == 1 && cli_parse_u32(argv[i], &a->slot) == 0)
-			pos = 2;
-		else
+		} else if (pos < 2 && strncmp(arg, "--", 2) != 0) {
+			bad |= cli_parse_u32(pos == 0 ? "<vnode>" : "<slot>", arg, 0, UINT32_MAX,
+					     pos == 0 ? &a->vnode : &a->slot) < 0;
+			pos++;
+		} else {
 			return -EINVAL;
+		}
 	}
-	return pos == 2 ? 0 : -EINVAL;
+	return pos == 2 && bad == 0 ? 0 : -EINVAL;
 }
 
 /* Wait until member slot owns the VNode: 0, or -ETIMEDOUT. */

@@ -4,7 +4,8 @@
  *
  *   token issue   sign a join token (pflight/token.h) with the daemon's secret key
  *   token verify  check one against the public key: exit 0 genuine, 1 refused
- *   audit verify  pf_audit_verify(): "OK ..." or the first broken record; exit 1 broken
+ *   audit verify  pf_audit_verify(): "OK ..." or the first broken record, and whether the
+ *                 log begins at its genesis record (seq 1); exit 1 broken
  *   audit lineage one VNode's records, oldest first (pf_audit_lineage())
  *   audit tail    the last N records of the live log file, as stored
  */
@@ -30,14 +31,22 @@ struct issue_args {
 	uint32_t uid;
 };
 
-static int parse_trust(const char *s, double *ret)
+/* --uid: a uid the token is bound to. PF_TOKEN_NO_UID is no uid (any may present the
+ * token): asked for by number, it would silently issue an unbound token. */
+static int uid_parse(const char *text, uint32_t *ret)
 {
-	char *end;
+	uint32_t uid;
 
-	errno = 0;
-	*ret = strtod(s, &end);
-	if (errno != 0 || end == s || *end != '\0' || !(*ret >= 0.0 && *ret <= 1.0))
+	if (cli_parse_u32("--uid", text, 0, UINT32_MAX, &uid) < 0)
 		return -EINVAL;
+	if (uid == PF_TOKEN_NO_UID) {
+		fprintf(stderr,
+			"pflight: --uid '%s': %u means no uid, not a uid; it takes 0..%u (leave "
+			"--uid out for a token any uid may present)\n",
+			text, PF_TOKEN_NO_UID, PF_TOKEN_NO_UID - 1);
+		return -EINVAL;
+	}
+	*ret = uid;
 	return 0;
 }
 
@@ -58,11 +67,11 @@ static int issue_parse(int argc, char **argv, struct issue_args *a)
 		else if (strcmp(opt, "--caps") == 0)
 			a->caps = val;
 		else if (strcmp(opt, "--expires") == 0)
-			bad = cli_parse_u32(val, &a->expires_s) < 0 || a->expires_s == 0;
+			bad = cli_parse_u32("--expires", val, 1, UINT32_MAX, &a->expires_s) < 0;
 		else if (strcmp(opt, "--trust") == 0)
-			bad = parse_trust(val, &a->trust) < 0;
+			bad = cli_parse_real("--trust", val, 0.0, 1.0, &a->trust) < 0;
 		else if (strcmp(opt, "--uid") == 0)
-			bad = cli_parse_u32(val, &a->uid) < 0;
+			bad = uid_parse(val, &a->uid) < 0;
 		else
 			bad = 1;
 	}
@@ -208,6 +217,11 @@ static int audit_verify(struct cli *c, int argc, char **argv)
 		       pf_audit_fault_name(rep.fault), (unsigned long long)rep.bad_seq,
 		       (unsigned long long)rep.expected_seq, rep.bad_file,
 		       (unsigned long long)rep.bad_line, rep.reason);
+	if (!c->json && rep.anchored)
+		printf("not anchored at its genesis: the first record is seq %llu, so records 1 to "
+		       "%llu are not here (rotated files removed, or the front cut off) and were "
+		       "not checked\n",
+		       (unsigned long long)rep.first_seq, (unsigned long long)rep.first_seq - 1);
 	if (cli_emit(c, jdoc_audit_report(r, &rep)) != 0)
 		return EXIT_FAILED;
 	return r == 0 ? 0 : EXIT_FAILED;
@@ -246,7 +260,7 @@ static int audit_lineage(struct cli *c, int argc, char **argv)
 	uint32_t vnode;
 	int r;
 
-	if (argc != 4 || cli_parse_u32(argv[3], &vnode) < 0 || vnode == PF_AUDIT_NO_VNODE) {
+	if (argc != 4 || cli_parse_u32("VNODE", argv[3], 0, PF_AUDIT_NO_VNODE - 1, &vnode) < 0) {
 		json_decref(x.arr);
 		return EXIT_USAGE;
 	}
@@ -290,8 +304,8 @@ static int audit_tail(struct cli *c, int argc, char **argv)
 	long seen;
 	FILE *f;
 
-	if ((argc != 3 && argc != 4) || (argc == 4 && cli_parse_u32(argv[3], &n) < 0) || n == 0 ||
-	    n > TAIL_MAX)
+	if ((argc != 3 && argc != 4) ||
+	    (argc == 4 && cli_parse_u32("N", argv[3], 1, TAIL_MAX, &n) < 0))
 		return EXIT_USAGE;
 	f = fopen(argv[2], "re");
 	if (f == NULL) {

@@ -15,6 +15,7 @@
  * opened (missing, not ready, refused).
  */
 #include <errno.h>
+#include <float.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 
 #include "cli.h"
 #include "build_info.h"
+#include "decimal.h"
 #include "jdoc.h"
 
 int cli_emit(struct cli *c, json_t *doc)
@@ -95,16 +97,55 @@ int cmd_members(struct cli *c, int argc, char **argv)
 	return cli_emit(c, doc);
 }
 
-int cli_parse_u32(const char *s, uint32_t *ret)
+int cli_parse_u64(const char *what, const char *text, uint64_t min, uint64_t max, uint64_t *ret)
 {
-	unsigned long long v;
-	char *end;
+	uint64_t v;
+	int r = decimal_parse(text, strlen(text), max, &v);
 
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || end == s || v > UINT32_MAX)
+	if (r == 0 && v < min)
+		r = -ERANGE;
+	if (r < 0) {
+		fprintf(stderr, "pflight: %s '%s': %s; it takes %llu..%llu\n", what, text,
+			r == -ERANGE
+				? "out of range"
+				: "not a number (decimal digits only: no sign, space or prefix)",
+			(unsigned long long)min, (unsigned long long)max);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+int cli_parse_u32(const char *what, const char *text, uint32_t min, uint32_t max, uint32_t *ret)
+{
+	uint64_t v;
+
+	if (cli_parse_u64(what, text, min, max, &v) < 0)
 		return -EINVAL;
 	*ret = (uint32_t)v;
+	return 0;
+}
+
+int cli_parse_real(const char *what, const char *text, double min, double max, double *ret)
+{
+	const char *why = "not a number (decimal digits, and a fraction after a '.' if any: no "
+			  "sign, space or exponent)";
+	double v;
+	int r = decimal_parse_real(text, strlen(text), max, &v);
+
+	if (r == 0 && v < min)
+		r = -ERANGE;
+	if (r == -ERANGE)
+		why = "out of range";
+	if (r < 0 && max < DBL_MAX)
+		fprintf(stderr, "pflight: %s '%s': %s; it takes %g..%g\n", what, text, why, min,
+			max);
+	else if (r < 0)
+		fprintf(stderr, "pflight: %s '%s': %s; it takes %g or more\n", what, text, why,
+			min);
+	if (r < 0)
+		return -EINVAL;
+	*ret = v;
 	return 0;
 }
 
@@ -118,7 +159,7 @@ static int vnode_filter(int argc, char **argv, int *ret_state, uint32_t *ret_lim
 			if (*ret_state < 0)
 				return -EINVAL;
 		} else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
-			if (cli_parse_u32(argv[++i], ret_limit) < 0)
+			if (cli_parse_u32("--limit", argv[++i], 0, UINT32_MAX, ret_limit) < 0)
 				return -EINVAL;
 		} else {
 			return -EINVAL;
@@ -211,7 +252,7 @@ int cmd_send(struct cli *c, int argc, char **argv)
 	uint32_t id;
 	int r;
 
-	if (argc != 3 || cli_parse_u32(argv[1], &id) < 0)
+	if (argc != 3 || cli_parse_u32("<vnode>", argv[1], 0, UINT32_MAX, &id) < 0)
 		return EXIT_USAGE;
 	r = pf_send(c->d, id, argv[2], strlen(argv[2]));
 	if (r < 0) {
@@ -233,19 +274,22 @@ int main(int argc, char **argv)
 					     {NULL, 0, NULL, 0}};
 	const struct cli_command *cmd;
 	struct cli c = {.domain = getenv("PFLIGHT_DOMAIN")};
+	const char *domain_from = "PFLIGHT_DOMAIN";
 	int o, r;
 
 	while ((o = getopt_long(argc, argv, "+d:jh", opts, NULL)) != -1) {
-		if (o == 'd')
+		if (o == 'd') {
 			c.domain = optarg;
-		else if (o == 'j')
+			domain_from = "--domain";
+		} else if (o == 'j') {
 			c.json = 1;
-		else if (o == 'h')
+		} else if (o == 'h') {
 			return cli_help(argc - optind + 1, argv + optind - 1);
-		else if (o == 'V')
+		} else if (o == 'V') {
 			return build_print_version(stdout, "pflight"), 0;
-		else
+		} else {
 			return cli_usage(stderr), EXIT_USAGE;
+		}
 	}
 	if (optind >= argc)
 		return cli_usage(stderr), EXIT_USAGE;
@@ -262,6 +306,13 @@ int main(int argc, char **argv)
 	if (c.domain == NULL)
 		c.domain = "default";
 	r = cmd->offline ? 0 : pf_domain_open(c.domain, &c.d);
+	if (r == -EINVAL || r == -ENAMETOOLONG) { /* what pf_domain_open() says of a bad name */
+		fprintf(stderr,
+			"pflight: %s '%s': not a domain name (1 to %u characters of A-Z, a-z, 0-9, "
+			"'.', '_' and '-', not starting with '.')\n",
+			domain_from, c.domain, PF_DOMAIN_NAME_MAX);
+		return EXIT_USAGE;
+	}
 	if (r < 0) {
 		fprintf(stderr, "pflight: domain %s: %s\n", c.domain, strerror(-r));
 		return EXIT_NO_DOMAIN;

@@ -13,6 +13,7 @@
  *             here (no library): the ratios against the left axis, churn against the right
  */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,50 +38,36 @@ struct sim_out {
 	size_t cap;
 };
 
-/* A duration: a number with ns, us, ms, s (the default), m or h. 0 or -EINVAL. */
-static int parse_duration(const char *s, uint64_t *ret_ns)
+/* A duration: a decimal number with ns, us, ms, s (the default), m, min or h. 0 or -EINVAL
+ * (said on stderr, naming opt). */
+static int parse_duration(const char *opt, const char *s, uint64_t *ret_ns)
 {
 	static const struct {
 		const char *unit;
 		double ns;
 	} units[] = {{"", 1e9}, {"s", 1e9},  {"ms", 1e6},   {"us", 1e3},
 		     {"ns", 1}, {"m", 60e9}, {"min", 60e9}, {"h", 3600e9}};
-	char *end;
+	size_t len = strspn(s, "0123456789.");
+	char number[64];
 	double v;
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || end == s || !isfinite(v) || v < 0)
-		return -EINVAL;
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(end, units[i].unit) == 0) {
-			double ns = v * units[i].ns;
-
-			if (ns >= 9.2e18)
-				return -EINVAL;
-			*ret_ns = (uint64_t)llround(ns);
-			return 0;
-		}
+		if (strcmp(s + len, units[i].unit) != 0)
+			continue;
+		if (len >= sizeof(number))
+			break;
+		memcpy(number, s, len);
+		number[len] = '\0';
+		if (cli_parse_real(opt, number, 0.0, 9.2e18 / units[i].ns, &v) < 0)
+			return -EINVAL;
+		*ret_ns = (uint64_t)llround(v * units[i].ns);
+		return 0;
 	}
+	fprintf(stderr,
+		"pflight: %s '%s': a decimal number and a unit: ns, us, ms, s, m, min or h (s "
+		"when none)\n",
+		opt, s);
 	return -EINVAL;
-}
-
-static int parse_rate(const char *s, double *ret)
-{
-	char *end;
-
-	errno = 0;
-	*ret = strtod(s, &end);
-	return errno != 0 || end == s || *end != '\0' || !isfinite(*ret) || *ret < 0 ? -EINVAL : 0;
-}
-
-static int parse_u64(const char *s, uint64_t *ret)
-{
-	char *end;
-
-	errno = 0;
-	*ret = strtoull(s, &end, 10);
-	return errno != 0 || end == s || *end != '\0' || s[0] == '-' ? -EINVAL : 0;
 }
 
 static int parse_strategy(const char *s, uint32_t *ret)
@@ -94,38 +81,46 @@ static int parse_strategy(const char *s, uint32_t *ret)
 	return -EINVAL;
 }
 
-/* One option with its value; 0, or -EINVAL (bad value) or -ENOENT (unknown option). */
+/* One option with its value; 0, or -EINVAL (a bad value, said on stderr) or -ENOENT
+ * (unknown option). */
 static int parse_one(struct sim_args *a, const char *opt, const char *val)
 {
 	struct pf_sim_opts *o = &a->o;
 
 	if (strcmp(opt, "--seed") == 0)
-		return parse_u64(val, &o->seed);
+		return cli_parse_u64(opt, val, 0, UINT64_MAX, &o->seed);
 	if (strcmp(opt, "--members") == 0)
-		return cli_parse_u32(val, &o->members);
+		return cli_parse_u32(opt, val, 0, UINT32_MAX, &o->members);
 	if (strcmp(opt, "--vnodes") == 0)
-		return cli_parse_u32(val, &o->vnodes);
+		return cli_parse_u32(opt, val, 0, UINT32_MAX, &o->vnodes);
 	if (strcmp(opt, "--duration") == 0)
-		return parse_duration(val, &o->duration_ns);
+		return parse_duration(opt, val, &o->duration_ns);
 	if (strcmp(opt, "--interval") == 0)
-		return parse_duration(val, &o->interval_ns);
+		return parse_duration(opt, val, &o->interval_ns);
 	if (strcmp(opt, "--heartbeat-timeout") == 0)
-		return parse_duration(val, &o->heartbeat_timeout_ns);
+		return parse_duration(opt, val, &o->heartbeat_timeout_ns);
 	if (strcmp(opt, "--window") == 0)
-		return parse_duration(val, &o->window_ns);
+		return parse_duration(opt, val, &o->window_ns);
 	if (strcmp(opt, "--join-rate") == 0)
-		return parse_rate(val, &o->join_per_min);
+		return cli_parse_real(opt, val, 0.0, DBL_MAX, &o->join_per_min);
 	if (strcmp(opt, "--failure-rate") == 0)
-		return parse_rate(val, &o->failure_per_min);
+		return cli_parse_real(opt, val, 0.0, DBL_MAX, &o->failure_per_min);
 	if (strcmp(opt, "--retire-rate") == 0)
-		return parse_rate(val, &o->retire_per_min);
+		return cli_parse_real(opt, val, 0.0, DBL_MAX, &o->retire_per_min);
 	if (strcmp(opt, "--message-rate") == 0)
-		return parse_rate(val, &o->messages_per_s);
-	if (strcmp(opt, "--strategy") == 0)
-		return parse_strategy(val, &o->strategy);
+		return cli_parse_real(opt, val, 0.0, DBL_MAX, &o->messages_per_s);
+	if (strcmp(opt, "--strategy") == 0) {
+		if (parse_strategy(val, &o->strategy) == 0)
+			return 0;
+		fprintf(stderr, "pflight: --strategy '%s': no such strategy\n", val);
+		return -EINVAL;
+	}
 	if (strcmp(opt, "--plot") == 0) {
 		a->plot = val;
-		return val[0] != '\0' ? 0 : -EINVAL;
+		if (val[0] != '\0')
+			return 0;
+		fprintf(stderr, "pflight: --plot: the name of the SVG file to write\n");
+		return -EINVAL;
 	}
 	return strcmp(opt, "--preset") == 0 ? 0 : -ENOENT; /* the preset came first */
 }
@@ -159,11 +154,10 @@ static int sim_parse(int argc, char **argv, int json, struct sim_args *a)
 			return -EINVAL;
 		}
 		r = parse_one(a, argv[i], argv[i + 1]);
-		if (r < 0) {
-			fprintf(stderr, "pflight sim: %s %s: %s\n", argv[i], argv[i + 1],
-				r == -ENOENT ? "unknown option" : "bad value");
+		if (r == -ENOENT)
+			fprintf(stderr, "pflight sim: %s: unknown option\n", argv[i]);
+		if (r < 0)
 			return -EINVAL;
-		}
 		i++;
 	}
 	if (a->json && a->csv)

@@ -15,6 +15,7 @@
 
 #include "shm/pf_assert.h"
 #include "shm/pf_compiler.h"
+#include "tools/common/decimal.h"
 #include "tools/pflightd/control.h"
 #include "tools/pflightd/daemon.h"
 #include "tools/pflightd/log.h"
@@ -341,18 +342,14 @@ static int reply_status(struct control *c, char *out, size_t cap)
 			(unsigned long long)c->refused, (unsigned long long)c->mig.migrates);
 }
 
+/* "<vnode> <slot>": two decimal numbers and one space between them. */
 static int parse_migrate(const char *args, uint32_t *vnode, uint32_t *slot)
 {
-	unsigned long long v, s;
-	char *end;
+	const char *sp = strchr(args, ' ');
+	uint64_t v, s;
 
-	errno = 0;
-	v = strtoull(args, &end, 10);
-	if (errno != 0 || end == args || *end != ' ' || v > UINT32_MAX)
-		return -EINVAL;
-	args = end + 1;
-	s = strtoull(args, &end, 10);
-	if (errno != 0 || end == args || *end != '\0' || s > UINT32_MAX)
+	if (sp == NULL || decimal_parse(args, (size_t)(sp - args), UINT32_MAX, &v) < 0 ||
+	    decimal_parse(sp + 1, strlen(sp + 1), UINT32_MAX, &s) < 0)
 		return -EINVAL;
 	*vnode = (uint32_t)v;
 	*slot = (uint32_t)s;

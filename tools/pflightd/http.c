@@ -28,7 +28,8 @@
  *   - auth: a route that changes the domain needs "Authorization: Bearer <token>", checked
  *     with sodium_memcmp before the body is read: 401;
  *   - size: a Content-Length over api.request_bytes_max is refused before the body is
- *     read, a chunked body as soon as it passes the limit: 413;
+ *     read, a chunked body as soon as it passes the limit: 413; a length given twice
+ *     (Content-Length with Transfer-Encoding, or either twice) before it too: 400;
  *   - slow or idle clients: libmicrohttpd closes a connection with no progress for
  *     api.client_timeout; headers are bounded by CONNECTION_MEMORY_BYTES;
  *   - connections: api.connections_max at once, HTTP_STREAMS_MAX of them event streams.
@@ -60,6 +61,7 @@
 #include <unistd.h>
 
 #include "shm/pf_assert.h"
+#include "tools/common/decimal.h"
 #include "tools/pflightd/daemon.h"
 #include "tools/pflightd/events.h"
 #include "tools/pflightd/http.h"
@@ -348,7 +350,51 @@ static int auth_check(struct http *h, struct MHD_Connection *conn, struct api_er
 	return 0;
 }
 
-/* Content-Length over the limit, a body where the route takes none, a body not JSON. */
+struct length_headers {
+	uint32_t content_length;
+	uint32_t transfer_encoding;
+};
+
+static enum MHD_Result length_header_count(void *cls, enum MHD_ValueKind kind, const char *key,
+					   const char *value)
+{
+	struct length_headers *n = cls;
+
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		n->content_length++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+		n->transfer_encoding++;
+	return MHD_YES;
+}
+
+/*
+ * One way to say how long the body is: Content-Length or Transfer-Encoding, once. With
+ * both, or either twice, a proxy in front and this daemon may each take another length
+ * and split the stream into different requests (request smuggling). libmicrohttpd 0.9.75
+ * takes Transfer-Encoding over Content-Length, and the first of two of either, without a
+ * word; refuse instead (RFC 9112 6.3 allows a server to), before any body is read.
+ */
+static int length_check(struct MHD_Connection *conn, struct api_error *err)
+{
+	struct length_headers n = {0};
+
+	(void)MHD_get_connection_values(conn, MHD_HEADER_KIND, length_header_count, &n);
+	if (n.content_length + n.transfer_encoding <= 1)
+		return 0;
+	api_error_set(err, 400, "ambiguous_length",
+		      "the body's length is given %s: send Content-Length or Transfer-Encoding, "
+		      "once",
+		      n.content_length > 0 && n.transfer_encoding > 0
+			      ? "by both Content-Length and Transfer-Encoding"
+		      : n.content_length > 1 ? "by more than one Content-Length"
+					     : "by more than one Transfer-Encoding");
+	return -EINVAL;
+}
+
+/* The body's length said once, Content-Length over the limit, a body where the route
+ * takes none, a body not JSON. */
 static int headers_check(struct http *h, struct MHD_Connection *conn, const struct api_route *r,
 			 struct api_error *err)
 {
@@ -358,7 +404,9 @@ static int headers_check(struct http *h, struct MHD_Connection *conn, const stru
 		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 	uint64_t len = 0;
 
-	if (cl != NULL && api_parse_u64(cl, strlen(cl), &len) < 0)
+	if (length_check(conn, err) < 0)
+		return -EINVAL;
+	if (cl != NULL && decimal_parse(cl, strlen(cl), UINT64_MAX, &len) < 0)
 		len = 0; /* libmicrohttpd answers a malformed Content-Length itself */
 	if ((r->flags & API_BODY) == 0 &&
 	    (len > 0 || MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -509,6 +557,14 @@ static enum MHD_Result finish(struct http *h, struct MHD_Connection *conn, struc
 		     rep.content_type, NULL);
 }
 
+/* libmicrohttpd's unescape callback: the path and every query key and value. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *text)
+{
+	(void)cls;
+	(void)conn;
+	return api_unescape(text);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_bytes, void **con_cls)
@@ -648,7 +704,7 @@ static int stream_after(struct http *h, struct MHD_Connection *conn, struct stre
 		s->after = events_last(&h->ev);
 		return 0;
 	}
-	if (api_parse_u64(id, strlen(id), &s->after) < 0) {
+	if (decimal_parse(id, strlen(id), UINT64_MAX, &s->after) < 0) {
 		api_error_set(err, 400, "bad_last_event_id",
 			      "Last-Event-ID must be the decimal id of an event received");
 		return -EINVAL;
@@ -775,7 +831,8 @@ static int mhd_start(struct http *h, const struct pf_manifest_api *m, int32_t po
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)m->connections_max, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY_BYTES,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_UNESCAPE_CALLBACK,
+		unescape, NULL, MHD_OPTION_END);
 	h->starting = 0;
 	if (h->mhd == NULL) {
 		log_msg(LOG_ERROR, "api: cannot listen on %s%s%s:%u; running without the API",

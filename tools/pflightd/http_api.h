@@ -177,12 +177,21 @@ pf_printf_like(4, 5) void api_error_set(struct api_error *err, unsigned status, 
 /* {"error":{"code":...,"message":...}} */
 json_t *api_error_doc(const struct api_error *err);
 
+/* Percent-decode a path or a query argument in place, as libmicrohttpd does (its unescape
+ * callback), except that %00 stays the three characters it is: a decoded NUL would end
+ * the C string early, and "/vnodes/1%00" would be read as "/vnodes/1". api_route_find()
+ * and api_query_parse() then refuse what holds it (400). Returns the new length (strlen
+ * of the result). */
+size_t api_unescape(char *text);
+
 /* Find the route of method and path (decoded, without the query): 0 and call->route and
- * call->ids, or -ENOENT (404, err filled) or -EPERM (405, err->allow filled). */
+ * call->ids, or -EINVAL (400: the path holds %00, err filled), -ENOENT (404, err filled)
+ * or -EPERM (405, err->allow filled). */
 int api_route_find(const char *method, const char *path, struct api_call *call,
 		   struct api_error *err);
 
-/* Check the query arguments against call->route: 0 and call->query, or -EINVAL (400). */
+/* Check the query arguments against call->route: 0 and call->query, or -EINVAL (400; one
+ * holds %00, is unknown, repeated or malformed). */
 int api_query_parse(struct api_call *call, const struct api_kv *kv, size_t count,
 		    struct api_error *err);
 
@@ -197,9 +206,6 @@ void api_call_clear(struct api_call *call);
 /* The opaque page cursor for "continue at VNode id", and back: 0 or -EINVAL. */
 void api_cursor_encode(uint32_t id, char out[API_CURSOR_MAX]);
 int api_cursor_decode(const char *text, size_t len, uint32_t *ret_id);
-
-/* A decimal uint64 with no sign, no spaces, no leading "+": 0 or -EINVAL. */
-int api_parse_u64(const char *text, size_t len, uint64_t *ret);
 
 /* --- http_api.c --------------------------------------------------------------------- */
 

@@ -11,10 +11,12 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "shm/pf_assert.h"
+#include "tools/common/decimal.h"
 #include "tools/pflightd/http_api.h"
 
 #define CURSOR_PREFIX "v1."
@@ -40,21 +42,37 @@ json_t *api_error_doc(const struct api_error *err)
 	return json_pack("{s:{s:s, s:s}}", "error", "code", err->code, "message", err->message);
 }
 
-int api_parse_u64(const char *text, size_t len, uint64_t *ret)
+static int hex_value(char c)
 {
-	uint64_t v = 0;
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
 
-	if (text == NULL || len == 0 || len > 20)
-		return -EINVAL;
-	for (size_t i = 0; i < len; i++) {
-		unsigned d = (unsigned)(text[i] - '0');
+size_t api_unescape(char *text)
+{
+	const char *in = text;
+	char *out = text;
 
-		if (d > 9 || v > (UINT64_MAX - d) / 10)
-			return -EINVAL;
-		v = v * 10 + d;
+	PF_ASSERT(text != NULL);
+	while (*in != '\0') {
+		int hi = in[0] == '%' ? hex_value(in[1]) : -1;
+		int lo = hi >= 0 ? hex_value(in[2]) : -1; /* in[2] exists: in[1] is no NUL */
+
+		if (lo >= 0 && (hi | lo) != 0) {
+			*out++ = (char)(hi << 4 | lo);
+			in += 3;
+		} else {
+			*out++ = *in++;
+		}
 	}
-	*ret = v;
-	return 0;
+	*out = '\0';
+	PF_ASSERT(out >= text && strlen(text) == (size_t)(out - text));
+	return (size_t)(out - text);
 }
 
 /* The next path segment of *p (after its '/'): its start and length; *p moves past it. */
@@ -85,8 +103,7 @@ static int path_match(const char *tmpl, const char *path, uint32_t *ids, uint32_
 		if (*p == '\0' || next_segment(&t, &ts, &tl) < 0 || next_segment(&p, &ps, &pl) < 0)
 			return 0;
 		if (tl > 2 && ts[0] == '{') {
-			if (api_parse_u64(ps, pl, &v) < 0 || v > UINT32_MAX ||
-			    n == API_PATH_IDS_MAX)
+			if (decimal_parse(ps, pl, UINT32_MAX, &v) < 0 || n == API_PATH_IDS_MAX)
 				return 0;
 			ids[n++] = (uint32_t)v;
 		} else if (tl != pl || memcmp(ts, ps, tl) != 0) {
@@ -99,6 +116,12 @@ static int path_match(const char *tmpl, const char *path, uint32_t *ids, uint32_
 	return 1;
 }
 
+/* What api_unescape() leaves of an encoded NUL: no path or argument may hold one. */
+static bool has_encoded_nul(const char *text)
+{
+	return text != NULL && strstr(text, "%00") != NULL;
+}
+
 int api_route_find(const char *method, const char *path, struct api_call *call,
 		   struct api_error *err)
 {
@@ -107,6 +130,12 @@ int api_route_find(const char *method, const char *path, struct api_call *call,
 
 	PF_ASSERT(method != NULL && path != NULL && call != NULL && err != NULL);
 	memset(call, 0, sizeof(*call));
+	if (has_encoded_nul(path)) {
+		api_error_set(err, 400, "encoded_nul",
+			      "the path holds %%00, an encoded NUL byte, which no path can: %.200s",
+			      path);
+		return -EINVAL;
+	}
 	for (uint32_t i = 0; i < api_routes_count; i++) {
 		const struct api_route *r = &api_routes[i];
 
@@ -164,7 +193,7 @@ static int query_value(const struct api_field *f, const char *v, struct api_valu
 	out->s = v != NULL ? v : "";
 	out->len = len;
 	if (f->type == API_T_U32) {
-		if (api_parse_u64(out->s, len, &out->u) < 0 || out->u < f->min || out->u > f->max) {
+		if (decimal_parse(out->s, len, f->max, &out->u) < 0 || out->u < f->min) {
 			api_error_set(err, 400, "bad_argument",
 				      "query argument '%s' must be an integer in %llu..%llu",
 				      f->name, (unsigned long long)f->min,
@@ -215,6 +244,14 @@ int api_query_parse(struct api_call *call, const struct api_kv *kv, size_t count
 		uint32_t at = 0;
 		const struct api_field *f = field_find(r->query, r->query_count, kv[i].key, &at);
 
+		if (has_encoded_nul(kv[i].key) || has_encoded_nul(kv[i].value)) {
+			api_error_set(
+				err, 400, "encoded_nul",
+				"query argument '%.64s' holds %%00, an encoded NUL byte, which "
+				"no argument can",
+				kv[i].key);
+			return -EINVAL;
+		}
 		if (f == NULL) {
 			field_names(r->query, r->query_count, names, sizeof(names));
 			api_error_set(err, 400, "unknown_argument",

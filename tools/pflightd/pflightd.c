@@ -70,6 +70,7 @@
 #include <unistd.h>
 
 #include "tools/common/build_info.h"
+#include "tools/common/decimal.h"
 #include "tools/pflightd/agent.h"
 #include "tools/pflightd/control.h"
 #include "tools/pflightd/daemon.h"
@@ -141,18 +142,19 @@ static void usage(FILE *out)
 	      out);
 }
 
+/* SPINS,YIELDS,PARK_US: three decimal numbers, each up to UINT32_MAX. */
 static int parse_idle(const char *text, struct idle_strategy *idle)
 {
-	unsigned long v[3];
+	uint64_t v[3];
 	const char *p = text;
-	char *end;
 
 	for (int i = 0; i < 3; i++) {
-		errno = 0;
-		v[i] = strtoul(p, &end, 10);
-		if (errno != 0 || end == p || v[i] > UINT32_MAX || *end != (i < 2 ? ',' : '\0'))
+		size_t len = i < 2 ? strcspn(p, ",") : strlen(p);
+
+		if ((i < 2 && p[len] != ',') || decimal_parse(p, len, UINT32_MAX, &v[i]) < 0)
 			return -EINVAL;
-		p = end + 1;
+		if (i < 2)
+			p += len + 1;
 	}
 	idle->spins = (uint32_t)v[0];
 	idle->yields = (uint32_t)v[1];
@@ -170,12 +172,9 @@ static int parse_on_stop(const char *text, int *ret)
 
 static int parse_port(const char *text, int *ret)
 {
-	unsigned long v;
-	char *end;
+	uint64_t v;
 
-	errno = 0;
-	v = strtoul(text, &end, 10);
-	if (errno != 0 || end == text || *end != '\0' || v > 65535) {
+	if (decimal_parse(text, strlen(text), 65535, &v) < 0) {
 		fprintf(stderr, "pflightd: --api-port %s: use 0..65535 (0: any free port)\n", text);
 		return -EINVAL;
 	}

@@ -23,12 +23,15 @@
 #include <setjmp.h>
 #include <sodium.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -501,6 +504,194 @@ static void test_audit_forged_with_other_key(void **state)
 	assert_int_equal(pf_audit_verify(path, pk, &rep), -EBADMSG);
 	assert_int_equal(rep.fault, PF_AUDIT_FAULT_UNSIGNED);
 	lines_free(&l);
+}
+
+/* Line k (1-based) of l with pad bytes of 'x' inserted after the first `after`. */
+static void pad_line(struct lines *l, size_t k, const char *after, size_t pad)
+{
+	char *p = strstr(l->v[k - 1], after), *n;
+	size_t head, len = strlen(l->v[k - 1]);
+
+	assert_non_null(p);
+	head = (size_t)(p - l->v[k - 1]) + strlen(after);
+	n = malloc(len + pad + 1);
+	assert_non_null(n);
+	memcpy(n, l->v[k - 1], head);
+	memset(n + head, 'x', pad);
+	memcpy(n + head + pad, l->v[k - 1] + head, len - head + 1);
+	free(l->v[k - 1]);
+	l->v[k - 1] = n;
+}
+
+/* A line longer than any record: malformed where it is, with no seq read from it (it is
+ * not parsed), and never taken for a torn tail, so open repairs nothing and keeps it. */
+static void test_audit_overlong_line(void **state)
+{
+	struct pf_audit_report rep;
+	struct pf_audit_opts o;
+	struct pf_audit *log = NULL;
+	struct stat st0, st1;
+	struct pf_audit_refusal why = {.size = sizeof(why)};
+	struct lines l;
+	char path[128];
+
+	(void)state;
+	log_path(path, sizeof(path), "overlong");
+	make_plain(path, 10);
+	lines_read(path, &l);
+	pad_line(&l, 5, "aaaa4", PF_AUDIT_LINE_MAX);
+	lines_write(path, &l);
+	verify_expect(path, NULL, PF_AUDIT_FAULT_MALFORMED, 0, 5, &rep);
+	assert_int_equal(rep.expected_seq, 5);
+	assert_int_equal(rep.bad_offset, line_offset(&l, 5));
+	assert_non_null(strstr(rep.reason, "longer than 65536 bytes"));
+	lines_free(&l);
+
+	/* The last line of the live file: still malformed, not torn; open refuses it and
+	 * truncates nothing, even when asked to repair a torn tail. */
+	log_path(path, sizeof(path), "overlong-last");
+	make_plain(path, 10);
+	lines_read(path, &l);
+	pad_line(&l, 10, "aaaa9", 3 * PF_AUDIT_LINE_MAX);
+	lines_write(path, &l);
+	verify_expect(path, NULL, PF_AUDIT_FAULT_MALFORMED, 0, 10, &rep);
+	assert_int_equal(stat(path, &st0), 0);
+	pf_audit_opts_init(&o);
+	o.flags = PF_AUDIT_REPAIR_TORN;
+	assert_int_equal(pf_audit_open(path, &o, &log, &why), -EPROTO);
+	assert_null(log);
+	assert_int_equal(why.offset, line_offset(&l, 10));
+	assert_non_null(strstr(why.reason, "longer than 65536 bytes"));
+	assert_int_equal(stat(path, &st1), 0);
+	assert_int_equal(st0.st_size, st1.st_size);
+	assert_int_equal(pf_audit_lineage(path, 0, count_cb, (uint64_t[64]){0}), -EBADMSG);
+	lines_free(&l);
+}
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
+	__has_feature(memory_sanitizer)
+#define UNDER_SANITIZER 1
+#endif
+#endif
+#ifndef UNDER_SANITIZER
+#define UNDER_SANITIZER 0
+#endif
+
+/* Whether this process may limit its address space: not under a sanitizer or valgrind,
+ * whose runtimes need address space of their own. */
+static bool may_limit_memory(void)
+{
+	const char *preload = getenv("LD_PRELOAD");
+
+	return !UNDER_SANITIZER && (preload == NULL || strstr(preload, "vgpreload") == NULL);
+}
+
+/* The child's part: address space limited to what it uses now plus 64 MiB, then verify.
+ * Exit status: 0 the walk stopped at line 6 as malformed, 1 it said OK, 2 anything else. */
+static int verify_limited(const char *path)
+{
+	struct pf_audit_report rep = {.size = sizeof(rep)};
+	unsigned long pages = 0;
+	struct rlimit rl;
+	FILE *f = fopen("/proc/self/statm", "r");
+	int r;
+
+	if (f == NULL || fscanf(f, "%lu", &pages) != 1)
+		return 2;
+	fclose(f);
+	rl.rlim_cur = rl.rlim_max = pages * (rlim_t)sysconf(_SC_PAGESIZE) + (64u << 20);
+	if (setrlimit(RLIMIT_AS, &rl) < 0)
+		return 2;
+	r = pf_audit_verify(path, NULL, &rep);
+	if (r == 0)
+		return 1;
+	if (r != -EBADMSG || rep.fault != PF_AUDIT_FAULT_MALFORMED || rep.bad_line != 6 ||
+	    rep.bad_seq != 0)
+		return 2;
+	return 0;
+}
+
+/* A line far longer than the memory the verifier may use (1 GiB of NUL bytes, a hole in
+ * a sparse file): running out of memory while reading it is no end of file, so it never
+ * verifies as OK; the verifier reads no more of a line than a record can hold. */
+static void test_audit_line_beyond_memory(void **state)
+{
+	struct stat st;
+	char path[128];
+	int status;
+	pid_t pid;
+
+	(void)state;
+	if (!may_limit_memory())
+		return;
+	log_path(path, sizeof(path), "huge");
+	make_plain(path, 5);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(truncate(path, st.st_size + (1ll << 30)), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(verify_limited(path));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(unlink(path), 0);
+}
+
+/* jansson's allocator for the sweep below: the fail_at-th allocation and every one after
+ * it fail (0: none does). */
+static unsigned long alloc_count, alloc_fail_at;
+
+static void *failing_malloc(size_t bytes)
+{
+	if (alloc_fail_at != 0 && ++alloc_count >= alloc_fail_at)
+		return NULL;
+	return malloc(bytes);
+}
+
+/* Memory running out while records are checked (every allocation jansson makes, the n-th
+ * and on, for each n in turn): verify says so, -ENOMEM, and never names a record as
+ * broken nor says OK with records missing. */
+static void test_audit_verify_out_of_memory(void **state)
+{
+	struct pf_audit_report rep;
+	unsigned long n;
+	char path[128];
+	int r;
+
+	(void)state;
+	log_path(path, sizeof(path), "nomem");
+	make_plain(path, 6);
+	for (n = 1, r = -ENOMEM; r == -ENOMEM; n++) {
+		alloc_count = 0;
+		alloc_fail_at = n;
+		json_set_alloc_funcs(failing_malloc, free);
+		memset(&rep, 0, sizeof(rep));
+		rep.size = sizeof(rep);
+		r = pf_audit_verify(path, NULL, &rep);
+		json_set_alloc_funcs(malloc, free);
+		if (r != 0 && r != -ENOMEM)
+			print_error("allocation %lu failed: %d, %s\n", n, r, rep.reason);
+		assert_true(r == 0 || r == -ENOMEM);
+	}
+	assert_true(n > 6); /* each record allocates */
+	assert_int_equal(rep.records, 6);
+	assert_int_equal(rep.fault, PF_AUDIT_FAULT_NONE);
+	/* Lineage likewise: -ENOMEM, or all of VNode 0's records (seq 1), never -EBADMSG. */
+	for (n = 1, r = -ENOMEM; r == -ENOMEM; n++) {
+		uint64_t seqs[16] = {0};
+
+		alloc_count = 0;
+		alloc_fail_at = n;
+		json_set_alloc_funcs(failing_malloc, free);
+		r = pf_audit_lineage(path, 0, count_cb, seqs);
+		json_set_alloc_funcs(malloc, free);
+		assert_true(r == 1 || r == -ENOMEM);
+	}
+	alloc_fail_at = 0;
 }
 
 static void test_audit_open_refuses_broken_chain(void **state)
@@ -1038,6 +1229,9 @@ int main(void)
 		cmocka_unit_test(test_audit_tamper_signature),
 		cmocka_unit_test(test_audit_forged_with_other_key),
 		cmocka_unit_test(test_audit_open_refuses_broken_chain),
+		cmocka_unit_test(test_audit_overlong_line),
+		cmocka_unit_test(test_audit_line_beyond_memory),
+		cmocka_unit_test(test_audit_verify_out_of_memory),
 		cmocka_unit_test(test_audit_lineage_interleaved),
 		cmocka_unit_test(test_audit_rotation_keeps_chain),
 		cmocka_unit_test(test_audit_bad_inputs_write_nothing),

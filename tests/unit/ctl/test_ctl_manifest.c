@@ -6,8 +6,9 @@
  * parses to exactly what it says; each class of error (unknown field at several depths,
  * wrong type, out of range for every numeric kind, malformed durations, sizes and
  * fractions, duplicate keys, wrong apiVersion or kind, YAML syntax, empty input, a list
- * document, a second document) is refused with its errno, line, column and reason, and
- * leaves the output untouched; unit conversions are exact; the schema reports which
+ * document, a second document, nesting past PF_MANIFEST_DEPTH_MAX even 300,000 levels
+ * deep, more anchors than PF_MANIFEST_ANCHORS_MAX) is refused with its errno, line, column and
+ * reason, and leaves the output untouched; unit conversions are exact; the schema reports which
  * fields a SIGHUP may reload.
  * Method: parse small manifests from strings (a table of cases) and the example file
  * from the source tree (PF_SOURCE_ROOT, set by meson).
@@ -445,6 +446,116 @@ static void test_manifest_load_errors(void **state)
 	assert_string_equal(err.file, "<manifest>");
 }
 
+/* HDR, "metadata:", then n nested collections on one line (after a space for flow style,
+ * indented on the next line for block style "- - - x"), each opened by `open` and closed
+ * by `close` (closers may be ""), then a newline; the caller frees it. */
+static char *nested(size_t n, const char *open, const char *close, size_t *ret_len)
+{
+	size_t ol = strlen(open), cl = strlen(close), cap = strlen(HDR) + 16 + n * (ol + cl) + 4;
+	char *text = malloc(cap);
+	size_t len;
+
+	assert_non_null(text);
+	len = (size_t)snprintf(text, cap, "%smetadata:%s", HDR, open[0] == '-' ? "\n  " : " ");
+	for (size_t i = 0; i < n; i++, len += ol)
+		memcpy(text + len, open, ol);
+	memcpy(text + len, "x", 1);
+	len++;
+	for (size_t i = 0; i < n; i++, len += cl)
+		memcpy(text + len, close, cl);
+	text[len++] = '\n';
+	text[len] = '\0';
+	*ret_len = len;
+	return text;
+}
+
+static int parse_nested(size_t n, const char *open, const char *close)
+{
+	size_t len;
+	char *text = nested(n, open, close, &len);
+	int r;
+
+	memset(&err, 0, sizeof(err));
+	memset(&m, 0xa5, sizeof(m));
+	memcpy(&want, &m, sizeof(m));
+	assert_true(len <= PF_MANIFEST_BYTES_MAX);
+	r = pf_manifest_parse(text, len, "deep.yaml", &m, &err);
+	free(text);
+	assert_memory_equal(&m, &want, sizeof(m)); /* nothing applied */
+	return r;
+}
+
+/* A document nested 300,000 levels deep (under 1 MiB) is refused for its depth, at the
+ * line and column where it passes PF_MANIFEST_DEPTH_MAX: libyaml's loader would take
+ * time quadratic in the depth before the schema is ever looked at. Flow and block style;
+ * and at the limit itself the document is refused for its schema, not its depth. */
+static void test_manifest_depth_limit(void **state)
+{
+	/* metadata's value starts at column 11 of line 3 at depth 2 (the root mapping is 1),
+	 * so the collection at depth PF_MANIFEST_DEPTH_MAX + 1 opens at column
+	 * 11 + (PF_MANIFEST_DEPTH_MAX - 1) times the width of an opener. */
+	_Static_assert(PF_MANIFEST_DEPTH_MAX == 64, "the columns below are counted for 64");
+
+	(void)state;
+	assert_int_equal(parse_nested(300000, "[", "]"), -EINVAL);
+	assert_non_null(strstr(err.reason, "nested deeper than 64 levels"));
+	assert_string_equal(err.file, "deep.yaml");
+	assert_int_equal(err.line, 3);
+	assert_int_equal(err.column, 11 + 63);
+	assert_int_equal(parse_nested(300000, "[", ""), -EINVAL); /* never closed */
+	assert_non_null(strstr(err.reason, "nested deeper than 64 levels"));
+	assert_int_equal(parse_nested(300000, "- ", ""), -EINVAL); /* block: "- - - x" */
+	assert_non_null(strstr(err.reason, "nested deeper than 64 levels"));
+	assert_int_equal(err.line, 4);
+	assert_int_equal(err.column, 3 + 2 * 63);
+	assert_int_equal(parse_nested(200000, "{a: ", "}"), -EINVAL);
+	assert_non_null(strstr(err.reason, "nested deeper than 64 levels"));
+	assert_int_equal(err.column, 11 + 4 * 63);
+	/* One level fewer: the depth passes, the schema does not (metadata takes a mapping
+	 * of names, not a list). */
+	assert_int_equal(parse_nested(63, "[", "]"), -EINVAL);
+	assert_null(strstr(err.reason, "nested deeper"));
+	assert_int_equal(parse_nested(64, "[", "]"), -EINVAL);
+	assert_non_null(strstr(err.reason, "nested deeper than 64 levels"));
+}
+
+/* HDR, then metadata as a flow list of n anchored scalars ("&a0 x, &a1 x, ..."). */
+static int parse_anchors(size_t n)
+{
+	size_t cap = strlen(HDR) + 32 + n * 16, len;
+	char *text = malloc(cap);
+	int r;
+
+	assert_non_null(text);
+	len = (size_t)snprintf(text, cap, "%smetadata: [", HDR);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, cap - len, "&a%zx x, ", i);
+	len += (size_t)snprintf(text + len, cap - len, "]\n");
+	assert_true(len <= PF_MANIFEST_BYTES_MAX);
+	memset(&err, 0, sizeof(err));
+	r = pf_manifest_parse(text, len, "anchors.yaml", &m, &err);
+	free(text);
+	return r;
+}
+
+/* More anchors than PF_MANIFEST_ANCHORS_MAX are refused before the document is loaded:
+ * libyaml's loader compares each new anchor with every earlier one, so 100,000 of them
+ * (under 1 MiB) cost time quadratic in their number. Refused at the first one too many;
+ * up to the limit, the schema decides. */
+static void test_manifest_anchor_limit(void **state)
+{
+	_Static_assert(PF_MANIFEST_ANCHORS_MAX == 256, "the column below is counted for 256");
+
+	(void)state;
+	assert_int_equal(parse_anchors(100000), -EINVAL);
+	assert_non_null(strstr(err.reason, "more than 256 anchors"));
+	assert_int_equal(err.line, 3);
+	/* "&a0 x, " .. "&aff x, ": 16 of 7 bytes and 240 of 8 before the 257th. */
+	assert_int_equal(err.column, 12 + 16 * 7 + 240 * 8);
+	assert_int_equal(parse_anchors(256), -EINVAL);
+	assert_null(strstr(err.reason, "anchors"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -456,6 +567,8 @@ int main(void)
 		cmocka_unit_test(test_manifest_schema_reloadable),
 		cmocka_unit_test(test_manifest_reload_check),
 		cmocka_unit_test(test_manifest_load_errors),
+		cmocka_unit_test(test_manifest_depth_limit),
+		cmocka_unit_test(test_manifest_anchor_limit),
 	};
 
 	return cmocka_run_group_tests_name("ctl_manifest", tests, NULL, NULL);
