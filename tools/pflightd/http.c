@@ -8,9 +8,9 @@
  * streams that have something to send; park() sleeps in poll() on that descriptor, so a
  * request wakes it at once. The agent runs under a runner of its own, always dedicated
  * (one thread), whatever --mode says for the other agents, because its work is not
- * bounded the way theirs is: verifying or following a VNode's lineage reads the audit
- * files, and a request may wait on a client's socket. On its own thread that costs only
- * other HTTP clients; in the shared runner it would stall placements and the auditor.
+ * bounded the way theirs is: verifying the audit log reads all of its files, and a request
+ * may wait on a client's socket. On its own thread that costs only other HTTP clients; in
+ * the shared runner it would stall placements and the auditor.
  * libmicrohttpd's own polling thread (MHD_USE_INTERNAL_POLLING_THREAD) was the other
  * way: it offers no hook to run between events, and the event streams need one (new audit
  * records, keep-alives) as the governor does (CMD_GOVERNANCE after a reload).
@@ -871,6 +871,7 @@ int http_create(const struct http_config *cfg, struct http **ret_http)
 		h->keepalive_ns = KEEPALIVE_NS_MIN;
 	h->api.domain_name = cfg->domain_name;
 	h->api.audit_path = cfg->audit_path;
+	h->api.log = cfg->log;
 	h->api.events = &h->ev;
 	h->api.start_ns = cfg->start_ns;
 	memcpy(h->api.pk, cfg->pk, sizeof(h->api.pk));

@@ -3,8 +3,9 @@
  * tools/pflightd/http_api.c: the REST API's routes and handlers (http_api.h).
  *
  * Reads come from shared memory (pf_domain_info, pf_member_info, pf_vnode_info, the
- * explanation ring), from the audit log's files (lineage, verify) exactly as `pflight`
- * reads them, and from the newest records the event stream follows (the tail), and
+ * explanation ring), from the audit log's files (verify) exactly as `pflight` reads them,
+ * from the log's lineage index (a VNode's records: one read each, whatever the size of
+ * the log), and from the newest records the event stream follows (the tail), and
  * their JSON shapes are the ones `pflight --json` prints (both build them with
  * tools/common/jdoc.h), wrapped in an object ({"members": [...]}) so a list can grow
  * fields (a page cursor) later. Nothing here stops or waits for an agent. Changes reuse
@@ -236,48 +237,26 @@ static int get_vnodes(struct api *a, const struct api_call *call, struct api_rep
 			 err);
 }
 
-/* The newest API_LINEAGE_MAX records of a lineage, in a ring. */
-struct lineage {
-	json_t *kept[API_LINEAGE_MAX];
-	uint64_t seen;
-};
-
 static int lineage_one(const struct pf_audit_record *rec, void *arg)
 {
-	struct lineage *l = arg;
 	json_t *o = json_loads(rec->line, JSON_REJECT_DUPLICATES, NULL);
-	uint32_t at = (uint32_t)(l->seen % API_LINEAGE_MAX);
 
 	if (o == NULL)
 		return -EBADMSG;
-	json_decref(l->kept[at]);
-	l->kept[at] = o;
-	l->seen++;
-	return 0;
+	return json_array_append_new(arg, o) == 0 ? 0 : -ENOMEM;
 }
 
+/* The VNode's newest API_LINEAGE_MAX records, from the log's lineage index: one read per
+ * record shown, not a walk of the log (pf_audit_lineage_tail). *omitted: the older ones. */
 static json_t *lineage_json(struct api *a, uint32_t id, uint64_t *omitted, struct api_error *err)
 {
-	struct lineage *l = calloc(1, sizeof(*l));
 	json_t *list = json_array();
-	uint64_t first;
-	int r;
+	uint64_t total = 0;
+	int r = list != NULL ? pf_audit_lineage_tail(a->log, id, API_LINEAGE_MAX, lineage_one, list,
+						     &total)
+			     : -ENOMEM;
 
-	if (l == NULL || list == NULL) {
-		free(l);
-		json_decref(list);
-		api_error_set(err, 500, "internal", "out of memory");
-		return NULL;
-	}
-	r = pf_audit_lineage(a->audit_path, id, lineage_one, l);
-	first = l->seen > API_LINEAGE_MAX ? l->seen - API_LINEAGE_MAX : 0;
-	for (uint64_t i = first; i < l->seen && r >= 0; i++)
-		json_array_append(list, l->kept[i % API_LINEAGE_MAX]);
-	for (uint32_t i = 0; i < API_LINEAGE_MAX; i++)
-		json_decref(l->kept[i]);
-	*omitted = first;
-	free(l);
-	if (r < 0 && r != -ENOENT) {
+	if (r < 0) {
 		json_decref(list);
 		api_error_set(err, 500, "audit_error", "VNode %u's lineage cannot be read: %s", id,
 			      r == -EBADMSG
@@ -285,6 +264,8 @@ static json_t *lineage_json(struct api *a, uint32_t id, uint64_t *omitted, struc
 				      : strerror(-r));
 		return NULL;
 	}
+	PF_ASSERT((uint64_t)r <= total && json_array_size(list) == (size_t)r);
+	*omitted = total - (uint64_t)r;
 	return list;
 }
 

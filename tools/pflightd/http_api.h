@@ -143,6 +143,7 @@ struct api {
 	struct pf_domain *domain;
 	const char *domain_name;
 	const char *audit_path;
+	struct pf_audit *log;  /* the auditor's: lineage from its index (pf_audit_lineage_tail) */
 	struct events *events; /* the log's newest records (http.c follows it): the tail */
 	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES]; /* the daemon's: audit verify */
 	struct migrator mig;                         /* this thread's (migrate.h) */

@@ -968,6 +968,7 @@ static void open_api(struct daemon *dm)
 		.domain_name = dm->name,
 		.domain = dm->domain,
 		.audit_path = dm->audit_path,
+		.log = dm->log,
 		.pk = dm->control.pk,
 		.to_auditor = dm->to_auditor,
 		.inbox = dm->to_http,
