@@ -234,6 +234,10 @@ struct chain {
 	struct lindex *ix;       /* open: the lineage index to fill (NULL: verify) */
 	uint64_t file_first_seq; /* first seq of the file being walked (0: none yet) */
 	uint64_t good_end;       /* offset after the last good line of that file */
+	pf_audit_progress_fn fn; /* verify: told how far the walk is (NULL: nobody) */
+	void *fn_arg;
+	struct pf_audit_progress prog;
+	uint64_t bytes_before; /* of the files before the one being walked */
 };
 
 static const unsigned char zero_hash[HASH_BYTES];
@@ -762,9 +766,22 @@ static int walk_file(const char *file, bool last_file, line_fn fn, void *arg)
 	return r;
 }
 
-/* Walk every file of the set; calls begin(arg, file) before each file when not NULL. */
-static int walk_set(const char *path, line_fn fn, void (*begin)(void *, const char *), void *arg,
-		    uint64_t *ret_files)
+/* The files' count and sizes, when the caller wants them (a verification's progress). */
+static void set_sizes(char **names, size_t count, struct pf_audit_progress *sizes)
+{
+	struct stat st;
+
+	sizes->files_total = count;
+	sizes->bytes_total = 0;
+	for (size_t i = 0; i < count; i++)
+		sizes->bytes_total += stat(names[i], &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* Walk every file of the set; calls begin(arg, file) before each file when not NULL (a
+ * non-zero return stops the walk, as fn's does). ret_sizes (may be NULL): its files_total
+ * and bytes_total, filled before the walk begins. */
+static int walk_set(const char *path, line_fn fn, int (*begin)(void *, const char *), void *arg,
+		    uint64_t *ret_files, struct pf_audit_progress *ret_sizes)
 {
 	char **names;
 	size_t count;
@@ -773,9 +790,11 @@ static int walk_set(const char *path, line_fn fn, void (*begin)(void *, const ch
 	r = list_set(path, &names, &count);
 	if (r < 0)
 		return r;
+	if (ret_sizes != NULL)
+		set_sizes(names, count, ret_sizes);
 	for (size_t i = 0; r == 0 && i < count; i++) {
-		if (begin != NULL)
-			begin(arg, names[i]);
+		if (begin != NULL && (r = begin(arg, names[i])) != 0)
+			break;
 		r = walk_file(names[i], i + 1 == count, fn, arg);
 		if (ret_files != NULL)
 			(*ret_files)++;
@@ -883,6 +902,19 @@ static int chain_vnode(struct chain *c, const struct rec *r, const struct pos *p
 	return 0;
 }
 
+/* Tell the caller of a verification how far it is (file_bytes: walked of this file). */
+static int chain_progress(struct chain *c, uint64_t file_bytes)
+{
+	int r;
+
+	if (c->fn == NULL)
+		return 0;
+	c->prog.records = c->rep->records;
+	c->prog.bytes = c->bytes_before + file_bytes;
+	r = c->fn(c->fn_arg, &c->prog);
+	return r < 0 ? r : 0;
+}
+
 static int chain_line(void *arg, const char *text, size_t len, const struct pos *p)
 {
 	struct chain *c = arg;
@@ -919,27 +951,33 @@ static int chain_line(void *arg, const char *text, size_t len, const struct pos 
 		if (c->file_first_seq == 0)
 			c->file_first_seq = r.seq;
 		c->good_end = p->offset + len + 1;
+		if (c->rep->records % PF_AUDIT_PROGRESS_RECORDS == 0)
+			ret = chain_progress(c, c->good_end);
 	}
 	json_decref(r.obj);
 	return ret;
 }
 
-static void chain_begin(void *arg, const char *file)
+static int chain_begin(void *arg, const char *file)
 {
 	struct chain *c = arg;
 
 	(void)file;
+	c->bytes_before += c->good_end; /* the file before was walked to its end */
 	c->file_first_seq = 0;
 	c->good_end = 0;
+	return c->prog.files++ == 0 ? chain_progress(c, 0) : 0;
 }
 
 /* Walk the set with c; 0 (intact), -EBADMSG (fault in c->rep), or another errno. */
 static int chain_walk(const char *path, struct chain *c)
 {
-	int r = walk_set(path, chain_line, chain_begin, c, &c->rep->files);
+	int r = walk_set(path, chain_line, chain_begin, c, &c->rep->files,
+			 c->fn != NULL ? &c->prog : NULL);
 
 	if (r < 0)
 		return r;
+	(void)chain_progress(c, c->good_end); /* the end, intact or at a fault: nothing to stop */
 	if (r == 0 && c->pubkey != NULL && c->rep->heads == 0 && c->rep->records > 0) {
 		struct pos p = {.file = path};
 
@@ -953,8 +991,16 @@ static int chain_walk(const char *path, struct chain *c)
 
 int pf_audit_verify(const char *path, const unsigned char *pubkey, struct pf_audit_report *report)
 {
-	struct chain c = {.rep = report, .pubkey = pubkey};
+	return pf_audit_verify_watch(path, pubkey, report, NULL, NULL);
+}
+
+int pf_audit_verify_watch(const char *path, const unsigned char *pubkey,
+			  struct pf_audit_report *report, pf_audit_progress_fn fn, void *arg)
+{
+	struct chain c = {.rep = report, .pubkey = pubkey, .fn = fn, .fn_arg = arg};
 	int r;
+
+	c.prog.size = sizeof(c.prog);
 
 	if (path == NULL || report == NULL || report->size < sizeof(*report) ||
 	    strlen(path) >= PF_AUDIT_PATH_MAX - 32)
@@ -1976,7 +2022,7 @@ int pf_audit_lineage(const char *path, uint32_t vnode, pf_audit_record_fn fn, vo
 		return -EINVAL;
 	if (sodium_init() < 0)
 		return -EIO;
-	r = walk_set(path, lin_line, NULL, &l, NULL);
+	r = walk_set(path, lin_line, NULL, &l, NULL, NULL);
 	if (r == 0 && l.count > (size_t)INT32_MAX)
 		r = -EOVERFLOW;
 	if (r == 0)

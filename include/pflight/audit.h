@@ -133,6 +133,22 @@ struct pf_audit_report {
 	char reason[160]; /* fault: one line of explanation */
 };
 
+/* How far pf_audit_verify_watch() is. */
+struct pf_audit_progress {
+	uint32_t size; /* sizeof(struct pf_audit_progress) */
+	uint32_t reserved0;
+	uint64_t files;       /* files begun */
+	uint64_t files_total; /* files of the set when the walk began */
+	uint64_t records;     /* records checked */
+	uint64_t bytes;       /* bytes checked, all files together */
+	uint64_t bytes_total; /* the files' sizes when the walk began (the live one may grow) */
+};
+
+/* Called as a verification goes; 0 to go on, a negative errno to stop it (returned). */
+typedef int (*pf_audit_progress_fn)(void *arg, const struct pf_audit_progress *progress);
+
+#define PF_AUDIT_PROGRESS_RECORDS 4096u /* records between two progress calls */
+
 /* One record as pf_audit_lineage() yields it; strings live until the callback returns. */
 struct pf_audit_record {
 	uint64_t seq;
@@ -285,6 +301,16 @@ PF_API int pf_audit_close(struct pf_audit *log);
  */
 PF_API int pf_audit_verify(const char *path, const unsigned char *pubkey,
 			   struct pf_audit_report *report);
+
+/*
+ * pf_audit_verify(), telling fn (may be NULL) how far it is: once the files are listed,
+ * every PF_AUDIT_PROGRESS_RECORDS records, and when the walk ends (intact or at a fault). A
+ * negative value fn returns stops the walk, and is returned (the report then covers what was
+ * walked). Returns what pf_audit_verify() returns, or fn's errno. Same thread as fn.
+ */
+PF_API int pf_audit_verify_watch(const char *path, const unsigned char *pubkey,
+				 struct pf_audit_report *report, pf_audit_progress_fn fn,
+				 void *arg);
 
 /*
  * Yield VNode vnode's records, oldest first, found by following its vnode_prev links

@@ -9,12 +9,13 @@
  * another key. Also: lineage across interleaved records and rotated files, rotation
  * keeping one chain, the lineage index (a VNode's newest records as the files give them,
  * bounded, reading that VNode's lines alone, rebuilt at open, read while another thread
- * appends and rotates), bad inputs refused with nothing written, key file permissions; the
- * writer's files (log, key, token) refused, naming the file or directory and why, when
- * another uid (65534) owns them, when they are symbolic links (dangling or not: nothing is
- * written or created at the target), have a second name, or lie in a directory others
- * may write to; PF_AUDIT_REPAIR_TORN cutting only a record cut short, never a last line of
- * text in a file named as the log.
+ * appends and rotates), a verification's progress up to the whole set and its stop, bad
+ * inputs refused with nothing written, key file permissions; the writer's files (log, key,
+ * token) refused, naming the file or directory and why, when another uid (65534) owns
+ * them, when they are symbolic links (dangling or not: nothing is written or created at the
+ * target), have a second name, or lie in a directory others may write to;
+ * PF_AUDIT_REPAIR_TORN cutting only a record cut short, never a last line of text in a
+ * file named as the log.
  * Method: logs in a mkdtemp() directory; tampering edits the files as text; the "forger"
  * rebuilds hashes, links and signatures with jansson and libsodium directly.
  */
@@ -974,6 +975,55 @@ static void test_audit_lineage_tail_concurrent_rotation(void **state)
 	assert_int_equal(pf_audit_close(t.log), 0);
 }
 
+/* ---- verification's progress --------------------------------------------------------- */
+
+struct watch_seen {
+	struct pf_audit_progress last;
+	int calls;
+	int stop_after; /* calls; then -ECANCELED (0: never) */
+};
+
+static int watch_cb(void *arg, const struct pf_audit_progress *p)
+{
+	struct watch_seen *w = arg;
+
+	assert_int_equal(p->size, sizeof(*p));
+	assert_true(p->records >= w->last.records && p->bytes >= w->last.bytes);
+	assert_true(p->files >= 1 && p->files <= p->files_total);
+	w->last = *p;
+	w->calls++;
+	return w->stop_after != 0 && w->calls >= w->stop_after ? -ECANCELED : 0;
+}
+
+/* Progress goes up to the whole set and says so at the end; the callback can stop it. */
+static void test_audit_verify_watch_progress(void **state)
+{
+	struct pf_audit_report rep = {.size = sizeof(rep)};
+	struct watch_seen w = {0};
+	struct pf_audit *log;
+	char path[128];
+
+	(void)state;
+	log_path(path, sizeof(path), "watch");
+	log = open_log(path, sk, 64, 65536);
+	append_n(log, 3 * PF_AUDIT_PROGRESS_RECORDS, 0);
+	assert_int_equal(pf_audit_close(log), 0);
+	assert_int_equal(pf_audit_verify_watch(path, pk, &rep, watch_cb, &w), 0);
+	assert_true(rep.files > 1);
+	assert_true(w.calls >= 4); /* the start, every 4096 records, the end */
+	assert_int_equal(w.last.records, rep.records);
+	assert_int_equal(w.last.files, rep.files);
+	assert_int_equal(w.last.files_total, rep.files);
+	assert_int_equal(w.last.bytes, w.last.bytes_total);
+	w = (struct watch_seen){.stop_after = 2};
+	assert_int_equal(pf_audit_verify_watch(path, pk, &rep, watch_cb, &w), -ECANCELED);
+	assert_int_equal(w.calls, 2);
+	assert_int_equal(rep.records, PF_AUDIT_PROGRESS_RECORDS); /* stopped there */
+	w = (struct watch_seen){.stop_after = 1};                 /* before the first record */
+	assert_int_equal(pf_audit_verify_watch(path, pk, &rep, watch_cb, &w), -ECANCELED);
+	assert_int_equal(rep.records, 0);
+}
+
 /* ---- bad inputs, keys, locking ------------------------------------------------------ */
 
 static void test_audit_bad_inputs_write_nothing(void **state)
@@ -1433,6 +1483,7 @@ int main(void)
 		cmocka_unit_test(test_audit_lineage_tail_reads_only_its_records),
 		cmocka_unit_test(test_audit_lineage_tail_rotated_removed),
 		cmocka_unit_test(test_audit_lineage_tail_concurrent_rotation),
+		cmocka_unit_test(test_audit_verify_watch_progress),
 		cmocka_unit_test(test_audit_bad_inputs_write_nothing),
 		cmocka_unit_test(test_audit_key_file_permissions),
 		cmocka_unit_test(test_audit_open_busy_and_bad_opts),
