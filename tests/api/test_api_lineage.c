@@ -6,7 +6,9 @@
  * than a tenth of it (its own count of bytes read, /proc/<pid>/io rchar; a walk of the
  * files reads all of it for each request), and what they show is exactly the newest 256
  * records pf_audit_lineage() finds by walking the files, with lineage_omitted counting
- * the rest; a VNode with no record shows none; a restarted daemon rebuilds the same.
+ * the rest; a VNode with no record shows none; a restarted daemon rebuilds the same. A
+ * verification of that log runs as a job: while it runs, other requests are answered and
+ * it shows records and bytes checked part of the way; done, its progress is the whole log.
  * Method: the test writes the log itself, signed with the key it then leaves where the
  * daemon looks for its own, and creates the domain with its VNodes defined; the real
  * pflightd adopts both (VNodes found at start are not recorded again, so the log stays the
@@ -140,6 +142,42 @@ static void check_lineage(uint64_t log_bytes)
 	json_decref(doc);
 }
 
+/* POST a verification; follow it: seen running part of the way while a lineage request is
+ * answered, then done over the whole log. */
+static void check_verify_job(void)
+{
+	struct api_resp r;
+	char location[64], path[64];
+	uint64_t deadline = proc_now_ns() + 120ull * 1000000000ull;
+	int partway = 0;
+	json_t *job = NULL;
+
+	CHECK(api_call(&env, "POST", "/api/v1/audit/verify", NULL, API_TOKEN_NONE, &r) == 202);
+	CHECK(api_header(&r, "Location", location, sizeof(location)) != NULL);
+	api_resp_free(&r);
+	(void)snprintf(path, sizeof(path), "/api/v1/vnodes/%u", VNODE);
+	do {
+		json_t *progress;
+
+		json_decref(job);
+		json_decref(api_get(&env, path, 200));
+		job = api_get(&env, location, 200);
+		progress = json_object_get(job, "progress");
+		if (strcmp(api_job_state(job), "running") == 0 &&
+		    api_int(progress, "records") > 0 &&
+		    api_int(progress, "bytes") < api_int(progress, "bytes_total"))
+			partway++;
+		(void)usleep(20000);
+	} while (strcmp(api_job_state(job), "done") != 0 && proc_now_ns() < deadline);
+	CHECK(strcmp(api_job_state(job), "done") == 0);
+	printf("api lineage: the verification was seen part of the way %d times\n", partway);
+	CHECK(partway > 0);
+	CHECK(api_int(json_object_get(job, "progress"), "bytes") ==
+	      api_int(json_object_get(job, "progress"), "bytes_total"));
+	CHECK(json_is_true(json_object_get(json_object_get(job, "result"), "ok")));
+	json_decref(job);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t log_bytes;
@@ -153,6 +191,7 @@ int main(int argc, char **argv)
 	api_daemon_stop(&env);
 	api_daemon_start(&env, "api:\n  rate_per_s: 1000000\n"); /* the index rebuilt */
 	check_lineage(log_bytes);
+	check_verify_job();
 	api_daemon_stop(&env);
 	env.passed = 1;
 	printf("api lineage: served from the index (%d answers checked)\n", env.checked);

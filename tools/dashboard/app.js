@@ -14,6 +14,7 @@ const API = '/api/v1';
 const REFRESH_MS = 500;
 const METRICS_MS = 2000;
 const SPARK_POINTS = 60;
+const JOB_POLL_MS = 250;
 const TIMELINE_MAX = 60;
 const MEMBER_EVENTS = new Set(['join', 'leave', 'death', 'drain_start', 'drain_done',
 	'retire', 'admit', 'admit_refused', 'review']);
@@ -73,6 +74,27 @@ async function post(path, body) {
 		throw new Error(`${e.code || r.status}: ${e.message || r.statusText}`);
 	}
 	return doc;
+}
+
+// A long request (a verification, a simulation) runs as a job: the POST answers the job at
+// once; it is followed until it finished. onProgress sees it while it waits or runs; the
+// result is the job's, an error says why it did not finish (failed, cancelled).
+async function runJob(path, body, onProgress) {
+	let job = await post(path, body);
+	while (job.state === 'queued' || job.state === 'running') {
+		if (onProgress) onProgress(job);
+		await new Promise((resolve) => setTimeout(resolve, JOB_POLL_MS));
+		job = await get(`/jobs/${job.id}`);
+	}
+	if (job.state !== 'done') {
+		const e = job.error || {};
+		throw new Error(`${e.code || job.state}: ${e.message || ''}`);
+	}
+	return job.result;
+}
+
+function percent(done, total) {
+	return total > 0 ? `${Math.min(100, (100 * done) / total).toFixed(0)}%` : '';
 }
 
 function setOnline(online) {
@@ -398,7 +420,10 @@ async function verifyAudit() {
 	pill.textContent = 'verifying…';
 	pill.className = 'pill pill-wait';
 	try {
-		const r = await get('/audit/verify');
+		const r = await runJob('/audit/verify', {}, (job) => {
+			pill.textContent = job.state === 'queued' ? 'verification queued…'
+				: `verifying… ${percent(job.progress.bytes, job.progress.bytes_total)}`;
+		});
 		pill.textContent = r.ok ? `verified: ${r.records} records, ${r.heads} signed heads`
 			: `BROKEN at seq ${r.broken.seq}: ${r.broken.reason}`;
 		pill.className = `pill ${r.ok ? 'pill-ok' : 'pill-bad'}`;

@@ -23,6 +23,7 @@
 #include "tools/pflightd/cmdq.h"
 #include "tools/pflightd/events.h"
 #include "tools/pflightd/govern.h"
+#include "tools/pflightd/jobs.h"
 #include "tools/pflightd/migrate.h"
 
 #define API_PREFIX "/api/v1"
@@ -37,6 +38,7 @@
 #define API_ALLOW_MAX 32u     /* bytes of an Allow header */
 #define API_CURSOR_MAX 24u    /* bytes of a page cursor, with the NUL */
 #define API_PEER_MAX 64u      /* bytes of a client address as text */
+#define API_LOCATION_MAX 64u  /* bytes of a Location header (a job's path), with the NUL */
 #define API_LIST_DEFAULT 100u /* VNodes per page by default */
 #define API_LIST_MAX 1000u    /* VNodes per page at most */
 #define API_SCAN_MAX                                                                               \
@@ -131,8 +133,9 @@ struct api_error {
 
 struct api_reply {
 	unsigned status;
-	json_t *doc;     /* the JSON answer (owned), or NULL with raw */
-	const char *raw; /* bytes served as they are: static, or raw_owned */
+	char location[API_LOCATION_MAX]; /* a Location header when not empty (a new job) */
+	json_t *doc;                     /* the JSON answer (owned), or NULL with raw */
+	const char *raw;                 /* bytes served as they are: static, or raw_owned */
 	size_t raw_len;
 	const char *content_type; /* of raw */
 	char *raw_owned;          /* malloc'ed raw bytes the server frees after sending */
@@ -147,6 +150,7 @@ struct api {
 	struct events *events; /* the log's newest records (http.c follows it): the tail */
 	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES]; /* the daemon's: audit verify */
 	struct migrator mig;                         /* this thread's (migrate.h) */
+	struct jobs *jobs; /* the long requests, run off this thread (jobs.h, http_jobs.c) */
 	struct cmdq *to_auditor;
 	uint64_t start_ns; /* CLOCK_MONOTONIC when the daemon started */
 	int32_t pid;
@@ -163,6 +167,12 @@ struct api {
 	uint32_t membership_seen; /* the membership version deaths were last looked for at */
 	uint64_t death_seen_ns;   /* the latest death time already followed */
 	uint64_t crash_ns[API_CRASHES_MAX]; /* detection time of each open death */
+};
+
+/* The kinds of job (jobs.h) the API runs. */
+enum api_job_kind {
+	API_JOB_SIM = 1,    /* POST /api/v1/sim */
+	API_JOB_VERIFY = 2, /* POST /api/v1/audit/verify */
 };
 
 extern const struct api_route api_routes[];
@@ -210,10 +220,26 @@ int api_cursor_decode(const char *text, size_t len, uint32_t *ret_id);
 
 /* --- http_api.c --------------------------------------------------------------------- */
 
-/* Set up a's own migrator (its governor and scheduler object) and metrics. 0 or -errno. */
+/* Set up a's own migrator (its governor and scheduler object), metrics and job runner (its
+ * worker thread started). 0 or -errno. */
 int api_init(struct api *a, struct pf_domain *domain, const struct pf_manifest *m,
 	     struct cmdq *to_auditor);
+/* Cancel the jobs and wait for the worker, then free the rest. */
 void api_fini(struct api *a);
+
+/* --- http_jobs.c: jobs as resources ---------------------------------------------------- */
+
+/* Answer a job just submitted (status 202) or cancelled: its document, with a Location
+ * header naming it. 0, or -ENOENT/-ENOMEM with err filled. */
+int api_job_reply(struct api *a, uint32_t id, unsigned status, struct api_reply *rep,
+		  struct api_error *err);
+/* The refusal of a job jobs_submit() refused with r, `what` naming the request in it:
+ * 429 (the queue is full), 503 (stopping) or 500. Returns r. */
+int api_job_submit_error(int r, const char *what, struct api_error *err);
+int api_get_job(struct api *a, const struct api_call *call, struct api_reply *rep,
+		struct api_error *err);
+int api_delete_job(struct api *a, const struct api_call *call, struct api_reply *rep,
+		   struct api_error *err);
 
 /* --- http_metrics.c: the metrics, the simulator, the dashboard's files --------------- */
 
