@@ -12,7 +12,8 @@
  * an agent. Changes reuse what the CLI and the control socket use: pf_member_cordon() for
  * drain and retire, migrate_ask() for migrate, pf_send() for messages; drain and retire
  * requests are audited here (drain_request), migrations by migrate_ask(). The metrics, the
- * Prometheus page, the simulator and the dashboard's files are in http_metrics.c.
+ * Prometheus page and the dashboard's files are in http_metrics.c, the simulator in
+ * http_sim.c, jobs as resources in http_jobs.c.
  */
 #include <errno.h>
 #include <sodium.h>

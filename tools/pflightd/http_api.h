@@ -241,7 +241,7 @@ int api_get_job(struct api *a, const struct api_call *call, struct api_reply *re
 int api_delete_job(struct api *a, const struct api_call *call, struct api_reply *rep,
 		   struct api_error *err);
 
-/* --- http_metrics.c: the metrics, the simulator, the dashboard's files --------------- */
+/* --- http_metrics.c: the metrics, the dashboard's files ------------------------------- */
 
 /* The accumulator and the live sampler over a->domain, window from the manifest's
  * api.metrics_window. 0 or -errno. */
@@ -260,16 +260,20 @@ int api_get_metrics(struct api *a, const struct api_call *call, struct api_reply
 		    struct api_error *err);
 int api_get_prometheus(struct api *a, const struct api_call *call, struct api_reply *rep,
 		       struct api_error *err);
-int api_post_sim(struct api *a, const struct api_call *call, struct api_reply *rep,
-		 struct api_error *err);
 int api_get_dashboard(struct api *a, const struct api_call *call, struct api_reply *rep,
 		      struct api_error *err);
-/* The fields of POST /api/v1/sim and the query of GET /api/v1/metrics (http_metrics.c),
- * sized here so that the route table in http_api.c counts them. */
-#define API_SIM_FIELDS 11u
+/* The query of GET /api/v1/metrics, sized here so that the route table in http_api.c
+ * counts it. */
 #define API_METRICS_QUERY_FIELDS 1u
-extern const struct api_field api_sim_body[API_SIM_FIELDS];
 extern const struct api_field api_metrics_query[API_METRICS_QUERY_FIELDS];
+
+/* --- http_sim.c: the simulator ---------------------------------------------------------- */
+
+int api_post_sim(struct api *a, const struct api_call *call, struct api_reply *rep,
+		 struct api_error *err);
+/* The fields of POST /api/v1/sim, sized here so that the route table counts them. */
+#define API_SIM_FIELDS 11u
+extern const struct api_field api_sim_body[API_SIM_FIELDS];
 
 /* The OpenAPI document compiled in (tools/pflightd/openapi.json, openapi_json.c). */
 extern const char api_openapi_json[];
