@@ -478,21 +478,42 @@ function buildSimForm() {
 
 let simTimer = null;
 let simSeq = 0;
+let simJob = null; // the job of the run shown as running, cancelled when a newer one starts
 function scheduleSim() {
 	clearTimeout(simTimer);
 	simTimer = setTimeout(runSim, 250);
 }
 
+// A simulation is a job of the daemon's (it needs the token: it takes the daemon's job worker
+// and shared memory); a newer run cancels the one still going, whose answer nobody wants.
 async function runSim() {
 	const body = { preset: $('#sim-preset').value };
 	for (const f of SIM_FIELDS)
 		if (!f.rate || simTouched.has(f.key)) body[f.key] = Number($(`#sim-${f.key}`).value);
+	if (!needToken()) {
+		$('#sim-status').textContent = 'the simulator needs the API token';
+		$('#sim-status').dataset.needsToken = '1';
+		return;
+	}
+	delete $('#sim-status').dataset.needsToken;
 	const seq = ++simSeq;
 	const started = performance.now();
+	if (simJob !== null) {
+		fetch(`${API}/jobs/${simJob}`, { method: 'DELETE',
+			headers: { Authorization: `Bearer ${state.token}` } }).catch(() => {});
+		simJob = null;
+	}
 	$('#sim-status').textContent = 'running…';
 	try {
-		const r = await post('/sim', body);
+		const r = await runJob('/sim', body, (job) => {
+			if (seq !== simSeq) return;
+			simJob = job.id;
+			$('#sim-status').textContent = job.state === 'queued'
+				? `queued (${job.position} ahead)…`
+				: `running… ${percent(job.progress.simulated_s, job.progress.duration_s)}`;
+		});
 		if (seq !== simSeq) return; // a newer run was asked for meanwhile
+		simJob = null;
 		const ms = performance.now() - started;
 		for (const f of SIM_FIELDS) {
 			if (!f.rate || simTouched.has(f.key)) continue;
@@ -605,6 +626,7 @@ function setUpToken() {
 		if ($('#token-dialog').returnValue !== 'ok') return;
 		state.token = $('#token-input').value.trim();
 		sessionStorage.setItem('pflight-token', state.token);
+		if ($('#sim-status').dataset.needsToken) runSim(); // what asked for it
 	});
 }
 

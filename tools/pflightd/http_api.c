@@ -595,8 +595,8 @@ const struct api_route api_routes[] = {
 	{"GET", API_PREFIX "/events", API_STREAM, NO_FIELDS, NO_FIELDS, NULL},
 	{"GET", API_PREFIX "/openapi.json", 0, NO_FIELDS, NO_FIELDS, get_openapi},
 	{"GET", API_PREFIX "/metrics", 0, FIELDS(api_metrics_query), NO_FIELDS, api_get_metrics},
-	{"POST", API_PREFIX "/sim", API_BODY | API_BODY_OPTIONAL, NO_FIELDS, FIELDS(api_sim_body),
-	 api_post_sim},
+	{"POST", API_PREFIX "/sim", API_MUTATING | API_BODY | API_BODY_OPTIONAL, NO_FIELDS,
+	 FIELDS(api_sim_body), api_post_sim},
 	{"GET", "/metrics", 0, NO_FIELDS, NO_FIELDS, api_get_prometheus},
 	{"GET", "/", 0, NO_FIELDS, NO_FIELDS, api_get_dashboard},
 	{"GET", "/app.js", 0, NO_FIELDS, NO_FIELDS, api_get_dashboard},
@@ -620,6 +620,10 @@ int api_init(struct api *a, struct pf_domain *domain, const struct pf_manifest *
 	a->vnodes_max = di.vnodes_max;
 	a->msg_bytes_max = di.msg_bytes_max;
 	a->pid = (int32_t)getpid();
+	a->sim_time_max_ns = m->api.sim_time_max_ns;
+	a->sim_segment_max = m->api.sim_segment_max;
+	a->sim_events_max = m->api.sim_events_max;
+	api_sim_owner(a->domain_name != NULL ? a->domain_name : "pflightd", a->sim_owner);
 	r = jobs_create(&a->jobs);
 	if (r < 0)
 		return r;

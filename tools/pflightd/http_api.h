@@ -29,16 +29,19 @@
 #define API_PREFIX "/api/v1"
 #define API_PATH_IDS_MAX 2u /* {slot} or {id} segments in one path */
 #define API_FIELDS_MAX                                                                             \
-	12u                   /* query arguments or body fields one route accepts (the             \
-			       * simulator's parameters are the most) */
-#define API_QUERY_MAX 16u     /* query arguments one request may carry */
-#define API_SEGMENTS_MAX 8u   /* path segments looked at; deeper paths are unknown */
-#define API_CODE_MAX 32u      /* bytes of an error code, with the NUL */
-#define API_MESSAGE_MAX 256u  /* bytes of an error message, with the NUL */
-#define API_ALLOW_MAX 32u     /* bytes of an Allow header */
-#define API_CURSOR_MAX 24u    /* bytes of a page cursor, with the NUL */
-#define API_PEER_MAX 64u      /* bytes of a client address as text */
-#define API_LOCATION_MAX 64u  /* bytes of a Location header (a job's path), with the NUL */
+	12u                  /* query arguments or body fields one route accepts (the              \
+			      * simulator's parameters are the most) */
+#define API_QUERY_MAX 16u    /* query arguments one request may carry */
+#define API_SEGMENTS_MAX 8u  /* path segments looked at; deeper paths are unknown */
+#define API_CODE_MAX 32u     /* bytes of an error code, with the NUL */
+#define API_MESSAGE_MAX 256u /* bytes of an error message, with the NUL */
+#define API_ALLOW_MAX 32u    /* bytes of an Allow header */
+#define API_CURSOR_MAX 24u   /* bytes of a page cursor, with the NUL */
+#define API_PEER_MAX 64u     /* bytes of a client address as text */
+#define API_LOCATION_MAX 64u /* bytes of a Location header (a job's path), with the NUL */
+/* Bytes of the owner part of a simulation's domain name, with the NUL: room is left for
+ * ".sim-<pid>-<job>" within PF_DOMAIN_NAME_MAX (http_sim.c). */
+#define API_SIM_OWNER_MAX 40u
 #define API_LIST_DEFAULT 100u /* VNodes per page by default */
 #define API_LIST_MAX 1000u    /* VNodes per page at most */
 #define API_SCAN_MAX                                                                               \
@@ -151,6 +154,11 @@ struct api {
 	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES]; /* the daemon's: audit verify */
 	struct migrator mig;                         /* this thread's (migrate.h) */
 	struct jobs *jobs; /* the long requests, run off this thread (jobs.h, http_jobs.c) */
+	/* A simulation's budgets (the manifest's api.sim_*) and its domains' owner name. */
+	uint64_t sim_time_max_ns;
+	uint64_t sim_segment_max;
+	uint64_t sim_events_max;
+	char sim_owner[API_SIM_OWNER_MAX];
 	struct cmdq *to_auditor;
 	uint64_t start_ns; /* CLOCK_MONOTONIC when the daemon started */
 	int32_t pid;
@@ -271,6 +279,11 @@ extern const struct api_field api_metrics_query[API_METRICS_QUERY_FIELDS];
 
 int api_post_sim(struct api *a, const struct api_call *call, struct api_reply *rep,
 		 struct api_error *err);
+/* The owner part of this daemon's simulation domains ("<owner>.sim-<pid>-<job>"): the
+ * domain's name, or when it is too long for the rest to fit, its start and a hash of it. */
+void api_sim_owner(const char *domain, char out[API_SIM_OWNER_MAX]);
+_Static_assert(API_SIM_OWNER_MAX - 1 + sizeof(".sim-4194304-4294967295") - 1 <= PF_DOMAIN_NAME_MAX,
+	       "a simulation's domain name must fit");
 /* The fields of POST /api/v1/sim, sized here so that the route table counts them. */
 #define API_SIM_FIELDS 11u
 extern const struct api_field api_sim_body[API_SIM_FIELDS];

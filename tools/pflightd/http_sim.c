@@ -2,23 +2,47 @@
 /*
  * tools/pflightd/http_sim.c: the simulator behind POST /api/v1/sim (http_api.h).
  *
- * The simulator runs on this thread, in a private domain (pflight/sim.h); a request waits
- * for it (sizes are bounded below so that a run takes about a second at most) and other
- * requests wait behind it: one simulation at a time, by construction.
+ * A simulation is a job (jobs.h, http_jobs.c): the request is checked here, on the API
+ * thread, and answered at once with the job; pf_sim_run_ctl() runs it on the jobs' worker
+ * in a private domain, and its series and summary are the job's result. Why it needs the
+ * bearer token although it changes nothing of the domain: it takes the worker from every
+ * other job for up to api.sim_time_max and maps up to api.sim_segment_max of shared
+ * memory, and on loopback every local user is the same client address to the rate limit;
+ * what costs the host resources is given to those who hold the token, as changes are.
+ *
+ * Budgets. What can be known from the options is refused before anything runs, each
+ * refusal with its own code and sentence: a field over the API's limits (400), a private
+ * domain larger than api.sim_segment_max (422, the size said, computed as
+ * pf_domain_create would map it). What only the run tells is enforced while it runs, at
+ * the run's own cancellation points (pf_sim_ctl.check, every few events): wall-clock time
+ * past api.sim_time_max, events past api.sim_events_max, a client's DELETE and the
+ * daemon's stop. A budget stopping a run fails its job (time_budget, event_budget, with
+ * how far it got); a cancel cancels it; either way the private domain is gone.
+ *
+ * Names. The private domain is <owner>.sim-<pid>-<job>, owner being the daemon's domain
+ * name (api_sim_owner), so that a daemon killed mid-run leaves a segment its next start
+ * can recognise as its own.
  */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "shm/pf_assert.h"
 #include "tools/common/jdoc.h"
+#include "tools/pflightd/daemon.h"
 #include "tools/pflightd/http_api.h"
+#include "tools/pflightd/log.h"
 
-#define SIM_MEMBERS_MAX 2000u /* the dashboard's sliders top out here: a run stays near 1 s */
+/* What one request may ask for. The dashboard's sliders top out at these; the budgets
+ * decide what of it runs. */
+#define SIM_MEMBERS_MAX 2000u
 #define SIM_VNODES_MAX 200000u
 #define SIM_DURATION_S_MAX 3600u
-#define SIM_POINTS_MAX 3600u
+#define SIM_POINTS_MAX 3600u /* series points in one answer */
+#define MIB (1024.0 * 1024.0)
 
 enum {
 	B_PRESET,
@@ -97,50 +121,229 @@ static int sim_opts(const struct api_call *call, struct pf_sim_opts *o, struct a
 	return 0;
 }
 
+/* What a refused option is, in a sentence: the field that pf_sim_opts_check() named and
+ * the limit it passed, or a value it does not take. */
+static void opts_refused(int r, const char *field, const struct pf_sim_opts *o,
+			 struct api_error *err)
+{
+	double minutes = (double)o->duration_ns / 60e9;
+
+	if (field != NULL && strcmp(field, "interval_ns") == 0 && r == -E2BIG)
+		api_error_set(err, 400, "too_many_points",
+			      "interval_s: duration_s / interval_s is %.0f points, over the %u one "
+			      "answer holds: a longer interval or a shorter duration",
+			      (double)o->duration_ns / (double)o->interval_ns, SIM_POINTS_MAX);
+	else if (field != NULL && strcmp(field, "interval_ns") == 0)
+		api_error_set(err, 400, "bad_interval",
+			      "interval_s must be at least 0.001 and at most duration_s (%.3f)",
+			      (double)o->duration_ns / 1e9);
+	else if (field != NULL && strcmp(field, "duration_ns") == 0)
+		api_error_set(err, 400, "bad_duration", "duration_s must be more than 0");
+	else if (field != NULL && strstr(field, "_per_min") != NULL && r == -E2BIG)
+		api_error_set(err, 400, "too_many_events",
+			      "the rates over duration_s make about %.0f events, more than the "
+			      "simulator takes (10,000,000): lower a rate or the duration",
+			      (o->join_per_min + o->failure_per_min + o->retire_per_min +
+			       o->load_change_per_min) *
+				      minutes);
+	else
+		api_error_set(err, 400, "bad_field", "%s: not a value the simulator takes (%s)",
+			      field != NULL ? field : "options", strerror(-r));
+}
+
+/* The options a request asks for, within the API's limits and the domain budget. */
+static int sim_check_request(struct api *a, const struct api_call *call, struct pf_sim_opts *o,
+			     struct api_error *err)
+{
+	const char *field = NULL;
+	uint64_t bytes = 0;
+	int r;
+
+	if (sim_opts(call, o, err) < 0)
+		return -EINVAL;
+	r = pf_sim_opts_check(o, &field);
+	if (r == 0 && o->duration_ns / o->interval_ns > SIM_POINTS_MAX) {
+		r = -E2BIG; /* the library takes more points than one answer should hold */
+		field = "interval_ns";
+	}
+	if (r < 0) {
+		opts_refused(r, field, o, err);
+		return r;
+	}
+	r = pf_sim_segment_bytes(o, &bytes);
+	if (r == 0 && bytes > a->sim_segment_max) {
+		api_error_set(err, 422, "segment_budget",
+			      "%u members and %u VNodes need a private domain of %.1f MiB of "
+			      "shared memory, over this daemon's budget of %.1f MiB "
+			      "(api.sim_segment_max): fewer VNodes or members",
+			      o->members, o->vnodes, (double)bytes / MIB,
+			      (double)a->sim_segment_max / MIB);
+		return -EFBIG;
+	}
+	if (r < 0)
+		api_error_set(err, 400, "bad_field", "the simulator's domain: %s", strerror(-r));
+	return r;
+}
+
+/* A simulation as a job: what the worker needs, copied from the request and the API. */
+struct sim_job {
+	struct pf_sim_opts o;
+	char owner[API_SIM_OWNER_MAX];
+	uint64_t time_max_ns;
+	uint64_t segment_max;
+	uint64_t events_max;
+};
+
+/* A run going on: its job, its series so far, and where its last check saw it. */
+struct sim_run {
+	struct job_ctx *ctx;
+	const struct sim_job *job;
+	json_t *series;
+	uint64_t started_ns;
+	struct pf_sim_progress last;
+};
+
 static int sim_point(void *arg, const struct pf_sim_point *p)
 {
+	struct sim_run *run = arg;
 	json_t *o = jdoc_sim_point(p);
 
-	return o != NULL && json_array_append_new(arg, o) == 0 ? 0 : -ENOMEM;
+	return o != NULL && json_array_append_new(run->series, o) == 0 ? 0 : -ENOMEM;
+}
+
+/* The run's cancellation point: progress (simulated time, duration, events, points: the
+ * counters http_jobs.c names), a cancel, and the budgets only the run can tell. */
+static int sim_progress(void *arg, const struct pf_sim_progress *p)
+{
+	struct sim_run *run = arg;
+	const uint64_t c[] = {p->time_ns, run->job->o.duration_ns, p->events, p->points};
+
+	_Static_assert(PF_ARRAY_SIZE(c) <= JOBS_COUNTERS, "a job's counters");
+	run->last = *p;
+	job_progress(run->ctx, c, PF_ARRAY_SIZE(c));
+	if (job_check(run->ctx) < 0)
+		return -ECANCELED;
+	if (mono_ns() - run->started_ns > run->job->time_max_ns)
+		return -ETIME;
+	return p->events > run->job->events_max ? -EDQUOT : 0;
+}
+
+/* Why a run that did not finish failed, in the job's words. */
+static void sim_failed(struct sim_run *run, int r)
+{
+	const struct pf_sim_progress *p = &run->last;
+	double done = (double)p->time_ns / 1e9, want = (double)run->job->o.duration_ns / 1e9;
+
+	if (r == -ETIME)
+		job_fail(run->ctx, "time_budget",
+			 "stopped after %.1f s of wall-clock time, this daemon's budget "
+			 "(api.sim_time_max), at %.1f of %.1f simulated seconds: fewer members or "
+			 "VNodes, or a shorter duration",
+			 (double)run->job->time_max_ns / 1e9, done, want);
+	else if (r == -EDQUOT)
+		job_fail(run->ctx, "event_budget",
+			 "stopped after %llu events, this daemon's budget (api.sim_events_max), at "
+			 "%.1f of %.1f simulated seconds: lower rates or a shorter duration",
+			 (unsigned long long)run->job->events_max, done, want);
+	else if (r == -EFBIG)
+		job_fail(run->ctx, "segment_budget",
+			 "its private domain would map more than %.1f MiB (api.sim_segment_max)",
+			 (double)run->job->segment_max / MIB);
+	else if (r == -ENOMEM || r == -EUSERS || r == -ENOSPC || r == -EMFILE)
+		job_fail(run->ctx, "no_resources",
+			 "no resources for its private domain or its members now: %s",
+			 strerror(-r));
+	else if (r != -ECANCELED)
+		job_fail(run->ctx, "sim_failed", "the simulation could not run: %s", strerror(-r));
+}
+
+/* The result: what the request answered before it was a job. */
+static char *sim_result(const struct sim_job *job, const struct pf_sim_summary *sum, json_t *series,
+			size_t *ret_len)
+{
+	json_t *doc = json_pack("{s:o, s:o, s:O}", "options", jdoc_sim_options(&job->o), "summary",
+				jdoc_sim_summary(sum), "series", series);
+	char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+	json_decref(doc);
+	*ret_len = text != NULL ? strlen(text) : 0;
+	return text;
+}
+
+/* On the jobs' worker. */
+static int sim_run(struct job_ctx *ctx, void *arg, char **ret_result, size_t *ret_len)
+{
+	const struct sim_job *job = arg;
+	struct pf_sim_summary sum = {.size = sizeof(sum)};
+	struct sim_run run = {.ctx = ctx, .job = job, .started_ns = mono_ns()};
+	char name[PF_DOMAIN_NAME_MAX + 1];
+	struct pf_sim_ctl ctl;
+	int r, n = snprintf(name, sizeof(name), "%s.sim-%d-%u", job->owner, (int)getpid(),
+			    job_id(ctx));
+
+	PF_ASSERT(n > 0 && (size_t)n < sizeof(name)); /* api_sim_owner left the room */
+	pf_sim_ctl_init(&ctl);
+	ctl.domain_name = name;
+	ctl.segment_bytes_max = job->segment_max;
+	ctl.check = sim_progress;
+	ctl.arg = &run;
+	run.series = json_array();
+	r = run.series != NULL ? pf_sim_run_ctl(&job->o, &ctl, &sum, sim_point, &run) : -ENOMEM;
+	if (r == 0) {
+		*ret_result = sim_result(job, &sum, run.series, ret_len);
+		r = *ret_result != NULL ? 0 : -ENOMEM;
+	}
+	json_decref(run.series);
+	if (r < 0)
+		sim_failed(&run, r);
+	log_msg(LOG_INFO, "api: job %u, a simulation in %s: %s after %.1f s (%llu events)",
+		job_id(ctx), name,
+		r == 0            ? "done"
+		: r == -ECANCELED ? "cancelled"
+				  : "stopped",
+		(double)(mono_ns() - run.started_ns) / 1e9, (unsigned long long)run.last.events);
+	return r;
 }
 
 int api_post_sim(struct api *a, const struct api_call *call, struct api_reply *rep,
 		 struct api_error *err)
 {
-	struct pf_sim_summary sum = {.size = sizeof(sum)};
-	const char *field = NULL;
-	struct pf_sim_opts o;
-	json_t *series;
+	struct sim_job *job = calloc(1, sizeof(*job));
+	uint32_t id;
 	int r;
 
-	(void)a;
-	if (sim_opts(call, &o, err) < 0)
-		return -EINVAL;
-	r = pf_sim_opts_check(&o, &field);
-	if (r == 0 && o.duration_ns / (o.interval_ns > 0 ? o.interval_ns : 1) > SIM_POINTS_MAX) {
-		r = -E2BIG;
-		field = "interval_s";
-	}
+	if (job == NULL)
+		return api_job_submit_error(-ENOMEM, "the simulation", err);
+	r = sim_check_request(a, call, &job->o, err);
 	if (r < 0) {
-		api_error_set(err, 400, "bad_field", "%s: %s", field != NULL ? field : "options",
-			      r == -E2BIG ? "over its limit here (at most 3,600 points)"
-					  : "not a value the simulator takes");
+		free(job);
 		return r;
 	}
-	series = json_array();
-	r = series != NULL ? pf_sim_run(&o, &sum, sim_point, series) : -ENOMEM;
+	memcpy(job->owner, a->sim_owner, sizeof(job->owner));
+	job->time_max_ns = a->sim_time_max_ns;
+	job->segment_max = a->sim_segment_max;
+	job->events_max = a->sim_events_max;
+	r = jobs_submit(a->jobs, API_JOB_SIM, sim_run, job, free, &id);
 	if (r < 0) {
-		json_decref(series);
-		api_error_set(err, r == -ENOMEM || r == -EUSERS || r == -ENOSPC ? 503 : 500,
-			      "sim_failed", "the simulation could not run: %s", strerror(-r));
-		return r;
+		free(job);
+		return api_job_submit_error(r, "the simulation", err);
 	}
-	rep->status = 200;
-	rep->doc = json_pack("{s:o, s:o, s:o}", "options", jdoc_sim_options(&o), "summary",
-			     jdoc_sim_summary(&sum), "series", series);
-	if (rep->doc == NULL) {
-		api_error_set(err, 500, "internal", "out of memory building the answer");
-		return -ENOMEM;
+	log_msg(LOG_INFO, "api (%s): job %u simulates %u members, %u VNodes, %.0f s (%s)",
+		call->peer, id, job->o.members, job->o.vnodes, (double)job->o.duration_ns / 1e9,
+		pf_sim_preset_name(job->o.preset));
+	return api_job_reply(a, id, 202, rep, err);
+}
+
+void api_sim_owner(const char *domain, char out[API_SIM_OWNER_MAX])
+{
+	size_t len = strlen(domain);
+	uint32_t h = 2166136261u; /* FNV-1a: a name too long to keep whole stays distinct */
+
+	if (len < API_SIM_OWNER_MAX) {
+		memcpy(out, domain, len + 1);
+		return;
 	}
-	return 0;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)domain[i]) * 16777619u;
+	(void)snprintf(out, API_SIM_OWNER_MAX, "%.*s-%08x", (int)API_SIM_OWNER_MAX - 10, domain, h);
 }
