@@ -12,7 +12,9 @@
  * queued job cancelled never runs and cannot be cancelled again (409); a running one
  * cancelled stops and its domain is gone. SIGTERM during a simulation stops the daemon
  * (exit 0) and leaves no segment. The wall-clock budget stops a run (failed, time_budget)
- * and so does the events budget (event_budget, within a check's interval of it).
+ * and so does the events budget (event_budget, within a check's interval of it). After
+ * kill -9 during a simulation its segment is left, and the next start removes it, but not
+ * a file of another uid named as its own (as root) nor one of another domain.
  * Method: the real pflightd, its manifest giving it budgets; every answer is checked
  * against the OpenAPI document (api_client.h). Waits poll with generous deadlines; nothing
  * is judged by how fast it was answered, only by the job's state around the answer.
@@ -257,6 +259,53 @@ static void check_sigterm(void)
 	CHECK(api_log_has(&env, "cancelled"));
 }
 
+/* A file named as a simulation's segment, of uid (when not ours: root only). */
+static void decoy(const char *path, uid_t uid)
+{
+	FILE *f = fopen(path, "w");
+
+	CHECK(f != NULL && fputs("not a domain\n", f) >= 0 && fclose(f) == 0);
+	if (uid != geteuid())
+		CHECK(chown(path, uid, (gid_t)-1) == 0);
+}
+
+/* kill -9 during a simulation leaves its segment (nothing of the daemon runs to remove
+ * it); the next start removes it before it is ready, and nothing that is not its own: a
+ * file of another uid named as ours, one of another domain. */
+static void check_kill9_leftover(void)
+{
+	char location[64], left[160], other_uid[160], other_domain[160];
+	int root = geteuid() == 0;
+	pid_t dead;
+
+	api_daemon_start(&env, "api:\n  rate_per_s: 1000000\n");
+	json_decref(post("/api/v1/sim", BIG, 202, location, sizeof(location)));
+	segment_path(location, left, sizeof(left));
+	json_decref(wait_state(location, "running"));
+	wait_file(left, 1);
+	dead = env.daemon;
+	CHECK(kill(dead, SIGKILL) == 0 && waitpid(dead, NULL, 0) == dead);
+	env.daemon = -1;
+	CHECK(access(left, F_OK) == 0); /* what a killed daemon leaves */
+	(void)snprintf(other_uid, sizeof(other_uid), "/dev/shm/pflight-%s.sim-%d-77", env.name,
+		       (int)dead);
+	(void)snprintf(other_domain, sizeof(other_domain), "/dev/shm/pflight-%s-x.sim-%d-1",
+		       env.name, (int)dead);
+	if (root)
+		decoy(other_uid, 65534);
+	decoy(other_domain, geteuid());
+	api_daemon_start(&env, "api:\n  rate_per_s: 1000000\n");
+	CHECK(access(left, F_OK) != 0);
+	CHECK(api_log_has(&env, "removed"));
+	CHECK(access(other_domain, F_OK) == 0);
+	CHECK(!root || access(other_uid, F_OK) == 0);
+	CHECK(!root || api_log_has(&env, "left alone"));
+	CHECK(unlink(other_domain) == 0 && (!root || unlink(other_uid) == 0));
+	printf("api sim: the segment pid %d's simulation left was removed at the next start%s\n",
+	       (int)dead, root ? "; another uid's was not" : "");
+	api_daemon_stop(&env);
+}
+
 /* A run past a budget fails, says which, and leaves no domain. */
 static void check_budget(const char *body, const char *code, const char *says)
 {
@@ -304,6 +353,7 @@ int main(int argc, char **argv)
 	check_budget(SLOW, "time_budget", "api.sim_time_max");
 	check_budget(EVENTFUL, "event_budget", "api.sim_events_max");
 	api_daemon_stop(&env);
+	check_kill9_leftover();
 	env.passed = 1;
 	printf("api sim: jobs, budgets, cancels and a stop (%d answers checked)\n", env.checked);
 	return 0;

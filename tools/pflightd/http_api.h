@@ -282,6 +282,10 @@ int api_post_sim(struct api *a, const struct api_call *call, struct api_reply *r
 /* The owner part of this daemon's simulation domains ("<owner>.sim-<pid>-<job>"): the
  * domain's name, or when it is too long for the rest to fit, its start and a hash of it. */
 void api_sim_owner(const char *domain, char out[API_SIM_OWNER_MAX]);
+/* At start: remove the simulation domains a killed pflightd of this domain left, those of
+ * this uid whose pid no longer runs a pflightd; another uid's are left alone (logged). The
+ * count removed, or -errno when /dev/shm cannot be read. */
+int api_sim_sweep(const char *domain);
 _Static_assert(API_SIM_OWNER_MAX - 1 + sizeof(".sim-4194304-4294967295") - 1 <= PF_DOMAIN_NAME_MAX,
 	       "a simulation's domain name must fit");
 /* The fields of POST /api/v1/sim, sized here so that the route table counts them. */

@@ -20,17 +20,23 @@
  * how far it got); a cancel cancels it; either way the private domain is gone.
  *
  * Names. The private domain is <owner>.sim-<pid>-<job>, owner being the daemon's domain
- * name (api_sim_owner), so that a daemon killed mid-run leaves a segment its next start
- * can recognise as its own.
+ * name (api_sim_owner), so that a daemon killed mid-run (kill -9: nothing of it runs to
+ * clean up) leaves a segment its next start recognises as its own: api_sim_sweep() removes
+ * those of this uid whose pflightd is gone, and never one another uid made.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "shm/pf_assert.h"
+#include "tools/common/decimal.h"
 #include "tools/common/jdoc.h"
 #include "tools/pflightd/daemon.h"
 #include "tools/pflightd/http_api.h"
@@ -43,6 +49,10 @@
 #define SIM_DURATION_S_MAX 3600u
 #define SIM_POINTS_MAX 3600u /* series points in one answer */
 #define MIB (1024.0 * 1024.0)
+/* Where a domain's segment lies: /dev/shm/pflight-<name> (shm_open("/pflight-<name>"), as
+ * core/domain.c names it). */
+#define SHM_DIR "/dev/shm"
+#define SHM_DOMAIN_PREFIX "pflight-"
 
 enum {
 	B_PRESET,
@@ -346,4 +356,93 @@ void api_sim_owner(const char *domain, char out[API_SIM_OWNER_MAX])
 	for (size_t i = 0; i < len; i++)
 		h = (h ^ (unsigned char)domain[i]) * 16777619u;
 	(void)snprintf(out, API_SIM_OWNER_MAX, "%.*s-%08x", (int)API_SIM_OWNER_MAX - 10, domain, h);
+}
+
+/* Whether process pid is a running pflightd: a simulation of its own may be going on. A pid
+ * that is gone, or that is now another program's, started none that still runs. */
+static int sim_owner_runs(pid_t pid)
+{
+	char path[64], comm[32] = "";
+	ssize_t n;
+	int fd;
+
+	if (pid == getpid())
+		return 0; /* a former us, this pid's earlier life: we have started none yet */
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return 0;
+	(void)snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 1; /* alive and not ours to read: keep what may be its */
+	n = read(fd, comm, sizeof(comm) - 1);
+	(void)close(fd);
+	comm[n > 0 ? n : 0] = '\0';
+	return strcmp(comm, "pflightd\n") == 0;
+}
+
+/* "<pid>-<job>" with nothing else: 0 and the pid, or -EINVAL. */
+static int sim_name_pid(const char *rest, pid_t *ret_pid)
+{
+	const char *dash = strchr(rest, '-');
+	uint64_t pid, job;
+
+	if (dash == NULL || decimal_parse(rest, (size_t)(dash - rest), INT32_MAX, &pid) < 0 ||
+	    decimal_parse(dash + 1, strlen(dash + 1), UINT32_MAX, &job) < 0 || pid == 0 || job == 0)
+		return -EINVAL;
+	*ret_pid = (pid_t)pid;
+	return 0;
+}
+
+/* One entry of /dev/shm that has our prefix: removed (1) when it is a regular file of this
+ * uid whose pflightd is gone; kept (0), and said, otherwise. */
+static int sim_sweep_one(int dirfd_shm, const char *entry, size_t prefix_len)
+{
+	uid_t self = geteuid();
+	struct stat st;
+	pid_t pid = 0;
+	int r;
+
+	if (sim_name_pid(entry + prefix_len, &pid) < 0 ||
+	    fstatat(dirfd_shm, entry, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	if (st.st_uid != self) {
+		log_msg(LOG_WARN,
+			"simulation segment %s/%s is uid %u's, not this daemon's (%u): "
+			"left alone",
+			SHM_DIR, entry, (unsigned)st.st_uid, (unsigned)self);
+		return 0;
+	}
+	if (sim_owner_runs(pid)) {
+		log_msg(LOG_INFO, "simulation segment %s/%s: its pflightd (pid %d) runs: kept",
+			SHM_DIR, entry, (int)pid);
+		return 0;
+	}
+	/* /dev/shm is sticky: no other uid can rename or replace our file between the look
+	 * above and this unlink of its name. */
+	r = pf_domain_unlink(entry + strlen(SHM_DOMAIN_PREFIX));
+	log_msg(r < 0 ? LOG_WARN : LOG_INFO,
+		"simulation segment %s/%s, left by pflightd pid %d (%.1f MiB): %s%s", SHM_DIR,
+		entry, (int)pid, (double)st.st_size / MIB, r < 0 ? "not removed: " : "removed",
+		r < 0 ? strerror(-r) : "");
+	return r == 0;
+}
+
+int api_sim_sweep(const char *domain)
+{
+	char owner[API_SIM_OWNER_MAX], prefix[sizeof(SHM_DOMAIN_PREFIX) + API_SIM_OWNER_MAX + 8];
+	DIR *dir = opendir(SHM_DIR);
+	struct dirent *e;
+	size_t len;
+	int n = 0;
+
+	if (dir == NULL)
+		return -errno;
+	api_sim_owner(domain, owner);
+	len = (size_t)snprintf(prefix, sizeof(prefix), "%s%s.sim-", SHM_DOMAIN_PREFIX, owner);
+	PF_ASSERT(len < sizeof(prefix));
+	while ((e = readdir(dir)) != NULL)
+		if (strncmp(e->d_name, prefix, len) == 0)
+			n += sim_sweep_one(dirfd(dir), e->d_name, len);
+	(void)closedir(dir);
+	return n;
 }
