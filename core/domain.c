@@ -371,6 +371,22 @@ static int domain_init_shared(struct pf_domain *d, const struct pf_shm_region *t
 	return 0;
 }
 
+int domain_segment_bytes(const struct pf_domain_opts *opts, uint64_t *ret_bytes)
+{
+	struct pf_shm_region table[REGION_COUNT];
+	struct pf_domain_opts o;
+	struct dom_limits lim;
+	int r = opts_resolve(opts, &o);
+
+	PF_ASSERT(ret_bytes != NULL);
+	if (r == 0)
+		r = limits_from_opts(&o, &lim);
+	if (r == 0)
+		r = layout_compute(&lim, table, ret_bytes);
+	PF_ASSERT(r != 0 || *ret_bytes > PF_SHM_HEADER_BYTES);
+	return r;
+}
+
 PF_API int pf_domain_create(const char *name, const struct pf_domain_opts *opts,
 			    struct pf_domain **ret_domain)
 {

@@ -137,6 +137,12 @@ int pending_push(struct pf_domain *d, uint32_t id, int publish);
 int futex_wait_shared(_Atomic uint32_t *word, uint32_t expected, uint64_t timeout_ns);
 void futex_wake_shared(_Atomic uint32_t *word, int count);
 
+/* The bytes of the segment pf_domain_create() would map for opts (NULL: the defaults),
+ * without creating anything: 0, or the errno it would return for them (-EINVAL, -EFBIG). A
+ * caller with a budget (the simulator's) refuses before anything is mapped. */
+int domain_segment_bytes(const struct pf_domain_opts *opts, uint64_t *ret_bytes)
+	PF_PRIVATE_EXPORT(domain_segment_bytes);
+
 /* Capabilities: intern names into a bit set (under the control lock). */
 int caps_intern(struct pf_domain *d, const char *const *names, uint32_t count,
 		uint64_t ret_bits[2]);

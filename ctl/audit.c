@@ -67,7 +67,20 @@
  * and verify walks path.* in name order, then path. A crash between rename and create
  * leaves only rotated files, and open continues from them.
  *
- * Threads: one mutex per handle. Processes: flock(LOCK_EX) on the live file.
+ * Lineage index. A walk of the files to find one VNode's records costs the whole log (2.4 s
+ * for 100 MB), so the handle also keeps where each record about a VNode lies (the seq, the
+ * first seq of its file, which names the file once rotated, its offset and length) in a
+ * ring in append order, each entry linked to its VNode's record before it, and the VNode
+ * map keeps each VNode's newest entry and record count. The writer adds to it as it
+ * appends; open rebuilds it in the walk it already does. pf_audit_lineage_tail() copies a
+ * VNode's positions and reads those lines back, checking each one's hash, seq and link:
+ * one read per record, whatever the size of the log. Bound: index_records entries of 40
+ * bytes (the ring grows by doubling up to it, then forgets its oldest entry), plus 16
+ * bytes per VNode slot of the map.
+ *
+ * Threads: one mutex per handle; the lineage map and index have a second (ilock), held by
+ * the writer while it changes them and by index readers while they copy positions, never
+ * across I/O. Processes: flock(LOCK_EX) on the live file.
  *
  * The writer's files (pflight/audit.h states the rule). A log, its key and a daemon's
  * token usually sit in a directory of their own, but nothing stops an operator (or a
@@ -93,6 +106,7 @@
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +131,7 @@
 #define FSYNC_INTERVAL_MS_DEFAULT 100u
 #define VMAP_EMPTY UINT32_MAX
 #define RECORD_OPENING "{\"details\":{" /* every record's canonical form starts so */
+#define LINDEX_START 1024u              /* first ring of the lineage index; doubled as needed */
 
 _Static_assert(HASH_BYTES == crypto_generichash_BYTES, "BLAKE2b-256");
 _Static_assert(PF_AUDIT_PUBLIC_KEY_BYTES == crypto_sign_ed25519_PUBLICKEYBYTES, "Ed25519 pk");
@@ -124,12 +139,42 @@ _Static_assert(PF_AUDIT_SECRET_KEY_BYTES == crypto_sign_ed25519_SECRETKEYBYTES, 
 _Static_assert(PF_AUDIT_NO_VNODE == VMAP_EMPTY, "no-VNode marks an empty map slot");
 _Static_assert(PF_AUDIT_LINE_MAX == 65536u, "chain_line() names the limit in its reason");
 
-/* VNode id -> hash of its last record; open addressing, linear probing. */
+/* VNode id -> hash of its last record (and, for the lineage index, the position of its
+ * newest indexed record and how many records it has); open addressing, linear probing. */
 struct vmap {
 	uint32_t *keys;
 	unsigned char (*hashes)[HASH_BYTES];
-	uint32_t cap; /* power of two, or 0 */
-	uint32_t count;
+	uint64_t *last;  /* lindex position + 1 of the newest record, 0: none indexed */
+	uint64_t *count; /* records about the VNode in the log */
+	uint32_t cap;    /* power of two, or 0 */
+	uint32_t count_keys;
+};
+
+/* Where one record about a VNode lies: the lineage index's entry. */
+struct lent {
+	uint64_t seq;
+	uint64_t file_first_seq; /* its file: path while live, path.<this> once rotated */
+	uint64_t offset;
+	uint64_t prev; /* position + 1 of the same VNode's record before it, 0: none */
+	uint32_t len;  /* bytes of the line, without its newline */
+	uint32_t reserved0;
+};
+_Static_assert(sizeof(struct lent) == 40, "PF_AUDIT_INDEX_RECORDS_DEFAULT says 40 bytes");
+
+/*
+ * The lineage index: the newest cap_max records about VNodes, in append order, in a ring
+ * grown by doubling as the log grows. Entry p (position p + 1 in links, 0 meaning none)
+ * is held while next - p <= cap; each links to its VNode's record before it, and the vmap
+ * holds each VNode's newest, so a VNode's newest records are a walk of its own links:
+ * O(its history), never O(the log). Written by the appender (and the walk at open), read
+ * by pf_audit_lineage_tail() from any thread: both under pf_audit.ilock.
+ */
+struct lindex {
+	struct lent *ring;
+	uint64_t cap; /* entries allocated: 0 or a power of two <= cap_max */
+	uint64_t cap_max;
+	uint64_t next;           /* entries ever added */
+	uint64_t live_first_seq; /* the live file's first seq (path, not rotated) */
 };
 
 struct pf_audit {
@@ -148,7 +193,12 @@ struct pf_audit {
 	uint64_t file_bytes;
 	uint64_t since_head, since_sync, last_sync_ms;
 	unsigned char last_hash[HASH_BYTES];
+	bool anchored; /* the set began past seq 1 when opened: early links unchecked */
+	/* The lineage map and index: the writer changes them holding lock and ilock; readers
+	 * of the index (pf_audit_lineage_tail) hold ilock alone, never across I/O. */
+	pthread_mutex_t ilock;
 	struct vmap vmap;
+	struct lindex ix;
 	char line[PF_AUDIT_LINE_MAX]; /* the record being built */
 };
 
@@ -181,8 +231,13 @@ struct chain {
 	uint64_t next_seq;           /* 0: nothing seen yet */
 	unsigned char prev[HASH_BYTES];
 	struct vmap vmap;
+	struct lindex *ix;       /* open: the lineage index to fill (NULL: verify) */
 	uint64_t file_first_seq; /* first seq of the file being walked (0: none yet) */
 	uint64_t good_end;       /* offset after the last good line of that file */
+	pf_audit_progress_fn fn; /* verify: told how far the walk is (NULL: nobody) */
+	void *fn_arg;
+	struct pf_audit_progress prog;
+	uint64_t bytes_before; /* of the files before the one being walked */
 };
 
 static const unsigned char zero_hash[HASH_BYTES];
@@ -201,19 +256,23 @@ static void vmap_free(struct vmap *m)
 {
 	free(m->keys);
 	free(m->hashes);
+	free(m->last);
+	free(m->count);
 	*m = (struct vmap){0};
 }
 
 static int vmap_grow(struct vmap *m)
 {
 	uint32_t cap = m->cap ? m->cap * 2 : 64;
-	struct vmap n = {.cap = cap, .count = m->count};
+	struct vmap n = {.cap = cap, .count_keys = m->count_keys};
 
 	if (cap == 0 || cap > (UINT32_C(1) << 30))
 		return -ENOMEM;
 	n.keys = malloc(sizeof(*n.keys) * cap);
 	n.hashes = malloc(sizeof(*n.hashes) * cap);
-	if (n.keys == NULL || n.hashes == NULL) {
+	n.last = malloc(sizeof(*n.last) * cap);
+	n.count = malloc(sizeof(*n.count) * cap);
+	if (n.keys == NULL || n.hashes == NULL || n.last == NULL || n.count == NULL) {
 		vmap_free(&n);
 		return -ENOMEM;
 	}
@@ -227,6 +286,8 @@ static int vmap_grow(struct vmap *m)
 			j = (j + 1) & (cap - 1);
 		n.keys[j] = m->keys[i];
 		memcpy(n.hashes[j], m->hashes[i], HASH_BYTES);
+		n.last[j] = m->last[i];
+		n.count[j] = m->count[i];
 	}
 	vmap_free(m);
 	*m = n;
@@ -239,27 +300,36 @@ static uint32_t vmap_slot(const struct vmap *m, uint32_t key)
 	uint32_t j = key & (m->cap - 1);
 
 	PF_ASSERT(key != VMAP_EMPTY);
-	PF_ASSERT(m->count < m->cap);
+	PF_ASSERT(m->count_keys < m->cap);
 	while (m->keys[j] != VMAP_EMPTY && m->keys[j] != key)
 		j = (j + 1) & (m->cap - 1);
 	return j;
 }
 
-static const unsigned char *vmap_get(const struct vmap *m, uint32_t key)
+/* The slot holding key, or VMAP_EMPTY. */
+static uint32_t vmap_find(const struct vmap *m, uint32_t key)
 {
 	uint32_t j;
 
 	if (m->cap == 0)
-		return NULL;
+		return VMAP_EMPTY;
 	j = vmap_slot(m, key);
-	return m->keys[j] == key ? m->hashes[j] : NULL;
+	return m->keys[j] == key ? j : VMAP_EMPTY;
 }
 
+static const unsigned char *vmap_get(const struct vmap *m, uint32_t key)
+{
+	uint32_t j = vmap_find(m, key);
+
+	return j != VMAP_EMPTY ? m->hashes[j] : NULL;
+}
+
+/* Set key's hash; its slot (>= 0), or -ENOMEM (only when the map had to grow). */
 static int vmap_set(struct vmap *m, uint32_t key, const unsigned char *hash)
 {
 	uint32_t j;
 
-	if ((m->count + 1) * 2 > m->cap) {
+	if ((m->count_keys + 1) * 2 > m->cap) {
 		int r = vmap_grow(m);
 
 		if (r < 0)
@@ -268,10 +338,75 @@ static int vmap_set(struct vmap *m, uint32_t key, const unsigned char *hash)
 	j = vmap_slot(m, key);
 	if (m->keys[j] != key) {
 		m->keys[j] = key;
-		m->count++;
+		m->last[j] = 0;
+		m->count[j] = 0;
+		m->count_keys++;
 	}
 	memcpy(m->hashes[j], hash, HASH_BYTES);
+	return (int)j;
+}
+
+/* ---- the lineage index ----------------------------------------------------------- */
+
+/* Whether position pos (entry pos - 1) is still in the ring. */
+static bool lindex_holds(const struct lindex *ix, uint64_t pos)
+{
+	return pos != 0 && pos <= ix->next && ix->next - (pos - 1) <= ix->cap;
+}
+
+static const struct lent *lindex_at(const struct lindex *ix, uint64_t pos)
+{
+	PF_ASSERT(lindex_holds(ix, pos));
+	return &ix->ring[(pos - 1) & (ix->cap - 1)];
+}
+
+/* Double the ring (up to cap_max), keeping every entry it holds. -ENOMEM: as it was. */
+static int lindex_grow(struct lindex *ix)
+{
+	uint64_t cap = ix->cap ? ix->cap * 2 : PF_MIN(LINDEX_START, ix->cap_max);
+	uint64_t first = ix->next > ix->cap ? ix->next - ix->cap : 0;
+	struct lent *ring;
+
+	PF_ASSERT(cap <= ix->cap_max && (cap & (cap - 1)) == 0);
+	ring = malloc(cap * sizeof(*ring));
+	if (ring == NULL)
+		return -ENOMEM;
+	for (uint64_t p = first; p < ix->next; p++)
+		ring[p & (cap - 1)] = ix->ring[p & (ix->cap - 1)];
+	free(ix->ring);
+	ix->ring = ring;
+	ix->cap = cap;
 	return 0;
+}
+
+/* One more record about the VNode in vmap slot j, at *e (its prev is set here). Once the
+ * ring is full (or cannot grow), the oldest entry makes room: its VNode's walk ends there,
+ * and its record still counts. Caller holds ilock, or is alone (open). */
+static void lindex_add(struct lindex *ix, struct vmap *m, uint32_t j, const struct lent *e)
+{
+	struct lent *slot;
+
+	PF_ASSERT(j < m->cap && m->keys[j] != VMAP_EMPTY);
+	m->count[j]++;
+	if (ix->next >= ix->cap && ix->cap < ix->cap_max)
+		(void)lindex_grow(ix); /* no memory: the oldest entry goes instead */
+	if (ix->cap == 0) {
+		m->last[j] = 0;
+		return;
+	}
+	slot = &ix->ring[ix->next & (ix->cap - 1)];
+	*slot = *e;
+	slot->prev = lindex_holds(ix, m->last[j]) ? m->last[j] : 0;
+	m->last[j] = ++ix->next;
+	PF_ASSERT(lindex_holds(ix, m->last[j]));
+}
+
+static void lindex_free(struct lindex *ix)
+{
+	free(ix->ring);
+	ix->ring = NULL;
+	ix->cap = 0;
+	ix->next = 0;
 }
 
 /* ---- hex, hashing, names --------------------------------------------------------- */
@@ -631,9 +766,22 @@ static int walk_file(const char *file, bool last_file, line_fn fn, void *arg)
 	return r;
 }
 
-/* Walk every file of the set; calls begin(arg, file) before each file when not NULL. */
-static int walk_set(const char *path, line_fn fn, void (*begin)(void *, const char *), void *arg,
-		    uint64_t *ret_files)
+/* The files' count and sizes, when the caller wants them (a verification's progress). */
+static void set_sizes(char **names, size_t count, struct pf_audit_progress *sizes)
+{
+	struct stat st;
+
+	sizes->files_total = count;
+	sizes->bytes_total = 0;
+	for (size_t i = 0; i < count; i++)
+		sizes->bytes_total += stat(names[i], &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* Walk every file of the set; calls begin(arg, file) before each file when not NULL (a
+ * non-zero return stops the walk, as fn's does). ret_sizes (may be NULL): its files_total
+ * and bytes_total, filled before the walk begins. */
+static int walk_set(const char *path, line_fn fn, int (*begin)(void *, const char *), void *arg,
+		    uint64_t *ret_files, struct pf_audit_progress *ret_sizes)
 {
 	char **names;
 	size_t count;
@@ -642,9 +790,11 @@ static int walk_set(const char *path, line_fn fn, void (*begin)(void *, const ch
 	r = list_set(path, &names, &count);
 	if (r < 0)
 		return r;
+	if (ret_sizes != NULL)
+		set_sizes(names, count, ret_sizes);
 	for (size_t i = 0; r == 0 && i < count; i++) {
-		if (begin != NULL)
-			begin(arg, names[i]);
+		if (begin != NULL && (r = begin(arg, names[i])) != 0)
+			break;
 		r = walk_file(names[i], i + 1 == count, fn, arg);
 		if (ret_files != NULL)
 			(*ret_files)++;
@@ -733,6 +883,38 @@ static int chain_links(struct chain *c, const struct rec *r, const struct pos *p
 	return 0;
 }
 
+/* A record about a VNode: its hash for the next link, and (open) its place in the index. */
+static int chain_vnode(struct chain *c, const struct rec *r, const struct pos *p, size_t len)
+{
+	struct lent e = {
+		.seq = r->seq,
+		.file_first_seq = c->file_first_seq != 0 ? c->file_first_seq : r->seq,
+		.offset = p->offset,
+		.len = (uint32_t)len,
+	};
+	int j = vmap_set(&c->vmap, r->vnode, r->hash);
+
+	PF_ASSERT(len < PF_AUDIT_LINE_MAX);
+	if (j < 0)
+		return j;
+	if (c->ix != NULL)
+		lindex_add(c->ix, &c->vmap, (uint32_t)j, &e);
+	return 0;
+}
+
+/* Tell the caller of a verification how far it is (file_bytes: walked of this file). */
+static int chain_progress(struct chain *c, uint64_t file_bytes)
+{
+	int r;
+
+	if (c->fn == NULL)
+		return 0;
+	c->prog.records = c->rep->records;
+	c->prog.bytes = c->bytes_before + file_bytes;
+	r = c->fn(c->fn_arg, &c->prog);
+	return r < 0 ? r : 0;
+}
+
 static int chain_line(void *arg, const char *text, size_t len, const struct pos *p)
 {
 	struct chain *c = arg;
@@ -760,7 +942,7 @@ static int chain_line(void *arg, const char *text, size_t len, const struct pos 
 	else if (ret == 0)
 		c->rep->unsigned_tail++;
 	if (ret == 0 && r.vnode != PF_AUDIT_NO_VNODE)
-		ret = vmap_set(&c->vmap, r.vnode, r.hash);
+		ret = chain_vnode(c, &r, p, len);
 	if (ret == 0) {
 		memcpy(c->prev, r.hash, HASH_BYTES);
 		c->next_seq = r.seq + 1;
@@ -769,27 +951,33 @@ static int chain_line(void *arg, const char *text, size_t len, const struct pos 
 		if (c->file_first_seq == 0)
 			c->file_first_seq = r.seq;
 		c->good_end = p->offset + len + 1;
+		if (c->rep->records % PF_AUDIT_PROGRESS_RECORDS == 0)
+			ret = chain_progress(c, c->good_end);
 	}
 	json_decref(r.obj);
 	return ret;
 }
 
-static void chain_begin(void *arg, const char *file)
+static int chain_begin(void *arg, const char *file)
 {
 	struct chain *c = arg;
 
 	(void)file;
+	c->bytes_before += c->good_end; /* the file before was walked to its end */
 	c->file_first_seq = 0;
 	c->good_end = 0;
+	return c->prog.files++ == 0 ? chain_progress(c, 0) : 0;
 }
 
 /* Walk the set with c; 0 (intact), -EBADMSG (fault in c->rep), or another errno. */
 static int chain_walk(const char *path, struct chain *c)
 {
-	int r = walk_set(path, chain_line, chain_begin, c, &c->rep->files);
+	int r = walk_set(path, chain_line, chain_begin, c, &c->rep->files,
+			 c->fn != NULL ? &c->prog : NULL);
 
 	if (r < 0)
 		return r;
+	(void)chain_progress(c, c->good_end); /* the end, intact or at a fault: nothing to stop */
 	if (r == 0 && c->pubkey != NULL && c->rep->heads == 0 && c->rep->records > 0) {
 		struct pos p = {.file = path};
 
@@ -803,8 +991,16 @@ static int chain_walk(const char *path, struct chain *c)
 
 int pf_audit_verify(const char *path, const unsigned char *pubkey, struct pf_audit_report *report)
 {
-	struct chain c = {.rep = report, .pubkey = pubkey};
+	return pf_audit_verify_watch(path, pubkey, report, NULL, NULL);
+}
+
+int pf_audit_verify_watch(const char *path, const unsigned char *pubkey,
+			  struct pf_audit_report *report, pf_audit_progress_fn fn, void *arg)
+{
+	struct chain c = {.rep = report, .pubkey = pubkey, .fn = fn, .fn_arg = arg};
 	int r;
+
+	c.prog.size = sizeof(c.prog);
 
 	if (path == NULL || report == NULL || report->size < sizeof(*report) ||
 	    strlen(path) >= PF_AUDIT_PATH_MAX - 32)
@@ -1231,25 +1427,49 @@ static int line_write(struct pf_audit *log, size_t len)
 	return r;
 }
 
+/* The record just written about vnode (hash, at offset, len bytes with its newline) into
+ * the lineage map and index. Cannot fail: the map grew before the write. */
+static void append_index(struct pf_audit *log, uint32_t vnode, const unsigned char *hash,
+			 uint64_t offset, size_t len)
+{
+	struct lent e = {
+		.seq = log->next_seq,
+		.file_first_seq = log->file_first_seq,
+		.offset = offset,
+		.len = (uint32_t)(len - 1),
+	};
+	int j;
+
+	PF_ASSERT(len >= 2 && len <= PF_AUDIT_LINE_MAX);
+	pthread_mutex_lock(&log->ilock);
+	j = vmap_set(&log->vmap, vnode, hash);
+	PF_ASSERT(j >= 0);
+	lindex_add(&log->ix, &log->vmap, (uint32_t)j, &e);
+	pthread_mutex_unlock(&log->ilock);
+}
+
 /* Build, write and account one record; details is stolen. */
 static int append_locked(struct pf_audit *log, const char *event, const char *subject,
 			 json_t *details, uint32_t vnode)
 {
 	unsigned char hash[HASH_BYTES];
+	uint64_t offset = log->file_bytes;
 	ssize_t len;
 	json_t *o;
-	int r;
+	int r = 0;
 
 	if (log->broken < 0) {
 		json_decref(details);
 		return log->broken;
 	}
-	if (vnode != PF_AUDIT_NO_VNODE && (log->vmap.count + 1) * 2 > log->vmap.cap) {
+	if (vnode != PF_AUDIT_NO_VNODE && (log->vmap.count_keys + 1) * 2 > log->vmap.cap) {
+		pthread_mutex_lock(&log->ilock);
 		r = vmap_grow(&log->vmap); /* now, so that the update after the write cannot fail */
-		if (r < 0) {
-			json_decref(details);
-			return r;
-		}
+		pthread_mutex_unlock(&log->ilock);
+	}
+	if (r < 0) {
+		json_decref(details);
+		return r;
 	}
 	o = rec_build(log, event, subject, details, vnode);
 	if (o == NULL)
@@ -1260,7 +1480,7 @@ static int append_locked(struct pf_audit *log, const char *event, const char *su
 	if (r < 0)
 		return r;
 	if (vnode != PF_AUDIT_NO_VNODE)
-		(void)vmap_set(&log->vmap, vnode, hash);
+		append_index(log, vnode, hash, offset, (size_t)len);
 	memcpy(log->last_hash, hash, HASH_BYTES);
 	log->next_seq++;
 	log->since_sync++;
@@ -1368,6 +1588,9 @@ static int rotate_locked(struct pf_audit *log)
 	log->fd = fd;
 	log->file_bytes = 0;
 	log->file_first_seq = log->next_seq;
+	pthread_mutex_lock(&log->ilock);
+	log->ix.live_first_seq = log->file_first_seq; /* what was live is path.<first> now */
+	pthread_mutex_unlock(&log->ilock);
 	split_path(rotated, dir, base);
 	d = json_pack("{s:s, s:I, s:I}", "previous_file", base, "previous_first_seq",
 		      (json_int_t)first, "previous_last_seq", (json_int_t)last);
@@ -1477,7 +1700,9 @@ int pf_audit_close(struct pf_audit *log)
 	pthread_mutex_unlock(&log->lock);
 	close(log->fd);
 	vmap_free(&log->vmap);
+	lindex_free(&log->ix);
 	sodium_memzero(log->sk, sizeof(log->sk));
+	pthread_mutex_destroy(&log->ilock);
 	pthread_mutex_destroy(&log->lock);
 	free(log);
 	return r;
@@ -1498,6 +1723,14 @@ static int opts_apply(struct pf_audit *log, const struct pf_audit_opts *o)
 	log->fsync_every = o->fsync_every ? o->fsync_every : d.fsync_every;
 	log->fsync_interval_ms = o->fsync_interval_ms ? o->fsync_interval_ms : d.fsync_interval_ms;
 	log->rotate_bytes = o->rotate_bytes;
+	log->ix.cap_max = PF_AUDIT_INDEX_RECORDS_DEFAULT;
+	if (o->size >= offsetof(struct pf_audit_opts, index_records) + sizeof(o->index_records) &&
+	    o->index_records != 0) {
+		if (o->index_records > PF_AUDIT_INDEX_RECORDS_MAX)
+			return -EINVAL;
+		for (log->ix.cap_max = 16; log->ix.cap_max < o->index_records;)
+			log->ix.cap_max *= 2;
+	}
 	if (o->host != NULL) {
 		if (text_check(o->host, PF_AUDIT_HOST_MAX) < 0)
 			return -EINVAL;
@@ -1528,6 +1761,8 @@ static int adopt_chain(struct pf_audit *log, struct chain *c, const struct pf_au
 	log->file_bytes = (uint64_t)st.st_size;
 	/* The live file is walked last: c's first seq is its own, 0 when it is empty. */
 	log->file_first_seq = c->file_first_seq ? c->file_first_seq : log->next_seq;
+	log->ix.live_first_seq = log->file_first_seq;
+	log->anchored = rep->anchored != 0;
 	log->since_head = rep->unsigned_tail;
 	log->last_sync_ms = mono_ms();
 	return 0;
@@ -1598,7 +1833,7 @@ static int repair_torn(struct pf_audit *log, const struct pf_audit_report *rep,
 static int open_scan(struct pf_audit *log, uint32_t flags, struct pf_audit_refusal *reterr)
 {
 	struct pf_audit_report rep = {.size = sizeof(rep)};
-	struct chain c = {.rep = &rep};
+	struct chain c = {.rep = &rep, .ix = &log->ix};
 	uint64_t dropped = 0;
 	json_t *d;
 	int r;
@@ -1648,6 +1883,8 @@ int pf_audit_open(const char *path, const struct pf_audit_opts *opts, struct pf_
 	log = calloc(1, sizeof(*log));
 	if (log == NULL)
 		return -ENOMEM;
+	pthread_mutex_init(&log->lock, NULL);
+	pthread_mutex_init(&log->ilock, NULL);
 	(void)snprintf(log->path, sizeof(log->path), "%s", path);
 	r = opts_apply(log, opts);
 	log->fd = r == 0 ? live_open(path, 0, reterr) : -1;
@@ -1661,11 +1898,13 @@ int pf_audit_open(const char *path, const struct pf_audit_opts *opts, struct pf_
 		if (log->fd >= 0)
 			close(log->fd);
 		vmap_free(&log->vmap);
+		lindex_free(&log->ix);
 		sodium_memzero(log->sk, sizeof(log->sk));
+		pthread_mutex_destroy(&log->ilock);
+		pthread_mutex_destroy(&log->lock);
 		free(log);
 		return r;
 	}
-	pthread_mutex_init(&log->lock, NULL);
 	*ret_log = log;
 	return 0;
 }
@@ -1783,7 +2022,7 @@ int pf_audit_lineage(const char *path, uint32_t vnode, pf_audit_record_fn fn, vo
 		return -EINVAL;
 	if (sodium_init() < 0)
 		return -EIO;
-	r = walk_set(path, lin_line, NULL, &l, NULL);
+	r = walk_set(path, lin_line, NULL, &l, NULL, NULL);
 	if (r == 0 && l.count > (size_t)INT32_MAX)
 		r = -EOVERFLOW;
 	if (r == 0)
@@ -1793,5 +2032,169 @@ int pf_audit_lineage(const char *path, uint32_t vnode, pf_audit_record_fn fn, vo
 		free(l.items[i].line);
 	}
 	free(l.items);
+	return r;
+}
+
+/* ---- lineage from the index ------------------------------------------------------------ */
+
+/* One file of the set, open for reading lines back. */
+struct tail_file {
+	int fd;
+	uint64_t first_seq;
+	bool live; /* opened as path (else as path.<first_seq>) */
+};
+
+/* The newest `max` indexed records of the VNode in vmap slot j, oldest first, into refs:
+ * how many. Caller holds ilock. */
+static uint32_t tail_refs(const struct pf_audit *log, uint32_t j, uint32_t max, struct lent *refs)
+{
+	uint64_t pos = log->vmap.last[j];
+	uint32_t n = 0;
+
+	while (n < max && lindex_holds(&log->ix, pos)) {
+		refs[n] = *lindex_at(&log->ix, pos);
+		pos = refs[n++].prev;
+	}
+	for (uint32_t i = 0; i < n / 2; i++) {
+		struct lent t = refs[i];
+
+		refs[i] = refs[n - 1 - i];
+		refs[n - 1 - i] = t;
+	}
+	return n;
+}
+
+/* Open the file e lies in, named as live (path) or as rotated (path.<first seq>). */
+static int tail_open(const struct pf_audit *log, struct tail_file *f, const struct lent *e,
+		     bool live)
+{
+	char name[PF_AUDIT_PATH_MAX + 32]; /* open() kept paths 32 bytes short of the max */
+
+	if (f->fd >= 0 && f->first_seq == e->file_first_seq && f->live == live)
+		return 0;
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	if (live)
+		(void)snprintf(name, sizeof(name), "%s", log->path);
+	else
+		(void)snprintf(name, sizeof(name), "%s.%020" PRIu64, log->path, e->file_first_seq);
+	f->fd = open(name, O_RDONLY | O_CLOEXEC);
+	if (f->fd < 0)
+		return -errno;
+	f->first_seq = e->file_first_seq;
+	f->live = live;
+	return 0;
+}
+
+/* The line at e, parsed and checked, into *r: 0, -ENOENT (its file is gone), -EBADMSG
+ * (the line there is not that record) or -ENOMEM (which says nothing of the record). A file live
+ * when the positions were copied may have been rotated since: then it is path.<first seq>. A
+ * rotated file stays rotated. */
+static int tail_read(const struct pf_audit *log, struct tail_file *f, const struct lent *e,
+		     bool live_first, char *buf, struct rec *r)
+{
+	int err = -ENOENT;
+
+	for (int k = 0; k < (live_first ? 2 : 1); k++) {
+		uint64_t seq;
+		ssize_t n;
+		int fault;
+		int o = tail_open(log, f, e, k == 0 && live_first);
+
+		if (o < 0) {
+			err = o != -ENOENT ? o : err;
+			continue;
+		}
+		n = pread(f->fd, buf, (size_t)e->len + 1, (off_t)e->offset);
+		err = -EBADMSG;
+		if (n != (ssize_t)e->len + 1 || buf[e->len] != '\n')
+			continue;
+		fault = rec_parse(buf, e->len, r, &seq);
+		if (fault < 0)
+			return fault;
+		if (fault != 0)
+			continue;
+		if (r->seq == e->seq)
+			return 0;
+		json_decref(r->obj);
+		r->obj = NULL;
+	}
+	return err;
+}
+
+/* Read the refs back, newest first, into l (oldest first): 0, or -errno. A file gone (the
+ * operator removed old rotated files) ends the walk there, as if the index ended. */
+static int tail_load(const struct pf_audit *log, const struct lent *refs, uint32_t n,
+		     uint64_t live_first_seq, struct lin *l)
+{
+	struct tail_file f = {.fd = -1};
+	char *buf = malloc(PF_AUDIT_LINE_MAX);
+	int r = buf != NULL ? 0 : -ENOMEM;
+
+	for (uint32_t i = n; r == 0 && i-- > 0;) {
+		struct rec rec = {0};
+
+		r = tail_read(log, &f, &refs[i], refs[i].file_first_seq == live_first_seq, buf,
+			      &rec);
+		if (r == 0 && rec.vnode != l->vnode)
+			r = -EBADMSG;
+		if (r == 0)
+			r = lin_keep(l, &rec, buf, refs[i].len);
+		json_decref(rec.obj);
+	}
+	if (r == -ENOENT) {
+		l->anchored = true; /* older records are in files that are gone */
+		r = 0;
+	}
+	for (size_t i = 0; i < l->count / 2; i++) {
+		struct lin_item t = l->items[i];
+
+		l->items[i] = l->items[l->count - 1 - i];
+		l->items[l->count - 1 - i] = t;
+	}
+	if (f.fd >= 0)
+		close(f.fd);
+	free(buf);
+	return r;
+}
+
+int pf_audit_lineage_tail(struct pf_audit *log, uint32_t vnode, uint32_t max, pf_audit_record_fn fn,
+			  void *arg, uint64_t *ret_total)
+{
+	struct lin l = {.vnode = vnode};
+	uint64_t total = 0, live_first_seq;
+	struct lent *refs;
+	uint32_t j, n = 0;
+	int r;
+
+	if (log == NULL || fn == NULL || vnode == PF_AUDIT_NO_VNODE || max == 0 ||
+	    max > PF_AUDIT_LINEAGE_TAIL_MAX)
+		return -EINVAL;
+	refs = malloc(max * sizeof(*refs));
+	if (refs == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&log->ilock);
+	j = vmap_find(&log->vmap, vnode);
+	if (j != VMAP_EMPTY) {
+		total = log->vmap.count[j];
+		n = tail_refs(log, j, max, refs);
+	}
+	live_first_seq = log->ix.live_first_seq;
+	pthread_mutex_unlock(&log->ilock);
+	PF_ASSERT(n <= max && n <= total);
+	/* The first one read links to zeros only when it is the VNode's first record. */
+	l.anchored = n < total || log->anchored;
+	r = tail_load(log, refs, n, live_first_seq, &l);
+	if (r == 0)
+		r = lin_follow(&l, fn, arg);
+	for (size_t i = 0; i < l.count; i++) {
+		json_decref(l.items[i].obj);
+		free(l.items[i].line);
+	}
+	free(l.items);
+	free(refs);
+	if (r >= 0 && ret_total != NULL)
+		*ret_total = total;
 	return r;
 }

@@ -230,6 +230,14 @@ static const struct manifest_field fields[] = {
 	VAL(M, "api.metrics_window", PF_MANIFEST_DURATION, 0, api.metrics_window_ns, SEC_NS,
 	    3600 * SEC_NS, "60s",
 	    "The metrics' sliding window (availability, stability, churn, health...)."),
+	VAL(M, "api.sim_time_max", PF_MANIFEST_DURATION, 0, api.sim_time_max_ns, SEC_NS,
+	    3600 * SEC_NS, "30s",
+	    "Wall-clock time one simulation (POST /api/v1/sim) may run; it is stopped past it."),
+	VAL(M, "api.sim_segment_max", PF_MANIFEST_SIZE, 0, api.sim_segment_max, 1u << 20,
+	    UINT64_C(1) << 36, "64MiB",
+	    "Shared memory one simulation's private domain may map; a larger one is refused."),
+	VAL(M, "api.sim_events_max", PF_MANIFEST_INT, 0, api.sim_events_max, 1000, 100000000,
+	    "1000000", "Events one simulation may simulate; it is stopped past them."),
 };
 
 static const struct manifest_field rule_fields[] = {

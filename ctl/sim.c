@@ -20,6 +20,14 @@
  *     never by a supervisor's check, which judges heartbeats by the wall clock.
  * The one remaining dependence is the failure history's forgetting (one failure per 10
  * minutes of wall time), which a run shorter than that never reaches.
+ *
+ * Control (pf_sim_run_ctl). A run is one call of seconds or minutes; a caller that must
+ * stop it (a daemon's wall-clock budget, a cancel, a shutdown) can only do so from inside.
+ * So the run asks the caller's check between events (every check_events), inside a
+ * sample's batch of messages and while setting up; an event costs at most a scan of the
+ * VNodes, so a stop comes within milliseconds. Checks read nothing back into the run: the
+ * results are the same with them. The segment's size is known from the options before
+ * anything is mapped (domain_segment_bytes), so a bound on it refuses instead of mapping.
  */
 #include <errno.h>
 #include <math.h>
@@ -354,13 +362,16 @@ int sim_tick_soon(struct sim *s)
 	return sim_push(s, t, EV_TICK, 0);
 }
 
-/* A private domain with a name no one else uses: our pid and a counter. */
+/* A private domain: the name the caller chose, or one no one else uses (our pid and a
+ * counter). */
 static int domain_make(struct sim *s, const struct pf_domain_opts *o)
 {
 	static _Atomic uint32_t counter;
 	char name[PF_DOMAIN_NAME_MAX];
 	int r = -EEXIST;
 
+	if (s->ctl.domain_name != NULL)
+		return pf_domain_create(s->ctl.domain_name, o, &s->d);
 	for (int i = 0; i < NAME_TRIES && r == -EEXIST; i++) {
 		/* Relaxed: only hands out distinct numbers to this process's runs. */
 		uint32_t n = pf_fetch_add_relaxed(&counter, 1);
@@ -371,26 +382,42 @@ static int domain_make(struct sim *s, const struct pf_domain_opts *o)
 	return r;
 }
 
+/* The private domain of a run of so: its options, member slots and mean capacity. */
+static void domain_opts_for(const struct pf_sim_opts *so, struct pf_domain_opts *o,
+			    uint32_t *ret_members_max, uint32_t *ret_capacity)
+{
+	uint32_t per_member = so->vnodes / PF_MAX_OF(so->members, 1u);
+
+	*ret_members_max = PF_MIN(PF_MAX_OF(2 * so->members + 64, 64u), PF_SIM_MEMBERS_MAX);
+	*ret_capacity =
+		so->vnode_capacity != 0 ? so->vnode_capacity : PF_MAX_OF(2 * per_member, 1u);
+	pf_domain_opts_init(o);
+	o->members_max = *ret_members_max;
+	o->vnodes_max = so->vnodes;
+	o->inbox_slots = 2; /* messages are counted, not carried: the least a domain allows */
+	o->msg_bytes_max = 1;
+	o->state_bytes_max = 1;
+	o->slot_grace_ns = 0; /* see the top of the file */
+	o->sched_strategy = so->strategy;
+	o->sched_seed = so->seed;
+	o->assign_slots = PF_MIN(pow2_at_least(PF_MAX_OF(2 * per_member, ASSIGN_SLOTS_MIN)),
+				 ASSIGN_SLOTS_MAX);
+}
+
+/* The private domain, within the caller's bound on its size (refused before it exists). */
 static int domain_setup(struct sim *s)
 {
 	struct pf_domain_opts o;
-	uint32_t per_member = s->o.vnodes / PF_MAX_OF(s->o.members, 1u);
+	int r;
 
-	s->members_max = PF_MIN(PF_MAX_OF(2 * s->o.members + 64, 64u), PF_SIM_MEMBERS_MAX);
-	s->capacity =
-		s->o.vnode_capacity != 0 ? s->o.vnode_capacity : PF_MAX_OF(2 * per_member, 1u);
-	pf_domain_opts_init(&o);
-	o.members_max = s->members_max;
-	o.vnodes_max = s->o.vnodes;
-	o.inbox_slots = 2; /* messages are counted, not carried: the least a domain allows */
-	o.msg_bytes_max = 1;
-	o.state_bytes_max = 1;
-	o.slot_grace_ns = 0; /* see the top of the file */
-	o.sched_strategy = s->o.strategy;
-	o.sched_seed = s->o.seed;
-	o.assign_slots = PF_MIN(pow2_at_least(PF_MAX_OF(2 * per_member, ASSIGN_SLOTS_MIN)),
-				ASSIGN_SLOTS_MAX);
-	return domain_make(s, &o);
+	domain_opts_for(&s->o, &o, &s->members_max, &s->capacity);
+	r = domain_segment_bytes(&o, &s->segment_bytes);
+	if (r == 0 && s->ctl.segment_bytes_max != 0 && s->segment_bytes > s->ctl.segment_bytes_max)
+		r = -EFBIG;
+	if (r == 0)
+		r = domain_make(s, &o);
+	PF_ASSERT(r != 0 || s->d != NULL);
+	return r;
 }
 
 /*
@@ -484,17 +511,25 @@ static int sim_setup(struct sim *s)
 	s->tick_at = UINT64_MAX;
 	r = domain_setup(s);
 	if (r == 0)
+		r = sim_check(s);
+	if (r == 0)
 		r = arrays_setup(s);
 	if (r == 0) {
 		r = pf_vnode_define_range(s->d, 0, s->o.vnodes, NULL);
 		r = r == (int)s->o.vnodes ? 0 : (r < 0 ? r : -EEXIST);
 	}
-	for (uint32_t i = 0; i < s->o.members && r == 0; i++)
+	for (uint32_t i = 0; i < s->o.members && r == 0; i++) {
 		r = sim_join(s);
+		if (r == 0 && (i + 1) % PF_SIM_CHECK_JOINS == 0)
+			r = sim_check(s);
+	}
 	if (r == 0)
 		r = sim_place(s);
+	if (r == 0)
+		r = sim_check(s);
 	if (r < 0)
 		return r;
+	s->phase = PF_SIM_PHASE_RUN;
 	/* Time 0 is the baseline: what it took to get here is not churn. */
 	s->joins = s->membership_events = s->placements = 0;
 	s->unsettled = 0;
@@ -530,6 +565,26 @@ static int sim_step(struct sim *s, const struct sim_ev *ev)
 	}
 }
 
+int sim_check(struct sim *s)
+{
+	struct pf_sim_progress p;
+	int r;
+
+	if (s->ctl.check == NULL)
+		return 0;
+	memset(&p, 0, sizeof(p));
+	p.size = sizeof(p);
+	p.phase = s->phase;
+	p.time_ns = s->now;
+	p.events = s->events;
+	p.segment_bytes = s->segment_bytes;
+	p.points = s->index;
+	p.members = s->nlive;
+	p.messages = s->messages;
+	r = s->ctl.check(s->ctl.arg, &p);
+	return r < 0 ? r : 0;
+}
+
 static int sim_loop(struct sim *s)
 {
 	while (s->nev > 0) {
@@ -538,6 +593,8 @@ static int sim_loop(struct sim *s)
 
 		if (ev.t > s->o.duration_ns)
 			break;
+		if (s->events % s->ctl.check_events == 0 && (r = sim_check(s)) < 0)
+			return r;
 		PF_ASSERT(ev.t >= s->now);
 		s->now = ev.t;
 		s->events++;
@@ -642,8 +699,56 @@ static void sim_free(struct sim *s)
 	free(s);
 }
 
+PF_API void pf_sim_ctl_init(struct pf_sim_ctl *ctl)
+{
+	PF_ASSERT(ctl != NULL);
+	memset(ctl, 0, sizeof(*ctl));
+	ctl->size = sizeof(*ctl);
+	ctl->check_events = PF_SIM_CHECK_EVENTS_DEFAULT;
+}
+
+PF_API int pf_sim_segment_bytes(const struct pf_sim_opts *opts, uint64_t *ret_bytes)
+{
+	struct pf_domain_opts o;
+	struct pf_sim_opts so;
+	uint32_t members_max, capacity;
+	int r = pf_sim_opts_check(opts, NULL);
+
+	if (r < 0)
+		return r;
+	if (ret_bytes == NULL)
+		return -EINVAL;
+	pf_sim_opts_init(&so);
+	if (opts_copy(&so, sizeof(so), opts, offsetof(struct pf_sim_opts, reserved)) < 0)
+		return -EINVAL;
+	domain_opts_for(&so, &o, &members_max, &capacity);
+	return domain_segment_bytes(&o, ret_bytes);
+}
+
+/* The caller's control, with its defaults; 0 or -EINVAL. */
+static int ctl_copy(struct pf_sim_ctl *out, const struct pf_sim_ctl *in)
+{
+	pf_sim_ctl_init(out);
+	if (in == NULL)
+		return 0;
+	if (opts_copy(out, sizeof(*out), in, offsetof(struct pf_sim_ctl, reserved)) < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < PF_ARRAY_SIZE(out->reserved); i++)
+		if (out->reserved[i] != 0)
+			return -EINVAL;
+	if (out->check_events == 0)
+		out->check_events = PF_SIM_CHECK_EVENTS_DEFAULT;
+	return 0;
+}
+
 PF_API int pf_sim_run(const struct pf_sim_opts *opts, struct pf_sim_summary *ret_summary,
 		      pf_sim_point_fn on_point, void *arg)
+{
+	return pf_sim_run_ctl(opts, NULL, ret_summary, on_point, arg);
+}
+
+PF_API int pf_sim_run_ctl(const struct pf_sim_opts *opts, const struct pf_sim_ctl *ctl,
+			  struct pf_sim_summary *ret_summary, pf_sim_point_fn on_point, void *arg)
 {
 	struct pf_sim_summary local, *sum = ret_summary != NULL ? ret_summary : &local;
 	struct sim *s;
@@ -658,7 +763,8 @@ PF_API int pf_sim_run(const struct pf_sim_opts *opts, struct pf_sim_summary *ret
 	if (s == NULL)
 		return -ENOMEM;
 	pf_sim_opts_init(&s->o);
-	if (opts_copy(&s->o, sizeof(s->o), opts, offsetof(struct pf_sim_opts, reserved)) < 0) {
+	if (opts_copy(&s->o, sizeof(s->o), opts, offsetof(struct pf_sim_opts, reserved)) < 0 ||
+	    ctl_copy(&s->ctl, ctl) < 0) {
 		free(s);
 		return -EINVAL;
 	}

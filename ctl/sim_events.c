@@ -296,6 +296,8 @@ int sim_place(struct sim *s)
 	for (uint32_t pass = 0; pass < PLACE_PASSES_MAX && r == 0; pass++) {
 		if (ring_mpmc_count(s->d->pending) == 0)
 			break;
+		if (pass > 0 && (r = sim_check(s)) < 0)
+			break; /* a pass is a scan of what is pending: a large one is asked along */
 		r = sched_fresh(s);
 		if (r == 0)
 			r = pf_sched_run(s->sched, UINT32_MAX);
@@ -500,8 +502,9 @@ int sim_tick(struct sim *s)
 	return r;
 }
 
-/* Messages since the last sample: each to a random VNode, handled by its live owner. */
-static void messages(struct sim *s)
+/* Messages since the last sample: each to a random VNode, handled by its live owner. A
+ * sample may have millions behind it: the caller is asked along the way. */
+static int messages(struct sim *s)
 {
 	while (s->msg_next_ns <= s->now) {
 		uint32_t id = sim_rng_below(&s->rng[RNG_MSG], s->o.vnodes);
@@ -513,7 +516,14 @@ static void messages(struct sim *s)
 			s->deferred++;
 		s->messages++;
 		s->msg_next_ns += sim_rng_exp_ns(&s->rng[RNG_MSG], s->o.messages_per_s * 60);
+		if (s->messages % PF_SIM_CHECK_MESSAGES == 0) {
+			int r = sim_check(s);
+
+			if (r < 0)
+				return r;
+		}
 	}
+	return 0;
 }
 
 /* Each live member's CPU: its background load plus what its messages cost. */
@@ -543,8 +553,9 @@ int sim_sample(struct sim *s)
 	uint64_t next;
 	int r;
 
-	messages(s);
-	r = message_loads(s);
+	r = messages(s);
+	if (r == 0)
+		r = message_loads(s);
 	if (r == 0)
 		r = sim_observe(s, PF_METRICS_OBS_POINT);
 	if (r < 0)

@@ -71,6 +71,10 @@ struct sim_recovery {
 
 struct sim {
 	struct pf_sim_opts o;
+	struct pf_sim_ctl ctl; /* the caller's control: checks, the domain's name and bound */
+	uint32_t phase;        /* enum pf_sim_phase */
+	uint32_t reserved1;
+	uint64_t segment_bytes; /* the private domain's */
 	struct sim_rng rng[RNG_STREAMS];
 	struct pf_domain *d;
 	struct pf_sched *sched;
@@ -137,5 +141,7 @@ int sim_place(struct sim *s);
 int sim_observe(struct sim *s, uint32_t flags);
 /* Every member leaves (the end of a run, or a failed set-up). */
 void sim_leave_all(struct sim *s);
+/* Ask the caller whether to go on (pf_sim_ctl.check): 0, or the errno that stops the run. */
+int sim_check(struct sim *s);
 
 #endif /* PF_CTL_SIM_IMPL_H */

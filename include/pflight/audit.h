@@ -52,6 +52,12 @@ extern "C" {
 #define PF_AUDIT_PATH_MAX 4096u       /* bytes of a log path */
 #define PF_AUDIT_SIGN_EVERY_DEFAULT 1024u
 #define PF_AUDIT_NO_VNODE UINT32_MAX /* append(): the record is about no VNode */
+/* Records about VNodes whose place in the files a handle keeps for
+ * pf_audit_lineage_tail(), the newest ones (pf_audit_opts.index_records, 0: this): 40 bytes
+ * each, so at most 40 MiB, allocated as the log grows (about 500 MB of records). */
+#define PF_AUDIT_INDEX_RECORDS_DEFAULT (UINT64_C(1) << 20)
+#define PF_AUDIT_INDEX_RECORDS_MAX (UINT64_C(1) << 28)
+#define PF_AUDIT_LINEAGE_TAIL_MAX 4096u /* records one pf_audit_lineage_tail() may ask for */
 
 /* When appended records reach the disk (fdatasync). Guarantees: see ctl/audit.c. */
 enum pf_audit_fsync {
@@ -86,7 +92,10 @@ struct pf_audit_opts {
 	uint32_t fsync_every;            /* PF_AUDIT_FSYNC_BATCH: records, 0: 1024 */
 	uint32_t fsync_interval_ms;      /* PF_AUDIT_FSYNC_BATCH: age, 0: 100 ms */
 	uint64_t rotate_bytes;           /* rotate once the file reaches this size, 0: never */
-	uint64_t reserved[2];
+	uint64_t index_records;          /* lineage index (PF_AUDIT_INDEX_RECORDS_DEFAULT), 0:
+					  * default; rounded up to a power of two, at most
+					  * PF_AUDIT_INDEX_RECORDS_MAX */
+	uint64_t reserved[1];
 };
 
 /* What pf_audit_verify() found wrong first (pf_audit_report.fault). */
@@ -123,6 +132,22 @@ struct pf_audit_report {
 	char bad_file[PF_AUDIT_PATH_MAX];
 	char reason[160]; /* fault: one line of explanation */
 };
+
+/* How far pf_audit_verify_watch() is. */
+struct pf_audit_progress {
+	uint32_t size; /* sizeof(struct pf_audit_progress) */
+	uint32_t reserved0;
+	uint64_t files;       /* files begun */
+	uint64_t files_total; /* files of the set when the walk began */
+	uint64_t records;     /* records checked */
+	uint64_t bytes;       /* bytes checked, all files together */
+	uint64_t bytes_total; /* the files' sizes when the walk began (the live one may grow) */
+};
+
+/* Called as a verification goes; 0 to go on, a negative errno to stop it (returned). */
+typedef int (*pf_audit_progress_fn)(void *arg, const struct pf_audit_progress *progress);
+
+#define PF_AUDIT_PROGRESS_RECORDS 4096u /* records between two progress calls */
 
 /* One record as pf_audit_lineage() yields it; strings live until the callback returns. */
 struct pf_audit_record {
@@ -202,7 +227,7 @@ PF_API int pf_audit_pubkey_load(const char *public_path,
 				unsigned char ret_pk[PF_AUDIT_PUBLIC_KEY_BYTES]);
 
 /* Defaults: size set, no flags, host NULL, no key, sign_every 1024, FSYNC_BATCH every
- * 1024 records or 100 ms, no rotation. */
+ * 1024 records or 100 ms, no rotation, the default lineage index. */
 PF_API void pf_audit_opts_init(struct pf_audit_opts *opts);
 
 /*
@@ -278,6 +303,16 @@ PF_API int pf_audit_verify(const char *path, const unsigned char *pubkey,
 			   struct pf_audit_report *report);
 
 /*
+ * pf_audit_verify(), telling fn (may be NULL) how far it is: once the files are listed,
+ * every PF_AUDIT_PROGRESS_RECORDS records, and when the walk ends (intact or at a fault). A
+ * negative value fn returns stops the walk, and is returned (the report then covers what was
+ * walked). Returns what pf_audit_verify() returns, or fn's errno. Same thread as fn.
+ */
+PF_API int pf_audit_verify_watch(const char *path, const unsigned char *pubkey,
+				 struct pf_audit_report *report, pf_audit_progress_fn fn,
+				 void *arg);
+
+/*
  * Yield VNode vnode's records, oldest first, found by following its vnode_prev links
  * back from its newest record (across rotated files). Each yielded record's hash and
  * link is checked. Returns the number of records yielded, or:
@@ -287,6 +322,27 @@ PF_API int pf_audit_verify(const char *path, const unsigned char *pubkey,
  *   -ENOMEM, -EIO, or the negative errno the callback returned
  */
 PF_API int pf_audit_lineage(const char *path, uint32_t vnode, pf_audit_record_fn fn, void *arg);
+
+/*
+ * VNode vnode's newest records, at most max (1..PF_AUDIT_LINEAGE_TAIL_MAX), oldest first,
+ * found through the open log's lineage index instead of a walk of its files. The handle
+ * keeps, as it appends (and rebuilds as it opens), where each of the newest index_records
+ * records about a VNode lies (file, offset, length), each linked to that VNode's record
+ * before it; the lines are read back from there and each one's hash, seq and lineage link
+ * is checked as pf_audit_lineage() checks them. Cost: one read per record yielded,
+ * whatever the size of the log. Records older than the index, or in rotated files
+ * removed since, are not yielded (pf_audit_lineage() walks the files for those);
+ * *ret_total (may be NULL) is how many records the VNode has in the whole log, so the
+ * caller can tell how many it did not get. Any thread, concurrently with appends: the
+ * index has a lock of its own, held only to copy the positions. Returns the number of
+ * records yielded, or:
+ *   -EINVAL    NULL log or fn, vnode == PF_AUDIT_NO_VNODE, max 0 or above the limit
+ *   -EBADMSG   a line is no longer the record indexed there (edited, moved), or a lineage
+ *              link between two of them is broken
+ *   -ENOMEM, -EIO, or the negative errno the callback returned
+ */
+PF_API int pf_audit_lineage_tail(struct pf_audit *log, uint32_t vnode, uint32_t max,
+				 pf_audit_record_fn fn, void *arg, uint64_t *ret_total);
 
 /* Name of an enum pf_audit_fault value ("edited", "seq_gap", ...), "unknown" otherwise. */
 PF_API const char *pf_audit_fault_name(uint32_t fault);

@@ -166,6 +166,10 @@ struct pf_manifest_api {
 	uint64_t metrics_window_ns;            /* the metrics' sliding window */
 	char listen[PF_MANIFEST_HOST_MAX];     /* numeric IPv4 or IPv6 address */
 	char token_path[PF_MANIFEST_PATH_MAX]; /* "": <audit path>.api-token */
+	/* A simulation's budgets (POST /api/v1/sim), each enforced while it runs. */
+	uint64_t sim_time_max_ns; /* wall-clock time */
+	uint64_t sim_segment_max; /* bytes of its private domain's shared memory */
+	uint64_t sim_events_max;  /* events simulated */
 };
 
 struct pf_manifest_cluster {

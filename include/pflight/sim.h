@@ -3,11 +3,12 @@
  * pflight/sim.h: a seeded, reproducible discrete-event simulation of a domain under churn,
  * driving the real registry and scheduler, reported as the DMA metrics over time.
  *
- * pf_sim_run() creates a private domain of its own (a unique name, destroyed at the end;
- * never a live one), defines the VNodes, joins the members through pf_member_join()'s own
- * path, and then plays a simulated clock: members join, crash and retire as Poisson
- * processes, their CPU loads change, messages arrive. Everything that happens to the
- * registry goes through the library as it would in production:
+ * pf_sim_run() creates a private domain of its own (a unique name, or the caller's with
+ * pf_sim_run_ctl(); destroyed at the end; never a live one), defines the VNodes, joins the
+ * members through pf_member_join()'s own path, and then plays a simulated clock: members
+ * join, crash and retire as Poisson processes, their CPU loads change, messages arrive.
+ * Everything that happens to the registry goes through the library as it would in
+ * production:
  *   placement     pf_sched_run() on a scheduler tick (every 10 ms of simulated time while
  *                 there is work), the winners adopting with pf_vnode_adopt();
  *   joins         pf_member_join() (one thread joins every member; each holds its own
@@ -207,6 +208,72 @@ struct pf_sim_summary {
  */
 PF_API int pf_sim_run(const struct pf_sim_opts *opts, struct pf_sim_summary *ret_summary,
 		      pf_sim_point_fn on_point, void *arg);
+
+/* Where a run is, as pf_sim_ctl.check sees it. */
+enum pf_sim_phase {
+	PF_SIM_PHASE_SETUP = 0, /* the private domain made, its members joining, first placement */
+	PF_SIM_PHASE_RUN = 1,   /* the simulated clock running */
+};
+
+struct pf_sim_progress {
+	uint32_t size;          /* sizeof(struct pf_sim_progress) */
+	uint32_t phase;         /* enum pf_sim_phase */
+	uint64_t time_ns;       /* simulated time reached */
+	uint64_t events;        /* events simulated so far */
+	uint64_t segment_bytes; /* the private domain's segment */
+	uint32_t points;        /* samples made so far */
+	uint32_t members;       /* members joined (set-up) or live (run) */
+	uint64_t messages;      /* messages simulated so far */
+	uint64_t reserved[2];
+};
+
+/* Asked as a run goes whether to go on: 0, or a negative errno that stops the run there
+ * (pf_sim_run_ctl() returns it, after the usual teardown). pf_sim_run_ctl()'s thread. */
+typedef int (*pf_sim_check_fn)(void *arg, const struct pf_sim_progress *progress);
+
+#define PF_SIM_CHECK_EVENTS_DEFAULT 16u /* events between two checks */
+#define PF_SIM_CHECK_MESSAGES 65536u    /* and messages, within one sample's batch */
+#define PF_SIM_CHECK_JOINS 64u          /* and members joined, while setting up */
+
+/* How a caller controls a run: its cancellation points, its domain's name and size. */
+struct pf_sim_ctl {
+	uint32_t size;              /* sizeof(struct pf_sim_ctl) */
+	uint32_t check_events;      /* events between two calls of check; 0: the default */
+	const char *domain_name;    /* the private domain's name (pf_domain_create's rules; it
+				     * must not exist); NULL: "pfsim-<pid>-<n>" */
+	uint64_t segment_bytes_max; /* refuse (-EFBIG) a run whose domain would map more; 0:
+				     * no bound beyond pf_domain_create's */
+	pf_sim_check_fn check;      /* NULL: never asked */
+	void *arg;
+	uint64_t reserved[4]; /* must be zero */
+};
+
+/* Defaults: size set, check every PF_SIM_CHECK_EVENTS_DEFAULT events (with no check
+ * function, nobody is asked), the default name, no size bound. */
+PF_API void pf_sim_ctl_init(struct pf_sim_ctl *ctl);
+
+/*
+ * The bytes of shared memory the private domain of a run of opts maps (what
+ * pf_sim_ctl.segment_bytes_max bounds), without creating anything. Returns 0, or the
+ * errno pf_sim_opts_check() returns, or -EFBIG (larger than a domain can be).
+ */
+PF_API int pf_sim_segment_bytes(const struct pf_sim_opts *opts, uint64_t *ret_bytes);
+
+/*
+ * pf_sim_run() under the caller's control (ctl may be NULL: pf_sim_run() itself). Once
+ * the private domain exists, ctl->check is asked whether to go on: every PF_SIM_CHECK_JOINS
+ * members joined and after the first placement, then every ctl->check_events events of
+ * the run and every PF_SIM_CHECK_MESSAGES messages of a sample, so that a run of any size
+ * stops within a few events of being asked to (an event costs at most a scan of the
+ * VNodes). Returns what pf_sim_run() returns, or:
+ *   -EINVAL   ctl's size, a reserved field, or its domain_name is not a valid name
+ *   -EEXIST   a domain named ctl->domain_name exists
+ *   -EFBIG    the private domain would map more than ctl->segment_bytes_max (nothing made)
+ *   the negative errno ctl->check returned
+ * Whatever the outcome, the private domain is gone and every member has left.
+ */
+PF_API int pf_sim_run_ctl(const struct pf_sim_opts *opts, const struct pf_sim_ctl *ctl,
+			  struct pf_sim_summary *ret_summary, pf_sim_point_fn on_point, void *arg);
 
 #ifdef __cplusplus
 }

@@ -4,8 +4,9 @@
  * Goal: placement decisions, the audit log's tail and its verification, the OpenAPI
  * document, and what any path answers: decisions are the scheduler's (placed, with a
  * winner) and honour limit and vnode; the tail is the log file's last records in order
- * and honours tail; verify says the log is intact with the daemon's key, and says where
- * it is broken once a record is edited; the document served is the file byte for byte;
+ * and honours tail; verify (a job: 202 and its Location, followed until done, its progress
+ * the whole log) says the log is intact with the daemon's key, and says where it is broken
+ * once a record is edited; the document served is the file byte for byte;
  * an unknown path is 404, a wrong method 405 with Allow, a body where none is taken 400,
  * and every error is the documented JSON object.
  * Method: the real pflightd and two example counter workers; every answer is also checked
@@ -106,25 +107,54 @@ static void check_tail(void)
 	json_decref(api_get(&env, "/api/v1/audit?n=5", 400));
 }
 
+/* A verification, as a job: 202 with its Location; followed until done; its result the
+ * verdict and its progress the whole log. Returns the verdict. */
+static json_t *verify(void)
+{
+	struct api_resp r;
+	char location[64];
+	json_t *job, *result, *progress;
+
+	CHECK(api_call(&env, "POST", "/api/v1/audit/verify", NULL, API_TOKEN_NONE, &r) == 202);
+	CHECK(api_header(&r, "Location", location, sizeof(location)) != NULL);
+	CHECK(strncmp(location, "/api/v1/jobs/", 13) == 0);
+	CHECK(strcmp(json_string_value(json_object_get(r.doc, "kind")), "verify") == 0);
+	api_resp_free(&r);
+	job = api_job_wait(&env, location, WAIT_NS);
+	CHECK(strcmp(api_job_state(job), "done") == 0);
+	result = json_incref(json_object_get(job, "result"));
+	progress = json_object_get(job, "progress");
+	CHECK(result != NULL);
+	CHECK(api_int(progress, "records") == api_int(result, "records"));
+	CHECK(api_int(progress, "files") == api_int(result, "files"));
+	CHECK(api_int(progress, "bytes") > 0);
+	CHECK(json_is_false(json_object_get(result, "ok")) ||
+	      api_int(progress, "bytes") == api_int(progress, "bytes_total"));
+	json_decref(job);
+	return result;
+}
+
 static void check_verify(void)
 {
-	json_t *doc = api_get(&env, "/api/v1/audit/verify", 200);
+	json_t *doc = verify();
 	char cmd[512];
 
 	CHECK(json_is_true(json_object_get(doc, "ok")) && api_int(doc, "heads") >= 1);
 	CHECK(json_is_true(json_object_get(doc, "key_given")) && api_int(doc, "records") > 10);
 	CHECK(json_object_get(doc, "broken") == NULL);
 	json_decref(doc);
+	json_decref(api_get(&env, "/api/v1/audit/verify", 405)); /* a job: POST it */
 	/* Edit one early record's subject in place (same length): verify must name it. */
 	(void)snprintf(cmd, sizeof(cmd), "sed -i '3s/\"subject\":\"[a-z]/\"subject\":\"Z/' %s",
 		       env.audit);
 	CHECK(system(cmd) == 0);
-	doc = api_get(&env, "/api/v1/audit/verify", 200);
+	doc = verify();
 	CHECK(json_is_false(json_object_get(doc, "ok")));
 	CHECK(api_int(json_object_get(doc, "broken"), "line") == 3);
 	CHECK(strcmp(json_string_value(json_object_get(json_object_get(doc, "broken"), "fault")),
 		     "edited") == 0);
 	json_decref(doc);
+	json_decref(api_get(&env, "/api/v1/jobs/4000000000", 404));
 }
 
 static void check_openapi(void)

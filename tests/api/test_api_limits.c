@@ -187,8 +187,8 @@ static void check_chunked_too_large(void)
  * two ends of a connection (a proxy, the daemon) may each pick another one and split the
  * stream into different requests. libmicrohttpd 0.9.75 lets Transfer-Encoding win and
  * takes the first of two Content-Length headers, silently; pflightd refuses all three
- * with 400 before any body is read, on a route that takes a body. The answer is JSON, so
- * the daemon gave it, not libmicrohttpd.
+ * with 400 before any body is read, on a route that takes a body (the simulator's, with
+ * the token it needs). The answer is JSON, so the daemon gave it, not libmicrohttpd.
  */
 static void check_ambiguous_length(void)
 {
@@ -205,8 +205,9 @@ static void check_ambiguous_length(void)
 			strstr(heads[i], "chunked") != NULL ? "2\r\n{}\r\n0\r\n\r\n" : "{}";
 		int n = snprintf(req, sizeof(req),
 				 "POST /api/v1/sim HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-				 "Content-Type: application/json\r\n%sConnection: close\r\n\r\n%s",
-				 heads[i], body);
+				 "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+				 "%sConnection: close\r\n\r\n%s",
+				 env.token, heads[i], body);
 		int got = api_raw(&env, req, (size_t)n, answer, sizeof(answer), 5000);
 
 		if (got != 400 || strstr(answer, "\"ambiguous_length\"") == NULL)

@@ -327,6 +327,34 @@ int api_log_has(const struct api_env *env, const char *text)
 	return proc_file_has(env->log, text);
 }
 
+const char *api_job_state(json_t *job)
+{
+	const char *s = json_string_value(json_object_get(job, "state"));
+
+	return s != NULL ? s : "";
+}
+
+json_t *api_job_wait(struct api_env *env, const char *path, uint64_t timeout_ns)
+{
+	uint64_t deadline = proc_now_ns() + timeout_ns;
+	json_t *job = NULL;
+
+	do {
+		const char *state;
+
+		json_decref(job);
+		job = api_get(env, path, 200);
+		state = api_job_state(job);
+		if (strcmp(state, "queued") != 0 && strcmp(state, "running") != 0)
+			return job;
+		(void)usleep(20000);
+	} while (proc_now_ns() < deadline);
+	fprintf(stderr, "%s did not finish in %llu ms\n", path,
+		(unsigned long long)(timeout_ns / 1000000u));
+	CHECK(0);
+	return NULL;
+}
+
 long long api_int(json_t *o, const char *key)
 {
 	json_t *v = json_object_get(o, key);

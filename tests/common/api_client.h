@@ -83,6 +83,13 @@ int api_connect(const struct api_env *env);
 /* Whether the daemon's log holds text. */
 int api_log_has(const struct api_env *env, const char *text);
 
+/* Follow a job (its path, /api/v1/jobs/N) until it has finished (done, failed or
+ * cancelled), at most timeout_ns; its last document, owned by the caller. */
+json_t *api_job_wait(struct api_env *env, const char *path, uint64_t timeout_ns);
+
+/* The job's state ("queued", "running", "done", ...), or "". */
+const char *api_job_state(json_t *job);
+
 /* json integer member, or -1. */
 long long api_int(json_t *o, const char *key);
 

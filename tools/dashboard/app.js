@@ -14,6 +14,7 @@ const API = '/api/v1';
 const REFRESH_MS = 500;
 const METRICS_MS = 2000;
 const SPARK_POINTS = 60;
+const JOB_POLL_MS = 250;
 const TIMELINE_MAX = 60;
 const MEMBER_EVENTS = new Set(['join', 'leave', 'death', 'drain_start', 'drain_done',
 	'retire', 'admit', 'admit_refused', 'review']);
@@ -73,6 +74,27 @@ async function post(path, body) {
 		throw new Error(`${e.code || r.status}: ${e.message || r.statusText}`);
 	}
 	return doc;
+}
+
+// A long request (a verification, a simulation) runs as a job: the POST answers the job at
+// once; it is followed until it finished. onProgress sees it while it waits or runs; the
+// result is the job's, an error says why it did not finish (failed, cancelled).
+async function runJob(path, body, onProgress) {
+	let job = await post(path, body);
+	while (job.state === 'queued' || job.state === 'running') {
+		if (onProgress) onProgress(job);
+		await new Promise((resolve) => setTimeout(resolve, JOB_POLL_MS));
+		job = await get(`/jobs/${job.id}`);
+	}
+	if (job.state !== 'done') {
+		const e = job.error || {};
+		throw new Error(`${e.code || job.state}: ${e.message || ''}`);
+	}
+	return job.result;
+}
+
+function percent(done, total) {
+	return total > 0 ? `${Math.min(100, (100 * done) / total).toFixed(0)}%` : '';
 }
 
 function setOnline(online) {
@@ -398,7 +420,10 @@ async function verifyAudit() {
 	pill.textContent = 'verifying…';
 	pill.className = 'pill pill-wait';
 	try {
-		const r = await get('/audit/verify');
+		const r = await runJob('/audit/verify', {}, (job) => {
+			pill.textContent = job.state === 'queued' ? 'verification queued…'
+				: `verifying… ${percent(job.progress.bytes, job.progress.bytes_total)}`;
+		});
 		pill.textContent = r.ok ? `verified: ${r.records} records, ${r.heads} signed heads`
 			: `BROKEN at seq ${r.broken.seq}: ${r.broken.reason}`;
 		pill.className = `pill ${r.ok ? 'pill-ok' : 'pill-bad'}`;
@@ -453,21 +478,42 @@ function buildSimForm() {
 
 let simTimer = null;
 let simSeq = 0;
+let simJob = null; // the job of the run shown as running, cancelled when a newer one starts
 function scheduleSim() {
 	clearTimeout(simTimer);
 	simTimer = setTimeout(runSim, 250);
 }
 
+// A simulation is a job of the daemon's (it needs the token: it takes the daemon's job worker
+// and shared memory); a newer run cancels the one still going, whose answer nobody wants.
 async function runSim() {
 	const body = { preset: $('#sim-preset').value };
 	for (const f of SIM_FIELDS)
 		if (!f.rate || simTouched.has(f.key)) body[f.key] = Number($(`#sim-${f.key}`).value);
+	if (!needToken()) {
+		$('#sim-status').textContent = 'the simulator needs the API token';
+		$('#sim-status').dataset.needsToken = '1';
+		return;
+	}
+	delete $('#sim-status').dataset.needsToken;
 	const seq = ++simSeq;
 	const started = performance.now();
+	if (simJob !== null) {
+		fetch(`${API}/jobs/${simJob}`, { method: 'DELETE',
+			headers: { Authorization: `Bearer ${state.token}` } }).catch(() => {});
+		simJob = null;
+	}
 	$('#sim-status').textContent = 'running…';
 	try {
-		const r = await post('/sim', body);
+		const r = await runJob('/sim', body, (job) => {
+			if (seq !== simSeq) return;
+			simJob = job.id;
+			$('#sim-status').textContent = job.state === 'queued'
+				? `queued (${job.position} ahead)…`
+				: `running… ${percent(job.progress.simulated_s, job.progress.duration_s)}`;
+		});
 		if (seq !== simSeq) return; // a newer run was asked for meanwhile
+		simJob = null;
 		const ms = performance.now() - started;
 		for (const f of SIM_FIELDS) {
 			if (!f.rate || simTouched.has(f.key)) continue;
@@ -580,6 +626,7 @@ function setUpToken() {
 		if ($('#token-dialog').returnValue !== 'ok') return;
 		state.token = $('#token-input').value.trim();
 		sessionStorage.setItem('pflight-token', state.token);
+		if ($('#sim-status').dataset.needsToken) runSim(); // what asked for it
 	});
 }
 

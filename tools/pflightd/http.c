@@ -8,9 +8,10 @@
  * streams that have something to send; park() sleeps in poll() on that descriptor, so a
  * request wakes it at once. The agent runs under a runner of its own, always dedicated
  * (one thread), whatever --mode says for the other agents, because its work is not
- * bounded the way theirs is: verifying or following a VNode's lineage reads the audit
- * files, and a request may wait on a client's socket. On its own thread that costs only
- * other HTTP clients; in the shared runner it would stall placements and the auditor.
+ * bounded the way theirs is: a request may wait on a client's socket. On its own thread
+ * that costs only other HTTP clients; in the shared runner it would stall placements and
+ * the auditor. What takes seconds (verifying the audit log) does not run here at all: it
+ * is a job (jobs.h) on a worker thread of its own, which the client follows by id.
  * libmicrohttpd's own polling thread (MHD_USE_INTERNAL_POLLING_THREAD) was the other
  * way: it offers no hook to run between events, and the event streams need one (new audit
  * records, keep-alives) as the governor does (CMD_GOVERNANCE after a reload).
@@ -242,10 +243,11 @@ static int token_load(struct http *h, const struct http_config *cfg)
 
 /* --- answers ---------------------------------------------------------------------- */
 
-/* body is ours to free (MHD_RESPMEM_MUST_FREE) or static (MHD_RESPMEM_PERSISTENT). */
+/* body is ours to free (MHD_RESPMEM_MUST_FREE) or static (MHD_RESPMEM_PERSISTENT);
+ * location: a Location header (a job's path), or NULL. */
 static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status, void *body, size_t len,
 			     enum MHD_ResponseMemoryMode mode, const char *ctype,
-			     const struct api_error *err)
+			     const struct api_error *err, const char *location)
 {
 	struct MHD_Response *rsp = MHD_create_response_from_buffer(len, body, mode);
 	enum MHD_Result r;
@@ -265,6 +267,8 @@ static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status, void 
 		(void)snprintf(retry, sizeof(retry), "%u", err->retry_after_s);
 		(void)MHD_add_response_header(rsp, MHD_HTTP_HEADER_RETRY_AFTER, retry);
 	}
+	if (location != NULL && location[0] != '\0')
+		(void)MHD_add_response_header(rsp, MHD_HTTP_HEADER_LOCATION, location);
 	if (status == MHD_HTTP_UNAUTHORIZED)
 		(void)MHD_add_response_header(rsp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 					      "Bearer realm=\"pflightd\"");
@@ -275,7 +279,7 @@ static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status, void 
 
 /* A JSON document as the body (consumed), compact, with a final newline. */
 static enum MHD_Result queue_json(struct MHD_Connection *conn, unsigned status, json_t *doc,
-				  const struct api_error *err)
+				  const struct api_error *err, const char *location)
 {
 	char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	size_t len = text != NULL ? strlen(text) : 0;
@@ -288,14 +292,15 @@ static enum MHD_Result queue_json(struct MHD_Connection *conn, unsigned status, 
 	}
 	body[len++] = '\n';
 	body[len] = '\0';
-	return queue(conn, status, body, len, MHD_RESPMEM_MUST_FREE, "application/json", err);
+	return queue(conn, status, body, len, MHD_RESPMEM_MUST_FREE, "application/json", err,
+		     location);
 }
 
 static enum MHD_Result queue_error(struct MHD_Connection *conn, const struct api_error *err)
 {
 	if (err->status >= 500)
 		log_msg(LOG_WARN, "api: %u %s: %s", err->status, err->code, err->message);
-	return queue_json(conn, err->status, api_error_doc(err), err);
+	return queue_json(conn, err->status, api_error_doc(err), err, NULL);
 }
 
 /* --- limits ----------------------------------------------------------------------- */
@@ -549,12 +554,12 @@ static enum MHD_Result finish(struct http *h, struct MHD_Connection *conn, struc
 		return queue_error(conn, &err);
 	}
 	if (rep.doc != NULL)
-		return queue_json(conn, rep.status, rep.doc, NULL);
-	if (rep.raw_owned != NULL) /* built for this request (the Prometheus page) */
+		return queue_json(conn, rep.status, rep.doc, NULL, rep.location);
+	if (rep.raw_owned != NULL) /* built for this request (the Prometheus page, a job) */
 		return queue(conn, rep.status, rep.raw_owned, rep.raw_len, MHD_RESPMEM_MUST_FREE,
-			     rep.content_type, NULL);
+			     rep.content_type, NULL, rep.location);
 	return queue(conn, rep.status, (void *)rep.raw, rep.raw_len, MHD_RESPMEM_PERSISTENT,
-		     rep.content_type, NULL);
+		     rep.content_type, NULL, NULL);
 }
 
 /* libmicrohttpd's unescape callback: the path and every query key and value. */
@@ -871,6 +876,7 @@ int http_create(const struct http_config *cfg, struct http **ret_http)
 		h->keepalive_ns = KEEPALIVE_NS_MIN;
 	h->api.domain_name = cfg->domain_name;
 	h->api.audit_path = cfg->audit_path;
+	h->api.log = cfg->log;
 	h->api.events = &h->ev;
 	h->api.start_ns = cfg->start_ns;
 	memcpy(h->api.pk, cfg->pk, sizeof(h->api.pk));

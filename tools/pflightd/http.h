@@ -25,7 +25,8 @@ struct http_config {
 	const struct pf_manifest *manifest; /* the api section, and the policies for migrate */
 	const char *domain_name;
 	struct pf_domain *domain;
-	const char *audit_path;  /* read: tail, lineage, verify, the event stream */
+	const char *audit_path;  /* read: tail, verify, the event stream */
+	struct pf_audit *log;    /* the auditor's log: its lineage index (GET a VNode) */
 	const unsigned char *pk; /* the audit log's public key (verify) */
 	struct cmdq *to_auditor; /* drain_request, migrate_request, migrate_refused */
 	struct cmdq *inbox;      /* CMD_GOVERNANCE: new policies for migrate's judge */

@@ -3,15 +3,17 @@
  * tools/pflightd/http_api.c: the REST API's routes and handlers (http_api.h).
  *
  * Reads come from shared memory (pf_domain_info, pf_member_info, pf_vnode_info, the
- * explanation ring), from the audit log's files (lineage, verify) exactly as `pflight`
- * reads them, and from the newest records the event stream follows (the tail), and
- * their JSON shapes are the ones `pflight --json` prints (both build them with
- * tools/common/jdoc.h), wrapped in an object ({"members": [...]}) so a list can grow
- * fields (a page cursor) later. Nothing here stops or waits for an agent. Changes reuse
- * what the CLI and the control socket use: pf_member_cordon() for drain and retire,
- * migrate_ask() for migrate, pf_send() for messages; drain and retire requests are
- * audited here (drain_request), migrations by migrate_ask(). The metrics, the Prometheus
- * page, the simulator and the dashboard's files are in http_metrics.c.
+ * explanation ring), from the audit log's files (verify, as a job on the jobs' worker:
+ * http_jobs.c) exactly as `pflight` reads them, from the log's lineage index (a VNode's
+ * records: one read each, whatever the size of the log), and from the newest records the
+ * event stream follows (the tail), and their JSON shapes are the ones `pflight --json`
+ * prints (both build them with tools/common/jdoc.h), wrapped in an object ({"members":
+ * [...]}) so a list can grow fields (a page cursor) later. Nothing here stops or waits for
+ * an agent. Changes reuse what the CLI and the control socket use: pf_member_cordon() for
+ * drain and retire, migrate_ask() for migrate, pf_send() for messages; drain and retire
+ * requests are audited here (drain_request), migrations by migrate_ask(). The metrics, the
+ * Prometheus page and the dashboard's files are in http_metrics.c, the simulator in
+ * http_sim.c, jobs as resources in http_jobs.c.
  */
 #include <errno.h>
 #include <sodium.h>
@@ -236,55 +238,35 @@ static int get_vnodes(struct api *a, const struct api_call *call, struct api_rep
 			 err);
 }
 
-/* The newest API_LINEAGE_MAX records of a lineage, in a ring. */
-struct lineage {
-	json_t *kept[API_LINEAGE_MAX];
-	uint64_t seen;
-};
-
 static int lineage_one(const struct pf_audit_record *rec, void *arg)
 {
-	struct lineage *l = arg;
 	json_t *o = json_loads(rec->line, JSON_REJECT_DUPLICATES, NULL);
-	uint32_t at = (uint32_t)(l->seen % API_LINEAGE_MAX);
 
 	if (o == NULL)
 		return -EBADMSG;
-	json_decref(l->kept[at]);
-	l->kept[at] = o;
-	l->seen++;
-	return 0;
+	return json_array_append_new(arg, o) == 0 ? 0 : -ENOMEM;
 }
 
+/* The VNode's newest API_LINEAGE_MAX records, from the log's lineage index: one read per
+ * record shown, not a walk of the log (pf_audit_lineage_tail). *omitted: the older ones. */
 static json_t *lineage_json(struct api *a, uint32_t id, uint64_t *omitted, struct api_error *err)
 {
-	struct lineage *l = calloc(1, sizeof(*l));
 	json_t *list = json_array();
-	uint64_t first;
-	int r;
+	uint64_t total = 0;
+	int r = list != NULL ? pf_audit_lineage_tail(a->log, id, API_LINEAGE_MAX, lineage_one, list,
+						     &total)
+			     : -ENOMEM;
 
-	if (l == NULL || list == NULL) {
-		free(l);
-		json_decref(list);
-		api_error_set(err, 500, "internal", "out of memory");
-		return NULL;
-	}
-	r = pf_audit_lineage(a->audit_path, id, lineage_one, l);
-	first = l->seen > API_LINEAGE_MAX ? l->seen - API_LINEAGE_MAX : 0;
-	for (uint64_t i = first; i < l->seen && r >= 0; i++)
-		json_array_append(list, l->kept[i % API_LINEAGE_MAX]);
-	for (uint32_t i = 0; i < API_LINEAGE_MAX; i++)
-		json_decref(l->kept[i]);
-	*omitted = first;
-	free(l);
-	if (r < 0 && r != -ENOENT) {
+	if (r < 0) {
 		json_decref(list);
 		api_error_set(err, 500, "audit_error", "VNode %u's lineage cannot be read: %s", id,
 			      r == -EBADMSG
-				      ? "a record or link is broken (GET /api/v1/audit/verify)"
+				      ? "a record or link is broken (POST /api/v1/audit/verify)"
 				      : strerror(-r));
 		return NULL;
 	}
+	PF_ASSERT((uint64_t)r <= total && json_array_size(list) == (size_t)r);
+	*omitted = total - (uint64_t)r;
 	return list;
 }
 
@@ -474,31 +456,82 @@ static int get_audit(struct api *a, const struct api_call *call, struct api_repl
 	return reply_doc(rep, 200, list != NULL ? json_pack("{s:o}", "records", list) : NULL, err);
 }
 
-/* As `pflight audit verify --pubkey KEY.pub --json` shows it, with the daemon's key. */
-static int get_audit_verify(struct api *a, const struct api_call *call, struct api_reply *rep,
-			    struct api_error *err)
+/* A verification of the log with the daemon's key, as a job (http_jobs.c). */
+struct verify_job {
+	char path[PF_AUDIT_PATH_MAX];
+	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES];
+};
+
+/* How far it is (the counters http_jobs.c names: records, bytes, bytes_total, files), and
+ * whether to stop. */
+static int verify_progress(void *arg, const struct pf_audit_progress *p)
 {
+	const uint64_t c[] = {p->records, p->bytes, p->bytes_total, p->files};
+
+	_Static_assert(PF_ARRAY_SIZE(c) <= JOBS_COUNTERS, "a job's counters");
+	job_progress(arg, c, PF_ARRAY_SIZE(c));
+	return job_check(arg);
+}
+
+/* On the jobs' worker: the verdict as `pflight audit verify --pubkey KEY.pub --json` shows
+ * it. A last line caught mid-write looks torn: looked at again. */
+static int verify_run(struct job_ctx *ctx, void *arg, char **ret_result, size_t *ret_len)
+{
+	const struct verify_job *v = arg;
 	struct pf_audit_report *report = calloc(1, sizeof(*report));
+	json_t *doc;
 	int r = -ENOMEM;
 
-	(void)call;
 	for (int i = 0; report != NULL && i < VERIFY_TORN_RETRIES; i++) {
 		memset(report, 0, sizeof(*report));
 		report->size = sizeof(*report);
-		r = pf_audit_verify(a->audit_path, a->pk, report);
+		r = pf_audit_verify_watch(v->path, v->pk, report, verify_progress, ctx);
 		if (r != -EBADMSG || report->fault != PF_AUDIT_FAULT_TORN)
 			break;
 		(void)usleep(10000); /* the auditor was writing the last line */
 	}
 	if (r < 0 && r != -EBADMSG) {
 		free(report);
-		api_error_set(err, 500, "audit_error", "the audit log cannot be verified: %s",
-			      strerror(-r));
+		if (r != -ECANCELED)
+			job_fail(ctx, "audit_error", "the audit log cannot be verified: %s",
+				 strerror(-r));
 		return r;
 	}
-	r = reply_doc(rep, 200, jdoc_audit_report(r, report), err);
+	doc = jdoc_audit_report(r, report);
 	free(report);
-	return r;
+	*ret_result = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(doc);
+	if (*ret_result == NULL) {
+		job_fail(ctx, "internal", "out of memory building the verdict");
+		return -ENOMEM;
+	}
+	*ret_len = strlen(*ret_result);
+	return 0;
+}
+
+/* Start a verification, or answer the one queued or running: one at a time is enough
+ * (a second would read the same files), and so this read needs no token. */
+static int post_audit_verify(struct api *a, const struct api_call *call, struct api_reply *rep,
+			     struct api_error *err)
+{
+	struct verify_job *v;
+	uint32_t id;
+	int r;
+
+	if (jobs_find_active(a->jobs, API_JOB_VERIFY, &id) == 0)
+		return api_job_reply(a, id, 202, rep, err);
+	v = calloc(1, sizeof(*v));
+	if (v == NULL)
+		return api_job_submit_error(-ENOMEM, "the verification", err);
+	(void)snprintf(v->path, sizeof(v->path), "%s", a->audit_path);
+	memcpy(v->pk, a->pk, sizeof(v->pk));
+	r = jobs_submit(a->jobs, API_JOB_VERIFY, verify_run, v, free, &id);
+	if (r < 0) {
+		free(v);
+		return api_job_submit_error(r, "the verification", err);
+	}
+	log_msg(LOG_INFO, "api (%s): job %u verifies the audit log", call->peer, id);
+	return api_job_reply(a, id, 202, rep, err);
 }
 
 static int get_openapi(struct api *a, const struct api_call *call, struct api_reply *rep,
@@ -555,12 +588,15 @@ const struct api_route api_routes[] = {
 	 FIELDS(message_body), post_message},
 	{"GET", API_PREFIX "/decisions", 0, FIELDS(decisions_query), NO_FIELDS, get_decisions},
 	{"GET", API_PREFIX "/audit", 0, FIELDS(audit_query), NO_FIELDS, get_audit},
-	{"GET", API_PREFIX "/audit/verify", 0, NO_FIELDS, NO_FIELDS, get_audit_verify},
+	{"POST", API_PREFIX "/audit/verify", API_BODY | API_BODY_OPTIONAL, NO_FIELDS, NO_FIELDS,
+	 post_audit_verify},
+	{"GET", API_PREFIX "/jobs/{id}", 0, NO_FIELDS, NO_FIELDS, api_get_job},
+	{"DELETE", API_PREFIX "/jobs/{id}", API_MUTATING, NO_FIELDS, NO_FIELDS, api_delete_job},
 	{"GET", API_PREFIX "/events", API_STREAM, NO_FIELDS, NO_FIELDS, NULL},
 	{"GET", API_PREFIX "/openapi.json", 0, NO_FIELDS, NO_FIELDS, get_openapi},
 	{"GET", API_PREFIX "/metrics", 0, FIELDS(api_metrics_query), NO_FIELDS, api_get_metrics},
-	{"POST", API_PREFIX "/sim", API_BODY | API_BODY_OPTIONAL, NO_FIELDS, FIELDS(api_sim_body),
-	 api_post_sim},
+	{"POST", API_PREFIX "/sim", API_MUTATING | API_BODY | API_BODY_OPTIONAL, NO_FIELDS,
+	 FIELDS(api_sim_body), api_post_sim},
 	{"GET", "/metrics", 0, NO_FIELDS, NO_FIELDS, api_get_prometheus},
 	{"GET", "/", 0, NO_FIELDS, NO_FIELDS, api_get_dashboard},
 	{"GET", "/app.js", 0, NO_FIELDS, NO_FIELDS, api_get_dashboard},
@@ -584,17 +620,30 @@ int api_init(struct api *a, struct pf_domain *domain, const struct pf_manifest *
 	a->vnodes_max = di.vnodes_max;
 	a->msg_bytes_max = di.msg_bytes_max;
 	a->pid = (int32_t)getpid();
-	r = migrator_init(&a->mig, domain, m, to_auditor);
+	a->sim_time_max_ns = m->api.sim_time_max_ns;
+	a->sim_segment_max = m->api.sim_segment_max;
+	a->sim_events_max = m->api.sim_events_max;
+	api_sim_owner(a->domain_name != NULL ? a->domain_name : "pflightd", a->sim_owner);
+	r = jobs_create(&a->jobs);
 	if (r < 0)
 		return r;
-	r = api_metrics_init(a, m);
-	if (r < 0)
-		migrator_fini(&a->mig);
+	r = migrator_init(&a->mig, domain, m, to_auditor);
+	if (r == 0) {
+		r = api_metrics_init(a, m);
+		if (r < 0)
+			migrator_fini(&a->mig);
+	}
+	if (r < 0) {
+		jobs_destroy(a->jobs, "the API is not started");
+		a->jobs = NULL;
+	}
 	return r;
 }
 
 void api_fini(struct api *a)
 {
+	jobs_destroy(a->jobs, "pflightd is stopping"); /* first: a job may still be running */
+	a->jobs = NULL;
 	api_metrics_fini(a);
 	migrator_fini(&a->mig);
 }

@@ -23,20 +23,25 @@
 #include "tools/pflightd/cmdq.h"
 #include "tools/pflightd/events.h"
 #include "tools/pflightd/govern.h"
+#include "tools/pflightd/jobs.h"
 #include "tools/pflightd/migrate.h"
 
 #define API_PREFIX "/api/v1"
 #define API_PATH_IDS_MAX 2u /* {slot} or {id} segments in one path */
 #define API_FIELDS_MAX                                                                             \
-	12u                   /* query arguments or body fields one route accepts (the             \
-			       * simulator's parameters are the most) */
-#define API_QUERY_MAX 16u     /* query arguments one request may carry */
-#define API_SEGMENTS_MAX 8u   /* path segments looked at; deeper paths are unknown */
-#define API_CODE_MAX 32u      /* bytes of an error code, with the NUL */
-#define API_MESSAGE_MAX 256u  /* bytes of an error message, with the NUL */
-#define API_ALLOW_MAX 32u     /* bytes of an Allow header */
-#define API_CURSOR_MAX 24u    /* bytes of a page cursor, with the NUL */
-#define API_PEER_MAX 64u      /* bytes of a client address as text */
+	12u                  /* query arguments or body fields one route accepts (the              \
+			      * simulator's parameters are the most) */
+#define API_QUERY_MAX 16u    /* query arguments one request may carry */
+#define API_SEGMENTS_MAX 8u  /* path segments looked at; deeper paths are unknown */
+#define API_CODE_MAX 32u     /* bytes of an error code, with the NUL */
+#define API_MESSAGE_MAX 256u /* bytes of an error message, with the NUL */
+#define API_ALLOW_MAX 32u    /* bytes of an Allow header */
+#define API_CURSOR_MAX 24u   /* bytes of a page cursor, with the NUL */
+#define API_PEER_MAX 64u     /* bytes of a client address as text */
+#define API_LOCATION_MAX 64u /* bytes of a Location header (a job's path), with the NUL */
+/* Bytes of the owner part of a simulation's domain name, with the NUL: room is left for
+ * ".sim-<pid>-<job>" within PF_DOMAIN_NAME_MAX (http_sim.c). */
+#define API_SIM_OWNER_MAX 40u
 #define API_LIST_DEFAULT 100u /* VNodes per page by default */
 #define API_LIST_MAX 1000u    /* VNodes per page at most */
 #define API_SCAN_MAX                                                                               \
@@ -131,8 +136,9 @@ struct api_error {
 
 struct api_reply {
 	unsigned status;
-	json_t *doc;     /* the JSON answer (owned), or NULL with raw */
-	const char *raw; /* bytes served as they are: static, or raw_owned */
+	char location[API_LOCATION_MAX]; /* a Location header when not empty (a new job) */
+	json_t *doc;                     /* the JSON answer (owned), or NULL with raw */
+	const char *raw;                 /* bytes served as they are: static, or raw_owned */
 	size_t raw_len;
 	const char *content_type; /* of raw */
 	char *raw_owned;          /* malloc'ed raw bytes the server frees after sending */
@@ -143,9 +149,16 @@ struct api {
 	struct pf_domain *domain;
 	const char *domain_name;
 	const char *audit_path;
+	struct pf_audit *log;  /* the auditor's: lineage from its index (pf_audit_lineage_tail) */
 	struct events *events; /* the log's newest records (http.c follows it): the tail */
 	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES]; /* the daemon's: audit verify */
 	struct migrator mig;                         /* this thread's (migrate.h) */
+	struct jobs *jobs; /* the long requests, run off this thread (jobs.h, http_jobs.c) */
+	/* A simulation's budgets (the manifest's api.sim_*) and its domains' owner name. */
+	uint64_t sim_time_max_ns;
+	uint64_t sim_segment_max;
+	uint64_t sim_events_max;
+	char sim_owner[API_SIM_OWNER_MAX];
 	struct cmdq *to_auditor;
 	uint64_t start_ns; /* CLOCK_MONOTONIC when the daemon started */
 	int32_t pid;
@@ -162,6 +175,12 @@ struct api {
 	uint32_t membership_seen; /* the membership version deaths were last looked for at */
 	uint64_t death_seen_ns;   /* the latest death time already followed */
 	uint64_t crash_ns[API_CRASHES_MAX]; /* detection time of each open death */
+};
+
+/* The kinds of job (jobs.h) the API runs. */
+enum api_job_kind {
+	API_JOB_SIM = 1,    /* POST /api/v1/sim */
+	API_JOB_VERIFY = 2, /* POST /api/v1/audit/verify */
 };
 
 extern const struct api_route api_routes[];
@@ -209,12 +228,28 @@ int api_cursor_decode(const char *text, size_t len, uint32_t *ret_id);
 
 /* --- http_api.c --------------------------------------------------------------------- */
 
-/* Set up a's own migrator (its governor and scheduler object) and metrics. 0 or -errno. */
+/* Set up a's own migrator (its governor and scheduler object), metrics and job runner (its
+ * worker thread started). 0 or -errno. */
 int api_init(struct api *a, struct pf_domain *domain, const struct pf_manifest *m,
 	     struct cmdq *to_auditor);
+/* Cancel the jobs and wait for the worker, then free the rest. */
 void api_fini(struct api *a);
 
-/* --- http_metrics.c: the metrics, the simulator, the dashboard's files --------------- */
+/* --- http_jobs.c: jobs as resources ---------------------------------------------------- */
+
+/* Answer a job just submitted (status 202) or cancelled: its document, with a Location
+ * header naming it. 0, or -ENOENT/-ENOMEM with err filled. */
+int api_job_reply(struct api *a, uint32_t id, unsigned status, struct api_reply *rep,
+		  struct api_error *err);
+/* The refusal of a job jobs_submit() refused with r, `what` naming the request in it:
+ * 429 (the queue is full), 503 (stopping) or 500. Returns r. */
+int api_job_submit_error(int r, const char *what, struct api_error *err);
+int api_get_job(struct api *a, const struct api_call *call, struct api_reply *rep,
+		struct api_error *err);
+int api_delete_job(struct api *a, const struct api_call *call, struct api_reply *rep,
+		   struct api_error *err);
+
+/* --- http_metrics.c: the metrics, the dashboard's files ------------------------------- */
 
 /* The accumulator and the live sampler over a->domain, window from the manifest's
  * api.metrics_window. 0 or -errno. */
@@ -233,16 +268,29 @@ int api_get_metrics(struct api *a, const struct api_call *call, struct api_reply
 		    struct api_error *err);
 int api_get_prometheus(struct api *a, const struct api_call *call, struct api_reply *rep,
 		       struct api_error *err);
-int api_post_sim(struct api *a, const struct api_call *call, struct api_reply *rep,
-		 struct api_error *err);
 int api_get_dashboard(struct api *a, const struct api_call *call, struct api_reply *rep,
 		      struct api_error *err);
-/* The fields of POST /api/v1/sim and the query of GET /api/v1/metrics (http_metrics.c),
- * sized here so that the route table in http_api.c counts them. */
-#define API_SIM_FIELDS 11u
+/* The query of GET /api/v1/metrics, sized here so that the route table in http_api.c
+ * counts it. */
 #define API_METRICS_QUERY_FIELDS 1u
-extern const struct api_field api_sim_body[API_SIM_FIELDS];
 extern const struct api_field api_metrics_query[API_METRICS_QUERY_FIELDS];
+
+/* --- http_sim.c: the simulator ---------------------------------------------------------- */
+
+int api_post_sim(struct api *a, const struct api_call *call, struct api_reply *rep,
+		 struct api_error *err);
+/* The owner part of this daemon's simulation domains ("<owner>.sim-<pid>-<job>"): the
+ * domain's name, or when it is too long for the rest to fit, its start and a hash of it. */
+void api_sim_owner(const char *domain, char out[API_SIM_OWNER_MAX]);
+/* At start: remove the simulation domains a killed pflightd of this domain left, those of
+ * this uid whose pid no longer runs a pflightd; another uid's are left alone (logged). The
+ * count removed, or -errno when /dev/shm cannot be read. */
+int api_sim_sweep(const char *domain);
+_Static_assert(API_SIM_OWNER_MAX - 1 + sizeof(".sim-4194304-4294967295") - 1 <= PF_DOMAIN_NAME_MAX,
+	       "a simulation's domain name must fit");
+/* The fields of POST /api/v1/sim, sized here so that the route table counts them. */
+#define API_SIM_FIELDS 11u
+extern const struct api_field api_sim_body[API_SIM_FIELDS];
 
 /* The OpenAPI document compiled in (tools/pflightd/openapi.json, openapi_json.c). */
 extern const char api_openapi_json[];

@@ -15,7 +15,8 @@
  *
  * Start-up: load the PhoenixFile (or the defaults), then create the domain, or adopt it
  * when it exists: the domain lives in /dev/shm, so a restarted daemon finds its workers
- * still running and loses nothing. Open the audit log (creating its signing key when
+ * still running and loses nothing; the simulations' domains a killed daemon left there
+ * (http_sim.c names them) are removed. Open the audit log (creating its signing key when
  * absent), then run three agents (daemon.h) under the runner (agent.h).
  *
  * Audit log location: --audit, else governance.audit.path, else <state>/<domain>.audit.jsonl
@@ -75,6 +76,7 @@
 #include "tools/pflightd/control.h"
 #include "tools/pflightd/daemon.h"
 #include "tools/pflightd/http.h"
+#include "tools/pflightd/http_api.h"
 #include "tools/pflightd/log.h"
 #include "tools/pflightd/notify.h"
 
@@ -968,6 +970,7 @@ static void open_api(struct daemon *dm)
 		.domain_name = dm->name,
 		.domain = dm->domain,
 		.audit_path = dm->audit_path,
+		.log = dm->log,
 		.pk = dm->control.pk,
 		.to_auditor = dm->to_auditor,
 		.inbox = dm->to_http,
@@ -998,6 +1001,18 @@ static void open_api(struct daemon *dm)
 	}
 }
 
+/* The simulation domains a killed pflightd of this domain left (http_sim.c): removed before
+ * anything runs. One that cannot be only costs memory: the daemon runs on. */
+static void sweep_simulations(struct daemon *dm)
+{
+	int n = api_sim_sweep(dm->name);
+
+	if (n < 0)
+		log_msg(LOG_WARN, "simulation segments: /dev/shm cannot be read: %s", strerror(-n));
+	else if (n > 0)
+		log_msg(LOG_INFO, "%d simulation segments a killed pflightd left: removed", n);
+}
+
 static int set_up(struct daemon *dm)
 {
 	const char *name = dm->opt.domain != NULL ? dm->opt.domain : dm->manifest->metadata.name;
@@ -1014,6 +1029,8 @@ static int set_up(struct daemon *dm)
 	}
 	dm->sigfd = r;
 	r = open_domain(dm);
+	if (r == 0)
+		sweep_simulations(dm);
 	if (r == 0)
 		r = open_audit(dm);
 	if (r == 0)

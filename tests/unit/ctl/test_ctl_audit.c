@@ -7,18 +7,22 @@
  * hash recomputed, a deleted record, two records swapped, a torn (truncated) last line, a
  * changed signature with the chain rebuilt, and a whole log forged and re-signed with
  * another key. Also: lineage across interleaved records and rotated files, rotation
- * keeping one chain, bad inputs refused with nothing written, key file permissions; the
- * writer's files (log, key, token) refused, naming the file or directory and why, when
- * another uid (65534) owns them, when they are symbolic links (dangling or not: nothing is
- * written or created at the target), have a second name, or lie in a directory others
- * may write to; PF_AUDIT_REPAIR_TORN cutting only a record cut short, never a last line of
- * text in a file named as the log.
+ * keeping one chain, the lineage index (a VNode's newest records as the files give them,
+ * bounded, reading that VNode's lines alone, rebuilt at open, read while another thread
+ * appends and rotates), a verification's progress up to the whole set and its stop, bad
+ * inputs refused with nothing written, key file permissions; the writer's files (log, key,
+ * token) refused, naming the file or directory and why, when another uid (65534) owns
+ * them, when they are symbolic links (dangling or not: nothing is written or created at the
+ * target), have a second name, or lie in a directory others may write to;
+ * PF_AUDIT_REPAIR_TORN cutting only a record cut short, never a last line of text in a
+ * file named as the log.
  * Method: logs in a mkdtemp() directory; tampering edits the files as text; the "forger"
  * rebuilds hashes, links and signatures with jansson and libsodium directly.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <setjmp.h>
 #include <sodium.h>
@@ -780,6 +784,246 @@ static void test_audit_rotation_keeps_chain(void **state)
 	lines_free(&l);
 }
 
+/* ---- lineage from the index ------------------------------------------------------------ */
+
+static struct pf_audit *open_log_index(const char *path, const unsigned char *key,
+				       uint64_t rotate_bytes, uint64_t index_records)
+{
+	struct pf_audit_opts o;
+	struct pf_audit *log = NULL;
+
+	pf_audit_opts_init(&o);
+	o.host = "test-host";
+	o.secret_key = key;
+	o.sign_every = 16;
+	o.rotate_bytes = rotate_bytes;
+	o.index_records = index_records;
+	o.fsync_policy = PF_AUDIT_FSYNC_HEAD;
+	assert_int_equal(pf_audit_open(path, &o, &log, NULL), 0);
+	return log;
+}
+
+/* The index gives, for each VNode, the seqs the walk of the files gives (its newest max),
+ * and the VNode's whole count. */
+static void tail_matches_walk(struct pf_audit *log, const char *path, uint32_t vnode, uint32_t max)
+{
+	uint64_t walk[512] = {0}, tail[512] = {0}, total = 0;
+	int n = pf_audit_lineage(path, vnode, count_cb, walk);
+	int k = pf_audit_lineage_tail(log, vnode, max, count_cb, tail, &total);
+	uint64_t shown = (uint64_t)n < max ? (uint64_t)n : max;
+
+	assert_true(n >= 0 && n < 500);
+	assert_int_equal(k, shown);
+	assert_int_equal(total, n);
+	for (uint64_t i = 1; i <= shown; i++)
+		assert_int_equal(tail[i], walk[(uint64_t)n - shown + i]);
+}
+
+static void test_audit_lineage_tail_across_rotations(void **state)
+{
+	struct pf_audit *log;
+	uint64_t seqs[8] = {0}, total = 7;
+	char path[128];
+
+	(void)state;
+	log_path(path, sizeof(path), "tail");
+	log = open_log_index(path, sk, 2048, 0);
+	append_n(log, 90, 0);
+	for (uint32_t v = 0; v < 3; v++) {
+		tail_matches_walk(log, path, v, PF_AUDIT_LINEAGE_TAIL_MAX);
+		tail_matches_walk(log, path, v, 4);
+	}
+	assert_int_equal(pf_audit_lineage_tail(log, 9, 8, count_cb, seqs, &total), 0);
+	assert_int_equal(total, 0);
+	assert_int_equal(pf_audit_close(log), 0);
+	/* Rebuilt from the set at open, and kept as it goes on. */
+	log = open_log_index(path, sk, 2048, 0);
+	for (uint32_t v = 0; v < 3; v++)
+		tail_matches_walk(log, path, v, 100);
+	append_n(log, 30, 0);
+	for (uint32_t v = 0; v < 3; v++)
+		tail_matches_walk(log, path, v, 100);
+	assert_int_equal(pf_audit_lineage_tail(log, PF_AUDIT_NO_VNODE, 8, count_cb, seqs, NULL),
+			 -EINVAL);
+	assert_int_equal(pf_audit_lineage_tail(log, 1, 0, count_cb, seqs, NULL), -EINVAL);
+	assert_int_equal(
+		pf_audit_lineage_tail(log, 1, PF_AUDIT_LINEAGE_TAIL_MAX + 1, count_cb, seqs, NULL),
+		-EINVAL);
+	assert_int_equal(pf_audit_lineage_tail(NULL, 1, 8, count_cb, seqs, NULL), -EINVAL);
+	assert_int_equal(pf_audit_close(log), 0);
+}
+
+/* The index is bounded: past index_records, a VNode's oldest records are not yielded,
+ * though still counted; what is yielded is its newest, linked. */
+static void test_audit_lineage_tail_bounded(void **state)
+{
+	uint64_t tail[64] = {0}, walk[64] = {0}, total = 0;
+	struct pf_audit *log;
+	char path[128];
+	int n, k;
+
+	(void)state;
+	log_path(path, sizeof(path), "tail-bounded");
+	log = open_log_index(path, sk, 0, 16); /* the 16 newest records about VNodes */
+	append_n(log, 120, 0);                 /* 60 about VNodes, 20 each */
+	n = pf_audit_lineage(path, 1, count_cb, walk);
+	assert_int_equal(n, 20);
+	k = pf_audit_lineage_tail(log, 1, 64, count_cb, tail, &total);
+	assert_int_equal(total, 20);
+	assert_true(k >= 4 && k <= 6); /* a third of 16 */
+	for (int i = 1; i <= k; i++)
+		assert_int_equal(tail[i], walk[n - k + i]);
+	assert_int_equal(pf_audit_close(log), 0);
+}
+
+/* It reads the VNode's lines alone: a broken record of another VNode, or no VNode, does
+ * not stop it (the walk of the files does stop there), and an edit of one of its own
+ * records is found. */
+static void test_audit_lineage_tail_reads_only_its_records(void **state)
+{
+	uint64_t seqs[64] = {0}, total = 0;
+	struct pf_audit *log;
+	struct lines l;
+	char path[128];
+
+	(void)state;
+	log_path(path, sizeof(path), "tail-reads");
+	log = open_log_index(path, NULL, 0, 0);
+	append_n(log, 20, 1); /* vnode 1 at seq 5, 11, 17; line k holds seq k */
+	lines_read(path, &l);
+	edit_line(&l, 2, "member/1", "member/9"); /* a join, no VNode */
+	edit_line(&l, 3, "member/1", "member/9"); /* vnode 2 */
+	lines_write(path, &l);
+	assert_int_equal(pf_audit_lineage(path, 1, count_cb, seqs), -EBADMSG);
+	assert_int_equal(pf_audit_lineage_tail(log, 1, 64, count_cb, seqs, &total), 3);
+	assert_int_equal(total, 3);
+	assert_int_equal(seqs[1], 5);
+	assert_int_equal(seqs[3], 17);
+	assert_int_equal(pf_audit_lineage_tail(log, 2, 64, count_cb, seqs, &total), -EBADMSG);
+	edit_line(&l, 11, "member/1", "member/9");
+	lines_write(path, &l);
+	assert_int_equal(pf_audit_lineage_tail(log, 1, 64, count_cb, seqs, &total), -EBADMSG);
+	lines_free(&l);
+	assert_int_equal(pf_audit_close(log), 0);
+}
+
+/* Rotated files removed since the index was built: the newer records are still yielded. */
+static void test_audit_lineage_tail_rotated_removed(void **state)
+{
+	uint64_t seqs[256] = {0}, walk[256] = {0}, total = 0;
+	char path[128], first[160];
+	struct pf_audit *log;
+	int n, k;
+
+	(void)state;
+	log_path(path, sizeof(path), "tail-removed");
+	log = open_log_index(path, sk, 2048, 0);
+	append_n(log, 90, 0);
+	(void)snprintf(first, sizeof(first), "%s.%020d", path, 1);
+	assert_int_equal(unlink(first), 0);
+	n = pf_audit_lineage(path, 0, count_cb, walk); /* anchored: what is left */
+	k = pf_audit_lineage_tail(log, 0, 256, count_cb, seqs, &total);
+	assert_int_equal(total, 15);
+	assert_true(n > 0 && n < 15);
+	assert_int_equal(k, n);
+	for (int i = 1; i <= k; i++)
+		assert_int_equal(seqs[i], walk[i]);
+	assert_int_equal(pf_audit_close(log), 0);
+}
+
+struct tail_reader {
+	struct pf_audit *log;
+	_Atomic int stop;
+	_Atomic int errors;
+	_Atomic int reads;
+};
+
+static void *tail_reader_main(void *arg)
+{
+	struct tail_reader *t = arg;
+	uint64_t seqs[16];
+
+	while (!t->stop) {
+		seqs[0] = 0;
+		t->errors += pf_audit_lineage_tail(t->log, 1, 8, count_cb, seqs, NULL) < 0;
+		t->reads++;
+	}
+	return NULL;
+}
+
+/* Read while another thread appends and rotates: every read succeeds (a file rotated
+ * between the copy of the positions and the reads is found under its new name). */
+static void test_audit_lineage_tail_concurrent_rotation(void **state)
+{
+	struct tail_reader t = {0};
+	char path[128];
+	pthread_t tid;
+
+	(void)state;
+	log_path(path, sizeof(path), "tail-concurrent");
+	t.log = open_log_index(path, sk, 4096, 0);
+	append_n(t.log, 20, 0);
+	assert_int_equal(pthread_create(&tid, NULL, tail_reader_main, &t), 0);
+	while (t.reads == 0)
+		(void)usleep(100);
+	append_n(t.log, 600, 0);
+	t.stop = 1;
+	assert_int_equal(pthread_join(tid, NULL), 0);
+	assert_int_equal(t.errors, 0);
+	assert_true(t.reads > 0);
+	tail_matches_walk(t.log, path, 1, 50);
+	assert_int_equal(pf_audit_close(t.log), 0);
+}
+
+/* ---- verification's progress --------------------------------------------------------- */
+
+struct watch_seen {
+	struct pf_audit_progress last;
+	int calls;
+	int stop_after; /* calls; then -ECANCELED (0: never) */
+};
+
+static int watch_cb(void *arg, const struct pf_audit_progress *p)
+{
+	struct watch_seen *w = arg;
+
+	assert_int_equal(p->size, sizeof(*p));
+	assert_true(p->records >= w->last.records && p->bytes >= w->last.bytes);
+	assert_true(p->files >= 1 && p->files <= p->files_total);
+	w->last = *p;
+	w->calls++;
+	return w->stop_after != 0 && w->calls >= w->stop_after ? -ECANCELED : 0;
+}
+
+/* Progress goes up to the whole set and says so at the end; the callback can stop it. */
+static void test_audit_verify_watch_progress(void **state)
+{
+	struct pf_audit_report rep = {.size = sizeof(rep)};
+	struct watch_seen w = {0};
+	struct pf_audit *log;
+	char path[128];
+
+	(void)state;
+	log_path(path, sizeof(path), "watch");
+	log = open_log(path, sk, 64, 65536);
+	append_n(log, 3 * PF_AUDIT_PROGRESS_RECORDS, 0);
+	assert_int_equal(pf_audit_close(log), 0);
+	assert_int_equal(pf_audit_verify_watch(path, pk, &rep, watch_cb, &w), 0);
+	assert_true(rep.files > 1);
+	assert_true(w.calls >= 4); /* the start, every 4096 records, the end */
+	assert_int_equal(w.last.records, rep.records);
+	assert_int_equal(w.last.files, rep.files);
+	assert_int_equal(w.last.files_total, rep.files);
+	assert_int_equal(w.last.bytes, w.last.bytes_total);
+	w = (struct watch_seen){.stop_after = 2};
+	assert_int_equal(pf_audit_verify_watch(path, pk, &rep, watch_cb, &w), -ECANCELED);
+	assert_int_equal(w.calls, 2);
+	assert_int_equal(rep.records, PF_AUDIT_PROGRESS_RECORDS); /* stopped there */
+	w = (struct watch_seen){.stop_after = 1};                 /* before the first record */
+	assert_int_equal(pf_audit_verify_watch(path, pk, &rep, watch_cb, &w), -ECANCELED);
+	assert_int_equal(rep.records, 0);
+}
+
 /* ---- bad inputs, keys, locking ------------------------------------------------------ */
 
 static void test_audit_bad_inputs_write_nothing(void **state)
@@ -1234,6 +1478,12 @@ int main(void)
 		cmocka_unit_test(test_audit_verify_out_of_memory),
 		cmocka_unit_test(test_audit_lineage_interleaved),
 		cmocka_unit_test(test_audit_rotation_keeps_chain),
+		cmocka_unit_test(test_audit_lineage_tail_across_rotations),
+		cmocka_unit_test(test_audit_lineage_tail_bounded),
+		cmocka_unit_test(test_audit_lineage_tail_reads_only_its_records),
+		cmocka_unit_test(test_audit_lineage_tail_rotated_removed),
+		cmocka_unit_test(test_audit_lineage_tail_concurrent_rotation),
+		cmocka_unit_test(test_audit_verify_watch_progress),
 		cmocka_unit_test(test_audit_bad_inputs_write_nothing),
 		cmocka_unit_test(test_audit_key_file_permissions),
 		cmocka_unit_test(test_audit_open_busy_and_bad_opts),

@@ -65,6 +65,9 @@ static void test_manifest_defaults_match_domain_opts(void **state)
 	assert_int_equal(m.api.rate_per_s, 100);
 	assert_int_equal(m.api.client_timeout_ns, UINT64_C(10000000000));
 	assert_int_equal(m.api.connections_max, 64);
+	assert_int_equal(m.api.sim_time_max_ns, UINT64_C(30000000000));
+	assert_int_equal(m.api.sim_segment_max, 64u << 20);
+	assert_int_equal(m.api.sim_events_max, 1000000);
 }
 
 static void test_manifest_minimal_is_default(void **state)
@@ -161,6 +164,9 @@ static void test_manifest_example_parses(void **state)
 	assert_int_equal(m.api.rate_per_s, 50);
 	assert_int_equal(m.api.client_timeout_ns, UINT64_C(5000000000));
 	assert_int_equal(m.api.connections_max, 32);
+	assert_int_equal(m.api.sim_time_max_ns, UINT64_C(20000000000));
+	assert_int_equal(m.api.sim_segment_max, 32u << 20);
+	assert_int_equal(m.api.sim_events_max, 500000);
 	assert_int_equal(pf_manifest_domain_opts(&m, &o), 0);
 	assert_int_equal(o.members_max, 256);
 	assert_int_equal(o.msg_bytes_max, 1024);

@@ -6,7 +6,11 @@
  * availability and stability against the same run without them, every run leaves the
  * private domain consistent (each VNode PENDING or owned by a member, no member left
  * joined) and gone, recoveries take at least the heartbeat timeout, the callback can stop
- * a run, and bad options are refused with their errno and field.
+ * a run, and bad options are refused with their errno and field. Under the caller's
+ * control (pf_sim_run_ctl): checks change no result, are asked while setting up, every
+ * few events and inside a sample's batch of messages, and stop the run within their
+ * interval; the domain has the caller's name, and one over the caller's bound is refused
+ * before it exists.
  * Method: small runs (tens of members, a few thousand VNodes, minutes of simulated time),
  * points collected by the callback and compared field by field.
  */
@@ -322,6 +326,135 @@ static void test_sim_refuses_bad_options(void **state)
 	assert_null(pf_sim_preset_name(4));
 }
 
+/* ---- the caller's control (pf_sim_run_ctl) ------------------------------------------- */
+
+struct watch {
+	char segment[128];   /* /dev/shm path of the domain named */
+	uint32_t stop_phase; /* stop in this phase ... */
+	uint64_t stop_after; /* ... once events (run) or members (set-up) or messages reach it */
+	int by_messages;
+	int calls;
+	int segment_seen;
+	struct pf_sim_progress first, last;
+};
+
+static int watch_check(void *arg, const struct pf_sim_progress *p)
+{
+	struct watch *w = arg;
+	uint64_t at = w->by_messages ? p->messages
+				     : (p->phase == PF_SIM_PHASE_RUN ? p->events : p->members);
+
+	assert_int_equal(p->size, sizeof(*p));
+	assert_true(p->events >= w->last.events && p->phase >= w->last.phase);
+	if (w->calls++ == 0)
+		w->first = *p;
+	w->last = *p;
+	w->segment_seen |= access(w->segment, F_OK) == 0;
+	return p->phase == w->stop_phase && at >= w->stop_after ? -ECANCELED : 0;
+}
+
+static void watch_name(struct watch *w, struct pf_sim_ctl *ctl, char *name, size_t cap)
+{
+	(void)snprintf(name, cap, "pft-simctl-%d", (int)getpid());
+	(void)snprintf(w->segment, sizeof(w->segment), "/dev/shm/pflight-%s", name);
+	pf_sim_ctl_init(ctl);
+	ctl->domain_name = name;
+	ctl->check = watch_check;
+	ctl->arg = w;
+}
+
+/* Checks change nothing of the results; the run stops within check_events of being asked
+ * to; the domain has the caller's name while it runs and is gone after. */
+static void test_sim_ctl_checks_and_stops(void **state)
+{
+	struct pf_sim_opts o = small(PF_SIM_AI_AGENTS);
+	struct pf_sim_summary a = {.size = sizeof(a)}, b = {.size = sizeof(b)};
+	struct watch w = {.stop_phase = UINT32_MAX};
+	struct pf_sim_ctl ctl;
+	uint64_t bytes = 0;
+	char name[64];
+
+	(void)state;
+	watch_name(&w, &ctl, name, sizeof(name));
+	assert_int_equal(pf_sim_segment_bytes(&o, &bytes), 0);
+	assert_int_equal(pf_sim_run(&o, &a, NULL, NULL), 0);
+	assert_int_equal(pf_sim_run_ctl(&o, &ctl, &b, NULL, NULL), 0);
+	assert_memory_equal(&a, &b, sizeof(a));
+	assert_true(w.segment_seen);
+	assert_int_equal(access(w.segment, F_OK), -1);
+	assert_int_equal(w.first.phase, PF_SIM_PHASE_SETUP);
+	assert_int_equal(w.first.segment_bytes, bytes);
+	assert_int_equal(w.last.phase, PF_SIM_PHASE_RUN);
+	assert_true(w.calls >= (int)(b.events / PF_SIM_CHECK_EVENTS_DEFAULT));
+	/* Asked to stop at 200 events: stopped there, well before the end. */
+	w = (struct watch){.stop_phase = PF_SIM_PHASE_RUN, .stop_after = 200};
+	watch_name(&w, &ctl, name, sizeof(name));
+	ctl.check_events = 4;
+	assert_int_equal(pf_sim_run_ctl(&o, &ctl, &b, NULL, NULL), -ECANCELED);
+	assert_true(w.last.events >= 200 && w.last.events < 204);
+	assert_int_equal(access(w.segment, F_OK), -1);
+	/* And while setting up, once 64 members joined. */
+	o.members = 200;
+	w = (struct watch){.stop_phase = PF_SIM_PHASE_SETUP, .stop_after = 64};
+	watch_name(&w, &ctl, name, sizeof(name));
+	assert_int_equal(pf_sim_run_ctl(&o, &ctl, &b, NULL, NULL), -ECANCELED);
+	assert_int_equal(w.last.members, 64);
+	assert_int_equal(access(w.segment, F_OK), -1);
+	no_segment_left();
+}
+
+/* A sample with millions of messages behind it is checked along the way. */
+static void test_sim_ctl_checks_inside_messages(void **state)
+{
+	struct pf_sim_opts o = small(PF_SIM_DMA);
+	struct watch w = {.stop_phase = PF_SIM_PHASE_RUN, .stop_after = 200000, .by_messages = 1};
+	struct pf_sim_ctl ctl;
+	char name[64];
+
+	(void)state;
+	o.messages_per_s = 1e6;
+	o.duration_ns = SEC(60);
+	o.interval_ns = SEC(60); /* one sample at the end: 60 million messages behind it */
+	watch_name(&w, &ctl, name, sizeof(name));
+	assert_int_equal(pf_sim_run_ctl(&o, &ctl, NULL, NULL, NULL), -ECANCELED);
+	assert_true(w.last.messages >= 200000 && w.last.messages < 200000 + PF_SIM_CHECK_MESSAGES);
+	assert_int_equal(access(w.segment, F_OK), -1);
+}
+
+/* A domain over the bound is refused before it exists; the name is the caller's to get
+ * right. */
+static void test_sim_ctl_refusals(void **state)
+{
+	struct pf_sim_opts o = small(PF_SIM_DMA);
+	struct watch w = {.stop_phase = UINT32_MAX};
+	struct pf_sim_ctl ctl;
+	struct pf_domain *d;
+	uint64_t bytes = 0;
+	char name[64];
+
+	(void)state;
+	watch_name(&w, &ctl, name, sizeof(name));
+	assert_int_equal(pf_sim_segment_bytes(&o, &bytes), 0);
+	assert_true(bytes > 0);
+	ctl.segment_bytes_max = bytes - 1;
+	assert_int_equal(pf_sim_run_ctl(&o, &ctl, NULL, NULL, NULL), -EFBIG);
+	assert_int_equal(w.calls, 0);
+	o.duration_ns = SEC(5);
+	ctl.segment_bytes_max = bytes;
+	assert_int_equal(pf_sim_run_ctl(&o, &ctl, NULL, NULL, NULL), 0);
+	assert_int_equal(pf_domain_create(name, NULL, &d), 0);
+	assert_int_equal(pf_sim_run_ctl(&o, &ctl, NULL, NULL, NULL), -EEXIST);
+	assert_int_equal(pf_domain_destroy(d), 0);
+	ctl.domain_name = "no/slash";
+	assert_int_equal(pf_sim_run_ctl(&o, &ctl, NULL, NULL, NULL), -EINVAL);
+	ctl.domain_name = name;
+	ctl.reserved[1] = 1;
+	assert_int_equal(pf_sim_run_ctl(&o, &ctl, NULL, NULL, NULL), -EINVAL);
+	o.vnodes = 0;
+	assert_int_equal(pf_sim_segment_bytes(&o, &bytes), -EINVAL);
+	no_segment_left();
+}
+
 /* The library allocations a run makes (its private domain, every member's join, at set-up
  * and mid-run, every adoption's handle) failed once each in turn (SQLite-style sweep): the run
  * returns -ENOMEM, every member it joined has left, every VNode is back to PENDING and the private
@@ -376,6 +509,9 @@ int main(void)
 		cmocka_unit_test(test_sim_callback_stops_the_run),
 		cmocka_unit_test(test_sim_refuses_bad_options),
 		cmocka_unit_test(test_sim_alloc_failure_leaves_nothing),
+		cmocka_unit_test(test_sim_ctl_checks_and_stops),
+		cmocka_unit_test(test_sim_ctl_checks_inside_messages),
+		cmocka_unit_test(test_sim_ctl_refusals),
 	};
 
 	return cmocka_run_group_tests_name("ctl_sim", tests, NULL, NULL);
