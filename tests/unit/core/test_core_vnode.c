@@ -213,7 +213,7 @@ static void test_vnode_release_pending_full(void **state)
 	assert_int_equal(pf_vnode_define(dom, 9, NULL), 0);
 	assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), 0);
 	/* The rest of the queue: entries of VNode 63, never defined. */
-	while (ring_mpmc_try_enqueue(dom->pending, 63, NULL) == 0) {
+	while (ring_mpmc_try_enqueue(&dom->pending, 63, NULL) == 0) {
 	}
 	assert_int_equal(pf_vnode_release(v), 0);
 	assert_int_equal(pf_vnode_info(dom, 9, &vi), 0);
