@@ -5,10 +5,11 @@
  * Creation: compute every region's size from the limits (overflow-checked), create the
  * segment exclusively, initialise the control block, the pending ring and the lock,
  * write the region table, and only then publish the header ([R0] in shm/). A process
- * that attaches validates the shm header, then the limits, then that every region has
- * exactly the size its limits imply, then the rings; it keeps a private copy of the
- * limits, and a view of each ring whose geometry is the limits' (shm/ring_mpmc.h), so that
- * later scribbles on the limits or on a ring's header change nothing.
+ * that attaches copies the shm header and region table and validates the copy, then the
+ * limits (copied too), then that every region has exactly the size its limits imply, then
+ * the rings. From then on it uses only what it validated: the copies, and a view of each
+ * ring whose geometry is the limits' (shm/ring_mpmc.h), so that later scribbles on the
+ * header, the region table, the limits or a ring's header change nothing.
  *
  * Wake-ups: membership and pending changes bump a 32-bit version in the control block
  * and FUTEX_WAKE its sleepers. A waiter registers (pending_waiters) and then sleeps only
@@ -479,14 +480,12 @@ fail:
 	return r;
 }
 
-/* Every region must have exactly the size its limits imply. */
-static int regions_check(const struct dom_limits *lim, const struct pf_shm_header *hdr)
+/* Every region of the (validated, private) table must have exactly the size its limits
+ * imply. */
+static int regions_check(const struct dom_limits *lim, const struct pf_shm_region *table)
 {
-	const struct pf_shm_region *table = shm_header_regions(hdr);
 	uint64_t sizes[REGION_COUNT];
 
-	if (hdr->region_count != REGION_COUNT)
-		return -EPROTO;
 	if (region_sizes(lim, sizes) < 0)
 		return -EPROTO;
 	for (int i = 0; i < REGION_COUNT; i++)
@@ -497,15 +496,16 @@ static int regions_check(const struct dom_limits *lim, const struct pf_shm_heade
 
 static int domain_validate(struct pf_domain *d)
 {
-	const struct pf_shm_header *hdr = d->seg.base;
-	const struct pf_shm_region *table;
+	struct shm_header_copy hc;
+	const struct pf_shm_region *table = hc.regions;
 	int r;
 
-	r = shm_header_check(hdr, d->seg.bytes, DOMAIN_LAYOUT_MAJOR);
+	/* The header and the region table are copied and validated as copied: nothing below
+	 * reads them from the segment again, whatever a peer writes there meanwhile. */
+	r = shm_header_read(d->seg.base, d->seg.bytes, DOMAIN_LAYOUT_MAJOR, &hc);
 	if (r < 0)
 		return r;
-	table = shm_header_regions(hdr);
-	if (hdr->region_count != REGION_COUNT ||
+	if (hc.hdr.region_count != REGION_COUNT ||
 	    table[REGION_CONTROL].bytes < sizeof(struct dom_control))
 		return -EPROTO;
 	/* Copy first, validate the copy: the shared original may change under us. */
@@ -514,7 +514,7 @@ static int domain_validate(struct pf_domain *d)
 	r = limits_check(&d->lim);
 	if (r < 0)
 		return r;
-	r = regions_check(&d->lim, hdr);
+	r = regions_check(&d->lim, table);
 	if (r < 0)
 		return r;
 	handle_bind(d, table);

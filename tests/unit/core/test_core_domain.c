@@ -28,6 +28,7 @@
 #include "core/domain_impl.h"
 #include "core/member_impl.h"
 #include "pflight/pflight.h"
+#include "shm/fault.h"
 #include "shm/shm_header.h"
 #include "tests/common/test_util.h"
 
@@ -734,6 +735,118 @@ static void test_domain_ring_words_scribbled(void **state)
 	assert_int_equal(pf_domain_destroy(d), 0);
 }
 
+#if PF_FAULT_INJECTION
+/* A peer's writes on the header and the region table, between their validation by an
+ * attacher and their use: every region moved past the mapping (all) and, with all, the
+ * header's own geometry too. */
+struct open_race {
+	struct pf_shm_header *hdr; /* the creator's mapping of them */
+	int all;
+	int fired;
+};
+
+static struct pf_shm_region *race_table(struct open_race *o)
+{
+	return (struct pf_shm_region *)((unsigned char *)o->hdr + PF_SHM_HEADER_BYTES);
+}
+
+static void open_hook(void *arg, enum fault_point point)
+{
+	struct open_race *o = arg;
+
+	(void)point;
+	if (o->fired++ != 0)
+		return;
+	for (uint32_t i = 0; i < REGION_COUNT; i++) {
+		race_table(o)[i].offset = (UINT64_C(1) << 45) + i * 4096;
+		race_table(o)[i].bytes = UINT64_MAX;
+	}
+	o->hdr->segment_bytes = UINT64_MAX;
+	if (o->all) {
+		o->hdr->table_offset = UINT64_C(1) << 40;
+		o->hdr->region_count = PF_SHM_REGIONS_MAX;
+	}
+}
+
+/* Where p lies in d's mapping: offsets compare across the mappings of one segment. */
+static uint64_t off_in(const struct pf_domain *d, const void *p)
+{
+	assert_true((const unsigned char *)p >= (const unsigned char *)d->seg.base);
+	assert_true((const unsigned char *)p < (const unsigned char *)d->seg.base + d->seg.bytes);
+	return (uint64_t)((const unsigned char *)p - (const unsigned char *)d->seg.base);
+}
+#endif
+
+#if PF_FAULT_INJECTION
+/* One attach with the peer's writes of race.all at the instant after validation. */
+static void open_scribbled_round(int all)
+{
+	struct pf_shm_region saved_table[REGION_COUNT];
+	struct pf_domain_info ai = {.size = sizeof(ai)}, bi = {.size = sizeof(bi)};
+	struct pf_shm_header saved_hdr;
+	struct open_race race = {.all = all};
+	struct pf_domain_opts o;
+	struct pf_domain *a, *b;
+	struct pf_member *m;
+	struct pf_vnode *v;
+
+	pf_domain_opts_init(&o);
+	o.members_max = 4;
+	o.vnodes_max = 16;
+	assert_int_equal(pf_domain_create(name, &o, &a), 0);
+	race.hdr = a->seg.base;
+	memcpy(&saved_hdr, race.hdr, sizeof(saved_hdr));
+	memcpy(saved_table, race_table(&race), sizeof(saved_table));
+	fault_set_hook(FAULT_SHM_HEADER_READ, open_hook, &race);
+	assert_int_equal(pf_domain_open(name, &b), 0);
+	fault_set_hook(FAULT_SHM_HEADER_READ, NULL, NULL);
+	assert_int_equal(race.fired, 1);
+	assert_int_equal(off_in(b, b->ctl), off_in(a, a->ctl));
+	assert_int_equal(off_in(b, b->caps), off_in(a, a->caps));
+	assert_int_equal(off_in(b, b->members), off_in(a, a->members));
+	assert_int_equal(off_in(b, b->own), off_in(a, a->own));
+	assert_int_equal(off_in(b, b->vnodes), off_in(a, a->vnodes));
+	assert_int_equal(off_in(b, b->pending.ring), off_in(a, a->pending.ring));
+	assert_int_equal(off_in(b, b->ckpt), off_in(a, a->ckpt));
+	assert_int_equal(off_in(b, b->inbox), off_in(a, a->inbox));
+	for (uint32_t i = 0; i < o.members_max; i++)
+		assert_int_equal(off_in(b, b->assign[i].ring), off_in(a, a->assign[i].ring));
+	assert_int_equal(off_in(b, b->explain), off_in(a, a->explain));
+	assert_int_equal(off_in(b, b->history), off_in(a, a->history));
+	assert_int_equal(off_in(b, b->ckpt_hold), off_in(a, a->ckpt_hold));
+	/* It works through its handle while the header still says nonsense. */
+	assert_int_equal(pf_vnode_define(b, 3, NULL), 0);
+	assert_int_equal(pf_member_join(b, NULL, &m), 0);
+	assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), 0);
+	assert_int_equal(pf_vnode_id(v), 3);
+	assert_int_equal(pf_domain_info(a, &ai), 0);
+	assert_int_equal(pf_domain_info(b, &bi), 0);
+	assert_int_equal(ai.vnodes_active, 1);
+	assert_int_equal(bi.vnodes_active, 1);
+	assert_int_equal(pf_member_leave(m), 0);
+	pf_domain_close(b);
+	/* A later attacher sees the scribble and refuses it; put back, it is let in. */
+	assert_int_equal(pf_domain_open(name, &b), -EOVERFLOW);
+	memcpy(race_table(&race), saved_table, sizeof(saved_table));
+	memcpy(race.hdr, &saved_hdr, sizeof(saved_hdr));
+	assert_int_equal(pf_domain_open(name, &b), 0);
+	pf_domain_close(b);
+	assert_int_equal(pf_domain_destroy(a), 0);
+}
+#endif
+
+/* An attacher uses the header and the region table it validated, not what a peer writes
+ * there right after: every region of its handle lies where the creator's does, and the
+ * domain works through it. */
+static void test_domain_open_header_scribbled_after_check(void **state)
+{
+	(void)state;
+#if PF_FAULT_INJECTION
+	open_scribbled_round(0); /* the regions only: what a re-read would go and use */
+	open_scribbled_round(1); /* and the header's table offset and region count */
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -746,6 +859,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_domain_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domain_counters_and_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_domain_open_header_scribbled_after_check,
+						setup, teardown),
 		cmocka_unit_test(test_domain_rings_scribbled_change_nothing),
 		cmocka_unit_test_setup_teardown(test_domain_ring_words_scribbled, setup, teardown),
 	};
