@@ -92,7 +92,7 @@ static void pending_drain(struct pf_domain *d)
 {
 	uint32_t id;
 
-	while (ring_mpmc_try_dequeue(d->pending, &id) == 0)
+	while (ring_mpmc_try_dequeue(&d->pending, &id) == 0)
 		continue;
 }
 

@@ -47,6 +47,7 @@ struct ctx {
 	struct sync *sync;
 	void *ring;
 	size_t ring_bytes;
+	struct ring_mpmc_view view; /* ours: the ring's private view (formatted before fork) */
 	int cpus[2];
 };
 
@@ -93,11 +94,16 @@ DEFINE_LOOPS(ours, ours_mpmc_enq1, ours_mpmc_deq1, ours_mpmc_enqn, ours_mpmc_deq
 DEFINE_LOOPS(rte, rte_any_enq1, rte_any_deq1, rte_any_enqn, rte_any_deqn)
 #endif
 
-static int format_ring(enum impl impl, void *ring, size_t bytes)
+static int format_ring(struct ctx *c, enum impl impl)
 {
+	void *ring = c->ring;
+	size_t bytes = c->ring_bytes;
+	int r;
+
 	switch (impl) {
 	case OURS:
-		return ring_mpmc_init(ring, bytes, BENCH_RING_SLOTS);
+		r = ring_mpmc_init(ring, bytes, BENCH_RING_SLOTS);
+		return r < 0 ? r : ring_mpmc_attach(ring, bytes, BENCH_RING_SLOTS, &c->view);
 #if PF_HAVE_DPDK
 	case RTE_HTS:
 		return rte_ring_init(ring, "os_hts", BENCH_RING_SLOTS,
@@ -137,7 +143,7 @@ static double run_once(struct ctx *c, enum impl impl, unsigned batch, unsigned d
 	pid_t pid[PRODUCERS + CONSUMERS];
 	uint64_t n0, n1, t0, t1;
 
-	if (format_ring(impl, c->ring, c->ring_bytes) != 0) {
+	if (format_ring(c, impl) != 0) {
 		fprintf(stderr, "bench_oversubscribed: cannot format ring %d\n", (int)impl);
 		exit(1);
 	}
@@ -154,14 +160,14 @@ static double run_once(struct ctx *c, enum impl impl, unsigned batch, unsigned d
 			_exit(2);
 		if (i < PRODUCERS) {
 			if (impl == OURS)
-				ours_produce(c->sync, c->ring, batch);
+				ours_produce(c->sync, &c->view, batch);
 #if PF_HAVE_DPDK
 			else
 				rte_produce(c->sync, c->ring, batch);
 #endif
 		} else {
 			if (impl == OURS)
-				ours_consume(c->sync, c->ring, batch, i - PRODUCERS);
+				ours_consume(c->sync, &c->view, batch, i - PRODUCERS);
 #if PF_HAVE_DPDK
 			else
 				rte_consume(c->sync, c->ring, batch, i - PRODUCERS);

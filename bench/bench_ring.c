@@ -38,18 +38,26 @@ struct ctx {
 	struct sync *sync;
 	void *ring;
 	size_t ring_bytes;
+	struct ring_spsc_view spsc; /* ours: the rings' private views (formatted before fork) */
+	struct ring_mpmc_view mpmc;
 	int cpus[2];
 };
 
-/* Producer and consumer loops per implementation, with its fast path inlined. */
-#define DEFINE_LOOPS(name, T, enq1, deq1, enqn, deqn)                                              \
-	static void name##_produce(void *r, uint64_t n, unsigned batch)                            \
+/*
+ * Producer and consumer loops per implementation, with its fast path inlined. Each loop
+ * holds what its implementation hands a user, H taken from the handle once: rte_ring a
+ * pointer to the ring, ours the ring's private view (a small value, kept in registers);
+ * REF is how the adapters take it (& for ours, nothing for rte_ring).
+ */
+#define DEFINE_LOOPS(name, T, H, REF, enq1, deq1, enqn, deqn)                                      \
+	static void name##_produce(void *handle, uint64_t n, unsigned batch)                       \
 	{                                                                                          \
+		H r = *(H *)handle;                                                                \
 		T buf[BENCH_BATCH_MAX];                                                            \
 		uint64_t sent = 0;                                                                 \
 		if (batch == 1) {                                                                  \
 			while (sent < n) {                                                         \
-				if (enq1(r, (T)sent) == 0)                                         \
+				if (enq1(REF r, (T)sent) == 0)                                     \
 					sent++;                                                    \
 				else                                                               \
 					pf_cpu_relax();                                            \
@@ -60,22 +68,23 @@ struct ctx {
 			unsigned k = n - sent < batch ? (unsigned)(n - sent) : batch, got;         \
 			for (unsigned i = 0; i < k; i++)                                           \
 				buf[i] = (T)(sent + i);                                            \
-			got = enqn(r, buf, k);                                                     \
+			got = enqn(REF r, buf, k);                                                 \
 			sent += got;                                                               \
 			if (got == 0)                                                              \
 				pf_cpu_relax();                                                    \
 		}                                                                                  \
 	}                                                                                          \
-	static uint64_t name##_consume(void *r, uint64_t n, unsigned batch)                        \
+	static uint64_t name##_consume(void *handle, uint64_t n, unsigned batch)                   \
 	{                                                                                          \
+		H r = *(H *)handle;                                                                \
 		T buf[BENCH_BATCH_MAX];                                                            \
 		uint64_t got = 0, sum = 0;                                                         \
 		while (got < n) {                                                                  \
 			unsigned k;                                                                \
 			if (batch == 1) {                                                          \
-				k = deq1(r, &buf[0]) == 0;                                         \
+				k = deq1(REF r, &buf[0]) == 0;                                     \
 			} else {                                                                   \
-				k = deqn(r, buf, batch);                                           \
+				k = deqn(REF r, buf, batch);                                       \
 			}                                                                          \
 			for (unsigned i = 0; i < k; i++)                                           \
 				sum += buf[i];                                                     \
@@ -86,20 +95,28 @@ struct ctx {
 		return sum;                                                                        \
 	}
 
-DEFINE_LOOPS(ours_spsc, uint64_t, ours_spsc_enq1, ours_spsc_deq1, ours_spsc_enqn, ours_spsc_deqn)
-DEFINE_LOOPS(ours_mpmc, uint32_t, ours_mpmc_enq1, ours_mpmc_deq1, ours_mpmc_enqn, ours_mpmc_deqn)
+DEFINE_LOOPS(ours_spsc, uint64_t, struct ring_spsc_view, &, ours_spsc_enq1, ours_spsc_deq1,
+	     ours_spsc_enqn, ours_spsc_deqn)
+DEFINE_LOOPS(ours_mpmc, uint32_t, struct ring_mpmc_view, &, ours_mpmc_enq1, ours_mpmc_deq1,
+	     ours_mpmc_enqn, ours_mpmc_deqn)
 #if PF_HAVE_DPDK
-DEFINE_LOOPS(rte_spsc, uint64_t, rte_sp_enq1, rte_sc_deq1, rte_sp_enqn, rte_sc_deqn)
-DEFINE_LOOPS(rte_mpmc, uint32_t, rte_mp_enq1, rte_mc_deq1, rte_mp_enqn, rte_mc_deqn)
+DEFINE_LOOPS(rte_spsc, uint64_t, void *, , rte_sp_enq1, rte_sc_deq1, rte_sp_enqn, rte_sc_deqn)
+DEFINE_LOOPS(rte_mpmc, uint32_t, void *, , rte_mp_enq1, rte_mc_deq1, rte_mp_enqn, rte_mc_deqn)
 #endif
 
-static int format_ring(enum impl impl, void *ring, size_t bytes)
+static int format_ring(struct ctx *c, enum impl impl)
 {
+	void *ring = c->ring;
+	size_t bytes = c->ring_bytes;
+	int r;
+
 	switch (impl) {
 	case OURS_SPSC:
-		return ring_spsc_init(ring, bytes, BENCH_RING_SLOTS);
+		r = ring_spsc_init(ring, bytes, BENCH_RING_SLOTS);
+		return r < 0 ? r : ring_spsc_attach(ring, bytes, BENCH_RING_SLOTS, &c->spsc);
 	case OURS_MPMC:
-		return ring_mpmc_init(ring, bytes, BENCH_RING_SLOTS);
+		r = ring_mpmc_init(ring, bytes, BENCH_RING_SLOTS);
+		return r < 0 ? r : ring_mpmc_attach(ring, bytes, BENCH_RING_SLOTS, &c->mpmc);
 #if PF_HAVE_DPDK
 	case RTE_SPSC:
 		return rte_ring_init(ring, "bench_spsc", BENCH_RING_SLOTS,
@@ -110,6 +127,17 @@ static int format_ring(enum impl impl, void *ring, size_t bytes)
 	default:
 		return -ENOTSUP;
 	}
+}
+
+/* What the loops of impl take their handle from: our rings' private views, or the pointer
+ * to the rte_ring. */
+static void *ring_handle(struct ctx *c, enum impl impl)
+{
+	if (impl == OURS_SPSC)
+		return &c->spsc;
+	if (impl == OURS_MPMC)
+		return &c->mpmc;
+	return &c->ring;
 }
 
 static void produce(enum impl impl, void *r, uint64_t n, unsigned batch)
@@ -159,7 +187,7 @@ static double run_once(struct ctx *c, enum impl impl, uint64_t n, unsigned batch
 	uint64_t t0, t1;
 	int status;
 
-	if (format_ring(impl, c->ring, c->ring_bytes) != 0) {
+	if (format_ring(c, impl) != 0) {
 		fprintf(stderr, "bench_ring: cannot format ring %d\n", (int)impl);
 		exit(1);
 	}
@@ -183,9 +211,9 @@ static double run_once(struct ctx *c, enum impl impl, uint64_t n, unsigned batch
 		while (pf_load_relaxed(&c->sync->go) == 0)
 			pf_cpu_relax();
 		if (role == 0) {
-			produce(impl, c->ring, n, batch);
+			produce(impl, ring_handle(c, impl), n, batch);
 		} else {
-			uint64_t sum = consume(impl, c->ring, n, batch);
+			uint64_t sum = consume(impl, ring_handle(c, impl), n, batch);
 
 			/* Relaxed: read by the parent after waitpid. */
 			pf_store_relaxed(&c->sync->done_ns, bench_now_ns());

@@ -3,7 +3,8 @@
  * bench/bench_ring_impl.h: the rings under comparison behind one set of inline adapters
  * (ours and DPDK rte_ring), so that each benchmark loop is written once and every
  * implementation's fast path is still inlined into it (rte_ring is header-inline; ours
- * SPSC too; ours MPMC is out of line in the library, as shipped).
+ * SPSC too; ours MPMC is out of line in the library, as shipped). Ours take the ring's
+ * private view (struct ring_spsc_view, struct ring_mpmc_view), rte_ring the ring.
  */
 #ifndef PF_BENCH_RING_IMPL_H
 #define PF_BENCH_RING_IMPL_H

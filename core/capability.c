@@ -123,13 +123,16 @@ out:
 PF_API const char *pf_capability_name(struct pf_domain *d, uint32_t index)
 {
 	struct dom_cap *c;
+	uint32_t len;
 
 	if (d == NULL || index >= caps_ready_count(d))
 		return NULL;
 	c = &d->caps[index];
 	/* [A6] pairs with [R6] in intern_one(). */
-	if (pf_load_acquire(&c->ready) != 1 || c->name_len > PF_CAP_NAME_MAX ||
-	    c->name[c->name_len] != '\0')
+	if (pf_load_acquire(&c->ready) != 1)
+		return NULL;
+	len = c->name_len; /* read once: the length bounded is the length used */
+	if (len > PF_CAP_NAME_MAX || c->name[len] != '\0')
 		return NULL;
 	return c->name;
 }

@@ -5,9 +5,11 @@
  * Creation: compute every region's size from the limits (overflow-checked), create the
  * segment exclusively, initialise the control block, the pending ring and the lock,
  * write the region table, and only then publish the header ([R0] in shm/). A process
- * that attaches validates the shm header, then the limits, then that every region has
- * exactly the size its limits imply, then the pending ring; it keeps a private copy of
- * the limits so that later scribbles on them change nothing.
+ * that attaches copies the shm header and region table and validates the copy, then the
+ * limits (copied too), then that every region has exactly the size its limits imply, then
+ * the rings. From then on it uses only what it validated: the copies, and a view of each
+ * ring whose geometry is the limits' (shm/ring_mpmc.h), so that later scribbles on the
+ * header, the region table, the limits or a ring's header change nothing.
  *
  * Wake-ups: membership and pending changes bump a 32-bit version in the control block
  * and FUTEX_WAKE its sleepers. A waiter registers (pending_waiters) and then sleeps only
@@ -299,14 +301,46 @@ static void handle_bind(struct pf_domain *d, const struct pf_shm_region *table)
 	d->members = (struct dom_member *)(base + table[REGION_MEMBERS].offset);
 	d->own = (_Atomic uint64_t *)(base + table[REGION_OWNERSHIP].offset);
 	d->vnodes = (struct dom_vnode *)(base + table[REGION_VNODES].offset);
-	d->pending = (struct ring_mpmc *)(base + table[REGION_PENDING].offset);
-	d->pending_bytes = table[REGION_PENDING].bytes;
 	d->ckpt = base + table[REGION_CKPT].offset;
 	d->inbox = base + table[REGION_INBOX].offset;
-	d->assign = base + table[REGION_ASSIGN].offset;
 	d->explain = (struct dom_explain *)(base + table[REGION_EXPLAIN].offset);
 	d->history = (struct dom_history *)(base + table[REGION_HISTORY].offset);
 	d->ckpt_hold = (_Atomic uint64_t *)(base + table[REGION_CKPT_HOLD].offset);
+}
+
+/* Ring i of a region of rings of ring_bytes each. */
+static struct ring_mpmc *region_ring(struct pf_domain *d, const struct pf_shm_region *reg,
+				     uint32_t i, uint64_t ring_bytes)
+{
+	return (struct ring_mpmc *)((unsigned char *)d->seg.base + reg->offset + i * ring_bytes);
+}
+
+/*
+ * The views of the pending ring and of every assignment ring: their geometry is the
+ * validated limits' (never a ring header's), and each header must agree with it. Also the
+ * creator's last check of what it formatted. 0, -ENOMEM, or ring_mpmc_attach()'s errors.
+ */
+static int rings_attach(struct pf_domain *d, const struct pf_shm_region *table)
+{
+	uint64_t bytes = domain_assign_ring_bytes(&d->lim);
+	int r;
+
+	PF_ASSERT(d->assign == NULL);
+	PF_ASSERT(d->lim.members_max > 0 && bytes > 0); /* validated limits */
+	r = ring_mpmc_attach(region_ring(d, &table[REGION_PENDING], 0, 0),
+			     table[REGION_PENDING].bytes, d->lim.pending_slots, &d->pending);
+	if (r < 0)
+		return r;
+	d->assign = PF_FAULT_FAIL(ALLOC) ? NULL : calloc(d->lim.members_max, sizeof(*d->assign));
+	if (d->assign == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < d->lim.members_max; i++) {
+		r = ring_mpmc_attach(region_ring(d, &table[REGION_ASSIGN], i, bytes), bytes,
+				     d->lim.assign_slots, &d->assign[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 static int lock_init(pthread_mutex_t *m)
@@ -330,6 +364,7 @@ static int domain_init_shared(struct pf_domain *d, const struct pf_shm_region *t
 			      uint64_t total, const struct pf_domain_opts *o)
 {
 	struct pf_shm_header *hdr = d->seg.base;
+	uint64_t bytes = domain_assign_ring_bytes(&d->lim);
 	int r;
 
 	handle_bind(d, table);
@@ -339,15 +374,19 @@ static int domain_init_shared(struct pf_domain *d, const struct pf_shm_region *t
 	r = lock_init(&d->ctl->lock);
 	if (r < 0)
 		return r;
-	r = ring_mpmc_init(d->pending, d->pending_bytes, d->lim.pending_slots);
+	r = ring_mpmc_init(region_ring(d, &table[REGION_PENDING], 0, 0),
+			   table[REGION_PENDING].bytes, d->lim.pending_slots);
 	if (r < 0)
 		return r;
 	for (uint32_t i = 0; i < d->lim.members_max; i++) {
-		r = ring_mpmc_init(assign_ring(d, i), domain_assign_ring_bytes(&d->lim),
+		r = ring_mpmc_init(region_ring(d, &table[REGION_ASSIGN], i, bytes), bytes,
 				   d->lim.assign_slots);
 		if (r < 0)
 			return r;
 	}
+	r = rings_attach(d, table);
+	if (r < 0)
+		return r;
 	/* Relaxed: nobody can attach before the header is published below. */
 	pf_store_relaxed(&d->ctl->sched_strategy, o->sched_strategy);
 	pf_store_relaxed(&d->ctl->trust_floor_ppm, o->trust_floor_ppm);
@@ -436,18 +475,17 @@ PF_API int pf_domain_create(const char *name, const struct pf_domain_opts *opts,
 	return 0;
 
 fail:
+	free(d->assign);
 	free(d);
 	return r;
 }
 
-/* Every region must have exactly the size its limits imply. */
-static int regions_check(const struct dom_limits *lim, const struct pf_shm_header *hdr)
+/* Every region of the (validated, private) table must have exactly the size its limits
+ * imply. */
+static int regions_check(const struct dom_limits *lim, const struct pf_shm_region *table)
 {
-	const struct pf_shm_region *table = shm_header_regions(hdr);
 	uint64_t sizes[REGION_COUNT];
 
-	if (hdr->region_count != REGION_COUNT)
-		return -EPROTO;
 	if (region_sizes(lim, sizes) < 0)
 		return -EPROTO;
 	for (int i = 0; i < REGION_COUNT; i++)
@@ -458,15 +496,16 @@ static int regions_check(const struct dom_limits *lim, const struct pf_shm_heade
 
 static int domain_validate(struct pf_domain *d)
 {
-	const struct pf_shm_header *hdr = d->seg.base;
-	const struct pf_shm_region *table;
+	struct shm_header_copy hc;
+	const struct pf_shm_region *table = hc.regions;
 	int r;
 
-	r = shm_header_check(hdr, d->seg.bytes, DOMAIN_LAYOUT_MAJOR);
+	/* The header and the region table are copied and validated as copied: nothing below
+	 * reads them from the segment again, whatever a peer writes there meanwhile. */
+	r = shm_header_read(d->seg.base, d->seg.bytes, DOMAIN_LAYOUT_MAJOR, &hc);
 	if (r < 0)
 		return r;
-	table = shm_header_regions(hdr);
-	if (hdr->region_count != REGION_COUNT ||
+	if (hc.hdr.region_count != REGION_COUNT ||
 	    table[REGION_CONTROL].bytes < sizeof(struct dom_control))
 		return -EPROTO;
 	/* Copy first, validate the copy: the shared original may change under us. */
@@ -475,19 +514,11 @@ static int domain_validate(struct pf_domain *d)
 	r = limits_check(&d->lim);
 	if (r < 0)
 		return r;
-	r = regions_check(&d->lim, hdr);
+	r = regions_check(&d->lim, table);
 	if (r < 0)
 		return r;
 	handle_bind(d, table);
-	r = ring_mpmc_check(d->pending, d->pending_bytes);
-	if (r < 0)
-		return r;
-	for (uint32_t i = 0; i < d->lim.members_max; i++) {
-		r = ring_mpmc_check(assign_ring(d, i), domain_assign_ring_bytes(&d->lim));
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return rings_attach(d, table);
 }
 
 PF_API int pf_domain_open(const char *name, struct pf_domain **ret_domain)
@@ -525,6 +556,7 @@ PF_API int pf_domain_open(const char *name, struct pf_domain **ret_domain)
 fail_close:
 	shm_segment_close(&d->seg);
 fail:
+	free(d->assign);
 	free(d);
 	return r;
 }
@@ -535,6 +567,7 @@ PF_API void pf_domain_close(struct pf_domain *domain)
 		return;
 	pf_numa_close(domain->numa);
 	shm_segment_close(&domain->seg);
+	free(domain->assign);
 	free(domain);
 }
 
@@ -748,7 +781,7 @@ int pending_push(struct pf_domain *d, uint32_t id, int publish)
 	/* [A48] pairs with [R48] in pf_vnode_adopt() (core/vnode.c): a mark seen here comes
 	 * with the ownership word it was taken under. */
 	seen = pf_load_acquire(hint);
-	r = ring_mpmc_try_enqueue(d->pending, id, &pos);
+	r = ring_mpmc_try_enqueue(&d->pending, id, &pos);
 	/* The sweep's hint: where the VNode waits in the queue, or NONE when it is not queued
 	 * (the queue was full; what was there, an older position or the mark of its last
 	 * adoption, which is no position, must not tell the sweep that it is). Written only

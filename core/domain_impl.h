@@ -2,8 +2,9 @@
 /*
  * core/domain_impl.h: the process-local domain handle and helpers shared by core/.
  *
- * The handle holds a validated copy of the limits and the base of every region, so no
- * code path re-reads a limit from shared memory after open.
+ * The handle holds a validated copy of the limits, the base of every region and a view of
+ * every ring (its geometry validated at open, shm/ring_mpmc.h), so no code path re-reads a
+ * limit, a size or a ring's geometry from shared memory after open.
  */
 #ifndef PF_CORE_DOMAIN_IMPL_H
 #define PF_CORE_DOMAIN_IMPL_H
@@ -27,13 +28,12 @@ struct pf_domain {
 	struct dom_member *members;
 	_Atomic uint64_t *own;
 	struct dom_vnode *vnodes;
-	struct ring_mpmc *pending;
-	size_t pending_bytes;
-	unsigned char *ckpt;          /* checkpoint buffers (core/checkpoint.c) */
-	_Atomic uint64_t *ckpt_hold;  /* their holder words */
-	_Atomic uint32_t ckpt_cursor; /* where this process looks for a free buffer next */
+	struct ring_mpmc_view pending; /* the pending queue */
+	unsigned char *ckpt;           /* checkpoint buffers (core/checkpoint.c) */
+	_Atomic uint64_t *ckpt_hold;   /* their holder words */
+	_Atomic uint32_t ckpt_cursor;  /* where this process looks for a free buffer next */
 	unsigned char *inbox;
-	unsigned char *assign; /* members_max assignment rings */
+	struct ring_mpmc_view *assign; /* members_max assignment rings (views, private) */
 	struct dom_explain *explain;
 	struct dom_history *history;
 	char name[PF_DOMAIN_NAME_MAX + 1];
@@ -95,10 +95,12 @@ static inline uint64_t domain_assign_ring_bytes(const struct dom_limits *lim)
 	return PF_ALIGN_UP((uint64_t)ring_mpmc_bytes(lim->assign_slots), UINT64_C(64));
 }
 
-/* The ring of VNode ids placed on member `slot` and not adopted yet. */
-static inline struct ring_mpmc *assign_ring(struct pf_domain *d, uint32_t slot)
+/* The ring of VNode ids placed on member `slot` (< members_max: a slot read from shared
+ * memory is bounded by its reader first) and not adopted yet. */
+static inline const struct ring_mpmc_view *assign_ring(const struct pf_domain *d, uint32_t slot)
 {
-	return (struct ring_mpmc *)(d->assign + (uint64_t)slot * domain_assign_ring_bytes(&d->lim));
+	PF_ASSERT(slot < d->lim.members_max);
+	return &d->assign[slot];
 }
 
 /* Checkpoint buffer `buf` (< ckpt_bufs); VNode id's home buffers are 2 id and 2 id + 1. */

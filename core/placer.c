@@ -183,7 +183,7 @@ int placer_round(struct pf_member *m)
 	 * became PENDING since, so another round would place nothing either. */
 	uint32_t version = pf_load_relaxed(&ctl->pending_version);
 
-	if (ring_mpmc_count(m->d->pending) == 0 || version == m->placer_idle_version ||
+	if (ring_mpmc_count(&m->d->pending) == 0 || version == m->placer_idle_version ||
 	    placer_registered(m))
 		return 0;
 	now_ms = now_ns() / 1000000u;

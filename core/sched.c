@@ -1095,12 +1095,12 @@ PF_API int pf_sched_run(struct pf_sched *s, uint32_t budget)
 	if (s == NULL)
 		return -EINVAL;
 	placer_beat(s->d);
-	tries = PF_MIN(budget, ring_mpmc_count(s->d->pending) + 1);
+	tries = PF_MIN(budget, ring_mpmc_count(&s->d->pending) + 1);
 	for (uint32_t i = 0; i < tries && placed < budget; i++) {
 		uint32_t id;
 		int r;
 
-		if (ring_mpmc_try_dequeue(s->d->pending, &id) < 0)
+		if (ring_mpmc_try_dequeue(&s->d->pending, &id) < 0)
 			break;
 		if (id >= s->d->lim.vnodes_max) {
 			counter_add(s->d, PF_COUNTER_SHM_INVALID, 1);

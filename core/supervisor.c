@@ -481,7 +481,7 @@ static uint32_t sweep_pending(struct pf_domain *d)
 			continue;
 		/* Relaxed: a hint, see pending_push(). */
 		pos = pf_load_relaxed(&d->vnodes[id].pending_pos);
-		if (pos != PENDING_POS_NONE && !ring_mpmc_consumed(d->pending, pos))
+		if (pos != PENDING_POS_NONE && !ring_mpmc_consumed(&d->pending, pos))
 			continue;
 		if (pending_push(d, id, 0) == 0)
 			queued++;
@@ -540,7 +540,7 @@ static void maybe_sweep(struct pf_supervisor *s, uint64_t now)
 	 * process killed between its push and its publish (a repair's scan, a release) left
 	 * VNodes queued, not consumed, under the pending version the members' last fruitless
 	 * round saw, and nobody else would tell them. */
-	if (sweep_orphans(d) + sweep_pending(d) > 0 || ring_mpmc_count(d->pending) > 0)
+	if (sweep_orphans(d) + sweep_pending(d) > 0 || ring_mpmc_count(&d->pending) > 0)
 		domain_publish_pending(d);
 }
 

@@ -294,7 +294,7 @@ int sim_place(struct sim *s)
 	int r = 0;
 
 	for (uint32_t pass = 0; pass < PLACE_PASSES_MAX && r == 0; pass++) {
-		if (ring_mpmc_count(s->d->pending) == 0)
+		if (ring_mpmc_count(&s->d->pending) == 0)
 			break;
 		if (pass > 0 && (r = sim_check(s)) < 0)
 			break; /* a pass is a scan of what is pending: a large one is asked along */

@@ -22,7 +22,14 @@
  *                        consumers (CAS FULL -> EMPTY+1)
  *              tail      any producer (CAS, forward only) producers, ring_mpmc_count/check
  *              head      any consumer (CAS, forward only) consumers, ring_mpmc_count/check
- *              magic..   ring_mpmc_init()                 everyone (immutable afterwards)
+ *              magic..   ring_mpmc_init()                 ring_mpmc_check() only
+ *
+ * Geometry (mask, order, where the slots are) is the caller's: a struct ring_mpmc_view in
+ * process-private memory, made by ring_mpmc_attach() from the caller's validated limits.
+ * The shared header only records it, for validation; a peer that scribbles on it changes
+ * nothing here. Every slot index is a position masked with the view's mask, whatever
+ * position a hint or a caller names, so no shared word can send an access outside the
+ * slots; a corrupt hint costs at most bounded scans (rescan()) and a full or empty answer.
  *
  * tail and head are hints, not the truth: invariant H: every position < tail has been
  * filled, every position < head has been taken. A hint is only advanced, by CAS, to a
@@ -108,14 +115,10 @@
 
 #define SEQ_FULL 1u
 
+/* The slots follow the header; r is the view's private pointer, not a shared offset. */
 static inline _Atomic uint64_t *slots(struct ring_mpmc *r)
 {
 	return (_Atomic uint64_t *)(r + 1);
-}
-
-static inline const _Atomic uint64_t *slots_const(const struct ring_mpmc *r)
-{
-	return (const _Atomic uint64_t *)(r + 1);
 }
 
 /* seq of EMPTY(lap of pos): the lap in the top 31 bits of a 32-bit word. */
@@ -191,9 +194,10 @@ static bool rescan(_Atomic uint64_t *hint, uint64_t *from, uint64_t *p, unsigned
  * Fill up to n consecutive positions from the tail hint with v[]. Returns how many; the
  * first position taken goes to *ret_pos.
  */
-static unsigned enqueue_run(struct ring_mpmc *r, const uint32_t *v, unsigned n, uint64_t *ret_pos)
+static unsigned enqueue_run(const struct ring_mpmc_view *r, const uint32_t *v, unsigned n,
+			    uint64_t *ret_pos)
 {
-	_Atomic uint64_t *slot = slots(r);
+	_Atomic uint64_t *slot = slots(r->ring);
 	const uint32_t mask = r->mask, order = r->order;
 	uint64_t t, p, w;
 	unsigned done = 0, skipped = 0, laps = 0;
@@ -201,7 +205,7 @@ static unsigned enqueue_run(struct ring_mpmc *r, const uint32_t *v, unsigned n, 
 
 	PF_ASSERT(n >= 1 && n <= mask + 1);
 	/* [A3] pairs with [R3] in hint_advance(). */
-	t = pf_load_acquire(&r->tail);
+	t = pf_load_acquire(&r->ring->tail);
 	p = t;
 	if (n > 1)
 		prefetch_run(slot, mask, p, n);
@@ -219,7 +223,7 @@ static unsigned enqueue_run(struct ring_mpmc *r, const uint32_t *v, unsigned n, 
 			/* [A2] pairs with [R2] in dequeue_run(): the consumer is done with it. */
 			w = pf_load_acquire(&slot[p & mask]);
 			if (seq_diff(w, want) == 0) {
-				hint_advance(&r->tail, t, p); /* run starts at or below the hint */
+				hint_advance(&r->ring->tail, t, p); /* run starts at or below it */
 				t = p;
 			}
 		}
@@ -242,7 +246,7 @@ static unsigned enqueue_run(struct ring_mpmc *r, const uint32_t *v, unsigned n, 
 			if (done != 0)
 				break; /* another producer got the next position: run ends */
 			p++;
-			if (++skipped > mask + 1 && rescan(&r->tail, &t, &p, &skipped, &laps))
+			if (++skipped > mask + 1 && rescan(&r->ring->tail, &t, &p, &skipped, &laps))
 				break;
 		} else {
 			uint64_t cur;
@@ -251,22 +255,22 @@ static unsigned enqueue_run(struct ring_mpmc *r, const uint32_t *v, unsigned n, 
 				break;   /* full */
 			reloaded = true; /* a stale hint can make a live slot look full once */
 			/* [A3] pairs with [R3] in hint_advance(). */
-			cur = pf_load_acquire(&r->tail);
+			cur = pf_load_acquire(&r->ring->tail);
 			if (!ahead(cur, p))
 				break;
 			p = cur;
 		}
 	}
 	if (p != t)
-		hint_advance(&r->tail, t, p);
+		hint_advance(&r->ring->tail, t, p);
 	PF_ASSERT(done <= n);
 	return done;
 }
 
 /* Take up to n consecutive positions from the head hint into out[]. Returns how many. */
-static unsigned dequeue_run(struct ring_mpmc *r, uint32_t *out, unsigned n)
+static unsigned dequeue_run(const struct ring_mpmc_view *r, uint32_t *out, unsigned n)
 {
-	_Atomic uint64_t *slot = slots(r);
+	_Atomic uint64_t *slot = slots(r->ring);
 	const uint32_t mask = r->mask, order = r->order;
 	uint64_t h, p, w;
 	unsigned done = 0, skipped = 0, laps = 0;
@@ -274,7 +278,7 @@ static unsigned dequeue_run(struct ring_mpmc *r, uint32_t *out, unsigned n)
 
 	PF_ASSERT(n >= 1 && n <= mask + 1);
 	/* [A3] pairs with [R3] in hint_advance(). */
-	h = pf_load_acquire(&r->head);
+	h = pf_load_acquire(&r->ring->head);
 	p = h;
 	if (n > 1) {
 		/* A burst takes no more than the tail hint says is published, so that it does
@@ -282,7 +286,7 @@ static unsigned dequeue_run(struct ring_mpmc *r, uint32_t *out, unsigned n)
 		 * line transfer per item instead of per line). The hint only limits how many:
 		 * when it lags (a dead producer), the slots are scanned as usual.
 		 * [A3] pairs with [R3] in hint_advance(). */
-		uint64_t tail = pf_load_acquire(&r->tail);
+		uint64_t tail = pf_load_acquire(&r->ring->tail);
 
 		if (ahead(tail, h)) {
 			if (tail - h < n)
@@ -312,7 +316,7 @@ static unsigned dequeue_run(struct ring_mpmc *r, uint32_t *out, unsigned n)
 		d = seq_diff(w, want);
 		if (d == 0) {
 			if (done == 0 && p != h) {
-				hint_advance(&r->head, h, p); /* run starts at or below the hint */
+				hint_advance(&r->ring->head, h, p); /* run starts at or below it */
 				h = p;
 			}
 			/* [R2] pairs with [A2] in enqueue_run() and ring_mpmc_consumed(): we are
@@ -328,7 +332,7 @@ static unsigned dequeue_run(struct ring_mpmc *r, uint32_t *out, unsigned n)
 			if (done != 0)
 				break; /* another consumer got the next position: run ends */
 			p++;
-			if (++skipped > mask + 1 && rescan(&r->head, &h, &p, &skipped, &laps))
+			if (++skipped > mask + 1 && rescan(&r->ring->head, &h, &p, &skipped, &laps))
 				break;
 		} else {
 			uint64_t cur;
@@ -337,56 +341,57 @@ static unsigned dequeue_run(struct ring_mpmc *r, uint32_t *out, unsigned n)
 				break;   /* empty */
 			reloaded = true; /* a stale hint can make a live slot look empty once */
 			/* [A3] pairs with [R3] in hint_advance(). */
-			cur = pf_load_acquire(&r->head);
+			cur = pf_load_acquire(&r->ring->head);
 			if (!ahead(cur, p))
 				break;
 			p = cur;
 		}
 	}
 	if (p != h)
-		hint_advance(&r->head, h, p);
+		hint_advance(&r->ring->head, h, p);
 	PF_ASSERT(done <= n);
 	return done;
 }
 
-int ring_mpmc_try_enqueue(struct ring_mpmc *r, uint32_t value, uint64_t *ret_pos)
+int ring_mpmc_try_enqueue(const struct ring_mpmc_view *v, uint32_t value, uint64_t *ret_pos)
 {
 	uint64_t pos = 0;
 
-	PF_ASSERT(r != NULL);
-	if (enqueue_run(r, &value, 1, &pos) == 0)
+	PF_ASSERT(v != NULL && v->ring != NULL);
+	if (enqueue_run(v, &value, 1, &pos) == 0)
 		return -EAGAIN;
 	if (ret_pos != NULL)
 		*ret_pos = pos;
 	return 0;
 }
 
-int ring_mpmc_try_dequeue(struct ring_mpmc *r, uint32_t *ret_value)
+int ring_mpmc_try_dequeue(const struct ring_mpmc_view *v, uint32_t *ret_value)
 {
-	PF_ASSERT(r != NULL && ret_value != NULL);
-	return dequeue_run(r, ret_value, 1) == 1 ? 0 : -EAGAIN;
+	PF_ASSERT(v != NULL && v->ring != NULL && ret_value != NULL);
+	return dequeue_run(v, ret_value, 1) == 1 ? 0 : -EAGAIN;
 }
 
-unsigned ring_mpmc_enqueue_burst(struct ring_mpmc *r, const uint32_t *v, unsigned n)
+unsigned ring_mpmc_enqueue_burst(const struct ring_mpmc_view *v, const uint32_t *vals, unsigned n)
 {
 	uint64_t pos;
 
-	PF_ASSERT(r != NULL && (v != NULL || n == 0));
+	PF_ASSERT(v != NULL && v->ring != NULL && (vals != NULL || n == 0));
 	if (n == 0)
 		return 0;
-	return enqueue_run(r, v, PF_MIN(n, r->mask + 1), &pos);
+	return enqueue_run(v, vals, PF_MIN(n, v->mask + 1), &pos);
 }
 
-unsigned ring_mpmc_dequeue_burst(struct ring_mpmc *r, uint32_t *out, unsigned n)
+unsigned ring_mpmc_dequeue_burst(const struct ring_mpmc_view *v, uint32_t *out, unsigned n)
 {
-	PF_ASSERT(r != NULL && (out != NULL || n == 0));
+	PF_ASSERT(v != NULL && v->ring != NULL && (out != NULL || n == 0));
 	if (n == 0)
 		return 0;
-	return dequeue_run(r, out, PF_MIN(n, r->mask + 1));
+	return dequeue_run(v, out, PF_MIN(n, v->mask + 1));
 }
 
-uint32_t ring_mpmc_count(const struct ring_mpmc *r)
+uint32_t ring_mpmc_count(const struct ring_mpmc_view *v)
 {
+	const struct ring_mpmc *r = v->ring;
 	uint64_t head, tail, w;
 
 	/* Relaxed: an estimate; both hints lag and nothing is derived from them. */
@@ -394,24 +399,33 @@ uint32_t ring_mpmc_count(const struct ring_mpmc *r)
 	/* Relaxed: as above. */
 	tail = pf_load_relaxed(&r->tail);
 	if (ahead(tail, head))
-		return tail - head > r->mask ? r->mask + 1 : (uint32_t)(tail - head);
+		return tail - head > v->mask ? v->mask + 1 : (uint32_t)(tail - head);
 	/* The hints say empty. A producer stopped or killed between its slot CAS and its
 	 * tail CAS left the tail behind the item it enqueued, and nobody moves it until the
 	 * next enqueue: a caller that takes 0 for "nothing to dequeue" would leave that item
 	 * there. So look at the slot at the head hint. Relaxed: an estimate as above; the
 	 * dequeue that follows reads the slot again, with acquire. */
-	w = pf_load_relaxed(&slots_const(r)[head & r->mask]);
-	return seq_diff(w, empty_seq(head, r->order) | SEQ_FULL) == 0 ? 1 : 0;
+	w = pf_load_relaxed(&slots(v->ring)[head & v->mask]);
+	return seq_diff(w, empty_seq(head, v->order) | SEQ_FULL) == 0 ? 1 : 0;
 }
 
-bool ring_mpmc_consumed(const struct ring_mpmc *r, uint64_t pos)
+bool ring_mpmc_consumed(const struct ring_mpmc_view *v, uint64_t pos)
 {
-	const uint32_t want = empty_seq(pos, r->order) | SEQ_FULL;
+	const uint32_t want = empty_seq(pos, v->order) | SEQ_FULL;
 	/* [A2] pairs with [R2] in dequeue_run(): a caller that sees the entry gone also sees
 	 * what the consumer did before taking it out. */
-	uint64_t w = pf_load_acquire(&slots_const(r)[pos & r->mask]);
+	uint64_t w = pf_load_acquire(&slots(v->ring)[pos & v->mask]);
 
 	return seq_diff(w, want) > 0;
+}
+
+static uint32_t order_of(uint32_t slots_n)
+{
+	uint32_t order = 0;
+
+	while ((UINT32_C(1) << order) < slots_n)
+		order++;
+	return order;
 }
 
 size_t ring_mpmc_bytes(uint32_t slots_n)
@@ -425,44 +439,62 @@ size_t ring_mpmc_bytes(uint32_t slots_n)
 int ring_mpmc_init(struct ring_mpmc *r, size_t bytes, uint32_t slots_n)
 {
 	size_t need = ring_mpmc_bytes(slots_n);
-	uint32_t order = 0;
+	struct ring_mpmc_view v;
 
 	if (r == NULL || need == 0 || bytes < need)
 		return -EINVAL;
-	while ((UINT32_C(1) << order) < slots_n)
-		order++;
 	memset(r, 0, sizeof(*r)); /* not yet shared: nobody else may look at it */
 	for (uint32_t i = 0; i < slots_n; i++)
 		atomic_init(&slots(r)[i], 0); /* EMPTY, lap 0 */
 	r->magic = RING_MPMC_MAGIC;
-	r->order = order;
+	r->order = order_of(slots_n);
 	r->mask = slots_n - 1;
-	PF_ASSERT(ring_mpmc_capacity(r) == slots_n);
-	PF_ASSERT(ring_mpmc_check(r, bytes) == 0);
+	PF_ASSERT(ring_mpmc_attach(r, bytes, slots_n, &v) == 0);
+	PF_ASSERT(ring_mpmc_capacity(&v) == slots_n);
 	return 0;
 }
 
-int ring_mpmc_check(const struct ring_mpmc *r, size_t bytes)
+int ring_mpmc_attach(struct ring_mpmc *r, size_t bytes, uint32_t slots_n,
+		     struct ring_mpmc_view *ret_view)
 {
-	uint64_t head, tail, cap;
+	struct ring_mpmc_view v;
+	size_t need = ring_mpmc_bytes(slots_n);
+	int rc;
+
+	if (r == NULL || ret_view == NULL || need == 0)
+		return -EINVAL;
+	if (bytes < need)
+		return -EOVERFLOW;
+	v.ring = r;
+	v.mask = slots_n - 1;
+	v.order = order_of(slots_n);
+	rc = ring_mpmc_check(&v);
+	if (rc < 0)
+		return rc;
+	*ret_view = v;
+	return 0;
+}
+
+int ring_mpmc_check(const struct ring_mpmc_view *v)
+{
+	const struct ring_mpmc *r;
+	uint64_t head, tail = 0, cap;
 	int64_t diff;
 
-	if (r == NULL)
+	if (v == NULL || v->ring == NULL)
 		return -EINVAL;
-	if (bytes < sizeof(*r))
-		return -EOVERFLOW;
+	r = v->ring;
+	/* Each configuration word is read once and compared with the view's: a peer may be
+	 * writing them right now, and nothing computed here comes from them. */
 	if (r->magic != RING_MPMC_MAGIC)
 		return -EBADMSG;
-	if (r->order < RING_MPMC_ORDER_MIN || r->order > RING_MPMC_ORDER_MAX ||
-	    r->mask != (UINT32_C(1) << r->order) - 1)
+	if (r->order != v->order || r->mask != v->mask)
 		return -EPROTO;
 	for (size_t i = 0; i < PF_ARRAY_SIZE(r->reserved); i++) {
 		if (r->reserved[i] != 0)
 			return -EPROTO;
 	}
-	cap = (uint64_t)r->mask + 1;
-	if (bytes < ring_mpmc_bytes((uint32_t)cap))
-		return -EOVERFLOW;
+	cap = (uint64_t)v->mask + 1;
 	/* Relaxed: a snapshot of two hints, nothing derived from them is dereferenced. It is
 	 * exact when head is the same before and after tail is read (hints only grow); under
 	 * traffic we try a few times, then judge the last, possibly torn, pair. */

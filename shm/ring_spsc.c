@@ -31,6 +31,7 @@ size_t ring_spsc_bytes(uint32_t slots)
 int ring_spsc_init(struct ring_spsc *r, size_t bytes, uint32_t slots)
 {
 	size_t need = ring_spsc_bytes(slots);
+	struct ring_spsc_view v;
 
 	if (r == NULL || need == 0 || bytes < need)
 		return -EINVAL;
@@ -38,31 +39,51 @@ int ring_spsc_init(struct ring_spsc *r, size_t bytes, uint32_t slots)
 	r->magic = RING_SPSC_MAGIC;
 	r->order = order_of(slots);
 	r->mask = slots - 1;
-	PF_ASSERT(ring_spsc_capacity(r) == slots);
-	PF_ASSERT(ring_spsc_check(r, bytes) == 0);
+	PF_ASSERT(ring_spsc_attach(r, bytes, slots, &v) == 0);
+	PF_ASSERT(ring_spsc_capacity(&v) == slots);
 	return 0;
 }
 
-int ring_spsc_check(const struct ring_spsc *r, size_t bytes)
+int ring_spsc_attach(struct ring_spsc *r, size_t bytes, uint32_t slots,
+		     struct ring_spsc_view *ret_view)
 {
+	struct ring_spsc_view v;
+	size_t need = ring_spsc_bytes(slots);
+	int rc;
+
+	if (r == NULL || ret_view == NULL || need == 0)
+		return -EINVAL;
+	if (bytes < need)
+		return -EOVERFLOW;
+	v.ring = r;
+	v.mask = slots - 1;
+	v.order = order_of(slots);
+	rc = ring_spsc_check(&v);
+	if (rc < 0)
+		return rc;
+	*ret_view = v;
+	return 0;
+}
+
+int ring_spsc_check(const struct ring_spsc_view *v)
+{
+	const struct ring_spsc *r;
 	uint32_t tail, head, slots;
 
-	if (r == NULL)
+	if (v == NULL || v->ring == NULL)
 		return -EINVAL;
-	if (bytes < sizeof(*r))
-		return -EOVERFLOW;
+	r = v->ring;
+	/* Each configuration word is read once and compared with the view's: a peer may be
+	 * writing them right now, and nothing computed here comes from them. */
 	if (r->magic != RING_SPSC_MAGIC)
 		return -EBADMSG;
-	if (r->order < RING_SPSC_ORDER_MIN || r->order > RING_SPSC_ORDER_MAX ||
-	    r->mask != (UINT32_C(1) << r->order) - 1)
+	if (r->order != v->order || r->mask != v->mask)
 		return -EPROTO;
 	for (size_t i = 0; i < PF_ARRAY_SIZE(r->reserved); i++) {
 		if (r->reserved[i] != 0)
 			return -EPROTO;
 	}
-	slots = r->mask + 1;
-	if (bytes < ring_spsc_bytes(slots))
-		return -EOVERFLOW;
+	slots = v->mask + 1;
 	/* Relaxed: a snapshot for validation of a quiescent ring; head first, so that a
 	 * consumer running anyway cannot make head pass the tail we read. */
 	head = pf_load_relaxed(&r->head);

@@ -9,7 +9,14 @@
  *              head         consumer     producer [A2], validator
  *              tail_cache   consumer     consumer only
  *              slot[i]      producer     consumer, only for i in [head, tail)
- *              magic..      ring_spsc_init()  everyone (immutable afterwards)
+ *              magic..      ring_spsc_init()  ring_spsc_check() only
+ *
+ * Geometry (mask, order, where the slots are) is the caller's: a struct ring_spsc_view in
+ * process-private memory, made by ring_spsc_attach() from the caller's validated limits;
+ * the shared header only records it, for validation. The indices and the owner caches are
+ * shared words, so what they say is bounded at its use: every slot index is masked with
+ * the view's mask, and a distance between them that no correct peer can produce (more
+ * than a capacity) is refused (full, or empty) rather than asserted.
  *
  * Ordering edges
  *   [R1] producer store-release of tail  ->  [A1] consumer load-acquire of tail:
@@ -63,6 +70,14 @@ _Static_assert(offsetof(struct ring_spsc, magic) == 2 * PF_CACHELINE, "config mo
 _Static_assert(sizeof(struct ring_spsc) == 3 * PF_CACHELINE, "ring_spsc is shared ABI");
 _Static_assert(sizeof(struct ring_spsc) % PF_CACHELINE == 0, "slots must start on a fresh line");
 
+/* A process's own view of a ring: the mapping and the geometry, validated once by
+ * ring_spsc_attach() and never read again from the shared header (see ring_mpmc.h). */
+struct ring_spsc_view {
+	struct ring_spsc *ring; /* the shared indices, caches and slots */
+	uint32_t mask;          /* capacity - 1 */
+	uint32_t order;         /* log2(capacity) */
+};
+
 /* Bytes a ring of slots needs (header plus slots), or 0 when slots is not a power of two
  * in [2, 2^24]. */
 size_t ring_spsc_bytes(uint32_t slots);
@@ -70,87 +85,126 @@ size_t ring_spsc_bytes(uint32_t slots);
 /*
  * Format bytes of caller memory as an empty ring of slots. Not concurrent with any other
  * use of the ring. Returns 0, or -EINVAL (r NULL, slots not a power of two in [2, 2^24],
- * or bytes < ring_spsc_bytes(slots)).
+ * or bytes < ring_spsc_bytes(slots)). Use it through a view from ring_spsc_attach().
  */
 int ring_spsc_init(struct ring_spsc *r, size_t bytes, uint32_t slots);
 
 /*
- * Validate a ring another process formatted, mapped as bytes (input: no asserts).
- * Returns 0, or -EINVAL (r NULL), -EBADMSG (wrong magic), -EPROTO (order/mask
- * inconsistent or a reserved word not zero), -EOVERFLOW (bytes too small for the header
- * or the slots it claims), -ERANGE (tail - head, or an owner cache, outside [0, capacity]).
- * Read-only; meant for a quiescent ring (before attaching, or after a peer died): the
- * owner caches are plain fields.
+ * Make *ret_view for the ring at r, mapped as bytes, that the caller's own limits say has
+ * slots slots: the geometry comes from slots, never from the header, and the header must
+ * agree with it (ring_spsc_check()). Input from another process: no asserts. Returns 0,
+ * or -EINVAL (r or ret_view NULL, slots not a power of two in [2, 2^24]), -EOVERFLOW
+ * (bytes < ring_spsc_bytes(slots)), or ring_spsc_check()'s errors. *ret_view is written
+ * only on success.
  */
-int ring_spsc_check(const struct ring_spsc *r, size_t bytes);
+int ring_spsc_attach(struct ring_spsc *r, size_t bytes, uint32_t slots,
+		     struct ring_spsc_view *ret_view);
 
-static inline uint64_t *ring_spsc_slots(struct ring_spsc *r)
+/*
+ * Validate the shared ring against the view's geometry (input: no asserts; each shared
+ * word is read once). Returns 0, or -EINVAL (v or its ring NULL), -EBADMSG (wrong magic),
+ * -EPROTO (the header's order or mask is not the view's, or a reserved word not zero),
+ * -ERANGE (tail - head, or an owner cache, outside [0, capacity]). Read-only; meant for a
+ * quiescent ring (before attaching, or after a peer died): the owner caches are plain
+ * fields.
+ */
+int ring_spsc_check(const struct ring_spsc_view *v);
+
+static inline uint64_t *ring_spsc_slots(const struct ring_spsc_view *v)
 {
-	return (uint64_t *)(r + 1);
+	return (uint64_t *)(v->ring + 1);
 }
 
 /* Slots the producer can use; the ring stores capacity = mask + 1 items. */
-static inline uint32_t ring_spsc_capacity(const struct ring_spsc *r)
+static inline uint32_t ring_spsc_capacity(const struct ring_spsc_view *v)
 {
-	return r->mask + 1;
+	return v->mask + 1;
+}
+
+/* Slots free for a producer at tail, by a head it read: 0 when the two are further apart
+ * than a capacity, which no correct consumer leaves (a scribbled index: refused as full). */
+static inline uint32_t ring_spsc_free(const struct ring_spsc_view *v, uint32_t tail, uint32_t head)
+{
+	uint32_t used = tail - head;
+
+	return used > v->mask + 1 ? 0 : v->mask + 1 - used;
+}
+
+/* Items a consumer at head can take, by a tail it read: 0 when the two are further apart
+ * than a capacity, which no correct producer leaves (a scribbled index: refused as empty). */
+static inline uint32_t ring_spsc_avail(const struct ring_spsc_view *v, uint32_t head, uint32_t tail)
+{
+	uint32_t avail = tail - head;
+
+	return avail > v->mask + 1 ? 0 : avail;
 }
 
 /* Producer only. Returns 0, or -EAGAIN when full. Wait-free. */
-static inline int ring_spsc_try_enqueue(struct ring_spsc *r, uint64_t value)
+static inline int ring_spsc_try_enqueue(const struct ring_spsc_view *v, uint64_t value)
 {
+	struct ring_spsc *r = v->ring;
 	/* Relaxed: this thread is the only writer of tail. */
 	uint32_t tail = pf_load_relaxed(&r->tail);
+	uint32_t head = r->head_cache;
 
-	if (tail - r->head_cache > r->mask) {
+	if (tail - head > v->mask) { /* full, or further apart than a capacity: refused */
 		/* [A2] pairs with [R2] in ring_spsc_try_dequeue(). */
-		r->head_cache = pf_load_acquire(&r->head);
-		if (tail - r->head_cache > r->mask)
+		head = pf_load_acquire(&r->head);
+		r->head_cache = head;
+		if (tail - head > v->mask)
 			return -EAGAIN;
 	}
-	PF_ASSERT(tail - r->head_cache <= r->mask);
-	ring_spsc_slots(r)[tail & r->mask] = value;
+	PF_ASSERT(tail - head <= v->mask);
+	ring_spsc_slots(v)[tail & v->mask] = value;
 	/* [R1] pairs with [A1] in ring_spsc_try_dequeue(): publishes the slot store above. */
 	pf_store_release(&r->tail, tail + 1);
 	return 0;
 }
 
 /* Consumer only. Returns 0 and writes *ret_value, or -EAGAIN when empty. Wait-free. */
-static inline int ring_spsc_try_dequeue(struct ring_spsc *r, uint64_t *ret_value)
+static inline int ring_spsc_try_dequeue(const struct ring_spsc_view *v, uint64_t *ret_value)
 {
+	struct ring_spsc *r = v->ring;
 	/* Relaxed: this thread is the only writer of head. */
 	uint32_t head = pf_load_relaxed(&r->head);
+	uint32_t tail = r->tail_cache;
 
-	if (head == r->tail_cache) {
+	if (tail - head - 1 > v->mask) { /* empty, or further apart than a capacity: refused */
 		/* [A1] pairs with [R1] in ring_spsc_try_enqueue(). */
-		r->tail_cache = pf_load_acquire(&r->tail);
-		if (head == r->tail_cache)
+		tail = pf_load_acquire(&r->tail);
+		r->tail_cache = tail;
+		if (tail - head - 1 > v->mask)
 			return -EAGAIN;
 	}
-	PF_ASSERT(r->tail_cache - head <= r->mask + 1);
-	*ret_value = ring_spsc_slots(r)[head & r->mask];
+	PF_ASSERT(tail - head - 1 <= v->mask);
+	*ret_value = ring_spsc_slots(v)[head & v->mask];
 	/* [R2] pairs with [A2] in ring_spsc_try_enqueue(): the slot load above completes first. */
 	pf_store_release(&r->head, head + 1);
 	return 0;
 }
 
-/* Producer only. Enqueues the first 0..n values of v; returns how many. Wait-free. */
-static inline unsigned ring_spsc_enqueue_burst(struct ring_spsc *r, const uint64_t *v, unsigned n)
+/* Producer only. Enqueues the first 0..n values of vals; returns how many. Wait-free. */
+static inline unsigned ring_spsc_enqueue_burst(const struct ring_spsc_view *v, const uint64_t *vals,
+					       unsigned n)
 {
+	struct ring_spsc *r = v->ring;
 	/* Relaxed: this thread is the only writer of tail. */
 	uint32_t tail = pf_load_relaxed(&r->tail);
-	uint32_t free_slots = r->mask + 1 - (tail - r->head_cache);
-	uint64_t *slot = ring_spsc_slots(r);
+	uint32_t free_slots = ring_spsc_free(v, tail, r->head_cache);
+	uint64_t *slot = ring_spsc_slots(v);
 
 	if (free_slots < n) {
 		/* [A2] pairs with [R2] in ring_spsc_dequeue_burst(). */
-		r->head_cache = pf_load_acquire(&r->head);
-		free_slots = r->mask + 1 - (tail - r->head_cache);
+		uint32_t head = pf_load_acquire(&r->head);
+
+		r->head_cache = head;
+		free_slots = ring_spsc_free(v, tail, head);
 		if (free_slots < n)
 			n = free_slots;
 	}
-	PF_ASSERT(free_slots <= r->mask + 1);
+	PF_ASSERT(free_slots <= v->mask + 1);
 	for (unsigned i = 0; i < n; i++)
-		slot[(tail + i) & r->mask] = v[i];
+		slot[(tail + i) & v->mask] = vals[i];
 	if (n != 0) {
 		/* [R1] pairs with [A1] in ring_spsc_dequeue_burst(): publishes the slots. */
 		pf_store_release(&r->tail, tail + n);
@@ -159,23 +213,27 @@ static inline unsigned ring_spsc_enqueue_burst(struct ring_spsc *r, const uint64
 }
 
 /* Consumer only. Dequeues 0..n values into out; returns how many. Wait-free. */
-static inline unsigned ring_spsc_dequeue_burst(struct ring_spsc *r, uint64_t *out, unsigned n)
+static inline unsigned ring_spsc_dequeue_burst(const struct ring_spsc_view *v, uint64_t *out,
+					       unsigned n)
 {
+	struct ring_spsc *r = v->ring;
 	/* Relaxed: this thread is the only writer of head. */
 	uint32_t head = pf_load_relaxed(&r->head);
-	uint32_t avail = r->tail_cache - head;
-	const uint64_t *slot = ring_spsc_slots(r);
+	uint32_t avail = ring_spsc_avail(v, head, r->tail_cache);
+	const uint64_t *slot = ring_spsc_slots(v);
 
 	if (avail < n) {
 		/* [A1] pairs with [R1] in ring_spsc_enqueue_burst(). */
-		r->tail_cache = pf_load_acquire(&r->tail);
-		avail = r->tail_cache - head;
+		uint32_t tail = pf_load_acquire(&r->tail);
+
+		r->tail_cache = tail;
+		avail = ring_spsc_avail(v, head, tail);
 		if (avail < n)
 			n = avail;
 	}
-	PF_ASSERT(avail <= r->mask + 1);
+	PF_ASSERT(avail <= v->mask + 1);
 	for (unsigned i = 0; i < n; i++)
-		out[i] = slot[(head + i) & r->mask];
+		out[i] = slot[(head + i) & v->mask];
 	if (n != 0) {
 		/* [R2] pairs with [A2] in ring_spsc_enqueue_burst(): the slot loads come first. */
 		pf_store_release(&r->head, head + n);

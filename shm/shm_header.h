@@ -56,14 +56,26 @@ _Static_assert(sizeof(struct pf_shm_region) == 16, "region entry is shared ABI")
  *   -EOVERFLOW        the segment is shorter than the header says (truncated)
  *   -ERANGE           the region table or a region lies outside the segment, is
  *                     misaligned, empty, or overlaps another
+ * What it validated may change right after: an attacher that goes on to use the header
+ * or the table uses shm_header_read()'s copy instead.
  */
 int shm_header_check(const struct pf_shm_header *hdr, size_t mapped_bytes, uint16_t expected_major);
 
-/* The region table of a checked header. */
-static inline const struct pf_shm_region *shm_header_regions(const struct pf_shm_header *hdr)
-{
-	return (const struct pf_shm_region *)((const char *)hdr + hdr->table_offset);
-}
+/* A segment's header and region table as shm_header_read() copied and validated them, in
+ * process-private memory: what an attacher uses, whatever the segment says later. */
+struct shm_header_copy {
+	struct pf_shm_header hdr;
+	struct pf_shm_region regions[PF_SHM_REGIONS_MAX]; /* [0, hdr.region_count) */
+};
+
+/*
+ * shm_header_check() on a copy: the header, then the region table it names, each shared
+ * byte read once into *ret_copy, and the copy validated (so a peer writing the segment
+ * meanwhile cannot make what is used differ from what was checked). The same errnos, and
+ * -EINVAL for ret_copy NULL; *ret_copy is a validated header and table only on success.
+ */
+int shm_header_read(const struct pf_shm_header *hdr, size_t mapped_bytes, uint16_t expected_major,
+		    struct shm_header_copy *ret_copy);
 
 /* Creator side: publish a fully written header ([R0]). */
 void shm_header_publish(struct pf_shm_header *hdr);

@@ -343,29 +343,29 @@ static void check_inboxes(struct pf_domain *d, struct invariants_report *ret)
 static void check_pending(struct pf_domain *d, struct invariants_report *ret)
 {
 	uint32_t value;
-	int r = ring_mpmc_check(d->pending, d->pending_bytes);
+	int r = ring_mpmc_check(&d->pending);
 
 	if (r < 0) {
 		violation(ret, "pending ring fails its check: %d", r);
 		return;
 	}
-	ret->pending_queued = ring_mpmc_count(d->pending);
+	ret->pending_queued = ring_mpmc_count(&d->pending);
 	if (ret->vnodes_defined == 0)
 		return;
 	/* A duplicate of VNode 0's entry: claimers drop it if 0 is not PENDING. */
-	r = ring_mpmc_try_enqueue(d->pending, 0, NULL);
-	if (r < 0 && ret->pending_queued < ring_mpmc_capacity(d->pending)) {
+	r = ring_mpmc_try_enqueue(&d->pending, 0, NULL);
+	if (r < 0 && ret->pending_queued < ring_mpmc_capacity(&d->pending)) {
 		violation(ret, "stuck ring: enqueue refused (%d) with %u of %u queued", r,
-			  ret->pending_queued, ring_mpmc_capacity(d->pending));
+			  ret->pending_queued, ring_mpmc_capacity(&d->pending));
 		return;
 	}
-	if (ring_mpmc_try_dequeue(d->pending, &value) < 0) {
+	if (ring_mpmc_try_dequeue(&d->pending, &value) < 0) {
 		violation(ret, "stuck ring: dequeue finds nothing after an enqueue");
 		return;
 	}
 	if (value >= d->lim.vnodes_max)
 		violation(ret, "pending ring holds an out-of-range id %u", value);
-	else if (ring_mpmc_try_enqueue(d->pending, value, NULL) < 0)
+	else if (ring_mpmc_try_enqueue(&d->pending, value, NULL) < 0)
 		violation(ret, "stuck ring: cannot put back the entry just taken");
 }
 

@@ -1043,14 +1043,16 @@ static void vnode_where(struct pf_domain *d, uint32_t v)
 		printf("  vnode %u: pending_pos %#llx (consumed %d), pending ring %u, last sweep "
 		       "%.3f s ago, lease %#llx, pending version %u\n",
 		       v, (unsigned long long)pos,
-		       pos == PENDING_POS_NONE ? -1 : (int)ring_mpmc_consumed(d->pending, pos),
-		       ring_mpmc_count(d->pending), (double)(now_ns() - sweep) / 1e9,
+		       pos == PENDING_POS_NONE ? -1 : (int)ring_mpmc_consumed(&d->pending, pos),
+		       ring_mpmc_count(&d->pending), (double)(now_ns() - sweep) / 1e9,
 		       (unsigned long long)lease, pf_load_relaxed(&d->ctl->pending_version));
 		{ /* the queue around its head, and the VNode's own entry */
-			struct ring_mpmc *rg = d->pending;
-			const _Atomic uint64_t *slot = (const _Atomic uint64_t *)(rg + 1);
+			const struct ring_mpmc_view *rg = &d->pending;
+			const _Atomic uint64_t *slot = (const _Atomic uint64_t *)(rg->ring + 1);
 			/* Relaxed: as above. */
-			uint64_t hd = pf_load_relaxed(&rg->head), tl = pf_load_relaxed(&rg->tail);
+			uint64_t hd = pf_load_relaxed(&rg->ring->head);
+			/* Relaxed: as above. */
+			uint64_t tl = pf_load_relaxed(&rg->ring->tail);
 
 			printf("  ring: head %#llx tail %#llx order %u mask %#x\n",
 			       (unsigned long long)hd, (unsigned long long)tl, rg->order, rg->mask);

@@ -53,7 +53,8 @@ struct ctl {
 
 struct layout {
 	struct ctl *ctl;
-	struct ring_mpmc *ring;
+	struct ring_mpmc *mem;
+	struct ring_mpmc_view ring; /* private: inherited by fork */
 	_Atomic uint32_t *item;
 	_Atomic uint64_t *pos;
 	size_t ring_bytes;
@@ -90,7 +91,7 @@ static struct layout map_layout(void *base)
 	size_t off = ring_offset();
 
 	l.ctl = base;
-	l.ring = (struct ring_mpmc *)(b + off);
+	l.mem = (struct ring_mpmc *)(b + off);
 	off += PF_ALIGN_UP(l.ring_bytes, (size_t)4096);
 	l.pos = (_Atomic uint64_t *)(b + off);
 	off += IDS_MAX * sizeof(_Atomic uint64_t);
@@ -124,7 +125,7 @@ static _Noreturn void run_producer(const struct layout *l, uint32_t rng, bool bu
 			uint64_t pos;
 
 			if (!burst) {
-				got = ring_mpmc_try_enqueue(l->ring, v[0], &pos) == 0;
+				got = ring_mpmc_try_enqueue(&l->ring, v[0], &pos) == 0;
 				if (got == 1) {
 					/* Relaxed: read by the parent after this process died. */
 					pf_store_relaxed(&l->pos[v[0]], pos);
@@ -132,7 +133,7 @@ static _Noreturn void run_producer(const struct layout *l, uint32_t rng, bool bu
 					pf_fetch_add_relaxed(&l->item[v[0]], ITEM_DONE | ITEM_POS);
 				}
 			} else {
-				got = ring_mpmc_enqueue_burst(l->ring, v + sent, k - sent);
+				got = ring_mpmc_enqueue_burst(&l->ring, v + sent, k - sent);
 				for (uint32_t i = 0; i < got; i++) {
 					/* Relaxed: read by the parent after this process died. */
 					pf_fetch_add_relaxed(&l->item[v[sent + i]], ITEM_DONE);
@@ -153,9 +154,9 @@ static _Noreturn void run_consumer(const struct layout *l, uint32_t rng, bool bu
 		uint32_t got;
 
 		if (burst)
-			got = ring_mpmc_dequeue_burst(l->ring, out, 1 + xorshift(&rng) % BURST);
+			got = ring_mpmc_dequeue_burst(&l->ring, out, 1 + xorshift(&rng) % BURST);
 		else
-			got = ring_mpmc_try_dequeue(l->ring, &out[0]) == 0;
+			got = ring_mpmc_try_dequeue(&l->ring, &out[0]) == 0;
 		if (got == 0)
 			sched_yield();
 		else if (slow)
@@ -241,7 +242,7 @@ static int finish_round(const struct layout *l, struct child *ch, struct stats *
 	pk = st->producer_kills - producer_kills0;
 	/* Relaxed: all writers are dead. */
 	ids = PF_MIN(pf_load_relaxed(&l->ctl->next_id), (uint64_t)IDS_MAX);
-	r = ring_mpmc_check(l->ring, l->ring_bytes);
+	r = ring_mpmc_check(&l->ring);
 	if (r != 0) {
 		fprintf(stderr, "FAIL: ring_mpmc_check() = %d after the round\n", r);
 		return 1;
@@ -255,9 +256,9 @@ static int finish_round(const struct layout *l, struct child *ch, struct stats *
 
 		if ((w & ITEM_POS) && w < ITEM_COUNT_ONE)
 			/* Relaxed: all writers are dead. */
-			in_ring[id] = !ring_mpmc_consumed(l->ring, pf_load_relaxed(&l->pos[id]));
+			in_ring[id] = !ring_mpmc_consumed(&l->ring, pf_load_relaxed(&l->pos[id]));
 	}
-	while ((got = ring_mpmc_dequeue_burst(l->ring, out, BURST)) != 0) {
+	while ((got = ring_mpmc_dequeue_burst(&l->ring, out, BURST)) != 0) {
 		for (uint32_t i = 0; i < got; i++) {
 			if (out[i] >= ids) {
 				fprintf(stderr, "FAIL: drained unknown value %u\n", out[i]);
@@ -310,22 +311,22 @@ static int finish_round(const struct layout *l, struct child *ch, struct stats *
 	}
 	/* Not wedged: the ring fills exactly to capacity and empties in order. */
 	for (v = 0; v < RING_SLOTS; v++) {
-		if (ring_mpmc_try_enqueue(l->ring, v, NULL) != 0)
+		if (ring_mpmc_try_enqueue(&l->ring, v, NULL) != 0)
 			break;
 	}
-	if (v != RING_SLOTS || ring_mpmc_try_enqueue(l->ring, 0, NULL) != -EAGAIN) {
+	if (v != RING_SLOTS || ring_mpmc_try_enqueue(&l->ring, 0, NULL) != -EAGAIN) {
 		fprintf(stderr, "FAIL: ring took %u items, not %u\n", v, RING_SLOTS);
 		return 1;
 	}
 	for (v = 0; v < RING_SLOTS; v++) {
 		uint32_t x;
 
-		if (ring_mpmc_try_dequeue(l->ring, &x) != 0 || x != v) {
+		if (ring_mpmc_try_dequeue(&l->ring, &x) != 0 || x != v) {
 			fprintf(stderr, "FAIL: ring gave back item %u wrong\n", v);
 			return 1;
 		}
 	}
-	if (ring_mpmc_try_dequeue(l->ring, &v) != -EAGAIN)
+	if (ring_mpmc_try_dequeue(&l->ring, &v) != -EAGAIN)
 		return 1;
 	memset((void *)l->item, 0, IDS_MAX * sizeof(*l->item));
 	/* Relaxed: no child alive. */
@@ -407,7 +408,8 @@ int main(void)
 		return 1;
 	}
 	l = map_layout(seg.base);
-	failed = ring_mpmc_init(l.ring, l.ring_bytes, RING_SLOTS) != 0;
+	failed = ring_mpmc_init(l.mem, l.ring_bytes, RING_SLOTS) != 0 ||
+		 ring_mpmc_attach(l.mem, l.ring_bytes, RING_SLOTS, &l.ring) != 0;
 	if (!failed)
 		failed = run(&l, (uint32_t)getpid() * 2654435761u | 1);
 	shm_segment_close(&seg);

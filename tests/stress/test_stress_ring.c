@@ -29,7 +29,8 @@ enum mode { MODE_SINGLE, MODE_BURST, MODE_MIXED, MODE_COUNT };
 static const char *const mode_names[MODE_COUNT] = {"single", "burst", "mixed"};
 
 struct shared {
-	struct ring_mpmc *ring;
+	struct ring_mpmc *mem;
+	struct ring_mpmc_view ring;
 	enum mode mode;
 	uint32_t items_per_producer;
 	_Atomic uint32_t *seen;    /* per item id: times consumed */
@@ -78,9 +79,9 @@ static void *producer(void *arg)
 		for (unsigned i = 0; i < n; i++)
 			v[i] = w->id << SEQ_BITS | (seq + i);
 		if (n == 1)
-			k = ring_mpmc_try_enqueue(sh->ring, v[0], NULL) == 0;
+			k = ring_mpmc_try_enqueue(&sh->ring, v[0], NULL) == 0;
 		else
-			k = ring_mpmc_enqueue_burst(sh->ring, v, n);
+			k = ring_mpmc_enqueue_burst(&sh->ring, v, n);
 		seq += k;
 		if (k == 0)
 			sched_yield();
@@ -105,9 +106,9 @@ static void *consumer(void *arg)
 		if (use_burst(sh->mode, &rng))
 			n = 1 + xorshift(&rng) % BURST_MAX;
 		if (n == 1)
-			k = ring_mpmc_try_dequeue(sh->ring, &out[0]) == 0;
+			k = ring_mpmc_try_dequeue(&sh->ring, &out[0]) == 0;
 		else
-			k = ring_mpmc_dequeue_burst(sh->ring, out, n);
+			k = ring_mpmc_dequeue_burst(&sh->ring, out, n);
 		if (k == 0) {
 			sched_yield();
 			continue;
@@ -138,9 +139,10 @@ static int run_mpmc(enum mode mode, uint32_t items, uint32_t slots)
 	size_t bytes = ring_mpmc_bytes(slots);
 	uint64_t total = (uint64_t)PRODUCERS * items, bad = 0;
 
-	sh.ring = aligned_alloc(PF_CACHELINE, PF_ALIGN_UP(bytes, PF_CACHELINE));
+	sh.mem = aligned_alloc(PF_CACHELINE, PF_ALIGN_UP(bytes, PF_CACHELINE));
 	sh.seen = calloc(total, sizeof(*sh.seen));
-	if (sh.ring == NULL || sh.seen == NULL || ring_mpmc_init(sh.ring, bytes, slots) != 0)
+	if (sh.mem == NULL || sh.seen == NULL || ring_mpmc_init(sh.mem, bytes, slots) != 0 ||
+	    ring_mpmc_attach(sh.mem, bytes, slots, &sh.ring) != 0)
 		return 1;
 	for (uint32_t i = 0; i < PRODUCERS + CONSUMERS; i++) {
 		w[i] = (struct worker){.sh = &sh, .id = i < PRODUCERS ? i : i - PRODUCERS};
@@ -157,18 +159,19 @@ static int run_mpmc(enum mode mode, uint32_t items, uint32_t slots)
 	}
 	if (bad != 0)
 		fail(&sh, "items not seen exactly once", (uint32_t)bad, 0);
-	if (ring_mpmc_count(sh.ring) != 0 || ring_mpmc_check(sh.ring, bytes) != 0)
-		fail(&sh, "ring not empty and valid at the end", ring_mpmc_count(sh.ring), 0);
+	if (ring_mpmc_count(&sh.ring) != 0 || ring_mpmc_check(&sh.ring) != 0)
+		fail(&sh, "ring not empty and valid at the end", ring_mpmc_count(&sh.ring), 0);
 	fprintf(stderr, "mpmc %-6s %u slots: %llu items, %s\n", mode_names[mode], slots,
 		(unsigned long long)total, sh.failed ? "FAIL" : "ok");
-	free(sh.ring);
+	free(sh.mem);
 	free(sh.seen);
 	/* Relaxed: threads joined. */
 	return pf_load_relaxed(&sh.failed) != 0;
 }
 
 struct spsc_arg {
-	struct ring_spsc *ring;
+	struct ring_spsc *mem;
+	struct ring_spsc_view ring;
 	enum mode mode;
 	uint64_t items;
 	_Atomic uint32_t failed;
@@ -187,9 +190,9 @@ static void *spsc_producer(void *arg)
 		for (unsigned i = 0; i < n; i++)
 			v[i] = next + i;
 		if (n == 1)
-			k = ring_spsc_try_enqueue(a->ring, v[0]) == 0;
+			k = ring_spsc_try_enqueue(&a->ring, v[0]) == 0;
 		else
-			k = ring_spsc_enqueue_burst(a->ring, v, n);
+			k = ring_spsc_enqueue_burst(&a->ring, v, n);
 		next += k;
 		if (k == 0)
 			sched_yield();
@@ -205,17 +208,18 @@ static int run_spsc(enum mode mode, uint64_t items, uint32_t slots)
 	uint32_t rng = 777;
 	pthread_t t;
 
-	a.ring = aligned_alloc(PF_CACHELINE, PF_ALIGN_UP(bytes, PF_CACHELINE));
-	if (a.ring == NULL || ring_spsc_init(a.ring, bytes, slots) != 0 ||
+	a.mem = aligned_alloc(PF_CACHELINE, PF_ALIGN_UP(bytes, PF_CACHELINE));
+	if (a.mem == NULL || ring_spsc_init(a.mem, bytes, slots) != 0 ||
+	    ring_spsc_attach(a.mem, bytes, slots, &a.ring) != 0 ||
 	    pthread_create(&t, NULL, spsc_producer, &a) != 0)
 		return 1;
 	while (next < items) {
 		unsigned n = use_burst(mode, &rng) ? 1 + xorshift(&rng) % BURST_MAX : 1, k;
 
 		if (n == 1)
-			k = ring_spsc_try_dequeue(a.ring, &out[0]) == 0;
+			k = ring_spsc_try_dequeue(&a.ring, &out[0]) == 0;
 		else
-			k = ring_spsc_dequeue_burst(a.ring, out, n);
+			k = ring_spsc_dequeue_burst(&a.ring, out, n);
 		for (unsigned i = 0; i < k; i++) {
 			if (out[i] != next++) {
 				fprintf(stderr, "FAIL: spsc FIFO: got %llu\n",
@@ -230,7 +234,7 @@ static int run_spsc(enum mode mode, uint64_t items, uint32_t slots)
 	pthread_join(t, NULL);
 	fprintf(stderr, "spsc %-6s %u slots: %llu items, ok\n", mode_names[mode], slots,
 		(unsigned long long)items);
-	free(a.ring);
+	free(a.mem);
 	return 0;
 }
 

@@ -213,7 +213,7 @@ static void test_vnode_release_pending_full(void **state)
 	assert_int_equal(pf_vnode_define(dom, 9, NULL), 0);
 	assert_int_equal(pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v), 0);
 	/* The rest of the queue: entries of VNode 63, never defined. */
-	while (ring_mpmc_try_enqueue(dom->pending, 63, NULL) == 0) {
+	while (ring_mpmc_try_enqueue(&dom->pending, 63, NULL) == 0) {
 	}
 	assert_int_equal(pf_vnode_release(v), 0);
 	assert_int_equal(pf_vnode_info(dom, 9, &vi), 0);
@@ -841,6 +841,32 @@ static void test_vnode_state_names(void **state)
 	assert_null(pf_vnode_state_name(UINT32_MAX));
 }
 
+/* A capability entry's length, scribbled past its name field or off its name's end, is
+ * refused where it bounds the read: no name is reported, nothing past the entry is read. */
+static void test_capability_name_scribbled_length(void **state)
+{
+	static const uint32_t lens[] = {PF_CAP_NAME_MAX + 1, 48, 4096, UINT32_MAX, 2};
+	const char *caps[] = {"gpu"};
+	struct pf_member *m;
+	struct dom_cap *c;
+	uint32_t saved;
+	int i;
+
+	(void)state;
+	m = join(caps, 1);
+	i = pf_capability_find(dom, "gpu");
+	assert_true(i >= 0);
+	c = &dom->caps[i];
+	saved = c->name_len;
+	for (size_t k = 0; k < PF_ARRAY_SIZE(lens); k++) {
+		c->name_len = lens[k];
+		assert_null(pf_capability_name(dom, (uint32_t)i));
+	}
+	c->name_len = saved;
+	assert_string_equal(pf_capability_name(dom, (uint32_t)i), "gpu");
+	assert_int_equal(pf_member_leave(m), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -849,6 +875,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_member_join_info_leave, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vnode_claim_placed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vnode_release_pending_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_capability_name_scribbled_length, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_vnode_adopt_after_late_hint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vnode_adopt_after_placer_killed, setup,
 						teardown),

@@ -2,8 +2,10 @@
 /*
  * tests/unit/shm/test_shm_header.c
  * Goal: an attaching process refuses each malformed segment header with its own errno
- * and accepts a well-formed one. Method: build a good header with a region table in a
- * buffer, corrupt one field at a time (negative space), check the errno each time.
+ * and accepts a well-formed one, and shm_header_read() hands out exactly what it
+ * validated, a private copy that later writes to the segment do not reach. Method: build a
+ * good header with a region table in a buffer, corrupt one field at a time (negative
+ * space), check the errno each time.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -129,12 +131,39 @@ static void test_shm_header_rejects_bad_regions(void **state)
 	assert_int_equal(shm_header_check(h, SEG_BYTES, 1), -ERANGE);
 }
 
+/* The copy is the validated header and table; the segment written afterwards does not
+ * change it. */
+static void test_shm_header_read_copies(void **state)
+{
+	struct shm_header_copy c;
+	struct seg s;
+	struct pf_shm_header *h;
+
+	(void)state;
+	h = good(&s);
+	assert_int_equal(shm_header_read(h, SEG_BYTES, 1, NULL), -EINVAL);
+	assert_int_equal(shm_header_read(NULL, SEG_BYTES, 1, &c), -EINVAL);
+	assert_int_equal(shm_header_read(h, SEG_BYTES, 1, &c), 0);
+	h->table_offset = UINT64_MAX - 7;
+	h->region_count = PF_SHM_REGIONS_MAX;
+	h->segment_bytes = UINT64_MAX;
+	regions(&s)[1].offset = UINT64_C(1) << 45;
+	assert_int_equal(c.hdr.table_offset, 64);
+	assert_int_equal(c.hdr.region_count, 2);
+	assert_int_equal(c.hdr.segment_bytes, SEG_BYTES);
+	assert_int_equal(c.regions[0].offset, 128);
+	assert_int_equal(c.regions[1].offset, 2048);
+	assert_int_equal(c.regions[1].bytes, 2048);
+	assert_int_equal(shm_header_read(h, SEG_BYTES, 1, &c), -EOVERFLOW);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shm_header_accepts_good),
 		cmocka_unit_test(test_shm_header_rejects_each_field),
 		cmocka_unit_test(test_shm_header_rejects_bad_regions),
+		cmocka_unit_test(test_shm_header_read_copies),
 	};
 
 	return cmocka_run_group_tests_name("shm_header", tests, NULL, NULL);
