@@ -688,6 +688,46 @@ class ManCommands(Fixture):
         ], "--table", "tools/pflight/empty.c")
 
 
+SEC_TEST = """
+static void test_one(void **state)
+{
+}
+
+static void case_two(void)
+{
+}
+"""
+
+SEC_DOC = """
+# Threat model
+- A claim (tests/unit/x/test_a.c `test_one`; test_a.c `case_two`).
+- Corpus (tests/fuzz/400-*.http).
+"""
+
+
+class SecurityRefs(Fixture):
+    def test_good(self):
+        self.tree({"tests/unit/x/test_a.c": SEC_TEST, "tests/fuzz/400-nul.http": "GET /\n",
+                   "docs/security.md": SEC_DOC})
+        self.assertClean("security_refs.py")
+
+    def test_bad(self):
+        doc = (D(SEC_DOC).replace("`test_one`", "`test_gone`")
+               .replace("`case_two`", "`case_three`").replace("400-*", "500-*"))
+        self.tree({"tests/unit/x/test_a.c": SEC_TEST, "docs/security.md": doc})
+        self.assertFindings("security_refs.py", [
+            ("docs/security.md", 2, "`test_gone`: no such test function"),
+            ("docs/security.md", 2, "`case_three`: not a function of test_a.c"),
+            ("docs/security.md", 3, "tests/fuzz/500-*.http: no such file"),
+        ])
+
+    def test_missing_doc(self):
+        self.tree({"tests/unit/x/test_a.c": SEC_TEST})
+        self.assertFindings("security_refs.py", [
+            ("docs/security.md", 1, "the threat model is missing"),
+        ])
+
+
 class OwnerWords(Fixture):
     def test_good(self):
         self.tree({
