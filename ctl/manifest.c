@@ -282,7 +282,8 @@ struct ctx {
 	const yaml_node_t *at[FIELDS_N]; /* the value node of each field seen, NULL: absent */
 };
 
-static int fail_va(struct ctx *c, const yaml_mark_t *mark, const char *fmt, va_list ap)
+pf_printf_like(3, 0) static int fail_va(struct ctx *c, const yaml_mark_t *mark, const char *fmt,
+					va_list ap)
 {
 	PF_ASSERT(c != NULL && fmt != NULL);
 	if (c->err == NULL)
