@@ -24,25 +24,43 @@
 #include "core/domain_impl.h"
 #include "shm/pf_assert.h"
 
+/* The first cap - 1 bytes of /proc/<pid>/<file> in buf, NUL-terminated: their count, -ESRCH
+ * when the process is gone (no such entry, or nothing to read), or another -errno. */
+static ssize_t proc_read(int pid, const char *file, char *buf, size_t cap)
+{
+	char path[64];
+	ssize_t n;
+	int fd, err;
+
+	PF_ASSERT(buf != NULL && cap > 1);
+	(void)snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ESRCH ? -ESRCH : -errno;
+	n = read(fd, buf, cap - 1);
+	err = errno;
+	(void)close(fd);
+	if (n < 0)
+		return err == ESRCH ? -ESRCH : -err;
+	if (n == 0)
+		return -ESRCH;
+	buf[n] = '\0';
+	return n;
+}
+
 int identity_stat(int pid, uint64_t *ret_start_time, char *ret_state)
 {
-	char path[64], buf[1024], *p, *end;
+	char buf[1024], *p, *end;
 	unsigned long long v;
 	ssize_t n;
-	int fd, field;
+	int field;
 
 	PF_ASSERT(ret_start_time != NULL);
 	if (pid <= 0)
 		return -ESRCH;
-	(void)snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	(void)close(fd);
-	if (n <= 0)
-		return -ESRCH;
-	buf[n] = '\0';
+	n = proc_read(pid, "stat", buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
 	/* The command name may hold spaces and parentheses: fields start after the last ')'. */
 	p = strrchr(buf, ')');
 	if (p == NULL || p[1] != ' ')
@@ -72,20 +90,12 @@ int identity_start_time(int pid, uint64_t *ret_start_time)
  * 0 when the process is gone, UINT32_MAX when it cannot be told (count it alive). */
 static uint32_t identity_threads(int pid)
 {
-	char path[64], buf[2048], *p;
+	char buf[2048], *p;
 	unsigned long v;
-	ssize_t n;
-	int fd;
+	ssize_t n = proc_read(pid, "status", buf, sizeof(buf));
 
-	(void)snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT || errno == ESRCH ? 0 : UINT32_MAX;
-	n = read(fd, buf, sizeof(buf) - 1);
-	(void)close(fd);
-	if (n <= 0)
-		return n == 0 || errno == ESRCH ? 0 : UINT32_MAX;
-	buf[n] = '\0';
+	if (n < 0)
+		return n == -ESRCH ? 0 : UINT32_MAX;
 	p = strstr(buf, "\nThreads:");
 	if (p == NULL)
 		return UINT32_MAX;
@@ -120,20 +130,12 @@ int identity_gone(int pid, uint64_t start_time)
 /* The effective uid of process pid (second field of the "Uid:" line of its status). */
 static int identity_euid(int pid, uint32_t *ret_uid)
 {
-	char path[64], buf[2048], *p, *end;
+	char buf[2048], *p, *end;
 	unsigned long real, eff;
-	ssize_t n;
-	int fd;
+	ssize_t n = proc_read(pid, "status", buf, sizeof(buf));
 
-	(void)snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	(void)close(fd);
-	if (n <= 0)
-		return -ESRCH;
-	buf[n] = '\0';
+	if (n < 0)
+		return (int)n;
 	p = strstr(buf, "\nUid:");
 	if (p == NULL)
 		return -EPROTO;
