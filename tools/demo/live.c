@@ -96,8 +96,7 @@ static int run(struct live *lv)
 		return r;
 	printf("pflightd runs domain %s; its log and audit log are in %s\n\n", h->name, h->dir);
 	printf("    dashboard:  %s\n", h->url);
-	printf("    API token:  %s/audit.jsonl.api-token (for drain and retire buttons)\n\n",
-	       h->dir);
+	printf("    API token:  %s/audit.jsonl.api-token (drain, retire, simulate)\n\n", h->dir);
 	printf("Ctrl-C stops the demo and checks every counter.\n\n");
 	status(lv, "started:");
 	host_run(h, &loop);
