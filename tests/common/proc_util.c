@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,58 @@ int proc_wait_log(pid_t pid, const char *log, const char *text, uint64_t timeout
 		proc_nap();
 	}
 	return 0;
+}
+
+int proc_start(char *const argv[], const char *log, const char *ready, uint64_t timeout_ns,
+	       pid_t *ret_pid)
+{
+	uint64_t deadline = proc_now_ns() + timeout_ns;
+	pid_t pid = proc_spawn(argv, log);
+	int status = 0;
+
+	for (;;) {
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			*ret_pid = -1;
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+		}
+		if (proc_file_has(log, ready)) {
+			*ret_pid = pid;
+			return PROC_RUNNING;
+		}
+		if (proc_now_ns() >= deadline) {
+			(void)kill(pid, SIGKILL);
+			(void)waitpid(pid, NULL, 0);
+			proc_print_file(log);
+			fprintf(stderr, "%s: neither \"%s\" nor an exit within the timeout\n",
+				argv[0], ready);
+			exit(1);
+		}
+		proc_nap();
+	}
+}
+
+void proc_stop(pid_t *pid)
+{
+	int status = 0;
+
+	if (kill(*pid, SIGTERM) != 0 || waitpid(*pid, &status, 0) != *pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "pid %d did not stop with exit status 0 on SIGTERM\n", (int)*pid);
+		exit(1);
+	}
+	*pid = -1;
+}
+
+void proc_expect_refused(int status, const char *log, const char *ready, const char *path,
+			 const char *why)
+{
+	if (status == 1 && proc_file_has(log, path) && proc_file_has(log, why) &&
+	    !proc_file_has(log, ready))
+		return;
+	proc_print_file(log);
+	fprintf(stderr, "want exit 1 and \"%s\" naming %s, before \"%s\"; exit %d\n", why, path,
+		ready, status);
+	exit(1);
 }
 
 static int remove_one(const char *path, const struct stat *st, int type, struct FTW *at)

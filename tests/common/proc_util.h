@@ -40,6 +40,19 @@ int proc_file_has(const char *path, const char *text);
 /* Wait until the log of process pid holds text: 0, -ECHILD (it exited first), -ETIMEDOUT. */
 int proc_wait_log(pid_t pid, const char *log, const char *text, uint64_t timeout_ns);
 
+/* A daemon's start: spawn argv (as proc_spawn()) and wait until its log holds `ready`
+ * (PROC_RUNNING, *ret_pid the running process) or it exits (its exit status, 128 when a
+ * signal ended it; *ret_pid -1). Exits the test past timeout_ns. */
+#define PROC_RUNNING (-1)
+int proc_start(char *const argv[], const char *log, const char *ready, uint64_t timeout_ns,
+	       pid_t *ret_pid);
+/* SIGTERM *pid, expect exit status 0; *pid becomes -1. Exits the test otherwise. */
+void proc_stop(pid_t *pid);
+/* A start that proc_start() saw end with status: it must be 1, before `ready`, with the
+ * log naming path and saying why. Shows the log and exits the test otherwise. */
+void proc_expect_refused(int status, const char *log, const char *ready, const char *path,
+			 const char *why);
+
 /* Remove dir and everything under it (a test's mkdtemp() directory, whatever the daemon
  * and the workers wrote there); nothing when dir is "". Errors are ignored. */
 void proc_rm_dir(const char *dir);

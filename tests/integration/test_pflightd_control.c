@@ -35,7 +35,6 @@
 
 #define WAIT_NS (30ull * 1000000000ull)
 #define NOBODY 65534u
-#define RUNNING (-1) /* run_daemon(): it is ready and still runs */
 
 static const char *daemon_path;
 static char name[64], dir[64], audit[128];
@@ -56,7 +55,7 @@ static void cleanup(void)
 }
 
 /* Start pflightd with --control control, log into log; wait until it is ready or has
- * exited: its exit status, or RUNNING. */
+ * exited: its exit status, or PROC_RUNNING. */
 static int run_daemon(const char *case_name, const char *control, char *log, size_t cap)
 {
 	char *argv[] = {(char *)daemon_path, "--foreground",
@@ -66,43 +65,13 @@ static int run_daemon(const char *case_name, const char *control, char *log, siz
 			"--api-port",        "0",
 			"--log-target",      "stderr",
 			"--destroy-on-exit", NULL};
-	uint64_t deadline = proc_now_ns() + WAIT_NS;
-	int status = 0;
+	int r;
 
 	(void)snprintf(log, cap, "%s/%s.log", dir, case_name);
-	daemon_pid = proc_spawn(argv, log);
-	for (;;) {
-		if (waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
-			daemon_pid = -1;
-			(void)pf_domain_unlink(name);
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-		}
-		if (proc_file_has(log, " ready: "))
-			return RUNNING;
-		CHECK(proc_now_ns() < deadline);
-		proc_nap();
-	}
-}
-
-static void stop_daemon(void)
-{
-	int status = 0;
-
-	CHECK(kill(daemon_pid, SIGTERM) == 0 && waitpid(daemon_pid, &status, 0) == daemon_pid);
-	daemon_pid = -1;
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-}
-
-/* The daemon exited with status 1 and its log names path and says why. */
-static void expect_refused(int status, const char *log, const char *path, const char *why)
-{
-	if (status != 1 || !proc_file_has(log, path) || !proc_file_has(log, why)) {
-		proc_print_file(log);
-		fprintf(stderr, "want exit 1 and \"%s\" naming %s; exit %d\n", why, path, status);
-	}
-	CHECK(status == 1);
-	CHECK(proc_file_has(log, path) && proc_file_has(log, why));
-	CHECK(!proc_file_has(log, " ready: "));
+	r = proc_start(argv, log, " ready: ", WAIT_NS, &daemon_pid);
+	if (r != PROC_RUNNING)
+		(void)pf_domain_unlink(name);
+	return r;
 }
 
 static int file_is(const char *path, const char *text)
@@ -149,8 +118,8 @@ static void squatted(void)
 	CHECK(mkdir(d, 0700) == 0 && chown(d, NOBODY, NOBODY) == 0);
 	CHECK(squatter_start(&sq, control, NOBODY) == 0);
 	squatter_pid = sq.pid;
-	expect_refused(run_daemon("squat", control, log, sizeof(log)), log, control,
-		       "a socket of uid 65534");
+	proc_expect_refused(run_daemon("squat", control, log, sizeof(log)), log,
+			    " ready: ", control, "a socket of uid 65534");
 	CHECK(lstat(control, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid == NOBODY);
 	/* Still the squatter's: it answers its owner. */
 	CHECK(pf_control_request(control, NOBODY, "status", reply, sizeof(reply), 0) > 0);
@@ -172,13 +141,13 @@ static void not_ours(void)
 	(void)snprintf(control, sizeof(control), "%s/file.sock", dir);
 	f = fopen(control, "w");
 	CHECK(f != NULL && fputs(text, f) >= 0 && fclose(f) == 0);
-	expect_refused(run_daemon("file", control, log, sizeof(log)), log, control,
-		       "a regular file, not a socket");
+	proc_expect_refused(run_daemon("file", control, log, sizeof(log)), log, " ready: ", control,
+			    "a regular file, not a socket");
 	CHECK(file_is(control, text));
 	(void)snprintf(control, sizeof(control), "%s/live.sock", dir);
 	fd = own_socket(control, 1);
-	expect_refused(run_daemon("live", control, log, sizeof(log)), log, control,
-		       "a process listens on it");
+	proc_expect_refused(run_daemon("live", control, log, sizeof(log)), log, " ready: ", control,
+			    "a process listens on it");
 	CHECK(lstat(control, &st) == 0 && S_ISSOCK(st.st_mode));
 	(void)close(fd);
 	printf("pflightd: a regular file, or a socket someone listens on, at the control path "
@@ -194,7 +163,7 @@ static void stale_and_stop(void)
 
 	(void)snprintf(control, sizeof(control), "%s/stale.sock", dir);
 	(void)own_socket(control, 0);
-	CHECK(run_daemon("stale", control, log, sizeof(log)) == RUNNING);
+	CHECK(run_daemon("stale", control, log, sizeof(log)) == PROC_RUNNING);
 	CHECK(pf_control_request(control, (uint32_t)geteuid(), "status", reply, sizeof(reply), 0) >
 	      0);
 	CHECK(strstr(reply, "\"ok\":true") != NULL);
@@ -202,7 +171,7 @@ static void stale_and_stop(void)
 	f = fopen(moved, "w");
 	CHECK(f != NULL && fputs(text, f) >= 0 && fclose(f) == 0);
 	CHECK(rename(moved, control) == 0);
-	stop_daemon();
+	proc_stop(&daemon_pid);
 	CHECK(file_is(control, text));
 	printf("pflightd: a dead daemon's socket is replaced; at stop a file put at the path "
 	       "stays\n");
@@ -240,7 +209,7 @@ static void silent_clients(void)
 	ssize_t n;
 
 	(void)snprintf(control, sizeof(control), "%s/silent.sock", dir);
-	CHECK(run_daemon("silent", control, log, sizeof(log)) == RUNNING);
+	CHECK(run_daemon("silent", control, log, sizeof(log)) == PROC_RUNNING);
 	for (int i = 0; i < 3; i++)
 		silent[i] = connect_silent(control);
 	CHECK(pf_control_request(control, me, "status", reply, sizeof(reply), 0) > 0);
@@ -267,7 +236,7 @@ static void silent_clients(void)
 		CHECK(still_open(silent[i]));
 	for (uint32_t i = 1; i < CONTROL_CONNS_MAX + 2; i++)
 		(void)close(silent[i]);
-	stop_daemon();
+	proc_stop(&daemon_pid);
 	printf("pflightd: clients that send nothing hold nobody: others are answered while "
 	       "they stay connected, and %u of them at most wait\n",
 	       CONTROL_CONNS_MAX);

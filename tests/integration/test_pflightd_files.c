@@ -32,7 +32,6 @@
 
 #define WAIT_NS (30ull * 1000000000ull)
 #define NOBODY 65534u /* the uid that plants files */
-#define RUNNING (-1)  /* run_daemon(): it is ready and still runs */
 
 static const char *daemon_path;
 static char name[64], dir[64];
@@ -80,7 +79,7 @@ static int file_is(const char *path, const char *text)
 }
 
 /* Start pflightd with its audit log at audit (key and token beside it), log into log;
- * wait until it is ready or has exited: its exit status, or RUNNING. */
+ * wait until it is ready or has exited: its exit status, or PROC_RUNNING. */
 static int run_daemon(const char *case_name, const char *audit, char *log, size_t cap)
 {
 	char control[128];
@@ -91,44 +90,14 @@ static int run_daemon(const char *case_name, const char *audit, char *log, size_
 			"--api-port",        "0",
 			"--log-target",      "stderr",
 			"--destroy-on-exit", NULL};
-	uint64_t deadline = proc_now_ns() + WAIT_NS;
-	int status = 0;
+	int r;
 
 	(void)snprintf(control, sizeof(control), "%s/%s.sock", dir, case_name);
 	(void)snprintf(log, cap, "%s/%s.log", dir, case_name);
-	daemon_pid = proc_spawn(argv, log);
-	for (;;) {
-		if (waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
-			daemon_pid = -1;
-			(void)pf_domain_unlink(name);
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-		}
-		if (proc_file_has(log, " ready: "))
-			return RUNNING;
-		CHECK(proc_now_ns() < deadline);
-		proc_nap();
-	}
-}
-
-static void stop_daemon(void)
-{
-	int status = 0;
-
-	CHECK(kill(daemon_pid, SIGTERM) == 0 && waitpid(daemon_pid, &status, 0) == daemon_pid);
-	daemon_pid = -1;
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-}
-
-/* The daemon exited with status 1, its log names path and says why. */
-static void expect_refused(int status, const char *log, const char *path, const char *why)
-{
-	if (status != 1 || !proc_file_has(log, path) || !proc_file_has(log, why)) {
-		proc_print_file(log);
-		fprintf(stderr, "want exit 1 and \"%s\" naming %s; exit %d\n", why, path, status);
-	}
-	CHECK(status == 1);
-	CHECK(proc_file_has(log, path) && proc_file_has(log, why));
-	CHECK(!proc_file_has(log, " ready: "));
+	r = proc_start(argv, log, " ready: ", WAIT_NS, &daemon_pid);
+	if (r != PROC_RUNNING)
+		(void)pf_domain_unlink(name);
+	return r;
 }
 
 /* A signing key another uid planted (valid, mode 0600: its planter knows the secret). */
@@ -143,7 +112,8 @@ static void planted_key(void)
 	(void)snprintf(key, sizeof(key), "%s.key", audit);
 	CHECK(pf_audit_keygen(pk, sk) == 0 && pf_audit_key_save(key, NULL, pk, sk, NULL) == 0);
 	CHECK(chown(key, NOBODY, NOBODY) == 0);
-	expect_refused(run_daemon("key", audit, log, sizeof(log)), log, key, "owned by uid 65534");
+	proc_expect_refused(run_daemon("key", audit, log, sizeof(log)), log, " ready: ", key,
+			    "owned by uid 65534");
 	CHECK(stat(key, &st) == 0 && st.st_uid == NOBODY); /* left as it was */
 	printf("pflightd: a signing key of uid 65534 is refused (exit 1)\n");
 }
@@ -159,8 +129,8 @@ static void planted_token(void)
 	(void)snprintf(path, sizeof(path), "%s.api-token", audit);
 	put_file(path, token, 0600);
 	CHECK(chown(path, NOBODY, NOBODY) == 0);
-	CHECK(run_daemon("token", audit, log, sizeof(log)) == RUNNING);
-	stop_daemon();
+	CHECK(run_daemon("token", audit, log, sizeof(log)) == PROC_RUNNING);
+	proc_stop(&daemon_pid);
 	if (!proc_file_has(log, "owned by uid 65534") || proc_file_has(log, "api listening"))
 		proc_print_file(log);
 	CHECK(proc_file_has(log, path) && proc_file_has(log, "owned by uid 65534"));
@@ -184,11 +154,12 @@ static void log_symlinks(void)
 	(void)snprintf(gone, sizeof(gone), "%s/created-through-link", d);
 	put_file(victim, text, 0644);
 	CHECK(symlink(victim, audit) == 0);
-	expect_refused(run_daemon("link", audit, log, sizeof(log)), log, audit, "symbolic link");
+	proc_expect_refused(run_daemon("link", audit, log, sizeof(log)), log, " ready: ", audit,
+			    "symbolic link");
 	CHECK(file_is(victim, text));
 	CHECK(unlink(audit) == 0 && symlink(gone, audit) == 0);
-	expect_refused(run_daemon("dangling", audit, log, sizeof(log)), log, audit,
-		       "symbolic link");
+	proc_expect_refused(run_daemon("dangling", audit, log, sizeof(log)), log, " ready: ", audit,
+			    "symbolic link");
 	CHECK(lstat(gone, &st) < 0 && errno == ENOENT);
 	printf("pflightd: an audit log behind a symbolic link is refused (exit 1), its "
 	       "target untouched, a dangling one's not created\n");
@@ -202,8 +173,8 @@ static void open_directory(void)
 
 	case_dir(d, sizeof(d), "open", 0777);
 	(void)snprintf(audit, sizeof(audit), "%s/audit.jsonl", d);
-	expect_refused(run_daemon("open", audit, log, sizeof(log)), log, d,
-		       "writable by group or others");
+	proc_expect_refused(run_daemon("open", audit, log, sizeof(log)), log, " ready: ", d,
+			    "writable by group or others");
 	CHECK(lstat(audit, &st) < 0 && errno == ENOENT);
 	(void)snprintf(probe, sizeof(probe), "%s.key", audit);
 	CHECK(lstat(probe, &st) < 0 && errno == ENOENT);
@@ -253,7 +224,7 @@ static void default_location(void)
 		}
 		proc_nap();
 	}
-	stop_daemon();
+	proc_stop(&daemon_pid);
 	if (stat(want, &st) != 0)
 		proc_print_file(log);
 	CHECK(stat(want, &st) == 0 && st.st_uid == NOBODY && (st.st_mode & 0777) == 0600);
