@@ -29,7 +29,8 @@
  * The shared header only records it, for validation; a peer that scribbles on it changes
  * nothing here. Every slot index is a position masked with the view's mask, whatever
  * position a hint or a caller names, so no shared word can send an access outside the
- * slots; a corrupt hint costs at most bounded scans (rescan()) and a full or empty answer.
+ * slots; a hint scribbled behind costs at most bounded scans (rescan()) and a full or empty
+ * answer, one scribbled ahead is taken back to what the other hint proves (resync()).
  *
  * tail and head are hints, not the truth: invariant H: every position < tail has been
  * filled, every position < head has been taken. A hint is only advanced, by CAS, to a
@@ -165,6 +166,57 @@ static inline void prefetch_run(_Atomic uint64_t *slot, uint32_t mask, uint64_t 
 
 #define RESCANS_MAX 64u /* laps one call may scan over a lagging hint before it returns */
 
+/* A stale hint can make a live slot look full (or empty) once: look at the hint again, once
+ * per call. True when it has moved past p (then *p is where it is). */
+static bool reload(_Atomic uint64_t *hint, bool *reloaded, uint64_t *p)
+{
+	uint64_t cur;
+
+	if (*reloaded)
+		return false;
+	*reloaded = true;
+	/* [A3] pairs with [R3] in hint_advance(). */
+	cur = pf_load_acquire(hint);
+	if (!ahead(cur, *p))
+		return false;
+	*p = cur;
+	return true;
+}
+
+/*
+ * A hint shown ahead of the truth: the slot at position p of its lap L holds a state of lap
+ * L - 1 or earlier that the hint says is over (the position p - capacity not filled, for the
+ * tail; not taken, for the head). Invariant H forbids it (the hint's writer saw p - capacity
+ * done before its release, our acquire load of the hint sees that), so a peer scribbled on
+ * the hint, and no protocol step would ever bring it back: every call would answer full (or
+ * empty) for good. Once per call, move it back, by CAS from the value we acted on (*hint),
+ * to a floor below which everything is known done by the other hint's invariant (the tail:
+ * the head hint, every position below it taken, so filled; the head: the tail hint less a
+ * capacity, every position below it filled a lap later, so taken), and scan from there.
+ * Returns false when this call already did (then the answer stands).
+ */
+static bool resync(const struct ring_mpmc_view *r, bool tail, bool *resynced, uint64_t *hint,
+		   uint64_t *p, unsigned *skipped)
+{
+	_Atomic uint64_t *mine = tail ? &r->ring->tail : &r->ring->head;
+	uint64_t cap = (uint64_t)r->mask + 1, cur = *hint, other, floor;
+
+	if (*resynced)
+		return false;
+	*resynced = true;
+	/* [A3] pairs with [R3] in hint_advance(): the other hint's invariant, the floor's. */
+	other = pf_load_acquire(tail ? &r->ring->head : &r->ring->tail);
+	floor = tail ? other : (other > cap ? other - cap : 0);
+	/* [R3] pairs with [A3] in enqueue_run() and dequeue_run(): a load that sees floor
+	 * inherits what justified it. */
+	if (ahead(cur, floor))
+		(void)pf_cas_acq_rel(mine, &cur, floor);
+	*hint = floor;
+	*p = floor;
+	*skipped = 0;
+	return true;
+}
+
 /*
  * A scan passed more than a capacity of positions. Normally the hint has moved on in the
  * meantime (our read of it was stale): jump to it. If it has not, the hint lags by more
@@ -201,7 +253,7 @@ static unsigned enqueue_run(const struct ring_mpmc_view *r, const uint32_t *v, u
 	const uint32_t mask = r->mask, order = r->order;
 	uint64_t t, p, w;
 	unsigned done = 0, skipped = 0, laps = 0;
-	bool reloaded = false;
+	bool reloaded = false, resynced = false;
 
 	PF_ASSERT(n >= 1 && n <= mask + 1);
 	/* [A3] pairs with [R3] in hint_advance(). */
@@ -248,17 +300,11 @@ static unsigned enqueue_run(const struct ring_mpmc_view *r, const uint32_t *v, u
 			p++;
 			if (++skipped > mask + 1 && rescan(&r->ring->tail, &t, &p, &skipped, &laps))
 				break;
-		} else {
-			uint64_t cur;
-
-			if (done != 0 || reloaded)
-				break;   /* full */
-			reloaded = true; /* a stale hint can make a live slot look full once */
-			/* [A3] pairs with [R3] in hint_advance(). */
-			cur = pf_load_acquire(&r->ring->tail);
-			if (!ahead(cur, p))
-				break;
-			p = cur;
+		} else if (done != 0 ||
+			   /* Not FULL(L - 1) but older: the tail hint is a scribble. */
+			   !(d < -1 ? resync(r, true, &resynced, &t, &p, &skipped)
+				    : reload(&r->ring->tail, &reloaded, &p))) {
+			break; /* full */
 		}
 	}
 	if (p != t)
@@ -274,7 +320,7 @@ static unsigned dequeue_run(const struct ring_mpmc_view *r, uint32_t *out, unsig
 	const uint32_t mask = r->mask, order = r->order;
 	uint64_t h, p, w;
 	unsigned done = 0, skipped = 0, laps = 0;
-	bool reloaded = false;
+	bool reloaded = false, resynced = false;
 
 	PF_ASSERT(n >= 1 && n <= mask + 1);
 	/* [A3] pairs with [R3] in hint_advance(). */
@@ -334,17 +380,11 @@ static unsigned dequeue_run(const struct ring_mpmc_view *r, uint32_t *out, unsig
 			p++;
 			if (++skipped > mask + 1 && rescan(&r->ring->head, &h, &p, &skipped, &laps))
 				break;
-		} else {
-			uint64_t cur;
-
-			if (done != 0 || reloaded)
-				break;   /* empty */
-			reloaded = true; /* a stale hint can make a live slot look empty once */
-			/* [A3] pairs with [R3] in hint_advance(). */
-			cur = pf_load_acquire(&r->ring->head);
-			if (!ahead(cur, p))
-				break;
-			p = cur;
+		} else if (done != 0 ||
+			   /* Not EMPTY(L) but FULL(L - 1) or older: the head hint is a scribble. */
+			   !(d < -1 ? resync(r, false, &resynced, &h, &p, &skipped)
+				    : reload(&r->ring->head, &reloaded, &p))) {
+			break; /* empty */
 		}
 	}
 	if (p != h)
@@ -469,7 +509,10 @@ int ring_mpmc_attach(struct ring_mpmc *r, size_t bytes, uint32_t slots_n,
 	v.mask = slots_n - 1;
 	v.order = order_of(slots_n);
 	rc = ring_mpmc_check(&v);
-	if (rc < 0)
+	/* Hints out of their window are a peer's scribble that the operations repair
+	 * (resync(), rescan()); refusing the ring for it would keep every new process
+	 * out of the domain for as long as it stays. */
+	if (rc < 0 && rc != -ERANGE)
 		return rc;
 	*ret_view = v;
 	return 0;

@@ -74,8 +74,9 @@ int ring_mpmc_init(struct ring_mpmc *r, size_t bytes, uint32_t slots);
  * slots slots: the geometry comes from slots, never from the header, and the header must
  * agree with it (ring_mpmc_check()). Input from another process: no asserts. Returns 0,
  * or -EINVAL (r or ret_view NULL, slots not a power of two in [2, 2^24]), -EOVERFLOW
- * (bytes < ring_mpmc_bytes(slots)), or ring_mpmc_check()'s errors. *ret_view is written
- * only on success.
+ * (bytes < ring_mpmc_bytes(slots)), or ring_mpmc_check()'s errors but -ERANGE (hints out
+ * of their window: the operations bring them back). *ret_view is written only on
+ * success.
  */
 int ring_mpmc_attach(struct ring_mpmc *r, size_t bytes, uint32_t slots,
 		     struct ring_mpmc_view *ret_view);

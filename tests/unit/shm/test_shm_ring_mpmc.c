@@ -338,6 +338,49 @@ static void test_ring_mpmc_attach_rejects_each_field(void **state)
 	assert_int_equal(ring_mpmc_check(r), -ERANGE);
 }
 
+/* A hint scribbled ahead of the truth (the tail past a lap not filled, the head past one not
+ * taken) is one no protocol step moves back: the ring answered full (or empty) for good, and
+ * a process attaching refused it. The operations take it back to what the other hint
+ * proves, in order, and attaching accepts the ring. */
+static void test_ring_mpmc_hints_scribbled_ahead_recover(void **state)
+{
+	struct ring_mpmc_view v;
+	uint32_t in[] = {1, 2, 3}, out[4], x;
+
+	(void)state;
+	for (int m = 0; m < MODE_COUNT; m++) {
+		struct ring_mpmc_view *r = fresh(SLOTS);
+
+		assert_int_equal(put(r, (enum mode)m, in, 3), 3);
+		assert_int_equal(get(r, (enum mode)m, out, 1), 1);
+		assert_int_equal(out[0], 1);
+		/* Tail five laps ahead. */
+		set_hints(r, 3 + 5 * SLOTS, 1);
+		assert_int_equal(ring_mpmc_check(r), -ERANGE);
+		assert_int_equal(ring_mpmc_attach(r->ring, sizeof(buf), SLOTS, &v), 0);
+		assert_int_equal(ring_mpmc_try_enqueue(r, 4, NULL), 0);
+		assert_int_equal(get(r, (enum mode)m, out, 4), 3);
+		assert_int_equal(out[0], 2);
+		assert_int_equal(out[1], 3);
+		assert_int_equal(out[2], 4);
+		assert_int_equal(ring_mpmc_try_dequeue(r, &x), -EAGAIN);
+		/* Head three laps ahead, one item waiting. */
+		assert_int_equal(ring_mpmc_try_enqueue(r, 5, NULL), 0);
+		set_hints(r, 5, 4 + 3 * SLOTS);
+		assert_int_equal(get(r, (enum mode)m, out, 2), 1);
+		assert_int_equal(out[0], 5);
+		assert_int_equal(ring_mpmc_check(r), 0);
+		/* And it goes on as a ring: a full lap in, a full lap out. */
+		for (uint32_t i = 0; i < SLOTS; i++)
+			assert_int_equal(ring_mpmc_try_enqueue(r, 10 + i, NULL), 0);
+		assert_int_equal(ring_mpmc_try_enqueue(r, 99, NULL), -EAGAIN);
+		for (uint32_t i = 0; i < SLOTS; i++) {
+			assert_int_equal(ring_mpmc_try_dequeue(r, &x), 0);
+			assert_int_equal(x, 10 + i);
+		}
+	}
+}
+
 /* A scribble on the configuration line: order and mask, one or both, set to value. */
 enum scribble_field { SCRIBBLE_MASK, SCRIBBLE_ORDER, SCRIBBLE_BOTH };
 
@@ -483,6 +526,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ring_mpmc_init_rejects_bad_sizes),
 		cmocka_unit_test(test_ring_mpmc_zero_filled_is_empty),
+		cmocka_unit_test(test_ring_mpmc_hints_scribbled_ahead_recover),
 		cmocka_unit_test(test_ring_mpmc_full_and_empty_at_capacity),
 		cmocka_unit_test(test_ring_mpmc_fifo_across_wrap),
 		cmocka_unit_test(test_ring_mpmc_fifo_across_lap_wrap),
