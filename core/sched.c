@@ -1153,6 +1153,17 @@ static void explain_to_decision(const struct dom_explain *e, struct pf_sched_dec
 	dec->numa_factor = e->numa_factor;
 }
 
+/* Explanation sequence numbers a domain reaches in practice (2^62 placements: centuries at
+ * a billion a second); a head at or above it is a scribble, and 2 n + 2 stays exact below. */
+#define EXPLAIN_SEQ_LIMIT (UINT64_C(1) << 62)
+
+/* 1 when record n of the explanation ring is complete (its sequence says n, done). */
+static int explain_written(struct pf_domain *d, uint64_t n)
+{
+	/* [A16] pairs with [R16] in explain_write(). */
+	return pf_load_acquire(&d->explain[n & (d->lim.explain_slots - 1)].seq) == 2 * n + 2;
+}
+
 PF_API int pf_sched_explain_read(struct pf_domain *d, uint64_t *cursor,
 				 struct pf_sched_decision *out, uint32_t count, uint64_t *ret_seqs)
 {
@@ -1163,8 +1174,29 @@ PF_API int pf_sched_explain_read(struct pf_domain *d, uint64_t *cursor,
 		return -EINVAL;
 	/* [A16] pairs with [R16] in explain_write(): records below head were handed out. */
 	head = pf_load_acquire(&d->ctl->explain_seq);
-	if (head - *cursor > d->lim.explain_slots && head > d->lim.explain_slots)
-		*cursor = head - d->lim.explain_slots; /* the older ones were overwritten */
+	if (head >= EXPLAIN_SEQ_LIMIT) {
+		counter_add(d, PF_COUNTER_SHM_INVALID, 1);
+		return 0;
+	}
+	if (head < *cursor) {
+		/* Never, but after a scribble: the head back by less than a ring keeps the
+		 * cursor until it passes it; a cursor further ahead than a ring came from a
+		 * scribbled head that we followed, and follows the head back. */
+		if (*cursor - head > d->lim.explain_slots) {
+			counter_add(d, PF_COUNTER_SHM_INVALID, 1);
+			*cursor = head;
+		}
+		return 0;
+	}
+	if (head - *cursor > d->lim.explain_slots) {
+		/* Behind by more than a ring: the older ones were overwritten. Jump only to a head
+		 * whose last record is there (a scribbled head has none). */
+		if (!explain_written(d, head - 1)) {
+			counter_add(d, PF_COUNTER_SHM_INVALID, 1);
+			return 0;
+		}
+		*cursor = head - d->lim.explain_slots;
+	}
 	for (n = *cursor; n < head && k < count; n++) {
 		const struct dom_explain *e = &d->explain[n & (d->lim.explain_slots - 1)];
 		struct dom_explain copy;

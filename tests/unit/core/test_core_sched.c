@@ -652,6 +652,40 @@ static void test_sched_adopt_and_explain(void **state)
 	destroy();
 }
 
+/* The explanation ring's head is a shared word: a peer that scribbles on it (far ahead, then
+ * back) makes a reader neither report explanations that were never written nor stop
+ * reading the ones written after the word is back. */
+static void test_sched_explain_head_scribbled(void **state)
+{
+	struct pf_sched_decision dec = {.size = sizeof(dec)}, seen[8];
+	struct pf_sched *s;
+	uint64_t cursor = 0, seqs[8], head;
+	uint64_t bad[] = {UINT64_C(1) << 63, UINT64_MAX, UINT64_C(1) << 40};
+
+	(void)state;
+	make(PF_SCHED_TRUST_WEIGHTED, 16, 10);
+	add_member(NULL, 0, 10);
+	assert_int_equal(pf_vnode_define_range(dom, 0, 8, NULL), 8);
+	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	assert_int_equal(pf_sched_explain_subscribe(dom), 0);
+	assert_int_equal(pf_sched_place(s, 0, &dec), 0);
+	assert_int_equal(pf_sched_explain_read(dom, &cursor, seen, 8, seqs), 1);
+	for (size_t i = 0; i < PF_ARRAY_SIZE(bad); i++) {
+		head = atomic_load(&dom->ctl->explain_seq);
+		atomic_store(&dom->ctl->explain_seq, bad[i]);
+		assert_int_equal(pf_sched_explain_read(dom, &cursor, seen, 8, seqs), 0);
+		atomic_store(&dom->ctl->explain_seq, head);
+		/* The next placement is read, and only it. */
+		assert_int_equal(pf_sched_place(s, (uint32_t)i + 1, &dec), 0);
+		assert_int_equal(pf_sched_explain_read(dom, &cursor, seen, 8, seqs), 1);
+		assert_int_equal(seen[0].vnode, i + 1);
+		assert_int_equal(seqs[0], head);
+	}
+	pf_sched_explain_unsubscribe(dom);
+	pf_sched_destroy(s);
+	destroy();
+}
+
 /* A member's record says how many VNodes it holds, and the member writes it (stale at
  * times, or anything at all): a count above the VNodes the domain has is refused and
  * counted, never taken into the bound's arithmetic, and every strategy goes on placing,
@@ -787,6 +821,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_sched_bound_property, teardown),
 		cmocka_unit_test_teardown(test_sched_failing_key_not_starved, teardown),
 		cmocka_unit_test_teardown(test_sched_adopt_and_explain, teardown),
+		cmocka_unit_test_teardown(test_sched_explain_head_scribbled, teardown),
 		cmocka_unit_test_teardown(test_sched_place_epoch_past_2_31, teardown),
 		cmocka_unit_test_teardown(test_sched_member_count_out_of_range, teardown),
 		cmocka_unit_test_teardown(test_sched_yield_asks_once, teardown),
