@@ -32,6 +32,7 @@ struct pf_domain {
 	unsigned char *ckpt;           /* checkpoint buffers (core/checkpoint.c) */
 	_Atomic uint64_t *ckpt_hold;   /* their holder words */
 	_Atomic uint32_t ckpt_cursor;  /* where this process looks for a free buffer next */
+	_Atomic uint32_t caps_seen;    /* the highest capability count seen (core/validate.c) */
 	unsigned char *inbox;
 	struct ring_mpmc_view *assign; /* members_max assignment rings (views, private) */
 	struct dom_explain *explain;

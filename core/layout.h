@@ -247,7 +247,7 @@ struct dom_member {
 	 * member's joining thread; the robust-list node lives in robust_area. */
 	_Atomic uint64_t state;
 	_Atomic uint32_t futex;
-	uint32_t reserved0;
+	_Atomic uint32_t reserved0; /* reserved: zero (a joiner zeroes them all) */
 	unsigned char robust_area[MEMBER_ROBUST_AREA_BYTES];
 	/* Line 1: identity, written while JOINING, fixed while the generation lives. Atomic
 	 * (accessed relaxed) because a reader may still be reading a slot that a new
@@ -262,12 +262,12 @@ struct dom_member {
 	_Atomic int32_t numa_node;
 	_Atomic int32_t cpu;
 	_Atomic uint32_t caps_declared;
-	uint32_t reserved1;
+	_Atomic uint32_t reserved1;
 	/* Line 2: attributes and what supervisors record. */
 	_Atomic uint32_t reliability_ppm;
 	_Atomic uint32_t trust_ppm;
 	_Atomic uint32_t load_ppm;
-	uint32_t reserved2; /* must be zero */
+	_Atomic uint32_t reserved2; /* must be zero */
 	_Atomic uint64_t dead_time_ns;
 	_Atomic uint64_t free_at_ns;     /* slot reusable from then on */
 	_Atomic uint32_t mem_ppm;        /* memory load the member reports */
@@ -278,7 +278,7 @@ struct dom_member {
 	/* Line 3: written by the member only (hot). */
 	_Atomic uint64_t heartbeat;
 	_Atomic uint32_t vnodes_owned;
-	uint32_t reserved3;
+	_Atomic uint32_t reserved3;
 	_Atomic uint64_t claims;
 	_Atomic uint64_t commits;
 	/* Messages received: a statistic, not one of the exact counters of invariant 7. It
@@ -290,7 +290,7 @@ struct dom_member {
 	/* Which events of a generation the domain's counters hold (core/tally.c): written
 	 * when a joiner takes the slot again, never by the member. */
 	_Atomic uint64_t tally;
-	uint64_t reserved4[1];
+	_Atomic uint64_t reserved4[1];
 	/* Line 4: attached = (generation << 32) | pid of the process that took the slot, with
 	 * attach_start its start time (0 until the attacher wrote it), from the claim that
 	 * precedes the take of the slot until that member's handle is gone (its leave, or its
@@ -314,7 +314,7 @@ struct dom_member {
 	_Atomic uint32_t waiting;
 	_Atomic uint32_t bell;
 	_Atomic uint32_t ckpt_replacing;
-	uint64_t reserved5[4];
+	_Atomic uint64_t reserved5[4];
 };
 _Static_assert(sizeof(struct dom_member) == 320, "member record is shared ABI");
 _Static_assert(offsetof(struct dom_member, futex) == 8, "futex moved");

@@ -284,6 +284,20 @@ static void record_init(struct pf_domain *d, struct dom_member *rec,
 	 * while parked or armed never took back (core/wait.c). Exact: the attach word keeps
 	 * the slot from being taken while a thread of that process lives. */
 	pf_store_relaxed(&rec->waiting, 0);
+	/* The reserved fields (must be zero): a peer's scribble on the slot while it was free
+	 * would otherwise fail every check of this generation (and get it quarantined).
+	 * Relaxed: nothing is published through them; readers load them relaxed too. */
+	pf_store_relaxed(&rec->reserved0, 0);
+	pf_store_relaxed(&rec->reserved1, 0);
+	/* Relaxed: the same. */
+	pf_store_relaxed(&rec->reserved2, 0);
+	pf_store_relaxed(&rec->reserved3, 0);
+	for (size_t i = 0; i < PF_ARRAY_SIZE(rec->reserved4); i++)
+		/* Relaxed: the same. */
+		pf_store_relaxed(&rec->reserved4[i], 0);
+	for (size_t i = 0; i < PF_ARRAY_SIZE(rec->reserved5); i++)
+		/* Relaxed: the same. */
+		pf_store_relaxed(&rec->reserved5[i], 0);
 }
 
 /* Give back a slot we hold (JOINING, refused or not, or ACTIVE) as FREE after the grace
@@ -736,8 +750,10 @@ PF_API int pf_member_info(struct pf_domain *d, uint32_t slot, struct pf_member_i
 			info->admission_detail = PF_ADMISSION_BY_TOKEN;
 	}
 	info->vnodes_placed = PF_MIN(ring_mpmc_count(assign_ring(d, slot)), d->lim.assign_slots);
-	if (info->state == PF_MEMBER_DEAD)
+	if (info->state == PF_MEMBER_DEAD) {
 		info->dead_ns = s.dead_time_ns;
+		info->death_cause = member_word_cause(s.state);
+	}
 	if (info->state == PF_MEMBER_DRAINING)
 		info->cordon_ns = s.cordon_ns;
 	return 0;

@@ -48,6 +48,7 @@
 #include "core/member_impl.h"
 #include "core/ownership.h"
 #include "core/tally.h"
+#include "core/validate.h"
 #include "pflight/supervisor.h"
 #include "shm/fault.h"
 #include "shm/pf_assert.h"
@@ -60,6 +61,15 @@
  * lost (its waiter died in the same instant), at 100 wake-ups a second per thread. */
 #define POLL_MAX_NS UINT64_C(10000000)
 
+/* What a quarantining supervisor pinned of a live generation at first sight: the fields no
+ * correct writer changes while the generation lives (pflight/supervisor.h, "Quarantine"). */
+struct pin {
+	uint64_t start_time, join_time_ns, caps[2], identity_key;
+	int32_t pid, tid, numa_node, cpu;
+	uint32_t uid, gid, caps_declared, trust_ppm, vnode_capacity;
+	uint32_t set; /* 1 once taken for the track's generation */
+};
+
 struct track {
 	uint32_t gen;
 	uint32_t killed;
@@ -67,6 +77,7 @@ struct track {
 	uint64_t hb_change_ns;
 	uint64_t joining_since_ns;
 	uint64_t killed_ns;
+	struct pin pin;
 };
 
 struct shard {
@@ -96,6 +107,8 @@ PF_API const char *pf_death_cause_name(uint32_t cause)
 		return "hung";
 	case PF_DEATH_VANISHED:
 		return "vanished";
+	case PF_DEATH_QUARANTINED:
+		return "quarantined";
 	default:
 		return NULL;
 	}
@@ -121,8 +134,8 @@ PF_API int pf_supervisor_create(struct pf_domain *d, const struct pf_supervisor_
 		return -ENOMEM;
 	pf_supervisor_opts_init(&s->o);
 	if (opts != NULL && (opts_copy(&s->o, sizeof(s->o), opts,
-				       offsetof(struct pf_supervisor_opts, reserved)) < 0 ||
-			     s->o.flags != 0)) {
+				       offsetof(struct pf_supervisor_opts, on_quarantine)) < 0 ||
+			     (s->o.flags & ~PF_SUPERVISOR_QUARANTINE) != 0)) {
 		free(s);
 		return -EINVAL;
 	}
@@ -184,7 +197,8 @@ static int repair(struct pf_supervisor *s, uint32_t slot, uint64_t w)
 
 /* CAS a live or joining slot to DEAD, then repair it. A generation judged hung dies hung,
  * whatever the caller saw of its death (its futex released, its process gone). */
-static int declare_dead(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint32_t cause)
+static int declare_dead_why(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint32_t cause,
+			    const char *field, int32_t pid)
 {
 	struct pf_domain *d = s->d;
 	struct dom_member *rec = &d->members[slot];
@@ -196,6 +210,9 @@ static int declare_dead(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint
 	 * member published is visible to our repair. */
 	if (!pf_cas_acq_rel(&rec->state, &w, dead))
 		return 0; /* changed under us: the next check looks again */
+	/* A quarantine is told before its repair, by the supervisor whose CAS declared it. */
+	if (field != NULL && s->o.on_quarantine != NULL)
+		s->o.on_quarantine(s->o.arg, slot, member_word_gen(w), pid, field);
 	/* Relaxed: a time for people; the state word orders what matters. */
 	pf_store_relaxed(&rec->dead_time_ns, now_ns());
 	/* Relaxed: identity of the generation we just declared dead. */
@@ -207,6 +224,11 @@ static int declare_dead(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint
 	 * words (Dekker); pairs with [F43] in deliver() (core/ownership.c). */
 	pf_fence_seq_cst();
 	return repair(s, slot, dead);
+}
+
+static int declare_dead(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint32_t cause)
+{
+	return declare_dead_why(s, slot, w, cause, NULL, 0);
 }
 
 int supervisor_declare_dead(struct pf_supervisor *s, uint32_t slot, uint32_t gen, uint32_t cause)
@@ -291,6 +313,79 @@ static int kill_hung(struct pf_domain *d, struct dom_member *rec, uint64_t *w, i
 	return r;
 }
 
+static void pin_take(struct pin *p, const struct member_snap *m)
+{
+	p->start_time = m->start_time;
+	p->join_time_ns = m->join_time_ns;
+	p->caps[0] = m->caps[0];
+	p->caps[1] = m->caps[1];
+	p->identity_key = m->identity_key;
+	p->pid = m->pid;
+	p->tid = m->tid;
+	p->numa_node = m->numa_node;
+	p->cpu = m->cpu;
+	p->uid = m->uid;
+	p->gid = m->gid;
+	p->caps_declared = m->caps_declared;
+	p->trust_ppm = m->trust_ppm;
+	p->vnode_capacity = m->vnode_capacity;
+	p->set = 1;
+}
+
+/* The first pinned field that *m no longer holds, or NULL. */
+static const char *pin_moved(const struct pin *p, const struct member_snap *m)
+{
+	if (m->pid != p->pid)
+		return "pid";
+	if (m->tid != p->tid)
+		return "tid";
+	if (m->uid != p->uid)
+		return "uid";
+	if (m->gid != p->gid)
+		return "gid";
+	if (m->start_time != p->start_time)
+		return "start_time";
+	if (m->join_time_ns != p->join_time_ns)
+		return "join_time_ns";
+	if (m->caps[0] != p->caps[0] || m->caps[1] != p->caps[1])
+		return "caps";
+	if (m->caps_declared != p->caps_declared)
+		return "caps_declared";
+	if (m->numa_node != p->numa_node)
+		return "numa_node";
+	if (m->cpu != p->cpu)
+		return "cpu";
+	if (m->identity_key != p->identity_key)
+		return "identity_key";
+	if (m->trust_ppm != p->trust_ppm)
+		return "trust_ppm";
+	if (m->vnode_capacity != p->vnode_capacity)
+		return "vnode_capacity";
+	return NULL;
+}
+
+/* Quarantine: the record of live generation w (its futex held) checked against the limits
+ * and against the pin taken at first sight. NULL when it holds (or the slot moved on while
+ * read: the next check judges the new generation), else the field that failed. */
+static const char *record_fault(struct pf_supervisor *s, uint32_t slot, uint64_t w, struct track *t)
+{
+	struct member_snap m;
+	const char *field = NULL;
+
+	member_record_read(s->d, slot, &m);
+	if (!member_record_stable(s->d, slot, &m))
+		return NULL;
+	if (m.state != w)
+		return NULL; /* moved since our caller's look (a drain, a death): look again */
+	if (member_snap_fault(s->d, &m, &field) < 0)
+		return field;
+	if (!t->pin.set) {
+		pin_take(&t->pin, &m);
+		return NULL;
+	}
+	return pin_moved(&t->pin, &m);
+}
+
 static int check_live(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint64_t now)
 {
 	struct pf_domain *d = s->d;
@@ -312,6 +407,15 @@ static int check_live(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint64
 		memset(t, 0, sizeof(*t));
 		t->gen = member_word_gen(w);
 		t->hb_change_ns = now;
+	}
+	if ((s->o.flags & PF_SUPERVISOR_QUARANTINE) != 0) {
+		const char *field = record_fault(s, slot, w, t);
+
+		if (field != NULL) {
+			counter_add(d, PF_COUNTER_SHM_INVALID, 1);
+			return declare_dead_why(s, slot, w, PF_DEATH_QUARANTINED, field,
+						t->pin.set ? t->pin.pid : 0);
+		}
 	}
 	/* Relaxed: the member's only store; we only need to see it move. */
 	hb = pf_load_relaxed(&rec->heartbeat);
@@ -382,6 +486,15 @@ static int check_slot(struct pf_supervisor *s, uint32_t slot, uint64_t now)
 	/* [A5] pairs with [R5] in pf_member_join(): identity is complete once ACTIVE. */
 	uint64_t w = pf_load_acquire(&s->d->members[slot].state);
 
+	/* A word no correct writer produces is acted on only where the member is live with a
+	 * generation (its quarantine, or its liveness as before); any other is left alone
+	 * (a repair of generation 0, or of no known state, would be of nobody). */
+	if (!member_word_valid(w) && !((member_word_state(w) == PF_MEMBER_ACTIVE ||
+					member_word_state(w) == PF_MEMBER_DRAINING) &&
+				       member_word_gen(w) != 0)) {
+		counter_add(s->d, PF_COUNTER_SHM_INVALID, 1);
+		return 0;
+	}
 	switch (member_word_state(w)) {
 	case PF_MEMBER_ACTIVE:
 	case PF_MEMBER_DRAINING:

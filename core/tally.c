@@ -37,7 +37,8 @@
  *   joins            JOINED
  *   leaves           JOINED, FREE or RETIRED, not DRAINED (its own leave gave the slot back)
  *   join_refused     REFUSED
- *   deaths, hung     DEAD with cause exited or vanished, or hung (joiners included)
+ *   deaths, hung     DEAD with cause exited, vanished or quarantined, or hung (joiners
+ *                    included)
  *   repairs          DEAD|REPAIRED
  *   vnodes_repaired  the VNodes its repair found it owned: the slot's repair_owned word,
  *                    set by one CAS ([R47]) of the first repair before any VNode goes back

@@ -21,8 +21,16 @@
 
 static int caps_known(struct pf_domain *d, const uint64_t caps[2])
 {
-	/* Relaxed: an upper bound; a capability interned meanwhile only widens it. */
+	/* Relaxed: an upper bound; a capability interned meanwhile only widens it. The count
+	 * never goes down, so a lower one is a peer's scribble: the highest this process saw
+	 * stands (else one write to the count would fail every member's check). */
 	uint32_t n = PF_MIN(pf_load_relaxed(&d->ctl->caps_count), d->lim.caps_max);
+	/* Relaxed: this process's own high-water mark, no ordering. */
+	uint32_t seen = pf_load_relaxed(&d->caps_seen);
+
+	while (n > seen && !pf_cas_relaxed(&d->caps_seen, &seen, n))
+		;
+	n = PF_MAX_OF(n, seen);
 
 	for (uint32_t bit = n; bit < PF_CAPS_MAX; bit++)
 		if ((caps[bit / 64] >> (bit % 64)) & 1)
@@ -115,11 +123,19 @@ void member_record_read(struct pf_domain *d, uint32_t slot, struct member_snap *
 	s->vnodes_owned = pf_load_relaxed(&rec->vnodes_owned);
 	s->dead_time_ns = pf_load_relaxed(&rec->dead_time_ns);
 	s->cordon_ns = pf_load_relaxed(&rec->cordon_ns);
-	reserved |= rec->reserved0 | rec->reserved1 | rec->reserved2 | rec->reserved3;
+	/* Relaxed: the same snapshot. */
+	s->gid = pf_load_relaxed(&rec->gid);
+	s->identity_key = pf_load_relaxed(&rec->identity_key);
+	/* Relaxed: the same snapshot; a joiner zeroes them (record_init(), core/member.c). */
+	reserved |= pf_load_relaxed(&rec->reserved0) | pf_load_relaxed(&rec->reserved1);
+	/* Relaxed: the same. */
+	reserved |= pf_load_relaxed(&rec->reserved2) | pf_load_relaxed(&rec->reserved3);
 	for (size_t i = 0; i < PF_ARRAY_SIZE(rec->reserved4); i++)
-		reserved |= rec->reserved4[i];
+		/* Relaxed: the same. */
+		reserved |= pf_load_relaxed(&rec->reserved4[i]);
 	for (size_t i = 0; i < PF_ARRAY_SIZE(rec->reserved5); i++)
-		reserved |= rec->reserved5[i];
+		/* Relaxed: the same. */
+		reserved |= pf_load_relaxed(&rec->reserved5[i]);
 	s->reserved_set = reserved != 0;
 }
 
@@ -134,44 +150,75 @@ int member_record_stable(struct pf_domain *d, uint32_t slot, const struct member
 	       member_word_gen(s->state);
 }
 
-int member_snap_check(struct pf_domain *d, const struct member_snap *s)
+int member_word_valid(uint64_t w)
+{
+	uint32_t st = member_word_state(w);
+
+	return st <= PF_MEMBER_DEAD && member_word_cause(w) <= PF_DEATH_QUARANTINED &&
+	       (w & UINT64_C(0xffff0000) & ~MEMBER_FLAGS_KNOWN) == 0 &&
+	       ((w & MEMBER_FLAG_AWAIT) == 0 || st == PF_MEMBER_JOINING) && facts_valid(w) &&
+	       (st == PF_MEMBER_FREE || member_word_gen(w) != 0);
+}
+
+int member_snap_fault(struct pf_domain *d, const struct member_snap *s, const char **ret_field)
 {
 	uint64_t w = s->state;
 	uint32_t st = member_word_state(w), f = s->futex;
+	const char *field = NULL;
+	int r = -EBADMSG;
 
-	if (st > PF_MEMBER_DEAD || member_word_cause(w) > PF_DEATH_VANISHED ||
-	    (w & UINT64_C(0xffff0000) & ~MEMBER_FLAGS_KNOWN) != 0 ||
-	    ((w & MEMBER_FLAG_AWAIT) != 0 && st != PF_MEMBER_JOINING) || !facts_valid(w) ||
-	    !tally_words_valid(d, s->tally, s->repair_owned, member_word_gen(w)))
-		return -EBADMSG;
-	if (st == PF_MEMBER_FREE)
+	if (!member_word_valid(w))
+		field = "state";
+	else if (!tally_words_valid(d, s->tally, s->repair_owned, member_word_gen(w)))
+		field = "tally";
+	else if (st == PF_MEMBER_FREE)
 		return 0;
-	if (member_word_gen(w) == 0)
-		return -EBADMSG;
-	if (s->reserved_set)
-		return -EPROTO;
-	if (s->vnode_capacity == 0 && st != PF_MEMBER_JOINING)
-		return -EBADMSG;
-	if (!admission_valid(s->admission, member_word_gen(w)))
-		return -EBADMSG;
+	else if (s->reserved_set)
+		field = "reserved", r = -EPROTO;
+	else if (s->vnode_capacity == 0 && st != PF_MEMBER_JOINING)
+		field = "vnode_capacity";
+	else if (!admission_valid(s->admission, member_word_gen(w)))
+		field = "admission";
 	/* An attach names a generation up to the next one (a joiner claims the slot before
 	 * its CAS takes it, core/member.c). */
-	if (!member_gen_reached(member_gen_next(member_word_gen(w)), (uint32_t)(s->attached >> 32)))
-		return -EBADMSG;
-	if (s->ckpt_used > 1)
-		return -EPROTO;
-	if (st == PF_MEMBER_JOINING)
+	else if (!member_gen_reached(member_gen_next(member_word_gen(w)),
+				     (uint32_t)(s->attached >> 32)))
+		field = "attached";
+	else if (s->ckpt_used > 1)
+		field = "ckpt_used", r = -EPROTO;
+	else if (st == PF_MEMBER_JOINING)
 		return 0; /* identity is still being written */
-	if (s->pid <= 0 || s->tid <= 0 ||
-	    ((st == PF_MEMBER_ACTIVE || st == PF_MEMBER_DRAINING) &&
-	     (f & FUTEX_WORD_TID_MASK) == 0 && (f & FUTEX_WORD_OWNER_DIED) == 0))
-		return -EBADMSG;
-	if (s->numa_node < -1 || s->numa_node >= NUMA_NODE_LIMIT || s->cpu < 0 ||
-	    s->cpu >= CPU_LIMIT || s->caps_declared > PF_MEMBER_CAPS_MAX || !caps_known(d, s->caps))
-		return -EBADMSG;
-	if (s->reliability_ppm > PPM_MAX || s->trust_ppm > PPM_MAX || s->load_ppm > PPM_MAX)
-		return -EBADMSG;
-	return 0;
+	else if (s->pid <= 0)
+		field = "pid";
+	else if (s->tid <= 0)
+		field = "tid";
+	else if ((st == PF_MEMBER_ACTIVE || st == PF_MEMBER_DRAINING) &&
+		 (f & FUTEX_WORD_TID_MASK) == 0 && (f & FUTEX_WORD_OWNER_DIED) == 0)
+		field = "futex";
+	else if (s->numa_node < -1 || s->numa_node >= NUMA_NODE_LIMIT)
+		field = "numa_node";
+	else if (s->cpu < 0 || s->cpu >= CPU_LIMIT)
+		field = "cpu";
+	else if (s->caps_declared > PF_MEMBER_CAPS_MAX)
+		field = "caps_declared";
+	else if (!caps_known(d, s->caps))
+		field = "caps";
+	else if (s->reliability_ppm > PPM_MAX)
+		field = "reliability_ppm";
+	else if (s->trust_ppm > PPM_MAX)
+		field = "trust_ppm";
+	else if (s->load_ppm > PPM_MAX)
+		field = "load_ppm";
+	else
+		return 0;
+	if (ret_field != NULL)
+		*ret_field = field;
+	return r;
+}
+
+int member_snap_check(struct pf_domain *d, const struct member_snap *s)
+{
+	return member_snap_fault(d, s, NULL);
 }
 
 int member_record_check(struct pf_domain *d, uint32_t slot)

@@ -189,7 +189,8 @@ enum pf_counter {
 	PF_COUNTER_LEAVES,           /* members that gave their slot back (pf_member_leave()) */
 	PF_COUNTER_JOIN_REFUSED,     /* joins refused by the domain's rule or can-register hook
 					(before taking a slot), or by the gatekeeper at the gate */
-	PF_COUNTER_DEATHS,           /* members and joiners declared dead: exited or vanished */
+	PF_COUNTER_DEATHS,           /* members and joiners declared dead: exited, vanished or
+					quarantined (pflight/supervisor.h) */
 	PF_COUNTER_HUNG,             /* members declared dead because their heartbeat stopped */
 	PF_COUNTER_REPAIRS,          /* dead members and joiners whose repair finished */
 	PF_COUNTER_VNODES_REPAIRED,  /* VNodes the dead owned when their repair began (all

@@ -225,8 +225,8 @@ struct pf_member_info {
 				    * PF_ADMISSION_BY_TOKEN when on a join token */
 	uint64_t cordon_ns;        /* DRAINING: CLOCK_MONOTONIC of the cordon; else 0 */
 	uint32_t vnodes_placed;    /* placed on it by a scheduler, not adopted yet */
-	uint32_t reserved0;
-	uint64_t dead_ns; /* DEAD: CLOCK_MONOTONIC when it was declared dead; else 0 */
+	uint32_t death_cause;      /* DEAD: enum pf_death_cause (pflight/supervisor.h); else 0 */
+	uint64_t dead_ns;          /* DEAD: CLOCK_MONOTONIC when it was declared dead; else 0 */
 	uint64_t reserved[1];
 };
 

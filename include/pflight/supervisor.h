@@ -16,6 +16,18 @@
  * may not kill. A supervisor never kills its own process: a hung member in it is declared
  * dead and fenced out by its epoch.
  *
+ * Quarantine (PF_SUPERVISOR_QUARANTINE, the daemon's supervisor): a live member's record is
+ * checked on every pass, against the domain's limits (every field in range, reserved fields
+ * zero) and against what the supervisor pinned in its own memory when it first saw that
+ * generation live (pid, tid, uid, gid, start time, join time, capabilities, NUMA node, CPU,
+ * identity key, trust, capacity: nothing a correct member or supervisor changes while the
+ * generation lives). A record that fails is not trusted for anything: its member is
+ * declared dead without a kill (cause PF_DEATH_QUARANTINED: fenced out by its epochs, as
+ * its process may still run) and repaired like any death; on_quarantine names the field.
+ * A record is attributed to its own member: a writer of the segment that corrupts another
+ * member's record gets that member quarantined, which docs/security.md counts among the
+ * denials of service a writer of the segment can cause.
+ *
  * Repair of a dead member: its state word goes to DEAD by CAS; each VNode it owned goes
  * back to PENDING with epoch + 1 by CAS (keeping its last checkpoint and its inbox) and
  * is queued again; the slot becomes reusable only after the domain's grace period, with
@@ -40,25 +52,37 @@ struct pf_supervisor;
 
 /* Why a member was repaired, as passed to the event callback. */
 enum pf_death_cause {
-	PF_DEATH_EXITED = 1,   /* robust futex released by the kernel (process or thread gone) */
-	PF_DEATH_HUNG = 2,     /* heartbeat stopped; killed before repair */
-	PF_DEATH_VANISHED = 3, /* pid gone or reused without a futex release */
+	PF_DEATH_EXITED = 1,      /* robust futex released by the kernel (process or thread gone) */
+	PF_DEATH_HUNG = 2,        /* heartbeat stopped; killed before repair */
+	PF_DEATH_VANISHED = 3,    /* pid gone or reused without a futex release */
+	PF_DEATH_QUARANTINED = 4, /* its record failed the supervisor's check; not killed */
 };
 
-/* Stable lower-case name of a death cause ("exited", "hung", "vanished"), or NULL. */
+/* Stable lower-case name of a death cause ("exited", "hung", "vanished", "quarantined"),
+ * or NULL. */
 PF_API const char *pf_death_cause_name(uint32_t cause);
 
 /* Called after each repair, from the thread that did it (keep it short). */
 typedef void (*pf_supervisor_event_fn)(void *arg, uint32_t slot, uint32_t generation,
 				       uint32_t cause, uint32_t vnodes_repaired);
 
+/* Called when a live member is quarantined, before its repair, from the thread that found
+ * it (keep it short): field names the first field of its record that failed ("trust_ppm",
+ * "state", ...); pid is the one the supervisor pinned for that generation. */
+typedef void (*pf_supervisor_quarantine_fn)(void *arg, uint32_t slot, uint32_t generation,
+					    int32_t pid, const char *field);
+
+/* Supervisor flags. */
+#define PF_SUPERVISOR_QUARANTINE 0x1u /* check live members' records and quarantine (above) */
+
 struct pf_supervisor_opts {
 	uint32_t size;                    /* sizeof(struct pf_supervisor_opts) */
-	uint32_t flags;                   /* none yet, must be 0 */
+	uint32_t flags;                   /* PF_SUPERVISOR_* */
 	uint64_t sweep_interval_ns;       /* pending-queue and slot sweep period, default 50 ms */
 	pf_supervisor_event_fn on_repair; /* NULL: none */
 	void *arg;
-	uint64_t reserved[4];
+	pf_supervisor_quarantine_fn on_quarantine; /* NULL: none */
+	uint64_t reserved[3];
 };
 
 PF_API void pf_supervisor_opts_init(struct pf_supervisor_opts *opts);

@@ -26,6 +26,9 @@
  *              slot being DEAD. A dead slot stays DEAD for the domain's slot grace
  *              period before it can be reused, and we scan within a park interval, so a
  *              death is not mistaken for a leave unless the auditor stalls that long.
+ *   quarantine CMD_QUARANTINE from the conductor: a member whose record failed the
+ *              supervisor's check (pflight/supervisor.h), with the field; it ends that
+ *              generation's records as a death would.
  *   drain_start, drain_step, drain_done, retire, drain_end  CMD_RECORD from the
  *              scheduler agent, which steps the drains.
  *   others     CMD_RECORD from the main thread (reloads, admissions).
@@ -131,6 +134,27 @@ static int record_death(struct auditor *a, const struct cmd *c)
 	return auditor_append(a, "death", subject, details, PF_AUDIT_NO_VNODE) == 0;
 }
 
+/* Our conductor quarantined a member: the end of that generation, recorded once (its death,
+ * which may follow, is not recorded again, nor a scan's view of its slot). */
+static int record_quarantine(struct auditor *a, const struct cmd *c)
+{
+	char subject[64], details[DETAILS_BYTES], field[64];
+	struct seen_member *s;
+
+	if (c->slot >= a->members_max)
+		return 0;
+	s = &a->seen[c->slot];
+	(void)snprintf(subject, sizeof(subject), "member:%u.%u", c->slot, c->generation);
+	(void)snprintf(details, sizeof(details),
+		       "{\"slot\":%u,\"generation\":%u,\"pid\":%d,\"field\":\"%s\","
+		       "\"cause\":\"quarantined\"}",
+		       c->slot, c->generation, (int)c->pid,
+		       json_escape(c->text, field, sizeof(field)));
+	s->live = 0;
+	s->generation = c->generation;
+	return auditor_append(a, "quarantine", subject, details, PF_AUDIT_NO_VNODE) == 0;
+}
+
 /* "vnode:<id>" for a record about a VNode, else "pflightd". */
 static const char *record_subject(const struct cmd *c, char *buf, size_t cap)
 {
@@ -150,6 +174,8 @@ static int take_commands(struct auditor *a)
 		n++;
 		if (c.type == CMD_DEATH)
 			(void)record_death(a, &c);
+		else if (c.type == CMD_QUARANTINE)
+			(void)record_quarantine(a, &c);
 		else if (c.type == CMD_RECORD)
 			(void)auditor_append(a, c.event,
 					     record_subject(&c, subject, sizeof(subject)), c.text,

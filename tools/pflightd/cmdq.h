@@ -30,6 +30,8 @@ enum cmd_type {
 			     * (start_time), granting trust_ppm and the caps in text */
 	CMD_GOVERNANCE = 5, /* main -> conductor, scheduler: new policies (ptr: a heap copy of
 			     * struct pf_manifest_governance the receiver owns and frees) */
+	CMD_QUARANTINE = 6, /* conductor -> auditor: the supervisor quarantined member slot.
+			     * generation (pid as pinned; the field that failed in text) */
 };
 
 struct cmd {
@@ -43,7 +45,7 @@ struct cmd {
 	uint64_t drain_timeout_ns; /* CMD_REBALANCE: membership.drain_timeout */
 	uint32_t drain_parallel;   /* CMD_REBALANCE: membership.drain_parallel */
 	uint32_t vnode;            /* CMD_RECORD: the VNode it is about, or PF_AUDIT_NO_VNODE */
-	int32_t pid;               /* CMD_GRANT */
+	int32_t pid;               /* CMD_GRANT, CMD_QUARANTINE */
 	uint32_t trust_ppm;        /* CMD_GRANT */
 	uint64_t start_time;       /* CMD_GRANT: the process's start, clock ticks since boot */
 	uint64_t expires;          /* CMD_GRANT: the token's expiry, unix seconds */

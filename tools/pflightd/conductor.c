@@ -13,6 +13,7 @@
  * death's recovery at once.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 
@@ -39,6 +40,29 @@ static void on_repair(void *arg, uint32_t slot, uint32_t generation, uint32_t ca
 			generation);
 }
 
+/* A member whose record failed the supervisor's check, declared dead by our CAS (not
+ * killed: its record is no proof of which process it is). Its audit record is the end of
+ * that generation, as a death record would be. */
+static void on_quarantine(void *arg, uint32_t slot, uint32_t generation, int32_t pid,
+			  const char *field)
+{
+	struct conductor *c = arg;
+	struct cmd cmd;
+
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.type = CMD_QUARANTINE;
+	cmd.slot = slot;
+	cmd.generation = generation;
+	cmd.pid = pid;
+	(void)snprintf(cmd.text, sizeof(cmd.text), "%s", field);
+	c->quarantines++;
+	log_msg(LOG_WARN, "member %u.%u quarantined: its record's %s failed the check", slot,
+		generation, field);
+	if (cmdq_send(c->to_auditor, &cmd) < 0)
+		log_msg(LOG_ERROR, "auditor queue full: quarantine of member %u.%u not audited",
+			slot, generation);
+}
+
 int conductor_init(struct conductor *c, struct pf_domain *domain, const struct pf_manifest *m,
 		   struct cmdq *inbox, struct cmdq *to_auditor, int wake_fd)
 {
@@ -52,6 +76,8 @@ int conductor_init(struct conductor *c, struct pf_domain *domain, const struct p
 	(void)pf_domain_membership(domain, &c->membership_seen);
 	pf_supervisor_opts_init(&so);
 	so.on_repair = on_repair;
+	so.on_quarantine = on_quarantine;
+	so.flags = PF_SUPERVISOR_QUARANTINE;
 	so.arg = c;
 	r = pf_supervisor_create(domain, &so, &c->supervisor);
 	if (r < 0)

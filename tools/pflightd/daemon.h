@@ -65,6 +65,7 @@ struct conductor {
 	struct cmdq *to_auditor;
 	struct admission admission;
 	uint64_t repairs;
+	uint64_t quarantines;     /* members quarantined by our supervisor */
 	int wake_fd;              /* an eventfd written when the membership moved, or -1 */
 	uint32_t membership_seen; /* the version last told through wake_fd */
 };

@@ -526,6 +526,102 @@ static void test_member_forged_record_unreadable(void **state)
 	forged_record_case(1);
 }
 
+static char quarantined_field[32];
+static uint32_t quarantined_slot = UINT32_MAX;
+
+static void on_quarantine(void *arg, uint32_t slot, uint32_t gen, int32_t pid, const char *field)
+{
+	(void)arg;
+	(void)gen;
+	assert_int_equal(pid, getpid()); /* the pid pinned at first sight */
+	quarantined_slot = slot;
+	(void)snprintf(quarantined_field, sizeof(quarantined_field), "%s", field);
+}
+
+/* A member that rewrites its own record (it grants itself trust) is quarantined by a
+ * supervisor that quarantines: declared dead without a kill (its process is ours, and
+ * lives), cause quarantined, its VNodes back to pending with a new epoch, the field named.
+ * A supervisor that does not quarantine leaves it; a capability count scribbled lower, which
+ * would fail every member's check, quarantines nobody; a state word of generation 0 that
+ * says DEAD is repaired as nobody's (no assertion, counted as a bad word). */
+static void test_member_quarantine_own_record(void **state)
+{
+	struct pf_domain_opts dopts;
+	struct pf_supervisor_opts so;
+	struct pf_supervisor *plain, *sup;
+	struct pf_member_info mi = {.size = sizeof(mi)};
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	struct pf_domain *d;
+	struct pf_member *a, *b;
+	struct pf_vnode *v;
+	uint64_t c[PF_COUNTER_COUNT], w;
+	uint32_t slot, caps;
+	char name[64];
+
+	(void)state;
+	test_domain_name(name, sizeof(name), "member-quarantine");
+	pf_domain_opts_init(&dopts);
+	dopts.flags = PF_DOMAIN_REPLACE;
+	dopts.vnodes_max = 8;
+	dopts.members_max = 4;
+	assert_int_equal(pf_domain_create(name, &dopts, &d), 0);
+	assert_int_equal(pf_vnode_define_range(d, 0, 8, NULL), 8);
+	assert_int_equal(pf_member_join(d, NULL, &a), 0);
+	assert_int_equal(pf_member_join(d, NULL, &b), 0);
+	assert_int_equal(pf_vnode_claim_id(a, 3, &v), 0);
+	slot = (uint32_t)pf_member_id(a);
+	pf_supervisor_opts_init(&so);
+	assert_int_equal(pf_supervisor_create(d, &so, &plain), 0);
+	so.flags = PF_SUPERVISOR_QUARANTINE;
+	so.on_quarantine = on_quarantine;
+	assert_int_equal(pf_supervisor_create(d, &so, &sup), 0);
+	assert_int_equal(pf_supervisor_check(sup), 0); /* first sight: pinned */
+	/* The capability count scribbled down to 0: the members' capability bits would all be
+	 * unknown. Nobody is quarantined for it. */
+	caps = pf_load_relaxed(&d->ctl->caps_count);
+	pf_store_relaxed(&d->ctl->caps_count, 0);
+	assert_int_equal(pf_supervisor_check(sup), 0);
+	pf_store_relaxed(&d->ctl->caps_count, caps);
+	/* It grants itself trust: a value in range, not the one it was admitted with. */
+	pf_store_relaxed(&a->rec->trust_ppm, pf_load_relaxed(&a->rec->trust_ppm) - 1);
+	assert_int_equal(pf_supervisor_check(plain), 0);
+	assert_int_equal(pf_member_info(d, slot, &mi), 0);
+	assert_int_equal(mi.state, PF_MEMBER_ACTIVE);
+	assert_int_equal(pf_supervisor_check(sup), 1);
+	assert_int_equal(quarantined_slot, slot);
+	assert_string_equal(quarantined_field, "trust_ppm");
+	assert_int_equal(pf_member_info(d, slot, &mi), 0);
+	assert_int_equal(mi.state, PF_MEMBER_DEAD);
+	assert_int_equal(mi.death_cause, PF_DEATH_QUARANTINED);
+	assert_string_equal(pf_death_cause_name(mi.death_cause), "quarantined");
+	assert_int_equal(pf_vnode_info(d, 3, &vi), 0);
+	assert_true(vi.state == PF_VNODE_PENDING || vi.owner_slot != slot);
+	assert_true(vi.epoch > pf_vnode_epoch(v));
+	assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), "late", 4), -ESTALE);
+	(void)pf_vnode_release(v);
+	assert_int_equal(pf_member_leave(a), -ESTALE);
+	/* The other member is untouched. */
+	assert_int_equal(pf_member_info(d, (uint32_t)pf_member_id(b), &mi), 0);
+	assert_int_equal(mi.state, PF_MEMBER_ACTIVE);
+	/* A DEAD word of generation 0 is nobody's to repair. */
+	assert_int_equal(pf_domain_counters(d, c, PF_COUNTER_COUNT), PF_COUNTER_COUNT);
+	w = pf_load_relaxed(&d->members[3].state);
+	pf_store_relaxed(&d->members[3].state, member_word(0, PF_MEMBER_DEAD, 1, 0));
+	assert_int_equal(pf_supervisor_check(sup), 0);
+	assert_int_equal(pf_supervisor_check(plain), 0);
+	pf_store_relaxed(&d->members[3].state, w);
+	{
+		uint64_t c2[PF_COUNTER_COUNT];
+
+		assert_int_equal(pf_domain_counters(d, c2, PF_COUNTER_COUNT), PF_COUNTER_COUNT);
+		assert_true(c2[PF_COUNTER_SHM_INVALID] >= c[PF_COUNTER_SHM_INVALID] + 2);
+	}
+	pf_supervisor_destroy(plain);
+	pf_supervisor_destroy(sup);
+	assert_int_equal(pf_member_leave(b), 0);
+	assert_int_equal(pf_domain_destroy(d), 0);
+}
+
 static uint32_t forged_reported = UINT32_MAX;
 
 static void forged_on_repair(void *arg, uint32_t slot, uint32_t gen, uint32_t cause,
@@ -592,6 +688,7 @@ int main(void)
 		cmocka_unit_test(test_member_forged_record_kills_nobody),
 		cmocka_unit_test(test_member_forged_record_unreadable),
 		cmocka_unit_test(test_member_forged_census_not_reported),
+		cmocka_unit_test(test_member_quarantine_own_record),
 	};
 
 	return cmocka_run_group_tests_name("core_member", tests, NULL, NULL);
