@@ -78,6 +78,7 @@ struct track {
 	uint64_t joining_since_ns;
 	uint64_t killed_ns;
 	struct pin pin;
+	uint32_t reported; /* on_repair was called for this generation */
 };
 
 struct shard {
@@ -133,9 +134,10 @@ PF_API int pf_supervisor_create(struct pf_domain *d, const struct pf_supervisor_
 	if (s == NULL)
 		return -ENOMEM;
 	pf_supervisor_opts_init(&s->o);
-	if (opts != NULL && (opts_copy(&s->o, sizeof(s->o), opts,
-				       offsetof(struct pf_supervisor_opts, on_quarantine)) < 0 ||
-			     (s->o.flags & ~PF_SUPERVISOR_QUARANTINE) != 0)) {
+	if (opts != NULL &&
+	    (opts_copy(&s->o, sizeof(s->o), opts,
+		       offsetof(struct pf_supervisor_opts, on_quarantine)) < 0 ||
+	     (s->o.flags & ~(PF_SUPERVISOR_QUARANTINE | PF_SUPERVISOR_ALL_REPAIRS)) != 0)) {
 		free(s);
 		return -EINVAL;
 	}
@@ -192,7 +194,25 @@ static int repair(struct pf_supervisor *s, uint32_t slot, uint64_t w)
 	if (s->o.on_repair != NULL)
 		s->o.on_repair(s->o.arg, slot, gen, member_word_cause(w),
 			       tally_repaired_vnodes(d, slot, gen));
+	if (s->track[slot].gen == gen)
+		s->track[slot].reported = 1;
 	return 1;
+}
+
+/* A repaired generation (word w): told once to on_repair under PF_SUPERVISOR_ALL_REPAIRS when
+ * this supervisor had seen it live and another finished its repair. */
+static int repaired_elsewhere(struct pf_supervisor *s, uint32_t slot, uint64_t w)
+{
+	struct track *t = &s->track[slot];
+	uint32_t gen = member_word_gen(w);
+
+	if ((s->o.flags & PF_SUPERVISOR_ALL_REPAIRS) == 0 || s->o.on_repair == NULL ||
+	    t->gen != gen || t->reported)
+		return 0;
+	t->reported = 1;
+	s->o.on_repair(s->o.arg, slot, gen, member_word_cause(w),
+		       tally_repaired_vnodes(s->d, slot, gen));
+	return 0;
 }
 
 /* CAS a live or joining slot to DEAD, then repair it. A generation judged hung dies hung,
@@ -502,7 +522,8 @@ static int check_slot(struct pf_supervisor *s, uint32_t slot, uint64_t now)
 	case PF_MEMBER_JOINING:
 		return check_joining(s, slot, w, now);
 	case PF_MEMBER_DEAD:
-		return (w & MEMBER_FLAG_REPAIRED) ? 0 : repair(s, slot, w);
+		return (w & MEMBER_FLAG_REPAIRED) ? repaired_elsewhere(s, slot, w)
+						  : repair(s, slot, w);
 	default:
 		return 0;
 	}

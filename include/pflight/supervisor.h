@@ -62,7 +62,8 @@ enum pf_death_cause {
  * or NULL. */
 PF_API const char *pf_death_cause_name(uint32_t cause);
 
-/* Called after each repair, from the thread that did it (keep it short). */
+/* Called after each repair this supervisor finished (with PF_SUPERVISOR_ALL_REPAIRS, also
+ * after those it saw finished), from the thread that did it or saw it (keep it short). */
 typedef void (*pf_supervisor_event_fn)(void *arg, uint32_t slot, uint32_t generation,
 				       uint32_t cause, uint32_t vnodes_repaired);
 
@@ -74,6 +75,12 @@ typedef void (*pf_supervisor_quarantine_fn)(void *arg, uint32_t slot, uint32_t g
 
 /* Supervisor flags. */
 #define PF_SUPERVISOR_QUARANTINE 0x1u /* check live members' records and quarantine (above) */
+/* on_repair also for the repairs another supervisor finished (a worker's embedded one), of
+ * every generation this one had seen live: once per generation, when it first sees the slot
+ * DEAD and repaired, with the cause and the count from the slot's words. A daemon that must
+ * record every death needs it: the slot of a death another supervisor repaired may be taken
+ * again before a scan of the table sees it DEAD. */
+#define PF_SUPERVISOR_ALL_REPAIRS 0x2u
 
 struct pf_supervisor_opts {
 	uint32_t size;                    /* sizeof(struct pf_supervisor_opts) */

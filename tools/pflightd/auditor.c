@@ -21,11 +21,12 @@
  *              Explanations are read before each chunk, and a placement's epoch counts as
  *              recorded, so a placement is never recorded again as a claim.
  *   join, leave, death  a diff of the member table whenever the membership version
- *              moves. A death repaired by our conductor arrives first as CMD_DEATH with
- *              its cause; one repaired by a worker's embedded supervisor is seen as the
- *              slot being DEAD. A dead slot stays DEAD for the domain's slot grace
- *              period before it can be reused, and we scan within a park interval, so a
- *              death is not mistaken for a leave unless the auditor stalls that long.
+ *              moves. A death arrives first as CMD_DEATH with its cause, whichever
+ *              supervisor repaired it: our conductor's reports the repairs of every
+ *              generation it saw live (commands are taken before the table is scanned,
+ *              so a slot already taken again is not mistaken for a leave). A member that
+ *              joined and died between two passes of the conductor is seen only by the
+ *              scan, as the slot being DEAD within the slot grace period.
  *   quarantine CMD_QUARANTINE from the conductor: a member whose record failed the
  *              supervisor's check (pflight/supervisor.h), with the field; it ends that
  *              generation's records as a death would.
@@ -112,7 +113,8 @@ static int scan_members(struct auditor *a, int record)
 	return n;
 }
 
-/* Our conductor repaired a member: record its death with the cause, once. */
+/* Our conductor's supervisor repaired a member, or saw one it had watched live repaired by
+ * a worker's (PF_SUPERVISOR_ALL_REPAIRS): record its death with the cause, once. */
 static int record_death(struct auditor *a, const struct cmd *c)
 {
 	char subject[64], details[DETAILS_BYTES];
@@ -126,7 +128,7 @@ static int record_death(struct auditor *a, const struct cmd *c)
 	(void)snprintf(subject, sizeof(subject), "member:%u.%u", c->slot, c->generation);
 	(void)snprintf(details, sizeof(details),
 		       "{\"slot\":%u,\"generation\":%u,\"pid\":%d,\"cause\":\"%s\","
-		       "\"vnodes_repaired\":%u,\"repaired_by\":\"pflightd\"}",
+		       "\"vnodes_repaired\":%u}",
 		       c->slot, c->generation, s->generation == c->generation ? s->pid : 0,
 		       daemon_cause_name(c->cause), c->vnodes);
 	s->live = 0;

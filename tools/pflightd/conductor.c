@@ -77,7 +77,7 @@ int conductor_init(struct conductor *c, struct pf_domain *domain, const struct p
 	pf_supervisor_opts_init(&so);
 	so.on_repair = on_repair;
 	so.on_quarantine = on_quarantine;
-	so.flags = PF_SUPERVISOR_QUARANTINE;
+	so.flags = PF_SUPERVISOR_QUARANTINE | PF_SUPERVISOR_ALL_REPAIRS;
 	so.arg = c;
 	r = pf_supervisor_create(domain, &so, &c->supervisor);
 	if (r < 0)

@@ -526,6 +526,71 @@ static void test_member_forged_record_unreadable(void **state)
 	forged_record_case(1);
 }
 
+static uint32_t seen_repairs, seen_cause, seen_vnodes;
+
+static void count_repair(void *arg, uint32_t slot, uint32_t gen, uint32_t cause, uint32_t vnodes)
+{
+	(void)arg;
+	(void)slot;
+	(void)gen;
+	seen_repairs++;
+	seen_cause = cause;
+	seen_vnodes = vnodes;
+}
+
+/* A death repaired by another supervisor (a worker's embedded one) is told to a supervisor
+ * with PF_SUPERVISOR_ALL_REPAIRS that had seen the member live, once, with its cause and
+ * count; one without the flag hears only of its own repairs. */
+static void test_member_repairs_seen_elsewhere(void **state)
+{
+	struct pf_domain_opts dopts;
+	struct pf_supervisor_opts so;
+	struct pf_supervisor *worker, *daemon_sup, *plain;
+	struct pf_domain *d;
+	struct pf_member *a;
+	struct pf_vnode *v[2];
+	uint32_t gen;
+	char name[64];
+
+	(void)state;
+	test_domain_name(name, sizeof(name), "member-seen");
+	pf_domain_opts_init(&dopts);
+	dopts.flags = PF_DOMAIN_REPLACE;
+	dopts.vnodes_max = 8;
+	assert_int_equal(pf_domain_create(name, &dopts, &d), 0);
+	assert_int_equal(pf_vnode_define_range(d, 0, 8, NULL), 8);
+	assert_int_equal(pf_member_join(d, NULL, &a), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pf_vnode_claim_id(a, (uint32_t)i, &v[i]), 0);
+	gen = (uint32_t)(pf_member_id(a) >> 32);
+	pf_supervisor_opts_init(&so);
+	assert_int_equal(pf_supervisor_create(d, &so, &worker), 0);
+	so.on_repair = count_repair;
+	assert_int_equal(pf_supervisor_create(d, &so, &plain), 0);
+	so.flags = PF_SUPERVISOR_ALL_REPAIRS;
+	assert_int_equal(pf_supervisor_create(d, &so, &daemon_sup), 0);
+	assert_int_equal(pf_supervisor_check(daemon_sup), 0); /* sees it live */
+	assert_int_equal(pf_supervisor_check(plain), 0);
+	assert_int_equal(
+		supervisor_declare_dead(worker, (uint32_t)pf_member_id(a), gen, PF_DEATH_HUNG), 2);
+	seen_repairs = 0;
+	assert_int_equal(pf_supervisor_check(plain), 0);
+	assert_int_equal(seen_repairs, 0);
+	assert_int_equal(pf_supervisor_check(daemon_sup), 0);
+	assert_int_equal(seen_repairs, 1);
+	assert_int_equal(seen_cause, PF_DEATH_HUNG);
+	assert_int_equal(seen_vnodes, 2);
+	assert_int_equal(pf_supervisor_check(daemon_sup), 0);
+	assert_int_equal(seen_repairs, 1);
+	for (int i = 0; i < 2; i++)
+		(void)pf_vnode_release(v[i]);
+	assert_int_equal(pf_member_leave(a), -ESTALE);
+	pf_supervisor_destroy(worker);
+	pf_supervisor_destroy(plain);
+	pf_supervisor_destroy(daemon_sup);
+	assert_int_equal(pf_domain_destroy(d), 0);
+}
+
 static char quarantined_field[32];
 static uint32_t quarantined_slot = UINT32_MAX;
 
@@ -689,6 +754,7 @@ int main(void)
 		cmocka_unit_test(test_member_forged_record_unreadable),
 		cmocka_unit_test(test_member_forged_census_not_reported),
 		cmocka_unit_test(test_member_quarantine_own_record),
+		cmocka_unit_test(test_member_repairs_seen_elsewhere),
 	};
 
 	return cmocka_run_group_tests_name("core_member", tests, NULL, NULL);
