@@ -249,6 +249,7 @@ static void good_manifest(void)
 		CHECK(waitpid(daemon_pid, NULL, WNOHANG) == 0);
 		proc_nap();
 	}
+	CHECK(out != NULL); /* the loop ran at least once, and slurp() never returns NULL */
 	if (strstr(out, " ready: ") == NULL)
 		fprintf(stderr, "not ready:\n%s\n", out);
 	CHECK(strstr(out, " ready: ") != NULL && strstr(out, " created ") != NULL);

@@ -456,6 +456,7 @@ static void test_wait_places_uncounted(void **state)
 #endif
 }
 
+#if PF_FAULT_INJECTION
 static uint64_t heartbeat_of(struct pf_member *m)
 {
 	return pf_load_relaxed(&dom->members[(uint32_t)pf_member_id(m)].heartbeat);
@@ -464,13 +465,12 @@ static uint64_t heartbeat_of(struct pf_member *m)
 /* Send to VNode id and let the wait's thread deal with it: until it sleeps again. */
 static void send_and_settle(struct pf_member *m, uint32_t id)
 {
-#if PF_FAULT_INJECTION
 	while (sem_trywait(&asleep) == 0)
 		;
-#endif
 	send_to(id);
 	assert_int_equal(await_parked(m), 1);
 }
+#endif
 
 /* The wait's thread beats for an application that sleeps armed, into the one heartbeat
  * counter the application beats too; once it has made the fd readable it beats no more
