@@ -358,6 +358,7 @@ static int auth_check(struct http *h, struct MHD_Connection *conn, struct api_er
 struct length_headers {
 	uint32_t content_length;
 	uint32_t transfer_encoding;
+	int te_not_chunked; /* a Transfer-Encoding other than "chunked" alone */
 };
 
 static enum MHD_Result length_header_count(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -366,26 +367,37 @@ static enum MHD_Result length_header_count(void *cls, enum MHD_ValueKind kind, c
 	struct length_headers *n = cls;
 
 	(void)kind;
-	(void)value;
-	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
 		n->content_length++;
-	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
 		n->transfer_encoding++;
+		if (value == NULL || strcasecmp(value, "chunked") != 0)
+			n->te_not_chunked = 1;
+	}
 	return MHD_YES;
 }
 
 /*
- * One way to say how long the body is: Content-Length or Transfer-Encoding, once. With
- * both, or either twice, a proxy in front and this daemon may each take another length
- * and split the stream into different requests (request smuggling). libmicrohttpd 0.9.75
- * takes Transfer-Encoding over Content-Length, and the first of two of either, without a
- * word; refuse instead (RFC 9112 6.3 allows a server to), before any body is read.
+ * One way to say how long the body is: Content-Length or Transfer-Encoding, once, and the
+ * coding chunked. With both, or either twice, a proxy in front and this daemon may each
+ * take another length and split the stream into different requests (request smuggling).
+ * libmicrohttpd 0.9.75 takes Transfer-Encoding over Content-Length, and the first of two
+ * of either, without a word; refuse instead (RFC 9112 6.3 allows a server to), before any
+ * body is read. Another coding leaves the length unknown (6.3: 400); libmicrohttpd kept
+ * such a request waiting, unanswered.
  */
 static int length_check(struct MHD_Connection *conn, struct api_error *err)
 {
 	struct length_headers n = {0};
 
 	(void)MHD_get_connection_values(conn, MHD_HEADER_KIND, length_header_count, &n);
+	if (n.te_not_chunked) {
+		/* Any other coding, or chunked with another: the length is unknown. */
+		api_error_set(err, 400, "unsupported_transfer_encoding",
+			      "Transfer-Encoding must be chunked, alone; send the body with "
+			      "Content-Length or chunked");
+		return -EINVAL;
+	}
 	if (n.content_length + n.transfer_encoding <= 1)
 		return 0;
 	api_error_set(err, 400, "ambiguous_length",
