@@ -123,18 +123,39 @@ out:
 PF_API const char *pf_capability_name(struct pf_domain *d, uint32_t index)
 {
 	struct dom_cap *c;
-	uint32_t len;
+	uint32_t len, st = 0;
 
 	if (d == NULL || index >= caps_ready_count(d))
 		return NULL;
+	/* [A49] pairs with [R49] below: the copy is complete once the state says so. */
+	if (pf_load_acquire(&d->name_state[index]) == 2)
+		return d->names[index];
+	/* Relaxed: only the winner copies; a loser waits below for [R49]. */
+	if (!pf_cas_relaxed(&d->name_state[index], &st, 1)) {
+		/* [A49] pairs with [R49]: another thread of ours is copying (a few bytes). */
+		while ((st = pf_load_acquire(&d->name_state[index])) == 1)
+			pf_cpu_relax();
+		return st == 2 ? d->names[index] : NULL;
+	}
 	c = &d->caps[index];
-	/* [A6] pairs with [R6] in intern_one(). */
-	if (pf_load_acquire(&c->ready) != 1)
+	/* [A6] pairs with [R6] in intern_one(); the length is read once after it: the length
+	 * bounded is the length used. */
+	if (pf_load_acquire(&c->ready) != 1 || (len = c->name_len) > PF_CAP_NAME_MAX) {
+		/* Relaxed: back to "none", nothing was published. */
+		pf_store_relaxed(&d->name_state[index], 0);
 		return NULL;
-	len = c->name_len; /* read once: the length bounded is the length used */
-	if (len > PF_CAP_NAME_MAX || c->name[len] != '\0')
+	}
+	memcpy(d->names[index], c->name, len);
+	d->names[index][len] = '\0';
+	/* A name a correct interner wrote: its characters, the NUL at its length. */
+	if (!caps_name_valid(d->names[index]) || c->name[len] != '\0') {
+		/* Relaxed: as above. */
+		pf_store_relaxed(&d->name_state[index], 0);
 		return NULL;
-	return c->name;
+	}
+	/* [R49] pairs with [A49] above: the copy before the state that hands it out. */
+	pf_store_release(&d->name_state[index], 2);
+	return d->names[index];
 }
 
 PF_API int pf_capability_find(struct pf_domain *d, const char *name)

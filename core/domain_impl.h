@@ -33,6 +33,12 @@ struct pf_domain {
 	_Atomic uint64_t *ckpt_hold;   /* their holder words */
 	_Atomic uint32_t ckpt_cursor;  /* where this process looks for a free buffer next */
 	_Atomic uint32_t caps_seen;    /* the highest capability count seen (core/validate.c) */
+	/* Capability names as this process validated them (core/capability.c): a name is
+	 * fixed once interned, so what pf_capability_name() hands out is a private copy that a
+	 * later scribble on the directory cannot change or unterminate. name_state: 0 none
+	 * yet, 1 being copied, 2 copied. */
+	_Atomic uint32_t name_state[PF_CAPS_MAX];
+	char names[PF_CAPS_MAX][PF_CAP_NAME_MAX + 1];
 	unsigned char *inbox;
 	struct ring_mpmc_view *assign; /* members_max assignment rings (views, private) */
 	struct dom_explain *explain;

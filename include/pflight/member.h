@@ -243,7 +243,9 @@ PF_API int pf_member_info(struct pf_domain *domain, uint32_t slot, struct pf_mem
  * NULL for a value that is none of them. */
 PF_API const char *pf_member_state_name(uint32_t state);
 
-/* Name of a capability interned at `index`, or NULL. The string lives in the mapping. */
+/* Name of a capability interned at `index`, or NULL. The string is this process's copy of
+ * the name as validated when first asked for (names never change once interned): valid
+ * while the domain stays open, whatever is written into the directory afterwards. */
 PF_API const char *pf_capability_name(struct pf_domain *domain, uint32_t index);
 
 /* Directory index of a capability name: 0.., or -ENOENT / -EINVAL. */

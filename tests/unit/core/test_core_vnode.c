@@ -842,11 +842,12 @@ static void test_vnode_state_names(void **state)
 }
 
 /* A capability entry's length, scribbled past its name field or off its name's end, is
- * refused where it bounds the read: no name is reported, nothing past the entry is read. */
+ * refused where it bounds the read: no name is reported, nothing past the entry is read;
+ * and a name once read is a private copy. */
 static void test_capability_name_scribbled_length(void **state)
 {
 	static const uint32_t lens[] = {PF_CAP_NAME_MAX + 1, 48, 4096, UINT32_MAX, 2};
-	const char *caps[] = {"gpu"};
+	const char *caps[] = {"gpu"}, *got;
 	struct pf_member *m;
 	struct dom_cap *c;
 	uint32_t saved;
@@ -863,6 +864,13 @@ static void test_capability_name_scribbled_length(void **state)
 		assert_null(pf_capability_name(dom, (uint32_t)i));
 	}
 	c->name_len = saved;
+	got = pf_capability_name(dom, (uint32_t)i);
+	assert_string_equal(got, "gpu");
+	/* Once read, the name is this process's: the directory's bytes scribbled afterwards
+	 * (its NUL too, so a reader of the mapping would run on into the next entry) change
+	 * neither the string handed out nor the next answer. */
+	memset(c->name, 'X', sizeof(c->name));
+	assert_string_equal(got, "gpu");
 	assert_string_equal(pf_capability_name(dom, (uint32_t)i), "gpu");
 	assert_int_equal(pf_member_leave(m), 0);
 }
