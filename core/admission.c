@@ -39,6 +39,9 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "core/member_impl.h"
 #include "pflight/policy.h"
@@ -167,6 +170,45 @@ PF_API int pf_admission_decide(struct pf_domain *d, uint32_t slot, uint32_t gen,
 	pf_store_release(&rec->admission, word);
 	domain_publish_membership(d);
 	return 0;
+}
+
+PF_API int pf_admission_verify(struct pf_domain *d, const struct pf_admission_request *q)
+{
+	struct dom_member *rec;
+	uint64_t start = 0, futex_off;
+	struct stat st;
+	int fd, r, tid;
+
+	if (d == NULL || q == NULL || q->slot >= d->lim.members_max || q->generation == 0 ||
+	    q->pid <= 0)
+		return -EINVAL;
+	rec = &d->members[q->slot];
+	/* [A5] pairs with [R5] in admission_wait(): the joiner's identity is written. */
+	if (pf_load_acquire(&rec->state) !=
+	    member_word(q->generation, PF_MEMBER_JOINING, 0, MEMBER_FLAG_AWAIT))
+		return -ESTALE;
+	/* Relaxed: a claim, which the kernel's answer below checks. */
+	tid = pf_load_relaxed(&rec->tid);
+	futex_off =
+		(uint64_t)((const unsigned char *)&rec->futex - (const unsigned char *)d->seg.base);
+	if (fstat(d->seg.fd, &st) < 0)
+		return -errno;
+	/* Pinned: the pid names that process for as long as fd is open. */
+	fd = (int)syscall(SYS_pidfd_open, q->pid, 0);
+	if (fd < 0)
+		return errno == ESRCH ? -ESRCH : -errno;
+	r = identity_start_time(q->pid, &start);
+	if (r == 0 && start != q->start_time)
+		r = -ESRCH;
+	if (r == 0)
+		r = identity_holds_futex(q->pid, tid, (uint64_t)st.st_dev, (uint64_t)st.st_ino,
+					 futex_off);
+	(void)close(fd);
+	if (r == -EPERM)
+		return -EACCES; /* the kernel would not let us look */
+	if (r < 0)
+		return r;
+	return r == 1 ? 0 : -EPERM;
 }
 
 /* The refusal of our generation: its details for the caller, and the errno. */

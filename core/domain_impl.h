@@ -177,6 +177,14 @@ int identity_start_time(int pid, uint64_t *ret_start_time) PF_PRIVATE_EXPORT(ide
  * nothing by itself: any writer of the segment can name any process in it. */
 int identity_is_member(int pid, uint32_t uid, uint64_t dev, uint64_t ino);
 
+/* 1 when thread tid of process pid holds the robust futex at futex_off in the file (dev,
+ * ino), this domain's segment, as the kernel shows it: the thread's robust list head (whose
+ * address the kernel keeps, in the thread's own memory) names, as its first node or the
+ * one being linked, the node of that futex at an address where pid maps the segment. 0
+ * when it does not (pid may be any process: a record's claim proves nothing), -errno when
+ * it cannot be read (-EPERM: the caller may not inspect pid). The caller pins pid. */
+int identity_holds_futex(int pid, int tid, uint64_t dev, uint64_t ino, uint64_t futex_off);
+
 /* 1 when the process (pid, start_time) no longer runs: no thread of it is left (gone,
  * or a zombie with no other thread; a zombie leader whose other threads run is alive),
  * or its pid now names another process. start_time 0 skips that last check. */

@@ -18,7 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/domain_impl.h"
@@ -185,4 +189,81 @@ int identity_is_member(int pid, uint32_t uid, uint64_t dev, uint64_t ino)
 	free(line);
 	(void)fclose(f);
 	return r;
+}
+
+/* Where process pid maps the file (dev, ino) from its start (file offset 0): up to max
+ * addresses into bases. The count, or -errno. */
+static int maps_bases(int pid, uint64_t dev, uint64_t ino, uint64_t *bases, int max)
+{
+	char path[64], *line = NULL;
+	size_t cap = 0;
+	int n = 0;
+	FILE *f;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return errno == ENOENT ? -ESRCH : -errno;
+	while (n < max && getline(&line, &cap, f) > 0) {
+		unsigned long long start, end, off;
+
+		if (maps_line_names(line, dev, ino) &&
+		    sscanf(line, "%llx-%llx %*s %llx", &start, &end, &off) == 3 && off == 0)
+			bases[n++] = start;
+	}
+	n = ferror(f) ? -EIO : n;
+	free(line);
+	(void)fclose(f);
+	return n;
+}
+
+/* Read len bytes at addr of process pid's memory. 0, or -errno. */
+static int remote_read(int pid, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec local = {.iov_base = buf, .iov_len = len};
+	struct iovec remote = {.iov_base = (void *)(uintptr_t)addr, .iov_len = len};
+	ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+int identity_holds_futex(int pid, int tid, uint64_t dev, uint64_t ino, uint64_t futex_off)
+{
+	struct robust_list_head head;
+	uint64_t bases[8];
+	char path[64];
+	struct stat st;
+	void *remote = NULL;
+	size_t len = 0;
+	int n, r;
+
+	if (pid <= 0 || tid <= 0)
+		return 0;
+	(void)snprintf(path, sizeof(path), "/proc/%d/task/%d", pid, tid);
+	if (stat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno; /* not a thread of pid */
+	if (syscall(SYS_get_robust_list, tid, &remote, &len) < 0)
+		return -errno;
+	if (remote == NULL || len != sizeof(head))
+		return 0;
+	r = remote_read(pid, (uint64_t)(uintptr_t)remote, &head, sizeof(head));
+	if (r < 0)
+		return r;
+	n = maps_bases(pid, dev, ino, bases, (int)PF_ARRAY_SIZE(bases));
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		uint64_t node = bases[i] + futex_off - (uint64_t)head.futex_offset;
+
+		/* The head and the pending pointer are in the thread's own memory (glibc keeps
+		 * the head in its thread block), which no other process writes; a node linked
+		 * behind another robust mutex would be reached through that mutex's memory,
+		 * which may be shared, so only these two count. */
+		if ((uint64_t)(uintptr_t)head.list.next == node ||
+		    (uint64_t)(uintptr_t)head.list_op_pending == node)
+			return 1;
+	}
+	return 0;
 }

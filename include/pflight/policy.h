@@ -34,9 +34,10 @@
  * pf_admission_decide() and cordon it when refused.
  *
  * What the gate can prove: the gatekeeper reads a joiner's uid, groups and executable
- * from /proc, not from what the joiner wrote, and a join token presented over the
- * daemon's control socket is bound to the presenter by SO_PEERCRED. It cannot stop a
- * process that may write the segment from writing anything into it: the segment's
+ * from /proc, not from what the joiner wrote, a join token presented over the daemon's
+ * control socket is bound to the presenter by SO_PEERCRED, and pf_admission_verify() has
+ * the kernel show that the process a joiner names is the one holding its slot. It cannot
+ * stop a process that may write the segment from writing anything into it: the segment's
  * permissions (governance.segment_mode, governance.group) are the boundary; inside it, the
  * gate holds well-behaved processes to the policy, and a gatekeeper that finds an ACTIVE
  * member it never admitted reviews it like any other.
@@ -180,6 +181,22 @@ struct pf_admission_request {
  */
 PF_API int pf_admission_pending(struct pf_domain *domain, uint32_t *cursor,
 				struct pf_admission_request *ret);
+
+/*
+ * Whether the joiner of request q is the process it names: the kernel must show that a
+ * thread of process q->pid (started at q->start_time) holds the robust futex of slot
+ * q->slot, linked from its own memory (pflight/member.h: the joining thread holds it while
+ * it waits). What a joiner writes into its slot (pid, start time) is only a claim, and
+ * everything the gate judges (uid, executable, a join token's grant) is read of the
+ * process it names: decide nothing on a claim this refuses. Returns 0 when shown, or
+ *   -EPERM    no thread of that process holds this slot: the claim is not that process's
+ *   -ESRCH    the process is gone, or its pid names another process now
+ *   -ESTALE   the slot no longer holds that generation waiting at the gate
+ *   -EACCES   this process may not inspect that one (get_robust_list(2) and
+ *             process_vm_readv(2) need the rights of ptrace: root, or the same uid)
+ *   -EINVAL   bad arguments
+ */
+PF_API int pf_admission_verify(struct pf_domain *domain, const struct pf_admission_request *q);
 
 /*
  * Decide member (slot, generation) with verdict (verdict->allowed), giving trust_ppm

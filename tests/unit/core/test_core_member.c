@@ -526,6 +526,103 @@ static void test_member_forged_record_unreadable(void **state)
 	forged_record_case(1);
 }
 
+struct gate_joiner {
+	struct pf_domain *d;
+	struct pf_member *m;
+	int r, left;
+};
+
+static void *gate_join_main(void *arg)
+{
+	struct gate_joiner *j = arg;
+	struct pf_member_opts o;
+
+	pf_member_opts_init(&o);
+	o.admission_timeout_ms = 20000;
+	j->r = pf_member_join(j->d, &o, &j->m);
+	/* Leave on the joining thread, as a member must. */
+	j->left = j->r == 0 ? pf_member_leave(j->m) : -1;
+	return NULL;
+}
+
+/* The gate judges the process a joiner names; what names it is the joiner's own writing.
+ * pf_admission_verify() shows the claim true only when the kernel does: a thread of that
+ * very process holds the slot's robust futex. A joiner's own claim is shown; the same
+ * slot claiming another thread of ours (the tid), another process that maps the segment
+ * (a forked child: the pid a writer would borrow for its grant or its executable), a
+ * process since gone or a generation no longer waiting, is not. */
+static void test_member_admission_verify(void **state)
+{
+	struct pf_admission_request q = {.size = sizeof(q)}, f;
+	struct pf_policy_verdict v = {.size = sizeof(v)};
+	struct pf_domain_opts dopts;
+	struct gate_joiner j;
+	struct pf_domain *d;
+	struct dom_member *rec;
+	pthread_t t;
+	uint64_t child_start = 0;
+	uint32_t cursor = 0;
+	int32_t tid;
+	pid_t child;
+	char name[64];
+
+	(void)state;
+	test_domain_name(name, sizeof(name), "member-verify");
+	pf_domain_opts_init(&dopts);
+	dopts.flags = PF_DOMAIN_REPLACE;
+	dopts.members_max = 4;
+	assert_int_equal(pf_domain_create(name, &dopts, &d), 0);
+	assert_int_equal(pf_admission_gate(d, getpid(), 0), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	j.d = d;
+	j.m = NULL;
+	j.r = 1;
+	assert_int_equal(pthread_create(&t, NULL, gate_join_main, &j), 0);
+	for (int i = 0; i < 2000 && pf_admission_pending(d, &cursor, &q) != 0; i++)
+		(void)usleep(1000);
+	assert_int_equal(q.pid, getpid());
+	assert_int_equal(pf_admission_verify(d, &q), 0);
+	rec = &d->members[q.slot];
+	/* Another thread of the same process: this one, which holds no slot. */
+	tid = pf_load_relaxed(&rec->tid);
+	pf_store_relaxed(&rec->tid, (int32_t)gettid());
+	assert_int_equal(pf_admission_verify(d, &q), -EPERM);
+	pf_store_relaxed(&rec->tid, tid);
+	/* Another process, which maps the segment (forked after it was made). */
+	assert_int_equal(identity_start_time((int)child, &child_start), 0);
+	f = q;
+	f.pid = child;
+	f.start_time = child_start;
+	assert_int_equal(pf_admission_verify(d, &f), -EPERM);
+	f = q;
+	f.start_time++;
+	assert_int_equal(pf_admission_verify(d, &f), -ESRCH);
+	f = q;
+	f.generation++;
+	assert_int_equal(pf_admission_verify(d, &f), -ESTALE);
+	f.slot = 99;
+	assert_int_equal(pf_admission_verify(d, &f), -EINVAL);
+	assert_int_equal(pf_admission_verify(NULL, &q), -EINVAL);
+	/* Shown: admit it. */
+	v.action = PF_POLICY_CAN_REGISTER;
+	v.allowed = 1;
+	v.rule = PF_POLICY_NO_RULE;
+	v.check = PF_POLICY_ALLOWED;
+	assert_int_equal(pf_admission_decide(d, q.slot, q.generation, &v, PF_PPM, 0), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(j.r, 0);
+	assert_int_equal(j.left, 0);
+	(void)kill(child, SIGKILL);
+	assert_int_equal(waitpid(child, NULL, 0), child);
+	assert_int_equal(pf_admission_gate(d, 0, 0), 0);
+	assert_int_equal(pf_domain_destroy(d), 0);
+}
+
 static uint32_t seen_repairs, seen_cause, seen_vnodes;
 
 static void count_repair(void *arg, uint32_t slot, uint32_t gen, uint32_t cause, uint32_t vnodes)
@@ -755,6 +852,7 @@ int main(void)
 		cmocka_unit_test(test_member_forged_census_not_reported),
 		cmocka_unit_test(test_member_quarantine_own_record),
 		cmocka_unit_test(test_member_repairs_seen_elsewhere),
+		cmocka_unit_test(test_member_admission_verify),
 	};
 
 	return cmocka_run_group_tests_name("core_member", tests, NULL, NULL);
