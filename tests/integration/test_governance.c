@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/domain_impl.h"
 #include "pflight/pflight.h"
 #include "shm/pf_atomic.h"
 #include "tests/common/counter_check.h"
@@ -38,7 +39,7 @@
 #define WAIT_NS (30ull * 1000000000ull)
 #define VNODES 12u
 #define MSGS 10u
-#define WORKERS_MAX 8
+#define WORKERS_MAX 10
 
 static const char *daemon_path, *worker_path, *cli_path;
 static char name[64], dir[64], manifest[128], audit[128], key[128], control[128], dlog[128];
@@ -410,6 +411,77 @@ static void phase_tokens(struct pf_domain *d)
 	printf("tokens: required; trust from the token; caps bounded; expired, forged refused\n");
 }
 
+/* Clock ticks since boot at which process pid started (field 22 of /proc/<pid>/stat). */
+static uint64_t start_of(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long st = 0;
+	FILE *f;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	CHECK(f != NULL);
+	CHECK(fgets(buf, sizeof(buf), f) != NULL);
+	(void)fclose(f);
+	p = strrchr(buf, ')');
+	CHECK(p != NULL);
+	for (int field = 3; field < 22; field++) {
+		p = strchr(p + 1, ' ');
+		CHECK(p != NULL);
+	}
+	CHECK(sscanf(p + 1, "%llu", &st) == 1);
+	return st;
+}
+
+/* Phase 4b: a writer of the segment borrows a token holder's pid. A process presents a
+ * good join token (its grant waits for its join); another, a worker without a token,
+ * stopped at its join after it wrote its identity, gets that identity rewritten to the
+ * holder's pid and start time, as any writer of the segment could, and goes on to the
+ * gate. The kernel shows the holder holds no such slot: refused, on the identity check,
+ * and the grant stays unused. */
+static void phase_borrowed_pid(struct pf_domain *d)
+{
+	char t[PF_TOKEN_TEXT_MAX];
+	pid_t holder;
+	int w, status = 0;
+	uint32_t slot = UINT32_MAX;
+	uint64_t deadline;
+
+	token(t, sizeof(t), "counter", 900000, 60, sk);
+	holder = fork();
+	CHECK(holder >= 0);
+	if (holder == 0) {
+		if (pf_control_present(control, 0, t, NULL) != 0)
+			_exit(3);
+		pause();
+		_exit(0);
+	}
+	wait_audit("token_accepted", NULL, NULL, 3);
+	CHECK(setenv("PF_FAULT", "join_after_futex:1:stop", 1) == 0);
+	w = start_worker(NULL);
+	CHECK(unsetenv("PF_FAULT") == 0);
+	CHECK(waitpid(workers[w], &status, WUNTRACED) == workers[w] && WIFSTOPPED(status));
+	deadline = proc_now_ns() + WAIT_NS;
+	while (slot == UINT32_MAX && proc_now_ns() < deadline) {
+		for (uint32_t s = 0; s < d->lim.members_max; s++)
+			if (member_word_state(pf_load_relaxed(&d->members[s].state)) ==
+				    PF_MEMBER_JOINING &&
+			    pf_load_relaxed(&d->members[s].pid) == workers[w])
+				slot = s;
+		proc_nap();
+	}
+	CHECK(slot != UINT32_MAX);
+	/* The forgery. */
+	pf_store_relaxed(&d->members[slot].pid, (int32_t)holder);
+	pf_store_relaxed(&d->members[slot].start_time, start_of(holder));
+	CHECK(kill(workers[w], SIGCONT) == 0);
+	worker_exits(w, 1, "identity");
+	wait_audit("admit_refused", "check", "identity", 1);
+	CHECK(kill(holder, SIGKILL) == 0);
+	CHECK(waitpid(holder, &status, 0) == holder);
+	printf("tokens: a joiner claiming a token holder's pid is refused on its identity\n");
+}
+
 /* VNodes owned by slot now; the first in *ret_id. */
 static uint32_t owned_by(struct pf_domain *d, uint32_t slot, uint32_t *ret_id)
 {
@@ -632,6 +704,7 @@ static void run(void)
 	phase_assign(d);
 	phase_executable(d);
 	phase_tokens(d);
+	phase_borrowed_pid(d);
 	phase_migrate(d);
 	phase_leave_drained(d);
 	phase_access();

@@ -185,8 +185,25 @@ static void judge_joiner(struct admission *a, const struct pf_admission_request 
 	struct grant *g = grant_for(a, q->pid, q->start_time);
 	uint32_t reliability = PF_PPM;
 	const char *missing = NULL;
-	char why[96];
+	char why[160];
+	int r;
 
+	/* Everything below is read of the process the joiner names: first, the kernel must
+	 * show that process holds the slot (a writer of the segment could name another). */
+	r = pf_admission_verify(a->domain, q);
+	if (r < 0) {
+		*trust = 0;
+		*credential = "none";
+		(void)snprintf(why, sizeof(why), "pid %d %s", (int)q->pid,
+			       r == -EPERM    ? "does not hold this slot: the joiner's claim is "
+						"not that process's"
+			       : r == -EACCES ? "may not be inspected by pflightd (it needs root, "
+						"or the worker's uid)"
+			       : r == -ESRCH  ? "is gone"
+					      : strerror(-r));
+		token_verdict(v, PF_POLICY_IDENTITY, why);
+		return;
+	}
 	if (pf_member_info(a->domain, q->slot, &mi) == 0 && mi.generation == q->generation)
 		reliability = mi.reliability_ppm;
 	*trust = (uint32_t)((uint64_t)(g != NULL ? g->trust_ppm : TRUST_DEFAULT_PPM) * reliability /
