@@ -13,7 +13,10 @@
  * only when a checkpoint taken after it is committed, a worker killed at any instant loses nothing
  * and applies nothing twice: the next owner reloads the last state and receives again exactly what
  * that state had not seen. Each message carries its sequence number, and the state counts
- * duplicates and gaps, so the demo can prove it.
+ * duplicates and gaps, so the demo can prove it. A VNode whose checkpoint fails its check
+ * (pf_checkpoint_load() says -EBADMSG: a corrupted segment) is held and not served, with a
+ * line on stderr, rather than taking down each worker it is placed on; a message slot that
+ * fails its check is counted as malformed.
  *
  *   pflight-counter-worker <domain> <vnodes> [--caps a,b] [--token TOKEN] [--control PATH]
  *                          [--drain-on-exit MS] [--define N]
@@ -67,6 +70,7 @@ struct options {
 struct owned {
 	struct pf_vnode *v;
 	struct counter_state st;
+	int poisoned; /* its last checkpoint failed its check: held, not served */
 };
 
 /* SIGTERM and SIGINT stay blocked and are polled, so no handler shares state with us. */
@@ -89,12 +93,32 @@ static int adopt(struct owned *o, struct pf_vnode *v)
 	r = pf_checkpoint_load(v, &o->st, sizeof(o->st), &len);
 	if (r == -ENOENT)
 		return 0;
-	if (r < 0 || len != sizeof(o->st)) {
-		fprintf(stderr, "counter-worker: vnode %u: checkpoint refused (%s)\n",
+	if (r == -EBADMSG || r == -ENOBUFS || (r == 0 && len != sizeof(o->st))) {
+		/* Not a state we can go on from (a checksum failed, or it is not a counter):
+		 * hold it unserved, so that it does not take down one worker after another, and
+		 * say so; its messages wait in its inbox for whoever repairs it. */
+		fprintf(stderr,
+			"counter-worker: vnode %u: checkpoint refused (%s): held, not served\n",
 			pf_vnode_id(v), strerror(r < 0 ? -r : EBADMSG));
-		return r < 0 ? r : -EBADMSG;
+		memset(&o->st, 0, sizeof(o->st));
+		o->poisoned = 1;
+		return 0;
 	}
-	return 0;
+	return r;
+}
+
+/* Take a message of len bytes (longer than a counter message) out of the inbox. */
+static int skip_long(struct pf_vnode *v, size_t len)
+{
+	void *buf = malloc(len);
+	size_t got = 0;
+	int r;
+
+	if (buf == NULL)
+		return -ENOMEM;
+	r = pf_recv(v, buf, len, &got);
+	free(buf);
+	return r == -EAGAIN || r == -EBADMSG ? 0 : r;
 }
 
 /* Apply what waits in the inbox; commit if anything changed. Returns messages applied. */
@@ -102,22 +126,34 @@ static int drain(struct owned *o)
 {
 	struct counter_msg msg;
 	size_t len;
-	int n = 0, r;
+	int n = 0, bad = 0, r;
 
-	while (n < BATCH_MAX) {
+	if (o->poisoned)
+		return 0;
+	while (n + bad < BATCH_MAX) {
 		r = pf_recv(o->v, &msg, sizeof(msg), &len);
 		if (r == -EAGAIN)
 			break;
+		if (r == -EBADMSG || r == -ENOBUFS) {
+			/* A slot that failed its check (skipped), or a message longer than any
+			 * counter message: not one of ours. */
+			if (r == -ENOBUFS && (r = skip_long(o->v, len)) < 0)
+				return r;
+			o->st.malformed++;
+			bad++;
+			continue;
+		}
 		if (r < 0)
 			return r;
 		if (len != sizeof(msg) || msg.vnode != pf_vnode_id(o->v)) {
 			o->st.malformed++;
+			bad++;
 			continue;
 		}
 		counter_apply(&o->st, &msg);
 		n++;
 	}
-	if (n > 0) {
+	if (n + bad > 0) {
 		r = pf_checkpoint_commit(o->v, pf_vnode_epoch(o->v), &o->st, sizeof(o->st));
 		if (r < 0)
 			return r;
