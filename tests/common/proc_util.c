@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "tests/common/proc_util.h"
+#include "tests/common/test_util.h"
 #include "tools/common/build_info.h"
 
 uint64_t proc_now_ns(void)
@@ -216,6 +217,27 @@ static int remove_one(const char *path, const struct stat *st, int type, struct 
 	(void)at;
 	(void)remove(path);
 	return 0; /* go on: remove what can be removed */
+}
+
+uint64_t proc_start_time(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long st = 0;
+	FILE *f;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	CHECK(f != NULL);
+	CHECK(fgets(buf, sizeof(buf), f) != NULL);
+	(void)fclose(f);
+	p = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+	CHECK(p != NULL);
+	for (int field = 3; field < 22; field++) {
+		p = strchr(p + 1, ' ');
+		CHECK(p != NULL);
+	}
+	CHECK(sscanf(p + 1, "%llu", &st) == 1);
+	return st;
 }
 
 void proc_rm_dir(const char *dir)

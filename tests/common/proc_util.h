@@ -57,6 +57,10 @@ void proc_expect_refused(int status, const char *log, const char *ready, const c
  * and the workers wrote there); nothing when dir is "". Errors are ignored. */
 void proc_rm_dir(const char *dir);
 
+/* Clock ticks since boot at which process pid started (field 22 of /proc/<pid>/stat), the
+ * start time a member record holds; fails the test when it cannot be read. */
+uint64_t proc_start_time(pid_t pid);
+
 /* Copy a file to stderr, with a header line (for failure reports). */
 void proc_print_file(const char *path);
 

@@ -411,28 +411,6 @@ static void phase_tokens(struct pf_domain *d)
 	printf("tokens: required; trust from the token; caps bounded; expired, forged refused\n");
 }
 
-/* Clock ticks since boot at which process pid started (field 22 of /proc/<pid>/stat). */
-static uint64_t start_of(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long st = 0;
-	FILE *f;
-
-	(void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	CHECK(f != NULL);
-	CHECK(fgets(buf, sizeof(buf), f) != NULL);
-	(void)fclose(f);
-	p = strrchr(buf, ')');
-	CHECK(p != NULL);
-	for (int field = 3; field < 22; field++) {
-		p = strchr(p + 1, ' ');
-		CHECK(p != NULL);
-	}
-	CHECK(sscanf(p + 1, "%llu", &st) == 1);
-	return st;
-}
-
 /* Phase 4b: a writer of the segment borrows a token holder's pid. A process presents a
  * good join token (its grant waits for its join); another, a worker without a token,
  * stopped at its join after it wrote its identity, gets that identity rewritten to the
@@ -473,7 +451,7 @@ static void phase_borrowed_pid(struct pf_domain *d)
 	CHECK(slot != UINT32_MAX);
 	/* The forgery. */
 	pf_store_relaxed(&d->members[slot].pid, (int32_t)holder);
-	pf_store_relaxed(&d->members[slot].start_time, start_of(holder));
+	pf_store_relaxed(&d->members[slot].start_time, proc_start_time(holder));
 	CHECK(kill(workers[w], SIGCONT) == 0);
 	worker_exits(w, 1, "identity");
 	wait_audit("admit_refused", "check", "identity", 1);

@@ -121,28 +121,6 @@ static void start_sentinel(void)
 	CHECK(fcntl(sentinel_pipe[0], F_SETFL, O_NONBLOCK) == 0);
 }
 
-static uint64_t start_time_of(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long st = 0;
-	FILE *f;
-
-	(void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	CHECK(f != NULL);
-	CHECK(fgets(buf, sizeof(buf), f) != NULL);
-	(void)fclose(f);
-	p = strrchr(buf, ')');
-	CHECK(p != NULL);
-	/* Field 22 (starttime); after ')' come field 3 onwards. */
-	for (int field = 3; field < 22; field++) {
-		p = strchr(p + 1, ' ');
-		CHECK(p != NULL);
-	}
-	CHECK(sscanf(p + 1, "%llu", &st) == 1);
-	return st;
-}
-
 static void write_manifest(void)
 {
 	FILE *f = fopen(manifest, "w");
@@ -247,7 +225,7 @@ static void corrupt_range(const char *what, void *base, size_t bytes)
 {
 	_Atomic uint64_t *w = base;
 	uint64_t pid_word = (uint64_t)(uint32_t)sentinel | ((uint64_t)(uint32_t)sentinel << 32);
-	uint64_t start = start_time_of(sentinel);
+	uint64_t start = proc_start_time(sentinel);
 	uint32_t values = long_run ? 8 : 3;
 
 	for (size_t i = 0; i < bytes / 8; i++) {
@@ -399,7 +377,7 @@ static uint64_t own_fault_value(struct pf_domain *d, const struct own_fault *f, 
 	if (strcmp(f->field, "uid") == 0)
 		return old ^ 0x1234u;
 	if (strcmp(f->field, "start_time") == 0)
-		return start_time_of(sentinel);
+		return proc_start_time(sentinel);
 	if (strcmp(f->field, "caps") == 0)
 		return old | 1u; /* grants itself the workers' capability, "counter" (bit 0) */
 	if (strcmp(f->field, "numa_node") == 0)
