@@ -363,7 +363,9 @@ int sim_tick_soon(struct sim *s)
 }
 
 /* A private domain: the name the caller chose, or one no one else uses (our pid and a
- * counter). */
+ * counter), whose name is dropped as soon as it is made: nothing opens a private domain by
+ * name, and a run killed with SIGKILL then leaves nothing in /dev/shm (the mapping lives
+ * until the process is gone). A named domain stays named: its caller cleans it up. */
 static int domain_make(struct sim *s, const struct pf_domain_opts *o)
 {
 	static _Atomic uint32_t counter;
@@ -379,6 +381,8 @@ static int domain_make(struct sim *s, const struct pf_domain_opts *o)
 		(void)snprintf(name, sizeof(name), "pfsim-%d-%u", (int)getpid(), n);
 		r = pf_domain_create(name, o, &s->d);
 	}
+	if (r == 0)
+		(void)pf_domain_unlink(name);
 	return r;
 }
 

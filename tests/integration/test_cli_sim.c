@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/common/proc_util.h"
@@ -276,6 +277,25 @@ static void nothing_left(void)
 	(void)closedir(d);
 }
 
+/* A run killed with SIGKILL in the middle leaves no segment: its private domain has no name
+ * from the moment it is made. */
+static void killed_leaves_nothing(void)
+{
+	char *argv[] = {(char *)cli, "sim",        "--members", "2048", "--vnodes",
+			"1048576",   "--duration", "86400",     NULL};
+	char log[128];
+	pid_t pid;
+	int status = 0;
+
+	(void)snprintf(log, sizeof(log), "%s/killed.log", dir);
+	pid = proc_spawn(argv, log);
+	(void)usleep(500000);
+	CHECK(waitpid(pid, &status, WNOHANG) == 0); /* still running: made, and simulating */
+	CHECK(kill(pid, SIGKILL) == 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	nothing_left();
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -290,6 +310,7 @@ int main(int argc, char **argv)
 	plot();
 	bad_usage();
 	nothing_left();
+	killed_leaves_nothing();
 	{
 		char cmd[128];
 
