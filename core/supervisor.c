@@ -8,7 +8,8 @@
  * thread dies) and sleeps in futex_waitv(2) on up to 126 such words, plus the domain's
  * membership version (joins re-arm the set) and a private stop word. The kernel wakes
  * one waiter per death; that waiter wakes every other sleeper on the word, so all
- * supervisors learn of it. Hung members: the heartbeat counter has not moved for
+ * supervisors learn of it. Hung members: neither the heartbeat counter nor the work the
+ * member does inside the library (claims, commits, messages received) has moved for
  * heartbeat_misses intervals; the supervisor marks the generation HUNG in its state word
  * (a CAS from the word it judged, so a supervisor stalled since its look, whose member died
  * and whose slot another took, judges nobody), pins the process with a pidfd and kills it
@@ -406,6 +407,19 @@ static const char *record_fault(struct pf_supervisor *s, uint32_t slot, uint64_t
 	return pin_moved(&t->pin, &m);
 }
 
+/* What says a member is alive: its heartbeat, and the work it does inside the library (the
+ * VNodes it takes, the checkpoints it commits, the messages it receives), so that a member
+ * busy adopting a million placements in one pass is not judged hung for not beating between
+ * them (pflight/member.h, "Liveness"). A sum of counters that only grow: it moves whenever
+ * one of them does (short of a 2^64 wrap in one look). */
+static uint64_t progress(struct dom_member *rec)
+{
+	/* Relaxed: the member's own statistics; we only need to see them move. */
+	return pf_load_relaxed(&rec->heartbeat) + pf_load_relaxed(&rec->claims) +
+	       /* Relaxed: as above. */
+	       pf_load_relaxed(&rec->commits) + pf_load_relaxed(&rec->received);
+}
+
 static int check_live(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint64_t now)
 {
 	struct pf_domain *d = s->d;
@@ -437,8 +451,7 @@ static int check_live(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint64
 						t->pin.set ? t->pin.pid : 0);
 		}
 	}
-	/* Relaxed: the member's only store; we only need to see it move. */
-	hb = pf_load_relaxed(&rec->heartbeat);
+	hb = progress(rec);
 	if (hb != t->hb) {
 		t->hb = hb;
 		t->hb_change_ns = now;

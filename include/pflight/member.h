@@ -13,8 +13,15 @@
  * before it tears the process down, so supervisors learn of the death within
  * microseconds whatever the process's size. Keep the joining thread alive while the
  * member exists; its exit counts as the member's death. A member that is alive but
- * stops calling pf_member_heartbeat() is declared hung after the domain's heartbeat
- * misses and killed (SIGKILL through a pidfd) before its VNodes are placed again.
+ * shows no sign of it for the domain's heartbeat misses (heartbeat_interval x
+ * heartbeat_misses, pflight/domain.h) is declared hung and killed (SIGKILL through a
+ * pidfd) before its VNodes are placed again. Signs of life: a pf_member_heartbeat(), the
+ * wait (it beats while parked), and work done inside the library: each VNode taken
+ * (pf_vnode_claim(), pf_vnode_adopt()), each checkpoint committed, each message received.
+ * So a worker that takes many placements in one pass is not judged hung for it. The rule
+ * for a worker's author: never let a heartbeat interval go by without one of these; a loop
+ * that runs longer without them (computing, I/O, a pass over many VNodes that finds
+ * nothing to receive) calls pf_member_heartbeat() as it goes.
  */
 #ifndef PFLIGHT_MEMBER_H
 #define PFLIGHT_MEMBER_H
@@ -144,8 +151,9 @@ PF_API void pf_member_heartbeat(struct pf_member *member);
  * member waits or claims, nothing waits unplaced.
  *
  * Liveness: the wait beats for the member while it is parked (and the thread behind
- * pf_member_wait_fd() beats while the member is armed). Outside the library, beat at
- * least once per heartbeat interval (pflight/domain.h) or be declared hung.
+ * pf_member_wait_fd() beats while the member is armed); taking VNodes, committing and
+ * receiving count as signs of life too (above). Otherwise, beat at least once per
+ * heartbeat interval (pflight/domain.h) or be declared hung.
  */
 
 /*

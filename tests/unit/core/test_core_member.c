@@ -526,6 +526,53 @@ static void test_member_forged_record_unreadable(void **state)
 	forged_record_case(1);
 }
 
+/* A member busy taking placements is alive without a beat: each VNode it takes is a sign of
+ * life, however long the pass (a million placements adopted in one go outlast the default
+ * verdict of 3 x 50 ms). It stays ACTIVE across far more than heartbeat_interval x
+ * heartbeat_misses of claims with no beat; stopped (no claim, no beat), it is judged hung. */
+static void test_member_busy_claiming_not_hung(void **state)
+{
+	struct pf_member_info mi = {.size = sizeof(mi)};
+	struct pf_domain_opts dopts;
+	struct pf_supervisor *sup;
+	struct pf_vnode *v[40];
+	struct pf_domain *d;
+	struct pf_member *m;
+	char name[64];
+	uint32_t slot;
+
+	(void)state;
+	test_domain_name(name, sizeof(name), "member-busy");
+	pf_domain_opts_init(&dopts);
+	dopts.flags = PF_DOMAIN_REPLACE;
+	dopts.vnodes_max = 64;
+	dopts.heartbeat_interval_ns = 5000000; /* 5 ms x 2: judged after 10 ms */
+	dopts.heartbeat_misses = 2;
+	assert_int_equal(pf_domain_create(name, &dopts, &d), 0);
+	assert_int_equal(pf_vnode_define_range(d, 0, 40, NULL), 40);
+	assert_int_equal(pf_member_join(d, NULL, &m), 0);
+	slot = (uint32_t)pf_member_id(m);
+	assert_int_equal(pf_supervisor_create(d, NULL, &sup), 0);
+	assert_int_equal(pf_supervisor_check(sup), 0);
+	for (uint32_t i = 0; i < 40; i++) { /* 40 x 3 ms: twelve verdicts' worth, no beat */
+		assert_int_equal(pf_vnode_claim_id(m, i, &v[i]), 0);
+		(void)usleep(3000);
+		assert_int_equal(pf_supervisor_check(sup), 0);
+		assert_int_equal(pf_member_info(d, slot, &mi), 0);
+		assert_int_equal(mi.state, PF_MEMBER_ACTIVE);
+	}
+	(void)usleep(30000); /* now nothing moves */
+	assert_int_equal(pf_supervisor_check(sup), 1);
+	assert_int_equal(pf_member_info(d, slot, &mi), 0);
+	assert_int_equal(mi.state, PF_MEMBER_DEAD);
+	assert_int_equal(mi.death_cause, PF_DEATH_HUNG);
+	for (uint32_t i = 0; i < 40; i++)
+		(void)pf_vnode_release(v[i]);
+	assert_int_equal(pf_member_leave(m), -ESTALE);
+	pf_supervisor_destroy(sup);
+	assert_int_equal(pf_domain_destroy(d), 0);
+}
+
 struct gate_joiner {
 	struct pf_domain *d;
 	struct pf_member *m;
@@ -853,6 +900,7 @@ int main(void)
 		cmocka_unit_test(test_member_quarantine_own_record),
 		cmocka_unit_test(test_member_repairs_seen_elsewhere),
 		cmocka_unit_test(test_member_admission_verify),
+		cmocka_unit_test(test_member_busy_claiming_not_hung),
 	};
 
 	return cmocka_run_group_tests_name("core_member", tests, NULL, NULL);
