@@ -54,6 +54,7 @@
 						* signal is looked for between waits) */
 #define DRAIN_WAIT_NS (120ull * 1000000000ull) /* cordoned by someone else: serve this long */
 #define CAPS_MAX 16
+#define SERVE_BEAT_EVERY 4096 /* VNodes served between two beats of a pass */
 
 struct options {
 	const char *domain;
@@ -216,12 +217,17 @@ static int move(struct owned *o)
 }
 
 /* One pass over our VNodes. Returns messages applied, or a negative errno. */
-static int serve(struct owned *own, uint32_t *count)
+static int serve(struct pf_member *m, struct owned *own, uint32_t *count)
 {
 	int work = 0;
 
 	for (uint32_t i = 0; i < *count; i++) {
 		int n;
+
+		/* A pass over many VNodes with nothing to receive shows no sign of life by
+		 * itself (pflight/member.h, "Liveness"): beat as it goes. */
+		if (i % SERVE_BEAT_EVERY == SERVE_BEAT_EVERY - 1)
+			pf_member_heartbeat(m);
 
 		if (pf_vnode_move_target(own[i].v, NULL) == 1) {
 			n = move(&own[i]);
@@ -299,7 +305,7 @@ static int pass(struct pf_member *m, struct held *h, uint64_t *drain_until, int 
 	work += r > 0 ? r : 0;
 	if (st == PF_MEMBER_DRAINING && *drain_until == 0)
 		*drain_until = mono_ns() + DRAIN_WAIT_NS; /* cordoned by an operator */
-	r = serve(h->own, &h->count);
+	r = serve(m, h->own, &h->count);
 	if (r < 0)
 		return r;
 	return work + r > 0;
