@@ -526,6 +526,27 @@ static void test_member_forged_record_unreadable(void **state)
 	forged_record_case(1);
 }
 
+/* A fresh domain named after tag, with vnodes_max VNodes, all defined (0: the default
+ * table, none defined), and members_max member slots (0: the default). */
+static struct pf_domain *small_domain(const char *tag, uint32_t vnodes, uint32_t members)
+{
+	struct pf_domain_opts o;
+	struct pf_domain *d;
+	char name[64];
+
+	test_domain_name(name, sizeof(name), tag);
+	pf_domain_opts_init(&o);
+	o.flags = PF_DOMAIN_REPLACE;
+	if (vnodes != 0)
+		o.vnodes_max = vnodes;
+	if (members != 0)
+		o.members_max = members;
+	assert_int_equal(pf_domain_create(name, &o, &d), 0);
+	if (vnodes != 0)
+		assert_int_equal(pf_vnode_define_range(d, 0, vnodes, NULL), (int)vnodes);
+	return d;
+}
+
 /* A member busy taking placements is alive without a beat: each VNode it takes is a sign of
  * life, however long the pass (a million placements adopted in one go outlast the default
  * verdict of 3 x 50 ms). It stays ACTIVE across far more than heartbeat_interval x
@@ -602,23 +623,16 @@ static void test_member_admission_verify(void **state)
 {
 	struct pf_admission_request q = {.size = sizeof(q)}, f;
 	struct pf_policy_verdict v = {.size = sizeof(v)};
-	struct pf_domain_opts dopts;
 	struct gate_joiner j;
-	struct pf_domain *d;
+	struct pf_domain *d = small_domain("member-verify", 0, 4);
 	struct dom_member *rec;
 	pthread_t t;
 	uint64_t child_start = 0;
 	uint32_t cursor = 0;
 	int32_t tid;
 	pid_t child;
-	char name[64];
 
 	(void)state;
-	test_domain_name(name, sizeof(name), "member-verify");
-	pf_domain_opts_init(&dopts);
-	dopts.flags = PF_DOMAIN_REPLACE;
-	dopts.members_max = 4;
-	assert_int_equal(pf_domain_create(name, &dopts, &d), 0);
 	assert_int_equal(pf_admission_gate(d, getpid(), 0), 0);
 	child = fork();
 	assert_true(child >= 0);
@@ -687,22 +701,14 @@ static void count_repair(void *arg, uint32_t slot, uint32_t gen, uint32_t cause,
  * count; one without the flag hears only of its own repairs. */
 static void test_member_repairs_seen_elsewhere(void **state)
 {
-	struct pf_domain_opts dopts;
 	struct pf_supervisor_opts so;
 	struct pf_supervisor *worker, *daemon_sup, *plain;
-	struct pf_domain *d;
+	struct pf_domain *d = small_domain("member-seen", 8, 0);
 	struct pf_member *a;
 	struct pf_vnode *v[2];
 	uint32_t gen;
-	char name[64];
 
 	(void)state;
-	test_domain_name(name, sizeof(name), "member-seen");
-	pf_domain_opts_init(&dopts);
-	dopts.flags = PF_DOMAIN_REPLACE;
-	dopts.vnodes_max = 8;
-	assert_int_equal(pf_domain_create(name, &dopts, &d), 0);
-	assert_int_equal(pf_vnode_define_range(d, 0, 8, NULL), 8);
 	assert_int_equal(pf_member_join(d, NULL, &a), 0);
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(pf_vnode_claim_id(a, (uint32_t)i, &v[i]), 0);
@@ -755,26 +761,17 @@ static void on_quarantine(void *arg, uint32_t slot, uint32_t gen, int32_t pid, c
  * says DEAD is repaired as nobody's (no assertion, counted as a bad word). */
 static void test_member_quarantine_own_record(void **state)
 {
-	struct pf_domain_opts dopts;
 	struct pf_supervisor_opts so;
 	struct pf_supervisor *plain, *sup;
 	struct pf_member_info mi = {.size = sizeof(mi)};
 	struct pf_vnode_info vi = {.size = sizeof(vi)};
-	struct pf_domain *d;
+	struct pf_domain *d = small_domain("member-quarantine", 8, 4);
 	struct pf_member *a, *b;
 	struct pf_vnode *v;
 	uint64_t c[PF_COUNTER_COUNT], w;
 	uint32_t slot, caps;
-	char name[64];
 
 	(void)state;
-	test_domain_name(name, sizeof(name), "member-quarantine");
-	pf_domain_opts_init(&dopts);
-	dopts.flags = PF_DOMAIN_REPLACE;
-	dopts.vnodes_max = 8;
-	dopts.members_max = 4;
-	assert_int_equal(pf_domain_create(name, &dopts, &d), 0);
-	assert_int_equal(pf_vnode_define_range(d, 0, 8, NULL), 8);
 	assert_int_equal(pf_member_join(d, NULL, &a), 0);
 	assert_int_equal(pf_member_join(d, NULL, &b), 0);
 	assert_int_equal(pf_vnode_claim_id(a, 3, &v), 0);
@@ -848,23 +845,15 @@ static void forged_on_repair(void *arg, uint32_t slot, uint32_t gen, uint32_t ca
  * and counts is what it returned, never the forged number, and the bad word is counted. */
 static void test_member_forged_census_not_reported(void **state)
 {
-	struct pf_domain_opts dopts;
 	struct pf_supervisor_opts so;
 	struct pf_supervisor *sup;
-	struct pf_domain *d;
+	struct pf_domain *d = small_domain("member-census", 8, 0);
 	struct pf_member *a;
 	struct pf_vnode *v[3];
 	uint64_t c[PF_COUNTER_COUNT];
 	uint32_t gen;
-	char name[64];
 
 	(void)state;
-	test_domain_name(name, sizeof(name), "member-census");
-	pf_domain_opts_init(&dopts);
-	dopts.flags = PF_DOMAIN_REPLACE;
-	dopts.vnodes_max = 8;
-	assert_int_equal(pf_domain_create(name, &dopts, &d), 0);
-	assert_int_equal(pf_vnode_define_range(d, 0, 8, NULL), 8);
 	assert_int_equal(pf_member_join(d, NULL, &a), 0);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(pf_vnode_claim_id(a, (uint32_t)i, &v[i]), 0);
