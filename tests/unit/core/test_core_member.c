@@ -594,6 +594,38 @@ static void test_member_busy_claiming_not_hung(void **state)
 	assert_int_equal(pf_domain_destroy(d), 0);
 }
 
+/* A member owning many VNodes looks at them once per spin batch and beats after each look
+ * (one look then reads a line per VNode: at 500,000 of them, 32 looks outlasted the hang
+ * verdict). A wait that finds nothing: one beat of the spin and one before giving up, where
+ * a member of few VNodes, whose looks are cheap, beats only once. */
+static void test_member_wait_many_vnodes_beats(void **state)
+{
+	struct pf_domain *d = small_domain("member-many", 0, 0);
+	struct pf_vnode *v[300];
+	struct pf_member *m;
+	uint32_t ev = 0, slot, counts[] = {10, 300};
+	uint64_t hb;
+
+	(void)state;
+	assert_int_equal(pf_member_join(d, NULL, &m), 0);
+	slot = (uint32_t)pf_member_id(m);
+	(void)pf_member_wait(m, 0, &ev); /* the membership change, if it is reported */
+	for (uint32_t k = 0, held = 0; k < 2; k++) {
+		/* Defined and taken at once: nothing waits to be placed. */
+		for (; held < counts[k]; held++) {
+			assert_int_equal(pf_vnode_define(d, held, NULL), 0);
+			assert_int_equal(pf_vnode_claim_id(m, held, &v[held]), 0);
+		}
+		hb = pf_load_relaxed(&d->members[slot].heartbeat);
+		assert_int_equal(pf_member_wait(m, 0, &ev), -ETIMEDOUT);
+		assert_int_equal(pf_load_relaxed(&d->members[slot].heartbeat) - hb, k == 0 ? 1 : 2);
+	}
+	for (uint32_t i = 0; i < 300; i++)
+		assert_int_equal(pf_vnode_release(v[i]), 0);
+	assert_int_equal(pf_member_leave(m), 0);
+	assert_int_equal(pf_domain_destroy(d), 0);
+}
+
 struct gate_joiner {
 	struct pf_domain *d;
 	struct pf_member *m;
@@ -890,6 +922,7 @@ int main(void)
 		cmocka_unit_test(test_member_repairs_seen_elsewhere),
 		cmocka_unit_test(test_member_admission_verify),
 		cmocka_unit_test(test_member_busy_claiming_not_hung),
+		cmocka_unit_test(test_member_wait_many_vnodes_beats),
 	};
 
 	return cmocka_run_group_tests_name("core_member", tests, NULL, NULL);
