@@ -16,13 +16,15 @@
  * member records every signal it receives; its pid and start time are among the values
  * written. Part one: the test joins as a member and writes, one at a time, values no correct
  * writer produces into the identity, attribute and reserved fields of its own record: each
- * must get it quarantined. Part two: the test joins again and, for every 8-byte word of the
- * control block, the capability directory, its own and a worker's member record, the
- * victims' ownership words, VNode records, checkpoint buffers and their holder words,
- * inbox slots, the pending ring and a worker's assignment ring (headers and slots), the
- * explanation ring and the failure history, writes a value (random, all ones, a flipped bit,
- * the sentinel's pid; more in --long), leaves it there for a random 0-8 ms, and puts the
- * old value back if nobody changed the word since. Increments are sent to the untouched
+ * must get it quarantined, and its own VNode (only it has the capability that VNode needs)
+ * must come back with its state. Part two: the test joins again and, for every 8-byte word
+ * of the control block (but its lock), the first capability entries, its own and a worker's
+ * member record, the victims' ownership words, VNode records, checkpoint buffers and their
+ * holder words, first inbox slots, the pending ring and a worker's assignment ring (headers
+ * and first slots), the first explanation records and failure-history entries, writes
+ * values (3 of: random, all ones, a flipped bit, the sentinel's pid, its start time, 0, the
+ * top bit, old + 1; all 8 in --long), each left there for a random 0-8 ms, the old value
+ * put back if nobody changed the word since. Increments are sent to the untouched
  * VNodes between structures. Then every untouched counter must complete. Waits poll with
  * generous deadlines; members may miss heartbeats for 3 s (ASan slows everything).
  *   test_hostile_writer PFLIGHTD WORKER [--long]
