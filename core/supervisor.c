@@ -62,15 +62,6 @@
  * lost (its waiter died in the same instant), at 100 wake-ups a second per thread. */
 #define POLL_MAX_NS UINT64_C(10000000)
 
-/* What a quarantining supervisor pinned of a live generation at first sight: the fields no
- * correct writer changes while the generation lives (pflight/supervisor.h, "Quarantine"). */
-struct pin {
-	uint64_t start_time, join_time_ns, caps[2], identity_key;
-	int32_t pid, tid, numa_node, cpu;
-	uint32_t uid, gid, caps_declared, trust_ppm, vnode_capacity;
-	uint32_t set; /* 1 once taken for the track's generation */
-};
-
 struct track {
 	uint32_t gen;
 	uint32_t killed;
@@ -78,7 +69,7 @@ struct track {
 	uint64_t hb_change_ns;
 	uint64_t joining_since_ns;
 	uint64_t killed_ns;
-	struct pin pin;
+	uint32_t pinned;   /* the supervisor's pins[] slot holds this generation's record */
 	uint32_t reported; /* on_repair was called for this generation */
 };
 
@@ -93,6 +84,10 @@ struct pf_supervisor {
 	struct pf_domain *d;
 	struct pf_supervisor_opts o;
 	struct track *track; /* one per slot; a slot is only touched by its shard's thread */
+	/* With PF_SUPERVISOR_QUARANTINE, one per slot (NULL otherwise): the record of the slot's
+	 * live generation as first seen, whose fixed fields later looks compare against
+	 * (pflight/supervisor.h, "Quarantine"); same thread rule as track. */
+	struct member_snap *pins;
 	struct shard *shards;
 	uint32_t nshards;
 	_Atomic uint32_t stop; /* private futex: wakes the shard threads */
@@ -149,9 +144,13 @@ PF_API int pf_supervisor_create(struct pf_domain *d, const struct pf_supervisor_
 	s->nshards = (d->lim.members_max + SHARD_SLOTS - 1) / SHARD_SLOTS;
 	s->track = calloc(d->lim.members_max, sizeof(*s->track));
 	s->shards = calloc(s->nshards, sizeof(*s->shards));
-	if (s->track == NULL || s->shards == NULL) {
+	if ((s->o.flags & PF_SUPERVISOR_QUARANTINE) != 0)
+		s->pins = calloc(d->lim.members_max, sizeof(*s->pins));
+	if (s->track == NULL || s->shards == NULL ||
+	    ((s->o.flags & PF_SUPERVISOR_QUARANTINE) != 0 && s->pins == NULL)) {
 		free(s->track);
 		free(s->shards);
+		free(s->pins);
 		free(s);
 		return -ENOMEM;
 	}
@@ -334,27 +333,8 @@ static int kill_hung(struct pf_domain *d, struct dom_member *rec, uint64_t *w, i
 	return r;
 }
 
-static void pin_take(struct pin *p, const struct member_snap *m)
-{
-	p->start_time = m->start_time;
-	p->join_time_ns = m->join_time_ns;
-	p->caps[0] = m->caps[0];
-	p->caps[1] = m->caps[1];
-	p->identity_key = m->identity_key;
-	p->pid = m->pid;
-	p->tid = m->tid;
-	p->numa_node = m->numa_node;
-	p->cpu = m->cpu;
-	p->uid = m->uid;
-	p->gid = m->gid;
-	p->caps_declared = m->caps_declared;
-	p->trust_ppm = m->trust_ppm;
-	p->vnode_capacity = m->vnode_capacity;
-	p->set = 1;
-}
-
 /* The first pinned field that *m no longer holds, or NULL. */
-static const char *pin_moved(const struct pin *p, const struct member_snap *m)
+static const char *pin_moved(const struct member_snap *p, const struct member_snap *m)
 {
 	if (m->pid != p->pid)
 		return "pid";
@@ -400,11 +380,12 @@ static const char *record_fault(struct pf_supervisor *s, uint32_t slot, uint64_t
 		return NULL; /* moved since our caller's look (a drain, a death): look again */
 	if (member_snap_fault(s->d, &m, &field) < 0)
 		return field;
-	if (!t->pin.set) {
-		pin_take(&t->pin, &m);
+	if (!t->pinned) {
+		s->pins[slot] = m;
+		t->pinned = 1;
 		return NULL;
 	}
-	return pin_moved(&t->pin, &m);
+	return pin_moved(&s->pins[slot], &m);
 }
 
 /* What says a member is alive: its heartbeat, and the work it does inside the library (the
@@ -448,7 +429,7 @@ static int check_live(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint64
 		if (field != NULL) {
 			counter_add(d, PF_COUNTER_SHM_INVALID, 1);
 			return declare_dead_why(s, slot, w, PF_DEATH_QUARANTINED, field,
-						t->pin.set ? t->pin.pid : 0);
+						t->pinned ? s->pins[slot].pid : 0);
 		}
 	}
 	hb = progress(rec);
@@ -842,6 +823,7 @@ PF_API void pf_supervisor_destroy(struct pf_supervisor *s)
 		return;
 	pf_supervisor_stop(s);
 	free(s->track);
+	free(s->pins);
 	free(s->shards);
 	free(s);
 }
