@@ -171,10 +171,11 @@ int identity_stat(int pid, uint64_t *ret_start_time, char *ret_state);
 int identity_start_time(int pid, uint64_t *ret_start_time) PF_PRIVATE_EXPORT(identity_start_time);
 
 /* 1 when process pid is the member a record describes as far as the kernel can tell:
- * its effective uid is uid and it maps the file (dev, ino), this domain's segment (a line
- * of /proc/<pid>/maps names it); 0 when it is not; -errno when that cannot be read (a
- * process of another uid to an unprivileged reader). A record in shared memory proves
- * nothing by itself: any writer of the segment can name any process in it. */
+ * its effective uid is uid and it maps the file (dev, ino), this domain's segment, from its
+ * start (a line of /proc/<pid>/maps names it at offset 0, as pf_domain_open() maps it); 0 when it
+ * is not; -errno when that cannot be read (a process of another uid to an unprivileged reader). A
+ * record in shared memory proves nothing by itself: any writer of the segment can name any process
+ * in it. */
 int identity_is_member(int pid, uint32_t uid, uint64_t dev, uint64_t ino);
 
 /* 1 when thread tid of process pid holds the robust futex at futex_off in the file (dev,

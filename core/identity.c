@@ -164,33 +164,6 @@ static int maps_line_names(const char *line, uint64_t dev, uint64_t ino)
 	return inode == ino && maj == major((dev_t)dev) && min == minor((dev_t)dev);
 }
 
-int identity_is_member(int pid, uint32_t uid, uint64_t dev, uint64_t ino)
-{
-	char path[64], *line = NULL;
-	size_t cap = 0;
-	uint32_t euid;
-	int r, found = 0;
-	FILE *f;
-
-	if (pid <= 0)
-		return 0;
-	r = identity_euid(pid, &euid);
-	if (r < 0)
-		return r;
-	if (euid != uid)
-		return 0;
-	(void)snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	f = fopen(path, "re");
-	if (f == NULL)
-		return errno == ENOENT ? -ESRCH : -errno;
-	while (!found && getline(&line, &cap, f) > 0)
-		found = maps_line_names(line, dev, ino);
-	r = ferror(f) ? -EIO : found;
-	free(line);
-	(void)fclose(f);
-	return r;
-}
-
 /* Where process pid maps the file (dev, ino) from its start (file offset 0): up to max
  * addresses into bases. The count, or -errno. */
 static int maps_bases(int pid, uint64_t dev, uint64_t ino, uint64_t *bases, int max)
@@ -217,6 +190,23 @@ static int maps_bases(int pid, uint64_t dev, uint64_t ino, uint64_t *bases, int 
 	return n;
 }
 
+int identity_is_member(int pid, uint32_t uid, uint64_t dev, uint64_t ino)
+{
+	uint64_t base;
+	uint32_t euid;
+	int r;
+
+	if (pid <= 0)
+		return 0;
+	r = identity_euid(pid, &euid);
+	if (r < 0)
+		return r;
+	if (euid != uid)
+		return 0;
+	r = maps_bases(pid, dev, ino, &base, 1);
+	return r < 0 ? r : r > 0;
+}
+
 /* Read len bytes at addr of process pid's memory. 0, or -errno. */
 static int remote_read(int pid, uint64_t addr, void *buf, size_t len)
 {
@@ -241,11 +231,13 @@ int identity_holds_futex(int pid, int tid, uint64_t dev, uint64_t ino, uint64_t 
 
 	if (pid <= 0 || tid <= 0)
 		return 0;
+	if (syscall(SYS_get_robust_list, tid, &remote, &len) < 0)
+		return errno == ESRCH ? 0 : -errno;
+	/* tid is a claim too: after the kernel's answer about it, it must be a thread of the
+	 * pinned pid (a tid that was another process's thread was not asked about pid). */
 	(void)snprintf(path, sizeof(path), "/proc/%d/task/%d", pid, tid);
 	if (stat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno; /* not a thread of pid */
-	if (syscall(SYS_get_robust_list, tid, &remote, &len) < 0)
-		return -errno;
+		return errno == ENOENT ? 0 : -errno;
 	if (remote == NULL || len != sizeof(head))
 		return 0;
 	r = remote_read(pid, (uint64_t)(uintptr_t)remote, &head, sizeof(head));
