@@ -324,8 +324,10 @@ int tally_repair_census(struct pf_domain *d, uint32_t slot, uint32_t gen, uint64
 
 	PF_ASSERT(slot < d->lim.members_max && gen != 0);
 	if (member_gen_reached(repair_owned_gen(r), gen)) {
-		if (census_valid(d, r))
-			return 0; /* counted by the first repair (or this is a stale one) */
+		/* Counted by the first repair; or a later generation's word, which a stale
+		 * repair of ours must not touch, whatever it holds. */
+		if (census_valid(d, r) || repair_owned_gen(r) != gen)
+			return 0;
 		/* A census larger than the table was never taken: a stray or hostile write.
 		 * Count again, so that what the repair reports (and a daemon logs) is what it
 		 * found, not that number. (Written over a census already taken, the count may

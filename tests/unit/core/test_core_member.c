@@ -28,6 +28,7 @@
 #include <cmocka.h>
 
 #include "core/member_impl.h"
+#include "core/tally.h"
 #include "pflight/pflight.h"
 #include "shm/fault.h"
 #include "tests/common/test_util.h"
@@ -626,6 +627,55 @@ static void test_member_wait_many_vnodes_beats(void **state)
 	assert_int_equal(pf_domain_destroy(d), 0);
 }
 
+/* A sender that dies between the publish of its message and its move of the inbox's tail
+ * hint leaves the hint on a slot that the owner then takes and frees a lap on. The next
+ * sender must move the hint past it, not reload it for ever. */
+static void test_member_send_after_stale_tail(void **state)
+{
+	struct pf_domain *d = small_domain("member-tail", 8, 0);
+	struct pf_member *m;
+	struct pf_vnode *v;
+	char buf[8];
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(pf_member_join(d, NULL, &m), 0);
+	assert_int_equal(pf_vnode_claim_id(m, 0, &v), 0);
+	assert_int_equal(pf_send(d, 0, "one", 3), 0);
+	/* The state its death leaves: published, the hint still on it. */
+	pf_store_relaxed(&d->vnodes[0].inbox_tail, 0);
+	assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), 0);
+	assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), "s", 1), 0); /* frees it */
+	alarm(10); /* the old behaviour spun here for good */
+	assert_int_equal(pf_send(d, 0, "two", 3), 0);
+	alarm(0);
+	assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), 0);
+	assert_int_equal(len, 3);
+	assert_memory_equal(buf, "two", 3);
+	assert_int_equal(pf_vnode_release(v), 0);
+	assert_int_equal(pf_member_leave(m), 0);
+	assert_int_equal(pf_domain_destroy(d), 0);
+}
+
+/* A repair that stalled while the slot moved on to a later generation, whose census word
+ * holds a count no table has (scribbled), finds it not its own to recount: the later
+ * generation's word is left as it is. */
+static void test_member_stale_census_untouched(void **state)
+{
+	struct pf_domain *d = small_domain("member-stalecensus", 8, 0);
+	uint64_t later = repair_owned_word(5, UINT32_MAX);
+
+	(void)state;
+	pf_store_relaxed(&d->members[0].repair_owned, later);
+	assert_int_equal(tally_repair_census(d, 0, 4, NULL), 0);
+	assert_int_equal(pf_load_relaxed(&d->members[0].repair_owned), later);
+	/* Its own generation's bad word is still counted again. */
+	pf_store_relaxed(&d->members[0].repair_owned, repair_owned_word(4, UINT32_MAX));
+	assert_int_equal(tally_repair_census(d, 0, 4, NULL), 1);
+	assert_int_equal(pf_load_relaxed(&d->members[0].repair_owned), repair_owned_word(4, 0));
+	assert_int_equal(pf_domain_destroy(d), 0);
+}
+
 struct gate_joiner {
 	struct pf_domain *d;
 	struct pf_member *m;
@@ -923,6 +973,8 @@ int main(void)
 		cmocka_unit_test(test_member_admission_verify),
 		cmocka_unit_test(test_member_busy_claiming_not_hung),
 		cmocka_unit_test(test_member_wait_many_vnodes_beats),
+		cmocka_unit_test(test_member_send_after_stale_tail),
+		cmocka_unit_test(test_member_stale_census_untouched),
 	};
 
 	return cmocka_run_group_tests_name("core_member", tests, NULL, NULL);
