@@ -1157,11 +1157,18 @@ static void explain_to_decision(const struct dom_explain *e, struct pf_sched_dec
  * a billion a second); a head at or above it is a scribble, and 2 n + 2 stays exact below. */
 #define EXPLAIN_SEQ_LIMIT (UINT64_C(1) << 62)
 
-/* 1 when record n of the explanation ring is complete (its sequence says n, done). */
-static int explain_written(struct pf_domain *d, uint64_t n)
+#define EXPLAIN_NEAR 8u /* records before a head looked at for one that is written */
+
+/* 1 when one of the records just below head is complete (its sequence says so, done): the
+ * head is a writer's, not a scribble. The last ones may be mid-write, or their writer may
+ * have died there, so several are looked at. */
+static int explain_written_near(struct pf_domain *d, uint64_t head)
 {
-	/* [A16] pairs with [R16] in explain_write(). */
-	return pf_load_acquire(&d->explain[n & (d->lim.explain_slots - 1)].seq) == 2 * n + 2;
+	for (uint64_t n = head - 1; n + EXPLAIN_NEAR >= head && n < head; n--)
+		/* [A16] pairs with [R16] in explain_write(). */
+		if (pf_load_acquire(&d->explain[n & (d->lim.explain_slots - 1)].seq) == 2 * n + 2)
+			return 1;
+	return 0;
 }
 
 PF_API int pf_sched_explain_read(struct pf_domain *d, uint64_t *cursor,
@@ -1190,11 +1197,10 @@ PF_API int pf_sched_explain_read(struct pf_domain *d, uint64_t *cursor,
 	}
 	if (head - *cursor > d->lim.explain_slots) {
 		/* Behind by more than a ring: the older ones were overwritten. Jump only to a head
-		 * whose last record is there (a scribbled head has none). */
-		if (!explain_written(d, head - 1)) {
-			counter_add(d, PF_COUNTER_SHM_INVALID, 1);
+		 * with records just below it (a scribbled head has none; nothing is counted, as a
+		 * head whose last writers are still writing looks the same for a moment). */
+		if (!explain_written_near(d, head))
 			return 0;
-		}
 		*cursor = head - d->lim.explain_slots;
 	}
 	for (n = *cursor; n < head && k < count; n++) {
