@@ -148,7 +148,8 @@ PF_API const char *pf_capability_name(struct pf_domain *d, uint32_t index)
 	memcpy(d->names[index], c->name, len);
 	d->names[index][len] = '\0';
 	/* A name a correct interner wrote: its characters, the NUL at its length. */
-	if (!caps_name_valid(d->names[index]) || c->name[len] != '\0') {
+	if (strnlen(d->names[index], len + 1) != len || !caps_name_valid(d->names[index]) ||
+	    c->name[len] != '\0') { /* a NUL inside would hand out a shorter name */
 		/* Relaxed: as above. */
 		pf_store_relaxed(&d->name_state[index], 0);
 		return NULL;

@@ -57,12 +57,16 @@ static inline uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
 }
 
-/* now_ns() + timeout_ns, UINT64_MAX (no deadline) when that does not fit. */
+/* now + timeout_ns, UINT64_MAX (no deadline) when that does not fit. */
+static inline uint64_t deadline_from(uint64_t now, uint64_t timeout_ns)
+{
+	return timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
+}
+
+/* now_ns() + timeout_ns, as deadline_from(). */
 static inline uint64_t deadline_after(uint64_t timeout_ns)
 {
-	uint64_t now = now_ns();
-
-	return timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
+	return deadline_from(now_ns(), timeout_ns);
 }
 
 /*

@@ -275,8 +275,10 @@ static uint32_t spin(struct pf_member *m, uint32_t want, uint64_t timeout_ns, ui
 		for (uint32_t i = 0; i < looks && (ev & want) == 0; i++) {
 			ev = look_fast(m, m->wait_snap, n);
 		}
-		if (n > SPIN_MANY)
-			pf_member_heartbeat(m); /* a look at this many is long: alive */
+		/* A look at this many is long: alive, if still a member (a beat into a slot taken
+		 * since by another would hide that one's hang). */
+		if (n > SPIN_MANY && member_is_live(m))
+			pf_member_heartbeat(m);
 		if ((ev & want) == 0) {
 			/* Between batches only: a pause on every look delays the detection of a
 			 * hand-off by its latency, tens of cycles on some cores. */
@@ -290,7 +292,7 @@ static uint32_t spin(struct pf_member *m, uint32_t want, uint64_t timeout_ns, ui
 		now = now_ns(); /* not on the path of work that is already there */
 		if (start == 0) {
 			start = now;
-			*deadline = timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
+			*deadline = deadline_from(now, timeout_ns);
 		}
 	} while (now - start < SPIN_NS && now < *deadline);
 	return 0; /* park() looks at every source again before it sleeps */
