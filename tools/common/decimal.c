@@ -10,15 +10,20 @@
 
 #define REAL_TEXT_MAX 64u /* digits of a fraction taken; a longer one is refused */
 
+static bool digits_only(const char *text, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (text[i] < '0' || text[i] > '9')
+			return false;
+	return len > 0;
+}
+
 int decimal_parse(const char *text, size_t len, uint64_t max, uint64_t *ret)
 {
 	uint64_t v = 0;
 
-	if (text == NULL || ret == NULL || len == 0)
+	if (text == NULL || ret == NULL || !digits_only(text, len))
 		return -EINVAL;
-	for (size_t i = 0; i < len; i++)
-		if (text[i] < '0' || text[i] > '9')
-			return -EINVAL;
 	for (size_t i = 0; i < len; i++) {
 		uint64_t d = (uint64_t)(text[i] - '0');
 
@@ -28,14 +33,6 @@ int decimal_parse(const char *text, size_t len, uint64_t max, uint64_t *ret)
 	}
 	*ret = v;
 	return 0;
-}
-
-static bool digits_only(const char *text, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (text[i] < '0' || text[i] > '9')
-			return false;
-	return len > 0;
 }
 
 int decimal_parse_real(const char *text, size_t len, double max, double *ret)

@@ -404,11 +404,6 @@ void job_fail(struct job_ctx *ctx, const char *code, const char *fmt, ...)
 	pthread_mutex_unlock(&ctx->js->lock);
 }
 
-uint64_t job_started_ns(const struct job_ctx *ctx)
-{
-	return ctx->j->started_ns; /* written before the job ran, by the thread that runs it */
-}
-
 uint32_t job_id(const struct job_ctx *ctx)
 {
 	return ctx->j->id;

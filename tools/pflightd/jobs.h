@@ -107,9 +107,6 @@ void job_progress(struct job_ctx *ctx, const uint64_t *counters, uint32_t n);
 /* It failed: a code ([a-z_]) and a sentence for the client. */
 pf_printf_like(3, 4) void job_fail(struct job_ctx *ctx, const char *code, const char *fmt, ...);
 
-/* When it started running (CLOCK_MONOTONIC ns): what its budget counts from. */
-uint64_t job_started_ns(const struct job_ctx *ctx);
-
 /* Its id (names it in logs and resources). */
 uint32_t job_id(const struct job_ctx *ctx);
 

@@ -423,22 +423,26 @@ static int audit_paths(struct daemon *dm)
 		r = path_join(p, cap, dm->opt.audit_path, "", "");
 	else if (g->audit_path[0] != '\0')
 		r = path_join(p, cap, g->audit_path, "", "");
-	else if ((r = state_dir(dir, sizeof(dir))) < 0)
+	else if ((r = state_dir(dir, sizeof(dir))) < 0) {
 		log_msg(LOG_ERROR,
 			"audit: no state directory (%s): name the log with --audit or "
 			"governance.audit.path, or set $STATE_DIRECTORY or $XDG_STATE_HOME",
 			r == -ENOENT ? "not root, and neither $XDG_STATE_HOME nor $HOME is set"
 				     : strerror(-r));
-	else
-		r = snprintf(p, cap, "%s/%s.audit.jsonl", dir, dm->name) < (int)cap ? 0 : -1;
+		return r; /* said, whatever it was (a mkdir refused is not a long path) */
+	} else {
+		char base[PF_DOMAIN_NAME_MAX + sizeof(".audit.jsonl")];
+
+		r = path_join(base, sizeof(base), dm->name, ".audit.jsonl", "");
+		if (r == 0)
+			r = path_join(p, cap, dir, "/", base);
+	}
 	if (r == 0 && g->signing_key_path[0] != '\0')
 		r = path_join(dm->key_path, sizeof(dm->key_path), g->signing_key_path, "", "");
 	else if (r == 0)
 		r = path_join(dm->key_path, sizeof(dm->key_path), p, ".key", "");
-	if (r == -1 || r == -ENAMETOOLONG) {
+	if (r == -ENAMETOOLONG)
 		log_msg(LOG_ERROR, "audit: path too long");
-		return -ENAMETOOLONG;
-	}
 	return r;
 }
 
@@ -584,6 +588,7 @@ static void record_stop(struct daemon *dm, int status)
 	(void)snprintf(
 		details, sizeof(details),
 		"{\"pid\":%d,\"status\":%d,\"placed\":%llu,\"moves\":%llu,\"repairs\":%llu,"
+		"\"quarantines\":%llu,"
 		"\"placements_recorded\":%llu,\"unplaced\":%llu,\"explanations_lost\":%llu,"
 		"\"ownership_recorded\":%llu,\"epochs_unseen\":%llu,\"placements_late\":%llu,"
 		"\"sweeps\":%llu,\"settle_full\":%llu,\"anomalies\":%llu,"
@@ -591,6 +596,7 @@ static void record_stop(struct daemon *dm, int status)
 		"\"reviewed\":%llu}",
 		(int)getpid(), status, (unsigned long long)dm->scheduler.placed,
 		(unsigned long long)dm->scheduler.moves, (unsigned long long)dm->conductor.repairs,
+		(unsigned long long)dm->conductor.quarantines,
 		(unsigned long long)dm->auditor.placements,
 		(unsigned long long)dm->auditor.unplaced, (unsigned long long)dm->auditor.lost,
 		(unsigned long long)w->records, (unsigned long long)w->epochs_unseen,
