@@ -136,8 +136,10 @@ static int record_death(struct auditor *a, const struct cmd *c)
 	return auditor_append(a, "death", subject, details, PF_AUDIT_NO_VNODE) == 0;
 }
 
-/* Our conductor quarantined a member: the end of that generation, recorded once (its death,
- * which may follow, is not recorded again, nor a scan's view of its slot). */
+/* Our conductor quarantined a member: the end of that generation. Its death, which may follow
+ * as CMD_DEATH, is not recorded again, nor a scan's later view of its slot; a scan that saw
+ * the slot dead first has recorded a death already, and this record is kept all the same
+ * (it alone names the field). */
 static int record_quarantine(struct auditor *a, const struct cmd *c)
 {
 	char subject[64], details[DETAILS_BYTES], field[64];
