@@ -2044,7 +2044,7 @@ struct tail_file {
 	bool live; /* opened as path (else as path.<first_seq>) */
 };
 
-/* The newest `max` indexed records of the VNode in vmap slot j, oldest first, into refs:
+/* The newest `max` indexed records of the VNode in vmap slot j, newest first, into refs:
  * how many. Caller holds ilock. */
 static uint32_t tail_refs(const struct pf_audit *log, uint32_t j, uint32_t max, struct lent *refs)
 {
@@ -2054,12 +2054,6 @@ static uint32_t tail_refs(const struct pf_audit *log, uint32_t j, uint32_t max, 
 	while (n < max && lindex_holds(&log->ix, pos)) {
 		refs[n] = *lindex_at(&log->ix, pos);
 		pos = refs[n++].prev;
-	}
-	for (uint32_t i = 0; i < n / 2; i++) {
-		struct lent t = refs[i];
-
-		refs[i] = refs[n - 1 - i];
-		refs[n - 1 - i] = t;
 	}
 	return n;
 }
@@ -2123,8 +2117,9 @@ static int tail_read(const struct pf_audit *log, struct tail_file *f, const stru
 	return err;
 }
 
-/* Read the refs back, newest first, into l (oldest first): 0, or -errno. A file gone (the
- * operator removed old rotated files) ends the walk there, as if the index ended. */
+/* Read the refs (newest first) in that order, then turn l oldest first: 0, or -errno. A file
+ * gone (the operator removed old rotated files) ends the walk there, as if the index
+ * ended. */
 static int tail_load(const struct pf_audit *log, const struct lent *refs, uint32_t n,
 		     uint64_t live_first_seq, struct lin *l)
 {
@@ -2132,7 +2127,7 @@ static int tail_load(const struct pf_audit *log, const struct lent *refs, uint32
 	char *buf = malloc(PF_AUDIT_LINE_MAX);
 	int r = buf != NULL ? 0 : -ENOMEM;
 
-	for (uint32_t i = n; r == 0 && i-- > 0;) {
+	for (uint32_t i = 0; r == 0 && i < n; i++) {
 		struct rec rec = {0};
 
 		r = tail_read(log, &f, &refs[i], refs[i].file_first_seq == live_first_seq, buf,
