@@ -1687,6 +1687,20 @@ int pf_audit_sync(struct pf_audit *log)
 	return r;
 }
 
+/* Everything a handle holds, its key wiped: the end of pf_audit_close() and of a failed
+ * pf_audit_open(). */
+static void log_free(struct pf_audit *log)
+{
+	if (log->fd >= 0)
+		close(log->fd);
+	vmap_free(&log->vmap);
+	lindex_free(&log->ix);
+	sodium_memzero(log->sk, sizeof(log->sk));
+	pthread_mutex_destroy(&log->ilock);
+	pthread_mutex_destroy(&log->lock);
+	free(log);
+}
+
 int pf_audit_close(struct pf_audit *log)
 {
 	int r;
@@ -1698,13 +1712,7 @@ int pf_audit_close(struct pf_audit *log)
 	if (r == 0)
 		r = sync_locked(log);
 	pthread_mutex_unlock(&log->lock);
-	close(log->fd);
-	vmap_free(&log->vmap);
-	lindex_free(&log->ix);
-	sodium_memzero(log->sk, sizeof(log->sk));
-	pthread_mutex_destroy(&log->ilock);
-	pthread_mutex_destroy(&log->lock);
-	free(log);
+	log_free(log);
 	return r;
 }
 
@@ -1895,14 +1903,7 @@ int pf_audit_open(const char *path, const struct pf_audit_opts *opts, struct pf_
 	if (r < 0) {
 		if (reterr != NULL && reterr->reason[0] == '\0')
 			(void)refuse(reterr, r, path, "%s", strerror(-r));
-		if (log->fd >= 0)
-			close(log->fd);
-		vmap_free(&log->vmap);
-		lindex_free(&log->ix);
-		sodium_memzero(log->sk, sizeof(log->sk));
-		pthread_mutex_destroy(&log->ilock);
-		pthread_mutex_destroy(&log->lock);
-		free(log);
+		log_free(log);
 		return r;
 	}
 	*ret_log = log;
@@ -1924,6 +1925,15 @@ struct lin {
 	struct lin_item *items;
 	size_t count, cap;
 };
+
+static void lin_free(struct lin *l)
+{
+	for (size_t i = 0; i < l->count; i++) {
+		json_decref(l->items[i].obj);
+		free(l->items[i].line);
+	}
+	free(l->items);
+}
 
 static int lin_keep(struct lin *l, struct rec *r, const char *text, size_t len)
 {
@@ -2027,11 +2037,7 @@ int pf_audit_lineage(const char *path, uint32_t vnode, pf_audit_record_fn fn, vo
 		r = -EOVERFLOW;
 	if (r == 0)
 		r = lin_follow(&l, fn, arg);
-	for (size_t i = 0; i < l.count; i++) {
-		json_decref(l.items[i].obj);
-		free(l.items[i].line);
-	}
-	free(l.items);
+	lin_free(&l);
 	return r;
 }
 
@@ -2183,11 +2189,7 @@ int pf_audit_lineage_tail(struct pf_audit *log, uint32_t vnode, uint32_t max, pf
 	r = tail_load(log, refs, n, live_first_seq, &l);
 	if (r == 0)
 		r = lin_follow(&l, fn, arg);
-	for (size_t i = 0; i < l.count; i++) {
-		json_decref(l.items[i].obj);
-		free(l.items[i].line);
-	}
-	free(l.items);
+	lin_free(&l);
 	free(refs);
 	if (r >= 0 && ret_total != NULL)
 		*ret_total = total;
