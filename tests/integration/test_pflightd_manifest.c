@@ -308,6 +308,30 @@ static void foreign_segment(void)
 	CHECK(stat(shm_path, &st) == 0 && st.st_uid == 65534);
 	CHECK(pf_domain_unlink(name) == 0);
 	printf("pflightd: a segment of another uid is not adopted\n");
+	/* Ours, but made writable by others afterwards (pf_domain_create() refuses o+w). */
+	{
+		struct pf_domain_opts o;
+		struct pf_domain *d;
+
+		pf_domain_opts_init(&o);
+		o.members_max = 4;
+		o.vnodes_max = 16;
+		CHECK(pf_domain_create(name, &o, &d) == 0);
+		pf_domain_close(d);
+	}
+	CHECK(chmod(shm_path, 0606) == 0);
+	daemon_pid = spawn(argv, log, 0);
+	status = wait_exit(daemon_pid);
+	daemon_pid = -1;
+	out = slurp(log);
+	if (status != 1 || strstr(out, "others may write it") == NULL)
+		fprintf(stderr, "exit %d:\n%s\n", status, out);
+	CHECK(status == 1 && strstr(out, "others may write it") != NULL);
+	CHECK(strstr(out, " ready: ") == NULL);
+	free(out);
+	CHECK(stat(shm_path, &st) == 0 && (st.st_mode & 07777) == 0606); /* left alone */
+	CHECK(pf_domain_unlink(name) == 0);
+	printf("pflightd: a segment others may write is not adopted\n");
 }
 
 /* --version: one line, exit 0, before anything is read or created. */

@@ -300,6 +300,10 @@ static int adoptable(struct daemon *dm)
 		log_msg(LOG_ERROR, "domain %s: %s; not adopted", dm->name, strerror(-r));
 		return r;
 	}
+	if (di.segment_uid == UINT32_MAX) { /* pf_domain_info() could not fstat it */
+		log_msg(LOG_ERROR, "domain %s: its owner cannot be read; not adopted", dm->name);
+		return -EIO;
+	}
 	if (di.segment_uid != self && di.segment_uid != 0) {
 		log_msg(LOG_ERROR,
 			"domain %s exists, owned by uid %u, not by this daemon's uid %u (nor "
