@@ -20,8 +20,11 @@
  * Ownership    field     written by                      read by
  *              slot[i]   producers (CAS EMPTY -> FULL)    everyone
  *                        consumers (CAS FULL -> EMPTY+1)
- *              tail      any producer (CAS, forward only) producers, ring_mpmc_count/check
- *              head      any consumer (CAS, forward only) consumers, ring_mpmc_count/check
+ *              tail      any producer (CAS, forward*)    producers, ring_mpmc_count/check
+ *              head      any consumer (CAS, forward*)    consumers, ring_mpmc_count/check
+ *              * back only from a value shown impossible, to what the other hint proves
+ *                (resync()); with both hints scribbled ahead, no floor is left and the ring
+ *                answers full (empty) until one is put back
  *              magic..   ring_mpmc_init()                 ring_mpmc_check() only
  *
  * Geometry (mask, order, where the slots are) is the caller's: a struct ring_mpmc_view in
