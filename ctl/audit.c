@@ -6,12 +6,20 @@
  *   seq         integer, 1 for the first record ever, +1 per record across rotations
  *   time        RFC 3339 UTC with microseconds ("2024-05-01T12:00:00.000001Z")
  *   host        the writer's host name
- *   event       [a-z][a-z0-9_.-]*; head, rotate and repair are written by the log itself
+ *   event       [a-z][a-z0-9_.-]*; head, rotate, repair and retention are written by the log
  *   subject     what the record is about ("member/3", "vnode/17", a policy name)
  *   details     a JSON object
  *   prev        hex BLAKE2b-256 of the previous record (64 zeros before seq 1)
- *   vnode       (only for records about a VNode) its id
+ *   vnode       (only for records about one VNode) its id
  *   vnode_prev  (with vnode) hex hash of that VNode's previous record, zeros for its first
+ *   vnode_prev_seq  (with vnode) that record's seq, 0 for its first (absent in records
+ *               written before it was added: their lineage is followed by walking the files)
+ *   vnodes      (only in a batch, about many VNodes) [[first, count, value, link], ...]:
+ *               VNodes first..first+count-1, ascending and apart, at most
+ *               PF_AUDIT_BATCH_VNODES_MAX in all, each range with the caller's value (pflightd:
+ *               the epoch they reach) and the index of its link
+ *   vnodes_prev (with vnodes) [[seq, "hash"], ...]: the previous records of the batch's
+ *               VNodes ([0, zeros]: none), each range's VNodes having the same one
  *   hash        hex BLAKE2b-256 (crypto_generichash, 32 bytes, no key) of the canonical
  *               form of the record without its hash member
  * Canonical form: jansson json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS) of the object
@@ -67,16 +75,28 @@
  * and verify walks path.* in name order, then path. A crash between rename and create
  * leaves only rotated files, and open continues from them.
  *
+ * Batches. A bulk change (a million VNodes placed) as one record per VNode costs the log
+ * ~500 bytes each; a batch record names them by ranges, and its links by the distinct
+ * previous records of its VNodes, so it costs the bytes of its ranges: a few per VNode
+ * when neighbours share their history (the writer splits a range wherever they do not).
+ * A batch is in the lineage of every VNode it names: verify checks each one's link against
+ * that VNode's last record, exactly as for a record about one VNode.
+ *
  * Lineage index. A walk of the files to find one VNode's records costs the whole log (2.4 s
- * for 100 MB), so the handle also keeps where each record about a VNode lies (the seq, the
- * first seq of its file, which names the file once rotated, its offset and length) in a
- * ring in append order, each entry linked to its VNode's record before it, and the VNode
- * map keeps each VNode's newest entry and record count. The writer adds to it as it
- * appends; open rebuilds it in the walk it already does. pf_audit_lineage_tail() copies a
- * VNode's positions and reads those lines back, checking each one's hash, seq and link:
- * one read per record, whatever the size of the log. Bound: index_records entries of 40
- * bytes (the ring grows by doubling up to it, then forgets its oldest entry), plus 16
- * bytes per VNode slot of the map.
+ * for 100 MB), so the handle keeps where each of its newest index_records records lies
+ * (offset and length, 8 bytes, by seq; the files by their first seq) and each VNode's newest
+ * record and record count. pf_audit_lineage_tail() reads the newest record, checks its hash
+ * and seq, takes its link to the VNode's record before (vnode_prev_seq, or the batch range's
+ * link) and goes on: one read per record, whatever the size of the log. Bound: 8 bytes per
+ * indexed record (the ring grows by doubling up to index_records, then forgets its oldest),
+ * plus 52 bytes per VNode slot of the map.
+ *
+ * Retention. Rotated files go, oldest first, when the set passes retain_bytes or the oldest
+ * was last written retain_age_s ago (after each rotation, and at open); never the live file.
+ * A `retention` record states it: {files, first_seq, last_seq, last_hash, bytes, kept_bytes,
+ * reason, retain_bytes, retain_age_s}, last_hash being the hash of the last record dropped,
+ * to which the first kept record links. Verify reports a walk that begins at last_seq + 1 on
+ * that link as anchored by retention (dropped_seq), not as a set whose front went missing.
  *
  * Threads: one mutex per handle; the lineage map and index have a second (ilock), held by
  * the writer while it changes them and by index readers while they copy positions, never
@@ -131,7 +151,7 @@
 #define FSYNC_INTERVAL_MS_DEFAULT 100u
 #define VMAP_EMPTY UINT32_MAX
 #define RECORD_OPENING "{\"details\":{" /* every record's canonical form starts so */
-#define LINDEX_START 1024u              /* first ring of the lineage index; doubled as needed */
+#define RIX_START 1024u                 /* first ring of the record index; doubled as needed */
 
 _Static_assert(HASH_BYTES == crypto_generichash_BYTES, "BLAKE2b-256");
 _Static_assert(PF_AUDIT_PUBLIC_KEY_BYTES == crypto_sign_ed25519_PUBLICKEYBYTES, "Ed25519 pk");
@@ -139,42 +159,42 @@ _Static_assert(PF_AUDIT_SECRET_KEY_BYTES == crypto_sign_ed25519_SECRETKEYBYTES, 
 _Static_assert(PF_AUDIT_NO_VNODE == VMAP_EMPTY, "no-VNode marks an empty map slot");
 _Static_assert(PF_AUDIT_LINE_MAX == 65536u, "chain_line() names the limit in its reason");
 
-/* VNode id -> hash of its last record (and, for the lineage index, the position of its
- * newest indexed record and how many records it has); open addressing, linear probing. */
+/* VNode id -> hash and seq of its last record, and how many records it has in the log;
+ * open addressing, linear probing. */
 struct vmap {
 	uint32_t *keys;
 	unsigned char (*hashes)[HASH_BYTES];
-	uint64_t *last;  /* lindex position + 1 of the newest record, 0: none indexed */
+	uint64_t *last;  /* seq of its newest record */
 	uint64_t *count; /* records about the VNode in the log */
 	uint32_t cap;    /* power of two, or 0 */
 	uint32_t count_keys;
 };
 
-/* Where one record about a VNode lies: the lineage index's entry. */
-struct lent {
-	uint64_t seq;
-	uint64_t file_first_seq; /* its file: path while live, path.<this> once rotated */
-	uint64_t offset;
-	uint64_t prev; /* position + 1 of the same VNode's record before it, 0: none */
-	uint32_t len;  /* bytes of the line, without its newline */
-	uint32_t reserved0;
+/* A file of the set, as the index knows it: its first seq (which names it once rotated)
+ * and the hash its first record links to (the last record of the file before it). */
+struct rfile {
+	uint64_t first_seq;
+	unsigned char prev[HASH_BYTES];
 };
-_Static_assert(sizeof(struct lent) == 40, "PF_AUDIT_INDEX_RECORDS_DEFAULT says 40 bytes");
 
 /*
- * The lineage index: the newest cap_max records about VNodes, in append order, in a ring
- * grown by doubling as the log grows. Entry p (position p + 1 in links, 0 meaning none)
- * is held while next - p <= cap; each links to its VNode's record before it, and the vmap
- * holds each VNode's newest, so a VNode's newest records are a walk of its own links:
- * O(its history), never O(the log). Written by the appender (and the walk at open), read
- * by pf_audit_lineage_tail() from any thread: both under pf_audit.ilock.
+ * The record index: where each of the newest cap_max records lies, by seq, in a ring grown
+ * by doubling as the log grows: offset << 16 | length of the line without its newline (a
+ * line is shorter than 65536 bytes). Seq s is held while first <= s < next and next - s <=
+ * cap; its file is the last of files[] whose first seq is at most s. A VNode's records are
+ * found from its newest (vmap.last) by the links each record carries (vnode_prev_seq, or
+ * its batch range's link): O(its history), never O(the log). Written by the appender (and
+ * the walk at open), read by pf_audit_lineage_tail() from any thread: under pf_audit.ilock.
  */
-struct lindex {
-	struct lent *ring;
+struct rix {
+	uint64_t *ring;
 	uint64_t cap; /* entries allocated: 0 or a power of two <= cap_max */
 	uint64_t cap_max;
-	uint64_t next;           /* entries ever added */
+	uint64_t first;          /* the first seq added (0: none yet) */
+	uint64_t next;           /* the seq after the last one added */
 	uint64_t live_first_seq; /* the live file's first seq (path, not rotated) */
+	struct rfile *files;     /* oldest first */
+	size_t nfiles, files_cap;
 };
 
 struct pf_audit {
@@ -198,19 +218,34 @@ struct pf_audit {
 	 * of the index (pf_audit_lineage_tail) hold ilock alone, never across I/O. */
 	pthread_mutex_t ilock;
 	struct vmap vmap;
-	struct lindex ix;
+	struct rix ix;
+	uint64_t retain_bytes, retain_age_s;
 	char line[PF_AUDIT_LINE_MAX]; /* the record being built */
 };
 
-/* One parsed record. */
+/* One parsed record. A record about one VNode has vnode (and vnode_prev, with
+ * vnode_prev_seq when it names it); a batch has ranges and links (borrowed from obj). */
 struct rec {
 	json_t *obj;
 	uint64_t seq;
 	uint32_t vnode;
+	bool has_prev_seq;
+	uint64_t vnode_prev_seq;
+	json_t *ranges, *links;
+	uint64_t batch_vnodes; /* VNodes the ranges name */
 	const char *event;
 	unsigned char hash[HASH_BYTES];
 	unsigned char prev[HASH_BYTES];
 	unsigned char vnode_prev[HASH_BYTES];
+};
+
+/* Where a VNode's lineage goes on from a record naming it: the record before (seq 0: none,
+ * has_seq false: not named, an older record) and, in a batch, its range's value. */
+struct vlink {
+	uint64_t seq;
+	bool has_seq, batch;
+	uint64_t value;
+	unsigned char hash[HASH_BYTES];
 };
 
 /* Where a line is. An over-long line (more than PF_AUDIT_LINE_MAX bytes with its newline,
@@ -231,7 +266,10 @@ struct chain {
 	uint64_t next_seq;           /* 0: nothing seen yet */
 	unsigned char prev[HASH_BYTES];
 	struct vmap vmap;
-	struct lindex *ix;       /* open: the lineage index to fill (NULL: verify) */
+	struct rix *ix;                       /* open: the record index to fill (NULL: verify) */
+	unsigned char first_prev[HASH_BYTES]; /* what the walk's first record links to */
+	uint64_t dropped_seq, dropped_stated_seq; /* the newest retention statement */
+	unsigned char dropped_hash[HASH_BYTES];
 	uint64_t file_first_seq; /* first seq of the file being walked (0: none yet) */
 	uint64_t good_end;       /* offset after the last good line of that file */
 	pf_audit_progress_fn fn; /* verify: told how far the walk is (NULL: nobody) */
@@ -317,13 +355,6 @@ static uint32_t vmap_find(const struct vmap *m, uint32_t key)
 	return m->keys[j] == key ? j : VMAP_EMPTY;
 }
 
-static const unsigned char *vmap_get(const struct vmap *m, uint32_t key)
-{
-	uint32_t j = vmap_find(m, key);
-
-	return j != VMAP_EMPTY ? m->hashes[j] : NULL;
-}
-
 /* Set key's hash; its slot (>= 0), or -ENOMEM (only when the map had to grow). */
 static int vmap_set(struct vmap *m, uint32_t key, const unsigned char *hash)
 {
@@ -346,66 +377,144 @@ static int vmap_set(struct vmap *m, uint32_t key, const unsigned char *hash)
 	return (int)j;
 }
 
-/* ---- the lineage index ----------------------------------------------------------- */
-
-/* Whether position pos (entry pos - 1) is still in the ring. */
-static bool lindex_holds(const struct lindex *ix, uint64_t pos)
+/* One more record about key: its hash and seq become the VNode's newest. 0 or -ENOMEM. */
+static int vmap_note(struct vmap *m, uint32_t key, const unsigned char *hash, uint64_t seq)
 {
-	return pos != 0 && pos <= ix->next && ix->next - (pos - 1) <= ix->cap;
+	int j = vmap_set(m, key, hash);
+
+	if (j < 0)
+		return j;
+	m->last[j] = seq;
+	m->count[j]++;
+	return 0;
 }
 
-static const struct lent *lindex_at(const struct lindex *ix, uint64_t pos)
+/* Room in m for `more` new keys, so that notes made after a write cannot fail. */
+static int vmap_reserve(struct vmap *m, uint64_t more)
 {
-	PF_ASSERT(lindex_holds(ix, pos));
-	return &ix->ring[(pos - 1) & (ix->cap - 1)];
+	while ((m->count_keys + more + 1) * 2 > m->cap) {
+		int r;
+
+		if (m->count_keys + more >= (UINT64_C(1) << 29))
+			return -ENOMEM;
+		r = vmap_grow(m);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- the record index ------------------------------------------------------------ */
+
+#define RIX_LEN_BITS 16u
+
+_Static_assert(PF_AUDIT_LINE_MAX == UINT64_C(1) << RIX_LEN_BITS, "a line's length fits");
+
+/* Whether seq is still in the ring. */
+static bool rix_holds(const struct rix *ix, uint64_t seq)
+{
+	return ix->first != 0 && seq >= ix->first && seq < ix->next && ix->next - seq <= ix->cap;
 }
 
 /* Double the ring (up to cap_max), keeping every entry it holds. -ENOMEM: as it was. */
-static int lindex_grow(struct lindex *ix)
+static int rix_grow(struct rix *ix)
 {
-	uint64_t cap = ix->cap ? ix->cap * 2 : PF_MIN(LINDEX_START, ix->cap_max);
-	uint64_t first = ix->next > ix->cap ? ix->next - ix->cap : 0;
-	struct lent *ring;
+	uint64_t cap = ix->cap ? ix->cap * 2 : PF_MIN(RIX_START, ix->cap_max);
+	uint64_t from = ix->next - PF_MIN(ix->cap, ix->next - ix->first);
+	uint64_t *ring;
 
 	PF_ASSERT(cap <= ix->cap_max && (cap & (cap - 1)) == 0);
 	ring = malloc(cap * sizeof(*ring));
 	if (ring == NULL)
 		return -ENOMEM;
-	for (uint64_t p = first; p < ix->next; p++)
-		ring[p & (cap - 1)] = ix->ring[p & (ix->cap - 1)];
+	for (uint64_t s = from; s < ix->next; s++)
+		ring[s & (cap - 1)] = ix->ring[s & (ix->cap - 1)];
 	free(ix->ring);
 	ix->ring = ring;
 	ix->cap = cap;
 	return 0;
 }
 
-/* One more record about the VNode in vmap slot j, at *e (its prev is set here). Once the
- * ring is full (or cannot grow), the oldest entry makes room: its VNode's walk ends there,
- * and its record still counts. Caller holds ilock, or is alone (open). */
-static void lindex_add(struct lindex *ix, struct vmap *m, uint32_t j, const struct lent *e)
+/* Record seq lies at offset, len bytes without its newline. Once the ring is full (or
+ * cannot grow), the oldest entry makes room. Caller holds ilock, or is alone (open). */
+static void rix_add(struct rix *ix, uint64_t seq, uint64_t offset, size_t len)
 {
-	struct lent *slot;
-
-	PF_ASSERT(j < m->cap && m->keys[j] != VMAP_EMPTY);
-	m->count[j]++;
-	if (ix->next >= ix->cap && ix->cap < ix->cap_max)
-		(void)lindex_grow(ix); /* no memory: the oldest entry goes instead */
-	if (ix->cap == 0) {
-		m->last[j] = 0;
-		return;
+	PF_ASSERT(len < PF_AUDIT_LINE_MAX && offset < (UINT64_C(1) << (64 - RIX_LEN_BITS)));
+	if (ix->first == 0 || seq != ix->next) {
+		ix->first = seq; /* the first, or a walk that began again: start afresh */
+		ix->next = seq;
 	}
-	slot = &ix->ring[ix->next & (ix->cap - 1)];
-	*slot = *e;
-	slot->prev = lindex_holds(ix, m->last[j]) ? m->last[j] : 0;
-	m->last[j] = ++ix->next;
-	PF_ASSERT(lindex_holds(ix, m->last[j]));
+	if (ix->next - ix->first >= ix->cap && ix->cap < ix->cap_max)
+		(void)rix_grow(ix); /* no memory: the oldest entry goes instead */
+	if (ix->cap != 0)
+		ix->ring[seq & (ix->cap - 1)] = offset << RIX_LEN_BITS | (uint64_t)len;
+	ix->next = seq + 1;
 }
 
-static void lindex_free(struct lindex *ix)
+/* Room for one more file. 0 or -ENOMEM. */
+static int rix_file_room(struct rix *ix)
+{
+	size_t ncap = ix->files_cap ? ix->files_cap * 2 : 8;
+	struct rfile *n;
+
+	if (ix->nfiles < ix->files_cap)
+		return 0;
+	n = realloc(ix->files, ncap * sizeof(*n));
+	if (n == NULL)
+		return -ENOMEM;
+	ix->files = n;
+	ix->files_cap = ncap;
+	return 0;
+}
+
+/* A file of the set begins at first_seq, its first record linking to prev. 0 or -ENOMEM
+ * (then the index is as it was). */
+static int rix_file(struct rix *ix, uint64_t first_seq, const unsigned char *prev)
+{
+	int r = rix_file_room(ix);
+
+	if (r < 0)
+		return r;
+	ix->files[ix->nfiles].first_seq = first_seq;
+	memcpy(ix->files[ix->nfiles].prev, prev, HASH_BYTES);
+	ix->nfiles++;
+	return 0;
+}
+
+/* Where record seq lies: 0, or -ENOENT when the index no longer holds it. */
+static int rix_find(const struct rix *ix, uint64_t seq, uint64_t *ret_file_first,
+		    uint64_t *ret_offset, uint32_t *ret_len)
+{
+	size_t lo = 0, hi = ix->nfiles;
+	uint64_t e;
+
+	if (!rix_holds(ix, seq) || ix->nfiles == 0 || ix->files[0].first_seq > seq)
+		return -ENOENT;
+	while (hi - lo > 1) { /* the last file beginning at or before seq */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ix->files[mid].first_seq <= seq)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	e = ix->ring[seq & (ix->cap - 1)];
+	*ret_file_first = ix->files[lo].first_seq;
+	*ret_offset = e >> RIX_LEN_BITS;
+	*ret_len = (uint32_t)(e & ((UINT64_C(1) << RIX_LEN_BITS) - 1));
+	return 0;
+}
+
+static void rix_free(struct rix *ix)
 {
 	free(ix->ring);
+	free(ix->files);
 	ix->ring = NULL;
+	ix->files = NULL;
 	ix->cap = 0;
+	ix->nfiles = 0;
+	ix->files_cap = 0;
+	ix->first = 0;
 	ix->next = 0;
 }
 
@@ -461,7 +570,7 @@ static bool event_valid(const char *event)
 static bool event_reserved(const char *event)
 {
 	return strcmp(event, "head") == 0 || strcmp(event, "rotate") == 0 ||
-	       strcmp(event, "repair") == 0;
+	       strcmp(event, "repair") == 0 || strcmp(event, "retention") == 0;
 }
 
 /* 1..max bytes of UTF-8, no control characters. */
@@ -508,11 +617,93 @@ static bool obj_hex(json_t *obj, const char *key, unsigned char *out)
 	return s != NULL && from_hex(out, HASH_BYTES, s);
 }
 
+/* An integer member of a JSON array in [lo, hi], into *ret. */
+static bool arr_int(json_t *a, size_t i, uint64_t lo, uint64_t hi, uint64_t *ret)
+{
+	json_t *v = json_array_get(a, i);
+
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    (uint64_t)json_integer_value(v) < lo || (uint64_t)json_integer_value(v) > hi)
+		return false;
+	*ret = (uint64_t)json_integer_value(v);
+	return true;
+}
+
+/* A batch's links: [[seq, "hash"], ...], each seq before the record's (0 with a hash of
+ * zeros: the VNode's first record). */
+static bool batch_links_ok(const struct rec *r)
+{
+	size_t n = json_array_size(r->links);
+	unsigned char h[HASH_BYTES];
+	uint64_t seq;
+
+	if (n == 0 || n > PF_AUDIT_BATCH_VNODES_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		json_t *l = json_array_get(r->links, i);
+		const char *hex = json_string_value(json_array_get(l, 1));
+
+		if (json_array_size(l) != 2 || !arr_int(l, 0, 0, r->seq - 1, &seq) || hex == NULL ||
+		    !from_hex(h, HASH_BYTES, hex) ||
+		    (seq == 0) != (sodium_memcmp(h, zero_hash, HASH_BYTES) == 0))
+			return false;
+	}
+	return true;
+}
+
+/* A batch's ranges: [[first, count, value, link], ...], ascending, not overlapping, at
+ * most PF_AUDIT_BATCH_VNODES_MAX VNodes, each link an index into the links. */
+static bool batch_ranges_ok(struct rec *r)
+{
+	size_t n = json_array_size(r->ranges), links = json_array_size(r->links);
+	uint64_t end = 0, total = 0, first, count, value, link;
+
+	if (n == 0 || n > PF_AUDIT_BATCH_VNODES_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		json_t *g = json_array_get(r->ranges, i);
+
+		if (json_array_size(g) != 4 || !arr_int(g, 0, end, PF_AUDIT_NO_VNODE - 1, &first) ||
+		    !arr_int(g, 1, 1, PF_AUDIT_NO_VNODE - first, &count) ||
+		    !arr_int(g, 2, 0, INT64_MAX, &value) || !arr_int(g, 3, 0, links - 1, &link))
+			return false;
+		end = first + count;
+		total += count;
+		if (total > PF_AUDIT_BATCH_VNODES_MAX)
+			return false;
+	}
+	r->batch_vnodes = total;
+	return true;
+}
+
+/* A record about one VNode: vnode, vnode_prev, and (since records name it) vnode_prev_seq.
+ * The members it adds, or 0 when malformed. */
+static size_t rec_vnode_fields(struct rec *r, json_t *vn)
+{
+	json_t *ps = json_object_get(r->obj, "vnode_prev_seq");
+
+	if (!json_is_integer(vn) || json_integer_value(vn) < 0 ||
+	    json_integer_value(vn) >= (json_int_t)PF_AUDIT_NO_VNODE ||
+	    !obj_hex(r->obj, "vnode_prev", r->vnode_prev))
+		return 0;
+	r->vnode = (uint32_t)json_integer_value(vn);
+	if (ps == NULL)
+		return 2;
+	if (!json_is_integer(ps) || json_integer_value(ps) < 0 ||
+	    (uint64_t)json_integer_value(ps) >= r->seq ||
+	    (json_integer_value(ps) == 0) !=
+		    (sodium_memcmp(r->vnode_prev, zero_hash, HASH_BYTES) == 0))
+		return 0;
+	r->has_prev_seq = true;
+	r->vnode_prev_seq = (uint64_t)json_integer_value(ps);
+	return 3;
+}
+
 /* The fields every record has, with their types; 0 or PF_AUDIT_FAULT_MALFORMED. */
 static uint32_t rec_fields(struct rec *r)
 {
 	json_t *seq = json_object_get(r->obj, "seq"), *vn = json_object_get(r->obj, "vnode");
-	size_t want = 8;
+	size_t want = 8, more;
 
 	if (!json_is_integer(seq) || json_integer_value(seq) < 1 || !obj_str(r->obj, "time") ||
 	    !obj_str(r->obj, "host") || !obj_str(r->obj, "subject") ||
@@ -524,15 +715,57 @@ static uint32_t rec_fields(struct rec *r)
 		return PF_AUDIT_FAULT_MALFORMED;
 	r->seq = (uint64_t)json_integer_value(seq);
 	r->vnode = PF_AUDIT_NO_VNODE;
+	r->ranges = json_object_get(r->obj, "vnodes");
+	r->links = json_object_get(r->obj, "vnodes_prev");
 	if (vn != NULL) {
-		if (!json_is_integer(vn) || json_integer_value(vn) < 0 ||
-		    json_integer_value(vn) >= (json_int_t)PF_AUDIT_NO_VNODE ||
-		    !obj_hex(r->obj, "vnode_prev", r->vnode_prev))
+		more = rec_vnode_fields(r, vn);
+		if (more == 0)
 			return PF_AUDIT_FAULT_MALFORMED;
-		r->vnode = (uint32_t)json_integer_value(vn);
-		want = 10;
+		want += more;
+	} else if (r->ranges != NULL || r->links != NULL) {
+		if (!json_is_array(r->ranges) || !json_is_array(r->links) || !batch_links_ok(r) ||
+		    !batch_ranges_ok(r))
+			return PF_AUDIT_FAULT_MALFORMED;
+		want += 2;
 	}
 	return json_object_size(r->obj) == want ? 0 : PF_AUDIT_FAULT_MALFORMED;
+}
+
+/* Whether r names vnode, and where its lineage goes on from there. */
+static bool rec_names(const struct rec *r, uint32_t vnode, struct vlink *ret)
+{
+	size_t lo = 0, hi = json_array_size(r->ranges);
+	json_t *g, *l;
+
+	*ret = (struct vlink){0};
+	if (r->vnode != PF_AUDIT_NO_VNODE) {
+		if (r->vnode != vnode)
+			return false;
+		ret->seq = r->vnode_prev_seq;
+		ret->has_seq = r->has_prev_seq;
+		memcpy(ret->hash, r->vnode_prev, HASH_BYTES);
+		return true;
+	}
+	while (lo < hi) { /* ranges ascend: the first that ends past vnode */
+		size_t mid = lo + (hi - lo) / 2;
+		json_t *m = json_array_get(r->ranges, mid);
+		uint64_t end = (uint64_t)json_integer_value(json_array_get(m, 0)) +
+			       (uint64_t)json_integer_value(json_array_get(m, 1));
+
+		if (end <= vnode)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	g = json_array_get(r->ranges, lo);
+	if (g == NULL || (uint64_t)json_integer_value(json_array_get(g, 0)) > vnode)
+		return false;
+	l = json_array_get(r->links, (size_t)json_integer_value(json_array_get(g, 3)));
+	ret->batch = ret->has_seq = true;
+	ret->value = (uint64_t)json_integer_value(json_array_get(g, 2));
+	ret->seq = (uint64_t)json_integer_value(json_array_get(l, 0));
+	(void)from_hex(ret->hash, HASH_BYTES, json_string_value(json_array_get(l, 1)));
+	return true;
 }
 
 /* Canonical form and hash of a parsed object that has a hash member: 0, a fault, or
@@ -851,14 +1084,54 @@ static int chain_head(struct chain *c, const struct rec *r, const struct pos *p)
 	return 0;
 }
 
+/* A VNode's link (the seq and hash of its record before, seq 0 for its first) against
+ * the walk so far: 0 or a fault (1). Unknown VNodes pass in an anchored walk: their
+ * earlier records may be in files we do not have. */
+static int chain_link_check(struct chain *c, uint32_t vnode, const unsigned char *hash,
+			    bool has_seq, uint64_t seq, const struct pos *p, uint64_t rec_seq)
+{
+	uint32_t j = vmap_find(&c->vmap, vnode);
+
+	if (j == VMAP_EMPTY && c->rep->anchored)
+		return 0;
+	if (sodium_memcmp(hash, j != VMAP_EMPTY ? c->vmap.hashes[j] : zero_hash, HASH_BYTES) != 0 ||
+	    (has_seq && seq != (j != VMAP_EMPTY ? c->vmap.last[j] : 0)))
+		return chain_fail(c, p, PF_AUDIT_FAULT_VNODE_PREV, rec_seq,
+				  "vnode_prev is not that VNode's previous record");
+	return 0;
+}
+
+static int chain_link_one(struct chain *c, const struct rec *r, const struct pos *p)
+{
+	return chain_link_check(c, r->vnode, r->vnode_prev, r->has_prev_seq, r->vnode_prev_seq, p,
+				r->seq);
+}
+
+/* Every VNode a batch names links to its own previous record. */
+static int chain_link_batch(struct chain *c, const struct rec *r, const struct pos *p)
+{
+	int ret = 0;
+
+	for (size_t i = 0; ret == 0 && i < json_array_size(r->ranges); i++) {
+		json_t *g = json_array_get(r->ranges, i);
+		uint32_t first = (uint32_t)json_integer_value(json_array_get(g, 0));
+		uint32_t count = (uint32_t)json_integer_value(json_array_get(g, 1));
+		struct vlink l;
+
+		(void)rec_names(r, first, &l);
+		for (uint32_t k = 0; ret == 0 && k < count; k++)
+			ret = chain_link_check(c, first + k, l.hash, true, l.seq, p, r->seq);
+	}
+	return ret;
+}
+
 /* seq, prev and vnode_prev of a well-formed record against the walk so far. */
 static int chain_links(struct chain *c, const struct rec *r, const struct pos *p)
 {
-	const unsigned char *vprev;
-
 	if (c->next_seq == 0) {
 		c->rep->first_seq = r->seq;
 		c->rep->anchored = r->seq != 1;
+		memcpy(c->first_prev, r->prev, HASH_BYTES);
 		if (r->seq == 1 && sodium_memcmp(r->prev, zero_hash, HASH_BYTES) != 0)
 			return chain_fail(c, p, PF_AUDIT_FAULT_PREV, r->seq,
 					  "first record does not start the chain");
@@ -872,34 +1145,28 @@ static int chain_links(struct chain *c, const struct rec *r, const struct pos *p
 		return chain_fail(c, p, PF_AUDIT_FAULT_PREV, r->seq,
 				  "prev is not the previous record's hash");
 	}
-	if (r->vnode == PF_AUDIT_NO_VNODE)
-		return 0;
-	vprev = vmap_get(&c->vmap, r->vnode);
-	if (vprev == NULL && c->rep->anchored)
-		return 0; /* its earlier records may be in files we do not have */
-	if (sodium_memcmp(r->vnode_prev, vprev ? vprev : zero_hash, HASH_BYTES) != 0)
-		return chain_fail(c, p, PF_AUDIT_FAULT_VNODE_PREV, r->seq,
-				  "vnode_prev is not that VNode's previous record");
-	return 0;
+	if (r->vnode != PF_AUDIT_NO_VNODE)
+		return chain_link_one(c, r, p);
+	return r->ranges != NULL ? chain_link_batch(c, r, p) : 0;
 }
 
-/* A record about a VNode: its hash for the next link, and (open) its place in the index. */
-static int chain_vnode(struct chain *c, const struct rec *r, const struct pos *p, size_t len)
+/* A record about VNodes: each one's hash and seq for the next link, and (open) the record's
+ * place in the index. 0 or -ENOMEM. */
+static int chain_vnodes(struct chain *c, const struct rec *r)
 {
-	struct lent e = {
-		.seq = r->seq,
-		.file_first_seq = c->file_first_seq != 0 ? c->file_first_seq : r->seq,
-		.offset = p->offset,
-		.len = (uint32_t)len,
-	};
-	int j = vmap_set(&c->vmap, r->vnode, r->hash);
+	int ret = 0;
 
-	PF_ASSERT(len < PF_AUDIT_LINE_MAX);
-	if (j < 0)
-		return j;
-	if (c->ix != NULL)
-		lindex_add(c->ix, &c->vmap, (uint32_t)j, &e);
-	return 0;
+	if (r->vnode != PF_AUDIT_NO_VNODE)
+		return vmap_note(&c->vmap, r->vnode, r->hash, r->seq);
+	for (size_t i = 0; ret == 0 && i < json_array_size(r->ranges); i++) {
+		json_t *g = json_array_get(r->ranges, i);
+		uint32_t first = (uint32_t)json_integer_value(json_array_get(g, 0));
+		uint32_t count = (uint32_t)json_integer_value(json_array_get(g, 1));
+
+		for (uint32_t k = 0; ret == 0 && k < count; k++)
+			ret = vmap_note(&c->vmap, first + k, r->hash, r->seq);
+	}
+	return ret;
 }
 
 /* Tell the caller of a verification how far it is (file_bytes: walked of this file). */
@@ -913,6 +1180,36 @@ static int chain_progress(struct chain *c, uint64_t file_bytes)
 	c->prog.bytes = c->bytes_before + file_bytes;
 	r = c->fn(c->fn_arg, &c->prog);
 	return r < 0 ? r : 0;
+}
+
+/* A `retention` record: the newest statement of what was dropped. Its details are the
+ * log's own: a malformed one is a malformed record. */
+static int chain_retention(struct chain *c, const struct rec *r, const struct pos *p)
+{
+	json_t *d = json_object_get(r->obj, "details"), *through = json_object_get(d, "last_seq");
+	unsigned char h[HASH_BYTES];
+
+	if (!json_is_integer(through) || json_integer_value(through) < 1 ||
+	    (uint64_t)json_integer_value(through) >= r->seq || !obj_hex(d, "last_hash", h))
+		return chain_fail(c, p, PF_AUDIT_FAULT_MALFORMED, r->seq,
+				  "retention record without its fields");
+	if ((uint64_t)json_integer_value(through) > c->dropped_seq) {
+		c->dropped_seq = (uint64_t)json_integer_value(through);
+		c->dropped_stated_seq = r->seq;
+		memcpy(c->dropped_hash, h, HASH_BYTES);
+	}
+	return 0;
+}
+
+/* Open: the record's place in the index, and a file's first record its file. */
+static int chain_index(struct chain *c, const struct rec *r, const struct pos *p, size_t len)
+{
+	int ret = 0;
+
+	if (c->file_first_seq == 0)
+		ret = rix_file(c->ix, r->seq, r->prev);
+	rix_add(c->ix, r->seq, p->offset, len);
+	return ret;
 }
 
 static int chain_line(void *arg, const char *text, size_t len, const struct pos *p)
@@ -941,8 +1238,12 @@ static int chain_line(void *arg, const char *text, size_t len, const struct pos 
 		ret = chain_head(c, &r, p);
 	else if (ret == 0)
 		c->rep->unsigned_tail++;
-	if (ret == 0 && r.vnode != PF_AUDIT_NO_VNODE)
-		ret = chain_vnode(c, &r, p, len);
+	if (ret == 0 && strcmp(r.event, "retention") == 0)
+		ret = chain_retention(c, &r, p);
+	if (ret == 0)
+		ret = chain_vnodes(c, &r);
+	if (ret == 0 && c->ix != NULL)
+		ret = chain_index(c, &r, p, len);
 	if (ret == 0) {
 		memcpy(c->prev, r.hash, HASH_BYTES);
 		c->next_seq = r.seq + 1;
@@ -978,6 +1279,11 @@ static int chain_walk(const char *path, struct chain *c)
 	if (r < 0)
 		return r;
 	(void)chain_progress(c, c->good_end); /* the end, intact or at a fault: nothing to stop */
+	if (c->rep->anchored && c->dropped_seq + 1 == c->rep->first_seq &&
+	    sodium_memcmp(c->first_prev, c->dropped_hash, HASH_BYTES) == 0) {
+		c->rep->dropped_seq = c->dropped_seq; /* the log says why it begins there */
+		c->rep->dropped_stated_seq = c->dropped_stated_seq;
+	}
 	if (r == 0 && c->pubkey != NULL && c->rep->heads == 0 && c->rep->records > 0) {
 		struct pos p = {.file = path};
 
@@ -1348,12 +1654,16 @@ static json_t *rec_build(struct pf_audit *log, const char *event, const char *su
 	if (o == NULL || vnode == PF_AUDIT_NO_VNODE)
 		return o;
 	{
-		const unsigned char *vh = vmap_get(&log->vmap, vnode);
+		uint32_t j = vmap_find(&log->vmap, vnode);
 		char vprev[HEX_BYTES];
 
-		to_hex(vprev, sizeof(vprev), vh ? vh : zero_hash, HASH_BYTES);
+		to_hex(vprev, sizeof(vprev), j != VMAP_EMPTY ? log->vmap.hashes[j] : zero_hash,
+		       HASH_BYTES);
 		if (json_object_set_new(o, "vnode", json_integer(vnode)) < 0 ||
-		    json_object_set_new(o, "vnode_prev", json_string(vprev)) < 0) {
+		    json_object_set_new(o, "vnode_prev", json_string(vprev)) < 0 ||
+		    json_object_set_new(o, "vnode_prev_seq",
+					json_integer(j != VMAP_EMPTY ? (json_int_t)log->vmap.last[j]
+								     : 0)) < 0) {
 			json_decref(o);
 			return NULL;
 		}
@@ -1427,46 +1737,83 @@ static int line_write(struct pf_audit *log, size_t len)
 	return r;
 }
 
-/* The record just written about vnode (hash, at offset, len bytes with its newline) into
- * the lineage map and index. Cannot fail: the map grew before the write. */
-static void append_index(struct pf_audit *log, uint32_t vnode, const unsigned char *hash,
+/* The VNodes a record being appended names: one (vnode), a batch (ranges), or none. */
+struct names {
+	uint32_t vnode;
+	const struct pf_audit_range *ranges;
+	uint32_t count;
+	uint64_t total; /* VNodes named */
+};
+
+/* Room for what the record will change in the map and the index, taken before it is
+ * written so that nothing can fail after the write. */
+static int append_reserve(struct pf_audit *log, const struct names *nm)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&log->ilock);
+	if (nm->total > 0)
+		r = vmap_reserve(&log->vmap, nm->total);
+	if (r == 0 && log->file_bytes == 0 && log->ix.nfiles == log->ix.files_cap)
+		r = rix_file_room(&log->ix);
+	pthread_mutex_unlock(&log->ilock);
+	return r;
+}
+
+/* The record just written (hash, at offset, len bytes with its newline) into the index,
+ * and each VNode it names into the map. Cannot fail: append_reserve() made room. */
+static void append_index(struct pf_audit *log, const struct names *nm, const unsigned char *hash,
 			 uint64_t offset, size_t len)
 {
-	struct lent e = {
-		.seq = log->next_seq,
-		.file_first_seq = log->file_first_seq,
-		.offset = offset,
-		.len = (uint32_t)(len - 1),
-	};
-	int j;
+	uint64_t seq = log->next_seq;
+	int r = 0;
 
 	PF_ASSERT(len >= 2 && len <= PF_AUDIT_LINE_MAX);
 	pthread_mutex_lock(&log->ilock);
-	j = vmap_set(&log->vmap, vnode, hash);
-	PF_ASSERT(j >= 0);
-	lindex_add(&log->ix, &log->vmap, (uint32_t)j, &e);
+	if (offset == 0)
+		r |= rix_file(&log->ix, seq, log->last_hash);
+	rix_add(&log->ix, seq, offset, len - 1);
+	if (nm->vnode != PF_AUDIT_NO_VNODE)
+		r |= vmap_note(&log->vmap, nm->vnode, hash, seq);
+	for (uint32_t i = 0; i < nm->count; i++)
+		for (uint32_t k = 0; k < nm->ranges[i].count; k++)
+			r |= vmap_note(&log->vmap, nm->ranges[i].first + k, hash, seq);
 	pthread_mutex_unlock(&log->ilock);
+	PF_ASSERT(r == 0); /* room was made before the write */
+}
+
+/* Write the record o (stolen) and account it. */
+static int append_write(struct pf_audit *log, json_t *o, const char *event, const struct names *nm)
+{
+	unsigned char hash[HASH_BYTES];
+	uint64_t offset = log->file_bytes;
+	ssize_t len;
+	int r;
+
+	len = line_build(log, o, event, hash);
+	json_decref(o);
+	r = len < 0 ? (int)len : line_write(log, (size_t)len);
+	if (r < 0)
+		return r;
+	append_index(log, nm, hash, offset, (size_t)len);
+	memcpy(log->last_hash, hash, HASH_BYTES);
+	log->next_seq++;
+	log->since_sync++;
+	if (strcmp(event, "head") != 0)
+		log->since_head++;
+	return 0;
 }
 
 /* Build, write and account one record; details is stolen. */
 static int append_locked(struct pf_audit *log, const char *event, const char *subject,
 			 json_t *details, uint32_t vnode)
 {
-	unsigned char hash[HASH_BYTES];
-	uint64_t offset = log->file_bytes;
-	ssize_t len;
+	struct names nm = {.vnode = vnode, .total = vnode != PF_AUDIT_NO_VNODE};
 	json_t *o;
-	int r = 0;
+	int r = log->broken;
 
-	if (log->broken < 0) {
-		json_decref(details);
-		return log->broken;
-	}
-	if (vnode != PF_AUDIT_NO_VNODE && (log->vmap.count_keys + 1) * 2 > log->vmap.cap) {
-		pthread_mutex_lock(&log->ilock);
-		r = vmap_grow(&log->vmap); /* now, so that the update after the write cannot fail */
-		pthread_mutex_unlock(&log->ilock);
-	}
+	if (r == 0)
+		r = append_reserve(log, &nm);
 	if (r < 0) {
 		json_decref(details);
 		return r;
@@ -1474,19 +1821,182 @@ static int append_locked(struct pf_audit *log, const char *event, const char *su
 	o = rec_build(log, event, subject, details, vnode);
 	if (o == NULL)
 		return -ENOMEM;
-	len = line_build(log, o, event, hash);
-	json_decref(o);
-	r = len < 0 ? (int)len : line_write(log, (size_t)len);
-	if (r < 0)
-		return r;
-	if (vnode != PF_AUDIT_NO_VNODE)
-		append_index(log, vnode, hash, offset, (size_t)len);
-	memcpy(log->last_hash, hash, HASH_BYTES);
-	log->next_seq++;
-	log->since_sync++;
-	if (strcmp(event, "head") != 0)
-		log->since_head++;
+	return append_write(log, o, event, &nm);
+}
+
+/* ---- batch records -------------------------------------------------------------- */
+
+/* A run of VNodes of one input range whose previous records are the same one. */
+struct brun {
+	uint32_t first, count;
+	uint64_t value, prev_seq;
+	unsigned char prev[HASH_BYTES];
+};
+
+struct bbuild {
+	struct brun *runs;
+	size_t n, cap;
+	uint64_t *seqs; /* the distinct prev_seq, ascending: link i is seqs[i] */
+	size_t nseqs;
+};
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* VNode v of range g, its previous record being (seq, hash): a run goes on or begins. */
+static int bbuild_add(struct bbuild *b, const struct pf_audit_range *g, uint32_t v, uint64_t seq,
+		      const unsigned char *hash)
+{
+	struct brun *last = b->n > 0 ? &b->runs[b->n - 1] : NULL;
+
+	if (last != NULL && last->first + last->count == v && last->prev_seq == seq &&
+	    v != g->first) {
+		last->count++;
+		return 0;
+	}
+	if (b->n == b->cap) {
+		size_t ncap = b->cap ? b->cap * 2 : 64;
+		struct brun *n = realloc(b->runs, ncap * sizeof(*n));
+
+		if (n == NULL)
+			return -ENOMEM;
+		b->runs = n;
+		b->cap = ncap;
+	}
+	b->runs[b->n] = (struct brun){.first = v, .count = 1, .value = g->value, .prev_seq = seq};
+	memcpy(b->runs[b->n].prev, hash, HASH_BYTES);
+	b->n++;
 	return 0;
+}
+
+/* Split the ranges into runs by previous record, and list those records. Caller holds
+ * lock (the map changes only under it). */
+static int bbuild_runs(struct pf_audit *log, const struct names *nm, struct bbuild *b)
+{
+	int r = 0;
+
+	for (uint32_t i = 0; r == 0 && i < nm->count; i++) {
+		const struct pf_audit_range *g = &nm->ranges[i];
+
+		for (uint32_t k = 0; r == 0 && k < g->count; k++) {
+			uint32_t j = vmap_find(&log->vmap, g->first + k);
+
+			r = bbuild_add(b, g, g->first + k, j != VMAP_EMPTY ? log->vmap.last[j] : 0,
+				       j != VMAP_EMPTY ? log->vmap.hashes[j] : zero_hash);
+		}
+	}
+	b->seqs = r == 0 ? malloc(b->n * sizeof(*b->seqs)) : NULL;
+	if (b->seqs == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->n; i++)
+		b->seqs[i] = b->runs[i].prev_seq;
+	qsort(b->seqs, b->n, sizeof(*b->seqs), u64_cmp);
+	for (size_t i = 0; i < b->n; i++)
+		if (b->nseqs == 0 || b->seqs[b->nseqs - 1] != b->seqs[i])
+			b->seqs[b->nseqs++] = b->seqs[i];
+	return 0;
+}
+
+/* The index of prev_seq among the links. */
+static size_t bbuild_link(const struct bbuild *b, uint64_t prev_seq)
+{
+	const uint64_t *at = bsearch(&prev_seq, b->seqs, b->nseqs, sizeof(*b->seqs), u64_cmp);
+
+	PF_ASSERT(at != NULL);
+	return (size_t)(at - b->seqs);
+}
+
+/* "vnodes" and "vnodes_prev" into o. 0 or -ENOMEM. */
+static int bbuild_json(const struct bbuild *b, json_t *o)
+{
+	const unsigned char **hashes = calloc(b->nseqs, sizeof(*hashes));
+	json_t *ranges = json_array(), *links = json_array();
+	char hex[HEX_BYTES];
+	int bad = hashes == NULL || ranges == NULL || links == NULL;
+
+	for (size_t i = 0; !bad && i < b->n; i++) {
+		const struct brun *u = &b->runs[i];
+		size_t link = bbuild_link(b, u->prev_seq);
+
+		hashes[link] = u->prev;
+		bad = json_array_append_new(ranges,
+					    json_pack("[I, I, I, I]", (json_int_t)u->first,
+						      (json_int_t)u->count, (json_int_t)u->value,
+						      (json_int_t)link)) < 0;
+	}
+	for (size_t i = 0; !bad && i < b->nseqs; i++) {
+		to_hex(hex, sizeof(hex), hashes[i], HASH_BYTES);
+		bad = json_array_append_new(links,
+					    json_pack("[I, s]", (json_int_t)b->seqs[i], hex)) < 0;
+	}
+	free(hashes);
+	if (bad) {
+		json_decref(ranges);
+		json_decref(links);
+		return -ENOMEM;
+	}
+	bad = json_object_set_new(o, "vnodes", ranges) < 0;
+	bad |= json_object_set_new(o, "vnodes_prev", links) < 0;
+	return bad ? -ENOMEM : 0;
+}
+
+static void bbuild_free(struct bbuild *b)
+{
+	free(b->runs);
+	free(b->seqs);
+	*b = (struct bbuild){0};
+}
+
+/* The caller's ranges: ascending, apart, within the limits; the VNodes they name. */
+static int ranges_check(const struct pf_audit_range *ranges, uint32_t count, uint64_t *ret_total)
+{
+	uint64_t end = 0, total = 0;
+
+	if (ranges == NULL || count == 0 || count > PF_AUDIT_BATCH_RANGES_MAX)
+		return -EINVAL;
+	for (uint32_t i = 0; i < count; i++) {
+		const struct pf_audit_range *g = &ranges[i];
+
+		if (g->count == 0 || g->first < end || g->value > (uint64_t)INT64_MAX ||
+		    (uint64_t)g->first + g->count > PF_AUDIT_NO_VNODE)
+			return -EINVAL;
+		end = (uint64_t)g->first + g->count;
+		total += g->count;
+		if (total > PF_AUDIT_BATCH_VNODES_MAX)
+			return -EINVAL;
+	}
+	*ret_total = total;
+	return 0;
+}
+
+/* Build, write and account one batch record; details is stolen. */
+static int append_batch_locked(struct pf_audit *log, const char *event, const char *subject,
+			       json_t *details, const struct names *nm)
+{
+	struct bbuild b = {0};
+	json_t *o;
+	int r = log->broken;
+
+	if (r == 0)
+		r = append_reserve(log, nm);
+	if (r < 0) {
+		json_decref(details);
+		return r;
+	}
+	o = rec_build(log, event, subject, details, PF_AUDIT_NO_VNODE);
+	r = o != NULL ? bbuild_runs(log, nm, &b) : -ENOMEM;
+	if (r == 0)
+		r = bbuild_json(&b, o);
+	bbuild_free(&b);
+	if (r < 0) {
+		json_decref(o);
+		return r;
+	}
+	return append_write(log, o, event, nm);
 }
 
 static int sync_locked(struct pf_audit *log)
@@ -1559,6 +2069,97 @@ static int live_open(const char *path, int extra_flags, struct pf_audit_refusal 
 	return fd;
 }
 
+/* ---- retention -------------------------------------------------------------------- */
+
+/* What a retention pass removed. */
+struct dropped {
+	uint32_t files;
+	uint64_t bytes;
+	bool by_age;
+};
+
+/* Whether the oldest file of the set (files[0]) goes: rotated (the live file never goes),
+ * and the set over retain_bytes or that file last written retain_age_s ago or more. Removes
+ * it (unlink, then out of the index) and accounts it in *d. *total: the set's bytes. */
+static bool retain_one(struct pf_audit *log, uint64_t *total, struct dropped *d)
+{
+	char name[PF_AUDIT_PATH_MAX + 32];
+	struct stat st;
+	uint64_t size = 0;
+	bool old = false;
+
+	if (log->ix.nfiles < 2 || log->ix.files[0].first_seq >= log->file_first_seq)
+		return false;
+	(void)snprintf(name, sizeof(name), "%s.%020" PRIu64, log->path, log->ix.files[0].first_seq);
+	if (stat(name, &st) == 0) {
+		size = (uint64_t)st.st_size;
+		old = log->retain_age_s != 0 &&
+		      (uint64_t)(time(NULL) - st.st_mtime) >= log->retain_age_s;
+	}
+	if (!(log->retain_bytes != 0 && *total > log->retain_bytes) && !old)
+		return false;
+	if (unlink(name) < 0 && errno != ENOENT)
+		return false; /* it stays, and so does everything after it: tried again later */
+	pthread_mutex_lock(&log->ilock);
+	memmove(&log->ix.files[0], &log->ix.files[1],
+		(log->ix.nfiles - 1) * sizeof(log->ix.files[0]));
+	log->ix.nfiles--;
+	pthread_mutex_unlock(&log->ilock);
+	*total -= PF_MIN(size, *total);
+	d->files++;
+	d->bytes += size;
+	d->by_age |= old;
+	return true;
+}
+
+/* The bytes of the set: its rotated files and the live one. */
+static uint64_t set_bytes(const struct pf_audit *log)
+{
+	char name[PF_AUDIT_PATH_MAX + 32];
+	uint64_t total = log->file_bytes;
+	struct stat st;
+
+	for (size_t i = 0; i < log->ix.nfiles; i++) {
+		if (log->ix.files[i].first_seq >= log->file_first_seq)
+			break;
+		(void)snprintf(name, sizeof(name), "%s.%020" PRIu64, log->path,
+			       log->ix.files[i].first_seq);
+		total += stat(name, &st) == 0 ? (uint64_t)st.st_size : 0;
+	}
+	return total;
+}
+
+/* Drop the oldest rotated files by the retention rules, and state it in the log: which
+ * seqs went, the hash of the last one (the first kept record links to it), why. */
+static int retain_locked(struct pf_audit *log)
+{
+	uint64_t first = log->ix.nfiles > 0 ? log->ix.files[0].first_seq : 0, total;
+	char hash_hex[HEX_BYTES];
+	struct dropped d = {0};
+	json_t *o;
+	int r;
+
+	if ((log->retain_bytes == 0 && log->retain_age_s == 0) || log->broken < 0)
+		return 0;
+	total = set_bytes(log);
+	while (retain_one(log, &total, &d))
+		;
+	if (d.files == 0)
+		return 0;
+	(void)fsync_dir(log->path); /* the names are gone whether or not this reaches the disk */
+	to_hex(hash_hex, sizeof(hash_hex), log->ix.files[0].prev, HASH_BYTES);
+	o = json_pack("{s:I, s:I, s:I, s:s, s:I, s:I, s:s, s:I, s:I}", "files", (json_int_t)d.files,
+		      "first_seq", (json_int_t)first, "last_seq",
+		      (json_int_t)(log->ix.files[0].first_seq - 1), "last_hash", hash_hex, "bytes",
+		      (json_int_t)d.bytes, "kept_bytes", (json_int_t)total, "reason",
+		      d.by_age ? "age" : "bytes", "retain_bytes", (json_int_t)log->retain_bytes,
+		      "retain_age_s", (json_int_t)log->retain_age_s);
+	if (o == NULL)
+		return -ENOMEM;
+	r = append_locked(log, "retention", "audit", o, PF_AUDIT_NO_VNODE);
+	return r == 0 ? sync_locked(log) : r;
+}
+
 /* Head, rename to path.<first seq>, new live file, `rotate` record linking to the old. */
 static int rotate_locked(struct pf_audit *log)
 {
@@ -1599,7 +2200,9 @@ static int rotate_locked(struct pf_audit *log)
 	r = append_locked(log, "rotate", "audit", d, PF_AUDIT_NO_VNODE);
 	if (r == 0)
 		r = sync_locked(log);
-	return r == 0 ? fsync_dir(log->path) : r;
+	if (r == 0)
+		r = fsync_dir(log->path);
+	return r == 0 ? retain_locked(log) : r;
 }
 
 /* What follows a record: the policy's sync, a head every sign_every, rotation. */
@@ -1645,11 +2248,11 @@ static int details_parse(const char *details, json_t **ret)
 	return 0;
 }
 
-int pf_audit_append(struct pf_audit *log, const char *event, const char *subject,
-		    const char *details, uint32_t vnode, uint64_t *ret_seq)
+/* The checks of append's arguments, and details parsed: 0 (*ret owned by the caller) or
+ * an errno. */
+static int append_args(struct pf_audit *log, const char *event, const char *subject,
+		       const char *details, json_t **ret)
 {
-	json_t *d;
-	uint64_t seq;
 	int r;
 
 	if (log == NULL || event == NULL || subject == NULL)
@@ -1659,13 +2262,48 @@ int pf_audit_append(struct pf_audit *log, const char *event, const char *subject
 	if (!event_valid(event) || event_reserved(event))
 		return -EINVAL;
 	r = text_check(subject, PF_AUDIT_SUBJECT_MAX);
-	if (r == 0)
-		r = details_parse(details, &d);
+	return r == 0 ? details_parse(details, ret) : r;
+}
+
+int pf_audit_append(struct pf_audit *log, const char *event, const char *subject,
+		    const char *details, uint32_t vnode, uint64_t *ret_seq)
+{
+	json_t *d;
+	uint64_t seq;
+	int r = append_args(log, event, subject, details, &d);
+
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&log->lock);
 	seq = log->next_seq;
 	r = append_locked(log, event, subject, d, vnode);
+	if (r == 0) {
+		if (ret_seq != NULL)
+			*ret_seq = seq;
+		r = after_append(log);
+	}
+	pthread_mutex_unlock(&log->lock);
+	return r;
+}
+
+int pf_audit_append_batch(struct pf_audit *log, const char *event, const char *subject,
+			  const char *details, const struct pf_audit_range *ranges, uint32_t count,
+			  uint64_t *ret_seq)
+{
+	struct names nm = {.vnode = PF_AUDIT_NO_VNODE, .ranges = ranges, .count = count};
+	json_t *d;
+	uint64_t seq;
+	int r = append_args(log, event, subject, details, &d);
+
+	if (r == 0 && ranges_check(ranges, count, &nm.total) < 0) {
+		json_decref(d);
+		r = -EINVAL;
+	}
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&log->lock);
+	seq = log->next_seq;
+	r = append_batch_locked(log, event, subject, d, &nm);
 	if (r == 0) {
 		if (ret_seq != NULL)
 			*ret_seq = seq;
@@ -1694,7 +2332,7 @@ static void log_free(struct pf_audit *log)
 	if (log->fd >= 0)
 		close(log->fd);
 	vmap_free(&log->vmap);
-	lindex_free(&log->ix);
+	rix_free(&log->ix);
 	sodium_memzero(log->sk, sizeof(log->sk));
 	pthread_mutex_destroy(&log->ilock);
 	pthread_mutex_destroy(&log->lock);
@@ -1732,13 +2370,14 @@ static int opts_apply(struct pf_audit *log, const struct pf_audit_opts *o)
 	log->fsync_interval_ms = o->fsync_interval_ms ? o->fsync_interval_ms : d.fsync_interval_ms;
 	log->rotate_bytes = o->rotate_bytes;
 	log->ix.cap_max = PF_AUDIT_INDEX_RECORDS_DEFAULT;
-	if (o->size >= offsetof(struct pf_audit_opts, index_records) + sizeof(o->index_records) &&
-	    o->index_records != 0) {
+	if (o->index_records != 0) {
 		if (o->index_records > PF_AUDIT_INDEX_RECORDS_MAX)
 			return -EINVAL;
 		for (log->ix.cap_max = 16; log->ix.cap_max < o->index_records;)
 			log->ix.cap_max *= 2;
 	}
+	log->retain_bytes = o->retain_bytes;
+	log->retain_age_s = o->retain_age_s;
 	if (o->host != NULL) {
 		if (text_check(o->host, PF_AUDIT_HOST_MAX) < 0)
 			return -EINVAL;
@@ -1900,6 +2539,8 @@ int pf_audit_open(const char *path, const struct pf_audit_opts *opts, struct pf_
 		r = log->fd;
 	if (r == 0)
 		r = open_scan(log, opts->flags, reterr);
+	if (r == 0)
+		r = retain_locked(log); /* alone with it: no lock to take */
 	if (r < 0) {
 		if (reterr != NULL && reterr->reason[0] == '\0')
 			(void)refuse(reterr, r, path, "%s", strerror(-r));
@@ -1915,7 +2556,8 @@ int pf_audit_open(const char *path, const struct pf_audit_opts *opts, struct pf_
 struct lin_item {
 	json_t *obj;
 	char *line;
-	unsigned char hash[HASH_BYTES], vnode_prev[HASH_BYTES];
+	unsigned char hash[HASH_BYTES];
+	struct vlink link; /* to the VNode's record before */
 };
 
 struct lin {
@@ -1935,7 +2577,8 @@ static void lin_free(struct lin *l)
 	free(l->items);
 }
 
-static int lin_keep(struct lin *l, struct rec *r, const char *text, size_t len)
+static int lin_keep(struct lin *l, struct rec *r, const struct vlink *link, const char *text,
+		    size_t len)
 {
 	struct lin_item *it;
 
@@ -1955,7 +2598,7 @@ static int lin_keep(struct lin *l, struct rec *r, const char *text, size_t len)
 	it->obj = r->obj;
 	r->obj = NULL;
 	memcpy(it->hash, r->hash, HASH_BYTES);
-	memcpy(it->vnode_prev, r->vnode_prev, HASH_BYTES);
+	it->link = *link;
 	l->count++;
 	return 0;
 }
@@ -1963,6 +2606,7 @@ static int lin_keep(struct lin *l, struct rec *r, const char *text, size_t len)
 static int lin_line(void *arg, const char *text, size_t len, const struct pos *p)
 {
 	struct lin *l = arg;
+	struct vlink link;
 	uint64_t seq;
 	struct rec r;
 	int ret;
@@ -1979,13 +2623,13 @@ static int lin_line(void *arg, const char *text, size_t len, const struct pos *p
 	if (!l->seen)
 		l->anchored = r.seq != 1;
 	l->seen = true;
-	if (r.vnode == l->vnode)
-		ret = lin_keep(l, &r, text, len);
+	if (rec_names(&r, l->vnode, &link))
+		ret = lin_keep(l, &r, &link, text, len);
 	json_decref(r.obj);
 	return ret;
 }
 
-static int lin_yield(struct lin_item *it, pf_audit_record_fn fn, void *arg)
+static int lin_yield(const struct lin *l, struct lin_item *it, pf_audit_record_fn fn, void *arg)
 {
 	struct pf_audit_record rec = {.line = it->line};
 	char *details = json_dumps(json_object_get(it->obj, "details"), DUMP_FLAGS);
@@ -1994,7 +2638,9 @@ static int lin_yield(struct lin_item *it, pf_audit_record_fn fn, void *arg)
 	if (details == NULL)
 		return -ENOMEM;
 	rec.seq = (uint64_t)json_integer_value(json_object_get(it->obj, "seq"));
-	rec.vnode = (uint32_t)json_integer_value(json_object_get(it->obj, "vnode"));
+	rec.vnode = l->vnode;
+	rec.flags = it->link.batch ? PF_AUDIT_RECORD_BATCH : 0;
+	rec.value = it->link.value;
 	rec.time = obj_str(it->obj, "time");
 	rec.host = obj_str(it->obj, "host");
 	rec.event = obj_str(it->obj, "event");
@@ -2005,20 +2651,26 @@ static int lin_yield(struct lin_item *it, pf_audit_record_fn fn, void *arg)
 	return r > 0 ? 0 : r;
 }
 
-/* Follow the links back from the newest record, then yield oldest first. */
+/* Check the links from the newest record back, then yield oldest first. */
 static int lin_follow(struct lin *l, pf_audit_record_fn fn, void *arg)
 {
 	size_t i;
 	int r = 0;
 
-	for (i = l->count; i-- > 1;)
-		if (sodium_memcmp(l->items[i].vnode_prev, l->items[i - 1].hash, HASH_BYTES) != 0)
+	for (i = l->count; i-- > 1;) {
+		const struct vlink *k = &l->items[i].link;
+		uint64_t before =
+			(uint64_t)json_integer_value(json_object_get(l->items[i - 1].obj, "seq"));
+
+		if (sodium_memcmp(k->hash, l->items[i - 1].hash, HASH_BYTES) != 0 ||
+		    (k->has_seq && k->seq != before))
 			return -EBADMSG;
+	}
 	if (l->count > 0 && !l->anchored &&
-	    sodium_memcmp(l->items[0].vnode_prev, zero_hash, HASH_BYTES) != 0)
+	    sodium_memcmp(l->items[0].link.hash, zero_hash, HASH_BYTES) != 0)
 		return -EBADMSG;
 	for (i = 0; r == 0 && i < l->count; i++)
-		r = lin_yield(&l->items[i], fn, arg);
+		r = lin_yield(l, &l->items[i], fn, arg);
 	return r < 0 ? r : (int)l->count;
 }
 
@@ -2043,6 +2695,13 @@ int pf_audit_lineage(const char *path, uint32_t vnode, pf_audit_record_fn fn, vo
 
 /* ---- lineage from the index ------------------------------------------------------------ */
 
+/* Where one record lies, as the index said. */
+struct rloc {
+	uint64_t seq, file_first_seq, offset;
+	uint32_t len;
+	bool live; /* its file was the live one when looked up */
+};
+
 /* One file of the set, open for reading lines back. */
 struct tail_file {
 	int fd;
@@ -2050,22 +2709,21 @@ struct tail_file {
 	bool live; /* opened as path (else as path.<first_seq>) */
 };
 
-/* The newest `max` indexed records of the VNode in vmap slot j, newest first, into refs:
- * how many. Caller holds ilock. */
-static uint32_t tail_refs(const struct pf_audit *log, uint32_t j, uint32_t max, struct lent *refs)
+/* Where record seq lies: 0, or -ENOENT when the index does not hold it. */
+static int tail_locate(struct pf_audit *log, uint64_t seq, struct rloc *ret)
 {
-	uint64_t pos = log->vmap.last[j];
-	uint32_t n = 0;
+	int r;
 
-	while (n < max && lindex_holds(&log->ix, pos)) {
-		refs[n] = *lindex_at(&log->ix, pos);
-		pos = refs[n++].prev;
-	}
-	return n;
+	pthread_mutex_lock(&log->ilock);
+	r = rix_find(&log->ix, seq, &ret->file_first_seq, &ret->offset, &ret->len);
+	ret->seq = seq;
+	ret->live = r == 0 && ret->file_first_seq == log->ix.live_first_seq;
+	pthread_mutex_unlock(&log->ilock);
+	return r;
 }
 
 /* Open the file e lies in, named as live (path) or as rotated (path.<first seq>). */
-static int tail_open(const struct pf_audit *log, struct tail_file *f, const struct lent *e,
+static int tail_open(const struct pf_audit *log, struct tail_file *f, const struct rloc *e,
 		     bool live)
 {
 	char name[PF_AUDIT_PATH_MAX + 32]; /* open() kept paths 32 bytes short of the max */
@@ -2089,18 +2747,18 @@ static int tail_open(const struct pf_audit *log, struct tail_file *f, const stru
 
 /* The line at e, parsed and checked, into *r: 0, -ENOENT (its file is gone), -EBADMSG
  * (the line there is not that record) or -ENOMEM (which says nothing of the record). A file live
- * when the positions were copied may have been rotated since: then it is path.<first seq>. A
- * rotated file stays rotated. */
-static int tail_read(const struct pf_audit *log, struct tail_file *f, const struct lent *e,
-		     bool live_first, char *buf, struct rec *r)
+ * when the position was looked up may have been rotated since: then it is path.<first seq>.
+ * A rotated file stays rotated. */
+static int tail_read(const struct pf_audit *log, struct tail_file *f, const struct rloc *e,
+		     char *buf, struct rec *r)
 {
 	int err = -ENOENT;
 
-	for (int k = 0; k < (live_first ? 2 : 1); k++) {
+	for (int k = 0; k < (e->live ? 2 : 1); k++) {
 		uint64_t seq;
 		ssize_t n;
 		int fault;
-		int o = tail_open(log, f, e, k == 0 && live_first);
+		int o = tail_open(log, f, e, k == 0 && e->live);
 
 		if (o < 0) {
 			err = o != -ENOENT ? o : err;
@@ -2123,29 +2781,38 @@ static int tail_read(const struct pf_audit *log, struct tail_file *f, const stru
 	return err;
 }
 
-/* Read the refs (newest first) in that order, then turn l oldest first: 0, or -errno. A file
- * gone (the operator removed old rotated files) ends the walk there, as if the index
- * ended. */
-static int tail_load(const struct pf_audit *log, const struct lent *refs, uint32_t n,
-		     uint64_t live_first_seq, struct lin *l)
+/* Read the VNode's records newest first from seq, following each one's link, at most max,
+ * then turn l oldest first: 0, or -errno. Where the index or the files end (a record
+ * older than the index, a file removed, a record that does not name its predecessor's
+ * seq), the walk ends as if the lineage began there: anchored. */
+static int tail_load(struct pf_audit *log, uint64_t seq, uint32_t max, struct lin *l)
 {
 	struct tail_file f = {.fd = -1};
 	char *buf = malloc(PF_AUDIT_LINE_MAX);
 	int r = buf != NULL ? 0 : -ENOMEM;
 
-	for (uint32_t i = 0; r == 0 && i < n; i++) {
+	while (r == 0 && seq != 0 && l->count < max) {
 		struct rec rec = {0};
+		struct vlink link;
+		struct rloc e;
 
-		r = tail_read(log, &f, &refs[i], refs[i].file_first_seq == live_first_seq, buf,
-			      &rec);
-		if (r == 0 && rec.vnode != l->vnode)
-			r = -EBADMSG;
+		r = tail_locate(log, seq, &e);
 		if (r == 0)
-			r = lin_keep(l, &rec, buf, refs[i].len);
+			r = tail_read(log, &f, &e, buf, &rec);
+		if (r == 0 && !rec_names(&rec, l->vnode, &link))
+			r = -EBADMSG;
+		if (r == 0 && link.has_seq && link.seq >= seq)
+			r = -EBADMSG; /* links go back, or the walk would not end */
+		if (r == 0)
+			r = lin_keep(l, &rec, &link, buf, e.len);
 		json_decref(rec.obj);
+		if (r == 0 && !link.has_seq && link.seq == 0 &&
+		    sodium_memcmp(link.hash, zero_hash, HASH_BYTES) != 0)
+			l->anchored = true; /* an older record: its link names no seq */
+		seq = r == 0 && link.has_seq ? link.seq : 0;
 	}
 	if (r == -ENOENT) {
-		l->anchored = true; /* older records are in files that are gone */
+		l->anchored = true; /* older records are in files that are gone, or unindexed */
 		r = 0;
 	}
 	for (size_t i = 0; i < l->count / 2; i++) {
@@ -2164,33 +2831,26 @@ int pf_audit_lineage_tail(struct pf_audit *log, uint32_t vnode, uint32_t max, pf
 			  void *arg, uint64_t *ret_total)
 {
 	struct lin l = {.vnode = vnode};
-	uint64_t total = 0, live_first_seq;
-	struct lent *refs;
-	uint32_t j, n = 0;
+	uint64_t total = 0, newest = 0;
+	uint32_t j;
 	int r;
 
 	if (log == NULL || fn == NULL || vnode == PF_AUDIT_NO_VNODE || max == 0 ||
 	    max > PF_AUDIT_LINEAGE_TAIL_MAX)
 		return -EINVAL;
-	refs = malloc(max * sizeof(*refs));
-	if (refs == NULL)
-		return -ENOMEM;
 	pthread_mutex_lock(&log->ilock);
 	j = vmap_find(&log->vmap, vnode);
 	if (j != VMAP_EMPTY) {
 		total = log->vmap.count[j];
-		n = tail_refs(log, j, max, refs);
+		newest = log->vmap.last[j];
 	}
-	live_first_seq = log->ix.live_first_seq;
 	pthread_mutex_unlock(&log->ilock);
-	PF_ASSERT(n <= max && n <= total);
+	r = tail_load(log, newest, max, &l);
 	/* The first one read links to zeros only when it is the VNode's first record. */
-	l.anchored = n < total || log->anchored;
-	r = tail_load(log, refs, n, live_first_seq, &l);
+	l.anchored = l.anchored || l.count < total || log->anchored;
 	if (r == 0)
 		r = lin_follow(&l, fn, arg);
 	lin_free(&l);
-	free(refs);
 	if (r >= 0 && ret_total != NULL)
 		*ret_total = total;
 	return r;

@@ -52,12 +52,14 @@ extern "C" {
 #define PF_AUDIT_PATH_MAX 4096u       /* bytes of a log path */
 #define PF_AUDIT_SIGN_EVERY_DEFAULT 1024u
 #define PF_AUDIT_NO_VNODE UINT32_MAX /* append(): the record is about no VNode */
-/* Records about VNodes whose place in the files a handle keeps for
- * pf_audit_lineage_tail(), the newest ones (pf_audit_opts.index_records, 0: this): 40 bytes
- * each, so at most 40 MiB, allocated as the log grows (about 500 MB of records). */
-#define PF_AUDIT_INDEX_RECORDS_DEFAULT (UINT64_C(1) << 20)
+/* Records whose place in the files a handle keeps for pf_audit_lineage_tail(), the newest
+ * ones (pf_audit_opts.index_records, 0: this): 8 bytes each, so at most 32 MiB, allocated as
+ * the log grows (over 1 GB of records). */
+#define PF_AUDIT_INDEX_RECORDS_DEFAULT (UINT64_C(1) << 22)
 #define PF_AUDIT_INDEX_RECORDS_MAX (UINT64_C(1) << 28)
-#define PF_AUDIT_LINEAGE_TAIL_MAX 4096u /* records one pf_audit_lineage_tail() may ask for */
+#define PF_AUDIT_LINEAGE_TAIL_MAX 4096u  /* records one pf_audit_lineage_tail() may ask for */
+#define PF_AUDIT_BATCH_VNODES_MAX 65536u /* VNodes one pf_audit_append_batch() record names */
+#define PF_AUDIT_BATCH_RANGES_MAX 4096u  /* ranges one pf_audit_append_batch() is given */
 
 /* When appended records reach the disk (fdatasync). Guarantees: see ctl/audit.c. */
 enum pf_audit_fsync {
@@ -95,6 +97,10 @@ struct pf_audit_opts {
 	uint64_t index_records;          /* lineage index (PF_AUDIT_INDEX_RECORDS_DEFAULT), 0:
 					  * default; rounded up to a power of two, at most
 					  * PF_AUDIT_INDEX_RECORDS_MAX */
+	uint64_t retain_bytes;           /* retention: drop the oldest rotated files while the
+					  * set is larger, 0: keep all (see below) */
+	uint64_t retain_age_s;           /* retention: drop rotated files written to last this
+					  * many seconds ago or more, 0: keep all */
 	uint64_t reserved[1];
 };
 
@@ -131,6 +137,11 @@ struct pf_audit_report {
 	uint64_t bad_offset;    /* fault: byte offset of that line in bad_file */
 	char bad_file[PF_AUDIT_PATH_MAX];
 	char reason[160]; /* fault: one line of explanation */
+	/* Retention: the log states (a `retention` record) that records 1..dropped_seq were
+	 * removed, and the walk begins right after them, its first record linking to the last
+	 * one removed: anchored, and explained. 0: no such statement matches the walk. */
+	uint64_t dropped_seq;
+	uint64_t dropped_stated_seq; /* the `retention` record that says so */
 };
 
 /* How far pf_audit_verify_watch() is. */
@@ -152,14 +163,24 @@ typedef int (*pf_audit_progress_fn)(void *arg, const struct pf_audit_progress *p
 /* One record as pf_audit_lineage() yields it; strings live until the callback returns. */
 struct pf_audit_record {
 	uint64_t seq;
-	uint32_t vnode; /* PF_AUDIT_NO_VNODE when none */
-	uint32_t reserved0;
+	uint32_t vnode;   /* PF_AUDIT_NO_VNODE when none */
+	uint32_t flags;   /* PF_AUDIT_RECORD_BATCH: a batch record naming vnode among others */
 	const char *time; /* RFC 3339 UTC with microseconds */
 	const char *host;
 	const char *event;
 	const char *subject;
 	const char *details; /* compact JSON object */
 	const char *line;    /* the whole record as stored, without the newline */
+	uint64_t value;      /* batch: the value of the range naming vnode (else 0) */
+};
+
+#define PF_AUDIT_RECORD_BATCH 0x1u
+
+/* A run of VNodes for pf_audit_append_batch(). */
+struct pf_audit_range {
+	uint32_t first; /* the first VNode id */
+	uint32_t count; /* VNodes first .. first + count - 1, at least 1 */
+	uint64_t value; /* the caller's number for them (pflightd: the epoch they reach) */
 };
 
 /* Return 0 to go on, a negative errno to stop (the caller then gets it back). */
@@ -248,6 +269,12 @@ PF_API void pf_audit_opts_init(struct pf_audit_opts *opts);
  *   -EBUSY     another handle (any process) has the log open
  *   -ENAMETOOLONG  path is longer than PF_AUDIT_PATH_MAX - 32
  *   -ENOMEM, -EIO (libsodium), or an open(2)/read(2)/ftruncate(2) errno
+ * Retention (opts retain_bytes, retain_age_s): after each rotation and at open, the oldest
+ * rotated files are removed while the set is larger than retain_bytes, or while the newest
+ * write to the oldest one is retain_age_s old; the live file is never removed, so the set
+ * stays within retain_bytes plus one live file (rotate_bytes and a record). What was
+ * removed is stated in the log by a `retention` record (the files, their seqs, the hash of
+ * the last record removed, why), which pf_audit_verify() matches with where its walk begins.
  * With PF_AUDIT_REPAIR_TORN a torn last line is truncated and a `repair` record saying
  * where and how many bytes were dropped is appended first. Only what a crash can leave is
  * cut: one line at the end of the live file, shorter than PF_AUDIT_LINE_MAX, that is the
@@ -258,10 +285,10 @@ PF_API int pf_audit_open(const char *path, const struct pf_audit_opts *opts,
 
 /*
  * Append one record: event (1..PF_AUDIT_EVENT_MAX bytes of [a-z0-9_.-], starting with a
- * letter; `head`, `rotate` and `repair` are reserved), subject (1..PF_AUDIT_SUBJECT_MAX
- * bytes of UTF-8 without control characters), details (a JSON object as text of at most
- * PF_AUDIT_DETAILS_MAX bytes, or NULL for {}), vnode (or PF_AUDIT_NO_VNODE). The line is
- * built whole and written with one write(2) (O_APPEND); a short write is truncated away.
+ * letter; `head`, `rotate`, `repair` and `retention` are reserved), subject
+ * (1..PF_AUDIT_SUBJECT_MAX bytes of UTF-8 without control characters), details (a JSON object as
+ * text of at most PF_AUDIT_DETAILS_MAX bytes, or NULL for {}), vnode (or PF_AUDIT_NO_VNODE). The
+ * line is built whole and written with one write(2) (O_APPEND); a short write is truncated away.
  * Returns 0 and *ret_seq (may be NULL), or:
  *   -EINVAL    bad event, subject or details (not JSON, not an object), NULL log
  *   -EMSGSIZE  event, subject or details too long, or the line exceeds PF_AUDIT_LINE_MAX
@@ -275,6 +302,20 @@ PF_API int pf_audit_open(const char *path, const struct pf_audit_opts *opts,
 PF_API int pf_audit_append(struct pf_audit *log, const char *event, const char *subject,
 			   const char *details, uint32_t vnode, uint64_t *ret_seq);
 
+/*
+ * Append one record about many VNodes: what pf_audit_append() does for one, for the VNodes
+ * of `ranges` (count of them, 1..PF_AUDIT_BATCH_RANGES_MAX, in ascending order of id and not
+ * overlapping, PF_AUDIT_BATCH_VNODES_MAX VNodes at most, none PF_AUDIT_NO_VNODE), each
+ * range with a value of the caller's. The record is in the lineage of every VNode it names,
+ * linked to each one's previous record, so a bulk change costs one record, not one per
+ * VNode (the format: ctl/audit.c). Returns what pf_audit_append() returns, and -EINVAL for
+ * bad ranges; -EMSGSIZE when the line would exceed PF_AUDIT_LINE_MAX (ranges whose VNodes
+ * have many different previous records need more bytes): split the ranges and retry.
+ */
+PF_API int pf_audit_append_batch(struct pf_audit *log, const char *event, const char *subject,
+				 const char *details, const struct pf_audit_range *ranges,
+				 uint32_t count, uint64_t *ret_seq);
+
 /* fdatasync the log now. Returns 0, -EINVAL, -ESHUTDOWN, or fdatasync(2)'s errno. */
 PF_API int pf_audit_sync(struct pf_audit *log);
 
@@ -287,7 +328,10 @@ PF_API int pf_audit_close(struct pf_audit *log);
 
 /*
  * Verify the log at path and its rotated files, oldest first: every record's canonical
- * form and hash, seq continuity, prev links, vnode_prev links and head signatures. With
+ * form and hash, seq continuity, prev links, the lineage links of records about VNodes and
+ * head signatures. A set whose first files were removed is walked from its first record
+ * ("anchored"); when the log itself stated the removal (retention, see pf_audit_open()),
+ * report->dropped_seq says what was dropped. With
  * pubkey, every head must be signed by that key and at least one head must exist; with
  * NULL, each head is checked against the key it carries, which proves only that the
  * heads are self-consistent (whoever rewrote the log could have signed it with a key of
@@ -313,8 +357,8 @@ PF_API int pf_audit_verify_watch(const char *path, const unsigned char *pubkey,
 				 void *arg);
 
 /*
- * Yield VNode vnode's records, oldest first, found by following its vnode_prev links
- * back from its newest record (across rotated files). Each yielded record's hash and
+ * Yield VNode vnode's records, oldest first (the records naming it, one by one or in a
+ * batch), found by a walk of the set (across rotated files). Each yielded record's hash and
  * link is checked. Returns the number of records yielded, or:
  *   -EBADMSG   a record of the set is malformed or edited, or a link is broken
  *   -ENOENT    no log at path
@@ -325,17 +369,18 @@ PF_API int pf_audit_lineage(const char *path, uint32_t vnode, pf_audit_record_fn
 
 /*
  * VNode vnode's newest records, at most max (1..PF_AUDIT_LINEAGE_TAIL_MAX), oldest first,
- * found through the open log's lineage index instead of a walk of its files. The handle
- * keeps, as it appends (and rebuilds as it opens), where each of the newest index_records
- * records about a VNode lies (file, offset, length), each linked to that VNode's record
- * before it; the lines are read back from there and each one's hash, seq and lineage link
- * is checked as pf_audit_lineage() checks them. Cost: one read per record yielded,
- * whatever the size of the log. Records older than the index, or in rotated files
- * removed since, are not yielded (pf_audit_lineage() walks the files for those);
- * *ret_total (may be NULL) is how many records the VNode has in the whole log, so the
- * caller can tell how many it did not get. Any thread, concurrently with appends: the
- * index has a lock of its own, held only to copy the positions. Returns the number of
- * records yielded, or:
+ * found through the open log's index instead of a walk of its files. The handle keeps, as
+ * it appends (and rebuilds as it opens), each VNode's newest record and where each of the
+ * newest index_records records lies (file, offset, length); every record about a VNode
+ * names the seq and hash of that VNode's record before it, so the lines are read back
+ * newest first, following those links, and each one's hash, seq and link is checked as
+ * pf_audit_lineage() checks them. Cost: one read per record yielded, whatever the size of
+ * the log. Records older than the index, in rotated files removed since, or written before
+ * records named their predecessor's seq, are not yielded (pf_audit_lineage() walks the
+ * files for those); *ret_total (may be NULL) is how many records the VNode has in the
+ * whole log, so the caller can tell how many it did not get. Any thread, concurrently with
+ * appends: the index has a lock of its own, held only to look positions up. Returns the
+ * number of records yielded, or:
  *   -EINVAL    NULL log or fn, vnode == PF_AUDIT_NO_VNODE, max 0 or above the limit
  *   -EBADMSG   a line is no longer the record indexed there (edited, moved), or a lineage
  *              link between two of them is broken
