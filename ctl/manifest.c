@@ -180,6 +180,15 @@ static const struct manifest_field fields[] = {
 	VAL(M, "governance.audit.rotate_size", PF_MANIFEST_SIZE, F_RELOAD,
 	    governance.audit_rotate_bytes, 0, UINT64_C(1) << 40, "64MiB",
 	    "Start a new audit file past this size; 0: never."),
+	VAL(M, "governance.audit.retain_size", PF_MANIFEST_SIZE, 0, governance.audit_retain_bytes,
+	    0, UINT64_C(1) << 50, "1GiB",
+	    "Drop the oldest rotated audit files while all of them are larger, the drop stated "
+	    "in the log (a `retention` record); the set stays within this plus one rotate_size; "
+	    "0: keep everything."),
+	VAL(M, "governance.audit.retain_age", PF_MANIFEST_DURATION, 0,
+	    governance.audit_retain_age_ns, 0, UINT64_C(1) << 62, "0",
+	    "Drop rotated audit files last written longer ago than this (whole seconds), the "
+	    "drop stated in the log; 0: keep them whatever their age."),
 	VAL(M, "governance.segment_mode", PF_MANIFEST_MODE, 0, governance.segment_mode, 0600, 0777,
 	    "0600",
 	    "Permission bits of the segment (owner rw required; others may never write: give "

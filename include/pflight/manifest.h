@@ -144,6 +144,8 @@ struct pf_manifest_governance {
 	uint64_t audit_rotate_bytes; /* 0: never rotate */
 	int32_t group;               /* gid allowed to attach, -1: none */
 	uint32_t reserved0;
+	uint64_t audit_retain_bytes;  /* drop the oldest rotated files past this, 0: keep all */
+	uint64_t audit_retain_age_ns; /* drop rotated files older than this, 0: keep all */
 };
 
 struct pf_manifest_transport {

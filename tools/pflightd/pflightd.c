@@ -507,6 +507,8 @@ static int open_audit(struct daemon *dm)
 	ao.sign_every = g->audit_sign_every;
 	ao.fsync_policy = audit_fsync_policy(g->audit_fsync);
 	ao.rotate_bytes = g->audit_rotate_bytes;
+	ao.retain_bytes = g->audit_retain_bytes;
+	ao.retain_age_s = (g->audit_retain_age_ns + 999999999u) / 1000000000u;
 	r = pf_audit_open(dm->audit_path, &ao, &dm->log, &why);
 	memset(sk, 0, sizeof(sk));
 	if (r < 0) {
