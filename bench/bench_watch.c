@@ -43,12 +43,10 @@ static uint64_t sink;             /* keeps the baseline loop's reads alive */
 static uint64_t records;
 static int cpu0;
 
-static int count_record(void *arg, const char *event, uint32_t vnode, const char *details)
+static int count_record(void *arg, const struct watch_rec *rec)
 {
 	(void)arg;
-	(void)event;
-	(void)details;
-	records += vnode < VNODES;
+	records += rec->vnode < VNODES;
 	return 0;
 }
 

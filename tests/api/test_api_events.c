@@ -84,6 +84,20 @@ static int stream_wait(struct stream *s, const char *text, int timeout_ms)
 	return 1;
 }
 
+/* Read until a record about VNode id shows: alone ("vnode:<id>") or as the last of a batch
+ * ("vnodes:<first>-<id>"; the test defines ranges that end there). 1, or 0 at timeout_ms. */
+static int stream_wait_vnode(struct stream *s, uint32_t id, int timeout_ms)
+{
+	char alone[48], batch[48];
+
+	(void)snprintf(alone, sizeof(alone), "\"subject\":\"vnode:%u\"", id);
+	(void)snprintf(batch, sizeof(batch), "-%u\",\"time\"", id);
+	for (int waited = 0; waited < timeout_ms; waited += 100)
+		if (stream_wait(s, alone, 100) || strstr(s->buf, batch) != NULL)
+			return 1;
+	return 0;
+}
+
 /* Check every event of the stream against the document; the ids in order; returns the
  * last id and how many records it held; *first gets the first id. */
 static long long stream_events(struct stream *s, long long *first, int *count)
@@ -127,19 +141,19 @@ static void check_live_and_resume(struct pf_domain *d)
 	CHECK(stream_wait(&a, ": audit events of", 5000));
 	CHECK(strstr(a.buf, " 200 ") != NULL && strstr(a.buf, "text/event-stream") != NULL);
 	CHECK(pf_vnode_define_range(d, 0, 4, NULL) == 4);
-	CHECK(stream_wait(&a, "\"vnode\":3", 10000));
+	CHECK(stream_wait_vnode(&a, 3, 10000)); /* the four defines: one batch record, or more */
 	(void)usleep(200000);
 	(void)stream_wait(&a, "no such text", 200);
 	last = stream_events(&a, &first, &n);
-	CHECK(n >= 4 && strstr(a.buf, "\"vnode\":3") != NULL);
+	CHECK(n >= 1);
 	stream_close(&a);
 	/* Changes while nobody listens; then resume after the last record seen. */
 	CHECK(pf_vnode_define_range(d, 4, 4, NULL) == 4);
 	(void)snprintf(id, sizeof(id), "%lld", last);
 	stream_open(&b, id);
-	CHECK(stream_wait(&b, "\"vnode\":7", 10000));
+	CHECK(stream_wait_vnode(&b, 7, 10000));
 	(void)stream_events(&b, &first_b, &nb);
-	CHECK(first_b == last + 1 && nb >= 4);
+	CHECK(first_b == last + 1 && nb >= 1);
 	CHECK(strstr(b.buf, "event: gap") == NULL);
 	/* Idle: a keep-alive comment within client_timeout / 2 (1 s), and another. */
 	CHECK(stream_wait(&b, ": keep-alive\n\n", 3000));

@@ -151,6 +151,8 @@ static int collect(const struct pf_audit_record *r, void *arg)
 	(void)snprintf(recs[nrecs].event, sizeof(recs[nrecs].event), "%s", r->event);
 	recs[nrecs].d = json_loads(r->details, 0, NULL);
 	CHECK(recs[nrecs].d != NULL);
+	if (r->flags & PF_AUDIT_RECORD_BATCH) /* a batch gives each VNode its epoch by range */
+		json_object_set_new(recs[nrecs].d, "to_epoch", json_integer((json_int_t)r->value));
 	nrecs++;
 	return 0;
 }

@@ -51,7 +51,11 @@
 int auditor_append(struct auditor *a, const char *event, const char *subject, const char *details,
 		   uint32_t vnode)
 {
-	int r = pf_audit_append(a->log, event, subject, details, vnode, NULL);
+	int r = abatch_flush(a); /* what waits was before this */
+
+	if (r < 0 && vnode != PF_AUDIT_NO_VNODE && abatch_pending(a, vnode))
+		return -EAGAIN; /* its own earlier change is not written: after it, or not at all */
+	r = pf_audit_append(a->log, event, subject, details, vnode, NULL);
 
 	if (r < 0) {
 		a->append_errors++;
@@ -194,11 +198,14 @@ static long long ppm(double x)
 	return isfinite(x) ? llround(x * 1e6) : -1;
 }
 
-/* A placement, in the VNode's lineage (link) or outside it (a late explanation). */
+/* A placement, in the VNode's lineage (link: batched with the placements on the same
+ * member by the same strategy) or outside it (a late explanation). */
 static int record_placement(struct auditor *a, const struct pf_sched_decision *d, uint64_t seq,
 			    int link, uint32_t skipped)
 {
-	char subject[64], details[DETAILS_BYTES];
+	char subject[64], details[DETAILS_BYTES], shared[128];
+	struct watch_rec rec = {
+		.event = "placement", .vnode = d->vnode, .epoch = (uint32_t)d->epoch};
 
 	(void)snprintf(subject, sizeof(subject), "vnode:%u", d->vnode);
 	(void)snprintf(details, sizeof(details),
@@ -215,8 +222,14 @@ static int record_placement(struct auditor *a, const struct pf_sched_decision *d
 		       d->filtered[PF_SCHED_FILTERED_FULL], d->filtered[PF_SCHED_FILTERED_BOUND],
 		       d->home_node, d->winner_node, ppm(d->score), ppm(d->reliability),
 		       ppm(d->trust), ppm(d->load), ppm(d->numa_factor), skipped);
-	return auditor_append(a, link ? "placement" : "placement_late", subject, details,
-			      link ? d->vnode : PF_AUDIT_NO_VNODE) == 0;
+	if (!link)
+		return auditor_append(a, "placement_late", subject, details, PF_AUDIT_NO_VNODE) ==
+		       0;
+	(void)snprintf(shared, sizeof(shared), "{\"member\":\"%u.%u\",\"strategy\":\"%s\"}",
+		       d->winner_slot, d->winner_generation, pf_sched_strategy_name(d->strategy));
+	rec.details = details;
+	rec.shared = shared;
+	return abatch_add(a, &rec) == 0;
 }
 
 /* A placed decision: through the watcher, which records what led to it first. */
@@ -266,14 +279,10 @@ static int take_explanations(struct auditor *a)
 	return n > 0 ? n : 0;
 }
 
-/* The watcher's records go through the same append as everything else. */
-static int watch_record(void *arg, const char *event, uint32_t vnode, const char *details)
+/* The watcher's records are batched with the changes alike. */
+static int watch_record(void *arg, const struct watch_rec *rec)
 {
-	struct auditor *a = arg;
-	char subject[32];
-
-	(void)snprintf(subject, sizeof(subject), "vnode:%u", vnode);
-	return auditor_append(a, event, subject, details, vnode);
+	return abatch_add(arg, rec);
 }
 
 int auditor_do_work(void *arg)
@@ -288,7 +297,9 @@ int auditor_do_work(void *arg)
 		a->version = version;
 		work += 1 + scan_members(a, 1);
 	}
-	return work + watch_pass(&a->watch, mono_ns());
+	work += watch_pass(&a->watch, mono_ns());
+	(void)abatch_flush(a); /* a record waits one pass at most; a failure is tried again */
+	return work;
 }
 
 int auditor_flush(struct auditor *a)
@@ -297,7 +308,9 @@ int auditor_flush(struct auditor *a)
 
 	while ((r = take_explanations(a)) > 0)
 		n += r;
-	return n + watch_final(&a->watch, mono_ns());
+	n += watch_final(&a->watch, mono_ns());
+	(void)abatch_flush(a);
+	return n;
 }
 
 int auditor_init(struct auditor *a, struct pf_domain *domain, struct pf_audit *log,
@@ -327,7 +340,12 @@ int auditor_init(struct auditor *a, struct pf_domain *domain, struct pf_audit *l
 		;
 	(void)pf_domain_membership(domain, &a->version);
 	(void)scan_members(a, 0);
-	r = watch_init(&a->watch, domain, watch_record, a);
+	r = abatch_init(&a->batches, di.vnodes_max);
+	if (r == 0) {
+		r = watch_init(&a->watch, domain, watch_record, a);
+		if (r < 0)
+			abatch_fini(&a->batches);
+	}
 	if (r < 0) {
 		pf_sched_explain_unsubscribe(domain);
 		free(a->seen);
@@ -342,6 +360,7 @@ void auditor_fini(struct auditor *a)
 		return;
 	pf_sched_explain_unsubscribe(a->domain);
 	watch_fini(&a->watch);
+	abatch_fini(&a->batches);
 	free(a->seen);
 	a->seen = NULL;
 }

@@ -18,6 +18,7 @@
 #ifndef PFLIGHTD_DAEMON_H
 #define PFLIGHTD_DAEMON_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -112,6 +113,31 @@ struct seen_member {
 	uint32_t reserved0;
 };
 
+/* The auditor's open batches of VNode records (abatch.c). */
+#define ABATCH_OPEN 8           /* batches open at once: changes of different kinds */
+#define ABATCH_RANGES 1024u     /* ranges of one batch */
+#define ABATCH_SHARED_BYTES 256 /* a batch's shared details */
+_Static_assert(ABATCH_RANGES <= PF_AUDIT_BATCH_RANGES_MAX, "one append takes a batch");
+
+struct abatch {
+	uint32_t gen; /* its place in the order batches are written, 0: free */
+	uint32_t n;   /* ranges */
+	uint32_t vnodes;
+	char event[PF_AUDIT_EVENT_MAX + 1];
+	char shared[ABATCH_SHARED_BYTES]; /* the details its VNodes share (a JSON object) */
+	char single[1024];                /* the first VNode's own details: a batch of one */
+	struct pf_audit_range ranges[ABATCH_RANGES];
+};
+
+struct abatches {
+	struct abatch b[ABATCH_OPEN];
+	uint32_t *pend; /* [vnodes_max]: the batch of each VNode's newest change */
+	uint32_t vnodes_max;
+	uint32_t next_gen;
+	uint64_t records; /* records written from batches (batch records and single ones) */
+	uint64_t vnodes;  /* VNode changes they carried */
+};
+
 struct auditor {
 	struct pf_domain *domain;
 	struct pf_audit *log;
@@ -124,7 +150,8 @@ struct auditor {
 	uint64_t unplaced;        /* decisions that placed nothing (not recorded) */
 	uint64_t lost;            /* explanations overwritten before they were read */
 	uint64_t append_errors;
-	struct watch watch; /* ownership changes no placement explains */
+	struct watch watch;      /* ownership changes no placement explains */
+	struct abatches batches; /* VNode records waiting to be written together */
 	struct pf_sched_decision batch[EXPLAIN_BATCH];
 	uint64_t seqs[EXPLAIN_BATCH];
 };
@@ -179,6 +206,16 @@ int auditor_append(struct auditor *a, const char *event, const char *subject, co
 
 /* Members the auditor saw live at its last scan. */
 uint32_t auditor_live(const struct auditor *a);
+
+/* The batches of VNode records (abatch.c; the auditor's thread). abatch_add() puts one
+ * change in a batch (0), or refuses it (-EAGAIN, -ENOSPC...: an older batch could not be
+ * written; the caller tries again later); abatch_flush() writes every open batch, oldest
+ * first (0, or the first errno: the rest stay open). */
+int abatch_init(struct abatches *bs, uint32_t vnodes_max);
+void abatch_fini(struct abatches *bs);
+int abatch_add(struct auditor *a, const struct watch_rec *rec);
+int abatch_flush(struct auditor *a);
+bool abatch_pending(struct auditor *a, uint32_t vnode);
 
 /* A death cause for logs and audit records; "unknown" for a value the library lacks. */
 static inline const char *daemon_cause_name(uint32_t cause)

@@ -238,12 +238,26 @@ static int get_vnodes(struct api *a, const struct api_call *call, struct api_rep
 			 err);
 }
 
+/* A record of the lineage as stored; a batch as this VNode's part of it: without its ranges
+ * and links (GET /api/v1/audit shows them), with the VNode and the epoch its range gives. */
 static int lineage_one(const struct pf_audit_record *rec, void *arg)
 {
 	json_t *o = json_loads(rec->line, JSON_REJECT_DUPLICATES, NULL);
+	int bad = 0;
 
 	if (o == NULL)
 		return -EBADMSG;
+	if (rec->flags & PF_AUDIT_RECORD_BATCH) {
+		(void)json_object_del(o, "vnodes");
+		(void)json_object_del(o, "vnodes_prev");
+		bad |= json_object_set_new(o, "vnode", json_integer(rec->vnode));
+		bad |= json_object_set_new(o, "epoch", json_integer((json_int_t)rec->value));
+		bad |= json_object_set_new(o, "batch", json_true());
+	}
+	if (bad != 0) {
+		json_decref(o);
+		return -ENOMEM;
+	}
 	return json_array_append_new(arg, o) == 0 ? 0 : -ENOMEM;
 }
 

@@ -151,11 +151,16 @@ static uint32_t skipped_of(uint32_t from_epoch, uint32_t to_epoch, uint32_t delt
 
 /* Append; on success the entry becomes the recorded state o. */
 static int put(struct watch *w, const char *event, uint32_t id, const char *details,
-	       const struct watch_obs *o, uint32_t skipped)
+	       const char *shared, const struct watch_obs *o, uint32_t skipped)
 {
+	struct watch_rec rec = {.event = event,
+				.vnode = id,
+				.epoch = o->epoch,
+				.details = details,
+				.shared = shared};
 	struct watch_vnode *e = &w->v[id];
 
-	if (w->record(w->arg, event, id, details) < 0)
+	if (w->record(w->arg, &rec) < 0)
 		return 0;
 	e->epoch = o->epoch;
 	e->state = o->state;
@@ -175,7 +180,7 @@ static int record_define(struct watch *w, uint32_t id)
 
 	o.slot = WATCH_NO_SLOT;
 	(void)snprintf(details, sizeof(details), "{\"state\":\"pending\",\"epoch\":%u}", e->epoch);
-	return put(w, "define", id, details, &o, 0);
+	return put(w, "define", id, details, "{\"state\":\"pending\"}", &o, 0);
 }
 
 static int record_release(struct watch *w, uint32_t id, const struct watch_obs *o)
@@ -184,15 +189,17 @@ static int record_release(struct watch *w, uint32_t id, const struct watch_obs *
 					      "owner_left"};
 	const struct watch_vnode *e = &w->v[id];
 	uint32_t skipped = skipped_of(e->epoch, o->epoch, 1);
-	char details[DETAILS_BYTES], from[NAME_BYTES];
+	char details[DETAILS_BYTES], shared[DETAILS_BYTES], from[NAME_BYTES];
 	enum fate f = owner_fate(w, e->slot, e->gen);
 
 	member_name(w, e->slot, e->gen, from);
+	(void)snprintf(shared, sizeof(shared), "{\"from\":\"%s\",\"reason\":\"%s\"}", from,
+		       reasons[f]);
 	(void)snprintf(details, sizeof(details),
 		       "{\"from\":\"%s\",\"reason\":\"%s\",\"from_epoch\":%u,\"to_epoch\":%u,"
 		       "\"skipped\":%u}",
 		       from, reasons[f], e->epoch, o->epoch, skipped);
-	return put(w, "release", id, details, o, skipped);
+	return put(w, "release", id, details, shared, o, skipped);
 }
 
 /* Why a move happened: only a rebalancing round or a drain asks for one. With changes
@@ -209,33 +216,35 @@ static int record_owned(struct watch *w, uint32_t id, const struct watch_obs *o)
 {
 	const struct watch_vnode *e = &w->v[id];
 	uint32_t skipped = skipped_of(e->epoch, o->epoch, 1);
-	char details[DETAILS_BYTES], from[NAME_BYTES], to[NAME_BYTES];
+	char details[DETAILS_BYTES], shared[DETAILS_BYTES], from[NAME_BYTES], to[NAME_BYTES];
 	int moved = e->slot != o->slot || e->gen != o->gen;
+	const char *why = moved ? move_why(owner_fate(w, e->slot, e->gen), skipped) : "reclaimed";
 
 	member_name(w, e->slot, e->gen, from);
 	member_name(w, o->slot, o->gen, to);
+	(void)snprintf(shared, sizeof(shared), "{\"from\":\"%s\",\"to\":\"%s\",\"why\":\"%s\"}",
+		       from, to, why);
 	(void)snprintf(details, sizeof(details),
 		       "{\"from\":\"%s\",\"to\":\"%s\",\"why\":\"%s\",\"from_epoch\":%u,"
 		       "\"to_epoch\":%u,\"skipped\":%u}",
-		       from, to,
-		       moved ? move_why(owner_fate(w, e->slot, e->gen), skipped) : "reclaimed",
-		       e->epoch, o->epoch, skipped);
-	return put(w, moved ? "move" : "claim", id, details, o, skipped);
+		       from, to, why, e->epoch, o->epoch, skipped);
+	return put(w, moved ? "move" : "claim", id, details, shared, o, skipped);
 }
 
 static int record_claim(struct watch *w, uint32_t id, const struct watch_obs *o)
 {
 	const struct watch_vnode *e = &w->v[id];
 	uint32_t skipped = skipped_of(e->epoch, o->epoch, 1);
-	char details[DETAILS_BYTES], to[NAME_BYTES];
+	char details[DETAILS_BYTES], shared[DETAILS_BYTES], to[NAME_BYTES];
 
 	if (is_owned(e->state))
 		return record_owned(w, id, o);
 	member_name(w, o->slot, o->gen, to);
+	(void)snprintf(shared, sizeof(shared), "{\"to\":\"%s\"}", to);
 	(void)snprintf(details, sizeof(details),
 		       "{\"to\":\"%s\",\"from_epoch\":%u,\"to_epoch\":%u,\"skipped\":%u}", to,
 		       e->epoch, o->epoch, skipped);
-	return put(w, "claim", id, details, o, skipped);
+	return put(w, "claim", id, details, shared, o, skipped);
 }
 
 /* Park o until it settles. 0, or -ENOSPC (the queue is full: look again next sweep). */

@@ -36,9 +36,20 @@
 
 #define WATCH_NO_SLOT 0xffffu
 
-/* Append one record about `vnode` (its lineage). 0, or a negative errno (not recorded:
- * the watcher tries again later). */
-typedef int (*watch_record_fn)(void *arg, const char *event, uint32_t vnode, const char *details);
+/* One change of a VNode, as the watcher records it: the details of a record about it alone,
+ * and `shared`, what it has in common with other changes recorded alike (the details of a
+ * batch record naming them all, the epochs being the ranges' values). */
+struct watch_rec {
+	const char *event;
+	uint32_t vnode;
+	uint32_t epoch;      /* the epoch it reaches */
+	const char *details; /* a JSON object: about this VNode alone */
+	const char *shared;  /* a JSON object: what changes alike share */
+};
+
+/* Record one change in the VNode's lineage. 0, or a negative errno (not recorded: the
+ * watcher tries again later). */
+typedef int (*watch_record_fn)(void *arg, const struct watch_rec *rec);
 
 /* What the log last knew of one VNode: its state, owner and epoch when the watcher last
  * recorded it (or took it as seen at start). 12 bytes: 12 MiB at the domain maximum. */

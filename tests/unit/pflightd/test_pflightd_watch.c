@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -122,6 +123,23 @@ static void settle(void)
 	quiesce();
 }
 
+static json_int_t rec_epoch(int i);
+
+/* A batch record carries, for each VNode, the epoch it reaches (the range's value); the
+ * epoch it came from is that of its record before. Spelled out here as a record about the
+ * VNode alone spells it, so that both are checked alike. */
+static void batch_fields(json_t *d, const struct pf_audit_record *r)
+{
+	json_int_t to = (json_int_t)r->value, from = nrecs > 0 ? rec_epoch(nrecs - 1) : 0;
+
+	assert_true(json_is_integer(json_object_get(d, "count")));
+	json_object_set_new(d, "batch", json_true());
+	json_object_set_new(d, "epoch", json_integer(to));
+	json_object_set_new(d, "to_epoch", json_integer(to));
+	json_object_set_new(d, "from_epoch", json_integer(from));
+	json_object_set_new(d, "skipped", json_integer(to - from > 1 ? to - from - 1 : 0));
+}
+
 static int collect(const struct pf_audit_record *r, void *arg)
 {
 	(void)arg;
@@ -129,6 +147,8 @@ static int collect(const struct pf_audit_record *r, void *arg)
 	(void)snprintf(recs[nrecs].event, sizeof(recs[nrecs].event), "%s", r->event);
 	recs[nrecs].d = json_loads(r->details, 0, NULL);
 	assert_non_null(recs[nrecs].d);
+	if (r->flags & PF_AUDIT_RECORD_BATCH)
+		batch_fields(recs[nrecs].d, r);
 	nrecs++;
 	return 0;
 }
@@ -450,13 +470,12 @@ static void test_pflightd_watch_restart_records_nothing(void **state)
 static int fail_appends;
 static uint64_t counted;
 
-static int count_record(void *arg, const char *event, uint32_t vnode, const char *details)
+static int count_record(void *arg, const struct watch_rec *rec)
 {
 	(void)arg;
-	(void)details;
 	if (fail_appends)
 		return -EIO;
-	counted += strcmp(event, "define") == 0 && vnode < 10000;
+	counted += strcmp(rec->event, "define") == 0 && rec->vnode < 10000;
 	return 0;
 }
 
@@ -509,6 +528,102 @@ static void test_pflightd_watch_pass_is_paced(void **state)
 	assert_int_equal(pf_domain_destroy(big), 0);
 }
 
+#define BULK 20000u
+
+/* A VNode's lineage in the log at lp. */
+static int bulk_lineage(const char *lp, uint32_t vnode)
+{
+	for (int i = 0; i < nrecs; i++)
+		json_decref(recs[i].d);
+	nrecs = 0;
+	return pf_audit_lineage(lp, vnode, collect, NULL);
+}
+
+/* A bulk change is written as a few batch records, each VNode's lineage intact (define,
+ * then its placement on the member that holds it, with its epoch), in a few bytes per
+ * VNode; and a batch whose write fails is written later, not lost. */
+static void test_pflightd_watch_bulk_batched(void **state)
+{
+	struct pf_audit_report rep = {.size = sizeof(rep)};
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	struct pf_member *m[4];
+	struct pf_domain_opts o;
+	struct pf_domain *big;
+	struct pf_audit *lg;
+	struct auditor a2;
+	struct cmdq *q2;
+	struct pf_sched *s;
+	struct pf_audit_opts ao;
+	struct stat st;
+	char big_name[80], lp[160];
+	struct pf_vnode *h, **handles = calloc(BULK, sizeof(*handles));
+	uint32_t held = 0;
+
+	(void)state;
+	(void)snprintf(big_name, sizeof(big_name), "%s-bulk", name);
+	(void)snprintf(lp, sizeof(lp), "%s/bulk.jsonl", dir);
+	pf_domain_opts_init(&o);
+	o.flags = PF_DOMAIN_REPLACE;
+	o.vnodes_max = BULK;
+	o.members_max = 8;
+	o.inbox_slots = 2;
+	o.state_bytes_max = 16;
+	assert_int_equal(pf_domain_create(big_name, &o, &big), 0);
+	pf_audit_opts_init(&ao);
+	ao.fsync_policy = PF_AUDIT_FSYNC_HEAD;
+	assert_int_equal(pf_audit_open(lp, &ao, &lg, NULL), 0);
+	assert_int_equal(cmdq_create(&q2), 0);
+	assert_int_equal(auditor_init(&a2, big, lg, q2), 0);
+	a2.watch.chunk_ns = 0;
+	a2.watch.sweep_ns = 0;
+	a2.watch.settle_ns = 0;
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pf_member_join(big, NULL, &m[i]), 0);
+	assert_int_equal(pf_vnode_define_range(big, 0, BULK, NULL), BULK);
+	assert_int_equal(pf_sched_create(big, NULL, &s), 0);
+	for (uint32_t v = 0; v < BULK; v++) { /* a pass of the auditor per 64: none lost */
+		int r = pf_sched_place(s, v, NULL);
+
+		if (r != 0)
+			print_error("place %u: %d\n", v, r);
+		assert_int_equal(r, 0);
+		if (v % 64 != 63)
+			continue;
+		(void)auditor_do_work(&a2);
+		for (int i = 0; i < 4; i++) /* the members take what was placed on them */
+			while (pf_vnode_adopt(m[i], &h) == 0)
+				handles[held++] = h;
+	}
+	for (int i = 0; i < 8; i++)
+		(void)auditor_do_work(&a2);
+	assert_int_equal(a2.lost, 0);
+	assert_int_equal(stat(lp, &st), 0);
+	assert_true((uint64_t)st.st_size < 64u * BULK); /* was ~1 KB per VNode, two records */
+	assert_true(a2.batches.vnodes >= 2 * BULK);
+	assert_true(a2.batches.records < BULK / 10);
+	for (uint32_t v = 0; v < BULK; v += 997) {
+		char owner[24];
+
+		assert_int_equal(bulk_lineage(lp, v), 2);
+		assert_string_equal(recs[0].event, "define");
+		assert_string_equal(recs[1].event, "placement");
+		assert_int_equal(pf_vnode_info(big, v, &vi), 0);
+		assert_int_equal(rec_epoch(1), (json_int_t)vi.epoch);
+		(void)snprintf(owner, sizeof(owner), "%u.%u", vi.owner_slot, vi.owner_generation);
+		assert_string_equal(rec_str(1, "member"), owner);
+	}
+	auditor_fini(&a2);
+	pf_sched_destroy(s);
+	assert_int_equal(pf_audit_close(lg), 0);
+	assert_int_equal(pf_audit_verify(lp, NULL, &rep), 0);
+	cmdq_destroy(q2);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pf_member_leave(m[i]), 0);
+	free(handles);
+	assert_int_equal(pf_domain_destroy(big), 0);
+	(void)unlink(lp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -523,6 +638,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pflightd_watch_restart_records_nothing, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_pflightd_watch_pass_is_paced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pflightd_watch_bulk_batched, setup, teardown),
 	};
 
 	log_set_level(LOG_ERROR);
