@@ -80,9 +80,14 @@
  * its bound walks on past itself) or at the first member with room (move there). Each move but a
  * shed goes strictly earlier in the VNode's own ring order, and a shed lands where no earlier
  * member has room, so moves cannot cycle, and a join moves about the newcomer's ring share.
- *   7. budget: min(moves_max, ceil(owned x moves_ppm / 10^6)) requests per round, lifts
- *      and sheds included; a candidate that would move past it is counted
- *      (skipped_budget) and left alone.
+ *   7. budget: min(moves_max, ceil(owned x moves_ppm / 10^6) - pending) requests per round
+ *      (none when the requests still pending fill the fraction), lifts and sheds included;
+ *      a candidate that would move past it is counted (skipped_budget) and left alone.
+ *      The fraction bounds the VNodes in flight, not only those one round asks for: rounds
+ *      that follow each other faster than owners act add nothing past it, so a caller may
+ *      run them as often as earlier requests complete (pflightd does, while a round leaves
+ *      work) without a storm. moves_max bounds each round on top of it; its default is the
+ *      largest domain, so the fraction alone, which grows with the domain, sets the pace.
  *   8. each request updates the model at once (owner -1, target +1, heaps fixed), so one
  *      round never overshoots: the target's score drops as it is given VNodes.
  *
@@ -106,11 +111,15 @@
 #include "shm/fault.h"
 #include "shm/pf_assert.h"
 
-#define MOVES_MAX_DEFAULT 256u
-/* 10% a round: a newcomer among four is brought to its share in two or three rounds (a
- * second each in pflightd), well inside the 5 s after which balance is measured; 1%, the
- * first default, took half a minute for 256 VNodes, longer than the demo's churn leaves
- * between two changes. */
+/* No absolute bound by default: the fraction bounds a round, and it scales with the domain.
+ * 256, the first default, held a newcomer to 255 VNodes a round whatever the domain's size:
+ * at 131,072 VNodes a second worker had 47,663 against the first's 83,409 after 37 s, and
+ * a fifth among a million would have waited for hundreds of rounds. */
+#define MOVES_MAX_DEFAULT PF_VNODES_MAX
+/* 10% of the VNodes owned in flight: a newcomer among four is brought to its share in two
+ * or three rounds whatever the domain's size, well inside the 5 s after which balance is
+ * measured; 1%, the first default, took half a minute for 256 VNodes, longer than the
+ * demo's churn leaves between two changes. */
 #define MOVES_PPM_DEFAULT 100000u
 #define COOLDOWN_NS_DEFAULT UINT64_C(200000000)
 #define GAIN_PPM_DEFAULT 200000u
@@ -905,11 +914,21 @@ static uint32_t candidates_left(const struct round *rd, uint32_t x)
 	return n;
 }
 
+/* Point 7: the moves this round may ask, the fraction counting those in flight. */
+static uint32_t round_budget(const struct pf_rebalance_report *rep,
+			     const struct pf_rebalance_opts *o)
+{
+	uint64_t relative = ((uint64_t)rep->owned * o->moves_ppm + PF_PPM - 1) / PF_PPM;
+
+	PF_ASSERT(rep->pending <= rep->owned && o->moves_ppm <= PF_PPM);
+	relative = relative > rep->pending ? relative - rep->pending : 0;
+	PF_ASSERT(relative <= rep->owned);
+	return (uint32_t)PF_MIN(relative, (uint64_t)o->moves_max);
+}
+
 static void round_run(struct round *rd, const struct pf_rebalance_opts *o)
 {
-	uint64_t relative = ((uint64_t)rd->rep->owned * o->moves_ppm + PF_PPM - 1) / PF_PPM;
-
-	rd->rep->budget = (uint32_t)PF_MIN(relative, (uint64_t)o->moves_max);
+	rd->rep->budget = round_budget(rd->rep, o);
 	if (lift(rd) < 0 && (o->flags & PF_REBALANCE_BUDGET_STOP) != 0)
 		return;
 	for (uint32_t i = 0; i < rd->s->nsm; i++)

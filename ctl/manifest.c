@@ -140,11 +140,13 @@ static const struct manifest_field fields[] = {
 	    "Seed for ties and hash points: same seed, same decisions."),
 	SECTION("scheduling.rebalance", "Rebalancing rounds and their anti-storm rules."),
 	VAL(M, "scheduling.rebalance.moves_max", PF_MANIFEST_INT, F_RELOAD,
-	    scheduling.rebalance.moves_max, 0, PF_VNODES_MAX, "256",
-	    "Move requests per round, at most."),
+	    scheduling.rebalance.moves_max, 0, PF_VNODES_MAX, "1048576",
+	    "Move requests per round, at most; the default, the largest domain, leaves the "
+	    "pace to moves_fraction, which grows with the domain."),
 	VAL(M, "scheduling.rebalance.moves_fraction", PF_MANIFEST_PPM, F_RELOAD,
 	    scheduling.rebalance.moves_ppm, 0, PF_PPM, "10%",
-	    "Move requests per round as a fraction of the VNodes owned (0: dry run)."),
+	    "Move requests in flight, as a fraction of the VNodes owned: a round asks for what "
+	    "those of earlier rounds still pending leave (0: dry run)."),
 	VAL(M, "scheduling.rebalance.cooldown", PF_MANIFEST_DURATION, F_RELOAD,
 	    scheduling.rebalance.cooldown_ns, 0, 3600 * SEC_NS, "200ms",
 	    "No round within this long of a membership change."),

@@ -276,9 +276,12 @@ PF_API int pf_sched_candidates(struct pf_sched *sched, uint32_t vnode,
 struct pf_rebalance_opts {
 	uint32_t size;         /* sizeof(struct pf_rebalance_opts) */
 	uint32_t flags;        /* PF_REBALANCE_BUDGET_STOP, or 0 */
-	uint32_t moves_max;    /* absolute budget: move requests per round (default 256) */
-	uint32_t moves_ppm;    /* relative budget: of the VNodes owned, per round (default
-				* 100000 = 10%, at least one move when not 0; 0: a dry run) */
+	uint32_t moves_max;    /* absolute budget: move requests per round (default
+				* PF_VNODES_MAX: no bound but the relative one) */
+	uint32_t moves_ppm;    /* relative budget: of the VNodes owned, in flight (requests of
+				* earlier rounds still pending count against it; default
+				* 100000 = 10%, at least one move when not 0 and none pending;
+				* 0: a dry run) */
 	uint64_t cooldown_ns;  /* no round within this long of a membership change (200 ms) */
 	uint32_t gain_min_ppm; /* hysteresis: the target's score must beat the owner's (without
 				* the VNode) by this factor (default 200000 = 20%); not used by

@@ -43,9 +43,9 @@ static char name[64];
 static struct pf_domain *dom;
 static struct pf_member *mem[MEMBERS_MAX];
 static uint32_t nmem;
-static struct pf_vnode *hv[VNODES_MAX];        /* the handle of each VNode, if adopted */
-static struct pf_member *owner_of[VNODES_MAX]; /* and which member holds it */
-static uint32_t ring_slots = 4096;             /* assign_slots of the next domain */
+static struct pf_vnode *hv[PF_VNODES_MAX];        /* the handle of each VNode, if adopted */
+static struct pf_member *owner_of[PF_VNODES_MAX]; /* and which member holds it */
+static uint32_t ring_slots = 4096;                /* assign_slots of the next domain */
 
 /* What a counter VNode checkpoints: messages are sequence numbers from 1. */
 struct counter {
@@ -333,12 +333,22 @@ static void test_rebalance_budget(void **state)
 	assert_int_equal(pf_sched_rebalance(s, &o, &rep), 5);
 	assert_int_equal(rep.pending, 5);
 	assert_int_equal(requests_pending(200), 10);
-	/* Relative: 1% of 200 owned = 2. */
+	/* Relative: 10% of 200 owned in flight = 20, of which 10 are pending. */
 	o.moves_max = 1000;
-	o.moves_ppm = 10000;
-	assert_int_equal(pf_sched_rebalance(s, &o, &rep), 2);
-	assert_int_equal(rep.budget, 2);
-	assert_int_equal(requests_pending(200), 12);
+	o.moves_ppm = 100000;
+	assert_int_equal(pf_sched_rebalance(s, &o, &rep), 10);
+	assert_int_equal(rep.budget, 10);
+	assert_int_equal(requests_pending(200), 20);
+	/* The fraction is full: a round that comes before owners act asks for nothing more. */
+	assert_int_equal(pf_sched_rebalance(s, &o, &rep), 0);
+	assert_int_equal(rep.pending, 20);
+	assert_int_equal(rep.budget, 0);
+	assert_true(rep.skipped_budget > 0);
+	assert_int_equal(requests_pending(200), 20);
+	/* Owners act: the fraction has room again. */
+	assert_int_equal(handoff_all(200), 20);
+	assert_int_equal(pf_sched_rebalance(s, &o, &rep), 20);
+	assert_int_equal(rep.pending, 0);
 	/* 0 ppm: a dry run that only counts. */
 	o.moves_ppm = 0;
 	assert_int_equal(pf_sched_rebalance(s, &o, &rep), 0);
@@ -897,6 +907,90 @@ static void test_rebalance_migrate_refuses_bound(void **state)
 	destroy();
 }
 
+/* Place every PENDING VNode, the members adopting as their rings fill. */
+static void place_run(struct pf_sched *s, uint32_t vnodes)
+{
+	uint32_t placed = 0;
+
+	while (placed < vnodes) {
+		int r = pf_sched_run(s, 65536);
+
+		assert_true(r > 0);
+		placed += (uint32_t)r;
+		adopt_all();
+	}
+}
+
+/* VNodes of which a move request is pending, and the round's fraction of the owned. */
+static void assert_in_flight(const struct pf_rebalance_report *rep, uint32_t vnodes)
+{
+	uint64_t fraction = ((uint64_t)rep->owned * 100000u + PF_PPM - 1) / PF_PPM;
+
+	assert_true(rep->requested <= rep->budget);
+	assert_true((uint64_t)rep->budget + rep->pending <= PF_MAX_OF(fraction, rep->pending));
+	assert_true(requests_pending(vnodes) <= fraction);
+}
+
+/* The issue's case: a fifth member joins four holding a million VNodes. On the default
+ * options (bar the cool-down), no round asks for more than the fraction in flight (10%,
+ * earlier requests still pending included, even when rounds come faster than owners act),
+ * the newcomer reaches fair / (1 + eps) within a few rounds (the first default, 256 moves a
+ * round, took over six hundred), the moves are the newcomer's due and no more (no
+ * overshoot, every VNode moved at most once), and once settled a round moves nothing. */
+static void test_rebalance_join_at_scale(void **state)
+{
+	const uint32_t n = PF_VNODES_MAX, cap = n / 4;
+	struct pf_rebalance_opts o;
+	struct pf_rebalance_report rep = {.size = sizeof(rep)};
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	struct pf_domain_opts d;
+	struct pf_sched *s;
+	uint32_t newcomer, moved = 0, rounds = 0;
+
+	(void)state;
+	test_domain_name(name, sizeof(name), "rebalance");
+	pf_domain_opts_init(&d);
+	d.flags = PF_DOMAIN_REPLACE;
+	d.members_max = MEMBERS_MAX;
+	d.vnodes_max = n;
+	d.inbox_slots = 2;
+	d.msg_bytes_max = 48;
+	d.state_bytes_max = 64;
+	d.assign_slots = 65536;
+	assert_int_equal(pf_domain_create(name, &d, &dom), 0);
+	nmem = 0;
+	memset(hv, 0, sizeof(hv));
+	for (int i = 0; i < 4; i++)
+		add_member(cap);
+	assert_int_equal(pf_vnode_define_range(dom, 0, n, NULL), (int)n);
+	assert_int_equal(pf_sched_create(dom, NULL, &s), 0);
+	place_run(s, n);
+	newcomer = add_member(cap);
+	pf_rebalance_opts_init(&o);
+	o.cooldown_ns = 0;
+	for (int r; (r = pf_sched_rebalance(s, &o, &rep)) > 0; rounds++) {
+		assert_in_flight(&rep, n);
+		/* Owners have not acted: the next round adds nothing past the fraction. */
+		assert_true(pf_sched_rebalance(s, &o, &rep) >= 0);
+		assert_in_flight(&rep, n);
+		moved += handoff_all(n);
+		assert_true(rounds < 8);
+	}
+	assert_int_equal(rep.requested, 0);
+	print_message("# join at scale: %u rounds, %u moved (ideal %u), newcomer %u\n", rounds,
+		      moved, n / 5, owned_by(newcomer, n));
+	assert_true(owned_by(newcomer, n) * 5ull * 125 >= (uint64_t)n * 100); /* fair / 1.25 */
+	assert_true(moved == owned_by(newcomer, n) && moved <= n / 5);
+	for (uint32_t id = 0; id < n; id += 97) {
+		assert_int_equal(pf_vnode_info(dom, id, &vi), 0);
+		assert_true(vi.state == PF_VNODE_ACTIVE && vi.epoch <= 2);
+	}
+	assert_int_equal(pf_sched_rebalance(s, &o, &rep), 0); /* hysteresis: nothing moves back */
+	assert_int_equal(rep.pending, 0);
+	pf_sched_destroy(s);
+	destroy();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -914,6 +1008,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_rebalance_chash_full_ring, teardown),
 		cmocka_unit_test_teardown(test_rebalance_migrate_decision, teardown),
 		cmocka_unit_test_teardown(test_rebalance_migrate_refuses_bound, teardown),
+		cmocka_unit_test_teardown(test_rebalance_join_at_scale, teardown),
 	};
 
 	return cmocka_run_group_tests_name("core_rebalance", tests, NULL, NULL);
