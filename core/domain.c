@@ -43,7 +43,12 @@
 #define DEFAULT_HEARTBEAT_NS UINT64_C(50000000)
 #define DEFAULT_HEARTBEAT_MISSES 3u
 #define DEFAULT_GRACE_NS UINT64_C(100000000) /* 100 ms: longer than any read we make */
-#define DEFAULT_ASSIGN_SLOTS 256u            /* placements a member may have waiting to adopt */
+/* Placements and hand-offs a member may have waiting to adopt: at least 256, and by default
+ * twice the VNodes per member slot (assign_slots_for()). A rebalancing round aims no more at a
+ * member than its ring has room for, so the ring bounds how fast a newcomer is given its share:
+ * 256 slots held one among five to 255 VNodes a round, over six hundred rounds at a million
+ * VNodes. Two slots per VNode in all (16 bytes), beyond the floor. */
+#define ASSIGN_SLOTS_MIN 256u
 #define DEFAULT_EXPLAIN_SLOTS 1024u /* recent decisions kept for people and the audit log */
 #define ASSIGN_SLOTS_MAX 65536u
 #define EXPLAIN_SLOTS_MAX (1u << 20)
@@ -87,7 +92,7 @@ PF_API void pf_domain_opts_init(struct pf_domain_opts *opts)
 	opts->slot_grace_ns = DEFAULT_GRACE_NS;
 	opts->sched_strategy = PF_SCHED_TRUST_WEIGHTED;
 	opts->epsilon_ppm = PF_SCHED_EPSILON_DEFAULT;
-	opts->assign_slots = DEFAULT_ASSIGN_SLOTS;
+	opts->assign_slots = 0; /* derived from the domain's size: assign_slots_for() */
 	opts->explain_slots = DEFAULT_EXPLAIN_SLOTS;
 }
 
@@ -137,8 +142,25 @@ static int opts_resolve(const struct pf_domain_opts *in, struct pf_domain_opts *
 }
 
 /* Derive the shared limits from options; -EINVAL for anything out of range. */
+/* The assignment ring's slots per member: the caller's, or when 0, twice the VNodes per member
+ * slot as a power of two within [ASSIGN_SLOTS_MIN, ASSIGN_SLOTS_MAX]. */
+static uint32_t assign_slots_for(const struct pf_domain_opts *o)
+{
+	uint64_t per_member;
+
+	if (o->assign_slots != 0 || o->members_max == 0 || o->vnodes_max == 0 ||
+	    o->vnodes_max > PF_VNODES_MAX)
+		return o->assign_slots; /* checked as given: bad limits are refused anyway */
+	per_member = ((uint64_t)o->vnodes_max + o->members_max - 1) / o->members_max;
+	PF_ASSERT(per_member >= 1 && per_member <= PF_VNODES_MAX);
+	return PF_MIN(pow2_at_least((uint32_t)PF_MAX_OF(2 * per_member, ASSIGN_SLOTS_MIN)),
+		      ASSIGN_SLOTS_MAX);
+}
+
 static int limits_from_opts(const struct pf_domain_opts *o, struct dom_limits *lim)
 {
+	uint32_t assign_slots = assign_slots_for(o);
+
 	memset(lim, 0, sizeof(*lim));
 	if ((o->flags & ~PF_DOMAIN_REPLACE) != 0)
 		return -EINVAL;
@@ -171,9 +193,9 @@ static int limits_from_opts(const struct pf_domain_opts *o, struct dom_limits *l
 	if (o->sched_strategy > PF_SCHED_AGENT || o->trust_floor_ppm > PF_PPM ||
 	    o->epsilon_ppm > PF_SCHED_EPSILON_MAX)
 		return -EINVAL;
-	if (o->assign_slots < 2 || o->assign_slots > ASSIGN_SLOTS_MAX ||
-	    !PF_IS_POW2(o->assign_slots) || o->explain_slots < 16 ||
-	    o->explain_slots > EXPLAIN_SLOTS_MAX || !PF_IS_POW2(o->explain_slots))
+	if (assign_slots < 2 || assign_slots > ASSIGN_SLOTS_MAX || !PF_IS_POW2(assign_slots) ||
+	    o->explain_slots < 16 || o->explain_slots > EXPLAIN_SLOTS_MAX ||
+	    !PF_IS_POW2(o->explain_slots))
 		return -EINVAL;
 	if (o->reserved0 != 0)
 		return -EINVAL;
@@ -199,7 +221,7 @@ static int limits_from_opts(const struct pf_domain_opts *o, struct dom_limits *l
 	lim->mode = o->mode | (o->gid >= 0 ? 0060u : 0u);
 	lim->owner_uid = (uint32_t)geteuid();
 	lim->gid = o->gid;
-	lim->assign_slots = o->assign_slots;
+	lim->assign_slots = assign_slots;
 	lim->explain_slots = o->explain_slots;
 	lim->ckpt_bufs = ckpt_bufs_for(o->vnodes_max, o->members_max);
 	return 0;

@@ -57,7 +57,10 @@ struct pf_domain_opts {
 	uint32_t trust_floor_ppm; /* members below this trust get nothing, default 0 */
 	uint32_t epsilon_ppm;     /* bounded load, every strategy: no member above
 				   * ceil((1 + eps) x its fair share), PF_SCHED_EPSILON_DEFAULT */
-	uint32_t assign_slots;    /* per member, placements waiting to be adopted, pow2, 256 */
+	uint32_t assign_slots;    /* per member, placements and hand-offs waiting to be adopted,
+				   * pow2 2..65536; default 0: twice the VNodes per member slot,
+				   * 256..65536 (a rebalancing round gives a member no more than
+				   * its ring has room for) */
 	uint64_t sched_seed;      /* ties and hash points; same seed, same decisions */
 	uint32_t explain_slots;   /* recent placement explanations kept, pow2, default 1024 */
 	uint32_t reserved0;       /* must be zero */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tests/unit/core/test_core_domain.c
- * Goal: a domain is created with exactly its limits and permissions, attaches cleanly,
+ * Goal: a domain is created with exactly its limits and permissions (its assignment rings
+ * sized from its VNodes per member slot unless told), attaches cleanly,
  * and an attacher refuses every malformed segment with its own errno without crashing
  * (bad names, limits of 0, garbage, truncated, wrong magic or major, corrupted limits and
  * region sizes), leaving nothing behind. A ring's header scribbled on after open (its
@@ -97,6 +98,50 @@ static void test_domain_table_cost_at_scale(void **state)
 	assert_int_equal(info.members_max, PF_MEMBERS_MAX);
 	assert_true(info.table_bytes_per_vnode <= 128);
 	assert_int_equal(pf_domain_destroy(a), 0);
+}
+
+/* VNodes one member may have placed on it before it adopts any: its ring's slots - 1. */
+static uint32_t ring_room_of(uint32_t vnodes_max, uint32_t members_max, uint32_t assign_slots)
+{
+	struct pf_member_info mi = {.size = sizeof(mi)};
+	struct pf_member_opts mo;
+	struct pf_domain_opts o;
+	struct pf_domain *a;
+	struct pf_member *m;
+	struct pf_sched *s;
+	uint32_t define = PF_MIN(vnodes_max, 40000u);
+
+	pf_domain_opts_init(&o);
+	o.members_max = members_max;
+	o.vnodes_max = vnodes_max;
+	o.inbox_slots = 2;
+	o.msg_bytes_max = 48;
+	o.state_bytes_max = 64;
+	o.assign_slots = assign_slots;
+	assert_int_equal(pf_domain_create(name, &o, &a), 0);
+	pf_member_opts_init(&mo);
+	mo.vnode_capacity = vnodes_max;
+	assert_int_equal(pf_member_join(a, &mo, &m), 0);
+	assert_int_equal(pf_vnode_define_range(a, 0, define, NULL), (int)define);
+	assert_int_equal(pf_sched_create(a, NULL, &s), 0);
+	assert_true(pf_sched_run(s, define) >= 0);
+	assert_int_equal(pf_member_info(a, (uint32_t)pf_member_id(m), &mi), 0);
+	pf_sched_destroy(s);
+	assert_int_equal(pf_member_leave(m), 0);
+	assert_int_equal(pf_domain_destroy(a), 0);
+	return mi.vnodes_placed;
+}
+
+/* The assignment ring grows with the domain by default (twice the VNodes per member slot,
+ * 256 at least): a rebalancing round gives a member no more than its ring has room for. An
+ * explicit size is kept. */
+static void test_domain_assign_ring_scales(void **state)
+{
+	(void)state;
+	assert_int_equal(ring_room_of(1024, 64, 0), 255);
+	assert_int_equal(ring_room_of(PF_VNODES_MAX, 64, 0), 32767);
+	assert_int_equal(ring_room_of(PF_VNODES_MAX, PF_MEMBERS_MAX, 0), 511);
+	assert_int_equal(ring_room_of(PF_VNODES_MAX, 64, 256), 255);
 }
 
 static void test_domain_group_mode(void **state)
@@ -852,6 +897,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_domain_create_open_info, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domain_table_cost_at_scale, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_domain_assign_ring_scales, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domain_group_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domain_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domain_attach_garbage, setup, teardown),
