@@ -5,7 +5,9 @@
  * The daemon is the domain's placer (pf_placer_claim): the members stop placing for
  * themselves while it runs and take over if it goes. Each pass places up to SCHED_BUDGET
  * PENDING VNodes (the winner takes them with pf_vnode_claim) and, at most once per
- * period, runs a rebalancing round. A round refused by the cool-down after a membership
+ * period, runs a rebalancing round; while rounds leave work (moves asked, or held back by
+ * the budget in flight or a target's full ring), the next comes sooner, paced by the round's
+ * own cost (FOLLOW_UP_*). A round refused by the cool-down after a membership
  * change (-EAGAIN) is retried when the cool-down ends, not before, so a churning
  * membership costs no scans. A tool claiming one VNode by id (pf_vnode_claim_id) races
  * the placement; the ownership CAS decides, so nothing is placed twice.
@@ -26,6 +28,15 @@
 #include "tools/pflightd/log.h"
 
 #define COOLDOWN_RETRY_MIN_NS 1000000u /* 1 ms: never retry a refused round sooner */
+/* While rounds leave work, the next comes once the owners have had time to act, not a period
+ * later: a round asks for no more than the fraction in flight, requests still pending
+ * included (core/rebalance.c, point 7), so a round that comes early asks only for what earlier
+ * ones completed; 256 moves a second left a fifth worker among a million VNodes waiting for
+ * minutes. FOLLOW_UP_DUTY times the round's own time apart keeps its O(VNodes) scan to a fifth
+ * of the agent's thread at most (about 12 ms at a million VNodes, more with many chooses), and
+ * 50 ms at least leaves the owners time to hand over. */
+#define FOLLOW_UP_MIN_NS 50000000u
+#define FOLLOW_UP_DUTY 4u
 /* After a pass that placed nothing, the next one waits for a membership change or this
  * long: a VNode nobody can take is dequeued, scored and queued again by every pass, so
  * retrying at spinning speed would burn a core and flood the explanation ring. 5 ms keeps
@@ -181,10 +192,24 @@ static int take_commands(struct scheduler *s)
 	return n;
 }
 
+/* When the round after one that took took_ns runs: soon while rounds leave work (moves asked,
+ * or held back by the budget or a full ring), at the period once they do not. */
+static uint64_t next_round_after(const struct scheduler *s, const struct pf_rebalance_report *rep,
+				 uint64_t now, uint64_t took_ns)
+{
+	uint64_t wait_ns = FOLLOW_UP_DUTY * took_ns;
+
+	if (rep->requested == 0 && rep->skipped_budget == 0 && rep->skipped_full == 0)
+		return now + s->period_ns;
+	wait_ns = wait_ns > FOLLOW_UP_MIN_NS ? wait_ns : FOLLOW_UP_MIN_NS;
+	return now + (wait_ns < s->period_ns ? wait_ns : s->period_ns);
+}
+
 static int rebalance_round(struct scheduler *s, uint64_t now)
 {
 	struct pf_rebalance_report rep = {.size = sizeof(rep)};
 	int r = pf_sched_rebalance(s->sched, &s->rebalance, &rep);
+	uint64_t end;
 
 	if (r == -EAGAIN) {
 		s->next_round_ns = now + (rep.cooldown_left_ns > COOLDOWN_RETRY_MIN_NS
@@ -192,7 +217,8 @@ static int rebalance_round(struct scheduler *s, uint64_t now)
 						  : COOLDOWN_RETRY_MIN_NS);
 		return 0;
 	}
-	s->next_round_ns = now + s->period_ns;
+	end = mono_ns();
+	s->next_round_ns = next_round_after(s, &rep, end, end - now);
 	if (r < 0) {
 		log_msg(LOG_WARN, "scheduler: rebalancing round failed: %s", strerror(-r));
 		return 0;
