@@ -503,6 +503,42 @@ PF_API const char *pf_vnode_state_name(uint32_t state)
 	return state < PF_ARRAY_SIZE(names) ? names[state] : NULL;
 }
 
+_Static_assert(sizeof(struct pf_vnode_owner) == 8, "pf_vnode_owner is ABI: 8 bytes");
+_Static_assert(PF_VNODE_DRAINING < PF_VNODE_OWNER_INVALID, "a state must not read as invalid");
+
+PF_API int pf_vnode_owners(struct pf_domain *d, uint32_t first, uint32_t count,
+			   struct pf_vnode_owner *ret_owners)
+{
+	uint32_t invalid = 0;
+
+	if (d == NULL || ret_owners == NULL || first > d->lim.vnodes_max ||
+	    count > d->lim.vnodes_max - first || count > INT32_MAX)
+		return -EINVAL;
+	for (uint32_t i = 0; i < count; i++) {
+		/* Relaxed: a snapshot of states for maps and counts, as pf_domain_info() counts
+		 * them; nothing is read through the word. */
+		uint64_t w = pf_load_relaxed(&d->own[first + i]);
+		struct pf_vnode_owner *o = &ret_owners[i];
+		int owned = own_is_owned(w);
+
+		o->state = (uint8_t)own_state(w);
+		o->reserved0 = 0;
+		o->owner_generation = owned ? (uint16_t)own_gen(w) : 0;
+		o->owner_slot = owned ? own_slot(w) : UINT32_MAX;
+		if (own_state(w) > PF_VNODE_DRAINING ||
+		    (owned && own_slot(w) >= d->lim.members_max)) {
+			o->state = PF_VNODE_OWNER_INVALID;
+			o->owner_slot = UINT32_MAX;
+			invalid++;
+		}
+	}
+	if (invalid > 0)
+		counter_add(d, PF_COUNTER_SHM_INVALID, invalid);
+	PF_ASSERT(count == 0 || ret_owners[count - 1].state <= PF_VNODE_DRAINING ||
+		  ret_owners[count - 1].state == PF_VNODE_OWNER_INVALID);
+	return (int)count;
+}
+
 PF_API int pf_vnode_info(struct pf_domain *d, uint32_t id, struct pf_vnode_info *info)
 {
 	struct dom_vnode *v;

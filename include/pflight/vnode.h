@@ -205,6 +205,29 @@ struct pf_vnode_info {
  * -EPROTO when its record fails validation (a corrupt or foreign writer). */
 PF_API int pf_vnode_info(struct pf_domain *domain, uint32_t id, struct pf_vnode_info *info);
 
+/* One VNode's ownership as pf_vnode_owners() reads it: 8 bytes, so a million fit in 8 MiB. */
+struct pf_vnode_owner {
+	uint8_t state; /* enum pf_vnode_state, or PF_VNODE_OWNER_INVALID */
+	uint8_t reserved0;
+	uint16_t owner_generation; /* low 16 bits of the owner's slot generation, when owned */
+	uint32_t owner_slot;       /* when owned (ACTIVE, MIGRATING, DRAINING), else UINT32_MAX */
+};
+/* The ownership word fails validation (a state out of range, an owner slot past
+ * members_max): a corrupt or foreign writer. Counted as shm_invalid, as pf_vnode_info()
+ * counts its refusals. */
+#define PF_VNODE_OWNER_INVALID 0xffu
+
+/*
+ * Read the ownership of VNodes first..first+count-1 into ret_owners[0..count), in one pass
+ * over the ownership table alone (8 bytes per VNode, sequential): what maps and counts of a
+ * whole domain need, at a fraction of pf_vnode_info()'s cost per VNode, which also reads
+ * each VNode's record. A relaxed snapshot: entries may be from different instants, as the
+ * state counts of pf_domain_info() are. Returns count (>= 0), or -EINVAL (NULL arguments,
+ * or the range past vnodes_max). Any process, any thread; wait-free.
+ */
+PF_API int pf_vnode_owners(struct pf_domain *domain, uint32_t first, uint32_t count,
+			   struct pf_vnode_owner *ret_owners);
+
 /* "unassigned", "pending", "active", "migrating" or "draining" (enum pf_vnode_state), or
  * NULL for a value that is none of them. */
 PF_API const char *pf_vnode_state_name(uint32_t state);

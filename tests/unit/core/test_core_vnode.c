@@ -151,6 +151,41 @@ static void test_member_join_info_leave(void **state)
 	assert_int_equal(pf_member_info(dom, slot, &mi), -ENOENT);
 }
 
+/* The bulk read of ownership agrees with pf_vnode_info() on every VNode, owned, pending or
+ * never defined, and refuses a range past the table. */
+static void test_vnode_owners_match_info(void **state)
+{
+	struct pf_vnode_owner own[64];
+	struct pf_member *m;
+	struct pf_vnode *v;
+
+	(void)state;
+	m = join(NULL, 0);
+	assert_int_equal(pf_vnode_define_range(dom, 8, 16, NULL), 16);
+	assert_int_equal(pf_vnode_claim_id(m, 10, &v), 0);
+	assert_int_equal(pf_vnode_owners(dom, 0, 64, own), 64);
+	for (uint32_t id = 0; id < 64; id++) {
+		struct pf_vnode_info vi = {.size = sizeof(vi)};
+
+		assert_int_equal(pf_vnode_info(dom, id, &vi), 0);
+		assert_int_equal(own[id].state, vi.state);
+		assert_int_equal(own[id].owner_slot, vi.owner_slot);
+		if (vi.state == PF_VNODE_ACTIVE)
+			assert_int_equal(own[id].owner_generation, vi.owner_generation);
+	}
+	assert_int_equal(own[10].state, PF_VNODE_ACTIVE);
+	assert_int_equal(own[10].owner_slot, (uint32_t)pf_member_id(m));
+	assert_int_equal(own[9].state, PF_VNODE_PENDING);
+	assert_int_equal(own[7].state, PF_VNODE_UNASSIGNED);
+	assert_int_equal(pf_vnode_owners(dom, 60, 4, own), 4);
+	assert_int_equal(pf_vnode_owners(dom, 64, 0, own), 0);
+	assert_int_equal(pf_vnode_owners(dom, 60, 5, own), -EINVAL);
+	assert_int_equal(pf_vnode_owners(dom, 65, 0, own), -EINVAL);
+	assert_int_equal(pf_vnode_owners(NULL, 0, 1, own), -EINVAL);
+	assert_int_equal(pf_vnode_owners(dom, 0, 1, NULL), -EINVAL);
+	assert_int_equal(pf_member_leave(m), 0);
+}
+
 /* Without a daemon the members place: a claim by a member that cannot take the VNode
  * still places it, on the one that can, who then gets it from its own claim. */
 static void test_vnode_claim_placed(void **state)
@@ -882,6 +917,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_member_join_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_member_join_info_leave, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vnode_claim_placed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vnode_owners_match_info, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vnode_release_pending_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_capability_name_scribbled_length, setup,
 						teardown),
