@@ -5,12 +5,13 @@
  * with a small page visits every VNode defined throughout it exactly once, in id order,
  * while VNodes are defined and moved under it, and ends with next_cursor null; filters
  * by state and owner return exactly the matching VNodes; bad arguments get 400 naming
- * them. One VNode comes with its lineage from the audit log. A migrate through the API
- * moves a VNode to the member asked for (audited with the client's address) and is 409,
- * 422 or 404 when it cannot be; a message sent as base64 reaches the counter worker byte
- * for byte (its committed counter shows it), and bad messages get 400 or 422.
- * Method: the real pflightd and three example counter workers; every answer is also
- * checked against the OpenAPI document (api_client.h).
+ * them. The map (GET /vnodes/map) counts what the table and GET /vnodes pages count, its
+ * totals are the summary's, and bad ranges or bucket counts get 400. One VNode comes with its
+ * lineage from the audit log. A migrate through the API moves a VNode to the member asked for
+ * (audited with the client's address) and is 409, 422 or 404 when it cannot be; a message sent as
+ * base64 reaches the counter worker byte for byte (its committed counter shows it), and bad
+ * messages get 400 or 422. Method: the real pflightd and three example counter workers; every
+ * answer is also checked against the OpenAPI document (api_client.h).
  */
 #include <errno.h>
 #include <signal.h>
@@ -171,6 +172,90 @@ static void check_filters(struct pf_domain *d)
 	expect_error("GET", "/api/v1/vnodes?cursor=12", NULL, 400, "bad_cursor");
 }
 
+/* Count the VNodes of one query through GET /vnodes pages. */
+static uint32_t walk_count(struct pf_domain *d, const char *query)
+{
+	uint8_t seen[256] = {0};
+	uint32_t n = 0;
+
+	(void)walk(d, query, seen, 0);
+	for (uint32_t id = 0; id < 256; id++)
+		n += seen[id];
+	return n;
+}
+
+/* One map's cells against the table itself, its owner rows against GET /vnodes pages. */
+static void check_map_doc(struct pf_domain *d, json_t *map, uint32_t from, uint32_t width)
+{
+	uint32_t nb = (uint32_t)api_int(map, "buckets"), rows_total = 0;
+	json_t *row;
+	size_t i;
+
+	CHECK(api_int(map, "from") == from && api_int(map, "bucket_width") == width);
+	json_array_foreach(json_object_get(map, "owners"), i, row)
+	{
+		uint32_t slot = (uint32_t)api_int(row, "slot"), sum = 0;
+		char q[96];
+
+		for (uint32_t b = 0; b < nb; b++) {
+			uint32_t want = 0, got;
+
+			for (uint32_t id = from + b * width; id < from + (b + 1) * width; id++) {
+				struct pf_vnode_info vi = {.size = sizeof(vi)};
+
+				want += id < 256 && pf_vnode_info(d, id, &vi) == 0 &&
+					vi.state >= PF_VNODE_ACTIVE && vi.owner_slot == slot;
+			}
+			got = (uint32_t)json_integer_value(
+				json_array_get(json_object_get(row, "buckets"), b));
+			CHECK(got == want);
+			sum += got;
+		}
+		(void)snprintf(q, sizeof(q), "owner=%u&limit=7&from=%u&to=%u", slot, from,
+			       from + nb * width < 256 ? from + nb * width : 256);
+		CHECK(api_int(row, "vnodes") == sum && sum == walk_count(d, q));
+		rows_total += sum;
+	}
+	CHECK(api_int(json_object_get(map, "totals"), "owned") == rows_total);
+}
+
+/* The map's totals are the summary's, its counts those of the table and of GET /vnodes
+ * pages, a bucket drills down to its VNodes, and bad queries are refused. */
+static void check_map(struct pf_domain *d)
+{
+	json_t *sum = api_get(&env, "/api/v1", 200);
+	json_t *map = api_get(&env, "/api/v1/vnodes/map?buckets=16", 200);
+	json_t *tot = json_object_get(map, "totals");
+
+	CHECK(api_int(map, "buckets") == 16 && api_int(map, "to") == 256);
+	CHECK(api_int(tot, "owned") == api_int(sum, "vnodes_active"));
+	CHECK(api_int(tot, "pending") == api_int(sum, "vnodes_pending"));
+	CHECK(api_int(tot, "defined") == FIRST + LATER && api_int(tot, "unassigned") == 56);
+	CHECK(api_int(tot, "invalid") == 0);
+	check_map_doc(d, map, 0, 16);
+	json_decref(map);
+	json_decref(sum);
+	map = api_get(&env, "/api/v1/vnodes/map?from=190&to=210&buckets=20", 200);
+	CHECK(api_int(map, "buckets") == 20 &&
+	      api_int(json_object_get(map, "totals"), "defined") == 10);
+	check_map_doc(d, map, 190, 1);
+	json_decref(map);
+	map = api_get(&env, "/api/v1/vnodes/map?from=0&to=100&buckets=3", 200);
+	CHECK(api_int(map, "buckets") == 3 && api_int(map, "bucket_width") == 34);
+	json_decref(map);
+	CHECK(walk_count(d, "from=190&to=210&limit=7") == 10);
+	CHECK(walk_count(d, "from=250") == 0);
+	expect_error("GET", "/api/v1/vnodes/map?buckets=0", NULL, 400, "bad_argument");
+	expect_error("GET", "/api/v1/vnodes/map?buckets=1025", NULL, 400, "too_many_buckets");
+	expect_error("GET", "/api/v1/vnodes/map?from=256", NULL, 400, "bad_range");
+	expect_error("GET", "/api/v1/vnodes/map?to=257", NULL, 400, "bad_range");
+	expect_error("GET", "/api/v1/vnodes/map?from=10&to=10", NULL, 400, "bad_range");
+	expect_error("GET", "/api/v1/vnodes/map?to=0", NULL, 400, "bad_argument");
+	expect_error("GET", "/api/v1/vnodes/map?owner=1", NULL, 400, "unknown_argument");
+	expect_error("GET", "/api/v1/vnodes?to=257", NULL, 400, "bad_range");
+	expect_error("GET", "/api/v1/vnodes?from=20&to=10", NULL, 400, "bad_range");
+}
+
 static void check_one(void)
 {
 	json_t *v = api_get(&env, "/api/v1/vnodes/3", 200), *rec;
@@ -304,6 +389,7 @@ int main(int argc, char **argv)
 	wait_owned(d, FIRST);
 	check_walk(d);
 	check_filters(d);
+	check_map(d);
 	check_one();
 	check_migrate(d);
 	check_messages(d);

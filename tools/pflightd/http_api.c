@@ -200,7 +200,7 @@ static int get_capabilities(struct api *a, const struct api_call *call, struct a
 }
 
 /* The query of GET /api/v1/vnodes, in the order of vnodes_query[]. */
-enum { Q_STATE, Q_OWNER, Q_LIMIT, Q_CURSOR };
+enum { Q_STATE, Q_OWNER, Q_LIMIT, Q_CURSOR, Q_FROM, Q_TO };
 
 static int vnode_wanted(const struct api_call *call, const struct pf_vnode_info *vi)
 {
@@ -214,16 +214,42 @@ static int vnode_wanted(const struct api_call *call, const struct pf_vnode_info 
 	return 1;
 }
 
+/* Where a page of GET /vnodes starts and ends: [*ret_id, *ret_end), or a 400 in err. from
+ * and to bound the walk (a map's bucket), the cursor says where in it the page starts: a
+ * client keeps its query and adds each next_cursor. */
+static int vnodes_range(const struct api *a, const struct api_call *call, uint32_t *ret_id,
+			uint32_t *ret_end, struct api_error *err)
+{
+	const struct api_value *q = call->query;
+	uint32_t from = q[Q_FROM].set ? (uint32_t)q[Q_FROM].u : 0;
+	uint32_t end = q[Q_TO].set ? (uint32_t)q[Q_TO].u : a->vnodes_max;
+
+	if (q[Q_TO].set && (end > a->vnodes_max || from >= end)) {
+		api_error_set(err, 400, "bad_range",
+			      "from %u, to %u: the range must satisfy from < to <= %u (vnodes_max; "
+			      "to is exclusive)",
+			      from, end, a->vnodes_max);
+		return -EINVAL;
+	}
+	*ret_id = (uint32_t)q[Q_CURSOR].u > from ? (uint32_t)q[Q_CURSOR].u : from;
+	*ret_end = end;
+	PF_ASSERT(*ret_end <= a->vnodes_max);
+	return 0;
+}
+
 static int get_vnodes(struct api *a, const struct api_call *call, struct api_reply *rep,
 		      struct api_error *err)
 {
 	uint32_t limit =
 		call->query[Q_LIMIT].set ? (uint32_t)call->query[Q_LIMIT].u : API_LIST_DEFAULT;
-	uint32_t id = (uint32_t)call->query[Q_CURSOR].u, scanned = 0, shown = 0; /* 0: unset */
+	uint32_t id, end, scanned = 0, shown = 0;
 	char next[API_CURSOR_MAX];
-	json_t *list = json_array();
+	json_t *list;
 
-	for (; id < a->vnodes_max && shown < limit && scanned < API_SCAN_MAX; id++, scanned++) {
+	if (vnodes_range(a, call, &id, &end, err) < 0)
+		return -EINVAL;
+	list = json_array();
+	for (; id < end && shown < limit && scanned < API_SCAN_MAX; id++, scanned++) {
 		struct pf_vnode_info vi = {.size = sizeof(vi)};
 
 		if (pf_vnode_info(a->domain, id, &vi) < 0 || !vnode_wanted(call, &vi))
@@ -234,7 +260,7 @@ static int get_vnodes(struct api *a, const struct api_call *call, struct api_rep
 	api_cursor_encode(id, next);
 	return reply_doc(rep, 200,
 			 json_pack("{s:o, s:o}", "vnodes", list, "next_cursor",
-				   id < a->vnodes_max ? json_string(next) : json_null()),
+				   id < end ? json_string(next) : json_null()),
 			 err);
 }
 
@@ -566,6 +592,8 @@ static const struct api_field vnodes_query[] = {
 	[Q_OWNER] = {"owner", API_T_U32, 0, 0, UINT32_MAX, NULL},
 	[Q_LIMIT] = {"limit", API_T_U32, 0, 1, API_LIST_MAX, NULL},
 	[Q_CURSOR] = {"cursor", API_T_CURSOR, 0, 0, 0, NULL},
+	[Q_FROM] = {"from", API_T_U32, 0, 0, UINT32_MAX, NULL},
+	[Q_TO] = {"to", API_T_U32, 0, 1, UINT32_MAX, NULL},
 };
 static const struct api_field decisions_query[] = {
 	[Q_DLIMIT] = {"limit", API_T_U32, 0, 1, API_DECISIONS_MAX, NULL},
@@ -595,6 +623,7 @@ const struct api_route api_routes[] = {
 	 NO_FIELDS, NO_FIELDS, post_retire},
 	{"GET", API_PREFIX "/capabilities", 0, NO_FIELDS, NO_FIELDS, get_capabilities},
 	{"GET", API_PREFIX "/vnodes", 0, FIELDS(vnodes_query), NO_FIELDS, get_vnodes},
+	{"GET", API_PREFIX "/vnodes/map", 0, FIELDS(api_map_query), NO_FIELDS, api_get_vnode_map},
 	{"GET", API_PREFIX "/vnodes/{id}", 0, NO_FIELDS, NO_FIELDS, get_vnode},
 	{"POST", API_PREFIX "/vnodes/{id}/migrate", API_MUTATING | API_BODY, NO_FIELDS,
 	 FIELDS(migrate_body), post_migrate},

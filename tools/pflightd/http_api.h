@@ -275,6 +275,20 @@ int api_get_dashboard(struct api *a, const struct api_call *call, struct api_rep
 #define API_METRICS_QUERY_FIELDS 1u
 extern const struct api_field api_metrics_query[API_METRICS_QUERY_FIELDS];
 
+/* --- http_vmap.c: the VNode map ------------------------------------------------------- */
+
+#define API_MAP_BUCKETS_DEFAULT 64u
+#define API_MAP_BUCKETS_MAX 1024u /* id buckets of one map at most */
+/* Counts one map holds at most: buckets x (members_max + 2 rows); so 1024 buckets at the
+ * default 64 member slots, 31 at 4,096. About 1 MiB of JSON at most. */
+#define API_MAP_CELLS_MAX 131072u
+
+int api_get_vnode_map(struct api *a, const struct api_call *call, struct api_reply *rep,
+		      struct api_error *err);
+/* The query of GET /api/v1/vnodes/map, sized here so that the route table counts it. */
+#define API_MAP_QUERY_FIELDS 3u
+extern const struct api_field api_map_query[API_MAP_QUERY_FIELDS];
+
 /* --- http_sim.c: the simulator ---------------------------------------------------------- */
 
 int api_post_sim(struct api *a, const struct api_call *call, struct api_reply *rep,
