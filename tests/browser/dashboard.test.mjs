@@ -3,7 +3,10 @@
 // Goal: the dashboard pflightd serves works end to end in a real browser: it shows the
 // members and the VNode map of a live domain, sees a worker killed (the member dead, its
 // VNodes on the others, health down), lets the simulator run from its sliders and draws
-// it, and says so when the daemon goes away, then recovers when it comes back.
+// it, and says so when the daemon goes away, then recovers when it comes back. Then, on a
+// domain of 262,144 VNodes, its VNode map shows the totals the API counts (the map, the
+// summary, the members), drills into one range down to single VNodes, and says how much
+// of a range a page of its list shows.
 // Method: the real pflightd (fixed free port, its own temp dir) and example counter workers
 // (one of them defines the VNodes), Debian's Chromium driven by playwright-core (no
 // browser download). Screenshots go to the directory given (the build directory).
@@ -22,6 +25,8 @@ const CHROMIUM = '/usr/bin/chromium';
 const VNODES = 48;
 const WORKERS = 3;
 const WAIT_MS = 30000;
+const SCALE_VNODES = 262144;
+const SCALE_WAIT_MS = 120000;
 
 const [daemonPath, workerPath, outDir] = process.argv.slice(2);
 if (!daemonPath || !workerPath || !outDir) {
@@ -42,13 +47,15 @@ try {
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pft-browser-'));
 const name = `pft-browser-${process.pid}`;
+const scaleName = `pft-browser-scale-${process.pid}`;
 const procs = [];
 let browser = null;
 let passed = false;
 
 function cleanup() {
 	for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-	try { fs.rmSync(`/dev/shm/pflight-${name}`, { force: true }); } catch (e) { /* gone */ }
+	for (const n of [name, scaleName])
+		try { fs.rmSync(`/dev/shm/pflight-${n}`, { force: true }); } catch (e) { /* gone */ }
 	if (passed) fs.rmSync(dir, { recursive: true, force: true });
 	else console.error(`logs kept in ${dir}`);
 }
@@ -88,6 +95,12 @@ async function until(what, fn, ms = WAIT_MS) {
 
 function check(cond, what) {
 	if (!cond) throw new Error(`check failed: ${what}`);
+}
+
+// The heat map's owner rows: [slot, VNodes, label].
+async function mapRows(page) {
+	return page.$$eval('.heatmap tr.owner', (rows) => rows.map((r) =>
+		[Number(r.dataset.slot), Number(r.dataset.vnodes), r.querySelector('th').textContent]));
 }
 
 const port = await freePort();
@@ -142,7 +155,7 @@ async function run() {
 		(await memberRows(page)).filter((r) => r[2] === 'active').length === WORKERS);
 	await page.click('#tab-vnodes');
 	await until('every VNode owned on the map', async () =>
-		(await page.$$eval('.vmap .member .cell', (c) => c.length)) === VNODES);
+		(await mapRows(page)).reduce((k, r) => k + r[1], 0) === VNODES);
 	await page.click('#tab-overview');
 	const health0 = await until('a health figure', async () => {
 		const v = await page.getAttribute('#g-health .value', 'data-value');
@@ -156,12 +169,9 @@ async function run() {
 	await until('the killed member shown gone', async () =>
 		!(await memberRows(page)).some((r) => r[3] === String(victim.pid) && r[2] === 'active'));
 	await page.click('#tab-vnodes');
-	await until('the map to show every VNode on the survivors', async () => {
-		const n = await page.$$eval('.vmap .member', (ms, pid) => ms.filter((m) =>
-			!m.querySelector('.name').textContent.includes(`pid ${pid})`))
-			.reduce((k, m) => k + m.querySelectorAll('.cell').length, 0), victim.pid);
-		return n === VNODES;
-	});
+	await until('the map to show every VNode on the survivors', async () =>
+		(await mapRows(page)).filter((r) => !r[2].includes(`pid ${victim.pid})`))
+			.reduce((k, r) => k + r[1], 0) === VNODES);
 	await shot(page, 'dashboard-vnodes-after-kill.png');
 	await page.click('#tab-overview');
 	const health1 = await until('health to fall after the kill', async () => {
@@ -209,9 +219,104 @@ async function run() {
 	for (const w of workers) if (w.exitCode === null) w.kill('SIGTERM');
 }
 
+async function api(b, p) {
+	const r = await fetch(`${b}/api/v1${p}`);
+	if (!r.ok) throw new Error(`${p}: HTTP ${r.status}`);
+	return r.json();
+}
+
+// The map's totals and rows as shown, against the API's map, summary and members.
+async function checkMapShown(page, b, q, rangeText) {
+	const map = await api(b, `/vnodes/map${q}`);
+	const totals = await until(`the map of ${rangeText}`, async () => {
+		const t = await page.$eval('#vmap-totals span', (e) => ({ text: e.textContent,
+			defined: Number(e.dataset.defined), owned: Number(e.dataset.owned),
+			pending: Number(e.dataset.pending) }));
+		if (!t.text.includes(rangeText)) throw new Error(`shown: ${t.text}`);
+		return t;
+	}, SCALE_WAIT_MS); // the page also takes in the stream of the claims' audit records
+	const fmt = (n) => n.toLocaleString('en-US');
+	check(totals.defined === map.totals.defined && totals.owned === map.totals.owned &&
+		totals.pending === map.totals.pending, `totals shown ${JSON.stringify(totals)} are the API's`);
+	check(totals.text.startsWith(`${fmt(map.totals.defined)} VNodes in ${rangeText}`),
+		`the totals' text: ${totals.text}`);
+	const rows = await mapRows(page);
+	check(rows.length === map.owners.length, 'one row per owner');
+	for (const o of map.owners) {
+		const r = rows.find((x) => x[0] === o.slot);
+		check(r && r[1] === o.vnodes && r[2].includes(`: ${fmt(o.vnodes)}`),
+			`member ${o.slot}'s row shows the API's ${o.vnodes}`);
+		const cells = await page.$$eval(`.heatmap tr.owner[data-slot="${o.slot}"] td.heat`,
+			(tds) => tds.map((td) => Number(td.dataset.count)));
+		check(cells.length === map.buckets && cells.every((n, i) => n === o.buckets[i]),
+			`member ${o.slot}'s cells are the API's`);
+	}
+	return map;
+}
+
+// A domain of SCALE_VNODES VNodes on three workers: the VNodes view shows its totals as
+// the API counts them, drills from the table to 64 single VNodes, and says how much of a
+// range its list shows.
+async function runScale() {
+	const sport = await freePort();
+	const b = `http://127.0.0.1:${sport}`;
+	const sman = path.join(dir, 'scale.yaml');
+	fs.writeFileSync(sman, [
+		'apiVersion: pflight/v1', 'kind: Domain', 'metadata:', `  name: ${scaleName}`,
+		'membership:', '  members_max: 8', `  vnodes_max: ${SCALE_VNODES}`,
+		'  heartbeat_interval: 100ms', '  heartbeat_misses: 20', 'governance:', '  audit:',
+		`    path: ${dir}/scale-audit.jsonl`, '',
+	].join('\n'));
+	const t0 = Date.now();
+	const d = start([daemonPath, '--foreground', '--manifest', sman, '--control',
+		path.join(dir, 'scale.sock'), '--api-port', String(sport)], 'pflightd-scale.log');
+	await until('the scale daemon API', async () => (await fetch(`${b}/api/v1`)).ok);
+	const ws = [0, 1].map((i) => start([workerPath, scaleName, '100000'], `scale-worker-${i}.log`));
+	await until('two scale workers', async () => (await api(b, '')).members_active === 2);
+	ws.push(start([workerPath, scaleName, '100000', '--define', String(SCALE_VNODES)],
+		'scale-worker-2.log'));
+	const summary = await until('every VNode owned', async () => {
+		const s = await api(b, '');
+		return s.vnodes_active === SCALE_VNODES ? s : null;
+	}, SCALE_WAIT_MS);
+	const settled = ((Date.now() - t0) / 1000).toFixed(1);
+	const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+	const errors = [];
+	page.on('pageerror', (e) => errors.push(String(e)));
+	await page.goto(`${b}/#vnodes`);
+	const map = await checkMapShown(page, b, '?buckets=64', 'the whole table');
+	const members = (await api(b, '/members')).members;
+	check(map.totals.owned === summary.vnodes_active && map.totals.pending === summary.vnodes_pending,
+		'the map counts what the summary counts');
+	for (const o of map.owners)
+		check(members.find((m) => m.slot === o.slot).vnodes === o.vnodes,
+			`member ${o.slot}: the map counts what the member counts`);
+	await until('the list to say what it covers', async () => (await page.textContent('#vlist-head'))
+		=== 'showing 1,000 of 262,144 VNodes in ids 0–262,143');
+	await shot(page, 'dashboard-vnodes-262144.png');
+	const first = map.owners[0].slot;
+	await page.click(`.heatmap tr.owner[data-slot="${first}"] td.heat >> nth=0`);
+	await checkMapShown(page, b, `?buckets=64&from=0&to=${map.bucket_width}`,
+		`ids 0–${(map.bucket_width - 1).toLocaleString('en-US')}`);
+	await page.click(`.heatmap tr.owner[data-slot="${first}"] td.heat >> nth=0`);
+	await checkMapShown(page, b, '?buckets=64&from=0&to=64', 'ids 0–63');
+	await until('the list of the 64', async () => (await page.textContent('#vlist-head'))
+		=== 'all 64 VNodes in ids 0–63');
+	await page.click('.heatmap tr.owner td.heat[data-count="1"] >> nth=0');
+	await until('one VNode shown', async () => (await page.textContent('#vnode-detail'))
+		.startsWith('VNode '));
+	await shot(page, 'dashboard-vnodes-drilled.png');
+	check(errors.length === 0, `no script errors (${errors.join('; ')})`);
+	console.log(`scale: ${SCALE_VNODES} VNodes owned ${settled} s after the daemon started; ` +
+		`map pass ${map.scan_us} us; totals, rows and drill-down equal the API's`);
+	await page.close();
+	for (const p of [d, ...ws]) p.kill('SIGTERM');
+}
+
 try {
 	fs.mkdirSync(outDir, { recursive: true });
 	await run();
+	await runScale();
 	passed = true;
 	console.log(`dashboard: live view, kill, simulator and reconnection checked; screenshots in ${outDir}`);
 } catch (e) {

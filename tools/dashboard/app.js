@@ -24,7 +24,9 @@ const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b
 const state = {
 	summary: null,
 	members: [],
-	vnodes: [],
+	vmap: null, // the last GET /vnodes/map of the range shown
+	vrange: { from: 0, to: null, up: [] }, // the range drilled into (to null: the table)
+	vlist: { key: '', owner: null, items: [], cursor: null, total: 0 },
 	metrics: null,
 	series: { health: [], stability: [], availability: [], churn: [] },
 	timeline: [],
@@ -180,18 +182,14 @@ const loaders = {
 		$('#capabilities tbody').replaceChildren(...caps.map((c) =>
 			el('tr', {}, el('td', {}, c.index), el('td', {}, c.name), el('td', {}, c.providers))));
 	},
+	// The map is counts, from the daemon's one pass over the table: never a sample of
+	// pages. The list under it is one range's VNodes, a page at a time, and says so.
 	async vnodes() {
-		const all = [];
-		let cursor = null;
-		for (let page = 0; page < 64; page++) {
-			const q = cursor ? `?limit=1000&cursor=${encodeURIComponent(cursor)}` : '?limit=1000';
-			const doc = await get(`/vnodes${q}`);
-			all.push(...doc.vnodes);
-			cursor = doc.next_cursor;
-			if (!cursor) break;
-		}
-		state.vnodes = all;
+		const r = state.vrange;
+		const q = `?buckets=${mapBuckets()}&from=${r.from}${r.to === null ? '' : `&to=${r.to}`}`;
+		state.vmap = await get(`/vnodes/map${q}`);
 		renderVnodeMap();
+		await loadVnodeList(false);
 	},
 	async decisions() {
 		const list = (await get('/decisions?limit=50')).decisions.slice().reverse();
@@ -334,35 +332,147 @@ function colorOf(slot) {
 	return PALETTE[slot % PALETTE.length];
 }
 
+const MAP_BUCKETS = 64;
+const MAP_CELLS_MAX = 131072; // API_MAP_CELLS_MAX: buckets x (members_max + 2) at most
+const LIST_PAGE = 1000;
+const count = (n) => Number(n).toLocaleString('en-US');
+
+function mapBuckets() {
+	const rows = (state.summary ? state.summary.members_max : 64) + 2;
+	return Math.max(1, Math.min(MAP_BUCKETS, Math.floor(MAP_CELLS_MAX / rows)));
+}
+
+// Drill into [from, to): the map of that range, and its list from the start.
+function drill(from, to) {
+	const r = state.vrange;
+	r.up.push({ from: r.from, to: r.to });
+	r.from = from;
+	r.to = to;
+	state.vlist.owner = null;
+	state.stale.add('vnodes');
+	refresh();
+}
+
+function drillUp(all) {
+	const r = state.vrange;
+	const back = all ? { from: 0, to: null } : r.up.pop() || { from: 0, to: null };
+	if (all) r.up = [];
+	r.from = back.from;
+	r.to = back.to;
+	state.vlist.owner = null;
+	state.stale.add('vnodes');
+	refresh();
+}
+
+function memberName(slot) {
+	const m = state.members.find((x) => x.slot === slot);
+	return m ? `member ${slot}.${m.generation} (${m.state}, pid ${m.pid})` : `slot ${slot} (gone)`;
+}
+
+function heatCell(n, lo, hi, color, label) {
+	const width = hi - lo;
+	const alpha = n === 0 ? 0 : 0.15 + 0.85 * Math.min(1, n / width);
+	const title = `${label}: ${count(n)} of ids ${count(lo)}–${count(hi - 1)}`;
+	return el('td', { class: 'heat', title, 'data-count': n, 'data-from': lo, 'data-to': hi,
+		style: n === 0 ? '' : `background:${color};opacity:${alpha.toFixed(2)}`,
+		onclick: () => (width > 1 ? drill(lo, hi) : showVnode(lo)) });
+}
+
+function heatRow(label, attrs, counts, color, m, onLabel) {
+	const cells = counts.map((n, b) => {
+		const lo = m.from + b * m.bucket_width;
+		return heatCell(n, lo, Math.min(m.to, lo + m.bucket_width), color, label);
+	});
+	return el('tr', attrs, el('th', { scope: 'row' },
+		el('button', { type: 'button', class: 'link', onclick: onLabel }, label)), ...cells);
+}
+
+function renderVnodeTotals(m) {
+	const t = m.totals;
+	const whole = m.from === 0 && m.to === m.vnodes_max;
+	const range = whole ? 'the whole table' : `ids ${count(m.from)}–${count(m.to - 1)}`;
+	$('#vmap-totals').replaceChildren(
+		el('span', { 'data-defined': t.defined, 'data-owned': t.owned, 'data-pending': t.pending },
+			`${count(t.defined)} VNodes in ${range}: ${count(t.owned)} owned ` +
+			`(${count(t.active)} active, ${count(t.migrating)} migrating, ` +
+			`${count(t.draining)} draining), ${count(t.pending)} pending, ` +
+			`${count(t.unassigned)} ids unused` +
+			(t.invalid ? `, ${count(t.invalid)} unreadable` : '') +
+			`; ${count(m.buckets)} ranges of ${count(m.bucket_width)} ids.`));
+	$('#vmap-up').disabled = whole;
+	$('#vmap-all').disabled = whole;
+}
+
 function renderVnodeMap() {
-	const byOwner = new Map();
-	const pending = [];
-	for (const v of state.vnodes) {
-		if (v.owner >= 0 && v.state !== 'pending') {
-			if (!byOwner.has(v.owner)) byOwner.set(v.owner, []);
-			byOwner.get(v.owner).push(v);
-		} else {
-			pending.push(v);
-		}
+	const m = state.vmap;
+	if (!m) return;
+	renderVnodeTotals(m);
+	const rows = m.owners.map((o) => heatRow(
+		`${memberName(o.slot)}: ${count(o.vnodes)}` + (o.stale ? ` (${count(o.stale)} stale)` : ''),
+		{ class: 'owner', 'data-slot': o.slot, 'data-vnodes': o.vnodes }, o.buckets,
+		colorOf(o.slot), m, () => listOwner(o.slot)));
+	rows.push(heatRow(`pending: ${count(m.totals.pending)}`,
+		{ class: 'pending', 'data-vnodes': m.totals.pending }, m.pending, '#8a8f96', m,
+		() => listOwner('pending')));
+	$('#vnode-map').replaceChildren(el('table', { class: 'heatmap' }, el('tbody', {}, rows)));
+}
+
+// The list of one range's VNodes (of one owner, or pending, when a row was picked):
+// GET /vnodes pages with from and to, a page at a time; its header says how many of how
+// many it shows.
+function listOwner(owner) {
+	state.vlist.owner = state.vlist.owner === owner ? null : owner;
+	loadVnodeList(false);
+}
+
+function listQuery() {
+	const m = state.vmap;
+	const o = state.vlist.owner;
+	const f = o === null ? '' : o === 'pending' ? '&state=pending' : `&owner=${o}`;
+	return `?limit=${LIST_PAGE}&from=${m.from}&to=${m.to}${f}`;
+}
+
+function listTotal() {
+	const m = state.vmap;
+	const o = state.vlist.owner;
+	if (o === null) return m.totals.defined;
+	if (o === 'pending') return m.totals.pending;
+	const row = m.owners.find((x) => x.slot === o);
+	return row ? row.vnodes : 0;
+}
+
+async function loadVnodeList(more) {
+	const l = state.vlist;
+	if (!state.vmap) return;
+	const q = listQuery();
+	if (!more || l.key !== q) {
+		l.key = q;
+		l.items = [];
+		l.cursor = null;
 	}
-	const nodes = new Map();
-	for (const m of state.members) {
-		if (!nodes.has(m.node)) nodes.set(m.node, []);
-		nodes.get(m.node).push(m);
-	}
-	const cells = (list, color) => el('div', { class: 'cells' }, list.map((v) =>
-		el('span', { class: 'cell', title: `VNode ${v.id} (${v.state}, epoch ${v.epoch})`,
-			style: `background:${color}` })));
-	const blocks = [...nodes.entries()].sort((a, b) => a[0] - b[0]).map(([node, ms]) =>
-		el('div', { class: 'node', 'data-node': node }, el('strong', {}, `NUMA node ${node}`),
-			ms.map((m) => el('div', { class: 'member', 'data-member': m.slot },
-				el('div', { class: 'name' },
-					`member ${m.slot}.${m.generation} (${m.state}, pid ${m.pid}): ` +
-					`${(byOwner.get(m.slot) || []).length} VNodes`),
-				cells(byOwner.get(m.slot) || [], colorOf(m.slot))))));
-	blocks.push(el('div', { class: 'node', 'data-node': 'pending' },
-		el('strong', {}, `Pending: ${pending.length}`), cells(pending, '#c9ccd1')));
-	$('#vnode-map').replaceChildren(...blocks);
+	const doc = await get(`/vnodes${q}${l.cursor ? `&cursor=${encodeURIComponent(l.cursor)}` : ''}`);
+	if (l.key !== q) return; // the range changed meanwhile
+	l.items.push(...doc.vnodes);
+	l.cursor = doc.next_cursor;
+	l.total = listTotal();
+	renderVnodeList();
+}
+
+function renderVnodeList() {
+	const l = state.vlist;
+	const m = state.vmap;
+	const whose = l.owner === null ? '' : l.owner === 'pending' ? ' pending'
+		: ` of ${memberName(l.owner)}`;
+	const all = l.cursor === null;
+	const head = all ? `all ${count(l.items.length)} VNodes${whose} in ids ` +
+		`${count(m.from)}–${count(m.to - 1)}` : `showing ${count(l.items.length)} of ` +
+		`${count(l.total)} VNodes${whose} in ids ${count(m.from)}–${count(m.to - 1)}`;
+	$('#vlist-head').textContent = head;
+	$('#vlist-more').hidden = all;
+	$('#vlist').replaceChildren(...l.items.map((v) => el('button', { type: 'button',
+		class: 'vcell', title: `VNode ${v.id} (${v.state}, owner ${v.owner}, epoch ${v.epoch})`,
+		style: v.state === 'pending' ? '' : `border-color:${colorOf(v.owner)}`,
+		onclick: () => showVnode(v.id) }, v.id)));
 }
 
 async function showVnode(id) {
@@ -641,6 +751,9 @@ function main() {
 		if (id !== '') showVnode(Number(id));
 	});
 	$('#verify-btn').addEventListener('click', verifyAudit);
+	$('#vmap-up').addEventListener('click', () => drillUp(false));
+	$('#vmap-all').addEventListener('click', () => drillUp(true));
+	$('#vlist-more').addEventListener('click', () => loadVnodeList(true));
 	connect();
 	setInterval(refresh, REFRESH_MS);
 	setInterval(refreshMetrics, METRICS_MS);
