@@ -283,6 +283,41 @@ static void genesis_phase(void)
 	free(out);
 }
 
+/* A log whose oldest files retention dropped says so, in text and in JSON: where it begins,
+ * and which record states the drop. */
+static void retention_phase(void)
+{
+	char path[160], args[1024], *out;
+	struct pf_audit_opts o;
+	struct pf_audit *log;
+	json_t *doc, *ret;
+
+	(void)snprintf(path, sizeof(path), "%s/retained.log", dir);
+	pf_audit_opts_init(&o);
+	o.host = "test-host";
+	o.rotate_bytes = 1024;
+	o.retain_bytes = 3072;
+	o.fsync_policy = PF_AUDIT_FSYNC_HEAD;
+	CHECK(pf_audit_open(path, &o, &log, NULL) == 0);
+	for (uint32_t i = 0; i < 60; i++)
+		CHECK(pf_audit_append(log, "join", "worker-1", "{\"n\":1}", PF_AUDIT_NO_VNODE,
+				      NULL) == 0);
+	CHECK(pf_audit_close(log) == 0);
+	(void)snprintf(args, sizeof(args), "--json audit verify %s", path);
+	CHECK(run(args, &out) == 0);
+	doc = json_loads(out, 0, NULL);
+	ret = json_object_get(doc, "retention");
+	CHECK(doc != NULL && json_is_true(json_object_get(doc, "ok")) && ret != NULL);
+	CHECK(json_integer_value(json_object_get(ret, "dropped_seq")) + 1 ==
+	      json_integer_value(json_object_get(doc, "first_seq")));
+	json_decref(doc);
+	free(out);
+	(void)snprintf(args, sizeof(args), "audit verify %s", path);
+	CHECK(run(args, &out) == 0 && strncmp(out, "OK", 2) == 0);
+	CHECK(strstr(out, "were dropped by retention, as the log states in record") != NULL);
+	free(out);
+}
+
 /* `pflight --version`: one line, this build's version (and revision), exit 0, no domain. */
 static void version_phase(void)
 {
@@ -306,6 +341,7 @@ int main(int argc, char **argv)
 	write_log();
 	audit_phase();
 	genesis_phase();
+	retention_phase();
 	version_phase();
 	proc_rm_dir(dir);
 	printf("pflight: token issue/verify, audit verify/lineage/tail ok without a domain\n");

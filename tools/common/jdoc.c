@@ -150,6 +150,14 @@ json_t *jdoc_audit_report(int r, const struct pf_audit_report *rep)
 			      "unsigned_tail", (json_int_t)rep->unsigned_tail, "from_genesis",
 			      rep->anchored == 0, "key_given", rep->key_given != 0);
 
+	if (o != NULL && rep->dropped_seq != 0 &&
+	    json_object_set_new(o, "retention",
+				json_pack("{s:I, s:I}", "dropped_seq", (json_int_t)rep->dropped_seq,
+					  "stated_seq", (json_int_t)rep->dropped_stated_seq)) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+
 	if (o != NULL && r == -EBADMSG &&
 	    json_object_set_new(o, "broken",
 				json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:s}", "fault",

@@ -231,7 +231,8 @@ const struct cli_command cli_commands[] = {
 			 "else against the keys the heads name; it prints OK with the counts, or "
 			 "BROKEN with the first bad record (seq, file, line, cause), and says so "
 			 "when the log is not anchored at its genesis (its first record is past "
-			 "seq 1: the records before it were removed and are not checked). lineage "
+			 "seq 1: the records before it were removed and are not checked), and "
+			 "whether the log states that retention dropped them. lineage "
 			 "prints the records about one VNode, oldest first. tail prints the last N "
 			 "records (default 10) as stored. Opens no domain.",
 		.options = "--pubkey FILE\tverify: the daemon's public key (<key>.pub)\n",

@@ -217,7 +217,13 @@ static int audit_verify(struct cli *c, int argc, char **argv)
 		       pf_audit_fault_name(rep.fault), (unsigned long long)rep.bad_seq,
 		       (unsigned long long)rep.expected_seq, rep.bad_file,
 		       (unsigned long long)rep.bad_line, rep.reason);
-	if (!c->json && rep.anchored)
+	if (!c->json && rep.anchored && rep.dropped_seq != 0)
+		printf("begins at seq %llu: records 1 to %llu were dropped by retention, as the "
+		       "log "
+		       "states in record %llu\n",
+		       (unsigned long long)rep.first_seq, (unsigned long long)rep.dropped_seq,
+		       (unsigned long long)rep.dropped_stated_seq);
+	else if (!c->json && rep.anchored)
 		printf("not anchored at its genesis: the first record is seq %llu, so records 1 to "
 		       "%llu are not here (rotated files removed, or the front cut off) and were "
 		       "not checked\n",
