@@ -198,13 +198,27 @@ int scale_start_worker(struct scale *s, uint32_t i)
 	return 0;
 }
 
-int scale_kill_worker(struct scale *s, uint32_t i)
+static void kill_reap(struct scale *s, uint32_t i)
 {
-	if (i >= SCALE_WORKERS_MAX || s->pids[i] <= 0)
-		return -ESRCH;
 	(void)kill(s->pids[i], SIGKILL);
 	(void)waitpid(s->pids[i], NULL, 0);
 	s->pids[i] = 0;
+}
+
+int scale_kill_worker(struct scale *s, uint32_t i)
+{
+	uint64_t deadline = scale_now_ns() + START_TIMEOUT_NS;
+	int before;
+
+	if (i >= SCALE_WORKERS_MAX || s->pids[i] <= 0)
+		return -ESRCH;
+	before = s->d != NULL ? pf_domain_membership(s->d, NULL) : 0;
+	kill_reap(s, i);
+	while (s->d != NULL && pf_domain_membership(s->d, NULL) >= before) {
+		if (scale_now_ns() > deadline)
+			return -ETIMEDOUT;
+		scale_nap_ns(POLL_NS);
+	}
 	return 0;
 }
 
@@ -519,7 +533,8 @@ int scale_get(const struct scale *s, const char *path, char **ret_body, uint64_t
 void scale_stop(struct scale *s)
 {
 	for (uint32_t i = 0; i < SCALE_WORKERS_MAX; i++)
-		(void)scale_kill_worker(s, i);
+		if (s->pids[i] > 0)
+			kill_reap(s, i);
 	if (s->d != NULL)
 		pf_domain_close(s->d);
 	s->d = NULL;

@@ -51,7 +51,8 @@ int scale_start(struct scale *s);
  * more member. 0, -EINVAL, -ETIMEDOUT or -errno. */
 int scale_start_worker(struct scale *s, uint32_t i);
 
-/* SIGKILL worker i and reap it. 0, or -ESRCH when none runs there. */
+/* SIGKILL worker i, reap it and wait until the domain has one member less (its death seen).
+ * 0, -ESRCH when none runs there, -ETIMEDOUT. */
 int scale_kill_worker(struct scale *s, uint32_t i);
 
 /* How long to nap after a look at the tables that took took_ns: nine times as long (20 ms at
