@@ -329,13 +329,17 @@ int scale_define_and_wait(struct scale *s, uint64_t timeout_ns, uint64_t *ret_ow
 
 		done = look(s, t0, &owned_ns);
 		now = scale_now_ns();
+		if (!done && pf_domain_membership(s->d, NULL) == 0) {
+			r = -ENOLINK; /* every member was declared dead: none will take them */
+			break;
+		}
 		took = now - before;
 		if (!done)
 			scale_nap_ns(scale_look_nap_ns(took));
 	}
 	*ret_owned_ns = owned_ns != 0 ? owned_ns : now - t0;
 	*ret_adopted_ns = now - t0;
-	return done ? 0 : -ETIMEDOUT;
+	return done ? 0 : r < 0 ? r : -ETIMEDOUT;
 }
 
 /* The log's files: its own name, or its name and a dot and the rotated file's first seq. */

@@ -63,8 +63,9 @@ uint64_t scale_look_nap_ns(uint64_t took_ns);
 /* Define VNodes 0..vnodes-1 and wait until each is ACTIVE on a live member (its ownership
  * word names an ACTIVE member: *ret_owned_ns after the definition) and the members have
  * adopted them all (none is left placed but not adopted, and their own counts add up to the
- * VNodes: *ret_adopted_ns), at most timeout_ns. 0, -ETIMEDOUT (the times so far), or the
- * definition's -errno. */
+ * VNodes: *ret_adopted_ns), at most timeout_ns. 0, -ETIMEDOUT (the times so far), -ENOLINK
+ * (no member is left: every one was declared dead, the times so far), or the definition's
+ * -errno. */
 int scale_define_and_wait(struct scale *s, uint64_t timeout_ns, uint64_t *ret_owned_ns,
 			  uint64_t *ret_adopted_ns);
 
