@@ -774,6 +774,8 @@ PF_API void pf_manifest_defaults(struct pf_manifest *m)
 	manifest_apply_defaults(fields, FIELDS_N, (unsigned char *)m);
 }
 
+#define EXPLAIN_SLOTS_SCALED_MAX 65536u
+
 PF_API int pf_manifest_domain_opts(const struct pf_manifest *m, struct pf_domain_opts *opts)
 {
 	if (m == NULL || opts == NULL || m->size != sizeof(*m))
@@ -795,6 +797,11 @@ PF_API int pf_manifest_domain_opts(const struct pf_manifest *m, struct pf_domain
 	opts->trust_floor_ppm = m->scheduling.trust_floor_ppm;
 	opts->epsilon_ppm = m->scheduling.epsilon_ppm;
 	opts->sched_seed = m->scheduling.seed;
+	/* Explanations for a burst: a sixteenth of the VNodes (a definition of a million is
+	 * placed faster than an auditor can read 1,024 at a time), 1,024 to 65,536. */
+	while (opts->explain_slots < EXPLAIN_SLOTS_SCALED_MAX &&
+	       (uint64_t)opts->explain_slots * 16 < opts->vnodes_max)
+		opts->explain_slots *= 2;
 	return 0;
 }
 

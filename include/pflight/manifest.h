@@ -232,7 +232,8 @@ PF_API int pf_manifest_parse(const char *text, size_t len, const char *name_for_
 PF_API int pf_manifest_load(const char *path, struct pf_manifest *m, struct pf_manifest_error *err);
 
 /* Fill *opts from the manifest (pf_domain_opts_init() first, then the manifest's
- * fields); fields the manifest does not have keep their defaults. 0, or -EINVAL for NULL
+ * fields); fields the manifest does not have keep their defaults, but the explanation ring,
+ * which grows with vnodes_max (a sixteenth of it, 1,024 to 65,536). 0, or -EINVAL for NULL
  * arguments or an unknown m->size. */
 PF_API int pf_manifest_domain_opts(const struct pf_manifest *m, struct pf_domain_opts *opts);
 

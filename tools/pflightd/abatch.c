@@ -12,14 +12,17 @@
  * Order. A VNode's records must reach the log in the order of its changes. Batches are
  * opened with increasing generations and always written oldest first (a write of one
  * writes every older one before it), and a VNode joins a batch only if that batch is not
- * older than the one holding its newest unwritten change (pend[vnode]); otherwise the
- * batches up to that one are written first. So each VNode's changes are in batches of
- * increasing generation, written in that order. A record written alone (a join, a death,
+ * older than the one holding its newest unwritten change (pend[vnode]), and holds only
+ * lower ids so far; otherwise a new batch is opened (newer than every other). So each
+ * VNode's changes are in batches of increasing generation, written in that order. Several
+ * batches of one kind may be open: the watcher's sweep and the placements are two streams
+ * of ascending ids, each filling its own. A record written alone (a join, a death,
  * a late placement) first writes every open batch, so records about members and VNodes
  * keep their order too.
  *
- * When: every open batch is written at the end of each auditor pass, so a record waits
- * at most one pass (milliseconds); a batch is written sooner when full. A write that fails
+ * When: a batch is written once it has been open ABATCH_HOLD_NS, when it is full, or at
+ * the end of an auditor pass that found nothing new (the burst is over): a record waits
+ * milliseconds, and a burst of placements fills batches of thousands. A write that fails
  * (a full disk) leaves the batch open, to be tried again; a change that cannot be added
  * then is refused, and its source (the watcher, the placement) tries again later, as it
  * does when a record about one VNode fails. A batch too long for one line is split.
@@ -137,21 +140,22 @@ int abatch_flush(struct auditor *a)
 	return write_upto(a, UINT32_MAX);
 }
 
+int abatch_flush_due(struct auditor *a, uint64_t now_ns)
+{
+	struct abatch *o;
+
+	while ((o = oldest(&a->batches)) != NULL && now_ns - o->opened_ns >= ABATCH_HOLD_NS) {
+		int r = write_one(a, o);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 bool abatch_pending(struct auditor *a, uint32_t vnode)
 {
 	return pending(&a->batches, vnode);
-}
-
-/* The open batch of these changes, or NULL. */
-static struct abatch *find(struct abatches *bs, const char *event, const char *shared)
-{
-	for (uint32_t i = 0; i < ABATCH_OPEN; i++) {
-		struct abatch *b = &bs->b[i];
-
-		if (b->gen != 0 && strcmp(b->event, event) == 0 && strcmp(b->shared, shared) == 0)
-			return b;
-	}
-	return NULL;
 }
 
 /* Whether vnode (epoch) can go into b now: order, ascending ids, room. */
@@ -166,18 +170,29 @@ static bool fits(struct abatches *bs, const struct abatch *b, uint32_t vnode, ui
 	return (vnode == last->first + last->count && epoch == last->value) || b->n < ABATCH_RANGES;
 }
 
+/* The open batch of these changes that can take rec, or NULL. Several may be open for the
+ * same kind of change: two streams of ascending ids (the watcher's sweep, placements) go
+ * to two batches instead of closing one another's. */
+static struct abatch *find(struct abatches *bs, const struct watch_rec *rec)
+{
+	for (uint32_t i = 0; i < ABATCH_OPEN; i++) {
+		struct abatch *b = &bs->b[i];
+
+		if (b->gen != 0 && strcmp(b->event, rec->event) == 0 &&
+		    strcmp(b->shared, rec->shared) == 0 && fits(bs, b, rec->vnode, rec->epoch))
+			return b;
+	}
+	return NULL;
+}
+
 /* A new batch for rec, once the older ones its VNode depends on are written. */
-static int open_new(struct auditor *a, const struct watch_rec *rec, struct abatch *same)
+static int open_new(struct auditor *a, const struct watch_rec *rec)
 {
 	struct abatches *bs = &a->batches;
 	struct abatch *b = NULL;
 	int r = 0;
 
-	if (same != NULL)
-		r = write_upto(a, same->gen); /* it cannot take rec: close it */
-	if (r == 0 && pending(bs, rec->vnode))
-		r = write_upto(a, bs->pend[rec->vnode]);
-	if (r == 0 && bs->next_gen == UINT32_MAX) { /* generations wrap: start afresh */
+	if (bs->next_gen == UINT32_MAX) { /* generations wrap: start afresh */
 		r = abatch_flush(a);
 		if (r == 0) {
 			memset(bs->pend, 0, (size_t)bs->vnodes_max * sizeof(*bs->pend));
@@ -195,6 +210,7 @@ static int open_new(struct auditor *a, const struct watch_rec *rec, struct abatc
 	if (r < 0)
 		return r;
 	b->gen = bs->next_gen++;
+	b->opened_ns = mono_ns();
 	(void)snprintf(b->event, sizeof(b->event), "%s", rec->event);
 	(void)snprintf(b->shared, sizeof(b->shared), "%s", rec->shared);
 	(void)snprintf(b->single, sizeof(b->single), "%s", rec->details);
@@ -213,9 +229,9 @@ int abatch_add(struct auditor *a, const struct watch_rec *rec)
 	if (rec->vnode >= bs->vnodes_max || strlen(rec->shared) >= ABATCH_SHARED_BYTES ||
 	    strlen(rec->details) >= sizeof(b->single) || rec->shared[0] != '{')
 		return -EINVAL;
-	b = find(bs, rec->event, rec->shared);
-	if (b == NULL || !fits(bs, b, rec->vnode, rec->epoch)) {
-		i = open_new(a, rec, b);
+	b = find(bs, rec);
+	if (b == NULL) {
+		i = open_new(a, rec);
 		if (i < 0)
 			return i;
 		b = &bs->b[i];

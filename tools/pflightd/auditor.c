@@ -48,14 +48,12 @@
 
 #define DETAILS_BYTES 1024 /* the largest details object we build, with room to spare */
 
-int auditor_append(struct auditor *a, const char *event, const char *subject, const char *details,
-		   uint32_t vnode)
+/* Append now, ahead of what waits in batches: for records in no lineage and about no
+ * member (a count of lost explanations), whose place among the batches says nothing. */
+static int append_now(struct auditor *a, const char *event, const char *subject,
+		      const char *details, uint32_t vnode)
 {
-	int r = abatch_flush(a); /* what waits was before this */
-
-	if (r < 0 && vnode != PF_AUDIT_NO_VNODE && abatch_pending(a, vnode))
-		return -EAGAIN; /* its own earlier change is not written: after it, or not at all */
-	r = pf_audit_append(a->log, event, subject, details, vnode, NULL);
+	int r = pf_audit_append(a->log, event, subject, details, vnode, NULL);
 
 	if (r < 0) {
 		a->append_errors++;
@@ -63,6 +61,16 @@ int auditor_append(struct auditor *a, const char *event, const char *subject, co
 			log_msg(LOG_ERROR, "audit: append %s: %s", event, strerror(-r));
 	}
 	return r;
+}
+
+int auditor_append(struct auditor *a, const char *event, const char *subject, const char *details,
+		   uint32_t vnode)
+{
+	int r = abatch_flush(a); /* what waits was before this */
+
+	if (r < 0 && vnode != PF_AUDIT_NO_VNODE && abatch_pending(a, vnode))
+		return -EAGAIN; /* its own earlier change is not written: after it, or not at all */
+	return append_now(a, event, subject, details, vnode);
 }
 
 /* Scan the member table: record joins and departures since the last scan (record = 0:
@@ -256,7 +264,7 @@ static void record_gap(struct auditor *a, uint64_t from, uint64_t lost)
 	a->lost += lost;
 	log_msg(LOG_WARN, "audit: %llu placement explanations lost from %llu",
 		(unsigned long long)lost, (unsigned long long)from);
-	(void)auditor_append(a, "placement_gap", "pflightd", details, PF_AUDIT_NO_VNODE);
+	(void)append_now(a, "placement_gap", "pflightd", details, PF_AUDIT_NO_VNODE);
 }
 
 static int take_explanations(struct auditor *a)
@@ -291,14 +299,21 @@ int auditor_do_work(void *arg)
 	uint32_t version = 0;
 	int work = take_commands(a);
 
-	work += take_explanations(a); /* before the watcher: placements are not claims */
+	/* Before the watcher: placements are not claims. Up to the explanation ring's default
+	 * size a pass, so a burst of placements is read before it is overwritten. */
+	for (int k = 0, n = EXPLAIN_BATCH; k < EXPLAIN_READS && n == EXPLAIN_BATCH; k++) {
+		n = take_explanations(a);
+		work += n;
+	}
 	(void)pf_domain_membership(a->domain, &version);
 	if (version != a->version) {
 		a->version = version;
 		work += 1 + scan_members(a, 1);
 	}
 	work += watch_pass(&a->watch, mono_ns());
-	(void)abatch_flush(a); /* a record waits one pass at most; a failure is tried again */
+	/* A burst fills batches while it lasts; a pass that found nothing ends it. A write that
+	 * fails is tried again at the next pass. */
+	(void)(work == 0 ? abatch_flush(a) : abatch_flush_due(a, mono_ns()));
 	return work;
 }
 

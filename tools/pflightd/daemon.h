@@ -28,7 +28,8 @@
 #include "tools/pflightd/watch.h"
 
 #define SCHED_BUDGET 256u /* placements per do_work: bounded work, one pass of a burst */
-#define EXPLAIN_BATCH 64u /* explanations audited per do_work */
+#define EXPLAIN_BATCH 64u /* explanations read at once */
+#define EXPLAIN_READS 16  /* reads per do_work at most: 1,024 explanations */
 #define REBALANCE_PERIOD_NS 1000000000u /* a rebalancing round each second at most */
 #define DRAIN_PERIOD_NS 10000000u       /* drain steps every 10 ms: a scan of the VNodes each */
 #define DRAIN_RECORD_NS 200000000u      /* drain_step records at most every 200 ms per member */
@@ -114,15 +115,18 @@ struct seen_member {
 };
 
 /* The auditor's open batches of VNode records (abatch.c). */
-#define ABATCH_OPEN 8           /* batches open at once: changes of different kinds */
+#define ABATCH_OPEN 16          /* batches open at once: kinds of change, streams of ids */
 #define ABATCH_RANGES 1024u     /* ranges of one batch */
 #define ABATCH_SHARED_BYTES 256 /* a batch's shared details */
 _Static_assert(ABATCH_RANGES <= PF_AUDIT_BATCH_RANGES_MAX, "one append takes a batch");
+
+#define ABATCH_HOLD_NS 100000000u /* a batch is written once open this long (100 ms) */
 
 struct abatch {
 	uint32_t gen; /* its place in the order batches are written, 0: free */
 	uint32_t n;   /* ranges */
 	uint32_t vnodes;
+	uint64_t opened_ns;
 	char event[PF_AUDIT_EVENT_MAX + 1];
 	char shared[ABATCH_SHARED_BYTES]; /* the details its VNodes share (a JSON object) */
 	char single[1024];                /* the first VNode's own details: a batch of one */
@@ -215,6 +219,8 @@ int abatch_init(struct abatches *bs, uint32_t vnodes_max);
 void abatch_fini(struct abatches *bs);
 int abatch_add(struct auditor *a, const struct watch_rec *rec);
 int abatch_flush(struct auditor *a);
+/* Write, oldest first, the batches open ABATCH_HOLD_NS or longer (0, or the first errno). */
+int abatch_flush_due(struct auditor *a, uint64_t now_ns);
 bool abatch_pending(struct auditor *a, uint32_t vnode);
 
 /* A death cause for logs and audit records; "unknown" for a value the library lacks. */

@@ -32,7 +32,7 @@
 #define WATCH_SETTLE_NS 50000000u
 /* Observations waiting to settle. A burst larger than this (a worker claiming thousands
  * at once) is not lost: what does not fit is looked at again at the next sweep. */
-#define WATCH_DEFER_MAX 1024u
+#define WATCH_DEFER_MAX 16384u
 
 #define WATCH_NO_SLOT 0xffffu
 
