@@ -19,6 +19,17 @@
  * process out). Whoever declares a
  * generation marked HUNG dead declares it hung, however it learnt of the death.
  *
+ * Starved is not hung. On a loaded host a member may show no progress because it got no CPU:
+ * runnable, waiting on a run queue. From half the allowance on, the supervisor reads the
+ * joining thread's state and time run from the kernel (/proc/<pid>/task/<tid>/stat and
+ * schedstat; the time a task waited is only accounted once it runs again, so it cannot
+ * tell); when the thread is runnable and ran for at most a quarter of the time since the
+ * last look, the verdict waits for the next look, up to STARVE_WINDOWS_MAX allowances in
+ * all. A thread that ran and made no progress, one that sleeps or is stopped, one of the
+ * supervisor's own process, or one whose figures cannot be read (another uid, a kernel
+ * without them) is judged as before. The statistics
+ * are the kernel's, not the member's: a member cannot buy time by writing shared memory.
+ *
  * Repair. CAS the state word to DEAD, keeping the generation's facts (the death and its
  * cause are counted from that word, core/tally.c); the first repair counts the VNodes the
  * dead (slot, generation) owns (tally_repair_census(), whose scan lists them, so the
@@ -35,10 +46,12 @@
  * before its publish), and check that every live member's process still exists.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -57,6 +70,7 @@
 #define SHARD_SLOTS 126u                     /* futex_waitv takes 128: + membership + stop */
 #define JOIN_TIMEOUT_NS UINT64_C(1000000000) /* a joiner without a futex for 1 s is dead */
 #define KILL_WAIT_NS UINT64_C(200000000)     /* after SIGKILL, wait this long for the futex */
+#define STARVE_WINDOWS_MAX 50u /* a starved member waits at most this many allowances */
 #define DEFAULT_SWEEP_NS UINT64_C(50000000)
 /* Longest sleep between checks: bounds detection if a death's single kernel wake-up is
  * lost (its waiter died in the same instant), at 100 wake-ups a second per thread. */
@@ -71,6 +85,10 @@ struct track {
 	uint64_t killed_ns;
 	uint32_t pinned;   /* the supervisor's pins[] slot holds this generation's record */
 	uint32_t reported; /* on_repair was called for this generation */
+	/* Starvation probe (see "Starved is not hung"): the joining thread's time run and time
+	 * waited runnable at probe_ns (0: no probe), and time given for starvation so far. */
+	uint64_t probe_ns, probe_run_ns;
+	uint64_t starved_ns;
 };
 
 struct shard {
@@ -401,6 +419,85 @@ static uint64_t progress(struct dom_member *rec)
 	       pf_load_relaxed(&rec->commits) + pf_load_relaxed(&rec->received);
 }
 
+/* Read a small /proc file into buf (NUL-terminated). 0, or -1. */
+static int proc_read(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, cap - 1);
+	(void)close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
+/* The thread's time run in ns (/proc/<pid>/task/<tid>/schedstat) and whether it is runnable
+ * now (state R in .../stat: running or waiting on a run queue). 0, or -1 when unreadable. */
+static int thread_cpu(int pid, uint32_t tid, uint64_t *ret_run, int *ret_runnable)
+{
+	char path[64], buf[512];
+	unsigned long long run;
+	const char *paren;
+
+	if (pid <= 0 || tid == 0)
+		return -1;
+	(void)snprintf(path, sizeof(path), "/proc/%d/task/%u/schedstat", pid, tid);
+	if (proc_read(path, buf, sizeof(buf)) < 0 || sscanf(buf, "%llu", &run) != 1)
+		return -1;
+	(void)snprintf(path, sizeof(path), "/proc/%d/task/%u/stat", pid, tid);
+	if (proc_read(path, buf, sizeof(buf)) < 0)
+		return -1;
+	paren = strrchr(buf, ')'); /* the name before it may hold anything */
+	if (paren == NULL || paren[1] != ' ')
+		return -1;
+	*ret_run = run;
+	*ret_runnable = paren[2] == 'R';
+	return 0;
+}
+
+/* Whether a member without progress for `age` (window: its allowance) is starved rather
+ * than hung: runnable, and it ran for at most a quarter of the time since the last probe
+ * (probes from half the window on, measured over half a window at least, so that one
+ * slice of CPU is not taken for a share). 1 to wait for the next look. */
+static int starved(const struct pf_supervisor *s, struct track *t, struct dom_member *rec,
+		   uint32_t f, uint64_t age, uint64_t window, uint64_t now)
+{
+	/* Relaxed: the pid only names the /proc entry to read; what is read is the kernel's. */
+	int pid = pf_load_relaxed(&rec->pid), runnable = 0;
+	uint32_t tid = f & FUTEX_WORD_TID_MASK;
+	uint64_t run = 0, dt;
+	int ok;
+
+	/* A member of our own process shares our CPU: were it starved, so would we be, and its
+	 * thread may be the one asking (always runnable then). */
+	if (age < window / 2 || t->killed || pid == s->self)
+		return 0;
+	ok = thread_cpu(pid, tid, &run, &runnable) == 0;
+	if (t->probe_ns == 0 || !ok || run < t->probe_run_ns) {
+		/* First probe, or the figure went back (another thread now): start again. It
+		 * proves nothing yet; one more look, to measure (none when unreadable). */
+		t->probe_ns = ok ? now : 0;
+		t->probe_run_ns = run;
+		return ok && runnable && t->starved_ns < window * STARVE_WINDOWS_MAX;
+	}
+	dt = now - t->probe_ns;
+	if (!runnable || t->starved_ns >= window * STARVE_WINDOWS_MAX)
+		return 0;
+	if (dt < window / 2)
+		return 1; /* too short to tell a slice from a share: measure on */
+	if (run - t->probe_run_ns > dt / 4)
+		return 0;
+	if (age >= window)
+		t->starved_ns += dt;
+	t->probe_ns = now;
+	t->probe_run_ns = run;
+	return 1;
+}
+
 static int check_live(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint64_t now)
 {
 	struct pf_domain *d = s->d;
@@ -408,7 +505,7 @@ static int check_live(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint64
 	struct track *t = &s->track[slot];
 	/* [A8] pairs with [R8] in robust_acquire() and [R9] in robust_release(). */
 	uint32_t f = pf_load_acquire(&rec->futex);
-	uint64_t hb;
+	uint64_t hb, window;
 	int pid, r;
 
 	/* Exited, or hung if a supervisor judged this very generation hung (its word says so,
@@ -436,9 +533,13 @@ static int check_live(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint64
 	if (hb != t->hb) {
 		t->hb = hb;
 		t->hb_change_ns = now;
+		t->probe_ns = 0;
+		t->starved_ns = 0;
 		return 0;
 	}
-	if (now - t->hb_change_ns < d->lim.heartbeat_interval_ns * d->lim.heartbeat_misses)
+	window = d->lim.heartbeat_interval_ns * d->lim.heartbeat_misses;
+	if (starved(s, t, rec, f, now - t->hb_change_ns, window, now) ||
+	    now - t->hb_change_ns < window + t->starved_ns)
 		return 0;
 	if (!t->killed) {
 		t->killed = 1;

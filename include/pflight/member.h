@@ -21,7 +21,10 @@
  * So a worker that takes many placements in one pass is not judged hung for it. The rule
  * for a worker's author: never let a heartbeat interval go by without one of these; a loop
  * that runs longer without them (computing, I/O, a pass over many VNodes that finds
- * nothing to receive) calls pf_member_heartbeat() as it goes.
+ * nothing to receive) calls pf_member_heartbeat() as it goes. The allowance counts time
+ * the member could use: a joining thread that is runnable but got almost no CPU (a loaded
+ * host), as the kernel reports it, is given more, up to 50 allowances; one that ran, sleeps
+ * or is stopped without a sign of life is hung.
  */
 #ifndef PFLIGHT_MEMBER_H
 #define PFLIGHT_MEMBER_H

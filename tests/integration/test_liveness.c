@@ -9,9 +9,14 @@
  *   2. hung: a member stops beating; a supervisor kills it through a pidfd and repairs
  *      it with cause PF_DEATH_HUNG;
  *   3. grace: with one slot, a new join is refused (-EUSERS) until the grace period of
- *      the dead member's slot has passed, then gets the next generation.
+ *      the dead member's slot has passed, then gets the next generation;
+ *   4. starved: a member kept off the CPU (SCHED_IDLE under two busy processes pinned to
+ *      its CPU) is runnable but shows no progress: it is not judged hung for ten
+ *      allowances; once it has the CPU and still shows none, it is.
  */
 #include <errno.h>
+#include <sched.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +27,7 @@
 #include <unistd.h>
 
 #include "pflight/pflight.h"
+#include "shm/pf_atomic.h"
 #include "tests/common/test_util.h"
 
 static char name[64];
@@ -187,6 +193,114 @@ static void test_hung_member_killed(void)
 	printf("hung member: killed through its pidfd and repaired (cause hung)\n");
 }
 
+/* Pin the calling process to one CPU. 0, or -1 when it cannot be. */
+static int pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set) == 0 ? 0 : -1;
+}
+
+/* A process that spins on CPU 0 until killed: it takes the CPU from a SCHED_IDLE member. */
+static pid_t start_hog(void)
+{
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		static uint64_t spin;
+
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a failed test */
+		(void)pin_to(0);
+		for (;;)
+			pf_store_relaxed(&spin,
+					 pf_load_relaxed(&spin) + 1); /* kept, not optimised out */
+	}
+	return pid;
+}
+
+/* Child: join, claim, then run on CPU 0 at SCHED_IDLE without ever beating again. */
+static void starving_child(int ready_fd)
+{
+	struct sched_param sp = {.sched_priority = 0};
+	struct pf_domain *d;
+	struct pf_member *m;
+	struct pf_vnode *v;
+	static uint64_t spin;
+	char c = 'r';
+
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+	CHECK(pf_domain_open(name, &d) == 0);
+	CHECK(pf_member_join(d, NULL, &m) == 0);
+	CHECK(pf_vnode_claim(m, 0, 1000000000, &v) == 0);
+	CHECK(pin_to(0) == 0 && sched_setscheduler(0, SCHED_IDLE, &sp) == 0);
+	CHECK(write(ready_fd, &c, 1) == 1);
+	for (;;) /* runs without calling the library: hung, whenever it gets the CPU */
+		pf_store_relaxed(&spin, pf_load_relaxed(&spin) + 1);
+}
+
+/* Repairs the supervisor made while checking for `ns`. */
+static uint64_t supervise_for(struct pf_domain *d, struct pf_supervisor *sup, uint64_t ns)
+{
+	uint64_t values[PF_COUNTER_COUNT], deadline = mono_ns() + ns;
+
+	do {
+		(void)pf_supervisor_wait(sup, 5000000);
+		(void)pf_supervisor_check(sup);
+		CHECK(pf_domain_counters(d, values, PF_COUNTER_COUNT) == PF_COUNTER_COUNT);
+	} while (values[PF_COUNTER_REPAIRS] == 0 && mono_ns() < deadline);
+	return values[PF_COUNTER_REPAIRS];
+}
+
+/* A member kept off the CPU (SCHED_IDLE under two busy processes on its CPU) shows no
+ * progress, yet is runnable: starved, not hung, it is not killed for ten allowances; once
+ * the CPU is its own and it still shows none, it is judged hung. */
+static void test_starved_member_kept(void)
+{
+	struct pf_domain *d = make_domain(4, 4, 100000000);
+	struct pf_domain_info di = {.size = sizeof(di)};
+	struct pf_supervisor *sup;
+	pid_t child, hogs[2];
+	int fds[2], status = 0;
+	uint64_t window;
+	char c;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || pin_to(1) < 0) {
+		printf("starved member: skipped (needs two CPUs)\n");
+		CHECK(pf_domain_destroy(d) == 0);
+		return;
+	}
+	CHECK(pf_domain_info(d, &di) == 0 && pf_vnode_define_range(d, 0, 4, NULL) == 4);
+	window = di.heartbeat_interval_ns * di.heartbeat_misses;
+	hogs[0] = start_hog();
+	hogs[1] = start_hog();
+	CHECK(pipe(fds) == 0);
+	child = fork();
+	CHECK(child >= 0);
+	if (child == 0) {
+		(void)close(fds[0]);
+		starving_child(fds[1]);
+		_exit(0);
+	}
+	(void)close(fds[1]);
+	CHECK(read(fds[0], &c, 1) == 1);
+	(void)close(fds[0]);
+	CHECK(pf_supervisor_create(d, NULL, &sup) == 0);
+	CHECK(supervise_for(d, sup, 10 * window) == 0); /* starved: kept */
+	for (int i = 0; i < 2; i++) {
+		(void)kill(hogs[i], SIGKILL);
+		CHECK(waitpid(hogs[i], NULL, 0) == hogs[i]);
+	}
+	CHECK(supervise_for(d, sup, 5000000000u) == 1); /* runs, no progress: hung */
+	CHECK(waitpid(child, &status, 0) == child);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	pf_supervisor_destroy(sup);
+	CHECK(pf_domain_destroy(d) == 0);
+	printf("starved member: kept for ten allowances while starved, judged hung once it ran\n");
+}
+
 static void test_slot_grace(void)
 {
 	const uint64_t grace = 300000000; /* 300 ms */
@@ -228,5 +342,6 @@ int main(void)
 	test_embedded_supervision();
 	test_hung_member_killed();
 	test_slot_grace();
+	test_starved_member_kept(); /* last: it pins this process to one CPU */
 	return 0;
 }
