@@ -54,7 +54,11 @@
 						* signal is looked for between waits) */
 #define DRAIN_WAIT_NS (120ull * 1000000000ull) /* cordoned by someone else: serve this long */
 #define CAPS_MAX 16
-#define SERVE_BEAT_EVERY 4096 /* VNodes served between two beats of a pass */
+/* VNodes served between two beats of a pass. A VNode costs microseconds (its inbox, its move
+ * request: cache misses at a million), and a loaded host may give us a third of a CPU, so a
+ * beat every 4,096 could come after more than the 150 ms a member is allowed: every 256 is
+ * under 10 ms of wall time even then, and costs one store per 256 VNodes. */
+#define SERVE_BEAT_EVERY 256
 
 struct options {
 	const char *domain;
