@@ -33,7 +33,8 @@
  *                         rebalancer lifts a newcomer to), goal <= 10 s too. Both stop at
  *                         --join-timeout; a figure equal to it was not reached. Baseline: the
  *                         time pf_sched_place() alone took for a fifth of the VNodes.
- *   join_moves            `move` records the audit log gained from the join until the end of
+ *   join_moves            VNode moves the audit log gained (`move` records, a batch's count)
+ *                         from the join until the end of
  *                         the phase (the log's catching up included, 60 s at most), against
  *                         the ideal: a fifth of the VNodes (informational).
  *   audit_bytes_after_churn  the log on disk after --churn-seconds of steady state with
@@ -330,7 +331,7 @@ static void follow_join(uint64_t t0, uint64_t limit_ns, uint64_t *ret_balanced,
 /* (d) a fifth worker joins. */
 static void phase_join(uint64_t limit_s)
 {
-	uint64_t moves0 = scale_audit_count(&host, "move", NULL, NULL), moves;
+	uint64_t moves0 = scale_audit_vnodes(&host, "move"), moves;
 	uint64_t t0 = scale_now_ns(), balanced, lifted, limit_ns = limit_s * NS_PER_S;
 	double base = place_alone_s / (WORKERS + 1);
 	int r = scale_start_worker(&host, WORKERS);
@@ -342,7 +343,7 @@ static void phase_join(uint64_t limit_s)
 	}
 	follow_join(t0, limit_ns, &balanced, &lifted);
 	(void)scale_audit_settle(&host, QUIET_NS, MOVES_SETTLE_NS, NULL);
-	moves = scale_audit_count(&host, "move", NULL, NULL) - moves0;
+	moves = scale_audit_vnodes(&host, "move") - moves0;
 	emit("join_balanced_s", "s", balanced / 1e9, "pf_sched_place alone, a fifth of the VNodes",
 	     base, 0, GOAL_JOIN_S, 1, 1);
 	emit("join_lifted_s", "s", lifted / 1e9, "pf_sched_place alone, a fifth of the VNodes",

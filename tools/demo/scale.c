@@ -416,7 +416,20 @@ struct match {
 	char event[96];
 	char kv[192];
 	char *line;
+	int vnodes; /* count the VNodes the records name (a batch's count), not the records */
 };
+
+/* What one matching line counts: 1, or with m->vnodes the VNodes it names ("count" is the
+ * first member of a batch's details: {"details":{"count":N,...). */
+static uint64_t line_weight(const struct match *m)
+{
+	static const char opening[] = "{\"details\":{\"count\":";
+
+	if (!m->vnodes || strstr(m->line, "\"vnodes\":[[") == NULL ||
+	    strncmp(m->line, opening, sizeof(opening) - 1) != 0)
+		return 1;
+	return strtoull(m->line + sizeof(opening) - 1, NULL, 10);
+}
 
 static uint64_t count_in(const char *path, void *arg)
 {
@@ -425,17 +438,18 @@ static uint64_t count_in(const char *path, void *arg)
 	uint64_t n = 0;
 
 	while (f != NULL && fgets(m->line, LINE_MAX_BYTES, f) != NULL)
-		n += strstr(m->line, m->event) != NULL &&
-		     (m->kv[0] == '\0' || strstr(m->line, m->kv) != NULL);
+		if (strstr(m->line, m->event) != NULL &&
+		    (m->kv[0] == '\0' || strstr(m->line, m->kv) != NULL))
+			n += line_weight(m);
 	if (f != NULL)
 		(void)fclose(f);
 	return n;
 }
 
-uint64_t scale_audit_count(const struct scale *s, const char *event, const char *key,
-			   const char *value)
+static uint64_t audit_count(const struct scale *s, const char *event, const char *key,
+			    const char *value, int vnodes)
 {
-	struct match m = {.line = malloc(LINE_MAX_BYTES)};
+	struct match m = {.line = malloc(LINE_MAX_BYTES), .vnodes = vnodes};
 	uint64_t n;
 
 	if (m.line == NULL)
@@ -446,6 +460,17 @@ uint64_t scale_audit_count(const struct scale *s, const char *event, const char 
 	n = each_audit_file(s, count_in, &m);
 	free(m.line);
 	return n;
+}
+
+uint64_t scale_audit_count(const struct scale *s, const char *event, const char *key,
+			   const char *value)
+{
+	return audit_count(s, event, key, value, 0);
+}
+
+uint64_t scale_audit_vnodes(const struct scale *s, const char *event)
+{
+	return audit_count(s, event, NULL, NULL, 1);
 }
 
 uint64_t scale_counter(struct scale *s, uint32_t counter)

@@ -86,6 +86,10 @@ uint64_t scale_audit_settle(const struct scale *s, uint64_t quiet_ns, uint64_t t
 uint64_t scale_audit_count(const struct scale *s, const char *event, const char *key,
 			   const char *value);
 
+/* The VNode changes the records of `event` carry: one for a record about one VNode, a batch
+ * record's count for a batch. */
+uint64_t scale_audit_vnodes(const struct scale *s, const char *event);
+
 /* Over the ACTIVE members: max / mean and min / mean of the VNodes each holds (from the
  * ownership words, tools/common/held.h). Returns how many are ACTIVE; the ratios are 0 when
  * none is. */
