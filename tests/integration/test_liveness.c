@@ -210,7 +210,7 @@ static pid_t start_hog(void)
 
 	CHECK(pid >= 0);
 	if (pid == 0) {
-		static uint64_t spin;
+		static _Atomic uint64_t spin;
 
 		(void)prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a failed test */
 		(void)pin_to(0);
@@ -228,7 +228,7 @@ static void starving_child(int ready_fd)
 	struct pf_domain *d;
 	struct pf_member *m;
 	struct pf_vnode *v;
-	static uint64_t spin;
+	static _Atomic uint64_t spin;
 	char c = 'r';
 
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
