@@ -27,7 +27,10 @@
  * last look, the verdict waits for the next look, up to STARVE_WINDOWS_MAX allowances in
  * all. A thread that ran and made no progress, one that sleeps or is stopped, one of the
  * supervisor's own process, or one whose figures cannot be read (another uid, a kernel
- * without them) is judged as before. The statistics
+ * without them) is judged as before. The pid and tid come from the member's record and
+ * futex word, which it writes: one that names another process's starved thread gains at
+ * most those STARVE_WINDOWS_MAX allowances, and is killed only if the kernel confirms it is
+ * the member (kill_hung()). The statistics
  * are the kernel's, not the member's: a member cannot buy time by writing shared memory.
  *
  * Repair. CAS the state word to DEAD, keeping the generation's facts (the death and its
@@ -479,10 +482,16 @@ static int starved(const struct pf_supervisor *s, struct track *t, struct dom_me
 	ok = thread_cpu(pid, tid, &run, &runnable) == 0;
 	if (t->probe_ns == 0 || !ok || run < t->probe_run_ns) {
 		/* First probe, or the figure went back (another thread now): start again. It
-		 * proves nothing yet; one more look, to measure (none when unreadable). */
+		 * proves nothing yet; one more look, to measure (none when unreadable), charged
+		 * to the allowance when past it: a member whose futex word names thread after
+		 * thread is not measured afresh for ever. */
 		t->probe_ns = ok ? now : 0;
 		t->probe_run_ns = run;
-		return ok && runnable && t->starved_ns < window * STARVE_WINDOWS_MAX;
+		if (!ok || !runnable || t->starved_ns >= window * STARVE_WINDOWS_MAX)
+			return 0;
+		if (age >= window)
+			t->starved_ns += window / 2;
+		return 1;
 	}
 	dt = now - t->probe_ns;
 	if (!runnable || t->starved_ns >= window * STARVE_WINDOWS_MAX)

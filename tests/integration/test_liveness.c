@@ -12,7 +12,8 @@
  *      the dead member's slot has passed, then gets the next generation;
  *   4. starved: a member kept off the CPU (SCHED_IDLE under two busy processes pinned to
  *      its CPU) is runnable but shows no progress: it is not judged hung for ten
- *      allowances; once it has the CPU and still shows none, it is.
+ *      allowances; once it has the CPU and still shows none, it is; and one starved for
+ *      good is judged hung once its extra allowance (50 windows) is spent.
  */
 #include <errno.h>
 #include <sched.h>
@@ -241,41 +242,31 @@ static void starving_child(int ready_fd)
 		pf_store_relaxed(&spin, pf_load_relaxed(&spin) + 1);
 }
 
-/* Repairs the supervisor made while checking for `ns`. */
+/* Check for `ns` at most, until one more repair: the repairs made in all. */
 static uint64_t supervise_for(struct pf_domain *d, struct pf_supervisor *sup, uint64_t ns)
 {
-	uint64_t values[PF_COUNTER_COUNT], deadline = mono_ns() + ns;
+	uint64_t values[PF_COUNTER_COUNT], deadline = mono_ns() + ns, repairs0;
 
+	CHECK(pf_domain_counters(d, values, PF_COUNTER_COUNT) == PF_COUNTER_COUNT);
+	repairs0 = values[PF_COUNTER_REPAIRS];
 	do {
 		(void)pf_supervisor_wait(sup, 5000000);
 		(void)pf_supervisor_check(sup);
 		CHECK(pf_domain_counters(d, values, PF_COUNTER_COUNT) == PF_COUNTER_COUNT);
-	} while (values[PF_COUNTER_REPAIRS] == 0 && mono_ns() < deadline);
+	} while (values[PF_COUNTER_REPAIRS] == repairs0 && mono_ns() < deadline);
 	return values[PF_COUNTER_REPAIRS];
 }
 
 /* A member kept off the CPU (SCHED_IDLE under two busy processes on its CPU) shows no
  * progress, yet is runnable: starved, not hung, it is not killed for ten allowances; once
  * the CPU is its own and it still shows none, it is judged hung. */
-static void test_starved_member_kept(void)
+/* A starving member (starving_child()) in d, ready. */
+static pid_t start_starving(void)
 {
-	struct pf_domain *d = make_domain(4, 4, 100000000);
-	struct pf_domain_info di = {.size = sizeof(di)};
-	struct pf_supervisor *sup;
-	pid_t child, hogs[2];
-	int fds[2], status = 0;
-	uint64_t window;
+	int fds[2];
+	pid_t child;
 	char c;
 
-	if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || pin_to(1) < 0) {
-		printf("starved member: skipped (needs two CPUs)\n");
-		CHECK(pf_domain_destroy(d) == 0);
-		return;
-	}
-	CHECK(pf_domain_info(d, &di) == 0 && pf_vnode_define_range(d, 0, 4, NULL) == 4);
-	window = di.heartbeat_interval_ns * di.heartbeat_misses;
-	hogs[0] = start_hog();
-	hogs[1] = start_hog();
 	CHECK(pipe(fds) == 0);
 	child = fork();
 	CHECK(child >= 0);
@@ -287,6 +278,36 @@ static void test_starved_member_kept(void)
 	(void)close(fds[1]);
 	CHECK(read(fds[0], &c, 1) == 1);
 	(void)close(fds[0]);
+	return child;
+}
+
+/* The member's process was killed (SIGKILL): judged hung. */
+static void reap_killed(pid_t child)
+{
+	int status = 0;
+
+	CHECK(waitpid(child, &status, 0) == child);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+static void test_starved_member_kept(void)
+{
+	struct pf_domain *d = make_domain(4, 4, 1000000);
+	struct pf_domain_info di = {.size = sizeof(di)};
+	struct pf_supervisor *sup;
+	uint64_t window, t0, waited;
+	pid_t child, hogs[2];
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || pin_to(1) < 0) {
+		printf("starved member: skipped (needs two CPUs)\n");
+		CHECK(pf_domain_destroy(d) == 0);
+		return;
+	}
+	CHECK(pf_domain_info(d, &di) == 0 && pf_vnode_define_range(d, 0, 4, NULL) == 4);
+	window = di.heartbeat_interval_ns * di.heartbeat_misses;
+	hogs[0] = start_hog();
+	hogs[1] = start_hog();
+	child = start_starving();
 	CHECK(pf_supervisor_create(d, NULL, &sup) == 0);
 	CHECK(supervise_for(d, sup, 10 * window) == 0); /* starved: kept */
 	for (int i = 0; i < 2; i++) {
@@ -294,11 +315,25 @@ static void test_starved_member_kept(void)
 		CHECK(waitpid(hogs[i], NULL, 0) == hogs[i]);
 	}
 	CHECK(supervise_for(d, sup, 5000000000u) == 1); /* runs, no progress: hung */
-	CHECK(waitpid(child, &status, 0) == child);
-	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	reap_killed(child);
+	/* Starved for good: the allowance it is given is bounded (50 windows in all). */
+	hogs[0] = start_hog();
+	hogs[1] = start_hog();
+	child = start_starving();
+	t0 = mono_ns();
+	CHECK(supervise_for(d, sup, 120 * window) == 2);
+	waited = mono_ns() - t0;
+	reap_killed(child);
+	for (int i = 0; i < 2; i++) {
+		(void)kill(hogs[i], SIGKILL);
+		CHECK(waitpid(hogs[i], NULL, 0) == hogs[i]);
+	}
+	CHECK(waited >= 10 * window);
 	pf_supervisor_destroy(sup);
 	CHECK(pf_domain_destroy(d) == 0);
-	printf("starved member: kept for ten allowances while starved, judged hung once it ran\n");
+	printf("starved member: kept while starved, judged hung once it ran, or after %.1f s of "
+	       "starving\n",
+	       (double)waited / 1e9);
 }
 
 static void test_slot_grace(void)
