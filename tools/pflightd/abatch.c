@@ -158,14 +158,14 @@ bool abatch_pending(struct auditor *a, uint32_t vnode)
 	return pending(&a->batches, vnode);
 }
 
-/* Whether vnode (epoch) can go into b now: order, ascending ids, room. */
-static bool fits(struct abatches *bs, const struct abatch *b, uint32_t vnode, uint32_t epoch)
+/* Whether vnode (epoch) can go into b now: order (b is not older than the batch of the
+ * VNode's newest unwritten change, after: 0 when none), ascending ids, room. */
+static bool fits(const struct abatch *b, uint32_t vnode, uint32_t epoch, uint32_t after)
 {
 	const struct pf_audit_range *last = &b->ranges[b->n - 1];
 
-	if (pending(bs, vnode) && bs->pend[vnode] > b->gen)
-		return false;
-	if (vnode < last->first + last->count || b->vnodes >= PF_AUDIT_BATCH_VNODES_MAX)
+	if (after > b->gen || vnode < last->first + last->count ||
+	    b->vnodes >= PF_AUDIT_BATCH_VNODES_MAX)
 		return false;
 	return (vnode == last->first + last->count && epoch == last->value) || b->n < ABATCH_RANGES;
 }
@@ -175,17 +175,19 @@ static bool fits(struct abatches *bs, const struct abatch *b, uint32_t vnode, ui
  * to two batches instead of closing one another's. */
 static struct abatch *find(struct abatches *bs, const struct watch_rec *rec)
 {
+	uint32_t after = pending(bs, rec->vnode) ? bs->pend[rec->vnode] : 0;
+
 	for (uint32_t i = 0; i < ABATCH_OPEN; i++) {
 		struct abatch *b = &bs->b[i];
 
 		if (b->gen != 0 && strcmp(b->event, rec->event) == 0 &&
-		    strcmp(b->shared, rec->shared) == 0 && fits(bs, b, rec->vnode, rec->epoch))
+		    strcmp(b->shared, rec->shared) == 0 && fits(b, rec->vnode, rec->epoch, after))
 			return b;
 	}
 	return NULL;
 }
 
-/* A new batch for rec, once the older ones its VNode depends on are written. */
+/* A new batch for rec: newer than every open one, so after the VNode's pending changes. */
 static int open_new(struct auditor *a, const struct watch_rec *rec)
 {
 	struct abatches *bs = &a->batches;
