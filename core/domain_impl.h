@@ -172,6 +172,10 @@ uint64_t identity_key(uint32_t uid);
 /* Identity of a process: start time in clock ticks since boot, and its state letter
  * (ret_state may be NULL), from /proc/<pid>/stat. 0, or -ESRCH when it is gone. */
 int identity_stat(int pid, uint64_t *ret_start_time, char *ret_state);
+/* Thread tid of process pid: its CPU time so far in ns (task/<tid>/schedstat) and its state
+ * letter (task/<tid>/stat: 'R' running or runnable). 0, -ESRCH (no such thread of that
+ * process), or another -errno. */
+int identity_thread_cpu(int pid, uint32_t tid, uint64_t *ret_run_ns, char *ret_state);
 int identity_start_time(int pid, uint64_t *ret_start_time) PF_PRIVATE_EXPORT(identity_start_time);
 
 /* 1 when process pid is the member a record describes as far as the kernel can tell:

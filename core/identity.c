@@ -52,7 +52,8 @@ static ssize_t proc_read(int pid, const char *file, char *buf, size_t cap)
 	return n;
 }
 
-int identity_stat(int pid, uint64_t *ret_start_time, char *ret_state)
+/* identity_stat() of /proc/<pid>/<file>, a stat file of the process or of one thread. */
+static int stat_file(int pid, const char *file, uint64_t *ret_start_time, char *ret_state)
 {
 	char buf[1024], *p, *end;
 	unsigned long long v;
@@ -62,7 +63,7 @@ int identity_stat(int pid, uint64_t *ret_start_time, char *ret_state)
 	PF_ASSERT(ret_start_time != NULL);
 	if (pid <= 0)
 		return -ESRCH;
-	n = proc_read(pid, "stat", buf, sizeof(buf));
+	n = proc_read(pid, file, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	/* The command name may hold spaces and parentheses: fields start after the last ')'. */
@@ -83,6 +84,33 @@ int identity_stat(int pid, uint64_t *ret_start_time, char *ret_state)
 		return -ESRCH;
 	*ret_start_time = v;
 	return 0;
+}
+
+int identity_stat(int pid, uint64_t *ret_start_time, char *ret_state)
+{
+	return stat_file(pid, "stat", ret_start_time, ret_state);
+}
+
+int identity_thread_cpu(int pid, uint32_t tid, uint64_t *ret_run_ns, char *ret_state)
+{
+	char file[48], buf[128];
+	unsigned long long run;
+	uint64_t start;
+	int r;
+
+	if (pid <= 0 || tid == 0)
+		return -ESRCH;
+	(void)snprintf(file, sizeof(file), "task/%u/schedstat", tid);
+	r = (int)proc_read(pid, file, buf, sizeof(buf));
+	if (r < 0)
+		return r;
+	if (sscanf(buf, "%llu", &run) != 1)
+		return -ESRCH;
+	(void)snprintf(file, sizeof(file), "task/%u/stat", tid);
+	r = stat_file(pid, file, &start, ret_state);
+	if (r == 0)
+		*ret_run_ns = run;
+	return r;
 }
 
 int identity_start_time(int pid, uint64_t *ret_start_time)

@@ -21,17 +21,17 @@
  *
  * Starved is not hung. On a loaded host a member may show no progress because it got no CPU:
  * runnable, waiting on a run queue. From half the allowance on, the supervisor reads the
- * joining thread's state and time run from the kernel (/proc/<pid>/task/<tid>/stat and
+ * joining thread's state and CPU time from the kernel (/proc/<pid>/task/<tid>/stat and
  * schedstat; the time a task waited is only accounted once it runs again, so it cannot
- * tell); when the thread is runnable and ran for at most a quarter of the time since the
- * last look, the verdict waits for the next look, up to STARVE_WINDOWS_MAX allowances in
- * all. A thread that ran and made no progress, one that sleeps or is stopped, one of the
- * supervisor's own process, or one whose figures cannot be read (another uid, a kernel
- * without them) is judged as before. The pid and tid come from the member's record and
- * futex word, which it writes: one that names another process's starved thread gains at
- * most those STARVE_WINDOWS_MAX allowances, and is killed only if the kernel confirms it is
- * the member (kill_hung()). The statistics
- * are the kernel's, not the member's: a member cannot buy time by writing shared memory.
+ * tell); while the thread is runnable, ran at most a quarter of each (half-window or longer)
+ * span between two probes, and had less than a heartbeat interval of CPU in all since its
+ * last sign of life, the verdict waits, up to STARVE_WINDOWS_MAX allowances in all. A
+ * thread that ran, sleeps (D included) or is stopped, the thread asking itself, or one whose
+ * figures cannot be read (hidepid, another pid namespace) is judged as before. The pid and
+ * tid are the member's to write: the process must have the start time it joined with and
+ * the thread must be one of its own, and a tid that changes gets no more grace. Every
+ * supervisor judges alone: the grace holds only where each of them can read the figures. The
+ * statistics are the kernel's, not the member's: a member cannot buy time by writing shared memory.
  *
  * Repair. CAS the state word to DEAD, keeping the generation's facts (the death and its
  * cause are counted from that word, core/tally.c); the first repair counts the VNodes the
@@ -49,12 +49,10 @@
  * before its publish), and check that every live member's process still exists.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -88,9 +86,12 @@ struct track {
 	uint64_t killed_ns;
 	uint32_t pinned;   /* the supervisor's pins[] slot holds this generation's record */
 	uint32_t reported; /* on_repair was called for this generation */
-	/* Starvation probe (see "Starved is not hung"): the joining thread's time run and time
-	 * waited runnable at probe_ns (0: no probe), and time given for starvation so far. */
-	uint64_t probe_ns, probe_run_ns;
+	/* Starvation probe (see "Starved is not hung"): the thread probed (0: none yet since
+	 * the last progress) and its CPU time when first probed and at probe_ns (0: no probe
+	 * running), and the time given for starvation so far. */
+	uint32_t probe_tid;
+	uint32_t reserved0;
+	uint64_t probe_ns, probe_run_ns, first_run_ns;
 	uint64_t starved_ns;
 };
 
@@ -422,86 +423,53 @@ static uint64_t progress(struct dom_member *rec)
 	       pf_load_relaxed(&rec->commits) + pf_load_relaxed(&rec->received);
 }
 
-/* Read a small /proc file into buf (NUL-terminated). 0, or -1. */
-static int proc_read(const char *path, char *buf, size_t cap)
+/* The member's joining thread as the kernel sees it, 0, or -1 when it cannot tell: the pid
+ * and tid are the member's to write (its record, its futex word), so the process must be the
+ * one that joined (its start time) and the tid one of its threads (the /proc path). */
+static int member_thread(struct dom_member *rec, int pid, uint32_t tid, uint64_t *ret_run,
+			 char *ret_state)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
+	/* Relaxed: the generation's fixed identity, acquired with its state word by our caller;
+	 * checked against the kernel's below. */
+	uint64_t start = pf_load_relaxed(&rec->start_time), now_start;
 
-	if (fd < 0)
+	if (identity_stat(pid, &now_start, NULL) < 0 || now_start != start)
 		return -1;
-	n = read(fd, buf, cap - 1);
-	(void)close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return 0;
-}
-
-/* The thread's time run in ns (/proc/<pid>/task/<tid>/schedstat) and whether it is runnable
- * now (state R in .../stat: running or waiting on a run queue). 0, or -1 when unreadable. */
-static int thread_cpu(int pid, uint32_t tid, uint64_t *ret_run, int *ret_runnable)
-{
-	char path[64], buf[512];
-	unsigned long long run;
-	const char *paren;
-
-	if (pid <= 0 || tid == 0)
-		return -1;
-	(void)snprintf(path, sizeof(path), "/proc/%d/task/%u/schedstat", pid, tid);
-	if (proc_read(path, buf, sizeof(buf)) < 0 || sscanf(buf, "%llu", &run) != 1)
-		return -1;
-	(void)snprintf(path, sizeof(path), "/proc/%d/task/%u/stat", pid, tid);
-	if (proc_read(path, buf, sizeof(buf)) < 0)
-		return -1;
-	paren = strrchr(buf, ')'); /* the name before it may hold anything */
-	if (paren == NULL || paren[1] != ' ')
-		return -1;
-	*ret_run = run;
-	*ret_runnable = paren[2] == 'R';
-	return 0;
+	return identity_thread_cpu(pid, tid, ret_run, ret_state) < 0 ? -1 : 0;
 }
 
 /* Whether a member without progress for `age` (window: its allowance) is starved rather
- * than hung: runnable, and it ran for at most a quarter of the time since the last probe
- * (probes from half the window on, measured over half a window at least, so that one
- * slice of CPU is not taken for a share). 1 to wait for the next look. */
+ * than hung, 1 to wait for the next look. From half the window on, its joining thread is
+ * probed: starved while it is runnable, ran at most a quarter of each half window at least
+ * measured, and ran less than a heartbeat interval of CPU in all without a sign of life
+ * (however small its share, a thread that had that much had time to beat). */
 static int starved(const struct pf_supervisor *s, struct track *t, struct dom_member *rec,
 		   uint32_t f, uint64_t age, uint64_t window, uint64_t now)
 {
-	/* Relaxed: the pid only names the /proc entry to read; what is read is the kernel's. */
-	int pid = pf_load_relaxed(&rec->pid), runnable = 0;
+	/* Relaxed: the pid only names the process to probe; member_thread() checks it. */
+	int pid = pf_load_relaxed(&rec->pid);
 	uint32_t tid = f & FUTEX_WORD_TID_MASK;
-	uint64_t run = 0, dt;
-	int ok;
+	uint64_t run = 0, interval = s->d->lim.heartbeat_interval_ns;
+	char state = 0;
 
-	/* A member of our own process shares our CPU: were it starved, so would we be, and its
-	 * thread may be the one asking (always runnable then). */
-	if (age < window / 2 || t->killed || pid == s->self)
+	/* The thread asking cannot be the starved one. */
+	if (age < window / 2 || t->killed || t->starved_ns >= window * STARVE_WINDOWS_MAX ||
+	    (pid == s->self && tid == (uint32_t)syscall(SYS_gettid)))
 		return 0;
-	ok = thread_cpu(pid, tid, &run, &runnable) == 0;
-	if (t->probe_ns == 0 || !ok || run < t->probe_run_ns) {
-		/* First probe, or the figure went back (another thread now): start again. It
-		 * proves nothing yet; one more look, to measure (none when unreadable), charged
-		 * to the allowance when past it: a member whose futex word names thread after
-		 * thread is not measured afresh for ever. */
-		t->probe_ns = ok ? now : 0;
-		t->probe_run_ns = run;
-		if (!ok || !runnable || t->starved_ns >= window * STARVE_WINDOWS_MAX)
-			return 0;
-		if (age >= window)
-			t->starved_ns += window / 2;
-		return 1;
+	if (t->probe_ns != 0 && now - t->probe_ns < window / 2)
+		return 1; /* too short to tell a slice from a share: measure on, no reads */
+	if ((t->probe_tid != 0 && tid != t->probe_tid) ||
+	    member_thread(rec, pid, tid, &run, &state) < 0 || state != 'R' ||
+	    (t->probe_tid != 0 && (run < t->probe_run_ns || run - t->first_run_ns >= interval)))
+		return 0; /* another thread named, unreadable, not runnable, or had its time */
+	if (t->probe_tid == 0) { /* the first probe proves nothing yet: one more look */
+		t->probe_tid = tid;
+		t->first_run_ns = run;
+	} else if (run - t->probe_run_ns > (now - t->probe_ns) / 4) {
+		return 0; /* it ran: no progress is its own */
 	}
-	dt = now - t->probe_ns;
-	if (!runnable || t->starved_ns >= window * STARVE_WINDOWS_MAX)
-		return 0;
-	if (dt < window / 2)
-		return 1; /* too short to tell a slice from a share: measure on */
-	if (run - t->probe_run_ns > dt / 4)
-		return 0;
 	if (age >= window)
-		t->starved_ns += dt;
+		t->starved_ns += t->probe_ns != 0 ? now - t->probe_ns : window / 2;
 	t->probe_ns = now;
 	t->probe_run_ns = run;
 	return 1;
@@ -542,6 +510,7 @@ static int check_live(struct pf_supervisor *s, uint32_t slot, uint64_t w, uint64
 	if (hb != t->hb) {
 		t->hb = hb;
 		t->hb_change_ns = now;
+		t->probe_tid = 0;
 		t->probe_ns = 0;
 		t->starved_ns = 0;
 		return 0;

@@ -222,9 +222,11 @@ static pid_t start_hog(void)
 	return pid;
 }
 
-/* Child: join, claim, then run on CPU 0 at SCHED_IDLE without ever beating again. */
-static void starving_child(int ready_fd)
+/* Child: join (flags: PF_MEMBER_*), claim, then run on CPU 0 at SCHED_IDLE without ever
+ * beating again (its embedded supervisor's thread, if any, keeps its normal share). */
+static void starving_child(uint32_t flags, int ready_fd)
 {
+	struct pf_member_opts mo;
 	struct sched_param sp = {.sched_priority = 0};
 	struct pf_domain *d;
 	struct pf_member *m;
@@ -234,7 +236,9 @@ static void starving_child(int ready_fd)
 
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 	CHECK(pf_domain_open(name, &d) == 0);
-	CHECK(pf_member_join(d, NULL, &m) == 0);
+	pf_member_opts_init(&mo);
+	mo.flags = flags;
+	CHECK(pf_member_join(d, &mo, &m) == 0);
 	CHECK(pf_vnode_claim(m, 0, 1000000000, &v) == 0);
 	CHECK(pin_to(0) == 0 && sched_setscheduler(0, SCHED_IDLE, &sp) == 0);
 	CHECK(write(ready_fd, &c, 1) == 1);
@@ -261,7 +265,7 @@ static uint64_t supervise_for(struct pf_domain *d, struct pf_supervisor *sup, ui
  * progress, yet is runnable: starved, not hung, it is not killed for ten allowances; once
  * the CPU is its own and it still shows none, it is judged hung. */
 /* A starving member (starving_child()) in d, ready. */
-static pid_t start_starving(void)
+static pid_t start_starving(uint32_t flags)
 {
 	int fds[2];
 	pid_t child;
@@ -272,7 +276,7 @@ static pid_t start_starving(void)
 	CHECK(child >= 0);
 	if (child == 0) {
 		(void)close(fds[0]);
-		starving_child(fds[1]);
+		starving_child(flags, fds[1]);
 		_exit(0);
 	}
 	(void)close(fds[1]);
@@ -307,7 +311,8 @@ static void test_starved_member_kept(void)
 	window = di.heartbeat_interval_ns * di.heartbeat_misses;
 	hogs[0] = start_hog();
 	hogs[1] = start_hog();
-	child = start_starving();
+	/* Its own process's supervisor judges it too: it must see the starvation as well. */
+	child = start_starving(PF_MEMBER_SUPERVISE);
 	CHECK(pf_supervisor_create(d, NULL, &sup) == 0);
 	CHECK(supervise_for(d, sup, 10 * window) == 0); /* starved: kept */
 	for (int i = 0; i < 2; i++) {
@@ -315,11 +320,13 @@ static void test_starved_member_kept(void)
 		CHECK(waitpid(hogs[i], NULL, 0) == hogs[i]);
 	}
 	CHECK(supervise_for(d, sup, 5000000000u) == 1); /* runs, no progress: hung */
-	reap_killed(child);
+	/* Killed by us, or declared dead by its own supervisor (which never kills its own). */
+	(void)kill(child, SIGKILL);
+	CHECK(waitpid(child, NULL, 0) == child);
 	/* Starved for good: the allowance it is given is bounded (50 windows in all). */
 	hogs[0] = start_hog();
 	hogs[1] = start_hog();
-	child = start_starving();
+	child = start_starving(0);
 	t0 = mono_ns();
 	CHECK(supervise_for(d, sup, 120 * window) == 2);
 	waited = mono_ns() - t0;
