@@ -232,7 +232,6 @@ struct rec {
 	bool has_prev_seq;
 	uint64_t vnode_prev_seq;
 	json_t *ranges, *links;
-	uint64_t batch_vnodes; /* VNodes the ranges name */
 	const char *event;
 	unsigned char hash[HASH_BYTES];
 	unsigned char prev[HASH_BYTES];
@@ -672,7 +671,6 @@ static bool batch_ranges_ok(struct rec *r)
 		if (total > PF_AUDIT_BATCH_VNODES_MAX)
 			return false;
 	}
-	r->batch_vnodes = total;
 	return true;
 }
 
@@ -844,21 +842,21 @@ static int rec_parse(const char *text, size_t len, struct rec *r, uint64_t *rete
 }
 
 /* The hash of a line as its writer computed it: over the line without its hash member
- * (`"hash":"<hex>",`, spliced in before "host" by line_build()), the last one in the line
- * (a "hash" member of the details comes before it). 0, or PF_AUDIT_FAULT_EDITED when the
- * line has no such member. */
+ * (`"hash":"<hex>",`, spliced in before "host" by line_build()). 0, or
+ * PF_AUDIT_FAULT_EDITED when the line has no such member there. */
 static int line_hash(const char *text, size_t len, const char *hex, unsigned char *ret)
 {
 	crypto_generichash_state st;
-	char pat[16 + HEX_BYTES];
-	const char *at = NULL;
-	size_t plen = (size_t)snprintf(pat, sizeof(pat), "\"hash\":\"%s\",", hex);
+	char pat[32 + HEX_BYTES];
+	size_t plen = (size_t)snprintf(pat, sizeof(pat), "\"hash\":\"%s\",\"host\":", hex);
+	const char *at = memmem(text, len, pat, plen);
 
-	for (const char *p = text; (p = memmem(p, len - (size_t)(p - text), pat, plen)) != NULL;
-	     p++)
-		at = p;
+	/* Where line_build() put it: right before "host". Nowhere else can it be followed by
+	 * "host" (a copy inside the details would have to hold its own record's hash), so the
+	 * rest is exactly what the writer hashed, and the line is the canonical one. */
 	if (at == NULL)
 		return PF_AUDIT_FAULT_EDITED;
+	plen -= strlen("\"host\":");
 	(void)crypto_generichash_init(&st, NULL, 0, HASH_BYTES);
 	(void)crypto_generichash_update(&st, (const unsigned char *)text, (size_t)(at - text));
 	(void)crypto_generichash_update(&st, (const unsigned char *)at + plen,
@@ -2148,9 +2146,14 @@ static bool retain_one(struct pf_audit *log, uint64_t *total, struct dropped *d)
 		return false;
 	(void)snprintf(name, sizeof(name), "%s.%020" PRIu64, log->path, log->ix.files[0].first_seq);
 	if (stat(name, &st) == 0) {
+		time_t now = time(NULL);
+
 		size = (uint64_t)st.st_size;
-		old = log->retain_age_s != 0 &&
-		      (uint64_t)(time(NULL) - st.st_mtime) >= log->retain_age_s;
+		/* A file written "in the future" (the clock went back) is not old. */
+		old = log->retain_age_s != 0 && now >= st.st_mtime &&
+		      (uint64_t)(now - st.st_mtime) >= log->retain_age_s;
+	} else if (errno == ENOENT) {
+		old = true; /* removed by someone else already: it goes from the index too */
 	}
 	if (!(log->retain_bytes != 0 && *total > log->retain_bytes) && !old)
 		return false;
@@ -2840,7 +2843,8 @@ static int tail_read(const struct pf_audit *log, struct tail_file *f, const stru
  * then turn l oldest first: 0, or -errno. Where the index or the files end (a record
  * older than the index, a file removed, a record that does not name its predecessor's
  * seq), the walk ends as if the lineage began there: anchored. */
-static int tail_load(struct pf_audit *log, uint64_t seq, uint32_t max, struct lin *l)
+static int tail_load(struct pf_audit *log, uint64_t seq, const unsigned char *newest, uint32_t max,
+		     struct lin *l)
 {
 	struct tail_file f = {.fd = -1};
 	char *buf = malloc(PF_AUDIT_LINE_MAX);
@@ -2856,13 +2860,16 @@ static int tail_load(struct pf_audit *log, uint64_t seq, uint32_t max, struct li
 			r = tail_read(log, &f, &e, buf, &rec);
 		if (r == 0 && !rec_names(&rec, l->vnode, &link))
 			r = -EBADMSG;
-		if (r == 0 && link.has_seq && link.seq >= seq)
-			r = -EBADMSG; /* links go back, or the walk would not end */
+		/* The newest is the record the handle wrote (or walked) last for the VNode, by its
+		 * hash; each older one is held by the link of the one after it (lin_follow()). */
+		if (r == 0 && l->count == 0 && sodium_memcmp(rec.hash, newest, HASH_BYTES) != 0)
+			r = -EBADMSG;
+		PF_ASSERT(r != 0 || !link.has_seq ||
+			  link.seq < seq); /* rec_fields(): links go back */
 		if (r == 0)
 			r = lin_keep(l, &rec, &link, buf, e.len);
 		json_decref(rec.obj);
-		if (r == 0 && !link.has_seq && link.seq == 0 &&
-		    sodium_memcmp(link.hash, zero_hash, HASH_BYTES) != 0)
+		if (r == 0 && !link.has_seq && sodium_memcmp(link.hash, zero_hash, HASH_BYTES) != 0)
 			l->anchored = true; /* an older record: its link names no seq */
 		seq = r == 0 && link.has_seq ? link.seq : 0;
 	}
@@ -2886,6 +2893,7 @@ int pf_audit_lineage_tail(struct pf_audit *log, uint32_t vnode, uint32_t max, pf
 			  void *arg, uint64_t *ret_total)
 {
 	struct lin l = {.vnode = vnode};
+	unsigned char newest_hash[HASH_BYTES] = {0};
 	uint64_t total = 0, newest = 0;
 	uint32_t j;
 	int r;
@@ -2898,9 +2906,10 @@ int pf_audit_lineage_tail(struct pf_audit *log, uint32_t vnode, uint32_t max, pf
 	if (j != VMAP_EMPTY) {
 		total = log->vmap.count[j];
 		newest = log->vmap.last[j];
+		memcpy(newest_hash, log->vmap.hashes[j], HASH_BYTES);
 	}
 	pthread_mutex_unlock(&log->ilock);
-	r = tail_load(log, newest, max, &l);
+	r = tail_load(log, newest, newest_hash, max, &l);
 	/* The first one read links to zeros only when it is the VNode's first record. */
 	l.anchored = l.anchored || l.count < total || log->anchored;
 	if (r == 0)

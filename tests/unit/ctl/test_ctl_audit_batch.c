@@ -243,7 +243,7 @@ static void forge_batch(const char *path, size_t k, void (*fn)(json_t *ranges))
 	size_t n = lines_get(path, v, 64);
 	unsigned char prev[32];
 
-	assert_true(k >= 1 && k <= n);
+	assert_true(k >= 2 && k <= n); /* its prev is line k - 1's hash */
 	char olds[64][65], news[64][65];
 	size_t moved = 0;
 
@@ -332,6 +332,43 @@ static void test_batch_forged_ranges_found(void **state)
 	(void)state;
 	forged_fault("forge-relink", NULL, relink_first, PF_AUDIT_FAULT_VNODE_PREV, 5);
 	forged_fault("forge-add", sk, add_a_vnode, PF_AUDIT_FAULT_SIGNATURE, 7);
+}
+
+/* The index's tail starts from the hash the handle holds for the VNode's newest record: a
+ * newest line rewritten consistently (its own hash recomputed, its links kept) is refused,
+ * and so is one whose hash member was moved elsewhere in the line. */
+static void test_batch_tail_newest_anchored(void **state)
+{
+	struct seen w = {0};
+	struct pf_audit *log;
+	char path[128], *v[64];
+	unsigned char prev[32];
+	size_t n;
+	json_t *o, *p;
+
+	(void)state;
+	log_path(path, sizeof(path), "tail-anchor");
+	log = open_opts(path, 0, 0, 0);
+	for (uint32_t v2 = 0; v2 < 4; v2++)
+		assert_int_equal(pf_audit_append(log, "define", "vnode", NULL, v2, NULL), 0);
+	batch(log, "placement", 0, 4, 2, NULL); /* line 5: VNode 1's newest */
+	assert_int_equal(pf_audit_lineage_tail(log, 1, 8, seen_cb, &w, NULL), 2);
+	n = lines_get(path, v, 64);
+	assert_int_equal(n, 5);
+	o = json_loads(v[4], 0, NULL);
+	p = json_loads(v[3], 0, NULL);
+	assert_int_equal(sodium_hex2bin(prev, 32, json_string_value(json_object_get(p, "hash")), 64,
+					NULL, NULL, NULL),
+			 0);
+	json_object_set_new(o, "details", json_pack("{s:s}", "to", "9.9"));
+	free(v[4]);
+	v[4] = rehash(o, prev);
+	json_decref(o);
+	json_decref(p);
+	lines_put(path, v, n);
+	w = (struct seen){0};
+	assert_int_equal(pf_audit_lineage_tail(log, 1, 8, seen_cb, &w, NULL), -EBADMSG);
+	assert_int_equal(pf_audit_close(log), 0);
 }
 
 /* Bad ranges are refused, nothing written; a batch too large for a line is refused whole
@@ -527,6 +564,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_batch_lineage_mixed),
 		cmocka_unit_test(test_batch_forged_ranges_found),
+		cmocka_unit_test(test_batch_tail_newest_anchored),
 		cmocka_unit_test(test_batch_refusals),
 		cmocka_unit_test(test_retention_bytes),
 		cmocka_unit_test(test_retention_age),
