@@ -64,11 +64,21 @@ static void batch_details(const struct abatch *b, uint32_t vnodes, char *out, si
 	(void)snprintf(out, cap, "{\"count\":%u%s%s", vnodes, *rest == '}' ? "" : ",", rest);
 }
 
+/* A record was written but what follows it (a signed head, a sync, a rotation) failed: it
+ * is not written again; the failure is counted and said, and the record counts as done. */
+static int log_after(struct auditor *a, int r)
+{
+	a->append_errors++;
+	log_msg(LOG_ERROR, "audit: after a record: %s", strerror(-r));
+	return 0;
+}
+
 /* Write ranges[0..n) of b as one batch record, split in halves while too long. */
 static int write_ranges(struct auditor *a, const struct abatch *b, struct pf_audit_range *g,
 			uint32_t n)
 {
 	char subject[64], details[ABATCH_SHARED_BYTES + 32];
+	uint64_t seq = UINT64_MAX;
 	uint32_t vnodes = 0;
 	int r;
 
@@ -77,7 +87,9 @@ static int write_ranges(struct auditor *a, const struct abatch *b, struct pf_aud
 	batch_details(b, vnodes, details, sizeof(details));
 	(void)snprintf(subject, sizeof(subject), "vnodes:%u-%u", g[0].first,
 		       g[n - 1].first + g[n - 1].count - 1);
-	r = pf_audit_append_batch(a->log, b->event, subject, details, g, n, NULL);
+	r = pf_audit_append_batch(a->log, b->event, subject, details, g, n, &seq);
+	if (r < 0 && seq != UINT64_MAX)
+		return log_after(a, r); /* written: a head, sync or rotation after it failed */
 	if (r != -EMSGSIZE || vnodes < 2)
 		return r;
 	if (n == 1) { /* one range of VNodes with many histories: halve the range */
@@ -103,8 +115,12 @@ static int write_one(struct auditor *a, struct abatch *b)
 	int r;
 
 	if (b->vnodes == 1) {
+		uint64_t seq = UINT64_MAX;
+
 		(void)snprintf(subject, sizeof(subject), "vnode:%u", b->ranges[0].first);
-		r = pf_audit_append(a->log, b->event, subject, b->single, b->ranges[0].first, NULL);
+		r = pf_audit_append(a->log, b->event, subject, b->single, b->ranges[0].first, &seq);
+		if (r < 0 && seq != UINT64_MAX)
+			r = log_after(a, r);
 	} else {
 		r = write_ranges(a, b, b->ranges, b->n);
 	}
@@ -246,6 +262,8 @@ int abatch_add(struct auditor *a, const struct watch_rec *rec)
 			.first = rec->vnode, .count = 1, .value = rec->epoch};
 	b->vnodes++;
 	bs->pend[rec->vnode] = b->gen;
+	if (b->n == ABATCH_RANGES || b->vnodes == PF_AUDIT_BATCH_VNODES_MAX)
+		(void)write_upto(a, b->gen); /* full: written now (a failure is tried again) */
 	return 0;
 }
 
@@ -262,6 +280,13 @@ int abatch_init(struct abatches *bs, uint32_t vnodes_max)
 
 void abatch_fini(struct abatches *bs)
 {
+	uint64_t unwritten = 0;
+
+	for (uint32_t i = 0; i < ABATCH_OPEN; i++)
+		unwritten += bs->b[i].gen != 0 ? bs->b[i].vnodes : 0;
+	if (unwritten > 0) /* the last flush failed: say what the log lacks */
+		log_msg(LOG_ERROR, "audit: %llu VNode changes could not be written",
+			(unsigned long long)unwritten);
 	free(bs->pend);
 	bs->pend = NULL;
 }

@@ -528,6 +528,42 @@ static void test_pflightd_watch_pass_is_paced(void **state)
 	assert_int_equal(pf_domain_destroy(big), 0);
 }
 
+/* A record written whose rotation after it failed is not written again: the batch counts
+ * as done (the failure is counted), and each VNode has its define once. */
+static void test_pflightd_watch_written_then_failed(void **state)
+{
+	struct pf_audit_opts o;
+	char taken[200];
+	FILE *f;
+
+	(void)state;
+	close_auditor();
+	(void)unlink(path);
+	(void)snprintf(taken, sizeof(taken), "%s.%020d", path, 1);
+	f = fopen(taken, "w"); /* the name the first rotation needs: it fails, EEXIST */
+	assert_non_null(f);
+	fclose(f);
+	pf_audit_opts_init(&o);
+	o.host = "test-host";
+	o.fsync_policy = PF_AUDIT_FSYNC_HEAD;
+	o.rotate_bytes = 1; /* rotate after every record */
+	assert_int_equal(pf_audit_open(path, &o, &log_handle, NULL), 0);
+	assert_int_equal(cmdq_create(&queue), 0);
+	assert_int_equal(auditor_init(&aud, dom, log_handle, queue), 0);
+	aud.watch.chunk_ns = 0;
+	aud.watch.sweep_ns = 0;
+	aud.watch.settle_ns = 0;
+	assert_int_equal(pf_vnode_define_range(dom, 0, 8, NULL), 8);
+	quiesce();
+	quiesce();
+	assert_true(aud.append_errors >= 1);
+	for (uint32_t v = 0; v < 8; v++) {
+		assert_int_equal(lineage(v), 1);
+		assert_string_equal(recs[0].event, "define");
+	}
+	(void)unlink(taken);
+}
+
 #define BULK 20000u
 
 /* A VNode's lineage in the log at lp. */
@@ -639,6 +675,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_pflightd_watch_pass_is_paced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pflightd_watch_bulk_batched, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pflightd_watch_written_then_failed, setup,
+						teardown),
 	};
 
 	log_set_level(LOG_ERROR);
