@@ -223,15 +223,19 @@ static int move(struct owned *o)
 /* One pass over our VNodes. Returns messages applied, or a negative errno. */
 static int serve(struct pf_member *m, struct owned *own, uint32_t *count)
 {
+	uint32_t since_beat = 0;
 	int work = 0;
 
 	for (uint32_t i = 0; i < *count; i++) {
 		int n;
 
 		/* A pass over many VNodes with nothing to receive shows no sign of life by
-		 * itself (pflight/member.h, "Liveness"): beat as it goes. */
-		if (i % SERVE_BEAT_EVERY == SERVE_BEAT_EVERY - 1)
+		 * itself (pflight/member.h, "Liveness"): beat as it goes. Counted apart from i,
+		 * which stays put while VNodes leave at that place. */
+		if (++since_beat == SERVE_BEAT_EVERY) {
 			pf_member_heartbeat(m);
+			since_beat = 0;
+		}
 
 		if (pf_vnode_move_target(own[i].v, NULL) == 1) {
 			n = move(&own[i]);
