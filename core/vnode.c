@@ -529,13 +529,12 @@ PF_API int pf_vnode_owners(struct pf_domain *d, uint32_t first, uint32_t count,
 		    (owned && own_slot(w) >= d->lim.members_max)) {
 			o->state = PF_VNODE_OWNER_INVALID;
 			o->owner_slot = UINT32_MAX;
+			o->owner_generation = 0;
 			invalid++;
 		}
 	}
 	if (invalid > 0)
 		counter_add(d, PF_COUNTER_SHM_INVALID, invalid);
-	PF_ASSERT(count == 0 || ret_owners[count - 1].state <= PF_VNODE_DRAINING ||
-		  ret_owners[count - 1].state == PF_VNODE_OWNER_INVALID);
 	return (int)count;
 }
 
