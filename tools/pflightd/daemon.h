@@ -101,7 +101,7 @@ struct scheduler {
 	uint64_t next_round_ns;
 	uint64_t next_place_ns; /* after an idle pass: not before this, unless */
 	uint32_t version;       /* ... the membership version moved from this */
-	uint32_t reserved0;
+	uint32_t held_rounds;   /* rounds in a row that asked nothing yet held work back */
 	uint64_t placed;
 	uint64_t moves;
 };

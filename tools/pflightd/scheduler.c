@@ -193,23 +193,30 @@ static int take_commands(struct scheduler *s)
 }
 
 /* When the round after one that took took_ns runs: soon while rounds leave work (moves asked,
- * or held back by the budget or a full ring), at the period once they do not. */
-static uint64_t next_round_after(const struct scheduler *s, const struct pf_rebalance_report *rep,
+ * or held back by the budget or a full ring), at the period once they do not. Rounds that
+ * asked nothing while work was held back (owners slow to act on what is in flight, or one
+ * that never does) back off, doubling their wait up to the period, so that an owner that
+ * ignores its requests does not cost the scheduler an O(VNodes) scan every 50 ms. */
+static uint64_t next_round_after(struct scheduler *s, const struct pf_rebalance_report *rep,
 				 uint64_t now, uint64_t took_ns)
 {
 	uint64_t wait_ns = FOLLOW_UP_DUTY * took_ns;
 
-	if (rep->requested == 0 && rep->skipped_budget == 0 && rep->skipped_full == 0)
+	if (rep->requested == 0 && rep->skipped_budget == 0 && rep->skipped_full == 0) {
+		s->held_rounds = 0;
 		return now + s->period_ns;
+	}
+	s->held_rounds = rep->requested > 0 ? 0 : PF_MIN(s->held_rounds + 1, 16u);
 	wait_ns = wait_ns > FOLLOW_UP_MIN_NS ? wait_ns : FOLLOW_UP_MIN_NS;
+	wait_ns <<= s->held_rounds;
 	return now + (wait_ns < s->period_ns ? wait_ns : s->period_ns);
 }
 
 static int rebalance_round(struct scheduler *s, uint64_t now)
 {
 	struct pf_rebalance_report rep = {.size = sizeof(rep)};
+	uint64_t start = mono_ns(), end; /* the round's own time, not the placement before it */
 	int r = pf_sched_rebalance(s->sched, &s->rebalance, &rep);
-	uint64_t end;
 
 	if (r == -EAGAIN) {
 		s->next_round_ns = now + (rep.cooldown_left_ns > COOLDOWN_RETRY_MIN_NS
@@ -218,7 +225,7 @@ static int rebalance_round(struct scheduler *s, uint64_t now)
 		return 0;
 	}
 	end = mono_ns();
-	s->next_round_ns = next_round_after(s, &rep, end, end - now);
+	s->next_round_ns = next_round_after(s, &rep, end, end - start);
 	if (r < 0) {
 		log_msg(LOG_WARN, "scheduler: rebalancing round failed: %s", strerror(-r));
 		return 0;
