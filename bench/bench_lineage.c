@@ -17,6 +17,7 @@
  * (ms), goal p99 <= 50 ms; one thread pinned to CPU 0, the log in a mkdtemp() directory under
  * $TMPDIR (default /tmp), removed at the end.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
@@ -41,23 +42,23 @@ static unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES], sk[PF_AUDIT_SECRET_KEY_BYTES
 static struct pf_audit_range ranges[1024];
 static int cpu0;
 
-/* The bytes of the log's files. */
+/* The bytes of the log's files: the live one and its rotated ones (audit.jsonl.*). */
 static uint64_t history_bytes(void)
 {
-	char name[2 * sizeof(path) + 32];
+	char name[sizeof(dir) + 300];
 	uint64_t total = 0;
+	struct dirent *e;
 	struct stat st;
-	FILE *p;
+	DIR *d = opendir(dir);
 
-	(void)snprintf(name, sizeof(name), "ls -1 %s %s.* 2>/dev/null", path, path);
-	p = popen(name, "r");
-	if (p == NULL)
-		return 0;
-	while (fgets(name, sizeof(name), p) != NULL) {
-		name[strcspn(name, "\n")] = '\0';
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "audit.jsonl", strlen("audit.jsonl")) != 0)
+			continue;
+		(void)snprintf(name, sizeof(name), "%s/%s", dir, e->d_name);
 		total += stat(name, &st) == 0 ? (uint64_t)st.st_size : 0;
 	}
-	(void)pclose(p);
+	if (d != NULL)
+		(void)closedir(d);
 	return total;
 }
 
