@@ -28,6 +28,8 @@
 #include "pflight/policy.h"
 #include "pflight/control.h"
 #include "pflight/metrics.h"
+#include "pflight/packet.h"
+#include "pflight/seal.h"
 #include "pflight/sim.h"
 
 #endif /* PFLIGHT_PFLIGHT_H */
