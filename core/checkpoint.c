@@ -118,10 +118,10 @@ static uint64_t held_by(const struct pf_member *m)
 	return hold_word(0, HOLD_HELD, hold_member(m->slot, m->gen));
 }
 
-/* Take buffer buf if it is FREE: 1 taken, 0 not. */
-static int take_free(struct pf_member *m, uint32_t buf)
+/* Take buffer buf for holder `who` if it is FREE: 1 taken, 0 not. */
+static int take_free_as(struct pf_domain *d, uint32_t who, uint32_t buf)
 {
-	_Atomic uint64_t *hw = &m->d->ckpt_hold[buf];
+	_Atomic uint64_t *hw = &d->ckpt_hold[buf];
 	/* Relaxed: a look; the CAS below decides. */
 	uint64_t w = pf_load_relaxed(hw);
 
@@ -129,7 +129,12 @@ static int take_free(struct pf_member *m, uint32_t buf)
 		return 0;
 	/* [A36] pairs with [R36] wherever a buffer is freed: its last writer's or reader's
 	 * use is over before we write it. */
-	return pf_cas_acq_rel(hw, &w, held_by(m) | ((uint64_t)(hold_version(w) + 1) << 32));
+	return pf_cas_acq_rel(hw, &w, hold_word(hold_version(w) + 1, HOLD_HELD, who));
+}
+
+static int take_free(struct pf_member *m, uint32_t buf)
+{
+	return take_free_as(m->d, hold_member(m->slot, m->gen), buf);
 }
 
 /* A free buffer in [from, from + n), now HELD by m, looked for from a process-local
@@ -285,6 +290,19 @@ static void write_state(struct pf_vnode *h, uint32_t b, uint32_t seq, const void
 	PF_FAULT_POINT(CKPT_MID_COPY);
 #endif
 	dst->checksum = checksum_copy((enum checksum_algo)d->lim.checksum, hdr_seed(&hdr), dst + 1,
+				      bytes, len);
+}
+
+/* The header of a state and its bytes into buffer b, checksum computed in the copy: as
+ * write_state(), for a state that did not come from a handle. */
+static void write_hdr_state(struct pf_domain *d, uint32_t b, const struct dom_ckpt_hdr *hdr,
+			    const void *bytes, size_t len)
+{
+	struct dom_ckpt_hdr *dst = ckpt_buffer(d, b);
+
+	PF_ASSERT(hdr->len == len && len <= d->lim.state_bytes_max);
+	memcpy(dst, hdr, sizeof(*hdr));
+	dst->checksum = checksum_copy((enum checksum_algo)d->lim.checksum, hdr_seed(hdr), dst + 1,
 				      bytes, len);
 }
 
@@ -481,6 +499,13 @@ PF_API int pf_checkpoint_read(struct pf_domain *d, uint32_t id, void *buf, size_
 {
 	if (d == NULL || id >= d->lim.vnodes_max || ret_len == NULL || (buf == NULL && cap > 0))
 		return -EINVAL;
+	return ckpt_read(d, id, buf, cap, ret_len, ret_seq, NULL);
+}
+
+int ckpt_read(struct pf_domain *d, uint32_t id, void *buf, size_t cap, size_t *ret_len,
+	      uint64_t *ret_seq, uint64_t *ret_inbox_pos)
+{
+	PF_ASSERT(id < d->lim.vnodes_max && ret_len != NULL);
 	*ret_len = 0;
 	for (int i = 0; i < READ_RETRIES_MAX; i++) {
 		/* [A12] pairs with [R12] in core/ownership.c. */
@@ -495,6 +520,8 @@ PF_API int pf_checkpoint_read(struct pf_domain *d, uint32_t id, void *buf, size_
 			continue; /* the owner committed meanwhile: again */
 		if (r == 0 && ret_seq != NULL)
 			*ret_seq = hdr.seq;
+		if (r == 0 && ret_inbox_pos != NULL)
+			*ret_inbox_pos = hdr.inbox_pos;
 		return r;
 	}
 	return -EBUSY;
@@ -575,6 +602,88 @@ uint32_t ckpt_reclaim(struct pf_domain *d, uint32_t slot, uint32_t gen)
 		if ((hold_state(w) == HOLD_HELD && hold_who(w) == who) ||
 		    (orphans && hold_state(w) == HOLD_PUB))
 			settled += (uint32_t)settle(d, buf, w, who);
+	}
+	return settled;
+}
+
+/*
+ * A state that arrived from another host, installed as VNode id's checkpoint at `epoch`
+ * (the arrival's, sealed into the descriptor by own_arrive(); nobody owns the VNode, so
+ * nobody else publishes). The buffer is held by HOLD_HOST while it is written, then
+ * published and let go (PUB), as a member's handle would; a daemon that dies in between
+ * leaves it HELD by HOLD_HOST, which ckpt_reclaim_host() settles. 0, -EMSGSIZE,
+ * -ENOBUFS (no free buffer), -ESTALE (the descriptor is no longer at that epoch).
+ */
+int ckpt_install(struct pf_domain *d, uint32_t id, uint32_t epoch, uint32_t seq, const void *bytes,
+		 size_t len, uint64_t inbox_pos)
+{
+	const struct dom_ckpt_hdr hdr = {
+		.vnode = id,
+		.epoch = epoch,
+		.seq = seq,
+		.len = (uint32_t)len,
+		.inbox_pos = inbox_pos,
+	};
+	uint32_t homes = 2 * d->lim.vnodes_max, b = CKPT_BUF_NONE, old;
+	uint64_t c, seen = 0;
+	int published;
+
+	PF_ASSERT(id < d->lim.vnodes_max);
+	if (len > d->lim.state_bytes_max)
+		return -EMSGSIZE;
+	for (uint32_t k = 0; k < 2 && b == CKPT_BUF_NONE; k++)
+		b = take_free_as(d, HOLD_HOST, 2 * id + k) ? 2 * id + k : CKPT_BUF_NONE;
+	for (uint32_t i = homes; i < d->lim.ckpt_bufs && b == CKPT_BUF_NONE; i++)
+		b = take_free_as(d, HOLD_HOST, i) ? i : CKPT_BUF_NONE;
+	if (b == CKPT_BUF_NONE)
+		return -ENOBUFS;
+	write_hdr_state(d, b, &hdr, bytes, len);
+	/* [A12] pairs with [R12] and [R11]: the descriptor as the arrival sealed it. */
+	c = pf_load_acquire(&d->vnodes[id].ckpt);
+	old = ckpt_buf(c);
+	if (old != CKPT_BUF_NONE && old < d->lim.ckpt_bufs)
+		/* [A36] pairs with [R36]: its holder word while still named. */
+		seen = pf_load_acquire(&d->ckpt_hold[old]);
+	published = ckpt_epoch(c) == epoch && own_ckpt_publish(d, id, &c, ckpt_word(epoch, seq, b));
+	/* Ours: let go of it as a handle would, PUB if named, else FREE. [A36] pairs with
+	 * [R36] in take_free_as(), our own take of it. */
+	(void)settle(d, b, pf_load_acquire(&d->ckpt_hold[b]), HOLD_HOST);
+	if (!published)
+		return -ESTALE;
+	/* The state it replaced, published by a member that let go of it: no longer named. */
+	if (old != CKPT_BUF_NONE && old < d->lim.ckpt_bufs && hold_state(seen) == HOLD_PUB)
+		(void)settle(d, old, seen, HOLD_HOST);
+	return 0;
+}
+
+int ckpt_forget(struct pf_domain *d, uint32_t id, uint32_t epoch)
+{
+	/* [A12] pairs with [R12] and [R11]: the descriptor as the arrival sealed it. */
+	uint64_t c = pf_load_acquire(&d->vnodes[id].ckpt), seen = 0;
+	uint32_t old = ckpt_buf(c);
+
+	PF_ASSERT(id < d->lim.vnodes_max);
+	if (old != CKPT_BUF_NONE && old < d->lim.ckpt_bufs)
+		/* [A36] pairs with [R36]: its holder word while still named. */
+		seen = pf_load_acquire(&d->ckpt_hold[old]);
+	if (ckpt_epoch(c) != epoch ||
+	    !own_ckpt_publish(d, id, &c, ckpt_word(epoch, 0, CKPT_BUF_NONE)))
+		return -ESTALE;
+	if (old != CKPT_BUF_NONE && old < d->lim.ckpt_bufs && hold_state(seen) == HOLD_PUB)
+		(void)settle(d, old, seen, HOLD_HOST);
+	return 0;
+}
+
+uint32_t ckpt_reclaim_host(struct pf_domain *d)
+{
+	uint32_t settled = 0;
+
+	for (uint32_t buf = 0; buf < d->lim.ckpt_bufs; buf++) {
+		/* [A36] pairs with [R36]: the holder word as its last writer left it. */
+		uint64_t w = pf_load_acquire(&d->ckpt_hold[buf]);
+
+		if (hold_state(w) == HOLD_HELD && hold_who(w) == HOLD_HOST)
+			settled += (uint32_t)settle(d, buf, w, HOLD_HOST);
 	}
 	return settled;
 }

@@ -28,4 +28,23 @@ uint32_t ckpt_state_seq(struct pf_domain *d, uint32_t id, uint64_t c, uint64_t *
  */
 uint32_t ckpt_reclaim(struct pf_domain *d, uint32_t slot, uint32_t gen);
 
+/* pf_checkpoint_read(), with the inbox position the state consumed (ret_seq and
+ * ret_inbox_pos may be NULL). */
+int ckpt_read(struct pf_domain *d, uint32_t id, void *buf, size_t cap, size_t *ret_len,
+	      uint64_t *ret_seq, uint64_t *ret_inbox_pos);
+
+/* Install a state from another host as VNode id's checkpoint at `epoch` (core/transit.c):
+ * 0, -EMSGSIZE, -ENOBUFS, -ESTALE. See core/checkpoint.c. */
+int ckpt_install(struct pf_domain *d, uint32_t id, uint32_t epoch, uint32_t seq, const void *bytes,
+		 size_t len, uint64_t inbox_pos);
+
+/* An ARRIVING VNode that never committed: its descriptor names no state from `epoch` on
+ * (an older one from before it left is forgotten). 0, or -ESTALE. */
+int ckpt_forget(struct pf_domain *d, uint32_t id, uint32_t epoch);
+
+/* Settle the buffers a host's daemon held when it died (HOLD_HOST): published if named,
+ * else free. Only the daemon installs, so call it while no install runs (at its start).
+ * Returns the buffers it changed. */
+uint32_t ckpt_reclaim_host(struct pf_domain *d);
+
 #endif /* PF_CORE_CHECKPOINT_H */

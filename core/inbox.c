@@ -176,40 +176,38 @@ static int writing_resolve(struct pf_domain *d, uint32_t id, uint64_t pos, uint6
 	return 0;
 }
 
-PF_API int pf_recv(struct pf_vnode *h, void *buf, size_t cap, size_t *ret_len)
+/*
+ * The message at *cursor of VNode id, read as its consumer reads it: skipped slots are
+ * stepped over, a slot still being written is waited for briefly, then skipped when
+ * messages queue behind it. 0 with *ret_len and *cursor past it, or -EAGAIN (nothing more
+ * now), -ENOBUFS (cap too small; *ret_len is the length), -EBADMSG (a slot failed
+ * validation; counted).
+ */
+static int recv_at(struct pf_domain *d, uint32_t id, uint64_t *cursor, void *buf, size_t cap,
+		   size_t *ret_len)
 {
-	struct pf_domain *d;
-
-	if (h == NULL || ret_len == NULL || (buf == NULL && cap > 0))
-		return -EINVAL;
-	d = h->member->d;
-	if (!handle_owns(h, NULL))
-		return -ESTALE;
 	for (uint32_t i = 0; i <= d->lim.inbox_slots; i++) {
-		uint64_t pos = h->cursor;
-		struct dom_inbox_slot *s = inbox_slot(d, h->id, pos);
+		uint64_t pos = *cursor;
+		struct dom_inbox_slot *s = inbox_slot(d, id, pos);
 		/* [A14] pairs with [R14] in pf_send(): the message bytes are complete. */
 		uint64_t w = pf_load_acquire(&s->word);
 		uint32_t len;
 		int r;
 
-		if ((int32_t)(inbox_lap(w) - lap_of(d, pos)) < 0) {
-			inbox_free_retry(d, h);
-			return -EAGAIN; /* the slot still holds a message we read, not yet freed */
-		}
+		if ((int32_t)(inbox_lap(w) - lap_of(d, pos)) < 0)
+			return -EAGAIN; /* the slot still holds a message read, not yet freed */
 		if (inbox_lap(w) != lap_of(d, pos)) {
 			counter_add(d, PF_COUNTER_SHM_INVALID, 1);
-			return -EBADMSG; /* our cursor and the ring disagree */
+			return -EBADMSG; /* the cursor and the ring disagree */
 		}
 		switch (inbox_st(w)) {
 		case INBOX_EMPTY:
-			inbox_free_retry(d, h);
 			return -EAGAIN;
 		case INBOX_SKIP:
-			h->cursor++;
+			(*cursor)++;
 			continue;
 		case INBOX_WRITING:
-			r = writing_resolve(d, h->id, pos, w);
+			r = writing_resolve(d, id, pos, w);
 			if (r < 0)
 				return r;
 			continue;
@@ -219,7 +217,7 @@ PF_API int pf_recv(struct pf_vnode *h, void *buf, size_t cap, size_t *ret_len)
 		len = inbox_len(w);
 		if (len > d->lim.msg_bytes_max) {
 			counter_add(d, PF_COUNTER_SHM_INVALID, 1);
-			h->cursor++;
+			(*cursor)++;
 			return -EBADMSG;
 		}
 		*ret_len = len;
@@ -227,15 +225,39 @@ PF_API int pf_recv(struct pf_vnode *h, void *buf, size_t cap, size_t *ret_len)
 			return -ENOBUFS;
 		memcpy(buf, slot_bytes(s), len);
 		PF_FAULT_POINT(RECV_MID_COPY);
-		h->cursor++;
-		/* Relaxed: a statistic of the member, written by its own threads without a locked
-		 * instruction (one on every receive would cost more than the receive): threads of
-		 * one member receiving at the same instant may undercount it. */
-		pf_store_relaxed(&h->member->rec->received,
-				 pf_load_relaxed(&h->member->rec->received) + 1);
+		(*cursor)++;
 		return 0;
 	}
 	return -EAGAIN;
+}
+
+PF_API int pf_recv(struct pf_vnode *h, void *buf, size_t cap, size_t *ret_len)
+{
+	struct pf_domain *d;
+	int r;
+
+	if (h == NULL || ret_len == NULL || (buf == NULL && cap > 0))
+		return -EINVAL;
+	d = h->member->d;
+	if (!handle_owns(h, NULL))
+		return -ESTALE;
+	r = recv_at(d, h->id, &h->cursor, buf, cap, ret_len);
+	if (r == -EAGAIN)
+		inbox_free_retry(d, h);
+	if (r == 0)
+		/* Relaxed: a statistic of the member, written by its own threads without a
+		 * locked instruction (one on every receive would cost more than the receive):
+		 * threads of one member receiving at the same instant may undercount it. */
+		pf_store_relaxed(&h->member->rec->received,
+				 pf_load_relaxed(&h->member->rec->received) + 1);
+	return r;
+}
+
+int inbox_peek(struct pf_domain *d, uint32_t id, uint64_t *cursor, void *buf, size_t cap,
+	       size_t *ret_len)
+{
+	PF_ASSERT(id < d->lim.vnodes_max && cursor != NULL);
+	return recv_at(d, id, cursor, buf, cap, ret_len);
 }
 
 /* 1 if the slot's word was freed (or already was), 0 if freeing must stop here. */

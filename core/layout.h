@@ -49,10 +49,12 @@
 /* Major 2: checkpoint buffers held by their writer (core/checkpoint.c), the member record
  * grows to 320 bytes (attach words), exact membership counters (core/tally.c: the facts in
  * the member state word, the tally and repair_owned words, the tagged event counters;
- * members_active is counted from the table, no longer kept). Major 1's minors: 1 move
+ * members_active is counted from the table, no longer kept). Minor 1: the states between
+ * hosts in the ownership word (LEAVING, ARRIVING, REMOTE) and buffers held by HOLD_HOST
+ * (core/transit.c); a minor-0 reader counts such words invalid. Major 1's minors: 1 move
  * requests, membership_change_ns; 2 the admission gate. */
 #define DOMAIN_LAYOUT_MAJOR 2
-#define DOMAIN_LAYOUT_MINOR 0
+#define DOMAIN_LAYOUT_MINOR 1
 #define DOMAIN_SHM_PREFIX "pflight-"
 #define DOMAIN_REGION_ALIGN 4096u
 
@@ -411,6 +413,16 @@ static inline int own_is_owned(uint64_t w)
 
 	return s == PF_VNODE_ACTIVE || s == PF_VNODE_MIGRATING || s == PF_VNODE_DRAINING;
 }
+/* Between hosts: LEAVING, ARRIVING, REMOTE. The slot field names the other host (its
+ * index in the daemon's peer table, OWN_HOST_UNKNOWN when not known), the generation is 0;
+ * no member owns the VNode (core/transit.c). */
+#define OWN_HOST_UNKNOWN OWN_SLOT_MASK
+static inline int own_in_transit(uint64_t w)
+{
+	uint32_t s = own_state(w);
+
+	return s == PF_VNODE_LEAVING || s == PF_VNODE_ARRIVING || s == PF_VNODE_REMOTE;
+}
 
 /* Checkpoint descriptor word. */
 #define CKPT_BUF_BITS 22
@@ -470,6 +482,9 @@ static inline uint32_t hold_who(uint64_t w)
 {
 	return (uint32_t)w & HOLD_WHO_MASK;
 }
+/* Who of a buffer HELD by the host's daemon while it installs a state that arrived from
+ * another host (core/transit.c): no member's (a member's who is below 2^28). */
+#define HOLD_HOST (UINT32_C(1) << 28)
 /* Who of a buffer HELD by member (slot, gen). */
 static inline uint32_t hold_member(uint32_t slot, uint32_t gen)
 {

@@ -181,6 +181,11 @@ uint32_t vnodes_return_listed(struct pf_domain *d, uint32_t slot, uint32_t gen,
  * stops at a skipped slot whose sender may still be copying into it. Returns the
  * position freeing reached. */
 uint64_t inbox_free_upto(struct pf_domain *d, uint32_t id, uint64_t upto);
+/* Read the message at *cursor of VNode id as its consumer would, for a VNode no member owns
+ * (core/transit.c: one leaving, or owned by another host). 0 with *ret_len and *cursor
+ * past it, -EAGAIN (nothing more now), -ENOBUFS, -EBADMSG. Nothing is freed. */
+int inbox_peek(struct pf_domain *d, uint32_t id, uint64_t *cursor, void *buf, size_t cap,
+	       size_t *ret_len);
 
 /* Owner with nothing to read: finish a free that an earlier commit had to stop. */
 void inbox_free_retry(struct pf_domain *d, struct pf_vnode *h);

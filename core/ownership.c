@@ -16,6 +16,19 @@
  *   hand-off    ACTIVE(o, e)         ACTIVE(t, e + 1)        the owner o, on a move request
  *   release     ACTIVE(o, e)         PENDING(e + 1)          o (release, give back), a
  *                                                            repair (o dead), an undo
+ *   leave       ACTIVE(o, e)         LEAVING(h, e + 1)       the host's daemon, moving it
+ *               PENDING(e)                                   to host h (o is fenced)
+ *   stay        LEAVING(h, e)        PENDING(e + 1)          the daemon: the move failed
+ *   left        LEAVING(h, e)        REMOTE(h, e2), e2 > e   the daemon: h took it at e2
+ *   arrive      UNASSIGNED(e0)       ARRIVING(h, e), e > e0  the daemon, installing what
+ *               REMOTE(h', e0)                               host h sent
+ *   arrived     ARRIVING(h, e)       PENDING(e)              the daemon: installed
+ *   unarrive    ARRIVING(h, e)       REMOTE(h, e)            the daemon: h kept it
+ *
+ * No member owns a VNode between hosts (own_is_owned() is false, the slot field names the
+ * host): no claim, placement, repair or drain takes it, and a repair of a dead member
+ * never returns a VNode that is ARRIVING to PENDING, where it would have two owners, one
+ * per host. Only the daemon moves these, under the protocol of core/transit.c.
  *
  * After its CAS each transition that raises the epoch seals it into the checkpoint
  * descriptor ([R11]): a commit publishes with a CAS that expects its own epoch in the
@@ -210,4 +223,72 @@ int own_handoff(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t slot, uin
 		return 0;
 	(void)own_release(d, id, moved, OWN_RELEASE_PUBLISH); /* the target went away */
 	return 1;
+}
+
+/* One CAS from w to next; for the transitions between hosts. */
+static int own_cas(struct pf_domain *d, uint32_t id, uint64_t w, uint64_t next)
+{
+	PF_ASSERT(id < d->lim.vnodes_max);
+	/* [R10] pairs with [A10] in the next transition and in the placers: acq_rel so the
+	 * fenced owner's last commit (and the arrival's install) is visible after. */
+	return pf_cas_acq_rel(&d->own[id], &w, next) ? 0 : -EAGAIN;
+}
+
+int own_leave(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t host)
+{
+	uint32_t epoch = own_epoch(w) + 1;
+
+	PF_ASSERT(own_is_owned(w) || own_state(w) == PF_VNODE_PENDING);
+	PF_ASSERT(host <= OWN_HOST_UNKNOWN);
+	if (own_cas(d, id, w, own_word(PF_VNODE_LEAVING, host, 0, epoch)) < 0)
+		return -EAGAIN;
+	(void)own_seal(d, id, epoch); /* the owner's commits are refused from here on */
+	return 0;
+}
+
+int own_stay(struct pf_domain *d, uint32_t id, uint64_t w)
+{
+	uint32_t epoch = own_epoch(w) + 1;
+
+	PF_ASSERT(own_state(w) == PF_VNODE_LEAVING);
+	if (own_cas(d, id, w, own_word(PF_VNODE_PENDING, 0, 0, epoch)) < 0)
+		return -EAGAIN;
+	(void)own_seal(d, id, epoch);
+	(void)pending_push(d, id, 1);
+	return 0;
+}
+
+int own_left(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t remote_epoch)
+{
+	PF_ASSERT(own_state(w) == PF_VNODE_LEAVING);
+	PF_ASSERT((int32_t)(remote_epoch - own_epoch(w)) > 0);
+	if (own_cas(d, id, w, own_word(PF_VNODE_REMOTE, own_slot(w), 0, remote_epoch)) < 0)
+		return -EAGAIN;
+	(void)own_seal(d, id, remote_epoch);
+	return 0;
+}
+
+int own_arrive(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t host, uint32_t epoch)
+{
+	PF_ASSERT(own_state(w) == PF_VNODE_UNASSIGNED || own_state(w) == PF_VNODE_REMOTE);
+	PF_ASSERT((int32_t)(epoch - own_epoch(w)) > 0 && host <= OWN_HOST_UNKNOWN);
+	if (own_cas(d, id, w, own_word(PF_VNODE_ARRIVING, host, 0, epoch)) < 0)
+		return -EAGAIN;
+	(void)own_seal(d, id, epoch); /* the install publishes at this epoch */
+	return 0;
+}
+
+int own_arrived(struct pf_domain *d, uint32_t id, uint64_t w)
+{
+	PF_ASSERT(own_state(w) == PF_VNODE_ARRIVING);
+	if (own_cas(d, id, w, own_word(PF_VNODE_PENDING, 0, 0, own_epoch(w))) < 0)
+		return -EAGAIN;
+	(void)pending_push(d, id, 1);
+	return 0;
+}
+
+int own_unarrive(struct pf_domain *d, uint32_t id, uint64_t w)
+{
+	PF_ASSERT(own_state(w) == PF_VNODE_ARRIVING);
+	return own_cas(d, id, w, own_word(PF_VNODE_REMOTE, own_slot(w), 0, own_epoch(w)));
 }

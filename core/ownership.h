@@ -8,6 +8,13 @@
  *   place      PENDING(e) -> ACTIVE(member, e + 1)   a claim, or a placer's decision
  *   hand-off   ACTIVE(owner, e) -> ACTIVE(target, e + 1)
  *   release    ACTIVE(e) -> PENDING(e + 1)           release, repair, undo, give back
+ * and between hosts (core/transit.c; h is the other host, no member owns these):
+ *   leave      ACTIVE(o, e) or PENDING(e) -> LEAVING(h, e + 1)   the owner is fenced
+ *   stay       LEAVING(h, e) -> PENDING(e + 1)                    the move rolled back
+ *   left       LEAVING(h, e) -> REMOTE(h, e2), e2 > e             the move committed
+ *   arrive     UNASSIGNED(e0) or REMOTE(h', e0) -> ARRIVING(h, e), e > e0
+ *   arrived    ARRIVING(h, e) -> PENDING(e)                       placed here from now on
+ *   unarrive   ARRIVING(h, e) -> REMOTE(h, e)                     the source kept it
  *
  * Every transition raises the epoch and seals it into the checkpoint descriptor before
  * it returns, so from then on a commit stamped with an older epoch is refused.
@@ -77,6 +84,18 @@ uint32_t own_release(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t flag
  * placer sealed already; sealing again is idempotent). The sealed descriptor.
  */
 uint64_t own_seal(struct pf_domain *d, uint32_t id, uint32_t epoch);
+
+/*
+ * Between hosts. Each is one CAS from the word observed as w, and -EAGAIN when w is no
+ * longer the word (another transition won); the caller checked w's state. The ones that
+ * raise the epoch seal it before they return.
+ */
+int own_leave(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t host);
+int own_stay(struct pf_domain *d, uint32_t id, uint64_t w);
+int own_left(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t remote_epoch);
+int own_arrive(struct pf_domain *d, uint32_t id, uint64_t w, uint32_t host, uint32_t epoch);
+int own_arrived(struct pf_domain *d, uint32_t id, uint64_t w);
+int own_unarrive(struct pf_domain *d, uint32_t id, uint64_t w);
 
 /*
  * Publish a checkpoint: CAS the descriptor from *expected to next, with release order

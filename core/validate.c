@@ -241,12 +241,14 @@ int vnode_record_check(struct pf_domain *d, uint32_t id)
 	uint64_t tail = pf_load_relaxed(&v->inbox_tail);
 	uint64_t span = 2 * (uint64_t)d->lim.inbox_slots, m;
 
-	if (own_state(w) > PF_VNODE_DRAINING)
+	if (own_state(w) > PF_VNODE_STATE_MAX)
 		return -EBADMSG;
 	if (own_state(w) == PF_VNODE_UNASSIGNED)
 		return 0;
 	if (own_is_owned(w) && own_slot(w) >= d->lim.members_max)
 		return -EBADMSG;
+	if (own_in_transit(w) && own_gen(w) != 0)
+		return -EBADMSG; /* no member owns a VNode between hosts */
 	if ((int32_t)(ckpt_epoch(c) - own_epoch(w)) > 0)
 		return -EBADMSG; /* sealed by an epoch nobody has owned yet */
 	if (ckpt_buf(c) != CKPT_BUF_NONE && ckpt_buf(c) >= d->lim.ckpt_bufs)

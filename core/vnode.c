@@ -497,14 +497,15 @@ PF_API const char *pf_vnode_state_name(uint32_t state)
 	static const char *const names[] = {
 		[PF_VNODE_UNASSIGNED] = "unassigned", [PF_VNODE_PENDING] = "pending",
 		[PF_VNODE_ACTIVE] = "active",         [PF_VNODE_MIGRATING] = "migrating",
-		[PF_VNODE_DRAINING] = "draining",
+		[PF_VNODE_DRAINING] = "draining",     [PF_VNODE_LEAVING] = "leaving",
+		[PF_VNODE_ARRIVING] = "arriving",     [PF_VNODE_REMOTE] = "remote",
 	};
 
 	return state < PF_ARRAY_SIZE(names) ? names[state] : NULL;
 }
 
 _Static_assert(sizeof(struct pf_vnode_owner) == 8, "pf_vnode_owner is ABI: 8 bytes");
-_Static_assert(PF_VNODE_DRAINING < PF_VNODE_OWNER_INVALID, "a state must not read as invalid");
+_Static_assert(PF_VNODE_STATE_MAX < PF_VNODE_OWNER_INVALID, "a state must not read as invalid");
 
 PF_API int pf_vnode_owners(struct pf_domain *d, uint32_t first, uint32_t count,
 			   struct pf_vnode_owner *ret_owners)
@@ -525,7 +526,7 @@ PF_API int pf_vnode_owners(struct pf_domain *d, uint32_t first, uint32_t count,
 		o->reserved0 = 0;
 		o->owner_generation = owned ? (uint16_t)own_gen(w) : 0;
 		o->owner_slot = owned ? own_slot(w) : UINT32_MAX;
-		if (own_state(w) > PF_VNODE_DRAINING ||
+		if (own_state(w) > PF_VNODE_STATE_MAX ||
 		    (owned && own_slot(w) >= d->lim.members_max)) {
 			o->state = PF_VNODE_OWNER_INVALID;
 			o->owner_slot = UINT32_MAX;
@@ -561,6 +562,7 @@ PF_API int pf_vnode_info(struct pf_domain *d, uint32_t id, struct pf_vnode_info 
 	info->id = id;
 	info->state = own_state(w);
 	info->owner_slot = own_is_owned(w) ? own_slot(w) : UINT32_MAX;
+	info->host = own_in_transit(w) ? own_slot(w) : UINT32_MAX;
 	info->owner_generation = own_gen(w);
 	info->epoch = own_epoch(w);
 	info->checkpoint_seq = ckpt_state_seq(d, id, c, NULL);

@@ -141,12 +141,14 @@ static void vnodes_read(struct pf_metrics_sampler *s, uint32_t end)
 		 * validated below before it counts. */
 		uint64_t w = pf_load_relaxed(&d->own[id]);
 
-		if (own_state(w) > PF_VNODE_DRAINING ||
+		if (own_state(w) > PF_VNODE_STATE_MAX ||
 		    (own_is_owned(w) && own_slot(w) >= d->lim.members_max)) {
 			counter_add(d, PF_COUNTER_SHM_INVALID, 1);
 			continue; /* no correct writer made it: look again next sweep */
 		}
-		if (own_state(w) == PF_VNODE_UNASSIGNED)
+		/* Owned by another host: not this host's to keep available. (LEAVING and
+		 * ARRIVING count: while they move, nobody serves them.) */
+		if (own_state(w) == PF_VNODE_UNASSIGNED || own_state(w) == PF_VNODE_REMOTE)
 			continue;
 		s->defined++;
 		s->owned += (uint32_t)own_is_owned(w);

@@ -29,6 +29,7 @@
 #include "pflight/control.h"
 #include "pflight/metrics.h"
 #include "pflight/packet.h"
+#include "pflight/transit.h"
 #include "pflight/seal.h"
 #include "pflight/sim.h"
 

@@ -37,7 +37,12 @@ enum pf_vnode_state {
 	PF_VNODE_ACTIVE = 2,     /* owned */
 	PF_VNODE_MIGRATING = 3,  /* owned, moving to another member */
 	PF_VNODE_DRAINING = 4,   /* owned by a draining member */
+	/* Between hosts (pflight/transit.h): nobody on this host owns it in these. */
+	PF_VNODE_LEAVING = 5,  /* stopped here, on its way to another host */
+	PF_VNODE_ARRIVING = 6, /* coming from another host, its state being installed */
+	PF_VNODE_REMOTE = 7,   /* owned by another host; messages sent here wait for it */
 };
+#define PF_VNODE_STATE_MAX PF_VNODE_REMOTE
 
 struct pf_vnode_spec {
 	uint32_t size;           /* sizeof(struct pf_vnode_spec) */
@@ -197,7 +202,8 @@ struct pf_vnode_info {
 	uint64_t inbox_depth;    /* messages waiting, read or not */
 	uint64_t caps[2];        /* required capabilities */
 	uint32_t pending_reason; /* enum pf_sched_reason: why a scheduler left it PENDING */
-	uint32_t reserved0;
+	uint32_t host;           /* LEAVING, ARRIVING, REMOTE: the other host's index in
+				  * pflight/transit.h's numbering; else UINT32_MAX */
 	uint64_t reserved[3];
 };
 
@@ -228,8 +234,8 @@ struct pf_vnode_owner {
 PF_API int pf_vnode_owners(struct pf_domain *domain, uint32_t first, uint32_t count,
 			   struct pf_vnode_owner *ret_owners);
 
-/* "unassigned", "pending", "active", "migrating" or "draining" (enum pf_vnode_state), or
- * NULL for a value that is none of them. */
+/* "unassigned", "pending", "active", "migrating", "draining", "leaving", "arriving" or
+ * "remote" (enum pf_vnode_state), or NULL for a value that is none of them. */
 PF_API const char *pf_vnode_state_name(uint32_t state);
 
 #ifdef __cplusplus

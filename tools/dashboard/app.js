@@ -392,10 +392,14 @@ function renderVnodeTotals(m) {
 	const whole = m.from === 0 && m.to === m.vnodes_max;
 	const range = whole ? 'the whole table' : `ids ${count(m.from)}–${count(m.to - 1)}`;
 	$('#vmap-totals').replaceChildren(
-		el('span', { 'data-defined': t.defined, 'data-owned': t.owned, 'data-pending': t.pending },
+		el('span', { 'data-defined': t.defined, 'data-owned': t.owned, 'data-pending': t.pending,
+			'data-remote': t.remote },
 			`${count(t.defined)} VNodes in ${range}: ${count(t.owned)} owned ` +
 			`(${count(t.active)} active, ${count(t.migrating)} migrating, ` +
 			`${count(t.draining)} draining), ${count(t.pending)} pending, ` +
+			(t.leaving || t.arriving || t.remote ?
+				`${count(t.remote)} on other hosts (${count(t.leaving)} leaving, ` +
+				`${count(t.arriving)} arriving), ` : '') +
 			`${count(t.unassigned)} ids unused` +
 			(t.invalid ? `, ${count(t.invalid)} unreadable` : '') +
 			`; ${count(m.buckets)} ranges of ${count(m.bucket_width)} ids.`));

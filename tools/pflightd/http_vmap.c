@@ -46,7 +46,7 @@ const struct api_field api_map_query[API_MAP_QUERY_FIELDS] = {
 /* One pass's counts. Rows of cells: members_max owner rows, then pending, then defined. */
 struct vmap {
 	uint32_t from, to, width, buckets, slots;
-	uint32_t state_total[PF_VNODE_DRAINING + 1];
+	uint32_t state_total[PF_VNODE_STATE_MAX + 1];
 	uint32_t invalid;
 	uint32_t *cells;   /* [(slots + 2) * buckets] */
 	uint32_t *owner;   /* [slots * 3]: active, migrating, draining per slot */
@@ -104,13 +104,13 @@ static void count_one(struct vmap *m, const struct pf_vnode_owner *o, uint32_t b
 		m->invalid++;
 		return;
 	}
-	PF_ASSERT(o->state <= PF_VNODE_DRAINING);
+	PF_ASSERT(o->state <= PF_VNODE_STATE_MAX);
 	m->state_total[o->state]++;
 	defined[b] += o->state != PF_VNODE_UNASSIGNED;
 	if (o->state == PF_VNODE_PENDING)
 		pending[b]++;
-	if (o->state < PF_VNODE_ACTIVE)
-		return;
+	if (o->state < PF_VNODE_ACTIVE || o->state > PF_VNODE_DRAINING)
+		return; /* no member owns it (between hosts: counted in the totals only) */
 	PF_ASSERT(o->owner_slot < m->slots);
 	m->cells[(size_t)o->owner_slot * m->buckets + b]++;
 	m->owner[o->owner_slot * 3 + (o->state - PF_VNODE_ACTIVE)]++;
@@ -170,13 +170,17 @@ static json_t *totals_json(const struct vmap *m)
 	const uint32_t *t = m->state_total;
 	uint32_t owned = t[PF_VNODE_ACTIVE] + t[PF_VNODE_MIGRATING] + t[PF_VNODE_DRAINING];
 
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "defined",
-			 (json_int_t)owned + t[PF_VNODE_PENDING], "owned", (json_int_t)owned,
-			 "pending", (json_int_t)t[PF_VNODE_PENDING], "active",
-			 (json_int_t)t[PF_VNODE_ACTIVE], "migrating",
-			 (json_int_t)t[PF_VNODE_MIGRATING], "draining",
-			 (json_int_t)t[PF_VNODE_DRAINING], "unassigned",
-			 (json_int_t)t[PF_VNODE_UNASSIGNED], "invalid", (json_int_t)m->invalid);
+	uint32_t away = t[PF_VNODE_LEAVING] + t[PF_VNODE_ARRIVING] + t[PF_VNODE_REMOTE];
+
+	return json_pack(
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "defined",
+		(json_int_t)owned + t[PF_VNODE_PENDING] + away, "owned", (json_int_t)owned,
+		"pending", (json_int_t)t[PF_VNODE_PENDING], "active",
+		(json_int_t)t[PF_VNODE_ACTIVE], "migrating", (json_int_t)t[PF_VNODE_MIGRATING],
+		"draining", (json_int_t)t[PF_VNODE_DRAINING], "leaving",
+		(json_int_t)t[PF_VNODE_LEAVING], "arriving", (json_int_t)t[PF_VNODE_ARRIVING],
+		"remote", (json_int_t)t[PF_VNODE_REMOTE], "unassigned",
+		(json_int_t)t[PF_VNODE_UNASSIGNED], "invalid", (json_int_t)m->invalid);
 }
 
 static json_t *map_json(struct api *a, const struct vmap *m, uint64_t scan_ns)

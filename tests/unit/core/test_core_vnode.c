@@ -865,14 +865,14 @@ static void test_supervisor_times_heartbeat_from_active(void **state)
 /* Every state has its name, as pflight and the REST API print it; nothing else has one. */
 static void test_vnode_state_names(void **state)
 {
-	static const char *const want[] = {"unassigned", "pending", "active", "migrating",
-					   "draining"};
+	static const char *const want[] = {"unassigned", "pending", "active",   "migrating",
+					   "draining",   "leaving", "arriving", "remote"};
 
 	(void)state;
 	for (uint32_t s = 0; s < sizeof(want) / sizeof(want[0]); s++)
 		assert_string_equal(pf_vnode_state_name(s), want[s]);
-	assert_int_equal(PF_VNODE_DRAINING + 1, sizeof(want) / sizeof(want[0]));
-	assert_null(pf_vnode_state_name(PF_VNODE_DRAINING + 1));
+	assert_int_equal(PF_VNODE_STATE_MAX + 1, sizeof(want) / sizeof(want[0]));
+	assert_null(pf_vnode_state_name(PF_VNODE_STATE_MAX + 1));
 	assert_null(pf_vnode_state_name(UINT32_MAX));
 }
 

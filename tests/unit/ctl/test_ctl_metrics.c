@@ -869,7 +869,7 @@ static void test_metrics_sampler_refuses_corrupt_words(void **state)
 		assert_int_equal(pf_domain_counters(d, c, PF_COUNTER_COUNT), PF_COUNTER_COUNT);
 		before = c[PF_COUNTER_SHM_INVALID];
 		/* Relaxed: the test is the only thread; a scribble as a foreign writer would. */
-		pf_store_relaxed(&d->own[2], own_word(7, 0, 0, 1));
+		pf_store_relaxed(&d->own[2], own_word(PF_VNODE_STATE_MAX + 1, 0, 0, 1));
 		pf_store_relaxed(&d->own[5], own_word(PF_VNODE_ACTIVE, 9, 1, 1));
 		assert_int_equal(pf_metrics_sampler_create(d, NULL, &smp), 0);
 		assert_int_equal(pf_metrics_sampler_step(smp, S(1), &o), 1);

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pflight/transit.h: a VNode's moves between hosts, as its host's daemon drives them
+ * (libpflight).
+ *
+ * A VNode leaves one host's domain and arrives in another's as a Flight Packet
+ * (pflight/packet.h). On each host its ownership word says where it is, and only these
+ * calls move it (core/ownership.c's cross-host transitions):
+ *
+ *   source                                     target
+ *   ACTIVE, PENDING --leave--> LEAVING(h)      UNASSIGNED, REMOTE --arrive--> ARRIVING(h)
+ *                                              install the state, deliver the messages
+ *   LEAVING --left--> REMOTE(h)  (commit)      ARRIVING --arrived--> PENDING  (resume)
+ *   LEAVING --stay--> PENDING    (roll back)   ARRIVING --unarrive--> REMOTE  (roll back)
+ *
+ * `h` is the other host's index, 0..PF_TRANSIT_HOSTS_MAX-1, in the daemon's own numbering
+ * (pflightd: the position in transport.peers); PF_TRANSIT_HOST_UNKNOWN when not known.
+ *
+ * Leave raises the epoch and seals it into the checkpoint descriptor: from then on the
+ * member that owned the VNode can neither commit nor receive (-ESTALE), however long it
+ * was stalled, and no member may claim or be placed the VNode: its last committed state
+ * is final, and pf_transit_read() reads it. Messages sent meanwhile (pf_send() works in
+ * every state but UNASSIGNED) wait in the inbox.
+ *
+ * The protocol that keeps one owner across the two hosts (the source decides; the target
+ * makes a VNode PENDING only once the source has committed, so that between them at most
+ * one host ever serves it) is the daemon's: tools/pflightd. These calls keep each host's
+ * half exact whoever dies when: a VNode LEAVING or ARRIVING is owned by no member, so no
+ * repair of a dead member touches it; a daemon that died leaves it so until the next
+ * daemon, which asks the other host, settles it with stay, left, arrived or unarrive.
+ *
+ * Every call: the daemon's process, any thread, one call at a time per VNode; lock-free
+ * (each transition is one CAS from the word read). Errnos common to all: -EINVAL (a NULL
+ * or out-of-range argument), -ESTALE (the VNode is not in the state and epoch the call
+ * expects: another transition won, or the caller's view is old).
+ */
+#ifndef PFLIGHT_TRANSIT_H
+#define PFLIGHT_TRANSIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pflight/common.h"
+#include "pflight/domain.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PF_TRANSIT_HOSTS_MAX 4095u       /* host indexes 0..4094 */
+#define PF_TRANSIT_HOST_UNKNOWN 4095u    /* the other host is not known */
+#define PF_TRANSIT_EPOCH_MAX 0xfffffff0u /* epochs are 32-bit in the ownership word */
+
+/*
+ * Stop VNode id for a move to host `host`: ACTIVE, MIGRATING, DRAINING (its owner is
+ * fenced) or PENDING, at epoch e -> LEAVING(host, e + 1). Returns 0 and *ret_epoch, or
+ * -ENOENT (not defined), -EBUSY (already between hosts: LEAVING, ARRIVING or REMOTE),
+ * -EAGAIN (its word changed while we looked; look again), -EOVERFLOW (epoch exhausted).
+ */
+PF_API int pf_transit_leave(struct pf_domain *domain, uint32_t id, uint32_t host,
+			    uint32_t *ret_epoch);
+
+/*
+ * Read the last committed state of a LEAVING VNode (it is final: nobody can commit): a
+ * verified copy into buf, its commit count and the inbox position its messages start at
+ * (the first it had not consumed). Returns 0, or -ENOENT (never committed: *ret_len 0,
+ * *ret_seq 0, *ret_inbox_from where the waiting messages start), -ENOBUFS (cap too small,
+ * *ret_len says how much), -EBADMSG (it fails its checksum), -ESTALE.
+ */
+PF_API int pf_transit_read(struct pf_domain *domain, uint32_t id, uint32_t epoch, void *buf,
+			   size_t cap, size_t *ret_len, uint64_t *ret_seq,
+			   uint64_t *ret_inbox_from);
+
+/*
+ * The message waiting at *cursor in the inbox of a VNode no member owns (LEAVING or
+ * REMOTE), copied into buf, *cursor moved past it. Start from pf_transit_read()'s
+ * *ret_inbox_from. Returns 0 and *ret_len, or -EAGAIN (none there now), -ENOBUFS (cap too
+ * small; the cursor stays), -EBADMSG (a slot failed validation: counted, skipped),
+ * -ESTALE (the VNode is owned here or unassigned). Frees nothing.
+ */
+PF_API int pf_transit_message(struct pf_domain *domain, uint32_t id, uint64_t *cursor, void *buf,
+			      size_t cap, size_t *ret_len);
+
+/* Roll back a move that did not happen: LEAVING(epoch) -> PENDING(epoch + 1), queued for
+ * placement with its state and its messages. 0, or -ESTALE. */
+PF_API int pf_transit_stay(struct pf_domain *domain, uint32_t id, uint32_t epoch);
+
+/*
+ * Commit a move: LEAVING(host, epoch) -> REMOTE(host, remote_epoch), remote_epoch being
+ * the epoch the other host took it at (> epoch), and free the messages before inbox
+ * position carried_to (the packet carried them). Messages after it wait here, for the
+ * daemon to forward. 0, or -EINVAL (remote_epoch <= epoch), -ESTALE.
+ */
+PF_API int pf_transit_left(struct pf_domain *domain, uint32_t id, uint32_t epoch,
+			   uint32_t remote_epoch, uint64_t carried_to);
+
+/*
+ * Begin the arrival of VNode id from host `host` with a packet at packet_epoch:
+ * UNASSIGNED (its requirements defined from caps and home_node) or REMOTE(e0) with
+ * packet_epoch >= e0 -> ARRIVING(host, max(e0, packet_epoch) + 1), sealed. Returns 0 and
+ * *ret_epoch, or -ESTALE (a packet older than what this host knows of the VNode),
+ * -EBUSY (the VNode lives here: PENDING, owned, LEAVING or ARRIVING), -EOVERFLOW (epoch
+ * past PF_TRANSIT_EPOCH_MAX), -EPROTO (REMOTE with other requirements than caps),
+ * -ENOSPC (the capability directory is full), -EAGAIN (raced; look again).
+ */
+PF_API int pf_transit_arrive(struct pf_domain *domain, uint32_t id, uint32_t host,
+			     uint64_t packet_epoch, const char *const *caps, uint32_t caps_count,
+			     int32_t home_node, uint32_t *ret_epoch);
+
+/*
+ * Install the state that arrived as the checkpoint of an ARRIVING VNode, at its epoch:
+ * the next owner loads it, then receives the messages waiting here (those sent here while
+ * it was away, then those pf_transit_deliver() adds). len 0 with seq 0: it never
+ * committed (any older state here is forgotten). Returns 0, or -EMSGSIZE (past the
+ * domain's state_bytes_max), -ENOBUFS (no free checkpoint buffer; retry), -ESTALE.
+ */
+PF_API int pf_transit_install(struct pf_domain *domain, uint32_t id, uint32_t epoch,
+			      const void *state, size_t len, uint64_t seq);
+
+/* Add a message the packet carried to an ARRIVING VNode's inbox, in the packet's order.
+ * 0, or -EMSGSIZE, -EAGAIN (the inbox is full), -ESTALE. */
+PF_API int pf_transit_deliver(struct pf_domain *domain, uint32_t id, uint32_t epoch,
+			      const void *bytes, size_t len);
+
+/* The source committed: ARRIVING(epoch) -> PENDING(epoch), queued for placement. 0, or
+ * -ESTALE. */
+PF_API int pf_transit_arrived(struct pf_domain *domain, uint32_t id, uint32_t epoch);
+
+/* The source kept it: ARRIVING(host, epoch) -> REMOTE(host, epoch). What was installed is
+ * never loaded (a VNode is loaded only once placed). 0, or -ESTALE. */
+PF_API int pf_transit_unarrive(struct pf_domain *domain, uint32_t id, uint32_t epoch);
+
+/*
+ * At a daemon's start, before any arrival: settle the checkpoint buffers a previous
+ * daemon held while installing when it died (published if a descriptor names them, else
+ * free). Returns the number settled (>= 0), or -EINVAL. O(checkpoint buffers).
+ */
+PF_API int pf_transit_recover(struct pf_domain *domain);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PFLIGHT_TRANSIT_H */

@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/unit/core/test_core_transit.c
+ * Goal: the cross-host transitions (core/transit.c, pflight/transit.h) keep each host's
+ * half of a move exact. A VNode that leaves fences its owner at once: the owner's commit,
+ * receive and release are refused, and the state read for the packet is its last commit.
+ * A VNode between hosts is taken by no claim, placement or repair. A move rolled back
+ * returns the VNode with its state and messages; one committed frees what was carried and
+ * keeps what came later. An arrival refuses a packet older than what the host knows,
+ * installs the state at a new epoch that a stale writer cannot publish over, and the
+ * member placed next loads that state and receives the waiting messages, then the carried
+ * ones, in order. A daemon that died mid-install leaves no buffer held.
+ * Method: two domains in one process stand for the two hosts; the "daemon" is the test
+ * calling pf_transit_*; members are joined in the test's thread.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "core/member_impl.h"
+#include "pflight/pflight.h"
+#include "tests/common/test_util.h"
+
+static char name_a[64], name_b[64];
+static struct pf_domain *a, *b;
+
+static struct pf_domain *make(char *name, size_t cap, const char *which)
+{
+	struct pf_domain_opts o;
+	struct pf_domain *d = NULL;
+
+	test_domain_name(name, cap, which);
+	pf_domain_opts_init(&o);
+	o.flags = PF_DOMAIN_REPLACE;
+	o.members_max = 4;
+	o.vnodes_max = 16;
+	o.caps_max = 4;
+	o.inbox_slots = 8;
+	o.msg_bytes_max = 64;
+	o.state_bytes_max = 4096;
+	o.slot_grace_ns = 0;
+	assert_int_equal(pf_domain_create(name, &o, &d), 0);
+	return d;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	a = make(name_a, sizeof(name_a), "transit-a");
+	b = make(name_b, sizeof(name_b), "transit-b");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	pf_domain_destroy(a);
+	pf_domain_destroy(b);
+	return 0;
+}
+
+static struct pf_member *join(struct pf_domain *d)
+{
+	struct pf_member *m = NULL;
+
+	assert_int_equal(pf_member_join(d, NULL, &m), 0);
+	return m;
+}
+
+static struct pf_vnode *claim(struct pf_member *m, uint32_t id)
+{
+	struct pf_vnode *v = NULL;
+
+	assert_int_equal(pf_vnode_claim_id(m, id, &v), 0);
+	return v;
+}
+
+static uint32_t state_of(struct pf_domain *d, uint32_t id, uint64_t *epoch, uint32_t *host)
+{
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+
+	assert_int_equal(pf_vnode_info(d, id, &vi), 0);
+	if (epoch != NULL)
+		*epoch = vi.epoch;
+	if (host != NULL)
+		*host = vi.host;
+	return vi.state;
+}
+
+static void send_str(struct pf_domain *d, uint32_t id, const char *s)
+{
+	assert_int_equal(pf_send(d, id, s, strlen(s)), 0);
+}
+
+/* Leave fences the owner; the packet reads its last commit and every waiting message. */
+static void test_leave_fences_owner(void **state)
+{
+	struct pf_member *m = join(a);
+	struct pf_vnode *v;
+	char buf[4096];
+	size_t len;
+	uint64_t seq, from, cursor;
+	uint32_t epoch, host;
+
+	(void)state;
+	assert_int_equal(pf_vnode_define(a, 1, NULL), 0);
+	v = claim(m, 1);
+	send_str(a, 1, "m0");
+	send_str(a, 1, "m1");
+	assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), 0); /* m0 read, then committed */
+	assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), "state-1", 7), 0);
+	assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), 0); /* m1 read, not committed */
+
+	assert_int_equal(pf_transit_leave(a, 1, 3, &epoch), 0);
+	assert_int_equal(epoch, pf_vnode_epoch(v) + 1);
+	assert_int_equal(state_of(a, 1, NULL, &host), PF_VNODE_LEAVING);
+	assert_int_equal(host, 3);
+	assert_int_equal(pf_transit_leave(a, 1, 3, &epoch), -EBUSY);
+	/* The fenced owner: nothing it does reaches the packet. */
+	assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), "state-2", 7), -ESTALE);
+	assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), -ESTALE);
+	assert_int_equal(pf_vnode_release(v), -ESTALE);
+	assert_int_equal(state_of(a, 1, NULL, NULL), PF_VNODE_LEAVING);
+
+	assert_int_equal(pf_transit_read(a, 1, epoch, buf, sizeof(buf), &len, &seq, &from), 0);
+	assert_int_equal(len, 7);
+	assert_memory_equal(buf, "state-1", 7);
+	assert_int_equal(seq, 1);
+	assert_int_equal(pf_transit_read(a, 1, epoch + 1, buf, sizeof(buf), &len, &seq, &from),
+			 -ESTALE);
+	cursor = from; /* m1 was not consumed by the commit: it travels */
+	assert_int_equal(pf_transit_message(a, 1, &cursor, buf, sizeof(buf), &len), 0);
+	assert_memory_equal(buf, "m1", 2);
+	send_str(a, 1, "m2"); /* sent while it leaves: waits too */
+	assert_int_equal(pf_transit_message(a, 1, &cursor, buf, sizeof(buf), &len), 0);
+	assert_memory_equal(buf, "m2", 2);
+	assert_int_equal(pf_transit_message(a, 1, &cursor, buf, sizeof(buf), &len), -EAGAIN);
+
+	/* No claim takes it while it leaves. */
+	assert_int_equal(pf_vnode_claim_id(m, 1, &v), -EBUSY);
+
+	/* Rolled back: PENDING at a new epoch, claimed with the state and both messages. */
+	assert_int_equal(pf_transit_stay(a, 1, epoch), 0);
+	assert_int_equal(pf_transit_stay(a, 1, epoch), -ESTALE);
+	v = claim(m, 1);
+	assert_int_equal(pf_vnode_epoch(v), epoch + 2);
+	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), 0);
+	assert_memory_equal(buf, "state-1", 7);
+	assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), 0);
+	assert_memory_equal(buf, "m1", 2);
+	assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), 0);
+	assert_memory_equal(buf, "m2", 2);
+	assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), "state-3", 7), 0);
+	assert_int_equal(pf_vnode_release(v), 0);
+	assert_int_equal(pf_member_leave(m), 0);
+}
+
+/* Commit a move from a to b, then back; the messages carried and the late ones. */
+static void test_move_there_and_back(void **state)
+{
+	struct pf_member *ma = join(a), *mb = join(b);
+	const char *caps[] = {"gpu"};
+	struct pf_vnode_spec spec;
+	struct pf_vnode *v;
+	char st[4096], buf[64];
+	size_t len, sl;
+	uint64_t seq, from, cursor, e64;
+	uint32_t ea, eb, host;
+
+	(void)state;
+	pf_vnode_spec_init(&spec);
+	spec.caps = caps;
+	spec.caps_count = 1;
+	assert_int_equal(pf_vnode_define(a, 2, &spec), 0);
+	assert_int_equal(pf_member_leave(ma), 0);
+	{
+		struct pf_member_opts o;
+
+		pf_member_opts_init(&o);
+		o.caps = caps;
+		o.caps_count = 1;
+		assert_int_equal(pf_member_join(a, &o, &ma), 0);
+	}
+	v = claim(ma, 2);
+	memset(st, 0x5a, sizeof(st));
+	assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), st, sizeof(st)), 0);
+	send_str(a, 2, "x0");
+	send_str(a, 2, "x1");
+
+	/* a: leave and read. */
+	assert_int_equal(pf_transit_leave(a, 2, 1, &ea), 0);
+	assert_int_equal(pf_transit_read(a, 2, ea, st, sizeof(st), &sl, &seq, &from), 0);
+	cursor = from;
+	assert_int_equal(pf_transit_message(a, 2, &cursor, buf, sizeof(buf), &len), 0);
+	assert_int_equal(pf_transit_message(a, 2, &cursor, buf, sizeof(buf), &len), 0);
+	assert_memory_equal(buf, "x1", 2);
+
+	/* b: a VNode it never saw arrives; its member lacks "gpu": it waits PENDING. */
+	assert_int_equal(pf_transit_arrive(b, 2, 0, ea, caps, 1, -1, &eb), 0);
+	assert_int_equal(eb, ea + 1);
+	assert_int_equal(pf_transit_arrive(b, 2, 0, ea, caps, 1, -1, &eb), -EBUSY);
+	assert_int_equal(pf_transit_install(b, 2, eb, st, sl, seq), 0);
+	assert_int_equal(pf_transit_install(b, 2, eb + 1, st, sl, seq), -ESTALE);
+	assert_int_equal(pf_transit_deliver(b, 2, eb, "x0", 2), 0);
+	assert_int_equal(pf_transit_deliver(b, 2, eb, "x1", 2), 0);
+	assert_int_equal(pf_vnode_claim_id(mb, 2, &v), -EBUSY); /* ARRIVING: nobody's yet */
+
+	/* a commits: REMOTE; what was carried is freed, a late message stays. */
+	send_str(a, 2, "late");
+	assert_int_equal(pf_transit_left(a, 2, ea, ea, cursor), -EINVAL);
+	assert_int_equal(pf_transit_left(a, 2, ea, eb, cursor), 0);
+	assert_int_equal(state_of(a, 2, &e64, &host), PF_VNODE_REMOTE);
+	assert_int_equal(e64, eb);
+	assert_int_equal(host, 1);
+	assert_int_equal(pf_transit_message(a, 2, &cursor, buf, sizeof(buf), &len), 0);
+	assert_memory_equal(buf, "late", 4);
+	assert_int_equal(pf_vnode_claim_id(ma, 2, &v), -EBUSY);
+
+	/* b: arrived; a member with "gpu" claims it and finds the state and messages. */
+	assert_int_equal(pf_transit_arrived(b, 2, eb), 0);
+	assert_int_equal(pf_member_leave(mb), 0);
+	{
+		struct pf_member_opts o;
+
+		pf_member_opts_init(&o);
+		o.caps = caps;
+		o.caps_count = 1;
+		assert_int_equal(pf_member_join(b, &o, &mb), 0);
+	}
+	assert_int_equal(pf_vnode_claim_id(mb, 2, &v), 0);
+	assert_int_equal(pf_vnode_epoch(v), eb + 1);
+	assert_int_equal(pf_checkpoint_load(v, st, sizeof(st), &sl), 0);
+	assert_int_equal(sl, 4096);
+	assert_int_equal((unsigned char)st[4095], 0x5a);
+	assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), 0);
+	assert_memory_equal(buf, "x0", 2);
+	assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), 0);
+	assert_memory_equal(buf, "x1", 2);
+	assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), -EAGAIN);
+	memset(st, 0x6b, 100);
+	assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), st, 100), 0);
+
+	/* And back to a: a packet at b's leave epoch is newer than a's REMOTE epoch. */
+	assert_int_equal(pf_transit_leave(b, 2, 0, &eb), 0);
+	assert_int_equal(pf_transit_read(b, 2, eb, st, sizeof(st), &sl, &seq, &from), 0);
+	assert_int_equal(pf_transit_arrive(a, 2, 1, eb - 5, caps, 1, -1, &ea), -ESTALE);
+	assert_int_equal(pf_transit_arrive(a, 2, 1, eb, NULL, 0, -1, &ea), -EPROTO);
+	assert_int_equal(pf_transit_arrive(a, 2, 1, eb, caps, 1, -1, &ea), 0);
+	assert_int_equal(pf_transit_install(a, 2, ea, st, sl, seq), 0);
+	assert_int_equal(pf_transit_left(b, 2, eb, ea, from), 0);
+	assert_int_equal(pf_transit_arrived(a, 2, ea), 0);
+	assert_int_equal(pf_vnode_claim_id(ma, 2, &v), 0);
+	assert_int_equal(pf_checkpoint_load(v, st, sizeof(st), &sl), 0);
+	assert_int_equal(sl, 100);
+	assert_int_equal((unsigned char)st[0], 0x6b);
+	/* The late message sent to a while the VNode was on b waited for it here. */
+	assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), 0);
+	assert_memory_equal(buf, "late", 4);
+	assert_int_equal(pf_vnode_release(v), 0);
+	assert_int_equal(pf_member_leave(ma), 0);
+	assert_int_equal(pf_member_leave(mb), 0);
+}
+
+/* An arrival rolled back; a state older than the host's is refused; a daemon's death. */
+static void test_arrival_undone_and_recovered(void **state)
+{
+	struct pf_member *mb = join(b);
+	struct pf_vnode *v;
+	char st[64] = "old-state";
+	size_t len;
+	uint32_t eb, e2;
+	uint64_t e64;
+
+	(void)state;
+	assert_int_equal(pf_transit_arrive(b, 3, 2, 10, NULL, 0, -1, &eb), 0);
+	assert_int_equal(eb, 11);
+	assert_int_equal(pf_transit_install(b, 3, eb, st, 9, 4), 0);
+	assert_int_equal(pf_transit_unarrive(b, 3, eb), 0);
+	assert_int_equal(state_of(b, 3, &e64, NULL), PF_VNODE_REMOTE);
+	assert_int_equal(e64, 11);
+	/* A repair or a placement never takes a REMOTE VNode. */
+	assert_int_equal(pf_vnode_claim_id(mb, 3, &v), -EBUSY);
+	/* A packet from before what b knows (epoch 10 < 11) is refused; a newer one arrives,
+	 * and one that never committed makes b forget the state installed before. */
+	assert_int_equal(pf_transit_arrive(b, 3, 2, 10, NULL, 0, -1, &e2), -ESTALE);
+	assert_int_equal(pf_transit_arrive(b, 3, 2, 11, NULL, 0, -1, &e2), 0);
+	assert_int_equal(e2, 12);
+	assert_int_equal(pf_transit_install(b, 3, e2, NULL, 0, 0), 0);
+	assert_int_equal(pf_transit_arrived(b, 3, e2), 0);
+	assert_int_equal(pf_vnode_claim_id(mb, 3, &v), 0);
+	assert_int_equal(pf_checkpoint_load(v, st, sizeof(st), &len), -ENOENT);
+	assert_int_equal(pf_vnode_release(v), 0);
+
+	/* A daemon killed while it held a buffer it was writing: the next one settles it. */
+	{
+		struct pf_domain *d = b;
+		uint32_t buf = 2 * 4;
+		uint64_t w = hold_word(7, HOLD_HELD, HOLD_HOST);
+
+		pf_store_relaxed(&d->ckpt_hold[buf], w);
+		assert_int_equal(pf_transit_recover(b), 1);
+		assert_int_equal(hold_state(pf_load_relaxed(&d->ckpt_hold[buf])), HOLD_FREE);
+		assert_int_equal(pf_transit_recover(b), 0);
+	}
+	assert_int_equal(pf_member_leave(mb), 0);
+}
+
+struct doomed {
+	uint32_t ids[2];
+	struct pf_member *m;
+};
+
+/* A member's joining thread claims two VNodes, then exits: the kernel releases its robust
+ * futex, and a supervisor's pass declares it dead. */
+static void *doomed_main(void *arg)
+{
+	struct doomed *dd = arg;
+	dd->m = join(a);
+	for (int i = 0; i < 2; i++)
+		(void)claim(dd->m, dd->ids[i]);
+	return NULL;
+}
+
+/* A member dies owning one VNode that left meanwhile and one it still held: its repair
+ * returns the one it held to PENDING and leaves the leaving one alone. */
+static void test_repair_leaves_transit_alone(void **state)
+{
+	struct doomed dd = {{5, 6}, NULL};
+	struct pf_supervisor *sup;
+	pthread_t t;
+	uint32_t e;
+	uint64_t e64;
+
+	(void)state;
+	assert_int_equal(pf_vnode_define_range(a, 5, 2, NULL), 2);
+	assert_int_equal(pthread_create(&t, NULL, doomed_main, &dd), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(pf_transit_leave(a, 5, 0, &e), 0);
+	assert_int_equal(pf_supervisor_create(a, NULL, &sup), 0);
+	assert_int_equal(pf_supervisor_check(sup), 1);
+	pf_supervisor_destroy(sup);
+	assert_int_equal(pf_member_leave(dd.m), -ESTALE); /* the dead handle, freed */
+	assert_int_equal(state_of(a, 5, &e64, NULL), PF_VNODE_LEAVING);
+	assert_int_equal(e64, e);
+	assert_int_equal(state_of(a, 6, NULL, NULL), PF_VNODE_PENDING);
+	assert_int_equal(pf_transit_stay(a, 5, e), 0);
+	assert_int_equal(state_of(a, 5, &e64, NULL), PF_VNODE_PENDING);
+	assert_int_equal(e64, e + 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_leave_fences_owner),
+		cmocka_unit_test(test_move_there_and_back),
+		cmocka_unit_test(test_arrival_undone_and_recovered),
+		cmocka_unit_test(test_repair_leaves_transit_alone),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
