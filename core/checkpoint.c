@@ -527,6 +527,24 @@ int ckpt_read(struct pf_domain *d, uint32_t id, void *buf, size_t cap, size_t *r
 	return -EBUSY;
 }
 
+int ckpt_read_at(struct pf_domain *d, uint32_t id, uint64_t c, void *buf, size_t cap,
+		 size_t *ret_len, uint64_t *ret_seq, uint64_t *ret_inbox_pos)
+{
+	struct dom_ckpt_hdr hdr;
+	int r;
+
+	PF_ASSERT(id < d->lim.vnodes_max && ret_len != NULL);
+	*ret_len = 0;
+	if (ckpt_buf(c) == CKPT_BUF_NONE)
+		return -ENOENT;
+	r = ckpt_copy_stable(d, id, c, buf, cap, ret_len, &hdr);
+	if (r == 0) {
+		*ret_seq = hdr.seq;
+		*ret_inbox_pos = hdr.inbox_pos;
+	}
+	return r;
+}
+
 uint32_t ckpt_state_seq(struct pf_domain *d, uint32_t id, uint64_t c, uint64_t *ret_inbox_pos)
 {
 	uint32_t b = ckpt_buf(c);

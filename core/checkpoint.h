@@ -33,6 +33,12 @@ uint32_t ckpt_reclaim(struct pf_domain *d, uint32_t slot, uint32_t gen);
 int ckpt_read(struct pf_domain *d, uint32_t id, void *buf, size_t cap, size_t *ret_len,
 	      uint64_t *ret_seq, uint64_t *ret_inbox_pos);
 
+/* Copy the state descriptor c names (read by the caller with acquire) and check c is
+ * still the descriptor after the copy: 0 with *ret_seq and *ret_inbox_pos, -EAGAIN (it
+ * changed: read it again), -ENOENT (c names none), -ENOBUFS, -EBADMSG. */
+int ckpt_read_at(struct pf_domain *d, uint32_t id, uint64_t c, void *buf, size_t cap,
+		 size_t *ret_len, uint64_t *ret_seq, uint64_t *ret_inbox_pos);
+
 /* Install a state from another host as VNode id's checkpoint at `epoch` (core/transit.c):
  * 0, -EMSGSIZE, -ENOBUFS, -ESTALE. See core/checkpoint.c. */
 int ckpt_install(struct pf_domain *d, uint32_t id, uint32_t epoch, uint32_t seq, const void *bytes,

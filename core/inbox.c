@@ -253,6 +253,45 @@ PF_API int pf_recv(struct pf_vnode *h, void *buf, size_t cap, size_t *ret_len)
 	return r;
 }
 
+int inbox_look(struct pf_domain *d, uint32_t id, uint64_t *cursor, void *buf, size_t cap,
+	       size_t *ret_len)
+{
+	PF_ASSERT(id < d->lim.vnodes_max && cursor != NULL);
+	for (uint32_t i = 0; i <= d->lim.inbox_slots; i++) {
+		uint64_t pos = *cursor;
+		struct dom_inbox_slot *s = inbox_slot(d, id, pos);
+		/* [A14] pairs with [R14] in pf_send(): the message bytes are complete. */
+		uint64_t w = pf_load_acquire(&s->word);
+		uint32_t len = inbox_len(w);
+
+		if (inbox_lap(w) != lap_of(d, pos) || inbox_st(w) == INBOX_EMPTY ||
+		    inbox_st(w) == INBOX_WRITING)
+			return -EAGAIN; /* the end, as of now (a message being written: not yet) */
+		if (inbox_st(w) == INBOX_SKIP) {
+			(*cursor)++;
+			continue;
+		}
+		if (len > d->lim.msg_bytes_max) {
+			counter_add(d, PF_COUNTER_SHM_INVALID, 1);
+			return -EBADMSG;
+		}
+		*ret_len = len;
+		if (len > cap)
+			return -ENOBUFS;
+		memcpy(buf, slot_bytes(s), len);
+		/* [A13] pairs with [R13] in free_one(): as a seqlock reader's, this fence keeps
+		 * the copy above before the re-read below; a slot freed (and perhaps refilled)
+		 * meanwhile is seen changed. */
+		pf_fence_acquire();
+		/* Relaxed: ordered after the copy by the fence above. */
+		if (pf_load_relaxed(&s->word) != w)
+			return -ESTALE;
+		(*cursor)++;
+		return 0;
+	}
+	return -EAGAIN;
+}
+
 int inbox_peek(struct pf_domain *d, uint32_t id, uint64_t *cursor, void *buf, size_t cap,
 	       size_t *ret_len)
 {

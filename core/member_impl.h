@@ -186,6 +186,12 @@ uint64_t inbox_free_upto(struct pf_domain *d, uint32_t id, uint64_t upto);
  * past it, -EAGAIN (nothing more now), -ENOBUFS, -EBADMSG. Nothing is freed. */
 int inbox_peek(struct pf_domain *d, uint32_t id, uint64_t *cursor, void *buf, size_t cap,
 	       size_t *ret_len);
+/* Look at the message at *cursor of VNode id while its owner may consume it: nothing is
+ * written (a slot still being written ends the look), and a slot that changed during the
+ * copy gives -ESTALE (freed under us: start again). 0, -EAGAIN (the end), -ENOBUFS,
+ * -EBADMSG, -ESTALE. */
+int inbox_look(struct pf_domain *d, uint32_t id, uint64_t *cursor, void *buf, size_t cap,
+	       size_t *ret_len);
 
 /* Owner with nothing to read: finish a free that an earlier commit had to stop. */
 void inbox_free_retry(struct pf_domain *d, struct pf_vnode *h);

@@ -27,6 +27,7 @@
  * VNode is ARRIVING, so before anything a member could consume).
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/checkpoint.h"
@@ -249,6 +250,93 @@ PF_API int pf_transit_unarrive(struct pf_domain *d, uint32_t id, uint32_t epoch)
 	if (!at(w, PF_VNODE_ARRIVING, epoch) || own_unarrive(d, id, w) < 0)
 		return -ESTALE;
 	return 0;
+}
+
+#define SNAPSHOT_TRIES 64 /* a snapshot racing an owner that keeps committing gives up after */
+
+/* The messages from cursor on, each through fn; -ESTALE when a slot changed under us. */
+static int snapshot_messages(struct pf_domain *d, uint32_t id, uint64_t cursor, void *msg,
+			     pf_transit_message_fn fn, void *arg, uint32_t *ret_count)
+{
+	uint32_t index = 0;
+
+	*ret_count = 0;
+	for (uint32_t i = 0; i <= d->lim.inbox_slots; i++) {
+		size_t len = 0;
+		int r = inbox_look(d, id, &cursor, msg, d->lim.msg_bytes_max, &len);
+
+		if (r == -EAGAIN)
+			return 0;
+		if (r < 0)
+			return r;
+		r = fn(arg, index++, msg, len);
+		if (r < 0)
+			return r;
+		*ret_count = index;
+	}
+	return 0;
+}
+
+/* One try: 0, -EAGAIN (the owner committed or freed under us: again), or a refusal. */
+static int snapshot_once(struct pf_domain *d, uint32_t id, void *buf, size_t cap, size_t *ret_len,
+			 uint64_t *ret_seq, uint32_t *ret_epoch, uint32_t *ret_messages, void *msg,
+			 pf_transit_message_fn fn, void *arg)
+{
+	uint64_t w = word(d, id), c, seq = 0, from = 0;
+	int r;
+
+	if (own_state(w) == PF_VNODE_UNASSIGNED)
+		return -ENOENT;
+	if (own_state(w) == PF_VNODE_REMOTE)
+		return -EREMOTE;
+	if (own_in_transit(w))
+		return -EBUSY;
+	/* [A12] pairs with [R12] in core/ownership.c: the state it names is complete. */
+	c = pf_load_acquire(&d->vnodes[id].ckpt);
+	r = ckpt_read_at(d, id, c, buf, cap, ret_len, &seq, &from);
+	if (r == -ENOENT)
+		/* Relaxed: never committed; the freed position is where its messages start,
+		 * re-checked with the descriptor below. */
+		from = pf_load_relaxed(&d->vnodes[id].inbox_head);
+	else if (r < 0)
+		return r;
+	r = snapshot_messages(d, id, from, msg, fn, arg, ret_messages);
+	if (r == -ESTALE)
+		return -EAGAIN;
+	if (r < 0)
+		return r;
+	/* [A12] pairs with [R12] in own_ckpt_publish(): no commit published (and so freed
+	 * messages) meanwhile. */
+	if (pf_load_acquire(&d->vnodes[id].ckpt) != c)
+		return -EAGAIN;
+	*ret_seq = seq;
+	*ret_epoch = own_epoch(w);
+	return 0;
+}
+
+PF_API int pf_transit_snapshot(struct pf_domain *d, uint32_t id, void *buf, size_t cap,
+			       size_t *ret_len, uint64_t *ret_seq, uint32_t *ret_epoch,
+			       uint32_t *ret_messages, pf_transit_message_fn message_fn, void *arg)
+{
+	void *msg;
+	int r = -EBUSY;
+
+	if (d == NULL || id >= d->lim.vnodes_max || ret_len == NULL || ret_seq == NULL ||
+	    ret_epoch == NULL || ret_messages == NULL || message_fn == NULL ||
+	    (buf == NULL && cap > 0))
+		return -EINVAL;
+	msg = malloc(d->lim.msg_bytes_max + 1u);
+	if (msg == NULL)
+		return -ENOMEM;
+	for (int i = 0; i < SNAPSHOT_TRIES; i++) {
+		r = snapshot_once(d, id, buf, cap, ret_len, ret_seq, ret_epoch, ret_messages, msg,
+				  message_fn, arg);
+		if (r != -EAGAIN)
+			break;
+		r = -EBUSY;
+	}
+	free(msg);
+	return r;
 }
 
 PF_API int pf_transit_recover(struct pf_domain *d)

@@ -130,6 +130,26 @@ PF_API int pf_transit_arrived(struct pf_domain *domain, uint32_t id, uint32_t ep
  * never loaded (a VNode is loaded only once placed). 0, or -ESTALE. */
 PF_API int pf_transit_unarrive(struct pf_domain *domain, uint32_t id, uint32_t epoch);
 
+/* pf_transit_snapshot()'s message callback: message `index` (0, 1, ... in inbox order).
+ * A snapshot that must start again calls it from index 0 again: keep what came before
+ * index only, and in the end the first *ret_messages. A negative return stops the
+ * snapshot, which returns it. */
+typedef int (*pf_transit_message_fn)(void *arg, uint32_t index, const void *bytes, size_t len);
+
+/*
+ * A consistent copy of a VNode that stays where it is (pflight export): its last
+ * committed state into buf, and each message it had not consumed, in order, through
+ * message_fn; its owner may keep running. The copy is retried while the owner commits
+ * under it. Returns 0 with *ret_len, *ret_seq (0: never committed, *ret_len 0),
+ * *ret_epoch (the epoch the state was read at) and *ret_messages (how many of the calls
+ * to message_fn, from index 0, make the copy), or -ENOENT (not defined), -EREMOTE
+ * (owned by another host), -EBUSY (between hosts now, or committed throughout every try),
+ * -ENOBUFS (cap too small, *ret_len says how much), -EBADMSG, message_fn's error.
+ */
+PF_API int pf_transit_snapshot(struct pf_domain *domain, uint32_t id, void *buf, size_t cap,
+			       size_t *ret_len, uint64_t *ret_seq, uint32_t *ret_epoch,
+			       uint32_t *ret_messages, pf_transit_message_fn message_fn, void *arg);
+
 /*
  * At a daemon's start, before any arrival: settle the checkpoint buffers a previous
  * daemon held while installing when it died (published if a descriptor names them, else

@@ -355,6 +355,110 @@ static void test_repair_leaves_transit_alone(void **state)
 	assert_int_equal(e64, e + 1);
 }
 
+struct snap {
+	uint32_t count;
+	uint32_t first[64];
+};
+
+static int snap_msg(void *arg, uint32_t index, const void *bytes, size_t len)
+{
+	struct snap *sn = arg;
+
+	assert_true(index <= sn->count && len == sizeof(uint32_t));
+	if (index >= 64)
+		return -E2BIG;
+	memcpy(&sn->first[index], bytes, sizeof(uint32_t));
+	sn->count = index + 1;
+	return 0;
+}
+
+struct churn {
+	struct pf_vnode *v;
+	_Atomic uint32_t stop;
+	_Atomic uint32_t applied;
+};
+
+/* The owner: receive numbered messages, keep their count as the state, commit each. */
+static void *churn_main(void *arg)
+{
+	struct churn *ch = arg;
+
+	while (!pf_load_relaxed(&ch->stop)) {
+		uint32_t n;
+		size_t len;
+
+		if (pf_recv(ch->v, &n, sizeof(n), &len) != 0)
+			continue;
+		uint32_t next = pf_load_relaxed(&ch->applied) + 1;
+
+		assert_int_equal(n, next - 1);
+		assert_int_equal(
+			pf_checkpoint_commit(ch->v, pf_vnode_epoch(ch->v), &next, sizeof(next)), 0);
+		pf_store_relaxed(&ch->applied, next); /* Relaxed: a progress count */
+	}
+	return NULL;
+}
+
+/* A snapshot of a VNode its owner keeps changing is consistent: the state says N messages
+ * were applied, and the messages it carries are exactly N, N + 1, ... in order. */
+static void test_snapshot_consistent(void **state)
+{
+	struct pf_member *m = join(a);
+	struct churn ch = {0};
+	pthread_t t;
+	uint32_t sent = 0, snaps = 0, mid = 0;
+
+	(void)state;
+	assert_int_equal(pf_vnode_define(a, 8, NULL), 0);
+	ch.v = claim(m, 8);
+	assert_int_equal(pthread_create(&t, NULL, churn_main, &ch), 0);
+	for (int round = 0; round < 200000 && (mid < 100 || pf_load_relaxed(&ch.applied) < 20000);
+	     round++) {
+		struct snap sn = {0};
+		uint32_t st = 0, epoch, nmsg = 0;
+		uint64_t seq;
+		size_t len;
+		int r;
+
+		while (sent < 1000000 && pf_send(a, 8, &sent, sizeof(sent)) == 0)
+			sent++;
+		r = pf_transit_snapshot(a, 8, &st, sizeof(st), &len, &seq, &epoch, &nmsg, snap_msg,
+					&sn);
+		if (r == -EBUSY)
+			continue; /* the owner committed under every try */
+		assert_int_equal(r, 0);
+		if (seq == 0)
+			st = 0;
+		assert_true(nmsg <= sn.count);
+		for (uint32_t i = 0; i < nmsg; i++)
+			assert_int_equal(sn.first[i], st + i);
+		snaps++;
+		mid += st > 0 && nmsg > 0; /* taken mid-stream: state and messages both */
+	}
+	pf_store_relaxed(&ch.stop, 1);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	print_message("snapshots %u (%u mid-stream), applied %u\n", snaps, mid,
+		      (unsigned)pf_load_relaxed(&ch.applied));
+	assert_true(snaps > 0 && mid >= 100);
+	assert_int_equal(pf_vnode_release(ch.v), 0);
+	assert_int_equal(pf_member_leave(m), 0);
+	{
+		struct snap sn = {0};
+		uint32_t st, epoch, nmsg;
+		uint64_t seq;
+		size_t len;
+
+		assert_int_equal(pf_transit_snapshot(a, 9, &st, sizeof(st), &len, &seq, &epoch,
+						     &nmsg, snap_msg, &sn),
+				 -ENOENT);
+		/* VNode 2 is back on a (PENDING) with 100 bytes of state: too many for st. */
+		assert_int_equal(pf_transit_snapshot(a, 2, &st, sizeof(st), &len, &seq, &epoch,
+						     &nmsg, snap_msg, &sn),
+				 -ENOBUFS);
+		assert_int_equal(len, 100);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -362,6 +466,7 @@ int main(void)
 		cmocka_unit_test(test_move_there_and_back),
 		cmocka_unit_test(test_arrival_undone_and_recovered),
 		cmocka_unit_test(test_repair_leaves_transit_alone),
+		cmocka_unit_test(test_snapshot_consistent),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
