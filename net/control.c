@@ -123,8 +123,40 @@ static int peer_is_daemon(int fd, uint32_t daemon_uid)
 	return peer.uid == 0 || (uint32_t)peer.uid == daemon_uid ? 0 : -EPERM;
 }
 
+/* Send the request, with pass_fd as SCM_RIGHTS when it is not -1. */
+static int send_request(int fd, const char *request, size_t len, int pass_fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = {(void *)(uintptr_t)request, len};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct cmsghdr *c;
+
+	if (pass_fd >= 0) {
+		memset(&ctl, 0, sizeof(ctl));
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = sizeof(ctl.buf);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+	}
+	if (sendmsg(fd, &msg, MSG_NOSIGNAL) != (ssize_t)len)
+		return -errno;
+	return 0;
+}
+
 PF_API int pf_control_request(const char *path, uint32_t daemon_uid, const char *request,
 			      char *reply, size_t cap, uint32_t timeout_ms)
+{
+	return pf_control_request_fd(path, daemon_uid, request, -1, reply, cap, timeout_ms);
+}
+
+PF_API int pf_control_request_fd(const char *path, uint32_t daemon_uid, const char *request,
+				 int pass_fd, char *reply, size_t cap, uint32_t timeout_ms)
 {
 	struct pollfd pfd = {.events = POLLIN};
 	size_t len = request != NULL ? strlen(request) : 0;
@@ -132,7 +164,7 @@ PF_API int pf_control_request(const char *path, uint32_t daemon_uid, const char 
 	int fd, r;
 
 	if (path == NULL || path[0] == '\0' || len == 0 || reply == NULL || cap == 0 ||
-	    strchr(request, '\n') != NULL)
+	    strchr(request, '\n') != NULL || pass_fd < -1)
 		return -EINVAL;
 	if (len > PF_CONTROL_REPLY_MAX)
 		return -EMSGSIZE;
@@ -143,10 +175,9 @@ PF_API int pf_control_request(const char *path, uint32_t daemon_uid, const char 
 	r = peer_is_daemon(fd, daemon_uid);
 	if (r < 0)
 		goto out; /* not the daemon: it gets nothing, the token least of all */
-	if (send(fd, request, len, MSG_NOSIGNAL) != (ssize_t)len) {
-		r = -errno;
+	r = send_request(fd, request, len, pass_fd);
+	if (r < 0)
 		goto out;
-	}
 	r = poll(&pfd, 1, (int)(timeout_ms != 0 ? timeout_ms : PF_CONTROL_TIMEOUT_MS_DEFAULT));
 	if (r <= 0) {
 		r = r == 0 ? -ETIMEDOUT : -errno;

@@ -77,6 +77,16 @@ PF_API int pf_control_path(const char *domain, uint32_t flags, char *buf, size_t
 PF_API int pf_control_request(const char *path, uint32_t daemon_uid, const char *request,
 			      char *reply, size_t cap, uint32_t timeout_ms);
 
+/*
+ * pf_control_request(), handing the daemon an open file descriptor with the request
+ * (SCM_RIGHTS; pass_fd -1: none). For requests that read or write a file the caller
+ * opened with its own rights (pflight export and import): the daemon never opens a path a
+ * client names. The caller keeps its own pass_fd (the daemon gets a duplicate). Same
+ * returns, and -EINVAL for pass_fd < -1, -EBADF for a pass_fd that is not open.
+ */
+PF_API int pf_control_request_fd(const char *path, uint32_t daemon_uid, const char *request,
+				 int pass_fd, char *reply, size_t cap, uint32_t timeout_ms);
+
 #ifdef __cplusplus
 }
 #endif

@@ -83,6 +83,11 @@ int cmd_audit(struct cli *c, int argc, char **argv);
 /* `pflight migrate ...` (migrate.c): through pflightd's control socket. */
 int cmd_migrate(struct cli *c, int argc, char **argv);
 
+/* `pflight export`, `import` (through pflightd) and `inspect` (a file) (packet.c). */
+int cmd_export(struct cli *c, int argc, char **argv);
+int cmd_import(struct cli *c, int argc, char **argv);
+int cmd_inspect(struct cli *c, int argc, char **argv);
+
 /* `pflight sim ...` (sim.c): the simulator on a private domain of its own. */
 int cmd_sim(struct cli *c, int argc, char **argv);
 

@@ -194,6 +194,65 @@ const struct cli_command cli_commands[] = {
 		.run = cmd_migrate,
 	},
 	{
+		.name = "export",
+		.usage = "export <vnode> <file> [--control PATH]",
+		.summary = "write a signed copy of a VNode to a Flight Packet file",
+		.about = "Asks pflightd to write VNode <vnode> to <file> as a Flight Packet "
+			 "(docs/flight-packet.md): its last committed state, the messages it had "
+			 "not consumed, its requirements, signed with this host's key. The VNode "
+			 "stays here and keeps running: the file is a snapshot, consistent (the "
+			 "state and exactly the messages after it). This command creates <file> "
+			 "(never over an existing one) and hands it to the daemon, which never "
+			 "opens a path a client names. Audited (vnode_export). Only root and the "
+			 "daemon's own user may export.",
+		.options = "--control PATH\tthe daemon's control socket (default: where pflightd "
+			   "binds it for the domain)\n",
+		.failed = "<file> could not be created, pflightd could not be reached, or it "
+			  "refused (no such VNode, owned by another host, moving between hosts)",
+		.example = "pflight --domain prod export 42 /var/backups/vnode-42.pfp",
+		.run = cmd_export,
+	},
+	{
+		.name = "import",
+		.usage = "import <file> [--control PATH]",
+		.summary = "install a VNode from a Flight Packet file",
+		.about = "Asks pflightd to install the VNode in <file>. The daemon checks the "
+			 "file whole (form, every chunk and the messages against their digests, "
+			 "a signature by this host or a host of transport.peers) and installs it "
+			 "only where the VNode does not live here: an id this domain never "
+			 "defined, or a VNode owned by another host, from a packet at least as "
+			 "new as what this host knows of it. The VNode then waits PENDING with "
+			 "the state and messages it carried, and is placed as any other. A "
+			 "snapshot is a copy: importing it on one host while the VNode still "
+			 "runs on another gives it two lives, each its own (a restore, an "
+			 "operator's choice). Audited (vnode_import, vnode_import_refused). Only "
+			 "root and the daemon's own user may import.",
+		.options = "--control PATH\tthe daemon's control socket (default: where pflightd "
+			   "binds it for the domain)\n",
+		.failed = "<file> could not be read, pflightd could not be reached, or it refused "
+			  "the packet (malformed, corrupt, signed by a host not trusted, too large "
+			  "for this domain, the VNode lives here, or an older epoch)",
+		.example = "pflight --domain prod import /var/backups/vnode-42.pfp",
+		.run = cmd_import,
+	},
+	{
+		.name = "inspect",
+		.usage = "inspect <file> [--trust PUBKEY]",
+		.summary = "check a Flight Packet file and show what it carries",
+		.about = "Parses <file> as a Flight Packet and verifies it here, without a "
+			 "daemon: its form, every chunk and the messages against their digests, "
+			 "and the signature with the host key its header names. Shows the VNode, "
+			 "epoch, state and message sizes, requirements and the signing host. "
+			 "With --trust the signer must also be the key in PUBKEY (a public key "
+			 "file as pflightd writes next to its key: <key>.pub).",
+		.options = "--trust PUBKEY\trefuse a packet not signed by this public key\n",
+		.failed = "the file could not be read, or the packet is refused (the reason and "
+			  "the byte where it was found are shown)",
+		.example = "pflight --json inspect vnode-42.pfp",
+		.run = cmd_inspect,
+		.offline = 1,
+	},
+	{
 		.name = "token",
 		.usage = "token issue --key FILE --domain NAME --expires SECONDS [--caps a,b] "
 			 "[--trust T] [--uid U]\n"

@@ -24,6 +24,9 @@
 #define JOIN_PREFIX_BYTES (sizeof(JOIN_PREFIX) - 1u)
 #define MIGRATE_PREFIX "migrate "
 #define MIGRATE_PREFIX_BYTES (sizeof(MIGRATE_PREFIX) - 1u)
+#define EXPORT_PREFIX "export "
+#define EXPORT_PREFIX_BYTES (sizeof(EXPORT_PREFIX) - 1u)
+#define FDS_MAX 4 /* descriptors one request may carry: one is used, the rest closed */
 #define RUN_DIR "/run/pflight"
 #define LISTENER UINT32_MAX /* epoll data of the listening socket; a connection's: its entry */
 #ifndef SO_PEERPIDFD
@@ -384,6 +387,95 @@ static int reply_migrate(struct control *c, const char *args, const struct ucred
 		vnode, (int)o.from, o.to_slot, o.to_generation, (unsigned long long)o.epoch);
 }
 
+static const char *const forbidden_fmt =
+	"{\"ok\":false,\"error\":\"forbidden\",\"reason\":\"only root and the daemon's own "
+	"user may %s\"}";
+
+static int porter_reply(const struct porter_outcome *o, int imported, char *out, size_t cap)
+{
+	char esc[2 * PORTER_REASON_MAX];
+
+	if (o->r < 0) {
+		json_escape(o->reason, esc, sizeof(esc));
+		return snprintf(out, cap, "{\"ok\":false,\"error\":\"%s\",\"reason\":\"%s\"}",
+				o->error, esc);
+	}
+	return snprintf(out, cap,
+			"{\"ok\":true,\"vnode\":%u,\"%s\":%llu,\"seq\":%llu,\"state_bytes\":%llu,"
+			"\"messages\":%u,\"file_bytes\":%llu}",
+			o->vnode, imported ? "epoch" : "packet_epoch", (unsigned long long)o->epoch,
+			(unsigned long long)o->seq, (unsigned long long)o->state_bytes, o->messages,
+			(unsigned long long)o->file_bytes);
+}
+
+/* "export <vnode>" with a writable descriptor, or "import" with a readable one. */
+static int reply_porter(struct control *c, const char *req, int file, const struct ucred *peer,
+			char *out, size_t cap)
+{
+	int import = strcmp(req, "import") == 0;
+	struct porter_outcome o;
+	char by[64];
+	uint64_t v;
+
+	if (peer->uid != 0 && peer->uid != geteuid())
+		return snprintf(out, cap, forbidden_fmt, import ? "import" : "export");
+	if (file < 0)
+		return snprintf(out, cap,
+				"{\"ok\":false,\"error\":\"usage\",\"reason\":\"the request "
+				"carries no file descriptor\"}");
+	if (!import && decimal_parse(req + EXPORT_PREFIX_BYTES, strlen(req + EXPORT_PREFIX_BYTES),
+				     UINT32_MAX, &v) < 0)
+		return snprintf(out, cap,
+				"{\"ok\":false,\"error\":\"usage\",\"reason\":\"export <vnode>\"}");
+	(void)snprintf(by, sizeof(by), "\"by_uid\":%u,\"by_pid\":%d", (unsigned)peer->uid,
+		       (int)peer->pid);
+	if (import)
+		(void)porter_import(&c->porter, file, by, &o);
+	else
+		(void)porter_export(&c->porter, (uint32_t)v, file, by, &o);
+	log_msg(o.r < 0 ? LOG_WARN : LOG_INFO, "control (uid %u): %s VNode %d: %s",
+		(unsigned)peer->uid, import ? "import" : "export",
+		o.vnode == UINT32_MAX ? -1 : (int)o.vnode, o.r < 0 ? o.reason : "done");
+	return porter_reply(&o, import, out, cap);
+}
+
+/* Receive a request, and the descriptor it carries (*ret_file, -1: none; any beyond the
+ * first is closed). Returns recvmsg's byte count or -errno. */
+static ssize_t recv_request(int fd, char *req, size_t cap, int *ret_file)
+{
+	union {
+		char buf[CMSG_SPACE(FDS_MAX * sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = {req, cap};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = ctl.buf,
+			     .msg_controllen = sizeof(ctl.buf)};
+	ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+	*ret_file = -1;
+	if (n < 0)
+		return -errno;
+	for (struct cmsghdr *m = CMSG_FIRSTHDR(&msg); m != NULL; m = CMSG_NXTHDR(&msg, m)) {
+		size_t count;
+
+		if (m->cmsg_level != SOL_SOCKET || m->cmsg_type != SCM_RIGHTS)
+			continue;
+		count = (m->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < count; i++) {
+			int f;
+
+			memcpy(&f, CMSG_DATA(m) + i * sizeof(int), sizeof(int));
+			if (*ret_file < 0)
+				*ret_file = f;
+			else
+				(void)close(f);
+		}
+	}
+	return n;
+}
+
 /* Answer the request waiting on fd, if one is. 1: done with fd (answered, or the client
  * left or could not be told), 0: no request yet. Never waits. */
 static int answer(struct control *c, int fd)
@@ -393,13 +485,16 @@ static int answer(struct control *c, int fd)
 	struct ucred peer;
 	socklen_t len = sizeof(peer);
 	ssize_t n;
-	int k;
+	int k, file;
 
-	n = recv(fd, req, CONTROL_REQUEST_MAX, MSG_DONTWAIT);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+	n = recv_request(fd, req, CONTROL_REQUEST_MAX, &file);
+	if (n == -EAGAIN || n == -EWOULDBLOCK || n == -EINTR)
 		return 0;
-	if (n <= 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0)
+	if (n <= 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0) {
+		if (file >= 0)
+			(void)close(file);
 		return 1;
+	}
 	req[n] = '\0';
 	if (req[n - 1] == '\n')
 		req[n - 1] = '\0';
@@ -409,8 +504,13 @@ static int answer(struct control *c, int fd)
 		k = reply_join(c, fd, req + JOIN_PREFIX_BYTES, &peer, out, sizeof(out));
 	else if (strncmp(req, MIGRATE_PREFIX, MIGRATE_PREFIX_BYTES) == 0)
 		k = reply_migrate(c, req + MIGRATE_PREFIX_BYTES, &peer, out, sizeof(out));
+	else if (strncmp(req, EXPORT_PREFIX, EXPORT_PREFIX_BYTES) == 0 ||
+		 strcmp(req, "import") == 0)
+		k = reply_porter(c, req, file, &peer, out, sizeof(out));
 	else
 		k = snprintf(out, sizeof(out), "{\"ok\":false,\"error\":\"unknown request\"}");
+	if (file >= 0)
+		(void)close(file);
 	if (k > 0 && (size_t)k < sizeof(out))
 		(void)send(fd, out, (size_t)k, MSG_NOSIGNAL | MSG_DONTWAIT);
 	return 1;

@@ -14,6 +14,14 @@
  *                               or {"ok":false,"error":"not_owned"|"already_there"|
  *                                   "no_member"|"refused"|"busy"|"forbidden",
  *                                   "reason":"..."}
+ *   "export <vnode>" + a file descriptor open for writing (SCM_RIGHTS)
+ *                            -> {"ok":true,"vnode":...,"epoch":...,"seq":...,
+ *                                "state_bytes":...,"messages":...,"file_bytes":...}
+ *   "import" + a file descriptor open for reading
+ *                            -> {"ok":true,"vnode":...,"epoch":...,...}
+ *                               or
+ * {"ok":false,"error":"malformed"|"corrupt"|"bad_signature"|"untrusted"|
+ *                                   "lives_here"|"stale"|"too_large"|...,"reason":"..."}
  *
  * The client is identified with SO_PEERCRED, and pinned with a pidfd (SO_PEERPIDFD where
  * the kernel has it, else pidfd_open) while its start time is read, so a grant names the
@@ -52,6 +60,7 @@
 #include "tools/pflightd/cmdq.h"
 #include "tools/pflightd/govern.h"
 #include "tools/pflightd/migrate.h"
+#include "tools/pflightd/porter.h"
 
 #define CONTROL_REQUEST_MAX 2048u        /* bytes of one request */
 #define CONTROL_REPLY_MAX 1024u          /* bytes of one reply */
@@ -82,6 +91,7 @@ struct control {
 	struct cmdq *to_auditor;
 	struct cmdq *to_conductor; /* grants */
 	struct migrator mig;       /* the main thread's scheduler and governor (migrate.h) */
+	struct porter porter;      /* export and import (porter.h) */
 	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES];
 	uint64_t admitted;
 	uint64_t refused;

@@ -499,6 +499,9 @@ static int open_audit(struct daemon *dm)
 
 	if (r == 0)
 		r = signing_key(dm, sk);
+	/* The same key is this host's identity: it signs the Flight Packets it exports. */
+	if (r == 0)
+		r = porter_init(&dm->control.porter, dm->domain, dm->manifest, sk, NULL);
 	if (r < 0)
 		return r;
 	pf_audit_opts_init(&ao);
@@ -901,6 +904,7 @@ static int shut_down(struct daemon *dm, int status)
 	dm->http = NULL;
 	control_close(&dm->control); /* its last admission records are still queued */
 	migrator_fini(&dm->control.mig);
+	porter_fini(&dm->control.porter);
 	runner_destroy(dm->runner);
 	dm->runner = NULL;
 	if (dm->auditor.seen != NULL) {
@@ -960,6 +964,7 @@ static int open_control(struct daemon *dm)
 	dm->control.domain = dm->domain;
 	dm->control.to_auditor = dm->to_auditor;
 	dm->control.to_conductor = dm->to_conductor;
+	dm->control.porter.to_auditor = dm->to_auditor;
 	if (r < 0) {
 		log_msg(LOG_ERROR, "control socket: %s", strerror(-r));
 		return r;
