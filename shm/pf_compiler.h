@@ -50,6 +50,19 @@
 /* Not PF_MAX: <sys/socket.h> owns that name (the count of protocol families). */
 #define PF_MAX_OF(a, b) ((a) > (b) ? (a) : (b))
 
+/* 1 in AddressSanitizer builds (gcc says __SANITIZE_ADDRESS__, clang __has_feature), else 0,
+ * so code can check what the kernel will touch out of ASan's sight (net/xport_uring.h). */
+#if defined(__SANITIZE_ADDRESS__)
+#define PF_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PF_ASAN 1
+#endif
+#endif
+#ifndef PF_ASAN
+#define PF_ASAN 0
+#endif
+
 /* Tell the CPU we are spinning (x86 PAUSE, arm64 YIELD); no ordering effect. */
 #if defined(__x86_64__) || defined(__i386__)
 #define pf_cpu_relax() __builtin_ia32_pause()
