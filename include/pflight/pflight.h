@@ -3,10 +3,10 @@
  * pflight/pflight.h: the umbrella header, every public header of both libraries.
  *
  * libpflight (`pkg-config libpflight`), what a worker links: domain.h, member.h, numa.h,
- * vnode.h, sched.h, supervisor.h, drain.h, control.h, and of policy.h the admission gate
- * and the verdict's names. libpflight-ctl (`pkg-config libpflight-ctl`), the control
- * plane on top of it: manifest.h, audit.h, token.h (presenting a token to pflightd
- * included), policy.h's judging, metrics.h, sim.h.
+ * vnode.h, sched.h, supervisor.h, drain.h, control.h, xport.h (the transport between
+ * hosts), and of policy.h the admission gate and the verdict's names. libpflight-ctl
+ * (`pkg-config libpflight-ctl`), the control plane on top of it: manifest.h, audit.h,
+ * token.h (presenting a token to pflightd included), policy.h's judging, metrics.h, sim.h.
  * Declarations cost nothing: a worker may include this header and link libpflight alone
  * as long as it calls only libpflight's functions.
  */
@@ -32,5 +32,6 @@
 #include "pflight/transit.h"
 #include "pflight/seal.h"
 #include "pflight/sim.h"
+#include "pflight/xport.h"
 
 #endif /* PFLIGHT_PFLIGHT_H */
