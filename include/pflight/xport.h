@@ -87,9 +87,19 @@ struct pf_xport;
 #define PF_XPORT_FRAME_BYTES_DEFAULT ((1u << 20) + 4096u) /* a 1 MiB chunk and its header */
 #define PF_XPORT_SEND_QUEUE_BYTES_DEFAULT (8u << 20)
 #define PF_XPORT_SEND_QUEUE_FRAMES_DEFAULT 256u
-/* Payload segments of at least this many bytes go by zero-copy send (IORING_OP_SEND_ZC)
- * when the kernel has it. Provisional, until a benchmark measures where it pays. */
-#define PF_XPORT_ZC_THRESHOLD_DEFAULT (64u << 10)
+/*
+ * Payload segments of at least this many bytes go by zero-copy send (IORING_OP_SEND_ZC)
+ * when the kernel has it. Measured with bench/bench_xport.c (`scripts/bench xport`) over
+ * loopback, where the kernel copies a zero-copy send's pages anyway when it hands them to
+ * the local receiver: zero copy cannot gain anything there, so the figure is the crossover
+ * of its overhead (pinning pages, a notification per send), not of its benefit. Zero copy
+ * ran at 0.2-0.35x the copied sends' throughput up to 64 KiB frames, 0.45x at 128 KiB,
+ * 0.5-0.55x at 256 KiB, and from 512 KiB on at 0.5-0.75x (run to run), where it stopped
+ * improving: above that its cost per byte is what it is (a raw SEND_ZC loop shows the
+ * same), and on a real NIC the copy it saves is worth more.
+ * Re-measure on the NIC that carries migrations; set 0 (or PF_XPORT_F_NO_ZC) to turn it off.
+ */
+#define PF_XPORT_ZC_THRESHOLD_DEFAULT (512u << 10)
 #define PF_XPORT_RECV_BUFFERS_DEFAULT 64u
 #define PF_XPORT_RECV_BUFFER_BYTES_DEFAULT (64u << 10)
 #define PF_XPORT_CONNECT_TIMEOUT_NS_DEFAULT UINT64_C(2000000000) /* 2 s: a LAN answers in ms */
