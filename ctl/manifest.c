@@ -8,6 +8,8 @@
  * default text through the same converters as the file, the walker accepts exactly the
  * paths in the table, and pf_manifest_schema() hands the same entries to the reference
  * generator (tools/pflightd/phoenixfile_doc.c), so code, defaults and docs cannot drift.
+ * A list of mappings (a policy's rules) is one entry too: its struct manifest_object
+ * holds the table of one mapping's fields, walked for each mapping in turn.
  *
  * Parsing uses libyaml's document API: the whole (bounded) file is loaded into nodes that
  * carry their line and column, which makes duplicate keys and positions easy to report.
@@ -64,29 +66,68 @@ static const char *const on_stop_names[] = {"keep", "drain", NULL};
 		.path = p, .type = PF_MANIFEST_ENUM, .flags = fl, .offset = offsetof(T, m),        \
 		.width = MSIZE(T, m), .names = nm, .def = dflt, .doc = d                           \
 	}
+#define ITEMS_MAX(T, arr) ((uint32_t)(sizeof(((T *)0)->arr) / sizeof(((T *)0)->arr[0])))
 #define LIST(T, p, t, fl, cnt, arr, lo, hi, d)                                                     \
 	{                                                                                          \
 		.path = p, .type = t, .flags = fl, .offset = offsetof(T, arr),                     \
 		.count_offset = offsetof(T, cnt), .width = MSIZE(T, arr[0]),                       \
-		.items_max = (uint32_t)(sizeof(((T *)0)->arr) / sizeof(((T *)0)->arr[0])),         \
-		.min = lo, .max = hi, .def = "[]", .doc = d                                        \
+		.items_max = ITEMS_MAX(T, arr), .min = lo, .max = hi, .def = "[]", .doc = d        \
 	}
 #define SLIST(T, p, fl, cnt, arr, d)                                                               \
 	LIST(T, p, PF_MANIFEST_STRING_LIST, fl, cnt, arr, 0, MSIZE(T, arr[0]) - 1u, d)
-#define POLICY(p, fl, m, d)                                                                        \
+/* A list of mappings, each walked with the table of `obj` (struct manifest_object). */
+#define OBJECTS(T, p, t, fl, cnt, arr, obj, d)                                                     \
 	{                                                                                          \
-		.path = p, .type = PF_MANIFEST_POLICY_LIST, .flags = fl,                           \
-		.offset = offsetof(struct pf_manifest, m.rules),                                   \
-		.count_offset = offsetof(struct pf_manifest, m.rules_count),                       \
-		.width = sizeof(struct pf_manifest_rule), .items_max = PF_MANIFEST_RULES_MAX,      \
-		.def = "[]", .doc = d                                                              \
+		.path = p, .type = t, .flags = fl, .offset = offsetof(T, arr),                     \
+		.count_offset = offsetof(T, cnt), .width = MSIZE(T, arr[0]),                       \
+		.items_max = ITEMS_MAX(T, arr), .object = &obj, .def = "[]", .doc = d              \
 	}
+#define POLICY(p, fl, m, d)                                                                        \
+	OBJECTS(M, p, PF_MANIFEST_POLICY_LIST, fl, m.rules_count, m.rules, rule_object, d)
 
 #define M struct pf_manifest
-#define RULE_DOC_PREFIX "governance.policies.<action>[]."
+#define RULE_PREFIX "governance.policies.<action>[]"
+#define RULE_DOC_PREFIX RULE_PREFIX "."
 #define R struct pf_manifest_rule
 #define SEC_NS UINT64_C(1000000000)
 #define MS_NS UINT64_C(1000000)
+#define OBJECT_FIELDS_MAX 16u /* fields of one object list's entry */
+
+/* The rules' fields are reloadable, as every policy holding them is. */
+static const struct manifest_field rule_fields[] = {
+	LIST(R, RULE_DOC_PREFIX "uids", PF_MANIFEST_INT_LIST, F_RELOAD, uids_count, uids, 0,
+	     UINT32_MAX - 1, "Allowed user ids; empty: any."),
+	LIST(R, RULE_DOC_PREFIX "gids", PF_MANIFEST_INT_LIST, F_RELOAD, gids_count, gids, 0,
+	     UINT32_MAX - 1, "Allowed group ids; empty: any."),
+	SLIST(R, RULE_DOC_PREFIX "executables", F_ABS | F_NONEMPTY | F_RELOAD, executables_count,
+	      executables, "Allowed executable paths; empty: any."),
+	SLIST(R, RULE_DOC_PREFIX "sha256", F_HEX64 | F_RELOAD, sha256_count, sha256,
+	      "Allowed executable digests (sha256, hex); empty: any."),
+	SLIST(R, RULE_DOC_PREFIX "capabilities", F_NONEMPTY | F_RELOAD, capabilities_count,
+	      capabilities, "Capabilities a member may declare; empty: any."),
+	SLIST(R, RULE_DOC_PREFIX "namespaces", F_NAME | F_RELOAD, namespaces_count, namespaces,
+	      "Namespaces the rule applies in; empty: any."),
+	VAL(R, RULE_DOC_PREFIX "min_trust", PF_MANIFEST_PPM, F_RELOAD, min_trust_ppm, 0, PF_PPM,
+	    "0", "Trust a member needs."),
+	VAL(R, RULE_DOC_PREFIX "vnodes_per_member_max", PF_MANIFEST_INT, F_RELOAD,
+	    vnodes_per_member_max, 0, PF_VNODES_MAX, "0",
+	    "VNodes one member may hold; 0: no bound."),
+};
+_Static_assert(PF_ARRAY_SIZE(rule_fields) <= OBJECT_FIELDS_MAX, "a rule has too many fields");
+
+static const struct manifest_object rule_object = {
+	.fields = rule_fields,
+	.n = PF_ARRAY_SIZE(rule_fields),
+	.prefix = RULE_PREFIX,
+	.doc = "Each action (`can_register`, `can_assign`, `can_handoff`) holds a list of rules; a "
+	       "member is allowed when any rule matches, and a rule matches when each of its "
+	       "non-empty lists matches.",
+	.list_name = "list of rules",
+	.items_name = "rules",
+};
+
+/* Every object list kind, in the order pf_manifest_schema() lists them after the table. */
+static const struct manifest_object *const objects[] = {&rule_object};
 
 static const struct manifest_field fields[] = {
 	ENUMV(M, "apiVersion", F_REQUIRED | F_NOSTORE, size, api_names, API_VERSION,
@@ -251,39 +292,21 @@ static const struct manifest_field fields[] = {
 	    "1000000", "Events one simulation may simulate; it is stopped past them."),
 };
 
-static const struct manifest_field rule_fields[] = {
-	LIST(R, RULE_DOC_PREFIX "uids", PF_MANIFEST_INT_LIST, 0, uids_count, uids, 0,
-	     UINT32_MAX - 1, "Allowed user ids; empty: any."),
-	LIST(R, RULE_DOC_PREFIX "gids", PF_MANIFEST_INT_LIST, 0, gids_count, gids, 0,
-	     UINT32_MAX - 1, "Allowed group ids; empty: any."),
-	SLIST(R, RULE_DOC_PREFIX "executables", F_ABS | F_NONEMPTY, executables_count, executables,
-	      "Allowed executable paths; empty: any."),
-	SLIST(R, RULE_DOC_PREFIX "sha256", F_HEX64, sha256_count, sha256,
-	      "Allowed executable digests (sha256, hex); empty: any."),
-	SLIST(R, RULE_DOC_PREFIX "capabilities", F_NONEMPTY, capabilities_count, capabilities,
-	      "Capabilities a member may declare; empty: any."),
-	SLIST(R, RULE_DOC_PREFIX "namespaces", F_NAME, namespaces_count, namespaces,
-	      "Namespaces the rule applies in; empty: any."),
-	VAL(R, RULE_DOC_PREFIX "min_trust", PF_MANIFEST_PPM, 0, min_trust_ppm, 0, PF_PPM, "0",
-	    "Trust a member needs."),
-	VAL(R, RULE_DOC_PREFIX "vnodes_per_member_max", PF_MANIFEST_INT, 0, vnodes_per_member_max,
-	    0, PF_VNODES_MAX, "0", "VNodes one member may hold; 0: no bound."),
-};
-
 #undef M
 #undef R
 
 #define FIELDS_N PF_ARRAY_SIZE(fields)
-#define RULE_FIELDS_N PF_ARRAY_SIZE(rule_fields)
 
-/* Where a walk is: the table, the struct it fills, and how much of a shown path is not
- * part of the table's paths (a rule's "governance.policies.can_assign[0]."). */
+/* Where a walk is: the table, the struct it fills, the value node of each of the table's
+ * fields met so far, and how much of a shown path is not part of the table's paths (a
+ * rule's "governance.policies.can_assign[0]."). */
 struct scope {
 	const struct manifest_field *table;
 	size_t n;
 	unsigned char *base;
-	size_t strip; /* bytes of the shown path the table's paths do not have */
-	size_t skip;  /* bytes of the table's paths the shown path does not have */
+	const yaml_node_t **at; /* [n]: NULL while absent */
+	size_t strip;           /* bytes of the shown path the table's paths do not have */
+	size_t skip;            /* bytes of the table's paths the shown path does not have */
 };
 
 struct ctx {
@@ -402,28 +425,68 @@ static int walk_list(struct ctx *c, const struct scope *s, const struct manifest
 	return 0;
 }
 
-static int walk_rules(struct ctx *c, const struct scope *s, const struct manifest_field *f,
-		      yaml_node_t *node, const char *path)
+/* The first required field of s that the mapping at node (shown as path, "" for the
+ * document) lacks: -EINVAL at node; else 0. */
+static int required_check(struct ctx *c, const struct scope *s, const yaml_node_t *node,
+			  const char *path)
 {
-	uint32_t count = 0;
-	char shown[PATH_TEXT_MAX];
+	PF_ASSERT(s->at != NULL && path != NULL);
+	for (size_t i = 0; i < s->n; i++) {
+		const struct manifest_field *f = &s->table[i];
 
-	PF_ASSERT(f->width == sizeof(struct pf_manifest_rule));
+		if ((f->flags & F_REQUIRED) == 0 || s->at[i] != NULL)
+			continue;
+		if (*path != '\0')
+			return fail(c, node, "%s: missing required field '%s'", path,
+				    f->path + s->skip);
+		PF_ASSERT(f->def != NULL);
+		return fail(c, node, "missing required field '%s' (%s)", f->path, f->def);
+	}
+	return 0;
+}
+
+/* Entry `index` of the object list f (shown as path): its defaults, then the mapping
+ * item walked with the object's table into the list at `list`, then its required fields. */
+static int walk_object(struct ctx *c, const struct manifest_field *f, unsigned char *list,
+		       uint32_t index, yaml_node_t *item, const char *path)
+{
+	const struct manifest_object *o = f->object;
+	const yaml_node_t *at[OBJECT_FIELDS_MAX] = {NULL};
+	struct scope is = {.table = o->fields, .n = o->n, .at = at, .skip = strlen(o->prefix) + 1};
+	char shown[PATH_TEXT_MAX];
+	int r;
+
+	PF_ASSERT(o->n <= OBJECT_FIELDS_MAX && index < f->items_max);
+	is.base = list + (size_t)index * f->width;
+	manifest_apply_defaults(o->fields, o->n, is.base);
+	(void)snprintf(shown, sizeof(shown), "%s[%u]", path, index);
+	is.strip = strlen(shown) + 1;
+	r = walk_mapping(c, &is, item, shown);
+	if (r < 0)
+		return r;
+	return required_check(c, &is, item, shown);
+}
+
+/* A list of mappings (f->object says what each holds), in order, up to f->items_max. */
+static int walk_objects(struct ctx *c, const struct scope *s, const struct manifest_field *f,
+			yaml_node_t *node, const char *path)
+{
+	const struct manifest_object *o = f->object;
+	uint32_t count = 0;
+
+	PF_ASSERT(o != NULL && f->width > 0 && f->items_max > 0);
 	if (node->type != YAML_SEQUENCE_NODE)
-		return fail(c, node, "%s: expected a list of rules, got %s", path, node_kind(node));
+		return fail(c, node, "%s: expected a %s, got %s", path, o->list_name,
+			    node_kind(node));
 	for (yaml_node_item_t *it = node->data.sequence.items.start;
 	     it < node->data.sequence.items.top; it++, count++) {
 		yaml_node_t *item = yaml_document_get_node(c->doc, *it);
-		struct scope rs = {rule_fields, RULE_FIELDS_N, NULL, 0, strlen(RULE_DOC_PREFIX)};
 		int r;
 
 		if (count == f->items_max)
-			return fail(c, item, "%s: more than %u rules", path, f->items_max);
-		rs.base = s->base + f->offset + (size_t)count * f->width;
-		manifest_apply_defaults(rule_fields, RULE_FIELDS_N, rs.base);
-		(void)snprintf(shown, sizeof(shown), "%s[%u]", path, count);
-		rs.strip = strlen(shown) + 1;
-		r = walk_mapping(c, &rs, item, shown);
+			return fail(c, item, "%s: more than %u %s", path, f->items_max,
+				    o->items_name);
+		r = walk_object(c, f, s->base + f->offset, count, item, path);
 		if (r < 0)
 			return r;
 	}
@@ -435,16 +498,16 @@ static int walk_value(struct ctx *c, const struct scope *s, const struct manifes
 		      yaml_node_t *node, const char *path)
 {
 	PF_ASSERT(f != NULL && node != NULL);
-	if (s->table == fields)
-		c->at[f - fields] = node;
+	PF_ASSERT(f >= s->table && f < s->table + s->n); /* found by lookup(s, ...) */
+	s->at[f - s->table] = node;
+	if (f->object != NULL)
+		return walk_objects(c, s, f, node, path);
 	switch (f->type) {
 	case PF_MANIFEST_SECTION:
 		return walk_mapping(c, s, node, path);
 	case PF_MANIFEST_STRING_LIST:
 	case PF_MANIFEST_INT_LIST:
 		return walk_list(c, s, f, node, path);
-	case PF_MANIFEST_POLICY_LIST:
-		return walk_rules(c, s, f, node, path);
 	default:
 		return walk_scalar(c, f, f->type, node, path,
 				   (f->flags & F_NOSTORE) != 0 ? NULL : s->base + f->offset);
@@ -511,7 +574,7 @@ static int walk_mapping(struct ctx *c, const struct scope *s, yaml_node_t *node,
 static const yaml_node_t *node_of(const struct ctx *c, const char *path,
 				  const yaml_node_t *fallback)
 {
-	const struct scope top = {fields, FIELDS_N, NULL, 0, 0};
+	const struct scope top = {.table = fields, .n = FIELDS_N};
 	const struct manifest_field *f = lookup(&top, path);
 
 	PF_ASSERT(f != NULL); /* a path of the table */
@@ -534,7 +597,7 @@ static int check_api(struct ctx *c, const yaml_node_t *root, const struct pf_man
 static int walk_document(struct ctx *c, yaml_document_t *doc, struct pf_manifest *m)
 {
 	yaml_node_t *root = yaml_document_get_root_node(doc);
-	struct scope s = {fields, FIELDS_N, (unsigned char *)m, 0, 0};
+	struct scope s = {.table = fields, .n = FIELDS_N, .base = (unsigned char *)m, .at = c->at};
 	int r;
 
 	PF_ASSERT(m != NULL && c->doc == doc);
@@ -544,12 +607,10 @@ static int walk_document(struct ctx *c, yaml_document_t *doc, struct pf_manifest
 		return fail(c, root, "the manifest must be a mapping of sections, got %s",
 			    node_kind(root));
 	r = walk_mapping(c, &s, root, "");
+	if (r == 0)
+		r = required_check(c, &s, root, "");
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < FIELDS_N; i++)
-		if ((fields[i].flags & F_REQUIRED) != 0 && c->at[i] == NULL)
-			return fail(c, root, "missing required field '%s' (%s)", fields[i].path,
-				    fields[i].def);
 	return check_api(c, root, m);
 }
 
@@ -827,7 +888,7 @@ static bool field_equal(const struct manifest_field *f, const unsigned char *a,
 	if (f->type == PF_MANIFEST_SECTION || (f->flags & F_NOSTORE) != 0)
 		return true;
 	if (f->type != PF_MANIFEST_STRING_LIST && f->type != PF_MANIFEST_INT_LIST &&
-	    f->type != PF_MANIFEST_POLICY_LIST)
+	    f->object == NULL)
 		return memcmp(a + f->offset, b + f->offset, f->width) == 0;
 	memcpy(&ca, a + f->count_offset, sizeof(ca));
 	memcpy(&cb, b + f->count_offset, sizeof(cb));
@@ -859,24 +920,47 @@ PF_API int pf_manifest_reload_check(const struct pf_manifest *running,
 	return 0;
 }
 
+/* Entry `index` of the schema: the table's fields, then for each object list kind a
+ * section (written to *section) followed by the fields of one entry. NULL past the end. */
+static const struct manifest_field *schema_entry(uint32_t index, struct manifest_field *section)
+{
+	if (index < FIELDS_N)
+		return &fields[index];
+	index -= (uint32_t)FIELDS_N;
+	for (size_t i = 0; i < PF_ARRAY_SIZE(objects); i++) {
+		const struct manifest_object *o = objects[i];
+
+		if (index == 0) {
+			memset(section, 0, sizeof(*section));
+			section->path = o->prefix;
+			section->type = PF_MANIFEST_SECTION;
+			section->doc = o->doc;
+			return section;
+		}
+		if (index <= o->n)
+			return &o->fields[index - 1];
+		index -= (uint32_t)o->n + 1;
+	}
+	return NULL;
+}
+
 PF_API int pf_manifest_schema(uint32_t index, struct pf_manifest_field *ret_field)
 {
+	struct manifest_field section;
 	const struct manifest_field *f;
 
 	if (ret_field == NULL || ret_field->size < sizeof(*ret_field))
 		return -EINVAL;
-	if (index >= FIELDS_N + RULE_FIELDS_N)
+	f = schema_entry(index, &section);
+	if (f == NULL)
 		return -ENOENT;
-	f = index < FIELDS_N ? &fields[index] : &rule_fields[index - FIELDS_N];
 	memset(ret_field, 0, sizeof(*ret_field));
 	ret_field->size = sizeof(*ret_field);
 	ret_field->type = f->type;
 	ret_field->reloadable = (f->flags & F_RELOAD) != 0;
 	ret_field->required = (f->flags & F_REQUIRED) != 0;
 	ret_field->path = f->path;
-	if (index >= FIELDS_N)
-		ret_field->reloadable = 1; /* as the policies holding them */
-	ret_field->type_name = manifest_type_name(f->type);
+	ret_field->type_name = manifest_field_type_name(f);
 	ret_field->default_text = f->def != NULL ? f->def : "";
 	ret_field->doc = f->doc;
 	manifest_range_text(f, ret_field->range, sizeof(ret_field->range));

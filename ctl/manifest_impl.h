@@ -18,6 +18,20 @@ enum {
 	F_ADDR = 1u << 8,     /* a numeric IPv4 or IPv6 address */
 };
 
+struct manifest_field;
+
+/* What an object list holds (a list of mappings, such as a policy's rules): the table of
+ * one entry's fields, whose paths all read `prefix` "." name, and how the reference shows
+ * the list. One may serve several lists (the three policies share the rules'). */
+struct manifest_object {
+	const struct manifest_field *fields;
+	size_t n;
+	const char *prefix;     /* "governance.policies.<action>[]": a section of the reference */
+	const char *doc;        /* that section's text */
+	const char *list_name;  /* "list of rules": the type name of a list holding them */
+	const char *items_name; /* "rules": "up to 8 rules", "more than 8 rules" */
+};
+
 /* One schema entry; see the table in manifest.c. */
 struct manifest_field {
 	const char *path;
@@ -28,8 +42,9 @@ struct manifest_field {
 	uint32_t width;      /* bytes of the value, or of one list item */
 	uint32_t items_max;  /* lists */
 	int64_t min;
-	uint64_t max;             /* strings: bytes without the NUL */
-	const char *const *names; /* enums: NULL-terminated */
+	uint64_t max;                         /* strings: bytes without the NUL */
+	const char *const *names;             /* enums: NULL-terminated */
+	const struct manifest_object *object; /* object lists: what one entry holds */
 	const char *def;
 	const char *doc;
 };
@@ -47,6 +62,9 @@ int manifest_addr_loopback(const char *text);
 
 /* "duration", "list of strings", ... */
 const char *manifest_type_name(uint32_t type);
+
+/* The type name of field f: an object list's own ("list of rules"), else its type's. */
+const char *manifest_field_type_name(const struct manifest_field *f);
 
 /* The accepted values of f as text ("1..4096", "100us..1m", "one of: a, b"). */
 void manifest_range_text(const struct manifest_field *f, char *buf, size_t bytes);

@@ -77,6 +77,16 @@ const char *manifest_type_name(uint32_t type)
 	return names[type];
 }
 
+const char *manifest_field_type_name(const struct manifest_field *f)
+{
+	PF_ASSERT(f != NULL);
+	if (f->object != NULL) {
+		PF_ASSERT(f->object->list_name != NULL);
+		return f->object->list_name;
+	}
+	return manifest_type_name(f->type);
+}
+
 /* "12", "1.5": the digits as one integer and how many follow the dot. -EINVAL without a
  * digit on both sides of a dot, -ERANGE past 2^64 or FRACTION_DIGITS_MAX. */
 static int parse_decimal(const char *s, size_t len, uint64_t *ret_mant, uint32_t *ret_fd,
@@ -404,7 +414,7 @@ void manifest_apply_defaults(const struct manifest_field *table, size_t n, unsig
 
 		if (f->def == NULL || f->type == PF_MANIFEST_SECTION ||
 		    f->type == PF_MANIFEST_STRING_LIST || f->type == PF_MANIFEST_INT_LIST ||
-		    f->type == PF_MANIFEST_POLICY_LIST)
+		    f->object != NULL)
 			continue;
 		r = manifest_convert(f, f->type, f->def, strlen(f->def),
 				     (f->flags & F_NOSTORE) != 0 ? NULL : base + f->offset, why,
@@ -503,11 +513,12 @@ void manifest_range_text(const struct manifest_field *f, char *buf, size_t bytes
 		string_text(f, item, sizeof(item));
 		(void)snprintf(buf, bytes, "up to %u entries, each %s", f->items_max, item);
 		return;
-	case PF_MANIFEST_POLICY_LIST:
-		(void)snprintf(buf, bytes, "up to %u rules", f->items_max);
-		return;
 	default:
 		break;
+	}
+	if (f->object != NULL) {
+		(void)snprintf(buf, bytes, "up to %u %s", f->items_max, f->object->items_name);
+		return;
 	}
 	if (f->min < 0)
 		(void)snprintf(lo, sizeof(lo), "%lld", (long long)f->min);

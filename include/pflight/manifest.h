@@ -271,8 +271,10 @@ struct pf_manifest_field {
 	uint32_t type;            /* enum pf_manifest_type */
 	uint32_t reloadable;      /* 1: SIGHUP applies a change; 0: needs a restart */
 	uint32_t required;        /* 1: must be present */
-	const char *path;         /* "membership.members_max"; rule fields are
-				   * "governance.policies.<action>[].uids" */
+	const char *path;         /* "membership.members_max"; the fields of an object list's
+				   * entries follow the table, each kind after a section
+				   * named for it ("governance.policies.<action>[]", then
+				   * "governance.policies.<action>[].uids", ...) */
 	const char *type_name;    /* "duration", "list of strings", ... */
 	const char *default_text; /* as it would be written in YAML; "" for empty */
 	const char *doc;          /* one or two sentences */
@@ -281,6 +283,7 @@ struct pf_manifest_field {
 
 /*
  * The schema entry at `index` (0, 1, ... in document order: sections before their
+ * fields; last, for each kind of object list, a section named for its entries, then their
  * fields). Returns 0 and fills *ret_field, -ENOENT past the last entry, -EINVAL for NULL
  * or a ret_field->size smaller than this library's struct.
  */

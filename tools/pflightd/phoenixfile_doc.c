@@ -82,37 +82,44 @@ static void row(FILE *out, const struct pf_manifest_field *f)
 		fprintf(out, "| `%s` | section | | | | %s |\n", f->path, f->doc);
 		return;
 	}
+	if (f->required && *def == '\0') {
+		fprintf(out, "| `%s` | %s | (required) | %s | %s | %s |\n", f->path, f->type_name,
+			f->range, f->reloadable ? "yes" : "no", f->doc);
+		return;
+	}
 	fprintf(out, "| `%s` | %s | %s%s%s%s | %s | %s | %s |\n", f->path, f->type_name,
 		*def != '\0' ? "`" : "", *def != '\0' ? def : "\"\"", *def != '\0' ? "`" : "",
 		f->required ? " (required)" : "", f->range, f->reloadable ? "yes" : "no", f->doc);
 }
 
+/* A section heading and its table: top-level sections ("api") and the entries of object
+ * lists ("transport.peers[]", listed after the sections) get one; nested sections are a
+ * row of their parent's table. */
+static bool heading(FILE *out, const struct pf_manifest_field *f)
+{
+	if (f->type != PF_MANIFEST_SECTION)
+		return false;
+	if (strchr(f->path, '.') == NULL)
+		fprintf(out, "\n### %s\n\n%s\n\n", f->path, f->doc);
+	else if (strstr(f->path, "[]") != NULL)
+		fprintf(out, "\n### Each entry of `%s`\n\n%s\n\n", f->path, f->doc);
+	else
+		return false;
+	table_head(out);
+	return true;
+}
+
 static int generate(FILE *out)
 {
 	struct pf_manifest_field f = {.size = sizeof(f)};
-	bool in_rules = false;
 	int r;
 
 	fputs(intro, out);
 	fputs("\n## Fields\n\n", out);
 	table_head(out);
 	for (uint32_t i = 0; (r = pf_manifest_schema(i, &f)) == 0; i++) {
-		if (f.type == PF_MANIFEST_SECTION && strchr(f.path, '.') == NULL) {
-			fprintf(out, "\n### %s\n\n%s\n\n", f.path, f.doc);
-			table_head(out);
-			continue;
-		}
-		if (!in_rules && strncmp(f.path, "governance.policies.<", 21) == 0) {
-			in_rules = true;
-			fputs("\n### Policy rules: `governance.policies.<action>[]`\n\n", out);
-			fputs("Each action (`can_register`, `can_assign`, `can_handoff`) holds a "
-			      "list"
-			      " of rules; a member is allowed when any rule matches, and a rule"
-			      " matches when each of its non-empty lists matches.\n\n",
-			      out);
-			table_head(out);
-		}
-		row(out, &f);
+		if (!heading(out, &f))
+			row(out, &f);
 		f.size = sizeof(f);
 	}
 	return r == -ENOENT ? 0 : r;
