@@ -8,8 +8,9 @@
  * default text through the same converters as the file, the walker accepts exactly the
  * paths in the table, and pf_manifest_schema() hands the same entries to the reference
  * generator (tools/pflightd/phoenixfile_doc.c), so code, defaults and docs cannot drift.
- * A list of mappings (a policy's rules) is one entry too: its struct manifest_object
- * holds the table of one mapping's fields, walked for each mapping in turn.
+ * A list of mappings (a policy's rules, the transport's peers) is one entry too: its
+ * struct manifest_object holds the table of one mapping's fields, walked for each mapping
+ * in turn, and fields marked F_UNIQUE may not repeat across the mappings of one list.
  *
  * Parsing uses libyaml's document API: the whole (bounded) file is loaded into nodes that
  * carry their line and column, which makes duplicate keys and positions easy to report.
@@ -36,11 +37,14 @@
 
 #include "ctl/manifest_impl.h"
 #include "pflight/manifest.h"
+#include "pflight/packet.h"
+#include "pflight/transit.h"
 #include "shm/pf_assert.h"
 #include "shm/pf_compiler.h"
 
 #define API_VERSION "pflight/v1"
 #define PATH_TEXT_MAX 192u /* longest dotted path we build, with a list index */
+#define QUOTE_MAX 64u      /* bytes of a value quoted in a reason */
 
 static const char *const api_names[] = {API_VERSION, NULL};
 static const char *const kind_names[] = {"Domain", NULL};
@@ -84,11 +88,20 @@ static const char *const on_stop_names[] = {"keep", "drain", NULL};
 	}
 #define POLICY(p, fl, m, d)                                                                        \
 	OBJECTS(M, p, PF_MANIFEST_POLICY_LIST, fl, m.rules_count, m.rules, rule_object, d)
+/* An Ed25519 public key written as 64 hex digits, kept as its 32 bytes. */
+#define KEY(T, p, fl, m, d)                                                                        \
+	{                                                                                          \
+		.path = p, .type = PF_MANIFEST_STRING, .flags = (fl) | F_KEY,                      \
+		.offset = offsetof(T, m), .width = MSIZE(T, m), .max = 2u * MSIZE(T, m), .doc = d  \
+	}
 
 #define M struct pf_manifest
 #define RULE_PREFIX "governance.policies.<action>[]"
 #define RULE_DOC_PREFIX RULE_PREFIX "."
 #define R struct pf_manifest_rule
+#define PEER_PREFIX "transport.peers[]"
+#define PEER_DOC_PREFIX PEER_PREFIX "."
+#define P struct pf_manifest_peer
 #define SEC_NS UINT64_C(1000000000)
 #define MS_NS UINT64_C(1000000)
 #define OBJECT_FIELDS_MAX 16u /* fields of one object list's entry */
@@ -126,8 +139,42 @@ static const struct manifest_object rule_object = {
 	.items_name = "rules",
 };
 
+/* What a peer says must match what that host says of itself, and what a Flight Packet
+ * carries: its name (transport.name, the packet's host) and its key (the packet's
+ * host_key, checked by pf_seal_verify()). Its index is a host index of pflight/transit.h. */
+_Static_assert(PF_MANIFEST_HOST_NAME_MAX == PF_PACKET_HOST_NAME_MAX, "a packet's host name");
+_Static_assert(PF_MANIFEST_KEY_BYTES == PF_PACKET_KEY_BYTES, "a packet's host key");
+_Static_assert(PF_MANIFEST_PEERS_MAX <= PF_TRANSIT_HOSTS_MAX, "a peer's index is a host index");
+_Static_assert(2u * PF_MANIFEST_KEY_BYTES == PF_MANIFEST_SHA256_HEX, "64 hex digits");
+
+/* Not reloadable, as transport.peers holding them. */
+static const struct manifest_field peer_fields[] = {
+	STR(P, PEER_DOC_PREFIX "name", F_REQUIRED | F_NONEMPTY | F_HOST | F_UNIQUE, name, NULL,
+	    "The peer's name: its own transport.name."),
+	STR(P, PEER_DOC_PREFIX "address", F_REQUIRED | F_NONEMPTY | F_ADDR, address, NULL,
+	    "The peer's address, numeric: the parser resolves no host name."),
+	VAL(P, PEER_DOC_PREFIX "port", PF_MANIFEST_INT, 0, port, 1, 65535, "7420",
+	    "The peer's TCP port of Flight Packet transfers (its transport.port)."),
+	KEY(P, PEER_DOC_PREFIX "key", F_REQUIRED | F_UNIQUE, key,
+	    "The peer's Ed25519 public key (the public half of its transport.key), 64 hex "
+	    "digits in upper or lower case: only packets it signs are accepted from it."),
+};
+_Static_assert(PF_ARRAY_SIZE(peer_fields) <= OBJECT_FIELDS_MAX, "a peer has too many fields");
+
+static const struct manifest_object peer_object = {
+	.fields = peer_fields,
+	.n = PF_ARRAY_SIZE(peer_fields),
+	.prefix = PEER_PREFIX,
+	.doc = "A host this one may move VNodes to and from. The hosts authenticate each other "
+	       "with their Ed25519 host keys before any Flight Packet is accepted, so each lists "
+	       "the other's public key. An entry's position in the list (0, 1, ...) is the "
+	       "peer's host index (pflight/transit.h).",
+	.list_name = "list of peers",
+	.items_name = "peers",
+};
+
 /* Every object list kind, in the order pf_manifest_schema() lists them after the table. */
-static const struct manifest_object *const objects[] = {&rule_object};
+static const struct manifest_object *const objects[] = {&rule_object, &peer_object};
 
 static const struct manifest_field fields[] = {
 	ENUMV(M, "apiVersion", F_REQUIRED | F_NOSTORE, size, api_names, API_VERSION,
@@ -248,6 +295,23 @@ static const struct manifest_field fields[] = {
 	VAL(M, "transport.zero_copy_threshold", PF_MANIFEST_SIZE, F_RELOAD,
 	    transport.zero_copy_threshold_bytes, 0, UINT64_C(1) << 30, "16KiB",
 	    "Sends at least this large use zero-copy; 0: never."),
+	STR(M, "transport.name", F_HOST, transport.name, "",
+	    "This host's name, as its peers list it (their transport.peers[].name) and as the "
+	    "Flight Packets it sends carry it; empty: pflightd uses the machine's hostname "
+	    "(gethostname()). No peer may have it. Restart to change it: the peers know this "
+	    "host by it."),
+	STR(M, "transport.key", F_ABS, transport.key_path, "",
+	    "Ed25519 secret key of this host, signing the Flight Packets it sends; its peers "
+	    "list the public half (transport.peers[].key). The file rules of "
+	    "governance.credentials.signing_key_path: mode 0600, owned by the daemon's uid or "
+	    "root, in a directory others may not write to. Empty: <state>/<name>.host.key, "
+	    "<state> as for governance.audit.path, <name> the domain's."),
+	OBJECTS(M, "transport.peers", PF_MANIFEST_OBJECT_LIST, 0, transport.peers_count,
+		transport.peers, peer_object,
+		"The hosts this one may move VNodes to and from, in a fixed order; empty: VNodes "
+		"stay on this host. Names and keys must differ, and no peer may be named as "
+		"this host. Restart to change the list: a peer's position in it is its host "
+		"index, which the segment records for every VNode between hosts."),
 	SECTION("cluster", "Several hosts sharing a directory in etcd."),
 	SLIST(M, "cluster.etcd_endpoints", F_NONEMPTY, cluster.etcd_endpoints_count,
 	      cluster.etcd_endpoints, "etcd URLs; empty: a single host, no etcd."),
@@ -294,6 +358,7 @@ static const struct manifest_field fields[] = {
 
 #undef M
 #undef R
+#undef P
 
 #define FIELDS_N PF_ARRAY_SIZE(fields)
 
@@ -445,6 +510,35 @@ static int required_check(struct ctx *c, const struct scope *s, const yaml_node_
 	return 0;
 }
 
+/* An F_UNIQUE field of entry `index` of the object list f (shown as path; the entry's
+ * scope is) whose value an earlier entry has: -EINVAL at its node; else 0. Values compare
+ * as stored, so two spellings of one key ("AB..", "ab..") are the same key. */
+static int unique_check(struct ctx *c, const struct manifest_field *f, const struct scope *is,
+			uint32_t index, const char *path)
+{
+	const struct manifest_object *o = f->object;
+
+	PF_ASSERT(o != NULL && is->table == o->fields);
+	for (size_t k = 0; k < o->n; k++) {
+		const struct manifest_field *sf = &o->fields[k];
+		const unsigned char *v = is->base + sf->offset;
+		const yaml_node_t *node = is->at[k];
+
+		if ((sf->flags & F_UNIQUE) == 0 || node == NULL)
+			continue;
+		PF_ASSERT(node->type == YAML_SCALAR_NODE); /* walk_scalar() took it */
+		for (uint32_t j = 0; j < index; j++) {
+			if (memcmp(v - (size_t)(index - j) * f->width, v, sf->width) != 0)
+				continue;
+			return fail(c, node, "%s[%u].%s: '%.*s' is listed twice (first at %s[%u])",
+				    path, index, sf->path + is->skip,
+				    (int)PF_MIN(node->data.scalar.length, QUOTE_MAX),
+				    (const char *)node->data.scalar.value, path, j);
+		}
+	}
+	return 0;
+}
+
 /* Entry `index` of the object list f (shown as path): its defaults, then the mapping
  * item walked with the object's table into the list at `list`, then its required fields. */
 static int walk_object(struct ctx *c, const struct manifest_field *f, unsigned char *list,
@@ -462,9 +556,11 @@ static int walk_object(struct ctx *c, const struct manifest_field *f, unsigned c
 	(void)snprintf(shown, sizeof(shown), "%s[%u]", path, index);
 	is.strip = strlen(shown) + 1;
 	r = walk_mapping(c, &is, item, shown);
+	if (r == 0)
+		r = required_check(c, &is, item, shown);
 	if (r < 0)
 		return r;
-	return required_check(c, &is, item, shown);
+	return unique_check(c, f, &is, index, path);
 }
 
 /* A list of mappings (f->object says what each holds), in order, up to f->items_max. */
@@ -594,6 +690,49 @@ static int check_api(struct ctx *c, const yaml_node_t *root, const struct pf_man
 		    m->api.listen);
 }
 
+/* The value node of `key` in entry `index` of the object list at path, the entry itself
+ * without that key, or fallback when the document has no such entry. */
+static const yaml_node_t *entry_node(const struct ctx *c, const char *path, uint32_t index,
+				     const char *key, const yaml_node_t *fallback)
+{
+	const yaml_node_t *list = node_of(c, path, NULL);
+	const yaml_node_t *item;
+
+	if (list == NULL || list->type != YAML_SEQUENCE_NODE ||
+	    index >= list->data.sequence.items.top - list->data.sequence.items.start)
+		return fallback;
+	item = yaml_document_get_node(c->doc, list->data.sequence.items.start[index]);
+	PF_ASSERT(item != NULL && item->type == YAML_MAPPING_NODE); /* walk_objects() took it */
+	for (yaml_node_pair_t *p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top;
+	     p++) {
+		const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+
+		if (k->data.scalar.length == strlen(key) &&
+		    memcmp(k->data.scalar.value, key, strlen(key)) == 0)
+			return yaml_document_get_node(c->doc, p->value);
+	}
+	return item;
+}
+
+/* A peer named as this host would make the name stand for two hosts. The parser knows
+ * the name only when transport.name gives it; when it is empty, whoever resolves the
+ * hostname makes this check. */
+static int check_transport(struct ctx *c, const yaml_node_t *root, const struct pf_manifest *m)
+{
+	const struct pf_manifest_transport *t = &m->transport;
+
+	PF_ASSERT(root != NULL && t->peers_count <= PF_MANIFEST_PEERS_MAX);
+	if (t->name[0] == '\0')
+		return 0;
+	for (uint32_t i = 0; i < t->peers_count; i++)
+		if (strcmp(t->peers[i].name, t->name) == 0)
+			return fail(c, entry_node(c, "transport.peers", i, "name", root),
+				    "transport.peers[%u].name: '%s' is this host's own name "
+				    "(transport.name)",
+				    i, t->name);
+	return 0;
+}
+
 static int walk_document(struct ctx *c, yaml_document_t *doc, struct pf_manifest *m)
 {
 	yaml_node_t *root = yaml_document_get_root_node(doc);
@@ -609,9 +748,11 @@ static int walk_document(struct ctx *c, yaml_document_t *doc, struct pf_manifest
 	r = walk_mapping(c, &s, root, "");
 	if (r == 0)
 		r = required_check(c, &s, root, "");
+	if (r == 0)
+		r = check_api(c, root, m);
 	if (r < 0)
 		return r;
-	return check_api(c, root, m);
+	return check_transport(c, root, m);
 }
 
 static int syntax_error(struct ctx *c, const yaml_parser_t *p)

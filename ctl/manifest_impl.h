@@ -16,6 +16,9 @@ enum {
 	F_NOSTORE = 1u << 6,  /* checked only (apiVersion, kind) */
 	F_NONEMPTY = 1u << 7, /* at least one byte */
 	F_ADDR = 1u << 8,     /* a numeric IPv4 or IPv6 address */
+	F_HOST = 1u << 9,     /* host-name alphabet [A-Za-z0-9._-], as a Flight Packet's */
+	F_KEY = 1u << 10,     /* 64 hex digits, stored decoded (width bytes, max digits) */
+	F_UNIQUE = 1u << 11,  /* an object list's entries may not share its value */
 };
 
 struct manifest_field;

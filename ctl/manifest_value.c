@@ -23,6 +23,8 @@
 #define FRACTION_DIGITS_MAX 18u /* 10^18 still fits a uint64_t */
 #define QUOTE_MAX 64            /* bytes of a refused value quoted in a reason */
 
+_Static_assert(PF_MANIFEST_ADDR_MAX >= INET6_ADDRSTRLEN, "a numeric address must fit");
+
 struct unit {
 	const char *suffix;
 	uint64_t scale;
@@ -71,6 +73,7 @@ const char *manifest_type_name(uint32_t type)
 		[PF_MANIFEST_INT_LIST] = "list of integers",
 		[PF_MANIFEST_POLICY_LIST] = "list of rules",
 		[PF_MANIFEST_SECTION] = "section",
+		[PF_MANIFEST_OBJECT_LIST] = "list of mappings",
 	};
 
 	PF_ASSERT(type < PF_ARRAY_SIZE(names) && names[type] != NULL);
@@ -269,9 +272,11 @@ static int convert_number(const struct manifest_field *f, uint32_t type, const c
 	return 0;
 }
 
-static bool name_ok(const char *s, size_t len)
+/* [A-Za-z0-9._-]: a domain name (F_NAME, not starting with '.') or a host name (F_HOST,
+ * exactly what core/packet.c accepts in a Flight Packet). */
+static bool name_ok(const char *s, size_t len, bool dot_first)
 {
-	if (len == 0 || s[0] == '.')
+	if (len == 0 || (s[0] == '.' && !dot_first))
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
@@ -283,15 +288,37 @@ static bool name_ok(const char *s, size_t len)
 	return true;
 }
 
+/* The value of a hex digit, -1 for anything else. */
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 static bool hex64_ok(const char *s, size_t len)
 {
 	if (len != PF_MANIFEST_SHA256_HEX)
 		return false;
 	for (size_t i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
-		      (s[i] >= 'A' && s[i] <= 'F')))
+		if (hex_value(s[i]) < 0)
 			return false;
 	return true;
+}
+
+/* The checked hex digits s[0..2 * bytes) as bytes. */
+static void hex_decode(const char *s, unsigned char *out, size_t bytes)
+{
+	for (size_t i = 0; i < bytes; i++) {
+		int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
+
+		PF_ASSERT(hi >= 0 && lo >= 0);
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
 }
 
 /* A numeric address inet_pton() takes; host names are refused (no resolver in a parser). */
@@ -335,12 +362,16 @@ static int convert_string(const struct manifest_field *f, const char *s, size_t 
 		bad = "is too long";
 	else if (len == 0 && (f->flags & (F_NONEMPTY | F_NAME)) != 0)
 		bad = "is empty";
-	else if ((f->flags & F_NAME) != 0 && !name_ok(s, len))
+	else if ((f->flags & F_NAME) != 0 && !name_ok(s, len, false))
 		bad = "is not a valid name";
+	else if ((f->flags & F_HOST) != 0 && len > 0 && !name_ok(s, len, true))
+		bad = "is not a valid host name";
 	else if ((f->flags & F_ABS) != 0 && len > 0 && s[0] != '/')
 		bad = "is not an absolute path";
 	else if ((f->flags & F_HEX64) != 0 && !hex64_ok(s, len))
 		bad = "is not a sha256 digest";
+	else if ((f->flags & F_KEY) != 0 && !hex64_ok(s, len))
+		bad = "is not an Ed25519 public key";
 	else if ((f->flags & F_ADDR) != 0 && !addr_ok(s, len))
 		bad = "is not a numeric IPv4 or IPv6 address";
 	if (bad != NULL) {
@@ -348,7 +379,10 @@ static int convert_string(const struct manifest_field *f, const char *s, size_t 
 			       bad, range);
 		return -EINVAL;
 	}
-	if (dst != NULL) {
+	if (dst != NULL && (f->flags & F_KEY) != 0) {
+		PF_ASSERT(2u * f->width == len);
+		hex_decode(s, dst, f->width);
+	} else if (dst != NULL) {
 		char *out = dst;
 
 		memset(out, 0, f->width);
@@ -470,7 +504,10 @@ static void string_text(const struct manifest_field *f, char *buf, size_t bytes)
 	if ((f->flags & F_NAME) != 0)
 		(void)snprintf(buf, bytes, "1..%llu bytes of [A-Za-z0-9._-], not starting with '.'",
 			       max);
-	else if ((f->flags & F_HEX64) != 0)
+	else if ((f->flags & F_HOST) != 0)
+		(void)snprintf(buf, bytes, "%s1..%llu bytes of [A-Za-z0-9._-]",
+			       (f->flags & F_NONEMPTY) != 0 ? "" : "empty or ", max);
+	else if ((f->flags & (F_HEX64 | F_KEY)) != 0)
 		(void)snprintf(buf, bytes, "64 hex digits");
 	else if ((f->flags & F_ADDR) != 0)
 		(void)snprintf(buf, bytes, "a numeric IPv4 or IPv6 address");

@@ -13,7 +13,8 @@
  * daemon reads dozens of fields where accessors would only add surface. Every list has a
  * fixed bound (PF_MANIFEST_*_MAX) and the parser refuses a longer one. `size` comes first
  * so that the struct can grow at its end; the library refuses a size it does not know.
- * The struct is large (about 100 KiB with the policy rules): keep it static or on the heap.
+ * The struct is large (about 110 KiB with the policy rules and the peers): keep it static
+ * or on the heap.
  *
  * Thread safety: every function is reentrant; none keeps state. None logs.
  */
@@ -45,6 +46,14 @@ extern "C" {
 #define PF_MANIFEST_NAMESPACES_MAX 8u    /* namespaces in one rule */
 #define PF_MANIFEST_ENDPOINTS_MAX 8u     /* etcd endpoints */
 #define PF_MANIFEST_SHA256_HEX 64u       /* hex digits of a sha256 digest */
+#define PF_MANIFEST_HOST_NAME_MAX 63u    /* bytes of a host name, without the NUL */
+#define PF_MANIFEST_ADDR_MAX 48u         /* bytes of a numeric address, with the NUL */
+#define PF_MANIFEST_KEY_BYTES 32u        /* an Ed25519 public key */
+/* Hosts one host exchanges VNodes with (transport.peers). Each is a connection to keep, a
+ * key a packet is checked against and a host index: 64 is well above the hosts one would
+ * pair by hand in a manifest, keeps the list to 10 KiB of the struct, and stays far below
+ * the PF_TRANSIT_HOSTS_MAX indexes an ownership word holds. */
+#define PF_MANIFEST_PEERS_MAX 64u
 
 /* scheduling.strategy takes the values of enum pf_sched_strategy. */
 
@@ -148,11 +157,33 @@ struct pf_manifest_governance {
 	uint64_t audit_retain_age_ns; /* drop rotated files older than this, 0: keep all */
 };
 
+/*
+ * A host this one may move VNodes to and from (transport.peers[i]). Its position i in the
+ * list is its host index everywhere else: the `host` of pflight/transit.h's calls, which the
+ * segment's ownership words record (LEAVING(i), REMOTE(i)); hence the list is not
+ * reloadable, and its order matters.
+ */
+struct pf_manifest_peer {
+	char name[PF_MANIFEST_HOST_NAME_MAX + 1]; /* its transport.name */
+	char address[PF_MANIFEST_ADDR_MAX];       /* numeric IPv4 or IPv6 address */
+	uint32_t port;
+	uint32_t reserved0;
+	/* Its Ed25519 public key, decoded from the 64 hex digits written (either case): the
+	 * form a Flight Packet's host_key and pf_seal_verify() take, and two spellings of one
+	 * key compare equal. */
+	uint8_t key[PF_MANIFEST_KEY_BYTES];
+};
+
 struct pf_manifest_transport {
 	uint32_t backend; /* enum pf_manifest_backend */
 	uint32_t port;
 	char listen[PF_MANIFEST_HOST_MAX];
-	uint64_t zero_copy_threshold_bytes; /* 0: never zero-copy */
+	uint64_t zero_copy_threshold_bytes;       /* 0: never zero-copy */
+	char name[PF_MANIFEST_HOST_NAME_MAX + 1]; /* this host's; "": pflightd uses gethostname() */
+	char key_path[PF_MANIFEST_PATH_MAX]; /* Ed25519 secret key; "": <state>/<domain>.host.key */
+	uint32_t peers_count;                /* 0: VNodes stay on this host */
+	uint32_t reserved0;
+	struct pf_manifest_peer peers[PF_MANIFEST_PEERS_MAX]; /* distinct names and keys */
 };
 
 /* The REST API pflightd serves (tools/pflightd/http.c). */
@@ -213,7 +244,8 @@ PF_API void pf_manifest_defaults(struct pf_manifest *m);
  *             than one document, a document that is not a mapping, collections nested
  *             deeper than PF_MANIFEST_DEPTH_MAX or more anchors than
  *             PF_MANIFEST_ANCHORS_MAX (both refused before the document is loaded), an
- *             api.listen address off loopback without api.allow_remote; also NULL
+ *             api.listen address off loopback without api.allow_remote, a peer whose
+ *             name or key an earlier peer has or named as transport.name; also NULL
  *             text or m
  *   -EBADMSG  not YAML: a syntax error (err has libyaml's position and problem)
  *   -EFBIG    longer than PF_MANIFEST_BYTES_MAX
@@ -263,6 +295,8 @@ enum pf_manifest_type {
 	PF_MANIFEST_INT_LIST = 9,
 	PF_MANIFEST_POLICY_LIST = 10, /* a list of rule objects */
 	PF_MANIFEST_SECTION = 11,     /* a mapping of further fields */
+	PF_MANIFEST_OBJECT_LIST = 12, /* a list of mappings (transport.peers); its entries'
+				       * fields follow in the schema under "<path>[]." */
 };
 
 /* One entry of the schema. The strings are static and owned by the library. */

@@ -9,7 +9,10 @@
  * document, a second document, nesting past PF_MANIFEST_DEPTH_MAX even 300,000 levels
  * deep, more anchors than PF_MANIFEST_ANCHORS_MAX) is refused with its errno, line, column and
  * reason, and leaves the output untouched; unit conversions are exact; the schema reports which
- * fields a SIGHUP may reload.
+ * fields a SIGHUP may reload. The transport's host identity and peers round-trip field by
+ * field (keys decoded from either case); each way to get a peer wrong (missing, malformed or
+ * out-of-range field, a name or key listed twice, a peer named as this host, one peer past
+ * PF_MANIFEST_PEERS_MAX) is refused at the entry's own line and column, naming it.
  * Method: parse small manifests from strings (a table of cases) and the example file
  * from the source tree (PF_SOURCE_ROOT, set by meson).
  */
@@ -26,6 +29,17 @@
 #include "pflight/pflight.h"
 
 #define HDR "apiVersion: pflight/v1\nkind: Domain\n"
+/* Ed25519 public keys of RFC 8032's test vectors 1 and 2, and others of the right form. */
+#define KEY_A "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+#define KEY_A_UPPER "D75A980182B10AB7D54BFED3C964073A0EE172F3DAA62325AF021A68F707511A"
+#define KEY_63 "75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+#define KEY_B "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"
+#define KEY_0 "0000000000000000000000000000000000000000000000000000000000000000"
+#define HOST63 "hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh"
+#define HOST64 "h" HOST63
+#define PEERS "transport:\n  peers:\n"
+#define PEER_B "    - {name: b, address: 10.0.0.2, key: " KEY_B "}\n"
+#define PEER_HOST_B "    - {name: host-b, address: 10.0.0.2, key: " KEY_A "}\n"
 
 static struct pf_manifest m, want;
 static struct pf_manifest_error err;
@@ -52,6 +66,9 @@ static void test_manifest_defaults_match_domain_opts(void **state)
 	assert_memory_equal(&ra, &rb, sizeof(ra));
 	assert_string_equal(m.metadata.name, "default");
 	assert_string_equal(m.transport.listen, "127.0.0.1");
+	assert_string_equal(m.transport.name, "");
+	assert_string_equal(m.transport.key_path, "");
+	assert_int_equal(m.transport.peers_count, 0);
 	assert_int_equal(m.governance.group, -1);
 	assert_int_equal(m.governance.segment_mode, 0600);
 	assert_int_equal(m.cluster.etcd_endpoints_count, 0);
@@ -78,6 +95,10 @@ static void test_manifest_minimal_is_default(void **state)
 	assert_memory_equal(&m, &want, sizeof(m));
 	assert_int_equal(parse(HDR "metadata: {}\nmembership: {}\n"), 0);
 	assert_memory_equal(&m, &want, sizeof(m));
+	assert_int_equal(parse(HDR "transport: {}\n"), 0);
+	assert_memory_equal(&m, &want, sizeof(m));
+	assert_int_equal(parse(HDR "transport:\n  peers: []\n"), 0);
+	assert_memory_equal(&m, &want, sizeof(m));
 }
 
 static void check_example_rules(const struct pf_manifest_governance *g)
@@ -103,6 +124,42 @@ static void check_example_rules(const struct pf_manifest_governance *g)
 	assert_int_equal(g->can_assign.rules_count, 1);
 	assert_int_equal(g->can_assign.rules[0].min_trust_ppm, 600000);
 	assert_string_equal(g->can_handoff.rules[0].capabilities[0], "orders");
+}
+
+/* The 32 bytes of a key written as 64 hex digits. */
+static void key_bytes(const char *hex, uint8_t ret_key[PF_MANIFEST_KEY_BYTES])
+{
+	for (size_t i = 0; i < PF_MANIFEST_KEY_BYTES; i++) {
+		unsigned int byte;
+
+		assert_int_equal(sscanf(hex + 2 * i, "%2x", &byte), 1);
+		ret_key[i] = (uint8_t)byte;
+	}
+}
+
+static void assert_peer(const struct pf_manifest_peer *p, const char *name, const char *address,
+			uint32_t port, const char *key_hex)
+{
+	uint8_t key[PF_MANIFEST_KEY_BYTES];
+
+	key_bytes(key_hex, key);
+	assert_string_equal(p->name, name);
+	assert_string_equal(p->address, address);
+	assert_int_equal(p->port, port);
+	assert_memory_equal(p->key, key, sizeof(key));
+}
+
+static void check_example_transport(const struct pf_manifest_transport *t)
+{
+	assert_int_equal(t->backend, PF_MANIFEST_BACKEND_IO_URING);
+	assert_string_equal(t->listen, "0.0.0.0");
+	assert_int_equal(t->port, 7521);
+	assert_int_equal(t->zero_copy_threshold_bytes, 32768);
+	assert_string_equal(t->name, "eu1-a");
+	assert_string_equal(t->key_path, "/etc/pflight/host.key");
+	assert_int_equal(t->peers_count, 2);
+	assert_peer(&t->peers[0], "eu1-b", "10.0.0.12", 7521, KEY_A);
+	assert_peer(&t->peers[1], "eu1-c", "fd00::13", 7420, KEY_B);
 }
 
 static void test_manifest_example_parses(void **state)
@@ -147,10 +204,7 @@ static void test_manifest_example_parses(void **state)
 	assert_int_equal(m.governance.audit_rotate_bytes, UINT64_C(1) << 30);
 	assert_int_equal(m.governance.segment_mode, 0660);
 	assert_int_equal(m.governance.group, 2000);
-	assert_int_equal(m.transport.backend, PF_MANIFEST_BACKEND_IO_URING);
-	assert_string_equal(m.transport.listen, "0.0.0.0");
-	assert_int_equal(m.transport.port, 7521);
-	assert_int_equal(m.transport.zero_copy_threshold_bytes, 32768);
+	check_example_transport(&m.transport);
 	assert_int_equal(m.cluster.etcd_endpoints_count, 2);
 	assert_string_equal(m.cluster.etcd_endpoints[1], "http://10.0.0.2:2379");
 	assert_int_equal(m.cluster.lease_ttl_ns, UINT64_C(15000000000));
@@ -174,6 +228,90 @@ static void test_manifest_example_parses(void **state)
 	assert_int_equal(o.gid, 2000);
 	assert_int_equal(o.sched_strategy, PF_SCHED_CONSISTENT_HASH);
 	assert_int_equal(o.sched_seed, 42);
+}
+
+/* Every field of the transport section, each away from its default, and back out. A peer
+ * takes the host-name rule of a Flight Packet (a leading '.' too), any numeric address,
+ * its key in either case, and the default port when it has none. */
+static const char transport_full[] =
+	HDR "transport:\n"
+	    "  backend: dpdk\n"
+	    "  listen: 10.1.0.1\n"
+	    "  port: 7500\n"
+	    "  zero_copy_threshold: 0\n"
+	    "  name: host-a.eu_1\n"
+	    "  key: /var/lib/pflight/eu1.host.key\n"
+	    "  peers:\n"
+	    "    - name: host-b\n"
+	    "      address: 10.1.0.2\n"
+	    "      port: 1\n"
+	    "      key: " KEY_A_UPPER "\n"
+	    "    - {name: .c, address: \"fe80::1\", key: " KEY_B "}\n"
+	    "    - {name: " HOST63 ", address: \"::ffff:10.1.0.4\", port: 65535, key: " KEY_0 "}\n";
+
+static void test_manifest_transport_round_trip(void **state)
+{
+	const struct pf_manifest_transport *t = &m.transport;
+
+	(void)state;
+	if (parse(transport_full) != 0)
+		fail_msg("%s:%d:%d: %s", err.file, err.line, err.column, err.reason);
+	assert_int_equal(t->backend, PF_MANIFEST_BACKEND_DPDK);
+	assert_string_equal(t->listen, "10.1.0.1");
+	assert_int_equal(t->port, 7500);
+	assert_int_equal(t->zero_copy_threshold_bytes, 0);
+	assert_string_equal(t->name, "host-a.eu_1");
+	assert_string_equal(t->key_path, "/var/lib/pflight/eu1.host.key");
+	assert_int_equal(t->peers_count, 3);
+	assert_peer(&t->peers[0], "host-b", "10.1.0.2", 1, KEY_A);
+	assert_peer(&t->peers[1], ".c", "fe80::1", 7420, KEY_B);
+	assert_peer(&t->peers[2], HOST63, "::ffff:10.1.0.4", 65535, KEY_0);
+	for (uint32_t i = t->peers_count; i < PF_MANIFEST_PEERS_MAX; i++)
+		assert_int_equal(t->peers[i].name[0], 0); /* no entry past the count */
+}
+
+/* HDR, then transport.peers with n entries h0, h1, ..., each its own address and key. */
+static int parse_peers(uint32_t n)
+{
+	size_t cap = strlen(HDR) + 32 + (size_t)n * 128, len;
+	char *text = malloc(cap);
+	int r;
+
+	assert_non_null(text);
+	len = (size_t)snprintf(text, cap, "%s%s", HDR, PEERS);
+	for (uint32_t i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, cap - len,
+					"    - {name: h%u, address: 10.0.%u.%u, key: %064x}\n", i,
+					i / 256, i % 256, i + 1);
+	assert_true(len < cap);
+	memset(&err, 0, sizeof(err));
+	r = pf_manifest_parse(text, len, "peers.yaml", &m, &err);
+	free(text);
+	return r;
+}
+
+/* PF_MANIFEST_PEERS_MAX peers are accepted, in order; one more is refused at the entry
+ * past the limit. */
+static void test_manifest_peers_max(void **state)
+{
+	char key[65];
+
+	_Static_assert(PF_MANIFEST_PEERS_MAX == 64, "the line below is counted for 64");
+	(void)state;
+	assert_int_equal(parse_peers(PF_MANIFEST_PEERS_MAX), 0);
+	assert_int_equal(m.transport.peers_count, PF_MANIFEST_PEERS_MAX);
+	for (uint32_t i = 0; i < PF_MANIFEST_PEERS_MAX; i += 63) {
+		char name[8], address[16];
+
+		(void)snprintf(name, sizeof(name), "h%u", i);
+		(void)snprintf(address, sizeof(address), "10.0.0.%u", i);
+		(void)snprintf(key, sizeof(key), "%064x", i + 1);
+		assert_peer(&m.transport.peers[i], name, address, 7420, key);
+	}
+	assert_int_equal(parse_peers(PF_MANIFEST_PEERS_MAX + 1), -EINVAL);
+	assert_string_equal(err.reason, "transport.peers: more than 64 peers");
+	assert_int_equal(err.line, 5 + 64); /* HDR, transport, peers, then h0 on line 5 */
+	assert_int_equal(err.column, 7);
 }
 
 struct error_case {
@@ -263,6 +401,64 @@ static const struct error_case error_cases[] = {
 	{HDR "api:\n  token_path: api.token\n", -EINVAL, 4, 15, "is not an absolute path"},
 	{HDR "api:\n  enabled: 1\n", -EINVAL, 4, 12, "expected true or false"},
 	{HDR "api:\n  tls: true\n", -EINVAL, 4, 3, "unknown field 'api.tls'"},
+	{HDR "transport:\n  name: \"a b\"\n", -EINVAL, 4, 9,
+	 "transport.name: 'a b' is not a valid host name (empty or 1..63 bytes of [A-Za-z0-9._-])"},
+	{HDR "transport:\n  name: host_a/b\n", -EINVAL, 4, 9, "is not a valid host name"},
+	{HDR "transport:\n  name: " HOST64 "\n", -EINVAL, 4, 9,
+	 "transport.name: 'hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh' is "
+	 "too long"},
+	{HDR "transport:\n  key: host.key\n", -EINVAL, 4, 8,
+	 "transport.key: 'host.key' is not an absolute path"},
+	{HDR "transport:\n  peers: {name: b}\n", -EINVAL, 4, 10,
+	 "transport.peers: expected a list of peers, got a mapping"},
+	{HDR "transport:\n  peers: [host-b]\n", -EINVAL, 4, 11,
+	 "transport.peers[0]: expected a mapping, got a scalar"},
+	{HDR PEERS "    - {address: 10.0.0.2, key: " KEY_A "}\n", -EINVAL, 5, 7,
+	 "transport.peers[0]: missing required field 'name'"},
+	{HDR PEERS PEER_B "    - name: c\n      key: " KEY_A "\n", -EINVAL, 6, 7,
+	 "transport.peers[1]: missing required field 'address'"},
+	{HDR PEERS "    - {name: b, address: 10.0.0.2}\n", -EINVAL, 5, 7,
+	 "transport.peers[0]: missing required field 'key'"},
+	{HDR PEERS "    - {name: b/c, address: 10.0.0.2, key: " KEY_A "}\n", -EINVAL, 5, 14,
+	 "transport.peers[0].name: 'b/c' is not a valid host name (1..63 bytes of [A-Za-z0-9._-])"},
+	{HDR PEERS "    - {name: \"\", address: 10.0.0.2, key: " KEY_A "}\n", -EINVAL, 5, 14,
+	 "transport.peers[0].name: '' is empty"},
+	{HDR PEERS "    - {name: b, address: host-b.example, key: " KEY_A "}\n", -EINVAL, 5, 26,
+	 "transport.peers[0].address: 'host-b.example' is not a numeric IPv4 or IPv6 address"},
+	{HDR PEERS "    - {name: b, address: \"10.0.0.2:7420\", key: " KEY_A "}\n", -EINVAL, 5, 26,
+	 "is not a numeric IPv4 or IPv6 address"},
+	{HDR PEERS "    - {name: b, address: 10.0.0.2, port: 0, key: " KEY_A "}\n", -EINVAL, 5, 42,
+	 "transport.peers[0].port: '0' is out of range (1..65535)"},
+	{HDR PEERS "    - {name: b, address: 10.0.0.2, port: 65536, key: " KEY_A "}\n", -EINVAL, 5,
+	 42, "'65536' is out of range (1..65535)"},
+	{HDR PEERS "    - {name: b, address: 10.0.0.2, key: abc}\n", -EINVAL, 5, 41,
+	 "transport.peers[0].key: 'abc' is not an Ed25519 public key (64 hex digits)"},
+	{HDR PEERS "    - {name: b, address: 10.0.0.2, key: g" KEY_63 "}\n", -EINVAL, 5, 41,
+	 "is not an Ed25519 public key"},
+	{HDR PEERS "    - {name: b, address: 10.0.0.2, key: " KEY_A "0}\n", -EINVAL, 5, 41,
+	 "is too long"},
+	{HDR PEERS "    - {name: b, address: 10.0.0.2, key: " KEY_A ", zone: eu}\n", -EINVAL, 5,
+	 107, "unknown field 'transport.peers[0].zone'"},
+	{HDR PEERS "    - {name: b, name: c, address: 10.0.0.2, key: " KEY_A "}\n", -EINVAL, 5, 17,
+	 "duplicate key 'name' (first at line 5)"},
+	{HDR PEERS "    - {name: host-b, address: 10.0.0.2, key: " KEY_A "}\n"
+		   "    - {name: host-c, address: 10.0.0.3, key: " KEY_B "}\n"
+		   "    - {name: host-b, address: 10.0.0.4, key: " KEY_0 "}\n",
+	 -EINVAL, 7, 14,
+	 "transport.peers[2].name: 'host-b' is listed twice (first at transport.peers[0])"},
+	{HDR PEERS "    - {name: b, address: 10.0.0.2, key: " KEY_A "}\n"
+		   "    - {name: c, address: 10.0.0.3, key: " KEY_A_UPPER "}\n",
+	 -EINVAL, 6, 41,
+	 "transport.peers[1].key: "
+	 "'D75A980182B10AB7D54BFED3C964073A0EE172F3DAA62325AF021A68F707511A' is listed twice "
+	 "(first at transport.peers[0])"},
+	{HDR "transport:\n  name: host-a\n  peers:\n" PEER_HOST_B
+	     "    - {name: host-a, address: 10.0.0.3, key: " KEY_B "}\n",
+	 -EINVAL, 7, 14,
+	 "transport.peers[1].name: 'host-a' is this host's own name (transport.name)"},
+	{HDR PEERS "    - name: host-a\n      address: \"::1\"\n      key: " KEY_A
+		   "\n  name: host-a\n",
+	 -EINVAL, 5, 13, "transport.peers[0].name: 'host-a' is this host's own name"},
 	{HDR "kind: Domain\n", -EINVAL, 3, 1, "duplicate key 'kind' (first at line 2)"},
 	{"apiVersion: pflight/v2\nkind: Domain\n", -EINVAL, 1, 13,
 	 "apiVersion: 'pflight/v2' is not one of: pflight/v1"},
@@ -385,11 +581,47 @@ static void test_manifest_unit_conversions(void **state)
 	}
 }
 
+/* What the schema says of the transport fields: a bit of *seen per entry checked. */
+static void check_schema_transport(const struct pf_manifest_field *f, uint32_t *seen)
+{
+	if (strcmp(f->path, "transport.name") == 0) {
+		*seen |= 1u;
+		assert_int_equal(f->reloadable, 0);
+		assert_string_equal(f->range, "empty or 1..63 bytes of [A-Za-z0-9._-]");
+	} else if (strcmp(f->path, "transport.peers") == 0) {
+		*seen |= 2u;
+		assert_int_equal(f->type, PF_MANIFEST_OBJECT_LIST);
+		assert_int_equal(f->reloadable, 0);
+		assert_string_equal(f->type_name, "list of peers");
+		assert_string_equal(f->range, "up to 64 peers");
+		assert_string_equal(f->default_text, "[]");
+	} else if (strcmp(f->path, "transport.peers[]") == 0) {
+		*seen |= 4u; /* the entries' section comes before their fields */
+		assert_int_equal(f->type, PF_MANIFEST_SECTION);
+		assert_int_equal(*seen & 8u, 0);
+	} else if (strcmp(f->path, "transport.peers[].name") == 0) {
+		*seen |= 8u;
+		assert_int_equal(f->required, 1);
+		assert_int_equal(f->reloadable, 0);
+		assert_string_equal(f->default_text, "");
+	} else if (strcmp(f->path, "transport.peers[].key") == 0) {
+		*seen |= 16u;
+		assert_int_equal(f->required, 1);
+		assert_string_equal(f->range, "64 hex digits");
+	} else if (strcmp(f->path, "transport.peers[].port") == 0) {
+		*seen |= 32u;
+		assert_int_equal(f->required, 0);
+		assert_string_equal(f->default_text, "7420");
+		assert_string_equal(f->range, "1..65535");
+	}
+}
+
 static void test_manifest_schema_reloadable(void **state)
 {
 	struct pf_manifest_field f = {.size = sizeof(f)};
 	uint32_t n = 0, reloadable = 0, required = 0;
 	int strategy = -1, members = -1, rule_uids = -1;
+	uint32_t transport_seen = 0;
 
 	(void)state;
 	for (uint32_t i = 0; pf_manifest_schema(i, &f) == 0; i++, n++) {
@@ -408,12 +640,14 @@ static void test_manifest_schema_reloadable(void **state)
 		}
 		if (strcmp(f.path, "governance.policies.<action>[].uids") == 0)
 			rule_uids = (int)f.reloadable;
+		check_schema_transport(&f, &transport_seen);
 	}
 	assert_int_equal(pf_manifest_schema(n, &f), -ENOENT);
 	f.size = 4;
 	assert_int_equal(pf_manifest_schema(0, &f), -EINVAL);
 	assert_true(n > 40);
-	assert_int_equal(required, 2);
+	assert_int_equal(required, 5); /* apiVersion, kind; a peer's name, address and key */
+	assert_int_equal(transport_seen, 0x3f);
 	assert_int_equal(strategy, 1);
 	assert_int_equal(members, 0);
 	assert_int_equal(rule_uids, 1);
@@ -440,6 +674,33 @@ static void test_manifest_reload_check(void **state)
 	assert_int_equal(pf_manifest_reload_check(&m, &next, &err), -EBUSY);
 	assert_non_null(strstr(err.reason, "api.port"));
 	assert_int_equal(pf_manifest_reload_check(&m, NULL, &err), -EINVAL);
+}
+
+/* A peer's index is its host index in the segment, and peers know this host by its name
+ * and key: none of them changes without a restart. */
+static void test_manifest_reload_transport(void **state)
+{
+	struct pf_manifest next;
+
+	(void)state;
+	assert_int_equal(parse(transport_full), 0);
+	memcpy(&next, &m, sizeof(m));
+	assert_int_equal(pf_manifest_reload_check(&m, &next, &err), 0);
+	next.transport.peers[2].port = 7420;
+	assert_int_equal(pf_manifest_reload_check(&m, &next, &err), -EBUSY);
+	assert_non_null(strstr(err.reason, "transport.peers changed"));
+	memcpy(&next, &m, sizeof(m));
+	next.transport.peers_count = 2; /* the last one dropped */
+	assert_int_equal(pf_manifest_reload_check(&m, &next, &err), -EBUSY);
+	assert_non_null(strstr(err.reason, "transport.peers changed"));
+	memcpy(&next, &m, sizeof(m));
+	next.transport.name[0] = 'H';
+	assert_int_equal(pf_manifest_reload_check(&m, &next, &err), -EBUSY);
+	assert_non_null(strstr(err.reason, "transport.name changed"));
+	memcpy(&next, &m, sizeof(m));
+	next.transport.key_path[1] = 'V';
+	assert_int_equal(pf_manifest_reload_check(&m, &next, &err), -EBUSY);
+	assert_non_null(strstr(err.reason, "transport.key changed"));
 }
 
 static void test_manifest_load_errors(void **state)
@@ -573,10 +834,13 @@ int main(void)
 		cmocka_unit_test(test_manifest_defaults_match_domain_opts),
 		cmocka_unit_test(test_manifest_minimal_is_default),
 		cmocka_unit_test(test_manifest_example_parses),
+		cmocka_unit_test(test_manifest_transport_round_trip),
+		cmocka_unit_test(test_manifest_peers_max),
 		cmocka_unit_test(test_manifest_errors),
 		cmocka_unit_test(test_manifest_unit_conversions),
 		cmocka_unit_test(test_manifest_schema_reloadable),
 		cmocka_unit_test(test_manifest_reload_check),
+		cmocka_unit_test(test_manifest_reload_transport),
 		cmocka_unit_test(test_manifest_load_errors),
 		cmocka_unit_test(test_manifest_depth_limit),
 		cmocka_unit_test(test_manifest_anchor_limit),
