@@ -304,8 +304,9 @@ static const struct manifest_field fields[] = {
 	    "Ed25519 secret key of this host, signing the Flight Packets it sends; its peers "
 	    "list the public half (transport.peers[].key). The file rules of "
 	    "governance.credentials.signing_key_path: mode 0600, owned by the daemon's uid or "
-	    "root, in a directory others may not write to. Empty: <state>/<name>.host.key, "
-	    "<state> as for governance.audit.path, <name> the domain's."),
+	    "root, in a directory others may not write to; created when absent (its public half "
+	    "beside it, <key>.pub). Empty: <name>.host.key in the audit log's directory, "
+	    "<name> the domain's."),
 	OBJECTS(M, "transport.peers", PF_MANIFEST_OBJECT_LIST, 0, transport.peers_count,
 		transport.peers, peer_object,
 		"The hosts this one may move VNodes to and from, in a fixed order; empty: VNodes "

@@ -14,8 +14,10 @@
  * export fail and leaves nothing; an export of an unknown VNode leaves no file behind;
  * a client of another uid is refused before anything is read (root only).
  * Method: two real pflightd (paths given by meson) in the foreground, domains unique to
- * this process, one host key file for both (one host, two domains), control sockets and
- * audit logs in a mkdtemp() directory; this process is the member on both sides.
+ * this process, as two hosts: host-a and host-b, each with its own host key
+ * (transport.key), host-b listing host-a's public key as its peer (transport.peers) and
+ * host-a listing none; control sockets, keys and audit logs in a mkdtemp() directory; this
+ * process is the member on both sides.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -60,22 +62,46 @@ static void cleanup(void)
 	proc_rm_dir(dir);
 }
 
+/* The public key host i's daemon wrote beside its key, as hex. */
+static void pub_hex(int i, char *hex, size_t cap)
+{
+	char path[160];
+	FILE *f;
+
+	(void)snprintf(path, sizeof(path), "%s/%d.key.pub", dir, i);
+	f = fopen(path, "r");
+	CHECK(f != NULL && fgets(hex, (int)cap, f) != NULL);
+	(void)fclose(f);
+	hex[strcspn(hex, "\n")] = '\0';
+	CHECK(strlen(hex) == 64);
+}
+
 static void start_daemon(int i)
 {
-	char manifest[160];
+	char manifest[160], peer[256] = "";
 	FILE *f;
 	char *argv[] = {(char *)daemon_path, "--foreground", "--manifest", manifest,
 			"--control",         sock[i],        NULL};
 
+	if (i == 1) {
+		char hex[80];
+
+		pub_hex(0, hex, sizeof(hex));
+		(void)snprintf(peer, sizeof(peer),
+			       "  peers:\n    - name: host-a\n      address: 127.0.0.1\n"
+			       "      key: %s\n",
+			       hex);
+	}
 	(void)snprintf(manifest, sizeof(manifest), "%s/%d.yaml", dir, i);
 	f = fopen(manifest, "w");
 	CHECK(f != NULL);
 	fprintf(f,
 		"apiVersion: pflight/v1\nkind: Domain\nmetadata:\n  name: %s\n"
 		"membership:\n  vnodes_max: 64\n  state_bytes_max: 4096\n"
-		"governance:\n  credentials:\n    signing_key_path: %s/host.key\n"
-		"  audit:\n    path: %s\napi:\n  enabled: false\n",
-		name[i], dir, audit[i]);
+		"governance:\n  audit:\n    path: %s\n"
+		"transport:\n  name: host-%c\n  key: %s/%d.key\n%s"
+		"api:\n  enabled: false\n",
+		name[i], audit[i], 'a' + i, dir, i, peer);
 	CHECK(fclose(f) == 0);
 	CHECK(proc_start(argv, dlog[i], " ready: ", WAIT_NS, &daemons[i]) == PROC_RUNNING);
 }
@@ -299,6 +325,7 @@ static void check_audit(void)
 {
 	CHECK(proc_audit_count(audit[0], "vnode_export", NULL, NULL) == 1);
 	CHECK(proc_audit_count(audit[1], "vnode_import", "snapshot", "true") == 1);
+	CHECK(proc_audit_count(audit[1], "vnode_import", "from_host", "host-a") == 1);
 	CHECK(proc_audit_count(audit[1], "vnode_import_refused", "error", "corrupt") == 1);
 	CHECK(proc_audit_count(audit[1], "vnode_import_refused", "error", "untrusted") == 1);
 	CHECK(proc_audit_count(audit[1], "vnode_import_refused", "error", "lives_here") == 1);

@@ -477,6 +477,47 @@ static int signing_key(struct daemon *dm, unsigned char sk[PF_AUDIT_SECRET_KEY_B
 	return 0;
 }
 
+/* This host's key (transport.key, else <domain>.host.key beside the audit log): loaded, or
+ * created (0600, public half in <key>.pub) when absent. It signs the Flight Packets this
+ * host sends and proves it to its peers. */
+static int host_key(struct daemon *dm, unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES])
+{
+	const char *set = dm->manifest->transport.key_path;
+	struct pf_audit_refusal why = {.size = sizeof(why)};
+	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES];
+	char path[PF_AUDIT_PATH_MAX], pub[PF_AUDIT_PATH_MAX];
+	const char *slash = strrchr(dm->audit_path, '/');
+	int r;
+
+	if (set[0] != '\0')
+		r = path_join(path, sizeof(path), set, "", "");
+	else if (snprintf(path, sizeof(path), "%.*s/%s.host.key",
+			  slash != NULL ? (int)(slash - dm->audit_path) : 1,
+			  slash != NULL ? dm->audit_path : ".", dm->name) >= (int)sizeof(path))
+		r = -ENAMETOOLONG;
+	else
+		r = 0;
+	if (r == 0)
+		r = pf_audit_key_load(path, pk, sk, &why);
+	if (r != -ENOENT) {
+		if (r < 0)
+			log_refused("host key", path, why.path, why.reason, "");
+		return r;
+	}
+	r = path_join(pub, sizeof(pub), path, ".pub", "");
+	if (r == 0)
+		r = pf_audit_keygen(pk, sk);
+	if (r == 0)
+		r = pf_audit_key_save(path, pub, pk, sk, &why);
+	if (r < 0) {
+		log_refused("new host key", path, why.path,
+			    why.reason[0] != '\0' ? why.reason : strerror(-r), "");
+		return r;
+	}
+	log_msg(LOG_INFO, "transport: new host key %s (public key %s)", path, pub);
+	return 0;
+}
+
 static uint32_t audit_fsync_policy(uint32_t manifest_fsync)
 {
 	switch (manifest_fsync) {
@@ -498,12 +539,15 @@ static int open_audit(struct daemon *dm)
 	int r = audit_paths(dm);
 
 	if (r == 0)
-		r = signing_key(dm, sk);
-	/* The same key is this host's identity: it signs the Flight Packets it exports. */
+		r = host_key(dm, sk);
 	if (r == 0)
 		r = porter_init(&dm->control.porter, dm->domain, dm->manifest, sk, NULL);
-	if (r < 0)
+	if (r == 0)
+		r = signing_key(dm, sk);
+	if (r < 0) {
+		memset(sk, 0, sizeof(sk));
 		return r;
+	}
 	pf_audit_opts_init(&ao);
 	ao.flags = PF_AUDIT_REPAIR_TORN; /* a daemon killed mid-write: keep going, say so */
 	ao.secret_key = sk;

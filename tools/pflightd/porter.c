@@ -86,11 +86,17 @@ int porter_init(struct porter *p, struct pf_domain *domain, const struct pf_mani
 	memcpy(p->sk, sk, sizeof(p->sk));
 	memcpy(p->trusted[0], sk + 32, PF_PACKET_KEY_BYTES); /* libsodium's sk: seed, then pk */
 	p->trusted_count = 1;
+	/* transport.peers in order: peer i is trusted[i + 1] (its host index is i). */
+	for (uint32_t i = 0; i < manifest->transport.peers_count && i + 1 < PORTER_TRUSTED_MAX; i++)
+		memcpy(p->trusted[p->trusted_count++], manifest->transport.peers[i].key,
+		       PF_PACKET_KEY_BYTES);
 	p->trust_floor_ppm = manifest->scheduling.trust_floor_ppm;
 	(void)snprintf(p->namespace_name, sizeof(p->namespace_name), "%s",
 		       manifest->metadata.namespace_name);
-	/* This host's name: the machine's, kept to what a packet allows. */
-	if (gethostname(host, sizeof(host)) < 0)
+	/* This host's name: transport.name, else the machine's, kept to what a packet allows. */
+	if (manifest->transport.name[0] != '\0')
+		(void)snprintf(host, sizeof(host), "%s", manifest->transport.name);
+	else if (gethostname(host, sizeof(host)) < 0)
 		host[0] = '\0';
 	host[sizeof(host) - 1] = '\0';
 	for (size_t i = 0; host[i] != '\0' && i < PF_PACKET_HOST_NAME_MAX; i++) {

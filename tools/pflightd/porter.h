@@ -20,7 +20,7 @@
 #include "tools/pflightd/cmdq.h"
 
 #define PORTER_REASON_MAX 256u
-#define PORTER_TRUSTED_MAX 65u /* this host and transport.peers */
+#define PORTER_TRUSTED_MAX (PF_MANIFEST_PEERS_MAX + 1u) /* this host and transport.peers */
 
 struct porter {
 	struct pf_domain *domain;
