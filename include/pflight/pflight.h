@@ -31,6 +31,7 @@
 #include "pflight/packet.h"
 #include "pflight/transit.h"
 #include "pflight/seal.h"
+#include "pflight/link.h"
 #include "pflight/sim.h"
 #include "pflight/xport.h"
 
