@@ -22,16 +22,18 @@
 #define CMDQ_DRAIN_LIMIT 16u /* commands an agent takes per do_work (bounded work) */
 
 enum cmd_type {
-	CMD_DEATH = 1,      /* conductor -> auditor: the supervisor repaired a member */
-	CMD_REBALANCE = 2,  /* main -> scheduler: new rebalancing and drain options (reload) */
-	CMD_RECORD = 3,     /* any -> auditor: append a record (event, details JSON in text,
-			     * about VNode `vnode` or PF_AUDIT_NO_VNODE) */
-	CMD_GRANT = 4,      /* main -> conductor: a join token was accepted for process pid
-			     * (start_time), granting trust_ppm and the caps in text */
-	CMD_GOVERNANCE = 5, /* main -> conductor, scheduler: new policies (ptr: a heap copy of
-			     * struct pf_manifest_governance the receiver owns and frees) */
-	CMD_QUARANTINE = 6, /* conductor -> auditor: the supervisor quarantined member slot.
-			     * generation (pid as pinned; the field that failed in text) */
+	CMD_DEATH = 1,        /* conductor -> auditor: the supervisor repaired a member */
+	CMD_REBALANCE = 2,    /* main -> scheduler: new rebalancing and drain options (reload) */
+	CMD_RECORD = 3,       /* any -> auditor: append a record (event, details JSON in text,
+			       * about VNode `vnode` or PF_AUDIT_NO_VNODE) */
+	CMD_GRANT = 4,        /* main -> conductor: a join token was accepted for process pid
+			       * (start_time), granting trust_ppm and the caps in text */
+	CMD_GOVERNANCE = 5,   /* main -> conductor, scheduler: new policies (ptr: a heap copy of
+			       * struct pf_manifest_governance the receiver owns and frees) */
+	CMD_QUARANTINE = 6,   /* conductor -> auditor: the supervisor quarantined member slot.
+			       * generation (pid as pinned; the field that failed in text) */
+	CMD_MIGRATE_HOST = 7, /* main -> hosts: move VNode `vnode` to peer `slot` (who asked,
+			       * a JSON fragment, in text) */
 };
 
 struct cmd {

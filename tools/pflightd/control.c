@@ -27,6 +27,8 @@
 #define EXPORT_PREFIX "export "
 #define EXPORT_PREFIX_BYTES (sizeof(EXPORT_PREFIX) - 1u)
 #define FDS_MAX 4 /* descriptors one request may carry: one is used, the rest closed */
+#define MIGRATE_HOST_PREFIX "migrate-host "
+#define MIGRATE_HOST_PREFIX_BYTES (sizeof(MIGRATE_HOST_PREFIX) - 1u)
 #define RUN_DIR "/run/pflight"
 #define LISTENER UINT32_MAX /* epoll data of the listening socket; a connection's: its entry */
 #ifndef SO_PEERPIDFD
@@ -439,6 +441,45 @@ static int reply_porter(struct control *c, const char *req, int file, const stru
 	return porter_reply(&o, import, out, cap);
 }
 
+/* "migrate-host <vnode> <peer>": queue the move for the host agent; the client follows the
+ * VNode's state (REMOTE at the peer's index when it is done). */
+static int reply_migrate_host(struct control *c, const char *args, const struct ucred *peer,
+			      char *out, size_t cap)
+{
+	const char *sp = strchr(args, ' ');
+	struct cmd cmd = {.type = CMD_MIGRATE_HOST};
+	uint64_t v;
+	int host;
+
+	if (peer->uid != 0 && peer->uid != geteuid())
+		return snprintf(out, cap, forbidden_fmt, "migrate");
+	if (sp == NULL || decimal_parse(args, (size_t)(sp - args), UINT32_MAX, &v) < 0)
+		return snprintf(out, cap,
+				"{\"ok\":false,\"error\":\"usage\",\"reason\":\"migrate-host "
+				"<vnode> <host>\"}");
+	if (c->hosts == NULL)
+		return snprintf(out, cap,
+				"{\"ok\":false,\"error\":\"no_peers\",\"reason\":\"transport.peers "
+				"lists no host\"}");
+	host = hosts_peer_find(c->hosts, sp + 1);
+	if (host < 0)
+		return snprintf(out, cap,
+				"{\"ok\":false,\"error\":\"unknown_host\",\"reason\":\"no host of "
+				"transport.peers has that name\"}");
+	cmd.vnode = (uint32_t)v;
+	cmd.slot = (uint32_t)host;
+	(void)snprintf(cmd.text, sizeof(cmd.text), "\"by_uid\":%u,\"by_pid\":%d",
+		       (unsigned)peer->uid, (int)peer->pid);
+	if (cmdq_send(c->to_hosts, &cmd) < 0)
+		return snprintf(out, cap,
+				"{\"ok\":false,\"error\":\"busy\",\"reason\":\"the "
+				"host agent's queue is full\"}");
+	log_msg(LOG_INFO, "control (uid %u): move VNode %llu to host %s", (unsigned)peer->uid,
+		(unsigned long long)v, sp + 1);
+	return snprintf(out, cap, "{\"ok\":true,\"vnode\":%llu,\"host\":%d}", (unsigned long long)v,
+			host);
+}
+
 /* Receive a request, and the descriptor it carries (*ret_file, -1: none; any beyond the
  * first is closed). Returns recvmsg's byte count or -errno. */
 static ssize_t recv_request(int fd, char *req, size_t cap, int *ret_file)
@@ -504,6 +545,8 @@ static int answer(struct control *c, int fd)
 		k = reply_join(c, fd, req + JOIN_PREFIX_BYTES, &peer, out, sizeof(out));
 	else if (strncmp(req, MIGRATE_PREFIX, MIGRATE_PREFIX_BYTES) == 0)
 		k = reply_migrate(c, req + MIGRATE_PREFIX_BYTES, &peer, out, sizeof(out));
+	else if (strncmp(req, MIGRATE_HOST_PREFIX, MIGRATE_HOST_PREFIX_BYTES) == 0)
+		k = reply_migrate_host(c, req + MIGRATE_HOST_PREFIX_BYTES, &peer, out, sizeof(out));
 	else if (strncmp(req, EXPORT_PREFIX, EXPORT_PREFIX_BYTES) == 0 ||
 		 strcmp(req, "import") == 0)
 		k = reply_porter(c, req, file, &peer, out, sizeof(out));

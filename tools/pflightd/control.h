@@ -60,6 +60,7 @@
 #include "tools/pflightd/cmdq.h"
 #include "tools/pflightd/govern.h"
 #include "tools/pflightd/migrate.h"
+#include "tools/pflightd/hosts.h"
 #include "tools/pflightd/porter.h"
 
 #define CONTROL_REQUEST_MAX 2048u        /* bytes of one request */
@@ -92,6 +93,8 @@ struct control {
 	struct cmdq *to_conductor; /* grants */
 	struct migrator mig;       /* the main thread's scheduler and governor (migrate.h) */
 	struct porter porter;      /* export and import (porter.h) */
+	struct hosts *hosts;       /* moves between hosts (hosts.h), NULL: no peers */
+	struct cmdq *to_hosts;
 	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES];
 	uint64_t admitted;
 	uint64_t refused;

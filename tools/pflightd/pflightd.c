@@ -122,9 +122,12 @@ struct daemon {
 	struct scheduler scheduler;
 	struct auditor auditor;
 	struct runner *runner;
-	struct http *http;          /* the REST API, NULL when not served */
-	struct runner *http_runner; /* its own thread (http.c says why) */
-	int wake_fd;                /* eventfd: the conductor wakes the API on membership moves */
+	struct http *http;           /* the REST API, NULL when not served */
+	struct runner *http_runner;  /* its own thread (http.c says why) */
+	struct hosts *hosts;         /* moves between hosts (hosts.h), NULL: no peers */
+	struct runner *hosts_runner; /* its own thread: it blocks in the transport's wait */
+	struct cmdq *to_hosts;
+	int wake_fd; /* eventfd: the conductor wakes the API on membership moves */
 	uint64_t start_ns;
 	struct control control;
 	int sigfd;
@@ -586,6 +589,8 @@ static int start_agents(struct daemon *dm)
 		r = cmdq_create(&dm->to_conductor);
 	if (r == 0)
 		r = cmdq_create(&dm->to_http);
+	if (r == 0)
+		r = cmdq_create(&dm->to_hosts);
 	if (r == 0 && (dm->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
 		r = -errno;
 	if (r == 0)
@@ -944,6 +949,10 @@ static int shut_down(struct daemon *dm, int status)
 	notify_stopping(0);
 	runner_destroy(dm->http_runner); /* first: its requests may queue records */
 	dm->http_runner = NULL;
+	runner_destroy(dm->hosts_runner);
+	dm->hosts_runner = NULL;
+	hosts_destroy(dm->hosts);
+	dm->hosts = NULL;
 	http_destroy(dm->http);
 	dm->http = NULL;
 	control_close(&dm->control); /* its last admission records are still queued */
@@ -979,6 +988,7 @@ static int shut_down(struct daemon *dm, int status)
 	cmdq_destroy(dm->to_auditor);
 	cmdq_destroy(dm->to_conductor);
 	cmdq_destroy(dm->to_http);
+	cmdq_destroy(dm->to_hosts);
 	free(dm->manifest);
 	if (dm->sigfd >= 0)
 		(void)close(dm->sigfd);
@@ -1062,6 +1072,38 @@ static void open_api(struct daemon *dm)
 	}
 }
 
+/* The host agent (hosts.h), when transport.peers lists somebody: a host with no peers
+ * accepts no link, so it does not listen either. What a daemon that died left between
+ * hosts is settled first (buffers it held, LEAVING and ARRIVING words). */
+static int open_hosts(struct daemon *dm)
+{
+	struct idle_strategy idle = {.spins = 200, .yields = 20, .park_ns = 1000000u};
+	struct agent agent = {"hosts", hosts_do_work, hosts_park, NULL};
+	int r;
+
+	if (dm->manifest->transport.peers_count == 0)
+		return 0;
+	r = pf_transit_recover(dm->domain);
+	if (r > 0)
+		log_msg(LOG_INFO, "transport: %d checkpoint buffers a dead daemon held: settled",
+			r);
+	r = hosts_create(dm->domain, dm->manifest, dm->control.porter.sk, dm->control.porter.host,
+			 dm->to_hosts, dm->to_auditor, &dm->hosts);
+	if (r < 0)
+		return r;
+	emigrate_recover(dm->hosts);
+	immigrate_recover(dm->hosts);
+	agent.arg = dm->hosts;
+	r = runner_create(RUNNER_DEDICATED, &idle, &agent, 1, &dm->hosts_runner);
+	if (r == 0)
+		r = runner_start(dm->hosts_runner);
+	if (r < 0)
+		log_msg(LOG_ERROR, "transport: no thread for it: %s", strerror(-r));
+	dm->control.hosts = dm->hosts;
+	dm->control.to_hosts = dm->to_hosts;
+	return r;
+}
+
 /* The simulation domains a killed pflightd of this domain left (http_sim.c): removed before
  * anything runs. One that cannot be only costs memory: the daemon runs on. */
 static void sweep_simulations(struct daemon *dm)
@@ -1107,6 +1149,8 @@ static int set_up(struct daemon *dm)
 		log_msg(LOG_ERROR, "runner: %s", strerror(-r));
 	else
 		open_api(dm);
+	if (r == 0)
+		r = open_hosts(dm);
 	return r;
 }
 

@@ -1,0 +1,626 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools/pflightd/emigrate.c: this host as the source of a move (hosts_impl.h's protocol).
+ *
+ * Pre-copy. While the VNode keeps running here, each round reads its last committed state
+ * (a verified copy) and sends the chunks the target does not have as they are now: all of
+ * them in round 1, then those whose bytes changed. Change is found with XXH3-128 over our
+ * own copy (fast; only the bytes the worker itself wrote could collide, and then the
+ * target would get an older chunk that still matches the signed table: the worker's own
+ * harm, never a forgery), and only the chunks that changed are hashed with BLAKE2b for
+ * the packet. A round ends with ROUND; the target's ROUND_OK paces the next. After
+ * HOSTS_ROUNDS_MAX rounds, or once a round changed less than HOSTS_STOP_BYTES, the
+ * source stops the VNode (LEAVING: its owner is fenced), reads the final state, sends what
+ * changed since, then FINAL (header), the waiting messages, and SEAL (digest table and
+ * signature). So the pause is the last small round, the messages and the target's check.
+ *
+ * Commit. On PREPARED the source's word goes REMOTE (pf_transit_left) and only then does
+ * COMMIT leave: a cut at any point before leaves the VNode here (stay, epoch + 1, placed
+ * again with its state and messages), and the target, which places nothing before
+ * COMMIT, rolls back or asks (QUERY) on its next connection.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <xxhash.h>
+
+#include "shm/pf_assert.h"
+#include "tools/pflightd/hosts_impl.h"
+#include "tools/pflightd/log.h"
+
+#define CHUNK_HEAD (16u + PF_PACKET_REC_BYTES + PF_PACKET_CHUNK_HEAD_BYTES)
+
+struct chunk_frame {
+	uint8_t head[CHUNK_HEAD];
+	uint8_t pad[8];
+	struct emigration *e;
+	uint8_t xxh[16];
+	uint32_t index;
+};
+
+static void fail(struct hosts *h, struct emigration *e, const char *why);
+
+static struct emigration *find_mig(struct hosts *h, uint64_t mig)
+{
+	for (uint32_t i = 0; i < HOSTS_MIGRATIONS_MAX; i++)
+		if (h->out[i].phase != EM_FREE && h->out[i].mig == mig)
+			return &h->out[i];
+	return NULL;
+}
+
+static int vnode_here(struct hosts *h, uint32_t vnode)
+{
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+
+	if (pf_vnode_info(h->domain, vnode, &vi) < 0)
+		return -ENOENT;
+	if (vi.state == PF_VNODE_UNASSIGNED)
+		return -ENOENT;
+	if (vi.state >= PF_VNODE_LEAVING)
+		return vi.state == PF_VNODE_REMOTE ? -EREMOTE : -EBUSY;
+	return 0;
+}
+
+int emigrate_start(struct hosts *h, uint32_t vnode, uint32_t peer, const char *by)
+{
+	uint32_t chunks = (h->state_bytes_max + PF_SEAL_CHUNK_BYTES_DEFAULT - 1) /
+			  PF_SEAL_CHUNK_BYTES_DEFAULT;
+	struct emigration *e = NULL;
+	int r = vnode_here(h, vnode);
+
+	for (uint32_t i = 0; r == 0 && i < HOSTS_MIGRATIONS_MAX; i++) {
+		if (h->out[i].phase != EM_FREE && h->out[i].vnode == vnode)
+			r = -EALREADY;
+		else if (e == NULL && h->out[i].phase == EM_FREE)
+			e = &h->out[i];
+	}
+	if (r == 0 && e == NULL)
+		r = -EBUSY;
+	if (r == 0 && e->state == NULL) {
+		e->state = malloc((size_t)h->state_bytes_max + 1);
+		e->sent = calloc(chunks + 1, sizeof(*e->sent));
+		e->have = calloc(chunks + 1, 1);
+		e->xxh = calloc(chunks + 1, sizeof(*e->xxh));
+		if (e->state == NULL || e->sent == NULL || e->have == NULL || e->xxh == NULL)
+			r = -ENOMEM;
+	}
+	if (r < 0) {
+		hosts_audit(h, "migrate_host_refused", vnode, "{\"to\":\"%s\",\"error\":\"%s\",%s}",
+			    h->peers[peer].id.name, strerror(-r), by);
+		return r;
+	}
+	memset(e->have, 0, chunks + 1);
+	e->phase = EM_CONNECT;
+	e->vnode = vnode;
+	e->peer = peer;
+	e->entry = -1;
+	e->mig = ++h->next_mig;
+	e->round = 0;
+	e->epoch = 0;
+	e->chunk_bytes = PF_SEAL_CHUNK_BYTES_DEFAULT;
+	e->inflight = e->bytes_sent = e->changed_bytes = 0;
+	e->started_ns = hosts_now_ns();
+	e->stopped_ns = 0;
+	e->deadline_ns = e->started_ns + HOSTS_MIGRATE_TIMEOUT_NS;
+	(void)snprintf(e->by, sizeof(e->by), "%s", by);
+	hosts_audit(h, "migrate_host_start", vnode, "{\"to\":\"%s\",\"migration\":%llu,%s}",
+		    h->peers[peer].id.name, (unsigned long long)e->mig, by);
+	return 0;
+}
+
+/* A small control frame: mig, then n more 32-bit words. */
+static int send_words(struct hosts *h, struct emigration *e, uint32_t type, const uint32_t *w,
+		      unsigned n)
+{
+	uint8_t body[8 + 4 * 4];
+	struct iovec iov = {body, 8 + 4 * (size_t)n};
+
+	PF_ASSERT(n <= 4);
+	put64le(body, e->mig);
+	for (unsigned i = 0; i < n; i++)
+		put32le(body + 8 + 4 * i, w[i]);
+	return hosts_send(h, (uint32_t)e->entry, type, &iov, 1, (uint32_t)iov.iov_len, 1, NULL,
+			  NULL);
+}
+
+static void chunk_sent(struct hosts *h, void *arg, int error)
+{
+	struct chunk_frame *cf = arg;
+
+	(void)h;
+	PF_ASSERT(cf->e->inflight > 0);
+	cf->e->inflight--;
+	if (error != 0)
+		cf->e->have[cf->index] = 0;
+	free(cf);
+}
+
+/* Send chunk i of the copy when the target does not have it as it is: 1 sent, 0 not
+ * needed, or a negative errno. */
+static int send_chunk(struct hosts *h, struct emigration *e, uint32_t i)
+{
+	struct pf_packet_header ph;
+	struct chunk_frame *cf;
+	XXH128_hash_t x;
+	struct iovec iov[3];
+	uint32_t len;
+	int r;
+
+	pf_packet_header_init(&ph);
+	ph.chunk_bytes = e->chunk_bytes;
+	ph.state_bytes = e->len;
+	ph.chunk_count = e->chunk_count;
+	len = pf_packet_chunk_len(&ph, i);
+	x = XXH3_128bits(e->state + (uint64_t)i * e->chunk_bytes, len);
+	if (e->have[i] && memcmp(&x, e->xxh[i], sizeof(x)) == 0)
+		return 0;
+	cf = calloc(1, sizeof(*cf));
+	if (cf == NULL)
+		return -ENOMEM;
+	cf->e = e;
+	cf->index = i;
+	r = pf_seal_digest(e->state + (uint64_t)i * e->chunk_bytes, len, e->sent[i]);
+	put64le(cf->head, e->mig);
+	put32le(cf->head + 8, e->round);
+	put32le(cf->head + 12, 0);
+	if (r == 0)
+		r = pf_packet_chunk_head_encode(&ph, i, e->sent[i], cf->head + 16,
+						sizeof(cf->head) - 16) < 0
+			    ? -EINVAL
+			    : 0;
+	iov[0] = (struct iovec){cf->head, CHUNK_HEAD};
+	iov[1] = (struct iovec){e->state + (uint64_t)i * e->chunk_bytes, len};
+	iov[2] = (struct iovec){cf->pad, pf_packet_pad_bytes(PF_PACKET_CHUNK_HEAD_BYTES + len)};
+	if (r == 0)
+		r = hosts_send(h, (uint32_t)e->entry, HF_CHUNK, iov, 3, CHUNK_HEAD, 0, chunk_sent,
+			       cf);
+	if (r < 0) {
+		free(cf);
+		return r;
+	}
+	memcpy(e->xxh[i], &x, sizeof(x));
+	e->have[i] = 1;
+	e->inflight++;
+	e->changed_bytes += len;
+	e->bytes_sent += len;
+	return 1;
+}
+
+/* Read the state as it is now into the copy (pre-copy: a foreign verified read). */
+static int read_running(struct hosts *h, struct emigration *e)
+{
+	size_t len = 0;
+	uint64_t seq = 0;
+	int r = pf_checkpoint_read(h->domain, e->vnode, e->state, h->state_bytes_max, &len, &seq);
+
+	if (r == -ENOENT) {
+		len = 0;
+		r = 0;
+	}
+	if (r < 0)
+		return r;
+	e->len = len;
+	e->seq = seq;
+	e->chunk_count = (uint32_t)((len + e->chunk_bytes - 1) / e->chunk_bytes);
+	return 0;
+}
+
+/* The chunks of this round from the cursor on: 1 all queued, 0 the transport is full
+ * (again at the next step), or a negative errno. */
+static int chunks_send(struct hosts *h, struct emigration *e)
+{
+	int r = 0;
+
+	while (e->cursor < e->chunk_count) {
+		r = send_chunk(h, e, e->cursor);
+		if (r == -EAGAIN)
+			return 0;
+		if (r < 0)
+			return r;
+		e->cursor++;
+	}
+	return 1;
+}
+
+/* Stop the VNode here (LEAVING: its owner fenced) and read its final state. */
+static int stop(struct hosts *h, struct emigration *e)
+{
+	size_t len = 0;
+	uint64_t seq = 0, from = 0;
+	int r = -EAGAIN;
+
+	e->vi = (struct pf_vnode_info){.size = sizeof(e->vi)};
+	(void)pf_vnode_info(h->domain, e->vnode, &e->vi);
+	for (int i = 0; i < 16 && r == -EAGAIN; i++)
+		r = pf_transit_leave(h->domain, e->vnode, e->peer, &e->epoch);
+	if (r < 0)
+		return r;
+	e->stopped_ns = hosts_now_ns();
+	r = pf_transit_read(h->domain, e->vnode, e->epoch, e->state, h->state_bytes_max, &len, &seq,
+			    &from);
+	if (r == -ENOENT)
+		r = 0;
+	if (r < 0)
+		return r;
+	e->len = len;
+	e->seq = seq;
+	e->inbox_from = from;
+	e->chunk_count = (uint32_t)((len + e->chunk_bytes - 1) / e->chunk_bytes);
+	e->round++;
+	e->cursor = 0;
+	e->changed_bytes = 0;
+	e->phase = EM_FINAL;
+	return 0;
+}
+
+static void header_fill(struct hosts *h, const struct emigration *e, struct pf_packet_header *ph,
+			uint32_t messages, uint64_t message_bytes)
+{
+	struct timespec ts;
+
+	pf_packet_header_init(ph);
+	ph->vnode_id = e->vnode;
+	ph->epoch = e->epoch;
+	ph->checkpoint_seq = e->seq;
+	ph->state_bytes = e->len;
+	ph->chunk_bytes = e->chunk_bytes;
+	ph->chunk_count = e->chunk_count;
+	ph->message_count = messages;
+	ph->message_bytes = message_bytes;
+	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	ph->created_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	memcpy(ph->host_key, h->sk + 32, PF_PACKET_KEY_BYTES);
+	ph->member_slot = e->vi.owner_slot == UINT32_MAX ? 0 : e->vi.owner_slot;
+	ph->member_generation = e->vi.owner_generation;
+	ph->home_node = e->vi.home_node;
+	ph->trust_floor_ppm = h->trust_floor_ppm;
+	for (uint32_t bit = 0; bit < 128 && ph->caps_count < PF_CAPS_MAX; bit++) {
+		const char *name = (e->vi.caps[bit / 64] >> (bit % 64)) & 1
+					   ? pf_capability_name(h->domain, bit)
+					   : NULL;
+
+		if (name != NULL)
+			(void)snprintf(ph->caps[ph->caps_count++], sizeof(ph->caps[0]), "%s", name);
+	}
+	(void)snprintf(ph->host, sizeof(ph->host), "%s", h->name);
+	(void)snprintf(ph->namespace_name, sizeof(ph->namespace_name), "%s", h->namespace_name);
+}
+
+/* One MSG frame: mig, the message record (head, bytes, padding). */
+static int msg_send(struct hosts *h, struct emigration *e, uint32_t index, const void *bytes,
+		    size_t len)
+{
+	uint8_t head[8 + PF_PACKET_REC_BYTES + PF_PACKET_MESSAGE_HEAD_BYTES], pad[8] = {0};
+	struct iovec iov[3] = {{head, sizeof(head)},
+			       {(void *)(uintptr_t)bytes, len},
+			       {pad, pf_packet_pad_bytes(PF_PACKET_MESSAGE_HEAD_BYTES + len)}};
+
+	put64le(head, e->mig);
+	(void)pf_packet_message_head_encode(index, (uint32_t)len, head + 8, sizeof(head) - 8);
+	return hosts_send(h, (uint32_t)e->entry, HF_MSG, iov, 3,
+			  (uint32_t)(sizeof(head) + len + iov[2].iov_len), 1, NULL, NULL);
+}
+
+/* The waiting messages: counted and digested (pass 1), or sent (pass 2, the same count).
+ * Returns the count, or a negative errno. */
+static int messages_walk(struct hosts *h, struct emigration *e, int send, uint32_t count,
+			 uint64_t *ret_bytes, uint8_t digest[PF_PACKET_DIGEST_BYTES])
+{
+	uint8_t *buf = malloc((size_t)h->msg_bytes_max + 1);
+	uint64_t cursor = e->inbox_from, bytes = 0;
+	struct pf_seal_stream s;
+	uint32_t n = 0;
+	int r = buf == NULL ? -ENOMEM : pf_seal_messages_init(&s);
+
+	while (r == 0 && n < (send ? count : PF_PACKET_MESSAGES_MAX)) {
+		size_t len = 0;
+
+		r = pf_transit_message(h->domain, e->vnode, &cursor, buf, h->msg_bytes_max, &len);
+		if (r == -EAGAIN) {
+			r = 0;
+			break;
+		}
+		if (r == 0 && send)
+			r = msg_send(h, e, n, buf, len);
+		else if (r == 0)
+			r = pf_seal_messages_update(&s, n, buf, (uint32_t)len);
+		bytes += len;
+		n += r == 0;
+	}
+	free(buf);
+	if (r < 0)
+		return r;
+	if (!send) {
+		r = pf_seal_messages_final(&s, digest);
+		e->carried_to = cursor;
+		*ret_bytes = bytes;
+	}
+	return r < 0 ? r : (int)n;
+}
+
+/* FINAL, the messages, SEAL: the packet's signed parts. */
+static int final_send(struct hosts *h, struct emigration *e)
+{
+	uint8_t mdig[PF_PACKET_DIGEST_BYTES], *buf = NULL, *drec = NULL;
+	struct pf_packet_header *ph = malloc(sizeof(*ph));
+	uint64_t mbytes = 0, dbytes;
+	size_t hbytes = 0;
+	int n, r;
+
+	n = ph == NULL ? -ENOMEM : messages_walk(h, e, 0, 0, &mbytes, mdig);
+	if (n < 0) {
+		free(ph);
+		return n;
+	}
+	e->messages = (uint32_t)n;
+	header_fill(h, e, ph, (uint32_t)n, mbytes);
+	r = pf_packet_header_encode(ph, NULL, 0, &hbytes) == -EINVAL && hbytes > 0 ? 0 : -EINVAL;
+	dbytes = pf_packet_digests_rec_bytes(ph);
+	buf = r == 0 ? malloc(8 + PF_PACKET_PREAMBLE_BYTES + hbytes) : NULL;
+	drec = r == 0 ? malloc(8 + dbytes + PF_PACKET_SIGNATURE_REC_BYTES) : NULL;
+	r = buf == NULL || drec == NULL ? -ENOMEM : 0;
+	if (r == 0) {
+		put64le(buf, e->mig);
+		(void)pf_packet_preamble_encode(buf + 8, PF_PACKET_PREAMBLE_BYTES);
+		r = pf_packet_header_encode(ph, buf + 8 + PF_PACKET_PREAMBLE_BYTES, hbytes, NULL) <
+				    0
+			    ? -EINVAL
+			    : 0;
+	}
+	if (r == 0) {
+		uint8_t *table = (uint8_t *)e->sent;
+
+		put64le(drec, e->mig);
+		r = pf_packet_digests_encode(ph, table, mdig, drec + 8, dbytes);
+	}
+	if (r == 0) {
+		uint8_t sig[PF_PACKET_SIG_BYTES];
+
+		r = pf_seal_sign(h->sk, buf + 8, buf + 8 + PF_PACKET_PREAMBLE_BYTES, hbytes,
+				 drec + 8, dbytes, sig);
+		if (r == 0)
+			r = pf_packet_signature_encode(PF_PACKET_SIG_ED25519PH, sig,
+						       drec + 8 + dbytes,
+						       PF_PACKET_SIGNATURE_REC_BYTES);
+	}
+	if (r == 0) {
+		struct iovec iov = {buf, 8 + PF_PACKET_PREAMBLE_BYTES + hbytes};
+
+		r = hosts_send(h, (uint32_t)e->entry, HF_FINAL, &iov, 1, (uint32_t)iov.iov_len, 1,
+			       NULL, NULL);
+	}
+	if (r == 0)
+		r = messages_walk(h, e, 1, e->messages, NULL, NULL) < 0 ? -EIO : 0;
+	if (r == 0) {
+		struct iovec iov = {drec, 8 + dbytes + PF_PACKET_SIGNATURE_REC_BYTES};
+
+		r = hosts_send(h, (uint32_t)e->entry, HF_SEAL, &iov, 1, (uint32_t)iov.iov_len, 1,
+			       NULL, NULL);
+	}
+	free(ph);
+	free(buf);
+	free(drec);
+	return r;
+}
+
+static void finish(struct hosts *h, struct emigration *e)
+{
+	(void)h;
+	e->phase = EM_FREE;
+	e->entry = -1;
+}
+
+/* The move did not happen: the VNode stays (epoch + 1, placed again here). */
+static void fail(struct hosts *h, struct emigration *e, const char *why)
+{
+	int kept = 0;
+
+	if (e->phase == EM_FREE)
+		return; /* failed already (a send that failed closed its connection) */
+	if (e->epoch != 0)
+		kept = pf_transit_stay(h->domain, e->vnode, e->epoch) == 0;
+	if (e->entry >= 0 && h->conns[e->entry].state == CONN_READY)
+		(void)send_words(h, e, HF_ABORT, NULL, 0);
+	h->rollbacks++;
+	log_msg(LOG_WARN, "hosts: VNode %u stays here, not moved to %s: %s", e->vnode,
+		h->peers[e->peer].id.name, why);
+	hosts_audit(h, "migrate_host_failed", e->vnode,
+		    "{\"to\":\"%s\",\"migration\":%llu,\"reason\":\"%s\",\"stopped\":%s,"
+		    "\"rolled_back\":%s,%s}",
+		    h->peers[e->peer].id.name, (unsigned long long)e->mig, why,
+		    e->epoch != 0 ? "true" : "false", kept ? "true" : "false", e->by);
+	finish(h, e);
+}
+
+static void on_prepared(struct hosts *h, struct emigration *e, uint32_t remote_epoch)
+{
+	uint64_t now = hosts_now_ns();
+	int r = pf_transit_left(h->domain, e->vnode, e->epoch, remote_epoch, e->carried_to);
+
+	if (r < 0) {
+		fail(h, e, "the VNode changed here during the move");
+		return;
+	}
+	/* Committed here: REMOTE. Only now may the target place it. */
+	(void)send_words(h, e, HF_COMMIT, NULL, 0);
+	h->moves_out++;
+	e->phase = EM_DONE_WAIT;
+	hosts_audit(h, "vnode_emigrated", e->vnode,
+		    "{\"to\":\"%s\",\"migration\":%llu,\"epoch\":%u,\"remote_epoch\":%u,"
+		    "\"rounds\":%u,\"bytes_sent\":%llu,\"state_bytes\":%llu,\"messages\":%u,"
+		    "\"pause_us\":%llu,\"total_ms\":%llu,%s}",
+		    h->peers[e->peer].id.name, (unsigned long long)e->mig, e->epoch, remote_epoch,
+		    e->round, (unsigned long long)e->bytes_sent, (unsigned long long)e->len,
+		    e->messages, (unsigned long long)((now - e->stopped_ns) / 1000),
+		    (unsigned long long)((now - e->started_ns) / 1000000), e->by);
+}
+
+/* After ROUND_OK: another round, or the stop. */
+static void next_round(struct hosts *h, struct emigration *e)
+{
+	int r;
+
+	if (e->round >= HOSTS_ROUNDS_MAX || (e->round >= 1 && e->changed_bytes < HOSTS_STOP_BYTES))
+		r = stop(h, e);
+	else if ((r = read_running(h, e)) == 0) {
+		e->round++;
+		e->cursor = 0;
+		e->changed_bytes = 0;
+		e->phase = EM_ROUND;
+	}
+	if (r < 0)
+		fail(h, e, strerror(-r));
+}
+
+/* QUERY from a target that lost its connection while it held a prepared arrival: did we
+ * commit? Yes when our word says REMOTE to it at that epoch. */
+static void on_query(struct hosts *h, uint32_t entry, const struct pf_link_frame *f)
+{
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	uint8_t body[12];
+	struct iovec iov = {body, sizeof(body)};
+	uint32_t vnode, epoch, committed;
+
+	if (f->body_bytes != 8)
+		return;
+	vnode = get32le(f->body);
+	epoch = get32le(f->body + 4);
+	committed = pf_vnode_info(h->domain, vnode, &vi) == 0 && vi.state == PF_VNODE_REMOTE &&
+		    vi.host == (uint32_t)h->conns[entry].peer && vi.epoch == epoch;
+	put32le(body, vnode);
+	put32le(body + 4, epoch);
+	put32le(body + 8, committed);
+	(void)hosts_send(h, entry, HF_ANSWER, &iov, 1, sizeof(body), 1, NULL, NULL);
+}
+
+void emigrate_frame(struct hosts *h, uint32_t entry, const struct pf_link_frame *f)
+{
+	struct emigration *e;
+
+	if (f->type == HF_QUERY) {
+		on_query(h, entry, f);
+		return;
+	}
+	if (f->body_bytes < 8 || (e = find_mig(h, get64le(f->body))) == NULL ||
+	    e->entry != (int32_t)entry)
+		return; /* a move we no longer run: ignored */
+	if (f->type == HF_ACCEPT && e->phase == EM_BEGUN) {
+		next_round(h, e);
+	} else if (f->type == HF_ROUND_OK && e->phase == EM_ROUND_WAIT && f->body_bytes >= 12 &&
+		   get32le(f->body + 8) == e->round) {
+		next_round(h, e);
+	} else if (f->type == HF_PREPARED && e->phase == EM_PREPARE_WAIT && f->body_bytes >= 12) {
+		on_prepared(h, e, get32le(f->body + 8));
+	} else if (f->type == HF_DONE && e->phase == EM_DONE_WAIT) {
+		finish(h, e);
+	} else if (f->type == HF_REFUSE) {
+		char why[160];
+		size_t n = f->body_bytes > 12 ? f->body_bytes - 12 : 0;
+
+		(void)snprintf(why, sizeof(why), "refused by %s: %.*s", h->peers[e->peer].id.name,
+			       (int)(n < 120 ? n : 120), (const char *)f->body + 12);
+		fail(h, e, why);
+	}
+}
+
+/* One move's step: 1 when it did something. */
+static int step_one(struct hosts *h, struct emigration *e)
+{
+	uint32_t words[2];
+	int r;
+
+	if (hosts_now_ns() > e->deadline_ns && e->phase < EM_DONE_WAIT) {
+		fail(h, e, "timed out");
+		return 1;
+	}
+	switch (e->phase) {
+	case EM_CONNECT:
+		r = hosts_conn_to(h, e->peer);
+		if (r == -EAGAIN)
+			return 0;
+		if (r < 0) {
+			fail(h, e, strerror(-r));
+			return 1;
+		}
+		e->entry = r;
+		words[0] = e->vnode;
+		words[1] = e->chunk_bytes;
+		e->phase = EM_BEGUN;
+		if (send_words(h, e, HF_BEGIN, words, 2) < 0)
+			fail(h, e, "the connection failed");
+		return 1;
+	case EM_ROUND:
+	case EM_FINAL:
+		r = chunks_send(h, e);
+		if (r < 0)
+			fail(h, e, strerror(-r));
+		if (r <= 0)
+			return r < 0;
+		if (e->phase == EM_ROUND) {
+			words[0] = e->round;
+			words[1] = e->chunk_count;
+			e->phase = EM_ROUND_WAIT;
+			if (send_words(h, e, HF_ROUND, words, 2) < 0)
+				fail(h, e, "the connection failed");
+			return 1;
+		}
+		if (e->inflight > 0)
+			return 0; /* the final chunks first, so the seal goes to an empty queue */
+		e->phase = EM_PREPARE_WAIT;
+		r = final_send(h, e);
+		if (r < 0)
+			fail(h, e, strerror(-r));
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int emigrate_step(struct hosts *h)
+{
+	int work = 0;
+
+	for (uint32_t i = 0; i < HOSTS_MIGRATIONS_MAX; i++)
+		if (h->out[i].phase != EM_FREE)
+			work += step_one(h, &h->out[i]);
+	return work;
+}
+
+void emigrate_conn_lost(struct hosts *h, uint32_t entry)
+{
+	for (uint32_t i = 0; i < HOSTS_MIGRATIONS_MAX; i++) {
+		struct emigration *e = &h->out[i];
+
+		if (e->phase == EM_FREE || e->entry != (int32_t)entry)
+			continue;
+		e->entry = -1;
+		if (e->phase == EM_DONE_WAIT)
+			finish(h, e); /* committed: the target asks us if it must */
+		else
+			fail(h, e, "the connection ended before the commit");
+	}
+}
+
+void emigrate_recover(struct hosts *h)
+{
+	struct pf_domain_info di = {.size = sizeof(di)};
+
+	if (pf_domain_info(h->domain, &di) < 0)
+		return;
+	for (uint32_t id = 0; id < di.vnodes_max; id++) {
+		struct pf_vnode_info vi = {.size = sizeof(vi)};
+
+		/* LEAVING with no daemon moving it: a daemon died before its commit (COMMIT
+		 * goes out only after REMOTE), so the target placed nothing: it stays. */
+		if (pf_vnode_info(h->domain, id, &vi) == 0 && vi.state == PF_VNODE_LEAVING &&
+		    pf_transit_stay(h->domain, id, (uint32_t)vi.epoch) == 0) {
+			log_msg(LOG_INFO,
+				"hosts: VNode %u was leaving when a daemon died: it stays", id);
+			hosts_audit(h, "migrate_host_recovered", id,
+				    "{\"epoch\":%llu,\"outcome\":\"stayed\"}",
+				    (unsigned long long)vi.epoch);
+		}
+	}
+}

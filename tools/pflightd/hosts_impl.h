@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools/pflightd/hosts_impl.h: the host agent's state and its migration protocol, shared
+ * by hosts.c, emigrate.c and immigrate.c.
+ *
+ * The protocol, one link frame type per step (integers little-endian; `mig` is the
+ * source's id of the move, unique per source daemon run):
+ *
+ *   source -> target                         target -> source
+ *   BEGIN   mig, vnode, chunk_bytes           ACCEPT  mig   or REFUSE mig, errno, reason
+ *   CHUNK   mig, round, a chunk record        (its bytes checked against its digest)
+ *   ROUND   mig, round, chunks                ROUND_OK mig, round
+ *      ... rounds of changed chunks while the VNode runs; then the source stops it
+ *      (LEAVING) and sends the chunks that changed since the last round ...
+ *   FINAL   mig, preamble, header record
+ *   MSG     mig, a message record (each waiting message, in order)
+ *   SEAL    mig, digest table record, signature record
+ *                                             PREPARED mig, epoch here (ARRIVING, all of
+ *                                             it verified and installed) or REFUSE
+ *   COMMIT  mig   (after the source's REMOTE) DONE mig (PENDING here: it resumes)
+ *   ABORT   mig   (the source kept it)        (ARRIVING undone)
+ *   QUERY   vnode, epoch (a target after a cut)  ANSWER vnode, epoch, committed
+ *
+ * At most one owner: the target makes the VNode PENDING (placeable) only on COMMIT, which
+ * the source sends only after its own word says REMOTE; a source that has not committed
+ * may roll back at any time (nothing the target holds can be placed); a target that holds
+ * a prepared arrival when the connection ends asks the source, on the next connection,
+ * whether it committed (QUERY), and until it knows, keeps the VNode ARRIVING: unserved,
+ * never doubled.
+ */
+#ifndef PFLIGHTD_HOSTS_IMPL_H
+#define PFLIGHTD_HOSTS_IMPL_H
+
+#include <sys/socket.h>
+
+#include "tools/pflightd/hosts.h"
+
+enum hosts_frame {
+	HF_BEGIN = 1,
+	HF_ACCEPT = 2,
+	HF_REFUSE = 3,
+	HF_CHUNK = 4,
+	HF_ROUND = 5,
+	HF_ROUND_OK = 6,
+	HF_FINAL = 7,
+	HF_MSG = 8,
+	HF_SEAL = 9,
+	HF_PREPARED = 10,
+	HF_COMMIT = 11,
+	HF_DONE = 12,
+	HF_ABORT = 13,
+	HF_QUERY = 14,
+	HF_ANSWER = 15,
+};
+
+#define HOSTS_NONE UINT32_MAX
+#define HOSTS_ROUNDS_MAX 8u           /* pre-copy rounds before the stop */
+#define HOSTS_STOP_BYTES (256u << 10) /* stop once a round changed less than this */
+#define HOSTS_MIGRATE_TIMEOUT_NS (30ull * 1000000000ull) /* a move not done by then rolls back */
+#define HOSTS_RETRY_NS (200ull * 1000000ull) /* a peer that could not be reached: wait */
+
+enum conn_state { CONN_FREE = 0, CONN_CONNECTING, CONN_HANDSHAKE, CONN_READY };
+
+struct hosts_conn {
+	uint32_t state;    /* enum conn_state */
+	uint32_t conn;     /* the transport's id */
+	int32_t peer;      /* outbound: the peer dialed; inbound: known once ready (-1) */
+	uint32_t outbound; /* 1: we connected */
+	struct pf_link *link;
+	uint64_t sends; /* frames queued and not yet SENT */
+};
+
+struct hosts_peer {
+	struct pf_link_peer id; /* name and key, as the link wants them */
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	int32_t conn;      /* our outbound connection's entry, -1: none */
+	uint64_t retry_ns; /* not before then after a failure */
+};
+
+/* A frame in flight: what the transport reads until its SENT event (its cookie). */
+struct hosts_out {
+	uint8_t head[PF_LINK_HEAD_BYTES];
+	uint8_t tag[PF_LINK_TAG_BYTES];
+	uint32_t entry; /* the connection's entry */
+	uint32_t owned; /* 1: body is ours to free */
+	void *body;
+	size_t body_len;
+	void (*done)(struct hosts *h, void *arg, int error); /* on SENT, may be NULL */
+	void *done_arg;
+};
+
+enum emig_phase {
+	EM_FREE = 0,
+	EM_CONNECT,      /* waiting for the link */
+	EM_BEGUN,        /* BEGIN sent, waiting for ACCEPT */
+	EM_ROUND,        /* a round's chunks going out */
+	EM_ROUND_WAIT,   /* its ROUND sent, waiting for ROUND_OK */
+	EM_FINAL,        /* stopped: final chunks, messages and seal going out */
+	EM_PREPARE_WAIT, /* waiting for PREPARED */
+	EM_DONE_WAIT,    /* committed; waiting for DONE (informational) */
+};
+
+struct emigration {
+	uint32_t phase; /* enum emig_phase */
+	uint32_t vnode;
+	uint32_t peer;
+	int32_t entry; /* connection entry, -1 */
+	uint64_t mig;
+	uint32_t round;
+	uint32_t epoch; /* LEAVING epoch once stopped, else 0 */
+	uint32_t chunk_bytes;
+	uint32_t chunk_count;
+	uint64_t len; /* state bytes of the copy being sent */
+	uint64_t seq;
+	uint8_t *state;                          /* the copy being sent (domain state_bytes_max) */
+	uint8_t (*sent)[PF_PACKET_DIGEST_BYTES]; /* digest of each chunk the target has */
+	uint8_t (*xxh)[16];                      /* and its XXH3-128, to find what changed */
+	uint8_t *have;                           /* 1: the target has chunk i at sent[i] */
+	uint64_t inflight;                       /* frames of this move not yet SENT */
+	uint64_t changed_bytes;                  /* this round's */
+	uint64_t bytes_sent;
+	uint64_t carried_to; /* inbox position after the last message carried */
+	uint64_t started_ns, stopped_ns, deadline_ns;
+	uint32_t messages;
+	uint32_t cursor;         /* the next chunk of this round to look at */
+	uint64_t inbox_from;     /* first message the final state had not consumed */
+	struct pf_vnode_info vi; /* as it was when stopped: owner, requirements */
+	char by[96];             /* who asked, for the audit records */
+};
+
+enum immig_phase {
+	IM_FREE = 0,
+	IM_RECEIVING, /* BEGIN accepted: chunks, rounds, FINAL, messages */
+	IM_PREPARED,  /* verified and installed: ARRIVING here, waiting for COMMIT */
+	IM_ASKING,    /* prepared, its connection lost: QUERY the source when we can */
+};
+
+struct immigration {
+	uint32_t active; /* enum immig_phase */
+	uint32_t vnode;
+	int32_t entry;
+	int32_t peer;
+	uint64_t mig;
+	uint32_t chunk_bytes;
+	uint32_t epoch; /* once PREPARED: the ARRIVING epoch here */
+	uint8_t *state; /* staging, domain state_bytes_max */
+	uint8_t (*digest)[PF_PACKET_DIGEST_BYTES];
+	uint8_t *have;
+	uint32_t *lens;
+	uint32_t chunks_cap;
+	uint32_t messages;
+	struct pf_packet_header *header; /* from FINAL */
+	uint8_t *head_rec;               /* preamble + header record, as received */
+	size_t head_rec_len;
+	struct iovec *msgs;
+	uint32_t msgs_cap;
+	uint32_t reserved0;
+	uint64_t bytes;
+};
+
+struct hosts {
+	const struct pf_xport_ops *ops;
+	struct pf_xport *x;
+	struct pf_domain *domain;
+	struct cmdq *inbox;
+	struct cmdq *to_auditor;
+	unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES];
+	char name[PF_PACKET_HOST_NAME_MAX + 1];
+	uint16_t port;
+	uint16_t reserved0;
+	uint32_t peers_count;
+	struct hosts_peer peers[PF_MANIFEST_PEERS_MAX];
+	struct pf_link_peer link_peers[PF_MANIFEST_PEERS_MAX];
+	struct hosts_conn conns[HOSTS_CONNS_MAX];
+	struct emigration out[HOSTS_MIGRATIONS_MAX];
+	struct immigration in[HOSTS_MIGRATIONS_MAX];
+	uint64_t next_mig;
+	uint32_t state_bytes_max;
+	uint32_t msg_bytes_max;
+	uint32_t trust_floor_ppm;
+	uint32_t reserved1;
+	char namespace_name[PF_DOMAIN_NAME_MAX + 1];
+	uint64_t refused_links;
+	uint64_t moves_out, moves_in, rollbacks;
+};
+
+/* hosts.c */
+uint64_t hosts_now_ns(void);
+/* Queue one frame of type on connection entry: body[0..count) (copied into one heap
+ * buffer when copy, else kept by pointer until SENT), covered as pf_link_seal() says;
+ * done(arg, error) on its SENT event. 0, or a negative errno (the connection is closed). */
+int hosts_send(struct hosts *h, uint32_t entry, uint32_t type, const struct iovec *body,
+	       unsigned count, uint32_t covered, int copy,
+	       void (*done)(struct hosts *h, void *arg, int error), void *arg);
+/* The ready outbound connection to peer, starting a connect when there is none: its
+ * entry, or -EAGAIN (connecting: ask again), or a negative errno. */
+int hosts_conn_to(struct hosts *h, uint32_t peer);
+void hosts_conn_close(struct hosts *h, uint32_t entry, int error);
+void hosts_audit(struct hosts *h, const char *event, uint32_t vnode, const char *fmt, ...)
+	pf_printf_like(4, 5);
+void put32le(uint8_t *p, uint32_t v);
+void put64le(uint8_t *p, uint64_t v);
+uint32_t get32le(const uint8_t *p);
+uint64_t get64le(const uint8_t *p);
+
+/* emigrate.c: this host as the source. */
+int emigrate_start(struct hosts *h, uint32_t vnode, uint32_t peer, const char *by);
+int emigrate_step(struct hosts *h); /* drive every move; work count */
+void emigrate_frame(struct hosts *h, uint32_t entry, const struct pf_link_frame *f);
+void emigrate_conn_lost(struct hosts *h, uint32_t entry);
+void emigrate_recover(struct hosts *h); /* at start: LEAVING words left by a dead daemon */
+
+/* immigrate.c: this host as the target. */
+void immigrate_frame(struct hosts *h, uint32_t entry, const struct pf_link_frame *f);
+void immigrate_conn_lost(struct hosts *h, uint32_t entry);
+void immigrate_conn_ready(struct hosts *h, uint32_t entry); /* ask about what waits */
+void immigrate_fini(struct hosts *h);
+int immigrate_step(struct hosts *h);     /* connect to sources it must ask; work count */
+void immigrate_recover(struct hosts *h); /* at start: ARRIVING words left by a dead daemon */
+
+#endif /* PFLIGHTD_HOSTS_IMPL_H */
