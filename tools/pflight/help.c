@@ -172,8 +172,10 @@ const struct cli_command cli_commands[] = {
 	},
 	{
 		.name = "migrate",
-		.usage = "migrate <vnode> <slot> [--timeout S] [--no-wait] [--control PATH]",
-		.summary = "ask pflightd to move a VNode, with its state, to member <slot>",
+		.usage = "migrate <vnode> <slot> [--timeout S] [--no-wait] [--control PATH]\n"
+			 "migrate <vnode> --to HOST [--timeout S] [--no-wait] [--control PATH]",
+		.summary = "ask pflightd to move a VNode, with its state, to member <slot> or to "
+			   "another host",
 		.about = "Asks pflightd, over its control socket, to move VNode <vnode> to "
 			 "member <slot>. The daemon checks the target against the placement "
 			 "filters (ACTIVE, capabilities, trust floor, room) and the can-assign "
@@ -181,8 +183,16 @@ const struct cli_command cli_commands[] = {
 			 "current epoch and audits it (migrate_request, or migrate_refused with "
 			 "the rule that refused); the owner then commits and hands the VNode "
 			 "over, and its messages follow it. The command waits until the target "
-			 "owns the VNode. Only root and the daemon's own user may migrate.",
-		.options = "--timeout S\tstop waiting after S seconds (default 10); the move "
+			 "owns the VNode. With --to HOST the VNode moves to another host of "
+			 "transport.peers instead, as a Flight Packet over an authenticated "
+			 "link: rounds of its changed state while it runs, then a short stop, "
+			 "the last changes and its waiting messages; the other host verifies "
+			 "and installs it, and this one keeps it as remote (messages sent here "
+			 "wait for it). A move that fails at any point leaves it here. The "
+			 "command waits until it is moved or rolled back. Only root and the "
+			 "daemon's own user may migrate.",
+		.options = "--to HOST\tmove it to the host of transport.peers named HOST\n"
+			   "--timeout S\tstop waiting after S seconds (default 10); the move "
 			   "itself goes on\n"
 			   "--no-wait\treturn once the request is accepted\n"
 			   "--control PATH\tthe daemon's control socket (default: "
