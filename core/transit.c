@@ -339,6 +339,29 @@ PF_API int pf_transit_snapshot(struct pf_domain *d, uint32_t id, void *buf, size
 	return r;
 }
 
+PF_API int pf_transit_inbox(struct pf_domain *d, uint32_t id, uint64_t *ret_head,
+			    uint64_t *ret_tail)
+{
+	if (d == NULL || id >= d->lim.vnodes_max || ret_head == NULL || ret_tail == NULL)
+		return -EINVAL;
+	if (own_state(word(d, id)) != PF_VNODE_REMOTE)
+		return -ESTALE;
+	/* Relaxed: positions as hints; each slot's own word decides what is read there. */
+	*ret_head = pf_load_relaxed(&d->vnodes[id].inbox_head);
+	*ret_tail = pf_load_relaxed(&d->vnodes[id].inbox_tail);
+	return 0;
+}
+
+PF_API int pf_transit_forwarded(struct pf_domain *d, uint32_t id, uint32_t epoch, uint64_t upto)
+{
+	if (d == NULL || id >= d->lim.vnodes_max)
+		return -EINVAL;
+	if (!at(word(d, id), PF_VNODE_REMOTE, epoch))
+		return -ESTALE;
+	(void)inbox_free_upto(d, id, upto);
+	return 0;
+}
+
 PF_API int pf_transit_recover(struct pf_domain *d)
 {
 	if (d == NULL)

@@ -151,6 +151,23 @@ PF_API int pf_transit_snapshot(struct pf_domain *domain, uint32_t id, void *buf,
 			       uint32_t *ret_messages, pf_transit_message_fn message_fn, void *arg);
 
 /*
+ * Where the inbox of a VNode owned by another host stands: *ret_head (the first message
+ * not forwarded yet, or a skipped slot) and *ret_tail (past the last sent here). The
+ * forwarder reads from head with pf_transit_message() and frees with
+ * pf_transit_forwarded(). 0, or -ESTALE (not REMOTE), -EINVAL.
+ */
+PF_API int pf_transit_inbox(struct pf_domain *domain, uint32_t id, uint64_t *ret_head,
+			    uint64_t *ret_tail);
+
+/*
+ * The messages of a REMOTE VNode before inbox position upto reached its owner host (it
+ * acknowledged them): free them. 0, or -ESTALE (not REMOTE at epoch: it came back, and
+ * its messages are its own again), -EINVAL.
+ */
+PF_API int pf_transit_forwarded(struct pf_domain *domain, uint32_t id, uint32_t epoch,
+				uint64_t upto);
+
+/*
  * At a daemon's start, before any arrival: settle the checkpoint buffers a previous
  * daemon held while installing when it died (published if a descriptor names them, else
  * free). Returns the number settled (>= 0), or -EINVAL. O(checkpoint buffers).

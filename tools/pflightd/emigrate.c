@@ -445,6 +445,7 @@ static void on_prepared(struct hosts *h, struct emigration *e, uint32_t remote_e
 	}
 	/* Committed here: REMOTE. Only now may the target place it. */
 	(void)send_words(h, e, HF_COMMIT, NULL, 0);
+	forward_track(h, e->vnode); /* what is sent here from now on follows it */
 	h->moves_out++;
 	e->phase = EM_DONE_WAIT;
 	hosts_audit(h, "vnode_emigrated", e->vnode,

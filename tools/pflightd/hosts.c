@@ -250,6 +250,7 @@ void hosts_conn_close(struct hosts *h, uint32_t entry, int error)
 			strerror(-error));
 	emigrate_conn_lost(h, entry);
 	immigrate_conn_lost(h, entry);
+	forward_conn_lost(h, entry);
 	if (c->outbound && c->peer >= 0 && h->peers[c->peer].conn == (int32_t)entry) {
 		h->peers[c->peer].conn = -1;
 		if (error != 0)
@@ -435,6 +436,14 @@ static void on_frame(struct hosts *h, uint32_t entry, const void *data, size_t l
 	}
 	if (r != PF_LINK_IN_FRAME)
 		return;
+	if (f.type == HF_FWD) {
+		forward_receive(h, entry, &f);
+		return;
+	}
+	if (f.type == HF_FWD_ACK) {
+		forward_acked(h, entry, &f);
+		return;
+	}
 	/* What a target receives; the rest is a source's. */
 	if (f.type == HF_BEGIN || f.type == HF_CHUNK || f.type == HF_ROUND || f.type == HF_FINAL ||
 	    f.type == HF_MSG || f.type == HF_SEAL || f.type == HF_COMMIT || f.type == HF_ABORT ||
@@ -500,7 +509,7 @@ int hosts_do_work(void *arg)
 		return n;
 	for (int i = 0; i < n; i++)
 		on_event(h, &ev[i]);
-	return work + n + emigrate_step(h) + immigrate_step(h);
+	return work + n + emigrate_step(h) + immigrate_step(h) + forward_step(h);
 }
 
 int hosts_park(void *arg, uint64_t ns)

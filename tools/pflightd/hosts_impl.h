@@ -51,6 +51,26 @@ enum hosts_frame {
 	HF_ABORT = 13,
 	HF_QUERY = 14,
 	HF_ANSWER = 15,
+	HF_FWD = 16,     /* vnode, epoch, first position, count, then each message */
+	HF_FWD_ACK = 17, /* vnode, epoch, the position after the last one delivered */
+};
+
+#define HOSTS_FORWARD_MAX 4096u /* VNodes away (and senders' high-water marks) tracked */
+
+/* A VNode owned by another host whose messages here are forwarded (forward.c). */
+struct forward_vnode {
+	uint32_t used;
+	uint32_t inflight; /* a batch sent, not yet acknowledged */
+	uint32_t vnode;
+	int32_t entry;
+	uint64_t upto; /* the position after the batch in flight */
+};
+
+/* Where delivery of forwarded messages from one host for one VNode stands here. */
+struct forward_seen {
+	int32_t peer;
+	uint32_t vnode;
+	uint64_t next; /* the source's position after the last one delivered */
 };
 
 #define HOSTS_NONE UINT32_MAX
@@ -181,6 +201,13 @@ struct hosts {
 	uint32_t trust_floor_ppm;
 	uint32_t reserved1;
 	char namespace_name[PF_DOMAIN_NAME_MAX + 1];
+	struct forward_vnode fwd[HOSTS_FORWARD_MAX];
+	uint32_t fwd_count;
+	uint32_t fwd_cursor;
+	struct forward_seen seen[HOSTS_FORWARD_MAX];
+	uint32_t seen_count;
+	uint32_t reserved2;
+	uint64_t forwarded;
 	uint64_t refused_links;
 	uint64_t moves_out, moves_in, rollbacks;
 };
@@ -210,6 +237,13 @@ int emigrate_step(struct hosts *h); /* drive every move; work count */
 void emigrate_frame(struct hosts *h, uint32_t entry, const struct pf_link_frame *f);
 void emigrate_conn_lost(struct hosts *h, uint32_t entry);
 void emigrate_recover(struct hosts *h); /* at start: LEAVING words left by a dead daemon */
+
+/* forward.c: messages sent here to VNodes owned elsewhere. */
+void forward_track(struct hosts *h, uint32_t vnode);
+int forward_step(struct hosts *h);
+void forward_receive(struct hosts *h, uint32_t entry, const struct pf_link_frame *f);
+void forward_acked(struct hosts *h, uint32_t entry, const struct pf_link_frame *f);
+void forward_conn_lost(struct hosts *h, uint32_t entry);
 
 /* immigrate.c: this host as the target. */
 void immigrate_frame(struct hosts *h, uint32_t entry, const struct pf_link_frame *f);

@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools/pflightd/forward.c: messages keep their address (hosts_impl.h).
+ *
+ * A process here that sends to a VNode that moved away keeps calling pf_send() with its
+ * id: the message waits in the VNode's inbox here (pf_send works in every state but
+ * UNASSIGNED), and this agent forwards it to the host that owns the VNode, in inbox
+ * order, in batches (FWD: vnode, epoch, then each message with its position here). The
+ * owner host appends them to the VNode's inbox there (pf_send) and acknowledges the
+ * position it reached (FWD_ACK); only then are they freed here (pf_transit_forwarded). A
+ * batch lost with its connection is sent again from the first message not acknowledged,
+ * and the owner host skips what it delivered already: it keeps, per source host and
+ * VNode, the position after the last message it delivered, and positions here only grow.
+ * So each message is delivered once, in order, whatever the cuts.
+ *
+ * What is not covered: that high-water mark lives in the receiving daemon's memory; a
+ * daemon restarted between delivering a batch and its acknowledgment reaching the source
+ * delivers that batch again. And a VNode that moves on from the owner host to a third
+ * keeps receiving through the chain: the owner host's own forwarder sends on what arrives
+ * for a VNode that is REMOTE there.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shm/pf_assert.h"
+#include "tools/pflightd/hosts_impl.h"
+#include "tools/pflightd/log.h"
+
+#define FWD_BATCH_MAX 64u            /* messages per FWD frame */
+#define FWD_BATCH_BYTES (256u << 10) /* bytes per FWD frame, about */
+#define FWD_SCAN_BUDGET 256u         /* VNodes looked at per pass */
+
+static struct forward_vnode *tracked(struct hosts *h, uint32_t vnode, int add)
+{
+	uint32_t free_slot = UINT32_MAX;
+
+	for (uint32_t i = 0; i < h->fwd_count; i++) {
+		if (h->fwd[i].vnode == vnode && h->fwd[i].used)
+			return &h->fwd[i];
+		if (!h->fwd[i].used && free_slot == UINT32_MAX)
+			free_slot = i;
+	}
+	if (!add)
+		return NULL;
+	if (free_slot == UINT32_MAX) {
+		if (h->fwd_count == HOSTS_FORWARD_MAX)
+			return NULL;
+		free_slot = h->fwd_count++;
+	}
+	h->fwd[free_slot] = (struct forward_vnode){.used = 1, .vnode = vnode};
+	return &h->fwd[free_slot];
+}
+
+void forward_track(struct hosts *h, uint32_t vnode)
+{
+	if (tracked(h, vnode, 1) == NULL)
+		log_msg(LOG_WARN, "hosts: more than %u VNodes away: VNode %u's messages wait here",
+			HOSTS_FORWARD_MAX, vnode);
+}
+
+/* One batch of v's waiting messages to the host that owns it. 1 sent, 0 nothing. */
+static int forward_one(struct hosts *h, struct forward_vnode *f)
+{
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
+	uint8_t *frame = malloc(FWD_BATCH_BYTES + h->msg_bytes_max + 64), *p;
+	uint64_t head, tail, cursor;
+	uint32_t count = 0;
+	struct iovec iov;
+	int entry, r;
+
+	if (frame == NULL)
+		return 0;
+	if (pf_vnode_info(h->domain, f->vnode, &vi) < 0 || vi.state != PF_VNODE_REMOTE ||
+	    vi.host >= h->peers_count) {
+		f->used = vi.state == PF_VNODE_REMOTE; /* came back: its messages are its own */
+		free(frame);
+		return 0;
+	}
+	entry = pf_transit_inbox(h->domain, f->vnode, &head, &tail) < 0 ? -1
+									: hosts_conn_to(h, vi.host);
+	cursor = head;
+	p = frame + 24;
+	while (entry >= 0 && count < FWD_BATCH_MAX && (uint64_t)(p - frame) < FWD_BATCH_BYTES) {
+		uint64_t at = cursor;
+		size_t len = 0;
+
+		r = pf_transit_message(h->domain, f->vnode, &cursor, p + 16, h->msg_bytes_max,
+				       &len);
+		if (r < 0)
+			break;
+		put64le(p, cursor - 1); /* its position here (skipped slots before it: none) */
+		put32le(p + 8, (uint32_t)len);
+		put32le(p + 12, 0);
+		memset(p + 16 + len, 0, (8 - (len & 7)) & 7);
+		p += 16 + len + ((8 - (len & 7)) & 7);
+		count++;
+		(void)at;
+	}
+	if (entry < 0 || count == 0) {
+		free(frame);
+		return 0;
+	}
+	put32le(frame, f->vnode);
+	put32le(frame + 4, (uint32_t)vi.epoch);
+	put64le(frame + 8, head);
+	put32le(frame + 16, count);
+	put32le(frame + 20, 0);
+	iov = (struct iovec){frame, (size_t)(p - frame)};
+	r = hosts_send(h, (uint32_t)entry, HF_FWD, &iov, 1, (uint32_t)iov.iov_len, 1, NULL, NULL);
+	free(frame);
+	if (r < 0)
+		return 0;
+	f->inflight = 1;
+	f->entry = entry;
+	f->upto = cursor;
+	h->forwarded += count;
+	return 1;
+}
+
+int forward_step(struct hosts *h)
+{
+	int work = 0;
+
+	for (uint32_t k = 0; k < FWD_SCAN_BUDGET && k < h->fwd_count; k++) {
+		struct forward_vnode *f = &h->fwd[h->fwd_cursor++ % h->fwd_count];
+
+		if (f->used && !f->inflight)
+			work += forward_one(h, f);
+	}
+	return work;
+}
+
+/* FWD_ACK from the owner host: vnode, epoch, upto. */
+void forward_acked(struct hosts *h, uint32_t entry, const struct pf_link_frame *fr)
+{
+	struct forward_vnode *f;
+
+	if (fr->body_bytes != 16 || (f = tracked(h, get32le(fr->body), 0)) == NULL ||
+	    !f->inflight || f->entry != (int32_t)entry)
+		return;
+	(void)pf_transit_forwarded(h->domain, f->vnode, get32le(fr->body + 4),
+				   get64le(fr->body + 8));
+	f->inflight = 0;
+}
+
+void forward_conn_lost(struct hosts *h, uint32_t entry)
+{
+	for (uint32_t i = 0; i < h->fwd_count; i++)
+		if (h->fwd[i].used && h->fwd[i].inflight && h->fwd[i].entry == (int32_t)entry)
+			h->fwd[i].inflight = 0; /* sent again; the owner host skips what it has */
+}
+
+/* The position after the last message delivered here from peer for vnode (0: none yet). */
+static uint64_t *seen_of(struct hosts *h, int32_t peer, uint32_t vnode)
+{
+	for (uint32_t i = 0; i < h->seen_count; i++)
+		if (h->seen[i].peer == peer && h->seen[i].vnode == vnode)
+			return &h->seen[i].next;
+	if (h->seen_count == HOSTS_FORWARD_MAX)
+		return NULL;
+	h->seen[h->seen_count] = (struct forward_seen){.peer = peer, .vnode = vnode};
+	return &h->seen[h->seen_count++].next;
+}
+
+static void ack(struct hosts *h, uint32_t entry, uint32_t vnode, uint32_t epoch, uint64_t upto)
+{
+	uint8_t body[16];
+	struct iovec iov = {body, sizeof(body)};
+
+	put32le(body, vnode);
+	put32le(body + 4, epoch);
+	put64le(body + 8, upto);
+	(void)hosts_send(h, entry, HF_FWD_ACK, &iov, 1, sizeof(body), 1, NULL, NULL);
+}
+
+/* FWD from a host where the VNode's messages were sent: deliver them here, once each. */
+void forward_receive(struct hosts *h, uint32_t entry, const struct pf_link_frame *fr)
+{
+	const uint8_t *b = fr->body, *p, *end = fr->body + fr->body_bytes;
+	uint32_t vnode, epoch, count;
+	uint64_t *next, upto;
+
+	if (fr->body_bytes < 24)
+		return;
+	vnode = get32le(b);
+	epoch = get32le(b + 4);
+	upto = get64le(b + 8);
+	count = get32le(b + 16);
+	next = seen_of(h, h->conns[entry].peer, vnode);
+	if (next == NULL)
+		return; /* no room to remember: not delivered, the source keeps them */
+	p = b + 24;
+	for (uint32_t i = 0; i < count && end - p >= 16; i++) {
+		uint64_t pos = get64le(p);
+		uint32_t len = get32le(p + 8), padded = len + ((8 - (len & 7)) & 7);
+
+		if (len > h->msg_bytes_max || (uint64_t)(end - p - 16) < padded)
+			break; /* malformed: what came before is delivered and acknowledged */
+		if (pos >= *next) {
+			if (pf_send(h->domain, vnode, p + 16, len) < 0)
+				break; /* full here, or unknown: the rest comes again later */
+			*next = pos + 1;
+		}
+		upto = pos + 1;
+		p += 16 + padded;
+	}
+	ack(h, entry, vnode, epoch, upto);
+}
