@@ -28,16 +28,16 @@ extern "C" {
 /* Hard limits of a domain, chosen so that every index fits the shared-memory words
  * that carry it (a member slot in 12 bits of an ownership word, a capability in a
  * 128-bit set, a VNode id in 20 bits of a pending-ring entry). */
-#define PF_DOMAIN_NAME_MAX 64u          /* bytes of a domain name, without the NUL */
-#define PF_MEMBERS_MAX 4096u            /* member slots in one domain */
-#define PF_VNODES_MAX 1048576u          /* VNodes in one domain */
-#define PF_CAPS_MAX 128u                /* distinct capability names in one domain */
-#define PF_CAP_NAME_MAX 47u             /* bytes of a capability name, without the NUL */
-#define PF_MEMBER_CAPS_MAX PF_CAPS_MAX  /* capabilities one member may declare */
-#define PF_INBOX_SLOTS_MAX 65536u       /* messages waiting in one VNode's inbox */
-#define PF_MSG_BYTES_MAX 65536u         /* largest message size a domain may allow */
-#define PF_STATE_BYTES_MAX (256u << 20) /* largest checkpoint a domain may allow */
-#define PF_VNODE_NAME_MAX 255u          /* bytes of a VNode name hashed to an id */
+#define PF_DOMAIN_NAME_MAX 64u         /* bytes of a domain name, without the NUL */
+#define PF_MEMBERS_MAX 4096u           /* member slots in one domain */
+#define PF_VNODES_MAX 1048576u         /* VNodes in one domain */
+#define PF_CAPS_MAX 128u               /* distinct capability names in one domain */
+#define PF_CAP_NAME_MAX 47u            /* bytes of a capability name, without the NUL */
+#define PF_MEMBER_CAPS_MAX PF_CAPS_MAX /* capabilities one member may declare */
+#define PF_INBOX_SLOTS_MAX 65536u      /* messages waiting in one VNode's inbox */
+#define PF_MSG_BYTES_MAX 65536u        /* largest message size a domain may allow */
+#define PF_STATE_BYTES_MAX (1u << 30)  /* largest checkpoint a domain may allow */
+#define PF_VNODE_NAME_MAX 255u         /* bytes of a VNode name hashed to an id */
 
 /* Runtime version of the library (the headers' is PF_VERSION_MAJOR/MINOR). */
 PF_API int pf_version_major(void);

@@ -124,6 +124,22 @@ static int listen_on(struct hosts *h, const struct pf_manifest_transport *t)
 	return h->ops->listen(h->x, (const struct sockaddr *)&ss, len, &id, &h->port);
 }
 
+/* The largest frame a move or a forward may send: a chunk, the signed digest table of the
+ * largest state, a batch of forwarded messages; each with its heads. */
+static uint32_t frame_bytes_for(uint32_t state_bytes_max, uint32_t msg_bytes_max)
+{
+	uint64_t chunks =
+		(state_bytes_max + PF_SEAL_CHUNK_BYTES_DEFAULT - 1) / PF_SEAL_CHUNK_BYTES_DEFAULT;
+	uint64_t table = (chunks + 1) * PF_PACKET_DIGEST_BYTES + PF_PACKET_SIGNATURE_REC_BYTES;
+	uint64_t n = PF_SEAL_CHUNK_BYTES_DEFAULT;
+
+	if (table > n)
+		n = table;
+	if ((256u << 10) + (uint64_t)msg_bytes_max > n)
+		n = (256u << 10) + (uint64_t)msg_bytes_max; /* forward.c's FWD_BATCH_BYTES */
+	return (uint32_t)(n + 4096);
+}
+
 int hosts_create(struct pf_domain *domain, const struct pf_manifest *manifest,
 		 const unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES], const char *host_name,
 		 struct cmdq *inbox, struct cmdq *to_auditor, struct hosts **ret_hosts)
@@ -160,7 +176,7 @@ int hosts_create(struct pf_domain *domain, const struct pf_manifest *manifest,
 	pf_xport_opts_init(&o);
 	o.conns_max = HOSTS_CONNS_MAX;
 	o.zc_threshold_bytes = (uint32_t)t->zero_copy_threshold_bytes;
-	o.frame_bytes_max = PF_SEAL_CHUNK_BYTES_DEFAULT + 4096;
+	o.frame_bytes_max = frame_bytes_for(h->state_bytes_max, h->msg_bytes_max);
 	if (r == 0)
 		r = h->ops->create(&o, &h->x);
 	if (r == 0)
