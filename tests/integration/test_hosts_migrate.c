@@ -10,7 +10,8 @@
  * REMOTE). Messages keep their address: every other batch is sent to the host the VNode
  * left (where it is REMOTE), which forwards it to the owner, each message once and in
  * order. Each move is audited on both hosts (vnode_emigrated, vnode_immigrated). A move to
- * a host that is not a peer, or of a VNode that is not here, is refused.
+ * a host that is not a peer, or of a VNode that is not here, is refused. Last, `pflight
+ * drain host --to host-b` moves everything host-a still has, counters exact.
  * Method: two real pflightd in the foreground as host-a and host-b on loopback, keys made
  * here (pf_audit_keygen) and listed in each other's transport.peers; counter workers
  * (tools/examples) on both; `pflight migrate <v> --to HOST` through the CLI. Messages are
@@ -241,6 +242,26 @@ int main(int argc, char **argv)
 		send_batch(id, 1);
 		wait_applied(id);
 	}
+	/* MOVES is even: every VNode is home on host-a. 0 and 2 go to host-b, then the rest
+	 * of host-a is drained there. */
+	CHECK(owner_of(0) == 0 && owner_of(1) == 0);
+	CHECK(cli_migrate(0, 0, "host-b") == 0 && cli_migrate(0, 2, "host-b") == 0);
+	moves += 2;
+	{
+		char cmd[512], *out = NULL;
+
+		(void)snprintf(cmd, sizeof(cmd),
+			       "%s --domain %s drain host --to host-b --control %s 2>>%s", cli_path,
+			       name[0], sock[0], wlog[0]);
+		CHECK(proc_capture(cmd, &out) == 0);
+		free(out);
+	}
+	for (uint32_t id = 0; id < VNODES; id++) {
+		CHECK(owner_of(id) == 1 && state_on(0, id, NULL) == PF_VNODE_REMOTE);
+		send_batch(id, 1);
+		wait_applied(id);
+	}
+	moves += (uint32_t)proc_audit_count(audit[0], "host_drain_done", "moves", "2") * 2;
 	CHECK(proc_audit_count(audit[0], "vnode_emigrated", NULL, NULL) +
 		      proc_audit_count(audit[1], "vnode_emigrated", NULL, NULL) ==
 	      (int)moves);

@@ -24,7 +24,9 @@ struct drain_args {
 	uint32_t slot;
 	uint32_t timeout_s;
 	int wait;
-	int host; /* `drain host` (or `drain all`): every member instead of one slot */
+	int host;            /* `drain host` (or `drain all`): every member instead of one slot */
+	const char *to;      /* `drain host --to HOST`: every VNode to another host */
+	const char *control; /* --control PATH */
 };
 
 static int drain_parse(int argc, char **argv, struct drain_args *a)
@@ -42,6 +44,10 @@ static int drain_parse(int argc, char **argv, struct drain_args *a)
 		} else if (strcmp(arg, "--timeout") == 0 && i + 1 < argc) {
 			bad |= cli_parse_u32("--timeout", argv[++i], 0, UINT32_MAX, &a->timeout_s) <
 			       0;
+		} else if (strcmp(arg, "--to") == 0 && i + 1 < argc) {
+			a->to = argv[++i];
+		} else if (strcmp(arg, "--control") == 0 && i + 1 < argc) {
+			a->control = argv[++i];
 		} else if (have == 0 && (strcmp(arg, "host") == 0 || strcmp(arg, "all") == 0)) {
 			have = a->host = 1;
 		} else if (have == 0 && strncmp(arg, "--", 2) != 0) {
@@ -51,7 +57,62 @@ static int drain_parse(int argc, char **argv, struct drain_args *a)
 			return -EINVAL;
 		}
 	}
+	if (a->to != NULL && !a->host)
+		return -EINVAL; /* --to moves a host's VNodes: `drain host --to HOST` */
 	return have == 1 && bad == 0 ? 0 : -EINVAL;
+}
+
+/* VNodes this domain can place (not moved away): what a drain to another host waits on. */
+static uint32_t live_here(struct pf_domain *d, uint32_t vnodes_max)
+{
+	uint32_t n = 0;
+
+	for (uint32_t id = 0; id < vnodes_max; id++) {
+		struct pf_vnode_info vi = {.size = sizeof(vi)};
+
+		n += pf_vnode_info(d, id, &vi) == 0 && vi.state != PF_VNODE_UNASSIGNED &&
+		     vi.state != PF_VNODE_REMOTE;
+	}
+	return n;
+}
+
+/* `drain host --to HOST`: the daemon moves every VNode here to HOST; wait until none is
+ * left here (or --timeout). */
+static int drain_to_host(struct cli *c, const struct drain_args *a, const struct pf_domain_info *di)
+{
+	char path[PF_CONTROL_PATH_MAX], req[128], out[PF_CONTROL_REPLY_MAX];
+	struct timespec poll = {0, DRAIN_POLL_NS};
+	uint64_t polls = (uint64_t)a->timeout_s * (1000000000u / DRAIN_POLL_NS);
+	uint32_t left = 0;
+	int r;
+
+	if (a->control != NULL)
+		r = snprintf(path, sizeof(path), "%s", a->control) < (int)sizeof(path) ? 0 : -1;
+	else
+		r = pf_control_path(c->domain, 0, path, sizeof(path)) < 0 ? -1 : 0;
+	if (r < 0)
+		return EXIT_USAGE;
+	(void)snprintf(req, sizeof(req), "drain-host %s", a->to);
+	r = pf_control_request(path, di->segment_uid, req, out, sizeof(out), 0);
+	if (r < 0 || strstr(out, "\"ok\":true") == NULL) {
+		fprintf(stderr, "pflight: drain to host %s: %s\n", a->to,
+			r < 0 ? strerror(-r) : out);
+		return EXIT_FAILED;
+	}
+	for (uint64_t k = 0; a->wait && k <= polls; k++) {
+		left = live_here(c->d, di->vnodes_max);
+		if (left == 0)
+			break;
+		(void)nanosleep(&poll, NULL);
+	}
+	if (!c->json)
+		printf("drain to host %s: %s%u VNodes left here\n", a->to,
+		       a->wait ? "" : "requested; ",
+		       a->wait ? left : live_here(c->d, di->vnodes_max));
+	if (c->json)
+		printf("{\"to\":\"%s\",\"left\":%u,\"done\":%s}\n", a->to, left,
+		       a->wait && left == 0 ? "true" : "false");
+	return a->wait && left > 0 ? EXIT_FAILED : 0;
 }
 
 #define STALL_POLLS 10u /* no VNode left for a second: say what blocks the drain */
@@ -367,6 +428,10 @@ static int drain_or_retire(struct cli *c, int argc, char **argv, uint32_t flags)
 	(void)setvbuf(stdout, NULL, _IOLBF, 0);
 	if (pf_domain_info(c->d, &di) < 0 || set_alloc(&s, di.members_max) < 0)
 		return EXIT_FAILED;
+	if (a.to != NULL) {
+		set_free(&s);
+		return flags != 0 ? EXIT_USAGE : drain_to_host(c, &a, &di);
+	}
 	r = a.host ? drain_host(c, &a, &di, &s) : drain_one(c, argv[0], &a, flags, &di, &s);
 	set_free(&s);
 	return r;

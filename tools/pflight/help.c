@@ -130,7 +130,8 @@ const struct cli_command cli_commands[] = {
 	{
 		.name = "drain",
 		.usage = "drain <slot> [--timeout S] [--no-wait]\n"
-			 "drain host|all [--timeout S] [--no-wait]",
+			 "drain host|all [--timeout S] [--no-wait]\n"
+			 "drain host --to HOST [--timeout S] [--no-wait] [--control PATH]",
 		.summary = "cordon a member, or every member; pflightd moves their VNodes",
 		.about =
 			"Cordon member <slot>: it takes no new VNodes, and pflightd's scheduler "
@@ -145,10 +146,14 @@ const struct cli_command cli_commands[] = {
 			"30s by default) pflightd releases what is left back to PENDING with its "
 			"last committed checkpoint and its inbox, so nothing committed is lost, "
 			"only uncommitted work is redone by the next owner. Without a running "
-			"pflightd nothing moves.",
+			"pflightd nothing moves. `drain host --to HOST` moves every VNode of this "
+			"host to HOST, a host of transport.peers, as `migrate --to` does, several "
+			"at a time, and waits until none is left here; the members stay.",
 		.options = "--timeout S\tstop waiting after S seconds (default 60); the drain "
 			   "itself goes on\n"
-			   "--no-wait\tcordon and return at once\n",
+			   "--no-wait\tcordon (or ask for the moves) and return at once\n"
+			   "--to HOST\tmove the host's VNodes to HOST instead of cordoning\n"
+			   "--control PATH\twith --to: the daemon's control socket\n",
 		.failed = "a member could not be cordoned (for <slot>: no ACTIVE or DRAINING "
 			  "member in it), or one was still DRAINING when --timeout passed",
 		.example = "pflight --domain prod drain host --timeout 120",

@@ -27,6 +27,7 @@
 #define EXPORT_PREFIX "export "
 #define EXPORT_PREFIX_BYTES (sizeof(EXPORT_PREFIX) - 1u)
 #define FDS_MAX 4 /* descriptors one request may carry: one is used, the rest closed */
+#define DRAIN_HOST_PREFIX "drain-host "
 #define MIGRATE_HOST_PREFIX "migrate-host "
 #define MIGRATE_HOST_PREFIX_BYTES (sizeof(MIGRATE_HOST_PREFIX) - 1u)
 #define RUN_DIR "/run/pflight"
@@ -443,17 +444,19 @@ static int reply_porter(struct control *c, const char *req, int file, const stru
 
 /* "migrate-host <vnode> <peer>": queue the move for the host agent; the client follows the
  * VNode's state (REMOTE at the peer's index when it is done). */
-static int reply_migrate_host(struct control *c, const char *args, const struct ucred *peer,
-			      char *out, size_t cap)
+static int reply_migrate_host(struct control *c, const char *args, int all,
+			      const struct ucred *peer, char *out, size_t cap)
 {
 	const char *sp = strchr(args, ' ');
 	struct cmd cmd = {.type = CMD_MIGRATE_HOST};
-	uint64_t v;
+	uint64_t v = UINT32_MAX;
 	int host;
 
 	if (peer->uid != 0 && peer->uid != geteuid())
 		return snprintf(out, cap, forbidden_fmt, "migrate");
-	if (sp == NULL || decimal_parse(args, (size_t)(sp - args), UINT32_MAX, &v) < 0)
+	if (all)
+		sp = args - 1; /* "drain-host <host>": every VNode */
+	else if (sp == NULL || decimal_parse(args, (size_t)(sp - args), UINT32_MAX - 1, &v) < 0)
 		return snprintf(out, cap,
 				"{\"ok\":false,\"error\":\"usage\",\"reason\":\"migrate-host "
 				"<vnode> <host>\"}");
@@ -546,7 +549,11 @@ static int answer(struct control *c, int fd)
 	else if (strncmp(req, MIGRATE_PREFIX, MIGRATE_PREFIX_BYTES) == 0)
 		k = reply_migrate(c, req + MIGRATE_PREFIX_BYTES, &peer, out, sizeof(out));
 	else if (strncmp(req, MIGRATE_HOST_PREFIX, MIGRATE_HOST_PREFIX_BYTES) == 0)
-		k = reply_migrate_host(c, req + MIGRATE_HOST_PREFIX_BYTES, &peer, out, sizeof(out));
+		k = reply_migrate_host(c, req + MIGRATE_HOST_PREFIX_BYTES, 0, &peer, out,
+				       sizeof(out));
+	else if (strncmp(req, DRAIN_HOST_PREFIX, sizeof(DRAIN_HOST_PREFIX) - 1) == 0)
+		k = reply_migrate_host(c, req + sizeof(DRAIN_HOST_PREFIX) - 1, 1, &peer, out,
+				       sizeof(out));
 	else if (strncmp(req, EXPORT_PREFIX, EXPORT_PREFIX_BYTES) == 0 ||
 		 strcmp(req, "import") == 0)
 		k = reply_porter(c, req, file, &peer, out, sizeof(out));

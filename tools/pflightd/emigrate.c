@@ -579,9 +579,81 @@ static int step_one(struct hosts *h, struct emigration *e)
 	}
 }
 
+static uint32_t slots_free(const struct hosts *h)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < HOSTS_MIGRATIONS_MAX; i++)
+		n += h->out[i].phase == EM_FREE;
+	return n;
+}
+
+int emigrate_ask(struct hosts *h, uint32_t vnode, uint32_t peer, const char *by)
+{
+	struct hosts_wait *w;
+
+	if (slots_free(h) > 0 && h->waiting_head == h->waiting_tail)
+		return emigrate_start(h, vnode, peer, by);
+	if (h->waiting_tail - h->waiting_head == HOSTS_WAITING_MAX) {
+		hosts_audit(h, "migrate_host_refused", vnode,
+			    "{\"to\":\"%s\",\"error\":\"too many moves waiting\",%s}",
+			    h->peers[peer].id.name, by);
+		return -EBUSY;
+	}
+	w = &h->waiting[h->waiting_tail++ % HOSTS_WAITING_MAX];
+	w->vnode = vnode;
+	w->peer = peer;
+	(void)snprintf(w->by, sizeof(w->by), "%s", by);
+	return 0;
+}
+
+void emigrate_drain(struct hosts *h, uint32_t peer, const char *by)
+{
+	h->drain_peer = peer;
+	h->drain_cursor = 0;
+	h->drain_moved = 0;
+	(void)snprintf(h->drain_by, sizeof(h->drain_by), "%s", by);
+	hosts_audit(h, "host_drain_start", PF_AUDIT_NO_VNODE, "{\"to\":\"%s\",%s}",
+		    h->peers[peer].id.name, by);
+}
+
+/* Start what waits (asked moves first, then the drain) while slots are free. */
+static int start_waiting(struct hosts *h)
+{
+	uint32_t free_slots = slots_free(h);
+	int work = 0;
+
+	while (free_slots > 0 && h->waiting_head != h->waiting_tail) {
+		struct hosts_wait *w = &h->waiting[h->waiting_head++ % HOSTS_WAITING_MAX];
+
+		free_slots -= emigrate_start(h, w->vnode, w->peer, w->by) == 0;
+		work++;
+	}
+	while (free_slots > 0 && h->drain_peer != HOSTS_NONE && h->drain_cursor < h->vnodes_max) {
+		uint32_t id = h->drain_cursor++;
+		struct pf_vnode_info vi = {.size = sizeof(vi)};
+
+		if (pf_vnode_info(h->domain, id, &vi) < 0 || vi.state == PF_VNODE_UNASSIGNED ||
+		    vi.state >= PF_VNODE_LEAVING)
+			continue;
+		if (emigrate_start(h, id, h->drain_peer, h->drain_by) == 0) {
+			free_slots--;
+			h->drain_moved++;
+		}
+		work++;
+	}
+	if (h->drain_peer != HOSTS_NONE && h->drain_cursor >= h->vnodes_max &&
+	    slots_free(h) == HOSTS_MIGRATIONS_MAX) {
+		hosts_audit(h, "host_drain_done", PF_AUDIT_NO_VNODE, "{\"to\":\"%s\",\"moves\":%u}",
+			    h->peers[h->drain_peer].id.name, h->drain_moved);
+		h->drain_peer = HOSTS_NONE;
+	}
+	return work;
+}
+
 int emigrate_step(struct hosts *h)
 {
-	int work = 0;
+	int work = start_waiting(h);
 
 	for (uint32_t i = 0; i < HOSTS_MIGRATIONS_MAX; i++)
 		if (h->out[i].phase != EM_FREE)

@@ -167,6 +167,8 @@ int hosts_create(struct pf_domain *domain, const struct pf_manifest *manifest,
 		h->conns[i].state = CONN_FREE;
 	r = pf_domain_info(domain, &di);
 	h->state_bytes_max = di.state_bytes_max;
+	h->vnodes_max = di.vnodes_max;
+	h->drain_peer = HOSTS_NONE;
 	h->msg_bytes_max = di.msg_bytes_max;
 	if (r == 0)
 		r = peers_load(h, t);
@@ -508,8 +510,10 @@ static int take_commands(struct hosts *h)
 
 	while (n < (int)CMDQ_DRAIN_LIMIT && cmdq_take(h->inbox, &c) == 0) {
 		n++;
-		if (c.type == CMD_MIGRATE_HOST && c.slot < h->peers_count)
-			(void)emigrate_start(h, c.vnode, c.slot, c.text);
+		if (c.type == CMD_MIGRATE_HOST && c.slot < h->peers_count && c.vnode == UINT32_MAX)
+			emigrate_drain(h, c.slot, c.text);
+		else if (c.type == CMD_MIGRATE_HOST && c.slot < h->peers_count)
+			(void)emigrate_ask(h, c.vnode, c.slot, c.text);
 	}
 	return n;
 }

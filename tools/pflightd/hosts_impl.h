@@ -56,6 +56,7 @@ enum hosts_frame {
 };
 
 #define HOSTS_FORWARD_MAX 4096u /* VNodes away (and senders' high-water marks) tracked */
+#define HOSTS_WAITING_MAX 4096u /* moves asked for while every slot was busy */
 
 /* A VNode owned by another host whose messages here are forwarded (forward.c). */
 struct forward_vnode {
@@ -208,6 +209,18 @@ struct hosts {
 	uint32_t seen_count;
 	uint32_t reserved2;
 	uint64_t forwarded;
+	/* Moves asked for while every slot was busy, in order (a ring), and a drain of every
+	 * VNode here to one peer (drain_peer, HOSTS_NONE: none) by id from drain_cursor. */
+	struct hosts_wait {
+		uint32_t vnode, peer;
+		char by[96];
+	} waiting[HOSTS_WAITING_MAX];
+	uint32_t waiting_head, waiting_tail;
+	uint32_t drain_peer;
+	uint32_t drain_cursor;
+	uint32_t vnodes_max;
+	uint32_t drain_moved;
+	char drain_by[96];
 	uint64_t refused_links;
 	uint64_t moves_out, moves_in, rollbacks;
 };
@@ -233,6 +246,10 @@ uint64_t get64le(const uint8_t *p);
 
 /* emigrate.c: this host as the source. */
 int emigrate_start(struct hosts *h, uint32_t vnode, uint32_t peer, const char *by);
+/* A move asked for: started now, or queued while every slot is busy. */
+int emigrate_ask(struct hosts *h, uint32_t vnode, uint32_t peer, const char *by);
+/* Move every VNode of this host to peer, HOSTS_MIGRATIONS_MAX at a time. */
+void emigrate_drain(struct hosts *h, uint32_t peer, const char *by);
 int emigrate_step(struct hosts *h); /* drive every move; work count */
 void emigrate_frame(struct hosts *h, uint32_t entry, const struct pf_link_frame *f);
 void emigrate_conn_lost(struct hosts *h, uint32_t entry);
