@@ -352,3 +352,61 @@ void inbox_free_retry(struct pf_domain *d, struct pf_vnode *h)
 	if (h->freed != h->committed)
 		h->freed = inbox_free_upto(d, h->id, h->committed);
 }
+
+/* Undo the first n prepended slots from `first` (a failed prepend). */
+static void prepend_undo(struct pf_domain *d, uint32_t id, uint64_t first, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t p = first + i;
+		struct dom_inbox_slot *s = inbox_slot(d, id, p);
+		/* Relaxed: only we wrote it (no member owns the VNode; see inbox_prepend()). */
+		uint64_t w = pf_load_relaxed(&s->word);
+
+		/* [R13] pairs with [A13] in pf_send(): as a free. */
+		(void)pf_cas_release(&s->word, &w, inbox_word(lap_of(d, p) + 1, 0, INBOX_EMPTY));
+	}
+}
+
+int inbox_prepend(struct pf_domain *d, uint32_t id, const struct iovec *msgs, uint32_t count)
+{
+	struct dom_vnode *v = &d->vnodes[id];
+	/* Relaxed: nobody else moves head while no member owns the VNode (the caller's
+	 * ARRIVING state); re-checked slot by slot below. */
+	uint64_t head = pf_load_relaxed(&v->inbox_head), first = head - count;
+	/* Relaxed: the senders' hint: room is re-checked slot by slot below. */
+	uint64_t tail = pf_load_relaxed(&v->inbox_tail);
+
+	PF_ASSERT(id < d->lim.vnodes_max && (msgs != NULL || count == 0));
+	if (count > d->lim.inbox_slots || tail - head > d->lim.inbox_slots - count)
+		return -EAGAIN;
+	for (uint32_t i = 0; i < count; i++) {
+		uint64_t p = first + i;
+		struct dom_inbox_slot *s = inbox_slot(d, id, p);
+		/* Position p was freed (or never used: lap arithmetic wraps, so the position
+		 * before 0 is a freed one of lap 2^32 - 1): its slot waits for p + slots. */
+		uint64_t w = inbox_word(lap_of(d, p) + 1, 0, INBOX_EMPTY);
+
+		if (msgs[i].iov_len > d->lim.msg_bytes_max) {
+			prepend_undo(d, id, first, i);
+			return -EMSGSIZE;
+		}
+		/* [A13] pairs with [R13] in free_one(): take the freed slot back, unless a
+		 * sender took it for p + slots (the ring is that full: no room). */
+		if (pf_load_acquire(&s->word) != w) {
+			prepend_undo(d, id, first, i);
+			return -EAGAIN;
+		}
+		memcpy(slot_bytes(s), msgs[i].iov_base, msgs[i].iov_len);
+		/* [R14] pairs with [A14] in pf_recv(): the bytes above come first. */
+		if (!pf_cas_release(
+			    &s->word, &w,
+			    inbox_word(lap_of(d, p), (uint32_t)msgs[i].iov_len, INBOX_FULL))) {
+			prepend_undo(d, id, first, i);
+			return -EAGAIN;
+		}
+	}
+	/* Relaxed: a position for tools and the next owner, whose load takes its own from the
+	 * checkpoint installed after this. */
+	pf_store_relaxed(&v->inbox_head, first);
+	return 0;
+}

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "core/domain_impl.h"
 #include "core/ownership.h"
@@ -186,6 +187,11 @@ uint64_t inbox_free_upto(struct pf_domain *d, uint32_t id, uint64_t upto);
  * past it, -EAGAIN (nothing more now), -ENOBUFS, -EBADMSG. Nothing is freed. */
 int inbox_peek(struct pf_domain *d, uint32_t id, uint64_t *cursor, void *buf, size_t cap,
 	       size_t *ret_len);
+/* Put count messages before the first waiting one of VNode id, in order (inbox head
+ * moves back by count): for a VNode no member owns (core/transit.c: an arrival's carried
+ * messages go before those sent here meanwhile, which were all sent after them). 0,
+ * -EAGAIN (no room: the ring is too full), -EMSGSIZE. */
+int inbox_prepend(struct pf_domain *d, uint32_t id, const struct iovec *msgs, uint32_t count);
 /* Look at the message at *cursor of VNode id while its owner may consume it: nothing is
  * written (a slot still being written ends the look), and a slot that changed during the
  * copy gives -ESTALE (freed under us: start again). 0, -EAGAIN (the end), -ENOBUFS,

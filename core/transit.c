@@ -202,7 +202,7 @@ PF_API int pf_transit_arrive(struct pf_domain *d, uint32_t id, uint32_t host, ui
 }
 
 PF_API int pf_transit_install(struct pf_domain *d, uint32_t id, uint32_t epoch, const void *state,
-			      size_t len, uint64_t seq)
+			      size_t len, uint64_t seq, uint32_t carried)
 {
 	uint64_t head;
 
@@ -212,20 +212,23 @@ PF_API int pf_transit_install(struct pf_domain *d, uint32_t id, uint32_t epoch, 
 		return -ESTALE;
 	/* Relaxed: nobody frees an ARRIVING VNode's inbox; the freed position is where its
 	 * waiting messages start. */
-	head = pf_load_relaxed(&d->vnodes[id].inbox_head);
+	head = pf_load_relaxed(&d->vnodes[id].inbox_head) - carried;
 	if (len == 0 && seq == 0)
-		return ckpt_forget(d, id, epoch);
+		return ckpt_forget(d, id, epoch); /* its inbox: from the freed position anyway */
 	return ckpt_install(d, id, epoch, (uint32_t)seq, state, len, head);
 }
 
-PF_API int pf_transit_deliver(struct pf_domain *d, uint32_t id, uint32_t epoch, const void *bytes,
-			      size_t len)
+PF_API int pf_transit_deliver(struct pf_domain *d, uint32_t id, uint32_t epoch,
+			      const struct iovec *msgs, uint32_t count)
 {
-	if (d == NULL || id >= d->lim.vnodes_max || (bytes == NULL && len > 0))
+	if (d == NULL || id >= d->lim.vnodes_max || (msgs == NULL && count > 0))
 		return -EINVAL;
+	for (uint32_t i = 0; i < count; i++)
+		if (msgs[i].iov_base == NULL && msgs[i].iov_len > 0)
+			return -EINVAL;
 	if (!at(word(d, id), PF_VNODE_ARRIVING, epoch))
 		return -ESTALE;
-	return pf_send(d, id, bytes, len);
+	return inbox_prepend(d, id, msgs, count);
 }
 
 PF_API int pf_transit_arrived(struct pf_domain *d, uint32_t id, uint32_t epoch)

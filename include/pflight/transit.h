@@ -39,6 +39,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "pflight/common.h"
 #include "pflight/domain.h"
@@ -109,18 +110,25 @@ PF_API int pf_transit_arrive(struct pf_domain *domain, uint32_t id, uint32_t hos
 
 /*
  * Install the state that arrived as the checkpoint of an ARRIVING VNode, at its epoch:
- * the next owner loads it, then receives the messages waiting here (those sent here while
- * it was away, then those pf_transit_deliver() adds). len 0 with seq 0: it never
- * committed (any older state here is forgotten). Returns 0, or -EMSGSIZE (past the
- * domain's state_bytes_max), -ENOBUFS (no free checkpoint buffer; retry), -ESTALE.
+ * the next owner loads it, then receives the `carried` messages pf_transit_deliver() will
+ * place (call it next), then those waiting here. len 0 with seq 0: it never committed
+ * (any older state here is forgotten). Returns 0, or -EMSGSIZE (past the domain's
+ * state_bytes_max), -ENOBUFS (no free checkpoint buffer; retry), -ESTALE.
  */
 PF_API int pf_transit_install(struct pf_domain *domain, uint32_t id, uint32_t epoch,
-			      const void *state, size_t len, uint64_t seq);
+			      const void *state, size_t len, uint64_t seq, uint32_t carried);
 
-/* Add a message the packet carried to an ARRIVING VNode's inbox, in the packet's order.
- * 0, or -EMSGSIZE, -EAGAIN (the inbox is full), -ESTALE. */
+/*
+ * Place the messages the packet carried in an ARRIVING VNode's inbox, in the packet's
+ * order, BEFORE the messages waiting here: every message sent here while the VNode was
+ * away was sent after those the packet carries (forwarded ones came back in it), so each
+ * sender's order holds. The inbox's head moves back by count (positions are modular).
+ * Call it once, after pf_transit_install() (with carried = count). All or nothing: 0, or
+ * -EMSGSIZE (a message past the domain's msg_bytes_max), -EAGAIN (not room for them all:
+ * nothing placed; undo the arrival), -ESTALE.
+ */
 PF_API int pf_transit_deliver(struct pf_domain *domain, uint32_t id, uint32_t epoch,
-			      const void *bytes, size_t len);
+			      const struct iovec *msgs, uint32_t count);
 
 /* The source committed: ARRIVING(epoch) -> PENDING(epoch), queued for placement. 0, or
  * -ESTALE. */

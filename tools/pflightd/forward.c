@@ -151,16 +151,16 @@ void forward_conn_lost(struct hosts *h, uint32_t entry)
 			h->fwd[i].inflight = 0; /* sent again; the owner host skips what it has */
 }
 
-/* The position after the last message delivered here from peer for vnode (0: none yet). */
-static uint64_t *seen_of(struct hosts *h, int32_t peer, uint32_t vnode)
+/* Where delivery from peer for vnode stands here (valid 0: nothing delivered yet). */
+static struct forward_seen *seen_of(struct hosts *h, int32_t peer, uint32_t vnode)
 {
 	for (uint32_t i = 0; i < h->seen_count; i++)
 		if (h->seen[i].peer == peer && h->seen[i].vnode == vnode)
-			return &h->seen[i].next;
+			return &h->seen[i];
 	if (h->seen_count == HOSTS_FORWARD_MAX)
 		return NULL;
 	h->seen[h->seen_count] = (struct forward_seen){.peer = peer, .vnode = vnode};
-	return &h->seen[h->seen_count++].next;
+	return &h->seen[h->seen_count++];
 }
 
 static void ack(struct hosts *h, uint32_t entry, uint32_t vnode, uint32_t epoch, uint64_t upto)
@@ -178,8 +178,9 @@ static void ack(struct hosts *h, uint32_t entry, uint32_t vnode, uint32_t epoch,
 void forward_receive(struct hosts *h, uint32_t entry, const struct pf_link_frame *fr)
 {
 	const uint8_t *b = fr->body, *p, *end = fr->body + fr->body_bytes;
+	struct forward_seen *seen;
 	uint32_t vnode, epoch, count;
-	uint64_t *next, upto;
+	uint64_t upto;
 
 	if (fr->body_bytes < 24)
 		return;
@@ -187,8 +188,8 @@ void forward_receive(struct hosts *h, uint32_t entry, const struct pf_link_frame
 	epoch = get32le(b + 4);
 	upto = get64le(b + 8);
 	count = get32le(b + 16);
-	next = seen_of(h, h->conns[entry].peer, vnode);
-	if (next == NULL)
+	seen = seen_of(h, h->conns[entry].peer, vnode);
+	if (seen == NULL)
 		return; /* no room to remember: not delivered, the source keeps them */
 	p = b + 24;
 	for (uint32_t i = 0; i < count && end - p >= 16; i++) {
@@ -197,10 +198,13 @@ void forward_receive(struct hosts *h, uint32_t entry, const struct pf_link_frame
 
 		if (len > h->msg_bytes_max || (uint64_t)(end - p - 16) < padded)
 			break; /* malformed: what came before is delivered and acknowledged */
-		if (pos >= *next) {
+		/* Positions are modular (an arrival may move an inbox's head back past 0): a
+		 * difference, not a comparison; the first message from a source is new. */
+		if (!seen->valid || (int64_t)(pos - seen->next) >= 0) {
 			if (pf_send(h->domain, vnode, p + 16, len) < 0)
 				break; /* full here, or unknown: the rest comes again later */
-			*next = pos + 1;
+			seen->next = pos + 1;
+			seen->valid = 1;
 		}
 		upto = pos + 1;
 		p += 16 + padded;

@@ -71,7 +71,9 @@ struct forward_vnode {
 struct forward_seen {
 	int32_t peer;
 	uint32_t vnode;
-	uint64_t next; /* the source's position after the last one delivered */
+	uint64_t next;  /* the source's position after the last one delivered */
+	uint32_t valid; /* 0: nothing delivered yet */
+	uint32_t reserved0;
 };
 
 #define HOSTS_NONE UINT32_MAX

@@ -331,10 +331,9 @@ static int install(struct hosts *h, struct immigration *m, const char **why)
 		return r;
 	m->active = IM_PREPARED;
 	r = pf_transit_install(h->domain, m->vnode, m->epoch, m->state, ph->state_bytes,
-			       ph->checkpoint_seq);
-	for (uint32_t i = 0; r == 0 && i < m->messages; i++)
-		r = pf_transit_deliver(h->domain, m->vnode, m->epoch, m->msgs[i].iov_base,
-				       m->msgs[i].iov_len);
+			       ph->checkpoint_seq, m->messages);
+	if (r == 0)
+		r = pf_transit_deliver(h->domain, m->vnode, m->epoch, m->msgs, m->messages);
 	*why = r == -EAGAIN ? "the VNode's inbox here is too small for its messages"
 			    : "its state could not be installed";
 	return r;

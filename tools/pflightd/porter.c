@@ -298,21 +298,29 @@ static int install(struct porter *p, const struct pf_packet_view *v, const uint8
 {
 	const struct pf_packet_header *h = &v->header;
 	const char *caps[PF_CAPS_MAX];
+	struct iovec *msgs = calloc(h->message_count + 1u, sizeof(*msgs));
 	struct pf_packet_message m;
 	uint64_t cursor = 0;
-	uint32_t epoch;
+	uint32_t epoch, n = 0;
 	int r;
 
 	for (uint32_t i = 0; i < h->caps_count; i++)
 		caps[i] = h->caps[i];
+	if (msgs == NULL)
+		return -ENOMEM;
+	while (n < h->message_count && pf_packet_view_message(v, &cursor, &m) == 1)
+		msgs[n++] = (struct iovec){(void *)(uintptr_t)m.data, m.len};
 	r = pf_transit_arrive(p->domain, h->vnode_id, signer_host(p, h->host_key), h->epoch, caps,
 			      h->caps_count, h->home_node, &epoch);
-	if (r < 0)
+	if (r < 0) {
+		free(msgs);
 		return r;
+	}
 	r = pf_transit_install(p->domain, h->vnode_id, epoch, state, h->state_bytes,
-			       h->checkpoint_seq);
-	while (r == 0 && (r = pf_packet_view_message(v, &cursor, &m)) == 1)
-		r = pf_transit_deliver(p->domain, h->vnode_id, epoch, m.data, m.len);
+			       h->checkpoint_seq, n);
+	if (r == 0)
+		r = pf_transit_deliver(p->domain, h->vnode_id, epoch, msgs, n);
+	free(msgs);
 	if (r == 0)
 		r = pf_transit_arrived(p->domain, h->vnode_id, epoch);
 	if (r < 0) {

@@ -206,10 +206,13 @@ static void test_move_there_and_back(void **state)
 	assert_int_equal(pf_transit_arrive(b, 2, 0, ea, caps, 1, -1, &eb), 0);
 	assert_int_equal(eb, ea + 1);
 	assert_int_equal(pf_transit_arrive(b, 2, 0, ea, caps, 1, -1, &eb), -EBUSY);
-	assert_int_equal(pf_transit_install(b, 2, eb, st, sl, seq), 0);
-	assert_int_equal(pf_transit_install(b, 2, eb + 1, st, sl, seq), -ESTALE);
-	assert_int_equal(pf_transit_deliver(b, 2, eb, "x0", 2), 0);
-	assert_int_equal(pf_transit_deliver(b, 2, eb, "x1", 2), 0);
+	assert_int_equal(pf_transit_install(b, 2, eb, st, sl, seq, 2), 0);
+	assert_int_equal(pf_transit_install(b, 2, eb + 1, st, sl, seq, 2), -ESTALE);
+	{
+		struct iovec carried[2] = {{"x0", 2}, {"x1", 2}};
+
+		assert_int_equal(pf_transit_deliver(b, 2, eb, carried, 2), 0);
+	}
 	assert_int_equal(pf_vnode_claim_id(mb, 2, &v), -EBUSY); /* ARRIVING: nobody's yet */
 
 	/* a commits: REMOTE; what was carried is freed, a late message stays. */
@@ -253,16 +256,28 @@ static void test_move_there_and_back(void **state)
 	assert_int_equal(pf_transit_arrive(a, 2, 1, eb - 5, caps, 1, -1, &ea), -ESTALE);
 	assert_int_equal(pf_transit_arrive(a, 2, 1, eb, NULL, 0, -1, &ea), -EPROTO);
 	assert_int_equal(pf_transit_arrive(a, 2, 1, eb, caps, 1, -1, &ea), 0);
-	assert_int_equal(pf_transit_install(a, 2, ea, st, sl, seq), 0);
+	assert_int_equal(pf_transit_install(a, 2, ea, st, sl, seq, 2), 0);
+	{
+		/* What b's packet carried goes before what waited here: "late" was sent
+		 * after them. */
+		struct iovec carried[2] = {{"b0", 2}, {"b1", 2}};
+
+		assert_int_equal(pf_transit_deliver(a, 2, ea, carried, 2), 0);
+	}
 	assert_int_equal(pf_transit_left(b, 2, eb, ea, from), 0);
 	assert_int_equal(pf_transit_arrived(a, 2, ea), 0);
 	assert_int_equal(pf_vnode_claim_id(ma, 2, &v), 0);
 	assert_int_equal(pf_checkpoint_load(v, st, sizeof(st), &sl), 0);
 	assert_int_equal(sl, 100);
 	assert_int_equal((unsigned char)st[0], 0x6b);
-	/* The late message sent to a while the VNode was on b waited for it here. */
+	/* The carried messages first, then the late one sent to a while the VNode was on b. */
+	assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), 0);
+	assert_memory_equal(buf, "b0", 2);
+	assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), 0);
+	assert_memory_equal(buf, "b1", 2);
 	assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), 0);
 	assert_memory_equal(buf, "late", 4);
+	assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), -EAGAIN);
 	assert_int_equal(pf_vnode_release(v), 0);
 	assert_int_equal(pf_member_leave(ma), 0);
 	assert_int_equal(pf_member_leave(mb), 0);
@@ -281,7 +296,7 @@ static void test_arrival_undone_and_recovered(void **state)
 	(void)state;
 	assert_int_equal(pf_transit_arrive(b, 3, 2, 10, NULL, 0, -1, &eb), 0);
 	assert_int_equal(eb, 11);
-	assert_int_equal(pf_transit_install(b, 3, eb, st, 9, 4), 0);
+	assert_int_equal(pf_transit_install(b, 3, eb, st, 9, 4, 0), 0);
 	assert_int_equal(pf_transit_unarrive(b, 3, eb), 0);
 	assert_int_equal(state_of(b, 3, &e64, NULL), PF_VNODE_REMOTE);
 	assert_int_equal(e64, 11);
@@ -292,7 +307,7 @@ static void test_arrival_undone_and_recovered(void **state)
 	assert_int_equal(pf_transit_arrive(b, 3, 2, 10, NULL, 0, -1, &e2), -ESTALE);
 	assert_int_equal(pf_transit_arrive(b, 3, 2, 11, NULL, 0, -1, &e2), 0);
 	assert_int_equal(e2, 12);
-	assert_int_equal(pf_transit_install(b, 3, e2, NULL, 0, 0), 0);
+	assert_int_equal(pf_transit_install(b, 3, e2, NULL, 0, 0, 0), 0);
 	assert_int_equal(pf_transit_arrived(b, 3, e2), 0);
 	assert_int_equal(pf_vnode_claim_id(mb, 3, &v), 0);
 	assert_int_equal(pf_checkpoint_load(v, st, sizeof(st), &len), -ENOENT);
@@ -310,6 +325,55 @@ static void test_arrival_undone_and_recovered(void **state)
 		assert_int_equal(pf_transit_recover(b), 0);
 	}
 	assert_int_equal(pf_member_leave(mb), 0);
+}
+
+/* Carried messages go before the waiting ones only with room for all of them: all or
+ * nothing. The inbox holds 8; 7 wait here, 2 are carried: refused, nothing placed; with 6
+ * waiting they fit, and come out first. */
+static void test_deliver_room(void **state)
+{
+	struct pf_member *m;
+	struct pf_vnode *v = NULL;
+	struct iovec carried[2] = {{"c0", 2}, {"c1", 2}};
+	char buf[64];
+	size_t len;
+	uint32_t e1, e2, e3;
+
+	(void)state;
+	assert_int_equal(pf_transit_arrive(b, 10, 1, 5, NULL, 0, -1, &e1), 0);
+	assert_int_equal(pf_transit_unarrive(b, 10, e1), 0); /* REMOTE: senders queue here */
+	for (int i = 0; i < 7; i++)
+		send_str(b, 10, "w");
+	assert_int_equal(pf_transit_arrive(b, 10, 1, e1, NULL, 0, -1, &e2), 0);
+	assert_int_equal(pf_transit_install(b, 10, e2, NULL, 0, 0, 2), 0);
+	assert_int_equal(pf_transit_deliver(b, 10, e2, carried, 2), -EAGAIN);
+	assert_int_equal(pf_transit_unarrive(b, 10, e2), 0);
+	{
+		uint64_t head, tail;
+
+		assert_int_equal(pf_transit_inbox(b, 10, &head, &tail), 0);
+		assert_int_equal(tail - head, 7); /* nothing was placed */
+		/* One forwarded away (acknowledged and freed): room for both now. */
+		assert_int_equal(pf_transit_forwarded(b, 10, e2, head + 1), 0);
+	}
+	assert_int_equal(pf_transit_arrive(b, 10, 1, e2, NULL, 0, -1, &e3), 0);
+	assert_int_equal(pf_transit_install(b, 10, e3, "st", 2, 1, 2), 0);
+	assert_int_equal(pf_transit_deliver(b, 10, e3, carried, 2), 0);
+	assert_int_equal(pf_transit_arrived(b, 10, e3), 0);
+	m = join(b);
+	assert_int_equal(pf_vnode_claim_id(m, 10, &v), 0);
+	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), 0);
+	assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), 0);
+	assert_memory_equal(buf, "c0", 2);
+	assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), 0);
+	assert_memory_equal(buf, "c1", 2);
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), 0);
+		assert_memory_equal(buf, "w", 1);
+	}
+	assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), -EAGAIN);
+	assert_int_equal(pf_vnode_release(v), 0);
+	assert_int_equal(pf_member_leave(m), 0);
 }
 
 struct doomed {
@@ -467,6 +531,7 @@ int main(void)
 		cmocka_unit_test(test_arrival_undone_and_recovered),
 		cmocka_unit_test(test_repair_leaves_transit_alone),
 		cmocka_unit_test(test_snapshot_consistent),
+		cmocka_unit_test(test_deliver_room),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
