@@ -30,6 +30,7 @@
 #define FWD_BATCH_MAX 64u            /* messages per FWD frame */
 #define FWD_BATCH_BYTES (256u << 10) /* bytes per FWD frame, about */
 #define FWD_SCAN_BUDGET 256u         /* VNodes looked at per pass */
+#define FWD_RETRY_NS 1000000u        /* a batch the owner host did not take: again after */
 
 static struct forward_vnode *tracked(struct hosts *h, uint32_t vnode, int add)
 {
@@ -113,6 +114,7 @@ static int forward_one(struct hosts *h, struct forward_vnode *f)
 		return 0;
 	f->inflight = 1;
 	f->entry = entry;
+	f->first = head;
 	f->upto = cursor;
 	h->forwarded += count;
 	return 1;
@@ -125,7 +127,7 @@ int forward_step(struct hosts *h)
 	for (uint32_t k = 0; k < FWD_SCAN_BUDGET && k < h->fwd_count; k++) {
 		struct forward_vnode *f = &h->fwd[h->fwd_cursor++ % h->fwd_count];
 
-		if (f->used && !f->inflight)
+		if (f->used && !f->inflight && hosts_now_ns() >= f->retry_ns)
 			work += forward_one(h, f);
 	}
 	return work;
@@ -142,6 +144,9 @@ void forward_acked(struct hosts *h, uint32_t entry, const struct pf_link_frame *
 	(void)pf_transit_forwarded(h->domain, f->vnode, get32le(fr->body + 4),
 				   get64le(fr->body + 8));
 	f->inflight = 0;
+	/* Nothing taken (the VNode is leaving the owner host): try again a little later. */
+	if (get64le(fr->body + 8) == f->first)
+		f->retry_ns = hosts_now_ns() + FWD_RETRY_NS;
 }
 
 void forward_conn_lost(struct hosts *h, uint32_t entry)
@@ -188,6 +193,17 @@ void forward_receive(struct hosts *h, uint32_t entry, const struct pf_link_frame
 	epoch = get32le(b + 4);
 	upto = get64le(b + 8);
 	count = get32le(b + 16);
+	/* Leaving here: its packet's messages are taken already; one delivered now would
+	 * come back after the forwarding host's later ones. Nothing is taken: the sender keeps
+	 * them, in order, and they stay there if the VNode is moving to it. */
+	{
+		struct pf_vnode_info vi = {.size = sizeof(vi)};
+
+		if (pf_vnode_info(h->domain, vnode, &vi) == 0 && vi.state == PF_VNODE_LEAVING) {
+			ack(h, entry, vnode, epoch, upto);
+			return;
+		}
+	}
 	seen = seen_of(h, h->conns[entry].peer, vnode);
 	if (seen == NULL)
 		return; /* no room to remember: not delivered, the source keeps them */

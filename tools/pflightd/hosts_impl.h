@@ -64,7 +64,9 @@ struct forward_vnode {
 	uint32_t inflight; /* a batch sent, not yet acknowledged */
 	uint32_t vnode;
 	int32_t entry;
-	uint64_t upto; /* the position after the batch in flight */
+	uint64_t upto;     /* the position after the batch in flight */
+	uint64_t first;    /* its first position */
+	uint64_t retry_ns; /* not before then */
 };
 
 /* Where delivery of forwarded messages from one host for one VNode stands here. */
