@@ -98,12 +98,13 @@ const char *jdoc_pending_reason(const struct pf_vnode_info *vi)
 
 json_t *jdoc_vnode(uint32_t id, const struct pf_vnode_info *vi)
 {
-	return json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:s}", "id", (json_int_t)id, "state",
-			 jdoc_vnode_state_name(vi->state), "owner",
-			 (json_int_t)(int32_t)vi->owner_slot, "epoch", (json_int_t)vi->epoch,
-			 "checkpoint_seq", (json_int_t)vi->checkpoint_seq, "inbox",
-			 (json_int_t)vi->inbox_depth, "home", (json_int_t)vi->home_node,
-			 "pending_reason", jdoc_pending_reason(vi));
+	return json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "id", (json_int_t)id,
+			 "state", jdoc_vnode_state_name(vi->state), "owner",
+			 (json_int_t)(int32_t)vi->owner_slot, "host", (json_int_t)(int32_t)vi->host,
+			 "epoch", (json_int_t)vi->epoch, "checkpoint_seq",
+			 (json_int_t)vi->checkpoint_seq, "inbox", (json_int_t)vi->inbox_depth,
+			 "home", (json_int_t)vi->home_node, "pending_reason",
+			 jdoc_pending_reason(vi));
 }
 
 static json_t *int_if(int placed, uint64_t v)

@@ -192,12 +192,19 @@ int cmd_vnodes(struct cli *c, int argc, char **argv)
 			continue;
 		shown++;
 		json_array_append_new(doc, jdoc_vnode(id, &vi));
-		if (!c->json)
-			printf("%-8u %-10s %-6d %-8llu %-6llu %-6llu %-5d %s\n", id,
-			       jdoc_vnode_state_name(vi.state), (int32_t)vi.owner_slot,
-			       (unsigned long long)vi.epoch, (unsigned long long)vi.checkpoint_seq,
+		if (!c->json) {
+			char owner[16];
+
+			/* Between hosts: "@<i>", host i of transport.peers. */
+			(void)snprintf(owner, sizeof(owner), vi.host != UINT32_MAX ? "@%d" : "%d",
+				       vi.host != UINT32_MAX ? (int32_t)vi.host
+							     : (int32_t)vi.owner_slot);
+			printf("%-8u %-10s %-6s %-8llu %-6llu %-6llu %-5d %s\n", id,
+			       jdoc_vnode_state_name(vi.state), owner, (unsigned long long)vi.epoch,
+			       (unsigned long long)vi.checkpoint_seq,
 			       (unsigned long long)vi.inbox_depth, vi.home_node,
 			       jdoc_pending_reason(&vi));
+		}
 	}
 	return cli_emit(c, doc);
 }
