@@ -12,7 +12,10 @@
  * order. Each move is audited on both hosts (vnode_emigrated, vnode_immigrated). A move to
  * a host that is not a peer, or of a VNode that is not here, is refused. Last, `pflight
  * drain host --to host-b` moves everything host-a still has, counters exact.
- * Method: two real pflightd in the foreground as host-a and host-b on loopback, keys made
+ * Method: two real pflightd in the foreground as host-a and host-b on loopback (or, with
+ * `veth`, each in a network namespace of its own, joined by a veth pair the test creates
+ * and removes: tests/common/netns.h; skipped with the reason where namespaces are not
+ * allowed), keys made
  * here (pf_audit_keygen) and listed in each other's transport.peers; counter workers
  * (tools/examples) on both; `pflight migrate <v> --to HOST` through the CLI. Messages are
  * sent between moves, not during them.
@@ -26,6 +29,7 @@
 #include <unistd.h>
 
 #include "pflight/pflight.h"
+#include "tests/common/netns.h"
 #include "tests/common/proc_util.h"
 #include "tests/common/test_util.h"
 #include "tools/examples/counter.h"
@@ -41,6 +45,8 @@ static pid_t daemons[2] = {-1, -1}, workers[2] = {-1, -1};
 static struct pf_domain *dom[2];
 static uint64_t sent[VNODES];
 static int passed;
+static struct netns_pair pair; /* owner 0: loopback */
+static const char *addr[2] = {"127.0.0.1", "127.0.0.1"};
 
 static void cleanup(void)
 {
@@ -52,6 +58,7 @@ static void cleanup(void)
 		if (name[i][0] != '\0')
 			(void)pf_domain_unlink(name[i]);
 	}
+	netns_pair_destroy(&pair);
 	if (!passed)
 		for (int i = 0; i < 2; i++) {
 			proc_print_file(dlog[i]);
@@ -101,13 +108,18 @@ static void start_daemon(int i, char pub[2][65])
 		"apiVersion: pflight/v1\nkind: Domain\nmetadata:\n  name: %s\n"
 		"membership:\n  vnodes_max: 64\n"
 		"governance:\n  audit:\n    path: %s\n"
-		"transport:\n  name: host-%c\n  key: %s/%d.key\n  port: %u\n"
-		"  peers:\n    - name: host-%c\n      address: 127.0.0.1\n      port: %u\n"
+		"transport:\n  name: host-%c\n  key: %s/%d.key\n  port: %u\n  listen: %s\n"
+		"  peers:\n    - name: host-%c\n      address: %s\n      port: %u\n"
 		"      key: %s\napi:\n  enabled: false\n",
-		name[i], audit[i], 'a' + i, dir, i, port_of(i), 'a' + (1 - i), port_of(1 - i),
-		pub[1 - i]);
+		name[i], audit[i], 'a' + i, dir, i, port_of(i), addr[i], 'a' + (1 - i), addr[1 - i],
+		port_of(1 - i), pub[1 - i]);
 	CHECK(fclose(f) == 0);
-	CHECK(proc_start(argv, dlog[i], " ready: ", WAIT_NS, &daemons[i]) == PROC_RUNNING);
+	if (pair.owner == 0) {
+		CHECK(proc_start(argv, dlog[i], " ready: ", WAIT_NS, &daemons[i]) == PROC_RUNNING);
+		return;
+	}
+	daemons[i] = netns_spawn(&pair, i, argv, dlog[i]);
+	CHECK(daemons[i] > 0 && proc_wait_log(daemons[i], dlog[i], " ready: ", WAIT_NS) == 0);
 }
 
 static void start_worker(int i, const char *define)
@@ -202,9 +214,21 @@ int main(int argc, char **argv)
 	char pub[2][65];
 	uint32_t moves = 0;
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: %s <pflightd> <counter-worker> <pflight>\n", argv[0]);
+	if (argc != 4 && !(argc == 5 && strcmp(argv[4], "veth") == 0)) {
+		fprintf(stderr, "usage: %s <pflightd> <counter-worker> <pflight> [veth]\n",
+			argv[0]);
 		return 2;
+	}
+	if (argc == 5) {
+		int r = netns_pair_create(&pair);
+
+		if (r == -EPERM || r == -ENOTSUP) {
+			printf("1..0 # SKIP network namespaces: %s\n", pair.why);
+			return 77;
+		}
+		CHECK(r == 0);
+		addr[0] = pair.addr[0];
+		addr[1] = pair.addr[1];
 	}
 	daemon_path = argv[1];
 	worker_path = argv[2];
@@ -276,6 +300,7 @@ int main(int argc, char **argv)
 		proc_stop(&daemons[i]);
 	}
 	passed = 1;
-	printf("ok: %u moves between two hosts; every counter exact\n", moves);
+	printf("ok: %u moves between two hosts (%s); every counter exact\n", moves,
+	       pair.owner != 0 ? "veth" : "loopback");
 	return 0;
 }

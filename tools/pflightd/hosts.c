@@ -207,6 +207,7 @@ void hosts_destroy(struct hosts *h)
 		free(h->out[i].state);
 		free(h->out[i].sent);
 		free(h->out[i].have);
+		free(h->out[i].xxh);
 	}
 	memset(h->sk, 0, sizeof(h->sk));
 	free(h);
