@@ -224,6 +224,29 @@ static int chunks_send(struct hosts *h, struct emigration *e)
 	return 1;
 }
 
+/* The newest audit record about the VNode: its seq and hash (parsed from its line). */
+static int lineage_head(const struct pf_audit_record *rec, void *arg)
+{
+	struct emigration *e = arg;
+	const char *p = strstr(rec->line, "\"hash\":\"");
+
+	if (p == NULL || strlen(p + 8) < 2 * PF_PACKET_DIGEST_BYTES)
+		return 0;
+	p += 8;
+	for (uint32_t i = 0; i < PF_PACKET_DIGEST_BYTES; i++) {
+		unsigned v = 0;
+
+		for (uint32_t k = 0; k < 2; k++) {
+			char c = p[2 * i + k];
+
+			v = v * 16 + (unsigned)(c >= 'a' ? c - 'a' + 10 : c - '0');
+		}
+		e->lineage_hash[i] = (uint8_t)v;
+	}
+	e->lineage_seq = rec->seq;
+	return 0;
+}
+
 /* Stop the VNode here (LEAVING: its owner fenced) and read its final state. */
 static int stop(struct hosts *h, struct emigration *e)
 {
@@ -233,6 +256,10 @@ static int stop(struct hosts *h, struct emigration *e)
 
 	e->vi = (struct pf_vnode_info){.size = sizeof(e->vi)};
 	(void)pf_vnode_info(h->domain, e->vnode, &e->vi);
+	e->lineage_seq = 0;
+	memset(e->lineage_hash, 0, sizeof(e->lineage_hash));
+	if (h->log != NULL) /* the lineage the target's records link to */
+		(void)pf_audit_lineage_tail(h->log, e->vnode, 1, lineage_head, e, NULL);
 	for (int i = 0; i < 16 && r == -EAGAIN; i++)
 		r = pf_transit_leave(h->domain, e->vnode, e->peer, &e->epoch);
 	if (r < 0)
@@ -276,6 +303,8 @@ static void header_fill(struct hosts *h, const struct emigration *e, struct pf_p
 	ph->member_generation = e->vi.owner_generation;
 	ph->home_node = e->vi.home_node;
 	ph->trust_floor_ppm = h->trust_floor_ppm;
+	ph->lineage_seq = e->lineage_seq;
+	memcpy(ph->lineage_hash, e->lineage_hash, sizeof(ph->lineage_hash));
 	for (uint32_t bit = 0; bit < 128 && ph->caps_count < PF_CAPS_MAX; bit++) {
 		const char *name = (e->vi.caps[bit / 64] >> (bit % 64)) & 1
 					   ? pf_capability_name(h->domain, bit)

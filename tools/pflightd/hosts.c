@@ -142,7 +142,8 @@ static uint32_t frame_bytes_for(uint32_t state_bytes_max, uint32_t msg_bytes_max
 
 int hosts_create(struct pf_domain *domain, const struct pf_manifest *manifest,
 		 const unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES], const char *host_name,
-		 struct cmdq *inbox, struct cmdq *to_auditor, struct hosts **ret_hosts)
+		 struct pf_audit *log, struct cmdq *inbox, struct cmdq *to_auditor,
+		 struct hosts **ret_hosts)
 {
 	const struct pf_manifest_transport *t = &manifest->transport;
 	struct pf_domain_info di = {.size = sizeof(di)};
@@ -157,6 +158,7 @@ int hosts_create(struct pf_domain *domain, const struct pf_manifest *manifest,
 	h->domain = domain;
 	h->inbox = inbox;
 	h->to_auditor = to_auditor;
+	h->log = log;
 	memcpy(h->sk, sk, sizeof(h->sk));
 	(void)snprintf(h->name, sizeof(h->name), "%s", host_name);
 	h->next_mig = hosts_now_ns();

@@ -35,7 +35,8 @@ struct hosts;
  * (copied). 0, or a negative errno (said in the log). */
 int hosts_create(struct pf_domain *domain, const struct pf_manifest *manifest,
 		 const unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES], const char *host_name,
-		 struct cmdq *inbox, struct cmdq *to_auditor, struct hosts **ret_hosts);
+		 struct pf_audit *log, struct cmdq *inbox, struct cmdq *to_auditor,
+		 struct hosts **ret_hosts);
 
 /* At start, before the agent runs (hosts_impl.h): settle what a dead daemon left. */
 void emigrate_recover(struct hosts *h);

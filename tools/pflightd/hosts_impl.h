@@ -151,7 +151,9 @@ struct emigration {
 	uint32_t cursor;         /* the next chunk of this round to look at */
 	uint64_t inbox_from;     /* first message the final state had not consumed */
 	struct pf_vnode_info vi; /* as it was when stopped: owner, requirements */
-	char by[96];             /* who asked, for the audit records */
+	uint64_t lineage_seq;    /* the newest audit record about it here at the stop */
+	uint8_t lineage_hash[PF_PACKET_DIGEST_BYTES];
+	char by[96]; /* who asked, for the audit records */
 };
 
 enum immig_phase {
@@ -190,6 +192,7 @@ struct hosts {
 	struct pf_domain *domain;
 	struct cmdq *inbox;
 	struct cmdq *to_auditor;
+	struct pf_audit *log; /* read only: a VNode's lineage head, for the packet */
 	unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES];
 	char name[PF_PACKET_HOST_NAME_MAX + 1];
 	uint16_t port;

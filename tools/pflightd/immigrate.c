@@ -367,15 +367,24 @@ static void arrived(struct hosts *h, struct immigration *m, int committed)
 	const char *from = m->peer >= 0 ? h->peers[m->peer].id.name : "";
 
 	if (committed && pf_transit_arrived(h->domain, m->vnode, m->epoch) == 0) {
+		const struct pf_packet_header *ph = m->header;
+		char lin[2 * PF_PACKET_DIGEST_BYTES + 1] = "";
+
+		for (uint32_t i = 0; ph != NULL && i < PF_PACKET_DIGEST_BYTES; i++)
+			(void)snprintf(lin + 2 * i, 3, "%02x", ph->lineage_hash[i]);
 		h->moves_in++;
+		/* from_lineage_*: the source's newest record about it at the stop, where its
+		 * lineage continues here. */
 		hosts_audit(
 			h, "vnode_immigrated", m->vnode,
 			"{\"from\":\"%s\",\"migration\":%llu,\"epoch\":%u,\"packet_epoch\":%llu,"
+			"\"from_lineage_seq\":%llu,\"from_lineage_hash\":\"%s\","
 			"\"state_bytes\":%llu,\"messages\":%u,\"bytes_received\":%llu}",
 			from, (unsigned long long)m->mig, m->epoch,
-			(unsigned long long)(m->header != NULL ? m->header->epoch : 0),
-			(unsigned long long)(m->header != NULL ? m->header->state_bytes : 0),
-			m->messages, (unsigned long long)m->bytes);
+			(unsigned long long)(ph != NULL ? ph->epoch : 0),
+			(unsigned long long)(ph != NULL ? ph->lineage_seq : 0), lin,
+			(unsigned long long)(ph != NULL ? ph->state_bytes : 0), m->messages,
+			(unsigned long long)m->bytes);
 	} else if (!committed && pf_transit_unarrive(h->domain, m->vnode, m->epoch) == 0) {
 		hosts_audit(h, "vnode_arrival_undone", m->vnode,
 			    "{\"from\":\"%s\",\"migration\":%llu,\"epoch\":%u}", from,

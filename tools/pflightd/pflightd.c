@@ -1088,7 +1088,7 @@ static int open_hosts(struct daemon *dm)
 		log_msg(LOG_INFO, "transport: %d checkpoint buffers a dead daemon held: settled",
 			r);
 	r = hosts_create(dm->domain, dm->manifest, dm->control.porter.sk, dm->control.porter.host,
-			 dm->to_hosts, dm->to_auditor, &dm->hosts);
+			 dm->log, dm->to_hosts, dm->to_auditor, &dm->hosts);
 	if (r < 0)
 		return r;
 	emigrate_recover(dm->hosts);
