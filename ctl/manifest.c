@@ -292,9 +292,12 @@ static const struct manifest_field fields[] = {
 	    "Address to listen on; loopback by default."),
 	VAL(M, "transport.port", PF_MANIFEST_INT, 0, transport.port, 1, 65535, "7420",
 	    "TCP port of Flight Packet transfers."),
-	VAL(M, "transport.zero_copy_threshold", PF_MANIFEST_SIZE, F_RELOAD,
-	    transport.zero_copy_threshold_bytes, 0, UINT64_C(1) << 30, "16KiB",
-	    "Sends at least this large use zero-copy; 0: never."),
+	VAL(M, "transport.zero_copy_threshold", PF_MANIFEST_SIZE, 0,
+	    transport.zero_copy_threshold_bytes, 0, UINT64_C(1) << 30, "512KiB",
+	    "Send segments at least this large go by zero-copy (IORING_OP_SEND_ZC); 0: never. "
+	    "The default is where zero copy stopped losing to a copied send in "
+	    "`scripts/bench xport` over loopback, where the kernel copies anyway (so it never "
+	    "wins there): measure on the NIC that carries migrations. Restart to change it."),
 	STR(M, "transport.name", F_HOST, transport.name, "",
 	    "This host's name, as its peers list it (their transport.peers[].name) and as the "
 	    "Flight Packets it sends carry it; empty: pflightd uses the machine's hostname "
