@@ -22,7 +22,10 @@
  * Both are statistics: nothing is read through them.
  */
 #include <errno.h>
+#include <linux/futex.h>
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -58,6 +61,9 @@ struct runner {
 	uint32_t looked; /* runner_stalled() has taken note of the counts once */
 	_Atomic uint32_t stop;
 	_Atomic int32_t error;
+	/* runner_kick(): bumped by another thread that gave an agent work; a parked thread
+	 * sleeps on it (a futex), so the kick ends the park at once. */
+	_Atomic uint32_t bell;
 };
 
 static const char *const mode_names[] = {"shared", "dedicated", "invoker"};
@@ -126,7 +132,7 @@ static uint64_t idle_advance(const struct idle_strategy *idle, uint32_t *passes,
 	return idle->park_ns;
 }
 
-static void park(struct runner_thread *t, uint64_t ns)
+static void park(struct runner_thread *t, uint64_t ns, uint32_t bell)
 {
 	struct agent *a = &t->runner->agents[t->first];
 	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u),
@@ -136,7 +142,19 @@ static void park(struct runner_thread *t, uint64_t ns)
 		(void)a->park(a->arg, ns);
 		return;
 	}
-	(void)nanosleep(&ts, NULL);
+	/* Sleeps only while the bell still has the value read before the pass: a kick made
+	 * during the pass returns at once. */
+	(void)syscall(SYS_futex, &t->runner->bell, FUTEX_WAIT_PRIVATE, bell, &ts, NULL, 0);
+}
+
+void runner_kick(struct runner *r)
+{
+	if (r == NULL)
+		return;
+	/* Relaxed: a wake-up, not a publication: what the woken agent finds is in its own
+	 * queues and the domain, ordered by them; the futex compares the value itself. */
+	pf_fetch_add_relaxed(&r->bell, 1);
+	(void)syscall(SYS_futex, &r->bell, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
 }
 
 static void *runner_main(void *arg)
@@ -146,6 +164,8 @@ static void *runner_main(void *arg)
 
 	/* Relaxed: a stop request; pthread_join() orders everything else. */
 	while (pf_load_relaxed(&r->stop) == 0) {
+		/* Relaxed: read before the pass, for park()'s comparison (runner_kick()). */
+		uint32_t bell = pf_load_relaxed(&r->bell);
 		int work = 0;
 		uint64_t ns;
 
@@ -169,7 +189,7 @@ static void *runner_main(void *arg)
 		if (ns > 0) {
 			/* Relaxed: as above; a park hook is its first agent's. */
 			pf_store_relaxed(&t->current, t->first);
-			park(t, ns);
+			park(t, ns, bell);
 		}
 		/* Relaxed: a statistic another thread compares with its last look; nothing is
 		 * read through it. */

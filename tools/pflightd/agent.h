@@ -63,6 +63,11 @@ int runner_create(enum runner_mode mode, const struct idle_strategy *idle,
  * creation failed; the threads already started were stopped). */
 int runner_start(struct runner *runner);
 
+/* End the park of the runner's threads now (shared and dedicated modes without a park
+ * hook): another thread just gave one of its agents work that should not wait for the end
+ * of a park (a VNode that became placeable). Any thread; NULL is ignored. */
+void runner_kick(struct runner *runner);
+
 /* Invoker mode: one pass over every agent. Returns the summed work count, or the first
  * negative errno an agent returned. Caller's thread only. */
 int runner_invoke(struct runner *runner);

@@ -215,6 +215,12 @@ void hosts_destroy(struct hosts *h)
 	free(h);
 }
 
+void hosts_on_arrival(struct hosts *h, void (*fn)(void *arg), void *arg)
+{
+	h->on_arrival = fn;
+	h->on_arrival_arg = arg;
+}
+
 uint16_t hosts_port(const struct hosts *h)
 {
 	return h->port;

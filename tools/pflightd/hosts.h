@@ -43,6 +43,10 @@ void emigrate_recover(struct hosts *h);
 void immigrate_recover(struct hosts *h);
 void hosts_destroy(struct hosts *h);
 
+/* Call fn(arg) each time a VNode that arrived becomes placeable here, so the scheduler
+ * places it now rather than at the end of its park (pflightd: runner_kick()). */
+void hosts_on_arrival(struct hosts *h, void (*fn)(void *arg), void *arg);
+
 /* The agent's pass and park (agent.h). */
 int hosts_do_work(void *arg);
 int hosts_park(void *arg, uint64_t ns);

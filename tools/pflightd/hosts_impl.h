@@ -193,6 +193,8 @@ struct hosts {
 	struct cmdq *inbox;
 	struct cmdq *to_auditor;
 	struct pf_audit *log; /* read only: a VNode's lineage head, for the packet */
+	void (*on_arrival)(void *arg);
+	void *on_arrival_arg;
 	unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES];
 	char name[PF_PACKET_HOST_NAME_MAX + 1];
 	uint16_t port;

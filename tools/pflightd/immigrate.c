@@ -370,6 +370,8 @@ static void arrived(struct hosts *h, struct immigration *m, int committed)
 		const struct pf_packet_header *ph = m->header;
 		char lin[2 * PF_PACKET_DIGEST_BYTES + 1] = "";
 
+		if (h->on_arrival != NULL)
+			h->on_arrival(h->on_arrival_arg); /* placeable now: place it now */
 		for (uint32_t i = 0; ph != NULL && i < PF_PACKET_DIGEST_BYTES; i++)
 			(void)snprintf(lin + 2 * i, 3, "%02x", ph->lineage_hash[i]);
 		h->moves_in++;

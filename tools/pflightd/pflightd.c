@@ -1072,6 +1072,13 @@ static void open_api(struct daemon *dm)
 	}
 }
 
+static void kick_agents(void *arg)
+{
+	struct daemon *dm = arg;
+
+	runner_kick(dm->runner);
+}
+
 /* The host agent (hosts.h), when transport.peers lists somebody: a host with no peers
  * accepts no link, so it does not listen either. What a daemon that died left between
  * hosts is settled first (buffers it held, LEAVING and ARRIVING words). */
@@ -1093,6 +1100,7 @@ static int open_hosts(struct daemon *dm)
 		return r;
 	emigrate_recover(dm->hosts);
 	immigrate_recover(dm->hosts);
+	hosts_on_arrival(dm->hosts, kick_agents, dm);
 	agent.arg = dm->hosts;
 	r = runner_create(RUNNER_DEDICATED, &idle, &agent, 1, &dm->hosts_runner);
 	if (r == 0)
