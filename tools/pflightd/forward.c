@@ -13,6 +13,11 @@
  * VNode, the position after the last message it delivered, and positions here only grow.
  * So each message is delivered once, in order, whatever the cuts.
  *
+ * Which VNodes: the agent sweeps the ownership table (pf_vnode_owners(), 8 bytes a VNode,
+ * FWD_SCAN_BUDGET of them per pass) for REMOTE ones with messages waiting, so there is no
+ * list to lose at a restart and no bound on how many VNodes may be away; only the batches
+ * in flight (and those waiting out a retry) are remembered, at most HOSTS_FORWARD_MAX.
+ *
  * What is not covered: that high-water mark lives in the receiving daemon's memory; a
  * daemon restarted between delivering a batch and its acknowledgment reaching the source
  * delivers that batch again. And a VNode that moves on from the owner host to a third
@@ -29,7 +34,7 @@
 
 #define FWD_BATCH_MAX 64u            /* messages per FWD frame */
 #define FWD_BATCH_BYTES (256u << 10) /* bytes per FWD frame, about */
-#define FWD_SCAN_BUDGET 256u         /* VNodes looked at per pass */
+#define FWD_SCAN_BUDGET 4096u        /* VNodes looked at per pass: 32 KiB of owner words */
 #define FWD_RETRY_NS 1000000u        /* a batch the owner host did not take: again after */
 
 static struct forward_vnode *tracked(struct hosts *h, uint32_t vnode, int add)
@@ -55,9 +60,7 @@ static struct forward_vnode *tracked(struct hosts *h, uint32_t vnode, int add)
 
 void forward_track(struct hosts *h, uint32_t vnode)
 {
-	if (tracked(h, vnode, 1) == NULL)
-		log_msg(LOG_WARN, "hosts: more than %u VNodes away: VNode %u's messages wait here",
-			HOSTS_FORWARD_MAX, vnode);
+	h->fwd_cursor = vnode; /* just moved away: look at it first */
 }
 
 /* One batch of v's waiting messages to the host that owns it. 1 sent, 0 nothing. */
@@ -74,7 +77,7 @@ static int forward_one(struct hosts *h, struct forward_vnode *f)
 		return 0;
 	if (pf_vnode_info(h->domain, f->vnode, &vi) < 0 || vi.state != PF_VNODE_REMOTE ||
 	    vi.host >= h->peers_count) {
-		f->used = vi.state == PF_VNODE_REMOTE; /* came back: its messages are its own */
+		f->used = 0; /* came back: its messages are its own */
 		free(frame);
 		return 0;
 	}
@@ -99,6 +102,8 @@ static int forward_one(struct hosts *h, struct forward_vnode *f)
 		(void)at;
 	}
 	if (entry < 0 || count == 0) {
+		f->used = entry == -EAGAIN; /* connecting: keep its place; nothing waits: forget */
+		f->retry_ns = hosts_now_ns() + FWD_RETRY_NS;
 		free(frame);
 		return 0;
 	}
@@ -122,13 +127,36 @@ static int forward_one(struct hosts *h, struct forward_vnode *f)
 
 int forward_step(struct hosts *h)
 {
+	struct pf_vnode_owner own[256];
+	uint64_t now = hosts_now_ns();
 	int work = 0;
 
-	for (uint32_t k = 0; k < FWD_SCAN_BUDGET && k < h->fwd_count; k++) {
-		struct forward_vnode *f = &h->fwd[h->fwd_cursor++ % h->fwd_count];
+	for (uint32_t done = 0; done < FWD_SCAN_BUDGET && done < h->vnodes_max;) {
+		uint32_t first = h->fwd_cursor % h->vnodes_max;
+		uint32_t n = h->vnodes_max - first < 256 ? h->vnodes_max - first : 256;
 
-		if (f->used && !f->inflight && hosts_now_ns() >= f->retry_ns)
+		if (pf_vnode_owners(h->domain, first, n, own) < 0)
+			return work;
+		for (uint32_t k = 0; k < n; k++) {
+			struct forward_vnode *f;
+
+			uint64_t head, tail;
+
+			/* Away, with messages waiting (tail is a hint that may lag one message:
+			 * the next sweep finds it). */
+			if (own[k].state != PF_VNODE_REMOTE ||
+			    pf_transit_inbox(h->domain, first + k, &head, &tail) < 0 ||
+			    head == tail)
+				continue;
+			f = tracked(h, first + k, 0);
+			if (f != NULL && (f->inflight || now < f->retry_ns))
+				continue;
+			if (f == NULL && (f = tracked(h, first + k, 1)) == NULL)
+				return work; /* HOSTS_FORWARD_MAX batches out already */
 			work += forward_one(h, f);
+		}
+		h->fwd_cursor = (first + n) % h->vnodes_max;
+		done += n;
 	}
 	return work;
 }
@@ -144,16 +172,19 @@ void forward_acked(struct hosts *h, uint32_t entry, const struct pf_link_frame *
 	(void)pf_transit_forwarded(h->domain, f->vnode, get32le(fr->body + 4),
 				   get64le(fr->body + 8));
 	f->inflight = 0;
-	/* Nothing taken (the VNode is leaving the owner host): try again a little later. */
+	/* Nothing taken (the VNode is leaving the owner host): try again a little later;
+	 * else nothing to remember until the sweep finds more. */
 	if (get64le(fr->body + 8) == f->first)
 		f->retry_ns = hosts_now_ns() + FWD_RETRY_NS;
+	else
+		f->used = 0;
 }
 
 void forward_conn_lost(struct hosts *h, uint32_t entry)
 {
 	for (uint32_t i = 0; i < h->fwd_count; i++)
 		if (h->fwd[i].used && h->fwd[i].inflight && h->fwd[i].entry == (int32_t)entry)
-			h->fwd[i].inflight = 0; /* sent again; the owner host skips what it has */
+			h->fwd[i].used = 0; /* sent again; the owner host skips what it has */
 }
 
 /* Where delivery from peer for vnode stands here (valid 0: nothing delivered yet). */
