@@ -400,7 +400,8 @@ int inbox_prepend(struct pf_domain *d, uint32_t id, const struct iovec *msgs, ui
 		/* [R14] pairs with [A14] in pf_recv(): the bytes above come first. */
 		if (!pf_cas_release(
 			    &s->word, &w,
-			    inbox_word(lap_of(d, p), (uint32_t)msgs[i].iov_len, INBOX_FULL))) {
+			    inbox_word(lap_of(d, p), (uint32_t)msgs[i].iov_len, INBOX_FULL) |
+				    INBOX_CARRIED)) {
 			prepend_undo(d, id, first, i);
 			return -EAGAIN;
 		}
@@ -409,4 +410,28 @@ int inbox_prepend(struct pf_domain *d, uint32_t id, const struct iovec *msgs, ui
 	 * checkpoint installed after this. */
 	pf_store_relaxed(&v->inbox_head, first);
 	return 0;
+}
+
+uint32_t inbox_unprepend(struct pf_domain *d, uint32_t id)
+{
+	struct dom_vnode *v = &d->vnodes[id];
+	/* Relaxed: nobody else moves head while no member owns the VNode. */
+	uint64_t head = pf_load_relaxed(&v->inbox_head), p = head;
+
+	PF_ASSERT(id < d->lim.vnodes_max);
+	for (uint32_t n = 0; n < d->lim.inbox_slots; n++, p++) {
+		struct dom_inbox_slot *s = inbox_slot(d, id, p);
+		/* [A15] pairs with [R15] in pf_send(): as free_one()'s look at the slot. */
+		uint64_t w = pf_load_acquire(&s->word);
+
+		if (inbox_lap(w) != lap_of(d, p) || inbox_st(w) != INBOX_FULL ||
+		    (w & INBOX_CARRIED) == 0)
+			break; /* the first message a sender sent: the carried ones end here */
+		/* [R13] pairs with [A13] in pf_send(): as a free. */
+		if (!pf_cas_release(&s->word, &w, inbox_word(lap_of(d, p) + 1, 0, INBOX_EMPTY)))
+			break;
+	}
+	/* Relaxed: as in inbox_prepend(). */
+	pf_store_relaxed(&v->inbox_head, p);
+	return (uint32_t)(p - head);
 }

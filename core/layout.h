@@ -30,7 +30,7 @@
  *                  low 16 bits of its generation (slot | gen << 12); PUB: VNode id
  *   move request   [63:32] ownership epoch it applies to  [31:16] target generation (low
  *                  16 bits)  [15:4] target slot  [3:1] zero  [0] valid
- *   inbox slot     [63:32] lap  [31:8] length  [1:0] EMPTY/WRITING/FULL/SKIP
+ *   inbox slot     [63:32] lap  [31:8] length  [2] carried  [1:0] EMPTY/WRITING/FULL/SKIP
  */
 #ifndef PF_CORE_LAYOUT_H
 #define PF_CORE_LAYOUT_H
@@ -546,6 +546,9 @@ _Static_assert(sizeof(struct dom_ckpt_hdr) == 64, "checkpoint header is shared A
 #define INBOX_WRITING 1u
 #define INBOX_FULL 2u
 #define INBOX_SKIP 3u
+/* A FULL slot placed by an arrival (inbox_prepend(), core/transit.c), not by a sender:
+ * what an undone arrival takes back (inbox_unprepend()). Readers ignore it. */
+#define INBOX_CARRIED 0x4u
 #define INBOX_LEN_SHIFT 8
 #define INBOX_LEN_MASK 0xffffffu
 _Static_assert(PF_MSG_BYTES_MAX <= INBOX_LEN_MASK, "length must fit the slot word");

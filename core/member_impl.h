@@ -192,6 +192,9 @@ int inbox_peek(struct pf_domain *d, uint32_t id, uint64_t *cursor, void *buf, si
  * messages go before those sent here meanwhile, which were all sent after them). 0,
  * -EAGAIN (no room: the ring is too full), -EMSGSIZE. */
 int inbox_prepend(struct pf_domain *d, uint32_t id, const struct iovec *msgs, uint32_t count);
+/* Take back what inbox_prepend() placed and nobody received (an arrival undone): free the
+ * carried slots from the head on. Returns how many. For a VNode no member owns. */
+uint32_t inbox_unprepend(struct pf_domain *d, uint32_t id);
 /* Look at the message at *cursor of VNode id while its owner may consume it: nothing is
  * written (a slot still being written ends the look), and a slot that changed during the
  * copy gives -ESTALE (freed under us: start again). 0, -EAGAIN (the end), -ENOBUFS,

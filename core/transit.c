@@ -250,9 +250,12 @@ PF_API int pf_transit_unarrive(struct pf_domain *d, uint32_t id, uint32_t epoch)
 	if (d == NULL || id >= d->lim.vnodes_max)
 		return -EINVAL;
 	w = word(d, id);
-	if (!at(w, PF_VNODE_ARRIVING, epoch) || own_unarrive(d, id, w) < 0)
+	if (!at(w, PF_VNODE_ARRIVING, epoch))
 		return -ESTALE;
-	return 0;
+	/* What the packet carried is the source's again: not received here, and not seen by
+	 * the forwarder once the VNode is REMOTE (so taken back while still ARRIVING). */
+	(void)inbox_unprepend(d, id);
+	return own_unarrive(d, id, w) < 0 ? -ESTALE : 0;
 }
 
 #define SNAPSHOT_TRIES 64 /* a snapshot racing an owner that keeps committing gives up after */

@@ -135,7 +135,9 @@ PF_API int pf_transit_deliver(struct pf_domain *domain, uint32_t id, uint32_t ep
 PF_API int pf_transit_arrived(struct pf_domain *domain, uint32_t id, uint32_t epoch);
 
 /* The source kept it: ARRIVING(host, epoch) -> REMOTE(host, epoch). What was installed is
- * never loaded (a VNode is loaded only once placed). 0, or -ESTALE. */
+ * never loaded (a VNode is loaded only once placed), and the messages pf_transit_deliver()
+ * placed are taken back (they stay the source's: not received here, not forwarded back).
+ * Also after a daemon restart: the carried slots are marked in the inbox. 0, or -ESTALE. */
 PF_API int pf_transit_unarrive(struct pf_domain *domain, uint32_t id, uint32_t epoch);
 
 /* pf_transit_snapshot()'s message callback: message `index` (0, 1, ... in inbox order).

@@ -376,6 +376,55 @@ static void test_deliver_room(void **state)
 	assert_int_equal(pf_member_leave(m), 0);
 }
 
+/* An arrival undone after its messages were placed takes them back: the VNode keeps only
+ * what was sent here (nothing forwarded back to the source, nothing delivered twice by the
+ * next arrival, which carries them again). */
+static void test_undone_takes_messages_back(void **state)
+{
+	struct iovec carried[3] = {{"c0", 2}, {"c1", 2}, {"c2", 2}};
+	uint64_t head0, tail0, head, tail, cursor;
+	uint32_t e1, e2, e3;
+	char buf[16];
+	size_t len;
+
+	(void)state;
+	assert_int_equal(pf_transit_arrive(b, 11, 1, 3, NULL, 0, -1, &e1), 0);
+	assert_int_equal(pf_transit_unarrive(b, 11, e1), 0);
+	send_str(b, 11, "local");
+	assert_int_equal(pf_transit_inbox(b, 11, &head0, &tail0), 0);
+	assert_int_equal(pf_transit_arrive(b, 11, 1, e1, NULL, 0, -1, &e2), 0);
+	assert_int_equal(pf_transit_install(b, 11, e2, "s", 1, 1, 3), 0);
+	assert_int_equal(pf_transit_deliver(b, 11, e2, carried, 3), 0);
+	assert_int_equal(pf_transit_unarrive(b, 11, e2), 0);
+	assert_int_equal(pf_transit_inbox(b, 11, &head, &tail), 0);
+	assert_int_equal(head, head0);
+	assert_int_equal(tail, tail0);
+	cursor = head;
+	assert_int_equal(pf_transit_message(b, 11, &cursor, buf, sizeof(buf), &len), 0);
+	assert_memory_equal(buf, "local", 5);
+	assert_int_equal(pf_transit_message(b, 11, &cursor, buf, sizeof(buf), &len), -EAGAIN);
+	/* The next arrival carries them again: once each, before the local one. */
+	assert_int_equal(pf_transit_arrive(b, 11, 1, e2, NULL, 0, -1, &e3), 0);
+	assert_int_equal(pf_transit_install(b, 11, e3, "s", 1, 1, 3), 0);
+	assert_int_equal(pf_transit_deliver(b, 11, e3, carried, 3), 0);
+	assert_int_equal(pf_transit_inbox(b, 11, &head, &tail), -ESTALE); /* not REMOTE */
+	assert_int_equal(pf_transit_arrived(b, 11, e3), 0);
+	{
+		struct pf_member *m = join(b);
+		struct pf_vnode *v = claim(m, 11);
+		const char *want[] = {"c0", "c1", "c2", "local"};
+
+		assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), 0);
+		for (int i = 0; i < 4; i++) {
+			assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), 0);
+			assert_memory_equal(buf, want[i], strlen(want[i]));
+		}
+		assert_int_equal(pf_recv(v, buf, sizeof(buf), &len), -EAGAIN);
+		assert_int_equal(pf_vnode_release(v), 0);
+		assert_int_equal(pf_member_leave(m), 0);
+	}
+}
+
 struct doomed {
 	uint32_t ids[2];
 	struct pf_member *m;
@@ -532,6 +581,7 @@ int main(void)
 		cmocka_unit_test(test_repair_leaves_transit_alone),
 		cmocka_unit_test(test_snapshot_consistent),
 		cmocka_unit_test(test_deliver_room),
+		cmocka_unit_test(test_undone_takes_messages_back),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
