@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/common/hosts_fixture.h: two pflightd "hosts" on loopback for the cross-host fault
+ * tests: host-a (index 0) and host-b (index 1), each a real daemon in the foreground with
+ * its own domain, audit log, control socket and host key, listing the other in
+ * transport.peers; a third key (index 2, "a stranger") that no daemon lists, for fake
+ * hosts. Workers are tests/integration/hosts_fault_worker.c (numbered messages per
+ * sender, tests/common/fault_state.h).
+ *
+ * Nothing is left behind, whatever ends the test: every daemon and worker is started with
+ * PR_SET_PDEATHSIG (SIGKILL), and a guard process forked at hf_init() removes both
+ * domains' segments and the temporary directory when the test process ends, even by
+ * SIGKILL or a meson timeout; a normal end (exit, a failed CHECK) does it at once through
+ * atexit and waits for the guard. One fixture per process; not thread-safe, except the
+ * read-only helpers said to be.
+ */
+#ifndef PF_TEST_HOSTS_FIXTURE_H
+#define PF_TEST_HOSTS_FIXTURE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pflight/pflight.h"
+#include "tests/common/fault_state.h"
+
+#define HF_HOSTS 2
+#define HF_KEYS 3 /* host-a, host-b, a stranger */
+#define HF_WORKERS_MAX 4
+#define HF_WAIT_NS (30ull * 1000000000ull) /* a daemon starts, a move ends, well within */
+
+struct hf_opts {
+	uint32_t vnodes_max;      /* default 16 */
+	uint32_t members_max;     /* default 8 */
+	uint32_t inbox_slots;     /* default 256 */
+	uint64_t state_bytes_max; /* default 4096 */
+	/* The port host i dials to reach the other (0: the other's own port), so a test can put
+	 * a proxy between them, or a fake host in the other's place. */
+	unsigned peer_port[HF_HOSTS];
+};
+
+struct hf {
+	char dir[64];
+	char name[HF_HOSTS][64], sock[HF_HOSTS][128], audit[HF_HOSTS][160];
+	char dlog[HF_HOSTS][160], wlog[HF_HOSTS][160], manifest[HF_HOSTS][160];
+	unsigned char pk[HF_KEYS][32], sk[HF_KEYS][64];
+	char pub[HF_KEYS][65];
+	unsigned port[HF_HOSTS]; /* each daemon's own transport.port */
+	struct hf_opts o;
+	pid_t daemon[HF_HOSTS];
+	pid_t worker[HF_HOSTS][HF_WORKERS_MAX];
+	struct pf_domain *dom[HF_HOSTS];
+	const char *daemon_path, *worker_path;
+	pid_t guard;
+	int guard_fd;
+	int passed; /* set by the test before it returns: logs are not shown */
+};
+
+/* Names, keys, ports, manifests (written now; hf_write_manifest() again after changing
+ * o.peer_port), the guard. o may be NULL: the defaults. */
+void hf_init(struct hf *h, const char *test, const char *daemon_path, const char *worker_path,
+	     const struct hf_opts *o);
+void hf_write_manifest(struct hf *h, int i);
+/* Start daemon i and wait until it is ready; opens its domain the first time. */
+void hf_start_daemon(struct hf *h, int i);
+/* kill -9 daemon i and reap it. */
+void hf_kill_daemon(struct hf *h, int i);
+/* A worker on host i with extra arguments (NULL-terminated, may be NULL); its index. */
+int hf_start_worker(struct hf *h, int i, const char *const *extra);
+/* Send sig to worker k of host i, and reap it when sig is SIGKILL. */
+void hf_kill_worker(struct hf *h, int i, int k, int sig);
+/* Stop everything (SIGTERM, then SIGKILL past a few seconds) and mark the test passed. */
+void hf_finish(struct hf *h);
+
+/* Ask host `from` to move VNode v to the other host: 0, or a negative errno (-EPROTO: the
+ * daemon said no; its reason on stderr). Any thread. */
+int hf_migrate(struct hf *h, int from, uint32_t v);
+
+/* VNode v's state on host i (*vi filled when not NULL). Any thread. */
+uint32_t hf_state(struct hf *h, int i, uint32_t v, struct pf_vnode_info *vi);
+/* 1 when state lets a host place or serve the VNode. */
+int hf_live(uint32_t state);
+/* 1 when both hosts could place v at one instant: host x read twice with the same epoch,
+ * live both times, and host 1-x live in between (x alternates). Any thread. */
+int hf_both_live(struct hf *h, uint32_t v, int x);
+/* The host that can place v now (0, 1) or -1; fails the test when both can. */
+int hf_owner(struct hf *h, uint32_t v);
+/* Wait until v is live on host i (for a test that runs one daemon): 0 or -ETIMEDOUT. */
+int hf_wait_live(struct hf *h, int i, uint32_t v, uint64_t timeout_ns);
+/* Wait until exactly one host can place v and neither holds it LEAVING or ARRIVING:
+ * that host, or -1 past timeout_ns. */
+int hf_settle(struct hf *h, uint32_t v, uint64_t timeout_ns);
+
+/* Message seq of sender to v at host i, retried while the inbox is full (at most
+ * HF_WAIT_NS): 0, or -ENOENT (v not defined there). Any thread. */
+int hf_send(struct hf *h, int i, uint32_t v, uint32_t sender, uint64_t seq);
+/* The state committed for v on host i, its body checked against its hash: 0, -ENOENT,
+ * -EBADMSG (the body does not match), or pf_checkpoint_read()'s errno. Any thread. */
+int hf_read_state(struct hf *h, int i, uint32_t v, struct fault_state *st);
+/* Wait until the host that owns v has applied sent[s] messages of each sender s, then
+ * check that each was applied exactly once: 0, or -1 with the evidence on stderr. */
+int hf_wait_applied(struct hf *h, uint32_t v, const uint64_t sent[FAULT_SENDERS],
+		    uint64_t timeout_ns);
+
+/* Records of host i's audit log with this event, about VNode v (UINT32_MAX: any), and,
+ * when key is not NULL, a details field key whose value (as text) is value. */
+int hf_audit_count(struct hf *h, int i, const char *event, uint32_t v, const char *key,
+		   const char *value);
+/* Wait until hf_audit_count() reaches at least n: 0, or -ETIMEDOUT. */
+int hf_audit_wait(struct hf *h, int i, const char *event, uint32_t v, int n, uint64_t timeout_ns);
+
+#endif /* PF_TEST_HOSTS_FIXTURE_H */
