@@ -25,8 +25,13 @@ struct fault_msg {
 	uint32_t vnode;
 	uint32_t sender; /* 0..FAULT_SENDERS-1 */
 	uint64_t seq;    /* from 1, per sender and VNode */
-	uint64_t inc;
+	uint64_t inc;    /* 1, or FAULT_HOLD + ms: see below */
 };
+
+/* A message whose inc is FAULT_HOLD + ms is applied like any other, then the worker that
+ * applied it leaves the VNode's inbox alone for ms milliseconds (it keeps the VNode): the
+ * messages sent meanwhile wait, so that a move in that time carries some. */
+#define FAULT_HOLD UINT64_C(1000000)
 
 struct fault_anomaly {
 	uint32_t sender;

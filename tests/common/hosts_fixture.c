@@ -366,18 +366,24 @@ int hf_settle(struct hf *h, uint32_t v, uint64_t timeout_ns)
 	}
 }
 
-int hf_send(struct hf *h, int i, uint32_t v, uint32_t sender, uint64_t seq)
+int hf_send_msg(struct hf *h, int i, const struct fault_msg *m)
 {
-	struct fault_msg m = {.vnode = v, .sender = sender, .seq = seq, .inc = 1};
 	uint64_t deadline = proc_now_ns() + HF_WAIT_NS;
 	int r;
 
-	while ((r = pf_send(h->dom[i], v, &m, sizeof(m))) == -EAGAIN) {
+	while ((r = pf_send(h->dom[i], m->vnode, m, sizeof(*m))) == -EAGAIN) {
 		CHECK(proc_now_ns() < deadline);
 		proc_nap();
 	}
 	CHECK(r == 0 || r == -ENOENT);
 	return r;
+}
+
+int hf_send(struct hf *h, int i, uint32_t v, uint32_t sender, uint64_t seq)
+{
+	struct fault_msg m = {.vnode = v, .sender = sender, .seq = seq, .inc = 1};
+
+	return hf_send_msg(h, i, &m);
 }
 
 int hf_read_state(struct hf *h, int i, uint32_t v, struct fault_state *st)

@@ -93,6 +93,8 @@ int hf_settle(struct hf *h, uint32_t v, uint64_t timeout_ns);
 /* Message seq of sender to v at host i, retried while the inbox is full (at most
  * HF_WAIT_NS): 0, or -ENOENT (v not defined there). Any thread. */
 int hf_send(struct hf *h, int i, uint32_t v, uint32_t sender, uint64_t seq);
+/* The same, for a message built by the caller (a FAULT_HOLD one). */
+int hf_send_msg(struct hf *h, int i, const struct fault_msg *m);
 /* The state committed for v on host i, its body checked against its hash: 0, -ENOENT,
  * -EBADMSG (the body does not match), or pf_checkpoint_read()'s errno. Any thread. */
 int hf_read_state(struct hf *h, int i, uint32_t v, struct fault_state *st);

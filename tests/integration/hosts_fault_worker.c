@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <xxhash.h>
 
 #include "pflight/pflight.h"
@@ -44,8 +45,9 @@ struct options {
 
 struct owned {
 	struct pf_vnode *v;
-	uint8_t *buf; /* state_bytes: the fault_state header, then the body */
-	int held;     /* its state failed our check: not served */
+	uint8_t *buf;           /* state_bytes: the fault_state header, then the body */
+	int held;               /* its state failed our check: not served */
+	uint64_t hold_until_ns; /* a FAULT_HOLD message asked us to leave its inbox alone */
 };
 
 static struct options opt;
@@ -59,6 +61,14 @@ static uint64_t body_hash(const uint8_t *buf)
 {
 	return XXH3_64bits(buf + sizeof(struct fault_state),
 			   opt.state_bytes - sizeof(struct fault_state));
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static int stop_requested(void)
@@ -77,6 +87,7 @@ static int adopt(struct owned *o, struct pf_vnode *v)
 
 	o->v = v;
 	o->held = 0;
+	o->hold_until_ns = 0;
 	o->buf = malloc(opt.state_bytes);
 	if (o->buf == NULL)
 		return -ENOMEM;
@@ -123,9 +134,9 @@ static int drain(struct owned *o)
 	size_t len;
 	int n = 0, r;
 
-	if (o->held)
+	if (o->held || now_ns() < o->hold_until_ns)
 		return 0;
-	while (n < BATCH_MAX) {
+	while (n < BATCH_MAX && now_ns() >= o->hold_until_ns) {
 		r = pf_recv(o->v, &msg, sizeof(msg), &len);
 		if (r == -EAGAIN)
 			break;
@@ -142,6 +153,8 @@ static int drain(struct owned *o)
 			return r;
 		fault_apply(st_of(o), &msg);
 		n++;
+		if (msg.inc >= FAULT_HOLD)
+			o->hold_until_ns = now_ns() + (msg.inc - FAULT_HOLD) * 1000000u;
 	}
 	if (n > 0 && (r = commit(o)) < 0)
 		return r;
