@@ -472,11 +472,14 @@ static void on_prepared(struct hosts *h, struct emigration *e, uint32_t remote_e
 		fail(h, e, "the VNode changed here during the move");
 		return;
 	}
-	/* Committed here: REMOTE. Only now may the target place it. */
+	/* Committed here: REMOTE. Only now may the target place it. The phase says so before
+	 * COMMIT goes: a send that fails closes the connection, and a committed move that
+	 * loses its connection only stops waiting for DONE (the target asks us), never rolls
+	 * back or keeps its slot. */
+	e->phase = EM_DONE_WAIT;
 	(void)send_words(h, e, HF_COMMIT, NULL, 0);
 	forward_track(h, e->vnode); /* what is sent here from now on follows it */
 	h->moves_out++;
-	e->phase = EM_DONE_WAIT;
 	hosts_audit(h, "vnode_emigrated", e->vnode,
 		    "{\"to\":\"%s\",\"migration\":%llu,\"epoch\":%u,\"remote_epoch\":%u,"
 		    "\"rounds\":%u,\"bytes_sent\":%llu,\"state_bytes\":%llu,\"messages\":%u,"
