@@ -121,7 +121,7 @@ static void parse(struct cut_proxy *p, struct pair *pr, uint32_t dir)
 static int write_all(int fd, const uint8_t *b, size_t n)
 {
 	while (n > 0) {
-		ssize_t w = write(fd, b, n);
+		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
 
 		if (w < 0 && errno == EINTR)
 			continue;

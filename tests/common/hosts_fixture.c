@@ -170,6 +170,7 @@ void hf_init(struct hf *h, const char *test, const char *daemon_path, const char
 		h->port[i] = 14000u + ((unsigned)getpid() % 3000u) * 2u + (unsigned)i;
 	}
 	the = h;
+	(void)signal(SIGPIPE, SIG_IGN); /* a peer gone is an error to see, not a death */
 	guard_start(h);
 	atexit(cleanup);
 	make_keys(h);

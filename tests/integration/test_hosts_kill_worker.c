@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/integration/test_hosts_kill_worker.c
+ * Goal: the worker that serves a VNode on the source host may die at any moment of a
+ * move (kill -9) without harm: the move completes or rolls back, the VNode ends on exactly
+ * one host with its state whole, and every numbered message sent to it, before, during
+ * and after, is applied exactly once.
+ * Method: two real pflightd (tests/common/hosts_fixture.h); on host-a two fault workers
+ * (the one that serves the VNode and a standby), rewriting 1 MiB of the state at each
+ * commit so pre-copy keeps finding changed chunks; host-a dials host-b through the relay
+ * of tests/common/cut_proxy.h, used here only to see how far the move got. Four moves,
+ * each of its own VNode, a sender writing to host-a all through: one with no fault, then
+ * the serving worker killed once round 1 went (the relay's count is read between its
+ * bursts, so the kill lands at about the end of round 1), once 8 MiB went (a later
+ * round), and the moment the VNode is LEAVING (the stop); a standby is started again
+ * after each kill. Then the outcome is awaited (vnode_emigrated or migrate_host_failed),
+ * the VNode settles on one host, more messages go to host-a, and the owner's state must
+ * count them all, once each, with its body matching its hash. A sampler thread reads both
+ * hosts meanwhile (hf_both_live()). The state is 7 MiB: a move of a state larger than the
+ * connection's send queue (8 MiB or 256 frames) breaks its link (a known bug); with
+ * --known-bugs (and PF_TEST_KNOWN_BUGS=1, else exit 77) the same runs with 64 MiB, where
+ * even the move with no fault fails.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/common/cut_proxy.h"
+#include "tests/common/hosts_fixture.h"
+#include "tests/common/proc_util.h"
+#include "tests/common/test_util.h"
+
+#define WAIT_NS (40ull * 1000000000ull) /* a 64 MiB move on two busy cores, and its timeout */
+#define AT_STOP UINT64_MAX
+#define NO_KILL (UINT64_MAX - 1)
+#define RUNS 4u
+
+static struct hf h;
+static struct cut_proxy *proxy;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static int sending, sampling = 1, doubled;
+static uint32_t watched = UINT32_MAX;
+static uint64_t sent[RUNS][FAULT_SENDERS];
+static char state_text[24];
+static const char *worker_args[] = {"--state-bytes", state_text, "--touch-bytes", "1048576", NULL};
+
+static int get(int *flag)
+{
+	int v;
+
+	CHECK(pthread_mutex_lock(&lock) == 0);
+	v = *flag;
+	CHECK(pthread_mutex_unlock(&lock) == 0);
+	return v;
+}
+
+static void set(int *flag, int value)
+{
+	CHECK(pthread_mutex_lock(&lock) == 0);
+	*flag = value;
+	CHECK(pthread_mutex_unlock(&lock) == 0);
+}
+
+static void *sampler(void *arg)
+{
+	(void)arg;
+	for (uint64_t looks = 0; get(&sampling); looks++) {
+		uint32_t v;
+
+		CHECK(pthread_mutex_lock(&lock) == 0);
+		v = watched;
+		CHECK(pthread_mutex_unlock(&lock) == 0);
+		if (v != UINT32_MAX && hf_both_live(&h, v, (int)(looks & 1))) {
+			fprintf(stderr, "VNode %u placeable on both hosts at once\n", v);
+			set(&doubled, get(&doubled) + 1);
+		}
+		test_sleep_ns(200000);
+	}
+	return NULL;
+}
+
+/* Numbered messages to host-a, one each 5 ms, while `sending`. */
+static void *sender(void *arg)
+{
+	uint32_t v = (uint32_t)(uintptr_t)arg;
+
+	while (get(&sending)) {
+		CHECK(hf_send(&h, 0, v, 0, sent[v][0] + 1) == 0);
+		sent[v][0]++;
+		test_sleep_ns(5000000);
+	}
+	return NULL;
+}
+
+static void send_some(uint32_t v, uint32_t n)
+{
+	for (uint32_t k = 0; k < n; k++) {
+		CHECK(hf_send(&h, 0, v, 0, sent[v][0] + 1) == 0);
+		sent[v][0]++;
+	}
+}
+
+/* The fixture's index of the host-a worker that owns v now, or -1. */
+static int serving(uint32_t v)
+{
+	struct pf_member_info mi = {.size = sizeof(mi)};
+	struct pf_vnode_info vi;
+
+	if (hf_state(&h, 0, v, &vi) != PF_VNODE_ACTIVE ||
+	    pf_member_info(h.dom[0], vi.owner_slot, &mi) < 0)
+		return -1;
+	for (int k = 0; k < HF_WORKERS_MAX; k++)
+		if (h.worker[0][k] == mi.pid)
+			return k;
+	return -1;
+}
+
+/* Wait for the moment (bytes of the move forwarded, or AT_STOP), then kill -9 worker k,
+ * which served v when the move began. 0, or -1 when the move was over first. */
+static int kill_at(uint32_t v, uint64_t bytes, int k)
+{
+	uint64_t deadline = proc_now_ns() + WAIT_NS;
+
+	for (;;) {
+		struct cut_result cr = cut_proxy_result(proxy);
+
+		if (bytes == AT_STOP ? hf_state(&h, 0, v, NULL) == PF_VNODE_LEAVING
+				     : cr.at[0] >= bytes)
+			break;
+		if (proc_now_ns() > deadline ||
+		    hf_audit_count(&h, 0, "vnode_emigrated", v, NULL, NULL) > 0 ||
+		    hf_audit_count(&h, 0, "migrate_host_failed", v, NULL, NULL) > 0)
+			return -1;
+		test_sleep_ns(100000);
+	}
+	hf_kill_worker(&h, 0, k, SIGKILL);
+	printf("VNode %u: killed worker %d at %llu bytes of the move (%s)\n", v, k,
+	       (unsigned long long)cut_proxy_result(proxy).at[0],
+	       pf_vnode_state_name(hf_state(&h, 0, v, NULL)));
+	(void)hf_start_worker(&h, 0, worker_args);
+	return 0;
+}
+
+/* The source's outcome for v: 1 moved, 0 stayed, -1 none in time or both. */
+static int outcome(uint32_t v)
+{
+	uint64_t deadline = proc_now_ns() + WAIT_NS;
+	int moved = 0, failed = 0;
+
+	while (proc_now_ns() < deadline) {
+		moved = hf_audit_count(&h, 0, "vnode_emigrated", v, NULL, NULL);
+		failed = hf_audit_count(&h, 0, "migrate_host_failed", v, NULL, NULL);
+		if (moved + failed > 0)
+			break;
+		test_sleep_ns(10000000);
+	}
+	return moved + failed == 1 ? moved : -1;
+}
+
+/* One move of v with its worker killed at `bytes`. 0 when every check held. */
+static int one(uint32_t v, uint64_t bytes)
+{
+	int k, out, owner, bad = 0;
+	pthread_t t;
+
+	CHECK(hf_settle(&h, v, WAIT_NS) == 0);
+	send_some(v, 20);
+	CHECK(hf_wait_applied(&h, v, sent[v], WAIT_NS) == 0);
+	k = serving(v);
+	CHECK(k >= 0);
+	cut_proxy_arm(proxy, NULL); /* a fresh connection: its bytes are this move's */
+	CHECK(pthread_mutex_lock(&lock) == 0);
+	watched = v;
+	CHECK(pthread_mutex_unlock(&lock) == 0);
+	set(&sending, 1);
+	CHECK(pthread_create(&t, NULL, sender, (void *)(uintptr_t)v) == 0);
+	CHECK(hf_migrate(&h, 0, v) == 0);
+	if (bytes != NO_KILL && kill_at(v, bytes, k) < 0) {
+		fprintf(stderr, "VNode %u: the move ended before the kill\n", v);
+		bad = -1;
+	}
+	out = outcome(v);
+	set(&sending, 0);
+	CHECK(pthread_join(t, NULL) == 0);
+	owner = hf_settle(&h, v, WAIT_NS);
+	if (out < 0 || owner < 0 || owner != out) {
+		fprintf(stderr, "VNode %u: outcome %d, owner %d\n", v, out, owner);
+		return -1;
+	}
+	send_some(v, 20);
+	bad |= hf_wait_applied(&h, v, sent[v], WAIT_NS);
+	if (bytes == NO_KILL && out != 1) {
+		fprintf(stderr, "VNode %u: a move with no fault did not happen\n", v);
+		bad = -1;
+	}
+	printf("VNode %u: %s host-%c, %llu messages once each, %llu MiB state whole%s\n", v,
+	       out ? "moved to" : "stayed on", 'a' + owner, (unsigned long long)sent[v][0],
+	       (unsigned long long)(h.o.state_bytes_max >> 20), bad ? "  FAILED" : "");
+	return bad;
+}
+
+static void start(const char *daemon_path, const char *worker_path, uint64_t state_bytes)
+{
+	struct hf_opts o = {.vnodes_max = RUNS,
+			    .members_max = 4,
+			    .inbox_slots = 256,
+			    .state_bytes_max = state_bytes};
+	char runs[8];
+	const char *define[] = {"--define", runs, "--state-bytes", state_text, "--touch-bytes",
+				"1048576",  NULL};
+
+	(void)snprintf(runs, sizeof(runs), "%u", RUNS);
+	(void)snprintf(state_text, sizeof(state_text), "%llu", (unsigned long long)state_bytes);
+	hf_init(&h, "hkillw", daemon_path, worker_path, &o);
+	proxy = cut_proxy_start(h.port[1]);
+	h.o.peer_port[0] = cut_proxy_port(proxy);
+	hf_write_manifest(&h, 0);
+	hf_start_daemon(&h, 0);
+	hf_start_daemon(&h, 1);
+	(void)hf_start_worker(&h, 0, define);
+	(void)hf_start_worker(&h, 0, worker_args);
+	(void)hf_start_worker(&h, 1, worker_args);
+}
+
+int main(int argc, char **argv)
+{
+	int known_bugs = argc == 4 && strcmp(argv[3], "--known-bugs") == 0;
+	/* By default the state fits the connection's send queue (8 MiB, 256 frames); with
+	 * --known-bugs it is 64 MiB, which no move carries yet (see the commit). */
+	uint64_t state_bytes = known_bugs ? 64u << 20 : 7u << 20, mib = 1u << 20;
+	const uint64_t at[RUNS] = {NO_KILL, known_bugs ? 16 * mib : mib / 2,
+				   known_bugs ? 72 * mib : 8 * mib, AT_STOP};
+	int failed = 0;
+	pthread_t t;
+
+	if (argc != 3 && !known_bugs) {
+		fprintf(stderr, "usage: %s <pflightd> <hosts_fault_worker> [--known-bugs]\n",
+			argv[0]);
+		return 2;
+	}
+	if (known_bugs && getenv("PF_TEST_KNOWN_BUGS") == NULL) {
+		printf("skip: the 64 MiB moves (a known bug) run with PF_TEST_KNOWN_BUGS=1\n");
+		return 77;
+	}
+	start(argv[1], argv[2], state_bytes);
+	CHECK(pthread_create(&t, NULL, sampler, NULL) == 0);
+	for (uint32_t v = 0; v < RUNS; v++)
+		failed += one(v, at[v]) != 0;
+	set(&sampling, 0);
+	CHECK(pthread_join(t, NULL) == 0);
+	cut_proxy_stop(proxy);
+	if (failed > 0 || get(&doubled) > 0) {
+		fprintf(stderr, "%d moves failed; %d looks saw both hosts live\n", failed,
+			get(&doubled));
+		return 1;
+	}
+	hf_finish(&h);
+	printf("ok: the source's worker killed in three places, one owner, messages once\n");
+	return 0;
+}
