@@ -61,10 +61,12 @@ static void cleanup(void)
 			reap(&h->worker[i][k], SIGKILL);
 		reap(&h->daemon[i], SIGKILL);
 	}
-	if (!h->passed)
+	if (!h->passed || getenv("HF_SHOW_LOGS") != NULL)
 		for (int i = 0; i < HF_HOSTS; i++) {
 			proc_print_file(h->dlog[i]);
 			proc_print_file(h->wlog[i]);
+			if (getenv("HF_SHOW_LOGS") != NULL)
+				proc_print_file(h->audit[i]);
 		}
 	for (int i = 0; i < HF_HOSTS; i++)
 		(void)pf_domain_unlink(h->name[i]);

@@ -11,8 +11,9 @@
  * PR_SET_PDEATHSIG (SIGKILL), and a guard process forked at hf_init() removes both
  * domains' segments and the temporary directory when the test process ends, even by
  * SIGKILL or a meson timeout; a normal end (exit, a failed CHECK) does it at once through
- * atexit and waits for the guard. One fixture per process; not thread-safe, except the
- * read-only helpers said to be.
+ * atexit and waits for the guard. A test that fails shows both daemons' and workers' logs;
+ * HF_SHOW_LOGS=1 in the environment shows them, and the audit logs, after a pass too. One
+ * fixture per process; not thread-safe, except the read-only helpers said to be.
  */
 #ifndef PF_TEST_HOSTS_FIXTURE_H
 #define PF_TEST_HOSTS_FIXTURE_H
