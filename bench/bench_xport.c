@@ -14,7 +14,7 @@
  *                      ratio > 1 means zero copy won at that size. Receiver: a plain
  *                      blocking recv() loop (1 MiB reads), so only the send side differs.
  *   raw_send_1MiB      baseline: a blocking send() loop of 1 MiB writes into the same
- *                      receiver;
+ *                      receiver (the raw loops are bench_tcp.c's, shared with bench_migrate);
  *   raw_uring_send_1MiB  baseline: one io_uring, IORING_OP_SEND of 1 MiB with
  *                      MSG_WAITALL, one in flight (as ours keeps one chain in flight);
  *   xport_1MiB         ours at the default threshold, 1 MiB frames, against raw_send_1MiB;
@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "bench/bench_core.h"
+#include "bench/bench_tcp.h"
 #include "pflight/xport.h"
 
 #define RUN_BYTES (256ull << 20)
@@ -49,39 +50,21 @@
 static const struct pf_xport_ops *U;
 static uint8_t *source;
 static int cpus[2];
+static struct bench_tcp_path path; /* loopback, sender cpus[0], receiver cpus[1] */
 
-enum recv_kind { RECV_RAW, RECV_XPORT };
-
-struct receiver {
-	enum recv_kind kind;
-	int listen_fd;        /* RECV_RAW */
-	struct pf_xport *x;   /* RECV_XPORT */
-	uint64_t expect, got; /* payload bytes (RECV_XPORT) or stream bytes (RECV_RAW) */
+/* A transport instance reassembling frames: the receiver of the end-to-end runs. */
+struct xport_receiver {
+	struct pf_xport *x;
+	uint64_t expect, got; /* payload bytes */
 	uint64_t t_last;
 };
 
-static void *recv_raw(struct receiver *r)
+static void *recv_xport(void *arg)
 {
-	static uint8_t buf[1u << 20];
-	int fd = accept(r->listen_fd, NULL, NULL);
-
-	bench_check(fd < 0 ? -errno : 0, "accept");
-	for (;;) {
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-
-		if (n <= 0)
-			break;
-		r->got += (uint64_t)n;
-		r->t_last = bench_now_ns();
-	}
-	close(fd);
-	return NULL;
-}
-
-static void *recv_xport(struct receiver *r)
-{
+	struct xport_receiver *r = arg;
 	struct pf_xport_event ev[64];
 
+	(void)bench_pin_cpu(cpus[1]);
 	while (r->got < r->expect) {
 		int n = U->poll(r->x, ev, 64, 100000000u);
 
@@ -92,28 +75,6 @@ static void *recv_xport(struct receiver *r)
 	}
 	r->t_last = bench_now_ns();
 	return NULL;
-}
-
-static void *receiver_main(void *arg)
-{
-	struct receiver *r = arg;
-
-	(void)bench_pin_cpu(cpus[1]);
-	return r->kind == RECV_RAW ? recv_raw(r) : recv_xport(r);
-}
-
-/* A raw listener on 127.0.0.1; *port gets its port. */
-static int raw_listener(uint16_t *port)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, len) < 0 || listen(fd, 4) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
-		bench_check(-errno, "raw listener");
-	*port = ntohs(a.sin_port);
-	return fd;
 }
 
 static struct sockaddr_in to_port(uint16_t port)
@@ -183,116 +144,70 @@ static struct pf_xport *make(uint32_t flags, uint32_t threshold)
 	return x;
 }
 
+/* The transport receiver of an end-to-end run: listening on 127.0.0.1, thread started. */
+static void xport_receiver_start(struct xport_receiver *r, uint64_t expect, uint16_t *port,
+				 pthread_t *th)
+{
+	struct sockaddr_in any = to_port(0);
+	uint32_t listener;
+
+	r->x = make(0, PF_XPORT_ZC_THRESHOLD_DEFAULT);
+	bench_check(U->listen(r->x, (struct sockaddr *)&any, sizeof(any), &listener, port),
+		    "listen");
+	r->expect = expect;
+	bench_check(-pthread_create(th, NULL, recv_xport, r), "pthread_create");
+}
+
 /* One run of ours: GB/s of wire bytes into a raw (e2e false) or transport receiver. */
 static double xport_once(uint32_t flags, uint32_t threshold, uint32_t size, bool e2e)
 {
-	struct receiver r = {.kind = e2e ? RECV_XPORT : RECV_RAW};
+	struct xport_receiver xr = {0};
+	struct bench_tcp_receiver raw;
 	struct pf_xport *x = make(flags, threshold);
-	uint64_t frames = RUN_BYTES / size, t0;
+	uint64_t frames = RUN_BYTES / size, t0, t_last;
 	struct sockaddr_in a;
 	pthread_t th;
-	uint32_t conn, listener;
+	uint32_t conn;
 	uint16_t port;
 
 	if (e2e) {
-		struct sockaddr_in any = to_port(0);
-
-		r.x = make(0, PF_XPORT_ZC_THRESHOLD_DEFAULT);
-		bench_check(U->listen(r.x, (struct sockaddr *)&any, sizeof(any), &listener, &port),
-			    "listen");
-		r.expect = frames * size;
+		xport_receiver_start(&xr, frames * size, &port, &th);
 	} else {
-		r.listen_fd = raw_listener(&port);
+		bench_tcp_receiver_listen(&path, &raw);
+		port = raw.port;
+		bench_tcp_receiver_start(&raw);
 	}
 	a = to_port(port);
-	bench_check(-pthread_create(&th, NULL, receiver_main, &r), "pthread_create");
 	bench_check(U->connect(x, (struct sockaddr *)&a, sizeof(a), 0, &conn), "connect");
 	(void)wait_event(x, PF_XPORT_EV_CONNECTED);
 	t0 = bench_now_ns();
 	pump(x, conn, size);
 	bench_check(U->close(x, conn), "close");
 	(void)wait_event(x, PF_XPORT_EV_CLOSED);
-	pthread_join(th, NULL);
 	U->destroy(x);
-	if (e2e)
-		U->destroy(r.x);
-	else
-		close(r.listen_fd);
-	return (double)frames * (size + 4) / (double)(r.t_last - t0);
+	if (e2e) {
+		pthread_join(th, NULL);
+		U->destroy(xr.x);
+		t_last = xr.t_last;
+	} else {
+		bench_tcp_receiver_join(&raw);
+		t_last = raw.t_last_ns;
+	}
+	return (double)frames * (size + 4) / (double)(t_last - t0);
 }
 
-/* Baseline: blocking send() of RAW_WRITE bytes at a time. */
-static double raw_send_once(void)
+/* Baselines (bench_tcp.h): a blocking send() loop, or one io_uring send in flight, of
+ * RAW_WRITE bytes into the same raw receiver. */
+static double raw_once(enum bench_tcp_loop loop)
 {
-	struct receiver r = {.kind = RECV_RAW};
-	uint64_t writes = RUN_BYTES / RAW_WRITE, t0;
-	struct sockaddr_in a;
-	pthread_t th;
-	uint16_t port;
-	int fd;
+	const struct bench_tcp_source src = {.src = source,
+					     .src_bytes = SRC_BYTES,
+					     .stride_bytes = 4096,
+					     .write_bytes = RAW_WRITE};
+	struct bench_tcp_run run;
 
-	r.listen_fd = raw_listener(&port);
-	a = to_port(port);
-	bench_check(-pthread_create(&th, NULL, receiver_main, &r), "pthread_create");
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
-		bench_check(-errno, "raw connect");
-	t0 = bench_now_ns();
-	for (uint64_t i = 0; i < writes; i++) {
-		const uint8_t *p = source + (i * 4096u) % (SRC_BYTES - RAW_WRITE + 1);
-
-		/* A blocking send can still come back short (task work of an io_uring this
-		 * thread used interrupts it like a signal): go on from there, as callers do. */
-		for (size_t at = 0; at < RAW_WRITE;) {
-			ssize_t w = send(fd, p + at, RAW_WRITE - at, MSG_NOSIGNAL);
-
-			if (w < 0 && errno != EINTR)
-				bench_check(-errno, "raw send");
-			at += w > 0 ? (size_t)w : 0;
-		}
-	}
-	close(fd);
-	pthread_join(th, NULL);
-	close(r.listen_fd);
-	return (double)writes * RAW_WRITE / (double)(r.t_last - t0);
-}
-
-/* Baseline: one io_uring, one IORING_OP_SEND (MSG_WAITALL) of RAW_WRITE bytes in flight. */
-static double raw_uring_once(void)
-{
-	struct receiver r = {.kind = RECV_RAW};
-	uint64_t writes = RUN_BYTES / RAW_WRITE, t0;
-	struct io_uring ring;
-	struct sockaddr_in a;
-	pthread_t th;
-	uint16_t port;
-	int fd;
-
-	bench_check(io_uring_queue_init(8, &ring, 0), "io_uring_queue_init");
-	r.listen_fd = raw_listener(&port);
-	a = to_port(port);
-	bench_check(-pthread_create(&th, NULL, receiver_main, &r), "pthread_create");
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
-		bench_check(-errno, "raw connect");
-	t0 = bench_now_ns();
-	for (uint64_t i = 0; i < writes; i++) {
-		const uint8_t *p = source + (i * 4096u) % (SRC_BYTES - RAW_WRITE + 1);
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-		struct io_uring_cqe *cqe;
-
-		io_uring_prep_send(sqe, fd, p, RAW_WRITE, MSG_NOSIGNAL | MSG_WAITALL);
-		bench_check(io_uring_submit_and_wait(&ring, 1), "io_uring_submit_and_wait");
-		bench_check(io_uring_peek_cqe(&ring, &cqe), "io_uring_peek_cqe");
-		if (cqe->res != (int)RAW_WRITE)
-			bench_check(cqe->res < 0 ? cqe->res : -EIO, "io_uring send");
-		io_uring_cqe_seen(&ring, cqe);
-	}
-	close(fd);
-	pthread_join(th, NULL);
-	close(r.listen_fd);
-	io_uring_queue_exit(&ring);
-	return (double)writes * RAW_WRITE / (double)(r.t_last - t0);
+	bench_tcp_stream(loop, &path, &src, RUN_BYTES, &run);
+	return run.gbps;
 }
 
 static void emit(const char *subject, const char *baseline, double *v, double *b, uint32_t bytes)
@@ -344,8 +259,8 @@ static void baselines(void)
 	double raw[SAMPLES], uring[SAMPLES], ours[SAMPLES], e2e[SAMPLES];
 
 	for (int s = 0; s < SAMPLES; s++) {
-		raw[s] = raw_send_once();
-		uring[s] = raw_uring_once();
+		raw[s] = raw_once(BENCH_TCP_SEND);
+		uring[s] = raw_once(BENCH_TCP_URING);
 		ours[s] = xport_once(0, PF_XPORT_ZC_THRESHOLD_DEFAULT, RAW_WRITE, false);
 		e2e[s] = xport_once(0, PF_XPORT_ZC_THRESHOLD_DEFAULT, RAW_WRITE, true);
 	}
@@ -367,6 +282,7 @@ int main(int argc, char **argv)
 	U = pf_xport_find("uring");
 	bench_check(U != NULL ? 0 : -ENOENT, "pf_xport_find");
 	bench_check(bench_placement_cpus("same-node", cpus), "placement same-node");
+	bench_tcp_path_loopback(&path, cpus[0], cpus[1]);
 	bench_check(posix_memalign((void **)&source, 4096, SRC_BYTES) == 0 ? 0 : -ENOMEM,
 		    "source buffer");
 	for (size_t i = 0; i < SRC_BYTES; i++)
