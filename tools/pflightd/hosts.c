@@ -196,10 +196,19 @@ int hosts_create(struct pf_domain *domain, const struct pf_manifest *manifest,
 	return 0;
 }
 
+static void out_done(struct hosts *h, struct hosts_out *o, int error);
+
 void hosts_destroy(struct hosts *h)
 {
 	if (h == NULL)
 		return;
+	for (uint32_t i = 0; i < HOSTS_CONNS_MAX; i++)
+		while (h->conns[i].waiting != NULL) {
+			struct hosts_out *o = h->conns[i].waiting;
+
+			h->conns[i].waiting = o->next;
+			out_done(h, o, -ECANCELED); /* never handed to the transport */
+		}
 	immigrate_fini(h);
 	if (h->x != NULL)
 		h->ops->destroy(h->x);
@@ -259,6 +268,7 @@ static int32_t conn_new(struct hosts *h, uint32_t conn, int32_t peer, uint32_t o
 		c->peer = outbound ? peer : -1;
 		c->outbound = outbound;
 		c->sends = 0;
+		c->waiting = c->waiting_tail = NULL;
 		return (int32_t)i;
 	}
 	return -EUSERS;
@@ -275,6 +285,13 @@ void hosts_conn_close(struct hosts *h, uint32_t entry, int error)
 			c->outbound ? "to" : "from",
 			c->peer >= 0 ? h->peers[c->peer].id.name : "an unknown host",
 			strerror(-error));
+	while (c->waiting != NULL) {
+		struct hosts_out *o = c->waiting;
+
+		c->waiting = o->next;
+		out_done(h, o, -ECONNABORTED); /* never handed to the transport */
+	}
+	c->waiting_tail = NULL;
 	emigrate_conn_lost(h, entry);
 	immigrate_conn_lost(h, entry);
 	forward_conn_lost(h, entry);
@@ -313,19 +330,73 @@ int hosts_conn_to(struct hosts *h, uint32_t peer)
 	return -EAGAIN;
 }
 
-/* Hand a frame to the transport: head, body segments, tag. */
-static int out_queue(struct hosts *h, struct hosts_out *o, const struct iovec *body, unsigned count)
+/* The segments the transport is given for a frame: head, body segments, tag. */
+static void out_iov(struct hosts_out *o, const struct iovec *body, unsigned count)
 {
-	struct iovec iov[PF_XPORT_IOV_MAX];
 	unsigned n = 0;
 
 	PF_ASSERT(count + 2 <= PF_XPORT_IOV_MAX);
-	iov[n++] = (struct iovec){o->head, sizeof(o->head)};
+	o->iov[n++] = (struct iovec){o->head, sizeof(o->head)};
 	for (unsigned i = 0; i < count; i++)
 		if (body[i].iov_len > 0)
-			iov[n++] = body[i];
-	iov[n++] = (struct iovec){o->tag, sizeof(o->tag)};
-	return h->ops->send(h->x, h->conns[o->entry].conn, iov, n, (uint64_t)(uintptr_t)o);
+			o->iov[n++] = body[i];
+	o->iov[n++] = (struct iovec){o->tag, sizeof(o->tag)};
+	o->iov_count = n;
+}
+
+/* Hand a frame to the transport. */
+static int out_queue(struct hosts *h, struct hosts_out *o, const struct iovec *body, unsigned count)
+{
+	out_iov(o, body, count);
+	return h->ops->send(h->x, h->conns[o->entry].conn, o->iov, o->iov_count,
+			    (uint64_t)(uintptr_t)o);
+}
+
+/* The frame is done with (SENT, or its connection gone): count it, call back, free it. */
+static void out_done(struct hosts *h, struct hosts_out *o, int error)
+{
+	if (h->conns[o->entry].sends > 0)
+		h->conns[o->entry].sends--;
+	if (o->done != NULL)
+		o->done(h, o->done_arg, error);
+	if (o->owned)
+		free(o->body);
+	free(o);
+}
+
+/* Hand the connection's waiting frames to the transport, oldest first, while it takes them:
+ * 0 (none waits now), -EAGAIN (still full), or the transport's error (the connection is
+ * closed). */
+static int out_flush(struct hosts *h, uint32_t entry)
+{
+	struct hosts_conn *c = &h->conns[entry];
+
+	while (c->waiting != NULL) {
+		struct hosts_out *o = c->waiting;
+		int r = h->ops->send(h->x, c->conn, o->iov, o->iov_count, (uint64_t)(uintptr_t)o);
+
+		if (r == -EAGAIN)
+			return r;
+		if (r < 0) {
+			hosts_conn_close(h, entry, r);
+			return r;
+		}
+		c->waiting = o->next;
+		if (c->waiting == NULL)
+			c->waiting_tail = NULL;
+	}
+	return 0;
+}
+
+/* A sealed frame the transport cannot take now: it waits, in order. */
+static void out_wait(struct hosts_conn *c, struct hosts_out *o)
+{
+	o->next = NULL;
+	if (c->waiting_tail != NULL)
+		c->waiting_tail->next = o;
+	else
+		c->waiting = o;
+	c->waiting_tail = o;
 }
 
 int hosts_send(struct hosts *h, uint32_t entry, uint32_t type, const struct iovec *body,
@@ -339,6 +410,9 @@ int hosts_send(struct hosts *h, uint32_t entry, uint32_t type, const struct iove
 
 	if (c->state != CONN_READY)
 		return -ENOTCONN;
+	r = out_flush(h, entry);
+	if (r < 0 && (r != -EAGAIN || !copy))
+		return r; /* closed, or a frame the caller can offer again later: nothing sealed */
 	o = calloc(1, sizeof(*o));
 	if (o == NULL)
 		return -ENOMEM;
@@ -364,8 +438,18 @@ int hosts_send(struct hosts *h, uint32_t entry, uint32_t type, const struct iove
 		count = 1;
 	}
 	r = pf_link_seal(c->link, type, body, count, covered, o->head, o->tag);
-	if (r == 0)
+	if (r == 0 && c->waiting != NULL) {
+		out_iov(o, body, count); /* behind the others */
+		r = -EAGAIN;
+	} else if (r == 0) {
 		r = out_queue(h, o, body, count);
+	}
+	if (r == -EAGAIN) {
+		/* Sealed, so its sequence number is spent: dropping it would leave a hole the
+		 * peer's link refuses. It goes when there is room (on_sent()). */
+		out_wait(c, o);
+		r = 0;
+	}
 	if (r < 0) {
 		if (o->owned)
 			free(o->body);
@@ -381,16 +465,14 @@ int hosts_send(struct hosts *h, uint32_t entry, uint32_t type, const struct iove
 static void on_sent(struct hosts *h, const struct pf_xport_event *ev)
 {
 	struct hosts_out *o = (struct hosts_out *)(uintptr_t)ev->cookie;
+	uint32_t entry;
 
 	if (o == NULL)
 		return;
-	if (h->conns[o->entry].sends > 0)
-		h->conns[o->entry].sends--;
-	if (o->done != NULL)
-		o->done(h, o->done_arg, ev->error);
-	if (o->owned)
-		free(o->body);
-	free(o);
+	entry = o->entry;
+	out_done(h, o, ev->error);
+	if (h->conns[entry].state == CONN_READY)
+		(void)out_flush(h, entry); /* room now, maybe */
 }
 
 /* Send whatever handshake frame the link has due. */

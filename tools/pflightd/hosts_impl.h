@@ -93,6 +93,9 @@ struct hosts_conn {
 	uint32_t outbound; /* 1: we connected */
 	struct pf_link *link;
 	uint64_t sends; /* frames queued and not yet SENT */
+	/* Frames sealed when the transport's queue was full, oldest first: their sequence
+	 * numbers are taken, so they go, in order, before anything sealed later. */
+	struct hosts_out *waiting, *waiting_tail;
 };
 
 struct hosts_peer {
@@ -113,6 +116,9 @@ struct hosts_out {
 	size_t body_len;
 	void (*done)(struct hosts *h, void *arg, int error); /* on SENT, may be NULL */
 	void *done_arg;
+	struct iovec iov[PF_XPORT_IOV_MAX]; /* what the transport is given: head, body, tag */
+	unsigned iov_count;
+	struct hosts_out *next; /* in the connection's waiting list */
 };
 
 enum emig_phase {
@@ -238,7 +244,10 @@ struct hosts {
 uint64_t hosts_now_ns(void);
 /* Queue one frame of type on connection entry: body[0..count) (copied into one heap
  * buffer when copy, else kept by pointer until SENT), covered as pf_link_seal() says;
- * done(arg, error) on its SENT event. 0, or a negative errno (the connection is closed). */
+ * done(arg, error) on its SENT event. 0, or -EAGAIN (copy 0 only: the transport is full and
+ * frames wait; nothing was sealed, try again at a later step), or another negative errno
+ * (the connection is closed). A copied frame is always taken: it waits in order behind
+ * what the transport could not take yet. */
 int hosts_send(struct hosts *h, uint32_t entry, uint32_t type, const struct iovec *body,
 	       unsigned count, uint32_t covered, int copy,
 	       void (*done)(struct hosts *h, void *arg, int error), void *arg);
