@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #include "bench/bench_core.h"
@@ -228,4 +229,107 @@ void bench_tcp_stream(enum bench_tcp_loop loop, const struct bench_tcp_path *pat
 	ret->gbps = (double)r.bytes / (double)ret->ns;
 	ret->sender_cpu_s = s.cpu_s;
 	ret->receiver_cpu_s = r.cpu_s;
+}
+
+struct exchange {
+	const struct bench_tcp_path *path;
+	struct bench_tcp_receiver r;
+	uint32_t bytes, rounds;
+	uint64_t *ret_ns;
+};
+
+/* recv exactly len bytes: 0, or -errno (-ECONNRESET at an early end). */
+static int recv_all(int fd, uint8_t *p, size_t len)
+{
+	for (size_t at = 0; at < len;) {
+		ssize_t n = recv(fd, p + at, len - at, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -ECONNRESET;
+		at += (size_t)n;
+	}
+	return 0;
+}
+
+static int send_all(int fd, const uint8_t *p, size_t len)
+{
+	for (size_t at = 0; at < len;) {
+		ssize_t n = send(fd, p + at, len - at, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		at += (size_t)n;
+	}
+	return 0;
+}
+
+static void nodelay(int fd)
+{
+	int one = 1;
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* The answering side: each request whole, then 8 bytes back. */
+static void *exchange_answer(void *arg)
+{
+	struct exchange *x = arg;
+	uint8_t *buf = malloc(x->bytes), word[8] = {0};
+	int fd;
+
+	bench_check(buf != NULL ? 0 : -ENOMEM, "exchange buffer");
+	pin(x->r.cpu);
+	fd = accept4(x->r.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	bench_check(fd < 0 ? -errno : 0, "accept");
+	nodelay(fd);
+	for (uint32_t k = 0; k < x->rounds; k++) {
+		bench_check(recv_all(fd, buf, x->bytes), "exchange recv");
+		bench_check(send_all(fd, word, sizeof(word)), "exchange answer");
+	}
+	(void)close(fd);
+	free(buf);
+	return NULL;
+}
+
+static void *exchange_ask(void *arg)
+{
+	struct exchange *x = arg;
+	struct sender s = {.path = x->path, .port = x->r.port};
+	uint8_t *buf = calloc(1, x->bytes), word[8];
+	int fd;
+
+	bench_check(buf != NULL ? 0 : -ENOMEM, "exchange buffer");
+	pin(x->path->cpu[0]);
+	fd = sender_connect(&s);
+	nodelay(fd);
+	for (uint32_t k = 0; k < x->rounds; k++) {
+		uint64_t t0 = bench_now_ns();
+
+		buf[k % x->bytes] = (uint8_t)k;
+		bench_check(send_all(fd, buf, x->bytes), "exchange send");
+		bench_check(recv_all(fd, word, sizeof(word)), "exchange reply");
+		x->ret_ns[k] = bench_now_ns() - t0;
+	}
+	(void)close(fd);
+	free(buf);
+	return NULL;
+}
+
+void bench_tcp_exchange(const struct bench_tcp_path *path, uint32_t bytes, uint32_t rounds,
+			uint64_t *ret_ns)
+{
+	struct exchange x = {.path = path, .bytes = bytes, .rounds = rounds, .ret_ns = ret_ns};
+	pthread_t answer, ask;
+
+	bench_check(bytes > 0 ? 0 : -EINVAL, "bench_tcp_exchange bytes");
+	bench_tcp_receiver_listen(path, &x.r);
+	bench_check(-pthread_create(&answer, NULL, exchange_answer, &x), "pthread_create");
+	bench_check(-pthread_create(&ask, NULL, exchange_ask, &x), "pthread_create");
+	(void)pthread_join(ask, NULL);
+	(void)pthread_join(answer, NULL);
+	(void)close(x.r.listen_fd);
 }

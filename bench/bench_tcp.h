@@ -63,6 +63,15 @@ void bench_tcp_stream(enum bench_tcp_loop loop, const struct bench_tcp_path *pat
 		      const struct bench_tcp_source *source, uint64_t bytes,
 		      struct bench_tcp_run *ret);
 
+/*
+ * A request-reply baseline over path: on one connection (TCP_NODELAY at both ends), rounds
+ * times, the sender sends `bytes` (from a buffer of its own) and waits for the receiver's
+ * 8-byte answer, sent once it has them all; ret_ns[k] is round k as the sender times it.
+ * What a move's critical path cannot beat: the state there, a word back.
+ */
+void bench_tcp_exchange(const struct bench_tcp_path *path, uint32_t bytes, uint32_t rounds,
+			uint64_t *ret_ns);
+
 /* "raw_send_1MiB" or "raw_uring_send_1MiB" style names: "raw_send", "raw_uring_send". */
 const char *bench_tcp_loop_name(enum bench_tcp_loop loop);
 
