@@ -98,7 +98,7 @@ static void refuse(struct hosts *h, uint32_t entry, struct immigration *m, uint6
 static void on_begin(struct hosts *h, uint32_t entry, const uint8_t *b, uint64_t n)
 {
 	struct pf_vnode_info vi = {.size = sizeof(vi)};
-	struct immigration *m = NULL;
+	struct immigration *m = NULL, named = {.active = IM_FREE};
 	uint32_t vnode, chunk, chunks;
 	uint64_t mig;
 
@@ -107,9 +107,10 @@ static void on_begin(struct hosts *h, uint32_t entry, const uint8_t *b, uint64_t
 	mig = get64le(b);
 	vnode = get32le(b + 8);
 	chunk = get32le(b + 12);
+	named.vnode = vnode; /* a refusal before any slot is taken still names its VNode */
 	if (chunk < PF_PACKET_CHUNK_BYTES_MIN || chunk > PF_PACKET_CHUNK_BYTES_MAX ||
 	    (chunk & (chunk - 1)) != 0) {
-		refuse(h, entry, NULL, mig, -EPROTO, "chunk size out of range");
+		refuse(h, entry, &named, mig, -EPROTO, "chunk size out of range");
 		return;
 	}
 	if (pf_vnode_info(h->domain, vnode, &vi) < 0) {
@@ -117,19 +118,19 @@ static void on_begin(struct hosts *h, uint32_t entry, const uint8_t *b, uint64_t
 		return;
 	}
 	if (vi.state != PF_VNODE_UNASSIGNED && vi.state != PF_VNODE_REMOTE) {
-		refuse(h, entry, NULL, mig, -EBUSY, "the VNode lives on this host");
+		refuse(h, entry, &named, mig, -EBUSY, "the VNode lives on this host");
 		return;
 	}
 	for (uint32_t i = 0; i < HOSTS_MIGRATIONS_MAX; i++) {
 		if (h->in[i].active != IM_FREE && h->in[i].vnode == vnode) {
-			refuse(h, entry, NULL, mig, -EALREADY, "the VNode is arriving already");
+			refuse(h, entry, &named, mig, -EALREADY, "the VNode is arriving already");
 			return;
 		}
 		if (m == NULL && h->in[i].active == IM_FREE)
 			m = &h->in[i];
 	}
 	if (m == NULL) {
-		refuse(h, entry, NULL, mig, -EBUSY, "too many arrivals at once");
+		refuse(h, entry, &named, mig, -EBUSY, "too many arrivals at once");
 		return;
 	}
 	chunks = (h->state_bytes_max + chunk - 1) / chunk;
@@ -147,7 +148,7 @@ static void on_begin(struct hosts *h, uint32_t entry, const uint8_t *b, uint64_t
 	if (m->state == NULL || m->digest == NULL || m->have == NULL || m->lens == NULL) {
 		m->chunks_cap = 0;
 		{
-			refuse(h, entry, NULL, mig, -ENOMEM, "no memory to stage it");
+			refuse(h, entry, &named, mig, -ENOMEM, "no memory to stage it");
 			return;
 		}
 	}
