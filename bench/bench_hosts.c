@@ -170,6 +170,19 @@ static int file_has(const char *path, const char *text)
 	return strstr(buf, text) != NULL;
 }
 
+int bench_hosts_log_count(const struct bench_hosts *hs, int i, const char *text)
+{
+	char line[1024];
+	FILE *f = fopen(hs->h[i].log, "r");
+	int n = 0;
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, text) != NULL;
+	if (f != NULL)
+		(void)fclose(f);
+	return n;
+}
+
 void bench_hosts_show_log(const struct bench_hosts *hs, int i)
 {
 	char line[512];

@@ -89,6 +89,9 @@ int bench_hosts_audit_each(const struct bench_hosts *hs, int i, const char *even
 int bench_hosts_audit_wait(const struct bench_hosts *hs, int i, const char *event, int count,
 			   uint64_t timeout_ns);
 
+/* Lines of host i's daemon log that hold text. */
+int bench_hosts_log_count(const struct bench_hosts *hs, int i, const char *text);
+
 /* Print host i's daemon log to stderr (for failures). */
 void bench_hosts_show_log(const struct bench_hosts *hs, int i);
 

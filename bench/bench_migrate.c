@@ -438,6 +438,7 @@ static void throughput_drain(struct mig_ctx *c)
 	struct move_cost mc;
 	uint64_t sent = 0;
 	double gbps;
+	int moved;
 
 	bench_hosts_start(&hs, c->pflightd, c->ns, c->cpus, &cfg);
 	load_vnodes(&hs, 0, DRAIN_VNODES, c->src, DRAIN_STATE_BYTES);
@@ -445,12 +446,16 @@ static void throughput_drain(struct mig_ctx *c)
 	drain_all(c, &hs, &mc);
 	gbps = (double)bytes / (double)mc.ns;
 	(void)bench_hosts_audit_wait(&hs, 0, "vnode_emigrated", DRAIN_VNODES, 10000000000ull);
-	(void)bench_hosts_audit_each(&hs, 0, "vnode_emigrated", sum_bytes_sent, &sent);
+	moved = bench_hosts_audit_each(&hs, 0, "vnode_emigrated", sum_bytes_sent, &sent);
 	fprintf(stderr,
-		"bench_migrate: %s: %u x 64 KiB drained in %.3f s (%.3f GB/s, %.1f moves/s), "
-		"%llu bytes of chunks sent\n",
+		"bench_migrate: %s: %u x 64 KiB drained in %.3f s (%.3f GB/s, %.1f moves/s); "
+		"%d vnode_emigrated records (%llu bytes of chunks), %d migrate_host_failed, "
+		"%d + %d records not audited (the daemons' logs)\n",
 		c->placement, DRAIN_VNODES, (double)mc.ns / 1e9, gbps,
-		DRAIN_VNODES / ((double)mc.ns / 1e9), (unsigned long long)sent);
+		DRAIN_VNODES / ((double)mc.ns / 1e9), moved, (unsigned long long)sent,
+		bench_hosts_audit_each(&hs, 0, "migrate_host_failed", NULL, NULL),
+		bench_hosts_log_count(&hs, 0, "not audited"),
+		bench_hosts_log_count(&hs, 1, "not audited"));
 	emit_throughput(c, "migrate_drain_10000x64KiB", &gbps, 1, &raw, DRAIN_VNODES,
 			DRAIN_STATE_BYTES);
 	emit_cpu(c, "drain", mc.cpu_s, (double)bytes / 1e9, &raw);
