@@ -87,6 +87,9 @@ struct drain_slot {
 struct scheduler {
 	struct pf_domain *domain;
 	struct pf_sched *sched;
+	/* scheduler_poke(): another thread made VNodes placeable (an arrival from another
+	 * host): place at the next pass, not after RETRY_NS. A flag, set by any thread. */
+	_Atomic uint32_t place_now;
 	struct governor gov; /* can-assign and can-handoff */
 	struct cmdq *inbox;
 	struct cmdq *to_auditor;
@@ -191,6 +194,8 @@ int scheduler_init(struct scheduler *s, struct pf_domain *domain, struct cmdq *i
 		   const struct pf_manifest *m);
 void scheduler_fini(struct scheduler *s);
 int scheduler_do_work(void *arg);
+/* Ask for a placement pass at once (any thread); runner_kick() ends the park. */
+void scheduler_poke(struct scheduler *s);
 
 /* Snapshot the member table (members found now are listed, not recorded as joins),
  * subscribe to placement explanations and take the VNode table as seen (watch_init). */

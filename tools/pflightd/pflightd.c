@@ -1076,6 +1076,7 @@ static void kick_agents(void *arg)
 {
 	struct daemon *dm = arg;
 
+	scheduler_poke(&dm->scheduler);
 	runner_kick(dm->runner);
 }
 

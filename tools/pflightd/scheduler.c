@@ -249,8 +249,10 @@ static int place(struct scheduler *s, uint64_t now)
 	int r;
 
 	(void)pf_domain_membership(s->domain, &version);
-	if (now < s->next_place_ns && version == s->version)
+	/* Relaxed: a flag; what it says is in the pending queue, which the pass reads. */
+	if (now < s->next_place_ns && version == s->version && pf_load_relaxed(&s->place_now) == 0)
 		return 0;
+	pf_store_relaxed(&s->place_now, 0); /* Relaxed: the same flag, cleared before the pass */
 	r = pf_sched_run(s->sched, SCHED_BUDGET);
 	if (r < 0)
 		return r;
@@ -258,6 +260,12 @@ static int place(struct scheduler *s, uint64_t now)
 	s->next_place_ns = r > 0 ? 0 : now + RETRY_NS;
 	s->placed += (uint64_t)r;
 	return r;
+}
+
+void scheduler_poke(struct scheduler *s)
+{
+	/* Relaxed: a flag; the runner's futex wake (runner_kick()) orders the rest. */
+	pf_store_relaxed(&s->place_now, 1);
 }
 
 int scheduler_do_work(void *arg)
