@@ -49,7 +49,7 @@ struct fault_state {
 	uint64_t dups, gaps, malformed;
 	uint64_t body_hash; /* XXH3-64 of the body (the state's bytes after this header) */
 	uint32_t anomalies_count;
-	uint32_t reserved;
+	uint32_t track_bytes; /* the body's first bytes: a bitmap of the numbers seen, below */
 	struct fault_anomaly anomalies[FAULT_ANOMALIES_MAX];
 };
 
@@ -70,6 +70,22 @@ static inline void fault_apply(struct fault_state *st, const struct fault_msg *m
 	if (m->seq > last)
 		st->last_seq[m->sender] = m->seq;
 	st->applied[m->sender]++;
+}
+
+/* With track_bytes, the body starts with FAULT_SENDERS bitmaps of track_bytes /
+ * FAULT_SENDERS bytes each: bit seq - 1 of sender s's says number seq was applied, so that
+ * a message lost shows even where a duplicate makes the counts add up. */
+static inline uint8_t *fault_track(uint8_t *state, uint32_t track_bytes, uint32_t sender)
+{
+	return state + sizeof(struct fault_state) + (size_t)sender * (track_bytes / FAULT_SENDERS);
+}
+
+static inline void fault_track_set(uint8_t *state, uint32_t track_bytes, const struct fault_msg *m)
+{
+	uint64_t bit = m->seq - 1;
+
+	if (m->seq >= 1 && bit < (uint64_t)(track_bytes / FAULT_SENDERS) * 8u)
+		fault_track(state, track_bytes, m->sender)[bit / 8] |= (uint8_t)(1u << (bit % 8));
 }
 
 #endif /* PF_TEST_FAULT_STATE_H */

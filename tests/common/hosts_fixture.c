@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,7 +127,7 @@ void hf_write_manifest(struct hf *h, int i)
 	fprintf(f,
 		"apiVersion: pflight/v1\nkind: Domain\nmetadata:\n  name: %s\n"
 		"membership:\n  vnodes_max: %u\n  members_max: %u\n  inbox_slots: %u\n"
-		"  state_bytes_max: %llu\n"
+		"  state_bytes_max: %llu\n  heartbeat_misses: 20\n"
 		"governance:\n  audit:\n    path: %s\n    fsync: head\n"
 		"transport:\n  name: host-%c\n  key: %s/%d.key\n  port: %u\n"
 		"  zero_copy_threshold: 0\n"
@@ -302,14 +303,42 @@ int hf_migrate(struct hf *h, int from, uint32_t v)
 	return 0;
 }
 
+/* pf_vnode_info() refusals that went away when read again (see hf_info_refusals()). */
+static pthread_mutex_t refusals_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t refusals;
+
+uint64_t hf_info_refusals(void)
+{
+	uint64_t n;
+
+	CHECK(pthread_mutex_lock(&refusals_lock) == 0);
+	n = refusals;
+	CHECK(pthread_mutex_unlock(&refusals_lock) == 0);
+	return n;
+}
+
 uint32_t hf_state(struct hf *h, int i, uint32_t v, struct pf_vnode_info *vi)
 {
 	struct pf_vnode_info mine = {.size = sizeof(mine)};
+	int r = -EINVAL;
 
 	if (vi == NULL)
 		vi = &mine;
-	vi->size = sizeof(*vi);
-	CHECK(pf_vnode_info(h->dom[i], v, vi) == 0);
+	for (int tries = 0; tries < 100 && r < 0; tries++) {
+		vi->size = sizeof(*vi);
+		r = pf_vnode_info(h->dom[i], v, vi);
+		if (r == -EBADMSG || r == -EPROTO) { /* a record read while it changed, or bad */
+			CHECK(pthread_mutex_lock(&refusals_lock) == 0);
+			refusals++;
+			CHECK(pthread_mutex_unlock(&refusals_lock) == 0);
+		} else if (r < 0) {
+			break;
+		}
+	}
+	if (r < 0)
+		fprintf(stderr, "pf_vnode_info(host-%c, VNode %u): %s, a hundred times\n", 'a' + i,
+			v, strerror(-r));
+	CHECK(r == 0);
 	return vi->state;
 }
 
@@ -409,8 +438,38 @@ int hf_read_state(struct hf *h, int i, uint32_t v, struct fault_state *st)
 	return r;
 }
 
-static void print_state(uint32_t v, int at, const struct fault_state *st,
-			const uint64_t sent[FAULT_SENDERS])
+int hf_missing(struct hf *h, int i, uint32_t v, const uint64_t sent[FAULT_SENDERS],
+	       uint32_t *ret_sender, uint64_t *ret_seq)
+{
+	size_t cap = (size_t)h->o.state_bytes_max, len = 0;
+	uint8_t *buf = malloc(cap);
+	struct fault_state st;
+	int r, n = 0;
+
+	CHECK(buf != NULL);
+	r = pf_checkpoint_read(h->dom[i], v, buf, cap, &len, NULL);
+	memcpy(&st, buf, sizeof(st));
+	if (r == 0 && (len < sizeof(st) || sizeof(st) + st.track_bytes > len))
+		r = -EBADMSG;
+	for (uint32_t s = 0; r == 0 && s < FAULT_SENDERS; s++) {
+		const uint8_t *map = fault_track(buf, st.track_bytes, s);
+		uint64_t bits = (uint64_t)(st.track_bytes / FAULT_SENDERS) * 8u;
+
+		for (uint64_t seq = 1; seq <= sent[s] && seq <= bits; seq++) {
+			if (map[(seq - 1) / 8] & (1u << ((seq - 1) % 8)))
+				continue;
+			if (n++ == 0) {
+				*ret_sender = s;
+				*ret_seq = seq;
+			}
+		}
+	}
+	free(buf);
+	return r < 0 ? r : n;
+}
+
+void hf_print_state(uint32_t v, int at, const struct fault_state *st,
+		    const uint64_t sent[FAULT_SENDERS])
 {
 	fprintf(stderr, "VNode %u on host %d: commits %llu dups %llu gaps %llu malformed %llu\n", v,
 		at, (unsigned long long)st->commits, (unsigned long long)st->dups,
@@ -436,35 +495,45 @@ static int caught_up(const struct fault_state *st, const uint64_t sent[FAULT_SEN
 	return 1;
 }
 
-int hf_wait_applied(struct hf *h, uint32_t v, const uint64_t sent[FAULT_SENDERS],
-		    uint64_t timeout_ns)
+int hf_wait_caught_up(struct hf *h, uint32_t v, const uint64_t sent[FAULT_SENDERS],
+		      uint64_t timeout_ns, struct fault_state *st)
 {
 	uint64_t deadline = proc_now_ns() + timeout_ns;
-	struct fault_state st = {0};
-	int at = -1, r = -ENOENT, exact = 1;
+	int at = -1, r = -ENOENT;
 
+	memset(st, 0, sizeof(*st));
 	while (proc_now_ns() < deadline) {
 		at = hf_owner(h, v);
-		r = at >= 0 ? hf_read_state(h, at, v, &st) : -EAGAIN;
-		if (r == 0 && caught_up(&st, sent))
-			break;
-		if (r == -EBADMSG)
+		r = at >= 0 ? hf_read_state(h, at, v, st) : -EAGAIN;
+		if ((r == 0 && caught_up(st, sent)) || r == -EBADMSG)
 			break;
 		proc_nap();
 	}
-	if (r == 0 && at >= 0)
+	if (r == 0 && !caught_up(st, sent))
+		r = -ETIMEDOUT;
+	if (r == 0)
 		test_sleep_ns(20000000); /* anything applied past the last one shows now */
-	if (r == 0 && at >= 0 && hf_read_state(h, at, v, &st) < 0)
-		r = -EIO;
-	for (uint32_t s = 0; r == 0 && s < FAULT_SENDERS; s++)
+	if (r == 0 && (at = hf_owner(h, v)) >= 0)
+		r = hf_read_state(h, at, v, st);
+	return r < 0 ? r : at < 0 ? -ENOENT : at;
+}
+
+int hf_wait_applied(struct hf *h, uint32_t v, const uint64_t sent[FAULT_SENDERS],
+		    uint64_t timeout_ns)
+{
+	struct fault_state st;
+	int at = hf_wait_caught_up(h, v, sent, timeout_ns, &st), exact = 1;
+
+	for (uint32_t s = 0; at >= 0 && s < FAULT_SENDERS; s++)
 		exact &= st.last_seq[s] == sent[s] && st.applied[s] == sent[s];
-	if (r == 0 && exact && st.dups == 0 && st.gaps == 0 && st.malformed == 0)
+	if (at >= 0 && exact && st.dups == 0 && st.gaps == 0 && st.malformed == 0)
 		return 0;
 	fprintf(stderr, "VNode %u: %s\n", v,
-		r == -EBADMSG ? "its state fails its body hash"
-		: r < 0       ? "no owner with a readable state"
-			      : "not every message applied exactly once");
-	print_state(v, at, &st, sent);
+		at == -EBADMSG     ? "its state fails its body hash"
+		: at == -ETIMEDOUT ? "not every message applied in time"
+		: at < 0           ? "no owner with a readable state"
+				   : "not every message applied exactly once");
+	hf_print_state(v, at, &st, sent);
 	return -1;
 }
 
@@ -518,6 +587,69 @@ int hf_audit_count(struct hf *h, int i, const char *event, uint32_t v, const cha
 	}
 	(void)fclose(f);
 	return n;
+}
+
+int hf_audit_last(struct hf *h, int i, const char *event, uint32_t v, char *buf, size_t cap)
+{
+	static char line[70000];
+	FILE *f = fopen(h->audit[i], "r");
+	int r = -ENOENT;
+
+	if (f == NULL)
+		return r;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		json_t *rec = json_loads(line, 0, NULL);
+		const char *ev = json_string_value(json_object_get(rec, "event"));
+		char *text;
+
+		if (ev != NULL && strcmp(ev, event) == 0 &&
+		    (v == UINT32_MAX || subject_vnode(rec) == v) &&
+		    (text = json_dumps(json_object_get(rec, "details"), JSON_COMPACT)) != NULL) {
+			(void)snprintf(buf, cap, "%s", text);
+			free(text);
+			r = 0;
+		}
+		json_decref(rec);
+	}
+	(void)fclose(f);
+	return r;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int hf_audit_repeats(struct hf *h, int i, const char *event, const char *key)
+{
+	static char line[70000];
+	size_t n = 0, cap = 1024;
+	int64_t *vals = malloc(cap * sizeof(*vals));
+	FILE *f = fopen(h->audit[i], "r");
+	int repeats = 0;
+
+	CHECK(vals != NULL);
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+		json_t *rec = json_loads(line, 0, NULL);
+		const char *ev = json_string_value(json_object_get(rec, "event"));
+		json_t *val = json_object_get(json_object_get(rec, "details"), key);
+
+		if (ev != NULL && strcmp(ev, event) == 0 && json_is_integer(val)) {
+			if (n == cap)
+				CHECK((vals = realloc(vals, (cap *= 2) * sizeof(*vals))) != NULL);
+			vals[n++] = (int64_t)json_integer_value(val);
+		}
+		json_decref(rec);
+	}
+	if (f != NULL)
+		(void)fclose(f);
+	qsort(vals, n, sizeof(*vals), cmp_i64);
+	for (size_t k = 1; k < n; k++)
+		repeats += vals[k] == vals[k - 1];
+	free(vals);
+	return repeats;
 }
 
 int hf_audit_wait(struct hf *h, int i, const char *event, uint32_t v, int n, uint64_t timeout_ns)

@@ -5,7 +5,8 @@
  * its own domain, audit log, control socket and host key, listing the other in
  * transport.peers; a third key (index 2, "a stranger") that no daemon lists, for fake
  * hosts. Workers are tests/integration/hosts_fault_worker.c (numbered messages per
- * sender, tests/common/fault_state.h).
+ * sender, tests/common/fault_state.h). Members may miss 20 heartbeats (a second) before
+ * they are declared hung: two loaded cores must not turn a slow worker into a dead one.
  *
  * Nothing is left behind, whatever ends the test: every daemon and worker is started with
  * PR_SET_PDEATHSIG (SIGKILL), and a guard process forked at hf_init() removes both
@@ -76,8 +77,14 @@ void hf_finish(struct hf *h);
  * daemon said no; its reason on stderr). Any thread. */
 int hf_migrate(struct hf *h, int from, uint32_t v);
 
-/* VNode v's state on host i (*vi filled when not NULL). Any thread. */
+/* VNode v's state on host i (*vi filled when not NULL). A record that pf_vnode_info()
+ * refuses (-EBADMSG, -EPROTO) is read again, up to a hundred times, and counted: it
+ * refuses a record read while a transition changed it (its ownership word, then its
+ * checkpoint descriptor sealed with the newer epoch), a known bug; a record refused every
+ * time fails the test. Any thread. */
 uint32_t hf_state(struct hf *h, int i, uint32_t v, struct pf_vnode_info *vi);
+/* How many times hf_state() saw pf_vnode_info() refuse a record that it then read. */
+uint64_t hf_info_refusals(void);
 /* 1 when state lets a host place or serve the VNode. */
 int hf_live(uint32_t state);
 /* 1 when both hosts could place v at one instant: host x read twice with the same epoch,
@@ -99,8 +106,21 @@ int hf_send_msg(struct hf *h, int i, const struct fault_msg *m);
 /* The state committed for v on host i, its body checked against its hash: 0, -ENOENT,
  * -EBADMSG (the body does not match), or pf_checkpoint_read()'s errno. Any thread. */
 int hf_read_state(struct hf *h, int i, uint32_t v, struct fault_state *st);
-/* Wait until the host that owns v has applied sent[s] messages of each sender s, then
- * check that each was applied exactly once: 0, or -1 with the evidence on stderr. */
+/* Messages of the numbers 1..sent[s] of each sender s that the state of v on host i never
+ * applied, from the worker's bitmaps (--track-bytes; a number past them is not counted):
+ * their count, the first one in *ret_sender and *ret_seq; or a negative errno. */
+int hf_missing(struct hf *h, int i, uint32_t v, const uint64_t sent[FAULT_SENDERS],
+	       uint32_t *ret_sender, uint64_t *ret_seq);
+/* Wait until the host that owns v has applied up to number sent[s] of each sender s: that
+ * host, its state in *st; or -ETIMEDOUT, -ENOENT (on no host), -EBADMSG (a state whose
+ * body fails its hash). */
+int hf_wait_caught_up(struct hf *h, uint32_t v, const uint64_t sent[FAULT_SENDERS],
+		      uint64_t timeout_ns, struct fault_state *st);
+/* A state's counts against what was sent, and its first anomalies, on stderr. */
+void hf_print_state(uint32_t v, int at, const struct fault_state *st,
+		    const uint64_t sent[FAULT_SENDERS]);
+/* hf_wait_caught_up(), then check that each message was applied exactly once, in order:
+ * 0, or -1 with the evidence on stderr. */
 int hf_wait_applied(struct hf *h, uint32_t v, const uint64_t sent[FAULT_SENDERS],
 		    uint64_t timeout_ns);
 
@@ -108,6 +128,12 @@ int hf_wait_applied(struct hf *h, uint32_t v, const uint64_t sent[FAULT_SENDERS]
  * when key is not NULL, a details field key whose value (as text) is value. */
 int hf_audit_count(struct hf *h, int i, const char *event, uint32_t v, const char *key,
 		   const char *value);
+/* The details of the last record of host i's audit log with this event about VNode v
+ * (UINT32_MAX: any), as JSON text into buf: 0, or -ENOENT. */
+int hf_audit_last(struct hf *h, int i, const char *event, uint32_t v, char *buf, size_t cap);
+/* Records of host i's audit log with this event whose details field key repeats the value
+ * of an earlier one (the same move audited twice): their count, or a negative errno. */
+int hf_audit_repeats(struct hf *h, int i, const char *event, const char *key);
 /* Wait until hf_audit_count() reaches at least n: 0, or -ETIMEDOUT. */
 int hf_audit_wait(struct hf *h, int i, const char *event, uint32_t v, int n, uint64_t timeout_ns);
 

@@ -15,9 +15,12 @@
  * not served) and the tests check on the final owner.
  *
  *   hosts_fault_worker <domain> [--define N] [--state-bytes B] [--touch-bytes T]
+ *                      [--track-bytes K]
  *
  * --define N: define VNodes 0..N-1 first. --state-bytes: the state's length (default the
- * header alone). --touch-bytes: body bytes rewritten per commit (default 0). Stops on
+ * header alone). --touch-bytes: body bytes rewritten per commit (default 0).
+ * --track-bytes: the body's first K bytes keep a bitmap of the numbers applied per sender
+ * (fault_track_set()), so a lost message shows (K a multiple of 32; default 0). Stops on
  * SIGTERM: commits, releases and leaves.
  */
 #include <errno.h>
@@ -41,6 +44,7 @@ struct options {
 	uint32_t define;
 	size_t state_bytes;
 	size_t touch_bytes;
+	uint32_t track_bytes;
 };
 
 struct owned {
@@ -79,7 +83,8 @@ static int stop_requested(void)
 	       (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
 }
 
-/* Take a newly claimed VNode: its last state, or a fresh one. */
+/* Take a newly claimed VNode: its last state, or a fresh one. 0, 1 when it was taken from
+ * us already (released), or a negative errno. */
 static int adopt(struct owned *o, struct pf_vnode *v)
 {
 	size_t len = 0;
@@ -99,11 +104,18 @@ static int adopt(struct owned *o, struct pf_vnode *v)
 		for (size_t i = sizeof(struct fault_state); i < opt.state_bytes; i++)
 			o->buf[i] = (uint8_t)(i * 31u + id);
 		st_of(o)->magic = FAULT_STATE_MAGIC;
+		st_of(o)->track_bytes = opt.track_bytes;
+		memset(o->buf + sizeof(struct fault_state), 0, opt.track_bytes);
 		st_of(o)->body_hash = body_hash(o->buf);
 		return 0;
 	}
+	if (r == -ESTALE) {
+		free(o->buf); /* taken from us before we loaded it: not ours to serve */
+		(void)pf_vnode_release(v);
+		return 1;
+	}
 	if (r < 0 || len != opt.state_bytes || st_of(o)->magic != FAULT_STATE_MAGIC ||
-	    st_of(o)->body_hash != body_hash(o->buf)) {
+	    st_of(o)->track_bytes != opt.track_bytes || st_of(o)->body_hash != body_hash(o->buf)) {
 		fprintf(stderr, "fault-worker: vnode %u: state refused (%s, %zu bytes): held\n",
 			pf_vnode_id(v), r < 0 ? strerror(-r) : "its check failed", len);
 		o->held = 1;
@@ -114,14 +126,14 @@ static int adopt(struct owned *o, struct pf_vnode *v)
 static int commit(struct owned *o)
 {
 	struct fault_state *st = st_of(o);
-	size_t body = opt.state_bytes - sizeof(*st);
+	size_t body = opt.state_bytes - sizeof(*st) - st->track_bytes;
 
 	st->commits++;
 	if (opt.touch_bytes > 0 && body > 0) {
 		size_t at = (size_t)((st->commits * opt.touch_bytes) % body);
 		size_t n = opt.touch_bytes < body - at ? opt.touch_bytes : body - at;
 
-		memset(o->buf + sizeof(*st) + at, (int)(st->commits & 0xff), n);
+		memset(o->buf + sizeof(*st) + st->track_bytes + at, (int)(st->commits & 0xff), n);
 	}
 	st->body_hash = body_hash(o->buf);
 	return pf_checkpoint_commit(o->v, pf_vnode_epoch(o->v), o->buf, opt.state_bytes);
@@ -152,6 +164,7 @@ static int drain(struct owned *o)
 		if (r < 0)
 			return r;
 		fault_apply(st_of(o), &msg);
+		fault_track_set(o->buf, st_of(o)->track_bytes, &msg);
 		n++;
 		if (msg.inc >= FAULT_HOLD)
 			o->hold_until_ns = now_ns() + (msg.inc - FAULT_HOLD) * 1000000u;
@@ -177,7 +190,7 @@ static int pass(struct pf_member *m, struct owned *own, uint32_t *count)
 	while (*count < HELD_MAX && (r = pf_vnode_claim(m, PF_CLAIM_NOWAIT, 0, &v)) == 0) {
 		if ((r = adopt(&own[*count], v)) < 0)
 			return r;
-		(*count)++;
+		*count += r == 0;
 		work++;
 	}
 	for (uint32_t i = 0; i < *count; i++) {
@@ -213,6 +226,7 @@ static int run(struct pf_member *m)
 		if (r < 0)
 			break;
 		if (r == 0 && pf_member_wait(m, IDLE_WAIT_NS, &events) == -ESTALE) {
+			fprintf(stderr, "fault-worker: declared dead or drained: leaving\n");
 			r = -ESTALE;
 			break;
 		}
@@ -241,11 +255,15 @@ static int parse(int argc, char **argv)
 			opt.define = (uint32_t)v;
 		else if (strcmp(argv[i], "--state-bytes") == 0 && v >= sizeof(struct fault_state))
 			opt.state_bytes = (size_t)v;
+		else if (strcmp(argv[i], "--track-bytes") == 0 && v % (8 * FAULT_SENDERS) == 0)
+			opt.track_bytes = (uint32_t)v;
 		else if (strcmp(argv[i], "--touch-bytes") == 0)
 			opt.touch_bytes = (size_t)v;
 		else
 			return -EINVAL;
 	}
+	if (sizeof(struct fault_state) + opt.track_bytes > opt.state_bytes)
+		return -EINVAL;
 	return 0;
 }
 
@@ -260,7 +278,7 @@ int main(int argc, char **argv)
 	if (parse(argc, argv) < 0) {
 		fprintf(stderr,
 			"usage: %s <domain> [--define N] [--state-bytes B] "
-			"[--touch-bytes T]\n",
+			"[--touch-bytes T] [--track-bytes K]\n",
 			argv[0]);
 		return 2;
 	}
