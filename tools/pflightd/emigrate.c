@@ -520,6 +520,14 @@ static void on_query(struct hosts *h, uint32_t entry, const struct pf_link_frame
 		return;
 	vnode = get32le(f->body);
 	epoch = get32le(f->body + 4);
+	/* The answer binds: on "no" the target undoes its arrival. It asks because its
+	 * connection ended while it held the prepared arrival, and that end may not have
+	 * reached us yet: its PREPARED may still come. So a move of this VNode to it that
+	 * waits for PREPARED (the only one it can hold prepared) stops here first. */
+	for (uint32_t i = 0; i < HOSTS_MIGRATIONS_MAX; i++)
+		if (h->out[i].phase == EM_PREPARE_WAIT && h->out[i].vnode == vnode &&
+		    (int32_t)h->out[i].peer == h->conns[entry].peer)
+			fail(h, &h->out[i], "the target asked whether we committed before we did");
 	committed = pf_vnode_info(h->domain, vnode, &vi) == 0 && vi.state == PF_VNODE_REMOTE &&
 		    vi.host == (uint32_t)h->conns[entry].peer && vi.epoch == epoch;
 	put32le(body, vnode);
