@@ -183,7 +183,8 @@ static int source_outcome(uint32_t v)
 }
 
 /* Have host-a's worker leave v's inbox alone for a while (FAULT_HOLD), once it applied
- * what was sent: the messages sent meanwhile are sure to wait, and the move to carry them. */
+ * what was sent, then send some more: they wait, and the move carries them (the sender
+ * thread, which a loaded machine may start late, is not relied on for that). */
 static void hold(uint32_t v)
 {
 	struct fault_msg m = {
@@ -191,6 +192,7 @@ static void hold(uint32_t v)
 
 	CHECK(hf_send_msg(&h, 0, &m) == 0);
 	CHECK(hf_wait_applied(&h, v, sent[v], SETTLE_NS) == 0);
+	send_some(v, 10);
 }
 
 /* Move v with the cut armed; the sender runs throughout. 0 when the source reached an
