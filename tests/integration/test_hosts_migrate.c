@@ -156,6 +156,18 @@ static int owner_of(uint32_t id)
 	return a ? 0 : b ? 1 : -1;
 }
 
+/* Wait until host `at` can place id and the other knows it as REMOTE: the CLI returns once
+ * the source is REMOTE, and the target makes it PENDING only when COMMIT reaches it. */
+static void wait_moved(uint32_t id, int at)
+{
+	uint64_t deadline = proc_now_ns() + WAIT_NS;
+
+	while (owner_of(id) != at || state_on(1 - at, id, NULL) != PF_VNODE_REMOTE) {
+		CHECK(proc_now_ns() < deadline);
+		proc_nap();
+	}
+}
+
 /* A batch to the host that owns id, or (away) to the other one if it knows the VNode as
  * REMOTE: forwarded from there. */
 static void send_batch(uint32_t id, int away)
@@ -259,7 +271,7 @@ int main(int argc, char **argv)
 			wait_applied(id);
 			at = owner_of(id);
 			CHECK(cli_migrate(at, id, at == 0 ? "host-b" : "host-a") == 0);
-			CHECK(owner_of(id) == 1 - at && state_on(at, id, NULL) == PF_VNODE_REMOTE);
+			wait_moved(id, 1 - at);
 			moves++;
 		}
 	for (uint32_t id = 0; id < VNODES; id++) {
@@ -281,7 +293,7 @@ int main(int argc, char **argv)
 		free(out);
 	}
 	for (uint32_t id = 0; id < VNODES; id++) {
-		CHECK(owner_of(id) == 1 && state_on(0, id, NULL) == PF_VNODE_REMOTE);
+		wait_moved(id, 1);
 		send_batch(id, 1);
 		wait_applied(id);
 	}
