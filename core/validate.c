@@ -232,11 +232,15 @@ int member_record_check(struct pf_domain *d, uint32_t slot)
 int vnode_record_check(struct pf_domain *d, uint32_t id)
 {
 	struct dom_vnode *v = &d->vnodes[id];
+	/* The descriptor before the word: a transition CASes the word, then seals its epoch
+	 * into the descriptor, so read in this order a descriptor newer than the word is a
+	 * broken writer, not a transition caught between the two loads. [A11] pairs with
+	 * [R11] in own_seal() (core/ownership.c): the word it sealed for is visible below. */
+	uint64_t c = pf_load_acquire(&v->ckpt);
 	/* [A10] pairs with [R10] in own_define() (core/ownership.c): requirements are complete once
 	 * defined. */
 	uint64_t w = pf_load_acquire(&d->own[id]);
-	/* Relaxed: a snapshot to validate. */
-	uint64_t c = pf_load_relaxed(&v->ckpt);
+	/* Relaxed: positions to bound-check, a snapshot. */
 	uint64_t head = pf_load_relaxed(&v->inbox_head);
 	uint64_t tail = pf_load_relaxed(&v->inbox_tail);
 	uint64_t span = 2 * (uint64_t)d->lim.inbox_slots, m;

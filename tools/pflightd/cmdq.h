@@ -14,7 +14,7 @@
 #include "shm/pf_atomic.h"
 #include "shm/pf_compiler.h"
 
-#define CMDQ_SLOTS 64u /* commands are rare (deaths, reloads): 64 absorbs a burst */
+#define CMDQ_SLOTS 1024u /* a burst of moves between hosts makes 3-4 records each, per VNode */
 /* Bytes of a command's text, with the NUL: the largest is an admission record, whose
  * executable path and policy reason, both JSON-escaped, take up to 910 bytes (asserted in
  * admission.c); a token's capability list takes 512. */

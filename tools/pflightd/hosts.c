@@ -26,6 +26,8 @@
 #include "tools/pflightd/hosts_impl.h"
 #include "tools/pflightd/log.h"
 
+#define AUDIT_TRIES 100 /* a full auditor queue: 1 ms waits, 100 ms at most */
+
 uint64_t hosts_now_ns(void)
 {
 	struct timespec ts;
@@ -65,10 +67,22 @@ void hosts_audit(struct hosts *h, const char *event, uint32_t vnode, const char 
 	va_start(ap, fmt);
 	n = vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(text) ||
-	    cmdq_record(h->to_auditor, event, vnode, "%s", text) < 0)
-		log_msg(LOG_ERROR, "hosts: %s of VNode %d not audited (queue full or too long)",
-			event, vnode == PF_AUDIT_NO_VNODE ? -1 : (int)vnode);
+	if (n < 0 || (size_t)n >= sizeof(text)) {
+		log_msg(LOG_ERROR, "hosts: %s of VNode %d not audited (too long)", event,
+			vnode == PF_AUDIT_NO_VNODE ? -1 : (int)vnode);
+		return;
+	}
+	/* A full queue: the auditor is behind (an fsync); wait for it a little, bounded. */
+	for (int tries = 0; cmdq_record(h->to_auditor, event, vnode, "%s", text) < 0; tries++) {
+		struct timespec ms = {0, 1000000};
+
+		if (tries == AUDIT_TRIES) {
+			log_msg(LOG_ERROR, "hosts: %s of VNode %d not audited (queue full)", event,
+				vnode == PF_AUDIT_NO_VNODE ? -1 : (int)vnode);
+			return;
+		}
+		(void)nanosleep(&ms, NULL);
+	}
 }
 
 static int addr_of(const struct pf_manifest_peer *p, struct sockaddr_storage *ss, socklen_t *len)
