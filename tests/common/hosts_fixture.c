@@ -181,7 +181,22 @@ void hf_init(struct hf *h, const char *test, const char *daemon_path, const char
 		hf_write_manifest(h, i);
 }
 
-void hf_start_daemon(struct hf *h, int i)
+/* The log of daemon i from byte `at` on (its last start's lines), into buf. */
+static void log_since(struct hf *h, int i, long at, char *buf, size_t cap)
+{
+	FILE *f = fopen(h->dlog[i], "r");
+	size_t n = 0;
+
+	if (f != NULL && fseek(f, at, SEEK_SET) == 0)
+		n = fread(buf, 1, cap - 1, f);
+	if (f != NULL)
+		(void)fclose(f);
+	buf[n] = '\0';
+}
+
+/* One start of daemon i: 0 once ready, -EADDRINUSE when it exited because its transport
+ * port was still taken; anything else fails the test. */
+static int start_once(struct hf *h, int i, uint64_t deadline)
 {
 	char *argv[] = {(char *)h->daemon_path,
 			"--foreground",
@@ -190,7 +205,7 @@ void hf_start_daemon(struct hf *h, int i)
 			"--control",
 			h->sock[i],
 			NULL};
-	uint64_t deadline = proc_now_ns() + HF_WAIT_NS;
+	char buf[4096];
 	long at = 0;
 	FILE *f = fopen(h->dlog[i], "a");
 
@@ -201,21 +216,37 @@ void hf_start_daemon(struct hf *h, int i)
 	}
 	h->daemon[i] = spawn(argv, h->dlog[i]);
 	for (;;) {
-		char buf[4096];
-		size_t n = 0;
-
-		f = fopen(h->dlog[i], "r");
-		if (f != NULL && fseek(f, at, SEEK_SET) == 0)
-			n = fread(buf, 1, sizeof(buf) - 1, f);
-		if (f != NULL)
-			(void)fclose(f);
-		buf[n] = '\0';
+		log_since(h, i, at, buf, sizeof(buf));
 		if (strstr(buf, " ready: ") != NULL)
-			break;
-		CHECK(waitpid(h->daemon[i], NULL, WNOHANG) == 0);
+			return 0;
+		if (waitpid(h->daemon[i], NULL, WNOHANG) != 0) {
+			h->daemon[i] = -1;
+			log_since(h, i, at, buf, sizeof(buf));
+			CHECK(strstr(buf, "transport: Address already in use") != NULL);
+			return -EADDRINUSE;
+		}
 		CHECK(proc_now_ns() < deadline);
 		proc_nap();
 	}
+}
+
+void hf_start_daemon(struct hf *h, int i)
+{
+	uint64_t deadline = proc_now_ns() + HF_WAIT_NS;
+	int tries = 0;
+
+	/* A daemon killed a moment ago may still hold its transport port (seen right after a
+	 * kill -9 with connections open): that start fails, and is tried again, and said. */
+	while (start_once(h, i, deadline) == -EADDRINUSE) {
+		if (tries++ == 0)
+			fprintf(stderr,
+				"host-%c: pflightd refused to start, \"transport: Address "
+				"already in use\"; trying again\n",
+				'a' + i);
+		test_sleep_ns(100000000);
+	}
+	if (tries > 0)
+		fprintf(stderr, "host-%c: pflightd started after %d refusals\n", 'a' + i, tries);
 	if (h->dom[i] == NULL)
 		CHECK(pf_domain_open(h->name[i], &h->dom[i]) == 0);
 }

@@ -62,7 +62,9 @@ struct hf {
 void hf_init(struct hf *h, const char *test, const char *daemon_path, const char *worker_path,
 	     const struct hf_opts *o);
 void hf_write_manifest(struct hf *h, int i);
-/* Start daemon i and wait until it is ready; opens its domain the first time. */
+/* Start daemon i and wait until it is ready; opens its domain the first time. A start
+ * refused with "transport: Address already in use" (a daemon killed a moment before still
+ * holding the port) is said on stderr and tried again every 100 ms. */
 void hf_start_daemon(struct hf *h, int i);
 /* kill -9 daemon i and reap it. */
 void hf_kill_daemon(struct hf *h, int i);
