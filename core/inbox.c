@@ -45,6 +45,7 @@
 #include <string.h>
 
 #include "core/member_impl.h"
+#include "pflight/transit.h"
 #include "shm/fault.h"
 #include "shm/pf_assert.h"
 
@@ -75,7 +76,25 @@ static void wake_owner(struct pf_domain *d, uint32_t id)
 		member_wake_sent(d, own_slot(w));
 }
 
-PF_API int pf_send(struct pf_domain *d, uint32_t id, const void *bytes, size_t len)
+/* Fill a claimed slot (position t): with ret_pos, its tag and where it is first. */
+static void copy_in(struct dom_inbox_slot *s, const void *bytes, size_t len, uint64_t t,
+		    uint64_t tag, uint64_t *ret_pos)
+{
+	PF_FAULT_POINT(SEND_AFTER_CLAIM);
+	if (ret_pos != NULL) {
+		s->tag = tag;
+		*ret_pos = t;
+	}
+	memcpy(slot_bytes(s), bytes, len / 2);
+	PF_FAULT_POINT(SEND_MID_COPY);
+	memcpy(slot_bytes(s) + len / 2, (const unsigned char *)bytes + len / 2, len - len / 2);
+	PF_FAULT_POINT(SEND_BEFORE_PUBLISH);
+}
+
+/* pf_send(); with ret_pos, also stamp the slot with tag and store its position at *ret_pos
+ * once claimed, both before the publish (pf_transit_send()). */
+static int send_one(struct pf_domain *d, uint32_t id, const void *bytes, size_t len, uint64_t tag,
+		    uint64_t *ret_pos)
 {
 	struct dom_vnode *v;
 
@@ -103,12 +122,7 @@ PF_API int pf_send(struct pf_domain *d, uint32_t id, const void *bytes, size_t l
 			/* [A13] pairs with [R13]: the claim of the slot. */
 			if (!pf_cas_acq_rel(&s->word, &w, writing))
 				continue;
-			PF_FAULT_POINT(SEND_AFTER_CLAIM);
-			memcpy(slot_bytes(s), bytes, len / 2);
-			PF_FAULT_POINT(SEND_MID_COPY);
-			memcpy(slot_bytes(s) + len / 2, (const unsigned char *)bytes + len / 2,
-			       len - len / 2);
-			PF_FAULT_POINT(SEND_BEFORE_PUBLISH);
+			copy_in(s, bytes, len, t, tag, ret_pos);
 			/* [R14] pairs with [A14] in pf_recv(): the bytes above come first. seq_cst
 			 * for the Dekker pattern of [F42] in ring() (core/wait.c): this store of
 			 * the message before the load of the owner's waiting count. */
@@ -121,6 +135,7 @@ PF_API int pf_send(struct pf_domain *d, uint32_t id, const void *bytes, size_t l
 				 * before, 1.58-1.59x after (one line fewer held from a polling
 				 * owner). */
 				(void)pf_cas_relaxed(&v->inbox_tail, &t, t + 1);
+				PF_FAULT_POINT(SEND_AFTER_PUBLISH); /* in, not yet told */
 				return 0;
 			}
 			/* Skipped by the owner while we copied: we are done with the slot now,
@@ -145,6 +160,40 @@ PF_API int pf_send(struct pf_domain *d, uint32_t id, const void *bytes, size_t l
 		 * died before it did). Relaxed: a hint. */
 		(void)pf_cas_relaxed(&v->inbox_tail, &t, t + 1);
 	}
+}
+
+PF_API int pf_send(struct pf_domain *d, uint32_t id, const void *bytes, size_t len)
+{
+	return send_one(d, id, bytes, len, 0, NULL);
+}
+
+PF_API int pf_transit_send(struct pf_domain *d, uint32_t id, const void *bytes, size_t len,
+			   uint64_t tag, uint64_t *ret_pos)
+{
+	if (tag == 0 || ret_pos == NULL)
+		return -EINVAL;
+	return send_one(d, id, bytes, len, tag, ret_pos);
+}
+
+PF_API int pf_transit_sent(struct pf_domain *d, uint32_t id, uint64_t pos, uint64_t tag)
+{
+	struct dom_inbox_slot *s;
+	uint64_t w;
+	int32_t ahead;
+
+	if (d == NULL || id >= d->lim.vnodes_max || tag == 0)
+		return -EINVAL;
+	s = inbox_slot(d, id, pos);
+	/* [A14] pairs with [R14] in pf_send(): a FULL word comes with the tag written before. */
+	w = pf_load_acquire(&s->word);
+	ahead = (int32_t)(inbox_lap(w) - lap_of(d, pos));
+	if (ahead < 0)
+		return 0; /* never claimed at pos: not a position the sender stored */
+	if (ahead == 0 && !(w & INBOX_CARRIED))
+		return inbox_st(w) == INBOX_FULL; /* WRITING or SKIP: its sender died first */
+	/* Freed since (and maybe taken back by a prepend, which leaves the tag): a published
+	 * message keeps its tag, a skipped one lost it when it was freed. */
+	return s->tag == tag;
 }
 
 /* 1 if the slot at pos + 1 holds (or held) a message: someone queues behind pos. */
@@ -318,6 +367,9 @@ static int free_one(struct pf_domain *d, struct dom_inbox_slot *s, uint64_t pos)
 	} else if (inbox_st(w) != INBOX_FULL && inbox_st(w) != INBOX_SKIP) {
 		return 0;
 	}
+	/* Skipped: its message never went in, and its tag must not say it did. */
+	if (inbox_st(w) == INBOX_SKIP)
+		s->tag = 0;
 	/* [R13] pairs with [A13] in pf_send(): our reads of the slot are done. A CAS, so a
 	 * fenced-out old owner freeing late cannot destroy a newer message. */
 	(void)pf_cas_release(&s->word, &w, inbox_word(lap + 1, 0, INBOX_EMPTY));

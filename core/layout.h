@@ -573,7 +573,10 @@ static inline uint32_t inbox_st(uint64_t w)
 
 struct dom_inbox_slot {
 	_Atomic uint64_t word;
-	uint64_t reserved;
+	/* A message forwarded from another host: its sender's name for it, written before the
+	 * publish (pf_transit_send()); cleared when a skipped slot is freed; a local send and a
+	 * prepend leave it. Read only to ask whether a dead daemon's send went in. */
+	uint64_t tag;
 	/* message bytes follow */
 };
 _Static_assert(sizeof(struct dom_inbox_slot) == 16, "inbox slot header is shared ABI");

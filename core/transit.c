@@ -231,6 +231,16 @@ PF_API int pf_transit_deliver(struct pf_domain *d, uint32_t id, uint32_t epoch,
 	return inbox_prepend(d, id, msgs, count);
 }
 
+PF_API int pf_transit_drop(struct pf_domain *d, uint32_t id, uint32_t epoch, uint64_t upto)
+{
+	if (d == NULL || id >= d->lim.vnodes_max)
+		return -EINVAL;
+	if (!at(word(d, id), PF_VNODE_ARRIVING, epoch))
+		return -ESTALE;
+	(void)inbox_free_upto(d, id, upto);
+	return 0;
+}
+
 PF_API int pf_transit_arrived(struct pf_domain *d, uint32_t id, uint32_t epoch)
 {
 	uint64_t w;

@@ -64,7 +64,8 @@
 	X(RING_ENQ_AFTER_SLOT, "ring_enq_after_slot")                                              \
 	X(RING_DEQ_AFTER_SLOT, "ring_deq_after_slot")                                              \
 	X(WAIT_BEFORE_SLEEP, "wait_before_sleep")                                                  \
-	X(SHM_HEADER_READ, "shm_header_read")
+	X(SHM_HEADER_READ, "shm_header_read")                                                      \
+	X(SEND_AFTER_PUBLISH, "send_after_publish")
 
 /* clang-format off: the X-macro expansion confuses its indentation */
 enum fault_point {

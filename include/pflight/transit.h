@@ -130,6 +130,28 @@ PF_API int pf_transit_install(struct pf_domain *domain, uint32_t id, uint32_t ep
 PF_API int pf_transit_deliver(struct pf_domain *domain, uint32_t id, uint32_t epoch,
 			      const struct iovec *msgs, uint32_t count);
 
+/*
+ * Messages forwarded from another host, exactly once even when the daemon dies mid-send.
+ * pf_transit_send() is pf_send() that also stamps the message with tag (nonzero: the
+ * caller's name for it, e.g. a hash of the sending host and its position there) and
+ * stores the inbox position it claimed at *ret_pos (memory that outlives the caller, such
+ * as a shared file mapping), both before the message can be received. A restarted daemon
+ * that finds such a position stored but not its own record of the send asks
+ * pf_transit_sent() whether the message went in: 1 yes (it is in the inbox, or was
+ * received and freed), 0 no (its sender died before publishing it; it never will be), or
+ * -EINVAL. Ask only once the sender is dead: a live one may still publish.
+ */
+PF_API int pf_transit_send(struct pf_domain *domain, uint32_t id, const void *bytes, size_t len,
+			   uint64_t tag, uint64_t *ret_pos);
+PF_API int pf_transit_sent(struct pf_domain *domain, uint32_t id, uint64_t pos, uint64_t tag);
+
+/*
+ * Drop from an ARRIVING VNode's inbox the messages before position upto: those this host
+ * had forwarded to the source, which delivered them there (they came back in the packet,
+ * or were consumed there). Call it before pf_transit_install(). 0, or -ESTALE.
+ */
+PF_API int pf_transit_drop(struct pf_domain *domain, uint32_t id, uint32_t epoch, uint64_t upto);
+
 /* The source committed: ARRIVING(epoch) -> PENDING(epoch), queued for placement. 0, or
  * -ESTALE. */
 PF_API int pf_transit_arrived(struct pf_domain *domain, uint32_t id, uint32_t epoch);

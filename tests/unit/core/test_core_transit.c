@@ -9,7 +9,9 @@
  * keeps what came later. An arrival refuses a packet older than what the host knows,
  * installs the state at a new epoch that a stale writer cannot publish over, and the
  * member placed next loads that state and receives the waiting messages, then the carried
- * ones, in order. A daemon that died mid-install leaves no buffer held.
+ * ones, in order. A daemon that died mid-install leaves no buffer held. A daemon killed
+ * at any instruction of a forwarded message's send can tell afterwards whether it went in,
+ * before and after the owner received and freed it and after the slot was reused.
  * Method: two domains in one process stand for the two hosts; the "daemon" is the test
  * calling pf_transit_*; members are joined in the test's thread.
  */
@@ -22,10 +24,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "core/member_impl.h"
 #include "pflight/pflight.h"
+#include "shm/fault.h"
 #include "tests/common/test_util.h"
 
 static char name_a[64], name_b[64];
@@ -572,6 +578,86 @@ static void test_snapshot_consistent(void **state)
 	}
 }
 
+/* Case c of test_forwarded_send_once: kill a sender at point (none: let it finish). */
+static void forwarded_case(struct pf_domain *f, const char *name, uint32_t id, int point,
+			   uint64_t *pos)
+{
+	const uint64_t tag = 0x5046000000000000ull | id;
+	int in = point < 0 || point == FAULT_SEND_AFTER_PUBLISH, status;
+	struct pf_member *m;
+	struct pf_vnode *v = NULL;
+	char buf[64];
+	size_t len;
+	uint32_t got = 0;
+	pid_t pid;
+
+	assert_int_equal(pf_vnode_define(f, id, NULL), 0);
+	*pos = UINT64_MAX;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct pf_domain *own = NULL; /* its own handle: the slot names this process */
+
+		if (pf_domain_open(name, &own) < 0)
+			_exit(4);
+#if PF_FAULT_INJECTION
+		if (point >= 0)
+			fault_arm((enum fault_point)point, 1, FAULT_MODE_KILL);
+#endif
+		_exit(pf_transit_send(own, id, "fwd", 3, tag, pos) == 0 ? 0 : 3);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(point < 0 ? WIFEXITED(status) && WEXITSTATUS(status) == 0
+			      : WIFSIGNALED(status));
+	/* Not stored: the sender died before its claim was known; it never publishes. */
+	assert_int_equal(*pos != UINT64_MAX ? pf_transit_sent(f, id, *pos, tag) : 0, in);
+	send_str(f, id, "after"); /* queues behind a dead sender's slot: it gets skipped */
+	m = join(f);
+	assert_int_equal(pf_vnode_claim_id(m, id, &v), 0);
+	while (pf_recv(v, buf, sizeof(buf), &len) == 0)
+		got += len == 3 && memcmp(buf, "fwd", 3) == 0;
+	assert_int_equal(got, (uint32_t)in);
+	/* Received and freed: the slot's lap moved on; the answer stays. */
+	assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), "s", 1), 0);
+	if (*pos != UINT64_MAX) {
+		assert_int_equal(pf_transit_sent(f, id, *pos, tag), in);
+		assert_int_equal(pf_transit_sent(f, id, *pos, tag + 1), 0);
+		/* Every slot reused by local sends: still the same answer. */
+		for (int i = 0; i < 8; i++)
+			send_str(f, id, "l");
+		assert_int_equal(pf_transit_sent(f, id, *pos, tag), in);
+	}
+	assert_int_equal(pf_vnode_release(v), 0);
+	assert_int_equal(pf_member_leave(m), 0);
+}
+
+/* A forwarded message's send killed at each point: whether it went in is told exactly by
+ * pf_transit_sent(), and agrees with what the owner receives. */
+static void test_forwarded_send_once(void **state)
+{
+	static const int points[] = {
+		-1,
+#if PF_FAULT_INJECTION
+		FAULT_SEND_AFTER_CLAIM,
+		FAULT_SEND_MID_COPY,
+		FAULT_SEND_BEFORE_PUBLISH,
+		FAULT_SEND_AFTER_PUBLISH,
+#endif
+	};
+	char name[64];
+	struct pf_domain *f = make(name, sizeof(name), "transit-fwd");
+	uint64_t *pos = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	(void)state;
+	assert_true(pos != MAP_FAILED);
+	assert_int_equal(pf_transit_send(f, 0, "x", 1, 0, pos), -EINVAL); /* tag 0: no name */
+	assert_int_equal(pf_transit_sent(f, 0, 0, 0), -EINVAL);
+	for (uint32_t c = 0; c < sizeof(points) / sizeof(points[0]); c++)
+		forwarded_case(f, name, c, points[c], pos);
+	assert_int_equal(munmap(pos, 4096), 0);
+	pf_domain_destroy(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -582,6 +668,7 @@ int main(void)
 		cmocka_unit_test(test_snapshot_consistent),
 		cmocka_unit_test(test_deliver_room),
 		cmocka_unit_test(test_undone_takes_messages_back),
+		cmocka_unit_test(test_forwarded_send_once),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
