@@ -111,18 +111,23 @@ int emigrate_start(struct hosts *h, uint32_t vnode, uint32_t peer, const char *b
 }
 
 /* A small control frame: mig, then n more 32-bit words. */
-static int send_words(struct hosts *h, struct emigration *e, uint32_t type, const uint32_t *w,
-		      unsigned n)
+static int send_mig_words(struct hosts *h, int32_t entry, uint64_t mig, uint32_t type,
+			  const uint32_t *w, unsigned n)
 {
 	uint8_t body[8 + 4 * 4];
 	struct iovec iov = {body, 8 + 4 * (size_t)n};
 
 	PF_ASSERT(n <= 4);
-	put64le(body, e->mig);
+	put64le(body, mig);
 	for (unsigned i = 0; i < n; i++)
 		put32le(body + 8 + 4 * i, w[i]);
-	return hosts_send(h, (uint32_t)e->entry, type, &iov, 1, (uint32_t)iov.iov_len, 1, NULL,
-			  NULL);
+	return hosts_send(h, (uint32_t)entry, type, &iov, 1, (uint32_t)iov.iov_len, 1, NULL, NULL);
+}
+
+static int send_words(struct hosts *h, struct emigration *e, uint32_t type, const uint32_t *w,
+		      unsigned n)
+{
+	return send_mig_words(h, e->entry, e->mig, type, w, n);
 }
 
 static void chunk_sent(struct hosts *h, void *arg, int error)
@@ -369,6 +374,22 @@ static int messages_walk(struct hosts *h, struct emigration *e, int send, uint32
 	return r < 0 ? r : (int)n;
 }
 
+/* What the target forwarded here for this VNode and we delivered: it drops those from its
+ * inbox (they are in our packet, or applied here), or they would come twice. */
+static int delivered_send(struct hosts *h, struct emigration *e)
+{
+	uint8_t body[16];
+	struct iovec iov = {body, sizeof(body)};
+	uint64_t upto;
+
+	if (!forward_delivered(h, (int32_t)e->peer, e->vnode, &upto))
+		return 0;
+	put64le(body, e->mig);
+	put64le(body + 8, upto);
+	return hosts_send(h, (uint32_t)e->entry, HF_DELIVERED, &iov, 1, sizeof(body), 1, NULL,
+			  NULL);
+}
+
 /* FINAL, the messages, SEAL: the packet's signed parts. */
 static int final_send(struct hosts *h, struct emigration *e)
 {
@@ -414,6 +435,8 @@ static int final_send(struct hosts *h, struct emigration *e)
 						       drec + 8 + dbytes,
 						       PF_PACKET_SIGNATURE_REC_BYTES);
 	}
+	if (r == 0)
+		r = delivered_send(h, e);
 	if (r == 0) {
 		struct iovec iov = {buf, 8 + PF_PACKET_PREAMBLE_BYTES + hbytes};
 
@@ -444,14 +467,13 @@ static void finish(struct hosts *h, struct emigration *e)
 /* The move did not happen: the VNode stays (epoch + 1, placed again here). */
 static void fail(struct hosts *h, struct emigration *e, const char *why)
 {
+	int32_t entry;
 	int kept = 0;
 
 	if (e->phase == EM_FREE)
 		return; /* failed already (a send that failed closed its connection) */
 	if (e->epoch != 0)
 		kept = pf_transit_stay(h->domain, e->vnode, e->epoch) == 0;
-	if (e->entry >= 0 && h->conns[e->entry].state == CONN_READY)
-		(void)send_words(h, e, HF_ABORT, NULL, 0);
 	h->rollbacks++;
 	log_msg(LOG_WARN, "hosts: VNode %u stays here, not moved to %s: %s", e->vnode,
 		h->peers[e->peer].id.name, why);
@@ -460,7 +482,12 @@ static void fail(struct hosts *h, struct emigration *e, const char *why)
 		    "\"rolled_back\":%s,%s}",
 		    h->peers[e->peer].id.name, (unsigned long long)e->mig, why,
 		    e->epoch != 0 ? "true" : "false", kept ? "true" : "false", e->by);
+	entry = e->entry;
+	/* Freed before ABORT goes: a send that fails closes the connection, and the move must
+	 * not be failed (and audited) a second time from there. */
 	finish(h, e);
+	if (entry >= 0 && h->conns[entry].state == CONN_READY)
+		(void)send_mig_words(h, entry, e->mig, HF_ABORT, NULL, 0);
 }
 
 static void on_prepared(struct hosts *h, struct emigration *e, uint32_t remote_epoch)

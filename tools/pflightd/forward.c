@@ -18,17 +18,28 @@
  * list to lose at a restart and no bound on how many VNodes may be away; only the batches
  * in flight (and those waiting out a retry) are remembered, at most HOSTS_FORWARD_MAX.
  *
- * What is not covered: that high-water mark lives in the receiving daemon's memory; a
- * daemon restarted between delivering a batch and its acknowledgment reaching the source
- * delivers that batch again. And a VNode that moves on from the owner host to a third
- * keeps receiving through the chain: the owner host's own forwarder sends on what arrives
- * for a VNode that is REMOTE there.
+ * That high-water mark outlives the receiving daemon: it is kept in a file mapping
+ * (<domain>.forward beside the audit log; the kernel keeps what a killed process stored
+ * there). Each message is delivered with pf_transit_send(), which stamps its inbox slot
+ * and stores the position it claimed in the mark before the message can be received; the
+ * mark says "pending" around the send. A restarted daemon asks pf_transit_sent() about a
+ * pending send, so a kill at any instruction neither loses nor repeats a message. (A
+ * domain created anew starts with an empty file; the file lives as long as the domain.)
+ *
+ * A VNode that moves on from the owner host to a third keeps receiving through the chain:
+ * the owner host's own forwarder sends on what arrives for a VNode that is REMOTE there.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
 
 #include "shm/pf_assert.h"
+#include "shm/pf_atomic.h"
 #include "tools/pflightd/hosts_impl.h"
 #include "tools/pflightd/log.h"
 
@@ -188,15 +199,165 @@ void forward_conn_lost(struct hosts *h, uint32_t entry)
 }
 
 /* Where delivery from peer for vnode stands here (valid 0: nothing delivered yet). */
-static struct forward_seen *seen_of(struct hosts *h, int32_t peer, uint32_t vnode)
+static struct forward_mark *seen_of(struct hosts *h, int32_t peer, uint32_t vnode)
 {
-	for (uint32_t i = 0; i < h->seen_count; i++)
-		if (h->seen[i].peer == peer && h->seen[i].vnode == vnode)
-			return &h->seen[i];
-	if (h->seen_count == HOSTS_FORWARD_MAX)
+	struct forward_marks *fm = h->marks;
+	const uint8_t *key = h->peers[peer].id.key;
+	struct forward_mark *m;
+
+	for (uint32_t i = 0; i < fm->count; i++)
+		if (fm->mark[i].vnode == vnode &&
+		    memcmp(fm->mark[i].peer_key, key, PF_PACKET_KEY_BYTES) == 0)
+			return &fm->mark[i];
+	if (fm->count == HOSTS_FORWARD_MAX)
 		return NULL;
-	h->seen[h->seen_count] = (struct forward_seen){.peer = peer, .vnode = vnode};
-	return &h->seen[h->seen_count++];
+	m = &fm->mark[fm->count];
+	*m = (struct forward_mark){.vnode = vnode};
+	memcpy(m->peer_key, key, PF_PACKET_KEY_BYTES);
+	pf_signal_fence(); /* the entry is whole before the count names it */
+	fm->count++;
+	return m;
+}
+
+/* The name a delivered message carries in its slot: its source host, VNode and position. */
+static uint64_t mark_tag(const struct forward_mark *m, uint64_t pos)
+{
+	uint8_t in[PF_PACKET_KEY_BYTES + 4];
+
+	memcpy(in, m->peer_key, PF_PACKET_KEY_BYTES);
+	memcpy(in + PF_PACKET_KEY_BYTES, &m->vnode, 4);
+	return XXH3_64bits_withSeed(in, sizeof(in), pos) | 1; /* never 0 */
+}
+
+/* Deliver the message at the source's position pos, once. 0, or pf_send's error. */
+static int deliver(struct hosts *h, struct forward_mark *m, uint32_t vnode, uint64_t pos,
+		   const void *bytes, uint32_t len)
+{
+	int r;
+
+	/* Each store reaches the mapping before the next step: the compiler may not reorder
+	 * them, and a killed process's stores are kept. Pending, with no position yet, says:
+	 * ask pf_transit_sent() if a position comes, else it never went in. */
+	m->pend = pos;
+	m->pend_at = UINT64_MAX;
+	pf_signal_fence();
+	m->pending = 1;
+	pf_signal_fence();
+	r = pf_transit_send(h->domain, vnode, bytes, len, mark_tag(m, pos), &m->pend_at);
+	pf_signal_fence();
+	if (r == 0) {
+		m->next = pos + 1;
+		m->valid = 1;
+		pf_signal_fence();
+	}
+	m->pending = 0;
+	return r;
+}
+
+static void marks_settle(struct hosts *h)
+{
+	struct forward_marks *fm = h->marks;
+	uint32_t in = 0, out = 0;
+
+	for (uint32_t i = 0; i < fm->count; i++) {
+		struct forward_mark *m = &fm->mark[i];
+
+		if (!m->pending)
+			continue;
+		if (m->pend_at != UINT64_MAX &&
+		    pf_transit_sent(h->domain, m->vnode, m->pend_at, mark_tag(m, m->pend)) == 1) {
+			m->next = m->pend + 1;
+			m->valid = 1;
+			in++;
+		} else {
+			out++;
+		}
+		pf_signal_fence();
+		m->pending = 0;
+	}
+	if (in + out > 0)
+		log_msg(LOG_INFO,
+			"hosts: a killed daemon was delivering %u forwarded messages: %u went in, "
+			"%u did not (their senders send them again)",
+			in + out, in, out);
+}
+
+/* A file of the right size and magic is taken as it is; anything else starts empty. */
+static int marks_map(struct hosts *h, const char *path, int fresh)
+{
+	struct forward_marks *fm;
+	struct stat st;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600), whole;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int r = fstat(fd, &st) < 0 ? -errno : -EINVAL;
+
+		(void)close(fd);
+		return r;
+	}
+	whole = st.st_size == (off_t)sizeof(*fm);
+	if ((!whole || fresh) && (ftruncate(fd, 0) < 0 || ftruncate(fd, sizeof(*fm)) < 0)) {
+		int r = -errno;
+
+		(void)close(fd);
+		return r;
+	}
+	fm = mmap(NULL, sizeof(*fm), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	(void)close(fd);
+	if (fm == MAP_FAILED)
+		return -errno;
+	if (whole && !fresh &&
+	    (memcmp(fm->magic, FORWARD_MARKS_MAGIC, 8) != 0 || fm->max != HOSTS_FORWARD_MAX ||
+	     fm->count > HOSTS_FORWARD_MAX)) {
+		log_msg(LOG_WARN,
+			"hosts: %s is not a file of forwarded-message marks: started anew "
+			"(messages "
+			"forwarded before may be delivered again)",
+			path);
+		memset(fm, 0, sizeof(*fm));
+	}
+	if (memcmp(fm->magic, FORWARD_MARKS_MAGIC, 8) != 0) {
+		fm->max = HOSTS_FORWARD_MAX;
+		memcpy(fm->magic, FORWARD_MARKS_MAGIC, 8);
+	}
+	h->marks = fm;
+	h->marks_mapped = 1;
+	return 0;
+}
+
+int forward_open(struct hosts *h, const char *path, int fresh)
+{
+	if (path == NULL) {
+		h->marks = calloc(1, sizeof(*h->marks));
+		if (h->marks == NULL)
+			return -ENOMEM;
+		h->marks->max = HOSTS_FORWARD_MAX;
+		return 0;
+	}
+	{
+		int r = marks_map(h, path, fresh);
+
+		if (r < 0) {
+			log_msg(LOG_ERROR, "hosts: forwarded-message marks %s: %s", path,
+				strerror(-r));
+			return r;
+		}
+	}
+	marks_settle(h);
+	return 0;
+}
+
+void forward_close(struct hosts *h)
+{
+	if (h->marks == NULL)
+		return;
+	if (h->marks_mapped)
+		(void)munmap(h->marks, sizeof(*h->marks));
+	else
+		free(h->marks);
+	h->marks = NULL;
 }
 
 static void ack(struct hosts *h, uint32_t entry, uint32_t vnode, uint32_t epoch, uint64_t upto)
@@ -214,7 +375,7 @@ static void ack(struct hosts *h, uint32_t entry, uint32_t vnode, uint32_t epoch,
 void forward_receive(struct hosts *h, uint32_t entry, const struct pf_link_frame *fr)
 {
 	const uint8_t *b = fr->body, *p, *end = fr->body + fr->body_bytes;
-	struct forward_seen *seen;
+	struct forward_mark *seen;
 	uint32_t vnode, epoch, count;
 	uint64_t upto;
 
@@ -230,7 +391,10 @@ void forward_receive(struct hosts *h, uint32_t entry, const struct pf_link_frame
 	{
 		struct pf_vnode_info vi = {.size = sizeof(vi)};
 
-		if (pf_vnode_info(h->domain, vnode, &vi) == 0 && vi.state == PF_VNODE_LEAVING) {
+		/* And owned by that very host: what it forwards would come straight back. */
+		if (pf_vnode_info(h->domain, vnode, &vi) == 0 &&
+		    (vi.state == PF_VNODE_LEAVING ||
+		     (vi.state == PF_VNODE_REMOTE && vi.host == (uint32_t)h->conns[entry].peer))) {
 			ack(h, entry, vnode, epoch, upto);
 			return;
 		}
@@ -247,14 +411,24 @@ void forward_receive(struct hosts *h, uint32_t entry, const struct pf_link_frame
 			break; /* malformed: what came before is delivered and acknowledged */
 		/* Positions are modular (an arrival may move an inbox's head back past 0): a
 		 * difference, not a comparison; the first message from a source is new. */
-		if (!seen->valid || (int64_t)(pos - seen->next) >= 0) {
-			if (pf_send(h->domain, vnode, p + 16, len) < 0)
-				break; /* full here, or unknown: the rest comes again later */
-			seen->next = pos + 1;
-			seen->valid = 1;
-		}
+		if ((!seen->valid || (int64_t)(pos - seen->next) >= 0) &&
+		    deliver(h, seen, vnode, pos, p + 16, len) < 0)
+			break; /* full here, or unknown: the rest comes again later */
 		upto = pos + 1;
 		p += 16 + padded;
 	}
 	ack(h, entry, vnode, epoch, upto);
+}
+
+int forward_delivered(struct hosts *h, int32_t peer, uint32_t vnode, uint64_t *ret_upto)
+{
+	const struct forward_marks *fm = h->marks;
+
+	for (uint32_t i = 0; i < fm->count; i++)
+		if (fm->mark[i].vnode == vnode && fm->mark[i].valid &&
+		    memcmp(fm->mark[i].peer_key, h->peers[peer].id.key, PF_PACKET_KEY_BYTES) == 0) {
+			*ret_upto = fm->mark[i].next;
+			return 1;
+		}
+	return 0;
 }

@@ -156,8 +156,8 @@ static uint32_t frame_bytes_for(uint32_t state_bytes_max, uint32_t msg_bytes_max
 
 int hosts_create(struct pf_domain *domain, const struct pf_manifest *manifest,
 		 const unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES], const char *host_name,
-		 struct pf_audit *log, struct cmdq *inbox, struct cmdq *to_auditor,
-		 struct hosts **ret_hosts)
+		 const char *marks_path, int fresh, struct pf_audit *log, struct cmdq *inbox,
+		 struct cmdq *to_auditor, struct hosts **ret_hosts)
 {
 	const struct pf_manifest_transport *t = &manifest->transport;
 	struct pf_domain_info di = {.size = sizeof(di)};
@@ -188,6 +188,8 @@ int hosts_create(struct pf_domain *domain, const struct pf_manifest *manifest,
 	h->msg_bytes_max = di.msg_bytes_max;
 	if (r == 0)
 		r = peers_load(h, t);
+	if (r == 0)
+		r = forward_open(h, marks_path, fresh);
 	h->ops = pf_xport_find("uring");
 	if (r == 0 && h->ops == NULL)
 		r = -ENOTSUP;
@@ -234,6 +236,7 @@ void hosts_destroy(struct hosts *h)
 		free(h->out[i].have);
 		free(h->out[i].xxh);
 	}
+	forward_close(h);
 	memset(h->sk, 0, sizeof(h->sk));
 	free(h);
 }
@@ -569,8 +572,8 @@ static void on_frame(struct hosts *h, uint32_t entry, const void *data, size_t l
 	}
 	/* What a target receives; the rest is a source's. */
 	if (f.type == HF_BEGIN || f.type == HF_CHUNK || f.type == HF_ROUND || f.type == HF_FINAL ||
-	    f.type == HF_MSG || f.type == HF_SEAL || f.type == HF_COMMIT || f.type == HF_ABORT ||
-	    f.type == HF_ANSWER)
+	    f.type == HF_DELIVERED || f.type == HF_MSG || f.type == HF_SEAL ||
+	    f.type == HF_COMMIT || f.type == HF_ABORT || f.type == HF_ANSWER)
 		immigrate_frame(h, entry, &f);
 	else
 		emigrate_frame(h, entry, &f);

@@ -32,11 +32,13 @@
 struct hosts;
 
 /* Start the agent's state: the transport, the listener, the peers. sk is this host's key
- * (copied). 0, or a negative errno (said in the log). */
+ * (copied). marks_path: the file that keeps, across restarts, which forwarded messages
+ * were delivered here (NULL: memory only), emptied when the domain is fresh (created by
+ * this start). 0, or a negative errno (said in the log). */
 int hosts_create(struct pf_domain *domain, const struct pf_manifest *manifest,
 		 const unsigned char sk[PF_AUDIT_SECRET_KEY_BYTES], const char *host_name,
-		 struct pf_audit *log, struct cmdq *inbox, struct cmdq *to_auditor,
-		 struct hosts **ret_hosts);
+		 const char *marks_path, int fresh, struct pf_audit *log, struct cmdq *inbox,
+		 struct cmdq *to_auditor, struct hosts **ret_hosts);
 
 /* At start, before the agent runs (hosts_impl.h): settle what a dead daemon left. */
 void emigrate_recover(struct hosts *h);

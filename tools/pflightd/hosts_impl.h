@@ -51,8 +51,11 @@ enum hosts_frame {
 	HF_ABORT = 13,
 	HF_QUERY = 14,
 	HF_ANSWER = 15,
-	HF_FWD = 16,     /* vnode, epoch, first position, count, then each message */
-	HF_FWD_ACK = 17, /* vnode, epoch, the position after the last one delivered */
+	HF_FWD = 16,       /* vnode, epoch, first position, count, then each message */
+	HF_FWD_ACK = 17,   /* vnode, epoch, the position after the last one delivered */
+	HF_DELIVERED = 18, /* source -> target, before FINAL: mig, the position (in the
+			    * target's inbox) after the last message the target had forwarded
+			    * to the source and the source delivered: the target drops those */
 };
 
 #define HOSTS_FORWARD_MAX 4096u /* VNodes away (and senders' high-water marks) tracked */
@@ -69,13 +72,28 @@ struct forward_vnode {
 	uint64_t retry_ns; /* not before then */
 };
 
-/* Where delivery of forwarded messages from one host for one VNode stands here. */
-struct forward_seen {
-	int32_t peer;
+/* Where delivery of forwarded messages from one host for one VNode stands here. In a file
+ * mapping (forward_open()), so a daemon killed at any instruction leaves it exact: a send
+ * under way (pending) is settled at the next start by pf_transit_sent(). */
+struct forward_mark {
+	uint8_t peer_key[PF_PACKET_KEY_BYTES]; /* the sending host's */
 	uint32_t vnode;
-	uint64_t next;  /* the source's position after the last one delivered */
-	uint32_t valid; /* 0: nothing delivered yet */
+	uint32_t valid;   /* 0: nothing delivered yet */
+	uint64_t next;    /* the source's position after the last one delivered */
+	uint64_t pend;    /* pending: the source's position of the message being sent */
+	uint64_t pend_at; /* and the inbox position it claimed here, UINT64_MAX: none yet */
+	uint32_t pending;
 	uint32_t reserved0;
+};
+
+/* The file: a header, then the marks (host byte order; it never leaves the host). */
+#define FORWARD_MARKS_MAGIC "PFFWD01"
+struct forward_marks {
+	char magic[8];
+	uint32_t count;
+	uint32_t max;
+	uint64_t reserved;
+	struct forward_mark mark[HOSTS_FORWARD_MAX];
 };
 
 #define HOSTS_NONE UINT32_MAX
@@ -183,6 +201,8 @@ struct immigration {
 	uint32_t *lens;
 	uint32_t chunks_cap;
 	uint32_t messages;
+	uint32_t drop_valid; /* HF_DELIVERED came: drop what we forwarded before drop_upto */
+	uint64_t drop_upto;
 	struct pf_packet_header *header; /* from FINAL */
 	uint8_t *head_rec;               /* preamble + header record, as received */
 	size_t head_rec_len;
@@ -220,8 +240,8 @@ struct hosts {
 	struct forward_vnode fwd[HOSTS_FORWARD_MAX];
 	uint32_t fwd_count;
 	uint32_t fwd_cursor;
-	struct forward_seen seen[HOSTS_FORWARD_MAX];
-	uint32_t seen_count;
+	struct forward_marks *marks; /* mapped (or allocated when there is no file) */
+	uint32_t marks_mapped;
 	uint32_t reserved2;
 	uint64_t forwarded;
 	/* Moves asked for while every slot was busy, in order (a ring), and a drain of every
@@ -279,6 +299,12 @@ int forward_step(struct hosts *h);
 void forward_receive(struct hosts *h, uint32_t entry, const struct pf_link_frame *f);
 void forward_acked(struct hosts *h, uint32_t entry, const struct pf_link_frame *f);
 void forward_conn_lost(struct hosts *h, uint32_t entry);
+/* Where delivery of what peer forwarded for vnode stands here: 1 and *ret_upto, or 0. */
+int forward_delivered(struct hosts *h, int32_t peer, uint32_t vnode, uint64_t *ret_upto);
+/* Map the marks file at path (NULL: keep them in memory), emptied when fresh (a domain
+ * created now); settle what a killed daemon left pending. 0, or a negative errno. */
+int forward_open(struct hosts *h, const char *path, int fresh);
+void forward_close(struct hosts *h);
 
 /* immigrate.c: this host as the target. */
 void immigrate_frame(struct hosts *h, uint32_t entry, const struct pf_link_frame *f);

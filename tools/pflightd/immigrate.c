@@ -331,6 +331,9 @@ static int install(struct hosts *h, struct immigration *m, const char **why)
 	if (r < 0)
 		return r;
 	m->active = IM_PREPARED;
+	/* What we had forwarded and the source delivered: in its packet now, or applied. */
+	if (m->drop_valid)
+		(void)pf_transit_drop(h->domain, m->vnode, m->epoch, m->drop_upto);
 	r = pf_transit_install(h->domain, m->vnode, m->epoch, m->state, ph->state_bytes,
 			       ph->checkpoint_seq, m->messages);
 	if (r == 0)
@@ -432,6 +435,9 @@ void immigrate_frame(struct hosts *h, uint32_t entry, const struct pf_link_frame
 		on_chunk(h, entry, m, b, f->body_bytes);
 	} else if (m->active == IM_RECEIVING && f->type == HF_ROUND && f->body_bytes == 16) {
 		reply(h, entry, HF_ROUND_OK, m->mig, get32le(b + 8), NULL);
+	} else if (m->active == IM_RECEIVING && f->type == HF_DELIVERED && f->body_bytes == 16) {
+		m->drop_valid = 1;
+		m->drop_upto = get64le(b + 8);
 	} else if (m->active == IM_RECEIVING && f->type == HF_FINAL && m->header == NULL) {
 		on_final(h, entry, m, b + 8, f->body_bytes - 8);
 	} else if (m->active == IM_RECEIVING && f->type == HF_MSG) {

@@ -480,6 +480,17 @@ static int signing_key(struct daemon *dm, unsigned char sk[PF_AUDIT_SECRET_KEY_B
 	return 0;
 }
 
+/* <domain><suffix> in the audit log's directory: a file of this daemon's own. */
+static int beside_audit(const struct daemon *dm, const char *suffix, char *path, size_t cap)
+{
+	const char *slash = strrchr(dm->audit_path, '/');
+
+	if (snprintf(path, cap, "%.*s/%s%s", slash != NULL ? (int)(slash - dm->audit_path) : 1,
+		     slash != NULL ? dm->audit_path : ".", dm->name, suffix) >= (int)cap)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
 /* This host's key (transport.key, else <domain>.host.key beside the audit log): loaded, or
  * created (0600, public half in <key>.pub) when absent. It signs the Flight Packets this
  * host sends and proves it to its peers. */
@@ -489,17 +500,12 @@ static int host_key(struct daemon *dm, unsigned char sk[PF_AUDIT_SECRET_KEY_BYTE
 	struct pf_audit_refusal why = {.size = sizeof(why)};
 	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES];
 	char path[PF_AUDIT_PATH_MAX], pub[PF_AUDIT_PATH_MAX];
-	const char *slash = strrchr(dm->audit_path, '/');
 	int r;
 
 	if (set[0] != '\0')
 		r = path_join(path, sizeof(path), set, "", "");
-	else if (snprintf(path, sizeof(path), "%.*s/%s.host.key",
-			  slash != NULL ? (int)(slash - dm->audit_path) : 1,
-			  slash != NULL ? dm->audit_path : ".", dm->name) >= (int)sizeof(path))
-		r = -ENAMETOOLONG;
 	else
-		r = 0;
+		r = beside_audit(dm, ".host.key", path, sizeof(path));
 	if (r == 0)
 		r = pf_audit_key_load(path, pk, sk, &why);
 	if (r != -ENOENT) {
@@ -1087,6 +1093,7 @@ static int open_hosts(struct daemon *dm)
 {
 	struct idle_strategy idle = {.spins = 200, .yields = 20, .park_ns = 1000000u};
 	struct agent agent = {"hosts", hosts_do_work, hosts_park, NULL};
+	char marks[PF_AUDIT_PATH_MAX];
 	int r;
 
 	if (dm->manifest->transport.peers_count == 0)
@@ -1095,8 +1102,11 @@ static int open_hosts(struct daemon *dm)
 	if (r > 0)
 		log_msg(LOG_INFO, "transport: %d checkpoint buffers a dead daemon held: settled",
 			r);
-	r = hosts_create(dm->domain, dm->manifest, dm->control.porter.sk, dm->control.porter.host,
-			 dm->log, dm->to_hosts, dm->to_auditor, &dm->hosts);
+	r = beside_audit(dm, ".forward", marks, sizeof(marks));
+	if (r == 0)
+		r = hosts_create(dm->domain, dm->manifest, dm->control.porter.sk,
+				 dm->control.porter.host, marks, !dm->adopted, dm->log,
+				 dm->to_hosts, dm->to_auditor, &dm->hosts);
 	if (r < 0)
 		return r;
 	emigrate_recover(dm->hosts);
