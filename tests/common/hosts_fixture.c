@@ -26,7 +26,8 @@ static void hex(char *out, const unsigned char *b, size_t n)
 }
 
 /* fork + exec argv with output appended to log; the child dies with this process. */
-static pid_t spawn(char *const argv[], const char *log)
+/* fault: PF_FAULT for the child (shm/fault.h), or NULL. */
+static pid_t spawn(char *const argv[], const char *log, const char *fault)
 {
 	pid_t parent = getpid(), pid = fork();
 
@@ -36,6 +37,8 @@ static pid_t spawn(char *const argv[], const char *log)
 
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 			_exit(126);
+		if (fault != NULL && setenv("PF_FAULT", fault, 1) < 0)
+			_exit(125);
 		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 			_exit(127);
 		execv(argv[0], argv);
@@ -196,7 +199,7 @@ static void log_since(struct hf *h, int i, long at, char *buf, size_t cap)
 
 /* One start of daemon i: 0 once ready, -EADDRINUSE when it exited because its transport
  * port was still taken; anything else fails the test. */
-static int start_once(struct hf *h, int i, uint64_t deadline)
+static int start_once(struct hf *h, int i, uint64_t deadline, const char *fault)
 {
 	char *argv[] = {(char *)h->daemon_path,
 			"--foreground",
@@ -214,7 +217,7 @@ static int start_once(struct hf *h, int i, uint64_t deadline)
 		at = ftell(f);
 		(void)fclose(f);
 	}
-	h->daemon[i] = spawn(argv, h->dlog[i]);
+	h->daemon[i] = spawn(argv, h->dlog[i], fault);
 	for (;;) {
 		log_since(h, i, at, buf, sizeof(buf));
 		if (strstr(buf, " ready: ") != NULL)
@@ -232,12 +235,17 @@ static int start_once(struct hf *h, int i, uint64_t deadline)
 
 void hf_start_daemon(struct hf *h, int i)
 {
+	hf_start_daemon_faulty(h, i, NULL);
+}
+
+void hf_start_daemon_faulty(struct hf *h, int i, const char *fault)
+{
 	uint64_t deadline = proc_now_ns() + HF_WAIT_NS;
 	int tries = 0;
 
 	/* A daemon killed a moment ago may still hold its transport port (seen right after a
 	 * kill -9 with connections open): that start fails, and is tried again, and said. */
-	while (start_once(h, i, deadline) == -EADDRINUSE) {
+	while (start_once(h, i, deadline, fault) == -EADDRINUSE) {
 		if (tries++ == 0)
 			fprintf(stderr,
 				"host-%c: pflightd refused to start, \"transport: Address "
@@ -267,7 +275,7 @@ int hf_start_worker(struct hf *h, int i, const char *const *extra)
 	for (; extra != NULL && extra[n - 2] != NULL && n < 15; n++)
 		argv[n] = (char *)extra[n - 2];
 	argv[n] = NULL;
-	h->worker[i][k] = spawn(argv, h->wlog[i]);
+	h->worker[i][k] = spawn(argv, h->wlog[i], NULL);
 	return k;
 }
 

@@ -66,6 +66,8 @@ void hf_write_manifest(struct hf *h, int i);
  * refused with "transport: Address already in use" (a daemon killed a moment before still
  * holding the port) is said on stderr and tried again every 100 ms. */
 void hf_start_daemon(struct hf *h, int i);
+/* The same, with PF_FAULT=fault in its environment (shm/fault.h: "<point>:<n>:<mode>"). */
+void hf_start_daemon_faulty(struct hf *h, int i, const char *fault);
 /* kill -9 daemon i and reap it. */
 void hf_kill_daemon(struct hf *h, int i);
 /* A worker on host i with extra arguments (NULL-terminated, may be NULL); its index. */

@@ -15,11 +15,10 @@
  * a sampler thread reading both hosts all the time (hf_both_live(): one host read twice
  * around the other, same epoch and live both times, so it never reports a pair of reads
  * that were not simultaneous). At the end the senders stop; no move may have stuck, no
- * instant may have had a VNode live on both hosts, and every message must have been
- * applied (the worker's bitmaps of the numbers applied, --track-bytes: none lost). Exactly
- * once and in order is judged only with --known-bugs (and PF_TEST_KNOWN_BUGS=1; else exit
- * 77): duplicates and reorderings are known (see the commit); the default run prints
- * them. Moves: the last argument, per VNode (default 250, so 1,000 in all).
+ * instant may have had a VNode live on both hosts, every message must have been applied
+ * exactly once and in order, each move audited once on each host, no failure twice, and
+ * pf_vnode_info() must never have refused a record it read. Moves: the last argument,
+ * per VNode (default 250, so 1,000 in all).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -176,45 +175,22 @@ static void *mover(void *arg)
 	return NULL;
 }
 
-/* Every message applied at least once, none lost (the bitmaps); with exact, exactly once
- * and in order. 0, or -1 with the evidence on stderr. */
-static int check(uint32_t v, int exact)
+/* Every message applied exactly once, in order, and every move done. 0, or -1 with the
+ * evidence on stderr. */
+static int check(uint32_t v)
 {
-	struct fault_state st;
-	uint32_t ms = 0;
-	uint64_t mseq = 0;
-	int at, missing = -1, bad;
+	int bad = hf_wait_applied(&h, v, sent[v], END_WAIT_NS) != 0 || moved[v] < moves_per_vnode;
 
-	if (exact)
-		return hf_wait_applied(&h, v, sent[v], END_WAIT_NS);
-	at = hf_wait_caught_up(&h, v, sent[v], END_WAIT_NS, &st);
-	if (at >= 0)
-		missing = hf_missing(&h, at, v, sent[v], &ms, &mseq);
-	bad = at < 0 || missing != 0 || moved[v] < moves_per_vnode;
-	/* Every number applied at least once (none missing): the rest were applied twice. */
-	printf("VNode %u: %u moves (%u asked again), on host-%c; sent %llu + %llu, applied %llu + "
-	       "%llu, none lost%s; not judged here: %lld applied twice, %llu out of order "
-	       "(gaps)\n",
-	       v, moved[v], retried[v], at >= 0 ? 'a' + at : '?', (unsigned long long)sent[v][0],
-	       (unsigned long long)sent[v][1], (unsigned long long)st.applied[0],
-	       (unsigned long long)st.applied[1], bad ? ": FAILED" : "",
-	       (long long)(st.applied[0] + st.applied[1] - sent[v][0] - sent[v][1]),
-	       (unsigned long long)st.gaps);
-	if (missing > 0)
-		fprintf(stderr, "VNode %u: %d messages never applied, the first sender %u's %llu\n",
-			v, missing, ms, (unsigned long long)mseq);
-	if (bad || st.dups > 0 || st.gaps > 0)
-		hf_print_state(v, at, &st, sent[v]);
+	printf("VNode %u: %u moves (%u asked again); sent %llu + %llu: %s\n", v, moved[v],
+	       retried[v], (unsigned long long)sent[v][0], (unsigned long long)sent[v][1],
+	       bad ? "FAILED" : "each applied once, in order");
 	return bad ? -1 : 0;
 }
 
 /* Each move seen is one vnode_emigrated on the host it left and one vnode_immigrated on
- * the other (a move asked again after a failure is not seen twice), never more. Fewer,
- * and one failure audited twice, are known bugs judged with exact: the host agent's
- * records are dropped when 64 wait for the auditor ("not audited (queue full or too
- * long)" in the daemon's log), and fail() sending ABORT on a connection that then closes
- * fails the move again from emigrate_conn_lost(). */
-static int audits_agree(int exact)
+ * the other (a move asked again after a failure is not seen twice), and no failure is
+ * audited twice. */
+static int audits_agree(void)
 {
 	int want = 0, emigrated = 0, immigrated = 0, twice = 0;
 
@@ -225,14 +201,13 @@ static int audits_agree(int exact)
 		immigrated += hf_audit_count(&h, i, "vnode_immigrated", UINT32_MAX, NULL, NULL);
 		twice += hf_audit_repeats(&h, i, "migrate_host_failed", "migration");
 	}
-	if (emigrated != want || immigrated != want || twice > 0)
-		fprintf(stderr,
-			"%d moves seen, %d vnode_emigrated and %d vnode_immigrated audited; %d "
-			"moves audited migrate_host_failed twice\n",
-			want, emigrated, immigrated, twice);
-	if (emigrated > want || immigrated > want)
-		return -1;
-	return exact && (emigrated < want || immigrated < want || twice > 0) ? -1 : 0;
+	if (emigrated == want && immigrated == want && twice == 0)
+		return 0;
+	fprintf(stderr,
+		"%d moves seen, %d vnode_emigrated and %d vnode_immigrated audited; %d moves "
+		"audited migrate_host_failed twice\n",
+		want, emigrated, immigrated, twice);
+	return -1;
 }
 
 static void start(const char *daemon_path, const char *worker_path)
@@ -280,35 +255,28 @@ static void run(void)
 
 int main(int argc, char **argv)
 {
-	int exact = argc >= 4 && strcmp(argv[3], "--known-bugs") == 0, failed = 0;
+	int failed = 0;
 
-	if (argc < 3 || argc > 5) {
-		fprintf(stderr,
-			"usage: %s <pflightd> <hosts_fault_worker> [--known-bugs] [moves per "
-			"VNode]\n",
+	if (argc < 3 || argc > 4) {
+		fprintf(stderr, "usage: %s <pflightd> <hosts_fault_worker> [moves per VNode]\n",
 			argv[0]);
 		return 2;
 	}
-	if (exact && getenv("PF_TEST_KNOWN_BUGS") == NULL) {
-		printf("skip: the exact counts (known bugs) are judged with "
-		       "PF_TEST_KNOWN_BUGS=1\n");
-		return 77;
-	}
-	if (argc == 4 + exact)
-		moves_per_vnode = (uint32_t)strtoul(argv[3 + exact], NULL, 10);
+	if (argc == 4)
+		moves_per_vnode = (uint32_t)strtoul(argv[3], NULL, 10);
 	start(argv[1], argv[2]);
 	run();
 	for (uint32_t v = 0; v < VNODES; v++)
-		failed += check(v, exact) != 0;
-	failed += audits_agree(exact) != 0;
-	failed += exact && hf_info_refusals() > 0; /* a known bug, judged with exact */
+		failed += check(v) != 0;
+	failed += audits_agree() != 0;
+	failed += hf_info_refusals() > 0;
 	if (failed > 0 || doubled > 0 || stuck > 0) {
-		fprintf(stderr, "%d VNodes failed; %d looks saw both hosts live\n", failed,
+		fprintf(stderr, "%d checks failed; %d looks saw both hosts live\n", failed,
 			doubled);
 		return 1;
 	}
 	hf_finish(&h);
-	printf("ok: %u moves, one owner throughout, every message applied%s\n",
-	       VNODES * moves_per_vnode, exact ? " exactly once" : "");
+	printf("ok: %u moves, one owner throughout, every message applied exactly once\n",
+	       VNODES * moves_per_vnode);
 	return 0;
 }
