@@ -23,9 +23,6 @@
  * hosts all the time (hf_both_live()). Then the VNode is moved again, uncut, back to
  * host-a if it left and to host-b, so that nothing a cut left held (a move slot, an
  * arrival) goes unnoticed. Every position is run; the failures are listed at the end.
- * Positions that expose a known bug, not fixed yet, run only with --known-bugs (and
- * PF_TEST_KNOWN_BUGS=1; else exit 77): the test hosts_cut_bugs of the suite net_bugs,
- * outside the default suites.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -47,40 +44,39 @@
 struct position {
 	const char *what;
 	struct cut_spec spec;
-	const char *bug; /* a known bug it exposes: run only with --known-bugs */
 };
 
 /* Direction 0 is host-a (source, client) to host-b; 1 back. */
 static const struct position positions[] = {
-	{"before anything", {0, CUT_HANDSHAKE, 1, 0}, NULL},
-	{"inside the client hello", {0, CUT_HANDSHAKE, 1, 40}, NULL},
-	{"inside the server hello", {1, CUT_HANDSHAKE, 1, 60}, NULL},
-	{"inside the client auth", {0, CUT_HANDSHAKE, 2, 30}, NULL},
-	{"before BEGIN", {0, HF_BEGIN, 1, 0}, NULL},
-	{"inside BEGIN", {0, HF_BEGIN, 1, 20}, NULL},
-	{"inside ACCEPT", {1, HF_ACCEPT, 1, 20}, NULL},
-	{"inside the first chunk", {0, HF_CHUNK, 1, 30000}, NULL},
-	{"inside chunk 4", {0, HF_CHUNK, 4, 100}, NULL},
-	{"after round 1's chunks", {0, HF_CHUNK, 8, CUT_END}, NULL},
-	{"inside ROUND 1", {0, HF_ROUND, 1, 24}, NULL},
-	{"before ROUND_OK 1", {1, HF_ROUND_OK, 1, 0}, NULL},
-	{"inside the last round's first chunk", {0, HF_CHUNK, 9, 5000}, NULL},
-	{"before ROUND 2", {0, HF_ROUND, 2, 0}, NULL},
-	{"inside ROUND_OK 2", {1, HF_ROUND_OK, 2, 30}, NULL},
-	{"before FINAL (stopped)", {0, HF_FINAL, 1, 0}, NULL},
-	{"inside FINAL", {0, HF_FINAL, 1, 100}, NULL},
-	{"inside the first message", {0, HF_MSG, 1, 30}, NULL},
-	{"before SEAL", {0, HF_SEAL, 1, 0}, NULL},
-	{"inside SEAL", {0, HF_SEAL, 1, 200}, NULL},
-	{"after SEAL (target installs)", {0, HF_SEAL, 1, CUT_END}, NULL},
-	{"inside PREPARED", {1, HF_PREPARED, 1, 20}, NULL},
-	{"after PREPARED", {1, HF_PREPARED, 1, CUT_END}, NULL},
-	{"before COMMIT (source committed)", {0, HF_COMMIT, 1, 0}, NULL},
-	{"inside COMMIT", {0, HF_COMMIT, 1, 20}, NULL},
-	{"after COMMIT", {0, HF_COMMIT, 1, CUT_END}, NULL},
-	{"inside DONE", {1, HF_DONE, 1, 24}, NULL},
-	{"inside the first forwarded batch", {0, HF_FWD, 1, 60}, NULL},
-	{"inside its acknowledgment", {1, HF_FWD_ACK, 1, 24}, NULL},
+	{"before anything", {0, CUT_HANDSHAKE, 1, 0}},
+	{"inside the client hello", {0, CUT_HANDSHAKE, 1, 40}},
+	{"inside the server hello", {1, CUT_HANDSHAKE, 1, 60}},
+	{"inside the client auth", {0, CUT_HANDSHAKE, 2, 30}},
+	{"before BEGIN", {0, HF_BEGIN, 1, 0}},
+	{"inside BEGIN", {0, HF_BEGIN, 1, 20}},
+	{"inside ACCEPT", {1, HF_ACCEPT, 1, 20}},
+	{"inside the first chunk", {0, HF_CHUNK, 1, 30000}},
+	{"inside chunk 4", {0, HF_CHUNK, 4, 100}},
+	{"after round 1's chunks", {0, HF_CHUNK, 8, CUT_END}},
+	{"inside ROUND 1", {0, HF_ROUND, 1, 24}},
+	{"before ROUND_OK 1", {1, HF_ROUND_OK, 1, 0}},
+	{"inside the last round's first chunk", {0, HF_CHUNK, 9, 5000}},
+	{"before ROUND 2", {0, HF_ROUND, 2, 0}},
+	{"inside ROUND_OK 2", {1, HF_ROUND_OK, 2, 30}},
+	{"before FINAL (stopped)", {0, HF_FINAL, 1, 0}},
+	{"inside FINAL", {0, HF_FINAL, 1, 100}},
+	{"inside the first message", {0, HF_MSG, 1, 30}},
+	{"before SEAL", {0, HF_SEAL, 1, 0}},
+	{"inside SEAL", {0, HF_SEAL, 1, 200}},
+	{"after SEAL (target installs)", {0, HF_SEAL, 1, CUT_END}},
+	{"inside PREPARED", {1, HF_PREPARED, 1, 20}},
+	{"after PREPARED", {1, HF_PREPARED, 1, CUT_END}},
+	{"before COMMIT (source committed)", {0, HF_COMMIT, 1, 0}},
+	{"inside COMMIT", {0, HF_COMMIT, 1, 20}},
+	{"after COMMIT", {0, HF_COMMIT, 1, CUT_END}},
+	{"inside DONE", {1, HF_DONE, 1, 24}},
+	{"inside the first forwarded batch", {0, HF_FWD, 1, 60}},
+	{"inside its acknowledgment", {1, HF_FWD_ACK, 1, 24}},
 };
 #define POSITIONS (sizeof(positions) / sizeof(positions[0]))
 
@@ -338,45 +334,30 @@ static void start_hosts(const char *daemon_path, const char *worker_path)
 	(void)hf_start_worker(&h, 1, wa + 2);
 }
 
-/* The positions of this run: those that expose no known bug, or (known_bugs) those that do. */
-static uint32_t run_positions(int known_bugs)
+static uint32_t run_positions(void)
 {
 	uint32_t failed = 0;
 
-	for (uint32_t i = 0; i < POSITIONS; i++) {
-		if ((positions[i].bug != NULL) != known_bugs) {
-			if (!known_bugs)
-				printf("%-36s not run here (known bug: %s; see --known-bugs)\n",
-				       positions[i].what, positions[i].bug);
-			continue;
-		}
+	for (uint32_t i = 0; i < POSITIONS; i++)
 		if (one(1 + i, &positions[i]) != 0)
 			failed++;
-	}
 	return failed;
 }
 
 int main(int argc, char **argv)
 {
-	int known_bugs = argc == 4 && strcmp(argv[3], "--known-bugs") == 0;
 	uint32_t failed;
 	pthread_t t;
 
-	if (argc != 3 && !known_bugs) {
-		fprintf(stderr, "usage: %s <pflightd> <hosts_fault_worker> [--known-bugs]\n",
-			argv[0]);
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s <pflightd> <hosts_fault_worker>\n", argv[0]);
 		return 2;
-	}
-	if (known_bugs && getenv("PF_TEST_KNOWN_BUGS") == NULL) {
-		printf("skip: the positions that expose known bugs run with "
-		       "PF_TEST_KNOWN_BUGS=1\n");
-		return 77;
 	}
 	start_hosts(argv[1], argv[2]);
 	CHECK(pthread_create(&t, NULL, sampler, NULL) == 0);
 	CHECK(one(0, NULL) == 0);
 	print_trace();
-	failed = run_positions(known_bugs);
+	failed = run_positions();
 	set(&sampling, 0);
 	CHECK(pthread_join(t, NULL) == 0);
 	cut_proxy_stop(proxy);

@@ -15,8 +15,6 @@
  * Method: one real pflightd (host-b) with a fault worker; this process is host-a (it holds
  * host-a's key, which host-b lists) speaking the transport's framing over a plain socket,
  * the link (pf_link_*) and the migration frames built by hand (tests/common/fake_packet.c).
- * A case that exposes a known bug not fixed yet runs only with --known-bugs (and
- * PF_TEST_KNOWN_BUGS=1; else exit 77).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -234,34 +232,32 @@ struct fcase {
 	const char *what;
 	const char *reason; /* of the REFUSE and the audit record; NULL: none expected */
 	void (*send)(struct fake_packet *p, uint64_t mig);
-	uint32_t msgs;   /* the packet's messages */
-	const char *bug; /* a known bug it exposes: run only with --known-bugs */
+	uint32_t msgs; /* the packet's messages */
 };
 
 static const struct fcase cases[] = {
 	{"a chunk altered after its digest", "a chunk whose bytes do not match its digest",
-	 bad_chunk, MSGS, NULL},
+	 bad_chunk, MSGS},
 	{"a seal signed by another key", "the signature does not verify with the peer's key",
-	 other_signer, MSGS, NULL},
+	 other_signer, MSGS},
 	{"a packet naming another host", "the packet names another host than the link's",
-	 other_host, MSGS, NULL},
+	 other_host, MSGS},
 	{"the link's host name with another key", "the packet names another host than the link's",
-	 other_key, MSGS, NULL},
-	{"a chunk past the domain's state", "a chunk past this domain's state", past_state, MSGS,
-	 NULL},
+	 other_key, MSGS},
+	{"a chunk past the domain's state", "a chunk past this domain's state", past_state, MSGS},
 	{"a digest table naming another chunk",
-	 "a chunk missing, or not the one the signed table names", table_lies, MSGS, NULL},
+	 "a chunk missing, or not the one the signed table names", table_lies, MSGS},
 	{"a message altered", "messages missing, or not the ones the signed table names",
-	 altered_msg, MSGS, NULL},
+	 altered_msg, MSGS},
 	{"a header that disagrees with BEGIN", "the header disagrees with the move begun",
-	 header_disagrees, MSGS, NULL},
-	{"COMMIT before SEAL", "a frame out of turn", commit_early, MSGS, NULL},
-	{"SEAL before FINAL", "a malformed seal", seal_early, MSGS, NULL},
-	{"MSG before FINAL", "a malformed or unexpected message", msg_early, MSGS, NULL},
-	{"FINAL twice", "a frame out of turn", final_twice, MSGS, NULL},
-	{"frames of a move never begun", NULL, never_begun, MSGS, NULL},
+	 header_disagrees, MSGS},
+	{"COMMIT before SEAL", "a frame out of turn", commit_early, MSGS},
+	{"SEAL before FINAL", "a malformed seal", seal_early, MSGS},
+	{"MSG before FINAL", "a malformed or unexpected message", msg_early, MSGS},
+	{"FINAL twice", "a frame out of turn", final_twice, MSGS},
+	{"frames of a move never begun", NULL, never_begun, MSGS},
 	{"more messages than the inbox holds",
-	 "the VNode's inbox here is too small for its messages", inbox_overflow, INBOX + 2, NULL},
+	 "the VNode's inbox here is too small for its messages", inbox_overflow, INBOX + 2},
 };
 #define CASES (sizeof(cases) / sizeof(cases[0]))
 
@@ -374,18 +370,12 @@ static void start(const char *daemon_path, const char *worker_path)
 
 int main(int argc, char **argv)
 {
-	int known_bugs = argc == 4 && strcmp(argv[3], "--known-bugs") == 0;
 	uint32_t failed = 0, v = 1;
 	struct fake_packet p;
 
-	if (argc != 3 && !known_bugs) {
-		fprintf(stderr, "usage: %s <pflightd> <hosts_fault_worker> [--known-bugs]\n",
-			argv[0]);
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s <pflightd> <hosts_fault_worker>\n", argv[0]);
 		return 2;
-	}
-	if (known_bugs && getenv("PF_TEST_KNOWN_BUGS") == NULL) {
-		printf("skip: the cases that expose known bugs run with PF_TEST_KNOWN_BUGS=1\n");
-		return 77;
 	}
 	start(argv[1], argv[2]);
 	CHECK(right_move(0) == 0); /* the fake host itself is right: its packet arrives */
@@ -398,11 +388,8 @@ int main(int argc, char **argv)
 				"without its VNode: subject pflightd, not vnode:0\n");
 		failed++;
 	}
-	for (uint32_t i = 0; i < CASES; i++, v++) {
-		if ((cases[i].bug != NULL) != known_bugs)
-			continue;
+	for (uint32_t i = 0; i < CASES; i++, v++)
 		failed += run_case(&cases[i], v) != 0;
-	}
 	fake_close(&f);
 	if (failed > 0) {
 		fprintf(stderr, "%u cases failed\n", failed);

@@ -10,16 +10,13 @@
  * commit so pre-copy keeps finding changed chunks; host-a dials host-b through the relay
  * of tests/common/cut_proxy.h, used here only to see how far the move got. Four moves,
  * each of its own VNode, a sender writing to host-a all through: one with no fault, then
- * the serving worker killed once round 1 went (the relay's count is read between its
- * bursts, so the kill lands at about the end of round 1), once 8 MiB went (a later
- * round), and the moment the VNode is LEAVING (the stop); a standby is started again
- * after each kill. Then the outcome is awaited (vnode_emigrated or migrate_host_failed),
- * the VNode settles on one host, more messages go to host-a, and the owner's state must
- * count them all, once each, with its body matching its hash. A sampler thread reads both
- * hosts meanwhile (hf_both_live()). The state is 7 MiB: a move of a state larger than the
- * connection's send queue (8 MiB or 256 frames) breaks its link (a known bug); with
- * --known-bugs (and PF_TEST_KNOWN_BUGS=1, else exit 77) the same runs with 64 MiB, where
- * even the move with no fault fails.
+ * the serving worker killed once 16 MiB of round 1 went, once the relay passed round 1's
+ * ROUND (a later round, or the stop), and the moment the VNode is LEAVING (the stop); a
+ * standby is started again after each kill. Then the outcome is awaited (vnode_emigrated
+ * or migrate_host_failed), the VNode settles on one host, more messages go to host-a,
+ * and the owner's state must count them all, once each, with its body matching its hash.
+ * A sampler thread reads both hosts meanwhile (hf_both_live()). The state is 64 MiB, far
+ * past the connection's send queue (8 MiB or 256 frames), so the sender waits on it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -32,10 +29,13 @@
 #include "tests/common/hosts_fixture.h"
 #include "tests/common/proc_util.h"
 #include "tests/common/test_util.h"
+#include "tools/pflightd/hosts_impl.h"
 
 #define WAIT_NS (40ull * 1000000000ull) /* a 64 MiB move on two busy cores, and its timeout */
 #define AT_STOP UINT64_MAX
 #define NO_KILL (UINT64_MAX - 1)
+#define AFTER_ROUND (UINT64_MAX - 2)
+#define STATE_BYTES (64ull << 20)
 #define RUNS 4u
 
 static struct hf h;
@@ -118,17 +118,32 @@ static int serving(uint32_t v)
 	return -1;
 }
 
-/* Wait for the moment (bytes of the move forwarded, or AT_STOP), then kill -9 worker k,
- * which served v when the move began. 0, or -1 when the move was over first. */
+/* 1 once the relay passed round 1's ROUND (frames from *seen on). */
+static int round_passed(uint32_t *seen)
+{
+	struct cut_frame fr;
+
+	while (cut_proxy_frame(proxy, *seen, &fr) == 0) {
+		(*seen)++;
+		if (fr.dir == 0 && fr.type == HF_ROUND)
+			return 1;
+	}
+	return 0;
+}
+
+/* Wait for the moment (bytes of the move forwarded, AFTER_ROUND or AT_STOP), then kill -9
+ * worker k, which served v when the move began. 0, or -1 when the move was over first. */
 static int kill_at(uint32_t v, uint64_t bytes, int k)
 {
 	uint64_t deadline = proc_now_ns() + WAIT_NS;
+	uint32_t seen = 0;
 
 	for (;;) {
 		struct cut_result cr = cut_proxy_result(proxy);
 
-		if (bytes == AT_STOP ? hf_state(&h, 0, v, NULL) == PF_VNODE_LEAVING
-				     : cr.at[0] >= bytes)
+		if (bytes == AT_STOP       ? hf_state(&h, 0, v, NULL) == PF_VNODE_LEAVING
+		    : bytes == AFTER_ROUND ? round_passed(&seen)
+					   : cr.at[0] >= bytes)
 			break;
 		if (proc_now_ns() > deadline ||
 		    hf_audit_count(&h, 0, "vnode_emigrated", v, NULL, NULL) > 0 ||
@@ -227,25 +242,15 @@ static void start(const char *daemon_path, const char *worker_path, uint64_t sta
 
 int main(int argc, char **argv)
 {
-	int known_bugs = argc == 4 && strcmp(argv[3], "--known-bugs") == 0;
-	/* By default the state fits the connection's send queue (8 MiB, 256 frames); with
-	 * --known-bugs it is 64 MiB, which no move carries yet (see the commit). */
-	uint64_t state_bytes = known_bugs ? 64u << 20 : 7u << 20, mib = 1u << 20;
-	const uint64_t at[RUNS] = {NO_KILL, known_bugs ? 16 * mib : mib / 2,
-				   known_bugs ? 72 * mib : 8 * mib, AT_STOP};
+	const uint64_t at[RUNS] = {NO_KILL, 16ull << 20, AFTER_ROUND, AT_STOP};
 	int failed = 0;
 	pthread_t t;
 
-	if (argc != 3 && !known_bugs) {
-		fprintf(stderr, "usage: %s <pflightd> <hosts_fault_worker> [--known-bugs]\n",
-			argv[0]);
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s <pflightd> <hosts_fault_worker>\n", argv[0]);
 		return 2;
 	}
-	if (known_bugs && getenv("PF_TEST_KNOWN_BUGS") == NULL) {
-		printf("skip: the 64 MiB moves (a known bug) run with PF_TEST_KNOWN_BUGS=1\n");
-		return 77;
-	}
-	start(argv[1], argv[2], state_bytes);
+	start(argv[1], argv[2], STATE_BYTES);
 	CHECK(pthread_create(&t, NULL, sampler, NULL) == 0);
 	for (uint32_t v = 0; v < RUNS; v++)
 		failed += one(v, at[v]) != 0;

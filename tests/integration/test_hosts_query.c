@@ -96,14 +96,9 @@ int main(int argc, char **argv)
 	unsigned port;
 	int lfd, committed, r, bad = 0;
 
-	if (argc != 3 && (argc != 4 || strcmp(argv[3], "--known-bugs") != 0)) {
-		fprintf(stderr, "usage: %s <pflightd> <hosts_fault_worker> [--known-bugs]\n",
-			argv[0]);
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s <pflightd> <hosts_fault_worker>\n", argv[0]);
 		return 2;
-	}
-	if (argc == 4 && getenv("PF_TEST_KNOWN_BUGS") == NULL) {
-		printf("skip: a known bug; run with PF_TEST_KNOWN_BUGS=1\n");
-		return 77;
 	}
 	lfd = fake_listen(&port);
 	o.peer_port[0] = port; /* host-a dials host-b here: this process */
