@@ -65,8 +65,8 @@ static int vnode_here(struct hosts *h, uint32_t vnode)
 
 int emigrate_start(struct hosts *h, uint32_t vnode, uint32_t peer, const char *by)
 {
-	uint32_t chunks = (h->state_bytes_max + PF_SEAL_CHUNK_BYTES_DEFAULT - 1) /
-			  PF_SEAL_CHUNK_BYTES_DEFAULT;
+	uint32_t chunk = hosts_chunk_bytes(h->state_bytes_max);
+	uint32_t chunks = (uint32_t)(((uint64_t)h->state_bytes_max + chunk - 1) / chunk);
 	struct emigration *e = NULL;
 	int r = vnode_here(h, vnode);
 
@@ -99,7 +99,7 @@ int emigrate_start(struct hosts *h, uint32_t vnode, uint32_t peer, const char *b
 	e->mig = ++h->next_mig;
 	e->round = 0;
 	e->epoch = 0;
-	e->chunk_bytes = PF_SEAL_CHUNK_BYTES_DEFAULT;
+	e->chunk_bytes = chunk;
 	e->inflight = e->bytes_sent = e->changed_bytes = 0;
 	e->started_ns = hosts_now_ns();
 	e->stopped_ns = 0;
@@ -634,8 +634,8 @@ static int step_one(struct hosts *h, struct emigration *e)
 				fail(h, e, "the connection failed");
 			return 1;
 		}
-		if (e->inflight > 0)
-			return 0; /* the final chunks first, so the seal goes to an empty queue */
+		/* FINAL, the messages and SEAL queue behind the final chunks (copies, so never
+		 * refused): no wait for the chunks' completions, which would add a pass. */
 		e->phase = EM_PREPARE_WAIT;
 		r = final_send(h, e);
 		if (r < 0)

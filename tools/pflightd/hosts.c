@@ -140,12 +140,21 @@ static int listen_on(struct hosts *h, const struct pf_manifest_transport *t)
 
 /* The largest frame a move or a forward may send: a chunk, the signed digest table of the
  * largest state, a batch of forwarded messages; each with its heads. */
+uint32_t hosts_chunk_bytes(uint32_t state_bytes_max)
+{
+	uint32_t c = HOSTS_CHUNK_MIN;
+
+	while (c < HOSTS_CHUNK_MAX && (uint64_t)c * HOSTS_CHUNKS_AIM < state_bytes_max)
+		c *= 2;
+	return c;
+}
+
 static uint32_t frame_bytes_for(uint32_t state_bytes_max, uint32_t msg_bytes_max)
 {
-	uint64_t chunks =
-		(state_bytes_max + PF_SEAL_CHUNK_BYTES_DEFAULT - 1) / PF_SEAL_CHUNK_BYTES_DEFAULT;
+	uint32_t chunk = hosts_chunk_bytes(state_bytes_max);
+	uint64_t chunks = (state_bytes_max + (uint64_t)chunk - 1) / chunk;
 	uint64_t table = (chunks + 1) * PF_PACKET_DIGEST_BYTES + PF_PACKET_SIGNATURE_REC_BYTES;
-	uint64_t n = PF_SEAL_CHUNK_BYTES_DEFAULT;
+	uint64_t n = HOSTS_CHUNK_MAX; /* a peer's chunks, whatever its own state limit */
 
 	if (table > n)
 		n = table;

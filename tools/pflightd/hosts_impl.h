@@ -96,6 +96,16 @@ struct forward_marks {
 	struct forward_mark mark[HOSTS_FORWARD_MAX];
 };
 
+/* The chunk of a move: about state_bytes_max / HOSTS_CHUNKS_AIM, a power of two within
+ * [HOSTS_CHUNK_MIN, HOSTS_CHUNK_MAX]. Small states get small chunks, so a commit that
+ * changed a few bytes costs the final round (and the pause) one small chunk to hash on
+ * each side; large ones get chunks below the zero-copy threshold's default and a digest
+ * table of a few thousand entries. */
+#define HOSTS_CHUNK_MIN (8u << 10)
+#define HOSTS_CHUNK_MAX (256u << 10)
+#define HOSTS_CHUNKS_AIM 1024u
+uint32_t hosts_chunk_bytes(uint32_t state_bytes_max);
+
 #define HOSTS_NONE UINT32_MAX
 #define HOSTS_ROUNDS_MAX 8u           /* pre-copy rounds before the stop */
 #define HOSTS_STOP_BYTES (256u << 10) /* stop once a round changed less than this */
