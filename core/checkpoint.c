@@ -527,6 +527,28 @@ int ckpt_read(struct pf_domain *d, uint32_t id, void *buf, size_t cap, size_t *r
 	return -EBUSY;
 }
 
+int ckpt_header(struct pf_domain *d, uint32_t id, size_t *ret_len, uint64_t *ret_seq,
+		uint64_t *ret_inbox_pos)
+{
+	/* [A12] pairs with [R12] in core/ownership.c. */
+	uint64_t c = pf_load_acquire(&d->vnodes[id].ckpt);
+	uint32_t b = ckpt_buf(c);
+	struct dom_ckpt_hdr hdr;
+
+	PF_ASSERT(id < d->lim.vnodes_max);
+	if (b == CKPT_BUF_NONE)
+		return -ENOENT;
+	if (b >= d->lim.ckpt_bufs)
+		return -EBADMSG;
+	memcpy(&hdr, ckpt_buffer(d, b), sizeof(hdr));
+	if (!hdr_names(&hdr, id, c, d->lim.state_bytes_max))
+		return -EBADMSG;
+	*ret_len = hdr.len;
+	*ret_seq = hdr.seq;
+	*ret_inbox_pos = hdr.inbox_pos;
+	return 0;
+}
+
 int ckpt_read_at(struct pf_domain *d, uint32_t id, uint64_t c, void *buf, size_t cap,
 		 size_t *ret_len, uint64_t *ret_seq, uint64_t *ret_inbox_pos)
 {

@@ -30,6 +30,11 @@ uint32_t ckpt_reclaim(struct pf_domain *d, uint32_t slot, uint32_t gen);
 
 /* pf_checkpoint_read(), with the inbox position the state consumed (ret_seq and
  * ret_inbox_pos may be NULL). */
+/* The header of the state named now: its length, seq and inbox position; no byte copied
+ * or verified. Only where nobody can replace the named state (LEAVING), for a caller that
+ * holds that seq's bytes from an earlier verified read. 0, -ENOENT, -EBADMSG. */
+int ckpt_header(struct pf_domain *d, uint32_t id, size_t *ret_len, uint64_t *ret_seq,
+		uint64_t *ret_inbox_pos);
 int ckpt_read(struct pf_domain *d, uint32_t id, void *buf, size_t cap, size_t *ret_len,
 	      uint64_t *ret_seq, uint64_t *ret_inbox_pos);
 

@@ -84,7 +84,10 @@ PF_API int pf_transit_read(struct pf_domain *d, uint32_t id, uint32_t epoch, voi
 		return -EINVAL;
 	if (!at(word(d, id), PF_VNODE_LEAVING, epoch))
 		return -ESTALE;
-	r = ckpt_read(d, id, buf, cap, ret_len, &seq, &from);
+	if (buf == NULL && cap == 0)
+		r = ckpt_header(d, id, ret_len, &seq, &from);
+	else
+		r = ckpt_read(d, id, buf, cap, ret_len, &seq, &from);
 	if (r == -ENOENT)
 		/* Relaxed: nobody consumed anything; the freed position is the start. */
 		from = pf_load_relaxed(&d->vnodes[id].inbox_head);

@@ -67,6 +67,9 @@ PF_API int pf_transit_leave(struct pf_domain *domain, uint32_t id, uint32_t host
  * (the first it had not consumed). Returns 0, or -ENOENT (never committed: *ret_len 0,
  * *ret_seq 0, *ret_inbox_from where the waiting messages start), -ENOBUFS (cap too small,
  * *ret_len says how much), -EBADMSG (it fails its checksum), -ESTALE.
+ * With buf NULL and cap 0, only its length, commit count and inbox position, no byte
+ * copied or verified: for a caller that holds the state of that commit count from an
+ * earlier verified read (pf_checkpoint_read()) and need not copy it again.
  */
 PF_API int pf_transit_read(struct pf_domain *domain, uint32_t id, uint32_t epoch, void *buf,
 			   size_t cap, size_t *ret_len, uint64_t *ret_seq,

@@ -101,6 +101,7 @@ int emigrate_start(struct hosts *h, uint32_t vnode, uint32_t peer, const char *b
 	e->epoch = 0;
 	e->chunk_bytes = chunk;
 	e->inflight = e->bytes_sent = e->changed_bytes = 0;
+	e->copied = e->same = 0;
 	e->started_ns = hosts_now_ns();
 	e->stopped_ns = 0;
 	e->deadline_ns = e->started_ns + HOSTS_MIGRATE_TIMEOUT_NS;
@@ -158,6 +159,8 @@ static int send_chunk(struct hosts *h, struct emigration *e, uint32_t i)
 	ph.state_bytes = e->len;
 	ph.chunk_count = e->chunk_count;
 	len = pf_packet_chunk_len(&ph, i);
+	if (e->same && e->have[i])
+		return 0; /* the state did not change since it went */
 	x = XXH3_128bits(e->state + (uint64_t)i * e->chunk_bytes, len);
 	if (e->have[i] && memcmp(&x, e->xxh[i], sizeof(x)) == 0)
 		return 0;
@@ -193,12 +196,20 @@ static int send_chunk(struct hosts *h, struct emigration *e, uint32_t i)
 	return 1;
 }
 
-/* Read the state as it is now into the copy (pre-copy: a foreign verified read). */
+/* Read the state as it is now into the copy (pre-copy: a foreign verified read), unless
+ * no commit came since the last read (a hint: the final read decides what is sent). */
 static int read_running(struct hosts *h, struct emigration *e)
 {
+	struct pf_vnode_info vi = {.size = sizeof(vi)};
 	size_t len = 0;
 	uint64_t seq = 0;
-	int r = pf_checkpoint_read(h->domain, e->vnode, e->state, h->state_bytes_max, &len, &seq);
+	int r;
+
+	e->same = e->copied && pf_vnode_info(h->domain, e->vnode, &vi) == 0 &&
+		  vi.checkpoint_seq == e->seq;
+	if (e->same)
+		return 0;
+	r = pf_checkpoint_read(h->domain, e->vnode, e->state, h->state_bytes_max, &len, &seq);
 
 	if (r == -ENOENT) {
 		len = 0;
@@ -208,6 +219,7 @@ static int read_running(struct hosts *h, struct emigration *e)
 		return r;
 	e->len = len;
 	e->seq = seq;
+	e->copied = 1;
 	e->chunk_count = (uint32_t)((len + e->chunk_bytes - 1) / e->chunk_bytes);
 	return 0;
 }
@@ -270,8 +282,12 @@ static int stop(struct hosts *h, struct emigration *e)
 	if (r < 0)
 		return r;
 	e->stopped_ns = hosts_now_ns();
-	r = pf_transit_read(h->domain, e->vnode, e->epoch, e->state, h->state_bytes_max, &len, &seq,
-			    &from);
+	/* The final state: copied only if a commit came since the last round's copy. */
+	r = pf_transit_read(h->domain, e->vnode, e->epoch, NULL, 0, &len, &seq, &from);
+	e->same = r == 0 && e->copied && seq == e->seq && len == e->len;
+	if (!e->same)
+		r = pf_transit_read(h->domain, e->vnode, e->epoch, e->state, h->state_bytes_max,
+				    &len, &seq, &from);
 	if (r == -ENOENT)
 		r = 0;
 	if (r < 0)

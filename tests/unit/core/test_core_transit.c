@@ -139,6 +139,18 @@ static void test_leave_fences_owner(void **state)
 	assert_int_equal(len, 7);
 	assert_memory_equal(buf, "state-1", 7);
 	assert_int_equal(seq, 1);
+	{
+		/* The header alone says the same, copying nothing. */
+		size_t hlen = 0;
+		uint64_t hseq = 0, hfrom = 0;
+
+		assert_int_equal(pf_transit_read(a, 1, epoch, NULL, 0, &hlen, &hseq, &hfrom), 0);
+		assert_int_equal(hlen, len);
+		assert_int_equal(hseq, seq);
+		assert_int_equal(hfrom, from);
+		assert_int_equal(pf_transit_read(a, 1, epoch + 1, NULL, 0, &hlen, &hseq, &hfrom),
+				 -ESTALE);
+	}
 	assert_int_equal(pf_transit_read(a, 1, epoch + 1, buf, sizeof(buf), &len, &seq, &from),
 			 -ESTALE);
 	cursor = from; /* m1 was not consumed by the commit: it travels */
