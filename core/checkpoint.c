@@ -654,6 +654,84 @@ uint32_t ckpt_reclaim(struct pf_domain *d, uint32_t slot, uint32_t gen)
  * leaves it HELD by HOLD_HOST, which ckpt_reclaim_host() settles. 0, -EMSGSIZE,
  * -ENOBUFS (no free buffer), -ESTALE (the descriptor is no longer at that epoch).
  */
+uint32_t ckpt_host_take(struct pf_domain *d, uint32_t id)
+{
+	uint32_t homes = 2 * d->lim.vnodes_max, b = CKPT_BUF_NONE;
+
+	PF_ASSERT(id < d->lim.vnodes_max);
+	for (uint32_t k = 0; k < 2 && b == CKPT_BUF_NONE; k++)
+		b = take_free_as(d, HOLD_HOST, 2 * id + k) ? 2 * id + k : CKPT_BUF_NONE;
+	for (uint32_t i = homes; i < d->lim.ckpt_bufs && b == CKPT_BUF_NONE; i++)
+		b = take_free_as(d, HOLD_HOST, i) ? i : CKPT_BUF_NONE;
+	return b;
+}
+
+int ckpt_host_held(struct pf_domain *d, uint32_t b)
+{
+	uint64_t w;
+
+	if (b >= d->lim.ckpt_bufs)
+		return 0;
+	/* Relaxed: only this host's daemon moves a buffer it holds; a look at our own. */
+	w = pf_load_relaxed(&d->ckpt_hold[b]);
+	return hold_state(w) == HOLD_HELD && hold_who(w) == HOLD_HOST;
+}
+
+void *ckpt_host_bytes(struct pf_domain *d, uint32_t b)
+{
+	return ckpt_buffer(d, b) + 1;
+}
+
+void ckpt_host_give(struct pf_domain *d, uint32_t b)
+{
+	/* [A36] pairs with [R36] in take_free_as(), our own take of it. */
+	(void)settle(d, b, pf_load_acquire(&d->ckpt_hold[b]), HOLD_HOST);
+}
+
+/* Publish buffer b, HELD by the host and written (header and bytes), as id's state at
+ * epoch; it is let go either way. 0, or -ESTALE. */
+static int host_publish(struct pf_domain *d, uint32_t id, uint32_t epoch, uint32_t seq, uint32_t b)
+{
+	uint32_t old;
+	uint64_t c, seen = 0;
+	int published;
+
+	/* [A12] pairs with [R12] and [R11]: the descriptor as the arrival sealed it. */
+	c = pf_load_acquire(&d->vnodes[id].ckpt);
+	old = ckpt_buf(c);
+	if (old != CKPT_BUF_NONE && old < d->lim.ckpt_bufs)
+		/* [A36] pairs with [R36]: its holder word while still named. */
+		seen = pf_load_acquire(&d->ckpt_hold[old]);
+	published = ckpt_epoch(c) == epoch && own_ckpt_publish(d, id, &c, ckpt_word(epoch, seq, b));
+	/* Ours: let go of it as a handle would, PUB if named, else FREE. */
+	ckpt_host_give(d, b);
+	if (!published)
+		return -ESTALE;
+	/* The state it replaced, published by a member that let go of it: no longer named. */
+	if (old != CKPT_BUF_NONE && old < d->lim.ckpt_bufs && hold_state(seen) == HOLD_PUB)
+		(void)settle(d, old, seen, HOLD_HOST);
+	return 0;
+}
+
+int ckpt_host_publish(struct pf_domain *d, uint32_t id, uint32_t epoch, uint32_t seq, uint32_t b,
+		      size_t len, uint64_t inbox_pos)
+{
+	const struct dom_ckpt_hdr hdr = {
+		.vnode = id,
+		.epoch = epoch,
+		.seq = seq,
+		.len = (uint32_t)len,
+		.inbox_pos = inbox_pos,
+	};
+	struct dom_ckpt_hdr *dst = ckpt_buffer(d, b);
+
+	PF_ASSERT(id < d->lim.vnodes_max && len <= d->lim.state_bytes_max);
+	memcpy(dst, &hdr, sizeof(hdr));
+	dst->checksum =
+		checksum_compute((enum checksum_algo)d->lim.checksum, hdr_seed(&hdr), dst + 1, len);
+	return host_publish(d, id, epoch, seq, b);
+}
+
 int ckpt_install(struct pf_domain *d, uint32_t id, uint32_t epoch, uint32_t seq, const void *bytes,
 		 size_t len, uint64_t inbox_pos)
 {
@@ -664,36 +742,16 @@ int ckpt_install(struct pf_domain *d, uint32_t id, uint32_t epoch, uint32_t seq,
 		.len = (uint32_t)len,
 		.inbox_pos = inbox_pos,
 	};
-	uint32_t homes = 2 * d->lim.vnodes_max, b = CKPT_BUF_NONE, old;
-	uint64_t c, seen = 0;
-	int published;
+	uint32_t b;
 
 	PF_ASSERT(id < d->lim.vnodes_max);
 	if (len > d->lim.state_bytes_max)
 		return -EMSGSIZE;
-	for (uint32_t k = 0; k < 2 && b == CKPT_BUF_NONE; k++)
-		b = take_free_as(d, HOLD_HOST, 2 * id + k) ? 2 * id + k : CKPT_BUF_NONE;
-	for (uint32_t i = homes; i < d->lim.ckpt_bufs && b == CKPT_BUF_NONE; i++)
-		b = take_free_as(d, HOLD_HOST, i) ? i : CKPT_BUF_NONE;
+	b = ckpt_host_take(d, id);
 	if (b == CKPT_BUF_NONE)
 		return -ENOBUFS;
 	write_hdr_state(d, b, &hdr, bytes, len);
-	/* [A12] pairs with [R12] and [R11]: the descriptor as the arrival sealed it. */
-	c = pf_load_acquire(&d->vnodes[id].ckpt);
-	old = ckpt_buf(c);
-	if (old != CKPT_BUF_NONE && old < d->lim.ckpt_bufs)
-		/* [A36] pairs with [R36]: its holder word while still named. */
-		seen = pf_load_acquire(&d->ckpt_hold[old]);
-	published = ckpt_epoch(c) == epoch && own_ckpt_publish(d, id, &c, ckpt_word(epoch, seq, b));
-	/* Ours: let go of it as a handle would, PUB if named, else FREE. [A36] pairs with
-	 * [R36] in take_free_as(), our own take of it. */
-	(void)settle(d, b, pf_load_acquire(&d->ckpt_hold[b]), HOLD_HOST);
-	if (!published)
-		return -ESTALE;
-	/* The state it replaced, published by a member that let go of it: no longer named. */
-	if (old != CKPT_BUF_NONE && old < d->lim.ckpt_bufs && hold_state(seen) == HOLD_PUB)
-		(void)settle(d, old, seen, HOLD_HOST);
-	return 0;
+	return host_publish(d, id, epoch, seq, b);
 }
 
 int ckpt_forget(struct pf_domain *d, uint32_t id, uint32_t epoch)

@@ -52,6 +52,16 @@ int ckpt_install(struct pf_domain *d, uint32_t id, uint32_t epoch, uint32_t seq,
 /* An ARRIVING VNode that never committed: its descriptor names no state from `epoch` on
  * (an older one from before it left is forgotten). 0, or -ESTALE. */
 int ckpt_forget(struct pf_domain *d, uint32_t id, uint32_t epoch);
+/* A state received in place (pf_transit_hold()): take a free buffer HELD by the host for id
+ * (its home buffers first), or CKPT_BUF_NONE; whether buffer b is held by the host; where
+ * its state bytes go; give it back; publish it once written (as ckpt_install() without
+ * the copy: its checksum is computed in place; it is let go either way). */
+uint32_t ckpt_host_take(struct pf_domain *d, uint32_t id);
+int ckpt_host_held(struct pf_domain *d, uint32_t b);
+void *ckpt_host_bytes(struct pf_domain *d, uint32_t b);
+void ckpt_host_give(struct pf_domain *d, uint32_t b);
+int ckpt_host_publish(struct pf_domain *d, uint32_t id, uint32_t epoch, uint32_t seq, uint32_t b,
+		      size_t len, uint64_t inbox_pos);
 
 /* Settle the buffers a host's daemon held when it died (HOLD_HOST): published if named,
  * else free. Only the daemon installs, so call it while no install runs (at its start).

@@ -221,6 +221,52 @@ PF_API int pf_transit_install(struct pf_domain *d, uint32_t id, uint32_t epoch, 
 	return ckpt_install(d, id, epoch, (uint32_t)seq, state, len, head);
 }
 
+PF_API int pf_transit_hold(struct pf_domain *d, uint32_t id, uint32_t *ret_buf, void **ret_bytes)
+{
+	uint32_t b;
+
+	if (d == NULL || id >= d->lim.vnodes_max || ret_buf == NULL || ret_bytes == NULL)
+		return -EINVAL;
+	b = ckpt_host_take(d, id);
+	if (b == CKPT_BUF_NONE)
+		return -ENOBUFS;
+	*ret_buf = b;
+	*ret_bytes = ckpt_host_bytes(d, b);
+	return 0;
+}
+
+PF_API int pf_transit_unhold(struct pf_domain *d, uint32_t buf)
+{
+	if (d == NULL || !ckpt_host_held(d, buf))
+		return -EINVAL;
+	ckpt_host_give(d, buf);
+	return 0;
+}
+
+PF_API int pf_transit_install_held(struct pf_domain *d, uint32_t id, uint32_t epoch, uint32_t buf,
+				   size_t len, uint64_t seq, uint32_t carried)
+{
+	uint64_t head;
+
+	if (d == NULL || id >= d->lim.vnodes_max || !ckpt_host_held(d, buf))
+		return -EINVAL;
+	if (len > d->lim.state_bytes_max || (seq == 0 && len > 0)) {
+		ckpt_host_give(d, buf);
+		return -EINVAL;
+	}
+	if (!at(word(d, id), PF_VNODE_ARRIVING, epoch)) {
+		ckpt_host_give(d, buf);
+		return -ESTALE;
+	}
+	/* Relaxed: as in pf_transit_install(). */
+	head = pf_load_relaxed(&d->vnodes[id].inbox_head) - carried;
+	if (len == 0 && seq == 0) {
+		ckpt_host_give(d, buf);
+		return ckpt_forget(d, id, epoch); /* never committed */
+	}
+	return ckpt_host_publish(d, id, epoch, (uint32_t)seq, buf, len, head);
+}
+
 PF_API int pf_transit_deliver(struct pf_domain *d, uint32_t id, uint32_t epoch,
 			      const struct iovec *msgs, uint32_t count)
 {

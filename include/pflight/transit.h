@@ -122,6 +122,24 @@ PF_API int pf_transit_install(struct pf_domain *domain, uint32_t id, uint32_t ep
 			      const void *state, size_t len, uint64_t seq, uint32_t carried);
 
 /*
+ * Receive a state in place, without a copy of it: pf_transit_hold() takes a free checkpoint
+ * buffer for VNode id (its own first), held by this host's daemon, and gives its index and
+ * where its bytes go (state_bytes_max of them; nobody else writes or reads them). Write
+ * the state there while it arrives, then, ARRIVING, pf_transit_install_held() installs it
+ * as pf_transit_install() would (its checksum computed in place), or pf_transit_unhold()
+ * gives the buffer back. install_held lets the buffer go whatever it returns. A daemon
+ * that dies holding one leaves it to pf_transit_recover().
+ * hold: 0, -ENOBUFS (none free), -EINVAL. unhold: 0, -EINVAL (not a buffer the host
+ * holds). install_held: 0, -ESTALE (not ARRIVING at epoch), -EINVAL (not held, or len
+ * past state_bytes_max, or bytes with seq 0). len 0 and seq 0: never committed.
+ */
+PF_API int pf_transit_hold(struct pf_domain *domain, uint32_t id, uint32_t *ret_buf,
+			   void **ret_bytes);
+PF_API int pf_transit_unhold(struct pf_domain *domain, uint32_t buf);
+PF_API int pf_transit_install_held(struct pf_domain *domain, uint32_t id, uint32_t epoch,
+				   uint32_t buf, size_t len, uint64_t seq, uint32_t carried);
+
+/*
  * Place the messages the packet carried in an ARRIVING VNode's inbox, in the packet's
  * order, BEFORE the messages waiting here: every message sent here while the VNode was
  * away was sent after those the packet carries (forwarded ones came back in it), so each

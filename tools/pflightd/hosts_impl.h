@@ -207,7 +207,10 @@ struct immigration {
 	uint64_t mig;
 	uint32_t chunk_bytes;
 	uint32_t epoch; /* once PREPARED: the ARRIVING epoch here */
-	uint8_t *state; /* staging, domain state_bytes_max */
+	uint8_t *state; /* staging, domain state_bytes_max, when no buffer could be held */
+	uint8_t *dst;   /* where chunks go: held buffer `buf`'s bytes (held), or state */
+	uint32_t held;  /* 1: checkpoint buffer `buf` is held for it (pf_transit_hold()) */
+	uint32_t buf;
 	uint8_t (*digest)[PF_PACKET_DIGEST_BYTES];
 	uint8_t *have;
 	uint32_t *lens;

@@ -35,8 +35,11 @@ static struct immigration *find(struct hosts *h, uint32_t entry, uint64_t mig)
 	return NULL;
 }
 
-static void release(struct immigration *m)
+static void release(struct hosts *h, struct immigration *m)
 {
+	if (m->held)
+		(void)pf_transit_unhold(h->domain, m->buf);
+	m->held = 0;
 	for (uint32_t i = 0; i < m->messages; i++)
 		free(m->msgs[i].iov_base);
 	free(m->msgs);
@@ -52,7 +55,7 @@ static void release(struct immigration *m)
 void immigrate_fini(struct hosts *h)
 {
 	for (uint32_t i = 0; i < HOSTS_MIGRATIONS_MAX; i++) {
-		release(&h->in[i]);
+		release(h, &h->in[i]);
 		free(h->in[i].state);
 		free(h->in[i].digest);
 		free(h->in[i].have);
@@ -91,7 +94,39 @@ static void refuse(struct hosts *h, uint32_t entry, struct immigration *m, uint6
 		    (unsigned long long)mig, strerror(-r), why);
 	reply(h, entry, HF_REFUSE, mig, (uint32_t)-r, why);
 	if (m != NULL)
-		release(m);
+		release(h, m);
+}
+
+/* Where slot m receives chunks of `chunks`: straight into a checkpoint buffer of the
+ * arena when one is free (1: *ret_buf held, its bytes at *ret_bytes; no copy at the
+ * install, no memory of our own to fault in), else into the slot's staging copy (0); or
+ * -ENOMEM. */
+static int stage(struct hosts *h, struct immigration *m, uint32_t vnode, uint32_t chunks,
+		 uint32_t *ret_buf, void **ret_bytes)
+{
+	int held;
+
+	if (m->chunks_cap < chunks) {
+		free(m->digest);
+		free(m->have);
+		free(m->lens);
+		m->digest = calloc(chunks, sizeof(*m->digest));
+		m->have = calloc(chunks, 1);
+		m->lens = calloc(chunks, sizeof(*m->lens));
+		m->chunks_cap = chunks;
+	}
+	held = pf_transit_hold(h->domain, vnode, ret_buf, ret_bytes) == 0;
+	if (!held && m->state == NULL)
+		m->state = malloc((size_t)h->state_bytes_max + 1);
+	if ((!held && m->state == NULL) || m->digest == NULL || m->have == NULL ||
+	    m->lens == NULL) {
+		if (held)
+			(void)pf_transit_unhold(h->domain, *ret_buf);
+		m->chunks_cap = 0;
+		return -ENOMEM;
+	}
+	memset(m->have, 0, chunks);
+	return held;
 }
 
 /* BEGIN: mig, vnode, chunk_bytes. */
@@ -99,8 +134,10 @@ static void on_begin(struct hosts *h, uint32_t entry, const uint8_t *b, uint64_t
 {
 	struct pf_vnode_info vi = {.size = sizeof(vi)};
 	struct immigration *m = NULL, named = {.active = IM_FREE};
-	uint32_t vnode, chunk, chunks;
+	uint32_t vnode, chunk, chunks, buf = 0;
+	void *bytes = NULL;
 	uint64_t mig;
+	int held;
 
 	if (n != 16)
 		return;
@@ -134,25 +171,11 @@ static void on_begin(struct hosts *h, uint32_t entry, const uint8_t *b, uint64_t
 		return;
 	}
 	chunks = (h->state_bytes_max + chunk - 1) / chunk;
-	if (m->state == NULL)
-		m->state = malloc((size_t)h->state_bytes_max + 1);
-	if (m->chunks_cap < chunks) {
-		free(m->digest);
-		free(m->have);
-		free(m->lens);
-		m->digest = calloc(chunks, sizeof(*m->digest));
-		m->have = calloc(chunks, 1);
-		m->lens = calloc(chunks, sizeof(*m->lens));
-		m->chunks_cap = chunks;
+	held = stage(h, m, vnode, chunks, &buf, &bytes);
+	if (held < 0) {
+		refuse(h, entry, &named, mig, held, "no memory to stage it");
+		return;
 	}
-	if (m->state == NULL || m->digest == NULL || m->have == NULL || m->lens == NULL) {
-		m->chunks_cap = 0;
-		{
-			refuse(h, entry, &named, mig, -ENOMEM, "no memory to stage it");
-			return;
-		}
-	}
-	memset(m->have, 0, chunks);
 	*m = (struct immigration){.active = IM_RECEIVING,
 				  .vnode = vnode,
 				  .entry = (int32_t)entry,
@@ -160,6 +183,9 @@ static void on_begin(struct hosts *h, uint32_t entry, const uint8_t *b, uint64_t
 				  .mig = mig,
 				  .chunk_bytes = chunk,
 				  .state = m->state,
+				  .dst = held ? bytes : m->state,
+				  .held = (uint32_t)held,
+				  .buf = buf,
 				  .digest = m->digest,
 				  .have = m->have,
 				  .lens = m->lens,
@@ -204,7 +230,7 @@ static void on_chunk(struct hosts *h, uint32_t entry, struct immigration *m, con
 		       "a chunk whose bytes do not match its digest");
 		return;
 	}
-	memcpy(m->state + (uint64_t)index * m->chunk_bytes, c.data, c.len);
+	memcpy(m->dst + (uint64_t)index * m->chunk_bytes, c.data, c.len);
 	memcpy(m->digest[index], d, sizeof(d));
 	m->lens[index] = len;
 	m->have[index] = 1;
@@ -334,8 +360,14 @@ static int install(struct hosts *h, struct immigration *m, const char **why)
 	/* What we had forwarded and the source delivered: in its packet now, or applied. */
 	if (m->drop_valid)
 		(void)pf_transit_drop(h->domain, m->vnode, m->epoch, m->drop_upto);
-	r = pf_transit_install(h->domain, m->vnode, m->epoch, m->state, ph->state_bytes,
-			       ph->checkpoint_seq, m->messages);
+	if (m->held) {
+		m->held = 0; /* let go whatever the outcome */
+		r = pf_transit_install_held(h->domain, m->vnode, m->epoch, m->buf, ph->state_bytes,
+					    ph->checkpoint_seq, m->messages);
+	} else {
+		r = pf_transit_install(h->domain, m->vnode, m->epoch, m->state, ph->state_bytes,
+				       ph->checkpoint_seq, m->messages);
+	}
 	if (r == 0)
 		r = pf_transit_deliver(h->domain, m->vnode, m->epoch, m->msgs, m->messages);
 	*why = r == -EAGAIN ? "the VNode's inbox here is too small for its messages"
@@ -396,7 +428,7 @@ static void arrived(struct hosts *h, struct immigration *m, int committed)
 			    "{\"from\":\"%s\",\"migration\":%llu,\"epoch\":%u}", from,
 			    (unsigned long long)m->mig, m->epoch);
 	}
-	release(m);
+	release(h, m);
 }
 
 static void on_answer(struct hosts *h, uint32_t entry, const uint8_t *b, uint64_t n)
@@ -451,7 +483,7 @@ void immigrate_frame(struct hosts *h, uint32_t entry, const struct pf_link_frame
 		if (m->active == IM_PREPARED)
 			arrived(h, m, 0);
 		else
-			release(m);
+			release(h, m);
 	} else {
 		refuse(h, entry, m, m->mig, -EPROTO, "a frame out of turn");
 	}
@@ -466,7 +498,7 @@ void immigrate_conn_lost(struct hosts *h, uint32_t entry)
 			continue;
 		m->entry = -1;
 		if (m->active == IM_RECEIVING) {
-			release(m); /* nothing installed */
+			release(h, m); /* nothing installed */
 		} else {
 			/* Prepared: the source may have committed. Ask it; until then the
 			 * VNode stays ARRIVING, served by nobody, doubled nowhere. */

@@ -670,6 +670,52 @@ static void test_forwarded_send_once(void **state)
 	pf_domain_destroy(f);
 }
 
+/* A state received in place: held, written, installed at the arrival's epoch only, loaded
+ * by the next owner; a held buffer is given back by a refused install, by unhold, and by
+ * the recovery after a daemon's death (here: every buffer held, none given back). */
+static void test_install_in_place(void **state)
+{
+	char name[64], buf[64];
+	struct pf_domain *f = make(name, sizeof(name), "transit-held");
+	struct pf_member *m;
+	struct pf_vnode *v = NULL;
+	uint32_t hb, e, n = 0;
+	void *bytes;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(pf_transit_hold(f, 3, &hb, &bytes), 0);
+	memcpy(bytes, "held-state", 10);
+	assert_int_equal(pf_transit_arrive(f, 3, 1, 5, NULL, 0, -1, &e), 0);
+	assert_int_equal(pf_transit_install_held(f, 3, e + 1, hb, 10, 7, 0), -ESTALE);
+	assert_int_equal(pf_transit_unhold(f, hb), -EINVAL); /* let go by the refusal */
+	assert_int_equal(pf_transit_hold(f, 3, &hb, &bytes), 0);
+	memcpy(bytes, "held-state", 10);
+	assert_int_equal(pf_transit_install_held(f, 3, e, 1u << 30, 10, 7, 0), -EINVAL);
+	assert_int_equal(pf_transit_install_held(f, 3, e, hb, 10, 0, 0), -EINVAL);
+	assert_int_equal(pf_transit_hold(f, 3, &hb, &bytes), 0);
+	memcpy(bytes, "held-state", 10);
+	assert_int_equal(pf_transit_install_held(f, 3, e, hb, 10, 7, 0), 0);
+	assert_int_equal(pf_transit_unhold(f, hb), -EINVAL);
+	assert_int_equal(pf_transit_arrived(f, 3, e), 0);
+	m = join(f);
+	assert_int_equal(pf_vnode_claim_id(m, 3, &v), 0);
+	assert_int_equal(pf_checkpoint_load(v, buf, sizeof(buf), &len), 0);
+	assert_int_equal(len, 10);
+	assert_memory_equal(buf, "held-state", 10);
+	assert_int_equal(pf_vnode_release(v), 0);
+	assert_int_equal(pf_member_leave(m), 0);
+	/* Every free buffer held and never given back, as by a daemon killed meanwhile. */
+	while (pf_transit_hold(f, 4, &hb, &bytes) == 0)
+		n++;
+	assert_true(n > 0);
+	assert_int_equal(pf_transit_hold(f, 4, &hb, &bytes), -ENOBUFS);
+	assert_int_equal(pf_transit_recover(f), (int)n);
+	assert_int_equal(pf_transit_hold(f, 4, &hb, &bytes), 0);
+	assert_int_equal(pf_transit_unhold(f, hb), 0);
+	pf_domain_destroy(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -681,6 +727,7 @@ int main(void)
 		cmocka_unit_test(test_deliver_room),
 		cmocka_unit_test(test_undone_takes_messages_back),
 		cmocka_unit_test(test_forwarded_send_once),
+		cmocka_unit_test(test_install_in_place),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
