@@ -298,6 +298,12 @@ static const struct manifest_field fields[] = {
 	    "The default is where zero copy stopped losing to a copied send in "
 	    "`scripts/bench xport` over loopback, where the kernel copies anyway (so it never "
 	    "wins there): measure on the NIC that carries migrations. Restart to change it."),
+	VAL(M, "transport.sqpoll_cpu", PF_MANIFEST_INT, 0, transport.sqpoll_cpu, -1, 4095, "-1",
+	    "Pin a kernel thread that polls the transport's submission queue "
+	    "(IORING_SETUP_SQPOLL) to this CPU, so sends go out without a system call; -1: no "
+	    "such thread. It spins on that CPU while moves run (and 50 ms after): give it one "
+	    "the host can spare. A kernel that refuses it (too old, or not allowed) stops the "
+	    "transport, and the log says why. Restart to change it."),
 	STR(M, "transport.name", F_HOST, transport.name, "",
 	    "This host's name, as its peers list it (their transport.peers[].name) and as the "
 	    "Flight Packets it sends carry it; empty: pflightd uses the machine's hostname "

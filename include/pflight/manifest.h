@@ -182,7 +182,7 @@ struct pf_manifest_transport {
 	char name[PF_MANIFEST_HOST_NAME_MAX + 1]; /* this host's; "": pflightd uses gethostname() */
 	char key_path[PF_MANIFEST_PATH_MAX]; /* Ed25519 secret key; "": <state>/<domain>.host.key */
 	uint32_t peers_count;                /* 0: VNodes stay on this host */
-	uint32_t reserved0;
+	int32_t sqpoll_cpu; /* the CPU of a kernel thread polling submissions, -1: none */
 	struct pf_manifest_peer peers[PF_MANIFEST_PEERS_MAX]; /* distinct names and keys */
 };
 

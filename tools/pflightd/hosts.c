@@ -205,6 +205,10 @@ int hosts_create(struct pf_domain *domain, const struct pf_manifest *manifest,
 	pf_xport_opts_init(&o);
 	o.conns_max = HOSTS_CONNS_MAX;
 	o.zc_threshold_bytes = (uint32_t)t->zero_copy_threshold_bytes;
+	if (t->sqpoll_cpu >= 0) {
+		o.flags |= PF_XPORT_F_SQPOLL;
+		o.sqpoll_cpu = t->sqpoll_cpu;
+	}
 	o.frame_bytes_max = frame_bytes_for(h->state_bytes_max, h->msg_bytes_max);
 	if (r == 0)
 		r = h->ops->create(&o, &h->x);
@@ -215,8 +219,15 @@ int hosts_create(struct pf_domain *domain, const struct pf_manifest *manifest,
 		hosts_destroy(h);
 		return r;
 	}
-	log_msg(LOG_INFO, "transport: listening on %s:%u as %s, %u peers", t->listen,
-		(unsigned)h->port, h->name[0] != '\0' ? h->name : "?", h->peers_count);
+	{
+		uint64_t f = 0;
+
+		(void)h->ops->features(h->x, &f);
+		log_msg(LOG_INFO, "transport: listening on %s:%u as %s, %u peers%s", t->listen,
+			(unsigned)h->port, h->name[0] != '\0' ? h->name : "?", h->peers_count,
+			(f & PF_XPORT_FEAT_SQPOLL) != 0 ? ", submissions polled by a kernel thread"
+							: "");
+	}
 	*ret_hosts = h;
 	return 0;
 }

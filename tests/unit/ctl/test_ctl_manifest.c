@@ -155,6 +155,7 @@ static void check_example_transport(const struct pf_manifest_transport *t)
 	assert_string_equal(t->listen, "0.0.0.0");
 	assert_int_equal(t->port, 7521);
 	assert_int_equal(t->zero_copy_threshold_bytes, 32768);
+	assert_int_equal(t->sqpoll_cpu, -1);
 	assert_string_equal(t->name, "eu1-a");
 	assert_string_equal(t->key_path, "/etc/pflight/host.key");
 	assert_int_equal(t->peers_count, 2);
@@ -239,6 +240,7 @@ static const char transport_full[] =
 	    "  listen: 10.1.0.1\n"
 	    "  port: 7500\n"
 	    "  zero_copy_threshold: 0\n"
+	    "  sqpoll_cpu: 3\n"
 	    "  name: host-a.eu_1\n"
 	    "  key: /var/lib/pflight/eu1.host.key\n"
 	    "  peers:\n"
@@ -260,6 +262,7 @@ static void test_manifest_transport_round_trip(void **state)
 	assert_string_equal(t->listen, "10.1.0.1");
 	assert_int_equal(t->port, 7500);
 	assert_int_equal(t->zero_copy_threshold_bytes, 0);
+	assert_int_equal(t->sqpoll_cpu, 3);
 	assert_string_equal(t->name, "host-a.eu_1");
 	assert_string_equal(t->key_path, "/var/lib/pflight/eu1.host.key");
 	assert_int_equal(t->peers_count, 3);
@@ -355,6 +358,7 @@ static const struct error_case error_cases[] = {
 	 "group access with governance.group)"},
 	{HDR "governance:\n  segment_mode: \"0602\"\n", -EINVAL, 4, 17, "others may not write"},
 	{HDR "governance:\n  group: -2\n", -EINVAL, 4, 10, "'-2' is out of range (-1..2147483647)"},
+	{HDR "transport:\n  sqpoll_cpu: -2\n", -EINVAL, 4, 15, "'-2' is out of range (-1..4095)"},
 	{HDR "membership:\n  heartbeat_interval: 5 parsecs\n", -EINVAL, 4, 23,
 	 "expected a duration like 50ms, 2s or 1m, got '5 parsecs'"},
 	{HDR "membership:\n  heartbeat_interval: 50\n", -EINVAL, 4, 23, "expected a duration"},
