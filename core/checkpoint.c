@@ -549,6 +549,35 @@ int ckpt_header(struct pf_domain *d, uint32_t id, size_t *ret_len, uint64_t *ret
 	return 0;
 }
 
+int ckpt_view(struct pf_domain *d, uint32_t id, const void **ret_bytes, size_t *ret_len,
+	      uint64_t *ret_seq, uint64_t *ret_inbox_pos)
+{
+	/* [A12] pairs with [R12] in core/ownership.c. */
+	uint64_t c = pf_load_acquire(&d->vnodes[id].ckpt);
+	uint32_t b = ckpt_buf(c);
+	const struct dom_ckpt_hdr *src;
+	struct dom_ckpt_hdr hdr;
+
+	PF_ASSERT(id < d->lim.vnodes_max);
+	if (b == CKPT_BUF_NONE)
+		return -ENOENT;
+	if (b >= d->lim.ckpt_bufs)
+		return -EBADMSG;
+	src = ckpt_buffer(d, b);
+	memcpy(&hdr, src, sizeof(hdr));
+	if (!hdr_names(&hdr, id, c, d->lim.state_bytes_max) ||
+	    checksum_compute((enum checksum_algo)d->lim.checksum, hdr_seed(&hdr), src + 1,
+			     hdr.len) != hdr.checksum) {
+		counter_add(d, PF_COUNTER_CKPT_CORRUPT, 1);
+		return -EBADMSG;
+	}
+	*ret_bytes = src + 1;
+	*ret_len = hdr.len;
+	*ret_seq = hdr.seq;
+	*ret_inbox_pos = hdr.inbox_pos;
+	return 0;
+}
+
 int ckpt_read_at(struct pf_domain *d, uint32_t id, uint64_t c, void *buf, size_t cap,
 		 size_t *ret_len, uint64_t *ret_seq, uint64_t *ret_inbox_pos)
 {

@@ -35,6 +35,11 @@ uint32_t ckpt_reclaim(struct pf_domain *d, uint32_t slot, uint32_t gen);
  * holds that seq's bytes from an earlier verified read. 0, -ENOENT, -EBADMSG. */
 int ckpt_header(struct pf_domain *d, uint32_t id, size_t *ret_len, uint64_t *ret_seq,
 		uint64_t *ret_inbox_pos);
+/* The state named now, verified where it lies: its bytes (in the arena), length, seq and
+ * inbox position. Only where nobody can replace the named state (LEAVING). 0, -ENOENT,
+ * -EBADMSG (counted corrupt). */
+int ckpt_view(struct pf_domain *d, uint32_t id, const void **ret_bytes, size_t *ret_len,
+	      uint64_t *ret_seq, uint64_t *ret_inbox_pos);
 int ckpt_read(struct pf_domain *d, uint32_t id, void *buf, size_t cap, size_t *ret_len,
 	      uint64_t *ret_seq, uint64_t *ret_inbox_pos);
 

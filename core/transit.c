@@ -102,6 +102,32 @@ PF_API int pf_transit_read(struct pf_domain *d, uint32_t id, uint32_t epoch, voi
 	return r == -EBUSY ? -EAGAIN : r;
 }
 
+PF_API int pf_transit_view(struct pf_domain *d, uint32_t id, uint32_t epoch, const void **ret_bytes,
+			   size_t *ret_len, uint64_t *ret_seq, uint64_t *ret_inbox_from)
+{
+	uint64_t seq = 0, from = 0;
+	int r;
+
+	if (d == NULL || id >= d->lim.vnodes_max || ret_bytes == NULL || ret_len == NULL ||
+	    ret_seq == NULL || ret_inbox_from == NULL)
+		return -EINVAL;
+	if (!at(word(d, id), PF_VNODE_LEAVING, epoch))
+		return -ESTALE;
+	*ret_bytes = NULL;
+	*ret_len = 0;
+	r = ckpt_view(d, id, ret_bytes, ret_len, &seq, &from);
+	if (r == -ENOENT)
+		/* Relaxed: as in pf_transit_read(). */
+		from = pf_load_relaxed(&d->vnodes[id].inbox_head);
+	if (r == 0 || r == -ENOENT) {
+		*ret_seq = seq;
+		*ret_inbox_from = from;
+	}
+	if (!at(word(d, id), PF_VNODE_LEAVING, epoch))
+		return -ESTALE;
+	return r;
+}
+
 PF_API int pf_transit_message(struct pf_domain *d, uint32_t id, uint64_t *cursor, void *buf,
 			      size_t cap, size_t *ret_len)
 {

@@ -122,6 +122,18 @@ PF_API int pf_transit_install(struct pf_domain *domain, uint32_t id, uint32_t ep
 			      const void *state, size_t len, uint64_t seq, uint32_t carried);
 
 /*
+ * The last committed state of a LEAVING VNode where it lies, without a copy: its checksum
+ * verified in place, *ret_bytes points into the domain's checkpoint arena. Nobody writes
+ * those bytes while the VNode stays LEAVING at epoch or goes REMOTE (the state named can
+ * no longer be replaced); after pf_transit_stay() a new owner's commits may reuse them,
+ * so read them no longer then. The rest as pf_transit_read() (-ENOENT: never committed,
+ * *ret_bytes NULL).
+ */
+PF_API int pf_transit_view(struct pf_domain *domain, uint32_t id, uint32_t epoch,
+			   const void **ret_bytes, size_t *ret_len, uint64_t *ret_seq,
+			   uint64_t *ret_inbox_from);
+
+/*
  * Receive a state in place, without a copy of it: pf_transit_hold() takes a free checkpoint
  * buffer for VNode id (its own first), held by this host's daemon, and gives its index and
  * where its bytes go (state_bytes_max of them; nobody else writes or reads them). Write

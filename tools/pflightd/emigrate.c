@@ -102,6 +102,7 @@ int emigrate_start(struct hosts *h, uint32_t vnode, uint32_t peer, const char *b
 	e->chunk_bytes = chunk;
 	e->inflight = e->bytes_sent = e->changed_bytes = 0;
 	e->copied = e->same = 0;
+	e->final = NULL;
 	e->started_ns = hosts_now_ns();
 	e->stopped_ns = 0;
 	e->deadline_ns = e->started_ns + HOSTS_MIGRATE_TIMEOUT_NS;
@@ -149,6 +150,7 @@ static int send_chunk(struct hosts *h, struct emigration *e, uint32_t i)
 {
 	struct pf_packet_header ph;
 	struct chunk_frame *cf;
+	const uint8_t *src;
 	XXH128_hash_t x;
 	struct iovec iov[3];
 	uint32_t len;
@@ -161,7 +163,8 @@ static int send_chunk(struct hosts *h, struct emigration *e, uint32_t i)
 	len = pf_packet_chunk_len(&ph, i);
 	if (e->same && e->have[i])
 		return 0; /* the state did not change since it went */
-	x = XXH3_128bits(e->state + (uint64_t)i * e->chunk_bytes, len);
+	src = (e->final != NULL ? e->final : e->state) + (uint64_t)i * e->chunk_bytes;
+	x = XXH3_128bits(src, len);
 	if (e->have[i] && memcmp(&x, e->xxh[i], sizeof(x)) == 0)
 		return 0;
 	cf = calloc(1, sizeof(*cf));
@@ -169,7 +172,7 @@ static int send_chunk(struct hosts *h, struct emigration *e, uint32_t i)
 		return -ENOMEM;
 	cf->e = e;
 	cf->index = i;
-	r = pf_seal_digest(e->state + (uint64_t)i * e->chunk_bytes, len, e->sent[i]);
+	r = pf_seal_digest(src, len, e->sent[i]);
 	put64le(cf->head, e->mig);
 	put32le(cf->head + 8, e->round);
 	put32le(cf->head + 12, 0);
@@ -179,7 +182,7 @@ static int send_chunk(struct hosts *h, struct emigration *e, uint32_t i)
 			    ? -EINVAL
 			    : 0;
 	iov[0] = (struct iovec){cf->head, CHUNK_HEAD};
-	iov[1] = (struct iovec){e->state + (uint64_t)i * e->chunk_bytes, len};
+	iov[1] = (struct iovec){(void *)(uintptr_t)src, len};
 	iov[2] = (struct iovec){cf->pad, pf_packet_pad_bytes(PF_PACKET_CHUNK_HEAD_BYTES + len)};
 	if (r == 0)
 		r = hosts_send(h, (uint32_t)e->entry, HF_CHUNK, iov, 3, CHUNK_HEAD, 0, chunk_sent,
@@ -282,12 +285,16 @@ static int stop(struct hosts *h, struct emigration *e)
 	if (r < 0)
 		return r;
 	e->stopped_ns = hosts_now_ns();
-	/* The final state: copied only if a commit came since the last round's copy. */
+	/* The final state: our copy when no commit came since it was read, else where it lies
+	 * in the arena (verified there, sent from there: nobody writes it any more). */
 	r = pf_transit_read(h->domain, e->vnode, e->epoch, NULL, 0, &len, &seq, &from);
 	e->same = r == 0 && e->copied && seq == e->seq && len == e->len;
-	if (!e->same)
-		r = pf_transit_read(h->domain, e->vnode, e->epoch, e->state, h->state_bytes_max,
-				    &len, &seq, &from);
+	if (!e->same) {
+		const void *view = NULL;
+
+		r = pf_transit_view(h->domain, e->vnode, e->epoch, &view, &len, &seq, &from);
+		e->final = view;
+	}
 	if (r == -ENOENT)
 		r = 0;
 	if (r < 0)

@@ -151,6 +151,27 @@ static void test_leave_fences_owner(void **state)
 		assert_int_equal(pf_transit_read(a, 1, epoch + 1, NULL, 0, &hlen, &hseq, &hfrom),
 				 -ESTALE);
 	}
+	{
+		/* Where it lies: the same bytes, verified; one byte changed there is refused. */
+		const void *view = NULL;
+		size_t vlen = 0;
+		uint64_t vseq = 0, vfrom = 0;
+		char *at;
+
+		assert_int_equal(pf_transit_view(a, 1, epoch, &view, &vlen, &vseq, &vfrom), 0);
+		assert_int_equal(vlen, len);
+		assert_memory_equal(view, "state-1", 7);
+		assert_int_equal(vseq, seq);
+		assert_int_equal(vfrom, from);
+		assert_int_equal(pf_transit_view(a, 1, epoch + 1, &view, &vlen, &vseq, &vfrom),
+				 -ESTALE);
+		at = (char *)(uintptr_t)view; /* a corrupt writer's doing */
+		at[3] ^= 1;
+		assert_int_equal(pf_transit_view(a, 1, epoch, &view, &vlen, &vseq, &vfrom),
+				 -EBADMSG);
+		at[3] ^= 1;
+		assert_int_equal(pf_transit_view(a, 1, epoch, &view, &vlen, &vseq, &vfrom), 0);
+	}
 	assert_int_equal(pf_transit_read(a, 1, epoch + 1, buf, sizeof(buf), &len, &seq, &from),
 			 -ESTALE);
 	cursor = from; /* m1 was not consumed by the commit: it travels */
