@@ -14,8 +14,10 @@
 uint64_t proc_now_ns(void); /* CLOCK_MONOTONIC */
 void proc_nap(void);        /* 2 ms */
 
-/* fork + exec argv (argv[0] is a path) with stdout and stderr appended to log. Exits the
- * test (status 1) when fork fails; the child exits 127 when exec fails. */
+/* fork + exec argv (argv[0] is a path) with stdout and stderr appended to log; the child
+ * gets SIGKILL when the thread that spawned it ends (PR_SET_PDEATHSIG), so a test killed
+ * before its cleanup leaves nothing running. Exits the test (status 1) when fork fails;
+ * the child exits 127 when exec fails. */
 pid_t proc_spawn(char *const argv[], const char *log);
 
 /* Run a shell command line; its stdout into *out (NUL-terminated, caller frees). The exit

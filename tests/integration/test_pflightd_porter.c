@@ -98,10 +98,16 @@ static void start_daemon(int i)
 	fprintf(f,
 		"apiVersion: pflight/v1\nkind: Domain\nmetadata:\n  name: %s\n"
 		"membership:\n  vnodes_max: 64\n  state_bytes_max: 4096\n"
+		/* This process is a member that beats only between its steps: slow ones
+		 * (a sanitizer build, a loaded machine) must not make it a hung one. */
+		"  heartbeat_misses: 100\n"
 		"governance:\n  audit:\n    path: %s\n"
-		"transport:\n  name: host-%c\n  key: %s/%d.key\n%s"
+		"transport:\n  name: host-%c\n  key: %s/%d.key\n  port: %u\n%s"
 		"api:\n  enabled: false\n",
-		name[i], audit[i], 'a' + i, dir, i, peer);
+		name[i], audit[i], 'a' + i, dir, i,
+		/* A port of this run's own (a host that lists peers listens): never the default,
+		 * which anything else on the machine may hold. */
+		20000u + ((unsigned)getpid() % 3000u) * 2u + (unsigned)i, peer);
 	CHECK(fclose(f) == 0);
 	CHECK(proc_start(argv, dlog[i], " ready: ", WAIT_NS, &daemons[i]) == PROC_RUNNING);
 }
