@@ -256,6 +256,7 @@ struct hosts {
 	struct forward_vnode fwd[HOSTS_FORWARD_MAX];
 	uint32_t fwd_count;
 	uint32_t fwd_cursor;
+	uint64_t fwd_sweep_ns;       /* the next sweep not before (forward.c) */
 	struct forward_marks *marks; /* mapped (or allocated when there is no file) */
 	uint32_t marks_mapped;
 	uint32_t reserved2;
