@@ -573,6 +573,48 @@ int ckpt_view(struct pf_domain *d, uint32_t id, const void **ret_bytes, size_t *
 	return named_state(d, id, 1, ret_bytes, ret_len, ret_seq, ret_inbox_pos);
 }
 
+int ckpt_range(struct pf_domain *d, uint32_t id, uint64_t off, void *buf, size_t cap,
+	       size_t *ret_copied, size_t *ret_len, uint64_t *ret_seq)
+{
+	PF_ASSERT(id < d->lim.vnodes_max);
+	for (int i = 0; i < READ_RETRIES_MAX; i++) {
+		/* [A12] pairs with [R12] in core/ownership.c. */
+		uint64_t c = pf_load_acquire(&d->vnodes[id].ckpt);
+		uint32_t b = ckpt_buf(c);
+		const struct dom_ckpt_hdr *src;
+		struct dom_ckpt_hdr hdr;
+		int named;
+		size_t n = 0;
+
+		if (b == CKPT_BUF_NONE)
+			return -ENOENT;
+		if (b >= d->lim.ckpt_bufs)
+			return -EBADMSG;
+		src = ckpt_buffer(d, b);
+		memcpy(&hdr, src, sizeof(hdr));
+		named = hdr_names(&hdr, id, c, d->lim.state_bytes_max);
+		if (named && off < hdr.len) {
+			n = hdr.len - off < cap ? hdr.len - off : cap;
+			memcpy(buf, (const unsigned char *)(src + 1) + off, n);
+		}
+		/* [A12] pairs with [R12] in core/ownership.c (and [R11]): as a seqlock reader's,
+		 * this fence keeps the plain loads of the copy above before the re-read below. */
+		pf_fence_acquire();
+		/* Relaxed: ordered after the copy by the fence above. */
+		if (pf_load_relaxed(&d->vnodes[id].ckpt) != c)
+			continue; /* the owner committed meanwhile: again */
+		if (!named) {
+			counter_add(d, PF_COUNTER_CKPT_CORRUPT, 1);
+			return -EBADMSG;
+		}
+		*ret_copied = n;
+		*ret_len = hdr.len;
+		*ret_seq = hdr.seq;
+		return 0;
+	}
+	return -EAGAIN;
+}
+
 int ckpt_read_at(struct pf_domain *d, uint32_t id, uint64_t c, void *buf, size_t cap,
 		 size_t *ret_len, uint64_t *ret_seq, uint64_t *ret_inbox_pos)
 {

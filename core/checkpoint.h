@@ -40,6 +40,11 @@ int ckpt_header(struct pf_domain *d, uint32_t id, size_t *ret_len, uint64_t *ret
  * -EBADMSG (counted corrupt). */
 int ckpt_view(struct pf_domain *d, uint32_t id, const void **ret_bytes, size_t *ret_len,
 	      uint64_t *ret_seq, uint64_t *ret_inbox_pos);
+/* Bytes [off, off + cap) of the state named now, copied as one commit's (the descriptor
+ * unchanged around the copy), not verified: 0 with the bytes copied, the state's length
+ * and seq; -ENOENT, -EBADMSG, -EAGAIN (commits kept racing the copy). */
+int ckpt_range(struct pf_domain *d, uint32_t id, uint64_t off, void *buf, size_t cap,
+	       size_t *ret_copied, size_t *ret_len, uint64_t *ret_seq);
 int ckpt_read(struct pf_domain *d, uint32_t id, void *buf, size_t cap, size_t *ret_len,
 	      uint64_t *ret_seq, uint64_t *ret_inbox_pos);
 

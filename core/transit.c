@@ -102,6 +102,18 @@ PF_API int pf_transit_read(struct pf_domain *d, uint32_t id, uint32_t epoch, voi
 	return r == -EBUSY ? -EAGAIN : r;
 }
 
+PF_API int pf_transit_chunk(struct pf_domain *d, uint32_t id, uint64_t off, void *buf, size_t cap,
+			    size_t *ret_copied, size_t *ret_len, uint64_t *ret_seq)
+{
+	if (d == NULL || id >= d->lim.vnodes_max || (buf == NULL && cap > 0) ||
+	    ret_copied == NULL || ret_len == NULL || ret_seq == NULL)
+		return -EINVAL;
+	*ret_copied = 0;
+	*ret_len = 0;
+	*ret_seq = 0;
+	return ckpt_range(d, id, off, buf, cap, ret_copied, ret_len, ret_seq);
+}
+
 PF_API int pf_transit_view(struct pf_domain *d, uint32_t id, uint32_t epoch, const void **ret_bytes,
 			   size_t *ret_len, uint64_t *ret_seq, uint64_t *ret_inbox_from)
 {

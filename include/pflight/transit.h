@@ -122,6 +122,19 @@ PF_API int pf_transit_install(struct pf_domain *domain, uint32_t id, uint32_t ep
 			      const void *state, size_t len, uint64_t seq, uint32_t carried);
 
 /*
+ * Pre-copy of a VNode that keeps running (any state): copy bytes [off, off + cap) of its
+ * last committed state as it is now into buf. The bytes are one commit's (its descriptor
+ * did not move around the copy) but are not verified: a pre-copy sends them, and the
+ * final read after the stop (pf_transit_view() or pf_transit_read(), verified) corrects
+ * what changed or was wrong. Returns 0 with *ret_copied (0 past the end), the state's
+ * length and commit count (cap 0: those two alone), or -ENOENT (never committed),
+ * -EBADMSG (its record fails validation), -EAGAIN (commits kept racing the copy: again
+ * later), -EINVAL.
+ */
+PF_API int pf_transit_chunk(struct pf_domain *domain, uint32_t id, uint64_t off, void *buf,
+			    size_t cap, size_t *ret_copied, size_t *ret_len, uint64_t *ret_seq);
+
+/*
  * The last committed state of a LEAVING VNode where it lies, without a copy: its checksum
  * verified in place, *ret_bytes points into the domain's checkpoint arena. Nobody writes
  * those bytes while the VNode stays LEAVING at epoch or goes REMOTE (the state named can

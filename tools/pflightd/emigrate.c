@@ -2,16 +2,19 @@
 /*
  * tools/pflightd/emigrate.c: this host as the source of a move (hosts_impl.h's protocol).
  *
- * Pre-copy. While the VNode keeps running here, each round reads its last committed state
- * (a verified copy) and sends the chunks the target does not have as they are now: all of
- * them in round 1, then those whose bytes changed. Change is found with XXH3-128 over our
- * own copy (fast; only the bytes the worker itself wrote could collide, and then the
- * target would get an older chunk that still matches the signed table: the worker's own
- * harm, never a forgery), and only the chunks that changed are hashed with BLAKE2b for
- * the packet. A round ends with ROUND; the target's ROUND_OK paces the next. After
- * HOSTS_ROUNDS_MAX rounds, or once a round changed less than HOSTS_STOP_BYTES, the
- * source stops the VNode (LEAVING: its owner is fenced), reads the final state, sends what
- * changed since, then FINAL (header), the waiting messages, and SEAL (digest table and
+ * Pre-copy. While the VNode keeps running here, each round looks at its last committed
+ * state chunk by chunk (pf_transit_chunk(): one commit's bytes, copied into the chunk's
+ * frame, so a move holds no copy of the whole state) and sends the chunks the target does
+ * not have as they are now: all of them in round 1, then those whose bytes changed; a
+ * round with no commit since the last is skipped. Change is found with XXH3-128 (fast;
+ * only the bytes the worker itself wrote could collide, and then the target would get an
+ * older chunk that still matches the signed table: the worker's own harm, never a
+ * forgery), and only the chunks that changed are hashed with BLAKE2b for the packet. A
+ * round ends with ROUND; the target's ROUND_OK paces the next. After HOSTS_ROUNDS_MAX
+ * rounds, or once a round changed less than HOSTS_STOP_BYTES, the source stops the VNode
+ * (LEAVING: its owner is fenced) and takes the final state where it lies in the arena,
+ * verified there (pf_transit_view(): nobody writes it any more), sends what changed from
+ * there, then FINAL (header), the waiting messages, and SEAL (digest table and
  * signature). So the pause is the last small round, the messages and the target's check.
  *
  * Commit. On PREPARED the source's word goes REMOTE (pf_transit_left) and only then does
@@ -38,6 +41,8 @@ struct chunk_frame {
 	struct emigration *e;
 	uint8_t xxh[16];
 	uint32_t index;
+	uint32_t reserved0;
+	uint8_t data[]; /* a pre-copy round's copy of the chunk, sent from here */
 };
 
 static void fail(struct hosts *h, struct emigration *e, const char *why);
@@ -78,13 +83,19 @@ int emigrate_start(struct hosts *h, uint32_t vnode, uint32_t peer, const char *b
 	}
 	if (r == 0 && e == NULL)
 		r = -EBUSY;
-	if (r == 0 && e->state == NULL) {
-		e->state = malloc((size_t)h->state_bytes_max + 1);
+	if (r == 0 && e->sent == NULL) {
 		e->sent = calloc(chunks + 1, sizeof(*e->sent));
 		e->have = calloc(chunks + 1, 1);
 		e->xxh = calloc(chunks + 1, sizeof(*e->xxh));
-		if (e->state == NULL || e->sent == NULL || e->have == NULL || e->xxh == NULL)
+		if (e->sent == NULL || e->have == NULL || e->xxh == NULL) {
+			free(e->sent);
+			free(e->have);
+			free(e->xxh);
+			e->sent = NULL;
+			e->have = NULL;
+			e->xxh = NULL;
 			r = -ENOMEM;
+		}
 	}
 	if (r < 0) {
 		hosts_audit(h, "migrate_host_refused", vnode, "{\"to\":\"%s\",\"error\":\"%s\",%s}",
@@ -144,8 +155,29 @@ static void chunk_sent(struct hosts *h, void *arg, int error)
 	free(cf);
 }
 
-/* Send chunk i of the copy when the target does not have it as it is: 1 sent, 0 not
- * needed, or a negative errno. */
+/* Chunk i as it is now: in the arena after the stop (e->final), else copied into cf's
+ * own bytes (a running VNode's committed state, one commit's bytes). 0, or an errno. */
+static int chunk_bytes(struct hosts *h, struct emigration *e, uint32_t i, uint32_t len,
+		       struct chunk_frame *cf, const uint8_t **ret_src)
+{
+	uint64_t off = (uint64_t)i * e->chunk_bytes, seq;
+	size_t copied = 0, total;
+	int r;
+
+	if (e->final != NULL) {
+		*ret_src = e->final + off;
+		return 0;
+	}
+	r = pf_transit_chunk(h->domain, e->vnode, off, cf->data, len, &copied, &total, &seq);
+	if (r < 0)
+		return r;
+	memset(cf->data + copied, 0, len - copied); /* shrank since the round began */
+	*ret_src = cf->data;
+	return 0;
+}
+
+/* Send chunk i when the target does not have it as it is: 1 sent, 0 not needed, or a
+ * negative errno (-EAGAIN: again at the next step). */
 static int send_chunk(struct hosts *h, struct emigration *e, uint32_t i)
 {
 	struct pf_packet_header ph;
@@ -163,13 +195,20 @@ static int send_chunk(struct hosts *h, struct emigration *e, uint32_t i)
 	len = pf_packet_chunk_len(&ph, i);
 	if (e->same && e->have[i])
 		return 0; /* the state did not change since it went */
-	src = (e->final != NULL ? e->final : e->state) + (uint64_t)i * e->chunk_bytes;
-	x = XXH3_128bits(src, len);
-	if (e->have[i] && memcmp(&x, e->xxh[i], sizeof(x)) == 0)
-		return 0;
-	cf = calloc(1, sizeof(*cf));
+	cf = malloc(sizeof(*cf) + (e->final != NULL ? 0 : len));
 	if (cf == NULL)
 		return -ENOMEM;
+	memset(cf, 0, sizeof(*cf));
+	r = chunk_bytes(h, e, i, len, cf, &src);
+	if (r < 0) {
+		free(cf);
+		return r;
+	}
+	x = XXH3_128bits(src, len);
+	if (e->have[i] && memcmp(&x, e->xxh[i], sizeof(x)) == 0) {
+		free(cf);
+		return 0;
+	}
 	cf->e = e;
 	cf->index = i;
 	r = pf_seal_digest(src, len, e->sent[i]);
@@ -199,12 +238,13 @@ static int send_chunk(struct hosts *h, struct emigration *e, uint32_t i)
 	return 1;
 }
 
-/* Read the state as it is now into the copy (pre-copy: a foreign verified read), unless
- * no commit came since the last read (a hint: the final read decides what is sent). */
+/* This round's state: its length and commit count now (a pre-copy: each chunk is read
+ * as it goes), or `same` when no commit came since the last round (a hint: the final,
+ * verified read decides what is sent). */
 static int read_running(struct hosts *h, struct emigration *e)
 {
 	struct pf_vnode_info vi = {.size = sizeof(vi)};
-	size_t len = 0;
+	size_t len = 0, copied;
 	uint64_t seq = 0;
 	int r;
 
@@ -212,8 +252,7 @@ static int read_running(struct hosts *h, struct emigration *e)
 		  vi.checkpoint_seq == e->seq;
 	if (e->same)
 		return 0;
-	r = pf_checkpoint_read(h->domain, e->vnode, e->state, h->state_bytes_max, &len, &seq);
-
+	r = pf_transit_chunk(h->domain, e->vnode, 0, NULL, 0, &copied, &len, &seq);
 	if (r == -ENOENT) {
 		len = 0;
 		r = 0;
@@ -285,10 +324,12 @@ static int stop(struct hosts *h, struct emigration *e)
 	if (r < 0)
 		return r;
 	e->stopped_ns = hosts_now_ns();
-	/* The final state: our copy when no commit came since it was read, else where it lies
-	 * in the arena (verified there, sent from there: nobody writes it any more). */
+	/* The final state, where it lies in the arena (verified there, sent from there:
+	 * nobody writes it any more). Not even looked at when no commit came since the last
+	 * round read it and the target has every chunk of it. */
 	r = pf_transit_read(h->domain, e->vnode, e->epoch, NULL, 0, &len, &seq, &from);
-	e->same = r == 0 && e->copied && seq == e->seq && len == e->len;
+	e->same = r == 0 && e->copied && seq == e->seq && len == e->len &&
+		  memchr(e->have, 0, e->chunk_count) == NULL;
 	if (!e->same) {
 		const void *view = NULL;
 

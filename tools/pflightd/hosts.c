@@ -251,7 +251,6 @@ void hosts_destroy(struct hosts *h)
 	for (uint32_t i = 0; i < HOSTS_CONNS_MAX; i++)
 		pf_link_destroy(h->conns[i].link);
 	for (uint32_t i = 0; i < HOSTS_MIGRATIONS_MAX; i++) {
-		free(h->out[i].state);
 		free(h->out[i].sent);
 		free(h->out[i].have);
 		free(h->out[i].xxh);

@@ -170,11 +170,10 @@ struct emigration {
 	uint32_t epoch; /* LEAVING epoch once stopped, else 0 */
 	uint32_t chunk_bytes;
 	uint32_t chunk_count;
-	uint64_t len;         /* state bytes of the copy being sent */
-	uint64_t seq;         /* the commit count of the copy (valid once `copied`) */
-	uint32_t copied;      /* the copy holds a verified state of commit `seq` */
-	uint32_t same;        /* this round's state is the last round's: no chunk changed */
-	uint8_t *state;       /* the copy being sent (domain state_bytes_max) */
+	uint64_t len;         /* state bytes of this round's state */
+	uint64_t seq;         /* its commit count when the round began (valid once `copied`) */
+	uint32_t copied;      /* len and seq are known */
+	uint32_t same;        /* no commit since the last round: no chunk changed */
 	const uint8_t *final; /* after the stop, unless `same`: the state in the arena */
 	uint8_t (*sent)[PF_PACKET_DIGEST_BYTES]; /* digest of each chunk the target has */
 	uint8_t (*xxh)[16];                      /* and its XXH3-128, to find what changed */

@@ -737,6 +737,46 @@ static void test_install_in_place(void **state)
 	pf_domain_destroy(f);
 }
 
+/* Pre-copy reads of a running VNode: any range of its last commit, its length and commit
+ * count alone, nothing past the end, and a refusal before any commit. */
+static void test_chunk_ranges(void **state)
+{
+	char name[64], buf[16];
+	struct pf_domain *f = make(name, sizeof(name), "transit-chunk");
+	struct pf_member *m = join(f);
+	struct pf_vnode *v;
+	size_t copied, len;
+	uint64_t seq;
+
+	(void)state;
+	assert_int_equal(pf_vnode_define(f, 2, NULL), 0);
+	assert_int_equal(pf_transit_chunk(f, 2, 0, buf, sizeof(buf), &copied, &len, &seq), -ENOENT);
+	v = claim(m, 2);
+	assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), "0123456789", 10), 0);
+	assert_int_equal(pf_transit_chunk(f, 2, 0, NULL, 0, &copied, &len, &seq), 0);
+	assert_int_equal(copied, 0);
+	assert_int_equal(len, 10);
+	assert_int_equal(seq, 1);
+	assert_int_equal(pf_transit_chunk(f, 2, 4, buf, 4, &copied, &len, &seq), 0);
+	assert_int_equal(copied, 4);
+	assert_memory_equal(buf, "4567", 4);
+	assert_int_equal(pf_transit_chunk(f, 2, 8, buf, sizeof(buf), &copied, &len, &seq), 0);
+	assert_int_equal(copied, 2); /* to the end, no further */
+	assert_memory_equal(buf, "89", 2);
+	assert_int_equal(pf_transit_chunk(f, 2, 10, buf, sizeof(buf), &copied, &len, &seq), 0);
+	assert_int_equal(copied, 0);
+	assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), "abc", 3), 0);
+	assert_int_equal(pf_transit_chunk(f, 2, 0, buf, sizeof(buf), &copied, &len, &seq), 0);
+	assert_int_equal(copied, 3);
+	assert_memory_equal(buf, "abc", 3);
+	assert_int_equal(seq, 2);
+	assert_int_equal(pf_transit_chunk(f, 2, 0, NULL, 4, &copied, &len, &seq), -EINVAL);
+	assert_int_equal(pf_transit_chunk(f, 99, 0, buf, 4, &copied, &len, &seq), -EINVAL);
+	assert_int_equal(pf_vnode_release(v), 0);
+	assert_int_equal(pf_member_leave(m), 0);
+	pf_domain_destroy(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -749,6 +789,7 @@ int main(void)
 		cmocka_unit_test(test_undone_takes_messages_back),
 		cmocka_unit_test(test_forwarded_send_once),
 		cmocka_unit_test(test_install_in_place),
+		cmocka_unit_test(test_chunk_ranges),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
