@@ -593,7 +593,7 @@ int ckpt_range(struct pf_domain *d, uint32_t id, uint64_t off, void *buf, size_t
 		src = ckpt_buffer(d, b);
 		memcpy(&hdr, src, sizeof(hdr));
 		named = hdr_names(&hdr, id, c, d->lim.state_bytes_max);
-		if (named && off < hdr.len) {
+		if (named && off < hdr.len && cap > 0) {
 			n = hdr.len - off < cap ? hdr.len - off : cap;
 			memcpy(buf, (const unsigned char *)(src + 1) + off, n);
 		}
