@@ -527,6 +527,22 @@ int ckpt_read(struct pf_domain *d, uint32_t id, void *buf, size_t cap, size_t *r
 	return -EBUSY;
 }
 
+/* The buffer descriptor c of VNode id names, and a copy of its header: 1 when that header
+ * names (id, c), 0 when it does not, -ENOENT (none named), -EBADMSG (no such buffer). */
+static int named_buf(struct pf_domain *d, uint32_t id, uint64_t c,
+		     const struct dom_ckpt_hdr **ret_src, struct dom_ckpt_hdr *hdr)
+{
+	uint32_t b = ckpt_buf(c);
+
+	if (b == CKPT_BUF_NONE)
+		return -ENOENT;
+	if (b >= d->lim.ckpt_bufs)
+		return -EBADMSG;
+	*ret_src = ckpt_buffer(d, b);
+	memcpy(hdr, *ret_src, sizeof(*hdr));
+	return hdr_names(hdr, id, c, d->lim.state_bytes_max);
+}
+
 /* The state named now, where it lies (LEAVING: nobody can replace it), its checksum
  * verified in place when `verify`. 0, -ENOENT, -EBADMSG (counted when verified). */
 static int named_state(struct pf_domain *d, uint32_t id, int verify, const void **ret_bytes,
@@ -534,18 +550,15 @@ static int named_state(struct pf_domain *d, uint32_t id, int verify, const void 
 {
 	/* [A12] pairs with [R12] in core/ownership.c. */
 	uint64_t c = pf_load_acquire(&d->vnodes[id].ckpt);
-	uint32_t b = ckpt_buf(c);
-	const struct dom_ckpt_hdr *src;
+	const struct dom_ckpt_hdr *src = NULL;
 	struct dom_ckpt_hdr hdr;
+	int named;
 
 	PF_ASSERT(id < d->lim.vnodes_max);
-	if (b == CKPT_BUF_NONE)
-		return -ENOENT;
-	if (b >= d->lim.ckpt_bufs)
-		return -EBADMSG;
-	src = ckpt_buffer(d, b);
-	memcpy(&hdr, src, sizeof(hdr));
-	if (!hdr_names(&hdr, id, c, d->lim.state_bytes_max))
+	named = named_buf(d, id, c, &src, &hdr);
+	if (named < 0)
+		return named;
+	if (!named)
 		return -EBADMSG;
 	if (verify && checksum_compute((enum checksum_algo)d->lim.checksum, hdr_seed(&hdr), src + 1,
 				       hdr.len) != hdr.checksum) {
@@ -570,7 +583,16 @@ int ckpt_header(struct pf_domain *d, uint32_t id, size_t *ret_len, uint64_t *ret
 int ckpt_view(struct pf_domain *d, uint32_t id, const void **ret_bytes, size_t *ret_len,
 	      uint64_t *ret_seq, uint64_t *ret_inbox_pos)
 {
-	return named_state(d, id, 1, ret_bytes, ret_len, ret_seq, ret_inbox_pos);
+	return named_state(d, id, 0, ret_bytes, ret_len, ret_seq, ret_inbox_pos);
+}
+
+int ckpt_verify(struct pf_domain *d, uint32_t id)
+{
+	const void *bytes;
+	size_t len;
+	uint64_t seq, pos;
+
+	return named_state(d, id, 1, &bytes, &len, &seq, &pos);
 }
 
 int ckpt_range(struct pf_domain *d, uint32_t id, uint64_t off, void *buf, size_t cap,
@@ -580,19 +602,13 @@ int ckpt_range(struct pf_domain *d, uint32_t id, uint64_t off, void *buf, size_t
 	for (int i = 0; i < READ_RETRIES_MAX; i++) {
 		/* [A12] pairs with [R12] in core/ownership.c. */
 		uint64_t c = pf_load_acquire(&d->vnodes[id].ckpt);
-		uint32_t b = ckpt_buf(c);
-		const struct dom_ckpt_hdr *src;
+		const struct dom_ckpt_hdr *src = NULL;
 		struct dom_ckpt_hdr hdr;
-		int named;
+		int named = named_buf(d, id, c, &src, &hdr);
 		size_t n = 0;
 
-		if (b == CKPT_BUF_NONE)
-			return -ENOENT;
-		if (b >= d->lim.ckpt_bufs)
-			return -EBADMSG;
-		src = ckpt_buffer(d, b);
-		memcpy(&hdr, src, sizeof(hdr));
-		named = hdr_names(&hdr, id, c, d->lim.state_bytes_max);
+		if (named < 0)
+			return named;
 		if (named && off < hdr.len && cap > 0) {
 			n = hdr.len - off < cap ? hdr.len - off : cap;
 			memcpy(buf, (const unsigned char *)(src + 1) + off, n);

@@ -34,6 +34,7 @@
 #include "core/member_impl.h"
 #include "core/ownership.h"
 #include "pflight/transit.h"
+#include "shm/fault.h"
 #include "shm/pf_assert.h"
 
 _Static_assert(PF_TRANSIT_HOST_UNKNOWN == OWN_HOST_UNKNOWN, "a host index fits the slot field");
@@ -135,6 +136,21 @@ PF_API int pf_transit_view(struct pf_domain *d, uint32_t id, uint32_t epoch, con
 		*ret_seq = seq;
 		*ret_inbox_from = from;
 	}
+	if (!at(word(d, id), PF_VNODE_LEAVING, epoch))
+		return -ESTALE;
+	return r;
+}
+
+PF_API int pf_transit_verify(struct pf_domain *d, uint32_t id, uint32_t epoch)
+{
+	int r;
+
+	if (d == NULL || id >= d->lim.vnodes_max)
+		return -EINVAL;
+	if (!at(word(d, id), PF_VNODE_LEAVING, epoch))
+		return -ESTALE;
+	PF_FAULT_POINT(TRANSIT_BEFORE_VERIFY);
+	r = ckpt_verify(d, id);
 	if (!at(word(d, id), PF_VNODE_LEAVING, epoch))
 		return -ESTALE;
 	return r;

@@ -65,7 +65,8 @@
 	X(RING_DEQ_AFTER_SLOT, "ring_deq_after_slot")                                              \
 	X(WAIT_BEFORE_SLEEP, "wait_before_sleep")                                                  \
 	X(SHM_HEADER_READ, "shm_header_read")                                                      \
-	X(SEND_AFTER_PUBLISH, "send_after_publish")
+	X(SEND_AFTER_PUBLISH, "send_after_publish")                                                \
+	X(TRANSIT_BEFORE_VERIFY, "transit_before_verify")
 
 /* clang-format off: the X-macro expansion confuses its indentation */
 enum fault_point {

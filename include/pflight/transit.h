@@ -125,8 +125,8 @@ PF_API int pf_transit_install(struct pf_domain *domain, uint32_t id, uint32_t ep
  * Pre-copy of a VNode that keeps running (any state): copy bytes [off, off + cap) of its
  * last committed state as it is now into buf. The bytes are one commit's (its descriptor
  * did not move around the copy) but are not verified: a pre-copy sends them, and the
- * final read after the stop (pf_transit_view() or pf_transit_read(), verified) corrects
- * what changed or was wrong. Returns 0 with *ret_copied (0 past the end), the state's
+ * final read after the stop (pf_transit_view() and pf_transit_verify(), or pf_transit_read())
+ * corrects what changed or was wrong. Returns 0 with *ret_copied (0 past the end), the state's
  * length and commit count (cap 0: those two alone), or -ENOENT (never committed),
  * -EBADMSG (its record fails validation), -EAGAIN (commits kept racing the copy: again
  * later), -EINVAL.
@@ -135,16 +135,27 @@ PF_API int pf_transit_chunk(struct pf_domain *domain, uint32_t id, uint64_t off,
 			    size_t cap, size_t *ret_copied, size_t *ret_len, uint64_t *ret_seq);
 
 /*
- * The last committed state of a LEAVING VNode where it lies, without a copy: its checksum
- * verified in place, *ret_bytes points into the domain's checkpoint arena. Nobody writes
- * those bytes while the VNode stays LEAVING at epoch or goes REMOTE (the state named can
- * no longer be replaced); after pf_transit_stay() a new owner's commits may reuse them,
- * so read them no longer then. The rest as pf_transit_read() (-ENOENT: never committed,
- * *ret_bytes NULL).
+ * The last committed state of a LEAVING VNode where it lies, without a copy: *ret_bytes
+ * points into the domain's checkpoint arena. Nobody writes those bytes while the VNode
+ * stays LEAVING at epoch or goes REMOTE (the state named can no longer be replaced); after
+ * pf_transit_stay() a new owner's commits may reuse them, so read them no longer then.
+ * Their checksum is not verified here: pf_transit_verify() does, and the caller must see
+ * it pass before anything it made of the bytes counts (a move may send them first and
+ * verify while they travel, but commits only once they passed). The rest as
+ * pf_transit_read() (-ENOENT: never committed, *ret_bytes NULL; -EBADMSG: a record whose
+ * header does not name this VNode's state).
  */
 PF_API int pf_transit_view(struct pf_domain *domain, uint32_t id, uint32_t epoch,
 			   const void **ret_bytes, size_t *ret_len, uint64_t *ret_seq,
 			   uint64_t *ret_inbox_from);
+
+/*
+ * Verify, where they lie, the bytes pf_transit_view() gives of a LEAVING VNode at epoch:
+ * its checksum recomputed over the arena's bytes now. Returns 0, -EBADMSG (they fail it:
+ * counted as a corrupt checkpoint), -ENOENT (never committed), -ESTALE (not LEAVING at
+ * epoch), -EINVAL.
+ */
+PF_API int pf_transit_verify(struct pf_domain *domain, uint32_t id, uint32_t epoch);
 
 /*
  * Receive a state in place, without a copy of it: pf_transit_hold() takes a free checkpoint

@@ -12,10 +12,13 @@
  * forgery), and only the chunks that changed are hashed with BLAKE2b for the packet. A
  * round ends with ROUND; the target's ROUND_OK paces the next. After HOSTS_ROUNDS_MAX
  * rounds, or once a round changed less than HOSTS_STOP_BYTES, the source stops the VNode
- * (LEAVING: its owner is fenced) and takes the final state where it lies in the arena,
- * verified there (pf_transit_view(): nobody writes it any more), sends what changed from
- * there, then FINAL (header), the waiting messages, and SEAL (digest table and
- * signature). So the pause is the last small round, the messages and the target's check.
+ * (LEAVING: its owner is fenced) and takes the final state where it lies in the arena
+ * (pf_transit_view(): nobody writes it any more), sends what changed from there, then
+ * FINAL (header), the waiting messages, and SEAL (digest table and signature). Once those
+ * are on their way, it verifies the state's checksum there (pf_transit_verify()) while the
+ * target checks and installs it: a state that fails is never committed (the move fails,
+ * ABORT), and neither is one of pre-copy reads alone (`same`: verified all the same). So
+ * the pause is the last small round, the messages and the target's check.
  *
  * Commit. On PREPARED the source's word goes REMOTE (pf_transit_left) and only then does
  * COMMIT leave: a cut at any point before leaves the VNode here (stay, epoch + 1, placed
@@ -112,7 +115,7 @@ int emigrate_start(struct hosts *h, uint32_t vnode, uint32_t peer, const char *b
 	e->epoch = 0;
 	e->chunk_bytes = chunk;
 	e->inflight = e->bytes_sent = e->changed_bytes = 0;
-	e->copied = e->same = 0;
+	e->copied = e->same = e->verify_due = 0;
 	e->final = NULL;
 	e->started_ns = hosts_now_ns();
 	e->stopped_ns = 0;
@@ -336,6 +339,7 @@ static int stop(struct hosts *h, struct emigration *e)
 		r = pf_transit_view(h->domain, e->vnode, e->epoch, &view, &len, &seq, &from);
 		e->final = view;
 	}
+	e->verify_due = r == 0; /* after the sends: final_verify() */
 	if (r == -ENOENT)
 		r = 0;
 	if (r < 0)
@@ -554,6 +558,22 @@ static void fail(struct hosts *h, struct emigration *e, const char *why)
 		(void)send_mig_words(h, entry, e->mig, HF_ABORT, NULL, 0);
 }
 
+/* The final state's checksum, verified where it lies once its bytes are on their way (the
+ * target checks and installs them meanwhile), and always before COMMIT: 0, or the move
+ * failed. */
+static int final_verify(struct hosts *h, struct emigration *e)
+{
+	int r;
+
+	if (!e->verify_due)
+		return 0;
+	e->verify_due = 0;
+	r = pf_transit_verify(h->domain, e->vnode, e->epoch);
+	if (r < 0)
+		fail(h, e, r == -EBADMSG ? "its state here fails its checksum" : strerror(-r));
+	return r;
+}
+
 static void on_prepared(struct hosts *h, struct emigration *e, uint32_t remote_epoch)
 {
 	uint64_t now = hosts_now_ns();
@@ -644,7 +664,8 @@ void emigrate_frame(struct hosts *h, uint32_t entry, const struct pf_link_frame 
 		   get32le(f->body + 8) == e->round) {
 		next_round(h, e);
 	} else if (f->type == HF_PREPARED && e->phase == EM_PREPARE_WAIT && f->body_bytes >= 12) {
-		on_prepared(h, e, get32le(f->body + 8));
+		if (final_verify(h, e) == 0)
+			on_prepared(h, e, get32le(f->body + 8));
 	} else if (f->type == HF_DONE && e->phase == EM_DONE_WAIT) {
 		finish(h, e);
 	} else if (f->type == HF_REFUSE) {
@@ -704,6 +725,13 @@ static int step_one(struct hosts *h, struct emigration *e)
 		r = final_send(h, e);
 		if (r < 0)
 			fail(h, e, strerror(-r));
+		return 1;
+	case EM_PREPARE_WAIT:
+		/* The next pass, after the transport's poll submitted the sends above: the check
+		 * here runs while they travel and the target checks them. */
+		if (!e->verify_due)
+			return 0;
+		(void)final_verify(h, e);
 		return 1;
 	default:
 		return 0;

@@ -175,6 +175,7 @@ struct emigration {
 	uint32_t copied;      /* len and seq are known */
 	uint32_t same;        /* no commit since the last round: no chunk changed */
 	const uint8_t *final; /* after the stop, unless `same`: the state in the arena */
+	uint32_t verify_due;  /* its checksum is still to be verified here (before COMMIT) */
 	uint8_t (*sent)[PF_PACKET_DIGEST_BYTES]; /* digest of each chunk the target has */
 	uint8_t (*xxh)[16];                      /* and its XXH3-128, to find what changed */
 	uint8_t *have;                           /* 1: the target has chunk i at sent[i] */

@@ -100,6 +100,14 @@ static uint32_t state_of(struct pf_domain *d, uint32_t id, uint64_t *epoch, uint
 	return vi.state;
 }
 
+static uint64_t counter(struct pf_domain *d, enum pf_counter which)
+{
+	uint64_t v[PF_COUNTER_COUNT] = {0};
+
+	assert_int_equal(pf_domain_counters(d, v, PF_COUNTER_COUNT), PF_COUNTER_COUNT);
+	return v[which];
+}
+
 static void send_str(struct pf_domain *d, uint32_t id, const char *s)
 {
 	assert_int_equal(pf_send(d, id, s, strlen(s)), 0);
@@ -152,10 +160,11 @@ static void test_leave_fences_owner(void **state)
 				 -ESTALE);
 	}
 	{
-		/* Where it lies: the same bytes, verified; one byte changed there is refused. */
+		/* Where it lies: the same bytes; their check is pf_transit_verify(), which refuses
+		 * one byte changed there (and counts it) and passes again once it is back. */
 		const void *view = NULL;
 		size_t vlen = 0;
-		uint64_t vseq = 0, vfrom = 0;
+		uint64_t vseq = 0, vfrom = 0, corrupt = counter(a, PF_COUNTER_CKPT_CORRUPT);
 		char *at;
 
 		assert_int_equal(pf_transit_view(a, 1, epoch, &view, &vlen, &vseq, &vfrom), 0);
@@ -163,14 +172,19 @@ static void test_leave_fences_owner(void **state)
 		assert_memory_equal(view, "state-1", 7);
 		assert_int_equal(vseq, seq);
 		assert_int_equal(vfrom, from);
+		assert_int_equal(pf_transit_verify(a, 1, epoch), 0);
 		assert_int_equal(pf_transit_view(a, 1, epoch + 1, &view, &vlen, &vseq, &vfrom),
 				 -ESTALE);
+		assert_int_equal(pf_transit_verify(a, 1, epoch + 1), -ESTALE);
+		assert_int_equal(pf_transit_verify(a, 99, epoch), -EINVAL);
 		at = (char *)(uintptr_t)view; /* a corrupt writer's doing */
 		at[3] ^= 1;
-		assert_int_equal(pf_transit_view(a, 1, epoch, &view, &vlen, &vseq, &vfrom),
-				 -EBADMSG);
-		at[3] ^= 1;
 		assert_int_equal(pf_transit_view(a, 1, epoch, &view, &vlen, &vseq, &vfrom), 0);
+		assert_ptr_equal(view, at);
+		assert_int_equal(pf_transit_verify(a, 1, epoch), -EBADMSG);
+		assert_int_equal(counter(a, PF_COUNTER_CKPT_CORRUPT), corrupt + 1);
+		at[3] ^= 1;
+		assert_int_equal(pf_transit_verify(a, 1, epoch), 0);
 	}
 	assert_int_equal(pf_transit_read(a, 1, epoch + 1, buf, sizeof(buf), &len, &seq, &from),
 			 -ESTALE);
