@@ -219,6 +219,7 @@ struct move_cost {
 
 static void move_failed(struct bench_hosts *hs, const char *what)
 {
+	nap_ns(200000000L); /* the source logs why after its word says so: let it */
 	bench_hosts_show_log(hs, 0);
 	bench_hosts_show_log(hs, 1);
 	bench_check(-EIO, what);
@@ -231,9 +232,22 @@ static void move_one(struct bench_hosts *hs, int from, uint32_t id, struct move_
 	char req[96], reply[PF_CONTROL_REPLY_MAX];
 	double cpu0[2] = {bench_hosts_cpu_s(hs, from), bench_hosts_cpu_s(hs, 1 - from)};
 	uint64_t t0, deadline, epoch0;
+	int failed0;
 
-	bench_check(pf_vnode_info(hs->h[from].d, id, &vi), "pf_vnode_info");
+	/* The last move ended when its source said REMOTE; here, its target, the VNode may
+	 * still be ARRIVING (COMMIT on its way), then placed and claimed, each a new epoch:
+	 * start from where it is placeable. */
+	deadline = bench_now_ns() + MIG_MOVE_TIMEOUT_NS;
+	for (;;) {
+		bench_check(pf_vnode_info(hs->h[from].d, id, &vi), "pf_vnode_info");
+		if (vi.state < PF_VNODE_LEAVING)
+			break;
+		if (bench_now_ns() > deadline)
+			move_failed(hs, "the VNode did not settle here after its last move");
+		nap_ns(POLL_MOVE_NS);
+	}
 	epoch0 = vi.epoch;
+	failed0 = bench_hosts_audit_each(hs, from, "migrate_host_failed", NULL, NULL);
 	(void)snprintf(req, sizeof(req), "migrate-host %u %s", id, hs->h[1 - from].name);
 	t0 = bench_now_ns();
 	deadline = t0 + MIG_MOVE_TIMEOUT_NS;
@@ -243,9 +257,13 @@ static void move_one(struct bench_hosts *hs, int from, uint32_t id, struct move_
 		bench_check(pf_vnode_info(hs->h[from].d, id, &vi), "pf_vnode_info");
 		if (vi.state == PF_VNODE_REMOTE && vi.epoch > epoch0)
 			break;
-		if ((vi.state < PF_VNODE_LEAVING && vi.epoch >= epoch0 + 2) ||
-		    bench_now_ns() > deadline)
-			move_failed(hs, "the move was rolled back or did not end in time");
+		/* Back here at a newer epoch: rolled back, if the source says a move failed (a
+		 * member's claim or hand-off also makes a new epoch). */
+		if (vi.state < PF_VNODE_LEAVING && vi.epoch >= epoch0 + 2 &&
+		    bench_hosts_audit_each(hs, from, "migrate_host_failed", NULL, NULL) > failed0)
+			move_failed(hs, "the move was rolled back");
+		if (bench_now_ns() > deadline)
+			move_failed(hs, "the move did not end in time");
 		nap_ns(POLL_MOVE_NS);
 	}
 	ret->ns = bench_now_ns() - t0;
