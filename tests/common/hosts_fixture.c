@@ -264,6 +264,26 @@ void hf_kill_daemon(struct hf *h, int i)
 	reap(&h->daemon[i], SIGKILL);
 }
 
+int hf_wait_fault(struct hf *h, int i, int stopped, uint64_t timeout_ns)
+{
+	uint64_t deadline = proc_now_ns() + timeout_ns;
+	int status;
+
+	for (;;) {
+		pid_t r = waitpid(h->daemon[i], &status, WNOHANG | (stopped ? WUNTRACED : 0));
+
+		if (r == h->daemon[i] && stopped)
+			return WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP ? 0 : -1;
+		if (r == h->daemon[i]) {
+			h->daemon[i] = -1;
+			return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ? 0 : -1;
+		}
+		if (proc_now_ns() > deadline)
+			return -1;
+		proc_nap();
+	}
+}
+
 int hf_start_worker(struct hf *h, int i, const char *const *extra)
 {
 	char *argv[16] = {(char *)h->worker_path, h->name[i]};
@@ -455,6 +475,14 @@ int hf_send(struct hf *h, int i, uint32_t v, uint32_t sender, uint64_t seq)
 	struct fault_msg m = {.vnode = v, .sender = sender, .seq = seq, .inc = 1};
 
 	return hf_send_msg(h, i, &m);
+}
+
+void hf_send_n(struct hf *h, int i, uint32_t v, uint64_t *sent, uint32_t n)
+{
+	for (uint32_t k = 0; k < n; k++) {
+		CHECK(hf_send(h, i, v, 0, *sent + 1) == 0);
+		(*sent)++;
+	}
 }
 
 int hf_read_state(struct hf *h, int i, uint32_t v, struct fault_state *st)

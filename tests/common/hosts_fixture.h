@@ -70,6 +70,11 @@ void hf_start_daemon(struct hf *h, int i);
 void hf_start_daemon_faulty(struct hf *h, int i, const char *fault);
 /* kill -9 daemon i and reap it. */
 void hf_kill_daemon(struct hf *h, int i);
+/* Wait (at most timeout_ns) for daemon i, started with a fault armed, to end by it: killed
+ * by SIGKILL (then reaped; stopped 0) or stopped by SIGSTOP (stopped 1: still there, for
+ * the test to let go on with SIGCONT). 0, or -1 when it did something else or not in
+ * time. */
+int hf_wait_fault(struct hf *h, int i, int stopped, uint64_t timeout_ns);
 /* A worker on host i with extra arguments (NULL-terminated, may be NULL); its index. */
 int hf_start_worker(struct hf *h, int i, const char *const *extra);
 /* Send sig to worker k of host i, and reap it when sig is SIGKILL. */
@@ -105,6 +110,8 @@ int hf_settle(struct hf *h, uint32_t v, uint64_t timeout_ns);
 /* Message seq of sender to v at host i, retried while the inbox is full (at most
  * HF_WAIT_NS): 0, or -ENOENT (v not defined there). Any thread. */
 int hf_send(struct hf *h, int i, uint32_t v, uint32_t sender, uint64_t seq);
+/* n messages of sender 0 to v at host i, numbered on from *sent (which counts them). */
+void hf_send_n(struct hf *h, int i, uint32_t v, uint64_t *sent, uint32_t n);
 /* The same, for a message built by the caller (a FAULT_HOLD one). */
 int hf_send_msg(struct hf *h, int i, const struct fault_msg *m);
 /* The state committed for v on host i, its body checked against its hash: 0, -ENOENT,

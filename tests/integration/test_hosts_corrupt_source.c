@@ -21,11 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "pf_config.h"
 #include "tests/common/hosts_fixture.h"
-#include "tests/common/proc_util.h"
 #include "tests/common/test_util.h"
 
 #define WAIT_NS (20ull * 1000000000ull)
@@ -35,27 +33,7 @@ static uint64_t sent[2][FAULT_SENDERS];
 
 static void send_some(uint32_t v, uint32_t n)
 {
-	for (uint32_t k = 0; k < n; k++) {
-		CHECK(hf_send(&h, 0, v, 0, sent[v][0] + 1) == 0);
-		sent[v][0]++;
-	}
-}
-
-/* Wait until host-a's daemon is stopped by its fault: 0, or -1 when it was not in time. */
-static int stopped(void)
-{
-	uint64_t deadline = proc_now_ns() + WAIT_NS;
-	int status;
-
-	for (;;) {
-		pid_t r = waitpid(h.daemon[0], &status, WNOHANG | WUNTRACED);
-
-		if (r == h.daemon[0])
-			return WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP ? 0 : -1;
-		if (proc_now_ns() > deadline)
-			return -1;
-		test_sleep_ns(1000000);
-	}
+	hf_send_n(&h, 0, v, &sent[v][0], n);
 }
 
 static uint64_t corrupt_count(int i)
@@ -81,7 +59,7 @@ static void corrupted(void)
 	CHECK(hf_wait_applied(&h, 0, sent[0], WAIT_NS) == 0);
 	before = corrupt_count(0);
 	CHECK(hf_migrate(&h, 0, 0) == 0);
-	CHECK(stopped() == 0);
+	CHECK(hf_wait_fault(&h, 0, 1, WAIT_NS) == 0);
 	CHECK(hf_state(&h, 0, 0, &vi) == PF_VNODE_LEAVING);
 	CHECK(pf_transit_view(h.dom[0], 0, vi.epoch, &view, &len, &seq, &from) == 0);
 	CHECK(len > 0);

@@ -16,15 +16,12 @@
  * one once, in order.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "pf_config.h"
 #include "tests/common/hosts_fixture.h"
-#include "tests/common/proc_util.h"
 #include "tests/common/test_util.h"
 
 #define WAIT_NS (20ull * 1000000000ull)
@@ -35,29 +32,7 @@ static uint64_t sent[CASES][FAULT_SENDERS];
 
 static void send_some(uint32_t v, uint32_t n)
 {
-	for (uint32_t k = 0; k < n; k++) {
-		CHECK(hf_send(&h, 0, v, 0, sent[v][0] + 1) == 0);
-		sent[v][0]++;
-	}
-}
-
-/* Wait for the armed daemon to die by its fault: 0, or -1 when it did not in time. */
-static int died(void)
-{
-	uint64_t deadline = proc_now_ns() + WAIT_NS;
-	int status;
-
-	for (;;) {
-		pid_t r = waitpid(h.daemon[1], &status, WNOHANG);
-
-		if (r == h.daemon[1]) {
-			h.daemon[1] = -1;
-			return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ? 0 : -1;
-		}
-		if (proc_now_ns() > deadline)
-			return -1;
-		test_sleep_ns(1000000);
-	}
+	hf_send_n(&h, 0, v, &sent[v][0], n);
 }
 
 static int one(uint32_t v, const char *point, uint32_t nth)
@@ -75,7 +50,7 @@ static int one(uint32_t v, const char *point, uint32_t nth)
 	(void)snprintf(fault, sizeof(fault), "%s:%u:kill", point, nth);
 	hf_start_daemon_faulty(&h, 1, fault);
 	send_some(v, 40); /* forwarded by host-a in batches; host-b dies delivering one */
-	if (died() < 0) {
+	if (hf_wait_fault(&h, 1, 0, WAIT_NS) < 0) {
 		fprintf(stderr, "VNode %u: host-b armed with %s did not die by it\n", v, fault);
 		hf_kill_daemon(&h, 1);
 		bad = -1;
