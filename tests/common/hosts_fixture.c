@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "pf_config.h"
 #include "tests/common/hosts_fixture.h"
 #include "tests/common/proc_util.h"
 #include "tests/common/test_util.h"
@@ -257,6 +258,19 @@ void hf_start_daemon_faulty(struct hf *h, int i, const char *fault)
 		fprintf(stderr, "host-%c: pflightd started after %d refusals\n", 'a' + i, tries);
 	if (h->dom[i] == NULL)
 		CHECK(pf_domain_open(h->name[i], &h->dom[i]) == 0);
+}
+
+int hf_fault_test_args(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s <pflightd> <hosts_fault_worker>\n", argv[0]);
+		return 2;
+	}
+	if (!PF_FAULT_INJECTION) {
+		printf("SKIP: needs -Dfault_injection=true\n");
+		return 77;
+	}
+	return -1;
 }
 
 void hf_kill_daemon(struct hf *h, int i)

@@ -57,6 +57,11 @@ struct hf {
 	int passed; /* set by the test before it returns: logs are not shown */
 };
 
+/* A fault test's arguments (<pflightd> <hosts_fault_worker>) and build (fault points
+ * compiled in): -1 to go on, else the exit status to return at once (2: usage, 77: skip,
+ * said on stdout). */
+int hf_fault_test_args(int argc, char **argv);
+
 /* Names, keys, ports, manifests (written now; hf_write_manifest() again after changing
  * o.peer_port), the guard. o may be NULL: the defaults. */
 void hf_init(struct hf *h, const char *test, const char *daemon_path, const char *worker_path,

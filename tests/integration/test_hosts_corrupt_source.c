@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pf_config.h"
 #include "tests/common/hosts_fixture.h"
 #include "tests/common/test_util.h"
 
@@ -103,14 +102,10 @@ int main(int argc, char **argv)
 		.vnodes_max = 2, .members_max = 4, .inbox_slots = 256, .state_bytes_max = 4096};
 	const char *wa[] = {"--define", "2", NULL};
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s <pflightd> <hosts_fault_worker>\n", argv[0]);
-		return 2;
-	}
-	if (!PF_FAULT_INJECTION) {
-		printf("SKIP: needs -Dfault_injection=true\n");
-		return 77;
-	}
+	int r = hf_fault_test_args(argc, argv);
+
+	if (r >= 0)
+		return r;
 	hf_init(&h, "hcorrupt", argv[1], argv[2], &o);
 	hf_start_daemon_faulty(&h, 0, "transit_before_verify:1:stop");
 	hf_start_daemon(&h, 1);

@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pf_config.h"
 #include "tests/common/hosts_fixture.h"
 #include "tests/common/test_util.h"
 
@@ -73,14 +72,10 @@ int main(int argc, char **argv)
 	const char *wa[] = {"--define", "5", NULL};
 	int failed = 0;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s <pflightd> <hosts_fault_worker>\n", argv[0]);
-		return 2;
-	}
-	if (!PF_FAULT_INJECTION) {
-		printf("SKIP: needs -Dfault_injection=true\n");
-		return 77;
-	}
+	int r = hf_fault_test_args(argc, argv);
+
+	if (r >= 0)
+		return r;
 	hf_init(&h, "hkillf", argv[1], argv[2], &o);
 	hf_start_daemon(&h, 0);
 	hf_start_daemon(&h, 1);
