@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "pflight/packet.h"
+#include "shm/le.h"
 #include "shm/pf_assert.h"
 
 #define FAULT_NONE UINT32_MAX
@@ -34,47 +35,6 @@ _Static_assert((uint64_t)PF_PACKET_CHUNKS_MAX *PF_PACKET_CHUNK_BYTES_MAX >=
 	       "the largest state fits the largest chunk table");
 _Static_assert((uint64_t)(PF_PACKET_CHUNKS_MAX + 1) * PF_PACKET_DIGEST_BYTES < UINT32_MAX,
 	       "the digest table's length fits 32 bits");
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 /* Record a refusal; returns r so that callers can `return fault(...)`. */
 static int fault(struct pf_packet_fault *f, int r, uint64_t offset, uint32_t index,
@@ -103,9 +63,9 @@ static uint64_t rec_bytes(uint64_t body_bytes)
 
 static void rec_head_put(uint8_t *p, uint32_t type, uint64_t body_bytes)
 {
-	put32(p, type);
-	put32(p + 4, 0);
-	put64(p + 8, body_bytes);
+	put32le(p, type);
+	put32le(p + 4, 0);
+	put64le(p + 8, body_bytes);
 }
 
 void pf_packet_header_init(struct pf_packet_header *header)
@@ -138,9 +98,9 @@ int pf_packet_preamble_encode(void *buf, size_t cap)
 	if (p == NULL || cap < PF_PACKET_PREAMBLE_BYTES)
 		return -EINVAL;
 	memcpy(p, PF_PACKET_MAGIC, 8);
-	put16(p + 8, PF_PACKET_VERSION_MAJOR);
-	put16(p + 10, PF_PACKET_VERSION_MINOR);
-	put32(p + 12, 0);
+	put16le(p + 8, PF_PACKET_VERSION_MAJOR);
+	put16le(p + 10, PF_PACKET_VERSION_MINOR);
+	put32le(p + 12, 0);
 	return PF_PACKET_PREAMBLE_BYTES;
 }
 
@@ -154,9 +114,9 @@ int pf_packet_preamble_decode(const void *buf, size_t len, struct pf_packet_faul
 		return fault(reterr_fault, -EOVERFLOW, len, FAULT_NONE, "preamble truncated");
 	if (memcmp(p, PF_PACKET_MAGIC, 8) != 0)
 		return fault(reterr_fault, -EPROTO, 0, FAULT_NONE, "magic");
-	if (get16(p + 8) != PF_PACKET_VERSION_MAJOR)
+	if (get16le(p + 8) != PF_PACKET_VERSION_MAJOR)
 		return fault(reterr_fault, -EPROTONOSUPPORT, 8, FAULT_NONE, "format major version");
-	if (get32(p + 12) != 0)
+	if (get32le(p + 12) != 0)
 		return fault(reterr_fault, -EPROTO, 12, FAULT_NONE, "preamble reserved");
 	return 0;
 }
@@ -264,30 +224,30 @@ static uint64_t header_body_bytes(const struct pf_packet_header *h)
 
 static void header_fixed_put(uint8_t *b, const struct pf_packet_header *h)
 {
-	put32(b + 0, h->vnode_id);
-	put32(b + 4, h->flags);
-	put64(b + 8, h->epoch);
-	put64(b + 16, h->checkpoint_seq);
-	put64(b + 24, h->state_bytes);
-	put32(b + 32, h->chunk_bytes);
-	put32(b + 36, h->chunk_count);
-	put32(b + 40, h->message_count);
-	put32(b + 44, h->digest_alg);
-	put64(b + 48, h->message_bytes);
-	put64(b + 56, h->created_ns);
+	put32le(b + 0, h->vnode_id);
+	put32le(b + 4, h->flags);
+	put64le(b + 8, h->epoch);
+	put64le(b + 16, h->checkpoint_seq);
+	put64le(b + 24, h->state_bytes);
+	put32le(b + 32, h->chunk_bytes);
+	put32le(b + 36, h->chunk_count);
+	put32le(b + 40, h->message_count);
+	put32le(b + 44, h->digest_alg);
+	put64le(b + 48, h->message_bytes);
+	put64le(b + 56, h->created_ns);
 	memcpy(b + 64, h->host_key, PF_PACKET_KEY_BYTES);
-	put32(b + 96, h->member_slot);
-	put32(b + 100, h->member_generation);
-	put32(b + 104, h->member_pid);
-	put32(b + 108, (uint32_t)h->home_node);
-	put32(b + 112, h->trust_floor_ppm);
-	put32(b + 116, h->caps_count);
-	put64(b + 120, h->lineage_seq);
+	put32le(b + 96, h->member_slot);
+	put32le(b + 100, h->member_generation);
+	put32le(b + 104, h->member_pid);
+	put32le(b + 108, (uint32_t)h->home_node);
+	put32le(b + 112, h->trust_floor_ppm);
+	put32le(b + 116, h->caps_count);
+	put64le(b + 120, h->lineage_seq);
 	memcpy(b + 128, h->lineage_hash, PF_PACKET_DIGEST_BYTES);
-	put16(b + 160, (uint16_t)strlen(h->name));
-	put16(b + 162, (uint16_t)strlen(h->host));
-	put16(b + 164, (uint16_t)strlen(h->namespace_name));
-	put16(b + 166, 0);
+	put16le(b + 160, (uint16_t)strlen(h->name));
+	put16le(b + 162, (uint16_t)strlen(h->host));
+	put16le(b + 164, (uint16_t)strlen(h->namespace_name));
+	put16le(b + 166, 0);
 }
 
 int pf_packet_header_encode(const struct pf_packet_header *header, void *buf, size_t cap,
@@ -343,11 +303,11 @@ int pf_packet_rec_next(const void *buf, size_t len, struct pf_packet_rec *ret_re
 		return -EINVAL;
 	if (len < PF_PACKET_REC_BYTES)
 		return fault(reterr_fault, -EOVERFLOW, len, FAULT_NONE, "record head truncated");
-	type = get32(p);
-	body = get64(p + 8);
+	type = get32le(p);
+	body = get64le(p + 8);
 	if (pf_packet_rec_type_name(type) == NULL)
 		return fault(reterr_fault, -EPROTO, 0, FAULT_NONE, "unknown record type");
-	if (get32(p + 4) != 0)
+	if (get32le(p + 4) != 0)
 		return fault(reterr_fault, -EPROTO, 4, FAULT_NONE, "record flags");
 	/* Compare with what remains before adding: body is untrusted and may be near 2^64. */
 	if (body > len - PF_PACKET_REC_BYTES)
@@ -370,25 +330,25 @@ int pf_packet_rec_next(const void *buf, size_t len, struct pf_packet_rec *ret_re
 
 static void header_fixed_get(const uint8_t *b, struct pf_packet_header *h)
 {
-	h->vnode_id = get32(b + 0);
-	h->flags = get32(b + 4);
-	h->epoch = get64(b + 8);
-	h->checkpoint_seq = get64(b + 16);
-	h->state_bytes = get64(b + 24);
-	h->chunk_bytes = get32(b + 32);
-	h->chunk_count = get32(b + 36);
-	h->message_count = get32(b + 40);
-	h->digest_alg = get32(b + 44);
-	h->message_bytes = get64(b + 48);
-	h->created_ns = get64(b + 56);
+	h->vnode_id = get32le(b + 0);
+	h->flags = get32le(b + 4);
+	h->epoch = get64le(b + 8);
+	h->checkpoint_seq = get64le(b + 16);
+	h->state_bytes = get64le(b + 24);
+	h->chunk_bytes = get32le(b + 32);
+	h->chunk_count = get32le(b + 36);
+	h->message_count = get32le(b + 40);
+	h->digest_alg = get32le(b + 44);
+	h->message_bytes = get64le(b + 48);
+	h->created_ns = get64le(b + 56);
 	memcpy(h->host_key, b + 64, PF_PACKET_KEY_BYTES);
-	h->member_slot = get32(b + 96);
-	h->member_generation = get32(b + 100);
-	h->member_pid = get32(b + 104);
-	h->home_node = (int32_t)get32(b + 108);
-	h->trust_floor_ppm = get32(b + 112);
-	h->caps_count = get32(b + 116);
-	h->lineage_seq = get64(b + 120);
+	h->member_slot = get32le(b + 96);
+	h->member_generation = get32le(b + 100);
+	h->member_pid = get32le(b + 104);
+	h->home_node = (int32_t)get32le(b + 108);
+	h->trust_floor_ppm = get32le(b + 112);
+	h->caps_count = get32le(b + 116);
+	h->lineage_seq = get64le(b + 120);
 	memcpy(h->lineage_hash, b + 128, PF_PACKET_DIGEST_BYTES);
 }
 
@@ -413,23 +373,23 @@ static int header_names_get(const struct pf_packet_rec *rec, struct pf_packet_he
 	const uint8_t *b = rec->body;
 	int r;
 
-	if (get16(b + 166) != 0)
+	if (get16le(b + 166) != 0)
 		return fault(f, -EPROTO, PF_PACKET_REC_BYTES + 166, FAULT_NONE, "header reserved");
-	r = name_get(rec, &off, get16(b + 160), h->name, sizeof(h->name), f, "vnode name length");
+	r = name_get(rec, &off, get16le(b + 160), h->name, sizeof(h->name), f, "vnode name length");
 	if (r == 0)
-		r = name_get(rec, &off, get16(b + 162), h->host, sizeof(h->host), f,
+		r = name_get(rec, &off, get16le(b + 162), h->host, sizeof(h->host), f,
 			     "host name length");
 	if (r == 0)
-		r = name_get(rec, &off, get16(b + 164), h->namespace_name,
+		r = name_get(rec, &off, get16le(b + 164), h->namespace_name,
 			     sizeof(h->namespace_name), f, "namespace length");
 	if (r < 0)
 		return r;
 	if (!text_valid(h->name, strlen(h->name), PF_VNODE_NAME_MAX) ||
-	    strlen(h->name) != get16(b + 160))
+	    strlen(h->name) != get16le(b + 160))
 		return fault(f, -EPROTO, PF_PACKET_REC_BYTES + 160, FAULT_NONE, "vnode name");
-	if (strlen(h->host) != get16(b + 162) || !host_name_valid(h->host, strlen(h->host)))
+	if (strlen(h->host) != get16le(b + 162) || !host_name_valid(h->host, strlen(h->host)))
 		return fault(f, -EPROTO, PF_PACKET_REC_BYTES + 162, FAULT_NONE, "host name");
-	if (strlen(h->namespace_name) != get16(b + 164) ||
+	if (strlen(h->namespace_name) != get16le(b + 164) ||
 	    !text_valid(h->namespace_name, strlen(h->namespace_name), PF_DOMAIN_NAME_MAX))
 		return fault(f, -EPROTO, PF_PACKET_REC_BYTES + 164, FAULT_NONE, "namespace");
 	for (uint32_t i = 0; i < h->caps_count; i++) {
@@ -503,8 +463,8 @@ int pf_packet_chunk_head_encode(const struct pf_packet_header *header, uint32_t 
 	    cap < PF_PACKET_REC_BYTES + PF_PACKET_CHUNK_HEAD_BYTES)
 		return -EINVAL;
 	rec_head_put(p, PF_PACKET_REC_CHUNK, (uint64_t)PF_PACKET_CHUNK_HEAD_BYTES + len);
-	put32(p + PF_PACKET_REC_BYTES, index);
-	put32(p + PF_PACKET_REC_BYTES + 4, len);
+	put32le(p + PF_PACKET_REC_BYTES, index);
+	put32le(p + PF_PACKET_REC_BYTES + 4, len);
 	memcpy(p + PF_PACKET_REC_BYTES + 8, digest, PF_PACKET_DIGEST_BYTES);
 	return PF_PACKET_REC_BYTES + PF_PACKET_CHUNK_HEAD_BYTES;
 }
@@ -520,8 +480,8 @@ int pf_packet_chunk_decode(const struct pf_packet_header *header, const struct p
 		return fault(reterr_fault, -EPROTO, 0, FAULT_NONE, "not a chunk record");
 	if (rec->body_bytes < PF_PACKET_CHUNK_HEAD_BYTES)
 		return fault(reterr_fault, -EOVERFLOW, 8, FAULT_NONE, "chunk head truncated");
-	index = get32(rec->body);
-	len = get32(rec->body + 4);
+	index = get32le(rec->body);
+	len = get32le(rec->body + 4);
 	if (index >= header->chunk_count)
 		return fault(reterr_fault, -EPROTO, PF_PACKET_REC_BYTES, index,
 			     "chunk index past the chunk count");
@@ -544,8 +504,8 @@ int pf_packet_message_head_encode(uint32_t index, uint32_t len, void *buf, size_
 	    cap < PF_PACKET_REC_BYTES + PF_PACKET_MESSAGE_HEAD_BYTES)
 		return -EINVAL;
 	rec_head_put(p, PF_PACKET_REC_MESSAGE, (uint64_t)PF_PACKET_MESSAGE_HEAD_BYTES + len);
-	put32(p + PF_PACKET_REC_BYTES, index);
-	put32(p + PF_PACKET_REC_BYTES + 4, len);
+	put32le(p + PF_PACKET_REC_BYTES, index);
+	put32le(p + PF_PACKET_REC_BYTES + 4, len);
 	return PF_PACKET_REC_BYTES + PF_PACKET_MESSAGE_HEAD_BYTES;
 }
 
@@ -561,8 +521,8 @@ int pf_packet_message_decode(const struct pf_packet_header *header, const struct
 		return fault(reterr_fault, -EPROTO, 0, FAULT_NONE, "not a message record");
 	if (rec->body_bytes < PF_PACKET_MESSAGE_HEAD_BYTES)
 		return fault(reterr_fault, -EOVERFLOW, 8, FAULT_NONE, "message head truncated");
-	index = get32(rec->body);
-	len = get32(rec->body + 4);
+	index = get32le(rec->body);
+	len = get32le(rec->body + 4);
 	if (index >= header->message_count)
 		return fault(reterr_fault, -EPROTO, PF_PACKET_REC_BYTES, index,
 			     "message index past the message count");
@@ -603,8 +563,8 @@ int pf_packet_digests_encode(const struct pf_packet_header *header, const uint8_
 	table = (uint64_t)header->chunk_count * PF_PACKET_DIGEST_BYTES;
 	memset(p, 0, rec_bytes(body));
 	rec_head_put(p, PF_PACKET_REC_DIGESTS, body);
-	put32(p + PF_PACKET_REC_BYTES, header->chunk_count);
-	put32(p + PF_PACKET_REC_BYTES + 4, header->digest_alg);
+	put32le(p + PF_PACKET_REC_BYTES, header->chunk_count);
+	put32le(p + PF_PACKET_REC_BYTES + 4, header->digest_alg);
 	if (table > 0)
 		memcpy(p + PF_PACKET_REC_BYTES + 8, digests, table);
 	memcpy(p + PF_PACKET_REC_BYTES + 8 + table, messages_digest, PF_PACKET_DIGEST_BYTES);
@@ -620,10 +580,10 @@ int pf_packet_digests_decode(const struct pf_packet_header *header, const struct
 		return fault(reterr_fault, -EPROTO, 0, FAULT_NONE, "not a digest table record");
 	if (rec->body_bytes < 8)
 		return fault(reterr_fault, -EOVERFLOW, 8, FAULT_NONE, "digest table truncated");
-	if (get32(rec->body) != header->chunk_count)
+	if (get32le(rec->body) != header->chunk_count)
 		return fault(reterr_fault, -EPROTO, PF_PACKET_REC_BYTES, FAULT_NONE,
 			     "digest table count disagrees with the header");
-	if (get32(rec->body + 4) != header->digest_alg)
+	if (get32le(rec->body + 4) != header->digest_alg)
 		return fault(reterr_fault, -EPROTONOSUPPORT, PF_PACKET_REC_BYTES + 4, FAULT_NONE,
 			     "digest table algorithm");
 	if (rec->body_bytes != digests_body_bytes(header))
@@ -641,8 +601,8 @@ int pf_packet_signature_encode(uint32_t sig_alg, const uint8_t sig[PF_PACKET_SIG
 	    cap < PF_PACKET_SIGNATURE_REC_BYTES)
 		return -EINVAL;
 	rec_head_put(p, PF_PACKET_REC_SIGNATURE, 8 + PF_PACKET_SIG_BYTES);
-	put32(p + PF_PACKET_REC_BYTES, sig_alg);
-	put32(p + PF_PACKET_REC_BYTES + 4, 0);
+	put32le(p + PF_PACKET_REC_BYTES, sig_alg);
+	put32le(p + PF_PACKET_REC_BYTES + 4, 0);
 	memcpy(p + PF_PACKET_REC_BYTES + 8, sig, PF_PACKET_SIG_BYTES);
 	return 0;
 }
@@ -658,10 +618,10 @@ int pf_packet_signature_decode(const struct pf_packet_rec *rec, uint32_t *ret_si
 		return fault(reterr_fault,
 			     rec->body_bytes < 8 + PF_PACKET_SIG_BYTES ? -EOVERFLOW : -EPROTO, 8,
 			     FAULT_NONE, "signature record length");
-	if (get32(rec->body) != PF_PACKET_SIG_ED25519PH)
+	if (get32le(rec->body) != PF_PACKET_SIG_ED25519PH)
 		return fault(reterr_fault, -EPROTONOSUPPORT, PF_PACKET_REC_BYTES, FAULT_NONE,
 			     "signature algorithm");
-	if (get32(rec->body + 4) != 0)
+	if (get32le(rec->body + 4) != 0)
 		return fault(reterr_fault, -EPROTO, PF_PACKET_REC_BYTES + 4, FAULT_NONE,
 			     "signature reserved");
 	*ret_sig_alg = PF_PACKET_SIG_ED25519PH;

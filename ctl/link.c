@@ -34,6 +34,7 @@
 
 #include "pflight/audit.h"
 #include "pflight/link.h"
+#include "shm/le.h"
 #include "shm/pf_assert.h"
 
 #define HELLO_MAGIC "PFLINK1"
@@ -77,38 +78,6 @@ struct pf_link {
 	uint64_t seq_tx, seq_rx;
 };
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 static int name_ok(const char *s, size_t len)
 {
 	if (len == 0 || len > PF_PACKET_HOST_NAME_MAX)
@@ -130,9 +99,9 @@ static void hello_build(struct pf_link *l)
 	uint8_t *h = l->mine;
 
 	memcpy(h, HELLO_MAGIC, MAGIC_BYTES);
-	put16(h + 8, VERSION);
-	put16(h + 10, (uint16_t)n);
-	put32(h + 12, 0);
+	put16le(h + 8, VERSION);
+	put16le(h + 10, (uint16_t)n);
+	put32le(h + 12, 0);
 	memcpy(h + 16, l->sk + 32, KEY_BYTES); /* libsodium's secret key: seed, public key */
 	randombytes_buf(h + 48, 32);
 	memcpy(h + 80, l->eph_pk, KEY_BYTES);
@@ -234,7 +203,7 @@ static int hello_check(const uint8_t *h, size_t len, int signed_hello)
 
 	if (len < HELLO_FIXED || memcmp(h, HELLO_MAGIC, MAGIC_BYTES) != 0)
 		return -EPROTO;
-	if ((h[8] | h[9] << 8) != VERSION || get32(h + 12) != 0)
+	if ((h[8] | h[9] << 8) != VERSION || get32le(h + 12) != 0)
 		return -EPROTO;
 	n = (uint32_t)(h[10] | h[11] << 8);
 	if (len != HELLO_FIXED + n + (signed_hello ? SIG_BYTES : 0) ||
@@ -374,7 +343,7 @@ static void tag_of(const uint8_t key[KEY_BYTES], const uint8_t head[PF_LINK_HEAD
 	crypto_generichash_state st;
 	uint8_t len[8];
 
-	put64(len, body_bytes);
+	put64le(len, body_bytes);
 	(void)crypto_generichash_init(&st, key, KEY_BYTES, PF_LINK_TAG_BYTES);
 	(void)crypto_generichash_update(&st, head, PF_LINK_HEAD_BYTES);
 	(void)crypto_generichash_update(&st, len, sizeof(len));
@@ -398,11 +367,11 @@ static int on_frame(struct pf_link *l, const uint8_t *f, size_t len, struct pf_l
 	if (len < PF_LINK_HEAD_BYTES + PF_LINK_TAG_BYTES)
 		return die(l, -EPROTO, why, "a frame shorter than its head and tag");
 	body_bytes = len - PF_LINK_HEAD_BYTES - PF_LINK_TAG_BYTES;
-	type = get32(f);
-	covered = get32(f + 4);
+	type = get32le(f);
+	covered = get32le(f + 4);
 	if (type == 0 || type > PF_LINK_TYPE_MAX || covered > body_bytes)
 		return die(l, -EPROTO, why, "a frame head out of range");
-	if (get64(f + 8) != l->seq_rx)
+	if (get64le(f + 8) != l->seq_rx)
 		return die(l, -EBADMSG, why,
 			   "a frame out of sequence (replayed, lost or reordered)");
 	body = (struct iovec){(void *)(uintptr_t)(f + PF_LINK_HEAD_BYTES), (size_t)body_bytes};
@@ -457,9 +426,9 @@ PF_API int pf_link_seal(struct pf_link *l, uint32_t type, const struct iovec *bo
 		bytes += body[i].iov_len;
 	if (covered > bytes)
 		return -EINVAL;
-	put32(head, type);
-	put32(head + 4, covered);
-	put64(head + 8, l->seq_tx++);
+	put32le(head, type);
+	put32le(head + 4, covered);
+	put64le(head + 8, l->seq_tx++);
 	tag_of(l->key_tx, head, bytes, body, count, covered, tag);
 	return 0;
 }

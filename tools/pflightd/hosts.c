@@ -36,28 +36,6 @@ uint64_t hosts_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void put32le(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-void put64le(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-uint32_t get32le(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-uint64_t get64le(const uint8_t *p)
-{
-	return (uint64_t)get32le(p) | (uint64_t)get32le(p + 4) << 32;
-}
-
 void hosts_audit(struct hosts *h, const char *event, uint32_t vnode, const char *fmt, ...)
 {
 	char text[CMDQ_TEXT_MAX];

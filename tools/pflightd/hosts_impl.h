@@ -33,6 +33,7 @@
 
 #include <sys/socket.h>
 
+#include "shm/le.h"
 #include "tools/pflightd/hosts.h"
 
 enum hosts_frame {
@@ -294,10 +295,6 @@ int hosts_conn_to(struct hosts *h, uint32_t peer);
 void hosts_conn_close(struct hosts *h, uint32_t entry, int error);
 void hosts_audit(struct hosts *h, const char *event, uint32_t vnode, const char *fmt, ...)
 	pf_printf_like(4, 5);
-void put32le(uint8_t *p, uint32_t v);
-void put64le(uint8_t *p, uint64_t v);
-uint32_t get32le(const uint8_t *p);
-uint64_t get64le(const uint8_t *p);
 
 /* emigrate.c: this host as the source. */
 int emigrate_start(struct hosts *h, uint32_t vnode, uint32_t peer, const char *by);
