@@ -491,6 +491,108 @@ int hf_send(struct hf *h, int i, uint32_t v, uint32_t sender, uint64_t seq)
 	return hf_send_msg(h, i, &m);
 }
 
+/* The sampler's and the sender's state, under bg.lock. */
+static struct {
+	pthread_mutex_t lock;
+	struct hf *h;
+	pthread_t sampler, sender;
+	int sampling, sending, doubled;
+	uint32_t watched, looks_per_nap, send_to;
+	uint64_t nap_ns, period_ns;
+	uint64_t *sent;
+} bg = {.lock = PTHREAD_MUTEX_INITIALIZER, .watched = UINT32_MAX};
+
+static int bg_get(const int *flag)
+{
+	int v;
+
+	CHECK(pthread_mutex_lock(&bg.lock) == 0);
+	v = *flag;
+	CHECK(pthread_mutex_unlock(&bg.lock) == 0);
+	return v;
+}
+
+static void bg_set(int *flag, int value)
+{
+	CHECK(pthread_mutex_lock(&bg.lock) == 0);
+	*flag = value;
+	CHECK(pthread_mutex_unlock(&bg.lock) == 0);
+}
+
+static void *sampler_main(void *arg)
+{
+	(void)arg;
+	for (uint64_t looks = 0; bg_get(&bg.sampling); looks++) {
+		uint32_t v;
+
+		CHECK(pthread_mutex_lock(&bg.lock) == 0);
+		v = bg.watched;
+		CHECK(pthread_mutex_unlock(&bg.lock) == 0);
+		if (v != UINT32_MAX && hf_both_live(bg.h, v, (int)(looks & 1))) {
+			fprintf(stderr, "VNode %u placeable on both hosts at once\n", v);
+			CHECK(pthread_mutex_lock(&bg.lock) == 0);
+			bg.doubled++;
+			CHECK(pthread_mutex_unlock(&bg.lock) == 0);
+		}
+		if (looks % bg.looks_per_nap == bg.looks_per_nap - 1)
+			test_sleep_ns(bg.nap_ns);
+	}
+	return NULL;
+}
+
+void hf_sampler_start(struct hf *h, uint32_t looks_per_nap, uint64_t nap_ns)
+{
+	CHECK(looks_per_nap > 0 && !bg_get(&bg.sampling));
+	bg.h = h;
+	bg.looks_per_nap = looks_per_nap;
+	bg.nap_ns = nap_ns;
+	bg.doubled = 0;
+	bg_set(&bg.sampling, 1);
+	CHECK(pthread_create(&bg.sampler, NULL, sampler_main, NULL) == 0);
+}
+
+void hf_watch(uint32_t v)
+{
+	CHECK(pthread_mutex_lock(&bg.lock) == 0);
+	bg.watched = v;
+	CHECK(pthread_mutex_unlock(&bg.lock) == 0);
+}
+
+int hf_sampler_stop(void)
+{
+	bg_set(&bg.sampling, 0);
+	CHECK(pthread_join(bg.sampler, NULL) == 0);
+	return bg.doubled;
+}
+
+static void *sender_main(void *arg)
+{
+	(void)arg;
+	while (bg_get(&bg.sending)) {
+		CHECK(hf_send(bg.h, 0, bg.send_to, 0, *bg.sent + 1) == 0);
+		(*bg.sent)++;
+		test_sleep_ns(bg.period_ns);
+	}
+	return NULL;
+}
+
+void hf_sender_start(struct hf *h, uint32_t v, uint64_t *sent, uint64_t period_ns)
+{
+	CHECK(!bg_get(&bg.sending));
+	bg.h = h;
+	bg.send_to = v;
+	bg.sent = sent;
+	bg.period_ns = period_ns;
+	bg_set(&bg.sending, 1);
+	CHECK(pthread_create(&bg.sender, NULL, sender_main, NULL) == 0);
+}
+
+void hf_sender_stop(void)
+{
+	bg_set(&bg.sending, 0);
+	CHECK(pthread_join(bg.sender, NULL) == 0);
+}
+
 void hf_send_n(struct hf *h, int i, uint32_t v, uint64_t *sent, uint32_t n)
 {
 	for (uint32_t k = 0; k < n; k++) {

@@ -112,6 +112,19 @@ int hf_wait_live(struct hf *h, int i, uint32_t v, uint64_t timeout_ns);
  * that host, or -1 past timeout_ns. */
 int hf_settle(struct hf *h, uint32_t v, uint64_t timeout_ns);
 
+/* A sampler thread: looks at the VNode hf_watch() names (none at first) on both hosts,
+ * around each other (hf_both_live(), alternating x), naps nap_ns after every
+ * looks_per_nap looks, and counts the looks that found it placeable on both (said on
+ * stderr). hf_sampler_stop() ends it and returns that count. One at a time. */
+void hf_sampler_start(struct hf *h, uint32_t looks_per_nap, uint64_t nap_ns);
+void hf_watch(uint32_t v);
+int hf_sampler_stop(void);
+/* A sender thread: numbered messages of sender 0 to v at host-a, one every period_ns,
+ * counted in *sent (read it only once hf_sender_stop() returned), until that stop. One at
+ * a time. */
+void hf_sender_start(struct hf *h, uint32_t v, uint64_t *sent, uint64_t period_ns);
+void hf_sender_stop(void);
+
 /* Message seq of sender to v at host i, retried while the inbox is full (at most
  * HF_WAIT_NS): 0, or -ENOENT (v not defined there). Any thread. */
 int hf_send(struct hf *h, int i, uint32_t v, uint32_t sender, uint64_t seq);

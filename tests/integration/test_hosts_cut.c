@@ -25,7 +25,6 @@
  * arrival) goes unnoticed. Every position is run; the failures are listed at the end.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,75 +81,11 @@ static const struct position positions[] = {
 
 static struct hf h;
 static struct cut_proxy *proxy;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static uint32_t watched = UINT32_MAX; /* the VNode the sampler reads */
-static int sending, sampling = 1, doubled;
 static uint64_t sent[64][FAULT_SENDERS];
-
-static void *sampler(void *arg)
-{
-	uint64_t looks = 0;
-
-	(void)arg;
-	for (int go = 1; go; looks++) {
-		uint32_t v;
-
-		CHECK(pthread_mutex_lock(&lock) == 0);
-		v = watched;
-		go = sampling;
-		CHECK(pthread_mutex_unlock(&lock) == 0);
-		if (v != UINT32_MAX && hf_both_live(&h, v, (int)(looks & 1))) {
-			fprintf(stderr, "VNode %u placeable on both hosts at once\n", v);
-			CHECK(pthread_mutex_lock(&lock) == 0);
-			doubled++;
-			CHECK(pthread_mutex_unlock(&lock) == 0);
-		}
-		if ((looks & 63) == 63)
-			test_sleep_ns(100000);
-	}
-	return NULL;
-}
-
-/* Numbered messages to host-a, one a millisecond, while `sending`. */
-static void *sender(void *arg)
-{
-	uint32_t v = (uint32_t)(uintptr_t)arg;
-
-	for (;;) {
-		int go;
-
-		CHECK(pthread_mutex_lock(&lock) == 0);
-		go = sending;
-		CHECK(pthread_mutex_unlock(&lock) == 0);
-		if (!go)
-			break;
-		CHECK(hf_send(&h, 0, v, 0, sent[v][0] + 1) == 0);
-		sent[v][0]++;
-		test_sleep_ns(1000000);
-	}
-	return NULL;
-}
-
-static void set(int *flag, int value)
-{
-	CHECK(pthread_mutex_lock(&lock) == 0);
-	*flag = value;
-	CHECK(pthread_mutex_unlock(&lock) == 0);
-}
-
-static void watch(uint32_t v)
-{
-	CHECK(pthread_mutex_lock(&lock) == 0);
-	watched = v;
-	CHECK(pthread_mutex_unlock(&lock) == 0);
-}
 
 static void send_some(uint32_t v, uint32_t n)
 {
-	for (uint32_t k = 0; k < n; k++) {
-		CHECK(hf_send(&h, 0, v, 0, sent[v][0] + 1) == 0);
-		sent[v][0]++;
-	}
+	hf_send_n(&h, 0, v, &sent[v][0], n);
 }
 
 static void print_trace(void)
@@ -196,15 +131,13 @@ static void hold(uint32_t v)
 static int move_cut(uint32_t v, const struct cut_spec *spec)
 {
 	uint64_t deadline;
-	pthread_t t;
 	int out = -1;
 
 	if (spec != NULL && spec->type == HF_MSG)
 		hold(v);
 	cut_proxy_arm(proxy, spec);
-	watch(v);
-	set(&sending, 1);
-	CHECK(pthread_create(&t, NULL, sender, (void *)(uintptr_t)v) == 0);
+	hf_watch(v);
+	hf_sender_start(&h, v, &sent[v][0], 1000000); /* numbered messages to host-a */
 	test_sleep_ns(20000000);
 	CHECK(hf_migrate(&h, 0, v) == 0);
 	deadline = proc_now_ns() + SETTLE_NS;
@@ -213,8 +146,7 @@ static int move_cut(uint32_t v, const struct cut_spec *spec)
 		      hf_audit_count(&h, 0, "migrate_host_failed", v, NULL, NULL)) == 0)
 		test_sleep_ns(5000000);
 	test_sleep_ns(50000000); /* a little more traffic after the outcome */
-	set(&sending, 0);
-	CHECK(pthread_join(t, NULL) == 0);
+	hf_sender_stop();
 	return out > 0 ? 0 : -1;
 }
 
@@ -347,19 +279,18 @@ static uint32_t run_positions(void)
 int main(int argc, char **argv)
 {
 	uint32_t failed;
-	pthread_t t;
+	int doubled;
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: %s <pflightd> <hosts_fault_worker>\n", argv[0]);
 		return 2;
 	}
 	start_hosts(argv[1], argv[2]);
-	CHECK(pthread_create(&t, NULL, sampler, NULL) == 0);
+	hf_sampler_start(&h, 64, 100000);
 	CHECK(one(0, NULL) == 0);
 	print_trace();
 	failed = run_positions();
-	set(&sampling, 0);
-	CHECK(pthread_join(t, NULL) == 0);
+	doubled = hf_sampler_stop();
 	cut_proxy_stop(proxy);
 	if (failed > 0 || doubled > 0) {
 		fprintf(stderr, "%u cut positions failed; %d looks saw both hosts live\n", failed,

@@ -20,7 +20,6 @@
  * owner must have applied them all once.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,66 +38,11 @@
 
 static struct hf h;
 static struct cut_proxy *proxy;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static int sending, sampling = 1, doubled;
-static uint32_t watched = UINT32_MAX;
 static uint64_t sent[RUNS][FAULT_SENDERS];
-
-static int get(int *flag)
-{
-	int v;
-
-	CHECK(pthread_mutex_lock(&lock) == 0);
-	v = *flag;
-	CHECK(pthread_mutex_unlock(&lock) == 0);
-	return v;
-}
-
-static void set(int *flag, int value)
-{
-	CHECK(pthread_mutex_lock(&lock) == 0);
-	*flag = value;
-	CHECK(pthread_mutex_unlock(&lock) == 0);
-}
-
-/* Both hosts read around each other; host-b's segment outlives its daemon, so the reads
- * go on while it is dead. */
-static void *sampler(void *arg)
-{
-	(void)arg;
-	for (uint64_t looks = 0; get(&sampling); looks++) {
-		uint32_t v;
-
-		CHECK(pthread_mutex_lock(&lock) == 0);
-		v = watched;
-		CHECK(pthread_mutex_unlock(&lock) == 0);
-		if (v != UINT32_MAX && hf_both_live(&h, v, (int)(looks & 1))) {
-			fprintf(stderr, "VNode %u placeable on both hosts at once\n", v);
-			set(&doubled, get(&doubled) + 1);
-		}
-		test_sleep_ns(100000);
-	}
-	return NULL;
-}
-
-static void *sender(void *arg)
-{
-	uint32_t v = (uint32_t)(uintptr_t)arg;
-
-	while (get(&sending)) {
-		CHECK(hf_send(&h, 0, v, 0, sent[v][0] + 1) == 0);
-		sent[v][0]++;
-		test_sleep_ns(2000000);
-	}
-	return NULL;
-}
 
 static void send_some(uint32_t v, uint32_t n)
 {
-	for (uint32_t k = 0; k < n; k++) {
-		CHECK(hf_send(&h, 0, v, 0, sent[v][0] + 1) == 0);
-		sent[v][0]++;
-	}
+	hf_send_n(&h, 0, v, &sent[v][0], n);
 }
 
 /* host-a's worker leaves v's inbox alone for a while (FAULT_HOLD) once it applied what
@@ -175,14 +119,11 @@ static int agree(uint32_t v, int owner, int out, uint32_t at_death)
 static uint32_t move_and_kill(uint32_t v, uint64_t delay_ns)
 {
 	uint32_t at_death;
-	pthread_t t;
-
 	const struct cut_spec commit = {0, HF_COMMIT, 1, 0};
 	uint64_t deadline = proc_now_ns() + WAIT_NS;
 
 	cut_proxy_arm(proxy, delay_ns == AT_COMMIT ? &commit : NULL);
-	set(&sending, 1);
-	CHECK(pthread_create(&t, NULL, sender, (void *)(uintptr_t)v) == 0);
+	hf_sender_start(&h, v, &sent[v][0], 2000000);
 	CHECK(hf_migrate(&h, 0, v) == 0);
 	CHECK(seal_passed(v) == 0);
 	while (delay_ns == AT_COMMIT && !cut_proxy_result(proxy).cut) {
@@ -197,8 +138,7 @@ static uint32_t move_and_kill(uint32_t v, uint64_t delay_ns)
 	test_sleep_ns(50000000);
 	hf_start_daemon(&h, 1);
 	test_sleep_ns(50000000);
-	set(&sending, 0);
-	CHECK(pthread_join(t, NULL) == 0);
+	hf_sender_stop();
 	return at_death;
 }
 
@@ -220,9 +160,7 @@ static int one(uint32_t v, uint64_t delay_ns)
 	CHECK(hf_settle(&h, v, WAIT_NS) == 0);
 	send_some(v, 20);
 	CHECK(hf_wait_applied(&h, v, sent[v], WAIT_NS) == 0);
-	CHECK(pthread_mutex_lock(&lock) == 0);
-	watched = v;
-	CHECK(pthread_mutex_unlock(&lock) == 0);
+	hf_watch(v);
 	hold(v);
 	at_death = move_and_kill(v, delay_ns);
 	out = outcome(v);
@@ -255,7 +193,7 @@ int main(int argc, char **argv)
 			    "262144",   NULL};
 	const uint64_t delay_ns[RUNS] = {0,        200000u,   500000u,  1000000u,
 					 3000000u, 10000000u, AT_COMMIT};
-	pthread_t t;
+	int doubled;
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: %s <pflightd> <hosts_fault_worker>\n", argv[0]);
@@ -269,15 +207,14 @@ int main(int argc, char **argv)
 	hf_start_daemon(&h, 1);
 	(void)hf_start_worker(&h, 0, wa);
 	(void)hf_start_worker(&h, 1, wa + 2);
-	CHECK(pthread_create(&t, NULL, sampler, NULL) == 0);
+	/* host-b's segment outlives its daemon: the looks go on while it is dead. */
+	hf_sampler_start(&h, 1, 100000);
 	for (uint32_t v = 0; v < RUNS; v++)
 		failed += one(v, delay_ns[v]) != 0;
-	set(&sampling, 0);
-	CHECK(pthread_join(t, NULL) == 0);
+	doubled = hf_sampler_stop();
 	cut_proxy_stop(proxy);
-	if (failed > 0 || get(&doubled) > 0) {
-		fprintf(stderr, "%d runs failed; %d looks saw both hosts live\n", failed,
-			get(&doubled));
+	if (failed > 0 || doubled > 0) {
+		fprintf(stderr, "%d runs failed; %d looks saw both hosts live\n", failed, doubled);
 		return 1;
 	}
 	hf_finish(&h);

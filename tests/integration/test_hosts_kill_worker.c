@@ -19,7 +19,6 @@
  * past the connection's send queue (8 MiB or 256 frames), so the sender waits on it.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,67 +39,13 @@
 
 static struct hf h;
 static struct cut_proxy *proxy;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static int sending, sampling = 1, doubled;
-static uint32_t watched = UINT32_MAX;
 static uint64_t sent[RUNS][FAULT_SENDERS];
 static char state_text[24];
 static const char *worker_args[] = {"--state-bytes", state_text, "--touch-bytes", "1048576", NULL};
 
-static int get(int *flag)
-{
-	int v;
-
-	CHECK(pthread_mutex_lock(&lock) == 0);
-	v = *flag;
-	CHECK(pthread_mutex_unlock(&lock) == 0);
-	return v;
-}
-
-static void set(int *flag, int value)
-{
-	CHECK(pthread_mutex_lock(&lock) == 0);
-	*flag = value;
-	CHECK(pthread_mutex_unlock(&lock) == 0);
-}
-
-static void *sampler(void *arg)
-{
-	(void)arg;
-	for (uint64_t looks = 0; get(&sampling); looks++) {
-		uint32_t v;
-
-		CHECK(pthread_mutex_lock(&lock) == 0);
-		v = watched;
-		CHECK(pthread_mutex_unlock(&lock) == 0);
-		if (v != UINT32_MAX && hf_both_live(&h, v, (int)(looks & 1))) {
-			fprintf(stderr, "VNode %u placeable on both hosts at once\n", v);
-			set(&doubled, get(&doubled) + 1);
-		}
-		test_sleep_ns(200000);
-	}
-	return NULL;
-}
-
-/* Numbered messages to host-a, one each 5 ms, while `sending`. */
-static void *sender(void *arg)
-{
-	uint32_t v = (uint32_t)(uintptr_t)arg;
-
-	while (get(&sending)) {
-		CHECK(hf_send(&h, 0, v, 0, sent[v][0] + 1) == 0);
-		sent[v][0]++;
-		test_sleep_ns(5000000);
-	}
-	return NULL;
-}
-
 static void send_some(uint32_t v, uint32_t n)
 {
-	for (uint32_t k = 0; k < n; k++) {
-		CHECK(hf_send(&h, 0, v, 0, sent[v][0] + 1) == 0);
-		sent[v][0]++;
-	}
+	hf_send_n(&h, 0, v, &sent[v][0], n);
 }
 
 /* The fixture's index of the host-a worker that owns v now, or -1. */
@@ -179,7 +124,6 @@ static int outcome(uint32_t v)
 static int one(uint32_t v, uint64_t bytes)
 {
 	int k, out, owner, bad = 0;
-	pthread_t t;
 
 	CHECK(hf_settle(&h, v, WAIT_NS) == 0);
 	send_some(v, 20);
@@ -187,19 +131,15 @@ static int one(uint32_t v, uint64_t bytes)
 	k = serving(v);
 	CHECK(k >= 0);
 	cut_proxy_arm(proxy, NULL); /* a fresh connection: its bytes are this move's */
-	CHECK(pthread_mutex_lock(&lock) == 0);
-	watched = v;
-	CHECK(pthread_mutex_unlock(&lock) == 0);
-	set(&sending, 1);
-	CHECK(pthread_create(&t, NULL, sender, (void *)(uintptr_t)v) == 0);
+	hf_watch(v);
+	hf_sender_start(&h, v, &sent[v][0], 5000000); /* numbered messages to host-a */
 	CHECK(hf_migrate(&h, 0, v) == 0);
 	if (bytes != NO_KILL && kill_at(v, bytes, k) < 0) {
 		fprintf(stderr, "VNode %u: the move ended before the kill\n", v);
 		bad = -1;
 	}
 	out = outcome(v);
-	set(&sending, 0);
-	CHECK(pthread_join(t, NULL) == 0);
+	hf_sender_stop();
 	owner = hf_settle(&h, v, WAIT_NS);
 	if (out < 0 || owner < 0 || owner != out) {
 		fprintf(stderr, "VNode %u: outcome %d, owner %d\n", v, out, owner);
@@ -243,23 +183,20 @@ static void start(const char *daemon_path, const char *worker_path, uint64_t sta
 int main(int argc, char **argv)
 {
 	const uint64_t at[RUNS] = {NO_KILL, 16ull << 20, AFTER_ROUND, AT_STOP};
-	int failed = 0;
-	pthread_t t;
+	int failed = 0, doubled;
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: %s <pflightd> <hosts_fault_worker>\n", argv[0]);
 		return 2;
 	}
 	start(argv[1], argv[2], STATE_BYTES);
-	CHECK(pthread_create(&t, NULL, sampler, NULL) == 0);
+	hf_sampler_start(&h, 1, 200000);
 	for (uint32_t v = 0; v < RUNS; v++)
 		failed += one(v, at[v]) != 0;
-	set(&sampling, 0);
-	CHECK(pthread_join(t, NULL) == 0);
+	doubled = hf_sampler_stop();
 	cut_proxy_stop(proxy);
-	if (failed > 0 || get(&doubled) > 0) {
-		fprintf(stderr, "%d moves failed; %d looks saw both hosts live\n", failed,
-			get(&doubled));
+	if (failed > 0 || doubled > 0) {
+		fprintf(stderr, "%d moves failed; %d looks saw both hosts live\n", failed, doubled);
 		return 1;
 	}
 	hf_finish(&h);
