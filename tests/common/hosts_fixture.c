@@ -835,6 +835,21 @@ int hf_audit_repeats(struct hf *h, int i, const char *event, const char *key)
 	return repeats;
 }
 
+int hf_outcome(struct hf *h, uint32_t v, uint64_t timeout_ns)
+{
+	uint64_t deadline = proc_now_ns() + timeout_ns;
+	int moved = 0, failed = 0;
+
+	while (proc_now_ns() < deadline) {
+		moved = hf_audit_count(h, 0, "vnode_emigrated", v, NULL, NULL);
+		failed = hf_audit_count(h, 0, "migrate_host_failed", v, NULL, NULL);
+		if (moved + failed > 0)
+			break;
+		test_sleep_ns(5000000);
+	}
+	return moved + failed == 1 ? moved : -1;
+}
+
 int hf_audit_wait(struct hf *h, int i, const char *event, uint32_t v, int n, uint64_t timeout_ns)
 {
 	uint64_t deadline = proc_now_ns() + timeout_ns;

@@ -153,6 +153,10 @@ void hf_print_state(uint32_t v, int at, const struct fault_state *st,
 int hf_wait_applied(struct hf *h, uint32_t v, const uint64_t sent[FAULT_SENDERS],
 		    uint64_t timeout_ns);
 
+/* The outcome of a move of v from host-a as its audit log says it (one record at most,
+ * waited for up to timeout_ns): 1 moved (vnode_emigrated), 0 stayed
+ * (migrate_host_failed), -1 none in time, or both. */
+int hf_outcome(struct hf *h, uint32_t v, uint64_t timeout_ns);
 /* Records of host i's audit log with this event, about VNode v (UINT32_MAX: any), and,
  * when key is not NULL, a details field key whose value (as text) is value. */
 int hf_audit_count(struct hf *h, int i, const char *event, uint32_t v, const char *key,

@@ -77,22 +77,6 @@ static int seal_passed(uint32_t v)
 	}
 }
 
-/* The source's outcome for v: 1 moved, 0 stayed, -1 none in time or both. */
-static int outcome(uint32_t v)
-{
-	uint64_t deadline = proc_now_ns() + WAIT_NS;
-	int moved = 0, failed = 0;
-
-	while (proc_now_ns() < deadline) {
-		moved = hf_audit_count(&h, 0, "vnode_emigrated", v, NULL, NULL);
-		failed = hf_audit_count(&h, 0, "migrate_host_failed", v, NULL, NULL);
-		if (moved + failed > 0)
-			break;
-		test_sleep_ns(5000000);
-	}
-	return moved + failed == 1 ? moved : -1;
-}
-
 /* What each host audited agrees with where v settled and what host-b held at its death. */
 static int agree(uint32_t v, int owner, int out, uint32_t at_death)
 {
@@ -163,7 +147,7 @@ static int one(uint32_t v, uint64_t delay_ns)
 	hf_watch(v);
 	hold(v);
 	at_death = move_and_kill(v, delay_ns);
-	out = outcome(v);
+	out = hf_outcome(&h, v, WAIT_NS);
 	owner = hf_settle(&h, v, WAIT_NS);
 	if (owner < 0) {
 		fprintf(stderr, "VNode %u: on neither host after %llu s\n", v,

@@ -104,22 +104,6 @@ static int kill_at(uint32_t v, uint64_t bytes, int k)
 	return 0;
 }
 
-/* The source's outcome for v: 1 moved, 0 stayed, -1 none in time or both. */
-static int outcome(uint32_t v)
-{
-	uint64_t deadline = proc_now_ns() + WAIT_NS;
-	int moved = 0, failed = 0;
-
-	while (proc_now_ns() < deadline) {
-		moved = hf_audit_count(&h, 0, "vnode_emigrated", v, NULL, NULL);
-		failed = hf_audit_count(&h, 0, "migrate_host_failed", v, NULL, NULL);
-		if (moved + failed > 0)
-			break;
-		test_sleep_ns(10000000);
-	}
-	return moved + failed == 1 ? moved : -1;
-}
-
 /* One move of v with its worker killed at `bytes`. 0 when every check held. */
 static int one(uint32_t v, uint64_t bytes)
 {
@@ -138,7 +122,7 @@ static int one(uint32_t v, uint64_t bytes)
 		fprintf(stderr, "VNode %u: the move ended before the kill\n", v);
 		bad = -1;
 	}
-	out = outcome(v);
+	out = hf_outcome(&h, v, WAIT_NS);
 	hf_sender_stop();
 	owner = hf_settle(&h, v, WAIT_NS);
 	if (out < 0 || owner < 0 || owner != out) {
