@@ -544,7 +544,8 @@ static int named_buf(struct pf_domain *d, uint32_t id, uint64_t c,
 }
 
 /* The state named now, where it lies (LEAVING: nobody can replace it), its checksum
- * verified in place when `verify`. 0, -ENOENT, -EBADMSG (counted when verified). */
+ * verified in place when `verify`, from its header as read here. 0, -ENOENT, -EBADMSG
+ * (counted when verified). */
 static int named_state(struct pf_domain *d, uint32_t id, int verify, const void **ret_bytes,
 		       size_t *ret_len, uint64_t *ret_seq, uint64_t *ret_inbox_pos)
 {
@@ -572,27 +573,25 @@ static int named_state(struct pf_domain *d, uint32_t id, int verify, const void 
 	return 0;
 }
 
-int ckpt_header(struct pf_domain *d, uint32_t id, size_t *ret_len, uint64_t *ret_seq,
-		uint64_t *ret_inbox_pos)
-{
-	const void *bytes;
-
-	return named_state(d, id, 0, &bytes, ret_len, ret_seq, ret_inbox_pos);
-}
-
 int ckpt_view(struct pf_domain *d, uint32_t id, const void **ret_bytes, size_t *ret_len,
 	      uint64_t *ret_seq, uint64_t *ret_inbox_pos)
 {
 	return named_state(d, id, 0, ret_bytes, ret_len, ret_seq, ret_inbox_pos);
 }
 
-int ckpt_verify(struct pf_domain *d, uint32_t id)
+int ckpt_verify(struct pf_domain *d, uint32_t id, size_t len, uint64_t seq)
 {
 	const void *bytes;
-	size_t len;
-	uint64_t seq, pos;
+	size_t now_len = 0;
+	uint64_t now_seq = 0, pos;
+	int r = named_state(d, id, 1, &bytes, &now_len, &now_seq, &pos);
 
-	return named_state(d, id, 1, &bytes, &len, &seq, &pos);
+	if (r == 0 && (now_len != len || now_seq != seq)) {
+		/* The header changed under a state nobody may replace: not what was read. */
+		counter_add(d, PF_COUNTER_CKPT_CORRUPT, 1);
+		return -EBADMSG;
+	}
+	return r;
 }
 
 int ckpt_range(struct pf_domain *d, uint32_t id, uint64_t off, void *buf, size_t cap,

@@ -30,19 +30,15 @@ uint32_t ckpt_reclaim(struct pf_domain *d, uint32_t slot, uint32_t gen);
 
 /* pf_checkpoint_read(), with the inbox position the state consumed (ret_seq and
  * ret_inbox_pos may be NULL). */
-/* The header of the state named now: its length, seq and inbox position; no byte copied
- * or verified. Only where nobody can replace the named state (LEAVING), for a caller that
- * holds that seq's bytes from an earlier verified read. 0, -ENOENT, -EBADMSG. */
-int ckpt_header(struct pf_domain *d, uint32_t id, size_t *ret_len, uint64_t *ret_seq,
-		uint64_t *ret_inbox_pos);
 /* The state named now, where it lies: its bytes (in the arena), length, seq and inbox
  * position; not verified (ckpt_verify()). Only where nobody can replace the named state
  * (LEAVING). 0, -ENOENT, -EBADMSG (a header that does not name it). */
 int ckpt_view(struct pf_domain *d, uint32_t id, const void **ret_bytes, size_t *ret_len,
 	      uint64_t *ret_seq, uint64_t *ret_inbox_pos);
-/* The checksum of the state named now, verified where it lies (as ckpt_view() finds it).
- * 0, -ENOENT, -EBADMSG (counted corrupt). */
-int ckpt_verify(struct pf_domain *d, uint32_t id);
+/* The checksum of the state named now, verified where it lies (as ckpt_view() finds it),
+ * which must be the one of length len and commit count seq a caller took from it before.
+ * 0, -ENOENT, -EBADMSG (not that state, or it fails: counted corrupt). */
+int ckpt_verify(struct pf_domain *d, uint32_t id, size_t len, uint64_t seq);
 /* Bytes [off, off + cap) of the state named now, copied as one commit's (the descriptor
  * unchanged around the copy), not verified: 0 with the bytes copied, the state's length
  * and seq; -ENOENT, -EBADMSG, -EAGAIN (commits kept racing the copy). */

@@ -82,7 +82,8 @@ static void copy_in(struct dom_inbox_slot *s, const void *bytes, size_t len, uin
 {
 	PF_FAULT_POINT(SEND_AFTER_CLAIM);
 	if (ret_pos != NULL) {
-		s->tag = tag;
+		/* Relaxed: ordered before the publish by [R14]'s release below. */
+		pf_store_relaxed(&s->tag, tag);
 		*ret_pos = t;
 	}
 	memcpy(slot_bytes(s), bytes, len / 2);
@@ -193,7 +194,8 @@ PF_API int pf_transit_sent(struct pf_domain *d, uint32_t id, uint64_t pos, uint6
 		return inbox_st(w) == INBOX_FULL; /* WRITING or SKIP: its sender died first */
 	/* Freed since (and maybe taken back by a prepend, which leaves the tag): a published
 	 * message keeps its tag, a skipped one lost it when it was freed. */
-	return s->tag == tag;
+	/* Relaxed: after the acquire above; a slot reused meanwhile holds another tag. */
+	return pf_load_relaxed(&s->tag) == tag;
 }
 
 /* 1 if the slot at pos + 1 holds (or held) a message: someone queues behind pos. */
@@ -369,7 +371,8 @@ static int free_one(struct pf_domain *d, struct dom_inbox_slot *s, uint64_t pos)
 	}
 	/* Skipped: its message never went in, and its tag must not say it did. */
 	if (inbox_st(w) == INBOX_SKIP)
-		s->tag = 0;
+		/* Relaxed: ordered before the slot's free by [R13]'s release below. */
+		pf_store_relaxed(&s->tag, 0);
 	/* [R13] pairs with [A13] in pf_send(): our reads of the slot are done. A CAS, so a
 	 * fenced-out old owner freeing late cannot destroy a newer message. */
 	(void)pf_cas_release(&s->word, &w, inbox_word(lap + 1, 0, INBOX_EMPTY));

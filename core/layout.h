@@ -575,8 +575,9 @@ struct dom_inbox_slot {
 	_Atomic uint64_t word;
 	/* A message forwarded from another host: its sender's name for it, written before the
 	 * publish (pf_transit_send()); cleared when a skipped slot is freed; a local send and a
-	 * prepend leave it. Read only to ask whether a dead daemon's send went in. */
-	uint64_t tag;
+	 * prepend leave it. Read only to ask whether a dead daemon's send went in. Atomic: a
+	 * reader asks while another sender may reuse the slot. */
+	_Atomic uint64_t tag;
 	/* message bytes follow */
 };
 _Static_assert(sizeof(struct dom_inbox_slot) == 16, "inbox slot header is shared ABI");

@@ -85,9 +85,11 @@ PF_API int pf_transit_read(struct pf_domain *d, uint32_t id, uint32_t epoch, voi
 		return -EINVAL;
 	if (!at(word(d, id), PF_VNODE_LEAVING, epoch))
 		return -ESTALE;
-	if (buf == NULL && cap == 0)
-		r = ckpt_header(d, id, ret_len, &seq, &from);
-	else
+	if (buf == NULL && cap == 0) {
+		const void *bytes;
+
+		r = ckpt_view(d, id, &bytes, ret_len, &seq, &from); /* the header alone */
+	} else
 		r = ckpt_read(d, id, buf, cap, ret_len, &seq, &from);
 	if (r == -ENOENT)
 		/* Relaxed: nobody consumed anything; the freed position is the start. */
@@ -141,7 +143,8 @@ PF_API int pf_transit_view(struct pf_domain *d, uint32_t id, uint32_t epoch, con
 	return r;
 }
 
-PF_API int pf_transit_verify(struct pf_domain *d, uint32_t id, uint32_t epoch)
+PF_API int pf_transit_verify(struct pf_domain *d, uint32_t id, uint32_t epoch, size_t len,
+			     uint64_t seq)
 {
 	int r;
 
@@ -150,7 +153,7 @@ PF_API int pf_transit_verify(struct pf_domain *d, uint32_t id, uint32_t epoch)
 	if (!at(word(d, id), PF_VNODE_LEAVING, epoch))
 		return -ESTALE;
 	PF_FAULT_POINT(TRANSIT_BEFORE_VERIFY);
-	r = ckpt_verify(d, id);
+	r = ckpt_verify(d, id, len, seq);
 	if (!at(word(d, id), PF_VNODE_LEAVING, epoch))
 		return -ESTALE;
 	return r;

@@ -151,11 +151,14 @@ PF_API int pf_transit_view(struct pf_domain *domain, uint32_t id, uint32_t epoch
 
 /*
  * Verify, where they lie, the bytes pf_transit_view() gives of a LEAVING VNode at epoch:
- * its checksum recomputed over the arena's bytes now. Returns 0, -EBADMSG (they fail it:
- * counted as a corrupt checkpoint), -ENOENT (never committed), -ESTALE (not LEAVING at
- * epoch), -EINVAL.
+ * its checksum recomputed over the arena's bytes now, for the state of length len and
+ * commit count seq that the caller took (from pf_transit_view() or pf_transit_read()), so
+ * that what it sent is what passed. Returns 0, -EBADMSG (they fail it, or the header no
+ * longer says len and seq: counted as a corrupt checkpoint), -ENOENT (never committed),
+ * -ESTALE (not LEAVING at epoch), -EINVAL.
  */
-PF_API int pf_transit_verify(struct pf_domain *domain, uint32_t id, uint32_t epoch);
+PF_API int pf_transit_verify(struct pf_domain *domain, uint32_t id, uint32_t epoch, size_t len,
+			     uint64_t seq);
 
 /*
  * Receive a state in place, without a copy of it: pf_transit_hold() takes a free checkpoint

@@ -568,7 +568,7 @@ static int final_verify(struct hosts *h, struct emigration *e)
 	if (!e->verify_due)
 		return 0;
 	e->verify_due = 0;
-	r = pf_transit_verify(h->domain, e->vnode, e->epoch);
+	r = pf_transit_verify(h->domain, e->vnode, e->epoch, e->len, e->seq);
 	if (r < 0)
 		fail(h, e, r == -EBADMSG ? "its state here fails its checksum" : strerror(-r));
 	return r;

@@ -307,20 +307,18 @@ static int marks_map(struct hosts *h, const char *path, int fresh)
 {
 	struct forward_marks *fm;
 	struct stat st;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600), whole;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600), whole, r;
 
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		int r = fstat(fd, &st) < 0 ? -errno : -EINVAL;
-
+	r = fstat(fd, &st) < 0 ? -errno : S_ISREG(st.st_mode) ? 0 : -EINVAL;
+	if (r < 0) {
 		(void)close(fd);
 		return r;
 	}
 	whole = st.st_size == (off_t)sizeof(*fm);
 	if ((!whole || fresh) && (ftruncate(fd, 0) < 0 || ftruncate(fd, sizeof(*fm)) < 0)) {
-		int r = -errno;
-
+		r = -errno;
 		(void)close(fd);
 		return r;
 	}
@@ -333,8 +331,7 @@ static int marks_map(struct hosts *h, const char *path, int fresh)
 	     fm->count > HOSTS_FORWARD_MAX)) {
 		log_msg(LOG_WARN,
 			"hosts: %s is not a file of forwarded-message marks: started anew "
-			"(messages "
-			"forwarded before may be delivered again)",
+			"(messages forwarded before may be delivered again)",
 			path);
 		memset(fm, 0, sizeof(*fm));
 	}

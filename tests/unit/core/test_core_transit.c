@@ -172,19 +172,23 @@ static void test_leave_fences_owner(void **state)
 		assert_memory_equal(view, "state-1", 7);
 		assert_int_equal(vseq, seq);
 		assert_int_equal(vfrom, from);
-		assert_int_equal(pf_transit_verify(a, 1, epoch), 0);
+		assert_int_equal(pf_transit_verify(a, 1, epoch, vlen, vseq), 0);
 		assert_int_equal(pf_transit_view(a, 1, epoch + 1, &view, &vlen, &vseq, &vfrom),
 				 -ESTALE);
-		assert_int_equal(pf_transit_verify(a, 1, epoch + 1), -ESTALE);
-		assert_int_equal(pf_transit_verify(a, 99, epoch), -EINVAL);
+		assert_int_equal(pf_transit_verify(a, 1, epoch + 1, vlen, vseq), -ESTALE);
+		assert_int_equal(pf_transit_verify(a, 99, epoch, vlen, vseq), -EINVAL);
+		/* Not the state that was read (another length or commit): refused, counted. */
+		assert_int_equal(pf_transit_verify(a, 1, epoch, vlen - 1, vseq), -EBADMSG);
+		assert_int_equal(pf_transit_verify(a, 1, epoch, vlen, vseq + 1), -EBADMSG);
+		assert_int_equal(counter(a, PF_COUNTER_CKPT_CORRUPT), corrupt + 2);
 		at = (char *)(uintptr_t)view; /* a corrupt writer's doing */
 		at[3] ^= 1;
 		assert_int_equal(pf_transit_view(a, 1, epoch, &view, &vlen, &vseq, &vfrom), 0);
 		assert_ptr_equal(view, at);
-		assert_int_equal(pf_transit_verify(a, 1, epoch), -EBADMSG);
-		assert_int_equal(counter(a, PF_COUNTER_CKPT_CORRUPT), corrupt + 1);
+		assert_int_equal(pf_transit_verify(a, 1, epoch, vlen, vseq), -EBADMSG);
+		assert_int_equal(counter(a, PF_COUNTER_CKPT_CORRUPT), corrupt + 3);
 		at[3] ^= 1;
-		assert_int_equal(pf_transit_verify(a, 1, epoch), 0);
+		assert_int_equal(pf_transit_verify(a, 1, epoch, vlen, vseq), 0);
 	}
 	assert_int_equal(pf_transit_read(a, 1, epoch + 1, buf, sizeof(buf), &len, &seq, &from),
 			 -ESTALE);
