@@ -8,12 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #include "pf_config.h"
+#include "tests/common/cut_proxy.h"
 #include "tests/common/hosts_fixture.h"
 #include "tests/common/proc_util.h"
 #include "tests/common/test_util.h"
@@ -24,28 +24,6 @@ static void hex(char *out, const unsigned char *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		(void)snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
-
-/* fork + exec argv with output appended to log; the child dies with this process. */
-/* fault: PF_FAULT for the child (shm/fault.h), or NULL. */
-static pid_t spawn(char *const argv[], const char *log, const char *fault)
-{
-	pid_t parent = getpid(), pid = fork();
-
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-			_exit(126);
-		if (fault != NULL && setenv("PF_FAULT", fault, 1) < 0)
-			_exit(125);
-		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-			_exit(127);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
 }
 
 static void reap(pid_t *pid, int sig)
@@ -218,7 +196,7 @@ static int start_once(struct hf *h, int i, uint64_t deadline, const char *fault)
 		at = ftell(f);
 		(void)fclose(f);
 	}
-	h->daemon[i] = spawn(argv, h->dlog[i], fault);
+	h->daemon[i] = proc_spawn_env(argv, h->dlog[i], "PF_FAULT", fault);
 	for (;;) {
 		log_since(h, i, at, buf, sizeof(buf));
 		if (strstr(buf, " ready: ") != NULL)
@@ -232,6 +210,17 @@ static int start_once(struct hf *h, int i, uint64_t deadline, const char *fault)
 		CHECK(proc_now_ns() < deadline);
 		proc_nap();
 	}
+}
+
+struct cut_proxy *hf_start_relayed(struct hf *h)
+{
+	struct cut_proxy *proxy = cut_proxy_start(h->port[1]);
+
+	h->o.peer_port[0] = cut_proxy_port(proxy);
+	hf_write_manifest(h, 0);
+	hf_start_daemon(h, 0);
+	hf_start_daemon(h, 1);
+	return proxy;
 }
 
 void hf_start_daemon(struct hf *h, int i)
@@ -309,7 +298,7 @@ int hf_start_worker(struct hf *h, int i, const char *const *extra)
 	for (; extra != NULL && extra[n - 2] != NULL && n < 15; n++)
 		argv[n] = (char *)extra[n - 2];
 	argv[n] = NULL;
-	h->worker[i][k] = spawn(argv, h->wlog[i], NULL);
+	h->worker[i][k] = proc_spawn(argv, h->wlog[i]);
 	return k;
 }
 

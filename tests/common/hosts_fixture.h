@@ -71,6 +71,9 @@ void hf_write_manifest(struct hf *h, int i);
  * refused with "transport: Address already in use" (a daemon killed a moment before still
  * holding the port) is said on stderr and tried again every 100 ms. */
 void hf_start_daemon(struct hf *h, int i);
+/* A cutting relay (tests/common/cut_proxy.h) on host-a's way to host-b, then both
+ * daemons: the relay, for the test to arm and stop. */
+struct cut_proxy *hf_start_relayed(struct hf *h);
 /* The same, with PF_FAULT=fault in its environment (shm/fault.h: "<point>:<n>:<mode>"). */
 void hf_start_daemon_faulty(struct hf *h, int i, const char *fault);
 /* kill -9 daemon i and reap it. */

@@ -34,6 +34,11 @@ void proc_nap(void)
 
 pid_t proc_spawn(char *const argv[], const char *log)
 {
+	return proc_spawn_env(argv, log, NULL, NULL);
+}
+
+pid_t proc_spawn_env(char *const argv[], const char *log, const char *name, const char *value)
+{
 	pid_t parent = getpid(), pid = fork();
 
 	if (pid < 0) {
@@ -46,6 +51,8 @@ pid_t proc_spawn(char *const argv[], const char *log)
 		/* A test killed before its cleanup (a timeout, SIGKILL) leaves nothing running. */
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 			_exit(126);
+		if (value != NULL && setenv(name, value, 1) < 0)
+			_exit(125);
 		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 			_exit(127);
 		execv(argv[0], argv);

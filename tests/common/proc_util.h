@@ -19,6 +19,9 @@ void proc_nap(void);        /* 2 ms */
  * before its cleanup leaves nothing running. Exits the test (status 1) when fork fails;
  * the child exits 127 when exec fails. */
 pid_t proc_spawn(char *const argv[], const char *log);
+/* proc_spawn() with one variable set in the child's environment (value NULL: none), such
+ * as PF_FAULT to arm a fault point in it (shm/fault.h). */
+pid_t proc_spawn_env(char *const argv[], const char *log, const char *name, const char *value);
 
 /* Run a shell command line; its stdout into *out (NUL-terminated, caller frees). The exit
  * status, or -1 when it did not exit normally. Exits the test when popen fails. */

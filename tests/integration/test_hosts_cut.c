@@ -257,11 +257,7 @@ static void start_hosts(const char *daemon_path, const char *worker_path)
 	(void)snprintf(state, sizeof(state), "%u", STATE_BYTES);
 	(void)snprintf(define, sizeof(define), "%u", (unsigned)(1 + POSITIONS));
 	hf_init(&h, "hcut", daemon_path, worker_path, &o);
-	proxy = cut_proxy_start(h.port[1]);
-	h.o.peer_port[0] = cut_proxy_port(proxy);
-	hf_write_manifest(&h, 0);
-	hf_start_daemon(&h, 0);
-	hf_start_daemon(&h, 1);
+	proxy = hf_start_relayed(&h);
 	(void)hf_start_worker(&h, 0, wa);
 	(void)hf_start_worker(&h, 1, wa + 2);
 }

@@ -184,11 +184,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	hf_init(&h, "hkillt", argv[1], argv[2], &o);
-	proxy = cut_proxy_start(h.port[1]);
-	h.o.peer_port[0] = cut_proxy_port(proxy);
-	hf_write_manifest(&h, 0);
-	hf_start_daemon(&h, 0);
-	hf_start_daemon(&h, 1);
+	proxy = hf_start_relayed(&h);
 	(void)hf_start_worker(&h, 0, wa);
 	(void)hf_start_worker(&h, 1, wa + 2);
 	/* host-b's segment outlives its daemon: the looks go on while it is dead. */

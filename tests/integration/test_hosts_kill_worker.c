@@ -154,11 +154,7 @@ static void start(const char *daemon_path, const char *worker_path, uint64_t sta
 	(void)snprintf(runs, sizeof(runs), "%u", RUNS);
 	(void)snprintf(state_text, sizeof(state_text), "%llu", (unsigned long long)state_bytes);
 	hf_init(&h, "hkillw", daemon_path, worker_path, &o);
-	proxy = cut_proxy_start(h.port[1]);
-	h.o.peer_port[0] = cut_proxy_port(proxy);
-	hf_write_manifest(&h, 0);
-	hf_start_daemon(&h, 0);
-	hf_start_daemon(&h, 1);
+	proxy = hf_start_relayed(&h);
 	(void)hf_start_worker(&h, 0, define);
 	(void)hf_start_worker(&h, 0, worker_args);
 	(void)hf_start_worker(&h, 1, worker_args);
