@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -399,6 +400,27 @@ static int uring_features(struct pf_xport *x, uint64_t *ret_features)
 	return 0;
 }
 
+static int uring_stats(struct pf_xport *x, struct pf_xport_stats *ret)
+{
+	struct pf_xport_stats s = {.size = sizeof(s)};
+	uint32_t size;
+
+	if (x == NULL || ret == NULL ||
+	    ret->size < offsetof(struct pf_xport_stats, sends_copied) + sizeof(s.sends_copied))
+		return -EINVAL;
+	size = ret->size < sizeof(s) ? ret->size : (uint32_t)sizeof(s);
+	s.submits = x->stats.submits;
+	s.sends_copied = x->stats.send_ops + x->stats.sendmsg_ops;
+	s.sends_zero_copy = x->stats.send_zc_ops + x->stats.sendmsg_zc_ops;
+	s.sends_zero_copy_fixed = x->stats.send_zc_fixed_ops;
+	s.zc_notifications = x->stats.zc_notifs;
+	s.frames_received = x->stats.frames_zero_copy + x->stats.frames_copied;
+	s.recv_no_buffer = x->stats.recv_enobufs;
+	s.size = ret->size;
+	memcpy(ret, &s, size);
+	return 0;
+}
+
 const struct pf_xport_ops xport_uring_ops = {
 	.size = sizeof(struct pf_xport_ops),
 	.name = "uring",
@@ -412,6 +434,7 @@ const struct pf_xport_ops xport_uring_ops = {
 	.close = uring_close,
 	.fd = uring_fd,
 	.features = uring_features,
+	.stats = uring_stats,
 };
 
 int xport_uring_conn_fd(struct pf_xport *x, uint32_t conn)

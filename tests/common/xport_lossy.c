@@ -154,6 +154,11 @@ static int lossy_features(struct pf_xport *x, uint64_t *f)
 	return L(x)->ops->features(L(x)->inner, f);
 }
 
+static int lossy_stats(struct pf_xport *x, struct pf_xport_stats *st)
+{
+	return L(x)->ops->stats(L(x)->inner, st);
+}
+
 /* The first k bytes of the frame as it goes on the wire: prefix, then payload. */
 static int keep_partial(struct lossy_conn *lc, const struct iovec *iov, unsigned n, size_t k)
 {
@@ -309,6 +314,7 @@ static struct pf_xport_ops lossy = {
 	.close = lossy_close,
 	.fd = lossy_fd,
 	.features = lossy_features,
+	.stats = lossy_stats,
 };
 
 const struct pf_xport_ops *xport_lossy_ops(const struct pf_xport_ops *inner,

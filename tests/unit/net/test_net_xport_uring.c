@@ -914,6 +914,26 @@ static void test_xport_registered_buffers(void **state)
 		      (unsigned long long)st.zc_notifs);
 	assert_true(n_frames >= 10);
 	assert_true(st.send_zc_fixed_ops > 0 && st.send_zc_ops + st.sendmsg_zc_ops > 0);
+	/* The public counters say the same; a size below the first published one is refused
+	 * and an older, shorter struct gets only what it has room for. */
+	struct pf_xport_stats ps = {.size = sizeof(ps)}, old = {.size = 24};
+
+	assert_true(offsetof(struct pf_xport_ops, stats) < U->size);
+	assert_int_equal(U->stats(x, &ps), 0);
+	assert_int_equal(ps.size, sizeof(ps));
+	assert_int_equal(ps.sends_zero_copy_fixed, st.send_zc_fixed_ops);
+	assert_int_equal(ps.sends_zero_copy, st.send_zc_ops + st.sendmsg_zc_ops);
+	assert_int_equal(ps.sends_copied, st.send_ops + st.sendmsg_ops);
+	assert_int_equal(ps.zc_notifications, st.zc_notifs);
+	assert_true(ps.frames_received >= n_frames);
+	old.sends_zero_copy = 12345;
+	assert_int_equal(U->stats(x, &old), 0);
+	assert_int_equal(old.size, 24);
+	assert_int_equal(old.sends_copied, st.send_ops + st.sendmsg_ops);
+	assert_int_equal(old.sends_zero_copy, 12345); /* beyond its size: untouched */
+	old.size = 23;
+	assert_int_equal(U->stats(x, &old), -EINVAL);
+	assert_int_equal(U->stats(NULL, &ps), -EINVAL);
 	assert_int_equal(U->register_buffers(x, NULL, 0), 0); /* unregister */
 	stream_fini(&s);
 	U->destroy(x);
