@@ -13,6 +13,9 @@
  *   xport_copy_<size>  the same with PF_XPORT_F_NO_ZC (copied sends), as baseline:
  *                      ratio > 1 means zero copy won at that size. Receiver: a plain
  *                      blocking recv() loop (1 MiB reads), so only the send side differs.
+ *   xport_zc_fixed_<size>  as xport_zc_<size>, the source buffer registered first
+ *                      (register_buffers): IORING_OP_SEND_ZC from fixed buffers, against
+ *                      the same copied runs.
  *   raw_send_1MiB      baseline: a blocking send() loop of 1 MiB writes into the same
  *                      receiver (the raw loops are bench_tcp.c's, shared with bench_migrate);
  *   raw_uring_send_1MiB  baseline: one io_uring, IORING_OP_SEND of 1 MiB with
@@ -158,9 +161,11 @@ static void xport_receiver_start(struct xport_receiver *r, uint64_t expect, uint
 	bench_check(-pthread_create(th, NULL, recv_xport, r), "pthread_create");
 }
 
-/* One run of ours: GB/s of wire bytes into a raw (e2e false) or transport receiver. */
-static double xport_once(uint32_t flags, uint32_t threshold, uint32_t size, bool e2e)
+/* One run of ours: GB/s of wire bytes into a raw (e2e false) or transport receiver; the
+ * source buffer registered with the sender's ring when `fixed`. */
+static double xport_run(uint32_t flags, uint32_t threshold, uint32_t size, bool e2e, bool fixed)
 {
+	const struct iovec reg = {source, SRC_BYTES};
 	struct xport_receiver xr = {0};
 	struct bench_tcp_receiver raw;
 	struct pf_xport *x = make(flags, threshold);
@@ -170,6 +175,8 @@ static double xport_once(uint32_t flags, uint32_t threshold, uint32_t size, bool
 	uint32_t conn;
 	uint16_t port;
 
+	if (fixed)
+		bench_check(U->register_buffers(x, &reg, 1), "register_buffers");
 	if (e2e) {
 		xport_receiver_start(&xr, frames * size, &port, &th);
 	} else {
@@ -194,6 +201,11 @@ static double xport_once(uint32_t flags, uint32_t threshold, uint32_t size, bool
 		t_last = raw.t_last_ns;
 	}
 	return (double)frames * (size + 4) / (double)(t_last - t0);
+}
+
+static double xport_once(uint32_t flags, uint32_t threshold, uint32_t size, bool e2e)
+{
+	return xport_run(flags, threshold, size, e2e, false);
 }
 
 /* Baselines (bench_tcp.h): a blocking send() loop, or one io_uring send in flight, of
@@ -236,20 +248,25 @@ static void emit(const char *subject, const char *baseline, double *v, double *b
 	bench_emit(&r);
 }
 
-/* Zero copy against copied sends at each size from 4 KiB to 4 MiB. */
+/* Zero copy, from plain and from registered memory, against copied sends at each size
+ * from 4 KiB to 4 MiB. */
 static void sizes(void)
 {
 	for (uint32_t size = 4096; size <= (4u << 20); size *= 2) {
-		double zc[SAMPLES], copy[SAMPLES];
+		double zc[SAMPLES], fixed[SAMPLES], copy[SAMPLES], copy2[SAMPLES];
 		char subject[64], base[64];
 
 		for (int s = 0; s < SAMPLES; s++) {
 			copy[s] = xport_once(PF_XPORT_F_NO_ZC, 0, size, false);
 			zc[s] = xport_once(0, 1, size, false);
+			fixed[s] = xport_run(0, 1, size, false, true);
 		}
+		memcpy(copy2, copy, sizeof(copy));
 		(void)snprintf(subject, sizeof(subject), "xport_zc_%uKiB", size >> 10);
 		(void)snprintf(base, sizeof(base), "xport_copy_%uKiB", size >> 10);
 		emit(subject, base, zc, copy, size);
+		(void)snprintf(subject, sizeof(subject), "xport_zc_fixed_%uKiB", size >> 10);
+		emit(subject, base, fixed, copy2, size);
 	}
 }
 
