@@ -57,6 +57,7 @@ PF_API int pf_transit_leave(struct pf_domain *d, uint32_t id, uint32_t host, uin
 	if (d == NULL || id >= d->lim.vnodes_max || host > PF_TRANSIT_HOST_UNKNOWN ||
 	    ret_epoch == NULL)
 		return -EINVAL;
+	PF_FAULT_POINT(TRANSIT_BEFORE_LEAVE); /* a source about to stop the VNode */
 	w = word(d, id);
 	if (own_state(w) == PF_VNODE_UNASSIGNED)
 		return -ENOENT;

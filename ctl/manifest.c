@@ -297,7 +297,12 @@ static const struct manifest_field fields[] = {
 	    "Send segments at least this large go by zero-copy (IORING_OP_SEND_ZC); 0: never. "
 	    "The default is where zero copy stopped losing to a copied send in "
 	    "`scripts/bench xport` over loopback, where the kernel copies anyway (so it never "
-	    "wins there): measure on the NIC that carries migrations. Restart to change it."),
+	    "wins there): measure on the NIC that carries migrations. A move's final chunks go "
+	    "straight from the checkpoint arena: when this is at most a chunk (8 KiB to 256 "
+	    "KiB, by `membership.state_bytes_max`), pflightd registers those final states with "
+	    "io_uring while the moves run, so their zero-copy sends pin no page each time (its "
+	    "log counts, as it stops, the sends copied, zero-copy, and zero-copy from "
+	    "registered memory). Restart to change it."),
 	VAL(M, "transport.sqpoll_cpu", PF_MANIFEST_INT, 0, transport.sqpoll_cpu, -1, 4095, "-1",
 	    "Pin a kernel thread that polls the transport's submission queue "
 	    "(IORING_SETUP_SQPOLL) to this CPU, so sends go out without a system call; -1: no "

@@ -66,6 +66,7 @@
 	X(WAIT_BEFORE_SLEEP, "wait_before_sleep")                                                  \
 	X(SHM_HEADER_READ, "shm_header_read")                                                      \
 	X(SEND_AFTER_PUBLISH, "send_after_publish")                                                \
+	X(TRANSIT_BEFORE_LEAVE, "transit_before_leave")                                            \
 	X(TRANSIT_BEFORE_VERIFY, "transit_before_verify")
 
 /* clang-format off: the X-macro expansion confuses its indentation */

@@ -112,12 +112,12 @@ void hf_write_manifest(struct hf *h, int i)
 		"  state_bytes_max: %llu\n  heartbeat_misses: 20\n"
 		"governance:\n  audit:\n    path: %s\n    fsync: head\n"
 		"transport:\n  name: host-%c\n  key: %s/%d.key\n  port: %u\n"
-		"  zero_copy_threshold: 0\n"
+		"  zero_copy_threshold: %u\n"
 		"  peers:\n    - name: host-%c\n      address: 127.0.0.1\n      port: %u\n"
 		"      key: %s\napi:\n  enabled: false\n",
 		h->name[i], h->o.vnodes_max, h->o.members_max, h->o.inbox_slots,
 		(unsigned long long)h->o.state_bytes_max, h->audit[i], 'a' + i, h->dir, i,
-		h->port[i], 'a' + (1 - i), peer_port, h->pub[1 - i]);
+		h->port[i], h->o.zero_copy_threshold, 'a' + (1 - i), peer_port, h->pub[1 - i]);
 	CHECK(fclose(f) == 0);
 }
 

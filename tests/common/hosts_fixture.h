@@ -38,6 +38,8 @@ struct hf_opts {
 	/* The port host i dials to reach the other (0: the other's own port), so a test can put
 	 * a proxy between them, or a fake host in the other's place. */
 	unsigned peer_port[HF_HOSTS];
+	/* Both daemons' transport.zero_copy_threshold in bytes (0, the default: never). */
+	unsigned zero_copy_threshold;
 };
 
 struct hf {

@@ -20,6 +20,14 @@
  * ABORT), and neither is one of pre-copy reads alone (`same`: verified all the same). So
  * the pause is the last small round, the messages and the target's check.
  *
+ * Registered buffers. The final chunks go straight from the arena. When zero copy can
+ * take them (transport.zero_copy_threshold at most a chunk), the final states of the moves
+ * under way are registered with the transport (io_uring fixed buffers): a zero-copy send
+ * from there pins no page per send. The set follows the moves, changed only once no
+ * zero-copy send from it waits for the kernel (else at a later step: sends meanwhile go
+ * unregistered, which is only slower). Pre-copy rounds send copies (a running VNode's
+ * buffer may be reused under a send), so they gain nothing from it.
+ *
  * Commit. On PREPARED the source's word goes REMOTE (pf_transit_left) and only then does
  * COMMIT leave: a cut at any point before leaves the VNode here (stay, epoch + 1, placed
  * again with its state and messages), and the target, which places nothing before
@@ -49,6 +57,63 @@ struct chunk_frame {
 };
 
 static void fail(struct hosts *h, struct emigration *e, const char *why);
+
+/* The final states to register now: those of the moves that may still send from them. */
+static unsigned views_wanted(const struct hosts *h, struct iovec *want)
+{
+	unsigned n = 0;
+
+	for (uint32_t i = 0; i < HOSTS_MIGRATIONS_MAX; i++) {
+		const struct emigration *e = &h->out[i];
+		uint64_t first = e->len < e->chunk_bytes ? e->len : e->chunk_bytes;
+
+		if ((e->phase == EM_FINAL || e->phase == EM_PREPARE_WAIT) && e->final != NULL &&
+		    first >= h->zc_threshold)
+			want[n++] = (struct iovec){(void *)(uintptr_t)e->final, (size_t)e->len};
+	}
+	return n;
+}
+
+/* Registered buffers (see the top of this file): the set made what views_wanted() says,
+ * unless it is already, or a zero-copy send from the present set still runs (-EBUSY:
+ * reg_stale, again at the next step). Any other refusal (the memlock limit) turns them off
+ * for good, said once: sends work the same without. */
+static void views_register(struct hosts *h)
+{
+	struct iovec want[HOSTS_MIGRATIONS_MAX];
+	unsigned n;
+	int r;
+
+	if (!h->reg_on)
+		return;
+	n = views_wanted(h, want);
+	if (n == h->reg_count && memcmp(want, h->reg, n * sizeof(want[0])) == 0) {
+		h->reg_stale = 0;
+		return;
+	}
+	r = h->ops->register_buffers(h->x, want, n);
+	h->reg_stale = r == -EBUSY;
+	if (r == -EBUSY)
+		return;
+	h->reg_count = r == 0 ? n : 0;
+	memcpy(h->reg, want, h->reg_count * sizeof(want[0]));
+	if (r < 0) {
+		h->reg_on = 0;
+		log_msg(LOG_WARN,
+			"transport: the checkpoint arena cannot be registered (%s): zero-copy "
+			"sends from it pin its pages each time",
+			strerror(-r));
+	}
+}
+
+/* 1 when e's final state lies in the registered set. */
+static uint32_t view_registered(const struct hosts *h, const struct emigration *e)
+{
+	for (uint32_t i = 0; i < h->reg_count; i++)
+		if (h->reg[i].iov_base == e->final && h->reg[i].iov_len == e->len)
+			return 1;
+	return 0;
+}
 
 static struct emigration *find_mig(struct hosts *h, uint64_t mig)
 {
@@ -117,6 +182,8 @@ int emigrate_start(struct hosts *h, uint32_t vnode, uint32_t peer, const char *b
 	e->inflight = e->bytes_sent = e->changed_bytes = 0;
 	e->copied = e->same = e->verify_due = 0;
 	e->final = NULL;
+	e->arena_bytes = 0;
+	e->registered = 0;
 	e->started_ns = hosts_now_ns();
 	e->stopped_ns = 0;
 	e->deadline_ns = e->started_ns + HOSTS_MIGRATE_TIMEOUT_NS;
@@ -234,6 +301,8 @@ static int send_chunk(struct hosts *h, struct emigration *e, uint32_t i)
 		return r;
 	}
 	memcpy(e->xxh[i], &x, sizeof(x));
+	if (e->final != NULL)
+		e->arena_bytes += len;
 	e->have[i] = 1;
 	e->inflight++;
 	e->changed_bytes += len;
@@ -352,6 +421,8 @@ static int stop(struct hosts *h, struct emigration *e)
 	e->cursor = 0;
 	e->changed_bytes = 0;
 	e->phase = EM_FINAL;
+	views_register(h); /* before its first send */
+	e->registered = e->final != NULL && view_registered(h, e);
 	return 0;
 }
 
@@ -594,11 +665,13 @@ static void on_prepared(struct hosts *h, struct emigration *e, uint32_t remote_e
 	hosts_audit(h, "vnode_emigrated", e->vnode,
 		    "{\"to\":\"%s\",\"migration\":%llu,\"epoch\":%u,\"remote_epoch\":%u,"
 		    "\"rounds\":%u,\"bytes_sent\":%llu,\"state_bytes\":%llu,\"messages\":%u,"
-		    "\"pause_us\":%llu,\"total_ms\":%llu,%s}",
+		    "\"pause_us\":%llu,\"total_ms\":%llu,\"arena_bytes\":%llu,"
+		    "\"registered\":%s,%s}",
 		    h->peers[e->peer].id.name, (unsigned long long)e->mig, e->epoch, remote_epoch,
 		    e->round, (unsigned long long)e->bytes_sent, (unsigned long long)e->len,
 		    e->messages, (unsigned long long)((now - e->stopped_ns) / 1000),
-		    (unsigned long long)((now - e->started_ns) / 1000000), e->by);
+		    (unsigned long long)((now - e->started_ns) / 1000000),
+		    (unsigned long long)e->arena_bytes, e->registered ? "true" : "false", e->by);
 }
 
 /* After ROUND_OK: another round, or the stop. */
@@ -814,6 +887,7 @@ int emigrate_step(struct hosts *h)
 {
 	int work = start_waiting(h);
 
+	views_register(h); /* the set follows the moves that ended */
 	for (uint32_t i = 0; i < HOSTS_MIGRATIONS_MAX; i++)
 		if (h->out[i].phase != EM_FREE)
 			work += step_one(h, &h->out[i]);

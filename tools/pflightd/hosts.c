@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +202,8 @@ int hosts_create(struct pf_domain *domain, const struct pf_manifest *manifest,
 		uint64_t f = 0;
 
 		(void)h->ops->features(h->x, &f);
+		h->zc_threshold = o.zc_threshold_bytes;
+		h->reg_on = (f & PF_XPORT_FEAT_REGISTERED_BUFFERS) != 0 && h->zc_threshold != 0;
 		log_msg(LOG_INFO, "transport: listening on %s:%u as %s, %u peers%s", t->listen,
 			(unsigned)h->port, h->name[0] != '\0' ? h->name : "?", h->peers_count,
 			(f & PF_XPORT_FEAT_SQPOLL) != 0 ? ", submissions polled by a kernel thread"
@@ -211,6 +214,22 @@ int hosts_create(struct pf_domain *domain, const struct pf_manifest *manifest,
 }
 
 static void out_done(struct hosts *h, struct hosts_out *o, int error);
+
+/* How this daemon's sends went, once, as it stops: whether zero copy, and zero copy from
+ * the registered arena, were taken at all. */
+static void log_sends(struct hosts *h)
+{
+	struct pf_xport_stats st = {.size = sizeof(st)};
+
+	if (h->ops->size <= offsetof(struct pf_xport_ops, stats) || h->ops->stats(h->x, &st) < 0)
+		return;
+	log_msg(LOG_INFO,
+		"transport: %llu sends copied, %llu zero-copy, %llu zero-copy from registered "
+		"memory (the checkpoint arena), %llu frames received",
+		(unsigned long long)st.sends_copied, (unsigned long long)st.sends_zero_copy,
+		(unsigned long long)st.sends_zero_copy_fixed,
+		(unsigned long long)st.frames_received);
+}
 
 void hosts_destroy(struct hosts *h)
 {
@@ -224,6 +243,8 @@ void hosts_destroy(struct hosts *h)
 			out_done(h, o, -ECANCELED); /* never handed to the transport */
 		}
 	immigrate_fini(h);
+	if (h->x != NULL)
+		log_sends(h);
 	if (h->x != NULL)
 		h->ops->destroy(h->x);
 	for (uint32_t i = 0; i < HOSTS_CONNS_MAX; i++)

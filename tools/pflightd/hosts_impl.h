@@ -176,7 +176,10 @@ struct emigration {
 	uint32_t copied;      /* len and seq are known */
 	uint32_t same;        /* no commit since the last round: no chunk changed */
 	const uint8_t *final; /* after the stop, unless `same`: the state in the arena */
-	uint32_t verify_due;  /* its checksum is still to be verified here (before COMMIT) */
+	uint64_t arena_bytes; /* final chunks' bytes sent straight from there */
+	uint32_t registered;  /* final lies in a buffer registered with the transport */
+	uint32_t reserved0;
+	uint32_t verify_due; /* its checksum is still to be verified here (before COMMIT) */
 	uint8_t (*sent)[PF_PACKET_DIGEST_BYTES]; /* digest of each chunk the target has */
 	uint8_t (*xxh)[16];                      /* and its XXH3-128, to find what changed */
 	uint8_t *have;                           /* 1: the target has chunk i at sent[i] */
@@ -276,6 +279,13 @@ struct hosts {
 	char drain_by[96];
 	uint64_t refused_links;
 	uint64_t moves_out, moves_in, rollbacks;
+	/* The moves' final states registered with the transport (emigrate.c): reg_on when it
+	 * can use registered buffers and zero copy is on (zc_threshold > 0). */
+	uint32_t zc_threshold;
+	uint32_t reg_on;
+	uint32_t reg_count;
+	uint32_t reg_stale; /* a change waits for the zero-copy sends from the set to end */
+	struct iovec reg[HOSTS_MIGRATIONS_MAX];
 };
 
 /* hosts.c */
