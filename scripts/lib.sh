@@ -9,7 +9,7 @@ PF_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Packages every build needs; callers add their own.
 PF_BUILD_PKGS=(meson ninja-build pkg-config gcc libc6-dev python3 liburing-dev libnuma-dev
 	libxxhash-dev libjansson-dev libyaml-dev libsodium-dev libmicrohttpd-dev
-	libsystemd-dev)
+	libsystemd-dev libcurl4-openssl-dev)
 
 pf_log() {
 	printf '==> %s\n' "$*" >&2
@@ -33,6 +33,21 @@ pf_need_pkgs() {
 		apt-get update -q >&2
 		apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 	fi
+}
+
+# pf_need_pkgs_nostart PKG...: pf_need_pkgs for packages that ship a service (etcd-server):
+# installed without starting it (a policy-rc.d that refuses, for the install only), since
+# the tests start their own, on ports of their own, and leave nothing running.
+pf_need_pkgs_nostart() {
+	local policy=/usr/sbin/policy-rc.d had=false rc=0
+	[ -e "$policy" ] && had=true
+	if ! $had && [ "$(id -u)" -eq 0 ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod +x "$policy"
+	fi
+	pf_need_pkgs "$@" || rc=$?
+	$had || rm -f "$policy"
+	return $rc
 }
 
 # pf_build DIR [meson options...]: configure DIR once (or again if options changed), build.
