@@ -329,9 +329,16 @@ static const struct manifest_field fields[] = {
 		"index, which the segment records for every VNode between hosts."),
 	SECTION("cluster", "Several hosts sharing a directory in etcd."),
 	SLIST(M, "cluster.etcd_endpoints", F_NONEMPTY, cluster.etcd_endpoints_count,
-	      cluster.etcd_endpoints, "etcd URLs; empty: a single host, no etcd."),
-	VAL(M, "cluster.lease_ttl", PF_MANIFEST_DURATION, 0, cluster.lease_ttl_ns, SEC_NS,
-	    3600 * SEC_NS, "10s", "Host liveness lease in etcd."),
+	      cluster.etcd_endpoints,
+	      "etcd URLs (http:// or https://, at most 223 bytes); empty: a single host, no "
+	      "etcd."),
+	STR(M, "cluster.name", F_NAME, cluster.name, "default",
+	    "The cluster this host joins: its keys in etcd are under `/pflight/<name>/`, so that "
+	    "clusters can share one etcd."),
+	VAL(M, "cluster.lease_ttl", PF_MANIFEST_DURATION, 0, cluster.lease_ttl_ns, 2 * SEC_NS,
+	    3600 * SEC_NS, "10s",
+	    "Host liveness lease in etcd: a host that stops renewing it (every third of it) is "
+	    "lost to the others this long after."),
 	VAL(M, "cluster.replicate_checkpoints", PF_MANIFEST_BOOL, F_RELOAD,
 	    cluster.replicate_checkpoints, 0, 1, "true",
 	    "Copy each committed checkpoint to a second host."),

@@ -210,6 +210,7 @@ struct pf_manifest_cluster {
 	uint32_t replicate_checkpoints;
 	char etcd_endpoints[PF_MANIFEST_ENDPOINTS_MAX][PF_MANIFEST_HOST_MAX];
 	uint64_t lease_ttl_ns;
+	char name[PF_DOMAIN_NAME_MAX + 1]; /* the cluster's keys are under /pflight/<name>/ */
 };
 
 struct pf_manifest {

@@ -82,9 +82,47 @@ static void spawn(struct etcd_fixture *f, unsigned i, const char *cluster)
 	f->pid[i] = proc_spawn(argv, f->log[i]);
 }
 
+static void wait_ready(struct etcd_fixture *f, unsigned i, long at)
+{
+	uint64_t deadline = proc_now_ns() + READY_NS;
+	char buf[8192];
+
+	for (;;) {
+		FILE *lf = fopen(f->log[i], "r");
+		size_t n = 0;
+
+		if (lf != NULL && fseek(lf, at, SEEK_SET) == 0)
+			n = fread(buf, 1, sizeof(buf) - 1, lf);
+		if (lf != NULL)
+			(void)fclose(lf);
+		buf[n] = '\0';
+		if (strstr(buf, "ready to serve client requests") != NULL)
+			return;
+		if (waitpid(f->pid[i], NULL, WNOHANG) != 0 || proc_now_ns() > deadline) {
+			proc_print_file(f->log[i]);
+			fprintf(stderr, "etcd fixture: member %u did not start\n", i);
+			exit(1);
+		}
+		proc_nap();
+	}
+}
+
+void etcd_fixture_restart(struct etcd_fixture *f, unsigned i)
+{
+	FILE *lf = fopen(f->log[i], "a");
+	long at = 0;
+
+	if (lf != NULL) {
+		at = ftell(lf);
+		(void)fclose(lf);
+	}
+	spawn(f, i, f->cluster);
+	wait_ready(f, i, at);
+}
+
 void etcd_fixture_start(struct etcd_fixture *f, unsigned n)
 {
-	char cluster[ETCD_MEMBERS_MAX * 48] = "";
+	char *cluster = f->cluster;
 
 	memset(f, 0, sizeof(*f));
 	if (n == 0 || n > ETCD_MEMBERS_MAX || the != NULL || etcd_fixture_binary() == NULL) {
@@ -108,7 +146,7 @@ void etcd_fixture_start(struct etcd_fixture *f, unsigned n)
 			       f->client_port[i]);
 		f->endpoints[i] = f->url[i];
 		(void)snprintf(f->log[i], sizeof(f->log[i]), "%s/m%u.log", f->dir, i);
-		(void)snprintf(cluster + at, sizeof(cluster) - at, "%sm%u=http://127.0.0.1:%u",
+		(void)snprintf(cluster + at, sizeof(f->cluster) - at, "%sm%u=http://127.0.0.1:%u",
 			       i > 0 ? "," : "", i, f->peer_port[i]);
 	}
 	for (unsigned i = 0; i < n; i++)

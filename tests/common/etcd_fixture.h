@@ -22,6 +22,7 @@ struct etcd_fixture {
 	char url[ETCD_MEMBERS_MAX][64]; /* each member's client URL */
 	const char *endpoints[ETCD_MEMBERS_MAX];
 	char log[ETCD_MEMBERS_MAX][96];
+	char cluster[ETCD_MEMBERS_MAX * 48]; /* --initial-cluster */
 };
 
 /* The etcd binary, or NULL when it is not installed (the caller skips, 77). */
@@ -31,6 +32,9 @@ const char *etcd_fixture_binary(void);
 void etcd_fixture_start(struct etcd_fixture *f, unsigned n);
 /* SIGKILL member i (it stays down). */
 void etcd_fixture_kill(struct etcd_fixture *f, unsigned i);
+/* Start member i again, with its data (after etcd_fixture_kill()), and wait until it
+ * serves clients. */
+void etcd_fixture_restart(struct etcd_fixture *f, unsigned i);
 /* Stop every member still running and remove the directory. */
 void etcd_fixture_stop(struct etcd_fixture *f);
 /* A loopback TCP port free right now. */

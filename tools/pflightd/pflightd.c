@@ -75,6 +75,7 @@
 #include "tools/pflightd/agent.h"
 #include "tools/pflightd/control.h"
 #include "tools/pflightd/daemon.h"
+#include "tools/pflightd/directory.h"
 #include "tools/pflightd/http.h"
 #include "tools/pflightd/http_api.h"
 #include "tools/pflightd/log.h"
@@ -126,6 +127,8 @@ struct daemon {
 	struct runner *http_runner;  /* its own thread (http.c says why) */
 	struct hosts *hosts;         /* moves between hosts (hosts.h), NULL: no peers */
 	struct runner *hosts_runner; /* its own thread: it blocks in the transport's wait */
+	struct directory *dir;       /* this host in the cluster (directory.h), NULL: none */
+	struct runner *dir_runner;   /* its own thread: it waits on etcd */
 	struct cmdq *to_hosts;
 	int wake_fd; /* eventfd: the conductor wakes the API on membership moves */
 	uint64_t start_ns;
@@ -955,6 +958,10 @@ static int shut_down(struct daemon *dm, int status)
 	notify_stopping(0);
 	runner_destroy(dm->http_runner); /* first: its requests may queue records */
 	dm->http_runner = NULL;
+	runner_destroy(dm->dir_runner);
+	dm->dir_runner = NULL;
+	directory_destroy(dm->dir); /* leaves the cluster: its records are still queued */
+	dm->dir = NULL;
 	runner_destroy(dm->hosts_runner);
 	dm->hosts_runner = NULL;
 	hosts_destroy(dm->hosts);
@@ -1123,6 +1130,26 @@ static int open_hosts(struct daemon *dm)
 	return r;
 }
 
+/* This host in the cluster's directory (directory.h), when cluster.etcd_endpoints lists
+ * any: on a thread of its own, since it waits on etcd. */
+static int open_directory(struct daemon *dm)
+{
+	struct idle_strategy idle = {.spins = 0, .yields = 0, .park_ns = 100000000u};
+	struct agent agent = {"directory", directory_do_work, directory_park, NULL};
+	int r = directory_create(dm->manifest, dm->control.porter.host, dm->control.porter.sk + 32,
+				 dm->domain, dm->to_auditor, &dm->dir);
+
+	if (r < 0 || dm->dir == NULL)
+		return r;
+	agent.arg = dm->dir;
+	r = runner_create(RUNNER_DEDICATED, &idle, &agent, 1, &dm->dir_runner);
+	if (r == 0)
+		r = runner_start(dm->dir_runner);
+	if (r < 0)
+		log_msg(LOG_ERROR, "cluster: no thread for it: %s", strerror(-r));
+	return r;
+}
+
 /* The simulation domains a killed pflightd of this domain left (http_sim.c): removed before
  * anything runs. One that cannot be only costs memory: the daemon runs on. */
 static void sweep_simulations(struct daemon *dm)
@@ -1170,6 +1197,8 @@ static int set_up(struct daemon *dm)
 		open_api(dm);
 	if (r == 0)
 		r = open_hosts(dm);
+	if (r == 0)
+		r = open_directory(dm);
 	return r;
 }
 

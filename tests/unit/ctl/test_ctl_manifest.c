@@ -72,6 +72,8 @@ static void test_manifest_defaults_match_domain_opts(void **state)
 	assert_int_equal(m.governance.group, -1);
 	assert_int_equal(m.governance.segment_mode, 0600);
 	assert_int_equal(m.cluster.etcd_endpoints_count, 0);
+	assert_string_equal(m.cluster.name, "default");
+	assert_int_equal(m.cluster.lease_ttl_ns, UINT64_C(10000000000));
 	assert_int_equal(m.governance.can_register.rules_count, 0);
 	assert_int_equal(m.api.enabled, 1);
 	assert_string_equal(m.api.listen, "127.0.0.1");
@@ -347,6 +349,8 @@ static const struct error_case error_cases[] = {
 	{HDR "membership:\n  heartbeat_interval: 2m\n", -EINVAL, 4, 23,
 	 "'2m' is out of range (100us..1m)"},
 	{HDR "membership:\n  heartbeat_interval: 50us\n", -EINVAL, 4, 23, "out of range"},
+	{HDR "cluster:\n  lease_ttl: 1s\n", -EINVAL, 4, 14, "'1s' is out of range (2s..1h)"},
+	{HDR "cluster:\n  name: .hidden\n", -EINVAL, 4, 9, "name"},
 	{HDR "membership:\n  state_bytes_max: 2GiB\n", -EINVAL, 4, 20,
 	 "'2GiB' is out of range (1B..1GiB)"},
 	{HDR "scheduling:\n  trust_floor: 1.5\n", -EINVAL, 4, 16, "'1.5' is out of range (0..1)"},
