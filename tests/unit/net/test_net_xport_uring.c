@@ -1082,7 +1082,23 @@ static void test_xport_peer_killed(void **state)
 	assert_int_equal(ev.len, KILL_FRAME);
 	assert_memory_equal(ev.data, src, 4096);
 	frames++;
-	/* The next frame is on its way and cannot have arrived whole: kill now. */
+	/* Kill only once part of a frame is here: its sender is then mid-frame (a frame is
+	 * larger than every buffer between the two, so the rest cannot be on its way whole).
+	 * Killed between two frames, it would have ended cleanly. */
+	for (uint64_t end = now_ns() + WAIT_NS;;) {
+		const struct xu_conn *c = xu_conn_get(x, conn);
+		int n;
+
+		assert_non_null(c);
+		if (c->frame_have > 0 || c->hdr_have > 0)
+			break;
+		n = U->poll(x, &ev, 1, 1 * MS);
+		assert_true(n >= 0 && now_ns() < end);
+		if (n == 1) {
+			assert_int_equal(ev.type, PF_XPORT_EV_FRAME);
+			frames++;
+		}
+	}
 	assert_int_equal(kill(pid, SIGKILL), 0);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	for (uint64_t end = now_ns() + WAIT_NS;;) {
