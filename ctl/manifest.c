@@ -335,6 +335,11 @@ static const struct manifest_field fields[] = {
 	STR(M, "cluster.name", F_NAME, cluster.name, "default",
 	    "The cluster this host joins: its keys in etcd are under `/pflight/<name>/`, so that "
 	    "clusters can share one etcd."),
+	VAL(M, "cluster.shards", PF_MANIFEST_INT, F_POW2, cluster.shards, 1, 1u << 20, "4096",
+	    "VNode ownership between hosts is by shard: VNode id & (shards - 1). Fixed by the "
+	    "first host that joins; a host whose PhoenixFile says otherwise is refused by the "
+	    "others' directory. More shards balance finer and cost etcd more keys "
+	    "(docs/cluster.md)."),
 	VAL(M, "cluster.lease_ttl", PF_MANIFEST_DURATION, 0, cluster.lease_ttl_ns, 2 * SEC_NS,
 	    3600 * SEC_NS, "10s",
 	    "Host liveness lease in etcd: a host that stops renewing it (every third of it) is "

@@ -211,6 +211,8 @@ struct pf_manifest_cluster {
 	char etcd_endpoints[PF_MANIFEST_ENDPOINTS_MAX][PF_MANIFEST_HOST_MAX];
 	uint64_t lease_ttl_ns;
 	char name[PF_DOMAIN_NAME_MAX + 1]; /* the cluster's keys are under /pflight/<name>/ */
+	uint32_t shards;                   /* a power of two; fixed when the cluster is made */
+	uint32_t reserved0;
 };
 
 struct pf_manifest {

@@ -9,124 +9,38 @@
  * within the TTL plus a second (the goal). A host stopped cleanly has left at once. One
  * that comes back joins again. With etcd gone, hosts say so and keep running; when it
  * comes back they are in the directory again.
- * Method: Debian's etcd, one member on loopback (tests/common/etcd_fixture.h); three real
- * pflightd (hosts a, b, c), each with its own domain, audit log, control socket and key, a
- * lease of 2 s; the directory read straight from etcd with the client of net/etcd.h.
+ * Method: Debian's etcd, one member on loopback, and three real pflightd (hosts a, b, c)
+ * with a lease of 2 s (tests/common/cluster_fixture.h); the directory read straight from
+ * etcd with the client of net/etcd.h.
  * Skips (77) where etcd is not installed.
  */
-#include <errno.h>
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include "net/etcd.h"
-#include "tests/common/etcd_fixture.h"
+#include "tests/common/cluster_fixture.h"
 #include "tests/common/proc_util.h"
+#include "tests/common/test_util.h"
 
-#define HOSTS 3
 #define TTL_S 2
-#define WAIT_NS (20ull * 1000000000ull)
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);      \
-			fail_show();                                                               \
-			exit(1);                                                                   \
-		}                                                                                  \
-	} while (0)
 
-static struct etcd_fixture ef;
-static const char *daemon_path;
-static char dir[64], cluster[32];
-static char manifest[HOSTS][128], audit_path[HOSTS][128], sock[HOSTS][128], dlog[HOSTS][128];
-static pid_t pid[HOSTS];
-
-static void fail_show(void)
-{
-	for (int i = 0; i < HOSTS; i++) {
-		proc_print_file(dlog[i]);
-		proc_print_file(audit_path[i]);
-	}
-}
-
-static void cleanup(void)
-{
-	for (int i = 0; i < HOSTS; i++)
-		if (pid[i] > 0) {
-			(void)kill(pid[i], SIGKILL);
-			(void)waitpid(pid[i], NULL, 0);
-			pid[i] = -1;
-		}
-	etcd_fixture_stop(&ef);
-	for (int i = 0; i < HOSTS && cluster[0] != '\0'; i++) {
-		char shm[96];
-
-		(void)snprintf(shm, sizeof(shm), "/dev/shm/pflight-%s-%c", cluster, 'a' + i);
-		(void)unlink(shm); /* a host killed with kill -9 leaves its domain */
-	}
-	proc_rm_dir(dir);
-}
-
-static void write_manifest(int i)
-{
-	FILE *f = fopen(manifest[i], "w");
-
-	CHECK(f != NULL);
-	fprintf(f,
-		"apiVersion: pflight/v1\nkind: Domain\nmetadata:\n  name: %s-%c\n"
-		"membership:\n  vnodes_max: 16\n  members_max: 4\n"
-		"governance:\n  audit:\n    path: %s\n    fsync: head\n"
-		"transport:\n  name: host-%c\n  key: %s/%d.key\n  port: %u\n"
-		"cluster:\n  name: %s\n  etcd_endpoints: [%s]\n  lease_ttl: %ds\n"
-		"api:\n  enabled: false\n",
-		cluster, 'a' + i, audit_path[i], 'a' + i, dir, i, etcd_fixture_free_port(), cluster,
-		ef.url[0], TTL_S);
-	CHECK(fclose(f) == 0);
-}
-
-static void start_host(int i)
-{
-	char *argv[] = {(char *)daemon_path, "--foreground", "--manifest", manifest[i],
-			"--control",         sock[i],        NULL};
-	int st = proc_start(argv, dlog[i], " ready: ", WAIT_NS, &pid[i]);
-
-	CHECK(st == PROC_RUNNING);
-}
-
-static int count(int i, const char *event, const char *host)
-{
-	return proc_audit_count(audit_path[i], event, host != NULL ? "host" : NULL, host);
-}
-
-/* Wait until host i's audit log has n records of event (about host); ms waited, or -1. */
-static long wait_count(int i, const char *event, const char *host, int n, uint64_t timeout_ns)
-{
-	uint64_t t0 = proc_now_ns();
-
-	while (count(i, event, host) < n) {
-		if (proc_now_ns() - t0 > timeout_ns)
-			return -1;
-		proc_nap();
-	}
-	return (long)((proc_now_ns() - t0) / 1000000u);
-}
+static struct cf c;
 
 /* The directory as etcd has it: host i's key must say what a peer needs. */
 static void check_key(int i)
 {
-	struct etcd_opts o = {.endpoints = ef.endpoints, .endpoints_count = 1};
-	struct etcd *c = NULL;
+	struct etcd_opts o = {.endpoints = c.ef.endpoints, .endpoints_count = 1};
+	struct etcd *ec = NULL;
 	struct etcd_range rg;
 	char key[96];
 	json_t *v;
 
-	(void)snprintf(key, sizeof(key), "/pflight/%s/hosts/host-%c", cluster, 'a' + i);
-	CHECK(etcd_create(&o, &c) == 0);
-	CHECK(etcd_get(c, key, strlen(key), NULL, 0, 0, &rg) == 0);
+	(void)snprintf(key, sizeof(key), "/pflight/%s/hosts/host-%c", c.cluster, 'a' + i);
+	CHECK(etcd_create(&o, &ec) == 0);
+	CHECK(etcd_get(ec, key, strlen(key), NULL, 0, 0, &rg) == 0);
 	CHECK(rg.count == 1 && rg.kvs[0].lease != 0);
 	v = json_loadb((const char *)rg.kvs[0].value, rg.kvs[0].value_len, 0, NULL);
 	CHECK(v != NULL);
@@ -137,21 +51,21 @@ static void check_key(int i)
 	CHECK(json_integer_value(json_object_get(json_object_get(v, "capacity"), "vnodes")) == 16);
 	CHECK(json_is_false(json_object_get(v, "leaving")));
 	json_decref(v);
-	etcd_destroy(c);
+	etcd_destroy(ec);
 }
 
 static void joins(void)
 {
-	for (int i = 0; i < HOSTS; i++) {
-		start_host(i);
-		CHECK(wait_count(i, "cluster_joined", NULL, 1, WAIT_NS) >= 0);
+	for (int i = 0; i < 3; i++) {
+		cf_start_host(&c, i);
+		CHECK(cf_wait(&c, i, "cluster_joined", NULL, NULL, 1, CF_WAIT_NS) >= 0);
 	}
 	/* a saw b and c come; b saw c; c found both there. */
-	CHECK(wait_count(0, "host_joined", "host-b", 1, WAIT_NS) >= 0);
-	CHECK(wait_count(0, "host_joined", "host-c", 1, WAIT_NS) >= 0);
-	CHECK(wait_count(1, "host_joined", "host-c", 1, WAIT_NS) >= 0);
-	CHECK(proc_audit_count(audit_path[2], "cluster_joined", "hosts", "3") == 1);
-	for (int i = 0; i < HOSTS; i++)
+	CHECK(cf_wait(&c, 0, "host_joined", "host", "host-b", 1, CF_WAIT_NS) >= 0);
+	CHECK(cf_wait(&c, 0, "host_joined", "host", "host-c", 1, CF_WAIT_NS) >= 0);
+	CHECK(cf_wait(&c, 1, "host_joined", "host", "host-c", 1, CF_WAIT_NS) >= 0);
+	CHECK(cf_count(&c, 2, "cluster_joined", "hosts", "3") == 1);
+	for (int i = 0; i < 3; i++)
 		check_key(i);
 	printf("three hosts joined, each seen by the others, each key complete\n");
 }
@@ -162,77 +76,64 @@ static void loss_and_leave(void)
 	long ms;
 
 	/* kill -9 of c: lost through its lease. */
-	CHECK(kill(pid[2], SIGKILL) == 0);
-	(void)waitpid(pid[2], NULL, 0);
-	pid[2] = -1;
+	cf_kill_host(&c, 2);
 	t0 = proc_now_ns();
-	CHECK(wait_count(0, "host_lost", "host-c", 1, WAIT_NS) >= 0);
+	CHECK(cf_wait(&c, 0, "host_lost", "host", "host-c", 1, CF_WAIT_NS) >= 0);
 	ms = (long)((proc_now_ns() - t0) / 1000000u);
-	CHECK(wait_count(1, "host_lost", "host-c", 1, WAIT_NS) >= 0);
+	CHECK(cf_wait(&c, 1, "host_lost", "host", "host-c", 1, CF_WAIT_NS) >= 0);
 	printf("host-c killed: lost to host-a after %ld ms (lease %d s)\n", ms, TTL_S);
 	CHECK(ms >= TTL_S * 1000 * 2 / 3 - 100 && ms <= TTL_S * 1000 + 1000);
-	CHECK(count(0, "host_left", "host-c") == 0);
+	CHECK(cf_count(&c, 0, "host_left", "host", "host-c") == 0);
 	/* b stopped cleanly: left, at once. */
 	t0 = proc_now_ns();
-	proc_stop(&pid[1]);
-	CHECK(wait_count(0, "host_left", "host-b", 1, WAIT_NS) >= 0);
+	cf_stop_host(&c, 1);
+	CHECK(cf_wait(&c, 0, "host_left", "host", "host-b", 1, CF_WAIT_NS) >= 0);
 	ms = (long)((proc_now_ns() - t0) / 1000000u);
 	printf("host-b stopped: left, seen by host-a after %ld ms\n", ms);
 	CHECK(ms < TTL_S * 1000 * 2 / 3);
-	CHECK(count(0, "host_lost", "host-b") == 0);
+	CHECK(cf_count(&c, 0, "host_lost", "host", "host-b") == 0);
 	/* c back: joins again. */
-	start_host(2);
-	CHECK(wait_count(0, "host_joined", "host-c", 2, WAIT_NS) >= 0);
+	cf_start_host(&c, 2);
+	CHECK(cf_wait(&c, 0, "host_joined", "host", "host-c", 2, CF_WAIT_NS) >= 0);
 	printf("host-c back: joined again\n");
 }
 
 static void etcd_outage(void)
 {
-	int joined = count(0, "cluster_joined", NULL);
+	int joined = cf_count(&c, 0, "cluster_joined", NULL, NULL);
 
-	etcd_fixture_kill(&ef, 0);
-	CHECK(wait_count(0, "cluster_unavailable", NULL, 1, WAIT_NS) >= 0);
-	CHECK(wait_count(2, "cluster_unavailable", NULL, 1, WAIT_NS) >= 0);
-	CHECK(waitpid(pid[0], NULL, WNOHANG) == 0 && waitpid(pid[2], NULL, WNOHANG) == 0);
-	etcd_fixture_restart(&ef, 0);
+	etcd_fixture_kill(&c.ef, 0);
+	CHECK(cf_wait(&c, 0, "cluster_unavailable", NULL, NULL, 1, CF_WAIT_NS) >= 0);
+	CHECK(cf_wait(&c, 2, "cluster_unavailable", NULL, NULL, 1, CF_WAIT_NS) >= 0);
+	CHECK(waitpid(c.pid[0], NULL, WNOHANG) == 0 && waitpid(c.pid[2], NULL, WNOHANG) == 0);
+	etcd_fixture_restart(&c.ef, 0);
 	/* Back: the lease kept (available again) or expired meanwhile (joined again). */
-	for (uint64_t t0 = proc_now_ns();
-	     count(0, "cluster_available", NULL) == 0 && count(0, "cluster_joined", NULL) == joined;
+	for (uint64_t t0 = proc_now_ns(); cf_count(&c, 0, "cluster_available", NULL, NULL) == 0 &&
+					  cf_count(&c, 0, "cluster_joined", NULL, NULL) == joined;
 	     proc_nap())
-		CHECK(proc_now_ns() - t0 < WAIT_NS);
+		CHECK(proc_now_ns() - t0 < CF_WAIT_NS);
 	check_key(0);
 	printf("etcd stopped and started: hosts said so, kept running, and are back\n");
 }
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s <pflightd>\n", argv[0]);
+	const struct cf_opts o = {
+		.hosts = 3, .etcd_members = 1, .ttl_s = TTL_S, .shards = 16, .vnodes_max = 16};
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s <pflightd> <counter worker>\n", argv[0]);
 		return 2;
 	}
 	if (etcd_fixture_binary() == NULL) {
 		printf("SKIP: etcd is not installed (Debian's etcd-server)\n");
 		return 77;
 	}
-	daemon_path = argv[1];
-	(void)snprintf(dir, sizeof(dir), "/tmp/pft-chosts-XXXXXX");
-	CHECK(mkdtemp(dir) != NULL);
-	(void)snprintf(cluster, sizeof(cluster), "t%d", (int)getpid());
-	atexit(cleanup);
-	etcd_fixture_start(&ef, 1);
-	for (int i = 0; i < HOSTS; i++) {
-		(void)snprintf(manifest[i], sizeof(manifest[i]), "%s/%d.yaml", dir, i);
-		(void)snprintf(audit_path[i], sizeof(audit_path[i]), "%s/%d.audit", dir, i);
-		(void)snprintf(sock[i], sizeof(sock[i]), "%s/%d.sock", dir, i);
-		(void)snprintf(dlog[i], sizeof(dlog[i]), "%s/%d.log", dir, i);
-		pid[i] = -1;
-		write_manifest(i);
-	}
+	cf_init(&c, argv[1], argv[2], &o);
 	joins();
 	loss_and_leave();
 	etcd_outage();
-	proc_stop(&pid[0]);
-	proc_stop(&pid[2]);
+	cf_finish(&c);
 	printf("ok\n");
 	return 0;
 }

@@ -29,11 +29,14 @@
 #include "shm/pf_assert.h"
 #include "tools/pflightd/directory.h"
 #include "tools/pflightd/log.h"
+#include "tools/pflightd/shardmap.h"
 
 #define DIR_HOSTS_MAX 1024u
 #define DIR_RETRY_MS 1000u
 #define DIR_EVENTS_MAX 64u
 #define DIR_PARK_MAX_MS 100u
+#define DIR_CLAIM_MS 2000u /* the domain's VNodes looked at for their shards */
+#define DIR_OWNERS_PAGE 4096u
 
 enum dir_state { DIR_JOINING = 0, DIR_UP, DIR_DOWN };
 
@@ -52,6 +55,17 @@ struct directory {
 	char prefix[96]; /* /pflight/<cluster>/hosts/ */
 	uint8_t prefix_end[96];
 	size_t prefix_len, prefix_end_len;
+	char cluster[PF_DOMAIN_NAME_MAX + 1];
+	char cprefix[96]; /* /pflight/<cluster>/: what the watch covers */
+	uint8_t cprefix_end[96];
+	size_t cprefix_len, cprefix_end_len;
+	struct pf_domain *d;
+	struct shardmap *map; /* opened at the first join */
+	uint32_t shards;
+	uint8_t *need;                 /* [shards]: a VNode of it is defined here */
+	uint8_t *said;                 /* [shards]: its conflict was audited */
+	struct pf_vnode_owner *owners; /* DIR_OWNERS_PAGE */
+	uint64_t next_claim_ms;
 	char host[PF_MANIFEST_HOST_NAME_MAX + 1];
 	char *value; /* this host's key's JSON */
 	int64_t lease, ttl_s;
@@ -149,8 +163,19 @@ int directory_create(const struct pf_manifest *m, const char *host, const unsign
 	(void)snprintf(dir->prefix, sizeof(dir->prefix), "/pflight/%s/hosts/", cl->name);
 	dir->prefix_len = strlen(dir->prefix);
 	dir->prefix_end_len = etcd_prefix_end(dir->prefix, dir->prefix_len, dir->prefix_end);
+	(void)snprintf(dir->cluster, sizeof(dir->cluster), "%s", cl->name);
+	(void)snprintf(dir->cprefix, sizeof(dir->cprefix), "/pflight/%s/", cl->name);
+	dir->cprefix_len = strlen(dir->cprefix);
+	dir->cprefix_end_len = etcd_prefix_end(dir->cprefix, dir->cprefix_len, dir->cprefix_end);
+	dir->d = d;
+	dir->shards = cl->shards;
+	dir->need = calloc(cl->shards, 1);
+	dir->said = calloc(cl->shards, 1);
+	dir->owners = calloc(DIR_OWNERS_PAGE, sizeof(*dir->owners));
 	dir->value = host_value(m, host, pk, d, 0);
-	r = dir->value == NULL ? -ENOMEM : etcd_create(&dir->opts, &dir->c);
+	r = dir->value == NULL || dir->need == NULL || dir->said == NULL || dir->owners == NULL
+		    ? -ENOMEM
+		    : etcd_create(&dir->opts, &dir->c);
 	if (r < 0) {
 		log_msg(LOG_ERROR, "cluster: %s",
 			r == -EINVAL ? "an etcd endpoint is not a URL "
@@ -296,11 +321,14 @@ static int join(struct directory *dir)
 	}
 	if (r == 0)
 		r = read_all(dir, &rev);
+	if (r == 0)
+		r = dir->map == NULL ? shardmap_open(dir->c, dir->cluster, dir->shards, &dir->map)
+				     : shardmap_read(dir->map, 0, dir->shards);
 	etcd_watch_destroy(dir->w);
 	dir->w = NULL;
-	if (r == 0)
-		r = etcd_watch_create(&dir->opts, dir->prefix, dir->prefix_len, dir->prefix_end,
-				      dir->prefix_end_len, rev + 1, &dir->w);
+	if (r == 0) /* from the hosts' read on: a shard's event seen twice changes nothing */
+		r = etcd_watch_create(&dir->opts, dir->cprefix, dir->cprefix_len, dir->cprefix_end,
+				      dir->cprefix_end_len, rev + 1, &dir->w);
 	if (r < 0)
 		return r;
 	dir->next_rev = rev + 1;
@@ -311,6 +339,7 @@ static int join(struct directory *dir)
 	log_msg(LOG_INFO, "cluster: joined, %u hosts live", live);
 	dir->state = DIR_UP;
 	dir->next_keepalive_ms = now_ms() + (uint64_t)dir->ttl_s * 1000u / 3;
+	dir->next_claim_ms = 0;
 	return 1;
 }
 
@@ -344,8 +373,12 @@ static int handle_events(struct directory *dir)
 	unsigned n = dir->ev_count;
 
 	for (unsigned i = 0; i < n; i++) {
-		if (dir->ev_keys[i][0] == '\0')
-			continue; /* not a host's key */
+		if (dir->ev_keys[i][0] == '\0') { /* not a host's key: a shard's, or another */
+			if (dir->map != NULL && shardmap_apply(dir->map, &dir->ev[i]) < 0)
+				log_msg(LOG_WARN, "cluster: a shard's key in etcd is not as "
+						  "docs/cluster.md says: ignored");
+			continue;
+		}
 		if (dir->ev[i].type == ETCD_EV_PUT)
 			saw_live(dir, dir->ev_keys[i], dir->ev_leaving[i], dir->ev_rev[i]);
 		else
@@ -354,6 +387,85 @@ static int handle_events(struct directory *dir)
 			dir->next_rev = dir->ev_rev[i] + 1;
 	}
 	dir->ev_count = 0;
+	return (int)n;
+}
+
+static int host_live(const struct directory *dir, const char *name)
+{
+	for (uint32_t i = 0; i < dir->hosts_count; i++)
+		if (strcmp(dir->hosts[i].name, name) == 0)
+			return dir->hosts[i].live > 0;
+	return 0;
+}
+
+/* A shard this host may take: nobody's, or a host's that is gone from the directory. */
+static bool takeable(const struct shard_owner *o, void *arg)
+{
+	const struct directory *dir = arg;
+
+	return o->owner[0] == '\0' ||
+	       (strcmp(o->owner, dir->host) != 0 && !host_live(dir, o->owner));
+}
+
+/* Mark the shards of the VNodes this domain holds (defined, not another host's). */
+static void mark_needed(struct directory *dir)
+{
+	struct pf_domain_info di = {.size = sizeof(di)};
+
+	memset(dir->need, 0, dir->shards);
+	if (pf_domain_info(dir->d, &di) < 0)
+		return;
+	for (uint32_t first = 0; first < di.vnodes_max; first += DIR_OWNERS_PAGE) {
+		uint32_t n = di.vnodes_max - first < DIR_OWNERS_PAGE ? di.vnodes_max - first
+								     : DIR_OWNERS_PAGE;
+
+		if (pf_vnode_owners(dir->d, first, n, dir->owners) != (int)n)
+			return;
+		for (uint32_t i = 0; i < n; i++)
+			if (dir->owners[i].state != PF_VNODE_UNASSIGNED &&
+			    dir->owners[i].state != PF_VNODE_REMOTE &&
+			    dir->owners[i].state != PF_VNODE_OWNER_INVALID)
+				dir->need[(first + i) & (dir->shards - 1)] = 1;
+	}
+}
+
+/* The shards of this domain's VNodes: taken when nobody (live) owns them; a live other
+ * owner is a conflict, audited once per shard (this host must not serve them across
+ * hosts). */
+static int claim(struct directory *dir)
+{
+	uint32_t *take = malloc((size_t)dir->shards * sizeof(*take));
+	unsigned n = 0, got = 0, lost = 0;
+	int r;
+
+	if (take == NULL || dir->map == NULL) {
+		free(take);
+		return 0;
+	}
+	mark_needed(dir);
+	for (uint32_t s = 0; s < dir->shards; s++) {
+		const struct shard_owner *o = shardmap_get(dir->map, s);
+
+		if (!dir->need[s] || strcmp(o->owner, dir->host) == 0)
+			continue;
+		if (takeable(o, dir)) {
+			take[n++] = s;
+			lost += o->owner[0] != '\0';
+		} else if (!dir->said[s]) {
+			dir->said[s] = 1;
+			audit(dir, "shard_conflict", "{\"shard\":%u,\"owner\":\"%s\",\"epoch\":%u}",
+			      s, o->owner, o->epoch);
+		}
+	}
+	r = n > 0 ? shardmap_take(dir->map, take, n, dir->host, NULL, 0, takeable, dir, &got) : 0;
+	free(take);
+	if (r < 0) {
+		unavailable(dir, r);
+		return 1;
+	}
+	if (got > 0)
+		audit(dir, "shards_taken", "{\"count\":%u,\"asked\":%u,\"from_lost_hosts\":%u}",
+		      got, n, lost);
 	return (int)n;
 }
 
@@ -376,6 +488,10 @@ int directory_do_work(void *arg)
 	}
 	if (now >= dir->next_keepalive_ms)
 		return keepalive(dir);
+	if (dir->state == DIR_UP && now >= dir->next_claim_ms) {
+		dir->next_claim_ms = now + DIR_CLAIM_MS;
+		return claim(dir);
+	}
 	return 0;
 }
 
@@ -392,9 +508,11 @@ static void rewatch(struct directory *dir, int why)
 	dir->w = NULL;
 	if (why == -ERANGE)
 		r = read_all(dir, &rev);
+	if (why == -ERANGE && r == 0 && dir->map != NULL)
+		r = shardmap_read(dir->map, 0, dir->shards);
 	if (r == 0)
-		r = etcd_watch_create(&dir->opts, dir->prefix, dir->prefix_len, dir->prefix_end,
-				      dir->prefix_end_len, rev + 1, &dir->w);
+		r = etcd_watch_create(&dir->opts, dir->cprefix, dir->cprefix_len, dir->cprefix_end,
+				      dir->cprefix_end_len, rev + 1, &dir->w);
 	if (r < 0)
 		unavailable(dir, r);
 }
@@ -449,7 +567,11 @@ void directory_destroy(struct directory *dir)
 		free(leaving);
 	}
 	etcd_watch_destroy(dir->w);
+	shardmap_close(dir->map);
 	etcd_destroy(dir->c);
 	free(dir->value);
+	free(dir->need);
+	free(dir->said);
+	free(dir->owners);
 	free(dir);
 }
