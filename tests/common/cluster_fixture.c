@@ -50,7 +50,7 @@ static void at_exit(void)
 	the = NULL;
 }
 
-static void write_manifest(struct cf *c, int i)
+void cf_write_manifest(struct cf *c, int i, unsigned shards)
 {
 	FILE *f = fopen(c->manifest[i], "w");
 
@@ -63,7 +63,7 @@ static void write_manifest(struct cf *c, int i)
 		"cluster:\n  name: %s\n  etcd_endpoints: [%s]\n  lease_ttl: %us\n  shards: %u\n"
 		"api:\n  enabled: false\n",
 		c->domain[i], c->o.vnodes_max, c->audit[i], 'a' + i, c->dir, i,
-		etcd_fixture_free_port(), c->cluster, c->ef.url[0], c->o.ttl_s, c->o.shards);
+		etcd_fixture_free_port(), c->cluster, c->ef.url[0], c->o.ttl_s, shards);
 	CHECK(fclose(f) == 0);
 }
 
@@ -91,7 +91,7 @@ void cf_init(struct cf *c, const char *daemon_path, const char *worker_path,
 	atexit(at_exit);
 	etcd_fixture_start(&c->ef, o->etcd_members);
 	for (unsigned i = 0; i < o->hosts; i++)
-		write_manifest(c, (int)i);
+		cf_write_manifest(c, (int)i, o->shards);
 }
 
 void cf_start_host(struct cf *c, int i)

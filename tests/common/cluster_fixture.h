@@ -41,6 +41,8 @@ struct cf {
 /* etcd started, manifests written; no host running yet. */
 void cf_init(struct cf *c, const char *daemon_path, const char *worker_path,
 	     const struct cf_opts *o);
+/* Write host i's PhoenixFile again, with another cluster.shards. */
+void cf_write_manifest(struct cf *c, int i, unsigned shards);
 void cf_start_host(struct cf *c, int i);
 void cf_kill_host(struct cf *c, int i); /* kill -9 of its daemon */
 void cf_stop_host(struct cf *c, int i); /* SIGTERM, exit status 0 expected */

@@ -61,7 +61,7 @@ static void wait_shard(uint32_t s, const char *owner, uint32_t epoch)
 int main(int argc, char **argv)
 {
 	const struct cf_opts o = {
-		.hosts = 2, .etcd_members = 1, .ttl_s = 2, .shards = SHARDS, .vnodes_max = SHARDS};
+		.hosts = 3, .etcd_members = 1, .ttl_s = 2, .shards = SHARDS, .vnodes_max = SHARDS};
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: %s <pflightd> <counter worker>\n", argv[0]);
@@ -110,6 +110,14 @@ int main(int argc, char **argv)
 	for (uint32_t s = 0; s < 8; s++)
 		wait_shard(s, "host-b", 2);
 	printf("host-a back: shards 0..7 stay host-b's at epoch 2, 8 conflicts audited\n");
+
+	/* host-c says the cluster has 32 shards: it stays out, and says why. */
+	cf_write_manifest(&c, 2, 2 * SHARDS);
+	cf_start_host(&c, 2);
+	CHECK(cf_wait(&c, 2, "cluster_refused", "shards", "32", 1, CF_WAIT_NS) >= 0);
+	CHECK(cf_count(&c, 2, "cluster_joined", NULL, NULL) == 0);
+	CHECK(cf_count(&c, 1, "host_joined", "host", "host-c") == 0);
+	printf("host-c with 32 shards to the cluster's 16: refused, not joined\n");
 	cf_finish(&c);
 	printf("ok\n");
 	return 0;

@@ -70,7 +70,7 @@ struct directory {
 	char *value; /* this host's key's JSON */
 	int64_t lease, ttl_s;
 	int64_t next_rev; /* the watch's start */
-	uint64_t next_keepalive_ms, next_try_ms;
+	uint64_t next_keepalive_ms, next_try_ms, keep_ms;
 	enum dir_state state;
 	uint32_t hosts_count;
 	struct dir_host hosts[DIR_HOSTS_MAX];
@@ -308,10 +308,23 @@ static void unavailable(struct directory *dir, int r)
 /* Lease, key, read, watch. 1 when done, or a negative errno (etcd unavailable). */
 static int join(struct directory *dir)
 {
-	int64_t rev = 0;
+	int64_t rev = 0, granted = 0;
 	uint32_t live = 0;
-	int r = etcd_lease_grant(dir->c, dir->ttl_s, &dir->lease, NULL);
+	int r = etcd_lease_grant(dir->c, dir->ttl_s, &dir->lease, &granted);
 
+	if (r == 0 && dir->map == NULL) /* the cluster's shard count checked before we show */
+		r = shardmap_open(dir->c, dir->cluster, dir->shards, &dir->map);
+	if (r == -EINVAL && dir->map == NULL) {
+		log_msg(LOG_ERROR,
+			"cluster: %s was made with another shard count than cluster.shards (%u): "
+			"this host stays out of it",
+			dir->cluster, dir->shards);
+		audit(dir, "cluster_refused", "{\"shards\":%u}", dir->shards);
+		(void)etcd_lease_revoke(dir->c, dir->lease);
+		dir->next_try_ms = now_ms() + 60000u;
+		dir->state = DIR_DOWN;
+		return 1;
+	}
 	if (r == 0) {
 		char key[sizeof(dir->prefix) + PF_MANIFEST_HOST_NAME_MAX + 1];
 
@@ -321,9 +334,8 @@ static int join(struct directory *dir)
 	}
 	if (r == 0)
 		r = read_all(dir, &rev);
-	if (r == 0)
-		r = dir->map == NULL ? shardmap_open(dir->c, dir->cluster, dir->shards, &dir->map)
-				     : shardmap_read(dir->map, 0, dir->shards);
+	if (r == 0) /* after the hosts' read: the watch from there misses no shard's change */
+		r = shardmap_read(dir->map, 0, dir->shards);
 	etcd_watch_destroy(dir->w);
 	dir->w = NULL;
 	if (r == 0) /* from the hosts' read on: a shard's event seen twice changes nothing */
@@ -338,7 +350,9 @@ static int join(struct directory *dir)
 	      dir->host, (long long)dir->lease, (long long)dir->ttl_s, live);
 	log_msg(LOG_INFO, "cluster: joined, %u hosts live", live);
 	dir->state = DIR_UP;
-	dir->next_keepalive_ms = now_ms() + (uint64_t)dir->ttl_s * 1000u / 3;
+	dir->keep_ms = (uint64_t)(granted > 0 && granted < dir->ttl_s ? granted : dir->ttl_s) *
+		       1000u / 3; /* etcd may grant more than asked: never less */
+	dir->next_keepalive_ms = now_ms() + dir->keep_ms;
 	dir->next_claim_ms = 0;
 	return 1;
 }
@@ -363,7 +377,7 @@ static int keepalive(struct directory *dir)
 		log_msg(LOG_INFO, "cluster: etcd answers again");
 		dir->state = DIR_UP;
 	}
-	dir->next_keepalive_ms = now_ms() + (uint64_t)dir->ttl_s * 1000u / 3;
+	dir->next_keepalive_ms = now_ms() + dir->keep_ms;
 	return 1;
 }
 
