@@ -237,6 +237,13 @@ int main(int argc, char **argv)
 	check_summary(d);
 	check_members(d);
 	check_capabilities();
+	{
+		/* No cluster.etcd_endpoints: in no cluster. */
+		json_t *cl = api_get(&env, "/api/v1/cluster", 200);
+
+		CHECK(json_is_null(json_object_get(cl, "cluster")));
+		json_decref(cl);
+	}
 	check_drain_retire(d);
 	for (int i = 2; i < env.nworkers; i++) {
 		CHECK(kill(env.workers[i], SIGTERM) == 0);

@@ -2,6 +2,7 @@
 /*
  * tests/common/cluster_fixture.c: see cluster_fixture.h.
  */
+#include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,9 +62,10 @@ void cf_write_manifest(struct cf *c, int i, unsigned shards)
 		"governance:\n  audit:\n    path: %s\n    fsync: head\n"
 		"transport:\n  name: host-%c\n  key: %s/%d.key\n  port: %u\n"
 		"cluster:\n  name: %s\n  etcd_endpoints: [%s]\n  lease_ttl: %us\n  shards: %u\n"
-		"api:\n  enabled: false\n",
+		"api:\n  port: %u\n",
 		c->domain[i], c->o.vnodes_max, c->audit[i], 'a' + i, c->dir, i,
-		etcd_fixture_free_port(), c->cluster, c->ef.url[0], c->o.ttl_s, shards);
+		etcd_fixture_free_port(), c->cluster, c->ef.url[0], c->o.ttl_s, shards,
+		c->api_port[i]);
 	CHECK(fclose(f) == 0);
 }
 
@@ -80,6 +82,7 @@ void cf_init(struct cf *c, const char *daemon_path, const char *worker_path,
 	(void)snprintf(c->cluster, sizeof(c->cluster), "t%d", (int)getpid());
 	for (unsigned i = 0; i < o->hosts; i++) {
 		c->pid[i] = c->worker[i] = -1;
+		c->api_port[i] = etcd_fixture_free_port();
 		(void)snprintf(c->domain[i], sizeof(c->domain[i]), "%s-%c", c->cluster, 'a' + i);
 		(void)snprintf(c->manifest[i], sizeof(c->manifest[i]), "%s/%u.yaml", c->dir, i);
 		(void)snprintf(c->audit[i], sizeof(c->audit[i]), "%s/%u.audit", c->dir, i);
@@ -149,6 +152,40 @@ long cf_wait(struct cf *c, int i, const char *event, const char *key, const char
 		proc_nap();
 	}
 	return (long)((proc_now_ns() - t0) / 1000000u);
+}
+
+static size_t gather(char *p, size_t size, size_t n, void *arg)
+{
+	FILE *f = arg;
+
+	return fwrite(p, size, n, f);
+}
+
+json_t *cf_api_get(struct cf *c, int i, const char *path)
+{
+	char url[128], *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	CURL *h = curl_easy_init();
+	long status = 0;
+	json_t *doc;
+
+	CHECK(f != NULL && h != NULL);
+	(void)snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", c->api_port[i], path);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, gather);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, f);
+	CHECK(curl_easy_perform(h) == CURLE_OK);
+	(void)curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(h);
+	CHECK(fclose(f) == 0);
+	doc = json_loadb(text, len, 0, NULL);
+	if (status != 200 || doc == NULL)
+		fprintf(stderr, "GET %s: %ld %.*s\n", url, status, (int)len, text);
+	free(text);
+	CHECK(status == 200 && doc != NULL);
+	return doc;
 }
 
 void cf_finish(struct cf *c)

@@ -11,6 +11,7 @@
 #ifndef PF_TEST_CLUSTER_FIXTURE_H
 #define PF_TEST_CLUSTER_FIXTURE_H
 
+#include <jansson.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -35,6 +36,7 @@ struct cf {
 	char manifest[CF_HOSTS_MAX][128], audit[CF_HOSTS_MAX][128], sock[CF_HOSTS_MAX][128];
 	char dlog[CF_HOSTS_MAX][128], wlog[CF_HOSTS_MAX][128], domain[CF_HOSTS_MAX][48];
 	pid_t pid[CF_HOSTS_MAX], worker[CF_HOSTS_MAX];
+	unsigned api_port[CF_HOSTS_MAX];
 	int passed;
 };
 
@@ -53,6 +55,9 @@ int cf_count(struct cf *c, int i, const char *event, const char *key, const char
 /* Until there are n of them: the ms waited, or -1 past timeout_ns. */
 long cf_wait(struct cf *c, int i, const char *event, const char *key, const char *value, int n,
 	     uint64_t timeout_ns);
+/* GET path from host i's REST API: the parsed answer (the caller's), status 200 or the
+ * test fails. */
+json_t *cf_api_get(struct cf *c, int i, const char *path);
 /* Stop every host still running (cleanly) and mark the test passed. */
 void cf_finish(struct cf *c);
 

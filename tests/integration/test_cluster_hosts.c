@@ -8,7 +8,8 @@
  * others through its lease: not before two thirds of the TTL (its last keepalive), and
  * within the TTL plus a second (the goal). A host stopped cleanly has left at once. One
  * that comes back joins again. With etcd gone, hosts say so and keep running; when it
- * comes back they are in the directory again.
+ * comes back they are in the directory again. GET /api/v1/cluster says what the directory
+ * says, in the form the OpenAPI document gives.
  * Method: Debian's etcd, one member on loopback, and three real pflightd (hosts a, b, c)
  * with a lease of 2 s (tests/common/cluster_fixture.h); the directory read straight from
  * etcd with the client of net/etcd.h.
@@ -22,12 +23,54 @@
 
 #include "net/etcd.h"
 #include "tests/common/cluster_fixture.h"
+#include "tests/common/openapi_check.h"
 #include "tests/common/proc_util.h"
 #include "tests/common/test_util.h"
 
 #define TTL_S 2
 
 static struct cf c;
+static json_t *oas;
+
+/* GET /api/v1/cluster of host i, checked against the OpenAPI document: the state of
+ * host `other` in it ("" when absent), and this host's own state. */
+static void api_view(int i, const char *other, char *state, size_t cap, char *own, size_t own_cap)
+{
+	json_t *doc = cf_api_get(&c, i, "/api/v1/cluster"), *cl, *h;
+	char why[256];
+	size_t k;
+
+	if (oas_check_response(oas, "GET", "/api/v1/cluster", 200, doc, why, sizeof(why)) < 0)
+		fprintf(stderr, "GET /api/v1/cluster: %s\n", why);
+	CHECK(oas_check_response(oas, "GET", "/api/v1/cluster", 200, doc, why, sizeof(why)) == 0);
+	cl = json_object_get(doc, "cluster");
+	CHECK(strcmp(json_string_value(json_object_get(cl, "name")), c.cluster) == 0);
+	CHECK(json_integer_value(json_object_get(cl, "shards")) == 16);
+	(void)snprintf(own, own_cap, "%s", json_string_value(json_object_get(cl, "state")));
+	state[0] = '\0';
+	json_array_foreach(json_object_get(cl, "hosts"), k,
+			   h) if (strcmp(json_string_value(json_object_get(h, "name")), other) ==
+				  0)(void)
+		snprintf(state, cap, "%s", json_string_value(json_object_get(h, "state")));
+	json_decref(doc);
+}
+
+/* Until host i's API says `other` is in `want` (10 s). */
+static void wait_view(int i, const char *other, const char *want)
+{
+	char state[16], own[16];
+
+	for (uint64_t t0 = proc_now_ns();; proc_nap()) {
+		api_view(i, other, state, sizeof(state), own, sizeof(own));
+		if (strcmp(state, want) == 0 && strcmp(own, "up") == 0)
+			return;
+		if (proc_now_ns() - t0 > 10000000000ull) {
+			fprintf(stderr, "host %d says %s is %s (itself %s), not %s\n", i, other,
+				state, own, want);
+			CHECK(0);
+		}
+	}
+}
 
 /* The directory as etcd has it: host i's key must say what a peer needs. */
 static void check_key(int i)
@@ -67,7 +110,11 @@ static void joins(void)
 	CHECK(cf_count(&c, 2, "cluster_joined", "hosts", "3") == 1);
 	for (int i = 0; i < 3; i++)
 		check_key(i);
-	printf("three hosts joined, each seen by the others, each key complete\n");
+	wait_view(0, "host-b", "live");
+	wait_view(0, "host-c", "live");
+	wait_view(2, "host-a", "live");
+	printf("three hosts joined, each seen by the others, each key complete, GET "
+	       "/api/v1/cluster says so\n");
 }
 
 static void loss_and_leave(void)
@@ -84,6 +131,7 @@ static void loss_and_leave(void)
 	printf("host-c killed: lost to host-a after %ld ms (lease %d s)\n", ms, TTL_S);
 	CHECK(ms >= TTL_S * 1000 * 2 / 3 - 100 && ms <= TTL_S * 1000 + 1000);
 	CHECK(cf_count(&c, 0, "host_left", "host", "host-c") == 0);
+	wait_view(0, "host-c", "lost");
 	/* b stopped cleanly: left, at once. */
 	t0 = proc_now_ns();
 	cf_stop_host(&c, 1);
@@ -92,6 +140,7 @@ static void loss_and_leave(void)
 	printf("host-b stopped: left, seen by host-a after %ld ms\n", ms);
 	CHECK(ms < TTL_S * 1000 * 2 / 3);
 	CHECK(cf_count(&c, 0, "host_lost", "host", "host-b") == 0);
+	wait_view(0, "host-b", "left");
 	/* c back: joins again. */
 	cf_start_host(&c, 2);
 	CHECK(cf_wait(&c, 0, "host_joined", "host", "host-c", 2, CF_WAIT_NS) >= 0);
@@ -121,19 +170,22 @@ int main(int argc, char **argv)
 	const struct cf_opts o = {
 		.hosts = 3, .etcd_members = 1, .ttl_s = TTL_S, .shards = 16, .vnodes_max = 16};
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s <pflightd> <counter worker>\n", argv[0]);
+	if (argc != 4) {
+		fprintf(stderr, "usage: %s <pflightd> <counter worker> <openapi.json>\n", argv[0]);
 		return 2;
 	}
 	if (etcd_fixture_binary() == NULL) {
 		printf("SKIP: etcd is not installed (Debian's etcd-server)\n");
 		return 77;
 	}
+	oas = oas_load(argv[3]);
+	CHECK(oas != NULL);
 	cf_init(&c, argv[1], argv[2], &o);
 	joins();
 	loss_and_leave();
 	etcd_outage();
 	cf_finish(&c);
+	json_decref(oas);
 	printf("ok\n");
 	return 0;
 }

@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,8 @@ enum dir_state { DIR_JOINING = 0, DIR_UP, DIR_DOWN };
 struct dir_host {
 	char name[PF_MANIFEST_HOST_NAME_MAX + 1];
 	int live;
-	int leaving; /* its last value said it was leaving */
+	int leaving;     /* its last value said it was leaving */
+	const char *end; /* not live: "left" or "lost" */
 };
 
 struct directory {
@@ -79,6 +81,8 @@ struct directory {
 	int ev_leaving[DIR_EVENTS_MAX];
 	int64_t ev_rev[DIR_EVENTS_MAX];
 	unsigned ev_count;
+	pthread_mutex_t mu; /* guards snap: published here, read by the API's thread */
+	char *snap;
 };
 
 static uint64_t now_ms(void)
@@ -158,6 +162,7 @@ int directory_create(const struct pf_manifest *m, const char *host, const unsign
 	dir->opts = (struct etcd_opts){.endpoints = dir->endpoints,
 				       .endpoints_count = cl->etcd_endpoints_count};
 	dir->to_auditor = to_auditor;
+	(void)pthread_mutex_init(&dir->mu, NULL);
 	dir->ttl_s = (int64_t)((cl->lease_ttl_ns + 999999999u) / 1000000000u);
 	(void)snprintf(dir->host, sizeof(dir->host), "%s", host);
 	(void)snprintf(dir->prefix, sizeof(dir->prefix), "/pflight/%s/hosts/", cl->name);
@@ -258,6 +263,7 @@ static void saw_gone(struct directory *dir, const char *name, int64_t rev)
 		return;
 	audit(dir, h->leaving ? "host_left" : "host_lost", "{\"host\":\"%s\",\"revision\":%lld}",
 	      name, (long long)rev);
+	h->end = h->leaving ? "left" : "lost";
 	h->live = 0;
 	h->leaving = 0;
 }
@@ -483,9 +489,68 @@ static int claim(struct directory *dir)
 	return (int)n;
 }
 
+static const char *const state_names[] = {"joining", "up", "unavailable"};
+
+/* The snapshot the API serves, made again after every pass that did something. */
+static void publish(struct directory *dir)
+{
+	json_t *hosts = json_array(), *o;
+	uint32_t owned = 0;
+	char *text;
+
+	for (uint32_t i = 0; hosts != NULL && i < dir->hosts_count; i++) {
+		const struct dir_host *h = &dir->hosts[i];
+
+		if (strcmp(h->name, dir->host) != 0)
+			json_array_append_new(hosts,
+					      json_pack("{s:s,s:s}", "name", h->name, "state",
+							h->live > 0      ? "live"
+							: h->end != NULL ? h->end
+									 : "lost"));
+	}
+	for (uint32_t s = 0; dir->map != NULL && s < dir->shards; s++)
+		owned += strcmp(shardmap_get(dir->map, s)->owner, dir->host) == 0;
+	o = hosts != NULL ? json_pack("{s:s,s:s,s:s,s:I,s:I,s:i,s:i,s:o}", "name", dir->cluster,
+				      "host", dir->host, "state", state_names[dir->state], "lease",
+				      (json_int_t)dir->lease, "lease_ttl_s", (json_int_t)dir->ttl_s,
+				      "shards", (int)dir->shards, "shards_owned", (int)owned,
+				      "hosts", hosts)
+			  : NULL;
+	text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (text == NULL)
+		return; /* the last snapshot stays */
+	(void)pthread_mutex_lock(&dir->mu);
+	free(dir->snap);
+	dir->snap = text;
+	(void)pthread_mutex_unlock(&dir->mu);
+}
+
+char *directory_json(void *arg)
+{
+	struct directory *dir = arg;
+	char *copy;
+
+	(void)pthread_mutex_lock(&dir->mu);
+	copy = dir->snap != NULL ? strdup(dir->snap) : NULL;
+	(void)pthread_mutex_unlock(&dir->mu);
+	return copy;
+}
+
+static int step(struct directory *dir);
+
 int directory_do_work(void *arg)
 {
 	struct directory *dir = arg;
+	int n = step(dir);
+
+	if (n > 0 || dir->snap == NULL)
+		publish(dir);
+	return n;
+}
+
+static int step(struct directory *dir)
+{
 	uint64_t now = now_ms();
 	int r;
 
@@ -587,5 +652,7 @@ void directory_destroy(struct directory *dir)
 	free(dir->need);
 	free(dir->said);
 	free(dir->owners);
+	free(dir->snap);
+	(void)pthread_mutex_destroy(&dir->mu);
 	free(dir);
 }

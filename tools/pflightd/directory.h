@@ -31,6 +31,9 @@ int directory_create(const struct pf_manifest *m, const char *host, const unsign
 /* Leave: say so in this host's key, then revoke its lease (the others see it left). */
 void directory_destroy(struct directory *dir);
 int directory_do_work(void *arg);
+/* What the directory says now, as the JSON object GET /api/v1/cluster serves (the
+ * Cluster schema of openapi.json), malloc'd; NULL: no memory. Any thread. */
+char *directory_json(void *arg);
 int directory_park(void *arg, uint64_t ns);
 
 #endif /* PFLIGHTD_DIRECTORY_H */

@@ -889,6 +889,8 @@ int http_create(const struct http_config *cfg, struct http **ret_http)
 	h->api.domain_name = cfg->domain_name;
 	h->api.audit_path = cfg->audit_path;
 	h->api.log = cfg->log;
+	h->api.cluster_json = cfg->cluster_json;
+	h->api.cluster_arg = cfg->cluster_arg;
 	h->api.events = &h->ev;
 	h->api.start_ns = cfg->start_ns;
 	memcpy(h->api.pk, cfg->pk, sizeof(h->api.pk));

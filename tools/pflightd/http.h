@@ -34,6 +34,10 @@ struct http_config {
 	int32_t port;            /* --api-port; -1: the manifest's api.port */
 	int wake_fd;             /* an eventfd the conductor writes when the membership moved
 				  * (park returns then, and drains it), or -1 */
+	/* GET /api/v1/cluster: the directory's snapshot (directory_json()), or NULL when this
+	 * host is in no cluster. */
+	char *(*cluster_json)(void *arg);
+	void *cluster_arg;
 };
 
 struct http;

@@ -199,6 +199,22 @@ static int get_capabilities(struct api *a, const struct api_call *call, struct a
 	return reply_doc(rep, 200, json_pack("{s:o}", "capabilities", list), err);
 }
 
+/* GET /api/v1/cluster: the cluster's directory as this host sees it, or null. */
+static int get_cluster(struct api *a, const struct api_call *call, struct api_reply *rep,
+		       struct api_error *err)
+{
+	char *text = a->cluster_json != NULL ? a->cluster_json(a->cluster_arg) : NULL;
+	json_t *cluster = text != NULL ? json_loads(text, 0, NULL) : json_null();
+
+	(void)call;
+	free(text);
+	if (cluster == NULL) {
+		api_error_set(err, 500, "internal", "the cluster's state cannot be read");
+		return -ENOMEM;
+	}
+	return reply_doc(rep, 200, json_pack("{s:o}", "cluster", cluster), err);
+}
+
 /* The query of GET /api/v1/vnodes, in the order of vnodes_query[]. */
 enum { Q_STATE, Q_OWNER, Q_LIMIT, Q_CURSOR, Q_FROM, Q_TO };
 
@@ -622,6 +638,7 @@ const struct api_route api_routes[] = {
 	{"POST", API_PREFIX "/members/{slot}/retire", API_MUTATING | API_BODY | API_BODY_OPTIONAL,
 	 NO_FIELDS, NO_FIELDS, post_retire},
 	{"GET", API_PREFIX "/capabilities", 0, NO_FIELDS, NO_FIELDS, get_capabilities},
+	{"GET", API_PREFIX "/cluster", 0, NO_FIELDS, NO_FIELDS, get_cluster},
 	{"GET", API_PREFIX "/vnodes", 0, FIELDS(vnodes_query), NO_FIELDS, get_vnodes},
 	{"GET", API_PREFIX "/vnodes/map", 0, FIELDS(api_map_query), NO_FIELDS, api_get_vnode_map},
 	{"GET", API_PREFIX "/vnodes/{id}", 0, NO_FIELDS, NO_FIELDS, get_vnode},

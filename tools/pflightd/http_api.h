@@ -160,6 +160,8 @@ struct api {
 	uint64_t sim_events_max;
 	char sim_owner[API_SIM_OWNER_MAX];
 	struct cmdq *to_auditor;
+	char *(*cluster_json)(void *arg); /* GET /api/v1/cluster; NULL: no cluster */
+	void *cluster_arg;
 	uint64_t start_ns; /* CLOCK_MONOTONIC when the daemon started */
 	int32_t pid;
 	uint32_t members_max;

@@ -1055,6 +1055,8 @@ static void open_api(struct daemon *dm)
 		.domain = dm->domain,
 		.audit_path = dm->audit_path,
 		.log = dm->log,
+		.cluster_json = dm->dir != NULL ? directory_json : NULL,
+		.cluster_arg = dm->dir,
 		.pk = dm->control.pk,
 		.to_auditor = dm->to_auditor,
 		.inbox = dm->to_http,
@@ -1193,12 +1195,12 @@ static int set_up(struct daemon *dm)
 	r = runner_start(dm->runner);
 	if (r < 0)
 		log_msg(LOG_ERROR, "runner: %s", strerror(-r));
-	else
+	if (r == 0)
+		r = open_directory(dm); /* before the API, which serves what it says */
+	if (r == 0)
 		open_api(dm);
 	if (r == 0)
 		r = open_hosts(dm);
-	if (r == 0)
-		r = open_directory(dm);
 	return r;
 }
 
