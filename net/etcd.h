@@ -173,7 +173,8 @@ int etcd_watch_create(const struct etcd_opts *opts, const void *key, size_t key_
 		      struct etcd_watch **ret_watch);
 /* Wait up to timeout_ms for events; up to max of them into ev (their bytes valid until the
  * next poll). Returns their number (0: none in time), or -ECONNRESET, -ERANGE, -EPROTO,
- * -ECONNREFUSED, -ENOMEM (the watch is over; etcd_watch_error() says why). */
+ * -ECONNREFUSED, -ENOBUFS (more than 65,536 events came that were not polled), -ENOMEM
+ * (the watch is over; etcd_watch_error() says why). */
 int etcd_watch_poll(struct etcd_watch *w, struct etcd_event *ev, unsigned max, uint32_t timeout_ms);
 const char *etcd_watch_error(const struct etcd_watch *w);
 void etcd_watch_destroy(struct etcd_watch *w);

@@ -15,6 +15,8 @@
 #include "net/etcd_impl.h"
 #include "shm/pf_assert.h"
 
+#define WATCH_BACKLOG_MAX 65536u /* events parsed and not yet polled: then the watch ends */
+
 struct etcd_watch {
 	CURLM *m;
 	CURL *h;
@@ -61,6 +63,8 @@ static void take_line(struct etcd_watch *w, const char *p, size_t n)
 		w->created |= json_is_true(json_object_get(res, "created"));
 		if (evs != NULL && (!json_is_array(evs) || json_array_extend(w->events, evs) != 0))
 			(void)watch_fail(w, -EPROTO, "events that are not a list");
+		else if (json_array_size(w->events) - w->next > WATCH_BACKLOG_MAX)
+			(void)watch_fail(w, -ENOBUFS, "more events waiting than the reader takes");
 	}
 	json_decref(root);
 }

@@ -468,7 +468,12 @@ static int claim(struct directory *dir)
 
 		if (!dir->need[s] || strcmp(o->owner, dir->host) == 0)
 			continue;
-		if (takeable(o, dir)) {
+		if (o->corrupt) { /* its key holds no shard's value: nobody takes it */
+			if (!dir->said[s]) {
+				dir->said[s] = 1;
+				audit(dir, "shard_corrupt", "{\"shard\":%u}", s);
+			}
+		} else if (takeable(o, dir)) {
 			take[n++] = s;
 			lost += o->owner[0] != '\0';
 		} else if (!dir->said[s]) {

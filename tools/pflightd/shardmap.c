@@ -113,9 +113,10 @@ int shardmap_read(struct shardmap *m, uint32_t first, uint32_t count)
 		for (uint32_t i = 0; i < rg.count; i++) {
 			long s = shard_of_key(m, rg.kvs[i].key, rg.kvs[i].key_len);
 
-			if (s < 0 ||
-			    parse_owner(rg.kvs[i].value, rg.kvs[i].value_len, &m->copy[s]) < 0)
-				return -EPROTO;
+			if (s < 0)
+				continue; /* not a shard's key: ignored */
+			if (parse_owner(rg.kvs[i].value, rg.kvs[i].value_len, &m->copy[s]) < 0)
+				m->copy[s] = (struct shard_owner){.corrupt = 1};
 			m->copy[s].mod_revision = rg.kvs[i].mod_revision;
 		}
 		if (!rg.more || rg.count == 0)
@@ -226,8 +227,11 @@ int shardmap_apply(struct shardmap *m, const struct etcd_event *ev)
 		return 0;
 	if (ev->kv.mod_revision <= m->copy[s].mod_revision)
 		return 1; /* a take of ours already said so */
-	if (ev->type == ETCD_EV_PUT && parse_owner(ev->kv.value, ev->kv.value_len, &o) < 0)
+	if (ev->type == ETCD_EV_PUT && parse_owner(ev->kv.value, ev->kv.value_len, &o) < 0) {
+		m->copy[s] =
+			(struct shard_owner){.corrupt = 1, .mod_revision = ev->kv.mod_revision};
 		return -EPROTO;
+	}
 	o.mod_revision = ev->type == ETCD_EV_PUT ? ev->kv.mod_revision : 0;
 	m->copy[s] = o;
 	return 1;
@@ -327,7 +331,7 @@ int shardmap_take(struct shardmap *m, const uint32_t *shards, unsigned n, const 
 
 			for (unsigned i = 0; i < nb; i++)
 				if ((i == 0 || batch[i] != batch[i - 1]) &&
-				    eligible(&m->copy[batch[i]], arg))
+				    !m->copy[batch[i]].corrupt && eligible(&m->copy[batch[i]], arg))
 					want[nw++] = batch[i];
 			r = nw == 0 ? 1 : take_batch(m, want, nw, me, replicas, n_replicas);
 			if (r != 0) {

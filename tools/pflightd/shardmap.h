@@ -14,6 +14,8 @@
  * reads (shardmap_read()). A take that fails because a shard changed meanwhile refreshes
  * those shards and tries the rest again: so two hosts that race for the same shards can
  * never both get one, and a host with a stale copy (one that was cut off) gets nothing.
+ * A key that holds no shard's value (written by something else) is kept as `corrupt`:
+ * its owner unknown, and no take moves it.
  * Single-threaded: one map per thread.
  */
 #ifndef PFLIGHTD_SHARDMAP_H
@@ -35,6 +37,8 @@ struct shard_owner {
 	uint32_t replicas_count;
 	char replicas[SHARDMAP_REPLICAS_MAX][SHARDMAP_HOST_MAX + 1];
 	int64_t mod_revision; /* of its key; 0: no key */
+	uint32_t corrupt;     /* its key holds no shard's value: owner unknown, never taken */
+	uint32_t reserved0;
 };
 
 struct shardmap;
@@ -59,10 +63,10 @@ int shardmap_apply(struct shardmap *m, const struct etcd_event *ev);
 const char *shardmap_prefix(const struct shardmap *m, uint8_t *end, size_t *ret_end_len);
 
 /*
- * Take shards for `me`: each shard s of shards[0..n) that `eligible(copy of s, arg)` allows
- * moves to me at its epoch + 1 with `replicas`, by transactions of up to SHARDMAP_BATCH
- * that compare each key's revision with the copy's. A transaction refused because one of
- * its shards changed refreshes its shards and goes again with those still eligible, so a
+ * Take shards for `me`: each shard s of shards[0..n), not corrupt, that `eligible(copy of
+ * s, arg)` allows, moves to me at its epoch + 1 with `replicas`, by transactions of up to
+ * SHARDMAP_BATCH that compare each key's revision with the copy's. A transaction refused because
+ * one of its shards changed refreshes its shards and goes again with those still eligible, so a
  * shard is taken only from the state the predicate saw. *ret_taken: how many were taken
  * (each of them is now me at the epoch in its copy). Returns 0, or the client's errors
  * (those taken before stay taken).

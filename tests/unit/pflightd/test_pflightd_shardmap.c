@@ -222,6 +222,43 @@ static void test_apply(void **state)
 	etcd_destroy(c);
 }
 
+/* A shard key that holds no shard's value: the map still opens, that shard is corrupt,
+ * and no take moves it; the others are taken as usual. */
+static void test_corrupt(void **state)
+{
+	struct etcd *c = client();
+	struct shardmap *m = NULL;
+	struct etcd_range rg;
+	struct etcd_event ev = {.type = ETCD_EV_PUT};
+	const char *key = "/pflight/corrupt/shards/0000002";
+	uint32_t some[] = {1, 2, 3};
+	unsigned got = 0;
+
+	(void)state;
+	assert_int_equal(shardmap_open(c, "corrupt", 16, &m), 0);
+	shardmap_close(m);
+	assert_int_equal(etcd_put(c, key, strlen(key), "\xff{not json", 10, 0, NULL), 0);
+	assert_int_equal(shardmap_open(c, "corrupt", 16, &m), 0);
+	assert_true(shardmap_get(m, 2)->corrupt);
+	assert_false(shardmap_get(m, 1)->corrupt);
+	assert_int_equal(shardmap_take(m, some, 3, "a", NULL, 0, is_free, NULL, &got), 0);
+	assert_int_equal(got, 2);
+	assert_true(shardmap_get(m, 2)->corrupt);
+	assert_int_equal(etcd_get(c, key, strlen(key), NULL, 0, 0, &rg), 0);
+	assert_int_equal(rg.count, 1);
+	assert_memory_equal(rg.kvs[0].value, "\xff{not json", 10); /* untouched */
+	/* The same from a watch event. */
+	ev.kv.key = (const uint8_t *)"/pflight/corrupt/shards/0000001";
+	ev.kv.key_len = strlen((const char *)ev.kv.key);
+	ev.kv.value = (const uint8_t *)"[]";
+	ev.kv.value_len = 2;
+	ev.kv.mod_revision = rg.revision + 1000;
+	assert_int_equal(shardmap_apply(m, &ev), -EPROTO);
+	assert_true(shardmap_get(m, 1)->corrupt);
+	shardmap_close(m);
+	etcd_destroy(c);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -239,10 +276,9 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_meta),
-		cmocka_unit_test(test_apply),
-		cmocka_unit_test(test_race),
-		cmocka_unit_test(test_stale_owner),
+		cmocka_unit_test(test_meta),    cmocka_unit_test(test_apply),
+		cmocka_unit_test(test_race),    cmocka_unit_test(test_stale_owner),
+		cmocka_unit_test(test_corrupt),
 	};
 
 	if (etcd_fixture_binary() == NULL) {
