@@ -8,7 +8,8 @@
  * others through its lease: not before two thirds of the TTL (its last keepalive), and
  * within the TTL plus a second (the goal). A host stopped cleanly has left at once. One
  * that comes back joins again. With etcd gone, hosts say so and keep running; when it
- * comes back they are in the directory again. GET /api/v1/cluster says what the directory
+ * comes back they are in the directory again; meanwhile a move between hosts is refused
+ * with its reason. GET /api/v1/cluster says what the directory
  * says, in the form the OpenAPI document gives.
  * Method: Debian's etcd, one member on loopback, and three real pflightd (hosts a, b, c)
  * with a lease of 2 s (tests/common/cluster_fixture.h); the directory read straight from
@@ -20,6 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include "pflight/pflight.h"
 
 #include "net/etcd.h"
 #include "tests/common/cluster_fixture.h"
@@ -147,6 +151,16 @@ static void loss_and_leave(void)
 	printf("host-c back: joined again\n");
 }
 
+/* What host i's daemon answers to a move of VNode 0 to host-b. */
+static const char *migrate_reply(int i)
+{
+	static char reply[PF_CONTROL_REPLY_MAX];
+
+	CHECK(pf_control_request(c.sock[i], (uint32_t)geteuid(), "migrate-host 0 host-b", reply,
+				 sizeof(reply), 0) >= 0);
+	return reply;
+}
+
 static void etcd_outage(void)
 {
 	int joined = cf_count(&c, 0, "cluster_joined", NULL, NULL);
@@ -155,6 +169,8 @@ static void etcd_outage(void)
 	CHECK(cf_wait(&c, 0, "cluster_unavailable", NULL, NULL, 1, CF_WAIT_NS) >= 0);
 	CHECK(cf_wait(&c, 2, "cluster_unavailable", NULL, NULL, 1, CF_WAIT_NS) >= 0);
 	CHECK(waitpid(c.pid[0], NULL, WNOHANG) == 0 && waitpid(c.pid[2], NULL, WNOHANG) == 0);
+	/* Moves between hosts are refused, and say why. */
+	CHECK(strstr(migrate_reply(0), "\"error\":\"cluster_unavailable\"") != NULL);
 	etcd_fixture_restart(&c.ef, 0);
 	/* Back: the lease kept (available again) or expired meanwhile (joined again). */
 	for (uint64_t t0 = proc_now_ns(); cf_count(&c, 0, "cluster_available", NULL, NULL) == 0 &&
@@ -162,7 +178,12 @@ static void etcd_outage(void)
 	     proc_nap())
 		CHECK(proc_now_ns() - t0 < CF_WAIT_NS);
 	check_key(0);
-	printf("etcd stopped and started: hosts said so, kept running, and are back\n");
+	for (uint64_t t0 = proc_now_ns(); strstr(migrate_reply(0), "cluster_unavailable") != NULL;
+	     proc_nap())
+		CHECK(proc_now_ns() - t0 < CF_WAIT_NS);
+	CHECK(strstr(migrate_reply(0), "\"error\":\"no_peers\"") != NULL); /* the next check */
+	printf("etcd stopped and started: hosts said so, kept running, refused moves between "
+	       "hosts meanwhile, and are back\n");
 }
 
 int main(int argc, char **argv)

@@ -17,6 +17,7 @@
 #include "shm/pf_compiler.h"
 #include "tools/common/decimal.h"
 #include "tools/pflightd/control.h"
+#include "tools/pflightd/directory.h"
 #include "tools/pflightd/daemon.h"
 #include "tools/pflightd/log.h"
 
@@ -460,6 +461,12 @@ static int reply_migrate_host(struct control *c, const char *args, int all,
 		return snprintf(out, cap,
 				"{\"ok\":false,\"error\":\"usage\",\"reason\":\"migrate-host "
 				"<vnode> <host>\"}");
+	if (c->dir != NULL && !directory_available(c->dir))
+		return snprintf(
+			out, cap,
+			"{\"ok\":false,\"error\":\"cluster_unavailable\",\"reason\":\"the "
+			"cluster's directory (etcd) does not answer: moves between hosts wait "
+			"for it\"}");
 	if (c->hosts == NULL)
 		return snprintf(out, cap,
 				"{\"ok\":false,\"error\":\"no_peers\",\"reason\":\"transport.peers "

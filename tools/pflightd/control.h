@@ -63,6 +63,8 @@
 #include "tools/pflightd/hosts.h"
 #include "tools/pflightd/porter.h"
 
+struct directory;
+
 #define CONTROL_REQUEST_MAX 2048u        /* bytes of one request */
 #define CONTROL_REPLY_MAX 1024u          /* bytes of one reply */
 #define CONTROL_CLIENT_TIMEOUT_MS 10000u /* for a connection to send its request */
@@ -94,6 +96,7 @@ struct control {
 	struct migrator mig;       /* the main thread's scheduler and governor (migrate.h) */
 	struct porter porter;      /* export and import (porter.h) */
 	struct hosts *hosts;       /* moves between hosts (hosts.h), NULL: no peers */
+	struct directory *dir;     /* the cluster's directory (directory.h), NULL: none */
 	struct cmdq *to_hosts;
 	unsigned char pk[PF_AUDIT_PUBLIC_KEY_BYTES];
 	uint64_t admitted;

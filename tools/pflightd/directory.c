@@ -28,6 +28,7 @@
 
 #include "net/etcd.h"
 #include "shm/pf_assert.h"
+#include "shm/pf_atomic.h"
 #include "tools/pflightd/directory.h"
 #include "tools/pflightd/log.h"
 #include "tools/pflightd/shardmap.h"
@@ -83,6 +84,7 @@ struct directory {
 	unsigned ev_count;
 	pthread_mutex_t mu; /* guards snap: published here, read by the API's thread */
 	char *snap;
+	_Atomic int up; /* state == DIR_UP, for other threads (directory_available()) */
 };
 
 static uint64_t now_ms(void)
@@ -551,7 +553,15 @@ int directory_do_work(void *arg)
 
 	if (n > 0 || dir->snap == NULL)
 		publish(dir);
+	/* Relaxed: a status others read to refuse a request; nothing is ordered by it. */
+	pf_store_relaxed(&dir->up, dir->state == DIR_UP);
 	return n;
+}
+
+int directory_available(const struct directory *dir)
+{
+	/* Relaxed: see directory_do_work(). */
+	return pf_load_relaxed(&dir->up);
 }
 
 static int step(struct directory *dir)

@@ -34,6 +34,9 @@ int directory_do_work(void *arg);
 /* What the directory says now, as the JSON object GET /api/v1/cluster serves (the
  * Cluster schema of openapi.json), malloc'd; NULL: no memory. Any thread. */
 char *directory_json(void *arg);
+/* 1 when this host is in the cluster's directory and etcd answers (moves between hosts
+ * may go), else 0. Any thread. */
+int directory_available(const struct directory *dir);
 int directory_park(void *arg, uint64_t ns);
 
 #endif /* PFLIGHTD_DIRECTORY_H */

@@ -958,10 +958,8 @@ static int shut_down(struct daemon *dm, int status)
 	notify_stopping(0);
 	runner_destroy(dm->http_runner); /* first: its requests may queue records */
 	dm->http_runner = NULL;
-	runner_destroy(dm->dir_runner);
+	runner_destroy(dm->dir_runner); /* its thread: the directory stays for control's reads */
 	dm->dir_runner = NULL;
-	directory_destroy(dm->dir); /* leaves the cluster: its records are still queued */
-	dm->dir = NULL;
 	runner_destroy(dm->hosts_runner);
 	dm->hosts_runner = NULL;
 	hosts_destroy(dm->hosts);
@@ -969,6 +967,9 @@ static int shut_down(struct daemon *dm, int status)
 	http_destroy(dm->http);
 	dm->http = NULL;
 	control_close(&dm->control); /* its last admission records are still queued */
+	dm->control.dir = NULL;
+	directory_destroy(dm->dir); /* leaves the cluster: the others see it leave */
+	dm->dir = NULL;
 	migrator_fini(&dm->control.mig);
 	porter_fini(&dm->control.porter);
 	runner_destroy(dm->runner);
@@ -1144,6 +1145,7 @@ static int open_directory(struct daemon *dm)
 	if (r < 0 || dm->dir == NULL)
 		return r;
 	agent.arg = dm->dir;
+	dm->control.dir = dm->dir;
 	r = runner_create(RUNNER_DEDICATED, &idle, &agent, 1, &dm->dir_runner);
 	if (r == 0)
 		r = runner_start(dm->dir_runner);
