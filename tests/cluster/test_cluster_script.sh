@@ -9,7 +9,8 @@ build=$(cd "$1" && pwd)
 root=$(cd "$(dirname "$0")/../.." && pwd)
 command -v etcd >/dev/null || { echo "SKIP: etcd is not installed"; exit 77; }
 export PF_CLUSTER_DIR=$(mktemp -d /tmp/pft-cscript-XXXXXX)
-export PF_CLUSTER_PORT=$((30000 + ($$ % 500) * 8))
+# Below the kernel's ephemeral range (32768 on): a port there may be a connection's own.
+export PF_CLUSTER_PORT=$((20000 + ($$ % 1000) * 10))
 export PF_CLUSTER_BIN=$build
 cleanup() {
 	"$root/scripts/cluster" down >/dev/null 2>&1 || true

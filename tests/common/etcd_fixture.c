@@ -5,13 +5,18 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <setjmp.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <cmocka.h>
 
 #include "tests/common/etcd_fixture.h"
 #include "tests/common/proc_util.h"
@@ -192,4 +197,31 @@ void etcd_fixture_stop(struct etcd_fixture *f)
 	f->dir[0] = '\0';
 	if (the == f)
 		the = NULL;
+}
+
+static struct etcd_fixture *group;
+
+static int group_setup(void **state)
+{
+	(void)state;
+	etcd_fixture_start(group, 1);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	etcd_fixture_stop(group);
+	return 0;
+}
+
+int etcd_fixture_run(struct etcd_fixture *f, const char *name, const struct CMUnitTest *tests,
+		     size_t count)
+{
+	if (etcd_fixture_binary() == NULL) {
+		printf("1..0 # SKIP etcd is not installed (Debian's etcd-server)\n");
+		return 0;
+	}
+	group = f;
+	return _cmocka_run_group_tests(name, tests, count, group_setup, group_teardown);
 }

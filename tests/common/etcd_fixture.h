@@ -10,6 +10,7 @@
 #ifndef PF_TEST_ETCD_FIXTURE_H
 #define PF_TEST_ETCD_FIXTURE_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 #define ETCD_MEMBERS_MAX 5u
@@ -37,6 +38,12 @@ void etcd_fixture_kill(struct etcd_fixture *f, unsigned i);
 void etcd_fixture_restart(struct etcd_fixture *f, unsigned i);
 /* Stop every member still running and remove the directory. */
 void etcd_fixture_stop(struct etcd_fixture *f);
+struct CMUnitTest;
+/* Run cmocka tests (TAP) against a one-member etcd in f, started before the first and
+ * stopped after the last; a TAP skip (plan 1..0) where etcd is not installed. Returns
+ * what main() returns. */
+int etcd_fixture_run(struct etcd_fixture *f, const char *name, const struct CMUnitTest *tests,
+		     size_t count);
 /* A loopback TCP port free right now. */
 unsigned etcd_fixture_free_port(void);
 

@@ -259,20 +259,6 @@ static void test_corrupt(void **state)
 	etcd_destroy(c);
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	etcd_fixture_start(&ef, 1);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	etcd_fixture_stop(&ef);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -281,9 +267,5 @@ int main(void)
 		cmocka_unit_test(test_corrupt),
 	};
 
-	if (etcd_fixture_binary() == NULL) {
-		printf("1..0 # SKIP etcd is not installed (Debian's etcd-server)\n");
-		return 0;
-	}
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return etcd_fixture_run(&ef, "tests", tests, sizeof(tests) / sizeof(tests[0]));
 }
