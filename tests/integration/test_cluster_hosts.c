@@ -101,6 +101,25 @@ static void check_key(int i)
 	etcd_destroy(ec);
 }
 
+/* Keys in the hosts' prefix that name no host (written by anything with access to
+ * etcd): no host takes them for one, in its records or its view. */
+static void hostile_key(void)
+{
+	struct etcd_opts o = {.endpoints = c.ef.endpoints, .endpoints_count = 1};
+	struct etcd *ec = NULL;
+	char key[128];
+
+	CHECK(etcd_create(&o, &ec) == 0);
+	(void)snprintf(key, sizeof(key), "/pflight/%s/hosts/evil\",\"x\":\"y", c.cluster);
+	CHECK(etcd_put(ec, key, strlen(key), "{}", 2, 0, NULL) == 0);
+	(void)snprintf(key, sizeof(key), "/pflight/%s/hosts/", c.cluster);
+	CHECK(etcd_put(ec, key, strlen(key), "{}", 2, 0, NULL) == 0);
+	etcd_destroy(ec);
+	test_sleep_ns(500000000);   /* the watches had time to bring them */
+	for (int i = 0; i < 3; i++) /* each saw the two others join, or found them there */
+		CHECK(cf_count(&c, i, "host_joined", NULL, NULL) == 2);
+}
+
 static void joins(void)
 {
 	for (int i = 0; i < 3; i++) {
@@ -117,6 +136,7 @@ static void joins(void)
 	wait_view(0, "host-b", "live");
 	wait_view(0, "host-c", "live");
 	wait_view(2, "host-a", "live");
+	hostile_key();
 	printf("three hosts joined, each seen by the others, each key complete, GET "
 	       "/api/v1/cluster says so\n");
 }

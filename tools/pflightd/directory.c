@@ -213,8 +213,9 @@ static int name_of(const struct directory *dir, const uint8_t *key, size_t len, 
 		   size_t cap)
 {
 	if (len <= dir->prefix_len || len - dir->prefix_len >= cap ||
-	    memcmp(key, dir->prefix, dir->prefix_len) != 0)
-		return -EPROTO;
+	    memcmp(key, dir->prefix, dir->prefix_len) != 0 ||
+	    !shardmap_host_ok((const char *)key + dir->prefix_len, len - dir->prefix_len))
+		return -EPROTO; /* not a host's key: ignored */
 	memcpy(out, key + dir->prefix_len, len - dir->prefix_len);
 	out[len - dir->prefix_len] = '\0';
 	return 0;

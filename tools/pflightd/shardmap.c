@@ -43,6 +43,20 @@ static size_t shard_key(const struct shardmap *m, uint32_t s, char *out, size_t 
 	return (size_t)n;
 }
 
+bool shardmap_host_ok(const char *name, size_t len)
+{
+	if (name == NULL || len == 0 || len > SHARDMAP_HOST_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = name[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+			return false;
+	}
+	return true;
+}
+
 /* A shard's value into o (its mod_revision is the caller's). 0 or -EPROTO. */
 static int parse_owner(const uint8_t *v, size_t len, struct shard_owner *o)
 {
@@ -53,8 +67,9 @@ static int parse_owner(const uint8_t *v, size_t len, struct shard_owner *o)
 	json_t *r;
 	int rc = 0;
 
-	if (owner == NULL || strlen(owner) > SHARDMAP_HOST_MAX || !json_is_integer(epoch) ||
-	    json_integer_value(epoch) < 0 || json_integer_value(epoch) > UINT32_MAX ||
+	if (owner == NULL || (owner[0] != '\0' && !shardmap_host_ok(owner, strlen(owner))) ||
+	    !json_is_integer(epoch) || json_integer_value(epoch) < 0 ||
+	    json_integer_value(epoch) > UINT32_MAX ||
 	    (reps != NULL &&
 	     (!json_is_array(reps) || json_array_size(reps) > SHARDMAP_REPLICAS_MAX)))
 		rc = -EPROTO;
@@ -67,7 +82,7 @@ static int parse_owner(const uint8_t *v, size_t len, struct shard_owner *o)
 	{
 		const char *name = json_string_value(r);
 
-		if (rc < 0 || name == NULL || strlen(name) > SHARDMAP_HOST_MAX) {
+		if (rc < 0 || name == NULL || !shardmap_host_ok(name, strlen(name))) {
 			rc = -EPROTO;
 			break;
 		}

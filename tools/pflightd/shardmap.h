@@ -22,6 +22,7 @@
 #define PFLIGHTD_SHARDMAP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "net/etcd.h"
@@ -42,6 +43,11 @@ struct shard_owner {
 };
 
 struct shardmap;
+
+/* A host name as the directory takes it, from etcd's keys and values alike: 1..64 bytes
+ * of [A-Za-z0-9._-] (a PhoenixFile's transport.name), so that nothing written into etcd
+ * by something else can reach an audit record or a log line as anything but a name. */
+bool shardmap_host_ok(const char *name, size_t len);
 
 /* Open the map of cluster `cluster` with `shards` shards (a power of two, 1 ..
  * SHARDMAP_SHARDS_MAX): writes `meta` if nobody did, else checks it (-EINVAL: the cluster

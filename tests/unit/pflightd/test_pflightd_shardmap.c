@@ -218,6 +218,16 @@ static void test_apply(void **state)
 	ev.kv.value = (const uint8_t *)"{\"owner\":1}";
 	ev.kv.value_len = 11;
 	assert_int_equal(shardmap_apply(m, &ev), -EPROTO);
+	/* A name that is not a host's cannot come through into a copy (nor into a record). */
+	v = "{\"epoch\":1,\"owner\":\"a\\\",\\\"x\",\"replicas\":[]}";
+	ev.kv.key = (const uint8_t *)"/pflight/apply/shards/0000005";
+	ev.kv.value = (const uint8_t *)v;
+	ev.kv.value_len = strlen(v);
+	ev.kv.mod_revision = 1001;
+	assert_int_equal(shardmap_apply(m, &ev), -EPROTO);
+	assert_true(shardmap_get(m, 5)->corrupt);
+	assert_false(shardmap_host_ok("host-a\n", 7));
+	assert_true(shardmap_host_ok("host-a.b_c", 10));
 	shardmap_close(m);
 	etcd_destroy(c);
 }
