@@ -42,6 +42,7 @@
 #include "shm/pf_assert.h"
 #include "shm/pf_compiler.h"
 
+#define MANIFEST_ENDPOINT_MAX 223u /* the etcd client takes URLs this long */
 #define API_VERSION "pflight/v1"
 #define PATH_TEXT_MAX 192u /* longest dotted path we build, with a list index */
 #define QUOTE_MAX 64u      /* bytes of a value quoted in a reason */
@@ -760,6 +761,31 @@ static int check_transport(struct ctx *c, const yaml_node_t *root, const struct 
 	return 0;
 }
 
+/* etcd endpoints are URLs the cluster's client can take: refused here, with their place,
+ * rather than when pflightd starts. */
+static int check_cluster(struct ctx *c, const yaml_node_t *root, const struct pf_manifest *m)
+{
+	const struct pf_manifest_cluster *cl = &m->cluster;
+	const yaml_node_t *list = node_of(c, "cluster.etcd_endpoints", root);
+
+	PF_ASSERT(root != NULL && cl->etcd_endpoints_count <= PF_MANIFEST_ENDPOINTS_MAX);
+	for (uint32_t i = 0; i < cl->etcd_endpoints_count; i++) {
+		const char *e = cl->etcd_endpoints[i];
+		const yaml_node_t *at = list;
+
+		if ((strncmp(e, "http://", 7) == 0 || strncmp(e, "https://", 8) == 0) &&
+		    strlen(e) <= MANIFEST_ENDPOINT_MAX)
+			continue;
+		if (list != NULL && list->type == YAML_SEQUENCE_NODE)
+			at = yaml_document_get_node(c->doc, list->data.sequence.items.start[i]);
+		return fail(c, at,
+			    "cluster.etcd_endpoints[%u]: '%s' is not an http:// or https:// URL of "
+			    "at most %u bytes",
+			    i, e, MANIFEST_ENDPOINT_MAX);
+	}
+	return 0;
+}
+
 static int walk_document(struct ctx *c, yaml_document_t *doc, struct pf_manifest *m)
 {
 	yaml_node_t *root = yaml_document_get_root_node(doc);
@@ -777,6 +803,8 @@ static int walk_document(struct ctx *c, yaml_document_t *doc, struct pf_manifest
 		r = required_check(c, &s, root, "");
 	if (r == 0)
 		r = check_api(c, root, m);
+	if (r == 0)
+		r = check_cluster(c, root, m);
 	if (r < 0)
 		return r;
 	return check_transport(c, root, m);

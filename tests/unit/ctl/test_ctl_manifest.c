@@ -351,6 +351,8 @@ static const struct error_case error_cases[] = {
 	{HDR "membership:\n  heartbeat_interval: 50us\n", -EINVAL, 4, 23, "out of range"},
 	{HDR "cluster:\n  lease_ttl: 1s\n", -EINVAL, 4, 14, "'1s' is out of range (2s..1h)"},
 	{HDR "cluster:\n  name: .hidden\n", -EINVAL, 4, 9, "name"},
+	{HDR "cluster:\n  etcd_endpoints: [etcd.example:2379]\n", -EINVAL, 4, 20,
+	 "cluster.etcd_endpoints[0]: 'etcd.example:2379' is not an http:// or https:// URL"},
 	{HDR "membership:\n  state_bytes_max: 2GiB\n", -EINVAL, 4, 20,
 	 "'2GiB' is out of range (1B..1GiB)"},
 	{HDR "scheduling:\n  trust_floor: 1.5\n", -EINVAL, 4, 16, "'1.5' is out of range (0..1)"},
