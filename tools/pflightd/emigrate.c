@@ -887,7 +887,8 @@ int emigrate_step(struct hosts *h)
 {
 	int work = start_waiting(h);
 
-	views_register(h); /* the set follows the moves that ended */
+	if (h->reg_count > 0 || h->reg_stale)
+		views_register(h); /* the set follows the moves that ended */
 	for (uint32_t i = 0; i < HOSTS_MIGRATIONS_MAX; i++)
 		if (h->out[i].phase != EM_FREE)
 			work += step_one(h, &h->out[i]);

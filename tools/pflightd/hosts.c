@@ -203,7 +203,9 @@ int hosts_create(struct pf_domain *domain, const struct pf_manifest *manifest,
 
 		(void)h->ops->features(h->x, &f);
 		h->zc_threshold = o.zc_threshold_bytes;
-		h->reg_on = (f & PF_XPORT_FEAT_REGISTERED_BUFFERS) != 0 && h->zc_threshold != 0;
+		/* Only when zero copy can take a chunk at all: else nothing is ever registered. */
+		h->reg_on = (f & PF_XPORT_FEAT_REGISTERED_BUFFERS) != 0 && h->zc_threshold != 0 &&
+			    hosts_chunk_bytes(h->state_bytes_max) >= h->zc_threshold;
 		log_msg(LOG_INFO, "transport: listening on %s:%u as %s, %u peers%s", t->listen,
 			(unsigned)h->port, h->name[0] != '\0' ? h->name : "?", h->peers_count,
 			(f & PF_XPORT_FEAT_SQPOLL) != 0 ? ", submissions polled by a kernel thread"

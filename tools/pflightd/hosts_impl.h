@@ -280,7 +280,8 @@ struct hosts {
 	uint64_t refused_links;
 	uint64_t moves_out, moves_in, rollbacks;
 	/* The moves' final states registered with the transport (emigrate.c): reg_on when it
-	 * can use registered buffers and zero copy is on (zc_threshold > 0). */
+	 * can use registered buffers and zero copy can take a chunk (zc_threshold > 0 and at
+	 * most this host's chunk). */
 	uint32_t zc_threshold;
 	uint32_t reg_on;
 	uint32_t reg_count;
