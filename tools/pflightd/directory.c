@@ -65,12 +65,16 @@ struct directory {
 	struct pf_domain *d;
 	struct shardmap *map; /* opened at the first join */
 	uint32_t shards;
-	uint8_t *need;                 /* [shards]: a VNode of it is defined here */
-	uint8_t *said;                 /* [shards]: its conflict was audited */
+	uint8_t *need;  /* [shards]: a VNode of it is defined here */
+	uint8_t *said;  /* [shards]: its conflict was audited */
+	uint32_t *take; /* [shards]: those to take, at a claim */
+	uint32_t vnodes_max;
 	struct pf_vnode_owner *owners; /* DIR_OWNERS_PAGE */
 	uint64_t next_claim_ms;
 	char host[PF_MANIFEST_HOST_NAME_MAX + 1];
-	char *value; /* this host's key's JSON */
+	json_t *self;                                      /* this host's key's value */
+	char *value;                                       /* and as text */
+	char self_key[96 + PF_MANIFEST_HOST_NAME_MAX + 1]; /* its key: prefix, host */
 	int64_t lease, ttl_s;
 	int64_t next_rev; /* the watch's start */
 	uint64_t next_keepalive_ms, next_try_ms, keep_ms;
@@ -117,33 +121,28 @@ static void audit(struct directory *dir, const char *event, const char *fmt, ...
 }
 
 /* This host's value: what the others need to reach it and to place on it. */
-static char *host_value(const struct pf_manifest *m, const char *host, const unsigned char pk[32],
-			struct pf_domain *d, int leaving)
+static json_t *host_value(const struct pf_manifest *m, const char *host, const unsigned char pk[32],
+			  struct pf_domain *d, uint32_t *ret_vnodes_max)
 {
 	struct pf_domain_info di = {.size = sizeof(di)};
 	struct pf_numa *numa = NULL;
 	char key[65];
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	int nodes = 1;
-	json_t *o;
-	char *text;
-
 	for (int i = 0; i < 32; i++)
 		(void)snprintf(key + 2 * i, 3, "%02x", pk[i]);
 	(void)pf_domain_info(d, &di);
+	*ret_vnodes_max = di.vnodes_max;
 	if (pf_numa_open_system(&numa) == 0) {
 		nodes = pf_numa_nodes(numa);
 		pf_numa_close(numa);
 	}
-	o = json_pack("{s:s,s:s,s:i,s:s,s:{s:i,s:i},s:{s:I,s:I,s:I},s:b,s:I}", "host", host,
-		      "address", m->transport.listen, "port", (int)m->transport.port, "key", key,
-		      "numa", "nodes", nodes > 0 ? nodes : 1, "cpus", (int)(cpus > 0 ? cpus : 1),
-		      "capacity", "members", (json_int_t)di.members_max, "vnodes",
-		      (json_int_t)di.vnodes_max, "state_bytes", (json_int_t)di.state_bytes_max,
-		      "leaving", leaving, "pid", (json_int_t)getpid());
-	text = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	json_decref(o);
-	return text;
+	return json_pack("{s:s,s:s,s:i,s:s,s:{s:i,s:i},s:{s:I,s:I,s:I},s:b,s:I}", "host", host,
+			 "address", m->transport.listen, "port", (int)m->transport.port, "key", key,
+			 "numa", "nodes", nodes > 0 ? nodes : 1, "cpus", (int)(cpus > 0 ? cpus : 1),
+			 "capacity", "members", (json_int_t)di.members_max, "vnodes",
+			 (json_int_t)di.vnodes_max, "state_bytes", (json_int_t)di.state_bytes_max,
+			 "leaving", 0, "pid", (json_int_t)getpid());
 }
 
 int directory_create(const struct pf_manifest *m, const char *host, const unsigned char pk[32],
@@ -178,9 +177,14 @@ int directory_create(const struct pf_manifest *m, const char *host, const unsign
 	dir->shards = cl->shards;
 	dir->need = calloc(cl->shards, 1);
 	dir->said = calloc(cl->shards, 1);
+	dir->take = calloc(cl->shards, sizeof(*dir->take));
 	dir->owners = calloc(DIR_OWNERS_PAGE, sizeof(*dir->owners));
-	dir->value = host_value(m, host, pk, d, 0);
-	r = dir->value == NULL || dir->need == NULL || dir->said == NULL || dir->owners == NULL
+	dir->self = host_value(m, host, pk, d, &dir->vnodes_max);
+	dir->value =
+		dir->self != NULL ? json_dumps(dir->self, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	(void)snprintf(dir->self_key, sizeof(dir->self_key), "%s%s", dir->prefix, host);
+	r = dir->value == NULL || dir->need == NULL || dir->said == NULL || dir->take == NULL ||
+			    dir->owners == NULL
 		    ? -ENOMEM
 		    : etcd_create(&dir->opts, &dir->c);
 	if (r < 0) {
@@ -334,13 +338,9 @@ static int join(struct directory *dir)
 		dir->state = DIR_DOWN;
 		return 1;
 	}
-	if (r == 0) {
-		char key[sizeof(dir->prefix) + PF_MANIFEST_HOST_NAME_MAX + 1];
-
-		(void)snprintf(key, sizeof(key), "%s%s", dir->prefix, dir->host);
-		r = etcd_put(dir->c, key, strlen(key), dir->value, strlen(dir->value), dir->lease,
-			     NULL);
-	}
+	if (r == 0)
+		r = etcd_put(dir->c, dir->self_key, strlen(dir->self_key), dir->value,
+			     strlen(dir->value), dir->lease, NULL);
 	if (r == 0)
 		r = read_all(dir, &rev);
 	if (r == 0) /* after the hosts' read: the watch from there misses no shard's change */
@@ -433,14 +433,10 @@ static bool takeable(const struct shard_owner *o, void *arg)
 /* Mark the shards of the VNodes this domain holds (defined, not another host's). */
 static void mark_needed(struct directory *dir)
 {
-	struct pf_domain_info di = {.size = sizeof(di)};
-
 	memset(dir->need, 0, dir->shards);
-	if (pf_domain_info(dir->d, &di) < 0)
-		return;
-	for (uint32_t first = 0; first < di.vnodes_max; first += DIR_OWNERS_PAGE) {
-		uint32_t n = di.vnodes_max - first < DIR_OWNERS_PAGE ? di.vnodes_max - first
-								     : DIR_OWNERS_PAGE;
+	for (uint32_t first = 0; first < dir->vnodes_max; first += DIR_OWNERS_PAGE) {
+		uint32_t n = dir->vnodes_max - first < DIR_OWNERS_PAGE ? dir->vnodes_max - first
+								       : DIR_OWNERS_PAGE;
 
 		if (pf_vnode_owners(dir->d, first, n, dir->owners) != (int)n)
 			return;
@@ -457,14 +453,12 @@ static void mark_needed(struct directory *dir)
  * hosts). */
 static int claim(struct directory *dir)
 {
-	uint32_t *take = malloc((size_t)dir->shards * sizeof(*take));
+	uint32_t *take = dir->take;
 	unsigned n = 0, got = 0, lost = 0;
 	int r;
 
-	if (take == NULL || dir->map == NULL) {
-		free(take);
+	if (dir->map == NULL)
 		return 0;
-	}
 	mark_needed(dir);
 	for (uint32_t s = 0; s < dir->shards; s++) {
 		const struct shard_owner *o = shardmap_get(dir->map, s);
@@ -486,7 +480,6 @@ static int claim(struct directory *dir)
 		}
 	}
 	r = n > 0 ? shardmap_take(dir->map, take, n, dir->host, NULL, 0, takeable, dir, &got) : 0;
-	free(take);
 	if (r < 0) {
 		unavailable(dir, r);
 		return 1;
@@ -648,16 +641,13 @@ void directory_destroy(struct directory *dir)
 	if (dir == NULL)
 		return;
 	if (dir->c != NULL && dir->lease != 0 && dir->state != DIR_DOWN) {
-		char key[sizeof(dir->prefix) + PF_MANIFEST_HOST_NAME_MAX + 1];
-		char *leaving = strdup(dir->value);
-		char *at = leaving != NULL ? strstr(leaving, "\"leaving\":false") : NULL;
+		char *leaving = json_object_set_new(dir->self, "leaving", json_true()) == 0
+					? json_dumps(dir->self, JSON_COMPACT | JSON_SORT_KEYS)
+					: NULL;
 
-		(void)snprintf(key, sizeof(key), "%s%s", dir->prefix, dir->host);
-		if (at != NULL) {
-			memcpy(at, "\"leaving\":true ", 15);
-			(void)etcd_put(dir->c, key, strlen(key), leaving, strlen(leaving),
-				       dir->lease, NULL);
-		}
+		if (leaving != NULL) /* the others see it leave, not lost */
+			(void)etcd_put(dir->c, dir->self_key, strlen(dir->self_key), leaving,
+				       strlen(leaving), dir->lease, NULL);
 		(void)etcd_lease_revoke(dir->c, dir->lease);
 		free(leaving);
 	}
@@ -665,8 +655,10 @@ void directory_destroy(struct directory *dir)
 	shardmap_close(dir->map);
 	etcd_destroy(dir->c);
 	free(dir->value);
+	json_decref(dir->self);
 	free(dir->need);
 	free(dir->said);
+	free(dir->take);
 	free(dir->owners);
 	free(dir->snap);
 	(void)pthread_mutex_destroy(&dir->mu);
