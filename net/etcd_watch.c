@@ -72,11 +72,11 @@ static void take_line(struct etcd_watch *w, const char *p, size_t n)
 static size_t on_data(char *p, size_t size, size_t n, void *arg)
 {
 	struct etcd_watch *w = arg;
-	size_t at = 0;
+	size_t at = 0, from = w->in.len; /* what came before holds no newline */
 
-	if (etcd_buf_add(&w->in, p, size * n) < 0)
-		return 0;
-	for (size_t i = 0; i < w->in.len; i++) {
+	if (w->over < 0 || etcd_buf_add(&w->in, p, size * n) < 0)
+		return 0; /* over (or too long a line): the transfer stops */
+	for (size_t i = from; i < w->in.len; i++) {
 		if (w->in.p[i] != '\n')
 			continue;
 		if (i > at)
@@ -111,8 +111,8 @@ static int watch_body(struct etcd_watch *w, const void *key, size_t key_len, con
 static int start(struct etcd_watch *w)
 {
 	(void)snprintf(w->url, sizeof(w->url), "%s/v3/watch", w->endpoints[w->cur]);
-	etcd_easy_setup(w->h, w->url, 0, w->connect_ms);
-	curl_easy_setopt(w->h, CURLOPT_TIMEOUT_MS, 0L); /* it lasts */
+	etcd_easy_setup(w->h, w->url, w->connect_ms, w->connect_ms);
+	curl_easy_setopt(w->h, CURLOPT_TIMEOUT_MS, 0L); /* it lasts; its connect does not */
 	curl_easy_setopt(w->h, CURLOPT_POSTFIELDS, w->body);
 	curl_easy_setopt(w->h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(w->h, CURLOPT_WRITEDATA, w);
@@ -201,6 +201,7 @@ static int pump(struct etcd_watch *w, int wait_ms)
 			CURLcode e = msg->data.result;
 			int r = e == CURLE_OK ? -ECONNRESET : etcd_curl_errno(e);
 
+			r = r == -ETIMEDOUT ? -ECONNREFUSED : r; /* a connect that never ended */
 			if (r == -ECONNREFUSED && !w->created && ++w->tried < w->n) {
 				/* not started yet: the next endpoint */
 				(void)curl_multi_remove_handle(w->m, w->h);
@@ -208,9 +209,8 @@ static int pump(struct etcd_watch *w, int wait_ms)
 				w->in.len = 0;
 				return start(w) < 0 ? watch_fail(w, -ENOMEM, "libcurl failed") : 0;
 			}
-			return watch_fail(w, r == -ETIMEDOUT ? -ECONNREFUSED : r,
-					  e == CURLE_OK ? "the stream ended"
-							: curl_easy_strerror(e));
+			return watch_fail(
+				w, r, e == CURLE_OK ? "the stream ended" : curl_easy_strerror(e));
 		}
 	if (wait_ms > 0 && running > 0)
 		(void)curl_multi_poll(w->m, NULL, 0, wait_ms, NULL);
