@@ -80,6 +80,7 @@ struct directory {
 	uint64_t next_keepalive_ms, next_try_ms, keep_ms;
 	enum dir_state state;
 	uint32_t hosts_count;
+	int untracked; /* a host was seen the table had no room for */
 	struct dir_host hosts[DIR_HOSTS_MAX];
 	struct etcd_event ev[DIR_EVENTS_MAX]; /* taken by park, handled by do_work */
 	char ev_keys[DIR_EVENTS_MAX][PF_MANIFEST_HOST_NAME_MAX + 1];
@@ -206,8 +207,19 @@ static struct dir_host *find(struct directory *dir, const char *name, int add)
 	for (uint32_t i = 0; i < dir->hosts_count; i++)
 		if (strcmp(dir->hosts[i].name, name) == 0)
 			return &dir->hosts[i];
-	if (!add || dir->hosts_count == DIR_HOSTS_MAX)
+	if (!add)
 		return NULL;
+	for (uint32_t i = 0; dir->hosts_count == DIR_HOSTS_MAX && i < DIR_HOSTS_MAX; i++)
+		if (dir->hosts[i].live <= 0 && strcmp(dir->hosts[i].name, dir->host) != 0) {
+			/* full: a gone host's entry is taken (it was reported gone) */
+			dir->hosts[i] = (struct dir_host){0};
+			(void)snprintf(dir->hosts[i].name, sizeof(dir->hosts[0].name), "%s", name);
+			return &dir->hosts[i];
+		}
+	if (dir->hosts_count == DIR_HOSTS_MAX) {
+		dir->untracked = 1;
+		return NULL;
+	}
 	(void)snprintf(dir->hosts[dir->hosts_count].name, sizeof(dir->hosts[0].name), "%s", name);
 	return &dir->hosts[dir->hosts_count++];
 }
@@ -323,17 +335,23 @@ static int join(struct directory *dir)
 {
 	int64_t rev = 0, granted = 0;
 	uint32_t live = 0;
-	int r = etcd_lease_grant(dir->c, dir->ttl_s, &dir->lease, &granted);
+	int r;
+
+	if (dir->lease != 0) /* an earlier join's, if etcd still has it: this one replaces it */
+		(void)etcd_lease_revoke(dir->c, dir->lease);
+	dir->lease = 0;
+	r = etcd_lease_grant(dir->c, dir->ttl_s, &dir->lease, &granted);
 
 	if (r == 0 && dir->map == NULL) /* the cluster's shard count checked before we show */
 		r = shardmap_open(dir->c, dir->cluster, dir->shards, &dir->map);
-	if (r == -EINVAL && dir->map == NULL) {
+	if (r == -EEXIST && dir->map == NULL) {
 		log_msg(LOG_ERROR,
 			"cluster: %s was made with another shard count than cluster.shards (%u): "
 			"this host stays out of it",
 			dir->cluster, dir->shards);
 		audit(dir, "cluster_refused", "{\"shards\":%u}", dir->shards);
 		(void)etcd_lease_revoke(dir->c, dir->lease);
+		dir->lease = 0;
 		dir->next_try_ms = now_ms() + 60000u;
 		dir->state = DIR_DOWN;
 		return 1;
@@ -350,6 +368,10 @@ static int join(struct directory *dir)
 	if (r == 0) /* from the hosts' read on: a shard's event seen twice changes nothing */
 		r = etcd_watch_create(&dir->opts, dir->cprefix, dir->cprefix_len, dir->cprefix_end,
 				      dir->cprefix_end_len, rev + 1, &dir->w);
+	if (r < 0 && dir->lease != 0) { /* no lease left behind for the next try to add to */
+		(void)etcd_lease_revoke(dir->c, dir->lease);
+		dir->lease = 0;
+	}
 	if (r < 0)
 		return r;
 	dir->next_rev = rev + 1;
@@ -396,6 +418,8 @@ static int handle_events(struct directory *dir)
 	unsigned n = dir->ev_count;
 
 	for (unsigned i = 0; i < n; i++) {
+		if (dir->ev_rev[i] >= dir->next_rev) /* every key's: a new watch starts after it */
+			dir->next_rev = dir->ev_rev[i] + 1;
 		if (dir->ev_keys[i][0] == '\0') { /* not a host's key: a shard's, or another */
 			if (dir->map != NULL && shardmap_apply(dir->map, &dir->ev[i]) < 0)
 				log_msg(LOG_WARN, "cluster: a shard's key in etcd is not as "
@@ -406,8 +430,6 @@ static int handle_events(struct directory *dir)
 			saw_live(dir, dir->ev_keys[i], dir->ev_leaving[i], dir->ev_rev[i]);
 		else
 			saw_gone(dir, dir->ev_keys[i], dir->ev_rev[i]);
-		if (dir->ev_rev[i] >= dir->next_rev)
-			dir->next_rev = dir->ev_rev[i] + 1;
 	}
 	dir->ev_count = 0;
 	return (int)n;
@@ -418,7 +440,7 @@ static int host_live(const struct directory *dir, const char *name)
 	for (uint32_t i = 0; i < dir->hosts_count; i++)
 		if (strcmp(dir->hosts[i].name, name) == 0)
 			return dir->hosts[i].live > 0;
-	return 0;
+	return dir->untracked; /* a live host may be among those the table had no room for */
 }
 
 /* A shard this host may take: nobody's, or a host's that is gone from the directory. */
@@ -444,7 +466,7 @@ static void mark_needed(struct directory *dir)
 			if (dir->owners[i].state != PF_VNODE_UNASSIGNED &&
 			    dir->owners[i].state != PF_VNODE_REMOTE &&
 			    dir->owners[i].state != PF_VNODE_OWNER_INVALID)
-				dir->need[(first + i) & (dir->shards - 1)] = 1;
+				dir->need[shardmap_of(dir->map, first + i)] = 1;
 	}
 }
 
@@ -601,6 +623,8 @@ static void rewatch(struct directory *dir, int why)
 	if (r == 0)
 		r = etcd_watch_create(&dir->opts, dir->cprefix, dir->cprefix_len, dir->cprefix_end,
 				      dir->cprefix_end_len, rev + 1, &dir->w);
+	if (r == 0)
+		dir->next_rev = rev + 1;
 	if (r < 0)
 		unavailable(dir, r);
 }
@@ -626,11 +650,12 @@ int directory_park(void *arg, uint64_t ns)
 		const struct etcd_kv *kv = &dir->ev[i].kv;
 
 		dir->ev_rev[i] = kv->mod_revision;
-		dir->ev_leaving[i] =
-			dir->ev[i].type == ETCD_EV_PUT && value_leaving(kv->value, kv->value_len);
+		dir->ev_leaving[i] = 0;
 		if (name_of(dir, kv->key, kv->key_len, dir->ev_keys[i], sizeof(dir->ev_keys[i])) <
 		    0)
-			dir->ev_keys[i][0] = '\0';
+			dir->ev_keys[i][0] = '\0'; /* a shard's (shardmap_apply() parses it) */
+		else if (dir->ev[i].type == ETCD_EV_PUT) /* a host's: only its value is read here */
+			dir->ev_leaving[i] = value_leaving(kv->value, kv->value_len);
 	}
 	dir->ev_count = (unsigned)n;
 	return 0;

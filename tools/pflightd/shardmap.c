@@ -112,11 +112,10 @@ int shardmap_read(struct shardmap *m, uint32_t first, uint32_t count)
 {
 	char from[128], end[128];
 	size_t from_len, end_len;
+	uint32_t next = first; /* copies before it are read; a failed page keeps the rest */
 
 	if (m == NULL || count == 0 || first >= m->shards || count > m->shards - first)
 		return -EINVAL;
-	for (uint32_t s = first; s < first + count; s++)
-		m->copy[s] = (struct shard_owner){0}; /* no key: nobody, epoch 0 */
 	from_len = shard_key(m, first, from, sizeof(from));
 	end_len = shard_key(m, first + count, end, sizeof(end)); /* may be past the last */
 	for (;;) {
@@ -129,13 +128,19 @@ int shardmap_read(struct shardmap *m, uint32_t first, uint32_t count)
 			long s = shard_of_key(m, rg.kvs[i].key, rg.kvs[i].key_len);
 
 			if (s < 0)
-				continue; /* not a shard's key: ignored */
+				continue;          /* not a shard's key: ignored */
+			while (next < (uint32_t)s) /* no key: nobody, epoch 0 */
+				m->copy[next++] = (struct shard_owner){0};
+			next = (uint32_t)s + 1;
 			if (parse_owner(rg.kvs[i].value, rg.kvs[i].value_len, &m->copy[s]) < 0)
 				m->copy[s] = (struct shard_owner){.corrupt = 1};
 			m->copy[s].mod_revision = rg.kvs[i].mod_revision;
 		}
-		if (!rg.more || rg.count == 0)
+		if (!rg.more || rg.count == 0) {
+			while (next < first + count)
+				m->copy[next++] = (struct shard_owner){0};
 			return 0;
+		}
 		/* The next page starts just after the last key of this one. */
 		PF_ASSERT(rg.kvs[rg.count - 1].key_len < sizeof(from) - 1);
 		memcpy(from, rg.kvs[rg.count - 1].key, rg.kvs[rg.count - 1].key_len);
@@ -171,7 +176,7 @@ static int check_meta(struct shardmap *m)
 	r = json_integer_value(json_object_get(root, "format")) == 1 && shards > 0 ? 0 : -EPROTO;
 	json_decref(root);
 	if (r == 0 && shards != (int64_t)m->shards)
-		r = -EINVAL; /* the cluster was made with another count */
+		r = -EEXIST; /* the cluster was made with another count */
 	return r;
 }
 
@@ -241,7 +246,7 @@ int shardmap_apply(struct shardmap *m, const struct etcd_event *ev)
 	if (s < 0)
 		return 0;
 	if (ev->kv.mod_revision <= m->copy[s].mod_revision)
-		return 1; /* a take of ours already said so */
+		return 0; /* a take of ours already said so */
 	if (ev->type == ETCD_EV_PUT && parse_owner(ev->kv.value, ev->kv.value_len, &o) < 0) {
 		m->copy[s] =
 			(struct shard_owner){.corrupt = 1, .mod_revision = ev->kv.mod_revision};
@@ -327,19 +332,21 @@ int shardmap_take(struct shardmap *m, const uint32_t *shards, unsigned n, const 
 	unsigned taken = 0;
 	int r = 0;
 
-	if (m == NULL || (shards == NULL && n > 0) || me == NULL || me[0] == '\0' ||
-	    strlen(me) > SHARDMAP_HOST_MAX || n_replicas > SHARDMAP_REPLICAS_MAX ||
+	if (m == NULL || (shards == NULL && n > 0) || me == NULL ||
+	    !shardmap_host_ok(me, strlen(me)) || n_replicas > SHARDMAP_REPLICAS_MAX ||
 	    (replicas == NULL && n_replicas > 0) || eligible == NULL || ret_taken == NULL)
 		return -EINVAL;
+	for (unsigned i = 0; i < n_replicas; i++)
+		if (replicas[i] == NULL || !shardmap_host_ok(replicas[i], strlen(replicas[i])))
+			return -EINVAL; /* else our own value would read back as corrupt */
+	for (unsigned i = 0; i < n; i++)
+		if (shards[i] >= m->shards)
+			return -EINVAL; /* before anything is taken */
 	for (unsigned at = 0; at < n && r >= 0; at += SHARDMAP_BATCH) {
 		uint32_t batch[SHARDMAP_BATCH], want[SHARDMAP_BATCH];
 		unsigned nb = n - at < SHARDMAP_BATCH ? n - at : SHARDMAP_BATCH;
 
-		for (unsigned i = 0; i < nb; i++) {
-			if (shards[at + i] >= m->shards)
-				return -EINVAL;
-			batch[i] = shards[at + i];
-		}
+		memcpy(batch, shards + at, nb * sizeof(batch[0]));
 		qsort(batch, nb, sizeof(batch[0]), cmp_u32);
 		for (int tries = 0; tries < TAKE_TRIES; tries++) {
 			unsigned nw = 0;

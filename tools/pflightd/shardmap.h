@@ -50,9 +50,10 @@ struct shardmap;
 bool shardmap_host_ok(const char *name, size_t len);
 
 /* Open the map of cluster `cluster` with `shards` shards (a power of two, 1 ..
- * SHARDMAP_SHARDS_MAX): writes `meta` if nobody did, else checks it (-EINVAL: the cluster
- * was made with another count, said in etcd_error()), then reads every shard. Returns 0,
- * or the client's errors. The client is the caller's and must outlive the map. */
+ * SHARDMAP_SHARDS_MAX): writes `meta` if nobody did, else checks it, then reads every
+ * shard. Returns 0, -EEXIST (the cluster was made with another count), -EPROTO (`meta` is
+ * not one of ours), -EINVAL (bad arguments), or the client's errors. The client is the
+ * caller's and must outlive the map. */
 int shardmap_open(struct etcd *c, const char *cluster, uint32_t shards, struct shardmap **ret);
 void shardmap_close(struct shardmap *m);
 uint32_t shardmap_shards(const struct shardmap *m);
@@ -63,7 +64,8 @@ const struct shard_owner *shardmap_get(const struct shardmap *m, uint32_t s);
 /* Read shards [first, first + count) again from etcd. 0 or the client's errors. */
 int shardmap_read(struct shardmap *m, uint32_t first, uint32_t count);
 /* A watch event on the cluster's keys: the copy updated when it is a shard's (others are
- * ignored). 1 when it changed a shard, 0 when it was not a shard's, -EPROTO. */
+ * ignored). 1 when it changed a shard, 0 when it was not a shard's or was seen already,
+ * -EPROTO (the shard kept as corrupt). */
 int shardmap_apply(struct shardmap *m, const struct etcd_event *ev);
 /* The prefix of the shards' keys and its range end, for a watch. */
 const char *shardmap_prefix(const struct shardmap *m, uint8_t *end, size_t *ret_end_len);
