@@ -470,12 +470,37 @@ static void mark_needed(struct directory *dir)
 	}
 }
 
+/* Shards found in one claim pass: their number, and the first of them. */
+struct said {
+	uint32_t count, first;
+	const struct shard_owner *o;
+};
+
+static void said_more(struct said *sd, uint32_t s, const struct shard_owner *o)
+{
+	if (sd->count++ == 0) {
+		sd->first = s;
+		sd->o = o;
+	}
+}
+
+/* One record for all the shards of a kind a pass found: a pass that finds a million
+ * conflicts writes one line, not a million, and keeps its lease meanwhile. */
+static void said_once(struct directory *dir, const char *event, const struct said *sd)
+{
+	if (sd->count == 0)
+		return;
+	audit(dir, event, "{\"count\":%u,\"first\":%u,\"owner\":\"%s\",\"epoch\":%u}", sd->count,
+	      sd->first, sd->o->owner, sd->o->epoch);
+}
+
 /* The shards of this domain's VNodes: taken when nobody (live) owns them; a live other
- * owner is a conflict, audited once per shard (this host must not serve them across
- * hosts). */
+ * owner is a conflict, audited once per shard, a pass's in one record (this host must
+ * not serve them across hosts). */
 static int claim(struct directory *dir)
 {
 	uint32_t *take = dir->take;
+	struct said conflict = {0}, corrupt = {0};
 	unsigned n = 0, got = 0, lost = 0;
 	int r;
 
@@ -487,20 +512,16 @@ static int claim(struct directory *dir)
 
 		if (!dir->need[s] || strcmp(o->owner, dir->host) == 0)
 			continue;
-		if (o->corrupt) { /* its key holds no shard's value: nobody takes it */
-			if (!dir->said[s]) {
-				dir->said[s] = 1;
-				audit(dir, "shard_corrupt", "{\"shard\":%u}", s);
-			}
-		} else if (takeable(o, dir)) {
+		if (!o->corrupt && takeable(o, dir)) {
 			take[n++] = s;
 			lost += o->owner[0] != '\0';
-		} else if (!dir->said[s]) {
+		} else if (!dir->said[s]) { /* a corrupt key (nobody takes it), or a live owner */
 			dir->said[s] = 1;
-			audit(dir, "shard_conflict", "{\"shard\":%u,\"owner\":\"%s\",\"epoch\":%u}",
-			      s, o->owner, o->epoch);
+			said_more(o->corrupt ? &corrupt : &conflict, s, o);
 		}
 	}
+	said_once(dir, "shard_corrupt", &corrupt);
+	said_once(dir, "shard_conflict", &conflict);
 	r = n > 0 ? shardmap_take(dir->map, take, n, dir->host, NULL, 0, takeable, dir, &got) : 0;
 	if (r < 0) {
 		unavailable(dir, r);
