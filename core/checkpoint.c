@@ -539,13 +539,16 @@ static int named_buf(struct pf_domain *d, uint32_t id, uint64_t c,
 	if (b >= d->lim.ckpt_bufs)
 		return -EBADMSG;
 	*ret_src = ckpt_buffer(d, b);
+	/* Plain copy, ordered after the caller's [A12] load of the descriptor; a torn or
+	 * foreign header is what hdr_names() refuses. */
 	memcpy(hdr, *ret_src, sizeof(*hdr));
 	return hdr_names(hdr, id, c, d->lim.state_bytes_max);
 }
 
 /* The state named now, where it lies (LEAVING: nobody can replace it), its checksum
  * verified in place when `verify`, from its header as read here. 0, -ENOENT, -EBADMSG
- * (counted when verified). */
+ * (not counted: only the caller knows, once it looked at the VNode again, whether the
+ * state was still the one it meant). */
 static int named_state(struct pf_domain *d, uint32_t id, int verify, const void **ret_bytes,
 		       size_t *ret_len, uint64_t *ret_seq, uint64_t *ret_inbox_pos)
 {
@@ -562,10 +565,8 @@ static int named_state(struct pf_domain *d, uint32_t id, int verify, const void 
 	if (!named)
 		return -EBADMSG;
 	if (verify && checksum_compute((enum checksum_algo)d->lim.checksum, hdr_seed(&hdr), src + 1,
-				       hdr.len) != hdr.checksum) {
-		counter_add(d, PF_COUNTER_CKPT_CORRUPT, 1);
+				       hdr.len) != hdr.checksum)
 		return -EBADMSG;
-	}
 	*ret_bytes = src + 1;
 	*ret_len = hdr.len;
 	*ret_seq = hdr.seq;
@@ -586,11 +587,8 @@ int ckpt_verify(struct pf_domain *d, uint32_t id, size_t len, uint64_t seq)
 	uint64_t now_seq = 0, pos;
 	int r = named_state(d, id, 1, &bytes, &now_len, &now_seq, &pos);
 
-	if (r == 0 && (now_len != len || now_seq != seq)) {
-		/* The header changed under a state nobody may replace: not what was read. */
-		counter_add(d, PF_COUNTER_CKPT_CORRUPT, 1);
-		return -EBADMSG;
-	}
+	if (r == 0 && (now_len != len || now_seq != seq))
+		return -EBADMSG; /* the header changed under a state nobody may replace */
 	return r;
 }
 

@@ -37,7 +37,8 @@ int ckpt_view(struct pf_domain *d, uint32_t id, const void **ret_bytes, size_t *
 	      uint64_t *ret_seq, uint64_t *ret_inbox_pos);
 /* The checksum of the state named now, verified where it lies (as ckpt_view() finds it),
  * which must be the one of length len and commit count seq a caller took from it before.
- * 0, -ENOENT, -EBADMSG (not that state, or it fails: counted corrupt). */
+ * 0, -ENOENT, -EBADMSG (not that state, or it fails; not counted: pf_transit_verify()
+ * counts it once it saw the VNode still LEAVING at its epoch). */
 int ckpt_verify(struct pf_domain *d, uint32_t id, size_t len, uint64_t seq);
 /* Bytes [off, off + cap) of the state named now, copied as one commit's (the descriptor
  * unchanged around the copy), not verified: 0 with the bytes copied, the state's length

@@ -156,7 +156,9 @@ PF_API int pf_transit_verify(struct pf_domain *d, uint32_t id, uint32_t epoch, s
 	PF_FAULT_POINT(TRANSIT_BEFORE_VERIFY);
 	r = ckpt_verify(d, id, len, seq);
 	if (!at(word(d, id), PF_VNODE_LEAVING, epoch))
-		return -ESTALE;
+		return -ESTALE; /* a stay and a new owner's commit: nothing to count */
+	if (r == -EBADMSG)      /* the state nobody could replace fails: counted once, here */
+		counter_add(d, PF_COUNTER_CKPT_CORRUPT, 1);
 	return r;
 }
 

@@ -108,6 +108,51 @@ static uint64_t counter(struct pf_domain *d, enum pf_counter which)
 	return v[which];
 }
 
+#if PF_FAULT_INJECTION
+/* At the verify of a LEAVING VNode (transit_before_verify): the move is undone (stay) and a
+ * new owner commits another state, all before the verify reads the header. */
+struct undone {
+	struct pf_member *m;
+	uint32_t id, epoch;
+};
+
+static void undo_and_commit(void *arg, enum fault_point point)
+{
+	struct undone *u = arg;
+	struct pf_vnode *v2;
+
+	(void)point;
+	assert_int_equal(pf_transit_stay(a, u->id, u->epoch), 0);
+	v2 = claim(u->m, u->id);
+	assert_int_equal(pf_checkpoint_commit(v2, pf_vnode_epoch(v2), "another state", 13), 0);
+}
+
+/* A verify that lost its VNode to a stay and a new commit says -ESTALE and counts no
+ * corrupt checkpoint: the state it found is sound, only no longer the one it meant. */
+static void test_verify_of_undone_move(void **state)
+{
+	struct pf_member *m = join(a);
+	struct pf_vnode *v;
+	struct undone u = {.m = m, .id = 14};
+	const void *view = NULL;
+	size_t len = 0;
+	uint64_t seq = 0, from = 0, corrupt;
+
+	(void)state;
+	assert_int_equal(pf_vnode_define(a, u.id, NULL), 0);
+	v = claim(m, u.id);
+	assert_int_equal(pf_checkpoint_commit(v, pf_vnode_epoch(v), "state-1", 7), 0);
+	assert_int_equal(pf_transit_leave(a, u.id, 3, &u.epoch), 0);
+	assert_int_equal(pf_transit_view(a, u.id, u.epoch, &view, &len, &seq, &from), 0);
+	corrupt = counter(a, PF_COUNTER_CKPT_CORRUPT);
+	fault_set_hook(FAULT_TRANSIT_BEFORE_VERIFY, undo_and_commit, &u);
+	assert_int_equal(pf_transit_verify(a, u.id, u.epoch, len, seq), -ESTALE);
+	fault_set_hook(FAULT_TRANSIT_BEFORE_VERIFY, NULL, NULL);
+	assert_int_equal(counter(a, PF_COUNTER_CKPT_CORRUPT), corrupt);
+	assert_int_equal(state_of(a, u.id, NULL, NULL), PF_VNODE_ACTIVE);
+}
+#endif
+
 static void send_str(struct pf_domain *d, uint32_t id, const char *s)
 {
 	assert_int_equal(pf_send(d, id, s, strlen(s)), 0);
@@ -799,6 +844,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_leave_fences_owner),
+#if PF_FAULT_INJECTION
+		cmocka_unit_test(test_verify_of_undone_move),
+#endif
 		cmocka_unit_test(test_move_there_and_back),
 		cmocka_unit_test(test_arrival_undone_and_recovered),
 		cmocka_unit_test(test_repair_leaves_transit_alone),
