@@ -416,7 +416,7 @@ static int uring_stats(struct pf_xport *x, struct pf_xport_stats *ret)
 	s.zc_notifications = x->stats.zc_notifs;
 	s.frames_received = x->stats.frames_zero_copy + x->stats.frames_copied;
 	s.recv_no_buffer = x->stats.recv_enobufs;
-	s.size = ret->size;
+	s.size = size; /* what was filled: a larger, newer caller's later fields were not */
 	memcpy(ret, &s, size);
 	return 0;
 }

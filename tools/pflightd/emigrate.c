@@ -396,9 +396,10 @@ static int stop(struct hosts *h, struct emigration *e)
 	if (r < 0)
 		return r;
 	e->stopped_ns = hosts_now_ns();
-	/* The final state, where it lies in the arena (verified there, sent from there:
-	 * nobody writes it any more). Not even looked at when no commit came since the last
-	 * round read it and the target has every chunk of it. */
+	/* The final state, where it lies in the arena (sent from there, verified there
+	 * while it travels: final_verify(); nobody writes it any more). Its chunks are not
+	 * even looked at when no commit came since the last round read it and the target has
+	 * every chunk of it. */
 	r = pf_transit_read(h->domain, e->vnode, e->epoch, NULL, 0, &len, &seq, &from);
 	e->same = r == 0 && e->copied && seq == e->seq && len == e->len &&
 		  memchr(e->have, 0, e->chunk_count) == NULL;

@@ -245,10 +245,10 @@ void hosts_destroy(struct hosts *h)
 			out_done(h, o, -ECANCELED); /* never handed to the transport */
 		}
 	immigrate_fini(h);
-	if (h->x != NULL)
+	if (h->x != NULL) {
 		log_sends(h);
-	if (h->x != NULL)
 		h->ops->destroy(h->x);
+	}
 	for (uint32_t i = 0; i < HOSTS_CONNS_MAX; i++)
 		pf_link_destroy(h->conns[i].link);
 	for (uint32_t i = 0; i < HOSTS_MIGRATIONS_MAX; i++) {
