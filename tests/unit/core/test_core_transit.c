@@ -113,18 +113,19 @@ static uint64_t counter(struct pf_domain *d, enum pf_counter which)
  * new owner commits another state, all before the verify reads the header. */
 struct undone {
 	struct pf_member *m;
+	struct pf_vnode *v2; /* the new owner's handle */
 	uint32_t id, epoch;
 };
 
 static void undo_and_commit(void *arg, enum fault_point point)
 {
 	struct undone *u = arg;
-	struct pf_vnode *v2;
 
 	(void)point;
 	assert_int_equal(pf_transit_stay(a, u->id, u->epoch), 0);
-	v2 = claim(u->m, u->id);
-	assert_int_equal(pf_checkpoint_commit(v2, pf_vnode_epoch(v2), "another state", 13), 0);
+	u->v2 = claim(u->m, u->id);
+	assert_int_equal(pf_checkpoint_commit(u->v2, pf_vnode_epoch(u->v2), "another state", 13),
+			 0);
 }
 
 /* A verify that lost its VNode to a stay and a new commit says -ESTALE and counts no
@@ -150,6 +151,9 @@ static void test_verify_of_undone_move(void **state)
 	fault_set_hook(FAULT_TRANSIT_BEFORE_VERIFY, NULL, NULL);
 	assert_int_equal(counter(a, PF_COUNTER_CKPT_CORRUPT), corrupt);
 	assert_int_equal(state_of(a, u.id, NULL, NULL), PF_VNODE_ACTIVE);
+	assert_int_equal(pf_vnode_release(v), -ESTALE); /* the fenced handle, freed */
+	assert_int_equal(pf_vnode_release(u.v2), 0);
+	assert_int_equal(pf_member_leave(m), 0);
 }
 #endif
 
